@@ -1,0 +1,168 @@
+#include "core/addr/prep.hpp"
+
+#include <arpa/inet.h>
+#include <idna.h>
+#include <stringprep.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+
+#include "core/addr/utf8.hpp"
+
+namespace parley {
+namespace {
+
+// Preparation can shrink a string (mapping to nothing, composition), so the raw
+// input may exceed 1023 bytes; past this it cannot be legitimate and we refuse it
+// before handing it to libidn.
+constexpr size_t kRawPartMaxBytes = 4 * kJidPartMaxBytes;
+constexpr size_t kLabelMaxOctets = 63;
+
+struct CodePointRange {
+  char32_t first;
+  char32_t last;
+};
+
+constexpr CodePointRange kLocalpartDisallowed[] = {
+#include "core/addr/localpart_disallowed.inc"
+};
+
+bool localpart_disallowed(char32_t cp) {
+  const auto* end = std::end(kLocalpartDisallowed);
+  const auto* it = std::upper_bound(std::begin(kLocalpartDisallowed), end, cp,
+                                    [](char32_t c, const CodePointRange& r) { return c < r.first; });
+  if (it == std::begin(kLocalpartDisallowed)) return false;
+  --it;
+  return cp <= it->last;
+}
+
+struct FreeDeleter {
+  void operator()(char* p) const { std::free(p); }
+};
+using CString = std::unique_ptr<char, FreeDeleter>;
+
+std::optional<std::string> run_stringprep(std::string_view in, const char* profile,
+                                          Stringprep_profile_flags flags) {
+  const std::string z(in);
+  char* raw = nullptr;
+  const int rc = stringprep_profile(z.c_str(), &raw, profile, flags);
+  CString out(raw);
+  if (rc != STRINGPREP_OK || !out) return std::nullopt;
+  return std::string(out.get());
+}
+
+void ascii_lower(std::string& s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+}
+
+bool starts_with_ace_prefix(std::string_view label) {
+  return label.size() >= 4 && label.substr(0, 4) == "xn--";
+}
+
+// IDNA2003 treats these as label separators too; a U-label holding one would be
+// split differently when parsed again.
+bool contains_dot_like(std::string_view utf8) {
+  static constexpr std::string_view kDots[] = {"\xE3\x80\x82", "\xEF\xBC\x8E", "\xEF\xBD\xA1"};
+  return std::any_of(std::begin(kDots), std::end(kDots),
+                     [&](std::string_view d) { return utf8.find(d) != std::string_view::npos; });
+}
+
+bool is_ip_literal(std::string_view d) {
+  if (d.front() == '[') {
+    if (d.size() < 3 || d.back() != ']') return false;
+    const std::string inner(d.substr(1, d.size() - 2));
+    in6_addr a6;
+    return inet_pton(AF_INET6, inner.c_str(), &a6) == 1;
+  }
+  const std::string s(d);
+  in_addr a4;
+  return inet_pton(AF_INET, s.c_str(), &a4) == 1;
+}
+
+// Turns one lower-case A-label back into its U-label; nullopt for a fake A-label
+// (libidn returns such a label unchanged instead of failing).
+std::optional<std::string> a_label_to_u_label(const std::string& label) {
+  char* raw = nullptr;
+  const int rc = idna_to_unicode_8z8z(label.c_str(), &raw, IDNA_USE_STD3_ASCII_RULES);
+  CString out(raw);
+  if (rc != IDNA_SUCCESS || !out) return std::nullopt;
+  std::string u(out.get());
+  if (u == label || starts_with_ace_prefix(u) || contains_dot_like(u)) return std::nullopt;
+  if (!is_clean_utf8(u)) return std::nullopt;
+  return u;
+}
+
+}  // namespace
+
+Result<std::string, JidError> nodeprep(std::string_view in) {
+  if (in.empty()) return unexpected(JidError::bad_localpart);
+  if (in.size() > kRawPartMaxBytes) return unexpected(JidError::too_long);
+  const auto cps = utf8_decode(in);
+  if (!cps) return unexpected(JidError::bad_localpart);
+  for (char32_t cp : *cps) {
+    if (cp == 0 || (cp >= 0x80 && localpart_disallowed(cp))) {
+      return unexpected(JidError::bad_localpart);
+    }
+  }
+  auto out = run_stringprep(in, "Nodeprep", STRINGPREP_NO_UNASSIGNED);
+  if (!out || out->empty()) return unexpected(JidError::bad_localpart);
+  if (out->size() > kJidPartMaxBytes) return unexpected(JidError::too_long);
+  return std::move(*out);
+}
+
+Result<std::string, JidError> resourceprep(std::string_view in) {
+  if (in.empty()) return unexpected(JidError::bad_resourcepart);
+  if (in.size() > kRawPartMaxBytes) return unexpected(JidError::too_long);
+  if (!is_clean_utf8(in)) return unexpected(JidError::bad_resourcepart);
+  auto out = run_stringprep(in, "Resourceprep", Stringprep_profile_flags{});
+  if (!out || out->empty()) return unexpected(JidError::bad_resourcepart);
+  if (out->size() > kJidPartMaxBytes) return unexpected(JidError::too_long);
+  return std::move(*out);
+}
+
+Result<std::string, JidError> nameprep_domain(std::string_view in) {
+  if (in.size() > kRawPartMaxBytes) return unexpected(JidError::too_long);
+  if (!in.empty() && in.back() == '.') in.remove_suffix(1);
+  if (in.empty()) return unexpected(JidError::bad_domainpart);
+  if (!is_clean_utf8(in)) return unexpected(JidError::bad_domainpart);
+  if (is_ip_literal(in)) {
+    if (in.size() > kJidPartMaxBytes) return unexpected(JidError::too_long);
+    return std::string(in);
+  }
+  if (in.front() == '[') return unexpected(JidError::bad_domainpart);
+
+  const std::string z(in);
+  char* raw = nullptr;
+  const int rc = idna_to_ascii_8z(z.c_str(), &raw, IDNA_USE_STD3_ASCII_RULES);
+  CString ascii_c(raw);
+  if (rc != IDNA_SUCCESS || !ascii_c) return unexpected(JidError::bad_domainpart);
+  std::string ascii(ascii_c.get());
+  ascii_lower(ascii);
+
+  std::string out;
+  out.reserve(ascii.size());
+  size_t pos = 0;
+  while (true) {
+    const size_t dot = ascii.find('.', pos);
+    const std::string label = ascii.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
+    if (label.empty() || label.size() > kLabelMaxOctets) return unexpected(JidError::bad_domainpart);
+    if (!out.empty()) out.push_back('.');
+    if (starts_with_ace_prefix(label)) {
+      const auto u = a_label_to_u_label(label);
+      if (!u) return unexpected(JidError::bad_domainpart);
+      out += *u;
+    } else {
+      out += label;
+    }
+    if (dot == std::string::npos) break;
+    pos = dot + 1;
+  }
+  if (out.size() > kJidPartMaxBytes) return unexpected(JidError::too_long);
+  return out;
+}
+
+}  // namespace parley

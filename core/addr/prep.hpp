@@ -1,0 +1,34 @@
+// core/addr/prep.hpp - preparation of the three parts of an XMPP address.
+//
+// Stringprep (libidn: Nodeprep, Nameprep + IDNA2003, Resourceprep) is the mapping
+// and comparison rule, as in RFC 6122 and in the other XMPP servers we federate
+// with. On top of it the localpart refuses what RFC 7622 (PRECIS) refuses and
+// Nodeprep would let through: symbols, punctuation and compatibility characters.
+// Each function returns the canonical form, at most 1023 bytes.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "core/addr/jid_error.hpp"
+#include "parley/result.hpp"
+
+namespace parley {
+
+inline constexpr size_t kJidPartMaxBytes = 1023;
+
+// Localpart (also: account usernames). Case-folded, NFKC; unassigned code points
+// refused. Empty input -> bad_localpart.
+Result<std::string, JidError> nodeprep(std::string_view localpart);
+
+// Domainpart: one trailing dot stripped; "[IPv6]" and dotted IPv4 literals kept as
+// they are; otherwise IDNA2003 with STD3 rules (letters, digits, hyphens), labels
+// of 1..63 octets in their A-label form, returned lower case with U-labels.
+Result<std::string, JidError> nameprep_domain(std::string_view domainpart);
+
+// Resourcepart: NFKC, case kept, spaces and '@' '/' allowed; unassigned code
+// points allowed (emoji in resources are common and newer than Unicode 3.2).
+Result<std::string, JidError> resourceprep(std::string_view resourcepart);
+
+}  // namespace parley

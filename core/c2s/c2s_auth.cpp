@@ -1,0 +1,298 @@
+// SASL for a c2s session (RFC 6120 §6): SCRAM-SHA-1/-256 with and without
+// channel binding, and PLAIN over TLS. Credential look-ups go to the storage
+// readers; the session's input waits (suspend_input) until they come back.
+#include <spdlog/spdlog.h>
+
+#include "core/c2s/c2s_session.hpp"
+#include "core/server/server_context.hpp"
+#include "core/stanza/namespaces.hpp"
+#include "core/tls/stream.hpp"
+#include "storage/storage_pool.hpp"
+#include "storage/user_store.hpp"
+#include "xml/serializer.hpp"
+
+namespace parley {
+
+namespace {
+
+using sasl::is_plus;
+
+// The storage record a mechanism verifies against.
+std::string_view record_name(sasl::Hash hash) { return hash == sasl::Hash::sha1 ? "SCRAM-SHA-1" : "SCRAM-SHA-256"; }
+
+sasl::ScramCredentials to_credentials(sasl::Hash hash, const storage::ScramRecord& record) {
+  return sasl::ScramCredentials{hash, record.salt, record.iterations, record.stored_key, record.server_key};
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::string C2sSession::advertised_mechanisms_xml() const {
+  std::string out = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";
+  bool exporter = tls_ && !tls_->channel_binding_tls_exporter().empty();
+  if (secure_) {
+    out += "<mechanism>SCRAM-SHA-256-PLUS</mechanism><mechanism>SCRAM-SHA-1-PLUS</mechanism>";
+  }
+  out += "<mechanism>SCRAM-SHA-256</mechanism><mechanism>SCRAM-SHA-1</mechanism>";
+  if (secure_) out += "<mechanism>PLAIN</mechanism>";
+  out += "</mechanisms>";
+  if (secure_) {
+    // XEP-0440: which channel-binding types the -PLUS mechanisms accept here.
+    out += "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>";
+    if (exporter) out += "<channel-binding type='tls-exporter'/>";
+    out += "<channel-binding type='tls-server-end-point'/></sasl-channel-binding>";
+  }
+  return out;
+}
+
+void C2sSession::handle_sasl(xml::Element&& element) {
+  const std::string& name = element.name();
+  if (name == "auth") {
+    sasl_start(element);
+  } else if (name == "response") {
+    sasl_response(element);
+  } else if (name == "abort") {
+    scram_.reset();
+    mechanism_.reset();
+    state_ = State::negotiating;
+    sasl_failure(sasl::Failure::aborted);
+  } else {
+    close_with_stream_error("unsupported-stanza-type");
+  }
+}
+
+void C2sSession::sasl_start(const xml::Element& auth) {
+  scram_.reset();
+  mechanism_.reset();
+  state_ = State::negotiating;
+  if (!secure_ && listener_.starttls_required) {
+    sasl_failure(sasl::Failure::encryption_required);
+    return;
+  }
+  auto mechanism = sasl::parse_mechanism(auth.attr("mechanism"));
+  if (!mechanism || (is_plus(*mechanism) && !secure_)) {
+    sasl_failure(sasl::Failure::invalid_mechanism);
+    return;
+  }
+  if (*mechanism == sasl::Mechanism::plain && !secure_) {
+    sasl_failure(sasl::Failure::encryption_required);
+    return;
+  }
+  mechanism_ = mechanism;
+  state_ = State::authenticating;
+  std::string text = auth.text();
+  std::string_view data = trim(text);
+  if (data.empty()) {
+    // No initial response: ask for it with an empty challenge (RFC 6120 §6.4.2).
+    send("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    return;
+  }
+  std::string message;
+  if (data != "=") {
+    auto decoded = sasl::base64_decode(data);
+    if (!decoded) {
+      sasl_failure(sasl::Failure::incorrect_encoding);
+      return;
+    }
+    message = std::move(*decoded);
+  }
+  if (*mechanism_ == sasl::Mechanism::plain) {
+    sasl_plain(message);
+    return;
+  }
+
+  sasl::ChannelBinding binding;
+  if (tls_) {
+    binding.tls_exporter = tls_->channel_binding_tls_exporter();
+    binding.tls_server_end_point = tls_->channel_binding_tls_server_end_point();
+  }
+  sasl::Hash hash = sasl::scram_hash(*mechanism_);
+  scram_ = std::make_unique<sasl::ScramServer>(hash, is_plus(*mechanism_), binding, secure_);
+  auto authcid = scram_->client_first(message);
+  if (!authcid) {
+    sasl_failure(authcid.error());
+    return;
+  }
+  auto user = nodeprep(*authcid);
+  if (!user) {
+    sasl_failure(sasl::Failure::not_authorized);
+    return;
+  }
+
+  // Fetch the credentials off the loop; an unknown user gets dummy ones so the
+  // exchange looks the same (no account enumeration).
+  suspend_input();
+  ServerContext& ctx = ctx_;
+  LoopContext* loop = &loop_;
+  SessionId id = id_;
+  std::string host = host_;
+  std::string username = *user;
+  ctx.storage->read([&ctx, loop, id, host, username, hash](storage::Database& db) {
+    auto record = storage::user_store::get_credentials(db, host, username, record_name(hash));
+    bool failed = !record;
+    std::optional<storage::ScramRecord> found = failed ? std::nullopt : std::move(*record);
+    if (failed) spdlog::error("storage: credential look-up for {}@{} failed: {}", username, host, record.error().message);
+    loop->loop.post([loop, id, username, hash, failed, found = std::move(found)] {
+      C2sSession* self = loop->find(id);
+      if (self == nullptr || self->state_ != State::authenticating || !self->scram_) return;
+      if (failed) {
+        self->resume_input();
+        self->sasl_failure(sasl::Failure::temporary_auth_failure);
+        return;
+      }
+      sasl::ScramCredentials creds =
+          found ? to_credentials(hash, *found) : sasl::make_dummy_credentials(hash, username);
+      self->jid_ = Jid::make(username, self->host_).value_or(Jid());
+      std::string challenge = "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";
+      challenge += sasl::base64_encode(self->scram_->server_first(creds));
+      challenge += "</challenge>";
+      self->send(challenge);
+      self->resume_input();
+    });
+  });
+}
+
+void C2sSession::sasl_response(const xml::Element& response) {
+  if (state_ != State::authenticating || !mechanism_) {
+    sasl_failure(sasl::Failure::malformed_request);
+    return;
+  }
+  std::string text = response.text();
+  std::string_view data = trim(text);
+  std::string message;
+  if (!data.empty() && data != "=") {
+    auto decoded = sasl::base64_decode(data);
+    if (!decoded) {
+      sasl_failure(sasl::Failure::incorrect_encoding);
+      return;
+    }
+    message = std::move(*decoded);
+  }
+  if (!scram_) {
+    // The answer to our empty challenge: the initial response.
+    xml::Element as_auth("auth", std::string(ns::sasl));
+    as_auth.set_attr("mechanism", std::string(sasl::mechanism_name(*mechanism_)));
+    as_auth.add_text(message.empty() ? std::string("=") : sasl::base64_encode(message));
+    sasl_start(as_auth);
+    return;
+  }
+  auto final_message = scram_->client_final(message);
+  if (!final_message) {
+    sasl_failure(final_message.error());
+    return;
+  }
+  if (!scram_->authzid().empty()) {
+    auto authz = Jid::parse(scram_->authzid());
+    if (!authz || *authz != jid_.bare()) {
+      sasl_failure(sasl::Failure::invalid_authzid);
+      return;
+    }
+  }
+  sasl_success(*final_message);
+}
+
+void C2sSession::sasl_plain(std::string_view message) {
+  auto plain = sasl::parse_plain(message);
+  if (!plain) {
+    sasl_failure(plain.error());
+    return;
+  }
+  auto user = nodeprep(plain->authcid);
+  if (!user) {
+    sasl_failure(sasl::Failure::not_authorized);
+    return;
+  }
+  auto password = sasl::saslprep(plain->password);
+  if (!password) {
+    sasl_failure(sasl::Failure::not_authorized);
+    return;
+  }
+  if (!plain->authzid.empty()) {
+    auto authz = Jid::parse(plain->authzid);
+    auto self_jid = Jid::make(*user, host_);
+    if (!authz || !self_jid || *authz != *self_jid) {
+      sasl_failure(sasl::Failure::invalid_authzid);
+      return;
+    }
+  }
+  // PBKDF2 runs on the storage reader, not on the loop.
+  suspend_input();
+  ServerContext& ctx = ctx_;
+  LoopContext* loop = &loop_;
+  SessionId id = id_;
+  std::string host = host_;
+  std::string username = *user;
+  std::string secret = std::move(*password);
+  ctx.storage->read([&ctx, loop, id, host, username, secret](storage::Database& db) {
+    auto record = storage::user_store::get_credentials(db, host, username, "SCRAM-SHA-256");
+    bool failed = !record;
+    bool ok = !failed && record->has_value() &&
+              sasl::verify_password(to_credentials(sasl::Hash::sha256, **record), secret);
+    loop->loop.post([loop, id, username, failed, ok] {
+      C2sSession* self = loop->find(id);
+      if (self == nullptr || self->state_ != State::authenticating) return;
+      self->resume_input();
+      if (failed) {
+        self->sasl_failure(sasl::Failure::temporary_auth_failure);
+      } else if (!ok) {
+        self->sasl_failure(sasl::Failure::not_authorized);
+      } else {
+        self->jid_ = Jid::make(username, self->host_).value_or(Jid());
+        self->sasl_success({});
+      }
+    });
+  });
+}
+
+void C2sSession::sasl_failure(sasl::Failure failure, std::string_view text) {
+  scram_.reset();
+  mechanism_.reset();
+  if (state_ == State::closing) return;
+  state_ = State::negotiating;
+  std::string out = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><";
+  out += sasl::condition_name(failure);
+  out += "/>";
+  if (!text.empty()) {
+    out += "<text xml:lang='en'>";
+    xml::escape_text_to(out, text);
+    out += "</text>";
+  }
+  out += "</failure>";
+  send(out);
+  if (failure == sasl::Failure::aborted || failure == sasl::Failure::invalid_mechanism ||
+      failure == sasl::Failure::encryption_required)
+    return;
+  ctx_.metrics.auth_failures.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("c2s {}: authentication failure from {}: {}", id_, peer_ip_, sasl::condition_name(failure));
+  // RFC 6120 §6.4.5: a reasonable number of retries, then policy-violation.
+  if (++auth_failures_ >= ctx_.config.limits.max_auth_failures)
+    close_with_stream_error("policy-violation", "Too many failed authentication attempts");
+}
+
+void C2sSession::sasl_success(std::string_view additional_data) {
+  scram_.reset();
+  mechanism_.reset();
+  authenticated_ = true;
+  state_ = State::wait_stream;
+  std::string out = "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'";
+  if (additional_data.empty()) {
+    out += "/>";
+  } else {
+    out += ">";
+    out += sasl::base64_encode(additional_data);
+    out += "</success>";
+  }
+  send(out);
+  spdlog::info("c2s {}: {} authenticated from {}", id_, jid_.bare_str(), peer_ip_);
+  // The client restarts the stream; a pipelining client may already have.
+  parser_.reset(false);
+}
+
+}  // namespace parley

@@ -1,0 +1,484 @@
+// The connection and stream level of a c2s session: bytes in and out, TLS,
+// stream headers, features, stream errors and closing.
+#include "core/c2s/c2s_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "core/router/router.hpp"
+#include "core/server/server_context.hpp"
+#include "core/stanza/namespaces.hpp"
+#include "core/tls/stream.hpp"
+#include "xml/serializer.hpp"
+
+namespace parley {
+
+namespace {
+
+struct WriteRequest {
+  uv_write_t req;
+  C2sSession* session;
+  std::string data;
+};
+
+// A session whose peer does not read is cut off rather than allowed to pin
+// unbounded memory (the slow-consumer lesson).
+constexpr size_t max_write_backlog = 4 * 1024 * 1024;
+
+std::string make_stream_id() {
+  static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string raw = sasl::random_bytes(12);
+  std::string id;
+  id.reserve(raw.size());
+  for (unsigned char c : raw) id.push_back(digits[c % 36]);
+  return id;
+}
+
+std::string escape_attr(std::string_view value) {
+  std::string out;
+  xml::escape_attr_to(out, value);
+  return out;
+}
+
+}  // namespace
+
+C2sSession::C2sSession(ServerContext& ctx, LoopContext& loop, SessionId id, const config::Listener& listener)
+    : ctx_(ctx), loop_(loop), id_(id), listener_(listener), parser_(*this, ctx.xml_limits) {
+  tcp_.data = this;
+  timer_.data = this;
+  ctx_.metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
+}
+
+C2sSession::~C2sSession() {
+  ctx_.metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  if (counted_ip_) ctx_.connections.remove(peer_ip_);
+}
+
+void C2sSession::start(uv_stream_t* server) {
+  uv_tcp_init(loop_.loop.uv(), &tcp_);
+  ++open_handles_;
+  uv_timer_init(loop_.loop.uv(), &timer_);
+  ++open_handles_;
+  ctx_.metrics.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+    abort_connection();
+    return;
+  }
+  uv_tcp_nodelay(&tcp_, 1);
+
+  sockaddr_storage addr{};
+  int len = sizeof(addr);
+  char ip[INET6_ADDRSTRLEN] = "unknown";
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    if (addr.ss_family == AF_INET)
+      uv_ip4_name(reinterpret_cast<sockaddr_in*>(&addr), ip, sizeof(ip));
+    else
+      uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&addr), ip, sizeof(ip));
+  }
+  peer_ip_ = ip;
+  if (!ctx_.connections.try_add(peer_ip_, ctx_.config.limits.max_connections_per_ip)) {
+    spdlog::info("c2s {}: refusing connection from {}: too many connections", id_, peer_ip_);
+    abort_connection();
+    return;
+  }
+  counted_ip_ = true;
+
+  if (listener_.tls) {
+    if (!start_tls()) return;
+    arm_timer(ctx_.config.limits.tls_handshake_timeout);
+  } else {
+    arm_timer(ctx_.config.limits.auth_timeout);
+  }
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &C2sSession::on_alloc, &C2sSession::on_read);
+  spdlog::debug("c2s {}: connection from {}", id_, peer_ip_);
+}
+
+bool C2sSession::start_tls() {
+  tls_store_ = ctx_.tls_store();
+  if (!tls_store_) {
+    abort_connection();
+    return false;
+  }
+  auto stream = tls::Stream::server(*tls_store_, host_.empty() ? ctx_.config.hosts.front() : host_);
+  if (!stream) {
+    spdlog::error("c2s {}: cannot start TLS: {}", id_, stream.error());
+    abort_connection();
+    return false;
+  }
+  tls_ = std::move(*stream);
+  state_ = State::tls_handshake;
+  return true;
+}
+
+void C2sSession::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<C2sSession*>(handle->data);
+  buf->base = self->loop_.loop.read_buffer();
+  buf->len = WorkerLoop::read_buffer_size;
+}
+
+void C2sSession::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<C2sSession*>(stream->data);
+  if (nread == 0) return;
+  if (nread < 0) {
+    // EOF or reset: an abrupt end. Nothing more can be said to the peer.
+    self->abort_connection();
+    return;
+  }
+  self->handle_bytes(std::string_view(buf->base, static_cast<size_t>(nread)));
+}
+
+void C2sSession::handle_bytes(std::string_view bytes) {
+  if (state_ == State::closing) return;
+  if (!tls_) {
+    parser_.feed(bytes);
+  } else {
+    std::string& plaintext = loop_.loop.scratch_plaintext();
+    std::string& outgoing = loop_.loop.scratch_outgoing();
+    plaintext.clear();
+    outgoing.clear();
+    bool was_done = tls_->handshake_done();
+    auto fed = tls_->feed(bytes, plaintext, outgoing);
+    if (!outgoing.empty()) write_raw(outgoing);
+    if (!fed) {
+      spdlog::info("c2s {}: TLS error from {}: {}", id_, peer_ip_, fed.error());
+      abort_connection();
+      return;
+    }
+    if (!was_done && tls_->handshake_done()) {
+      // A fresh stream starts inside TLS (RFC 6120 §5.4.3.3).
+      secure_ = true;
+      state_ = State::wait_stream;
+      tls_store_.reset();
+      arm_timer(ctx_.config.limits.auth_timeout);
+    }
+    if (tls_->peer_closed()) {
+      abort_connection();
+      return;
+    }
+    if (!plaintext.empty()) {
+      // Parser callbacks may send, which reuses the loop's scratch buffers:
+      // parse from a buffer of our own.
+      std::string data;
+      data.swap(plaintext);
+      parser_.feed(data);
+      if (plaintext.empty()) {
+        data.clear();
+        plaintext.swap(data);  // give the capacity back to the loop
+      }
+    }
+  }
+  // An idle online session keeps no expat parser (ARCHITECTURE.md, memory).
+  if (state_ == State::online) parser_.release_if_idle();
+}
+
+void C2sSession::send(std::string_view xml) {
+  if (state_ == State::closing && shutdown_requested_) return;
+  if (!tls_ || !tls_->handshake_done()) {
+    write_raw(xml);
+    return;
+  }
+  std::string& outgoing = loop_.loop.scratch_outgoing();
+  outgoing.clear();
+  auto written = tls_->write(xml, outgoing);
+  if (!written) {
+    spdlog::info("c2s {}: TLS write failed: {}", id_, written.error());
+    abort_connection();
+    return;
+  }
+  write_raw(outgoing);
+}
+
+void C2sSession::send_element(const xml::Element& element) {
+  xml::SerializeContext ctx;
+  ctx.default_ns = ns::client;
+  send(xml::serialize(element, ctx));
+}
+
+void C2sSession::write_raw(std::string_view bytes) {
+  if (bytes.empty() || uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
+  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  if (writes_pending_ == 0) {
+    // Most writes complete at once: no allocation, no queue.
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
+    int n = uv_try_write(stream, &buf, 1);
+    if (n == static_cast<int>(bytes.size())) return;
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<size_t>(n));
+    } else if (n != UV_EAGAIN) {
+      abort_connection();
+      return;
+    }
+  }
+  if (write_bytes_pending_ + bytes.size() > max_write_backlog) {
+    spdlog::warn("c2s {}: peer {} does not read; closing", id_, peer_ip_);
+    abort_connection();
+    return;
+  }
+  auto* request = new WriteRequest{{}, this, std::string(bytes)};
+  request->req.data = request;
+  uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
+  if (uv_write(&request->req, stream, &buf, 1, &C2sSession::on_write) != 0) {
+    delete request;
+    abort_connection();
+    return;
+  }
+  ++writes_pending_;
+  write_bytes_pending_ += request->data.size();
+}
+
+void C2sSession::on_write(uv_write_t* req, int status) {
+  auto* request = static_cast<WriteRequest*>(req->data);
+  C2sSession* self = request->session;
+  --self->writes_pending_;
+  self->write_bytes_pending_ -= request->data.size();
+  delete request;
+  if (status < 0 && status != UV_ECANCELED) self->abort_connection();
+}
+
+void C2sSession::send_stream_header() {
+  if (header_sent_) return;
+  header_sent_ = true;
+  stream_id_ = make_stream_id();
+  std::string header = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                       "xmlns:stream='http://etherx.jabber.org/streams' id='";
+  header += stream_id_;
+  header += "' from='";
+  header += escape_attr(host_.empty() ? ctx_.config.hosts.front() : host_);
+  header += "' version='1.0' xml:lang='en'>";
+  send(header);
+}
+
+void C2sSession::on_stream_open(const xml::StreamHeader& header) {
+  header_sent_ = false;  // every (re)started stream gets our header
+  if (state_ != State::wait_stream) {
+    close_with_stream_error("bad-format");
+    return;
+  }
+  // Settle the host first: our header names it, even when we refuse.
+  std::string_view to = header.attr("to");
+  std::string requested;
+  if (!to.empty()) {
+    auto domain = nameprep_domain(to);
+    requested = domain ? *domain : std::string(to);
+  } else if (ctx_.hosts.size() == 1) {
+    requested = *ctx_.hosts.begin();
+  }
+  bool known = ctx_.is_local_host(requested);
+  if (known && (host_.empty() || host_ == requested)) host_ = requested;
+  send_stream_header();
+
+  if (header.name != "stream" || header.xmlns != ns::streams) {
+    close_with_stream_error("invalid-namespace");
+    return;
+  }
+  if (header.default_xmlns != ns::client) {
+    close_with_stream_error("invalid-namespace");
+    return;
+  }
+  // RFC 6120 §4.7.5: no version means 0.9; we speak 1.x only.
+  std::string_view version = header.attr("version");
+  size_t dot = version.find('.');
+  if (version.empty() || dot == std::string_view::npos || version.substr(0, dot) != "1") {
+    close_with_stream_error("unsupported-version");
+    return;
+  }
+  if (!known || host_ != requested) {
+    close_with_stream_error("host-unknown");
+    return;
+  }
+  state_ = authenticated_ ? State::bind : State::negotiating;
+  send_features();
+}
+
+void C2sSession::send_features() {
+  std::string features = "<stream:features>";
+  if (!authenticated_) {
+    bool can_starttls = !secure_ && !tls_;
+    if (can_starttls) {
+      features += "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>";
+      if (listener_.starttls_required) features += "<required/>";
+      features += "</starttls>";
+    }
+    if (secure_ || !listener_.starttls_required) features += advertised_mechanisms_xml();
+  } else {
+    features += "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>";
+    // RFC 6121 dropped session establishment; old clients still ask (RFC 3921).
+    features += "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>";
+  }
+  features += "</stream:features>";
+  send(features);
+}
+
+void C2sSession::on_stanza(xml::Element&& element) {
+  if (state_ == State::closing) return;
+  if (input_suspended_) {
+    deferred_.push_back(std::move(element));
+    return;
+  }
+  ctx_.metrics.stanzas_in.fetch_add(1, std::memory_order_relaxed);
+  switch (state_) {
+    case State::wait_stream:
+    case State::tls_handshake:
+    case State::closing:
+      return;
+    case State::negotiating:
+    case State::authenticating:
+      if (element.xmlns() == ns::tls && element.name() == "starttls") {
+        if (secure_ || tls_ || state_ != State::negotiating) {
+          send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+          begin_close();
+          return;
+        }
+        send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        // Plaintext after <starttls/> is never processed (STARTTLS injection).
+        parser_.reset(true);
+        if (start_tls()) arm_timer(ctx_.config.limits.tls_handshake_timeout);
+        return;
+      }
+      if (element.xmlns() == ns::sasl) {
+        handle_sasl(std::move(element));
+        return;
+      }
+      // RFC 6120 §4.9.3.17: nothing but negotiation before authentication.
+      close_with_stream_error("not-authorized");
+      return;
+    case State::bind:
+      handle_bind_state(std::move(element));
+      return;
+    case State::online:
+      handle_stanza(std::move(element));
+      return;
+  }
+}
+
+void C2sSession::on_stream_close() {
+  // The peer closed its stream: answer in kind (RFC 6120 §4.4).
+  close_stream();
+}
+
+void C2sSession::on_parse_error(xml::ParseError error, std::string_view detail) {
+  spdlog::info("c2s {}: stream error from {}: {} ({})", id_, peer_ip_, xml::condition_name(error), detail);
+  close_with_stream_error(xml::condition_name(error));
+}
+
+void C2sSession::close_with_stream_error(std::string_view condition, std::string_view text) {
+  if (state_ == State::closing) return;
+  ctx_.metrics.stream_errors.fetch_add(1, std::memory_order_relaxed);
+  if (!(tls_ && !tls_->handshake_done())) {
+    if (!header_sent_) send_stream_header();
+    std::string error = "<stream:error><";
+    error += condition;
+    error += " xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>";
+    if (!text.empty()) {
+      error += "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>";
+      xml::escape_text_to(error, text);
+      error += "</text>";
+    }
+    error += "</stream:error></stream:stream>";
+    send(error);
+  }
+  begin_close();
+}
+
+void C2sSession::close_stream() {
+  if (state_ == State::closing) return;
+  if (!(tls_ && !tls_->handshake_done())) {
+    if (!header_sent_) send_stream_header();
+    send("</stream:stream>");
+  }
+  begin_close();
+}
+
+void C2sSession::begin_close() {
+  if (state_ == State::closing) return;
+  state_ = State::closing;
+  parser_.stop();
+  leave_session_table();
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  uv_timer_stop(&timer_);
+  if (tls_ && tls_->handshake_done()) {
+    std::string& outgoing = loop_.loop.scratch_outgoing();
+    outgoing.clear();
+    tls_->close_notify(outgoing);
+    write_raw(outgoing);
+  }
+  shutdown_requested_ = true;
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
+  // uv_shutdown waits for queued writes, so the stream error reaches the peer.
+  auto* req = new uv_shutdown_t;
+  req->data = this;
+  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), &C2sSession::on_shutdown) != 0) {
+    delete req;
+    abort_connection();
+  }
+}
+
+void C2sSession::on_shutdown(uv_shutdown_t* req, int) {
+  auto* self = static_cast<C2sSession*>(req->data);
+  delete req;
+  self->abort_connection();
+}
+
+void C2sSession::abort_connection() {
+  if (state_ != State::closing) {
+    state_ = State::closing;
+    parser_.stop();
+    leave_session_table();
+  }
+  auto* tcp = reinterpret_cast<uv_handle_t*>(&tcp_);
+  auto* timer = reinterpret_cast<uv_handle_t*>(&timer_);
+  if (tcp->loop != nullptr && !uv_is_closing(tcp)) uv_close(tcp, &C2sSession::on_close);
+  if (timer->loop != nullptr && !uv_is_closing(timer)) uv_close(timer, &C2sSession::on_close);
+}
+
+void C2sSession::on_close(uv_handle_t* handle) {
+  auto* self = static_cast<C2sSession*>(handle->data);
+  if (--self->open_handles_ > 0) return;
+  // The last handle is closed: nothing refers to this session any more.
+  self->loop_.sessions.erase(self->id_);
+}
+
+void C2sSession::arm_timer(unsigned seconds) {
+  if (seconds == 0) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  uv_timer_start(&timer_, &C2sSession::on_timer, static_cast<uint64_t>(seconds) * 1000, 0);
+}
+
+void C2sSession::on_timer(uv_timer_t* timer) {
+  auto* self = static_cast<C2sSession*>(timer->data);
+  if (self->state_ == State::online || self->state_ == State::closing) return;
+  spdlog::info("c2s {}: {} did not authenticate in time", self->id_, self->peer_ip_);
+  if (self->tls_ && !self->tls_->handshake_done()) {
+    self->abort_connection();  // no stream to speak on yet
+    return;
+  }
+  self->close_with_stream_error("connection-timeout");
+}
+
+void C2sSession::suspend_input() {
+  if (input_suspended_) return;
+  input_suspended_ = true;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+}
+
+void C2sSession::resume_input() {
+  if (!input_suspended_ || state_ == State::closing) return;
+  input_suspended_ = false;
+  while (!deferred_.empty() && !input_suspended_ && state_ != State::closing) {
+    xml::Element next = std::move(deferred_.front());
+    deferred_.pop_front();
+    on_stanza(std::move(next));
+  }
+  if (!input_suspended_ && state_ != State::closing)
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &C2sSession::on_alloc, &C2sSession::on_read);
+}
+
+bool C2sSession::deliver(const Delivery& delivery) {
+  if (state_ != State::online) return false;
+  send(delivery.bytes);
+  return state_ != State::closing;
+}
+
+}  // namespace parley

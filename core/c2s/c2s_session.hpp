@@ -1,0 +1,152 @@
+// One client connection: socket, optional TLS, the XML stream, and the RFC 6120
+// negotiation (STARTTLS -> SASL -> bind) up to an online session. Lives on one
+// loop for its whole life; owned by that loop's LoopContext and destroyed in
+// the close callback of its last libuv handle.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/addr/jid.hpp"
+#include "core/config/config.hpp"
+#include "core/sasl/sasl.hpp"
+#include "core/session/session_table.hpp"
+#include "xml/element.hpp"
+#include "xml/stream_parser.hpp"
+
+namespace parley {
+
+class ServerContext;
+struct LoopContext;
+struct Delivery;
+
+namespace tls {
+class ContextStore;
+class Stream;
+}  // namespace tls
+
+class C2sSession final : private xml::StreamParser::Handler {
+ public:
+  C2sSession(ServerContext& ctx, LoopContext& loop, SessionId id, const config::Listener& listener);
+  ~C2sSession() override;
+  C2sSession(const C2sSession&) = delete;
+  C2sSession& operator=(const C2sSession&) = delete;
+
+  // Accepts the pending connection of `server`. On failure the session closes
+  // itself (and is destroyed from its close callback).
+  void start(uv_stream_t* server);
+
+  SessionId id() const { return id_; }
+  bool online() const { return state_ == State::online; }
+  const Jid& jid() const { return jid_; }
+
+  // Writes a routed stanza. False when this session can no longer take
+  // stanzas (closing, or not bound yet): the router then reroutes.
+  bool deliver(const Delivery& delivery);
+
+  // Sends the stream error (with our stream header first if none went out),
+  // closes the stream and the connection once the bytes are flushed.
+  void close_with_stream_error(std::string_view condition, std::string_view text = {});
+
+ private:
+  enum class State : uint8_t {
+    wait_stream,     // expecting a stream header
+    negotiating,     // features sent; STARTTLS / SASL
+    tls_handshake,   // after <proceed/>, or direct TLS
+    authenticating,  // inside a SASL exchange
+    bind,            // authenticated, waiting for resource binding
+    online,          // bound: stanzas flow
+    closing,
+  };
+
+  // xml::StreamParser::Handler
+  void on_stream_open(const xml::StreamHeader& header) override;
+  void on_stanza(xml::Element&& element) override;
+  void on_stream_close() override;
+  void on_parse_error(xml::ParseError error, std::string_view detail) override;
+
+  // I/O (c2s_session.cpp)
+  static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_shutdown(uv_shutdown_t* req, int status);
+  static void on_close(uv_handle_t* handle);
+  static void on_timer(uv_timer_t* timer);
+  void handle_bytes(std::string_view bytes);
+  bool start_tls();
+  void send(std::string_view xml);
+  void send_element(const xml::Element& element);
+  void write_raw(std::string_view bytes);
+  void send_stream_header();
+  void send_features();
+  void close_stream();   // our </stream:stream>, then close
+  void begin_close();    // stop input, leave the session table, flush, close handles
+  void abort_connection();  // no more bytes can be sent: close now
+  void arm_timer(unsigned seconds);
+  void suspend_input();
+  void resume_input();
+
+  // SASL (c2s_auth.cpp)
+  void handle_sasl(xml::Element&& element);
+  void sasl_start(const xml::Element& auth);
+  void sasl_response(const xml::Element& response);
+  void sasl_plain(std::string_view message);
+  void sasl_failure(sasl::Failure failure, std::string_view text = {});
+  void sasl_success(std::string_view additional_data);
+  std::string advertised_mechanisms_xml() const;
+
+  // Binding and stanzas (c2s_stanza.cpp)
+  void handle_bind_state(xml::Element&& element);
+  void handle_bind(const xml::Element& iq);
+  void handle_stanza(xml::Element&& stanza);
+  void handle_own_presence(xml::Element&& presence);
+  bool handle_session_iq(const xml::Element& iq);
+  void reply_error(const xml::Element& stanza, std::string_view condition, std::string_view text = {});
+  void leave_session_table();
+
+  ServerContext& ctx_;
+  LoopContext& loop_;
+  const SessionId id_;
+  const config::Listener& listener_;
+
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  int open_handles_ = 0;
+  size_t writes_pending_ = 0;
+  size_t write_bytes_pending_ = 0;
+
+  std::unique_ptr<tls::Stream> tls_;
+  std::shared_ptr<tls::ContextStore> tls_store_;  // held during the handshake (SNI)
+  xml::StreamParser parser_;
+
+  State state_ = State::wait_stream;
+  bool header_sent_ = false;
+  bool secure_ = false;
+  bool authenticated_ = false;
+  bool available_ = false;
+  bool counted_ip_ = false;
+  bool input_suspended_ = false;
+  bool shutdown_requested_ = false;
+  uint8_t auth_failures_ = 0;
+  int priority_ = 0;
+
+  std::string host_;        // the served domain this stream is for
+  std::string stream_id_;
+  std::string peer_ip_;
+  Jid jid_;                 // after SASL: bare; after bind: full
+
+  // SASL exchange state.
+  std::unique_ptr<sasl::ScramServer> scram_;
+  std::optional<sasl::Mechanism> mechanism_;
+
+  // Stanzas that arrived while input was suspended for a storage round trip.
+  std::deque<xml::Element> deferred_;
+};
+
+}  // namespace parley

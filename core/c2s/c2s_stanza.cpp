@@ -1,0 +1,213 @@
+// Resource binding and the stanzas of an online c2s session (RFC 6120 §7-§8,
+// RFC 6121 §4 for the session's own presence).
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "core/c2s/c2s_session.hpp"
+#include "core/router/router.hpp"
+#include "core/server/server_context.hpp"
+#include "core/stanza/namespaces.hpp"
+#include "core/stanza/stanza_errors.hpp"
+
+namespace parley {
+
+namespace {
+
+bool is_stanza(const xml::Element& e) {
+  return e.xmlns() == ns::client && (e.name() == "message" || e.name() == "presence" || e.name() == "iq");
+}
+
+std::string random_resource() {
+  static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string raw = sasl::random_bytes(10);
+  std::string out = "parley-";
+  for (unsigned char c : raw) out.push_back(digits[c % 36]);
+  return out;
+}
+
+// RFC 6120 §8.2.3: an iq needs an id, a known type, and a get or set exactly
+// one payload child.
+bool valid_iq(const xml::Element& iq) {
+  std::string_view type = iq.attr("type");
+  if (!iq.has_attr("id")) return false;
+  if (type == "get" || type == "set") return iq.child_count() == 1;
+  if (type == "result") return iq.child_count() <= 1;
+  return type == "error";
+}
+
+}  // namespace
+
+void C2sSession::reply_error(const xml::Element& stanza, std::string_view condition, std::string_view text) {
+  if (is_error_stanza(stanza)) return;
+  xml::Element reply = make_stanza_error(stanza, condition, text);
+  // An error about the client's own stanza comes from the server on its behalf.
+  reply.remove_attr("from");
+  if (stanza.has_attr("to")) reply.set_attr("from", std::string(stanza.attr("to")));
+  reply.remove_attr("to");
+  if (!jid_.empty()) reply.set_attr("to", jid_.full());
+  send_element(reply);
+}
+
+void C2sSession::handle_bind_state(xml::Element&& element) {
+  if (element.xmlns() == ns::client && element.name() == "iq" && element.attr("type") == "set" &&
+      element.find_child("bind", ns::bind) != nullptr) {
+    handle_bind(element);
+    return;
+  }
+  if (element.xmlns() == ns::client && element.name() == "iq" && handle_session_iq(element)) return;
+  // RFC 6120 §7.1: nothing but binding before a resource is bound.
+  close_with_stream_error("not-authorized");
+}
+
+void C2sSession::handle_bind(const xml::Element& iq) {
+  if (!iq.has_attr("id")) {
+    reply_error(iq, "bad-request");
+    return;
+  }
+  const xml::Element* bind = iq.find_child("bind", ns::bind);
+  std::string requested = bind->child_text("resource");
+  std::string resource;
+  if (requested.empty()) {
+    resource = random_resource();
+  } else {
+    auto prepared = resourceprep(requested);
+    if (!prepared) {
+      reply_error(iq, "bad-request", "Invalid resource");
+      return;
+    }
+    resource = std::move(*prepared);
+  }
+  Jid full = jid_.bare().with_resource(resource);
+  auto result = ctx_.sessions.bind(full.bare_str(), resource, id_, ctx_.config.limits.max_sessions_per_user);
+  if (!result.ok) {
+    reply_error(iq, "resource-constraint", "Too many sessions for this account");
+    return;
+  }
+  jid_ = std::move(full);
+  state_ = State::online;
+  uv_timer_stop(&timer_);
+  if (result.replaced != 0) {
+    // RFC 6120 §7.7.2.2: the new session wins; the old one gets <conflict/>.
+    SessionId old = result.replaced;
+    unsigned target = loop_of(old);
+    if (target < ctx_.loops.size()) {
+      LoopContext* loop = ctx_.loops[target].get();
+      auto kick = [loop, old] {
+        if (C2sSession* previous = loop->find(old))
+          previous->close_with_stream_error("conflict", "Replaced by new connection");
+      };
+      if (target == loop_.loop.index())
+        kick();
+      else
+        loop->loop.post(std::move(kick));
+    }
+  }
+  xml::Element reply = make_iq_result(iq);
+  reply.remove_attr("from");
+  reply.remove_attr("to");
+  reply.add_child("bind", std::string(ns::bind)).add_child("jid", std::string(ns::bind)).add_text(jid_.full());
+  send_element(reply);
+  spdlog::debug("c2s {}: bound {}", id_, jid_.full());
+}
+
+bool C2sSession::handle_session_iq(const xml::Element& iq) {
+  // RFC 3921 session establishment: a no-op kept for old clients.
+  if (iq.attr("type") != "set" || iq.find_child("session", ns::session) == nullptr) return false;
+  xml::Element reply = make_iq_result(iq);
+  reply.remove_attr("from");
+  reply.remove_attr("to");
+  send_element(reply);
+  return true;
+}
+
+void C2sSession::handle_stanza(xml::Element&& stanza) {
+  if (!is_stanza(stanza)) {
+    close_with_stream_error("unsupported-stanza-type");
+    return;
+  }
+  const std::string& name = stanza.name();
+  std::string_view to = stanza.attr("to");
+  if (!to.empty() && !Jid::parse(to)) {
+    reply_error(stanza, "jid-malformed");
+    return;
+  }
+  if (name == "iq") {
+    if (!valid_iq(stanza)) {
+      reply_error(stanza, "bad-request");
+      return;
+    }
+    if (stanza.find_child("bind", ns::bind) != nullptr) {
+      reply_error(stanza, "not-allowed", "A resource is already bound");
+      return;
+    }
+    if (to.empty() && handle_session_iq(stanza)) return;
+  }
+  // RFC 6120 §8.1.2.1: the server stamps the sender's full JID, whatever the
+  // client wrote (no spoofing).
+  stanza.set_attr("from", jid_.full());
+
+  if (name == "presence" && to.empty()) {
+    handle_own_presence(std::move(stanza));
+    return;
+  }
+  if (name == "message" && to.empty()) {
+    // §10.3.1: a message without 'to' is for the sender's own bare JID.
+    stanza.set_attr("to", jid_.bare_str());
+  }
+  ctx_.router->route(std::move(stanza), loop_.loop.index());
+}
+
+void C2sSession::handle_own_presence(xml::Element&& presence) {
+  std::string_view type = presence.attr("type");
+  if (type.empty()) {
+    int priority = 0;
+    std::string text = presence.child_text("priority");
+    if (!text.empty()) {
+      char* end = nullptr;
+      long value = std::strtol(text.c_str(), &end, 10);
+      if (end == text.c_str() || *end != '\0' || value < -128 || value > 127) {
+        reply_error(presence, "bad-request", "Priority must be an integer from -128 to 127");
+        return;
+      }
+      priority = static_cast<int>(value);
+    }
+    available_ = true;
+    priority_ = priority;
+    ctx_.sessions.set_presence(jid_.bare_str(), id_, true, priority_);
+  } else if (type == "unavailable") {
+    available_ = false;
+    ctx_.sessions.set_presence(jid_.bare_str(), id_, false, priority_);
+  } else {
+    // probe and subscription management without 'to' mean nothing here;
+    // subscriptions are the presence module's (RFC 6121 §3).
+    return;
+  }
+  // RFC 6121 §4.2.2/§4.5.2: the user's own available resources, this one
+  // included, see the broadcast. Contacts get it from the presence module.
+  for (const SessionRef& ref : ctx_.sessions.sessions_of(jid_.bare_str())) {
+    if (!ref.available && ref.id != id_) continue;
+    xml::Element copy = presence;
+    copy.set_attr("to", jid_.bare().with_resource(ref.resource).full());
+    ctx_.router->deliver_to_session(ref.id, std::make_shared<Delivery>(std::move(copy)), loop_.loop.index());
+  }
+}
+
+void C2sSession::leave_session_table() {
+  if (jid_.empty() || jid_.resource().empty()) return;
+  bool was_available = available_;
+  available_ = false;
+  ctx_.sessions.unbind(jid_.bare_str(), jid_.resource(), id_);
+  if (!was_available || ctx_.shutting_down.load()) return;
+  // An abrupt end is an unavailable presence all the same (RFC 6121 §4.5.4).
+  for (const SessionRef& ref : ctx_.sessions.sessions_of(jid_.bare_str())) {
+    if (!ref.available) continue;
+    xml::Element presence("presence", std::string(ns::client));
+    presence.set_attr("type", "unavailable");
+    presence.set_attr("from", jid_.full());
+    presence.set_attr("to", jid_.bare().with_resource(ref.resource).full());
+    ctx_.router->deliver_to_session(ref.id, std::make_shared<Delivery>(std::move(presence)), loop_.loop.index());
+  }
+}
+
+}  // namespace parley

@@ -1,0 +1,92 @@
+// core/config/config.hpp - parley.yml, the server's ejabberd-like YAML configuration.
+//
+// The loader is strict: an unknown key at any level, a value of the wrong type or out of
+// range refuses to start the server with "file:line:column: reason". A typo that is
+// silently ignored is a security setting that silently does not apply.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parley/result.hpp"
+
+namespace parley::config {
+
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when the error has no position (e.g. unreadable file)
+  int column = 0;  // 1-based; 0 when unknown
+  std::string reason;
+
+  // "conf/parley.yml:12:5: unknown key 'prot' in listen entry"; "file: reason" without a position.
+  std::string to_string() const;
+};
+
+struct Listener {
+  std::string ip = "127.0.0.1";  // canonical text form (inet_ntop), IPv4 or IPv6
+  uint16_t port = 0;             // required, 1..65535
+  std::string module = "c2s";    // only "c2s" for now
+  bool tls = false;              // direct TLS (XEP-0368) instead of STARTTLS
+  bool starttls_required = true;
+  int backlog = 511;
+
+  // Where the entry was written, for messages such as "cannot bind".
+  std::string file;
+  int line = 0;
+};
+
+struct StorageConfig {
+  std::string type = "sqlite";
+  std::string path;  // default: data_dir + "/parley.db"
+  unsigned readers = 2;
+};
+
+struct LimitsConfig {
+  size_t max_stanza_bytes = 262144;
+  size_t max_xml_depth = 32;
+  size_t max_xml_attributes = 64;
+  size_t max_attribute_bytes = 8192;
+  size_t max_connections_per_ip = 1000;
+  unsigned max_auth_failures = 3;
+  unsigned auth_timeout = 30;           // seconds
+  unsigned tls_handshake_timeout = 10;  // seconds
+  size_t max_bytes_per_second = 0;      // 0 = unlimited
+  size_t max_sessions_per_user = 100;
+};
+
+struct ModuleConfig {
+  std::string name;      // mod_[a-z0-9_]+
+  YAML::Node options;    // always a map (empty when the file says `{}` or nothing); marks kept
+  std::string file;
+  int line = 0;          // 1-based line of the module's name
+};
+
+struct Config {
+  std::string file;                       // path it was loaded from
+  std::string loglevel = "info";          // trace debug info warn error critical off
+  std::vector<std::string> hosts;         // non-empty, lowercased, valid domains, no duplicates
+  unsigned workers = 0;                   // 0 = hardware_concurrency; at most 1024
+  std::string data_dir = "data";
+  std::vector<std::string> certfiles;
+  std::vector<Listener> listen;           // non-empty; no duplicate ip:port
+  StorageConfig storage;
+  std::string control_socket;             // default: data_dir + "/parley.sock"
+  std::vector<std::string> module_paths;
+  LimitsConfig limits;
+  std::vector<ModuleConfig> modules;      // in file order
+};
+
+// Larger configuration files are refused outright: a config is a page of text, and the
+// parser's cost should not be attacker-sized if the file ever comes from elsewhere.
+inline constexpr size_t kMaxConfigBytes = 1 << 20;
+
+// Never throws; every yaml-cpp exception becomes a ConfigError.
+Result<Config, ConfigError> load_config_file(const std::string& path);
+Result<Config, ConfigError> load_config_string(std::string_view yaml, std::string_view file_name);
+
+}  // namespace parley::config

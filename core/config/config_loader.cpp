@@ -1,0 +1,299 @@
+// The schema of parley.yml: every key, its type and its range, in one place.
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <new>
+#include <sstream>
+
+#include <yaml-cpp/eventhandler.h>
+
+#include "core/config/config.hpp"
+#include "core/config/names.hpp"
+#include "core/config/yaml_reader.hpp"
+
+namespace parley::config {
+
+using detail::Field;
+using detail::Invalid;
+using detail::MapReader;
+using detail::read_bool;
+using detail::read_string;
+using detail::read_string_list;
+using detail::read_uint;
+
+std::string ConfigError::to_string() const {
+  std::string out = file;
+  if (line > 0) {
+    out += ":" + std::to_string(line);
+    if (column > 0) out += ":" + std::to_string(column);
+  }
+  return out + ": " + reason;
+}
+
+namespace {
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+void read_hosts(const Field& f, Config& c) {
+  if (!f.value.IsSequence()) f.fail("expected a list of host names");
+  if (f.value.size() == 0) f.fail("at least one host is required");
+  size_t i = 0;
+  for (const YAML::Node& item : f.value) {
+    Field element{f.key, item, f.path + "[" + std::to_string(i++) + "]"};
+    if (item.IsNull()) detail::fail(f.value, element.path + ": expected a host name, got nothing");
+    std::string why;
+    auto host = normalize_domain(read_string(element), why);
+    if (!host) element.fail("'" + item.Scalar() + "' is not a valid host name: it " + why);
+    for (const std::string& seen : c.hosts) {
+      if (seen == *host) element.fail("duplicate host '" + *host + "'");
+    }
+    c.hosts.push_back(std::move(*host));
+  }
+}
+
+Listener read_listener(const YAML::Node& node, const std::string& path, const std::string& file) {
+  MapReader m(node, "listen entry", path);
+  Listener l;
+  l.file = file;
+  l.line = detail::line_of(node);
+  l.port = static_cast<uint16_t>(read_uint(m.require("port"), 1, 65535));
+  if (auto f = m.take("ip")) {
+    const std::string text = read_string(*f);
+    auto ip = normalize_ip(text);
+    if (!ip) f->fail("'" + text + "' is not an IPv4 or IPv6 address literal (no brackets, no port)");
+    l.ip = std::move(*ip);
+  }
+  if (auto f = m.take("module")) {
+    l.module = read_string(*f);
+    if (l.module != "c2s") f->fail("unknown listener module '" + l.module + "' (only c2s is supported)");
+  }
+  if (auto f = m.take("tls")) l.tls = read_bool(*f);
+  if (auto f = m.take("starttls_required")) l.starttls_required = read_bool(*f);
+  if (auto f = m.take("backlog")) l.backlog = static_cast<int>(read_uint(*f, 1, 65535));
+  m.finish();
+  return l;
+}
+
+void read_listen(const Field& f, Config& c) {
+  if (!f.value.IsSequence()) f.fail("expected a list of listeners");
+  if (f.value.size() == 0) f.fail("at least one listener is required");
+  size_t i = 0;
+  for (const YAML::Node& item : f.value) {
+    const std::string path = f.path + "[" + std::to_string(i++) + "]";
+    Listener l = read_listener(item, path, c.file);
+    for (const Listener& other : c.listen) {
+      if (other.port != l.port) continue;
+      const std::string where = " (line " + std::to_string(other.line) + ")";
+      if (other.ip == l.ip) {
+        detail::fail(item, path + ": duplicate listener " + l.ip + " port " + std::to_string(l.port) + where);
+      }
+      // 0.0.0.0 covers every IPv4 address (:: every IPv6 one): both cannot be bound.
+      if (is_ipv6(other.ip) == is_ipv6(l.ip) && (is_wildcard_ip(other.ip) || is_wildcard_ip(l.ip))) {
+        detail::fail(item, path + ": listener " + l.ip + " port " + std::to_string(l.port) + " overlaps " +
+                               other.ip + " port " + std::to_string(other.port) + where);
+      }
+    }
+    c.listen.push_back(std::move(l));
+  }
+}
+
+void read_storage(const Field& f, Config& c, bool& path_given) {
+  MapReader m(f.value, "storage", f.path);
+  if (auto t = m.take("type")) {
+    c.storage.type = read_string(*t);
+    if (c.storage.type != "sqlite") t->fail("unknown storage type '" + c.storage.type + "' (only sqlite is supported)");
+  }
+  if (auto p = m.take("path")) c.storage.path = read_string(*p), path_given = true;
+  if (auto r = m.take("readers")) c.storage.readers = static_cast<unsigned>(read_uint(*r, 1, 64));
+  m.finish();
+}
+
+void read_limits(const Field& f, LimitsConfig& l) {
+  MapReader m(f.value, "limits", f.path);
+  // RFC 6120 section 13.12: a server must accept stanzas of at least 10000 bytes.
+  if (auto v = m.take("max_stanza_bytes")) l.max_stanza_bytes = read_uint(*v, 10000, 64 * kMiB);
+  if (auto v = m.take("max_xml_depth")) l.max_xml_depth = read_uint(*v, 1, 1024);
+  if (auto v = m.take("max_xml_attributes")) l.max_xml_attributes = read_uint(*v, 1, 10000);
+  if (auto v = m.take("max_attribute_bytes")) l.max_attribute_bytes = read_uint(*v, 1, 64 * kMiB);
+  if (auto v = m.take("max_connections_per_ip")) l.max_connections_per_ip = read_uint(*v, 1, 10000000);
+  if (auto v = m.take("max_auth_failures")) l.max_auth_failures = static_cast<unsigned>(read_uint(*v, 1, 1000));
+  if (auto v = m.take("auth_timeout")) l.auth_timeout = static_cast<unsigned>(read_uint(*v, 1, 86400));
+  if (auto v = m.take("tls_handshake_timeout")) l.tls_handshake_timeout = static_cast<unsigned>(read_uint(*v, 1, 3600));
+  if (auto v = m.take("max_bytes_per_second")) l.max_bytes_per_second = read_uint(*v, 0, 1ull << 40);
+  if (auto v = m.take("max_sessions_per_user")) l.max_sessions_per_user = read_uint(*v, 1, 100000);
+  m.finish();
+}
+
+void read_modules(const Field& f, Config& c) {
+  MapReader m(f.value, "modules", f.path, /*allow_null=*/true);
+  for (const Field& mod : m.take_all()) {
+    const std::string& name = mod.key.Scalar();
+    if (!is_module_name(name)) {
+      detail::fail(mod.key, "'" + name + "' is not a module name (expected mod_ followed by a-z, 0-9 or _)");
+    }
+    ModuleConfig mc;
+    mc.name = name;
+    mc.file = c.file;
+    mc.line = detail::line_of(mod.key);
+    if (mod.value.IsNull()) {
+      mc.options = YAML::Node(YAML::NodeType::Map);
+    } else if (mod.value.IsMap()) {
+      detail::check_bounded(mod.value, mod.path, 32, 10000);
+      mc.options = mod.value;
+    } else {
+      mod.fail("module options must be a mapping (use {} for none)");
+    }
+    c.modules.push_back(std::move(mc));
+  }
+}
+
+Config read_config(const YAML::Node& root, std::string_view file_name) {
+  Config c;
+  c.file = std::string(file_name);
+  MapReader top(root, "the top level", "");
+
+  if (auto f = top.take("loglevel")) {
+    c.loglevel = read_string(*f);
+    static constexpr const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    bool ok = false;
+    for (const char* l : kLevels) ok = ok || c.loglevel == l;
+    if (!ok) f->fail("unknown level '" + c.loglevel + "' (trace, debug, info, warn, error, critical or off)");
+  }
+  read_hosts(top.require("hosts"), c);
+  if (auto f = top.take("workers")) c.workers = static_cast<unsigned>(read_uint(*f, 0, 1024));
+  if (auto f = top.take("data_dir")) c.data_dir = read_string(*f);
+  if (auto f = top.take("certfiles")) c.certfiles = read_string_list(*f);
+  read_listen(top.require("listen"), c);
+  bool storage_path_given = false;
+  if (auto f = top.take("storage")) read_storage(*f, c, storage_path_given);
+  bool control_socket_given = false;
+  if (auto f = top.take("control_socket")) c.control_socket = read_string(*f), control_socket_given = true;
+  if (auto f = top.take("module_paths")) c.module_paths = read_string_list(*f);
+  if (auto f = top.take("limits")) read_limits(*f, c.limits);
+  if (auto f = top.take("modules")) read_modules(*f, c);
+  top.finish();
+
+  if (!storage_path_given) c.storage.path = c.data_dir + "/parley.db";
+  if (!control_socket_given) c.control_socket = c.data_dir + "/parley.sock";
+  return c;
+}
+
+// Sees only where documents start; the nodes are built by YAML::Load afterwards.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  YAML::Mark start = YAML::Mark::null_mark();
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+ConfigError error_at(std::string_view file, const YAML::Mark& mark, std::string reason) {
+  ConfigError e;
+  e.file = std::string(file);
+  if (mark.line >= 0) {
+    e.line = mark.line + 1;
+    e.column = mark.column >= 0 ? mark.column + 1 : 0;
+  }
+  e.reason = std::move(reason);
+  return e;
+}
+
+// yaml-cpp's message for a tab in indentation is "illegal map value" or similar; say why.
+std::string explain_parse_error(std::string_view yaml, const YAML::Mark& mark, const std::string& msg) {
+  std::string reason = "invalid YAML: " + msg;
+  if (mark.line < 0) return reason;
+  size_t pos = 0;
+  for (int l = 0; l < mark.line && pos != std::string_view::npos; ++l) {
+    pos = yaml.find('\n', pos);
+    if (pos != std::string_view::npos) ++pos;
+  }
+  if (pos == std::string_view::npos) return reason;
+  const std::string_view line = yaml.substr(pos, yaml.find('\n', pos) - pos);
+  if (line.find("::") != std::string_view::npos) {
+    return reason + " (quote values that start with ':', such as IPv6 addresses: ip: \"::1\")";
+  }
+  for (size_t i = pos; i < yaml.size() && (yaml[i] == ' ' || yaml[i] == '\t'); ++i) {
+    if (yaml[i] == '\t') return reason + " (tab in indentation: YAML indents with spaces only)";
+  }
+  return reason;
+}
+
+}  // namespace
+
+Result<Config, ConfigError> load_config_string(std::string_view yaml, std::string_view file_name) {
+  const YAML::Mark no_mark = YAML::Mark::null_mark();
+  try {
+    if (yaml.size() > kMaxConfigBytes) {
+      return unexpected(error_at(file_name, no_mark,
+                                 "the file is larger than " + std::to_string(kMaxConfigBytes) + " bytes"));
+    }
+    const std::string text(yaml);
+    // Count documents first, stopping at two: YAML::LoadAll() loops forever (growing memory)
+    // on a stray ',' at the start of a document, because yaml-cpp 0.7 returns an empty
+    // document there without consuming the token.
+    {
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      DocumentCounter counter;
+      if (!parser.HandleNextDocument(counter)) {
+        return unexpected(error_at(file_name, no_mark, "the configuration is empty ('hosts' and 'listen' are required)"));
+      }
+      const YAML::Mark first = counter.start;
+      if (parser.HandleNextDocument(counter)) {
+        if (counter.start.pos == first.pos) {
+          return unexpected(error_at(file_name, first, "invalid YAML: unexpected character"));
+        }
+        return unexpected(error_at(file_name, counter.start, "more than one YAML document"));
+      }
+    }
+    return read_config(YAML::Load(text), file_name);
+  } catch (const Invalid& e) {
+    ConfigError err;
+    err.file = std::string(file_name);
+    err.line = e.line;
+    err.column = e.column;
+    err.reason = e.reason;
+    return unexpected(std::move(err));
+  } catch (const YAML::ParserException& e) {
+    return unexpected(error_at(file_name, e.mark, explain_parse_error(yaml, e.mark, e.msg)));
+  } catch (const YAML::Exception& e) {
+    return unexpected(error_at(file_name, e.mark, "invalid YAML: " + e.msg));
+  } catch (const std::bad_alloc&) {
+    return unexpected(error_at(file_name, no_mark, "out of memory while reading the configuration"));
+  } catch (const std::exception& e) {
+    return unexpected(error_at(file_name, no_mark, std::string("cannot read the configuration: ") + e.what()));
+  } catch (...) {
+    return unexpected(error_at(file_name, no_mark, "cannot read the configuration"));
+  }
+}
+
+Result<Config, ConfigError> load_config_file(const std::string& path) {
+  try {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) return unexpected(ConfigError{path, 0, 0, "is a directory"});
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return unexpected(ConfigError{path, 0, 0, std::string("cannot open: ") + std::strerror(errno)});
+    std::string text;
+    char chunk[65536];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+      text.append(chunk, static_cast<size_t>(in.gcount()));
+      if (text.size() > kMaxConfigBytes) {
+        return unexpected(ConfigError{path, 0, 0, "the file is larger than " + std::to_string(kMaxConfigBytes) + " bytes"});
+      }
+    }
+    if (in.bad()) return unexpected(ConfigError{path, 0, 0, "read error"});
+    return load_config_string(text, path);
+  } catch (...) {
+    return unexpected(ConfigError{path, 0, 0, "cannot read the file"});
+  }
+}
+
+}  // namespace parley::config

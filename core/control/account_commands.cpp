@@ -1,0 +1,187 @@
+#include "core/control/account_commands.hpp"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <memory>
+
+#include "core/addr/prep.hpp"
+#include "core/sasl/crypto.hpp"
+#include "core/sasl/saslprep.hpp"
+#include "core/sasl/scram_credentials.hpp"
+#include "storage/user_store.hpp"
+
+namespace parley::control {
+
+namespace {
+
+namespace us = storage::user_store;
+
+constexpr std::array<AccountCommandSpec, 4> kSpecs = {{
+    {"register", "USER HOST PASSWORD", 3, true, "create an account"},
+    {"unregister", "USER HOST", 2, true, "delete an account"},
+    {"passwd", "USER HOST PASSWORD", 3, true, "change an account's password"},
+    {"list-users", "HOST", 1, false, "list the accounts of a host"},
+}};
+
+struct Account {
+  std::string user;
+  std::string host;
+  std::string jid() const { return user + "@" + host; }
+};
+
+Result<std::string, std::string> check_host(const config::Config& config, std::string_view host) {
+  auto prepared = nameprep_domain(host);
+  if (!prepared) return unexpected("Invalid host '" + std::string(host) + "'");
+  if (std::find(config.hosts.begin(), config.hosts.end(), *prepared) == config.hosts.end()) {
+    return unexpected("Unknown host '" + *prepared + "' (not in the hosts of " +
+                      (config.file.empty() ? std::string("the configuration") : config.file) + ")");
+  }
+  return std::move(*prepared);
+}
+
+Result<Account, std::string> check_account(const config::Config& config, std::string_view user,
+                                           std::string_view host) {
+  auto prepared_user = nodeprep(user);
+  if (!prepared_user) return unexpected("Invalid user name '" + std::string(user) + "'");
+  auto prepared_host = check_host(config, host);
+  if (!prepared_host) return unexpected(std::move(prepared_host).error());
+  return Account{std::move(*prepared_user), std::move(*prepared_host)};
+}
+
+std::string storage_failure(const storage::Error& e) { return "Database error: " + e.message; }
+
+}  // namespace
+
+Result<std::vector<storage::ScramRecord>, std::string> derive_scram_records(std::string_view password) {
+  if (password.empty()) return unexpected(std::string("Empty password"));
+  auto prepared = sasl::saslprep(password);
+  if (!prepared) return unexpected("Invalid password: " + prepared.error());
+  if (prepared->empty()) return unexpected(std::string("Empty password"));
+  struct Kind {
+    sasl::Hash hash;
+    const char* mechanism;
+  };
+  std::vector<storage::ScramRecord> records;
+  for (Kind kind : {Kind{sasl::Hash::sha1, "SCRAM-SHA-1"}, Kind{sasl::Hash::sha256, "SCRAM-SHA-256"}}) {
+    sasl::ScramCredentials c =
+        sasl::derive_scram_credentials(kind.hash, *prepared, sasl::random_bytes(kScramSaltBytes), kScramIterations);
+    records.push_back(storage::ScramRecord{kind.mechanism, std::move(c.salt), c.iterations, std::move(c.stored_key),
+                                           std::move(c.server_key)});
+  }
+  return records;
+}
+
+AccountResult register_account(storage::Database& db, const config::Config& config, std::string_view user,
+                               std::string_view host, std::string_view password) {
+  auto account = check_account(config, user, host);
+  if (!account) return unexpected(std::move(account).error());
+  auto records = derive_scram_records(password);
+  if (!records) return unexpected(std::move(records).error());
+  auto created = us::create_user(db, account->host, account->user, *records);
+  if (!created) return unexpected(storage_failure(created.error()));
+  if (!*created) return unexpected("User " + account->jid() + " already registered");
+  return "User " + account->jid() + " successfully registered";
+}
+
+AccountResult unregister_account(storage::Database& db, const config::Config& config, std::string_view user,
+                                 std::string_view host) {
+  auto account = check_account(config, user, host);
+  if (!account) return unexpected(std::move(account).error());
+  auto removed = us::remove_user(db, account->host, account->user);
+  if (!removed) return unexpected(storage_failure(removed.error()));
+  if (!*removed) return unexpected("User " + account->jid() + " does not exist");
+  return "User " + account->jid() + " successfully unregistered";
+}
+
+AccountResult change_password(storage::Database& db, const config::Config& config, std::string_view user,
+                              std::string_view host, std::string_view password) {
+  auto account = check_account(config, user, host);
+  if (!account) return unexpected(std::move(account).error());
+  // Looked up first, so that a missing user is reported before any key derivation.
+  auto exists = us::user_exists(db, account->host, account->user);
+  if (!exists) return unexpected(storage_failure(exists.error()));
+  if (!*exists) return unexpected("User " + account->jid() + " does not exist");
+  auto records = derive_scram_records(password);
+  if (!records) return unexpected(std::move(records).error());
+  auto set = us::set_credentials(db, account->host, account->user, *records);
+  if (!set) return unexpected(storage_failure(set.error()));
+  if (!*set) return unexpected("User " + account->jid() + " does not exist");
+  return "Password of user " + account->jid() + " changed";
+}
+
+AccountResult list_accounts(storage::Database& db, const config::Config& config, std::string_view host) {
+  auto checked = check_host(config, host);
+  if (!checked) return unexpected(std::move(checked).error());
+  auto users = us::list_users(db, *checked);
+  if (!users) return unexpected(storage_failure(users.error()));
+  std::string body;
+  for (const auto& u : *users) body += u + "\n";
+  return body;
+}
+
+std::span<const AccountCommandSpec> account_command_specs() { return kSpecs; }
+
+const AccountCommandSpec* find_account_command(std::string_view name) {
+  for (const auto& spec : kSpecs) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+std::string account_command_usage(const AccountCommandSpec& spec) {
+  return "usage: " + std::string(spec.name) + " " + std::string(spec.arguments);
+}
+
+AccountResult run_account_command(storage::Database& db, const config::Config& config,
+                                  const std::vector<std::string>& argv) {
+  const AccountCommandSpec* spec = argv.empty() ? nullptr : find_account_command(argv[0]);
+  if (!spec) return unexpected("Unknown account command '" + (argv.empty() ? std::string() : argv[0]) + "'");
+  if (argv.size() != spec->argument_count + 1) return unexpected(account_command_usage(*spec));
+  const std::string& name = argv[0];
+  if (name == "register") return register_account(db, config, argv[1], argv[2], argv[3]);
+  if (name == "unregister") return unregister_account(db, config, argv[1], argv[2]);
+  if (name == "passwd") return change_password(db, config, argv[1], argv[2], argv[3]);
+  return list_accounts(db, config, argv[1]);
+}
+
+void add_account_commands(ControlServer& server, storage::StoragePool& pool, const config::Config& config,
+                          std::function<void(std::function<void()>)> post_to_loop) {
+  // Only what the commands read: the whole Config holds YAML nodes, whose shared
+  // internals must not be copied or released from the pool's threads.
+  auto snapshot = std::make_shared<config::Config>();
+  snapshot->file = config.file;
+  snapshot->hosts = config.hosts;
+  std::shared_ptr<const config::Config> shared_config = std::move(snapshot);
+  auto post = std::make_shared<const std::function<void(std::function<void()>)>>(std::move(post_to_loop));
+  for (const AccountCommandSpec& spec : kSpecs) {
+    std::string help = std::string(spec.arguments) + ": " + std::string(spec.help);
+    server.add_command(std::string(spec.name), std::move(help),
+                       [&pool, spec, shared_config, post](std::vector<std::string> argv, Reply reply) {
+                         if (argv.size() != spec.argument_count + 1) {
+                           reply(false, account_command_usage(spec));
+                           return;
+                         }
+                         auto job = [shared_config, post, argv = std::move(argv),
+                                     reply = std::move(reply)](storage::Database& db) {
+                           bool ok = false;
+                           std::string body;
+                           try {
+                             auto r = run_account_command(db, *shared_config, argv);
+                             ok = r.has_value();
+                             body = ok ? std::move(*r) : std::move(r).error();
+                           } catch (const std::exception& e) {
+                             body = std::string("internal error: ") + e.what();
+                           }
+                           (*post)([reply, ok, body = std::move(body)]() mutable { reply(ok, std::move(body)); });
+                         };
+                         if (spec.writes) {
+                           pool.write(std::move(job));
+                         } else {
+                           pool.read(std::move(job));
+                         }
+                       });
+  }
+}
+
+}  // namespace parley::control

@@ -1,0 +1,68 @@
+// core/control/account_commands.hpp - register, unregister, passwd, list-users: the
+// account logic shared by the running server (through the storage pool) and by parleyctl
+// when no server runs (directly on the database file).
+//
+// Each check happens here once: the user name is nodeprep'd, the host nameprep'd and
+// looked up in the configured hosts, the password SASLprep'd, and only SCRAM records
+// (SHA-1 and SHA-256, 16-byte random salt, 4096 iterations) reach the database.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config/config.hpp"
+#include "core/control/control_server.hpp"
+#include "parley/result.hpp"
+#include "storage/database.hpp"
+#include "storage/storage_pool.hpp"
+#include "storage/user_store.hpp"
+
+namespace parley::control {
+
+inline constexpr size_t kScramSaltBytes = 16;
+inline constexpr uint32_t kScramIterations = 4096;
+
+// The message for the user either way: "User alice@localhost successfully registered",
+// "User alice@localhost already registered".
+using AccountResult = Result<std::string, std::string>;
+
+AccountResult register_account(storage::Database& db, const config::Config& config, std::string_view user,
+                               std::string_view host, std::string_view password);
+AccountResult unregister_account(storage::Database& db, const config::Config& config, std::string_view user,
+                                 std::string_view host);
+AccountResult change_password(storage::Database& db, const config::Config& config, std::string_view user,
+                              std::string_view host, std::string_view password);
+// The host's users, one per line, sorted; empty when there are none.
+AccountResult list_accounts(storage::Database& db, const config::Config& config, std::string_view host);
+
+// SCRAM-SHA-1 and SCRAM-SHA-256 records for a password (SASLprep'd here).
+Result<std::vector<storage::ScramRecord>, std::string> derive_scram_records(std::string_view password);
+
+struct AccountCommandSpec {
+  std::string_view name;       // "register"
+  std::string_view arguments;  // "USER HOST PASSWORD"
+  size_t argument_count;       // 3 (without the name)
+  bool writes;                 // runs on the storage writer, else on a reader
+  std::string_view help;
+};
+std::span<const AccountCommandSpec> account_command_specs();
+const AccountCommandSpec* find_account_command(std::string_view name);
+// "usage: register USER HOST PASSWORD"
+std::string account_command_usage(const AccountCommandSpec& spec);
+
+// argv[0] names one of the account commands; checks the argument count, then runs it.
+AccountResult run_account_command(storage::Database& db, const config::Config& config,
+                                  const std::vector<std::string>& argv);
+
+// Registers the account commands on the server. Each runs on the pool (the database work
+// and the key derivation stay off the loop), then replies through post_to_loop, which must
+// run its function on the server's loop thread. The hosts are copied from the config:
+// later reloads do not reach these commands. `pool` must outlive the server.
+void add_account_commands(ControlServer& server, storage::StoragePool& pool, const config::Config& config,
+                          std::function<void(std::function<void()>)> post_to_loop);
+
+}  // namespace parley::control

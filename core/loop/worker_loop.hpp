@@ -1,0 +1,69 @@
+// One libuv loop on its own thread. A connection lives on one loop for its whole
+// life; other threads reach it only through post().
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/loop/mpsc_queue.hpp"
+
+namespace parley {
+
+class WorkerLoop {
+ public:
+  using Task = std::function<void()>;
+
+  explicit WorkerLoop(unsigned index);
+  ~WorkerLoop();
+  WorkerLoop(const WorkerLoop&) = delete;
+  WorkerLoop& operator=(const WorkerLoop&) = delete;
+
+  unsigned index() const { return index_; }
+  uv_loop_t* uv() { return &loop_; }
+
+  // Runs the loop on a new thread (worker loops) ...
+  void start_thread();
+  // ... or on the calling thread until stop() (the main loop).
+  void run_here();
+
+  // Any thread: run task on this loop's thread, in posting order per producer.
+  void post(Task task);
+  // Any thread: finish pending tasks, then close every handle and leave the
+  // loop. Owners close their handles (with callbacks) before calling this.
+  void stop();
+  void join();
+
+  bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
+  size_t inbox_length() const { return inbox_.length(); }
+
+  // One read buffer per loop, not per connection (memory per session).
+  // Valid from an alloc callback to the matching read callback.
+  char* read_buffer() { return read_buffer_.get(); }
+  static constexpr size_t read_buffer_size = 64 * 1024;
+  // Scratch strings reused by every connection of this loop in its read path.
+  std::string& scratch_plaintext() { return scratch_plaintext_; }
+  std::string& scratch_outgoing() { return scratch_outgoing_; }
+
+ private:
+  static void on_async(uv_async_t* handle);
+  void drain();
+
+  unsigned index_;
+  uv_loop_t loop_{};
+  uv_async_t async_{};
+  MpscQueue<Task> inbox_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  std::atomic<std::thread::id> thread_id_{};
+  std::unique_ptr<char[]> read_buffer_;
+  std::string scratch_plaintext_;
+  std::string scratch_outgoing_;
+};
+
+}  // namespace parley

@@ -1,0 +1,76 @@
+#include "core/net/listener.hpp"
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/c2s/c2s_session.hpp"
+#include "core/server/server_context.hpp"
+
+namespace parley {
+
+Listener::Listener(ServerContext& ctx, LoopContext& loop, const config::Listener& config)
+    : ctx_(ctx), loop_(loop), config_(config) {
+  tcp_.data = this;
+}
+
+Listener::~Listener() = default;
+
+Result<void, std::string> Listener::start() {
+  sockaddr_storage addr{};
+  bool v6 = config_.ip.find(':') != std::string::npos;
+  int rc = v6 ? uv_ip6_addr(config_.ip.c_str(), config_.port, reinterpret_cast<sockaddr_in6*>(&addr))
+              : uv_ip4_addr(config_.ip.c_str(), config_.port, reinterpret_cast<sockaddr_in*>(&addr));
+  if (rc != 0) return unexpected(fmt::format("bad listen address {}: {}", config_.ip, uv_strerror(rc)));
+
+  // libuv 1.44 has no SO_REUSEPORT flag for uv_tcp_bind: make the socket here.
+  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return unexpected(fmt::format("socket(): {}", strerror(errno)));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  socklen_t len = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    std::string reason = strerror(errno);
+    ::close(fd);
+    return unexpected(fmt::format("cannot listen on {}:{}: {}", config_.ip, config_.port, reason));
+  }
+  uv_tcp_init(loop_.loop.uv(), &tcp_);
+  open_ = true;
+  if ((rc = uv_tcp_open(&tcp_, fd)) != 0) {
+    ::close(fd);
+    close();
+    return unexpected(fmt::format("uv_tcp_open: {}", uv_strerror(rc)));
+  }
+  if ((rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), config_.backlog, &Listener::on_connection)) != 0) {
+    close();
+    return unexpected(fmt::format("cannot listen on {}:{}: {}", config_.ip, config_.port, uv_strerror(rc)));
+  }
+  return {};
+}
+
+void Listener::close() {
+  auto* handle = reinterpret_cast<uv_handle_t*>(&tcp_);
+  if (open_ && !uv_is_closing(handle)) uv_close(handle, &Listener::on_close);
+}
+
+void Listener::on_close(uv_handle_t* handle) { static_cast<Listener*>(handle->data)->open_ = false; }
+
+void Listener::on_connection(uv_stream_t* server, int status) {
+  auto* self = static_cast<Listener*>(server->data);
+  if (status < 0) {
+    spdlog::warn("accept on {}:{} failed: {}", self->config_.ip, self->config_.port, uv_strerror(status));
+    return;
+  }
+  if (self->ctx_.shutting_down.load()) return;
+  SessionId id = self->loop_.new_session_id();
+  auto session = std::make_unique<C2sSession>(self->ctx_, self->loop_, id, self->config_);
+  C2sSession* raw = session.get();
+  self->loop_.sessions.emplace(id, std::move(session));
+  raw->start(server);
+}
+
+}  // namespace parley

@@ -1,0 +1,42 @@
+// A listening socket of one worker loop. Every loop binds the same address with
+// SO_REUSEPORT, so the kernel spreads connections over the loops and no accept
+// path is shared between threads.
+#pragma once
+
+#include <uv.h>
+
+#include <string>
+
+#include "core/config/config.hpp"
+#include "parley/result.hpp"
+
+namespace parley {
+
+class ServerContext;
+struct LoopContext;
+
+class Listener {
+ public:
+  Listener(ServerContext& ctx, LoopContext& loop, const config::Listener& config);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  Result<void, std::string> start();
+  // Stops accepting; the handle is freed in its close callback, after which the
+  // Listener may be destroyed (closed() tells).
+  void close();
+  bool closed() const { return !open_; }
+
+ private:
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_close(uv_handle_t* handle);
+
+  ServerContext& ctx_;
+  LoopContext& loop_;
+  const config::Listener& config_;
+  uv_tcp_t tcp_{};
+  bool open_ = false;
+};
+
+}  // namespace parley

@@ -1,0 +1,222 @@
+#include "core/router/router.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "core/c2s/c2s_session.hpp"
+#include "core/server/server_context.hpp"
+#include "core/stanza/namespaces.hpp"
+#include "core/stanza/stanza_errors.hpp"
+#include "xml/serializer.hpp"
+
+namespace parley {
+
+namespace {
+
+bool is_subscription_type(std::string_view type) {
+  return type == "subscribe" || type == "subscribed" || type == "unsubscribe" || type == "unsubscribed";
+}
+
+}  // namespace
+
+Delivery::Delivery(xml::Element s) : stanza(std::move(s)) {
+  xml::SerializeContext ctx;
+  ctx.default_ns = ns::client;
+  bytes = xml::serialize(stanza, ctx);
+}
+
+Router::Router(ServerContext& ctx) : ctx_(ctx) {}
+
+void Router::bounce(const xml::Element& stanza, std::string_view condition, unsigned loop, std::string_view text) {
+  if (is_error_stanza(stanza)) return;  // never answer an error with an error
+  route(make_stanza_error(stanza, condition, text), loop);
+}
+
+void Router::route(xml::Element stanza, unsigned loop) {
+  auto from = Jid::parse(stanza.attr("from"));
+  if (!from) {
+    spdlog::warn("router: dropping stanza with invalid from '{}'", stanza.attr("from"));
+    return;
+  }
+  std::string_view to_text = stanza.attr("to");
+  Jid to;
+  if (to_text.empty()) {
+    // RFC 6120 §10.3: no 'to' means the sender's own account.
+    to = from->bare();
+  } else {
+    auto parsed = Jid::parse(to_text);
+    if (!parsed) {
+      bounce(stanza, "jid-malformed", loop);
+      return;
+    }
+    to = std::move(*parsed);
+  }
+
+  if (!ctx_.is_local_host(to.domain())) {
+    // No server-to-server yet (RFC 6120 §10.4.2 via §8.3.3.14).
+    bounce(stanza, "remote-server-not-found", loop);
+    return;
+  }
+  if (!to.has_local()) {
+    route_to_server(std::move(stanza), *from, to, loop);
+    return;
+  }
+  route_to_account(std::move(stanza), *from, to, loop);
+}
+
+void Router::route_to_server(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {
+  const std::string& name = stanza.name();
+  if (name == "iq") {
+    handle_iq(std::move(stanza), from, to, static_cast<int>(IqScope::server), loop);
+    return;
+  }
+  if (name == "message") {
+    // §10.3.1: the server either ignores a message to itself or answers
+    // service-unavailable; a chat or normal message deserves an answer.
+    std::string_view type = stanza.attr("type");
+    if (type != "error" && type != "headline" && type != "groupchat") bounce(stanza, "service-unavailable", loop);
+    return;
+  }
+  // Presence to the server itself: nothing to do (§10.3.2).
+}
+
+void Router::handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, int scope, unsigned loop) {
+  std::string_view type = stanza.attr("type");
+  if (type != "get" && type != "set") return;  // results and errors to the server end here
+  const xml::Element* payload = stanza.first_child();
+  const IqHandler* handler =
+      payload ? ctx_.iq_handlers.find(static_cast<IqScope>(scope), type, payload->xmlns()) : nullptr;
+  if (handler == nullptr) {
+    bounce(stanza, "service-unavailable", loop);
+    return;
+  }
+  try {
+    (*handler)(IqRequest{stanza, from, to, loop});
+  } catch (const std::exception& e) {
+    spdlog::error("iq handler for {} threw: {}", payload->xmlns(), e.what());
+    bounce(stanza, "internal-server-error", loop);
+  }
+}
+
+void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {
+  const std::string& name = stanza.name();
+  std::string_view type = stanza.attr("type");
+  std::string bare = to.bare_str();
+
+  if (!to.resource().empty()) {
+    if (auto ref = ctx_.sessions.find(bare, to.resource())) {
+      deliver_to_session(ref->id, std::make_shared<Delivery>(std::move(stanza)), loop);
+      return;
+    }
+    // RFC 6121 §8.5.3.2: no such resource.
+    if (name == "message") {
+      if (type == "groupchat") {
+        bounce(stanza, "service-unavailable", loop);
+      } else if (type != "error") {
+        route_to_bare(std::move(stanza), from, to.bare(), loop);
+      }
+    } else if (name == "presence") {
+      if (is_subscription_type(type)) route_to_bare(std::move(stanza), from, to.bare(), loop);
+    } else if (name == "iq") {
+      if (type == "get" || type == "set") bounce(stanza, "service-unavailable", loop);
+    }
+    return;
+  }
+  route_to_bare(std::move(stanza), from, to, loop);
+}
+
+void Router::route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {
+  const std::string& name = stanza.name();
+  std::string_view type = stanza.attr("type");
+
+  if (name == "iq") {
+    handle_iq(std::move(stanza), from, to, static_cast<int>(IqScope::account), loop);
+    return;
+  }
+
+  std::vector<SessionRef> sessions = ctx_.sessions.sessions_of(to.bare_str());
+  std::vector<SessionId> targets;
+
+  if (name == "message") {
+    if (type == "error") return;  // §8.5.2.1.1 / §8.5.2.2.1: silently ignored
+    if (type == "groupchat") {
+      bounce(stanza, "service-unavailable", loop);
+      return;
+    }
+    int best = INT_MIN;
+    for (const auto& s : sessions) {
+      if (s.available && s.priority >= 0) best = std::max(best, s.priority);
+    }
+    for (const auto& s : sessions) {
+      if (!s.available || s.priority < 0) continue;
+      // headline: every non-negative resource; chat and normal: the most available ones.
+      if (type == "headline" || s.priority == best) targets.push_back(s.id);
+    }
+    if (targets.empty()) {
+      // §8.5.2.2.1: no available resource. Offline storage is a module's
+      // business; without one, chat and normal messages are bounced.
+      if (type != "headline") bounce(stanza, "service-unavailable", loop);
+      return;
+    }
+  } else if (name == "presence") {
+    if (type == "probe") return;  // answered by the presence module
+    for (const auto& s : sessions) {
+      if (s.available) targets.push_back(s.id);
+    }
+    if (targets.empty()) return;
+  } else {
+    return;
+  }
+
+  deliver_to_sessions(targets, std::make_shared<Delivery>(std::move(stanza)), loop);
+}
+
+void Router::deliver_to_session(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop) {
+  deliver_to_sessions({id}, std::move(delivery), loop);
+}
+
+void Router::deliver_to_sessions(const std::vector<SessionId>& ids, std::shared_ptr<Delivery> delivery,
+                                 unsigned loop) {
+  delivery->outstanding.store(static_cast<int>(ids.size()), std::memory_order_relaxed);
+  delivery->delivered.store(false, std::memory_order_relaxed);
+  for (SessionId id : ids) dispatch(id, delivery, loop);
+}
+
+void Router::dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop) {
+  unsigned target = loop_of(id);
+  if (target == loop) {
+    deliver_here(id, std::move(delivery), loop);
+    return;
+  }
+  if (target >= ctx_.loops.size()) {
+    undeliverable(std::move(delivery), loop);
+    return;
+  }
+  ctx_.metrics.stanzas_routed_cross_loop.fetch_add(1, std::memory_order_relaxed);
+  ctx_.loops[target]->loop.post([this, id, delivery = std::move(delivery), target]() mutable {
+    deliver_here(id, std::move(delivery), target);
+  });
+}
+
+void Router::deliver_here(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop) {
+  C2sSession* session = ctx_.loops[loop]->find(id);
+  if (session != nullptr && session->deliver(*delivery)) {
+    delivery->delivered.store(true, std::memory_order_relaxed);
+    delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    return;
+  }
+  undeliverable(std::move(delivery), loop);
+}
+
+void Router::undeliverable(std::shared_ptr<Delivery> delivery, unsigned loop) {
+  // The session closed between lookup and delivery. It left the session table
+  // before it closed, so routing again applies RFC 6121's rules for a
+  // resource that is gone (another resource, or the bare-JID rules).
+  if (delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (delivery->delivered.load(std::memory_order_relaxed)) return;
+  route(xml::Element(delivery->stanza), loop);
+}
+
+}  // namespace parley

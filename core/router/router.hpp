@@ -1,0 +1,54 @@
+// Where a stanza goes (RFC 6120 §10, RFC 6121 §8). Runs on whichever loop the
+// stanza arrived on; a stanza for a session on another loop crosses over in
+// that loop's inbox, serialized once and shared.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/addr/jid.hpp"
+#include "core/session/session_table.hpp"
+#include "xml/element.hpp"
+
+namespace parley {
+
+class ServerContext;
+
+// One stanza on its way to one or more sessions.
+struct Delivery {
+  explicit Delivery(xml::Element s);
+  xml::Element stanza;
+  std::string bytes;     // serialized once for every recipient (default namespace jabber:client)
+  // A stanza fanned out to several sessions is routed again only if none of
+  // them took it (else a resource that closed would cause duplicates).
+  std::atomic<int> outstanding{0};
+  std::atomic<bool> delivered{false};
+};
+
+class Router {
+ public:
+  explicit Router(ServerContext& ctx);
+
+  // `stanza` carries a trustworthy 'from' (stamped by the server); 'to' may be
+  // empty, meaning the server (iq) or the sender's account.
+  void route(xml::Element stanza, unsigned loop);
+  // Replies with a stanza error, unless `stanza` is itself an error (§8.3.1).
+  void bounce(const xml::Element& stanza, std::string_view condition, unsigned loop, std::string_view text = {});
+  void deliver_to_session(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);
+  void deliver_to_sessions(const std::vector<SessionId>& ids, std::shared_ptr<Delivery> delivery, unsigned loop);
+
+ private:
+  void dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);
+  void route_to_server(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
+  void route_to_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
+  void route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
+  void handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, int scope, unsigned loop);
+  void deliver_here(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);
+  void undeliverable(std::shared_ptr<Delivery> delivery, unsigned loop);
+
+  ServerContext& ctx_;
+};
+
+}  // namespace parley

@@ -1,0 +1,24 @@
+# The server proper: loops, connections, c2s, router, sessions.
+add_library(parley_core STATIC
+  loop/worker_loop.cpp
+  session/session_table.cpp
+  stanza/stanza_errors.cpp
+  router/iq_handlers.cpp
+  router/router.cpp
+  net/listener.cpp
+  c2s/c2s_session.cpp
+  c2s/c2s_auth.cpp
+  c2s/c2s_stanza.cpp
+  server/server_context.cpp
+  server/server.cpp
+  server/builtin_iq.cpp
+)
+target_include_directories(parley_core PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(parley_core
+  PUBLIC parley_sdk parley_xml parley_storage parley_addr parley_sasl parley_tls parley_config parley_control
+         PkgConfig::LIBUV spdlog::spdlog fmt::fmt Threads::Threads)
+
+add_executable(parleyd server/main.cpp)
+target_link_libraries(parleyd PRIVATE parley_core CLI11::CLI11)
+target_compile_definitions(parleyd PRIVATE PARLEY_VERSION="${PROJECT_VERSION}")
+install(TARGETS parleyd RUNTIME DESTINATION bin)

@@ -1,0 +1,256 @@
+#include "core/server/server.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "core/c2s/c2s_session.hpp"
+#include "core/control/account_commands.hpp"
+#include "core/control/control_server.hpp"
+#include "core/net/listener.hpp"
+#include "core/tls/context_store.hpp"
+#include "core/tls/self_signed.hpp"
+#include "storage/storage_pool.hpp"
+
+namespace parley {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<void, std::string> ensure_parent_dir(const std::string& path) {
+  fs::path parent = fs::path(path).parent_path();
+  if (parent.empty()) return {};
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) return unexpected(fmt::format("cannot create directory {}: {}", parent.string(), ec.message()));
+  return {};
+}
+
+uint64_t now_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+Server::Server(config::Config config) : config_(std::move(config)) {}
+
+Server::~Server() {
+  if (started_) shutdown();
+}
+
+Result<void, std::string> Server::prepare_tls() {
+  std::vector<std::string> certfiles = config_.certfiles;
+  if (certfiles.empty()) {
+    // No certificate configured: a self-signed one per host, made once.
+    for (const auto& host : config_.hosts) {
+      std::string path = (fs::path(config_.data_dir) / "certs" / (host + ".pem")).string();
+      if (!fs::exists(path)) {
+        spdlog::info("generating a self-signed certificate for {} in {}", host, path);
+        auto made = tls::generate_self_signed(host, path);
+        if (!made) return unexpected(made.error());
+      }
+      certfiles.push_back(path);
+    }
+    config_.certfiles = certfiles;
+  }
+  auto store = tls::ContextStore::load(config_.certfiles, config_.hosts);
+  if (!store) return unexpected(store.error());
+  ctx_->set_tls_store(std::shared_ptr<tls::ContextStore>(std::move(*store)));
+  return {};
+}
+
+Result<void, std::string> Server::start() {
+  std::error_code ec;
+  fs::create_directories(config_.data_dir, ec);
+  if (ec) return unexpected(fmt::format("cannot create data_dir {}: {}", config_.data_dir, ec.message()));
+
+  ctx_ = std::make_unique<ServerContext>(config_);
+  if (auto tls = prepare_tls(); !tls) return tls;
+
+  if (auto dir = ensure_parent_dir(config_.storage.path); !dir) return dir;
+  storage_ = std::make_unique<storage::StoragePool>(config_.storage.path, config_.storage.readers);
+  storage_->set_error_handler([](std::string_view message) { spdlog::error("storage: {}", message); });
+  if (auto started = storage_->start(); !started)
+    return unexpected(fmt::format("cannot open the database {}: {}", config_.storage.path, started.error().message));
+  ctx_->storage = storage_.get();
+
+  router_ = std::make_unique<Router>(*ctx_);
+  ctx_->router = router_.get();
+  register_builtin_iq_handlers(*ctx_);
+
+  main_ = std::make_unique<WorkerLoop>(~0u);
+  if (auto dir = ensure_parent_dir(config_.control_socket); !dir) return dir;
+  control_ = std::make_unique<control::ControlServer>(main_->uv(), config_.control_socket);
+  register_control_commands();
+  // Before the listeners: a second parleyd on the same config is refused here
+  // instead of sharing the ports through SO_REUSEPORT.
+  if (auto listening = control_->start(); !listening) return unexpected(listening.error());
+
+  unsigned workers = config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < workers; ++i) ctx_->loops.push_back(std::make_unique<LoopContext>(i));
+  for (auto& loop : ctx_->loops) {
+    for (const auto& listen : config_.listen) {
+      auto listener = std::make_unique<Listener>(*ctx_, *loop, listen);
+      if (auto ok = listener->start(); !ok) return unexpected(ok.error());
+      loop->listeners.push_back(std::move(listener));
+    }
+  }
+
+  uv_signal_init(main_->uv(), &sigterm_);
+  uv_signal_init(main_->uv(), &sigint_);
+  uv_signal_init(main_->uv(), &sighup_);
+  sigterm_.data = sigint_.data = sighup_.data = this;
+  uv_signal_start(&sigterm_, &Server::on_signal, SIGTERM);
+  uv_signal_start(&sigint_, &Server::on_signal, SIGINT);
+  uv_signal_start(&sighup_, &Server::on_signal, SIGHUP);
+
+  for (auto& loop : ctx_->loops) loop->loop.start_thread();
+  started_ = true;
+  started_at_ms_ = now_ms();
+  for (const auto& listen : config_.listen)
+    spdlog::info("listening on {}:{} ({})", listen.ip, listen.port, listen.tls ? "direct TLS" : "STARTTLS");
+  spdlog::info("parleyd started: {} worker loop(s), hosts: {}", workers, fmt::join(config_.hosts, ", "));
+  return {};
+}
+
+void Server::run() {
+  if (!started_) return;
+  main_->run_here();
+}
+
+void Server::request_stop() {
+  main_->post([this] { shutdown(); });
+}
+
+void Server::on_signal(uv_signal_t* handle, int signum) {
+  auto* self = static_cast<Server*>(handle->data);
+  if (signum == SIGHUP) {
+    self->reload();
+    return;
+  }
+  spdlog::info("signal {}: shutting down", signum);
+  self->shutdown();
+}
+
+void Server::reload() {
+  // SIGHUP: certificates and log level; everything else needs a restart.
+  if (auto store = ctx_->tls_store()) {
+    if (auto reloaded = store->reload(); !reloaded)
+      spdlog::error("certificate reload failed, keeping the old ones: {}", reloaded.error());
+    else
+      spdlog::info("certificates reloaded");
+  }
+  auto fresh = config::load_config_file(config_.file);
+  if (!fresh) {
+    spdlog::error("config reload failed: {}", fresh.error().to_string());
+    return;
+  }
+  spdlog::set_level(spdlog::level::from_str(fresh->loglevel));
+  spdlog::info("log level is now {}", fresh->loglevel);
+}
+
+void Server::shutdown() {
+  if (!started_) return;
+  started_ = false;
+  ctx_->shutting_down = true;
+
+  // 1. Stop accepting and tell every client (RFC 6120 §4.9.3.22), on its loop.
+  for (auto& loop : ctx_->loops) {
+    LoopContext* lc = loop.get();
+    lc->loop.post([lc] {
+      for (auto& listener : lc->listeners) listener->close();
+      std::vector<C2sSession*> sessions;
+      for (auto& [id, session] : lc->sessions) sessions.push_back(session.get());
+      for (C2sSession* session : sessions) session->close_with_stream_error("system-shutdown");
+    });
+  }
+  // 2. Give the streams a moment to flush, then cut what is left.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (ctx_->metrics.connections_open.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // 3. Stop the loops; each closes its remaining handles before it ends.
+  for (auto& loop : ctx_->loops) {
+    LoopContext* lc = loop.get();
+    lc->loop.post([lc] {
+      for (auto& [id, session] : lc->sessions) session->close_with_stream_error("system-shutdown");
+    });
+  }
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (ctx_->metrics.connections_open.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (auto& loop : ctx_->loops) loop->loop.stop();
+  for (auto& loop : ctx_->loops) loop->loop.join();
+  // 4. Storage last: finish queued writes.
+  storage_->stop();
+
+  control_->close();
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+  main_->stop();
+  spdlog::info("parleyd stopped");
+}
+
+std::string Server::status_text() const {
+  std::string out = fmt::format("parleyd is running\nuptime_seconds: {}\nworkers: {}\nsessions: {}\nconnections: {}\n",
+                                (now_ms() - started_at_ms_) / 1000, ctx_->loops.size(), ctx_->sessions.size(),
+                                ctx_->metrics.connections_open.load());
+  out += fmt::format("connections_accepted: {}\nstanzas_in: {}\nstanzas_cross_loop: {}\nauth_failures: {}\nstream_errors: {}\n",
+                     ctx_->metrics.connections_accepted.load(), ctx_->metrics.stanzas_in.load(),
+                     ctx_->metrics.stanzas_routed_cross_loop.load(), ctx_->metrics.auth_failures.load(),
+                     ctx_->metrics.stream_errors.load());
+  for (const auto& loop : ctx_->loops)
+    out += fmt::format("loop{}_inbox: {}\n", loop->loop.index(), loop->loop.inbox_length());
+  out += fmt::format("storage_read_queue: {}\nstorage_write_queue: {}\n", storage_->read_queue_length(),
+                     storage_->write_queue_length());
+  return out;
+}
+
+void Server::register_control_commands() {
+  WorkerLoop* main = main_.get();
+  control::add_account_commands(*control_, *storage_, config_,
+                                [main](std::function<void()> task) { main->post(std::move(task)); });
+  control_->add_command("status", "Show server status and queue lengths",
+                        [this](std::vector<std::string>, control::Reply reply) { reply(true, status_text()); });
+  control_->add_command(
+      "connected-users", "List the full JIDs of bound sessions", [this](std::vector<std::string>, control::Reply reply) {
+        // Each loop lists its own sessions; the main loop merges the answers.
+        struct Collect {
+          size_t pending;
+          std::vector<std::string> jids;
+          control::Reply reply;
+        };
+        auto collect = std::make_shared<Collect>(Collect{ctx_->loops.size(), {}, std::move(reply)});
+        WorkerLoop* main = main_.get();
+        for (auto& loop : ctx_->loops) {
+          LoopContext* lc = loop.get();
+          lc->loop.post([lc, main, collect] {
+            std::vector<std::string> jids;
+            for (auto& [id, session] : lc->sessions)
+              if (session->online()) jids.push_back(session->jid().full());
+            main->post([collect, jids = std::move(jids)] {
+              collect->jids.insert(collect->jids.end(), jids.begin(), jids.end());
+              if (--collect->pending != 0) return;
+              std::sort(collect->jids.begin(), collect->jids.end());
+              std::string body;
+              for (const auto& jid : collect->jids) body += jid + "\n";
+              collect->reply(true, body);
+            });
+          });
+        }
+      });
+  control_->add_command("stop", "Stop the server gracefully", [this](std::vector<std::string>, control::Reply reply) {
+    reply(true, "stopping\n");
+    request_stop();
+  });
+}
+
+}  // namespace parley

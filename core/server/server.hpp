@@ -1,0 +1,56 @@
+// The running server: loads what the config names, starts the worker loops,
+// the control socket and signal handling, and shuts it all down in order.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+#include "core/config/config.hpp"
+#include "core/loop/worker_loop.hpp"
+#include "core/router/router.hpp"
+#include "core/server/server_context.hpp"
+#include "parley/result.hpp"
+
+namespace parley {
+
+namespace control {
+class ControlServer;
+}
+
+class Server {
+ public:
+  explicit Server(config::Config config);
+  ~Server();
+
+  // Prepares everything (certificates, storage, listeners); nothing runs yet.
+  Result<void, std::string> start();
+  // Runs until SIGTERM/SIGINT (or request_stop), then shuts down gracefully.
+  void run();
+  // Any thread.
+  void request_stop();
+
+ private:
+  static void on_signal(uv_signal_t* handle, int signum);
+  Result<void, std::string> prepare_tls();
+  void register_control_commands();
+  void reload();
+  void shutdown();
+  std::string status_text() const;
+
+  config::Config config_;
+  std::unique_ptr<storage::StoragePool> storage_;
+  std::unique_ptr<ServerContext> ctx_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<control::ControlServer> control_;
+  // The main loop: control socket, signals. Stanzas never pass through it.
+  std::unique_ptr<WorkerLoop> main_;
+  uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+  bool started_ = false;
+  uint64_t started_at_ms_ = 0;
+};
+
+void register_builtin_iq_handlers(ServerContext& ctx);
+
+}  // namespace parley

@@ -1,0 +1,97 @@
+// What every loop and session of one running server shares. Owned by Server;
+// sessions reach it by reference and never outlive it.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/config/config.hpp"
+#include "core/loop/worker_loop.hpp"
+#include "core/router/iq_handlers.hpp"
+#include "core/session/session_table.hpp"
+#include "xml/limits.hpp"
+
+namespace parley {
+
+namespace tls {
+class ContextStore;
+}
+namespace storage {
+class StoragePool;
+}
+
+class C2sSession;
+class Listener;
+class Router;
+
+// Everything one worker loop owns. Touched only on that loop's thread.
+struct LoopContext {
+  explicit LoopContext(unsigned index);
+  ~LoopContext();
+  WorkerLoop loop;
+  std::unordered_map<SessionId, std::unique_ptr<C2sSession>> sessions;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  uint64_t next_serial = 1;
+
+  SessionId new_session_id() { return make_session_id(loop.index(), next_serial++); }
+  C2sSession* find(SessionId id) {
+    auto it = sessions.find(id);
+    return it == sessions.end() ? nullptr : it->second.get();
+  }
+};
+
+// Connections per source address, across loops. Touched on connect and close
+// only, never on the stanza path.
+class ConnectionCounter {
+ public:
+  bool try_add(const std::string& ip, size_t limit);
+  void remove(const std::string& ip);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, size_t> counts_;
+};
+
+struct ServerMetrics {
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_open{0};
+  std::atomic<uint64_t> stanzas_in{0};
+  std::atomic<uint64_t> stanzas_routed_cross_loop{0};
+  std::atomic<uint64_t> auth_failures{0};
+  std::atomic<uint64_t> stream_errors{0};
+};
+
+class ServerContext {
+ public:
+  explicit ServerContext(const config::Config& config);
+
+  const config::Config& config;
+  xml::Limits xml_limits;
+  std::set<std::string> hosts;
+  storage::StoragePool* storage = nullptr;
+  Router* router = nullptr;
+  SessionTable sessions;
+  IqHandlers iq_handlers;
+  ConnectionCounter connections;
+  ServerMetrics metrics;
+  std::vector<std::unique_ptr<LoopContext>> loops;
+  std::atomic<bool> shutting_down{false};
+
+  bool is_local_host(std::string_view domain) const { return hosts.count(std::string(domain)) != 0; }
+
+  // The TLS contexts are swapped on SIGHUP; a session takes a reference when it
+  // starts TLS and keeps its SSL_CTX alive through OpenSSL's own ref-count.
+  std::shared_ptr<tls::ContextStore> tls_store() const;
+  void set_tls_store(std::shared_ptr<tls::ContextStore> store);
+
+ private:
+  mutable std::mutex tls_mutex_;
+  std::shared_ptr<tls::ContextStore> tls_store_;
+};
+
+}  // namespace parley

@@ -1,0 +1,94 @@
+#include "core/session/session_table.hpp"
+
+#include <functional>
+#include <mutex>
+
+namespace parley {
+
+SessionTable::Shard& SessionTable::shard_for(std::string_view bare) {
+  return shards_[std::hash<std::string_view>{}(bare) % shard_count];
+}
+const SessionTable::Shard& SessionTable::shard_for(std::string_view bare) const {
+  return shards_[std::hash<std::string_view>{}(bare) % shard_count];
+}
+
+SessionTable::BindResult SessionTable::bind(std::string_view bare, std::string_view resource, SessionId id,
+                                            size_t max_sessions) {
+  Shard& shard = shard_for(bare);
+  std::unique_lock lock(shard.mutex);
+  auto& list = shard.by_bare[std::string(bare)];
+  BindResult result;
+  for (auto& ref : list) {
+    if (ref.resource == resource) {
+      result.ok = true;
+      result.replaced = ref.id;
+      ref = SessionRef{std::string(resource), id, 0, false};
+      return result;
+    }
+  }
+  if (max_sessions != 0 && list.size() >= max_sessions) {
+    if (list.empty()) shard.by_bare.erase(std::string(bare));
+    return result;
+  }
+  list.push_back(SessionRef{std::string(resource), id, 0, false});
+  result.ok = true;
+  return result;
+}
+
+void SessionTable::unbind(std::string_view bare, std::string_view resource, SessionId id) {
+  Shard& shard = shard_for(bare);
+  std::unique_lock lock(shard.mutex);
+  auto it = shard.by_bare.find(bare);
+  if (it == shard.by_bare.end()) return;
+  auto& list = it->second;
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (list[i].resource == resource && list[i].id == id) {
+      list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+  }
+  if (list.empty()) shard.by_bare.erase(it);
+}
+
+void SessionTable::set_presence(std::string_view bare, SessionId id, bool available, int priority) {
+  Shard& shard = shard_for(bare);
+  std::unique_lock lock(shard.mutex);
+  auto it = shard.by_bare.find(bare);
+  if (it == shard.by_bare.end()) return;
+  for (auto& ref : it->second) {
+    if (ref.id == id) {
+      ref.available = available;
+      ref.priority = priority;
+    }
+  }
+}
+
+std::vector<SessionRef> SessionTable::sessions_of(std::string_view bare) const {
+  const Shard& shard = shard_for(bare);
+  std::shared_lock lock(shard.mutex);
+  auto it = shard.by_bare.find(bare);
+  if (it == shard.by_bare.end()) return {};
+  return it->second;
+}
+
+std::optional<SessionRef> SessionTable::find(std::string_view bare, std::string_view resource) const {
+  const Shard& shard = shard_for(bare);
+  std::shared_lock lock(shard.mutex);
+  auto it = shard.by_bare.find(bare);
+  if (it == shard.by_bare.end()) return std::nullopt;
+  for (const auto& ref : it->second) {
+    if (ref.resource == resource) return ref;
+  }
+  return std::nullopt;
+}
+
+size_t SessionTable::size() const {
+  size_t n = 0;
+  for (const auto& shard : shards_) {
+    std::shared_lock lock(shard.mutex);
+    for (const auto& [bare, list] : shard.by_bare) n += list.size();
+  }
+  return n;
+}
+
+}  // namespace parley

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Builds the libFuzzer targets with clang and runs each for a while on a copy
+# of its seed corpus. Usage: run-fuzzers.sh BUILD_DIR SECONDS_PER_TARGET
+# Exit status: non-zero if a target fails to build or finds a crash.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build-fuzz}
+seconds=${2:-20}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPARLEY_FUZZ=ON -DPARLEY_BUILD_TESTS=ON \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null || exit 1
+targets=$(sed -n 's/^parley_add_fuzzer(\([a-z_]*\) .*/\1/p' tests/fuzz/CMakeLists.txt)
+# shellcheck disable=SC2086
+cmake --build "$build" -j "$(nproc)" --target $targets || exit 1
+status=0
+for t in $targets; do
+  corpus=tests/fuzz/corpus/${t%_fuzz}
+  work=$(mktemp -d)
+  [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
+  echo "fuzz: $t for ${seconds}s"
+  if ! "$build/tests/fuzz/$t" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$build/$t-" "$work" \
+       >"$build/$t.log" 2>&1; then
+    echo "fuzz: $t FAILED"; tail -40 "$build/$t.log"; status=1
+  else
+    grep -E "stat::number_of_executed_units" "$build/$t.log" | sed "s/^/fuzz: $t /"
+  fi
+  rm -rf "$work"
+done
+exit $status

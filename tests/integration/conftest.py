@@ -1,0 +1,152 @@
+"""Fixtures for Parley's integration tests: a real parleyd on 127.0.0.1.
+
+Run through ctest (`ctest -L integration`), which sets $PARLEYD, $PARLEYCTL
+and $GLOOX_CLIENT, or by hand:
+
+    PARLEYD=build/core/parleyd PARLEYCTL=build/tools/parleyctl \
+    GLOOX_CLIENT=build/tests/integration/parley_gloox_client \
+    /usr/bin/python3 -m pytest -q tests/integration
+
+Nothing here skips: a missing binary is an error, and a test that tries to
+skip is turned into a failure.
+"""
+
+import pytest
+
+from gloox_driver import GlooxClient
+from parley_harness import ParleyServer, required_binary
+from rawxmpp import RawClient
+
+PASSWORD = "s3cret-pass"
+
+
+# -- every test fails loudly rather than skipping ------------------------------
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"integration tests must not skip: {report.longrepr}"
+    servers = getattr(item, "_parley_servers", [])
+    if report.failed:
+        for server in servers:
+            report.sections.append((f"parleyd log ({server.name}, {server.log_path})",
+                                    server.log()[-200_000:]))
+        for client in getattr(item, "_gloox_clients", []):
+            report.sections.append((f"gloox client {client.name}", client.transcript()))
+
+
+@pytest.fixture(scope="session")
+def binaries():
+    """Paths of the binaries under test; errors (not skips) when missing."""
+    try:
+        return {"parleyd": required_binary("PARLEYD"), "parleyctl": required_binary("PARLEYCTL")}
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def gloox_binary():
+    try:
+        return required_binary("GLOOX_CLIENT")
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+# -- servers ---------------------------------------------------------------------
+
+@pytest.fixture
+def server_factory(request, tmp_path, binaries):
+    """make(name=..., limits={...}, ...) -> a started ParleyServer.
+
+    Every server is stopped at teardown with SIGTERM and must exit 0 within
+    the timeout, without sanitizer reports.
+    """
+    servers = []
+    request.node._parley_servers = servers
+
+    def make(start=True, **kwargs):
+        kwargs.setdefault("name", f"parley{len(servers)}")
+        server = ParleyServer(tmp_path, binaries["parleyd"], binaries["parleyctl"], **kwargs)
+        servers.append(server)
+        if start:
+            server.start()
+        return server
+
+    yield make
+
+    problems = []
+    for server in servers:
+        was_running = server.proc is not None
+        code, killed = server.stop()
+        if killed:
+            problems.append(f"{server.name}: did not exit within 15 s of SIGTERM (SIGKILLed)")
+        elif was_running and code != 0:
+            problems.append(f"{server.name}: exited with {code} after SIGTERM")
+        elif not was_running and code not in (None, 0):
+            problems.append(f"{server.name}: had exited with {code}")
+        reports = server.sanitizer_reports()
+        if reports:
+            problems.append(f"{server.name}: sanitizer reports:\n" + "\n".join(reports[:20]))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def server(server_factory):
+    """A started parleyd with the default test config."""
+    return server_factory()
+
+
+@pytest.fixture
+def accounts(server):
+    """alice, bob and carol registered on the default server: name -> bare JID."""
+    return {name: server.register(name, PASSWORD) for name in ("alice", "bob", "carol")}
+
+
+# -- clients ---------------------------------------------------------------------
+
+@pytest.fixture
+def raw_factory(request):
+    """make(port, **kw) -> RawClient; every one is closed at teardown."""
+    clients = []
+
+    def make(port, **kwargs):
+        client = RawClient(port, **kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.abort()
+
+
+@pytest.fixture
+def raw_login(server, accounts, raw_factory):
+    """login(user, resource=None, **kw) -> a bound RawClient on the STARTTLS port."""
+    def login(user, resource=None, presence=False, **kwargs):
+        client = raw_factory(server.c2s_port)
+        client.login(user, PASSWORD, resource=resource, presence=presence, **kwargs)
+        return client
+    return login
+
+
+@pytest.fixture
+def gloox_factory(request, gloox_binary):
+    """make(server, user, resource, *args, password=...) -> a running GlooxClient."""
+    clients = []
+    request.node._gloox_clients = clients
+
+    def make(server, user, resource="gloox", *extra_args, password=PASSWORD, port=None,
+             commands=None, env=None):
+        jid = f"{user}@{server.domain}/{resource}"
+        client = GlooxClient(gloox_binary, jid, password, port or server.c2s_port,
+                             extra_args=extra_args, commands=commands, env=env)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.kill()

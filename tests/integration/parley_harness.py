@@ -1,0 +1,229 @@
+"""Start, watch and stop a real parleyd for one test.
+
+A ParleyServer owns a temporary directory holding its config, data and log,
+listens only on 127.0.0.1 (ports picked by binding port 0), and is stopped by
+SIGTERM sent to its own PID (SIGKILL only if it does not exit in time).
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+DEFAULT_LIMITS = {
+    "max_stanza_bytes": 262144,
+    "max_xml_depth": 32,
+    "max_xml_attributes": 64,
+    "max_attribute_bytes": 8192,
+    "max_connections_per_ip": 1000,
+    "max_auth_failures": 3,
+    "auth_timeout": 30,
+    "tls_handshake_timeout": 10,
+    "max_bytes_per_second": 0,
+    "max_sessions_per_user": 100,
+}
+
+# Lines that mean a sanitizer caught something, whatever the exit code says.
+SANITIZER_MARKERS = (
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "WARNING: ThreadSanitizer",
+    "runtime error:",
+)
+
+
+def required_binary(env_name):
+    """The path in $env_name; raises (never skips) when it is missing."""
+    path = os.environ.get(env_name)
+    if not path:
+        raise RuntimeError(
+            f"${env_name} is not set: run the integration tests through ctest "
+            f"(ctest -L integration) or export {env_name}=/path/to/binary")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise RuntimeError(f"${env_name}={path} is not an executable file")
+    return path
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _yaml_scalar(value):
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return str(value)
+    text = str(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
+def to_yaml(value, indent=0):
+    """A small YAML emitter for the config: dicts, lists and scalars only."""
+    pad = " " * indent
+    lines = []
+    if isinstance(value, dict):
+        if not value:
+            return pad + "{}\n"
+        for key, item in value.items():
+            if isinstance(item, dict) and item:
+                lines.append(f"{pad}{key}:\n" + to_yaml(item, indent + 2))
+            elif isinstance(item, list) and item:
+                lines.append(f"{pad}{key}:\n" + to_yaml(item, indent + 2))
+            elif isinstance(item, dict):
+                lines.append(f"{pad}{key}: {{}}\n")
+            elif isinstance(item, list):
+                lines.append(f"{pad}{key}: []\n")
+            else:
+                lines.append(f"{pad}{key}: {_yaml_scalar(item)}\n")
+        return "".join(lines)
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and item:
+                body = to_yaml(item, indent + 2)
+                lines.append(pad + "- " + body[indent + 2:])
+            else:
+                lines.append(f"{pad}- {_yaml_scalar(item)}\n")
+        return "".join(lines)
+    return pad + _yaml_scalar(value) + "\n"
+
+
+class ParleyServer:
+    """One parleyd process with its own config, data directory and log."""
+
+    def __init__(self, base_dir, parleyd, parleyctl, name="parley", hosts=("localhost",),
+                 limits=None, starttls_required=True, extra_listeners=(), modules=None,
+                 workers=2, loglevel="debug"):
+        self.parleyd = parleyd
+        self.parleyctl = parleyctl
+        self.name = name
+        self.dir = Path(base_dir) / name
+        self.data_dir = self.dir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.dir / "parley.yml"
+        self.log_path = self.dir / "parleyd.log"
+        self.hosts = list(hosts)
+        self.domain = self.hosts[0]
+        self.c2s_port = free_port()
+        self.tls_port = free_port()
+        self.limits = dict(DEFAULT_LIMITS)
+        self.limits.update(limits or {})
+        listen = [
+            {"port": self.c2s_port, "ip": "127.0.0.1", "module": "c2s",
+             "starttls_required": starttls_required},
+            {"port": self.tls_port, "ip": "127.0.0.1", "module": "c2s", "tls": True},
+        ]
+        listen.extend(extra_listeners)
+        self.config = {
+            "loglevel": loglevel,
+            "hosts": self.hosts,
+            "workers": workers,
+            "data_dir": str(self.data_dir),
+            "certfiles": [],
+            "listen": listen,
+            "storage": {"type": "sqlite", "path": str(self.data_dir / "parley.db")},
+            "control_socket": str(self.data_dir / "parley.sock"),
+            "limits": self.limits,
+            "modules": modules if modules is not None else {"mod_disco": {}, "mod_ping": {}},
+        }
+        self.proc = None
+        self.returncode = None
+        self._log_file = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def write_config(self):
+        self.config_path.write_text(
+            "# written by tests/integration/parley_harness.py\n" + to_yaml(self.config))
+
+    def start(self, timeout=30):
+        assert self.proc is None, "server already started"
+        self.write_config()
+        self._log_file = open(self.log_path, "ab", buffering=0)
+        self.proc = subprocess.Popen(
+            [self.parleyd, "--config", str(self.config_path)],
+            cwd=self.dir, stdin=subprocess.DEVNULL,
+            stdout=self._log_file, stderr=subprocess.STDOUT)
+        ports = [entry["port"] for entry in self.config["listen"]]
+        deadline = time.monotonic() + timeout
+        pending = list(ports)
+        while pending:
+            if self.proc.poll() is not None:
+                self.returncode = self.proc.returncode
+                raise RuntimeError(
+                    f"parleyd exited with {self.returncode} during start-up\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"parleyd did not accept on ports {pending} within {timeout}s\n{self.log()}")
+            port = pending[0]
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    pending.pop(0)
+            except OSError:
+                time.sleep(0.05)
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=15):
+        """SIGTERM, wait; SIGKILL after timeout. Returns (returncode, killed)."""
+        if self.proc is None:
+            return self.returncode, False
+        killed = False
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                killed = True
+        self.returncode = self.proc.returncode
+        self.proc = None
+        if self._log_file:
+            self._log_file.close()
+            self._log_file = None
+        return self.returncode, killed
+
+    def restart(self, timeout=30):
+        code, killed = self.stop()
+        assert not killed and code == 0, f"parleyd exit {code} (killed={killed})\n{self.log()}"
+        return self.start(timeout)
+
+    # -- inspection --------------------------------------------------------
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def sanitizer_reports(self):
+        return [line for line in self.log().splitlines()
+                if any(marker in line for marker in SANITIZER_MARKERS)]
+
+    # -- administration ----------------------------------------------------
+
+    def ctl(self, *args, timeout=60):
+        return subprocess.run(
+            [self.parleyctl, "--config", str(self.config_path), *args],
+            cwd=self.dir, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=timeout)
+
+    def register(self, user, password, host=None):
+        if not self.config_path.exists():
+            self.write_config()
+        host = host or self.domain
+        result = self.ctl("register", user, host, password)
+        assert result.returncode == 0, (
+            f"parleyctl register {user} {host} failed ({result.returncode}):\n"
+            f"{result.stdout}{result.stderr}")
+        return f"{user}@{host}"

@@ -1,0 +1,208 @@
+"""Stanza routing and stanza errors over a raw socket (RFC 6120 sections 8
+and 10, RFC 6121 section 8)."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from rawxmpp import NS_CLIENT, NS_DISCO_INFO, NS_PING, q, stanza_error_condition
+
+MESSAGE = q(NS_CLIENT, "message")
+IQ = q(NS_CLIENT, "iq")
+PRESENCE = q(NS_CLIENT, "presence")
+
+
+def body_of(stanza):
+    b = stanza.find(q(NS_CLIENT, "body"))
+    return None if b is None else b.text
+
+
+def assert_error_reply(reply, stanza_id, condition, error_type=None):
+    assert reply.get("type") == "error", ET.tostring(reply, "unicode")
+    assert reply.get("id") == stanza_id
+    got_type, got_condition = stanza_error_condition(reply)
+    assert got_condition == condition, ET.tostring(reply, "unicode")
+    if error_type:
+        assert got_type == error_type, ET.tostring(reply, "unicode")
+
+
+def test_message_to_full_jid(server, raw_login):
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    stanza_id = alice.message(bob.jid, "hello <bob> & co")
+    got = bob.expect_message("hello <bob> & co")
+    assert got.get("from") == alice.jid
+    assert got.get("to") == bob.jid
+    assert got.get("id") == stanza_id
+    assert got.get("type") == "chat"
+
+
+def test_spoofed_from_is_rewritten(server, raw_login):
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    alice.message(bob.jid, "who am i", extra_attrs=" from='carol@localhost/forged'")
+    got = bob.expect_message("who am i")
+    assert got.get("from") == alice.jid, "the server routed a forged 'from'"
+
+
+def test_message_order_is_preserved(server, raw_login):
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    for i in range(200):
+        alice.message(bob.jid, f"n{i}")
+    for i in range(200):
+        got = bob.expect(MESSAGE)
+        assert body_of(got) == f"n{i}", "messages between two sessions were reordered"
+
+
+def test_message_to_nonexistent_user(server, raw_login):
+    alice = raw_login("alice", "a", presence=True)
+    stanza_id = alice.message(f"nobody@{server.domain}", "anyone?")
+    reply = alice.expect(MESSAGE, match=lambda e: e.get("id") == stanza_id)
+    assert_error_reply(reply, stanza_id, "service-unavailable", "cancel")
+    assert reply.get("from") == f"nobody@{server.domain}"
+
+
+def test_iq_to_nonexistent_user(server, raw_login):
+    alice = raw_login("alice", "a")
+    reply = alice.iq("get", "<query xmlns='jabber:iq:version'/>", to=f"nobody@{server.domain}")
+    assert reply.get("type") == "error"
+    assert stanza_error_condition(reply)[1] == "service-unavailable"
+
+
+@pytest.mark.parametrize("to", ["server", "own-bare-jid", "no-to"])
+def test_iq_unknown_namespace(server, raw_login, to):
+    alice = raw_login("alice", "a")
+    target = {"server": server.domain, "own-bare-jid": f"alice@{server.domain}",
+              "no-to": None}[to]
+    reply = alice.iq("get", "<query xmlns='urn:example:parley:unknown'/>", to=target)
+    assert reply.get("type") == "error", ET.tostring(reply, "unicode")
+    assert stanza_error_condition(reply)[1] == "service-unavailable"
+    assert reply.get("to") in (None, alice.jid)
+
+
+@pytest.mark.parametrize("children", ["", "<ping xmlns='urn:xmpp:ping'/><ping xmlns='urn:xmpp:ping'/>"])
+def test_iq_without_exactly_one_child_is_bad_request(server, raw_login, children):
+    alice = raw_login("alice", "a")
+    reply = alice.iq("get", children, to=server.domain)
+    assert reply.get("type") == "error", ET.tostring(reply, "unicode")
+    assert stanza_error_condition(reply)[1] == "bad-request"
+
+
+def test_iq_result_with_unknown_id_is_ignored(server, raw_login):
+    alice = raw_login("alice", "a")
+    alice.send(f"<iq type='result' id='never-asked' to='{server.domain}'/>")
+    alice.send(f"<iq type='error' id='never-asked-2' to='{server.domain}'/>")
+    assert alice.quiet(1.0) == [], "the server answered a result/error"
+    assert alice.iq("get", f"<ping xmlns='{NS_PING}'/>", to=server.domain).get("type") == "result"
+
+
+def test_ping_and_disco_info_on_the_server(server, raw_login):
+    alice = raw_login("alice", "a")
+    pong = alice.iq("get", f"<ping xmlns='{NS_PING}'/>", to=server.domain)
+    assert pong.get("type") == "result"
+    assert pong.get("from") == server.domain
+    info = alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=server.domain)
+    assert info.get("type") == "result", ET.tostring(info, "unicode")
+    query = info.find(q(NS_DISCO_INFO, "query"))
+    identities = [(i.get("category"), i.get("type"))
+                  for i in query.findall(q(NS_DISCO_INFO, "identity"))]
+    features = [f.get("var") for f in query.findall(q(NS_DISCO_INFO, "feature"))]
+    assert ("server", "im") in identities
+    assert NS_DISCO_INFO in features
+    assert NS_PING in features
+
+
+def test_iq_between_users(server, raw_login):
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    alice.send(f"<iq type='get' id='q1' to='{bob.jid}'><query xmlns='jabber:iq:version'/></iq>")
+    request = bob.expect(IQ, match=lambda e: e.get("id") == "q1")
+    assert request.get("from") == alice.jid
+    bob.send(f"<iq type='result' id='q1' to='{alice.jid}'><query xmlns='jabber:iq:version'>"
+             "<name>raw</name></query></iq>")
+    reply = alice.expect(IQ, match=lambda e: e.get("id") == "q1")
+    assert reply.get("type") == "result"
+    assert reply.get("from") == bob.jid
+
+
+def test_iq_to_offline_resource(server, raw_login):
+    alice = raw_login("alice", "a")
+    raw_login("bob", "b", presence=True)
+    reply = alice.iq("get", "<query xmlns='jabber:iq:version'/>",
+                     to=f"bob@{server.domain}/not-connected")
+    assert reply.get("type") == "error"
+    assert stanza_error_condition(reply)[1] == "service-unavailable"
+
+
+def test_message_to_offline_resource_goes_to_bare_jid(server, raw_login):
+    # RFC 6121 8.5.3.2.1: a chat message for a resource that is not online is
+    # handled as if it had been sent to the bare JID.
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    alice.message(f"bob@{server.domain}/gone", "redirected")
+    got = bob.expect_message("redirected")
+    assert got.get("from") == alice.jid
+
+
+def send_presence(client, priority):
+    client.send(f"<presence><priority>{priority}</priority></presence>")
+
+
+def test_bare_jid_goes_to_highest_priority(server, raw_login):
+    alice = raw_login("alice", "a", presence=True)
+    high = raw_login("bob", "high")
+    low = raw_login("bob", "low")
+    negative = raw_login("bob", "negative")
+    for client, priority in ((high, 5), (low, 1), (negative, -1)):
+        send_presence(client, priority)
+        client.sync()
+    alice.message(f"bob@{server.domain}", "to the most available")
+    got = high.expect_message("to the most available")
+    assert got.get("from") == alice.jid
+    for other in (low, negative):
+        stray = [e for e in other.quiet(1.0) if e.tag == MESSAGE]
+        assert stray == [], f"{other.jid} got a message for the bare JID"
+
+
+def test_bare_jid_ties_go_to_all_top_resources(server, raw_login):
+    alice = raw_login("alice", "a", presence=True)
+    one = raw_login("bob", "one")
+    two = raw_login("bob", "two")
+    for client in (one, two):
+        send_presence(client, 3)
+        client.sync()
+    alice.message(f"bob@{server.domain}", "to both")
+    one.expect_message("to both")
+    two.expect_message("to both")
+
+
+def test_bare_jid_skips_resources_without_presence(server, raw_login):
+    alice = raw_login("alice", "a", presence=True)
+    available = raw_login("bob", "available", presence=True)
+    silent = raw_login("bob", "silent")  # bound, never sent presence
+    alice.message(f"bob@{server.domain}", "only available")
+    available.expect_message("only available")
+    assert [e for e in silent.quiet(1.0) if e.tag == MESSAGE] == []
+
+
+def test_directed_presence(server, raw_login):
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    alice.send(f"<presence to='{bob.jid}'><status>hi bob</status></presence>")
+    got = bob.expect(PRESENCE, match=lambda e: e.get("from") == alice.jid)
+    assert got.findtext(q(NS_CLIENT, "status")) == "hi bob"
+
+
+def test_presence_to_nonexistent_user_is_silently_dropped(server, raw_login):
+    alice = raw_login("alice", "a", presence=True)
+    alice.send(f"<presence to='nobody@{server.domain}/x'/>")
+    assert [e for e in alice.quiet(1.0) if e.tag == PRESENCE and e.get("type") == "error"] == []
+
+
+def test_unknown_top_level_element(server, raw_login):
+    alice = raw_login("alice", "a")
+    alice.send("<not-a-stanza xmlns='jabber:client'/>")
+    condition = alice.expect_stream_error()
+    assert condition == "unsupported-stanza-type"
+    assert alice.wait_closed()

@@ -1,0 +1,358 @@
+"""Stream-level behaviour over a raw socket: negotiation, SASL, stream errors,
+limits and shutdown (RFC 6120 sections 4-7 and 11, RFC 5802)."""
+
+import ssl
+import threading
+import time
+
+import pytest
+
+from conftest import PASSWORD
+from rawxmpp import (NS_BIND, NS_CLIENT, NS_PING, NS_SASL, NS_STREAM, NS_TLS, RawClient,
+                     StreamClosed, StreamErrorReceived, q, sasl_failure_condition,
+                     stanza_error_condition)
+
+
+def assert_stream_error_and_close(client, expected, timeout=10):
+    """The server sends <stream:error><expected/></stream:error>, then closes."""
+    condition = client.expect_stream_error(timeout)
+    assert condition == expected, f"stream error <{condition}/>, expected <{expected}/>"
+    assert client.wait_closed(timeout), "stream not closed after the stream error"
+    assert client.closed_by_peer, "no </stream:stream> after the stream error"
+    assert client.wait_eof(timeout), "TCP connection left open after </stream:stream>"
+
+
+# -- negotiation ------------------------------------------------------------------
+
+def test_stream_header_and_mandatory_starttls(server, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.open_stream()
+    header = c.read_header()
+    assert header["tag"] == q(NS_STREAM, "stream")
+    assert header.get("from") == server.domain
+    assert header.get("version") == "1.0"
+    assert header.get("id"), "stream header without an id"
+    features = c.expect(q(NS_STREAM, "features"))
+    starttls = features.find(q(NS_TLS, "starttls"))
+    assert starttls is not None, "STARTTLS not offered"
+    assert starttls.find(q(NS_TLS, "required")) is not None, "STARTTLS not marked <required/>"
+    # With STARTTLS mandatory nothing that leaks credentials may be offered in clear.
+    assert "PLAIN" not in RawClient.mechanisms(features)
+
+
+def test_auth_before_starttls_is_refused(server, accounts, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.start()
+    try:
+        outcome = c.auth_plain("alice", PASSWORD)
+    except StreamErrorReceived as e:
+        # policy-violation is what RFC 6120 5.3.1 suggests; not-authorized is tolerated.
+        assert e.condition in ("policy-violation", "not-authorized", "encryption-required")
+        return
+    except StreamClosed:
+        return
+    assert outcome.tag == q(NS_SASL, "failure"), "authenticated without TLS"
+    assert sasl_failure_condition(outcome) in ("encryption-required", "invalid-mechanism",
+                                               "not-authorized", "mechanism-too-weak")
+
+
+def test_starttls_then_plain_and_bind(server, accounts, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.start()
+    features = c.starttls()
+    assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
+    assert features.find(q(NS_TLS, "starttls")) is None, "STARTTLS offered twice"
+    mechs = RawClient.mechanisms(features)
+    for mech in ("PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"):
+        assert mech in mechs, f"{mech} missing from {mechs}"
+    assert c.auth_plain("alice", PASSWORD).tag == q(NS_SASL, "success")
+    features = c.start()
+    assert RawClient.mechanisms(features) == [], "SASL offered again after success"
+    assert features.find(q(NS_BIND, "bind")) is not None
+    assert c.bind("desk") == f"alice@{server.domain}/desk"
+
+
+def test_server_generates_resource(server, accounts, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)  # bind without <resource/>
+    bare, _, resource = c.jid.partition("/")
+    assert bare == f"alice@{server.domain}" and resource, c.jid
+
+
+def test_legacy_session_iq_is_accepted(server, accounts, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD, resource="s")
+    result = c.iq("set", "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>")
+    assert result.get("type") == "result"
+
+
+def test_direct_tls_port(server, accounts, raw_factory):
+    c = raw_factory(server.tls_port, direct_tls=True)
+    features = c.start()
+    assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
+    assert features.find(q(NS_TLS, "starttls")) is None, "STARTTLS offered inside TLS"
+    assert "PLAIN" in RawClient.mechanisms(features)
+    assert c.auth_plain("bob", PASSWORD).tag == q(NS_SASL, "success")
+    c.start()
+    assert c.bind("direct") == f"bob@{server.domain}/direct"
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-1", "SCRAM-SHA-256"])
+def test_scram_without_channel_binding(server, accounts, raw_factory, mechanism):
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.starttls()
+    outcome = c.auth_scram("alice", PASSWORD, mechanism, gs2_flag="n")
+    assert outcome.tag == q(NS_SASL, "success"), sasl_failure_condition(outcome)
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS"])
+def test_scram_plus_tls_unique_on_tls12(server, accounts, raw_factory, mechanism):
+    # tls-unique is what gloox 1.0.24 and slixmpp 1.8 implement; it needs TLS 1.2.
+    c = raw_factory(server.c2s_port, tls_max_version=ssl.TLSVersion.TLSv1_2)
+    c.start()
+    features = c.starttls()
+    assert mechanism in RawClient.mechanisms(features)
+    outcome = c.auth_scram("alice", PASSWORD, mechanism)
+    assert outcome.tag == q(NS_SASL, "success"), sasl_failure_condition(outcome)
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-1", "SCRAM-SHA-256"])
+def test_scram_downgrade_flag_y_is_refused(server, accounts, raw_factory, mechanism):
+    # RFC 5802 section 6: the client says "y" (it could bind but believes the
+    # server cannot) while the server does offer -PLUS: someone stripped it.
+    c = raw_factory(server.c2s_port, tls_max_version=ssl.TLSVersion.TLSv1_2)
+    c.start()
+    features = c.starttls()
+    assert mechanism + "-PLUS" in RawClient.mechanisms(features)
+    outcome = c.auth_scram("alice", PASSWORD, mechanism, gs2_flag="y")
+    assert outcome.tag == q(NS_SASL, "failure")
+
+
+def test_scram_wrong_password(server, accounts, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.starttls()
+    outcome = c.auth_scram("alice", "not-the-password", "SCRAM-SHA-256", gs2_flag="n")
+    assert outcome.tag == q(NS_SASL, "failure")
+    assert sasl_failure_condition(outcome) == "not-authorized"
+
+
+def test_plain_wrong_password_and_unknown_user(server, accounts, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.starttls()
+    outcome = c.auth_plain("alice", "wrong")
+    assert sasl_failure_condition(outcome) == "not-authorized"
+    outcome = c.auth_plain("nobody", "wrong")
+    assert sasl_failure_condition(outcome) == "not-authorized"  # no account enumeration
+
+
+def test_unknown_sasl_mechanism(server, accounts, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.starttls()
+    c.send(f"<auth xmlns='{NS_SASL}' mechanism='X-NOT-A-MECHANISM'>AAAA</auth>")
+    outcome = c.expect(q(NS_SASL, "failure"))
+    assert sasl_failure_condition(outcome) == "invalid-mechanism"
+    # The stream survives a refused mechanism: a correct login still works.
+    assert c.auth_plain("alice", PASSWORD).tag == q(NS_SASL, "success")
+
+
+def test_too_many_auth_failures_close_the_stream(server_factory, raw_factory):
+    server = server_factory(limits={"max_auth_failures": 3})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.starttls()
+    for attempt in range(2):
+        outcome = c.auth_plain("alice", f"wrong{attempt}")
+        assert sasl_failure_condition(outcome) == "not-authorized"
+    assert not c.closed_by_peer and not c.eof, "closed before max_auth_failures was reached"
+    try:
+        outcome = c.auth_plain("alice", "wrong-again")
+        assert outcome.tag == q(NS_SASL, "failure")
+    except (StreamErrorReceived, StreamClosed):
+        pass
+    assert c.wait_closed(10), "stream still open after max_auth_failures failed attempts"
+    assert c.wait_eof(10)
+
+
+def test_unauthenticated_connection_times_out(server_factory, raw_factory):
+    server = server_factory(limits={"auth_timeout": 2})
+    idle = raw_factory(server.c2s_port)
+    idle.start()
+    after_tls = raw_factory(server.c2s_port)
+    after_tls.start()
+    after_tls.starttls()
+    started = time.monotonic()
+    for c in (idle, after_tls):
+        assert c.wait_closed(10), "idle unauthenticated stream not closed"
+        assert c.wait_eof(5)
+        condition = c.stream_error_received()
+        assert condition in (None, "connection-timeout", "policy-violation"), condition
+    assert time.monotonic() - started < 9
+
+
+def test_authenticated_session_is_not_timed_out(server_factory, raw_factory):
+    server = server_factory(limits={"auth_timeout": 2})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD, resource="stays")
+    assert c.quiet(3.5) == [] and not c.closed_by_peer and not c.eof
+    pong = c.iq("get", f"<ping xmlns='{NS_PING}'/>", to=server.domain)
+    assert pong.get("type") == "result"
+
+
+# -- stream errors ----------------------------------------------------------------
+
+def test_host_unknown(server, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.open_stream(to="not-served.example")
+    assert_stream_error_and_close(c, "host-unknown")
+
+
+@pytest.mark.parametrize("case", ["stream-namespace", "content-namespace"])
+def test_invalid_namespace(server, raw_factory, case):
+    c = raw_factory(server.c2s_port)
+    if case == "stream-namespace":
+        c.open_stream(stream_ns="http://etherx.jabber.org/streams-not")
+    else:
+        c.open_stream(ns="urn:example:not-xmpp")
+    # The server must answer with a proper header of its own, then the error.
+    assert_stream_error_and_close(c, "invalid-namespace")
+
+
+def test_unsupported_version(server, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.open_stream(version="2.0")
+    assert_stream_error_and_close(c, "unsupported-version")
+
+
+def test_not_well_formed_closes_only_that_stream(server, accounts, raw_login):
+    alice = raw_login("alice", "a")
+    bob = raw_login("bob", "b")
+    carol = raw_login("carol", "c")
+    carol.send("<message to='alice@localhost'><body>broken</message>")
+    assert_stream_error_and_close(carol, "not-well-formed")
+    alice.message(bob.jid, "still here")
+    got = bob.expect_message("still here")
+    assert got.get("from") == alice.jid
+
+
+@pytest.mark.parametrize("payload", [
+    "<!-- a comment -->",
+    "<?some-pi data?>",
+    "<message to='bob@localhost'><!-- hidden --><body>x</body></message>",
+])
+def test_restricted_xml_after_login(server, accounts, raw_login, payload):
+    c = raw_login("alice", "r")
+    c.send(payload)
+    assert_stream_error_and_close(c, "restricted-xml")
+
+
+def test_restricted_xml_doctype_in_header(server, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.open_stream(prefix="<!DOCTYPE stream:stream [<!ENTITY boom 'boom'>]>")
+    assert_stream_error_and_close(c, "restricted-xml")
+
+
+def test_oversized_stanza_is_policy_violation(server_factory, raw_factory):
+    server = server_factory(limits={"max_stanza_bytes": 16384})
+    server.register("alice", PASSWORD)
+    server.register("bob", PASSWORD)
+    alice = raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="big")
+    bob = raw_factory(server.c2s_port)
+    bob.login("bob", PASSWORD, resource="b")
+    alice.message(bob.jid, "x" * 8000)  # under the limit: delivered
+    bob.expect_message("x" * 8000)
+    alice.message(bob.jid, "y" * 40000)
+    assert_stream_error_and_close(alice, "policy-violation")
+    assert bob.quiet(0.5) == [], "part of an oversized stanza was routed"
+
+
+def test_oversized_stanza_before_auth(server_factory, raw_factory):
+    server = server_factory(limits={"max_stanza_bytes": 16384})
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.send("<iq type='get' id='x'><query xmlns='jabber:iq:version'>"
+           + "<x>" + "z" * 40000 + "</x></query></iq>")
+    assert_stream_error_and_close(c, "policy-violation")
+
+
+def test_excessive_depth_is_refused(server, raw_factory):
+    depth = server.limits["max_xml_depth"] + 10
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.send("<message>" + "<a>" * depth + "</a>" * depth + "</message>")
+    condition = c.expect_stream_error()
+    assert condition in ("policy-violation", "not-well-formed", "resource-constraint"), condition
+    assert c.wait_closed()
+
+
+# -- keepalive and closing ----------------------------------------------------------
+
+def test_whitespace_keepalive(server, accounts, raw_login):
+    c = raw_login("alice", "ws")
+    for _ in range(3):
+        c.send(" \n\t ")
+        time.sleep(0.1)
+    pong = c.iq("get", f"<ping xmlns='{NS_PING}'/>", to=server.domain)
+    assert pong.get("type") == "result"
+
+
+def test_clean_close_handshake(server, accounts, raw_login):
+    c = raw_login("alice", "bye")
+    c.send("</stream:stream>")
+    assert c.wait_closed(10), "server did not answer </stream:stream>"
+    assert c.closed_by_peer, "server closed TCP without </stream:stream>"
+    assert c.stream_error_received() is None
+    assert c.wait_eof(10), "server did not close the TCP connection"
+
+
+def test_resource_conflict_replaces_old_session(server, accounts, raw_factory):
+    first = raw_factory(server.c2s_port)
+    first.login("alice", PASSWORD, resource="same", presence=True)
+    second = raw_factory(server.c2s_port)
+    second.login("alice", PASSWORD, resource="same", presence=True)
+    assert second.jid == f"alice@{server.domain}/same"
+    assert_stream_error_and_close(first, "conflict")
+    # The new session is the one that is routed to.
+    bob = raw_factory(server.c2s_port)
+    bob.login("bob", PASSWORD, resource="b")
+    bob.message(second.jid, "to the new one")
+    got = second.expect_message("to the new one")
+    assert got.get("from") == bob.jid
+
+
+def test_sigterm_closes_client_streams(server, accounts, raw_login):
+    clients = [raw_login(user, "shutdown") for user in ("alice", "bob")]
+    pre_auth = RawClient(server.c2s_port)
+    pre_auth.start()
+    clients.append(pre_auth)
+
+    code, killed = server.stop()
+    assert not killed, "parleyd needed SIGKILL"
+    assert code == 0, f"parleyd exited with {code} on SIGTERM"
+    for c in clients:
+        assert c.wait_closed(5), "client stream not closed at shutdown"
+        assert c.closed_by_peer, "TCP closed without </stream:stream> at shutdown"
+        assert c.stream_error_received() in (None, "system-shutdown")
+    pre_auth.abort()
+
+
+def test_many_connections_then_sigterm(server, accounts, raw_factory):
+    # Connections in every state at once; the server must still stop cleanly.
+    raw = []
+    for i in range(20):
+        c = raw_factory(server.c2s_port)
+        if i % 3 == 0:
+            c.send("<?xml version='1.0'?><stream:stream to='localhost'")  # half a header
+        elif i % 3 == 1:
+            c.start()
+        else:
+            c.login("carol", PASSWORD, resource=f"r{i}")
+        raw.append(c)
+    code, killed = server.stop()
+    assert not killed and code == 0

@@ -1,0 +1,73 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "core/sasl/base64.hpp"
+#include "core/sasl/scram_credentials.hpp"
+
+using namespace parley::sasl;
+
+namespace {
+
+std::string hex(std::string_view bytes) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(d[c >> 4]);
+    out.push_back(d[c & 15]);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("derive_scram_credentials: RFC 5802 and RFC 7677 example users") {
+  auto c1 = derive_scram_credentials(Hash::sha1, "pencil", base64_decode("QSXCR+Q6sek8bf92").value(), 4096);
+  CHECK(c1.hash == Hash::sha1);
+  CHECK(c1.iterations == 4096);
+  CHECK(base64_encode(c1.salt) == "QSXCR+Q6sek8bf92");
+  CHECK(hex(c1.stored_key) == "e9d94660c39d65c38fbad91c358f14da0eef2bd6");
+  CHECK(hex(c1.server_key) == "0fe09258b3ac852ba502cc62ba903eaacdbf7d31");
+
+  auto c256 =
+      derive_scram_credentials(Hash::sha256, "pencil", base64_decode("W22ZaJ0SNY7soEsUEjb6gQ==").value(), 4096);
+  CHECK(hex(c256.stored_key) == "586e5df283e6dceb5c3e791d8b8528ec191e664045ce971792e2e6b5bb13e2a6");
+  CHECK(hex(c256.server_key) == "c1f3cbc1c13a9d35a14c0990eed97629ea225863e566a4314ab99f3f00e5d9d5");
+}
+
+TEST_CASE("pbkdf2: RFC 6070 vectors") {
+  CHECK(hex(pbkdf2(Hash::sha1, "password", "salt", 1)) == "0c60c80f961f0e71f3a9b524af6012062fe037a6");
+  CHECK(hex(pbkdf2(Hash::sha1, "password", "salt", 4096)) == "4b007901b765489abead49d926f721d065a429c1");
+}
+
+TEST_CASE("verify_password") {
+  auto c = derive_scram_credentials(Hash::sha256, "pencil", "saltsaltsalt", 128);
+  CHECK(verify_password(c, "pencil"));
+  CHECK_FALSE(verify_password(c, "pencil2"));
+  CHECK_FALSE(verify_password(c, "Pencil"));
+  CHECK_FALSE(verify_password(c, ""));
+  CHECK_FALSE(verify_password(c, "penci\xFF"));
+  // The password is SASLprep'd before the comparison, as it was before storing.
+  auto u = derive_scram_credentials(Hash::sha1, "IX", "s", 16);
+  CHECK(verify_password(u, "I\xC2\xAD" "X"));
+  CHECK(verify_password(u, "\xE2\x85\xA8"));
+  ScramCredentials broken = c;
+  broken.stored_key.pop_back();
+  CHECK_FALSE(verify_password(broken, "pencil"));
+}
+
+TEST_CASE("make_dummy_credentials is stable per user and differs between users") {
+  auto a1 = make_dummy_credentials(Hash::sha256, "alice");
+  auto a2 = make_dummy_credentials(Hash::sha256, "alice");
+  auto b = make_dummy_credentials(Hash::sha256, "bob");
+  CHECK(a1.salt == a2.salt);
+  CHECK(a1.stored_key == a2.stored_key);
+  CHECK(a1.salt != b.salt);
+  CHECK(a1.salt.size() == 16);
+  CHECK(a1.iterations == kDefaultScramIterations);
+  CHECK(a1.stored_key.size() == 32);
+  CHECK(make_dummy_credentials(Hash::sha1, "alice").stored_key.size() == 20);
+  CHECK(make_dummy_credentials(Hash::sha1, "alice", 10000).iterations == 10000);
+  CHECK_FALSE(verify_password(a1, "alice"));
+  CHECK_FALSE(verify_password(a1, ""));
+}

@@ -1,0 +1,96 @@
+#include "control_client.hpp"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/control/netstring.hpp"
+
+namespace parley::ctl {
+
+namespace {
+
+ControlAnswer failure(std::string why) {
+  ControlAnswer a;
+  a.kind = ControlAnswer::Kind::failed;
+  a.error = std::move(why);
+  return a;
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+ControlAnswer send_control_request(const std::string& socket_path, const std::vector<std::string>& argv,
+                                   int timeout_seconds) {
+  sockaddr_un addr{};
+  if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path) {
+    return failure("bad control socket path '" + socket_path + "'");
+  }
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return failure(std::string("socket: ") + std::strerror(errno));
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int err = errno;
+    // No file, or a file left by a server that is gone: nobody is running.
+    if (err == ENOENT || err == ECONNREFUSED || err == ENOTDIR) return ControlAnswer{};
+    return failure("cannot connect to " + socket_path + ": " + std::strerror(err));
+  }
+  timeval tv{timeout_seconds, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+
+  const std::string request = control::encode_request(argv);
+  size_t sent = 0;
+  while (sent < request.size()) {
+    ssize_t n = ::send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return failure(std::string("cannot send the request: ") + std::strerror(errno));
+    }
+    sent += static_cast<size_t>(n);
+  }
+
+  std::string reply;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return failure("no answer from parleyd (timed out)");
+      return failure(std::string("cannot read the answer: ") + std::strerror(errno));
+    }
+    reply.append(buf, static_cast<size_t>(n));
+  }
+
+  size_t eol = reply.find('\n');
+  std::string status = reply.substr(0, eol);
+  if (eol == std::string::npos || (status != "ok" && status != "error")) {
+    return failure("malformed answer from parleyd");
+  }
+  ControlAnswer a;
+  a.kind = ControlAnswer::Kind::answered;
+  a.ok = status == "ok";
+  a.body = reply.substr(eol + 1);
+  return a;
+}
+
+}  // namespace parley::ctl
