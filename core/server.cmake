@@ -12,11 +12,19 @@ add_library(parley_core STATIC
   server/server_context.cpp
   server/server.cpp
   server/builtin_iq.cpp
+  modules/hooks.cpp
+  modules/host_api.cpp
+  modules/module_manager.cpp
 )
 target_include_directories(parley_core PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(parley_core
   PUBLIC parley_sdk parley_xml parley_storage parley_addr parley_sasl parley_tls parley_config parley_control
-         PkgConfig::LIBUV spdlog::spdlog fmt::fmt Threads::Threads)
+         PkgConfig::LIBUV spdlog::spdlog fmt::fmt Threads::Threads yaml-cpp ${CMAKE_DL_LIBS})
+# Where parleyd looks for modules after the configured module_paths: the build
+# tree (so a fresh build runs as is) and the install prefix.
+target_compile_definitions(parley_core PRIVATE
+  PARLEY_BUILD_MODULE_DIR="${CMAKE_BINARY_DIR}/modules"
+  PARLEY_INSTALL_MODULE_DIR="${CMAKE_INSTALL_PREFIX}/lib/parley/modules")
 
 add_executable(parleyd server/main.cpp)
 target_link_libraries(parleyd PRIVATE parley_core CLI11::CLI11)

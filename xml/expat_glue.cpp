@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <random>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -52,6 +53,16 @@ const XML_Memory_Handling_Suite* counting_memory_suite() {
 #else
   return nullptr;  // expat's own malloc, uncounted
 #endif
+}
+
+unsigned long process_hash_salt() {
+  static const unsigned long salt = [] {
+    std::random_device rd;
+    unsigned long s = 0;
+    while (s == 0) s = (static_cast<unsigned long>(rd()) << 32) ^ rd();  // 0 means "draw one" to expat
+    return s;
+  }();
+  return salt;
 }
 
 QName split_name(const XML_Char* raw) {

@@ -18,6 +18,10 @@ inline constexpr char kNsSeparator = '\x01';
 // The memory suite that counts expat's heap for expat_heap_bytes(); null where it cannot count.
 const XML_Memory_Handling_Suite* counting_memory_suite();
 
+// A random hash salt drawn once per process. Expat would otherwise draw one per parser with a getrandom()
+// call, a third of the cost of re-creating a released parser; per process is enough against hash flooding.
+unsigned long process_hash_salt();
+
 // An expat name in namespace-triplet mode: "uri SEP local SEP prefix", "uri SEP local" or "local".
 struct QName {
   std::string_view uri;

@@ -18,6 +18,7 @@ using detail::QName;
 using detail::split_name;
 
 constexpr size_t kNsCacheSize = 8;
+constexpr std::string_view kTextBetweenStanzas = "text between stanzas";
 // Feed expat at most this much at once, whatever the limits say, so the int length cannot overflow.
 constexpr uint64_t kMaxPiece = 1 << 20;
 
@@ -183,7 +184,7 @@ struct StreamParser::Callbacks {
     }
     // Between stanzas only whitespace (keepalives) is allowed.
     if (!std::all_of(text.begin(), text.end(), is_xml_space)) {
-      p.fail(ParseError::bad_format, "text between stanzas");
+      p.fail(ParseError::bad_format, kTextBetweenStanzas);
       return;
     }
     p.mark_idle();
@@ -253,6 +254,7 @@ bool StreamParser::create_parser() {
     return false;
   }
   XML_SetUserData(parser_, this);
+  XML_SetHashSalt(parser_, detail::process_hash_salt());
   XML_SetReturnNSTriplet(parser_, XML_TRUE);
 #ifdef PARLEY_EXPAT_HAS_REPARSE_DEFERRAL
   // Deferral (expat >= 2.6, or backported) may hold a complete stanza back until more bytes arrive:
@@ -380,9 +382,9 @@ bool StreamParser::feed(std::string_view bytes) {
       if (callback_exception_) std::rethrow_exception(std::exchange(callback_exception_, nullptr));
       if (status == XML_STATUS_ERROR && !halted_) {
         const XML_Error code = XML_GetErrorCode(parser_);
-        ParseError error = detail::map_expat_error(code);
-        if (error == ParseError::not_well_formed && declaration_at_error(code)) error = ParseError::restricted_xml;
-        fail(error, XML_ErrorString(code));
+        const ParseError error = classify_error(code);
+        // The same detail as when the text is seen (see classify_error).
+        fail(error, error == ParseError::bad_format ? kTextBetweenStanzas : XML_ErrorString(code));
       }
     }
     if (reset_pending_) {
@@ -411,23 +413,32 @@ bool StreamParser::feed(std::string_view bytes) {
   return state_ != State::failed;
 }
 
-bool StreamParser::declaration_at_error(int code) const {
-  // A DOCTYPE or other markup declaration where none may stand is a syntax error to expat; it is still
-  // restricted XML to us. In the prolog expat reports a syntax error at the '<' of a complete "<!NAME"
-  // token; in content an invalid token at the letter after "<!". Look only at bytes expat needed to
-  // decide, so that the answer does not depend on how the input was split.
+ParseError StreamParser::classify_error(int code) const {
+  const auto expat_code = static_cast<XML_Error>(code);
+  const ParseError error = detail::map_expat_error(expat_code);
+  if (error != ParseError::not_well_formed) return error;
+  // Look only at bytes expat needed to decide, never beyond the error position, so that the answer does
+  // not depend on how the input was split.
   int offset = 0;
   int size = 0;
   const char* context = XML_GetInputContext(parser_, &offset, &size);
-  if (!context || offset < 0 || offset >= size) return false;
+  if (!context || offset < 0 || offset >= size) return error;
   const std::string_view s(context, static_cast<size_t>(size));
   const auto at = static_cast<size_t>(offset);
   auto declaration_at = [&](size_t i) {
     return i + 2 < s.size() && s[i] == '<' && s[i + 1] == '!' && is_ascii_alpha(s[i + 2]);
   };
-  if (code == XML_ERROR_SYNTAX) return declaration_at(at);
-  if (code == XML_ERROR_INVALID_TOKEN) return at >= 2 && declaration_at(at - 2);
-  return false;
+  // A DOCTYPE or other markup declaration where none may stand is a syntax error to expat; it is still
+  // restricted XML to us. In the prolog expat reports a syntax error at the '<' of a complete "<!NAME"
+  // token; in content an invalid token at the letter after "<!".
+  if (expat_code == XML_ERROR_SYNTAX && declaration_at(at)) return ParseError::restricted_xml;
+  if (expat_code == XML_ERROR_INVALID_TOKEN && at >= 2 && declaration_at(at - 2)) return ParseError::restricted_xml;
+  // "]]>" in text makes expat reject its whole run of text, which it would otherwise have reported (and
+  // does, when the run is cut by the end of a feed). Between stanzas that text is what we reject.
+  if (expat_code == XML_ERROR_INVALID_TOKEN && depth_ == 1 && at >= 2 && s.substr(at - 2, 3) == "]]>") {
+    return ParseError::bad_format;
+  }
+  return error;
 }
 
 void StreamParser::reset(bool discard_rest) {

@@ -35,7 +35,7 @@ enum class ParseError {
   unsupported_encoding,
   bad_namespace_prefix,
   bad_format,
-  invalid_xml,
+  invalid_xml,  // never reported by this parser (it does not validate); here for the callers' mapping
 };
 
 // "not-well-formed", "restricted-xml", ...: the element name of the stream error condition.
@@ -110,7 +110,7 @@ class StreamParser {
   void halt();
   void mark_idle();
   uint64_t event_end() const;
-  bool declaration_at_error(int expat_error_code) const;
+  ParseError classify_error(int expat_error_code) const;
   NamespaceRef intern(std::string_view uri);
 
   Handler& handler_;

@@ -47,7 +47,8 @@ std::string C2sSession::advertised_mechanisms_xml() const {
     // XEP-0440: which channel-binding types the -PLUS mechanisms accept here.
     out += "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>";
     if (exporter) out += "<channel-binding type='tls-exporter'/>";
-    out += "<channel-binding type='tls-server-end-point'/></sasl-channel-binding>";
+    out += "<channel-binding type='tls-server-end-point'/><channel-binding type='tls-unique'/>";
+    out += "</sasl-channel-binding>";
   }
   return out;
 }
@@ -112,6 +113,7 @@ void C2sSession::sasl_start(const xml::Element& auth) {
   if (tls_) {
     binding.tls_exporter = tls_->channel_binding_tls_exporter();
     binding.tls_server_end_point = tls_->channel_binding_tls_server_end_point();
+    binding.tls_unique = tls_->channel_binding_tls_unique();
   }
   sasl::Hash hash = sasl::scram_hash(*mechanism_);
   scram_ = std::make_unique<sasl::ScramServer>(hash, is_plus(*mechanism_), binding, secure_);

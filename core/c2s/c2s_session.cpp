@@ -287,6 +287,10 @@ void C2sSession::on_stream_open(const xml::StreamHeader& header) {
     return;
   }
   state_ = authenticated_ ? State::bind : State::negotiating;
+  if (!announced_) {
+    announced_ = true;
+    run_session_hook(PARLEY_EVENT_SESSION_OPENED, nullptr);
+  }
   send_features();
 }
 

@@ -15,6 +15,7 @@
 
 #include "core/addr/jid.hpp"
 #include "core/config/config.hpp"
+#include "parley/module.h"
 #include "core/sasl/sasl.hpp"
 #include "core/session/session_table.hpp"
 #include "xml/element.hpp"
@@ -49,6 +50,10 @@ class C2sSession final : private xml::StreamParser::Handler {
   // Writes a routed stanza. False when this session can no longer take
   // stanzas (closing, or not bound yet): the router then reroutes.
   bool deliver(const Delivery& delivery);
+
+  // A stanza from this (bound) client: filters, then routing. Public for the
+  // replay of stanzas that waited while modules were swapped.
+  void process_stanza(xml::Element&& stanza);
 
   // Sends the stream error (with our stream header first if none went out),
   // closes the stream and the connection once the bytes are flushed.
@@ -109,6 +114,7 @@ class C2sSession final : private xml::StreamParser::Handler {
   bool handle_session_iq(const xml::Element& iq);
   void reply_error(const xml::Element& stanza, std::string_view condition, std::string_view text = {});
   void leave_session_table();
+  parley_result run_session_hook(parley_event event, xml::Element* stanza);
 
   ServerContext& ctx_;
   LoopContext& loop_;
@@ -133,6 +139,7 @@ class C2sSession final : private xml::StreamParser::Handler {
   bool counted_ip_ = false;
   bool input_suspended_ = false;
   bool shutdown_requested_ = false;
+  bool announced_ = false;  // SESSION_OPENED ran; SESSION_CLOSED is owed
   uint8_t auth_failures_ = 0;
   int priority_ = 0;
 

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "core/c2s/c2s_session.hpp"
+#include "core/modules/hooks.hpp"
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
 #include "core/stanza/namespaces.hpp"
@@ -109,6 +110,7 @@ void C2sSession::handle_bind(const xml::Element& iq) {
   reply.add_child("bind", std::string(ns::bind)).add_child("jid", std::string(ns::bind)).add_text(jid_.full());
   send_element(reply);
   spdlog::debug("c2s {}: bound {}", id_, jid_.full());
+  run_session_hook(PARLEY_EVENT_SESSION_BOUND, nullptr);
 }
 
 bool C2sSession::handle_session_iq(const xml::Element& iq) {
@@ -121,7 +123,29 @@ bool C2sSession::handle_session_iq(const xml::Element& iq) {
   return true;
 }
 
+parley_result C2sSession::run_session_hook(parley_event event, xml::Element* stanza) {
+  if (!loop_.modules) return PARLEY_PASS;
+  std::string full = jid_.full();
+  parley_event_args args{};
+  args.session = id_;
+  args.stanza = reinterpret_cast<parley_element*>(stanza);
+  args.user = to_pstr(jid_.local());
+  args.host = to_pstr(host_);
+  args.jid = to_pstr(full);
+  return run_hooks(*loop_.modules, event, host_, args);
+}
+
 void C2sSession::handle_stanza(xml::Element&& stanza) {
+  if (loop_.paused) {
+    // Modules are being swapped: wait, in order, for the new code.
+    loop_.paused_stanzas.emplace_back(id_, std::move(stanza));
+    return;
+  }
+  process_stanza(std::move(stanza));
+}
+
+void C2sSession::process_stanza(xml::Element&& stanza) {
+  if (state_ != State::online) return;
   if (!is_stanza(stanza)) {
     close_with_stream_error("unsupported-stanza-type");
     return;
@@ -146,6 +170,13 @@ void C2sSession::handle_stanza(xml::Element&& stanza) {
   // RFC 6120 §8.1.2.1: the server stamps the sender's full JID, whatever the
   // client wrote (no spoofing).
   stanza.set_attr("from", jid_.full());
+
+  parley_result filtered = run_session_hook(PARLEY_EVENT_STANZA_IN, &stanza);
+  if (filtered == PARLEY_HANDLED) return;
+  if (filtered == PARLEY_ERROR) {
+    reply_error(stanza, "internal-server-error");
+    return;
+  }
 
   if (name == "presence" && to.empty()) {
     handle_own_presence(std::move(stanza));
@@ -183,6 +214,12 @@ void C2sSession::handle_own_presence(xml::Element&& presence) {
     // subscriptions are the presence module's (RFC 6121 §3).
     return;
   }
+  parley_result hooked = run_session_hook(PARLEY_EVENT_PRESENCE_BROADCAST, &presence);
+  if (hooked == PARLEY_HANDLED) return;
+  if (hooked == PARLEY_ERROR) {
+    reply_error(presence, "internal-server-error");
+    return;
+  }
   // RFC 6121 §4.2.2/§4.5.2: the user's own available resources, this one
   // included, see the broadcast. Contacts get it from the presence module.
   for (const SessionRef& ref : ctx_.sessions.sessions_of(jid_.bare_str())) {
@@ -194,6 +231,10 @@ void C2sSession::handle_own_presence(xml::Element&& presence) {
 }
 
 void C2sSession::leave_session_table() {
+  if (announced_) {
+    announced_ = false;
+    run_session_hook(PARLEY_EVENT_SESSION_CLOSED, nullptr);
+  }
   if (jid_.empty() || jid_.resource().empty()) return;
   bool was_available = available_;
   available_ = false;

@@ -29,6 +29,7 @@ void WorkerLoop::start_thread() {
 
 void WorkerLoop::run_here() {
   thread_id_.store(std::this_thread::get_id());
+  if (thread_init_) thread_init_();
   uv_run(&loop_, UV_RUN_DEFAULT);
   drain();
 }

@@ -27,6 +27,8 @@ class WorkerLoop {
   unsigned index() const { return index_; }
   uv_loop_t* uv() { return &loop_; }
 
+  // Runs on the loop's thread before anything else (thread-local set-up).
+  void set_thread_init(Task init) { thread_init_ = std::move(init); }
   // Runs the loop on a new thread (worker loops) ...
   void start_thread();
   // ... or on the calling thread until stop() (the main loop).
@@ -61,6 +63,7 @@ class WorkerLoop {
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
+  Task thread_init_;
   std::unique_ptr<char[]> read_buffer_;
   std::string scratch_plaintext_;
   std::string scratch_outgoing_;

@@ -6,6 +6,8 @@
 #include <climits>
 
 #include "core/c2s/c2s_session.hpp"
+#include "core/modules/hooks.hpp"
+#include "core/modules/module_instance.hpp"
 #include "core/server/server_context.hpp"
 #include "core/stanza/namespaces.hpp"
 #include "core/stanza/stanza_errors.hpp"
@@ -43,8 +45,10 @@ void Router::route(xml::Element stanza, unsigned loop) {
   std::string_view to_text = stanza.attr("to");
   Jid to;
   if (to_text.empty()) {
-    // RFC 6120 §10.3: no 'to' means the sender's own account.
+    // RFC 6120 §10.3: no 'to' means the sender's own account. Say so, so
+    // that a reply or an error comes from that account.
     to = from->bare();
+    stanza.set_attr("to", to.full());
   } else {
     auto parsed = Jid::parse(to_text);
     if (!parsed) {
@@ -86,6 +90,29 @@ void Router::handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, in
   std::string_view type = stanza.attr("type");
   if (type != "get" && type != "set") return;  // results and errors to the server end here
   const xml::Element* payload = stanza.first_child();
+  if (payload != nullptr) {
+    uint32_t module_scope = scope == static_cast<int>(IqScope::server) ? PARLEY_IQ_SERVER : PARLEY_IQ_ACCOUNT;
+    if (const IqEntry* entry = ctx_.loops[loop]->modules->iq_for(to.domain(), module_scope, type, payload->xmlns())) {
+      std::string from_text = from.full();
+      std::string to_text = to.full();
+      SessionId requester = 0;
+      if (auto ref = ctx_.sessions.find(from.bare_str(), from.resource())) requester = ref->id;
+      parley_iq_request request{sizeof(parley_iq_request), reinterpret_cast<const parley_element*>(&stanza),
+                                to_pstr(from_text), to_pstr(to_text), requester};
+      parley_result result;
+      try {
+        result = entry->fn(entry->instance->state, &request);
+      } catch (...) {
+        result = PARLEY_ERROR;
+      }
+      if (result == PARLEY_HANDLED || result == PARLEY_STOP) return;
+      if (result == PARLEY_ERROR) {
+        spdlog::error("module {} failed on an iq for {}", entry->instance->library->name, payload->xmlns());
+        bounce(stanza, "internal-server-error", loop);
+        return;
+      }
+    }
+  }
   const IqHandler* handler =
       payload ? ctx_.iq_handlers.find(static_cast<IqScope>(scope), type, payload->xmlns()) : nullptr;
   if (handler == nullptr) {
@@ -101,6 +128,25 @@ void Router::handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, in
 }
 
 void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {
+  {
+    // Modules see (and may take or change) what comes to a local user.
+    const std::string& kind = stanza.name();
+    parley_event event = kind == "message"    ? PARLEY_EVENT_MESSAGE_TO_LOCAL
+                         : kind == "presence" ? PARLEY_EVENT_PRESENCE_TO_LOCAL
+                                              : PARLEY_EVENT_IQ_TO_LOCAL;
+    std::string jid_text = to.full();
+    parley_event_args args{};
+    args.stanza = reinterpret_cast<parley_element*>(&stanza);
+    args.user = to_pstr(to.local());
+    args.host = to_pstr(to.domain());
+    args.jid = to_pstr(jid_text);
+    parley_result result = run_hooks(*ctx_.loops[loop]->modules, event, to.domain(), args);
+    if (result == PARLEY_HANDLED) return;
+    if (result == PARLEY_ERROR) {
+      bounce(stanza, "internal-server-error", loop);
+      return;
+    }
+  }
   const std::string& name = stanza.name();
   std::string_view type = stanza.attr("type");
   std::string bare = to.bare_str();
@@ -156,8 +202,16 @@ void Router::route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to
     }
     if (targets.empty()) {
       // §8.5.2.2.1: no available resource. Offline storage is a module's
-      // business; without one, chat and normal messages are bounced.
-      if (type != "headline") bounce(stanza, "service-unavailable", loop);
+      // business (a hook that returns HANDLED stored it); without one, chat
+      // and normal messages are bounced.
+      if (type == "headline") return;
+      parley_event_args args{};
+      args.stanza = reinterpret_cast<parley_element*>(&stanza);
+      args.user = to_pstr(to.local());
+      args.host = to_pstr(to.domain());
+      parley_result result = run_hooks(*ctx_.loops[loop]->modules, PARLEY_EVENT_OFFLINE_MESSAGE, to.domain(), args);
+      if (result == PARLEY_HANDLED) return;
+      bounce(stanza, result == PARLEY_ERROR ? "internal-server-error" : "service-unavailable", loop);
       return;
     }
   } else if (name == "presence") {

@@ -12,6 +12,7 @@
 #include "core/c2s/c2s_session.hpp"
 #include "core/control/account_commands.hpp"
 #include "core/control/control_server.hpp"
+#include "core/modules/module_manager.hpp"
 #include "core/net/listener.hpp"
 #include "core/tls/context_store.hpp"
 #include "core/tls/self_signed.hpp"
@@ -96,6 +97,13 @@ Result<void, std::string> Server::start() {
 
   unsigned workers = config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < workers; ++i) ctx_->loops.push_back(std::make_unique<LoopContext>(i));
+  for (auto& loop : ctx_->loops) {
+    LoopContext* lc = loop.get();
+    lc->loop.set_thread_init([lc] { lc->make_current(); });
+  }
+  modules_ = std::make_unique<ModuleManager>(*ctx_, config_, *main_);
+  if (auto loaded = modules_->load_configured(); !loaded) return unexpected(loaded.error());
+
   for (auto& loop : ctx_->loops) {
     for (const auto& listen : config_.listen) {
       auto listener = std::make_unique<Listener>(*ctx_, *loop, listen);
@@ -188,7 +196,8 @@ void Server::shutdown() {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   for (auto& loop : ctx_->loops) loop->loop.stop();
   for (auto& loop : ctx_->loops) loop->loop.join();
-  // 4. Storage last: finish queued writes.
+  // 4. Modules, now that no loop can call them; storage last: finish queued writes.
+  modules_->stop_all();
   storage_->stop();
 
   control_->close();
@@ -247,6 +256,19 @@ void Server::register_control_commands() {
           });
         }
       });
+  auto module_command = [this](std::vector<std::string> args, control::Reply reply) {
+    if (args.size() == 2 && args[1] == "list") return reply(true, modules_->list());
+    if (args.size() != 3) return reply(false, "usage: module list | load NAME | unload NAME | reload NAME\n");
+    auto done = [reply](bool ok, std::string message) {
+      if (!message.empty() && message.back() != '\n') message += '\n';
+      reply(ok, std::move(message));
+    };
+    if (args[1] == "load") return modules_->load(args[2], done);
+    if (args[1] == "unload") return modules_->unload(args[2], done);
+    if (args[1] == "reload") return modules_->reload(args[2], done);
+    reply(false, "usage: module list | load NAME | unload NAME | reload NAME\n");
+  };
+  control_->add_command("module", "module list | load NAME | unload NAME | reload NAME", module_command);
   control_->add_command("stop", "Stop the server gracefully", [this](std::vector<std::string>, control::Reply reply) {
     reply(true, "stopping\n");
     request_stop();

@@ -18,6 +18,7 @@ namespace parley {
 namespace control {
 class ControlServer;
 }
+class ModuleManager;
 
 class Server {
  public:
@@ -44,6 +45,7 @@ class Server {
   std::unique_ptr<ServerContext> ctx_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<control::ControlServer> control_;
+  std::unique_ptr<ModuleManager> modules_;
   // The main loop: control socket, signals. Stanzas never pass through it.
   std::unique_ptr<WorkerLoop> main_;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};

@@ -8,6 +8,12 @@ namespace parley {
 LoopContext::LoopContext(unsigned index) : loop(index) {}
 LoopContext::~LoopContext() = default;
 
+namespace {
+thread_local LoopContext* current_loop = nullptr;
+}
+LoopContext* LoopContext::current() { return current_loop; }
+void LoopContext::make_current() { current_loop = this; }
+
 ServerContext::ServerContext(const config::Config& cfg) : config(cfg) {
   xml_limits.max_stanza_bytes = cfg.limits.max_stanza_bytes;
   xml_limits.max_depth = cfg.limits.max_xml_depth;

@@ -12,8 +12,10 @@
 
 #include "core/config/config.hpp"
 #include "core/loop/worker_loop.hpp"
+#include "core/modules/module_tables.hpp"
 #include "core/router/iq_handlers.hpp"
 #include "core/session/session_table.hpp"
+#include "xml/element.hpp"
 #include "xml/limits.hpp"
 
 namespace parley {
@@ -37,6 +39,16 @@ struct LoopContext {
   std::unordered_map<SessionId, std::unique_ptr<C2sSession>> sessions;
   std::vector<std::unique_ptr<Listener>> listeners;
   uint64_t next_serial = 1;
+
+  // This loop's snapshot of what modules registered; swapped only here.
+  std::shared_ptr<const ModuleTables> modules = std::make_shared<ModuleTables>();
+  // While a module is swapped (hot reload) client stanzas wait here, in order.
+  bool paused = false;
+  std::vector<std::pair<SessionId, xml::Element>> paused_stanzas;
+
+  // The LoopContext of the calling thread, or nullptr off the worker loops.
+  static LoopContext* current();
+  void make_current();
 
   SessionId new_session_id() { return make_session_id(loop.index(), next_serial++); }
   C2sSession* find(SessionId id) {

@@ -206,6 +206,15 @@ std::string Stream::channel_binding_tls_exporter() const {
   return std::string(reinterpret_cast<const char*>(out), sizeof out);
 }
 
+std::string Stream::channel_binding_tls_unique() const {
+  if (!handshake_done()) return {};
+  unsigned char out[EVP_MAX_MD_SIZE];
+  bool own = (SSL_session_reused(ssl_) != 0) == (SSL_is_server(ssl_) != 0);
+  size_t len = own ? SSL_get_finished(ssl_, out, sizeof out) : SSL_get_peer_finished(ssl_, out, sizeof out);
+  if (len == 0 || len > sizeof out) return {};
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
+
 std::string Stream::channel_binding_tls_server_end_point() const {
   X509* cert = SSL_is_server(ssl_) ? SSL_get_certificate(ssl_) : SSL_get0_peer_certificate(ssl_);
   if (!cert) return {};

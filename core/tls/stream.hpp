@@ -63,6 +63,11 @@ class Stream {
   // the certificate signature's hash, SHA-256 when that is MD5 or SHA-1 or when the
   // signature has no separate hash (Ed25519). Empty when there is no server certificate.
   std::string channel_binding_tls_server_end_point() const;
+  // RFC 5929 section 3.1 tls-unique: the first Finished message of the latest handshake
+  // (the client's in a full handshake, the server's when the session was resumed). TLS 1.2
+  // defines it; slixmpp 1.8 and gloox 1.0 bind with nothing else, also over TLS 1.3,
+  // where OpenSSL-based clients take the same message, so it is offered there too.
+  std::string channel_binding_tls_unique() const;
 
   std::string server_name() const;  // the SNI the client sent, lowercased; empty if none
   std::string protocol() const;     // "TLSv1.3"

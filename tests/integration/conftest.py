@@ -135,15 +135,23 @@ def raw_login(server, accounts, raw_factory):
 
 @pytest.fixture
 def gloox_factory(request, gloox_binary):
-    """make(server, user, resource, *args, password=...) -> a running GlooxClient."""
+    """make(server, user, resource, *args, mech=..., ...) -> a running GlooxClient.
+
+    mech defaults to PLAIN (over STARTTLS) so that routing tests do not hinge
+    on channel binding; the SASL tests choose their mechanism explicitly.
+    mech=None lets gloox choose (it prefers SCRAM-SHA-1-PLUS).
+    """
     clients = []
     request.node._gloox_clients = clients
 
     def make(server, user, resource="gloox", *extra_args, password=PASSWORD, port=None,
-             commands=None, env=None):
+             mech="plain", commands=None, env=None):
         jid = f"{user}@{server.domain}/{resource}"
+        args = list(extra_args)
+        if mech is not None:
+            args += ["--mech", mech]
         client = GlooxClient(gloox_binary, jid, password, port or server.c2s_port,
-                             extra_args=extra_args, commands=commands, env=env)
+                             extra_args=args, commands=commands, env=env)
         clients.append(client)
         return client
 

@@ -102,6 +102,7 @@ class RawClient:
         self.header = None           # attributes of the server's stream header
         self.closed_by_peer = False  # the server sent </stream:stream>
         self.eof = False             # the socket reached end of file
+        self.missing_header = False  # a stream error or close came without a stream header
         self.received = []           # every top-level element, in order
         self.jid = None
         self._queue = []
@@ -154,7 +155,14 @@ class RawClient:
     def _feed(self, data):
         if self.closed_by_peer:
             return  # nothing after </stream:stream> is part of the stream
+        if self.header is None and data.lstrip().startswith((b"<stream:error", b"</stream:")):
+            # The server answered without opening its stream first (RFC 6120
+            # 4.9.1.1 says it must). Parse it anyway, and say so.
+            self.missing_header = True
+            self._parser.feed(f"<stream:stream xmlns='{NS_CLIENT}' xmlns:stream='{NS_STREAM}'>"
+                              .encode())
         self._parser.feed(data)
+        restart = False
         for event, elem in self._parser.read_events():
             if event == "start":
                 self._depth += 1
@@ -168,8 +176,13 @@ class RawClient:
                     self._queue.append(elem)
                     self.received.append(elem)
                     self._root.remove(elem)
+                    # After these the old stream is gone; whatever the server
+                    # sends next starts a new XML document (RFC 6120 5.4.3.3, 6.4.6).
+                    restart = elem.tag in (q(NS_TLS, "proceed"), q(NS_SASL, "success"))
                 elif self._depth == 0:
                     self.closed_by_peer = True
+        if restart:
+            self._reset_parser()
 
     # -- reading -------------------------------------------------------------
 

@@ -17,6 +17,7 @@ def assert_stream_error_and_close(client, expected, timeout=10):
     """The server sends <stream:error><expected/></stream:error>, then closes."""
     condition = client.expect_stream_error(timeout)
     assert condition == expected, f"stream error <{condition}/>, expected <{expected}/>"
+    assert not client.missing_header, "stream error sent without a stream header first"
     assert client.wait_closed(timeout), "stream not closed after the stream error"
     assert client.closed_by_peer, "no </stream:stream> after the stream error"
     assert client.wait_eof(timeout), "TCP connection left open after </stream:stream>"
@@ -38,6 +39,33 @@ def test_stream_header_and_mandatory_starttls(server, raw_factory):
     assert starttls.find(q(NS_TLS, "required")) is not None, "STARTTLS not marked <required/>"
     # With STARTTLS mandatory nothing that leaks credentials may be offered in clear.
     assert "PLAIN" not in RawClient.mechanisms(features)
+
+
+def test_stream_ids_are_unique(server, raw_factory):
+    ids = set()
+    for _ in range(5):
+        c = raw_factory(server.c2s_port)
+        c.open_stream()
+        ids.add(c.read_header().get("id"))
+    assert len(ids) == 5
+
+
+def test_optional_starttls_listener(server_factory, raw_factory):
+    # Without mandatory STARTTLS, SCRAM may run in clear but PLAIN still may not.
+    server = server_factory(starttls_required=False)
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    features = c.start()
+    starttls = features.find(q(NS_TLS, "starttls"))
+    assert starttls is not None and starttls.find(q(NS_TLS, "required")) is None
+    mechs = RawClient.mechanisms(features)
+    assert "PLAIN" not in mechs
+    assert not any(m.endswith("-PLUS") for m in mechs), "channel binding offered without TLS"
+    assert "SCRAM-SHA-256" in mechs
+    outcome = c.auth_scram("alice", PASSWORD, "SCRAM-SHA-256", gs2_flag="n")
+    assert outcome.tag == q(NS_SASL, "success"), sasl_failure_condition(outcome)
+    c.start()
+    assert c.bind("clear") == f"alice@{server.domain}/clear"
 
 
 def test_auth_before_starttls_is_refused(server, accounts, raw_factory):
@@ -210,6 +238,20 @@ def test_host_unknown(server, raw_factory):
     c = raw_factory(server.c2s_port)
     c.open_stream(to="not-served.example")
     assert_stream_error_and_close(c, "host-unknown")
+
+
+def test_host_unknown_on_restarted_stream(server, accounts, raw_factory):
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.starttls()
+    assert c.auth_plain("alice", PASSWORD).tag == q(NS_SASL, "success")
+    c.open_stream(to="not-served.example")
+    # host-unknown by RFC 6120 4.9.3.6; Prosody says not-authorized (the
+    # authenticated account is not on that host), which is defensible too.
+    condition = c.expect_stream_error()
+    assert condition in ("host-unknown", "not-authorized"), condition
+    assert not c.missing_header, "stream error sent without a stream header first"
+    assert c.wait_closed() and c.closed_by_peer
 
 
 @pytest.mark.parametrize("case", ["stream-namespace", "content-namespace"])

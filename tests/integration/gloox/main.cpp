@@ -28,6 +28,7 @@ void usage(std::FILE* out) {
       "  presence [PRIO [SHOW [STATUS]]]    SHOW: available|chat|away|dnd|xa\n"
       "  unavailable [STATUS]\n"
       "  expect-msg BODY [TIMEOUT]          wait for a message with exactly BODY\n"
+      "                                     (a BODY ending in a number needs TIMEOUT)\n"
       "  wait-msgs N [TIMEOUT]              wait until N messages arrived in total\n"
       "  ping [JID [TIMEOUT]]               XEP-0199 (default: the server)\n"
       "  disco [JID [TIMEOUT]]              disco#info (default: the server)\n"

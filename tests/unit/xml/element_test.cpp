@@ -71,6 +71,10 @@ TEST_CASE("children and text") {
   CHECK(body.attr("xml:lang") == "en");
   // A child in the parent's namespace shares the namespace string.
   CHECK(body.xmlns_ref() == m.xmlns_ref());
+  // Namespaces are literal: "" is no namespace, not the parent's.
+  CHECK(m.add_child("plain", "").xmlns().empty());
+  CHECK(m.add_child(Element("plain2")).xmlns().empty());
+  CHECK(m.add_child(Element("same", "jabber:client")).xmlns_ref() == m.xmlns_ref());
 }
 
 TEST_CASE("remove_children merges the text left adjacent; clear_children removes everything") {

@@ -67,6 +67,10 @@ TEST_CASE("erroneous streams: every split point gives the same callbacks") {
       "<?xml version='1.0' encoding='latin1'?><stream/>",
       // Found by the fuzzer: "<!D" after an error position must not change the condition.
       "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' version='1.<!D0'>",
+      // Found by the fuzzer: "]]>" makes expat swallow the text before it, unless a feed ended inside it.
+      std::string(kClientHeader) + "<presence/>text]]>",
+      std::string(kClientHeader) + "  ]]>",
+      std::string(kClientHeader) + "<message>text]]></message>",
       // Found by the fuzzer: expat takes a NUL among the first bytes for UTF-16.
       std::string(":\0:", 3),
       std::string("x\0<stream/>", 11),

@@ -272,6 +272,9 @@ TEST_CASE("forced TLS 1.2") {
   CHECK(p.client->channel_binding_tls_exporter().empty());
   CHECK(p.server->channel_binding_tls_server_end_point().size() == 32);
   CHECK(p.server->channel_binding_tls_server_end_point() == p.client->channel_binding_tls_server_end_point());
+  // tls-unique (RFC 5929 section 3): the client's Finished (12 bytes in TLS 1.2), the same on both sides.
+  CHECK(p.server->channel_binding_tls_unique().size() == 12);
+  CHECK(p.server->channel_binding_tls_unique() == p.client->channel_binding_tls_unique());
 }
 
 TEST_CASE("a client that only speaks TLS 1.1 is refused") {
@@ -348,6 +351,10 @@ TEST_CASE("channel bindings") {
   Pair q = make_pair(*store, "example.org", cctx.get(), "example.org");
   REQUIRE(q.start());
   CHECK(q.server->channel_binding_tls_exporter() != server_cb);
+  // tls-unique as OpenSSL-based clients compute it under TLS 1.3: equal on both sides, per connection.
+  CHECK_FALSE(p.server->channel_binding_tls_unique().empty());
+  CHECK(p.server->channel_binding_tls_unique() == p.client->channel_binding_tls_unique());
+  CHECK(q.server->channel_binding_tls_unique() != p.server->channel_binding_tls_unique());
 
   // tls-server-end-point: SHA-256 of the certificate's DER, computed independently here.
   const std::string expected = sha256_of_der(first_cert(certs().a).get());

@@ -1,0 +1,42 @@
+#include "core/modules/hooks.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "core/modules/module_instance.hpp"
+
+namespace parley {
+
+parley_result run_hooks(const ModuleTables& tables, parley_event event, std::string_view host,
+                        parley_event_args& args) {
+  const std::vector<HookEntry>* hooks = tables.hooks_for(event, host);
+  if (hooks == nullptr) return PARLEY_PASS;
+  args.size = sizeof(parley_event_args);
+  args.event = event;
+  for (const HookEntry& hook : *hooks) {
+    parley_result result;
+    try {
+      result = hook.fn(hook.instance->state, &args);
+    } catch (...) {
+      // Only C crosses the boundary; a module that lets an exception escape
+      // anyway is treated like one that failed.
+      result = PARLEY_ERROR;
+    }
+    switch (result) {
+      case PARLEY_PASS:
+        continue;
+      case PARLEY_STOP:
+      case PARLEY_HANDLED:
+        return result;
+      case PARLEY_ERROR:
+        spdlog::error("module {} failed in hook {} for {}", hook.instance->library->name, static_cast<int>(event), host);
+        return PARLEY_ERROR;
+      default:
+        spdlog::error("module {} returned an unknown result {} from hook {}", hook.instance->library->name,
+                      static_cast<int>(result), static_cast<int>(event));
+        return PARLEY_ERROR;
+    }
+  }
+  return PARLEY_PASS;
+}
+
+}  // namespace parley

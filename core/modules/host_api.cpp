@@ -1,0 +1,315 @@
+// The host side of the module ABI: the functions of parley_host_api.
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include "core/modules/hooks.hpp"
+#include "core/modules/module_instance.hpp"
+#include "core/modules/module_manager.hpp"
+#include "core/router/router.hpp"
+#include "core/server/server_context.hpp"
+#include "xml/serializer.hpp"
+#include "xml/stream_parser.hpp"
+
+namespace parley {
+
+struct ModuleTimer {
+  uv_timer_t handle;
+  parley_module* instance;
+  parley_timer_fn fn;
+  void* arg;
+  uint64_t id;
+  uint64_t delay_ms;
+  uint64_t repeat_ms;
+  LoopContext* loop;
+};
+
+namespace {
+
+xml::Element* el(parley_element* e) { return reinterpret_cast<xml::Element*>(e); }
+const xml::Element* el(const parley_element* e) { return reinterpret_cast<const xml::Element*>(e); }
+parley_element* handle(xml::Element* e) { return reinterpret_cast<parley_element*>(e); }
+std::string str(parley_str s) { return std::string(from_pstr(s)); }
+
+void sink_write(parley_sink sink, std::string_view data) {
+  if (sink.append != nullptr) sink.append(sink.ctx, data.data(), data.size());
+}
+
+// The loop a host call is made on; module code off the worker loops (start()
+// at load time, for instance) acts on loop 0.
+LoopContext& loop_for(parley_module* m) {
+  if (LoopContext* current = LoopContext::current()) return *current;
+  return *m->ctx->loops.front();
+}
+
+void host_log(parley_module* m, int level, parley_str text) {
+  static constexpr spdlog::level::level_enum levels[] = {spdlog::level::trace, spdlog::level::debug,
+                                                         spdlog::level::info, spdlog::level::warn,
+                                                         spdlog::level::err};
+  auto lvl = levels[level < 0 ? 0 : (level > 4 ? 4 : level)];
+  spdlog::log(lvl, "{}: {}", m ? m->library->name : "module", from_pstr(text));
+}
+
+const YAML::Node option_node(parley_module* m, parley_str name) {
+  if (!m->options || !m->options.IsMap()) return YAML::Node();
+  return m->options[str(name)];
+}
+
+int option_string(parley_module* m, parley_str name, parley_sink out) {
+  YAML::Node node = option_node(m, name);
+  if (!node) return 0;
+  if (!node.IsScalar()) return -1;
+  sink_write(out, node.Scalar());
+  return 1;
+}
+
+int option_int(parley_module* m, parley_str name, int64_t* out) {
+  YAML::Node node = option_node(m, name);
+  if (!node) return 0;
+  try {
+    *out = node.as<int64_t>();
+    return 1;
+  } catch (const YAML::Exception&) {
+    return -1;
+  }
+}
+
+int option_bool(parley_module* m, parley_str name, int* out) {
+  YAML::Node node = option_node(m, name);
+  if (!node) return 0;
+  try {
+    *out = node.as<bool>() ? 1 : 0;
+    return 1;
+  } catch (const YAML::Exception&) {
+    return -1;
+  }
+}
+
+int option_string_list(parley_module* m, parley_str name, parley_sink out) {
+  YAML::Node node = option_node(m, name);
+  if (!node) return 0;
+  if (!node.IsSequence()) return -1;
+  for (const auto& item : node) sink_write(out, item.Scalar());
+  return 1;
+}
+
+parley_str module_host(parley_module* m) { return to_pstr(m->host); }
+
+parley_element* element_new(parley_str name, parley_str xmlns) { return handle(new xml::Element(str(name), str(xmlns))); }
+
+// Parses one element by feeding it to a stream parser inside a synthetic stream.
+class OneElement final : public xml::StreamParser::Handler {
+ public:
+  void on_stream_open(const xml::StreamHeader&) override {}
+  void on_stanza(xml::Element&& stanza) override {
+    if (!result) result = std::make_unique<xml::Element>(std::move(stanza));
+  }
+  void on_stream_close() override {}
+  void on_parse_error(xml::ParseError, std::string_view) override { failed = true; }
+  std::unique_ptr<xml::Element> result;
+  bool failed = false;
+};
+
+parley_element* element_parse(parley_str text) {
+  static const xml::Limits limits{};
+  OneElement collector;
+  xml::StreamParser parser(collector, limits);
+  parser.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>");
+  parser.feed(from_pstr(text));
+  parser.feed("</stream:stream>");
+  if (collector.failed || !collector.result) return nullptr;
+  return handle(collector.result.release());
+}
+
+parley_element* element_clone(const parley_element* e) { return e ? handle(new xml::Element(*el(e))) : nullptr; }
+void element_free(parley_element* e) { delete el(e); }
+parley_str element_name(const parley_element* e) { return to_pstr(el(e)->name()); }
+parley_str element_xmlns(const parley_element* e) { return to_pstr(el(e)->xmlns()); }
+
+int element_attr(const parley_element* e, parley_str name, parley_str* value) {
+  const std::string* found = el(e)->find_attr(from_pstr(name));
+  if (found == nullptr) return 0;
+  if (value) *value = to_pstr(*found);
+  return 1;
+}
+
+void element_set_attr(parley_element* e, parley_str name, parley_str value) { el(e)->set_attr(str(name), str(value)); }
+void element_remove_attr(parley_element* e, parley_str name) { el(e)->remove_attr(from_pstr(name)); }
+size_t element_child_count(const parley_element* e) { return el(e)->child_count(); }
+
+parley_element* element_child_at(parley_element* e, size_t index) {
+  size_t i = 0;
+  for (const auto& node : el(e)->nodes()) {
+    if (!node.is_element()) continue;
+    if (i++ == index) return handle(node.element.get());
+  }
+  return nullptr;
+}
+
+parley_element* element_find_child(parley_element* e, parley_str name, parley_str xmlns) {
+  return handle(el(e)->find_child(from_pstr(name), from_pstr(xmlns)));
+}
+
+parley_element* element_add_child(parley_element* parent, parley_element* child) {
+  std::unique_ptr<xml::Element> owned(el(child));
+  return handle(&el(parent)->add_child(std::move(*owned)));
+}
+
+void element_add_text(parley_element* e, parley_str text) { el(e)->add_text(from_pstr(text)); }
+void element_remove_children(parley_element* e, parley_str name, parley_str xmlns) {
+  el(e)->remove_children(from_pstr(name), from_pstr(xmlns));
+}
+void element_text(const parley_element* e, parley_sink out) { sink_write(out, el(e)->text()); }
+void element_serialize(const parley_element* e, parley_sink out) {
+  xml::SerializeContext ctx;
+  ctx.default_ns = "jabber:client";
+  sink_write(out, xml::serialize(*el(e), ctx));
+}
+
+void route(parley_module* m, parley_element* stanza) {
+  std::unique_ptr<xml::Element> owned(el(stanza));
+  if (LoopContext* current = LoopContext::current()) {
+    m->ctx->router->route(std::move(*owned), current->loop.index());
+    return;
+  }
+  LoopContext* loop = m->ctx->loops.front().get();
+  ServerContext* ctx = m->ctx;
+  auto shared = std::make_shared<xml::Element>(std::move(*owned));
+  loop->loop.post([ctx, loop, shared] { ctx->router->route(std::move(*shared), loop->loop.index()); });
+}
+
+void bounce(parley_module* m, const parley_element* stanza, parley_str condition, parley_str text) {
+  LoopContext& loop = loop_for(m);
+  m->ctx->router->bounce(*el(stanza), from_pstr(condition), loop.loop.index(), from_pstr(text));
+}
+
+int send_to_session(parley_module* m, parley_session_id session, parley_element* stanza) {
+  std::unique_ptr<xml::Element> owned(el(stanza));
+  if (session == 0 || loop_of(session) >= m->ctx->loops.size()) return 0;
+  LoopContext& loop = loop_for(m);
+  m->ctx->router->deliver_to_session(session, std::make_shared<Delivery>(std::move(*owned)), loop.loop.index());
+  return 1;
+}
+
+void on_timer_closed(uv_handle_t* h) { delete static_cast<ModuleTimer*>(h->data); }
+
+void forget_timer(ModuleTimer* timer) {
+  {
+    std::lock_guard lock(timer->instance->timers_mutex);
+    timer->instance->timers.erase(timer->id);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer->handle), &on_timer_closed);
+}
+
+void on_timer(uv_timer_t* h) {
+  auto* timer = static_cast<ModuleTimer*>(h->data);
+  bool last = timer->repeat_ms == 0;
+  parley_module* instance = timer->instance;
+  uint64_t id = timer->id;
+  void* arg = timer->arg;
+  parley_timer_fn fn = timer->fn;
+  if (last) forget_timer(timer);  // before the call: the module may start another
+  try {
+    fn(instance->state, id, arg);
+  } catch (...) {
+    spdlog::error("module {}: exception escaped a timer callback", instance->library->name);
+  }
+}
+
+uint64_t timer_start(parley_module* m, uint64_t delay_ms, uint64_t repeat_ms, parley_timer_fn fn, void* arg) {
+  if (fn == nullptr) return 0;
+  auto* timer = new ModuleTimer{};
+  timer->handle.data = timer;
+  timer->instance = m;
+  timer->fn = fn;
+  timer->arg = arg;
+  timer->id = m->next_timer_id.fetch_add(1);
+  timer->delay_ms = delay_ms;
+  timer->repeat_ms = repeat_ms;
+  timer->loop = &loop_for(m);
+  {
+    std::lock_guard lock(m->timers_mutex);
+    m->timers[timer->id] = timer;
+  }
+  auto arm = [timer] {
+    uv_timer_init(timer->loop->loop.uv(), &timer->handle);
+    uv_timer_start(&timer->handle, &on_timer, timer->delay_ms, timer->repeat_ms);
+  };
+  if (LoopContext::current() == timer->loop)
+    arm();
+  else
+    timer->loop->loop.post(arm);
+  return timer->id;
+}
+
+int timer_cancel(parley_module* m, uint64_t timer_id) {
+  ModuleTimer* timer = nullptr;
+  {
+    std::lock_guard lock(m->timers_mutex);
+    auto it = m->timers.find(timer_id);
+    if (it == m->timers.end()) return 0;
+    timer = it->second;
+  }
+  auto cancel = [timer] {
+    uv_timer_stop(&timer->handle);
+    forget_timer(timer);
+  };
+  if (LoopContext::current() == timer->loop)
+    cancel();
+  else
+    timer->loop->loop.post(cancel);
+  return 1;
+}
+
+void counter_add(parley_module* m, parley_str name, int64_t delta) {
+  std::lock_guard lock(m->counters_mutex);
+  m->counters[str(name)] += delta;
+}
+
+void server_features(parley_module* m, parley_sink out) {
+  const ModuleTables& tables = *loop_for(m).modules;
+  auto it = tables.features.find(m->host);
+  if (it == tables.features.end()) return;
+  for (const auto& feature : it->second) sink_write(out, feature);
+}
+
+const parley_host_api table = {
+    sizeof(parley_host_api),
+    PARLEY_ABI_MAJOR,
+    PARLEY_ABI_MINOR,
+    &host_log,
+    &option_string,
+    &option_int,
+    &option_bool,
+    &option_string_list,
+    &module_host,
+    &element_new,
+    &element_parse,
+    &element_clone,
+    &element_free,
+    &element_name,
+    &element_xmlns,
+    &element_attr,
+    &element_set_attr,
+    &element_remove_attr,
+    &element_child_count,
+    &element_child_at,
+    &element_find_child,
+    &element_add_child,
+    &element_add_text,
+    &element_remove_children,
+    &element_text,
+    &element_serialize,
+    &route,
+    &bounce,
+    &send_to_session,
+    &timer_start,
+    &timer_cancel,
+    &counter_add,
+    &server_features,
+};
+
+}  // namespace
+
+const parley_host_api* host_api() { return &table; }
+
+}  // namespace parley

@@ -1,0 +1,53 @@
+// A loaded module library and its per-host instances, as the host sees them.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "parley/module.h"
+
+namespace parley {
+
+class ServerContext;
+class ModuleManager;
+struct ModuleTimer;
+
+// One dlopen()ed copy of a module's .so.
+struct ModuleLibrary {
+  ~ModuleLibrary();
+  std::string name;
+  std::string path;       // where it was found
+  void* handle = nullptr; // dlopen handle of the private copy
+  const parley_module_def* def = nullptr;
+};
+
+}  // namespace parley
+
+// The opaque handle modules get: one module started for one host.
+struct parley_module {
+  parley::ModuleManager* manager = nullptr;
+  parley::ServerContext* ctx = nullptr;
+  std::shared_ptr<parley::ModuleLibrary> library;
+  std::string host;
+  YAML::Node options;  // validated against the def's declared options
+  void* state = nullptr;
+  bool started = false;
+
+  // Timers in flight, by id; a reload is refused while any is pending.
+  std::mutex timers_mutex;
+  std::map<uint64_t, parley::ModuleTimer*> timers;
+  std::atomic<uint64_t> next_timer_id{1};
+
+  std::mutex counters_mutex;
+  std::map<std::string, int64_t> counters;
+};
+
+namespace parley {
+using ModuleInstance = parley_module;
+}

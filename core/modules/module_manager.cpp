@@ -1,0 +1,461 @@
+#include "core/modules/module_manager.hpp"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <filesystem>
+#include <set>
+
+#include "core/c2s/c2s_session.hpp"
+#include "core/modules/hooks.hpp"
+#include "core/server/server_context.hpp"
+
+namespace fs = std::filesystem;
+
+namespace parley {
+
+namespace {
+
+// A def may come from a module built for an older minor: read a field only if
+// the module's struct has it (its `size` says how far it goes).
+template <class T>
+T def_field(const parley_module_def* def, T parley_module_def::*member, T fallback = T{}) {
+  static const parley_module_def probe{};
+  size_t offset = reinterpret_cast<const char*>(&(probe.*member)) - reinterpret_cast<const char*>(&probe);
+  if (def->size < offset + sizeof(T)) return fallback;
+  return def->*member;
+}
+
+constexpr size_t minimum_def_size = offsetof(parley_module_def, stop) + sizeof(parley_module_def::stop);
+
+std::string where(const config::Config& config, const std::string& name) {
+  for (const auto& m : config.modules)
+    if (m.name == name) return fmt::format("{}:{}: ", m.file, m.line);
+  return {};
+}
+
+void string_sink_append(void* ctx, const char* data, size_t len) { static_cast<std::string*>(ctx)->append(data, len); }
+
+}  // namespace
+
+ModuleLibrary::~ModuleLibrary() {
+  if (handle != nullptr) dlclose(handle);
+}
+
+ModuleManager::ModuleManager(ServerContext& ctx, const config::Config& config, WorkerLoop& main)
+    : ctx_(ctx), config_(config), main_(main) {}
+
+ModuleManager::~ModuleManager() { stop_all(); }
+
+std::vector<std::string> ModuleManager::search_path() const {
+  std::vector<std::string> dirs = config_.module_paths;
+#ifdef PARLEY_BUILD_MODULE_DIR
+  dirs.push_back(PARLEY_BUILD_MODULE_DIR);
+#endif
+#ifdef PARLEY_INSTALL_MODULE_DIR
+  dirs.push_back(PARLEY_INSTALL_MODULE_DIR);
+#endif
+  return dirs;
+}
+
+Result<std::shared_ptr<ModuleLibrary>, std::string> ModuleManager::open_library(const std::string& name) {
+  std::string found;
+  for (const auto& dir : search_path()) {
+    fs::path candidate = fs::path(dir) / (name + ".so");
+    std::error_code ec;
+    if (fs::is_regular_file(candidate, ec)) {
+      found = candidate.string();
+      break;
+    }
+  }
+  if (found.empty()) {
+    std::string dirs;
+    for (const auto& dir : search_path()) dirs += (dirs.empty() ? "" : ", ") + dir;
+    return unexpected(fmt::format("module {}: {}.so not found in module_paths ({})", name, name, dirs));
+  }
+  // dlopen a private copy: a rebuilt .so at the same path is then a new file,
+  // and dlclose of the old one cannot be confused with it (ARCHITECTURE.md).
+  fs::path cache = fs::path(config_.data_dir) / "module-cache";
+  std::error_code ec;
+  fs::create_directories(cache, ec);
+  fs::path copy = cache / fmt::format("{}.{}.{}.so", name, getpid(), ++copy_serial_);
+  fs::copy_file(found, copy, fs::copy_options::overwrite_existing, ec);
+  if (ec) return unexpected(fmt::format("module {}: cannot copy {}: {}", name, found, ec.message()));
+  void* handle = dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
+  fs::remove(copy, ec);  // the mapping stays; nothing is left behind
+  if (handle == nullptr) return unexpected(fmt::format("module {} ({}): cannot load: {}", name, found, dlerror()));
+
+  auto library = std::make_shared<ModuleLibrary>();
+  library->name = name;
+  library->path = found;
+  library->handle = handle;
+  auto entry = reinterpret_cast<parley_module_entry_fn>(dlsym(handle, PARLEY_MODULE_ENTRY_SYMBOL));
+  if (entry == nullptr)
+    return unexpected(fmt::format("module {} ({}): not a Parley module (no {} symbol)", name, found,
+                                  PARLEY_MODULE_ENTRY_SYMBOL));
+  const parley_module_def* def = entry();
+  if (def == nullptr || def->size < minimum_def_size)
+    return unexpected(fmt::format("module {} ({}): invalid module definition", name, found));
+  if (def->abi_major != PARLEY_ABI_MAJOR)
+    return unexpected(fmt::format("module {} ({}) was built for module ABI {}.{}; this parleyd has ABI {}.{}", name,
+                                  found, def->abi_major, def->abi_minor, PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR));
+  if (def->name == nullptr || name != def->name)
+    return unexpected(fmt::format("module {} ({}): the library calls itself '{}'", name, found,
+                                  def->name ? def->name : "(null)"));
+  if (def->start == nullptr) return unexpected(fmt::format("module {} ({}): no start function", name, found));
+  library->def = def;
+  return library;
+}
+
+Result<void, std::string> ModuleManager::validate_options(const ModuleLibrary& lib, const YAML::Node& options) const {
+  const parley_module_def* def = lib.def;
+  const parley_option_decl* decls = def_field(def, &parley_module_def::options);
+  size_t count = decls ? def_field(def, &parley_module_def::option_count) : 0;
+  std::string at = where(config_, lib.name);
+  auto find = [&](const std::string& key) -> const parley_option_decl* {
+    for (size_t i = 0; i < count; ++i)
+      if (decls[i].name && key == decls[i].name) return &decls[i];
+    return nullptr;
+  };
+  if (options && options.IsDefined() && !options.IsNull()) {
+    if (!options.IsMap()) return unexpected(fmt::format("{}module {}: options must be a mapping", at, lib.name));
+    for (const auto& item : options) {
+      std::string key = item.first.as<std::string>();
+      const parley_option_decl* decl = find(key);
+      int line = item.first.Mark().line + 1;
+      if (decl == nullptr) return unexpected(fmt::format("{}module {}: unknown option '{}' (line {})", at, lib.name, key, line));
+      const YAML::Node& value = item.second;
+      bool ok = false;
+      try {
+        switch (decl->type) {
+          case PARLEY_OPT_STRING:
+            ok = value.IsScalar();
+            break;
+          case PARLEY_OPT_INT:
+            ok = value.IsScalar() && (value.as<int64_t>(), true);
+            break;
+          case PARLEY_OPT_BOOL:
+            ok = value.IsScalar() && (value.as<bool>(), true);
+            break;
+          case PARLEY_OPT_STRING_LIST:
+            ok = value.IsSequence();
+            for (const auto& v : value) ok = ok && v.IsScalar();
+            break;
+        }
+      } catch (const YAML::Exception&) {
+        ok = false;
+      }
+      static constexpr const char* type_names[] = {"?", "a string", "an integer", "a boolean", "a list of strings"};
+      if (!ok)
+        return unexpected(fmt::format("{}module {}: option '{}' (line {}) must be {}", at, lib.name, key, line,
+                                      type_names[decl->type <= 4 ? decl->type : 0]));
+    }
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (decls[i].required && decls[i].name && !(options && options[decls[i].name]))
+      return unexpected(fmt::format("{}module {}: option '{}' is required", at, lib.name, decls[i].name));
+  }
+  return {};
+}
+
+Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::start_instances(
+    const std::shared_ptr<ModuleLibrary>& lib, const YAML::Node& options) {
+  std::vector<std::unique_ptr<parley_module>> instances;
+  for (const auto& host : config_.hosts) {
+    auto instance = std::make_unique<parley_module>();
+    instance->manager = this;
+    instance->ctx = &ctx_;
+    instance->library = lib;
+    instance->host = host;
+    instance->options = options ? YAML::Clone(options) : YAML::Node(YAML::NodeType::Map);
+    std::string error;
+    parley_sink sink{&error, &string_sink_append};
+    int rc;
+    try {
+      rc = lib->def->start(instance.get(), host_api(), &instance->state, sink);
+    } catch (...) {
+      rc = -1;
+      error = "exception escaped start()";
+    }
+    if (rc != 0) {
+      stop_instances(instances);
+      return unexpected(fmt::format("{}module {} failed to start for {}: {}", where(config_, lib->name), lib->name, host,
+                                    error.empty() ? "no reason given" : error));
+    }
+    instance->started = true;
+    instances.push_back(std::move(instance));
+  }
+  return instances;
+}
+
+void ModuleManager::stop_instances(std::vector<std::unique_ptr<parley_module>>& instances) {
+  for (auto& instance : instances) {
+    if (!instance->started) continue;
+    instance->started = false;
+    if (auto stop = def_field(instance->library->def, &parley_module_def::stop)) {
+      try {
+        stop(instance->state);
+      } catch (...) {
+        spdlog::error("module {}: exception escaped stop()", instance->library->name);
+      }
+    }
+  }
+}
+
+bool ModuleManager::has_pending_timers(const Loaded& loaded) const {
+  for (const auto& instance : loaded.instances) {
+    std::lock_guard lock(instance->timers_mutex);
+    if (!instance->timers.empty()) return true;
+  }
+  return false;
+}
+
+Result<void, std::string> ModuleManager::load_configured() {
+  // Open everything first: dependencies are declared by the libraries.
+  std::map<std::string, std::shared_ptr<ModuleLibrary>> libraries;
+  std::map<std::string, YAML::Node> options;
+  for (const auto& m : config_.modules) {
+    auto lib = open_library(m.name);
+    if (!lib) return unexpected(where(config_, m.name) + lib.error());
+    if (auto valid = validate_options(**lib, m.options); !valid) return valid;
+    libraries[m.name] = *lib;
+    options[m.name] = m.options;
+  }
+  std::vector<std::string> order;
+  std::set<std::string> visiting, done;
+  std::function<Result<void, std::string>(const std::string&)> visit = [&](const std::string& name) -> Result<void, std::string> {
+    if (done.count(name)) return {};
+    if (visiting.count(name)) return unexpected(fmt::format("module {}: circular dependency", name));
+    visiting.insert(name);
+    const char* const* depends = def_field(libraries[name]->def, &parley_module_def::depends);
+    for (size_t i = 0; depends && depends[i]; ++i) {
+      if (!libraries.count(depends[i]))
+        return unexpected(fmt::format("{}module {} depends on {}, which is not enabled", where(config_, name), name,
+                                      depends[i]));
+      if (auto r = visit(depends[i]); !r) return r;
+    }
+    visiting.erase(name);
+    done.insert(name);
+    order.push_back(name);
+    return {};
+  };
+  for (const auto& m : config_.modules)
+    if (auto r = visit(m.name); !r) return r;
+
+  for (const auto& name : order) {
+    auto instances = start_instances(libraries[name], options[name]);
+    if (!instances) return unexpected(instances.error());
+    modules_[name] = Loaded{libraries[name], options[name], std::move(*instances)};
+    order_.push_back(name);
+    spdlog::info("module {} {} loaded from {}", name, libraries[name]->def->version ? libraries[name]->def->version : "",
+                 libraries[name]->path);
+  }
+  auto tables = build_tables();
+  for (auto& loop : ctx_.loops) loop->modules = tables;
+  return {};
+}
+
+std::shared_ptr<const ModuleTables> ModuleManager::build_tables() const {
+  auto tables = std::make_shared<ModuleTables>();
+  for (const auto& name : order_) {
+    const Loaded& loaded = modules_.at(name);
+    const parley_module_def* def = loaded.library->def;
+    const parley_hook_decl* hooks = def_field(def, &parley_module_def::hooks);
+    size_t hook_count = hooks ? def_field(def, &parley_module_def::hook_count) : 0;
+    const parley_iq_decl* iqs = def_field(def, &parley_module_def::iq_handlers);
+    size_t iq_count = iqs ? def_field(def, &parley_module_def::iq_handler_count) : 0;
+    const char* const* features = def_field(def, &parley_module_def::disco_features);
+    for (const auto& instance : loaded.instances) {
+      for (size_t i = 0; i < hook_count; ++i) {
+        if (hooks[i].event == 0 || hooks[i].event >= PARLEY_EVENT_COUNT_ || hooks[i].fn == nullptr) continue;
+        tables->hooks[hooks[i].event][instance->host].push_back(HookEntry{hooks[i].priority, instance.get(), hooks[i].fn});
+      }
+      for (size_t i = 0; i < iq_count; ++i) {
+        if (iqs[i].xmlns == nullptr || iqs[i].fn == nullptr) continue;
+        for (std::string type : {"get", "set"}) {
+          uint32_t bit = type == "get" ? PARLEY_IQ_GET : PARLEY_IQ_SET;
+          if (iqs[i].types & bit)
+            tables->iq[std::make_tuple(instance->host, iqs[i].scope, type, std::string(iqs[i].xmlns))] =
+                IqEntry{instance.get(), iqs[i].fn};
+        }
+      }
+      for (size_t i = 0; features && features[i]; ++i) tables->features[instance->host].push_back(features[i]);
+    }
+  }
+  for (auto& by_host : tables->hooks)
+    for (auto& [host, list] : by_host)
+      std::stable_sort(list.begin(), list.end(),
+                       [](const HookEntry& a, const HookEntry& b) { return a.priority < b.priority; });
+  return tables;
+}
+
+void ModuleManager::on_all_loops(std::function<void(LoopContext&)> task, std::function<void()> done) {
+  if (ctx_.loops.empty()) {
+    done();
+    return;
+  }
+  auto remaining = std::make_shared<size_t>(ctx_.loops.size());
+  for (auto& loop : ctx_.loops) {
+    LoopContext* lc = loop.get();
+    lc->loop.post([this, lc, task, done, remaining] {
+      task(*lc);
+      main_.post([done, remaining] {
+        if (--*remaining == 0) done();
+      });
+    });
+  }
+}
+
+void ModuleManager::install_tables(std::shared_ptr<const ModuleTables> tables, bool resume, std::function<void()> done) {
+  on_all_loops(
+      [tables, resume](LoopContext& lc) {
+        lc.modules = tables;
+        if (!resume) return;
+        lc.paused = false;
+        auto waiting = std::move(lc.paused_stanzas);
+        lc.paused_stanzas.clear();
+        for (auto& [id, stanza] : waiting)
+          if (C2sSession* session = lc.find(id)) session->process_stanza(std::move(stanza));
+      },
+      std::move(done));
+}
+
+void ModuleManager::pause_loops(std::function<void()> done) {
+  on_all_loops([](LoopContext& lc) { lc.paused = true; }, std::move(done));
+}
+
+std::string ModuleManager::list() const {
+  std::string out;
+  for (const auto& name : order_) {
+    const Loaded& loaded = modules_.at(name);
+    const parley_module_def* def = loaded.library->def;
+    out += fmt::format("{} {} (ABI {}.{}) {}\n", name, def->version ? def->version : "-", def->abi_major,
+                       def->abi_minor, loaded.library->path);
+  }
+  return out;
+}
+
+void ModuleManager::load(const std::string& name, Done done) {
+  if (busy_) return done(false, "another module change is in progress");
+  if (modules_.count(name)) return done(false, fmt::format("module {} is already loaded", name));
+  auto lib = open_library(name);
+  if (!lib) return done(false, lib.error());
+  YAML::Node options;
+  for (const auto& m : config_.modules)
+    if (m.name == name) options = m.options;
+  if (auto valid = validate_options(**lib, options); !valid) return done(false, valid.error());
+  const char* const* depends = def_field((*lib)->def, &parley_module_def::depends);
+  for (size_t i = 0; depends && depends[i]; ++i)
+    if (!modules_.count(depends[i]))
+      return done(false, fmt::format("module {} depends on {}, which is not loaded", name, depends[i]));
+  auto instances = start_instances(*lib, options);
+  if (!instances) return done(false, instances.error());
+  modules_[name] = Loaded{*lib, options, std::move(*instances)};
+  order_.push_back(name);
+  busy_ = true;
+  install_tables(build_tables(), false, [this, name, done] {
+    busy_ = false;
+    spdlog::info("module {} loaded", name);
+    done(true, fmt::format("module {} loaded\n", name));
+  });
+}
+
+void ModuleManager::unload(const std::string& name, Done done) {
+  if (busy_) return done(false, "another module change is in progress");
+  auto it = modules_.find(name);
+  if (it == modules_.end()) return done(false, fmt::format("module {} is not loaded", name));
+  for (const auto& other : order_) {
+    const char* const* depends = def_field(modules_.at(other).library->def, &parley_module_def::depends);
+    for (size_t i = 0; depends && depends[i]; ++i)
+      if (name == depends[i]) return done(false, fmt::format("module {} is needed by {}", name, other));
+  }
+  if (has_pending_timers(it->second))
+    return done(false, fmt::format("module {} has timers in flight; try again later", name));
+  Loaded removed = std::move(it->second);
+  modules_.erase(it);
+  order_.erase(std::find(order_.begin(), order_.end(), name));
+  busy_ = true;
+  auto holder = std::make_shared<Loaded>(std::move(removed));
+  // Stop it only once no loop can call into it any more.
+  install_tables(build_tables(), false, [this, name, holder, done] {
+    stop_instances(holder->instances);
+    holder->instances.clear();
+    holder->library.reset();  // dlclose
+    busy_ = false;
+    spdlog::info("module {} unloaded", name);
+    done(true, fmt::format("module {} unloaded\n", name));
+  });
+}
+
+void ModuleManager::reload(const std::string& name, Done done) {
+  if (busy_) return done(false, "another module change is in progress");
+  auto it = modules_.find(name);
+  if (it == modules_.end()) return done(false, fmt::format("module {} is not loaded", name));
+  if (has_pending_timers(it->second))
+    return done(false, fmt::format("module {} has timers in flight; try again later", name));
+  auto lib = open_library(name);
+  if (!lib) return done(false, lib.error());
+  if (auto valid = validate_options(**lib, it->second.options); !valid) return done(false, valid.error());
+  busy_ = true;
+  auto fresh = *lib;
+  // Pause the loops: client stanzas wait while the code is swapped.
+  pause_loops([this, name, fresh, done] {
+    Loaded& old = modules_.at(name);
+    std::vector<std::string> saved;
+    auto save = def_field(old.library->def, &parley_module_def::save_state);
+    auto restore = def_field(fresh->def, &parley_module_def::restore_state);
+    for (auto& instance : old.instances) {
+      std::string bytes;
+      if (save && restore) {
+        parley_sink sink{&bytes, &string_sink_append};
+        if (save(instance->state, sink) != 0) spdlog::warn("module {}: save_state failed for {}", name, instance->host);
+      }
+      saved.push_back(std::move(bytes));
+    }
+    auto instances = start_instances(fresh, old.options);
+    if (instances && save && restore) {
+      for (size_t i = 0; i < instances->size(); ++i) {
+        parley_str bytes{saved[i].data(), saved[i].size()};
+        if (restore((*instances)[i]->state, bytes) != 0) {
+          stop_instances(*instances);
+          instances = unexpected(fmt::format("module {}: the new code refused the saved state", name));
+          break;
+        }
+      }
+    }
+    if (!instances) {
+      // Keep the old code running; nothing changed for the clients.
+      install_tables(build_tables(), true, [this, done, error = instances.error()] {
+        busy_ = false;
+        done(false, error);
+      });
+      return;
+    }
+    auto retired = std::make_shared<Loaded>(std::move(old));
+    old = Loaded{fresh, retired->options, std::move(*instances)};
+    install_tables(build_tables(), true, [this, name, retired, done] {
+      // No loop holds the old tables any more: stop and unmap the old code.
+      stop_instances(retired->instances);
+      retired->instances.clear();
+      retired->library.reset();  // dlclose the old copy
+      busy_ = false;
+      spdlog::info("module {} reloaded", name);
+      done(true, fmt::format("module {} reloaded\n", name));
+    });
+  });
+}
+
+void ModuleManager::stop_all() {
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    auto found = modules_.find(*it);
+    if (found != modules_.end()) stop_instances(found->second.instances);
+  }
+  order_.clear();
+  modules_.clear();
+}
+
+}  // namespace parley

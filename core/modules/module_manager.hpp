@@ -1,0 +1,80 @@
+// Loads modules from module_paths, starts them for each host, and swaps them
+// at run time (load, unload, hot reload) without dropping a connection.
+//
+// Runs on the main loop. Every change builds a new ModuleTables snapshot and
+// posts it to each worker loop; a reload first pauses the loops (client
+// stanzas wait, in order) so no module code runs while the code is swapped.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config/config.hpp"
+#include "core/modules/module_instance.hpp"
+#include "core/modules/module_tables.hpp"
+#include "parley/result.hpp"
+
+namespace parley {
+
+class ServerContext;
+class WorkerLoop;
+
+class ModuleManager {
+ public:
+  using Done = std::function<void(bool ok, std::string message)>;
+
+  ModuleManager(ServerContext& ctx, const config::Config& config, WorkerLoop& main);
+  ~ModuleManager();
+
+  // At start, before the loops run: every module of the config, dependencies
+  // first. The first failure refuses the start, naming module and reason.
+  Result<void, std::string> load_configured();
+
+  // parleyctl module ... (main loop thread).
+  std::string list() const;
+  void load(const std::string& name, Done done);
+  void unload(const std::string& name, Done done);
+  void reload(const std::string& name, Done done);
+
+  // At shutdown, after the loops stopped.
+  void stop_all();
+
+  // Directories searched for NAME.so, in order.
+  std::vector<std::string> search_path() const;
+  const std::string& data_dir() const { return config_.data_dir; }
+
+ private:
+  struct Loaded {
+    std::shared_ptr<ModuleLibrary> library;
+    YAML::Node options;
+    std::vector<std::unique_ptr<parley_module>> instances;  // one per host
+  };
+
+  Result<std::shared_ptr<ModuleLibrary>, std::string> open_library(const std::string& name);
+  Result<void, std::string> validate_options(const ModuleLibrary& lib, const YAML::Node& options) const;
+  Result<std::vector<std::unique_ptr<parley_module>>, std::string> start_instances(
+      const std::shared_ptr<ModuleLibrary>& lib, const YAML::Node& options);
+  void stop_instances(std::vector<std::unique_ptr<parley_module>>& instances);
+  bool has_pending_timers(const Loaded& loaded) const;
+  std::shared_ptr<const ModuleTables> build_tables() const;
+  // Hands `tables` to every worker loop; `resume` also ends a pause. `done`
+  // runs on the main loop once every loop has it.
+  void install_tables(std::shared_ptr<const ModuleTables> tables, bool resume, std::function<void()> done);
+  void pause_loops(std::function<void()> done);
+  void on_all_loops(std::function<void(struct LoopContext&)> task, std::function<void()> done);
+
+  ServerContext& ctx_;
+  const config::Config& config_;
+  WorkerLoop& main_;
+  std::map<std::string, Loaded> modules_;
+  std::vector<std::string> order_;  // load order, for tables and stop
+  uint64_t copy_serial_ = 0;
+  bool busy_ = false;  // one change at a time
+};
+
+const parley_host_api* host_api();
+
+}  // namespace parley

@@ -1,0 +1,46 @@
+// What the modules registered, as one immutable snapshot. Each loop holds its
+// own pointer and swaps it only on its own thread (a post from the manager),
+// so the stanza path reads hooks without locks or atomics.
+#pragma once
+
+#include <array>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "parley/module.h"
+
+namespace parley {
+
+struct HookEntry {
+  int32_t priority;
+  parley_module* instance;
+  parley_hook_fn fn;
+};
+
+struct IqEntry {
+  parley_module* instance;
+  parley_iq_fn fn;
+};
+
+struct ModuleTables {
+  // hooks[event][host], in priority order.
+  std::array<std::map<std::string, std::vector<HookEntry>, std::less<>>, PARLEY_EVENT_COUNT_> hooks;
+  // (host, scope, type, xmlns) -> handler
+  std::map<std::tuple<std::string, uint32_t, std::string, std::string>, IqEntry, std::less<>> iq;
+  // host -> disco#info features declared by the modules of that host
+  std::map<std::string, std::vector<std::string>, std::less<>> features;
+
+  const std::vector<HookEntry>* hooks_for(parley_event event, std::string_view host) const {
+    const auto& by_host = hooks[event];
+    auto it = by_host.find(host);
+    return it == by_host.end() ? nullptr : &it->second;
+  }
+  const IqEntry* iq_for(std::string_view host, uint32_t scope, std::string_view type, std::string_view xmlns) const {
+    auto it = iq.find(std::make_tuple(std::string(host), scope, std::string(type), std::string(xmlns)));
+    return it == iq.end() ? nullptr : &it->second;
+  }
+};
+
+}  // namespace parley
