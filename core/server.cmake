@@ -15,11 +15,12 @@ add_library(parley_core STATIC
   modules/hooks.cpp
   modules/host_api.cpp
   modules/module_manager.cpp
+  modules/module_storage.cpp
 )
 target_include_directories(parley_core PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(parley_core
   PUBLIC parley_sdk parley_xml parley_storage parley_addr parley_sasl parley_tls parley_config parley_control
-         PkgConfig::LIBUV spdlog::spdlog fmt::fmt Threads::Threads yaml-cpp ${CMAKE_DL_LIBS})
+         PkgConfig::LIBUV spdlog::spdlog fmt::fmt Threads::Threads yaml-cpp SQLite::SQLite3 ${CMAKE_DL_LIBS})
 # Where parleyd looks for modules after the configured module_paths: the build
 # tree (so a fresh build runs as is) and the install prefix.
 target_compile_definitions(parley_core PRIVATE

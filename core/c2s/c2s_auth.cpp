@@ -294,6 +294,8 @@ void C2sSession::sasl_success(std::string_view additional_data) {
   send(out);
   spdlog::info("c2s {}: {} authenticated from {}", id_, jid_.bare_str(), peer_ip_);
   // The client restarts the stream; a pipelining client may already have.
+  // Whatever we say next (even an error) opens our new stream first.
+  header_sent_ = false;
   parser_.reset(false);
 }
 

@@ -249,7 +249,6 @@ void C2sSession::send_stream_header() {
 }
 
 void C2sSession::on_stream_open(const xml::StreamHeader& header) {
-  header_sent_ = false;  // every (re)started stream gets our header
   if (state_ != State::wait_stream) {
     close_with_stream_error("bad-format");
     return;
@@ -336,6 +335,7 @@ void C2sSession::on_stanza(xml::Element&& element) {
         send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
         // Plaintext after <starttls/> is never processed (STARTTLS injection).
         parser_.reset(true);
+        header_sent_ = false;
         if (start_tls()) arm_timer(ctx_.config.limits.tls_handshake_timeout);
         return;
       }

@@ -5,6 +5,8 @@
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
 #include "core/modules/module_manager.hpp"
+#include "core/modules/module_storage.hpp"
+#include "storage/storage_pool.hpp"
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
 #include "xml/serializer.hpp"
@@ -272,6 +274,54 @@ void server_features(parley_module* m, parley_sink out) {
   for (const auto& feature : it->second) sink_write(out, feature);
 }
 
+void storage_query(parley_module* m, parley_str sql, const parley_value* params, size_t param_count, int write,
+                   parley_rows_fn done, void* arg) {
+  std::vector<StoredValue> values(param_count);
+  for (size_t i = 0; i < param_count; ++i) {
+    values[i].type = params[i].type;
+    values[i].integer = params[i].integer;
+    values[i].bytes = str(params[i].bytes);
+  }
+  LoopContext* loop = &loop_for(m);
+  std::string text = str(sql);
+  std::string module = m->library->name;
+  m->storage_in_flight.fetch_add(1);
+  auto job = [m, loop, text, module, values = std::move(values), done, arg](storage::Database& db) {
+    auto rows = std::make_shared<parley_rows>();
+    rows->result = run_module_query(db, module, text, values);
+    loop->loop.post([m, rows, done, arg] {
+      if (done != nullptr) {
+        const std::string& error = rows->result.error;
+        try {
+          done(m->state, arg, rows.get(), parley_str{error.data(), error.size()});
+        } catch (...) {
+          spdlog::error("module {}: exception escaped a storage callback", m->library->name);
+        }
+      }
+      m->storage_in_flight.fetch_sub(1);
+    });
+  };
+  if (write)
+    m->ctx->storage->write(std::move(job));
+  else
+    m->ctx->storage->read(std::move(job));
+}
+
+size_t rows_count(const parley_rows* rows) { return rows ? rows->result.rows.size() : 0; }
+size_t rows_columns(const parley_rows* rows) { return rows ? rows->result.columns : 0; }
+
+parley_value rows_value(const parley_rows* rows, size_t row, size_t column) {
+  parley_value value{PARLEY_VALUE_NULL, 0, {nullptr, 0}};
+  if (!rows || row >= rows->result.rows.size() || column >= rows->result.rows[row].size()) return value;
+  const StoredValue& v = rows->result.rows[row][column];
+  value.type = v.type;
+  value.integer = v.integer;
+  value.bytes = to_pstr(v.bytes);
+  return value;
+}
+
+int64_t rows_changes(const parley_rows* rows) { return rows ? rows->result.changes : 0; }
+
 const parley_host_api table = {
     sizeof(parley_host_api),
     PARLEY_ABI_MAJOR,
@@ -306,6 +356,11 @@ const parley_host_api table = {
     &timer_cancel,
     &counter_add,
     &server_features,
+    &storage_query,
+    &rows_count,
+    &rows_columns,
+    &rows_value,
+    &rows_changes,
 };
 
 }  // namespace

@@ -44,6 +44,9 @@ struct parley_module {
   std::map<uint64_t, parley::ModuleTimer*> timers;
   std::atomic<uint64_t> next_timer_id{1};
 
+  // Storage calls whose completion has not run yet.
+  std::atomic<int> storage_in_flight{0};
+
   std::mutex counters_mutex;
   std::map<std::string, int64_t> counters;
 };

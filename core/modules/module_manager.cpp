@@ -12,6 +12,10 @@
 
 #include "core/c2s/c2s_session.hpp"
 #include "core/modules/hooks.hpp"
+#include "core/modules/module_storage.hpp"
+#include "storage/storage_pool.hpp"
+
+#include <future>
 #include "core/server/server_context.hpp"
 
 namespace fs = std::filesystem;
@@ -164,6 +168,7 @@ Result<void, std::string> ModuleManager::validate_options(const ModuleLibrary& l
 
 Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::start_instances(
     const std::shared_ptr<ModuleLibrary>& lib, const YAML::Node& options) {
+  if (auto schema = apply_schema(*lib); !schema) return unexpected(schema.error());
   std::vector<std::unique_ptr<parley_module>> instances;
   for (const auto& host : config_.hosts) {
     auto instance = std::make_unique<parley_module>();
@@ -208,10 +213,28 @@ void ModuleManager::stop_instances(std::vector<std::unique_ptr<parley_module>>& 
 
 bool ModuleManager::has_pending_timers(const Loaded& loaded) const {
   for (const auto& instance : loaded.instances) {
+    if (instance->storage_in_flight.load() != 0) return true;
     std::lock_guard lock(instance->timers_mutex);
     if (!instance->timers.empty()) return true;
   }
   return false;
+}
+
+Result<void, std::string> ModuleManager::apply_schema(const ModuleLibrary& lib) {
+  const char* const* schema = def_field(lib.def, &parley_module_def::schema);
+  size_t count = schema ? def_field(lib.def, &parley_module_def::schema_count) : 0;
+  if (count == 0 || ctx_.storage == nullptr) return {};
+  std::vector<std::string> steps;
+  for (size_t i = 0; i < count; ++i) steps.emplace_back(schema[i] ? schema[i] : "");
+  // Once per load, on the writer, before the module starts: waiting here is
+  // the main thread's business, not a loop's.
+  std::promise<Result<void, std::string>> promise;
+  auto future = promise.get_future();
+  std::string name = lib.name;
+  ctx_.storage->write([&promise, name, steps](storage::Database& db) { promise.set_value(migrate_module(db, name, steps)); });
+  auto migrated = future.get();
+  if (!migrated) return unexpected(fmt::format("module {}: schema migration failed: {}", name, migrated.error()));
+  return {};
 }
 
 Result<void, std::string> ModuleManager::load_configured() {
@@ -374,7 +397,7 @@ void ModuleManager::unload(const std::string& name, Done done) {
       if (name == depends[i]) return done(false, fmt::format("module {} is needed by {}", name, other));
   }
   if (has_pending_timers(it->second))
-    return done(false, fmt::format("module {} has timers in flight; try again later", name));
+    return done(false, fmt::format("module {} has timers or storage calls in flight; try again later", name));
   Loaded removed = std::move(it->second);
   modules_.erase(it);
   order_.erase(std::find(order_.begin(), order_.end(), name));
@@ -396,7 +419,7 @@ void ModuleManager::reload(const std::string& name, Done done) {
   auto it = modules_.find(name);
   if (it == modules_.end()) return done(false, fmt::format("module {} is not loaded", name));
   if (has_pending_timers(it->second))
-    return done(false, fmt::format("module {} has timers in flight; try again later", name));
+    return done(false, fmt::format("module {} has timers or storage calls in flight; try again later", name));
   auto lib = open_library(name);
   if (!lib) return done(false, lib.error());
   if (auto valid = validate_options(**lib, it->second.options); !valid) return done(false, valid.error());

@@ -58,7 +58,8 @@ class ModuleManager {
   Result<std::vector<std::unique_ptr<parley_module>>, std::string> start_instances(
       const std::shared_ptr<ModuleLibrary>& lib, const YAML::Node& options);
   void stop_instances(std::vector<std::unique_ptr<parley_module>>& instances);
-  bool has_pending_timers(const Loaded& loaded) const;
+  bool has_pending_timers(const Loaded& loaded) const;  // or storage calls
+  Result<void, std::string> apply_schema(const ModuleLibrary& lib);
   std::shared_ptr<const ModuleTables> build_tables() const;
   // Hands `tables` to every worker loop; `resume` also ends a pause. `done`
   // runs on the main loop once every loop has it.

@@ -173,6 +173,25 @@ typedef struct parley_option_decl {
 
 typedef void (*parley_timer_fn)(void* state, uint64_t timer_id, void* arg);
 
+/* Storage values and result rows. */
+typedef enum parley_value_type {
+  PARLEY_VALUE_NULL = 0,
+  PARLEY_VALUE_INT = 1,
+  PARLEY_VALUE_TEXT = 2,
+  PARLEY_VALUE_BLOB = 3
+} parley_value_type;
+
+typedef struct parley_value {
+  uint32_t type; /* parley_value_type */
+  int64_t integer;
+  parley_str bytes; /* TEXT (UTF-8) or BLOB */
+} parley_value;
+
+typedef struct parley_rows parley_rows; /* a query's result, borrowed for the callback */
+
+/* error.len > 0: the query failed (rows is then empty). */
+typedef void (*parley_rows_fn)(void* state, void* arg, const parley_rows* rows, parley_str error);
+
 /* The host's functions. Grows at the end only. */
 typedef struct parley_host_api {
   size_t size; /* sizeof(parley_host_api) of the host */
@@ -233,6 +252,21 @@ typedef struct parley_host_api {
   /* The disco#info features every module started for this module's host
    * declared (parley_module_def.disco_features), one append() per feature. */
   void (*server_features)(parley_module* m, parley_sink out);
+
+  /* Storage: the module's own tables, in the server's database (SQLite today).
+   * Every table a module touches must be named after it (mod_offline_*): the
+   * host refuses any other, and ATTACH/PRAGMA. One statement per call, `?`
+   * parameters. Runs on the storage threads (write != 0: the single writer,
+   * in order; else a reader); done() runs later on the calling loop. Unload and
+   * reload are refused while calls are in flight. */
+  void (*storage_query)(parley_module* m, parley_str sql, const parley_value* params, size_t param_count, int write,
+                        parley_rows_fn done, void* arg);
+  size_t (*rows_count)(const parley_rows* rows);
+  size_t (*rows_columns)(const parley_rows* rows);
+  /* Borrowed for the callback; NULL value for an index out of range. */
+  parley_value (*rows_value)(const parley_rows* rows, size_t row, size_t column);
+  /* Rows changed by a write. */
+  int64_t (*rows_changes)(const parley_rows* rows);
 } parley_host_api;
 
 #define PARLEY_HOST_HAS(host, member) \
@@ -263,6 +297,11 @@ typedef struct parley_module_def {
   size_t iq_handler_count;
   /* NULL-terminated disco#info features of the server this module adds. */
   const char* const* disco_features;
+
+  /* The module's schema as migration steps (SQL, each run once, in order, in
+   * a transaction, before start). The host records how many have run. */
+  const char* const* schema;
+  size_t schema_count;
 } parley_module_def;
 
 typedef const parley_module_def* (*parley_module_entry_fn)(void);

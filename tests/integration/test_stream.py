@@ -2,15 +2,13 @@
 limits and shutdown (RFC 6120 sections 4-7 and 11, RFC 5802)."""
 
 import ssl
-import threading
 import time
 
 import pytest
 
 from conftest import PASSWORD
-from rawxmpp import (NS_BIND, NS_CLIENT, NS_PING, NS_SASL, NS_STREAM, NS_TLS, RawClient,
-                     StreamClosed, StreamErrorReceived, q, sasl_failure_condition,
-                     stanza_error_condition)
+from rawxmpp import (NS_BIND, NS_PING, NS_SASL, NS_STREAM, NS_TLS, RawClient, StreamClosed,
+                     StreamErrorReceived, q, sasl_failure_condition)
 
 
 def assert_stream_error_and_close(client, expected, timeout=10):
@@ -398,3 +396,17 @@ def test_many_connections_then_sigterm(server, accounts, raw_factory):
         raw.append(c)
     code, killed = server.stop()
     assert not killed and code == 0
+
+
+def test_close_instead_of_restart_after_sasl_gets_a_new_header(server, accounts, raw_factory):
+    # Regression: after <success/> the server's old stream is over; an error on
+    # the restarted stream must open a new stream header first (RFC 6120 §4.9.1.1).
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.starttls()
+    outcome = c.auth_plain("alice", PASSWORD)
+    assert outcome.tag == q(NS_SASL, "success")
+    c._reset_parser()
+    c.send("</stream:stream>")
+    assert c.wait_closed(10), "server did not close the stream"
+    assert not c.missing_header, "stream error or close came without a new stream header"

@@ -127,11 +127,10 @@ class Fleet::Shard final : public XmppClient::Listener {
 std::vector<sockaddr_in> loopback_sources(unsigned count) {
   std::vector<sockaddr_in> out;
   if (count <= 1) return out;
-  for (unsigned i = 1; i <= count && i < 255 * 255; ++i) {
+  for (unsigned i = 1; i <= std::min(count, 254u); ++i) {
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = 0;
-    a.sin_addr.s_addr = htonl((127u << 24) | ((i / 255) << 8) | (i % 255 == 0 ? 1 : i % 255));
+    a.sin_addr.s_addr = htonl((127u << 24) | i);
     out.push_back(a);
   }
   return out;
@@ -190,7 +189,7 @@ double Fleet::login(const std::vector<size_t>& indices, XmppClient::Mode mode, d
   const uint64_t before = counters_.logins_ok + counters_.logins_failed;
   set_pacing(mode, rate, std::max(concurrency, threads()));
   std::vector<std::vector<size_t>> per_worker(threads());
-  for (size_t index : indices) per_worker[workers_.size() == 1 ? 0 : clients_[index]->worker().index()].push_back(index);
+  for (size_t index : indices) per_worker[clients_[index]->worker().index()].push_back(index);
   const auto start = std::chrono::steady_clock::now();
   for (unsigned w = 0; w < threads(); ++w) {
     workers_[w]->post([this, w, list = std::move(per_worker[w])] {

@@ -109,7 +109,7 @@ class Fleet {
   Counters counters_;
 };
 
-// Source addresses 127.0.0.1 .. 127.0.0.count (none when count <= 1: the kernel picks).
+// Source addresses 127.0.0.1 .. 127.0.0.count, at most 254 (none when count <= 1: the kernel picks).
 std::vector<sockaddr_in> loopback_sources(unsigned count);
 
 }  // namespace parley::bench

@@ -4,6 +4,7 @@
 // simpler and more honest than a histogram. Each worker fills its own; the main thread merges.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -88,7 +88,7 @@ void XmppClient::start(Mode mode, std::string user, std::string password, std::s
   secure_ = authenticated_ = session_required_ = false;
   tls_.reset();
   scram_.reset();
-  parser_ = std::make_unique<xml::StreamParser>(*this, parser_limits());
+  parser_ = std::make_unique<xml::StreamParser>(static_cast<xml::StreamParser::Handler&>(*this), parser_limits());
   started_ns_ = uv_hrtime();
   online_ns_ = 0;
 

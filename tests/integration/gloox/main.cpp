@@ -23,6 +23,7 @@ void usage(std::FILE* out) {
       "  --cmd LINE             run LINE as a command (repeatable); stdin is then not read\n"
       "  --verbose              gloox debug log, with the raw XML, on stderr\n"
       "Commands (one per line; run in order once online; EOF on stdin = quit):\n"
+      "  expect-in TEXT [T]                 wait for incoming XML containing TEXT; prints IN <xml>\n"
       "  send JID BODY                      chat message\n"
       "  send-type TYPE JID BODY            TYPE: chat|normal|headline|groupchat\n"
       "  presence [PRIO [SHOW [STATUS]]]    SHOW: available|chat|away|dnd|xa\n"

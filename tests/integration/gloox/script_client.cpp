@@ -112,7 +112,8 @@ ScriptClient::ScriptClient(Options options) : options_(std::move(options)) {
   client_->registerMessageHandler(this);
   client_->registerPresenceHandler(this);
   client_->logInstance().registerLogHandler(
-      gloox::LogLevelDebug, options_.verbose ? gloox::LogAreaAll : gloox::LogAreaXmlOutgoing, this);
+      gloox::LogLevelDebug,
+      options_.verbose ? gloox::LogAreaAll : (gloox::LogAreaXmlOutgoing | gloox::LogAreaXmlIncoming), this);
 
   for (const auto& c : options_.commands) pending_.push_back(c);
   if (!options_.commands.empty()) stdin_open_ = false;
@@ -224,6 +225,12 @@ void ScriptClient::execute(const std::string& line) {
     client_->setPresence(gloox::Presence::Unavailable, 0, rest);
   } else if (cmd == "raw") {
     client_->send_raw(rest);
+  } else if (cmd == "expect-in") {
+    // Waits for incoming XML containing TEXT (for replies gloox has no handler for).
+    std::string text;
+    double timeout = 10;
+    if (!split_trailing_number(rest, text, timeout)) text = rest;
+    wait_ = Wait{Wait::Kind::kExpectIn, text, 0, now, after(timeout)};
   } else if (cmd == "whitespace") {
     client_->whitespacePing();
   } else if (cmd == "expect-msg") {
@@ -280,6 +287,16 @@ void ScriptClient::check_wait() {
         emit("OK wait-msgs " + std::to_string(inbox_.size()));
       }
       break;
+    case Wait::Kind::kExpectIn:
+      for (size_t i = 0; i < incoming_.size(); ++i) {
+        if (incoming_[i].find(w.arg) != std::string::npos) {
+          emit("IN " + escape_line(incoming_[i]));
+          incoming_.erase(incoming_.begin(), incoming_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+          w.done = true;
+          break;
+        }
+      }
+      break;
     default:
       break;  // ping and disco finish in their callbacks
   }
@@ -303,6 +320,11 @@ void ScriptClient::check_wait() {
         return;
       case Wait::Kind::kWaitMsgs:
         emit("TIMEOUT wait-msgs " + std::to_string(inbox_.size()) + "/" + std::to_string(w.count));
+        finish(kExitTimeout);
+        client_->disconnect();
+        return;
+      case Wait::Kind::kExpectIn:
+        emit("TIMEOUT expect-in " + escape_line(w.arg));
         finish(kExitTimeout);
         client_->disconnect();
         return;
@@ -417,6 +439,11 @@ void ScriptClient::handleDiscoError(const gloox::JID& from, const gloox::Error* 
 }
 
 void ScriptClient::handleLog(gloox::LogLevel, gloox::LogArea area, const std::string& message) {
+  if (area == gloox::LogAreaXmlIncoming) {
+    incoming_.push_back(message);
+    if (incoming_.size() > 1000) incoming_.erase(incoming_.begin());
+    check_wait();
+  }
   if (area == gloox::LogAreaXmlOutgoing && message.compare(0, 6, "<auth ") == 0) {
     for (const char* key : {"mechanism='", "mechanism=\""}) {
       const auto pos = message.find(key);

@@ -85,13 +85,16 @@ class ScriptClient : public gloox::ConnectionListener,
 
   // A command that blocks the script until something arrives or time runs out.
   struct Wait {
-    enum class Kind { kExpectMsg, kWaitMsgs, kPing, kDisco, kSleep } kind;
+    enum class Kind { kExpectMsg, kWaitMsgs, kPing, kDisco, kSleep, kExpectIn } kind;
     std::string arg;      // body, or the JID pinged / queried
     size_t count = 0;     // for wait-msgs
     Clock::time_point started;
     Clock::time_point deadline;
     bool done = false;
   };
+
+  // Incoming XML seen since the last expect-in matched (raw, as gloox logs it).
+  std::vector<std::string> incoming_;
 
   struct Received {
     std::string body;

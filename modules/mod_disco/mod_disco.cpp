@@ -1,0 +1,67 @@
+// mod_disco: XEP-0030 Service Discovery for the server and for accounts.
+//
+// The server's features are the ones every module started for this host
+// declared (host->server_features), so a module only declares its feature and
+// this one advertises it.
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "parley/module.hpp"
+
+namespace {
+
+constexpr const char* ns_info = "http://jabber.org/protocol/disco#info";
+constexpr const char* ns_items = "http://jabber.org/protocol/disco#items";
+
+class ModDisco : public parley::Module {
+ public:
+  void on_server_info(const parley::IqRequest& request) {
+    if (has_node(request)) return host().bounce(request.iq(), "item-not-found");
+    parley::Element reply = parley::make_iq_result(request.iq());
+    parley::ElementRef query = reply.add_child("query", ns_info);
+    query.add_child("identity", ns_info).set_attr("category", "server").set_attr("type", "im").set_attr("name", "Parley");
+    std::set<std::string, std::less<>> seen;
+    auto add_feature = [&](std::string_view var) {
+      if (seen.emplace(var).second) query.add_child("feature", ns_info).set_attr("var", var);
+    };
+    add_feature(ns_info);
+    add_feature(ns_items);
+    for (const std::string& feature : host().server_features()) add_feature(feature);
+    host().route(std::move(reply));
+  }
+
+  // No items (no components or nodes yet): an empty query.
+  void on_server_items(const parley::IqRequest& request) {
+    if (has_node(request)) return host().bounce(request.iq(), "item-not-found");
+    parley::Element reply = parley::make_iq_result(request.iq());
+    reply.add_child("query", ns_items);
+    host().route(std::move(reply));
+  }
+
+  // XEP-0030 section 3.1: the server answers for an account, to its owner only.
+  void on_account_info(const parley::IqRequest& request) {
+    if (parley::bare_jid(request.from()) != parley::bare_jid(request.to()))
+      return host().bounce(request.iq(), "service-unavailable");
+    if (has_node(request)) return host().bounce(request.iq(), "item-not-found");
+    parley::Element reply = parley::make_iq_result(request.iq());
+    parley::ElementRef query = reply.add_child("query", ns_info);
+    query.add_child("identity", ns_info).set_attr("category", "account").set_attr("type", "registered");
+    query.add_child("feature", ns_info).set_attr("var", ns_info);
+    host().route(std::move(reply));
+  }
+
+ private:
+  static bool has_node(const parley::IqRequest& request) {
+    auto query = request.payload();
+    return query && query->has_attr("node");
+  }
+};
+
+}  // namespace
+
+PARLEY_MODULE(ModDisco, "mod_disco", "1.0.0",
+              parley::iq_handler<&ModDisco::on_server_info>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, ns_info),
+              parley::iq_handler<&ModDisco::on_server_items>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, ns_items),
+              parley::iq_handler<&ModDisco::on_account_info>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET, ns_info),
+              parley::disco_feature(ns_info), parley::disco_feature(ns_items))

@@ -1,0 +1,387 @@
+#include "fake_host.hpp"
+
+#include <atomic>
+#include <cstring>
+
+namespace {
+
+std::atomic<long> g_live{0};
+
+std::string_view sv(parley_str s) { return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view(); }
+parley_str ps(std::string_view s) { return parley_str{s.data(), s.size()}; }
+void emit(parley_sink out, std::string_view s) { out.append(out.ctx, s.data(), s.size()); }
+
+void escape(std::string& out, std::string_view s) {
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '\'': out += "&apos;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+}
+
+void serialize_to(std::string& out, const parley_element* e, std::string_view parent_ns) {
+  out += '<';
+  out += e->name;
+  if (e->xmlns != parent_ns) {
+    out += " xmlns='";
+    escape(out, e->xmlns);
+    out += '\'';
+  }
+  for (const auto& [k, v] : e->attrs) {
+    out += ' ' + k + "='";
+    escape(out, v);
+    out += '\'';
+  }
+  if (e->nodes.empty()) {
+    out += "/>";
+    return;
+  }
+  out += '>';
+  for (const auto& n : e->nodes) {
+    if (auto* child = std::get_if<std::unique_ptr<parley_element>>(&n)) serialize_to(out, child->get(), e->xmlns);
+    else escape(out, std::get<std::string>(n));
+  }
+  out += "</" + e->name + '>';
+}
+
+// A small recursive-descent parser: elements, attributes, text, the five
+// predefined entities. Enough for tests; the real host uses expat.
+struct Parser {
+  std::string_view in;
+  size_t pos = 0;
+
+  bool eof() const { return pos >= in.size(); }
+  void skip_ws() {
+    while (!eof() && (in[pos] == ' ' || in[pos] == '\n' || in[pos] == '\t' || in[pos] == '\r')) ++pos;
+  }
+  std::string name() {
+    size_t start = pos;
+    while (!eof() && (isalnum(static_cast<unsigned char>(in[pos])) || in[pos] == '_' || in[pos] == '-' ||
+                      in[pos] == ':' || in[pos] == '.'))
+      ++pos;
+    return std::string(in.substr(start, pos - start));
+  }
+  bool unescape(std::string_view raw, std::string& out) {
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] != '&') {
+        out += raw[i];
+        continue;
+      }
+      size_t semi = raw.find(';', i);
+      if (semi == std::string_view::npos) return false;
+      std::string_view ent = raw.substr(i + 1, semi - i - 1);
+      if (ent == "amp") out += '&';
+      else if (ent == "lt") out += '<';
+      else if (ent == "gt") out += '>';
+      else if (ent == "apos") out += '\'';
+      else if (ent == "quot") out += '"';
+      else return false;
+      i = semi;
+    }
+    return true;
+  }
+  std::unique_ptr<parley_element> element(std::string_view inherited_ns) {
+    if (eof() || in[pos] != '<') return nullptr;
+    ++pos;
+    auto e = std::make_unique<parley_element>();
+    e->name = name();
+    if (e->name.empty()) return nullptr;
+    e->xmlns = std::string(inherited_ns);
+    for (;;) {
+      skip_ws();
+      if (eof()) return nullptr;
+      if (in.substr(pos, 2) == "/>") {
+        pos += 2;
+        return e;
+      }
+      if (in[pos] == '>') {
+        ++pos;
+        break;
+      }
+      std::string key = name();
+      if (key.empty() || eof() || in[pos] != '=') return nullptr;
+      ++pos;
+      if (eof() || (in[pos] != '\'' && in[pos] != '"')) return nullptr;
+      char q = in[pos++];
+      size_t end = in.find(q, pos);
+      if (end == std::string_view::npos) return nullptr;
+      std::string value;
+      if (!unescape(in.substr(pos, end - pos), value)) return nullptr;
+      pos = end + 1;
+      if (key == "xmlns") e->xmlns = value;
+      else e->attrs.emplace_back(key, value);
+    }
+    for (;;) {
+      if (eof()) return nullptr;
+      if (in.substr(pos, 2) == "</") {
+        pos += 2;
+        if (name() != e->name) return nullptr;
+        skip_ws();
+        if (eof() || in[pos] != '>') return nullptr;
+        ++pos;
+        return e;
+      }
+      if (in[pos] == '<') {
+        auto child = element(e->xmlns);
+        if (!child) return nullptr;
+        e->nodes.emplace_back(std::move(child));
+        continue;
+      }
+      size_t end = in.find('<', pos);
+      if (end == std::string_view::npos) return nullptr;
+      std::string text;
+      if (!unescape(in.substr(pos, end - pos), text)) return nullptr;
+      e->nodes.emplace_back(std::move(text));
+      pos = end;
+    }
+  }
+};
+
+std::vector<parley_element*> element_children(const parley_element* e) {
+  std::vector<parley_element*> out;
+  for (const auto& n : e->nodes)
+    if (auto* c = std::get_if<std::unique_ptr<parley_element>>(&n)) out.push_back(c->get());
+  return out;
+}
+
+// --- the table -------------------------------------------------------------
+
+void h_log(parley_module* m, int level, parley_str text) { m->logs.emplace_back(level, std::string(sv(text))); }
+
+const FakeOption* find_option(parley_module* m, parley_str name) {
+  auto it = m->options.find(std::string(sv(name)));
+  return it == m->options.end() ? nullptr : &it->second;
+}
+int h_option_string(parley_module* m, parley_str name, parley_sink out) {
+  const FakeOption* o = find_option(m, name);
+  if (!o) return 0;
+  auto* s = std::get_if<std::string>(o);
+  if (!s) return -1;
+  emit(out, *s);
+  return 1;
+}
+int h_option_int(parley_module* m, parley_str name, int64_t* out) {
+  const FakeOption* o = find_option(m, name);
+  if (!o) return 0;
+  auto* v = std::get_if<int64_t>(o);
+  if (!v) return -1;
+  *out = *v;
+  return 1;
+}
+int h_option_bool(parley_module* m, parley_str name, int* out) {
+  const FakeOption* o = find_option(m, name);
+  if (!o) return 0;
+  auto* v = std::get_if<bool>(o);
+  if (!v) return -1;
+  *out = *v ? 1 : 0;
+  return 1;
+}
+int h_option_string_list(parley_module* m, parley_str name, parley_sink out) {
+  const FakeOption* o = find_option(m, name);
+  if (!o) return 0;
+  auto* v = std::get_if<std::vector<std::string>>(o);
+  if (!v) return -1;
+  for (const auto& item : *v) out.append(out.ctx, item.data(), item.size());
+  return 1;
+}
+parley_str h_module_host(parley_module* m) { return ps(m->host); }
+
+parley_element* h_element_new(parley_str name, parley_str xmlns) {
+  auto* e = new parley_element;
+  e->name = std::string(sv(name));
+  e->xmlns = std::string(sv(xmlns));
+  return e;
+}
+parley_element* h_element_parse(parley_str xml) { return fake::parse(sv(xml)); }
+parley_element* clone(const parley_element* e) {
+  auto* c = new parley_element;
+  c->name = e->name;
+  c->xmlns = e->xmlns;
+  c->attrs = e->attrs;
+  for (const auto& n : e->nodes) {
+    if (auto* child = std::get_if<std::unique_ptr<parley_element>>(&n))
+      c->nodes.emplace_back(std::unique_ptr<parley_element>(clone(child->get())));
+    else c->nodes.emplace_back(std::get<std::string>(n));
+  }
+  return c;
+}
+parley_element* h_element_clone(const parley_element* e) { return clone(e); }
+void h_element_free(parley_element* e) { delete e; }
+parley_str h_element_name(const parley_element* e) { return ps(e->name); }
+parley_str h_element_xmlns(const parley_element* e) { return ps(e->xmlns); }
+int h_element_attr(const parley_element* e, parley_str name, parley_str* value) {
+  for (const auto& [k, v] : e->attrs) {
+    if (k == sv(name)) {
+      *value = ps(v);
+      return 1;
+    }
+  }
+  return 0;
+}
+void h_element_set_attr(parley_element* e, parley_str name, parley_str value) {
+  for (auto& [k, v] : e->attrs) {
+    if (k == sv(name)) {
+      v = std::string(sv(value));
+      return;
+    }
+  }
+  e->attrs.emplace_back(std::string(sv(name)), std::string(sv(value)));
+}
+void h_element_remove_attr(parley_element* e, parley_str name) {
+  std::erase_if(e->attrs, [&](const auto& a) { return a.first == sv(name); });
+}
+size_t h_element_child_count(const parley_element* e) { return element_children(e).size(); }
+parley_element* h_element_child_at(parley_element* e, size_t index) {
+  auto children = element_children(e);
+  return index < children.size() ? children[index] : nullptr;
+}
+parley_element* h_element_find_child(parley_element* e, parley_str name, parley_str xmlns) {
+  for (parley_element* c : element_children(e))
+    if (c->name == sv(name) && (xmlns.len == 0 || c->xmlns == sv(xmlns))) return c;
+  return nullptr;
+}
+parley_element* h_element_add_child(parley_element* parent, parley_element* child) {
+  parent->nodes.emplace_back(std::unique_ptr<parley_element>(child));
+  return child;
+}
+void h_element_add_text(parley_element* e, parley_str text) {
+  if (!e->nodes.empty())
+    if (auto* s = std::get_if<std::string>(&e->nodes.back())) {
+      *s += sv(text);
+      return;
+    }
+  e->nodes.emplace_back(std::string(sv(text)));
+}
+void h_element_remove_children(parley_element* e, parley_str name, parley_str xmlns) {
+  std::erase_if(e->nodes, [&](const auto& n) {
+    auto* c = std::get_if<std::unique_ptr<parley_element>>(&n);
+    return c && (*c)->name == sv(name) && (xmlns.len == 0 || (*c)->xmlns == sv(xmlns));
+  });
+}
+void h_element_text(const parley_element* e, parley_sink out) {
+  for (const auto& n : e->nodes)
+    if (auto* s = std::get_if<std::string>(&n)) emit(out, *s);
+}
+void h_element_serialize(const parley_element* e, parley_sink out) { emit(out, fake::serialize(e)); }
+
+void h_route(parley_module* m, parley_element* stanza) {
+  m->routed.push_back(fake::serialize(stanza));
+  delete stanza;
+}
+void h_bounce(parley_module* m, const parley_element* stanza, parley_str condition, parley_str text) {
+  m->bounces.push_back({fake::serialize(stanza), std::string(sv(condition)), std::string(sv(text))});
+}
+int h_send_to_session(parley_module* m, parley_session_id session, parley_element* stanza) {
+  std::unique_ptr<parley_element> owned(stanza);
+  if (!m->sessions.count(session)) return 0;
+  m->sent.emplace_back(session, fake::serialize(stanza));
+  return 1;
+}
+uint64_t h_timer_start(parley_module* m, uint64_t delay_ms, uint64_t repeat_ms, parley_timer_fn fn, void* arg) {
+  uint64_t id = m->next_timer++;
+  m->timers[id] = FakeTimer{delay_ms, repeat_ms, fn, arg};
+  return id;
+}
+int h_timer_cancel(parley_module* m, uint64_t timer_id) {
+  m->cancelled.push_back(timer_id);
+  return m->timers.erase(timer_id) ? 1 : 0;
+}
+void h_counter_add(parley_module* m, parley_str name, int64_t delta) { m->counters[std::string(sv(name))] += delta; }
+void h_server_features(parley_module* m, parley_sink out) {
+  for (const auto& f : m->features) emit(out, f);
+}
+
+parley_host_api make_api() {
+  parley_host_api a{};
+  a.size = sizeof(parley_host_api);
+  a.abi_major = PARLEY_ABI_MAJOR;
+  a.abi_minor = PARLEY_ABI_MINOR;
+  a.log = h_log;
+  a.option_string = h_option_string;
+  a.option_int = h_option_int;
+  a.option_bool = h_option_bool;
+  a.option_string_list = h_option_string_list;
+  a.module_host = h_module_host;
+  a.element_new = h_element_new;
+  a.element_parse = h_element_parse;
+  a.element_clone = h_element_clone;
+  a.element_free = h_element_free;
+  a.element_name = h_element_name;
+  a.element_xmlns = h_element_xmlns;
+  a.element_attr = h_element_attr;
+  a.element_set_attr = h_element_set_attr;
+  a.element_remove_attr = h_element_remove_attr;
+  a.element_child_count = h_element_child_count;
+  a.element_child_at = h_element_child_at;
+  a.element_find_child = h_element_find_child;
+  a.element_add_child = h_element_add_child;
+  a.element_add_text = h_element_add_text;
+  a.element_remove_children = h_element_remove_children;
+  a.element_text = h_element_text;
+  a.element_serialize = h_element_serialize;
+  a.route = h_route;
+  a.bounce = h_bounce;
+  a.send_to_session = h_send_to_session;
+  a.timer_start = h_timer_start;
+  a.timer_cancel = h_timer_cancel;
+  a.counter_add = h_counter_add;
+  a.server_features = h_server_features;
+  return a;
+}
+
+}  // namespace
+
+parley_element::parley_element() { ++g_live; }
+parley_element::~parley_element() { --g_live; }
+
+bool parley_module::logged(std::string_view needle) const {
+  for (const auto& [level, text] : logs)
+    if (text.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+void parley_module::fire(uint64_t timer_id) {
+  auto it = timers.find(timer_id);
+  if (it == timers.end()) return;
+  FakeTimer t = it->second;
+  if (t.repeat_ms == 0) timers.erase(it);
+  t.fn(state, timer_id, t.arg);
+}
+
+namespace fake {
+
+long live_elements() { return g_live.load(); }
+
+const parley_host_api* api() {
+  static const parley_host_api table = make_api();
+  return &table;
+}
+
+parley_host_api api_with_size(size_t size) {
+  parley_host_api a = make_api();
+  a.size = size;
+  return a;
+}
+
+std::string serialize(const parley_element* e) {
+  std::string out;
+  serialize_to(out, e, "");
+  return out;
+}
+
+parley_element* parse(std::string_view xml) {
+  Parser p{xml};
+  p.skip_ws();
+  auto e = p.element("");
+  if (!e) return nullptr;
+  p.skip_ws();
+  if (!p.eof()) return nullptr;
+  return e.release();
+}
+
+}  // namespace fake

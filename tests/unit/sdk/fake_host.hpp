@@ -1,0 +1,78 @@
+// A fake parleyd for the SDK tests: a parley_host_api table over a tiny element
+// tree, recording what a module does (logs, routed stanzas, bounces, timers).
+// No core code: the SDK must work against any host that honours module.h.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "parley/module.h"
+
+struct parley_element {
+  parley_element();
+  ~parley_element();
+  parley_element(const parley_element&) = delete;
+  parley_element& operator=(const parley_element&) = delete;
+
+  std::string name;
+  std::string xmlns;
+  std::vector<std::pair<std::string, std::string>> attrs;
+  std::vector<std::variant<std::unique_ptr<parley_element>, std::string>> nodes;
+};
+
+using FakeOption = std::variant<std::string, int64_t, bool, std::vector<std::string>>;
+
+struct FakeTimer {
+  uint64_t delay_ms;
+  uint64_t repeat_ms;
+  parley_timer_fn fn;
+  void* arg;
+};
+
+struct FakeBounce {
+  std::string stanza;
+  std::string condition;
+  std::string text;
+};
+
+// The host's handle of one module instance, with everything the module did.
+struct parley_module {
+  std::string host = "example.org";
+  std::map<std::string, FakeOption> options;
+  std::vector<std::string> features;     // server_features()
+  std::set<parley_session_id> sessions;  // live sessions
+
+  void* state = nullptr;  // what start() returned, handed to timer callbacks
+  std::vector<std::pair<int, std::string>> logs;
+  std::vector<std::string> routed;  // serialized
+  std::vector<FakeBounce> bounces;
+  std::vector<std::pair<parley_session_id, std::string>> sent;
+  std::map<std::string, int64_t> counters;
+  std::map<uint64_t, FakeTimer> timers;
+  uint64_t next_timer = 1;
+  std::vector<uint64_t> cancelled;
+
+  bool logged(std::string_view needle) const;
+  // Runs a pending timer as the loop would; a one-shot is forgotten first.
+  void fire(uint64_t timer_id);
+};
+
+namespace fake {
+
+// Elements alive right now (the RAII tests count them).
+long live_elements();
+const parley_host_api* api();
+// A table claiming an older host: only `size` bytes of it are valid.
+parley_host_api api_with_size(size_t size);
+
+std::string serialize(const parley_element* e);
+// One element; nullptr if malformed. Owned by the caller (element_free).
+parley_element* parse(std::string_view xml);
+
+}  // namespace fake
