@@ -3,7 +3,6 @@ add_library(parley_core STATIC
   loop/worker_loop.cpp
   session/session_table.cpp
   stanza/stanza_errors.cpp
-  router/iq_handlers.cpp
   router/router.cpp
   net/listener.cpp
   c2s/c2s_session.cpp
@@ -11,7 +10,6 @@ add_library(parley_core STATIC
   c2s/c2s_stanza.cpp
   server/server_context.cpp
   server/server.cpp
-  server/builtin_iq.cpp
   modules/hooks.cpp
   modules/host_api.cpp
   modules/module_manager.cpp

@@ -210,6 +210,7 @@ void on_timer(uv_timer_t* h) {
   void* arg = timer->arg;
   parley_timer_fn fn = timer->fn;
   if (last) forget_timer(timer);  // before the call: the module may start another
+  if (!instance->started) return;  // stopped (unload, shutdown): its code is not called again
   try {
     fn(instance->state, id, arg);
   } catch (...) {
@@ -244,21 +245,30 @@ uint64_t timer_start(parley_module* m, uint64_t delay_ms, uint64_t repeat_ms, pa
 }
 
 int timer_cancel(parley_module* m, uint64_t timer_id) {
-  ModuleTimer* timer = nullptr;
+  LoopContext* loop = nullptr;
   {
     std::lock_guard lock(m->timers_mutex);
     auto it = m->timers.find(timer_id);
     if (it == m->timers.end()) return 0;
-    timer = it->second;
+    loop = it->second->loop;
   }
-  auto cancel = [timer] {
+  // By id, on the timer's loop: the timer may fire (and be freed) before a
+  // posted cancel runs, so the cancel looks it up again there.
+  auto cancel = [m, timer_id] {
+    ModuleTimer* timer = nullptr;
+    {
+      std::lock_guard lock(m->timers_mutex);
+      auto it = m->timers.find(timer_id);
+      if (it == m->timers.end()) return;
+      timer = it->second;
+    }
     uv_timer_stop(&timer->handle);
     forget_timer(timer);
   };
-  if (LoopContext::current() == timer->loop)
+  if (LoopContext::current() == loop)
     cancel();
   else
-    timer->loop->loop.post(cancel);
+    loop->loop.post(cancel);
   return 1;
 }
 

@@ -73,7 +73,7 @@ void Router::route(xml::Element stanza, unsigned loop) {
 void Router::route_to_server(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {
   const std::string& name = stanza.name();
   if (name == "iq") {
-    handle_iq(std::move(stanza), from, to, static_cast<int>(IqScope::server), loop);
+    handle_iq(std::move(stanza), from, to, PARLEY_IQ_SERVER, loop);
     return;
   }
   if (name == "message") {
@@ -86,13 +86,13 @@ void Router::route_to_server(xml::Element&& stanza, const Jid& from, const Jid& 
   // Presence to the server itself: nothing to do (§10.3.2).
 }
 
-void Router::handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, int scope, unsigned loop) {
+void Router::handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, uint32_t scope, unsigned loop) {
   std::string_view type = stanza.attr("type");
   if (type != "get" && type != "set") return;  // results and errors to the server end here
   const xml::Element* payload = stanza.first_child();
   if (payload != nullptr) {
-    uint32_t module_scope = scope == static_cast<int>(IqScope::server) ? PARLEY_IQ_SERVER : PARLEY_IQ_ACCOUNT;
-    if (const IqEntry* entry = ctx_.loops[loop]->modules->iq_for(to.domain(), module_scope, type, payload->xmlns())) {
+    // Every iq the server answers is a module's (ejabberd's gen_iq_handler).
+    if (const IqEntry* entry = ctx_.loops[loop]->modules->iq_for(to.domain(), scope, type, payload->xmlns())) {
       std::string from_text = from.full();
       std::string to_text = to.full();
       SessionId requester = 0;
@@ -113,18 +113,7 @@ void Router::handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, in
       }
     }
   }
-  const IqHandler* handler =
-      payload ? ctx_.iq_handlers.find(static_cast<IqScope>(scope), type, payload->xmlns()) : nullptr;
-  if (handler == nullptr) {
-    bounce(stanza, "service-unavailable", loop);
-    return;
-  }
-  try {
-    (*handler)(IqRequest{stanza, from, to, loop});
-  } catch (const std::exception& e) {
-    spdlog::error("iq handler for {} threw: {}", payload->xmlns(), e.what());
-    bounce(stanza, "internal-server-error", loop);
-  }
+  bounce(stanza, "service-unavailable", loop);
 }
 
 void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {
@@ -178,7 +167,7 @@ void Router::route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to
   std::string_view type = stanza.attr("type");
 
   if (name == "iq") {
-    handle_iq(std::move(stanza), from, to, static_cast<int>(IqScope::account), loop);
+    handle_iq(std::move(stanza), from, to, PARLEY_IQ_ACCOUNT, loop);
     return;
   }
 

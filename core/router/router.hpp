@@ -44,7 +44,7 @@ class Router {
   void route_to_server(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
   void route_to_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
   void route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
-  void handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, int scope, unsigned loop);
+  void handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, uint32_t scope, unsigned loop);
   void deliver_here(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);
   void undeliverable(std::shared_ptr<Delivery> delivery, unsigned loop);
 

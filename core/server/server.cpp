@@ -45,6 +45,13 @@ Server::Server(config::Config config) : config_(std::move(config)) {}
 
 Server::~Server() {
   if (started_) shutdown();
+  if (main_ && !main_ran_) {
+    // start() failed: nothing ran the main loop. Close what it holds and run
+    // it to the end so every close callback finds its object alive.
+    if (control_) control_->close();
+    main_->stop();
+    main_->run_here();
+  }
 }
 
 Result<void, std::string> Server::prepare_tls() {
@@ -85,7 +92,6 @@ Result<void, std::string> Server::start() {
 
   router_ = std::make_unique<Router>(*ctx_);
   ctx_->router = router_.get();
-  register_builtin_iq_handlers(*ctx_);
 
   main_ = std::make_unique<WorkerLoop>(~0u);
   if (auto dir = ensure_parent_dir(config_.control_socket); !dir) return dir;
@@ -131,6 +137,7 @@ Result<void, std::string> Server::start() {
 
 void Server::run() {
   if (!started_) return;
+  main_ran_ = true;
   main_->run_here();
 }
 

@@ -50,9 +50,9 @@ class Server {
   std::unique_ptr<WorkerLoop> main_;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
   bool started_ = false;
+  bool main_ran_ = false;
   uint64_t started_at_ms_ = 0;
 };
 
-void register_builtin_iq_handlers(ServerContext& ctx);
 
 }  // namespace parley

@@ -6,7 +6,18 @@
 namespace parley {
 
 LoopContext::LoopContext(unsigned index) : loop(index) {}
-LoopContext::~LoopContext() = default;
+LoopContext::~LoopContext() {
+  // A loop that never ran (start-up failed) still has its listeners' handles
+  // open: close them and let their callbacks run while the Listeners exist.
+  bool pending = false;
+  for (auto& listener : listeners) {
+    if (!listener->closed()) {
+      listener->close();
+      pending = true;
+    }
+  }
+  if (pending) uv_run(loop.uv(), UV_RUN_NOWAIT);
+}
 
 namespace {
 thread_local LoopContext* current_loop = nullptr;

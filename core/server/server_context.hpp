@@ -13,7 +13,6 @@
 #include "core/config/config.hpp"
 #include "core/loop/worker_loop.hpp"
 #include "core/modules/module_tables.hpp"
-#include "core/router/iq_handlers.hpp"
 #include "core/session/session_table.hpp"
 #include "xml/element.hpp"
 #include "xml/limits.hpp"
@@ -88,7 +87,6 @@ class ServerContext {
   storage::StoragePool* storage = nullptr;
   Router* router = nullptr;
   SessionTable sessions;
-  IqHandlers iq_handlers;
   ConnectionCounter connections;
   ServerMetrics metrics;
   std::vector<std::unique_ptr<LoopContext>> loops;

@@ -24,6 +24,9 @@
  *    with element_free.
  *  - Children returned by element_child_at/element_find_child are borrowed from
  *    their parent and live as long as it does, unmodified.
+ *  - parley_str returned BY the host (element_name, element_attr, module_host)
+ *    is borrowed from the element while it is unmodified, or from the module
+ *    instance while it runs.
  *  - Text leaves the host through a parley_sink the module provides: the host
  *    calls append() zero or more times during the call and never keeps the sink.
  *
@@ -287,7 +290,8 @@ typedef struct parley_module_def {
    * `error` (the host logs it with the module's name and refuses to start). */
   int (*start)(parley_module* m, const parley_host_api* host, void** state, parley_sink error);
   void (*stop)(void* state);
-  /* Optional (NULL): hot reload carries state as bytes from the old code to the new. */
+  /* Optional (NULL): hot reload carries state as bytes from the old code to
+   * the new. Both return 0 on success. */
   int (*save_state)(void* state, parley_sink out);
   int (*restore_state)(void* state, parley_str bytes);
 

@@ -14,10 +14,12 @@
 //                 parley::iq_handler<&ModPing::on_ping>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, "urn:xmpp:ping"),
 //                 parley::disco_feature("urn:xmpp:ping"))
 //
-// Hooks, IQ handlers, options, dependencies and disco features are declared in
-// the PARLEY_MODULE list (the host registers and removes them, so an unload
-// can never leave one behind); their bodies are member functions or
-// captureless lambdas `+[](ModPing& self, const parley::Event& ev) {...}`.
+// Hooks, IQ handlers, options, dependencies, disco features and schema steps
+// are declared in the PARLEY_MODULE list (the host registers and removes them,
+// so an unload can never leave one behind); handler bodies are member
+// functions or captureless lambdas `+[](ModPing& self, const parley::Event& ev) {...}`.
+// Timers and storage completions take std::functions, kept by the module until
+// they ran or were cancelled.
 //
 // Lifetimes: a string_view returned by an element accessor lives as long as the
 // element, unmodified. An Event or IqRequest, and every view reached through
@@ -30,6 +32,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,9 +50,9 @@
 // True if a struct that starts with its `size` (args, requests, the host
 // table) is recent enough to hold `member`.
 #define PARLEY_STRUCT_HAS(type, ptr, member) \
-  ((ptr)->size >= offsetof(type, member) + sizeof(((type*)0)->member))
+  ((ptr)->size >= offsetof(type, member) + sizeof(type::member))
 // For Host::supports: where a host-table entry ends.
-#define PARLEY_HOST_ENTRY_END(member) (offsetof(parley_host_api, member) + sizeof(((parley_host_api*)0)->member))
+#define PARLEY_HOST_ENTRY_END(member) (offsetof(parley_host_api, member) + sizeof(parley_host_api::member))
 
 namespace parley {
 
@@ -135,19 +138,19 @@ class ElementView {
   const parley_element* raw() const noexcept { return e_; }
   const parley_host_api* api() const noexcept { return api_; }
 
-  std::string_view name() const { return detail::to_sv(api_->element_name(check())); }
-  std::string_view xmlns() const { return detail::to_sv(api_->element_xmlns(check())); }
+  std::string_view name() const { return detail::to_sv(t().element_name(check())); }
+  std::string_view xmlns() const { return detail::to_sv(t().element_xmlns(check())); }
   std::optional<std::string_view> attr(std::string_view name) const {
     parley_str value{nullptr, 0};
-    if (api_->element_attr(check(), detail::to_c(name), &value) != 1) return std::nullopt;
+    if (t().element_attr(check(), detail::to_c(name), &value) != 1) return std::nullopt;
     return detail::to_sv(value);
   }
   bool has_attr(std::string_view name) const { return attr(name).has_value(); }
-  std::size_t child_count() const { return api_->element_child_count(check()); }
-  ElementView child_at(std::size_t index) const { return {api_, api_->element_child_at(mut(), index)}; }
+  std::size_t child_count() const { return t().element_child_count(check()); }
+  ElementView child_at(std::size_t index) const { return {api_, t().element_child_at(mut(), index)}; }
   // xmlns empty: any namespace.
   std::optional<ElementView> child(std::string_view name, std::string_view xmlns = {}) const {
-    return found<ElementView>(api_->element_find_child(mut(), detail::to_c(name), detail::to_c(xmlns)));
+    return found<ElementView>(t().element_find_child(mut(), detail::to_c(name), detail::to_c(xmlns)));
   }
   std::optional<ElementView> first_child() const {
     return child_count() ? std::optional<ElementView>(child_at(0)) : std::nullopt;
@@ -155,7 +158,7 @@ class ElementView {
   detail::Children<ElementView> children() const;
   std::string text() const {
     detail::StringSink s;
-    api_->element_text(check(), s.sink());
+    t().element_text(check(), s.sink());
     return s.take();
   }
   // The text of the first matching child, or "" (e.g. a message's <body/>).
@@ -165,7 +168,7 @@ class ElementView {
   }
   std::string serialize() const {
     detail::StringSink s;
-    api_->element_serialize(check(), s.sink());
+    t().element_serialize(check(), s.sink());
     return s.take();
   }
   Element clone() const;
@@ -174,6 +177,12 @@ class ElementView {
   const parley_element* check() const {
     if (!e_ || !api_) detail::fail("parley: use of a null element");
     return e_;
+  }
+  // The table, once the element is known to be usable: `t().f(e_)` checks
+  // before the call, where `api_->f(check())` would read through api_ first.
+  const parley_host_api& t() const {
+    check();
+    return *api_;
   }
   // The C table takes non-const parents for lookups that hand back mutable children.
   parley_element* mut() const { return const_cast<parley_element*>(check()); }
@@ -195,27 +204,27 @@ class ElementRef : public ElementView {
   parley_element* raw() const noexcept { return const_cast<parley_element*>(e_); }
 
   ElementRef& set_attr(std::string_view name, std::string_view value) {
-    api_->element_set_attr(mut(), detail::to_c(name), detail::to_c(value));
+    t().element_set_attr(mut(), detail::to_c(name), detail::to_c(value));
     return *this;
   }
   ElementRef& remove_attr(std::string_view name) {
-    api_->element_remove_attr(mut(), detail::to_c(name));
+    t().element_remove_attr(mut(), detail::to_c(name));
     return *this;
   }
   // Takes ownership of `child`; returns it, now borrowed from this element.
   ElementRef add_child(Element&& child);
   ElementRef add_child(std::string_view name, std::string_view xmlns);
   ElementRef& add_text(std::string_view text) {
-    api_->element_add_text(mut(), detail::to_c(text));
+    t().element_add_text(mut(), detail::to_c(text));
     return *this;
   }
   ElementRef& remove_children(std::string_view name, std::string_view xmlns = {}) {
-    api_->element_remove_children(mut(), detail::to_c(name), detail::to_c(xmlns));
+    t().element_remove_children(mut(), detail::to_c(name), detail::to_c(xmlns));
     return *this;
   }
-  ElementRef child_at(std::size_t index) const { return {api_, api_->element_child_at(mut(), index)}; }
+  ElementRef child_at(std::size_t index) const { return {api_, t().element_child_at(mut(), index)}; }
   std::optional<ElementRef> child(std::string_view name, std::string_view xmlns = {}) const {
-    return found<ElementRef>(api_->element_find_child(mut(), detail::to_c(name), detail::to_c(xmlns)));
+    return found<ElementRef>(t().element_find_child(mut(), detail::to_c(name), detail::to_c(xmlns)));
   }
   std::optional<ElementRef> first_child() const {
     return child_count() ? std::optional<ElementRef>(child_at(0)) : std::nullopt;
@@ -297,7 +306,7 @@ inline detail::Children<ElementView> ElementView::children() const { return {api
 inline detail::Children<ElementRef> ElementRef::children() const { return {api_, mut()}; }
 
 inline Element ElementView::clone() const {
-  parley_element* e = api_->element_clone(check());
+  parley_element* e = t().element_clone(e_);
   if (!e) throw std::runtime_error("parley: element_clone failed");
   return Element(api_, e);
 }
@@ -305,7 +314,7 @@ inline Element ElementView::clone() const {
 inline ElementRef ElementRef::add_child(Element&& child) {
   if (!child) detail::fail("parley: add_child of a null element");
   parley_element* parent = mut();
-  return ElementRef(api_, api_->element_add_child(parent, child.release()));
+  return ElementRef(api_, t().element_add_child(parent, child.release()));
 }
 
 inline ElementRef ElementRef::add_child(std::string_view name, std::string_view xmlns) {
@@ -364,15 +373,106 @@ class IqRequest {
   const parley_iq_request* r_;
 };
 
+// A storage parameter: NULL, an integer, text (UTF-8) or a blob. Borrows its
+// bytes: the host copies parameters during storage_query.
+class Value {
+ public:
+  Value(std::nullptr_t = nullptr) noexcept : v_{PARLEY_VALUE_NULL, 0, {nullptr, 0}} {}
+  template <class I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
+  Value(I i) noexcept : v_{PARLEY_VALUE_INT, static_cast<int64_t>(i), {nullptr, 0}} {}
+  Value(std::string_view text) noexcept : v_{PARLEY_VALUE_TEXT, 0, detail::to_c(text)} {}
+  Value(const char* text) noexcept : Value(std::string_view(text)) {}
+  Value(const std::string& text) noexcept : Value(std::string_view(text)) {}
+  static Value blob(std::string_view bytes) noexcept {
+    Value v(bytes);
+    v.v_.type = PARLEY_VALUE_BLOB;
+    return v;
+  }
+  const parley_value& raw() const noexcept { return v_; }
+
+ private:
+  parley_value v_;
+};
+
+// One cell of a result, borrowed for the completion callback.
+class Cell {
+ public:
+  explicit Cell(parley_value v) noexcept : v_(v) {}
+  parley_value_type type() const noexcept { return static_cast<parley_value_type>(v_.type); }
+  bool is_null() const noexcept { return v_.type == PARLEY_VALUE_NULL; }
+  std::optional<int64_t> integer() const noexcept {
+    return v_.type == PARLEY_VALUE_INT ? std::optional<int64_t>(v_.integer) : std::nullopt;
+  }
+  // TEXT or BLOB bytes.
+  std::optional<std::string_view> bytes() const noexcept {
+    return v_.type == PARLEY_VALUE_TEXT || v_.type == PARLEY_VALUE_BLOB ? std::optional(detail::to_sv(v_.bytes))
+                                                                         : std::nullopt;
+  }
+ private:
+  parley_value v_;
+};
+
+// A query's result, borrowed for the completion callback: copy what you keep.
+class Rows {
+ public:
+  Rows(const parley_host_api* api, const parley_rows* rows) noexcept : api_(api), rows_(rows) {}
+  std::size_t size() const { return api_->rows_count(rows_); }
+  std::size_t columns() const { return api_->rows_columns(rows_); }
+  int64_t changes() const { return api_->rows_changes(rows_); }  // rows changed by a write
+  Cell at(std::size_t row, std::size_t column) const { return Cell(api_->rows_value(rows_, row, column)); }
+  const parley_rows* raw() const noexcept { return rows_; }
+ private:
+  const parley_host_api* api_;
+  const parley_rows* rows_;
+};
+
+class Host;
+
+namespace detail {
+
+// Timers and storage calls whose callback has not run yet. The host hands back
+// an opaque key, never a pointer: a callback for something cancelled or for a
+// Host that is gone finds nothing and does nothing. One registry per .so
+// (hidden visibility), shared by the instances of the module in it.
+struct Pending {
+  const Host* owner;
+  uint64_t timer_id = 0;  // 0: a storage call
+  bool repeating = false;
+  bool firing = false;
+  bool cancelled = false;
+  std::function<void(uint64_t)> on_timer;
+  std::function<void(Result<Rows, std::string>)> on_rows;
+};
+
+struct Callbacks {
+  // Recursive: a host that ran a callback from inside timer_start would
+  // otherwise deadlock; it then finds no id yet and the callback is dropped.
+  std::recursive_mutex mu;
+  std::map<uint64_t, std::unique_ptr<Pending>> pending;
+  uint64_t next_key = 1;
+
+  static Callbacks& get() {
+    static Callbacks callbacks;
+    return callbacks;
+  }
+};
+
+inline void* key_arg(uint64_t key) noexcept { return reinterpret_cast<void*>(static_cast<uintptr_t>(key)); }
+inline uint64_t arg_key(void* arg) noexcept { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arg)); }
+
+}  // namespace detail
+
 // The host as seen by one module instance: the module handle and the function
-// table, plus the std::function of every pending timer.
+// table. Timers and storage completions are std::functions kept by the module
+// until they ran or were cancelled.
 class Host {
  public:
   using TimerFn = std::function<void(uint64_t timer_id)>;
+  using RowsFn = std::function<void(Result<Rows, std::string>)>;
 
   Host() = default;
   Host(parley_module* m, const parley_host_api* api) noexcept : m_(m), api_(api) {}
-  ~Host() { cancel_all_timers(); }
+  ~Host() { forget_all(); }
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
 
@@ -445,7 +545,8 @@ class Host {
   }
 
   // Timers run `fn` on the calling loop; fn may take the timer id. The
-  // function is kept here until it fired (one-shot) or was cancelled.
+  // function is kept until it fired (one-shot) or was cancelled. The host
+  // refuses a reload while timers are pending.
   template <class F>
   uint64_t start_timer(std::chrono::milliseconds delay, F&& fn) {
     return start_timer_impl(delay, std::chrono::milliseconds(0), wrap(std::forward<F>(fn)));
@@ -456,22 +557,26 @@ class Host {
     return start_timer_impl(delay, every, wrap(std::forward<F>(fn)));
   }
   bool cancel_timer(uint64_t id);
-  std::size_t pending_timers() const {
-    std::lock_guard lock(mu_);
-    return timers_.size();
+  std::size_t pending_timers() const { return count_pending(true); }
+
+  // Storage: one SQL statement on the module's own tables (named mod_NAME_*),
+  // `?` parameters. `done` runs later on the calling loop with the rows (valid
+  // during the call) or the error text. query() reads; execute() writes, in
+  // order, on the single writer. Needs a host with storage (else throws).
+  void query(std::string_view sql, std::initializer_list<Value> params, RowsFn done) {
+    storage_call(sql, params.begin(), params.size(), false, std::move(done));
   }
-  void cancel_all_timers() noexcept;
+  void execute(std::string_view sql, std::initializer_list<Value> params, RowsFn done = {}) {
+    storage_call(sql, params.begin(), params.size(), true, std::move(done));
+  }
+  void storage_call(std::string_view sql, const Value* params, std::size_t count, bool write, RowsFn done);
+  std::size_t pending_storage_calls() const { return count_pending(false); }
+
+  // Cancels this instance's timers at the host and drops every pending
+  // callback (storage completions then find nothing). Run by the destructor.
+  void forget_all() noexcept;
 
  private:
-  struct Timer {
-    Host* host;
-    TimerFn fn;
-    uint64_t id = 0;
-    bool repeating = false;
-    bool firing = false;
-    bool cancelled = false;
-  };
-
   const parley_host_api* table() const {
     if (!api_) detail::fail("parley: host not attached");
     return api_;
@@ -485,107 +590,12 @@ class Host {
     }
   }
   uint64_t start_timer_impl(std::chrono::milliseconds delay, std::chrono::milliseconds every, TimerFn fn);
+  std::size_t count_pending(bool timers) const;
   static void on_timer(void* state, uint64_t timer_id, void* arg) noexcept;
+  static void on_rows(void* state, void* arg, const parley_rows* rows, parley_str error) noexcept;
 
   parley_module* m_ = nullptr;
   const parley_host_api* api_ = nullptr;
-  mutable std::mutex mu_;
-  std::map<Timer*, std::unique_ptr<Timer>> timers_;
-};
-
-inline uint64_t Host::start_timer_impl(std::chrono::milliseconds delay, std::chrono::milliseconds every, TimerFn fn) {
-  auto timer = std::make_unique<Timer>();
-  timer->host = this;
-  timer->fn = std::move(fn);
-  timer->repeating = every.count() > 0;
-  Timer* t = timer.get();
-  {
-    std::lock_guard lock(mu_);
-    timers_.emplace(t, std::move(timer));
-  }
-  uint64_t id = table()->timer_start(m_, static_cast<uint64_t>(delay.count()), static_cast<uint64_t>(every.count()),
-                                     &Host::on_timer, t);
-  std::lock_guard lock(mu_);
-  if (id == 0) {
-    timers_.erase(t);
-    throw std::runtime_error("parley: timer_start failed");
-  }
-  if (timers_.count(t) && t->id == 0) t->id = id;  // it may have fired (and gone) already
-  return id;
-}
-
-inline bool Host::cancel_timer(uint64_t id) {
-  {
-    std::lock_guard lock(mu_);
-    bool known = false;
-    for (auto& [t, owned] : timers_) known = known || t->id == id;
-    if (!known) return false;
-  }
-  if (table()->timer_cancel(m_, id) != 1) return false;
-  std::lock_guard lock(mu_);
-  for (auto it = timers_.begin(); it != timers_.end(); ++it) {
-    if (it->first->id != id) continue;
-    // Cancelled from inside its own callback: on_timer frees it on return.
-    if (it->first->firing) it->first->cancelled = true;
-    else timers_.erase(it);
-    break;
-  }
-  return true;
-}
-
-inline void Host::cancel_all_timers() noexcept {
-  std::map<Timer*, std::unique_ptr<Timer>> doomed;
-  {
-    std::lock_guard lock(mu_);
-    doomed.swap(timers_);
-  }
-  for (auto& [t, owned] : doomed)
-    if (api_ && t->id) api_->timer_cancel(m_, t->id);
-}
-
-inline void Host::on_timer(void*, uint64_t timer_id, void* arg) noexcept {
-  auto* t = static_cast<Timer*>(arg);
-  Host* host = t->host;
-  {
-    std::lock_guard lock(host->mu_);
-    if (!host->timers_.count(t)) return;  // already cancelled and freed
-    if (t->id == 0) t->id = timer_id;
-    t->firing = true;
-  }
-  try {
-    t->fn(timer_id);
-  } catch (const std::exception& e) {
-    host->error(e.what());
-  } catch (...) {
-    host->error("timer callback threw a non-standard exception");
-  }
-  std::lock_guard lock(host->mu_);
-  t->firing = false;
-  if (!t->repeating || t->cancelled) host->timers_.erase(t);
-}
-
-// The base of every module. One instance per served host, made by the
-// generated start trampoline; host() is usable from start() on.
-class Module {
- public:
-  Module() = default;
-  virtual ~Module() = default;
-  Module(const Module&) = delete;
-  Module& operator=(const Module&) = delete;
-
-  // An error refuses to start (the host logs the text with the module's name).
-  virtual Result<void, std::string> start() { return {}; }
-  virtual void stop() {}
-  // Hot reload: bytes from the old code's save_state reach the new code's
-  // restore_state. Declared in the def only when the class overrides them.
-  virtual Result<std::string, std::string> save_state() { return std::string(); }
-  virtual Result<void, std::string> restore_state(std::string_view bytes) { return {}; }
-
-  Host& host() noexcept { return host_; }
-  const Host& host() const noexcept { return host_; }
-
- private:
-  Host host_;
 };
 
 namespace detail {
@@ -605,6 +615,171 @@ inline void log_exception(const Host& host, std::string_view where, std::excepti
     host.error(where);
   }
 }
+
+}  // namespace detail
+
+inline uint64_t Host::start_timer_impl(std::chrono::milliseconds delay, std::chrono::milliseconds every, TimerFn fn) {
+  const parley_host_api* api = table();
+  auto& cb = detail::Callbacks::get();
+  auto pending = std::make_unique<detail::Pending>();
+  pending->owner = this;
+  pending->on_timer = std::move(fn);
+  pending->repeating = every.count() > 0;
+  detail::Pending* p = pending.get();
+  // Held across timer_start, so that a callback on another loop cannot look
+  // for the timer before its id is recorded.
+  std::lock_guard lock(cb.mu);
+  uint64_t key = cb.next_key++;
+  cb.pending.emplace(key, std::move(pending));
+  uint64_t id = api->timer_start(m_, static_cast<uint64_t>(delay.count()), static_cast<uint64_t>(every.count()),
+                                 &Host::on_timer, detail::key_arg(key));
+  if (id == 0) {
+    cb.pending.erase(key);
+    throw std::runtime_error("parley: timer_start failed");
+  }
+  p->timer_id = id;
+  return id;
+}
+
+inline bool Host::cancel_timer(uint64_t id) {
+  auto& cb = detail::Callbacks::get();
+  auto find = [&]() {
+    for (auto it = cb.pending.begin(); it != cb.pending.end(); ++it)
+      if (it->second->owner == this && it->second->timer_id == id) return it;
+    return cb.pending.end();
+  };
+  {
+    std::lock_guard lock(cb.mu);
+    if (find() == cb.pending.end()) return false;
+  }
+  if (table()->timer_cancel(m_, id) != 1) return false;
+  std::lock_guard lock(cb.mu);
+  auto it = find();
+  if (it == cb.pending.end()) return true;
+  // Cancelled from inside its own callback: on_timer frees it on return.
+  if (it->second->firing) it->second->cancelled = true;
+  else cb.pending.erase(it);
+  return true;
+}
+
+inline std::size_t Host::count_pending(bool timers) const {
+  auto& cb = detail::Callbacks::get();
+  std::lock_guard lock(cb.mu);
+  std::size_t n = 0;
+  for (const auto& [key, p] : cb.pending) n += p->owner == this && !p->cancelled && (p->timer_id != 0) == timers;
+  return n;
+}
+
+inline void Host::forget_all() noexcept {
+  auto& cb = detail::Callbacks::get();
+  std::vector<uint64_t> timers;
+  {
+    std::lock_guard lock(cb.mu);
+    for (auto it = cb.pending.begin(); it != cb.pending.end();) {
+      detail::Pending& p = *it->second;
+      if (p.owner != this) {
+        ++it;
+        continue;
+      }
+      if (p.timer_id && !p.cancelled) timers.push_back(p.timer_id);
+      if (p.firing) {  // running right now: on_timer frees it on return
+        p.cancelled = true;
+        p.owner = nullptr;
+        ++it;
+      } else {
+        it = cb.pending.erase(it);
+      }
+    }
+  }
+  if (api_)
+    for (uint64_t id : timers) api_->timer_cancel(m_, id);
+}
+
+inline void Host::on_timer(void*, uint64_t timer_id, void* arg) noexcept {
+  auto& cb = detail::Callbacks::get();
+  uint64_t key = detail::arg_key(arg);
+  detail::Pending* p = nullptr;
+  {
+    std::lock_guard lock(cb.mu);
+    auto it = cb.pending.find(key);
+    if (it == cb.pending.end() || it->second->cancelled || it->second->timer_id != timer_id) return;
+    p = it->second.get();
+    p->firing = true;
+  }
+  try {
+    p->on_timer(timer_id);
+  } catch (...) {
+    if (p->owner) detail::log_exception(*p->owner, "timer callback", std::current_exception());
+  }
+  std::lock_guard lock(cb.mu);
+  p->firing = false;
+  if (!p->repeating || p->cancelled) cb.pending.erase(key);
+}
+
+inline void Host::storage_call(std::string_view sql, const Value* params, std::size_t count, bool write, RowsFn done) {
+  const parley_host_api* api = table();
+  if (!supports(PARLEY_HOST_ENTRY_END(rows_changes))) throw std::runtime_error("parley: this host has no module storage");
+  auto& cb = detail::Callbacks::get();
+  uint64_t key;
+  {
+    std::lock_guard lock(cb.mu);
+    key = cb.next_key++;
+    auto pending = std::make_unique<detail::Pending>();
+    pending->owner = this;
+    pending->on_rows = std::move(done);
+    cb.pending.emplace(key, std::move(pending));
+  }
+  std::vector<parley_value> values;
+  values.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) values.push_back(params[i].raw());
+  api->storage_query(m_, detail::to_c(sql), values.data(), count, write ? 1 : 0, &Host::on_rows, detail::key_arg(key));
+}
+
+inline void Host::on_rows(void*, void* arg, const parley_rows* rows, parley_str error) noexcept {
+  auto& cb = detail::Callbacks::get();
+  std::unique_ptr<detail::Pending> p;
+  {
+    std::lock_guard lock(cb.mu);
+    auto it = cb.pending.find(detail::arg_key(arg));
+    if (it == cb.pending.end()) return;  // its Host is gone
+    p = std::move(it->second);
+    cb.pending.erase(it);
+  }
+  if (!p->on_rows || !p->owner) return;
+  const Host& host = *p->owner;
+  try {
+    if (error.len > 0) p->on_rows(unexpected(std::string(detail::to_sv(error))));
+    else p->on_rows(Rows(host.api(), rows));
+  } catch (...) {
+    detail::log_exception(host, "storage callback", std::current_exception());
+  }
+}
+
+// The base of every module. One instance per served host, made by the
+// generated start trampoline; host() is usable from start() on.
+class Module {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // An error refuses to start (the host logs the text with the module's name).
+  virtual Result<void, std::string> start() { return {}; }
+  virtual void stop() {}
+  // Hot reload: bytes from the old code's save_state reach the new code's
+  // restore_state. Declared in the def only when the class overrides them.
+  virtual Result<std::string, std::string> save_state() { return std::string(); }
+  virtual Result<void, std::string> restore_state(std::string_view /*bytes*/) { return {}; }
+
+  Host& host() noexcept { return host_; }
+  const Host& host() const noexcept { return host_; }
+
+ private:
+  Host host_;
+};
+
+namespace detail {
 
 inline Module* as_module(void* state) noexcept { return static_cast<Module*>(state); }
 
@@ -760,7 +935,7 @@ struct Trampolines {
  private:
   static void destroy(C* mod) noexcept {
     if (!mod) return;
-    static_cast<Module*>(mod)->host().cancel_all_timers();
+    static_cast<Module*>(mod)->host().forget_all();
     try {
       delete mod;
     } catch (...) {
@@ -770,7 +945,7 @@ struct Trampolines {
 
 // One entry of a PARLEY_MODULE list. Errors in a list are compile errors: a
 // constexpr function that throws is not a constant expression.
-enum class DeclKind { hook, iq, option, depends, feature };
+enum class DeclKind { hook, iq, option, depends, feature, schema };
 
 struct Decl {
   DeclKind kind;
@@ -826,12 +1001,13 @@ constexpr std::array<const char*, K + 1> collect_strings(const std::array<Decl, 
   return out;
 }
 
-template <class C, std::size_t NH, std::size_t NI, std::size_t NO, std::size_t ND, std::size_t NF>
+template <class C, std::size_t NH, std::size_t NI, std::size_t NO, std::size_t ND, std::size_t NF, std::size_t NS>
 constexpr parley_module_def make_def(const char* name, const char* version, const std::array<parley_hook_decl, NH>& hooks,
                                      const std::array<parley_iq_decl, NI>& iqs,
                                      const std::array<parley_option_decl, NO>& options,
                                      const std::array<const char*, ND>& depends,
-                                     const std::array<const char*, NF>& features) {
+                                     const std::array<const char*, NF>& features,
+                                     const std::array<const char*, NS>& schema) {
   if (!name || name[0] == '\0') throw "parley: a module needs a name";
   if (!version) throw "parley: a module needs a version";
   parley_module_def def{};
@@ -852,6 +1028,8 @@ constexpr parley_module_def make_def(const char* name, const char* version, cons
   def.iq_handlers = NI ? iqs.data() : nullptr;
   def.iq_handler_count = NI;
   def.disco_features = NF > 1 ? features.data() : nullptr;
+  def.schema = NS > 1 ? schema.data() : nullptr;
+  def.schema_count = NS - 1;
   return def;
 }
 
@@ -902,6 +1080,16 @@ constexpr detail::Decl disco_feature(const char* feature) {
   return d;
 }
 
+// A schema migration step of the module's own tables (mod_NAME_*): the host
+// runs each step once, in the order declared, before start. Append new steps;
+// never edit or remove a released one.
+constexpr detail::Decl schema(const char* sql) {
+  if (!sql || sql[0] == '\0') throw "parley: an empty schema step";
+  detail::Decl d{detail::DeclKind::schema};
+  d.text = sql;
+  return d;
+}
+
 }  // namespace parley
 
 // Defines `constexpr parley_module_def var` (internal linkage) for Class.
@@ -917,8 +1105,10 @@ constexpr detail::Decl disco_feature(const char* feature) {
       var##_decls_, ::parley::detail::DeclKind::depends)>(var##_decls_, ::parley::detail::DeclKind::depends);        \
   constexpr auto var##_features_ = ::parley::detail::collect_strings<::parley::detail::count_of(                     \
       var##_decls_, ::parley::detail::DeclKind::feature)>(var##_decls_, ::parley::detail::DeclKind::feature);        \
-  constexpr parley_module_def var = ::parley::detail::make_def<Class>(mod_name, mod_version, var##_hooks_, var##_iqs_, \
-                                                                      var##_options_, var##_depends_, var##_features_)
+  constexpr auto var##_schema_ = ::parley::detail::collect_strings<::parley::detail::count_of(                       \
+      var##_decls_, ::parley::detail::DeclKind::schema)>(var##_decls_, ::parley::detail::DeclKind::schema);          \
+  constexpr parley_module_def var = ::parley::detail::make_def<Class>(                                               \
+      mod_name, mod_version, var##_hooks_, var##_iqs_, var##_options_, var##_depends_, var##_features_, var##_schema_)
 
 // The module's definition and its one exported symbol. Once per .so.
 #define PARLEY_MODULE(Class, mod_name, mod_version, ...)                                 \

@@ -83,6 +83,9 @@ def server_factory(request, tmp_path, binaries):
         code, killed = server.stop()
         if killed:
             problems.append(f"{server.name}: did not exit within 15 s of SIGTERM (SIGKILLed)")
+        elif getattr(server, "expected_exit", None) is not None:
+            if code != server.expected_exit:
+                problems.append(f"{server.name}: exited with {code}, expected {server.expected_exit}")
         elif was_running and code != 0:
             problems.append(f"{server.name}: exited with {code} after SIGTERM")
         elif not was_running and code not in (None, 0):

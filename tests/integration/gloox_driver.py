@@ -109,6 +109,25 @@ class GlooxClient:
                     f"{self.name}: exited ({self.proc.returncode}) before '{prefix}' {fields};"
                     f" output:\n" + self.transcript())
 
+    def wait_line(self, prefix, timeout=15.0):
+        """The next raw line starting with `prefix` (for IN lines, whose XML
+        does not split into fields)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._cursor < len(self.lines):
+                line = self.lines[self._cursor]
+                self._cursor += 1
+                if line.startswith(prefix):
+                    return line
+            if time.monotonic() > deadline or (self.proc.poll() is not None and self._events.empty()
+                                               and self._cursor >= len(self.lines)):
+                raise AssertionError(f"{self.name}: no '{prefix}' line within {timeout}s; output:\n"
+                                     + self.transcript())
+            try:
+                self._events.get(timeout=0.2)
+            except queue.Empty:
+                pass
+
     def connected(self, timeout=30.0):
         return self.wait_for("CONNECTED", timeout)
 

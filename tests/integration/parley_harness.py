@@ -100,7 +100,7 @@ class ParleyServer:
 
     def __init__(self, base_dir, parleyd, parleyctl, name="parley", hosts=("localhost",),
                  limits=None, starttls_required=True, extra_listeners=(), modules=None,
-                 workers=2, loglevel="debug"):
+                 workers=2, loglevel="debug", module_paths=None):
         self.parleyd = parleyd
         self.parleyctl = parleyctl
         self.name = name
@@ -133,6 +133,8 @@ class ParleyServer:
             "limits": self.limits,
             "modules": modules if modules is not None else {"mod_disco": {}, "mod_ping": {}},
         }
+        if module_paths is not None:
+            self.config["module_paths"] = [str(p) for p in module_paths]
         self.proc = None
         self.returncode = None
         self._log_file = None

@@ -1,7 +1,7 @@
 /* mod_test_old_minor: a module built against an older minor of the ABI, whose
- * parley_module_def ended before the last field of today's (disco_features).
- * It declares that smaller size and abi_minor 0; the loader must accept it and
- * treat the missing trailing fields as absent. Answers iq get
+ * parley_module_def ended at iq_handler_count (before disco_features and the
+ * schema fields of today's). It declares that smaller size and abi_minor 0; the
+ * loader must accept it and treat the missing trailing fields as absent. Answers iq get
  * urn:parley:test:old with <old xmlns='urn:parley:test:old'/>. Plain C, against
  * a local copy of the struct, as an old module binary would have been. */
 #include <stddef.h>
@@ -27,7 +27,7 @@ typedef struct old_module_def {
   size_t hook_count;
   const parley_iq_decl* iq_handlers;
   size_t iq_handler_count;
-  /* disco_features came later */
+  /* disco_features, schema and schema_count came later */
 } old_module_def;
 
 _Static_assert(offsetof(old_module_def, iq_handler_count) == offsetof(parley_module_def, iq_handler_count),

@@ -5,6 +5,8 @@
 #   check the module exports exactly one symbol, parley_module_entry.
 # usage: out_of_tree_test.sh BUILD_DIR PROJECT_DIR [KEEP_DIR]
 #   KEEP_DIR: copy the built mod_hello.so there (for a test that loads it).
+#   PARLEY_INSTALL_COMPONENT=sdk in the environment installs only the SDK
+#   (for a build where parleyd itself was not built).
 set -eu
 build=${1:?usage: out_of_tree_test.sh BUILD_DIR PROJECT_DIR [KEEP_DIR]}
 project=${2:?usage: out_of_tree_test.sh BUILD_DIR PROJECT_DIR [KEEP_DIR]}
@@ -16,7 +18,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-oot.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 prefix=$tmp/prefix
 
-cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 \
+cmake --install "$build" --prefix "$prefix" ${PARLEY_INSTALL_COMPONENT:+--component "$PARLEY_INSTALL_COMPONENT"} \
+  >"$tmp/install.log" 2>&1 \
   || { cat "$tmp/install.log" >&2; fail "cmake --install failed"; }
 [ -f "$prefix/include/parley/module.h" ] || fail "module.h not installed"
 [ -f "$prefix/include/parley/module.hpp" ] || fail "module.hpp not installed"

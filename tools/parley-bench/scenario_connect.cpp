@@ -28,7 +28,7 @@ int run_connect(const CommonOptions& common, const ConnectOptions& options) {
   const auto after_login = run.sample_server();
   auto stats = fleet->collect_logins();
 
-  if (options.hold > 0 && common.progress) std::fprintf(stderr, "  holding %zu sessions idle for %.0f s\n",
+  if (options.hold > 0 && common.progress) std::fprintf(stderr, "  holding %zu sessions idle for %.1f s\n",
                                                         static_cast<size_t>(stats.ok), options.hold);
   std::this_thread::sleep_for(std::chrono::duration<double>(options.hold));
   const auto after_hold = run.sample_server();

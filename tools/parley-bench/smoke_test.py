@@ -83,9 +83,7 @@ storage:
 control_socket: {tmp}/data/parley.sock
 limits:
   max_connections_per_ip: 10000
-modules:
-  mod_disco: {{}}
-  mod_ping: {{}}
+modules: {{}}
 """)
         for i in range(20):
             subprocess.run([opts.parleyctl, "--config", str(config), "register", f"bench{i}", "localhost",
@@ -94,6 +92,7 @@ modules:
         log = open(tmp / "parleyd.log", "w")
         server = subprocess.Popen([opts.parleyd, "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
                                   cwd=tmp)
+        ok = False
         try:
             wait_for_port(c2s, server)
             rc, report = run_bench(opts.bench, ["connect", "--sessions", "20", "--hold", "0.5"], c2s, server.pid)
@@ -112,6 +111,7 @@ modules:
             assert report["messages_delivered"] == 1000, report
             assert report["messages_lost"] == 0, report
             assert rc == 0, f"chat exited with {rc}"
+            ok = True
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -120,8 +120,10 @@ modules:
                 server.kill()
                 server.wait()
             log.close()
+            if not ok or server.returncode not in (0, -signal.SIGTERM):
+                print("--- parleyd.log ---")
+                print((tmp / "parleyd.log").read_text()[-20000:])
         if server.returncode not in (0, -signal.SIGTERM):
-            print((tmp / "parleyd.log").read_text())
             raise AssertionError(f"parleyd exited with {server.returncode}")
     print("parley-bench smoke test: ok")
 

@@ -296,6 +296,25 @@ void h_server_features(parley_module* m, parley_sink out) {
   for (const auto& f : m->features) emit(out, f);
 }
 
+void h_storage_query(parley_module* m, parley_str sql, const parley_value* params, size_t count, int write,
+                     parley_rows_fn done, void* arg) {
+  FakeQuery q{std::string(sv(sql)), {}, {}, write != 0, done, arg};
+  for (size_t i = 0; i < count; ++i) {
+    q.param_types.push_back(params[i].type);
+    if (params[i].type == PARLEY_VALUE_INT) q.params.emplace_back(params[i].integer);
+    else if (params[i].type == PARLEY_VALUE_NULL) q.params.emplace_back(std::vector<std::string>{});
+    else q.params.emplace_back(std::string(sv(params[i].bytes)));
+  }
+  m->queries.push_back(std::move(q));
+}
+size_t h_rows_count(const parley_rows* rows) { return rows ? rows->rows.size() : 0; }
+size_t h_rows_columns(const parley_rows* rows) { return rows ? rows->columns : 0; }
+parley_value h_rows_value(const parley_rows* rows, size_t row, size_t column) {
+  if (!rows || row >= rows->rows.size() || column >= rows->rows[row].size()) return parley_value{PARLEY_VALUE_NULL, 0, {}};
+  return rows->rows[row][column];
+}
+int64_t h_rows_changes(const parley_rows* rows) { return rows ? rows->changes : 0; }
+
 parley_host_api make_api() {
   parley_host_api a{};
   a.size = sizeof(parley_host_api);
@@ -331,6 +350,11 @@ parley_host_api make_api() {
   a.timer_cancel = h_timer_cancel;
   a.counter_add = h_counter_add;
   a.server_features = h_server_features;
+  a.storage_query = h_storage_query;
+  a.rows_count = h_rows_count;
+  a.rows_columns = h_rows_columns;
+  a.rows_value = h_rows_value;
+  a.rows_changes = h_rows_changes;
   return a;
 }
 
@@ -351,6 +375,11 @@ void parley_module::fire(uint64_t timer_id) {
   FakeTimer t = it->second;
   if (t.repeat_ms == 0) timers.erase(it);
   t.fn(state, timer_id, t.arg);
+}
+
+void parley_module::complete(size_t i, const parley_rows& rows, std::string_view error) {
+  FakeQuery q = queries.at(i);
+  q.done(state, q.arg, &rows, parley_str{error.data(), error.size()});
 }
 
 namespace fake {

@@ -35,6 +35,22 @@ struct FakeTimer {
   void* arg;
 };
 
+// A storage call the test completes by hand (as the storage thread would).
+struct FakeQuery {
+  std::string sql;
+  std::vector<FakeOption> params;  // NULL as an empty list, INT as int64_t, TEXT/BLOB as string
+  std::vector<uint32_t> param_types;
+  bool write;
+  parley_rows_fn done;
+  void* arg;
+};
+
+struct parley_rows {
+  size_t columns = 0;
+  std::vector<std::vector<parley_value>> rows;
+  int64_t changes = 0;
+};
+
 struct FakeBounce {
   std::string stanza;
   std::string condition;
@@ -57,10 +73,13 @@ struct parley_module {
   std::map<uint64_t, FakeTimer> timers;
   uint64_t next_timer = 1;
   std::vector<uint64_t> cancelled;
+  std::vector<FakeQuery> queries;
 
   bool logged(std::string_view needle) const;
   // Runs a pending timer as the loop would; a one-shot is forgotten first.
   void fire(uint64_t timer_id);
+  // Completes queries[i] as the loop would (error non-empty: it failed).
+  void complete(size_t i, const parley_rows& rows, std::string_view error = {});
 };
 
 namespace fake {

@@ -1,0 +1,200 @@
+"""The module platform against a running parleyd: loading from module_paths,
+the ABI checks, faults inside modules, hot reload with clients connected, and
+the third-party path (a module built out of tree against the installed SDK)."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import PASSWORD
+from gloox_driver import EXIT_OK
+from rawxmpp import stanza_error_condition, q
+
+TEST_MODULES = Path(os.environ.get("PARLEY_TEST_MODULES", "/nonexistent"))
+COUNTER_IQ = "<iq type='get' to='localhost' id='{id}'><query xmlns='urn:parley:test:counter'/></iq>"
+
+
+def module_dir(tmp_path, *names):
+    """A module_paths folder holding copies of the named test modules."""
+    folder = tmp_path / "mods"
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        shutil.copy(TEST_MODULES / f"{name}.so", folder / f"{name}.so")
+    return folder
+
+
+def start_failure(server_factory, **kwargs):
+    """Starts a server that must refuse to start; returns its log."""
+    server = server_factory(start=False, **kwargs)
+    server.expected_exit = 1  # parleyd's exit status for "cannot start"
+    with pytest.raises(RuntimeError):
+        server.start(timeout=15)
+    return server.log()
+
+
+def counter_value(client, id_):
+    client.send(COUNTER_IQ.format(id=id_))
+    reply = client.expect(q("jabber:client", "iq"), match=lambda e: e.get("id") == id_)
+    query = reply.find(q("urn:parley:test:counter", "query"))
+    assert query is not None, f"no counter in {reply}"
+    version = query.find(q("urn:parley:test:counter", "version"))
+    return int(query.find(q("urn:parley:test:counter", "count")).text), (version.text if version is not None else "1")
+
+
+def test_default_modules_are_listed(server):
+    listing = server.ctl("module", "list")
+    assert listing.returncode == 0, listing.stderr
+    names = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
+    assert names == ["mod_disco", "mod_ping"]
+
+
+def test_without_modules_ping_and_disco_are_unavailable(server_factory, raw_factory):
+    # The core answers nothing itself: ping and disco are modules.
+    server = server_factory(modules={})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    reply = c.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to=server.domain)
+    assert reply.get("type") == "error"
+    assert stanza_error_condition(reply)[1] == "service-unavailable"
+
+
+def test_module_answers_and_declares_its_feature(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_echo")
+    server = server_factory(module_paths=[folder],
+                            modules={"mod_disco": {}, "mod_ping": {}, "mod_test_echo": {}})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    reply = c.iq("get", "<echo xmlns='urn:parley:test:echo'><word>hello</word></echo>", to=server.domain)
+    assert reply.get("type") == "result"
+    assert "hello" in "".join(reply.itertext())
+    info = c.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", to=server.domain)
+    features = {f.get("var") for f in info.iter(q("http://jabber.org/protocol/disco#info", "feature"))}
+    assert {"urn:parley:test:echo", "urn:xmpp:ping", "http://jabber.org/protocol/disco#info"} <= features
+
+
+def test_missing_module_refuses_start_by_name(server_factory):
+    log = start_failure(server_factory, modules={"mod_does_not_exist": {}})
+    assert "mod_does_not_exist" in log and "not found" in log
+
+
+def test_newer_abi_major_is_refused_with_both_versions(server_factory, tmp_path):
+    folder = module_dir(tmp_path, "mod_test_new_major")
+    log = start_failure(server_factory, module_paths=[folder], modules={"mod_test_new_major": {}})
+    assert "mod_test_new_major" in log
+    assert "ABI 2.0" in log and "ABI 1." in log
+
+
+def test_not_a_module_is_refused_by_name(server_factory, tmp_path):
+    folder = module_dir(tmp_path, "mod_test_not_a_module")
+    log = start_failure(server_factory, module_paths=[folder], modules={"mod_test_not_a_module": {}})
+    assert "mod_test_not_a_module" in log and "not a Parley module" in log
+
+
+def test_unknown_and_missing_options_are_refused(server_factory, tmp_path):
+    folder = module_dir(tmp_path, "mod_test_bad_option", "mod_test_echo")
+    log = start_failure(server_factory, module_paths=[folder], modules={"mod_test_bad_option": {}})
+    assert "mod_test_bad_option" in log and "secret" in log
+    log = start_failure(server_factory, name="second", module_paths=[folder],
+                        modules={"mod_test_echo": {"colour": "red"}})
+    assert "mod_test_echo" in log and "unknown option 'colour'" in log
+
+
+def test_older_minor_module_loads(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_old_minor")
+    server = server_factory(module_paths=[folder], modules={"mod_test_old_minor": {}})
+    listing = server.ctl("module", "list")
+    assert "mod_test_old_minor" in listing.stdout
+
+
+def test_a_throwing_module_costs_one_stanza_not_the_server(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_throws")
+    server = server_factory(module_paths=[folder], modules={"mod_test_throws": {}, "mod_ping": {}})
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+    alice = raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="a")
+    bob = raw_factory(server.c2s_port)
+    bob.login("bob", PASSWORD, resource="b", presence=True)
+    reply = alice.iq("get", "<boom xmlns='urn:parley:test:throws'/>", to=server.domain)
+    assert stanza_error_condition(reply)[1] == "internal-server-error"
+    alice.message(bob.jid, "throw")
+    error = alice.expect(q("jabber:client", "message"), match=lambda e: e.get("type") == "error")
+    assert stanza_error_condition(error)[1] == "internal-server-error"
+    # Everything else still works, for the same client and for others.
+    alice.message(bob.jid, "still here")
+    bob.expect_message("still here")
+    assert alice.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to=server.domain).get("type") == "result"
+    assert "mod_test_throws" in server.log()
+
+
+def test_hot_reload_keeps_clients_and_state(server_factory, tmp_path, raw_factory, gloox_factory):
+    folder = module_dir(tmp_path, "mod_test_counter")
+    server = server_factory(module_paths=[folder],
+                            modules={"mod_disco": {}, "mod_ping": {}, "mod_test_counter": {}})
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+    raw = raw_factory(server.c2s_port)
+    raw.login("alice", PASSWORD, resource="raw")
+    gloox = gloox_factory(server, "bob", "reload")
+    gloox.connected()
+
+    assert counter_value(raw, "c1") == (1, "1")
+    gloox.cmd("raw " + COUNTER_IQ.format(id="g1"))
+    gloox.cmd("expect-in <count>2</count> 10")
+    assert "<count>2</count>" in gloox.wait_line("IN ")
+
+    # A rebuilt module replaces the file in module_paths; the reload swaps it in.
+    shutil.copy(TEST_MODULES / "v2" / "mod_test_counter.so", folder / "mod_test_counter.so")
+    reloaded = server.ctl("module", "reload", "mod_test_counter")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    assert "reloaded" in reloaded.stdout
+
+    # Both clients are still connected, see the new code, and the count went on.
+    assert counter_value(raw, "c2") == (3, "2")
+    gloox.cmd("raw " + COUNTER_IQ.format(id="g2"))
+    gloox.cmd("expect-in <version>2</version> 10")
+    line = gloox.wait_line("IN ")
+    assert "<count>4</count>" in line
+    gloox.cmd("ping")
+    assert gloox.wait_for("PING")["result"] == "pong"
+    assert not any(l.startswith("DISCONNECTED") for l in gloox.lines), gloox.transcript()
+    assert gloox.quit() == EXIT_OK
+
+
+def test_unload_and_load_at_run_time(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_echo")
+    server = server_factory(module_paths=[folder], modules={"mod_ping": {}, "mod_test_echo": {}})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    echo = "<echo xmlns='urn:parley:test:echo'/>"
+    assert c.iq("get", echo, to=server.domain).get("type") == "result"
+    assert server.ctl("module", "unload", "mod_test_echo").returncode == 0
+    assert stanza_error_condition(c.iq("get", echo, to=server.domain))[1] == "service-unavailable"
+    assert server.ctl("module", "load", "mod_test_echo").returncode == 0
+    assert c.iq("get", echo, to=server.domain).get("type") == "result"
+    missing = server.ctl("module", "load", "mod_nope")
+    assert missing.returncode != 0 and "mod_nope" in (missing.stdout + missing.stderr)
+
+
+def test_out_of_tree_module_from_the_installed_sdk(server_factory, tmp_path, raw_factory):
+    build = os.environ["PARLEY_BUILD_DIR"]
+    source = os.environ["PARLEY_SOURCE_DIR"]
+    folder = tmp_path / "third-party"
+    built = subprocess.run(
+        [f"{source}/tests/modules/out_of_tree_test.sh", build, f"{source}/tests/modules/out_of_tree", str(folder)],
+        capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout + built.stderr
+    server = server_factory(module_paths=[folder],
+                            modules={"mod_disco": {}, "mod_hello": {"greeting": "hi there"}})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    reply = c.iq("get", "<hello xmlns='urn:example:hello'/>", to=server.domain)
+    assert reply.get("type") == "result"
+    assert "hi there" in "".join(reply.itertext())
