@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
 #include "core/stanza/namespaces.hpp"
@@ -124,7 +126,42 @@ void C2sSession::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
     self->abort_connection();
     return;
   }
+  if (!self->within_rate(static_cast<size_t>(nread))) return;
   self->handle_bytes(std::string_view(buf->base, static_cast<size_t>(nread)));
+}
+
+bool C2sSession::within_rate(size_t bytes) {
+  const int64_t rate = static_cast<int64_t>(ctx_.config.limits.max_bytes_per_second);
+  if (rate == 0) return true;
+  uint64_t now = uv_now(loop_.loop.uv());
+  if (rate_checked_ms_ == 0) rate_budget_ = rate;  // a full bucket to start with
+  rate_budget_ = std::min<int64_t>(rate, rate_budget_ + static_cast<int64_t>(now - rate_checked_ms_) * rate / 1000);
+  rate_checked_ms_ = now;
+  rate_budget_ -= static_cast<int64_t>(bytes);
+  if (rate_budget_ >= 0) return true;
+  // Over the rate: these bytes are handled, then reading waits until the debt
+  // is paid. A client that keeps pushing anyway (more than five seconds of
+  // debt: it cannot be reading our flow control) is cut off.
+  int64_t debt = -rate_budget_;
+  if (debt > 5 * rate) {
+    spdlog::info("c2s {}: {} exceeds {} bytes/s; closing", id_, peer_ip_, rate);
+    close_with_stream_error("policy-violation", "Too much data");
+    return false;
+  }
+  throttled_ = true;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  loop_.throttle(id_, now + static_cast<uint64_t>(debt * 1000 / rate) + 1);
+  return true;
+}
+
+void C2sSession::end_throttle() {
+  throttled_ = false;
+  start_reading();
+}
+
+void C2sSession::start_reading() {
+  if (state_ == State::closing || throttled_ || input_suspended_) return;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &C2sSession::on_alloc, &C2sSession::on_read);
 }
 
 void C2sSession::handle_bytes(std::string_view bytes) {
@@ -475,8 +512,7 @@ void C2sSession::resume_input() {
     deferred_.pop_front();
     on_stanza(std::move(next));
   }
-  if (!input_suspended_ && state_ != State::closing)
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &C2sSession::on_alloc, &C2sSession::on_read);
+  start_reading();
 }
 
 bool C2sSession::deliver(const Delivery& delivery) {

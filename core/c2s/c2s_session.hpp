@@ -51,6 +51,9 @@ class C2sSession final : private xml::StreamParser::Handler {
   // stanzas (closing, or not bound yet): the router then reroutes.
   bool deliver(const Delivery& delivery);
 
+  // The loop's throttle timer: reading may go on.
+  void end_throttle();
+
   // A stanza from this (bound) client: filters, then routing. Public for the
   // replay of stanzas that waited while modules were swapped.
   void process_stanza(xml::Element&& stanza);
@@ -96,6 +99,8 @@ class C2sSession final : private xml::StreamParser::Handler {
   void arm_timer(unsigned seconds);
   void suspend_input();
   void resume_input();
+  bool within_rate(size_t bytes);  // false: the session is being closed for flooding
+  void start_reading();
 
   // SASL (c2s_auth.cpp)
   void handle_sasl(xml::Element&& element);
@@ -141,7 +146,11 @@ class C2sSession final : private xml::StreamParser::Handler {
   bool shutdown_requested_ = false;
   bool announced_ = false;  // SESSION_OPENED ran; SESSION_CLOSED is owed
   uint8_t auth_failures_ = 0;
+  bool throttled_ = false;
   int priority_ = 0;
+  // Token bucket of limits.max_bytes_per_second (one second of burst).
+  int64_t rate_budget_ = 0;
+  uint64_t rate_checked_ms_ = 0;
 
   std::string host_;        // the served domain this stream is for
   std::string stream_id_;

@@ -21,6 +21,37 @@ LoopContext::~LoopContext() {
 
 namespace {
 thread_local LoopContext* current_loop = nullptr;
+
+void on_throttle_timer(uv_timer_t* timer) {
+  auto* lc = static_cast<LoopContext*>(timer->data);
+  uint64_t now = uv_now(lc->loop.uv());
+  std::vector<SessionId> due;
+  auto& list = lc->throttled;
+  for (size_t i = 0; i < list.size();) {
+    if (list[i].first <= now) {
+      due.push_back(list[i].second);
+      list[i] = list.back();
+      list.pop_back();
+    } else {
+      ++i;
+    }
+  }
+  for (SessionId id : due)
+    if (C2sSession* session = lc->find(id)) session->end_throttle();
+  if (list.empty()) uv_timer_stop(timer);
+}
+}  // namespace
+
+void LoopContext::throttle(SessionId id, uint64_t resume_at_ms) {
+  if (!throttle_timer_ready) {
+    uv_timer_init(loop.uv(), &throttle_timer);
+    throttle_timer.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&throttle_timer));
+    throttle_timer_ready = true;
+  }
+  throttled.emplace_back(resume_at_ms, id);
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&throttle_timer)))
+    uv_timer_start(&throttle_timer, &on_throttle_timer, 50, 50);
 }
 LoopContext* LoopContext::current() { return current_loop; }
 void LoopContext::make_current() { current_loop = this; }

@@ -45,6 +45,13 @@ struct LoopContext {
   bool paused = false;
   std::vector<std::pair<SessionId, xml::Element>> paused_stanzas;
 
+  // Sessions over their byte rate wait here for their read to resume: one
+  // timer per loop, not one per session.
+  void throttle(SessionId id, uint64_t resume_at_ms);
+  std::vector<std::pair<uint64_t, SessionId>> throttled;  // (resume at, session)
+  uv_timer_t throttle_timer{};
+  bool throttle_timer_ready = false;
+
   // The LoopContext of the calling thread, or nullptr off the worker loops.
   static LoopContext* current();
   void make_current();

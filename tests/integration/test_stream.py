@@ -410,3 +410,38 @@ def test_close_instead_of_restart_after_sasl_gets_a_new_header(server, accounts,
     c.send("</stream:stream>")
     assert c.wait_closed(10), "server did not close the stream"
     assert not c.missing_header, "stream error or close came without a new stream header"
+
+
+def test_byte_rate_limit_slows_a_fast_sender(server_factory, raw_factory):
+    # A client over max_bytes_per_second is slowed (its reads wait), not cut
+    # off, and nothing it sent is lost.
+    server = server_factory(limits={"max_bytes_per_second": 4000, "max_stanza_bytes": 65536})
+    server.register("alice", PASSWORD)
+    server.register("bob", PASSWORD)
+    alice = raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="fast")
+    bob = raw_factory(server.c2s_port)
+    bob.login("bob", PASSWORD, resource="b")
+    alice.quiet(1.2)  # let the login's bytes drain from the bucket
+    started = time.monotonic()
+    alice.message(bob.jid, "z" * 9000)
+    reply = alice.iq("get", f"<ping xmlns='{NS_PING}'/>", to=server.domain, timeout=20)
+    elapsed = time.monotonic() - started
+    assert reply.get("type") == "result"
+    bob.expect_message("z" * 9000)
+    # ~5,000 bytes over a 4,000 B/s budget: reading paused for about a second.
+    assert elapsed >= 0.8, f"no throttling: the ping came back after {elapsed:.2f}s"
+
+
+def test_byte_rate_flood_is_cut_off_and_others_carry_on(server_factory, raw_factory):
+    server = server_factory(limits={"max_bytes_per_second": 4000, "max_stanza_bytes": 65536})
+    server.register("alice", PASSWORD)
+    server.register("bob", PASSWORD)
+    alice = raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="flood")
+    bob = raw_factory(server.c2s_port)
+    bob.login("bob", PASSWORD, resource="b")
+    alice.quiet(1.2)
+    alice.message(bob.jid, "f" * 60000)
+    assert_stream_error_and_close(alice, "policy-violation", timeout=30)
+    assert bob.iq("get", f"<ping xmlns='{NS_PING}'/>", to=server.domain).get("type") == "result"
