@@ -146,7 +146,8 @@ AccountResult run_account_command(storage::Database& db, const config::Config& c
 }
 
 void add_account_commands(ControlServer& server, storage::StoragePool& pool, const config::Config& config,
-                          std::function<void(std::function<void()>)> post_to_loop) {
+                          std::function<void(std::function<void()>)> post_to_loop,
+                          std::function<void(const std::vector<std::string>&)> on_success) {
   // Only what the commands read: the whole Config holds YAML nodes, whose shared
   // internals must not be copied or released from the pool's threads.
   auto snapshot = std::make_shared<config::Config>();
@@ -154,15 +155,16 @@ void add_account_commands(ControlServer& server, storage::StoragePool& pool, con
   snapshot->hosts = config.hosts;
   std::shared_ptr<const config::Config> shared_config = std::move(snapshot);
   auto post = std::make_shared<const std::function<void(std::function<void()>)>>(std::move(post_to_loop));
+  auto notify = std::make_shared<const std::function<void(const std::vector<std::string>&)>>(std::move(on_success));
   for (const AccountCommandSpec& spec : kSpecs) {
     std::string help = std::string(spec.arguments) + ": " + std::string(spec.help);
     server.add_command(std::string(spec.name), std::move(help),
-                       [&pool, spec, shared_config, post](std::vector<std::string> argv, Reply reply) {
+                       [&pool, spec, shared_config, post, notify](std::vector<std::string> argv, Reply reply) {
                          if (argv.size() != spec.argument_count + 1) {
                            reply(false, account_command_usage(spec));
                            return;
                          }
-                         auto job = [shared_config, post, argv = std::move(argv),
+                         auto job = [shared_config, post, notify, argv = std::move(argv),
                                      reply = std::move(reply)](storage::Database& db) {
                            bool ok = false;
                            std::string body;
@@ -173,7 +175,10 @@ void add_account_commands(ControlServer& server, storage::StoragePool& pool, con
                            } catch (const std::exception& e) {
                              body = std::string("internal error: ") + e.what();
                            }
-                           (*post)([reply, ok, body = std::move(body)]() mutable { reply(ok, std::move(body)); });
+                           (*post)([reply, ok, notify, argv, body = std::move(body)]() mutable {
+                             if (ok && *notify) (*notify)(argv);
+                             reply(ok, std::move(body));
+                           });
                          };
                          if (spec.writes) {
                            pool.write(std::move(job));

@@ -62,7 +62,10 @@ AccountResult run_account_command(storage::Database& db, const config::Config& c
 // and the key derivation stay off the loop), then replies through post_to_loop, which must
 // run its function on the server's loop thread. The hosts are copied from the config:
 // later reloads do not reach these commands. `pool` must outlive the server.
+// `on_success` (optional) runs on the loop, before the reply, with the argv of
+// every command that succeeded (the server tells its modules about accounts).
 void add_account_commands(ControlServer& server, storage::StoragePool& pool, const config::Config& config,
-                          std::function<void(std::function<void()>)> post_to_loop);
+                          std::function<void(std::function<void()>)> post_to_loop,
+                          std::function<void(const std::vector<std::string>&)> on_success = {});
 
 }  // namespace parley::control

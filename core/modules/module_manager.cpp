@@ -362,6 +362,18 @@ std::string ModuleManager::list() const {
   return out;
 }
 
+std::string ModuleManager::counters_text() const {
+  std::string out;
+  for (const auto& name : order_) {
+    for (const auto& instance : modules_.at(name).instances) {
+      std::lock_guard lock(instance->counters_mutex);
+      for (const auto& [counter, value] : instance->counters)
+        out += fmt::format("{}.{}.{}: {}\n", name, instance->host, counter, value);
+    }
+  }
+  return out;
+}
+
 void ModuleManager::load(const std::string& name, Done done) {
   if (busy_) return done(false, "another module change is in progress");
   if (modules_.count(name)) return done(false, fmt::format("module {} is already loaded", name));

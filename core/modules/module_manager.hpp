@@ -35,6 +35,8 @@ class ModuleManager {
 
   // parleyctl module ... (main loop thread).
   std::string list() const;
+  // "module.host.counter: value" lines of every module counter (parleyctl status).
+  std::string counters_text() const;
   void load(const std::string& name, Done done);
   void unload(const std::string& name, Done done);
   void reload(const std::string& name, Done done);

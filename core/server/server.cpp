@@ -12,6 +12,7 @@
 #include "core/c2s/c2s_session.hpp"
 #include "core/control/account_commands.hpp"
 #include "core/control/control_server.hpp"
+#include "core/modules/hooks.hpp"
 #include "core/modules/module_manager.hpp"
 #include "core/net/listener.hpp"
 #include "core/tls/context_store.hpp"
@@ -215,6 +216,30 @@ void Server::shutdown() {
   spdlog::info("parleyd stopped");
 }
 
+void Server::on_account_change(const std::vector<std::string>& argv) {
+  if (argv.size() < 3 || (argv[0] != "register" && argv[0] != "unregister")) return;
+  auto jid = Jid::make(argv[1], argv[2]);
+  if (!jid) return;
+  bool removed = argv[0] == "unregister";
+  // Modules hear of it on a worker loop, like every other event.
+  LoopContext* loop = ctx_->loops.front().get();
+  loop->loop.post([loop, jid = *jid, removed] {
+    parley_event_args args{};
+    args.user = to_pstr(jid.local());
+    args.host = to_pstr(jid.domain());
+    run_hooks(*loop->modules, removed ? PARLEY_EVENT_USER_REMOVED : PARLEY_EVENT_USER_REGISTERED, jid.domain(), args);
+  });
+  if (!removed) return;
+  // A removed account keeps no session (RFC 6120 §4.9.3.17 not-authorized).
+  for (const SessionRef& ref : ctx_->sessions.sessions_of(jid->bare_str())) {
+    LoopContext* owner = ctx_->loops[loop_of(ref.id)].get();
+    SessionId id = ref.id;
+    owner->loop.post([owner, id] {
+      if (C2sSession* session = owner->find(id)) session->close_with_stream_error("not-authorized", "Account removed");
+    });
+  }
+}
+
 std::string Server::status_text() const {
   std::string out = fmt::format("parleyd is running\nuptime_seconds: {}\nworkers: {}\nsessions: {}\nconnections: {}\n",
                                 (now_ms() - started_at_ms_) / 1000, ctx_->loops.size(), ctx_->sessions.size(),
@@ -227,13 +252,15 @@ std::string Server::status_text() const {
     out += fmt::format("loop{}_inbox: {}\n", loop->loop.index(), loop->loop.inbox_length());
   out += fmt::format("storage_read_queue: {}\nstorage_write_queue: {}\n", storage_->read_queue_length(),
                      storage_->write_queue_length());
+  out += modules_->counters_text();
   return out;
 }
 
 void Server::register_control_commands() {
   WorkerLoop* main = main_.get();
-  control::add_account_commands(*control_, *storage_, config_,
-                                [main](std::function<void()> task) { main->post(std::move(task)); });
+  control::add_account_commands(
+      *control_, *storage_, config_, [main](std::function<void()> task) { main->post(std::move(task)); },
+      [this](const std::vector<std::string>& argv) { on_account_change(argv); });
   control_->add_command("status", "Show server status and queue lengths",
                         [this](std::vector<std::string>, control::Reply reply) { reply(true, status_text()); });
   control_->add_command(

@@ -39,6 +39,7 @@ class Server {
   void reload();
   void shutdown();
   std::string status_text() const;
+  void on_account_change(const std::vector<std::string>& argv);
 
   config::Config config_;
   std::unique_ptr<storage::StoragePool> storage_;

@@ -108,6 +108,11 @@ typedef enum parley_event {
    * before the core reflects it to the user's resources. Filter; HANDLED =
    * the module broadcast it. */
   PARLEY_EVENT_PRESENCE_BROADCAST = 9,
+  /* Accounts created or removed through the running server (parleyctl, or a
+   * registration module); args->user and args->host name the account. An
+   * account removed this way also loses its sessions. */
+  PARLEY_EVENT_USER_REGISTERED = 10,
+  PARLEY_EVENT_USER_REMOVED = 11,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
 

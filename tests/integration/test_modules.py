@@ -198,3 +198,62 @@ def test_out_of_tree_module_from_the_installed_sdk(server_factory, tmp_path, raw
     reply = c.iq("get", "<hello xmlns='urn:example:hello'/>", to=server.domain)
     assert reply.get("type") == "result"
     assert "hi there" in "".join(reply.itertext())
+    # Its metrics counter shows in parleyctl status.
+    status = server.ctl("status")
+    assert f"mod_hello.{server.domain}.greetings: 1" in status.stdout, status.stdout
+
+
+def counters(server, module="mod_test_events"):
+    status = server.ctl("status")
+    assert status.returncode == 0, status.stderr
+    prefix = f"{module}.{server.domain}."
+    out = {}
+    for line in status.stdout.splitlines():
+        if line.startswith(prefix):
+            name, _, value = line[len(prefix):].partition(": ")
+            out[name] = int(value)
+    return out
+
+
+def wait_counter(server, name, expected, timeout=10):
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        got = counters(server).get(name, 0)
+        if got == expected or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def test_events_reach_a_module_written_in_c(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_events")
+    server = server_factory(module_paths=[folder], modules={"mod_ping": {}, "mod_test_events": {}})
+    server.register("bob", PASSWORD)  # through the running server: modules hear of it
+    assert wait_counter(server, "user_registered", 1) == 1
+
+    alice_reg = server.ctl("register", "alice", server.domain, PASSWORD)
+    assert alice_reg.returncode == 0
+    assert wait_counter(server, "user_registered", 2) == 2
+
+    alice = raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="a", presence=True)
+    assert wait_counter(server, "session_bound", 1) == 1
+    assert counters(server)["session_opened"] >= 1
+    assert counters(server)["presence_broadcast"] == 1
+
+    # bob is offline: "keep" is taken by the module (no error), anything else bounces.
+    alice.message(f"bob@{server.domain}", "keep")
+    alice.message(f"bob@{server.domain}", "drop")
+    error = alice.expect(q("jabber:client", "message"), match=lambda e: e.get("type") == "error")
+    assert "drop" in "".join(error.itertext())
+    assert stanza_error_condition(error)[1] == "service-unavailable"
+    assert alice.quiet(0.5) == [], "the message the module took was bounced too"
+    assert counters(server)["offline_message"] == 2
+    assert counters(server)["stanza_in"] >= 3
+
+    # Removing the account tells the modules and closes its sessions.
+    removed = server.ctl("unregister", "alice", server.domain)
+    assert removed.returncode == 0
+    assert alice.expect_stream_error() == "not-authorized"
+    assert wait_counter(server, "user_removed", 1) == 1
+    assert wait_counter(server, "session_closed", counters(server)["session_opened"]) == counters(server)["session_opened"]

@@ -224,6 +224,20 @@ Fleet::LoginStats Fleet::collect_logins() {
   return stats;
 }
 
+std::string Fleet::tls_description() {
+  std::string out;
+  for (unsigned w = 0; w < threads() && out.empty(); ++w) {
+    workers_[w]->run_sync([&, w] {
+      for (size_t index : members_[w]) {
+        if (clients_[index]->phase() != XmppClient::Phase::online) continue;
+        out = clients_[index]->tls_description();
+        if (!out.empty()) return;
+      }
+    });
+  }
+  return out;
+}
+
 void Fleet::close_all(double timeout_s) {
   for (unsigned w = 0; w < threads(); ++w) {
     workers_[w]->post([this, w] {

@@ -86,6 +86,9 @@ class Fleet {
   // Main thread: merges and resets the login bookkeeping of every shard.
   LoginStats collect_logins();
 
+  // Main thread: the TLS protocol and cipher of some online client ("" if none is online).
+  std::string tls_description();
+
   // Main thread: closes every client gracefully and waits until all sockets are closed (or timeout).
   void close_all(double timeout_s);
 

@@ -34,6 +34,7 @@ void add_common(CLI::App& app, CommonOptions& o) {
   app.add_option("--login-timeout", o.login_timeout, "seconds a login may take")->capture_default_str();
   app.add_option("--server-pid", o.server_pid, "read the server's RSS and CPU time from /proc/PID");
   app.add_option("--label", o.label, "the server's name in the report");
+  app.add_option("--tag", o.tag, "free text copied into the report (for scripts)");
   app.add_option("--json", o.json_file, "also append the JSON line to this file");
   app.add_option("--scram-cache", o.scram_cache, "keep SCRAM salted passwords in this file across runs");
   app.add_flag("!--no-progress", o.progress, "no progress on stderr");

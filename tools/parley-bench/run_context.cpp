@@ -82,6 +82,7 @@ Report RunContext::start_report() const {
   Report r;
   r.add("scenario", "scenario", scenario_);
   if (!options_.label.empty()) r.add("server", "server", options_.label);
+  if (!options_.tag.empty()) r.add("tag", "tag", options_.tag);
   r.add("tls", "TLS", options_.tls);
   r.add("mechanism", "SASL mechanism", options_.mechanism);
   r.add("threads", "generator threads", static_cast<int64_t>(threads_));

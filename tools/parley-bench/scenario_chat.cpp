@@ -218,6 +218,7 @@ int run_chat(const CommonOptions& common, const ChatOptions& options) {
 
   std::this_thread::sleep_for(std::chrono::duration<double>(options.settle));
   const auto before = run.sample_server();
+  const double bench_cpu_before = self_cpu_seconds();
   const uint64_t start_ns = uv_hrtime();
   for (unsigned w = 0; w < fleet->threads(); ++w) fleet->worker(w).post([&, w] { shards[w]->begin(); });
 
@@ -248,6 +249,7 @@ int run_chat(const CommonOptions& common, const ChatOptions& options) {
     }
   }
   const auto after = run.sample_server();
+  const double bench_cpu_chat = self_cpu_seconds() - bench_cpu_before;
   for (unsigned w = 0; w < fleet->threads(); ++w) fleet->worker(w).run_sync([&, w] { shards[w]->finish(); });
   if (common.progress) std::fprintf(stderr, "\r  delivered %lu/%lu\n",
                                     static_cast<unsigned long>(total([](ChatShard& s) { return s.delivered(); })),
@@ -280,6 +282,7 @@ int run_chat(const CommonOptions& common, const ChatOptions& options) {
   r.add("lat_p99_ms", "latency p99 ms", latencies.percentile_ms(99), 3);
   r.add("lat_p999_ms", "latency p99.9 ms", latencies.percentile_ms(99.9), 3);
   r.add("lat_max_ms", "latency max ms", latencies.max_ms(), 3);
+  r.add("bench_cpu_chat_s", "generator CPU s (chat)", bench_cpu_chat, 2);
   if (before && after) {
     const double cpu = after->cpu_s - before->cpu_s;
     r.add("server_cpu_s", "server CPU s", cpu, 2);
@@ -289,6 +292,7 @@ int run_chat(const CommonOptions& common, const ChatOptions& options) {
   }
   auto later = fleet->collect_logins();
   RunContext::add_failures(r, later.failures);
+  r.add("tls_session", "TLS session", fleet->tls_description());
   fleet->close_all(15);
   run.emit(r);
   return lost == 0 && delivered == options.messages && dropped == 0 ? 0 : 1;

@@ -136,6 +136,7 @@ int run_churn(const CommonOptions& common, const ChurnOptions& options) {
     r.add("server_rss_kib_after", "server RSS after KiB", static_cast<int64_t>(after->rss_kib));
   }
   RunContext::add_failures(r, stats.failures);
+  r.add("tls_session", "TLS session", fleet->tls_description());
   fleet->close_all(15);
   run.emit(r);
   return stats.failed == 0 && stats.dropped == 0 ? 0 : 1;

@@ -23,9 +23,11 @@ int run_connect(const CommonOptions& common, const ConnectOptions& options) {
   std::vector<size_t> all(options.sessions);
   std::iota(all.begin(), all.end(), size_t{0});
   const auto before = run.sample_server();
+  const double bench_cpu_before = self_cpu_seconds();
   const double seconds = fleet->login(all, XmppClient::Mode::login, common.login_rate, common.login_concurrency,
                                       1e9, common.progress);
   const auto after_login = run.sample_server();
+  const double bench_cpu_login = self_cpu_seconds() - bench_cpu_before;
   auto stats = fleet->collect_logins();
 
   if (options.hold > 0 && common.progress) std::fprintf(stderr, "  holding %zu sessions idle for %.1f s\n",
@@ -37,6 +39,7 @@ int run_connect(const CommonOptions& common, const ConnectOptions& options) {
   Report r = run.start_report();
   r.add("sessions", "sessions", static_cast<int64_t>(options.sessions));
   add_login_fields(r, stats, seconds);
+  r.add("bench_cpu_login_s", "generator CPU s (logins)", bench_cpu_login, 2);
   r.add("hold_s", "idle hold s", options.hold, 1);
   r.add("dropped", "sessions dropped while idle", static_cast<int64_t>(dropped));
   if (before && after_login && after_hold) {
@@ -50,6 +53,7 @@ int run_connect(const CommonOptions& common, const ConnectOptions& options) {
     r.add("server_cpu_idle_s", "server CPU s (idle hold)", after_hold->cpu_s - after_login->cpu_s, 2);
   }
   RunContext::add_failures(r, stats.failures);
+  r.add("tls_session", "TLS session", fleet->tls_description());
   fleet->close_all(15);
   run.emit(r);
   return stats.failed == 0 && stats.ok == options.sessions && dropped == 0 ? 0 : 1;

@@ -186,6 +186,7 @@ int run_offline(const CommonOptions& common, const OfflineOptions& options) {
     r.add("server_rss_kib_stored", "server RSS with messages stored KiB", static_cast<int64_t>(after_store->rss_kib));
   }
   RunContext::add_failures(r, receiver_logins.failures);
+  r.add("tls_session", "TLS session", fleet->tls_description());
   fleet->close_all(15);
   run.emit(r);
   return supported && lost == 0 ? 0 : (supported ? 1 : 3);

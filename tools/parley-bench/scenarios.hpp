@@ -25,6 +25,7 @@ struct CommonOptions {
   double login_timeout = 60;              // seconds, per login
   int server_pid = 0;                     // read its RSS and CPU time from /proc
   std::string label;                      // the server's name in the report
+  std::string tag;                        // free text for scripts (e.g. the case of a comparison)
   std::string json_file;                  // also append the JSON line here
   std::string scram_cache;                // keep salted passwords across runs in this file
   bool progress = true;

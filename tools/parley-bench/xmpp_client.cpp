@@ -127,6 +127,11 @@ void XmppClient::arm_timer(double seconds) {
   uv_timer_start(&timer_, &on_timer, static_cast<uint64_t>(seconds * 1000), 0);
 }
 
+std::string XmppClient::tls_description() const {
+  if (!tls_ || !secure_) return {};
+  return tls_->protocol() + " " + tls_->cipher();
+}
+
 void XmppClient::on_connect(uv_connect_t* req, int status) {
   auto* self = static_cast<XmppClient*>(req->data);
   if (status == UV_ECANCELED || self->phase_ != Phase::negotiating) return;

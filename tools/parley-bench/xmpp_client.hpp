@@ -82,6 +82,8 @@ class XmppClient final : private xml::StreamParser::Handler {
   uint64_t started_ns() const { return started_ns_; }
   uint64_t online_ns() const { return online_ns_; }
   Worker& worker() { return worker_; }
+  // "TLSv1.3 TLS_AES_256_GCM_SHA384" once TLS is up, else "".
+  std::string tls_description() const;
 
   // Free for the owner (the scenario's index of this client).
   uint32_t tag = 0;

@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# bench/compare.sh - Parley side by side with Prosody and ejabberd, on this machine, with parley-bench.
+#
+# Installs Prosody and ejabberd from Debian if they are missing (without letting their packages start
+# services), starts each server itself in the foreground with a config kept in bench/ (127.0.0.1
+# only, its own free high port, registration open to the bench, SCRAM-SHA-256 with 4096 iterations,
+# STARTTLS with one RSA-2048 self-signed certificate made for this run), runs the same scenarios
+# against the three servers one after another, stops only the processes it started (by PID, and
+# their process group, which each server gets of its own through setsid), and writes BENCHMARKS.md.
+#
+#   bench/compare.sh [--quick] [--runs N] [--servers "parley prosody ejabberd"] [--build-dir DIR]
+#                    [--out FILE] [--no-install] [--keep-temp]
+#
+# --quick: small sizes and one run, for development (minutes instead of most of an hour).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+QUICK=0
+RUNS=3
+SERVERS="parley prosody ejabberd"
+BUILD_DIR="$REPO/build-bench"
+OUT="$REPO/BENCHMARKS.md"
+INSTALL=1
+KEEP=0
+COMMAND_LINE="bench/compare.sh $*"
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1; shift ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --servers) SERVERS=$2; shift 2 ;;
+    --build-dir) BUILD_DIR=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --no-install) INSTALL=0; shift ;;
+    --keep-temp) KEEP=1; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$QUICK" = 1 ]; then
+  [[ "$COMMAND_LINE" == *"--runs"* ]] || RUNS=1
+  IDLE_NS="200 1000"; IDLE_HOLD=3
+  LOGINS=300
+  PAIRS=50; MESSAGES=20000
+  LIGHT_RATE=1000; LIGHT_MESSAGES=3000
+  OFF_RECEIVERS=50; OFF_SENDERS=5; OFF_MESSAGES=2000
+  CHURN_SESSIONS=100; CHURN_RATE=50; CHURN_SECONDS=5
+else
+  IDLE_NS="1000 10000"; IDLE_HOLD=10
+  LOGINS=2000
+  PAIRS=500; MESSAGES=200000
+  LIGHT_RATE=1000; LIGHT_MESSAGES=20000
+  OFF_RECEIVERS=500; OFF_SENDERS=10; OFF_MESSAGES=50000
+  CHURN_SESSIONS=1000; CHURN_RATE=100; CHURN_SECONDS=20
+fi
+USERS=$(printf '%s\n' $IDLE_NS "$LOGINS" $((2 * PAIRS)) $((OFF_RECEIVERS + OFF_SENDERS)) "$CHURN_SESSIONS" | sort -n | tail -1)
+BENCH_THREADS=2
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- processes we started, and only those
+STARTED=()        # PIDs (each a session and process group leader, through setsid)
+SERVER_PID=""
+cleanup() {
+  local pid
+  for pid in "${STARTED[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  sleep 1
+  for pid in "${STARTED[@]}"; do
+    kill -0 "$pid" 2>/dev/null && { kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; }
+  done
+  if [ "$KEEP" = 0 ] && [ -n "${TMP:-}" ]; then rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- peers from Debian
+install_peers() {
+  local need=()
+  dpkg -s prosody >/dev/null 2>&1 || need+=(prosody)
+  dpkg -s ejabberd >/dev/null 2>&1 || need+=(ejabberd)
+  [ ${#need[@]} -eq 0 ] && return 0
+  [ "$INSTALL" = 1 ] || die "missing ${need[*]} (and --no-install)"
+  log "installing ${need[*]} from Debian"
+  # Their maintainer scripts start services through invoke-rc.d; policy-rc.d exit 101 forbids it.
+  local made_policy=0 before after pid
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  before=$(pgrep -d ' ' -f 'prosody|beam.smp|epmd' || true)
+  apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  # Whatever the installation started anyway, we started: stop exactly those processes.
+  after=$(pgrep -d ' ' -f 'prosody|beam.smp|epmd' || true)
+  for pid in $after; do
+    if [[ " $before " != *" $pid "* ]] && [ "$pid" != "$$" ]; then
+      log "the package installation left PID $pid running ($(tr '\0' ' ' < /proc/$pid/cmdline 2>/dev/null)): stopping it"
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
+# ---------------------------------------------------------------- our binaries
+build_parley() {
+  PARLEYD="$BUILD_DIR/core/parleyd"
+  PARLEYCTL="$BUILD_DIR/tools/parleyctl/parleyctl"
+  BENCH="$BUILD_DIR/tools/parley-bench/parley-bench"
+  if [ ! -x "$PARLEYD" ] || [ ! -x "$PARLEYCTL" ] || [ ! -x "$BENCH" ]; then
+    log "building parleyd, parleyctl and parley-bench (RelWithDebInfo) in $BUILD_DIR"
+    cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
+    ninja -C "$BUILD_DIR" -j2 parleyd parleyctl parley-bench >&2
+  fi
+}
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {  # port pid seconds
+  local deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt $deadline ]; do
+    kill -0 "$2" 2>/dev/null || return 1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- servers
+# start_server NAME [WORKERS]: sets SERVER_PID and PORT[NAME]
+declare -A PORT
+start_server() {
+  local name=$1 workers=${2:-2} dir="$TMP/$1" pid
+  mkdir -p "$dir/data"
+  [ -n "${PORT[$name]:-}" ] || PORT[$name]=$(free_port)
+  case "$name" in
+    parley)
+      [ -n "${PORT[parley-plain]:-}" ] || PORT[parley-plain]=$(free_port)
+      sed -e "s|@DIR@|$dir|g; s|@PORT@|${PORT[$name]}|; s|@PLAIN_PORT@|${PORT[parley-plain]}|; s|@WORKERS@|$workers|" \
+          -e "s|@CERT_AND_KEY@|$TMP/cert/both.pem|" \
+        "$REPO/bench/parley.yml" > "$dir/parley.yml"
+      setsid "$PARLEYD" --config "$dir/parley.yml" >> "$dir/server.log" 2>&1 &
+      pid=$! ;;
+    prosody)
+      sed -e "s|@DIR@|$dir|g; s|@PORT@|${PORT[$name]}|; s|@CERT@|$TMP/cert/cert.pem|; s|@KEY@|$TMP/cert/key.pem|" \
+        "$REPO/bench/prosody.cfg.lua" > "$dir/prosody.cfg.lua"
+      setsid prosody --config "$dir/prosody.cfg.lua" -F >> "$dir/server.log" 2>&1 &
+      pid=$! ;;
+    ejabberd)
+      sed -e "s|@PORT@|${PORT[$name]}|; s|@CERT_AND_KEY@|$TMP/cert/both.pem|" \
+        "$REPO/bench/ejabberd.yml" > "$dir/ejabberd.yml"
+      mkdir -p "$dir/spool"
+      # erl straight, not ejabberdctl: no su to another user (whose child would hide the PID) and no
+      # node name, so no epmd daemon is left behind. erl execs beam.smp: $! is the VM itself.
+      (cd "$dir" && ERL_LIBS=/usr/lib/x86_64-linux-gnu EJABBERD_CONFIG_PATH="$dir/ejabberd.yml" \
+        EJABBERD_LOG_PATH="$dir/ejabberd.log" HOME="$dir" \
+        exec setsid erl +K true +P 1000000 -noinput -mnesia dir "\"$dir/spool\"" -s ejabberd) >> "$dir/server.log" 2>&1 &
+      pid=$! ;;
+    *) die "unknown server $name" ;;
+  esac
+  STARTED+=("$pid")
+  SERVER_PID=$pid
+  wait_port "${PORT[$name]}" "$pid" 60 || { tail -20 "$dir/server.log" >&2; die "$name did not start (log: $dir/server.log)"; }
+  sleep 2  # let it finish starting (ejabberd opens the port before every module is up)
+  log "$name running: PID $pid ($(cat /proc/$pid/comm)), port ${PORT[$name]}, RSS $(awk '/VmRSS/{print $2}' /proc/$pid/status) KiB"
+}
+
+stop_server() {
+  local pid=$SERVER_PID i
+  [ -n "$pid" ] || return 0
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "PID $pid ignores SIGTERM: SIGKILL"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+# bench NAME TAG ARGS...: one parley-bench run; its JSON line goes to results.jsonl. BENCH_PORT and
+# BENCH_TLS override the server's port and starttls.
+bench() {
+  local name=$1 tag=$2
+  shift 2
+  local rc=0 lines_before
+  lines_before=$(wc -l < "$RESULTS")
+  "$BENCH" --port "${BENCH_PORT:-${PORT[$name]}}" --tls "${BENCH_TLS:-starttls}" --server-pid "$SERVER_PID" --label "$name" --tag "$tag" --threads "$BENCH_THREADS" \
+    --json "$RESULTS" --scram-cache "$TMP/$name.scram" --login-timeout 120 --no-progress "$@" \
+    >> "$TMP/bench.log" 2>&1 || rc=$?
+  local line
+  if [ "$(wc -l < "$RESULTS")" = "$lines_before" ]; then
+    log "  $name $tag (exit $rc): no result; see $TMP/bench.log"
+    return 0
+  fi
+  line=$(tail -1 "$RESULTS")
+  log "  $name $tag (exit $rc): $(echo "$line" | /usr/bin/python3 -c '
+import json,sys
+d=json.loads(sys.stdin.read())
+keys=["logins_ok","logins_failed","logins_per_s","rss_kib_per_session","server_cpu_ms_per_login","msgs_per_s","lat_p99_ms","messages_lost","server_cpu_s_per_100k","status","failures"]
+print(" ".join(f"{k}={d[k]}" for k in keys if k in d))' 2>/dev/null || echo '?')"
+}
+
+register_users() {
+  local name=$1
+  if [ "$name" = parley ]; then
+    bench parley register register --users "$USERS" --parleyctl "$PARLEYCTL" --parley-config "$TMP/parley/parley.yml" --jobs 2
+  else
+    bench "$name" register register --users "$USERS" --login-concurrency 16
+  fi
+}
+
+run_server() {
+  local name=$1 run n
+  log "== $name"
+  start_server "$name" 2
+  register_users "$name"
+  for run in $(seq 1 "$RUNS"); do
+    for n in $IDLE_NS; do
+      stop_server; start_server "$name" 2   # a fresh process: its RSS before is the baseline
+      bench "$name" "idle-$n" connect --sessions "$n" --hold "$IDLE_HOLD"
+      if [ "$name" = parley ]; then
+        stop_server; start_server parley 2
+        BENCH_PORT=${PORT[parley-plain]} BENCH_TLS=none bench parley "idle-plain-$n" connect --sessions "$n" --hold "$IDLE_HOLD"
+      fi
+    done
+  done
+  stop_server; start_server "$name" 2
+  for run in $(seq 1 "$RUNS"); do bench "$name" login connect --sessions "$LOGINS" --hold 0; done
+  for run in $(seq 1 "$RUNS"); do bench "$name" chat-w1 chat --pairs "$PAIRS" --window 1 --messages "$MESSAGES"; done
+  for run in $(seq 1 "$RUNS"); do bench "$name" chat-w10 chat --pairs "$PAIRS" --window 10 --messages "$MESSAGES"; done
+  for run in $(seq 1 "$RUNS"); do
+    bench "$name" chat-light chat --pairs "$PAIRS" --window 1 --rate "$LIGHT_RATE" --messages "$LIGHT_MESSAGES"
+  done
+  if [ "$name" = parley ]; then
+    # No offline storage in Parley yet: one small run shows what happens (the report says "not supported").
+    bench "$name" offline offline --receivers 10 --senders 2 --messages 100 --drain-timeout 5
+  else
+    for run in $(seq 1 "$RUNS"); do
+      bench "$name" offline offline --receivers "$OFF_RECEIVERS" --senders "$OFF_SENDERS" --messages "$OFF_MESSAGES" --drain-timeout 60
+    done
+  fi
+  for run in $(seq 1 "$RUNS"); do
+    bench "$name" churn churn --sessions "$CHURN_SESSIONS" --rate "$CHURN_RATE" --duration "$CHURN_SECONDS"
+  done
+  stop_server
+  if [ "$name" = parley ]; then
+    log "== parley with workers: 1"
+    start_server parley 1
+    for run in $(seq 1 "$RUNS"); do bench parley chat-w10-workers1 chat --pairs "$PAIRS" --window 10 --messages "$MESSAGES"; done
+    for run in $(seq 1 "$RUNS"); do bench parley chat-w1-workers1 chat --pairs "$PAIRS" --window 1 --messages "$MESSAGES"; done
+    stop_server
+  fi
+}
+
+# ---------------------------------------------------------------- main
+[ "$(id -u)" = 0 ] || log "warning: not root; apt-get and the file limit may not work"
+install_peers
+build_parley
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+TMP=$(mktemp -d /tmp/parley-compare.XXXXXX)
+RESULTS="$TMP/results.jsonl"
+: > "$RESULTS"
+mkdir -p "$TMP/cert"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/cert/key.pem" -out "$TMP/cert/cert.pem" -days 7 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
+cat "$TMP/cert/cert.pem" "$TMP/cert/key.pem" > "$TMP/cert/both.pem"
+chmod 644 "$TMP/cert/"*.pem
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+STARTED_AT=$(date -u '+%Y-%m-%d %H:%M UTC')
+T0=$SECONDS
+log "results in $TMP (users: $USERS, runs: $RUNS, quick: $QUICK)"
+for name in $SERVERS; do run_server "$name"; done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+export RESULTS COMMAND_LINE STARTED_AT LOAD_BEFORE LOAD_AFTER QUICK RUNS SERVERS BENCH_THREADS
+export IDLE_NS LOGINS PAIRS MESSAGES LIGHT_RATE LIGHT_MESSAGES OFF_RECEIVERS OFF_SENDERS OFF_MESSAGES
+export CHURN_SESSIONS CHURN_RATE CHURN_SECONDS IDLE_HOLD
+export ELAPSED_MIN=$(( (SECONDS - T0 + 59) / 60 ))
+export PARLEY_VERSION="$("$PARLEYD" --version 2>/dev/null | head -1)"
+export PROSODY_VERSION="$(dpkg-query -W -f='${Version}' prosody 2>/dev/null)"
+export EJABBERD_VERSION="$(dpkg-query -W -f='${Version}' ejabberd 2>/dev/null)"
+export ERLANG_VERSION="$(dpkg-query -W -f='${Version}' erlang-base 2>/dev/null)"
+export LUA_VERSION="$(dpkg-query -W -f='${Version}' lua5.4 2>/dev/null)"
+export OPENSSL_VERSION="$(openssl version)"
+export CPU_MODEL="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+export NPROC="$(nproc)"
+export MEM_TOTAL="$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+export KERNEL="$(uname -r)"
+export NOTES_FILE="$REPO/bench/NOTES.md"
+/usr/bin/python3 "$REPO/bench/report.py" > "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+cp "$RESULTS" "$REPO/bench/last-results.jsonl"
+log "wrote $OUT (raw results: bench/last-results.jsonl) in $ELAPSED_MIN min"

@@ -1,0 +1,78 @@
+/* mod_test_events: a module in plain C, against parley/module.h alone. It
+ * counts the events it sees (parleyctl status shows the counters) and takes
+ * offline messages whose body is "keep" (PARLEY_HANDLED), so the integration
+ * tests can check when each hook runs and what its result does. */
+#include <string.h>
+
+#include "parley/module.h"
+
+static const parley_host_api* host_api;
+
+static parley_str str(const char* s) {
+  parley_str out = {s, strlen(s)};
+  return out;
+}
+
+static int start(parley_module* m, const parley_host_api* host, void** state, parley_sink error) {
+  (void)error;
+  host_api = host;
+  *state = m;
+  return 0;
+}
+
+static void stop(void* state) { (void)state; }
+
+static parley_result count(void* state, const char* name) {
+  host_api->counter_add((parley_module*)state, str(name), 1);
+  return PARLEY_PASS;
+}
+
+static parley_result on_opened(void* s, const parley_event_args* a) { (void)a; return count(s, "session_opened"); }
+static parley_result on_bound(void* s, const parley_event_args* a) { (void)a; return count(s, "session_bound"); }
+static parley_result on_closed(void* s, const parley_event_args* a) { (void)a; return count(s, "session_closed"); }
+static parley_result on_registered(void* s, const parley_event_args* a) {
+  (void)a;
+  return count(s, "user_registered");
+}
+static parley_result on_removed(void* s, const parley_event_args* a) { (void)a; return count(s, "user_removed"); }
+static parley_result on_broadcast(void* s, const parley_event_args* a) { (void)a; return count(s, "presence_broadcast"); }
+static parley_result on_stanza_in(void* s, const parley_event_args* a) { (void)a; return count(s, "stanza_in"); }
+
+struct text_buffer {
+  char data[32];
+  size_t len;
+};
+
+static void append_text(void* ctx, const char* data, size_t len) {
+  struct text_buffer* buffer = (struct text_buffer*)ctx;
+  size_t room = sizeof(buffer->data) - 1 - buffer->len;
+  if (len > room) len = room;
+  memcpy(buffer->data + buffer->len, data, len);
+  buffer->len += len;
+  buffer->data[buffer->len] = '\0';
+}
+
+/* Takes (pretends to store) offline messages whose body is "keep". */
+static parley_result on_offline(void* s, const parley_event_args* a) {
+  count(s, "offline_message");
+  parley_element* body = host_api->element_find_child(a->stanza, str("body"), str(""));
+  if (body == NULL) return PARLEY_PASS;
+  struct text_buffer text = {{0}, 0};
+  parley_sink sink = {&text, append_text};
+  host_api->element_text(body, sink);
+  return strcmp(text.data, "keep") == 0 ? PARLEY_HANDLED : PARLEY_PASS;
+}
+
+static const parley_hook_decl hooks[] = {
+    {PARLEY_EVENT_SESSION_OPENED, 50, on_opened},     {PARLEY_EVENT_SESSION_BOUND, 50, on_bound},
+    {PARLEY_EVENT_SESSION_CLOSED, 50, on_closed},     {PARLEY_EVENT_USER_REGISTERED, 50, on_registered},
+    {PARLEY_EVENT_USER_REMOVED, 50, on_removed},      {PARLEY_EVENT_PRESENCE_BROADCAST, 50, on_broadcast},
+    {PARLEY_EVENT_STANZA_IN, 50, on_stanza_in},       {PARLEY_EVENT_OFFLINE_MESSAGE, 50, on_offline},
+};
+
+static const parley_module_def def = {
+    sizeof(parley_module_def), PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR, "mod_test_events", "1.0.0", NULL, NULL, 0,
+    start, stop, NULL, NULL, hooks, sizeof(hooks) / sizeof(hooks[0]), NULL, 0, NULL, NULL, 0,
+};
+
+PARLEY_EXPORT const parley_module_def* parley_module_entry(void) { return &def; }
