@@ -51,6 +51,8 @@ C2sSession::C2sSession(ServerContext& ctx, LoopContext& loop, SessionId id, cons
 }
 
 C2sSession::~C2sSession() {
+  for (auto& slot : module_slots_)
+    if (slot.free_fn) slot.free_fn(slot.data);
   ctx_.metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
   if (counted_ip_) ctx_.connections.remove(peer_ip_);
 }
@@ -152,6 +154,33 @@ bool C2sSession::within_rate(size_t bytes) {
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   loop_.throttle(id_, now + static_cast<uint64_t>(debt * 1000 / rate) + 1);
   return true;
+}
+
+void C2sSession::set_module_data(parley_module* owner, void* data, void (*free_fn)(void*)) {
+  for (auto& slot : module_slots_) {
+    if (slot.owner != owner) continue;
+    if (slot.free_fn && slot.data != data) slot.free_fn(slot.data);
+    slot.data = data;
+    slot.free_fn = free_fn;
+    return;
+  }
+  module_slots_.push_back(ModuleSlot{owner, data, free_fn});
+}
+
+void* C2sSession::module_data(parley_module* owner) const {
+  for (const auto& slot : module_slots_)
+    if (slot.owner == owner) return slot.data;
+  return nullptr;
+}
+
+void C2sSession::drop_module_data(parley_module* owner) {
+  for (size_t i = 0; i < module_slots_.size(); ++i) {
+    if (module_slots_[i].owner != owner) continue;
+    ModuleSlot slot = module_slots_[i];
+    module_slots_.erase(module_slots_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (slot.free_fn) slot.free_fn(slot.data);
+    return;
+  }
 }
 
 void C2sSession::end_throttle() {

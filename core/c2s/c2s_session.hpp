@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/addr/jid.hpp"
 #include "core/config/config.hpp"
@@ -50,6 +51,11 @@ class C2sSession final : private xml::StreamParser::Handler {
   // Writes a routed stanza. False when this session can no longer take
   // stanzas (closing, or not bound yet): the router then reroutes.
   bool deliver(const Delivery& delivery);
+
+  // Module data kept with the session (parley_host_api.session_set_data).
+  void set_module_data(parley_module* owner, void* data, void (*free_fn)(void*));
+  void* module_data(parley_module* owner) const;
+  void drop_module_data(parley_module* owner);  // before that module is unloaded
 
   // The loop's throttle timer: reading may go on.
   void end_throttle();
@@ -160,6 +166,13 @@ class C2sSession final : private xml::StreamParser::Handler {
   // SASL exchange state.
   std::unique_ptr<sasl::ScramServer> scram_;
   std::optional<sasl::Mechanism> mechanism_;
+
+  struct ModuleSlot {
+    parley_module* owner;
+    void* data;
+    void (*free_fn)(void*);
+  };
+  std::vector<ModuleSlot> module_slots_;  // usually empty: no cost for sessions modules ignore
 
   // Stanzas that arrived while input was suspended for a storage round trip.
   std::deque<xml::Element> deferred_;

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include "core/c2s/c2s_session.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
 #include "core/modules/module_manager.hpp"
@@ -332,6 +333,25 @@ parley_value rows_value(const parley_rows* rows, size_t row, size_t column) {
 
 int64_t rows_changes(const parley_rows* rows) { return rows ? rows->result.changes : 0; }
 
+C2sSession* session_here(parley_module* m, parley_session_id id) {
+  LoopContext* loop = LoopContext::current();
+  if (loop == nullptr || id == 0 || loop_of(id) != loop->loop.index()) return nullptr;
+  (void)m;
+  return loop->find(id);
+}
+
+int session_set_data(parley_module* m, parley_session_id session, void* data, void (*free_fn)(void*)) {
+  C2sSession* s = session_here(m, session);
+  if (s == nullptr) return 0;
+  s->set_module_data(m, data, free_fn);
+  return 1;
+}
+
+void* session_get_data(parley_module* m, parley_session_id session) {
+  C2sSession* s = session_here(m, session);
+  return s ? s->module_data(m) : nullptr;
+}
+
 const parley_host_api table = {
     sizeof(parley_host_api),
     PARLEY_ABI_MAJOR,
@@ -371,6 +391,8 @@ const parley_host_api table = {
     &rows_columns,
     &rows_value,
     &rows_changes,
+    &session_set_data,
+    &session_get_data,
 };
 
 }  // namespace

@@ -347,6 +347,16 @@ void ModuleManager::install_tables(std::shared_ptr<const ModuleTables> tables, b
       std::move(done));
 }
 
+void ModuleManager::drop_session_data(std::vector<parley_module*> instances, std::function<void()> done) {
+  // free_fn lives in the module's code: run it on each loop before dlclose.
+  on_all_loops(
+      [instances](LoopContext& lc) {
+        for (auto& [id, session] : lc.sessions)
+          for (parley_module* instance : instances) session->drop_module_data(instance);
+      },
+      std::move(done));
+}
+
 void ModuleManager::pause_loops(std::function<void()> done) {
   on_all_loops([](LoopContext& lc) { lc.paused = true; }, std::move(done));
 }
@@ -416,13 +426,17 @@ void ModuleManager::unload(const std::string& name, Done done) {
   busy_ = true;
   auto holder = std::make_shared<Loaded>(std::move(removed));
   // Stop it only once no loop can call into it any more.
-  install_tables(build_tables(), false, [this, name, holder, done] {
-    stop_instances(holder->instances);
-    holder->instances.clear();
-    holder->library.reset();  // dlclose
-    busy_ = false;
-    spdlog::info("module {} unloaded", name);
-    done(true, fmt::format("module {} unloaded\n", name));
+  std::vector<parley_module*> instances;
+  for (auto& instance : holder->instances) instances.push_back(instance.get());
+  install_tables(build_tables(), false, [this, name, holder, instances, done] {
+    drop_session_data(instances, [this, name, holder, done] {
+      stop_instances(holder->instances);
+      holder->instances.clear();
+      holder->library.reset();  // dlclose
+      busy_ = false;
+      spdlog::info("module {} unloaded", name);
+      done(true, fmt::format("module {} unloaded\n", name));
+    });
   });
 }
 
@@ -472,14 +486,19 @@ void ModuleManager::reload(const std::string& name, Done done) {
     }
     auto retired = std::make_shared<Loaded>(std::move(old));
     old = Loaded{fresh, retired->options, std::move(*instances)};
-    install_tables(build_tables(), true, [this, name, retired, done] {
-      // No loop holds the old tables any more: stop and unmap the old code.
-      stop_instances(retired->instances);
-      retired->instances.clear();
-      retired->library.reset();  // dlclose the old copy
-      busy_ = false;
-      spdlog::info("module {} reloaded", name);
-      done(true, fmt::format("module {} reloaded\n", name));
+    std::vector<parley_module*> old_instances;
+    for (auto& instance : retired->instances) old_instances.push_back(instance.get());
+    install_tables(build_tables(), true, [this, name, retired, old_instances, done] {
+      // No loop holds the old tables any more: free the old code's session
+      // data, then stop and unmap it.
+      drop_session_data(old_instances, [this, name, retired, done] {
+        stop_instances(retired->instances);
+        retired->instances.clear();
+        retired->library.reset();  // dlclose the old copy
+        busy_ = false;
+        spdlog::info("module {} reloaded", name);
+        done(true, fmt::format("module {} reloaded\n", name));
+      });
     });
   });
 }

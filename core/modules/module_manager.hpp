@@ -67,6 +67,7 @@ class ModuleManager {
   // runs on the main loop once every loop has it.
   void install_tables(std::shared_ptr<const ModuleTables> tables, bool resume, std::function<void()> done);
   void pause_loops(std::function<void()> done);
+  void drop_session_data(std::vector<parley_module*> instances, std::function<void()> done);
   void on_all_loops(std::function<void(struct LoopContext&)> task, std::function<void()> done);
 
   ServerContext& ctx_;

@@ -204,6 +204,9 @@ void Server::shutdown() {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   for (auto& loop : ctx_->loops) loop->loop.stop();
   for (auto& loop : ctx_->loops) loop->loop.join();
+  // Sessions may hold module data whose free function is module code: free it
+  // while the modules are still mapped.
+  for (auto& loop : ctx_->loops) loop->sessions.clear();
   // 4. Modules, now that no loop can call them; storage last: finish queued writes.
   modules_->stop_all();
   storage_->stop();

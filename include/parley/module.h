@@ -275,6 +275,14 @@ typedef struct parley_host_api {
   parley_value (*rows_value)(const parley_rows* rows, size_t row, size_t column);
   /* Rows changed by a write. */
   int64_t (*rows_changes)(const parley_rows* rows);
+
+  /* Per-session data of this module: a slot the core keeps with the session
+   * and frees (free_fn(data), if not NULL) when the session ends, when the
+   * slot is set again, and before the module is unloaded or reloaded. Call on
+   * the session's loop (from its events or its iq requests). 1 if done; 0 if
+   * the session is not on this loop or is gone. */
+  int (*session_set_data)(parley_module* m, parley_session_id session, void* data, void (*free_fn)(void* data));
+  void* (*session_get_data)(parley_module* m, parley_session_id session);
 } parley_host_api;
 
 #define PARLEY_HOST_HAS(host, member) \

@@ -250,6 +250,8 @@ def test_events_reach_a_module_written_in_c(server_factory, tmp_path, raw_factor
     assert alice.quiet(0.5) == [], "the message the module took was bounced too"
     assert counters(server)["offline_message"] == 2
     assert counters(server)["stanza_in"] >= 3
+    # Per-session data: the module counted this session's stanzas in its slot.
+    assert counters(server)["third_stanza_of_a_session"] == 1
 
     # Removing the account tells the modules and closes its sessions.
     removed = server.ctl("unregister", "alice", server.domain)
@@ -257,3 +259,21 @@ def test_events_reach_a_module_written_in_c(server_factory, tmp_path, raw_factor
     assert alice.expect_stream_error() == "not-authorized"
     assert wait_counter(server, "user_removed", 1) == 1
     assert wait_counter(server, "session_closed", counters(server)["session_opened"]) == counters(server)["session_opened"]
+    assert wait_counter(server, "slot_freed", 1) == 1  # the core freed the session's slot
+
+
+def test_unload_frees_session_data_first(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_events")
+    server = server_factory(module_paths=[folder], modules={"mod_ping": {}, "mod_test_events": {}})
+    server.register("alice", PASSWORD)
+    alice = raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="a")
+    assert wait_counter(server, "session_bound", 1) == 1
+    before = counters(server)
+    assert before.get("slot_freed", 0) == 0
+    # The slot's free function is module code: it runs before the .so is unmapped.
+    assert server.ctl("module", "unload", "mod_test_events").returncode == 0
+    # The module is gone (its counters with it); the session lives on.
+    assert alice.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to=server.domain).get("type") == "result"
+    assert "slot_freed" not in counters(server)
+    assert "mod_test_events" in server.log()

@@ -2,11 +2,13 @@
  * counts the events it sees (parleyctl status shows the counters) and takes
  * offline messages whose body is "keep" (PARLEY_HANDLED), so the integration
  * tests can check when each hook runs and what its result does. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "parley/module.h"
 
 static const parley_host_api* host_api;
+static parley_module* instance; /* one host in the tests */
 
 static parley_str str(const char* s) {
   parley_str out = {s, strlen(s)};
@@ -16,6 +18,7 @@ static parley_str str(const char* s) {
 static int start(parley_module* m, const parley_host_api* host, void** state, parley_sink error) {
   (void)error;
   host_api = host;
+  instance = m;
   *state = m;
   return 0;
 }
@@ -28,7 +31,17 @@ static parley_result count(void* state, const char* name) {
 }
 
 static parley_result on_opened(void* s, const parley_event_args* a) { (void)a; return count(s, "session_opened"); }
-static parley_result on_bound(void* s, const parley_event_args* a) { (void)a; return count(s, "session_bound"); }
+/* Per-session data: a stanza counter, freed by the core. */
+static void free_slot(void* data) {
+  free(data);
+  host_api->counter_add(instance, str("slot_freed"), 1);
+}
+
+static parley_result on_bound(void* s, const parley_event_args* a) {
+  long* stanzas = (long*)calloc(1, sizeof(long));
+  if (stanzas != NULL && !host_api->session_set_data((parley_module*)s, a->session, stanzas, free_slot)) free(stanzas);
+  return count(s, "session_bound");
+}
 static parley_result on_closed(void* s, const parley_event_args* a) { (void)a; return count(s, "session_closed"); }
 static parley_result on_registered(void* s, const parley_event_args* a) {
   (void)a;
@@ -36,7 +49,11 @@ static parley_result on_registered(void* s, const parley_event_args* a) {
 }
 static parley_result on_removed(void* s, const parley_event_args* a) { (void)a; return count(s, "user_removed"); }
 static parley_result on_broadcast(void* s, const parley_event_args* a) { (void)a; return count(s, "presence_broadcast"); }
-static parley_result on_stanza_in(void* s, const parley_event_args* a) { (void)a; return count(s, "stanza_in"); }
+static parley_result on_stanza_in(void* s, const parley_event_args* a) {
+  long* stanzas = (long*)host_api->session_get_data((parley_module*)s, a->session);
+  if (stanzas != NULL && ++*stanzas == 3) count(s, "third_stanza_of_a_session");
+  return count(s, "stanza_in");
+}
 
 struct text_buffer {
   char data[32];
