@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,9 @@ struct Config {
   std::vector<std::string> module_paths;
   LimitsConfig limits;
   std::vector<ModuleConfig> modules;      // in file order
+  // host_config: HOST: {modules: ...}: modules enabled for that host only, or
+  // other options there for a module of `modules` (ejabberd's host_config).
+  std::map<std::string, std::vector<ModuleConfig>> host_modules;
 };
 
 // Larger configuration files are refused outright: a config is a page of text, and the

@@ -1,4 +1,6 @@
 // The schema of parley.yml: every key, its type and its range, in one place.
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -126,7 +128,7 @@ void read_limits(const Field& f, LimitsConfig& l) {
   m.finish();
 }
 
-void read_modules(const Field& f, Config& c) {
+void read_modules(const Field& f, Config& c, std::vector<ModuleConfig>& out) {
   MapReader m(f.value, "modules", f.path, /*allow_null=*/true);
   for (const Field& mod : m.take_all()) {
     const std::string& name = mod.key.Scalar();
@@ -145,7 +147,24 @@ void read_modules(const Field& f, Config& c) {
     } else {
       mod.fail("module options must be a mapping (use {} for none)");
     }
-    c.modules.push_back(std::move(mc));
+    out.push_back(std::move(mc));
+  }
+}
+
+// ejabberd's host_config: per-host module lists that add modules for one host
+// or replace a module's options there.
+void read_host_config(const Field& f, Config& c) {
+  MapReader hosts(f.value, "host_config", f.path);
+  for (const Field& entry : hosts.take_all()) {
+    std::string host = entry.key.Scalar();
+    for (auto& ch : host) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (std::find(c.hosts.begin(), c.hosts.end(), host) == c.hosts.end())
+      detail::fail(entry.key, "host_config for '" + host + "', which is not in hosts");
+    MapReader per_host(entry.value, "host_config entry", entry.path);
+    std::vector<ModuleConfig> modules;
+    if (auto m = per_host.take("modules")) read_modules(*m, c, modules);
+    per_host.finish();
+    c.host_modules[host] = std::move(modules);
   }
 }
 
@@ -172,7 +191,8 @@ Config read_config(const YAML::Node& root, std::string_view file_name) {
   if (auto f = top.take("control_socket")) c.control_socket = read_string(*f), control_socket_given = true;
   if (auto f = top.take("module_paths")) c.module_paths = read_string_list(*f);
   if (auto f = top.take("limits")) read_limits(*f, c.limits);
-  if (auto f = top.take("modules")) read_modules(*f, c);
+  if (auto f = top.take("modules")) read_modules(*f, c, c.modules);
+  if (auto f = top.take("host_config")) read_host_config(*f, c);
   top.finish();
 
   if (!storage_path_given) c.storage.path = c.data_dir + "/parley.db";

@@ -166,17 +166,38 @@ Result<void, std::string> ModuleManager::validate_options(const ModuleLibrary& l
   return {};
 }
 
+ModuleManager::HostOptions ModuleManager::plan(const std::string& name, bool or_everywhere) const {
+  HostOptions out;
+  for (const auto& m : config_.modules)
+    if (m.name == name)
+      for (const auto& host : config_.hosts) out[host] = m.options;
+  for (const auto& [host, modules] : config_.host_modules)
+    for (const auto& m : modules)
+      if (m.name == name) out[host] = m.options;  // host_config wins for its host
+  if (out.empty() && or_everywhere)
+    for (const auto& host : config_.hosts) out[host] = YAML::Node(YAML::NodeType::Map);
+  return out;
+}
+
+Result<void, std::string> ModuleManager::validate_options(const ModuleLibrary& lib, const HostOptions& options) const {
+  for (const auto& [host, node] : options)
+    if (auto valid = validate_options(lib, node); !valid) return valid;
+  return {};
+}
+
 Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::start_instances(
-    const std::shared_ptr<ModuleLibrary>& lib, const YAML::Node& options) {
+    const std::shared_ptr<ModuleLibrary>& lib, const HostOptions& options) {
   if (auto schema = apply_schema(*lib); !schema) return unexpected(schema.error());
   std::vector<std::unique_ptr<parley_module>> instances;
   for (const auto& host : config_.hosts) {
+    auto found = options.find(host);
+    if (found == options.end()) continue;  // not enabled for this host
     auto instance = std::make_unique<parley_module>();
     instance->manager = this;
     instance->ctx = &ctx_;
     instance->library = lib;
     instance->host = host;
-    instance->options = options ? YAML::Clone(options) : YAML::Node(YAML::NodeType::Map);
+    instance->options = found->second ? YAML::Clone(found->second) : YAML::Node(YAML::NodeType::Map);
     std::string error;
     parley_sink sink{&error, &string_sink_append};
     int rc;
@@ -240,13 +261,18 @@ Result<void, std::string> ModuleManager::apply_schema(const ModuleLibrary& lib) 
 Result<void, std::string> ModuleManager::load_configured() {
   // Open everything first: dependencies are declared by the libraries.
   std::map<std::string, std::shared_ptr<ModuleLibrary>> libraries;
-  std::map<std::string, YAML::Node> options;
-  for (const auto& m : config_.modules) {
-    auto lib = open_library(m.name);
-    if (!lib) return unexpected(where(config_, m.name) + lib.error());
-    if (auto valid = validate_options(**lib, m.options); !valid) return valid;
-    libraries[m.name] = *lib;
-    options[m.name] = m.options;
+  std::map<std::string, HostOptions> options;
+  std::vector<std::string> names;  // modules, then host_config's extras, in file order
+  for (const auto& m : config_.modules) names.push_back(m.name);
+  for (const auto& [host, modules] : config_.host_modules)
+    for (const auto& m : modules)
+      if (std::find(names.begin(), names.end(), m.name) == names.end()) names.push_back(m.name);
+  for (const auto& name : names) {
+    auto lib = open_library(name);
+    if (!lib) return unexpected(where(config_, name) + lib.error());
+    options[name] = plan(name, false);
+    if (auto valid = validate_options(**lib, options[name]); !valid) return valid;
+    libraries[name] = *lib;
   }
   std::vector<std::string> order;
   std::set<std::string> visiting, done;
@@ -266,8 +292,8 @@ Result<void, std::string> ModuleManager::load_configured() {
     order.push_back(name);
     return {};
   };
-  for (const auto& m : config_.modules)
-    if (auto r = visit(m.name); !r) return r;
+  for (const auto& name : names)
+    if (auto r = visit(name); !r) return r;
 
   for (const auto& name : order) {
     auto instances = start_instances(libraries[name], options[name]);
@@ -389,9 +415,7 @@ void ModuleManager::load(const std::string& name, Done done) {
   if (modules_.count(name)) return done(false, fmt::format("module {} is already loaded", name));
   auto lib = open_library(name);
   if (!lib) return done(false, lib.error());
-  YAML::Node options;
-  for (const auto& m : config_.modules)
-    if (m.name == name) options = m.options;
+  HostOptions options = plan(name, true);
   if (auto valid = validate_options(**lib, options); !valid) return done(false, valid.error());
   const char* const* depends = def_field((*lib)->def, &parley_module_def::depends);
   for (size_t i = 0; depends && depends[i]; ++i)

@@ -49,16 +49,24 @@ class ModuleManager {
   const std::string& data_dir() const { return config_.data_dir; }
 
  private:
+  using HostOptions = std::map<std::string, YAML::Node>;  // host -> options, for the hosts it runs on
+
   struct Loaded {
     std::shared_ptr<ModuleLibrary> library;
-    YAML::Node options;
+    HostOptions options;
     std::vector<std::unique_ptr<parley_module>> instances;  // one per host
   };
 
+  // Where the config enables `name` and with which options (modules, then
+  // host_config); `or_everywhere`: a module the config does not name runs on
+  // every host without options (parleyctl module load).
+  HostOptions plan(const std::string& name, bool or_everywhere) const;
+
   Result<std::shared_ptr<ModuleLibrary>, std::string> open_library(const std::string& name);
   Result<void, std::string> validate_options(const ModuleLibrary& lib, const YAML::Node& options) const;
+  Result<void, std::string> validate_options(const ModuleLibrary& lib, const HostOptions& options) const;
   Result<std::vector<std::unique_ptr<parley_module>>, std::string> start_instances(
-      const std::shared_ptr<ModuleLibrary>& lib, const YAML::Node& options);
+      const std::shared_ptr<ModuleLibrary>& lib, const HostOptions& options);
   void stop_instances(std::vector<std::unique_ptr<parley_module>>& instances);
   bool has_pending_timers(const Loaded& loaded) const;  // or storage calls
   Result<void, std::string> apply_schema(const ModuleLibrary& lib);

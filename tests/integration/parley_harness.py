@@ -100,7 +100,7 @@ class ParleyServer:
 
     def __init__(self, base_dir, parleyd, parleyctl, name="parley", hosts=("localhost",),
                  limits=None, starttls_required=True, extra_listeners=(), modules=None,
-                 workers=2, loglevel="debug", module_paths=None):
+                 workers=2, loglevel="debug", module_paths=None, host_config=None):
         self.parleyd = parleyd
         self.parleyctl = parleyctl
         self.name = name
@@ -135,6 +135,8 @@ class ParleyServer:
         }
         if module_paths is not None:
             self.config["module_paths"] = [str(p) for p in module_paths]
+        if host_config is not None:
+            self.config["host_config"] = host_config
         self.proc = None
         self.returncode = None
         self._log_file = None

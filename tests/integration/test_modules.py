@@ -277,3 +277,29 @@ def test_unload_frees_session_data_first(server_factory, tmp_path, raw_factory):
     assert alice.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to=server.domain).get("type") == "result"
     assert "slot_freed" not in counters(server)
     assert "mod_test_events" in server.log()
+
+
+def test_host_config_enables_a_module_on_one_host(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_echo")
+    server = server_factory(hosts=("localhost", "example.test"), module_paths=[folder],
+                            modules={"mod_disco": {}, "mod_ping": {}},
+                            host_config={"example.test": {"modules": {"mod_test_echo": {}}}})
+    server.register("alice", PASSWORD)
+    server.register("alice", PASSWORD, host="example.test")
+    echo = "<echo xmlns='urn:parley:test:echo'/>"
+    here = raw_factory(server.c2s_port, domain="example.test")
+    here.login("alice", PASSWORD)
+    assert here.iq("get", echo, to="example.test").get("type") == "result"
+    there = raw_factory(server.c2s_port)
+    there.login("alice", PASSWORD)
+    assert stanza_error_condition(there.iq("get", echo, to="localhost"))[1] == "service-unavailable"
+    # Both hosts still have the global modules.
+    assert here.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to="example.test").get("type") == "result"
+
+
+def test_host_config_for_an_unknown_host_is_refused(server_factory):
+    server = server_factory(start=False, host_config={"nowhere.test": {"modules": {"mod_ping": {}}}})
+    server.expected_exit = 2  # configuration errors
+    with pytest.raises(RuntimeError):
+        server.start(timeout=15)
+    assert "host_config" in server.log() and "nowhere.test" in server.log()

@@ -366,3 +366,18 @@ TEST_CASE("names") {
   CHECK_FALSE(parley::config::is_module_name("mod_"));
   CHECK_FALSE(parley::config::is_module_name("mod-x"));
 }
+
+TEST_CASE("host_config: per-host modules (ejabberd's host_config)") {
+  Config c = load_ok(kMinimal +
+                     "modules:\n  mod_ping: {}\n"
+                     "host_config:\n  Example.ORG:\n    modules:\n      mod_echo: {word: hi}\n      mod_ping: {}\n");
+  REQUIRE(c.host_modules.count("example.org") == 1);
+  const auto& modules = c.host_modules.at("example.org");
+  REQUIRE(modules.size() == 2);
+  CHECK(modules[0].name == "mod_echo");
+  CHECK(modules[0].options["word"].as<std::string>() == "hi");
+  CHECK(modules[0].line == 9);
+  expect_error(kMinimal + "host_config:\n  other.org:\n    modules: {}\n", 5, 3, "not in hosts");
+  expect_error(kMinimal + "host_config:\n  example.org:\n    listen: []\n", 6, 5, "unknown key 'listen'");
+  expect_error(kMinimal + "host_config:\n  example.org:\n    modules:\n      ping: {}\n", 7, 7, "not a module name");
+}
