@@ -352,6 +352,15 @@ void* session_get_data(parley_module* m, parley_session_id session) {
   return s ? s->module_data(m) : nullptr;
 }
 
+int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session) {
+  if (event != PARLEY_EVENT_DISCO_INFO || acc == nullptr) return -2;
+  parley_event_args args{};
+  args.session = session;
+  args.acc = acc;
+  args.host = to_pstr(m->host);
+  return run_hooks(*loop_for(m).modules, static_cast<parley_event>(event), m->host, args);
+}
+
 const parley_host_api table = {
     sizeof(parley_host_api),
     PARLEY_ABI_MAJOR,
@@ -393,6 +402,7 @@ const parley_host_api table = {
     &rows_changes,
     &session_set_data,
     &session_get_data,
+    &run_fold,
 };
 
 }  // namespace

@@ -113,6 +113,10 @@ typedef enum parley_event {
    * account removed this way also loses its sessions. */
   PARLEY_EVENT_USER_REGISTERED = 10,
   PARLEY_EVENT_USER_REMOVED = 11,
+  /* Fold: the server's disco#info is being built; args->acc is the <query/>,
+   * hooks add <identity/> and <feature/> children (XEP-0030). mod_disco runs
+   * it through host->run_fold. */
+  PARLEY_EVENT_DISCO_INFO = 12,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
 
@@ -121,7 +125,7 @@ typedef struct parley_event_args {
   uint32_t event;            /* parley_event */
   parley_session_id session; /* the session concerned, or 0 */
   parley_element* stanza;    /* the stanza, or NULL */
-  parley_element* acc;       /* fold events (none in 1.0): the accumulator, else NULL */
+  parley_element* acc;       /* fold events: the accumulator, else NULL */
   parley_str user;           /* local user concerned (localpart), may be empty */
   parley_str host;           /* served domain concerned */
   parley_str jid;            /* full JID of the session concerned, may be empty */
@@ -283,6 +287,12 @@ typedef struct parley_host_api {
    * the session is not on this loop or is gone. */
   int (*session_set_data)(parley_module* m, parley_session_id session, void* data, void (*free_fn)(void* data));
   void* (*session_get_data)(parley_module* m, parley_session_id session);
+
+  /* Runs a fold event (PARLEY_EVENT_DISCO_INFO) over the hooks of this
+   * module's host: each adds to `acc` (borrowed, not consumed), in priority
+   * order, until one returns STOP or HANDLED. Returns the last result; -2 if
+   * `event` is not a fold event. */
+  int (*run_fold)(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session);
 } parley_host_api;
 
 #define PARLEY_HOST_HAS(host, member) \

@@ -28,6 +28,10 @@ class ModDisco : public parley::Module {
     add_feature(ns_info);
     add_feature(ns_items);
     for (const std::string& feature : host().server_features()) add_feature(feature);
+    // Then every module's hook on the fold event adds identities and features
+    // (a host older than the fold entry simply has none to add).
+    if (host().supports(PARLEY_HOST_ENTRY_END(run_fold)))
+      host().api()->run_fold(host().handle(), PARLEY_EVENT_DISCO_INFO, query.raw(), request.session());
     host().route(std::move(reply));
   }
 

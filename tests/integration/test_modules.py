@@ -227,7 +227,8 @@ def wait_counter(server, name, expected, timeout=10):
 
 def test_events_reach_a_module_written_in_c(server_factory, tmp_path, raw_factory):
     folder = module_dir(tmp_path, "mod_test_events")
-    server = server_factory(module_paths=[folder], modules={"mod_ping": {}, "mod_test_events": {}})
+    server = server_factory(module_paths=[folder],
+                            modules={"mod_disco": {}, "mod_ping": {}, "mod_test_events": {}})
     server.register("bob", PASSWORD)  # through the running server: modules hear of it
     assert wait_counter(server, "user_registered", 1) == 1
 
@@ -250,6 +251,11 @@ def test_events_reach_a_module_written_in_c(server_factory, tmp_path, raw_factor
     assert alice.quiet(0.5) == [], "the message the module took was bounced too"
     assert counters(server)["offline_message"] == 2
     assert counters(server)["stanza_in"] >= 3
+    # The fold: mod_disco's answer carries what this module's hook added.
+    info = alice.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", to=server.domain)
+    disco = "http://jabber.org/protocol/disco#info"
+    assert "urn:parley:test:fold" in {f.get("var") for f in info.iter(q(disco, "feature"))}
+    assert ("automation", "parley-test") in {(i.get("category"), i.get("type")) for i in info.iter(q(disco, "identity"))}
     # Per-session data: the module counted this session's stanzas in its slot.
     assert counters(server)["third_stanza_of_a_session"] == 1
 

@@ -80,11 +80,26 @@ static parley_result on_offline(void* s, const parley_event_args* a) {
   return strcmp(text.data, "keep") == 0 ? PARLEY_HANDLED : PARLEY_PASS;
 }
 
+/* Fold: adds an identity and a feature to the server's disco#info. */
+static parley_result on_disco_info(void* s, const parley_event_args* a) {
+  (void)s;
+  const char* ns = "http://jabber.org/protocol/disco#info";
+  parley_element* identity = host_api->element_new(str("identity"), str(ns));
+  host_api->element_set_attr(identity, str("category"), str("automation"));
+  host_api->element_set_attr(identity, str("type"), str("parley-test"));
+  host_api->element_add_child(a->acc, identity);
+  parley_element* feature = host_api->element_new(str("feature"), str(ns));
+  host_api->element_set_attr(feature, str("var"), str("urn:parley:test:fold"));
+  host_api->element_add_child(a->acc, feature);
+  return PARLEY_PASS;
+}
+
 static const parley_hook_decl hooks[] = {
     {PARLEY_EVENT_SESSION_OPENED, 50, on_opened},     {PARLEY_EVENT_SESSION_BOUND, 50, on_bound},
     {PARLEY_EVENT_SESSION_CLOSED, 50, on_closed},     {PARLEY_EVENT_USER_REGISTERED, 50, on_registered},
     {PARLEY_EVENT_USER_REMOVED, 50, on_removed},      {PARLEY_EVENT_PRESENCE_BROADCAST, 50, on_broadcast},
     {PARLEY_EVENT_STANZA_IN, 50, on_stanza_in},       {PARLEY_EVENT_OFFLINE_MESSAGE, 50, on_offline},
+    {PARLEY_EVENT_DISCO_INFO, 50, on_disco_info},
 };
 
 static const parley_module_def def = {

@@ -1,0 +1,109 @@
+// Hook order and results (ejabberd's model): lower priority runs first; PASS
+// goes on; STOP and HANDLED end the chain; ERROR ends it and is reported.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/modules/hooks.hpp"
+#include "core/modules/module_instance.hpp"
+
+using namespace parley;
+
+namespace {
+
+std::vector<std::string> calls;
+
+struct Probe {
+  std::string name;
+  parley_result result;
+};
+
+parley_result probe_hook(void* state, const parley_event_args* args) {
+  auto* probe = static_cast<Probe*>(state);
+  calls.push_back(probe->name + ":" + std::to_string(args->event));
+  return probe->result;
+}
+
+parley_result throwing_hook(void*, const parley_event_args*) { throw 42; }
+
+struct Fixture {
+  std::shared_ptr<ModuleLibrary> library = std::make_shared<ModuleLibrary>();
+  std::vector<std::unique_ptr<parley_module>> instances;
+  std::vector<std::unique_ptr<Probe>> probes;
+  ModuleTables tables;
+
+  Fixture() { library->name = "mod_probe"; }
+
+  void add(parley_event event, int priority, std::string name, parley_result result, const std::string& host = "h",
+           parley_hook_fn fn = &probe_hook) {
+    probes.push_back(std::make_unique<Probe>(Probe{std::move(name), result}));
+    auto instance = std::make_unique<parley_module>();
+    instance->library = library;
+    instance->host = host;
+    instance->state = probes.back().get();
+    tables.hooks[event][host].push_back(HookEntry{priority, instance.get(), fn});
+    instances.push_back(std::move(instance));
+  }
+  void sort() {
+    for (auto& by_host : tables.hooks)
+      for (auto& [host, list] : by_host)
+        std::stable_sort(list.begin(), list.end(), [](const HookEntry& a, const HookEntry& b) { return a.priority < b.priority; });
+  }
+  parley_result run(parley_event event, const std::string& host = "h") {
+    parley_event_args args{};
+    return run_hooks(tables, event, host, args);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("hooks run in priority order, lower first, and PASS goes on") {
+  calls.clear();
+  Fixture f;
+  f.add(PARLEY_EVENT_STANZA_IN, 80, "late", PARLEY_PASS);
+  f.add(PARLEY_EVENT_STANZA_IN, 10, "early", PARLEY_PASS);
+  f.add(PARLEY_EVENT_STANZA_IN, 50, "middle", PARLEY_PASS);
+  f.sort();
+  CHECK(f.run(PARLEY_EVENT_STANZA_IN) == PARLEY_PASS);
+  CHECK(calls == std::vector<std::string>{"early:1", "middle:1", "late:1"});
+}
+
+TEST_CASE("STOP and HANDLED end the chain and are returned") {
+  for (parley_result ending : {PARLEY_STOP, PARLEY_HANDLED}) {
+    calls.clear();
+    Fixture f;
+    f.add(PARLEY_EVENT_OFFLINE_MESSAGE, 10, "first", PARLEY_PASS);
+    f.add(PARLEY_EVENT_OFFLINE_MESSAGE, 20, "ender", ending);
+    f.add(PARLEY_EVENT_OFFLINE_MESSAGE, 30, "never", PARLEY_PASS);
+    f.sort();
+    CHECK(f.run(PARLEY_EVENT_OFFLINE_MESSAGE) == ending);
+    CHECK(calls == std::vector<std::string>{"first:5", "ender:5"});
+  }
+}
+
+TEST_CASE("ERROR, an unknown result, or an exception end the chain as ERROR") {
+  calls.clear();
+  Fixture f;
+  f.add(PARLEY_EVENT_STANZA_IN, 10, "bad", static_cast<parley_result>(7));
+  f.add(PARLEY_EVENT_STANZA_IN, 20, "never", PARLEY_PASS);
+  f.sort();
+  CHECK(f.run(PARLEY_EVENT_STANZA_IN) == PARLEY_ERROR);
+  CHECK(calls == std::vector<std::string>{"bad:1"});
+
+  Fixture g;
+  g.add(PARLEY_EVENT_STANZA_IN, 10, "throws", PARLEY_PASS, "h", &throwing_hook);
+  CHECK(g.run(PARLEY_EVENT_STANZA_IN) == PARLEY_ERROR);
+}
+
+TEST_CASE("hooks are per host and per event") {
+  calls.clear();
+  Fixture f;
+  f.add(PARLEY_EVENT_STANZA_IN, 10, "a", PARLEY_PASS, "a.example");
+  f.add(PARLEY_EVENT_STANZA_IN, 10, "b", PARLEY_PASS, "b.example");
+  f.add(PARLEY_EVENT_SESSION_BOUND, 10, "bound", PARLEY_PASS, "a.example");
+  CHECK(f.run(PARLEY_EVENT_STANZA_IN, "b.example") == PARLEY_PASS);
+  CHECK(calls == std::vector<std::string>{"b:1"});
+  CHECK(f.run(PARLEY_EVENT_PRESENCE_BROADCAST, "a.example") == PARLEY_PASS);
+  CHECK(calls.size() == 1);
+}
