@@ -205,7 +205,7 @@ bench() {
   log "  $name $tag (exit $rc): $(echo "$line" | /usr/bin/python3 -c '
 import json,sys
 d=json.loads(sys.stdin.read())
-keys=["logins_ok","logins_failed","logins_per_s","rss_kib_per_session","server_cpu_ms_per_login","msgs_per_s","lat_p99_ms","messages_lost","server_cpu_s_per_100k","status","failures"]
+keys=["created","existed","failed","logins_ok","logins_failed","logins_per_s","rss_kib_per_session","server_cpu_ms_per_login","msgs_per_s","lat_p99_ms","messages_lost","server_cpu_s_per_100k","status","failures"]
 print(" ".join(f"{k}={d[k]}" for k in keys if k in d))' 2>/dev/null || echo '?')"
 }
 

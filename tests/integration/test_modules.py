@@ -309,3 +309,50 @@ def test_host_config_for_an_unknown_host_is_refused(server_factory):
     with pytest.raises(RuntimeError):
         server.start(timeout=15)
     assert "host_config" in server.log() and "nowhere.test" in server.log()
+
+
+NOTES = "urn:parley:test:notes"
+
+
+def test_module_storage_survives_a_restart_and_is_fenced(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_notes")
+    server = server_factory(module_paths=[folder], modules={"mod_test_notes": {}})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    for text in ("first", "second"):
+        assert c.iq("set", f"<note xmlns='{NOTES}'>{text}</note>", to=server.domain).get("type") == "result"
+    notes = c.iq("get", f"<notes xmlns='{NOTES}'/>", to=server.domain)
+    assert [n.text for n in notes.iter(q(NOTES, "note"))] == ["first", "second"]
+    # Another component's table is refused by the host, with a reason.
+    sneak = c.iq("get", f"<sneak xmlns='{NOTES}'/>", to=server.domain)
+    errors = [e.text for e in sneak.iter(q(NOTES, "error"))]
+    assert errors and "does not belong to this module" in errors[0], errors
+    # The schema ran once; the rows are in the server's database.
+    server.restart()
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    notes = c.iq("get", f"<notes xmlns='{NOTES}'/>", to=server.domain)
+    assert [n.text for n in notes.iter(q(NOTES, "note"))] == ["first", "second"]
+
+
+def test_reload_is_refused_while_a_timer_is_pending(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_notes")
+    server = server_factory(module_paths=[folder], modules={"mod_test_notes": {}})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    assert c.iq("set", f"<timer xmlns='{NOTES}'/>", to=server.domain).get("type") == "result"
+    refused = server.ctl("module", "reload", "mod_test_notes")
+    assert refused.returncode != 0 and "timers" in refused.stdout + refused.stderr
+    refused = server.ctl("module", "unload", "mod_test_notes")
+    assert refused.returncode != 0
+    assert c.iq("set", f"<cancel xmlns='{NOTES}'/>", to=server.domain).get("type") == "result"
+    import time
+    deadline = time.monotonic() + 10
+    while True:
+        reloaded = server.ctl("module", "reload", "mod_test_notes")
+        if reloaded.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr

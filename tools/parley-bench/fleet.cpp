@@ -42,7 +42,13 @@ class Fleet::Shard final : public XmppClient::Listener {
       const size_t index = queue_.front();
       queue_.pop_front();
       XmppClient& client = *fleet_.clients_[index];
-      if (client.phase() != XmppClient::Phase::idle && client.phase() != XmppClient::Phase::closed) continue;
+      if (client.phase() != XmppClient::Phase::idle && client.phase() != XmppClient::Phase::closed) {
+        // Still connected (or closing): count it as a failed login, or the waiter would wait forever.
+        ++failed_;
+        fleet_.counters_.logins_failed.fetch_add(1, std::memory_order_relaxed);
+        ++failures_["client still connected when its login was due"];
+        continue;
+      }
       ++in_flight_;
       ++launched_;
       fleet_.pending_[index] = 1;
