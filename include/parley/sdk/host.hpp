@@ -1,0 +1,362 @@
+// parley/sdk/host.hpp - the host as one module instance sees it
+// (Host): logging, options, routing, timers, storage calls, and the per-.so
+// registry of callbacks not run yet.
+// Part of parley/module.hpp, the one header a module includes; not meant to be
+// included on its own.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "parley/module.h"
+#include "parley/result.hpp"
+#include "parley/sdk/detail.hpp"
+#include "parley/sdk/element.hpp"
+#include "parley/sdk/storage.hpp"
+
+namespace parley {
+
+class Host;
+
+namespace detail {
+
+// Timers and storage calls whose callback has not run yet. The host hands back
+// an opaque key, never a pointer: a callback for something cancelled or for a
+// Host that is gone finds nothing and does nothing. One registry per .so
+// (hidden visibility), shared by the instances of the module in it.
+struct Pending {
+  const Host* owner;
+  uint64_t timer_id = 0;  // 0: a storage call
+  bool repeating = false;
+  bool firing = false;
+  bool cancelled = false;
+  std::function<void(uint64_t)> on_timer;
+  std::function<void(Result<Rows, std::string>)> on_rows;
+};
+
+struct Callbacks {
+  // Recursive: a host that ran a callback from inside timer_start would
+  // otherwise deadlock; it then finds no id yet and the callback is dropped.
+  std::recursive_mutex mu;
+  std::map<uint64_t, std::unique_ptr<Pending>> pending;
+  uint64_t next_key = 1;
+
+  static Callbacks& get() {
+    static Callbacks callbacks;
+    return callbacks;
+  }
+};
+
+inline void* key_arg(uint64_t key) noexcept { return reinterpret_cast<void*>(static_cast<uintptr_t>(key)); }
+inline uint64_t arg_key(void* arg) noexcept { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arg)); }
+
+}  // namespace detail
+
+// The host as seen by one module instance: the module handle and the function
+// table. Timers and storage completions are std::functions kept by the module
+// until they ran or were cancelled.
+class Host {
+ public:
+  using TimerFn = std::function<void(uint64_t timer_id)>;
+  using RowsFn = std::function<void(Result<Rows, std::string>)>;
+
+  Host() = default;
+  Host(parley_module* m, const parley_host_api* api) noexcept : m_(m), api_(api) {}
+  ~Host() { forget_all(); }
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  void attach(parley_module* m, const parley_host_api* api) noexcept { m_ = m; api_ = api; }
+  parley_module* handle() const noexcept { return m_; }
+  const parley_host_api* api() const noexcept { return api_; }
+  // For entries newer than 1.0: `if (host.supports(PARLEY_HOST_ENTRY_END(foo))) host.api()->foo(...)`.
+  bool supports(std::size_t entry_end) const noexcept { return api_ && api_->size >= entry_end; }
+
+  void log(parley_log_level level, std::string_view text) const noexcept {
+    if (api_) api_->log(m_, level, detail::to_c(text));
+  }
+  void trace(std::string_view t) const noexcept { log(PARLEY_LOG_TRACE, t); }
+  void debug(std::string_view t) const noexcept { log(PARLEY_LOG_DEBUG, t); }
+  void info(std::string_view t) const noexcept { log(PARLEY_LOG_INFO, t); }
+  void warn(std::string_view t) const noexcept { log(PARLEY_LOG_WARN, t); }
+  void error(std::string_view t) const noexcept { log(PARLEY_LOG_ERROR, t); }
+
+  // Options of this module for this host; nullopt if unset (or of another type).
+  std::optional<std::string> option_string(std::string_view name) const {
+    detail::StringSink s;
+    if (table()->option_string(m_, detail::to_c(name), s.sink()) != 1) return std::nullopt;
+    return s.take();
+  }
+  std::optional<int64_t> option_int(std::string_view name) const {
+    int64_t v = 0;
+    if (table()->option_int(m_, detail::to_c(name), &v) != 1) return std::nullopt;
+    return v;
+  }
+  std::optional<bool> option_bool(std::string_view name) const {
+    int v = 0;
+    if (table()->option_bool(m_, detail::to_c(name), &v) != 1) return std::nullopt;
+    return v != 0;
+  }
+  std::optional<std::vector<std::string>> option_string_list(std::string_view name) const {
+    detail::ListSink s;
+    if (table()->option_string_list(m_, detail::to_c(name), s.sink()) != 1) return std::nullopt;
+    return s.take();
+  }
+  // The served domain this instance was started for.
+  std::string module_host() const { return std::string(detail::to_sv(table()->module_host(m_))); }
+
+  Element element(std::string_view name, std::string_view xmlns = {}) const {
+    return Element::create(table(), name, xmlns);
+  }
+  std::optional<Element> parse(std::string_view xml) const { return Element::parse(table(), xml); }
+
+  void route(Element&& stanza) const {
+    if (!stanza) detail::fail("parley: route of a null element");
+    table()->route(m_, stanza.release());
+  }
+  // An error reply (RFC 6120 8.3) to `stanza` with a defined condition name.
+  void bounce(ElementView stanza, std::string_view condition, std::string_view text = {}) const {
+    if (!stanza) detail::fail("parley: bounce of a null element");
+    table()->bounce(m_, stanza.raw(), detail::to_c(condition), detail::to_c(text));
+  }
+  // false if the session is gone (the stanza is freed either way).
+  bool send_to_session(parley_session_id session, Element&& stanza) const {
+    if (!stanza) detail::fail("parley: send of a null element");
+    return table()->send_to_session(m_, session, stanza.release()) == 1;
+  }
+
+  void counter_add(std::string_view name, int64_t delta = 1) const {
+    table()->counter_add(m_, detail::to_c(name), delta);
+  }
+  std::vector<std::string> server_features() const {
+    detail::ListSink s;
+    table()->server_features(m_, s.sink());
+    return s.take();
+  }
+
+  // Timers run `fn` on the calling loop; fn may take the timer id. The
+  // function is kept until it fired (one-shot) or was cancelled. The host
+  // refuses a reload while timers are pending.
+  template <class F>
+  uint64_t start_timer(std::chrono::milliseconds delay, F&& fn) {
+    return start_timer_impl(delay, std::chrono::milliseconds(0), wrap(std::forward<F>(fn)));
+  }
+  template <class F>
+  uint64_t start_repeating_timer(std::chrono::milliseconds delay, std::chrono::milliseconds every, F&& fn) {
+    if (every.count() <= 0) detail::fail("parley: a repeating timer needs a period");
+    return start_timer_impl(delay, every, wrap(std::forward<F>(fn)));
+  }
+  bool cancel_timer(uint64_t id);
+  std::size_t pending_timers() const { return count_pending(true); }
+
+  // Storage: one SQL statement on the module's own tables (named mod_NAME_*),
+  // `?` parameters. `done` runs later on the calling loop with the rows (valid
+  // during the call) or the error text. query() reads; execute() writes, in
+  // order, on the single writer. Needs a host with storage (else throws).
+  void query(std::string_view sql, std::initializer_list<Value> params, RowsFn done) {
+    storage_call(sql, params.begin(), params.size(), false, std::move(done));
+  }
+  void execute(std::string_view sql, std::initializer_list<Value> params, RowsFn done = {}) {
+    storage_call(sql, params.begin(), params.size(), true, std::move(done));
+  }
+  void storage_call(std::string_view sql, const Value* params, std::size_t count, bool write, RowsFn done);
+  std::size_t pending_storage_calls() const { return count_pending(false); }
+
+  // Cancels this instance's timers at the host and drops every pending
+  // callback (storage completions then find nothing). Run by the destructor.
+  void forget_all() noexcept;
+
+ private:
+  const parley_host_api* table() const {
+    if (!api_) detail::fail("parley: host not attached");
+    return api_;
+  }
+  template <class F>
+  static TimerFn wrap(F&& fn) {
+    if constexpr (std::is_invocable_v<F&, uint64_t>) {
+      return TimerFn(std::forward<F>(fn));
+    } else {
+      return [f = std::forward<F>(fn)](uint64_t) mutable { f(); };
+    }
+  }
+  uint64_t start_timer_impl(std::chrono::milliseconds delay, std::chrono::milliseconds every, TimerFn fn);
+  std::size_t count_pending(bool timers) const;
+  static void on_timer(void* state, uint64_t timer_id, void* arg) noexcept;
+  static void on_rows(void* state, void* arg, const parley_rows* rows, parley_str error) noexcept;
+
+  parley_module* m_ = nullptr;
+  const parley_host_api* api_ = nullptr;
+};
+
+namespace detail {
+
+// The exception text for the log, without letting a second exception escape.
+inline void log_exception(const Host& host, std::string_view where, std::exception_ptr ep) noexcept {
+  try {
+    std::string what = "non-standard exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    host.error(std::string(where) + " threw: " + what);
+  } catch (...) {
+    host.error(where);
+  }
+}
+
+}  // namespace detail
+
+inline uint64_t Host::start_timer_impl(std::chrono::milliseconds delay, std::chrono::milliseconds every, TimerFn fn) {
+  const parley_host_api* api = table();
+  auto& cb = detail::Callbacks::get();
+  auto pending = std::make_unique<detail::Pending>();
+  pending->owner = this;
+  pending->on_timer = std::move(fn);
+  pending->repeating = every.count() > 0;
+  detail::Pending* p = pending.get();
+  // Held across timer_start, so that a callback on another loop cannot look
+  // for the timer before its id is recorded.
+  std::lock_guard lock(cb.mu);
+  uint64_t key = cb.next_key++;
+  cb.pending.emplace(key, std::move(pending));
+  uint64_t id = api->timer_start(m_, static_cast<uint64_t>(delay.count()), static_cast<uint64_t>(every.count()),
+                                 &Host::on_timer, detail::key_arg(key));
+  if (id == 0) {
+    cb.pending.erase(key);
+    throw std::runtime_error("parley: timer_start failed");
+  }
+  p->timer_id = id;
+  return id;
+}
+
+inline bool Host::cancel_timer(uint64_t id) {
+  auto& cb = detail::Callbacks::get();
+  auto find = [&]() {
+    for (auto it = cb.pending.begin(); it != cb.pending.end(); ++it)
+      if (it->second->owner == this && it->second->timer_id == id) return it;
+    return cb.pending.end();
+  };
+  {
+    std::lock_guard lock(cb.mu);
+    if (find() == cb.pending.end()) return false;
+  }
+  if (table()->timer_cancel(m_, id) != 1) return false;
+  std::lock_guard lock(cb.mu);
+  auto it = find();
+  if (it == cb.pending.end()) return true;
+  // Cancelled from inside its own callback: on_timer frees it on return.
+  if (it->second->firing) it->second->cancelled = true;
+  else cb.pending.erase(it);
+  return true;
+}
+
+inline std::size_t Host::count_pending(bool timers) const {
+  auto& cb = detail::Callbacks::get();
+  std::lock_guard lock(cb.mu);
+  std::size_t n = 0;
+  for (const auto& [key, p] : cb.pending) n += p->owner == this && !p->cancelled && (p->timer_id != 0) == timers;
+  return n;
+}
+
+inline void Host::forget_all() noexcept {
+  auto& cb = detail::Callbacks::get();
+  std::vector<uint64_t> timers;
+  {
+    std::lock_guard lock(cb.mu);
+    for (auto it = cb.pending.begin(); it != cb.pending.end();) {
+      detail::Pending& p = *it->second;
+      if (p.owner != this) {
+        ++it;
+        continue;
+      }
+      if (p.timer_id && !p.cancelled) timers.push_back(p.timer_id);
+      if (p.firing) {  // running right now: on_timer frees it on return
+        p.cancelled = true;
+        p.owner = nullptr;
+        ++it;
+      } else {
+        it = cb.pending.erase(it);
+      }
+    }
+  }
+  if (api_)
+    for (uint64_t id : timers) api_->timer_cancel(m_, id);
+}
+
+inline void Host::on_timer(void*, uint64_t timer_id, void* arg) noexcept {
+  auto& cb = detail::Callbacks::get();
+  uint64_t key = detail::arg_key(arg);
+  detail::Pending* p = nullptr;
+  {
+    std::lock_guard lock(cb.mu);
+    auto it = cb.pending.find(key);
+    if (it == cb.pending.end() || it->second->cancelled || it->second->timer_id != timer_id) return;
+    p = it->second.get();
+    p->firing = true;
+  }
+  try {
+    p->on_timer(timer_id);
+  } catch (...) {
+    if (p->owner) detail::log_exception(*p->owner, "timer callback", std::current_exception());
+  }
+  std::lock_guard lock(cb.mu);
+  p->firing = false;
+  if (!p->repeating || p->cancelled) cb.pending.erase(key);
+}
+
+inline void Host::storage_call(std::string_view sql, const Value* params, std::size_t count, bool write, RowsFn done) {
+  const parley_host_api* api = table();
+  if (!supports(PARLEY_HOST_ENTRY_END(rows_changes))) throw std::runtime_error("parley: this host has no module storage");
+  auto& cb = detail::Callbacks::get();
+  uint64_t key;
+  {
+    std::lock_guard lock(cb.mu);
+    key = cb.next_key++;
+    auto pending = std::make_unique<detail::Pending>();
+    pending->owner = this;
+    pending->on_rows = std::move(done);
+    cb.pending.emplace(key, std::move(pending));
+  }
+  std::vector<parley_value> values;
+  values.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) values.push_back(params[i].raw());
+  api->storage_query(m_, detail::to_c(sql), values.data(), count, write ? 1 : 0, &Host::on_rows, detail::key_arg(key));
+}
+
+inline void Host::on_rows(void*, void* arg, const parley_rows* rows, parley_str error) noexcept {
+  auto& cb = detail::Callbacks::get();
+  std::unique_ptr<detail::Pending> p;
+  {
+    std::lock_guard lock(cb.mu);
+    auto it = cb.pending.find(detail::arg_key(arg));
+    if (it == cb.pending.end()) return;  // its Host is gone
+    p = std::move(it->second);
+    cb.pending.erase(it);
+  }
+  if (!p->on_rows || !p->owner) return;
+  const Host& host = *p->owner;
+  try {
+    if (error.len > 0) p->on_rows(unexpected(std::string(detail::to_sv(error))));
+    else p->on_rows(Rows(host.api(), rows));
+  } catch (...) {
+    detail::log_exception(host, "storage callback", std::current_exception());
+  }
+}
+
+}  // namespace parley
