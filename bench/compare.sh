@@ -297,8 +297,14 @@ export CPU_MODEL="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/
 export NPROC="$(nproc)"
 export MEM_TOTAL="$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 export KERNEL="$(uname -r)"
-export NOTES_FILE="$REPO/bench/NOTES.md"
-/usr/bin/python3 "$REPO/bench/report.py" > "$OUT.tmp"
+/usr/bin/python3 -c '
+import json, os
+keys = """COMMAND_LINE STARTED_AT LOAD_BEFORE LOAD_AFTER QUICK RUNS SERVERS BENCH_THREADS IDLE_NS LOGINS PAIRS MESSAGES
+LIGHT_RATE LIGHT_MESSAGES OFF_RECEIVERS OFF_SENDERS OFF_MESSAGES CHURN_SESSIONS CHURN_RATE CHURN_SECONDS IDLE_HOLD
+ELAPSED_MIN PARLEY_VERSION PROSODY_VERSION EJABBERD_VERSION ERLANG_VERSION LUA_VERSION OPENSSL_VERSION CPU_MODEL
+NPROC MEM_TOTAL KERNEL""".split()
+print(json.dumps({"_context": {k: os.environ.get(k, "") for k in keys}}))' >> "$RESULTS"
+/usr/bin/python3 "$REPO/bench/report.py" "$RESULTS" > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cp "$RESULTS" "$REPO/bench/last-results.jsonl"
 log "wrote $OUT (raw results: bench/last-results.jsonl) in $ELAPSED_MIN min"

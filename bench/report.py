@@ -1,27 +1,39 @@
 #!/usr/bin/python3
 """Writes BENCHMARKS.md (to stdout) from the JSON lines of one bench/compare.sh run.
 
+    bench/report.py [RESULTS.jsonl] > BENCHMARKS.md      (default: $RESULTS)
+
 Every parley-bench run is one JSON line tagged with the server and the case; this takes the median of
 each numeric field over the runs of a case and lays the cases out as tables, one per scenario, with
-the ratio of Parley to each peer. The environment carries the context (see compare.sh).
+the ratio of Parley to each peer. The run's context (machine, versions, sizes, command) is the line
+{"_context": {...}} that compare.sh appends, so the report can be written again from the file alone
+(bench/last-results.jsonl) after editing bench/NOTES.md.
 """
 
 import json
 import os
 import statistics
+import sys
 from collections import defaultdict
 
-ENV = os.environ
+RESULTS_PATH = sys.argv[1] if len(sys.argv) > 1 else os.environ["RESULTS"]
+ENV = {}
+with open(RESULTS_PATH) as _f:
+    for _line in _f:
+        if _line.startswith('{"_context"'):
+            ENV.update(json.loads(_line)["_context"])
+ENV.update({k: v for k, v in os.environ.items() if k not in ENV})
+ENV["NOTES_FILE"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES.md")
 PEERS = ["prosody", "ejabberd"]
 NAMES = {"parley": "Parley", "prosody": "Prosody", "ejabberd": "ejabberd"}
 
 
 def load():
     runs = defaultdict(list)
-    with open(ENV["RESULTS"]) as f:
+    with open(RESULTS_PATH) as f:
         for line in f:
             line = line.strip()
-            if not line.startswith("{"):
+            if not line.startswith("{") or line.startswith('{"_context"'):
                 continue
             d = json.loads(line)
             runs[(d.get("server", "?"), d.get("tag", d.get("scenario")))].append(d)

@@ -8,19 +8,45 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
 jobs=$(nproc)
-passed=0
+passed=0   # tests, summed over the ctest runs (each fuzz target counts as one)
 failed=0
+steps_failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 step() {  # name, command...
   local name=$1; shift
   echo "=== $name"
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "=== FAILED: $name"; fi
+  if ! "$@"; then steps_failed=$((steps_failed + 1)); echo "=== FAILED: $name"; fi
+}
+
+count_ctest() {  # adds ctest's "N% tests passed, F tests failed out of T" to the totals
+  local line
+  line=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$log" | tail -n 1)
+  if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
+  local f t
+  f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
+  t=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/')
+  passed=$((passed + t - f))
+  failed=$((failed + f))
 }
 
 build_and_test() {  # dir, cmake args...
   local dir=$1; shift
-  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null &&
-    cmake --build "$dir" -j "$jobs" &&
-    ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null || { failed=$((failed + 1)); return 1; }
+  cmake --build "$dir" -j "$jobs" || { failed=$((failed + 1)); return 1; }
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  count_ctest
+  return "$rc"
+}
+
+fuzz() {
+  tests/fuzz/run-fuzzers.sh build-fuzz 20 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  passed=$((passed + $(grep -c "stat::number_of_executed_units" "$log")))
+  failed=$((failed + $(grep -c "FAILED" "$log")))
+  [ "$rc" -eq 0 ] || [ "$(grep -c FAILED "$log")" -gt 0 ] || failed=$((failed + 1))
+  return "$rc"
 }
 
 step "release build and tests" build_and_test build -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -29,8 +55,8 @@ if [ -z "${PARLEY_QUICK:-}" ]; then
   step "ASan+UBSan build and tests" build_and_test build-asan -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON
   unset ASAN_OPTIONS UBSAN_OPTIONS
   if [ -f tests/fuzz/CMakeLists.txt ]; then
-    step "fuzz targets" tests/fuzz/run-fuzzers.sh build-fuzz 20
+    step "fuzz targets" fuzz
   fi
 fi
 echo "ci: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+[ "$failed" -eq 0 ] && [ "$steps_failed" -eq 0 ]

@@ -136,7 +136,7 @@ void C2sSession::sasl_start(const xml::Element& auth) {
   SessionId id = id_;
   std::string host = host_;
   std::string username = *user;
-  ctx.storage->read([&ctx, loop, id, host, username, hash](storage::Database& db) {
+  ctx.storage->read([loop, id, host, username, hash](storage::Database& db) {
     auto record = storage::user_store::get_credentials(db, host, username, record_name(hash));
     bool failed = !record;
     std::optional<storage::ScramRecord> found = failed ? std::nullopt : std::move(*record);
@@ -232,7 +232,7 @@ void C2sSession::sasl_plain(std::string_view message) {
   std::string host = host_;
   std::string username = *user;
   std::string secret = std::move(*password);
-  ctx.storage->read([&ctx, loop, id, host, username, secret](storage::Database& db) {
+  ctx.storage->read([loop, id, host, username, secret](storage::Database& db) {
     auto record = storage::user_store::get_credentials(db, host, username, "SCRAM-SHA-256");
     bool failed = !record;
     bool ok = !failed && record->has_value() &&

@@ -315,6 +315,16 @@ parley_value h_rows_value(const parley_rows* rows, size_t row, size_t column) {
 }
 int64_t h_rows_changes(const parley_rows* rows) { return rows ? rows->changes : 0; }
 
+// Session slots and folds: the fake host has no sessions and no other modules.
+int h_session_set_data(parley_module*, parley_session_id, void* data, void (*free_fn)(void*)) {
+  if (free_fn) free_fn(data);
+  return 0;
+}
+void* h_session_get_data(parley_module*, parley_session_id) { return nullptr; }
+int h_run_fold(parley_module*, uint32_t event, parley_element* acc, parley_session_id) {
+  return event == PARLEY_EVENT_DISCO_INFO && acc ? PARLEY_PASS : -2;
+}
+
 parley_host_api make_api() {
   parley_host_api a{};
   a.size = sizeof(parley_host_api);
@@ -355,6 +365,9 @@ parley_host_api make_api() {
   a.rows_columns = h_rows_columns;
   a.rows_value = h_rows_value;
   a.rows_changes = h_rows_changes;
+  a.session_set_data = h_session_set_data;
+  a.session_get_data = h_session_get_data;
+  a.run_fold = h_run_fold;
   return a;
 }
 

@@ -5,7 +5,11 @@
 #include <string>
 #include <vector>
 
+#include <cstddef>
+#include <cstring>
+
 #include "core/modules/hooks.hpp"
+#include "core/modules/module_manager.hpp"
 #include "core/modules/module_instance.hpp"
 
 using namespace parley;
@@ -106,4 +110,20 @@ TEST_CASE("hooks are per host and per event") {
   CHECK(calls == std::vector<std::string>{"b:1"});
   CHECK(f.run(PARLEY_EVENT_PRESENCE_BROADCAST, "a.example") == PARLEY_PASS);
   CHECK(calls.size() == 1);
+}
+
+TEST_CASE("the host table is complete: every entry up to its size is set") {
+  // Regression: an entry appended to parley_host_api but not filled in would
+  // be a call through null in any module that checks host->size.
+  const parley_host_api* api = host_api();
+  REQUIRE(api->size == sizeof(parley_host_api));
+  CHECK(api->abi_major == PARLEY_ABI_MAJOR);
+  CHECK(api->abi_minor == PARLEY_ABI_MINOR);
+  const char* base = reinterpret_cast<const char*>(api);
+  for (size_t offset = offsetof(parley_host_api, log); offset + sizeof(void*) <= api->size; offset += sizeof(void*)) {
+    void* entry = nullptr;
+    std::memcpy(&entry, base + offset, sizeof(void*));
+    CAPTURE(offset);
+    CHECK(entry != nullptr);
+  }
 }
