@@ -356,3 +356,41 @@ def test_reload_is_refused_while_a_timer_is_pending(server_factory, tmp_path, ra
             break
         time.sleep(0.1)
     assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+
+
+def test_dependencies_order_start_and_guard_unload(server_factory, tmp_path):
+    folder = module_dir(tmp_path, "mod_test_echo", "mod_test_needs_echo")
+    log = start_failure(server_factory, module_paths=[folder], modules={"mod_test_needs_echo": {}})
+    assert "mod_test_needs_echo depends on mod_test_echo, which is not enabled" in log
+    # Listed before its dependency: still started after it.
+    server = server_factory(name="ordered", module_paths=[folder],
+                            modules={"mod_test_needs_echo": {}, "mod_test_echo": {}})
+    names = [line.split()[0] for line in server.ctl("module", "list").stdout.splitlines()]
+    assert names == ["mod_test_echo", "mod_test_needs_echo"]
+    refused = server.ctl("module", "unload", "mod_test_echo")
+    assert refused.returncode != 0 and "needed by mod_test_needs_echo" in refused.stdout + refused.stderr
+
+
+def test_stanzas_sent_during_a_reload_are_all_answered(server_factory, tmp_path, raw_factory):
+    import threading
+    folder = module_dir(tmp_path, "mod_test_counter")
+    server = server_factory(module_paths=[folder], modules={"mod_test_counter": {}})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    results = {}
+    reloads = threading.Thread(target=lambda: results.setdefault(
+        "reload", [server.ctl("module", "reload", "mod_test_counter").returncode for _ in range(3)]))
+    reloads.start()
+    total = 300
+    for i in range(total):
+        c.send(COUNTER_IQ.format(id=f"r{i}"))
+    answered = set()
+    while len(answered) < total:
+        reply = c.expect(q("jabber:client", "iq"), timeout=30)
+        assert reply.get("type") == "result", f"iq {reply.get('id')} got {reply.get('type')} during a reload"
+        answered.add(reply.get("id"))
+    reloads.join(60)
+    assert results["reload"] == [0, 0, 0]
+    # Every request was counted once, across the swaps: state carried, none lost.
+    assert counter_value(c, "last")[0] == total + 1
