@@ -17,6 +17,10 @@ struct Limits {
   size_t max_attribute_bytes = 8192;
   // One local name, prefix or namespace URI of an element or attribute name.
   size_t max_name_bytes = 1024;
+  // Elements of one stanza. Each parsed element costs ~140 bytes of heap, so a
+  // stanza of nothing but <a/> would cost ~36x its size without this bound.
+  // At most 65535.
+  size_t max_stanza_elements = 10000;
 };
 
 }  // namespace parley::xml

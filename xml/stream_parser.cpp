@@ -83,6 +83,13 @@ struct StreamParser::Callbacks {
       p.fail(ParseError::policy_violation, "elements nested too deep");
       return false;
     }
+    if (p.depth_ + 1 >= 2) {  // inside a stanza (depth 2 is its top element)
+      if (p.depth_ + 1 == 2) p.stanza_elements_ = 0;
+      if (p.stanza_elements_ == UINT16_MAX || ++p.stanza_elements_ > lim.max_stanza_elements) {
+        p.fail(ParseError::policy_violation, "too many elements in one stanza");
+        return false;
+      }
+    }
     if (q.local.size() > lim.max_name_bytes || q.prefix.size() > lim.max_name_bytes) {
       p.fail(ParseError::policy_violation, "element name too long");
       return false;

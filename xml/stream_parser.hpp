@@ -129,13 +129,16 @@ class StreamParser {
   uint64_t reset_at_ = 0;              // offset of the end of the event inside which reset() was called
   uint32_t depth_ = 0;                 // open elements, root included
   uint16_t element_decls_ = 0;         // namespace declarations of the element being started
+  uint16_t stanza_elements_ = 0;       // elements of the stanza being parsed (the limit is at most 65535)
   State state_ = State::awaiting_header;
-  bool in_feed_ = false;
-  bool in_parse_ = false;              // inside XML_Parse: expat handlers (and so callbacks) may run
-  bool halted_ = false;                // ignore the current expat parser's remaining events
-  bool priming_ = false;               // parsing the synthetic header of a re-created parser
-  bool reset_pending_ = false;
-  bool reset_discard_ = false;
+  // Bit-fields: the parser lives in every session, and these flags kept the
+  // struct a word larger than it needs to be.
+  bool in_feed_ : 1 = false;
+  bool in_parse_ : 1 = false;          // inside XML_Parse: expat handlers (and so callbacks) may run
+  bool halted_ : 1 = false;            // ignore the current expat parser's remaining events
+  bool priming_ : 1 = false;           // parsing the synthetic header of a re-created parser
+  bool reset_pending_ : 1 = false;
+  bool reset_discard_ : 1 = false;
   Utf8Validator utf8_;
 };
 

@@ -52,6 +52,7 @@ struct LimitsConfig {
   size_t max_xml_depth = 32;
   size_t max_xml_attributes = 64;
   size_t max_attribute_bytes = 8192;
+  size_t max_xml_elements = 10000;      // elements in one stanza
   size_t max_connections_per_ip = 1000;
   unsigned max_auth_failures = 3;
   unsigned auth_timeout = 30;           // seconds

@@ -119,6 +119,7 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("max_xml_depth")) l.max_xml_depth = read_uint(*v, 1, 1024);
   if (auto v = m.take("max_xml_attributes")) l.max_xml_attributes = read_uint(*v, 1, 10000);
   if (auto v = m.take("max_attribute_bytes")) l.max_attribute_bytes = read_uint(*v, 1, 64 * kMiB);
+  if (auto v = m.take("max_xml_elements")) l.max_xml_elements = read_uint(*v, 1, 65535);
   if (auto v = m.take("max_connections_per_ip")) l.max_connections_per_ip = read_uint(*v, 1, 10000000);
   if (auto v = m.take("max_auth_failures")) l.max_auth_failures = static_cast<unsigned>(read_uint(*v, 1, 1000));
   if (auto v = m.take("auth_timeout")) l.auth_timeout = static_cast<unsigned>(read_uint(*v, 1, 86400));

@@ -61,6 +61,7 @@ ServerContext::ServerContext(const config::Config& cfg) : config(cfg) {
   xml_limits.max_depth = cfg.limits.max_xml_depth;
   xml_limits.max_attributes = cfg.limits.max_xml_attributes;
   xml_limits.max_attribute_bytes = cfg.limits.max_attribute_bytes;
+  xml_limits.max_stanza_elements = cfg.limits.max_xml_elements;
   for (const auto& host : cfg.hosts) hosts.insert(host);
 }
 

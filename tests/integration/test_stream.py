@@ -445,3 +445,21 @@ def test_byte_rate_flood_is_cut_off_and_others_carry_on(server_factory, raw_fact
     alice.message(bob.jid, "f" * 60000)
     assert_stream_error_and_close(alice, "policy-violation", timeout=30)
     assert bob.iq("get", f"<ping xmlns='{NS_PING}'/>", to=server.domain).get("type") == "result"
+
+
+def test_too_many_elements_in_a_stanza_is_policy_violation(server_factory, raw_factory):
+    # A stanza of tiny elements costs memory far beyond its bytes: bounded by count.
+    server = server_factory(limits={"max_xml_elements": 100})
+    server.register("alice", PASSWORD)
+    server.register("bob", PASSWORD)
+    alice = raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="many")
+    bob = raw_factory(server.c2s_port)
+    bob.login("bob", PASSWORD, resource="b")
+    few = "<x xmlns='urn:test'>" + "<a/>" * 50 + "</x>"
+    alice.send(f"<message to='{bob.jid}' type='chat' id='few'><body>few</body>{few}</message>")
+    bob.expect_message("few")
+    many = "<x xmlns='urn:test'>" + "<a/>" * 200 + "</x>"
+    alice.send(f"<message to='{bob.jid}' type='chat' id='many'><body>many</body>{many}</message>")
+    assert_stream_error_and_close(alice, "policy-violation")
+    assert bob.quiet(0.5) == [], "part of the oversized stanza was routed"

@@ -161,3 +161,18 @@ TEST_CASE("buffered_bytes reports the unfinished stanza") {
   p.feed("</body></message>");
   CHECK(p.buffered_bytes() == 0);
 }
+
+TEST_CASE("elements per stanza: the limit counts the top element, resets per stanza") {
+  std::string children;
+  for (int i = 0; i < 9; ++i) children += "<a/>";
+  const std::string stanza = "<message>" + children + "</message>";  // 10 elements
+  Limits limits;
+  limits.max_stanza_elements = 10;
+  CHECK_FALSE(violates(stanza + stanza + stanza, limits));  // 10 each: fine, the count starts again
+  limits.max_stanza_elements = 9;
+  CHECK(violates(stanza, limits));
+  // Nested or flat, every element counts.
+  limits.max_stanza_elements = 3;
+  CHECK(violates("<iq><a><b><c/></b></a></iq>", limits));
+  CHECK_FALSE(violates("<iq><a><b/></a></iq>", limits));
+}
