@@ -155,7 +155,7 @@ class ParleyServer:
             [self.parleyd, "--config", str(self.config_path)],
             cwd=self.dir, stdin=subprocess.DEVNULL,
             stdout=self._log_file, stderr=subprocess.STDOUT)
-        ports = [entry["port"] for entry in self.config["listen"]]
+        ports = [(entry.get("ip", "127.0.0.1"), entry["port"]) for entry in self.config["listen"]]
         deadline = time.monotonic() + timeout
         pending = list(ports)
         while pending:
@@ -166,9 +166,9 @@ class ParleyServer:
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"parleyd did not accept on ports {pending} within {timeout}s\n{self.log()}")
-            port = pending[0]
+            ip, port = pending[0]
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                with socket.create_connection((ip, port), timeout=0.5):
                     pending.pop(0)
             except OSError:
                 time.sleep(0.05)

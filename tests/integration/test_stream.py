@@ -463,3 +463,39 @@ def test_too_many_elements_in_a_stanza_is_policy_violation(server_factory, raw_f
     alice.send(f"<message to='{bob.jid}' type='chat' id='many'><body>many</body>{many}</message>")
     assert_stream_error_and_close(alice, "policy-violation")
     assert bob.quiet(0.5) == [], "part of the oversized stanza was routed"
+
+
+def test_ipv6_listener(server_factory, raw_factory):
+    import socket as _socket
+    with _socket.socket(_socket.AF_INET6, _socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("::1", 0))
+        except OSError as e:
+            pytest.fail(f"this machine has no IPv6 loopback: {e}")
+        port = s.getsockname()[1]
+    server = server_factory(extra_listeners=[{"port": port, "ip": "::1", "module": "c2s"}])
+    server.register("alice", PASSWORD)
+    c = raw_factory(port, host="::1")
+    c.login("alice", PASSWORD)
+    assert c.iq("get", f"<ping xmlns='{NS_PING}'/>", to=server.domain).get("type") == "result"
+
+
+def test_sighup_reloads_certificates_and_log_level(server_factory, raw_factory):
+    import signal as _signal
+    server = server_factory(loglevel="info")
+    server.register("alice", PASSWORD)
+    # Raise the level in the file, then SIGHUP: the running server picks it up.
+    server.config["loglevel"] = "debug"
+    server.write_config()
+    server.proc.send_signal(_signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "log level is now debug" not in server.log():
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.05)
+    assert "certificates reloaded" in server.log()
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)  # new TLS handshakes work with the reloaded contexts
+    deadline = time.monotonic() + 10
+    while "debug c2s" not in server.log():  # debug lines now appear
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.05)
