@@ -10,6 +10,7 @@
 // not-acceptable. A set may carry several elements of one namespace (the XEP
 // allows it): they are stored together and come back together.
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>

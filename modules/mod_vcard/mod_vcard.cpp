@@ -10,7 +10,9 @@
 // section 3.3 answers "no vCard" and "no such user" alike (service-unavailable),
 // which is also what RFC 6121 section 8.5.1 gives an iq to an account that does
 // not exist, so neither answer reveals which accounts there are.
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "parley/module.hpp"

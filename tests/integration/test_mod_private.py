@@ -18,7 +18,7 @@ STORE_EXODUS = (f"<query xmlns='{NS}'><exodus xmlns='{EXODUS}'>"
 GET_EXODUS = f"<query xmlns='{NS}'><exodus xmlns='{EXODUS}'/></query>"
 
 
-def setup(server_factory, raw_factory, users=("alice", "bob")):
+def start_server(server_factory, raw_factory, users=("alice", "bob")):
     server = server_factory(modules={"mod_disco": {}, "mod_ping": {}, "mod_private": {}})
     for user in users:
         server.register(user, PASSWORD)
@@ -44,7 +44,7 @@ def login(server, raw_factory, user):
 
 
 def test_xep_examples_store_and_retrieve(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     alice = cs["alice"]
     result = alice.iq("set", STORE_EXODUS)
     assert result.get("type") == "result", ET.tostring(result, "unicode")
@@ -55,13 +55,13 @@ def test_xep_examples_store_and_retrieve(server_factory, raw_factory):
 
 
 def test_nothing_stored_answers_the_empty_element(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     (exodus,) = items(cs["alice"].iq("get", GET_EXODUS))
     assert exodus.tag == q(EXODUS, "exodus") and len(exodus) == 0
 
 
 def test_to_own_bare_jid_works_like_no_to(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     alice = cs["alice"]
     assert alice.iq("set", STORE_EXODUS, to=f"alice@{server.domain}").get("type") == "result"
     (exodus,) = items(alice.iq("get", GET_EXODUS, to=f"alice@{server.domain}"))
@@ -69,7 +69,7 @@ def test_to_own_bare_jid_works_like_no_to(server_factory, raw_factory):
 
 
 def test_several_namespaces_in_one_set_are_stored_apart(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     alice = cs["alice"]
     both = (f"<query xmlns='{NS}'>"
             f"<exodus xmlns='{EXODUS}'><defaultnick>Hamlet</defaultnick></exodus>"
@@ -95,7 +95,7 @@ def test_several_namespaces_in_one_set_are_stored_apart(server_factory, raw_fact
 def test_several_elements_of_one_namespace_come_back_together(server_factory, raw_factory):
     # XEP-0049 section 2.3: "an IQ set or result MAY contain multiple elements
     # qualified by the same namespace".
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     alice = cs["alice"]
     two = (f"<query xmlns='{NS}'><note xmlns='urn:example:notes'>one</note>"
            f"<note xmlns='urn:example:notes'>two</note></query>")
@@ -105,7 +105,7 @@ def test_several_elements_of_one_namespace_come_back_together(server_factory, ra
 
 
 def test_another_users_data_is_forbidden(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory)
+    server, cs = start_server(server_factory, raw_factory)
     alice, bob = cs["alice"], cs["bob"]
     assert alice.iq("set", STORE_EXODUS).get("type") == "result"
     reply = bob.iq("get", GET_EXODUS, to=f"alice@{server.domain}")
@@ -120,13 +120,13 @@ def test_another_users_data_is_forbidden(server_factory, raw_factory):
 
 
 def test_empty_set_is_not_acceptable(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     reply = cs["alice"].iq("set", f"<query xmlns='{NS}'/>")  # XEP-0049 example 4
     assert stanza_error_condition(reply) == ("modify", "not-acceptable")
 
 
 def test_get_needs_exactly_one_child(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     alice = cs["alice"]
     assert stanza_error_condition(alice.iq("get", f"<query xmlns='{NS}'/>"))[1] == "bad-request"
     two = f"<query xmlns='{NS}'><exodus xmlns='{EXODUS}'/><storage xmlns='{BOOKMARKS}'/></query>"
@@ -134,7 +134,7 @@ def test_get_needs_exactly_one_child(server_factory, raw_factory):
 
 
 def test_reserved_and_missing_namespaces_are_not_acceptable(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     alice = cs["alice"]
     refused = [
         f"<query xmlns='{NS}'><prefs/></query>",               # inherits jabber:iq:private
@@ -154,19 +154,19 @@ def test_reserved_and_missing_namespaces_are_not_acceptable(server_factory, raw_
 
 
 def test_wrong_payload_element_is_a_bad_request(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     reply = cs["alice"].iq("get", f"<private xmlns='{NS}'><exodus xmlns='{EXODUS}'/></private>")
     assert stanza_error_condition(reply)[1] == "bad-request"
 
 
 def test_declares_its_disco_feature(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     info = cs["alice"].iq("get", f"<query xmlns='{DISCO}'/>", to=server.domain)
     assert NS in {f.get("var") for f in info.iter(q(DISCO, "feature"))}
 
 
 def test_private_data_survives_a_restart(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory)
+    server, cs = start_server(server_factory, raw_factory)
     assert cs["alice"].iq("set", STORE_EXODUS).get("type") == "result"
     bob_data = STORE_EXODUS.replace("Hamlet", "Horatio")
     assert cs["bob"].iq("set", bob_data).get("type") == "result"
@@ -180,7 +180,7 @@ def test_private_data_survives_a_restart(server_factory, raw_factory):
 
 
 def test_a_removed_account_loses_its_data(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     assert cs["alice"].iq("set", STORE_EXODUS).get("type") == "result"
     assert server.ctl("unregister", "alice", server.domain).returncode == 0
     server.register("alice", PASSWORD)

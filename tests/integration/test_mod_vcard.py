@@ -21,7 +21,7 @@ PETER = (f"<vCard xmlns='{NS}'>"
          "</vCard>")
 
 
-def setup(server_factory, raw_factory, users=("alice", "bob"), **options):
+def start_server(server_factory, raw_factory, users=("alice", "bob"), **options):
     server = server_factory(modules={"mod_disco": {}, "mod_ping": {}, "mod_vcard": options})
     clients = {}
     for user in users:
@@ -51,7 +51,8 @@ def login(server, raw_factory, user):
 
 
 def test_own_vcard_is_empty_until_set(server_factory, raw_factory):
-    server, c = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
+    c = cs["alice"]
     card = vcard(c.iq("get", f"<vCard xmlns='{NS}'/>"))  # no 'to': one's own (XEP-0054 3.1)
     assert len(card) == 0 and not (card.text or "").strip()
     card = vcard(c.iq("get", f"<vCard xmlns='{NS}'/>", to=f"alice@{server.domain}"))
@@ -59,7 +60,7 @@ def test_own_vcard_is_empty_until_set(server_factory, raw_factory):
 
 
 def test_round_trip_and_others_may_read(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory)
+    server, cs = start_server(server_factory, raw_factory)
     alice, bob = cs["alice"], cs["bob"]
     result = alice.iq("set", PETER)  # XEP-0054 3.2: a set with no 'to'
     assert result.get("type") == "result", ET.tostring(result, "unicode")
@@ -83,7 +84,7 @@ def test_round_trip_and_others_may_read(server_factory, raw_factory):
 
 
 def test_set_to_own_bare_jid_replaces_the_whole_vcard(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     alice = cs["alice"]
     assert alice.iq("set", PETER).get("type") == "result"
     new = f"<vCard xmlns='{NS}'><NICKNAME>al</NICKNAME></vCard>"
@@ -94,7 +95,7 @@ def test_set_to_own_bare_jid_replaces_the_whole_vcard(server_factory, raw_factor
 
 
 def test_setting_someone_elses_vcard_is_forbidden(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory)
+    server, cs = start_server(server_factory, raw_factory)
     alice, bob = cs["alice"], cs["bob"]
     reply = bob.iq("set", f"<vCard xmlns='{NS}'><FN>Mallory</FN></vCard>", to=f"alice@{server.domain}")
     assert stanza_error_condition(reply) == ("auth", "forbidden")
@@ -106,7 +107,7 @@ def test_setting_someone_elses_vcard_is_forbidden(server_factory, raw_factory):
 def test_another_users_missing_vcard_is_service_unavailable(server_factory, raw_factory):
     # XEP-0054 3.3: no vCard (or no such user) -> an error; service-unavailable
     # is the one RFC 6121 8.5.1 gives for an account that does not exist too.
-    server, cs = setup(server_factory, raw_factory)
+    server, cs = start_server(server_factory, raw_factory)
     reply = cs["bob"].iq("get", f"<vCard xmlns='{NS}'/>", to=f"alice@{server.domain}")
     assert stanza_error_condition(reply)[1] == "service-unavailable"
     reply = cs["bob"].iq("get", f"<vCard xmlns='{NS}'/>", to=f"nobody@{server.domain}")
@@ -114,7 +115,7 @@ def test_another_users_missing_vcard_is_service_unavailable(server_factory, raw_
 
 
 def test_max_bytes(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",), max_bytes=200)
+    server, cs = start_server(server_factory, raw_factory, users=("alice",), max_bytes=200)
     alice = cs["alice"]
     big = f"<vCard xmlns='{NS}'><DESC>{'x' * 300}</DESC></vCard>"
     reply = alice.iq("set", big)
@@ -125,7 +126,7 @@ def test_max_bytes(server_factory, raw_factory):
 
 
 def test_default_max_bytes_is_64k(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     alice = cs["alice"]
     ok = f"<vCard xmlns='{NS}'><PHOTO><BINVAL>{'A' * 60000}</BINVAL></PHOTO></vCard>"
     assert alice.iq("set", ok).get("type") == "result"
@@ -135,19 +136,19 @@ def test_default_max_bytes_is_64k(server_factory, raw_factory):
 
 
 def test_wrong_element_is_a_bad_request(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     reply = cs["alice"].iq("set", f"<vcard xmlns='{NS}'><FN>x</FN></vcard>")
     assert stanza_error_condition(reply)[1] == "bad-request"
 
 
 def test_declares_its_disco_feature(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     info = cs["alice"].iq("get", f"<query xmlns='{DISCO}'/>", to=server.domain)
     assert NS in {f.get("var") for f in info.iter(q(DISCO, "feature"))}
 
 
 def test_vcards_survive_a_restart(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory)
+    server, cs = start_server(server_factory, raw_factory)
     assert cs["alice"].iq("set", PETER).get("type") == "result"
     bob_card = f"<vCard xmlns='{NS}'><FN>Bob</FN><NICKNAME>b&lt;o&gt;b</NICKNAME></vCard>"
     assert cs["bob"].iq("set", bob_card).get("type") == "result"
@@ -161,7 +162,7 @@ def test_vcards_survive_a_restart(server_factory, raw_factory):
 
 
 def test_a_removed_account_loses_its_vcard(server_factory, raw_factory):
-    server, cs = setup(server_factory, raw_factory, users=("alice",))
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     assert cs["alice"].iq("set", PETER).get("type") == "result"
     assert server.ctl("unregister", "alice", server.domain).returncode == 0
     server.register("alice", PASSWORD)

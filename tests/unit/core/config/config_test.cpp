@@ -70,9 +70,12 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   CHECK(c.limits.max_stanza_bytes == 262144);
   CHECK(c.limits.max_bytes_per_second == 0);
   CHECK(c.limits.max_auth_failures == 3);
-  REQUIRE(c.modules.size() == 2);
+  REQUIRE(c.modules.size() == 5);
   CHECK(c.modules[0].name == "mod_disco");
   CHECK(c.modules[1].name == "mod_ping");
+  CHECK(c.modules[2].name == "mod_version");
+  CHECK(c.modules[3].name == "mod_vcard");
+  CHECK(c.modules[4].name == "mod_private");
   CHECK(c.modules[0].options.IsMap());
   CHECK(c.modules[0].options.size() == 0);
   CHECK(c.modules[0].file == path);
