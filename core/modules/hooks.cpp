@@ -13,7 +13,7 @@ parley_result run_hooks(const ModuleTables& tables, parley_event event, std::str
   args.size = sizeof(parley_event_args);
   args.event = event;
   for (const HookEntry& hook : *hooks) {
-    parley_result result;
+    int result;
     try {
       result = hook.fn(hook.instance->state, &args);
     } catch (...) {
@@ -26,13 +26,13 @@ parley_result run_hooks(const ModuleTables& tables, parley_event event, std::str
         continue;
       case PARLEY_STOP:
       case PARLEY_HANDLED:
-        return result;
+        return static_cast<parley_result>(result);
       case PARLEY_ERROR:
         spdlog::error("module {} failed in hook {} for {}", hook.instance->library->name, static_cast<int>(event), host);
         return PARLEY_ERROR;
       default:
         spdlog::error("module {} returned an unknown result {} from hook {}", hook.instance->library->name,
-                      static_cast<int>(result), static_cast<int>(event));
+                      result, static_cast<int>(event));
         return PARLEY_ERROR;
     }
   }

@@ -99,14 +99,14 @@ void Router::handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, ui
       if (auto ref = ctx_.sessions.find(from.bare_str(), from.resource())) requester = ref->id;
       parley_iq_request request{sizeof(parley_iq_request), reinterpret_cast<const parley_element*>(&stanza),
                                 to_pstr(from_text), to_pstr(to_text), requester};
-      parley_result result;
+      int result;
       try {
         result = entry->fn(entry->instance->state, &request);
       } catch (...) {
         result = PARLEY_ERROR;
       }
       if (result == PARLEY_HANDLED || result == PARLEY_STOP) return;
-      if (result == PARLEY_ERROR) {
+      if (result != PARLEY_PASS) {  // PARLEY_ERROR, or a value that is no result at all
         spdlog::error("module {} failed on an iq for {}", entry->instance->library->name, payload->xmlns());
         bounce(stanza, "internal-server-error", loop);
         return;

@@ -131,7 +131,9 @@ typedef struct parley_event_args {
   parley_str jid;            /* full JID of the session concerned, may be empty */
 } parley_event_args;
 
-typedef parley_result (*parley_hook_fn)(void* state, const parley_event_args* args);
+/* Returns a parley_result value. The type is int, not the enum, so that the
+ * host can check what an arbitrary module returns without undefined behaviour. */
+typedef int (*parley_hook_fn)(void* state, const parley_event_args* args);
 
 typedef struct parley_hook_decl {
   uint32_t event;   /* parley_event */
@@ -159,7 +161,7 @@ typedef struct parley_iq_request {
 /* Must answer with exactly one result or error, now (host->route /
  * host->bounce) or later (keep a clone of the iq). Return PARLEY_HANDLED, or
  * PARLEY_ERROR to have the core answer internal-server-error. */
-typedef parley_result (*parley_iq_fn)(void* state, const parley_iq_request* request);
+typedef int (*parley_iq_fn)(void* state, const parley_iq_request* request);
 
 typedef struct parley_iq_decl {
   uint32_t scope; /* parley_iq_scope */

@@ -25,31 +25,31 @@ static int start(parley_module* m, const parley_host_api* host, void** state, pa
 
 static void stop(void* state) { (void)state; }
 
-static parley_result count(void* state, const char* name) {
+static int count(void* state, const char* name) {
   host_api->counter_add((parley_module*)state, str(name), 1);
   return PARLEY_PASS;
 }
 
-static parley_result on_opened(void* s, const parley_event_args* a) { (void)a; return count(s, "session_opened"); }
+static int on_opened(void* s, const parley_event_args* a) { (void)a; return count(s, "session_opened"); }
 /* Per-session data: a stanza counter, freed by the core. */
 static void free_slot(void* data) {
   free(data);
   host_api->counter_add(instance, str("slot_freed"), 1);
 }
 
-static parley_result on_bound(void* s, const parley_event_args* a) {
+static int on_bound(void* s, const parley_event_args* a) {
   long* stanzas = (long*)calloc(1, sizeof(long));
   if (stanzas != NULL && !host_api->session_set_data((parley_module*)s, a->session, stanzas, free_slot)) free(stanzas);
   return count(s, "session_bound");
 }
-static parley_result on_closed(void* s, const parley_event_args* a) { (void)a; return count(s, "session_closed"); }
-static parley_result on_registered(void* s, const parley_event_args* a) {
+static int on_closed(void* s, const parley_event_args* a) { (void)a; return count(s, "session_closed"); }
+static int on_registered(void* s, const parley_event_args* a) {
   (void)a;
   return count(s, "user_registered");
 }
-static parley_result on_removed(void* s, const parley_event_args* a) { (void)a; return count(s, "user_removed"); }
-static parley_result on_broadcast(void* s, const parley_event_args* a) { (void)a; return count(s, "presence_broadcast"); }
-static parley_result on_stanza_in(void* s, const parley_event_args* a) {
+static int on_removed(void* s, const parley_event_args* a) { (void)a; return count(s, "user_removed"); }
+static int on_broadcast(void* s, const parley_event_args* a) { (void)a; return count(s, "presence_broadcast"); }
+static int on_stanza_in(void* s, const parley_event_args* a) {
   long* stanzas = (long*)host_api->session_get_data((parley_module*)s, a->session);
   if (stanzas != NULL && ++*stanzas == 3) count(s, "third_stanza_of_a_session");
   return count(s, "stanza_in");
@@ -70,7 +70,7 @@ static void append_text(void* ctx, const char* data, size_t len) {
 }
 
 /* Takes (pretends to store) offline messages whose body is "keep". */
-static parley_result on_offline(void* s, const parley_event_args* a) {
+static int on_offline(void* s, const parley_event_args* a) {
   count(s, "offline_message");
   parley_element* body = host_api->element_find_child(a->stanza, str("body"), str(""));
   if (body == NULL) return PARLEY_PASS;
@@ -81,7 +81,7 @@ static parley_result on_offline(void* s, const parley_event_args* a) {
 }
 
 /* Fold: adds an identity and a feature to the server's disco#info. */
-static parley_result on_disco_info(void* s, const parley_event_args* a) {
+static int on_disco_info(void* s, const parley_event_args* a) {
   (void)s;
   const char* ns = "http://jabber.org/protocol/disco#info";
   parley_element* identity = host_api->element_new(str("identity"), str(ns));

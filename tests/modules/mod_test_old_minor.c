@@ -67,7 +67,7 @@ static void copy_attr(const parley_host_api* h, const parley_element* from, cons
   if (h->element_attr(from, str(name, strlen(name)), &value) == 1) h->element_set_attr(to, str(as, strlen(as)), value);
 }
 
-static parley_result on_old(void* st, const parley_iq_request* request) {
+static int on_old(void* st, const parley_iq_request* request) {
   const state* s = st;
   const parley_host_api* h = s->host;
   parley_element* reply = h->element_new(LIT("iq"), h->element_xmlns(request->iq));

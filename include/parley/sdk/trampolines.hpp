@@ -46,7 +46,7 @@ parley_result to_result(R r) {
 }
 
 template <auto F>
-parley_result hook_trampoline(void* state, const parley_event_args* args) noexcept {
+int hook_trampoline(void* state, const parley_event_args* args) noexcept {
   using C = typename handler_class<decltype(F)>::type;
   Module* mod = as_module(state);
   if (!mod || !args) return PARLEY_ERROR;
@@ -67,7 +67,7 @@ parley_result hook_trampoline(void* state, const parley_event_args* args) noexce
 }
 
 template <auto F>
-parley_result iq_trampoline(void* state, const parley_iq_request* request) noexcept {
+int iq_trampoline(void* state, const parley_iq_request* request) noexcept {
   using C = typename handler_class<decltype(F)>::type;
   Module* mod = as_module(state);
   if (!mod || !request || !request->iq) return PARLEY_ERROR;

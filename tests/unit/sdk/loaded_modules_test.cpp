@@ -62,7 +62,7 @@ class Loaded {
       req.iq = stanza.get();
       req.from = {from.data(), from.size()};
       req.to = {to.data(), to.size()};
-      return d.fn(state_, &req);
+      return static_cast<parley_result>(d.fn(state_, &req));
     }
     FAIL("no handler for " << ns);
     return PARLEY_ERROR;
@@ -78,7 +78,7 @@ class Loaded {
       args.size = sizeof args;
       args.event = event;
       args.stanza = stanza.get();
-      last = def_->hooks[i].fn(state_, &args);
+      last = static_cast<parley_result>(def_->hooks[i].fn(state_, &args));
     }
     return last;
   }

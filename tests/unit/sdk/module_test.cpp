@@ -130,7 +130,7 @@ struct Instance {
     args.event = def.hooks[i].event;
     args.session = session;
     args.stanza = stanza;
-    return def.hooks[i].fn(state, &args);
+    return static_cast<parley_result>(def.hooks[i].fn(state, &args));
   }
   parley_result iq(size_t i, const parley_element* stanza, std::string_view from = "alice@example.org/pc") {
     parley_iq_request req{};
@@ -138,7 +138,7 @@ struct Instance {
     req.iq = stanza;
     req.from = {from.data(), from.size()};
     req.to = {"example.org", 11};
-    return def.iq_handlers[i].fn(state, &req);
+    return static_cast<parley_result>(def.iq_handlers[i].fn(state, &req));
   }
 };
 
