@@ -151,10 +151,15 @@ void C2sSession::process_stanza(xml::Element&& stanza) {
     return;
   }
   const std::string& name = stanza.name();
-  std::string_view to = stanza.attr("to");
-  if (!to.empty() && !Jid::parse(to)) {
-    reply_error(stanza, "jid-malformed");
-    return;
+  const std::string to(stanza.attr("to"));
+  Jid to_jid;  // prepared once here; the router reuses it
+  if (!to.empty()) {
+    auto parsed = Jid::parse(to);
+    if (!parsed) {
+      reply_error(stanza, "jid-malformed");
+      return;
+    }
+    to_jid = std::move(*parsed);
   }
   if (name == "iq") {
     if (!valid_iq(stanza)) {
@@ -185,8 +190,13 @@ void C2sSession::process_stanza(xml::Element&& stanza) {
   if (name == "message" && to.empty()) {
     // §10.3.1: a message without 'to' is for the sender's own bare JID.
     stanza.set_attr("to", jid_.bare_str());
+    to_jid = jid_.bare();
+  } else if (stanza.attr("to") != to) {
+    // A filter hook readdressed it: prepare the new address.
+    ctx_.router->route(std::move(stanza), loop_.loop.index());
+    return;
   }
-  ctx_.router->route(std::move(stanza), loop_.loop.index());
+  ctx_.router->route(std::move(stanza), jid_, to_jid, loop_.loop.index());
 }
 
 void C2sSession::handle_own_presence(xml::Element&& presence) {

@@ -43,31 +43,38 @@ void Router::route(xml::Element stanza, unsigned loop) {
     return;
   }
   std::string_view to_text = stanza.attr("to");
-  Jid to;
   if (to_text.empty()) {
+    route(std::move(stanza), *from, Jid(), loop);
+    return;
+  }
+  auto to = Jid::parse(to_text);
+  if (!to) {
+    bounce(stanza, "jid-malformed", loop);
+    return;
+  }
+  route(std::move(stanza), *from, *to, loop);
+}
+
+void Router::route(xml::Element stanza, const Jid& from, const Jid& given_to, unsigned loop) {
+  Jid own;
+  const Jid* to = &given_to;
+  if (given_to.empty()) {
     // RFC 6120 §10.3: no 'to' means the sender's own account. Say so, so
     // that a reply or an error comes from that account.
-    to = from->bare();
-    stanza.set_attr("to", to.full());
-  } else {
-    auto parsed = Jid::parse(to_text);
-    if (!parsed) {
-      bounce(stanza, "jid-malformed", loop);
-      return;
-    }
-    to = std::move(*parsed);
+    own = from.bare();
+    stanza.set_attr("to", own.full());
+    to = &own;
   }
-
-  if (!ctx_.is_local_host(to.domain())) {
+  if (!ctx_.is_local_host(to->domain())) {
     // No server-to-server yet (RFC 6120 §10.4.2 via §8.3.3.14).
     bounce(stanza, "remote-server-not-found", loop);
     return;
   }
-  if (!to.has_local()) {
-    route_to_server(std::move(stanza), *from, to, loop);
+  if (!to->has_local()) {
+    route_to_server(std::move(stanza), from, *to, loop);
     return;
   }
-  route_to_account(std::move(stanza), *from, to, loop);
+  route_to_account(std::move(stanza), from, *to, loop);
 }
 
 void Router::route_to_server(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {

@@ -34,6 +34,10 @@ class Router {
   // `stanza` carries a trustworthy 'from' (stamped by the server); 'to' may be
   // empty, meaning the server (iq) or the sender's account.
   void route(xml::Element stanza, unsigned loop);
+  // The same for a stanza whose addresses the caller has prepared already (a
+  // client's stanza: 'from' stamped, 'to' checked): no second stringprep.
+  // An empty `to` means the sender's own account.
+  void route(xml::Element stanza, const Jid& from, const Jid& to, unsigned loop);
   // Replies with a stanza error, unless `stanza` is itself an error (§8.3.1).
   void bounce(const xml::Element& stanza, std::string_view condition, unsigned loop, std::string_view text = {});
   void deliver_to_session(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);
