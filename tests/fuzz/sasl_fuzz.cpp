@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const Hash hash = (flags & 1) ? Hash::sha256 : Hash::sha1;
   ChannelBinding cb;
-  if (flags & 8) cb = ChannelBinding{std::string(32, 'e'), std::string(32, 's')};
+  if (flags & 8) cb = ChannelBinding{std::string(32, 'e'), std::string(32, 's'), std::string(12, 'u')};
   ScramServer server(hash, (flags & 2) != 0, cb, (flags & 4) != 0);
   auto authcid = server.client_first(first);
   if (!authcid) return 0;

@@ -11,7 +11,7 @@ using parley::sasl::test::ScramClient;
 
 namespace {
 
-const ChannelBinding kCb{std::string(32, '\x11'), std::string(32, '\x22')};
+const ChannelBinding kCb{std::string(32, '\x11'), std::string(32, '\x22'), {}};
 
 ScramCredentials creds_for(Hash hash, const std::string& password = "pencil") {
   return derive_scram_credentials(hash, password, "NaCl-NaCl-NaCl!!", 512);
@@ -173,7 +173,7 @@ TEST_CASE("channel binding failures") {
     CHECK(exchange(s, c, creds) == Failure::not_authorized);
   }
   SUBCASE("binding type not available on this connection") {
-    ScramServer s(h, true, ChannelBinding{"", std::string(32, 'e')}, true);
+    ScramServer s(h, true, ChannelBinding{"", std::string(32, 'e'), {}}, true);
     ScramClient c(h, "user", "pencil", "p=tls-exporter,,", "");
     CHECK(exchange(s, c, creds) == Failure::not_authorized);
   }
