@@ -361,6 +361,18 @@ int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_sessi
   return run_hooks(*loop_for(m).modules, static_cast<parley_event>(event), m->host, args);
 }
 
+size_t user_sessions(parley_module* m, parley_str bare_jid, parley_session_fn each, void* arg) {
+  auto jid = Jid::parse(from_pstr(bare_jid));
+  if (!jid || !jid->has_local()) return 0;
+  std::string bare = jid->bare_str();
+  std::vector<SessionRef> sessions = m->ctx->sessions.sessions_of(bare);
+  for (const SessionRef& ref : sessions) {
+    std::string full = bare + "/" + ref.resource;
+    if (each) each(arg, ref.id, to_pstr(full), ref.available ? 1 : 0, ref.priority);
+  }
+  return sessions.size();
+}
+
 const parley_host_api table = {
     sizeof(parley_host_api),
     PARLEY_ABI_MAJOR,
@@ -403,6 +415,7 @@ const parley_host_api table = {
     &session_set_data,
     &session_get_data,
     &run_fold,
+    &user_sessions,
 };
 
 }  // namespace

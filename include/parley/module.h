@@ -203,6 +203,10 @@ typedef struct parley_value {
 
 typedef struct parley_rows parley_rows; /* a query's result, borrowed for the callback */
 
+/* One bound session of a user, as host->user_sessions reports it. */
+typedef void (*parley_session_fn)(void* arg, parley_session_id session, parley_str full_jid, int available,
+                                  int priority);
+
 /* error.len > 0: the query failed (rows is then empty). */
 typedef void (*parley_rows_fn)(void* state, void* arg, const parley_rows* rows, parley_str error);
 
@@ -295,6 +299,11 @@ typedef struct parley_host_api {
    * order, until one returns STOP or HANDLED. Returns the last result; -2 if
    * `event` is not a fold event. */
   int (*run_fold)(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session);
+
+  /* The bound sessions of a local user ("user@host"), each reported once to
+   * `each` during the call (available: sent initial presence; its priority).
+   * Returns how many; 0 for a malformed JID or a user with none. */
+  size_t (*user_sessions)(parley_module* m, parley_str bare_jid, parley_session_fn each, void* arg);
 } parley_host_api;
 
 #define PARLEY_HOST_HAS(host, member) \

@@ -394,3 +394,20 @@ def test_stanzas_sent_during_a_reload_are_all_answered(server_factory, tmp_path,
     assert results["reload"] == [0, 0, 0]
     # Every request was counted once, across the swaps: state carried, none lost.
     assert counter_value(c, "last")[0] == total + 1
+
+
+def test_a_module_lists_a_users_sessions(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_events")
+    server = server_factory(module_paths=[folder], modules={"mod_test_events": {}})
+    server.register("alice", PASSWORD)
+    phone = raw_factory(server.c2s_port)
+    phone.login("alice", PASSWORD, resource="phone")
+    phone.send("<presence><priority>5</priority></presence>")
+    phone.expect(q("jabber:client", "presence"))  # reflected: it is available now
+    laptop = raw_factory(server.c2s_port)
+    laptop.login("alice", PASSWORD, resource="laptop")
+    reply = laptop.iq("get", "<sessions xmlns='urn:parley:test:sessions'/>", to=server.domain)
+    sessions = {s.get("jid"): (s.get("available"), s.get("priority"))
+                for s in reply.iter(q("urn:parley:test:sessions", "session"))}
+    assert sessions == {f"alice@{server.domain}/phone": ("1", "5"),
+                        f"alice@{server.domain}/laptop": ("0", "0")}

@@ -2,6 +2,7 @@
  * counts the events it sees (parleyctl status shows the counters) and takes
  * offline messages whose body is "keep" (PARLEY_HANDLED), so the integration
  * tests can check when each hook runs and what its result does. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,47 @@ static int on_disco_info(void* s, const parley_event_args* a) {
   return PARLEY_PASS;
 }
 
+/* iq get urn:parley:test:sessions: the requester's own sessions, as the host
+ * lists them: <sessions><session jid='...' available='0|1' priority='N'/>... */
+struct session_list {
+  parley_element* out;
+};
+
+static void add_session(void* arg, parley_session_id id, parley_str full_jid, int available, int priority) {
+  (void)id;
+  struct session_list* list = (struct session_list*)arg;
+  char number[16];
+  parley_element* session = host_api->element_new(str("session"), str("urn:parley:test:sessions"));
+  host_api->element_set_attr(session, str("jid"), full_jid);
+  host_api->element_set_attr(session, str("available"), str(available ? "1" : "0"));
+  int len = snprintf(number, sizeof number, "%d", priority);
+  host_api->element_set_attr(session, str("priority"), (parley_str){number, (size_t)len});
+  host_api->element_add_child(list->out, session);
+}
+
+static int on_sessions(void* s, const parley_iq_request* request) {
+  parley_module* m = (parley_module*)s;
+  parley_element* reply = host_api->element_new(str("iq"), str("jabber:client"));
+  parley_str id = {0, 0};
+  host_api->element_attr(request->iq, str("id"), &id);
+  host_api->element_set_attr(reply, str("type"), str("result"));
+  host_api->element_set_attr(reply, str("id"), id);
+  host_api->element_set_attr(reply, str("from"), request->to);
+  host_api->element_set_attr(reply, str("to"), request->from);
+  struct session_list list = {host_api->element_add_child(
+      reply, host_api->element_new(str("sessions"), str("urn:parley:test:sessions")))};
+  /* The requester's bare JID: its full JID up to the '/'. */
+  size_t bare = 0;
+  while (bare < request->from.len && request->from.ptr[bare] != '/') ++bare;
+  host_api->user_sessions(m, (parley_str){request->from.ptr, bare}, add_session, &list);
+  host_api->route(m, reply);
+  return PARLEY_HANDLED;
+}
+
+static const parley_iq_decl iq_handlers[] = {
+    {PARLEY_IQ_SERVER, PARLEY_IQ_GET, "urn:parley:test:sessions", on_sessions},
+};
+
 static const parley_hook_decl hooks[] = {
     {PARLEY_EVENT_SESSION_OPENED, 50, on_opened},     {PARLEY_EVENT_SESSION_BOUND, 50, on_bound},
     {PARLEY_EVENT_SESSION_CLOSED, 50, on_closed},     {PARLEY_EVENT_USER_REGISTERED, 50, on_registered},
@@ -104,7 +146,7 @@ static const parley_hook_decl hooks[] = {
 
 static const parley_module_def def = {
     sizeof(parley_module_def), PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR, "mod_test_events", "1.0.0", NULL, NULL, 0,
-    start, stop, NULL, NULL, hooks, sizeof(hooks) / sizeof(hooks[0]), NULL, 0, NULL, NULL, 0,
+    start, stop, NULL, NULL, hooks, sizeof(hooks) / sizeof(hooks[0]), iq_handlers, 1, NULL, NULL, 0,
 };
 
 PARLEY_EXPORT const parley_module_def* parley_module_entry(void) { return &def; }

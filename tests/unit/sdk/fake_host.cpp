@@ -325,6 +325,8 @@ int h_run_fold(parley_module*, uint32_t event, parley_element* acc, parley_sessi
   return event == PARLEY_EVENT_DISCO_INFO && acc ? PARLEY_PASS : -2;
 }
 
+size_t h_user_sessions(parley_module*, parley_str, parley_session_fn, void*) { return 0; }
+
 parley_host_api make_api() {
   parley_host_api a{};
   a.size = sizeof(parley_host_api);
@@ -368,6 +370,7 @@ parley_host_api make_api() {
   a.session_set_data = h_session_set_data;
   a.session_get_data = h_session_get_data;
   a.run_fold = h_run_fold;
+  a.user_sessions = h_user_sessions;
   return a;
 }
 
