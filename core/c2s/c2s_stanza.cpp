@@ -124,7 +124,8 @@ bool C2sSession::handle_session_iq(const xml::Element& iq) {
 }
 
 parley_result C2sSession::run_session_hook(parley_event event, xml::Element* stanza) {
-  if (!loop_.modules) return PARLEY_PASS;
+  // Every stanza passes here: build the arguments only if a module listens.
+  if (!loop_.modules || loop_.modules->hooks_for(event, host_) == nullptr) return PARLEY_PASS;
   std::string full = jid_.full();
   parley_event_args args{};
   args.session = id_;

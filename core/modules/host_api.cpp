@@ -65,27 +65,21 @@ int option_string(parley_module* m, parley_str name, parley_sink out) {
   return 1;
 }
 
-int option_int(parley_module* m, parley_str name, int64_t* out) {
+// 1: set and converted; 0: not set; -1: set to something else.
+template <class T, class Out>
+int option_as(parley_module* m, parley_str name, Out* out) {
   YAML::Node node = option_node(m, name);
   if (!node) return 0;
   try {
-    *out = node.as<int64_t>();
+    *out = static_cast<Out>(node.as<T>());
     return 1;
   } catch (const YAML::Exception&) {
     return -1;
   }
 }
 
-int option_bool(parley_module* m, parley_str name, int* out) {
-  YAML::Node node = option_node(m, name);
-  if (!node) return 0;
-  try {
-    *out = node.as<bool>() ? 1 : 0;
-    return 1;
-  } catch (const YAML::Exception&) {
-    return -1;
-  }
-}
+int option_int(parley_module* m, parley_str name, int64_t* out) { return option_as<int64_t>(m, name, out); }
+int option_bool(parley_module* m, parley_str name, int* out) { return option_as<bool>(m, name, out); }
 
 int option_string_list(parley_module* m, parley_str name, parley_sink out) {
   YAML::Node node = option_node(m, name);

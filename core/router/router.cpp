@@ -124,19 +124,21 @@ void Router::handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, ui
 }
 
 void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {
-  {
-    // Modules see (and may take or change) what comes to a local user.
-    const std::string& kind = stanza.name();
-    parley_event event = kind == "message"    ? PARLEY_EVENT_MESSAGE_TO_LOCAL
-                         : kind == "presence" ? PARLEY_EVENT_PRESENCE_TO_LOCAL
-                                              : PARLEY_EVENT_IQ_TO_LOCAL;
+  // Modules see (and may take or change) what comes to a local user. On the
+  // hot path: the arguments are built only when a module listens.
+  const std::string& kind = stanza.name();
+  parley_event event = kind == "message"    ? PARLEY_EVENT_MESSAGE_TO_LOCAL
+                       : kind == "presence" ? PARLEY_EVENT_PRESENCE_TO_LOCAL
+                                            : PARLEY_EVENT_IQ_TO_LOCAL;
+  const ModuleTables& tables = *ctx_.loops[loop]->modules;
+  if (tables.hooks_for(event, to.domain()) != nullptr) {
     std::string jid_text = to.full();
     parley_event_args args{};
     args.stanza = reinterpret_cast<parley_element*>(&stanza);
     args.user = to_pstr(to.local());
     args.host = to_pstr(to.domain());
     args.jid = to_pstr(jid_text);
-    parley_result result = run_hooks(*ctx_.loops[loop]->modules, event, to.domain(), args);
+    parley_result result = run_hooks(tables, event, to.domain(), args);
     if (result == PARLEY_HANDLED) return;
     if (result == PARLEY_ERROR) {
       bounce(stanza, "internal-server-error", loop);
