@@ -11,6 +11,7 @@ add_library(parley_core STATIC
   server/server_context.cpp
   server/server.cpp
   modules/hooks.cpp
+  modules/module_accounts.cpp
   modules/host_api.cpp
   modules/module_manager.cpp
   modules/module_storage.cpp

@@ -3,6 +3,8 @@
 // readers; the session's input waits (suspend_input) until they come back.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "core/c2s/c2s_session.hpp"
 #include "core/server/server_context.hpp"
 #include "core/stanza/namespaces.hpp"
@@ -75,6 +77,16 @@ void C2sSession::sasl_start(const xml::Element& auth) {
   state_ = State::negotiating;
   if (!secure_ && listener_.starttls_required) {
     sasl_failure(sasl::Failure::encryption_required);
+    return;
+  }
+  const config::LimitsConfig& limits = ctx_.config.limits;
+  if (limits.max_auth_failures_per_ip != 0 &&
+      ctx_.auth_failures.count(peer_ip_, uv_now(loop_.loop.uv()), limits.auth_failure_window * 1000ull) >=
+          limits.max_auth_failures_per_ip) {
+    // RFC 6120 §6.5.12: temporary, so a client tries again later rather than
+    // asking its user for another password.
+    sasl_failure(sasl::Failure::temporary_auth_failure,
+                 "Too many failed authentication attempts from your address; try again later");
     return;
   }
   auto mechanism = sasl::parse_mechanism(auth.attr("mechanism"));
@@ -273,9 +285,25 @@ void C2sSession::sasl_failure(sasl::Failure failure, std::string_view text) {
     return;
   ctx_.metrics.auth_failures.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("c2s {}: authentication failure from {}: {}", id_, peer_ip_, sasl::condition_name(failure));
+  const config::LimitsConfig& limits = ctx_.config.limits;
+  unsigned from_ip = 0;
+  uint64_t now = uv_now(loop_.loop.uv());
+  if (limits.max_auth_failures_per_ip != 0 && failure != sasl::Failure::temporary_auth_failure)
+    from_ip = ctx_.auth_failures.record(peer_ip_, now, limits.auth_failure_window * 1000ull);
   // RFC 6120 §6.4.5: a reasonable number of retries, then policy-violation.
-  if (++auth_failures_ >= ctx_.config.limits.max_auth_failures)
+  if (++auth_failures_ >= limits.max_auth_failures) {
     close_with_stream_error("policy-violation", "Too many failed authentication attempts");
+    return;
+  }
+  // Past half the address's allowance, each further guess waits (the next
+  // bytes of this stream are read later), one more second each time, up to 5.
+  unsigned half = limits.max_auth_failures_per_ip / 2;
+  if (from_ip > half && !throttled_) {
+    uint64_t delay_ms = std::min<uint64_t>(5000, 1000ull * (from_ip - half));
+    throttled_ = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    loop_.throttle(id_, now + delay_ms);
+  }
 }
 
 void C2sSession::sasl_success(std::string_view additional_data) {

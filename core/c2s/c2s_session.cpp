@@ -188,6 +188,24 @@ void C2sSession::end_throttle() {
   start_reading();
 }
 
+void C2sSession::hold_input() {
+  if (module_holds_ == UINT8_MAX) return;  // a module leaking holds; the input stays held either way
+  ++module_holds_;
+  suspend_input();
+}
+
+bool C2sSession::release_input() {
+  if (module_holds_ == 0) return false;
+  if (--module_holds_ == 0) resume_input();
+  return true;
+}
+
+bool C2sSession::send_direct(const xml::Element& stanza) {
+  if (state_ == State::closing || state_ == State::wait_stream || !header_sent_) return false;
+  send_element(stanza);
+  return state_ != State::closing;
+}
+
 void C2sSession::start_reading() {
   if (state_ == State::closing || throttled_ || input_suspended_) return;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &C2sSession::on_alloc, &C2sSession::on_read);
@@ -368,7 +386,10 @@ void C2sSession::send_features() {
       if (listener_.starttls_required) features += "<required/>";
       features += "</starttls>";
     }
-    if (secure_ || !listener_.starttls_required) features += advertised_mechanisms_xml();
+    if (secure_ || !listener_.starttls_required) {
+      features += advertised_mechanisms_xml();
+      features += loop_.modules->preauth_features_for(host_);
+    }
   } else {
     features += "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>";
     // RFC 6121 dropped session establishment; old clients still ask (RFC 3921).
@@ -409,6 +430,7 @@ void C2sSession::on_stanza(xml::Element&& element) {
         handle_sasl(std::move(element));
         return;
       }
+      if (state_ == State::negotiating && element.name() == "iq" && handle_preauth_iq(element)) return;
       // RFC 6120 §4.9.3.17: nothing but negotiation before authentication.
       close_with_stream_error("not-authorized");
       return;

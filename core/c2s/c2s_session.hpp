@@ -60,6 +60,17 @@ class C2sSession final : private xml::StreamParser::Handler {
   // The loop's throttle timer: reading may go on.
   void end_throttle();
 
+  // A module's hold on this session's input (parley_host_api.session_hold):
+  // nothing more is read or processed until every hold is released.
+  void hold_input();
+  bool release_input();  // false: there was no hold
+
+  // Writes a stanza as is, in any state after the stream opened (the answer to
+  // a pre-authentication iq). False once closing.
+  bool send_direct(const xml::Element& stanza);
+
+  const std::string& peer_ip() const { return peer_ip_; }
+
   // A stanza from this (bound) client: filters, then routing. Public for the
   // replay of stanzas that waited while modules were swapped.
   void process_stanza(xml::Element&& stanza);
@@ -123,6 +134,7 @@ class C2sSession final : private xml::StreamParser::Handler {
   void handle_stanza(xml::Element&& stanza);
   void handle_own_presence(xml::Element&& presence);
   bool handle_session_iq(const xml::Element& iq);
+  bool handle_preauth_iq(xml::Element& iq);  // false: no module takes it
   void reply_error(const xml::Element& stanza, std::string_view condition, std::string_view text = {});
   void leave_session_table();
   parley_result run_session_hook(parley_event event, xml::Element* stanza);
@@ -152,6 +164,7 @@ class C2sSession final : private xml::StreamParser::Handler {
   bool shutdown_requested_ = false;
   bool announced_ = false;  // SESSION_OPENED ran; SESSION_CLOSED is owed
   uint8_t auth_failures_ = 0;
+  uint8_t module_holds_ = 0;
   bool throttled_ = false;
   int priority_ = 0;
   // Token bucket of limits.max_bytes_per_second (one second of burst).

@@ -6,6 +6,7 @@
 
 #include "core/c2s/c2s_session.hpp"
 #include "core/modules/hooks.hpp"
+#include "core/modules/module_instance.hpp"
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
 #include "core/stanza/namespaces.hpp"
@@ -120,6 +121,42 @@ bool C2sSession::handle_session_iq(const xml::Element& iq) {
   reply.remove_attr("from");
   reply.remove_attr("to");
   send_element(reply);
+  return true;
+}
+
+bool C2sSession::handle_preauth_iq(xml::Element& iq) {
+  // Offered only where the stream could authenticate (XEP-0077 §3: the same
+  // place as the SASL mechanisms).
+  if (!secure_ && listener_.starttls_required) return false;
+  if (iq.xmlns() != ns::client) return false;
+  std::string_view type = iq.attr("type");
+  if (type != "get" && type != "set") return false;
+  const xml::Element* payload = iq.first_child();
+  if (payload == nullptr) return false;
+  const IqEntry* entry = loop_.modules->iq_for(host_, PARLEY_IQ_PREAUTH, type, payload->xmlns());
+  if (entry == nullptr) return false;
+  if (!valid_iq(iq)) {
+    reply_error(iq, "bad-request");
+    return true;
+  }
+  // Nothing the client claims about itself counts before authentication.
+  iq.remove_attr("from");
+  parley_iq_request request{sizeof(parley_iq_request), reinterpret_cast<const parley_element*>(&iq), to_pstr({}),
+                            to_pstr({}), id_};
+  int result;
+  try {
+    result = entry->fn(entry->instance->state, &request);
+  } catch (...) {
+    result = PARLEY_ERROR;
+  }
+  if (result == PARLEY_HANDLED || result == PARLEY_STOP) return true;
+  if (result == PARLEY_PASS) {
+    reply_error(iq, "service-unavailable");
+    return true;
+  }
+  spdlog::error("module {} failed on a pre-authentication iq for {}", entry->instance->library->name,
+                payload->xmlns());
+  reply_error(iq, "internal-server-error");
   return true;
 }
 

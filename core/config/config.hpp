@@ -54,7 +54,9 @@ struct LimitsConfig {
   size_t max_attribute_bytes = 8192;
   size_t max_xml_elements = 10000;      // elements in one stanza
   size_t max_connections_per_ip = 1000;
-  unsigned max_auth_failures = 3;
+  unsigned max_auth_failures = 3;       // per stream, then policy-violation
+  unsigned max_auth_failures_per_ip = 20;  // in auth_failure_window, then temporary-auth-failure; 0 = off
+  unsigned auth_failure_window = 300;   // seconds
   unsigned auth_timeout = 30;           // seconds
   unsigned tls_handshake_timeout = 10;  // seconds
   size_t max_bytes_per_second = 0;      // 0 = unlimited

@@ -122,6 +122,9 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("max_xml_elements")) l.max_xml_elements = read_uint(*v, 1, 65535);
   if (auto v = m.take("max_connections_per_ip")) l.max_connections_per_ip = read_uint(*v, 1, 10000000);
   if (auto v = m.take("max_auth_failures")) l.max_auth_failures = static_cast<unsigned>(read_uint(*v, 1, 1000));
+  if (auto v = m.take("max_auth_failures_per_ip"))
+    l.max_auth_failures_per_ip = static_cast<unsigned>(read_uint(*v, 0, 1000000));
+  if (auto v = m.take("auth_failure_window")) l.auth_failure_window = static_cast<unsigned>(read_uint(*v, 1, 86400));
   if (auto v = m.take("auth_timeout")) l.auth_timeout = static_cast<unsigned>(read_uint(*v, 1, 86400));
   if (auto v = m.take("tls_handshake_timeout")) l.tls_handshake_timeout = static_cast<unsigned>(read_uint(*v, 1, 3600));
   if (auto v = m.take("max_bytes_per_second")) l.max_bytes_per_second = read_uint(*v, 0, 1ull << 40);

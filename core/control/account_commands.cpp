@@ -40,15 +40,6 @@ Result<std::string, std::string> check_host(const config::Config& config, std::s
   return std::move(*prepared);
 }
 
-Result<Account, std::string> check_account(const config::Config& config, std::string_view user,
-                                           std::string_view host) {
-  auto prepared_user = nodeprep(user);
-  if (!prepared_user) return unexpected("Invalid user name '" + std::string(user) + "'");
-  auto prepared_host = check_host(config, host);
-  if (!prepared_host) return unexpected(std::move(prepared_host).error());
-  return Account{std::move(*prepared_user), std::move(*prepared_host)};
-}
-
 std::string storage_failure(const storage::Error& e) { return "Database error: " + e.message; }
 
 }  // namespace
@@ -72,42 +63,81 @@ Result<std::vector<storage::ScramRecord>, std::string> derive_scram_records(std:
   return records;
 }
 
-AccountResult register_account(storage::Database& db, const config::Config& config, std::string_view user,
-                               std::string_view host, std::string_view password) {
-  auto account = check_account(config, user, host);
+namespace {
+
+AccountError fail(AccountFailure kind, std::string message) { return AccountError{kind, std::move(message)}; }
+
+Result<Account, AccountError> checked_account(const config::Config& config, std::string_view user,
+                                              std::string_view host) {
+  auto prepared_user = nodeprep(user);
+  if (!prepared_user || prepared_user->empty())
+    return unexpected(fail(AccountFailure::invalid_user, "Invalid user name '" + std::string(user) + "'"));
+  auto prepared_host = check_host(config, host);
+  if (!prepared_host) return unexpected(fail(AccountFailure::invalid_host, std::move(prepared_host).error()));
+  return Account{std::move(*prepared_user), std::move(*prepared_host)};
+}
+
+}  // namespace
+
+Result<std::string, AccountError> create_account(storage::Database& db, const config::Config& config,
+                                                 std::string_view user, std::string_view host,
+                                                 std::string_view password) {
+  auto account = checked_account(config, user, host);
   if (!account) return unexpected(std::move(account).error());
   auto records = derive_scram_records(password);
-  if (!records) return unexpected(std::move(records).error());
+  if (!records) return unexpected(fail(AccountFailure::invalid_password, std::move(records).error()));
   auto created = us::create_user(db, account->host, account->user, *records);
-  if (!created) return unexpected(storage_failure(created.error()));
-  if (!*created) return unexpected("User " + account->jid() + " already registered");
-  return "User " + account->jid() + " successfully registered";
+  if (!created) return unexpected(fail(AccountFailure::storage, storage_failure(created.error())));
+  if (!*created) return unexpected(fail(AccountFailure::exists, "User " + account->jid() + " already registered"));
+  return account->jid();
+}
+
+Result<std::string, AccountError> delete_account(storage::Database& db, const config::Config& config,
+                                                 std::string_view user, std::string_view host) {
+  auto account = checked_account(config, user, host);
+  if (!account) return unexpected(std::move(account).error());
+  auto removed = us::remove_user(db, account->host, account->user);
+  if (!removed) return unexpected(fail(AccountFailure::storage, storage_failure(removed.error())));
+  if (!*removed) return unexpected(fail(AccountFailure::missing, "User " + account->jid() + " does not exist"));
+  return account->jid();
+}
+
+Result<std::string, AccountError> set_account_password(storage::Database& db, const config::Config& config,
+                                                       std::string_view user, std::string_view host,
+                                                       std::string_view password) {
+  auto account = checked_account(config, user, host);
+  if (!account) return unexpected(std::move(account).error());
+  // Looked up first, so that a missing user is reported before any key derivation.
+  auto exists = us::user_exists(db, account->host, account->user);
+  if (!exists) return unexpected(fail(AccountFailure::storage, storage_failure(exists.error())));
+  if (!*exists) return unexpected(fail(AccountFailure::missing, "User " + account->jid() + " does not exist"));
+  auto records = derive_scram_records(password);
+  if (!records) return unexpected(fail(AccountFailure::invalid_password, std::move(records).error()));
+  auto set = us::set_credentials(db, account->host, account->user, *records);
+  if (!set) return unexpected(fail(AccountFailure::storage, storage_failure(set.error())));
+  if (!*set) return unexpected(fail(AccountFailure::missing, "User " + account->jid() + " does not exist"));
+  return account->jid();
+}
+
+AccountResult register_account(storage::Database& db, const config::Config& config, std::string_view user,
+                               std::string_view host, std::string_view password) {
+  auto done = create_account(db, config, user, host, password);
+  if (!done) return unexpected(std::move(done).error().message);
+  return "User " + *done + " successfully registered";
 }
 
 AccountResult unregister_account(storage::Database& db, const config::Config& config, std::string_view user,
                                  std::string_view host) {
-  auto account = check_account(config, user, host);
-  if (!account) return unexpected(std::move(account).error());
-  auto removed = us::remove_user(db, account->host, account->user);
-  if (!removed) return unexpected(storage_failure(removed.error()));
-  if (!*removed) return unexpected("User " + account->jid() + " does not exist");
-  return "User " + account->jid() + " successfully unregistered";
+  auto done = delete_account(db, config, user, host);
+  if (!done) return unexpected(std::move(done).error().message);
+  return "User " + *done + " successfully unregistered";
 }
 
 AccountResult change_password(storage::Database& db, const config::Config& config, std::string_view user,
                               std::string_view host, std::string_view password) {
-  auto account = check_account(config, user, host);
-  if (!account) return unexpected(std::move(account).error());
-  // Looked up first, so that a missing user is reported before any key derivation.
-  auto exists = us::user_exists(db, account->host, account->user);
-  if (!exists) return unexpected(storage_failure(exists.error()));
-  if (!*exists) return unexpected("User " + account->jid() + " does not exist");
-  auto records = derive_scram_records(password);
-  if (!records) return unexpected(std::move(records).error());
-  auto set = us::set_credentials(db, account->host, account->user, *records);
-  if (!set) return unexpected(storage_failure(set.error()));
-  if (!*set) return unexpected("User " + account->jid() + " does not exist");
-  return "Password of user " + account->jid() + " changed";
+  auto done = set_account_password(db, config, user, host, password);
+  if (!done) return unexpected(std::move(done).error().message);
+  return "Password of user " + *done + " changed";
 }
 
 AccountResult list_accounts(storage::Database& db, const config::Config& config, std::string_view host) {

@@ -30,6 +30,23 @@ inline constexpr uint32_t kScramIterations = 4096;
 // "User alice@localhost already registered".
 using AccountResult = Result<std::string, std::string>;
 
+// Why an account operation failed, for callers that answer with a protocol
+// condition (the module host) rather than with text (parleyctl).
+enum class AccountFailure { invalid_user, invalid_host, invalid_password, exists, missing, storage };
+struct AccountError {
+  AccountFailure kind;
+  std::string message;
+};
+// On success the prepared "user@host".
+Result<std::string, AccountError> create_account(storage::Database& db, const config::Config& config,
+                                                 std::string_view user, std::string_view host,
+                                                 std::string_view password);
+Result<std::string, AccountError> delete_account(storage::Database& db, const config::Config& config,
+                                                 std::string_view user, std::string_view host);
+Result<std::string, AccountError> set_account_password(storage::Database& db, const config::Config& config,
+                                                       std::string_view user, std::string_view host,
+                                                       std::string_view password);
+
 AccountResult register_account(storage::Database& db, const config::Config& config, std::string_view user,
                                std::string_view host, std::string_view password);
 AccountResult unregister_account(storage::Database& db, const config::Config& config, std::string_view user,

@@ -4,6 +4,7 @@
 
 #include "core/c2s/c2s_session.hpp"
 #include "core/modules/hooks.hpp"
+#include "core/modules/module_accounts.hpp"
 #include "core/modules/module_instance.hpp"
 #include "core/modules/module_manager.hpp"
 #include "core/modules/module_storage.hpp"
@@ -290,10 +291,16 @@ void storage_query(parley_module* m, parley_str sql, const parley_value* params,
   LoopContext* loop = &loop_for(m);
   std::string text = str(sql);
   std::string module = m->library->name;
+  // ABI 1.1: the tables of the modules this one depends on are readable.
+  std::vector<std::string> readable;
+  const parley_module_def* def = m->library->def;
+  if (def->depends != nullptr)
+    for (const char* const* d = def->depends; *d != nullptr; ++d) readable.emplace_back(*d);
   m->storage_in_flight.fetch_add(1);
-  auto job = [m, loop, text, module, values = std::move(values), done, arg](storage::Database& db) {
+  auto job = [m, loop, text, module, readable = std::move(readable), values = std::move(values), done,
+              arg](storage::Database& db) {
     auto rows = std::make_shared<parley_rows>();
-    rows->result = run_module_query(db, module, text, values);
+    rows->result = run_module_query(db, module, text, values, readable);
     loop->loop.post([m, rows, done, arg] {
       if (done != nullptr) {
         const std::string& error = rows->result.error;
@@ -367,6 +374,34 @@ size_t user_sessions(parley_module* m, parley_str bare_jid, parley_session_fn ea
   return sessions.size();
 }
 
+int session_hold(parley_module* m, parley_session_id session) {
+  C2sSession* s = session_here(m, session);
+  if (s == nullptr) return 0;
+  s->hold_input();
+  return 1;
+}
+
+int session_release(parley_module* m, parley_session_id session) {
+  C2sSession* s = session_here(m, session);
+  return s != nullptr && s->release_input() ? 1 : 0;
+}
+
+int session_reply(parley_module* m, parley_session_id session, parley_element* stanza) {
+  std::unique_ptr<xml::Element> owned(el(stanza));
+  C2sSession* s = session_here(m, session);
+  if (s == nullptr || !owned) return 0;
+  // A reply to a stream that has no address yet carries none.
+  if (owned->has_attr("to") && owned->attr("to").empty()) owned->remove_attr("to");
+  return s->send_direct(*owned) ? 1 : 0;
+}
+
+int session_peer_address(parley_module* m, parley_session_id session, parley_sink out) {
+  C2sSession* s = session_here(m, session);
+  if (s == nullptr) return 0;
+  sink_write(out, s->peer_ip());
+  return 1;
+}
+
 const parley_host_api table = {
     sizeof(parley_host_api),
     PARLEY_ABI_MAJOR,
@@ -410,6 +445,13 @@ const parley_host_api table = {
     &session_get_data,
     &run_fold,
     &user_sessions,
+    &session_hold,
+    &session_release,
+    &session_reply,
+    &session_peer_address,
+    &module_account_create,
+    &module_account_set_password,
+    &module_account_remove,
 };
 
 }  // namespace

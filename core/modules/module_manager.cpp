@@ -111,6 +111,17 @@ Result<std::shared_ptr<ModuleLibrary>, std::string> ModuleManager::open_library(
     return unexpected(fmt::format("module {} ({}): the library calls itself '{}'", name, found,
                                   def->name ? def->name : "(null)"));
   if (def->start == nullptr) return unexpected(fmt::format("module {} ({}): no start function", name, found));
+  // A stream feature goes verbatim into every client's <stream:features/>:
+  // one that is not a well-formed element would break every stream.
+  const char* const* preauth = def_field(def, &parley_module_def::preauth_features);
+  for (size_t i = 0; preauth && preauth[i]; ++i) {
+    std::string_view xml(preauth[i]);
+    parley_element* parsed = host_api()->element_parse(parley_str{xml.data(), xml.size()});
+    if (parsed == nullptr)
+      return unexpected(fmt::format("module {} ({}): stream feature '{}' is not one well-formed element", name, found,
+                                    xml));
+    host_api()->element_free(parsed);
+  }
   library->def = def;
   return library;
 }
@@ -318,7 +329,9 @@ std::shared_ptr<const ModuleTables> ModuleManager::build_tables() const {
     const parley_iq_decl* iqs = def_field(def, &parley_module_def::iq_handlers);
     size_t iq_count = iqs ? def_field(def, &parley_module_def::iq_handler_count) : 0;
     const char* const* features = def_field(def, &parley_module_def::disco_features);
+    const char* const* preauth = def_field(def, &parley_module_def::preauth_features);
     for (const auto& instance : loaded.instances) {
+      for (size_t i = 0; preauth && preauth[i]; ++i) tables->preauth_features[instance->host] += preauth[i];
       for (size_t i = 0; i < hook_count; ++i) {
         if (hooks[i].event == 0 || hooks[i].event >= PARLEY_EVENT_COUNT_ || hooks[i].fn == nullptr) continue;
         tables->hooks[hooks[i].event][instance->host].push_back(HookEntry{hooks[i].priority, instance.get(), hooks[i].fn});

@@ -13,6 +13,7 @@ namespace {
 // writing another's tables), it is not a sandbox.
 struct Guard {
   std::string prefix;  // "mod_x_"
+  std::vector<std::string> read_prefixes;  // "mod_dependency_"
   bool migrating = false;
   std::string denied;
 };
@@ -62,6 +63,11 @@ int authorize(void* arg, int action, const char* a, const char* b, const char* d
   if (table != nullptr && std::string_view(table).substr(0, 7) == "sqlite_" &&
       (action == SQLITE_INSERT || action == SQLITE_UPDATE || action == SQLITE_DELETE))
     return SQLITE_OK;
+  if (action == SQLITE_READ && table != nullptr) {
+    std::string_view name(table);
+    for (const std::string& prefix : guard->read_prefixes)
+      if (name.substr(0, prefix.size()) == prefix) return SQLITE_OK;
+  }
   if (!owned(*guard, table)) {
     guard->denied = fmt::format("table '{}' does not belong to this module (names must start with '{}')", table,
                                 guard->prefix);
@@ -73,8 +79,11 @@ int authorize(void* arg, int action, const char* a, const char* b, const char* d
 
 class Authorized {
  public:
-  Authorized(storage::Database& db, std::string_view module, bool migrating = false) : db_(db) {
+  Authorized(storage::Database& db, std::string_view module, bool migrating = false,
+             const std::vector<std::string>& readable = {})
+      : db_(db) {
     guard_.prefix = std::string(module) + "_";
+    for (const std::string& other : readable) guard_.read_prefixes.push_back(other + "_");
     guard_.migrating = migrating;
     sqlite3_set_authorizer(db_.handle(), &authorize, &guard_);
   }
@@ -89,9 +98,9 @@ class Authorized {
 }  // namespace
 
 QueryResult run_module_query(storage::Database& db, std::string_view module, std::string_view sql,
-                             const std::vector<StoredValue>& params) {
+                             const std::vector<StoredValue>& params, const std::vector<std::string>& readable) {
   QueryResult result;
-  Authorized authorized(db, module);
+  Authorized authorized(db, module, false, readable);
   // The statement cache is keyed by text: tag it with the module so a
   // statement prepared (and authorized) for one module is never another's.
   std::string text = fmt::format("/*{}*/ {}", module, sql);

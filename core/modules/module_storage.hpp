@@ -28,9 +28,10 @@ struct QueryResult {
   std::string error;
 };
 
-// Runs one statement as `module`; refuses tables of others.
+// Runs one statement as `module`; refuses tables of others, except reads of
+// the tables of `readable` modules (the ones `module` depends on).
 QueryResult run_module_query(storage::Database& db, std::string_view module, std::string_view sql,
-                             const std::vector<StoredValue>& params);
+                             const std::vector<StoredValue>& params, const std::vector<std::string>& readable = {});
 // Applies the module's schema steps not applied yet.
 Result<void, std::string> migrate_module(storage::Database& db, std::string_view module,
                                          const std::vector<std::string>& steps);

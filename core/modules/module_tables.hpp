@@ -31,11 +31,17 @@ struct ModuleTables {
   std::map<std::tuple<std::string, uint32_t, std::string, std::string>, IqEntry, std::less<>> iq;
   // host -> disco#info features declared by the modules of that host
   std::map<std::string, std::vector<std::string>, std::less<>> features;
+  // host -> stream features offered before authentication, as XML (ABI 1.1)
+  std::map<std::string, std::string, std::less<>> preauth_features;
 
   const std::vector<HookEntry>* hooks_for(parley_event event, std::string_view host) const {
     const auto& by_host = hooks[event];
     auto it = by_host.find(host);
     return it == by_host.end() ? nullptr : &it->second;
+  }
+  std::string_view preauth_features_for(std::string_view host) const {
+    auto it = preauth_features.find(host);
+    return it == preauth_features.end() ? std::string_view() : std::string_view(it->second);
   }
   const IqEntry* iq_for(std::string_view host, uint32_t scope, std::string_view type, std::string_view xmlns) const {
     auto it = iq.find(std::make_tuple(std::string(host), scope, std::string(type), std::string(xmlns)));

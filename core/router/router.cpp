@@ -207,6 +207,12 @@ void Router::route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to
       args.stanza = reinterpret_cast<parley_element*>(&stanza);
       args.user = to_pstr(to.local());
       args.host = to_pstr(to.domain());
+      // The sender's session, when it is a client of this loop: a module may
+      // hold its input until the message is durable (ABI 1.1).
+      if (!from.resource().empty() && ctx_.is_local_host(from.domain())) {
+        if (auto ref = ctx_.sessions.find(from.bare_str(), from.resource()); ref && loop_of(ref->id) == loop)
+          args.session = ref->id;
+      }
       parley_result result = run_hooks(*ctx_.loops[loop]->modules, PARLEY_EVENT_OFFLINE_MESSAGE, to.domain(), args);
       if (result == PARLEY_HANDLED) return;
       bounce(stanza, result == PARLEY_ERROR ? "internal-server-error" : "service-unavailable", loop);

@@ -13,6 +13,7 @@
 #include "core/control/account_commands.hpp"
 #include "core/control/control_server.hpp"
 #include "core/modules/hooks.hpp"
+#include "core/modules/module_accounts.hpp"
 #include "core/modules/module_manager.hpp"
 #include "core/net/listener.hpp"
 #include "core/tls/context_store.hpp"
@@ -223,24 +224,7 @@ void Server::on_account_change(const std::vector<std::string>& argv) {
   if (argv.size() < 3 || (argv[0] != "register" && argv[0] != "unregister")) return;
   auto jid = Jid::make(argv[1], argv[2]);
   if (!jid) return;
-  bool removed = argv[0] == "unregister";
-  // Modules hear of it on a worker loop, like every other event.
-  LoopContext* loop = ctx_->loops.front().get();
-  loop->loop.post([loop, jid = *jid, removed] {
-    parley_event_args args{};
-    args.user = to_pstr(jid.local());
-    args.host = to_pstr(jid.domain());
-    run_hooks(*loop->modules, removed ? PARLEY_EVENT_USER_REMOVED : PARLEY_EVENT_USER_REGISTERED, jid.domain(), args);
-  });
-  if (!removed) return;
-  // A removed account keeps no session (RFC 6120 §4.9.3.17 not-authorized).
-  for (const SessionRef& ref : ctx_->sessions.sessions_of(jid->bare_str())) {
-    LoopContext* owner = ctx_->loops[loop_of(ref.id)].get();
-    SessionId id = ref.id;
-    owner->loop.post([owner, id] {
-      if (C2sSession* session = owner->find(id)) session->close_with_stream_error("not-authorized", "Account removed");
-    });
-  }
+  announce_account_change(*ctx_, *jid, argv[0] == "unregister");
 }
 
 std::string Server::status_text() const {

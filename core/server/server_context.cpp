@@ -93,4 +93,39 @@ void ConnectionCounter::remove(const std::string& ip) {
   if (--it->second == 0) counts_.erase(it);
 }
 
+unsigned AuthFailureTracker::record(const std::string& ip, uint64_t now_ms, uint64_t window_ms) {
+  std::lock_guard lock(mutex_);
+  prune(now_ms, window_ms);
+  Entry& e = entries_[ip];
+  // A fixed window per address that starts at its first failure: simple, and
+  // a guesser is held back for at most one window after it stops.
+  if (e.failures == 0 || now_ms - e.window_start_ms >= window_ms) {
+    e.window_start_ms = now_ms;
+    e.failures = 0;
+  }
+  return ++e.failures;
+}
+
+unsigned AuthFailureTracker::count(const std::string& ip, uint64_t now_ms, uint64_t window_ms) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(ip);
+  if (it == entries_.end()) return 0;
+  if (now_ms - it->second.window_start_ms >= window_ms) {
+    entries_.erase(it);
+    return 0;
+  }
+  return it->second.failures;
+}
+
+void AuthFailureTracker::prune(uint64_t now_ms, uint64_t window_ms) {
+  // Bounded memory under a spray of addresses: expired entries go at most
+  // once per window.
+  if (now_ms - pruned_at_ms_ < window_ms) return;
+  pruned_at_ms_ = now_ms;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (now_ms - it->second.window_start_ms >= window_ms) it = entries_.erase(it);
+    else ++it;
+  }
+}
+
 }  // namespace parley

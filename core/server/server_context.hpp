@@ -75,6 +75,27 @@ class ConnectionCounter {
   std::unordered_map<std::string, size_t> counts_;
 };
 
+// Failed authentications per source address in a sliding window, across
+// loops (a password-guessing client opens a new stream per few guesses).
+// Touched on SASL failures and SASL starts only.
+class AuthFailureTracker {
+ public:
+  // Records a failure at `now_ms`; returns the failures of `ip` in the window.
+  unsigned record(const std::string& ip, uint64_t now_ms, uint64_t window_ms);
+  // Failures of `ip` in the window ending at `now_ms`.
+  unsigned count(const std::string& ip, uint64_t now_ms, uint64_t window_ms);
+
+ private:
+  struct Entry {
+    uint64_t window_start_ms = 0;
+    unsigned failures = 0;
+  };
+  void prune(uint64_t now_ms, uint64_t window_ms);
+  std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+  uint64_t pruned_at_ms_ = 0;
+};
+
 struct ServerMetrics {
   std::atomic<uint64_t> connections_accepted{0};
   std::atomic<uint64_t> connections_open{0};
@@ -95,6 +116,7 @@ class ServerContext {
   Router* router = nullptr;
   SessionTable sessions;
   ConnectionCounter connections;
+  AuthFailureTracker auth_failures;
   ServerMetrics metrics;
   std::vector<std::unique_ptr<LoopContext>> loops;
   std::atomic<bool> shutting_down{false};

@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 #define PARLEY_ABI_MAJOR 1
-#define PARLEY_ABI_MINOR 0
+#define PARLEY_ABI_MINOR 1
 
 /* The one symbol a module exports. */
 #define PARLEY_MODULE_ENTRY_SYMBOL "parley_module_entry"
@@ -98,7 +98,10 @@ typedef enum parley_event {
   PARLEY_EVENT_PRESENCE_TO_LOCAL = 3,
   PARLEY_EVENT_IQ_TO_LOCAL = 4,
   /* A message for a local user with no available resource (RFC 6121 8.5.2.2).
-   * HANDLED = stored; otherwise the core answers service-unavailable. */
+   * HANDLED = stored; otherwise the core answers service-unavailable.
+   * args->session is the sender's session when the sender is a local client
+   * whose session lives on the calling loop (1.1), else 0: a module may
+   * session_hold it until the message is durable. */
   PARLEY_EVENT_OFFLINE_MESSAGE = 5,
   /* Session life: opened (TCP accepted), bound (resource bound), closed. */
   PARLEY_EVENT_SESSION_OPENED = 6,
@@ -144,7 +147,12 @@ typedef struct parley_hook_decl {
 /* IQ handlers, keyed by scope, type and the payload's namespace. */
 typedef enum parley_iq_scope {
   PARLEY_IQ_SERVER = 1, /* to a served domain */
-  PARLEY_IQ_ACCOUNT = 2 /* to a local user's bare JID (or no 'to': the sender's account) */
+  PARLEY_IQ_ACCOUNT = 2, /* to a local user's bare JID (or no 'to': the sender's account) */
+  /* 1.1: on a stream that has not authenticated yet (XEP-0077 registration).
+   * request->from and request->to are empty, request->session is the stream;
+   * answer with host->session_reply. Offered only where the stream may
+   * authenticate (after STARTTLS when it is required). */
+  PARLEY_IQ_PREAUTH = 3
 } parley_iq_scope;
 
 #define PARLEY_IQ_GET 1u
@@ -206,6 +214,10 @@ typedef struct parley_rows parley_rows; /* a query's result, borrowed for the ca
 /* One bound session of a user, as host->user_sessions reports it. */
 typedef void (*parley_session_fn)(void* arg, parley_session_id session, parley_str full_jid, int available,
                                   int priority);
+
+/* Completion of an account operation (1.1), on the loop that asked:
+ * condition.len == 0 on success, else an RFC 6120 stanza error condition. */
+typedef void (*parley_account_fn)(void* arg, parley_str condition);
 
 /* error.len > 0: the query failed (rows is then empty). */
 typedef void (*parley_rows_fn)(void* state, void* arg, const parley_rows* rows, parley_str error);
@@ -273,7 +285,9 @@ typedef struct parley_host_api {
 
   /* Storage: the module's own tables, in the server's database (SQLite today).
    * Every table a module touches must be named after it (mod_offline_*): the
-   * host refuses any other, and ATTACH/PRAGMA. One statement per call, `?`
+   * host refuses any other, and ATTACH/PRAGMA. A module may also *read* the
+   * tables of the modules it `depends` on (mod_presence reads mod_roster_*;
+   * 1.1). One statement per call, `?`
    * parameters. Runs on the storage threads (write != 0: the single writer,
    * in order; else a reader); done() runs later on the calling loop. Unload and
    * reload are refused while calls are in flight. */
@@ -304,6 +318,34 @@ typedef struct parley_host_api {
    * `each` during the call (available: sent initial presence; its priority).
    * Returns how many; 0 for a malformed JID or a user with none. */
   size_t (*user_sessions)(parley_module* m, parley_str bare_jid, parley_session_fn each, void* arg);
+
+  /* ---- ABI 1.1 ---- */
+
+  /* Stops taking stanzas from a session (the core stops reading it; stanzas
+   * already read wait) until session_release. Holds nest. For a module that
+   * must finish something, an offline message's commit for instance, before
+   * the sender's next stanza is processed. Call on the session's loop (from
+   * its events or its requests). 1 if done, 0 if the session is not here. */
+  int (*session_hold)(parley_module* m, parley_session_id session);
+  int (*session_release)(parley_module* m, parley_session_id session);
+  /* Writes `stanza` (owned) to a session on the calling loop as it is, in any
+   * state after the stream opened: the answer to a PARLEY_IQ_PREAUTH request.
+   * 1 if written, 0 if the session is not here or closing (freed). */
+  int (*session_reply)(parley_module* m, parley_session_id session, parley_element* stanza);
+  /* The client's IP address as text (a session on the calling loop). 1 if
+   * written. */
+  int (*session_peer_address)(parley_module* m, parley_session_id session, parley_sink out);
+  /* Accounts of this module's host, done on the storage writer; `done` runs
+   * later on the calling loop. Conditions: "conflict" (exists),
+   * "item-not-found" (no such account), "jid-malformed" (not a valid
+   * localpart), "not-acceptable" (empty or oversized password),
+   * "internal-server-error". Creation and removal run USER_REGISTERED /
+   * USER_REMOVED; a removed account's sessions are closed. Passwords are kept
+   * as SCRAM-SHA-1 and SCRAM-SHA-256 verifiers only. */
+  void (*account_create)(parley_module* m, parley_str user, parley_str password, parley_account_fn done, void* arg);
+  void (*account_set_password)(parley_module* m, parley_str user, parley_str password, parley_account_fn done,
+                               void* arg);
+  void (*account_remove)(parley_module* m, parley_str user, parley_account_fn done, void* arg);
 } parley_host_api;
 
 #define PARLEY_HOST_HAS(host, member) \
@@ -340,6 +382,12 @@ typedef struct parley_module_def {
    * a transaction, before start). The host records how many have run. */
   const char* const* schema;
   size_t schema_count;
+
+  /* ---- ABI 1.1 ---- */
+  /* NULL-terminated stream features this module offers before authentication,
+   * as XML ("<register xmlns='http://jabber.org/features/iq-register'/>"),
+   * shown next to the SASL mechanisms. */
+  const char* const* preauth_features;
 } parley_module_def;
 
 typedef const parley_module_def* (*parley_module_entry_fn)(void);

@@ -93,11 +93,13 @@ class RawClient:
     _ids = itertools.count(1)
 
     def __init__(self, port, domain="localhost", host="127.0.0.1", direct_tls=False,
-                 timeout=10.0, tls_max_version=None):
+                 timeout=10.0, tls_max_version=None, source=None):
         self.domain = domain
         self.timeout = timeout
         self.tls_max_version = tls_max_version
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        # source: another loopback address (127.0.0.x) to connect from.
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.tls = False
         self.header = None           # attributes of the server's stream header
         self.closed_by_peer = False  # the server sent </stream:stream>

@@ -336,6 +336,29 @@ def test_module_storage_survives_a_restart_and_is_fenced(server_factory, tmp_pat
     assert [n.text for n in notes.iter(q(NOTES, "note"))] == ["first", "second"]
 
 
+READER = "urn:parley:test:reader"
+
+
+def test_a_module_reads_but_cannot_write_the_tables_of_its_dependency(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_notes", "mod_test_reader")
+    server = server_factory(module_paths=[folder], modules={"mod_test_notes": {}, "mod_test_reader": {}})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    assert c.iq("set", f"<note xmlns='{NOTES}'>mine</note>", to=server.domain).get("type") == "result"
+    read = c.iq("get", f"<read xmlns='{READER}'/>", to=server.domain)
+    assert [n.text for n in read.iter(q(READER, "note"))] == ["mine"]
+    assert not list(read.iter(q(READER, "error")))
+    write = c.iq("set", f"<write xmlns='{READER}'/>", to=server.domain)
+    errors = [e.text for e in write.iter(q(READER, "error"))]
+    assert errors and "does not belong to this module" in errors[0], errors
+    notes = c.iq("get", f"<notes xmlns='{NOTES}'/>", to=server.domain)
+    assert [n.text for n in notes.iter(q(NOTES, "note"))] == ["mine"]
+    # The dependency cannot read its dependant's tables (none here, but the users table stays fenced too).
+    sneak = c.iq("get", f"<sneak xmlns='{NOTES}'/>", to=server.domain)
+    assert [e.text for e in sneak.iter(q(NOTES, "error"))]
+
+
 def test_reload_is_refused_while_a_timer_is_pending(server_factory, tmp_path, raw_factory):
     folder = module_dir(tmp_path, "mod_test_notes")
     server = server_factory(module_paths=[folder], modules={"mod_test_notes": {}})

@@ -204,6 +204,36 @@ def test_too_many_auth_failures_close_the_stream(server_factory, raw_factory):
     assert c.wait_eof(10)
 
 
+def test_failed_auth_per_address_slows_then_refuses_it(server_factory, raw_factory):
+    # Two failures per stream close it; four per address in the window, then
+    # that address is refused (temporary-auth-failure) even with the right
+    # password, while another address is not affected.
+    server = server_factory(limits={"max_auth_failures": 2, "max_auth_failures_per_ip": 4,
+                                    "auth_failure_window": 60})
+    server.register("alice", PASSWORD)
+    started = time.monotonic()
+    for stream in range(2):
+        c = raw_factory(server.c2s_port)
+        c.start()
+        c.starttls()
+        for attempt in range(2):
+            try:
+                outcome = c.auth_plain("alice", f"wrong{stream}{attempt}")
+            except (StreamErrorReceived, StreamClosed):
+                break
+            assert sasl_failure_condition(outcome) == "not-authorized"
+    # Past half the allowance each further guess waited at least a second.
+    assert time.monotonic() - started >= 1.0
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.starttls()
+    outcome = c.auth_plain("alice", PASSWORD)
+    assert sasl_failure_condition(outcome) == "temporary-auth-failure"
+    other = raw_factory(server.c2s_port, source="127.0.0.2")
+    other.login("alice", PASSWORD)
+    assert other.jid is not None
+
+
 def test_unauthenticated_connection_times_out(server_factory, raw_factory):
     server = server_factory(limits={"auth_timeout": 2})
     idle = raw_factory(server.c2s_port)

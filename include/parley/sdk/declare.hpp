@@ -18,7 +18,7 @@ namespace detail {
 
 // One entry of a PARLEY_MODULE list. Errors in a list are compile errors: a
 // constexpr function that throws is not a constant expression.
-enum class DeclKind { hook, iq, option, depends, feature, schema };
+enum class DeclKind { hook, iq, option, depends, feature, schema, preauth_feature };
 
 struct Decl {
   DeclKind kind;
@@ -74,13 +74,15 @@ constexpr std::array<const char*, K + 1> collect_strings(const std::array<Decl, 
   return out;
 }
 
-template <class C, std::size_t NH, std::size_t NI, std::size_t NO, std::size_t ND, std::size_t NF, std::size_t NS>
+template <class C, std::size_t NH, std::size_t NI, std::size_t NO, std::size_t ND, std::size_t NF, std::size_t NS,
+          std::size_t NP>
 constexpr parley_module_def make_def(const char* name, const char* version, const std::array<parley_hook_decl, NH>& hooks,
                                      const std::array<parley_iq_decl, NI>& iqs,
                                      const std::array<parley_option_decl, NO>& options,
                                      const std::array<const char*, ND>& depends,
                                      const std::array<const char*, NF>& features,
-                                     const std::array<const char*, NS>& schema) {
+                                     const std::array<const char*, NS>& schema,
+                                     const std::array<const char*, NP>& preauth_features) {
   if (!name || name[0] == '\0') throw "parley: a module needs a name";
   if (!version) throw "parley: a module needs a version";
   parley_module_def def{};
@@ -103,6 +105,7 @@ constexpr parley_module_def make_def(const char* name, const char* version, cons
   def.disco_features = NF > 1 ? features.data() : nullptr;
   def.schema = NS > 1 ? schema.data() : nullptr;
   def.schema_count = NS - 1;
+  def.preauth_features = NP > 1 ? preauth_features.data() : nullptr;
   return def;
 }
 
@@ -120,7 +123,8 @@ constexpr detail::Decl hook(parley_event event, int32_t priority = 50) {
 // An IQ handler for (scope, PARLEY_IQ_GET and/or PARLEY_IQ_SET, payload namespace).
 template <auto F>
 constexpr detail::Decl iq_handler(parley_iq_scope scope, uint32_t types, const char* xmlns) {
-  if (scope != PARLEY_IQ_SERVER && scope != PARLEY_IQ_ACCOUNT) throw "parley: unknown iq scope";
+  if (scope != PARLEY_IQ_SERVER && scope != PARLEY_IQ_ACCOUNT && scope != PARLEY_IQ_PREAUTH)
+    throw "parley: unknown iq scope";
   if (types == 0 || (types & ~(PARLEY_IQ_GET | PARLEY_IQ_SET)) != 0) throw "parley: iq types are GET and/or SET";
   if (!xmlns || xmlns[0] == '\0') throw "parley: an iq handler needs a namespace";
   detail::Decl d{detail::DeclKind::iq};
@@ -163,6 +167,15 @@ constexpr detail::Decl schema(const char* sql) {
   return d;
 }
 
+// A stream feature offered before authentication (XML), e.g.
+// "<register xmlns='http://jabber.org/features/iq-register'/>".
+constexpr detail::Decl preauth_feature(const char* xml) {
+  if (!xml || xml[0] != '<') throw "parley: a stream feature is an XML element";
+  detail::Decl d{detail::DeclKind::preauth_feature};
+  d.text = xml;
+  return d;
+}
+
 }  // namespace parley
 
 // Defines `constexpr parley_module_def var` (internal linkage) for Class.
@@ -180,8 +193,12 @@ constexpr detail::Decl schema(const char* sql) {
       var##_decls_, ::parley::detail::DeclKind::feature)>(var##_decls_, ::parley::detail::DeclKind::feature);        \
   constexpr auto var##_schema_ = ::parley::detail::collect_strings<::parley::detail::count_of(                       \
       var##_decls_, ::parley::detail::DeclKind::schema)>(var##_decls_, ::parley::detail::DeclKind::schema);          \
-  constexpr parley_module_def var = ::parley::detail::make_def<Class>(                                               \
-      mod_name, mod_version, var##_hooks_, var##_iqs_, var##_options_, var##_depends_, var##_features_, var##_schema_)
+  constexpr auto var##_preauth_ = ::parley::detail::collect_strings<::parley::detail::count_of(                      \
+      var##_decls_, ::parley::detail::DeclKind::preauth_feature)>(var##_decls_,                                      \
+                                                                  ::parley::detail::DeclKind::preauth_feature);      \
+  constexpr parley_module_def var = ::parley::detail::make_def<Class>(mod_name, mod_version, var##_hooks_, var##_iqs_, \
+                                                                      var##_options_, var##_depends_,                \
+                                                                      var##_features_, var##_schema_, var##_preauth_)
 
 // The module's definition and its one exported symbol. Once per .so.
 #define PARLEY_MODULE(Class, mod_name, mod_version, ...)                                 \

@@ -139,6 +139,83 @@ class Host {
     return table()->send_to_session(m_, session, stanza.release()) == 1;
   }
 
+  // Per-session data of this module (see parley_host_api.session_set_data):
+  // `data` is owned by the host from here and freed with `free_fn`. Call on
+  // the session's loop. false if the session is not on this loop.
+  bool session_set_data(parley_session_id session, void* data, void (*free_fn)(void*)) const {
+    return table()->session_set_data(m_, session, data, free_fn) == 1;
+  }
+  void* session_get_data(parley_session_id session) const { return table()->session_get_data(m_, session); }
+  // A typed slot: the object is deleted by the host with the session.
+  template <class T>
+  T* session_slot(parley_session_id session) const {
+    return static_cast<T*>(session_get_data(session));
+  }
+  template <class T>
+  T* set_session_slot(parley_session_id session, std::unique_ptr<T> value) const {
+    T* raw = value.get();
+    if (!session_set_data(session, raw, [](void* p) { delete static_cast<T*>(p); })) return nullptr;
+    value.release();
+    return raw;
+  }
+
+  // A bound session of a local user, as user_sessions reports it.
+  struct UserSession {
+    parley_session_id id;
+    std::string full_jid;
+    bool available;
+    int priority;
+  };
+  // The bound sessions of a local user ("user@host"), on every loop.
+  std::vector<UserSession> user_sessions(std::string_view bare_jid) const {
+    std::vector<UserSession> out;
+    table()->user_sessions(
+        m_, detail::to_c(bare_jid),
+        [](void* arg, parley_session_id id, parley_str full, int available, int priority) {
+          static_cast<std::vector<UserSession>*>(arg)->push_back(
+              UserSession{id, std::string(detail::to_sv(full)), available != 0, priority});
+        },
+        &out);
+    return out;
+  }
+
+  // Runs a fold event (PARLEY_EVENT_DISCO_INFO) over this host's hooks.
+  int run_fold(parley_event event, ElementRef acc, parley_session_id session = 0) const {
+    return table()->run_fold(m_, static_cast<uint32_t>(event), acc.raw(), session);
+  }
+
+  // ---- ABI 1.1 (each throws on an older host: check supports_1_1()) ----
+  bool supports_1_1() const noexcept { return supports(PARLEY_HOST_ENTRY_END(account_remove)); }
+
+  // Holds the session's input until release_session (nesting).
+  bool hold_session(parley_session_id session) const { return table_1_1()->session_hold(m_, session) == 1; }
+  bool release_session(parley_session_id session) const { return table_1_1()->session_release(m_, session) == 1; }
+  // Writes to a session as is (the answer to a PARLEY_IQ_PREAUTH request).
+  bool session_reply(parley_session_id session, Element&& stanza) const {
+    if (!stanza) detail::fail("parley: reply with a null element");
+    return table_1_1()->session_reply(m_, session, stanza.release()) == 1;
+  }
+  std::optional<std::string> session_peer_address(parley_session_id session) const {
+    detail::StringSink s;
+    if (table_1_1()->session_peer_address(m_, session, s.sink()) != 1) return std::nullopt;
+    return s.take();
+  }
+
+  // Account operations on this module's host; `done` gets "" on success or a
+  // stanza error condition, later, on the calling loop.
+  using AccountFn = std::function<void(std::string_view condition)>;
+  void create_account(std::string_view user, std::string_view password, AccountFn done) const {
+    table_1_1()->account_create(m_, detail::to_c(user), detail::to_c(password), &Host::on_account,
+                                new AccountFn(std::move(done)));
+  }
+  void set_password(std::string_view user, std::string_view password, AccountFn done) const {
+    table_1_1()->account_set_password(m_, detail::to_c(user), detail::to_c(password), &Host::on_account,
+                                      new AccountFn(std::move(done)));
+  }
+  void remove_account(std::string_view user, AccountFn done) const {
+    table_1_1()->account_remove(m_, detail::to_c(user), &Host::on_account, new AccountFn(std::move(done)));
+  }
+
   void counter_add(std::string_view name, int64_t delta = 1) const {
     table()->counter_add(m_, detail::to_c(name), delta);
   }
@@ -184,6 +261,19 @@ class Host {
   const parley_host_api* table() const {
     if (!api_) detail::fail("parley: host not attached");
     return api_;
+  }
+  const parley_host_api* table_1_1() const {
+    if (!supports_1_1()) detail::fail("parley: this host predates module ABI 1.1");
+    return api_;
+  }
+  // The host always calls `done` exactly once (also when the module is being
+  // unloaded: a reload waits for storage work), so the function is freed here.
+  static void on_account(void* arg, parley_str condition) noexcept {
+    std::unique_ptr<AccountFn> fn(static_cast<AccountFn*>(arg));
+    try {
+      if (*fn) (*fn)(detail::to_sv(condition));
+    } catch (...) {
+    }
   }
   template <class F>
   static TimerFn wrap(F&& fn) {
