@@ -394,6 +394,7 @@ void C2sSession::send_features() {
     features += "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>";
     // RFC 6121 dropped session establishment; old clients still ask (RFC 3921).
     features += "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>";
+    features += loop_.modules->session_features_for(host_);
   }
   features += "</stream:features>";
   send(features);

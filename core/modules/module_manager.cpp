@@ -113,9 +113,13 @@ Result<std::shared_ptr<ModuleLibrary>, std::string> ModuleManager::open_library(
   if (def->start == nullptr) return unexpected(fmt::format("module {} ({}): no start function", name, found));
   // A stream feature goes verbatim into every client's <stream:features/>:
   // one that is not a well-formed element would break every stream.
-  const char* const* preauth = def_field(def, &parley_module_def::preauth_features);
-  for (size_t i = 0; preauth && preauth[i]; ++i) {
-    std::string_view xml(preauth[i]);
+  std::vector<const char*> stream_features;
+  for (auto member : {&parley_module_def::preauth_features, &parley_module_def::session_features}) {
+    const char* const* list = def_field(def, member);
+    for (size_t i = 0; list && list[i]; ++i) stream_features.push_back(list[i]);
+  }
+  for (const char* feature : stream_features) {
+    std::string_view xml(feature);
     parley_element* parsed = host_api()->element_parse(parley_str{xml.data(), xml.size()});
     if (parsed == nullptr)
       return unexpected(fmt::format("module {} ({}): stream feature '{}' is not one well-formed element", name, found,
@@ -330,8 +334,10 @@ std::shared_ptr<const ModuleTables> ModuleManager::build_tables() const {
     size_t iq_count = iqs ? def_field(def, &parley_module_def::iq_handler_count) : 0;
     const char* const* features = def_field(def, &parley_module_def::disco_features);
     const char* const* preauth = def_field(def, &parley_module_def::preauth_features);
+    const char* const* session = def_field(def, &parley_module_def::session_features);
     for (const auto& instance : loaded.instances) {
       for (size_t i = 0; preauth && preauth[i]; ++i) tables->preauth_features[instance->host] += preauth[i];
+      for (size_t i = 0; session && session[i]; ++i) tables->session_features[instance->host] += session[i];
       for (size_t i = 0; i < hook_count; ++i) {
         if (hooks[i].event == 0 || hooks[i].event >= PARLEY_EVENT_COUNT_ || hooks[i].fn == nullptr) continue;
         tables->hooks[hooks[i].event][instance->host].push_back(HookEntry{hooks[i].priority, instance.get(), hooks[i].fn});

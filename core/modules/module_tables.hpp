@@ -33,6 +33,8 @@ struct ModuleTables {
   std::map<std::string, std::vector<std::string>, std::less<>> features;
   // host -> stream features offered before authentication, as XML (ABI 1.1)
   std::map<std::string, std::string, std::less<>> preauth_features;
+  // host -> stream features offered after authentication, as XML (ABI 1.1)
+  std::map<std::string, std::string, std::less<>> session_features;
 
   const std::vector<HookEntry>* hooks_for(parley_event event, std::string_view host) const {
     const auto& by_host = hooks[event];
@@ -42,6 +44,10 @@ struct ModuleTables {
   std::string_view preauth_features_for(std::string_view host) const {
     auto it = preauth_features.find(host);
     return it == preauth_features.end() ? std::string_view() : std::string_view(it->second);
+  }
+  std::string_view session_features_for(std::string_view host) const {
+    auto it = session_features.find(host);
+    return it == session_features.end() ? std::string_view() : std::string_view(it->second);
   }
   const IqEntry* iq_for(std::string_view host, uint32_t scope, std::string_view type, std::string_view xmlns) const {
     auto it = iq.find(std::make_tuple(std::string(host), scope, std::string(type), std::string(xmlns)));

@@ -33,7 +33,15 @@ Router::Router(ServerContext& ctx) : ctx_(ctx) {}
 
 void Router::bounce(const xml::Element& stanza, std::string_view condition, unsigned loop, std::string_view text) {
   if (is_error_stanza(stanza)) return;  // never answer an error with an error
-  route(make_stanza_error(stanza, condition, text), loop);
+  xml::Element error = make_stanza_error(stanza, condition, text);
+  if (!error.has_attr("from")) {
+    // RFC 6120 §10.3: a stanza without 'to' was for the sender's own account,
+    // so the error comes from that bare JID.
+    auto sender = Jid::parse(stanza.attr("from"));
+    if (!sender) return;
+    error.set_attr("from", sender->bare_str());
+  }
+  route(std::move(error), loop);
 }
 
 void Router::route(xml::Element stanza, unsigned loop) {

@@ -388,6 +388,9 @@ typedef struct parley_module_def {
    * as XML ("<register xmlns='http://jabber.org/features/iq-register'/>"),
    * shown next to the SASL mechanisms. */
   const char* const* preauth_features;
+  /* NULL-terminated stream features offered after authentication, next to
+   * resource binding ("<ver xmlns='urn:xmpp:features:rosterver'/>"). */
+  const char* const* session_features;
 } parley_module_def;
 
 typedef const parley_module_def* (*parley_module_entry_fn)(void);

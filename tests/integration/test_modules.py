@@ -11,7 +11,7 @@ import pytest
 
 from conftest import PASSWORD
 from gloox_driver import EXIT_OK
-from rawxmpp import stanza_error_condition, q
+from rawxmpp import NS_SASL, q, stanza_error_condition
 
 TEST_MODULES = Path(os.environ.get("PARLEY_TEST_MODULES", "/nonexistent"))
 COUNTER_IQ = "<iq type='get' to='localhost' id='{id}'><query xmlns='urn:parley:test:counter'/></iq>"
@@ -75,6 +75,24 @@ def test_module_answers_and_declares_its_feature(server_factory, tmp_path, raw_f
     info = c.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", to=server.domain)
     features = {f.get("var") for f in info.iter(q("http://jabber.org/protocol/disco#info", "feature"))}
     assert {"urn:parley:test:echo", "urn:xmpp:ping", "http://jabber.org/protocol/disco#info"} <= features
+
+
+def test_module_stream_features_before_and_after_authentication(server_factory, tmp_path, raw_factory):
+    echo = "urn:parley:test:echo"
+    folder = module_dir(tmp_path, "mod_test_echo")
+    server = server_factory(module_paths=[folder], modules={"mod_test_echo": {}})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    plain = c.start()
+    # STARTTLS is required: nothing but STARTTLS before it.
+    assert plain.find(q(echo, "echo-before")) is None
+    secure = c.starttls()
+    assert secure.find(q(echo, "echo-before")) is not None
+    assert secure.find(q(echo, "echo-after")) is None
+    assert c.auth_plain("alice", PASSWORD).tag == q(NS_SASL, "success")
+    bound = c.start()
+    assert bound.find(q(echo, "echo-after")) is not None
+    assert bound.find(q(echo, "echo-before")) is None
 
 
 def test_missing_module_refuses_start_by_name(server_factory):

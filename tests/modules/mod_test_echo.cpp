@@ -17,4 +17,6 @@ class ModTestEcho : public parley::Module {
 
 PARLEY_MODULE(ModTestEcho, "mod_test_echo", "1.0.0",
               parley::iq_handler<&ModTestEcho::on_echo>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, "urn:parley:test:echo"),
-              parley::disco_feature("urn:parley:test:echo"))
+              parley::disco_feature("urn:parley:test:echo"),
+              parley::preauth_feature("<echo-before xmlns='urn:parley:test:echo'/>"),
+              parley::session_feature("<echo-after xmlns='urn:parley:test:echo'/>"))

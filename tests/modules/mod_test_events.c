@@ -146,7 +146,7 @@ static const parley_hook_decl hooks[] = {
 
 static const parley_module_def def = {
     sizeof(parley_module_def), PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR, "mod_test_events", "1.0.0", NULL, NULL, 0,
-    start, stop, NULL, NULL, hooks, sizeof(hooks) / sizeof(hooks[0]), iq_handlers, 1, NULL, NULL, 0, NULL,
+    start, stop, NULL, NULL, hooks, sizeof(hooks) / sizeof(hooks[0]), iq_handlers, 1, NULL, NULL, 0, NULL, NULL,
 };
 
 PARLEY_EXPORT const parley_module_def* parley_module_entry(void) { return &def; }

@@ -17,7 +17,7 @@ static const char* const depends[] = {"mod_test_echo", NULL};
 
 static const parley_module_def def = {
     sizeof(parley_module_def), PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR, "mod_test_needs_echo", "1.0.0", depends, NULL, 0,
-    start, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, NULL, 0,
+    start, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, NULL, 0, NULL, NULL,
 };
 
 PARLEY_EXPORT const parley_module_def* parley_module_entry(void) { return &def; }

@@ -18,7 +18,7 @@ namespace detail {
 
 // One entry of a PARLEY_MODULE list. Errors in a list are compile errors: a
 // constexpr function that throws is not a constant expression.
-enum class DeclKind { hook, iq, option, depends, feature, schema, preauth_feature };
+enum class DeclKind { hook, iq, option, depends, feature, schema, preauth_feature, session_feature };
 
 struct Decl {
   DeclKind kind;
@@ -75,14 +75,15 @@ constexpr std::array<const char*, K + 1> collect_strings(const std::array<Decl, 
 }
 
 template <class C, std::size_t NH, std::size_t NI, std::size_t NO, std::size_t ND, std::size_t NF, std::size_t NS,
-          std::size_t NP>
+          std::size_t NP, std::size_t NQ>
 constexpr parley_module_def make_def(const char* name, const char* version, const std::array<parley_hook_decl, NH>& hooks,
                                      const std::array<parley_iq_decl, NI>& iqs,
                                      const std::array<parley_option_decl, NO>& options,
                                      const std::array<const char*, ND>& depends,
                                      const std::array<const char*, NF>& features,
                                      const std::array<const char*, NS>& schema,
-                                     const std::array<const char*, NP>& preauth_features) {
+                                     const std::array<const char*, NP>& preauth_features,
+                                     const std::array<const char*, NQ>& session_features) {
   if (!name || name[0] == '\0') throw "parley: a module needs a name";
   if (!version) throw "parley: a module needs a version";
   parley_module_def def{};
@@ -106,6 +107,7 @@ constexpr parley_module_def make_def(const char* name, const char* version, cons
   def.schema = NS > 1 ? schema.data() : nullptr;
   def.schema_count = NS - 1;
   def.preauth_features = NP > 1 ? preauth_features.data() : nullptr;
+  def.session_features = NQ > 1 ? session_features.data() : nullptr;
   return def;
 }
 
@@ -176,6 +178,15 @@ constexpr detail::Decl preauth_feature(const char* xml) {
   return d;
 }
 
+// A stream feature offered after authentication, next to resource binding,
+// e.g. "<ver xmlns='urn:xmpp:features:rosterver'/>".
+constexpr detail::Decl session_feature(const char* xml) {
+  if (!xml || xml[0] != '<') throw "parley: a stream feature is an XML element";
+  detail::Decl d{detail::DeclKind::session_feature};
+  d.text = xml;
+  return d;
+}
+
 }  // namespace parley
 
 // Defines `constexpr parley_module_def var` (internal linkage) for Class.
@@ -196,9 +207,12 @@ constexpr detail::Decl preauth_feature(const char* xml) {
   constexpr auto var##_preauth_ = ::parley::detail::collect_strings<::parley::detail::count_of(                      \
       var##_decls_, ::parley::detail::DeclKind::preauth_feature)>(var##_decls_,                                      \
                                                                   ::parley::detail::DeclKind::preauth_feature);      \
-  constexpr parley_module_def var = ::parley::detail::make_def<Class>(mod_name, mod_version, var##_hooks_, var##_iqs_, \
-                                                                      var##_options_, var##_depends_,                \
-                                                                      var##_features_, var##_schema_, var##_preauth_)
+  constexpr auto var##_session_ = ::parley::detail::collect_strings<::parley::detail::count_of(                      \
+      var##_decls_, ::parley::detail::DeclKind::session_feature)>(var##_decls_,                                      \
+                                                                  ::parley::detail::DeclKind::session_feature);      \
+  constexpr parley_module_def var = ::parley::detail::make_def<Class>(                                               \
+      mod_name, mod_version, var##_hooks_, var##_iqs_, var##_options_, var##_depends_, var##_features_,              \
+      var##_schema_, var##_preauth_, var##_session_)
 
 // The module's definition and its one exported symbol. Once per .so.
 #define PARLEY_MODULE(Class, mod_name, mod_version, ...)                                 \
