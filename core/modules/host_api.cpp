@@ -402,6 +402,17 @@ int session_peer_address(parley_module* m, parley_session_id session, parley_sin
   return 1;
 }
 
+int jid_prepare(parley_str text, parley_sink out) {
+  auto jid = Jid::parse(from_pstr(text));
+  if (!jid) return 0;
+  sink_write(out, jid->full());
+  return 1;
+}
+
+void offer_stream_features(parley_module* m, int after_auth, int offer) {
+  (after_auth ? m->offer_session_features : m->offer_preauth_features).store(offer != 0);
+}
+
 const parley_host_api table = {
     sizeof(parley_host_api),
     PARLEY_ABI_MAJOR,
@@ -452,6 +463,8 @@ const parley_host_api table = {
     &module_account_create,
     &module_account_set_password,
     &module_account_remove,
+    &jid_prepare,
+    &offer_stream_features,
 };
 
 }  // namespace

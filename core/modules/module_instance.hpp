@@ -38,6 +38,9 @@ struct parley_module {
   YAML::Node options;  // validated against the def's declared options
   void* state = nullptr;
   bool started = false;
+  // Whether the def's stream features are offered for this host (ABI 1.1).
+  std::atomic<bool> offer_preauth_features{true};
+  std::atomic<bool> offer_session_features{true};
 
   // Timers in flight, by id; a reload is refused while any is pending.
   std::mutex timers_mutex;

@@ -336,8 +336,10 @@ std::shared_ptr<const ModuleTables> ModuleManager::build_tables() const {
     const char* const* preauth = def_field(def, &parley_module_def::preauth_features);
     const char* const* session = def_field(def, &parley_module_def::session_features);
     for (const auto& instance : loaded.instances) {
-      for (size_t i = 0; preauth && preauth[i]; ++i) tables->preauth_features[instance->host] += preauth[i];
-      for (size_t i = 0; session && session[i]; ++i) tables->session_features[instance->host] += session[i];
+      if (instance->offer_preauth_features)
+        for (size_t i = 0; preauth && preauth[i]; ++i) tables->preauth_features[instance->host] += preauth[i];
+      if (instance->offer_session_features)
+        for (size_t i = 0; session && session[i]; ++i) tables->session_features[instance->host] += session[i];
       for (size_t i = 0; i < hook_count; ++i) {
         if (hooks[i].event == 0 || hooks[i].event >= PARLEY_EVENT_COUNT_ || hooks[i].fn == nullptr) continue;
         tables->hooks[hooks[i].event][instance->host].push_back(HookEntry{hooks[i].priority, instance.get(), hooks[i].fn});

@@ -346,6 +346,17 @@ typedef struct parley_host_api {
   void (*account_set_password)(parley_module* m, parley_str user, parley_str password, parley_account_fn done,
                                void* arg);
   void (*account_remove)(parley_module* m, parley_str user, parley_account_fn done, void* arg);
+  /* A JID prepared by the server's own rules (RFC 7622: nodeprep, nameprep,
+   * resourceprep; IDNA), the same the core applies to every address it
+   * stamps: 1 and the canonical "local@domain/resource" written to `out`, or
+   * 0 if it is not a valid JID. Any thread. */
+  int (*jid_prepare)(parley_str jid, parley_sink out);
+  /* Whether this instance offers the stream features its def declares
+   * (after_auth 0: preauth_features, 1: session_features); offered unless a
+   * module says otherwise, from start() (mod_register without open
+   * registration): read when the server builds its module tables, after
+   * start() and after every load, unload or reload. */
+  void (*offer_stream_features)(parley_module* m, int after_auth, int offer);
 } parley_host_api;
 
 #define PARLEY_HOST_HAS(host, member) \

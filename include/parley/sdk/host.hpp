@@ -185,7 +185,20 @@ class Host {
   }
 
   // ---- ABI 1.1 (each throws on an older host: check supports_1_1()) ----
-  bool supports_1_1() const noexcept { return supports(PARLEY_HOST_ENTRY_END(account_remove)); }
+  bool supports_1_1() const noexcept { return supports(PARLEY_HOST_ENTRY_END(offer_stream_features)); }
+
+  // Whether this instance offers its declared stream features (offered by
+  // default); call from start().
+  void offer_preauth_features(bool offer) const { table_1_1()->offer_stream_features(m_, 0, offer ? 1 : 0); }
+  void offer_session_features(bool offer) const { table_1_1()->offer_stream_features(m_, 1, offer ? 1 : 0); }
+
+  // The canonical form of a JID (the server's stringprep/IDNA rules); nullopt
+  // if it is not a valid JID. Compare addresses only in this form.
+  std::optional<std::string> prepare_jid(std::string_view jid) const {
+    detail::StringSink s;
+    if (table_1_1()->jid_prepare(detail::to_c(jid), s.sink()) != 1) return std::nullopt;
+    return s.take();
+  }
 
   // Holds the session's input until release_session (nesting).
   bool hold_session(parley_session_id session) const { return table_1_1()->session_hold(m_, session) == 1; }

@@ -1,0 +1,376 @@
+"""mod_register (XEP-0077 In-Band Registration) against a running parleyd:
+registration before authentication (raw client and slixmpp's xep_0077), every
+error case of sections 3.1-3.3, the per-address rate limit, password change and
+account removal by a logged-in user."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import PASSWORD
+from rawxmpp import NS_CLIENT, NS_SASL, q, stanza_error_condition
+from slix_driver import SlixRunner
+
+NS = "jabber:iq:register"
+NS_FEATURE = "http://jabber.org/features/iq-register"
+NS_DATA = "jabber:x:data"
+DISCO = "http://jabber.org/protocol/disco#info"
+
+
+def start_server(server_factory, **options):
+    modules = {"mod_disco": {}, "mod_ping": {}, "mod_register": options}
+    return server_factory(modules=modules)
+
+
+def open_server(server_factory, **options):
+    """Registration allowed, no rate limit unless asked for."""
+    options.setdefault("allow_registration", True)
+    options.setdefault("registration_timeout", 0)
+    return start_server(server_factory, **options)
+
+
+def preauth(server, raw_factory):
+    """A stream after STARTTLS, before SASL; returns (client, features)."""
+    c = raw_factory(server.c2s_port)
+    features = c.start()
+    assert c.mechanisms(features) == [], "mechanisms offered before STARTTLS"
+    features = c.starttls()
+    return c, features
+
+
+def register(client, username=None, password=None, extra=""):
+    fields = ""
+    if username is not None:
+        fields += f"<username>{username}</username>"
+    if password is not None:
+        fields += f"<password>{password}</password>"
+    return client.iq("set", f"<query xmlns='{NS}'>{fields}{extra}</query>")
+
+
+def error_of(reply):
+    """(type, condition, legacy code) of an error reply."""
+    assert reply.get("type") == "error", ET.tostring(reply, "unicode")
+    etype, condition = stanza_error_condition(reply)
+    return etype, condition, reply.find(q(NS_CLIENT, "error")).get("code")
+
+
+def can_login(server, raw_factory, user, password):
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.starttls()
+    outcome = c.auth_plain(user, password)
+    ok = outcome.tag == q(NS_SASL, "success")
+    c.abort()
+    return ok
+
+
+def login(server, raw_factory, user, password=PASSWORD, resource="r"):
+    c = raw_factory(server.c2s_port)
+    c.login(user, password, resource=resource)
+    return c
+
+
+# -- before authentication ------------------------------------------------------------
+
+def test_feature_is_advertised_next_to_the_mechanisms(server_factory, raw_factory):
+    server = open_server(server_factory)
+    c = raw_factory(server.c2s_port)
+    before_tls = c.start()
+    # Registration, like authentication, waits for the required STARTTLS.
+    assert before_tls.find(q(NS_FEATURE, "register")) is None
+    features = c.starttls()
+    assert features.find(q(NS_FEATURE, "register")) is not None
+    assert c.mechanisms(features)
+
+
+def test_get_returns_the_fields_and_a_form(server_factory, raw_factory):
+    server = open_server(server_factory)
+    c, _ = preauth(server, raw_factory)
+    reply = c.iq("get", f"<query xmlns='{NS}'/>", to=server.domain)
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    assert reply.get("to") is None
+    query = reply.find(q(NS, "query"))
+    assert query.find(q(NS, "registered")) is None
+    assert (query.find(q(NS, "instructions")).text or "").strip()
+    assert query.find(q(NS, "username")) is not None
+    assert query.find(q(NS, "password")) is not None
+    form = query.find(q(NS_DATA, "x"))
+    assert form is not None and form.get("type") == "form"
+    fields = {f.get("var"): f for f in form.findall(q(NS_DATA, "field"))}
+    assert fields["FORM_TYPE"].get("type") == "hidden"
+    assert fields["FORM_TYPE"].find(q(NS_DATA, "value")).text == NS
+    assert fields["username"].find(q(NS_DATA, "required")) is not None
+    assert fields["password"].get("type") == "text-private"
+
+
+def test_register_then_log_in_with_the_new_account(server_factory, raw_factory):
+    server = open_server(server_factory)
+    c, _ = preauth(server, raw_factory)
+    reply = register(c, "bill", "Calliope")  # XEP-0077 example 4, without <email/>
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    assert len(list(reply)) == 0
+    # On the same stream (section 3.1.1: register, then authenticate) ...
+    assert c.auth_plain("bill", "Calliope").tag == q(NS_SASL, "success")
+    c.abort()
+    # ... and on a new one.
+    bill = login(server, raw_factory, "bill", "Calliope")
+    assert bill.jid.startswith(f"bill@{server.domain}/")
+    assert not can_login(server, raw_factory, "bill", "wrong")
+
+
+def test_register_with_the_data_form(server_factory, raw_factory):
+    server = open_server(server_factory)
+    c, _ = preauth(server, raw_factory)
+    form = (f"<x xmlns='{NS_DATA}' type='submit'>"
+            f"<field type='hidden' var='FORM_TYPE'><value>{NS}</value></field>"
+            "<field var='username'><value>juliet</value></field>"
+            "<field var='password'><value>R0m30</value></field></x>")
+    reply = c.iq("set", f"<query xmlns='{NS}'>{form}</query>")
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    assert can_login(server, raw_factory, "juliet", "R0m30")
+
+
+def test_existing_username_is_a_conflict(server_factory, raw_factory):
+    server = open_server(server_factory)
+    server.register("bill", PASSWORD)  # through parleyctl: the same accounts
+    c, _ = preauth(server, raw_factory)
+    reply = register(c, "bill", "m1cro$oft")
+    assert error_of(reply) == ("cancel", "conflict", "409")
+    # No echo of the password in the error.
+    assert "m1cro$oft" not in ET.tostring(reply, "unicode")
+    assert can_login(server, raw_factory, "bill", PASSWORD)
+    assert not can_login(server, raw_factory, "bill", "m1cro$oft")
+    # Case folding (nodeprep) makes BILL the same account.
+    assert error_of(register(c, "BILL", "x"))[1] == "conflict"
+
+
+def test_missing_information_is_not_acceptable(server_factory, raw_factory):
+    server = open_server(server_factory)
+    c, _ = preauth(server, raw_factory)
+    cases = [
+        (None, "pw"),          # no <username/>
+        ("bill", None),        # no <password/>
+        ("bill", ""),          # <password></password>
+        ("", "pw"),            # empty <username/>
+        (None, None),
+    ]
+    for username, password in cases:
+        assert error_of(register(c, username, password)) == ("modify", "not-acceptable", "406"), \
+            (username, password)
+    reply = c.iq("set", f"<query xmlns='{NS}'><username>bill</username><password/></query>")
+    assert error_of(reply)[1] == "not-acceptable"
+    assert not can_login(server, raw_factory, "bill", "pw")
+
+
+def test_invalid_username_is_jid_malformed(server_factory, raw_factory):
+    server = open_server(server_factory)
+    c, _ = preauth(server, raw_factory)
+    for bad in ("bill@shakespeare.lit", "a b", "x" * 1100):
+        assert error_of(register(c, bad, "pw"))[1] == "jid-malformed", bad
+
+
+def test_minimum_password_length(server_factory, raw_factory):
+    server = open_server(server_factory, min_password_length=8)
+    c, _ = preauth(server, raw_factory)
+    assert error_of(register(c, "bill", "short"))[1] == "not-acceptable"
+    assert register(c, "bill", "long enough").get("type") == "result"
+
+
+def test_remove_before_authentication_is_unexpected(server_factory, raw_factory):
+    server = open_server(server_factory)
+    c, _ = preauth(server, raw_factory)
+    assert error_of(c.iq("set", f"<query xmlns='{NS}'><remove/></query>"))[1] == "unexpected-request"
+
+
+def test_registration_disabled(server_factory, raw_factory):
+    server = start_server(server_factory)  # allow_registration defaults to false
+    c, _ = preauth(server, raw_factory)
+    # Section 3.1: "If the host does not support In-Band Registration, it MUST
+    # return a <service-unavailable/> error."
+    assert error_of(c.iq("get", f"<query xmlns='{NS}'/>")) == ("cancel", "service-unavailable", "503")
+    assert error_of(register(c, "bill", "pw"))[1] == "service-unavailable"
+    assert not can_login(server, raw_factory, "bill", "pw")
+
+
+def test_feature_is_not_advertised_when_registration_is_disabled(server_factory, raw_factory):
+    server = start_server(server_factory)
+    _, features = preauth(server, raw_factory)
+    assert features.find(q(NS_FEATURE, "register")) is None
+
+
+def test_one_registration_per_address_per_window(server_factory, raw_factory):
+    server = start_server(server_factory, allow_registration=True, registration_timeout=600)
+    c, _ = preauth(server, raw_factory)
+    # A failed attempt does not count.
+    server.register("taken", PASSWORD)
+    assert error_of(register(c, "taken", "pw"))[1] == "conflict"
+    assert register(c, "first", "pw1").get("type") == "result"
+    # The second one from the same address, on this stream or another, waits.
+    assert error_of(register(c, "second", "pw2")) == ("wait", "resource-constraint", "500")
+    other, _ = preauth(server, raw_factory)
+    assert error_of(register(other, "third", "pw3"))[1] == "resource-constraint"
+    assert can_login(server, raw_factory, "first", "pw1")
+    assert not can_login(server, raw_factory, "second", "pw2")
+
+
+def test_rate_limit_survives_a_reload(server_factory, raw_factory):
+    server = start_server(server_factory, allow_registration=True, registration_timeout=600)
+    c, _ = preauth(server, raw_factory)
+    assert register(c, "first", "pw1").get("type") == "result"
+    reloaded = server.ctl("module", "reload", "mod_register")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    c, _ = preauth(server, raw_factory)
+    assert error_of(register(c, "second", "pw2"))[1] == "resource-constraint"
+
+
+def test_slixmpp_registers_then_logs_in(server_factory, raw_factory):
+    server = open_server(server_factory)
+    runner = SlixRunner()
+    try:
+        client = runner.client(f"romeo@{server.domain}/slix", "Juliet4ever")
+        client.xmpp.register_plugin("xep_0004")
+        client.xmpp.register_plugin("xep_0066")
+        client.xmpp.register_plugin("xep_0077")
+        client.xmpp["xep_0077"].force_registration = True
+        # slixmpp 1.8 queues every iq but bind and session until the session
+        # starts (XMLStream.send), its own registration iqs included, and so
+        # waits forever for the registration form: let them through.
+        client.xmpp._always_send_everything = True
+        forms = []
+
+        async def on_register(form):
+            forms.append(form)
+            resp = client.xmpp.Iq()
+            resp["type"] = "set"
+            resp["register"]["username"] = client.xmpp.boundjid.user
+            resp["register"]["password"] = client.xmpp.password
+            await resp.send(timeout=10)
+
+        client.xmpp.add_event_handler("register", on_register)
+        assert runner.run(client.connect(server.c2s_port)) is True
+        assert forms and "username" in forms[0]["register"]["fields"]
+        runner.run(client.sync())
+    finally:
+        runner.close()
+    assert can_login(server, raw_factory, "romeo", "Juliet4ever")
+
+
+# -- a logged-in user -----------------------------------------------------------------
+
+def test_get_says_registered(server_factory, raw_factory):
+    server = start_server(server_factory)
+    server.register("alice", PASSWORD)
+    alice = login(server, raw_factory, "alice")
+    for to in (None, server.domain, f"alice@{server.domain}"):
+        reply = alice.iq("get", f"<query xmlns='{NS}'/>", to=to)
+        assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+        query = reply.find(q(NS, "query"))
+        assert query.find(q(NS, "registered")) is not None
+        assert query.find(q(NS, "username")).text == "alice"
+
+
+def test_change_password(server_factory, raw_factory):
+    server = start_server(server_factory)  # password changes do not need allow_registration
+    server.register("bill", PASSWORD)
+    bill = login(server, raw_factory, "bill")
+    # XEP-0077 example 18 (to the server) ...
+    reply = bill.iq("set", f"<query xmlns='{NS}'><username>bill</username><password>newpass</password></query>",
+                    to=server.domain)
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    assert not can_login(server, raw_factory, "bill", PASSWORD)
+    assert can_login(server, raw_factory, "bill", "newpass")
+    # ... and without 'to', with the bare JID as the username.
+    reply = bill.iq("set", f"<query xmlns='{NS}'><username>bill@{server.domain}</username>"
+                           "<password>newer</password></query>")
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    assert can_login(server, raw_factory, "bill", "newer")
+    # parleyctl sees the same account.
+    assert server.ctl("passwd", "bill", server.domain, PASSWORD).returncode == 0
+    assert can_login(server, raw_factory, "bill", PASSWORD)
+
+
+def test_password_change_errors(server_factory, raw_factory):
+    server = start_server(server_factory, min_password_length=4)
+    server.register("bill", PASSWORD)
+    server.register("ted", PASSWORD)
+    bill = login(server, raw_factory, "bill")
+
+    def change(body):
+        return bill.iq("set", f"<query xmlns='{NS}'>{body}</query>")
+
+    # Somebody else's password.
+    reply = change("<username>ted</username><password>stolen1</password>")
+    assert error_of(reply) == ("auth", "not-authorized", "401")
+    assert "stolen1" not in ET.tostring(reply, "unicode")  # section 3.3: no echo
+    # Incomplete: no username.
+    assert error_of(change("<password>newpass</password>")) == ("modify", "bad-request", "400")
+    # An empty password never replaces the existing one.
+    assert error_of(change("<username>bill</username><password/>"))[1] == "bad-request"
+    assert error_of(change("<username>bill</username>"))[1] == "bad-request"
+    assert error_of(change("<username>bill</username><password>abc</password>"))[1] == "not-acceptable"
+    assert error_of(change(""))[1] == "bad-request"
+    assert can_login(server, raw_factory, "bill", PASSWORD)
+    assert can_login(server, raw_factory, "ted", PASSWORD)
+    # Another user's bare JID as the addressee.
+    reply = bill.iq("set", f"<query xmlns='{NS}'><username>ted</username><password>x1234</password></query>",
+                    to=f"ted@{server.domain}")
+    assert error_of(reply)[1] == "forbidden"
+
+
+def test_password_change_can_be_disabled(server_factory, raw_factory):
+    server = start_server(server_factory, allow_password_change=False)
+    server.register("bill", PASSWORD)
+    bill = login(server, raw_factory, "bill")
+    reply = bill.iq("set", f"<query xmlns='{NS}'><username>bill</username><password>newpass</password></query>")
+    assert error_of(reply) == ("cancel", "not-allowed", "405")
+    assert can_login(server, raw_factory, "bill", PASSWORD)
+
+
+def test_remove_account(server_factory, raw_factory):
+    server = start_server(server_factory)
+    server.register("bill", PASSWORD)
+    bill = login(server, raw_factory, "bill", resource="globe")
+    other = login(server, raw_factory, "bill", resource="other")
+    reply = bill.iq("set", f"<query xmlns='{NS}'><remove/></query>")  # XEP-0077 example 12
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    # Section 3.2: the result first, then a <not-authorized/> stream error
+    # ends every session of the account.
+    assert bill.expect_stream_error() == "not-authorized"
+    tags = [e.tag for e in bill.received]
+    assert tags.index(q(NS_CLIENT, "iq")) < tags.index("{http://etherx.jabber.org/streams}error")
+    assert other.expect_stream_error() == "not-authorized"
+    assert not can_login(server, raw_factory, "bill", PASSWORD)
+    # The name is free again.
+    assert server.ctl("register", "bill", server.domain, "again").returncode == 0
+    assert can_login(server, raw_factory, "bill", "again")
+
+
+def test_remove_errors(server_factory, raw_factory):
+    server = start_server(server_factory)
+    server.register("bill", PASSWORD)
+    server.register("ted", PASSWORD)
+    bill = login(server, raw_factory, "bill")
+    # <remove/> must be alone.
+    reply = bill.iq("set", f"<query xmlns='{NS}'><remove/><username>bill</username></query>")
+    assert error_of(reply) == ("modify", "bad-request", "400")
+    # Somebody else's account.
+    reply = bill.iq("set", f"<query xmlns='{NS}'><remove/></query>", to=f"ted@{server.domain}")
+    assert error_of(reply) == ("auth", "forbidden", "403")
+    assert can_login(server, raw_factory, "ted", PASSWORD)
+    assert can_login(server, raw_factory, "bill", PASSWORD)
+
+
+def test_remove_can_be_disabled(server_factory, raw_factory):
+    server = start_server(server_factory, allow_remove=False)
+    server.register("bill", PASSWORD)
+    bill = login(server, raw_factory, "bill")
+    assert error_of(bill.iq("set", f"<query xmlns='{NS}'><remove/></query>"))[1] == "not-allowed"
+    assert can_login(server, raw_factory, "bill", PASSWORD)
+
+
+def test_declares_its_disco_feature(server_factory, raw_factory):
+    server = start_server(server_factory)
+    server.register("alice", PASSWORD)
+    alice = login(server, raw_factory, "alice")
+    info = alice.iq("get", f"<query xmlns='{DISCO}'/>", to=server.domain)
+    assert NS in {f.get("var") for f in info.iter(q(DISCO, "feature"))}
