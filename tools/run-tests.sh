@@ -2,7 +2,9 @@
 # Second command of the README: the whole test suite, as CI runs it.
 #   1. release build: unit + integration tests (real parleyd, gloox and slixmpp clients)
 #   2. ASan+UBSan build: the same tests
-#   3. clang libFuzzer targets: each runs briefly on its seed corpus
+#   3. TSan build: the tests whose threads meet (the loops' queues and session
+#      table, and the integration suites that route across the two loops)
+#   4. clang libFuzzer targets: each runs briefly on its seed corpus
 # Set PARLEY_QUICK=1 to run step 1 only.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +42,21 @@ build_and_test() {  # dir, cmake args...
   return "$rc"
 }
 
+tsan() {
+  local dir=build-tsan
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_TSAN=ON >/dev/null ||
+    { failed=$((failed + 1)); return 1; }
+  # Only what the selected tests need: a third full build would not fit CI's time.
+  cmake --build "$dir" -j "$jobs" --target parleyd parleyctl parley_gloox_client parley_modules \
+    parley_test_modules unit_core_loop unit_core_session || { failed=$((failed + 1)); return 1; }
+  TSAN_OPTIONS="second_deadlock_stack=1" ctest --test-dir "$dir" --output-on-failure -j "$jobs" \
+    -R '^(unit_core_loop|unit_core_session|integration_(gloox|stanzas|modules|mod_presence|mod_roster|mod_offline))$' \
+    2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  count_ctest
+  return "$rc"
+}
+
 fuzz() {
   tests/fuzz/run-fuzzers.sh build-fuzz 20 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
@@ -54,6 +71,7 @@ if [ -z "${PARLEY_QUICK:-}" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   step "ASan+UBSan build and tests" build_and_test build-asan -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON
   unset ASAN_OPTIONS UBSAN_OPTIONS
+  step "TSan build and multi-loop tests" tsan
   if [ -f tests/fuzz/CMakeLists.txt ]; then
     step "fuzz targets" fuzz
   fi

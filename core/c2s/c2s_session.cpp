@@ -87,6 +87,9 @@ void C2sSession::start(uv_stream_t* server) {
   }
   counted_ip_ = true;
 
+  // One deadline for authentication from accept: STARTTLS and the handshake
+  // may shorten the wait, never extend it (a slow client gains nothing).
+  auth_deadline_s_ = static_cast<uint32_t>((uv_now(loop_.loop.uv()) + 999) / 1000 + ctx_.config.limits.auth_timeout);
   if (listener_.tls) {
     if (!start_tls()) return;
     arm_timer(ctx_.config.limits.tls_handshake_timeout);
@@ -536,7 +539,10 @@ void C2sSession::arm_timer(unsigned seconds) {
     uv_timer_stop(&timer_);
     return;
   }
-  uv_timer_start(&timer_, &C2sSession::on_timer, static_cast<uint64_t>(seconds) * 1000, 0);
+  uint64_t now = uv_now(loop_.loop.uv());
+  uint64_t deadline = static_cast<uint64_t>(auth_deadline_s_) * 1000;
+  uint64_t left = deadline > now ? deadline - now : 0;
+  uv_timer_start(&timer_, &C2sSession::on_timer, std::min<uint64_t>(static_cast<uint64_t>(seconds) * 1000, left), 0);
 }
 
 void C2sSession::on_timer(uv_timer_t* timer) {

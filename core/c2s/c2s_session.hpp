@@ -113,6 +113,7 @@ class C2sSession final : private xml::StreamParser::Handler {
   void close_stream();   // our </stream:stream>, then close
   void begin_close();    // stop input, leave the session table, flush, close handles
   void abort_connection();  // no more bytes can be sent: close now
+  // The authentication timer: `seconds`, or less if auth_deadline_s_ is nearer.
   void arm_timer(unsigned seconds);
   void suspend_input();
   void resume_input();
@@ -147,6 +148,9 @@ class C2sSession final : private xml::StreamParser::Handler {
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
   int open_handles_ = 0;
+  // Loop time (seconds, rounded up) by which the stream must be online. 32 bits
+  // next to open_handles_ fill what would be padding (the size budget).
+  uint32_t auth_deadline_s_ = 0;
   size_t writes_pending_ = 0;
   size_t write_bytes_pending_ = 0;
 

@@ -25,6 +25,7 @@ struct ModuleTimer {
   uint64_t delay_ms;
   uint64_t repeat_ms;
   LoopContext* loop;
+  bool armed = false;  // uv_timer_init ran (on the timer's loop)
 };
 
 namespace {
@@ -231,6 +232,7 @@ uint64_t timer_start(parley_module* m, uint64_t delay_ms, uint64_t repeat_ms, pa
   }
   auto arm = [timer] {
     uv_timer_init(timer->loop->loop.uv(), &timer->handle);
+    timer->armed = true;
     uv_timer_start(&timer->handle, &on_timer, timer->delay_ms, timer->repeat_ms);
   };
   if (LoopContext::current() == timer->loop)
@@ -470,5 +472,20 @@ const parley_host_api table = {
 }  // namespace
 
 const parley_host_api* host_api() { return &table; }
+
+void release_stopped_timers(parley_module& instance) {
+  std::lock_guard lock(instance.timers_mutex);
+  for (auto it = instance.timers.begin(); it != instance.timers.end();) {
+    ModuleTimer* timer = it->second;
+    // A handle its stopped loop closed (without a callback), or one never
+    // armed because its loop stopped first: nothing refers to it any more.
+    if (!timer->armed || uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer->handle))) {
+      delete timer;
+      it = instance.timers.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
 
 }  // namespace parley

@@ -25,6 +25,7 @@ void announce_account_change(ServerContext& ctx, const Jid& account, bool remove
               args);
   });
   if (!removed) return;
+  ctx.known_accounts.remove(account.bare_str());
   for (const SessionRef& ref : ctx.sessions.sessions_of(account.bare_str())) {
     LoopContext* owner = ctx.loops[loop_of(ref.id)].get();
     SessionId id = ref.id;

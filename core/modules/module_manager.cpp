@@ -551,7 +551,9 @@ void ModuleManager::reload(const std::string& name, Done done) {
 void ModuleManager::stop_all() {
   for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
     auto found = modules_.find(*it);
-    if (found != modules_.end()) stop_instances(found->second.instances);
+    if (found == modules_.end()) continue;
+    stop_instances(found->second.instances);
+    for (auto& instance : found->second.instances) release_stopped_timers(*instance);
   }
   order_.clear();
   modules_.clear();

@@ -88,5 +88,7 @@ class ModuleManager {
 };
 
 const parley_host_api* host_api();
+// After the loops stopped (shutdown): frees the module timers they closed.
+void release_stopped_timers(parley_module& instance);
 
 }  // namespace parley

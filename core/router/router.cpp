@@ -11,6 +11,8 @@
 #include "core/server/server_context.hpp"
 #include "core/stanza/namespaces.hpp"
 #include "core/stanza/stanza_errors.hpp"
+#include "storage/storage_pool.hpp"
+#include "storage/user_store.hpp"
 #include "xml/serializer.hpp"
 
 namespace parley {
@@ -131,7 +133,49 @@ void Router::handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, ui
   bounce(stanza, "service-unavailable", loop);
 }
 
-void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {
+void Router::check_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {
+  struct Pending {
+    xml::Element stanza;
+    Jid from;
+    Jid to;
+  };
+  auto pending = std::make_shared<Pending>(Pending{std::move(stanza), from, to});
+  // On the single writer, not a reader: checks then complete in the order the
+  // stanzas came, so messages to an offline user are stored in order.
+  ctx_.storage->write([this, pending, loop](storage::Database& db) {
+    auto exists = storage::user_store::user_exists(db, pending->to.domain(), pending->to.local());
+    // A storage error is not proof of absence: deliver rather than lose it.
+    bool known = !exists || *exists;
+    bool confirmed = exists && *exists;
+    ctx_.loops[loop]->loop.post([this, pending, loop, known, confirmed] {
+      if (known) {
+        if (confirmed) ctx_.known_accounts.add(pending->to.bare_str());
+        route_to_account(std::move(pending->stanza), pending->from, pending->to, loop, true);
+      } else {
+        no_such_user(std::move(pending->stanza), loop);
+      }
+    });
+  });
+}
+
+void Router::no_such_user(xml::Element&& stanza, unsigned loop) {
+  // RFC 6121 §8.5.1: an iq gets service-unavailable, a message either that or
+  // silence (we answer, so that the sender learns it), every presence
+  // (subscriptions and probes included) is silently ignored.
+  const std::string& name = stanza.name();
+  std::string_view type = stanza.attr("type");
+  if (name == "iq" && (type == "get" || type == "set")) bounce(stanza, "service-unavailable", loop);
+  if (name == "message" && type != "error") bounce(stanza, "service-unavailable", loop);
+}
+
+void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop, bool checked) {
+  // A user with a session exists; for one without, storage decides before
+  // any module stores anything for a name nobody holds.
+  if (!checked && ctx_.storage != nullptr && !ctx_.sessions.has_sessions(to.bare_str()) &&
+      !ctx_.known_accounts.contains(to.bare_str())) {
+    check_account(std::move(stanza), from, to, loop);
+    return;
+  }
   // Modules see (and may take or change) what comes to a local user. On the
   // hot path: the arguments are built only when a module listens.
   const std::string& kind = stanza.name();

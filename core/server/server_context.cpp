@@ -128,4 +128,20 @@ void AuthFailureTracker::prune(uint64_t now_ms, uint64_t window_ms) {
   }
 }
 
+bool KnownAccounts::contains(const std::string& bare) const {
+  std::lock_guard lock(mutex_);
+  return accounts_.count(bare) != 0;
+}
+
+void KnownAccounts::add(const std::string& bare) {
+  std::lock_guard lock(mutex_);
+  if (accounts_.size() >= kMaxEntries) accounts_.clear();
+  accounts_.insert(bare);
+}
+
+void KnownAccounts::remove(const std::string& bare) {
+  std::lock_guard lock(mutex_);
+  accounts_.erase(bare);
+}
+
 }  // namespace parley

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/config/config.hpp"
@@ -96,6 +97,21 @@ class AuthFailureTracker {
   uint64_t pruned_at_ms_ = 0;
 };
 
+// Accounts known to exist (RFC 6121 §8.5.1 checks skip the database for
+// them). Forgotten when removed; cleared whole when full, which only costs
+// checks again.
+class KnownAccounts {
+ public:
+  bool contains(const std::string& bare) const;
+  void add(const std::string& bare);
+  void remove(const std::string& bare);
+
+ private:
+  static constexpr size_t kMaxEntries = 1 << 20;
+  mutable std::mutex mutex_;
+  std::unordered_set<std::string> accounts_;
+};
+
 struct ServerMetrics {
   std::atomic<uint64_t> connections_accepted{0};
   std::atomic<uint64_t> connections_open{0};
@@ -117,6 +133,7 @@ class ServerContext {
   SessionTable sessions;
   ConnectionCounter connections;
   AuthFailureTracker auth_failures;
+  KnownAccounts known_accounts;
   ServerMetrics metrics;
   std::vector<std::unique_ptr<LoopContext>> loops;
   std::atomic<bool> shutting_down{false};

@@ -71,6 +71,12 @@ std::vector<SessionRef> SessionTable::sessions_of(std::string_view bare) const {
   return it->second;
 }
 
+bool SessionTable::has_sessions(std::string_view bare) const {
+  const Shard& shard = shard_for(bare);
+  std::shared_lock lock(shard.mutex);
+  return shard.by_bare.find(bare) != shard.by_bare.end();
+}
+
 std::optional<SessionRef> SessionTable::find(std::string_view bare, std::string_view resource) const {
   const Shard& shard = shard_for(bare);
   std::shared_lock lock(shard.mutex);

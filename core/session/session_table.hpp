@@ -44,6 +44,7 @@ class SessionTable {
   void set_presence(std::string_view bare, SessionId id, bool available, int priority);
 
   std::vector<SessionRef> sessions_of(std::string_view bare) const;
+  bool has_sessions(std::string_view bare) const;
   std::optional<SessionRef> find(std::string_view bare, std::string_view resource) const;
   size_t size() const;
 

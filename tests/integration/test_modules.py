@@ -95,6 +95,20 @@ def test_module_stream_features_before_and_after_authentication(server_factory, 
     assert bound.find(q(echo, "echo-before")) is None
 
 
+def test_the_shipped_configuration_starts_every_module_it_enables(server_factory, raw_factory):
+    import yaml
+    shipped = yaml.safe_load((Path(os.environ["PARLEY_SOURCE_DIR"]) / "conf" / "parley.yml").read_text())
+    modules = {name: options or {} for name, options in shipped["modules"].items()}
+    assert {"mod_roster", "mod_presence", "mod_offline", "mod_register", "mod_blocking", "mod_last"} <= set(modules)
+    server = server_factory(modules=modules)
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD, presence=True)
+    info = c.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", to=server.domain)
+    features = {f.get("var") for f in info.iter(q("http://jabber.org/protocol/disco#info", "feature"))}
+    assert {"urn:xmpp:blocking", "jabber:iq:last", "msgoffline", "urn:xmpp:ping"} <= features, features
+
+
 def test_missing_module_refuses_start_by_name(server_factory):
     log = start_failure(server_factory, modules={"mod_does_not_exist": {}})
     assert "mod_does_not_exist" in log and "not found" in log

@@ -184,33 +184,48 @@ class Host {
     return table()->run_fold(m_, static_cast<uint32_t>(event), acc.raw(), session);
   }
 
-  // ---- ABI 1.1 (each throws on an older host: check supports_1_1()) ----
+  // ---- ABI 1.1 (each throws on a host without its entry: check supports_1_1()
+  // for all of them, or supports(PARLEY_HOST_ENTRY_END(entry)) for one) ----
   bool supports_1_1() const noexcept { return supports(PARLEY_HOST_ENTRY_END(offer_stream_features)); }
 
   // Whether this instance offers its declared stream features (offered by
   // default); call from start().
-  void offer_preauth_features(bool offer) const { table_1_1()->offer_stream_features(m_, 0, offer ? 1 : 0); }
-  void offer_session_features(bool offer) const { table_1_1()->offer_stream_features(m_, 1, offer ? 1 : 0); }
+  void offer_preauth_features(bool offer) const {
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(offer_stream_features));
+    api->offer_stream_features(m_, 0, offer ? 1 : 0);
+  }
+  void offer_session_features(bool offer) const {
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(offer_stream_features));
+    api->offer_stream_features(m_, 1, offer ? 1 : 0);
+  }
 
   // The canonical form of a JID (the server's stringprep/IDNA rules); nullopt
   // if it is not a valid JID. Compare addresses only in this form.
   std::optional<std::string> prepare_jid(std::string_view jid) const {
     detail::StringSink s;
-    if (table_1_1()->jid_prepare(detail::to_c(jid), s.sink()) != 1) return std::nullopt;
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(jid_prepare));
+    if (api->jid_prepare(detail::to_c(jid), s.sink()) != 1) return std::nullopt;
     return s.take();
   }
 
   // Holds the session's input until release_session (nesting).
-  bool hold_session(parley_session_id session) const { return table_1_1()->session_hold(m_, session) == 1; }
-  bool release_session(parley_session_id session) const { return table_1_1()->session_release(m_, session) == 1; }
+  bool hold_session(parley_session_id session) const {
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_hold));
+    return api->session_hold(m_, session) == 1;
+  }
+  bool release_session(parley_session_id session) const {
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_release));
+    return api->session_release(m_, session) == 1;
+  }
   // Writes to a session as is (the answer to a PARLEY_IQ_PREAUTH request).
   bool session_reply(parley_session_id session, Element&& stanza) const {
     if (!stanza) detail::fail("parley: reply with a null element");
-    return table_1_1()->session_reply(m_, session, stanza.release()) == 1;
+    return table_with(PARLEY_HOST_ENTRY_END(session_reply))->session_reply(m_, session, stanza.release()) == 1;
   }
   std::optional<std::string> session_peer_address(parley_session_id session) const {
     detail::StringSink s;
-    if (table_1_1()->session_peer_address(m_, session, s.sink()) != 1) return std::nullopt;
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_peer_address));
+    if (api->session_peer_address(m_, session, s.sink()) != 1) return std::nullopt;
     return s.take();
   }
 
@@ -218,15 +233,18 @@ class Host {
   // stanza error condition, later, on the calling loop.
   using AccountFn = std::function<void(std::string_view condition)>;
   void create_account(std::string_view user, std::string_view password, AccountFn done) const {
-    table_1_1()->account_create(m_, detail::to_c(user), detail::to_c(password), &Host::on_account,
-                                new AccountFn(std::move(done)));
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(account_create));
+    api->account_create(m_, detail::to_c(user), detail::to_c(password), &Host::on_account,
+                        new AccountFn(std::move(done)));
   }
   void set_password(std::string_view user, std::string_view password, AccountFn done) const {
-    table_1_1()->account_set_password(m_, detail::to_c(user), detail::to_c(password), &Host::on_account,
-                                      new AccountFn(std::move(done)));
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(account_set_password));
+    api->account_set_password(m_, detail::to_c(user), detail::to_c(password), &Host::on_account,
+                              new AccountFn(std::move(done)));
   }
   void remove_account(std::string_view user, AccountFn done) const {
-    table_1_1()->account_remove(m_, detail::to_c(user), &Host::on_account, new AccountFn(std::move(done)));
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(account_remove));
+    api->account_remove(m_, detail::to_c(user), &Host::on_account, new AccountFn(std::move(done)));
   }
 
   void counter_add(std::string_view name, int64_t delta = 1) const {
@@ -275,9 +293,11 @@ class Host {
     if (!api_) detail::fail("parley: host not attached");
     return api_;
   }
-  const parley_host_api* table_1_1() const {
-    if (!supports_1_1()) detail::fail("parley: this host predates module ABI 1.1");
-    return api_;
+  // The table, if the host has the entry ending at `entry_end` (each wrapper
+  // checks its own entry, so a host with part of a minor still serves it).
+  const parley_host_api* table_with(std::size_t entry_end) const {
+    if (!supports(entry_end)) detail::fail("parley: this host predates the module ABI entry used");
+    return table();
   }
   // The host always calls `done` exactly once (also when the module is being
   // unloaded: a reload waits for storage work), so the function is freed here.

@@ -22,6 +22,9 @@ void usage(std::FILE* out) {
       "  --login-timeout S      seconds to get online (default 20)\n"
       "  --cmd LINE             run LINE as a command (repeatable); stdin is then not read\n"
       "  --verbose              gloox debug log, with the raw XML, on stderr\n"
+      "  --roster               use gloox's RosterManager (roster fetched at login, pushes printed)\n"
+      "  --sub-mode M           with --roster, an incoming subscribe: ask (default; wait for\n"
+      "                         approve/deny) | accept | deny\n"
       "Commands (one per line; run in order once online; EOF on stdin = quit):\n"
       "  expect-in TEXT [T]                 wait for incoming XML containing TEXT; prints IN <xml>\n"
       "  send JID BODY                      chat message\n"
@@ -36,8 +39,17 @@ void usage(std::FILE* out) {
       "  raw XML                            put XML on the stream as is\n"
       "  whitespace                         whitespace keepalive\n"
       "  sleep SECONDS | echo TEXT | quit\n"
+      "  roster-list                        (--roster) print the roster as gloox holds it\n"
+      "  roster-add JID [GROUPS|- [NAME]]   (--roster) roster set; GROUPS comma-separated\n"
+      "  roster-remove JID                  (--roster) roster set with subscription='remove'\n"
+      "  subscribe JID [STATUS]             (--roster: also adds the item, as gloox does)\n"
+      "  unsubscribe JID [STATUS] | cancel JID [STATUS] (unsubscribed)\n"
+      "  approve JID | deny JID             answer a subscription request\n"
       "Output lines: TLS, CONNECTED, MSG, PRESENCE, PING, DISCO-IDENTITY, DISCO-FEATURE,\n"
-      "  DISCO-END, OK, TIMEOUT, ECHO, ERROR, BIND-ERROR, SESSION-ERROR, DISCONNECTED.\n"
+      "  DISCO-END, OK, TIMEOUT, ECHO, ERROR, BIND-ERROR, SESSION-ERROR, DISCONNECTED,\n"
+      "  SUBSCRIPTION (every subscription stanza), and with --roster ROSTER-ITEM, ROSTER-END,\n"
+      "  ROSTER-PUSH, ROSTER-SUBSCRIBED, ROSTER-UNSUBSCRIBED, ROSTER-SUBSCRIBE-REQUEST,\n"
+      "  ROSTER-UNSUBSCRIBE-REQUEST, ROSTER-ERROR.\n"
       "Exit codes: 0 ok, 1 usage, 2 connection/TLS/stream failure before online,\n"
       "  3 authentication failure, 4 timeout (login, expect-msg, wait-msgs),\n"
       "  5 session lost after login, 6 no allowed SASL mechanism offered.\n",
@@ -69,6 +81,8 @@ int main(int argc, char** argv) {
     else if (a == "--login-timeout") o.login_timeout = std::atof(value().c_str());
     else if (a == "--cmd") o.commands.push_back(value());
     else if (a == "--verbose") o.verbose = true;
+    else if (a == "--roster") o.roster = true;
+    else if (a == "--sub-mode") o.sub_mode = value();
     else if (a == "--help" || a == "-h") {
       usage(stdout);
       return parley_gloox::kExitOk;
@@ -81,7 +95,8 @@ int main(int argc, char** argv) {
   const bool mech_ok = o.mech == "any" || o.mech == "scram-sha-1" || o.mech == "scram-sha-1-plus" ||
                        o.mech == "plain";
   const bool tls_ok = o.tls == "required" || o.tls == "optional" || o.tls == "disabled";
-  if (o.jid.empty() || o.jid.find('@') == std::string::npos || !mech_ok || !tls_ok || o.port <= 0) {
+  const bool sub_ok = o.sub_mode == "ask" || o.sub_mode == "accept" || o.sub_mode == "deny";
+  if (o.jid.empty() || o.jid.find('@') == std::string::npos || !mech_ok || !tls_ok || !sub_ok || o.port <= 0) {
     usage(stderr);
     return parley_gloox::kExitUsage;
   }

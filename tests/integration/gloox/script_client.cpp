@@ -9,6 +9,7 @@
 #include <gloox/iq.h>
 #include <gloox/message.h>
 #include <gloox/presence.h>
+#include <gloox/rosteritem.h>
 #include <gloox/tlshandler.h>
 
 #include <poll.h>
@@ -40,8 +41,10 @@ bool split_trailing_number(const std::string& s, std::string& text, double& numb
   const auto space = s.find_last_of(" \t", end);
   const std::string last = s.substr(space == std::string::npos ? 0 : space + 1, end - space);
   char* stop = nullptr;
-  number = std::strtod(last.c_str(), &stop);
+  const double parsed = std::strtod(last.c_str(), &stop);
+  // `number` keeps its default unless the last word really is a number.
   if (last.empty() || *stop != '\0') return false;
+  number = parsed;
   text = space == std::string::npos ? "" : s.substr(0, s.find_last_not_of(" \t", space) + 1);
   return true;
 }
@@ -72,7 +75,13 @@ ScriptClient::ScriptClient(Options options) : options_(std::move(options)) {
   client_ = std::make_unique<GlooxClient>(gloox::JID(options_.jid), options_.password, options_.port);
   client_->setServer(options_.host);
   client_->setCompression(false);
-  client_->disableRoster();
+  if (options_.roster) {
+    // Asynchronous: a request waits for an approve/deny command (or --sub-mode).
+    client_->rosterManager()->registerRosterListener(this, false);
+  } else {
+    client_->disableRoster();
+  }
+  client_->registerSubscriptionHandler(this);
 
   if (options_.mech == "scram-sha-1")
     client_->setSASLMechanisms(gloox::SaslMechScramSha1);
@@ -261,6 +270,8 @@ void ScriptClient::execute(const std::string& line) {
     quitting_ = true;
     client_->disconnect();
     finish(kExitOk);
+  } else if (execute_roster(cmd, rest)) {
+    // done
   } else {
     emit("ERROR unknown command: " + escape_line(line));
   }
@@ -455,6 +466,151 @@ void ScriptClient::handleLog(gloox::LogLevel, gloox::LogArea area, const std::st
   }
   if (options_.verbose)
     std::fprintf(stderr, "[gloox 0x%x] %s\n", static_cast<unsigned>(area), message.c_str());
+}
+
+// ---- roster and subscriptions -------------------------------------------------
+
+namespace {
+
+// RFC 6121 words for gloox's combined state: subscription, and ask when the
+// user's own request is pending (gloox cannot know about Pending In).
+std::pair<std::string, bool> subscription_words(gloox::SubscriptionType t) {
+  switch (t) {
+    case gloox::S10nNoneOut: case gloox::S10nNoneOutIn: return {"none", true};
+    case gloox::S10nTo: case gloox::S10nToIn: return {"to", false};
+    case gloox::S10nFrom: return {"from", false};
+    case gloox::S10nFromOut: return {"from", true};
+    case gloox::S10nBoth: return {"both", false};
+    default: return {"none", false};
+  }
+}
+
+std::string subscription_type_name(gloox::Subscription::S10nType t) {
+  switch (t) {
+    case gloox::Subscription::Subscribe: return "subscribe";
+    case gloox::Subscription::Subscribed: return "subscribed";
+    case gloox::Subscription::Unsubscribe: return "unsubscribe";
+    case gloox::Subscription::Unsubscribed: return "unsubscribed";
+    default: return "invalid";
+  }
+}
+
+gloox::StringList split_groups(const std::string& s) {
+  gloox::StringList out;
+  if (s.empty() || s == "-") return out;
+  std::string::size_type start = 0;
+  while (true) {
+    const auto comma = s.find(',', start);
+    out.push_back(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ScriptClient::item_line(const gloox::RosterItem& item) const {
+  const auto [sub, ask] = subscription_words(item.subscription());
+  std::string groups;
+  for (const auto& g : item.groups()) groups += (groups.empty() ? "" : ",") + g;
+  return "jid=" + item.jidJID().bare() + " subscription=" + sub + " ask=" + (ask ? "subscribe" : "none") +
+         " groups=" + (groups.empty() ? "-" : escape_line(groups)) + " name=" + escape_line(item.name());
+}
+
+bool ScriptClient::execute_roster(const std::string& cmd, const std::string& rest) {
+  gloox::RosterManager* rm = options_.roster ? client_->rosterManager() : nullptr;
+  const auto [jid_text, more] = split_first(rest);
+  const gloox::JID jid(jid_text);
+  auto need_roster = [&]() {
+    if (rm) return true;
+    emit("ERROR " + cmd + " needs --roster");
+    return false;
+  };
+  auto send_subscription = [&](gloox::Subscription::S10nType type, const std::string& status) {
+    client_->send(gloox::Subscription(type, jid.bareJID(), status));
+  };
+  if (cmd == "roster-list") {
+    if (!need_roster()) return true;
+    size_t n = 0;
+    for (const auto& [key, item] : *rm->roster()) {
+      emit("ROSTER-ITEM " + item_line(*item));
+      ++n;
+    }
+    emit("ROSTER-END count=" + std::to_string(n));
+  } else if (cmd == "roster-add") {
+    // roster-add JID [GROUP,GROUP|- [NAME]]
+    if (!need_roster()) return true;
+    const auto [groups, name] = split_first(more);
+    rm->add(jid, name, split_groups(groups));
+  } else if (cmd == "roster-remove") {
+    if (!need_roster()) return true;
+    rm->remove(jid);
+  } else if (cmd == "subscribe") {
+    // With the roster manager gloox adds the item (a roster set) and asks.
+    if (rm) rm->subscribe(jid, "", gloox::StringList(), more);
+    else send_subscription(gloox::Subscription::Subscribe, more);
+  } else if (cmd == "unsubscribe") {
+    if (rm) rm->unsubscribe(jid, more);
+    else send_subscription(gloox::Subscription::Unsubscribe, more);
+  } else if (cmd == "cancel") {
+    if (rm) rm->cancel(jid, more);
+    else send_subscription(gloox::Subscription::Unsubscribed, more);
+  } else if (cmd == "approve" || cmd == "deny") {
+    if (rm) rm->ackSubscriptionRequest(jid, cmd == "approve");
+    else send_subscription(cmd == "approve" ? gloox::Subscription::Subscribed : gloox::Subscription::Unsubscribed, "");
+  } else {
+    return false;
+  }
+  if (!jid_text.empty() || cmd == "roster-list") return true;
+  emit("ERROR usage: " + cmd + " JID");
+  return true;
+}
+
+void ScriptClient::handleSubscription(const gloox::Subscription& s) {
+  emit("SUBSCRIPTION from=" + s.from().full() + " type=" + subscription_type_name(s.subtype()) +
+       " status=" + escape_line(s.status()));
+}
+
+void ScriptClient::emit_push(const char* op, const gloox::JID& jid) {
+  std::string line = std::string("ROSTER-PUSH op=") + op;
+  gloox::RosterItem* item = client_->rosterManager() ? client_->rosterManager()->getRosterItem(jid) : nullptr;
+  if (item) line += " " + item_line(*item);
+  else line += " jid=" + jid.bare();
+  emit(line);
+}
+
+void ScriptClient::handleItemAdded(const gloox::JID& jid) { emit_push("added", jid); }
+void ScriptClient::handleItemUpdated(const gloox::JID& jid) { emit_push("updated", jid); }
+void ScriptClient::handleItemRemoved(const gloox::JID& jid) { emit_push("removed", jid); }
+void ScriptClient::handleItemSubscribed(const gloox::JID& jid) { emit("ROSTER-SUBSCRIBED jid=" + jid.bare()); }
+void ScriptClient::handleItemUnsubscribed(const gloox::JID& jid) { emit("ROSTER-UNSUBSCRIBED jid=" + jid.bare()); }
+
+void ScriptClient::handleRoster(const gloox::Roster& roster) {
+  for (const auto& [key, item] : roster) emit("ROSTER-ITEM " + item_line(*item));
+  emit("ROSTER-END count=" + std::to_string(roster.size()));
+}
+
+void ScriptClient::handleRosterPresence(const gloox::RosterItem&, const std::string&, gloox::Presence::PresenceType,
+                                        const std::string&) {}
+void ScriptClient::handleSelfPresence(const gloox::RosterItem&, const std::string&, gloox::Presence::PresenceType,
+                                      const std::string&) {}
+void ScriptClient::handleNonrosterPresence(const gloox::Presence&) {}
+
+bool ScriptClient::handleSubscriptionRequest(const gloox::JID& jid, const std::string& msg) {
+  emit("ROSTER-SUBSCRIBE-REQUEST jid=" + jid.bare() + " status=" + escape_line(msg));
+  if (options_.sub_mode == "accept") client_->rosterManager()->ackSubscriptionRequest(jid, true);
+  else if (options_.sub_mode == "deny") client_->rosterManager()->ackSubscriptionRequest(jid, false);
+  return false;  // asynchronous listener: the return value is not used
+}
+
+bool ScriptClient::handleUnsubscriptionRequest(const gloox::JID& jid, const std::string& msg) {
+  emit("ROSTER-UNSUBSCRIBE-REQUEST jid=" + jid.bare() + " status=" + escape_line(msg));
+  return false;
+}
+
+void ScriptClient::handleRosterError(const gloox::IQ& iq) {
+  emit("ROSTER-ERROR error=" + error_condition(iq));
 }
 
 }  // namespace parley_gloox

@@ -11,6 +11,10 @@
 #include <gloox/loghandler.h>
 #include <gloox/messagehandler.h>
 #include <gloox/presencehandler.h>
+#include <gloox/rosterlistener.h>
+#include <gloox/rostermanager.h>
+#include <gloox/subscription.h>
+#include <gloox/subscriptionhandler.h>
 #include <gloox/tlshandler.h>
 
 #include <chrono>
@@ -46,6 +50,10 @@ struct Options {
   double login_timeout = 20.0;
   bool verbose = false;       // gloox debug log (with raw XML) on stderr
   std::vector<std::string> commands;  // when non-empty, stdin is not read
+  // gloox's RosterManager: the roster is fetched at login (before initial
+  // presence), pushes and subscription events are printed (ROSTER-*).
+  bool roster = false;
+  std::string sub_mode = "ask";  // incoming subscribe: ask (wait for approve/deny) | accept | deny
 };
 
 class GlooxClient : public gloox::Client {
@@ -60,6 +68,8 @@ class ScriptClient : public gloox::ConnectionListener,
                      public gloox::PresenceHandler,
                      public gloox::EventHandler,
                      public gloox::DiscoHandler,
+                     public gloox::SubscriptionHandler,
+                     public gloox::RosterListener,
                      public gloox::LogHandler {
  public:
   explicit ScriptClient(Options options);
@@ -79,6 +89,22 @@ class ScriptClient : public gloox::ConnectionListener,
   void handleDiscoItems(const gloox::JID& from, const gloox::Disco::Items& items, int context) override;
   void handleDiscoError(const gloox::JID& from, const gloox::Error* error, int context) override;
   void handleLog(gloox::LogLevel level, gloox::LogArea area, const std::string& message) override;
+  void handleSubscription(const gloox::Subscription& subscription) override;
+  // RosterListener (only with --roster)
+  void handleItemAdded(const gloox::JID& jid) override;
+  void handleItemSubscribed(const gloox::JID& jid) override;
+  void handleItemRemoved(const gloox::JID& jid) override;
+  void handleItemUpdated(const gloox::JID& jid) override;
+  void handleItemUnsubscribed(const gloox::JID& jid) override;
+  void handleRoster(const gloox::Roster& roster) override;
+  void handleRosterPresence(const gloox::RosterItem& item, const std::string& resource,
+                            gloox::Presence::PresenceType presence, const std::string& msg) override;
+  void handleSelfPresence(const gloox::RosterItem& item, const std::string& resource,
+                          gloox::Presence::PresenceType presence, const std::string& msg) override;
+  bool handleSubscriptionRequest(const gloox::JID& jid, const std::string& msg) override;
+  bool handleUnsubscriptionRequest(const gloox::JID& jid, const std::string& msg) override;
+  void handleNonrosterPresence(const gloox::Presence& presence) override;
+  void handleRosterError(const gloox::IQ& iq) override;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -102,6 +128,10 @@ class ScriptClient : public gloox::ConnectionListener,
   };
 
   void emit(const std::string& line);
+  // Roster and subscription commands; false if `cmd` is none of them.
+  bool execute_roster(const std::string& cmd, const std::string& rest);
+  std::string item_line(const gloox::RosterItem& item) const;
+  void emit_push(const char* op, const gloox::JID& jid);
   void read_stdin();
   void step_script();
   void execute(const std::string& line);

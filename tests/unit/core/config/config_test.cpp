@@ -70,12 +70,13 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   CHECK(c.limits.max_stanza_bytes == 262144);
   CHECK(c.limits.max_bytes_per_second == 0);
   CHECK(c.limits.max_auth_failures == 3);
-  REQUIRE(c.modules.size() == 5);
-  CHECK(c.modules[0].name == "mod_disco");
-  CHECK(c.modules[1].name == "mod_ping");
-  CHECK(c.modules[2].name == "mod_version");
-  CHECK(c.modules[3].name == "mod_vcard");
-  CHECK(c.modules[4].name == "mod_private");
+  CHECK(c.limits.max_auth_failures_per_ip == 20);
+  CHECK(c.limits.auth_failure_window == 300);
+  REQUIRE(c.modules.size() == 11);
+  const char* const shipped[] = {"mod_disco",    "mod_ping",   "mod_version", "mod_vcard",
+                                 "mod_private",  "mod_roster", "mod_presence", "mod_offline",
+                                 "mod_blocking", "mod_last",   "mod_register"};
+  for (size_t i = 0; i < 11; ++i) CHECK(c.modules[i].name == shipped[i]);
   CHECK(c.modules[0].options.IsMap());
   CHECK(c.modules[0].options.size() == 0);
   CHECK(c.modules[0].file == path);

@@ -1,0 +1,57 @@
+#include "last_logic.hpp"
+
+#include <utility>
+
+namespace parley::mod_last {
+
+bool subscription_allows(std::string_view subscription) { return subscription == "from" || subscription == "both"; }
+
+int64_t seconds_since(int64_t then, int64_t now) { return now > then ? now - then : 0; }
+
+std::optional<std::string> ActivityTracker::on_unavailable(const std::string& bare, std::string status,
+                                                           bool others_available) {
+  std::lock_guard lock(mu_);
+  if (removed_.count(bare)) return std::nullopt;
+  last_status_[bare] = status;
+  if (others_available) return std::nullopt;
+  return status;
+}
+
+std::optional<std::string> ActivityTracker::on_closed(const std::string& bare, bool was_available,
+                                                      bool others_remain, bool others_available) {
+  std::lock_guard lock(mu_);
+  if (removed_.count(bare)) {
+    if (!others_remain) removed_.erase(bare);
+    return std::nullopt;
+  }
+  if (was_available) last_status_[bare].clear();
+  if (!others_remain) {
+    std::string status;
+    auto it = last_status_.find(bare);
+    if (it != last_status_.end()) {
+      status = std::move(it->second);
+      last_status_.erase(it);
+    }
+    return status;
+  }
+  if (was_available && !others_available) return std::string();
+  return std::nullopt;
+}
+
+void ActivityTracker::removed(const std::string& bare, bool has_sessions) {
+  std::lock_guard lock(mu_);
+  last_status_.erase(bare);
+  if (has_sessions) removed_.insert(bare);
+}
+
+void ActivityTracker::registered(const std::string& bare) {
+  std::lock_guard lock(mu_);
+  removed_.erase(bare);
+}
+
+std::size_t ActivityTracker::size() const {
+  std::lock_guard lock(mu_);
+  return last_status_.size() + removed_.size();
+}
+
+}  // namespace parley::mod_last

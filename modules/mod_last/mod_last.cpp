@@ -1,0 +1,209 @@
+// mod_last: XEP-0012 Last Activity.
+//
+//   get to the server         -> seconds since the module started for the host (section 5)
+//   get to a user's bare JID  -> seconds since the user last logged out (or went
+//                                unavailable), with the status text of their last
+//                                unavailable presence (section 3); '0' while a
+//                                resource is available; service-unavailable if
+//                                nothing was ever recorded. Only for the user and
+//                                for entities with a 'from' or 'both' subscription
+//                                in the user's roster (mod_roster's table); others
+//                                get forbidden (sections 3 and 8).
+//   set                       -> not-allowed (the namespace defines get only)
+//
+// A get to a full JID is the client's (section 4): the core delivers it.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "last_logic.hpp"
+#include "parley/module.hpp"
+
+namespace {
+
+namespace last = parley::mod_last;
+
+constexpr const char* ns_last = "jabber:iq:last";
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class ModLast : public parley::Module {
+ public:
+  parley::Result<void, std::string> start() override {
+    started_ = std::chrono::steady_clock::now();
+    return {};
+  }
+
+  // Uptime survives a reload: the new code goes on counting from the old start.
+  parley::Result<std::string, std::string> save_state() override {
+    return "v1 " + std::to_string(uptime_seconds());
+  }
+  parley::Result<void, std::string> restore_state(std::string_view bytes) override {
+    if (bytes.empty()) return {};
+    if (bytes.substr(0, 3) != "v1 ") return parley::unexpected(std::string("unknown mod_last state"));
+    int64_t seconds = 0;
+    for (char c : bytes.substr(3)) {
+      if (c < '0' || c > '9') return parley::unexpected(std::string("malformed mod_last state"));
+      seconds = seconds * 10 + (c - '0');
+    }
+    started_ = std::chrono::steady_clock::now() - std::chrono::seconds(seconds);
+    return {};
+  }
+
+  void on_server(const parley::IqRequest& request) {
+    if (!check(request)) return;
+    parley::Element reply = parley::make_iq_result(request.iq());
+    reply.add_child("query", ns_last).set_attr("seconds", std::to_string(uptime_seconds()));
+    host().route(std::move(reply));
+  }
+
+  void on_account(const parley::IqRequest& request) {
+    if (!check(request)) return;
+    std::string target(request.to());  // the user's bare JID (the core fills in a missing 'to')
+    std::string requester(parley::bare_jid(request.from()));
+    std::string user = target.substr(0, target.find('@'));
+    auto iq = std::make_shared<parley::Element>(request.iq().clone());
+    if (requester == target) return answer(iq, target, user);
+    host().query("SELECT subscription FROM mod_roster_items WHERE host = ? AND user = ? AND contact = ?",
+                 {host().module_host(), user, requester},
+                 [this, iq, target, user](parley::Result<parley::Rows, std::string> rows) {
+                   if (!rows) {
+                     host().error("reading the roster of " + target + " failed: " + rows.error());
+                     return host().bounce(*iq, "internal-server-error");
+                   }
+                   bool allowed = false;
+                   for (std::size_t i = 0; i < rows->size(); ++i)
+                     allowed = allowed || last::subscription_allows(rows->at(i, 0).bytes().value_or(""));
+                   if (!allowed)
+                     return host().bounce(*iq, "forbidden", "not subscribed to the user's presence");
+                   answer(iq, target, user);
+                 });
+  }
+
+  parley::Outcome on_presence(const parley::Event& event) {
+    auto stanza = event.stanza();
+    if (!stanza || stanza->attr("type").value_or("") != "unavailable") return parley::Outcome::pass;
+    std::string bare = bare_of(event);
+    if (bare.empty()) return parley::Outcome::pass;
+    bool others_available = false;
+    for (const auto& s : host().user_sessions(bare))
+      others_available = others_available || (s.id != event.session() && s.available);
+    if (auto status = tracker_.on_unavailable(bare, stanza->child_text("status"), others_available))
+      store(std::string(event.user()), *status);
+    return parley::Outcome::pass;
+  }
+
+  void on_session_closed(const parley::Event& event) {
+    std::string bare = bare_of(event);
+    // Only a bound session is a login (an unauthenticated stream has no user).
+    if (bare.empty() || event.jid().find('/') == std::string_view::npos) return;
+    bool was_available = false, others_remain = false, others_available = false;
+    for (const auto& s : host().user_sessions(bare)) {
+      if (s.id == event.session()) {
+        was_available = s.available;
+        continue;
+      }
+      others_remain = true;
+      others_available = others_available || s.available;
+    }
+    if (auto status = tracker_.on_closed(bare, was_available, others_remain, others_available))
+      store(std::string(event.user()), *status);
+  }
+
+  void on_user_removed(const parley::Event& event) {
+    std::string bare = bare_of(event);
+    if (bare.empty()) return;
+    tracker_.removed(bare, !host().user_sessions(bare).empty());
+    std::string user(event.user());
+    host().execute("DELETE FROM mod_last_activity WHERE host = ? AND user = ?", {std::string(event.host()), user},
+                   [this, user](parley::Result<parley::Rows, std::string> rows) {
+                     if (!rows) host().error("removing the last activity of " + user + " failed: " + rows.error());
+                   });
+  }
+
+  void on_user_registered(const parley::Event& event) {
+    std::string bare = bare_of(event);
+    if (!bare.empty()) tracker_.registered(bare);
+  }
+
+ private:
+  // Get only, with a <query/>; answers the error itself otherwise.
+  bool check(const parley::IqRequest& request) {
+    if (request.type() != "get") {
+      host().bounce(request.iq(), "not-allowed", "jabber:iq:last defines get only");
+      return false;
+    }
+    auto query = request.payload();
+    if (!query || query->name() != "query") {
+      host().bounce(request.iq(), "bad-request", "expected <query/>");
+      return false;
+    }
+    return true;
+  }
+
+  // The requester may know: '0' while the user is available, else the record.
+  void answer(const std::shared_ptr<parley::Element>& iq, const std::string& target, const std::string& user) {
+    for (const auto& s : host().user_sessions(target)) {
+      if (!s.available) continue;
+      parley::Element reply = parley::make_iq_result(*iq);
+      reply.add_child("query", ns_last).set_attr("seconds", "0");
+      return host().route(std::move(reply));
+    }
+    host().query("SELECT seconds, status FROM mod_last_activity WHERE host = ? AND user = ?",
+                 {host().module_host(), user}, [this, iq, target](parley::Result<parley::Rows, std::string> rows) {
+                   if (!rows) {
+                     host().error("reading the last activity of " + target + " failed: " + rows.error());
+                     return host().bounce(*iq, "internal-server-error");
+                   }
+                   if (rows->size() == 0)
+                     return host().bounce(*iq, "service-unavailable", "no last activity recorded");
+                   int64_t then = rows->at(0, 0).integer().value_or(0);
+                   std::string status(rows->at(0, 1).bytes().value_or(""));
+                   parley::Element reply = parley::make_iq_result(*iq);
+                   parley::ElementRef query = reply.add_child("query", ns_last);
+                   query.set_attr("seconds", std::to_string(last::seconds_since(then, unix_now())));
+                   if (!status.empty()) query.add_text(status);
+                   host().route(std::move(reply));
+                 });
+  }
+
+  void store(const std::string& user, const std::string& status) {
+    host().execute("INSERT OR REPLACE INTO mod_last_activity (host, user, seconds, status) VALUES (?, ?, ?, ?)",
+                   {host().module_host(), user, unix_now(), status},
+                   [this, user](parley::Result<parley::Rows, std::string> rows) {
+                     if (!rows) host().error("storing the last activity of " + user + " failed: " + rows.error());
+                   });
+  }
+
+  static std::string bare_of(const parley::Event& event) {
+    if (event.user().empty() || event.host().empty()) return {};
+    return std::string(event.user()) + "@" + std::string(event.host());
+  }
+
+  int64_t uptime_seconds() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
+  }
+
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  last::ActivityTracker tracker_;
+};
+
+}  // namespace
+
+PARLEY_MODULE(ModLast, "mod_last", "1.0.0",
+              parley::depends("mod_roster"),
+              parley::iq_handler<&ModLast::on_server>(PARLEY_IQ_SERVER, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_last),
+              parley::iq_handler<&ModLast::on_account>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_last),
+              parley::hook<&ModLast::on_presence>(PARLEY_EVENT_PRESENCE_BROADCAST),
+              parley::hook<&ModLast::on_session_closed>(PARLEY_EVENT_SESSION_CLOSED),
+              parley::hook<&ModLast::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModLast::on_user_registered>(PARLEY_EVENT_USER_REGISTERED),
+              parley::disco_feature(ns_last),
+              parley::schema("CREATE TABLE mod_last_activity (host TEXT NOT NULL, user TEXT NOT NULL, "
+                             "seconds INTEGER NOT NULL, status TEXT NOT NULL, PRIMARY KEY (host, user))"))

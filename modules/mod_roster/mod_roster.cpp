@@ -1,0 +1,347 @@
+// mod_roster: rosters (RFC 6121 section 2), presence subscriptions (section
+// 3, the state machine of Appendix A with pre-approval, 3.4) and roster
+// versioning (RFC 6121 2.6 / XEP-0237). See mod_roster.hpp for the tables.
+//
+// Options:
+//   max_roster_size  items per roster (default 1000); a set or an outbound
+//                    subscription that would add one more is not-allowed
+//   versioning       roster versioning (default true)
+//   max_name_length, max_group_length  bytes (default 1023): longer is
+//                    not-acceptable (RFC 6121 2.3.3)
+#include "mod_roster.hpp"
+
+#include <chrono>
+#include <utility>
+
+namespace mod_roster {
+
+namespace {
+
+void free_slot(void* p) {
+  auto* slot = static_cast<SessionSlot*>(p);
+  slot->self->forget_session(slot->id);
+  delete slot;
+}
+
+bool flag(const parley::Cell& cell) { return cell.integer().value_or(0) != 0; }
+std::string text(const parley::Cell& cell) { return std::string(cell.bytes().value_or("")); }
+
+}  // namespace
+
+Turn::~Turn() { self->leave_queue(user, id); }
+
+ModRoster::~ModRoster() {
+  // Pending callbacks hold Turns, which reach back into queue_: drop them
+  // while the members are still here (the base class would do it later).
+  stopping_ = true;
+  host().forget_all();
+}
+
+parley::Result<void, std::string> ModRoster::start() {
+  domain_ = host().module_host();
+  max_roster_size_ = host().option_int("max_roster_size").value_or(1000);
+  if (max_roster_size_ < 1) return parley::unexpected(std::string("max_roster_size must be at least 1"));
+  versioning_ = host().option_bool("versioning").value_or(true);
+  const int64_t name_max = host().option_int("max_name_length").value_or(1023);
+  const int64_t group_max = host().option_int("max_group_length").value_or(1023);
+  if (name_max < 1 || group_max < 1)
+    return parley::unexpected(std::string("max_name_length and max_group_length must be at least 1"));
+  limits_.max_name_bytes = static_cast<std::size_t>(name_max);
+  limits_.max_group_bytes = static_cast<std::size_t>(group_max);
+  can_hold_ = host().supports_1_1();
+  return {};
+}
+
+// Format: "mod_roster/1\n" then one interested session id per line. The new
+// code cannot reach the sessions' slots (they live on other loops), so a
+// restored id is not forgotten when its session ends: an id is never reused,
+// and a push goes only to sessions user_sessions still lists, so the cost is
+// a few bytes per session until the next reload or restart.
+parley::Result<std::string, std::string> ModRoster::save_state() {
+  std::string out = "mod_roster/1\n";
+  std::lock_guard lock(sessions_mu_);
+  for (parley_session_id id : interested_) out += std::to_string(id) + "\n";
+  return out;
+}
+
+parley::Result<void, std::string> ModRoster::restore_state(std::string_view bytes) {
+  if (bytes.empty()) return {};
+  constexpr std::string_view header = "mod_roster/1\n";
+  if (bytes.substr(0, header.size()) != header) return parley::unexpected(std::string("unknown mod_roster state"));
+  bytes.remove_prefix(header.size());
+  std::lock_guard lock(sessions_mu_);
+  while (!bytes.empty()) {
+    const auto nl = bytes.find('\n');
+    std::string_view line = bytes.substr(0, nl);
+    parley_session_id id = 0;
+    for (char c : line) {
+      if (c < '0' || c > '9') return parley::unexpected(std::string("damaged mod_roster state"));
+      id = id * 10 + static_cast<parley_session_id>(c - '0');
+    }
+    if (id != 0) interested_.insert(id);
+    if (nl == std::string_view::npos) break;
+    bytes.remove_prefix(nl + 1);
+  }
+  return {};
+}
+
+// ---- the per-user line -------------------------------------------------------
+
+void ModRoster::exclusive(const std::string& owner, std::function<void(TurnPtr)> work) {
+  auto ticket = queue_.enter(owner);
+  auto turn = std::make_shared<Turn>(this, owner, ticket.id);
+  if (ticket.at_head) {
+    work(std::move(turn));
+    return;
+  }
+  // Another loop (or an earlier stanza) is working on this user: wait here,
+  // polling, since nothing can wake this loop from another one.
+  struct Waiting {
+    TurnPtr turn;
+    std::function<void(TurnPtr)> work;
+  };
+  auto waiting = std::make_shared<Waiting>(Waiting{std::move(turn), std::move(work)});
+  host().start_repeating_timer(std::chrono::milliseconds(1), std::chrono::milliseconds(2),
+                               [this, waiting](uint64_t timer) {
+                                 if (!waiting->turn) return;
+                                 if (!queue_.at_head(waiting->turn->user, waiting->turn->id)) return;
+                                 host().cancel_timer(timer);
+                                 TurnPtr t = std::move(waiting->turn);
+                                 auto w = std::move(waiting->work);
+                                 w(std::move(t));
+                               });
+}
+
+// ---- storage ---------------------------------------------------------------------
+
+void ModRoster::load_contact(const std::string& user, const std::string& contact,
+                             std::function<void(std::optional<ContactState>)> done) {
+  // One statement, so that the item, the pending request and the version
+  // are read from the same snapshot.
+  static constexpr const char* sql =
+      "SELECT (SELECT COALESCE(MAX(v), 0) FROM (SELECT ver AS v FROM mod_roster_items WHERE host = ?1 AND user = ?2 "
+      "UNION ALL SELECT ver AS v FROM mod_roster_removed WHERE host = ?1 AND user = ?2)), "
+      "(SELECT COUNT(*) FROM mod_roster_items WHERE host = ?1 AND user = ?2), "
+      "(SELECT COUNT(*) FROM mod_roster_pending WHERE host = ?1 AND user = ?2 AND contact = ?3), "
+      "i.subscription, i.ask, i.approved, i.name, i.groups, i.ver "
+      "FROM (SELECT 1) AS one LEFT JOIN mod_roster_items AS i ON i.host = ?1 AND i.user = ?2 AND i.contact = ?3";
+  host().query(sql, {domain_, user, contact},
+               [this, contact, done = std::move(done)](parley::Result<parley::Rows, std::string> rows) {
+                 if (!rows || rows->size() != 1) {
+                   host().error("reading a roster item failed: " + (rows ? std::string("no row") : rows.error()));
+                   return done(std::nullopt);
+                 }
+                 ContactState cs;
+                 cs.current_ver = rows->at(0, 0).integer().value_or(0);
+                 cs.roster_size = rows->at(0, 1).integer().value_or(0);
+                 cs.item.jid = contact;
+                 cs.item.state.pending_in = flag(rows->at(0, 2));
+                 if (!rows->at(0, 3).is_null()) {
+                   cs.in_roster = true;
+                   cs.item.state.sub = parse_subscription(text(rows->at(0, 3))).value_or(Subscription::none);
+                   cs.item.state.pending_out = flag(rows->at(0, 4));
+                   cs.item.state.approved = flag(rows->at(0, 5));
+                   if (!rows->at(0, 6).is_null()) cs.item.name = text(rows->at(0, 6));
+                   cs.item.groups = decode_groups(text(rows->at(0, 7)));
+                   cs.item.ver = rows->at(0, 8).integer().value_or(0);
+                 }
+                 done(std::move(cs));
+               });
+}
+
+void ModRoster::write_all(std::vector<Stmt> stmts, std::function<void(bool)> done) {
+  if (stmts.empty()) {
+    done(true);
+    return;
+  }
+  struct Progress {
+    std::size_t left;
+    bool ok = true;
+    std::function<void(bool)> done;
+  };
+  auto progress = std::make_shared<Progress>(Progress{stmts.size(), true, std::move(done)});
+  // The single writer runs them in this order; the last callback closes.
+  for (const Stmt& s : stmts) {
+    std::vector<parley::Value> values;
+    values.reserve(s.params.size());
+    for (const Param& p : s.params) {
+      if (p.kind == Param::Kind::integer) values.emplace_back(p.integer);
+      else if (p.kind == Param::Kind::text) values.emplace_back(std::string_view(p.text));
+      else values.emplace_back(nullptr);
+    }
+    host().storage_call(s.sql, values.data(), values.size(), true,
+                        [this, progress](parley::Result<parley::Rows, std::string> rows) {
+                          if (!rows) {
+                            host().error("roster write failed: " + rows.error());
+                            progress->ok = false;
+                          }
+                          if (--progress->left == 0) progress->done(progress->ok);
+                        });
+  }
+}
+
+Stmt ModRoster::upsert_item(const std::string& user, const RosterItem& item) const {
+  return Stmt{"INSERT OR REPLACE INTO mod_roster_items (host, user, contact, subscription, ask, approved, name, "
+              "groups, ver) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              {domain_, user, item.jid, std::string(subscription_name(item.state.sub)), item.state.pending_out ? 1 : 0,
+               item.state.approved ? 1 : 0, item.name ? Param(*item.name) : Param(nullptr),
+               encode_groups(item.groups), item.ver}};
+}
+
+Stmt ModRoster::delete_tombstone(const std::string& user, const std::string& contact) const {
+  return Stmt{"DELETE FROM mod_roster_removed WHERE host = ? AND user = ? AND contact = ?", {domain_, user, contact}};
+}
+
+Stmt ModRoster::delete_pending(const std::string& user, const std::string& contact) const {
+  return Stmt{"DELETE FROM mod_roster_pending WHERE host = ? AND user = ? AND contact = ?", {domain_, user, contact}};
+}
+
+// ---- items and pushes -------------------------------------------------------------
+
+parley::Element ModRoster::item_element(const RosterItem& item) const {
+  parley::Element e = host().element("item", ns_roster);
+  e.set_attr("jid", item.jid);
+  if (item.name) e.set_attr("name", *item.name);
+  e.set_attr("subscription", subscription_name(item.state.sub));
+  if (item.state.pending_out) e.set_attr("ask", "subscribe");
+  if (item.state.approved) e.set_attr("approved", "true");
+  for (const std::string& g : item.groups) e.add_child("group", ns_roster).add_text(g);
+  return e;
+}
+
+parley::Element ModRoster::removed_item_element(const std::string& contact) const {
+  parley::Element e = host().element("item", ns_roster);
+  e.set_attr("jid", contact);
+  e.set_attr("subscription", "remove");
+  return e;
+}
+
+void ModRoster::push(const std::string& user, parley::Element item, int64_t ver, parley_session_id only) {
+  const std::string bare = bare_of(user);
+  for (const auto& s : host().user_sessions(bare)) {
+    if (only != 0 ? s.id != only : !interested(s.id)) continue;
+    parley::Element iq = host().element("iq", "jabber:client");
+    iq.set_attr("type", "set");
+    iq.set_attr("id", "roster-push-" + std::to_string(push_ids_.fetch_add(1)));
+    iq.set_attr("from", bare);
+    iq.set_attr("to", s.full_jid);
+    parley::ElementRef query = iq.add_child("query", ns_roster);
+    if (versioning_) query.set_attr("ver", std::to_string(ver));
+    query.add_child(item.clone());
+    host().send_to_session(s.id, std::move(iq));
+  }
+}
+
+// ---- sessions ---------------------------------------------------------------------
+
+SessionSlot* ModRoster::slot(parley_session_id session) {
+  if (session == 0) return nullptr;
+  if (auto* existing = host().session_slot<SessionSlot>(session)) return existing;
+  auto* fresh = new SessionSlot{this, session, false};
+  if (!host().session_set_data(session, fresh, &free_slot)) {
+    delete fresh;
+    return nullptr;
+  }
+  return fresh;
+}
+
+void ModRoster::mark_interested(parley_session_id session) {
+  if (session == 0) return;
+  slot(session);  // its destructor forgets the session
+  std::lock_guard lock(sessions_mu_);
+  interested_.insert(session);
+}
+
+bool ModRoster::interested(parley_session_id session) {
+  std::lock_guard lock(sessions_mu_);
+  return interested_.count(session) != 0;
+}
+
+void ModRoster::forget_session(parley_session_id id) {
+  std::lock_guard lock(sessions_mu_);
+  interested_.erase(id);
+}
+
+// ---- accounts ---------------------------------------------------------------------
+
+void ModRoster::on_user_removed(const parley::Event& event) {
+  if (event.host() != domain_) return;
+  std::string user(event.user());
+  exclusive(bare_of(user), [this, user](TurnPtr turn) {
+    // ejabberd's courtesy, which keeps the contacts' rosters true: whoever
+    // the account was subscribed to is told it unsubscribed, whoever was
+    // subscribed to it (or asked to be) that the subscription is cancelled.
+    host().query(
+        "SELECT contact, subscription, ask, 0 FROM mod_roster_items WHERE host = ?1 AND user = ?2 "
+        "UNION ALL SELECT contact, 'none', 0, 1 FROM mod_roster_pending WHERE host = ?1 AND user = ?2",
+        {domain_, user}, [this, turn, user](parley::Result<parley::Rows, std::string> rows) {
+          std::vector<std::pair<std::string, std::string>> notices;  // (type, contact)
+          if (!rows) {
+            host().error("reading the roster of removed account " + user + " failed: " + rows.error());
+          } else {
+            for (std::size_t r = 0; r < rows->size(); ++r) {
+              std::string contact = text(rows->at(r, 0));
+              auto sub = parse_subscription(text(rows->at(r, 1))).value_or(Subscription::none);
+              if (has_to(sub) || flag(rows->at(r, 2))) notices.emplace_back("unsubscribe", contact);
+              if (has_from(sub) || flag(rows->at(r, 3))) notices.emplace_back("unsubscribed", contact);
+            }
+          }
+          std::vector<Stmt> stmts;
+          for (const char* table : {"mod_roster_items", "mod_roster_pending", "mod_roster_removed"})
+            stmts.push_back(
+                Stmt{std::string("DELETE FROM ") + table + " WHERE host = ? AND user = ?", {domain_, user}});
+          write_all(std::move(stmts), [this, turn, user, notices](bool ok) {
+            if (!ok) host().error("removing the roster of " + user + " failed");
+            const std::string bare = bare_of(user);
+            for (const auto& [type, contact] : notices) route_presence(type, bare, contact);
+          });
+        });
+  });
+}
+
+void ModRoster::on_user_registered(const parley::Event& event) {
+  if (event.host() != domain_) return;
+  // Requests (and anything else) addressed to the name before the account
+  // existed are not the new account's: the router does not know which local
+  // users exist (see the module's report), so they may have been kept.
+  std::string user(event.user());
+  exclusive(bare_of(user), [this, user](TurnPtr turn) {
+    std::vector<Stmt> stmts;
+    for (const char* table : {"mod_roster_items", "mod_roster_pending", "mod_roster_removed"})
+      stmts.push_back(Stmt{std::string("DELETE FROM ") + table + " WHERE host = ? AND user = ?", {domain_, user}});
+    write_all(std::move(stmts), [this, turn, user](bool ok) {
+      if (!ok) host().error("clearing old roster rows of new account " + user + " failed");
+    });
+  });
+}
+
+}  // namespace mod_roster
+
+using mod_roster::ModRoster;
+
+PARLEY_MODULE(
+    ModRoster, "mod_roster", "1.0.0",
+    parley::option("max_roster_size", PARLEY_OPT_INT), parley::option("versioning", PARLEY_OPT_BOOL),
+    parley::option("max_name_length", PARLEY_OPT_INT), parley::option("max_group_length", PARLEY_OPT_INT),
+    parley::iq_handler<&ModRoster::on_roster_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET,
+                                                 mod_roster::ns_roster),
+    parley::hook<&ModRoster::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 40),
+    parley::hook<&ModRoster::on_presence_to_local>(PARLEY_EVENT_PRESENCE_TO_LOCAL, 40),
+    parley::hook<&ModRoster::on_presence_broadcast>(PARLEY_EVENT_PRESENCE_BROADCAST, 40),
+    parley::hook<&ModRoster::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+    parley::hook<&ModRoster::on_user_registered>(PARLEY_EVENT_USER_REGISTERED),
+    parley::disco_feature(mod_roster::ns_rosterver),
+    // RFC 6121 §2.6.1 and §3.4: advertised after authentication. With
+    // `versioning: false` a get simply answers the whole roster, which
+    // XEP-0237 allows a server to do at any time.
+    parley::session_feature("<ver xmlns='urn:xmpp:features:rosterver'/>"),
+    parley::session_feature("<sub xmlns='urn:xmpp:features:pre-approval'/>"),
+    parley::schema("CREATE TABLE mod_roster_items (host TEXT NOT NULL, user TEXT NOT NULL, contact TEXT NOT NULL, "
+                   "subscription TEXT NOT NULL DEFAULT 'none', ask INTEGER NOT NULL DEFAULT 0, "
+                   "approved INTEGER NOT NULL DEFAULT 0, name TEXT, groups TEXT NOT NULL DEFAULT '', "
+                   "ver INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (host, user, contact))"),
+    parley::schema("CREATE INDEX mod_roster_items_contact ON mod_roster_items (host, contact)"),
+    parley::schema("CREATE TABLE mod_roster_pending (host TEXT NOT NULL, user TEXT NOT NULL, contact TEXT NOT NULL, "
+                   "stanza TEXT NOT NULL, PRIMARY KEY (host, user, contact))"),
+    parley::schema("CREATE TABLE mod_roster_removed (host TEXT NOT NULL, user TEXT NOT NULL, contact TEXT NOT NULL, "
+                   "ver INTEGER NOT NULL, PRIMARY KEY (host, user, contact))"))

@@ -1,0 +1,177 @@
+// mod_roster/mod_roster.hpp - the module class shared by mod_roster.cpp
+// (start, storage, queue, pushes, sessions), roster_iq.cpp (jabber:iq:roster
+// get/set, RFC 6121 2 and 2.6) and subscriptions.cpp (RFC 6121 3).
+//
+// Tables (other modules read mod_roster_items; its columns host, user,
+// contact, subscription are a contract):
+//   mod_roster_items    exactly the user's roster: one row per item, with
+//                       ask (Pending Out), approved (pre-approval), name,
+//                       groups and the roster version that last changed it
+//   mod_roster_pending  subscription requests the user has not answered
+//                       (Pending In), with the original stanza, whether or
+//                       not the contact is in the roster (RFC 6121 3.1.3:
+//                       a request alone does not create an item)
+//   mod_roster_removed  removed items and the version that removed them, so
+//                       that a versioned roster get can push the removals
+#pragma once
+
+#include <cstdint>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "parley/module.hpp"
+#include "roster_item.hpp"
+#include "subscription_state.hpp"
+#include "user_queue.hpp"
+
+namespace mod_roster {
+
+inline constexpr const char* ns_roster = "jabber:iq:roster";
+inline constexpr const char* ns_rosterver = "urn:xmpp:features:rosterver";
+
+// A storage parameter that owns its text (parley::Value only borrows).
+struct Param {
+  enum class Kind { null, integer, text } kind = Kind::null;
+  int64_t integer = 0;
+  std::string text;
+  Param(std::nullptr_t) {}
+  Param(int64_t i) : kind(Kind::integer), integer(i) {}
+  Param(int i) : kind(Kind::integer), integer(i) {}
+  Param(std::string s) : kind(Kind::text), text(std::move(s)) {}
+  Param(const char* s) : kind(Kind::text), text(s) {}
+};
+
+struct Stmt {
+  std::string sql;
+  std::vector<Param> params;
+};
+
+// What the roster holds about one contact of one user.
+struct ContactState {
+  bool in_roster = false;
+  RosterItem item;  // item.state.pending_in: a row in mod_roster_pending
+  int64_t current_ver = 0;  // the user's roster version
+  int64_t roster_size = 0;
+};
+
+class ModRoster;
+
+// The user's turn in the UserQueue: held (shared) by every callback of one
+// piece of work, the next piece starts when the last copy goes.
+struct Turn {
+  ModRoster* self;
+  std::string user;
+  uint64_t id;
+  Turn(ModRoster* s, std::string u, uint64_t i) : self(s), user(std::move(u)), id(i) {}
+  ~Turn();
+  Turn(const Turn&) = delete;
+  Turn& operator=(const Turn&) = delete;
+};
+using TurnPtr = std::shared_ptr<Turn>;
+
+// A hold on the sender's input (ABI 1.1) for as long as its subscription
+// stanza is being processed; released when the last callback lets go, on the
+// session's loop (every callback of the work runs on the loop that began it).
+struct Hold {
+  ModRoster* self;
+  parley_session_id session;
+  Hold(ModRoster* s, parley_session_id id) : self(s), session(id) {}
+  ~Hold();
+  Hold(const Hold&) = delete;
+  Hold& operator=(const Hold&) = delete;
+};
+using ElementPtr = std::shared_ptr<parley::Element>;
+
+// Per-session data, in the session's slot (only touched on its loop).
+struct SessionSlot {
+  ModRoster* self;
+  parley_session_id id;
+  bool available = false;  // has sent initial presence (pending requests delivered)
+};
+
+class ModRoster : public parley::Module {
+ public:
+  ModRoster() = default;
+  ~ModRoster() override;
+
+  parley::Result<void, std::string> start() override;
+  // Hot reload keeps the interested resources (the slots of the old code go
+  // with it; see mod_roster.cpp).
+  parley::Result<std::string, std::string> save_state() override;
+  parley::Result<void, std::string> restore_state(std::string_view bytes) override;
+
+  // roster_iq.cpp
+  void on_roster_iq(const parley::IqRequest& request);
+  // subscriptions.cpp
+  parley::Outcome on_stanza_in(const parley::Event& event);
+  parley::Outcome on_presence_to_local(const parley::Event& event);
+  parley::Outcome on_presence_broadcast(const parley::Event& event);
+  // mod_roster.cpp
+  void on_user_removed(const parley::Event& event);
+  void on_user_registered(const parley::Event& event);
+
+  // Called by the session slot's destructor and by Turn.
+  void forget_session(parley_session_id id);
+  void leave_queue(const std::string& user, uint64_t id) { queue_.leave(user, id); }
+
+ private:
+  // ---- mod_roster.cpp: plumbing ----
+  std::string bare_of(const std::string& local) const { return local + "@" + domain_; }
+  // Runs `work` when it is `owner`'s turn (now, or polled from this loop).
+  void exclusive(const std::string& owner, std::function<void(TurnPtr)> work);
+  // The item and pending request of (user, contact), the roster version and size.
+  void load_contact(const std::string& user, const std::string& contact,
+                    std::function<void(std::optional<ContactState>)> done);
+  // Runs the statements on the single writer, in order; done(ok) after the last.
+  void write_all(std::vector<Stmt> stmts, std::function<void(bool)> done);
+  Stmt upsert_item(const std::string& user, const RosterItem& item) const;
+  Stmt delete_tombstone(const std::string& user, const std::string& contact) const;
+  Stmt delete_pending(const std::string& user, const std::string& contact) const;
+
+  parley::Element item_element(const RosterItem& item) const;
+  parley::Element removed_item_element(const std::string& contact) const;
+  // A roster push (RFC 6121 2.1.6) to every interested resource of the user,
+  // or to `only` when set.
+  void push(const std::string& user, parley::Element item, int64_t ver, parley_session_id only = 0);
+  SessionSlot* slot(parley_session_id session);
+  void mark_interested(parley_session_id session);
+  bool interested(parley_session_id session);
+
+  // ---- subscriptions.cpp ----
+  void outbound(TurnPtr turn, std::string user, std::string contact, SubType type, ElementPtr stanza,
+                std::shared_ptr<Hold> hold);
+  void inbound(TurnPtr turn, std::string user, std::string contact, SubType type, ElementPtr stanza);
+  void deliver_pending(std::string user, parley_session_id session);
+  // Side effects routed after a commit.
+  void route_presence(std::string_view type, const std::string& from, const std::string& to);
+  void unavailable_from_each(const std::string& user, const std::string& contact);
+  void deliver_to_user(const std::string& user, const parley::Element& stanza, bool available_only);
+  friend struct Hold;
+  void release_hold(parley_session_id session);
+
+  // ---- roster_iq.cpp ----
+  void roster_get(TurnPtr turn, std::string user, ElementPtr iq, parley_session_id session,
+                  std::optional<std::string> client_ver);
+  void roster_set(TurnPtr turn, std::string user, ElementPtr iq, RosterSet set);
+  void roster_remove(TurnPtr turn, std::string user, ElementPtr iq, RosterSet set);
+
+  std::string domain_;
+  int64_t max_roster_size_ = 1000;
+  bool versioning_ = true;
+  RosterSetLimits limits_;
+  bool can_hold_ = false;
+
+  UserQueue queue_;
+  std::mutex sessions_mu_;
+  std::unordered_set<parley_session_id> interested_;
+  std::atomic<uint64_t> push_ids_{1};
+  bool stopping_ = false;
+};
+
+}  // namespace mod_roster

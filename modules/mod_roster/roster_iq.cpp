@@ -1,0 +1,190 @@
+// mod_roster: jabber:iq:roster get and set (RFC 6121 section 2) and
+// versioned gets (RFC 6121 2.6, XEP-0237).
+#include <algorithm>
+#include <utility>
+
+#include "mod_roster.hpp"
+
+namespace mod_roster {
+
+namespace {
+
+RosterItem item_from_row(const parley::Rows& rows, std::size_t r) {
+  RosterItem item;
+  item.jid = std::string(rows.at(r, 0).bytes().value_or(""));
+  item.state.sub = parse_subscription(rows.at(r, 1).bytes().value_or("")).value_or(Subscription::none);
+  item.state.pending_out = rows.at(r, 2).integer().value_or(0) != 0;
+  item.state.approved = rows.at(r, 3).integer().value_or(0) != 0;
+  if (!rows.at(r, 4).is_null()) item.name = std::string(rows.at(r, 4).bytes().value_or(""));
+  item.groups = decode_groups(rows.at(r, 5).bytes().value_or(""));
+  item.ver = rows.at(r, 6).integer().value_or(0);
+  return item;
+}
+
+}  // namespace
+
+void ModRoster::on_roster_iq(const parley::IqRequest& request) {
+  auto query = request.payload();
+  if (!query || query->name() != "query" || query->xmlns() != ns_roster)
+    return host().bounce(request.iq(), "bad-request");
+  // 2.1.3 / 2.3.3: a roster is its owner's business only.
+  const std::string_view to = request.to();
+  if (parley::bare_jid(request.from()) != to) return host().bounce(request.iq(), "forbidden");
+  const auto at = to.find('@');
+  if (at == std::string_view::npos || to.substr(at + 1) != domain_) return host().bounce(request.iq(), "forbidden");
+  std::string user(to.substr(0, at));
+  const std::string owner = bare_of(user);
+  auto iq = std::make_shared<parley::Element>(request.iq().clone());
+
+  if (request.type() == "get") {
+    // 2.2: a resource that asked for the roster is "interested" (pushes).
+    const parley_session_id session = request.session();
+    mark_interested(session);
+    std::optional<std::string> ver;
+    if (auto v = query->attr("ver")) ver = std::string(*v);
+    exclusive(owner, [this, user, iq, session, ver](TurnPtr turn) {
+      roster_get(std::move(turn), user, iq, session, ver);
+    });
+    return;
+  }
+
+  RosterSetRequest req;
+  for (parley::ElementView child : query->children()) {
+    if (child.name() != "item" || child.xmlns() != ns_roster) continue;
+    if (++req.item_count > 1) continue;
+    if (auto jid = child.attr("jid")) req.jid = std::string(*jid);
+    if (auto name = child.attr("name")) req.name = std::string(*name);
+    if (auto sub = child.attr("subscription")) req.subscription = std::string(*sub);
+    for (parley::ElementView group : child.children())
+      if (group.name() == "group" && group.xmlns() == ns_roster) req.groups.push_back(group.text());
+  }
+  SetCheck check = check_roster_set(req, owner, limits_);
+  if (check.error) return host().bounce(request.iq(), check.error->condition, check.error->text);
+  RosterSet set = std::move(*check.set);
+  exclusive(owner, [this, user, iq, set](TurnPtr turn) {
+    if (set.remove) roster_remove(std::move(turn), user, iq, set);
+    else roster_set(std::move(turn), user, iq, set);
+  });
+}
+
+void ModRoster::roster_get(TurnPtr turn, std::string user, ElementPtr iq, parley_session_id session,
+                           std::optional<std::string> client_ver) {
+  host().query(
+      "SELECT contact, subscription, ask, approved, name, groups, ver FROM mod_roster_items "
+      "WHERE host = ? AND user = ? ORDER BY ver, contact",
+      {domain_, user}, [this, turn, user, iq, session, client_ver](parley::Result<parley::Rows, std::string> rows) {
+        if (!rows) {
+          host().error("reading a roster failed: " + rows.error());
+          return host().bounce(*iq, "internal-server-error");
+        }
+        std::vector<RosterItem> items;
+        for (std::size_t r = 0; r < rows->size(); ++r) items.push_back(item_from_row(*rows, r));
+        host().query(
+            "SELECT contact, ver FROM mod_roster_removed WHERE host = ? AND user = ? ORDER BY ver", {domain_, user},
+            [this, turn, user, iq, session, client_ver, items](parley::Result<parley::Rows, std::string> gone) {
+              if (!gone) {
+                host().error("reading a roster failed: " + gone.error());
+                return host().bounce(*iq, "internal-server-error");
+              }
+              int64_t current = 0;
+              for (const RosterItem& item : items) current = std::max(current, item.ver);
+              std::vector<std::pair<int64_t, std::string>> removed;
+              for (std::size_t r = 0; r < gone->size(); ++r) {
+                const int64_t v = gone->at(r, 1).integer().value_or(0);
+                current = std::max(current, v);
+                removed.emplace_back(v, std::string(gone->at(r, 0).bytes().value_or("")));
+              }
+              // A delta is pushed to the requesting session: without one, the roster.
+              VersionPlan plan =
+                  versioning_ && session != 0 ? plan_versioned_get(client_ver, current) : VersionPlan{};
+              // Changes since the client's version, oldest first.
+              std::vector<std::pair<int64_t, const RosterItem*>> changed;
+              std::vector<std::pair<int64_t, std::string>> dropped;
+              if (!plan.full) {
+                for (const RosterItem& item : items)
+                  if (item.ver > plan.since) changed.emplace_back(item.ver, &item);
+                for (const auto& [v, contact] : removed)
+                  if (v > plan.since) dropped.emplace_back(v, contact);
+                // A delta longer than the roster is worth less than the roster.
+                if (changed.size() + dropped.size() > items.size() && changed.size() + dropped.size() > 1)
+                  plan.full = true;
+              }
+              parley::Element reply = parley::make_iq_result(*iq);
+              if (plan.full) {
+                parley::ElementRef query = reply.add_child("query", ns_roster);
+                if (versioning_) query.set_attr("ver", std::to_string(current));
+                for (const RosterItem& item : items) query.add_child(item_element(item));
+                host().route(std::move(reply));
+                return;
+              }
+              // 2.6.3: an empty result, then the changes as pushes, each
+              // carrying the version it brought the roster to.
+              host().route(std::move(reply));
+              std::size_t i = 0;
+              std::size_t j = 0;
+              while (i < changed.size() || j < dropped.size()) {
+                if (j == dropped.size() || (i < changed.size() && changed[i].first < dropped[j].first)) {
+                  push(user, item_element(*changed[i].second), changed[i].first, session);
+                  ++i;
+                } else {
+                  push(user, removed_item_element(dropped[j].second), dropped[j].first, session);
+                  ++j;
+                }
+              }
+            });
+      });
+}
+
+void ModRoster::roster_set(TurnPtr turn, std::string user, ElementPtr iq, RosterSet set) {
+  load_contact(user, set.contact, [this, turn, user, iq, set](std::optional<ContactState> cs) {
+    if (!cs) return host().bounce(*iq, "internal-server-error");
+    if (!cs->in_roster && cs->roster_size >= max_roster_size_)
+      return host().bounce(*iq, "not-allowed",
+                           "the roster is full (" + std::to_string(max_roster_size_) + " items)");
+    // 2.3 / 2.4: name and groups are the client's; the subscription state
+    // (and ask, approved) stays the server's.
+    RosterItem item = cs->item;
+    item.name = set.name;
+    item.groups = set.groups;
+    item.ver = cs->current_ver + 1;
+    std::vector<Stmt> stmts{upsert_item(user, item)};
+    if (!cs->in_roster) stmts.push_back(delete_tombstone(user, set.contact));
+    write_all(std::move(stmts), [this, turn, user, iq, item](bool ok) {
+      if (!ok) return host().bounce(*iq, "internal-server-error");
+      host().route(parley::make_iq_result(*iq));
+      push(user, item_element(item), item.ver);
+    });
+  });
+}
+
+void ModRoster::roster_remove(TurnPtr turn, std::string user, ElementPtr iq, RosterSet set) {
+  load_contact(user, set.contact, [this, turn, user, iq, set](std::optional<ContactState> cs) {
+    if (!cs) return host().bounce(*iq, "internal-server-error");
+    // 2.5.3
+    if (!cs->in_roster) return host().bounce(*iq, "item-not-found");
+    const SubState before = cs->item.state;
+    const int64_t ver = cs->current_ver + 1;
+    std::vector<Stmt> stmts{
+        Stmt{"DELETE FROM mod_roster_items WHERE host = ? AND user = ? AND contact = ?", {domain_, user, set.contact}},
+        Stmt{"INSERT OR REPLACE INTO mod_roster_removed (host, user, contact, ver) VALUES (?, ?, ?, ?)",
+             {domain_, user, set.contact, ver}}};
+    if (before.pending_in) stmts.push_back(delete_pending(user, set.contact));
+    write_all(std::move(stmts), [this, turn, user, iq, contact = set.contact, before, ver](bool ok) {
+      if (!ok) return host().bounce(*iq, "internal-server-error");
+      const std::string owner = bare_of(user);
+      // 2.5.2: the subscriptions go with the item, both ways, and a pending
+      // request either way is withdrawn or denied.
+      if (has_to(before.sub) || before.pending_out) route_presence("unsubscribe", owner, contact);
+      if (has_from(before.sub)) {
+        unavailable_from_each(user, contact);
+        route_presence("unsubscribed", owner, contact);
+      } else if (before.pending_in) {
+        route_presence("unsubscribed", owner, contact);
+      }
+      host().route(parley::make_iq_result(*iq));
+      push(user, removed_item_element(contact), ver);
+    });
+  });
+}
+
+}  // namespace mod_roster

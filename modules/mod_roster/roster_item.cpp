@@ -1,0 +1,93 @@
+#include "roster_item.hpp"
+
+#include <algorithm>
+
+#include "jid_prep.hpp"
+
+namespace mod_roster {
+
+SetCheck check_roster_set(const RosterSetRequest& request, std::string_view own_bare, const RosterSetLimits& limits) {
+  auto fail = [](std::string condition, std::string text) {
+    return SetCheck{std::nullopt, SetError{std::move(condition), std::move(text)}};
+  };
+  // RFC 6121 2.3.3: exactly one item per set.
+  if (request.item_count != 1) return fail("bad-request", "a roster set carries exactly one <item/>");
+  if (!request.jid) return fail("bad-request", "the <item/> has no 'jid'");
+  auto jid = prepare_jid(*request.jid);
+  if (!jid) return fail("jid-malformed", "the item's 'jid' is not a valid JID");
+  if (!jid->resource.empty()) return fail("bad-request", "a roster item is a bare JID");
+  RosterSet set;
+  set.contact = jid->bare();
+  if (set.contact == own_bare) return fail("not-allowed", "the user's own JID is not a roster item");
+  // RFC 6121 2.1.2.5: in a set only 'remove' means something; any other
+  // value of 'subscription' is ignored (and so is 'ask', 2.1.2.2, and
+  // 'approved', 2.1.2.1: the server alone manages those).
+  set.remove = request.subscription && *request.subscription == "remove";
+  if (set.remove) return SetCheck{std::move(set), std::nullopt};
+  if (request.name) {
+    if (request.name->size() > limits.max_name_bytes)
+      return fail("not-acceptable", "the item's name is longer than " + std::to_string(limits.max_name_bytes) +
+                                        " bytes");
+    if (!request.name->empty()) set.name = *request.name;
+  }
+  for (const std::string& group : request.groups) {
+    if (group.empty()) return fail("not-acceptable", "an empty <group/>");
+    if (group.size() > limits.max_group_bytes)
+      return fail("not-acceptable",
+                  "a group name is longer than " + std::to_string(limits.max_group_bytes) + " bytes");
+    if (std::find(set.groups.begin(), set.groups.end(), group) != set.groups.end())
+      return fail("bad-request", "the group '" + group + "' appears twice");
+    set.groups.push_back(group);
+  }
+  return SetCheck{std::move(set), std::nullopt};
+}
+
+std::string encode_groups(const std::vector<std::string>& groups) {
+  std::string out;
+  for (const std::string& g : groups) {
+    out += std::to_string(g.size());
+    out += ':';
+    out += g;
+  }
+  return out;
+}
+
+std::vector<std::string> decode_groups(std::string_view stored) {
+  std::vector<std::string> out;
+  while (!stored.empty()) {
+    const auto colon = stored.find(':');
+    if (colon == std::string_view::npos || colon == 0) break;
+    std::size_t len = 0;
+    for (char c : stored.substr(0, colon)) {
+      if (c < '0' || c > '9') return out;
+      len = len * 10 + static_cast<std::size_t>(c - '0');
+      if (len > stored.size()) return out;
+    }
+    stored.remove_prefix(colon + 1);
+    if (len > stored.size()) break;
+    out.emplace_back(stored.substr(0, len));
+    stored.remove_prefix(len);
+  }
+  return out;
+}
+
+std::optional<int64_t> parse_version(std::string_view ver) {
+  if (ver.empty() || ver.size() > 18) return std::nullopt;
+  int64_t v = 0;
+  for (char c : ver) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+VersionPlan plan_versioned_get(std::optional<std::string_view> client_ver, int64_t current) {
+  if (!client_ver) return {};
+  auto v = parse_version(*client_ver);
+  // Empty (no cache yet), not ours, or from the future (a roster that was
+  // reset): the whole roster.
+  if (!v || *v > current) return {};
+  return VersionPlan{false, *v};
+}
+
+}  // namespace mod_roster

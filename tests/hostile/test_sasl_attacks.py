@@ -1,0 +1,300 @@
+"""SASL garbage and replay (RFC 6120 6.4.5 and 6.5, RFC 4616 PLAIN, RFC 5802
+SCRAM), each on a fresh STARTTLS connection of mallory's, while the witness
+pair keeps talking. Every case must end in the <failure/> condition named
+(RFC 6120 6.5.x), and a stream that fails max_auth_failures times is closed
+with <policy-violation/> (6.4.5).
+"""
+
+import base64
+import ssl
+
+from conftest import PASSWORD
+from hostile import assert_stream_error_and_close, blast
+from rawxmpp import NS_SASL, StreamErrorReceived, q, sasl_failure_condition
+
+B64 = lambda raw: base64.b64encode(raw if isinstance(raw, bytes) else raw.encode()).decode()  # noqa: E731
+
+
+def auth(mechanism, payload):
+    mech = f" mechanism='{mechanism}'" if mechanism is not None else ""
+    return f"<auth xmlns='{NS_SASL}'{mech}>{payload}</auth>"
+
+
+def response(payload):
+    return f"<response xmlns='{NS_SASL}'>{payload}</response>"
+
+
+# (name, elements sent after STARTTLS, expected <failure/> condition(s))
+FIRST_MESSAGE_CASES = [
+    # not base64 at all, or badly padded (incorrect-encoding)
+    ("plain-bad-base64", [auth("PLAIN", "!!!not*base64!!!")], "incorrect-encoding"),
+    ("plain-bad-padding", [auth("PLAIN", "A===")], "incorrect-encoding"),
+    ("scram-bad-base64", [auth("SCRAM-SHA-1", "bi,,====")], "incorrect-encoding"),
+    # mechanisms not offered (invalid-mechanism)
+    ("unknown-mechanism", [auth("X-EVIL", B64("x"))], "invalid-mechanism"),
+    ("digest-md5", [auth("DIGEST-MD5", "")], "invalid-mechanism"),
+    ("anonymous", [auth("ANONYMOUS", B64("x"))], "invalid-mechanism"),
+    ("external", [auth("EXTERNAL", "=")], "invalid-mechanism"),
+    ("lowercase-plain", [auth("plain", B64("\0mallory\0" + PASSWORD))], "invalid-mechanism"),
+    ("no-mechanism-attribute", [auth(None, B64("\0mallory\0" + PASSWORD))], "invalid-mechanism"),
+    ("empty-mechanism", [auth("", B64("\0mallory\0" + PASSWORD))], "invalid-mechanism"),
+    # PLAIN that breaks RFC 4616's syntax (malformed-request)
+    ("plain-no-nul", [auth("PLAIN", B64("mallory" + PASSWORD))], "malformed-request"),
+    ("plain-one-nul", [auth("PLAIN", B64("mallory\0" + PASSWORD))], "malformed-request"),
+    ("plain-empty-password", [auth("PLAIN", B64("\0mallory\0"))], "malformed-request"),
+    ("plain-empty-user", [auth("PLAIN", B64("\0\0" + PASSWORD))], "malformed-request"),
+    # someone else's identity as authzid (invalid-authzid)
+    ("plain-authzid-of-alice", [auth("PLAIN", B64("alice@localhost\0mallory\0" + PASSWORD))],
+     "invalid-authzid"),
+    ("plain-authzid-garbage", [auth("PLAIN", B64("@@@\0mallory\0" + PASSWORD))], "invalid-authzid"),
+    # SCRAM client-first-message syntax (RFC 5802 7) -> malformed-request
+    ("scram-no-commas", [auth("SCRAM-SHA-1", B64("hello"))], "malformed-request"),
+    ("scram-bad-gs2-flag", [auth("SCRAM-SHA-1", B64("x,,n=mallory,r=abcdef"))], "malformed-request"),
+    ("scram-missing-user", [auth("SCRAM-SHA-1", B64("n,,r=abcdef"))], "malformed-request"),
+    ("scram-missing-nonce", [auth("SCRAM-SHA-1", B64("n,,n=mallory"))], "malformed-request"),
+    ("scram-empty-user", [auth("SCRAM-SHA-1", B64("n,,n=,r=abcdef"))], "malformed-request"),
+    ("scram-bad-escape", [auth("SCRAM-SHA-1", B64("n,,n=mal=zzory,r=abcdef"))], "malformed-request"),
+    ("scram-mandatory-extension", [auth("SCRAM-SHA-1", B64("n,,m=ext,n=mallory,r=abcdef"))],
+     "malformed-request"),
+    ("scram-nonprintable-nonce", [auth("SCRAM-SHA-1", B64("n,,n=mallory,r=ab\x7fcd"))],
+     "malformed-request"),
+    ("scram-nul-inside", [auth("SCRAM-SHA-1", B64("n,,n=mal\0lory,r=abcdef"))], "malformed-request"),
+    ("scram-binding-with-non-plus", [auth("SCRAM-SHA-1", B64("p=tls-unique,,n=mallory,r=abcdef"))],
+     "malformed-request"),
+    ("scram-plus-without-binding", [auth("SCRAM-SHA-1-PLUS", B64("n,,n=mallory,r=abcdef"))],
+     "malformed-request"),
+    ("scram-plus-unknown-binding", [auth("SCRAM-SHA-1-PLUS", B64("p=tls-bogus,,n=mallory,r=abc"))],
+     ("not-authorized", "malformed-request")),
+    # the client says it could bind but thinks we cannot: a downgrade (RFC 5802 6)
+    ("scram-downgrade-y-flag", [auth("SCRAM-SHA-1", B64("y,,n=mallory,r=abcdef"))], "not-authorized"),
+    # too long (bounded by the SCRAM parser well below max_stanza_bytes)
+    ("scram-100k-username", [auth("SCRAM-SHA-1", B64("n,,n=" + "u" * 100_000 + ",r=abcdef"))],
+     "malformed-request"),
+    ("scram-100k-nonce", [auth("SCRAM-SHA-1", B64("n,,n=mallory,r=" + "r" * 100_000))],
+     "malformed-request"),
+    ("plain-100k-password", [auth("PLAIN", B64("\0mallory\0" + "p" * 100_000))],
+     ("not-authorized", "malformed-request")),
+    ("plain-100k-user", [auth("PLAIN", B64("\0" + "u" * 100_000 + "\0" + PASSWORD))],
+     ("not-authorized", "malformed-request")),
+    # out of order
+    ("response-without-auth", [response(B64("c=biws,r=abc,p=AAAA"))], "malformed-request"),
+]
+
+
+class Sasl:
+    """STARTTLS streams for SASL cases, each from its own 127.0.1.x address:
+    the failures are what is under test here, and the per-address limit
+    (limits.max_auth_failures_per_ip, tarpit past half of it, then
+    temporary-auth-failure) must not decide the outcome of the next case.
+    test_auth_lockout.py tests that limit."""
+
+    def __init__(self, server, raw_from_factory):
+        self.server = server
+        self.raw_from_factory = raw_from_factory
+        self.count = 0
+
+    def tls_stream(self, **kwargs):
+        self.count += 1
+        ip = f"127.0.{1 + self.count // 250}.{1 + self.count % 250}"
+        c = self.raw_from_factory(ip, self.server.c2s_port, **kwargs)
+        c.start()
+        c.starttls()
+        return c
+
+
+def run_cases(cases, attempt):
+    failures = []
+    for case in cases:
+        try:
+            attempt(case)
+        except Exception as e:  # noqa: BLE001 - reported with the case's name
+            failures.append(f"{case[0]}: {type(e).__name__}: {e}")
+    assert not failures, "\n".join(failures)
+
+
+def test_sasl_garbage(hostile_server, raw_from_factory, witness):
+    server = hostile_server(limits={"max_auth_failures": 3})
+    w = witness(server)
+    sasl = Sasl(server, raw_from_factory)
+
+    def attempt(case):
+        name, elements, expected = case
+        accepted = expected if isinstance(expected, tuple) else (expected,)
+        c = sasl.tls_stream()
+        for element in elements:
+            c.send(element)
+        outcome = c.expect(q(NS_SASL, "failure"))
+        condition = sasl_failure_condition(outcome)
+        assert condition in accepted, f"<failure><{condition}/></failure>, expected {accepted}"
+        # Not authenticated: the stream is still in negotiation, and a correct
+        # login on it works (one or two failures are below max_auth_failures).
+        assert c.auth_plain("mallory", PASSWORD).tag == q(NS_SASL, "success"), \
+            "a correct login after the failure did not succeed"
+        c.close()
+
+    run_cases(FIRST_MESSAGE_CASES, attempt)
+    w.flowing()
+    w.verify()
+
+
+def scram_first(c, user="mallory", mechanism="SCRAM-SHA-1", nonce="hostilenonce0123456789"):
+    first_bare = f"n={user},r={nonce}"
+    c.send(auth(mechanism, B64("n,," + first_bare)))
+    challenge = c.expect(q(NS_SASL, "challenge"))
+    server_first = base64.b64decode(challenge.text or "").decode()
+    fields = dict(item.split("=", 1) for item in server_first.split(","))
+    return fields["r"]
+
+
+BAD_FINALS = [
+    # (name, client-final-message made from the combined nonce, expected condition)
+    ("not-base64", lambda r: "@@@@", "incorrect-encoding"),
+    ("wrong-nonce", lambda r: B64(f"c=biws,r={r}x,p=" + B64(b"\0" * 20)), "not-authorized"),
+    ("foreign-binding", lambda r: B64(f"c={B64('p=tls-unique,,')},r={r},p=" + B64(b"\0" * 20)),
+     "not-authorized"),
+    ("no-proof", lambda r: B64(f"c=biws,r={r}"), "malformed-request"),
+    ("short-proof", lambda r: B64(f"c=biws,r={r},p=" + B64(b"\1" * 5)), "malformed-request"),
+    ("wrong-proof", lambda r: B64(f"c=biws,r={r},p=" + B64(b"\1" * 20)), "not-authorized"),
+    ("proof-not-base64", lambda r: B64(f"c=biws,r={r},p=!!!!"), "incorrect-encoding"),
+    ("100k-final", lambda r: B64(f"c=biws,r={r}," + "x=" + "y" * 100_000 + ",p=AAAA"),
+     "malformed-request"),
+]
+
+
+def test_bad_scram_client_final(hostile_server, raw_from_factory, witness):
+    server = hostile_server()
+    w = witness(server)
+    sasl = Sasl(server, raw_from_factory)
+
+    def attempt(case):
+        name, final, expected = case
+        c = sasl.tls_stream()
+        nonce = scram_first(c)
+        c.send(response(final(nonce)))
+        outcome = c.expect(q(NS_SASL, "failure"))
+        condition = sasl_failure_condition(outcome)
+        assert condition == expected, f"<failure><{condition}/></failure>, expected <{expected}/>"
+        c.close()
+
+    run_cases(BAD_FINALS, attempt)
+    w.verify()
+
+
+def test_too_many_failures_close_the_stream(hostile_server, raw_from_factory, witness):
+    # RFC 6120 6.4.5: a configurable number of retries (max_auth_failures),
+    # then the stream is closed with <policy-violation/>.
+    server = hostile_server(limits={"max_auth_failures": 3})
+    w = witness(server)
+    c = Sasl(server, raw_from_factory).tls_stream()
+    garbage = [auth("PLAIN", "!!!"), auth("SCRAM-SHA-1", B64("hello")),
+               auth("PLAIN", B64("\0mallory\0wrong-password"))]
+    conditions = []
+    try:
+        for element in garbage:
+            c.send(element)
+            conditions.append(sasl_failure_condition(c.expect(q(NS_SASL, "failure"))))
+    except StreamErrorReceived as e:
+        conditions.append(f"stream:{e.condition}")
+    assert conditions[:2] == ["incorrect-encoding", "malformed-request"], conditions
+    assert_stream_error_and_close(c, "policy-violation")
+    w.verify()
+
+
+def test_sasl_element_larger_than_max_stanza_bytes(hostile_server, raw_from_factory, witness):
+    server = hostile_server(limits={"max_stanza_bytes": 65536})
+    w = witness(server)
+    c = Sasl(server, raw_from_factory).tls_stream()
+    blast(c, (f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>" + "QUFB" * 1_000_000).encode())
+    assert_stream_error_and_close(c, "policy-violation")
+    w.verify()
+
+
+def test_abort_and_unknown_sasl_element(hostile_server, raw_from_factory):
+    server = hostile_server()
+    c = Sasl(server, raw_from_factory).tls_stream()
+    scram_first(c)
+    c.send(f"<abort xmlns='{NS_SASL}'/>")
+    assert sasl_failure_condition(c.expect(q(NS_SASL, "failure"))) == "aborted"
+    c.send(f"<evil xmlns='{NS_SASL}'/>")
+    assert_stream_error_and_close(c, "unsupported-stanza-type")
+
+
+# -- replay --------------------------------------------------------------------------------
+
+class Recorder:
+    """Wraps a RawClient's send to keep every SASL element it writes."""
+
+    def __init__(self, client):
+        self.sent = []
+        real = client.send
+
+        def send(data):
+            text = data.decode() if isinstance(data, bytes) else data
+            if NS_SASL in text:
+                self.sent.append(text)
+            return real(data)
+        client.send = send
+
+
+REPLAY_MECHANISMS = [("SCRAM-SHA-1",), ("SCRAM-SHA-256",), ("SCRAM-SHA-1-PLUS",)]
+
+
+def test_replayed_scram_exchange_is_not_authorized(hostile_server, raw_from_factory, witness):
+    # Mallory captured eve's whole successful SCRAM exchange (she could read
+    # it, say, on a compromised TLS terminator). Replaying it on a new
+    # connection must fail: the server nonce is new every time, so the old
+    # proof does not match (RFC 5802 9), and -PLUS binds to the old TLS
+    # session as well.
+    server = hostile_server()
+    w = witness(server)
+    sasl = Sasl(server, raw_from_factory)
+
+    def attempt(case):
+        mechanism = case[0]
+        tls12 = {"tls_max_version": ssl.TLSVersion.TLSv1_2} if mechanism.endswith("-PLUS") else {}
+        eve = sasl.tls_stream(**tls12)
+        recorder = Recorder(eve)
+        assert eve.auth_scram("eve", PASSWORD, mechanism).tag == q(NS_SASL, "success")
+        captured_auth, captured_final = recorder.sent
+        assert "<response" in captured_final
+        eve.abort()
+
+        # 1. the same client-first (same client nonce), then the captured final
+        replay = sasl.tls_stream(**tls12)
+        replay.send(captured_auth)
+        replay.expect(q(NS_SASL, "challenge"))
+        replay.send(captured_final)
+        condition = sasl_failure_condition(replay.expect(q(NS_SASL, "failure")))
+        assert condition == "not-authorized", f"replayed exchange: <{condition}/>"
+        # 2. the captured final alone, as if the exchange were already under way
+        alone = sasl.tls_stream(**tls12)
+        alone.send(captured_final)
+        condition = sasl_failure_condition(alone.expect(q(NS_SASL, "failure")))
+        assert condition in ("malformed-request", "not-authorized"), f"final alone: <{condition}/>"
+        # 3. and both, pipelined before any challenge could be read
+        piped = sasl.tls_stream(**tls12)
+        piped.send(captured_auth + captured_final)
+        condition = sasl_failure_condition(piped.expect(q(NS_SASL, "failure")))
+        assert condition == "not-authorized", f"pipelined replay: <{condition}/>"
+
+    run_cases(REPLAY_MECHANISMS, attempt)
+    w.verify()
+
+
+def test_starttls_command_injection(hostile_server, raw_factory, witness):
+    # CVE-2011-0411 style: plaintext pipelined after <starttls/> in the same
+    # write must be thrown away, never read as if it came inside TLS.
+    server = hostile_server()
+    w = witness(server)
+    c = raw_factory(server.c2s_port)
+    c.start()
+    injected = auth("PLAIN", B64("\0mallory\0" + PASSWORD))
+    c.send(f"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>{injected}")
+    c.expect(q("urn:ietf:params:xml:ns:xmpp-tls", "proceed"))
+    c._wrap_tls()
+    features = c.start()
+    assert c.mechanisms(features), "no SASL offered after STARTTLS: the injected <auth/> was used"
+    assert features.find(q("urn:ietf:params:xml:ns:xmpp-bind", "bind")) is None
+    assert c.quiet(0.5) == [], "the server answered the injected plaintext"
+    assert c.auth_plain("mallory", PASSWORD).tag == q(NS_SASL, "success")
+    w.verify()

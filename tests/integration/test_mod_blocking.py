@@ -1,0 +1,586 @@
+"""mod_blocking (XEP-0191 Blocking Command) against a running parleyd: the
+XEP's examples (blocklist, block, unblock, unblock all, pushes to the
+resources that asked for the list), every error case, enforcement in both
+directions for each stanza kind, blocking by domain, persistence across a
+restart, lists loaded on demand for offline users, and offline storage that
+keeps nothing from a blocked sender. Raw clients for exact XML, gloox for a
+real client library."""
+
+import time
+import xml.etree.ElementTree as ET
+
+from conftest import PASSWORD
+from rawxmpp import NS_CLIENT, NS_STANZA_ERRORS, q, stanza_error_condition
+
+NS = "urn:xmpp:blocking"
+NS_ERRORS = "urn:xmpp:blocking:errors"
+DISCO = "http://jabber.org/protocol/disco#info"
+PING = "<ping xmlns='urn:xmpp:ping'/>"
+
+GET_LIST = f"<blocklist xmlns='{NS}'/>"
+
+
+def block_xml(*jids, command="block"):
+    if not jids:
+        return f"<{command} xmlns='{NS}'/>"
+    items = "".join(f"<item jid='{j}'/>" for j in jids)
+    return f"<{command} xmlns='{NS}'>{items}</{command}>"
+
+
+def unblock_xml(*jids):
+    return block_xml(*jids, command="unblock")
+
+
+def start(server_factory, extra_modules=None, options=None, **kwargs):
+    modules = {"mod_disco": {}, "mod_ping": {}, "mod_blocking": dict(options or {})}
+    modules.update(extra_modules or {})
+    server = server_factory(modules=modules, **kwargs)
+    for user in ("alice", "bob", "carol"):
+        server.register(user, PASSWORD)
+    return server
+
+
+def login(server, raw_factory, user, resource, presence=False, domain=None):
+    c = raw_factory(server.c2s_port, domain=domain or server.domain)
+    c.login(user, PASSWORD, resource=resource, presence=presence)
+    return c
+
+
+def xml(elem):
+    return ET.tostring(elem, "unicode")
+
+
+def blocklist(client):
+    reply = client.iq("get", GET_LIST)
+    assert reply.get("type") == "result", xml(reply)
+    lst = reply.find(q(NS, "blocklist"))
+    assert lst is not None, xml(reply)
+    return [item.get("jid") for item in lst.findall(q(NS, "item"))]
+
+
+def ok(reply):
+    assert reply.get("type") == "result", xml(reply)
+    assert len(list(reply)) == 0, xml(reply)
+    return reply
+
+
+def is_push(elem, command):
+    return elem.tag == q(NS_CLIENT, "iq") and elem.get("type") == "set" and elem.find(q(NS, command)) is not None
+
+
+def expect_push(client, command, consumed, timeout=5):
+    """The next push of `command` this client got (seen already or arriving)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for elem in client.received:
+            if id(elem) not in consumed and is_push(elem, command):
+                consumed.add(id(elem))
+                return elem
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no <{command}/> push for {client.jid}")
+        try:
+            client.next_element(remaining)
+        except TimeoutError:
+            pass
+
+
+def push_items(push, command):
+    return [item.get("jid") for item in push.find(q(NS, command)).findall(q(NS, "item"))]
+
+
+def pushes_seen(client, command):
+    return [e for e in client.received if is_push(e, command)]
+
+
+def bodies(client, start=0):
+    """Bodies of the messages a client received (also those a wait skipped)."""
+    out = []
+    for e in client.received[start:]:
+        body = e.find(q(NS_CLIENT, "body"))
+        if e.tag == q(NS_CLIENT, "message") and e.get("type") != "error" and body is not None:
+            out.append(body.text)
+    return out
+
+
+def wait_counter(server, name, at_least, timeout=10, module="mod_blocking"):
+    prefix = f"{module}.{server.domain}.{name}: "
+    deadline = time.monotonic() + timeout
+    while True:
+        value = 0
+        for line in server.ctl("status").stdout.splitlines():
+            if line.startswith(prefix):
+                value = int(line[len(prefix):])
+        if value >= at_least or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+# -- discovery and the commands (XEP-0191 §3.1-§3.5) -----------------------------
+
+def test_disco_feature(server_factory, raw_factory):
+    server = start(server_factory)
+    alice = login(server, raw_factory, "alice", "chamber")
+    info = alice.iq("get", f"<query xmlns='{DISCO}'/>", to=server.domain)
+    assert NS in {f.get("var") for f in info.iter(q(DISCO, "feature"))}
+
+
+def test_xep_examples_block_push_list_unblock(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    chamber = login(server, raw_factory, "alice", "chamber")
+    balcony = login(server, raw_factory, "alice", "balcony")
+    seen_c, seen_b = set(), set()
+    # Example 3/5: an empty list is an empty <blocklist/>; asking makes both
+    # resources "interested" in pushes.
+    assert blocklist(chamber) == []
+    assert blocklist(balcony) == []
+
+    # Example 6-8: block, result, a push to both resources.
+    ok(chamber.iq("set", block_xml(f"bob@{d}")))
+    for client, seen in ((chamber, seen_c), (balcony, seen_b)):
+        push = expect_push(client, "block", seen)
+        assert push_items(push, "block") == [f"bob@{d}"]
+        assert push.get("to") == client.jid
+        assert push.get("id")
+    # Example 4: the list lists it.
+    assert blocklist(balcony) == [f"bob@{d}"]
+
+    # Several items in one block (XEP: "MAY contain more than one"), kept in order.
+    ok(balcony.iq("set", block_xml(f"carol@{d}", "iago@shakespeare.lit")))
+    for client, seen in ((chamber, seen_c), (balcony, seen_b)):
+        assert push_items(expect_push(client, "block", seen), "block") == [f"carol@{d}", "iago@shakespeare.lit"]
+    assert blocklist(chamber) == [f"bob@{d}", f"carol@{d}", "iago@shakespeare.lit"]
+
+    # Example 10-12: unblock one item, pushed to both.
+    ok(chamber.iq("set", unblock_xml(f"carol@{d}")))
+    for client, seen in ((chamber, seen_c), (balcony, seen_b)):
+        assert push_items(expect_push(client, "unblock", seen), "unblock") == [f"carol@{d}"]
+    assert blocklist(chamber) == [f"bob@{d}", "iago@shakespeare.lit"]
+
+    # Example 13-15: unblock all, pushed as an empty <unblock/>.
+    ok(balcony.iq("set", unblock_xml()))
+    for client, seen in ((chamber, seen_c), (balcony, seen_b)):
+        assert push_items(expect_push(client, "unblock", seen), "unblock") == []
+    assert blocklist(chamber) == []
+    assert blocklist(balcony) == []
+
+
+def test_pushes_go_only_to_resources_that_asked(server_factory, raw_factory):
+    server = start(server_factory)
+    asked = login(server, raw_factory, "alice", "asked")
+    silent = login(server, raw_factory, "alice", "silent")
+    assert blocklist(asked) == []
+    ok(silent.iq("set", block_xml(f"bob@{server.domain}")))
+    expect_push(asked, "block", set())
+    silent.sync()
+    assert pushes_seen(silent, "block") == []
+
+
+def test_items_are_normalized_and_deduplicated(server_factory, raw_factory):
+    server = start(server_factory)
+    alice = login(server, raw_factory, "alice", "chamber")
+    ok(alice.iq("set", block_xml("Romeo@Montague.NET", "romeo@montague.net", "montague.net/Orchard")))
+    ok(alice.iq("set", block_xml("ROMEO@montague.net")))  # already blocked: fine, no duplicate
+    assert blocklist(alice) == ["romeo@montague.net", "montague.net/Orchard"]
+    # Unblocking what is not blocked is no error.
+    ok(alice.iq("set", unblock_xml("nobody@montague.net")))
+    ok(alice.iq("set", unblock_xml("ROMEO@MONTAGUE.net")))
+    assert blocklist(alice) == ["montague.net/Orchard"]
+
+
+def test_errors(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber")
+    bob = login(server, raw_factory, "bob", "r")
+    # §3.3: a block without an item is bad-request.
+    assert stanza_error_condition(alice.iq("set", block_xml())) == ("modify", "bad-request")
+    # An invalid JID is jid-malformed, and nothing of the command is applied.
+    for bad in ("@montague.net", "romeo@", "ro<meo@x", "romeo@montague.net/", "mon tague.net"):
+        payload = f"<block xmlns='{NS}'><item jid='carol@{d}'/><item jid='{bad.replace('<', '&lt;')}'/></block>"
+        assert stanza_error_condition(alice.iq("set", payload))[1] == "jid-malformed", bad
+        payload = f"<unblock xmlns='{NS}'><item jid='{bad.replace('<', '&lt;')}'/></unblock>"
+        assert stanza_error_condition(alice.iq("set", payload))[1] == "jid-malformed", bad
+    assert blocklist(alice) == []
+    # An item without a jid, or something else than an item.
+    assert stanza_error_condition(alice.iq("set", f"<block xmlns='{NS}'><item/></block>"))[1] == "bad-request"
+    assert stanza_error_condition(alice.iq("set", f"<block xmlns='{NS}'><jid>x@y</jid></block>"))[1] == "bad-request"
+    # Wrong type for the element, unknown element.
+    assert stanza_error_condition(alice.iq("set", GET_LIST))[1] == "bad-request"
+    assert stanza_error_condition(alice.iq("get", block_xml(f"bob@{d}")))[1] == "bad-request"
+    assert stanza_error_condition(alice.iq("get", unblock_xml()))[1] == "bad-request"
+    assert stanza_error_condition(alice.iq("get", f"<other xmlns='{NS}'/>"))[1] == "bad-request"
+    assert blocklist(alice) == []
+    # Another user's list is not theirs to read or change.
+    assert stanza_error_condition(bob.iq("get", GET_LIST, to=f"alice@{d}")) == ("auth", "forbidden")
+    assert stanza_error_condition(bob.iq("set", block_xml(f"carol@{d}"), to=f"alice@{d}")) == ("auth", "forbidden")
+    # To the own bare JID it works like no 'to' at all.
+    ok(alice.iq("set", block_xml(f"carol@{d}"), to=f"alice@{d}"))
+    assert blocklist(alice) == [f"carol@{d}"]
+
+
+def test_max_items_is_a_policy_violation(server_factory, raw_factory):
+    server = start(server_factory, options={"max_items": 2})
+    alice = login(server, raw_factory, "alice", "chamber")
+    ok(alice.iq("set", block_xml("a@x.example", "b@x.example")))
+    assert stanza_error_condition(alice.iq("set", block_xml("c@x.example")))[1] == "policy-violation"
+    ok(alice.iq("set", block_xml("a@x.example")))  # nothing new: fine
+    assert blocklist(alice) == ["a@x.example", "b@x.example"]
+
+
+# -- enforcement (XEP-0191 §3.3) -------------------------------------------------
+
+def test_message_from_blocked_is_not_delivered_and_sender_gets_an_error(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    bob.message(f"alice@{d}", "before")
+    alice.expect_message("before")
+    ok(alice.iq("set", block_xml(f"bob@{d}")))
+    for to in (f"alice@{d}", f"alice@{d}/chamber"):
+        bob.message(to, "Can you hear me now?")
+        error = bob.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+        assert stanza_error_condition(error)[1] == "service-unavailable", xml(error)
+        assert error.get("from") == to and error.get("to") == bob.jid
+    alice.quiet(0.5)
+    assert "Can you hear me now?" not in bodies(alice)
+    # Unblocked: delivered again.
+    ok(alice.iq("set", unblock_xml(f"bob@{d}")))
+    bob.message(f"alice@{d}", "after")
+    alice.expect_message("after")
+
+
+def test_message_to_blocked_is_refused_with_the_blocked_condition(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    ok(alice.iq("set", block_xml(f"bob@{d}")))
+    bob.quiet(0.3)
+    sid = alice.message(f"bob@{d}/orchard", "Can you hear me now?")
+    error = alice.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("id") == sid)
+    assert error.get("type") == "error", xml(error)
+    assert error.get("from") == f"bob@{d}/orchard" and error.get("to") == alice.jid, xml(error)
+    assert error.find(q(NS_CLIENT, "body")).text == "Can you hear me now?"
+    err = error.find(q(NS_CLIENT, "error"))
+    assert err.get("type") == "cancel", xml(error)
+    assert err.find(q(NS_STANZA_ERRORS, "not-acceptable")) is not None, xml(error)
+    assert err.find(q(NS_ERRORS, "blocked")) is not None, xml(error)
+    # Every kind of outbound stanza is refused the same way.
+    reply = alice.iq("get", PING, to=f"bob@{d}/orchard")
+    assert stanza_error_condition(reply) == ("cancel", "not-acceptable")
+    assert reply.find(q(NS_CLIENT, "error")).find(q(NS_ERRORS, "blocked")) is not None
+    alice.send(f"<presence to='bob@{d}'/>")
+    presence = alice.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("type") == "error")
+    assert presence.find(q(NS_CLIENT, "error")).find(q(NS_ERRORS, "blocked")) is not None
+    # Nothing reached bob; the user's own account stays reachable.
+    bob.quiet(0.5)
+    assert bodies(bob) == []
+    assert [xml(e) for e in bob.received if e.tag == q(NS_CLIENT, "iq") and e.get("from") == alice.jid] == []
+    assert [xml(e) for e in bob.received
+            if e.tag == q(NS_CLIENT, "presence") and e.get("from") == alice.jid and e.get("type") != "unavailable"] == []
+    alice.message(f"alice@{d}", "note to self")
+    alice.expect_message("note to self")
+
+
+def test_presence_from_blocked_is_dropped_silently(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    bob.send(f"<presence to='alice@{d}'><status>before</status></presence>")
+    alice.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("from") == bob.jid)
+    ok(alice.iq("set", block_xml(f"bob@{d}")))
+    bob.quiet(0.3)
+    mark = len(alice.received)
+    for stanza in (f"<presence to='alice@{d}'><status>blocked</status></presence>",
+                   f"<presence to='alice@{d}/chamber'/>",
+                   f"<presence to='alice@{d}' type='subscribe'/>",
+                   f"<presence to='alice@{d}' type='probe'/>"):
+        bob.send(stanza)
+    bob.sync()
+    alice.quiet(0.5)
+    assert [xml(e) for e in alice.received[mark:] if e.tag == q(NS_CLIENT, "presence")] == []
+    bob.quiet(0.3)
+    assert [xml(e) for e in bob.received if e.get("type") == "error"] == [], "presence must not be answered"
+
+
+def test_iq_from_blocked_is_answered_with_an_error(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    ok(alice.iq("set", block_xml(f"bob@{d}")))
+    mark = len(alice.received)
+    for to in (f"alice@{d}/chamber", f"alice@{d}"):
+        for type_ in ("get", "set"):
+            reply = bob.iq(type_, PING, to=to)
+            assert stanza_error_condition(reply)[1] == "service-unavailable", xml(reply)
+    # Not even the blocklist of the blocker answers differently.
+    assert stanza_error_condition(bob.iq("get", GET_LIST, to=f"alice@{d}"))[1] == "service-unavailable"
+    # Results and errors are dropped without an answer.
+    bob.send(f"<iq type='result' id='r1' to='alice@{d}/chamber'/>")
+    bob.send(f"<iq type='error' id='r2' to='alice@{d}/chamber'><error type='cancel'>"
+             f"<item-not-found xmlns='{NS_STANZA_ERRORS}'/></error></iq>")
+    bob.sync()
+    alice.quiet(0.5)
+    assert [xml(e) for e in alice.received[mark:] if e.tag == q(NS_CLIENT, "iq")] == []
+    bob.quiet(0.3)
+    assert [xml(e) for e in bob.received if e.tag == q(NS_CLIENT, "iq") and e.get("id") in ("r1", "r2")] == []
+
+
+def test_full_jid_item_blocks_only_that_resource(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    orchard = login(server, raw_factory, "bob", "orchard", presence=True)
+    garden = login(server, raw_factory, "bob", "garden", presence=True)
+    ok(alice.iq("set", block_xml(f"bob@{d}/orchard")))
+    orchard.message(f"alice@{d}", "from the orchard")
+    error = orchard.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+    assert stanza_error_condition(error)[1] == "service-unavailable"
+    garden.message(f"alice@{d}", "from the garden")
+    assert alice.expect_message().find(q(NS_CLIENT, "body")).text == "from the garden"
+
+
+def test_block_by_domain(server_factory, raw_factory):
+    server = start(server_factory, hosts=("localhost", "example.test"))
+    server.register("carol", PASSWORD, host="example.test")
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    carol = login(server, raw_factory, "carol", "c", presence=True, domain="example.test")
+    local_bob = login(server, raw_factory, "bob", "b", presence=True)
+    ok(alice.iq("set", block_xml("example.test")))
+    carol.message("alice@localhost", "from the other domain")
+    error = carol.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+    assert stanza_error_condition(error)[1] == "service-unavailable"
+    reply = carol.iq("get", PING, to="alice@localhost/chamber")
+    assert stanza_error_condition(reply)[1] == "service-unavailable"
+    # The domain itself matches, and so does the way out.
+    reply = alice.iq("get", PING, to="example.test")
+    assert stanza_error_condition(reply) == ("cancel", "not-acceptable")
+    alice.message("carol@example.test/c", "hello?")
+    out = alice.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+    assert out.find(q(NS_CLIENT, "error")).find(q(NS_ERRORS, "blocked")) is not None
+    # Other domains are not affected.
+    local_bob.message("alice@localhost", "same domain")
+    alice.expect_message("same domain")
+    assert "from the other domain" not in bodies(alice)
+    carol.quiet(0.3)
+    assert bodies(carol) == []
+
+
+def test_blocking_sends_unavailable_presence_to_the_contact(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    ok(alice.iq("set", block_xml(f"bob@{d}", "carol@example.org", "example.net")))
+    presence = bob.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("type") == "unavailable")
+    assert presence.get("from") == alice.jid, xml(presence)
+
+
+def test_user_can_block_own_domain_but_not_himself(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    other = login(server, raw_factory, "alice", "balcony", presence=True)
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    ok(alice.iq("set", block_xml(d)))
+    bob.message(f"alice@{d}", "blocked by domain")
+    error = bob.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+    assert stanza_error_condition(error)[1] == "service-unavailable"
+    # The user's own resources and account are never blocked.
+    other.message(f"alice@{d}/chamber", "from my other resource")
+    alice.expect_message("from my other resource")
+    assert blocklist(alice) == [d]
+    assert alice.iq("get", PING, to=d).get("type") == "error"  # the server itself is blocked, as asked
+
+
+# -- storage and the cache ---------------------------------------------------------
+
+def test_blocklist_persists_across_a_restart(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber")
+    ok(alice.iq("set", block_xml(f"bob@{d}", "capulet.example", f"carol@{d}/x")))
+    ok(alice.iq("set", unblock_xml("capulet.example")))
+    server.restart()
+    # Enforcement before alice logs in again: her list is loaded on demand.
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    reply = bob.iq("get", GET_LIST, to=f"alice@{d}")
+    assert stanza_error_condition(reply)[1] == "service-unavailable"
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    assert blocklist(alice) == [f"bob@{d}", f"carol@{d}/x"]
+    bob.message(f"alice@{d}", "after restart")
+    error = bob.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+    assert stanza_error_condition(error)[1] == "service-unavailable"
+
+
+def test_lists_of_offline_users_are_evicted_and_loaded_again(server_factory, raw_factory):
+    server = start(server_factory, options={"cache_idle_seconds": 1})
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber")
+    ok(alice.iq("set", block_xml(f"bob@{d}")))
+    alice.close()
+    assert wait_counter(server, "lists_evicted", 1) >= 1
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    loaded = wait_counter(server, "lists_loaded", 0, timeout=0)
+    # A stanza for alice waits for her list, then is refused by it.
+    for _ in range(3):
+        reply = bob.iq("get", PING, to=f"alice@{d}")
+        assert stanza_error_condition(reply)[1] == "service-unavailable"
+    assert wait_counter(server, "lists_loaded", loaded + 1) >= loaded + 1
+    assert wait_counter(server, "inbound_blocked", 3) >= 3
+
+
+def test_hot_reload_keeps_interested_resources_and_lists(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    chamber = login(server, raw_factory, "alice", "chamber", presence=True)
+    balcony = login(server, raw_factory, "alice", "balcony", presence=True)
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    assert blocklist(chamber) == []
+    ok(balcony.iq("set", block_xml(f"bob@{d}")))
+    expect_push(chamber, "block", set())
+    reload = server.ctl("module", "reload", "mod_blocking")
+    assert reload.returncode == 0, reload.stdout + reload.stderr
+    # The new code knows who asked for the list, and loads the lists again.
+    bob.message(f"alice@{d}", "after reload")
+    error = bob.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+    assert stanza_error_condition(error)[1] == "service-unavailable"
+    ok(balcony.iq("set", block_xml(f"carol@{d}")))
+    assert push_items(expect_push(chamber, "block", set(map(id, pushes_seen(chamber, "block")))), "block") == [f"carol@{d}"]
+    assert pushes_seen(balcony, "block") == []
+    sid = balcony.message(f"bob@{d}", "to a blocked contact")
+    refused = balcony.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("id") == sid)
+    assert refused.find(q(NS_CLIENT, "error")).find(q(NS_ERRORS, "blocked")) is not None
+
+
+def test_removed_account_loses_its_blocklist(server_factory, raw_factory):
+    server = start(server_factory)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber")
+    ok(alice.iq("set", block_xml(f"bob@{d}")))
+    assert server.ctl("unregister", "alice", d).returncode == 0
+    server.register("alice", PASSWORD)
+    deadline = time.monotonic() + 10
+    while True:  # the removal's delete is asynchronous
+        alice = login(server, raw_factory, "alice", "again")
+        items = blocklist(alice)
+        if items == [] or time.monotonic() > deadline:
+            break
+        alice.close()
+        time.sleep(0.2)
+    assert items == []
+
+
+def test_blocked_messages_to_an_offline_user_are_not_stored(server_factory, raw_factory):
+    server = start(server_factory, extra_modules={"mod_offline": {}}, options={"cache_idle_seconds": 1})
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    ok(alice.iq("set", block_xml(f"bob@{d}")))
+    alice.close()
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    carol = login(server, raw_factory, "carol", "c", presence=True)
+    bob.message(f"alice@{d}", "secret from bob")
+    error = bob.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+    assert stanza_error_condition(error)[1] == "service-unavailable"
+    carol.message(f"alice@{d}", "stored from carol")
+    assert [e for e in carol.quiet(0.5) if e.get("type") == "error"] == []
+    # Also once alice's list was evicted: loaded on demand, still refused.
+    assert wait_counter(server, "lists_evicted", 1) >= 1
+    bob.message(f"alice@{d}", "second secret")
+    error = bob.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+    assert stanza_error_condition(error)[1] == "service-unavailable"
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    alice.quiet(1.5)
+    assert bodies(alice) == ["stored from carol"]
+
+
+# -- a real client library -----------------------------------------------------------
+
+def test_gloox_clients(server_factory, gloox_factory):
+    server = start(server_factory)
+    d = server.domain
+    alice = gloox_factory(server, "alice", "chamber")
+    bob = gloox_factory(server, "bob", "orchard")
+    alice.connected()
+    bob.connected()
+    alice.cmd(f"raw <iq type='get' id='glist-a'><blocklist xmlns='{NS}'/></iq>")
+    alice.cmd("expect-in glist-a 10")
+    assert "result" in alice.wait_line("IN ")
+    # The push (alice asked for the list) names bob; the list then has him.
+    alice.cmd(f"raw <iq type='set' id='gblock-a'><block xmlns='{NS}'><item jid='bob@{d}'/></block></iq>")
+    alice.cmd("expect-in block-push 10")
+    line = alice.wait_line("IN ")
+    assert f"bob@{d}" in line and NS in line, line
+    alice.cmd(f"raw <iq type='get' id='glist-b'><blocklist xmlns='{NS}'/></iq>")
+    alice.cmd("expect-in glist-b 10")
+    line = alice.wait_line("IN ")
+    assert "result" in line and f"bob@{d}" in line, line
+
+    bob.cmd(f"send alice@{d} hello from bob")
+    bob.cmd("expect-in service-unavailable 10")
+    assert "error" in bob.wait_line("IN ")
+
+    alice.cmd(f"send bob@{d} are you there")
+    alice.cmd(f"expect-in {NS_ERRORS} 10")
+    line = alice.wait_line("IN ")
+    assert "not-acceptable" in line, line
+
+    alice.cmd(f"raw <iq type='set' id='gunblock-a'><unblock xmlns='{NS}'/></iq>")
+    alice.cmd("expect-in gunblock-a 10")
+    assert "result" in alice.wait_line("IN ")
+    bob.cmd(f"send alice@{d} after unblock")
+    # An explicit timeout: without one the script client's default is lost
+    # (split_trailing_number overwrites it with 0).
+    alice.cmd("expect-msg after unblock 10")
+    alice.wait_for("OK expect-msg")
+    assert "hello from bob" not in [m.get("body") for m in alice.messages()]
+    assert "are you there" not in [m.get("body") for m in bob.messages()]
+    assert alice.quit() == 0
+    assert bob.quit() == 0
+
+
+# -- with the roster and presence modules (RFC 6121) -----------------------------
+
+def subscribe(watcher, watched):
+    """`watcher` subscribes to `watched`'s presence, approved (RFC 6121 §3.1)."""
+    watcher_bare, watched_bare = watcher.jid.split("/")[0], watched.jid.split("/")[0]
+    watcher.send(f"<presence to='{watched_bare}' type='subscribe'/>")
+    watched.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("type") == "subscribe")
+    watched.send(f"<presence to='{watcher_bare}' type='subscribed'/>")
+    watcher.expect(q(NS_CLIENT, "presence"),
+                   match=lambda e: e.get("from") == watched.jid and e.get("type") is None)
+
+
+def presences_from(client, jid, start=0):
+    return [e for e in client.received[start:] if e.tag == q(NS_CLIENT, "presence") and e.get("from") == jid]
+
+
+def test_with_presence_module_block_hides_and_unblock_restores_presence(server_factory, raw_factory):
+    server = start(server_factory, extra_modules={"mod_roster": {}, "mod_presence": {}})
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    carol = login(server, raw_factory, "carol", "c", presence=True)
+    subscribe(bob, alice)  # bob sees alice's presence
+
+    # Blocking: bob gets alice's unavailable presence, then none of her broadcasts.
+    ok(alice.iq("set", block_xml(f"bob@{d}", f"carol@{d}")))
+    bob.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("from") == alice.jid and e.get("type") == "unavailable")
+    mark_bob, mark_carol = len(bob.received), len(carol.received)
+    alice.send("<presence><show>away</show></presence>")
+    alice.sync()
+    bob.quiet(0.5)
+    assert presences_from(bob, alice.jid, mark_bob) == []
+
+    # Unblocking: bob, subscribed, gets alice's current presence again; carol,
+    # not subscribed, gets nothing that reveals it.
+    ok(alice.iq("set", unblock_xml()))
+    away = bob.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("from") == alice.jid)
+    assert away.get("type") is None and away.findtext(q(NS_CLIENT, "show")) == "away", xml(away)
+    carol.quiet(0.5)
+    assert [xml(e) for e in presences_from(carol, alice.jid, mark_carol) if e.get("type") in (None, "probe")] == []

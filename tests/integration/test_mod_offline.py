@@ -1,0 +1,505 @@
+"""mod_offline (XEP-0160 offline messages, XEP-0203 delay stamps) against a
+running parleyd: storage and in-order delivery with the stamp, the message
+types that are not stored, the quota, account removal, and both
+durabilities: `immediate` survives SIGKILL once the sender saw its ping
+answered; `write_back` delivers from memory within its window, commits after
+it, and commits at a clean stop."""
+
+import datetime
+import re
+import signal
+import sqlite3
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import PASSWORD
+from rawxmpp import NS_CLIENT, NS_DISCO_INFO, q, stanza_error_condition
+
+NS_DELAY = "urn:xmpp:delay"
+NS_CHATSTATES = "http://jabber.org/protocol/chatstates"
+NS_HINTS = "urn:xmpp:hints"
+STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+MESSAGE = q(NS_CLIENT, "message")
+
+
+# -- helpers ---------------------------------------------------------------------
+
+def start(server_factory, offline=None, users=("alice", "bob")):
+    modules = {"mod_disco": {}, "mod_ping": {}, "mod_offline": offline or {}}
+    server = server_factory(modules=modules)
+    for user in users:
+        server.register(user, PASSWORD)
+    return server
+
+
+def online(server, raw_factory, user, resource="r", presence=True):
+    c = raw_factory(server.c2s_port)
+    c.login(user, PASSWORD, resource=resource, presence=presence)
+    return c
+
+
+def become_available(client, priority=None):
+    prio = f"<priority>{priority}</priority>" if priority is not None else ""
+    client.send(f"<presence>{prio}</presence>")
+
+
+def collect_messages(client, n, timeout=10):
+    """The next n <message/> elements (other stanzas are skipped)."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"got {len(got)} of {n} messages: {[ET.tostring(m, 'unicode') for m in got]}"
+        elem = client.next_element(remaining)
+        if elem.tag == MESSAGE:
+            got.append(elem)
+    return got
+
+
+def reply_to(client, stanza_id, timeout=10):
+    """The stanza answering stanza_id, even if it arrived during an earlier wait."""
+    for elem in client.received:
+        if elem.tag == MESSAGE and elem.get("id") == stanza_id:
+            return elem
+    return client.expect(MESSAGE, timeout, match=lambda e: e.get("id") == stanza_id)
+
+
+def refused_with(client, stanza_id, to):
+    err = reply_to(client, stanza_id)
+    assert err.get("type") == "error", ET.tostring(err, "unicode")
+    assert err.get("from") == to
+    return stanza_error_condition(err)
+
+
+def body(message):
+    b = message.find(q(NS_CLIENT, "body"))
+    return None if b is None else b.text
+
+
+def no_more_messages(client, seconds=1.0):
+    extra = [e for e in client.quiet(seconds) if e.tag == MESSAGE]
+    assert not extra, [ET.tostring(e, "unicode") for e in extra]
+
+
+def counters(server):
+    result = server.ctl("status")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = {}
+    prefix = f"mod_offline.{server.domain}."
+    for line in result.stdout.splitlines():
+        if line.startswith(prefix):
+            name, _, value = line[len(prefix):].partition(": ")
+            out[name] = int(value)
+    return out
+
+
+def wait_counter(server, name, value, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = counters(server).get(name, 0)
+        if got == value:
+            return
+        assert time.monotonic() < deadline, f"counter {name} is {got}, expected {value}: {counters(server)}"
+        time.sleep(0.05)
+
+
+def stored_rows(server):
+    """The rows of mod_offline_messages, read from the SQLite file directly."""
+    db = sqlite3.connect(str(server.data_dir / "parley.db"), timeout=10)
+    try:
+        return db.execute("SELECT user, xml FROM mod_offline_messages ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def kill_and_start_again(server):
+    """SIGKILL the server's own process, then start it on the same data_dir."""
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(timeout=10)
+    server.proc = None
+    if server._log_file:
+        server._log_file.close()
+        server._log_file = None
+    server.start()
+
+
+def send_chats(client, to, bodies, type_="chat"):
+    ids = [client.message(to, text, type_=type_) for text in bodies]
+    client.sync()  # processed (and, with immediate durability, committed)
+    return ids
+
+
+# -- storage and delivery ------------------------------------------------------
+
+def test_stored_and_delivered_in_order_with_a_delay_stamp(server_factory, raw_factory):
+    server = start(server_factory)
+    alice = online(server, raw_factory, "alice")
+    before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    bob_jid = f"bob@{server.domain}"
+    texts = ["O blessed, blessed night!", "I am afeard.", "Being in night, all this is but a dream"]
+    send_chats(alice, bob_jid, texts[:2])
+    # To a full JID whose resource is gone: stored all the same (RFC 6121 8.5.3.2.1).
+    send_chats(alice, f"{bob_jid}/balcony", texts[2:], type_="normal")
+    assert not [e for e in alice.received if e.tag == MESSAGE], "the sender got an error"
+    wait_counter(server, "stored", 3)
+
+    bob = online(server, raw_factory, "bob", presence=False)
+    no_more_messages(bob, 0.5)  # nothing before the initial presence
+    become_available(bob, priority=1)
+    got = collect_messages(bob, 3)
+    after = datetime.datetime.now(datetime.timezone.utc)
+    assert [body(m) for m in got] == texts
+    for m in got:
+        assert m.get("from") == alice.jid
+        delays = m.findall(q(NS_DELAY, "delay"))
+        assert len(delays) == 1, ET.tostring(m, "unicode")
+        delay = delays[0]
+        assert delay.get("from") == server.domain
+        stamp = delay.get("stamp")
+        assert STAMP.match(stamp), stamp
+        when = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        assert before <= when <= after, (before, stamp, after)
+    assert got[2].get("type") == "normal"
+    no_more_messages(bob)
+    wait_counter(server, "delivered", 3)
+    assert stored_rows(server) == []  # removed once handed over
+
+
+def test_gloox_recipient_gets_them_in_order(server_factory, raw_factory, gloox_factory):
+    server = start(server_factory)
+    alice = online(server, raw_factory, "alice")
+    bob_jid = f"bob@{server.domain}"
+    texts = [f"offline {i}" for i in range(10)]
+    send_chats(alice, bob_jid, texts)
+    bob = gloox_factory(server, "bob", "gloox",
+                        commands=[f"wait-msgs {len(texts)} 20", "expect-in urn:xmpp:delay", "quit"])
+    bob.connected()
+    for text in texts:
+        bob.wait_for("MSG", body=text)
+    assert [m["body"] for m in bob.messages()] == texts
+    assert all(m["from"] == alice.jid for m in bob.messages())
+    raw = bob.wait_line("IN ")
+    assert "offline 0" in raw and "Offline Storage" in raw, raw
+    assert re.search(r"from=['\"]" + re.escape(server.domain) + "['\"]", raw), raw
+    assert re.search(r"stamp=['\"]\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z['\"]", raw), raw
+    assert bob.wait_exit() == 0
+
+
+def test_gloox_sender_and_ping(server_factory, raw_factory, gloox_factory):
+    server = start(server_factory)
+    bob_jid = f"bob@{server.domain}"
+    alice = gloox_factory(server, "alice", "gloox",
+                          commands=[f"send {bob_jid} hello {i}" for i in range(5)] + ["ping", "quit"])
+    assert alice.wait_for("PING")["result"] == "pong"
+    assert alice.wait_exit() == 0
+    assert not any(m.get("type") == "error" for m in alice.messages())
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    assert [body(m) for m in collect_messages(bob, 5)] == [f"hello {i}" for i in range(5)]
+
+
+def test_only_non_negative_presence_receives(server_factory, raw_factory):
+    server = start(server_factory)
+    alice = online(server, raw_factory, "alice")
+    bob_jid = f"bob@{server.domain}"
+    send_chats(alice, bob_jid, ["one"])
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob, priority=-1)
+    no_more_messages(bob)
+    # Still without a non-negative resource: stored too (XEP-0160 step 2).
+    send_chats(alice, bob_jid, ["two"])
+    no_more_messages(bob, 0.5)
+    become_available(bob, priority=0)
+    assert [body(m) for m in collect_messages(bob, 2)] == ["one", "two"]
+    # A later presence change does not deliver anything again.
+    become_available(bob, priority=5)
+    no_more_messages(bob)
+
+
+def test_delivered_to_the_resource_that_sent_presence(server_factory, raw_factory):
+    server = start(server_factory)
+    alice = online(server, raw_factory, "alice")
+    send_chats(alice, f"bob@{server.domain}", ["for the first one"])
+    quiet_bob = online(server, raw_factory, "bob", resource="quiet", presence=False)
+    bob = online(server, raw_factory, "bob", resource="balcony", presence=False)
+    become_available(bob)
+    (m,) = collect_messages(bob, 1)
+    assert body(m) == "for the first one"
+    no_more_messages(quiet_bob, 0.5)
+
+
+def test_types_that_are_not_stored(server_factory, raw_factory):
+    server = start(server_factory)
+    alice = online(server, raw_factory, "alice")
+    bob_jid = f"bob@{server.domain}"
+
+    # headline and error: silently dropped (RFC 6121 8.5.2.2, XEP-0160 section 4).
+    alice.message(bob_jid, "news", type_="headline")
+    alice.send(f"<message to='{bob_jid}' type='error' id='e1'><body>err</body>"
+               "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+               "</error></message>")
+    alice.sync()
+    no_more_messages(alice, 0.5)
+
+    def refused(stanza_id):
+        return refused_with(alice, stanza_id, bob_jid)
+
+    # groupchat: service-unavailable.
+    gc = alice.message(bob_jid, "room talk", type_="groupchat")
+    assert refused(gc) == ("cancel", "service-unavailable")
+    # A chat state only (XEP-0160: not stored): not silently lost either.
+    alice.send(f"<message to='{bob_jid}' type='chat' id='cs1'><composing xmlns='{NS_CHATSTATES}'/></message>")
+    assert refused("cs1") == ("cancel", "service-unavailable")
+    # XEP-0334 <no-store/>.
+    alice.send(f"<message to='{bob_jid}' type='chat' id='ns1'><body>secret</body>"
+               f"<no-store xmlns='{NS_HINTS}'/></message>")
+    assert refused("ns1") == ("cancel", "service-unavailable")
+    # XEP-0334 <store/> keeps even a chat state; a body with a chat state is stored.
+    alice.send(f"<message to='{bob_jid}' type='chat' id='st1'><paused xmlns='{NS_CHATSTATES}'/>"
+               f"<store xmlns='{NS_HINTS}'/></message>")
+    alice.send(f"<message to='{bob_jid}' type='chat' id='b1'><active xmlns='{NS_CHATSTATES}'/>"
+               "<body>kept</body></message>")
+    alice.sync()
+    no_more_messages(alice, 0.5)
+
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    got = collect_messages(bob, 2)
+    assert [m.get("id") for m in got] == ["st1", "b1"]
+    assert got[0].find(q(NS_CHATSTATES, "paused")) is not None
+    no_more_messages(bob)
+
+
+def test_disco_announces_msgoffline(server_factory, raw_factory):
+    server = start(server_factory)
+    alice = online(server, raw_factory, "alice")
+    reply = alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=server.domain)
+    features = [f.get("var") for f in reply.iter(q(NS_DISCO_INFO, "feature"))]
+    assert "msgoffline" in features
+
+
+# -- quota ---------------------------------------------------------------------
+
+def check_quota(server, raw_factory):
+    alice = online(server, raw_factory, "alice")
+    bob_jid = f"bob@{server.domain}"
+    ids = [alice.message(bob_jid, f"m{i}") for i in range(4)]
+    alice.sync()
+    # XEP-0160: "if the recipient's offline message queue is full, the server
+    # returns a service-unavailable error to the sender".
+    for stanza_id in ids[2:]:
+        assert refused_with(alice, stanza_id, bob_jid) == ("cancel", "service-unavailable")
+    for stanza_id in ids[:2]:
+        assert not [e for e in alice.received if e.get("id") == stanza_id]
+    wait_counter(server, "bounced_quota", 2)
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    assert [body(m) for m in collect_messages(bob, 2)] == ["m0", "m1"]
+    no_more_messages(bob)
+    return alice, bob
+
+
+def test_quota_immediate(server_factory, raw_factory):
+    server = start(server_factory, {"max_messages": 2})
+    check_quota(server, raw_factory)
+
+
+def test_quota_write_back(server_factory, raw_factory):
+    server = start(server_factory, {"max_messages": 2, "durability": "write_back", "write_back_window": 60})
+    check_quota(server, raw_factory)
+
+
+def test_quota_counts_rows_stored_before_a_restart(server_factory, raw_factory):
+    server = start(server_factory, {"max_messages": 3, "durability": "write_back", "write_back_window": 60})
+    alice = online(server, raw_factory, "alice")
+    bob_jid = f"bob@{server.domain}"
+    send_chats(alice, bob_jid, ["a", "b"])
+    server.restart()  # a clean stop commits them
+    assert len(stored_rows(server)) == 2
+    alice = online(server, raw_factory, "alice")
+    alice.message(bob_jid, "c")
+    alice.sync()
+    time.sleep(0.3)  # the per-user count is learnt once, on the writer
+    refused = alice.message(bob_jid, "d")
+    assert refused_with(alice, refused, bob_jid) == ("cancel", "service-unavailable")
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    assert [body(m) for m in collect_messages(bob, 3)] == ["a", "b", "c"]
+    no_more_messages(bob)
+
+
+# -- durability ------------------------------------------------------------------
+
+def test_immediate_survives_sigkill_once_the_ping_is_answered(server_factory, raw_factory, gloox_factory):
+    server = start(server_factory)
+    bob_jid = f"bob@{server.domain}"
+    n = 30
+    alice = gloox_factory(server, "alice", "gloox",
+                          commands=[f"send {bob_jid} durable {i}" for i in range(n)] + ["ping"])
+    assert alice.wait_for("PING", timeout=30)["result"] == "pong"
+    # The pong comes after every message was committed: nothing is lost now.
+    stored = [re.search(r"<body>(.*?)</body>", xml).group(1) for _, xml in stored_rows(server)]
+    assert stored == [f"durable {i}" for i in range(n)]
+    kill_and_start_again(server)
+    alice.kill()
+    bob = gloox_factory(server, "bob", "gloox", commands=[f"wait-msgs {n} 30", "quit"])
+    bob.connected()
+    assert bob.wait_exit(40) == 0, bob.transcript()
+    assert [m["body"] for m in bob.messages()] == [f"durable {i}" for i in range(n)]
+
+
+def test_write_back_delivers_from_memory_without_a_disk_row(server_factory, raw_factory):
+    server = start(server_factory, {"durability": "write_back", "write_back_window": 60})
+    alice = online(server, raw_factory, "alice")
+    bob_jid = f"bob@{server.domain}"
+    texts = [f"fast {i}" for i in range(5)]
+    send_chats(alice, bob_jid, texts)
+    wait_counter(server, "stored", 5)
+    assert stored_rows(server) == []
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    got = collect_messages(bob, 5)
+    assert [body(m) for m in got] == texts
+    assert all(m.find(q(NS_DELAY, "delay")).get("from") == server.domain for m in got)
+    wait_counter(server, "delivered_from_memory", 5)
+    c = counters(server)
+    assert c.get("delivered") == 5 and c.get("flushed", 0) == 0, c
+    server.restart()  # nothing held any more: nothing to commit
+    assert stored_rows(server) == []
+
+
+def test_write_back_commits_after_the_window(server_factory, raw_factory):
+    server = start(server_factory, {"durability": "write_back", "write_back_window": 1})
+    alice = online(server, raw_factory, "alice")
+    bob_jid = f"bob@{server.domain}"
+    texts = [f"late {i}" for i in range(7)]
+    send_chats(alice, bob_jid, texts)
+    wait_counter(server, "flushed", 7, timeout=15)
+    assert [xml for _, xml in stored_rows(server)] and len(stored_rows(server)) == 7
+    # Committed: a crash now loses nothing.
+    kill_and_start_again(server)
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    assert [body(m) for m in collect_messages(bob, 7)] == texts
+    no_more_messages(bob)
+    wait_counter(server, "delivered", 7)
+    assert counters(server).get("delivered_from_memory", 0) == 0
+
+
+def test_write_back_order_across_disk_and_memory(server_factory, raw_factory):
+    server = start(server_factory, {"durability": "write_back", "write_back_window": 1})
+    alice = online(server, raw_factory, "alice")
+    bob_jid = f"bob@{server.domain}"
+    send_chats(alice, bob_jid, ["old 1", "old 2"])
+    wait_counter(server, "flushed", 2, timeout=15)
+    send_chats(alice, bob_jid, ["new 1", "new 2"])
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    assert [body(m) for m in collect_messages(bob, 4)] == ["old 1", "old 2", "new 1", "new 2"]
+    no_more_messages(bob)
+
+
+def test_write_back_sigterm_commits_what_is_held(server_factory, raw_factory):
+    server = start(server_factory, {"durability": "write_back", "write_back_window": 600})
+    alice = online(server, raw_factory, "alice")
+    bob_jid = f"bob@{server.domain}"
+    texts = [f"held {i}" for i in range(6)]
+    send_chats(alice, bob_jid, texts)
+    wait_counter(server, "stored", 6)
+    assert stored_rows(server) == []
+    server.restart()  # SIGTERM: the module's stop() commits
+    assert "committing 6 held offline message(s) at stop" in server.log()
+    assert [u for u, _ in stored_rows(server)] == ["bob"] * 6
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    assert [body(m) for m in collect_messages(bob, 6)] == texts
+    no_more_messages(bob)
+
+
+def test_write_back_memory_cap_commits(server_factory, raw_factory):
+    server = start(server_factory, {"durability": "write_back", "write_back_window": 600,
+                                    "write_back_max_bytes": 2000})
+    alice = online(server, raw_factory, "alice")
+    bob_jid = f"bob@{server.domain}"
+    texts = [f"big {i} " + "x" * 400 for i in range(8)]
+    send_chats(alice, bob_jid, texts)
+    deadline = time.monotonic() + 10
+    while counters(server).get("flushed", 0) == 0:
+        assert time.monotonic() < deadline, counters(server)
+        time.sleep(0.05)
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    assert [body(m) for m in collect_messages(bob, 8)] == texts
+
+
+def test_write_back_large_batches(server_factory, raw_factory):
+    server = start(server_factory, {"durability": "write_back", "write_back_window": 1})
+    alice = online(server, raw_factory, "alice")
+    bob_jid = f"bob@{server.domain}"
+    first = [f"batch {i}" for i in range(450)]
+    send_chats(alice, bob_jid, first)
+    wait_counter(server, "flushed", 450, timeout=20)
+    server.config["modules"]["mod_offline"]["write_back_window"] = 600
+    server.restart()
+    alice = online(server, raw_factory, "alice")
+    second = [f"more {i}" for i in range(250)]
+    send_chats(alice, bob_jid, second)
+    wait_counter(server, "stored", 250)
+    server.restart()  # commits the 250 held ones, in batches
+    assert len(stored_rows(server)) == 700
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    assert [body(m) for m in collect_messages(bob, 700, timeout=30)] == first + second
+
+
+def test_several_senders_keep_their_order(server_factory, raw_factory):
+    server = start(server_factory, users=("alice", "bob", "carol", "dave"))
+    bob_jid = f"bob@{server.domain}"
+    senders = [online(server, raw_factory, name) for name in ("alice", "carol", "dave")]
+    for i in range(20):
+        for s in senders:
+            s.message(bob_jid, f"{s.jid} {i}")
+    for s in senders:
+        s.sync()
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    got = [body(m) for m in collect_messages(bob, 60)]
+    for s in senders:
+        assert [b for b in got if b.startswith(s.jid + " ")] == [f"{s.jid} {i}" for i in range(20)]
+
+
+# -- accounts ------------------------------------------------------------------
+
+def check_removal(server, raw_factory):
+    alice = online(server, raw_factory, "alice")
+    send_chats(alice, f"bob@{server.domain}", ["for the old bob", "again"])
+    wait_counter(server, "stored", 2)
+    assert server.ctl("unregister", "bob", server.domain).returncode == 0
+    deadline = time.monotonic() + 10
+    while stored_rows(server):  # the removal hook's delete is asynchronous
+        assert time.monotonic() < deadline, stored_rows(server)
+        time.sleep(0.05)
+    server.register("bob", PASSWORD)
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    no_more_messages(bob)
+
+
+def test_account_removal_drops_stored_messages(server_factory, raw_factory):
+    server = start(server_factory)
+    check_removal(server, raw_factory)
+
+
+def test_account_removal_drops_held_messages(server_factory, raw_factory):
+    server = start(server_factory, {"durability": "write_back", "write_back_window": 600})
+    check_removal(server, raw_factory)
+
+
+def test_bad_options_refuse_to_start(server_factory):
+    server = server_factory(start=False, modules={"mod_offline": {"durability": "sometimes"}})
+    server.expected_exit = 1  # parleyd's exit status for "cannot start"
+    with pytest.raises(RuntimeError):
+        server.start(timeout=15)
+    assert "durability must be 'immediate' or 'write_back'" in server.log()

@@ -1,0 +1,370 @@
+"""mod_presence (RFC 6121 section 4, exchanging presence) against a running
+parleyd, with subscriptions made through mod_roster's own handshake: initial
+presence and the probes it causes, updates, unavailable on a clean logout and
+on an abrupt end, directed presence, probes from subscribers and from
+strangers, several resources with their priorities, a hot reload, and the main
+flows again with gloox."""
+
+import re
+import time
+import xml.etree.ElementTree as ET
+
+from conftest import PASSWORD
+from rawxmpp import NS_CLIENT, q, stanza_error_condition
+
+MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}}
+NS_ROSTER = "jabber:iq:roster"
+NS_DELAY = "urn:xmpp:delay"
+PRESENCE = q(NS_CLIENT, "presence")
+
+
+# -- helpers ---------------------------------------------------------------------
+
+def start(server_factory, users=("alice", "bob", "carol")):
+    server = server_factory(modules=MODULES)
+    for user in users:
+        server.register(user, PASSWORD)
+    return server
+
+
+def bare(server, user):
+    return f"{user}@{server.domain}"
+
+
+def login(server, raw_factory, user, resource, presence="<presence/>"):
+    """A bound session; `presence` (None: none) is sent as initial presence."""
+    client = raw_factory(server.c2s_port)
+    client.login(user, PASSWORD, resource=resource)
+    if presence is not None:
+        client.send(presence)
+        expect_presence(client, client.jid)  # the core's reflection: the broadcast has run
+    return client
+
+
+def matches(elem, frm, type_=None):
+    return elem.tag == PRESENCE and elem.get("from") == frm and (elem.get("type") or None) == type_
+
+
+def expect_presence(client, frm, type_=None, timeout=None):
+    return client.expect(PRESENCE, timeout, match=lambda e: matches(e, frm, type_))
+
+
+def expect_all(client, wanted, timeout=10):
+    """Reads until each (from, type) in `wanted` came, in any order; returns
+    {(from, type): element}."""
+    found = {}
+    deadline = time.monotonic() + timeout
+    while len(found) < len(wanted):
+        elem = client.next_element(max(0.01, deadline - time.monotonic()))
+        for frm, type_ in wanted:
+            if (frm, type_) not in found and matches(elem, frm, type_):
+                found[(frm, type_)] = elem
+                break
+    return found
+
+
+def presences_from(elements, frm_prefix):
+    return [e for e in elements if e.tag == PRESENCE and (e.get("from") or "").startswith(frm_prefix)]
+
+
+def status(elem):
+    s = elem.find(q(NS_CLIENT, "status"))
+    return None if s is None else s.text
+
+
+def show(elem):
+    s = elem.find(q(NS_CLIENT, "show"))
+    return None if s is None else s.text
+
+
+def roster_subscription(client, contact):
+    reply = client.iq("get", f"<query xmlns='{NS_ROSTER}'/>")
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    for item in reply.iter(q(NS_ROSTER, "item")):
+        if item.get("jid") == contact:
+            return item.get("subscription")
+    return None
+
+
+def subscribe_both(server, raw_factory, a_user, b_user):
+    """Mutual subscription through mod_roster's handshake (RFC 6121 3.1)."""
+    a_bare, b_bare = bare(server, a_user), bare(server, b_user)
+    a = login(server, raw_factory, a_user, "setup")
+    b = login(server, raw_factory, b_user, "setup")
+    a.send(f"<presence to='{b_bare}' type='subscribe'/>")
+    expect_presence(b, a_bare, "subscribe")
+    b.send(f"<presence to='{a_bare}' type='subscribed'/>")
+    b.send(f"<presence to='{a_bare}' type='subscribe'/>")
+    # Once approved, the contact's presence comes at once (mod_roster probes on
+    # the user's behalf, this module answers: RFC 6121 3.1.5 / 4.3.2).
+    expect_all(a, [(b.jid, None), (b_bare, "subscribe")])
+    a.send(f"<presence to='{b_bare}' type='subscribed'/>")
+    expect_presence(b, a.jid)
+    deadline = time.monotonic() + 10
+    while (roster_subscription(a, b_bare), roster_subscription(b, a_bare)) != ("both", "both"):
+        assert time.monotonic() < deadline, "the subscription did not become mutual"
+        time.sleep(0.05)
+    a.close()
+    b.close()
+
+
+def mutual(server_factory, raw_factory, users=("alice", "bob", "carol")):
+    server = start(server_factory, users)
+    subscribe_both(server, raw_factory, "alice", "bob")
+    return server
+
+
+# -- initial presence and probes (4.2, 4.3) ----------------------------------------
+
+def test_initial_presence_reaches_the_contact_and_brings_the_contacts_back(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home",
+                "<presence><show>dnd</show><status>busy</status></presence>")
+    alice = login(server, raw_factory, "alice", "phone", presence=None)
+    alice.send("<presence><status>hi</status><priority>3</priority></presence>")
+
+    # 4.2.2: the contact (from/both) gets it, from the full JID, to its bare JID.
+    p = expect_presence(bob, f"alice@{server.domain}/phone")
+    assert p.get("to") == bare(server, "bob")
+    assert status(p) == "hi"
+    assert p.find(q(NS_CLIENT, "priority")).text == "3"
+    # 4.3: the contact's presence comes back to the new resource, as sent.
+    got = expect_all(alice, [(alice.jid, None), (f"bob@{server.domain}/home", None)])
+    back = got[(f"bob@{server.domain}/home", None)]
+    assert back.get("to") == alice.jid
+    assert show(back) == "dnd" and status(back) == "busy"
+
+
+def test_stranger_sees_nothing_and_unavailable_contact_is_reported(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    carol = login(server, raw_factory, "carol", "c")
+    alice = login(server, raw_factory, "alice", "phone", presence=None)
+    alice.send("<presence/>")
+    # Bob is offline: the probe's answer is his last unavailable presence
+    # (4.3.2), from his bare JID, with a XEP-0203 delay.
+    p = expect_presence(alice, bare(server, "bob"), "unavailable")
+    delay = p.find(q(NS_DELAY, "delay"))
+    assert delay is not None, ET.tostring(p, "unicode")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", delay.get("stamp"))
+    # No subscription: carol gets nothing of alice's.
+    assert presences_from(carol.quiet(1.0), bare(server, "alice")) == []
+
+
+# -- updates and unavailable (4.4, 4.5) --------------------------------------------
+
+def test_presence_change_is_broadcast_to_subscribers_only(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home")
+    carol = login(server, raw_factory, "carol", "c")
+    alice = login(server, raw_factory, "alice", "phone")
+    expect_presence(bob, alice.jid)
+    alice.send("<presence><show>away</show><status>lunch</status></presence>")
+    p = expect_presence(bob, alice.jid)
+    assert show(p) == "away" and status(p) == "lunch"
+    assert presences_from(carol.quiet(1.0), bare(server, "alice")) == []
+
+
+def test_unavailable_on_clean_logout_carries_the_status_once(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home")
+    alice = login(server, raw_factory, "alice", "phone")
+    expect_presence(bob, alice.jid)
+    alice.send("<presence type='unavailable'><status>gone home</status></presence>")
+    p = expect_presence(bob, alice.jid, "unavailable")
+    assert status(p) == "gone home"
+    alice.close()
+    # The session was no longer available: no second unavailable.
+    assert presences_from(bob.quiet(1.0), alice.jid) == []
+    # A later probe answer carries the last unavailable presence's status.
+    bob.send(f"<presence type='probe' to='{bare(server, 'alice')}'/>")
+    p = expect_presence(bob, bare(server, "alice"), "unavailable")
+    assert status(p) == "gone home"
+    assert p.find(q(NS_DELAY, "delay")) is not None
+
+
+def test_stream_close_without_unavailable_sends_it(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home")
+    alice = login(server, raw_factory, "alice", "phone")
+    expect_presence(bob, alice.jid)
+    alice.close()
+    expect_presence(bob, alice.jid, "unavailable")
+
+
+def test_abrupt_disconnect_sends_unavailable(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home")
+    alice = login(server, raw_factory, "alice", "phone")
+    expect_presence(bob, alice.jid)
+    alice.abort()  # the socket just goes away (4.5.4)
+    expect_presence(bob, alice.jid, "unavailable", timeout=15)
+
+
+# -- directed presence (4.6) -------------------------------------------------------
+
+def test_directed_presence_recipient_gets_unavailable_at_logout_only(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home")
+    carol = login(server, raw_factory, "carol", "c")
+    alice = login(server, raw_factory, "alice", "phone")
+    alice.send(f"<presence to='{bare(server, 'carol')}'><status>psst</status></presence>")
+    p = expect_presence(carol, alice.jid)
+    assert status(p) == "psst"
+    # Broadcast updates are for subscribers, not for directed recipients.
+    alice.send("<presence><show>xa</show></presence>")
+    expect_presence(bob, alice.jid)
+    assert presences_from(carol.quiet(1.0), alice.jid) == []
+    # At the end of the session both learn it.
+    alice.close()
+    expect_presence(carol, alice.jid, "unavailable")
+    expect_presence(bob, alice.jid, "unavailable")
+
+
+def test_directed_unavailable_forgets_the_recipient(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    carol = login(server, raw_factory, "carol", "c")
+    alice = login(server, raw_factory, "alice", "phone")
+    alice.send(f"<presence to='{bare(server, 'carol')}'/>")
+    expect_presence(carol, alice.jid)
+    alice.send(f"<presence to='{bare(server, 'carol')}' type='unavailable'/>")
+    expect_presence(carol, alice.jid, "unavailable")
+    alice.send("<presence type='unavailable'/>")
+    alice.close()
+    assert presences_from(carol.quiet(1.0), alice.jid) == []
+
+
+def test_directed_presence_without_initial_presence(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home")
+    carol = login(server, raw_factory, "carol", "c")
+    alice = login(server, raw_factory, "alice", "hidden", presence=None)
+    alice.send(f"<presence to='{bare(server, 'carol')}'/>")
+    expect_presence(carol, alice.jid)
+    alice.abort()
+    expect_presence(carol, alice.jid, "unavailable", timeout=15)
+    # Bob never saw the session available and hears nothing of it.
+    assert presences_from(bob.quiet(1.0), alice.jid) == []
+
+
+# -- probes (4.3.2) ----------------------------------------------------------------
+
+def test_probe_from_subscriber_gets_every_available_resource(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    a1 = login(server, raw_factory, "alice", "r1", "<presence><priority>5</priority></presence>")
+    a2 = login(server, raw_factory, "alice", "r2",
+               "<presence><priority>-1</priority><status>low</status></presence>")
+    bob = login(server, raw_factory, "bob", "home", presence=None)
+    bob.send(f"<presence type='probe' to='{bare(server, 'alice')}'/>")
+    got = expect_all(bob, [(a1.jid, None), (a2.jid, None)])
+    assert got[(a1.jid, None)].find(q(NS_CLIENT, "priority")).text == "5"
+    assert status(got[(a2.jid, None)]) == "low"
+    # Probing one resource's full JID is answered the same way.
+    bob.send(f"<presence type='probe' to='{a1.jid}'/>")
+    expect_all(bob, [(a1.jid, None), (a2.jid, None)])
+
+
+def test_probe_from_non_subscriber_reveals_nothing(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    login(server, raw_factory, "alice", "phone")
+    carol = login(server, raw_factory, "carol", "c")
+    carol.send(f"<presence type='probe' to='{bare(server, 'alice')}' id='pr1'/>")
+    got = carol.quiet(1.5)
+    # 4.3.2: no presence information; at most an 'unsubscribed' (which the
+    # prober's own server may swallow, there being nothing to cancel).
+    leaked = [e for e in presences_from(got, bare(server, "alice")) if e.get("type") != "unsubscribed"]
+    assert leaked == [], [ET.tostring(e, "unicode") for e in leaked]
+
+
+def test_unknown_presence_type_is_bad_request(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    carol = login(server, raw_factory, "carol", "c")
+    alice = login(server, raw_factory, "alice", "phone")
+    alice.send(f"<presence to='{bare(server, 'carol')}' type='invisible' id='bad1'/>")
+    err = alice.expect(PRESENCE, match=lambda e: e.get("id") == "bad1")
+    assert err.get("type") == "error"
+    assert stanza_error_condition(err) == ("modify", "bad-request")
+    alice.send("<presence type='available' id='bad2'/>")
+    err = alice.expect(PRESENCE, match=lambda e: e.get("id") == "bad2")
+    assert stanza_error_condition(err) == ("modify", "bad-request")
+    assert presences_from(carol.quiet(0.5), alice.jid) == []
+
+
+# -- resources and priorities ------------------------------------------------------
+
+def test_new_resource_sees_other_resources_and_negative_priority_gets_presence(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home")
+    a1 = login(server, raw_factory, "alice", "r1",
+               "<presence><priority>5</priority><status>main</status></presence>")
+    a2 = login(server, raw_factory, "alice", "r2", presence=None)
+    a2.send("<presence><priority>-1</priority></presence>")
+    # The new resource learns of the user's other one and of the contact.
+    got = expect_all(a2, [(a1.jid, None), (bob.jid, None)])
+    assert status(got[(a1.jid, None)]) == "main"
+    # and r1 sees r2 come (the core's reflection).
+    expect_presence(a1, a2.jid)
+    # Presence goes to every available resource, whatever its priority.
+    bob.send("<presence><show>chat</show></presence>")
+    assert show(expect_presence(a1, bob.jid)) == "chat"
+    assert show(expect_presence(a2, bob.jid)) == "chat"
+    # Messages to the bare JID go to the non-negative resource only.
+    bob.message(bare(server, "alice"), "for the main one")
+    a1.expect_message("for the main one")
+    assert [e for e in a2.quiet(1.0) if e.tag == q(NS_CLIENT, "message")] == []
+
+
+def test_one_resource_leaving_keeps_the_other_visible(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home")
+    a1 = login(server, raw_factory, "alice", "r1")
+    a2 = login(server, raw_factory, "alice", "r2")
+    expect_all(bob, [(a1.jid, None), (a2.jid, None)])
+    a1.abort()
+    expect_presence(bob, a1.jid, "unavailable", timeout=15)
+    bob.send(f"<presence type='probe' to='{bare(server, 'alice')}'/>")
+    expect_presence(bob, a2.jid)
+
+
+# -- hot reload --------------------------------------------------------------------
+
+def test_hot_reload_keeps_who_is_available(server_factory, raw_factory):
+    server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home")
+    carol = login(server, raw_factory, "carol", "c")
+    alice = login(server, raw_factory, "alice", "phone")
+    expect_presence(bob, alice.jid)
+    alice.send(f"<presence to='{bare(server, 'carol')}'/>")
+    expect_presence(carol, alice.jid)
+    reloaded = server.ctl("module", "reload", "mod_presence")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    alice.abort()
+    expect_presence(bob, alice.jid, "unavailable", timeout=15)
+    expect_presence(carol, alice.jid, "unavailable", timeout=15)
+
+
+# -- gloox -------------------------------------------------------------------------
+
+def test_gloox_presence_flows(server_factory, raw_factory, gloox_factory):
+    server = mutual(server_factory, raw_factory)
+    bob = gloox_factory(server, "bob", "gb")
+    bob.connected()
+    alice = gloox_factory(server, "alice", "ga")
+    alice.connected()
+    alice_jid, bob_jid = f"alice@{server.domain}/ga", f"bob@{server.domain}/gb"
+    # Initial presence both ways (broadcast and probe).
+    bob.wait_for("PRESENCE", **{"from": alice_jid, "type": "available"})
+    alice.wait_for("PRESENCE", **{"from": bob_jid, "type": "available"})
+    # A change.
+    alice.cmd("presence 0 away brb")
+    got = bob.wait_for("PRESENCE", **{"from": alice_jid, "type": "away"})
+    assert got["status"] == "brb"
+    # Unavailable with a status.
+    alice.cmd("unavailable see you")
+    got = bob.wait_for("PRESENCE", **{"from": alice_jid, "type": "unavailable"})
+    assert got["status"] == "see you"
+    # A client killed outright.
+    killed = gloox_factory(server, "alice", "gk")
+    killed.connected()
+    bob.wait_for("PRESENCE", **{"from": f"alice@{server.domain}/gk", "type": "available"})
+    killed.kill()
+    bob.wait_for("PRESENCE", timeout=20, **{"from": f"alice@{server.domain}/gk", "type": "unavailable"})

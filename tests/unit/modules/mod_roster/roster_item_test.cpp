@@ -1,0 +1,151 @@
+// Roster set checks (RFC 6121 2.1, 2.3.3, 2.5), contact JIDs, stored
+// groups, versioned gets (2.6) and the per-user line.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "jid_prep.hpp"
+#include "roster_item.hpp"
+#include "user_queue.hpp"
+
+using namespace mod_roster;
+
+namespace {
+
+RosterSetRequest one_item(std::string jid) {
+  RosterSetRequest r;
+  r.item_count = 1;
+  r.jid = std::move(jid);
+  return r;
+}
+
+std::string condition(const SetCheck& c) { return c.error ? c.error->condition : ""; }
+
+const RosterSetLimits limits{10, 8};
+
+}  // namespace
+
+TEST_CASE("a valid set: name and groups kept, the JID prepared") {
+  auto r = one_item("Nurse@Example.COM");
+  r.name = "Nurse";
+  r.groups = {"Servants", "Friends"};
+  auto c = check_roster_set(r, "juliet@example.com", limits);
+  REQUIRE(c.set);
+  CHECK(c.set->contact == "nurse@example.com");
+  CHECK_FALSE(c.set->remove);
+  CHECK(c.set->name == "Nurse");
+  CHECK(c.set->groups == std::vector<std::string>{"Servants", "Friends"});
+}
+
+TEST_CASE("2.3.3 exactly one item") {
+  RosterSetRequest none;
+  CHECK(condition(check_roster_set(none, "j@e", limits)) == "bad-request");
+  auto two = one_item("a@b");
+  two.item_count = 2;
+  CHECK(condition(check_roster_set(two, "j@e", limits)) == "bad-request");
+}
+
+TEST_CASE("the item's jid: required, well-formed, bare, not the user's own") {
+  RosterSetRequest no_jid;
+  no_jid.item_count = 1;
+  CHECK(condition(check_roster_set(no_jid, "j@e", limits)) == "bad-request");
+  CHECK(condition(check_roster_set(one_item("a@@b"), "j@e", limits)) == "jid-malformed");
+  CHECK(condition(check_roster_set(one_item("<x>@b"), "j@e", limits)) == "jid-malformed");
+  CHECK(condition(check_roster_set(one_item(""), "j@e", limits)) == "jid-malformed");
+  CHECK(condition(check_roster_set(one_item("a@b/"), "j@e", limits)) == "jid-malformed");
+  CHECK(condition(check_roster_set(one_item("a@b/res"), "j@e", limits)) == "bad-request");
+  CHECK(condition(check_roster_set(one_item("J@E"), "j@e", limits)) == "not-allowed");
+}
+
+TEST_CASE("2.3.3 not-acceptable: long name, empty group, long group; bad-request: duplicate group") {
+  auto r = one_item("a@b");
+  r.name = std::string(11, 'n');
+  CHECK(condition(check_roster_set(r, "j@e", limits)) == "not-acceptable");
+  r.name = std::string(10, 'n');
+  CHECK(check_roster_set(r, "j@e", limits).set);
+  r.groups = {""};
+  CHECK(condition(check_roster_set(r, "j@e", limits)) == "not-acceptable");
+  r.groups = {std::string(9, 'g')};
+  CHECK(condition(check_roster_set(r, "j@e", limits)) == "not-acceptable");
+  r.groups = {"a", "b", "a"};
+  CHECK(condition(check_roster_set(r, "j@e", limits)) == "bad-request");
+}
+
+TEST_CASE("2.1.2.5 subscription: 'remove' removes, any other value is ignored") {
+  auto r = one_item("a@b");
+  r.subscription = "remove";
+  r.groups = {""};  // ignored for a remove
+  auto c = check_roster_set(r, "j@e", limits);
+  REQUIRE(c.set);
+  CHECK(c.set->remove);
+  r.subscription = "both";
+  r.groups = {"g"};
+  c = check_roster_set(r, "j@e", limits);
+  REQUIRE(c.set);
+  CHECK_FALSE(c.set->remove);
+}
+
+TEST_CASE("an empty name is no name") {
+  auto r = one_item("a@b");
+  r.name = "";
+  auto c = check_roster_set(r, "j@e", limits);
+  REQUIRE(c.set);
+  CHECK_FALSE(c.set->name);
+}
+
+TEST_CASE("contact JIDs") {
+  CHECK(prepare_jid("Romeo@Example.NET")->bare() == "romeo@example.net");
+  CHECK(prepare_jid("example.net.")->bare() == "example.net");
+  CHECK(prepare_jid("a@b/Res")->resource == "Res");
+  CHECK(prepare_jid("a@b/Res")->full() == "a@b/Res");
+  CHECK(prepare_jid("a@b/x/y")->resource == "x/y");
+  CHECK(prepare_jid("\xC3\xA9l\xC3\xA8ve@example.com")->local == "\xC3\xA9l\xC3\xA8ve");
+  CHECK_FALSE(prepare_jid("@b"));
+  CHECK_FALSE(prepare_jid("a@"));
+  CHECK_FALSE(prepare_jid("a b@c"));
+  CHECK_FALSE(prepare_jid("a@b c"));
+  CHECK_FALSE(prepare_jid("a@b..c"));
+  CHECK_FALSE(prepare_jid("a\"@b"));
+  CHECK_FALSE(prepare_jid("a@b\xFF"));
+  CHECK_FALSE(prepare_jid(std::string(1024, 'a') + "@b"));
+  CHECK(prepare_jid(std::string(1023, 'a') + "@b"));
+}
+
+TEST_CASE("groups round-trip, any text") {
+  std::vector<std::string> groups{"Friends", "a:b", "multi\nline", "12:34", ""};
+  CHECK(decode_groups(encode_groups(groups)) == groups);
+  CHECK(decode_groups("").empty());
+  CHECK(decode_groups("99:short").empty());  // damaged: nothing invented
+}
+
+TEST_CASE("2.6 versioned get: the whole roster or a delta") {
+  CHECK(plan_versioned_get(std::nullopt, 5).full);         // no ver: no versioning asked
+  CHECK(plan_versioned_get("", 5).full);                   // empty: nothing cached
+  CHECK(plan_versioned_get("bogus", 5).full);              // not ours
+  CHECK(plan_versioned_get("6", 5).full);                  // from the future
+  CHECK(plan_versioned_get("-1", 5).full);
+  auto same = plan_versioned_get("5", 5);
+  CHECK_FALSE(same.full);
+  CHECK(same.since == 5);
+  auto older = plan_versioned_get("2", 5);
+  CHECK_FALSE(older.full);
+  CHECK(older.since == 2);
+  CHECK(parse_version("0") == 0);
+  CHECK_FALSE(parse_version("1e3"));
+}
+
+TEST_CASE("the per-user line: in order, one at a time, users independent") {
+  UserQueue q;
+  auto a1 = q.enter("a@x");
+  auto a2 = q.enter("a@x");
+  auto b1 = q.enter("b@x");
+  CHECK(a1.at_head);
+  CHECK_FALSE(a2.at_head);
+  CHECK(b1.at_head);
+  CHECK_FALSE(q.at_head("a@x", a2.id));
+  q.leave("a@x", a1.id);
+  CHECK(q.at_head("a@x", a2.id));
+  q.leave("a@x", a2.id);
+  CHECK(q.waiting("a@x") == 0);
+  CHECK(q.waiting("b@x") == 1);
+}
