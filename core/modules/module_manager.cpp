@@ -363,6 +363,20 @@ std::shared_ptr<const ModuleTables> ModuleManager::build_tables() const {
   return tables;
 }
 
+void ModuleManager::when_storage_drained(std::shared_ptr<Loaded> stopped, std::function<void()> done) {
+  // stop() may have written its last state: those calls complete on a loop,
+  // in the module's code and with its instance, so neither may go before.
+  bool drained = true;
+  for (const auto& instance : stopped->instances) drained = drained && instance->storage_in_flight.load() == 0;
+  if (drained) {
+    done();
+    return;
+  }
+  // One round through the loops lets posted completions run; rare and short
+  // (a stop() that wrote), so no timer.
+  on_all_loops([](LoopContext&) {}, [this, stopped, done] { when_storage_drained(stopped, done); });
+}
+
 void ModuleManager::on_all_loops(std::function<void(LoopContext&)> task, std::function<void()> done) {
   if (ctx_.loops.empty()) {
     done();
@@ -476,11 +490,13 @@ void ModuleManager::unload(const std::string& name, Done done) {
   install_tables(build_tables(), false, [this, name, holder, instances, done] {
     drop_session_data(instances, [this, name, holder, done] {
       stop_instances(holder->instances);
-      holder->instances.clear();
-      holder->library.reset();  // dlclose
-      busy_ = false;
-      spdlog::info("module {} unloaded", name);
-      done(true, fmt::format("module {} unloaded\n", name));
+      when_storage_drained(holder, [this, name, holder, done] {
+        holder->instances.clear();
+        holder->library.reset();  // dlclose
+        busy_ = false;
+        spdlog::info("module {} unloaded", name);
+        done(true, fmt::format("module {} unloaded\n", name));
+      });
     });
   });
 }
@@ -538,11 +554,13 @@ void ModuleManager::reload(const std::string& name, Done done) {
       // data, then stop and unmap it.
       drop_session_data(old_instances, [this, name, retired, done] {
         stop_instances(retired->instances);
-        retired->instances.clear();
-        retired->library.reset();  // dlclose the old copy
-        busy_ = false;
-        spdlog::info("module {} reloaded", name);
-        done(true, fmt::format("module {} reloaded\n", name));
+        when_storage_drained(retired, [this, name, retired, done] {
+          retired->instances.clear();
+          retired->library.reset();  // dlclose the old copy
+          busy_ = false;
+          spdlog::info("module {} reloaded", name);
+          done(true, fmt::format("module {} reloaded\n", name));
+        });
       });
     });
   });

@@ -77,6 +77,8 @@ class ModuleManager {
   void pause_loops(std::function<void()> done);
   void drop_session_data(std::vector<parley_module*> instances, std::function<void()> done);
   void on_all_loops(std::function<void(struct LoopContext&)> task, std::function<void()> done);
+  // Runs `done` once no storage call of these (stopped) instances is in flight.
+  void when_storage_drained(std::shared_ptr<Loaded> stopped, std::function<void()> done);
 
   ServerContext& ctx_;
   const config::Config& config_;

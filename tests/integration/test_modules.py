@@ -365,7 +365,27 @@ def test_module_storage_survives_a_restart_and_is_fenced(server_factory, tmp_pat
     c = raw_factory(server.c2s_port)
     c.login("alice", PASSWORD)
     notes = c.iq("get", f"<notes xmlns='{NOTES}'/>", to=server.domain)
-    assert [n.text for n in notes.iter(q(NOTES, "note"))] == ["first", "second"]
+    # What stop() wrote at the shutdown was committed too.
+    assert [n.text for n in notes.iter(q(NOTES, "note"))] == ["first", "second", "stopped"]
+
+
+def test_storage_written_by_stop_completes_before_the_code_is_unmapped(server_factory, tmp_path, raw_factory):
+    folder = module_dir(tmp_path, "mod_test_notes")
+    server = server_factory(module_paths=[folder], modules={"mod_test_notes": {}})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    for _ in range(3):
+        reloaded = server.ctl("module", "reload", "mod_test_notes")
+        assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    unloaded = server.ctl("module", "unload", "mod_test_notes")
+    assert unloaded.returncode == 0, unloaded.stdout + unloaded.stderr
+    loaded = server.ctl("module", "load", "mod_test_notes")
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    notes = c.iq("get", f"<notes xmlns='{NOTES}'/>", to=server.domain)
+    assert [n.text for n in notes.iter(q(NOTES, "note"))] == ["stopped"] * 4
+    # The server is still whole (the sanitizer builds check the unmapping).
+    assert c.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to=server.domain) is not None
 
 
 READER = "urn:parley:test:reader"

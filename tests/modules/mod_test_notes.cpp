@@ -5,6 +5,8 @@
 //                                                            answers the error text (refused)
 //   iq set  <timer xmlns='urn:parley:test:notes'/>           starts a 60 s timer (reload is refused meanwhile)
 //   iq set  <cancel xmlns='urn:parley:test:notes'/>          cancels it
+// stop() writes a note "stopped" with a completion callback: an unload or a
+// reload must wait for it (it runs module code) before unmapping the module.
 #include <chrono>
 #include <string>
 
@@ -34,6 +36,11 @@ class ModTestNotes : public parley::Module {
                      if (!rows) return host().bounce(*iq, "internal-server-error", rows.error());
                      host().route(parley::make_iq_result(*iq));
                    });
+  }
+
+  void stop() override {
+    host().execute("INSERT INTO mod_test_notes_items (text) VALUES ('stopped')", {},
+                   [this](parley::Result<parley::Rows, std::string>) { host().info("stop note written"); });
   }
 
   void on_get(const parley::IqRequest& request) {
