@@ -19,8 +19,15 @@ struct ParsedItems {
   std::string text;
 };
 
+// The server's own preparation of a JID (stringprep, IDNA) when the host has
+// it; the module's ASCII rules then only split it.
+std::optional<std::string> canonical_jid(const parley::Host& host, std::string_view text) {
+  if (!host.supports(PARLEY_HOST_ENTRY_END(jid_prepare))) return std::string(text);
+  return host.prepare_jid(text);
+}
+
 // The <item jid='...'/> children of a <block/> or <unblock/>.
-ParsedItems parse_items(parley::ElementView command) {
+ParsedItems parse_items(const parley::Host& host, parley::ElementView command) {
   ParsedItems out;
   std::unordered_set<std::string> seen;
   for (parley::ElementView child : command.children()) {
@@ -35,7 +42,8 @@ ParsedItems parse_items(parley::ElementView command) {
       out.text = "an <item/> needs a 'jid' attribute";
       return out;
     }
-    auto jid = parse_jid(*jid_attr);
+    auto canonical = canonical_jid(host, *jid_attr);
+    auto jid = canonical ? parse_jid(*canonical) : std::nullopt;
     if (!jid) {
       out.condition = "jid-malformed";
       out.text = "not a valid JID: " + std::string(*jid_attr);
@@ -74,7 +82,7 @@ void ModBlocking::on_iq(const parley::IqRequest& request) {
     });
   }
   if (type == "set" && (name == "block" || name == "unblock")) {
-    ParsedItems parsed = parse_items(*payload);
+    ParsedItems parsed = parse_items(host(), *payload);
     if (!parsed.condition.empty()) return host().bounce(iq, parsed.condition, parsed.text);
     // XEP-0191 §3.3: a block names at least one item; an empty unblock is
     // "unblock all" (§3.5).

@@ -25,6 +25,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "jid_prep.hpp"
 #include "parley/module.hpp"
 #include "roster_item.hpp"
 #include "subscription_state.hpp"
@@ -123,6 +124,13 @@ class ModRoster : public parley::Module {
  private:
   // ---- mod_roster.cpp: plumbing ----
   std::string bare_of(const std::string& local) const { return local + "@" + domain_; }
+  // A JID as the server prepares it (stringprep, IDNA) and split; nullopt if
+  // invalid. Hosts before ABI 1.1 leave it to the module's ASCII rules.
+  std::optional<PreparedJid> prepare(std::string_view text) const {
+    if (!host().supports(PARLEY_HOST_ENTRY_END(jid_prepare))) return prepare_jid(text);
+    auto canonical = host().prepare_jid(text);
+    return canonical ? prepare_jid(*canonical) : std::nullopt;
+  }
   // Runs `work` when it is `owner`'s turn (now, or polled from this loop).
   void exclusive(const std::string& owner, std::function<void(TurnPtr)> work);
   // The item and pending request of (user, contact), the roster version and size.

@@ -58,6 +58,13 @@ void ModRoster::on_roster_iq(const parley::IqRequest& request) {
     for (parley::ElementView group : child.children())
       if (group.name() == "group" && group.xmlns() == ns_roster) req.groups.push_back(group.text());
   }
+  if (req.jid && req.item_count == 1) {
+    // Keyed by the server's preparation of the address, so that two spellings
+    // of one JID are one item.
+    auto prepared = prepare(*req.jid);
+    if (!prepared) return host().bounce(request.iq(), "jid-malformed", "the item's 'jid' is not a valid JID");
+    req.jid = prepared->full();
+  }
   SetCheck check = check_roster_set(req, owner, limits_);
   if (check.error) return host().bounce(request.iq(), check.error->condition, check.error->text);
   RosterSet set = std::move(*check.set);

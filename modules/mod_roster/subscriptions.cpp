@@ -35,7 +35,7 @@ parley::Outcome ModRoster::on_stanza_in(const parley::Event& event) {
   auto to_attr = stanza->attr("to");
   if (!to_attr || to_attr->empty()) return parley::Outcome::pass;  // means nothing (the core drops it)
   if (event.host() != domain_ || event.user().empty()) return parley::Outcome::pass;
-  auto to = prepare_jid(*to_attr);
+  auto to = prepare(*to_attr);
   if (!to) {
     host().bounce(*stanza, "jid-malformed");
     return parley::Outcome::handled;
@@ -68,7 +68,7 @@ parley::Outcome ModRoster::on_presence_to_local(const parley::Event& event) {
   auto type = parse_sub_type(stanza->attr("type").value_or(""));
   if (!type) return parley::Outcome::pass;
   if (event.host() != domain_ || event.user().empty()) return parley::Outcome::pass;
-  auto from = prepare_jid(stanza->attr("from").value_or(""));
+  auto from = prepare(stanza->attr("from").value_or(""));
   if (!from) return parley::Outcome::handled;
   std::string user(event.user());
   const std::string owner = bare_of(user);

@@ -237,6 +237,20 @@ def test_contact_jid_is_prepared(server_factory, raw_factory):
     assert list(alice.roster()) == ["romeo@example.net"]
 
 
+def test_non_ascii_contact_jid_is_prepared_by_the_server_rules(server_factory, raw_factory):
+    # RFC 7622 nodeprep case-folds beyond ASCII: two spellings, one item.
+    server = start(server_factory, users=("alice",))
+    alice = login(server, raw_factory, "alice")
+    assert alice.set("\u00c4RGER@Example.NET").get("type") == "result"
+    item, _ = alice.push()
+    assert item.get("jid") == "\u00e4rger@example.net"
+    assert alice.set("\u00e4rger@example.net", name="same").get("type") == "result"
+    alice.push()
+    assert list(alice.roster()) == ["\u00e4rger@example.net"]
+    # A JID the server's stringprep refuses (U+2028 is a prohibited control character).
+    assert error_of(alice.set("bad\u2028x@example.net"))[1] == "jid-malformed"
+
+
 def test_pushes_reach_interested_resources_only(server_factory, raw_factory):
     server = start(server_factory, users=("alice",))
     first = login(server, raw_factory, "alice", resource="one")
