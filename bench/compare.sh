@@ -240,14 +240,9 @@ run_server() {
   for run in $(seq 1 "$RUNS"); do
     bench "$name" chat-light chat --pairs "$PAIRS" --window 1 --rate "$LIGHT_RATE" --messages "$LIGHT_MESSAGES"
   done
-  if [ "$name" = parley ]; then
-    # No offline storage in Parley yet: one small run shows what happens (the report says "not supported").
-    bench "$name" offline offline --receivers 10 --senders 2 --messages 100 --drain-timeout 5
-  else
-    for run in $(seq 1 "$RUNS"); do
-      bench "$name" offline offline --receivers "$OFF_RECEIVERS" --senders "$OFF_SENDERS" --messages "$OFF_MESSAGES" --drain-timeout 60
-    done
-  fi
+  for run in $(seq 1 "$RUNS"); do
+    bench "$name" offline offline --receivers "$OFF_RECEIVERS" --senders "$OFF_SENDERS" --messages "$OFF_MESSAGES" --drain-timeout 60
+  done
   for run in $(seq 1 "$RUNS"); do
     bench "$name" churn churn --sessions "$CHURN_SESSIONS" --rate "$CHURN_RATE" --duration "$CHURN_SECONDS"
   done

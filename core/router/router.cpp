@@ -138,9 +138,21 @@ void Router::check_account(xml::Element&& stanza, const Jid& from, const Jid& to
     xml::Element stanza;
     Jid from;
     Jid to;
+    SessionId held = 0;  // the sender's session, whose input waits for the answer
   };
   auto pending = std::make_shared<Pending>(Pending{std::move(stanza), from, to});
-  // On the single writer, not a reader: checks then complete in the order the
+  // The sender's next stanzas wait for this one: another sender's check may
+  // put the account in the cache meanwhile, and a later stanza must not
+  // overtake this one through it.
+  if (!from.resource().empty() && ctx_.is_local_host(from.domain())) {
+    if (auto ref = ctx_.sessions.find(from.bare_str(), from.resource()); ref && loop_of(ref->id) == loop) {
+      if (C2sSession* sender = ctx_.loops[loop]->find(ref->id)) {
+        sender->hold_input();
+        pending->held = ref->id;
+      }
+    }
+  }
+  // On the single writer, not a reader: checks complete in the order the
   // stanzas came, so messages to an offline user are stored in order.
   ctx_.storage->write([this, pending, loop](storage::Database& db) {
     auto exists = storage::user_store::user_exists(db, pending->to.domain(), pending->to.local());
@@ -154,6 +166,10 @@ void Router::check_account(xml::Element&& stanza, const Jid& from, const Jid& to
       } else {
         no_such_user(std::move(pending->stanza), loop);
       }
+      // After the routing: a module that holds the sender too (an offline
+      // commit) has done so by now, so its hold carries on without a gap.
+      if (pending->held != 0)
+        if (C2sSession* sender = ctx_.loops[loop]->find(pending->held)) sender->release_input();
     });
   });
 }
