@@ -105,9 +105,16 @@ class ModPresence : public parley::Module {
       host().bounce(copy, "bad-request", "unknown presence type");
       return parley::Outcome::handled;
     }
-    auto to = stanza->attr("to");
-    if (!to || to->empty()) return parley::Outcome::pass;
+    auto to_attr = stanza->attr("to");
+    if (!to_attr || to_attr->empty()) return parley::Outcome::pass;
     if (!type.empty() && type != "unavailable") return parley::Outcome::pass;
+    // Tracked in the server's own preparation of the address, so that the
+    // unavailable for "Juliet@Example.COM" matches the available before it.
+    std::optional<std::string> prepared = host().supports(PARLEY_HOST_ENTRY_END(jid_prepare))
+                                              ? host().prepare_jid(*to_attr)
+                                              : std::optional<std::string>(std::string(*to_attr));
+    if (!prepared) return parley::Outcome::pass;  // the router answers jid-malformed
+    const std::string* to = &*prepared;
     std::string_view full = ev.jid();
     // The user's own resources get the session's unavailable from the core,
     // and the server itself keeps no presence state.

@@ -3,7 +3,8 @@
 The client prints one event per line (CONNECTED, MSG, PING, DISCO-FEATURE,
 DISCONNECTED, ...) and exits with a code that says how it ended:
 0 ok, 1 usage, 2 connection failure, 3 auth failure, 4 timeout,
-5 session lost after login, 6 no allowed SASL mechanism offered.
+5 session lost after login, 6 no allowed SASL mechanism offered,
+7 registration refused (--register).
 """
 
 import os
@@ -19,6 +20,7 @@ EXIT_AUTH = 3
 EXIT_TIMEOUT = 4
 EXIT_LOST = 5
 EXIT_NO_MECHANISM = 6
+EXIT_REGISTRATION = 7
 
 
 # Free-text fields: always printed last, they run to the end of the line.

@@ -1,5 +1,6 @@
 // parley_gloox_client: a scriptable gloox 1.0 client for Parley's integration
 // tests. See usage() for the command language and the exit codes.
+#include "register_client.hpp"
 #include "script_client.hpp"
 
 #include <cstdio>
@@ -25,6 +26,9 @@ void usage(std::FILE* out) {
       "  --roster               use gloox's RosterManager (roster fetched at login, pushes printed)\n"
       "  --sub-mode M           with --roster, an incoming subscribe: ask (default; wait for\n"
       "                         approve/deny) | accept | deny\n"
+      "  --register             XEP-0077 with gloox's Registration: connect without logging in,\n"
+      "                         register the JID's localpart with PW, print REGISTERED or\n"
+      "                         REGISTER-ERROR, exit (no commands; --tls applies, not --direct-tls)\n"
       "Commands (one per line; run in order once online; EOF on stdin = quit):\n"
       "  expect-in TEXT [T]                 wait for incoming XML containing TEXT; prints IN <xml>\n"
       "  send JID BODY                      chat message\n"
@@ -45,14 +49,28 @@ void usage(std::FILE* out) {
       "  subscribe JID [STATUS]             (--roster: also adds the item, as gloox does)\n"
       "  unsubscribe JID [STATUS] | cancel JID [STATUS] (unsubscribed)\n"
       "  approve JID | deny JID             answer a subscription request\n"
+      "Module commands (gloox's protocol classes; each waits for its reply, default 10 s):\n"
+      "  vcard-set NICK|- FULL NAME         VCardManager::storeVCard (FN, NICKNAME)  -> VCARD-SET\n"
+      "  vcard-get [JID|self [T]]           VCardManager::fetchVCard                 -> VCARD-GET\n"
+      "  private-set ELEM XMLNS [CHILD [TEXT]]  PrivateXML::storeXML                 -> PRIVATE-SET\n"
+      "  private-get ELEM XMLNS             PrivateXML::requestXML -> PRIVATE-GET, PRIVATE-CHILD\n"
+      "  last [JID [T]]                     LastActivity::query (default: the server) -> LAST\n"
+      "  version [JID [T]]                  iq with SoftwareVersion (default: the server)\n"
+      "                                     -> SOFTWARE-VERSION, SOFTWARE-OS\n"
+      "  set-version NAME VERSION [OS]      what gloox's Disco answers to jabber:iq:version\n"
+      "  passwd NEWPW                       Registration::changePassword            -> PASSWD\n"
+      "  unregister                         Registration::removeAccount             -> UNREGISTER\n"
       "Output lines: TLS, CONNECTED, MSG, PRESENCE, PING, DISCO-IDENTITY, DISCO-FEATURE,\n"
       "  DISCO-END, OK, TIMEOUT, ECHO, ERROR, BIND-ERROR, SESSION-ERROR, DISCONNECTED,\n"
       "  SUBSCRIPTION (every subscription stanza), and with --roster ROSTER-ITEM, ROSTER-END,\n"
       "  ROSTER-PUSH, ROSTER-SUBSCRIBED, ROSTER-UNSUBSCRIBED, ROSTER-SUBSCRIBE-REQUEST,\n"
-      "  ROSTER-UNSUBSCRIBE-REQUEST, ROSTER-ERROR.\n"
+      "  ROSTER-UNSUBSCRIBE-REQUEST, ROSTER-ERROR; a module command's line (result=ok or\n"
+      "  result=error:CONDITION) or TIMEOUT <command>; with --register REGISTER-STREAM,\n"
+      "  REGISTER-FORM, REGISTER-FIELDS, then REGISTERED or REGISTER-ERROR.\n"
       "Exit codes: 0 ok, 1 usage, 2 connection/TLS/stream failure before online,\n"
       "  3 authentication failure, 4 timeout (login, expect-msg, wait-msgs),\n"
-      "  5 session lost after login, 6 no allowed SASL mechanism offered.\n",
+      "  5 session lost after login, 6 no allowed SASL mechanism offered,\n"
+      "  7 registration refused (--register).\n",
       out);
 }
 
@@ -83,6 +101,7 @@ int main(int argc, char** argv) {
     else if (a == "--verbose") o.verbose = true;
     else if (a == "--roster") o.roster = true;
     else if (a == "--sub-mode") o.sub_mode = value();
+    else if (a == "--register") o.register_account = true;
     else if (a == "--help" || a == "-h") {
       usage(stdout);
       return parley_gloox::kExitOk;
@@ -99,6 +118,14 @@ int main(int argc, char** argv) {
   if (o.jid.empty() || o.jid.find('@') == std::string::npos || !mech_ok || !tls_ok || !sub_ok || o.port <= 0) {
     usage(stderr);
     return parley_gloox::kExitUsage;
+  }
+  if (o.register_account) {
+    if (o.direct_tls) {
+      usage(stderr);
+      return parley_gloox::kExitUsage;
+    }
+    parley_gloox::RegisterClient registrar(o);
+    return registrar.run();
   }
   parley_gloox::ScriptClient client(o);
   return client.run();

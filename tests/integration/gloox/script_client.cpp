@@ -124,6 +124,8 @@ ScriptClient::ScriptClient(Options options) : options_(std::move(options)) {
       gloox::LogLevelDebug,
       options_.verbose ? gloox::LogAreaAll : (gloox::LogAreaXmlOutgoing | gloox::LogAreaXmlIncoming), this);
 
+  modules_ = std::make_unique<ModuleCommands>(*client_, *this);
+
   for (const auto& c : options_.commands) pending_.push_back(c);
   if (!options_.commands.empty()) stdin_open_ = false;
 }
@@ -270,7 +272,7 @@ void ScriptClient::execute(const std::string& line) {
     quitting_ = true;
     client_->disconnect();
     finish(kExitOk);
-  } else if (execute_roster(cmd, rest)) {
+  } else if (execute_roster(cmd, rest) || modules_->execute(cmd, rest)) {
     // done
   } else {
     emit("ERROR unknown command: " + escape_line(line));
@@ -324,6 +326,10 @@ void ScriptClient::check_wait() {
         emit("DISCO-END jid=" + w.arg + " result=timeout");
         w.done = true;
         break;
+      case Wait::Kind::kReply:
+        emit("TIMEOUT " + escape_line(w.arg));
+        w.done = true;
+        break;
       case Wait::Kind::kExpectMsg:
         emit("TIMEOUT expect-msg " + escape_line(w.arg));
         finish(kExitTimeout);
@@ -342,6 +348,17 @@ void ScriptClient::check_wait() {
     }
   }
   if (w.done) wait_.reset();
+}
+
+void ScriptClient::await_reply(const std::string& what, double timeout_s) {
+  const auto now = Clock::now();
+  wait_ = Wait{Wait::Kind::kReply, what, 0, now, now + std::chrono::milliseconds(static_cast<long>(timeout_s * 1000))};
+}
+
+void ScriptClient::reply_done() {
+  // Only a reply wait ends here: a reply that comes after its timeout must
+  // not end a later expect-in, ping or sleep.
+  if (wait_ && wait_->kind == Wait::Kind::kReply) wait_.reset();
 }
 
 void ScriptClient::onConnect() {

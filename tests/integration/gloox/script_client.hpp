@@ -3,6 +3,8 @@
 // several of these at once against a real parleyd.
 #pragma once
 
+#include "module_commands.hpp"
+
 #include <gloox/client.h>
 #include <gloox/connectionlistener.h>
 #include <gloox/disco.h>
@@ -35,6 +37,7 @@ enum ExitCode : int {
   kExitTimeout = 4,        // login, expect-msg or wait-msgs did not finish in time
   kExitLost = 5,           // the server closed an online session (stream error or close)
   kExitNoMechanism = 6,    // the server offered none of the allowed SASL mechanisms
+  kExitRegistration = 7,   // --register: the server refused the registration
 };
 
 struct Options {
@@ -54,6 +57,9 @@ struct Options {
   // presence), pushes and subscription events are printed (ROSTER-*).
   bool roster = false;
   std::string sub_mode = "ask";  // incoming subscribe: ask (wait for approve/deny) | accept | deny
+  // XEP-0077: register the JID's localpart with the password, then exit
+  // (register_client.hpp) instead of logging in.
+  bool register_account = false;
 };
 
 class GlooxClient : public gloox::Client {
@@ -70,7 +76,8 @@ class ScriptClient : public gloox::ConnectionListener,
                      public gloox::DiscoHandler,
                      public gloox::SubscriptionHandler,
                      public gloox::RosterListener,
-                     public gloox::LogHandler {
+                     public gloox::LogHandler,
+                     public CommandHost {
  public:
   explicit ScriptClient(Options options);
   // Runs until quit, disconnect or a failed expectation; returns the exit code.
@@ -105,13 +112,17 @@ class ScriptClient : public gloox::ConnectionListener,
   bool handleUnsubscriptionRequest(const gloox::JID& jid, const std::string& msg) override;
   void handleNonrosterPresence(const gloox::Presence& presence) override;
   void handleRosterError(const gloox::IQ& iq) override;
+  // CommandHost (module_commands.cpp)
+  void emit(const std::string& line) override;
+  void await_reply(const std::string& what, double timeout_s) override;
+  void reply_done() override;
 
  private:
   using Clock = std::chrono::steady_clock;
 
   // A command that blocks the script until something arrives or time runs out.
   struct Wait {
-    enum class Kind { kExpectMsg, kWaitMsgs, kPing, kDisco, kSleep, kExpectIn } kind;
+    enum class Kind { kExpectMsg, kWaitMsgs, kPing, kDisco, kSleep, kExpectIn, kReply } kind;
     std::string arg;      // body, or the JID pinged / queried
     size_t count = 0;     // for wait-msgs
     Clock::time_point started;
@@ -127,7 +138,6 @@ class ScriptClient : public gloox::ConnectionListener,
     bool consumed = false;
   };
 
-  void emit(const std::string& line);
   // Roster and subscription commands; false if `cmd` is none of them.
   bool execute_roster(const std::string& cmd, const std::string& rest);
   std::string item_line(const gloox::RosterItem& item) const;
@@ -142,6 +152,8 @@ class ScriptClient : public gloox::ConnectionListener,
   // Declared before client_ so that it outlives the connection that calls it.
   std::unique_ptr<gloox::TLSHandler> tls_observer_;  // direct TLS only
   std::unique_ptr<GlooxClient> client_;
+  // After client_, so that it is destroyed first: its gloox objects unregister from the client.
+  std::unique_ptr<ModuleCommands> modules_;
   std::deque<std::string> pending_;
   std::string stdin_buffer_;
   bool stdin_open_ = true;
