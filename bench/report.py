@@ -253,10 +253,15 @@ out(table("chat-light", chat_metrics))
 out(f"## 4. Offline: {int(ENV.get('OFF_MESSAGES', '50000')):,} messages to {int(ENV.get('OFF_RECEIVERS', '500')):,} offline users, then they log in")
 out()
 parley_off = case("parley", "offline")
-if parley_off is not None:
-    out(f"Parley: **{parley_off.get('status', '?')}** (no offline storage yet: a message to an account without "
+if parley_off is not None and not parley_off.get("supported", True):
+    out(f"Parley: **{parley_off.get('status', '?')}** (no offline storage: a message to an account without "
         f"an online session is answered with an error; {fmt(parley_off.get('messages_bounced'))} of "
         f"{fmt(parley_off.get('messages_sent'))} bounced in a small probe run). The peers:")
+    out()
+else:
+    out("Online senders send every message to users who are offline; then the receivers log in "
+        "and the clock runs until every message has arrived. Parley runs `mod_offline` with "
+        "`durability: immediate` (each message committed before the sender's next stanza is read).")
     out()
 supported = () if parley_off is None or parley_off.get("supported") else ("parley",)
 out(table("offline", [
