@@ -86,7 +86,10 @@ void C2sSession::start(uv_stream_t* server) {
     return;
   }
   counted_ip_ = true;
+  begin_stream();
+}
 
+void C2sSession::begin_stream() {
   // One deadline for authentication from accept: STARTTLS and the handshake
   // may shorten the wait, never extend it (a slow client gains nothing).
   auth_deadline_s_ = static_cast<uint32_t>((uv_now(loop_.loop.uv()) + 999) / 1000 + ctx_.config.limits.auth_timeout);
@@ -98,6 +101,25 @@ void C2sSession::start(uv_stream_t* server) {
   }
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &C2sSession::on_alloc, &C2sSession::on_read);
   spdlog::debug("c2s {}: connection from {}", id_, peer_ip_);
+}
+
+C2sSession::OutputTap C2sSession::output_tap_ = nullptr;
+
+void C2sSession::set_output_tap(OutputTap tap) { output_tap_ = tap; }
+
+void C2sSession::start_detached(std::string peer_ip) {
+  uv_tcp_init(loop_.loop.uv(), &tcp_);  // never connected: reads never come, writes go to the tap
+  ++open_handles_;
+  uv_timer_init(loop_.loop.uv(), &timer_);
+  ++open_handles_;
+  ctx_.metrics.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  peer_ip_ = std::move(peer_ip);
+  begin_stream();
+}
+
+void C2sSession::feed_detached(std::string_view bytes) {
+  if (state_ == State::closing) return;
+  handle_bytes(bytes);
 }
 
 bool C2sSession::start_tls() {
@@ -283,6 +305,10 @@ void C2sSession::send_element(const xml::Element& element) {
 
 void C2sSession::write_raw(std::string_view bytes) {
   if (bytes.empty() || uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
+  if (output_tap_ != nullptr) [[unlikely]] {
+    output_tap_(id_, bytes);
+    return;
+  }
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
   if (writes_pending_ == 0) {
     // Most writes complete at once: no allocation, no queue.

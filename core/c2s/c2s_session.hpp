@@ -75,6 +75,14 @@ class C2sSession final : private xml::StreamParser::Handler {
   // replay of stanzas that waited while modules were swapped.
   void process_stanza(xml::Element&& stanza);
 
+  // A session without a socket, for the whole-session fuzz target and tests:
+  // bytes arrive through feed_detached(), and every byte the session would
+  // write goes to the output tap (one per process, set before any session).
+  using OutputTap = void (*)(SessionId session, std::string_view bytes);
+  static void set_output_tap(OutputTap tap);
+  void start_detached(std::string peer_ip);
+  void feed_detached(std::string_view bytes);
+
   // Sends the stream error (with our stream header first if none went out),
   // closes the stream and the connection once the bytes are flushed.
   void close_with_stream_error(std::string_view condition, std::string_view text = {});
@@ -104,6 +112,7 @@ class C2sSession final : private xml::StreamParser::Handler {
   static void on_close(uv_handle_t* handle);
   static void on_timer(uv_timer_t* timer);
   void handle_bytes(std::string_view bytes);
+  void begin_stream();  // after accept (or start_detached): timers, TLS, reading
   bool start_tls();
   void send(std::string_view xml);
   void send_element(const xml::Element& element);
@@ -193,6 +202,8 @@ class C2sSession final : private xml::StreamParser::Handler {
 
   // Stanzas that arrived while input was suspended for a storage round trip.
   std::deque<xml::Element> deferred_;
+
+  static OutputTap output_tap_;  // null in parleyd
 };
 
 }  // namespace parley

@@ -17,7 +17,11 @@ for t in $targets; do
   work=$(mktemp -d)
   [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
   echo "fuzz: $t for ${seconds}s"
-  if ! "$build/tests/fuzz/$t" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$build/$t-" "$work" \
+  # The whole-session target touches so much code per run that libFuzzer's entropic
+  # bookkeeping costs 70% of its time (perf); the classic schedule runs it 10x faster.
+  extra=()
+  [ "$t" = c2s_session_fuzz ] && extra=(-entropic=0)
+  if ! "$build/tests/fuzz/$t" "${extra[@]}" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$build/$t-" "$work" \
        >"$build/$t.log" 2>&1; then
     echo "fuzz: $t FAILED"; tail -40 "$build/$t.log"; status=1
   else
