@@ -58,7 +58,7 @@ tsan() {
 }
 
 fuzz() {
-  tests/fuzz/run-fuzzers.sh build-fuzz 20 2>&1 | tee "$log"
+  tests/fuzz/run-fuzzers.sh build-fuzz 12 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   passed=$((passed + $(grep -c "stat::number_of_executed_units" "$log")))
   failed=$((failed + $(grep -c "FAILED" "$log")))
