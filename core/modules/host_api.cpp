@@ -304,12 +304,17 @@ void storage_query(parley_module* m, parley_str sql, const parley_value* params,
     auto rows = std::make_shared<parley_rows>();
     rows->result = run_module_query(db, module, text, values, readable);
     loop->loop.post([m, rows, done, arg] {
-      if (done != nullptr) {
-        const std::string& error = rows->result.error;
-        try {
-          done(m->state, arg, rows.get(), parley_str{error.data(), error.size()});
-        } catch (...) {
-          spdlog::error("module {}: exception escaped a storage callback", m->library->name);
+      {
+        // A call made by stop() (or racing it) completes without the
+        // module's code: its state is being or has been freed.
+        std::lock_guard lock(m->callback_mutex);
+        if (done != nullptr && m->started) {
+          const std::string& error = rows->result.error;
+          try {
+            done(m->state, arg, rows.get(), parley_str{error.data(), error.size()});
+          } catch (...) {
+            spdlog::error("module {}: exception escaped a storage callback", m->library->name);
+          }
         }
       }
       m->storage_in_flight.fetch_sub(1);

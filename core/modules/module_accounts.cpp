@@ -74,7 +74,10 @@ void run(parley_module* m, Operation op, parley_str user_in, parley_str password
       if (changed) {
         if (auto jid = Jid::parse(account)) announce_account_change(*m->ctx, *jid, removed);
       }
-      if (done != nullptr) done(arg, parley_str{condition.data(), condition.size()});
+      {
+        std::lock_guard lock(m->callback_mutex);
+        if (done != nullptr && m->started) done(arg, parley_str{condition.data(), condition.size()});
+      }
       m->storage_in_flight.fetch_sub(1);
     });
   };

@@ -38,6 +38,10 @@ struct parley_module {
   YAML::Node options;  // validated against the def's declared options
   void* state = nullptr;
   bool started = false;
+  // Held while a completion (storage, accounts) runs the module's code on a
+  // loop, and while the instance is marked stopped: a completion either ends
+  // before stop() begins or finds the instance stopped and skips its code.
+  std::mutex callback_mutex;
   // Whether the def's stream features are offered for this host (ABI 1.1).
   std::atomic<bool> offer_preauth_features{true};
   std::atomic<bool> offer_session_features{true};

@@ -235,8 +235,11 @@ Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::
 
 void ModuleManager::stop_instances(std::vector<std::unique_ptr<parley_module>>& instances) {
   for (auto& instance : instances) {
-    if (!instance->started) continue;
-    instance->started = false;
+    {
+      std::lock_guard lock(instance->callback_mutex);
+      if (!instance->started) continue;
+      instance->started = false;
+    }
     if (auto stop = def_field(instance->library->def, &parley_module_def::stop)) {
       try {
         stop(instance->state);

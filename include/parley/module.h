@@ -289,8 +289,10 @@ typedef struct parley_host_api {
    * tables of the modules it `depends` on (mod_presence reads mod_roster_*;
    * 1.1). One statement per call, `?`
    * parameters. Runs on the storage threads (write != 0: the single writer,
-   * in order; else a reader); done() runs later on the calling loop. Unload and
-   * reload are refused while calls are in flight. */
+   * in order; else a reader); done() runs later on the calling loop, unless the
+   * module has been stopped meanwhile (a call made by stop() is still carried
+   * out, its done() is not called). Unload and reload are refused while calls
+   * are in flight. */
   void (*storage_query)(parley_module* m, parley_str sql, const parley_value* params, size_t param_count, int write,
                         parley_rows_fn done, void* arg);
   size_t (*rows_count)(const parley_rows* rows);
@@ -341,7 +343,8 @@ typedef struct parley_host_api {
    * localpart), "not-acceptable" (empty or oversized password),
    * "internal-server-error". Creation and removal run USER_REGISTERED /
    * USER_REMOVED; a removed account's sessions are closed. Passwords are kept
-   * as SCRAM-SHA-1 and SCRAM-SHA-256 verifiers only. */
+   * as SCRAM-SHA-1 and SCRAM-SHA-256 verifiers only. As for storage, `done`
+   * is not called once the module has been stopped. */
   void (*account_create)(parley_module* m, parley_str user, parley_str password, parley_account_fn done, void* arg);
   void (*account_set_password)(parley_module* m, parley_str user, parley_str password, parley_account_fn done,
                                void* arg);

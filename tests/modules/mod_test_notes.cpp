@@ -5,8 +5,9 @@
 //                                                            answers the error text (refused)
 //   iq set  <timer xmlns='urn:parley:test:notes'/>           starts a 60 s timer (reload is refused meanwhile)
 //   iq set  <cancel xmlns='urn:parley:test:notes'/>          cancels it
-// stop() writes a note "stopped" with a completion callback: an unload or a
-// reload must wait for it (it runs module code) before unmapping the module.
+// stop() writes a note "stopped" with a completion callback: the write must be
+// carried out, the callback must not run (the instance is being freed), and an
+// unload or reload must wait for the call before unmapping the module.
 #include <chrono>
 #include <string>
 

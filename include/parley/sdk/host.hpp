@@ -299,8 +299,8 @@ class Host {
     if (!supports(entry_end)) detail::fail("parley: this host predates the module ABI entry used");
     return table();
   }
-  // The host always calls `done` exactly once (also when the module is being
-  // unloaded: a reload waits for storage work), so the function is freed here.
+  // The host calls `done` once, unless the module was stopped meanwhile (then
+  // the function is not freed: a small leak only at unload, not a crash).
   static void on_account(void* arg, parley_str condition) noexcept {
     std::unique_ptr<AccountFn> fn(static_cast<AccountFn*>(arg));
     try {
