@@ -24,12 +24,17 @@ class MpscQueue {
   MpscQueue(const MpscQueue&) = delete;
   MpscQueue& operator=(const MpscQueue&) = delete;
 
-  // Any thread.
-  void push(T value) {
+  // Any thread. Returns true when the queue held nothing the consumer had not
+  // finished with (length went 0 -> 1): only then does the consumer need a
+  // wake-up (h2o's multithread queue does the same). A consumer that stops
+  // draining while length() > 0 must look again (WorkerLoop::drain does), or
+  // an item pushed during its last pop could wait for the next wake-up.
+  bool push(T value) {
     Node* node = new Node(std::move(value));
-    length_.fetch_add(1, std::memory_order_relaxed);
+    bool was_empty = length_.fetch_add(1, std::memory_order_seq_cst) == 0;
     Node* prev = head_.exchange(node, std::memory_order_acq_rel);
     prev->next.store(node, std::memory_order_release);
+    return was_empty;
   }
 
   // Consumer thread only. Returns nothing when empty, or when a producer is
@@ -42,12 +47,12 @@ class MpscQueue {
     std::optional<T> value(std::move(*next->value));
     next->value.reset();
     delete tail;
-    length_.fetch_sub(1, std::memory_order_relaxed);
+    length_.fetch_sub(1, std::memory_order_seq_cst);
     return value;
   }
 
-  // Approximate, for metrics.
-  size_t length() const { return length_.load(std::memory_order_relaxed); }
+  // Items pushed and not yet popped (counted from the start of push()).
+  size_t length() const { return length_.load(std::memory_order_seq_cst); }
 
  private:
   struct Node {

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdint>
+
 namespace parley {
 
 WorkerLoop::WorkerLoop(unsigned index) : index_(index), read_buffer_(new char[read_buffer_size]) {
@@ -31,18 +33,19 @@ void WorkerLoop::run_here() {
   thread_id_.store(std::this_thread::get_id());
   if (thread_init_) thread_init_();
   uv_run(&loop_, UV_RUN_DEFAULT);
-  drain();
+  drain(SIZE_MAX);
 }
 
 void WorkerLoop::post(Task task) {
-  inbox_.push(std::move(task));
+  if (!inbox_.push(std::move(task))) return;  // the loop has work queued already: it will get to this
+  wakeups_.fetch_add(1, std::memory_order_relaxed);
   uv_async_send(&async_);
 }
 
 void WorkerLoop::stop() {
   post([this] {
     stopping_ = true;
-    drain();
+    drain(SIZE_MAX);
     // Close every handle still open (owners that closed theirs earlier got
     // their callbacks already); uv_run returns once the last one is closed.
     uv_walk(
@@ -58,10 +61,16 @@ void WorkerLoop::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void WorkerLoop::on_async(uv_async_t* handle) { static_cast<WorkerLoop*>(handle->data)->drain(); }
+void WorkerLoop::on_async(uv_async_t* handle) {
+  static_cast<WorkerLoop*>(handle->data)->drain(max_tasks_per_turn);
+}
 
-void WorkerLoop::drain() {
-  while (auto task = inbox_.pop()) {
+void WorkerLoop::drain(size_t limit) {
+  size_t ran = 0;
+  while (ran < limit) {
+    auto task = inbox_.pop();
+    if (!task) break;
+    ++ran;
     try {
       (*task)();
     } catch (const std::exception& e) {
@@ -71,6 +80,10 @@ void WorkerLoop::drain() {
       spdlog::error("loop {}: task threw a non-exception", index_);
     }
   }
+  // Work left: the batch limit was reached, or a producer is between counting
+  // its task and linking it (push() then sent no wake-up, counting on us).
+  // Come back on the next turn, after the loop's I/O and timers.
+  if (inbox_.length() > 0 && !stopping_.load(std::memory_order_relaxed)) uv_async_send(&async_);
 }
 
 }  // namespace parley

@@ -35,6 +35,8 @@ class WorkerLoop {
   void run_here();
 
   // Any thread: run task on this loop's thread, in posting order per producer.
+  // The loop is woken only when its inbox goes from empty to non-empty; a busy
+  // loop picks up later posts in the same drain, without a wake-up each.
   void post(Task task);
   // Any thread: finish pending tasks, then close every handle and leave the
   // loop. Owners close their handles (with callbacks) before calling this.
@@ -43,6 +45,12 @@ class WorkerLoop {
 
   bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
   size_t inbox_length() const { return inbox_.length(); }
+  // Wake-ups sent to this loop by post() (any thread reads it; for metrics and tests).
+  uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
+
+  // At most this many posted tasks run per loop turn: a flood of posts (or a
+  // task that keeps posting) cannot starve the loop's sockets and timers.
+  static constexpr size_t max_tasks_per_turn = 1024;
 
   // One read buffer per loop, not per connection (memory per session).
   // Valid from an alloc callback to the matching read callback.
@@ -54,13 +62,14 @@ class WorkerLoop {
 
  private:
   static void on_async(uv_async_t* handle);
-  void drain();
+  void drain(size_t limit);
 
   unsigned index_;
   uv_loop_t loop_{};
   uv_async_t async_{};
   MpscQueue<Task> inbox_;
   std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> wakeups_{0};
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
   Task thread_init_;
