@@ -13,6 +13,8 @@ add_library(parley_core STATIC
   modules/hooks.cpp
   modules/module_accounts.cpp
   modules/host_api.cpp
+  modules/host_api_services.cpp
+  modules/pending_iqs.cpp
   modules/module_manager.cpp
   modules/module_storage.cpp
 )

@@ -4,6 +4,7 @@
 
 #include "core/c2s/c2s_session.hpp"
 #include "core/modules/hooks.hpp"
+#include "core/modules/host_api_services.hpp"
 #include "core/modules/module_accounts.hpp"
 #include "core/modules/module_instance.hpp"
 #include "core/modules/module_manager.hpp"
@@ -472,6 +473,14 @@ const parley_host_api table = {
     &module_account_remove,
     &jid_prepare,
     &offer_stream_features,
+    // ABI 1.2
+    &host12::register_route,
+    &host12::host_routes,
+    &host12::loop_count,
+    &host12::current_loop,
+    &host12::post,
+    &host12::post_to_session,
+    &host12::send_iq,
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "parley/module.h"
@@ -25,6 +26,40 @@ struct ModuleLibrary {
   std::string path;       // where it was found
   void* handle = nullptr; // dlopen handle of the private copy
   const parley_module_def* def = nullptr;
+};
+
+// Lets a module's completions (posted tasks, iq answers) run on any loop
+// without a lock while guaranteeing that none starts once stop() has begun:
+// run() announces itself, then looks at the gate; close() shuts the gate, then
+// waits for the callbacks already inside (both sides sequentially consistent,
+// so one of them always sees the other). Callbacks are single module calls,
+// so the wait is short.
+class CallbackGate {
+ public:
+  template <class F>
+  bool run(F&& f) {
+    running_.fetch_add(1);
+    bool open = open_.load();
+    if (open) f();
+    running_.fetch_sub(1);
+    return open;
+  }
+  void open() { open_.store(true); }
+  void close() {
+    open_.store(false);
+    while (running_.load() != 0) std::this_thread::yield();
+  }
+
+ private:
+  std::atomic<bool> open_{false};
+  std::atomic<int> running_{0};
+};
+
+// A module service (ABI 1.2 register_route) of one instance.
+struct ModuleRoute {
+  std::string domain;  // prepared
+  std::string name;    // for the host's disco#items
+  parley_route_fn fn;
 };
 
 }  // namespace parley
@@ -53,6 +88,14 @@ struct parley_module {
 
   // Storage calls whose completion has not run yet.
   std::atomic<int> storage_in_flight{0};
+
+  // ABI 1.2: completions of posted tasks and sent iqs run through the gate,
+  // opened after start() and closed before stop(); unload and reload wait
+  // until none is in flight.
+  parley::CallbackGate gate;
+  std::atomic<int> tasks_in_flight{0};
+  // Module services registered from start(); read when tables are built.
+  std::vector<parley::ModuleRoute> routes;
 
   std::mutex counters_mutex;
   std::map<std::string, int64_t> counters;

@@ -228,6 +228,7 @@ Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::
                                     error.empty() ? "no reason given" : error));
     }
     instance->started = true;
+    instance->gate.open();
     instances.push_back(std::move(instance));
   }
   return instances;
@@ -240,6 +241,8 @@ void ModuleManager::stop_instances(std::vector<std::unique_ptr<parley_module>>& 
       if (!instance->started) continue;
       instance->started = false;
     }
+    // No posted task or iq answer runs the module's code from here on.
+    instance->gate.close();
     if (auto stop = def_field(instance->library->def, &parley_module_def::stop)) {
       try {
         stop(instance->state);
@@ -252,7 +255,7 @@ void ModuleManager::stop_instances(std::vector<std::unique_ptr<parley_module>>& 
 
 bool ModuleManager::has_pending_timers(const Loaded& loaded) const {
   for (const auto& instance : loaded.instances) {
-    if (instance->storage_in_flight.load() != 0) return true;
+    if (instance->storage_in_flight.load() != 0 || instance->tasks_in_flight.load() != 0) return true;
     std::lock_guard lock(instance->timers_mutex);
     if (!instance->timers.empty()) return true;
   }
@@ -357,6 +360,13 @@ std::shared_ptr<const ModuleTables> ModuleManager::build_tables() const {
         }
       }
       for (size_t i = 0; features && features[i]; ++i) tables->features[instance->host].push_back(features[i]);
+      for (const ModuleRoute& route : instance->routes) {
+        auto [it, added] = tables->services.emplace(route.domain,
+                                                    ServiceEntry{instance.get(), route.fn, instance->host, route.name});
+        if (!added)
+          spdlog::error("module {}: {} is served by module {} already", loaded.library->name, route.domain,
+                        it->second.instance->library->name);
+      }
     }
   }
   for (auto& by_host : tables->hooks)
@@ -370,7 +380,8 @@ void ModuleManager::when_storage_drained(std::shared_ptr<Loaded> stopped, std::f
   // stop() may have written its last state: those calls complete on a loop,
   // in the module's code and with its instance, so neither may go before.
   bool drained = true;
-  for (const auto& instance : stopped->instances) drained = drained && instance->storage_in_flight.load() == 0;
+  for (const auto& instance : stopped->instances)
+    drained = drained && instance->storage_in_flight.load() == 0 && instance->tasks_in_flight.load() == 0;
   if (drained) {
     done();
     return;
@@ -578,6 +589,14 @@ void ModuleManager::stop_all() {
   }
   order_.clear();
   modules_.clear();
+}
+
+bool ModuleManager::serves_route(std::string_view domain) const {
+  for (const auto& [name, loaded] : modules_)
+    for (const auto& instance : loaded.instances)
+      for (const ModuleRoute& route : instance->routes)
+        if (route.domain == domain) return true;
+  return false;
 }
 
 }  // namespace parley

@@ -44,6 +44,9 @@ class ModuleManager {
   // At shutdown, after the loops stopped.
   void stop_all();
 
+  // Whether a loaded module instance serves `domain` (ABI 1.2 register_route).
+  bool serves_route(std::string_view domain) const;
+
   // Directories searched for NAME.so, in order.
   std::vector<std::string> search_path() const;
   const std::string& data_dir() const { return config_.data_dir; }

@@ -24,6 +24,14 @@ struct IqEntry {
   parley_iq_fn fn;
 };
 
+// A domain served by a module (ABI 1.2 register_route).
+struct ServiceEntry {
+  parley_module* instance;
+  parley_route_fn fn;
+  std::string host;  // the served host whose instance registered it
+  std::string name;
+};
+
 struct ModuleTables {
   // hooks[event][host], in priority order.
   std::array<std::map<std::string, std::vector<HookEntry>, std::less<>>, PARLEY_EVENT_COUNT_> hooks;
@@ -35,6 +43,15 @@ struct ModuleTables {
   std::map<std::string, std::string, std::less<>> preauth_features;
   // host -> stream features offered after authentication, as XML (ABI 1.1)
   std::map<std::string, std::string, std::less<>> session_features;
+  // service domain -> the module serving it (ABI 1.2)
+  std::map<std::string, ServiceEntry, std::less<>> services;
+
+  // No allocation: the router asks this for every stanza to a domain that is
+  // not a served host.
+  const ServiceEntry* service_for(std::string_view domain) const {
+    auto it = services.find(domain);
+    return it == services.end() ? nullptr : &it->second;
+  }
 
   const std::vector<HookEntry>* hooks_for(parley_event event, std::string_view host) const {
     const auto& by_host = hooks[event];

@@ -8,6 +8,7 @@
 #include "core/c2s/c2s_session.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
+#include "core/modules/pending_iqs.hpp"
 #include "core/server/server_context.hpp"
 #include "core/stanza/namespaces.hpp"
 #include "core/stanza/stanza_errors.hpp"
@@ -75,7 +76,24 @@ void Router::route(xml::Element stanza, const Jid& from, const Jid& given_to, un
     stanza.set_attr("to", own.full());
     to = &own;
   }
+  if (stanza.name() == "iq" && to->is_bare()) {
+    // An answer to an iq a module sent goes to the module, whatever the
+    // domain: the id names the loop that waits; the sender is checked there.
+    std::string_view type = stanza.attr("type");
+    if (type == "result" || type == "error") {
+      if (auto owner = PendingIqs::owner_loop(stanza.attr("id"))) {
+        answer_module_iq(std::move(stanza), from, *owner, loop);
+        return;
+      }
+    }
+  }
+  // The route table: a served host (below), else a module's service domain,
+  // else nothing yet (components, s2s and cluster routes come later).
   if (!ctx_.is_local_host(to->domain())) {
+    if (const ServiceEntry* service = ctx_.loops[loop]->modules->service_for(to->domain())) {
+      route_to_service(std::move(stanza), from, *to, *service, loop);
+      return;
+    }
     // No server-to-server yet (RFC 6120 §10.4.2 via §8.3.3.14).
     bounce(stanza, "remote-server-not-found", loop);
     return;
@@ -85,6 +103,42 @@ void Router::route(xml::Element stanza, const Jid& from, const Jid& given_to, un
     return;
   }
   route_to_account(std::move(stanza), from, *to, loop);
+}
+
+void Router::route_to_service(xml::Element&& stanza, const Jid& from, const Jid& to, const ServiceEntry& service,
+                              unsigned loop) {
+  std::string from_text = from.full();
+  std::string to_text = to.full();
+  parley_route_request request{sizeof(parley_route_request), reinterpret_cast<parley_element*>(&stanza),
+                               to_pstr(from_text), to_pstr(to_text), to_pstr(to.domain())};
+  int result;
+  try {
+    result = service.fn(service.instance->state, &request);
+  } catch (...) {
+    result = PARLEY_ERROR;
+  }
+  if (result == PARLEY_HANDLED || result == PARLEY_STOP) return;
+  if (result != PARLEY_PASS) {
+    spdlog::error("module {} failed on a stanza for {}", service.instance->library->name, to.domain());
+    bounce(stanza, "internal-server-error", loop);
+    return;
+  }
+  // Not taken: what a server answers for an address it serves but nothing is at.
+  std::string_view type = stanza.attr("type");
+  if (stanza.name() == "iq" ? (type == "get" || type == "set") : (stanza.name() == "message" && type != "error"))
+    bounce(stanza, "service-unavailable", loop);
+}
+
+void Router::answer_module_iq(xml::Element&& stanza, const Jid& from, unsigned owner, unsigned loop) {
+  if (owner >= ctx_.loops.size()) return;
+  if (owner == loop) {
+    ctx_.loops[loop]->pending_iqs->complete(stanza, from);
+    return;
+  }
+  auto answer = std::make_shared<std::pair<xml::Element, Jid>>(std::move(stanza), from);
+  ctx_.loops[owner]->loop.post([this, answer, owner] {
+    ctx_.loops[owner]->pending_iqs->complete(answer->first, answer->second);
+  });
 }
 
 void Router::route_to_server(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {

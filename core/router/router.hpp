@@ -55,6 +55,12 @@ class Router {
   void route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
   void handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, uint32_t scope, unsigned loop);
   void deliver_here(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);
+  // A domain served by a module (ABI 1.2 register_route).
+  void route_to_service(xml::Element&& stanza, const Jid& from, const Jid& to, const struct ServiceEntry& service,
+                        unsigned loop);
+  // An answer to an iq a module sent (send_iq), on whichever loop it arrived:
+  // handed to the loop that waits for it.
+  void answer_module_iq(xml::Element&& stanza, const Jid& from, unsigned owner, unsigned loop);
   void undeliverable(std::shared_ptr<Delivery> delivery, unsigned loop);
 
   ServerContext& ctx_;

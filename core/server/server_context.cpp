@@ -1,11 +1,12 @@
 #include "core/server/server_context.hpp"
 
 #include "core/c2s/c2s_session.hpp"
+#include "core/modules/pending_iqs.hpp"
 #include "core/net/listener.hpp"
 
 namespace parley {
 
-LoopContext::LoopContext(unsigned index) : loop(index) {}
+LoopContext::LoopContext(unsigned index) : loop(index), pending_iqs(std::make_unique<PendingIqs>(*this)) {}
 LoopContext::~LoopContext() {
   // A loop that never ran (start-up failed) still has its listeners' handles
   // open: close them and let their callbacks run while the Listeners exist.

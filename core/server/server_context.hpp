@@ -29,6 +29,7 @@ class StoragePool;
 
 class C2sSession;
 class Listener;
+class PendingIqs;
 class Router;
 
 // Everything one worker loop owns. Touched only on that loop's thread.
@@ -42,6 +43,9 @@ struct LoopContext {
 
   // This loop's snapshot of what modules registered; swapped only here.
   std::shared_ptr<const ModuleTables> modules = std::make_shared<ModuleTables>();
+  // Iqs modules sent (send_iq) and wait on from this loop (ABI 1.2).
+  std::unique_ptr<PendingIqs> pending_iqs;
+
   // While a module is swapped (hot reload) client stanzas wait here, in order.
   bool paused = false;
   std::vector<std::pair<SessionId, xml::Element>> paused_stanzas;
@@ -127,7 +131,7 @@ class ServerContext {
 
   const config::Config& config;
   xml::Limits xml_limits;
-  std::set<std::string> hosts;
+  std::set<std::string, std::less<>> hosts;  // heterogeneous: a lookup by string_view allocates nothing
   storage::StoragePool* storage = nullptr;
   Router* router = nullptr;
   SessionTable sessions;
@@ -138,7 +142,7 @@ class ServerContext {
   std::vector<std::unique_ptr<LoopContext>> loops;
   std::atomic<bool> shutting_down{false};
 
-  bool is_local_host(std::string_view domain) const { return hosts.count(std::string(domain)) != 0; }
+  bool is_local_host(std::string_view domain) const { return hosts.find(domain) != hosts.end(); }
 
   // The TLS contexts are swapped on SIGHUP; a session takes a reference when it
   // starts TLS and keeps its SSL_CTX alive through OpenSSL's own ref-count.

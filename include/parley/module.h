@@ -31,9 +31,11 @@
  *    calls append() zero or more times during the call and never keeps the sink.
  *
  * Threads: every call from the host into a module for a given event happens on
- * the worker loop handling it; a module may be called on several loops at once
- * and must protect its own shared state. Host functions may be called from the
- * loop thread that called the module (and, for log/counter_add, any thread).
+ * the worker loop handling it; a module may be called on several loops at once.
+ * State shared between loops must be protected, or (1.2) kept per loop and
+ * reached by posting work to the loop that owns it (post, post_to_session).
+ * Host functions may be called from the loop thread that called the module
+ * (and, for log/counter_add/post, any thread).
  */
 #ifndef PARLEY_MODULE_H
 #define PARLEY_MODULE_H
@@ -46,7 +48,7 @@ extern "C" {
 #endif
 
 #define PARLEY_ABI_MAJOR 1
-#define PARLEY_ABI_MINOR 1
+#define PARLEY_ABI_MINOR 2
 
 /* The one symbol a module exports. */
 #define PARLEY_MODULE_ENTRY_SYMBOL "parley_module_entry"
@@ -222,6 +224,32 @@ typedef void (*parley_account_fn)(void* arg, parley_str condition);
 /* error.len > 0: the query failed (rows is then empty). */
 typedef void (*parley_rows_fn)(void* state, void* arg, const parley_rows* rows, parley_str error);
 
+/* ---- ABI 1.2 types ---- */
+
+/* A stanza for a module service (register_route): addressed to the service's
+ * domain or to any JID at it. Everything is borrowed for the call. */
+typedef struct parley_route_request {
+  size_t size;             /* sizeof(parley_route_request) of the host */
+  parley_element* stanza;  /* 'from' stamped by the server, 'to' at the service */
+  parley_str from;         /* the sender, prepared (full JID, bare JID or domain) */
+  parley_str to;           /* the addressee, prepared */
+  parley_str domain;       /* the service domain it matched */
+} parley_route_request;
+/* Returns PARLEY_HANDLED (the module took it and answers, if at all, through
+ * route/bounce), PARLEY_PASS (the core answers an iq get/set or a message with
+ * service-unavailable) or PARLEY_ERROR (internal-server-error). */
+typedef int (*parley_route_fn)(void* state, const parley_route_request* request);
+/* One module service, as host_routes reports it. */
+typedef void (*parley_route_info_fn)(void* arg, parley_str domain, parley_str name);
+
+/* Work posted to a loop (post, post_to_session): runs there as fn(state, arg). */
+typedef void (*parley_task_fn)(void* state, void* arg);
+
+/* The answer to an iq the module sent with send_iq: `reply` is the result or
+ * error stanza (borrowed for the call), or NULL when no answer came within the
+ * timeout. */
+typedef void (*parley_iq_reply_fn)(void* state, void* arg, const parley_element* reply);
+
 /* The host's functions. Grows at the end only. */
 typedef struct parley_host_api {
   size_t size; /* sizeof(parley_host_api) of the host */
@@ -360,6 +388,53 @@ typedef struct parley_host_api {
    * registration): read when the server builds its module tables, after
    * start() and after every load, unload or reload. */
   void (*offer_stream_features)(parley_module* m, int after_auth, int offer);
+
+  /* ---- ABI 1.2 ---- */
+
+  /* Module services. From start() only: this instance serves `domain` (a
+   * subdomain such as "conference.example.org"; not a served host, not another
+   * module's): every stanza to the domain or to any JID at it goes to `fn`, on
+   * the loop that routes it (any worker loop). `name` is what the host's
+   * disco#items shows for it. The route is removed when the instance stops.
+   * The module answers disco#info/#items sent to its domain itself. 1 if
+   * registered; 0 if refused (malformed, taken, a served host, or not called
+   * from start()). */
+  int (*register_route)(parley_module* m, parley_str domain, parley_str name, parley_route_fn fn);
+  /* The module services of this instance's host (every module's), each
+   * reported once to `each` during the call. Returns how many. Any loop. */
+  size_t (*host_routes)(parley_module* m, parley_route_info_fn each, void* arg);
+
+  /* Loops. The server runs loop_count() worker loops, numbered from 0; a
+   * module keeps per-loop state in an array of that size, indexes it with
+   * current_loop() and never locks it. current_loop: the calling thread's
+   * loop, or -1 off the worker loops (start() and stop() run off them). */
+  uint32_t (*loop_count)(parley_module* m);
+  int32_t (*current_loop)(parley_module* m);
+  /* Runs fn(state, arg) on worker loop `loop`, after the tasks already posted
+   * there; any thread. post_to_session picks the loop that owns `session`.
+   * The loop is woken only when its queue was empty, and drains a bounded
+   * batch per turn. 1 if queued: fn runs exactly once, unless the module is
+   * stopped first (then never: unload and reload wait until no posted task of
+   * the module is pending, so this happens only at shutdown; `arg` is then
+   * the module's to lose). 0 if there is no such loop or session (fn never
+   * runs). */
+  int (*post)(parley_module* m, uint32_t loop, parley_task_fn fn, void* arg);
+  int (*post_to_session)(parley_module* m, parley_session_id session, parley_task_fn fn, void* arg);
+
+  /* Sends an iq get/set (owned by the host from here) and calls `done` with
+   * the answer on the calling loop. The host sets its 'id'. Its 'from' must be
+   * this module's host domain, one of this instance's service domains, or the
+   * bare JID of an account of this host (the module asks on the user's
+   * behalf); its 'to' any valid address. The answer must come from the 'to'
+   * (or, for a bare JID, from that account's server or one of its resources);
+   * anything else with the id is not taken for it. No answer within timeout_ms
+   * (capped at 10 minutes; 0 = 30 s): done(..., NULL). A stanza error the
+   * router raises (no such user, unreachable domain) is an answer. `done` runs
+   * exactly once unless the module is stopped first (unload and reload wait
+   * for pending iqs). Call on a worker loop. 1 if sent; 0 if refused (not an
+   * iq get/set, bad 'from'/'to', or off the loops): the stanza is freed and
+   * done never runs. */
+  int (*send_iq)(parley_module* m, parley_element* iq, uint64_t timeout_ms, parley_iq_reply_fn done, void* arg);
 } parley_host_api;
 
 #define PARLEY_HOST_HAS(host, member) \

@@ -33,4 +33,5 @@
 #include "parley/sdk/host.hpp"
 #include "parley/sdk/module_base.hpp"
 #include "parley/sdk/trampolines.hpp"
+#include "parley/sdk/services.hpp"
 #include "parley/sdk/declare.hpp"

@@ -35,11 +35,17 @@ class ModDisco : public parley::Module {
     host().route(std::move(reply));
   }
 
-  // No items (no components or nodes yet): an empty query.
+  // The host's items are the module services on its subdomains (ABI 1.2:
+  // conference, upload, pubsub, ... as their modules registered them).
   void on_server_items(const parley::IqRequest& request) {
     if (has_node(request)) return host().bounce(request.iq(), "item-not-found");
     parley::Element reply = parley::make_iq_result(request.iq());
-    reply.add_child("query", ns_items);
+    parley::ElementRef query = reply.add_child("query", ns_items);
+    for (const auto& [domain, name] : parley::host_services(host())) {
+      parley::ElementRef item = query.add_child("item", ns_items);
+      item.set_attr("jid", domain);
+      if (!name.empty()) item.set_attr("name", name);
+    }
     host().route(std::move(reply));
   }
 

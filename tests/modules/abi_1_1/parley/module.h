@@ -1,0 +1,419 @@
+/* A frozen copy of parley/module.h as released with ABI 1.1 (commit 80b4525):
+ * mod_test_abi_1_1 is built against it, as a module binary built then would
+ * have been, to show that a newer host still loads and serves it. Never edit. */
+/* parley/module.h - the Parley module ABI (C).
+ *
+ * This header is the whole contract between parleyd and a module (.so). Only C
+ * crosses it: opaque handles, {ptr, len} strings, plain structs, function
+ * pointers. No C++ types, no exceptions. The C++ wrapper in parley/module.hpp is
+ * compiled into each module and is the comfortable way to write one.
+ *
+ * Versioning (SQLite's sqlite3_api_routines rule):
+ *  - PARLEY_ABI_MAJOR changes only when something is removed or changes meaning.
+ *    The host refuses a module built for another major, naming both versions.
+ *  - PARLEY_ABI_MINOR grows when something is added. Structs and the host
+ *    function table only ever grow at the end; each starts with its size, and a
+ *    module checks `host->size` before it calls an entry newer than its minimum
+ *    (PARLEY_HOST_HAS). A module built for an older minor loads unchanged.
+ *
+ * Ownership, stated once for the whole header:
+ *  - parley_str passed INTO a module (arguments, args structs) is borrowed for the
+ *    duration of the call; copy what you keep.
+ *  - parley_element* passed into a hook or handler is borrowed for the call. A
+ *    hook of a *filter* event may modify it in place.
+ *  - parley_element* returned by element_new/element_parse/element_clone is
+ *    owned by the module until handed back to the host by a function documented
+ *    as taking ownership (route, send_to_session, element_add_child), or freed
+ *    with element_free.
+ *  - Children returned by element_child_at/element_find_child are borrowed from
+ *    their parent and live as long as it does, unmodified.
+ *  - parley_str returned BY the host (element_name, element_attr, module_host)
+ *    is borrowed from the element while it is unmodified, or from the module
+ *    instance while it runs.
+ *  - Text leaves the host through a parley_sink the module provides: the host
+ *    calls append() zero or more times during the call and never keeps the sink.
+ *
+ * Threads: every call from the host into a module for a given event happens on
+ * the worker loop handling it; a module may be called on several loops at once
+ * and must protect its own shared state. Host functions may be called from the
+ * loop thread that called the module (and, for log/counter_add, any thread).
+ */
+#ifndef PARLEY_MODULE_H
+#define PARLEY_MODULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PARLEY_ABI_MAJOR 1
+#define PARLEY_ABI_MINOR 1
+
+/* The one symbol a module exports. */
+#define PARLEY_MODULE_ENTRY_SYMBOL "parley_module_entry"
+
+#if defined(__GNUC__)
+#define PARLEY_EXPORT __attribute__((visibility("default")))
+#else
+#define PARLEY_EXPORT
+#endif
+
+typedef struct parley_str {
+  const char* ptr; /* not NUL-terminated */
+  size_t len;
+} parley_str;
+
+typedef struct parley_sink {
+  void* ctx;
+  void (*append)(void* ctx, const char* data, size_t len);
+} parley_sink;
+
+typedef struct parley_element parley_element; /* an XML element (stanza or child) */
+typedef struct parley_module parley_module;   /* the host's handle of one loaded module instance */
+typedef uint64_t parley_session_id;           /* 0 = none; a closed session's id never comes back */
+
+/* Results of hooks and handlers. */
+typedef enum parley_result {
+  PARLEY_PASS = 0,    /* not mine / go on: the next hook runs, then the core's default */
+  PARLEY_STOP = 1,    /* no further hook runs; the core still does its default */
+  PARLEY_HANDLED = 2, /* no further hook runs and the core does nothing more: the module took the stanza */
+  PARLEY_ERROR = -1   /* failed: logged with the module's name; a stanza being handled gets internal-server-error */
+} parley_result;
+
+typedef enum parley_log_level {
+  PARLEY_LOG_TRACE = 0,
+  PARLEY_LOG_DEBUG = 1,
+  PARLEY_LOG_INFO = 2,
+  PARLEY_LOG_WARN = 3,
+  PARLEY_LOG_ERROR = 4
+} parley_log_level;
+
+/* Events a module can hook (ejabberd's hooks). Filter events pass a mutable
+ * stanza. Numbers are part of the ABI and never reused. */
+typedef enum parley_event {
+  /* A stanza from a bound client, 'from' stamped, before routing. Filter. */
+  PARLEY_EVENT_STANZA_IN = 1,
+  /* A message/presence/iq addressed to a local user (bare or full JID), before
+   * the core delivers it. Filter. */
+  PARLEY_EVENT_MESSAGE_TO_LOCAL = 2,
+  PARLEY_EVENT_PRESENCE_TO_LOCAL = 3,
+  PARLEY_EVENT_IQ_TO_LOCAL = 4,
+  /* A message for a local user with no available resource (RFC 6121 8.5.2.2).
+   * HANDLED = stored; otherwise the core answers service-unavailable.
+   * args->session is the sender's session when the sender is a local client
+   * whose session lives on the calling loop (1.1), else 0: a module may
+   * session_hold it until the message is durable. */
+  PARLEY_EVENT_OFFLINE_MESSAGE = 5,
+  /* Session life: opened (TCP accepted), bound (resource bound), closed. */
+  PARLEY_EVENT_SESSION_OPENED = 6,
+  PARLEY_EVENT_SESSION_BOUND = 7,
+  PARLEY_EVENT_SESSION_CLOSED = 8,
+  /* The session's own presence without 'to' (initial, change, unavailable),
+   * before the core reflects it to the user's resources. Filter; HANDLED =
+   * the module broadcast it. */
+  PARLEY_EVENT_PRESENCE_BROADCAST = 9,
+  /* Accounts created or removed through the running server (parleyctl, or a
+   * registration module); args->user and args->host name the account. An
+   * account removed this way also loses its sessions. */
+  PARLEY_EVENT_USER_REGISTERED = 10,
+  PARLEY_EVENT_USER_REMOVED = 11,
+  /* Fold: the server's disco#info is being built; args->acc is the <query/>,
+   * hooks add <identity/> and <feature/> children (XEP-0030). mod_disco runs
+   * it through host->run_fold. */
+  PARLEY_EVENT_DISCO_INFO = 12,
+  PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
+} parley_event;
+
+typedef struct parley_event_args {
+  size_t size;               /* sizeof(parley_event_args) of the host */
+  uint32_t event;            /* parley_event */
+  parley_session_id session; /* the session concerned, or 0 */
+  parley_element* stanza;    /* the stanza, or NULL */
+  parley_element* acc;       /* fold events: the accumulator, else NULL */
+  parley_str user;           /* local user concerned (localpart), may be empty */
+  parley_str host;           /* served domain concerned */
+  parley_str jid;            /* full JID of the session concerned, may be empty */
+} parley_event_args;
+
+/* Returns a parley_result value. The type is int, not the enum, so that the
+ * host can check what an arbitrary module returns without undefined behaviour. */
+typedef int (*parley_hook_fn)(void* state, const parley_event_args* args);
+
+typedef struct parley_hook_decl {
+  uint32_t event;   /* parley_event */
+  int32_t priority; /* lower runs first (ejabberd's order); ties: load order */
+  parley_hook_fn fn;
+} parley_hook_decl;
+
+/* IQ handlers, keyed by scope, type and the payload's namespace. */
+typedef enum parley_iq_scope {
+  PARLEY_IQ_SERVER = 1, /* to a served domain */
+  PARLEY_IQ_ACCOUNT = 2, /* to a local user's bare JID (or no 'to': the sender's account) */
+  /* 1.1: on a stream that has not authenticated yet (XEP-0077 registration).
+   * request->from and request->to are empty, request->session is the stream;
+   * answer with host->session_reply. Offered only where the stream may
+   * authenticate (after STARTTLS when it is required). */
+  PARLEY_IQ_PREAUTH = 3
+} parley_iq_scope;
+
+#define PARLEY_IQ_GET 1u
+#define PARLEY_IQ_SET 2u
+
+typedef struct parley_iq_request {
+  size_t size;
+  const parley_element* iq; /* the whole <iq/>, 'from' stamped, 'to' set */
+  parley_str from;          /* full JID of the requester */
+  parley_str to;            /* the addressee (domain or bare JID) */
+  parley_session_id session; /* the requester's session if local, else 0 */
+} parley_iq_request;
+
+/* Must answer with exactly one result or error, now (host->route /
+ * host->bounce) or later (keep a clone of the iq). Return PARLEY_HANDLED, or
+ * PARLEY_ERROR to have the core answer internal-server-error. */
+typedef int (*parley_iq_fn)(void* state, const parley_iq_request* request);
+
+typedef struct parley_iq_decl {
+  uint32_t scope; /* parley_iq_scope */
+  uint32_t types; /* PARLEY_IQ_GET | PARLEY_IQ_SET */
+  const char* xmlns;
+  parley_iq_fn fn;
+} parley_iq_decl;
+
+/* Declared options: the loader refuses unknown keys and wrong types at start,
+ * naming the module and the option, before start() runs. */
+typedef enum parley_option_type {
+  PARLEY_OPT_STRING = 1,
+  PARLEY_OPT_INT = 2,
+  PARLEY_OPT_BOOL = 3,
+  PARLEY_OPT_STRING_LIST = 4
+} parley_option_type;
+
+typedef struct parley_option_decl {
+  const char* name;
+  uint32_t type; /* parley_option_type */
+  int required;  /* non-zero: missing is an error */
+} parley_option_decl;
+
+typedef void (*parley_timer_fn)(void* state, uint64_t timer_id, void* arg);
+
+/* Storage values and result rows. */
+typedef enum parley_value_type {
+  PARLEY_VALUE_NULL = 0,
+  PARLEY_VALUE_INT = 1,
+  PARLEY_VALUE_TEXT = 2,
+  PARLEY_VALUE_BLOB = 3
+} parley_value_type;
+
+typedef struct parley_value {
+  uint32_t type; /* parley_value_type */
+  int64_t integer;
+  parley_str bytes; /* TEXT (UTF-8) or BLOB */
+} parley_value;
+
+typedef struct parley_rows parley_rows; /* a query's result, borrowed for the callback */
+
+/* One bound session of a user, as host->user_sessions reports it. */
+typedef void (*parley_session_fn)(void* arg, parley_session_id session, parley_str full_jid, int available,
+                                  int priority);
+
+/* Completion of an account operation (1.1), on the loop that asked:
+ * condition.len == 0 on success, else an RFC 6120 stanza error condition. */
+typedef void (*parley_account_fn)(void* arg, parley_str condition);
+
+/* error.len > 0: the query failed (rows is then empty). */
+typedef void (*parley_rows_fn)(void* state, void* arg, const parley_rows* rows, parley_str error);
+
+/* The host's functions. Grows at the end only. */
+typedef struct parley_host_api {
+  size_t size; /* sizeof(parley_host_api) of the host */
+  uint32_t abi_major;
+  uint32_t abi_minor;
+
+  /* Logging, tagged with the module's name. Any thread. */
+  void (*log)(parley_module* m, int level, parley_str text);
+
+  /* Options of this module for this host. 1 if set (value written), 0 if not
+   * set, -1 if set with another type (cannot happen for declared options). */
+  int (*option_string)(parley_module* m, parley_str name, parley_sink out);
+  int (*option_int)(parley_module* m, parley_str name, int64_t* out);
+  int (*option_bool)(parley_module* m, parley_str name, int* out);
+  /* Calls out.append once per list item. */
+  int (*option_string_list)(parley_module* m, parley_str name, parley_sink out);
+  /* The served domain this instance was started for. */
+  parley_str (*module_host)(parley_module* m);
+
+  /* Elements. */
+  parley_element* (*element_new)(parley_str name, parley_str xmlns);
+  parley_element* (*element_parse)(parley_str xml); /* one element; NULL if not well-formed */
+  parley_element* (*element_clone)(const parley_element* e);
+  void (*element_free)(parley_element* e);
+  parley_str (*element_name)(const parley_element* e);
+  parley_str (*element_xmlns)(const parley_element* e);
+  /* 1 and *value set if present, else 0. */
+  int (*element_attr)(const parley_element* e, parley_str name, parley_str* value);
+  void (*element_set_attr)(parley_element* e, parley_str name, parley_str value);
+  void (*element_remove_attr)(parley_element* e, parley_str name);
+  size_t (*element_child_count)(const parley_element* e); /* element children */
+  parley_element* (*element_child_at)(parley_element* e, size_t index);
+  /* xmlns.len == 0: any namespace. */
+  parley_element* (*element_find_child)(parley_element* e, parley_str name, parley_str xmlns);
+  /* Takes ownership of child; returns it, now borrowed from parent. */
+  parley_element* (*element_add_child)(parley_element* parent, parley_element* child);
+  void (*element_add_text)(parley_element* e, parley_str text);
+  void (*element_remove_children)(parley_element* e, parley_str name, parley_str xmlns);
+  void (*element_text)(const parley_element* e, parley_sink out);
+  void (*element_serialize)(const parley_element* e, parley_sink out);
+
+  /* Stanzas. route/send take ownership of the stanza. */
+  void (*route)(parley_module* m, parley_element* stanza);
+  /* An error reply (RFC 6120 8.3) to `stanza`; nothing if it is an error. */
+  void (*bounce)(parley_module* m, const parley_element* stanza, parley_str condition, parley_str text);
+  /* 1: handed to the session's loop (a session that closed meanwhile gets the
+   * RFC 6121 rules for a resource that is gone); 0: no such loop (freed). */
+  int (*send_to_session)(parley_module* m, parley_session_id session, parley_element* stanza);
+
+  /* Timers on the calling loop. Return an id (never 0) / 1 if cancelled. The
+   * callback runs on that loop; a reload is refused while timers are pending. */
+  uint64_t (*timer_start)(parley_module* m, uint64_t delay_ms, uint64_t repeat_ms, parley_timer_fn fn, void* arg);
+  int (*timer_cancel)(parley_module* m, uint64_t timer_id);
+
+  /* Metrics: a named counter of this module (shown by parleyctl status). */
+  void (*counter_add)(parley_module* m, parley_str name, int64_t delta);
+
+  /* The disco#info features every module started for this module's host
+   * declared (parley_module_def.disco_features), one append() per feature. */
+  void (*server_features)(parley_module* m, parley_sink out);
+
+  /* Storage: the module's own tables, in the server's database (SQLite today).
+   * Every table a module touches must be named after it (mod_offline_*): the
+   * host refuses any other, and ATTACH/PRAGMA. A module may also *read* the
+   * tables of the modules it `depends` on (mod_presence reads mod_roster_*;
+   * 1.1). One statement per call, `?`
+   * parameters. Runs on the storage threads (write != 0: the single writer,
+   * in order; else a reader); done() runs later on the calling loop, unless the
+   * module has been stopped meanwhile (a call made by stop() is still carried
+   * out, its done() is not called). Unload and reload are refused while calls
+   * are in flight. */
+  void (*storage_query)(parley_module* m, parley_str sql, const parley_value* params, size_t param_count, int write,
+                        parley_rows_fn done, void* arg);
+  size_t (*rows_count)(const parley_rows* rows);
+  size_t (*rows_columns)(const parley_rows* rows);
+  /* Borrowed for the callback; NULL value for an index out of range. */
+  parley_value (*rows_value)(const parley_rows* rows, size_t row, size_t column);
+  /* Rows changed by a write. */
+  int64_t (*rows_changes)(const parley_rows* rows);
+
+  /* Per-session data of this module: a slot the core keeps with the session
+   * and frees (free_fn(data), if not NULL) when the session ends, when the
+   * slot is set again, and before the module is unloaded or reloaded. Call on
+   * the session's loop (from its events or its iq requests). 1 if done; 0 if
+   * the session is not on this loop or is gone. */
+  int (*session_set_data)(parley_module* m, parley_session_id session, void* data, void (*free_fn)(void* data));
+  void* (*session_get_data)(parley_module* m, parley_session_id session);
+
+  /* Runs a fold event (PARLEY_EVENT_DISCO_INFO) over the hooks of this
+   * module's host: each adds to `acc` (borrowed, not consumed), in priority
+   * order, until one returns STOP or HANDLED. Returns the last result; -2 if
+   * `event` is not a fold event. */
+  int (*run_fold)(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session);
+
+  /* The bound sessions of a local user ("user@host"), each reported once to
+   * `each` during the call (available: sent initial presence; its priority).
+   * Returns how many; 0 for a malformed JID or a user with none. */
+  size_t (*user_sessions)(parley_module* m, parley_str bare_jid, parley_session_fn each, void* arg);
+
+  /* ---- ABI 1.1 ---- */
+
+  /* Stops taking stanzas from a session (the core stops reading it; stanzas
+   * already read wait) until session_release. Holds nest. For a module that
+   * must finish something, an offline message's commit for instance, before
+   * the sender's next stanza is processed. Call on the session's loop (from
+   * its events or its requests). 1 if done, 0 if the session is not here. */
+  int (*session_hold)(parley_module* m, parley_session_id session);
+  int (*session_release)(parley_module* m, parley_session_id session);
+  /* Writes `stanza` (owned) to a session on the calling loop as it is, in any
+   * state after the stream opened: the answer to a PARLEY_IQ_PREAUTH request.
+   * 1 if written, 0 if the session is not here or closing (freed). */
+  int (*session_reply)(parley_module* m, parley_session_id session, parley_element* stanza);
+  /* The client's IP address as text (a session on the calling loop). 1 if
+   * written. */
+  int (*session_peer_address)(parley_module* m, parley_session_id session, parley_sink out);
+  /* Accounts of this module's host, done on the storage writer; `done` runs
+   * later on the calling loop. Conditions: "conflict" (exists),
+   * "item-not-found" (no such account), "jid-malformed" (not a valid
+   * localpart), "not-acceptable" (empty or oversized password),
+   * "internal-server-error". Creation and removal run USER_REGISTERED /
+   * USER_REMOVED; a removed account's sessions are closed. Passwords are kept
+   * as SCRAM-SHA-1 and SCRAM-SHA-256 verifiers only. As for storage, `done`
+   * is not called once the module has been stopped. */
+  void (*account_create)(parley_module* m, parley_str user, parley_str password, parley_account_fn done, void* arg);
+  void (*account_set_password)(parley_module* m, parley_str user, parley_str password, parley_account_fn done,
+                               void* arg);
+  void (*account_remove)(parley_module* m, parley_str user, parley_account_fn done, void* arg);
+  /* A JID prepared by the server's own rules (RFC 7622: nodeprep, nameprep,
+   * resourceprep; IDNA), the same the core applies to every address it
+   * stamps: 1 and the canonical "local@domain/resource" written to `out`, or
+   * 0 if it is not a valid JID. Any thread. */
+  int (*jid_prepare)(parley_str jid, parley_sink out);
+  /* Whether this instance offers the stream features its def declares
+   * (after_auth 0: preauth_features, 1: session_features); offered unless a
+   * module says otherwise, from start() (mod_register without open
+   * registration): read when the server builds its module tables, after
+   * start() and after every load, unload or reload. */
+  void (*offer_stream_features)(parley_module* m, int after_auth, int offer);
+} parley_host_api;
+
+#define PARLEY_HOST_HAS(host, member) \
+  ((host)->size >= offsetof(parley_host_api, member) + sizeof(((parley_host_api*)0)->member))
+
+typedef struct parley_module_def {
+  size_t size; /* sizeof(parley_module_def) the module was built with */
+  uint32_t abi_major;
+  uint32_t abi_minor;
+  const char* name;    /* "mod_ping"; must match the name in the config */
+  const char* version; /* the module's own version, for parleyctl module list */
+  const char* const* depends; /* NULL-terminated module names, or NULL */
+
+  const parley_option_decl* options;
+  size_t option_count;
+
+  /* Start for one host: return 0 and set *state, or non-zero with a reason in
+   * `error` (the host logs it with the module's name and refuses to start). */
+  int (*start)(parley_module* m, const parley_host_api* host, void** state, parley_sink error);
+  void (*stop)(void* state);
+  /* Optional (NULL): hot reload carries state as bytes from the old code to
+   * the new. Both return 0 on success. */
+  int (*save_state)(void* state, parley_sink out);
+  int (*restore_state)(void* state, parley_str bytes);
+
+  const parley_hook_decl* hooks;
+  size_t hook_count;
+  const parley_iq_decl* iq_handlers;
+  size_t iq_handler_count;
+  /* NULL-terminated disco#info features of the server this module adds. */
+  const char* const* disco_features;
+
+  /* The module's schema as migration steps (SQL, each run once, in order, in
+   * a transaction, before start). The host records how many have run. */
+  const char* const* schema;
+  size_t schema_count;
+
+  /* ---- ABI 1.1 ---- */
+  /* NULL-terminated stream features this module offers before authentication,
+   * as XML ("<register xmlns='http://jabber.org/features/iq-register'/>"),
+   * shown next to the SASL mechanisms. */
+  const char* const* preauth_features;
+  /* NULL-terminated stream features offered after authentication, next to
+   * resource binding ("<ver xmlns='urn:xmpp:features:rosterver'/>"). */
+  const char* const* session_features;
+} parley_module_def;
+
+typedef const parley_module_def* (*parley_module_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PARLEY_MODULE_H */
