@@ -43,14 +43,35 @@ struct FreeDeleter {
 };
 using CString = std::unique_ptr<char, FreeDeleter>;
 
-std::optional<std::string> run_stringprep(std::string_view in, const char* profile,
-                                          Stringprep_profile_flags flags) {
+std::optional<std::string> run_stringprep_once(std::string_view in, const char* profile,
+                                               Stringprep_profile_flags flags) {
   const std::string z(in);
   char* raw = nullptr;
   const int rc = stringprep_profile(z.c_str(), &raw, profile, flags);
   CString out(raw);
   if (rc != STRINGPREP_OK || !out) return std::nullopt;
   return std::string(out.get());
+}
+
+bool has_non_ascii(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
+// The prepared form, refused (nullopt) when preparing it again would change it.
+// libidn's NFKC is not idempotent for the PR-29 class (Unicode Corrigendum #5):
+// it composes a Hangul L+V pair across a combining mark and leaves the marks
+// out of canonical order, so U+1100 U+0301 U+1161 U+0323 prepares to U+AC00
+// U+0301 U+0323 and that to U+AC00 U+0323 U+0301. A string whose preparation is
+// not stable would name one account or resource on one path and another on
+// the next (a bind, then the 'to' of a stanza to it), so it names nothing.
+// Prepared ASCII is stable: the second pass is only paid for the rest.
+std::optional<std::string> run_stringprep(std::string_view in, const char* profile,
+                                          Stringprep_profile_flags flags) {
+  auto once = run_stringprep_once(in, profile, flags);
+  if (!once || !has_non_ascii(*once)) return once;
+  auto twice = run_stringprep_once(*once, profile, flags);
+  if (!twice || *twice != *once) return std::nullopt;
+  return once;
 }
 
 void ascii_lower(std::string& s) {
@@ -124,7 +145,9 @@ Result<std::string, JidError> resourceprep(std::string_view in) {
   return std::move(*out);
 }
 
-Result<std::string, JidError> nameprep_domain(std::string_view in) {
+namespace {
+
+Result<std::string, JidError> nameprep_domain_once(std::string_view in) {
   if (in.size() > kRawPartMaxBytes) return unexpected(JidError::too_long);
   if (!in.empty() && in.back() == '.') in.remove_suffix(1);
   if (in.empty()) return unexpected(JidError::bad_domainpart);
@@ -163,6 +186,18 @@ Result<std::string, JidError> nameprep_domain(std::string_view in) {
   }
   if (out.size() > kJidPartMaxBytes) return unexpected(JidError::too_long);
   return out;
+}
+
+}  // namespace
+
+Result<std::string, JidError> nameprep_domain(std::string_view in) {
+  auto once = nameprep_domain_once(in);
+  if (!once || !has_non_ascii(*once)) return once;
+  // As run_stringprep: Nameprep has the same NFKC, and a domain that prepares
+  // differently a second time would not name one host.
+  auto twice = nameprep_domain_once(*once);
+  if (!twice || *twice != *once) return unexpected(JidError::bad_domainpart);
+  return once;
 }
 
 }  // namespace parley

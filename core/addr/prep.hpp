@@ -4,7 +4,10 @@
 // and comparison rule, as in RFC 6122 and in the other XMPP servers we federate
 // with. On top of it the localpart refuses what RFC 7622 (PRECIS) refuses and
 // Nodeprep would let through: symbols, punctuation and compatibility characters.
-// Each function returns the canonical form, at most 1023 bytes.
+// Each function returns the canonical form, at most 1023 bytes, and refuses input
+// whose preparation is not stable (preparing the result again would change it:
+// libidn's NFKC and the PR-29 sequences), so every prepared part prepares to
+// itself and any number of preparations along a path agree.
 #pragma once
 
 #include <cstddef>

@@ -1,11 +1,18 @@
 // SASL for a c2s session (RFC 6120 §6): SCRAM-SHA-1/-256 with and without
 // channel binding, and PLAIN over TLS. Credential look-ups go to the storage
 // readers; the session's input waits (suspend_input) until they come back.
+//
+// Pipelining (RFC 6120 §6.4): nothing the client sent after an <auth/> or a
+// <response/> is processed before that step's outcome is applied. Elements
+// read meanwhile wait in deferred_; after a <failure/> or <challenge/> they are
+// processed in order (an <abort/> applies to the new state), after <success/>
+// they are a stream error, since only a new stream header may follow it.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 #include "core/c2s/c2s_session.hpp"
+#include "core/control/account_commands.hpp"
 #include "core/server/server_context.hpp"
 #include "core/stanza/namespaces.hpp"
 #include "core/tls/stream.hpp"
@@ -26,6 +33,12 @@ sasl::ScramCredentials to_credentials(sasl::Hash hash, const storage::ScramRecor
   return sasl::ScramCredentials{hash, record.salt, record.iterations, record.stored_key, record.server_key};
 }
 
+// What a missing account shows: the salt length and iteration count that
+// account creation gives real ones.
+sasl::ScramCredentials dummy_credentials(sasl::Hash hash, std::string_view username) {
+  return sasl::make_dummy_credentials(hash, username, control::kScramIterations, control::kScramSaltBytes);
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
     s.remove_prefix(1);
@@ -39,17 +52,19 @@ std::string_view trim(std::string_view s) {
 std::string C2sSession::advertised_mechanisms_xml() const {
   std::string out = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";
   bool exporter = tls_ && !tls_->channel_binding_tls_exporter().empty();
+  bool unique = tls_ && !tls_->channel_binding_tls_unique().empty();  // below TLS 1.3 only
   if (secure_) {
     out += "<mechanism>SCRAM-SHA-256-PLUS</mechanism><mechanism>SCRAM-SHA-1-PLUS</mechanism>";
   }
   out += "<mechanism>SCRAM-SHA-256</mechanism><mechanism>SCRAM-SHA-1</mechanism>";
-  if (secure_) out += "<mechanism>PLAIN</mechanism>";
+  if (secure_ || listener_.allow_plain_without_tls) out += "<mechanism>PLAIN</mechanism>";
   out += "</mechanisms>";
   if (secure_) {
     // XEP-0440: which channel-binding types the -PLUS mechanisms accept here.
     out += "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>";
     if (exporter) out += "<channel-binding type='tls-exporter'/>";
-    out += "<channel-binding type='tls-server-end-point'/><channel-binding type='tls-unique'/>";
+    out += "<channel-binding type='tls-server-end-point'/>";
+    if (unique) out += "<channel-binding type='tls-unique'/>";
     out += "</sasl-channel-binding>";
   }
   return out;
@@ -62,16 +77,25 @@ void C2sSession::handle_sasl(xml::Element&& element) {
   } else if (name == "response") {
     sasl_response(element);
   } else if (name == "abort") {
+    // An abandoned exchange counts as a failure (sasl_failure), or aborting
+    // after the server-first-message would probe accounts without limit.
+    bool in_exchange = mechanism_.has_value();
     scram_.reset();
     mechanism_.reset();
     state_ = State::negotiating;
-    sasl_failure(sasl::Failure::aborted);
+    if (in_exchange) {
+      sasl_failure(sasl::Failure::aborted);
+    } else {
+      send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><aborted/></failure>");
+    }
   } else {
     close_with_stream_error("unsupported-stanza-type");
   }
 }
 
 void C2sSession::sasl_start(const xml::Element& auth) {
+  // A new <auth/> in the middle of an exchange abandons it: a failure too.
+  if (mechanism_) count_abandoned_exchange();
   scram_.reset();
   mechanism_.reset();
   state_ = State::negotiating;
@@ -94,7 +118,7 @@ void C2sSession::sasl_start(const xml::Element& auth) {
     sasl_failure(sasl::Failure::invalid_mechanism);
     return;
   }
-  if (*mechanism == sasl::Mechanism::plain && !secure_) {
+  if (*mechanism == sasl::Mechanism::plain && !secure_ && !listener_.allow_plain_without_tls) {
     sasl_failure(sasl::Failure::encryption_required);
     return;
   }
@@ -157,12 +181,12 @@ void C2sSession::sasl_start(const xml::Element& auth) {
       C2sSession* self = loop->find(id);
       if (self == nullptr || self->state_ != State::authenticating || !self->scram_) return;
       if (failed) {
-        self->resume_input();
+        // The outcome first, then what the client pipelined after it.
         self->sasl_failure(sasl::Failure::temporary_auth_failure);
+        self->resume_input();
         return;
       }
-      sasl::ScramCredentials creds =
-          found ? to_credentials(hash, *found) : sasl::make_dummy_credentials(hash, username);
+      sasl::ScramCredentials creds = found ? to_credentials(hash, *found) : dummy_credentials(hash, username);
       self->jid_ = Jid::make(username, self->host_).value_or(Jid());
       std::string challenge = "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";
       challenge += sasl::base64_encode(self->scram_->server_first(creds));
@@ -190,9 +214,12 @@ void C2sSession::sasl_response(const xml::Element& response) {
     message = std::move(*decoded);
   }
   if (!scram_) {
-    // The answer to our empty challenge: the initial response.
+    // The answer to our empty challenge: the initial response (the same
+    // exchange going on, not a new one abandoning it).
+    sasl::Mechanism mechanism = *mechanism_;
+    mechanism_.reset();
     xml::Element as_auth("auth", std::string(ns::sasl));
-    as_auth.set_attr("mechanism", std::string(sasl::mechanism_name(*mechanism_)));
+    as_auth.set_attr("mechanism", std::string(sasl::mechanism_name(mechanism)));
     as_auth.add_text(message.empty() ? std::string("=") : sasl::base64_encode(message));
     sasl_start(as_auth);
     return;
@@ -223,8 +250,10 @@ void C2sSession::sasl_plain(std::string_view message) {
     sasl_failure(sasl::Failure::not_authorized);
     return;
   }
+  // SASLprep'd exactly once, here, as account creation did for the stored
+  // verifiers and as a SCRAM client does before hashing.
   auto password = sasl::saslprep(plain->password);
-  if (!password) {
+  if (!password || password->empty()) {
     sasl_failure(sasl::Failure::not_authorized);
     return;
   }
@@ -247,12 +276,18 @@ void C2sSession::sasl_plain(std::string_view message) {
   ctx.storage->read([loop, id, host, username, secret](storage::Database& db) {
     auto record = storage::user_store::get_credentials(db, host, username, "SCRAM-SHA-256");
     bool failed = !record;
-    bool ok = !failed && record->has_value() &&
-              sasl::verify_password(to_credentials(sasl::Hash::sha256, **record), secret);
+    bool ok = false;
+    if (!failed) {
+      // A missing account costs the same key derivation as a wrong password:
+      // the answer's timing does not tell whether the account exists.
+      sasl::ScramCredentials creds = record->has_value() ? to_credentials(sasl::Hash::sha256, **record)
+                                                         : dummy_credentials(sasl::Hash::sha256, username);
+      ok = sasl::verify_prepared_password(creds, secret) && record->has_value();
+    }
     loop->loop.post([loop, id, username, failed, ok] {
       C2sSession* self = loop->find(id);
       if (self == nullptr || self->state_ != State::authenticating) return;
-      self->resume_input();
+      // The outcome first, then what the client pipelined after it.
       if (failed) {
         self->sasl_failure(sasl::Failure::temporary_auth_failure);
       } else if (!ok) {
@@ -261,6 +296,7 @@ void C2sSession::sasl_plain(std::string_view message) {
         self->jid_ = Jid::make(username, self->host_).value_or(Jid());
         self->sasl_success({});
       }
+      self->resume_input();
     });
   });
 }
@@ -280,9 +316,7 @@ void C2sSession::sasl_failure(sasl::Failure failure, std::string_view text) {
   }
   out += "</failure>";
   send(out);
-  if (failure == sasl::Failure::aborted || failure == sasl::Failure::invalid_mechanism ||
-      failure == sasl::Failure::encryption_required)
-    return;
+  if (failure == sasl::Failure::invalid_mechanism || failure == sasl::Failure::encryption_required) return;
   ctx_.metrics.auth_failures.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("c2s {}: authentication failure from {}: {}", id_, peer_ip_, sasl::condition_name(failure));
   const config::LimitsConfig& limits = ctx_.config.limits;
@@ -325,6 +359,21 @@ void C2sSession::sasl_success(std::string_view additional_data) {
   // Whatever we say next (even an error) opens our new stream first.
   header_sent_ = false;
   parser_.reset(false);
+  if (!deferred_.empty()) {
+    // Elements the client sent before this outcome, in the old stream: only
+    // a new stream header may follow <success/> (RFC 6120 §6.4.6).
+    deferred_.clear();
+    close_with_stream_error("not-authorized", "Nothing but a new stream may follow <success/>");
+  }
+}
+
+void C2sSession::count_abandoned_exchange() {
+  // An exchange left unfinished (another <auth/>, or the connection gone after
+  // the server-first-message) counts toward the address's failure limit like
+  // a wrong password, so probing accounts that way is limited too.
+  const config::LimitsConfig& limits = ctx_.config.limits;
+  if (limits.max_auth_failures_per_ip == 0) return;
+  ctx_.auth_failures.record(peer_ip_, uv_now(loop_.loop.uv()), limits.auth_failure_window * 1000ull);
 }
 
 }  // namespace parley

@@ -417,7 +417,8 @@ void C2sSession::send_features() {
     }
     if (secure_ || !listener_.starttls_required) {
       features += advertised_mechanisms_xml();
-      features += loop_.modules->preauth_features_for(host_);
+      // Pre-auth iqs carry passwords (registration): where PLAIN is (c2s_stanza.cpp).
+      if (secure_ || listener_.allow_plain_without_tls) features += loop_.modules->preauth_features_for(host_);
     }
   } else {
     features += "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>";
@@ -542,6 +543,10 @@ void C2sSession::on_shutdown(uv_shutdown_t* req, int) {
 }
 
 void C2sSession::abort_connection() {
+  if (mechanism_) {
+    mechanism_.reset();
+    count_abandoned_exchange();
+  }
   if (state_ != State::closing) {
     state_ = State::closing;
     parser_.stop();

@@ -136,6 +136,7 @@ class C2sSession final : private xml::StreamParser::Handler {
   void sasl_plain(std::string_view message);
   void sasl_failure(sasl::Failure failure, std::string_view text = {});
   void sasl_success(std::string_view additional_data);
+  void count_abandoned_exchange();  // an exchange given up half-way: a failure of the address
   std::string advertised_mechanisms_xml() const;
 
   // Binding and stanzas (c2s_stanza.cpp)

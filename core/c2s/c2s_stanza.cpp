@@ -135,6 +135,14 @@ bool C2sSession::handle_preauth_iq(xml::Element& iq) {
   if (payload == nullptr) return false;
   const IqEntry* entry = loop_.modules->iq_for(host_, PARLEY_IQ_PREAUTH, type, payload->xmlns());
   if (entry == nullptr) return false;
+  if (!secure_ && !listener_.allow_plain_without_tls) {
+    // A pre-auth iq sends a password in the clear (XEP-0077 registration), so
+    // it goes where PLAIN goes: not over an unencrypted stream unless the
+    // listener opts in. policy-violation, as Prosody answers registration
+    // without encryption; type modify: after STARTTLS the same request works.
+    reply_error(iq, "policy-violation", "Encryption is required (use STARTTLS)");
+    return true;
+  }
   if (!valid_iq(iq)) {
     reply_error(iq, "bad-request");
     return true;

@@ -35,6 +35,10 @@ struct Listener {
   bool tls = false;              // direct TLS (XEP-0368) instead of STARTTLS
   bool starttls_required = true;
   int backlog = 511;
+  // PLAIN and in-band registration (a cleartext password either way) on a
+  // stream that is not encrypted, where STARTTLS is optional. Off: only for
+  // load tools that speak nothing else, on a trusted network.
+  bool allow_plain_without_tls = false;
 
   // Where the entry was written, for messages such as "cannot bind".
   std::string file;

@@ -11,7 +11,9 @@ namespace parley::sasl {
 
 // Unassigned code points are refused (the "stored strings" rule), so what is
 // accepted at registration is exactly what is accepted at login. Input must be
-// UTF-8 without NUL. The result may be empty (e.g. a lone soft hyphen).
+// UTF-8 without NUL. The result may be empty (e.g. a lone soft hyphen). Input
+// whose preparation is not stable (SASLprep of the result differs) is refused,
+// so PLAIN, SCRAM and account creation always agree on a password.
 Result<std::string, std::string> saslprep(std::string_view text);
 
 }  // namespace parley::sasl

@@ -26,10 +26,8 @@ struct ChannelBinding {
   std::string tls_exporter;          // RFC 9266: 32 bytes, label "EXPORTER-Channel-Binding", no context
   std::string tls_server_end_point;  // RFC 5929: hash of the server certificate
   // RFC 5929 tls-unique: the first Finished message of the handshake. Defined
-  // for TLS 1.2; slixmpp 1.8 and gloox 1.0 bind with nothing else, and under
-  // TLS 1.3 OpenSSL-based clients take the client's Finished message, so the
-  // server offers the same (the client Finished still covers the whole
-  // handshake transcript, and TLS 1.3 is not open to the triple handshake).
+  // below TLS 1.3 only (RFC 9266): empty on a TLS 1.3 connection, so a client
+  // asking for it there fails with not-authorized.
   std::string tls_unique;
 };
 

@@ -16,6 +16,7 @@
 #include "core/modules/module_accounts.hpp"
 #include "core/modules/module_manager.hpp"
 #include "core/net/listener.hpp"
+#include "core/sasl/scram_credentials.hpp"
 #include "core/tls/context_store.hpp"
 #include "core/tls/self_signed.hpp"
 #include "storage/storage_pool.hpp"
@@ -81,6 +82,11 @@ Result<void, std::string> Server::start() {
   std::error_code ec;
   fs::create_directories(config_.data_dir, ec);
   if (ec) return unexpected(fmt::format("cannot create data_dir {}: {}", config_.data_dir, ec.message()));
+  // The secret of missing accounts' SCRAM salts, kept so that they do not
+  // change across restarts (a change would tell them from real accounts).
+  auto secret = sasl::load_or_create_secret((fs::path(config_.data_dir) / "sasl_secret").string());
+  if (!secret) return unexpected(secret.error());
+  sasl::set_dummy_secret(std::move(*secret));
 
   ctx_ = std::make_unique<ServerContext>(config_);
   if (auto tls = prepare_tls(); !tls) return tls;

@@ -207,7 +207,9 @@ std::string Stream::channel_binding_tls_exporter() const {
 }
 
 std::string Stream::channel_binding_tls_unique() const {
-  if (!handshake_done()) return {};
+  // RFC 9266: undefined for TLS 1.3 (its Finished messages do not bind the
+  // connection the way RFC 5929 assumed), so neither offered nor accepted there.
+  if (!handshake_done() || SSL_version(ssl_) >= TLS1_3_VERSION) return {};
   unsigned char out[EVP_MAX_MD_SIZE];
   bool own = (SSL_session_reused(ssl_) != 0) == (SSL_is_server(ssl_) != 0);
   size_t len = own ? SSL_get_finished(ssl_, out, sizeof out) : SSL_get_peer_finished(ssl_, out, sizeof out);

@@ -64,9 +64,9 @@ class Stream {
   // signature has no separate hash (Ed25519). Empty when there is no server certificate.
   std::string channel_binding_tls_server_end_point() const;
   // RFC 5929 section 3.1 tls-unique: the first Finished message of the latest handshake
-  // (the client's in a full handshake, the server's when the session was resumed). TLS 1.2
-  // defines it; slixmpp 1.8 and gloox 1.0 bind with nothing else, also over TLS 1.3,
-  // where OpenSSL-based clients take the same message, so it is offered there too.
+  // (the client's in a full handshake, the server's when the session was resumed). Empty
+  // on TLS 1.3, where it is not defined (RFC 9266 section 3: clients use tls-exporter);
+  // gloox 1.0 (GnuTLS, TLS 1.2 only) and slixmpp 1.8 over TLS 1.2 still bind with it.
   std::string channel_binding_tls_unique() const;
 
   std::string server_name() const;  // the SNI the client sent, lowercased; empty if none

@@ -153,7 +153,9 @@ typedef enum parley_iq_scope {
   /* 1.1: on a stream that has not authenticated yet (XEP-0077 registration).
    * request->from and request->to are empty, request->session is the stream;
    * answer with host->session_reply. Offered only where the stream may
-   * authenticate (after STARTTLS when it is required). */
+   * authenticate (after STARTTLS when it is required) and, as PLAIN, only on
+   * an encrypted stream unless the listener sets allow_plain_without_tls
+   * (elsewhere the core answers policy-violation). */
   PARLEY_IQ_PREAUTH = 3
 } parley_iq_scope;
 

@@ -5,8 +5,9 @@
 //     get -> the fields (<instructions/>, <username/>, <password/>) and the same
 //            as a XEP-0004 form; service-unavailable when allow_registration is off
 //     set -> creates the account (plain fields or the submitted form), answered
-//            on the stream itself; at most one success per client address per
-//            registration_timeout seconds (resource-constraint)
+//            on the stream itself; per client address a burst of
+//            registration_burst accounts, then one more per registration_timeout
+//            seconds (policy-violation, type wait, saying when to try again)
 //   a logged-in user, to the server or to their own bare JID (or no 'to'):
 //     get -> <registered/> and their username
 //     set <username/><password/> -> changes their password (section 3.3)
@@ -35,7 +36,10 @@ namespace reg = parley::mod_register;
 constexpr const char* ns_register = "jabber:iq:register";
 constexpr const char* ns_data = "jabber:x:data";
 constexpr const char* ns_stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
-constexpr int64_t default_registration_timeout = 600;  // ejabberd's default, seconds
+// A household or an office behind one address may register a few accounts in
+// a row; a script registering hundreds gets one per ten minutes after those.
+constexpr int64_t default_registration_timeout = 600;  // seconds per registration past the burst
+constexpr int64_t default_registration_burst = 3;
 
 constexpr const char* instructions_register = "Choose a username and password to register with this server.";
 constexpr const char* instructions_registered =
@@ -54,6 +58,9 @@ class ModRegister : public parley::Module {
     int64_t timeout = host().option_int("registration_timeout").value_or(default_registration_timeout);
     if (timeout < 0) return parley::unexpected(std::string("registration_timeout must not be negative"));
     limiter_.set_window(std::chrono::seconds(timeout));
+    int64_t burst = host().option_int("registration_burst").value_or(default_registration_burst);
+    if (burst < 1 || burst > 1000) return parley::unexpected(std::string("registration_burst must be 1..1000"));
+    limiter_.set_burst(static_cast<uint32_t>(burst));
     if (!host().supports_1_1()) return parley::unexpected(std::string("needs a host with module ABI 1.1"));
     // XEP-0077 §4: the feature tells clients registration is possible; it is not when closed.
     host().offer_preauth_features(policy_.allow_registration);
@@ -200,7 +207,15 @@ class ModRegister : public parley::Module {
     auto now = reg::RateLimiter::Clock::now();
     if (!address.empty() && !limiter_.try_acquire(address, now)) {
       host().counter_add("registrations_refused_rate");
-      return send_error(reply, "resource-constraint", "users are not allowed to register accounts so quickly");
+      // A rule of this server, not a lack of resources: policy-violation
+      // (RFC 6120 §8.3.3.12), of type wait since the same request succeeds
+      // later, and a text saying when (clients show the text; with
+      // resource-constraint some said the login failed).
+      auto minutes = (limiter_.wait_for(address, now).count() + 59) / 60;
+      return send_error(reply, "policy-violation",
+                        "Too many accounts were registered from your address; try again in " +
+                            std::to_string(minutes < 1 ? 1 : minutes) + (minutes > 1 ? " minutes" : " minute"),
+                        "wait");
     }
     HeldReply held = hold(reply);
     std::string user = d.username;
@@ -270,12 +285,13 @@ class ModRegister : public parley::Module {
     return r;
   }
 
-  void send_error(const Reply& reply, std::string_view condition, std::string_view text = {}) {
+  void send_error(const Reply& reply, std::string_view condition, std::string_view text = {},
+                  std::string_view type = {}) {
     parley::Element r = make_result(reply);
     r.set_attr("type", "error");
     reg::ErrorShape shape = reg::error_shape(condition);
     parley::ElementRef error = r.add_child("error", reply.iq.xmlns());
-    error.set_attr("type", shape.type);
+    error.set_attr("type", type.empty() ? shape.type : type);
     if (shape.code != 0) error.set_attr("code", std::to_string(shape.code));
     error.add_child(condition, ns_stanzas);
     if (!text.empty()) {
@@ -300,6 +316,7 @@ class ModRegister : public parley::Module {
 PARLEY_MODULE(ModRegister, "mod_register", "1.0.0",
               parley::option("allow_registration", PARLEY_OPT_BOOL),
               parley::option("registration_timeout", PARLEY_OPT_INT),
+              parley::option("registration_burst", PARLEY_OPT_INT),
               parley::option("min_password_length", PARLEY_OPT_INT),
               parley::option("allow_password_change", PARLEY_OPT_BOOL),
               parley::option("allow_remove", PARLEY_OPT_BOOL),

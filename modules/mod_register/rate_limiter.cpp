@@ -4,9 +4,9 @@
 
 namespace parley::mod_register {
 
-void RateLimiter::set_window(std::chrono::seconds window) {
+void RateLimiter::set_window(std::chrono::seconds interval) {
   std::lock_guard lock(mu_);
-  window_ = window;
+  window_ = interval;
 }
 
 std::chrono::seconds RateLimiter::window() const {
@@ -14,42 +14,61 @@ std::chrono::seconds RateLimiter::window() const {
   return window_;
 }
 
+void RateLimiter::set_burst(uint32_t burst) {
+  std::lock_guard lock(mu_);
+  burst_ = burst < 1 ? 1 : burst;
+}
+
 bool RateLimiter::try_acquire(const std::string& address, Clock::time_point now) {
   std::lock_guard lock(mu_);
   if (window_.count() <= 0) return true;
-  // A full sweep at most once per window keeps the map to the addresses of
-  // one window without a timer.
+  // A full sweep at most once per interval keeps the map to the addresses
+  // whose bucket is not full, without a timer.
   if (now - last_prune_ >= window_) prune(now);
   Entry& e = entries_[address];
-  if (e.in_flight) return false;
-  if (e.registered && now - e.last < window_) return false;
-  e.in_flight = true;
+  Clock::duration debt = e.full_at > now ? e.full_at - now : Clock::duration::zero();
+  // This one and those in flight each take an interval's worth of the bucket.
+  if (debt + window_ * (static_cast<int64_t>(e.in_flight) + 1) > capacity()) {
+    if (e.in_flight == 0 && debt == Clock::duration::zero()) entries_.erase(address);
+    return false;
+  }
+  ++e.in_flight;
   return true;
+}
+
+std::chrono::seconds RateLimiter::wait_for(const std::string& address, Clock::time_point now) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(address);
+  if (window_.count() <= 0 || it == entries_.end()) return std::chrono::seconds(0);
+  const Entry& e = it->second;
+  Clock::duration debt = e.full_at > now ? e.full_at - now : Clock::duration::zero();
+  Clock::duration over = debt + window_ * (static_cast<int64_t>(e.in_flight) + 1) - capacity();
+  if (over <= Clock::duration::zero()) return std::chrono::seconds(0);
+  return std::chrono::ceil<std::chrono::seconds>(over);
 }
 
 void RateLimiter::commit(const std::string& address, Clock::time_point now) {
   std::lock_guard lock(mu_);
   if (window_.count() <= 0) return;
   Entry& e = entries_[address];
-  e.in_flight = false;
-  e.registered = true;
-  e.last = now;
+  if (e.in_flight > 0) --e.in_flight;
+  e.full_at = std::max(e.full_at, now) + window_;
 }
 
 void RateLimiter::release(const std::string& address) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(address);
   if (it == entries_.end()) return;
-  it->second.in_flight = false;
-  if (!it->second.registered) entries_.erase(it);
+  if (it->second.in_flight > 0) --it->second.in_flight;
+  if (it->second.in_flight == 0 && it->second.full_at == Clock::time_point{}) entries_.erase(it);
 }
 
 std::string RateLimiter::save(Clock::time_point now) const {
   std::lock_guard lock(mu_);
   std::string out = "v1\n";
   for (const auto& [address, e] : entries_) {
-    if (!e.registered || now - e.last >= window_) continue;
-    auto left = std::chrono::duration_cast<std::chrono::seconds>(window_ - (now - e.last)).count();
+    if (e.full_at <= now) continue;
+    auto left = std::chrono::duration_cast<std::chrono::seconds>(e.full_at - now).count();
     out += address + " " + std::to_string(left) + "\n";
   }
   return out;
@@ -71,12 +90,10 @@ bool RateLimiter::restore(std::string_view bytes, Clock::time_point now) {
       if (c < '0' || c > '9' || left > 1'000'000'000) return false;
       left = left * 10 + (c - '0');
     }
-    // The window may have shrunk with the new options: never wait longer than it.
-    auto wait = std::min(std::chrono::seconds(left), window_);
-    if (wait.count() <= 0) continue;
-    Entry& e = entries_[std::string(line.substr(0, space))];
-    e.registered = true;
-    e.last = now - (window_ - wait);
+    // The options may have changed: never owe more than a whole bucket.
+    Clock::duration wait = std::min<Clock::duration>(std::chrono::seconds(left), capacity());
+    if (wait <= Clock::duration::zero()) continue;
+    entries_[std::string(line.substr(0, space))].full_at = now + wait;
   }
   return true;
 }
@@ -90,7 +107,7 @@ void RateLimiter::prune(Clock::time_point now) {
   last_prune_ = now;
   for (auto it = entries_.begin(); it != entries_.end();) {
     const Entry& e = it->second;
-    if (!e.in_flight && (!e.registered || now - e.last >= window_)) it = entries_.erase(it);
+    if (e.in_flight == 0 && e.full_at <= now) it = entries_.erase(it);
     else ++it;
   }
 }

@@ -8,6 +8,7 @@ credentials, until the window has passed. Other addresses, and sessions that
 are already authenticated, are not affected.
 """
 
+import base64
 import time
 
 from conftest import PASSWORD
@@ -98,3 +99,46 @@ def test_failures_on_one_stream_count_towards_the_ip(hostile_server):
         c.abort()
     assert attempt("127.0.0.5", server.c2s_port, "alice", PASSWORD) == "temporary-auth-failure"
     assert attempt("127.0.0.6", server.c2s_port, "alice", PASSWORD) == "success"
+
+
+def probe(ip, port, finish):
+    """A SCRAM exchange for a name that may not exist, stopped after the
+    server-first-message (which is all an account prober needs): `finish` is
+    'abort' (<abort/>) or 'leave' (the connection is closed). Returns what the
+    server answered to the <auth/>: 'challenge' or a failure condition."""
+    c = raw_from(ip, port)
+    try:
+        c.start()
+        c.starttls()
+        c.send(f"<auth xmlns='{NS_SASL}' mechanism='SCRAM-SHA-256'>"
+               f"{base64.b64encode(b'n,,n=maybe-someone,r=probenonce').decode()}</auth>")
+        first = c.next_element()
+        if first.tag != q(NS_SASL, "challenge"):
+            return sasl_failure_condition(first)
+        if finish == "abort":
+            c.send(f"<abort xmlns='{NS_SASL}'/>")
+            assert sasl_failure_condition(c.next_element()) == "aborted"
+            c.close()
+        else:
+            c.send("</stream:stream>")  # in the middle of the exchange
+            assert c.wait_eof(5)
+        return "challenge"
+    finally:
+        c.abort()
+
+
+def test_aborted_and_unfinished_exchanges_count_towards_the_ip(hostile_server):
+    # Probing salts (account enumeration) by giving up every exchange after
+    # the server-first-message used to be free: neither counted as a failure.
+    server = hostile_server(limits={"max_auth_failures": 10,
+                                    "max_auth_failures_per_ip": MAX_FAILURES,
+                                    "auth_failure_window": 60})
+    port = server.c2s_port
+    assert [probe("127.0.0.7", port, "abort") for _ in range(MAX_FAILURES)] == ["challenge"] * MAX_FAILURES
+    assert probe("127.0.0.7", port, "abort") == "temporary-auth-failure"
+    assert attempt("127.0.0.7", port, "alice", PASSWORD) == "temporary-auth-failure"
+
+    assert [probe("127.0.0.8", port, "leave") for _ in range(MAX_FAILURES)] == ["challenge"] * MAX_FAILURES
+    assert probe("127.0.0.8", port, "leave") == "temporary-auth-failure"
+    # Another address is not concerned.
+    assert attempt("127.0.0.9", port, "alice", PASSWORD) == "success"

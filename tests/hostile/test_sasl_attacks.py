@@ -298,3 +298,121 @@ def test_starttls_command_injection(hostile_server, raw_factory, witness):
     assert c.quiet(0.5) == [], "the server answered the injected plaintext"
     assert c.auth_plain("mallory", PASSWORD).tag == q(NS_SASL, "success")
     w.verify()
+
+
+# -- pipelining (RFC 6120 6.4: nothing after <auth/> before its outcome) ------------
+
+PING = "<iq type='get' id='piped1'><ping xmlns='urn:xmpp:ping'/></iq>"
+ABORT = f"<abort xmlns='{NS_SASL}'/>"
+PLAIN_OK = auth("PLAIN", B64("\0mallory\0" + PASSWORD))
+PLAIN_BAD = auth("PLAIN", B64("\0mallory\0wrong-password"))
+
+
+def assert_success_then_stream_error(c):
+    """<success/> first (the outcome of the <auth/>), then, since only a new
+    stream header may follow <success/>, our new stream and a stream error:
+    what was pipelined after the <auth/> is never taken as authenticated."""
+    first = c.next_element()
+    assert first.tag == q(NS_SASL, "success"), f"first answer: {first.tag}"
+    c.read_header(timeout=5)
+    assert c.expect_stream_error(timeout=5) == "not-authorized"
+    assert c.wait_closed(5)
+
+
+def test_pipelined_abort_after_auth_is_applied_after_its_outcome(hostile_server, raw_from_factory):
+    # It used to answer <failure><aborted/></failure> and then <success/>.
+    server = hostile_server()
+    sasl = Sasl(server, raw_from_factory)
+    c = sasl.tls_stream()
+    c.send(PLAIN_OK + ABORT)
+    assert_success_then_stream_error(c)
+    # A failed <auth/>: its failure, then the <abort/> answered on its own.
+    c = sasl.tls_stream()
+    c.send(PLAIN_BAD + ABORT)
+    assert sasl_failure_condition(c.next_element()) == "not-authorized"
+    assert sasl_failure_condition(c.next_element()) == "aborted"
+    assert c.auth_plain("mallory", PASSWORD).tag == q(NS_SASL, "success")
+
+
+def test_pipelined_stanza_after_auth_never_counts_as_authenticated(hostile_server, raw_from_factory):
+    # It used to close the stream for the stanza and then authenticate it anyway.
+    server = hostile_server()
+    sasl = Sasl(server, raw_from_factory)
+    c = sasl.tls_stream()
+    c.send(PLAIN_OK + PING)
+    assert_success_then_stream_error(c)
+    assert not any(e.tag == q("jabber:client", "iq") for e in c.received), "the pipelined iq was answered"
+    c = sasl.tls_stream()
+    c.send(PLAIN_BAD + PING)
+    assert sasl_failure_condition(c.next_element()) == "not-authorized"
+    assert c.expect_stream_error() == "not-authorized"  # an iq before authentication (RFC 6120 4.9.3.17)
+
+
+def test_two_pipelined_auths(hostile_server, raw_from_factory):
+    # It used to answer the first and leave the restarted stream unanswered
+    # until auth_timeout (the second exchange kept the input suspended).
+    server = hostile_server(limits={"auth_timeout": 30})
+    sasl = Sasl(server, raw_from_factory)
+    c = sasl.tls_stream()
+    c.send(PLAIN_OK + PLAIN_OK)
+    assert_success_then_stream_error(c)
+    # After a failure the second <auth/> is an exchange of its own.
+    c = sasl.tls_stream()
+    c.send(PLAIN_BAD + PLAIN_OK)
+    assert sasl_failure_condition(c.next_element()) == "not-authorized"
+    assert c.next_element().tag == q(NS_SASL, "success")
+    features = c.start()
+    assert features.find(q("urn:ietf:params:xml:ns:xmpp-bind", "bind")) is not None
+    c.bind("piped")
+    c.sync()
+
+
+def test_pipelined_abort_after_scram_first_follows_the_challenge(hostile_server, raw_from_factory):
+    server = hostile_server()
+    c = Sasl(server, raw_from_factory).tls_stream()
+    c.send(auth("SCRAM-SHA-256", B64("n,,n=mallory,r=pipelinednonce")) + ABORT)
+    assert c.next_element().tag == q(NS_SASL, "challenge")
+    assert sasl_failure_condition(c.next_element()) == "aborted"
+    assert c.auth_plain("mallory", PASSWORD).tag == q(NS_SASL, "success")
+
+
+# -- account enumeration -----------------------------------------------------------
+
+def server_first(c, user, mechanism):
+    """The server-first-message's fields (r, s, i) for `user`; the exchange is
+    left there."""
+    c.send(auth(mechanism, B64(f"n,,n={user},r=enumerationnonce")))
+    challenge = c.expect(q(NS_SASL, "challenge"))
+    fields = dict(item.split("=", 1) for item in base64.b64decode(challenge.text).decode().split(","))
+    return {"salt": base64.b64decode(fields["s"]), "iterations": int(fields["i"])}
+
+
+def test_missing_accounts_look_like_real_ones(hostile_server, raw_from_factory):
+    server = hostile_server()
+    sasl = Sasl(server, raw_from_factory)
+
+    def ask(user, mechanism):
+        c = sasl.tls_stream()
+        try:
+            return server_first(c, user, mechanism)
+        finally:
+            c.abort()
+
+    mechanisms = ("SCRAM-SHA-1", "SCRAM-SHA-256")
+    real = {m: ask("alice", m) for m in mechanisms}
+    ghost = {m: ask("nobody-here", m) for m in mechanisms}
+    # A real account has a salt per mechanism: so does a missing one (they were equal).
+    assert real["SCRAM-SHA-1"]["salt"] != real["SCRAM-SHA-256"]["salt"]
+    assert ghost["SCRAM-SHA-1"]["salt"] != ghost["SCRAM-SHA-256"]["salt"]
+    for m in mechanisms:
+        assert len(ghost[m]["salt"]) == len(real[m]["salt"]), m
+        assert ghost[m]["iterations"] == real[m]["iterations"], m
+        assert ask("nobody-here", m) == ghost[m], f"{m}: the dummy salt changed between two asks"
+        assert ask("someone-else", m)["salt"] != ghost[m]["salt"], m
+
+    # The secret behind the dummy salts is kept: a restart does not change them.
+    server.restart()
+    sasl = Sasl(server, raw_from_factory)
+    for m in mechanisms:
+        assert ask("nobody-here", m) == ghost[m], f"{m}: the dummy salt changed across a restart"
+        assert ask("alice", m) == real[m]

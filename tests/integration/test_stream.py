@@ -143,6 +143,86 @@ def test_scram_plus_tls_unique_on_tls12(server, accounts, raw_factory, mechanism
     assert outcome.tag == q(NS_SASL, "success"), sasl_failure_condition(outcome)
 
 
+NS_SASL_CB = "urn:xmpp:sasl-cb:0"
+
+
+def channel_binding_types(features):
+    cb = features.find(q(NS_SASL_CB, "sasl-channel-binding"))
+    return [e.get("type") for e in cb.findall(q(NS_SASL_CB, "channel-binding"))] if cb is not None else []
+
+
+def test_tls_unique_is_offered_on_tls12_only(server, accounts, raw_factory):
+    # RFC 9266: tls-unique is undefined for TLS 1.3; it used to be offered and
+    # accepted there.
+    c12 = raw_factory(server.c2s_port, tls_max_version=ssl.TLSVersion.TLSv1_2)
+    c12.start()
+    features = c12.starttls()
+    assert c12.sock.version() == "TLSv1.2"
+    assert "tls-unique" in channel_binding_types(features)
+    assert "tls-exporter" not in channel_binding_types(features)
+
+    c13 = raw_factory(server.c2s_port)
+    c13.start()
+    features = c13.starttls()
+    assert c13.sock.version() == "TLSv1.3"
+    types = channel_binding_types(features)
+    assert "tls-unique" not in types and "tls-exporter" in types, types
+    assert "SCRAM-SHA-256-PLUS" in RawClient.mechanisms(features)  # tls-exporter, tls-server-end-point
+    # A client binding with tls-unique anyway is refused, whatever it sends as the data.
+    outcome = c13.auth_scram("alice", PASSWORD, "SCRAM-SHA-256-PLUS", gs2_flag="p=tls-unique")
+    assert outcome.tag == q(NS_SASL, "failure")
+    assert sasl_failure_condition(outcome) == "not-authorized"
+
+
+# U+1100 U+0301 U+1161 U+0323: libidn prepares it to U+AC00 U+0301 U+0323 and
+# that to U+AC00 U+0323 U+0301 (PR-29), so it is no address part at all.
+UNSTABLE = "x\u1100\u0301\u1161\u0323"
+
+
+def test_bind_refuses_a_resource_whose_preparation_is_not_stable(server, accounts, raw_factory):
+    # It used to bind the once-prepared form, while stanzas to that full JID
+    # prepare it again and were routed to another resource.
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.starttls()
+    assert c.auth_plain("alice", PASSWORD).tag == q(NS_SASL, "success")
+    c.start()
+    reply = c.iq("set", f"<bind xmlns='{NS_BIND}'><resource>{UNSTABLE}</resource></bind>")
+    assert reply.get("type") == "error"
+    assert reply.find(f"{q('jabber:client', 'error')}/{{urn:ietf:params:xml:ns:xmpp-stanzas}}bad-request") \
+        is not None
+    assert c.bind("stable") == f"alice@{server.domain}/stable"
+    # A stanza addressed with it is refused as a malformed address.
+    reply = c.iq("get", f"<ping xmlns='{NS_PING}'/>", to=f"alice@{server.domain}/{UNSTABLE}")
+    assert reply.get("type") == "error"
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"])
+def test_sasl_refuses_names_and_passwords_whose_preparation_is_not_stable(server, accounts, raw_factory,
+                                                                          mechanism):
+    c = raw_factory(server.c2s_port)
+    c.start()
+    c.starttls()
+    if mechanism == "PLAIN":
+        outcome = c.auth_plain(UNSTABLE, PASSWORD)
+        assert sasl_failure_condition(outcome) in ("not-authorized", "malformed-request")
+        outcome = c.auth_plain("alice", "pw" + UNSTABLE)
+        assert sasl_failure_condition(outcome) == "not-authorized"
+    else:
+        outcome = c.auth_scram(UNSTABLE, PASSWORD, mechanism)
+        assert outcome.tag == q(NS_SASL, "failure")
+    assert c.auth_plain("alice", PASSWORD).tag == q(NS_SASL, "success")
+
+
+def test_an_account_with_an_unstable_password_cannot_be_created(server):
+    # PLAIN prepared such a password twice and SCRAM once: the account's
+    # password worked with one mechanism and not the other.
+    result = server.ctl("register", "dora", server.domain, "pw" + UNSTABLE)
+    assert result.returncode != 0, result.stdout
+    result = server.ctl("register", "x" + UNSTABLE, server.domain, PASSWORD)
+    assert result.returncode != 0, result.stdout
+
+
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-1", "SCRAM-SHA-256"])
 def test_scram_downgrade_flag_y_is_refused(server, accounts, raw_factory, mechanism):
     # RFC 5802 section 6: the client says "y" (it could bind but believes the

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "core/addr/jid.hpp"
 #include "core/addr/prep.hpp"
 
 using parley::JidError;
@@ -118,4 +119,41 @@ TEST_CASE("resourceprep keeps case and allows what the resource may hold") {
     CHECK(r.error() == JidError::bad_resourcepart);
   }
   CHECK_FALSE(resourceprep(std::string("a\0b", 3)));
+}
+
+// PR-29 (Unicode Corrigendum #5): libidn's NFKC composes a Hangul L+V pair
+// across a combining mark and leaves the marks out of canonical order, so a
+// second preparation changes the string again. Found with a small search
+// program over libidn's stringprep_profile; each of these changes on a second
+// pass under Nodeprep, Resourceprep and SASLprep.
+namespace {
+constexpr const char* kUnstable[] = {
+    "\xE1\x84\x80\xCC\x81\xE1\x85\xA1\xCC\xA3",          // U+1100 U+0301 U+1161 U+0323 -> U+AC00 U+0301 U+0323
+    "x\xE1\x84\x80\xCC\x81\xE1\x85\xA1\xCC\xA3",         // the same after a letter
+    "\xE1\x84\x92\xCC\x88\xE1\x85\xA2\xE3\x82\x99",      // U+1112 U+0308 U+1162 U+3099
+    "\xE1\x84\x92\xCC\x81\xE3\x85\x8F\xCC\xA3",          // U+1112 U+0301 U+314F (compatibility jamo) U+0323
+};
+}  // namespace
+
+TEST_CASE("preparation that is not idempotent is refused (PR-29 sequences)") {
+  for (const char* s : kUnstable) {
+    CAPTURE(s);
+    CHECK(nodeprep(s).error() == JidError::bad_localpart);
+    CHECK(resourceprep(s).error() == JidError::bad_resourcepart);
+    CHECK_FALSE(parley::Jid::parse(std::string(s) + "@example.org"));
+    CHECK_FALSE(parley::Jid::parse(std::string("juliet@example.org/") + s));
+  }
+  // The same marks in canonical order, or without the jamo pair, are fine.
+  CHECK(resourceprep("\xEA\xB0\x80\xCC\xA3\xCC\x81").value() == "\xEA\xB0\x80\xCC\xA3\xCC\x81");
+  CHECK(nodeprep("\xE1\x84\x80\xE1\x85\xA1").value() == "\xEA\xB0\x80");  // L+V composes to U+AC00
+}
+
+TEST_CASE("every accepted preparation prepares to itself") {
+  for (const char* s : {"Juliet", "J\xC3\xBCrgen", "Ju\xCC\x88rgen", "fu\xC3\x9F" "ball", "\xCE\xA3",
+                        "\xEF\xBC\xAA\xEF\xBD\x95\xEF\xBD\x8C", "\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8",
+                        "a\xCC\x81\xCC\xA3", "\xE0\xAD\x87\xCC\x80\xE0\xAC\xBE"}) {
+    CAPTURE(s);
+    if (auto once = nodeprep(s)) CHECK(nodeprep(*once).value() == *once);
+    if (auto once = resourceprep(s)) CHECK(resourceprep(*once).value() == *once);
+  }
 }

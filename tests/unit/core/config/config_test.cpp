@@ -385,3 +385,13 @@ TEST_CASE("host_config: per-host modules (ejabberd's host_config)") {
   expect_error(kMinimal + "host_config:\n  example.org:\n    listen: []\n", 6, 5, "unknown key 'listen'");
   expect_error(kMinimal + "host_config:\n  example.org:\n    modules:\n      ping: {}\n", 7, 7, "not a module name");
 }
+
+TEST_CASE("listeners: allow_plain_without_tls is an explicit opt-in") {
+  Config c = load_ok(kMinimal);
+  CHECK_FALSE(c.listen[0].allow_plain_without_tls);
+  c = load_ok("hosts: [example.org]\nlisten:\n  - port: 5222\n    starttls_required: false\n"
+              "    allow_plain_without_tls: true\n");
+  CHECK(c.listen[0].allow_plain_without_tls);
+  expect_error("hosts: [example.org]\nlisten:\n  - port: 5222\n    allow_plain_without_tls: maybe\n", 4, -1,
+               "allow_plain_without_tls");
+}

@@ -27,3 +27,15 @@ TEST_CASE("SASLprep: mapping, prohibitions and hostile input") {
   CHECK_FALSE(saslprep("\xEF\xBF\xBE"));               // non-character
   CHECK_FALSE(saslprep("a\xE2\x80\x8E"));              // LEFT-TO-RIGHT MARK
 }
+
+TEST_CASE("SASLprep refuses input whose preparation is not stable (PR-29)") {
+  // libidn prepares U+1100 U+0301 U+1161 U+0323 to U+AC00 U+0301 U+0323, and that
+  // to U+AC00 U+0323 U+0301: the password would differ between a path that
+  // prepares it once and one that prepares it twice.
+  CHECK_FALSE(saslprep("pw\xE1\x84\x80\xCC\x81\xE1\x85\xA1\xCC\xA3"));
+  CHECK_FALSE(saslprep("\xE1\x84\x92\xCC\x88\xE1\x85\xA2\xE3\x82\x99"));
+  // Stable non-ASCII input is prepared as before, and to a fixed point.
+  auto once = saslprep("p\xC3\xA4ss\xE2\x85\xA8");
+  REQUIRE(once);
+  CHECK(saslprep(*once).value() == *once);
+}

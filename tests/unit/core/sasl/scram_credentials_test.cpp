@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <string>
 
 #include "core/sasl/base64.hpp"
@@ -70,4 +74,44 @@ TEST_CASE("make_dummy_credentials is stable per user and differs between users")
   CHECK(make_dummy_credentials(Hash::sha1, "alice", 10000).iterations == 10000);
   CHECK_FALSE(verify_password(a1, "alice"));
   CHECK_FALSE(verify_password(a1, ""));
+}
+
+TEST_CASE("dummy salts differ per mechanism, follow the salt length asked, and derive from the server secret") {
+  // A real account has one random salt per mechanism: a missing one must too.
+  auto sha1 = make_dummy_credentials(Hash::sha1, "ghost");
+  auto sha256 = make_dummy_credentials(Hash::sha256, "ghost");
+  CHECK(sha1.salt != sha256.salt);
+  CHECK(sha1.salt.size() == sha256.salt.size());
+  CHECK(make_dummy_credentials(Hash::sha1, "ghost").salt == sha1.salt);
+  CHECK(make_dummy_credentials(Hash::sha1, "ghost", 4096, 40).salt.size() == 40);
+  CHECK(make_dummy_credentials(Hash::sha1, "ghost", 4096, 40).salt.substr(0, 16) == sha1.salt);
+
+  // The same secret (a restart reading it back) gives the same salts; another one does not.
+  set_dummy_secret(std::string(kDummySecretBytes, 'a'));
+  auto a = make_dummy_credentials(Hash::sha256, "ghost");
+  set_dummy_secret(std::string(kDummySecretBytes, 'b'));
+  CHECK(make_dummy_credentials(Hash::sha256, "ghost").salt != a.salt);
+  set_dummy_secret(std::string(kDummySecretBytes, 'a'));
+  CHECK(make_dummy_credentials(Hash::sha256, "ghost").salt == a.salt);
+}
+
+TEST_CASE("the server secret is created once, owner-only, and read back") {
+  char dir_template[] = "/tmp/parley-secret-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string path = std::string(dir_template) + "/sasl_secret";
+  auto first = load_or_create_secret(path);
+  REQUIRE(first);
+  CHECK(first->size() == kDummySecretBytes);
+  struct stat st{};
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  auto again = load_or_create_secret(path);
+  REQUIRE(again);
+  CHECK(*again == *first);
+  // A damaged file is an error, not a silently new secret.
+  REQUIRE(truncate(path.c_str(), 5) == 0);
+  CHECK_FALSE(load_or_create_secret(path));
+  CHECK_FALSE(load_or_create_secret(std::string(dir_template) + "/no/such/dir/sasl_secret"));
+  unlink(path.c_str());
+  rmdir(dir_template);
 }
