@@ -15,6 +15,7 @@ add_library(parley_core STATIC
   modules/host_api.cpp
   modules/host_api_services.cpp
   modules/pending_iqs.cpp
+  modules/module_metrics.cpp
   modules/module_manager.cpp
   modules/module_storage.cpp
 )

@@ -481,6 +481,8 @@ const parley_host_api table = {
     &host12::post,
     &host12::post_to_session,
     &host12::send_iq,
+    &host12::metric_register,
+    &host12::metric_record,
 };
 
 }  // namespace

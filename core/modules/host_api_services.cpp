@@ -111,4 +111,15 @@ int send_iq(parley_module* m, parley_element* iq, uint64_t timeout_ms, parley_iq
   return 1;
 }
 
+uint32_t metric_register(parley_module* m, parley_str name, uint32_t kind, parley_str help) {
+  if (m->started) return 0;  // declarations are fixed once start() returned
+  return m->metrics.declare(from_pstr(name), kind, from_pstr(help));
+}
+
+void metric_record(parley_module* m, uint32_t metric, int64_t value) {
+  // Declarations end at the first record (in start(), on the main thread).
+  if (!m->started) m->metrics.freeze(m->ctx->loops.size());
+  m->metrics.record(metric, value, current_loop(m));
+}
+
 }  // namespace parley::host12

@@ -14,5 +14,7 @@ int32_t current_loop(parley_module* m);
 int post(parley_module* m, uint32_t loop, parley_task_fn fn, void* arg);
 int post_to_session(parley_module* m, parley_session_id session, parley_task_fn fn, void* arg);
 int send_iq(parley_module* m, parley_element* iq, uint64_t timeout_ms, parley_iq_reply_fn done, void* arg);
+uint32_t metric_register(parley_module* m, parley_str name, uint32_t kind, parley_str help);
+void metric_record(parley_module* m, uint32_t metric, int64_t value);
 
 }  // namespace parley::host12

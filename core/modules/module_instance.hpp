@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/modules/module_metrics.hpp"
 #include "parley/module.h"
 
 namespace parley {
@@ -72,7 +73,7 @@ struct parley_module {
   std::string host;
   YAML::Node options;  // validated against the def's declared options
   void* state = nullptr;
-  bool started = false;
+  std::atomic<bool> started{false};  // read by loops (completions, metrics), written by the main loop
   // Held while a completion (storage, accounts) runs the module's code on a
   // loop, and while the instance is marked stopped: a completion either ends
   // before stop() begins or finds the instance stopped and skips its code.
@@ -96,6 +97,8 @@ struct parley_module {
   std::atomic<int> tasks_in_flight{0};
   // Module services registered from start(); read when tables are built.
   std::vector<parley::ModuleRoute> routes;
+  // Typed metrics (ABI 1.2), declared in start(), sharded per loop.
+  parley::ModuleMetrics metrics;
 
   std::mutex counters_mutex;
   std::map<std::string, int64_t> counters;

@@ -227,6 +227,7 @@ Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::
       return unexpected(fmt::format("{}module {} failed to start for {}: {}", where(config_, lib->name), lib->name, host,
                                     error.empty() ? "no reason given" : error));
     }
+    instance->metrics.freeze(ctx_.loops.size());
     instance->started = true;
     instance->gate.open();
     instances.push_back(std::move(instance));
@@ -454,6 +455,7 @@ std::string ModuleManager::counters_text() const {
       std::lock_guard lock(instance->counters_mutex);
       for (const auto& [counter, value] : instance->counters)
         out += fmt::format("{}.{}.{}: {}\n", name, instance->host, counter, value);
+      out += instance->metrics.text(fmt::format("{}.{}", name, instance->host));
     }
   }
   return out;

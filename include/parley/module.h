@@ -252,6 +252,13 @@ typedef void (*parley_task_fn)(void* state, void* arg);
  * timeout. */
 typedef void (*parley_iq_reply_fn)(void* state, void* arg, const parley_element* reply);
 
+/* Typed metrics (1.2), kept per worker loop and summed when read. */
+typedef enum parley_metric_kind {
+  PARLEY_METRIC_COUNTER = 1,  /* only grows: record(delta >= 0) */
+  PARLEY_METRIC_GAUGE = 2,    /* goes up and down: record(+/- delta) */
+  PARLEY_METRIC_HISTOGRAM = 3 /* record(observation); buckets 1, 2, 5, 10, 20, 50, ... 5e9, +inf */
+} parley_metric_kind;
+
 /* The host's functions. Grows at the end only. */
 typedef struct parley_host_api {
   size_t size; /* sizeof(parley_host_api) of the host */
@@ -437,6 +444,18 @@ typedef struct parley_host_api {
    * iq get/set, bad 'from'/'to', or off the loops): the stanza is freed and
    * done never runs. */
   int (*send_iq)(parley_module* m, parley_element* iq, uint64_t timeout_ms, parley_iq_reply_fn done, void* arg);
+
+  /* Typed metrics. metric_register, from start() only and before the first
+   * metric_record: declares a metric of this instance (name: [A-Za-z0-9_],
+   * at most 64; kind: parley_metric_kind; help: what it counts, in which
+   * unit) and returns its id (> 0), or 0 if refused. metric_record: any
+   * thread; on a worker loop it writes memory only that loop writes (no
+   * shared atomic), off the loops a shared atomic add. The host sums the
+   * loops when it reads them (parleyctl status: "MODULE.HOST.NAME: VALUE";
+   * a histogram shows count, sum, p50 and p99 bucket bounds). Unknown id or
+   * a negative counter delta: nothing. A reload starts the metrics at 0. */
+  uint32_t (*metric_register)(parley_module* m, parley_str name, uint32_t kind, parley_str help);
+  void (*metric_record)(parley_module* m, uint32_t metric, int64_t value);
 } parley_host_api;
 
 #define PARLEY_HOST_HAS(host, member) \

@@ -12,6 +12,7 @@
 //                   nothing in particular (per-loop counters, PerLoop), and
 //                   answers "hopped: A->B->A" naming the loops it ran on;
 //      "count"   -> "count: N", messages this loop's PerLoop counter saw.
+//  Metrics: messages (counter), open_asks (gauge), body_bytes (histogram).
 //  Options: subdomain (default "service"), iq_timeout_ms (default 2000).
 #include <string>
 
@@ -32,6 +33,14 @@ class ModTestService : public parley::Module {
     if (!parley::register_service<&ModTestService::on_stanza>(*this, domain_, "Test service"))
       return parley::unexpected(std::string("cannot serve ") + domain_);
     seen_.init(host());
+    messages_ = parley::register_metric(host(), "messages", PARLEY_METRIC_COUNTER, "messages to the service");
+    open_asks_ = parley::register_metric(host(), "open_asks", PARLEY_METRIC_GAUGE, "iqs sent, not answered yet");
+    body_bytes_ = parley::register_metric(host(), "body_bytes", PARLEY_METRIC_HISTOGRAM, "message body size, bytes");
+    if (!messages_ || !open_asks_ || !body_bytes_) return parley::unexpected(std::string("metrics refused"));
+    // Refused: a duplicate name, a bad name.
+    if (parley::register_metric(host(), "messages", PARLEY_METRIC_GAUGE, "") ||
+        parley::register_metric(host(), "bad name", PARLEY_METRIC_COUNTER, ""))
+      return parley::unexpected(std::string("a bad metric was accepted"));
     return {};
   }
 
@@ -40,6 +49,8 @@ class ModTestService : public parley::Module {
     if (in.name() != "message" || in.type() == "error") return parley::Outcome::handled;
     ++seen_.here();
     std::string body = in.stanza().child_text("body");
+    messages_.add();
+    body_bytes_.record(static_cast<int64_t>(body.size()));
     std::string from(in.from()), to(in.to());
     if (body.rfind("echo ", 0) == 0) {
       reply(to, from, "echo: " + body.substr(5));
@@ -48,8 +59,10 @@ class ModTestService : public parley::Module {
       parley::Element iq = host().element("iq", "jabber:client");
       iq.set_attr("type", "get").set_attr("from", domain_).set_attr("to", target);
       iq.add_child("query", ns_version);
+      open_asks_.add(1);
       bool sent = parley::send_iq(host(), std::move(iq), std::chrono::milliseconds(timeout_ms_),
                                   [this, from, to](std::optional<parley::ElementView> answer) {
+                                    open_asks_.add(-1);
                                     reply(to, from, describe(answer));
                                   });
       if (!sent) reply(to, from, "send_iq refused");
@@ -117,6 +130,7 @@ class ModTestService : public parley::Module {
   std::string domain_;
   int64_t timeout_ms_ = 2000;
   parley::PerLoop<uint64_t> seen_;
+  parley::Metric messages_, open_asks_, body_bytes_;
 };
 
 }  // namespace

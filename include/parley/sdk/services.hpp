@@ -42,7 +42,7 @@ class ServiceStanza {
 
 namespace detail {
 
-inline bool supports_1_2(const Host& host) noexcept { return host.supports(PARLEY_HOST_ENTRY_END(send_iq)); }
+inline bool supports_1_2(const Host& host) noexcept { return host.supports(PARLEY_HOST_ENTRY_END(metric_record)); }
 inline const parley_host_api* api_1_2(const Host& host) {
   if (!supports_1_2(host)) fail("parley: this host predates module ABI 1.2");
   return host.api();
@@ -152,6 +152,31 @@ inline bool send_iq(const Host& host, Element&& iq, std::chrono::milliseconds ti
     return true;
   delete waiter;
   return false;
+}
+
+// A typed metric of this module (counter, gauge or histogram), declared in
+// start(); recording it on a worker loop touches only that loop's memory.
+class Metric {
+ public:
+  Metric() = default;
+  Metric(const Host* host, uint32_t id) noexcept : host_(host), id_(id) {}
+  explicit operator bool() const noexcept { return id_ != 0; }
+  // counter: adds (>= 0); gauge: adds or subtracts; histogram: one observation.
+  void record(int64_t value) const noexcept {
+    if (id_ != 0 && host_ && detail::supports_1_2(*host_)) host_->api()->metric_record(host_->handle(), id_, value);
+  }
+  void add(int64_t delta = 1) const noexcept { record(delta); }
+
+ private:
+  const Host* host_ = nullptr;
+  uint32_t id_ = 0;
+};
+
+// From start(): declares a metric; an empty Metric (records nothing) if refused.
+inline Metric register_metric(const Host& host, std::string_view name, parley_metric_kind kind,
+                              std::string_view help) {
+  uint32_t id = detail::api_1_2(host)->metric_register(host.handle(), detail::to_c(name), kind, detail::to_c(help));
+  return Metric(&host, id);
 }
 
 // State kept per worker loop, touched only by its own loop: no lock. Size it
