@@ -280,9 +280,8 @@ class RawClient:
         """Reads until the marker, an element for which `match(elem)` holds,
         and returns every element that came before it (those already waiting
         included), in order; the marker itself is consumed (and left out of
-        `received`). Raises
-        TimeoutError or StreamClosed if the marker never comes, so a check
-        built on it cannot pass without its round trip."""
+        `received`). Raises TimeoutError or StreamClosed if the marker never
+        comes, so a check built on it cannot pass without its round trip."""
         deadline = time.monotonic() + (timeout or self.timeout)
         before = []
         while True:

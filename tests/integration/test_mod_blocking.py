@@ -585,7 +585,8 @@ def test_with_presence_module_block_hides_and_unblock_restores_presence(server_f
     mark_bob, mark_carol = len(bob.received), len(carol.received)
     alice.send("<presence><show>away</show></presence>")
     # The broadcast runs after a roster read, for every subscriber at once:
-    # once dave has it, a round trip on bob's stream has anything it sent bob.
+    # once dave has it, anything it sent bob was already posted to bob's loop
+    # when bob's ping comes.
     dave.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("from") == alice.jid and e.get("type") is None
                 and e.findtext(q(NS_CLIENT, "show")) == "away")
     bob.nothing_before_sync()
@@ -596,8 +597,9 @@ def test_with_presence_module_block_hides_and_unblock_restores_presence(server_f
     ok(alice.iq("set", unblock_xml()))
     away = bob.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("from") == alice.jid)
     assert away.get("type") is None and away.findtext(q(NS_CLIENT, "show")) == "away", xml(away)
-    # The unblock probed for both; bob's probe was answered. Carol's answer
-    # comes from a storage read of its own (two readers: not strictly ordered
-    # with bob's), routed from alice's loop like the marker that follows.
+    # The unblock probed for both, on alice's loop, and bob's probe was
+    # answered. Carol's answer comes after a storage read of its own (two
+    # reader threads: begun with bob's, not strictly done in order), then
+    # from alice's loop, like the marker that follows.
     carol.nothing_before_marker(alice)
     assert [xml(e) for e in presences_from(carol, alice.jid, mark_carol) if e.get("type") in (None, "probe")] == []

@@ -162,7 +162,8 @@ def test_presence_change_is_broadcast_to_subscribers_only(server_factory, raw_fa
     alice.send("<presence><show>away</show><status>lunch</status></presence>")
     p = expect_presence(bob, alice.jid)
     assert show(p) == "away" and status(p) == "lunch"
-    # Routed to every subscriber at once, from alice's loop: her marker follows.
+    # The broadcast goes out in one go from alice's loop (bob has it): her
+    # marker follows anything it sent carol.
     assert presences_from(carol.nothing_before_marker(alice), bare(server, "alice")) == []
 
 
@@ -218,7 +219,8 @@ def test_directed_presence_recipient_gets_unavailable_at_logout_only(server_fact
     # Broadcast updates are for subscribers, not for directed recipients.
     alice.send("<presence><show>xa</show></presence>")
     expect_presence(bob, alice.jid)
-    # Routed to every subscriber at once, from alice's loop: her marker follows.
+    # The broadcast goes out in one go from alice's loop (bob has it): her
+    # marker follows anything it sent carol.
     assert presences_from(carol.nothing_before_marker(alice), alice.jid) == []
     # At the end of the session both learn it.
     alice.close()
@@ -340,7 +342,8 @@ def test_new_resource_sees_other_resources_and_negative_priority_gets_presence(s
     # Messages to the bare JID go to the non-negative resource only.
     bob.message(bare(server, "alice"), "for the main one")
     a1.expect_message("for the main one")
-    # Both resources were chosen at once on bob's loop: his marker follows.
+    # The resources were chosen at once on bob's loop (a1 has it): his marker
+    # follows anything sent to a2.
     assert [e for e in a2.nothing_before_marker(bob) if e.tag == q(NS_CLIENT, "message")] == []
 
 
