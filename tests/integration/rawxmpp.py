@@ -261,7 +261,10 @@ class RawClient:
         return None
 
     def quiet(self, seconds):
-        """Asserts nothing but whitespace arrives for `seconds`; returns what did."""
+        """Reads for `seconds` and returns what arrived. Not a negative check
+        (silence for a while proves nothing on a slow run: use
+        nothing_before_sync() or nothing_before_marker()); only for a wait
+        whose point is time itself, e.g. a rate limit's bucket refilling."""
         deadline = time.monotonic() + seconds
         got = []
         while time.monotonic() < deadline:
@@ -272,6 +275,53 @@ class RawClient:
             except StreamClosed:
                 break
         return got
+
+    def expect_nothing_until(self, match, timeout=None):
+        """Reads until the marker, an element for which `match(elem)` holds,
+        and returns every element that came before it (those already waiting
+        included), in order; the marker itself is consumed (and left out of
+        `received`). Raises TimeoutError or StreamClosed if the marker never
+        comes, so a check built on it cannot pass without its round trip."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        before = []
+        while True:
+            elem = self.next_element(max(0.01, deadline - time.monotonic()))
+            if match(elem):
+                # Test machinery, not traffic: out of `received` too.
+                for i in range(len(self.received) - 1, -1, -1):
+                    if self.received[i] is elem:
+                        del self.received[i]
+                        break
+                return before
+            before.append(elem)
+
+    def nothing_before_sync(self, timeout=None):
+        """A round trip (a ping to the server) that returns what arrived before
+        its answer. The answer proves the server processed every stanza this
+        stream sent before the ping, and wrote to it whatever that caused on
+        the stream's own loop (the answer to its own stanza, an error): assert
+        on the returned list, e.g. `== []`."""
+        stanza_id = self.new_id()
+        self.send(f"<iq type='get' id='{stanza_id}' to='{self.domain}'><ping xmlns='{NS_PING}'/></iq>")
+        return self.expect_nothing_until(
+            lambda e: e.tag == q(NS_CLIENT, "iq") and e.get("id") == stanza_id, timeout)
+
+    def nothing_before_marker(self, sender, to=None, timeout=None):
+        """For what another client's stanza must not bring here: `sender`, the
+        client whose stanza was the stimulus, sends this client a marker
+        message (to its full JID unless `to` says otherwise) and this returns
+        what arrived before the marker. The server routes a stanza on the
+        sender's loop and deliveries from one loop to another keep their
+        order, so the marker comes after anything the sender's earlier
+        stanzas delivered here. What a module routes later (after a storage
+        read) needs a witness first: wait until the stanza reached a client
+        that must get it, then send the marker."""
+        body = f"marker {sender.new_id()}"
+        sender.message(to or self.jid, body)
+
+        def is_marker(e):
+            return e.tag == q(NS_CLIENT, "message") and e.findtext(q(NS_CLIENT, "body")) == body
+        return self.expect_nothing_until(is_marker, timeout)
 
     # -- stream negotiation --------------------------------------------------
 

@@ -136,14 +136,16 @@ def test_bare_jid_goes_to_the_higher_priority(server, accounts, gloox_factory):
     # The initial presences are processed once each client has seen its own.
     high.wait_for("PRESENCE", **{"from": f"bob@{server.domain}/high"})
     low.wait_for("PRESENCE", **{"from": f"bob@{server.domain}/low"})
+    # Then a marker to the low resource: routed after the first message, on
+    # alice's loop, so anything that went to low comes before it.
     alice = gloox_factory(server, "alice", "a",
-                          commands=[f"send bob@{server.domain} for the top", "sleep 1", "quit"])
+                          commands=[f"send bob@{server.domain} for the top",
+                                    f"send bob@{server.domain}/low marker for low", "ping", "quit"])
     assert alice.wait_exit() == EXIT_OK
     high.cmd("expect-msg for the top 10")
     high.wait_for("OK expect-msg")
-    low.cmd("sleep 1")
-    low.cmd("echo done")
-    low.wait_for("ECHO done")
+    low.cmd("expect-msg marker for low 10")
+    low.wait_for("OK expect-msg")
     assert not [m for m in low.messages() if m["body"] == "for the top"]
 
 

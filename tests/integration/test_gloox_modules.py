@@ -185,7 +185,7 @@ def test_last_activity_of_a_contact(server_factory, gloox_factory):
     assert (got["result"], got["seconds"]) == ("ok", "0"), got
     # bob leaves with a status.
     bob.cmd("unavailable Heading Home")
-    bob.cmd("sleep 0.3")
+    bob.cmd("ping")  # answered once the server has processed the unavailable
     assert bob.quit() == EXIT_OK
     got = ask_last_until(alice, bob_jid, lambda g: g.get("status") == "Heading Home")
     assert got["result"] == "ok" and got["status"] == "Heading Home", got

@@ -244,12 +244,12 @@ def test_message_from_blocked_is_not_delivered_and_sender_gets_an_error(server_f
         error = bob.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
         assert stanza_error_condition(error)[1] == "service-unavailable", xml(error)
         assert error.get("from") == to and error.get("to") == bob.jid
-    alice.quiet(0.5)
-    assert "Can you hear me now?" not in bodies(alice)
-    # Unblocked: delivered again.
+    # Unblocked: delivered again. bob's next message takes the path of the
+    # blocked ones after them: none of those came before it.
     ok(alice.iq("set", unblock_xml(f"bob@{d}")))
     bob.message(f"alice@{d}", "after")
     alice.expect_message("after")
+    assert "Can you hear me now?" not in bodies(alice)
 
 
 def test_message_to_blocked_is_refused_with_the_blocked_condition(server_factory, raw_factory):
@@ -258,7 +258,6 @@ def test_message_to_blocked_is_refused_with_the_blocked_condition(server_factory
     alice = login(server, raw_factory, "alice", "chamber", presence=True)
     bob = login(server, raw_factory, "bob", "orchard", presence=True)
     ok(alice.iq("set", block_xml(f"bob@{d}")))
-    bob.quiet(0.3)
     sid = alice.message(f"bob@{d}/orchard", "Can you hear me now?")
     error = alice.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("id") == sid)
     assert error.get("type") == "error", xml(error)
@@ -275,8 +274,10 @@ def test_message_to_blocked_is_refused_with_the_blocked_condition(server_factory
     alice.send(f"<presence to='bob@{d}'/>")
     presence = alice.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("type") == "error")
     assert presence.find(q(NS_CLIENT, "error")).find(q(NS_ERRORS, "blocked")) is not None
-    # Nothing reached bob; the user's own account stays reachable.
-    bob.quiet(0.5)
+    # Nothing reached bob (unblocked, alice's marker comes after anything
+    # her refused stanzas could have delivered); her own account stays reachable.
+    ok(alice.iq("set", unblock_xml(f"bob@{d}")))
+    bob.nothing_before_marker(alice)
     assert bodies(bob) == []
     assert [xml(e) for e in bob.received if e.tag == q(NS_CLIENT, "iq") and e.get("from") == alice.jid] == []
     assert [xml(e) for e in bob.received
@@ -293,18 +294,18 @@ def test_presence_from_blocked_is_dropped_silently(server_factory, raw_factory):
     bob.send(f"<presence to='alice@{d}'><status>before</status></presence>")
     alice.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("from") == bob.jid)
     ok(alice.iq("set", block_xml(f"bob@{d}")))
-    bob.quiet(0.3)
     mark = len(alice.received)
     for stanza in (f"<presence to='alice@{d}'><status>blocked</status></presence>",
                    f"<presence to='alice@{d}/chamber'/>",
                    f"<presence to='alice@{d}' type='subscribe'/>",
                    f"<presence to='alice@{d}' type='probe'/>"):
         bob.send(stanza)
-    bob.sync()
-    alice.quiet(0.5)
-    assert [xml(e) for e in alice.received[mark:] if e.tag == q(NS_CLIENT, "presence")] == []
-    bob.quiet(0.3)
+    bob.nothing_before_sync()
     assert [xml(e) for e in bob.received if e.get("type") == "error"] == [], "presence must not be answered"
+    # Unblocked, bob's marker takes the path of his dropped presences after them.
+    ok(alice.iq("set", unblock_xml(f"bob@{d}")))
+    alice.nothing_before_marker(bob)
+    assert [xml(e) for e in alice.received[mark:] if e.tag == q(NS_CLIENT, "presence")] == []
 
 
 def test_iq_from_blocked_is_answered_with_an_error(server_factory, raw_factory):
@@ -324,11 +325,12 @@ def test_iq_from_blocked_is_answered_with_an_error(server_factory, raw_factory):
     bob.send(f"<iq type='result' id='r1' to='alice@{d}/chamber'/>")
     bob.send(f"<iq type='error' id='r2' to='alice@{d}/chamber'><error type='cancel'>"
              f"<item-not-found xmlns='{NS_STANZA_ERRORS}'/></error></iq>")
-    bob.sync()
-    alice.quiet(0.5)
-    assert [xml(e) for e in alice.received[mark:] if e.tag == q(NS_CLIENT, "iq")] == []
-    bob.quiet(0.3)
+    bob.nothing_before_sync()
     assert [xml(e) for e in bob.received if e.tag == q(NS_CLIENT, "iq") and e.get("id") in ("r1", "r2")] == []
+    # Unblocked, bob's marker takes the path of his refused iqs after them.
+    unblocked = ok(alice.iq("set", unblock_xml(f"bob@{d}")))
+    alice.nothing_before_marker(bob)
+    assert [xml(e) for e in alice.received[mark:] if e.tag == q(NS_CLIENT, "iq") and e is not unblocked] == []
 
 
 def test_full_jid_item_blocks_only_that_resource(server_factory, raw_factory):
@@ -366,8 +368,11 @@ def test_block_by_domain(server_factory, raw_factory):
     # Other domains are not affected.
     local_bob.message("alice@localhost", "same domain")
     alice.expect_message("same domain")
+    # Unblocked, a marker each way takes the path of the refused messages after them.
+    ok(alice.iq("set", unblock_xml("example.test")))
+    alice.nothing_before_marker(carol)
+    carol.nothing_before_marker(alice)
     assert "from the other domain" not in bodies(alice)
-    carol.quiet(0.3)
     assert bodies(carol) == []
 
 
@@ -488,14 +493,19 @@ def test_blocked_messages_to_an_offline_user_are_not_stored(server_factory, raw_
     error = bob.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
     assert stanza_error_condition(error)[1] == "service-unavailable"
     carol.message(f"alice@{d}", "stored from carol")
-    assert [e for e in carol.quiet(0.5) if e.get("type") == "error"] == []
+    assert [e for e in carol.nothing_before_sync() if e.get("type") == "error"] == []
     # Also once alice's list was evicted: loaded on demand, still refused.
     assert wait_counter(server, "lists_evicted", 1) >= 1
     bob.message(f"alice@{d}", "second secret")
     error = bob.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
     assert stanza_error_condition(error)[1] == "service-unavailable"
     alice = login(server, raw_factory, "alice", "chamber", presence=True)
-    alice.quiet(1.5)
+    # The stored messages come in one delivery, on alice's loop: once carol's
+    # came (perhaps before the login's own round trip), a round trip there
+    # has every other one before it.
+    if "stored from carol" not in bodies(alice):
+        alice.expect_message("stored from carol")
+    alice.nothing_before_sync()
     assert bodies(alice) == ["stored from carol"]
 
 
@@ -566,15 +576,22 @@ def test_with_presence_module_block_hides_and_unblock_restores_presence(server_f
     alice = login(server, raw_factory, "alice", "chamber", presence=True)
     bob = login(server, raw_factory, "bob", "orchard", presence=True)
     carol = login(server, raw_factory, "carol", "c", presence=True)
+    server.register("dave", PASSWORD)
+    dave = login(server, raw_factory, "dave", "d", presence=True)
     subscribe(bob, alice)  # bob sees alice's presence
+    subscribe(dave, alice)  # and so does dave, the witness of her broadcasts
 
     # Blocking: bob gets alice's unavailable presence, then none of her broadcasts.
     ok(alice.iq("set", block_xml(f"bob@{d}", f"carol@{d}")))
     bob.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("from") == alice.jid and e.get("type") == "unavailable")
     mark_bob, mark_carol = len(bob.received), len(carol.received)
     alice.send("<presence><show>away</show></presence>")
-    alice.sync()
-    bob.quiet(0.5)
+    # The broadcast runs after a roster read, for every subscriber at once:
+    # once dave has it, anything it sent bob was already posted to bob's loop
+    # when bob's ping comes.
+    dave.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("from") == alice.jid and e.get("type") is None
+                and e.findtext(q(NS_CLIENT, "show")) == "away")
+    bob.nothing_before_sync()
     assert presences_from(bob, alice.jid, mark_bob) == []
 
     # Unblocking: bob, subscribed, gets alice's current presence again; carol,
@@ -582,5 +599,9 @@ def test_with_presence_module_block_hides_and_unblock_restores_presence(server_f
     ok(alice.iq("set", unblock_xml()))
     away = bob.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("from") == alice.jid)
     assert away.get("type") is None and away.findtext(q(NS_CLIENT, "show")) == "away", xml(away)
-    carol.quiet(0.5)
+    # The unblock probed for both, on alice's loop, and bob's probe was
+    # answered. Carol's answer comes after a storage read of its own (two
+    # reader threads: begun with bob's, not strictly done in order), then
+    # from alice's loop, like the marker that follows.
+    carol.nothing_before_marker(alice)
     assert [xml(e) for e in presences_from(carol, alice.jid, mark_carol) if e.get("type") in (None, "probe")] == []

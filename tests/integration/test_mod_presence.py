@@ -146,8 +146,9 @@ def test_stranger_sees_nothing_and_unavailable_contact_is_reported(server_factor
     delay = p.find(q(NS_DELAY, "delay"))
     assert delay is not None, ET.tostring(p, "unicode")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", delay.get("stamp"))
-    # No subscription: carol gets nothing of alice's.
-    assert presences_from(carol.quiet(1.0), bare(server, "alice")) == []
+    # No subscription: carol gets nothing of alice's. The broadcast was routed
+    # (from alice's loop) before that probe answer; alice's marker follows it.
+    assert presences_from(carol.nothing_before_marker(alice), bare(server, "alice")) == []
 
 
 # -- updates and unavailable (4.4, 4.5) --------------------------------------------
@@ -161,7 +162,9 @@ def test_presence_change_is_broadcast_to_subscribers_only(server_factory, raw_fa
     alice.send("<presence><show>away</show><status>lunch</status></presence>")
     p = expect_presence(bob, alice.jid)
     assert show(p) == "away" and status(p) == "lunch"
-    assert presences_from(carol.quiet(1.0), bare(server, "alice")) == []
+    # The broadcast goes out in one go from alice's loop (bob has it): her
+    # marker follows anything it sent carol.
+    assert presences_from(carol.nothing_before_marker(alice), bare(server, "alice")) == []
 
 
 def test_unavailable_on_clean_logout_carries_the_status_once(server_factory, raw_factory):
@@ -172,14 +175,17 @@ def test_unavailable_on_clean_logout_carries_the_status_once(server_factory, raw
     alice.send("<presence type='unavailable'><status>gone home</status></presence>")
     p = expect_presence(bob, alice.jid, "unavailable")
     assert status(p) == "gone home"
+    mark = len(bob.received)
     alice.close()
-    # The session was no longer available: no second unavailable.
-    assert presences_from(bob.quiet(1.0), alice.jid) == []
     # A later probe answer carries the last unavailable presence's status.
     bob.send(f"<presence type='probe' to='{bare(server, 'alice')}'/>")
     p = expect_presence(bob, bare(server, "alice"), "unavailable")
     assert status(p) == "gone home"
     assert p.find(q(NS_DELAY, "delay")) is not None
+    # The session was no longer available: no second unavailable. One would
+    # be routed after a roster read begun at the close, before the probe's.
+    bob.nothing_before_sync()
+    assert presences_from(bob.received[mark:], alice.jid) == []
 
 
 def test_stream_close_without_unavailable_sends_it(server_factory, raw_factory):
@@ -213,7 +219,9 @@ def test_directed_presence_recipient_gets_unavailable_at_logout_only(server_fact
     # Broadcast updates are for subscribers, not for directed recipients.
     alice.send("<presence><show>xa</show></presence>")
     expect_presence(bob, alice.jid)
-    assert presences_from(carol.quiet(1.0), alice.jid) == []
+    # The broadcast goes out in one go from alice's loop (bob has it): her
+    # marker follows anything it sent carol.
+    assert presences_from(carol.nothing_before_marker(alice), alice.jid) == []
     # At the end of the session both learn it.
     alice.close()
     expect_presence(carol, alice.jid, "unavailable")
@@ -222,15 +230,24 @@ def test_directed_presence_recipient_gets_unavailable_at_logout_only(server_fact
 
 def test_directed_unavailable_forgets_the_recipient(server_factory, raw_factory):
     server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home")
     carol = login(server, raw_factory, "carol", "c")
     alice = login(server, raw_factory, "alice", "phone")
     alice.send(f"<presence to='{bare(server, 'carol')}'/>")
     expect_presence(carol, alice.jid)
     alice.send(f"<presence to='{bare(server, 'carol')}' type='unavailable'/>")
     expect_presence(carol, alice.jid, "unavailable")
+    mark = len(carol.received)
     alice.send("<presence type='unavailable'/>")
+    # The unavailable goes to the subscriber and the directed recipients at
+    # once, from alice's loop: once bob has it, alice's marker follows it.
+    expect_presence(bob, alice.jid, "unavailable")
+    carol.nothing_before_marker(alice)
+    # No longer available, nobody directed: the close sends nothing, routed at
+    # once (no storage read) on alice's loop as her stream closes.
     alice.close()
-    assert presences_from(carol.quiet(1.0), alice.jid) == []
+    carol.nothing_before_sync()
+    assert presences_from(carol.received[mark:], alice.jid) == []
 
 
 def test_directed_presence_without_initial_presence(server_factory, raw_factory):
@@ -242,8 +259,13 @@ def test_directed_presence_without_initial_presence(server_factory, raw_factory)
     expect_presence(carol, alice.jid)
     alice.abort()
     expect_presence(carol, alice.jid, "unavailable", timeout=15)
-    # Bob never saw the session available and hears nothing of it.
-    assert presences_from(bob.quiet(1.0), alice.jid) == []
+    # Bob never saw the session available and hears nothing of it: one for
+    # him would be routed after a roster read begun at the end, before that
+    # of his probe, whose answer (from the bare JID) comes before the ping.
+    bob.send(f"<presence type='probe' to='{bare(server, 'alice')}'/>")
+    expect_presence(bob, bare(server, "alice"), "unavailable")
+    bob.nothing_before_sync()
+    assert presences_from(bob.received, alice.jid) == []
 
 
 # -- probes (4.3.2) ----------------------------------------------------------------
@@ -265,10 +287,20 @@ def test_probe_from_subscriber_gets_every_available_resource(server_factory, raw
 
 def test_probe_from_non_subscriber_reveals_nothing(server_factory, raw_factory):
     server = mutual(server_factory, raw_factory)
-    login(server, raw_factory, "alice", "phone")
+    alice = login(server, raw_factory, "alice", "phone")
     carol = login(server, raw_factory, "carol", "c")
+    bob = login(server, raw_factory, "bob", "home", presence=None)
+    mark = len(carol.received)
     carol.send(f"<presence type='probe' to='{bare(server, 'alice')}' id='pr1'/>")
-    got = carol.quiet(1.5)
+    # A probe is answered after a storage read, from the prober's loop. Once
+    # carol's was handled (a ping), a subscriber's probe queues a read behind
+    # hers; once that is answered, a round trip on carol's stream has what
+    # hers brought (two reader threads: started in order, not strictly done).
+    carol.nothing_before_sync()
+    bob.send(f"<presence type='probe' to='{bare(server, 'alice')}'/>")
+    expect_presence(bob, alice.jid)
+    carol.nothing_before_sync()
+    got = carol.received[mark:]
     # 4.3.2: no presence information; at most an 'unsubscribed' (which the
     # prober's own server may swallow, there being nothing to cancel).
     leaked = [e for e in presences_from(got, bare(server, "alice")) if e.get("type") != "unsubscribed"]
@@ -286,7 +318,7 @@ def test_unknown_presence_type_is_bad_request(server_factory, raw_factory):
     alice.send("<presence type='available' id='bad2'/>")
     err = alice.expect(PRESENCE, match=lambda e: e.get("id") == "bad2")
     assert stanza_error_condition(err) == ("modify", "bad-request")
-    assert presences_from(carol.quiet(0.5), alice.jid) == []
+    assert presences_from(carol.nothing_before_marker(alice), alice.jid) == []
 
 
 # -- resources and priorities ------------------------------------------------------
@@ -310,7 +342,9 @@ def test_new_resource_sees_other_resources_and_negative_priority_gets_presence(s
     # Messages to the bare JID go to the non-negative resource only.
     bob.message(bare(server, "alice"), "for the main one")
     a1.expect_message("for the main one")
-    assert [e for e in a2.quiet(1.0) if e.tag == q(NS_CLIENT, "message")] == []
+    # The resources were chosen at once on bob's loop (a1 has it): his marker
+    # follows anything sent to a2.
+    assert [e for e in a2.nothing_before_marker(bob) if e.tag == q(NS_CLIENT, "message")] == []
 
 
 def test_one_resource_leaving_keeps_the_other_visible(server_factory, raw_factory):

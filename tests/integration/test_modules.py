@@ -280,7 +280,7 @@ def test_events_reach_a_module_written_in_c(server_factory, tmp_path, raw_factor
     error = alice.expect(q("jabber:client", "message"), match=lambda e: e.get("type") == "error")
     assert "drop" in "".join(error.itertext())
     assert stanza_error_condition(error)[1] == "service-unavailable"
-    assert alice.quiet(0.5) == [], "the message the module took was bounced too"
+    assert alice.nothing_before_sync() == [], "the message the module took was bounced too"
     assert counters(server)["offline_message"] == 2
     assert counters(server)["stanza_in"] >= 3
     # The fold: mod_disco's answer carries what this module's hook added.

@@ -335,7 +335,13 @@ def test_authenticated_session_is_not_timed_out(server_factory, raw_factory):
     server.register("alice", PASSWORD)
     c = raw_factory(server.c2s_port)
     c.login("alice", PASSWORD, resource="stays")
-    assert c.quiet(3.5) == [] and not c.closed_by_peer and not c.eof
+    # A stream opened after c's login is closed by the same timeout: once it
+    # is, c's would have fired too (armed earlier), and a round trip shows c
+    # was left alone (a loop runs its due timers before reading its sockets).
+    idle = raw_factory(server.c2s_port)
+    idle.start()
+    assert idle.wait_closed(10), "the auth timeout did not fire for an idle stream"
+    assert c.nothing_before_sync() == [] and not c.closed_by_peer and not c.eof
     pong = c.iq("get", f"<ping xmlns='{NS_PING}'/>", to=server.domain)
     assert pong.get("type") == "result"
 
@@ -419,7 +425,9 @@ def test_oversized_stanza_is_policy_violation(server_factory, raw_factory):
     bob.expect_message("x" * 8000)
     alice.message(bob.jid, "y" * 40000)
     assert_stream_error_and_close(alice, "policy-violation")
-    assert bob.quiet(0.5) == [], "part of an oversized stanza was routed"
+    # Both ends: anything alice's loop routed went to bob's before her stream
+    # error came out; a round trip on bob's stream comes after it.
+    assert bob.nothing_before_sync() == [], "part of an oversized stanza was routed"
 
 
 def test_oversized_stanza_before_auth(server_factory, raw_factory):
@@ -572,7 +580,8 @@ def test_too_many_elements_in_a_stanza_is_policy_violation(server_factory, raw_f
     many = "<x xmlns='urn:test'>" + "<a/>" * 200 + "</x>"
     alice.send(f"<message to='{bob.jid}' type='chat' id='many'><body>many</body>{many}</message>")
     assert_stream_error_and_close(alice, "policy-violation")
-    assert bob.quiet(0.5) == [], "part of the oversized stanza was routed"
+    # Both ends, as for the oversized stanza above.
+    assert bob.nothing_before_sync() == [], "part of the oversized stanza was routed"
 
 
 def test_ipv6_listener(server_factory, raw_factory):
