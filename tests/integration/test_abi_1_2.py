@@ -73,6 +73,11 @@ def test_messages_to_the_domain_and_to_jids_at_it_reach_the_module(server_factor
     assert body_of(reply) == "echo: one" and reply.get("to") == "alice@localhost/a"
     alice.message("room@service.localhost/nick", "echo two")
     assert body_of(expect_reply(alice, "room@service.localhost/nick")) == "echo: two"
+    # The module's typed metrics, summed over the loops by parleyctl status.
+    status = server.ctl("status").stdout
+    assert "mod_test_service.localhost.messages: 2\n" in status
+    assert "mod_test_service.localhost.open_asks: 0\n" in status
+    assert "mod_test_service.localhost.body_bytes: count=2 sum=16 p50<=10 p99<=10\n" in status
 
 
 def test_send_iq_gets_the_answer_error_or_timeout(server_factory, tmp_path, raw_factory):

@@ -327,6 +327,49 @@ int h_run_fold(parley_module*, uint32_t event, parley_element* acc, parley_sessi
 
 size_t h_user_sessions(parley_module*, parley_str, parley_session_fn, void*) { return 0; }
 
+// ---- ABI 1.2 ----
+int h_register_route(parley_module* m, parley_str domain, parley_str name, parley_route_fn fn) {
+  if (!m->starting || fn == nullptr || domain.len == 0) return 0;
+  for (const auto& r : m->routes)
+    if (r.domain == sv(domain)) return 0;
+  m->routes.push_back({std::string(sv(domain)), std::string(sv(name)), fn});
+  return 1;
+}
+size_t h_host_routes(parley_module* m, parley_route_info_fn each, void* arg) {
+  for (const auto& r : m->routes)
+    if (each) each(arg, parley_str{r.domain.data(), r.domain.size()}, parley_str{r.name.data(), r.name.size()});
+  return m->routes.size();
+}
+uint32_t h_loop_count(parley_module* m) { return m->loops; }
+int32_t h_current_loop(parley_module* m) { return m->loop; }
+int h_post(parley_module* m, uint32_t loop, parley_task_fn fn, void* arg) {
+  if (loop >= m->loops || fn == nullptr) return 0;
+  m->posted.push_back({loop, fn, arg});
+  return 1;
+}
+int h_post_to_session(parley_module* m, parley_session_id session, parley_task_fn fn, void* arg) {
+  if (m->sessions.count(session) == 0) return 0;
+  return h_post(m, 0, fn, arg);
+}
+int h_send_iq(parley_module* m, parley_element* iq, uint64_t, parley_iq_reply_fn done, void* arg) {
+  std::unique_ptr<parley_element> owned(iq);
+  if (!owned || owned->name != "iq" || done == nullptr) return 0;
+  h_element_set_attr(owned.get(), parley_str{"id", 2}, parley_str{"fake1", 5});
+  m->iqs.push_back({fake::serialize(owned.get()), done, arg});
+  return 1;
+}
+uint32_t h_metric_register(parley_module* m, parley_str name, uint32_t kind, parley_str) {
+  if (!m->starting || name.len == 0 || kind < PARLEY_METRIC_COUNTER || kind > PARLEY_METRIC_HISTOGRAM) return 0;
+  for (const auto& [n, k] : m->metric_decls)
+    if (n == sv(name)) return 0;
+  m->metric_decls.emplace_back(std::string(sv(name)), kind);
+  return static_cast<uint32_t>(m->metric_decls.size());
+}
+void h_metric_record(parley_module* m, uint32_t metric, int64_t value) {
+  if (metric == 0 || metric > m->metric_decls.size()) return;
+  m->metric_values[metric] += m->metric_decls[metric - 1].second == PARLEY_METRIC_HISTOGRAM ? 1 : value;
+}
+
 parley_host_api make_api() {
   parley_host_api a{};
   a.size = sizeof(parley_host_api);
@@ -371,6 +414,16 @@ parley_host_api make_api() {
   a.session_get_data = h_session_get_data;
   a.run_fold = h_run_fold;
   a.user_sessions = h_user_sessions;
+  // 1.1 entries are not faked (nothing the SDK tests run calls them).
+  a.register_route = h_register_route;
+  a.host_routes = h_host_routes;
+  a.loop_count = h_loop_count;
+  a.current_loop = h_current_loop;
+  a.post = h_post;
+  a.post_to_session = h_post_to_session;
+  a.send_iq = h_send_iq;
+  a.metric_register = h_metric_register;
+  a.metric_record = h_metric_record;
   return a;
 }
 

@@ -75,6 +75,31 @@ struct parley_module {
   std::vector<uint64_t> cancelled;
   std::vector<FakeQuery> queries;
 
+  // ABI 1.2: services registered, posted tasks (run by the test), iqs sent
+  // (answered by the test), metrics declared and recorded.
+  struct Route {
+    std::string domain, name;
+    parley_route_fn fn;
+  };
+  std::vector<Route> routes;
+  bool starting = true;  // register_route and metric_register only then
+  struct Task {
+    uint32_t loop;
+    parley_task_fn fn;
+    void* arg;
+  };
+  std::vector<Task> posted;
+  struct SentIq {
+    std::string iq;  // serialized, with the id the host gave it
+    parley_iq_reply_fn done;
+    void* arg;
+  };
+  std::vector<SentIq> iqs;
+  std::vector<std::pair<std::string, uint32_t>> metric_decls;  // name, kind
+  std::map<uint32_t, int64_t> metric_values;                   // summed
+  uint32_t loops = 2;
+  int32_t loop = 0;  // current_loop()
+
   bool logged(std::string_view needle) const;
   // Runs a pending timer as the loop would; a one-shot is forgotten first.
   void fire(uint64_t timer_id);

@@ -146,6 +146,15 @@ TEST_CASE("mod_disco: server info, items, nodes, accounts") {
   REQUIRE(mod.m().routed.size() == 2);
   CHECK(mod.m().routed[1] == "<iq type='result' id='d2' from='example.org' to='alice@example.org/pc'>"
                              "<query xmlns='http://jabber.org/protocol/disco#items'/></iq>");
+  // Module services of the host (ABI 1.2) are its items.
+  mod.m().routes.push_back({"rooms.example.org", "Rooms", nullptr});
+  CHECK(mod.iq(PARLEY_IQ_SERVER, items) == PARLEY_HANDLED);
+  REQUIRE(mod.m().routed.size() == 3);
+  CHECK(mod.m().routed[2] == "<iq type='result' id='d2' from='example.org' to='alice@example.org/pc'>"
+                             "<query xmlns='http://jabber.org/protocol/disco#items'>"
+                             "<item jid='rooms.example.org' name='Rooms'/></query></iq>");
+  mod.m().routed.pop_back();
+  mod.m().routes.clear();
 
   for (const char* ns : {"http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items"}) {
     std::string node = std::string("<iq type='get' id='d3' from='alice@example.org/pc' to='example.org'><query xmlns='") +
