@@ -224,10 +224,16 @@ void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid&
     }
     // RFC 6121 §8.5.3.2: no such resource.
     if (name == "message") {
-      if (type == "groupchat") {
-        bounce(stanza, "service-unavailable", loop);
-      } else if (type != "error") {
+      // §8.5.3.2.1: only a chat message is handled as if sent to the bare
+      // JID. For normal (also a missing or unknown type, RFC 6121 §5.2.2),
+      // groupchat and headline the server either ignores it or answers
+      // service-unavailable: normal and groupchat are answered, so that the
+      // sender learns it was not delivered; a headline is transient and is
+      // dropped, as is an error (never answered).
+      if (type == "chat") {
         route_to_bare(std::move(stanza), from, to.bare(), loop);
+      } else if (type != "headline" && type != "error") {
+        bounce(stanza, "service-unavailable", loop);
       }
     } else if (name == "presence") {
       if (is_subscription_type(type)) route_to_bare(std::move(stanza), from, to.bare(), loop);

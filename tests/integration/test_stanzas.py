@@ -145,6 +145,71 @@ def test_message_to_offline_resource_goes_to_bare_jid(server, raw_login):
     assert got.get("from") == alice.jid
 
 
+# -- RFC 6121 8.5.3.2.1: a message for a resource that is not online --------------
+
+def received_until_round_trip(client):
+    """What `client` receives from now until a ping's answer proves the server
+    processed everything it sent before (the answer itself left out)."""
+    start = len(client.received)
+    pong = client.iq("get", f"<ping xmlns='{NS_PING}'/>", to=client.domain)
+    return [e for e in client.received[start:] if e is not pong]
+
+
+def assert_nothing_before_marker(sender, recipient):
+    """`recipient` got nothing from `sender` before a marker that `sender`
+    sends now along the same path (so anything routed before it came first)."""
+    start = len(recipient.received)
+    sender.message(recipient.jid, "marker")
+    recipient.expect_message("marker")
+    stray = [ET.tostring(e, "unicode") for e in recipient.received[start:]
+             if e.tag == MESSAGE and body_of(e) != "marker"]
+    assert stray == [], f"{recipient.jid} got a message meant for another resource"
+
+
+def send_typed(client, to, type_, body):
+    stanza_id = client.new_id()
+    type_attr = "" if type_ is None else f" type='{type_}'"
+    client.send(f"<message to='{to}' id='{stanza_id}'{type_attr}><body>{body}</body></message>")
+    return stanza_id
+
+
+@pytest.mark.parametrize("type_", ["normal", None, "x-unknown", "groupchat"])
+def test_message_to_offline_resource_is_answered_unless_chat(server, raw_login, type_):
+    # RFC 6121 8.5.3.2.1: for normal (a missing or unknown type is normal,
+    # 5.2.2) and groupchat, silence or service-unavailable; Parley answers, and
+    # does not hand the message to the account's other resources.
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    gone = f"bob@{server.domain}/gone"
+    stanza_id = send_typed(alice, gone, type_, "for the gone resource only")
+    reply = alice.expect(MESSAGE, match=lambda e: e.get("id") == stanza_id)
+    assert_error_reply(reply, stanza_id, "service-unavailable", "cancel")
+    assert reply.get("from") == gone
+    assert_nothing_before_marker(alice, bob)
+
+
+def test_headline_to_offline_resource_is_dropped(server, raw_login):
+    # RFC 6121 8.5.3.2.1: a headline is transient: silently ignored.
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    alice.message(f"bob@{server.domain}/gone", "old news", type_="headline")
+    got = received_until_round_trip(alice)
+    assert [e for e in got if e.tag == MESSAGE] == [], "a headline to a gone resource was answered"
+    assert_nothing_before_marker(alice, bob)
+
+
+def test_error_message_to_offline_resource_is_dropped(server, raw_login):
+    # RFC 6121 8.5.3.2.1: an error is silently ignored (never answered).
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    alice.send(f"<message to='bob@{server.domain}/gone' type='error' id='e1'>"
+               "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+               "</error></message>")
+    got = received_until_round_trip(alice)
+    assert [e for e in got if e.tag == MESSAGE] == [], "an error message was answered"
+    assert_nothing_before_marker(alice, bob)
+
+
 def send_presence(client, priority):
     client.send(f"<presence><priority>{priority}</priority></presence>")
 
@@ -206,3 +271,4 @@ def test_unknown_top_level_element(server, raw_login):
     condition = alice.expect_stream_error()
     assert condition == "unsupported-stanza-type"
     assert alice.wait_closed()
+
