@@ -3,6 +3,7 @@ add_library(parley_core STATIC
   loop/worker_loop.cpp
   session/session_table.cpp
   stanza/stanza_errors.cpp
+  stanza/stanza_log.cpp
   router/router.cpp
   net/listener.cpp
   c2s/c2s_session.cpp

@@ -3,11 +3,28 @@
 #   1. release build: unit + integration tests (real parleyd, gloox and slixmpp clients)
 #   2. ASan+UBSan build: the same tests
 #   3. TSan build: the tests whose threads meet (the loops' queues and session
-#      table, and the integration suites that route across the two loops)
+#      table, and the integration suites that route across the two loops: the
+#      core's and every module's)
 #   4. clang libFuzzer targets: each runs briefly on its seed corpus
-# Set PARLEY_QUICK=1 to run step 1 only.
+# Set PARLEY_QUICK=1 to run step 1 only. Every step prints its wall time, and
+# the end a table of them with the total (CI must stay under 30 minutes on a
+# 2-core machine). Builds go through ccache when it is installed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
+timings=()  # "name  duration" per step, printed at the end
+duration() {  # seconds -> "4m07s"
+  printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
+}
+timed() {  # label, command...: runs it, prints how long it took, keeps its status
+  local label=$1; shift
+  local t0 rc
+  t0=$(date +%s)
+  "$@"
+  rc=$?
+  echo "--- $label: $(duration $(($(date +%s) - t0)))"
+  return "$rc"
+}
 tools/install-deps.sh
 jobs=$(nproc)
 passed=0   # tests, summed over the ctest runs (each fuzz target counts as one)
@@ -15,10 +32,21 @@ failed=0
 steps_failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  # For the build directories configured elsewhere (the fuzz targets').
+  export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
+fi
 step() {  # name, command...
   local name=$1; shift
+  local t0 took outcome=""
   echo "=== $name"
-  if ! "$@"; then steps_failed=$((steps_failed + 1)); echo "=== FAILED: $name"; fi
+  t0=$(date +%s)
+  if ! "$@"; then steps_failed=$((steps_failed + 1)); outcome=" FAILED"; echo "=== FAILED: $name"; fi
+  took=$(duration $(($(date +%s) - t0)))
+  echo "=== $name: $took"
+  timings+=("$(printf '%-34s %8s%s' "$name" "$took" "$outcome")")
 }
 
 count_ctest() {  # adds ctest's "N% tests passed, F tests failed out of T" to the totals
@@ -32,29 +60,34 @@ count_ctest() {  # adds ctest's "N% tests passed, F tests failed out of T" to th
   failed=$((failed + f))
 }
 
-build_and_test() {  # dir, cmake args...
+run_ctest() {  # dir, ctest args...: output kept in $log, totals counted
   local dir=$1; shift
-  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null || { failed=$((failed + 1)); return 1; }
-  cmake --build "$dir" -j "$jobs" || { failed=$((failed + 1)); return 1; }
-  ctest --test-dir "$dir" --output-on-failure -j "$jobs" 2>&1 | tee "$log"
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   count_ctest
   return "$rc"
 }
 
+build_and_test() {  # dir, cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja "${launcher[@]}" "$@" >/dev/null || { failed=$((failed + 1)); return 1; }
+  timed build cmake --build "$dir" -j "$jobs" || { failed=$((failed + 1)); return 1; }
+  timed tests run_ctest "$dir"
+}
+
 tsan() {
   local dir=build-tsan
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_TSAN=ON >/dev/null ||
+  cmake -S . -B "$dir" -G Ninja "${launcher[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_TSAN=ON >/dev/null ||
     { failed=$((failed + 1)); return 1; }
-  # Only what the selected tests need: a third full build would not fit CI's time.
-  cmake --build "$dir" -j "$jobs" --target parleyd parleyctl parley_gloox_client parley_modules \
+  # Only what the selected tests need: a third full build would not fit CI's
+  # time. The server, its admin tool, the gloox client, every shipped module
+  # and the test modules cover every integration suite below.
+  timed build cmake --build "$dir" -j "$jobs" --target parleyd parleyctl parley_gloox_client parley_modules \
     parley_test_modules unit_core_loop unit_core_session || { failed=$((failed + 1)); return 1; }
-  TSAN_OPTIONS="second_deadlock_stack=1" ctest --test-dir "$dir" --output-on-failure -j "$jobs" \
-    -R '^(unit_core_loop|unit_core_session|integration_(gloox|stanzas|modules|mod_presence|mod_roster|mod_offline))$' \
-    2>&1 | tee "$log"
-  local rc=${PIPESTATUS[0]}
-  count_ctest
-  return "$rc"
+  # The core's routing suites and every module's suite (integration_mod_*,
+  # the module host's, and the modules driven by gloox).
+  TSAN_OPTIONS="second_deadlock_stack=1" timed tests run_ctest "$dir" \
+    -R '^(unit_core_loop|unit_core_session|integration_(gloox|gloox_modules|stanzas|modules|mod_[a-z_]+))$'
 }
 
 fuzz() {
@@ -76,5 +109,8 @@ if [ -z "${PARLEY_QUICK:-}" ]; then
     step "fuzz targets" fuzz
   fi
 fi
+echo "=== wall time per step"
+for line in "${timings[@]}"; do echo "  $line"; done
+printf '  %-34s %8s\n' "total" "$(duration $(($(date +%s) - started)))"
 echo "ci: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$steps_failed" -eq 0 ]

@@ -9,6 +9,7 @@
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
 #include "core/stanza/namespaces.hpp"
+#include "core/stanza/stanza_log.hpp"
 #include "core/tls/stream.hpp"
 #include "xml/serializer.hpp"
 
@@ -300,7 +301,9 @@ void C2sSession::send(std::string_view xml) {
 void C2sSession::send_element(const xml::Element& element) {
   xml::SerializeContext ctx;
   ctx.default_ns = ns::client;
-  send(xml::serialize(element, ctx));
+  std::string bytes = xml::serialize(element, ctx);
+  if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, element, bytes);
+  send(bytes);
 }
 
 void C2sSession::write_raw(std::string_view bytes) {
@@ -436,6 +439,7 @@ void C2sSession::on_stanza(xml::Element&& element) {
     deferred_.push_back(std::move(element));
     return;
   }
+  if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, true, element);
   ctx_.metrics.stanzas_in.fetch_add(1, std::memory_order_relaxed);
   switch (state_) {
     case State::wait_stream:
@@ -480,12 +484,18 @@ void C2sSession::on_stream_close() {
 }
 
 void C2sSession::on_parse_error(xml::ParseError error, std::string_view detail) {
-  spdlog::info("c2s {}: stream error from {}: {} ({})", id_, peer_ip_, xml::condition_name(error), detail);
-  close_with_stream_error(xml::condition_name(error));
+  close_with_stream_error(xml::condition_name(error), {}, detail);
 }
 
-void C2sSession::close_with_stream_error(std::string_view condition, std::string_view text) {
+void C2sSession::close_with_stream_error(std::string_view condition, std::string_view text,
+                                         std::string_view log_detail) {
   if (state_ == State::closing) return;
+  // Every stream error, with its condition: what an operator looks for when a
+  // client says it was disconnected.
+  if (log_detail.empty())
+    spdlog::info("c2s {}: stream error {} to {}{}{}", id_, condition, peer_ip_, text.empty() ? "" : ": ", text);
+  else
+    spdlog::info("c2s {}: stream error {} to {} ({})", id_, condition, peer_ip_, log_detail);
   ctx_.metrics.stream_errors.fetch_add(1, std::memory_order_relaxed);
   if (!(tls_ && !tls_->handshake_done())) {
     if (!header_sent_) send_stream_header();
@@ -606,6 +616,7 @@ void C2sSession::resume_input() {
 
 bool C2sSession::deliver(const Delivery& delivery) {
   if (state_ != State::online) return false;
+  if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery.stanza, delivery.bytes);
   send(delivery.bytes);
   return state_ != State::closing;
 }

@@ -84,8 +84,10 @@ class C2sSession final : private xml::StreamParser::Handler {
   void feed_detached(std::string_view bytes);
 
   // Sends the stream error (with our stream header first if none went out),
-  // closes the stream and the connection once the bytes are flushed.
-  void close_with_stream_error(std::string_view condition, std::string_view text = {});
+  // closes the stream and the connection once the bytes are flushed. Logged
+  // at info with the condition (and `log_detail`, which the peer does not see).
+  void close_with_stream_error(std::string_view condition, std::string_view text = {},
+                               std::string_view log_detail = {});
 
  private:
   enum class State : uint8_t {

@@ -218,7 +218,7 @@ void Router::check_account(xml::Element&& stanza, const Jid& from, const Jid& to
         if (confirmed) ctx_.known_accounts.add(pending->to.bare_str());
         route_to_account(std::move(pending->stanza), pending->from, pending->to, loop, true);
       } else {
-        no_such_user(std::move(pending->stanza), loop);
+        no_such_user(std::move(pending->stanza), pending->from, pending->to, loop);
       }
       // After the routing: a module that holds the sender too (an offline
       // commit) has done so by now, so its hold carries on without a gap.
@@ -228,12 +228,23 @@ void Router::check_account(xml::Element&& stanza, const Jid& from, const Jid& to
   });
 }
 
-void Router::no_such_user(xml::Element&& stanza, unsigned loop) {
+void Router::no_such_user(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {
   // RFC 6121 §8.5.1: an iq gets service-unavailable, a message either that or
   // silence (we answer, so that the sender learns it), every presence
   // (subscriptions and probes included) is silently ignored.
   const std::string& name = stanza.name();
   std::string_view type = stanza.attr("type");
+  if (name == "iq" && type == "get" && to.resource().empty()) {
+    // Except disco#items to the bare JID: XEP-0030 §7 wants the same empty
+    // result set for an account that does not exist as for one that shows
+    // nothing, so that the answer reveals nothing. The account's handler
+    // answers it as it would for any account the requester cannot see into.
+    const xml::Element* payload = stanza.first_child();
+    if (payload != nullptr && payload->name() == "query" && payload->xmlns() == ns::disco_items) {
+      handle_iq(std::move(stanza), from, to, PARLEY_IQ_ACCOUNT, loop);
+      return;
+    }
+  }
   if (name == "iq" && (type == "get" || type == "set")) bounce(stanza, "service-unavailable", loop);
   if (name == "message" && type != "error") bounce(stanza, "service-unavailable", loop);
 }
@@ -278,10 +289,16 @@ void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid&
     }
     // RFC 6121 §8.5.3.2: no such resource.
     if (name == "message") {
-      if (type == "groupchat") {
-        bounce(stanza, "service-unavailable", loop);
-      } else if (type != "error") {
+      // §8.5.3.2.1: only a chat message is handled as if sent to the bare
+      // JID. For normal (also a missing or unknown type, RFC 6121 §5.2.2),
+      // groupchat and headline the server either ignores it or answers
+      // service-unavailable: normal and groupchat are answered, so that the
+      // sender learns it was not delivered; a headline is transient and is
+      // dropped, as is an error (never answered).
+      if (type == "chat") {
         route_to_bare(std::move(stanza), from, to.bare(), loop);
+      } else if (type != "headline" && type != "error") {
+        bounce(stanza, "service-unavailable", loop);
       }
     } else if (name == "presence") {
       if (is_subscription_type(type)) route_to_bare(std::move(stanza), from, to.bare(), loop);

@@ -51,7 +51,8 @@ class Router {
   // RFC 6121 §8.5.1: asks storage whether the account exists, then goes on
   // (or applies the no-such-user rules) on `loop`.
   void check_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
-  void no_such_user(xml::Element&& stanza, unsigned loop);
+  // RFC 6121 §8.5.1 (and XEP-0030 §7 for disco#items) for an account that does not exist.
+  void no_such_user(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
   void route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
   void handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, uint32_t scope, unsigned loop);
   void deliver_here(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);

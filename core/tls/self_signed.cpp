@@ -38,20 +38,43 @@ bool add_ext(X509* x, X509V3_CTX* ctx, int nid, const char* value) {
   return ok;
 }
 
+bool is_localhost(const std::string& host) {
+  if (host.size() != 9) return false;
+  for (size_t i = 0; i < host.size(); ++i)
+    if ((host[i] | 0x20) != "localhost"[i]) return false;
+  return true;
+}
+
+// Takes `value` (an ASN1_IA5STRING for GEN_DNS, an ASN1_OCTET_STRING for
+// GEN_IPADD) whatever happens.
+bool push_name(GENERAL_NAMES* names, int type, ASN1_STRING* value) {
+  GENERAL_NAME* name = value ? GENERAL_NAME_new() : nullptr;
+  if (!name) {
+    ASN1_STRING_free(value);
+    return false;
+  }
+  GENERAL_NAME_set0_value(name, type, value);
+  if (sk_GENERAL_NAME_push(names, name) > 0) return true;
+  GENERAL_NAME_free(name);
+  return false;
+}
+
+// DNS:host; for localhost also IP:127.0.0.1 and IP:::1, so that a client that
+// dials the loopback address and checks it against the certificate connects.
 bool add_san(X509* x, const std::string& host) {
   GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
-  GENERAL_NAME* name = GENERAL_NAME_new();
+  if (!names) return false;
   ASN1_IA5STRING* ia5 = ASN1_IA5STRING_new();
-  bool ok = names && name && ia5 && ASN1_STRING_set(ia5, host.data(), static_cast<int>(host.size())) == 1;
-  if (ok) {
-    GENERAL_NAME_set0_value(name, GEN_DNS, ia5);
+  if (ia5 && ASN1_STRING_set(ia5, host.data(), static_cast<int>(host.size())) != 1) {
+    ASN1_IA5STRING_free(ia5);
     ia5 = nullptr;
-    ok = sk_GENERAL_NAME_push(names, name) > 0;
-    if (ok) name = nullptr;
+  }
+  bool ok = push_name(names, GEN_DNS, ia5);
+  if (is_localhost(host)) {
+    ok = ok && push_name(names, GEN_IPADD, a2i_IPADDRESS("127.0.0.1"));
+    ok = ok && push_name(names, GEN_IPADD, a2i_IPADDRESS("::1"));
   }
   ok = ok && X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT) == 1;
-  ASN1_IA5STRING_free(ia5);
-  GENERAL_NAME_free(name);
   GENERAL_NAMES_free(names);
   return ok;
 }

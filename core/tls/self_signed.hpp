@@ -7,9 +7,10 @@
 
 namespace parley::tls {
 
-// RSA-2048, SHA-256, subjectAltName DNS:host (and CN=host when it fits), valid from an hour
-// ago for 10 years; certificate then PKCS#8 key in one PEM file of mode 0600, written to a
-// temporary file and renamed into place, parent directories created as needed.
+// RSA-2048, SHA-256, subjectAltName DNS:host (for localhost also IP:127.0.0.1 and IP:::1) and
+// CN=host when it fits, valid from an hour ago for 10 years; certificate then PKCS#8 key in one
+// PEM file of mode 0600, written to a temporary file and renamed into place, parent
+// directories created as needed.
 Result<void, std::string> generate_self_signed(const std::string& host, const std::string& pem_path);
 
 }  // namespace parley::tls

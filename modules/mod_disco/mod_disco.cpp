@@ -49,19 +49,42 @@ class ModDisco : public parley::Module {
     host().route(std::move(reply));
   }
 
-  // XEP-0030 section 3.1: the server answers for an account, to its owner only.
+  // XEP-0030 section 3.1: the server answers for an account, to its owner
+  // only. Anyone else gets service-unavailable, the answer for an account that
+  // does not exist (section 7: an entity without access learns nothing).
   void on_account_info(const parley::IqRequest& request) {
-    if (parley::bare_jid(request.from()) != parley::bare_jid(request.to()))
-      return host().bounce(request.iq(), "service-unavailable");
+    if (!is_owner(request)) return host().bounce(request.iq(), "service-unavailable");
     if (has_node(request)) return host().bounce(request.iq(), "item-not-found");
     parley::Element reply = parley::make_iq_result(request.iq());
     parley::ElementRef query = reply.add_child("query", ns_info);
     query.add_child("identity", ns_info).set_attr("category", "account").set_attr("type", "registered");
     query.add_child("feature", ns_info).set_attr("var", ns_info);
+    query.add_child("feature", ns_info).set_attr("var", ns_items);
+    host().route(std::move(reply));
+  }
+
+  // XEP-0030 section 4.1: the server answers for an account. Its owner sees
+  // its own connected resources. Anyone else gets an empty result set, and so
+  // does a request for an account that does not exist (the router lets that
+  // one through to here): section 7 wants the two to look alike, and the only
+  // items, resources, are not for those who do not receive the presence.
+  void on_account_items(const parley::IqRequest& request) {
+    parley::Element reply = parley::make_iq_result(request.iq());
+    parley::ElementRef query = reply.add_child("query", ns_items);
+    if (is_owner(request)) {
+      if (has_node(request)) return host().bounce(request.iq(), "item-not-found");
+      for (const auto& session : host().user_sessions(parley::bare_jid(request.to())))
+        query.add_child("item", ns_items).set_attr("jid", session.full_jid);
+    } else if (auto node = request.payload()->attr("node")) {
+      query.set_attr("node", *node);  // mirrored, as for any node (section 4.2)
+    }
     host().route(std::move(reply));
   }
 
  private:
+  static bool is_owner(const parley::IqRequest& request) {
+    return parley::bare_jid(request.from()) == parley::bare_jid(request.to());
+  }
   static bool has_node(const parley::IqRequest& request) {
     auto query = request.payload();
     return query && query->has_attr("node");
@@ -70,8 +93,9 @@ class ModDisco : public parley::Module {
 
 }  // namespace
 
-PARLEY_MODULE(ModDisco, "mod_disco", "1.0.0",
+PARLEY_MODULE(ModDisco, "mod_disco", "1.1.0",
               parley::iq_handler<&ModDisco::on_server_info>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, ns_info),
               parley::iq_handler<&ModDisco::on_server_items>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, ns_items),
               parley::iq_handler<&ModDisco::on_account_info>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET, ns_info),
+              parley::iq_handler<&ModDisco::on_account_items>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET, ns_items),
               parley::disco_feature(ns_info), parley::disco_feature(ns_items))

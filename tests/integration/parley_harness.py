@@ -3,12 +3,21 @@
 A ParleyServer owns a temporary directory holding its config, data and log,
 listens only on 127.0.0.1 (ports picked by binding port 0), and is stopped by
 SIGTERM sent to its own PID (SIGKILL only if it does not exit in time).
+
+The self-signed certificate parleyd makes at its first start (an RSA key:
+0.1-1 s of a loaded machine) is made once per host and build and reused by
+every later start from a cache (see CertCache); cached_cert=False lets a
+server make its own.
 """
 
+import atexit
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,6 +71,59 @@ def free_port():
             return port
 
 
+class CertCache:
+    """Certificates parleyd made at a first start, kept for the next ones.
+
+    The cache lives in $PARLEY_BUILD_DIR/test-cert-cache, shared by the test
+    processes ctest runs side by side (files are replaced atomically), or in
+    a temporary directory for this process. A cached certificate older than
+    the parleyd binary is made again, by the next start that needs it.
+    """
+
+    _HOST = re.compile(r"[A-Za-z0-9.*-]{1,253}")
+
+    def __init__(self, directory=None):
+        if directory is None:
+            build = os.environ.get("PARLEY_BUILD_DIR")
+            if build:
+                directory = Path(build) / "test-cert-cache"
+            else:
+                directory = Path(tempfile.mkdtemp(prefix="parley-cert-cache-"))
+                atexit.register(shutil.rmtree, directory, True)
+        self.dir = Path(directory)
+
+    def _path(self, host):
+        return self.dir / f"{host}.pem" if self._HOST.fullmatch(host) else None
+
+    def fetch(self, host, dest, parleyd):
+        """Copies the cached certificate of `host` to `dest`; False if there is
+        none as recent as `parleyd`."""
+        src = self._path(host)
+        try:
+            if src is None or src.stat().st_mtime < os.stat(parleyd).st_mtime:
+                return False
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+        except FileNotFoundError:
+            return False
+        os.chmod(dest, 0o600)
+        return True
+
+    def store(self, host, made):
+        """Keeps the certificate parleyd made for `host`."""
+        target = self._path(host)
+        if target is None or not made.exists():
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=f".{host}.")
+        os.close(fd)
+        shutil.copyfile(made, tmp)
+        os.replace(tmp, target)
+
+
+CERT_CACHE = CertCache()
+
+
 def _yaml_scalar(value):
     if value is True:
         return "true"
@@ -110,7 +172,8 @@ class ParleyServer:
 
     def __init__(self, base_dir, parleyd, parleyctl, name="parley", hosts=("localhost",),
                  limits=None, starttls_required=True, extra_listeners=(), modules=None,
-                 workers=2, loglevel="debug", module_paths=None, host_config=None):
+                 workers=2, loglevel="debug", module_paths=None, host_config=None,
+                 cached_cert=True):
         self.parleyd = parleyd
         self.parleyctl = parleyctl
         self.name = name
@@ -147,6 +210,7 @@ class ParleyServer:
             self.config["module_paths"] = [str(p) for p in module_paths]
         if host_config is not None:
             self.config["host_config"] = host_config
+        self.cached_cert = cached_cert
         self.proc = None
         self.returncode = None
         self._log_file = None
@@ -157,9 +221,20 @@ class ParleyServer:
         self.config_path.write_text(
             "# written by tests/integration/parley_harness.py\n" + to_yaml(self.config))
 
+    def cert_path(self, host):
+        """Where parleyd keeps the certificate it makes for `host`."""
+        return self.data_dir / "certs" / f"{host}.pem"
+
     def start(self, timeout=30):
         assert self.proc is None, "server already started"
         self.write_config()
+        # Hosts whose certificate parleyd makes now: cached once it is up.
+        to_cache = []
+        if self.cached_cert and not self.config.get("certfiles"):
+            for host in self.hosts:
+                dest = self.cert_path(host)
+                if not dest.exists() and not CERT_CACHE.fetch(host, dest, self.parleyd):
+                    to_cache.append(host)
         self._log_file = open(self.log_path, "ab", buffering=0)
         self.proc = subprocess.Popen(
             [self.parleyd, "--config", str(self.config_path)],
@@ -181,7 +256,9 @@ class ParleyServer:
                 with socket.create_connection((ip, port), timeout=0.5):
                     pending.pop(0)
             except OSError:
-                time.sleep(0.05)
+                time.sleep(0.01)  # a refused connect costs nothing: look again soon
+        for host in to_cache:
+            CERT_CACHE.store(host, self.cert_path(host))
         return self
 
     def alive(self):

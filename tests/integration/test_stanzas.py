@@ -145,6 +145,71 @@ def test_message_to_offline_resource_goes_to_bare_jid(server, raw_login):
     assert got.get("from") == alice.jid
 
 
+# -- RFC 6121 8.5.3.2.1: a message for a resource that is not online --------------
+
+def received_until_round_trip(client):
+    """What `client` receives from now until a ping's answer proves the server
+    processed everything it sent before (the answer itself left out)."""
+    start = len(client.received)
+    pong = client.iq("get", f"<ping xmlns='{NS_PING}'/>", to=client.domain)
+    return [e for e in client.received[start:] if e is not pong]
+
+
+def assert_nothing_before_marker(sender, recipient):
+    """`recipient` got nothing from `sender` before a marker that `sender`
+    sends now along the same path (so anything routed before it came first)."""
+    start = len(recipient.received)
+    sender.message(recipient.jid, "marker")
+    recipient.expect_message("marker")
+    stray = [ET.tostring(e, "unicode") for e in recipient.received[start:]
+             if e.tag == MESSAGE and body_of(e) != "marker"]
+    assert stray == [], f"{recipient.jid} got a message meant for another resource"
+
+
+def send_typed(client, to, type_, body):
+    stanza_id = client.new_id()
+    type_attr = "" if type_ is None else f" type='{type_}'"
+    client.send(f"<message to='{to}' id='{stanza_id}'{type_attr}><body>{body}</body></message>")
+    return stanza_id
+
+
+@pytest.mark.parametrize("type_", ["normal", None, "x-unknown", "groupchat"])
+def test_message_to_offline_resource_is_answered_unless_chat(server, raw_login, type_):
+    # RFC 6121 8.5.3.2.1: for normal (a missing or unknown type is normal,
+    # 5.2.2) and groupchat, silence or service-unavailable; Parley answers, and
+    # does not hand the message to the account's other resources.
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    gone = f"bob@{server.domain}/gone"
+    stanza_id = send_typed(alice, gone, type_, "for the gone resource only")
+    reply = alice.expect(MESSAGE, match=lambda e: e.get("id") == stanza_id)
+    assert_error_reply(reply, stanza_id, "service-unavailable", "cancel")
+    assert reply.get("from") == gone
+    assert_nothing_before_marker(alice, bob)
+
+
+def test_headline_to_offline_resource_is_dropped(server, raw_login):
+    # RFC 6121 8.5.3.2.1: a headline is transient: silently ignored.
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    alice.message(f"bob@{server.domain}/gone", "old news", type_="headline")
+    got = received_until_round_trip(alice)
+    assert [e for e in got if e.tag == MESSAGE] == [], "a headline to a gone resource was answered"
+    assert_nothing_before_marker(alice, bob)
+
+
+def test_error_message_to_offline_resource_is_dropped(server, raw_login):
+    # RFC 6121 8.5.3.2.1: an error is silently ignored (never answered).
+    alice = raw_login("alice", "a", presence=True)
+    bob = raw_login("bob", "b", presence=True)
+    alice.send(f"<message to='bob@{server.domain}/gone' type='error' id='e1'>"
+               "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+               "</error></message>")
+    got = received_until_round_trip(alice)
+    assert [e for e in got if e.tag == MESSAGE] == [], "an error message was answered"
+    assert_nothing_before_marker(alice, bob)
+
+
 def send_presence(client, priority):
     client.send(f"<presence><priority>{priority}</priority></presence>")
 
@@ -207,3 +272,108 @@ def test_unknown_top_level_element(server, raw_login):
     condition = alice.expect_stream_error()
     assert condition == "unsupported-stanza-type"
     assert alice.wait_closed()
+
+
+# -- XEP-0030 and XEP-0199 at an account's bare JID ------------------------------
+
+NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
+
+
+def disco_items(client, to, node=None):
+    node_attr = "" if node is None else f" node='{node}'"
+    return client.iq("get", f"<query xmlns='{NS_DISCO_ITEMS}'{node_attr}/>", to=to)
+
+
+def items_of(reply):
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    query = reply.find(q(NS_DISCO_ITEMS, "query"))
+    assert query is not None, ET.tostring(reply, "unicode")
+    return sorted(item.get("jid") for item in query.findall(q(NS_DISCO_ITEMS, "item")))
+
+
+@pytest.mark.parametrize("to", ["own-bare-jid", "no-to"])
+def test_disco_items_of_own_account_lists_its_resources(server, raw_login, to):
+    alice = raw_login("alice", "a", presence=True)
+    other = raw_login("alice", "b")
+    target = f"alice@{server.domain}" if to == "own-bare-jid" else None
+    reply = disco_items(alice, target)
+    assert items_of(reply) == sorted([alice.jid, other.jid])
+    assert reply.get("from") in (None, f"alice@{server.domain}")
+
+
+def test_disco_items_of_another_account_is_empty_and_like_a_missing_one(server, raw_login):
+    # XEP-0030 section 7: an empty result set for an account that does not
+    # exist, and for one whose only items (resources) the requester may not
+    # see: the answers must not tell the two apart.
+    alice = raw_login("alice", "a")
+    raw_login("bob", "b", presence=True)
+    online = disco_items(alice, f"bob@{server.domain}")
+    offline = disco_items(alice, f"carol@{server.domain}")  # registered, no session
+    missing = disco_items(alice, f"nobody@{server.domain}")
+    for reply, who in ((online, "bob"), (offline, "carol"), (missing, "nobody")):
+        assert items_of(reply) == [], ET.tostring(reply, "unicode")
+        assert reply.get("from") == f"{who}@{server.domain}"
+        assert list(reply.find(q(NS_DISCO_ITEMS, "query")).attrib) == []
+    # With a node, the same for all three, the node mirrored.
+    for who in ("bob", "carol", "nobody"):
+        reply = disco_items(alice, f"{who}@{server.domain}", node="urn:example:node")
+        assert items_of(reply) == []
+        assert reply.find(q(NS_DISCO_ITEMS, "query")).get("node") == "urn:example:node"
+
+
+def test_disco_items_of_own_account_with_unknown_node(server, raw_login):
+    alice = raw_login("alice", "a")
+    reply = disco_items(alice, f"alice@{server.domain}", node="urn:example:node")
+    assert reply.get("type") == "error", ET.tostring(reply, "unicode")
+    assert stanza_error_condition(reply)[1] == "item-not-found"
+
+
+def test_disco_info_of_accounts(server, raw_login):
+    # XEP-0030 3.1: the owner sees the account identity; anyone else gets
+    # service-unavailable, as for an account that does not exist (section 7).
+    alice = raw_login("alice", "a")
+    raw_login("bob", "b", presence=True)
+    own = alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=f"alice@{server.domain}")
+    assert own.get("type") == "result", ET.tostring(own, "unicode")
+    query = own.find(q(NS_DISCO_INFO, "query"))
+    identities = [(i.get("category"), i.get("type")) for i in query.findall(q(NS_DISCO_INFO, "identity"))]
+    features = [f.get("var") for f in query.findall(q(NS_DISCO_INFO, "feature"))]
+    assert identities == [("account", "registered")]
+    assert NS_DISCO_ITEMS in features
+    for who in ("bob", "carol", "nobody"):
+        reply = alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=f"{who}@{server.domain}")
+        assert reply.get("type") == "error", ET.tostring(reply, "unicode")
+        assert stanza_error_condition(reply)[1] == "service-unavailable"
+
+
+@pytest.mark.parametrize("to", ["own-bare-jid", "no-to"])
+def test_ping_to_own_account_is_answered_by_the_server(server, raw_login, to):
+    # XEP-0199 / RFC 6120 10.3.3: the server answers for the account.
+    alice = raw_login("alice", "a")
+    target = f"alice@{server.domain}" if to == "own-bare-jid" else None
+    pong = alice.iq("get", f"<ping xmlns='{NS_PING}'/>", to=target)
+    assert pong.get("type") == "result", ET.tostring(pong, "unicode")
+    assert pong.get("from") in (None, f"alice@{server.domain}")
+    assert list(pong) == []
+
+
+def test_ping_to_another_account_is_like_one_to_a_missing_account(server, raw_login):
+    # Answering for another account would tell anyone which accounts exist:
+    # service-unavailable, the answer for a missing account (RFC 6121 8.5.1).
+    alice = raw_login("alice", "a")
+    raw_login("bob", "b", presence=True)
+    for who in ("bob", "carol", "nobody"):
+        reply = alice.iq("get", f"<ping xmlns='{NS_PING}'/>", to=f"{who}@{server.domain}")
+        assert reply.get("type") == "error", ET.tostring(reply, "unicode")
+        assert stanza_error_condition(reply)[1] == "service-unavailable"
+
+
+def test_ping_to_a_full_jid_reaches_the_client(server, raw_login):
+    # XEP-0199 client-to-client: delivered, answered by the client.
+    alice = raw_login("alice", "a")
+    bob = raw_login("bob", "b")
+    alice.send(f"<iq type='get' id='c2c' to='{bob.jid}'><ping xmlns='{NS_PING}'/></iq>")
+    request = bob.expect(IQ, match=lambda e: e.get("id") == "c2c")
+    assert request.get("from") == alice.jid
+    bob.send(f"<iq type='result' id='c2c' to='{alice.jid}'/>")
+    assert alice.expect(IQ, match=lambda e: e.get("id") == "c2c").get("type") == "result"

@@ -117,6 +117,20 @@ TEST_CASE("mod_ping answers a ping with an empty result") {
                                  "to='example.org'><ping xmlns='urn:xmpp:ping'/></iq>") == PARLEY_HANDLED);
   REQUIRE(mod.m().routed.size() == 1);
   CHECK(mod.m().routed[0] == "<iq xmlns='jabber:client' type='result' id='p1' from='example.org' to='alice@example.org/pc'/>");
+
+  // At an account: answered for its owner only (RFC 6120 10.3.3); another
+  // account gets what a missing one gets.
+  CHECK(mod.iq(PARLEY_IQ_ACCOUNT, "<iq type='get' id='p2' from='alice@example.org/pc' to='alice@example.org'>"
+                                  "<ping xmlns='urn:xmpp:ping'/></iq>",
+               "alice@example.org/pc", "alice@example.org") == PARLEY_HANDLED);
+  REQUIRE(mod.m().routed.size() == 2);
+  CHECK(mod.m().routed[1] == "<iq type='result' id='p2' from='alice@example.org' to='alice@example.org/pc'/>");
+  CHECK(mod.iq(PARLEY_IQ_ACCOUNT, "<iq type='get' id='p3' from='alice@example.org/pc' to='bob@example.org'>"
+                                  "<ping xmlns='urn:xmpp:ping'/></iq>",
+               "alice@example.org/pc", "bob@example.org") == PARLEY_HANDLED);
+  CHECK(mod.m().routed.size() == 2);
+  REQUIRE(mod.m().bounces.size() == 1);
+  CHECK(mod.m().bounces[0].condition == "service-unavailable");
 }
 
 TEST_CASE("mod_disco: server info, items, nodes, accounts") {
@@ -172,7 +186,8 @@ TEST_CASE("mod_disco: server info, items, nodes, accounts") {
   CHECK(mod.m().routed[2] == "<iq type='result' id='a1' from='alice@example.org' to='alice@example.org/pc'>"
                              "<query xmlns='http://jabber.org/protocol/disco#info'>"
                              "<identity category='account' type='registered'/>"
-                             "<feature var='http://jabber.org/protocol/disco#info'/></query></iq>");
+                             "<feature var='http://jabber.org/protocol/disco#info'/>"
+                             "<feature var='http://jabber.org/protocol/disco#items'/></query></iq>");
 
   size_t bounces = mod.m().bounces.size();
   const char* other = "<iq type='get' id='a2' from='alice@example.org/pc' to='bob@example.org'>"
@@ -181,6 +196,27 @@ TEST_CASE("mod_disco: server info, items, nodes, accounts") {
   REQUIRE(mod.m().bounces.size() == bounces + 1);
   CHECK(mod.m().bounces.back().condition == "service-unavailable");
   CHECK(mod.m().routed.size() == 3);
+
+  // disco#items at an account: its owner gets its sessions (the fake host has
+  // none) or item-not-found for a node; anyone else an empty result, the node
+  // mirrored (XEP-0030 section 7: the same as for an account that does not exist).
+  const char* own_items = "<iq type='get' id='a3' from='alice@example.org/pc' to='alice@example.org'>"
+                          "<query xmlns='http://jabber.org/protocol/disco#items'/></iq>";
+  CHECK(mod.iq(PARLEY_IQ_ACCOUNT, own_items, "alice@example.org/pc", "alice@example.org") == PARLEY_HANDLED);
+  REQUIRE(mod.m().routed.size() == 4);
+  CHECK(mod.m().routed[3] == "<iq type='result' id='a3' from='alice@example.org' to='alice@example.org/pc'>"
+                             "<query xmlns='http://jabber.org/protocol/disco#items'/></iq>");
+  const char* own_node = "<iq type='get' id='a4' from='alice@example.org/pc' to='alice@example.org'>"
+                         "<query xmlns='http://jabber.org/protocol/disco#items' node='x'/></iq>";
+  CHECK(mod.iq(PARLEY_IQ_ACCOUNT, own_node, "alice@example.org/pc", "alice@example.org") == PARLEY_HANDLED);
+  REQUIRE(mod.m().bounces.size() == bounces + 2);
+  CHECK(mod.m().bounces.back().condition == "item-not-found");
+  const char* other_node = "<iq type='get' id='a5' from='alice@example.org/pc' to='bob@example.org'>"
+                           "<query xmlns='http://jabber.org/protocol/disco#items' node='x'/></iq>";
+  CHECK(mod.iq(PARLEY_IQ_ACCOUNT, other_node, "alice@example.org/pc", "bob@example.org") == PARLEY_HANDLED);
+  REQUIRE(mod.m().routed.size() == 5);
+  CHECK(mod.m().routed[4] == "<iq type='result' id='a5' from='bob@example.org' to='alice@example.org/pc'>"
+                             "<query xmlns='http://jabber.org/protocol/disco#items' node='x'/></iq>");
 }
 
 TEST_CASE("mod_test_echo echoes the payload") {
