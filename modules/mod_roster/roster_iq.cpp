@@ -154,6 +154,16 @@ void ModRoster::roster_set(TurnPtr turn, std::string user, ElementPtr iq, Roster
     item.name = set.name;
     item.groups = set.groups;
     item.ver = cs->current_ver + 1;
+    // The roster's byte budget bounds the roster result (one iq) and the
+    // storage of one account; a change that shrinks the roster is always fine.
+    const int64_t before =
+        cs->in_roster
+            ? static_cast<int64_t>(item_cost(cs->item.jid, cs->item.name, encode_groups(cs->item.groups)))
+            : 0;
+    const int64_t after = static_cast<int64_t>(item_cost(item.jid, item.name, encode_groups(item.groups)));
+    if (!roster_bytes_fit(cs->roster_bytes, after - before))
+      return host().bounce(*iq, "not-allowed",
+                           "the roster is full (" + std::to_string(max_roster_bytes_) + " bytes)");
     std::vector<Stmt> stmts{upsert_item(user, item)};
     if (!cs->in_roster) stmts.push_back(delete_tombstone(user, set.contact));
     write_all(std::move(stmts), [this, turn, user, iq, item](bool ok) {

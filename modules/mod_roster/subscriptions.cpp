@@ -116,7 +116,9 @@ void ModRoster::outbound(TurnPtr turn, std::string user, std::string contact, Su
     const Transition t = transition(before, Direction::outbound, type);
     const bool exists = cs->in_roster;
     const bool item_changed = exists ? item_differs(before, t.next) : creates_item(t.next);
-    if (!exists && item_changed && cs->roster_size >= max_roster_size_) {
+    if (!exists && item_changed &&
+        (cs->roster_size >= max_roster_size_ ||
+         !roster_bytes_fit(cs->roster_bytes, static_cast<int64_t>(item_cost(contact, std::nullopt, {}))))) {
       host().bounce(*stanza, "not-allowed", "the roster is full");
       return;
     }
@@ -174,7 +176,17 @@ void ModRoster::inbound(TurnPtr turn, std::string user, std::string contact, Sub
       stmts.push_back(upsert_item(user, item));
     }
     if (!before.pending_in && t.next.pending_in) {
-      // 3.1.3: the complete stanza, status and extensions included.
+      // A new request is remembered until answered (3.1.3), so the number a
+      // user may have waiting is bounded: past it the requester is told to
+      // try again later (the user answering frees room), not silently lost.
+      if (cs->pending_count >= max_pending_requests_) {
+        host().bounce(*stanza, "resource-constraint", "too many subscription requests are waiting for this user");
+        return;
+      }
+      // 3.1.3: the complete stanza, status and extensions included, as far
+      // as max_pending_request_bytes allows; what is stored is also what is
+      // delivered now.
+      *stanza = bounded_request(*stanza);
       stmts.push_back(Stmt{"INSERT OR REPLACE INTO mod_roster_pending (host, user, contact, stanza) VALUES (?, ?, ?, ?)",
                            {domain_, user, contact, stanza->serialize()}});
     } else if (before.pending_in && !t.next.pending_in) {
@@ -216,6 +228,35 @@ void ModRoster::deliver_pending(std::string user, parley_session_id session) {
                    host().send_to_session(session, std::move(*stanza));
                  }
                });
+}
+
+parley::Element ModRoster::bounded_request(const parley::Element& stanza) const {
+  if (stanza.serialize().size() <= max_pending_request_bytes_) return stanza.clone();
+  // Too large: keep the request and what a user reads in it (its status,
+  // cut to fit), drop the extensions. The markup and attributes are small:
+  // the stanza came through mod_roster with its 'from' and 'to' prepared.
+  parley::Element out = host().element("presence", "jabber:client");
+  for (const char* name : {"type", "from", "to", "id"})
+    if (auto v = stanza.attr(name)) out.set_attr(name, *v);
+  std::string status;
+  for (parley::ElementRef child : stanza.children()) {
+    if (child.name() == "status" && (child.xmlns() == "jabber:client" || child.xmlns().empty())) {
+      status = child.text();
+      break;
+    }
+  }
+  const std::size_t bare_size = out.serialize().size() + 32;  // + <status></status>
+  if (!status.empty() && bare_size < max_pending_request_bytes_) {
+    // Escaping may lengthen the text (& is &amp;): cut until it fits.
+    std::size_t room = max_pending_request_bytes_ - bare_size;
+    while (room > 0) {
+      parley::Element trial = out.clone();
+      trial.add_child("status", "jabber:client").add_text(status.substr(0, utf8_prefix(status, room)));
+      if (trial.serialize().size() <= max_pending_request_bytes_) return trial;
+      room /= 2;
+    }
+  }
+  return out;
 }
 
 void ModRoster::deliver_to_user(const std::string& user, const parley::Element& stanza, bool available_only) {
