@@ -428,6 +428,30 @@ def test_max_roster_bytes(server_factory, raw_factory):
     assert sorted(alice.roster()) == [f"c{i}@example.net" for i in range(4)]
 
 
+def test_large_roster_can_be_fetched_by_its_owner(server_factory, raw_factory):
+    # Issue 9 item 2: a roster with many large groups per item was accepted
+    # until its result (one iq) no longer fit the session's write backlog:
+    # its owner was cut at every fetch. max_roster_bytes now refuses the set
+    # that would take it there, and the owner fetches what was accepted.
+    server = start(server_factory, users=("alice",))
+    writer = login(server, raw_factory, "alice", resource="w", roster=False)  # not interested: no pushes
+    groups = "".join(f"<group>{k:02d}{'g' * 998}</group>" for k in range(32))  # ~32 KB an item
+    n = 400
+    for start_at in range(0, n, 20):
+        writer.send("".join(f"<iq type='set' id='s{i}'><query xmlns='{NS}'><item jid='c{i:03d}@example.net'>"
+                            f"{groups}</item></query></iq>" for i in range(start_at, start_at + 20)))
+    accepted = 0
+    for i in range(n):
+        e = writer.wait(lambda e: e.tag == IQ and e.get("id") == f"s{i}", timeout=60, what=f"reply s{i}")
+        accepted += e.get("type") == "result"
+    assert 0 < accepted < n
+    owner = login(server, raw_factory, "alice", resource="owner", roster=False)
+    roster = owner.roster()
+    assert len(roster) == accepted
+    assert all(len(item.findall(GROUP)) == 32 for item in roster.values())
+    ping(owner, server)  # still connected
+
+
 def test_roster_survives_restart_and_is_the_shared_table(server_factory, raw_factory):
     server = start(server_factory, users=("alice",))
     alice = login(server, raw_factory, "alice")
