@@ -53,6 +53,9 @@ struct parley_module {
 
   // Storage calls whose completion has not run yet.
   std::atomic<int> storage_in_flight{0};
+  // Tracked sends (ABI 1.2) whose completion has not run yet: kept by their
+  // sessions, dropped from them once the instance is stopped.
+  std::atomic<int> sends_in_flight{0};
 
   std::mutex counters_mutex;
   std::map<std::string, int64_t> counters;
@@ -60,4 +63,11 @@ struct parley_module {
 
 namespace parley {
 using ModuleInstance = parley_module;
+
+// A tracked send's completion (ABI 1.2), on the session's loop: runs `done`
+// unless the instance has been stopped (guarded like storage completions),
+// and ends the send's count in sends_in_flight.
+void complete_tracked_send(parley_module& m, parley_sent_fn done, void* arg, bool written);
+// A tracked send of a stopped instance dropped without its completion.
+inline void forget_tracked_send(parley_module& m) { m.sends_in_flight.fetch_sub(1); }
 }
