@@ -38,6 +38,10 @@
 //                           (a 1 ms timer), so the other sessions of the loop
 //                           are served meanwhile. Order per session is kept
 //                           (the Sequencer waits for the whole fan-out).
+//   fanout_batch_bytes      the presences of local contacts answered to a new
+//                           resource at login, per batch (default 262144):
+//                           with ABI 1.2 the next batch waits until the
+//                           connection wrote them
 //
 // Threads: a probe for a user may be handled on any loop, so each session's
 // presence lives in one mutex-protected map, not in session slots. The work a
@@ -109,8 +113,11 @@ class ModPresence : public parley::Module {
   parley::Result<void, std::string> start() override {
     const int64_t cap = host().option_int("max_directed_presences").value_or(1000);
     const int64_t batch = host().option_int("fanout_batch").value_or(256);
-    if (cap < 1 || batch < 1)
-      return parley::unexpected(std::string("max_directed_presences and fanout_batch must be at least 1"));
+    const int64_t batch_bytes = host().option_int("fanout_batch_bytes").value_or(256 * 1024);
+    if (cap < 1 || batch < 1 || batch_bytes < 1)
+      return parley::unexpected(
+          std::string("max_directed_presences, fanout_batch and fanout_batch_bytes must be at least 1"));
+    batch_bytes_ = static_cast<std::size_t>(batch_bytes);
     max_directed_ = static_cast<std::size_t>(cap);
     batch_ = static_cast<std::size_t>(batch);
     return {};
@@ -184,10 +191,10 @@ class ModPresence : public parley::Module {
         s.last = presence->clone();
       }
       if (initial) show_other_resources(bare, full, id);
-      sequencer_.submit(id, [this, presence, bare, full, initial](mp::Sequencer::Done done) {
-        load_roster(bare, [this, presence, bare, full, initial, done](std::optional<std::vector<Contact>> roster) {
+      sequencer_.submit(id, [this, presence, bare, full, initial, id](mp::Sequencer::Done done) {
+        load_roster(bare, [this, presence, bare, full, initial, id, done](std::optional<std::vector<Contact>> roster) {
           if (!roster) return done();
-          broadcast_available(presence, bare, full, initial,
+          broadcast_available(presence, bare, full, initial, id,
                               std::make_shared<const std::vector<Contact>>(std::move(*roster)), done);
         });
       });
@@ -434,31 +441,83 @@ class ModPresence : public parley::Module {
   // §4.2.2 / §4.4.2 broadcast, and on initial presence §4.3.1 probes; done()
   // once all of it is routed.
   void broadcast_available(Shared presence, const std::string& bare, const std::string& full, bool initial,
-                           std::shared_ptr<const std::vector<Contact>> roster, std::function<void()> done) {
+                           parley_session_id session, std::shared_ptr<const std::vector<Contact>> roster,
+                           std::function<void()> done) {
     auto subscribers = std::make_shared<const std::vector<std::string>>(mp::subscribers(rows_of(*roster)));
-    in_batches(subscribers->size(), [this, presence, subscribers](std::size_t i) { route_copy(*presence, (*subscribers)[i]); },
-               [this, bare, full, initial, roster, done] {
-                 if (!initial) return done();
-                 in_batches(roster->size(), [this, bare, full, roster](std::size_t i) { probe_one(bare, full, (*roster)[i]); },
-                            done);
-               });
+    in_batches(
+        subscribers->size(), [this, presence, subscribers](std::size_t i) { route_copy(*presence, (*subscribers)[i]); },
+        [this, bare, full, initial, session, roster, done] {
+          if (!initial) return done();
+          probe_batches(bare, full, session, roster, 0, done);
+        });
   }
 
-  // §4.3.1 for one roster item of a new resource.
-  void probe_one(const std::string& bare, const std::string& full, const Contact& c) {
+  // §4.3.1 at login, at most batch_ roster items and about batch_bytes_ of
+  // answers at a time. The answers for local contacts go to the new session
+  // itself: with ABI 1.2 they are tracked sends, and the next batch waits
+  // until the connection has written them (a roster of contacts with large
+  // statuses would otherwise outgrow the session's write backlog and cut
+  // it); a batch with nothing to wait for (and a host before 1.2) goes on at
+  // the next loop turn.
+  void probe_batches(std::string bare, std::string full, parley_session_id session,
+                     std::shared_ptr<const std::vector<Contact>> roster, std::size_t from, std::function<void()> done) {
+    struct Batch {
+      std::size_t left = 1;  // the sending loop's own share, so that a send
+                             // completed at once cannot move on early
+      bool gone = false;     // the session ended: no more answers to send
+      std::size_t end = 0;   // where the next batch starts
+    };
+    const bool tracked = session != 0 && host().supports_1_2();
+    auto batch = std::make_shared<Batch>();
+    auto go_on = [this, batch, bare, full, session, roster, done]() {
+      if (batch->gone || batch->end >= roster->size()) return done();
+      probe_batches(bare, full, session, roster, batch->end, done);
+    };
+    auto next = [batch, go_on]() {
+      if (--batch->left == 0) go_on();
+    };
+    std::size_t bytes = 0;
+    auto answer = [&](parley::Element p) {
+      if (batch->gone) return;
+      p.set_attr("to", full);
+      if (!tracked) return host().route(std::move(p));
+      bytes += p.serialize().size();
+      ++batch->left;
+      const bool accepted = host().send_tracked(session, std::move(p), [batch, next](bool written) {
+        if (!written) batch->gone = true;
+        next();
+      });
+      if (!accepted) {
+        --batch->left;
+        batch->gone = true;
+      }
+    };
+    std::size_t i = from;
+    const std::size_t last = std::min(roster->size(), from + batch_);
+    while (i < last && bytes < batch_bytes_ && !batch->gone) probe_one(bare, (*roster)[i++], answer);
+    batch->end = i;
+    if (tracked && batch->left > 1) {
+      --batch->left;  // the last completion to come goes on
+      return;
+    }
+    // Nothing to wait for (nothing sent, or all written at once): the next
+    // turn of the loop.
+    if (batch->gone || batch->end >= roster->size()) return done();
+    if (host().start_timer(std::chrono::milliseconds(1), [go_on](uint64_t) { go_on(); }) == 0) go_on();
+  }
+
+  // §4.3.1 for one roster item of a new resource: a local contact's presence
+  // is answered here through `answer`, a remote one probed.
+  void probe_one(const std::string& bare, const Contact& c, const std::function<void(parley::Element)>& answer) {
     if (!mp::has_to(c.row.subscription)) return;
     if (mp::domain_of(c.row.contact) == host().module_host() && c.row.contact.find('@') != std::string::npos) {
-      // A local contact: answer the probe here, for the new resource only
-      // (the others already know).
+      // For the new resource only (the others already know).
       auto presences = available_presences(c.row.contact);
       if (presences.empty()) {
-        host().route(unavailable_answer(c.row.contact, full, c.last, std::nullopt));
+        answer(unavailable_answer(c.row.contact, std::string(), c.last, std::nullopt));
         return;
       }
-      for (parley::Element& p : presences) {
-        p.set_attr("to", full);
-        host().route(std::move(p));
-      }
+      for (parley::Element& p : presences) answer(std::move(p));
       return;
     }
     parley::Element probe = host().element("presence", ns_client);
@@ -555,6 +614,7 @@ class ModPresence : public parley::Module {
 
   std::size_t max_directed_ = 1000;
   std::size_t batch_ = 256;
+  std::size_t batch_bytes_ = 256 * 1024;
   std::mutex mu_;
   std::map<parley_session_id, SessionPresence> sessions_;
   std::map<std::string, std::set<parley_session_id>> by_bare_;
@@ -571,5 +631,6 @@ PARLEY_MODULE(ModPresence, "mod_presence", "1.0.0", parley::depends("mod_roster"
               parley::hook<&ModPresence::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::option("max_directed_presences", PARLEY_OPT_INT),
               parley::option("fanout_batch", PARLEY_OPT_INT),
+              parley::option("fanout_batch_bytes", PARLEY_OPT_INT),
               parley::schema("CREATE TABLE mod_presence_last (jid TEXT PRIMARY KEY, xml TEXT NOT NULL, "
                              "stamp TEXT NOT NULL)"))

@@ -19,6 +19,9 @@
 //   max_pending_request_bytes  the stored (and delivered) form of a request
 //                    (default 2048): a larger one is kept with its <status/>
 //                    cut short and its extensions dropped
+//   push_batch, push_batch_bytes  pending requests pushed at once at login
+//                    (default 16 and 65536 bytes, at least one request): the
+//                    next batch when the connection wrote the last one
 // See docs/modules/mod_roster.md for why these conditions.
 #include "mod_roster.hpp"
 
@@ -70,6 +73,12 @@ parley::Result<void, std::string> ModRoster::start() {
   const int64_t request_max = host().option_int("max_pending_request_bytes").value_or(2048);
   if (request_max < 512) return parley::unexpected(std::string("max_pending_request_bytes must be at least 512"));
   max_pending_request_bytes_ = static_cast<std::size_t>(request_max);
+  const int64_t batch = host().option_int("push_batch").value_or(16);
+  if (batch < 1) return parley::unexpected(std::string("push_batch must be at least 1"));
+  push_batch_ = static_cast<std::size_t>(batch);
+  const int64_t batch_bytes = host().option_int("push_batch_bytes").value_or(64 * 1024);
+  if (batch_bytes < 1) return parley::unexpected(std::string("push_batch_bytes must be at least 1"));
+  push_batch_bytes_ = static_cast<std::size_t>(batch_bytes);
   can_hold_ = host().supports_1_1();
   return {};
 }
@@ -354,7 +363,8 @@ PARLEY_MODULE(
     parley::option("max_name_length", PARLEY_OPT_INT), parley::option("max_group_length", PARLEY_OPT_INT),
     parley::option("max_groups_per_item", PARLEY_OPT_INT), parley::option("max_roster_bytes", PARLEY_OPT_INT),
     parley::option("max_pending_requests", PARLEY_OPT_INT),
-    parley::option("max_pending_request_bytes", PARLEY_OPT_INT),
+    parley::option("max_pending_request_bytes", PARLEY_OPT_INT), parley::option("push_batch", PARLEY_OPT_INT),
+    parley::option("push_batch_bytes", PARLEY_OPT_INT),
     parley::iq_handler<&ModRoster::on_roster_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET,
                                                  mod_roster::ns_roster),
     parley::hook<&ModRoster::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 40),

@@ -158,6 +158,8 @@ class ModRoster : public parley::Module {
                 std::shared_ptr<Hold> hold);
   void inbound(TurnPtr turn, std::string user, std::string contact, SubType type, ElementPtr stanza);
   void deliver_pending(std::string user, parley_session_id session);
+  void push_pending(std::string user, parley_session_id session, std::shared_ptr<std::vector<std::string>> list,
+                    std::size_t from);
   // The form of an inbound request that is stored (and delivered): within
   // max_pending_request_bytes_, its <status/> cut and extensions dropped if
   // needed.
@@ -185,6 +187,8 @@ class ModRoster : public parley::Module {
   int64_t max_roster_bytes_ = 512 * 1024;
   int64_t max_pending_requests_ = 1000;
   std::size_t max_pending_request_bytes_ = 2048;
+  std::size_t push_batch_ = 16;
+  std::size_t push_batch_bytes_ = 64 * 1024;
   bool versioning_ = true;
   RosterSetLimits limits_;
   bool can_hold_ = false;

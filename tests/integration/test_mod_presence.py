@@ -386,6 +386,40 @@ def test_broadcast_to_a_large_roster_leaves_the_loop_to_other_sessions(server_fa
     assert worst < 1.0, f"a ping waited {worst:.2f}s during the broadcast"
 
 
+def test_probe_answers_at_login_are_paced_by_the_connection(server_factory, raw_factory):
+    # Issue 9 item 2: at login the presence of every local contact was
+    # queued to the new session at once. 60 contacts online with a ~250 KB
+    # status each (15 MB, more than the 4 MiB write backlog) cut it; the
+    # answers now go in batches, the next once the connection wrote the
+    # last, and the user gets all of them.
+    contacts = [f"c{i:02d}" for i in range(60)]
+    server = server_factory(modules=MODULES)
+    for user in ("alice", *contacts):
+        server.register(user, PASSWORD)
+    server.stop()
+    db = sqlite3.connect(str(server.data_dir / "parley.db"))
+    for c in contacts:
+        db.execute("INSERT INTO mod_roster_items (host, user, contact, subscription) VALUES (?, ?, ?, 'to')",
+                   (server.domain, "alice", bare(server, c)))
+        db.execute("INSERT INTO mod_roster_items (host, user, contact, subscription) VALUES (?, ?, ?, 'from')",
+                   (server.domain, c, bare(server, "alice")))
+    db.commit()
+    db.close()
+    server.start()
+    big = "s" * 250_000
+    online = [login(server, raw_factory, c, "r", presence=f"<presence><status>{big}</status></presence>")
+              for c in contacts]
+    alice = login(server, raw_factory, "alice", "phone", presence=None)
+    alice.send("<presence/>")
+    got = set()
+    while len(got) < len(contacts):
+        e = alice.expect(PRESENCE, timeout=30, match=lambda e: e.get("from", "").startswith("c"))
+        assert status(e) == big
+        got.add(e.get("from"))
+    assert got == {c.jid for c in online}
+    alice.sync()  # still connected
+
+
 # -- probes (4.3.2) ----------------------------------------------------------------
 
 def test_probe_from_subscriber_gets_every_available_resource(server_factory, raw_factory):

@@ -723,6 +723,33 @@ def test_many_large_requests_do_not_lock_the_target_out(server_factory, raw_fact
     assert t.iq("get", f"<query xmlns='{NS}'/>").get("type") == "result"  # still connected
 
 
+def test_pending_requests_are_pushed_at_the_pace_of_the_connection(server_factory, raw_factory):
+    # Issue 9 item 2: the pending requests were queued to the session all at
+    # once at login. Even where an operator allows large stored requests
+    # (here 60 of ~250 KB: 15 MB, more than the 4 MiB write backlog) they
+    # now go in batches, the next when the connection wrote the last one:
+    # the target is not cut and receives every request.
+    senders = [f"s{i:02d}" for i in range(60)]
+    server = start(server_factory, users=("target", *senders), max_pending_request_bytes=300_000)
+    target = f"target@{server.domain}"
+    status = "z" * 250_000
+    for user in senders:
+        c = raw_factory(server.c2s_port)
+        c.login(user, PASSWORD, resource="r")
+        c.send(f"<presence to='{target}' type='subscribe'><status>{status}</status></presence>")
+        c.sync()
+        c.close()
+    wait_pending(server, "target", len(senders))
+    t = login(server, raw_factory, "target", presence=True)
+    got = set()
+    while len(got) < len(senders):
+        request = t.presence("subscribe", timeout=20)
+        assert len(request.find(q(NS_CLIENT, "status")).text) == 250_000  # stored whole, as allowed
+        got.add(request.get("from"))
+    assert got == {f"{u}@{server.domain}" for u in senders}
+    ping(t, server)  # still connected
+
+
 def test_duplicate_request_is_not_delivered_twice(server_factory, raw_factory):
     server = start(server_factory)
     alice = login(server, raw_factory, "alice", presence=True)
