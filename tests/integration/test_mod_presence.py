@@ -247,6 +247,14 @@ def test_directed_presence_without_initial_presence(server_factory, raw_factory)
     assert presences_from(bob.quiet(1.0), alice.jid) == []
 
 
+def assert_loop_served(worst, total, what):
+    """The longest ping round trip while `what` ran (total seconds) shows the
+    loop was not held by it: under a generous 1 s, or, on a slow (sanitizer)
+    build, a small part of the whole. Holding the loop, the one ping sent
+    meanwhile waits for nearly all of it."""
+    assert worst < 1.0 or worst < total / 4, f"a ping waited {worst:.2f}s during {what} ({total:.2f}s)"
+
+
 def directed_flood(client, n, prefix="nobody"):
     """n directed presences to distinct (nonexistent) local accounts, in
     large writes; then a round trip, so the server has processed them."""
@@ -346,7 +354,7 @@ def test_logout_fan_out_leaves_the_loop_to_other_sessions(server_factory, raw_fa
             continue
         if matches(elem, alice.jid, "unavailable"):
             break
-    assert worst < 1.0, f"a ping waited {worst:.2f}s during the fan-out ({pings} pings)"
+    assert_loop_served(worst, time.monotonic() - started, "the fan-out")
 
 
 def test_broadcast_to_a_large_roster_leaves_the_loop_to_other_sessions(server_factory, raw_factory):
@@ -383,7 +391,7 @@ def test_broadcast_to_a_large_roster_leaves_the_loop_to_other_sessions(server_fa
             continue
         if matches(elem, alice.jid):
             break
-    assert worst < 1.0, f"a ping waited {worst:.2f}s during the broadcast"
+    assert_loop_served(worst, time.monotonic() - started, "the broadcast")
 
 
 def test_probe_answers_at_login_are_paced_by_the_connection(server_factory, raw_factory):
