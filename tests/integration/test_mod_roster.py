@@ -740,6 +740,11 @@ def test_pending_requests_are_pushed_at_the_pace_of_the_connection(server_factor
         c.sync()
         c.close()
     wait_pending(server, "target", len(senders))
+    # A login cut (reset) in the middle of the pushing: what it did not get
+    # is still stored, as every unanswered request is.
+    cut = login(server, raw_factory, "target", resource="cut", presence=True)
+    cut.presence("subscribe", timeout=20)
+    cut.c.abort()
     t = login(server, raw_factory, "target", presence=True)
     got = set()
     while len(got) < len(senders):
