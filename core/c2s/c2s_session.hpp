@@ -49,8 +49,20 @@ class C2sSession final : private xml::StreamParser::Handler {
   const Jid& jid() const { return jid_; }
 
   // Writes a routed stanza. False when this session can no longer take
-  // stanzas (closing, or not bound yet): the router then reroutes.
-  bool deliver(const Delivery& delivery);
+  // stanzas (closing, or not bound yet), or when the stanza would take its
+  // write backlog over the limits (the session is then cut as a slow reader):
+  // the router then reroutes. A stanza accepted but not written to the socket
+  // when the connection ends is routed again (RFC 6121's rules for a resource
+  // that is gone), never dropped silently.
+  bool deliver(const std::shared_ptr<Delivery>& delivery);
+
+  // A tracked send (parley_host_api.session_send_tracked, ABI 1.2): `done`
+  // runs once every byte of the stanza was handed to the socket (written 1),
+  // or the connection ended first (0); never during this call. False: not
+  // accepted (not online, closing, or over the backlog limits), done never runs.
+  bool send_tracked(const xml::Element& stanza, parley_module* owner, parley_sent_fn done, void* arg);
+  // The tracked sends of a stopped module, dropped without their completion.
+  void drop_tracked(parley_module* owner);
 
   // Module data kept with the session (parley_host_api.session_set_data).
   void set_module_data(parley_module* owner, void* data, void (*free_fn)(void*));
@@ -119,6 +131,15 @@ class C2sSession final : private xml::StreamParser::Handler {
   void send(std::string_view xml);
   void send_element(const xml::Element& element);
   void write_raw(std::string_view bytes);
+  // Whether `bytes` more fit in the write backlog (this session's cap and its
+  // loop's share of the server-wide budget).
+  bool backlog_fits(size_t bytes) const;
+  bool writes_waiting() const;
+  void cut_slow_reader(size_t adding);
+  void after_write();           // completions due, then free an idle backlog
+  void release_written_stanzas();  // routed stanzas whose bytes are all written
+  void post_completions();      // completions due now run from the loop, not from a send
+  void finish_backlog();        // the connection is closed: settle what is pending
   void send_stream_header();
   void send_features();
   void close_stream();   // our </stream:stream>, then close
@@ -163,8 +184,10 @@ class C2sSession final : private xml::StreamParser::Handler {
   // Loop time (seconds, rounded up) by which the stream must be online. 32 bits
   // next to open_handles_ fill what would be padding (the size budget).
   uint32_t auth_deadline_s_ = 0;
-  size_t writes_pending_ = 0;
-  size_t write_bytes_pending_ = 0;
+  // Exists only while writes are pending or tracked sends wait: an idle
+  // session pays one pointer for the write path (c2s_session.cpp).
+  struct Backlog;
+  std::unique_ptr<Backlog> backlog_;
 
   std::unique_ptr<tls::Stream> tls_;
   std::shared_ptr<tls::ContextStore> tls_store_;  // held during the handshake (SNI)

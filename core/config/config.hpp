@@ -65,6 +65,11 @@ struct LimitsConfig {
   unsigned tls_handshake_timeout = 10;  // seconds
   size_t max_bytes_per_second = 0;      // 0 = unlimited
   size_t max_sessions_per_user = 100;
+  // Bytes a connection may leave unread in its write backlog before it is cut
+  // as a slow reader; and the budget of all backlogs together (each worker
+  // loop gets total / workers).
+  size_t max_write_backlog = 4 * 1024 * 1024;
+  size_t max_write_backlog_total = 256 * 1024 * 1024;
 };
 
 struct ModuleConfig {

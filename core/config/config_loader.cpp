@@ -130,6 +130,9 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("tls_handshake_timeout")) l.tls_handshake_timeout = static_cast<unsigned>(read_uint(*v, 1, 3600));
   if (auto v = m.take("max_bytes_per_second")) l.max_bytes_per_second = read_uint(*v, 0, 1ull << 40);
   if (auto v = m.take("max_sessions_per_user")) l.max_sessions_per_user = read_uint(*v, 1, 100000);
+  // Below one maximal stanza a session could never be sent one.
+  if (auto v = m.take("max_write_backlog")) l.max_write_backlog = read_uint(*v, 64 * 1024, 1ull << 40);
+  if (auto v = m.take("max_write_backlog_total")) l.max_write_backlog_total = read_uint(*v, 64 * 1024, 1ull << 44);
   m.finish();
 }
 

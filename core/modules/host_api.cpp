@@ -421,6 +421,14 @@ void offer_stream_features(parley_module* m, int after_auth, int offer) {
   (after_auth ? m->offer_session_features : m->offer_preauth_features).store(offer != 0);
 }
 
+int session_send_tracked(parley_module* m, parley_session_id session, parley_element* stanza, parley_sent_fn done,
+                         void* arg) {
+  std::unique_ptr<xml::Element> owned(el(stanza));
+  C2sSession* s = session_here(m, session);
+  if (s == nullptr || !owned || done == nullptr) return 0;
+  return s->send_tracked(*owned, m, done, arg) ? 1 : 0;
+}
+
 const parley_host_api table = {
     sizeof(parley_host_api),
     PARLEY_ABI_MAJOR,
@@ -474,6 +482,7 @@ const parley_host_api table = {
     &jid_prepare,
     &offer_stream_features,
     // ABI 1.2
+    &session_send_tracked,
     &host12::register_route,
     &host12::host_routes,
     &host12::loop_count,
@@ -488,6 +497,22 @@ const parley_host_api table = {
 }  // namespace
 
 const parley_host_api* host_api() { return &table; }
+
+void complete_tracked_send(parley_module& m, parley_sent_fn done, void* arg, bool written) {
+  {
+    // As for storage: a stopped instance's code is not run (its state is
+    // being or has been freed).
+    std::lock_guard lock(m.callback_mutex);
+    if (m.started) {
+      try {
+        done(m.state, arg, written ? 1 : 0);
+      } catch (...) {
+        spdlog::error("module {}: exception escaped a send completion", m.library->name);
+      }
+    }
+  }
+  m.sends_in_flight.fetch_sub(1);
+}
 
 void release_stopped_timers(parley_module& instance) {
   std::lock_guard lock(instance.timers_mutex);

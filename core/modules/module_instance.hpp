@@ -89,6 +89,9 @@ struct parley_module {
 
   // Storage calls whose completion has not run yet.
   std::atomic<int> storage_in_flight{0};
+  // Tracked sends (ABI 1.2) whose completion has not run yet: kept by their
+  // sessions, dropped from them once the instance is stopped.
+  std::atomic<int> sends_in_flight{0};
 
   // ABI 1.2: completions of posted tasks and sent iqs run through the gate,
   // opened after start() and closed before stop(); unload and reload wait
@@ -106,4 +109,11 @@ struct parley_module {
 
 namespace parley {
 using ModuleInstance = parley_module;
+
+// A tracked send's completion (ABI 1.2), on the session's loop: runs `done`
+// unless the instance has been stopped (guarded like storage completions),
+// and ends the send's count in sends_in_flight.
+void complete_tracked_send(parley_module& m, parley_sent_fn done, void* arg, bool written);
+// A tracked send of a stopped instance dropped without its completion.
+inline void forget_tracked_send(parley_module& m) { m.sends_in_flight.fetch_sub(1); }
 }

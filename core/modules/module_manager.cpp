@@ -382,14 +382,22 @@ void ModuleManager::when_storage_drained(std::shared_ptr<Loaded> stopped, std::f
   // in the module's code and with its instance, so neither may go before.
   bool drained = true;
   for (const auto& instance : stopped->instances)
-    drained = drained && instance->storage_in_flight.load() == 0 && instance->tasks_in_flight.load() == 0;
+    drained = drained && instance->storage_in_flight.load() == 0 && instance->tasks_in_flight.load() == 0 &&
+              instance->sends_in_flight.load() == 0;
   if (drained) {
     done();
     return;
   }
   // One round through the loops lets posted completions run; rare and short
-  // (a stop() that wrote), so no timer.
-  on_all_loops([](LoopContext&) {}, [this, stopped, done] { when_storage_drained(stopped, done); });
+  // (a stop() that wrote), so no timer. Tracked sends (ABI 1.2) wait on a
+  // client's reading, which may never come: the sessions drop those of the
+  // stopped instances (their completions would not run anyway).
+  on_all_loops(
+      [stopped](LoopContext& lc) {
+        for (auto& [id, session] : lc.sessions)
+          for (const auto& instance : stopped->instances) session->drop_tracked(instance.get());
+      },
+      [this, stopped, done] { when_storage_drained(stopped, done); });
 }
 
 void ModuleManager::on_all_loops(std::function<void(LoopContext&)> task, std::function<void()> done) {

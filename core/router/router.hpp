@@ -25,6 +25,14 @@ struct Delivery {
   // them took it (else a resource that closed would cause duplicates).
   std::atomic<int> outstanding{0};
   std::atomic<bool> delivered{false};
+  int targets = 1;  // sessions it was sent to
+  // A stanza accepted into write backlogs (c2s_session.cpp) is routed again
+  // if every session that took it lost it unwritten (cut as a slow reader,
+  // reset): holders counts the sessions holding it unwritten, written says
+  // one of them (or, fanned out, one that wrote it at once) got it out.
+  std::atomic<int> holders{0};
+  std::atomic<bool> written{false};
+  std::atomic<bool> rerouted{false};
 };
 
 class Router {
@@ -42,6 +50,10 @@ class Router {
   void bounce(const xml::Element& stanza, std::string_view condition, unsigned loop, std::string_view text = {});
   void deliver_to_session(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);
   void deliver_to_sessions(const std::vector<SessionId>& ids, std::shared_ptr<Delivery> delivery, unsigned loop);
+  // A stanza a session accepted but had not written when its connection
+  // ended (cut as a slow reader, reset), after the session left the session
+  // table and gave up its hold: routed again unless another session took it.
+  void reroute_unwritten(std::shared_ptr<Delivery> delivery, unsigned loop);
 
  private:
   void dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);

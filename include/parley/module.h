@@ -223,6 +223,15 @@ typedef void (*parley_session_fn)(void* arg, parley_session_id session, parley_s
  * condition.len == 0 on success, else an RFC 6120 stanza error condition. */
 typedef void (*parley_account_fn)(void* arg, parley_str condition);
 
+/* Completion of a tracked send (1.2), on the session's loop. written != 0:
+ * every byte of the stanza was handed to the connection's socket (the kernel
+ * has it: without stream management that is not proof the client read it);
+ * 0: the connection ended first (the stanza may not have reached the client:
+ * keep it, e.g. stored). Called exactly once per accepted send, in the order
+ * of the sends, unless the module has been stopped meanwhile (then never, as
+ * for storage completions) or the server is shutting down. */
+typedef void (*parley_sent_fn)(void* state, void* arg, int written);
+
 /* error.len > 0: the query failed (rows is then empty). */
 typedef void (*parley_rows_fn)(void* state, void* arg, const parley_rows* rows, parley_str error);
 
@@ -399,6 +408,18 @@ typedef struct parley_host_api {
   void (*offer_stream_features)(parley_module* m, int after_auth, int offer);
 
   /* ---- ABI 1.2 ---- */
+
+  /* Like send_to_session, for a session on the CALLING loop, with a
+   * completion: the way to push bulk output (an offline queue, pending
+   * subscription requests, probe answers, later MAM pages and MUC history)
+   * paced by what the connection actually writes: send a batch, send the next
+   * when its completions came. Takes ownership of stanza. 1: accepted, `done`
+   * will run (later, never during this call); 0: the session is not on this
+   * loop, not bound or closing, or the stanza would take its write backlog
+   * over the limits (the session is then cut as a slow reader) (stanza freed,
+   * done never runs). Call on the session's loop. */
+  int (*session_send_tracked)(parley_module* m, parley_session_id session, parley_element* stanza,
+                              parley_sent_fn done, void* arg);
 
   /* Module services. From start() only: this instance serves `domain` (a
    * subdomain such as "conference.example.org"; not a served host, not another

@@ -5,8 +5,8 @@
 // resource of non-negative priority is stored, stamped
 //   <delay xmlns='urn:xmpp:delay' from='DOMAIN' stamp='...Z'>Offline Storage</delay>
 // and delivered, in arrival order, to the first session that then sends
-// available presence with a non-negative priority; it is removed only once it
-// was handed to that session. Errors and headlines are dropped, groupchat
+// available presence with a non-negative priority; it is removed only once
+// its bytes were written to that session's socket. Errors and headlines are dropped, groupchat
 // and content-less messages (chat states only) are refused with
 // service-unavailable, and so is a message for a user whose queue holds
 // `max_messages` already (XEP-0160: "the recipient's offline message queue is
@@ -15,6 +15,12 @@
 //
 // Options:
 //   max_messages          per-user quota (default 1000)
+//   max_per_sender        of it, messages from one sender's bare JID (default
+//                         max_messages / 4; past it: resource-constraint)
+//                         (immediate durability only, for now)
+//   delivery_batch_messages, delivery_batch_bytes
+//                         delivery is paced (ABI 1.2): a batch of at most this
+//                         many messages / bytes at a time (default 32, 64 KiB)
 //   durability            `immediate` (default) or `write_back`
 //   write_back_window     seconds a message stays in memory only (default 60)
 //   write_back_max_bytes  memory for held messages, all users (default 64 MiB)
@@ -37,7 +43,8 @@
 //               stored rows learnt by one COUNT per user after a start; until
 //               that answer came (milliseconds) only held rows are counted.
 //
-// Counters: stored, delivered, delivered_from_memory, flushed, bounced_quota.
+// Counters: stored, delivered, delivered_from_memory, flushed, bounced_quota,
+// bounced_sender_share.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -65,14 +72,22 @@ using parley::offline::OfflineQueue;
 constexpr int64_t default_max_messages = 1000;
 constexpr int64_t default_window_seconds = 60;
 constexpr int64_t default_max_bytes = 64ll * 1024 * 1024;
-// Rows per INSERT: 4 parameters each, well under SQLite's oldest limit (999).
-constexpr std::size_t rows_per_insert = 200;
+// Paced delivery (ABI 1.2): a batch in flight at a time, bounded by count and bytes.
+constexpr int64_t default_batch_messages = 32;
+constexpr int64_t default_batch_bytes = 64 * 1024;
+// Rows per INSERT: 5 parameters each, under SQLite's oldest limit (999).
+constexpr std::size_t rows_per_insert = 190;
 
+// The user's quota and the sender's share of it, in one statement.
 constexpr const char* sql_insert_if_room =
-    "INSERT INTO mod_offline_messages (host, user, stamp, xml) SELECT ?, ?, ?, ? "
-    "WHERE (SELECT COUNT(*) FROM mod_offline_messages WHERE host = ? AND user = ?) < ?";
+    "INSERT INTO mod_offline_messages (host, user, stamp, xml, sender) SELECT ?, ?, ?, ?, ? "
+    "WHERE (SELECT COUNT(*) FROM mod_offline_messages WHERE host = ? AND user = ?) < ? "
+    "AND (SELECT COUNT(*) FROM mod_offline_messages WHERE host = ? AND user = ? AND sender = ?) < ?";
 constexpr const char* sql_select =
     "SELECT id, xml FROM mod_offline_messages WHERE host = ? AND user = ? ORDER BY id";
+// One batch: what the previous batch wrote was deleted before (same writer).
+constexpr const char* sql_select_batch =
+    "SELECT id, xml FROM mod_offline_messages WHERE host = ? AND user = ? ORDER BY id LIMIT ?";
 constexpr const char* sql_delete_upto = "DELETE FROM mod_offline_messages WHERE host = ? AND user = ? AND id <= ?";
 constexpr const char* sql_delete_user = "DELETE FROM mod_offline_messages WHERE host = ? AND user = ?";
 constexpr const char* sql_count = "SELECT COUNT(*) FROM mod_offline_messages WHERE host = ? AND user = ?";
@@ -95,6 +110,8 @@ class ModOffline : public parley::Module {
     domain_ = host().module_host();
     max_messages_ = host().option_int("max_messages").value_or(default_max_messages);
     if (max_messages_ < 1) return parley::unexpected(std::string("max_messages must be at least 1"));
+    max_per_sender_ = host().option_int("max_per_sender").value_or(std::max<int64_t>(1, max_messages_ / 4));
+    if (max_per_sender_ < 1) return parley::unexpected(std::string("max_per_sender must be at least 1"));
     std::string durability = host().option_string("durability").value_or("immediate");
     if (durability == "write_back") write_back_ = true;
     else if (durability != "immediate")
@@ -104,9 +121,16 @@ class ModOffline : public parley::Module {
     int64_t max_bytes = host().option_int("write_back_max_bytes").value_or(default_max_bytes);
     if (max_bytes < 1) return parley::unexpected(std::string("write_back_max_bytes must be positive"));
     window_ms_ = window * 1000;
+    batch_messages_ = host().option_int("delivery_batch_messages").value_or(default_batch_messages);
+    if (batch_messages_ < 1 || batch_messages_ > 10000)
+      return parley::unexpected(std::string("delivery_batch_messages must be from 1 to 10000"));
+    batch_bytes_ = host().option_int("delivery_batch_bytes").value_or(default_batch_bytes);
+    if (batch_bytes_ < 1024) return parley::unexpected(std::string("delivery_batch_bytes must be at least 1024"));
     queue_ = std::make_unique<OfflineQueue>(max_messages_, window_ms_, static_cast<std::size_t>(max_bytes));
     // Only the two 1.1 entries this module uses (not every 1.1 entry).
     can_hold_ = host().supports(PARLEY_HOST_ENTRY_END(session_release));
+    can_pace_ = host().supports_1_2() && host().supports(PARLEY_HOST_ENTRY_END(session_peer_address));
+    if (!can_pace_) host().warn("this host predates module ABI 1.2: offline messages are delivered unpaced");
     if (!write_back_ && !can_hold_)
       host().warn("this host predates module ABI 1.1: immediate durability cannot hold the sender until the commit");
     return {};
@@ -169,6 +193,7 @@ class ModOffline : public parley::Module {
           .set_attr("stamp", message.stamp)
           .add_text("Offline Storage");
     message.xml = copy.serialize();
+    message.sender = sender_key(*stanza);
     if (write_back_) hold(event, *stanza, user, std::move(message));
     else store_now(event, *stanza, user, std::move(message));
     return parley::Outcome::handled;
@@ -220,14 +245,29 @@ class ModOffline : public parley::Module {
     auto original = std::make_shared<parley::Element>(stanza.clone());
     // The quota check and the insert are one statement on the single writer:
     // exact, whatever the number of loops storing for this user.
-    host().execute(sql_insert_if_room, {domain_, user, message.stamp, message.xml, domain_, user, max_messages_},
+    std::string from = message.sender;
+    host().execute(sql_insert_if_room,
+                   {domain_, user, message.stamp, message.xml, from, domain_, user, max_messages_, domain_, user, from,
+                    max_per_sender_},
                    [this, held, sender, original, user](parley::Result<parley::Rows, std::string> rows) {
-                     if (held) host().api()->session_release(host().handle(), sender);
                      if (!rows) {
+                       if (held) host().api()->session_release(host().handle(), sender);
                        host().error("storing an offline message for " + user + " failed: " + rows.error());
                        return host().bounce(*original, "internal-server-error");
                      }
-                     if (rows->changes() == 0) return refuse_full(*original);
+                     if (rows->changes() == 0) {
+                       // Which limit: the queue, or this sender's share of it. The
+                       // sender stays held until it is answered.
+                       return host().query(sql_count, {domain_, user},
+                                           [this, held, sender, original](parley::Result<parley::Rows, std::string> n) {
+                                             if (held) host().api()->session_release(host().handle(), sender);
+                                             bool full = !n || n->size() != 1 ||
+                                                         n->at(0, 0).integer().value_or(0) >= max_messages_;
+                                             if (full) refuse_full(*original);
+                                             else refuse_sender_share(*original);
+                                           });
+                     }
+                     if (held) host().api()->session_release(host().handle(), sender);
                      host().counter_add("stored");
                      deliver_if_online(user);
                    });
@@ -236,6 +276,21 @@ class ModOffline : public parley::Module {
   void refuse_full(parley::ElementView stanza) {
     host().counter_add("bounced_quota");
     host().bounce(stanza, "service-unavailable", "the recipient's offline message queue is full");
+  }
+
+  // One sender past its share of the queue (max_per_sender): the queue has
+  // room for the others. resource-constraint (type wait), as ejabberd answers
+  // for a full queue: the share frees up once the recipient reads.
+  void refuse_sender_share(parley::ElementView stanza) {
+    host().counter_add("bounced_sender_share");
+    host().bounce(stanza, "resource-constraint",
+                  "you have too many messages waiting in the recipient's offline message queue");
+  }
+
+  // Messages are counted per sender by bare JID: a sender's resources share one share.
+  static std::string sender_key(parley::ElementView stanza) {
+    std::string from(stanza.attr("from").value_or(""));
+    return from.substr(0, from.find('/'));
   }
 
   // ---- write-back durability ----
@@ -337,16 +392,17 @@ class ModOffline : public parley::Module {
 
   // One multi-row INSERT for a batch; `values` borrow from `batch`.
   std::string insert_sql(const std::vector<FlushPart>& batch, std::vector<parley::Value>& values) const {
-    std::string sql = "INSERT INTO mod_offline_messages (host, user, stamp, xml) VALUES ";
+    std::string sql = "INSERT INTO mod_offline_messages (host, user, stamp, xml, sender) VALUES ";
     bool first = true;
     for (const FlushPart& part : batch)
       for (const HeldMessage& m : part.messages) {
-        sql += first ? "(?, ?, ?, ?)" : ", (?, ?, ?, ?)";
+        sql += first ? "(?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?)";
         first = false;
         values.emplace_back(domain_);
         values.emplace_back(part.user);
         values.emplace_back(m.stamp);
         values.emplace_back(m.xml);
+        values.emplace_back(m.sender);
       }
     return sql;
   }
@@ -354,7 +410,7 @@ class ModOffline : public parley::Module {
   void insert_batch(std::vector<FlushPart> batch) {
     std::vector<parley::Value> values;
     std::string sql = insert_sql(batch, values);
-    std::size_t rows = values.size() / 4;
+    std::size_t rows = values.size() / 5;
     auto owned = std::make_shared<std::vector<FlushPart>>(std::move(batch));
     host().storage_call(sql, values.data(), values.size(), true,
                         [this, owned, rows](parley::Result<parley::Rows, std::string> result) {
@@ -393,9 +449,195 @@ class ModOffline : public parley::Module {
     if (best != 0) deliver(user, best);
   }
 
+  // ---- paced delivery (ABI 1.2) ----
+  //
+  // One batch at a time (delivery_batch_messages, delivery_batch_bytes), the
+  // next once the connection wrote the last: a queue of any size goes at the
+  // pace the client reads, never into its write backlog at once. A stored
+  // row is deleted only once its bytes were written to the socket; held
+  // (write-back) messages leave memory a batch at a time, so the rest stays
+  // under the window and the memory cap. A cut, a reset or a crash mid-flush
+  // leaves the rest stored for the next login (after a crash, the last
+  // batch's written rows may come twice: at least once, never lost).
+  struct Flush {
+    std::string user;
+    parley_session_id session = 0;
+    bool failed = false;           // a send was refused or not written: end after this batch
+    bool disk_empty_seen = false;  // the last SELECT found every stored row delivered
+    std::size_t in_flight = 0;
+    std::vector<char> written;     // per stanza of the batch: written (or dropped as unreadable)
+    std::vector<int64_t> ids;      // a stored batch: the rows, in order
+    std::vector<HeldMessage> held; // a batch from memory
+  };
+
+  // Whether the session is on the calling loop (where tracked sends go).
+  bool on_this_loop(parley_session_id session) const {
+    return can_pace_ && host().session_peer_address(session).has_value();
+  }
+
+  void deliver(const std::string& user, parley_session_id session) {
+    if (!on_this_loop(session)) return deliver_unpaced(user, session);
+    {
+      std::lock_guard lock(mu_);
+      if (!queue_->begin_paced(user)) return;  // the delivery in progress runs again when done
+    }
+    auto flush = std::make_shared<Flush>();
+    flush->user = user;
+    flush->session = session;
+    step(flush);
+  }
+
+  // The next batch: stored rows first (in write-back mode, whenever the
+  // bookkeeping says some may exist: a flush may have moved held messages to
+  // disk meanwhile), then held ones; the end when there is nothing left or
+  // the connection failed.
+  void step(const std::shared_ptr<Flush>& f) {
+    std::vector<HeldMessage> batch;
+    bool again = false;
+    {
+      std::lock_guard lock(mu_);
+      if (!f->failed) {
+        bool disk = !f->disk_empty_seen && (!write_back_ || queue_->disk_may_have_rows(f->user));
+        if (disk) {
+          // On the writer: after every INSERT issued so far (immediate
+          // commits and flushes alike) and after the previous batch's DELETE.
+          host().execute(sql_select_batch, {domain_, f->user, batch_messages_},
+                         [this, f](parley::Result<parley::Rows, std::string> rows) { send_rows(f, rows); });
+          return;
+        }
+        batch = queue_->take_front(f->user, static_cast<std::size_t>(batch_messages_),
+                                   static_cast<std::size_t>(batch_bytes_));
+        disarm_if_idle_locked();
+      }
+      if (batch.empty()) again = queue_->end_delivery(f->user);
+    }
+    if (!batch.empty()) return send_memory(f, std::move(batch));
+    if (again) deliver_if_online(f->user);
+  }
+
+  void send_rows(const std::shared_ptr<Flush>& f, const parley::Result<parley::Rows, std::string>& rows) {
+    f->ids.clear();
+    f->written.clear();
+    if (!rows) {
+      host().error("reading the offline messages of " + f->user + " failed: " + rows.error());
+      f->failed = true;
+      return step(f);
+    }
+    if (rows->size() == 0) {
+      f->disk_empty_seen = true;
+      return step(f);
+    }
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < rows->size(); ++i) {
+      int64_t id = rows->at(i, 0).integer().value_or(0);
+      std::string xml(rows->at(i, 1).bytes().value_or(""));
+      if (!f->ids.empty() && bytes + xml.size() > static_cast<std::size_t>(batch_bytes_)) break;
+      bytes += xml.size();
+      auto stanza = host().parse(xml);
+      if (!stanza) {
+        host().error("an offline message of " + f->user + " does not parse; dropping it");
+        f->ids.push_back(id);
+        f->written.push_back(1);  // deleted with the batch
+        continue;
+      }
+      std::size_t index = f->ids.size();
+      f->ids.push_back(id);
+      f->written.push_back(0);
+      if (!host().send_tracked(f->session, std::move(*stanza), [this, f, index](bool written) {
+            sent_one(f, index, written, &ModOffline::rows_written);
+          })) {
+        f->ids.pop_back();
+        f->written.pop_back();
+        f->failed = true;  // closing: the rest stays stored
+        break;
+      }
+      ++f->in_flight;
+    }
+    // Every row of a short answer went out: nothing was left on disk then.
+    if (!f->failed && f->ids.size() == rows->size() && rows->size() < static_cast<std::size_t>(batch_messages_))
+      f->disk_empty_seen = true;
+    if (f->in_flight == 0) rows_written(f);
+  }
+
+  void sent_one(const std::shared_ptr<Flush>& f, std::size_t index, bool written,
+                void (ModOffline::*batch_done)(const std::shared_ptr<Flush>&)) {
+    f->written[index] = written ? 1 : 0;
+    if (!written) f->failed = true;
+    if (--f->in_flight == 0) (this->*batch_done)(f);
+  }
+
+  // Completions come in order: what was written is a prefix of the batch.
+  static std::size_t written_prefix(const Flush& f) {
+    std::size_t n = 0;
+    while (n < f.written.size() && f.written[n]) ++n;
+    return n;
+  }
+
+  void rows_written(const std::shared_ptr<Flush>& f) {
+    std::size_t n = written_prefix(*f);
+    if (n < f->ids.size()) f->disk_empty_seen = false;
+    if (n > 0) {
+      host().counter_add("delivered", static_cast<int64_t>(n));
+      std::lock_guard lock(mu_);
+      std::string user = f->user;
+      bool counted = queue_->write_issued(user);
+      host().execute(sql_delete_upto, {domain_, user, f->ids[n - 1]},
+                     [this, user, counted](parley::Result<parley::Rows, std::string> result) {
+                       if (!result) host().error("removing delivered offline messages failed: " + result.error());
+                       std::lock_guard lock(mu_);
+                       queue_->write_done(user, result ? -result->changes() : 0, counted);
+                     });
+    }
+    step(f);
+  }
+
+  void send_memory(const std::shared_ptr<Flush>& f, std::vector<HeldMessage> batch) {
+    f->held = std::move(batch);
+    f->written.clear();
+    for (std::size_t i = 0; i < f->held.size(); ++i) {
+      auto stanza = host().parse(f->held[i].xml);
+      if (!stanza) {  // serialized by the host: cannot happen
+        f->written.push_back(1);
+        continue;
+      }
+      f->written.push_back(0);
+      if (!host().send_tracked(f->session, std::move(*stanza), [this, f, i](bool written) {
+            sent_one(f, i, written, &ModOffline::memory_written);
+          })) {
+        f->written.pop_back();
+        f->failed = true;
+        break;
+      }
+      ++f->in_flight;
+    }
+    if (f->in_flight == 0) memory_written(f);
+  }
+
+  void memory_written(const std::shared_ptr<Flush>& f) {
+    std::size_t n = written_prefix(*f);
+    if (n > 0) {
+      host().counter_add("delivered", static_cast<int64_t>(n));
+      host().counter_add("delivered_from_memory", static_cast<int64_t>(n));
+    }
+    std::vector<HeldMessage> rest(std::make_move_iterator(f->held.begin() + static_cast<std::ptrdiff_t>(n)),
+                                  std::make_move_iterator(f->held.end()));
+    f->held.clear();
+    if (!rest.empty()) {
+      std::lock_guard lock(mu_);
+      requeue_locked(f->user, std::move(rest));
+    }
+    f->disk_empty_seen = false;  // a flush may have stored held messages meanwhile
+    step(f);
+  }
+
+  // A delivery to a session on another loop (a message stored the instant its
+  // recipient came online, stored from the sender's loop), or on a host
+  // before ABI 1.2: everything at once, removed once handed to the session.
+  // What the session accepted and did not write comes back through the
+  // router if it is cut (RFC 6121's rules for a resource that is gone).
   // Nothing is sent under the lock: a stanza for a session that closed
   // meanwhile comes straight back to on_offline_message.
-  void deliver(const std::string& user, parley_session_id session) {
+  void deliver_unpaced(const std::string& user, parley_session_id session) {
     OfflineQueue::Delivery d;
     {
       std::lock_guard lock(mu_);
@@ -494,6 +736,10 @@ class ModOffline : public parley::Module {
 
   std::string domain_;
   int64_t max_messages_ = default_max_messages;
+  int64_t max_per_sender_ = default_max_messages / 4;
+  int64_t batch_messages_ = default_batch_messages;
+  int64_t batch_bytes_ = default_batch_bytes;
+  bool can_pace_ = false;
   bool write_back_ = false;
   bool can_hold_ = false;
   int64_t window_ms_ = default_window_seconds * 1000;
@@ -509,6 +755,9 @@ PARLEY_MODULE(ModOffline, "mod_offline", "1.0.0",
               parley::option("durability", PARLEY_OPT_STRING),
               parley::option("write_back_window", PARLEY_OPT_INT),
               parley::option("write_back_max_bytes", PARLEY_OPT_INT),
+              parley::option("max_per_sender", PARLEY_OPT_INT),
+              parley::option("delivery_batch_messages", PARLEY_OPT_INT),
+              parley::option("delivery_batch_bytes", PARLEY_OPT_INT),
               parley::hook<&ModOffline::on_offline_message>(PARLEY_EVENT_OFFLINE_MESSAGE),
               // Before modules that take the broadcast over (HANDLED) would hide it.
               parley::hook<&ModOffline::on_presence>(PARLEY_EVENT_PRESENCE_BROADCAST, 20),
@@ -516,4 +765,7 @@ PARLEY_MODULE(ModOffline, "mod_offline", "1.0.0",
               parley::disco_feature("msgoffline"),
               parley::schema("CREATE TABLE mod_offline_messages (id INTEGER PRIMARY KEY, host TEXT NOT NULL, "
                              "user TEXT NOT NULL, stamp TEXT NOT NULL, xml TEXT NOT NULL)"),
-              parley::schema("CREATE INDEX mod_offline_messages_by_user ON mod_offline_messages (host, user, id)"))
+              parley::schema("CREATE INDEX mod_offline_messages_by_user ON mod_offline_messages (host, user, id)"),
+              // The sender's bare JID, for max_per_sender (rows stored before: '').
+              parley::schema("ALTER TABLE mod_offline_messages ADD COLUMN sender TEXT NOT NULL DEFAULT ''"),
+              parley::schema("CREATE INDEX mod_offline_messages_by_sender ON mod_offline_messages (host, user, sender)"))

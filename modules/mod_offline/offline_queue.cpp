@@ -143,6 +143,42 @@ OfflineQueue::Delivery OfflineQueue::begin_delivery(const std::string& user, boo
   return d;
 }
 
+bool OfflineQueue::begin_paced(const std::string& user) {
+  UserState& st = state(user);
+  if (st.delivering) {
+    st.redeliver = true;
+    return false;
+  }
+  st.delivering = true;
+  return true;
+}
+
+bool OfflineQueue::disk_may_have_rows(const std::string& user) const {
+  auto it = users_.find(user);
+  if (it == users_.end()) return true;  // nothing known: ask the disk
+  const UserState& st = it->second;
+  return !st.disk_known || st.disk > 0 || st.flushing > 0 || st.writes_in_flight > 0 || st.count_in_flight;
+}
+
+std::vector<HeldMessage> OfflineQueue::take_front(const std::string& user, std::size_t max_count,
+                                                  std::size_t max_bytes) {
+  std::vector<HeldMessage> out;
+  auto it = users_.find(user);
+  if (it == users_.end()) return out;
+  UserState& st = it->second;
+  std::size_t bytes = 0;
+  while (!st.held.empty() && out.size() < max_count) {
+    HeldMessage& m = st.held.front();
+    if (!out.empty() && bytes + m.xml.size() > max_bytes) break;
+    bytes += m.xml.size();
+    release(m);
+    out.push_back(std::move(m));
+    st.held.pop_front();
+  }
+  held_count_ -= out.size();
+  return out;
+}
+
 void OfflineQueue::requeue_front(const std::string& user, std::vector<HeldMessage> messages) {
   if (messages.empty()) return;
   UserState& st = state(user);

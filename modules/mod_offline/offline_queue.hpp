@@ -27,6 +27,7 @@ struct HeldMessage {
   int64_t arrived_ms = 0;  // steady clock, for the write-back window
   std::string stamp;       // the XEP-0203 stamp it carries (stored alongside)
   std::string xml;         // the stanza as it will be delivered (delay included)
+  std::string sender;      // the sender's bare JID (max_per_sender)
 };
 
 // A user's share of one flush: the rows to insert, in arrival order.
@@ -78,6 +79,15 @@ class OfflineQueue {
   // A delivery to a session that became available. `always_disk`: the
   // stored-row count is not tracked (immediate durability).
   Delivery begin_delivery(const std::string& user, bool always_disk);
+  // A paced delivery (a batch at a time): false if one is in progress (it
+  // will run again). Then, per batch, either the stored rows (while
+  // disk_may_have_rows) or take_front's held messages; end_delivery at the end.
+  bool begin_paced(const std::string& user);
+  bool disk_may_have_rows(const std::string& user) const;
+  // The oldest held messages, at most `max_count` and, past the first,
+  // `max_bytes` of stanzas; they leave the memory accounting (requeue_front
+  // puts back what was not delivered).
+  std::vector<HeldMessage> take_front(const std::string& user, std::size_t max_count, std::size_t max_bytes);
   // Puts undelivered held messages back in front.
   void requeue_front(const std::string& user, std::vector<HeldMessage> messages);
   // true: someone asked for a delivery meanwhile; deliver again.

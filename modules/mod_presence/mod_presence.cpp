@@ -24,10 +24,30 @@
 // presence to a bare JID to its available resources, and drops probes unless a
 // module takes them; this module does the rest.
 //
+// Options:
+//   max_directed_presences  recipients of directed presence tracked per
+//                           session (default 1000). Each one is owed an
+//                           unavailable at logout (§4.6), so past the cap a
+//                           directed available presence to a new recipient
+//                           is not routed: the sender gets <policy-violation/>
+//                           (a local limit the client can act on: sending
+//                           unavailable to a recipient frees its place).
+//   fanout_batch            presences routed per loop turn in a broadcast, the
+//                           unavailable at logout or the probes at login
+//                           (default 256); the rest follows on the next turns
+//                           (a 1 ms timer), so the other sessions of the loop
+//                           are served meanwhile. Order per session is kept
+//                           (the Sequencer waits for the whole fan-out).
+//   fanout_batch_bytes      the presences of local contacts answered to a new
+//                           resource at login, per batch (default 262144):
+//                           with ABI 1.2 the next batch waits until the
+//                           connection wrote them
+//
 // Threads: a probe for a user may be handled on any loop, so each session's
 // presence lives in one mutex-protected map, not in session slots. The work a
 // presence stanza causes after a roster read runs per session in order (a
 // Sequencer), so that an update can never overtake the initial presence.
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -90,6 +110,19 @@ std::optional<std::string> text_cell(const parley::Rows& rows, std::size_t r, st
 
 class ModPresence : public parley::Module {
  public:
+  parley::Result<void, std::string> start() override {
+    const int64_t cap = host().option_int("max_directed_presences").value_or(1000);
+    const int64_t batch = host().option_int("fanout_batch").value_or(256);
+    const int64_t batch_bytes = host().option_int("fanout_batch_bytes").value_or(256 * 1024);
+    if (cap < 1 || batch < 1 || batch_bytes < 1)
+      return parley::unexpected(
+          std::string("max_directed_presences, fanout_batch and fanout_batch_bytes must be at least 1"));
+    batch_bytes_ = static_cast<std::size_t>(batch_bytes);
+    max_directed_ = static_cast<std::size_t>(cap);
+    batch_ = static_cast<std::size_t>(batch);
+    return {};
+  }
+
   // Directed presence (§4.6): routed by the core as usual; remembered here so
   // that the recipient learns when the session goes away.
   parley::Outcome on_stanza_in(const parley::Event& ev) {
@@ -119,11 +152,20 @@ class ModPresence : public parley::Module {
     // The user's own resources get the session's unavailable from the core,
     // and the server itself keeps no presence state.
     if (mp::bare_of(*to) == mp::bare_of(full) || *to == ev.host()) return parley::Outcome::pass;
-    std::lock_guard lock(mu_);
-    SessionPresence& s = entry_locked(ev.session(), full);
-    if (type.empty()) s.directed.add(*to);
-    else s.directed.remove(*to);
-    return parley::Outcome::pass;
+    {
+      std::lock_guard lock(mu_);
+      SessionPresence& s = entry_locked(ev.session(), full);
+      if (!type.empty()) {
+        s.directed.remove(*to);
+        return parley::Outcome::pass;
+      }
+      if (s.directed.add_capped(*to, max_directed_)) return parley::Outcome::pass;
+    }
+    // Not routed: a recipient that got available presence must get the
+    // unavailable at logout, and that set is bounded.
+    host().bounce(*stanza, "policy-violation",
+                  "at most " + std::to_string(max_directed_) + " directed presences per session");
+    return parley::Outcome::handled;
   }
 
   // The session's own presence (no 'to'); the core reflects it to the user's
@@ -149,10 +191,11 @@ class ModPresence : public parley::Module {
         s.last = presence->clone();
       }
       if (initial) show_other_resources(bare, full, id);
-      sequencer_.submit(id, [this, presence, bare, full, initial](mp::Sequencer::Done done) {
-        load_roster(bare, [this, presence, bare, full, initial, done](std::optional<std::vector<Contact>> roster) {
-          if (roster) broadcast_available(*presence, bare, full, initial, *roster);
-          done();
+      sequencer_.submit(id, [this, presence, bare, full, initial, id](mp::Sequencer::Done done) {
+        load_roster(bare, [this, presence, bare, full, initial, id, done](std::optional<std::vector<Contact>> roster) {
+          if (!roster) return done();
+          broadcast_available(presence, bare, full, initial, id,
+                              std::make_shared<const std::vector<Contact>>(std::move(*roster)), done);
         });
       });
       return parley::Outcome::pass;
@@ -373,50 +416,134 @@ class ModPresence : public parley::Module {
     host().route(std::move(copy));
   }
 
-  // §4.2.2 / §4.4.2 broadcast, and on initial presence §4.3.1 probes.
-  void broadcast_available(const parley::Element& presence, const std::string& bare, const std::string& full,
-                           bool initial, const std::vector<Contact>& roster) {
-    for (const std::string& contact : mp::subscribers(rows_of(roster))) route_copy(presence, contact);
-    if (!initial) return;
-    const std::string domain = host().module_host();
-    for (const Contact& c : roster) {
-      if (!mp::has_to(c.row.subscription)) continue;
-      if (mp::domain_of(c.row.contact) == domain && c.row.contact.find('@') != std::string::npos) {
-        // A local contact: answer the probe here, for the new resource only
-        // (the others already know).
-        auto presences = available_presences(c.row.contact);
-        if (presences.empty()) {
-          host().route(unavailable_answer(c.row.contact, full, c.last, std::nullopt));
-          continue;
-        }
-        for (parley::Element& p : presences) {
-          p.set_attr("to", full);
-          host().route(std::move(p));
-        }
-        continue;
-      }
-      parley::Element probe = host().element("presence", ns_client);
-      probe.set_attr("type", "probe");
-      probe.set_attr("from", bare);
-      probe.set_attr("to", c.row.contact);
-      host().route(std::move(probe));
+  // Runs step(i) for each i in [from, n), at most batch_ of them per loop
+  // turn, then done(): a large fan-out (a roster of thousands, the
+  // unavailable owed to every directed recipient) leaves the loop between
+  // batches, so the other sessions on it keep being served.
+  void in_batches(std::size_t n, std::function<void(std::size_t)> step, std::function<void()> done,
+                  std::size_t from = 0) {
+    for (;;) {
+      const std::size_t end = std::min(n, from + batch_);
+      for (std::size_t i = from; i < end; ++i) step(i);
+      from = end;
+      if (from >= n) break;
+      auto rest = [this, n, step, done, from](uint64_t) { in_batches(n, step, done, from); };
+      // 1 ms, not 0: libuv before 1.45 runs a 0 ms timer started from a
+      // timer callback in the same timer phase, and I/O would wait for the
+      // whole chain.
+      if (host().start_timer(std::chrono::milliseconds(1), std::move(rest)) != 0) return;
+      // No timer (the module is stopping): finish now rather than owe
+      // recipients their presence.
     }
+    if (done) done();
+  }
+
+  // §4.2.2 / §4.4.2 broadcast, and on initial presence §4.3.1 probes; done()
+  // once all of it is routed.
+  void broadcast_available(Shared presence, const std::string& bare, const std::string& full, bool initial,
+                           parley_session_id session, std::shared_ptr<const std::vector<Contact>> roster,
+                           std::function<void()> done) {
+    auto subscribers = std::make_shared<const std::vector<std::string>>(mp::subscribers(rows_of(*roster)));
+    in_batches(
+        subscribers->size(), [this, presence, subscribers](std::size_t i) { route_copy(*presence, (*subscribers)[i]); },
+        [this, bare, full, initial, session, roster, done] {
+          if (!initial) return done();
+          probe_batches(bare, full, session, roster, 0, done);
+        });
+  }
+
+  // §4.3.1 at login, at most batch_ roster items and about batch_bytes_ of
+  // answers at a time. The answers for local contacts go to the new session
+  // itself: with ABI 1.2 they are tracked sends, and the next batch waits
+  // until the connection has written them (a roster of contacts with large
+  // statuses would otherwise outgrow the session's write backlog and cut
+  // it); a batch with nothing to wait for (and a host before 1.2) goes on at
+  // the next loop turn.
+  void probe_batches(std::string bare, std::string full, parley_session_id session,
+                     std::shared_ptr<const std::vector<Contact>> roster, std::size_t from, std::function<void()> done) {
+    struct Batch {
+      std::size_t left = 1;  // the sending loop's own share, so that a send
+                             // completed at once cannot move on early
+      bool gone = false;     // the session ended: no more answers to send
+      std::size_t end = 0;   // where the next batch starts
+    };
+    const bool tracked = session != 0 && host().supports_1_2();
+    auto batch = std::make_shared<Batch>();
+    auto go_on = [this, batch, bare, full, session, roster, done]() {
+      if (batch->gone || batch->end >= roster->size()) return done();
+      probe_batches(bare, full, session, roster, batch->end, done);
+    };
+    auto next = [batch, go_on]() {
+      if (--batch->left == 0) go_on();
+    };
+    std::size_t bytes = 0;
+    auto answer = [&](parley::Element p) {
+      if (batch->gone) return;
+      p.set_attr("to", full);
+      if (!tracked) return host().route(std::move(p));
+      bytes += p.serialize().size();
+      ++batch->left;
+      const bool accepted = host().send_tracked(session, std::move(p), [batch, next](bool written) {
+        if (!written) batch->gone = true;
+        next();
+      });
+      if (!accepted) {
+        --batch->left;
+        batch->gone = true;
+      }
+    };
+    std::size_t i = from;
+    const std::size_t last = std::min(roster->size(), from + batch_);
+    while (i < last && bytes < batch_bytes_ && !batch->gone) probe_one(bare, (*roster)[i++], answer);
+    batch->end = i;
+    if (tracked && batch->left > 1) {
+      --batch->left;  // the last completion to come goes on
+      return;
+    }
+    // Nothing to wait for (nothing sent, or all written at once): the next
+    // turn of the loop.
+    if (batch->gone || batch->end >= roster->size()) return done();
+    if (host().start_timer(std::chrono::milliseconds(1), [go_on](uint64_t) { go_on(); }) == 0) go_on();
+  }
+
+  // §4.3.1 for one roster item of a new resource: a local contact's presence
+  // is answered here through `answer`, a remote one probed.
+  void probe_one(const std::string& bare, const Contact& c, const std::function<void(parley::Element)>& answer) {
+    if (!mp::has_to(c.row.subscription)) return;
+    if (mp::domain_of(c.row.contact) == host().module_host() && c.row.contact.find('@') != std::string::npos) {
+      // For the new resource only (the others already know).
+      auto presences = available_presences(c.row.contact);
+      if (presences.empty()) {
+        answer(unavailable_answer(c.row.contact, std::string(), c.last, std::nullopt));
+        return;
+      }
+      for (parley::Element& p : presences) answer(std::move(p));
+      return;
+    }
+    parley::Element probe = host().element("presence", ns_client);
+    probe.set_attr("type", "probe");
+    probe.set_attr("from", bare);
+    probe.set_attr("to", c.row.contact);
+    host().route(std::move(probe));
   }
 
   // §4.5.2: subscribers (only if the session had been available: they never
-  // saw it otherwise) and directed-presence recipients.
+  // saw it otherwise) and directed-presence recipients, in batches.
   void send_unavailable(parley_session_id id, const std::string& bare, Shared presence, bool was_available,
                         std::set<std::string> directed) {
-    if (!was_available) {
-      for (const std::string& jid : directed) route_copy(*presence, jid);
-      return;
-    }
     auto recipients = std::make_shared<std::set<std::string>>(std::move(directed));
-    sequencer_.submit(id, [this, presence, bare, recipients](mp::Sequencer::Done done) {
-      load_roster(bare, [this, presence, recipients, done](std::optional<std::vector<Contact>> roster) {
+    sequencer_.submit(id, [this, presence, bare, recipients, was_available](mp::Sequencer::Done done) {
+      auto send = [this, presence, done](std::vector<std::string> targets) {
+        auto list = std::make_shared<const std::vector<std::string>>(std::move(targets));
+        in_batches(list->size(), [this, presence, list](std::size_t i) { route_copy(*presence, (*list)[i]); }, done);
+      };
+      if (!was_available) {
+        send(std::vector<std::string>(recipients->begin(), recipients->end()));
+        return;
+      }
+      load_roster(bare, [recipients, send](std::optional<std::vector<Contact>> roster) {
         std::vector<mp::RosterRow> rows = roster ? rows_of(*roster) : std::vector<mp::RosterRow>{};
-        for (const std::string& jid : mp::unavailable_targets(rows, *recipients)) route_copy(*presence, jid);
-        done();
+        send(mp::unavailable_targets(rows, *recipients));
       });
     });
   }
@@ -485,6 +612,9 @@ class ModPresence : public parley::Module {
     }
   }
 
+  std::size_t max_directed_ = 1000;
+  std::size_t batch_ = 256;
+  std::size_t batch_bytes_ = 256 * 1024;
   std::mutex mu_;
   std::map<parley_session_id, SessionPresence> sessions_;
   std::map<std::string, std::set<parley_session_id>> by_bare_;
@@ -499,5 +629,8 @@ PARLEY_MODULE(ModPresence, "mod_presence", "1.0.0", parley::depends("mod_roster"
               parley::hook<&ModPresence::on_presence_to_local>(PARLEY_EVENT_PRESENCE_TO_LOCAL),
               parley::hook<&ModPresence::on_closed>(PARLEY_EVENT_SESSION_CLOSED),
               parley::hook<&ModPresence::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::option("max_directed_presences", PARLEY_OPT_INT),
+              parley::option("fanout_batch", PARLEY_OPT_INT),
+              parley::option("fanout_batch_bytes", PARLEY_OPT_INT),
               parley::schema("CREATE TABLE mod_presence_last (jid TEXT PRIMARY KEY, xml TEXT NOT NULL, "
                              "stamp TEXT NOT NULL)"))

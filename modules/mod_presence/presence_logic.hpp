@@ -48,6 +48,13 @@ std::vector<std::string> probe_targets(const std::vector<RosterRow>& roster);
 class DirectedSet {
  public:
   void add(std::string_view jid) { jids_.emplace(jid); }
+  // Adds jid unless that would make the set larger than `cap`; false:
+  // refused (a recipient already in the set is always fine).
+  bool add_capped(std::string_view jid, std::size_t cap) {
+    if (jids_.size() >= cap && !contains(jid)) return false;
+    add(jid);
+    return true;
+  }
   void remove(std::string_view jid) { jids_.erase(std::string(jid)); }
   bool contains(std::string_view jid) const { return jids_.count(std::string(jid)) != 0; }
   bool empty() const { return jids_.empty(); }

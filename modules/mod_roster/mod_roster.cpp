@@ -8,6 +8,21 @@
 //   versioning       roster versioning (default true)
 //   max_name_length, max_group_length  bytes (default 1023): longer is
 //                    not-acceptable (RFC 6121 2.3.3)
+//   max_groups_per_item  groups per item (default 32): more is
+//                    not-acceptable, like an over-long group name
+//   max_roster_bytes bytes a roster may hold (default 524288, see item_cost):
+//                    a set or an outbound subscription that would take it
+//                    over is not-allowed, like a roster at max_roster_size;
+//                    it also bounds the roster result, one iq
+//   max_pending_requests  unanswered subscription requests a user may have
+//                    (default 1000): one more is answered resource-constraint
+//   max_pending_request_bytes  the stored (and delivered) form of a request
+//                    (default 2048): a larger one is kept with its <status/>
+//                    cut short and its extensions dropped
+//   push_batch, push_batch_bytes  pending requests pushed at once at login
+//                    (default 16 and 65536 bytes, at least one request): the
+//                    next batch when the connection wrote the last one
+// See docs/modules/mod_roster.md for why these conditions.
 #include "mod_roster.hpp"
 
 #include <chrono>
@@ -48,6 +63,22 @@ parley::Result<void, std::string> ModRoster::start() {
     return parley::unexpected(std::string("max_name_length and max_group_length must be at least 1"));
   limits_.max_name_bytes = static_cast<std::size_t>(name_max);
   limits_.max_group_bytes = static_cast<std::size_t>(group_max);
+  const int64_t groups_max = host().option_int("max_groups_per_item").value_or(32);
+  if (groups_max < 0) return parley::unexpected(std::string("max_groups_per_item must not be negative"));
+  limits_.max_groups = static_cast<std::size_t>(groups_max);
+  max_roster_bytes_ = host().option_int("max_roster_bytes").value_or(512 * 1024);
+  if (max_roster_bytes_ < 1024) return parley::unexpected(std::string("max_roster_bytes must be at least 1024"));
+  max_pending_requests_ = host().option_int("max_pending_requests").value_or(1000);
+  if (max_pending_requests_ < 1) return parley::unexpected(std::string("max_pending_requests must be at least 1"));
+  const int64_t request_max = host().option_int("max_pending_request_bytes").value_or(2048);
+  if (request_max < 512) return parley::unexpected(std::string("max_pending_request_bytes must be at least 512"));
+  max_pending_request_bytes_ = static_cast<std::size_t>(request_max);
+  const int64_t batch = host().option_int("push_batch").value_or(16);
+  if (batch < 1) return parley::unexpected(std::string("push_batch must be at least 1"));
+  push_batch_ = static_cast<std::size_t>(batch);
+  const int64_t batch_bytes = host().option_int("push_batch_bytes").value_or(64 * 1024);
+  if (batch_bytes < 1) return parley::unexpected(std::string("push_batch_bytes must be at least 1"));
+  push_batch_bytes_ = static_cast<std::size_t>(batch_bytes);
   can_hold_ = host().supports_1_1();
   return {};
 }
@@ -123,8 +154,13 @@ void ModRoster::load_contact(const std::string& user, const std::string& contact
       "UNION ALL SELECT ver AS v FROM mod_roster_removed WHERE host = ?1 AND user = ?2)), "
       "(SELECT COUNT(*) FROM mod_roster_items WHERE host = ?1 AND user = ?2), "
       "(SELECT COUNT(*) FROM mod_roster_pending WHERE host = ?1 AND user = ?2 AND contact = ?3), "
-      "i.subscription, i.ask, i.approved, i.name, i.groups, i.ver "
+      "i.subscription, i.ask, i.approved, i.name, i.groups, i.ver, "
+      // item_cost (roster_item.hpp) over the stored rows, in bytes.
+      "(SELECT COALESCE(SUM(LENGTH(CAST(contact AS BLOB)) + COALESCE(LENGTH(CAST(name AS BLOB)), 0) + "
+      "LENGTH(CAST(groups AS BLOB)) + 64), 0) FROM mod_roster_items WHERE host = ?1 AND user = ?2), "
+      "(SELECT COUNT(*) FROM mod_roster_pending WHERE host = ?1 AND user = ?2) "
       "FROM (SELECT 1) AS one LEFT JOIN mod_roster_items AS i ON i.host = ?1 AND i.user = ?2 AND i.contact = ?3";
+  static_assert(item_overhead_bytes == 64, "the SQL above adds item_overhead_bytes per item");
   host().query(sql, {domain_, user, contact},
                [this, contact, done = std::move(done)](parley::Result<parley::Rows, std::string> rows) {
                  if (!rows || rows->size() != 1) {
@@ -145,6 +181,8 @@ void ModRoster::load_contact(const std::string& user, const std::string& contact
                    cs.item.groups = decode_groups(text(rows->at(0, 7)));
                    cs.item.ver = rows->at(0, 8).integer().value_or(0);
                  }
+                 cs.roster_bytes = rows->at(0, 9).integer().value_or(0);
+                 cs.pending_count = rows->at(0, 10).integer().value_or(0);
                  done(std::move(cs));
                });
 }
@@ -323,6 +361,10 @@ PARLEY_MODULE(
     ModRoster, "mod_roster", "1.0.0",
     parley::option("max_roster_size", PARLEY_OPT_INT), parley::option("versioning", PARLEY_OPT_BOOL),
     parley::option("max_name_length", PARLEY_OPT_INT), parley::option("max_group_length", PARLEY_OPT_INT),
+    parley::option("max_groups_per_item", PARLEY_OPT_INT), parley::option("max_roster_bytes", PARLEY_OPT_INT),
+    parley::option("max_pending_requests", PARLEY_OPT_INT),
+    parley::option("max_pending_request_bytes", PARLEY_OPT_INT), parley::option("push_batch", PARLEY_OPT_INT),
+    parley::option("push_batch_bytes", PARLEY_OPT_INT),
     parley::iq_handler<&ModRoster::on_roster_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET,
                                                  mod_roster::ns_roster),
     parley::hook<&ModRoster::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 40),

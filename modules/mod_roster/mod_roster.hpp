@@ -59,6 +59,8 @@ struct ContactState {
   RosterItem item;  // item.state.pending_in: a row in mod_roster_pending
   int64_t current_ver = 0;  // the user's roster version
   int64_t roster_size = 0;
+  int64_t roster_bytes = 0;   // item_cost summed over the roster
+  int64_t pending_count = 0;  // the user's unanswered requests (all contacts)
 };
 
 class ModRoster;
@@ -156,6 +158,17 @@ class ModRoster : public parley::Module {
                 std::shared_ptr<Hold> hold);
   void inbound(TurnPtr turn, std::string user, std::string contact, SubType type, ElementPtr stanza);
   void deliver_pending(std::string user, parley_session_id session);
+  void push_pending(std::string user, parley_session_id session, std::shared_ptr<std::vector<std::string>> list,
+                    std::size_t from);
+  // The form of an inbound request that is stored (and delivered): within
+  // max_pending_request_bytes_, its <status/> cut and extensions dropped if
+  // needed.
+  parley::Element bounded_request(const parley::Element& stanza) const;
+  // Whether a change of the roster from `before` bytes by `delta` fits
+  // max_roster_bytes_ (a change that shrinks it always does).
+  bool roster_bytes_fit(int64_t before, int64_t delta) const {
+    return delta <= 0 || before + delta <= max_roster_bytes_;
+  }
   // Side effects routed after a commit.
   void route_presence(std::string_view type, const std::string& from, const std::string& to);
   void unavailable_from_each(const std::string& user, const std::string& contact);
@@ -171,6 +184,11 @@ class ModRoster : public parley::Module {
 
   std::string domain_;
   int64_t max_roster_size_ = 1000;
+  int64_t max_roster_bytes_ = 512 * 1024;
+  int64_t max_pending_requests_ = 1000;
+  std::size_t max_pending_request_bytes_ = 2048;
+  std::size_t push_batch_ = 16;
+  std::size_t push_batch_bytes_ = 64 * 1024;
   bool versioning_ = true;
   RosterSetLimits limits_;
   bool can_hold_ = false;

@@ -10,14 +10,15 @@ namespace mod_roster {
 namespace {
 
 RosterItem item_from_row(const parley::Rows& rows, std::size_t r) {
+  // Columns: kind, contact, subscription, ask, approved, name, groups, ver.
   RosterItem item;
-  item.jid = std::string(rows.at(r, 0).bytes().value_or(""));
-  item.state.sub = parse_subscription(rows.at(r, 1).bytes().value_or("")).value_or(Subscription::none);
-  item.state.pending_out = rows.at(r, 2).integer().value_or(0) != 0;
-  item.state.approved = rows.at(r, 3).integer().value_or(0) != 0;
-  if (!rows.at(r, 4).is_null()) item.name = std::string(rows.at(r, 4).bytes().value_or(""));
-  item.groups = decode_groups(rows.at(r, 5).bytes().value_or(""));
-  item.ver = rows.at(r, 6).integer().value_or(0);
+  item.jid = std::string(rows.at(r, 1).bytes().value_or(""));
+  item.state.sub = parse_subscription(rows.at(r, 2).bytes().value_or("")).value_or(Subscription::none);
+  item.state.pending_out = rows.at(r, 3).integer().value_or(0) != 0;
+  item.state.approved = rows.at(r, 4).integer().value_or(0) != 0;
+  if (!rows.at(r, 5).is_null()) item.name = std::string(rows.at(r, 5).bytes().value_or(""));
+  item.groups = decode_groups(rows.at(r, 6).bytes().value_or(""));
+  item.ver = rows.at(r, 7).integer().value_or(0);
   return item;
 }
 
@@ -76,69 +77,57 @@ void ModRoster::on_roster_iq(const parley::IqRequest& request) {
 
 void ModRoster::roster_get(TurnPtr turn, std::string user, ElementPtr iq, parley_session_id session,
                            std::optional<std::string> client_ver) {
+  // One query for the items and the removals, in version order, and the
+  // answer built from the rows directly: a roster fetch used to hold the
+  // rows, a vector of items, a copy of that vector captured for a second
+  // query, the element tree and its serialization at once (~7x the
+  // roster's size). Now the rows and the tree, then the tree and its
+  // serialization; max_roster_bytes bounds all of it.
   host().query(
-      "SELECT contact, subscription, ask, approved, name, groups, ver FROM mod_roster_items "
-      "WHERE host = ? AND user = ? ORDER BY ver, contact",
+      "SELECT 0, contact, subscription, ask, approved, name, groups, ver FROM mod_roster_items "
+      "WHERE host = ?1 AND user = ?2 "
+      "UNION ALL SELECT 1, contact, NULL, 0, 0, NULL, '', ver FROM mod_roster_removed WHERE host = ?1 AND user = ?2 "
+      "ORDER BY 8, 2",
       {domain_, user}, [this, turn, user, iq, session, client_ver](parley::Result<parley::Rows, std::string> rows) {
         if (!rows) {
           host().error("reading a roster failed: " + rows.error());
           return host().bounce(*iq, "internal-server-error");
         }
-        std::vector<RosterItem> items;
-        for (std::size_t r = 0; r < rows->size(); ++r) items.push_back(item_from_row(*rows, r));
-        host().query(
-            "SELECT contact, ver FROM mod_roster_removed WHERE host = ? AND user = ? ORDER BY ver", {domain_, user},
-            [this, turn, user, iq, session, client_ver, items](parley::Result<parley::Rows, std::string> gone) {
-              if (!gone) {
-                host().error("reading a roster failed: " + gone.error());
-                return host().bounce(*iq, "internal-server-error");
-              }
-              int64_t current = 0;
-              for (const RosterItem& item : items) current = std::max(current, item.ver);
-              std::vector<std::pair<int64_t, std::string>> removed;
-              for (std::size_t r = 0; r < gone->size(); ++r) {
-                const int64_t v = gone->at(r, 1).integer().value_or(0);
-                current = std::max(current, v);
-                removed.emplace_back(v, std::string(gone->at(r, 0).bytes().value_or("")));
-              }
-              // A delta is pushed to the requesting session: without one, the roster.
-              VersionPlan plan =
-                  versioning_ && session != 0 ? plan_versioned_get(client_ver, current) : VersionPlan{};
-              // Changes since the client's version, oldest first.
-              std::vector<std::pair<int64_t, const RosterItem*>> changed;
-              std::vector<std::pair<int64_t, std::string>> dropped;
-              if (!plan.full) {
-                for (const RosterItem& item : items)
-                  if (item.ver > plan.since) changed.emplace_back(item.ver, &item);
-                for (const auto& [v, contact] : removed)
-                  if (v > plan.since) dropped.emplace_back(v, contact);
-                // A delta longer than the roster is worth less than the roster.
-                if (changed.size() + dropped.size() > items.size() && changed.size() + dropped.size() > 1)
-                  plan.full = true;
-              }
-              parley::Element reply = parley::make_iq_result(*iq);
-              if (plan.full) {
-                parley::ElementRef query = reply.add_child("query", ns_roster);
-                if (versioning_) query.set_attr("ver", std::to_string(current));
-                for (const RosterItem& item : items) query.add_child(item_element(item));
-                host().route(std::move(reply));
-                return;
-              }
-              // 2.6.3: an empty result, then the changes as pushes, each
-              // carrying the version it brought the roster to.
-              host().route(std::move(reply));
-              std::size_t i = 0;
-              std::size_t j = 0;
-              while (i < changed.size() || j < dropped.size()) {
-                if (j == dropped.size() || (i < changed.size() && changed[i].first < dropped[j].first)) {
-                  push(user, item_element(*changed[i].second), changed[i].first, session);
-                  ++i;
-                } else {
-                  push(user, removed_item_element(dropped[j].second), dropped[j].first, session);
-                  ++j;
-                }
-              }
-            });
+        const std::size_t n = rows->size();
+        auto removed = [&](std::size_t r) { return rows->at(r, 0).integer().value_or(0) != 0; };
+        auto ver_of = [&](std::size_t r) { return rows->at(r, 7).integer().value_or(0); };
+        int64_t current = 0;
+        std::size_t item_count = 0;
+        for (std::size_t r = 0; r < n; ++r) {
+          current = std::max(current, ver_of(r));
+          item_count += removed(r) ? 0 : 1;
+        }
+        // A delta is pushed to the requesting session: without one, the roster.
+        VersionPlan plan = versioning_ && session != 0 ? plan_versioned_get(client_ver, current) : VersionPlan{};
+        if (!plan.full) {
+          std::size_t changes = 0;
+          for (std::size_t r = 0; r < n; ++r) changes += ver_of(r) > plan.since ? 1 : 0;
+          // A delta longer than the roster is worth less than the roster.
+          if (changes > item_count && changes > 1) plan.full = true;
+        }
+        parley::Element reply = parley::make_iq_result(*iq);
+        if (plan.full) {
+          parley::ElementRef query = reply.add_child("query", ns_roster);
+          if (versioning_) query.set_attr("ver", std::to_string(current));
+          for (std::size_t r = 0; r < n; ++r)
+            if (!removed(r)) query.add_child(item_element(item_from_row(*rows, r)));
+          host().route(std::move(reply));
+          return;
+        }
+        // 2.6.3: an empty result, then the changes as pushes, oldest first,
+        // each carrying the version it brought the roster to.
+        host().route(std::move(reply));
+        for (std::size_t r = 0; r < n; ++r) {
+          const int64_t v = ver_of(r);
+          if (v <= plan.since) continue;
+          if (removed(r)) push(user, removed_item_element(std::string(rows->at(r, 1).bytes().value_or(""))), v, session);
+          else push(user, item_element(item_from_row(*rows, r)), v, session);
+        }
       });
 }
 
@@ -154,6 +143,16 @@ void ModRoster::roster_set(TurnPtr turn, std::string user, ElementPtr iq, Roster
     item.name = set.name;
     item.groups = set.groups;
     item.ver = cs->current_ver + 1;
+    // The roster's byte budget bounds the roster result (one iq) and the
+    // storage of one account; a change that shrinks the roster is always fine.
+    const int64_t before =
+        cs->in_roster
+            ? static_cast<int64_t>(item_cost(cs->item.jid, cs->item.name, encode_groups(cs->item.groups)))
+            : 0;
+    const int64_t after = static_cast<int64_t>(item_cost(item.jid, item.name, encode_groups(item.groups)));
+    if (!roster_bytes_fit(cs->roster_bytes, after - before))
+      return host().bounce(*iq, "not-allowed",
+                           "the roster is full (" + std::to_string(max_roster_bytes_) + " bytes)");
     std::vector<Stmt> stmts{upsert_item(user, item)};
     if (!cs->in_roster) stmts.push_back(delete_tombstone(user, set.contact));
     write_all(std::move(stmts), [this, turn, user, iq, item](bool ok) {

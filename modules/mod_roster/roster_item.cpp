@@ -30,6 +30,10 @@ SetCheck check_roster_set(const RosterSetRequest& request, std::string_view own_
                                         " bytes");
     if (!request.name->empty()) set.name = *request.name;
   }
+  // Like a long group name (2.3.3), too many groups is a size the server
+  // does not accept: not-acceptable, not a full roster.
+  if (request.groups.size() > limits.max_groups)
+    return fail("not-acceptable", "an item has at most " + std::to_string(limits.max_groups) + " groups");
   for (const std::string& group : request.groups) {
     if (group.empty()) return fail("not-acceptable", "an empty <group/>");
     if (group.size() > limits.max_group_bytes)
@@ -40,6 +44,20 @@ SetCheck check_roster_set(const RosterSetRequest& request, std::string_view own_
     set.groups.push_back(group);
   }
   return SetCheck{std::move(set), std::nullopt};
+}
+
+std::size_t item_cost(std::string_view contact, const std::optional<std::string>& name,
+                      std::string_view encoded_groups) {
+  return contact.size() + (name ? name->size() : 0) + encoded_groups.size() + item_overhead_bytes;
+}
+
+std::size_t utf8_prefix(std::string_view text, std::size_t max) {
+  if (text.size() <= max) return text.size();
+  std::size_t cut = max;
+  // Step back over continuation bytes (10xxxxxx) to the start of the
+  // character that would be split.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return cut;
 }
 
 std::string encode_groups(const std::vector<std::string>& groups) {

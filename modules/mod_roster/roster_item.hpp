@@ -34,6 +34,7 @@ struct RosterSetRequest {
 struct RosterSetLimits {
   std::size_t max_name_bytes = 1023;
   std::size_t max_group_bytes = 1023;
+  std::size_t max_groups = 32;  // <group/> elements per item
 };
 
 // A roster set that passed every check.
@@ -56,6 +57,19 @@ struct SetCheck {
 
 // own_bare: the user's own prepared bare JID.
 SetCheck check_roster_set(const RosterSetRequest& request, std::string_view own_bare, const RosterSetLimits& limits);
+
+// What one item counts toward the roster's byte budget (max_roster_bytes):
+// its stored bytes (contact, name, groups as encode_groups stores them) plus
+// a fixed share for the markup of <item/>. The same sum is computed in SQL
+// over the stored rows (mod_roster.cpp, roster_bytes_sql), so both must
+// change together.
+inline constexpr std::size_t item_overhead_bytes = 64;
+std::size_t item_cost(std::string_view contact, const std::optional<std::string>& name,
+                      std::string_view encoded_groups);
+
+// The longest prefix of `text` of at most `max` bytes that ends on a UTF-8
+// character boundary (a cut never splits a character).
+std::size_t utf8_prefix(std::string_view text, std::size_t max);
 
 // Groups stored in one column: each as "<bytes>:<text>", so that any text
 // (newlines included) round-trips.

@@ -7,6 +7,7 @@
 // contact's roster changes, and the stanza is delivered, or not, or answered
 // on the user's behalf. When both users are local the routed stanza comes
 // straight back here as the other user's inbound stanza.
+#include <algorithm>
 #include <utility>
 
 #include "jid_prep.hpp"
@@ -116,7 +117,9 @@ void ModRoster::outbound(TurnPtr turn, std::string user, std::string contact, Su
     const Transition t = transition(before, Direction::outbound, type);
     const bool exists = cs->in_roster;
     const bool item_changed = exists ? item_differs(before, t.next) : creates_item(t.next);
-    if (!exists && item_changed && cs->roster_size >= max_roster_size_) {
+    if (!exists && item_changed &&
+        (cs->roster_size >= max_roster_size_ ||
+         !roster_bytes_fit(cs->roster_bytes, static_cast<int64_t>(item_cost(contact, std::nullopt, {}))))) {
       host().bounce(*stanza, "not-allowed", "the roster is full");
       return;
     }
@@ -174,7 +177,17 @@ void ModRoster::inbound(TurnPtr turn, std::string user, std::string contact, Sub
       stmts.push_back(upsert_item(user, item));
     }
     if (!before.pending_in && t.next.pending_in) {
-      // 3.1.3: the complete stanza, status and extensions included.
+      // A new request is remembered until answered (3.1.3), so the number a
+      // user may have waiting is bounded: past it the requester is told to
+      // try again later (the user answering frees room), not silently lost.
+      if (cs->pending_count >= max_pending_requests_) {
+        host().bounce(*stanza, "resource-constraint", "too many subscription requests are waiting for this user");
+        return;
+      }
+      // 3.1.3: the complete stanza, status and extensions included, as far
+      // as max_pending_request_bytes allows; what is stored is also what is
+      // delivered now.
+      *stanza = bounded_request(*stanza);
       stmts.push_back(Stmt{"INSERT OR REPLACE INTO mod_roster_pending (host, user, contact, stanza) VALUES (?, ?, ?, ?)",
                            {domain_, user, contact, stanza->serialize()}});
     } else if (before.pending_in && !t.next.pending_in) {
@@ -206,16 +219,88 @@ void ModRoster::inbound(TurnPtr turn, std::string user, std::string contact, Sub
 // ---- deliveries -----------------------------------------------------------------
 
 void ModRoster::deliver_pending(std::string user, parley_session_id session) {
-  host().query("SELECT stanza FROM mod_roster_pending WHERE host = ? AND user = ?", {domain_, user},
+  host().query("SELECT stanza FROM mod_roster_pending WHERE host = ? AND user = ? ORDER BY contact", {domain_, user},
                [this, user, session](parley::Result<parley::Rows, std::string> rows) {
                  if (!rows) return host().error("reading pending subscription requests failed: " + rows.error());
-                 for (std::size_t r = 0; r < rows->size(); ++r) {
-                   auto stanza = host().parse(rows->at(r, 0).bytes().value_or(""));
-                   if (!stanza) continue;
-                   stanza->set_attr("to", bare_of(user));
-                   host().send_to_session(session, std::move(*stanza));
-                 }
+                 auto list = std::make_shared<std::vector<std::string>>();
+                 list->reserve(rows->size());
+                 for (std::size_t r = 0; r < rows->size(); ++r)
+                   list->emplace_back(rows->at(r, 0).bytes().value_or(""));
+                 push_pending(user, session, std::move(list), 0);
                });
+}
+
+// The requests go out push_batch_ (or push_batch_bytes_) at a time, the next batch once the
+// connection has written every byte of the one before (ABI 1.2 tracked
+// sends): dumped at once, 60 large requests outgrew the write backlog and
+// cut the user's every login. A connection that ends stops it; the requests
+// stay stored until answered and come again at the next login (3.1.3).
+void ModRoster::push_pending(std::string user, parley_session_id session,
+                             std::shared_ptr<std::vector<std::string>> list, std::size_t from) {
+  const bool tracked = host().supports_1_2();
+  // At most push_batch_ requests and, past the first, push_batch_bytes_.
+  std::size_t end = from;
+  std::size_t bytes = 0;
+  while (end < list->size() && (!tracked || (end - from < push_batch_ && (end == from || bytes < push_batch_bytes_))))
+    bytes += (*list)[end++].size();
+  struct Batch {
+    std::size_t left = 1;  // one for the sending loop itself: a completion run
+                           // within send_tracked cannot start the next batch early
+    bool written = true;
+  };
+  auto batch = std::make_shared<Batch>();
+  auto finish_one = [this, batch, user, session, list, end]() {
+    if (--batch->left == 0 && batch->written && end < list->size()) push_pending(user, session, list, end);
+  };
+  for (std::size_t i = from; i < end; ++i) {
+    auto stanza = host().parse((*list)[i]);
+    if (!stanza) continue;
+    stanza->set_attr("to", bare_of(user));
+    if (!tracked) {
+      host().send_to_session(session, std::move(*stanza));
+      continue;
+    }
+    ++batch->left;
+    const bool accepted = host().send_tracked(session, std::move(*stanza), [batch, finish_one](bool written) {
+      if (!written) batch->written = false;
+      finish_one();
+    });
+    if (!accepted) {  // the session is gone or closing: nothing more to send
+      --batch->left;
+      batch->written = false;
+      break;
+    }
+  }
+  finish_one();
+}
+
+parley::Element ModRoster::bounded_request(const parley::Element& stanza) const {
+  if (stanza.serialize().size() <= max_pending_request_bytes_) return stanza.clone();
+  // Too large: keep the request and what a user reads in it (its status,
+  // cut to fit), drop the extensions. The markup and attributes are small:
+  // the stanza came through mod_roster with its 'from' and 'to' prepared.
+  parley::Element out = host().element("presence", "jabber:client");
+  for (const char* name : {"type", "from", "to", "id"})
+    if (auto v = stanza.attr(name)) out.set_attr(name, *v);
+  std::string status;
+  for (parley::ElementRef child : stanza.children()) {
+    if (child.name() == "status" && (child.xmlns() == "jabber:client" || child.xmlns().empty())) {
+      status = child.text();
+      break;
+    }
+  }
+  const std::size_t bare_size = out.serialize().size() + 32;  // + <status></status>
+  if (!status.empty() && bare_size < max_pending_request_bytes_) {
+    // Escaping may lengthen the text (& is &amp;): cut until it fits.
+    std::size_t room = max_pending_request_bytes_ - bare_size;
+    while (room > 0) {
+      parley::Element trial = out.clone();
+      trial.add_child("status", "jabber:client").add_text(status.substr(0, utf8_prefix(status, room)));
+      if (trial.serialize().size() <= max_pending_request_bytes_) return trial;
+      room /= 2;
+    }
+  }
+  return out;
 }
 
 void ModRoster::deliver_to_user(const std::string& user, const parley::Element& stanza, bool available_only) {

@@ -6,6 +6,7 @@ strangers, several resources with their priorities, a hot reload, and the main
 flows again with gloox."""
 
 import re
+import sqlite3
 import time
 import xml.etree.ElementTree as ET
 
@@ -266,6 +267,187 @@ def test_directed_presence_without_initial_presence(server_factory, raw_factory)
     expect_presence(bob, bare(server, "alice"), "unavailable")
     bob.nothing_before_sync()
     assert presences_from(bob.received, alice.jid) == []
+
+
+def assert_loop_served(worst, total, what):
+    """The longest ping round trip while `what` ran (total seconds) shows the
+    loop was not held by it: under a generous 1 s, or, on a slow (sanitizer)
+    build, a small part of the whole. Holding the loop, the one ping sent
+    meanwhile waits for nearly all of it."""
+    assert worst < 1.0 or worst < total / 4, f"a ping waited {worst:.2f}s during {what} ({total:.2f}s)"
+
+
+def directed_flood(client, n, prefix="nobody"):
+    """n directed presences to distinct (nonexistent) local accounts, in
+    large writes; then a round trip, so the server has processed them."""
+    for start in range(0, n, 2000):
+        client.send("".join(f"<presence to='{prefix}{i}@{client.domain}'/>"
+                            for i in range(start, min(n, start + 2000))))
+    client.sync()
+
+
+def test_directed_presences_per_session_are_capped(server_factory, raw_factory):
+    # Issue 9 item 4: the set of directed recipients of a session was
+    # unbounded. By default 1000 are tracked; an available presence to one
+    # more is not routed and its sender gets <policy-violation/>.
+    server = start(server_factory)
+    alice = login(server, raw_factory, "alice", "phone")
+    errors = []
+    for start_at in range(0, 1001, 500):
+        alice.send("".join(f"<presence to='nobody{i}@{server.domain}'/>"
+                           for i in range(start_at, min(1001, start_at + 500))))
+    alice.send(f"<iq type='get' id='sync1' to='{server.domain}'><ping xmlns='urn:xmpp:ping'/></iq>")
+    while True:
+        e = alice.next_element(10)
+        if e.tag == q(NS_CLIENT, "iq") and e.get("id") == "sync1":
+            break
+        if e.tag == PRESENCE and e.get("type") == "error":
+            errors.append(e)
+    assert [e.get("from") for e in errors] == [f"nobody1000@{server.domain}"]
+    assert stanza_error_condition(errors[0]) == ("modify", "policy-violation")
+    # Presence to a recipient already in the set, and unavailable, still go.
+    carol = login(server, raw_factory, "carol", "c")
+    alice.send(f"<presence to='nobody0@{server.domain}' type='unavailable'/>")
+    alice.send(f"<presence to='{carol.jid}'/>")  # takes the freed place
+    expect_presence(carol, alice.jid)
+
+
+def test_directed_presence_cap_is_an_option_and_recipients_still_learn_the_logout(server_factory, raw_factory):
+    server = server_factory(modules={**MODULES, "mod_presence": {"max_directed_presences": 2}})
+    for user in ("alice", "bob", "carol"):
+        server.register(user, PASSWORD)
+    bob = login(server, raw_factory, "bob", "b")
+    carol = login(server, raw_factory, "carol", "c")
+    alice = login(server, raw_factory, "alice", "phone")
+    alice.send(f"<presence to='{bob.jid}'/>")
+    alice.send(f"<presence to='nobody@{server.domain}'/>")
+    alice.send(f"<presence to='{carol.jid}'/>")
+    err = alice.expect(PRESENCE, match=lambda e: e.get("type") == "error")
+    assert err.get("from") == carol.jid and stanza_error_condition(err)[1] == "policy-violation"
+    expect_presence(bob, alice.jid)
+    # Carol got nothing: a message after it, on the same path, comes first.
+    alice.send(f"<message to='{carol.jid}' type='chat'><body>marker</body></message>")
+    got = []
+    while True:
+        e = carol.next_element(5)
+        got.append(e)
+        if e.tag == q(NS_CLIENT, "message"):
+            break
+    assert presences_from(got, alice.jid) == []
+    alice.close()
+    expect_presence(bob, alice.jid, "unavailable")
+
+
+def test_logout_fan_out_leaves_the_loop_to_other_sessions(server_factory, raw_factory):
+    # Issue 9 item 4: the unavailable owed to every directed recipient was
+    # routed in one loop turn, and the other sessions of that loop got no
+    # answer meanwhile. It now goes in batches (fanout_batch per turn): a
+    # ping on the same loop is answered promptly while it runs, and every
+    # recipient gets its unavailable.
+    n = 60_000
+    server = server_factory(modules={**MODULES, "mod_presence": {"max_directed_presences": 100_000}},
+                            workers=1)
+    for user in ("alice", "zoe", "carol"):
+        server.register(user, PASSWORD)
+    # The recipient that can be watched sorts after every "nobody<i>" in
+    # the session's set, so its unavailable is among the last routed.
+    zoe = login(server, raw_factory, "zoe", "z")
+    carol = login(server, raw_factory, "carol", "c")
+    alice = login(server, raw_factory, "alice", "phone", presence=None)
+    directed_flood(alice, n)
+    # A recipient that is online, and sorts last.
+    alice.send(f"<presence to='{zoe.jid}'/>")
+    expect_presence(zoe, alice.jid)
+    alice.sync()
+    alice.abort()
+    started = time.monotonic()
+    worst = 0.0
+    pings = 0
+    while True:
+        t0 = time.monotonic()
+        reply = carol.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to=server.domain, timeout=30)
+        assert reply.get("type") == "result"
+        worst = max(worst, time.monotonic() - t0)
+        pings += 1
+        try:
+            elem = zoe.next_element(0.001)
+        except TimeoutError:
+            assert time.monotonic() - started < 60, "zoe never got the unavailable"
+            continue
+        if matches(elem, alice.jid, "unavailable"):
+            break
+    assert_loop_served(worst, time.monotonic() - started, "the fan-out")
+
+
+def test_broadcast_to_a_large_roster_leaves_the_loop_to_other_sessions(server_factory, raw_factory):
+    # Issue 9 item 4: a presence broadcast to a large roster (a deployment
+    # that raised max_roster_size) went out in one loop turn. 50,000
+    # subscribers, written straight into the roster table.
+    n = 50_000
+    server = server_factory(modules={**MODULES, "mod_roster": {"max_roster_size": 100_000}}, workers=1)
+    for user in ("alice", "zoe", "carol"):
+        server.register(user, PASSWORD)
+    server.stop()
+    db = sqlite3.connect(str(server.data_dir / "parley.db"))
+    rows = [(server.domain, "alice", f"c{i:05d}@{server.domain}", "from") for i in range(n)]
+    rows.append((server.domain, "alice", bare(server, "zoe"), "from"))  # sorts last
+    db.executemany("INSERT INTO mod_roster_items (host, user, contact, subscription) VALUES (?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+    server.start()
+    zoe = login(server, raw_factory, "zoe", "z")
+    carol = login(server, raw_factory, "carol", "c")
+    alice = login(server, raw_factory, "alice", "phone", presence=None)
+    alice.send("<presence/>")
+    started = time.monotonic()
+    worst = 0.0
+    while True:
+        t0 = time.monotonic()
+        reply = carol.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to=server.domain, timeout=30)
+        assert reply.get("type") == "result"
+        worst = max(worst, time.monotonic() - t0)
+        try:
+            elem = zoe.next_element(0.001)
+        except TimeoutError:
+            assert time.monotonic() - started < 60, "zoe never got the presence"
+            continue
+        if matches(elem, alice.jid):
+            break
+    assert_loop_served(worst, time.monotonic() - started, "the broadcast")
+
+
+def test_probe_answers_at_login_are_paced_by_the_connection(server_factory, raw_factory):
+    # Issue 9 item 2: at login the presence of every local contact was
+    # queued to the new session at once. 60 contacts online with a ~250 KB
+    # status each (15 MB, more than the 4 MiB write backlog) cut it; the
+    # answers now go in batches, the next once the connection wrote the
+    # last, and the user gets all of them.
+    contacts = [f"c{i:02d}" for i in range(60)]
+    server = server_factory(modules=MODULES)
+    for user in ("alice", *contacts):
+        server.register(user, PASSWORD)
+    server.stop()
+    db = sqlite3.connect(str(server.data_dir / "parley.db"))
+    for c in contacts:
+        db.execute("INSERT INTO mod_roster_items (host, user, contact, subscription) VALUES (?, ?, ?, 'to')",
+                   (server.domain, "alice", bare(server, c)))
+        db.execute("INSERT INTO mod_roster_items (host, user, contact, subscription) VALUES (?, ?, ?, 'from')",
+                   (server.domain, c, bare(server, "alice")))
+    db.commit()
+    db.close()
+    server.start()
+    big = "s" * 250_000
+    online = [login(server, raw_factory, c, "r", presence=f"<presence><status>{big}</status></presence>")
+              for c in contacts]
+    alice = login(server, raw_factory, "alice", "phone", presence=None)
+    alice.send("<presence/>")
+    got = set()
+    while len(got) < len(contacts):
+        e = alice.expect(PRESENCE, timeout=30, match=lambda e: e.get("from", "").startswith("c"))
+        assert status(e) == big
+        got.add(e.get("from"))
+    assert got == {c.jid for c in online}
+    alice.sync()  # still connected
 
 
 # -- probes (4.3.2) ----------------------------------------------------------------

@@ -192,3 +192,47 @@ def test_a_removed_account_loses_its_data(server_factory, raw_factory):
             break
         time.sleep(0.1)
     assert len(exodus) == 0
+
+
+def private_set(client, ns, payload):
+    return client.iq("set", f"<query xmlns='{NS}'><data xmlns='{ns}'>{payload}</data></query>")
+
+
+def test_storage_per_account_is_limited(server_factory, raw_factory):
+    # Issue 9 item 6: 100 MB of private XML was accepted for one account.
+    # The default is 1 MiB per account over all namespaces; past it a set is
+    # not-acceptable (a quota that waiting does not free: type modify) and
+    # stores nothing.
+    server, cs = start_server(server_factory, raw_factory)
+    alice, bob = cs["alice"], cs["bob"]
+    chunk = "x" * 200_000
+    for i in range(5):  # 5 x ~200 KB: under 1 MiB
+        assert private_set(alice, f"urn:example:{i}", chunk).get("type") == "result"
+    reply = private_set(alice, "urn:example:5", chunk)
+    assert reply.get("type") == "error", ET.tostring(reply, "unicode")
+    assert stanza_error_condition(reply) == ("modify", "not-acceptable")
+    (empty,) = items(alice.iq("get", f"<query xmlns='{NS}'><data xmlns='urn:example:5'/></query>"))
+    assert len(empty) == 0 and not empty.text
+    # Replacing a namespace counts its new size only: shrinking frees room.
+    assert private_set(alice, "urn:example:0", "small").get("type") == "result"
+    assert private_set(alice, "urn:example:5", chunk).get("type") == "result"
+    (data,) = items(alice.iq("get", f"<query xmlns='{NS}'><data xmlns='urn:example:5'/></query>"))
+    assert data.text == chunk
+    # Per account: bob has his own.
+    assert private_set(bob, "urn:example:0", chunk).get("type") == "result"
+
+
+def test_storage_limit_is_an_option_and_counts_one_set_as_a_whole(server_factory, raw_factory):
+    server = server_factory(modules={"mod_disco": {}, "mod_ping": {}, "mod_private": {"max_bytes_per_user": 4096}})
+    server.register("alice", PASSWORD)
+    alice = raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="r")
+    assert private_set(alice, "urn:example:a", "a" * 2000).get("type") == "result"
+    # Two namespaces in one set: together over, so neither is stored.
+    reply = alice.iq("set", f"<query xmlns='{NS}'><b xmlns='urn:example:b'>{'b' * 1000}</b>"
+                            f"<c xmlns='urn:example:c'>{'c' * 1500}</c></query>")
+    assert stanza_error_condition(reply) == ("modify", "not-acceptable")
+    (b,) = items(alice.iq("get", f"<query xmlns='{NS}'><b xmlns='urn:example:b'/></query>"))
+    assert len(b) == 0 and not b.text
+    reply = alice.iq("set", f"<query xmlns='{NS}'><b xmlns='urn:example:b'>{'b' * 1000}</b></query>")
+    assert reply.get("type") == "result"

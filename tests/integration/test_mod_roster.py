@@ -161,6 +161,29 @@ def login(server, raw_factory, user, resource="r", roster=True, presence=False):
     return peer
 
 
+def wait_pending(server, user, count, timeout=20.0):
+    """Until `count` requests wait for `user` in the database (the inbound
+    side of a request is written after the sender's side, which is all the
+    sender can observe)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db = sqlite3.connect(str(server.data_dir / "parley.db"), timeout=5)
+        try:
+            n = db.execute("SELECT COUNT(*) FROM mod_roster_pending WHERE user = ?", (user,)).fetchone()[0]
+        finally:
+            db.close()
+        if n >= count:
+            return n
+        assert time.monotonic() < deadline, f"{n} of {count} requests stored for {user}"
+        time.sleep(0.05)
+
+
+def ping(peer, server):
+    """A round trip that keeps whatever arrives before its answer."""
+    reply = peer.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to=server.domain)
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+
+
 def error_of(reply):
     assert reply.get("type") == "error", ET.tostring(reply, "unicode")
     return stanza_error_condition(reply)
@@ -346,6 +369,91 @@ def test_max_roster_size(server_factory, raw_factory):
     # After a removal there is room again.
     assert alice.remove("b@example.net").get("type") == "result"
     assert alice.set("c@example.net").get("type") == "result"
+
+
+def test_max_groups_per_item(server_factory, raw_factory):
+    # Issue 9 item 6: groups per item were unbounded. The default is 32.
+    server = start(server_factory, users=("alice",))
+    alice = login(server, raw_factory, "alice")
+    groups = [f"g{i:02d}" for i in range(33)]
+    assert alice.set("a@example.net", groups=groups[:32]).get("type") == "result"
+    alice.push("a@example.net")
+    assert error_of(alice.set("a@example.net", groups=groups)) == ("modify", "not-acceptable")
+    assert groups_of(alice.roster()["a@example.net"]) == groups[:32]
+    # The option sets it.
+    server = start(server_factory, users=("alice",), max_groups_per_item=2)
+    alice = login(server, raw_factory, "alice")
+    assert alice.set("a@example.net", groups=["g1", "g2"]).get("type") == "result"
+    assert error_of(alice.set("a@example.net", groups=["g1", "g2", "g3"])) == ("modify", "not-acceptable")
+
+
+def test_default_roster_bytes_bound_the_roster(server_factory, raw_factory):
+    # Issue 9 item 6: by default a roster holds at most 512 KiB (so that its
+    # result, one iq, fits a session's write backlog). Items with long names
+    # reach that before the 1000 items of max_roster_size.
+    server = start(server_factory, users=("alice",))
+    alice = login(server, raw_factory, "alice")
+    name = "n" * 1000  # 16 + 1000 + 64 bytes an item: the 486th goes over 524288
+    n = 490
+    alice.send("".join(f"<iq type='set' id='big{i}'><query xmlns='{NS}'><item jid='c{i:03d}@example.net' "
+                       f"name='{name}'/></query></iq>" for i in range(n)))
+    replies = {}
+    while len(replies) < n:
+        e = alice.wait(lambda e: e.tag == IQ and (e.get("id") or "").startswith("big"), timeout=20,
+                       what="a reply to a roster set")
+        replies[e.get("id")] = e
+    kinds = [replies[f"big{i}"].get("type") for i in range(n)]
+    assert kinds == ["result"] * 485 + ["error"] * 5, kinds.count("result")
+    assert stanza_error_condition(replies["big489"])[1] == "not-allowed"
+    assert len(alice.roster()) == 485
+
+
+def test_max_roster_bytes(server_factory, raw_factory):
+    # Issue 9 item 6: a roster of many large items could not be fetched by
+    # its owner; its total size is now bounded (each item counts its jid,
+    # name and groups plus 64 bytes of markup).
+    server = start(server_factory, max_roster_bytes=2048)
+    alice = login(server, raw_factory, "alice", presence=True)
+    name = "n" * 600
+    for i in range(3):  # 3 x (14 + 600 + 64) = 2034 bytes
+        assert alice.set(f"c{i}@example.net", name=name).get("type") == "result"
+    reply = alice.set("c3@example.net", name=name)
+    assert error_of(reply)[1] == "not-allowed"
+    # Growing an item past the budget is refused the same way...
+    reply = alice.set("c0@example.net", name=name, groups=["g" * 20])
+    assert error_of(reply)[1] == "not-allowed"
+    # ... and an outbound subscription that would add an item too.
+    alice.send(f"<presence to='bob@{server.domain}' type='subscribe'/>")
+    err = alice.wait(lambda e: e.tag == PRESENCE and e.get("type") == "error", what="presence error")
+    assert stanza_error_condition(err)[1] == "not-allowed"
+    # Shrinking is always fine, and frees room.
+    assert alice.set("c0@example.net", name="short").get("type") == "result"
+    assert alice.set("c3@example.net", name="n" * 200).get("type") == "result"
+    assert sorted(alice.roster()) == [f"c{i}@example.net" for i in range(4)]
+
+
+def test_large_roster_can_be_fetched_by_its_owner(server_factory, raw_factory):
+    # Issue 9 item 2: a roster with many large groups per item was accepted
+    # until its result (one iq) no longer fit the session's write backlog:
+    # its owner was cut at every fetch. max_roster_bytes now refuses the set
+    # that would take it there, and the owner fetches what was accepted.
+    server = start(server_factory, users=("alice",))
+    writer = login(server, raw_factory, "alice", resource="w", roster=False)  # not interested: no pushes
+    groups = "".join(f"<group>{k:02d}{'g' * 998}</group>" for k in range(32))  # ~32 KB an item
+    n = 400
+    for start_at in range(0, n, 20):
+        writer.send("".join(f"<iq type='set' id='s{i}'><query xmlns='{NS}'><item jid='c{i:03d}@example.net'>"
+                            f"{groups}</item></query></iq>" for i in range(start_at, start_at + 20)))
+    accepted = 0
+    for i in range(n):
+        e = writer.wait(lambda e: e.tag == IQ and e.get("id") == f"s{i}", timeout=60, what=f"reply s{i}")
+        accepted += e.get("type") == "result"
+    assert 0 < accepted < n
+    owner = login(server, raw_factory, "alice", resource="owner", roster=False)
+    roster = owner.roster()
+    assert len(roster) == accepted
+    assert all(len(item.findall(GROUP)) == 32 for item in roster.values())
+    ping(owner, server)  # still connected
 
 
 def test_roster_survives_restart_and_is_the_shared_table(server_factory, raw_factory):
@@ -541,6 +649,114 @@ def test_request_to_offline_contact_is_delivered_at_login(server_factory, raw_fa
     # Answered: no more.
     bob = login(server, raw_factory, "bob", presence=True)
     bob.no_presence("subscribe")
+
+
+def test_pending_requests_per_user_are_limited(server_factory, raw_factory):
+    # Issue 9 item 6: the requests waiting for a user were unbounded. Past
+    # the limit the requester is told (resource-constraint), nothing is kept.
+    server = start(server_factory, users=("alice", "bob", "carol", "dave"), max_pending_requests=2)
+    senders = [login(server, raw_factory, u, presence=True) for u in ("alice", "bob", "carol")]
+    target = f"dave@{server.domain}"
+    for s in senders[:2]:
+        s.send(f"<presence to='{target}' type='subscribe'/>")
+        s.push(target)
+    carol = senders[2]
+    carol.send(f"<presence to='{target}' type='subscribe'/>")
+    err = carol.wait(lambda e: e.tag == PRESENCE and e.get("type") == "error", what="presence error")
+    assert stanza_error_condition(err) == ("wait", "resource-constraint")
+    wait_pending(server, "dave", 2)
+    dave = login(server, raw_factory, "dave", presence=True)
+    got = {dave.presence("subscribe").get("from") for _ in range(2)}
+    assert got == {senders[0].bare, senders[1].bare}
+    ping(dave, server)  # everything the server had for dave came before this answer
+    dave.quiet(lambda e: e.tag == PRESENCE and e.get("type") == "subscribe", 0)
+    # Answering one frees its place.
+    dave.send(f"<presence to='{senders[0].bare}' type='subscribed'/>")
+    dave.push(senders[0].bare)
+    carol.send(f"<presence to='{target}' type='subscribe'/>")
+    assert dave.presence("subscribe", carol.bare).get("from") == carol.bare
+
+
+def test_large_pending_request_is_stored_cut_short(server_factory, raw_factory):
+    # Issue 9 item 6: a request was stored (and pushed at every login) with
+    # all its bytes. Past max_pending_request_bytes its <status/> is cut and
+    # its extensions dropped; a small one is kept whole.
+    server = start(server_factory, users=("alice", "bob", "carol"))  # max_pending_request_bytes: 2048
+    alice = login(server, raw_factory, "alice", presence=True)
+    carol = login(server, raw_factory, "carol", presence=True)
+    big_status = "\u00e9" * 3000  # 6000 bytes of a 2-byte character
+    alice.send(f"<presence to='bob@{server.domain}' type='subscribe'><status>{big_status}</status>"
+               f"<x xmlns='urn:example:ext'>{'y' * 2000}</x></presence>")
+    alice.push(f"bob@{server.domain}")
+    carol.send(f"<presence to='bob@{server.domain}' type='subscribe'><status>hi</status>"
+               "<nick xmlns='http://jabber.org/protocol/nick'>Carol</nick></presence>")
+    carol.push(f"bob@{server.domain}")
+    wait_pending(server, "bob", 2)
+    bob = login(server, raw_factory, "bob", presence=True)
+    big = bob.presence("subscribe", alice.bare)
+    small = bob.presence("subscribe", carol.bare)
+    status = big.find(q(NS_CLIENT, "status")).text
+    assert 500 < len(status) < 1024 and set(status) == {"\u00e9"}
+    assert big.find("{urn:example:ext}x") is None
+    assert len(ET.tostring(big, "unicode").encode()) < 2100
+    assert small.find(q(NS_CLIENT, "status")).text == "hi"
+    assert small.find("{http://jabber.org/protocol/nick}nick").text == "Carol"
+
+
+def test_many_large_requests_do_not_lock_the_target_out(server_factory, raw_factory):
+    # Issue 9 item 2: 60 accounts each send one subscribe with a large status
+    # to one target: every login of the target was cut as a slow reader
+    # while the requests were pushed. The target now logs in, stays
+    # connected and receives every request.
+    senders = [f"s{i:02d}" for i in range(60)]
+    server = start(server_factory, users=("target", *senders))
+    target = f"target@{server.domain}"
+    status = "z" * 250_000
+    for user in senders:
+        c = raw_factory(server.c2s_port)
+        c.login(user, PASSWORD, resource="r")
+        c.send(f"<presence to='{target}' type='subscribe'><status>{status}</status></presence>")
+        c.sync()
+        c.close()
+    wait_pending(server, "target", len(senders))
+    t = login(server, raw_factory, "target", presence=True)
+    got = set()
+    while len(got) < len(senders):
+        got.add(t.presence("subscribe", timeout=20).get("from"))
+    assert got == {f"{u}@{server.domain}" for u in senders}
+    assert t.iq("get", f"<query xmlns='{NS}'/>").get("type") == "result"  # still connected
+
+
+def test_pending_requests_are_pushed_at_the_pace_of_the_connection(server_factory, raw_factory):
+    # Issue 9 item 2: the pending requests were queued to the session all at
+    # once at login. Even where an operator allows large stored requests
+    # (here 60 of ~250 KB: 15 MB, more than the 4 MiB write backlog) they
+    # now go in batches, the next when the connection wrote the last one:
+    # the target is not cut and receives every request.
+    senders = [f"s{i:02d}" for i in range(60)]
+    server = start(server_factory, users=("target", *senders), max_pending_request_bytes=300_000)
+    target = f"target@{server.domain}"
+    status = "z" * 250_000
+    for user in senders:
+        c = raw_factory(server.c2s_port)
+        c.login(user, PASSWORD, resource="r")
+        c.send(f"<presence to='{target}' type='subscribe'><status>{status}</status></presence>")
+        c.sync()
+        c.close()
+    wait_pending(server, "target", len(senders))
+    # A login cut (reset) in the middle of the pushing: what it did not get
+    # is still stored, as every unanswered request is.
+    cut = login(server, raw_factory, "target", resource="cut", presence=True)
+    cut.presence("subscribe", timeout=20)
+    cut.c.abort()
+    t = login(server, raw_factory, "target", presence=True)
+    got = set()
+    while len(got) < len(senders):
+        request = t.presence("subscribe", timeout=20)
+        assert len(request.find(q(NS_CLIENT, "status")).text) == 250_000  # stored whole, as allowed
+        got.add(request.get("from"))
+    assert got == {f"{u}@{server.domain}" for u in senders}
+    ping(t, server)  # still connected
 
 
 def test_duplicate_request_is_not_delivered_twice(server_factory, raw_factory):

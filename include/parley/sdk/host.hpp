@@ -34,7 +34,7 @@ class Host;
 
 namespace detail {
 
-// Timers and storage calls whose callback has not run yet. The host hands back
+// Timers, storage calls and tracked sends whose callback has not run yet. The host hands back
 // an opaque key, never a pointer: a callback for something cancelled or for a
 // Host that is gone finds nothing and does nothing. One registry per .so
 // (hidden visibility), shared by the instances of the module in it.
@@ -46,6 +46,7 @@ struct Pending {
   bool cancelled = false;
   std::function<void(uint64_t)> on_timer;
   std::function<void(Result<Rows, std::string>)> on_rows;
+  std::function<void(bool)> on_sent;  // a tracked send (1.2)
 };
 
 struct Callbacks {
@@ -229,6 +230,18 @@ class Host {
     return s.take();
   }
 
+  // ---- ABI 1.2 ----
+  bool supports_1_2() const noexcept { return supports(PARLEY_HOST_ENTRY_END(session_send_tracked)); }
+
+  // Sends to a session on the calling loop and calls `done` later, on that
+  // loop: done(true) once every byte of the stanza was handed to the socket,
+  // done(false) if the connection ended first (keep what it carried). false:
+  // not accepted (the session is not here, not bound, closing, or over its
+  // write backlog): `done` never runs. Push bulk output in batches, the next
+  // one from the completions of the last (see docs/plugins.md, "ABI 1.2").
+  bool send_tracked(parley_session_id session, Element&& stanza, std::function<void(bool written)> done) const;
+  std::size_t pending_sends() const;
+
   // Account operations on this module's host; `done` gets "" on success or a
   // stanza error condition, later, on the calling loop.
   using AccountFn = std::function<void(std::string_view condition)>;
@@ -320,6 +333,7 @@ class Host {
   std::size_t count_pending(bool timers) const;
   static void on_timer(void* state, uint64_t timer_id, void* arg) noexcept;
   static void on_rows(void* state, void* arg, const parley_rows* rows, parley_str error) noexcept;
+  static void on_sent(void* state, void* arg, int written) noexcept;
 
   parley_module* m_ = nullptr;
   const parley_host_api* api_ = nullptr;
@@ -393,8 +407,54 @@ inline std::size_t Host::count_pending(bool timers) const {
   auto& cb = detail::Callbacks::get();
   std::lock_guard lock(cb.mu);
   std::size_t n = 0;
-  for (const auto& [key, p] : cb.pending) n += p->owner == this && !p->cancelled && (p->timer_id != 0) == timers;
+  for (const auto& [key, p] : cb.pending)
+    n += p->owner == this && !p->cancelled && !p->on_sent && (p->timer_id != 0) == timers;
   return n;
+}
+
+inline std::size_t Host::pending_sends() const {
+  auto& cb = detail::Callbacks::get();
+  std::lock_guard lock(cb.mu);
+  std::size_t n = 0;
+  for (const auto& [key, p] : cb.pending) n += p->owner == this && p->on_sent;
+  return n;
+}
+
+inline bool Host::send_tracked(parley_session_id session, Element&& stanza, std::function<void(bool)> done) const {
+  if (!stanza) detail::fail("parley: send of a null element");
+  const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_send_tracked));
+  auto& cb = detail::Callbacks::get();
+  uint64_t key;
+  {
+    std::lock_guard lock(cb.mu);
+    key = cb.next_key++;
+    auto pending = std::make_unique<detail::Pending>();
+    pending->owner = this;
+    pending->on_sent = done ? std::move(done) : std::function<void(bool)>([](bool) {});
+    cb.pending.emplace(key, std::move(pending));
+  }
+  if (api->session_send_tracked(m_, session, stanza.release(), &Host::on_sent, detail::key_arg(key)) == 1) return true;
+  std::lock_guard lock(cb.mu);
+  cb.pending.erase(key);
+  return false;
+}
+
+inline void Host::on_sent(void*, void* arg, int written) noexcept {
+  auto& cb = detail::Callbacks::get();
+  std::unique_ptr<detail::Pending> p;
+  {
+    std::lock_guard lock(cb.mu);
+    auto it = cb.pending.find(detail::arg_key(arg));
+    if (it == cb.pending.end()) return;  // its Host is gone
+    p = std::move(it->second);
+    cb.pending.erase(it);
+  }
+  if (!p->on_sent || !p->owner) return;
+  try {
+    p->on_sent(written != 0);
+  } catch (...) {
+    detail::log_exception(*p->owner, "send completion", std::current_exception());
+  }
 }
 
 inline void Host::forget_all() noexcept {

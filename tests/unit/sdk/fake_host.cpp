@@ -282,6 +282,13 @@ int h_send_to_session(parley_module* m, parley_session_id session, parley_elemen
   m->sent.emplace_back(session, fake::serialize(stanza));
   return 1;
 }
+int h_session_send_tracked(parley_module* m, parley_session_id session, parley_element* stanza, parley_sent_fn done,
+                           void* arg) {
+  std::unique_ptr<parley_element> owned(stanza);
+  if (!m->sessions.count(session) || done == nullptr) return 0;
+  m->tracked.push_back(FakeSend{session, fake::serialize(stanza), done, arg});
+  return 1;
+}
 uint64_t h_timer_start(parley_module* m, uint64_t delay_ms, uint64_t repeat_ms, parley_timer_fn fn, void* arg) {
   uint64_t id = m->next_timer++;
   m->timers[id] = FakeTimer{delay_ms, repeat_ms, fn, arg};
@@ -414,6 +421,7 @@ parley_host_api make_api() {
   a.session_get_data = h_session_get_data;
   a.run_fold = h_run_fold;
   a.user_sessions = h_user_sessions;
+  a.session_send_tracked = h_session_send_tracked;
   // 1.1 entries are not faked (nothing the SDK tests run calls them).
   a.register_route = h_register_route;
   a.host_routes = h_host_routes;
@@ -449,6 +457,11 @@ void parley_module::fire(uint64_t timer_id) {
 void parley_module::complete(size_t i, const parley_rows& rows, std::string_view error) {
   FakeQuery q = queries.at(i);
   q.done(state, q.arg, &rows, parley_str{error.data(), error.size()});
+}
+
+void parley_module::sent_done(size_t i, bool written) {
+  FakeSend send = tracked.at(i);
+  send.done(state, send.arg, written ? 1 : 0);
 }
 
 namespace fake {

@@ -45,6 +45,14 @@ struct FakeQuery {
   void* arg;
 };
 
+// A tracked send (ABI 1.2) the test completes by hand (as the socket would).
+struct FakeSend {
+  parley_session_id session;
+  std::string stanza;  // serialized
+  parley_sent_fn done;
+  void* arg;
+};
+
 struct parley_rows {
   size_t columns = 0;
   std::vector<std::vector<parley_value>> rows;
@@ -74,6 +82,7 @@ struct parley_module {
   uint64_t next_timer = 1;
   std::vector<uint64_t> cancelled;
   std::vector<FakeQuery> queries;
+  std::vector<FakeSend> tracked;  // session_send_tracked, in order
 
   // ABI 1.2: services registered, posted tasks (run by the test), iqs sent
   // (answered by the test), metrics declared and recorded.
@@ -105,6 +114,8 @@ struct parley_module {
   void fire(uint64_t timer_id);
   // Completes queries[i] as the loop would (error non-empty: it failed).
   void complete(size_t i, const parley_rows& rows, std::string_view error = {});
+  // Completes tracked[i] as the session would (written or the connection ended).
+  void sent_done(size_t i, bool written);
 };
 
 namespace fake {

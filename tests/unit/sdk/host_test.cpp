@@ -225,3 +225,49 @@ TEST_CASE("storage on a host without it is an exception, not a call through a mi
   CHECK_THROWS_AS(host.query("SELECT 1", {}, [](auto) {}), std::runtime_error);
   CHECK(m.queries.empty());
 }
+
+TEST_CASE("send_tracked: the completion runs once with the outcome; a refused send never calls it") {
+  parley_module m;
+  m.sessions.insert(7);
+  parley::Host host(&m, fake::api());
+  long before = fake::live_elements();
+  std::vector<std::pair<int, bool>> done;
+  CHECK(host.supports_1_2());
+  CHECK(host.send_tracked(7, host.element("message"), [&](bool written) { done.emplace_back(1, written); }));
+  CHECK(host.send_tracked(7, host.element("message"), [&](bool written) { done.emplace_back(2, written); }));
+  CHECK_FALSE(host.send_tracked(8, host.element("message"), [&](bool) { FAIL("not accepted: never called"); }));
+  CHECK(fake::live_elements() == before);  // the host took every stanza, the refused one too
+  CHECK(host.pending_sends() == 2);
+  CHECK(host.pending_storage_calls() == 0);  // sends are not storage calls
+  REQUIRE(m.tracked.size() == 2);
+  CHECK(m.tracked[0].stanza == "<message/>");
+  m.sent_done(0, true);
+  m.sent_done(1, false);
+  CHECK(done == std::vector<std::pair<int, bool>>{{1, true}, {2, false}});
+  CHECK(host.pending_sends() == 0);
+  m.sent_done(1, true);  // a second completion for the same key finds nothing
+  CHECK(done.size() == 2);
+}
+
+TEST_CASE("send_tracked: a throwing completion is logged; a Host that is gone ignores completions") {
+  parley_module m;
+  m.sessions.insert(7);
+  {
+    parley::Host host(&m, fake::api());
+    host.send_tracked(7, host.element("message"), [](bool) { throw std::runtime_error("sent exploded"); });
+    m.sent_done(0, true);
+    CHECK(m.logged("send completion threw: sent exploded"));
+    host.send_tracked(7, host.element("message"), [](bool) { FAIL("the Host is gone"); });
+  }
+  m.sent_done(1, true);
+}
+
+TEST_CASE("send_tracked on a 1.1 host is an exception, not a call through a missing entry") {
+  parley_module m;
+  m.sessions.insert(7);
+  parley_host_api older = fake::api_with_size(PARLEY_HOST_ENTRY_END(offer_stream_features));
+  parley::Host host(&m, &older);
+  CHECK_FALSE(host.supports_1_2());
+  CHECK_THROWS_AS(host.send_tracked(7, host.element("message"), [](bool) {}), std::logic_error);
+  CHECK(m.tracked.empty());
+}

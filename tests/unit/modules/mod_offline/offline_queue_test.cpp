@@ -191,3 +191,41 @@ TEST_CASE("account removal drops what is held") {
   CHECK(q.held_messages() == 1);
   CHECK(q.remove_user("nobody") == 0);
 }
+
+TEST_CASE("paced delivery: one at a time, the held messages a bounded batch at a time") {
+  OfflineQueue q(100, 60000, 1 << 20);
+  for (int i = 0; i < 5; ++i) q.admit("juliet", msg(i, "j" + std::to_string(i) + std::string(400, 'x')));
+  CHECK(q.disk_may_have_rows("juliet"));  // the count is on its way
+  q.count_result("juliet", 0);
+  CHECK_FALSE(q.disk_may_have_rows("juliet"));
+  REQUIRE(q.begin_paced("juliet"));
+  CHECK_FALSE(q.begin_paced("juliet"));  // busy: runs again at the end
+  std::size_t before = q.held_bytes();
+  auto batch = q.take_front("juliet", 3, 1000);  // two fit in 1000 bytes
+  REQUIRE(batch.size() == 2);
+  CHECK(batch[0].xml.substr(0, 2) == "j0");
+  CHECK(batch[1].xml.substr(0, 2) == "j1");
+  CHECK(q.held_messages() == 3);
+  CHECK(q.held_bytes() < before);
+  // Not written: back in front, in order.
+  q.requeue_front("juliet", {std::move(batch[1])});
+  auto next = q.take_front("juliet", 1, 10);  // one at least, whatever its size
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].xml.substr(0, 2) == "j1");
+  CHECK(q.take_front("juliet", 100, 1 << 20).size() == 3);
+  CHECK(q.take_front("juliet", 100, 1 << 20).empty());
+  CHECK(q.end_delivery("juliet"));  // someone asked meanwhile
+  CHECK(q.begin_paced("juliet"));
+  CHECK_FALSE(q.end_delivery("juliet"));
+}
+
+TEST_CASE("paced delivery: a flush in flight or an unknown user means the disk may have rows") {
+  OfflineQueue q(100, 60000, 1 << 20);
+  CHECK(q.disk_may_have_rows("nobody"));
+  q.admit("juliet", msg(0, "j1"));
+  q.count_result("juliet", 0);
+  auto parts = q.take_all();
+  CHECK(q.disk_may_have_rows("juliet"));  // flushing
+  q.flush_done(std::move(parts[0]), true);
+  CHECK(q.disk_may_have_rows("juliet"));  // stored now
+}

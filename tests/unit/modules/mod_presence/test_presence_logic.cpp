@@ -67,6 +67,20 @@ TEST_CASE("directed set: available adds, unavailable removes") {
   CHECK(d.empty());
 }
 
+TEST_CASE("directed set: bounded by a cap, a known recipient always fits") {
+  // Issue 9 item 4: the set grew without bound.
+  DirectedSet d;
+  CHECK(d.add_capped("a@example.org", 2));
+  CHECK(d.add_capped("b@example.org", 2));
+  CHECK_FALSE(d.add_capped("c@example.org", 2));
+  CHECK_FALSE(d.contains("c@example.org"));
+  CHECK(d.add_capped("a@example.org", 2));  // already there: still fine
+  CHECK(d.size() == 2);
+  d.remove("a@example.org");  // an unavailable frees its place
+  CHECK(d.add_capped("c@example.org", 2));
+  CHECK(d.size() == 2);
+}
+
 TEST_CASE("unavailable goes to subscribers and to directed recipients without a subscription") {
   std::set<std::string> directed{"stranger@example.org", "from@example.com/res", "to@example.com",
                                  "room@muc.example.org/me"};

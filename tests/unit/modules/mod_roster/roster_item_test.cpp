@@ -71,6 +71,40 @@ TEST_CASE("2.3.3 not-acceptable: long name, empty group, long group; bad-request
   CHECK(condition(check_roster_set(r, "j@e", limits)) == "bad-request");
 }
 
+TEST_CASE("groups per item are limited: one more than max_groups is not-acceptable") {
+  // Before the limit, any number of groups was accepted (issue 9, item 6).
+  RosterSetLimits few{10, 8, 3};
+  auto r = one_item("a@b");
+  r.groups = {"a", "b", "c"};
+  CHECK(check_roster_set(r, "j@e", few).set);
+  r.groups.push_back("d");
+  CHECK(condition(check_roster_set(r, "j@e", few)) == "not-acceptable");
+  // The default is a bound too.
+  r.groups.clear();
+  for (int i = 0; i < 33; ++i) r.groups.push_back("g" + std::to_string(i));
+  CHECK(condition(check_roster_set(r, "j@e", RosterSetLimits{})) == "not-acceptable");
+  r.groups.pop_back();
+  CHECK(check_roster_set(r, "j@e", RosterSetLimits{}).set);
+}
+
+TEST_CASE("item_cost: stored bytes of contact, name and groups plus the item's markup") {
+  CHECK(item_cost("a@b", std::nullopt, "") == 3 + item_overhead_bytes);
+  CHECK(item_cost("a@b", std::string("Ann"), encode_groups({"xy", "z"})) == 3 + 3 + 7 + item_overhead_bytes);
+}
+
+TEST_CASE("utf8_prefix never splits a character") {
+  CHECK(utf8_prefix("hello", 10) == 5);
+  CHECK(utf8_prefix("hello", 3) == 3);
+  const std::string e_acute = "\xC3\xA9";              // 2 bytes
+  const std::string text = "ab" + e_acute + "cd";       // a b é c d
+  CHECK(utf8_prefix(text, 3) == 2);                     // not half of é
+  CHECK(utf8_prefix(text, 4) == 4);
+  const std::string clef = "\xF0\x9D\x84\x9E";      // 4 bytes
+  CHECK(utf8_prefix(clef + "x", 3) == 0);
+  CHECK(utf8_prefix(clef + "x", 4) == 4);
+  CHECK(utf8_prefix("", 0) == 0);
+}
+
 TEST_CASE("2.1.2.5 subscription: 'remove' removes, any other value is ignored") {
   auto r = one_item("a@b");
   r.subscription = "remove";
