@@ -669,7 +669,7 @@ def test_pending_requests_per_user_are_limited(server_factory, raw_factory):
     got = {dave.presence("subscribe").get("from") for _ in range(2)}
     assert got == {senders[0].bare, senders[1].bare}
     ping(dave, server)  # everything the server had for dave came before this answer
-    dave.quiet(lambda e: e.tag == PRESENCE and e.get("type") == "subscribe", 0)
+    dave.quiet(lambda e: e.tag == PRESENCE and e.get("type") == "subscribe")
     # Answering one frees its place.
     dave.send(f"<presence to='{senders[0].bare}' type='subscribed'/>")
     dave.push(senders[0].bare)
