@@ -687,3 +687,36 @@ def test_bad_batch_options_refuse_to_start(server_factory):
     with pytest.raises(RuntimeError):
         server.start(timeout=15)
     assert "delivery_batch_messages must be from 1 to 10000" in server.log()
+
+
+def test_a_reload_during_a_paced_delivery(server_factory, raw_factory):
+    """The old instance's sends still waiting for the client are dropped (their
+    completions would run its unloaded code): the reload is not held up by a
+    client that does not read, and what was not seen written stays stored."""
+    n = 1000
+    server = start(server_factory, {"max_per_sender": n})
+    texts = fill_queue(server, raw_factory, n, 4000)
+    bob = online(server, raw_factory, "bob", presence=False)
+    bob.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    become_available(bob)
+    collect_messages(bob, 1, timeout=30)  # the delivery is under way; bob reads no more
+    deadline = time.monotonic() + 30
+    while True:
+        result = server.ctl("module", "reload", "mod_offline")
+        if result.returncode == 0:
+            break
+        # Refused while a storage call of the delivery is in flight: again.
+        assert time.monotonic() < deadline, result.stdout + result.stderr
+        time.sleep(0.1)
+    reset(bob)
+    deadline = time.monotonic() + 30
+    while session_count(server) != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    stored = len(stored_rows(server))
+    assert 0 < stored < n
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    assert [body(m) for m in collect_messages(bob, stored, timeout=60)] == texts[n - stored:]
+    wait_counter(server, "delivered", stored)
+    assert stored_rows(server) == []
