@@ -358,11 +358,13 @@ void C2sSession::write_raw(std::string_view bytes) {
     if (n > 0) {
       bytes.remove_prefix(static_cast<size_t>(n));
     } else if (n != UV_EAGAIN) {
+      if (backlog_) backlog_->queued -= bytes.size();  // never goes out: not written
       abort_connection();
       return;
     }
   }
   if (!backlog_fits(bytes.size())) {
+    if (backlog_) backlog_->queued -= bytes.size();
     cut_slow_reader(bytes.size());
     return;
   }
@@ -375,6 +377,7 @@ void C2sSession::write_raw(std::string_view bytes) {
   uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
   if (uv_write(&request->req, stream, &buf, 1, &C2sSession::on_write) != 0) {
     delete request;
+    backlog_->queued -= bytes.size();
     abort_connection();
     return;
   }

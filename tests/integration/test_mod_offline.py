@@ -316,7 +316,8 @@ def test_quota_write_back(server_factory, raw_factory):
 
 
 def test_quota_counts_rows_stored_before_a_restart(server_factory, raw_factory):
-    server = start(server_factory, {"max_messages": 3, "durability": "write_back", "write_back_window": 60})
+    server = start(server_factory, {"max_messages": 3, "max_per_sender": 3, "durability": "write_back",
+                                    "write_back_window": 60})
     alice = online(server, raw_factory, "alice")
     bob_jid = f"bob@{server.domain}"
     send_chats(alice, bob_jid, ["a", "b"])
@@ -439,7 +440,7 @@ def test_write_back_memory_cap_commits(server_factory, raw_factory):
 
 
 def test_write_back_large_batches(server_factory, raw_factory):
-    server = start(server_factory, {"durability": "write_back", "write_back_window": 1})
+    server = start(server_factory, {"durability": "write_back", "write_back_window": 1, "max_per_sender": 1000})
     alice = online(server, raw_factory, "alice")
     bob_jid = f"bob@{server.domain}"
     first = [f"batch {i}" for i in range(450)]
@@ -657,8 +658,10 @@ def test_a_cut_slow_reader_loses_nothing_its_backlog_held(server_factory, raw_fa
 
 # -- per-sender share of the queue (issue 9, item 6) ---------------------------------
 
-def test_one_sender_cannot_fill_the_queue_for_everyone(server_factory, raw_factory):
-    server = start(server_factory, {"max_messages": 6, "max_per_sender": 3}, users=("alice", "bob", "carol"))
+@pytest.mark.parametrize("durability", ["immediate", "write_back"])
+def test_one_sender_cannot_fill_the_queue_for_everyone(server_factory, raw_factory, durability):
+    server = start(server_factory, {"max_messages": 6, "max_per_sender": 3, "durability": durability},
+                   users=("alice", "bob", "carol"))
     bob_jid = f"bob@{server.domain}"
     alice = online(server, raw_factory, "alice")
     ids = [alice.message(bob_jid, f"alice {i}") for i in range(5)]
