@@ -581,7 +581,10 @@ def test_a_reset_mid_flush_leaves_what_was_not_written_stored(server_factory, ra
 def test_a_queue_larger_than_the_write_backlog_reaches_a_normal_reader(server_factory, raw_factory):
     n = 1000
     server = start(server_factory, {"max_per_sender": n})
-    texts = fill_queue(server, raw_factory, n, 8000)  # 8 MB: twice limits.max_write_backlog
+    # 12 MB: more than limits.max_write_backlog (4 MB) and the kernel's
+    # socket buffers (a few MB on loopback) together, which is what the
+    # unpaced delivery put in the backlog at once (and was cut for).
+    texts = fill_queue(server, raw_factory, n, 12000)
     bob = online(server, raw_factory, "bob", presence=False)
     become_available(bob)
     assert [body(m) for m in collect_messages(bob, n, timeout=120)] == texts
