@@ -86,7 +86,7 @@ C2sSession::~C2sSession() {
     // Only at shutdown (the loops stopped with the handle open): no
     // completion runs any more; the counts are settled.
     for (auto& t : backlog_->tracked) forget_tracked_send(*t.owner);
-    for (auto& h : backlog_->held) h.delivery->holders.fetch_sub(1);
+    for (auto& h : backlog_->held) h.delivery->outstanding.fetch_sub(1);
   }
   for (auto& slot : module_slots_)
     if (slot.free_fn) slot.free_fn(slot.data);
@@ -445,8 +445,8 @@ void C2sSession::after_write() {
 void C2sSession::release_written_stanzas() {
   auto& held = backlog_->held;
   while (!held.empty() && held.front().end <= backlog_->written) {
-    held.front().delivery->written.store(true);
-    held.front().delivery->holders.fetch_sub(1);
+    held.front().delivery->written.store(true, std::memory_order_relaxed);
+    held.front().delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
     held.pop_front();
   }
 }
@@ -494,10 +494,12 @@ void C2sSession::finish_backlog() {
   b.held.clear();
   unsigned loop = loop_.loop.index();
   for (Backlog::Held& h : held) {
-    bool out = h.end <= b.written;
-    if (out) h.delivery->written.store(true);
-    h.delivery->holders.fetch_sub(1);
-    if (!out) ctx_.router->reroute_unwritten(std::move(h.delivery), loop);
+    if (h.end <= b.written) {
+      h.delivery->written.store(true, std::memory_order_relaxed);
+      h.delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    } else {
+      ctx_.router->reroute_unwritten(std::move(h.delivery), loop);
+    }
   }
 }
 
@@ -800,7 +802,8 @@ bool C2sSession::deliver(const std::shared_ptr<Delivery>& delivery) {
   if (state_ == State::closing) return false;
   // Per-stanza bookkeeping only while a backlog exists (the fast path keeps none).
   if (backlog_ && backlog_->written < backlog_->queued) {
-    delivery->holders.fetch_add(1);
+    // Our hold, before the router gives back its dispatch's (Delivery).
+    delivery->outstanding.fetch_add(1, std::memory_order_relaxed);
     backlog_->held.push_back(Backlog::Held{backlog_->queued, delivery});
   } else if (delivery->targets > 1) {
     delivery->written.store(true, std::memory_order_relaxed);  // fanned out: the others need not keep it
