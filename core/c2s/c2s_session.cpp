@@ -87,7 +87,7 @@ C2sSession::~C2sSession() {
     // Only at shutdown (the loops stopped with the handle open): no
     // completion runs any more; the counts are settled.
     for (auto& t : backlog_->tracked) forget_tracked_send(*t.owner);
-    for (auto& h : backlog_->held) h.delivery->holders.fetch_sub(1);
+    for (auto& h : backlog_->held) h.delivery->outstanding.fetch_sub(1);
   }
   for (auto& slot : module_slots_)
     if (slot.free_fn) slot.free_fn(slot.data);
@@ -361,11 +361,13 @@ void C2sSession::write_raw(std::string_view bytes) {
     if (n > 0) {
       bytes.remove_prefix(static_cast<size_t>(n));
     } else if (n != UV_EAGAIN) {
+      if (backlog_) backlog_->queued -= bytes.size();  // never goes out: not written
       abort_connection();
       return;
     }
   }
   if (!backlog_fits(bytes.size())) {
+    if (backlog_) backlog_->queued -= bytes.size();
     cut_slow_reader(bytes.size());
     return;
   }
@@ -378,6 +380,7 @@ void C2sSession::write_raw(std::string_view bytes) {
   uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
   if (uv_write(&request->req, stream, &buf, 1, &C2sSession::on_write) != 0) {
     delete request;
+    backlog_->queued -= bytes.size();
     abort_connection();
     return;
   }
@@ -445,8 +448,8 @@ void C2sSession::after_write() {
 void C2sSession::release_written_stanzas() {
   auto& held = backlog_->held;
   while (!held.empty() && held.front().end <= backlog_->written) {
-    held.front().delivery->written.store(true);
-    held.front().delivery->holders.fetch_sub(1);
+    held.front().delivery->written.store(true, std::memory_order_relaxed);
+    held.front().delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
     held.pop_front();
   }
 }
@@ -494,10 +497,12 @@ void C2sSession::finish_backlog() {
   b.held.clear();
   unsigned loop = loop_.loop.index();
   for (Backlog::Held& h : held) {
-    bool out = h.end <= b.written;
-    if (out) h.delivery->written.store(true);
-    h.delivery->holders.fetch_sub(1);
-    if (!out) ctx_.router->reroute_unwritten(std::move(h.delivery), loop);
+    if (h.end <= b.written) {
+      h.delivery->written.store(true, std::memory_order_relaxed);
+      h.delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    } else {
+      ctx_.router->reroute_unwritten(std::move(h.delivery), loop);
+    }
   }
 }
 
@@ -813,7 +818,8 @@ bool C2sSession::deliver(const std::shared_ptr<Delivery>& delivery) {
   if (state_ == State::closing) return false;
   // Per-stanza bookkeeping only while a backlog exists (the fast path keeps none).
   if (backlog_ && backlog_->written < backlog_->queued) {
-    delivery->holders.fetch_add(1);
+    // Our hold, before the router gives back its dispatch's (Delivery).
+    delivery->outstanding.fetch_add(1, std::memory_order_relaxed);
     backlog_->held.push_back(Backlog::Held{backlog_->queued, delivery});
   } else if (delivery->targets > 1) {
     delivery->written.store(true, std::memory_order_relaxed);  // fanned out: the others need not keep it

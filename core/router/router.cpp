@@ -377,7 +377,6 @@ void Router::deliver_to_session(SessionId id, std::shared_ptr<Delivery> delivery
 void Router::deliver_to_sessions(const std::vector<SessionId>& ids, std::shared_ptr<Delivery> delivery,
                                  unsigned loop) {
   delivery->outstanding.store(static_cast<int>(ids.size()), std::memory_order_relaxed);
-  delivery->delivered.store(false, std::memory_order_relaxed);
   delivery->targets = static_cast<int>(ids.size());
   for (SessionId id : ids) dispatch(id, delivery, loop);
 }
@@ -401,7 +400,6 @@ void Router::dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned
 void Router::deliver_here(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop) {
   C2sSession* session = ctx_.loops[loop]->find(id);
   if (session != nullptr && session->deliver(delivery)) {
-    delivery->delivered.store(true, std::memory_order_relaxed);
     delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
     return;
   }
@@ -413,24 +411,21 @@ void Router::undeliverable(std::shared_ptr<Delivery> delivery, unsigned loop) {
   // before it closed, so routing again applies RFC 6121's rules for a
   // resource that is gone (another resource, or the bare-JID rules).
   if (delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  if (delivery->delivered.load(std::memory_order_relaxed)) {
-    // Taken by sessions that have all lost it unwritten since: this was the
-    // last chance to route it again.
-    reroute_unwritten(std::move(delivery), loop);
-    return;
-  }
+  // Taken by a session that wrote it (or, fanned out, by several, one of
+  // which wrote it): delivered. Else nobody has it: route it again.
+  if (delivery->written.load(std::memory_order_relaxed)) return;
   route(xml::Element(delivery->stanza), loop);
 }
 
 void Router::reroute_unwritten(std::shared_ptr<Delivery> delivery, unsigned loop) {
-  // Fanned out (a headline, a message to equal resources, a presence
-  // broadcast): only once no session holds it, none wrote it and no dispatch
-  // is still on its way (routing it again would duplicate it otherwise).
-  // Then the rules for a resource that is gone: another resource, offline
+  // The session gives back its hold. Fanned out (a headline, a message to
+  // equal resources, a presence broadcast): only the last party, if no
+  // session wrote it (routing it again would duplicate it otherwise). Then
+  // the rules for a resource that is gone: another resource, offline
   // storage, an error to the sender; a presence that is not a subscription
   // is dropped, as for any absent resource.
-  if (delivery->written.load() || delivery->holders.load() != 0 || delivery->outstanding.load() != 0) return;
-  if (delivery->rerouted.exchange(true)) return;
+  if (delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (delivery->written.load(std::memory_order_relaxed)) return;
   route(xml::Element(delivery->stanza), loop);
 }
 

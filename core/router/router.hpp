@@ -21,18 +21,18 @@ struct Delivery {
   explicit Delivery(xml::Element s);
   xml::Element stanza;
   std::string bytes;     // serialized once for every recipient (default namespace jabber:client)
-  // A stanza fanned out to several sessions is routed again only if none of
-  // them took it (else a resource that closed would cause duplicates).
+  // Dispatches (and backlog holds) not settled yet. A stanza fanned out to
+  // several sessions is routed again only if none of them wrote it (else a
+  // resource that closed would cause duplicates).
   std::atomic<int> outstanding{0};
-  std::atomic<bool> delivered{false};
   int targets = 1;  // sessions it was sent to
-  // A stanza accepted into write backlogs (c2s_session.cpp) is routed again
-  // if every session that took it lost it unwritten (cut as a slow reader,
-  // reset): holders counts the sessions holding it unwritten, written says
-  // one of them (or, fanned out, one that wrote it at once) got it out.
-  std::atomic<int> holders{0};
+  // A session that accepts it into its write backlog (c2s_session.cpp) adds
+  // one to `outstanding` and gives it back once the bytes are written or lost
+  // (cut as a slow reader, reset): whoever brings `outstanding` to zero routes
+  // it again unless a session wrote it (`written`: set by a session that
+  // wrote it out, at once if it was fanned out, or from its backlog). One
+  // counter, so that exactly one party sees the end.
   std::atomic<bool> written{false};
-  std::atomic<bool> rerouted{false};
 };
 
 class Router {

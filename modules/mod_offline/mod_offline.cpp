@@ -16,8 +16,9 @@
 // Options:
 //   max_messages          per-user quota (default 1000)
 //   max_per_sender        of it, messages from one sender's bare JID (default
-//                         max_messages / 4; past it: resource-constraint)
-//                         (immediate durability only, for now)
+//                         max_messages / 4; past it: resource-constraint);
+//                         with write_back, a sender's stored rows count as 0
+//                         again once a delivery removed rows (lower bound)
 //   delivery_batch_messages, delivery_batch_bytes
 //                         delivery is paced (ABI 1.2): a batch of at most this
 //                         many messages / bytes at a time (default 32, 64 KiB)
@@ -91,6 +92,8 @@ constexpr const char* sql_select_batch =
 constexpr const char* sql_delete_upto = "DELETE FROM mod_offline_messages WHERE host = ? AND user = ? AND id <= ?";
 constexpr const char* sql_delete_user = "DELETE FROM mod_offline_messages WHERE host = ? AND user = ?";
 constexpr const char* sql_count = "SELECT COUNT(*) FROM mod_offline_messages WHERE host = ? AND user = ?";
+constexpr const char* sql_count_by_sender =
+    "SELECT sender, COUNT(*) FROM mod_offline_messages WHERE host = ? AND user = ? GROUP BY sender";
 
 int64_t steady_ms() {
   using namespace std::chrono;
@@ -126,7 +129,8 @@ class ModOffline : public parley::Module {
       return parley::unexpected(std::string("delivery_batch_messages must be from 1 to 10000"));
     batch_bytes_ = host().option_int("delivery_batch_bytes").value_or(default_batch_bytes);
     if (batch_bytes_ < 1024) return parley::unexpected(std::string("delivery_batch_bytes must be at least 1024"));
-    queue_ = std::make_unique<OfflineQueue>(max_messages_, window_ms_, static_cast<std::size_t>(max_bytes));
+    queue_ = std::make_unique<OfflineQueue>(max_messages_, window_ms_, static_cast<std::size_t>(max_bytes),
+                                            max_per_sender_);
     // Only the two 1.1 entries this module uses (not every 1.1 entry).
     can_hold_ = host().supports(PARLEY_HOST_ENTRY_END(session_release));
     can_pace_ = host().supports_1_2() && host().supports(PARLEY_HOST_ENTRY_END(session_peer_address));
@@ -309,20 +313,31 @@ class ModOffline : public parley::Module {
         disarm_if_idle_locked();
       }
     }
-    if (!admission.accepted) return refuse_full(stanza);
+    if (!admission.accepted) return admission.sender_share ? refuse_sender_share(stanza) : refuse_full(stanza);
     host().counter_add("stored");
     deliver_if_online(user);
   }
 
   // On the writer, ordered with every write: see offline_queue.hpp.
   void ask_count_locked(const std::string& user) {
-    host().execute(sql_count, {domain_, user}, [this, user](parley::Result<parley::Rows, std::string> rows) {
-      std::optional<int64_t> count;
-      if (rows && rows->size() == 1) count = rows->at(0, 0).integer();
-      else host().error("counting the offline messages of " + user + " failed" + (rows ? "" : ": " + rows.error()));
-      std::lock_guard lock(mu_);
-      queue_->count_result(user, count);
-    });
+    host().execute(sql_count_by_sender, {domain_, user},
+                   [this, user](parley::Result<parley::Rows, std::string> rows) {
+                     std::optional<int64_t> count;
+                     std::vector<std::pair<std::string, int64_t>> senders;
+                     if (rows) {
+                       count = 0;
+                       for (std::size_t i = 0; i < rows->size(); ++i) {
+                         int64_t n = rows->at(i, 1).integer().value_or(0);
+                         senders.emplace_back(std::string(rows->at(i, 0).bytes().value_or("")), n);
+                         *count += n;
+                       }
+                     } else {
+                       host().error("counting the offline messages of " + user + " failed: " + rows.error());
+                     }
+                     std::lock_guard lock(mu_);
+                     if (count) queue_->sender_counts(user, senders);
+                     queue_->count_result(user, count);
+                   });
   }
 
   // Under mu_. A little late rather than early: the messages due are then

@@ -17,6 +17,15 @@ OfflineQueue::Admission OfflineQueue::admit(const std::string& user, HeldMessage
   int64_t stored = st.disk_known ? st.disk : st.pending_delta;
   int64_t total = stored + st.flushing + static_cast<int64_t>(st.held.size());
   if (total >= max_messages_) return a;
+  if (max_per_sender_ < max_messages_) {
+    auto known = st.senders.find(message.sender);
+    int64_t from_sender = known == st.senders.end() ? 0 : known->second;
+    for (const HeldMessage& m : st.held) from_sender += m.sender == message.sender;
+    if (from_sender >= max_per_sender_) {
+      a.sender_share = true;
+      return a;
+    }
+  }
   bytes_ += weight(message);
   st.held.push_back(std::move(message));
   ++held_count_;
@@ -27,6 +36,13 @@ OfflineQueue::Admission OfflineQueue::admit(const std::string& user, HeldMessage
   }
   a.over_cap = bytes_ > max_bytes_;
   return a;
+}
+
+void OfflineQueue::sender_counts(const std::string& user,
+                                 const std::vector<std::pair<std::string, int64_t>>& counts) {
+  UserState& st = state(user);
+  // Flushes issued after the query added theirs already (take_prefix).
+  for (const auto& [sender, n] : counts) st.senders[sender] += n;
 }
 
 void OfflineQueue::count_result(const std::string& user, std::optional<int64_t> rows) {
@@ -53,6 +69,7 @@ void OfflineQueue::write_done(const std::string& user, int64_t delta, bool count
     if (st.disk_known) st.disk = std::max<int64_t>(0, st.disk + delta);
     else st.pending_delta += delta;
   }
+  if (delta < 0) st.senders.clear();  // removed rows of unknown senders
   maybe_forget(user);
 }
 
@@ -63,6 +80,7 @@ void OfflineQueue::take_prefix(const std::string& user, UserState& st, std::size
   part.messages.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     release(st.held.front());
+    ++st.senders[st.held.front().sender];
     part.messages.push_back(std::move(st.held.front()));
     st.held.pop_front();
   }
@@ -101,6 +119,7 @@ void OfflineQueue::flush_done(FlushPart&& part, bool ok) {
     }
   } else {
     for (auto it = part.messages.rbegin(); it != part.messages.rend(); ++it) {
+      if (auto known = st.senders.find(it->sender); known != st.senders.end() && known->second > 0) --known->second;
       bytes_ += weight(*it);
       st.held.push_front(std::move(*it));
     }
@@ -205,6 +224,7 @@ std::size_t OfflineQueue::remove_user(const std::string& user) {
   for (HeldMessage& m : it->second.held) release(m);
   held_count_ -= n;
   it->second.held.clear();
+  it->second.senders.clear();
   maybe_forget(user);
   return n;
 }

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <utility>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -40,7 +41,8 @@ struct FlushPart {
 class OfflineQueue {
  public:
   struct Admission {
-    bool accepted = false;   // false: the quota is full
+    bool accepted = false;   // false: the quota is full, or the sender's share of it
+    bool sender_share = false;  // refused for the sender's share (max_per_sender)
     bool ask_count = false;  // issue the user's COUNT query now (then count_result)
     bool arm_timer = false;  // no flush timer is armed: arm one for next_expiry_ms
     bool over_cap = false;   // memory cap exceeded: flush everything now
@@ -51,13 +53,17 @@ class OfflineQueue {
     std::vector<HeldMessage> memory;  // held messages, after the stored ones
   };
 
-  OfflineQueue(int64_t max_messages, int64_t window_ms, std::size_t max_bytes)
-      : max_messages_(max_messages), window_ms_(window_ms), max_bytes_(max_bytes) {}
+  OfflineQueue(int64_t max_messages, int64_t window_ms, std::size_t max_bytes, int64_t max_per_sender = INT64_MAX)
+      : max_messages_(max_messages), max_per_sender_(max_per_sender), window_ms_(window_ms), max_bytes_(max_bytes) {}
 
   // Write-back: hold a new message if the user's quota (stored + flushing +
   // held) allows it.
   Admission admit(const std::string& user, HeldMessage message);
   void count_result(const std::string& user, std::optional<int64_t> rows);  // nullopt: the query failed
+  // The stored rows per sender, from the same query (before count_result).
+  // Per-sender counts are a lower bound: a delivery's DELETE removes rows of
+  // unknown senders, after which they count as 0 (the user's quota stays exact).
+  void sender_counts(const std::string& user, const std::vector<std::pair<std::string, int64_t>>& counts);
 
   // Any write touching a user's rows: call when issuing it (returns `counted`)
   // and when it completed, with the rows it added (+) or removed (-).
@@ -113,6 +119,8 @@ class OfflineQueue {
     int writes_in_flight = 0;
     bool delivering = false;
     bool redeliver = false;
+    // Rows stored or being flushed per sender, as far as known (held ones are counted in `held`).
+    std::unordered_map<std::string, int64_t> senders;
   };
   UserState& state(const std::string& user) { return users_[user]; }
   void release(HeldMessage& m) { bytes_ -= weight(m); }
@@ -121,6 +129,7 @@ class OfflineQueue {
   void maybe_forget(const std::string& user);
 
   int64_t max_messages_;
+  int64_t max_per_sender_;
   int64_t window_ms_;
   std::size_t max_bytes_;
   std::size_t bytes_ = 0;

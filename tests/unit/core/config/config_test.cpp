@@ -72,6 +72,8 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   CHECK(c.limits.max_auth_failures == 3);
   CHECK(c.limits.max_auth_failures_per_ip == 20);
   CHECK(c.limits.auth_failure_window == 300);
+  CHECK(c.limits.max_write_backlog == 4 * 1024 * 1024);
+  CHECK(c.limits.max_write_backlog_total == 256 * 1024 * 1024);
   REQUIRE(c.modules.size() == 11);
   const char* const shipped[] = {"mod_disco",    "mod_ping",   "mod_version", "mod_vcard",
                                  "mod_private",  "mod_roster", "mod_presence", "mod_offline",
@@ -130,6 +132,8 @@ TEST_CASE("every key is read") {
       "  tls_handshake_timeout: 2\n"
       "  max_bytes_per_second: 1024\n"
       "  max_sessions_per_user: 3\n"
+      "  max_write_backlog: 65536\n"
+      "  max_write_backlog_total: 1048576\n"
       "modules:\n"
       "  mod_roster: {versioning: true, store: [a, b]}\n"
       "  mod_ping:\n");
@@ -154,9 +158,11 @@ TEST_CASE("every key is read") {
   CHECK(c.limits.tls_handshake_timeout == 2);
   CHECK(c.limits.max_bytes_per_second == 1024);
   CHECK(c.limits.max_sessions_per_user == 3);
+  CHECK(c.limits.max_write_backlog == 65536);
+  CHECK(c.limits.max_write_backlog_total == 1048576);
   REQUIRE(c.modules.size() == 2);
   CHECK(c.modules[0].name == "mod_roster");
-  CHECK(c.modules[0].line == 22);
+  CHECK(c.modules[0].line == 24);
   CHECK(c.modules[0].options["versioning"].as<bool>());
   CHECK(c.modules[0].options["store"].size() == 2);
   CHECK(c.modules[1].name == "mod_ping");
@@ -208,6 +214,8 @@ TEST_CASE("types and ranges") {
   expect_error(kMinimal + "limits:\n  max_xml_depth: 0\n", 5, 18, "between 1 and");
   expect_error(kMinimal + "limits:\n  auth_timeout: 0\n", 5, 17, "between 1 and");
   expect_error(kMinimal + "limits: 5\n", 4, 9, "limits: expected a mapping");
+  expect_error(kMinimal + "limits:\n  max_write_backlog: 1000\n", 5, 22, "limits.max_write_backlog: must be between 65536");
+  expect_error(kMinimal + "limits:\n  max_write_backlog_total: 0\n", 5, 28, "must be between 65536");
   expect_error(kMinimal + "storage:\n  type: postgres\n", 5, 9, "only sqlite");
   expect_error(kMinimal + "storage:\n  readers: 0\n", 5, 12, "between 1 and 64");
   expect_error("hosts: [a]\nlisten:\n  - port: 5222\n    tls: maybe\n", 4, 10, "expected true or false");

@@ -229,3 +229,35 @@ TEST_CASE("paced delivery: a flush in flight or an unknown user means the disk m
   q.flush_done(std::move(parts[0]), true);
   CHECK(q.disk_may_have_rows("juliet"));  // stored now
 }
+
+namespace {
+HeldMessage from(const std::string& sender, std::string body) {
+  HeldMessage m{0, "stamp", std::move(body)};
+  m.sender = sender;
+  return m;
+}
+}  // namespace
+
+TEST_CASE("a sender's share: held, flushing and stored rows count; the others still get in") {
+  OfflineQueue q(10, 60000, 1 << 20, 3);
+  CHECK(q.admit("juliet", from("romeo@v", "r1")).accepted);
+  q.sender_counts("juliet", {{"romeo@v", 1}, {"nurse@v", 1}});  // two stored before
+  q.count_result("juliet", 2);
+  CHECK(q.admit("juliet", from("romeo@v", "r2")).accepted);
+  auto refused = q.admit("juliet", from("romeo@v", "r3"));
+  CHECK_FALSE(refused.accepted);
+  CHECK(refused.sender_share);
+  CHECK(q.admit("juliet", from("nurse@v", "n1")).accepted);
+  // Flushing still counts; a failed flush gives the rows back to `held`.
+  auto parts = q.take_all();
+  CHECK(q.admit("juliet", from("romeo@v", "r3")).sender_share);
+  q.flush_done(std::move(parts[0]), false);
+  CHECK(q.admit("juliet", from("romeo@v", "r3")).sender_share);
+  // A delivery removed stored rows: the per-sender counts start again from what is held.
+  bool counted = q.write_issued("juliet");
+  q.write_done("juliet", -2, counted);
+  CHECK(q.admit("juliet", from("romeo@v", "r3")).accepted);
+  auto full = q.admit("juliet", from("romeo@v", "r4"));
+  CHECK_FALSE(full.accepted);
+  CHECK(full.sender_share);
+}

@@ -1,0 +1,98 @@
+"""Write backlogs of clients that do not read (issue 9, items 3 and 5): a
+session cut as a slow reader loses none of the stanzas it accepted (they are
+routed again: another resource, offline storage or an error), and the
+backlogs of all sessions together stay within limits.max_write_backlog_total
+(each worker loop keeps its share), so the server's memory stays bounded."""
+
+import re
+import time
+import xml.etree.ElementTree as ET
+
+from conftest import PASSWORD
+from rawxmpp import NS_CLIENT, StreamClosed, q
+
+MESSAGE = q(NS_CLIENT, "message")
+
+
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(rf"^{field}:\s+(\d+) kB$", f.read(), re.M).group(1))
+
+
+def body(message):
+    b = message.find(q(NS_CLIENT, "body"))
+    return None if b is None else b.text
+
+
+def drain(client):
+    """Every message the socket of a session the server closed still delivers,
+    to EOF. (Nothing is sent to it: data to a closed socket is answered with
+    a reset, which discards what the client's kernel held.)"""
+    got = []
+    while True:
+        try:
+            elem = client.next_element(30)
+        except StreamClosed:
+            return got
+        if elem.tag == MESSAGE:
+            got.append(body(elem))
+
+
+def test_non_reading_resources_fed_through_the_bare_jid(server_factory, raw_factory):
+    total_budget = 1 << 20
+    server = server_factory(
+        modules={"mod_disco": {}, "mod_ping": {}, "mod_offline": {"max_messages": 10000, "max_per_sender": 10000}},
+        limits={"max_write_backlog": 4 << 20, "max_write_backlog_total": total_budget}, loglevel="info")
+    server.register("alice", PASSWORD)
+    bob_jid = server.register("bob", PASSWORD)
+    # Equal priorities: a chat message to the bare JID goes to every one.
+    resources = []
+    for i in range(10):
+        c = raw_factory(server.c2s_port)
+        c.login("bob", PASSWORD, resource=f"r{i}", presence=True)
+        resources.append(c)
+    alice = raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="a", presence=True)
+    pid = server.proc.pid
+    rss_before = status_kib(pid, "VmRSS")
+    # 6.4 MB, 64 MB fanned out: more than the kernel's socket buffers take
+    # (a few MB each), so the rest waits in the write backlogs.
+    n = 800
+    texts = [f"{i:04d} " + "z" * 8000 for i in range(n)]
+    peak = rss_before
+    for start in range(0, n, 20):
+        for text in texts[start:start + 20]:
+            alice.message(bob_jid, text)
+        alice.sync()
+        peak = max(peak, status_kib(pid, "VmRSS"))
+    # Bounded: the budget (4 MB), plus the stanzas held for rerouting and the
+    # TLS and parser buffers; not 10 backlogs of up to 4 MB each.
+    growth_mib = (peak - rss_before) / 1024
+    print(f"RSS growth {growth_mib:.1f} MiB")
+    assert growth_mib < 12, f"RSS grew by {growth_mib:.1f} MiB"
+    assert "max_write_backlog_total" in server.log()
+    # Nothing came back to alice as an error, and every message reached a
+    # resource's socket or offline storage.
+    assert not [e for e in alice.received if e.tag == MESSAGE]
+    # Every resource is cut (none reads): only alice is left, once the other
+    # loop has handled what alice's loop passed it.
+    deadline = time.monotonic() + 30
+    while not re.search(r"^sessions: 1$", server.ctl("status").stdout, re.M):
+        assert time.monotonic() < deadline, server.ctl("status").stdout
+        time.sleep(0.05)
+    seen = set()
+    for c in resources:
+        seen.update(drain(c))
+    # The rest was stored: a new login gets it (paced: after its ping's answer).
+    late = raw_factory(server.c2s_port)
+    late.login("bob", PASSWORD, resource="late", presence=True)
+    deadline = time.monotonic() + 60
+    while any(t not in seen for t in texts) and time.monotonic() < deadline:
+        try:
+            elem = late.next_element(max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        if elem.tag == MESSAGE:
+            seen.add(body(elem))
+    missing = [t[:4] for t in texts if t not in seen]
+    assert not missing, f"{len(missing)} lost: {missing[:20]}"
