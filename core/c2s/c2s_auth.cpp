@@ -317,7 +317,7 @@ void C2sSession::sasl_failure(sasl::Failure failure, std::string_view text) {
   out += "</failure>";
   send(out);
   if (failure == sasl::Failure::invalid_mechanism || failure == sasl::Failure::encryption_required) return;
-  ctx_.metrics.auth_failures.fetch_add(1, std::memory_order_relaxed);
+  loop_.metrics.auth_failures.add();
   spdlog::info("c2s {}: authentication failure from {}: {}", id_, peer_ip_, sasl::condition_name(failure));
   const config::LimitsConfig& limits = ctx_.config.limits;
   unsigned from_ip = 0;
@@ -359,10 +359,10 @@ void C2sSession::sasl_success(std::string_view additional_data) {
   // Whatever we say next (even an error) opens our new stream first.
   header_sent_ = false;
   parser_.reset(false);
-  if (!deferred_.empty()) {
+  if (deferred_ && !deferred_->empty()) {
     // Elements the client sent before this outcome, in the old stream: only
     // a new stream header may follow <success/> (RFC 6120 §6.4.6).
-    deferred_.clear();
+    deferred_.reset();
     close_with_stream_error("not-authorized", "Nothing but a new stream may follow <success/>");
   }
 }

@@ -79,7 +79,7 @@ C2sSession::C2sSession(ServerContext& ctx, LoopContext& loop, SessionId id, cons
     : ctx_(ctx), loop_(loop), id_(id), listener_(listener), parser_(*this, ctx.xml_limits) {
   tcp_.data = this;
   timer_.data = this;
-  ctx_.metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
+  loop_.metrics.connections_open.add(1);
 }
 
 C2sSession::~C2sSession() {
@@ -91,7 +91,7 @@ C2sSession::~C2sSession() {
   }
   for (auto& slot : module_slots_)
     if (slot.free_fn) slot.free_fn(slot.data);
-  ctx_.metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  loop_.metrics.connections_open.add(-1);
   if (counted_ip_) ctx_.connections.remove(peer_ip_);
 }
 
@@ -100,7 +100,7 @@ void C2sSession::start(uv_stream_t* server) {
   ++open_handles_;
   uv_timer_init(loop_.loop.uv(), &timer_);
   ++open_handles_;
-  ctx_.metrics.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  loop_.metrics.connections_accepted.add();
 
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
     abort_connection();
@@ -150,7 +150,7 @@ void C2sSession::start_detached(std::string peer_ip) {
   ++open_handles_;
   uv_timer_init(loop_.loop.uv(), &timer_);
   ++open_handles_;
-  ctx_.metrics.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  loop_.metrics.connections_accepted.add();
   peer_ip_ = std::move(peer_ip);
   begin_stream();
 }
@@ -623,11 +623,12 @@ void C2sSession::send_features() {
 void C2sSession::on_stanza(xml::Element&& element) {
   if (state_ == State::closing) return;
   if (input_suspended_) {
-    deferred_.push_back(std::move(element));
+    if (!deferred_) deferred_ = std::make_unique<std::deque<xml::Element>>();
+    deferred_->push_back(std::move(element));
     return;
   }
   if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, true, element);
-  ctx_.metrics.stanzas_in.fetch_add(1, std::memory_order_relaxed);
+  loop_.metrics.stanzas_in.add();
   switch (state_) {
     case State::wait_stream:
     case State::tls_handshake:
@@ -683,7 +684,7 @@ void C2sSession::close_with_stream_error(std::string_view condition, std::string
     spdlog::info("c2s {}: stream error {} to {}{}{}", id_, condition, peer_ip_, text.empty() ? "" : ": ", text);
   else
     spdlog::info("c2s {}: stream error {} to {} ({})", id_, condition, peer_ip_, log_detail);
-  ctx_.metrics.stream_errors.fetch_add(1, std::memory_order_relaxed);
+  loop_.metrics.stream_errors.add();
   if (!(tls_ && !tls_->handshake_done())) {
     if (!header_sent_) send_stream_header();
     std::string error = "<stream:error><";
@@ -798,11 +799,12 @@ void C2sSession::suspend_input() {
 void C2sSession::resume_input() {
   if (!input_suspended_ || state_ == State::closing) return;
   input_suspended_ = false;
-  while (!deferred_.empty() && !input_suspended_ && state_ != State::closing) {
-    xml::Element next = std::move(deferred_.front());
-    deferred_.pop_front();
+  while (deferred_ && !deferred_->empty() && !input_suspended_ && state_ != State::closing) {
+    xml::Element next = std::move(deferred_->front());
+    deferred_->pop_front();
     on_stanza(std::move(next));
   }
+  if (deferred_ && deferred_->empty()) deferred_.reset();
   start_reading();
 }
 

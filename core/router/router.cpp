@@ -391,7 +391,7 @@ void Router::dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned
     undeliverable(std::move(delivery), loop);
     return;
   }
-  ctx_.metrics.stanzas_routed_cross_loop.fetch_add(1, std::memory_order_relaxed);
+  ctx_.loops[loop]->metrics.stanzas_routed_cross_loop.add();
   ctx_.loops[target]->loop.post([this, id, delivery = std::move(delivery), target]() mutable {
     deliver_here(id, std::move(delivery), target);
   });

@@ -197,7 +197,7 @@ void Server::shutdown() {
   }
   // 2. Give the streams a moment to flush, then cut what is left.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (ctx_->metrics.connections_open.load() > 0 && std::chrono::steady_clock::now() < deadline)
+  while (ctx_->total(&LoopMetrics::connections_open) > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // 3. Stop the loops; each closes its remaining handles before it ends.
   for (auto& loop : ctx_->loops) {
@@ -207,7 +207,7 @@ void Server::shutdown() {
     });
   }
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (ctx_->metrics.connections_open.load() > 0 && std::chrono::steady_clock::now() < deadline)
+  while (ctx_->total(&LoopMetrics::connections_open) > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   for (auto& loop : ctx_->loops) loop->loop.stop();
   for (auto& loop : ctx_->loops) loop->loop.join();
@@ -236,11 +236,11 @@ void Server::on_account_change(const std::vector<std::string>& argv) {
 std::string Server::status_text() const {
   std::string out = fmt::format("parleyd is running\nuptime_seconds: {}\nworkers: {}\nsessions: {}\nconnections: {}\n",
                                 (now_ms() - started_at_ms_) / 1000, ctx_->loops.size(), ctx_->sessions.size(),
-                                ctx_->metrics.connections_open.load());
+                                ctx_->total(&LoopMetrics::connections_open));
   out += fmt::format("connections_accepted: {}\nstanzas_in: {}\nstanzas_cross_loop: {}\nauth_failures: {}\nstream_errors: {}\n",
-                     ctx_->metrics.connections_accepted.load(), ctx_->metrics.stanzas_in.load(),
-                     ctx_->metrics.stanzas_routed_cross_loop.load(), ctx_->metrics.auth_failures.load(),
-                     ctx_->metrics.stream_errors.load());
+                     ctx_->total(&LoopMetrics::connections_accepted), ctx_->total(&LoopMetrics::stanzas_in),
+                     ctx_->total(&LoopMetrics::stanzas_routed_cross_loop), ctx_->total(&LoopMetrics::auth_failures),
+                     ctx_->total(&LoopMetrics::stream_errors));
   for (const auto& loop : ctx_->loops)
     out += fmt::format("loop{}_inbox: {}\n", loop->loop.index(), loop->loop.inbox_length());
   out += fmt::format("storage_read_queue: {}\nstorage_write_queue: {}\n", storage_->read_queue_length(),

@@ -32,11 +32,34 @@ class Listener;
 class PendingIqs;
 class Router;
 
+// A counter one loop writes and any thread reads: a load and a store, no
+// read-modify-write (ARCHITECTURE.md: per-loop shards, summed when read, no
+// shared atomic written per stanza).
+class LoopCounter {
+ public:
+  void add(int64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  int64_t get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> value_{0};
+};
+
+// The core's counters of one loop, on cache lines of their own.
+struct alignas(64) LoopMetrics {
+  LoopCounter connections_accepted;
+  LoopCounter connections_open;  // up at construction, down at destruction (both on the loop)
+  LoopCounter stanzas_in;
+  LoopCounter stanzas_routed_cross_loop;
+  LoopCounter auth_failures;
+  LoopCounter stream_errors;
+};
+
 // Everything one worker loop owns. Touched only on that loop's thread.
 struct LoopContext {
   explicit LoopContext(unsigned index);
   ~LoopContext();
   WorkerLoop loop;
+  LoopMetrics metrics;
   std::unordered_map<SessionId, std::unique_ptr<C2sSession>> sessions;
   std::vector<std::unique_ptr<Listener>> listeners;
   uint64_t next_serial = 1;
@@ -116,14 +139,6 @@ class KnownAccounts {
   std::unordered_set<std::string> accounts_;
 };
 
-struct ServerMetrics {
-  std::atomic<uint64_t> connections_accepted{0};
-  std::atomic<uint64_t> connections_open{0};
-  std::atomic<uint64_t> stanzas_in{0};
-  std::atomic<uint64_t> stanzas_routed_cross_loop{0};
-  std::atomic<uint64_t> auth_failures{0};
-  std::atomic<uint64_t> stream_errors{0};
-};
 
 class ServerContext {
  public:
@@ -138,9 +153,15 @@ class ServerContext {
   ConnectionCounter connections;
   AuthFailureTracker auth_failures;
   KnownAccounts known_accounts;
-  ServerMetrics metrics;
   std::vector<std::unique_ptr<LoopContext>> loops;
   std::atomic<bool> shutting_down{false};
+
+  // A core counter summed over the loops (any thread).
+  int64_t total(LoopCounter LoopMetrics::*counter) const {
+    int64_t sum = 0;
+    for (const auto& loop : loops) sum += (loop->metrics.*counter).get();
+    return sum;
+  }
 
   bool is_local_host(std::string_view domain) const { return hosts.find(domain) != hosts.end(); }
 

@@ -4,26 +4,14 @@ mod_test_service (tests/modules/): a module service on a subdomain
 it, send_iq with its answer, error and timeout, posts across the two worker
 loops with per-loop state, and a module built against the 1.1 header."""
 
-import os
-import shutil
-from pathlib import Path
-
 from conftest import PASSWORD
 from rawxmpp import q, stanza_error_condition
+from test_modules import module_dir
 
-TEST_MODULES = Path(os.environ.get("PARLEY_TEST_MODULES", "/nonexistent"))
 NS_INFO = "http://jabber.org/protocol/disco#info"
 NS_ITEMS = "http://jabber.org/protocol/disco#items"
 NS_VERSION = "jabber:iq:version"
 IQ = q("jabber:client", "iq")
-
-
-def module_dir(tmp_path, *names):
-    folder = tmp_path / "mods"
-    folder.mkdir(exist_ok=True)
-    for name in names:
-        shutil.copy(TEST_MODULES / f"{name}.so", folder / f"{name}.so")
-    return folder
 
 
 def service_server(server_factory, tmp_path, **options):

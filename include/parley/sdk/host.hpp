@@ -65,6 +65,18 @@ struct Callbacks {
 inline void* key_arg(uint64_t key) noexcept { return reinterpret_cast<void*>(static_cast<uintptr_t>(key)); }
 inline uint64_t arg_key(void* arg) noexcept { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arg)); }
 
+// Takes a one-shot callback (storage, tracked send) out of the registry:
+// null if it is gone (its Host was destroyed, or it ran already).
+inline std::unique_ptr<Pending> take_pending(void* arg) {
+  auto& cb = Callbacks::get();
+  std::lock_guard lock(cb.mu);
+  auto it = cb.pending.find(arg_key(arg));
+  if (it == cb.pending.end()) return nullptr;
+  std::unique_ptr<Pending> p = std::move(it->second);
+  cb.pending.erase(it);
+  return p;
+}
+
 }  // namespace detail
 
 // The host as seen by one module instance: the module handle and the function
@@ -440,15 +452,8 @@ inline bool Host::send_tracked(parley_session_id session, Element&& stanza, std:
 }
 
 inline void Host::on_sent(void*, void* arg, int written) noexcept {
-  auto& cb = detail::Callbacks::get();
-  std::unique_ptr<detail::Pending> p;
-  {
-    std::lock_guard lock(cb.mu);
-    auto it = cb.pending.find(detail::arg_key(arg));
-    if (it == cb.pending.end()) return;  // its Host is gone
-    p = std::move(it->second);
-    cb.pending.erase(it);
-  }
+  std::unique_ptr<detail::Pending> p = detail::take_pending(arg);
+  if (!p) return;  // its Host is gone
   if (!p->on_sent || !p->owner) return;
   try {
     p->on_sent(written != 0);
@@ -523,15 +528,8 @@ inline void Host::storage_call(std::string_view sql, const Value* params, std::s
 }
 
 inline void Host::on_rows(void*, void* arg, const parley_rows* rows, parley_str error) noexcept {
-  auto& cb = detail::Callbacks::get();
-  std::unique_ptr<detail::Pending> p;
-  {
-    std::lock_guard lock(cb.mu);
-    auto it = cb.pending.find(detail::arg_key(arg));
-    if (it == cb.pending.end()) return;  // its Host is gone
-    p = std::move(it->second);
-    cb.pending.erase(it);
-  }
+  std::unique_ptr<detail::Pending> p = detail::take_pending(arg);
+  if (!p) return;  // its Host is gone
   if (!p->on_rows || !p->owner) return;
   const Host& host = *p->owner;
   try {
