@@ -19,6 +19,15 @@ def status_kib(pid, field):
         return int(re.search(rf"^{field}:\s+(\d+) kB$", f.read(), re.M).group(1))
 
 
+def sanitized(pid):
+    """Whether parleyd runs under ASan or TSan: their allocators keep freed
+    memory resident (ASan's quarantine alone is 256 MB), so RSS says nothing
+    about the server's own bounds there."""
+    with open(f"/proc/{pid}/maps") as f:
+        maps = f.read()
+    return "libasan" in maps or "libtsan" in maps
+
+
 def body(message):
     b = message.find(q(NS_CLIENT, "body"))
     return None if b is None else b.text
@@ -69,7 +78,8 @@ def test_non_reading_resources_fed_through_the_bare_jid(server_factory, raw_fact
     # TLS and parser buffers; not 10 backlogs of up to 4 MB each.
     growth_mib = (peak - rss_before) / 1024
     print(f"RSS growth {growth_mib:.1f} MiB")
-    assert growth_mib < 12, f"RSS grew by {growth_mib:.1f} MiB"
+    if not sanitized(pid):
+        assert growth_mib < 12, f"RSS grew by {growth_mib:.1f} MiB"
     assert "max_write_backlog_total" in server.log()
     # Nothing came back to alice as an error, and every message reached a
     # resource's socket or offline storage.
