@@ -7,6 +7,7 @@ add_library(parley_core STATIC
   router/router.cpp
   net/listener.cpp
   c2s/c2s_session.cpp
+  c2s/c2s_write.cpp
   c2s/c2s_auth.cpp
   c2s/c2s_stanza.cpp
   server/server_context.cpp

@@ -1,6 +1,9 @@
-// The connection and stream level of a c2s session: bytes in and out, TLS,
-// stream headers, features, stream errors and closing.
+// The connection and stream level of a c2s session: bytes in, TLS, stream
+// headers, features, stream errors and closing. The write path is in
+// c2s_write.cpp, SASL in c2s_auth.cpp, binding and stanzas in c2s_stanza.cpp.
 #include "core/c2s/c2s_session.hpp"
+
+#include "core/c2s/c2s_backlog.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -18,16 +21,7 @@ namespace parley {
 
 namespace {
 
-struct WriteRequest {
-  uv_write_t req;
-  C2sSession* session;
-  std::string data;
-};
 
-// Bytes waiting in the write backlogs of this loop's sessions: each loop
-// keeps its share of limits.max_write_backlog_total with a plain counter (a
-// loop is one thread), no shared atomic on the write path.
-thread_local size_t loop_backlog_bytes = 0;
 
 std::string make_stream_id() {
   static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -46,34 +40,6 @@ std::string escape_attr(std::string_view value) {
 
 }  // namespace
 
-// The write path's bookkeeping, kept only while something is pending: the
-// bytes the socket has not taken, the tracked sends (ABI 1.2) and the routed
-// stanzas not fully written yet. Offsets count the raw (after TLS) bytes
-// handed to write_raw since the backlog was created; a stanza is written once
-// `written` reaches the offset where its bytes end.
-struct C2sSession::Backlog {
-  size_t writes = 0;     // uv_write requests in flight
-  size_t bytes = 0;      // their bytes: the backlog proper
-  uint64_t queued = 0;   // raw bytes handed to write_raw
-  uint64_t written = 0;  // of those, the bytes the socket took
-  struct Tracked {
-    uint64_t end;
-    parley_module* owner;
-    parley_sent_fn done;
-    void* arg;
-  };
-  std::deque<Tracked> tracked;
-  struct Held {
-    uint64_t end;
-    std::shared_ptr<Delivery> delivery;
-  };
-  std::deque<Held> held;  // routed again if the connection ends first
-  bool firing = false;         // completions are running: no nested run, no release
-  bool completions_posted = false;
-  bool closed = false;         // the connection ended: settled by finish_backlog
-
-  bool idle() const { return writes == 0 && tracked.empty() && held.empty() && !firing && !completions_posted; }
-};
 
 C2sSession::C2sSession(ServerContext& ctx, LoopContext& loop, SessionId id, const config::Listener& listener)
     : ctx_(ctx), loop_(loop), id_(id), listener_(listener), parser_(*this, ctx.xml_limits) {
@@ -316,226 +282,6 @@ void C2sSession::handle_bytes(std::string_view bytes) {
   }
   // An idle online session keeps no expat parser (ARCHITECTURE.md, memory).
   if (state_ == State::online) parser_.release_if_idle();
-}
-
-void C2sSession::send(std::string_view xml) {
-  if (state_ == State::closing && shutdown_requested_) return;
-  if (!tls_ || !tls_->handshake_done()) {
-    write_raw(xml);
-    return;
-  }
-  std::string& outgoing = loop_.loop.scratch_outgoing();
-  outgoing.clear();
-  auto written = tls_->write(xml, outgoing);
-  if (!written) {
-    spdlog::info("c2s {}: TLS write failed: {}", id_, written.error());
-    abort_connection();
-    return;
-  }
-  write_raw(outgoing);
-}
-
-void C2sSession::send_element(const xml::Element& element) {
-  xml::SerializeContext ctx;
-  ctx.default_ns = ns::client;
-  std::string bytes = xml::serialize(element, ctx);
-  if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, element, bytes);
-  send(bytes);
-}
-
-void C2sSession::write_raw(std::string_view bytes) {
-  if (bytes.empty() || uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
-  if (backlog_) backlog_->queued += bytes.size();
-  if (output_tap_ != nullptr) [[unlikely]] {
-    output_tap_(id_, bytes);
-    if (backlog_) backlog_->written += bytes.size();
-    return;
-  }
-  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  if (!backlog_ || backlog_->writes == 0) {
-    // Most writes complete at once: no allocation, no queue, no bookkeeping.
-    uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
-    int n = uv_try_write(stream, &buf, 1);
-    if (n > 0 && backlog_) backlog_->written += static_cast<uint64_t>(n);
-    if (n == static_cast<int>(bytes.size())) return;
-    if (n > 0) {
-      bytes.remove_prefix(static_cast<size_t>(n));
-    } else if (n != UV_EAGAIN) {
-      if (backlog_) backlog_->queued -= bytes.size();  // never goes out: not written
-      abort_connection();
-      return;
-    }
-  }
-  if (!backlog_fits(bytes.size())) {
-    if (backlog_) backlog_->queued -= bytes.size();
-    cut_slow_reader(bytes.size());
-    return;
-  }
-  if (!backlog_) {
-    backlog_ = std::make_unique<Backlog>();
-    backlog_->queued = bytes.size();  // offsets start with the bytes that wait
-  }
-  auto* request = new WriteRequest{{}, this, std::string(bytes)};
-  request->req.data = request;
-  uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
-  if (uv_write(&request->req, stream, &buf, 1, &C2sSession::on_write) != 0) {
-    delete request;
-    backlog_->queued -= bytes.size();
-    abort_connection();
-    return;
-  }
-  ++backlog_->writes;
-  backlog_->bytes += request->data.size();
-  loop_backlog_bytes += request->data.size();
-}
-
-bool C2sSession::backlog_fits(size_t bytes) const {
-  const auto& limits = ctx_.config.limits;
-  if ((backlog_ ? backlog_->bytes : 0) + bytes > limits.max_write_backlog) return false;
-  size_t share = limits.max_write_backlog_total / std::max<size_t>(1, ctx_.loops.size());
-  return loop_backlog_bytes + bytes <= share;
-}
-
-bool C2sSession::writes_waiting() const { return backlog_ && backlog_->writes > 0; }
-
-void C2sSession::cut_slow_reader(size_t adding) {
-  size_t pending = backlog_ ? backlog_->bytes : 0;
-  if (pending + adding > ctx_.config.limits.max_write_backlog)
-    spdlog::warn("c2s {}: peer {} does not read; closing", id_, peer_ip_);
-  else
-    spdlog::warn("c2s {}: peer {} does not read and this loop's write backlogs are at their share of "
-                 "limits.max_write_backlog_total; closing", id_, peer_ip_);
-  // What it accepted and did not write is routed again once the handle closed.
-  abort_connection();
-}
-
-void C2sSession::on_write(uv_write_t* req, int status) {
-  auto* request = static_cast<WriteRequest*>(req->data);
-  C2sSession* self = request->session;
-  Backlog& b = *self->backlog_;  // kept until the close callback while writes are pending
-  size_t size = request->data.size();
-  delete request;
-  --b.writes;
-  if (b.closed) return;  // settled when the connection ended
-  b.bytes -= size;
-  loop_backlog_bytes -= std::min(loop_backlog_bytes, size);
-  if (status == 0) b.written += size;
-  if (status < 0 && status != UV_ECANCELED) {
-    self->abort_connection();
-    return;
-  }
-  self->after_write();
-}
-
-void C2sSession::after_write() {
-  if (!backlog_ || backlog_->firing || backlog_->closed) return;
-  Backlog& b = *backlog_;
-  release_written_stanzas();
-  b.firing = true;
-  // A completion may send again (its next batch): new entries go to the
-  // back, and are run by this loop if their bytes are written already. One
-  // may also end the connection (b.closed): finish_backlog took the rest.
-  while (!b.closed && !b.tracked.empty() && b.tracked.front().end <= b.written) {
-    Backlog::Tracked t = b.tracked.front();
-    b.tracked.pop_front();
-    complete_tracked_send(*t.owner, t.done, t.arg, true);
-    if (!b.closed) release_written_stanzas();
-  }
-  b.firing = false;
-  if (!b.closed && b.idle()) backlog_.reset();
-}
-
-void C2sSession::release_written_stanzas() {
-  auto& held = backlog_->held;
-  while (!held.empty() && held.front().end <= backlog_->written) {
-    held.front().delivery->written.store(true, std::memory_order_relaxed);
-    held.front().delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
-    held.pop_front();
-  }
-}
-
-void C2sSession::post_completions() {
-  if (backlog_->completions_posted) return;
-  backlog_->completions_posted = true;
-  LoopContext* loop = &loop_;
-  SessionId id = id_;
-  loop_.loop.post([loop, id] {
-    C2sSession* self = loop->find(id);
-    if (self == nullptr || !self->backlog_) return;
-    self->backlog_->completions_posted = false;
-    self->after_write();
-  });
-}
-
-void C2sSession::finish_backlog() {
-  if (!backlog_ || backlog_->closed) return;
-  Backlog& b = *backlog_;
-  b.closed = true;
-  // The handle is closing: no byte is written any more. What the socket took
-  // is known now, before the write callbacks report it: libuv counts the
-  // bytes of its queue that are not written yet.
-  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  uint64_t unwritten = output_tap_ != nullptr ? 0 : uv_stream_get_write_queue_size(stream);
-  b.written = b.queued > unwritten ? b.queued - unwritten : 0;
-  loop_backlog_bytes -= std::min(loop_backlog_bytes, b.bytes);
-  b.bytes = 0;
-  // Completions run from the loop, never inside the call that ended the
-  // connection (it may be a module's own send). Their owners stay counted in
-  // sends_in_flight until then, so an unload waits for them.
-  if (!b.tracked.empty()) {
-    auto done = std::make_shared<std::vector<std::pair<Backlog::Tracked, bool>>>();
-    for (const Backlog::Tracked& t : b.tracked) done->emplace_back(t, t.end <= b.written);
-    b.tracked.clear();
-    loop_.loop.post([done] {
-      for (auto& [t, written] : *done) complete_tracked_send(*t.owner, t.done, t.arg, written);
-    });
-  }
-  // Now, before any later stanza for this session is routed elsewhere (it
-  // left the session table): the router applies the rules for a resource
-  // that is gone (another resource, offline storage, an error), in order.
-  std::deque<Backlog::Held> held = std::move(b.held);
-  b.held.clear();
-  unsigned loop = loop_.loop.index();
-  for (Backlog::Held& h : held) {
-    if (h.end <= b.written) {
-      h.delivery->written.store(true, std::memory_order_relaxed);
-      h.delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
-    } else {
-      ctx_.router->reroute_unwritten(std::move(h.delivery), loop);
-    }
-  }
-}
-
-bool C2sSession::send_tracked(const xml::Element& stanza, parley_module* owner, parley_sent_fn done, void* arg) {
-  if (state_ != State::online || owner == nullptr || done == nullptr) return false;
-  xml::SerializeContext sctx;
-  sctx.default_ns = ns::client;
-  std::string bytes = xml::serialize(stanza, sctx);
-  // Without writes waiting the socket will most likely take it at once.
-  if (writes_waiting() && !backlog_fits(bytes.size())) {
-    cut_slow_reader(bytes.size());
-    return false;
-  }
-  if (!backlog_) backlog_ = std::make_unique<Backlog>();
-  send(bytes);
-  if (state_ == State::closing) return false;
-  owner->sends_in_flight.fetch_add(1);
-  backlog_->tracked.push_back(Backlog::Tracked{backlog_->queued, owner, done, arg});
-  if (backlog_->written >= backlog_->queued) post_completions();
-  return true;
-}
-
-void C2sSession::drop_tracked(parley_module* owner) {
-  if (!backlog_) return;
-  auto& tracked = backlog_->tracked;
-  for (auto it = tracked.begin(); it != tracked.end();) {
-    if (it->owner == owner) {
-      forget_tracked_send(*owner);
-      it = tracked.erase(it);
-    } else {
-      ++it;
-    }
-  }
 }
 
 void C2sSession::send_stream_header() {
@@ -806,27 +552,6 @@ void C2sSession::resume_input() {
   }
   if (deferred_ && deferred_->empty()) deferred_.reset();
   start_reading();
-}
-
-bool C2sSession::deliver(const std::shared_ptr<Delivery>& delivery) {
-  if (state_ != State::online) return false;
-  if (writes_waiting() && !backlog_fits(delivery->bytes.size())) {
-    // Not accepted: the router routes it again once this session left.
-    cut_slow_reader(delivery->bytes.size());
-    return false;
-  }
-  if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
-  send(delivery->bytes);
-  if (state_ == State::closing) return false;
-  // Per-stanza bookkeeping only while a backlog exists (the fast path keeps none).
-  if (backlog_ && backlog_->written < backlog_->queued) {
-    // Our hold, before the router gives back its dispatch's (Delivery).
-    delivery->outstanding.fetch_add(1, std::memory_order_relaxed);
-    backlog_->held.push_back(Backlog::Held{backlog_->queued, delivery});
-  } else if (delivery->targets > 1) {
-    delivery->written.store(true, std::memory_order_relaxed);  // fanned out: the others need not keep it
-  }
-  return true;
 }
 
 }  // namespace parley

@@ -243,7 +243,8 @@ class Host {
   }
 
   // ---- ABI 1.2 ----
-  bool supports_1_2() const noexcept { return supports(PARLEY_HOST_ENTRY_END(session_send_tracked)); }
+  // Every 1.2 entry (the last one added is metric_record; services.hpp has the rest of 1.2).
+  bool supports_1_2() const noexcept { return supports(PARLEY_HOST_ENTRY_END(metric_record)); }
 
   // Sends to a session on the calling loop and calls `done` later, on that
   // loop: done(true) once every byte of the stanza was handed to the socket,

@@ -42,7 +42,7 @@ class ServiceStanza {
 
 namespace detail {
 
-inline bool supports_1_2(const Host& host) noexcept { return host.supports(PARLEY_HOST_ENTRY_END(metric_record)); }
+inline bool supports_1_2(const Host& host) noexcept { return host.supports_1_2(); }
 inline const parley_host_api* api_1_2(const Host& host) {
   if (!supports_1_2(host)) fail("parley: this host predates module ABI 1.2");
   return host.api();
