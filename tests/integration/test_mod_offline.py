@@ -561,15 +561,23 @@ def wait_settled(server, total, timeout=30):
         time.sleep(0.05)
 
 
-def test_a_reset_mid_flush_leaves_what_was_not_written_stored(server_factory, raw_factory):
-    n = 1000
+def slow_reader_mid_flush(server_factory, raw_factory, n):
+    """`n` stored messages of 4 KB each (an OMEMO message with a few keys: 4 MB,
+    more than the kernel buffers hold) and bob, who reads slowly, in the middle
+    of their delivery after reading the first 50. Returns (server, texts, bob,
+    what bob read)."""
     server = start(server_factory, {"max_per_sender": n})
-    # 4 KB each (an OMEMO message with a few keys): 4 MB, more than the kernel buffers hold.
     texts = fill_queue(server, raw_factory, n, 4000)
     bob = online(server, raw_factory, "bob", presence=False)
     bob.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # reads slowly
     become_available(bob)
     read = [body(m) for m in collect_messages(bob, 50, timeout=30)]
+    return server, texts, bob, read
+
+
+def test_a_reset_mid_flush_leaves_what_was_not_written_stored(server_factory, raw_factory):
+    n = 1000
+    server, texts, bob, read = slow_reader_mid_flush(server_factory, raw_factory, n)
     reset(bob)
     written = wait_settled(server, n)
     assert read == texts[:50]
@@ -738,12 +746,7 @@ def test_a_reload_during_a_paced_delivery(server_factory, raw_factory):
 
 def test_a_crash_mid_flush_leaves_what_was_not_written_stored(server_factory, raw_factory):
     n = 1000
-    server = start(server_factory, {"max_per_sender": n})
-    texts = fill_queue(server, raw_factory, n, 4000)
-    bob = online(server, raw_factory, "bob", presence=False)
-    bob.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # reads slowly
-    become_available(bob)
-    read = [body(m) for m in collect_messages(bob, 50, timeout=30)]
+    server, texts, bob, read = slow_reader_mid_flush(server_factory, raw_factory, n)
     assert read == texts[:50]
     kill_and_start_again(server)  # SIGKILL mid-flush
     bob.abort()

@@ -703,6 +703,19 @@ def test_large_pending_request_is_stored_cut_short(server_factory, raw_factory):
     assert small.find("{http://jabber.org/protocol/nick}nick").text == "Carol"
 
 
+def send_large_requests(server, raw_factory, senders, target, status_bytes=250_000):
+    """Each sender asks `target` for its presence with a large status, then
+    leaves; returns once all the requests are stored for the target."""
+    status = "z" * status_bytes
+    for user in senders:
+        c = raw_factory(server.c2s_port)
+        c.login(user, PASSWORD, resource="r")
+        c.send(f"<presence to='{target}' type='subscribe'><status>{status}</status></presence>")
+        c.sync()
+        c.close()
+    wait_pending(server, "target", len(senders))
+
+
 def test_many_large_requests_do_not_lock_the_target_out(server_factory, raw_factory):
     # Issue 9 item 2: 60 accounts each send one subscribe with a large status
     # to one target: every login of the target was cut as a slow reader
@@ -711,14 +724,7 @@ def test_many_large_requests_do_not_lock_the_target_out(server_factory, raw_fact
     senders = [f"s{i:02d}" for i in range(60)]
     server = start(server_factory, users=("target", *senders))
     target = f"target@{server.domain}"
-    status = "z" * 250_000
-    for user in senders:
-        c = raw_factory(server.c2s_port)
-        c.login(user, PASSWORD, resource="r")
-        c.send(f"<presence to='{target}' type='subscribe'><status>{status}</status></presence>")
-        c.sync()
-        c.close()
-    wait_pending(server, "target", len(senders))
+    send_large_requests(server, raw_factory, senders, target)
     t = login(server, raw_factory, "target", presence=True)
     got = set()
     while len(got) < len(senders):
@@ -736,14 +742,7 @@ def test_pending_requests_are_pushed_at_the_pace_of_the_connection(server_factor
     senders = [f"s{i:02d}" for i in range(60)]
     server = start(server_factory, users=("target", *senders), max_pending_request_bytes=300_000)
     target = f"target@{server.domain}"
-    status = "z" * 250_000
-    for user in senders:
-        c = raw_factory(server.c2s_port)
-        c.login(user, PASSWORD, resource="r")
-        c.send(f"<presence to='{target}' type='subscribe'><status>{status}</status></presence>")
-        c.sync()
-        c.close()
-    wait_pending(server, "target", len(senders))
+    send_large_requests(server, raw_factory, senders, target)
     # A login cut (reset) in the middle of the pushing: what it did not get
     # is still stored, as every unanswered request is.
     cut = login(server, raw_factory, "target", resource="cut", presence=True)
