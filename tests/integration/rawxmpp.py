@@ -461,9 +461,9 @@ class RawClient:
             self.sync()
         return self.jid
 
-    def sync(self):
+    def sync(self, timeout=None):
         """A round trip to the server, so that everything sent before is processed."""
-        reply = self.iq("get", f"<ping xmlns='{NS_PING}'/>", to=self.domain)
+        reply = self.iq("get", f"<ping xmlns='{NS_PING}'/>", to=self.domain, timeout=timeout)
         assert reply.get("type") in ("result", "error")
 
     # -- stanzas -------------------------------------------------------------

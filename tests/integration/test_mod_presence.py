@@ -279,11 +279,12 @@ def assert_loop_served(worst, total, what):
 
 def directed_flood(client, n, prefix="nobody"):
     """n directed presences to distinct (nonexistent) local accounts, in
-    large writes; then a round trip, so the server has processed them."""
+    large writes; then a round trip, so the server has processed them (a
+    sanitizer build takes tens of seconds for 60,000)."""
     for start in range(0, n, 2000):
         client.send("".join(f"<presence to='{prefix}{i}@{client.domain}'/>"
                             for i in range(start, min(n, start + 2000))))
-    client.sync()
+    client.sync(timeout=120)
 
 
 def test_directed_presences_per_session_are_capped(server_factory, raw_factory):
@@ -345,8 +346,10 @@ def test_logout_fan_out_leaves_the_loop_to_other_sessions(server_factory, raw_fa
     # ping on the same loop is answered promptly while it runs, and every
     # recipient gets its unavailable.
     n = 60_000
+    # At info: a debug line for each of 60,000 stanzas is most of the time
+    # a sanitizer build spends on this test.
     server = server_factory(modules={**MODULES, "mod_presence": {"max_directed_presences": 100_000}},
-                            workers=1)
+                            workers=1, loglevel="info")
     for user in ("alice", "zoe", "carol"):
         server.register(user, PASSWORD)
     # The recipient that can be watched sorts after every "nobody<i>" in
@@ -384,7 +387,8 @@ def test_broadcast_to_a_large_roster_leaves_the_loop_to_other_sessions(server_fa
     # that raised max_roster_size) went out in one loop turn. 50,000
     # subscribers, written straight into the roster table.
     n = 50_000
-    server = server_factory(modules={**MODULES, "mod_roster": {"max_roster_size": 100_000}}, workers=1)
+    server = server_factory(modules={**MODULES, "mod_roster": {"max_roster_size": 100_000}}, workers=1,
+                            loglevel="info")
     for user in ("alice", "zoe", "carol"):
         server.register(user, PASSWORD)
     server.stop()
