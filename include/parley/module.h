@@ -122,6 +122,50 @@ typedef enum parley_event {
    * hooks add <identity/> and <feature/> children (XEP-0030). mod_disco runs
    * it through host->run_fold. */
   PARLEY_EVENT_DISCO_INFO = 12,
+
+  /* ---- 1.2 ---- Every one runs on the loop that owns args->session. */
+  /* A top-level element that is not a stanza (not message, presence or iq of
+   * jabber:client) on an authenticated stream: bound, or authenticated and not
+   * bound yet (XEP-0198 <resume/> comes instead of binding). args->stanza is
+   * the element (borrowed), args->jid the full JID (bound) or the bare JID.
+   * HANDLED or STOP: a module took it (and answers, if at all, with
+   * session_write). If no module takes it the core closes the stream with
+   * <unsupported-stanza-type/>, as without the hook. */
+  PARLEY_EVENT_NONZA_IN = 13,
+  /* Filter: every stanza on its way out to a bound session (routed stanzas,
+   * the core's own replies and errors, modules' sends) just before it is
+   * written; args->stanza is mutable and what the hooks leave is what the
+   * client gets. PASS: the next filter runs, then it is written; STOP: written
+   * without the later filters; HANDLED: not written now (the module dropped
+   * or holds it, and may send it later with session_send_after, which goes on
+   * with the filters after its own). session_write is not filtered. Stanzas
+   * that waited while the session was detached meet the filters when they are
+   * written after re-attaching. */
+  PARLEY_EVENT_STANZA_OUT = 14,
+  /* A message the router gave to a bound session (RFC 6121 8.5 chose this
+   * resource, or it was addressed to it), before the outgoing filters:
+   * ejabberd's user_receive_packet (message carbons copy from here).
+   * args->stanza must not be changed. HANDLED: not delivered to this resource
+   * (the module took it). */
+  PARLEY_EVENT_MESSAGE_DELIVERED = 15,
+  /* The connection of a bound session ended without a closed stream (EOF,
+   * reset, TLS or write error, cut as a slow reader, a timeout): HANDLED from
+   * one hook keeps the session DETACHED instead of closing it (XEP-0198
+   * resumption). A detached session stays bound and available; stanzas for it
+   * wait in a bounded queue of the core (limits.max_detached_stanzas; over it,
+   * or after limits.max_detached_seconds, or by session_close, the session is
+   * closed and what waited is routed as for a resource that is gone). Bytes the
+   * connection had not written at the end are settled as written: the module
+   * that detached the session owns what the client has not acknowledged. Not
+   * asked for a stream the client or the server closed (</stream:stream>, a
+   * stream error), nor at shutdown. */
+  PARLEY_EVENT_SESSION_CLOSING = 16,
+  /* The session is detached now (after a CLOSING hook kept it). */
+  PARLEY_EVENT_SESSION_DETACHED = 17,
+  /* The session has a connection again (session_attach), before anything from
+   * that connection is processed and before the stanzas that waited are
+   * written; args->jid is the session's full JID, as before. */
+  PARLEY_EVENT_SESSION_REATTACHED = 18,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
 
@@ -260,6 +304,14 @@ typedef void (*parley_task_fn)(void* state, void* arg);
  * error stanza (borrowed for the call), or NULL when no answer came within the
  * timeout. */
 typedef void (*parley_iq_reply_fn)(void* state, void* arg, const parley_element* reply);
+
+/* Completion of session_attach (1.2). attached != 0: `session` (the detached
+ * session, same id as before) has the connection now; runs on its loop,
+ * after the REATTACHED hooks and before anything from the connection is
+ * processed or anything that waited is written. 0: not attached (no such
+ * detached session of the same account, or the stream went away); runs on
+ * the loop that asked, and `session` is the stream, which is unchanged. */
+typedef void (*parley_attach_fn)(void* state, void* arg, parley_session_id session, int attached);
 
 /* Typed metrics (1.2), kept per worker loop and summed when read. */
 typedef enum parley_metric_kind {
@@ -477,7 +529,49 @@ typedef struct parley_host_api {
    * a negative counter delta: nothing. A reload starts the metrics at 0. */
   uint32_t (*metric_register)(parley_module* m, parley_str name, uint32_t kind, parley_str help);
   void (*metric_record)(parley_module* m, uint32_t metric, int64_t value);
+
+  /* Sessions and their connections. Every one of these is called on the loop
+   * that owns `session` (from its hooks, iq requests, tracked-send
+   * completions or a post_to_session task) and returns 0 anywhere else. */
+  /* Writes `element` (borrowed) to the session's connection as it is, without
+   * the outgoing filters and without routing: the answer to a nonza (XEP-0198
+   * <a h='3'/>, <enabled/>, <resumed/>). In any state after the stream opened.
+   * 1 if queued for the socket; 0 if the session is not here, is detached or
+   * is closing. */
+  int (*session_write)(parley_module* m, parley_session_id session, const parley_element* element);
+  /* Sends `stanza` (owned) to a bound session through the outgoing filters
+   * that come after this module's own PARLEY_EVENT_STANZA_OUT hook (all of
+   * them if it has none): a stanza a filter held, released (client state
+   * indication). 1 if accepted (written, or held by a later filter, or
+   * waiting for a detached session); 0 if not (freed). */
+  int (*session_send_after)(parley_module* m, parley_session_id session, parley_element* stanza);
+  /* Ends a session: an attached one with the stream error `condition` (an
+   * RFC 6120 stream error condition; empty: a plain </stream:stream>), a
+   * detached one at once. SESSION_CLOSED runs, the user's contacts get
+   * unavailable, stanzas that waited are routed as for a resource that is
+   * gone. 1 if done, 0 if the session is not here or is closing already. */
+  int (*session_close)(parley_module* m, parley_session_id session, parley_str condition);
+  /* Moves the connection of `stream` (the calling loop's stream of an
+   * authenticated, unbound client: where its <resume/> nonza arrived) to the
+   * detached session `detached` of the same account, on whichever loop that
+   * session lives: the connection migrates there (its socket, TLS and parser
+   * state handed over while no thread touches them) and the session keeps its
+   * id, slots, presence and waiting stanzas. The stream's own session ends
+   * (SESSION_CLOSED, never bound). `done` runs once, as parley_attach_fn
+   * says, unless the module is stopped first. Nothing the client sends is
+   * processed meanwhile. 1 if under way; 0 if refused now (`stream` is not an
+   * authenticated unbound stream on this loop, or an attach is under way for
+   * it): done never runs. */
+  int (*session_attach)(parley_module* m, parley_session_id detached, parley_session_id stream,
+                        parley_attach_fn done, void* arg);
+  /* Whether `session` (on the calling loop) is bound (1), detached (2), an
+   * unbound stream (3); 0: not here. */
+  int (*session_state)(parley_module* m, parley_session_id session);
 } parley_host_api;
+
+#define PARLEY_SESSION_BOUND 1
+#define PARLEY_SESSION_DETACHED 2
+#define PARLEY_SESSION_UNBOUND 3
 
 #define PARLEY_HOST_HAS(host, member) \
   ((host)->size >= offsetof(parley_host_api, member) + sizeof(((parley_host_api*)0)->member))
@@ -522,6 +616,18 @@ typedef struct parley_module_def {
   /* NULL-terminated stream features offered after authentication, next to
    * resource binding ("<ver xmlns='urn:xmpp:features:rosterver'/>"). */
   const char* const* session_features;
+
+  /* ---- ABI 1.2 ---- */
+  /* Optional (NULL): session slots across a hot reload. With the loops
+   * paused, before save_state, the old code's save_session_data writes each
+   * of its slots (`data` is what it set with session_set_data) to `out`; the
+   * slots are then freed with their free_fn as in 1.1. After restore_state the
+   * new code's restore_session_data gets those bytes for each session still
+   * there and sets its slot again with session_set_data (allowed from this
+   * call, off the session's loop, while the loops are paused). Both return 0
+   * on success; a failed save or restore loses that slot only (logged). */
+  int (*save_session_data)(void* state, parley_session_id session, void* data, parley_sink out);
+  int (*restore_session_data)(void* state, parley_session_id session, parley_str bytes);
 } parley_module_def;
 
 typedef const parley_module_def* (*parley_module_entry_fn)(void);
