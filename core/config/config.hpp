@@ -74,6 +74,10 @@ struct LimitsConfig {
   // stanzas that may wait for its next connection, and for how long.
   size_t max_detached_stanzas = 1000;
   unsigned max_detached_seconds = 300;
+  // Stanzas one worker loop may have waiting in another's inbox (a route that
+  // leaves the loop): past it, a stanza for a session over there is answered
+  // with <resource-constraint/> instead of queued.
+  size_t max_route_queue = 100000;
 };
 
 struct ModuleConfig {

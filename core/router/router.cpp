@@ -392,8 +392,22 @@ void Router::dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned
     undeliverable(std::move(delivery), loop);
     return;
   }
-  ctx_.loops[loop]->metrics.stanzas_routed_cross_loop.add();
-  ctx_.loops[target]->loop.post([this, id, delivery = std::move(delivery), target]() mutable {
+  LoopContext& from = *ctx_.loops[loop];
+  LoopContext& to = *ctx_.loops[target];
+  if (from.routed_to) {
+    // This route's own bound: one slow loop never makes another queue
+    // without end (the sender hears of it instead).
+    int64_t queued = from.routed_to[target].get() - to.received_from[loop].get();
+    if (queued >= static_cast<int64_t>(ctx_.config.limits.max_route_queue)) {
+      route_full(std::move(delivery), loop);
+      return;
+    }
+    from.routed_to[target].add();
+  }
+  from.metrics.stanzas_routed_cross_loop.add();
+  to.loop.post([this, id, delivery = std::move(delivery), target, loop]() mutable {
+    LoopContext& here = *ctx_.loops[target];
+    if (here.received_from) here.received_from[loop].add();
     deliver_here(id, std::move(delivery), target);
   });
 }
@@ -405,6 +419,13 @@ void Router::deliver_here(SessionId id, std::shared_ptr<Delivery> delivery, unsi
     return;
   }
   undeliverable(std::move(delivery), loop);
+}
+
+void Router::route_full(std::shared_ptr<Delivery> delivery, unsigned loop) {
+  if (delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (delivery->written.load(std::memory_order_relaxed)) return;
+  ctx_.loops[loop]->metrics.stanzas_refused_route_full.add();
+  bounce(delivery->stanza, "resource-constraint", loop, "The server is busy; try again later");
 }
 
 void Router::undeliverable(std::shared_ptr<Delivery> delivery, unsigned loop) {

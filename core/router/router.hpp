@@ -75,6 +75,8 @@ class Router {
   // handed to the loop that waits for it.
   void answer_module_iq(xml::Element&& stanza, const Jid& from, unsigned owner, unsigned loop);
   void undeliverable(std::shared_ptr<Delivery> delivery, unsigned loop);
+  // The route to the target loop is at limits.max_route_queue.
+  void route_full(std::shared_ptr<Delivery> delivery, unsigned loop);
 
   ServerContext& ctx_;
 };

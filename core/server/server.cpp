@@ -112,6 +112,7 @@ Result<void, std::string> Server::start() {
 
   unsigned workers = config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < workers; ++i) ctx_->loops.push_back(std::make_unique<LoopContext>(i));
+  for (auto& loop : ctx_->loops) loop->size_routes(workers);
   for (auto& loop : ctx_->loops) {
     LoopContext* lc = loop.get();
     lc->loop.set_thread_init([lc] { lc->make_current(); });
@@ -247,8 +248,10 @@ std::string Server::status_text() const {
                      ctx_->total(&LoopMetrics::connections_accepted), ctx_->total(&LoopMetrics::stanzas_in),
                      ctx_->total(&LoopMetrics::stanzas_routed_cross_loop), ctx_->total(&LoopMetrics::auth_failures),
                      ctx_->total(&LoopMetrics::stream_errors));
+  out += fmt::format("stanzas_refused_route_full: {}\n", ctx_->total(&LoopMetrics::stanzas_refused_route_full));
   for (const auto& loop : ctx_->loops)
-    out += fmt::format("loop{}_inbox: {}\n", loop->loop.index(), loop->loop.inbox_length());
+    out += fmt::format("loop{}_inbox: {}\nroute_to_loop{}_queue: {}\n", loop->loop.index(), loop->loop.inbox_length(),
+                       loop->loop.index(), ctx_->route_queue(loop->loop.index()));
   out += fmt::format("storage_read_queue: {}\nstorage_write_queue: {}\n", storage_->read_queue_length(),
                      storage_->write_queue_length());
   out += modules_->counters_text();

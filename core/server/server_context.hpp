@@ -54,6 +54,7 @@ struct alignas(64) LoopMetrics {
   LoopCounter stanzas_routed_cross_loop;
   LoopCounter auth_failures;
   LoopCounter stream_errors;
+  LoopCounter stanzas_refused_route_full;  // answered resource-constraint (limits.max_route_queue)
 };
 
 // Everything one worker loop owns. Touched only on that loop's thread.
@@ -71,6 +72,19 @@ struct LoopContext {
 
   // This loop's snapshot of what modules registered; swapped only here.
   std::shared_ptr<const ModuleTables> modules = std::make_shared<ModuleTables>();
+  // The routes that leave this loop for another worker loop, each bounded by
+  // limits.max_route_queue: stanzas this loop posted to loop i, and stanzas
+  // from loop i it took in. Each array is written by this loop only; a
+  // route's queue is routed_to[t] of the source minus received_from[s] of the
+  // target (ARCHITECTURE.md: a queue per route, its length a metric, no
+  // shared atomic written per stanza). Empty until size_routes().
+  std::unique_ptr<LoopCounter[]> routed_to;
+  std::unique_ptr<LoopCounter[]> received_from;
+  void size_routes(size_t loops) {
+    routed_to = std::make_unique<LoopCounter[]>(loops);
+    received_from = std::make_unique<LoopCounter[]>(loops);
+  }
+
   // Iqs modules sent (send_iq) and wait on from this loop (ABI 1.2).
   std::unique_ptr<PendingIqs> pending_iqs;
 
@@ -168,6 +182,16 @@ class ServerContext {
   int64_t total(LoopCounter LoopMetrics::*counter) const {
     int64_t sum = 0;
     for (const auto& loop : loops) sum += (loop->metrics.*counter).get();
+    return sum;
+  }
+
+  // Stanzas waiting in the route from any loop to loop `target`.
+  int64_t route_queue(unsigned target) const {
+    int64_t sum = 0;
+    const LoopContext& to = *loops[target];
+    if (!to.received_from) return 0;
+    for (size_t s = 0; s < loops.size(); ++s)
+      if (loops[s]->routed_to) sum += loops[s]->routed_to[target].get() - to.received_from[s].get();
     return sum;
   }
 
