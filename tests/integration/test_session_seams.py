@@ -171,8 +171,8 @@ def test_nonzas_are_answered_and_the_unknown_ones_still_close_the_stream(server_
 
     # A nonza of the module's namespace it does not take, and one of another
     # namespace: no module takes them, the core closes as without the hook.
-    for xml in (f"<bogus xmlns='{NS}'/>", "<active xmlns='urn:xmpp:csi:0'/>"):
-        other = bound(server, raw_factory, "bob", "x")
+    for i, xml in enumerate((f"<bogus xmlns='{NS}'/>", "<active xmlns='urn:xmpp:csi:0'/>")):
+        other = bound(server, raw_factory, "bob", f"x{i}")
         other.send(xml)
         assert other.expect_stream_error() == "unsupported-stanza-type"
         assert other.wait_closed()
@@ -267,6 +267,9 @@ def test_an_abrupt_end_detaches_and_a_resume_on_the_other_loop_gets_what_waited(
     bob = presence_login(server, raw_factory, "bob", "home")
     alice = presence_login(server, raw_factory, "alice", "phone")
     expect_presence(bob, alice.jid)
+    # bob's presence comes back to alice (RFC 6121 4.3): once it is there,
+    # nothing else is on its way to her, and h below is final.
+    expect_presence(alice, bob.jid)
     alice_jid = alice.jid
     session_id, loop = enable(alice)
     h = ack(alice)
