@@ -409,7 +409,7 @@ int h_session_attach(parley_module* m, parley_session_id detached, parley_sessio
                      void* arg) {
   if (!done || h_session_state(m, stream) != PARLEY_SESSION_UNBOUND) return 0;
   for (const auto& a : m->attaches)
-    if (a.stream == stream) return 0;  // one under way for it
+    if (a.stream == stream && !a.completed) return 0;  // one under way for it
   m->attaches.push_back(FakeAttach{detached, stream, done, arg});
   return 1;
 }
@@ -507,6 +507,7 @@ void parley_module::sent_done(size_t i, bool written) {
 }
 
 void parley_module::attach_done(size_t i, bool attached) {
+  attaches.at(i).completed = true;
   FakeAttach a = attaches.at(i);
   a.done(state, a.arg, attached ? a.detached : a.stream, attached ? 1 : 0);
 }

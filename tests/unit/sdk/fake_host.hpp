@@ -59,6 +59,7 @@ struct FakeAttach {
   parley_session_id stream;
   parley_attach_fn done;
   void* arg;
+  bool completed = false;
 };
 
 // A module's slot of one session, freed as the host frees it.
