@@ -6,8 +6,11 @@ add_library(parley_core STATIC
   stanza/stanza_log.cpp
   router/router.cpp
   net/listener.cpp
-  c2s/c2s_session.cpp
-  c2s/c2s_write.cpp
+  net/connection.cpp
+  net/connection_write.cpp
+  session/session.cpp
+  session/session_attach.cpp
+  c2s/c2s_stream.cpp
   c2s/c2s_auth.cpp
   c2s/c2s_stanza.cpp
   server/server_context.cpp

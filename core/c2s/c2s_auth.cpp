@@ -11,7 +11,8 @@
 
 #include <algorithm>
 
-#include "core/c2s/c2s_session.hpp"
+#include "core/c2s/c2s_stream.hpp"
+#include "core/session/session.hpp"
 #include "core/control/account_commands.hpp"
 #include "core/server/server_context.hpp"
 #include "core/stanza/namespaces.hpp"
@@ -49,17 +50,17 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
-std::string C2sSession::advertised_mechanisms_xml() const {
+std::string C2sStream::advertised_mechanisms_xml() const {
   std::string out = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";
-  bool exporter = tls_ && !tls_->channel_binding_tls_exporter().empty();
-  bool unique = tls_ && !tls_->channel_binding_tls_unique().empty();  // below TLS 1.3 only
-  if (secure_) {
+  bool exporter = conn_.tls() && !conn_.tls()->channel_binding_tls_exporter().empty();
+  bool unique = conn_.tls() && !conn_.tls()->channel_binding_tls_unique().empty();  // below TLS 1.3 only
+  if (conn_.secure()) {
     out += "<mechanism>SCRAM-SHA-256-PLUS</mechanism><mechanism>SCRAM-SHA-1-PLUS</mechanism>";
   }
   out += "<mechanism>SCRAM-SHA-256</mechanism><mechanism>SCRAM-SHA-1</mechanism>";
-  if (secure_ || listener_.allow_plain_without_tls) out += "<mechanism>PLAIN</mechanism>";
+  if (conn_.secure() || listener_.allow_plain_without_tls) out += "<mechanism>PLAIN</mechanism>";
   out += "</mechanisms>";
-  if (secure_) {
+  if (conn_.secure()) {
     // XEP-0440: which channel-binding types the -PLUS mechanisms accept here.
     out += "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>";
     if (exporter) out += "<channel-binding type='tls-exporter'/>";
@@ -70,7 +71,7 @@ std::string C2sSession::advertised_mechanisms_xml() const {
   return out;
 }
 
-void C2sSession::handle_sasl(xml::Element&& element) {
+void C2sStream::handle_sasl(xml::Element&& element) {
   const std::string& name = element.name();
   if (name == "auth") {
     sasl_start(element);
@@ -93,19 +94,19 @@ void C2sSession::handle_sasl(xml::Element&& element) {
   }
 }
 
-void C2sSession::sasl_start(const xml::Element& auth) {
+void C2sStream::sasl_start(const xml::Element& auth) {
   // A new <auth/> in the middle of an exchange abandons it: a failure too.
   if (mechanism_) count_abandoned_exchange();
   scram_.reset();
   mechanism_.reset();
   state_ = State::negotiating;
-  if (!secure_ && listener_.starttls_required) {
+  if (!conn_.secure() && listener_.starttls_required) {
     sasl_failure(sasl::Failure::encryption_required);
     return;
   }
   const config::LimitsConfig& limits = ctx_.config.limits;
   if (limits.max_auth_failures_per_ip != 0 &&
-      ctx_.auth_failures.count(peer_ip_, uv_now(loop_.loop.uv()), limits.auth_failure_window * 1000ull) >=
+      ctx_.auth_failures.count(conn_.peer_ip(), uv_now(loop_->loop.uv()), limits.auth_failure_window * 1000ull) >=
           limits.max_auth_failures_per_ip) {
     // RFC 6120 §6.5.12: temporary, so a client tries again later rather than
     // asking its user for another password.
@@ -114,11 +115,11 @@ void C2sSession::sasl_start(const xml::Element& auth) {
     return;
   }
   auto mechanism = sasl::parse_mechanism(auth.attr("mechanism"));
-  if (!mechanism || (is_plus(*mechanism) && !secure_)) {
+  if (!mechanism || (is_plus(*mechanism) && !conn_.secure())) {
     sasl_failure(sasl::Failure::invalid_mechanism);
     return;
   }
-  if (*mechanism == sasl::Mechanism::plain && !secure_ && !listener_.allow_plain_without_tls) {
+  if (*mechanism == sasl::Mechanism::plain && !conn_.secure() && !listener_.allow_plain_without_tls) {
     sasl_failure(sasl::Failure::encryption_required);
     return;
   }
@@ -146,13 +147,13 @@ void C2sSession::sasl_start(const xml::Element& auth) {
   }
 
   sasl::ChannelBinding binding;
-  if (tls_) {
-    binding.tls_exporter = tls_->channel_binding_tls_exporter();
-    binding.tls_server_end_point = tls_->channel_binding_tls_server_end_point();
-    binding.tls_unique = tls_->channel_binding_tls_unique();
+  if (const tls::Stream* tls = conn_.tls()) {
+    binding.tls_exporter = tls->channel_binding_tls_exporter();
+    binding.tls_server_end_point = tls->channel_binding_tls_server_end_point();
+    binding.tls_unique = tls->channel_binding_tls_unique();
   }
   sasl::Hash hash = sasl::scram_hash(*mechanism_);
-  scram_ = std::make_unique<sasl::ScramServer>(hash, is_plus(*mechanism_), binding, secure_);
+  scram_ = std::make_unique<sasl::ScramServer>(hash, is_plus(*mechanism_), binding, conn_.secure());
   auto authcid = scram_->client_first(message);
   if (!authcid) {
     sasl_failure(authcid.error());
@@ -168,9 +169,9 @@ void C2sSession::sasl_start(const xml::Element& auth) {
   // exchange looks the same (no account enumeration).
   suspend_input();
   ServerContext& ctx = ctx_;
-  LoopContext* loop = &loop_;
-  SessionId id = id_;
-  std::string host = host_;
+  LoopContext* loop = loop_;
+  SessionId id = session_->id();
+  std::string host = this->host();
   std::string username = *user;
   ctx.storage->read([loop, id, host, username, hash](storage::Database& db) {
     auto record = storage::user_store::get_credentials(db, host, username, record_name(hash));
@@ -178,7 +179,7 @@ void C2sSession::sasl_start(const xml::Element& auth) {
     std::optional<storage::ScramRecord> found = failed ? std::nullopt : std::move(*record);
     if (failed) spdlog::error("storage: credential look-up for {}@{} failed: {}", username, host, record.error().message);
     loop->loop.post([loop, id, username, hash, failed, found = std::move(found)] {
-      C2sSession* self = loop->find(id);
+      C2sStream* self = loop->stream_of(id);
       if (self == nullptr || self->state_ != State::authenticating || !self->scram_) return;
       if (failed) {
         // The outcome first, then what the client pipelined after it.
@@ -187,7 +188,7 @@ void C2sSession::sasl_start(const xml::Element& auth) {
         return;
       }
       sasl::ScramCredentials creds = found ? to_credentials(hash, *found) : dummy_credentials(hash, username);
-      self->jid_ = Jid::make(username, self->host_).value_or(Jid());
+      self->session_->set_jid(Jid::make(username, self->host()).value_or(Jid()));
       std::string challenge = "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";
       challenge += sasl::base64_encode(self->scram_->server_first(creds));
       challenge += "</challenge>";
@@ -197,7 +198,7 @@ void C2sSession::sasl_start(const xml::Element& auth) {
   });
 }
 
-void C2sSession::sasl_response(const xml::Element& response) {
+void C2sStream::sasl_response(const xml::Element& response) {
   if (state_ != State::authenticating || !mechanism_) {
     sasl_failure(sasl::Failure::malformed_request);
     return;
@@ -231,7 +232,7 @@ void C2sSession::sasl_response(const xml::Element& response) {
   }
   if (!scram_->authzid().empty()) {
     auto authz = Jid::parse(scram_->authzid());
-    if (!authz || *authz != jid_.bare()) {
+    if (!authz || *authz != jid().bare()) {
       sasl_failure(sasl::Failure::invalid_authzid);
       return;
     }
@@ -239,7 +240,7 @@ void C2sSession::sasl_response(const xml::Element& response) {
   sasl_success(*final_message);
 }
 
-void C2sSession::sasl_plain(std::string_view message) {
+void C2sStream::sasl_plain(std::string_view message) {
   auto plain = sasl::parse_plain(message);
   if (!plain) {
     sasl_failure(plain.error());
@@ -259,7 +260,7 @@ void C2sSession::sasl_plain(std::string_view message) {
   }
   if (!plain->authzid.empty()) {
     auto authz = Jid::parse(plain->authzid);
-    auto self_jid = Jid::make(*user, host_);
+    auto self_jid = Jid::make(*user, host());
     if (!authz || !self_jid || *authz != *self_jid) {
       sasl_failure(sasl::Failure::invalid_authzid);
       return;
@@ -268,9 +269,9 @@ void C2sSession::sasl_plain(std::string_view message) {
   // PBKDF2 runs on the storage reader, not on the loop.
   suspend_input();
   ServerContext& ctx = ctx_;
-  LoopContext* loop = &loop_;
-  SessionId id = id_;
-  std::string host = host_;
+  LoopContext* loop = loop_;
+  SessionId id = session_->id();
+  std::string host = this->host();
   std::string username = *user;
   std::string secret = std::move(*password);
   ctx.storage->read([loop, id, host, username, secret](storage::Database& db) {
@@ -285,7 +286,7 @@ void C2sSession::sasl_plain(std::string_view message) {
       ok = sasl::verify_prepared_password(creds, secret) && record->has_value();
     }
     loop->loop.post([loop, id, username, failed, ok] {
-      C2sSession* self = loop->find(id);
+      C2sStream* self = loop->stream_of(id);
       if (self == nullptr || self->state_ != State::authenticating) return;
       // The outcome first, then what the client pipelined after it.
       if (failed) {
@@ -293,7 +294,7 @@ void C2sSession::sasl_plain(std::string_view message) {
       } else if (!ok) {
         self->sasl_failure(sasl::Failure::not_authorized);
       } else {
-        self->jid_ = Jid::make(username, self->host_).value_or(Jid());
+        self->session_->set_jid(Jid::make(username, self->host()).value_or(Jid()));
         self->sasl_success({});
       }
       self->resume_input();
@@ -301,7 +302,7 @@ void C2sSession::sasl_plain(std::string_view message) {
   });
 }
 
-void C2sSession::sasl_failure(sasl::Failure failure, std::string_view text) {
+void C2sStream::sasl_failure(sasl::Failure failure, std::string_view text) {
   scram_.reset();
   mechanism_.reset();
   if (state_ == State::closing) return;
@@ -317,13 +318,13 @@ void C2sSession::sasl_failure(sasl::Failure failure, std::string_view text) {
   out += "</failure>";
   send(out);
   if (failure == sasl::Failure::invalid_mechanism || failure == sasl::Failure::encryption_required) return;
-  loop_.metrics.auth_failures.add();
-  spdlog::info("c2s {}: authentication failure from {}: {}", id_, peer_ip_, sasl::condition_name(failure));
+  loop_->metrics.auth_failures.add();
+  spdlog::info("c2s {}: authentication failure from {}: {}", session_->id(), conn_.peer_ip(), sasl::condition_name(failure));
   const config::LimitsConfig& limits = ctx_.config.limits;
   unsigned from_ip = 0;
-  uint64_t now = uv_now(loop_.loop.uv());
+  uint64_t now = uv_now(loop_->loop.uv());
   if (limits.max_auth_failures_per_ip != 0 && failure != sasl::Failure::temporary_auth_failure)
-    from_ip = ctx_.auth_failures.record(peer_ip_, now, limits.auth_failure_window * 1000ull);
+    from_ip = ctx_.auth_failures.record(conn_.peer_ip(), now, limits.auth_failure_window * 1000ull);
   // RFC 6120 §6.4.5: a reasonable number of retries, then policy-violation.
   if (++auth_failures_ >= limits.max_auth_failures) {
     close_with_stream_error("policy-violation", "Too many failed authentication attempts");
@@ -332,15 +333,10 @@ void C2sSession::sasl_failure(sasl::Failure failure, std::string_view text) {
   // Past half the address's allowance, each further guess waits (the next
   // bytes of this stream are read later), one more second each time, up to 5.
   unsigned half = limits.max_auth_failures_per_ip / 2;
-  if (from_ip > half && !throttled_) {
-    uint64_t delay_ms = std::min<uint64_t>(5000, 1000ull * (from_ip - half));
-    throttled_ = true;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    loop_.throttle(id_, now + delay_ms);
-  }
+  if (from_ip > half) conn_.throttle(std::min<uint64_t>(5000, 1000ull * (from_ip - half)));
 }
 
-void C2sSession::sasl_success(std::string_view additional_data) {
+void C2sStream::sasl_success(std::string_view additional_data) {
   scram_.reset();
   mechanism_.reset();
   authenticated_ = true;
@@ -354,7 +350,7 @@ void C2sSession::sasl_success(std::string_view additional_data) {
     out += "</success>";
   }
   send(out);
-  spdlog::info("c2s {}: {} authenticated from {}", id_, jid_.bare_str(), peer_ip_);
+  spdlog::info("c2s {}: {} authenticated from {}", session_->id(), jid().bare_str(), conn_.peer_ip());
   // The client restarts the stream; a pipelining client may already have.
   // Whatever we say next (even an error) opens our new stream first.
   header_sent_ = false;
@@ -367,13 +363,13 @@ void C2sSession::sasl_success(std::string_view additional_data) {
   }
 }
 
-void C2sSession::count_abandoned_exchange() {
+void C2sStream::count_abandoned_exchange() {
   // An exchange left unfinished (another <auth/>, or the connection gone after
   // the server-first-message) counts toward the address's failure limit like
   // a wrong password, so probing accounts that way is limited too.
   const config::LimitsConfig& limits = ctx_.config.limits;
   if (limits.max_auth_failures_per_ip == 0) return;
-  ctx_.auth_failures.record(peer_ip_, uv_now(loop_.loop.uv()), limits.auth_failure_window * 1000ull);
+  ctx_.auth_failures.record(conn_.peer_ip(), uv_now(loop_->loop.uv()), limits.auth_failure_window * 1000ull);
 }
 
 }  // namespace parley

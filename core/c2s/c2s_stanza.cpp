@@ -1,14 +1,15 @@
-// Resource binding and the stanzas of an online c2s session (RFC 6120 §7-§8,
-// RFC 6121 §4 for the session's own presence).
+// Resource binding, nonzas and the stanzas of a bound c2s stream (RFC 6120
+// §7-§8, RFC 6121 §4 for the session's own presence).
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
 
-#include "core/c2s/c2s_session.hpp"
+#include "core/c2s/c2s_stream.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
+#include "core/session/session.hpp"
 #include "core/stanza/namespaces.hpp"
 #include "core/stanza/stanza_errors.hpp"
 
@@ -40,29 +41,35 @@ bool valid_iq(const xml::Element& iq) {
 
 }  // namespace
 
-void C2sSession::reply_error(const xml::Element& stanza, std::string_view condition, std::string_view text) {
+void C2sStream::reply_error(const xml::Element& stanza, std::string_view condition, std::string_view text) {
   if (is_error_stanza(stanza)) return;
   xml::Element reply = make_stanza_error(stanza, condition, text);
   // An error about the client's own stanza comes from the server on its behalf.
   reply.remove_attr("from");
   if (stanza.has_attr("to")) reply.set_attr("from", std::string(stanza.attr("to")));
   reply.remove_attr("to");
-  if (!jid_.empty()) reply.set_attr("to", jid_.full());
+  if (!jid().empty()) reply.set_attr("to", jid().full());
+  if (state_ == State::online) {
+    session_->send_stanza(std::move(reply));  // through the outgoing filters
+    return;
+  }
   send_element(reply);
 }
 
-void C2sSession::handle_bind_state(xml::Element&& element) {
+void C2sStream::handle_bind_state(xml::Element&& element) {
   if (element.xmlns() == ns::client && element.name() == "iq" && element.attr("type") == "set" &&
       element.find_child("bind", ns::bind) != nullptr) {
     handle_bind(element);
     return;
   }
   if (element.xmlns() == ns::client && element.name() == "iq" && handle_session_iq(element)) return;
+  // A module's nonza instead of binding (XEP-0198 <resume/>).
+  if (!(element.xmlns() == ns::client && element.name() == "iq") && handle_nonza(element)) return;
   // RFC 6120 §7.1: nothing but binding before a resource is bound.
   close_with_stream_error("not-authorized");
 }
 
-void C2sSession::handle_bind(const xml::Element& iq) {
+void C2sStream::handle_bind(const xml::Element& iq) {
   if (!iq.has_attr("id")) {
     reply_error(iq, "bad-request");
     return;
@@ -80,41 +87,48 @@ void C2sSession::handle_bind(const xml::Element& iq) {
     }
     resource = std::move(*prepared);
   }
-  Jid full = jid_.bare().with_resource(resource);
-  auto result = ctx_.sessions.bind(full.bare_str(), resource, id_, ctx_.config.limits.max_sessions_per_user);
+  Jid full = jid().bare().with_resource(resource);
+  SessionId id = session_->id();
+  auto result = ctx_.sessions.bind(full.bare_str(), resource, id, ctx_.config.limits.max_sessions_per_user);
   if (!result.ok) {
     reply_error(iq, "resource-constraint", "Too many sessions for this account");
     return;
   }
-  jid_ = std::move(full);
   state_ = State::online;
-  uv_timer_stop(&timer_);
+  arm_timer(0);  // no deadline once bound: the timer handle goes
   if (result.replaced != 0) {
-    // RFC 6120 §7.7.2.2: the new session wins; the old one gets <conflict/>.
+    // RFC 6120 §7.7.2.2: the new session wins; the old one gets <conflict/>
+    // (a detached one ends at once).
     SessionId old = result.replaced;
     unsigned target = loop_of(old);
     if (target < ctx_.loops.size()) {
       LoopContext* loop = ctx_.loops[target].get();
       auto kick = [loop, old] {
-        if (C2sSession* previous = loop->find(old))
-          previous->close_with_stream_error("conflict", "Replaced by new connection");
+        if (Session* previous = loop->find(old)) previous->close("conflict", "Replaced by new connection");
       };
-      if (target == loop_.loop.index())
+      if (target == loop_->loop.index())
         kick();
       else
         loop->loop.post(std::move(kick));
     }
   }
+  session_->bind(std::move(full));
   xml::Element reply = make_iq_result(iq);
   reply.remove_attr("from");
   reply.remove_attr("to");
-  reply.add_child("bind", std::string(ns::bind)).add_child("jid", std::string(ns::bind)).add_text(jid_.full());
+  reply.add_child("bind", std::string(ns::bind)).add_child("jid", std::string(ns::bind)).add_text(jid().full());
   send_element(reply);
-  spdlog::debug("c2s {}: bound {}", id_, jid_.full());
-  run_session_hook(PARLEY_EVENT_SESSION_BOUND, nullptr);
+  spdlog::debug("c2s {}: bound {}", id, jid().full());
+  session_->run_hook(PARLEY_EVENT_SESSION_BOUND, nullptr);
 }
 
-bool C2sSession::handle_session_iq(const xml::Element& iq) {
+bool C2sStream::handle_nonza(xml::Element& element) {
+  if (!loop_->modules || loop_->modules->hooks_for(PARLEY_EVENT_NONZA_IN, host()) == nullptr) return false;
+  parley_result taken = session_->run_hook(PARLEY_EVENT_NONZA_IN, &element);
+  return taken == PARLEY_HANDLED || taken == PARLEY_STOP;
+}
+
+bool C2sStream::handle_session_iq(const xml::Element& iq) {
   // RFC 3921 session establishment: a no-op kept for old clients.
   if (iq.attr("type") != "set" || iq.find_child("session", ns::session) == nullptr) return false;
   xml::Element reply = make_iq_result(iq);
@@ -124,18 +138,18 @@ bool C2sSession::handle_session_iq(const xml::Element& iq) {
   return true;
 }
 
-bool C2sSession::handle_preauth_iq(xml::Element& iq) {
+bool C2sStream::handle_preauth_iq(xml::Element& iq) {
   // Offered only where the stream could authenticate (XEP-0077 §3: the same
   // place as the SASL mechanisms).
-  if (!secure_ && listener_.starttls_required) return false;
+  if (!conn_.secure() && listener_.starttls_required) return false;
   if (iq.xmlns() != ns::client) return false;
   std::string_view type = iq.attr("type");
   if (type != "get" && type != "set") return false;
   const xml::Element* payload = iq.first_child();
   if (payload == nullptr) return false;
-  const IqEntry* entry = loop_.modules->iq_for(host_, PARLEY_IQ_PREAUTH, type, payload->xmlns());
+  const IqEntry* entry = loop_->modules->iq_for(host(), PARLEY_IQ_PREAUTH, type, payload->xmlns());
   if (entry == nullptr) return false;
-  if (!secure_ && !listener_.allow_plain_without_tls) {
+  if (!conn_.secure() && !listener_.allow_plain_without_tls) {
     // A pre-auth iq sends a password in the clear (XEP-0077 registration), so
     // it goes where PLAIN goes: not over an unencrypted stream unless the
     // listener opts in. policy-violation, as Prosody answers registration
@@ -150,7 +164,7 @@ bool C2sSession::handle_preauth_iq(xml::Element& iq) {
   // Nothing the client claims about itself counts before authentication.
   iq.remove_attr("from");
   parley_iq_request request{sizeof(parley_iq_request), reinterpret_cast<const parley_element*>(&iq), to_pstr({}),
-                            to_pstr({}), id_};
+                            to_pstr({}), session_->id()};
   int result;
   try {
     result = entry->fn(entry->instance->state, &request);
@@ -168,31 +182,19 @@ bool C2sSession::handle_preauth_iq(xml::Element& iq) {
   return true;
 }
 
-parley_result C2sSession::run_session_hook(parley_event event, xml::Element* stanza) {
-  // Every stanza passes here: build the arguments only if a module listens.
-  if (!loop_.modules || loop_.modules->hooks_for(event, host_) == nullptr) return PARLEY_PASS;
-  std::string full = jid_.full();
-  parley_event_args args{};
-  args.session = id_;
-  args.stanza = reinterpret_cast<parley_element*>(stanza);
-  args.user = to_pstr(jid_.local());
-  args.host = to_pstr(host_);
-  args.jid = to_pstr(full);
-  return run_hooks(*loop_.modules, event, host_, args);
-}
-
-void C2sSession::handle_stanza(xml::Element&& stanza) {
-  if (loop_.paused) {
+void C2sStream::handle_stanza(xml::Element&& stanza) {
+  if (loop_->paused) {
     // Modules are being swapped: wait, in order, for the new code.
-    loop_.paused_stanzas.emplace_back(id_, std::move(stanza));
+    loop_->paused_stanzas.emplace_back(session_->id(), std::move(stanza));
     return;
   }
   process_stanza(std::move(stanza));
 }
 
-void C2sSession::process_stanza(xml::Element&& stanza) {
+void C2sStream::process_stanza(xml::Element&& stanza) {
   if (state_ != State::online) return;
   if (!is_stanza(stanza)) {
+    if (handle_nonza(stanza)) return;
     close_with_stream_error("unsupported-stanza-type");
     return;
   }
@@ -220,9 +222,10 @@ void C2sSession::process_stanza(xml::Element&& stanza) {
   }
   // RFC 6120 §8.1.2.1: the server stamps the sender's full JID, whatever the
   // client wrote (no spoofing).
-  stanza.set_attr("from", jid_.full());
+  const Jid& self = jid();
+  stanza.set_attr("from", self.full());
 
-  parley_result filtered = run_session_hook(PARLEY_EVENT_STANZA_IN, &stanza);
+  parley_result filtered = session_->run_hook(PARLEY_EVENT_STANZA_IN, &stanza);
   if (filtered == PARLEY_HANDLED) return;
   if (filtered == PARLEY_ERROR) {
     reply_error(stanza, "internal-server-error");
@@ -235,17 +238,17 @@ void C2sSession::process_stanza(xml::Element&& stanza) {
   }
   if (name == "message" && to.empty()) {
     // §10.3.1: a message without 'to' is for the sender's own bare JID.
-    stanza.set_attr("to", jid_.bare_str());
-    to_jid = jid_.bare();
+    stanza.set_attr("to", self.bare_str());
+    to_jid = self.bare();
   } else if (stanza.attr("to") != to) {
     // A filter hook readdressed it: prepare the new address.
-    ctx_.router->route(std::move(stanza), loop_.loop.index());
+    ctx_.router->route(std::move(stanza), loop_->loop.index());
     return;
   }
-  ctx_.router->route(std::move(stanza), jid_, to_jid, loop_.loop.index());
+  ctx_.router->route(std::move(stanza), self, to_jid, loop_->loop.index());
 }
 
-void C2sSession::handle_own_presence(xml::Element&& presence) {
+void C2sStream::handle_own_presence(xml::Element&& presence) {
   std::string_view type = presence.attr("type");
   if (type.empty()) {
     int priority = 0;
@@ -259,18 +262,15 @@ void C2sSession::handle_own_presence(xml::Element&& presence) {
       }
       priority = static_cast<int>(value);
     }
-    available_ = true;
-    priority_ = priority;
-    ctx_.sessions.set_presence(jid_.bare_str(), id_, true, priority_);
+    session_->set_presence(true, priority);
   } else if (type == "unavailable") {
-    available_ = false;
-    ctx_.sessions.set_presence(jid_.bare_str(), id_, false, priority_);
+    session_->set_presence(false, session_->priority());
   } else {
     // probe and subscription management without 'to' mean nothing here;
     // subscriptions are the presence module's (RFC 6121 §3).
     return;
   }
-  parley_result hooked = run_session_hook(PARLEY_EVENT_PRESENCE_BROADCAST, &presence);
+  parley_result hooked = session_->run_hook(PARLEY_EVENT_PRESENCE_BROADCAST, &presence);
   if (hooked == PARLEY_HANDLED) return;
   if (hooked == PARLEY_ERROR) {
     reply_error(presence, "internal-server-error");
@@ -278,32 +278,13 @@ void C2sSession::handle_own_presence(xml::Element&& presence) {
   }
   // RFC 6121 §4.2.2/§4.5.2: the user's own available resources, this one
   // included, see the broadcast. Contacts get it from the presence module.
-  for (const SessionRef& ref : ctx_.sessions.sessions_of(jid_.bare_str())) {
-    if (!ref.available && ref.id != id_) continue;
+  const Jid& self = jid();
+  SessionId id = session_->id();
+  for (const SessionRef& ref : ctx_.sessions.sessions_of(self.bare_str())) {
+    if (!ref.available && ref.id != id) continue;
     xml::Element copy = presence;
-    copy.set_attr("to", jid_.bare().with_resource(ref.resource).full());
-    ctx_.router->deliver_to_session(ref.id, std::make_shared<Delivery>(std::move(copy)), loop_.loop.index());
-  }
-}
-
-void C2sSession::leave_session_table() {
-  if (announced_) {
-    announced_ = false;
-    run_session_hook(PARLEY_EVENT_SESSION_CLOSED, nullptr);
-  }
-  if (jid_.empty() || jid_.resource().empty()) return;
-  bool was_available = available_;
-  available_ = false;
-  ctx_.sessions.unbind(jid_.bare_str(), jid_.resource(), id_);
-  if (!was_available || ctx_.shutting_down.load()) return;
-  // An abrupt end is an unavailable presence all the same (RFC 6121 §4.5.4).
-  for (const SessionRef& ref : ctx_.sessions.sessions_of(jid_.bare_str())) {
-    if (!ref.available) continue;
-    xml::Element presence("presence", std::string(ns::client));
-    presence.set_attr("type", "unavailable");
-    presence.set_attr("from", jid_.full());
-    presence.set_attr("to", jid_.bare().with_resource(ref.resource).full());
-    ctx_.router->deliver_to_session(ref.id, std::make_shared<Delivery>(std::move(presence)), loop_.loop.index());
+    copy.set_attr("to", self.bare().with_resource(ref.resource).full());
+    ctx_.router->deliver_to_session(ref.id, std::make_shared<Delivery>(std::move(copy)), loop_->loop.index());
   }
 }
 

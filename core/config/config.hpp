@@ -70,6 +70,10 @@ struct LimitsConfig {
   // loop gets total / workers).
   size_t max_write_backlog = 4 * 1024 * 1024;
   size_t max_write_backlog_total = 256 * 1024 * 1024;
+  // A session a module keeps on a lost connection (XEP-0198 resumption):
+  // stanzas that may wait for its next connection, and for how long.
+  size_t max_detached_stanzas = 1000;
+  unsigned max_detached_seconds = 300;
 };
 
 struct ModuleConfig {

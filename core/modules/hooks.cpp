@@ -10,9 +10,22 @@ parley_result run_hooks(const ModuleTables& tables, parley_event event, std::str
                         parley_event_args& args) {
   const std::vector<HookEntry>* hooks = tables.hooks_for(event, host);
   if (hooks == nullptr) return PARLEY_PASS;
+  return run_hooks_from(*hooks, 0, event, host, args);
+}
+
+size_t hook_position_after(const std::vector<HookEntry>& hooks, const parley_module* instance) {
+  size_t after = 0;
+  for (size_t i = 0; i < hooks.size(); ++i)
+    if (hooks[i].instance == instance) after = i + 1;
+  return after;
+}
+
+parley_result run_hooks_from(const std::vector<HookEntry>& hooks, size_t from, parley_event event,
+                             std::string_view host, parley_event_args& args) {
   args.size = sizeof(parley_event_args);
   args.event = event;
-  for (const HookEntry& hook : *hooks) {
+  for (size_t i = from; i < hooks.size(); ++i) {
+    const HookEntry& hook = hooks[i];
     int result;
     try {
       result = hook.fn(hook.instance->state, &args);

@@ -2,7 +2,9 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
-#include "core/c2s/c2s_session.hpp"
+#include "core/c2s/c2s_stream.hpp"
+#include "core/session/session.hpp"
+#include "core/session/session_attach.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/host_api_services.hpp"
 #include "core/modules/module_accounts.hpp"
@@ -342,7 +344,7 @@ parley_value rows_value(const parley_rows* rows, size_t row, size_t column) {
 
 int64_t rows_changes(const parley_rows* rows) { return rows ? rows->result.changes : 0; }
 
-C2sSession* session_here(parley_module* m, parley_session_id id) {
+Session* session_here(parley_module* m, parley_session_id id) {
   LoopContext* loop = LoopContext::current();
   if (loop == nullptr || id == 0 || loop_of(id) != loop->loop.index()) return nullptr;
   (void)m;
@@ -350,14 +352,14 @@ C2sSession* session_here(parley_module* m, parley_session_id id) {
 }
 
 int session_set_data(parley_module* m, parley_session_id session, void* data, void (*free_fn)(void*)) {
-  C2sSession* s = session_here(m, session);
+  Session* s = session_here(m, session);
   if (s == nullptr) return 0;
   s->set_module_data(m, data, free_fn);
   return 1;
 }
 
 void* session_get_data(parley_module* m, parley_session_id session) {
-  C2sSession* s = session_here(m, session);
+  Session* s = session_here(m, session);
   return s ? s->module_data(m) : nullptr;
 }
 
@@ -383,28 +385,28 @@ size_t user_sessions(parley_module* m, parley_str bare_jid, parley_session_fn ea
 }
 
 int session_hold(parley_module* m, parley_session_id session) {
-  C2sSession* s = session_here(m, session);
+  Session* s = session_here(m, session);
   if (s == nullptr) return 0;
   s->hold_input();
   return 1;
 }
 
 int session_release(parley_module* m, parley_session_id session) {
-  C2sSession* s = session_here(m, session);
+  Session* s = session_here(m, session);
   return s != nullptr && s->release_input() ? 1 : 0;
 }
 
 int session_reply(parley_module* m, parley_session_id session, parley_element* stanza) {
   std::unique_ptr<xml::Element> owned(el(stanza));
-  C2sSession* s = session_here(m, session);
+  Session* s = session_here(m, session);
   if (s == nullptr || !owned) return 0;
   // A reply to a stream that has no address yet carries none.
   if (owned->has_attr("to") && owned->attr("to").empty()) owned->remove_attr("to");
-  return s->send_direct(*owned) ? 1 : 0;
+  return s->write_element(*owned) ? 1 : 0;
 }
 
 int session_peer_address(parley_module* m, parley_session_id session, parley_sink out) {
-  C2sSession* s = session_here(m, session);
+  Session* s = session_here(m, session);
   if (s == nullptr) return 0;
   sink_write(out, s->peer_ip());
   return 1;
@@ -424,9 +426,51 @@ void offer_stream_features(parley_module* m, int after_auth, int offer) {
 int session_send_tracked(parley_module* m, parley_session_id session, parley_element* stanza, parley_sent_fn done,
                          void* arg) {
   std::unique_ptr<xml::Element> owned(el(stanza));
-  C2sSession* s = session_here(m, session);
+  Session* s = session_here(m, session);
   if (s == nullptr || !owned || done == nullptr) return 0;
   return s->send_tracked(*owned, m, done, arg) ? 1 : 0;
+}
+
+int session_write(parley_module* m, parley_session_id session, const parley_element* element) {
+  Session* s = session_here(m, session);
+  if (s == nullptr || element == nullptr) return 0;
+  return s->write_element(*reinterpret_cast<const xml::Element*>(element)) ? 1 : 0;
+}
+
+int session_send_after(parley_module* m, parley_session_id session, parley_element* stanza) {
+  std::unique_ptr<xml::Element> owned(el(stanza));
+  Session* s = session_here(m, session);
+  if (s == nullptr || !owned || !s->online()) return 0;
+  return s->send_after(std::move(*owned), m) ? 1 : 0;
+}
+
+int session_close(parley_module* m, parley_session_id session, parley_str condition) {
+  Session* s = session_here(m, session);
+  if (s == nullptr || s->state() == Session::State::ended) return 0;
+  s->close(from_pstr(condition));
+  return 1;
+}
+
+int session_attach(parley_module* m, parley_session_id detached, parley_session_id stream, parley_attach_fn done,
+                   void* arg) {
+  if (session_here(m, stream) == nullptr) return 0;
+  return start_session_attach(m, detached, stream, done, arg);
+}
+
+int session_state(parley_module* m, parley_session_id session) {
+  Session* s = session_here(m, session);
+  if (s == nullptr) return 0;
+  switch (s->state()) {
+    case Session::State::bound:
+      return PARLEY_SESSION_BOUND;
+    case Session::State::detached:
+      return PARLEY_SESSION_DETACHED;
+    case Session::State::unbound:
+      return PARLEY_SESSION_UNBOUND;
+    case Session::State::ended:
+      return 0;
+  }
+  return 0;
 }
 
 const parley_host_api table = {
@@ -492,6 +536,11 @@ const parley_host_api table = {
     &host12::send_iq,
     &host12::metric_register,
     &host12::metric_record,
+    &session_write,
+    &session_send_after,
+    &session_close,
+    &session_attach,
+    &session_state,
 };
 
 }  // namespace

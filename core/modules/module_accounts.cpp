@@ -5,7 +5,8 @@
 #include <string>
 
 #include "core/addr/jid.hpp"
-#include "core/c2s/c2s_session.hpp"
+#include "core/c2s/c2s_stream.hpp"
+#include "core/session/session.hpp"
 #include "core/control/account_commands.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
@@ -30,7 +31,7 @@ void announce_account_change(ServerContext& ctx, const Jid& account, bool remove
     LoopContext* owner = ctx.loops[loop_of(ref.id)].get();
     SessionId id = ref.id;
     owner->loop.post([owner, id] {
-      if (C2sSession* session = owner->find(id)) session->close_with_stream_error("not-authorized", "Account removed");
+      if (Session* session = owner->find(id)) session->close("not-authorized", "Account removed");
     });
   }
 }

@@ -10,7 +10,8 @@
 #include <filesystem>
 #include <set>
 
-#include "core/c2s/c2s_session.hpp"
+#include "core/c2s/c2s_stream.hpp"
+#include "core/session/session.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_storage.hpp"
 #include "storage/storage_pool.hpp"
@@ -426,7 +427,7 @@ void ModuleManager::install_tables(std::shared_ptr<const ModuleTables> tables, b
         auto waiting = std::move(lc.paused_stanzas);
         lc.paused_stanzas.clear();
         for (auto& [id, stanza] : waiting)
-          if (C2sSession* session = lc.find(id)) session->process_stanza(std::move(stanza));
+          if (Session* session = lc.find(id)) session->process_stanza(std::move(stanza));
       },
       std::move(done));
 }

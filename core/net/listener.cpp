@@ -6,7 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/c2s/c2s_session.hpp"
+#include "core/c2s/c2s_stream.hpp"
+#include "core/session/session.hpp"
 #include "core/server/server_context.hpp"
 
 namespace parley {
@@ -67,10 +68,11 @@ void Listener::on_connection(uv_stream_t* server, int status) {
   }
   if (self->ctx_.shutting_down.load()) return;
   SessionId id = self->loop_.new_session_id();
-  auto session = std::make_unique<C2sSession>(self->ctx_, self->loop_, id, self->config_);
-  C2sSession* raw = session.get();
+  auto session = std::make_unique<Session>(self->ctx_, self->loop_, id);
+  Session* raw = session.get();
   self->loop_.sessions.emplace(id, std::move(session));
-  raw->start(server);
+  raw->adopt_stream(std::make_unique<C2sStream>(self->ctx_, self->loop_, *raw, self->config_));
+  raw->stream()->start(server);
 }
 
 }  // namespace parley

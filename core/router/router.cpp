@@ -5,7 +5,8 @@
 #include <algorithm>
 #include <climits>
 
-#include "core/c2s/c2s_session.hpp"
+#include "core/c2s/c2s_stream.hpp"
+#include "core/session/session.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
 #include "core/modules/pending_iqs.hpp"
@@ -200,7 +201,7 @@ void Router::check_account(xml::Element&& stanza, const Jid& from, const Jid& to
   // overtake this one through it.
   if (!from.resource().empty() && ctx_.is_local_host(from.domain())) {
     if (auto ref = ctx_.sessions.find(from.bare_str(), from.resource()); ref && loop_of(ref->id) == loop) {
-      if (C2sSession* sender = ctx_.loops[loop]->find(ref->id)) {
+      if (Session* sender = ctx_.loops[loop]->find(ref->id)) {
         sender->hold_input();
         pending->held = ref->id;
       }
@@ -223,7 +224,7 @@ void Router::check_account(xml::Element&& stanza, const Jid& from, const Jid& to
       // After the routing: a module that holds the sender too (an offline
       // commit) has done so by now, so its hold carries on without a gap.
       if (pending->held != 0)
-        if (C2sSession* sender = ctx_.loops[loop]->find(pending->held)) sender->release_input();
+        if (Session* sender = ctx_.loops[loop]->find(pending->held)) sender->release_input();
     });
   });
 }
@@ -398,7 +399,7 @@ void Router::dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned
 }
 
 void Router::deliver_here(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop) {
-  C2sSession* session = ctx_.loops[loop]->find(id);
+  Session* session = ctx_.loops[loop]->find(id);
   if (session != nullptr && session->deliver(delivery)) {
     delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
     return;

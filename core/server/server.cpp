@@ -9,7 +9,8 @@
 #include <filesystem>
 #include <thread>
 
-#include "core/c2s/c2s_session.hpp"
+#include "core/c2s/c2s_stream.hpp"
+#include "core/session/session.hpp"
 #include "core/control/account_commands.hpp"
 #include "core/control/control_server.hpp"
 #include "core/modules/hooks.hpp"
@@ -190,9 +191,9 @@ void Server::shutdown() {
     LoopContext* lc = loop.get();
     lc->loop.post([lc] {
       for (auto& listener : lc->listeners) listener->close();
-      std::vector<C2sSession*> sessions;
+      std::vector<Session*> sessions;
       for (auto& [id, session] : lc->sessions) sessions.push_back(session.get());
-      for (C2sSession* session : sessions) session->close_with_stream_error("system-shutdown");
+      for (Session* session : sessions) session->close("system-shutdown");
     });
   }
   // 2. Give the streams a moment to flush, then cut what is left.
@@ -203,7 +204,9 @@ void Server::shutdown() {
   for (auto& loop : ctx_->loops) {
     LoopContext* lc = loop.get();
     lc->loop.post([lc] {
-      for (auto& [id, session] : lc->sessions) session->close_with_stream_error("system-shutdown");
+      std::vector<Session*> sessions;
+      for (auto& [id, session] : lc->sessions) sessions.push_back(session.get());
+      for (Session* session : sessions) session->close("system-shutdown");
     });
   }
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -213,7 +216,10 @@ void Server::shutdown() {
   for (auto& loop : ctx_->loops) loop->loop.join();
   // Sessions may hold module data whose free function is module code: free it
   // while the modules are still mapped.
-  for (auto& loop : ctx_->loops) loop->sessions.clear();
+  for (auto& loop : ctx_->loops) {
+    loop->sessions.clear();
+    loop->orphan_streams.clear();
+  }
   // 4. Modules, now that no loop can call them; storage last: finish queued writes.
   modules_->stop_all();
   storage_->stop();

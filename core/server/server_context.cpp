@@ -1,6 +1,7 @@
 #include "core/server/server_context.hpp"
 
-#include "core/c2s/c2s_session.hpp"
+#include "core/c2s/c2s_stream.hpp"
+#include "core/session/session.hpp"
 #include "core/modules/pending_iqs.hpp"
 #include "core/net/listener.hpp"
 
@@ -38,7 +39,7 @@ void on_throttle_timer(uv_timer_t* timer) {
     }
   }
   for (SessionId id : due)
-    if (C2sSession* session = lc->find(id)) session->end_throttle();
+    if (Session* session = lc->find(id)) session->end_throttle();
   if (list.empty()) uv_timer_stop(timer);
 }
 }  // namespace
@@ -55,6 +56,16 @@ void LoopContext::throttle(SessionId id, uint64_t resume_at_ms) {
     uv_timer_start(&throttle_timer, &on_throttle_timer, 50, 50);
 }
 LoopContext* LoopContext::current() { return current_loop; }
+
+C2sStream* LoopContext::stream_of(SessionId id) {
+  Session* session = find(id);
+  return session ? session->stream() : nullptr;
+}
+
+Connection* LoopContext::connection_of(SessionId id) {
+  C2sStream* stream = stream_of(id);
+  return stream ? &stream->connection() : nullptr;
+}
 void LoopContext::make_current() { current_loop = this; }
 
 ServerContext::ServerContext(const config::Config& cfg) : config(cfg) {

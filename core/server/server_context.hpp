@@ -27,8 +27,10 @@ namespace storage {
 class StoragePool;
 }
 
-class C2sSession;
+class C2sStream;
+class Connection;
 class Listener;
+class Session;
 class PendingIqs;
 class Router;
 
@@ -60,7 +62,10 @@ struct LoopContext {
   ~LoopContext();
   WorkerLoop loop;
   LoopMetrics metrics;
-  std::unordered_map<SessionId, std::unique_ptr<C2sSession>> sessions;
+  // The sessions of this loop; each owns its stream (and connection) while attached.
+  std::unordered_map<SessionId, std::unique_ptr<Session>> sessions;
+  // Streams whose session was detached, until their connection has closed.
+  std::unordered_map<C2sStream*, std::unique_ptr<C2sStream>> orphan_streams;
   std::vector<std::unique_ptr<Listener>> listeners;
   uint64_t next_serial = 1;
 
@@ -85,10 +90,13 @@ struct LoopContext {
   void make_current();
 
   SessionId new_session_id() { return make_session_id(loop.index(), next_serial++); }
-  C2sSession* find(SessionId id) {
+  Session* find(SessionId id) {
     auto it = sessions.find(id);
     return it == sessions.end() ? nullptr : it->second.get();
   }
+  // The attached stream of a session of this loop, and its connection.
+  C2sStream* stream_of(SessionId id);
+  Connection* connection_of(SessionId id);
 };
 
 // Connections per source address, across loops. Touched on connect and close

@@ -23,7 +23,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/c2s/c2s_session.hpp"
+#include "core/c2s/c2s_stream.hpp"
+#include "core/session/session.hpp"
 #include "core/config/config.hpp"
 #include "core/control/account_commands.hpp"
 #include "core/router/router.hpp"
@@ -95,9 +96,9 @@ void settle() {
 void feed(SessionId id, std::string_view bytes, size_t chunk) {
   on_loop([&] {
     for (size_t at = 0; at < bytes.size(); at += chunk) {
-      C2sSession* session = harness->loop->find(id);
-      if (session == nullptr) return;
-      session->feed_detached(bytes.substr(at, chunk));
+      C2sStream* stream = harness->loop->stream_of(id);
+      if (stream == nullptr) return;
+      stream->feed(bytes.substr(at, chunk));
     }
   });
   settle();
@@ -178,7 +179,7 @@ void set_up() {
   h->loop = h->ctx->loops.front().get();
   h->loop->loop.set_thread_init([lc = h->loop] { lc->make_current(); });
   h->loop->loop.start_thread();
-  C2sSession::set_output_tap(&tap);
+  Connection::set_output_tap(&tap);
 }
 
 }  // namespace
@@ -198,15 +199,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   on_loop([&] {
     LoopContext& lc = *harness->loop;
     id = lc.new_session_id();
-    auto session = std::make_unique<C2sSession>(*harness->ctx, lc, id, harness->config.listen.front());
-    C2sSession* raw = session.get();
+    auto session = std::make_unique<Session>(*harness->ctx, lc, id);
+    Session* raw = session.get();
     lc.sessions.emplace(id, std::move(session));
-    raw->start_detached("127.0.0.1");
+    raw->adopt_stream(std::make_unique<C2sStream>(*harness->ctx, lc, *raw, harness->config.listen.front()));
+    raw->stream()->start_without_socket("127.0.0.1");
   });
   if (!logged_in || log_in(id)) feed(id, input, chunk);
   // The end of the connection, then until its handles are closed and it is gone.
   on_loop([&] {
-    if (C2sSession* session = harness->loop->find(id)) session->close_with_stream_error("system-shutdown");
+    if (Session* session = harness->loop->find(id)) session->close("system-shutdown");
   });
   for (int i = 0; i < 1000; ++i) {
     bool gone = false;

@@ -1,24 +1,24 @@
-// The write path's bookkeeping of a c2s session (C2sSession::Backlog),
-// shared by c2s_write.cpp, which keeps it, and c2s_session.cpp, which settles
-// it when the connection closes. Private to core/c2s.
+// The write path's bookkeeping of a connection (Connection::Backlog), shared
+// by connection_write.cpp, which keeps it, and connection.cpp, which settles
+// it when the connection closes. Private to core/net.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <memory>
 
-#include "core/c2s/c2s_session.hpp"
+#include "core/net/connection.hpp"
 #include "core/router/router.hpp"
 #include "parley/module.h"
 
 namespace parley {
 
-// The write path's bookkeeping, kept only while something is pending: the
-// bytes the socket has not taken, the tracked sends (ABI 1.2) and the routed
-// stanzas not fully written yet. Offsets count the raw (after TLS) bytes
-// handed to write_raw since the backlog was created; a stanza is written once
-// `written` reaches the offset where its bytes end.
-struct C2sSession::Backlog {
+// Kept only while something is pending: the bytes the socket has not taken,
+// the tracked sends (ABI 1.2) and the routed stanzas not fully written yet.
+// Offsets count the raw (after TLS) bytes handed to write_raw since the
+// backlog was created; a stanza is written once `written` reaches the offset
+// where its bytes end.
+struct Connection::Backlog {
   size_t writes = 0;     // uv_write requests in flight
   size_t bytes = 0;      // their bytes: the backlog proper
   uint64_t queued = 0;   // raw bytes handed to write_raw
@@ -34,7 +34,7 @@ struct C2sSession::Backlog {
     uint64_t end;
     std::shared_ptr<Delivery> delivery;
   };
-  std::deque<Held> held;  // routed again if the connection ends first
+  std::deque<Held> held;  // handed back (on_unwritten) if the connection ends first
   bool firing = false;         // completions are running: no nested run, no release
   bool completions_posted = false;
   bool closed = false;         // the connection ended: settled by finish_backlog

@@ -1,20 +1,16 @@
-// The write path of a c2s session: bytes to the socket (a uv_try_write fast
+// The write path of a connection: bytes to the socket (a uv_try_write fast
 // path, then a backlog with its limits), tracked sends (ABI 1.2) and the
-// routed stanzas held until written, routed again if the connection ends
-// first.
+// routed stanzas held until written, handed back to the owner if the
+// connection ends first.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
-#include "core/c2s/c2s_backlog.hpp"
-#include "core/c2s/c2s_session.hpp"
 #include "core/modules/module_instance.hpp"
+#include "core/net/connection_backlog.hpp"
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
-#include "core/stanza/namespaces.hpp"
-#include "core/stanza/stanza_log.hpp"
 #include "core/tls/stream.hpp"
-#include "xml/serializer.hpp"
 
 namespace parley {
 
@@ -22,7 +18,7 @@ namespace {
 
 struct WriteRequest {
   uv_write_t req;
-  C2sSession* session;
+  Connection* connection;
   std::string data;
 };
 
@@ -33,36 +29,28 @@ thread_local size_t loop_backlog_bytes = 0;
 
 }  // namespace
 
-void C2sSession::send(std::string_view xml) {
-  if (state_ == State::closing && shutdown_requested_) return;
+void Connection::send(std::string_view bytes) {
+  if (shutdown_requested_) return;
   if (!tls_ || !tls_->handshake_done()) {
-    write_raw(xml);
+    write_raw(bytes);
     return;
   }
-  std::string& outgoing = loop_.loop.scratch_outgoing();
+  std::string& outgoing = loop_->loop.scratch_outgoing();
   outgoing.clear();
-  auto written = tls_->write(xml, outgoing);
+  auto written = tls_->write(bytes, outgoing);
   if (!written) {
-    spdlog::info("c2s {}: TLS write failed: {}", id_, written.error());
-    abort_connection();
+    spdlog::info("c2s {}: TLS write failed: {}", log_id_, written.error());
+    lost();
     return;
   }
   write_raw(outgoing);
 }
 
-void C2sSession::send_element(const xml::Element& element) {
-  xml::SerializeContext ctx;
-  ctx.default_ns = ns::client;
-  std::string bytes = xml::serialize(element, ctx);
-  if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, element, bytes);
-  send(bytes);
-}
-
-void C2sSession::write_raw(std::string_view bytes) {
+void Connection::write_raw(std::string_view bytes) {
   if (bytes.empty() || uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
   if (backlog_) backlog_->queued += bytes.size();
   if (output_tap_ != nullptr) [[unlikely]] {
-    output_tap_(id_, bytes);
+    output_tap_(log_id_, bytes);
     if (backlog_) backlog_->written += bytes.size();
     return;
   }
@@ -77,7 +65,7 @@ void C2sSession::write_raw(std::string_view bytes) {
       bytes.remove_prefix(static_cast<size_t>(n));
     } else if (n != UV_EAGAIN) {
       if (backlog_) backlog_->queued -= bytes.size();  // never goes out: not written
-      abort_connection();
+      lost();
       return;
     }
   }
@@ -93,10 +81,10 @@ void C2sSession::write_raw(std::string_view bytes) {
   auto* request = new WriteRequest{{}, this, std::string(bytes)};
   request->req.data = request;
   uv_buf_t buf = uv_buf_init(request->data.data(), static_cast<unsigned>(request->data.size()));
-  if (uv_write(&request->req, stream, &buf, 1, &C2sSession::on_write) != 0) {
+  if (uv_write(&request->req, stream, &buf, 1, &Connection::on_write) != 0) {
     delete request;
     backlog_->queued -= bytes.size();
-    abort_connection();
+    lost();
     return;
   }
   ++backlog_->writes;
@@ -104,29 +92,29 @@ void C2sSession::write_raw(std::string_view bytes) {
   loop_backlog_bytes += request->data.size();
 }
 
-bool C2sSession::backlog_fits(size_t bytes) const {
+bool Connection::backlog_fits(size_t bytes) const {
   const auto& limits = ctx_.config.limits;
   if ((backlog_ ? backlog_->bytes : 0) + bytes > limits.max_write_backlog) return false;
   size_t share = limits.max_write_backlog_total / std::max<size_t>(1, ctx_.loops.size());
   return loop_backlog_bytes + bytes <= share;
 }
 
-bool C2sSession::writes_waiting() const { return backlog_ && backlog_->writes > 0; }
+bool Connection::writes_waiting() const { return backlog_ && backlog_->writes > 0; }
 
-void C2sSession::cut_slow_reader(size_t adding) {
+void Connection::cut_slow_reader(size_t adding) {
   size_t pending = backlog_ ? backlog_->bytes : 0;
   if (pending + adding > ctx_.config.limits.max_write_backlog)
-    spdlog::warn("c2s {}: peer {} does not read; closing", id_, peer_ip_);
+    spdlog::warn("c2s {}: peer {} does not read; closing", log_id_, peer_ip_);
   else
     spdlog::warn("c2s {}: peer {} does not read and this loop's write backlogs are at their share of "
-                 "limits.max_write_backlog_total; closing", id_, peer_ip_);
-  // What it accepted and did not write is routed again once the handle closed.
-  abort_connection();
+                 "limits.max_write_backlog_total; closing", log_id_, peer_ip_);
+  // What it accepted and did not write is handed back to the owner.
+  lost();
 }
 
-void C2sSession::on_write(uv_write_t* req, int status) {
+void Connection::on_write(uv_write_t* req, int status) {
   auto* request = static_cast<WriteRequest*>(req->data);
-  C2sSession* self = request->session;
+  Connection* self = request->connection;
   Backlog& b = *self->backlog_;  // kept until the close callback while writes are pending
   size_t size = request->data.size();
   delete request;
@@ -136,13 +124,13 @@ void C2sSession::on_write(uv_write_t* req, int status) {
   loop_backlog_bytes -= std::min(loop_backlog_bytes, size);
   if (status == 0) b.written += size;
   if (status < 0 && status != UV_ECANCELED) {
-    self->abort_connection();
+    self->lost();
     return;
   }
   self->after_write();
 }
 
-void C2sSession::after_write() {
+void Connection::after_write() {
   if (!backlog_ || backlog_->firing || backlog_->closed) return;
   Backlog& b = *backlog_;
   release_written_stanzas();
@@ -157,10 +145,16 @@ void C2sSession::after_write() {
     if (!b.closed) release_written_stanzas();
   }
   b.firing = false;
+  bool drained = !b.closed && b.writes == 0;
   if (!b.closed && b.idle()) backlog_.reset();
+  if (drained && migrate_pending_) {
+    // A migration waited for the bytes queued before it.
+    migrate_pending_ = false;
+    migrate_out();
+  }
 }
 
-void C2sSession::release_written_stanzas() {
+void Connection::release_written_stanzas() {
   auto& held = backlog_->held;
   while (!held.empty() && held.front().end <= backlog_->written) {
     held.front().delivery->written.store(true, std::memory_order_relaxed);
@@ -169,20 +163,20 @@ void C2sSession::release_written_stanzas() {
   }
 }
 
-void C2sSession::post_completions() {
+void Connection::post_completions() {
   if (backlog_->completions_posted) return;
   backlog_->completions_posted = true;
-  LoopContext* loop = &loop_;
-  SessionId id = id_;
-  loop_.loop.post([loop, id] {
-    C2sSession* self = loop->find(id);
+  LoopContext* loop = loop_;
+  uint64_t id = log_id_;
+  loop_->loop.post([loop, id] {
+    Connection* self = loop->connection_of(id);
     if (self == nullptr || !self->backlog_) return;
     self->backlog_->completions_posted = false;
     self->after_write();
   });
 }
 
-void C2sSession::finish_backlog() {
+void Connection::finish_backlog() {
   if (!backlog_ || backlog_->closed) return;
   Backlog& b = *backlog_;
   b.closed = true;
@@ -190,7 +184,7 @@ void C2sSession::finish_backlog() {
   // is known now, before the write callbacks report it: libuv counts the
   // bytes of its queue that are not written yet.
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  uint64_t unwritten = output_tap_ != nullptr ? 0 : uv_stream_get_write_queue_size(stream);
+  uint64_t unwritten = socketless_ ? 0 : uv_stream_get_write_queue_size(stream);
   b.written = b.queued > unwritten ? b.queued - unwritten : 0;
   loop_backlog_bytes -= std::min(loop_backlog_bytes, b.bytes);
   b.bytes = 0;
@@ -201,31 +195,28 @@ void C2sSession::finish_backlog() {
     auto done = std::make_shared<std::vector<std::pair<Backlog::Tracked, bool>>>();
     for (const Backlog::Tracked& t : b.tracked) done->emplace_back(t, t.end <= b.written);
     b.tracked.clear();
-    loop_.loop.post([done] {
+    loop_->loop.post([done] {
       for (auto& [t, written] : *done) complete_tracked_send(*t.owner, t.done, t.arg, written);
     });
   }
-  // Now, before any later stanza for this session is routed elsewhere (it
-  // left the session table): the router applies the rules for a resource
-  // that is gone (another resource, offline storage, an error), in order.
+  // Now, before any later stanza for the owner's session is routed
+  // elsewhere: the owner has them routed again (the rules for a resource that
+  // is gone: another resource, offline storage, an error), in order, or keeps
+  // them for a detached session.
   std::deque<Backlog::Held> held = std::move(b.held);
   b.held.clear();
-  unsigned loop = loop_.loop.index();
   for (Backlog::Held& h : held) {
     if (h.end <= b.written) {
       h.delivery->written.store(true, std::memory_order_relaxed);
       h.delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
     } else {
-      ctx_.router->reroute_unwritten(std::move(h.delivery), loop);
+      owner_.on_unwritten(std::move(h.delivery));
     }
   }
 }
 
-bool C2sSession::send_tracked(const xml::Element& stanza, parley_module* owner, parley_sent_fn done, void* arg) {
-  if (state_ != State::online || owner == nullptr || done == nullptr) return false;
-  xml::SerializeContext sctx;
-  sctx.default_ns = ns::client;
-  std::string bytes = xml::serialize(stanza, sctx);
+bool Connection::send_tracked(std::string_view bytes, parley_module* owner, parley_sent_fn done, void* arg) {
+  if (closing_ || owner == nullptr || done == nullptr) return false;
   // Without writes waiting the socket will most likely take it at once.
   if (writes_waiting() && !backlog_fits(bytes.size())) {
     cut_slow_reader(bytes.size());
@@ -233,14 +224,14 @@ bool C2sSession::send_tracked(const xml::Element& stanza, parley_module* owner, 
   }
   if (!backlog_) backlog_ = std::make_unique<Backlog>();
   send(bytes);
-  if (state_ == State::closing) return false;
+  if (closing_) return false;
   owner->sends_in_flight.fetch_add(1);
   backlog_->tracked.push_back(Backlog::Tracked{backlog_->queued, owner, done, arg});
   if (backlog_->written >= backlog_->queued) post_completions();
   return true;
 }
 
-void C2sSession::drop_tracked(parley_module* owner) {
+void Connection::drop_tracked(parley_module* owner) {
   if (!backlog_) return;
   auto& tracked = backlog_->tracked;
   for (auto it = tracked.begin(); it != tracked.end();) {
@@ -253,16 +244,15 @@ void C2sSession::drop_tracked(parley_module* owner) {
   }
 }
 
-bool C2sSession::deliver(const std::shared_ptr<Delivery>& delivery) {
-  if (state_ != State::online) return false;
+bool Connection::deliver(const std::shared_ptr<Delivery>& delivery) {
+  if (closing_) return false;
   if (writes_waiting() && !backlog_fits(delivery->bytes.size())) {
-    // Not accepted: the router routes it again once this session left.
+    // Not taken: handed back once the connection ended.
     cut_slow_reader(delivery->bytes.size());
     return false;
   }
-  if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
   send(delivery->bytes);
-  if (state_ == State::closing) return false;
+  if (closing_) return false;
   // Per-stanza bookkeeping only while a backlog exists (the fast path keeps none).
   if (backlog_ && backlog_->written < backlog_->queued) {
     // Our hold, before the router gives back its dispatch's (Delivery).

@@ -1,0 +1,480 @@
+// The stream level of a c2s connection: stream headers, features, STARTTLS,
+// stream errors and closing, and what the connection reports. SASL is in
+// c2s_auth.cpp, binding, nonzas and stanzas in c2s_stanza.cpp.
+#include "core/c2s/c2s_stream.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/router/router.hpp"
+#include "core/server/server_context.hpp"
+#include "core/session/session.hpp"
+#include "core/stanza/namespaces.hpp"
+#include "core/stanza/stanza_log.hpp"
+#include "core/tls/stream.hpp"
+#include "xml/serializer.hpp"
+
+namespace parley {
+
+namespace {
+
+std::string make_stream_id() {
+  static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string raw = sasl::random_bytes(12);
+  std::string id;
+  id.reserve(raw.size());
+  for (unsigned char c : raw) id.push_back(digits[c % 36]);
+  return id;
+}
+
+std::string escape_attr(std::string_view value) {
+  std::string out;
+  xml::escape_attr_to(out, value);
+  return out;
+}
+
+}  // namespace
+
+C2sStream::C2sStream(ServerContext& ctx, LoopContext& loop, Session& session, const config::Listener& listener)
+    : ctx_(ctx),
+      loop_(&loop),
+      session_(&session),
+      listener_(listener),
+      conn_(ctx, loop, session.id(), *this),
+      parser_(*this, ctx.xml_limits) {}
+
+C2sStream::~C2sStream() = default;
+
+const std::string& C2sStream::host() const { return session_->host(); }
+const Jid& C2sStream::jid() const { return session_->jid(); }
+
+void C2sStream::start(uv_stream_t* server) {
+  if (!conn_.accept(server)) return;  // closing; the session goes when it closed
+  begin_stream();
+}
+
+void C2sStream::start_without_socket(std::string peer_ip) {
+  conn_.open_without_socket(std::move(peer_ip));
+  begin_stream();
+}
+
+void C2sStream::feed(std::string_view bytes) {
+  if (state_ == State::closing) return;
+  conn_.feed(bytes);
+}
+
+void C2sStream::begin_stream() {
+  // One deadline for authentication from accept: STARTTLS and the handshake
+  // may shorten the wait, never extend it (a slow client gains nothing).
+  auth_deadline_s_ =
+      static_cast<uint32_t>((uv_now(loop_->loop.uv()) + 999) / 1000 + ctx_.config.limits.auth_timeout);
+  if (listener_.tls) {
+    if (!start_tls()) return;
+    arm_timer(ctx_.config.limits.tls_handshake_timeout);
+  } else {
+    arm_timer(ctx_.config.limits.auth_timeout);
+  }
+  conn_.start_reading();
+  spdlog::debug("c2s {}: connection from {}", session_->id(), conn_.peer_ip());
+}
+
+bool C2sStream::start_tls() {
+  if (!conn_.start_tls(host().empty() ? ctx_.config.hosts.front() : host())) {
+    state_ = State::closing;
+    return false;
+  }
+  state_ = State::tls_handshake;
+  return true;
+}
+
+void C2sStream::on_connection_bytes(std::string_view bytes) {
+  if (state_ == State::closing) return;
+  parser_.feed(bytes);
+  // An idle online session keeps no expat parser (ARCHITECTURE.md, memory).
+  if (state_ == State::online) parser_.release_if_idle();
+}
+
+void C2sStream::on_connection_secured() {
+  // A fresh stream starts inside TLS (RFC 6120 §5.4.3.3).
+  state_ = State::wait_stream;
+  arm_timer(ctx_.config.limits.auth_timeout);
+}
+
+void C2sStream::on_connection_deadline() {
+  if (state_ == State::online || state_ == State::closing) return;
+  spdlog::info("c2s {}: {} did not authenticate in time", session_->id(), conn_.peer_ip());
+  if (conn_.tls_started() && !conn_.secure()) {
+    abort_connection();  // no stream to speak on yet
+    return;
+  }
+  close_with_stream_error("connection-timeout");
+}
+
+void C2sStream::on_connection_flood() { close_with_stream_error("policy-violation", "Too much data"); }
+
+void C2sStream::on_connection_lost() {
+  abandon_migration();
+  if (mechanism_) {
+    mechanism_.reset();
+    count_abandoned_exchange();
+  }
+  if (state_ == State::closing) return;
+  state_ = State::closing;
+  parser_.stop();
+  // A bound session may outlive its connection (a module keeps it detached);
+  // anything else ends here.
+  if (!session_->connection_lost()) session_->end();
+}
+
+void C2sStream::on_unwritten(std::shared_ptr<Delivery> delivery) {
+  if (orphaned_) {
+    // The module that kept the session owns what the client has not
+    // acknowledged (its outgoing filter saw every stanza): settled as written.
+    delivery->written.store(true, std::memory_order_relaxed);
+    delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    return;
+  }
+  // The session left the session table: the rules for a resource that is gone.
+  ctx_.router->reroute_unwritten(std::move(delivery), loop_->loop.index());
+}
+
+void C2sStream::on_connection_closed() {
+  abandon_migration();
+  // Nothing refers to the connection any more. Last statements: either frees
+  // this stream.
+  if (orphaned_) {
+    loop_->orphan_streams.erase(this);
+    return;
+  }
+  // The session decides whether this stream (and with a session that ended,
+  // itself) goes.
+  session_->stream_closed(this);
+}
+
+void C2sStream::send_stream_header() {
+  if (header_sent_) return;
+  header_sent_ = true;
+  stream_id_ = make_stream_id();
+  std::string header = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                       "xmlns:stream='http://etherx.jabber.org/streams' id='";
+  header += stream_id_;
+  header += "' from='";
+  header += escape_attr(host().empty() ? ctx_.config.hosts.front() : host());
+  header += "' version='1.0' xml:lang='en'>";
+  send(header);
+}
+
+void C2sStream::on_stream_open(const xml::StreamHeader& header) {
+  if (state_ != State::wait_stream) {
+    close_with_stream_error("bad-format");
+    return;
+  }
+  // Settle the host first: our header names it, even when we refuse.
+  std::string_view to = header.attr("to");
+  std::string requested;
+  if (!to.empty()) {
+    auto domain = nameprep_domain(to);
+    requested = domain ? *domain : std::string(to);
+  } else if (ctx_.hosts.size() == 1) {
+    requested = *ctx_.hosts.begin();
+  }
+  bool known = ctx_.is_local_host(requested);
+  if (known && (host().empty() || host() == requested)) session_->set_host(requested);
+  send_stream_header();
+
+  if (header.name != "stream" || header.xmlns != ns::streams) {
+    close_with_stream_error("invalid-namespace");
+    return;
+  }
+  if (header.default_xmlns != ns::client) {
+    close_with_stream_error("invalid-namespace");
+    return;
+  }
+  // RFC 6120 §4.7.5: no version means 0.9; we speak 1.x only.
+  std::string_view version = header.attr("version");
+  size_t dot = version.find('.');
+  if (version.empty() || dot == std::string_view::npos || version.substr(0, dot) != "1") {
+    close_with_stream_error("unsupported-version");
+    return;
+  }
+  if (!known || host() != requested) {
+    close_with_stream_error("host-unknown");
+    return;
+  }
+  state_ = authenticated_ ? State::bind : State::negotiating;
+  session_->announce();
+  send_features();
+}
+
+void C2sStream::send_features() {
+  std::string features = "<stream:features>";
+  if (!authenticated_) {
+    bool can_starttls = !conn_.secure() && !conn_.tls_started();
+    if (can_starttls) {
+      features += "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>";
+      if (listener_.starttls_required) features += "<required/>";
+      features += "</starttls>";
+    }
+    if (conn_.secure() || !listener_.starttls_required) {
+      features += advertised_mechanisms_xml();
+      // Pre-auth iqs carry passwords (registration): where PLAIN is (c2s_stanza.cpp).
+      if (conn_.secure() || listener_.allow_plain_without_tls) features += loop_->modules->preauth_features_for(host());
+    }
+  } else {
+    features += "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>";
+    // RFC 6121 dropped session establishment; old clients still ask (RFC 3921).
+    features += "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>";
+    features += loop_->modules->session_features_for(host());
+  }
+  features += "</stream:features>";
+  send(features);
+}
+
+void C2sStream::on_stanza(xml::Element&& element) {
+  if (state_ == State::closing) return;
+  if (input_suspended_) {
+    if (!deferred_) deferred_ = std::make_unique<std::deque<xml::Element>>();
+    deferred_->push_back(std::move(element));
+    return;
+  }
+  if (stanza_log_enabled()) [[unlikely]] log_stanza(session_->id(), true, element);
+  loop_->metrics.stanzas_in.add();
+  switch (state_) {
+    case State::wait_stream:
+    case State::tls_handshake:
+    case State::closing:
+      return;
+    case State::negotiating:
+    case State::authenticating:
+      if (element.xmlns() == ns::tls && element.name() == "starttls") {
+        if (conn_.secure() || conn_.tls_started() || state_ != State::negotiating) {
+          send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+          begin_close();
+          return;
+        }
+        send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        // Plaintext after <starttls/> is never processed (STARTTLS injection).
+        parser_.reset(true);
+        header_sent_ = false;
+        if (start_tls()) arm_timer(ctx_.config.limits.tls_handshake_timeout);
+        return;
+      }
+      if (element.xmlns() == ns::sasl) {
+        handle_sasl(std::move(element));
+        return;
+      }
+      if (state_ == State::negotiating && element.name() == "iq" && handle_preauth_iq(element)) return;
+      // RFC 6120 §4.9.3.17: nothing but negotiation before authentication.
+      close_with_stream_error("not-authorized");
+      return;
+    case State::bind:
+      handle_bind_state(std::move(element));
+      return;
+    case State::online:
+      handle_stanza(std::move(element));
+      return;
+  }
+}
+
+void C2sStream::on_stream_close() {
+  // The peer closed its stream: answer in kind (RFC 6120 §4.4).
+  close_stream();
+}
+
+void C2sStream::on_parse_error(xml::ParseError error, std::string_view detail) {
+  close_with_stream_error(xml::condition_name(error), {}, detail);
+}
+
+void C2sStream::close_with_stream_error(std::string_view condition, std::string_view text,
+                                        std::string_view log_detail) {
+  if (state_ == State::closing) return;
+  // Every stream error, with its condition: what an operator looks for when a
+  // client says it was disconnected.
+  if (log_detail.empty())
+    spdlog::info("c2s {}: stream error {} to {}{}{}", session_->id(), condition, conn_.peer_ip(),
+                 text.empty() ? "" : ": ", text);
+  else
+    spdlog::info("c2s {}: stream error {} to {} ({})", session_->id(), condition, conn_.peer_ip(), log_detail);
+  loop_->metrics.stream_errors.add();
+  if (!(conn_.tls_started() && !conn_.secure())) {
+    if (!header_sent_) send_stream_header();
+    std::string error = "<stream:error><";
+    error += condition;
+    error += " xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>";
+    if (!text.empty()) {
+      error += "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>";
+      xml::escape_text_to(error, text);
+      error += "</text>";
+    }
+    error += "</stream:error></stream:stream>";
+    send(error);
+  }
+  begin_close();
+}
+
+void C2sStream::close_stream() {
+  if (state_ == State::closing) return;
+  if (!(conn_.tls_started() && !conn_.secure())) {
+    if (!header_sent_) send_stream_header();
+    send("</stream:stream>");
+  }
+  begin_close();
+}
+
+void C2sStream::begin_close() {
+  if (state_ == State::closing) return;
+  if (mechanism_) {
+    // An exchange left half-way counts against the address (c2s_auth.cpp).
+    mechanism_.reset();
+    count_abandoned_exchange();
+  }
+  state_ = State::closing;
+  parser_.stop();
+  // A stream that ends (closed by either side, or a stream error) ends its
+  // session: nothing to resume.
+  session_->end();
+  conn_.close_after_flush();
+}
+
+void C2sStream::abort_connection() {
+  if (mechanism_) {
+    mechanism_.reset();
+    count_abandoned_exchange();
+  }
+  if (state_ != State::closing) {
+    state_ = State::closing;
+    parser_.stop();
+    session_->end();
+  }
+  conn_.abort();
+}
+
+void C2sStream::send(std::string_view xml) {
+  if (state_ == State::closing && conn_.closing()) return;
+  conn_.send(xml);
+}
+
+bool C2sStream::write(std::string_view bytes) {
+  if (state_ == State::closing || state_ == State::wait_stream || !header_sent_) return false;
+  conn_.send(bytes);
+  return !conn_.closing();
+}
+
+bool C2sStream::write_element(const xml::Element& element) {
+  if (state_ == State::closing || state_ == State::wait_stream || !header_sent_) return false;
+  return send_element(element);
+}
+
+bool C2sStream::send_element(const xml::Element& element) {
+  xml::SerializeContext sctx;
+  sctx.default_ns = ns::client;
+  std::string bytes = xml::serialize(element, sctx);
+  if (stanza_log_enabled()) [[unlikely]] log_stanza(session_->id(), false, element, bytes);
+  if (state_ == State::closing) return false;
+  conn_.send(bytes);
+  return !conn_.closing();
+}
+
+void C2sStream::arm_timer(unsigned seconds) {
+  if (seconds == 0) {
+    conn_.disarm_deadline();
+    return;
+  }
+  uint64_t now = uv_now(loop_->loop.uv());
+  uint64_t deadline = static_cast<uint64_t>(auth_deadline_s_) * 1000;
+  uint64_t left = deadline > now ? deadline - now : 0;
+  conn_.arm_deadline(std::min<uint64_t>(static_cast<uint64_t>(seconds) * 1000, left));
+}
+
+void C2sStream::hold_input() {
+  if (module_holds_ == UINT8_MAX) return;  // a module leaking holds; the input stays held either way
+  ++module_holds_;
+  suspend_input();
+}
+
+bool C2sStream::release_input() {
+  if (module_holds_ == 0) return false;
+  if (--module_holds_ == 0) resume_input();
+  return true;
+}
+
+void C2sStream::suspend_input() {
+  if (input_suspended_) return;
+  input_suspended_ = true;
+  conn_.suspend_reading();
+}
+
+void C2sStream::resume_input() {
+  if (!input_suspended_ || state_ == State::closing || attach_pending_) return;
+  input_suspended_ = false;
+  while (deferred_ && !deferred_->empty() && !input_suspended_ && state_ != State::closing) {
+    xml::Element next = std::move(deferred_->front());
+    deferred_->pop_front();
+    on_stanza(std::move(next));
+  }
+  if (deferred_ && deferred_->empty()) deferred_.reset();
+  if (!input_suspended_) conn_.resume_reading();
+}
+
+// ---- re-attach ----
+
+void C2sStream::begin_attach() {
+  attach_pending_ = true;
+  suspend_input();
+}
+
+void C2sStream::cancel_attach() {
+  if (!attach_pending_) return;
+  attach_pending_ = false;
+  resume_input();
+}
+
+void C2sStream::finish_attach() {
+  attach_pending_ = false;
+  resume_input();
+}
+
+bool C2sStream::migrate_to(unsigned loop, Arrive arrive, std::function<void()> abandon) {
+  if (state_ == State::closing || migration_) return false;
+  migration_ = std::make_unique<Migration>(Migration{loop, std::move(arrive), std::move(abandon)});
+  if (!conn_.migrate_out()) {
+    migration_.reset();
+    return false;
+  }
+  return true;
+}
+
+void C2sStream::abandon_migration() {
+  if (!migration_) return;
+  auto abandon = std::move(migration_->abandon);
+  migration_.reset();
+  if (abandon) abandon();
+}
+
+void C2sStream::on_connection_migrating() {
+  // The socket is released on this loop: leave the stream's own session
+  // (it ends, never bound) and travel to the session being resumed.
+  std::unique_ptr<Migration> migration = std::move(migration_);
+  Session* own = session_;
+  LoopContext* here = loop_;
+  std::unique_ptr<C2sStream> owned = own->release_stream();
+  own->end();
+  here->sessions.erase(own->id());
+  // A task must be copyable: the stream travels as a raw pointer, owned again
+  // on arrival (a loop that never runs it again is shutting down).
+  C2sStream* raw = owned.release();
+  ctx_.loops[migration->loop]->loop.post([raw, arrive = std::move(migration->arrive)] {
+    arrive(std::unique_ptr<C2sStream>(raw));
+  });
+}
+
+void C2sStream::rebind(LoopContext& loop, Session& session, bool) {
+  loop_ = &loop;
+  session_ = &session;
+  conn_.set_log_id(session.id());
+  state_ = State::online;
+  orphaned_ = false;
+}
+
+}  // namespace parley

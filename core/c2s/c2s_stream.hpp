@@ -1,0 +1,196 @@
+// The c2s stream kind: the RFC 6120 state machine (stream headers, STARTTLS,
+// SASL, resource binding) over a Connection, and the intake of a bound
+// client's stanzas and nonzas into its Session. Owned by its Session while
+// attached; a stream that resumes another session (session_attach) moves to
+// that session, on that session's loop.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/addr/jid.hpp"
+#include "core/config/config.hpp"
+#include "core/net/connection.hpp"
+#include "core/sasl/sasl.hpp"
+#include "core/session/session_table.hpp"
+#include "parley/module.h"
+#include "xml/element.hpp"
+#include "xml/stream_parser.hpp"
+
+namespace parley {
+
+class ServerContext;
+struct LoopContext;
+struct Delivery;
+class Session;
+
+class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwner {
+ public:
+  C2sStream(ServerContext& ctx, LoopContext& loop, Session& session, const config::Listener& listener);
+  ~C2sStream() override;
+  C2sStream(const C2sStream&) = delete;
+  C2sStream& operator=(const C2sStream&) = delete;
+
+  // Accepts the pending connection of `server`. On failure the connection
+  // closes (and the session goes with it).
+  void start(uv_stream_t* server);
+  // Without a socket (the whole-session fuzz target): bytes through feed().
+  void start_without_socket(std::string peer_ip);
+  void feed(std::string_view bytes);
+
+  Session& session() const { return *session_; }
+  Connection& connection() { return conn_; }
+  const Connection& connection() const { return conn_; }
+  bool bound() const { return state_ == State::online; }
+  bool authenticated_unbound() const { return state_ == State::bind && !attach_pending_; }
+  bool closing() const { return state_ == State::closing; }
+
+  // Writes a serialized stanza or nonza as is (after the stream header).
+  // False once closing.
+  bool write(std::string_view bytes);
+  bool write_element(const xml::Element& element);
+  bool send_element(const xml::Element& element);
+
+  void hold_input();
+  bool release_input();  // false: there was no hold
+
+  // A bound client's stanza: checks, then routing. Public for the replay of
+  // stanzas that waited while modules were swapped.
+  void process_stanza(xml::Element&& stanza);
+
+  // Sends the stream error (with our stream header first if none went out),
+  // closes the stream and the connection once the bytes are flushed. Logged
+  // at info with the condition (and `log_detail`, which the peer does not see).
+  void close_with_stream_error(std::string_view condition, std::string_view text = {},
+                               std::string_view log_detail = {});
+  // A plain </stream:stream>, then close.
+  void close_stream();
+
+  // ---- re-attach (core/session/session_attach.cpp) ----
+  // An attach is under way: input waits; the connection may leave the loop.
+  void begin_attach();
+  // Not attached after all: go on as an unbound stream.
+  void cancel_attach();
+  // Attached: what the client sent meanwhile is processed, reading goes on.
+  void finish_attach();
+  // Moves the connection to `loop`: once its socket is released here, this
+  // stream leaves its own session (which ends) and `arrive` runs on `loop`
+  // with it. `abandon` runs here instead if the connection ends first.
+  // False: cannot (closing).
+  using Arrive = std::function<void(std::unique_ptr<C2sStream>)>;
+  bool migrate_to(unsigned loop, Arrive arrive, std::function<void()> abandon);
+  // The stream now belongs to `session` on `loop` (migrated there, or the
+  // same loop): the owner, the loop and the session change together.
+  void rebind(LoopContext& loop, Session& session, bool migrated);
+  // Its session was detached and no longer owns it (LoopContext::orphan_streams does).
+  void orphan() { orphaned_ = true; }
+
+ private:
+  enum class State : uint8_t {
+    wait_stream,     // expecting a stream header
+    negotiating,     // features sent; STARTTLS / SASL
+    tls_handshake,   // after <proceed/>, or direct TLS
+    authenticating,  // inside a SASL exchange
+    bind,            // authenticated, waiting for resource binding (or a resume)
+    online,          // bound: stanzas flow
+    closing,
+  };
+
+  // xml::StreamParser::Handler
+  void on_stream_open(const xml::StreamHeader& header) override;
+  void on_stanza(xml::Element&& element) override;
+  void on_stream_close() override;
+  void on_parse_error(xml::ParseError error, std::string_view detail) override;
+
+  // ConnectionOwner
+  void on_connection_bytes(std::string_view bytes) override;
+  void on_connection_secured() override;
+  void on_connection_deadline() override;
+  void on_connection_flood() override;
+  void on_connection_lost() override;
+  void on_unwritten(std::shared_ptr<Delivery> delivery) override;
+  void on_connection_closed() override;
+  void on_connection_migrating() override;
+
+  void begin_stream();
+  bool start_tls();
+  void send(std::string_view xml);
+  void send_stream_header();
+  void send_features();
+  void begin_close();
+  void abort_connection();  // no more bytes can be sent: close now
+  // The authentication deadline: `seconds`, or less if auth_deadline_s_ is nearer.
+  void arm_timer(unsigned seconds);
+  void suspend_input();
+  void resume_input();
+
+  // SASL (c2s_auth.cpp)
+  void handle_sasl(xml::Element&& element);
+  void sasl_start(const xml::Element& auth);
+  void sasl_response(const xml::Element& response);
+  void sasl_plain(std::string_view message);
+  void sasl_failure(sasl::Failure failure, std::string_view text = {});
+  void sasl_success(std::string_view additional_data);
+  void count_abandoned_exchange();
+  std::string advertised_mechanisms_xml() const;
+
+  // Binding and stanzas (c2s_stanza.cpp)
+  void handle_bind_state(xml::Element&& element);
+  void handle_bind(const xml::Element& iq);
+  void handle_stanza(xml::Element&& stanza);
+  bool handle_nonza(xml::Element& element);  // false: no module took it
+  void handle_own_presence(xml::Element&& presence);
+  bool handle_session_iq(const xml::Element& iq);
+  bool handle_preauth_iq(xml::Element& iq);  // false: no module takes it
+  void reply_error(const xml::Element& stanza, std::string_view condition, std::string_view text = {});
+
+  // Session data the stream reads often.
+  const std::string& host() const;
+  const Jid& jid() const;
+
+  ServerContext& ctx_;
+  LoopContext* loop_;
+  Session* session_;
+  const config::Listener& listener_;
+  Connection conn_;
+  xml::StreamParser parser_;
+
+  State state_ = State::wait_stream;
+  bool header_sent_ = false;
+  bool authenticated_ = false;
+  bool input_suspended_ = false;
+  bool attach_pending_ = false;
+  // Its session was detached: the stream only closes its connection now and
+  // frees itself from LoopContext::orphan_streams, never touching the session.
+  bool orphaned_ = false;
+  uint8_t auth_failures_ = 0;
+  uint8_t module_holds_ = 0;
+  // Loop time (seconds, rounded up) by which the stream must be online.
+  uint32_t auth_deadline_s_ = 0;
+
+  std::string stream_id_;
+
+  // SASL exchange state.
+  std::unique_ptr<sasl::ScramServer> scram_;
+  std::optional<sasl::Mechanism> mechanism_;
+
+  struct Migration {
+    unsigned loop;
+    Arrive arrive;
+    std::function<void()> abandon;
+  };
+  std::unique_ptr<Migration> migration_;  // only while the connection moves
+  void abandon_migration();
+
+  // Elements that arrived while input was suspended (a storage round trip, a
+  // hold, an attach). Allocated only when one has to wait: an empty
+  // std::deque allocates 576 bytes at construction (libstdc++).
+  std::unique_ptr<std::deque<xml::Element>> deferred_;
+};
+
+}  // namespace parley

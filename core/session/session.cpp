@@ -1,0 +1,277 @@
+// A session's life (announce, bind, end), its outbound path (deliveries,
+// the outgoing filters, tracked sends), its own presence and the modules'
+// slots. Detach and re-attach are in session_attach.cpp.
+#include "core/session/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "core/c2s/c2s_stream.hpp"
+#include "core/modules/hooks.hpp"
+#include "core/modules/module_instance.hpp"
+#include "core/router/router.hpp"
+#include "core/server/server_context.hpp"
+#include "core/session/session_waiting.hpp"
+#include "core/stanza/namespaces.hpp"
+#include "core/stanza/stanza_log.hpp"
+#include "xml/serializer.hpp"
+
+namespace parley {
+
+Session::Session(ServerContext& ctx, LoopContext& loop, SessionId id) : ctx_(ctx), loop_(loop), id_(id) {}
+
+Session::~Session() {
+  // Streams first: a stream still refers to its session while it goes.
+  stream_.reset();
+  if (waiting_) {
+    // Only at shutdown (the loops stopped): what waited is settled.
+    for (auto& w : waiting_->stanzas) w.delivery->outstanding.fetch_sub(1);
+    stop_detach_timer();
+  }
+  for (auto& slot : module_slots_)
+    if (slot.free_fn) slot.free_fn(slot.data);
+}
+
+const std::string& Session::peer_ip() const {
+  if (stream_) return stream_->connection().peer_ip();
+  static const std::string none;
+  return waiting_ ? waiting_->peer_ip : none;
+}
+
+void Session::adopt_stream(std::unique_ptr<C2sStream> stream) { stream_ = std::move(stream); }
+
+parley_result Session::run_hook(parley_event event, xml::Element* stanza) {
+  // Every stanza passes here: build the arguments only if a module listens.
+  if (!loop_.modules || loop_.modules->hooks_for(event, host_) == nullptr) return PARLEY_PASS;
+  std::string full = jid_.full();
+  parley_event_args args{};
+  args.session = id_;
+  args.stanza = reinterpret_cast<parley_element*>(stanza);
+  args.user = to_pstr(jid_.local());
+  args.host = to_pstr(host_);
+  args.jid = to_pstr(full);
+  return run_hooks(*loop_.modules, event, host_, args);
+}
+
+void Session::announce() {
+  if (announced_ || state_ == State::ended) return;
+  announced_ = true;
+  run_hook(PARLEY_EVENT_SESSION_OPENED, nullptr);
+}
+
+void Session::bind(Jid full) {
+  jid_ = std::move(full);
+  state_ = State::bound;
+}
+
+void Session::set_presence(bool available, int priority) {
+  available_ = available;
+  priority_ = priority;
+  ctx_.sessions.set_presence(jid_.bare_str(), id_, available, priority);
+}
+
+void Session::end() {
+  if (state_ == State::ended) return;
+  bool was_detached = state_ == State::detached;
+  state_ = State::ended;
+  attaching_ = false;
+  if (announced_) {
+    announced_ = false;
+    run_hook(PARLEY_EVENT_SESSION_CLOSED, nullptr);
+  }
+  leave_session_table();
+  if (was_detached) {
+    stop_detach_timer();
+    reroute_waiting();
+  }
+}
+
+void Session::leave_session_table() {
+  if (jid_.empty() || jid_.resource().empty()) return;
+  bool was_available = available_;
+  available_ = false;
+  ctx_.sessions.unbind(jid_.bare_str(), jid_.resource(), id_);
+  if (!was_available || ctx_.shutting_down.load()) return;
+  // An abrupt end is an unavailable presence all the same (RFC 6121 §4.5.4).
+  for (const SessionRef& ref : ctx_.sessions.sessions_of(jid_.bare_str())) {
+    if (!ref.available) continue;
+    xml::Element presence("presence", std::string(ns::client));
+    presence.set_attr("type", "unavailable");
+    presence.set_attr("from", jid_.full());
+    presence.set_attr("to", jid_.bare().with_resource(ref.resource).full());
+    ctx_.router->deliver_to_session(ref.id, std::make_shared<Delivery>(std::move(presence)), loop_.loop.index());
+  }
+}
+
+void Session::stream_closed(C2sStream* stream) {
+  if (stream_.get() != stream) return;  // not ours (cannot happen: orphans free themselves)
+  if (state_ == State::detached) {
+    stream_.reset();
+    return;
+  }
+  // The session ended with its stream: nothing refers to it any more.
+  end();
+  loop_.sessions.erase(id_);
+}
+
+void Session::close(std::string_view condition, std::string_view text) {
+  if (state_ == State::ended) return;
+  if (state_ == State::detached || !stream_) {
+    end();
+    dispose_later();
+    return;
+  }
+  if (condition.empty())
+    stream_->close_stream();
+  else
+    stream_->close_with_stream_error(condition, text);
+}
+
+// ---- outbound ----
+
+bool Session::deliver(const std::shared_ptr<Delivery>& delivery) {
+  if (state_ == State::detached) return wait(delivery, 0, true);
+  if (state_ != State::bound || !stream_ || stream_->closing()) return false;
+  return deliver_now(delivery, 0, true);
+}
+
+bool Session::deliver_now(const std::shared_ptr<Delivery>& delivery, size_t filter_from, bool routed) {
+  const ModuleTables* tables = loop_.modules.get();
+  bool delivered_hooks = routed && tables && delivery->stanza.name() == "message" &&
+                         tables->hooks_for(PARLEY_EVENT_MESSAGE_DELIVERED, host_) != nullptr;
+  bool out_hooks = tables && tables->hooks_for(PARLEY_EVENT_STANZA_OUT, host_) != nullptr;
+  if (!delivered_hooks && !out_hooks) {
+    if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
+    return stream_->connection().deliver(delivery);
+  }
+  // Modules look at (and the filters may change) this session's copy: the
+  // shared stanza is read by other loops meanwhile.
+  xml::Element copy = delivery->stanza;
+  if (delivered_hooks) {
+    if (run_hook(PARLEY_EVENT_MESSAGE_DELIVERED, &copy) == PARLEY_HANDLED) {
+      delivery->written.store(true, std::memory_order_relaxed);  // a module took it
+      return true;
+    }
+    if (!out_hooks) {
+      if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
+      return stream_->connection().deliver(delivery);
+    }
+    copy = delivery->stanza;  // the delivered hooks only look
+  }
+  // From here this session's own copy goes: ours to settle (routed again
+  // through on_unwritten if the connection ends before writing it).
+  delivery->written.store(true, std::memory_order_relaxed);
+  if (!run_out_filters(copy, filter_from)) return true;
+  return write_now(std::move(copy));
+}
+
+bool Session::run_out_filters(xml::Element& stanza, size_t from) {
+  const std::vector<HookEntry>* hooks =
+      loop_.modules ? loop_.modules->hooks_for(PARLEY_EVENT_STANZA_OUT, host_) : nullptr;
+  if (hooks == nullptr || from >= hooks->size()) return true;
+  std::string full = jid_.full();
+  parley_event_args args{};
+  args.session = id_;
+  args.stanza = reinterpret_cast<parley_element*>(&stanza);
+  args.user = to_pstr(jid_.local());
+  args.host = to_pstr(host_);
+  args.jid = to_pstr(full);
+  // ERROR: a failing filter does not eat the stanza (run_hooks logs it).
+  return run_hooks_from(*hooks, from, PARLEY_EVENT_STANZA_OUT, host_, args) != PARLEY_HANDLED;
+}
+
+bool Session::write_now(xml::Element&& stanza) {
+  auto delivery = std::make_shared<Delivery>(std::move(stanza));
+  // One dispatch of our own, given back as the router gives back its own:
+  // the connection keeps a hold while the bytes are not written.
+  delivery->outstanding.store(1, std::memory_order_relaxed);
+  if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
+  bool taken = stream_->connection().deliver(delivery);
+  delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+  return taken;
+}
+
+bool Session::write_stanza(xml::Element&& stanza, size_t filter_from) {
+  if (state_ == State::detached) {
+    // The filters see it when it is written, after re-attaching.
+    auto delivery = std::make_shared<Delivery>(std::move(stanza));
+    delivery->outstanding.store(1, std::memory_order_relaxed);
+    bool taken = wait(delivery, filter_from, false);
+    delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    return taken;
+  }
+  if (state_ != State::bound || !stream_ || stream_->closing()) return false;
+  if (!run_out_filters(stanza, filter_from)) return true;
+  return write_now(std::move(stanza));
+}
+
+bool Session::send_stanza(xml::Element&& stanza) { return write_stanza(std::move(stanza), 0); }
+
+bool Session::send_after(xml::Element&& stanza, parley_module* after) {
+  const std::vector<HookEntry>* hooks =
+      loop_.modules ? loop_.modules->hooks_for(PARLEY_EVENT_STANZA_OUT, host_) : nullptr;
+  return write_stanza(std::move(stanza), hooks ? hook_position_after(*hooks, after) : 0);
+}
+
+bool Session::send_tracked(const xml::Element& stanza, parley_module* owner, parley_sent_fn done, void* arg) {
+  if (state_ != State::bound || !stream_ || stream_->closing()) return false;
+  xml::SerializeContext sctx;
+  sctx.default_ns = ns::client;
+  std::string bytes = xml::serialize(stanza, sctx);
+  return stream_->connection().send_tracked(bytes, owner, done, arg);
+}
+
+void Session::drop_tracked(parley_module* owner) {
+  if (stream_) stream_->connection().drop_tracked(owner);
+}
+
+bool Session::write_element(const xml::Element& element) {
+  if (!stream_ || state_ == State::ended) return false;
+  return stream_->write_element(element);
+}
+
+// ---- input ----
+
+void Session::process_stanza(xml::Element&& stanza) {
+  if (stream_) stream_->process_stanza(std::move(stanza));
+}
+
+void Session::hold_input() {
+  if (stream_) stream_->hold_input();
+}
+
+bool Session::release_input() { return stream_ && stream_->release_input(); }
+
+void Session::end_throttle() {
+  if (stream_) stream_->connection().end_throttle();
+}
+
+// ---- module slots ----
+
+void Session::set_module_data(parley_module* owner, void* data, void (*free_fn)(void*)) {
+  for (auto& slot : module_slots_) {
+    if (slot.owner != owner) continue;
+    if (slot.free_fn && slot.data != data) slot.free_fn(slot.data);
+    slot.data = data;
+    slot.free_fn = free_fn;
+    return;
+  }
+  module_slots_.push_back(ModuleSlot{owner, data, free_fn});
+}
+
+void* Session::module_data(parley_module* owner) const {
+  for (const auto& slot : module_slots_)
+    if (slot.owner == owner) return slot.data;
+  return nullptr;
+}
+
+void Session::drop_module_data(parley_module* owner) {
+  for (size_t i = 0; i < module_slots_.size(); ++i) {
+    if (module_slots_[i].owner != owner) continue;
+    ModuleSlot slot = module_slots_[i];
+    module_slots_.erase(module_slots_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (slot.free_fn) slot.free_fn(slot.data);
+    return;
+  }
+}
+
+}  // namespace parley
