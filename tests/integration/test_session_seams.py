@@ -57,11 +57,15 @@ def bound(server, raw_factory, user, resource, presence=False):
     return client
 
 
-def authenticated(server, raw_factory, user):
+def authenticated(server, raw_factory, user, direct_tls=False):
     """A stream that authenticated and restarted, not bound: where <resume/> goes."""
-    client = raw_factory(server.c2s_port)
-    client.start()
-    client.starttls()
+    if direct_tls:
+        client = raw_factory(server.tls_port, direct_tls=True)
+        client.start()
+    else:
+        client = raw_factory(server.c2s_port)
+        client.start()
+        client.starttls()
     outcome = client.auth_plain(user, PASSWORD)
     assert outcome.tag == q(NS_SASL, "success")
     client.start()
@@ -125,18 +129,45 @@ def end_abruptly(client, how):
     client.abort()
 
 
-def stream_on_loop(server, raw_factory, user, loop, tries=64):
+def stream_on_loop(server, raw_factory, user, loop, tries=64, direct_tls=False):
     """An authenticated unbound stream of `user` accepted on worker loop
     `loop`: new connections until the kernel's SO_REUSEPORT spread puts one
     there (each lands on either loop)."""
     for _ in range(tries):
-        client = authenticated(server, raw_factory, user)
+        client = authenticated(server, raw_factory, user, direct_tls)
         stream_id, stream_loop, state = where(client)
         assert state == UNBOUND and stream_loop == stream_id >> 48
         if stream_loop == loop:
             return client
         client.abort()
     raise AssertionError(f"no connection landed on loop {loop} in {tries} tries")
+
+
+def resume(stream, session_id):
+    """<resume/>: the first thing back must be <resumed/>; returns its h."""
+    stream.send(f"<resume xmlns='{NS}' previd='{session_id}'/>")
+    resumed = stream.next_element()
+    assert resumed.tag == q(NS, "resumed"), resumed
+    assert resumed.get("previd") == str(session_id)
+    return int(resumed.get("h"))
+
+
+def close_remotely(client, session_id):
+    """Asks the module to session_close `session_id` from its own loop:
+    (closed, the elements that reached `client` before the iq's answer)."""
+    stanza_id = client.new_id()
+    client.send(f"<iq type='set' id='{stanza_id}' to='{client.domain}'>"
+                f"<query xmlns='{NS}'><close id='{session_id}'/></query></iq>")
+    answer = []
+
+    def is_answer(e):
+        if e.tag == q(NS_CLIENT, "iq") and e.get("id") == stanza_id:
+            answer.append(e)
+            return True
+        return False
+    before = client.expect_nothing_until(is_answer)
+    assert answer[0].get("type") == "result", answer[0]
+    return answer[0].find(q(NS, "query")).get("closed") == "1", before
 
 
 def bodies(elements):
@@ -277,8 +308,10 @@ def test_an_abrupt_end_detaches_and_a_resume_on_the_other_loop_gets_what_waited(
     end_abruptly(alice, how)
     got = wait_counter(bob, "detached", 1)
     assert got["kept"] == 1 and got["closing"] == 1 and got["reattached"] == 0
-    # A message to the detached session is neither bounced nor stored: it waits.
-    bob.message(alice_jid, "while away")
+    # Messages to the detached session are neither bounced nor stored: they wait.
+    away = [f"while away {i}" for i in range(3)]
+    for body in away:
+        bob.message(alice_jid, body)
     assert bob.nothing_before_sync() == []
 
     # A new connection accepted on the other loop resumes the session there.
@@ -289,12 +322,13 @@ def test_an_abrupt_end_detaches_and_a_resume_on_the_other_loop_gets_what_waited(
     assert resumed.tag == q(NS, "resumed"), resumed
     assert resumed.get("previd") == str(session_id)
     assert int(resumed.get("h")) == h  # nothing reached the filter while detached
-    # What waited comes after <resumed/>, through the filter.
-    waited = stream.expect_message("while away")
-    assert waited.get("from") == bob.jid and waited.get("to") == alice_jid
+    # What waited comes after <resumed/>, in order, through the filter.
+    waited = collect_messages(stream, len(away))
+    assert bodies(waited) == away
+    assert all(m.get("from") == bob.jid and m.get("to") == alice_jid for m in waited)
     # The same session: same id (so the same loop), bound, its counters on.
     assert where(stream) == (session_id, loop, BOUND)
-    assert ack(stream) == h + 1
+    assert ack(stream) == h + len(away)
     got = counters(bob)
     assert (got["detached"], got["reattached"], got["kept"]) == (1, 1, 1)
 
@@ -392,6 +426,96 @@ def test_the_detached_queue_overflows_and_closes_the_session(server_factory, tmp
     assert fresh.nothing_before_sync() == []
     resume = authenticated(server, raw_factory, "alice")
     assert nonza(resume, f"<resume xmlns='{NS}' previd='{session_id}'/>", "failed") is not None
+
+
+def test_a_session_detaches_and_resumes_again_over_either_kind_of_tls(server_factory, tmp_path, raw_factory):
+    server = stream_server(server_factory, tmp_path)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice = raw_factory(server.tls_port, direct_tls=True)
+    alice.login("alice", PASSWORD, resource="phone", presence=True)
+    alice_jid = alice.jid
+    session_id, loop = enable(alice)
+    h = ack(alice)
+
+    # Direct TLS lost, resumed over STARTTLS on the session's own loop.
+    end_abruptly(alice, "reset")
+    wait_counter(bob, "detached", 1)
+    bob.message(alice_jid, "first")
+    assert bob.nothing_before_sync() == []
+    first = stream_on_loop(server, raw_factory, "alice", loop)
+    assert resume(first, session_id) == h
+    assert bodies(collect_messages(first, 1)) == ["first"]
+    h = ack(first)
+
+    # The migrated connection is lost in turn; resumed over direct TLS on the other loop.
+    end_abruptly(first, "eof")
+    wait_counter(bob, "detached", 2)
+    bob.message(alice_jid, "second")
+    assert bob.nothing_before_sync() == []
+    second = stream_on_loop(server, raw_factory, "alice", 1 - loop, direct_tls=True)
+    assert resume(second, session_id) == h
+    assert bodies(collect_messages(second, 1)) == ["second"]
+    assert where(second) == (session_id, loop, BOUND)
+    got = counters(bob)
+    assert (got["detached"], got["reattached"], got["kept"]) == (2, 2, 2)
+    # Both ways still work.
+    second.jid = alice_jid
+    assert bodies(bob.nothing_before_marker(second, to=bob.jid)) == []
+    bob.message(alice_jid, "third")
+    assert bodies(collect_messages(second, 1)) == ["third"]
+
+
+def test_session_close_ends_a_detached_session_at_once(server_factory, tmp_path, raw_factory):
+    server = stream_server(server_factory, tmp_path)  # no offline storage: what waited is bounced
+    alice = bound(server, raw_factory, "alice", "phone", presence=True)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice_jid = alice.jid
+    session_id, _ = enable(alice)
+    end_abruptly(alice, "reset")
+    wait_counter(bob, "detached", 1)
+    stanza_id = bob.message(alice_jid, "waiting")
+    assert bob.nothing_before_sync() == []
+
+    # From the session's own loop (post_to_session): closed at once, and what
+    # waited is routed as for a resource that is gone (RFC 6121 8.5.3.2.1,
+    # no other resource, no offline storage: service-unavailable). The error
+    # may come after the answer: the header promises no order between them.
+    closed, before = close_remotely(bob, session_id)
+    assert closed
+    assert [e for e in before if e.tag == MESSAGE and e.get("type") != "error"] == []
+    error = next((e for e in before if e.tag == MESSAGE and e.get("id") == stanza_id), None)
+    if error is None:
+        error = bob.expect(MESSAGE, match=lambda e: e.get("id") == stanza_id)
+    assert error.get("type") == "error"
+    assert stanza_error_condition(error)[1] == "service-unavailable"
+    assert close_remotely(bob, session_id)[0] is False  # gone: post_to_session refuses
+    late = authenticated(server, raw_factory, "alice")
+    assert nonza(late, f"<resume xmlns='{NS}' previd='{session_id}'/>", "failed") is not None
+    assert bounced_once_gone(bob, alice_jid) == "service-unavailable"
+    got = counters(bob)
+    assert (got["detached"], got["reattached"]) == (1, 0)
+
+
+def test_the_server_stops_cleanly_with_a_detached_session_and_keeps_what_waited(
+        server_factory, tmp_path, raw_factory):
+    server = stream_server(server_factory, tmp_path, offline=True)
+    alice = bound(server, raw_factory, "alice", "phone", presence=True)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice_jid = alice.jid
+    enable(alice)
+    end_abruptly(alice, "reset")
+    wait_counter(bob, "detached", 1)
+    bob.message(alice_jid, "waiting at shutdown")
+    assert bob.nothing_before_sync() == []
+    bob.abort()
+    code, killed = server.stop()
+    assert not killed and code == 0
+    # What waited for the detached session was routed as for a resource
+    # that is gone: offline storage, delivered at the next login.
+    server.start()
+    again = bound(server, raw_factory, "alice", "laptop")
+    again.send("<presence/>")
+    assert bodies(collect_messages(again, 1)) == ["waiting at shutdown"]
 
 
 # -- closes that never detach ----------------------------------------------------

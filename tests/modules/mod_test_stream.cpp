@@ -17,6 +17,9 @@
 // adds tagged='yes'. SESSION_CLOSING keeps resumable sessions (detach).
 // An iq get <query/> to the server answers the module-wide counters as
 // attributes: closing (asked), kept (detached by us), detached, reattached.
+// An iq set <query><close id='SESSION'/></query> closes that session from
+// its own loop (post_to_session, then session_close: a detached one too) and
+// answers <query closed='1|0'/> from there.
 // Session slots (counters, resumable) and the module counters survive a reload.
 #include <atomic>
 #include <charconv>
@@ -111,6 +114,29 @@ class ModTestStream : public parley::Module {
   void on_detached(const parley::Event&) { detached_.fetch_add(1); }
   void on_reattached(const parley::Event&) { reattached_.fetch_add(1); }
 
+  void on_close_request(const parley::IqRequest& req) {
+    auto close = req.payload() ? req.payload()->child("close", ns) : std::nullopt;
+    auto id = close ? to_u64(close->attr("id").value_or("")) : std::nullopt;
+    if (!id) {
+      host().bounce(req.iq(), "bad-request");
+      return;
+    }
+    parley::Element result = parley::make_iq_result(req.iq());
+    // The answer is built here and routed from the session's loop once the
+    // close ran there (routing works from any loop).
+    auto answer = std::make_shared<parley::Element>(std::move(result));
+    parley_session_id session = *id;
+    bool posted = parley::post_to_session(host(), session, [this, session, answer] {
+      bool closed = host().session_close(session);
+      answer->add_child("query", ns).set_attr("closed", closed ? "1" : "0");
+      host().route(std::move(*answer));
+    });
+    if (!posted) {
+      answer->add_child("query", ns).set_attr("closed", "0");
+      host().route(std::move(*answer));
+    }
+  }
+
   void on_query(const parley::IqRequest& req) {
     parley::Element result = parley::make_iq_result(req.iq());
     result.add_child("query", ns)
@@ -202,4 +228,5 @@ PARLEY_MODULE(ModTestStream, "mod_test_stream", "1.0.0",
               parley::hook<&ModTestStream::on_closing>(PARLEY_EVENT_SESSION_CLOSING),
               parley::hook<&ModTestStream::on_detached>(PARLEY_EVENT_SESSION_DETACHED),
               parley::hook<&ModTestStream::on_reattached>(PARLEY_EVENT_SESSION_REATTACHED),
-              parley::iq_handler<&ModTestStream::on_query>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, ns))
+              parley::iq_handler<&ModTestStream::on_query>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, ns),
+              parley::iq_handler<&ModTestStream::on_close_request>(PARLEY_IQ_SERVER, PARLEY_IQ_SET, ns))
