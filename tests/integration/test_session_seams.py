@@ -308,10 +308,12 @@ def test_an_abrupt_end_detaches_and_a_resume_on_the_other_loop_gets_what_waited(
     end_abruptly(alice, how)
     got = wait_counter(bob, "detached", 1)
     assert got["kept"] == 1 and got["closing"] == 1 and got["reattached"] == 0
-    # Messages to the detached session are neither bounced nor stored: they wait.
+    # Messages to the detached session are neither bounced nor stored: they
+    # wait. It stays available: one to the bare JID (8.5.2.1.1) waits too.
     away = [f"while away {i}" for i in range(3)]
-    for body in away:
-        bob.message(alice_jid, body)
+    addressed = [alice_jid, "alice@localhost", alice_jid]
+    for body, to in zip(away, addressed):
+        bob.message(to, body)
     assert bob.nothing_before_sync() == []
 
     # A new connection accepted on the other loop resumes the session there.
@@ -325,7 +327,7 @@ def test_an_abrupt_end_detaches_and_a_resume_on_the_other_loop_gets_what_waited(
     # What waited comes after <resumed/>, in order, through the filter.
     waited = collect_messages(stream, len(away))
     assert bodies(waited) == away
-    assert all(m.get("from") == bob.jid and m.get("to") == alice_jid for m in waited)
+    assert [(m.get("from"), m.get("to")) for m in waited] == [(bob.jid, to) for to in addressed]
     # The same session: same id (so the same loop), bound, its counters on.
     assert where(stream) == (session_id, loop, BOUND)
     assert ack(stream) == h + len(away)
