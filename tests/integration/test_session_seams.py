@@ -467,6 +467,53 @@ def test_a_session_detaches_and_resumes_again_over_either_kind_of_tls(server_fac
     assert bodies(collect_messages(second, 1)) == ["third"]
 
 
+def test_a_stanza_the_filter_held_is_released_after_a_resume_on_the_other_loop(server_factory, tmp_path, raw_factory):
+    server = stream_server(server_factory, tmp_path)
+    alice = bound(server, raw_factory, "alice", "phone", presence=True)
+    bob = bound(server, raw_factory, "bob", "b")
+    session_id, loop = enable(alice)
+    bob.send(tagged_message(alice.jid, "held across", "hold"))
+    assert bodies(alice.nothing_before_marker(bob)) == []
+    h = ack(alice)
+    end_abruptly(alice, "reset")
+    wait_counter(bob, "detached", 1)
+    # The module's slot (its held stanza) stays with the session; after the
+    # resume, session_send_after writes it on the migrated connection.
+    stream = stream_on_loop(server, raw_factory, "alice", 1 - loop)
+    assert resume(stream, session_id) == h
+    stream.send(f"<release xmlns='{NS}'/>")
+    released = stream.expect_nothing_until(lambda e: e.tag == q(NS, "released"))
+    assert bodies(released) == ["held across"]
+    assert stream.nothing_before_sync() == []
+
+
+@pytest.mark.parametrize("where_to", ["same loop", "other loop"])
+def test_a_new_login_with_the_same_resource_replaces_a_detached_session(server_factory, tmp_path, raw_factory,
+                                                                       where_to):
+    server = stream_server(server_factory, tmp_path, offline=True)
+    alice = bound(server, raw_factory, "alice", "phone", presence=True)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice_jid = alice.jid
+    session_id, loop = enable(alice)
+    end_abruptly(alice, "reset")
+    wait_counter(bob, "detached", 1)
+    bob.message(alice_jid, "waiting for phone")
+    assert bob.nothing_before_sync() == []
+    # RFC 6120 7.7.2.2: the new binding of the same resource wins; the
+    # detached session ends, and what waited for it is not lost: it reaches
+    # the new alice/phone (at once, or through offline storage at presence).
+    again = stream_on_loop(server, raw_factory, "alice", loop if where_to == "same loop" else 1 - loop)
+    assert again.bind("phone") == alice_jid
+    again.jid = alice_jid
+    again.send("<presence/>")
+    assert bodies(collect_messages(again, 1)) == ["waiting for phone"]
+    assert bodies(again.nothing_before_sync()) == []
+    late = authenticated(server, raw_factory, "alice")
+    assert nonza(late, f"<resume xmlns='{NS}' previd='{session_id}'/>", "failed") is not None
+    got = counters(bob)
+    assert (got["detached"], got["reattached"]) == (1, 0)
+
+
 def test_session_close_ends_a_detached_session_at_once(server_factory, tmp_path, raw_factory):
     server = stream_server(server_factory, tmp_path)  # no offline storage: what waited is bounced
     alice = bound(server, raw_factory, "alice", "phone", presence=True)
