@@ -69,8 +69,10 @@ class ModTestStream : public parley::Module {
       std::vector<std::string> held = std::move(slot(session).held);
       slot(session).held.clear();
       int64_t released = 0;
-      for (const std::string& xml : held)
-        if (auto stanza = host().parse(xml)) released += host().session_send_after(session, std::move(*stanza)) ? 1 : 0;
+      for (const std::string& xml : held) {
+        auto stanza = host().parse(xml);
+        if (stanza && host().session_send_after(session, std::move(*stanza))) ++released;
+      }
       write(session, answer("released").set_attr("n", std::to_string(released)));
     } else if (name == "where") {
       write(session, answer("here")

@@ -194,9 +194,11 @@ struct Trampolines {
       using T = typename C::SessionData;
       static_assert(requires(C& c, parley_session_id id, const T& slot) {
         { c.save_session_data(id, slot) } -> std::same_as<Result<std::string, std::string>>;
-      }, "SessionData needs Result<std::string, std::string> save_session_data(parley_session_id, const SessionData&)");
+      }, "SessionData needs Result<std::string, std::string> "
+         "save_session_data(parley_session_id, const SessionData&)");
       try {
-        Result<std::string, std::string> r = static_cast<C&>(*mod).save_session_data(session, *static_cast<const T*>(data));
+        const T& slot = *static_cast<const T*>(data);
+        Result<std::string, std::string> r = static_cast<C&>(*mod).save_session_data(session, slot);
         if (!r) {
           mod->host().error("save_session_data failed: " + r.error());
           return 1;
@@ -225,7 +227,8 @@ struct Trampolines {
       }, "SessionData needs Result<std::unique_ptr<SessionData>, std::string> "
          "restore_session_data(parley_session_id, std::string_view)");
       try {
-        Result<std::unique_ptr<T>, std::string> r = static_cast<C&>(*mod).restore_session_data(session, to_sv(bytes));
+        Result<std::unique_ptr<T>, std::string> r =
+            static_cast<C&>(*mod).restore_session_data(session, to_sv(bytes));
         if (!r) {
           mod->host().error("restore_session_data failed: " + r.error());
           return 1;

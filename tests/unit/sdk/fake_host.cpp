@@ -388,7 +388,8 @@ int h_session_state(parley_module* m, parley_session_id session) {
   return it == m->states.end() ? PARLEY_SESSION_BOUND : it->second;
 }
 int h_session_write(parley_module* m, parley_session_id session, const parley_element* element) {
-  if (!element || h_session_state(m, session) == 0 || h_session_state(m, session) == PARLEY_SESSION_DETACHED) return 0;
+  int state = h_session_state(m, session);
+  if (!element || state == 0 || state == PARLEY_SESSION_DETACHED) return 0;
   m->written.emplace_back(session, fake::serialize(element));
   return 1;
 }
