@@ -350,6 +350,35 @@ def test_an_abrupt_end_detaches_and_a_resume_on_the_other_loop_gets_what_waited(
     assert counters(bob)["detached"] == 1
 
 
+def test_a_session_cut_as_a_slow_reader_detaches_and_resumes(server_factory, tmp_path, raw_factory):
+    server = stream_server(server_factory, tmp_path, limits={"max_write_backlog": 256 << 10})
+    alice = bound(server, raw_factory, "alice", "phone", presence=True)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice_jid = alice.jid
+    session_id, loop = enable(alice)
+    # alice stops reading; bob writes until her backlog passes the limit and
+    # the core cuts the connection: a lost connection, which the module keeps.
+    text = "z" * 8000
+    for batch in range(100):
+        for i in range(20):
+            bob.message(alice_jid, f"{batch:03d}.{i:02d} {text}")
+        if counters(bob)["detached"] == 1:
+            break
+    else:
+        raise AssertionError("alice was never cut as a slow reader")
+    assert counters(bob)["kept"] == 1
+    bob.message(alice_jid, "after the cut")
+    assert bob.nothing_before_sync() == []
+    # What the old connection had not written is settled as written (the
+    # module owns it); what came after waits and follows <resumed/>.
+    stream = stream_on_loop(server, raw_factory, "alice", 1 - loop)
+    resume(stream, session_id)
+    got = stream.expect_nothing_until(
+        lambda e: e.tag == MESSAGE and e.findtext(q(NS_CLIENT, "body")) == "after the cut", timeout=30)
+    assert all(e.tag == MESSAGE for e in got)
+    assert where(stream) == (session_id, loop, BOUND)
+
+
 def test_resume_fails_for_an_unknown_session_and_for_another_account(server_factory, tmp_path, raw_factory):
     server = stream_server(server_factory, tmp_path)
     alice = bound(server, raw_factory, "alice", "a")
@@ -543,6 +572,27 @@ def test_session_close_ends_a_detached_session_at_once(server_factory, tmp_path,
     assert bounced_once_gone(bob, alice_jid) == "service-unavailable"
     got = counters(bob)
     assert (got["detached"], got["reattached"]) == (1, 0)
+
+
+def test_removing_the_account_ends_its_detached_session(server_factory, tmp_path, raw_factory):
+    server = stream_server(server_factory, tmp_path)
+    alice = bound(server, raw_factory, "alice", "phone", presence=True)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice_jid = alice.jid
+    session_id, _ = enable(alice)
+    end_abruptly(alice, "reset")
+    wait_counter(bob, "detached", 1)
+    stanza_id = bob.message(alice_jid, "to a removed account")
+    assert bob.nothing_before_sync() == []
+    removed = server.ctl("unregister", "alice", server.domain)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    # The account loses its sessions, the detached one too: what waited is
+    # routed as for a resource that is gone, and the account is gone
+    # (RFC 6121 8.5.1: service-unavailable).
+    error = bob.expect(MESSAGE, match=lambda e: e.get("id") == stanza_id)
+    assert error.get("type") == "error"
+    assert stanza_error_condition(error)[1] == "service-unavailable"
+    assert close_remotely(bob, session_id)[0] is False
 
 
 def test_the_server_stops_cleanly_with_a_detached_session_and_keeps_what_waited(
