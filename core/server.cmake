@@ -23,6 +23,7 @@ add_library(parley_core STATIC
   modules/module_metrics.cpp
   modules/module_manager.cpp
   modules/module_storage.cpp
+  modules/slot_carry.cpp
 )
 target_include_directories(parley_core PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(parley_core

@@ -539,6 +539,28 @@ void ModuleManager::reload(const std::string& name, Done done) {
   auto fresh = *lib;
   // Pause the loops: client stanzas wait while the code is swapped.
   pause_loops([this, name, fresh, done] {
+    // Session slots first (ABI 1.2): each loop saves and frees the old
+    // code's, before save_state.
+    auto slots = std::make_shared<std::vector<SavedSlots>>(ctx_.loops.size());
+    std::vector<parley_module*> old_instances;
+    for (auto& instance : modules_.at(name).instances) old_instances.push_back(instance.get());
+    auto save_slot = def_field(modules_.at(name).library->def, &parley_module_def::save_session_data);
+    auto restore_slot = def_field(fresh->def, &parley_module_def::restore_session_data);
+    if (save_slot == nullptr || restore_slot == nullptr) {
+      swap_code(name, fresh, nullptr, done);
+      return;
+    }
+    on_all_loops(
+        [slots, old_instances, save_slot, name](LoopContext& lc) {
+          (*slots)[lc.loop.index()] = save_session_slots(lc, old_instances, save_slot, name);
+        },
+        [this, name, fresh, slots, done] { swap_code(name, fresh, slots, done); });
+  });
+}
+
+void ModuleManager::swap_code(const std::string& name, std::shared_ptr<ModuleLibrary> fresh,
+                              std::shared_ptr<std::vector<SavedSlots>> slots, Done done) {
+  {
     Loaded& old = modules_.at(name);
     std::vector<std::string> saved;
     auto save = def_field(old.library->def, &parley_module_def::save_state);
@@ -574,21 +596,36 @@ void ModuleManager::reload(const std::string& name, Done done) {
     old = Loaded{fresh, retired->options, std::move(*instances)};
     std::vector<parley_module*> old_instances;
     for (auto& instance : retired->instances) old_instances.push_back(instance.get());
-    install_tables(build_tables(), true, [this, name, retired, old_instances, done] {
+    std::vector<parley_module*> new_instances;
+    for (auto& instance : old.instances) new_instances.push_back(instance.get());
+    auto restore_slot = def_field(fresh->def, &parley_module_def::restore_session_data);
+    auto install = [this, name, retired, old_instances, done] {
+      install_tables(build_tables(), true, [this, name, retired, old_instances, done] {
       // No loop holds the old tables any more: free the old code's session
       // data, then stop and unmap it.
-      drop_session_data(old_instances, [this, name, retired, done] {
-        stop_instances(retired->instances);
-        when_storage_drained(retired, [this, name, retired, done] {
-          retired->instances.clear();
-          retired->library.reset();  // dlclose the old copy
-          busy_ = false;
-          spdlog::info("module {} reloaded", name);
-          done(true, fmt::format("module {} reloaded\n", name));
+        drop_session_data(old_instances, [this, name, retired, done] {
+          stop_instances(retired->instances);
+          when_storage_drained(retired, [this, name, retired, done] {
+            retired->instances.clear();
+            retired->library.reset();  // dlclose the old copy
+            busy_ = false;
+            spdlog::info("module {} reloaded", name);
+            done(true, fmt::format("module {} reloaded\n", name));
+          });
         });
       });
-    });
-  });
+    };
+    if (!slots) {
+      install();
+      return;
+    }
+    // The new code gets the slots on each loop before any event there.
+    on_all_loops(
+        [slots, new_instances, restore_slot, name](LoopContext& lc) {
+          restore_session_slots(lc, std::move((*slots)[lc.loop.index()]), new_instances, restore_slot, name);
+        },
+        install);
+  }
 }
 
 void ModuleManager::stop_all() {

@@ -14,6 +14,7 @@
 
 #include "core/config/config.hpp"
 #include "core/modules/module_instance.hpp"
+#include "core/modules/slot_carry.hpp"
 #include "core/modules/module_tables.hpp"
 #include "parley/result.hpp"
 
@@ -77,6 +78,10 @@ class ModuleManager {
   // Hands `tables` to every worker loop; `resume` also ends a pause. `done`
   // runs on the main loop once every loop has it.
   void install_tables(std::shared_ptr<const ModuleTables> tables, bool resume, std::function<void()> done);
+  // reload's second half: save_state, the new code started and restored, the
+  // saved session slots (if the module carries them) restored, tables swapped.
+  void swap_code(const std::string& name, std::shared_ptr<ModuleLibrary> fresh,
+                 std::shared_ptr<std::vector<SavedSlots>> slots, Done done);
   void pause_loops(std::function<void()> done);
   void drop_session_data(std::vector<parley_module*> instances, std::function<void()> done);
   void on_all_loops(std::function<void(struct LoopContext&)> task, std::function<void()> done);

@@ -39,6 +39,8 @@ const std::string& Session::peer_ip() const {
 
 void Session::adopt_stream(std::unique_ptr<C2sStream> stream) { stream_ = std::move(stream); }
 
+std::unique_ptr<C2sStream> Session::release_stream() { return std::move(stream_); }
+
 parley_result Session::run_hook(parley_event event, xml::Element* stanza) {
   // Every stanza passes here: build the arguments only if a module listens.
   if (!loop_.modules || loop_.modules->hooks_for(event, host_) == nullptr) return PARLEY_PASS;

@@ -125,7 +125,7 @@ class Session {
   // written (through the filters), in order.
   void flush_waiting();
   // Gives up the stream (it resumes another session); this session ends.
-  std::unique_ptr<C2sStream> release_stream() { return std::move(stream_); }
+  std::unique_ptr<C2sStream> release_stream();
   // Erased from its loop from the loop, not from inside a call on it.
   void dispose_later();
 

@@ -618,14 +618,17 @@ typedef struct parley_module_def {
   const char* const* session_features;
 
   /* ---- ABI 1.2 ---- */
-  /* Optional (NULL): session slots across a hot reload. With the loops
-   * paused, before save_state, the old code's save_session_data writes each
-   * of its slots (`data` is what it set with session_set_data) to `out`; the
-   * slots are then freed with their free_fn as in 1.1. After restore_state the
-   * new code's restore_session_data gets those bytes for each session still
-   * there and sets its slot again with session_set_data (allowed from this
-   * call, off the session's loop, while the loops are paused). Both return 0
-   * on success; a failed save or restore loses that slot only (logged). */
+  /* Optional (NULL; both or neither): session slots across a hot reload.
+   * With the module's entry points paused and before save_state, on each
+   * session's loop, the old code's save_session_data writes each of its slots
+   * (`data` is what it set with session_set_data) to `out`; the slot is then
+   * freed with its free_fn as in 1.1. After restore_state, on each session's
+   * loop and before the new code sees any event there, the new code's
+   * restore_session_data gets those bytes for each session still there and
+   * sets its slot again with session_set_data. Both return 0 on success; a
+   * failed save or restore loses that slot only (logged). If the new code
+   * does not start or refuses the saved state, the old code goes on without
+   * the slots it saved. */
   int (*save_session_data)(void* state, parley_session_id session, void* data, parley_sink out);
   int (*restore_session_data)(void* state, parley_session_id session, parley_str bytes);
 } parley_module_def;
