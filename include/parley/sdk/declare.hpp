@@ -108,6 +108,8 @@ constexpr parley_module_def make_def(const char* name, const char* version, cons
   def.schema_count = NS - 1;
   def.preauth_features = NP > 1 ? preauth_features.data() : nullptr;
   def.session_features = NQ > 1 ? session_features.data() : nullptr;
+  def.save_session_data = Trampolines<C>::has_session_data ? &Trampolines<C>::save_session_data : nullptr;
+  def.restore_session_data = Trampolines<C>::has_session_data ? &Trampolines<C>::restore_session_data : nullptr;
   return def;
 }
 

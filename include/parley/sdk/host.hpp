@@ -34,7 +34,7 @@ class Host;
 
 namespace detail {
 
-// Timers, storage calls and tracked sends whose callback has not run yet. The host hands back
+// Timers, storage calls, tracked sends and attaches whose callback has not run yet. The host hands back
 // an opaque key, never a pointer: a callback for something cancelled or for a
 // Host that is gone finds nothing and does nothing. One registry per .so
 // (hidden visibility), shared by the instances of the module in it.
@@ -47,6 +47,8 @@ struct Pending {
   std::function<void(uint64_t)> on_timer;
   std::function<void(Result<Rows, std::string>)> on_rows;
   std::function<void(bool)> on_sent;  // a tracked send (1.2)
+  // session_attach (1.2): may run on another loop than the one that asked.
+  std::function<void(parley_session_id, bool)> on_attach;
 };
 
 struct Callbacks {
@@ -243,8 +245,74 @@ class Host {
   }
 
   // ---- ABI 1.2 ----
-  // Every 1.2 entry (the last one added is metric_record; services.hpp has the rest of 1.2).
-  bool supports_1_2() const noexcept { return supports(PARLEY_HOST_ENTRY_END(metric_record)); }
+  // Every 1.2 entry (the last one added is session_state; services.hpp has the rest of 1.2).
+  bool supports_1_2() const noexcept { return supports(PARLEY_HOST_ENTRY_END(session_state)); }
+
+  // Sessions and their connections (1.2). Each is for the loop that owns
+  // `session`: call it from the session's hooks, its iq requests, a
+  // completion that runs there or a post_to_session task; elsewhere the host
+  // refuses (false / SessionState::gone). Each throws on a host without its entry.
+  //
+  // Writes `element` (borrowed: it stays the caller's) to the session's
+  // connection as it is: not routed, not filtered (PARLEY_EVENT_STANZA_OUT
+  // does not see it). The answer to a nonza: <a h='3'/>, <enabled/>,
+  // <resumed/>. false: the session is not here, detached, or closing.
+  bool session_write(parley_session_id session, const ElementView& element) const {
+    if (!element) detail::fail("parley: session_write of a null element");
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_write));
+    if (!api->session_write) detail::fail("parley: this host lacks session_write");
+    return api->session_write(m_, session, element.raw()) == 1;
+  }
+  // Sends `stanza` (taken, freed if refused) to a bound session through the
+  // outgoing filters after this module's own STANZA_OUT hook: the release of
+  // a stanza the module's filter held. true: written, held by a later filter,
+  // or waiting for a detached session.
+  bool session_send_after(parley_session_id session, Element&& stanza) const {
+    if (!stanza) detail::fail("parley: session_send_after of a null element");
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_send_after));
+    if (!api->session_send_after) detail::fail("parley: this host lacks session_send_after");
+    return api->session_send_after(m_, session, stanza.release()) == 1;
+  }
+  // Ends a session: an attached one with the stream error `condition` (RFC
+  // 6120 4.9.3; empty: a plain </stream:stream>), a detached one at once.
+  // SESSION_CLOSED runs and what waited for it is routed as for a resource
+  // that is gone. false: not here, or closing already.
+  bool session_close(parley_session_id session, std::string_view condition = {}) const {
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_close));
+    if (!api->session_close) detail::fail("parley: this host lacks session_close");
+    return api->session_close(m_, session, detail::to_c(condition)) == 1;
+  }
+  // Moves the connection of `stream` (this loop's authenticated, unbound
+  // stream, where a <resume/> arrived) onto the detached session `detached` of
+  // the same account, on whichever loop that one lives. `done(session,
+  // attached)` runs once: attached, on the session's loop with its id (after
+  // the REATTACHED hooks, before anything from the connection is processed or
+  // anything that waited is written); not attached, on this loop with
+  // `stream`. So `done` may run on another loop than the caller: what it
+  // captures must be safe to touch there. false: refused now (not an
+  // authenticated unbound stream of this loop, or an attach is under way for
+  // it), and `done` never runs. If the module stops first, `done` is dropped.
+  using AttachFn = std::function<void(parley_session_id session, bool attached)>;
+  bool session_attach(parley_session_id detached, parley_session_id stream, AttachFn done) const;
+  std::size_t pending_attaches() const;
+  // Where `session` stands on the calling loop (gone: not here).
+  enum class SessionState : int {
+    gone = 0,
+    bound = PARLEY_SESSION_BOUND,
+    detached = PARLEY_SESSION_DETACHED,
+    unbound = PARLEY_SESSION_UNBOUND,
+  };
+  SessionState session_state(parley_session_id session) const {
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_state));
+    if (!api->session_state) detail::fail("parley: this host lacks session_state");
+    int state = api->session_state(m_, session);
+    switch (state) {
+      case PARLEY_SESSION_BOUND: return SessionState::bound;
+      case PARLEY_SESSION_DETACHED: return SessionState::detached;
+      case PARLEY_SESSION_UNBOUND: return SessionState::unbound;
+      default: return SessionState::gone;  // 0, or a state a newer host adds
+    }
+  }
 
   // Sends to a session on the calling loop and calls `done` later, on that
   // loop: done(true) once every byte of the stanza was handed to the socket,
@@ -347,6 +415,7 @@ class Host {
   static void on_timer(void* state, uint64_t timer_id, void* arg) noexcept;
   static void on_rows(void* state, void* arg, const parley_rows* rows, parley_str error) noexcept;
   static void on_sent(void* state, void* arg, int written) noexcept;
+  static void on_attached(void* state, void* arg, parley_session_id session, int attached) noexcept;
 
   parley_module* m_ = nullptr;
   const parley_host_api* api_ = nullptr;
@@ -421,7 +490,7 @@ inline std::size_t Host::count_pending(bool timers) const {
   std::lock_guard lock(cb.mu);
   std::size_t n = 0;
   for (const auto& [key, p] : cb.pending)
-    n += p->owner == this && !p->cancelled && !p->on_sent && (p->timer_id != 0) == timers;
+    n += p->owner == this && !p->cancelled && !p->on_sent && !p->on_attach && (p->timer_id != 0) == timers;
   return n;
 }
 
@@ -460,6 +529,46 @@ inline void Host::on_sent(void*, void* arg, int written) noexcept {
     p->on_sent(written != 0);
   } catch (...) {
     detail::log_exception(*p->owner, "send completion", std::current_exception());
+  }
+}
+
+inline std::size_t Host::pending_attaches() const {
+  auto& cb = detail::Callbacks::get();
+  std::lock_guard lock(cb.mu);
+  std::size_t n = 0;
+  for (const auto& [key, p] : cb.pending) n += p->owner == this && p->on_attach;
+  return n;
+}
+
+inline bool Host::session_attach(parley_session_id detached, parley_session_id stream, AttachFn done) const {
+  const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_attach));
+  if (!api->session_attach) detail::fail("parley: this host lacks session_attach");
+  auto& cb = detail::Callbacks::get();
+  uint64_t key;
+  {
+    std::lock_guard lock(cb.mu);
+    key = cb.next_key++;
+    auto pending = std::make_unique<detail::Pending>();
+    pending->owner = this;
+    pending->on_attach = done ? std::move(done) : AttachFn([](parley_session_id, bool) {});
+    cb.pending.emplace(key, std::move(pending));
+  }
+  // Registered before the call: the completion may run on another loop
+  // before session_attach returns here.
+  if (api->session_attach(m_, detached, stream, &Host::on_attached, detail::key_arg(key)) == 1) return true;
+  std::lock_guard lock(cb.mu);
+  cb.pending.erase(key);
+  return false;
+}
+
+inline void Host::on_attached(void*, void* arg, parley_session_id session, int attached) noexcept {
+  std::unique_ptr<detail::Pending> p = detail::take_pending(arg);
+  if (!p) return;  // its Host is gone, or it ran already
+  if (!p->on_attach || !p->owner) return;
+  try {
+    p->on_attach(session, attached != 0);
+  } catch (...) {
+    detail::log_exception(*p->owner, "attach completion", std::current_exception());
   }
 }
 

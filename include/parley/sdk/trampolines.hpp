@@ -6,7 +6,9 @@
 #pragma once
 
 #include <exception>
+#include <concepts>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -87,6 +89,14 @@ int iq_trampoline(void* state, const parley_iq_request* request) noexcept {
   }
 }
 
+// Session slots across a reload (1.2): a class that names its slot type
+// `SessionData` (what it keeps with set_session_slot<SessionData>) and has
+//   Result<std::string, std::string> save_session_data(parley_session_id, const SessionData&)
+//   Result<std::unique_ptr<SessionData>, std::string> restore_session_data(parley_session_id, std::string_view)
+// gets both entries in its def; without SessionData, neither.
+template <class C>
+concept HasSessionData = requires { typename C::SessionData; };
+
 template <class C>
 struct Trampolines {
   static_assert(std::is_base_of_v<Module, C>, "a Parley module class derives from parley::Module");
@@ -96,6 +106,7 @@ struct Trampolines {
   // Module's only when C (or a base between) overrides it.
   static constexpr bool has_save = !std::is_same_v<decltype(&C::save_state), decltype(&Module::save_state)>;
   static constexpr bool has_restore = !std::is_same_v<decltype(&C::restore_state), decltype(&Module::restore_state)>;
+  static constexpr bool has_session_data = HasSessionData<C>;
 
   static int start(parley_module* m, const parley_host_api* api, void** state, parley_sink error) noexcept {
     if (!api || !state) return 1;
@@ -169,6 +180,70 @@ struct Trampolines {
       return 0;
     } catch (...) {
       log_exception(mod->host(), "restore_state", std::current_exception());
+      return 1;
+    }
+  }
+
+  // The old code's slot of one session, as bytes. Empty bytes mean "no slot"
+  // (a null slot, or an empty save): restore then sets none.
+  static int save_session_data(void* state, parley_session_id session, void* data, parley_sink out) noexcept {
+    Module* mod = as_module(state);
+    if (!mod) return 1;
+    if (!data) return 0;
+    if constexpr (HasSessionData<C>) {
+      using T = typename C::SessionData;
+      static_assert(requires(C& c, parley_session_id id, const T& slot) {
+        { c.save_session_data(id, slot) } -> std::same_as<Result<std::string, std::string>>;
+      }, "SessionData needs Result<std::string, std::string> "
+         "save_session_data(parley_session_id, const SessionData&)");
+      try {
+        const T& slot = *static_cast<const T*>(data);
+        Result<std::string, std::string> r = static_cast<C&>(*mod).save_session_data(session, slot);
+        if (!r) {
+          mod->host().error("save_session_data failed: " + r.error());
+          return 1;
+        }
+        sink_write(out, *r);
+        return 0;
+      } catch (...) {
+        log_exception(mod->host(), "save_session_data", std::current_exception());
+        return 1;
+      }
+    } else {
+      return 1;
+    }
+  }
+
+  // The new code's slot of one session, from the old code's bytes: set here
+  // (the host allows session_set_data in this call, off the session's loop).
+  static int restore_session_data(void* state, parley_session_id session, parley_str bytes) noexcept {
+    Module* mod = as_module(state);
+    if (!mod) return 1;
+    if (bytes.len == 0) return 0;
+    if constexpr (HasSessionData<C>) {
+      using T = typename C::SessionData;
+      static_assert(requires(C& c, parley_session_id id, std::string_view b) {
+        { c.restore_session_data(id, b) } -> std::same_as<Result<std::unique_ptr<T>, std::string>>;
+      }, "SessionData needs Result<std::unique_ptr<SessionData>, std::string> "
+         "restore_session_data(parley_session_id, std::string_view)");
+      try {
+        Result<std::unique_ptr<T>, std::string> r =
+            static_cast<C&>(*mod).restore_session_data(session, to_sv(bytes));
+        if (!r) {
+          mod->host().error("restore_session_data failed: " + r.error());
+          return 1;
+        }
+        if (!*r) return 0;  // the module keeps no slot for this session
+        if (!mod->host().set_session_slot<T>(session, std::move(*r))) {
+          mod->host().error("restore_session_data: the host refused the slot");
+          return 1;
+        }
+        return 0;
+      } catch (...) {
+        log_exception(mod->host(), "restore_session_data", std::current_exception());
+        return 1;
+      }
+    } else {
       return 1;
     }
   }

@@ -322,12 +322,17 @@ parley_value h_rows_value(const parley_rows* rows, size_t row, size_t column) {
 }
 int64_t h_rows_changes(const parley_rows* rows) { return rows ? rows->changes : 0; }
 
-// Session slots and folds: the fake host has no sessions and no other modules.
-int h_session_set_data(parley_module*, parley_session_id, void* data, void (*free_fn)(void*)) {
-  if (free_fn) free_fn(data);
-  return 0;
+// Session slots of live sessions (m->sessions); folds: the fake host has no other modules.
+int h_session_set_data(parley_module* m, parley_session_id session, void* data, void (*free_fn)(void*)) {
+  // Refused: the data stays the caller's, as with parleyd (set_session_slot frees it).
+  if (!m->sessions.count(session)) return 0;
+  m->slots[session] = std::make_unique<FakeSlot>(data, free_fn);  // frees the one it replaces
+  return 1;
 }
-void* h_session_get_data(parley_module*, parley_session_id) { return nullptr; }
+void* h_session_get_data(parley_module* m, parley_session_id session) {
+  auto it = m->slots.find(session);
+  return it == m->slots.end() ? nullptr : it->second->data;
+}
 int h_run_fold(parley_module*, uint32_t event, parley_element* acc, parley_session_id) {
   return event == PARLEY_EVENT_DISCO_INFO && acc ? PARLEY_PASS : -2;
 }
@@ -375,6 +380,39 @@ uint32_t h_metric_register(parley_module* m, parley_str name, uint32_t kind, par
 void h_metric_record(parley_module* m, uint32_t metric, int64_t value) {
   if (metric == 0 || metric > m->metric_decls.size()) return;
   m->metric_values[metric] += m->metric_decls[metric - 1].second == PARLEY_METRIC_HISTOGRAM ? 1 : value;
+}
+
+int h_session_state(parley_module* m, parley_session_id session) {
+  if (!m->sessions.count(session)) return 0;
+  auto it = m->states.find(session);
+  return it == m->states.end() ? PARLEY_SESSION_BOUND : it->second;
+}
+int h_session_write(parley_module* m, parley_session_id session, const parley_element* element) {
+  int state = h_session_state(m, session);
+  if (!element || state == 0 || state == PARLEY_SESSION_DETACHED) return 0;
+  m->written.emplace_back(session, fake::serialize(element));
+  return 1;
+}
+int h_session_send_after(parley_module* m, parley_session_id session, parley_element* stanza) {
+  std::unique_ptr<parley_element> owned(stanza);
+  if (!owned || !m->sessions.count(session)) return 0;
+  m->sent_after.emplace_back(session, fake::serialize(stanza));
+  return 1;
+}
+int h_session_close(parley_module* m, parley_session_id session, parley_str condition) {
+  if (!m->sessions.count(session)) return 0;
+  m->closed.emplace_back(session, std::string(sv(condition)));
+  m->sessions.erase(session);
+  m->slots.erase(session);
+  return 1;
+}
+int h_session_attach(parley_module* m, parley_session_id detached, parley_session_id stream, parley_attach_fn done,
+                     void* arg) {
+  if (!done || h_session_state(m, stream) != PARLEY_SESSION_UNBOUND) return 0;
+  for (const auto& a : m->attaches)
+    if (a.stream == stream && !a.completed) return 0;  // one under way for it
+  m->attaches.push_back(FakeAttach{detached, stream, done, arg});
+  return 1;
 }
 
 parley_host_api make_api() {
@@ -432,6 +470,11 @@ parley_host_api make_api() {
   a.send_iq = h_send_iq;
   a.metric_register = h_metric_register;
   a.metric_record = h_metric_record;
+  a.session_write = h_session_write;
+  a.session_send_after = h_session_send_after;
+  a.session_close = h_session_close;
+  a.session_attach = h_session_attach;
+  a.session_state = h_session_state;
   return a;
 }
 
@@ -462,6 +505,12 @@ void parley_module::complete(size_t i, const parley_rows& rows, std::string_view
 void parley_module::sent_done(size_t i, bool written) {
   FakeSend send = tracked.at(i);
   send.done(state, send.arg, written ? 1 : 0);
+}
+
+void parley_module::attach_done(size_t i, bool attached) {
+  attaches.at(i).completed = true;
+  FakeAttach a = attaches.at(i);
+  a.done(state, a.arg, attached ? a.detached : a.stream, attached ? 1 : 0);
 }
 
 namespace fake {

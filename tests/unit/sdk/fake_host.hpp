@@ -53,6 +53,27 @@ struct FakeSend {
   void* arg;
 };
 
+// A session_attach (ABI 1.2) the test completes by hand (as the loops would).
+struct FakeAttach {
+  parley_session_id detached;
+  parley_session_id stream;
+  parley_attach_fn done;
+  void* arg;
+  bool completed = false;
+};
+
+// A module's slot of one session, freed as the host frees it.
+struct FakeSlot {
+  void* data = nullptr;
+  void (*free_fn)(void*) = nullptr;
+  FakeSlot(void* d, void (*f)(void*)) : data(d), free_fn(f) {}
+  ~FakeSlot() {
+    if (free_fn) free_fn(data);
+  }
+  FakeSlot(const FakeSlot&) = delete;
+  FakeSlot& operator=(const FakeSlot&) = delete;
+};
+
 struct parley_rows {
   size_t columns = 0;
   std::vector<std::vector<parley_value>> rows;
@@ -109,6 +130,15 @@ struct parley_module {
   uint32_t loops = 2;
   int32_t loop = 0;  // current_loop()
 
+  // ABI 1.2 sessions: slots (session_set_data keeps them for live sessions),
+  // raw writes, releases through the later filters, closes, attaches.
+  std::map<parley_session_id, std::unique_ptr<FakeSlot>> slots;
+  std::map<parley_session_id, int> states;  // session_state; a live session not listed is bound
+  std::vector<std::pair<parley_session_id, std::string>> written;     // session_write
+  std::vector<std::pair<parley_session_id, std::string>> sent_after;  // session_send_after
+  std::vector<std::pair<parley_session_id, std::string>> closed;      // session_close: condition
+  std::vector<FakeAttach> attaches;
+
   bool logged(std::string_view needle) const;
   // Runs a pending timer as the loop would; a one-shot is forgotten first.
   void fire(uint64_t timer_id);
@@ -116,6 +146,9 @@ struct parley_module {
   void complete(size_t i, const parley_rows& rows, std::string_view error = {});
   // Completes tracked[i] as the session would (written or the connection ended).
   void sent_done(size_t i, bool written);
+  // Completes attaches[i] as the host would: attached to `detached`, or not
+  // (then the completion names the stream).
+  void attach_done(size_t i, bool attached);
 };
 
 namespace fake {
