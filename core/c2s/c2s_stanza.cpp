@@ -96,9 +96,17 @@ void C2sStream::handle_bind(const xml::Element& iq) {
   }
   state_ = State::online;
   arm_timer(0);  // no deadline once bound: the timer handle goes
+  session_->bind(std::move(full));
+  xml::Element reply = make_iq_result(iq);
+  reply.remove_attr("from");
+  reply.remove_attr("to");
+  reply.add_child("bind", std::string(ns::bind)).add_child("jid", std::string(ns::bind)).add_text(jid().full());
+  send_element(reply);
+  spdlog::debug("c2s {}: bound {}", id, jid().full());
   if (result.replaced != 0) {
     // RFC 6120 §7.7.2.2: the new session wins; the old one gets <conflict/>
-    // (a detached one ends at once).
+    // (a detached one ends at once). After our result: what waited for a
+    // detached one is routed again at once, maybe to this very resource.
     SessionId old = result.replaced;
     unsigned target = loop_of(old);
     if (target < ctx_.loops.size()) {
@@ -112,13 +120,6 @@ void C2sStream::handle_bind(const xml::Element& iq) {
         loop->loop.post(std::move(kick));
     }
   }
-  session_->bind(std::move(full));
-  xml::Element reply = make_iq_result(iq);
-  reply.remove_attr("from");
-  reply.remove_attr("to");
-  reply.add_child("bind", std::string(ns::bind)).add_child("jid", std::string(ns::bind)).add_text(jid().full());
-  send_element(reply);
-  spdlog::debug("c2s {}: bound {}", id, jid().full());
   session_->run_hook(PARLEY_EVENT_SESSION_BOUND, nullptr);
 }
 

@@ -188,17 +188,24 @@ void Server::shutdown() {
   ctx_->shutting_down = true;
 
   // 1. Stop accepting and tell every client (RFC 6120 §4.9.3.22), on its loop.
+  // Detached sessions end here too, and what waited for them is routed (to
+  // offline storage, say) before the modules stop: wait until every loop did it.
+  auto closed = std::make_shared<std::atomic<size_t>>(0);
   for (auto& loop : ctx_->loops) {
     LoopContext* lc = loop.get();
-    lc->loop.post([lc] {
+    lc->loop.post([lc, closed] {
       for (auto& listener : lc->listeners) listener->close();
       std::vector<Session*> sessions;
       for (auto& [id, session] : lc->sessions) sessions.push_back(session.get());
       for (Session* session : sessions) session->close("system-shutdown");
+      closed->fetch_add(1);
     });
   }
-  // 2. Give the streams a moment to flush, then cut what is left.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (closed->load() < ctx_->loops.size() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // 2. Give the streams a moment to flush, then cut what is left.
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (ctx_->total(&LoopMetrics::connections_open) > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // 3. Stop the loops; each closes its remaining handles before it ends.
