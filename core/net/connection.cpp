@@ -314,9 +314,10 @@ bool Connection::migrate_out() {
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return false;
   migrate_fd_ = ::dup(fd);
   if (migrate_fd_ < 0) return false;
-  if (backlog_ && !backlog_->tracked.empty()) {
-    // Tracked sends whose bytes are written: complete them here, on the loop
-    // they were made on, before the connection leaves it.
+  if (backlog_) {
+    // Every byte is written: tracked sends complete and held stanzas are
+    // released here, on the loop they were made on, before the connection
+    // leaves it.
     after_write();
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::on_tcp_close);

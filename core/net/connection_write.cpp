@@ -150,7 +150,7 @@ void Connection::after_write() {
   if (drained && migrate_pending_) {
     // A migration waited for the bytes queued before it.
     migrate_pending_ = false;
-    migrate_out();
+    if (!migrate_out()) lost();  // the socket cannot be handed over: the resume fails with it
   }
 }
 
