@@ -82,6 +82,10 @@ parley::Result<void, std::string> ModRoster::start() {
   can_hold_ = host().supports_1_1();
   if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
   loops_.init(host());
+  work_waited_ = parley::register_metric(host(), "work_waited", PARLEY_METRIC_COUNTER,
+                                         "roster work queued behind earlier work of the same user");
+  work_posted_ = parley::register_metric(host(), "work_posted", PARLEY_METRIC_COUNTER,
+                                         "roster work posted to the user's owning loop");
   return {};
 }
 
@@ -129,13 +133,14 @@ void ModRoster::exclusive(const std::string& owner, Work work) {
   const uint32_t loop = owner_loop(owner);
   auto enter = [this, owner](Work w) {
     if (here().lines.enter(owner, std::move(w))) run_head(owner);
+    else work_waited_.add();  // started by leave_line(), not by polling
   };
   // The same loop: at once, so that two stanzas of one session keep their
   // order (posted ones keep it too: a loop's posts to another run in order).
   if (parley::current_loop(host()) == static_cast<int32_t>(loop)) return enter(std::move(work));
   auto shared = std::make_shared<Work>(std::move(work));
-  if (!parley::post(host(), loop, [enter, shared] { enter(std::move(*shared)); }))
-    host().error("cannot post roster work for " + owner + " to loop " + std::to_string(loop));
+  if (parley::post(host(), loop, [enter, shared] { enter(std::move(*shared)); })) work_posted_.add();
+  else host().error("cannot post roster work for " + owner + " to loop " + std::to_string(loop));
 }
 
 void ModRoster::run_head(const std::string& owner) {

@@ -216,6 +216,9 @@ class ModRoster : public parley::Module {
   };
   LoopState& here() { return loops_.here(); }
   parley::PerLoop<LoopState> loops_;
+  // How the lines are used (parleyctl status): work that had to wait for the
+  // user's earlier work, and work handed to the owning loop by a post.
+  parley::Metric work_waited_, work_posted_;
   bool stopping_ = false;  // set by the destructor: Turns and Holds let go without posting
 };
 
