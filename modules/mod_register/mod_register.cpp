@@ -99,7 +99,16 @@ class ModRegister : public parley::Module {
     std::string user;
     reg::Requester requester = classify(request, user);
     if (request.type() == "get") return answer_get(reply, requester, user);
-    reg::Decision d = reg::decide_set(read_query(*query), requester, user, domain_, policy_);
+    reg::QueryContent content = read_query(*query);
+    // The <username/> of a password change names the account as the client
+    // typed it ("Alice" or "alice@Example.org"): compared in the server's
+    // preparation of the address, as the account itself was named.
+    if (content.username && !content.username->empty()) {
+      const std::string& given = *content.username;
+      auto jid = parley::Jid::parse(host(), given.find('@') == std::string::npos ? given + "@" + domain_ : given);
+      if (jid && jid->has_local() && jid->is_bare() && jid->domain() == domain_) content.username = jid->local();
+    }
+    reg::Decision d = reg::decide_set(content, requester, user, domain_, policy_);
     if (d.is_error()) return send_error(reply, d.condition, d.text);
     if (d.kind == reg::Decision::Kind::change_password) return change_password(reply, std::move(d));
     if (d.kind == reg::Decision::Kind::remove_account) return remove_account(reply, std::move(d));
@@ -125,12 +134,12 @@ class ModRegister : public parley::Module {
   }
 
   reg::Requester classify(const parley::IqRequest& request, std::string& user) const {
-    std::string_view from = parley::bare_jid(request.from());
-    std::size_t at = from.find('@');
-    if (at == std::string_view::npos || from.substr(at + 1) != domain_) return reg::Requester::foreign;
-    user = std::string(from.substr(0, at));
-    std::string_view to = request.to();
-    if (to.find('@') != std::string_view::npos && to != from) return reg::Requester::other_account;
+    // 'from' and 'to' are prepared by the server.
+    const parley::Jid from = parley::Jid::prepared(request.from()).bare();
+    if (!from.has_local() || from.domain() != domain_) return reg::Requester::foreign;
+    user = from.local();
+    const parley::Jid to = parley::Jid::prepared(request.to());
+    if (to.has_local() && to != from) return reg::Requester::other_account;
     return reg::Requester::own_account;
   }
 
