@@ -84,13 +84,13 @@ parley::Outcome ModPresence::on_stanza_in(const parley::Event& ev) {
   auto stanza = ev.stanza();
   if (!stanza || stanza->name() != "presence") return parley::Outcome::pass;
   std::string_view type = stanza->attr("type").value_or("");
-  const parley::Jid sender = parley::Jid::prepared(ev.jid());  // stamped by the server
+  const std::string_view sender_bare = parley::bare_jid(ev.jid());  // stamped by the server: prepared
   if (!known_presence_type(type)) {
     // RFC 6121 §4.7.1: an unknown type deserves <bad-request/>.
     // No 'to' means the sender's own account (RFC 6120 §10.3): the error
     // comes from there (a bounce of a stanza with no 'to' has no 'from').
     parley::Element copy = stanza->clone();
-    if (!copy.attr("to") || copy.attr("to")->empty()) copy.set_attr("to", sender.bare_str());
+    if (!copy.attr("to") || copy.attr("to")->empty()) copy.set_attr("to", sender_bare);
     host().bounce(copy, "bad-request", "unknown presence type");
     return parley::Outcome::handled;
   }
@@ -99,18 +99,21 @@ parley::Outcome ModPresence::on_stanza_in(const parley::Event& ev) {
   if (!type.empty() && type != "unavailable") return parley::Outcome::pass;
   // Tracked in the server's own preparation of the address, so that the
   // unavailable for "Juliet@Example.COM" matches the available before it.
-  auto to = parley::Jid::parse(host(), *to_attr);
-  if (!to) return parley::Outcome::pass;  // the router answers jid-malformed
+  // The canonical string is all that is kept and compared here (the hot
+  // path of a directed-presence flood): no split into a parley::Jid.
+  auto prepared = host().prepare_jid(*to_attr);
+  if (!prepared) return parley::Outcome::pass;  // the router answers jid-malformed
   // The user's own resources get the session's unavailable from the core,
   // and the server itself keeps no presence state.
-  if (to->bare() == sender.bare() || to->full() == ev.host()) return parley::Outcome::pass;
+  const std::string& recipient = *prepared;
+  if (parley::bare_jid(recipient) == sender_bare || recipient == ev.host()) return parley::Outcome::pass;
   SessionPresence* s = slot(ev.session(), ev.jid());
   if (s == nullptr) return parley::Outcome::pass;
   if (!type.empty()) {
-    s->directed.remove(to->full());
+    s->directed.remove(recipient);
     return parley::Outcome::pass;
   }
-  if (s->directed.add_capped(to->full(), max_directed_)) return parley::Outcome::pass;
+  if (s->directed.add_capped(recipient, max_directed_)) return parley::Outcome::pass;
   // Not routed: a recipient that got available presence must get the
   // unavailable at logout, and that set is bounded.
   host().bounce(*stanza, "policy-violation",
