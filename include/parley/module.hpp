@@ -31,6 +31,7 @@
 #include "parley/sdk/event.hpp"
 #include "parley/sdk/storage.hpp"
 #include "parley/sdk/host.hpp"
+#include "parley/sdk/jid.hpp"
 #include "parley/sdk/module_base.hpp"
 #include "parley/sdk/trampolines.hpp"
 #include "parley/sdk/services.hpp"

@@ -1,6 +1,7 @@
-// The cache of blocklists the hooks read. Shared by every loop: one mutex,
-// held only for map lookups and list updates, never across a host call that
-// could call back into the module.
+// The per-loop caches of blocklists the hooks read (see mod_blocking.hpp,
+// "Threads"): each loop loads, changes and evicts its own copies; a change
+// made by a user's owning loop reaches the others by posts.
+#include <memory>
 #include <utility>
 
 #include "mod_blocking.hpp"
@@ -9,95 +10,136 @@ namespace mod_blocking {
 
 using Clock = std::chrono::steady_clock;
 
+uint32_t ModBlocking::owner_of(const std::string& user) const {
+  return static_cast<uint32_t>(std::hash<std::string>{}(user) % loops_.size());
+}
+
 void ModBlocking::with_list(const std::string& user, Ready fn) {
-  bool loaded = false;
-  bool first = false;
-  {
-    std::lock_guard lock(mu_);
-    Entry& entry = lists_[user];
-    entry.last_use = Clock::now();
-    if (entry.loaded) {
-      loaded = true;
-    } else {
-      auto& here = entry.waiting[std::this_thread::get_id()];
-      first = here.empty();
-      here.push_back(std::move(fn));
-    }
-  }
-  if (loaded) return fn(true);
-  // Another loop may be loading the same list; its answer comes back there,
-  // so this loop asks too (continuations must run on their own loop).
-  if (first) start_load(user);
+  Entry& entry = here().lists[user];
+  entry.last_use = Clock::now();
+  if (entry.loaded) return fn(true);
+  entry.waiting.push_back(std::move(fn));
+  if (!entry.loading) start_load(user);
 }
 
 void ModBlocking::start_load(const std::string& user) {
+  Entry& entry = here().lists[user];
+  entry.loading = true;
+  entry.reload = false;
+  entry.missed.clear();
   host().query("SELECT jid FROM mod_blocking_items WHERE host = ? AND user = ? ORDER BY id", {domain_, user},
                [this, user](parley::Result<parley::Rows, std::string> rows) {
-                 std::vector<std::string> items;
+                 // Storage completions come back on the loop that asked: this entry's.
+                 auto it = here().lists.find(user);
+                 if (it == here().lists.end()) return;
+                 Entry& entry = it->second;
+                 entry.loading = false;
+                 if (entry.reload) {  // forgotten meanwhile: these rows may predate that
+                   start_load(user);
+                   return;
+                 }
                  if (rows) {
+                   std::vector<std::string> items;
                    items.reserve(rows->size());
                    for (std::size_t i = 0; i < rows->size(); ++i)
                      if (auto jid = rows->at(i, 0).bytes()) items.emplace_back(*jid);
+                   entry.list.assign(items);
+                   for (const Change& change : entry.missed) apply(user, change);
+                   entry.loaded = true;
+                   host().counter_add("lists_loaded");
                  } else {
                    host().error("loading the blocklist of " + user + " failed: " + rows.error());
                  }
-                 std::vector<Ready> ready;
-                 bool loaded = false;
-                 {
-                   std::lock_guard lock(mu_);
-                   auto it = lists_.find(user);
-                   if (it == lists_.end()) return;
-                   Entry& entry = it->second;
-                   // The first answer wins: changes are made to a loaded list
-                   // only, so a later answer could only be older.
-                   if (rows && !entry.loaded) {
-                     entry.list.assign(items);
-                     entry.loaded = true;
-                     host().counter_add("lists_loaded");
-                   }
-                   loaded = entry.loaded;
-                   auto here = entry.waiting.find(std::this_thread::get_id());
-                   if (here != entry.waiting.end()) {
-                     ready = std::move(here->second);
-                     entry.waiting.erase(here);
-                   }
-                   if (!entry.loaded && entry.waiting.empty()) lists_.erase(it);
-                 }
+                 entry.missed.clear();
+                 const bool loaded = entry.loaded;
+                 std::vector<Ready> ready = std::move(entry.waiting);
+                 entry.waiting.clear();
+                 if (!loaded && entry.pending_writes == 0) here().lists.erase(it);
                  for (Ready& fn : ready) fn(loaded);
                  arm_eviction_if_offline(user);
                });
 }
 
-std::optional<bool> ModBlocking::cached_blocks(const std::string& user, const BlockJid& address) {
-  std::lock_guard lock(mu_);
-  auto it = lists_.find(user);
-  if (it == lists_.end() || !it->second.loaded) return std::nullopt;
+std::optional<bool> ModBlocking::cached_blocks(const std::string& user, const parley::Jid& address) {
+  auto& lists = here().lists;
+  auto it = lists.find(user);
+  if (it == lists.end() || !it->second.loaded) return std::nullopt;
   it->second.last_use = Clock::now();
   return it->second.list.blocks(address);
 }
 
 bool ModBlocking::is_cached(const std::string& user) {
-  std::lock_guard lock(mu_);
-  auto it = lists_.find(user);
-  return it != lists_.end() && it->second.loaded;
+  auto& lists = here().lists;
+  auto it = lists.find(user);
+  return it != lists.end() && it->second.loaded;
 }
 
-void ModBlocking::forget_list(const std::string& user) {
-  std::lock_guard lock(mu_);
-  auto it = lists_.find(user);
-  if (it == lists_.end()) return;
-  if (it->second.waiting.empty() && it->second.pending_writes == 0) {
-    lists_.erase(it);
-  } else {
-    // Loads in flight will fill it again from storage.
-    it->second.loaded = false;
-    it->second.list.clear();
+void ModBlocking::apply(const std::string& user, const Change& change) {
+  auto& lists = here().lists;
+  auto it = lists.find(user);
+  if (it == lists.end()) return;  // not cached here: a later load reads storage, which has it
+  Entry& entry = it->second;
+  if (change.kind == Change::Kind::forget) {
+    if (entry.loading) {
+      entry.reload = true;  // the answer in flight may be older than what was forgotten
+    } else if (entry.waiting.empty() && entry.pending_writes == 0) {
+      lists.erase(it);
+    } else {
+      entry.loaded = false;
+      entry.list.clear();
+    }
+    return;
+  }
+  if (entry.loading && !entry.loaded) {
+    entry.missed.push_back(change);
+    return;
+  }
+  if (!entry.loaded) return;
+  switch (change.kind) {
+    case Change::Kind::add: entry.list.add(change.items); break;
+    case Change::Kind::remove: entry.list.remove(change.items); break;
+    case Change::Kind::clear: entry.list.clear(); break;
+    case Change::Kind::forget: break;
+  }
+}
+
+void ModBlocking::publish(const std::string& user, Change change, std::function<void()> done) {
+  const uint32_t self = static_cast<uint32_t>(parley::current_loop(host()));
+  struct Acks {
+    uint32_t left;
+    std::function<void()> done;
+  };
+  // Touched only on this loop: the acknowledgements are posted back here.
+  auto acks = std::make_shared<Acks>(Acks{static_cast<uint32_t>(loops_.size()), std::move(done)});
+  auto ack = [acks] {
+    if (--acks->left == 0 && acks->done) acks->done();
+  };
+  auto shared = std::make_shared<const Change>(std::move(change));
+  for (uint32_t loop = 0; loop < loops_.size(); ++loop) {
+    if (loop == self) continue;
+    const bool posted = parley::post(host(), loop, [this, user, shared, self, ack] {
+      apply(user, *shared);
+      if (!parley::post(host(), self, ack)) ack();  // cannot happen while the module runs
+    });
+    if (!posted) ack();
+  }
+  ack();  // this loop's own share: it applied the change already
+}
+
+void ModBlocking::forget_everywhere(const std::string& user) {
+  const int32_t self = parley::current_loop(host());
+  for (uint32_t loop = 0; loop < loops_.size(); ++loop) {
+    if (static_cast<int32_t>(loop) == self) {
+      apply(user, Change{Change::Kind::forget, {}});
+      continue;
+    }
+    parley::post(host(), loop, [this, user] { apply(user, Change{Change::Kind::forget, {}}); });
   }
 }
 
 // One-shot timers, armed only while lists of users without sessions may be
-// cached: a module whose cache holds only online users has no timer, so it
-// can be reloaded (a reload waits for timers).
+// cached on this loop: a module whose caches hold only online users has no
+// timer, so it can be reloaded (a reload waits for timers).
 void ModBlocking::arm_eviction_if_offline(const std::string& user, parley_session_id closing) {
   for (const auto& session : host().user_sessions(user + "@" + domain_))
     if (session.id != closing) return;
@@ -105,47 +147,42 @@ void ModBlocking::arm_eviction_if_offline(const std::string& user, parley_sessio
 }
 
 void ModBlocking::arm_eviction() {
-  if (eviction_armed_.exchange(true)) return;
+  LoopState& state = here();
+  if (state.eviction_armed) return;
+  state.eviction_armed = true;
   try {
     host().start_timer(idle_, [this] { sweep(); });
-  } catch (...) {
-    eviction_armed_ = false;
+  } catch (...) {  // the module is stopping
+    state.eviction_armed = false;
     host().warn("could not start the cache eviction timer");
   }
 }
 
+// This loop's copies of lists of users with no session left go once idle
+// (or at once past max_cached_lists).
 void ModBlocking::sweep() {
-  eviction_armed_ = false;
-  std::vector<std::string> settled;  // loaded, nothing in flight
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [user, entry] : lists_)
-      if (entry.loaded && entry.waiting.empty() && entry.pending_writes == 0) settled.push_back(user);
-  }
-  // Outside the lock: user_sessions is a host call.
-  std::vector<std::string> offline;
-  for (const std::string& user : settled)
-    if (host().user_sessions(user + "@" + domain_).empty()) offline.push_back(user);
+  LoopState& state = here();
+  state.eviction_armed = false;
+  const bool over = state.lists.size() > max_cached_;
+  const auto limit = Clock::now() - idle_;
   bool offline_left = false;
-  {
-    std::lock_guard lock(mu_);
-    const bool over = lists_.size() > max_cached_;
-    const auto limit = Clock::now() - idle_;
-    for (const std::string& user : offline) {
-      auto it = lists_.find(user);
-      if (it == lists_.end()) continue;
-      const Entry& entry = it->second;
-      if (entry.loaded && entry.waiting.empty() && entry.pending_writes == 0 && (over || entry.last_use <= limit))
-      {
-        lists_.erase(it);
-        host().counter_add("lists_evicted");
-      } else {
-        offline_left = true;
-      }
+  for (auto it = state.lists.begin(); it != state.lists.end();) {
+    const Entry& entry = it->second;
+    const bool settled = entry.loaded && !entry.loading && entry.waiting.empty() && entry.pending_writes == 0;
+    if (!settled || !host().user_sessions(it->first + "@" + domain_).empty()) {
+      ++it;
+      continue;
+    }
+    if (over || entry.last_use <= limit) {
+      it = state.lists.erase(it);
+      host().counter_add("lists_evicted");
+    } else {
+      offline_left = true;
+      ++it;
     }
   }
   // Lists of online users wait for their last session to close (which arms
-  // the timer again).
+  // the timer again, on every loop).
   if (offline_left) arm_eviction();
 }
 

@@ -19,13 +19,6 @@ struct ParsedItems {
   std::string text;
 };
 
-// The server's own preparation of a JID (stringprep, IDNA) when the host has
-// it; the module's ASCII rules then only split it.
-std::optional<std::string> canonical_jid(const parley::Host& host, std::string_view text) {
-  if (!host.supports(PARLEY_HOST_ENTRY_END(jid_prepare))) return std::string(text);
-  return host.prepare_jid(text);
-}
-
 // The <item jid='...'/> children of a <block/> or <unblock/>.
 ParsedItems parse_items(const parley::Host& host, parley::ElementView command) {
   ParsedItems out;
@@ -42,11 +35,10 @@ ParsedItems parse_items(const parley::Host& host, parley::ElementView command) {
       out.text = "an <item/> needs a 'jid' attribute";
       return out;
     }
-    auto canonical = canonical_jid(host, *jid_attr);
-    auto jid = canonical ? parse_jid(*canonical) : std::nullopt;
+    auto jid = parley::Jid::parse(host, *jid_attr);
     if (!jid) {
       out.condition = "jid-malformed";
-      out.text = "not a valid JID: " + std::string(*jid_attr);
+      out.text = std::string(parley::jid_error_text(jid.error())) + ": " + std::string(*jid_attr);
       return out;
     }
     std::string item = jid->full();
@@ -59,11 +51,11 @@ ParsedItems parse_items(const parley::Host& host, parley::ElementView command) {
 
 void ModBlocking::on_iq(const parley::IqRequest& request) {
   parley::ElementView iq = request.iq();
-  std::string_view to = request.to();
-  // The blocklist is its owner's business only.
-  if (parley::bare_jid(request.from()) != to || to.find('@') == std::string_view::npos)
+  // The blocklist is its owner's business only ('to' and 'from' are prepared by the server).
+  const parley::Jid to = parley::Jid::prepared(request.to());
+  if (parley::bare_jid(request.from()) != request.to() || !to.has_local() || !to.is_bare())
     return host().bounce(iq, "forbidden", "a blocklist belongs to its owner only");
-  const std::string user(to.substr(0, to.find('@')));
+  const std::string user = to.local();
   auto payload = request.payload();
   if (!payload) return host().bounce(iq, "bad-request");
   const std::string_view name = payload->name();
@@ -71,10 +63,8 @@ void ModBlocking::on_iq(const parley::IqRequest& request) {
 
   if (type == "get" && name == "blocklist") {
     // XEP-0191 §3.3: pushes go to the resources that asked for the list.
-    if (request.session() != 0) {
-      std::lock_guard lock(mu_);
-      interested_.insert(request.session());
-    }
+    // Kept by the session's loop, which is where this runs.
+    if (request.session() != 0) here().interested.insert(request.session());
     auto held = std::make_shared<parley::Element>(iq.clone());
     return with_list(user, [this, held, user](bool loaded) {
       if (!loaded) return host().bounce(*held, "internal-server-error");
@@ -90,22 +80,27 @@ void ModBlocking::on_iq(const parley::IqRequest& request) {
       return host().bounce(iq, "bad-request", "a block needs at least one <item/>");
     auto held = std::make_shared<parley::Element>(iq.clone());
     const bool is_block = name == "block";
-    return with_list(user, [this, held, user, is_block, items = std::move(parsed.items)](bool loaded) mutable {
-      if (!loaded) return host().bounce(*held, "internal-server-error");
-      if (is_block) block(std::move(*held), user, std::move(items));
-      else unblock(std::move(*held), user, std::move(items));
-    });
+    // The user's commands run on its owning loop, one list and one order of
+    // changes for every loop (see mod_blocking.hpp).
+    auto run = [this, held, user, is_block, items = std::move(parsed.items)]() mutable {
+      with_list(user, [this, held, user, is_block, items = std::move(items)](bool loaded) mutable {
+        if (!loaded) return host().bounce(*held, "internal-server-error");
+        if (is_block) block(std::move(*held), user, std::move(items));
+        else unblock(std::move(*held), user, std::move(items));
+      });
+    };
+    const uint32_t owner = owner_of(user);
+    if (parley::current_loop(host()) == static_cast<int32_t>(owner)) return run();
+    if (!parley::post(host(), owner, std::move(run))) host().bounce(iq, "internal-server-error");
+    return;
   }
   host().bounce(iq, "bad-request", "expected get <blocklist/>, set <block/> or set <unblock/>");
 }
 
 void ModBlocking::send_blocklist(const parley::ElementView& iq, const std::string& user) {
   std::vector<std::string> items;
-  {
-    std::lock_guard lock(mu_);
-    auto it = lists_.find(user);
-    if (it != lists_.end()) items = it->second.list.items();
-  }
+  auto it = here().lists.find(user);
+  if (it != here().lists.end()) items = it->second.list.items();
   parley::Element reply = parley::make_iq_result(iq);
   parley::ElementRef list = reply.add_child("blocklist", ns_blocking);
   for (const std::string& item : items) list.add_child("item", ns_blocking).set_attr("jid", item);
@@ -114,84 +109,75 @@ void ModBlocking::send_blocklist(const parley::ElementView& iq, const std::strin
 
 void ModBlocking::block(parley::Element iq, const std::string& user, std::vector<std::string> items) {
   auto held = std::make_shared<parley::Element>(std::move(iq));
-  bool too_many = false;
-  {
-    // No host call that routes may run under mu_: the hooks it reaches take it.
-    std::lock_guard lock(mu_);
-    auto it = lists_.find(user);
-    if (it != lists_.end() && it->second.loaded) {
-      Entry& entry = it->second;
-      std::size_t fresh = 0;
-      for (const std::string& item : items) fresh += !entry.list.contains(item);
-      too_many = entry.list.size() + fresh > max_items_;
-      if (!too_many) {
-        // The cache changes first, in the order commands arrive; the storage
-        // writes are queued in that same order while the lock is held.
-        std::vector<std::string> added = entry.list.add(items);
-        ++entry.pending_writes;
-        write_items("INSERT OR IGNORE INTO mod_blocking_items (host, user, jid) VALUES ", user, added,
-                    [this, held, user, items, added](std::string error) {
-                      finish_write(user);
-                      if (!error.empty()) {
-                        host().error("storing the blocklist of " + user + " failed: " + error);
-                        forget_list(user);
-                        return host().bounce(*held, "internal-server-error");
-                      }
-                      host().route(parley::make_iq_result(*held));
-                      push(user, "block", items);
-                      send_unavailable(user, added);
-                    });
-        return;
-      }
-    }
+  auto it = here().lists.find(user);
+  if (it == here().lists.end() || !it->second.loaded) {
+    // Forgotten between the load and now (after a failed write): rare.
+    return host().bounce(*held, "internal-server-error");
   }
-  if (too_many)
+  Entry& entry = it->second;
+  std::size_t fresh = 0;
+  for (const std::string& item : items) fresh += !entry.list.contains(item);
+  if (entry.list.size() + fresh > max_items_)
     return host().bounce(*held, "policy-violation",
                          "a blocklist holds at most " + std::to_string(max_items_) + " items");
-  // Forgotten between the load and now (after a failed write): rare.
-  host().bounce(*held, "internal-server-error");
+  // This loop's copy changes first, in the order commands arrive, and the
+  // storage writes are queued in that same order; the other loops get the
+  // change once it is committed.
+  std::vector<std::string> added = entry.list.add(items);
+  ++entry.pending_writes;
+  write_items("INSERT OR IGNORE INTO mod_blocking_items (host, user, jid) VALUES ", user, added,
+              [this, held, user, items, added](std::string error) {
+                finish_write(user);
+                if (!error.empty()) {
+                  host().error("storing the blocklist of " + user + " failed: " + error);
+                  forget_everywhere(user);
+                  return host().bounce(*held, "internal-server-error");
+                }
+                publish(user, Change{Change::Kind::add, added}, [this, held, user, items, added] {
+                  host().route(parley::make_iq_result(*held));
+                  push(user, "block", items);
+                  send_unavailable(user, added);
+                });
+              });
 }
 
 void ModBlocking::unblock(parley::Element iq, const std::string& user, std::vector<std::string> items) {
   auto held = std::make_shared<parley::Element>(std::move(iq));
-  {
-    std::lock_guard lock(mu_);
-    auto it = lists_.find(user);
-    if (it != lists_.end() && it->second.loaded) {
-      Entry& entry = it->second;
-      ++entry.pending_writes;
-      // What is unblocked in fact (all of it, for an empty <unblock/>).
-      std::vector<std::string> removed = items.empty() ? entry.list.items() : entry.list.remove(items);
-      auto done = [this, held, user, items, removed](std::string error) {
-        finish_write(user);
-        if (!error.empty()) {
-          host().error("storing the blocklist of " + user + " failed: " + error);
-          forget_list(user);
-          return host().bounce(*held, "internal-server-error");
-        }
-        host().route(parley::make_iq_result(*held));
-        push(user, "unblock", items);
-        probe_for(user, removed);
-      };
-      if (items.empty()) {
-        entry.list.clear();
-        host().execute("DELETE FROM mod_blocking_items WHERE host = ? AND user = ?", {domain_, user},
-                       [done](parley::Result<parley::Rows, std::string> rows) {
-                         done(rows ? std::string() : rows.error());
-                       });
-      } else {
-        // Unblocking what is not blocked is no error: the end state is asked for.
-        write_items("DELETE FROM mod_blocking_items WHERE host = ? AND user = ? AND jid IN ", user, removed,
-                    std::move(done));
-      }
-      return;
+  auto it = here().lists.find(user);
+  if (it == here().lists.end() || !it->second.loaded) return host().bounce(*held, "internal-server-error");
+  Entry& entry = it->second;
+  ++entry.pending_writes;
+  // What is unblocked in fact (all of it, for an empty <unblock/>).
+  std::vector<std::string> removed = items.empty() ? entry.list.items() : entry.list.remove(items);
+  Change change = items.empty() ? Change{Change::Kind::clear, {}} : Change{Change::Kind::remove, removed};
+  auto done = [this, held, user, items, removed, change](std::string error) {
+    finish_write(user);
+    if (!error.empty()) {
+      host().error("storing the blocklist of " + user + " failed: " + error);
+      forget_everywhere(user);
+      return host().bounce(*held, "internal-server-error");
     }
+    publish(user, change, [this, held, user, items, removed] {
+      host().route(parley::make_iq_result(*held));
+      push(user, "unblock", items);
+      probe_for(user, removed);
+    });
+  };
+  if (items.empty()) {
+    entry.list.clear();
+    host().execute("DELETE FROM mod_blocking_items WHERE host = ? AND user = ?", {domain_, user},
+                   [done](parley::Result<parley::Rows, std::string> rows) {
+                     done(rows ? std::string() : rows.error());
+                   });
+  } else {
+    // Unblocking what is not blocked is no error: the end state is asked for.
+    write_items("DELETE FROM mod_blocking_items WHERE host = ? AND user = ? AND jid IN ", user, removed,
+                std::move(done));
   }
-  host().bounce(*held, "internal-server-error");
 }
 
-// Called with mu_ held, so that writes reach the single writer in the order
-// the cache changed. An empty `items` writes nothing and answers at once
+// On the owning loop, so that writes reach the single writer in the order
+// its copy changed. An empty `items` writes nothing and answers at once
 // (the continuation runs later, on this loop, through a no-op statement).
 void ModBlocking::write_items(const std::string& sql_head, const std::string& user,
                               const std::vector<std::string>& items, std::function<void(std::string)> done) {
@@ -239,30 +225,30 @@ void ModBlocking::write_items(const std::string& sql_head, const std::string& us
 }
 
 void ModBlocking::finish_write(const std::string& user) {
-  {
-    std::lock_guard lock(mu_);
-    auto it = lists_.find(user);
-    if (it != lists_.end() && it->second.pending_writes > 0) --it->second.pending_writes;
-  }
+  auto it = here().lists.find(user);
+  if (it != here().lists.end() && it->second.pending_writes > 0) --it->second.pending_writes;
   arm_eviction_if_offline(user);
 }
 
 // XEP-0191 §3.3-§3.5: an iq set to every resource of the user that asked for
-// the blocklist, with the items of the command (none: unblock all).
+// the blocklist, with the items of the command (none: unblock all). Who asked
+// is known on each session's loop: the push is decided and sent there.
 void ModBlocking::push(const std::string& user, const char* command, const std::vector<std::string>& items) {
-  std::vector<parley::Host::UserSession> sessions = host().user_sessions(user + "@" + domain_);
-  {
-    std::lock_guard lock(mu_);
-    std::erase_if(sessions, [this](const parley::Host::UserSession& s) { return interested_.count(s.id) == 0; });
-  }
-  for (const auto& session : sessions) {
-    parley::Element iq = host().element("iq", ns_client);
-    iq.set_attr("type", "set");
-    iq.set_attr("id", "block-push-" + std::to_string(++push_ids_));
-    iq.set_attr("to", session.full_jid);
-    parley::ElementRef payload = iq.add_child(command, ns_blocking);
-    for (const std::string& item : items) payload.add_child("item", ns_blocking).set_attr("jid", item);
-    host().send_to_session(session.id, std::move(iq));
+  auto shared = std::make_shared<const std::vector<std::string>>(items);
+  const std::string name(command);
+  for (const auto& session : host().user_sessions(user + "@" + domain_)) {
+    parley::post_to_session(host(), session.id, [this, id = session.id, full = session.full_jid, name, shared] {
+      LoopState& state = here();
+      if (state.interested.count(id) == 0) return;
+      parley::Element iq = host().element("iq", ns_client);
+      iq.set_attr("type", "set");
+      iq.set_attr("id", "block-push-" + std::to_string(parley::current_loop(host())) + "-" +
+                            std::to_string(++state.push_ids));
+      iq.set_attr("to", full);
+      parley::ElementRef payload = iq.add_child(name, ns_blocking);
+      for (const std::string& item : *shared) payload.add_child("item", ns_blocking).set_attr("jid", item);
+      host().send_to_session(id, std::move(iq));
+    });
   }
 }
 
@@ -275,7 +261,7 @@ void ModBlocking::push(const std::string& user, const char* command, const std::
 void ModBlocking::send_unavailable(const std::string& user, const std::vector<std::string>& added) {
   std::vector<std::string> targets;
   for (const std::string& item : added)
-    if (auto jid = parse_jid(item); jid && jid->has_local()) targets.push_back(item);
+    if (parley::Jid::prepared(item).has_local()) targets.push_back(item);
   if (targets.empty()) return;
   for (const auto& session : host().user_sessions(user + "@" + domain_)) {
     if (!session.available) continue;
@@ -304,11 +290,11 @@ void ModBlocking::probe_for(const std::string& user, const std::vector<std::stri
   if (!available) return;  // the contact sees the user offline, which is true
   std::unordered_set<std::string> done;
   for (const std::string& item : removed) {
-    auto jid = parse_jid(item);
-    if (!jid || !jid->has_local() || jid->bare() == bare || !done.insert(jid->bare()).second) continue;
+    const parley::Jid jid = parley::Jid::prepared(item);
+    if (!jid.has_local() || jid.bare_str() == bare || !done.insert(jid.bare_str()).second) continue;
     parley::Element probe = host().element("presence", ns_client);
     probe.set_attr("type", "probe");
-    probe.set_attr("from", jid->bare());
+    probe.set_attr("from", jid.bare_str());
     probe.set_attr("to", bare);
     host().route(std::move(probe));
   }

@@ -91,10 +91,11 @@ parley::Outcome ModBlocking::on_stanza_in(const parley::Event& event) {
   if (!stanza || event.user().empty()) return parley::Outcome::pass;
   auto to_attr = stanza->attr("to");
   if (!to_attr || to_attr->empty()) return parley::Outcome::pass;  // the user's own account or presence
-  auto to = parse_jid(*to_attr);
-  if (!to) return parley::Outcome::pass;
+  // What the client wrote, prepared as the router will prepare it.
+  auto to = parley::Jid::parse(host(), *to_attr);
+  if (!to) return parley::Outcome::pass;  // the router answers jid-malformed
   const std::string user(event.user());
-  if (to->local == user && to->domain == domain_) return parley::Outcome::pass;  // never blocks oneself
+  if (to->local() == user && to->domain() == domain_) return parley::Outcome::pass;  // never blocks oneself
   if (auto blocked = cached_blocks(user, *to)) {
     if (!*blocked) return parley::Outcome::pass;
     refuse_outbound(*stanza, event.session());
@@ -116,10 +117,12 @@ parley::Outcome ModBlocking::on_stanza_in(const parley::Event& event) {
 parley::Outcome ModBlocking::on_to_local(const parley::Event& event) {
   auto stanza = event.stanza();
   if (!stanza || event.user().empty() || event.host() != domain_) return parley::Outcome::pass;
-  auto from = parse_jid(stanza->attr("from").value_or(""));
-  if (!from) return parley::Outcome::pass;
+  // 'from' is stamped by the server: prepared already.
+  const std::string_view from_attr = stanza->attr("from").value_or("");
+  if (from_attr.empty()) return parley::Outcome::pass;
+  const parley::Jid from = parley::Jid::prepared(from_attr);
   const std::string user(event.user());
-  if (from->local == user && from->domain == domain_) return parley::Outcome::pass;  // the user's own stanzas
+  if (from.local() == user && from.domain() == domain_) return parley::Outcome::pass;  // the user's own stanzas
 
   // The sender's side matters too when the sender is a local user of this
   // host and the stanza did not come through on_stanza_in: a presence module
@@ -128,14 +131,14 @@ parley::Outcome ModBlocking::on_to_local(const parley::Event& event) {
   // subscription handling and errors still pass (XEP-0191 §3.3 wants the
   // blocked contact to see the user as unavailable).
   const std::string_view type = type_of(*stanza);
-  const bool check_sender = from->has_local() && from->domain == domain_ && stanza->name() == "presence" &&
+  const bool check_sender = from.has_local() && from.domain() == domain_ && stanza->name() == "presence" &&
                             (type.empty() || type == "probe");
-  std::optional<BlockJid> to;
-  if (check_sender) to = parse_jid(event.jid());
+  std::optional<parley::Jid> to;
+  if (check_sender && !event.jid().empty()) to = parley::Jid::prepared(event.jid());
 
-  std::optional<bool> inbound = cached_blocks(user, *from);
+  std::optional<bool> inbound = cached_blocks(user, from);
   std::optional<bool> outbound;
-  if (check_sender && to) outbound = cached_blocks(from->local, *to);
+  if (check_sender && to) outbound = cached_blocks(from.local(), *to);
   const bool need_sender = check_sender && to && !outbound;
 
   if (inbound && *inbound) return refuse_inbound(*stanza);
@@ -148,7 +151,7 @@ parley::Outcome ModBlocking::on_to_local(const parley::Event& event) {
   }
   std::vector<std::string> missing;
   if (!inbound) missing.push_back(user);
-  if (need_sender) missing.push_back(from->local);
+  if (need_sender) missing.push_back(from.local());
   if (is_rerouting(*stanza, missing)) {
     host().warn("a blocklist was evicted while a stanza waited for it; delivering unfiltered");
     return parley::Outcome::pass;
@@ -185,23 +188,32 @@ void ModBlocking::on_session_bound(const parley::Event& event) {
 }
 
 void ModBlocking::on_session_closed(const parley::Event& event) {
-  {
-    std::lock_guard lock(mu_);
-    interested_.erase(event.session());
+  here().interested.erase(event.session());  // kept by the session's loop, which runs this
+  if (event.user().empty() || event.host() != domain_) return;
+  const std::string user(event.user());
+  // The closing session is still listed while this hook runs. The user's
+  // last session gone, every loop that keeps a copy of the list may evict it.
+  for (const auto& session : host().user_sessions(user + "@" + domain_))
+    if (session.id != event.session()) return;
+  const int32_t self = parley::current_loop(host());
+  for (uint32_t loop = 0; loop < loops_.size(); ++loop) {
+    auto arm = [this, user] {
+      if (here().lists.count(user) != 0) arm_eviction();
+    };
+    if (static_cast<int32_t>(loop) == self) arm();
+    else parley::post(host(), loop, arm);
   }
-  // The closing session is still listed while this hook runs.
-  if (!event.user().empty()) arm_eviction_if_offline(std::string(event.user()), event.session());
 }
 
 void ModBlocking::on_user_removed(const parley::Event& event) {
   if (event.host() != domain_) return;
   const std::string user(event.user());
-  forget_list(user);
+  forget_everywhere(user);
   host().execute("DELETE FROM mod_blocking_items WHERE host = ? AND user = ?", {domain_, user},
                  [this, user](parley::Result<parley::Rows, std::string> rows) {
                    if (!rows) host().error("removing the blocklist of " + user + " failed: " + rows.error());
                    // A load that raced the delete may have cached the old list.
-                   forget_list(user);
+                   forget_everywhere(user);
                  });
 }
 

@@ -35,7 +35,7 @@ void Blocklist::clear() {
   index_.clear();
 }
 
-bool Blocklist::blocks(const BlockJid& address) const {
+bool Blocklist::blocks(const parley::Jid& address) const {
   if (items_.empty()) return false;
   for (const std::string& form : match_forms(address))
     if (index_.count(form) != 0) return true;

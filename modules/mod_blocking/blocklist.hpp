@@ -29,7 +29,7 @@ class Blocklist {
 
   // Whether any item blocks `address` (XEP-0191 §"JID Matching"). Each form
   // of the address is one hash lookup, so the cost does not grow with the list.
-  bool blocks(const BlockJid& address) const;
+  bool blocks(const parley::Jid& address) const;
 
  private:
   std::vector<std::string> items_;

@@ -25,20 +25,24 @@ parley::Result<void, std::string> ModBlocking::start() {
     if (*v < 1) return parley::unexpected(std::string("max_cached_lists must be at least 1"));
     max_cached_ = static_cast<std::size_t>(*v);
   }
+  if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
+  loops_.init(host());
   return {};
 }
 
+// Off the loops, once no entry point of the module runs any more.
 void ModBlocking::stop() {
-  std::lock_guard lock(mu_);
-  lists_.clear();
+  for (uint32_t loop = 0; loop < loops_.size(); ++loop) loops_.at(loop).lists.clear();
 }
 
 // Across a reload only the resources that asked for the blocklist need to
 // survive (the lists come back from storage): "v1" and their session ids.
+// Runs while every entry point of the module is paused: the loops' sets
+// are read from here without a race.
 parley::Result<std::string, std::string> ModBlocking::save_state() {
-  std::lock_guard lock(mu_);
   std::string out = "v1";
-  for (parley_session_id id : interested_) out += " " + std::to_string(id);
+  for (uint32_t loop = 0; loop < loops_.size(); ++loop)
+    for (parley_session_id id : loops_.at(loop).interested) out += " " + std::to_string(id);
   return out;
 }
 
@@ -58,8 +62,10 @@ parley::Result<void, std::string> ModBlocking::restore_state(std::string_view by
     ids.insert(id);
     pos = static_cast<std::size_t>(end - bytes.data());
   }
-  std::lock_guard lock(mu_);
-  interested_ = std::move(ids);
+  // Each id goes to its session's loop (a session that closed meanwhile is
+  // not found and needs nothing).
+  for (parley_session_id id : ids)
+    parley::post_to_session(host(), id, [this, id] { here().interested.insert(id); });
   return {};
 }
 

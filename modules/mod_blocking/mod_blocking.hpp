@@ -12,19 +12,29 @@
 // whose list is not cached: the stanza is held, the list loaded, and a copy of
 // the stanza routed again, which then finds the list. Lists of users without
 // sessions are evicted after `cache_idle_seconds`.
+//
+// Threads: no lock anywhere. Each worker loop keeps its own cache
+// (parley::PerLoop), read and written only by that loop, so the stanza path
+// is a hash lookup in memory no other thread touches. A user's blocklist
+// commands run on one owning loop (a hash of the user): it checks them
+// against its copy, changes it, writes storage, and once the write committed
+// posts the change to every other loop, each of which applies it to its copy
+// (if it has one) and posts an acknowledgement back. The answer to the
+// command goes out when every loop has acknowledged: once a client sees the
+// result, a stanza handled on any loop is judged by the new list. Changes
+// reach each loop in the owner's order (posts from one loop to another are
+// FIFO); a change that comes while that loop's load is in flight is replayed
+// on the loaded rows (changes are set operations and were committed before
+// they were posted, so a replay over rows that include them is harmless).
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -63,31 +73,55 @@ class ModBlocking : public parley::Module {
   // Runs once the list is loaded (true) or could not be (false).
   using Ready = std::function<void(bool loaded)>;
 
+  // A change to a list, as the owning loop made it and every loop applies it.
+  struct Change {
+    enum class Kind { add, remove, clear, forget } kind;
+    std::vector<std::string> items;
+  };
+
+  // One user's list in one loop's cache.
   struct Entry {
     bool loaded = false;
+    bool loading = false;           // a load of this loop is in flight
+    bool reload = false;            // forgotten while loading: that answer is stale, load again
     Blocklist list;
-    // Loads in flight, one per loop thread, each with the continuations that
-    // must run on that loop (a session's hold is released on its own loop).
-    std::map<std::thread::id, std::vector<Ready>> waiting;
-    int pending_writes = 0;
+    std::vector<Ready> waiting;     // continuations on this loop, run when the load answers
+    std::vector<Change> missed;     // changes that came while loading, replayed on the rows
+    int pending_writes = 0;         // the owning loop's writes not committed yet
     std::chrono::steady_clock::time_point last_use;
   };
 
+  // Everything one worker loop keeps; only that loop touches it.
+  struct LoopState {
+    std::unordered_map<std::string, Entry> lists;         // by localpart
+    std::unordered_set<parley_session_id> interested;     // sessions of this loop that asked for the list
+    bool eviction_armed = false;
+    uint64_t push_ids = 0;  // pushes sent by this loop (ids carry the loop's number)
+  };
+
   // --- cache (blocking_cache.cpp) ---
-  // `fn` runs now if `user`'s list is cached, else on this loop after a load.
+  LoopState& here() { return loops_.here(); }
+  // The loop that runs `user`'s commands.
+  uint32_t owner_of(const std::string& user) const;
+  // `fn` runs now if `user`'s list is cached on this loop, else on this loop after a load.
   void with_list(const std::string& user, Ready fn);
   void start_load(const std::string& user);
-  // nullopt: not cached. Otherwise whether `user`'s list blocks `address`.
-  std::optional<bool> cached_blocks(const std::string& user, const BlockJid& address);
+  // nullopt: not cached here. Otherwise whether `user`'s list blocks `address`.
+  std::optional<bool> cached_blocks(const std::string& user, const parley::Jid& address);
   bool is_cached(const std::string& user);
-  // After a failed write the cache may say what storage does not: forget it.
-  void forget_list(const std::string& user);
+  // Applies a change made by the owning loop to this loop's copy.
+  void apply(const std::string& user, const Change& change);
+  // Posts `change` to every loop but this one; `done` runs here once all applied it.
+  void publish(const std::string& user, Change change, std::function<void()> done);
+  // After a failed write the cache may say what storage does not: every loop forgets it.
+  void forget_everywhere(const std::string& user);
   void arm_eviction_if_offline(const std::string& user, parley_session_id closing = 0);
   void arm_eviction();
   void sweep();
 
   // --- commands (blocking_commands.cpp) ---
   void send_blocklist(const parley::ElementView& iq, const std::string& user);
+  // On the owning loop, with the list loaded there.
   void block(parley::Element iq, const std::string& user, std::vector<std::string> items);
   void unblock(parley::Element iq, const std::string& user, std::vector<std::string> items);
   // One storage statement per chunk of items; `done` runs after the last.
@@ -109,11 +143,7 @@ class ModBlocking : public parley::Module {
   std::size_t max_items_ = 1000;
   std::size_t max_cached_ = 10000;
 
-  std::mutex mu_;
-  std::unordered_map<std::string, Entry> lists_;              // by localpart
-  std::unordered_set<parley_session_id> interested_;          // sessions that asked for the blocklist
-  std::atomic<bool> eviction_armed_{false};
-  std::atomic<uint64_t> push_ids_{0};
+  parley::PerLoop<LoopState> loops_;
 };
 
 }  // namespace mod_blocking

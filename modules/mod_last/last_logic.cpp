@@ -10,7 +10,6 @@ int64_t seconds_since(int64_t then, int64_t now) { return now > then ? now - the
 
 std::optional<std::string> ActivityTracker::on_unavailable(const std::string& bare, std::string status,
                                                            bool others_available) {
-  std::lock_guard lock(mu_);
   if (removed_.count(bare)) return std::nullopt;
   last_status_[bare] = status;
   if (others_available) return std::nullopt;
@@ -19,7 +18,6 @@ std::optional<std::string> ActivityTracker::on_unavailable(const std::string& ba
 
 std::optional<std::string> ActivityTracker::on_closed(const std::string& bare, bool was_available,
                                                       bool others_remain, bool others_available) {
-  std::lock_guard lock(mu_);
   if (removed_.count(bare)) {
     if (!others_remain) removed_.erase(bare);
     return std::nullopt;
@@ -39,18 +37,15 @@ std::optional<std::string> ActivityTracker::on_closed(const std::string& bare, b
 }
 
 void ActivityTracker::removed(const std::string& bare, bool has_sessions) {
-  std::lock_guard lock(mu_);
   last_status_.erase(bare);
   if (has_sessions) removed_.insert(bare);
 }
 
 void ActivityTracker::registered(const std::string& bare) {
-  std::lock_guard lock(mu_);
   removed_.erase(bare);
 }
 
 std::size_t ActivityTracker::size() const {
-  std::lock_guard lock(mu_);
   return last_status_.size() + removed_.size();
 }
 

@@ -1,11 +1,12 @@
 // mod_last's bookkeeping (XEP-0012), apart from the SDK so that unit tests can
 // drive it: which logout or unavailable presence becomes the stored "last
-// activity", and who may read it. Standard library only; thread-safe.
+// activity", and who may read it. Standard library only. Not thread-safe: the
+// module keeps one tracker per loop and hands each user's events to the loop
+// that owns the user.
 #pragma once
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -48,7 +49,6 @@ class ActivityTracker {
   std::size_t size() const;
 
  private:
-  mutable std::mutex mu_;
   std::map<std::string, std::string> last_status_;
   std::set<std::string> removed_;
 };

@@ -12,8 +12,14 @@
 //   set                       -> not-allowed (the namespace defines get only)
 //
 // A get to a full JID is the client's (section 4): the core delivers it.
+//
+// Threads: no lock. A user's sessions may live on several loops; what they
+// report (an unavailable presence, a session's end, the account removed or
+// created) is handed to the loop that owns the user (a hash of the bare JID),
+// whose ActivityTracker alone keeps that user's state.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +43,8 @@ class ModLast : public parley::Module {
  public:
   parley::Result<void, std::string> start() override {
     started_ = std::chrono::steady_clock::now();
+    if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
+    trackers_.init(host());
     return {};
   }
 
@@ -67,7 +75,7 @@ class ModLast : public parley::Module {
     if (!check(request)) return;
     std::string target(request.to());  // the user's bare JID (the core fills in a missing 'to')
     std::string requester(parley::bare_jid(request.from()));
-    std::string user = target.substr(0, target.find('@'));
+    std::string user = parley::Jid::prepared(target).local();
     auto iq = std::make_shared<parley::Element>(request.iq().clone());
     if (requester == target) return answer(iq, target, user);
     host().query("SELECT subscription FROM mod_roster_items WHERE host = ? AND user = ? AND contact = ?",
@@ -94,15 +102,18 @@ class ModLast : public parley::Module {
     bool others_available = false;
     for (const auto& s : host().user_sessions(bare))
       others_available = others_available || (s.id != event.session() && s.available);
-    if (auto status = tracker_.on_unavailable(bare, stanza->child_text("status"), others_available))
-      store(std::string(event.user()), *status);
+    on_owner(bare, [this, bare, user = std::string(event.user()), status = stanza->child_text("status"),
+                    others_available]() mutable {
+      if (auto stored = trackers_.here().on_unavailable(bare, std::move(status), others_available))
+        store(user, *stored);
+    });
     return parley::Outcome::pass;
   }
 
   void on_session_closed(const parley::Event& event) {
     std::string bare = bare_of(event);
     // Only a bound session is a login (an unauthenticated stream has no user).
-    if (bare.empty() || event.jid().find('/') == std::string_view::npos) return;
+    if (bare.empty() || !parley::Jid::prepared(event.jid()).has_resource()) return;
     bool was_available = false, others_remain = false, others_available = false;
     for (const auto& s : host().user_sessions(bare)) {
       if (s.id == event.session()) {
@@ -112,14 +123,17 @@ class ModLast : public parley::Module {
       others_remain = true;
       others_available = others_available || s.available;
     }
-    if (auto status = tracker_.on_closed(bare, was_available, others_remain, others_available))
-      store(std::string(event.user()), *status);
+    on_owner(bare, [this, bare, user = std::string(event.user()), was_available, others_remain, others_available] {
+      if (auto status = trackers_.here().on_closed(bare, was_available, others_remain, others_available))
+        store(user, *status);
+    });
   }
 
   void on_user_removed(const parley::Event& event) {
     std::string bare = bare_of(event);
     if (bare.empty()) return;
-    tracker_.removed(bare, !host().user_sessions(bare).empty());
+    const bool has_sessions = !host().user_sessions(bare).empty();
+    on_owner(bare, [this, bare, has_sessions] { trackers_.here().removed(bare, has_sessions); });
     std::string user(event.user());
     host().execute("DELETE FROM mod_last_activity WHERE host = ? AND user = ?", {std::string(event.host()), user},
                    [this, user](parley::Result<parley::Rows, std::string> rows) {
@@ -129,10 +143,18 @@ class ModLast : public parley::Module {
 
   void on_user_registered(const parley::Event& event) {
     std::string bare = bare_of(event);
-    if (!bare.empty()) tracker_.registered(bare);
+    if (!bare.empty()) on_owner(bare, [this, bare] { trackers_.here().registered(bare); });
   }
 
  private:
+  // Runs `fn` on the loop that owns `bare`'s tracker: now if that is this
+  // loop, else posted there (posts from one loop keep their order).
+  void on_owner(const std::string& bare, std::function<void()> fn) {
+    const auto owner = static_cast<uint32_t>(std::hash<std::string>{}(bare) % trackers_.size());
+    if (parley::current_loop(host()) == static_cast<int32_t>(owner)) return fn();
+    if (!parley::post(host(), owner, std::move(fn))) host().error("cannot post to loop " + std::to_string(owner));
+  }
+
   // Get only, with a <query/>; answers the error itself otherwise.
   bool check(const parley::IqRequest& request) {
     if (request.type() != "get") {
@@ -191,7 +213,7 @@ class ModLast : public parley::Module {
   }
 
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-  last::ActivityTracker tracker_;
+  parley::PerLoop<last::ActivityTracker> trackers_;  // each loop's users' state, touched by that loop only
 };
 
 }  // namespace

@@ -293,8 +293,7 @@ class ModOffline : public parley::Module {
 
   // Messages are counted per sender by bare JID: a sender's resources share one share.
   static std::string sender_key(parley::ElementView stanza) {
-    std::string from(stanza.attr("from").value_or(""));
-    return from.substr(0, from.find('/'));
+    return parley::Jid::prepared(stanza.attr("from").value_or("")).bare_str();  // stamped by the server
   }
 
   // ---- write-back durability ----

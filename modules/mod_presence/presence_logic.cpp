@@ -7,14 +7,6 @@
 
 namespace mod_presence {
 
-std::string_view bare_of(std::string_view jid) { return jid.substr(0, jid.find('/')); }
-
-std::string_view domain_of(std::string_view jid) {
-  std::string_view bare = bare_of(jid);
-  std::size_t at = bare.find('@');
-  return at == std::string_view::npos ? bare : bare.substr(at + 1);
-}
-
 bool known_presence_type(std::string_view type) {
   for (std::string_view known : {"", "unavailable", "probe", "subscribe", "subscribed", "unsubscribe",
                                  "unsubscribed", "error"})
@@ -44,7 +36,8 @@ std::vector<std::string> unavailable_targets(const std::vector<RosterRow>& roste
   std::vector<std::string> out = subscribers(roster);
   std::set<std::string, std::less<>> covered(out.begin(), out.end());
   for (const std::string& jid : directed) {
-    if (covered.count(bare_of(jid)) != 0) continue;
+    // Recipients are kept as the server prepared them.
+    if (covered.count(parley::Jid::prepared(jid).bare_str()) != 0) continue;
     out.push_back(jid);
   }
   return out;
@@ -66,22 +59,16 @@ std::string xmpp_stamp(std::time_t t) {
 }
 
 void Sequencer::submit(uint64_t key, Job job) {
-  {
-    std::lock_guard lock(mu_);
-    auto it = chains_.find(key);
-    if (it != chains_.end()) {
-      it->second.waiting.push_back(std::move(job));
-      return;
-    }
-    chains_.emplace(key, Chain{});
+  auto it = chains_.find(key);
+  if (it != chains_.end()) {
+    it->second.waiting.push_back(std::move(job));
+    return;
   }
+  chains_.emplace(key, Chain{});
   run(key, std::move(job));
 }
 
-std::size_t Sequencer::active_keys() const {
-  std::lock_guard lock(mu_);
-  return chains_.size();
-}
+std::size_t Sequencer::active_keys() const { return chains_.size(); }
 
 void Sequencer::run(uint64_t key, Job job) {
   // `done` may be called at most once; a second call would start a job twice.
@@ -93,18 +80,14 @@ void Sequencer::run(uint64_t key, Job job) {
 }
 
 void Sequencer::next(uint64_t key) {
-  Job job;
-  {
-    std::lock_guard lock(mu_);
-    auto it = chains_.find(key);
-    if (it == chains_.end()) return;
-    if (it->second.waiting.empty()) {
-      chains_.erase(it);
-      return;
-    }
-    job = std::move(it->second.waiting.front());
-    it->second.waiting.pop_front();
+  auto it = chains_.find(key);
+  if (it == chains_.end()) return;
+  if (it->second.waiting.empty()) {
+    chains_.erase(it);
+    return;
   }
+  Job job = std::move(it->second.waiting.front());
+  it->second.waiting.pop_front();
   run(key, std::move(job));
 }
 

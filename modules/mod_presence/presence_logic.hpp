@@ -1,4 +1,5 @@
-// mod_presence's pure logic (standard library only, unit-tested on its own):
+// mod_presence's pure logic (the standard library and parley::Jid only,
+// unit-tested on its own):
 // subscription states, who gets a broadcast, how a probe is answered, the
 // directed-presence set, the per-session job sequencer and the bytes that
 // carry the module's state across a hot reload.
@@ -10,7 +11,6 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -18,12 +18,9 @@
 #include <utility>
 #include <vector>
 
-namespace mod_presence {
+#include "parley/module.hpp"
 
-// "user@host/res" -> "user@host"; "user@host" and "host" come back as they are.
-std::string_view bare_of(std::string_view jid);
-// "user@host/res" -> "host".
-std::string_view domain_of(std::string_view jid);
+namespace mod_presence {
 
 // RFC 6121 §4.7.1: the presence types ("" = available).
 bool known_presence_type(std::string_view type);
@@ -89,7 +86,8 @@ std::string xmpp_stamp(std::time_t t);
 // Runs jobs one after another per key (a session id): a job gets `done` and
 // calls it once, maybe later (after a storage call); the next job of that key
 // starts then. Presence of one session therefore leaves in the order the
-// client sent it, whatever order storage answers in. Thread-safe.
+// client sent it, whatever order storage answers in. Not thread-safe: the
+// module keeps one per loop, and a session's jobs run on its loop.
 class Sequencer {
  public:
   using Done = std::function<void()>;
@@ -105,7 +103,6 @@ class Sequencer {
   struct Chain {
     std::deque<Job> waiting;
   };
-  mutable std::mutex mu_;
   std::map<uint64_t, Chain> chains_;  // present = a job of that key is running
 };
 

@@ -51,8 +51,7 @@ class ModPrivate : public parley::Module {
     if (!query || query->name() != "query") return host().bounce(request.iq(), "bad-request");
     if (parley::bare_jid(request.from()) != request.to())
       return host().bounce(request.iq(), "forbidden", "private data belongs to its owner only");
-    std::string_view to = request.to();
-    std::string user(to.substr(0, to.find('@')));
+    std::string user = parley::Jid::prepared(request.to()).local();  // prepared by the server
     if (request.type() == "set") return store(request, *query, user);
     load(request, *query, user);
   }

@@ -19,11 +19,13 @@
 // original XML").
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "parley/module.hpp"
 #include "rate_limiter.hpp"
@@ -57,25 +59,46 @@ class ModRegister : public parley::Module {
     policy_.min_password_length = static_cast<std::size_t>(min_length);
     int64_t timeout = host().option_int("registration_timeout").value_or(default_registration_timeout);
     if (timeout < 0) return parley::unexpected(std::string("registration_timeout must not be negative"));
-    limiter_.set_window(std::chrono::seconds(timeout));
     int64_t burst = host().option_int("registration_burst").value_or(default_registration_burst);
     if (burst < 1 || burst > 1000) return parley::unexpected(std::string("registration_burst must be 1..1000"));
-    limiter_.set_burst(static_cast<uint32_t>(burst));
-    if (!host().supports_1_1()) return parley::unexpected(std::string("needs a host with module ABI 1.1"));
+    if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
+    limiters_.init(host());
+    for (uint32_t loop = 0; loop < limiters_.size(); ++loop) {
+      limiters_.at(loop).set_window(std::chrono::seconds(timeout));
+      limiters_.at(loop).set_burst(static_cast<uint32_t>(burst));
+    }
     // XEP-0077 §4: the feature tells clients registration is possible; it is not when closed.
     host().offer_preauth_features(policy_.allow_registration);
     domain_ = host().module_host();
     return {};
   }
 
-  // Hot reload keeps the rate limit's running windows.
+  // Hot reload keeps the rate limit's running windows: every loop's, in
+  // one "v1" text. Both run while no entry point of the module runs (the
+  // loops' limiters are read and filled from here without a race); each
+  // address goes back to the loop that owns it.
   parley::Result<std::string, std::string> save_state() override {
-    return limiter_.save(reg::RateLimiter::Clock::now());
+    std::string out = "v1\n";
+    for (uint32_t loop = 0; loop < limiters_.size(); ++loop)
+      out += limiters_.at(loop).save(reg::RateLimiter::Clock::now()).substr(3);
+    return out;
   }
   parley::Result<void, std::string> restore_state(std::string_view bytes) override {
     if (bytes.empty()) return {};
-    if (!limiter_.restore(bytes, reg::RateLimiter::Clock::now()))
-      return parley::unexpected(std::string("unreadable mod_register state"));
+    if (bytes.substr(0, 3) != "v1\n") return parley::unexpected(std::string("unreadable mod_register state"));
+    std::vector<std::string> parts(limiters_.size(), "v1\n");
+    for (std::string_view rest = bytes.substr(3); !rest.empty();) {
+      std::size_t eol = rest.find('\n');
+      if (eol == std::string_view::npos) return parley::unexpected(std::string("unreadable mod_register state"));
+      std::string_view line = rest.substr(0, eol + 1);
+      rest.remove_prefix(eol + 1);
+      std::size_t space = line.rfind(' ');
+      if (space == std::string_view::npos) return parley::unexpected(std::string("unreadable mod_register state"));
+      parts[owner_of(std::string(line.substr(0, space)))] += line;
+    }
+    for (uint32_t loop = 0; loop < limiters_.size(); ++loop)
+      if (!limiters_.at(loop).restore(parts[loop], reg::RateLimiter::Clock::now()))
+        return parley::unexpected(std::string("unreadable mod_register state"));
     return {};
   }
 
@@ -99,7 +122,16 @@ class ModRegister : public parley::Module {
     std::string user;
     reg::Requester requester = classify(request, user);
     if (request.type() == "get") return answer_get(reply, requester, user);
-    reg::Decision d = reg::decide_set(read_query(*query), requester, user, domain_, policy_);
+    reg::QueryContent content = read_query(*query);
+    // The <username/> of a password change names the account as the client
+    // typed it ("Alice" or "alice@Example.org"): compared in the server's
+    // preparation of the address, as the account itself was named.
+    if (content.username && !content.username->empty()) {
+      const std::string& given = *content.username;
+      auto jid = parley::Jid::parse(host(), given.find('@') == std::string::npos ? given + "@" + domain_ : given);
+      if (jid && jid->has_local() && jid->is_bare() && jid->domain() == domain_) content.username = jid->local();
+    }
+    reg::Decision d = reg::decide_set(content, requester, user, domain_, policy_);
     if (d.is_error()) return send_error(reply, d.condition, d.text);
     if (d.kind == reg::Decision::Kind::change_password) return change_password(reply, std::move(d));
     if (d.kind == reg::Decision::Kind::remove_account) return remove_account(reply, std::move(d));
@@ -125,12 +157,12 @@ class ModRegister : public parley::Module {
   }
 
   reg::Requester classify(const parley::IqRequest& request, std::string& user) const {
-    std::string_view from = parley::bare_jid(request.from());
-    std::size_t at = from.find('@');
-    if (at == std::string_view::npos || from.substr(at + 1) != domain_) return reg::Requester::foreign;
-    user = std::string(from.substr(0, at));
-    std::string_view to = request.to();
-    if (to.find('@') != std::string_view::npos && to != from) return reg::Requester::other_account;
+    // 'from' and 'to' are prepared by the server.
+    const parley::Jid from = parley::Jid::prepared(request.from()).bare();
+    if (!from.has_local() || from.domain() != domain_) return reg::Requester::foreign;
+    user = from.local();
+    const parley::Jid to = parley::Jid::prepared(request.to());
+    if (to.has_local() && to != from) return reg::Requester::other_account;
     return reg::Requester::own_account;
   }
 
@@ -201,35 +233,63 @@ class ModRegister : public parley::Module {
     password.add_child("required", ns_data);
   }
 
+  // The client's address is rate-limited on the loop that owns it; the
+  // account is created from the stream's loop, where the answer is written.
   void register_account(const Reply& reply, reg::Decision d) {
     std::string address = host().session_peer_address(reply.session).value_or("");
-    if (address.empty()) host().warn("no client address for a registration: it is not rate-limited");
-    auto now = reg::RateLimiter::Clock::now();
-    if (!address.empty() && !limiter_.try_acquire(address, now)) {
-      host().counter_add("registrations_refused_rate");
-      // A rule of this server, not a lack of resources: policy-violation
-      // (RFC 6120 §8.3.3.12), of type wait since the same request succeeds
-      // later, and a text saying when (clients show the text; with
-      // resource-constraint some said the login failed).
-      auto minutes = (limiter_.wait_for(address, now).count() + 59) / 60;
-      return send_error(reply, "policy-violation",
-                        "Too many accounts were registered from your address; try again in " +
-                            std::to_string(minutes < 1 ? 1 : minutes) + (minutes > 1 ? " minutes" : " minute"),
-                        "wait");
-    }
     HeldReply held = hold(reply);
+    if (address.empty()) {
+      host().warn("no client address for a registration: it is not rate-limited");
+      return create(held, std::move(d), address);
+    }
+    auto decision = std::make_shared<reg::Decision>(std::move(d));
+    on_owner(address, [this, held, decision, address] {
+      auto now = reg::RateLimiter::Clock::now();
+      reg::RateLimiter& limiter = limiters_.here();
+      const bool acquired = limiter.try_acquire(address, now);
+      const int64_t wait = acquired ? 0 : limiter.wait_for(address, now).count();
+      const bool posted = parley::post_to_session(host(), held.session, [this, held, decision, address, acquired,
+                                                                         wait] {
+        if (acquired) return create(held, std::move(*decision), address);
+        host().counter_add("registrations_refused_rate");
+        // A rule of this server, not a lack of resources: policy-violation
+        // (RFC 6120 §8.3.3.12), of type wait since the same request succeeds
+        // later, and a text saying when (clients show the text; with
+        // resource-constraint some said the login failed).
+        auto minutes = (wait + 59) / 60;
+        send_error(held.view(), "policy-violation",
+                   "Too many accounts were registered from your address; try again in " +
+                       std::to_string(minutes < 1 ? 1 : minutes) + (minutes > 1 ? " minutes" : " minute"),
+                   "wait");
+      });
+      if (!posted && acquired) limiter.release(address);  // the stream is gone
+    });
+  }
+
+  void create(const HeldReply& held, reg::Decision d, const std::string& address) {
     std::string user = d.username;
     host().create_account(d.username, d.password, [this, held, address, user](std::string_view condition) {
       if (condition.empty()) {
-        if (!address.empty()) limiter_.commit(address, reg::RateLimiter::Clock::now());
+        if (!address.empty())
+          on_owner(address, [this, address] { limiters_.here().commit(address, reg::RateLimiter::Clock::now()); });
         host().counter_add("registrations");
         host().info("registered " + user + "@" + domain_ + " in-band from " +
                     (address.empty() ? std::string("an unknown address") : address));
         return send(held.view(), make_result(held.view()));
       }
-      if (!address.empty()) limiter_.release(address);
+      if (!address.empty()) on_owner(address, [this, address] { limiters_.here().release(address); });
       send_error(held.view(), account_condition(condition), account_text(condition));
     });
+  }
+
+  uint32_t owner_of(const std::string& address) const {
+    return static_cast<uint32_t>(std::hash<std::string>{}(address) % limiters_.size());
+  }
+  // Runs `fn` on the loop that owns `address`'s limiter: now if this is it.
+  void on_owner(const std::string& address, std::function<void()> fn) {
+    const uint32_t owner = owner_of(address);
+    if (parley::current_loop(host()) == static_cast<int32_t>(owner)) return fn();
+    if (!parley::post(host(), owner, std::move(fn))) host().error("cannot post to loop " + std::to_string(owner));
   }
 
   void change_password(const Reply& reply, reg::Decision d) {
@@ -307,7 +367,7 @@ class ModRegister : public parley::Module {
   }
 
   reg::Policy policy_;
-  reg::RateLimiter limiter_;
+  parley::PerLoop<reg::RateLimiter> limiters_;  // each loop's addresses, touched by that loop only
   std::string domain_;
 };
 

@@ -5,22 +5,18 @@
 namespace parley::mod_register {
 
 void RateLimiter::set_window(std::chrono::seconds interval) {
-  std::lock_guard lock(mu_);
   window_ = interval;
 }
 
 std::chrono::seconds RateLimiter::window() const {
-  std::lock_guard lock(mu_);
   return window_;
 }
 
 void RateLimiter::set_burst(uint32_t burst) {
-  std::lock_guard lock(mu_);
   burst_ = burst < 1 ? 1 : burst;
 }
 
 bool RateLimiter::try_acquire(const std::string& address, Clock::time_point now) {
-  std::lock_guard lock(mu_);
   if (window_.count() <= 0) return true;
   // A full sweep at most once per interval keeps the map to the addresses
   // whose bucket is not full, without a timer.
@@ -37,7 +33,6 @@ bool RateLimiter::try_acquire(const std::string& address, Clock::time_point now)
 }
 
 std::chrono::seconds RateLimiter::wait_for(const std::string& address, Clock::time_point now) const {
-  std::lock_guard lock(mu_);
   auto it = entries_.find(address);
   if (window_.count() <= 0 || it == entries_.end()) return std::chrono::seconds(0);
   const Entry& e = it->second;
@@ -48,7 +43,6 @@ std::chrono::seconds RateLimiter::wait_for(const std::string& address, Clock::ti
 }
 
 void RateLimiter::commit(const std::string& address, Clock::time_point now) {
-  std::lock_guard lock(mu_);
   if (window_.count() <= 0) return;
   Entry& e = entries_[address];
   if (e.in_flight > 0) --e.in_flight;
@@ -56,7 +50,6 @@ void RateLimiter::commit(const std::string& address, Clock::time_point now) {
 }
 
 void RateLimiter::release(const std::string& address) {
-  std::lock_guard lock(mu_);
   auto it = entries_.find(address);
   if (it == entries_.end()) return;
   if (it->second.in_flight > 0) --it->second.in_flight;
@@ -64,7 +57,6 @@ void RateLimiter::release(const std::string& address) {
 }
 
 std::string RateLimiter::save(Clock::time_point now) const {
-  std::lock_guard lock(mu_);
   std::string out = "v1\n";
   for (const auto& [address, e] : entries_) {
     if (e.full_at <= now) continue;
@@ -77,7 +69,6 @@ std::string RateLimiter::save(Clock::time_point now) const {
 bool RateLimiter::restore(std::string_view bytes, Clock::time_point now) {
   if (bytes.substr(0, 3) != "v1\n") return false;
   bytes.remove_prefix(3);
-  std::lock_guard lock(mu_);
   while (!bytes.empty()) {
     std::size_t eol = bytes.find('\n');
     if (eol == std::string_view::npos) return false;
@@ -99,7 +90,6 @@ bool RateLimiter::restore(std::string_view bytes, Clock::time_point now) {
 }
 
 std::size_t RateLimiter::size() const {
-  std::lock_guard lock(mu_);
   return entries_.size();
 }
 

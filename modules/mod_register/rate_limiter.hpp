@@ -4,14 +4,15 @@
 // burst of 1 it is ejabberd's registration_timeout: one per interval. A
 // registration reserves a token while the account is being created, so that
 // several at once from one address cannot pass together; a failed one gives it
-// back. Thread-safe: the module's handlers run on several loops.
+// back. Not thread-safe: mod_register keeps one per loop and hands each
+// address to the loop that owns it (a hash of the address), so that one
+// address's registrations are counted in one place without a lock.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -54,10 +55,9 @@ class RateLimiter {
     Clock::time_point full_at{};  // the bucket is full again from then on
   };
   Clock::duration capacity() const { return window_ * static_cast<int64_t>(burst_); }
-  // Drops entries whose bucket is full and that have nothing in flight (under mu_).
+  // Drops entries whose bucket is full and that have nothing in flight.
   void prune(Clock::time_point now);
 
-  mutable std::mutex mu_;
   std::chrono::seconds window_;
   uint32_t burst_;
   std::map<std::string, Entry> entries_;

@@ -43,10 +43,10 @@ std::string text(const parley::Cell& cell) { return std::string(cell.bytes().val
 
 }  // namespace
 
-Turn::~Turn() { self->leave_queue(user, id); }
+Turn::~Turn() { self->leave_line(user); }
 
 ModRoster::~ModRoster() {
-  // Pending callbacks hold Turns, which reach back into queue_: drop them
+  // Pending callbacks hold Turns, which reach back into the lines: drop them
   // while the members are still here (the base class would do it later).
   stopping_ = true;
   host().forget_all();
@@ -80,18 +80,23 @@ parley::Result<void, std::string> ModRoster::start() {
   if (batch_bytes < 1) return parley::unexpected(std::string("push_batch_bytes must be at least 1"));
   push_batch_bytes_ = static_cast<std::size_t>(batch_bytes);
   can_hold_ = host().supports_1_1();
+  if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
+  loops_.init(host());
+  work_waited_ = parley::register_metric(host(), "work_waited", PARLEY_METRIC_COUNTER,
+                                         "roster work queued behind earlier work of the same user");
+  work_posted_ = parley::register_metric(host(), "work_posted", PARLEY_METRIC_COUNTER,
+                                         "roster work posted to the user's owning loop");
   return {};
 }
 
-// Format: "mod_roster/1\n" then one interested session id per line. The new
-// code cannot reach the sessions' slots (they live on other loops), so a
-// restored id is not forgotten when its session ends: an id is never reused,
-// and a push goes only to sessions user_sessions still lists, so the cost is
-// a few bytes per session until the next reload or restart.
+// Format: "mod_roster/1\n" then one interested session id per line. Saved
+// while every entry point is paused (the loops' sets are read from here
+// without a race); each restored id is posted to its session's loop, which
+// gives it a slot of the new code again, so it is forgotten when it ends.
 parley::Result<std::string, std::string> ModRoster::save_state() {
   std::string out = "mod_roster/1\n";
-  std::lock_guard lock(sessions_mu_);
-  for (parley_session_id id : interested_) out += std::to_string(id) + "\n";
+  for (uint32_t loop = 0; loop < loops_.size(); ++loop)
+    for (parley_session_id id : loops_.at(loop).interested) out += std::to_string(id) + "\n";
   return out;
 }
 
@@ -100,7 +105,7 @@ parley::Result<void, std::string> ModRoster::restore_state(std::string_view byte
   constexpr std::string_view header = "mod_roster/1\n";
   if (bytes.substr(0, header.size()) != header) return parley::unexpected(std::string("unknown mod_roster state"));
   bytes.remove_prefix(header.size());
-  std::lock_guard lock(sessions_mu_);
+  std::vector<parley_session_id> ids;
   while (!bytes.empty()) {
     const auto nl = bytes.find('\n');
     std::string_view line = bytes.substr(0, nl);
@@ -109,38 +114,48 @@ parley::Result<void, std::string> ModRoster::restore_state(std::string_view byte
       if (c < '0' || c > '9') return parley::unexpected(std::string("damaged mod_roster state"));
       id = id * 10 + static_cast<parley_session_id>(c - '0');
     }
-    if (id != 0) interested_.insert(id);
+    if (id != 0) ids.push_back(id);
     if (nl == std::string_view::npos) break;
     bytes.remove_prefix(nl + 1);
   }
+  // A session that closed meanwhile is not found: nothing to restore for it.
+  for (parley_session_id id : ids) parley::post_to_session(host(), id, [this, id] { mark_interested(id); });
   return {};
 }
 
-// ---- the per-user line -------------------------------------------------------
+// ---- the per-user line, on the owning loop ---------------------------------------
 
-void ModRoster::exclusive(const std::string& owner, std::function<void(TurnPtr)> work) {
-  auto ticket = queue_.enter(owner);
-  auto turn = std::make_shared<Turn>(this, owner, ticket.id);
-  if (ticket.at_head) {
-    work(std::move(turn));
-    return;
-  }
-  // Another loop (or an earlier stanza) is working on this user: wait here,
-  // polling, since nothing can wake this loop from another one.
-  struct Waiting {
-    TurnPtr turn;
-    std::function<void(TurnPtr)> work;
+uint32_t ModRoster::owner_loop(const std::string& owner) const {
+  return static_cast<uint32_t>(std::hash<std::string>{}(owner) % loops_.size());
+}
+
+void ModRoster::exclusive(const std::string& owner, Work work) {
+  const uint32_t loop = owner_loop(owner);
+  auto enter = [this, owner](Work w) {
+    if (here().lines.enter(owner, std::move(w))) run_head(owner);
+    else work_waited_.add();  // started by leave_line(), not by polling
   };
-  auto waiting = std::make_shared<Waiting>(Waiting{std::move(turn), std::move(work)});
-  host().start_repeating_timer(std::chrono::milliseconds(1), std::chrono::milliseconds(2),
-                               [this, waiting](uint64_t timer) {
-                                 if (!waiting->turn) return;
-                                 if (!queue_.at_head(waiting->turn->user, waiting->turn->id)) return;
-                                 host().cancel_timer(timer);
-                                 TurnPtr t = std::move(waiting->turn);
-                                 auto w = std::move(waiting->work);
-                                 w(std::move(t));
-                               });
+  // The same loop: at once, so that two stanzas of one session keep their
+  // order (posted ones keep it too: a loop's posts to another run in order).
+  if (parley::current_loop(host()) == static_cast<int32_t>(loop)) return enter(std::move(work));
+  auto shared = std::make_shared<Work>(std::move(work));
+  if (parley::post(host(), loop, [enter, shared] { enter(std::move(*shared)); })) work_posted_.add();
+  else host().error("cannot post roster work for " + owner + " to loop " + std::to_string(loop));
+}
+
+void ModRoster::run_head(const std::string& owner) {
+  Work work = here().lines.take_head(owner);
+  if (work) work(std::make_shared<Turn>(this, owner));
+}
+
+// The last callback of the head's work let go (on the owning loop). The next
+// piece runs on a later turn of the loop, not inside the callback that is
+// unwinding.
+void ModRoster::leave_line(const std::string& user) {
+  if (stopping_) return;
+  if (!here().lines.leave(user)) return;
+  if (!parley::post(host(), static_cast<uint32_t>(parley::current_loop(host())), [this, user] { run_head(user); }))
+    run_head(user);
 }
 
 // ---- storage ---------------------------------------------------------------------
@@ -254,23 +269,48 @@ parley::Element ModRoster::removed_item_element(const std::string& contact) cons
   return e;
 }
 
+parley::Element ModRoster::push_iq(const std::string& user, const std::string& to, const parley::Element& item,
+                                   int64_t ver) {
+  LoopState& state = here();
+  parley::Element iq = host().element("iq", "jabber:client");
+  iq.set_attr("type", "set");
+  // Unique per loop, so the loops need not share a counter.
+  iq.set_attr("id", "roster-push-" + std::to_string(parley::current_loop(host())) + "-" +
+                        std::to_string(++state.push_ids));
+  iq.set_attr("from", bare_of(user));
+  iq.set_attr("to", to);
+  parley::ElementRef query = iq.add_child("query", ns_roster);
+  if (versioning_) query.set_attr("ver", std::to_string(ver));
+  query.add_child(item.clone());
+  return iq;
+}
+
 void ModRoster::push(const std::string& user, parley::Element item, int64_t ver, parley_session_id only) {
-  const std::string bare = bare_of(user);
-  for (const auto& s : host().user_sessions(bare)) {
-    if (only != 0 ? s.id != only : !interested(s.id)) continue;
-    parley::Element iq = host().element("iq", "jabber:client");
-    iq.set_attr("type", "set");
-    iq.set_attr("id", "roster-push-" + std::to_string(push_ids_.fetch_add(1)));
-    iq.set_attr("from", bare);
-    iq.set_attr("to", s.full_jid);
-    parley::ElementRef query = iq.add_child("query", ns_roster);
-    if (versioning_) query.set_attr("ver", std::to_string(ver));
-    query.add_child(item.clone());
-    host().send_to_session(s.id, std::move(iq));
+  if (only != 0) {
+    // The resource that asked (a versioned get's delta): no interest to check.
+    for (const auto& s : host().user_sessions(bare_of(user)))
+      if (s.id == only) host().send_to_session(s.id, push_iq(user, s.full_jid, item, ver));
+    return;
+  }
+  // Whether a resource is interested is known on its loop: decided there.
+  auto shared = std::make_shared<const parley::Element>(std::move(item));
+  for (const auto& s : host().user_sessions(bare_of(user))) {
+    parley::post_to_session(host(), s.id, [this, user, id = s.id, full = s.full_jid, shared, ver] {
+      if (interested_here(id)) host().send_to_session(id, push_iq(user, full, *shared, ver));
+    });
   }
 }
 
-// ---- sessions ---------------------------------------------------------------------
+void ModRoster::to_sessions(const std::string& user, std::shared_ptr<const parley::Element> stanza,
+                            bool (*wants)(bool available, bool interested)) {
+  for (const auto& s : host().user_sessions(bare_of(user))) {
+    parley::post_to_session(host(), s.id, [this, id = s.id, available = s.available, stanza, wants] {
+      if (wants(available, interested_here(id))) host().send_to_session(id, stanza->clone());
+    });
+  }
+}
+
+// ---- sessions (on their own loops) -------------------------------------------------
 
 SessionSlot* ModRoster::slot(parley_session_id session) {
   if (session == 0) return nullptr;
@@ -285,19 +325,18 @@ SessionSlot* ModRoster::slot(parley_session_id session) {
 
 void ModRoster::mark_interested(parley_session_id session) {
   if (session == 0) return;
-  slot(session);  // its destructor forgets the session
-  std::lock_guard lock(sessions_mu_);
-  interested_.insert(session);
+  if (slot(session) == nullptr) return;  // not on this loop, or gone; its destructor forgets the session
+  here().interested.insert(session);
 }
 
-bool ModRoster::interested(parley_session_id session) {
-  std::lock_guard lock(sessions_mu_);
-  return interested_.count(session) != 0;
-}
+bool ModRoster::interested_here(parley_session_id session) { return here().interested.count(session) != 0; }
 
 void ModRoster::forget_session(parley_session_id id) {
-  std::lock_guard lock(sessions_mu_);
-  interested_.erase(id);
+  // The host frees slots on the session's loop; at unload it may do so off
+  // the loops, when nothing is left to forget.
+  const int32_t loop = parley::current_loop(host());
+  if (loop < 0 || static_cast<uint32_t>(loop) >= loops_.size()) return;
+  loops_.at(static_cast<uint32_t>(loop)).interested.erase(id);
 }
 
 // ---- accounts ---------------------------------------------------------------------

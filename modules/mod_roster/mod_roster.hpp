@@ -13,19 +13,27 @@
 //                       a request alone does not create an item)
 //   mod_roster_removed  removed items and the version that removed them, so
 //                       that a versioned roster get can push the removals
+//
+// Threads (no lock, no polling): a user's roster work runs on one owning
+// loop, chosen by a hash of the user. A hook or iq handler on the session's
+// loop posts the work there (or runs it at once when it is that loop); the
+// owning loop keeps the user's line (UserLines), runs one piece at a time,
+// and its storage completions come back to it. What needs the session's
+// loop goes back there by post: releasing a held session, and roster pushes
+// and deliveries to "interested" resources, since which sessions asked for
+// the roster is known only on their own loops. Posts from one loop to another
+// keep their order, and the router hands a stanza to another loop through the
+// same queue, so an iq result routed before a push arrives before it.
 #pragma once
 
 #include <cstdint>
-#include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
-#include "jid_prep.hpp"
 #include "parley/module.hpp"
 #include "roster_item.hpp"
 #include "subscription_state.hpp"
@@ -65,13 +73,12 @@ struct ContactState {
 
 class ModRoster;
 
-// The user's turn in the UserQueue: held (shared) by every callback of one
-// piece of work, the next piece starts when the last copy goes.
+// The user's turn in its line: held (shared) by every callback of one piece
+// of work, on the owning loop; the next piece starts when the last copy goes.
 struct Turn {
   ModRoster* self;
   std::string user;
-  uint64_t id;
-  Turn(ModRoster* s, std::string u, uint64_t i) : self(s), user(std::move(u)), id(i) {}
+  Turn(ModRoster* s, std::string u) : self(s), user(std::move(u)) {}
   ~Turn();
   Turn(const Turn&) = delete;
   Turn& operator=(const Turn&) = delete;
@@ -79,8 +86,8 @@ struct Turn {
 using TurnPtr = std::shared_ptr<Turn>;
 
 // A hold on the sender's input (ABI 1.1) for as long as its subscription
-// stanza is being processed; released when the last callback lets go, on the
-// session's loop (every callback of the work runs on the loop that began it).
+// stanza is being processed; released when the last callback lets go (on the
+// owning loop), by a post to the session's loop.
 struct Hold {
   ModRoster* self;
   parley_session_id session;
@@ -121,20 +128,22 @@ class ModRoster : public parley::Module {
 
   // Called by the session slot's destructor and by Turn.
   void forget_session(parley_session_id id);
-  void leave_queue(const std::string& user, uint64_t id) { queue_.leave(user, id); }
+  void leave_line(const std::string& user);
 
  private:
   // ---- mod_roster.cpp: plumbing ----
   std::string bare_of(const std::string& local) const { return local + "@" + domain_; }
-  // A JID as the server prepares it (stringprep, IDNA) and split; nullopt if
-  // invalid. Hosts before ABI 1.1 leave it to the module's ASCII rules.
-  std::optional<PreparedJid> prepare(std::string_view text) const {
-    if (!host().supports(PARLEY_HOST_ENTRY_END(jid_prepare))) return prepare_jid(text);
-    auto canonical = host().prepare_jid(text);
-    return canonical ? prepare_jid(*canonical) : std::nullopt;
+  // A JID as the server prepares it (stringprep, IDNA), split; an error if invalid.
+  parley::Result<parley::Jid, parley::JidError> prepare(std::string_view text) const {
+    return parley::Jid::parse(host(), text);
   }
-  // Runs `work` when it is `owner`'s turn (now, or polled from this loop).
-  void exclusive(const std::string& owner, std::function<void(TurnPtr)> work);
+  using Work = std::function<void(TurnPtr)>;
+  // The loop that runs `owner`'s roster work.
+  uint32_t owner_loop(const std::string& owner) const;
+  // Runs `work` on `owner`'s loop when it is `owner`'s turn (now if this is
+  // that loop and the user is idle).
+  void exclusive(const std::string& owner, Work work);
+  void run_head(const std::string& owner);
   // The item and pending request of (user, contact), the roster version and size.
   void load_contact(const std::string& user, const std::string& contact,
                     std::function<void(std::optional<ContactState>)> done);
@@ -147,11 +156,17 @@ class ModRoster : public parley::Module {
   parley::Element item_element(const RosterItem& item) const;
   parley::Element removed_item_element(const std::string& contact) const;
   // A roster push (RFC 6121 2.1.6) to every interested resource of the user,
-  // or to `only` when set.
+  // or to `only` when set (from the loop that runs `only`'s request).
   void push(const std::string& user, parley::Element item, int64_t ver, parley_session_id only = 0);
+  parley::Element push_iq(const std::string& user, const std::string& to, const parley::Element& item, int64_t ver);
+  // Sends a copy of `stanza` to each session of `user` that `wants` it, the
+  // choice made on the session's own loop: wants(available, interested).
+  void to_sessions(const std::string& user, std::shared_ptr<const parley::Element> stanza,
+                   bool (*wants)(bool available, bool interested));
   SessionSlot* slot(parley_session_id session);
+  // On the session's loop.
   void mark_interested(parley_session_id session);
-  bool interested(parley_session_id session);
+  bool interested_here(parley_session_id session);
 
   // ---- subscriptions.cpp ----
   void outbound(TurnPtr turn, std::string user, std::string contact, SubType type, ElementPtr stanza,
@@ -172,7 +187,7 @@ class ModRoster : public parley::Module {
   // Side effects routed after a commit.
   void route_presence(std::string_view type, const std::string& from, const std::string& to);
   void unavailable_from_each(const std::string& user, const std::string& contact);
-  void deliver_to_user(const std::string& user, const parley::Element& stanza, bool available_only);
+  void deliver_to_user(const std::string& user, parley::Element stanza, bool available_only);
   friend struct Hold;
   void release_hold(parley_session_id session);
 
@@ -193,11 +208,18 @@ class ModRoster : public parley::Module {
   RosterSetLimits limits_;
   bool can_hold_ = false;
 
-  UserQueue queue_;
-  std::mutex sessions_mu_;
-  std::unordered_set<parley_session_id> interested_;
-  std::atomic<uint64_t> push_ids_{1};
-  bool stopping_ = false;
+  // What each worker loop keeps; only that loop touches it.
+  struct LoopState {
+    UserLines<Work> lines;                            // the users this loop owns
+    std::unordered_set<parley_session_id> interested;  // this loop's sessions that asked for the roster
+    uint64_t push_ids = 0;                             // ids of pushes sent from this loop
+  };
+  LoopState& here() { return loops_.here(); }
+  parley::PerLoop<LoopState> loops_;
+  // How the lines are used (parleyctl status): work that had to wait for the
+  // user's earlier work, and work handed to the owning loop by a post.
+  parley::Metric work_waited_, work_posted_;
+  bool stopping_ = false;  // set by the destructor: Turns and Holds let go without posting
 };
 
 }  // namespace mod_roster

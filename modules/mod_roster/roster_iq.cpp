@@ -29,11 +29,11 @@ void ModRoster::on_roster_iq(const parley::IqRequest& request) {
   if (!query || query->name() != "query" || query->xmlns() != ns_roster)
     return host().bounce(request.iq(), "bad-request");
   // 2.1.3 / 2.3.3: a roster is its owner's business only.
-  const std::string_view to = request.to();
-  if (parley::bare_jid(request.from()) != to) return host().bounce(request.iq(), "forbidden");
-  const auto at = to.find('@');
-  if (at == std::string_view::npos || to.substr(at + 1) != domain_) return host().bounce(request.iq(), "forbidden");
-  std::string user(to.substr(0, at));
+  // 'from' and 'to' are prepared by the server.
+  const parley::Jid to = parley::Jid::prepared(request.to());
+  if (parley::bare_jid(request.from()) != request.to()) return host().bounce(request.iq(), "forbidden");
+  if (!to.has_local() || !to.is_bare() || to.domain() != domain_) return host().bounce(request.iq(), "forbidden");
+  std::string user = to.local();
   const std::string owner = bare_of(user);
   auto iq = std::make_shared<parley::Element>(request.iq().clone());
 
@@ -53,18 +53,13 @@ void ModRoster::on_roster_iq(const parley::IqRequest& request) {
   for (parley::ElementView child : query->children()) {
     if (child.name() != "item" || child.xmlns() != ns_roster) continue;
     if (++req.item_count > 1) continue;
-    if (auto jid = child.attr("jid")) req.jid = std::string(*jid);
+    // Keyed by the server's preparation of the address, so that two
+    // spellings of one JID are one item.
+    if (auto jid = child.attr("jid")) req.jid = prepare(*jid);
     if (auto name = child.attr("name")) req.name = std::string(*name);
     if (auto sub = child.attr("subscription")) req.subscription = std::string(*sub);
     for (parley::ElementView group : child.children())
       if (group.name() == "group" && group.xmlns() == ns_roster) req.groups.push_back(group.text());
-  }
-  if (req.jid && req.item_count == 1) {
-    // Keyed by the server's preparation of the address, so that two spellings
-    // of one JID are one item.
-    auto prepared = prepare(*req.jid);
-    if (!prepared) return host().bounce(request.iq(), "jid-malformed", "the item's 'jid' is not a valid JID");
-    req.jid = prepared->full();
   }
   SetCheck check = check_roster_set(req, owner, limits_);
   if (check.error) return host().bounce(request.iq(), check.error->condition, check.error->text);

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "jid_prep.hpp"
-
 namespace mod_roster {
 
 SetCheck check_roster_set(const RosterSetRequest& request, std::string_view own_bare, const RosterSetLimits& limits) {
@@ -13,11 +11,12 @@ SetCheck check_roster_set(const RosterSetRequest& request, std::string_view own_
   // RFC 6121 2.3.3: exactly one item per set.
   if (request.item_count != 1) return fail("bad-request", "a roster set carries exactly one <item/>");
   if (!request.jid) return fail("bad-request", "the <item/> has no 'jid'");
-  auto jid = prepare_jid(*request.jid);
-  if (!jid) return fail("jid-malformed", "the item's 'jid' is not a valid JID");
-  if (!jid->resource.empty()) return fail("bad-request", "a roster item is a bare JID");
+  const auto& jid = *request.jid;
+  if (!jid) return fail("jid-malformed", "the item's 'jid' is not a valid JID: " +
+                                             std::string(parley::jid_error_text(jid.error())));
+  if (jid->has_resource()) return fail("bad-request", "a roster item is a bare JID");
   RosterSet set;
-  set.contact = jid->bare();
+  set.contact = jid->bare_str();
   if (set.contact == own_bare) return fail("not-allowed", "the user's own JID is not a roster item");
   // RFC 6121 2.1.2.5: in a set only 'remove' means something; any other
   // value of 'subscription' is ignored (and so is 'ask', 2.1.2.2, and

@@ -1,6 +1,7 @@
 // mod_roster/roster_item.hpp - a roster item, the checks of a roster set
 // (RFC 6121 2.1, 2.3.3, 2.5), the stored form of groups, and which answer a
-// versioned roster get deserves (RFC 6121 2.6 / XEP-0237). Standard library only.
+// versioned roster get deserves (RFC 6121 2.6 / XEP-0237). The standard
+// library and parley::Jid (an address the host prepared) only.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "parley/module.hpp"
 #include "subscription_state.hpp"
 
 namespace mod_roster {
@@ -25,7 +27,8 @@ struct RosterItem {
 // A roster set as it came, before any check.
 struct RosterSetRequest {
   std::size_t item_count = 0;  // <item/> children of <query/>
-  std::optional<std::string> jid;
+  // The first item's 'jid' as the host prepared it (parley::Jid::parse), or why it refused it.
+  std::optional<parley::Result<parley::Jid, parley::JidError>> jid;
   std::optional<std::string> name;
   std::optional<std::string> subscription;
   std::vector<std::string> groups;  // text of each <group/>

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "jid_prep.hpp"
 #include "mod_roster.hpp"
 
 namespace mod_roster {
@@ -43,7 +42,7 @@ parley::Outcome ModRoster::on_stanza_in(const parley::Event& event) {
   }
   std::string user(event.user());
   const std::string owner = bare_of(user);
-  std::string contact = to->bare();
+  std::string contact = to->bare_str();
   // The user's own resources always share its presence (RFC 6121 4.2.2):
   // a subscription to oneself manages nothing.
   if (contact == owner) return parley::Outcome::handled;
@@ -73,7 +72,7 @@ parley::Outcome ModRoster::on_presence_to_local(const parley::Event& event) {
   if (!from) return parley::Outcome::handled;
   std::string user(event.user());
   const std::string owner = bare_of(user);
-  std::string contact = from->bare();
+  std::string contact = from->bare_str();
   if (contact == owner) return parley::Outcome::handled;
   auto copy = std::make_shared<parley::Element>(stanza->clone());
   copy->set_attr("from", contact);
@@ -199,7 +198,7 @@ void ModRoster::inbound(TurnPtr turn, std::string user, std::string contact, Sub
       if (t.forward) {
         // Requests go to the available resources (3.1.3); answers to the
         // interested ones as well (3.1.6, 3.2.3, 3.3.3).
-        deliver_to_user(user, *stanza, type == SubType::subscribe);
+        deliver_to_user(user, stanza->clone(), type == SubType::subscribe);
       }
       if (item_changed) push(user, item_element(item), item.ver);
       if (t.auto_reply_subscribed) {
@@ -303,11 +302,10 @@ parley::Element ModRoster::bounded_request(const parley::Element& stanza) const 
   return out;
 }
 
-void ModRoster::deliver_to_user(const std::string& user, const parley::Element& stanza, bool available_only) {
-  for (const auto& s : host().user_sessions(bare_of(user))) {
-    if (!s.available && (available_only || !interested(s.id))) continue;
-    host().send_to_session(s.id, stanza.clone());
-  }
+void ModRoster::deliver_to_user(const std::string& user, parley::Element stanza, bool available_only) {
+  auto shared = std::make_shared<const parley::Element>(std::move(stanza));
+  if (available_only) to_sessions(user, shared, [](bool available, bool) { return available; });
+  else to_sessions(user, shared, [](bool available, bool interested) { return available || interested; });
 }
 
 void ModRoster::route_presence(std::string_view type, const std::string& from, const std::string& to) {
@@ -331,8 +329,11 @@ void ModRoster::unavailable_from_each(const std::string& user, const std::string
 
 Hold::~Hold() { self->release_hold(session); }
 
+// The work ran on the user's owning loop; the hold is released where it was
+// taken, on the session's loop.
 void ModRoster::release_hold(parley_session_id session) {
-  if (session != 0 && !stopping_) host().release_session(session);
+  if (session == 0 || stopping_) return;
+  parley::post_to_session(host(), session, [this, session] { host().release_session(session); });
 }
 
 }  // namespace mod_roster

@@ -1,68 +1,57 @@
 // mod_roster/user_queue.hpp - one line per user: the roster work of a user
-// (a roster set, a subscription stanza in either direction) runs one piece at
-// a time, in arrival order, whatever loop it arrived on. A read-modify-write
-// of a roster item therefore never races another one for the same user.
+// (a roster get or set, a subscription stanza in either direction) runs one
+// piece at a time, in arrival order. A read-modify-write of a roster item
+// therefore never races another one for the same user.
 //
-// A ticket is taken synchronously (so two stanzas of one session keep their
-// order); the work starts when the ticket reaches the head of its line. The
-// caller polls `at_head` from its own loop (the SDK has no way to wake another
-// loop), and calls `leave` when the work is done. Standard library only.
+// One loop owns a user's line (mod_roster picks it by a hash of the user and
+// posts the work there), so the line is touched by that loop only: no lock,
+// and nothing polls. The head's work is taken out to run; it stays the head
+// (the user stays busy) until leave(). Standard library only.
 #pragma once
 
-#include <cstdint>
+#include <cstddef>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 namespace mod_roster {
 
-class UserQueue {
+template <class Work>
+class UserLines {
  public:
-  struct Ticket {
-    uint64_t id = 0;
-    bool at_head = false;
-  };
-
-  Ticket enter(const std::string& user) {
-    std::lock_guard lock(mu_);
+  // Appends `work` to `user`'s line; true if it is the head: take_head() and run it now.
+  bool enter(const std::string& user, Work work) {
     auto& line = lines_[user];
-    const uint64_t id = next_++;
-    line.push_back(id);
-    return Ticket{id, line.front() == id};
+    line.push_back(std::move(work));
+    return line.size() == 1;
   }
 
-  bool at_head(const std::string& user, uint64_t id) {
-    std::lock_guard lock(mu_);
+  // The head's work, moved out to be run (the head keeps its place until leave()).
+  Work take_head(const std::string& user) {
     auto it = lines_.find(user);
-    return it != lines_.end() && !it->second.empty() && it->second.front() == id;
+    if (it == lines_.end() || it->second.empty()) return Work();
+    return std::move(it->second.front());
   }
 
-  // Removes the ticket wherever it is (the head, normally).
-  void leave(const std::string& user, uint64_t id) {
-    std::lock_guard lock(mu_);
+  // The head is done: true if another piece waits (take_head() it next).
+  bool leave(const std::string& user) {
     auto it = lines_.find(user);
-    if (it == lines_.end()) return;
-    auto& line = it->second;
-    for (auto t = line.begin(); t != line.end(); ++t) {
-      if (*t == id) {
-        line.erase(t);
-        break;
-      }
-    }
-    if (line.empty()) lines_.erase(it);
+    if (it == lines_.end()) return false;
+    if (!it->second.empty()) it->second.pop_front();
+    if (!it->second.empty()) return true;
+    lines_.erase(it);
+    return false;
   }
 
-  std::size_t waiting(const std::string& user) {
-    std::lock_guard lock(mu_);
+  std::size_t waiting(const std::string& user) const {
     auto it = lines_.find(user);
     return it == lines_.end() ? 0 : it->second.size();
   }
+  std::size_t users() const { return lines_.size(); }
 
  private:
-  std::mutex mu_;
-  std::unordered_map<std::string, std::deque<uint64_t>> lines_;
-  uint64_t next_ = 1;
+  std::unordered_map<std::string, std::deque<Work>> lines_;
 };
 
 }  // namespace mod_roster

@@ -35,7 +35,7 @@ class ModVcard : public parley::Module {
     if (!vcard || vcard->name() != "vCard") return host().bounce(request.iq(), "bad-request");
     std::string_view to = request.to();  // the account's bare JID (the core fills in a missing 'to')
     bool own = parley::bare_jid(request.from()) == to;
-    std::string user(to.substr(0, to.find('@')));
+    std::string user = parley::Jid::prepared(to).local();
     if (request.type() == "set") {
       if (!own) return host().bounce(request.iq(), "forbidden", "only the owner may change a vCard");
       return store(request, user, vcard->serialize());

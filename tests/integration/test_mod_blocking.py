@@ -509,6 +509,59 @@ def test_blocked_messages_to_an_offline_user_are_not_stored(server_factory, raw_
     assert bodies(alice) == ["stored from carol"]
 
 
+def cross_loop_count(server):
+    for line in server.ctl("status").stdout.splitlines():
+        if line.startswith("stanzas_cross_loop: "):
+            return int(line.split(": ", 1)[1])
+    raise AssertionError("parleyctl status shows no stanzas_cross_loop")
+
+
+def login_on_another_loop(server, raw_factory, peer, user, presence=True, attempts=40):
+    """A session of `user` on another loop than `peer` (workers: 2): the kernel
+    spreads connections over the loops, so log in until a message from `peer`
+    to the new session is counted as crossing loops."""
+    d = server.domain
+    for n in range(attempts):
+        c = login(server, raw_factory, user, f"probe{n}", presence=presence)
+        before = cross_loop_count(server)
+        peer.message(c.jid, f"which loop {n}")
+        c.expect_message(f"which loop {n}")
+        if cross_loop_count(server) > before:
+            return c
+        c.close()
+    raise AssertionError(f"no session of {user} on another loop than {peer.jid} in {attempts} logins")
+
+
+def test_block_and_unblock_take_effect_at_once_on_the_other_loop(server_factory, raw_factory):
+    """Each loop keeps its own copy of a list, and the commands run on the
+    user's owning loop: the answer to block/unblock comes only once every loop
+    applied the change, so the contact's very next stanza, handled on the
+    other loop, is judged by the new list, both ways, every time."""
+    server = start(server_factory, workers=2)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    bob = login_on_another_loop(server, raw_factory, alice, "bob")
+    for n in range(15):
+        ok(alice.iq("set", block_xml(f"bob@{d}")))
+        bob.message(f"alice@{d}", f"blocked {n}")
+        error = bob.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+        assert stanza_error_condition(error)[1] == "service-unavailable", xml(error)
+        # Outbound on alice's loop, from the same list.
+        sid = alice.message(f"bob@{d}", f"to blocked {n}")
+        refused = alice.expect(q(NS_CLIENT, "message"), match=lambda e, sid=sid: e.get("id") == sid)
+        assert refused.find(q(NS_CLIENT, "error")).find(q(NS_ERRORS, "blocked")) is not None
+        ok(alice.iq("set", unblock_xml(f"bob@{d}")))
+        bob.message(f"alice@{d}", f"unblocked {n}")
+        alice.expect_message(f"unblocked {n}")
+    assert not [b for b in bodies(alice) if b.startswith("blocked ")]
+    # The other loop's copy is the one bob's own session was checked against
+    # when bob blocks alice from there.
+    ok(bob.iq("set", block_xml(f"alice@{d}")))
+    sid = alice.message(f"bob@{d}", "to bob, who blocked me")
+    error = alice.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+    assert stanza_error_condition(error)[1] == "service-unavailable", xml(error)
+
+
 # -- a real client library -----------------------------------------------------------
 
 def test_gloox_clients(server_factory, gloox_factory):

@@ -562,6 +562,52 @@ def test_hot_reload_keeps_who_is_available(server_factory, raw_factory):
     expect_presence(carol, alice.jid, "unavailable", timeout=15)
 
 
+def status_value(server, name):
+    """A line of parleyctl status ("name: value"), None if absent."""
+    for line in server.ctl("status").stdout.splitlines():
+        if line.startswith(name + ": "):
+            return int(line.split(": ", 1)[1])
+    return None
+
+
+def wait_status(server, name, value, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = status_value(server, name)
+        if got == value or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def test_session_state_lives_in_the_session_and_goes_with_it(server_factory, raw_factory):
+    """What the module knows of a session (its presence, its directed
+    recipients) is kept in the session's slot on its loop, not in a
+    module-wide map: the gauge of sessions the module keeps follows the
+    sessions, on both loops, and falls back to 0 when they end, cleanly or
+    not, and after a reload carries them over. The probes and new resources
+    that read other sessions' presence (asked on their loops) still see it."""
+    server = mutual(server_factory, raw_factory)
+    gauge = f"mod_presence.{server.domain}.sessions_tracked"
+    alices = [login(server, raw_factory, "alice", f"a{i}") for i in range(4)]
+    bob = login(server, raw_factory, "bob", "home", presence=None)
+    bob.send(f"<presence to='{bare(server, 'carol')}'/>")  # directed only: a slot, not available
+    assert wait_status(server, gauge, 5) == 5
+    # A probe is answered by every available resource, whichever loop it is on.
+    bob.send(f"<presence type='probe' to='{bare(server, 'alice')}'/>")
+    expect_all(bob, [(a.jid, None) for a in alices])
+    reloaded = server.ctl("module", "reload", "mod_presence")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    assert wait_status(server, gauge, 5) == 5
+    alices[0].close()
+    alices[1].abort()
+    assert wait_status(server, gauge, 3) == 3
+    for a in alices[2:]:
+        a.send("<presence type='unavailable'/>")
+        a.close()
+    bob.abort()
+    assert wait_status(server, gauge, 0) == 0
+
+
 # -- gloox -------------------------------------------------------------------------
 
 def test_gloox_presence_flows(server_factory, raw_factory, gloox_factory):

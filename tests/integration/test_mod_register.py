@@ -250,6 +250,25 @@ def test_rate_limit_survives_a_reload(server_factory, raw_factory):
     rate_refusal(register(c, "second", "pw2"))
 
 
+def test_one_address_is_limited_as_one_across_loops(server_factory, raw_factory):
+    # An address's registrations are counted on the one loop that owns it
+    # (no lock): streams on both loops (workers: 2, by the odds of 8
+    # connections), all sending at once, get exactly the burst between them.
+    server = start_server(server_factory, allow_registration=True, registration_timeout=600,
+                          registration_burst=3)
+    clients = [preauth(server, raw_factory)[0] for _ in range(8)]
+    for i, c in enumerate(clients):
+        c.send(f"<iq type='set' id='reg{i}'><query xmlns='{NS}'><username>u{i}</username>"
+               f"<password>pw{i}</password></query></iq>")
+    replies = [c.expect(q(NS_CLIENT, "iq"), match=lambda e, i=i: e.get("id") == f"reg{i}", timeout=20)
+               for i, c in enumerate(clients)]
+    ok = [r for r in replies if r.get("type") == "result"]
+    assert len(ok) == 3, [ET.tostring(r, "unicode") for r in replies]
+    for r in replies:
+        if r.get("type") != "result":
+            rate_refusal(r)
+
+
 def test_username_whose_preparation_is_not_stable_is_jid_malformed(server_factory, raw_factory):
     # U+1100 U+0301 U+1161 U+0323 prepares to U+AC00 U+0301 U+0323, and that to
     # U+AC00 U+0323 U+0301 (libidn, PR-29): the account used to be created under

@@ -496,6 +496,71 @@ def test_concurrent_changes_of_one_user_keep_distinct_versions(server_factory, r
     assert int(roster.get("ver")) == max(versions)
 
 
+def status_value(server, name):
+    """A line of parleyctl status ("name: value"), 0 if absent."""
+    for line in server.ctl("status").stdout.splitlines():
+        if line.startswith(name + ": "):
+            return int(line.split(": ", 1)[1])
+    return 0
+
+
+def login_on_two_loops(server, raw_factory, user, attempts=40):
+    """Two sessions of `user` on different worker loops (workers: 2). The
+    kernel spreads connections over the loops: log in until a message between
+    the two is counted as crossing loops."""
+    first = login(server, raw_factory, user, resource="first")
+    for n in range(attempts):
+        other = login(server, raw_factory, user, resource=f"other{n}")
+        before = status_value(server, "stanzas_cross_loop")
+        first.c.message(other.jid, f"which loop {n}")
+        other.wait(lambda e, n=n: e.tag == q(NS_CLIENT, "message") and e.findtext(q(NS_CLIENT, "body")) ==
+                   f"which loop {n}", what="the probe message")
+        if status_value(server, "stanzas_cross_loop") > before:
+            return first, other
+        other.c.close()
+    raise AssertionError(f"no two sessions of {user} on different loops in {attempts} logins")
+
+
+def test_contended_roster_work_is_queued_and_posted_not_polled(server_factory, raw_factory):
+    """A user's roster work runs one piece at a time on the loop that owns the
+    user. Work from a session on another loop is posted there; work that comes
+    while earlier work runs waits in the line and is started when that work is
+    done, not found by a timer polling every 1-2 ms (the old design, which
+    had neither of these metrics). Two sessions on different loops pipeline
+    sets: every set is answered, every change has its own version, the
+    module's metrics show queued and posted work; then, idle, they stand
+    still and the module reloads at once (no timer or task pending)."""
+    server = start(server_factory, users=("alice",))
+    peers = login_on_two_loops(server, raw_factory, "alice")
+    per_peer = 20
+    for i, peer in enumerate(peers):
+        peer.send("".join(f"<iq type='set' id='p{i}-{n}'><query xmlns='{NS}'>"
+                          f"<item jid='p{i}-{n}@example.net'/></query></iq>" for n in range(per_peer)))
+    for i, peer in enumerate(peers):
+        for n in range(per_peer):
+            reply = peer.wait(lambda e, sid=f"p{i}-{n}": e.tag == IQ and e.get("id") == sid, what="set result")
+            assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    total = per_peer * len(peers)
+    versions = [int(peers[0].push()[1]) for _ in range(total)]
+    assert len(set(versions)) == total
+    assert len(peers[1].roster()) == total
+    prefix = f"mod_roster.{server.domain}."
+    waited = status_value(server, prefix + "work_waited")
+    posted = status_value(server, prefix + "work_posted")
+    assert waited > 0, "pipelined sets of one user never queued behind one another"
+    assert posted > 0, "a session off the owning loop had its work posted there"
+    time.sleep(0.5)
+    assert status_value(server, prefix + "work_waited") == waited
+    assert status_value(server, prefix + "work_posted") == posted
+    deadline = time.monotonic() + 5
+    while True:  # the last storage completion is counted done just after it answered
+        reloaded = server.ctl("module", "reload", "mod_roster")
+        if reloaded.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+
+
 def test_hot_reload_keeps_interested_resources(server_factory, raw_factory):
     server = start(server_factory, users=("alice",))
     interested = login(server, raw_factory, "alice", resource="one")

@@ -1,6 +1,7 @@
 #include "fake_host.hpp"
 
 #include <atomic>
+#include <cctype>
 #include <cstring>
 
 namespace {
@@ -339,6 +340,60 @@ int h_run_fold(parley_module*, uint32_t event, parley_element* acc, parley_sessi
 
 size_t h_user_sessions(parley_module*, parley_str, parley_session_fn, void*) { return 0; }
 
+// A plausible RFC 7622 preparation (the real one, with stringprep and IDNA,
+// is the core's and is tested there): the structure, 1023 bytes per part,
+// well-formed UTF-8, the ASCII a localpart or a domain label refuses, a
+// trailing dot dropped, ASCII case folded in the localpart and the domain.
+bool fake_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 9;
+    if (n == 9 || (n > 0 && i + n >= s.size())) return false;
+    if (n == 1 && c < 0xC2) return false;  // overlong
+    for (size_t k = 1; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    if (n == 2 && c == 0xED && static_cast<unsigned char>(s[i + 1]) >= 0xA0) return false;  // surrogate
+    i += n + 1;
+  }
+  return true;
+}
+std::string fake_fold(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+int h_jid_prepare(parley_str text, parley_sink out) {
+  std::string_view rest = sv(text), local, resource;
+  bool has_local = false, has_resource = false;
+  if (rest.empty() || !fake_utf8(rest)) return 0;
+  if (size_t slash = rest.find('/'); slash != std::string_view::npos) {
+    resource = rest.substr(slash + 1), rest = rest.substr(0, slash), has_resource = true;
+  }
+  if (size_t at = rest.find('@'); at != std::string_view::npos) {
+    local = rest.substr(0, at), rest = rest.substr(at + 1), has_local = true;
+  }
+  if (!rest.empty() && rest.back() == '.') rest.remove_suffix(1);
+  if ((has_local && (local.empty() || local.size() > 1023)) || rest.empty() || rest.size() > 1023 ||
+      (has_resource && (resource.empty() || resource.size() > 1023)))
+    return 0;
+  for (char ch : local) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7F || std::string_view("\"&'/:<>@").find(ch) != std::string_view::npos) return 0;
+  }
+  for (char ch : rest) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80 && !std::isalnum(c) && ch != '-' && ch != '.') return 0;
+  }
+  if (rest.find("..") != std::string_view::npos || rest.front() == '.') return 0;
+  for (char ch : resource)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F) return 0;
+  std::string prepared = has_local ? fake_fold(local) + "@" + fake_fold(rest) : fake_fold(rest);
+  if (has_resource) prepared += "/" + std::string(resource);
+  emit(out, prepared);
+  return 1;
+}
+
 // ---- ABI 1.2 ----
 int h_register_route(parley_module* m, parley_str domain, parley_str name, parley_route_fn fn) {
   if (!m->starting || fn == nullptr || domain.len == 0) return 0;
@@ -460,7 +515,9 @@ parley_host_api make_api() {
   a.run_fold = h_run_fold;
   a.user_sessions = h_user_sessions;
   a.session_send_tracked = h_session_send_tracked;
-  // 1.1 entries are not faked (nothing the SDK tests run calls them).
+  // 1.1 entries are not faked (nothing the SDK tests run calls them), but for
+  // jid_prepare, which parley::Jid is built on.
+  a.jid_prepare = h_jid_prepare;
   a.register_route = h_register_route;
   a.host_routes = h_host_routes;
   a.loop_count = h_loop_count;

@@ -4,14 +4,11 @@
 #include "blocklist.hpp"
 
 using mod_blocking::Blocklist;
-using mod_blocking::parse_jid;
 
 namespace {
 
 bool blocks(const Blocklist& list, const char* address) {
-  auto jid = parse_jid(address);
-  REQUIRE(jid.has_value());
-  return list.blocks(*jid);
+  return list.blocks(parley::Jid::prepared(address));
 }
 
 }  // namespace

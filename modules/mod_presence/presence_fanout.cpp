@@ -1,0 +1,284 @@
+// mod_presence: the fan-outs (RFC 6121 §4.2.2, §4.3.1, §4.4.2, §4.5.2) in
+// batches that leave the loop to its other sessions, and probe answers
+// (§4.3.2).
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <utility>
+
+#include "mod_presence.hpp"
+
+namespace mod_presence {
+
+namespace {
+
+std::optional<std::string> text_cell(const parley::Rows& rows, std::size_t r, std::size_t c) {
+  auto bytes = rows.at(r, c).bytes();
+  return bytes ? std::optional<std::string>(std::string(*bytes)) : std::nullopt;
+}
+
+std::vector<RosterRow> rows_of(const std::vector<Contact>& contacts) {
+  std::vector<RosterRow> rows;
+  rows.reserve(contacts.size());
+  for (const Contact& c : contacts) rows.push_back(c.row);
+  return rows;
+}
+
+}  // namespace
+
+// The new resource learns the presence of the user's other available ones
+// (the user is implicitly subscribed to their own presence, §4.2.2).
+void ModPresence::show_other_resources(const std::string& bare, const std::string& full) {
+  each_presence(
+      bare, full,
+      [this, full](parley::Element p) {
+        p.set_attr("to", full);
+        host().route(std::move(p));
+      },
+      nullptr);
+}
+
+// The user's roster with the last unavailable presence of each contact;
+// nullopt if it cannot be read (logged).
+void ModPresence::load_roster(const std::string& bare,
+                              std::function<void(std::optional<std::vector<Contact>>)> fn) {
+  const parley::Jid account = parley::Jid::prepared(bare);
+  host().query(
+      "SELECT r.contact, r.subscription, l.xml, l.stamp FROM mod_roster_items r "
+      "LEFT JOIN mod_presence_last l ON l.jid = r.contact WHERE r.host = ? AND r.user = ?",
+      {account.domain(), account.local()},
+      [this, bare, fn = std::move(fn)](parley::Result<parley::Rows, std::string> rows) {
+        if (!rows) {
+          host().error("reading the roster of " + bare + " failed: " + rows.error());
+          fn(std::nullopt);
+          return;
+        }
+        std::vector<Contact> contacts;
+        for (std::size_t r = 0; r < rows->size(); ++r) {
+          Contact c;
+          c.row.contact = text_cell(*rows, r, 0).value_or("");
+          c.row.subscription = text_cell(*rows, r, 1).value_or("none");
+          auto xml = text_cell(*rows, r, 2);
+          auto stamp = text_cell(*rows, r, 3);
+          if (xml && stamp) c.last = LastUnavailable{*xml, *stamp};
+          if (!c.row.contact.empty()) contacts.push_back(std::move(c));
+        }
+        fn(std::move(contacts));
+      });
+}
+
+void ModPresence::route_copy(const parley::Element& presence, const std::string& to) {
+  parley::Element copy = presence.clone();
+  copy.set_attr("to", to);
+  host().route(std::move(copy));
+}
+
+// Runs step(i) for each i in [from, n), at most batch_ of them per loop
+// turn, then done(): a large fan-out (a roster of thousands, the
+// unavailable owed to every directed recipient) leaves the loop between
+// batches, so the other sessions on it keep being served.
+void ModPresence::in_batches(std::size_t n, std::function<void(std::size_t)> step, std::function<void()> done,
+                             std::size_t from) {
+  for (;;) {
+    const std::size_t end = std::min(n, from + batch_);
+    for (std::size_t i = from; i < end; ++i) step(i);
+    from = end;
+    if (from >= n) break;
+    auto rest = [this, n, step, done, from](uint64_t) { in_batches(n, step, done, from); };
+    // 1 ms, not 0: libuv before 1.45 runs a 0 ms timer started from a
+    // timer callback in the same timer phase, and I/O would wait for the
+    // whole chain.
+    try {
+      host().start_timer(std::chrono::milliseconds(1), std::move(rest));
+      return;
+    } catch (...) {
+      // No timer (the module is stopping): finish now rather than owe
+      // recipients their presence.
+    }
+  }
+  if (done) done();
+}
+
+// §4.2.2 / §4.4.2 broadcast, and on initial presence §4.3.1 probes; done()
+// once all of it is routed.
+void ModPresence::broadcast_available(Shared presence, const std::string& bare, const std::string& full,
+                                      bool initial, parley_session_id session,
+                                      std::shared_ptr<const std::vector<Contact>> roster,
+                                      std::function<void()> done) {
+  auto subscribers = std::make_shared<const std::vector<std::string>>(mod_presence::subscribers(rows_of(*roster)));
+  in_batches(
+      subscribers->size(), [this, presence, subscribers](std::size_t i) { route_copy(*presence, (*subscribers)[i]); },
+      [this, bare, full, initial, session, roster, done] {
+        if (!initial) return done();
+        // The first batch is one item: its size says how many fit batch_bytes_.
+        probe_batches(bare, full, session, roster, 0, 1, done);
+      });
+}
+
+// §4.3.1 at login, `count` roster items at a time. A remote contact is
+// probed; a local one is asked on its sessions' loops for its presence, and
+// each answer goes to the new session as it arrives (never held behind
+// another: a newer broadcast of that contact, which comes after it on the
+// same queue, would otherwise overtake it), as a tracked send. The next
+// batch starts once the connection wrote this one's answers, with as many
+// items as fit batch_bytes_ at this batch's bytes per item (within
+// [1, fanout_batch]): a roster of contacts with large statuses then cannot
+// outgrow the session's write backlog and cut it. A batch with nothing to
+// wait for goes on at the next loop turn.
+void ModPresence::probe_batches(std::string bare, std::string full, parley_session_id session,
+                                std::shared_ptr<const std::vector<Contact>> roster, std::size_t from,
+                                std::size_t count, std::function<void()> done) {
+  struct Batch {
+    std::size_t left = 1;   // the sending loop's own share, so that nothing
+                            // completed early can move on before the batch is out
+    bool gone = false;      // the session ended: no more answers to send
+    std::size_t bytes = 0;  // of the answers sent
+    std::size_t end = 0;    // where the next batch starts
+  };
+  auto batch = std::make_shared<Batch>();
+  batch->end = std::min(roster->size(), from + count);
+  auto go_on = [this, batch, bare, full, session, roster, from, done]() {
+    if (batch->gone || batch->end >= roster->size()) return done();
+    const std::size_t per_item = std::max<std::size_t>(1, batch->bytes / std::max<std::size_t>(1, batch->end - from));
+    const std::size_t next = std::clamp<std::size_t>(batch_bytes_ / per_item, 1, batch_);
+    probe_batches(bare, full, session, roster, batch->end, next, done);
+  };
+  auto release = [batch, go_on]() {
+    if (--batch->left == 0) go_on();
+  };
+  auto answer = [this, batch, full, session, release](parley::Element p) {
+    if (batch->gone) return;
+    p.set_attr("to", full);
+    batch->bytes += p.serialize().size();
+    ++batch->left;
+    const bool accepted = host().send_tracked(session, std::move(p), [batch, release](bool written) {
+      if (!written) batch->gone = true;
+      release();
+    });
+    if (!accepted) {  // the session is gone or closing: nothing more to send
+      --batch->left;
+      batch->gone = true;
+    }
+  };
+  const std::string& domain = host().module_host();
+  for (std::size_t i = from; i < batch->end && !batch->gone; ++i) {
+    const Contact& c = (*roster)[i];
+    if (!has_to(c.row.subscription)) continue;
+    const parley::Jid contact = parley::Jid::prepared(c.row.contact);
+    if (!contact.has_local() || contact.domain() != domain) {
+      parley::Element probe = host().element("presence", ns_client);
+      probe.set_attr("type", "probe");
+      probe.set_attr("from", bare);
+      probe.set_attr("to", c.row.contact);
+      host().route(std::move(probe));
+      continue;
+    }
+    // For the new resource only (the others already know).
+    ++batch->left;
+    each_presence(c.row.contact, std::string(), answer,
+                  [this, answer, release, account = c.row.contact, last = c.last](std::size_t found) {
+                    if (found == 0) answer(unavailable_answer(account, std::string(), last, std::nullopt));
+                    release();
+                  });
+  }
+  if (batch->left > 1) {
+    --batch->left;  // the last answer or completion to come goes on
+    return;
+  }
+  // Nothing to wait for (no local contact in the batch): the next turn of the loop.
+  if (batch->gone || batch->end >= roster->size()) return done();
+  try {
+    host().start_timer(std::chrono::milliseconds(1), [go_on](uint64_t) { go_on(); });
+  } catch (...) {
+    go_on();
+  }
+}
+
+// §4.5.2: subscribers (only if the session had been available: they never
+// saw it otherwise) and directed-presence recipients, in batches.
+void ModPresence::send_unavailable(parley_session_id id, const std::string& bare, Shared presence,
+                                   bool was_available, std::set<std::string> directed) {
+  auto recipients = std::make_shared<std::set<std::string>>(std::move(directed));
+  here().sequencer.submit(id, [this, presence, bare, recipients, was_available](Sequencer::Done done) {
+    auto send = [this, presence, done](std::vector<std::string> targets) {
+      auto list = std::make_shared<const std::vector<std::string>>(std::move(targets));
+      in_batches(list->size(), [this, presence, list](std::size_t i) { route_copy(*presence, (*list)[i]); }, done);
+    };
+    if (!was_available) {
+      send(std::vector<std::string>(recipients->begin(), recipients->end()));
+      return;
+    }
+    load_roster(bare, [recipients, send](std::optional<std::vector<Contact>> roster) {
+      std::vector<RosterRow> rows = roster ? rows_of(*roster) : std::vector<RosterRow>{};
+      send(unavailable_targets(rows, *recipients));
+    });
+  });
+}
+
+// Kept for probes that come while the account has no available resource.
+void ModPresence::remember_unavailable(const std::string& bare, const parley::Element& presence) {
+  parley::Element copy = presence.clone();
+  copy.remove_attr("to");
+  std::string stamp = xmpp_stamp(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()));
+  host().execute("INSERT OR REPLACE INTO mod_presence_last (jid, xml, stamp) VALUES (?, ?, ?)",
+                 {bare, copy.serialize(), stamp}, [this, bare](parley::Result<parley::Rows, std::string> rows) {
+                   if (!rows) host().error("storing the last presence of " + bare + " failed: " + rows.error());
+                 });
+}
+
+// §4.3.2 for an account with no available resource: unavailable from the
+// bare JID, with the last unavailable presence's content and id and a
+// XEP-0203 <delay/> saying when it was sent, if the server knows it.
+parley::Element ModPresence::unavailable_answer(const std::string& account, const std::string& to,
+                                                const std::optional<LastUnavailable>& last,
+                                                const std::optional<std::string>& probe_id) {
+  parley::Element p;
+  if (last) {
+    if (auto parsed = host().parse(last->xml)) p = std::move(*parsed);
+  }
+  bool known = static_cast<bool>(p);
+  if (!known) {
+    p = host().element("presence", ns_client);
+    if (probe_id) p.set_attr("id", *probe_id);
+  }
+  p.set_attr("type", "unavailable");
+  p.set_attr("from", account);
+  p.set_attr("to", to);
+  p.remove_children("delay", ns_delay);
+  if (known) {
+    parley::ElementRef delay = p.add_child("delay", ns_delay);
+    delay.set_attr("from", parley::Jid::prepared(account).domain());
+    delay.set_attr("stamp", last->stamp);
+  }
+  return p;
+}
+
+// The prober's subscription decides whether it learns anything; then each
+// available resource answers with its last presence (asked on its loop), or
+// the account with its last unavailable one.
+void ModPresence::answer_probe(const std::string& user, const std::string& prober, const std::string& reply_to,
+                               const std::optional<std::string>& probe_id,
+                               const std::optional<std::string>& subscription,
+                               const std::optional<LastUnavailable>& last) {
+  if (mod_presence::answer_probe(subscription, false, 1) == ProbeAnswer::unsubscribed) {
+    parley::Element p = host().element("presence", ns_client);
+    p.set_attr("type", "unsubscribed");
+    p.set_attr("from", user);
+    p.set_attr("to", prober);
+    if (probe_id) p.set_attr("id", *probe_id);
+    host().route(std::move(p));
+    return;
+  }
+  each_presence(
+      user, std::string(),
+      [this, reply_to](parley::Element p) {
+        p.set_attr("to", reply_to);
+        host().route(std::move(p));
+      },
+      [this, user, reply_to, subscription, last, probe_id](std::size_t found) {
+        if (mod_presence::answer_probe(subscription, false, found) == ProbeAnswer::unavailable)
+          host().route(unavailable_answer(user, reply_to, last, probe_id));
+      });
+}
+
+}  // namespace mod_presence
