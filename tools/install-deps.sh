@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages Parley builds, runs and tests with.
 # Idempotent: does nothing when everything is there already.
 set -eu
-PACKAGES="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+PACKAGES="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev lld
 libuv1-dev libexpat1-dev libssl-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
 libidn-dev libcli11-dev doctest-dev libgloox-dev openssl
 python3-slixmpp python3-pytest python3-yaml go-sendxmpp"
