@@ -19,6 +19,8 @@ add_library(parley_core STATIC
   modules/pending_iqs.cpp
   modules/module_metrics.cpp
   modules/module_manager.cpp
+  modules/module_pause.cpp
+  modules/module_reload.cpp
   modules/module_storage.cpp
 )
 target_include_directories(parley_core PUBLIC ${PROJECT_SOURCE_DIR})

@@ -169,6 +169,9 @@ class C2sSession final : private xml::StreamParser::Handler {
   void handle_own_presence(xml::Element&& presence);
   bool handle_session_iq(const xml::Element& iq);
   bool handle_preauth_iq(xml::Element& iq);  // false: no module takes it
+  // While modules are swapped (hot reload): holds `element` and this stream's
+  // next stanzas until the new code is in place.
+  void wait_for_modules(xml::Element&& element);
   void reply_error(const xml::Element& stanza, std::string_view condition, std::string_view text = {});
   void leave_session_table();
   parley_result run_session_hook(parley_event event, xml::Element* stanza);
@@ -202,6 +205,7 @@ class C2sSession final : private xml::StreamParser::Handler {
   bool input_suspended_ = false;
   bool shutdown_requested_ = false;
   bool announced_ = false;  // SESSION_OPENED ran; SESSION_CLOSED is owed
+  bool close_after_input_ = false;  // the peer's </stream:stream> came while stanzas before it waited
   uint8_t auth_failures_ = 0;
   uint8_t module_holds_ = 0;
   bool throttled_ = false;

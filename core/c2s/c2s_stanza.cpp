@@ -169,6 +169,10 @@ bool C2sSession::handle_preauth_iq(xml::Element& iq) {
 }
 
 parley_result C2sSession::run_session_hook(parley_event event, xml::Element* stanza) {
+  if (stanza == nullptr) {  // a session event: it waits while modules are swapped
+    run_session_event(loop_, event, id_, host_, jid_);
+    return PARLEY_PASS;
+  }
   // Every stanza passes here: build the arguments only if a module listens.
   if (!loop_.modules || loop_.modules->hooks_for(event, host_) == nullptr) return PARLEY_PASS;
   std::string full = jid_.full();
@@ -181,13 +185,20 @@ parley_result C2sSession::run_session_hook(parley_event event, xml::Element* sta
   return run_hooks(*loop_.modules, event, host_, args);
 }
 
-void C2sSession::handle_stanza(xml::Element&& stanza) {
-  if (loop_.paused) {
-    // Modules are being swapped: wait, in order, for the new code.
-    loop_.paused_stanzas.emplace_back(id_, std::move(stanza));
-    return;
-  }
-  process_stanza(std::move(stanza));
+void C2sSession::handle_stanza(xml::Element&& stanza) { process_stanza(std::move(stanza)); }
+
+void C2sSession::wait_for_modules(xml::Element&& element) {
+  ModulePause& pause = loop_.module_pause;
+  // A hold like a module's: reading stops, this stanza waits first in line
+  // (those already waiting came after it), and the pause's end releases it,
+  // in order with the loop's other held-back events (this session's
+  // SESSION_BOUND before its first stanza).
+  hold_input();
+  if (!deferred_) deferred_ = std::make_unique<std::deque<xml::Element>>();
+  deferred_->push_front(std::move(element));
+  pause.defer([loop = &loop_, id = id_] {
+    if (C2sSession* session = loop->find(id)) session->release_input();
+  });
 }
 
 void C2sSession::process_stanza(xml::Element&& stanza) {

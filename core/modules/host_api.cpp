@@ -367,7 +367,10 @@ int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_sessi
   args.session = session;
   args.acc = acc;
   args.host = to_pstr(m->host);
-  return run_hooks(*loop_for(m).modules, static_cast<parley_event>(event), m->host, args);
+  LoopContext& loop = loop_for(m);
+  // A fold is synchronous, so it cannot wait out a reload: it leaves out the
+  // module being swapped (whose state may be being saved) until the end of it.
+  return run_hooks(*loop.modules, static_cast<parley_event>(event), m->host, args, &loop.module_pause);
 }
 
 size_t user_sessions(parley_module* m, parley_str bare_jid, parley_session_fn each, void* arg) {
@@ -513,6 +516,8 @@ void complete_tracked_send(parley_module& m, parley_sent_fn done, void* arg, boo
   }
   m.sends_in_flight.fetch_sub(1);
 }
+
+bool timer_repeats(const ModuleTimer& timer) { return timer.repeat_ms != 0; }
 
 void release_stopped_timers(parley_module& instance) {
   std::lock_guard lock(instance.timers_mutex);
