@@ -2,6 +2,8 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <chrono>
+
 #include "core/c2s/c2s_session.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/host_api_services.hpp"
@@ -26,6 +28,7 @@ struct ModuleTimer {
   uint64_t delay_ms;
   uint64_t repeat_ms;
   LoopContext* loop;
+  std::chrono::steady_clock::time_point due;  // of a one-shot timer, as started
   bool armed = false;  // uv_timer_init ran (on the timer's loop)
 };
 
@@ -226,6 +229,7 @@ uint64_t timer_start(parley_module* m, uint64_t delay_ms, uint64_t repeat_ms, pa
   timer->id = m->next_timer_id.fetch_add(1);
   timer->delay_ms = delay_ms;
   timer->repeat_ms = repeat_ms;
+  timer->due = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
   timer->loop = &loop_for(m);
   {
     std::lock_guard lock(m->timers_mutex);
@@ -518,6 +522,7 @@ void complete_tracked_send(parley_module& m, parley_sent_fn done, void* arg, boo
 }
 
 bool timer_repeats(const ModuleTimer& timer) { return timer.repeat_ms != 0; }
+std::chrono::steady_clock::time_point timer_due(const ModuleTimer& timer) { return timer.due; }
 
 void release_stopped_timers(parley_module& instance) {
   std::lock_guard lock(instance.timers_mutex);

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -120,8 +121,10 @@ T def_field(const parley_module_def* def, T parley_module_def::*member, T fallba
   return def->*member;
 }
 
-// Whether a module timer repeats (it then never ends by itself).
+// Whether a module timer repeats (it then never ends by itself), and when a
+// one-shot timer fires.
 bool timer_repeats(const ModuleTimer& timer);
+std::chrono::steady_clock::time_point timer_due(const ModuleTimer& timer);
 
 // A tracked send's completion (ABI 1.2), on the session's loop: runs `done`
 // unless the instance has been stopped (guarded like storage completions),

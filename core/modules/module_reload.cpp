@@ -15,6 +15,9 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "core/c2s/c2s_session.hpp"
 #include "core/modules/module_manager.hpp"
 #include "core/server/server_context.hpp"
@@ -37,6 +40,7 @@ struct InFlight {
   int sends = 0;    // tracked sends (session_send_tracked)
   size_t timers = 0;
   size_t repeating = 0;
+  std::chrono::steady_clock::time_point last_due{};  // of the one-shot timers
   bool none() const { return storage == 0 && tasks == 0 && sends == 0 && timers == 0; }
   bool only_sends() const { return storage == 0 && tasks == 0 && timers == 0 && sends != 0; }
   std::string text() const {
@@ -53,8 +57,12 @@ InFlight in_flight(const std::vector<parley_module*>& instances) {
     out.sends += instance->sends_in_flight.load();
     std::lock_guard lock(instance->timers_mutex);
     out.timers += instance->timers.size();
-    for (const auto& [id, timer] : instance->timers)
-      if (timer_repeats(*timer)) ++out.repeating;
+    for (const auto& [id, timer] : instance->timers) {
+      if (timer_repeats(*timer))
+        ++out.repeating;
+      else
+        out.last_due = std::max(out.last_due, timer_due(*timer));
+    }
   }
   return out;
 }
@@ -84,9 +92,14 @@ void ModuleManager::reload(const std::string& name, Done done) {
     reload->old.push_back(instance.get());
     frozen.push_back(instance.get());
   }
-  // A repeating timer never ends by itself: no point pausing anything for it.
-  if (InFlight pending = in_flight(reload->old); pending.repeating != 0)
+  // A repeating timer never ends by itself, nor does a timer the wait would
+  // not see fire: no point pausing anything for them.
+  InFlight pending = in_flight(reload->old);
+  if (pending.repeating != 0)
     return done(false, refusal(name, pending, "(a repeating timer ends only when cancelled)"));
+  if (pending.last_due > std::chrono::steady_clock::now() + std::chrono::milliseconds(drain_timeout_ms))
+    return done(false, refusal(name, pending, fmt::format("(a timer is due in more than {} s)",
+                                                          drain_timeout_ms / 1000).c_str()));
   auto lib = open_library(name);
   if (!lib) return done(false, lib.error());
   if (auto valid = validate_options(**lib, it->second.options); !valid) return done(false, valid.error());
