@@ -229,3 +229,21 @@ def test_events_during_a_slow_save_reach_the_new_code(server_factory, tmp_path):
     assert got == {"generation": 2, "opened": 5, "bound": 4, "closed": 3, "iqs": 1 + polls, "preauth": 1,
                    "later": 0}
     assert RAN_AFTER_SAVE not in server.log()
+
+
+def test_a_reload_waits_for_a_timer_and_a_task_of_the_old_code(server_factory, tmp_path):
+    """A posted task and then a 300 ms timer of the old code are in flight when
+    the reload comes: it waits for them (they run the old code, before its
+    save) instead of refusing, and their answer is not lost."""
+    server = start_server(server_factory, tmp_path, save_delay_ms=0)
+    server.register("alice", PASSWORD)
+    c = RawClient(server.c2s_port, timeout=30)
+    c.login("alice", PASSWORD)
+    c.send(f"<iq type='set' id='slow' to='{server.domain}'><later xmlns='{NS}' ms='300'/></iq>")
+    c.sync()  # the handler ran: its task (then its timer) is in flight
+    reloaded = server.ctl("module", "reload", "mod_test_reload")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    assert c.expect(q("jabber:client", "iq"), match=lambda e: e.get("id") == "slow").get("type") == "result"
+    got = counts(c)
+    assert (got["generation"], got["later"], got["iqs"]) == (2, 1, 2)
+    assert RAN_AFTER_SAVE not in server.log()

@@ -9,8 +9,9 @@
 //   iq get <query xmlns='urn:parley:test:reload'/>   (PARLEY_IQ_SERVER) the
 //       counts, at once: <query><generation/><opened/><bound/><closed/>
 //       <iqs/><preauth/><later/></query>
-//   iq set <later xmlns='urn:parley:test:reload'/>   answered from a posted
-//       task (a completion), which answers from a 1 ms timer (another one)
+//   iq set <later xmlns='urn:parley:test:reload' ms='N'/>   answered from a
+//       posted task (a completion), which answers from a timer of N ms
+//       (another one; default 1)
 //   iq get <query xmlns='urn:parley:test:reload:preauth'/> (PARLEY_IQ_PREAUTH)
 //       answered before authentication with session_reply
 // Option save_delay_ms: save_state takes that long (a slow save widens the
@@ -58,10 +59,12 @@ class ModTestReload : public parley::Module {
   void on_later(const parley::IqRequest& request) {
     count(iqs_, "iq (later)");
     auto reply = std::make_shared<parley::Element>(parley::make_iq_result(request.iq()));
+    int64_t ms = 1;
+    if (auto text = request.payload()->attr("ms")) ms = std::stoll(std::string(*text));
     int32_t loop = parley::current_loop(host());
-    bool posted = parley::post(host(), static_cast<uint32_t>(loop), [this, reply] {
+    bool posted = parley::post(host(), static_cast<uint32_t>(loop), [this, reply, ms] {
       check("posted task");
-      uint64_t timer = host().start_timer(std::chrono::milliseconds(1), [this, reply] {
+      uint64_t timer = host().start_timer(std::chrono::milliseconds(ms), [this, reply] {
         count(later_, "timer");
         host().route(std::move(*reply));
       });
