@@ -182,13 +182,15 @@ void ModuleManager::swap(std::shared_ptr<Reload> reload) {
   }
   auto retired = std::make_shared<Loaded>(std::move(old));
   old = Loaded{reload->fresh, retired->options, std::move(*instances)};
-  // Its last code, before any loop resumes: the old instance never sees an
-  // event again (a completion of a call stop() makes is not run).
-  stop_instances(retired->instances);
-  install_tables(build_tables(), true, [this, reload, retired] {
-    // No loop holds the old tables any more: free the old code's session
-    // data (free_fn), then unmap it once stop()'s calls are done.
-    drop_session_data(reload->old, [this, reload, retired] {
+  // The old instance's teardown, before any loop resumes: its per-session
+  // data (free_fn, on each loop: it may use the instance's state, so before
+  // stop), then stop(). It never sees an event again (nor the completion of
+  // a call stop() makes).
+  drop_session_data(reload->old, [this, reload, retired] {
+    stop_instances(retired->instances);
+    install_tables(build_tables(), true, [this, reload, retired] {
+      // No loop holds the old tables any more: unmap the old code once
+      // stop()'s calls are done.
       when_storage_drained(retired, [this, reload, retired] {
         retired->instances.clear();
         retired->library.reset();  // dlclose the old copy
