@@ -22,6 +22,8 @@ add_library(parley_core STATIC
   modules/pending_iqs.cpp
   modules/module_metrics.cpp
   modules/module_manager.cpp
+  modules/module_pause.cpp
+  modules/module_reload.cpp
   modules/module_storage.cpp
   modules/slot_carry.cpp
 )

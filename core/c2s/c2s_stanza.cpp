@@ -183,13 +183,20 @@ bool C2sStream::handle_preauth_iq(xml::Element& iq) {
   return true;
 }
 
-void C2sStream::handle_stanza(xml::Element&& stanza) {
-  if (loop_->paused) {
-    // Modules are being swapped: wait, in order, for the new code.
-    loop_->paused_stanzas.emplace_back(session_->id(), std::move(stanza));
-    return;
-  }
-  process_stanza(std::move(stanza));
+void C2sStream::handle_stanza(xml::Element&& stanza) { process_stanza(std::move(stanza)); }
+
+void C2sStream::wait_for_modules(xml::Element&& element) {
+  ModulePause& pause = loop_->module_pause;
+  // A hold like a module's: reading stops, this stanza waits first in line
+  // (those already waiting came after it), and the pause's end releases it,
+  // in order with the loop's other held-back events (this session's
+  // SESSION_BOUND before its first stanza).
+  hold_input();
+  if (!deferred_) deferred_ = std::make_unique<std::deque<xml::Element>>();
+  deferred_->push_front(std::move(element));
+  pause.defer([loop = loop_, id = session_->id()] {
+    if (Session* session = loop->find(id)) session->release_input();
+  });
 }
 
 void C2sStream::process_stanza(xml::Element&& stanza) {

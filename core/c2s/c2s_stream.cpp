@@ -238,6 +238,15 @@ void C2sStream::on_stanza(xml::Element&& element) {
     deferred_->push_back(std::move(element));
     return;
   }
+  // What may enter module code (a bound client's stanza or nonza, a nonza
+  // instead of binding, a pre-auth iq) waits while modules are swapped;
+  // negotiation itself goes on.
+  if (loop_->module_pause.active() &&
+      (state_ == State::online || state_ == State::bind ||
+       (state_ == State::negotiating && element.name() == "iq"))) [[unlikely]] {
+    wait_for_modules(std::move(element));
+    return;
+  }
   if (stanza_log_enabled()) [[unlikely]] log_stanza(session_->id(), true, element);
   loop_->metrics.stanzas_in.add();
   switch (state_) {
@@ -278,6 +287,12 @@ void C2sStream::on_stanza(xml::Element&& element) {
 }
 
 void C2sStream::on_stream_close() {
+  // Stanzas before it wait (a module's hold, a reload): the close comes after
+  // them, as on the wire, once they ran (resume_input).
+  if (input_suspended_) {
+    close_after_input_ = true;
+    return;
+  }
   // The peer closed its stream: answer in kind (RFC 6120 §4.4).
   close_stream();
 }
@@ -414,6 +429,11 @@ void C2sStream::resume_input() {
     on_stanza(std::move(next));
   }
   if (deferred_ && deferred_->empty()) deferred_.reset();
+  if (close_after_input_ && !input_suspended_ && state_ != State::closing) {
+    close_after_input_ = false;
+    close_stream();
+    return;
+  }
   if (!input_suspended_) conn_.resume_reading();
 }
 

@@ -147,6 +147,9 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   void handle_own_presence(xml::Element&& presence);
   bool handle_session_iq(const xml::Element& iq);
   bool handle_preauth_iq(xml::Element& iq);  // false: no module takes it
+  // While modules are swapped (hot reload): holds `element` and this stream's
+  // next stanzas until the new code is in place.
+  void wait_for_modules(xml::Element&& element);
   void reply_error(const xml::Element& stanza, std::string_view condition, std::string_view text = {});
 
   // Session data the stream reads often.
@@ -165,6 +168,7 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   bool authenticated_ = false;
   bool input_suspended_ = false;
   bool attach_pending_ = false;
+  bool close_after_input_ = false;  // the peer's </stream:stream> came while stanzas before it waited
   // Its session was detached: the stream only closes its connection now and
   // frees itself from LoopContext::orphan_streams, never touching the session.
   bool orphaned_ = false;

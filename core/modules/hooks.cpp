@@ -3,14 +3,16 @@
 #include <spdlog/spdlog.h>
 
 #include "core/modules/module_instance.hpp"
+#include "core/modules/module_pause.hpp"
+#include "core/server/server_context.hpp"
 
 namespace parley {
 
 parley_result run_hooks(const ModuleTables& tables, parley_event event, std::string_view host,
-                        parley_event_args& args) {
+                        parley_event_args& args, const ModulePause* pause) {
   const std::vector<HookEntry>* hooks = tables.hooks_for(event, host);
   if (hooks == nullptr) return PARLEY_PASS;
-  return run_hooks_from(*hooks, 0, event, host, args);
+  return run_hooks_from(*hooks, 0, event, host, args, pause);
 }
 
 size_t hook_position_after(const std::vector<HookEntry>& hooks, const parley_module* instance) {
@@ -21,11 +23,12 @@ size_t hook_position_after(const std::vector<HookEntry>& hooks, const parley_mod
 }
 
 parley_result run_hooks_from(const std::vector<HookEntry>& hooks, size_t from, parley_event event,
-                             std::string_view host, parley_event_args& args) {
+                             std::string_view host, parley_event_args& args, const ModulePause* pause) {
   args.size = sizeof(parley_event_args);
   args.event = event;
   for (size_t i = from; i < hooks.size(); ++i) {
     const HookEntry& hook = hooks[i];
+    if (pause != nullptr && pause->frozen(hook.instance)) continue;
     int result;
     try {
       result = hook.fn(hook.instance->state, &args);
@@ -50,6 +53,25 @@ parley_result run_hooks_from(const std::vector<HookEntry>& hooks, size_t from, p
     }
   }
   return PARLEY_PASS;
+}
+
+void run_session_event(LoopContext& loop, parley_event event, SessionId session, std::string_view host,
+                       const Jid& jid) {
+  if (loop.module_pause.active()) {
+    loop.module_pause.defer([&loop, event, session, host = std::string(host), jid] {
+      run_session_event(loop, event, session, host, jid);
+    });
+    return;
+  }
+  const ModuleTables& tables = *loop.modules;
+  if (tables.hooks_for(event, host) == nullptr) return;
+  std::string full = jid.full();
+  parley_event_args args{};
+  args.session = session;
+  args.user = to_pstr(jid.local());
+  args.host = to_pstr(host);
+  args.jid = to_pstr(full);
+  run_hooks(tables, event, host, args);
 }
 
 }  // namespace parley

@@ -2,6 +2,8 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <chrono>
+
 #include "core/c2s/c2s_stream.hpp"
 #include "core/session/session.hpp"
 #include "core/session/session_attach.hpp"
@@ -28,6 +30,7 @@ struct ModuleTimer {
   uint64_t delay_ms;
   uint64_t repeat_ms;
   LoopContext* loop;
+  std::chrono::steady_clock::time_point due;  // of a one-shot timer, as started
   bool armed = false;  // uv_timer_init ran (on the timer's loop)
 };
 
@@ -228,6 +231,7 @@ uint64_t timer_start(parley_module* m, uint64_t delay_ms, uint64_t repeat_ms, pa
   timer->id = m->next_timer_id.fetch_add(1);
   timer->delay_ms = delay_ms;
   timer->repeat_ms = repeat_ms;
+  timer->due = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
   timer->loop = &loop_for(m);
   {
     std::lock_guard lock(m->timers_mutex);
@@ -369,7 +373,10 @@ int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_sessi
   args.session = session;
   args.acc = acc;
   args.host = to_pstr(m->host);
-  return run_hooks(*loop_for(m).modules, static_cast<parley_event>(event), m->host, args);
+  LoopContext& loop = loop_for(m);
+  // A fold is synchronous, so it cannot wait out a reload: it leaves out the
+  // module being swapped (whose state may be being saved) until the end of it.
+  return run_hooks(*loop.modules, static_cast<parley_event>(event), m->host, args, &loop.module_pause);
 }
 
 size_t user_sessions(parley_module* m, parley_str bare_jid, parley_session_fn each, void* arg) {
@@ -562,6 +569,9 @@ void complete_tracked_send(parley_module& m, parley_sent_fn done, void* arg, boo
   }
   m.sends_in_flight.fetch_sub(1);
 }
+
+bool timer_repeats(const ModuleTimer& timer) { return timer.repeat_ms != 0; }
+std::chrono::steady_clock::time_point timer_due(const ModuleTimer& timer) { return timer.due; }
 
 void release_stopped_timers(parley_module& instance) {
   std::lock_guard lock(instance.timers_mutex);

@@ -18,13 +18,15 @@ namespace parley {
 void announce_account_change(ServerContext& ctx, const Jid& account, bool removed) {
   // Modules hear of it on a worker loop, like every other event.
   LoopContext* loop = ctx.loops.front().get();
-  loop->loop.post([loop, account, removed] {
+  // An entry point like any other: it waits while modules are swapped.
+  auto announce = [loop, account, removed] {
     parley_event_args args{};
     args.user = to_pstr(account.local());
     args.host = to_pstr(account.domain());
     run_hooks(*loop->modules, removed ? PARLEY_EVENT_USER_REMOVED : PARLEY_EVENT_USER_REGISTERED, account.domain(),
               args);
-  });
+  };
+  loop->loop.post([loop, announce] { run_or_defer(loop->module_pause, announce); });
   if (!removed) return;
   ctx.known_accounts.remove(account.bare_str());
   for (const SessionRef& ref : ctx.sessions.sessions_of(account.bare_str())) {

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -109,6 +110,21 @@ struct parley_module {
 
 namespace parley {
 using ModuleInstance = parley_module;
+
+// A def may come from a module built for an older minor: read a field only if
+// the module's struct has it (its `size` says how far it goes).
+template <class T>
+T def_field(const parley_module_def* def, T parley_module_def::*member, T fallback = T{}) {
+  static const parley_module_def probe{};
+  size_t offset = reinterpret_cast<const char*>(&(probe.*member)) - reinterpret_cast<const char*>(&probe);
+  if (def->size < offset + sizeof(T)) return fallback;
+  return def->*member;
+}
+
+// Whether a module timer repeats (it then never ends by itself), and when a
+// one-shot timer fires.
+bool timer_repeats(const ModuleTimer& timer);
+std::chrono::steady_clock::time_point timer_due(const ModuleTimer& timer);
 
 // A tracked send's completion (ABI 1.2), on the session's loop: runs `done`
 // unless the instance has been stopped (guarded like storage completions),

@@ -17,6 +17,7 @@
 #include "storage/storage_pool.hpp"
 
 #include <future>
+
 #include "core/server/server_context.hpp"
 
 namespace fs = std::filesystem;
@@ -24,16 +25,6 @@ namespace fs = std::filesystem;
 namespace parley {
 
 namespace {
-
-// A def may come from a module built for an older minor: read a field only if
-// the module's struct has it (its `size` says how far it goes).
-template <class T>
-T def_field(const parley_module_def* def, T parley_module_def::*member, T fallback = T{}) {
-  static const parley_module_def probe{};
-  size_t offset = reinterpret_cast<const char*>(&(probe.*member)) - reinterpret_cast<const char*>(&probe);
-  if (def->size < offset + sizeof(T)) return fallback;
-  return def->*member;
-}
 
 constexpr size_t minimum_def_size = offsetof(parley_module_def, stop) + sizeof(parley_module_def::stop);
 
@@ -422,12 +413,8 @@ void ModuleManager::install_tables(std::shared_ptr<const ModuleTables> tables, b
   on_all_loops(
       [tables, resume](LoopContext& lc) {
         lc.modules = tables;
-        if (!resume) return;
-        lc.paused = false;
-        auto waiting = std::move(lc.paused_stanzas);
-        lc.paused_stanzas.clear();
-        for (auto& [id, stanza] : waiting)
-          if (Session* session = lc.find(id)) session->process_stanza(std::move(stanza));
+        // What waited runs now, against these tables.
+        if (resume) lc.module_pause.end();
       },
       std::move(done));
 }
@@ -442,8 +429,8 @@ void ModuleManager::drop_session_data(std::vector<parley_module*> instances, std
       std::move(done));
 }
 
-void ModuleManager::pause_loops(std::function<void()> done) {
-  on_all_loops([](LoopContext& lc) { lc.paused = true; }, std::move(done));
+void ModuleManager::pause_loops(std::vector<const parley_module*> frozen, std::function<void()> done) {
+  on_all_loops([frozen](LoopContext& lc) { lc.module_pause.begin(frozen); }, std::move(done));
 }
 
 std::string ModuleManager::list() const {
@@ -524,108 +511,6 @@ void ModuleManager::unload(const std::string& name, Done done) {
       });
     });
   });
-}
-
-void ModuleManager::reload(const std::string& name, Done done) {
-  if (busy_) return done(false, "another module change is in progress");
-  auto it = modules_.find(name);
-  if (it == modules_.end()) return done(false, fmt::format("module {} is not loaded", name));
-  if (has_pending_timers(it->second))
-    return done(false, fmt::format("module {} has timers or storage calls in flight; try again later", name));
-  auto lib = open_library(name);
-  if (!lib) return done(false, lib.error());
-  if (auto valid = validate_options(**lib, it->second.options); !valid) return done(false, valid.error());
-  busy_ = true;
-  auto fresh = *lib;
-  // Pause the loops: client stanzas wait while the code is swapped.
-  pause_loops([this, name, fresh, done] {
-    // Session slots first (ABI 1.2): each loop saves and frees the old
-    // code's, before save_state.
-    auto slots = std::make_shared<std::vector<SavedSlots>>(ctx_.loops.size());
-    std::vector<parley_module*> old_instances;
-    for (auto& instance : modules_.at(name).instances) old_instances.push_back(instance.get());
-    auto save_slot = def_field(modules_.at(name).library->def, &parley_module_def::save_session_data);
-    auto restore_slot = def_field(fresh->def, &parley_module_def::restore_session_data);
-    if (save_slot == nullptr || restore_slot == nullptr) {
-      swap_code(name, fresh, nullptr, done);
-      return;
-    }
-    on_all_loops(
-        [slots, old_instances, save_slot, name](LoopContext& lc) {
-          (*slots)[lc.loop.index()] = save_session_slots(lc, old_instances, save_slot, name);
-        },
-        [this, name, fresh, slots, done] { swap_code(name, fresh, slots, done); });
-  });
-}
-
-void ModuleManager::swap_code(const std::string& name, std::shared_ptr<ModuleLibrary> fresh,
-                              std::shared_ptr<std::vector<SavedSlots>> slots, Done done) {
-  {
-    Loaded& old = modules_.at(name);
-    std::vector<std::string> saved;
-    auto save = def_field(old.library->def, &parley_module_def::save_state);
-    auto restore = def_field(fresh->def, &parley_module_def::restore_state);
-    for (auto& instance : old.instances) {
-      std::string bytes;
-      if (save && restore) {
-        parley_sink sink{&bytes, &string_sink_append};
-        if (save(instance->state, sink) != 0) spdlog::warn("module {}: save_state failed for {}", name, instance->host);
-      }
-      saved.push_back(std::move(bytes));
-    }
-    auto instances = start_instances(fresh, old.options);
-    if (instances && save && restore) {
-      for (size_t i = 0; i < instances->size(); ++i) {
-        parley_str bytes{saved[i].data(), saved[i].size()};
-        if (restore((*instances)[i]->state, bytes) != 0) {
-          stop_instances(*instances);
-          instances = unexpected(fmt::format("module {}: the new code refused the saved state", name));
-          break;
-        }
-      }
-    }
-    if (!instances) {
-      // Keep the old code running; nothing changed for the clients.
-      install_tables(build_tables(), true, [this, done, error = instances.error()] {
-        busy_ = false;
-        done(false, error);
-      });
-      return;
-    }
-    auto retired = std::make_shared<Loaded>(std::move(old));
-    old = Loaded{fresh, retired->options, std::move(*instances)};
-    std::vector<parley_module*> old_instances;
-    for (auto& instance : retired->instances) old_instances.push_back(instance.get());
-    std::vector<parley_module*> new_instances;
-    for (auto& instance : old.instances) new_instances.push_back(instance.get());
-    auto restore_slot = def_field(fresh->def, &parley_module_def::restore_session_data);
-    auto install = [this, name, retired, old_instances, done] {
-      install_tables(build_tables(), true, [this, name, retired, old_instances, done] {
-      // No loop holds the old tables any more: free the old code's session
-      // data, then stop and unmap it.
-        drop_session_data(old_instances, [this, name, retired, done] {
-          stop_instances(retired->instances);
-          when_storage_drained(retired, [this, name, retired, done] {
-            retired->instances.clear();
-            retired->library.reset();  // dlclose the old copy
-            busy_ = false;
-            spdlog::info("module {} reloaded", name);
-            done(true, fmt::format("module {} reloaded\n", name));
-          });
-        });
-      });
-    };
-    if (!slots) {
-      install();
-      return;
-    }
-    // The new code gets the slots on each loop before any event there.
-    on_all_loops(
-        [slots, new_instances, restore_slot, name](LoopContext& lc) {
-          restore_session_slots(lc, std::move((*slots)[lc.loop.index()]), new_instances, restore_slot, name);
-        },
-        install);
-  }
 }
 
 void ModuleManager::stop_all() {

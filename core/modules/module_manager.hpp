@@ -2,8 +2,10 @@
 // at run time (load, unload, hot reload) without dropping a connection.
 //
 // Runs on the main loop. Every change builds a new ModuleTables snapshot and
-// posts it to each worker loop; a reload first pauses the loops (client
-// stanzas wait, in order) so no module code runs while the code is swapped.
+// posts it to each worker loop; a reload first pauses every module entry
+// point on every loop (module_pause.hpp), waits for the old instance's
+// completions, and only then saves its state and swaps the code
+// (module_reload.cpp).
 #pragma once
 
 #include <functional>
@@ -78,11 +80,16 @@ class ModuleManager {
   // Hands `tables` to every worker loop; `resume` also ends a pause. `done`
   // runs on the main loop once every loop has it.
   void install_tables(std::shared_ptr<const ModuleTables> tables, bool resume, std::function<void()> done);
-  // reload's second half: save_state, the new code started and restored, the
-  // saved session slots (if the module carries them) restored, tables swapped.
-  void swap_code(const std::string& name, std::shared_ptr<ModuleLibrary> fresh,
-                 std::shared_ptr<std::vector<SavedSlots>> slots, Done done);
-  void pause_loops(std::function<void()> done);
+  // Every loop holds back module entry events (`frozen`: the instances swapped).
+  void pause_loops(std::vector<const parley_module*> frozen, std::function<void()> done);
+  // Reload, once the loops are paused (module_reload.cpp).
+  struct Reload;
+  void drain_then_swap(std::shared_ptr<Reload> reload);
+  void swap(std::shared_ptr<Reload> reload);       // session slots saved first (ABI 1.2)
+  void swap_code(std::shared_ptr<Reload> reload);  // save_state, the new code, slots restored
+  void retire(std::shared_ptr<Reload> reload, std::shared_ptr<Loaded> retired);
+  void drop_tracked_sends(const std::vector<parley_module*>& instances, std::function<void()> done);
+  void after(uint64_t ms, std::function<void()> fn);  // on the main loop
   void drop_session_data(std::vector<parley_module*> instances, std::function<void()> done);
   void on_all_loops(std::function<void(struct LoopContext&)> task, std::function<void()> done);
   // Runs `done` once no storage call of these (stopped) instances is in flight.

@@ -88,6 +88,13 @@ void Router::route(xml::Element stanza, const Jid& from, const Jid& given_to, un
       }
     }
   }
+  // Routing may enter module code (hooks, iq handlers, services): while
+  // modules are swapped (hot reload) it waits, in order, for the new code.
+  if (ModulePause& pause = ctx_.loops[loop]->module_pause; pause.active()) [[unlikely]] {
+    auto held = std::make_shared<xml::Element>(std::move(stanza));
+    pause.defer([this, held, from, to = *to, loop] { route(std::move(*held), from, to, loop); });
+    return;
+  }
   // The route table: a served host (below), else a module's service domain,
   // else nothing yet (components, s2s and cluster routes come later).
   if (!ctx_.is_local_host(to->domain())) {
@@ -214,7 +221,7 @@ void Router::check_account(xml::Element&& stanza, const Jid& from, const Jid& to
     // A storage error is not proof of absence: deliver rather than lose it.
     bool known = !exists || *exists;
     bool confirmed = exists && *exists;
-    ctx_.loops[loop]->loop.post([this, pending, loop, known, confirmed] {
+    auto go_on = [this, pending, loop, known, confirmed] {
       if (known) {
         if (confirmed) ctx_.known_accounts.add(pending->to.bare_str());
         route_to_account(std::move(pending->stanza), pending->from, pending->to, loop, true);
@@ -225,7 +232,9 @@ void Router::check_account(xml::Element&& stanza, const Jid& from, const Jid& to
       // commit) has done so by now, so its hold carries on without a gap.
       if (pending->held != 0)
         if (Session* sender = ctx_.loops[loop]->find(pending->held)) sender->release_input();
-    });
+    };
+    // Module code comes next: it waits while modules are swapped.
+    ctx_.loops[loop]->loop.post([this, loop, go_on] { run_or_defer(ctx_.loops[loop]->module_pause, go_on); });
   });
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/config/config.hpp"
 #include "core/loop/worker_loop.hpp"
+#include "core/modules/module_pause.hpp"
 #include "core/modules/module_tables.hpp"
 #include "core/session/session_table.hpp"
 #include "xml/element.hpp"
@@ -88,9 +89,9 @@ struct LoopContext {
   // Iqs modules sent (send_iq) and wait on from this loop (ABI 1.2).
   std::unique_ptr<PendingIqs> pending_iqs;
 
-  // While a module is swapped (hot reload) client stanzas wait here, in order.
-  bool paused = false;
-  std::vector<std::pair<SessionId, xml::Element>> paused_stanzas;
+  // While a module is swapped (hot reload) every event that would enter
+  // module code on this loop waits here, in order (module_pause.hpp).
+  ModulePause module_pause;
 
   // Sessions over their byte rate wait here for their read to resume: one
   // timer per loop, not one per session.

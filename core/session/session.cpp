@@ -42,6 +42,11 @@ void Session::adopt_stream(std::unique_ptr<C2sStream> stream) { stream_ = std::m
 std::unique_ptr<C2sStream> Session::release_stream() { return std::move(stream_); }
 
 parley_result Session::run_hook(parley_event event, xml::Element* stanza) {
+  if (stanza == nullptr && event != PARLEY_EVENT_SESSION_CLOSING) {
+    // A session event: it waits while modules are swapped (hot reload).
+    run_session_event(loop_, event, id_, host_, jid_);
+    return PARLEY_PASS;
+  }
   // Every stanza passes here: build the arguments only if a module listens.
   if (!loop_.modules || loop_.modules->hooks_for(event, host_) == nullptr) return PARLEY_PASS;
   std::string full = jid_.full();
@@ -133,7 +138,39 @@ void Session::close(std::string_view condition, std::string_view text) {
 bool Session::deliver(const std::shared_ptr<Delivery>& delivery) {
   if (state_ == State::detached) return wait(delivery, 0, true);
   if (state_ != State::bound || !stream_ || stream_->closing()) return false;
+  if (loop_.module_pause.active() && has_output_hooks()) [[unlikely]] {
+    // The outgoing hooks are module code: while modules are swapped the
+    // stanza waits (our hold, as in the detached queue) and goes through the
+    // new code's hooks, in order.
+    defer_output(delivery, 0, true);
+    return true;
+  }
   return deliver_now(delivery, 0, true);
+}
+
+bool Session::has_output_hooks() const {
+  const ModuleTables* tables = loop_.modules.get();
+  return tables && (tables->hooks_for(PARLEY_EVENT_STANZA_OUT, host_) != nullptr ||
+                    tables->hooks_for(PARLEY_EVENT_MESSAGE_DELIVERED, host_) != nullptr);
+}
+
+void Session::defer_output(const std::shared_ptr<Delivery>& delivery, size_t filter_from, bool routed) {
+  delivery->outstanding.fetch_add(1, std::memory_order_relaxed);
+  LoopContext* loop = &loop_;
+  SessionId id = id_;
+  ServerContext* ctx = &ctx_;
+  loop_.module_pause.defer([loop, id, ctx, delivery, filter_from, routed] {
+    Session* self = loop->find(id);
+    bool taken = false;
+    if (self != nullptr && self->state_ == State::detached)
+      taken = self->wait(delivery, filter_from, routed);
+    else if (self != nullptr && self->state_ == State::bound && self->stream_ && !self->stream_->closing())
+      taken = self->deliver_now(delivery, filter_from, routed);
+    if (taken)
+      delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    else
+      ctx->router->reroute_unwritten(delivery, loop->loop.index());
+  });
 }
 
 bool Session::deliver_now(const std::shared_ptr<Delivery>& delivery, size_t filter_from, bool routed) {
@@ -202,6 +239,13 @@ bool Session::write_stanza(xml::Element&& stanza, size_t filter_from) {
     return taken;
   }
   if (state_ != State::bound || !stream_ || stream_->closing()) return false;
+  if (loop_.module_pause.active() && has_output_hooks()) [[unlikely]] {
+    auto delivery = std::make_shared<Delivery>(std::move(stanza));
+    delivery->outstanding.store(1, std::memory_order_relaxed);
+    defer_output(delivery, filter_from, false);
+    delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    return true;
+  }
   if (!run_out_filters(stanza, filter_from)) return true;
   return write_now(std::move(stanza));
 }

@@ -132,12 +132,18 @@ class Session {
   parley_result run_hook(parley_event event, xml::Element* stanza);
 
  private:
-  void detach();
+  void detach(bool announce);  // announce: run SESSION_DETACHED now
+  // SESSION_CLOSING: whether a module keeps the session.
+  bool closing_kept();
   void stop_detach_timer();
   // Waits for the next connection (detached). False: the queue is full; the
   // session is closed then (the stanza is not taken).
   bool wait(const std::shared_ptr<Delivery>& delivery, size_t filter_from, bool routed);
   bool deliver_now(const std::shared_ptr<Delivery>& delivery, size_t filter_from, bool routed);
+  // While modules are swapped (hot reload), output that meets module hooks
+  // waits for the new code (module_pause.hpp).
+  bool has_output_hooks() const;
+  void defer_output(const std::shared_ptr<Delivery>& delivery, size_t filter_from, bool routed);
   // Outgoing filters from position `from` (0: all); false: a filter took it.
   bool run_out_filters(xml::Element& stanza, size_t from);
   bool write_stanza(xml::Element&& stanza, size_t filter_from);

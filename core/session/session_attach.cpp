@@ -25,13 +25,35 @@ namespace parley {
 
 bool Session::connection_lost() {
   if (state_ != State::bound || ctx_.shutting_down.load()) return false;
-  if (!loop_.modules || loop_.modules->hooks_for(PARLEY_EVENT_SESSION_CLOSING, host_) == nullptr) return false;
-  if (run_hook(PARLEY_EVENT_SESSION_CLOSING, nullptr) != PARLEY_HANDLED) return false;
-  detach();
+  if (loop_.module_pause.active()) [[unlikely]] {
+    // The hooks that decide are module code, being swapped: the session waits
+    // detached (no DETACHED yet) and the new code decides, in order.
+    detach(false);
+    LoopContext* loop = &loop_;
+    SessionId id = id_;
+    loop_.module_pause.defer([loop, id] {
+      Session* self = loop->find(id);
+      if (self == nullptr || self->state_ != State::detached) return;
+      if (self->closing_kept()) {
+        self->run_hook(PARLEY_EVENT_SESSION_DETACHED, nullptr);
+        return;
+      }
+      self->end();
+      self->dispose_later();
+    });
+    return true;
+  }
+  if (!closing_kept()) return false;
+  detach(true);
   return true;
 }
 
-void Session::detach() {
+bool Session::closing_kept() {
+  if (!loop_.modules || loop_.modules->hooks_for(PARLEY_EVENT_SESSION_CLOSING, host_) == nullptr) return false;
+  return run_hook(PARLEY_EVENT_SESSION_CLOSING, nullptr) == PARLEY_HANDLED;
+}
+
+void Session::detach(bool announce) {
   state_ = State::detached;
   waiting_ = std::make_unique<Waiting>();
   if (stream_) {
@@ -62,7 +84,7 @@ void Session::detach() {
       static_cast<uint64_t>(ctx_.config.limits.max_detached_seconds) * 1000, 0);
   waiting_->timer = timer;
   spdlog::debug("c2s {}: {} detached", id_, jid_.full());
-  run_hook(PARLEY_EVENT_SESSION_DETACHED, nullptr);
+  if (announce) run_hook(PARLEY_EVENT_SESSION_DETACHED, nullptr);
 }
 
 void Session::stop_detach_timer() {
@@ -122,8 +144,13 @@ void Session::flush_waiting() {
   waiting_.reset();
   unsigned loop = loop_.loop.index();
   for (auto& w : stanzas) {
-    bool taken = state_ == State::bound && stream_ && !stream_->closing() &&
-                 deliver_now(w.delivery, w.filter_from, w.routed);
+    bool writable = state_ == State::bound && stream_ && !stream_->closing();
+    if (writable && loop_.module_pause.active() && has_output_hooks()) [[unlikely]] {
+      defer_output(w.delivery, w.filter_from, w.routed);  // the new code's hooks, in order
+      w.delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+      continue;
+    }
+    bool taken = writable && deliver_now(w.delivery, w.filter_from, w.routed);
     if (taken)
       w.delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
     else
