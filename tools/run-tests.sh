@@ -84,11 +84,11 @@ tsan() {
   # time. The server, its admin tool, the gloox client, every shipped module
   # and the test modules cover every integration suite below.
   timed build cmake --build "$dir" -j "$jobs" --target parleyd parleyctl parley_gloox_client parley_modules \
-    parley_test_modules unit_core_loop unit_core_session || { failed=$((failed + 1)); return 1; }
+    parley_test_modules unit_core_loop unit_core_session unit_core_router || { failed=$((failed + 1)); return 1; }
   # The core's routing suites and every module's suite (integration_mod_*,
   # the module host's, the session seams across loops, and the modules driven by gloox).
   TSAN_OPTIONS="second_deadlock_stack=1" timed tests run_ctest "$dir" \
-    -R '^(unit_core_loop|unit_core_session|integration_(gloox|gloox_modules|stanzas|modules|session_seams|mod_[a-z_]+))$'
+    -R '^(unit_core_loop|unit_core_session|unit_core_router|integration_(gloox|gloox_modules|stanzas|modules|session_seams|mod_[a-z_]+))$'
 }
 
 fuzz() {
