@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
@@ -62,6 +63,10 @@ class TestServer {
   // such as a tiny max_route_queue) before anything is built on it.
   explicit TestServer(unsigned loops, const std::vector<std::string>& accounts,
                       const std::function<void(config::Config&)>& tune = {}, std::string hosts = "[localhost]") {
+    // spdlog's registry is made at its first use; parleyd logs from the main
+    // thread before any loop starts, and so must the tests (two loops'
+    // first log lines would race to create it).
+    spdlog::default_logger_raw();
     char pattern[] = "/tmp/parley-unit.XXXXXX";
     if (mkdtemp(pattern) == nullptr) std::abort();
     dir_ = pattern;
