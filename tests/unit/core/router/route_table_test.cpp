@@ -9,6 +9,7 @@
 #include <new>
 
 #include "core/modules/hooks.hpp"
+#include "core/modules/module_manager.hpp"
 #include "tests/unit/core/test_server.hpp"
 #include "xml/element.hpp"
 
@@ -73,6 +74,14 @@ int pass_route(void* state, const parley_route_request* request) {
 int host_route(void* state, const parley_route_request* request) {
   record(state, request, "host");
   return PARLEY_HANDLED;
+}
+
+// The loop an outgoing filter last ran on (-1: off the loops).
+std::atomic<int> out_filter_loop{-2};
+int note_out_loop(void*, const parley_event_args*) {
+  LoopContext* here = LoopContext::current();
+  out_filter_loop = here ? static_cast<int>(here->loop.index()) : -1;
+  return PARLEY_PASS;
 }
 
 size_t count(const std::string& text, std::string_view needle) {
@@ -244,4 +253,43 @@ TEST_CASE("route table: looking up a host or a service domain allocates nothing"
   asm volatile("" : : "r"(copy.data()) : "memory");
   counting_allocations = false;
   CHECK(allocations >= 1);
+}
+
+TEST_CASE("route table: what a module sends from off the loops is routed on a loop") {
+  // Module code may run off the worker loops (start() at load time, a thread
+  // of its own). The router, a loop's sessions and its route counters are
+  // touched only by their loop: such a send must hop onto one, as route()
+  // does, not run the router on the caller's thread as if it were loop 0.
+  Services services;
+  std::unique_ptr<parley_module> module;
+  TestServer server(2, {"alice"});
+  module = fake_module(*server.ctx, &services);
+  auto tables = std::make_shared<ModuleTables>();
+  tables->hooks[PARLEY_EVENT_STANZA_OUT]["localhost"].push_back(HookEntry{0, module.get(), &note_out_loop});
+  for (auto& loop : server.ctx->loops) loop->modules = tables;
+  server.start();
+  Client alice(server.ports[0]);
+  REQUIRE(log_in(alice, "alice", "phone"));
+  SessionId id = server.session_of("alice@localhost", "phone");
+  REQUIRE(loop_of(id) == 0);
+
+  auto* message = new xml::Element("message", "jabber:client");  // the host takes it
+  message->set_attr("from", "localhost");
+  message->set_attr("to", "alice@localhost/phone");
+  message->add_child("body", "jabber:client").add_text("from-off-loop");
+  REQUIRE(host_api()->send_to_session(module.get(), id, reinterpret_cast<parley_element*>(message)) == 1);
+  CHECK(alice.read_until("from-off-loop"));
+  CHECK(out_filter_loop.load() == 0);  // written from the session's loop
+
+  out_filter_loop = -2;
+  xml::Element request("iq", "jabber:client");
+  request.set_attr("from", "alice@localhost/phone");
+  request.set_attr("to", "localhost");
+  request.set_attr("type", "get");
+  request.set_attr("id", "q9");
+  request.add_child("query", "urn:test:nothing");
+  host_api()->bounce(module.get(), reinterpret_cast<const parley_element*>(&request), to_pstr("item-not-found"),
+                     to_pstr(""));
+  CHECK(alice.read_until("item-not-found"));
+  CHECK(out_filter_loop.load() == 0);
 }
