@@ -2,8 +2,9 @@
 # Second command of the README: the whole test suite, as CI runs it.
 #   1. release build: unit + integration tests (real parleyd, gloox and slixmpp clients)
 #   2. ASan+UBSan build: the same tests
-#   3. TSan build: the tests whose threads meet (the loops' queues and session
-#      table, and the integration suites that route across the two loops: the
+#   3. TSan build: the tests whose threads meet (the loops' queues, the route
+#      table, the session table and sessions moving between loops, and the
+#      integration suites that route across the two loops: the
 #      core's and every module's)
 #   4. clang libFuzzer targets: each runs briefly on its seed corpus
 # Set PARLEY_QUICK=1 to run step 1 only. Every step prints its wall time, and
