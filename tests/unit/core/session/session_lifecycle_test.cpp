@@ -230,7 +230,7 @@ TEST_CASE("session life cycle: a detached session times out") {
   CHECK(wait_until([&] { return server.session_of("alice@localhost", "phone") == 0; }));
   CHECK(wait_until([&] { return !state_on(server, 0, id).has_value(); }));
   recorder.locked([&] { CHECK(recorder.offline_bodies == std::vector<std::string>{"left-waiting"}); });
-  CHECK(server.connections_open(0) == 0);
+  CHECK(wait_until([&] { return server.connections_open(0) == 0; }));
 }
 
 TEST_CASE("session life cycle: a resume for a session that is not detached is refused, the stream goes on") {
