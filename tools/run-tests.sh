@@ -2,8 +2,9 @@
 # Second command of the README: the whole test suite, as CI runs it.
 #   1. release build: unit + integration tests (real parleyd, gloox and slixmpp clients)
 #   2. ASan+UBSan build: the same tests
-#   3. TSan build: the tests whose threads meet (the loops' queues and session
-#      table, and the integration suites that route across the two loops: the
+#   3. TSan build: the tests whose threads meet (the loops' queues, the route
+#      table, the session table and sessions moving between loops, and the
+#      integration suites that route across the two loops: the
 #      core's and every module's)
 #   4. clang libFuzzer targets: each runs briefly on its seed corpus
 # Set PARLEY_QUICK=1 to run step 1 only. Every step prints its wall time, and
@@ -91,11 +92,13 @@ tsan() {
   # time. The server, its admin tool, the gloox client, every shipped module
   # and the test modules cover every integration suite below.
   timed build cmake --build "$dir" -j "$jobs" --target parleyd parleyctl parley_gloox_client parley_modules \
-    parley_test_modules unit_core_loop unit_core_session unit_core_modules || { failed=$((failed + 1)); return 1; }
+    parley_test_modules unit_core_loop unit_core_session unit_core_router unit_core_modules ||
+    { failed=$((failed + 1)); return 1; }
   # The core's routing suites and every module's suite (integration_mod_*,
-  # the module host's, the session seams across loops, and the modules driven by gloox).
+  # the module host's, the session seams across loops, reload storms, and the
+  # modules driven by gloox).
   TSAN_OPTIONS="second_deadlock_stack=1" timed tests run_ctest "$dir" \
-    -R '^(unit_core_loop|unit_core_session|unit_core_modules|integration_(gloox|gloox_modules|stanzas|modules|session_seams|reload_storm|mod_[a-z_]+))$'
+    -R '^(unit_core_(loop|session|router|modules)|integration_(gloox|gloox_modules|stanzas|modules|session_seams|reload_storm|mod_[a-z_]+))$'
 }
 
 fuzz() {

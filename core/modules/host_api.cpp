@@ -183,15 +183,35 @@ void route(parley_module* m, parley_element* stanza) {
 }
 
 void bounce(parley_module* m, const parley_element* stanza, parley_str condition, parley_str text) {
-  LoopContext& loop = loop_for(m);
-  m->ctx->router->bounce(*el(stanza), from_pstr(condition), loop.loop.index(), from_pstr(text));
+  if (LoopContext* current = LoopContext::current()) {
+    m->ctx->router->bounce(*el(stanza), from_pstr(condition), current->loop.index(), from_pstr(text));
+    return;
+  }
+  // Off the loops (start(), a module's own thread): on loop 0, as route()
+  // does. The router touches a loop's sessions and route counters, which only
+  // that loop's thread may. The stanza is borrowed: a copy travels.
+  LoopContext* loop = m->ctx->loops.front().get();
+  ServerContext* ctx = m->ctx;
+  auto copy = std::make_shared<xml::Element>(*el(stanza));
+  loop->loop.post([ctx, loop, copy, condition = str(condition), text = str(text)] {
+    ctx->router->bounce(*copy, condition, loop->loop.index(), text);
+  });
 }
 
 int send_to_session(parley_module* m, parley_session_id session, parley_element* stanza) {
   std::unique_ptr<xml::Element> owned(el(stanza));
   if (session == 0 || loop_of(session) >= m->ctx->loops.size()) return 0;
-  LoopContext& loop = loop_for(m);
-  m->ctx->router->deliver_to_session(session, std::make_shared<Delivery>(std::move(*owned)), loop.loop.index());
+  auto delivery = std::make_shared<Delivery>(std::move(*owned));
+  if (LoopContext* current = LoopContext::current()) {
+    m->ctx->router->deliver_to_session(session, std::move(delivery), current->loop.index());
+    return 1;
+  }
+  // Off the loops: dispatched from the session's own loop (see bounce).
+  LoopContext* loop = m->ctx->loops[loop_of(session)].get();
+  ServerContext* ctx = m->ctx;
+  loop->loop.post([ctx, loop, session, delivery] {
+    ctx->router->deliver_to_session(session, delivery, loop->loop.index());
+  });
   return 1;
 }
 

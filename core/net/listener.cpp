@@ -58,6 +58,15 @@ void Listener::close() {
   if (open_ && !uv_is_closing(handle)) uv_close(handle, &Listener::on_close);
 }
 
+uint16_t Listener::port() const {
+  if (!open_) return 0;
+  sockaddr_storage addr{};
+  int len = sizeof(addr);
+  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+}
+
 void Listener::on_close(uv_handle_t* handle) { static_cast<Listener*>(handle->data)->open_ = false; }
 
 void Listener::on_connection(uv_stream_t* server, int status) {

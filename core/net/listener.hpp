@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <cstdint>
 #include <string>
 
 #include "core/config/config.hpp"
@@ -27,6 +28,10 @@ class Listener {
   // Listener may be destroyed (closed() tells).
   void close();
   bool closed() const { return !open_; }
+  // The port the socket is bound to (0 if not listening). With port 0 in the
+  // config the kernel picks one per Listener: how tests put a connection on
+  // a loop of their choice.
+  uint16_t port() const;
 
  private:
   static void on_connection(uv_stream_t* server, int status);

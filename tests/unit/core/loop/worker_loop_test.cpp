@@ -1,9 +1,12 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <thread>
+#include <vector>
 
 #include "core/loop/worker_loop.hpp"
 
@@ -98,4 +101,102 @@ TEST_CASE("worker loop: a task that keeps posting cannot starve the loop's timer
   loop.post([&] { uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr); });
   loop.stop();
   loop.join();
+}
+
+TEST_CASE("worker loop: a flood from two producers runs whole, in order per producer, in bounded turns") {
+  constexpr int kPerProducer = 20000;
+  constexpr int kTotal = 2 * kPerProducer;
+  WorkerLoop loop(4);
+  loop.start_thread();
+
+  // Touched on the loop thread only, read by the test after the loop stopped.
+  struct Turns {
+    size_t this_turn = 0;  // tasks run since the last check callback (one per loop turn)
+    size_t most = 0;       // the most tasks any one turn ran
+    size_t turns = 0;
+  } turns;
+  int next[2] = {0, 0};  // the sequence number each producer's next task must have
+  bool out_of_order = false;
+  uv_check_t check{};
+  uv_timer_t timer{};
+  std::atomic<int> ran{0};
+  struct TimerProbe {
+    std::atomic<int>* ran;
+    int fired_at = -1;  // tasks of the flood run when the timer fired
+  } probe{&ran};
+
+  std::atomic<bool> release{false};
+  std::atomic<bool> blocked{false};
+  loop.post([&] {
+    // A check handle runs once per loop turn, after I/O: what ran since the
+    // last one ran in a single turn's drain.
+    uv_check_init(loop.uv(), &check);
+    check.data = &turns;
+    uv_check_start(&check, [](uv_check_t* h) {
+      auto* t = static_cast<Turns*>(h->data);
+      t->most = std::max(t->most, t->this_turn);
+      t->this_turn = 0;
+      ++t->turns;
+    });
+    blocked = true;
+    while (!release.load()) std::this_thread::yield();
+    // Due at once: it fires on the next turn, which a bounded drain reaches
+    // while most of the flood still waits. An unbounded drain would run the
+    // whole flood in this turn first.
+    uv_timer_init(loop.uv(), &timer);
+    timer.data = &probe;
+    uv_timer_start(
+        &timer,
+        [](uv_timer_t* h) {
+          auto* p = static_cast<TimerProbe*>(h->data);
+          p->fired_at = p->ran->load();
+        },
+        0, 0);
+    ++turns.this_turn;
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!blocked && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  REQUIRE(blocked);
+
+  // While the loop is busy the two producers fill its inbox: the first post
+  // wakes it, no later one does.
+  uint64_t wakeups_before = loop.wakeups();
+  std::vector<std::thread> producers;
+  for (int p = 0; p < 2; ++p) {
+    producers.emplace_back([&, p] {
+      for (int i = 0; i < kPerProducer; ++i)
+        loop.post([&, p, i] {
+          if (next[p] != i) out_of_order = true;
+          next[p] = i + 1;
+          ++turns.this_turn;
+          ran.fetch_add(1);
+        });
+    });
+  }
+  for (auto& t : producers) t.join();
+  CHECK(loop.wakeups() - wakeups_before <= 1);
+  CHECK(loop.inbox_length() == static_cast<size_t>(kTotal));
+  release = true;
+
+  while (ran.load() < kTotal && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(ran.load() == kTotal);  // every task ran, none twice
+  std::promise<void> closed;
+  loop.post([&] {
+    uv_close(reinterpret_cast<uv_handle_t*>(&check), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  loop.stop();
+  loop.join();
+  CHECK_FALSE(out_of_order);
+  CHECK(next[0] == kPerProducer);
+  CHECK(next[1] == kPerProducer);
+  // No turn ran more than the bound; the flood took several turns.
+  CHECK(turns.most <= WorkerLoop::max_tasks_per_turn);
+  CHECK(turns.turns >= static_cast<size_t>(kTotal) / WorkerLoop::max_tasks_per_turn);
+  // The timer fired while the flood was still being drained.
+  CHECK(probe.fired_at >= 0);
+  CHECK(probe.fired_at < kTotal);
 }
