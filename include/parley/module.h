@@ -310,7 +310,9 @@ typedef void (*parley_iq_reply_fn)(void* state, void* arg, const parley_element*
  * after the REATTACHED hooks and before anything from the connection is
  * processed or anything that waited is written. 0: not attached (no such
  * detached session of the same account, or the stream went away); runs on
- * the loop that asked, and `session` is the stream, which is unchanged. */
+ * the loop that asked, and `session` is the stream, which is unchanged --
+ * except when the connection was lost while it moved to the session's loop:
+ * then it runs there, and `session` names the stream, which is gone. */
 typedef void (*parley_attach_fn)(void* state, void* arg, parley_session_id session, int attached);
 
 /* Typed metrics (1.2), kept per worker loop and summed when read. */
@@ -370,7 +372,9 @@ typedef struct parley_host_api {
   int (*send_to_session)(parley_module* m, parley_session_id session, parley_element* stanza);
 
   /* Timers on the calling loop. Return an id (never 0) / 1 if cancelled. The
-   * callback runs on that loop; a reload is refused while timers are pending. */
+   * callback runs on that loop. Unload is refused while timers are pending; a
+   * reload waits up to 5 s for one-shot timers due within that time and is
+   * refused for a repeating one or a later one. */
   uint64_t (*timer_start)(parley_module* m, uint64_t delay_ms, uint64_t repeat_ms, parley_timer_fn fn, void* arg);
   int (*timer_cancel)(parley_module* m, uint64_t timer_id);
 
@@ -389,8 +393,8 @@ typedef struct parley_host_api {
    * parameters. Runs on the storage threads (write != 0: the single writer,
    * in order; else a reader); done() runs later on the calling loop, unless the
    * module has been stopped meanwhile (a call made by stop() is still carried
-   * out, its done() is not called). Unload and reload are refused while calls
-   * are in flight. */
+   * out, its done() is not called). Unload is refused while calls are in
+   * flight; a reload waits up to 5 s for them, then is refused. */
   void (*storage_query)(parley_module* m, parley_str sql, const parley_value* params, size_t param_count, int write,
                         parley_rows_fn done, void* arg);
   size_t (*rows_count)(const parley_rows* rows);
