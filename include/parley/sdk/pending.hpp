@@ -170,7 +170,8 @@ struct alignas(64) LoopTable {
       free.pop_back();
     } else {
       if (slots.size() >= max_slots) return false;
-      free.reserve(slots.size() + 1);  // so that remove() never allocates
+      // So that remove() never allocates (free.size() <= slots.size()).
+      if (free.capacity() < slots.size() + 1) free.reserve(2 * (slots.size() + 1));
       slots.emplace_back();
       s = static_cast<uint32_t>(slots.size() - 1);
     }
@@ -189,11 +190,12 @@ struct alignas(64) LoopTable {
   // nothing). `counted`: it is still in the counts (not a cancelled timer).
   std::unique_ptr<Pending> remove(uint32_t slot, bool counted) {
     Slot& s = slots[slot];
+    if (!s.p) return nullptr;  // empty already (it is in `free`)
     std::unique_ptr<Pending> p = std::move(s.p);
     ++s.gen;
     free.push_back(slot);  // capacity reserved by add(): cannot throw
-    if (p && counted) count(p->kind, -1);
-    if (p && p->kind == PendingKind::timer && p->timer_id != 0) {
+    if (counted) count(p->kind, -1);
+    if (p->kind == PendingKind::timer && p->timer_id != 0) {
       auto it = timers.find(p->timer_id);
       if (it != timers.end() && it->second == slot) timers.erase(it);
     }
