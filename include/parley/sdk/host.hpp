@@ -1,19 +1,18 @@
 // parley/sdk/host.hpp - the host as one module instance sees it
-// (Host): logging, options, routing, timers, storage calls, and the per-.so
-// registry of callbacks not run yet.
+// (Host): logging, options, routing, timers, storage calls, and the callbacks
+// not run yet (kept per worker loop without a lock: parley/sdk/pending.hpp).
 // Part of parley/module.hpp, the one header a module includes; not meant to be
 // included on its own.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <initializer_list>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -26,76 +25,37 @@
 #include "parley/result.hpp"
 #include "parley/sdk/detail.hpp"
 #include "parley/sdk/element.hpp"
+#include "parley/sdk/pending.hpp"
 #include "parley/sdk/storage.hpp"
 
 namespace parley {
 
 class Host;
 
-namespace detail {
-
-// Timers, storage calls, tracked sends and attaches whose callback has not run yet. The host hands back
-// an opaque key, never a pointer: a callback for something cancelled or for a
-// Host that is gone finds nothing and does nothing. One registry per .so
-// (hidden visibility), shared by the instances of the module in it.
-struct Pending {
-  const Host* owner;
-  uint64_t timer_id = 0;  // 0: a storage call
-  bool repeating = false;
-  bool firing = false;
-  bool cancelled = false;
-  std::function<void(uint64_t)> on_timer;
-  std::function<void(Result<Rows, std::string>)> on_rows;
-  std::function<void(bool)> on_sent;  // a tracked send (1.2)
-  // session_attach (1.2): may run on another loop than the one that asked.
-  std::function<void(parley_session_id, bool)> on_attach;
-};
-
-struct Callbacks {
-  // Recursive: a host that ran a callback from inside timer_start would
-  // otherwise deadlock; it then finds no id yet and the callback is dropped.
-  std::recursive_mutex mu;
-  std::map<uint64_t, std::unique_ptr<Pending>> pending;
-  uint64_t next_key = 1;
-
-  static Callbacks& get() {
-    static Callbacks callbacks;
-    return callbacks;
-  }
-};
-
-inline void* key_arg(uint64_t key) noexcept { return reinterpret_cast<void*>(static_cast<uintptr_t>(key)); }
-inline uint64_t arg_key(void* arg) noexcept { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arg)); }
-
-// Takes a one-shot callback (storage, tracked send) out of the registry:
-// null if it is gone (its Host was destroyed, or it ran already).
-inline std::unique_ptr<Pending> take_pending(void* arg) {
-  auto& cb = Callbacks::get();
-  std::lock_guard lock(cb.mu);
-  auto it = cb.pending.find(arg_key(arg));
-  if (it == cb.pending.end()) return nullptr;
-  std::unique_ptr<Pending> p = std::move(it->second);
-  cb.pending.erase(it);
-  return p;
-}
-
-}  // namespace detail
 
 // The host as seen by one module instance: the module handle and the function
-// table. Timers and storage completions are std::functions kept by the module
-// until they ran or were cancelled.
+// table. Timers, storage completions, tracked sends and attaches are
+// std::functions kept by the module until they ran or were cancelled: in the
+// table of the worker loop that registered them, which only that loop's thread
+// touches (no lock), or in the locked fallback for the rare rest
+// (parley/sdk/pending.hpp says which).
 class Host {
  public:
   using TimerFn = std::function<void(uint64_t timer_id)>;
   using RowsFn = std::function<void(Result<Rows, std::string>)>;
 
   Host() = default;
-  Host(parley_module* m, const parley_host_api* api) noexcept : m_(m), api_(api) {}
-  ~Host() { forget_all(); }
+  Host(parley_module* m, const parley_host_api* api) noexcept { attach(m, api); }
+  ~Host() {
+    forget_all();
+    detail::Shared::get().give_back(ticket_);
+  }
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
 
-  void attach(parley_module* m, const parley_host_api* api) noexcept { m_ = m; api_ = api; }
+  // Also sizes the per-loop tables (ABI 1.2: loop_count(); the loops are
+  // fixed for the server's life). Before any callback is registered.
+  void attach(parley_module* m, const parley_host_api* api) noexcept;
   parley_module* handle() const noexcept { return m_; }
   const parley_host_api* api() const noexcept { return api_; }
   // For entries newer than 1.0: `if (host.supports(PARLEY_HOST_ENTRY_END(foo))) host.api()->foo(...)`.
@@ -294,7 +254,7 @@ class Host {
   // it), and `done` never runs. If the module stops first, `done` is dropped.
   using AttachFn = std::function<void(parley_session_id session, bool attached)>;
   bool session_attach(parley_session_id detached, parley_session_id stream, AttachFn done) const;
-  std::size_t pending_attaches() const;
+  std::size_t pending_attaches() const noexcept { return count_pending(detail::PendingKind::attach); }
   // Where `session` stands on the calling loop (gone: not here).
   enum class SessionState : int {
     gone = 0,
@@ -321,7 +281,7 @@ class Host {
   // write backlog): `done` never runs. Push bulk output in batches, the next
   // one from the completions of the last (see docs/plugins.md, "ABI 1.2").
   bool send_tracked(parley_session_id session, Element&& stanza, std::function<void(bool written)> done) const;
-  std::size_t pending_sends() const;
+  std::size_t pending_sends() const noexcept { return count_pending(detail::PendingKind::sent); }
 
   // Account operations on this module's host; `done` gets "" on success or a
   // stanza error condition, later, on the calling loop.
@@ -352,7 +312,11 @@ class Host {
 
   // Timers run `fn` on the calling loop; fn may take the timer id. The
   // function is kept until it fired (one-shot) or was cancelled. The host
-  // refuses a reload while timers are pending.
+  // refuses a reload while timers are pending. cancel_timer works from any
+  // thread: after it returned true the function never starts again. Cancelled
+  // from another loop than the timer's, the function is freed (and
+  // pending_timers() drops) when the timer's loop next enters this Host's
+  // callbacks, or at stop.
   template <class F>
   uint64_t start_timer(std::chrono::milliseconds delay, F&& fn) {
     return start_timer_impl(delay, std::chrono::milliseconds(0), wrap(std::forward<F>(fn)));
@@ -363,7 +327,7 @@ class Host {
     return start_timer_impl(delay, every, wrap(std::forward<F>(fn)));
   }
   bool cancel_timer(uint64_t id);
-  std::size_t pending_timers() const { return count_pending(true); }
+  std::size_t pending_timers() const noexcept { return count_pending(detail::PendingKind::timer); }
 
   // Storage: one SQL statement on the module's own tables (named mod_NAME_*),
   // `?` parameters. `done` runs later on the calling loop with the rows (valid
@@ -376,10 +340,14 @@ class Host {
     storage_call(sql, params.begin(), params.size(), true, std::move(done));
   }
   void storage_call(std::string_view sql, const Value* params, std::size_t count, bool write, RowsFn done);
-  std::size_t pending_storage_calls() const { return count_pending(false); }
+  std::size_t pending_storage_calls() const noexcept { return count_pending(detail::PendingKind::rows); }
 
   // Cancels this instance's timers at the host and drops every pending
-  // callback (storage completions then find nothing). Run by the destructor.
+  // callback (completions then find nothing). Run by the destructor. It walks
+  // every loop's table, so call it only when no callback of this instance can
+  // run on another thread: from stop() or the module's destructor (the core
+  // has closed the instance's gate then: module.h), or from the one thread
+  // that uses this Host (tests).
   void forget_all() noexcept;
 
  private:
@@ -411,14 +379,38 @@ class Host {
     }
   }
   uint64_t start_timer_impl(std::chrono::milliseconds delay, std::chrono::milliseconds every, TimerFn fn);
-  std::size_t count_pending(bool timers) const;
+  std::size_t count_pending(detail::PendingKind kind) const noexcept;
   static void on_timer(void* state, uint64_t timer_id, void* arg) noexcept;
   static void on_rows(void* state, void* arg, const parley_rows* rows, parley_str error) noexcept;
   static void on_sent(void* state, void* arg, int written) noexcept;
   static void on_attached(void* state, void* arg, parley_session_id session, int attached) noexcept;
 
+  // The calling loop's table and index (null: off the worker loops, a host
+  // older than 1.2, or no ticket): where a callback registered now is kept.
+  detail::LoopTable* loop_here(uint32_t* loop) const noexcept;
+  // Keeps `p` (its owner set): in the calling loop's table, else in the
+  // fallback. Returns the key to pass as the C ABI's `arg`.
+  uint64_t keep(std::unique_ptr<detail::Pending> p) const;
+  // A registration the host refused: its callback never runs (same thread).
+  void unkeep(uint64_t key, detail::PendingKind kind) const noexcept;
+  // A one-shot completion takes its callback out (null: gone, ran already,
+  // or not of that kind).
+  static std::unique_ptr<detail::Pending> take(void* arg, detail::PendingKind kind) noexcept;
+  // The loop table a loop key names: its Host is alive, and the caller runs
+  // on that loop (otherwise the host broke module.h: logged, dropped).
+  static detail::LoopTable* table_of(const detail::LoopKey& key) noexcept;
+  static void run_timer(detail::Pending& p, uint64_t timer_id) noexcept;
+
   parley_module* m_ = nullptr;
   const parley_host_api* api_ = nullptr;
+  // Per worker loop: loops_[i] is read and written by loop i's thread only
+  // (pending.hpp: LoopTable); loop_count_ == 0 without them.
+  mutable std::unique_ptr<detail::LoopTable[]> loops_;
+  uint32_t loop_count_ = 0;
+  uint32_t ticket_ = 0;  // names this Host in loop keys (0: none)
+  // This Host's callbacks in the fallback, by kind (changed under its lock,
+  // read anywhere).
+  mutable std::atomic<std::size_t> fallback_counts_[detail::pending_kinds] = {};
 };
 
 namespace detail {
@@ -441,90 +433,214 @@ inline void log_exception(const Host& host, std::string_view where, std::excepti
 
 }  // namespace detail
 
+inline void Host::attach(parley_module* m, const parley_host_api* api) noexcept {
+  m_ = m;
+  api_ = api;
+  if (loops_ || !detail::loop_keys_fit || !api || !supports(PARLEY_HOST_ENTRY_END(current_loop)) ||
+      !api->loop_count || !api->current_loop)
+    return;
+  uint32_t count = api->loop_count(m);
+  if (count == 0) return;
+  if (count > detail::max_loops) count = detail::max_loops;  // the loops past it use the fallback
+  try {
+    loops_.reset(new detail::LoopTable[count]);
+  } catch (...) {
+    return;  // everything in the fallback
+  }
+  ticket_ = detail::Shared::get().take_ticket(this);
+  loop_count_ = ticket_ != 0 ? count : 0;
+}
+
+inline detail::LoopTable* Host::loop_here(uint32_t* loop) const noexcept {
+  if (loop_count_ == 0) return nullptr;
+  int32_t here = api_->current_loop(m_);
+  if (here < 0 || static_cast<uint32_t>(here) >= loop_count_) return nullptr;
+  *loop = static_cast<uint32_t>(here);
+  return &loops_[*loop];
+}
+
+inline uint64_t Host::keep(std::unique_ptr<detail::Pending> p) const {
+  p->owner = this;
+  uint32_t loop = 0;
+  if (detail::LoopTable* t = loop_here(&loop)) {
+    t->drain_cancels();
+    uint32_t slot = 0;
+    uint16_t gen = 0;
+    if (t->add(p, &slot, &gen)) return detail::encode(detail::LoopKey{ticket_, loop, slot, gen});
+  }
+  return detail::Shared::get().add(std::move(p), fallback_counts_);
+}
+
+inline void Host::unkeep(uint64_t key, detail::PendingKind kind) const noexcept {
+  try {
+    if (!detail::is_loop_key(key)) {
+      std::unique_ptr<detail::Pending> gone = detail::Shared::get().take(key, kind);
+      return;
+    }
+    detail::LoopKey k = detail::decode(key);
+    std::unique_ptr<detail::Pending> gone = loops_[k.loop].remove(k.slot, true);
+  } catch (...) {
+  }
+}
+
+inline detail::LoopTable* Host::table_of(const detail::LoopKey& key) noexcept {
+  const Host* host = detail::host_of_ticket(key.ticket);
+  // Gone (its ticket was given back, or is another Host's now): ignored.
+  if (!host || host->ticket_ != key.ticket || key.loop >= host->loop_count_) return nullptr;
+  int32_t here = host->api_->current_loop(host->m_);
+  if (here < 0 || static_cast<uint32_t>(here) != key.loop) {
+    // module.h: timers, storage and tracked sends complete on the loop that
+    // asked. Touching that loop's table from here would be a data race.
+    host->error("a completion for loop " + std::to_string(key.loop) + " ran on loop " + std::to_string(here) +
+                ": dropped");
+    return nullptr;
+  }
+  return &host->loops_[key.loop];
+}
+
+inline std::unique_ptr<detail::Pending> Host::take(void* arg, detail::PendingKind kind) noexcept {
+  try {
+    uint64_t key = detail::arg_key(arg);
+    if (!detail::is_loop_key(key)) return detail::Shared::get().take(key, kind);
+    detail::LoopKey k = detail::decode(key);
+    detail::LoopTable* t = table_of(k);
+    if (!t) return nullptr;
+    t->drain_cancels();
+    if (!t->find(k.slot, k.gen, kind)) return nullptr;
+    return t->remove(k.slot, true);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+inline std::size_t Host::count_pending(detail::PendingKind kind) const noexcept {
+  std::size_t n = fallback_counts_[static_cast<std::size_t>(kind)].load(std::memory_order_relaxed);
+  for (uint32_t l = 0; l < loop_count_; ++l) n += loops_[l].counted(kind);
+  return n;
+}
+
 inline uint64_t Host::start_timer_impl(std::chrono::milliseconds delay, std::chrono::milliseconds every, TimerFn fn) {
   const parley_host_api* api = table();
-  auto& cb = detail::Callbacks::get();
-  auto pending = std::make_unique<detail::Pending>();
-  pending->owner = this;
-  pending->on_timer = std::move(fn);
-  pending->repeating = every.count() > 0;
-  detail::Pending* p = pending.get();
-  // Held across timer_start, so that a callback on another loop cannot look
-  // for the timer before its id is recorded.
-  std::lock_guard lock(cb.mu);
-  uint64_t key = cb.next_key++;
-  cb.pending.emplace(key, std::move(pending));
-  uint64_t id = api->timer_start(m_, static_cast<uint64_t>(delay.count()), static_cast<uint64_t>(every.count()),
-                                 &Host::on_timer, detail::key_arg(key));
-  if (id == 0) {
-    cb.pending.erase(key);
-    throw std::runtime_error("parley: timer_start failed");
+  auto p = std::make_unique<detail::Pending>(detail::PendingKind::timer);
+  p->owner = this;
+  p->on_timer = std::move(fn);
+  p->repeating = every.count() > 0;
+  detail::Pending* raw = p.get();
+  auto start = [&](uint64_t key) {
+    return api->timer_start(m_, static_cast<uint64_t>(delay.count()), static_cast<uint64_t>(every.count()),
+                            &Host::on_timer, detail::key_arg(key));
+  };
+  uint32_t loop = 0;
+  if (detail::LoopTable* t = loop_here(&loop)) {
+    t->drain_cancels();
+    uint32_t slot = 0;
+    uint16_t gen = 0;
+    if (t->add(p, &slot, &gen)) {
+      // It fires on this loop, later: never during timer_start.
+      uint64_t id = start(detail::encode(detail::LoopKey{ticket_, loop, slot, gen}));
+      if (id == 0) {
+        std::unique_ptr<detail::Pending> gone = t->remove(slot, true);
+        throw std::runtime_error("parley: timer_start failed");
+      }
+      raw->timer_id = id;
+      try {
+        t->timers[id] = slot;
+      } catch (...) {
+        api->timer_cancel(m_, id);
+        std::unique_ptr<detail::Pending> gone = t->remove(slot, true);
+        throw;
+      }
+      return id;
+    }
   }
-  p->timer_id = id;
+  uint64_t id = detail::Shared::get().start_timer(std::move(p), fallback_counts_, start);
+  if (id == 0) throw std::runtime_error("parley: timer_start failed");
   return id;
 }
 
-inline bool Host::cancel_timer(uint64_t id) {
-  auto& cb = detail::Callbacks::get();
-  auto find = [&]() {
-    for (auto it = cb.pending.begin(); it != cb.pending.end(); ++it)
-      if (it->second->owner == this && it->second->timer_id == id) return it;
-    return cb.pending.end();
-  };
-  {
-    std::lock_guard lock(cb.mu);
-    if (find() == cb.pending.end()) return false;
+inline void Host::run_timer(detail::Pending& p, uint64_t timer_id) noexcept {
+  try {
+    p.on_timer(timer_id);
+  } catch (...) {
+    if (p.owner) detail::log_exception(*p.owner, "timer callback", std::current_exception());
   }
-  if (table()->timer_cancel(m_, id) != 1) return false;
-  std::lock_guard lock(cb.mu);
-  auto it = find();
-  if (it == cb.pending.end()) return true;
-  // Cancelled from inside its own callback: on_timer frees it on return.
-  if (it->second->firing) it->second->cancelled = true;
-  else cb.pending.erase(it);
-  return true;
 }
 
-inline std::size_t Host::count_pending(bool timers) const {
-  auto& cb = detail::Callbacks::get();
-  std::lock_guard lock(cb.mu);
-  std::size_t n = 0;
-  for (const auto& [key, p] : cb.pending)
-    n += p->owner == this && !p->cancelled && !p->on_sent && !p->on_attach && (p->timer_id != 0) == timers;
-  return n;
+inline void Host::on_timer(void*, uint64_t timer_id, void* arg) noexcept {
+  uint64_t key = detail::arg_key(arg);
+  try {
+    if (!detail::is_loop_key(key)) {
+      detail::Shared::get().fire(key, timer_id, [timer_id](detail::Pending& p) { run_timer(p, timer_id); });
+      return;
+    }
+    detail::LoopKey k = detail::decode(key);
+    detail::LoopTable* t = table_of(k);
+    if (!t) return;
+    t->drain_cancels();
+    detail::Pending* p = t->find(k.slot, k.gen, detail::PendingKind::timer);
+    if (!p || p->cancelled || p->timer_id != timer_id) return;
+    p->firing = true;
+    run_timer(*p, timer_id);
+    if (p->orphaned) {  // forget_all ran meanwhile (its Host may be gone): p is ours alone
+      delete p;
+      return;
+    }
+    p->firing = false;
+    if (!p->repeating || p->cancelled) {
+      std::unique_ptr<detail::Pending> gone = t->remove(k.slot, !p->cancelled);
+    }
+  } catch (...) {
+  }
 }
 
-inline std::size_t Host::pending_sends() const {
-  auto& cb = detail::Callbacks::get();
-  std::lock_guard lock(cb.mu);
-  std::size_t n = 0;
-  for (const auto& [key, p] : cb.pending) n += p->owner == this && p->on_sent;
-  return n;
+inline bool Host::cancel_timer(uint64_t id) {
+  uint32_t here = detail::max_loops;
+  // This loop's timer: no lock.
+  if (detail::LoopTable* t = loop_here(&here)) {
+    t->drain_cancels();
+    if (t->timers.count(id)) {
+      if (table()->timer_cancel(m_, id) != 1) return false;
+      auto it = t->timers.find(id);
+      // Freed now; if cancelled from inside its own callback, when on_timer returns.
+      if (it != t->timers.end()) {
+        std::unique_ptr<detail::Pending> gone = t->cancel(it->second);
+      }
+      return true;
+    }
+  }
+  // A timer started off the loops (start(), stop()): in the fallback.
+  if (fallback_counts_[static_cast<std::size_t>(detail::PendingKind::timer)].load(std::memory_order_relaxed) != 0) {
+    int r = detail::Shared::get().cancel_timer(this, id, [&] { return table()->timer_cancel(m_, id); });
+    if (r >= 0) return r == 1;
+  }
+  // Another loop's (or none): only that loop may touch its table. The host
+  // cancels the timer on its loop; the SDK's cancel reaches the loops that
+  // have timers through their lock-free inboxes, and each drops it before
+  // firing anything (a firing the host had already queued included).
+  bool elsewhere = false;
+  for (uint32_t l = 0; l < loop_count_; ++l)
+    if (l != here && loops_[l].counted(detail::PendingKind::timer) != 0) {
+      loops_[l].push_cancel(id);
+      elsewhere = true;
+    }
+  if (!elsewhere) return false;  // fired already, cancelled, or not ours
+  return table()->timer_cancel(m_, id) == 1;
 }
 
 inline bool Host::send_tracked(parley_session_id session, Element&& stanza, std::function<void(bool)> done) const {
   if (!stanza) detail::fail("parley: send of a null element");
   const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_send_tracked));
-  auto& cb = detail::Callbacks::get();
-  uint64_t key;
-  {
-    std::lock_guard lock(cb.mu);
-    key = cb.next_key++;
-    auto pending = std::make_unique<detail::Pending>();
-    pending->owner = this;
-    pending->on_sent = done ? std::move(done) : std::function<void(bool)>([](bool) {});
-    cb.pending.emplace(key, std::move(pending));
-  }
+  auto p = std::make_unique<detail::Pending>(detail::PendingKind::sent);
+  p->on_sent = done ? std::move(done) : std::function<void(bool)>([](bool) {});
+  uint64_t key = keep(std::move(p));
   if (api->session_send_tracked(m_, session, stanza.release(), &Host::on_sent, detail::key_arg(key)) == 1) return true;
-  std::lock_guard lock(cb.mu);
-  cb.pending.erase(key);
+  unkeep(key, detail::PendingKind::sent);  // not accepted: done never runs
   return false;
 }
 
 inline void Host::on_sent(void*, void* arg, int written) noexcept {
-  std::unique_ptr<detail::Pending> p = detail::take_pending(arg);
-  if (!p) return;  // its Host is gone
-  if (!p->on_sent || !p->owner) return;
+  std::unique_ptr<detail::Pending> p = take(arg, detail::PendingKind::sent);
+  if (!p || !p->on_sent || !p->owner) return;  // its Host is gone, or it ran already
   try {
     p->on_sent(written != 0);
   } catch (...) {
@@ -532,39 +648,24 @@ inline void Host::on_sent(void*, void* arg, int written) noexcept {
   }
 }
 
-inline std::size_t Host::pending_attaches() const {
-  auto& cb = detail::Callbacks::get();
-  std::lock_guard lock(cb.mu);
-  std::size_t n = 0;
-  for (const auto& [key, p] : cb.pending) n += p->owner == this && p->on_attach;
-  return n;
-}
-
 inline bool Host::session_attach(parley_session_id detached, parley_session_id stream, AttachFn done) const {
   const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_attach));
   if (!api->session_attach) detail::fail("parley: this host lacks session_attach");
-  auto& cb = detail::Callbacks::get();
-  uint64_t key;
-  {
-    std::lock_guard lock(cb.mu);
-    key = cb.next_key++;
-    auto pending = std::make_unique<detail::Pending>();
-    pending->owner = this;
-    pending->on_attach = done ? std::move(done) : AttachFn([](parley_session_id, bool) {});
-    cb.pending.emplace(key, std::move(pending));
-  }
-  // Registered before the call: the completion may run on another loop
-  // before session_attach returns here.
+  auto p = std::make_unique<detail::Pending>(detail::PendingKind::attach);
+  p->owner = this;
+  p->on_attach = done ? std::move(done) : AttachFn([](parley_session_id, bool) {});
+  // Always the fallback: the completion may run on another loop than this
+  // one (rare: a client resuming its stream). Registered before the call: it
+  // may run there before session_attach returns here.
+  uint64_t key = detail::Shared::get().add(std::move(p), fallback_counts_);
   if (api->session_attach(m_, detached, stream, &Host::on_attached, detail::key_arg(key)) == 1) return true;
-  std::lock_guard lock(cb.mu);
-  cb.pending.erase(key);
+  unkeep(key, detail::PendingKind::attach);
   return false;
 }
 
 inline void Host::on_attached(void*, void* arg, parley_session_id session, int attached) noexcept {
-  std::unique_ptr<detail::Pending> p = detail::take_pending(arg);
-  if (!p) return;  // its Host is gone, or it ran already
-  if (!p->on_attach || !p->owner) return;
+  std::unique_ptr<detail::Pending> p = take(arg, detail::PendingKind::attach);
+  if (!p || !p->on_attach || !p->owner) return;  // its Host is gone, or it ran already
   try {
     p->on_attach(session, attached != 0);
   } catch (...) {
@@ -573,74 +674,60 @@ inline void Host::on_attached(void*, void* arg, parley_session_id session, int a
 }
 
 inline void Host::forget_all() noexcept {
-  auto& cb = detail::Callbacks::get();
+  // Safe to walk every loop's table from this thread: no loop runs this
+  // instance's code now. The core calls stop() (and so this, through the
+  // destructor) only after the instance's gate closed and its completions
+  // were fenced off (module.h: storage, tracked sends, posts, iqs and attach
+  // completions never run once the module is stopped; a timer only while it
+  // is started, and unload/reload wait until none is pending; at shutdown
+  // the loops were joined first). Their last writes happen-before this
+  // through the core's gate, its callback lock or the joins.
   std::vector<uint64_t> timers;
-  {
-    std::lock_guard lock(cb.mu);
-    for (auto it = cb.pending.begin(); it != cb.pending.end();) {
-      detail::Pending& p = *it->second;
-      if (p.owner != this) {
-        ++it;
-        continue;
-      }
-      if (p.timer_id && !p.cancelled) timers.push_back(p.timer_id);
-      if (p.firing) {  // running right now: on_timer frees it on return
-        p.cancelled = true;
-        p.owner = nullptr;
-        ++it;
-      } else {
-        it = cb.pending.erase(it);
+  std::vector<std::unique_ptr<detail::Pending>> doomed;  // freed once the tables are consistent
+  try {
+    for (uint32_t l = 0; l < loop_count_; ++l) {
+      detail::LoopTable& t = loops_[l];
+      t.drain_cancels();  // cancelled at the host already
+      for (uint32_t s = 0; s < t.slots.size(); ++s) {
+        detail::Pending* p = t.slots[s].p.get();
+        if (!p) continue;
+        if (p->kind == detail::PendingKind::timer && p->timer_id && !p->cancelled) timers.push_back(p->timer_id);
+        if (p->firing) {
+          // Running right now (forget_all from inside its callback): on_timer
+          // deletes it on return and touches nothing else.
+          std::unique_ptr<detail::Pending> mine = t.remove(s, !p->cancelled);
+          p->cancelled = p->orphaned = true;
+          p->owner = nullptr;
+          mine.release();
+        } else {
+          doomed.push_back(t.remove(s, true));
+        }
       }
     }
+    detail::Shared::get().forget(this, timers, doomed);
+  } catch (...) {
   }
+  for (auto& c : fallback_counts_) c.store(0, std::memory_order_relaxed);
+  doomed.clear();
   if (api_)
     for (uint64_t id : timers) api_->timer_cancel(m_, id);
-}
-
-inline void Host::on_timer(void*, uint64_t timer_id, void* arg) noexcept {
-  auto& cb = detail::Callbacks::get();
-  uint64_t key = detail::arg_key(arg);
-  detail::Pending* p = nullptr;
-  {
-    std::lock_guard lock(cb.mu);
-    auto it = cb.pending.find(key);
-    if (it == cb.pending.end() || it->second->cancelled || it->second->timer_id != timer_id) return;
-    p = it->second.get();
-    p->firing = true;
-  }
-  try {
-    p->on_timer(timer_id);
-  } catch (...) {
-    if (p->owner) detail::log_exception(*p->owner, "timer callback", std::current_exception());
-  }
-  std::lock_guard lock(cb.mu);
-  p->firing = false;
-  if (!p->repeating || p->cancelled) cb.pending.erase(key);
 }
 
 inline void Host::storage_call(std::string_view sql, const Value* params, std::size_t count, bool write, RowsFn done) {
   const parley_host_api* api = table();
   if (!supports(PARLEY_HOST_ENTRY_END(rows_changes))) throw std::runtime_error("parley: this host has no module storage");
-  auto& cb = detail::Callbacks::get();
-  uint64_t key;
-  {
-    std::lock_guard lock(cb.mu);
-    key = cb.next_key++;
-    auto pending = std::make_unique<detail::Pending>();
-    pending->owner = this;
-    pending->on_rows = std::move(done);
-    cb.pending.emplace(key, std::move(pending));
-  }
   std::vector<parley_value> values;
   values.reserve(count);
   for (std::size_t i = 0; i < count; ++i) values.push_back(params[i].raw());
+  auto p = std::make_unique<detail::Pending>(detail::PendingKind::rows);
+  p->on_rows = std::move(done);
+  uint64_t key = keep(std::move(p));
   api->storage_query(m_, detail::to_c(sql), values.data(), count, write ? 1 : 0, &Host::on_rows, detail::key_arg(key));
 }
 
 inline void Host::on_rows(void*, void* arg, const parley_rows* rows, parley_str error) noexcept {
-  std::unique_ptr<detail::Pending> p = detail::take_pending(arg);
-  if (!p) return;  // its Host is gone
-  if (!p->on_rows || !p->owner) return;
+  std::unique_ptr<detail::Pending> p = take(arg, detail::PendingKind::rows);
+  if (!p || !p->on_rows || !p->owner) return;  // its Host is gone, or it ran already
   const Host& host = *p->owner;
   try {
     if (error.len > 0) p->on_rows(unexpected(std::string(detail::to_sv(error))));

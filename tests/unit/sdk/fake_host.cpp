@@ -8,6 +8,20 @@ namespace {
 
 std::atomic<long> g_live{0};
 
+// fake::ThreadLoop: what current_loop() answers on this thread.
+thread_local bool t_has_loop = false;
+thread_local int32_t t_loop = 0;
+
+int32_t loop_of(const parley_module* m) { return t_has_loop ? t_loop : m->loop; }
+
+// The calling loop's lane, if the test uses lanes and the caller plays a loop.
+FakeLane* lane_of(parley_module* m) {
+  if (m->lanes.empty()) return nullptr;
+  int32_t loop = loop_of(m);
+  if (loop < 0 || static_cast<size_t>(loop) >= m->lanes.size()) return nullptr;
+  return &m->lanes[static_cast<size_t>(loop)];
+}
+
 std::string_view sv(parley_str s) { return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view(); }
 parley_str ps(std::string_view s) { return parley_str{s.data(), s.size()}; }
 void emit(parley_sink out, std::string_view s) { out.append(out.ctx, s.data(), s.size()); }
@@ -287,15 +301,30 @@ int h_session_send_tracked(parley_module* m, parley_session_id session, parley_e
                            void* arg) {
   std::unique_ptr<parley_element> owned(stanza);
   if (!m->sessions.count(session) || done == nullptr) return 0;
-  m->tracked.push_back(FakeSend{session, fake::serialize(stanza), done, arg});
+  FakeSend send{session, fake::serialize(stanza), done, arg};
+  if (FakeLane* lane = lane_of(m)) lane->tracked.push_back(std::move(send));
+  else m->tracked.push_back(std::move(send));
   return 1;
 }
 uint64_t h_timer_start(parley_module* m, uint64_t delay_ms, uint64_t repeat_ms, parley_timer_fn fn, void* arg) {
+  if (FakeLane* lane = lane_of(m)) {
+    uint64_t id = (static_cast<uint64_t>(lane->loop) + 1) << 32 | lane->next_timer++;
+    lane->timers[id] = FakeTimer{delay_ms, repeat_ms, fn, arg};
+    return id;
+  }
   uint64_t id = m->next_timer++;
   m->timers[id] = FakeTimer{delay_ms, repeat_ms, fn, arg};
   return id;
 }
 int h_timer_cancel(parley_module* m, uint64_t timer_id) {
+  if (FakeLane* lane = lane_of(m)) {
+    lane->cancelled.push_back(timer_id);
+    if ((timer_id >> 32) == static_cast<uint64_t>(lane->loop) + 1) return lane->timers.erase(timer_id) ? 1 : 0;
+    // Another loop's timer: parleyd posts the cancel there, and the timer may
+    // fire before it arrives. The fake never gets there: the timer stays in
+    // its lane, and may fire; the SDK must not run it any more.
+    return 1;
+  }
   m->cancelled.push_back(timer_id);
   return m->timers.erase(timer_id) ? 1 : 0;
 }
@@ -313,7 +342,8 @@ void h_storage_query(parley_module* m, parley_str sql, const parley_value* param
     else if (params[i].type == PARLEY_VALUE_NULL) q.params.emplace_back(std::vector<std::string>{});
     else q.params.emplace_back(std::string(sv(params[i].bytes)));
   }
-  m->queries.push_back(std::move(q));
+  if (FakeLane* lane = lane_of(m)) lane->queries.push_back(std::move(q));
+  else m->queries.push_back(std::move(q));
 }
 size_t h_rows_count(const parley_rows* rows) { return rows ? rows->rows.size() : 0; }
 size_t h_rows_columns(const parley_rows* rows) { return rows ? rows->columns : 0; }
@@ -408,7 +438,7 @@ size_t h_host_routes(parley_module* m, parley_route_info_fn each, void* arg) {
   return m->routes.size();
 }
 uint32_t h_loop_count(parley_module* m) { return m->loops; }
-int32_t h_current_loop(parley_module* m) { return m->loop; }
+int32_t h_current_loop(parley_module* m) { return loop_of(m); }
 int h_post(parley_module* m, uint32_t loop, parley_task_fn fn, void* arg) {
   if (loop >= m->loops || fn == nullptr) return 0;
   m->posted.push_back({loop, fn, arg});
@@ -570,7 +600,40 @@ void parley_module::attach_done(size_t i, bool attached) {
   a.done(state, a.arg, attached ? a.detached : a.stream, attached ? 1 : 0);
 }
 
+void parley_module::use_lanes(uint32_t count) {
+  loops = count;
+  lanes.resize(count);
+  for (uint32_t i = 0; i < count; ++i) lanes[i].loop = static_cast<int32_t>(i);
+}
+
+void FakeLane::fire(void* state, uint64_t timer_id) {
+  auto it = timers.find(timer_id);
+  if (it == timers.end()) return;
+  FakeTimer t = it->second;
+  if (t.repeat_ms == 0) timers.erase(it);
+  t.fn(state, timer_id, t.arg);
+}
+
+void FakeLane::complete(void* state, size_t i, const parley_rows& rows) {
+  FakeQuery q = queries.at(i);
+  q.done(state, q.arg, &rows, parley_str{nullptr, 0});
+}
+
+void FakeLane::sent_done(void* state, size_t i, bool written) {
+  FakeSend send = tracked.at(i);
+  send.done(state, send.arg, written ? 1 : 0);
+}
+
 namespace fake {
+
+ThreadLoop::ThreadLoop(int32_t loop) : had_(t_has_loop), previous_(t_loop) {
+  t_has_loop = true;
+  t_loop = loop;
+}
+ThreadLoop::~ThreadLoop() {
+  t_has_loop = had_;
+  t_loop = previous_;
+}
 
 long live_elements() { return g_live.load(); }
 

@@ -80,6 +80,25 @@ struct parley_rows {
   int64_t changes = 0;
 };
 
+// Two worker loops at once (loops_test.cpp): each test thread plays one loop
+// (fake::ThreadLoop sets what current_loop() answers on it), and what it asks
+// of the host is recorded in that loop's lane, which no other thread touches.
+// The fake takes no lock, so TSan sees only the SDK's own synchronisation.
+struct FakeLane {
+  int32_t loop = 0;
+  std::map<uint64_t, FakeTimer> timers;  // ids: (loop + 1) << 32 | n, to tell the lanes apart
+  uint64_t next_timer = 1;
+  std::vector<uint64_t> cancelled;  // timer_cancel asked on this loop (ids of any lane)
+  std::vector<FakeQuery> queries;
+  std::vector<FakeSend> tracked;
+
+  // As the loop would: fire a timer (a one-shot is forgotten first), complete
+  // a storage call, report a tracked send.
+  void fire(void* state, uint64_t timer_id);
+  void complete(void* state, size_t i, const parley_rows& rows);
+  void sent_done(void* state, size_t i, bool written);
+};
+
 struct FakeBounce {
   std::string stanza;
   std::string condition;
@@ -139,6 +158,12 @@ struct parley_module {
   std::vector<std::pair<parley_session_id, std::string>> closed;      // session_close: condition
   std::vector<FakeAttach> attaches;
 
+  // Lanes (per loop, see FakeLane): when not empty, a timer, storage call or
+  // tracked send asked on a thread playing loop i goes to lanes[i]; asked
+  // elsewhere (off the loops), to the fields above.
+  std::vector<FakeLane> lanes;
+  void use_lanes(uint32_t count);
+
   bool logged(std::string_view needle) const;
   // Runs a pending timer as the loop would; a one-shot is forgotten first.
   void fire(uint64_t timer_id);
@@ -152,6 +177,20 @@ struct parley_module {
 };
 
 namespace fake {
+
+// Makes current_loop() answer `loop` on the calling thread while it lives
+// (-1: off the worker loops); other threads keep parley_module::loop.
+class ThreadLoop {
+ public:
+  explicit ThreadLoop(int32_t loop);
+  ~ThreadLoop();
+  ThreadLoop(const ThreadLoop&) = delete;
+  ThreadLoop& operator=(const ThreadLoop&) = delete;
+
+ private:
+  bool had_;
+  int32_t previous_;
+};
 
 // Elements alive right now (the RAII tests count them).
 long live_elements();
