@@ -97,7 +97,7 @@ tsan() {
   # The core's routing suites and every module's suite (integration_mod_*,
   # the module host's, the session seams across loops, reload storms, and the
   # modules driven by gloox).
-  TSAN_OPTIONS="second_deadlock_stack=1" timed tests run_ctest "$dir" \
+  TSAN_OPTIONS="second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" timed tests run_ctest "$dir" \
     -R '^(unit_core_(loop|session|router|modules)|integration_(gloox|gloox_modules|stanzas|modules|session_seams|reload_storm|mod_[a-z_]+))$'
 }
 

@@ -207,7 +207,7 @@ void C2sStream::process_stanza(xml::Element&& stanza) {
     return;
   }
   const std::string& name = stanza.name();
-  const std::string to(stanza.attr("to"));
+  std::string to(stanza.attr("to"));
   Jid to_jid;  // prepared once here; the router reuses it
   if (!to.empty()) {
     auto parsed = Jid::parse(to);
@@ -216,6 +216,13 @@ void C2sStream::process_stanza(xml::Element&& stanza) {
       return;
     }
     to_jid = std::move(*parsed);
+    // Hooks see the address as the router uses it: prepared once, here (a
+    // module need not run stringprep again on every stanza).
+    std::string prepared = to_jid.full();
+    if (prepared != to) {
+      stanza.set_attr("to", prepared);
+      to = std::move(prepared);
+    }
   }
   if (name == "iq") {
     if (!valid_iq(stanza)) {

@@ -92,7 +92,8 @@ typedef enum parley_log_level {
 /* Events a module can hook (ejabberd's hooks). Filter events pass a mutable
  * stanza. Numbers are part of the ABI and never reused. */
 typedef enum parley_event {
-  /* A stanza from a bound client, 'from' stamped, before routing. Filter. */
+  /* A stanza from a bound client, 'from' stamped and 'to' (if any) prepared
+   * (RFC 7622, as the router uses it), before routing. Filter. */
   PARLEY_EVENT_STANZA_IN = 1,
   /* A message/presence/iq addressed to a local user (bare or full JID), before
    * the core delivers it. Filter. */

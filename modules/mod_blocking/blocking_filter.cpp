@@ -91,9 +91,9 @@ parley::Outcome ModBlocking::on_stanza_in(const parley::Event& event) {
   if (!stanza || event.user().empty()) return parley::Outcome::pass;
   auto to_attr = stanza->attr("to");
   if (!to_attr || to_attr->empty()) return parley::Outcome::pass;  // the user's own account or presence
-  // What the client wrote, prepared as the router will prepare it.
-  auto to = parley::Jid::parse(host(), *to_attr);
-  if (!to) return parley::Outcome::pass;  // the router answers jid-malformed
+  // Prepared by the core before this hook (PARLEY_EVENT_STANZA_IN): no
+  // stringprep again on every stanza.
+  std::optional<parley::Jid> to = parley::Jid::prepared(*to_attr);
   const std::string user(event.user());
   if (to->local() == user && to->domain() == domain_) return parley::Outcome::pass;  // never blocks oneself
   if (auto blocked = cached_blocks(user, *to)) {
