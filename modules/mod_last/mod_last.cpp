@@ -133,12 +133,17 @@ class ModLast : public parley::Module {
     std::string bare = bare_of(event);
     if (bare.empty()) return;
     const bool has_sessions = !host().user_sessions(bare).empty();
-    on_owner(bare, [this, bare, has_sessions] { trackers_.here().removed(bare, has_sessions); });
-    std::string user(event.user());
-    host().execute("DELETE FROM mod_last_activity WHERE host = ? AND user = ?", {std::string(event.host()), user},
-                   [this, user](parley::Result<parley::Rows, std::string> rows) {
-                     if (!rows) host().error("removing the last activity of " + user + " failed: " + rows.error());
-                   });
+    // On the owner loop, after the stores its closing sessions posted there
+    // first: the storage writer is in order, so no store of theirs lands
+    // after this delete (from another loop it could, and the removed account
+    // kept a last activity).
+    on_owner(bare, [this, bare, has_sessions, user = std::string(event.user()), domain = std::string(event.host())] {
+      trackers_.here().removed(bare, has_sessions);
+      host().execute("DELETE FROM mod_last_activity WHERE host = ? AND user = ?", {domain, user},
+                     [this, user](parley::Result<parley::Rows, std::string> rows) {
+                       if (!rows) host().error("removing the last activity of " + user + " failed: " + rows.error());
+                     });
+    });
   }
 
   void on_user_registered(const parley::Event& event) {
