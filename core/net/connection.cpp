@@ -4,6 +4,7 @@
 #include "core/net/connection.hpp"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -312,7 +313,8 @@ bool Connection::migrate_out() {
   }
   uv_os_fd_t fd;
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return false;
-  migrate_fd_ = ::dup(fd);
+  // Close-on-exec like every socket libuv opens.
+  migrate_fd_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (migrate_fd_ < 0) return false;
   if (backlog_) {
     // Every byte is written: tracked sends complete and held stanzas are
