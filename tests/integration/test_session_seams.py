@@ -133,6 +133,20 @@ def end_abruptly(client, how):
         client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     client.abort()
 
+def alice_detached(server_factory, tmp_path, raw_factory, **options):
+    """The common start: alice (available) and bob bound, alice's session made
+    resumable, then her connection reset: detached. Returns the server, bob,
+    alice's full JID, her session id and its loop."""
+    server = stream_server(server_factory, tmp_path, **options)
+    alice = bound(server, raw_factory, "alice", "phone", presence=True)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice_jid = alice.jid
+    session_id, loop = enable(alice)
+    end_abruptly(alice, "reset")
+    wait_counter(bob, "detached", 1)
+    return server, bob, alice_jid, session_id, loop
+
+
 
 def stream_on_loop(server, raw_factory, user, loop, tries=64, direct_tls=False):
     """An authenticated unbound stream of `user` accepted on worker loop
@@ -442,13 +456,7 @@ def test_a_detached_session_times_out_its_messages_go_offline_and_contacts_see_i
 
 
 def test_the_detached_queue_overflows_and_closes_the_session(server_factory, tmp_path, raw_factory):
-    server = stream_server(server_factory, tmp_path, offline=True, limits={"max_detached_stanzas": 3})
-    alice = bound(server, raw_factory, "alice", "phone", presence=True)
-    bob = bound(server, raw_factory, "bob", "b")
-    alice_jid = alice.jid
-    session_id, _ = enable(alice)
-    end_abruptly(alice, "reset")
-    wait_counter(bob, "detached", 1)
+    server, bob, alice_jid, session_id, _ = alice_detached(server_factory, tmp_path, raw_factory, offline=True, limits={"max_detached_stanzas": 3})
     sent = [f"message {i}" for i in range(6)]
     for body in sent:
         bob.message(alice_jid, body)
@@ -524,13 +532,7 @@ def test_a_stanza_the_filter_held_is_released_after_a_resume_on_the_other_loop(s
 @pytest.mark.parametrize("where_to", ["same loop", "other loop"])
 def test_a_new_login_with_the_same_resource_replaces_a_detached_session(server_factory, tmp_path, raw_factory,
                                                                        where_to):
-    server = stream_server(server_factory, tmp_path, offline=True)
-    alice = bound(server, raw_factory, "alice", "phone", presence=True)
-    bob = bound(server, raw_factory, "bob", "b")
-    alice_jid = alice.jid
-    session_id, loop = enable(alice)
-    end_abruptly(alice, "reset")
-    wait_counter(bob, "detached", 1)
+    server, bob, alice_jid, session_id, loop = alice_detached(server_factory, tmp_path, raw_factory, offline=True)
     bob.message(alice_jid, "waiting for phone")
     assert bob.nothing_before_sync() == []
     # RFC 6120 7.7.2.2: the new binding of the same resource wins; the
@@ -549,13 +551,7 @@ def test_a_new_login_with_the_same_resource_replaces_a_detached_session(server_f
 
 
 def test_session_close_ends_a_detached_session_at_once(server_factory, tmp_path, raw_factory):
-    server = stream_server(server_factory, tmp_path)  # no offline storage: what waited is bounced
-    alice = bound(server, raw_factory, "alice", "phone", presence=True)
-    bob = bound(server, raw_factory, "bob", "b")
-    alice_jid = alice.jid
-    session_id, _ = enable(alice)
-    end_abruptly(alice, "reset")
-    wait_counter(bob, "detached", 1)
+    server, bob, alice_jid, session_id, _ = alice_detached(server_factory, tmp_path, raw_factory)  # no offline storage: what waited is bounced
     stanza_id = bob.message(alice_jid, "waiting")
     assert bob.nothing_before_sync() == []
 
@@ -580,13 +576,7 @@ def test_session_close_ends_a_detached_session_at_once(server_factory, tmp_path,
 
 
 def test_removing_the_account_ends_its_detached_session(server_factory, tmp_path, raw_factory):
-    server = stream_server(server_factory, tmp_path)
-    alice = bound(server, raw_factory, "alice", "phone", presence=True)
-    bob = bound(server, raw_factory, "bob", "b")
-    alice_jid = alice.jid
-    session_id, _ = enable(alice)
-    end_abruptly(alice, "reset")
-    wait_counter(bob, "detached", 1)
+    server, bob, alice_jid, session_id, _ = alice_detached(server_factory, tmp_path, raw_factory)
     stanza_id = bob.message(alice_jid, "to a removed account")
     assert bob.nothing_before_sync() == []
     removed = server.ctl("unregister", "alice", server.domain)
