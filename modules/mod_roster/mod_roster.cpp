@@ -152,7 +152,10 @@ void ModRoster::run_head(const std::string& owner) {
 // piece runs on a later turn of the loop, not inside the callback that is
 // unwinding.
 void ModRoster::leave_line(const std::string& user) {
-  if (stopping_) return;
+  // Off the loops only at shutdown: the loops have stopped and the host drops
+  // the callbacks it will not run (their Turns let go on the stopping
+  // thread). No line runs any more, and here() has no loop to name.
+  if (stopping_ || parley::current_loop(host()) < 0) return;
   if (!here().lines.leave(user)) return;
   if (!parley::post(host(), static_cast<uint32_t>(parley::current_loop(host())), [this, user] { run_head(user); }))
     run_head(user);

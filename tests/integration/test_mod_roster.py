@@ -443,13 +443,17 @@ def test_large_roster_can_be_fetched_by_its_owner(server_factory, raw_factory):
     writer = login(server, raw_factory, "alice", resource="w", roster=False)  # not interested: no pushes
     groups = "".join(f"<group>{k:02d}{'g' * 998}</group>" for k in range(32))  # ~32 KB an item
     n = 400
-    for start_at in range(0, n, 20):
-        writer.send("".join(f"<iq type='set' id='s{i}'><query xmlns='{NS}'><item jid='c{i:03d}@example.net'>"
-                            f"{groups}</item></query></iq>" for i in range(start_at, start_at + 20)))
     accepted = 0
-    for i in range(n):
-        e = writer.wait(lambda e: e.tag == IQ and e.get("id") == f"s{i}", timeout=60, what=f"reply s{i}")
-        accepted += e.get("type") == "result"
+    # 20 sets at a time, each batch's replies read before the next: an error
+    # reply carries the refused query back (~32 KB), and a client that writes
+    # megabytes without reading is cut as a slow reader (as it should be).
+    for start_at in range(0, n, 20):
+        batch = range(start_at, start_at + 20)
+        writer.send("".join(f"<iq type='set' id='s{i}'><query xmlns='{NS}'><item jid='c{i:03d}@example.net'>"
+                            f"{groups}</item></query></iq>" for i in batch))
+        for i in batch:
+            e = writer.wait(lambda e: e.tag == IQ and e.get("id") == f"s{i}", timeout=60, what=f"reply s{i}")
+            accepted += e.get("type") == "result"
     assert 0 < accepted < n
     owner = login(server, raw_factory, "alice", resource="owner", roster=False)
     roster = owner.roster(timeout=60)  # megabytes of groups: slow on a loaded CI machine
@@ -1089,3 +1093,25 @@ def test_gloox_request_to_offline_contact_answered_at_login(server_factory, gloo
     bob.wait_for("ROSTER-PUSH", jid=f"alice@{server.domain}", subscription="from")
     alice.wait_for("ROSTER-PUSH", jid=f"bob@{server.domain}", subscription="to", ask="none")
     assert alice.quit() == 0 and bob.quit() == 0
+
+
+def test_a_writer_cut_in_the_middle_of_its_sets_leaves_a_clean_stop(server_factory, raw_factory):
+    # Regression: a client that writes megabytes of roster sets without
+    # reading is cut as a slow reader (the error replies carry the refused
+    # queries back). The sets still waiting for the user's line were dropped
+    # at shutdown on the main thread, and their Turns reached the per-loop
+    # lines from there: parleyd aborted on SIGTERM (PerLoop::here() off the
+    # loops) in about 4 runs in 10 under TSan.
+    server = start(server_factory, users=("alice",))
+    writer = login(server, raw_factory, "alice", resource="w", roster=False)
+    groups = "".join(f"<group>{k:02d}{'g' * 998}</group>" for k in range(32))  # ~32 KB an item
+    try:
+        for start_at in range(0, 400, 20):
+            writer.send("".join(f"<iq type='set' id='s{i}'><query xmlns='{NS}'><item jid='c{i:03d}@example.net'>"
+                                f"{groups}</item></query></iq>" for i in range(start_at, start_at + 20)))
+    except OSError:
+        pass  # the server closed the connection while we wrote
+    # Cut or not (a fast server may keep up), another session still gets
+    # answers; the stop itself is checked by the teardown.
+    other = login(server, raw_factory, "alice", resource="other", roster=False)
+    ping(other, server)
