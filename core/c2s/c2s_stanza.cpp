@@ -96,6 +96,10 @@ void C2sStream::handle_bind(const xml::Element& iq) {
   }
   state_ = State::online;
   arm_timer(0);  // no deadline once bound: the timer handle goes
+  // The account exists: once its sessions are gone, what comes for it goes to
+  // the offline rules at once, with no storage round trip to ask again (a
+  // round trip from one loop could let a later stanza from another overtake).
+  ctx_.known_accounts.add(full.bare_str());
   session_->bind(std::move(full));
   xml::Element reply = make_iq_result(iq);
   reply.remove_attr("from");

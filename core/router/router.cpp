@@ -320,7 +320,7 @@ void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid&
   route_to_bare(std::move(stanza), from, to, loop);
 }
 
-void Router::route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop) {
+void Router::route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop, bool fenced) {
   const std::string& name = stanza.name();
   std::string_view type = stanza.attr("type");
 
@@ -352,6 +352,7 @@ void Router::route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to
       // business (a hook that returns HANDLED stored it); without one, chat
       // and normal messages are bounced.
       if (type == "headline") return;
+      if (!fenced && fence_offline(stanza, from, to, loop)) return;
       parley_event_args args{};
       args.stanza = reinterpret_cast<parley_element*>(&stanza);
       args.user = to_pstr(to.local());
@@ -378,6 +379,53 @@ void Router::route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to
   }
 
   deliver_to_sessions(targets, std::make_shared<Delivery>(std::move(stanza)), loop);
+}
+
+bool Router::fence_offline(xml::Element& stanza, const Jid& from, const Jid& to, unsigned loop) {
+  // A sender's messages to one contact stay in order (XEP-0160, and what
+  // users expect). This one goes to the offline rules from here. Its
+  // sender's earlier ones may still be on a route to the contact's session
+  // on another loop; if that session is gone (its connection cut) they reach
+  // the same rules from there, later, and would be stored after this one.
+  // So while a route from this loop holds anything, the message waits for a
+  // no-op posted behind it on each such route to come back (each loop's
+  // inbox is FIFO per producer), with its sender's input held. Only the
+  // offline path pays: two posts, no lock, nothing on the delivery path.
+  LoopContext& here = *ctx_.loops[loop];
+  if (!here.routed_to || from.resource().empty() || !ctx_.is_local_host(from.domain())) return false;
+  // At shutdown a stopped loop would never post back: stored at once instead.
+  if (ctx_.shutting_down.load(std::memory_order_relaxed)) return false;
+  auto ref = ctx_.sessions.find(from.bare_str(), from.resource());
+  if (!ref || loop_of(ref->id) != loop) return false;  // not a client of this loop: nothing to order against
+  Session* sender = here.find(ref->id);
+  if (sender == nullptr) return false;
+  std::vector<unsigned> busy;
+  for (unsigned t = 0; t < ctx_.loops.size(); ++t) {
+    if (t != loop && here.routed_to[t].get() != ctx_.loops[t]->received_from[loop].get_acquire()) busy.push_back(t);
+  }
+  if (busy.empty()) return false;
+  struct Fence {
+    xml::Element stanza;
+    Jid from;
+    Jid to;
+    SessionId sender;
+    size_t waiting;
+  };
+  auto fence = std::make_shared<Fence>(Fence{std::move(stanza), from, to, ref->id, busy.size()});
+  sender->hold_input();
+  for (unsigned t : busy) {
+    ctx_.loops[t]->loop.post([this, fence, loop] {
+      ctx_.loops[loop]->loop.post([this, fence, loop] {
+        if (--fence->waiting != 0) return;
+        // Module code comes next (the offline hooks): it waits while modules are swapped.
+        run_or_defer(ctx_.loops[loop]->module_pause, [this, fence, loop] {
+          route_to_bare(std::move(fence->stanza), fence->from, fence->to, loop, true);
+          if (Session* s = ctx_.loops[loop]->find(fence->sender)) s->release_input();
+        });
+      });
+    });
+  }
+  return true;
 }
 
 void Router::deliver_to_session(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop) {
@@ -415,9 +463,11 @@ void Router::dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned
   }
   from.metrics.stanzas_routed_cross_loop.add();
   to.loop.post([this, id, delivery = std::move(delivery), target, loop]() mutable {
+    deliver_here(id, std::move(delivery), target);
+    // After: whatever the delivery did (a session gone: routed on, to offline
+    // storage say) is done when the source sees the route empty (fence_then).
     LoopContext& here = *ctx_.loops[target];
     if (here.received_from) here.received_from[loop].add();
-    deliver_here(id, std::move(delivery), target);
   });
 }
 

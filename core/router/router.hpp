@@ -65,7 +65,12 @@ class Router {
   void check_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
   // RFC 6121 §8.5.1 (and XEP-0030 §7 for disco#items) for an account that does not exist.
   void no_such_user(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
-  void route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
+  // `fenced`: the sender's earlier stanzas have left this loop's routes (fence_offline).
+  void route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop, bool fenced = false);
+  // A message of a client of this loop that found no available resource
+  // waits until this loop's routes to the other loops have drained: true if
+  // it took the stanza (it comes back to route_to_bare, fenced).
+  bool fence_offline(xml::Element& stanza, const Jid& from, const Jid& to, unsigned loop);
   void handle_iq(xml::Element&& stanza, const Jid& from, const Jid& to, uint32_t scope, unsigned loop);
   void deliver_here(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);
   // A domain served by a module (ABI 1.2 register_route).

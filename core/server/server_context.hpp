@@ -40,8 +40,12 @@ class Router;
 // shared atomic written per stanza).
 class LoopCounter {
  public:
-  void add(int64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  // One writer (its loop). The store releases: a reader that sees a count
+  // with get_acquire() also sees what the loop did before counting (the
+  // router's fences rely on it; on x86 both are plain moves).
+  void add(int64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_release); }
   int64_t get() const { return value_.load(std::memory_order_relaxed); }
+  int64_t get_acquire() const { return value_.load(std::memory_order_acquire); }
 
  private:
   std::atomic<int64_t> value_{0};
@@ -78,7 +82,10 @@ struct LoopContext {
   // from loop i it took in. Each array is written by this loop only; a
   // route's queue is routed_to[t] of the source minus received_from[s] of the
   // target (ARCHITECTURE.md: a queue per route, its length a metric, no
-  // shared atomic written per stanza). Empty until size_routes().
+  // shared atomic written per stanza). A stanza is counted received once the
+  // target has handled it (delivered, or routed on from there): a route whose
+  // counts agree holds nothing of the source's any more. Empty until
+  // size_routes().
   std::unique_ptr<LoopCounter[]> routed_to;
   std::unique_ptr<LoopCounter[]> received_from;
   void size_routes(size_t loops) {
