@@ -14,6 +14,7 @@
 #include "core/session/session.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_storage.hpp"
+#include "core/modules/string_sink.hpp"
 #include "storage/storage_pool.hpp"
 
 #include <future>
@@ -33,8 +34,6 @@ std::string where(const config::Config& config, const std::string& name) {
     if (m.name == name) return fmt::format("{}:{}: ", m.file, m.line);
   return {};
 }
-
-void string_sink_append(void* ctx, const char* data, size_t len) { static_cast<std::string*>(ctx)->append(data, len); }
 
 }  // namespace
 
@@ -206,7 +205,7 @@ Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::
     instance->host = host;
     instance->options = found->second ? YAML::Clone(found->second) : YAML::Node(YAML::NodeType::Map);
     std::string error;
-    parley_sink sink{&error, &string_sink_append};
+    parley_sink sink = string_sink(error);
     int rc;
     try {
       rc = lib->def->start(instance.get(), host_api(), &instance->state, sink);

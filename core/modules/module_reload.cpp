@@ -20,6 +20,7 @@
 
 #include "core/modules/module_manager.hpp"
 #include "core/modules/slot_carry.hpp"
+#include "core/modules/string_sink.hpp"
 #include "core/session/session.hpp"
 #include "core/server/server_context.hpp"
 
@@ -31,8 +32,6 @@ namespace {
 // it gives up (and the old code goes on): module traffic waits meanwhile.
 constexpr uint64_t drain_timeout_ms = 5'000;
 constexpr uint64_t drain_poll_ms = 2;
-
-void string_sink_append(void* ctx, const char* data, size_t len) { static_cast<std::string*>(ctx)->append(data, len); }
 
 // What an instance started and has not finished.
 struct InFlight {
@@ -161,7 +160,7 @@ void ModuleManager::swap_code(std::shared_ptr<Reload> reload) {
   for (auto& instance : old.instances) {
     std::string bytes;
     if (save && restore) {
-      parley_sink sink{&bytes, &string_sink_append};
+      parley_sink sink = string_sink(bytes);
       int rc;
       try {
         rc = save(instance->state, sink);

@@ -52,15 +52,6 @@
 
 namespace mod_presence {
 
-namespace {
-
-std::optional<std::string> text_cell(const parley::Rows& rows, std::size_t r, std::size_t c) {
-  auto bytes = rows.at(r, c).bytes();
-  return bytes ? std::optional<std::string>(std::string(*bytes)) : std::nullopt;
-}
-
-}  // namespace
-
 parley::Result<void, std::string> ModPresence::start() {
   const int64_t cap = host().option_int("max_directed_presences").value_or(1000);
   const int64_t batch = host().option_int("fanout_batch").value_or(256);
@@ -217,9 +208,9 @@ parley::Outcome ModPresence::on_presence_to_local(const parley::Event& ev) {
         std::optional<std::string> subscription;
         std::optional<LastUnavailable> last;
         if (rows->size() > 0) {
-          subscription = text_cell(*rows, 0, 0);
-          auto xml = text_cell(*rows, 0, 1);
-          auto stamp = text_cell(*rows, 0, 2);
+          subscription = rows->at(0, 0).text();
+          auto xml = rows->at(0, 1).text();
+          auto stamp = rows->at(0, 2).text();
           if (xml && stamp) last = LastUnavailable{*xml, *stamp};
         }
         answer_probe(user, prober, from, probe_id, subscription, last);

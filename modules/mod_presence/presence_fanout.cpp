@@ -12,11 +12,6 @@ namespace mod_presence {
 
 namespace {
 
-std::optional<std::string> text_cell(const parley::Rows& rows, std::size_t r, std::size_t c) {
-  auto bytes = rows.at(r, c).bytes();
-  return bytes ? std::optional<std::string>(std::string(*bytes)) : std::nullopt;
-}
-
 std::vector<RosterRow> rows_of(const std::vector<Contact>& contacts) {
   std::vector<RosterRow> rows;
   rows.reserve(contacts.size());
@@ -56,10 +51,10 @@ void ModPresence::load_roster(const std::string& bare,
         std::vector<Contact> contacts;
         for (std::size_t r = 0; r < rows->size(); ++r) {
           Contact c;
-          c.row.contact = text_cell(*rows, r, 0).value_or("");
-          c.row.subscription = text_cell(*rows, r, 1).value_or("none");
-          auto xml = text_cell(*rows, r, 2);
-          auto stamp = text_cell(*rows, r, 3);
+          c.row.contact = rows->at(r, 0).text().value_or("");
+          c.row.subscription = rows->at(r, 1).text().value_or("none");
+          auto xml = rows->at(r, 2).text();
+          auto stamp = rows->at(r, 3).text();
           if (xml && stamp) c.last = LastUnavailable{*xml, *stamp};
           if (!c.row.contact.empty()) contacts.push_back(std::move(c));
         }

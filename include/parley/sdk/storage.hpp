@@ -51,6 +51,11 @@ class Cell {
     return v_.type == PARLEY_VALUE_TEXT || v_.type == PARLEY_VALUE_BLOB ? std::optional(detail::to_sv(v_.bytes))
                                                                          : std::nullopt;
   }
+  // The same, copied: for what outlives the completion callback.
+  std::optional<std::string> text() const {
+    auto b = bytes();
+    return b ? std::optional<std::string>(std::string(*b)) : std::nullopt;
+  }
  private:
   parley_value v_;
 };

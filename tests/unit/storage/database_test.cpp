@@ -5,19 +5,15 @@
 
 #include <filesystem>
 
+#include "open_db.hpp"
 #include "temp_dir.hpp"
 
 using parley::storage::Database;
 using parley::storage::Statement;
+using parley::test::open_rw;
 using parley::test::TempDir;
 
 namespace {
-
-std::unique_ptr<Database> open_rw(const std::string& path) {
-  auto db = Database::open(path, Database::Mode::read_write);
-  REQUIRE_MESSAGE(db.has_value(), (db ? "" : db.error().message));
-  return std::move(*db);
-}
 
 std::string pragma_text(Database& db, std::string_view sql) {
   auto st = db.prepare(sql);

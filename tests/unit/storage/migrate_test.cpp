@@ -5,18 +5,14 @@
 
 #include "storage/database.hpp"
 #include "storage/schema.hpp"
+#include "open_db.hpp"
 #include "temp_dir.hpp"
 
 using parley::storage::Database;
+using parley::test::open_rw;
 using parley::test::TempDir;
 
 namespace {
-
-std::unique_ptr<Database> open_rw(const std::string& path) {
-  auto db = Database::open(path, Database::Mode::read_write);
-  REQUIRE(db.has_value());
-  return std::move(*db);
-}
 
 bool has_table(Database& db, std::string_view name) {
   auto st = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1");
