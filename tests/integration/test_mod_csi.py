@@ -248,9 +248,11 @@ def test_the_latest_presence_of_each_contact_only_with_the_order_kept(server_fac
     bob.send(chat_state(alice.jid, "composing", "cs1"))
     bob.send(directed(alice.jid, "b2"))
     bob.send(f"<presence to='{alice.jid}' type='unavailable'><status>b3</status></presence>")
+    # Each sender's marker before the other one sends: two senders' stanzas
+    # reach alice's loop in no set order otherwise.
+    assert mark(bob, alice) == []
     carol.send(directed(alice.jid, "c2"))
     assert mark(carol, alice) == []
-    assert mark(bob, alice) == []
     bob.message(alice.jid, "flush")
     got = read(alice, 4)
     assert [describe(e)[1:] for e in got] == [
@@ -284,6 +286,32 @@ def test_urgent_stanzas_flush_first(server_factory, tmp_path, raw_factory, urgen
     assert_held(got[0], server)
     assert got[1].get("id") == "u1"
     assert delay_of(got[1]) is None
+
+
+def test_configured_important_payloads_flush(server_factory, tmp_path, raw_factory):
+    server = csi_server(server_factory, tmp_path, csi={"important_payloads": ["{urn:example:wake}",
+                                                                              "{urn:example:named}ring"]})
+    alice, bob = pair(server, raw_factory, "same")
+    go_inactive(alice)
+    bob.send(f"<message to='{alice.jid}' id='n1'><other xmlns='urn:example:named'/></message>")
+    assert mark(bob, alice) == []  # the namespace alone is not enough where a name is given
+    bob.send(f"<message to='{alice.jid}' id='n2'><ring xmlns='urn:example:named'/></message>")
+    assert [e.get("id") for e in read(alice, 2)] == ["n1", "n2"]
+    bob.send(chat_state(alice.jid, "composing", "cs1"))
+    assert mark(bob, alice) == []
+    bob.send(f"<message to='{alice.jid}' id='w1'><anything xmlns='urn:example:wake'/></message>")
+    assert [e.get("id") for e in read(alice, 2)] == ["cs1", "w1"]
+
+
+@pytest.mark.parametrize("options, reason", [
+    ({"important_payloads": ["urn:example:no-braces"]}, "important_payloads"),
+    ({"max_stanzas": 0}, "max_stanzas"),
+    ({"max_bytes": 10}, "max_bytes"),
+])
+def test_bad_options_refuse_to_start(server_factory, tmp_path, options, reason):
+    from test_modules import start_failure
+    log = start_failure(server_factory, modules={"mod_csi": options})
+    assert "mod_csi" in log and reason in log, log
 
 
 def test_the_clients_own_traffic_flushes(server_factory, tmp_path, raw_factory):
