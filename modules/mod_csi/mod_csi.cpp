@@ -1,0 +1,335 @@
+// mod_csi: XEP-0352 Client State Indication (urn:xmpp:csi:0).
+//
+// The <csi/> stream feature after authentication; <inactive/> and <active/>
+// nonzas (no answer: the XEP defines none). While a session is inactive its
+// outgoing filter (STANZA_OUT, priority 40: before stream management's
+// counting filter, so that what it holds is counted when it is really
+// written) holds what is not urgent in a bounded buffer of the session's slot
+// (csi_rules.hpp says what is urgent, held_buffer.hpp how the buffer keeps
+// only the latest presence per contact) and flushes it, in order, with
+// session_send_after (the filters after this one run then):
+//  - before an urgent stanza (which then goes out);
+//  - on <active/>, before anything the client sends after it is processed
+//    (XEP-0352 section 5.1: the nonza's effects come first);
+//  - when the buffer would go past max_stanzas or max_bytes (the stanza that
+//    did not fit goes out after the flush);
+//  - when the client sends anything (flush_on_client_traffic): its radio is
+//    up already, so the held stanzas cost no extra wake-up now;
+//  - when the session detaches (stream management): what was held goes to
+//    the core's detached queue, in order, after what it already had, and is
+//    written (and counted) after a resume; a resumed stream starts active
+//    (section 5: "a stream always begins in 'active' state").
+// When the session closes, held presence is dropped (the resource is gone:
+// nobody is to see it) and held messages are routed again from a task of the
+// loop, once the session has left the session table: RFC 6121's rules for a
+// resource that is gone (another resource, offline storage, an error to the
+// sender), as the core does with what a closed session had not written.
+//
+// Threads: everything here runs on the session's loop (its hooks); the slot
+// is the only state of a session. The module itself is read-only after start.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "csi_rules.hpp"
+#include "held_buffer.hpp"
+#include "parley/module.hpp"
+
+namespace {
+
+namespace csi = parley::csi;
+
+struct CsiSlot {
+  explicit CsiSlot(csi::BufferLimits limits) : held(limits) {}
+  bool inactive = false;
+  csi::HeldBuffer held;
+};
+
+enum class Reason { urgent, active, full, client, detach };
+
+class ModCsi : public parley::Module {
+ public:
+  using SessionData = CsiSlot;
+
+  parley::Result<void, std::string> start() override {
+    if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (sessions)"));
+    int64_t max_stanzas = host().option_int("max_stanzas").value_or(256);
+    int64_t max_bytes = host().option_int("max_bytes").value_or(262144);
+    if (max_stanzas < 1 || max_stanzas > 100000)
+      return parley::unexpected(std::string("max_stanzas must be between 1 and 100000"));
+    if (max_bytes < 1024 || max_bytes > (64 << 20))
+      return parley::unexpected(std::string("max_bytes must be between 1024 and 67108864"));
+    limits_ = csi::BufferLimits{static_cast<std::size_t>(max_stanzas), static_cast<std::size_t>(max_bytes)};
+    std::vector<csi::Payload> extra;
+    for (const std::string& clark : host().option_string_list("important_payloads").value_or(std::vector<std::string>{})) {
+      auto payload = csi::parse_payload(clark);
+      if (!payload)
+        return parley::unexpected("important_payloads: '" + clark + "' is not {namespace} or {namespace}name");
+      extra.push_back(std::move(*payload));
+    }
+    rules_ = csi::Rules(std::move(extra));
+    delay_stamp_ = host().option_bool("delay_stamp").value_or(true);
+    flush_on_client_traffic_ = host().option_bool("flush_on_client_traffic").value_or(true);
+
+    held_ = metric("held", PARLEY_METRIC_COUNTER, "stanzas held for inactive clients");
+    superseded_ = metric("superseded", PARLEY_METRIC_COUNTER, "held presences replaced by a newer one of the contact, never written");
+    wakeups_saved_ = metric("wakeups_saved", PARLEY_METRIC_COUNTER,
+                            "held stanzas that did not cause a write of their own (written with another one or never)");
+    flushes_ = metric("flushes", PARLEY_METRIC_COUNTER, "flushes of a non-empty buffer, all reasons");
+    flush_reason_[static_cast<int>(Reason::urgent)] = metric("flushes_urgent", PARLEY_METRIC_COUNTER, "flushes before an urgent stanza");
+    flush_reason_[static_cast<int>(Reason::active)] = metric("flushes_active", PARLEY_METRIC_COUNTER, "flushes on <active/>");
+    flush_reason_[static_cast<int>(Reason::full)] = metric("flushes_full", PARLEY_METRIC_COUNTER, "flushes of a full buffer");
+    flush_reason_[static_cast<int>(Reason::client)] = metric("flushes_client", PARLEY_METRIC_COUNTER, "flushes on the client's own traffic");
+    flush_reason_[static_cast<int>(Reason::detach)] = metric("flushes_detach", PARLEY_METRIC_COUNTER, "flushes into a detached session's queue");
+    rerouted_ = metric("rerouted", PARLEY_METRIC_COUNTER, "held messages routed again when their session closed");
+    inactive_ = metric("inactive_sessions", PARLEY_METRIC_GAUGE, "sessions in the inactive state");
+    return {};
+  }
+
+  // ---- nonzas ----
+
+  parley::Outcome on_nonza(const parley::Event& ev) {
+    auto nonza = ev.stanza();
+    if (!nonza) return parley::Outcome::pass;
+    parley_session_id session = ev.session();
+    if (nonza->xmlns() != csi::ns_csi) {
+      // Another nonza (stream management's <r/> or <a/>): the client is
+      // talking, so its radio is up.
+      client_traffic(session);
+      return parley::Outcome::pass;
+    }
+    std::string_view name = nonza->name();
+    if (name == "inactive") {
+      // Also before resource binding (the feature is offered after
+      // authentication): the state then applies from binding on.
+      CsiSlot& s = slot(session);
+      if (!s.inactive) {
+        s.inactive = true;
+        inactive_.add(1);
+      }
+      return parley::Outcome::handled;
+    }
+    if (name == "active") {
+      if (auto* s = host().session_slot<CsiSlot>(session); s && s->inactive) {
+        s->inactive = false;
+        inactive_.add(-1);
+        flush(session, *s, Reason::active);
+      }
+      return parley::Outcome::handled;
+    }
+    // <csi/> is a feature, not a nonza; anything else is not in the schema:
+    // the core closes the stream with unsupported-stanza-type.
+    return parley::Outcome::pass;
+  }
+
+  parley::Outcome on_stanza_in(const parley::Event& ev) {
+    client_traffic(ev.session());
+    return parley::Outcome::pass;
+  }
+
+  // ---- the outgoing filter ----
+
+  parley::Outcome on_out(const parley::Event& ev) {
+    auto* s = host().session_slot<CsiSlot>(ev.session());
+    if (!s || !s->inactive) return parley::Outcome::pass;
+    auto stanza = ev.stanza();
+    if (!stanza) return parley::Outcome::pass;
+    csi::StanzaShape shape = shape_of(*stanza);
+    switch (rules_.classify(shape)) {
+      case csi::Urgency::pass:
+        return parley::Outcome::pass;
+      case csi::Urgency::urgent:
+        flush(ev.session(), *s, Reason::urgent);
+        return parley::Outcome::pass;
+      case csi::Urgency::hold:
+        break;
+    }
+    std::string key = csi::presence_key(shape.name, shape.type, stanza->attr("from").value_or(""));
+    // XEP-0203: when the server had it (Prosody and ejabberd stamp held
+    // stanzas too); from the account, as ejabberd's issue 1750 settled.
+    bool stamped = false;
+    if (delay_stamp_ && !stanza->child("delay", csi::ns_delay)) {
+      stanza->add_child("delay", csi::ns_delay)
+          .set_attr("from", std::string(ev.user()) + "@" + std::string(ev.host()))
+          .set_attr("stamp", csi::delay_stamp(std::chrono::system_clock::now()));
+      stamped = true;
+    }
+    csi::HeldBuffer::Pushed pushed = s->held.push(std::move(key), stanza->serialize());
+    if (pushed.superseded) {
+      superseded_.add();
+      wakeups_saved_.add();
+    }
+    if (!pushed.full) {
+      held_.add();
+      return parley::Outcome::handled;
+    }
+    // Full: what was held goes now, then this one (not held: no stamp).
+    if (stamped) stanza->remove_children("delay", csi::ns_delay);
+    flush(ev.session(), *s, Reason::full);
+    return parley::Outcome::pass;
+  }
+
+  // ---- session life ----
+
+  void on_detached(const parley::Event& ev) {
+    if (auto* s = host().session_slot<CsiSlot>(ev.session())) flush(ev.session(), *s, Reason::detach);
+  }
+
+  void on_reattached(const parley::Event& ev) {
+    auto* s = host().session_slot<CsiSlot>(ev.session());
+    if (!s) return;
+    // A new stream begins active (XEP-0352 section 5); the client says
+    // <inactive/> again if it still is.
+    if (s->inactive) {
+      s->inactive = false;
+      inactive_.add(-1);
+    }
+    flush(ev.session(), *s, Reason::detach);  // empty unless held after detaching (cannot happen)
+  }
+
+  void on_closed(const parley::Event& ev) {
+    auto* s = host().session_slot<CsiSlot>(ev.session());
+    if (!s) return;
+    if (s->inactive) {
+      s->inactive = false;
+      inactive_.add(-1);
+    }
+    if (s->held.empty()) return;
+    auto messages = std::make_shared<std::vector<std::string>>();
+    for (csi::HeldBuffer::Entry& e : s->held.take()) {
+      if (!e.key.empty()) {
+        wakeups_saved_.add();  // a presence for a resource that is gone: never written
+        continue;
+      }
+      auto stanza = host().parse(e.xml);
+      if (stanza && stanza->name() == "message") messages->push_back(std::move(e.xml));
+    }
+    if (messages->empty()) return;
+    // The session leaves the session table after its CLOSED hooks: routed
+    // from here, a message for it would come back to it. From a task of
+    // this loop it finds the resource gone.
+    int32_t loop = parley::current_loop(host());
+    bool posted = loop >= 0 && parley::post(host(), static_cast<uint32_t>(loop), [this, messages] {
+      for (const std::string& xml : *messages) {
+        auto stanza = host().parse(xml);
+        if (!stanza) continue;
+        rerouted_.add();
+        host().route(std::move(*stanza));
+      }
+    });
+    if (!posted) host().warn("held messages of a closed session could not be routed again (shutting down)");
+  }
+
+  // ---- hot reload: "I" or "A", then the held buffer ----
+
+  parley::Result<std::string, std::string> save_session_data(parley_session_id, const CsiSlot& s) {
+    return std::string(s.inactive ? "I" : "A") + s.held.save();
+  }
+  parley::Result<std::unique_ptr<CsiSlot>, std::string> restore_session_data(parley_session_id,
+                                                                             std::string_view bytes) {
+    if (bytes.empty() || (bytes[0] != 'I' && bytes[0] != 'A'))
+      return parley::unexpected(std::string("malformed mod_csi slot"));
+    auto held = csi::HeldBuffer::restore(bytes.substr(1), limits_);
+    if (!held) return parley::unexpected(std::string("malformed mod_csi held buffer"));
+    auto s = std::make_unique<CsiSlot>(limits_);
+    s->inactive = bytes[0] == 'I';
+    s->held = std::move(*held);
+    if (s->inactive) inactive_.add(1);  // a reload starts the metrics at 0
+    return s;
+  }
+
+ private:
+  parley::Metric metric(std::string_view name, parley_metric_kind kind, std::string_view help) {
+    parley::Metric m = parley::register_metric(host(), name, kind, help);
+    if (!m) host().warn("metric " + std::string(name) + " refused");
+    return m;
+  }
+
+  CsiSlot& slot(parley_session_id session) {
+    if (auto* s = host().session_slot<CsiSlot>(session)) return *s;
+    if (auto* s = host().set_session_slot(session, std::make_unique<CsiSlot>(limits_))) return *s;
+    // Not this loop's session (cannot happen from its own events): a scratch
+    // slot that nothing reads again.
+    thread_local CsiSlot scratch(csi::BufferLimits{});
+    scratch = CsiSlot(limits_);
+    return scratch;
+  }
+
+  void client_traffic(parley_session_id session) {
+    if (!flush_on_client_traffic_) return;
+    if (auto* s = host().session_slot<CsiSlot>(session); s && !s->held.empty()) flush(session, *s, Reason::client);
+  }
+
+  // Sends what the slot holds, in order, through the filters after ours.
+  void flush(parley_session_id session, CsiSlot& s, Reason reason) {
+    if (s.held.empty()) return;
+    std::vector<csi::HeldBuffer::Entry> entries = s.held.take();
+    flushes_.add();
+    flush_reason_[static_cast<int>(reason)].add();
+    for (csi::HeldBuffer::Entry& e : entries) {
+      auto stanza = host().parse(e.xml);
+      if (!stanza) {
+        host().error("a held stanza did not parse again; dropped");
+        continue;
+      }
+      // Each one goes with the flush's write: no wake-up of its own.
+      wakeups_saved_.add();
+      if (!host().session_send_after(session, std::move(*stanza)))
+        host().debug("a held stanza was refused by its session (closing)");
+    }
+  }
+
+  static std::vector<csi::ChildName> children_of(const parley::ElementView& e) {
+    std::vector<csi::ChildName> out;
+    for (parley::ElementView c : e.children()) out.push_back(csi::ChildName{c.name(), c.xmlns()});
+    return out;
+  }
+
+  // The views in the shape borrow from `stanza`, which outlives it.
+  static csi::StanzaShape shape_of(const parley::ElementView& stanza) {
+    csi::StanzaShape shape;
+    shape.name = stanza.name();
+    shape.type = stanza.attr("type").value_or("");
+    if (shape.name != "message") return shape;
+    shape.children = children_of(stanza);
+    // XEP-0280: <received/> or <sent/> carries the message in <forwarded/>.
+    for (std::string_view wrapper : {"received", "sent"}) {
+      auto carbon = stanza.child(wrapper, csi::ns_carbons);
+      if (!carbon) continue;
+      auto forwarded = carbon->child("forwarded", csi::ns_forward);
+      auto inner = forwarded ? forwarded->child("message", csi::ns_client) : std::nullopt;
+      if (!inner) continue;
+      shape.forwarded = true;
+      shape.forwarded_type = inner->attr("type").value_or("");
+      shape.forwarded_children = children_of(*inner);
+      break;
+    }
+    return shape;
+  }
+
+  csi::BufferLimits limits_;
+  csi::Rules rules_;
+  bool delay_stamp_ = true;
+  bool flush_on_client_traffic_ = true;
+  parley::Metric held_, superseded_, wakeups_saved_, flushes_, rerouted_, inactive_;
+  parley::Metric flush_reason_[5];
+};
+
+}  // namespace
+
+PARLEY_MODULE(ModCsi, "mod_csi", "1.0.0",
+              parley::session_feature("<csi xmlns='urn:xmpp:csi:0'/>"),
+              parley::option("max_stanzas", PARLEY_OPT_INT),
+              parley::option("max_bytes", PARLEY_OPT_INT),
+              parley::option("important_payloads", PARLEY_OPT_STRING_LIST),
+              parley::option("delay_stamp", PARLEY_OPT_BOOL),
+              parley::option("flush_on_client_traffic", PARLEY_OPT_BOOL),
+              parley::hook<&ModCsi::on_nonza>(PARLEY_EVENT_NONZA_IN, 40),
+              parley::hook<&ModCsi::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 40),
+              parley::hook<&ModCsi::on_out>(PARLEY_EVENT_STANZA_OUT, 40),
+              parley::hook<&ModCsi::on_detached>(PARLEY_EVENT_SESSION_DETACHED),
+              parley::hook<&ModCsi::on_reattached>(PARLEY_EVENT_SESSION_REATTACHED),
+              parley::hook<&ModCsi::on_closed>(PARLEY_EVENT_SESSION_CLOSED))
