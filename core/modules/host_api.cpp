@@ -484,6 +484,11 @@ int session_attach(parley_module* m, parley_session_id detached, parley_session_
   return start_session_attach(m, detached, stream, done, arg);
 }
 
+int session_cut(parley_module* m, parley_session_id session) {
+  Session* s = session_here(m, session);
+  return s != nullptr && s->cut_connection() ? 1 : 0;
+}
+
 int session_state(parley_module* m, parley_session_id session) {
   Session* s = session_here(m, session);
   if (s == nullptr) return 0;
@@ -568,6 +573,8 @@ const parley_host_api table = {
     &session_close,
     &session_attach,
     &session_state,
+    // issue 12
+    &session_cut,
 };
 
 }  // namespace

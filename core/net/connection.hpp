@@ -117,6 +117,9 @@ class Connection {
   void close_after_flush();
   // Closes now; what is queued is not written.
   void abort();
+  // Ends the connection as if the peer had gone (on_connection_lost runs,
+  // from inside this call, then the handles close): a module found it dead.
+  void cut() { lost(); }
   bool closing() const { return closing_; }
 
   // Migration to another loop. migrate_out: reading stops and, once nothing

@@ -133,6 +133,22 @@ void Session::close(std::string_view condition, std::string_view text) {
     stream_->close_with_stream_error(condition, text);
 }
 
+bool Session::cut_connection() {
+  if (state_ != State::bound || !stream_ || stream_->closing()) return false;
+  // Later, not inside the module's call: the connection's end runs hooks
+  // (SESSION_CLOSING, SESSION_CLOSED) that must not nest in the caller's.
+  LoopContext* loop = &loop_;
+  SessionId id = id_;
+  const C2sStream* stream = stream_.get();
+  loop_.loop.post([loop, id, stream] {
+    Session* self = loop->find(id);
+    // The same connection still (not one that resumed the session meanwhile).
+    if (self == nullptr || self->state_ != State::bound || self->stream_.get() != stream || stream->closing()) return;
+    self->stream_->connection().cut();
+  });
+  return true;
+}
+
 // ---- outbound ----
 
 bool Session::deliver(const std::shared_ptr<Delivery>& delivery) {

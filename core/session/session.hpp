@@ -95,6 +95,9 @@ class Session {
   void end_throttle();
   // Closes with a stream error (attached), or ends at once (detached).
   void close(std::string_view condition, std::string_view text = {});
+  // An attached, bound session's connection ends as lost (session_cut), on a
+  // later turn of this loop. False: not bound, detached or closing.
+  bool cut_connection();
 
   // ---- presence (the session's own, RFC 6121 §4) ----
   bool available() const { return available_; }

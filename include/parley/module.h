@@ -572,6 +572,19 @@ typedef struct parley_host_api {
   /* Whether `session` (on the calling loop) is bound (1), detached (2), an
    * unbound stream (3); 0: not here. */
   int (*session_state)(parley_module* m, parley_session_id session);
+
+  /* ---- issue 12 (after 1.2: check PARLEY_HOST_HAS(host, session_cut)) ---- */
+
+  /* Cuts the connection of a bound, attached session as if it had been lost:
+   * no </stream:stream> and no stream error, the socket is closed as after a
+   * reset. SESSION_CLOSING is asked, so a module may keep the session detached
+   * (XEP-0198); if none does, the session ends as for any lost connection.
+   * For a module that found the connection dead (a XEP-0199 ping the client
+   * did not answer). Done after the call returns, on the session's loop: no
+   * hook runs inside it. Owns nothing. Call on the loop that owns `session`.
+   * 1 if under way; 0 if the session is not here, not bound, detached or
+   * closing already. */
+  int (*session_cut)(parley_module* m, parley_session_id session);
 } parley_host_api;
 
 #define PARLEY_SESSION_BOUND 1

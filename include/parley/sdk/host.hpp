@@ -274,6 +274,18 @@ class Host {
     }
   }
 
+  // Cuts the connection of a bound, attached session as if it had been lost
+  // (no stream error, no </stream:stream>): SESSION_CLOSING is asked, so
+  // stream management may keep the session detached. Done after this call
+  // returns, on the session's loop. false: not here, not bound, detached, or
+  // closing. Throws on a host without the entry (after 1.2:
+  // supports(PARLEY_HOST_ENTRY_END(session_cut))).
+  bool session_cut(parley_session_id session) const {
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_cut));
+    if (!api->session_cut) detail::fail("parley: this host lacks session_cut");
+    return api->session_cut(m_, session) == 1;
+  }
+
   // Sends to a session on the calling loop and calls `done` later, on that
   // loop: done(true) once every byte of the stanza was handed to the socket,
   // done(false) if the connection ended first (keep what it carried). false:

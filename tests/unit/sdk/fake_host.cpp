@@ -491,6 +491,11 @@ int h_session_close(parley_module* m, parley_session_id session, parley_str cond
   m->slots.erase(session);
   return 1;
 }
+int h_session_cut(parley_module* m, parley_session_id session) {
+  if (h_session_state(m, session) != PARLEY_SESSION_BOUND) return 0;
+  m->cut.push_back(session);
+  return 1;
+}
 int h_session_attach(parley_module* m, parley_session_id detached, parley_session_id stream, parley_attach_fn done,
                      void* arg) {
   if (!done || h_session_state(m, stream) != PARLEY_SESSION_UNBOUND) return 0;
@@ -562,6 +567,7 @@ parley_host_api make_api() {
   a.session_close = h_session_close;
   a.session_attach = h_session_attach;
   a.session_state = h_session_state;
+  a.session_cut = h_session_cut;
   return a;
 }
 

@@ -156,6 +156,7 @@ struct parley_module {
   std::vector<std::pair<parley_session_id, std::string>> written;     // session_write
   std::vector<std::pair<parley_session_id, std::string>> sent_after;  // session_send_after
   std::vector<std::pair<parley_session_id, std::string>> closed;      // session_close: condition
+  std::vector<parley_session_id> cut;                                  // session_cut
   std::vector<FakeAttach> attaches;
 
   // Lanes (per loop, see FakeLane): when not empty, a timer, storage call or

@@ -175,6 +175,24 @@ TEST_CASE("session_state maps the host's answer, and anything unknown to gone") 
   CHECK(host.session_state(9) == S::gone);
 }
 
+TEST_CASE("session_cut: a bound session's connection, not a detached or unknown one; absent on a 1.2 host") {
+  parley_module m;
+  m.sessions = {1, 2};
+  m.states = {{2, PARLEY_SESSION_DETACHED}};
+  parley::Host host(&m, fake::api());
+  CHECK(host.supports(PARLEY_HOST_ENTRY_END(session_cut)));
+  CHECK(host.session_cut(1));
+  CHECK_FALSE(host.session_cut(2));
+  CHECK_FALSE(host.session_cut(9));
+  CHECK(m.cut == std::vector<parley_session_id>{1});
+  // A 1.2 host ends at session_state: no session_cut.
+  parley_host_api older = fake::api_with_size(PARLEY_HOST_ENTRY_END(session_state));
+  parley::Host old_host(&m, &older);
+  CHECK(old_host.supports_1_2());
+  CHECK_FALSE(old_host.supports(PARLEY_HOST_ENTRY_END(session_cut)));
+  CHECK_THROWS_AS(old_host.session_cut(1), std::logic_error);
+}
+
 TEST_CASE("session_attach: the completion runs once with the outcome; a refused attach never calls it") {
   parley_module m;
   m.sessions = {5, 6, 7};

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <string>
 
@@ -74,11 +75,11 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   CHECK(c.limits.auth_failure_window == 300);
   CHECK(c.limits.max_write_backlog == 4 * 1024 * 1024);
   CHECK(c.limits.max_write_backlog_total == 256 * 1024 * 1024);
-  REQUIRE(c.modules.size() == 12);
-  const char* const shipped[] = {"mod_disco",    "mod_ping",   "mod_version", "mod_vcard",
-                                 "mod_private",  "mod_roster", "mod_presence", "mod_offline",
-                                 "mod_blocking", "mod_last",   "mod_csi",      "mod_register"};
-  for (size_t i = 0; i < 12; ++i) CHECK(c.modules[i].name == shipped[i]);
+  const char* const shipped[] = {"mod_disco",    "mod_ping",   "mod_version", "mod_vcard",   "mod_private",
+                                 "mod_roster",   "mod_presence", "mod_offline", "mod_blocking", "mod_last",
+                                 "mod_csi",      "mod_carbons", "mod_register"};
+  REQUIRE(c.modules.size() == std::size(shipped));
+  for (size_t i = 0; i < std::size(shipped); ++i) CHECK(c.modules[i].name == shipped[i]);
   CHECK(c.modules[0].options.IsMap());
   CHECK(c.modules[0].options.size() == 0);
   CHECK(c.modules[0].file == path);

@@ -1,0 +1,69 @@
+// mod_carbons' rules (XEP-0280 Message Carbons), apart from the SDK so that
+// unit tests can drive them: which messages are copied, and which of a user's
+// sessions get a copy. Standard library only; no state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace parley::mod_carbons {
+
+// What the rules need to know of a message (the module reads it off the stanza).
+struct MessageFacts {
+  std::string_view type;  // the 'type' attribute; "" (absent) is "normal" (RFC 6121 5.2.2)
+  bool has_body = false;  // a <body/> child
+  bool is_private = false;  // <private xmlns='urn:xmpp:carbons:2'/> (XEP-0280 section 9)
+  bool no_copy = false;     // <no-copy xmlns='urn:xmpp:hints'/> (XEP-0334)
+  bool is_carbon = false;   // carries <received/> or <sent/> of urn:xmpp:carbons:2: a copy already
+  bool from_muc = false;    // <x xmlns='http://jabber.org/protocol/muc#user'/>: from a room or a MUC PM
+};
+
+enum class Direction { received, sent };
+
+// XEP-0280 section 6 (the suggested rules, which this module follows): a chat
+// message, or a normal one with a body, is eligible; an error is not (the
+// third rule needs tracking what each error answers, which the XEP itself
+// calls unlikely to be appropriate); a groupchat or headline is not; a
+// message received from a MUC room or service (its muc#user <x/>) is not.
+// Then the opt-outs: <private/> (section 9) and XEP-0334 <no-copy/>; and a
+// copy is never copied again.
+bool eligible(const MessageFacts& message, Direction direction);
+
+// One bound session of the user, as the host reports it.
+struct UserSession {
+  uint64_t id = 0;
+  std::string resource;
+  bool available = false;
+  int priority = 0;
+};
+
+// The sessions that get a <received/> copy of a message the router delivered
+// to session `delivered_to` of the user (XEP-0280 section 7: every
+// Carbons-enabled resource that did not receive it under RFC 6121; whether a
+// session enabled Carbons is checked on its own loop afterwards).
+//
+// `to_resource` is the resource of the message's 'to' ("" for the bare JID).
+// Addressed to the session's own resource, only that session got it. Otherwise
+// (the bare JID, or a resource that is not bound: RFC 6121 8.5.3.2.1 handles a
+// chat message to it as if to the bare JID) the router gave it to each
+// available session of the highest non-negative priority (8.5.2.1.1), every
+// one of which runs this: only the one with the lowest id sends copies, and
+// none goes to a session that got the original.
+//
+// `sender_resource` is the resource of the sender when the sender is this same
+// user (a message to oneself), else "": the sender gets no copy of its own
+// message.
+std::vector<uint64_t> received_copy_targets(const std::vector<UserSession>& sessions, uint64_t delivered_to,
+                                            std::string_view to_resource, std::string_view sender_resource);
+
+// The sessions that get a <sent/> copy of a message session `sender` sent
+// (XEP-0280 section 8: every other Carbons-enabled resource, whether or not the
+// sender enabled Carbons). A message to the user's own account gets none:
+// its delivery makes <received/> copies (to every resource but the one that got
+// it and the sender), so that no resource gets the message twice.
+std::vector<uint64_t> sent_copy_targets(const std::vector<UserSession>& sessions, uint64_t sender,
+                                        bool to_own_account);
+
+}  // namespace parley::mod_carbons

@@ -1,0 +1,200 @@
+// mod_carbons: XEP-0280 Message Carbons (urn:xmpp:carbons:2).
+//
+//   <iq type='set'><enable xmlns='urn:xmpp:carbons:2'/></iq>   -> result; this session gets copies
+//   <iq type='set'><disable xmlns='urn:xmpp:carbons:2'/></iq>  -> result; it no longer does
+//
+// Enabling again, or disabling again, is a plain result (section 10.1). The
+// request is the session's own: no 'to', its own bare JID, or its server. From
+// anyone else (another account, a remote entity) it is not-allowed (sections 4
+// and 5); a get, or another payload, is bad-request (RFC 6120 8.3.3.1).
+//
+// Copies (rules: carbons_logic.hpp):
+//   <received/>  from PARLEY_EVENT_MESSAGE_DELIVERED: a message the router gave
+//                to one session of the user goes, wrapped, to the user's other
+//                Carbons-enabled sessions that did not get it (section 7);
+//   <sent/>      from PARLEY_EVENT_STANZA_IN: what a session sends goes to the
+//                user's other Carbons-enabled sessions (section 8).
+// Each copy is <message from='user@host' to='user@host/copy-receiver'
+// type='(the original's)'><received|sent xmlns='urn:xmpp:carbons:2'><forwarded
+// xmlns='urn:xmpp:forward:0'>(the original, as it was routed)</forwarded>...
+//
+// <private/> (section 9): no copies either way, and the element is removed
+// from what the recipient's sessions get (a SHOULD). The module has no
+// outgoing filter for it (one would make every stanza to every session a
+// copy); the rare private message is taken at MESSAGE_DELIVERED and written
+// again, without the element, through the outgoing filters.
+//
+// Threads: no lock. Whether a session enabled Carbons is its slot, read and
+// written on its own loop only; a copy is built where the message is, then
+// posted to the loop of the session that may get it, which checks the slot
+// there. A hot reload keeps the slots (save/restore_session_data).
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "carbons_logic.hpp"
+#include "parley/module.hpp"
+
+namespace {
+
+namespace carbons = parley::mod_carbons;
+
+constexpr const char* ns_carbons = "urn:xmpp:carbons:2";
+constexpr const char* ns_forward = "urn:xmpp:forward:0";
+constexpr const char* ns_hints = "urn:xmpp:hints";
+constexpr const char* ns_muc_user = "http://jabber.org/protocol/muc#user";
+constexpr const char* ns_client = "jabber:client";
+
+struct CarbonsState {
+  bool enabled = false;
+};
+
+class ModCarbons : public parley::Module {
+ public:
+  using SessionData = CarbonsState;
+
+  parley::Result<void, std::string> start() override {
+    if (!host().supports_1_2())
+      return parley::unexpected(std::string("needs a host with module ABI 1.2 (MESSAGE_DELIVERED, post_to_session)"));
+    copies_ = parley::register_metric(host(), "copies", PARLEY_METRIC_COUNTER, "carbon copies sent to sessions");
+    return {};
+  }
+
+  void on_iq(const parley::IqRequest& request) {
+    // A local session asking for itself: its own account, or its server.
+    const std::string requester(parley::bare_jid(request.from()));
+    const bool own = request.to() == requester || request.to() == host().module_host();
+    if (request.session() == 0 || !own || requester.find('@') == std::string::npos)
+      return host().bounce(request.iq(), "not-allowed", "Carbons are enabled by a session of this server for itself");
+    if (request.type() != "set") return host().bounce(request.iq(), "bad-request", "enable and disable are iq set");
+    auto payload = request.payload();
+    if (!payload || payload->xmlns() != ns_carbons || (payload->name() != "enable" && payload->name() != "disable"))
+      return host().bounce(request.iq(), "bad-request", "expected <enable/> or <disable/>");
+    const bool enable = payload->name() == "enable";
+    if (auto* state = host().session_slot<CarbonsState>(request.session())) {
+      state->enabled = enable;
+    } else if (enable) {
+      auto fresh = std::make_unique<CarbonsState>();
+      fresh->enabled = true;
+      if (!host().set_session_slot(request.session(), std::move(fresh)))
+        return host().bounce(request.iq(), "internal-server-error");
+    }
+    host().route(parley::make_iq_result(request.iq()));
+  }
+
+  // What a session sends: <sent/> copies to the user's other sessions.
+  parley::Outcome on_stanza_in(const parley::Event& event) {
+    auto stanza = event.stanza();
+    if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
+    if (!carbons::eligible(facts(*stanza), carbons::Direction::sent)) return parley::Outcome::pass;
+    const std::string bare = own_bare(event);
+    const std::string_view to = stanza->attr("to").value_or("");
+    // No 'to' is the sender's own bare JID (RFC 6120 10.3.1).
+    const bool to_own_account = to.empty() || parley::bare_jid(to) == bare;
+    auto sessions = host().user_sessions(bare);
+    auto targets = carbons::sent_copy_targets(logic_sessions(sessions), event.session(), to_own_account);
+    send_copies(*stanza, bare, sessions, targets, "sent");
+    return parley::Outcome::pass;
+  }
+
+  // What the router gave to a session: <received/> copies to the others.
+  parley::Outcome on_delivered(const parley::Event& event) {
+    auto stanza = event.stanza();
+    if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
+    const carbons::MessageFacts message = facts(*stanza);
+    if (message.is_private) return deliver_without_private(event.session(), *stanza);
+    if (!carbons::eligible(message, carbons::Direction::received)) return parley::Outcome::pass;
+    const std::string bare = own_bare(event);
+    const parley::Jid to = parley::Jid::prepared(stanza->attr("to").value_or(""));
+    const parley::Jid from = parley::Jid::prepared(stanza->attr("from").value_or(""));
+    const std::string_view sender_resource = from.bare_str() == bare ? std::string_view(from.resource()) : "";
+    auto sessions = host().user_sessions(bare);
+    auto targets = carbons::received_copy_targets(logic_sessions(sessions), event.session(), to.resource(),
+                                                  sender_resource);
+    send_copies(*stanza, bare, sessions, targets, "received");
+    return parley::Outcome::pass;
+  }
+
+  // Hot reload: whether each session enabled Carbons.
+  parley::Result<std::string, std::string> save_session_data(parley_session_id, const CarbonsState& state) {
+    return std::string(state.enabled ? "1" : "0");
+  }
+  parley::Result<std::unique_ptr<CarbonsState>, std::string> restore_session_data(parley_session_id,
+                                                                                  std::string_view bytes) {
+    if (bytes != "1" && bytes != "0") return parley::unexpected(std::string("unknown mod_carbons session state"));
+    auto state = std::make_unique<CarbonsState>();
+    state->enabled = bytes == "1";
+    return state;
+  }
+
+ private:
+  static carbons::MessageFacts facts(parley::ElementView message) {
+    carbons::MessageFacts f;
+    f.type = message.attr("type").value_or("");
+    f.has_body = message.child("body", ns_client).has_value();
+    f.is_private = message.child("private", ns_carbons).has_value();
+    f.no_copy = message.child("no-copy", ns_hints).has_value();
+    f.is_carbon = message.child("received", ns_carbons).has_value() || message.child("sent", ns_carbons).has_value();
+    f.from_muc = message.child("x", ns_muc_user).has_value();
+    return f;
+  }
+
+  static std::string own_bare(const parley::Event& event) {
+    return std::string(event.user()) + "@" + std::string(event.host());
+  }
+
+  static std::vector<carbons::UserSession> logic_sessions(const std::vector<parley::Host::UserSession>& sessions) {
+    std::vector<carbons::UserSession> out;
+    out.reserve(sessions.size());
+    for (const auto& s : sessions)
+      out.push_back(carbons::UserSession{s.id, parley::Jid::prepared(s.full_jid).resource(), s.available, s.priority});
+    return out;
+  }
+
+  // One wrapped copy per target, built here (the original is this call's),
+  // checked and sent on the target's own loop. Posted even to this loop: the
+  // copy is not delivered from inside another session's hook.
+  void send_copies(parley::ElementView original, const std::string& bare,
+                   const std::vector<parley::Host::UserSession>& sessions, const std::vector<uint64_t>& targets,
+                   std::string_view kind) {
+    for (uint64_t id : targets) {
+      const std::string* full = nullptr;
+      for (const auto& s : sessions)
+        if (s.id == id) full = &s.full_jid;
+      if (!full) continue;
+      auto copy = std::make_shared<parley::Element>(host().element("message", ns_client));
+      copy->set_attr("from", bare).set_attr("to", *full);
+      if (auto type = original.attr("type")) copy->set_attr("type", *type);
+      copy->add_child(kind, ns_carbons).add_child("forwarded", ns_forward).add_child(original.clone());
+      parley::post_to_session(host(), id, [this, id, copy] {
+        const auto* state = host().session_slot<CarbonsState>(id);
+        if (!state || !state->enabled) return;
+        if (host().send_to_session(id, std::move(*copy))) copies_.add();
+      });
+    }
+  }
+
+  // XEP-0280 section 9: the recipient's server SHOULD remove <private/>. The
+  // delivery is taken (HANDLED) and the message written again without it,
+  // through the outgoing filters (other modules' counting and holding).
+  parley::Outcome deliver_without_private(parley_session_id session, parley::ElementView message) {
+    parley::Element stripped = message.clone();
+    stripped.remove_children("private", ns_carbons);
+    if (!host().session_send_after(session, std::move(stripped))) return parley::Outcome::pass;
+    return parley::Outcome::handled;
+  }
+
+  parley::Metric copies_;
+};
+
+}  // namespace
+
+PARLEY_MODULE(ModCarbons, "mod_carbons", "1.0.0",
+              parley::iq_handler<&ModCarbons::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_carbons),
+              parley::iq_handler<&ModCarbons::on_iq>(PARLEY_IQ_SERVER, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_carbons),
+              parley::hook<&ModCarbons::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 90),
+              parley::hook<&ModCarbons::on_delivered>(PARLEY_EVENT_MESSAGE_DELIVERED, 90),
+              parley::disco_feature(ns_carbons))
