@@ -478,6 +478,11 @@ int session_close(parley_module* m, parley_session_id session, parley_str condit
   return 1;
 }
 
+int session_detach(parley_module* m, parley_session_id session, parley_str condition) {
+  Session* s = session_here(m, session);
+  return s != nullptr && s->detach_connection(from_pstr(condition)) ? 1 : 0;
+}
+
 int session_attach(parley_module* m, parley_session_id detached, parley_session_id stream, parley_attach_fn done,
                    void* arg) {
   if (session_here(m, stream) == nullptr) return 0;
@@ -568,6 +573,7 @@ const parley_host_api table = {
     &session_close,
     &session_attach,
     &session_state,
+    &session_detach,
 };
 
 }  // namespace

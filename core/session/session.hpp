@@ -70,6 +70,11 @@ class Session {
   // The stream's connection ended without a closed stream: a module may keep
   // the session (SESSION_CLOSING -> detached). True if it is detached now.
   bool connection_lost();
+  // A module takes the session from its open connection (session_detach): the
+  // connection gets `condition` (empty: </stream:stream>) and closes, the
+  // session is detached (SESSION_DETACHED). False if not bound with a
+  // connection that is open.
+  bool detach_connection(std::string_view condition);
   // The stream's connection closed for good: the session goes too unless it is
   // detached (then the stream is dropped). Last call on this object from the stream.
   void stream_closed(C2sStream* stream);

@@ -572,6 +572,21 @@ typedef struct parley_host_api {
   /* Whether `session` (on the calling loop) is bound (1), detached (2), an
    * unbound stream (3); 0: not here. */
   int (*session_state)(parley_module* m, parley_session_id session);
+
+  /* Ends the connection of a bound session and keeps the session, detached,
+   * as if the connection had been lost and a SESSION_CLOSING hook had kept it
+   * (CLOSING is not asked; SESSION_DETACHED runs): the connection gets the
+   * stream error `condition` (an RFC 6120 stream error condition; empty: a
+   * plain </stream:stream>) and is closed once what it has queued is written;
+   * bytes it had not written are settled as written, as for a lost
+   * connection. The session stays bound and available, with its id, slots and
+   * presence; it then ends as any detached session (session_close,
+   * limits.max_detached_*). For XEP-0198: a <resume/> that arrives while the
+   * old connection is still open takes the session from it. Call on the
+   * session's loop (from its hooks, iq requests, completions or a
+   * post_to_session task); nothing is owned or kept. 1 if detached; 0 if the
+   * session is not here, not bound with a connection, or closing. */
+  int (*session_detach)(parley_module* m, parley_session_id session, parley_str condition);
 } parley_host_api;
 
 #define PARLEY_SESSION_BOUND 1

@@ -273,6 +273,16 @@ class Host {
       default: return SessionState::gone;  // 0, or a state a newer host adds
     }
   }
+  // Takes a bound session from its open connection and keeps it detached
+  // (SESSION_DETACHED runs; CLOSING is not asked): the connection gets the
+  // stream error `condition` (empty: </stream:stream>) and closes. XEP-0198: a
+  // <resume/> racing the old connection. false: not here, not bound with an
+  // open connection. Check supports(PARLEY_HOST_ENTRY_END(session_detach)).
+  bool session_detach(parley_session_id session, std::string_view condition = {}) const {
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_detach));
+    if (!api->session_detach) detail::fail("parley: this host lacks session_detach");
+    return api->session_detach(m_, session, detail::to_c(condition)) == 1;
+  }
 
   // Sends to a session on the calling loop and calls `done` later, on that
   // loop: done(true) once every byte of the stanza was handed to the socket,
