@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 
 from conftest import PASSWORD
 from rawxmpp import NS_CLIENT, q
-from test_mod_offline import collect_messages, stored_rows
+from test_mod_offline import collect_messages, stored_rows, wait_counter as wait_offline_counter
 from test_mod_presence import expect_presence, login as presence_login, subscribe_both
 from test_modules import module_dir
 from slix_driver import SlixRunner
@@ -373,10 +373,9 @@ def test_the_resume_timeout_sends_unacked_messages_to_offline_storage_with_their
     end_abruptly(alice, "reset")
     # The session ends at the timeout: its contacts hear it then.
     expect_presence(bob, alice_jid, "unavailable", timeout=15)
-    deadline = time.monotonic() + 10
-    while len(stored_rows(server)) < 3:
-        assert time.monotonic() < deadline, stored_rows(server)
-        time.sleep(0.05)
+    wait_offline_counter(server, "stored", 3)  # committed, and known to mod_offline
+    rows = stored_rows(server)
+    assert len(rows) == 3 and all(NS_DELAY in xml for _, xml in rows), rows
     assert sm_counter(server, "resume_timeouts") == 1
     # An expired id: item-not-found, and the stream can still bind.
     stream = authenticated(server, raw_factory, "alice")
@@ -405,10 +404,7 @@ def test_max_ack_queue_closes_with_policy_violation_and_nothing_is_lost(server_f
     assert alice.expect_stream_error() == "policy-violation"
     assert bodies([e for e in alice.received if e.tag == MESSAGE]) == ["m1", "m2", "m3"]
     # The fourth was not written; all four, unacknowledged, go offline in order.
-    deadline = time.monotonic() + 10
-    while len(stored_rows(server)) < 4:
-        assert time.monotonic() < deadline, stored_rows(server)
-        time.sleep(0.05)
+    wait_offline_counter(server, "stored", 4)
     again = bound(server, raw_factory, "alice", "a2")
     again.send("<presence/>")
     assert bodies(collect_messages(again, 4)) == ["m1", "m2", "m3", "m4"]
@@ -420,8 +416,9 @@ def test_a_new_login_replacing_a_detached_session_gets_its_unacked_messages(serv
     bob = bound(server, raw_factory, "bob", "b")
     alice_jid, sm_id, h, _ = detached_alice(server, raw_factory, messages=2, bob=bob)
     # The same full JID binds again: the detached session ends (conflict).
-    again = bound(server, raw_factory, "alice", "phone", presence=True)
+    again = bound(server, raw_factory, "alice", "phone")
     assert again.jid == alice_jid
+    again.send("<presence/>")
     assert bodies(collect_messages(again, 2)) == ["m1", "m2"]
     assert [e for e in again.nothing_before_sync() if e.tag == MESSAGE] == []
     stream = authenticated(server, raw_factory, "alice")
@@ -438,11 +435,9 @@ def test_a_clean_close_with_unacked_messages_routes_them_again(server_factory, t
     collect_messages(alice, 2)
     alice.send(f"<a xmlns='{NS_SM}' h='1'/>")  # m1 handled, m2 not
     alice.close()
-    deadline = time.monotonic() + 10
-    while len(stored_rows(server)) < 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    again = bound(server, raw_factory, "alice", "b", presence=True)
+    wait_offline_counter(server, "stored", 1)
+    again = bound(server, raw_factory, "alice", "b")
+    again.send("<presence/>")
     assert bodies(collect_messages(again, 1)) == ["m2"]
     assert [e for e in again.nothing_before_sync() if e.tag == MESSAGE] == []
 
