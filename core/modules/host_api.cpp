@@ -483,6 +483,11 @@ int session_detach(parley_module* m, parley_session_id session, parley_str condi
   return s != nullptr && s->detach_connection(from_pstr(condition)) ? 1 : 0;
 }
 
+uint64_t session_stanzas_in(parley_module* m, parley_session_id session) {
+  Session* s = session_here(m, session);
+  return s != nullptr ? s->stanzas_in() : 0;
+}
+
 int session_attach(parley_module* m, parley_session_id detached, parley_session_id stream, parley_attach_fn done,
                    void* arg) {
   if (session_here(m, stream) == nullptr) return 0;
@@ -574,6 +579,7 @@ const parley_host_api table = {
     &session_attach,
     &session_state,
     &session_detach,
+    &session_stanzas_in,
 };
 
 }  // namespace

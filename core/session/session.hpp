@@ -104,6 +104,9 @@ class Session {
   // ---- presence (the session's own, RFC 6121 §4) ----
   bool available() const { return available_; }
   int priority() const { return priority_; }
+  // Stanzas the bound client sent (session_stanzas_in: XEP-0198's h).
+  uint64_t stanzas_in() const { return stanzas_in_; }
+  void count_stanza_in() { ++stanzas_in_; }
   void set_presence(bool available, int priority);
 
   // ---- module slots ----
@@ -164,6 +167,7 @@ class Session {
   bool available_ = false;
   bool attaching_ = false;
   int priority_ = 0;
+  uint64_t stanzas_in_ = 0;
   std::string host_;  // the served domain the stream is for
   Jid jid_;           // after SASL: bare; after bind: full
 
