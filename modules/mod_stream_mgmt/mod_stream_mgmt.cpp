@@ -1,8 +1,8 @@
 // mod_stream_mgmt: XEP-0198 Stream Management (urn:xmpp:sm:3) with resumption.
 //
-// Counting. h for the client (what the server handled) counts the stanzas the
-// client sends on a bound stream, in a STANZA_IN hook that runs before every
-// other (priority -1000). What the server sent is counted by an outgoing
+// Counting. h for the client (what the server handled) is the host's count of
+// the stanzas the client sent (session_stanzas_in: every one, those the core
+// refused before any hook included) since <enable/>. What the server sent is counted by an outgoing
 // filter that runs after every other (priority 90): a filter that holds a
 // stanza (client state indication) releases it later through the filters
 // after its own, so this one sees exactly what is written, once. Each stanza
@@ -56,7 +56,7 @@ struct SmSlot {
   bool over_limit = false;      // closing with policy-violation
   std::string token;
   std::string bare;
-  sm::Counter in;         // stanzas handled from the client
+  uint64_t in_base = 0;   // the host's count of the client's stanzas at <enable/>
   uint32_t out = 0;       // stanzas sent (sequence numbers), mod 2^32
   uint32_t acked = 0;     // the client's last h
   int64_t resume_seconds = 0;
@@ -73,6 +73,8 @@ class ModStreamMgmt : public parley::Module {
   using SessionData = SmSlot;
 
   parley::Result<void, std::string> start() override {
+    if (!host().supports(PARLEY_HOST_ENTRY_END(session_stanzas_in)))
+      return parley::unexpected(std::string("needs a host with session_detach and session_stanzas_in"));
     auto opt = [&](const char* name, int64_t def, int64_t lo, int64_t hi) -> std::optional<int64_t> {
       int64_t v = host().option_int(name).value_or(def);
       if (v < lo || v > hi) return std::nullopt;
@@ -84,7 +86,7 @@ class ModStreamMgmt : public parley::Module {
       int64_t* into;
     } table[] = {
         {"resume_timeout", 300, 1, 86400, &resume_timeout_},
-        {"max_resume_timeout", 600, 1, 86400, &max_resume_timeout_},
+        {"max_resume_timeout", 300, 1, 86400, &max_resume_timeout_},
         {"max_ack_queue", 5000, 1, 1000000, &max_ack_queue_},
         {"max_ack_queue_bytes", 8 << 20, 1024, int64_t{1} << 32, &max_ack_queue_bytes_},
         {"ack_request_stanzas", 5, 1, 1000000, &ack_request_stanzas_},
@@ -103,11 +105,6 @@ class ModStreamMgmt : public parley::Module {
   }
 
   // ---- counting ----
-
-  parley::Outcome on_stanza_in(const parley::Event& ev) {
-    if (SmSlot* s = host().session_slot<SmSlot>(ev.session()); s && s->enabled) s->in.increment();
-    return parley::Outcome::pass;
-  }
 
   parley::Outcome on_stanza_out(const parley::Event& ev) {
     SmSlot* s = host().session_slot<SmSlot>(ev.session());
@@ -167,9 +164,17 @@ class ModStreamMgmt : public parley::Module {
         return parley::Outcome::handled;
       }
       if (!acknowledge(session, *s, *h)) {
-        // XEP-0198 §4: an ack of more than was sent ends the stream.
+        // XEP-0198 §4: an ack of more than was sent ends the stream, with
+        // <handled-count-too-high/> in the stream error (which session_close
+        // cannot carry: written here, then a plain close).
         host().counter_add("handled_count_too_high");
-        host().session_close(session, "undefined-condition");
+        parley::Element error = host().element("error", "http://etherx.jabber.org/streams");
+        error.add_child("undefined-condition", "urn:ietf:params:xml:ns:xmpp-streams");
+        error.add_child("handled-count-too-high", ns_sm)
+            .set_attr("h", std::to_string(*h))
+            .set_attr("send-count", std::to_string(s->out));
+        write(session, error);
+        host().session_close(session);
       }
     } else {
       return parley::Outcome::pass;
@@ -220,7 +225,7 @@ class ModStreamMgmt : public parley::Module {
     saved.resumable = s.resumable;
     saved.token = s.token;
     saved.bare = s.bare;
-    saved.in = s.in.value;
+    saved.in_base = s.in_base;
     saved.out = s.out;
     saved.acked = s.acked;
     saved.resume_seconds = s.resume_seconds;
@@ -236,7 +241,7 @@ class ModStreamMgmt : public parley::Module {
     s->resumable = saved->resumable;
     s->token = std::move(saved->token);
     s->bare = std::move(saved->bare);
-    s->in.value = saved->in;
+    s->in_base = saved->in_base;
     s->out = saved->out;
     s->acked = saved->acked;
     s->resume_seconds = saved->resume_seconds;
@@ -249,6 +254,7 @@ class ModStreamMgmt : public parley::Module {
     SmSlot* s = slot(session);
     if (!s) return;
     s->enabled = true;
+    s->in_base = host().session_stanzas_in(session);
     s->bare = std::string(parley::bare_jid(jid));
     parley::Element enabled = host().element("enabled", ns_sm);
     std::string_view resume = nonza.attr("resume").value_or("");
@@ -318,7 +324,7 @@ class ModStreamMgmt : public parley::Module {
     // The client's h checked before anything changes: an ack of more than
     // was sent (XEP-0198 handled-count-too-high) resumes nothing.
     auto acked = sm::newly_acked(s->acked, h, s->queue.size());
-    if (!acked) return {"undefined-condition", s->in.value};
+    if (!acked) return {"undefined-condition", handled(id.session, *s)};
     auto state = host().session_state(id.session);
     if (state == parley::Host::SessionState::bound) {
       // The old connection is still open (XEP-0198 §5: it SHOULD be
@@ -380,7 +386,7 @@ class ModStreamMgmt : public parley::Module {
     s->attaching = false;
     host().counter_add("resumed");
     parley::Element answer = host().element("resumed", ns_sm);
-    answer.set_attr("previd", previd).set_attr("h", std::to_string(s->in.value));
+    answer.set_attr("previd", previd).set_attr("h", std::to_string(handled(session, *s)));
     write(session, answer);
     // The client's h was applied before the attach: these are what it lacks.
     for (const sm::Unacked& u : s->queue.items()) {
@@ -424,7 +430,7 @@ class ModStreamMgmt : public parley::Module {
 
   void write_a(parley_session_id session, const SmSlot& s) {
     parley::Element a = host().element("a", ns_sm);
-    a.set_attr("h", std::to_string(s.in.value));
+    a.set_attr("h", std::to_string(handled(session, s)));
     write(session, a);
   }
 
@@ -485,6 +491,10 @@ class ModStreamMgmt : public parley::Module {
     }
   }
 
+  uint32_t handled(parley_session_id session, const SmSlot& s) const {
+    return sm::handled_since(host().session_stanzas_in(session), s.in_base);
+  }
+
   SmSlot* slot(parley_session_id session) {
     if (auto* s = host().session_slot<SmSlot>(session)) return s;
     return host().set_session_slot(session, std::make_unique<SmSlot>());
@@ -502,7 +512,7 @@ class ModStreamMgmt : public parley::Module {
     if (!host().session_write(session, element)) host().debug("session_write refused");
   }
 
-  int64_t resume_timeout_ = 300, max_resume_timeout_ = 600, max_ack_queue_ = 5000, max_ack_queue_bytes_ = 8 << 20,
+  int64_t resume_timeout_ = 300, max_resume_timeout_ = 300, max_ack_queue_ = 5000, max_ack_queue_bytes_ = 8 << 20,
           ack_request_stanzas_ = 5, ack_request_seconds_ = 5, max_answers_ = 10;
   std::string domain_;
 };
@@ -510,7 +520,6 @@ class ModStreamMgmt : public parley::Module {
 }  // namespace
 
 PARLEY_MODULE(ModStreamMgmt, "mod_stream_mgmt", "1.0.0",
-              parley::hook<&ModStreamMgmt::on_stanza_in>(PARLEY_EVENT_STANZA_IN, -1000),
               parley::hook<&ModStreamMgmt::on_stanza_out>(PARLEY_EVENT_STANZA_OUT, 90),
               parley::hook<&ModStreamMgmt::on_nonza>(PARLEY_EVENT_NONZA_IN),
               parley::hook<&ModStreamMgmt::on_closing>(PARLEY_EVENT_SESSION_CLOSING),

@@ -12,12 +12,12 @@
 
 namespace parley::sm {
 
-// XEP-0198 h: stanzas handled, modulo 2^32 (§4: "the value of h MUST wrap
-// to zero after 2^32 - 1").
-struct Counter {
-  uint32_t value = 0;
-  void increment() noexcept { ++value; }  // unsigned: wraps by definition
-};
+// XEP-0198 h: stanzas handled since <enable/>, modulo 2^32 ("the value of h
+// MUST wrap to zero after 2^32 - 1"), from the host's running count of the
+// session's stanzas (64 bits) and its value at <enable/>.
+inline uint32_t handled_since(uint64_t count_now, uint64_t count_at_enable) noexcept {
+  return static_cast<uint32_t>(count_now - count_at_enable);
+}
 
 // How many stanzas an ack of `h` newly acknowledges, given the last
 // acknowledged value and how many are still unacknowledged; nullopt if `h`
@@ -86,7 +86,7 @@ struct Saved {
   bool resumable = false;
   std::string token;
   std::string bare;
-  uint32_t in = 0;
+  uint64_t in_base = 0;  // the host's count of the client's stanzas at <enable/>
   uint32_t out = 0;
   uint32_t acked = 0;
   int64_t resume_seconds = 0;

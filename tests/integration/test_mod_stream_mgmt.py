@@ -161,6 +161,11 @@ def test_the_feature_enable_and_its_errors(server_factory, tmp_path, raw_factory
     stream.message(stream.jid, "to myself")
     stream.expect_message("to myself")
     assert server_h(stream) == 2
+    # Stanzas the core refuses before any module sees them are handled too.
+    stream.send("<message to='a@b@c' type='chat' id='bad'><body>x</body></message>")
+    stream.send("<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>")  # no id: bad-request
+    stream.sync()
+    assert server_h(stream) == 5
 
 
 def test_enable_with_resumption_and_its_timeout(server_factory, tmp_path, raw_factory):
@@ -206,8 +211,13 @@ def test_acks_both_ways_count_stanzas_only(server_factory, tmp_path, raw_factory
     alice.expect_message("self")
     assert server_h(alice) == 3
     # An <a/> acknowledging more than was sent ends the stream (XEP-0198 §4).
-    alice.send(f"<a xmlns='{NS_SM}' h='{handled(alice) + 1}'/>")
-    assert alice.expect_stream_error() == "undefined-condition"
+    sent = handled(alice)
+    alice.send(f"<a xmlns='{NS_SM}' h='{sent + 1}'/>")
+    error = alice.expect(q(NS_STREAM, "error"))
+    assert error.find(q("urn:ietf:params:xml:ns:xmpp-streams", "undefined-condition")) is not None
+    too_high = error.find(q(NS_SM, "handled-count-too-high"))
+    assert too_high.get("h") == str(sent + 1) and too_high.get("send-count") == str(sent)
+    assert alice.wait_closed()
 
 
 def test_the_server_asks_for_an_ack_after_t_seconds(server_factory, tmp_path, raw_factory):
