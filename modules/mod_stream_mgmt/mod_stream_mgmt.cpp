@@ -101,6 +101,7 @@ class ModStreamMgmt : public parley::Module {
     }
     if (resume_timeout_ > max_resume_timeout_) resume_timeout_ = max_resume_timeout_;
     domain_ = host().module_host();
+    ended_.init(host());
     return {};
   }
 
@@ -208,6 +209,7 @@ class ModStreamMgmt : public parley::Module {
     cancel(s->ack_timer);
     cancel(s->detach_timer);
     cancel(s->answer_timer);
+    if (s->resumable) remember_ended(ev.session(), *s);
     if (s->queue.empty()) return;
     auto unacked = std::make_shared<std::deque<sm::Unacked>>(s->queue.take());
     std::string bare = s->bare;
@@ -306,7 +308,10 @@ class ModStreamMgmt : public parley::Module {
         else refuse(stream, check);
       });
     });
-    if (!posted) refuse(stream, Check{"item-not-found", std::nullopt});
+    if (!posted) {
+      // No such session any more: its h if it ended recently and was this account's.
+      refuse(stream, Check{"item-not-found", ended_.here().find(target.session, target.token, bare, steady_ms())});
+    }
   }
 
   struct Check {
@@ -317,9 +322,13 @@ class ModStreamMgmt : public parley::Module {
   // On the session's loop.
   Check check_resumable(const sm::SmId& id, const std::string& bare, uint32_t h) {
     SmSlot* s = host().session_slot<SmSlot>(id.session);
+    if (!s) {
+      // Ended (timed out, replaced, closed): its h if it was this account's.
+      return {"item-not-found", ended_.here().find(id.session, id.token, bare, steady_ms())};
+    }
     // One answer for "no such session", "another account's", "a bad token":
     // nothing tells them apart, and nothing of the session is shown.
-    if (!s || !s->resumable || s->over_limit || s->attaching || s->bare != bare || !sm::same_token(s->token, id.token))
+    if ( !s->resumable || s->over_limit || s->attaching || s->bare != bare || !sm::same_token(s->token, id.token))
       return {"item-not-found", std::nullopt};
     // The client's h checked before anything changes: an ack of more than
     // was sent (XEP-0198 handled-count-too-high) resumes nothing.
@@ -491,6 +500,22 @@ class ModStreamMgmt : public parley::Module {
     }
   }
 
+  // Every loop keeps its copy (a <resume/> may arrive on any): this one now,
+  // the others by a post.
+  void remember_ended(parley_session_id session, const SmSlot& s) {
+    uint32_t h = handled(session, s);
+    int32_t here = parley::current_loop(host());
+    for (uint32_t loop = 0; loop < parley::loop_count(host()); ++loop) {
+      if (static_cast<int32_t>(loop) == here) {
+        ended_.here().add(session, s.token, s.bare, h, steady_ms());
+        continue;
+      }
+      parley::post(host(), loop, [this, session, token = s.token, bare = s.bare, h] {
+        ended_.here().add(session, token, bare, h, steady_ms());
+      });
+    }
+  }
+
   uint32_t handled(parley_session_id session, const SmSlot& s) const {
     return sm::handled_since(host().session_stanzas_in(session), s.in_base);
   }
@@ -515,6 +540,7 @@ class ModStreamMgmt : public parley::Module {
   int64_t resume_timeout_ = 300, max_resume_timeout_ = 300, max_ack_queue_ = 5000, max_ack_queue_bytes_ = 8 << 20,
           ack_request_stanzas_ = 5, ack_request_seconds_ = 5, max_answers_ = 10;
   std::string domain_;
+  parley::PerLoop<sm::EndedSessions> ended_;  // each loop's, touched only there
 };
 
 }  // namespace

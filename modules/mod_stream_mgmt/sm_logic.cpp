@@ -97,6 +97,24 @@ bool AnswerRate::allow(int64_t now_ms, uint32_t per_second) noexcept {
   return true;
 }
 
+void EndedSessions::expire(int64_t now_ms) {
+  while (!items_.empty() && (items_.size() > capacity_ || now_ms - items_.front().ended_ms >= ttl_ms_))
+    items_.pop_front();
+}
+
+void EndedSessions::add(uint64_t session, std::string token, std::string bare, uint32_t h, int64_t now_ms) {
+  items_.push_back(Entry{session, std::move(token), std::move(bare), h, now_ms});
+  expire(now_ms);
+}
+
+std::optional<uint32_t> EndedSessions::find(uint64_t session, std::string_view token, std::string_view bare,
+                                            int64_t now_ms) {
+  expire(now_ms);
+  for (const Entry& e : items_)
+    if (e.session == session && e.bare == bare && same_token(e.token, token)) return e.h;
+  return std::nullopt;
+}
+
 std::string delay_stamp(int64_t ms) {
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};

@@ -78,6 +78,32 @@ class AnswerRate {
   uint32_t used_ = 0;
 };
 
+// Resumable sessions that ended recently (one worker loop's), so that a
+// <resume/> of one gets <failed h='...'/> with the session's last h (XEP-0198
+// §5: the client learns which of its stanzas arrived). Bounded: at most
+// `capacity` entries, each for `ttl_ms`; the oldest go first.
+class EndedSessions {
+ public:
+  EndedSessions(std::size_t capacity = 1000, int64_t ttl_ms = 600000) : capacity_(capacity), ttl_ms_(ttl_ms) {}
+  void add(uint64_t session, std::string token, std::string bare, uint32_t h, int64_t now_ms);
+  // The h of that session if it ended here recently, with that token, and is
+  // of that account.
+  std::optional<uint32_t> find(uint64_t session, std::string_view token, std::string_view bare, int64_t now_ms);
+  std::size_t size() const noexcept { return items_.size(); }
+
+ private:
+  struct Entry {
+    uint64_t session;
+    std::string token, bare;
+    uint32_t h;
+    int64_t ended_ms;
+  };
+  void expire(int64_t now_ms);
+  std::deque<Entry> items_;
+  std::size_t capacity_;
+  int64_t ttl_ms_;
+};
+
 // XEP-0082 date-time in UTC with milliseconds: "2026-12-05T23:01:02.345Z".
 std::string delay_stamp(int64_t ms_since_epoch);
 

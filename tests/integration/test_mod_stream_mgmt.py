@@ -375,6 +375,8 @@ def test_the_resume_timeout_sends_unacked_messages_to_offline_storage_with_their
     alice_jid = alice.jid
     expect_presence(bob, alice_jid)
     sm_id = enable(alice, resume=True).get("id")
+    alice.message(bob.jid, "bye")  # the server's h: 1
+    bob.expect_message("bye")
     before = time.time()
     for i in range(1, 4):
         bob.message(alice_jid, f"m{i}")
@@ -387,9 +389,14 @@ def test_the_resume_timeout_sends_unacked_messages_to_offline_storage_with_their
     rows = stored_rows(server)
     assert len(rows) == 3 and all(NS_DELAY in xml for _, xml in rows), rows
     assert sm_counter(server, "resume_timeouts") == 1
-    # An expired id: item-not-found, and the stream can still bind.
+    # An expired id: item-not-found with the session's last h (XEP-0198 §5),
+    # for its account only; and the stream can still bind.
     stream = authenticated(server, raw_factory, "alice")
-    assert failed_condition(resume(stream, sm_id, 0)) == "item-not-found"
+    failed = resume(stream, sm_id, 0)
+    assert failed_condition(failed) == "item-not-found" and failed.get("h") == "1"
+    other = authenticated(server, raw_factory, "bob")
+    failed = resume(other, sm_id, 0)
+    assert failed_condition(failed) == "item-not-found" and failed.get("h") is None
     stream.bind("laptop")
     stream.send("<presence/>")
     got = collect_messages(stream, 3)

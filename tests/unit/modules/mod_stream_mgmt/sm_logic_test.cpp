@@ -136,3 +136,20 @@ TEST_CASE("the slot crosses a reload intact") {
   std::string wrong = encode(s);
   CHECK_FALSE(decode(wrong));
 }
+
+TEST_CASE("ended sessions: found by id, token and account, bounded in number and time") {
+  EndedSessions ended(2, 1000);
+  std::string t1 = random_token(), t2 = random_token(), t3 = random_token();
+  ended.add(1, t1, "alice@localhost", 7, 0);
+  CHECK(ended.find(1, t1, "alice@localhost", 10) == std::optional<uint32_t>(7));
+  CHECK_FALSE(ended.find(1, t1, "bob@localhost", 10));  // another account: nothing
+  CHECK_FALSE(ended.find(1, t2, "alice@localhost", 10));  // another token
+  CHECK_FALSE(ended.find(2, t1, "alice@localhost", 10));
+  ended.add(2, t2, "alice@localhost", 8, 20);
+  ended.add(3, t3, "alice@localhost", 9, 30);  // over capacity: the oldest goes
+  CHECK(ended.size() == 2);
+  CHECK_FALSE(ended.find(1, t1, "alice@localhost", 40));
+  CHECK(ended.find(3, t3, "alice@localhost", 40) == std::optional<uint32_t>(9));
+  CHECK_FALSE(ended.find(2, t2, "alice@localhost", 1020));  // expired
+  CHECK(ended.find(3, t3, "alice@localhost", 1020) == std::optional<uint32_t>(9));
+}
