@@ -483,7 +483,7 @@ int session_detach(parley_module* m, parley_session_id session, parley_str condi
   return s != nullptr && s->detach_connection(from_pstr(condition)) ? 1 : 0;
 }
 
-uint64_t session_stanzas_in(parley_module* m, parley_session_id session) {
+uint32_t session_stanzas_in(parley_module* m, parley_session_id session) {
   Session* s = session_here(m, session);
   return s != nullptr ? s->stanzas_in() : 0;
 }

@@ -104,8 +104,8 @@ class Session {
   // ---- presence (the session's own, RFC 6121 §4) ----
   bool available() const { return available_; }
   int priority() const { return priority_; }
-  // Stanzas the bound client sent (session_stanzas_in: XEP-0198's h).
-  uint64_t stanzas_in() const { return stanzas_in_; }
+  // Stanzas the bound client sent, modulo 2^32 (session_stanzas_in: XEP-0198's h).
+  uint32_t stanzas_in() const { return stanzas_in_; }
   void count_stanza_in() { ++stanzas_in_; }
   void set_presence(bool available, int priority);
 
@@ -167,7 +167,7 @@ class Session {
   bool available_ = false;
   bool attaching_ = false;
   int priority_ = 0;
-  uint64_t stanzas_in_ = 0;
+  uint32_t stanzas_in_ = 0;  // modulo 2^32 (XEP-0198 h); +8 B (tests/unit/core/c2s/session_size_test.cpp)
   std::string host_;  // the served domain the stream is for
   Jid jid_;           // after SASL: bare; after bind: full
 

@@ -588,13 +588,13 @@ typedef struct parley_host_api {
    * session is not here, not bound with a connection, or closing. */
   int (*session_detach)(parley_module* m, parley_session_id session, parley_str condition);
   /* How many stanzas (message, presence, iq of jabber:client) the session's
-   * client has sent since it bound, each counted when the core took it in,
+   * client has sent since it bound, modulo 2^32, each counted when the core took it in,
    * whatever became of it (routed, answered, refused with an error before any
    * hook saw it, taken by a module): XEP-0198's h is the difference from the
    * value at <enable/>, modulo 2^32. Nonzas are not counted. The count stays
    * with the session across detach and re-attach. Call on the session's
    * loop; 0 if the session is not here. */
-  uint64_t (*session_stanzas_in)(parley_module* m, parley_session_id session);
+  uint32_t (*session_stanzas_in)(parley_module* m, parley_session_id session);
 } parley_host_api;
 
 #define PARLEY_SESSION_BOUND 1

@@ -56,7 +56,7 @@ struct SmSlot {
   bool over_limit = false;      // closing with policy-violation
   std::string token;
   std::string bare;
-  uint64_t in_base = 0;   // the host's count of the client's stanzas at <enable/>
+  uint32_t in_base = 0;   // the host's count of the client's stanzas at <enable/>
   uint32_t out = 0;       // stanzas sent (sequence numbers), mod 2^32
   uint32_t acked = 0;     // the client's last h
   int64_t resume_seconds = 0;

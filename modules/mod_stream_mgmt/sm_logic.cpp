@@ -130,7 +130,7 @@ std::string delay_stamp(int64_t ms) {
 std::string encode(const Saved& s) {
   std::string out = "sm1 ";
   out += s.resumable ? '1' : '0';
-  for (uint64_t v : {s.in_base, uint64_t{s.out}, uint64_t{s.acked}, static_cast<uint64_t>(s.resume_seconds),
+  for (uint64_t v : {uint64_t{s.in_base}, uint64_t{s.out}, uint64_t{s.acked}, static_cast<uint64_t>(s.resume_seconds),
                      static_cast<uint64_t>(s.queue.size())}) {
     out += ' ';
     out += std::to_string(v);
@@ -173,8 +173,8 @@ std::optional<Saved> decode(std::string_view in) {
     if (!n) return std::nullopt;
     x = *n;
   }
-  if (v[1] > UINT32_MAX || v[2] > UINT32_MAX || v[3] > INT32_MAX) return std::nullopt;
-  s.in_base = v[0];
+  if (v[0] > UINT32_MAX || v[1] > UINT32_MAX || v[2] > UINT32_MAX || v[3] > INT32_MAX) return std::nullopt;
+  s.in_base = static_cast<uint32_t>(v[0]);
   s.out = static_cast<uint32_t>(v[1]);
   s.acked = static_cast<uint32_t>(v[2]);
   s.resume_seconds = static_cast<int64_t>(v[3]);

@@ -14,9 +14,9 @@ namespace parley::sm {
 
 // XEP-0198 h: stanzas handled since <enable/>, modulo 2^32 ("the value of h
 // MUST wrap to zero after 2^32 - 1"), from the host's running count of the
-// session's stanzas (64 bits) and its value at <enable/>.
-inline uint32_t handled_since(uint64_t count_now, uint64_t count_at_enable) noexcept {
-  return static_cast<uint32_t>(count_now - count_at_enable);
+// session's stanzas (itself modulo 2^32) and its value at <enable/>.
+inline uint32_t handled_since(uint32_t count_now, uint32_t count_at_enable) noexcept {
+  return count_now - count_at_enable;  // unsigned: modulo 2^32
 }
 
 // How many stanzas an ack of `h` newly acknowledges, given the last
@@ -112,7 +112,7 @@ struct Saved {
   bool resumable = false;
   std::string token;
   std::string bare;
-  uint64_t in_base = 0;  // the host's count of the client's stanzas at <enable/>
+  uint32_t in_base = 0;  // the host's count of the client's stanzas at <enable/>
   uint32_t out = 0;
   uint32_t acked = 0;
   int64_t resume_seconds = 0;

@@ -283,12 +283,12 @@ class Host {
     if (!api->session_detach) detail::fail("parley: this host lacks session_detach");
     return api->session_detach(m_, session, detail::to_c(condition)) == 1;
   }
-  // Stanzas the session's client sent since it bound, each counted when the
+  // Stanzas the session's client sent since it bound (modulo 2^32), each counted when the
   // core took it in, whatever became of it (an error before any hook
   // included); nonzas not. XEP-0198 h = the difference from <enable/>'s
   // value, modulo 2^32. 0 if not here. Check
   // supports(PARLEY_HOST_ENTRY_END(session_stanzas_in)).
-  uint64_t session_stanzas_in(parley_session_id session) const {
+  uint32_t session_stanzas_in(parley_session_id session) const {
     const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_stanzas_in));
     if (!api->session_stanzas_in) detail::fail("parley: this host lacks session_stanzas_in");
     return api->session_stanzas_in(m_, session);
