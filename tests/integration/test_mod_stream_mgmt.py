@@ -559,3 +559,24 @@ def test_a_reload_keeps_counters_queue_and_resumability(server_factory, tmp_path
     # The queue crossed the reload: m1 and m2 (old code) and m3 (new code).
     assert bodies(collect_messages(new, 3)) == ["m1", "m2", "m3"]
     assert [e for e in new.nothing_before_sync() if e.tag == MESSAGE] == []
+
+
+def test_a_resumed_stream_can_be_lost_and_resumed_again(server_factory, tmp_path, raw_factory):
+    server = sm_server(server_factory, tmp_path)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice_jid, sm_id, h, _ = detached_alice(server, raw_factory, messages=1, bob=bob)
+    first = stream_on_loop(server, raw_factory, "alice", 1 - loop_of(sm_id))
+    assert resume(first, sm_id, h).tag == q(NS_SM, "resumed")
+    bob.message(alice_jid, "m2")
+    assert bodies(collect_messages(first, 1)) == ["m2"]  # read, never acknowledged
+    end_abruptly(first, "reset")
+    wait_sm_counter(server, "detached", 2)
+    bob.message(alice_jid, "m3")
+    bob.sync()
+    # Back on the session's own loop, with the same SM-ID: the client handled m1 only.
+    second = stream_on_loop(server, raw_factory, "alice", loop_of(sm_id))
+    resumed = resume(second, sm_id, h)
+    assert resumed.tag == q(NS_SM, "resumed"), ET.tostring(resumed, "unicode")
+    assert bodies(collect_messages(second, 2)) == ["m2", "m3"]
+    assert [e for e in second.nothing_before_sync() if e.tag == MESSAGE] == []
+    assert sm_counter(server, "resumed") == 2
