@@ -210,6 +210,8 @@ void C2sStream::process_stanza(xml::Element&& stanza) {
     close_with_stream_error("unsupported-stanza-type");
     return;
   }
+  // Handled from here, whatever becomes of it (an error included): XEP-0198 h.
+  session_->count_stanza_in();
   const std::string& name = stanza.name();
   std::string to(stanza.attr("to"));
   Jid to_jid;  // prepared once here; the router reuses it

@@ -337,6 +337,26 @@ void C2sStream::close_stream() {
   begin_close();
 }
 
+void C2sStream::close_orphaned(std::string_view condition) {
+  if (state_ == State::closing || !orphaned_) return;
+  if (!(conn_.tls_started() && !conn_.secure())) {
+    if (!header_sent_) send_stream_header();
+    if (condition.empty()) {
+      send("</stream:stream>");
+    } else {
+      spdlog::info("c2s {}: stream error {} to {} (session detached)", session_->id(), condition, conn_.peer_ip());
+      loop_->metrics.stream_errors.add();
+      std::string error = "<stream:error><";
+      error += condition;
+      error += " xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>";
+      send(error);
+    }
+  }
+  state_ = State::closing;
+  parser_.stop();
+  conn_.close_after_flush();
+}
+
 void C2sStream::begin_close() {
   if (state_ == State::closing) return;
   if (mechanism_) {

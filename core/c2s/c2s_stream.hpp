@@ -70,6 +70,9 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
                                std::string_view log_detail = {});
   // A plain </stream:stream>, then close.
   void close_stream();
+  // The same (a stream error if `condition` is not empty) for a stream its
+  // detached session no longer owns (orphaned): the session does not end.
+  void close_orphaned(std::string_view condition);
 
   // ---- re-attach (core/session/session_attach.cpp) ----
   // An attach is under way: input waits; the connection may leave the loop.

@@ -455,7 +455,7 @@ int session_send_tracked(parley_module* m, parley_session_id session, parley_ele
   std::unique_ptr<xml::Element> owned(el(stanza));
   Session* s = session_here(m, session);
   if (s == nullptr || !owned || done == nullptr) return 0;
-  return s->send_tracked(*owned, m, done, arg) ? 1 : 0;
+  return s->send_tracked(std::move(*owned), m, done, arg) ? 1 : 0;
 }
 
 int session_write(parley_module* m, parley_session_id session, const parley_element* element) {
@@ -476,6 +476,16 @@ int session_close(parley_module* m, parley_session_id session, parley_str condit
   if (s == nullptr || s->state() == Session::State::ended) return 0;
   s->close(from_pstr(condition));
   return 1;
+}
+
+int session_detach(parley_module* m, parley_session_id session, parley_str condition) {
+  Session* s = session_here(m, session);
+  return s != nullptr && s->detach_connection(from_pstr(condition)) ? 1 : 0;
+}
+
+uint32_t session_stanzas_in(parley_module* m, parley_session_id session) {
+  Session* s = session_here(m, session);
+  return s != nullptr ? s->stanzas_in() : 0;
 }
 
 int session_attach(parley_module* m, parley_session_id detached, parley_session_id stream, parley_attach_fn done,
@@ -575,6 +585,8 @@ const parley_host_api table = {
     &session_state,
     // issue 12
     &session_cut,
+    &session_detach,
+    &session_stanzas_in,
 };
 
 }  // namespace

@@ -274,11 +274,18 @@ bool Session::send_after(xml::Element&& stanza, parley_module* after) {
   return write_stanza(std::move(stanza), hooks ? hook_position_after(*hooks, after) : 0);
 }
 
-bool Session::send_tracked(const xml::Element& stanza, parley_module* owner, parley_sent_fn done, void* arg) {
+bool Session::send_tracked(xml::Element&& stanza, parley_module* owner, parley_sent_fn done, void* arg) {
   if (state_ != State::bound || !stream_ || stream_->closing()) return false;
+  // While modules are swapped the filters cannot run: not accepted now (the
+  // sender keeps it, as for a session that is busy, and sends it again later).
+  if (loop_.module_pause.active() && has_output_hooks()) [[unlikely]] return false;
+  // A filter that takes it (held by client state indication, say) owns it:
+  // the send completes as written, with nothing of its own on the socket.
+  if (!run_out_filters(stanza, 0)) return stream_->connection().send_tracked({}, owner, done, arg);
   xml::SerializeContext sctx;
   sctx.default_ns = ns::client;
   std::string bytes = xml::serialize(stanza, sctx);
+  if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, stanza, bytes);
   return stream_->connection().send_tracked(bytes, owner, done, arg);
 }
 

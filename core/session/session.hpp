@@ -70,6 +70,11 @@ class Session {
   // The stream's connection ended without a closed stream: a module may keep
   // the session (SESSION_CLOSING -> detached). True if it is detached now.
   bool connection_lost();
+  // A module takes the session from its open connection (session_detach): the
+  // connection gets `condition` (empty: </stream:stream>) and closes, the
+  // session is detached (SESSION_DETACHED). False if not bound with a
+  // connection that is open.
+  bool detach_connection(std::string_view condition);
   // The stream's connection closed for good: the session goes too unless it is
   // detached (then the stream is dropped). Last call on this object from the stream.
   void stream_closed(C2sStream* stream);
@@ -83,7 +88,10 @@ class Session {
   // Goes on with the outgoing filters after `after` (a module's), then
   // writes (session_send_after).
   bool send_after(xml::Element&& stanza, parley_module* after);
-  bool send_tracked(const xml::Element& stanza, parley_module* owner, parley_sent_fn done, void* arg);
+  // Through the outgoing filters, like every stanza to the client (stream
+  // management counts what is written, CSI may hold it); a filter that takes
+  // it settles the send as written (the filter owns it then).
+  bool send_tracked(xml::Element&& stanza, parley_module* owner, parley_sent_fn done, void* arg);
   void drop_tracked(parley_module* owner);
   // As is, no filters: pre-authentication answers, nonza answers.
   bool write_element(const xml::Element& element);
@@ -102,6 +110,9 @@ class Session {
   // ---- presence (the session's own, RFC 6121 §4) ----
   bool available() const { return available_; }
   int priority() const { return priority_; }
+  // Stanzas the bound client sent, modulo 2^32 (session_stanzas_in: XEP-0198's h).
+  uint32_t stanzas_in() const { return stanzas_in_; }
+  void count_stanza_in() { ++stanzas_in_; }
   void set_presence(bool available, int priority);
 
   // ---- module slots ----
@@ -162,6 +173,7 @@ class Session {
   bool available_ = false;
   bool attaching_ = false;
   int priority_ = 0;
+  uint32_t stanzas_in_ = 0;  // modulo 2^32 (XEP-0198 h); +8 B (tests/unit/core/c2s/session_size_test.cpp)
   std::string host_;  // the served domain the stream is for
   Jid jid_;           // after SASL: bare; after bind: full
 

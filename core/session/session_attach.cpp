@@ -48,6 +48,15 @@ bool Session::connection_lost() {
   return true;
 }
 
+bool Session::detach_connection(std::string_view condition) {
+  if (state_ != State::bound || !stream_ || stream_->closing() || ctx_.shutting_down.load()) return false;
+  C2sStream* stream = stream_.get();
+  // Orphaned first: from here the stream closes without ending the session.
+  detach(true);
+  stream->close_orphaned(condition);
+  return true;
+}
+
 bool Session::closing_kept() {
   if (!loop_.modules || loop_.modules->hooks_for(PARLEY_EVENT_SESSION_CLOSING, host_) == nullptr) return false;
   return run_hook(PARLEY_EVENT_SESSION_CLOSING, nullptr) == PARLEY_HANDLED;

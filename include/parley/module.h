@@ -473,8 +473,12 @@ typedef struct parley_host_api {
    * when its completions came. Takes ownership of stanza. 1: accepted, `done`
    * will run (later, never during this call); 0: the session is not on this
    * loop, not bound or closing, or the stanza would take its write backlog
-   * over the limits (the session is then cut as a slow reader) (stanza freed,
-   * done never runs). Call on the session's loop. */
+   * over the limits (the session is then cut as a slow reader), or modules
+   * are being swapped (hot reload: send it again later) (stanza freed, done
+   * never runs). It passes the outgoing filters (PARLEY_EVENT_STANZA_OUT)
+   * as every stanza to the client does (stream management counts it); one
+   * that takes it (HANDLED: client state indication holds it) owns it, and
+   * the send completes as written. Call on the session's loop. */
   int (*session_send_tracked)(parley_module* m, parley_session_id session, parley_element* stanza,
                               parley_sent_fn done, void* arg);
 
@@ -573,7 +577,7 @@ typedef struct parley_host_api {
    * unbound stream (3); 0: not here. */
   int (*session_state)(parley_module* m, parley_session_id session);
 
-  /* ---- issue 12 (after 1.2: check PARLEY_HOST_HAS(host, session_cut)) ---- */
+  /* ---- after 1.2 (mobile sessions): check each with PARLEY_HOST_HAS(host, entry) ---- */
 
   /* Cuts the connection of a bound, attached session as if it had been lost:
    * no </stream:stream> and no stream error, the socket is closed as after a
@@ -585,6 +589,28 @@ typedef struct parley_host_api {
    * 1 if under way; 0 if the session is not here, not bound, detached or
    * closing already. */
   int (*session_cut)(parley_module* m, parley_session_id session);
+  /* Ends the connection of a bound session and keeps the session, detached,
+   * as if the connection had been lost and a SESSION_CLOSING hook had kept it
+   * (CLOSING is not asked; SESSION_DETACHED runs): the connection gets the
+   * stream error `condition` (an RFC 6120 stream error condition; empty: a
+   * plain </stream:stream>) and is closed once what it has queued is written;
+   * bytes it had not written are settled as written, as for a lost
+   * connection. The session stays bound and available, with its id, slots and
+   * presence; it then ends as any detached session (session_close,
+   * limits.max_detached_*). For XEP-0198: a <resume/> that arrives while the
+   * old connection is still open takes the session from it. Call on the
+   * session's loop (from its hooks, iq requests, completions or a
+   * post_to_session task); nothing is owned or kept. 1 if detached; 0 if the
+   * session is not here, not bound with a connection, or closing. */
+  int (*session_detach)(parley_module* m, parley_session_id session, parley_str condition);
+  /* How many stanzas (message, presence, iq of jabber:client) the session's
+   * client has sent since it bound, modulo 2^32, each counted when the core took it in,
+   * whatever became of it (routed, answered, refused with an error before any
+   * hook saw it, taken by a module): XEP-0198's h is the difference from the
+   * value at <enable/>, modulo 2^32. Nonzas are not counted. The count stays
+   * with the session across detach and re-attach. Call on the session's
+   * loop; 0 if the session is not here. */
+  uint32_t (*session_stanzas_in)(parley_module* m, parley_session_id session);
 } parley_host_api;
 
 #define PARLEY_SESSION_BOUND 1

@@ -273,6 +273,26 @@ class Host {
       default: return SessionState::gone;  // 0, or a state a newer host adds
     }
   }
+  // Takes a bound session from its open connection and keeps it detached
+  // (SESSION_DETACHED runs; CLOSING is not asked): the connection gets the
+  // stream error `condition` (empty: </stream:stream>) and closes. XEP-0198: a
+  // <resume/> racing the old connection. false: not here, not bound with an
+  // open connection. Check supports(PARLEY_HOST_ENTRY_END(session_detach)).
+  bool session_detach(parley_session_id session, std::string_view condition = {}) const {
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_detach));
+    if (!api->session_detach) detail::fail("parley: this host lacks session_detach");
+    return api->session_detach(m_, session, detail::to_c(condition)) == 1;
+  }
+  // Stanzas the session's client sent since it bound (modulo 2^32), each counted when the
+  // core took it in, whatever became of it (an error before any hook
+  // included); nonzas not. XEP-0198 h = the difference from <enable/>'s
+  // value, modulo 2^32. 0 if not here. Check
+  // supports(PARLEY_HOST_ENTRY_END(session_stanzas_in)).
+  uint32_t session_stanzas_in(parley_session_id session) const {
+    const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(session_stanzas_in));
+    if (!api->session_stanzas_in) detail::fail("parley: this host lacks session_stanzas_in");
+    return api->session_stanzas_in(m_, session);
+  }
 
   // Cuts the connection of a bound, attached session as if it had been lost
   // (no stream error, no </stream:stream>): SESSION_CLOSING is asked, so
