@@ -198,11 +198,10 @@ bool Session::deliver_now(const std::shared_ptr<Delivery>& delivery, size_t filt
     if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
     return stream_->connection().deliver(delivery);
   }
-  // Modules look at (and the filters may change) this session's copy: the
-  // shared stanza is read by other loops meanwhile.
-  xml::Element copy = delivery->stanza;
   if (delivered_hooks) {
-    if (run_hook(PARLEY_EVENT_MESSAGE_DELIVERED, &copy) == PARLEY_HANDLED) {
+    // These hooks only look (module.h): they read the shared stanza, as the
+    // other loops of a fanned-out one do meanwhile; nothing is copied.
+    if (run_hook(PARLEY_EVENT_MESSAGE_DELIVERED, const_cast<xml::Element*>(&delivery->stanza)) == PARLEY_HANDLED) {
       delivery->written.store(true, std::memory_order_relaxed);  // a module took it
       return true;
     }
@@ -210,13 +209,20 @@ bool Session::deliver_now(const std::shared_ptr<Delivery>& delivery, size_t filt
       if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
       return stream_->connection().deliver(delivery);
     }
-    copy = delivery->stanza;  // the delivered hooks only look
   }
-  // From here this session's own copy goes: ours to settle (routed again
-  // through on_unwritten if the connection ends before writing it).
+  // From here this session's own stanza goes, which the filters may change:
+  // ours to settle (routed again through on_unwritten if the connection ends
+  // before writing it), so nobody reads the delivery's any more. Sent to this
+  // session alone, it is taken; fanned out, the other sessions read the
+  // shared one meanwhile, and this one gets a copy.
   delivery->written.store(true, std::memory_order_relaxed);
-  if (!run_out_filters(copy, filter_from)) return true;
-  return write_now(std::move(copy));
+  xml::Element own = delivery->targets == 1 ? std::move(delivery->stanza) : xml::Element(delivery->stanza);
+  if (!run_out_filters(own, filter_from)) return true;
+  // Not taken (the connection was cut right now as a slow reader, its session
+  // gone from the table): routed again as the unfiltered path's would be,
+  // after the ones the connection gave back.
+  if (auto untaken = try_write(std::move(own))) ctx_.router->reroute_unwritten(std::move(untaken), loop_.loop.index());
+  return true;
 }
 
 bool Session::run_out_filters(xml::Element& stanza, size_t from) {
@@ -234,15 +240,19 @@ bool Session::run_out_filters(xml::Element& stanza, size_t from) {
   return run_hooks_from(*hooks, from, PARLEY_EVENT_STANZA_OUT, host_, args) != PARLEY_HANDLED;
 }
 
-bool Session::write_now(xml::Element&& stanza) {
+bool Session::write_now(xml::Element&& stanza) { return try_write(std::move(stanza)) == nullptr; }
+
+std::shared_ptr<Delivery> Session::try_write(xml::Element&& stanza) {
   auto delivery = std::make_shared<Delivery>(std::move(stanza));
   // One dispatch of our own, given back as the router gives back its own:
   // the connection keeps a hold while the bytes are not written.
   delivery->outstanding.store(1, std::memory_order_relaxed);
   if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
-  bool taken = stream_->connection().deliver(delivery);
-  delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
-  return taken;
+  if (stream_->connection().deliver(delivery)) {
+    delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    return nullptr;
+  }
+  return delivery;  // still holding our dispatch: reroute_unwritten gives it back
 }
 
 bool Session::write_stanza(xml::Element&& stanza, size_t filter_from) {

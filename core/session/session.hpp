@@ -162,6 +162,8 @@ class Session {
   bool run_out_filters(xml::Element& stanza, size_t from);
   bool write_stanza(xml::Element&& stanza, size_t filter_from);
   bool write_now(xml::Element&& stanza);
+  // The same; what the connection did not take comes back (nullptr: taken).
+  std::shared_ptr<Delivery> try_write(xml::Element&& stanza);
   void reroute_waiting();
   void leave_session_table();
 

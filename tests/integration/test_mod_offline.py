@@ -28,8 +28,9 @@ MESSAGE = q(NS_CLIENT, "message")
 
 # -- helpers ---------------------------------------------------------------------
 
-def start(server_factory, offline=None, users=("alice", "bob")):
+def start(server_factory, offline=None, users=("alice", "bob"), extra_modules=None):
     modules = {"mod_disco": {}, "mod_ping": {}, "mod_offline": offline or {}}
+    modules.update(extra_modules or {})
     server = server_factory(modules=modules)
     for user in users:
         server.register(user, PASSWORD)
@@ -631,8 +632,12 @@ def test_paced_delivery_in_small_batches_from_memory_and_disk(server_factory, ra
 
 # -- a slow reader cut with stanzas in its backlog (issue 9, item 3) -----------------
 
-def test_a_cut_slow_reader_loses_nothing_its_backlog_held(server_factory, raw_factory):
-    server = start(server_factory, {"max_per_sender": 1000})
+# With an outgoing filter loaded (mod_csi, on by default) a delivery takes the
+# filtered path: the stanza whose write cut the connection was dropped there
+# (the regression the parameter guards), while the plain path routed it again.
+@pytest.mark.parametrize("filtered", [False, True], ids=["plain", "filtered"])
+def test_a_cut_slow_reader_loses_nothing_its_backlog_held(server_factory, raw_factory, filtered):
+    server = start(server_factory, {"max_per_sender": 1000}, extra_modules={"mod_csi": {}} if filtered else None)
     server.stop()
     server.limits["max_write_backlog"] = 128 * 1024
     server.start()
