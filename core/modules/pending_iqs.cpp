@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <vector>
 
 #include "core/addr/jid.hpp"
 #include "core/modules/module_instance.hpp"
@@ -100,5 +101,14 @@ void PendingIqs::finish(std::map<std::string, std::unique_ptr<Entry>, std::less<
 }
 
 void PendingIqs::on_closed(uv_handle_t* handle) { delete static_cast<Entry*>(handle->data); }
+
+void PendingIqs::expire_all() {
+  for (int round = 0; round < 4 && !pending_.empty(); ++round) {
+    std::vector<std::string> ids;
+    for (const auto& [id, entry] : pending_) ids.push_back(id);
+    for (const std::string& id : ids)
+      if (auto it = pending_.find(id); it != pending_.end()) finish(it, nullptr);
+  }
+}
 
 }  // namespace parley

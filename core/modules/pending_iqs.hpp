@@ -45,6 +45,12 @@ class PendingIqs {
 
   size_t size() const { return pending_.size(); }
 
+  // Shutdown, on the owning loop while the modules are still loaded: every
+  // iq still waiting is answered as timed out (null), so that its module
+  // frees what it keeps for the answer (the SDK's waiter); so are the ones
+  // those callbacks send, for a few rounds.
+  void expire_all();
+
  private:
   struct Entry {
     uv_timer_t timer;

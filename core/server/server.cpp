@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/c2s/c2s_stream.hpp"
+#include "core/modules/pending_iqs.hpp"
 #include "core/session/session.hpp"
 #include "core/control/account_commands.hpp"
 #include "core/control/control_server.hpp"
@@ -209,12 +210,15 @@ void Server::shutdown() {
   while (ctx_->total(&LoopMetrics::connections_open) > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // 3. Stop the loops; each closes its remaining handles before it ends.
+  // The iqs modules still wait for are answered as timed out first, while
+  // module code may still run: their waiters are freed, not leaked.
   for (auto& loop : ctx_->loops) {
     LoopContext* lc = loop.get();
     lc->loop.post([lc] {
       std::vector<Session*> sessions;
       for (auto& [id, session] : lc->sessions) sessions.push_back(session.get());
       for (Session* session : sessions) session->close("system-shutdown");
+      if (lc->pending_iqs) lc->pending_iqs->expire_all();
     });
   }
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);

@@ -105,4 +105,9 @@ def test_non_reading_resources_fed_through_the_bare_jid(server_factory, raw_fact
         if elem.tag == MESSAGE:
             seen.add(body(elem))
     missing = [t[:4] for t in texts if t not in seen]
-    assert not missing, f"{len(missing)} lost: {missing[:20]}"
+    # Said with the failure: whether any came back to alice later (an error),
+    # and what mod_offline counted.
+    bounced = [ET.tostring(e, "unicode")[:300] for e in alice.nothing_before_sync() + alice.received
+               if e.tag == MESSAGE]
+    counters = [line for line in server.ctl("status").stdout.splitlines() if "mod_offline" in line]
+    assert not missing, f"{len(missing)} lost: {missing[:20]}; bounced to alice: {bounced[:3]}; {counters}"
