@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "parley/sdk/stamp.hpp"
+
 namespace parley::csi {
 
 namespace {
@@ -91,16 +93,6 @@ std::string presence_key(std::string_view name, std::string_view type, std::stri
   return std::string(from);
 }
 
-std::string delay_stamp(std::chrono::system_clock::time_point when) {
-  using namespace std::chrono;
-  auto ms = duration_cast<milliseconds>(when.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
+std::string delay_stamp(std::chrono::system_clock::time_point when) { return parley::xep0082_stamp(when); }
 
 }  // namespace parley::csi

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "parley/sdk/stamp.hpp"
+
 namespace parley::offline {
 
 namespace {
@@ -45,22 +47,6 @@ Disposition classify(std::string_view type, const std::vector<ChildName>& childr
   return Disposition::refuse;
 }
 
-std::string delay_stamp(std::chrono::system_clock::time_point when) {
-  using namespace std::chrono;
-  auto ms = duration_cast<milliseconds>(when.time_since_epoch()).count();
-  auto secs = ms / 1000;
-  auto frac = ms % 1000;
-  if (frac < 0) {
-    frac += 1000;
-    --secs;
-  }
-  std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(frac));
-  return buf;
-}
+std::string delay_stamp(std::chrono::system_clock::time_point when) { return parley::xep0082_stamp(when); }
 
 }  // namespace parley::offline

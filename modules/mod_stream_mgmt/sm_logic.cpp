@@ -5,6 +5,8 @@
 #include <ctime>
 #include <random>
 
+#include "parley/sdk/stamp.hpp"
+
 namespace parley::sm {
 
 std::optional<uint32_t> newly_acked(uint32_t last_acked, uint32_t h, std::size_t unacked) noexcept {
@@ -115,15 +117,7 @@ std::optional<uint32_t> EndedSessions::find(uint64_t session, std::string_view t
   return std::nullopt;
 }
 
-std::string delay_stamp(int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
+std::string delay_stamp(int64_t ms) { return parley::xep0082_stamp(ms); }
 
 // "sm1 RESUMABLE IN_BASE OUT ACKED RESUME_SECONDS COUNT TOKEN BARE\n" then per
 // stanza "STAMP LEN\n" and LEN bytes of XML.
