@@ -465,7 +465,7 @@ void Router::dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned
   to.loop.post([this, id, delivery = std::move(delivery), target, loop]() mutable {
     deliver_here(id, std::move(delivery), target);
     // After: whatever the delivery did (a session gone: routed on, to offline
-    // storage say) is done when the source sees the route empty (fence_then).
+    // storage say) is done when the source sees the route empty (fence_offline).
     LoopContext& here = *ctx_.loops[target];
     if (here.received_from) here.received_from[loop].add();
   });

@@ -212,16 +212,24 @@ bool Session::deliver_now(const std::shared_ptr<Delivery>& delivery, size_t filt
   }
   // From here this session's own stanza goes, which the filters may change:
   // ours to settle (routed again through on_unwritten if the connection ends
-  // before writing it), so nobody reads the delivery's any more. Sent to this
-  // session alone, it is taken; fanned out, the other sessions read the
-  // shared one meanwhile, and this one gets a copy.
-  delivery->written.store(true, std::memory_order_relaxed);
-  xml::Element own = delivery->targets == 1 ? std::move(delivery->stanza) : xml::Element(delivery->stanza);
-  if (!run_out_filters(own, filter_from)) return true;
-  // Not taken (the connection was cut right now as a slow reader, its session
-  // gone from the table): routed again as the unfiltered path's would be,
-  // after the ones the connection gave back.
-  if (auto untaken = try_write(std::move(own))) ctx_.router->reroute_unwritten(std::move(untaken), loop_.loop.index());
+  // before writing it). Sent to this session alone, it is taken from the
+  // delivery, which nobody reads any more; fanned out, the other sessions
+  // read the shared one meanwhile, and this one gets a copy.
+  const bool alone = delivery->targets == 1;
+  if (alone) delivery->written.store(true, std::memory_order_relaxed);
+  xml::Element own = alone ? std::move(delivery->stanza) : xml::Element(delivery->stanza);
+  if (run_out_filters(own, filter_from)) {
+    if (auto untaken = try_write(std::move(own))) {
+      // Not taken: the connection was cut right now as a slow reader (its
+      // session left the table). Alone, our stanza is routed again, after the
+      // ones the connection gave back; fanned out, the router's rule applies
+      // (routed again only if no other session wrote it).
+      if (!alone) return false;
+      ctx_.router->reroute_unwritten(std::move(untaken), loop_.loop.index());
+      return true;
+    }
+  }
+  delivery->written.store(true, std::memory_order_relaxed);  // written, or a filter took it
   return true;
 }
 
