@@ -50,6 +50,10 @@ bool Session::connection_lost() {
 
 bool Session::detach_connection(std::string_view condition) {
   if (state_ != State::bound || !stream_ || stream_->closing() || ctx_.shutting_down.load()) return false;
+  // The condition becomes an element name in the stream error: an RFC 6120
+  // condition name (lower-case letters and '-') or nothing.
+  for (char c : condition)
+    if (!((c >= 'a' && c <= 'z') || c == '-')) return false;
   C2sStream* stream = stream_.get();
   // Orphaned first: from here the stream closes without ending the session.
   detach(true);

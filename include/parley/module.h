@@ -601,7 +601,8 @@ typedef struct parley_host_api {
    * old connection is still open takes the session from it. Call on the
    * session's loop (from its hooks, iq requests, completions or a
    * post_to_session task); nothing is owned or kept. 1 if detached; 0 if the
-   * session is not here, not bound with a connection, or closing. */
+   * session is not here, not bound with a connection, or closing, or
+   * `condition` is not a condition name (lower-case letters and '-'). */
   int (*session_detach)(parley_module* m, parley_session_id session, parley_str condition);
   /* How many stanzas (message, presence, iq of jabber:client) the session's
    * client has sent since it bound, modulo 2^32, each counted when the core took it in,

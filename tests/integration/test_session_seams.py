@@ -28,7 +28,7 @@ import time
 import pytest
 
 from conftest import PASSWORD
-from rawxmpp import NS_CLIENT, NS_SASL, StreamClosed, q, stanza_error_condition
+from rawxmpp import NS_CLIENT, NS_SASL, StreamClosed, StreamErrorReceived, q, stanza_error_condition
 from test_mod_offline import collect_messages, stored_rows
 from test_mod_presence import expect_presence, login as presence_login, subscribe_both
 from test_modules import module_dir
@@ -709,3 +709,17 @@ def test_session_slots_survive_a_reload(server_factory, tmp_path, raw_factory):
     stream = authenticated(server, raw_factory, "alice")
     resumed = nonza(stream, f"<resume xmlns='{NS}' previd='{session_id}'/>", "resumed")
     assert int(resumed.get("h")) == h + 1
+
+
+def test_session_detach_refuses_a_condition_that_is_not_a_condition_name(server_factory, tmp_path, raw_factory):
+    # The condition becomes an element name in the stream error: anything but
+    # lower-case letters and '-' is refused (nothing written, the session stays).
+    server = stream_server(server_factory, tmp_path)
+    alice = bound(server, raw_factory, "alice", "a")
+    for bad in ("conflict/&gt;&lt;x", "Conflict", "bad condition"):
+        assert nonza(alice, f"<detach-refused xmlns='{NS}' condition='{bad}'/>", "not-detached") is not None
+    alice.sync()  # still bound and answering
+    alice.send(f"<detach-refused xmlns='{NS}' condition='conflict'/>")
+    with pytest.raises(StreamErrorReceived) as error:
+        alice.sync()
+    assert error.value.condition == "conflict"

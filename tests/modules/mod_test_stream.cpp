@@ -74,6 +74,11 @@ class ModTestStream : public parley::Module {
         if (stanza && host().session_send_after(session, std::move(*stanza))) ++released;
       }
       write(session, answer("released").set_attr("n", std::to_string(released)));
+    } else if (name == "detach-refused") {
+      // session_detach with the condition the client names: answered only if
+      // refused (a detached session has no connection to answer on).
+      std::string condition(nonza->attr("condition").value_or(""));
+      if (!host().session_detach(session, condition)) write(session, answer("not-detached"));
     } else if (name == "where") {
       write(session, answer("here")
                          .set_attr("id", std::to_string(session))
