@@ -50,17 +50,23 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
+bool C2sStream::offers_channel_binding() const {
+  const tls::Stream* tls = conn_.tls();
+  return tls && tls->handshake_done() && (!tls->tls13() || listener_.tls13_channel_binding);
+}
+
 std::string C2sStream::advertised_mechanisms_xml() const {
   std::string out = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";
-  bool exporter = conn_.tls() && !conn_.tls()->channel_binding_tls_exporter().empty();
-  bool unique = conn_.tls() && !conn_.tls()->channel_binding_tls_unique().empty();  // below TLS 1.3 only
-  if (conn_.secure()) {
+  const bool plus = offers_channel_binding();
+  bool exporter = plus && !conn_.tls()->channel_binding_tls_exporter().empty();
+  bool unique = plus && !conn_.tls()->channel_binding_tls_unique().empty();  // below TLS 1.3 only
+  if (plus) {
     out += "<mechanism>SCRAM-SHA-256-PLUS</mechanism><mechanism>SCRAM-SHA-1-PLUS</mechanism>";
   }
   out += "<mechanism>SCRAM-SHA-256</mechanism><mechanism>SCRAM-SHA-1</mechanism>";
   if (conn_.secure() || listener_.allow_plain_without_tls) out += "<mechanism>PLAIN</mechanism>";
   out += "</mechanisms>";
-  if (conn_.secure()) {
+  if (plus) {
     // XEP-0440: which channel-binding types the -PLUS mechanisms accept here.
     out += "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>";
     if (exporter) out += "<channel-binding type='tls-exporter'/>";
@@ -115,7 +121,7 @@ void C2sStream::sasl_start(const xml::Element& auth) {
     return;
   }
   auto mechanism = sasl::parse_mechanism(auth.attr("mechanism"));
-  if (!mechanism || (is_plus(*mechanism) && !conn_.secure())) {
+  if (!mechanism || (is_plus(*mechanism) && !offers_channel_binding())) {
     sasl_failure(sasl::Failure::invalid_mechanism);
     return;
   }
@@ -153,7 +159,7 @@ void C2sStream::sasl_start(const xml::Element& auth) {
     binding.tls_unique = tls->channel_binding_tls_unique();
   }
   sasl::Hash hash = sasl::scram_hash(*mechanism_);
-  scram_ = std::make_unique<sasl::ScramServer>(hash, is_plus(*mechanism_), binding, conn_.secure());
+  scram_ = std::make_unique<sasl::ScramServer>(hash, is_plus(*mechanism_), binding, offers_channel_binding());
   auto authcid = scram_->client_first(message);
   if (!authcid) {
     sasl_failure(authcid.error());

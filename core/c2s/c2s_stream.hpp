@@ -141,6 +141,9 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   void sasl_success(std::string_view additional_data);
   void count_abandoned_exchange();
   std::string advertised_mechanisms_xml() const;
+  // Whether the -PLUS mechanisms are offered on this connection: TLS below
+  // 1.3, or 1.3 where the listener opts in (Listener::tls13_channel_binding).
+  bool offers_channel_binding() const;
 
   // Binding and stanzas (c2s_stanza.cpp)
   void handle_bind_state(xml::Element&& element);

@@ -39,6 +39,13 @@ struct Listener {
   // stream that is not encrypted, where STARTTLS is optional. Off: only for
   // load tools that speak nothing else, on a trusted network.
   bool allow_plain_without_tls = false;
+  // SCRAM-*-PLUS on TLS 1.3 connections, with tls-exporter and
+  // tls-server-end-point (listed per XEP-0440). Off by default: clients that
+  // ignore XEP-0440's list (slixmpp 1.8, OpenSSL-based bots) bind every -PLUS
+  // with tls-unique, which TLS 1.3 does not define (RFC 9266), and could then
+  // not log in at all, since RFC 5802 also forbids their fallback (gs2 'y')
+  // while -PLUS is offered. Below TLS 1.3 -PLUS is always offered.
+  bool tls13_channel_binding = false;
 
   // Where the entry was written, for messages such as "cannot bind".
   std::string file;

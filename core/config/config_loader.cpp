@@ -75,6 +75,7 @@ Listener read_listener(const YAML::Node& node, const std::string& path, const st
   if (auto f = m.take("starttls_required")) l.starttls_required = read_bool(*f);
   if (auto f = m.take("backlog")) l.backlog = static_cast<int>(read_uint(*f, 1, 65535));
   if (auto f = m.take("allow_plain_without_tls")) l.allow_plain_without_tls = read_bool(*f);
+  if (auto f = m.take("tls13_channel_binding")) l.tls13_channel_binding = read_bool(*f);
   m.finish();
   return l;
 }

@@ -206,6 +206,8 @@ std::string Stream::channel_binding_tls_exporter() const {
   return std::string(reinterpret_cast<const char*>(out), sizeof out);
 }
 
+bool Stream::tls13() const { return handshake_done() && SSL_version(ssl_) >= TLS1_3_VERSION; }
+
 std::string Stream::channel_binding_tls_unique() const {
   // RFC 9266: undefined for TLS 1.3 (its Finished messages do not bind the
   // connection the way RFC 5929 assumed), so neither offered nor accepted there.

@@ -71,6 +71,7 @@ class Stream {
 
   std::string server_name() const;  // the SNI the client sent, lowercased; empty if none
   std::string protocol() const;     // "TLSv1.3"
+  bool tls13() const;               // the handshake is done and negotiated TLS 1.3 or later
   std::string cipher() const;       // "TLS_AES_128_GCM_SHA256"
   std::string alpn() const;         // the negotiated ALPN protocol, empty if none
 

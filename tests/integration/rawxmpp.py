@@ -376,7 +376,9 @@ class RawClient:
     def auth_scram(self, user, password, mechanism="SCRAM-SHA-1", gs2_flag=None):
         """SCRAM (RFC 5802/7677), with channel binding for -PLUS mechanisms.
 
-        gs2_flag overrides the channel-binding flag: 'n', 'y' or 'p=tls-unique'.
+        gs2_flag overrides the channel-binding flag: 'n', 'y', 'p=tls-unique' or
+        'p=tls-server-end-point' (RFC 5929 §4.1: the server certificate's
+        SHA-256, right for the test servers' SHA-256-signed certificates).
         Returns the final <success/> or <failure/> element; on success the
         server signature has been verified.
         """
@@ -387,7 +389,9 @@ class RawClient:
             gs2_flag = "p=tls-unique" if plus else "n"
         gs2_header = f"{gs2_flag},,".encode()
         cbind_data = b""
-        if gs2_flag.startswith("p="):
+        if gs2_flag == "p=tls-server-end-point":
+            cbind_data = hashlib.sha256(self.sock.getpeercert(binary_form=True)).digest()
+        elif gs2_flag.startswith("p="):
             cbind_data = self.sock.get_channel_binding(gs2_flag[2:])
         nonce = base64.b64encode(os.urandom(18)).decode()
         first_bare = f"n={user.replace('=', '=3D').replace(',', '=2C')},r={nonce}".encode()

@@ -41,6 +41,19 @@ def test_scram_sha256_and_exchange_with_gloox(server, accounts, slix, gloox_fact
     assert msg["type"] == "chat"
 
 
+@pytest.mark.parametrize("port", ["c2s_port", "tls_port"])
+def test_default_settings_log_in_over_tls13(server, accounts, slix, port):
+    # slixmpp as a user runs it: no mechanism chosen, channel binding on, TLS
+    # 1.3. It binds every -PLUS with tls-unique, which TLS 1.3 does not define:
+    # -PLUS offered there (with tls-exporter) made it fail not-authorized, then
+    # its non-PLUS fallback ('y') was a refused downgrade.
+    alice = slix.client(f"alice@{server.domain}/default", PASSWORD)
+    assert slix.run(alice.connect(getattr(server, port), direct_tls=(port == "tls_port"))) is True
+    assert alice.tls_version() == "TLSv1.3"
+    assert alice.mechanism == "SCRAM-SHA-256"
+    assert alice.auth_failures == []
+
+
 @pytest.mark.parametrize("mech", ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])
 def test_scram_plus_tls_unique(server, accounts, slix, mech):
     alice = slix.client(f"alice@{server.domain}/plus", PASSWORD, mech=mech,

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from conftest import PASSWORD
+from parley_harness import free_port
 from rawxmpp import (NS_BIND, NS_PING, NS_SASL, NS_STREAM, NS_TLS, RawClient, StreamClosed,
                      StreamErrorReceived, q, sasl_failure_condition)
 
@@ -161,17 +162,49 @@ def test_tls_unique_is_offered_on_tls12_only(server, accounts, raw_factory):
     assert "tls-unique" in channel_binding_types(features)
     assert "tls-exporter" not in channel_binding_types(features)
 
-    c13 = raw_factory(server.c2s_port)
-    c13.start()
-    features = c13.starttls()
-    assert c13.sock.version() == "TLSv1.3"
+
+
+def test_tls13_offers_no_channel_binding_by_default(server, accounts, raw_factory):
+    # slixmpp 1.8 (and clients built like it) bind every -PLUS mechanism with
+    # tls-unique, undefined on TLS 1.3, and RFC 5802 forbids their fallback
+    # (gs2 'y') while -PLUS is offered: with -PLUS offered on TLS 1.3 they
+    # could not log in at all (slixmpp with its defaults got not-authorized).
+    c = raw_factory(server.c2s_port)
+    c.start()
+    features = c.starttls()
+    assert c.sock.version() == "TLSv1.3"
+    mechanisms = RawClient.mechanisms(features)
+    assert not any(m.endswith("-PLUS") for m in mechanisms), mechanisms
+    assert channel_binding_types(features) == []
+    # Choosing an -PLUS mechanism that is not offered is an invalid mechanism.
+    outcome = c.auth_scram("alice", PASSWORD, "SCRAM-SHA-256-PLUS", gs2_flag="p=tls-server-end-point")
+    assert sasl_failure_condition(outcome) == "invalid-mechanism"
+    # 'y' (the client could bind, and sees the server does not offer it) is
+    # no downgrade here: accepted.
+    outcome = c.auth_scram("alice", PASSWORD, "SCRAM-SHA-256", gs2_flag="y")
+    assert outcome.tag == q(NS_SASL, "success"), sasl_failure_condition(outcome)
+
+
+def test_tls13_channel_binding_when_the_listener_opts_in(server_factory, raw_factory):
+    port = free_port()
+    server = server_factory(extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "c2s",
+                                              "tls13_channel_binding": True}])
+    server.register("alice", PASSWORD)
+    c = raw_factory(port)
+    c.start()
+    features = c.starttls()
+    assert c.sock.version() == "TLSv1.3"
     types = channel_binding_types(features)
-    assert "tls-unique" not in types and "tls-exporter" in types, types
-    assert "SCRAM-SHA-256-PLUS" in RawClient.mechanisms(features)  # tls-exporter, tls-server-end-point
+    assert "tls-unique" not in types and "tls-exporter" in types and "tls-server-end-point" in types, types
+    assert "SCRAM-SHA-256-PLUS" in RawClient.mechanisms(features)
     # A client binding with tls-unique anyway is refused, whatever it sends as the data.
-    outcome = c13.auth_scram("alice", PASSWORD, "SCRAM-SHA-256-PLUS", gs2_flag="p=tls-unique")
-    assert outcome.tag == q(NS_SASL, "failure")
+    outcome = c.auth_scram("alice", PASSWORD, "SCRAM-SHA-256-PLUS", gs2_flag="p=tls-unique")
     assert sasl_failure_condition(outcome) == "not-authorized"
+    # Here -PLUS is offered, so 'y' is the downgrade RFC 5802 refuses.
+    outcome = c.auth_scram("alice", PASSWORD, "SCRAM-SHA-256", gs2_flag="y")
+    assert sasl_failure_condition(outcome) == "not-authorized"
+    outcome = c.auth_scram("alice", PASSWORD, "SCRAM-SHA-256-PLUS", gs2_flag="p=tls-server-end-point")
+    assert outcome.tag == q(NS_SASL, "success"), sasl_failure_condition(outcome)
 
 
 # U+1100 U+0301 U+1161 U+0323: libidn prepares it to U+AC00 U+0301 U+0323 and

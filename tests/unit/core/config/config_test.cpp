@@ -404,3 +404,12 @@ TEST_CASE("listeners: allow_plain_without_tls is an explicit opt-in") {
   expect_error("hosts: [example.org]\nlisten:\n  - port: 5222\n    allow_plain_without_tls: maybe\n", 4, -1,
                "allow_plain_without_tls");
 }
+
+TEST_CASE("listeners: tls13_channel_binding is an explicit opt-in") {
+  Config c = load_ok(kMinimal);
+  CHECK_FALSE(c.listen[0].tls13_channel_binding);
+  c = load_ok("hosts: [example.org]\nlisten:\n  - port: 5222\n    tls13_channel_binding: true\n");
+  CHECK(c.listen[0].tls13_channel_binding);
+  expect_error("hosts: [example.org]\nlisten:\n  - port: 5222\n    tls13_channel_binding: 1.3\n", 4, -1,
+               "tls13_channel_binding");
+}
