@@ -21,6 +21,7 @@ add_library(parley_core STATIC
   modules/host_api_services.cpp
   modules/pending_iqs.cpp
   modules/module_metrics.cpp
+  modules/module_counters.cpp
   modules/module_manager.cpp
   modules/module_pause.cpp
   modules/module_reload.cpp

@@ -298,8 +298,8 @@ int timer_cancel(parley_module* m, uint64_t timer_id) {
 }
 
 void counter_add(parley_module* m, parley_str name, int64_t delta) {
-  std::lock_guard lock(m->counters_mutex);
-  m->counters[str(name)] += delta;
+  LoopContext* loop = LoopContext::current();
+  m->counters->add(std::string_view(name.ptr, name.len), delta, loop ? static_cast<int>(loop->loop.index()) : -1);
 }
 
 void server_features(parley_module* m, parley_sink out) {
@@ -331,18 +331,17 @@ void storage_query(parley_module* m, parley_str sql, const parley_value* params,
     auto rows = std::make_shared<parley_rows>();
     rows->result = run_module_query(db, module, text, values, readable);
     loop->loop.post([m, rows, done, arg] {
-      {
-        // A call made by stop() (or racing it) completes without the
-        // module's code: its state is being or has been freed.
-        std::lock_guard lock(m->callback_mutex);
-        if (done != nullptr && m->started) {
+      // A call made by stop() (or racing it) completes without the
+      // module's code: its state is being or has been freed.
+      if (done != nullptr) {
+        m->gate.run([&] {
           const std::string& error = rows->result.error;
           try {
             done(m->state, arg, rows.get(), parley_str{error.data(), error.size()});
           } catch (...) {
             spdlog::error("module {}: exception escaped a storage callback", m->library->name);
           }
-        }
+        });
       }
       m->storage_in_flight.fetch_sub(1);
     });
@@ -594,18 +593,15 @@ const parley_host_api table = {
 const parley_host_api* host_api() { return &table; }
 
 void complete_tracked_send(parley_module& m, parley_sent_fn done, void* arg, bool written) {
-  {
-    // As for storage: a stopped instance's code is not run (its state is
-    // being or has been freed).
-    std::lock_guard lock(m.callback_mutex);
-    if (m.started) {
-      try {
-        done(m.state, arg, written ? 1 : 0);
-      } catch (...) {
-        spdlog::error("module {}: exception escaped a send completion", m.library->name);
-      }
+  // As for storage: a stopped instance's code is not run (its state is
+  // being or has been freed).
+  m.gate.run([&] {
+    try {
+      done(m.state, arg, written ? 1 : 0);
+    } catch (...) {
+      spdlog::error("module {}: exception escaped a send completion", m.library->name);
     }
-  }
+  });
   m.sends_in_flight.fetch_sub(1);
 }
 

@@ -77,10 +77,7 @@ void run(parley_module* m, Operation op, parley_str user_in, parley_str password
       if (changed) {
         if (auto jid = Jid::parse(account)) announce_account_change(*m->ctx, *jid, removed);
       }
-      {
-        std::lock_guard lock(m->callback_mutex);
-        if (done != nullptr && m->started) done(arg, parley_str{condition.data(), condition.size()});
-      }
+      if (done != nullptr) m->gate.run([&] { done(arg, parley_str{condition.data(), condition.size()}); });
       m->storage_in_flight.fetch_sub(1);
     });
   };

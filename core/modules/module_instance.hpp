@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/modules/module_counters.hpp"
 #include "core/modules/module_metrics.hpp"
 #include "parley/module.h"
 
@@ -74,11 +75,7 @@ struct parley_module {
   std::string host;
   YAML::Node options;  // validated against the def's declared options
   void* state = nullptr;
-  std::atomic<bool> started{false};  // read by loops (completions, metrics), written by the main loop
-  // Held while a completion (storage, accounts) runs the module's code on a
-  // loop, and while the instance is marked stopped: a completion either ends
-  // before stop() begins or finds the instance stopped and skips its code.
-  std::mutex callback_mutex;
+  std::atomic<bool> started{false};  // read by loops (metrics), written by the main loop
   // Whether the def's stream features are offered for this host (ABI 1.1).
   std::atomic<bool> offer_preauth_features{true};
   std::atomic<bool> offer_session_features{true};
@@ -94,9 +91,11 @@ struct parley_module {
   // sessions, dropped from them once the instance is stopped.
   std::atomic<int> sends_in_flight{0};
 
-  // ABI 1.2: completions of posted tasks and sent iqs run through the gate,
-  // opened after start() and closed before stop(); unload and reload wait
-  // until none is in flight.
+  // Every completion that runs the module's code on a loop (storage,
+  // accounts, tracked sends; ABI 1.2 posted tasks and sent iqs) runs through
+  // the gate, opened after start() and closed before stop(): it either ends
+  // before stop() begins or finds the gate shut and skips the code, with no
+  // lock between loops. Unload and reload wait until none is in flight.
   parley::CallbackGate gate;
   std::atomic<int> tasks_in_flight{0};
   // Module services registered from start(); read when tables are built.
@@ -104,8 +103,8 @@ struct parley_module {
   // Typed metrics (ABI 1.2), declared in start(), sharded per loop.
   parley::ModuleMetrics metrics;
 
-  std::mutex counters_mutex;
-  std::map<std::string, int64_t> counters;
+  // Named counters (ABI 1.0 counter_add), sharded per loop.
+  std::unique_ptr<parley::ModuleCounters> counters;
 };
 
 namespace parley {

@@ -204,6 +204,7 @@ Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::
     instance->library = lib;
     instance->host = host;
     instance->options = found->second ? YAML::Clone(found->second) : YAML::Node(YAML::NodeType::Map);
+    instance->counters = std::make_unique<ModuleCounters>(ctx_.loops.size());
     std::string error;
     parley_sink sink = string_sink(error);
     int rc;
@@ -228,12 +229,10 @@ Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::
 
 void ModuleManager::stop_instances(std::vector<std::unique_ptr<parley_module>>& instances) {
   for (auto& instance : instances) {
-    {
-      std::lock_guard lock(instance->callback_mutex);
-      if (!instance->started) continue;
-      instance->started = false;
-    }
-    // No posted task or iq answer runs the module's code from here on.
+    if (!instance->started.exchange(false)) continue;
+    // No completion (storage, accounts, tracked send, posted task, iq
+    // answer) runs the module's code from here on; close() waits for those
+    // already inside.
     instance->gate.close();
     if (auto stop = def_field(instance->library->def, &parley_module_def::stop)) {
       try {
@@ -447,8 +446,7 @@ std::string ModuleManager::counters_text() const {
   std::string out;
   for (const auto& name : order_) {
     for (const auto& instance : modules_.at(name).instances) {
-      std::lock_guard lock(instance->counters_mutex);
-      for (const auto& [counter, value] : instance->counters)
+      for (const auto& [counter, value] : instance->counters->totals())
         out += fmt::format("{}.{}.{}: {}\n", name, instance->host, counter, value);
       out += instance->metrics.text(fmt::format("{}.{}", name, instance->host));
     }
