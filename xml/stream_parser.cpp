@@ -349,8 +349,13 @@ NamespaceRef StreamParser::intern(std::string_view uri) {
 }
 
 bool StreamParser::feed(std::string_view bytes) {
+  feed_pausable(bytes);
+  return state_ != State::failed;
+}
+
+size_t StreamParser::feed_pausable(std::string_view bytes) {
   assert(!in_feed_ && "feed() called from a StreamParser callback");
-  if (in_feed_) return state_ != State::failed;
+  if (in_feed_) return bytes.size();
   in_feed_ = true;
   // Runs however feed() is left, an exception from a callback included.
   struct Finish {
@@ -359,6 +364,7 @@ bool StreamParser::feed(std::string_view bytes) {
       p.in_feed_ = false;
       p.in_parse_ = false;
       p.reset_pending_ = false;
+      p.pause_pending_ = false;
       if (p.state_ != State::awaiting_header && p.state_ != State::open) {
         // The stream is over: nothing will be parsed any more, free the memory now.
         p.destroy_parser();
@@ -369,6 +375,7 @@ bool StreamParser::feed(std::string_view bytes) {
   } finish{*this};
 
   size_t pos = 0;
+  size_t consumed = bytes.size();
   while (pos < bytes.size() && (state_ == State::awaiting_header || state_ == State::open)) {
     if (!parser_ && !create_parser()) break;
     // Hand expat no more than the stanza in progress may still grow by, so a limit violation is seen
@@ -396,11 +403,31 @@ bool StreamParser::feed(std::string_view bytes) {
     }
     if (reset_pending_) {
       const bool discard = reset_discard_;
-      const uint64_t used = reset_at_ > piece_start ? std::min<uint64_t>(reset_at_ - piece_start, valid) : 0;
+      const uint64_t used = stop_at_ > piece_start ? std::min<uint64_t>(stop_at_ - piece_start, valid) : 0;
       clear_stream();
       if (discard) break;
       pos += static_cast<size_t>(used);
+      if (pause_pending_) {
+        // Paused as well: the rest waits for the caller, for the new stream.
+        pause_pending_ = false;
+        consumed = pos;
+        break;
+      }
       continue;
+    }
+    if (pause_pending_) {
+      pause_pending_ = false;
+      const uint64_t used = stop_at_ > piece_start ? std::min<uint64_t>(stop_at_ - piece_start, valid) : 0;
+      // The expat parser was stopped for good at a stanza boundary: drop it as an idle stream's is
+      // dropped (release_if_idle), so the next feed() goes on with a primed one. The validator saw
+      // the bytes after the pause, which will be validated again when they come back.
+      destroy_parser();
+      free_memory(open_);
+      fed_ = 0;
+      idle_at_ = 0;
+      utf8_.reset();
+      consumed = pos + static_cast<size_t>(used);
+      break;
     }
     if (state_ != State::awaiting_header && state_ != State::open) break;
     if (fed_ - idle_at_ >= max && fed_ > idle_at_) {
@@ -417,7 +444,7 @@ bool StreamParser::feed(std::string_view bytes) {
     }
     pos += n;
   }
-  return state_ != State::failed;
+  return consumed;
 }
 
 ParseError StreamParser::classify_error(int code) const {
@@ -453,7 +480,7 @@ void StreamParser::reset(bool discard_rest) {
     // Inside an expat callback: stop this parser; feed() continues with the rest, or drops it.
     reset_pending_ = true;
     reset_discard_ = discard_rest || state_ == State::failed;
-    reset_at_ = event_end();
+    stop_at_ = event_end();
     halt();
     return;
   }
@@ -464,6 +491,15 @@ void StreamParser::reset(bool discard_rest) {
     reset_pending_ = true;
     reset_discard_ = true;
   }
+}
+
+void StreamParser::pause() {
+  // Only between depth-1 elements (on_stanza runs at the end of one), where a re-created parser
+  // can go on after the stream header's context is replayed.
+  if (!in_parse_ || state_ != State::open || depth_ != 1) return;
+  pause_pending_ = true;
+  stop_at_ = event_end();
+  halt();
 }
 
 void StreamParser::stop() {

@@ -74,6 +74,9 @@ class StreamParser {
   // Parses `bytes`, calling back synchronously. Returns false once an error was reported; from then on
   // (and after stop() or the stream close) input is ignored until reset().
   bool feed(std::string_view bytes);
+  // The same, returning how many bytes were parsed (or dropped by an error, a stop or a discarding
+  // reset): all of them unless pause() was called during it.
+  size_t feed_pausable(std::string_view bytes);
 
   // Stream restart (after STARTTLS or SASL success): the next bytes start a new document, XML
   // declaration allowed. From inside a callback: with discard_rest=false the rest of the current feed()
@@ -81,6 +84,13 @@ class StreamParser {
   // is dropped (STARTTLS: plaintext after <starttls/> must never be processed). From inside
   // on_parse_error the rest is always dropped.
   void reset(bool discard_rest);
+
+  // From inside on_stanza (or on_stream_open): parse nothing after this element in the current
+  // feed_pausable(), which returns less than its size; the caller keeps the rest and feeds it later,
+  // to this stream or, after a reset(), to the next one. For an outcome that comes later and decides
+  // how the bytes after it are read (SASL: after <success/> they start a new stream, RFC 6120
+  // §6.4.6). Outside a callback it does nothing.
+  void pause();
 
   // From inside a callback or outside: ignore everything from now on (the connection is closing).
   void stop();
@@ -126,7 +136,9 @@ class StreamParser {
   std::string root_default_ns_;        // the root's xmlns=, until on_stream_open took it
   uint64_t fed_ = 0;                   // bytes handed to the current expat parser (a document offset)
   uint64_t idle_at_ = 0;               // offset where it was last idle between stanzas
-  uint64_t reset_at_ = 0;              // offset of the end of the event inside which reset() was called
+  // Offset of the end of the event inside which reset() or pause() was called (the same event when
+  // both are).
+  uint64_t stop_at_ = 0;
   uint32_t depth_ = 0;                 // open elements, root included
   uint16_t element_decls_ = 0;         // namespace declarations of the element being started
   uint16_t stanza_elements_ = 0;       // elements of the stanza being parsed (the limit is at most 65535)
@@ -139,6 +151,7 @@ class StreamParser {
   bool priming_ : 1 = false;           // parsing the synthetic header of a re-created parser
   bool reset_pending_ : 1 = false;
   bool reset_discard_ : 1 = false;
+  bool pause_pending_ : 1 = false;
   Utf8Validator utf8_;
 };
 

@@ -4,9 +4,12 @@
 //
 // Pipelining (RFC 6120 §6.4): nothing the client sent after an <auth/> or a
 // <response/> is processed before that step's outcome is applied. Elements
-// read meanwhile wait in deferred_; after a <failure/> or <challenge/> they are
+// read meanwhile wait (waiting_); after a <failure/> or <challenge/> they are
 // processed in order (an <abort/> applies to the new state), after <success/>
-// they are a stream error, since only a new stream header may follow it.
+// they are a stream error, since only a new stream header may follow it. Where
+// the outcome comes later (PLAIN's key derivation) the parser is paused at the
+// <auth/> instead, so what follows is read by the stream the outcome decides:
+// after <success/> a pipelined stream header starts the new stream.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -272,8 +275,11 @@ void C2sStream::sasl_plain(std::string_view message) {
       return;
     }
   }
-  // PBKDF2 runs on the storage reader, not on the loop.
+  // PBKDF2 runs on the storage reader, not on the loop. The bytes after this
+  // <auth/> wait unparsed: after <success/> they are the start of a new stream
+  // (a client may pipeline its header), read by a new parser.
   suspend_input();
+  pause_parser();
   ServerContext& ctx = ctx_;
   LoopContext* loop = loop_;
   SessionId id = session_->id();
@@ -361,10 +367,10 @@ void C2sStream::sasl_success(std::string_view additional_data) {
   // Whatever we say next (even an error) opens our new stream first.
   header_sent_ = false;
   parser_.reset(false);
-  if (deferred_ && !deferred_->empty()) {
+  if (waiting_ && !waiting_->elements.empty()) {
     // Elements the client sent before this outcome, in the old stream: only
     // a new stream header may follow <success/> (RFC 6120 §6.4.6).
-    deferred_.reset();
+    waiting_.reset();
     close_with_stream_error("not-authorized", "Nothing but a new stream may follow <success/>");
   }
 }

@@ -196,8 +196,8 @@ void C2sStream::wait_for_modules(xml::Element&& element) {
   // in order with the loop's other held-back events (this session's
   // SESSION_BOUND before its first stanza).
   hold_input();
-  if (!deferred_) deferred_ = std::make_unique<std::deque<xml::Element>>();
-  deferred_->push_front(std::move(element));
+  if (!waiting_) waiting_ = std::make_unique<Waiting>();
+  waiting_->elements.push_front(std::move(element));
   pause.defer([loop = loop_, id = session_->id()] {
     if (Session* session = loop->find(id)) session->release_input();
   });

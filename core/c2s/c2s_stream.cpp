@@ -19,6 +19,10 @@ namespace parley {
 
 namespace {
 
+// What can arrive once reading stopped: the rest of one read, decrypted (one
+// TLS record more at most).
+constexpr size_t kMaxPausedReadBytes = WorkerLoop::read_buffer_size + 16 * 1024;
+
 std::string make_stream_id() {
   static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
   std::string raw = sasl::random_bytes(12);
@@ -90,7 +94,36 @@ bool C2sStream::start_tls() {
 
 void C2sStream::on_connection_bytes(std::string_view bytes) {
   if (state_ == State::closing) return;
-  parser_.feed(bytes);
+  if (waiting_ && waiting_->paused) {
+    // The parser is paused: these come after what waits (the rest of the
+    // read that was going on when reading stopped).
+    if (waiting_->unparsed.size() + bytes.size() > kMaxPausedReadBytes) {
+      close_with_stream_error("policy-violation", "Too much data while the input is suspended");
+      return;
+    }
+    waiting_->unparsed.append(bytes);
+    return;
+  }
+  feed_bytes(bytes);
+}
+
+void C2sStream::pause_parser() {
+  if (!waiting_) waiting_ = std::make_unique<Waiting>();
+  waiting_->paused = true;
+  parser_.pause();
+}
+
+void C2sStream::feed_bytes(std::string_view bytes) {
+  while (true) {
+    const size_t used = parser_.feed_pausable(bytes);
+    if (used >= bytes.size() || state_ == State::closing) break;
+    bytes.remove_prefix(used);
+    if (waiting_ && waiting_->paused) {
+      waiting_->unparsed.assign(bytes);
+      return;
+    }
+    // Paused, and the input already resumed (the outcome came at once): go on.
+  }
   // An idle online session keeps no expat parser (ARCHITECTURE.md, memory).
   if (state_ == State::online) parser_.release_if_idle();
 }
@@ -234,8 +267,8 @@ void C2sStream::send_features() {
 void C2sStream::on_stanza(xml::Element&& element) {
   if (state_ == State::closing) return;
   if (input_suspended_) {
-    if (!deferred_) deferred_ = std::make_unique<std::deque<xml::Element>>();
-    deferred_->push_back(std::move(element));
+    if (!waiting_) waiting_ = std::make_unique<Waiting>();
+    waiting_->elements.push_back(std::move(element));
     return;
   }
   // What may enter module code (a bound client's stanza or nonza, a nonza
@@ -443,12 +476,25 @@ void C2sStream::suspend_input() {
 void C2sStream::resume_input() {
   if (!input_suspended_ || state_ == State::closing || attach_pending_) return;
   input_suspended_ = false;
-  while (deferred_ && !deferred_->empty() && !input_suspended_ && state_ != State::closing) {
-    xml::Element next = std::move(deferred_->front());
-    deferred_->pop_front();
+  while (waiting_ && !waiting_->elements.empty() && !input_suspended_ && state_ != State::closing) {
+    xml::Element next = std::move(waiting_->elements.front());
+    waiting_->elements.pop_front();
     on_stanza(std::move(next));
   }
-  if (deferred_ && deferred_->empty()) deferred_.reset();
+  if (waiting_ && waiting_->paused && !input_suspended_ && state_ != State::closing) {
+    waiting_->paused = false;
+    std::string rest = std::move(waiting_->unparsed);
+    waiting_->unparsed.clear();
+    std::string_view bytes = rest;
+    if (state_ == State::wait_stream) {
+      // Whitespace the client sent after its <auth/> belonged to the old
+      // stream (keepalives between elements); the new document starts at
+      // its header, perhaps with an XML declaration, which nothing may precede.
+      bytes.remove_prefix(std::min(bytes.size(), bytes.find_first_not_of(" \t\r\n")));
+    }
+    if (!bytes.empty()) feed_bytes(bytes);  // may pause again, keeping what follows
+  }
+  if (waiting_ && waiting_->elements.empty() && !waiting_->paused && waiting_->unparsed.empty()) waiting_.reset();
   if (close_after_input_ && !input_suspended_ && state_ != State::closing) {
     close_after_input_ = false;
     close_stream();

@@ -197,10 +197,20 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   std::unique_ptr<Migration> migration_;  // only while the connection moves
   void abandon_migration();
 
-  // Elements that arrived while input was suspended (a storage round trip, a
-  // hold, an attach). Allocated only when one has to wait: an empty
-  // std::deque allocates 576 bytes at construction (libstdc++).
-  std::unique_ptr<std::deque<xml::Element>> deferred_;
+  // What arrived while input was suspended (a storage round trip, a hold, an
+  // attach). Allocated only when something has to wait: an empty std::deque
+  // allocates 576 bytes at construction (libstdc++).
+  struct Waiting {
+    std::deque<xml::Element> elements;
+    // While the parser is paused (pause_parser): the bytes after the element
+    // it stopped at, fed when the input resumes. At most what was read
+    // before reading stopped.
+    std::string unparsed;
+    bool paused = false;
+  };
+  std::unique_ptr<Waiting> waiting_;
+  void pause_parser();
+  void feed_bytes(std::string_view bytes);
 };
 
 }  // namespace parley
