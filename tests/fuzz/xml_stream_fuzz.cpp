@@ -6,7 +6,9 @@
 //    gives the same callbacks as feeding it whole, and so does feeding it byte by byte;
 //  - an idle parser never holds max_stanza_bytes or more;
 //  - every stanza re-parses from its serialization to an equal tree.
-// A stanza named "rs" makes the handler restart the stream (reset(false)) from inside on_stanza.
+// A stanza named "rs" makes the handler restart the stream (reset(false)) from inside on_stanza. With
+// flag 8, a stanza named "ps" pauses the parser (pause()) in the split runs, whose feeder then feeds the
+// rest at once: the callbacks must be those of the whole run, which never pauses.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -70,6 +72,7 @@ class Recorder : public StreamParser::Handler {
  public:
   explicit Recorder(bool round_trip) : round_trip_(round_trip) {}
   StreamParser* parser = nullptr;
+  bool pause_at_ps = false;
   std::vector<std::string> events;
 
   void on_stream_open(const StreamHeader& h) override {
@@ -82,6 +85,7 @@ class Recorder : public StreamParser::Handler {
     events.push_back("stanza " + serialize(e, SerializeContext{{}, false}));
     if (round_trip_) check_round_trip(e, default_ns_);
     if (e.name() == "rs") parser->reset(false);
+    if (e.name() == "ps" && pause_at_ps) parser->pause();
   }
   void on_stream_close() override { events.push_back("close"); }
   void on_parse_error(ParseError err, std::string_view detail) override {
@@ -97,19 +101,30 @@ void check_idle_bound(const StreamParser& p, const Limits& limits) {
   if (p.buffered_bytes() >= limits.max_stanza_bytes && limits.max_stanza_bytes > 0) fail("parser holds a whole stanza's worth");
 }
 
+// Feeds a piece; after a pause, feeds what it left (as the c2s stream does when its input resumes).
+void feed_all(StreamParser& p, std::string_view piece) {
+  while (true) {
+    const size_t used = p.feed_pausable(piece);
+    if (used > piece.size()) fail("feed_pausable used more than it was given");
+    if (used == piece.size()) return;
+    piece.remove_prefix(used);
+  }
+}
+
 std::vector<std::string> run(std::string_view input, const std::vector<size_t>& cuts, const Limits& limits,
-                             bool release, bool round_trip) {
+                             bool release, bool round_trip, bool pause = false) {
   Recorder rec(round_trip);
   StreamParser p(rec, limits);
   rec.parser = &p;
+  rec.pause_at_ps = pause;
   size_t pos = 0;
   for (size_t cut : cuts) {
-    p.feed(input.substr(pos, cut - pos));
+    feed_all(p, input.substr(pos, cut - pos));
     check_idle_bound(p, limits);
     if (release) p.release_if_idle();
     pos = cut;
   }
-  p.feed(input.substr(pos));
+  feed_all(p, input.substr(pos));
   check_idle_bound(p, limits);
   return rec.events;
 }
@@ -123,6 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data + 3), size - 3);
   const bool release = flags & 1;
   const bool bytewise = (flags & 2) && input.size() <= 2048;
+  const bool pause = flags & 8;
   Limits limits;
   if (flags & 4) {
     limits.max_stanza_bytes = 300;
@@ -134,11 +150,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const std::vector<std::string> whole = run(input, {}, limits, false, true);
   const size_t split = input.empty() ? 0 : split_seed % (input.size() + 1);
-  if (run(input, {split}, limits, release, false) != whole) fail("split result differs from whole");
+  if (run(input, {split}, limits, release, false, pause) != whole) fail("split result differs from whole");
   if (bytewise) {
     std::vector<size_t> cuts;
     for (size_t i = 1; i < input.size(); ++i) cuts.push_back(i);
-    if (run(input, cuts, limits, release, false) != whole) fail("byte-at-a-time result differs from whole");
+    if (run(input, cuts, limits, release, false, pause) != whole) fail("byte-at-a-time result differs from whole");
   }
   return 0;
 }
