@@ -8,6 +8,7 @@ add_library(parley_core STATIC
   net/listener.cpp
   net/connection.cpp
   net/connection_write.cpp
+  net/lingering_sockets.cpp
   session/session.cpp
   session/session_attach.cpp
   c2s/c2s_stream.cpp

@@ -77,6 +77,11 @@ struct LimitsConfig {
   // loop gets total / workers).
   size_t max_write_backlog = 4 * 1024 * 1024;
   size_t max_write_backlog_total = 256 * 1024 * 1024;
+  // A connection cut as a slow reader keeps its socket this long (seconds; 0:
+  // closed at once), so the kernel can still deliver what it took (the socket
+  // is no orphan to be reset); at most this many such sockets per worker loop.
+  unsigned slow_reader_linger = 60;
+  size_t max_lingering_sockets = 1024;
   // A session a module keeps on a lost connection (XEP-0198 resumption):
   // stanzas that may wait for its next connection, and for how long.
   size_t max_detached_stanzas = 1000;

@@ -134,6 +134,8 @@ void read_limits(const Field& f, LimitsConfig& l) {
   // Below one maximal stanza a session could never be sent one.
   if (auto v = m.take("max_write_backlog")) l.max_write_backlog = read_uint(*v, 64 * 1024, 1ull << 40);
   if (auto v = m.take("max_write_backlog_total")) l.max_write_backlog_total = read_uint(*v, 64 * 1024, 1ull << 44);
+  if (auto v = m.take("slow_reader_linger")) l.slow_reader_linger = static_cast<unsigned>(read_uint(*v, 0, 3600));
+  if (auto v = m.take("max_lingering_sockets")) l.max_lingering_sockets = read_uint(*v, 0, 1000000);
   if (auto v = m.take("max_route_queue")) l.max_route_queue = read_uint(*v, 1000, 100000000);
   if (auto v = m.take("max_detached_stanzas")) l.max_detached_stanzas = read_uint(*v, 1, 1000000);
   if (auto v = m.take("max_detached_seconds"))

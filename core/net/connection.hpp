@@ -152,6 +152,7 @@ class Connection {
   bool within_rate(size_t bytes);
   void write_raw(std::string_view bytes);
   bool backlog_fits(size_t bytes) const;
+  void linger();  // a slow reader's socket outlives this connection a while (LingeringSockets)
   bool writes_waiting() const;
   void cut_slow_reader(size_t adding);
   void after_write();

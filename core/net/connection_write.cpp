@@ -4,6 +4,8 @@
 // connection ends first.
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+
 #include <algorithm>
 
 #include "core/modules/module_instance.hpp"
@@ -101,6 +103,18 @@ bool Connection::backlog_fits(size_t bytes) const {
 
 bool Connection::writes_waiting() const { return backlog_ && backlog_->writes > 0; }
 
+void Connection::linger() {
+  const config::LimitsConfig& limits = ctx_.config.limits;
+  if (limits.slow_reader_linger == 0 || socketless_ || migrating() || closing_) return;
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return;
+  // A duplicate keeps the socket open once this connection's handle closes
+  // its own descriptor (LingeringSockets says why).
+  int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return;
+  loop_->lingering.add(loop_->loop.uv(), dup, uint64_t{limits.slow_reader_linger} * 1000, limits.max_lingering_sockets);
+}
+
 void Connection::cut_slow_reader(size_t adding) {
   size_t pending = backlog_ ? backlog_->bytes : 0;
   if (pending + adding > ctx_.config.limits.max_write_backlog)
@@ -108,6 +122,7 @@ void Connection::cut_slow_reader(size_t adding) {
   else
     spdlog::warn("c2s {}: peer {} does not read and this loop's write backlogs are at their share of "
                  "limits.max_write_backlog_total; closing", log_id_, peer_ip_);
+  linger();
   // What it accepted and did not write is handed back to the owner.
   lost();
 }

@@ -260,6 +260,9 @@ std::string Server::status_text() const {
                      ctx_->total(&LoopMetrics::stanzas_routed_cross_loop), ctx_->total(&LoopMetrics::auth_failures),
                      ctx_->total(&LoopMetrics::stream_errors));
   out += fmt::format("stanzas_refused_route_full: {}\n", ctx_->total(&LoopMetrics::stanzas_refused_route_full));
+  size_t lingering = 0;
+  for (const auto& loop : ctx_->loops) lingering += loop->lingering.count();
+  out += fmt::format("lingering_sockets: {}\n", lingering);
   for (const auto& loop : ctx_->loops)
     out += fmt::format("loop{}_inbox: {}\nroute_to_loop{}_queue: {}\n", loop->loop.index(), loop->loop.inbox_length(),
                        loop->loop.index(), ctx_->route_queue(loop->loop.index()));

@@ -13,6 +13,7 @@
 
 #include "core/config/config.hpp"
 #include "core/loop/worker_loop.hpp"
+#include "core/net/lingering_sockets.hpp"
 #include "core/modules/module_pause.hpp"
 #include "core/modules/module_tables.hpp"
 #include "core/session/session_table.hpp"
@@ -72,6 +73,8 @@ struct LoopContext {
   std::unordered_map<SessionId, std::unique_ptr<Session>> sessions;
   // Streams whose session was detached, until their connection has closed.
   std::unordered_map<C2sStream*, std::unique_ptr<C2sStream>> orphan_streams;
+  // Sockets of connections cut as slow readers, kept open a while (limits.slow_reader_linger).
+  LingeringSockets lingering;
   std::vector<std::unique_ptr<Listener>> listeners;
   uint64_t next_serial = 1;
 

@@ -413,3 +413,13 @@ TEST_CASE("listeners: tls13_channel_binding is an explicit opt-in") {
   expect_error("hosts: [example.org]\nlisten:\n  - port: 5222\n    tls13_channel_binding: 1.3\n", 4, -1,
                "tls13_channel_binding");
 }
+
+TEST_CASE("limits: a cut slow reader's socket lingers, bounded") {
+  Config c = load_ok(kMinimal);
+  CHECK(c.limits.slow_reader_linger == 60);
+  CHECK(c.limits.max_lingering_sockets == 1024);
+  c = load_ok(kMinimal + "limits:\n  slow_reader_linger: 0\n  max_lingering_sockets: 10\n");
+  CHECK(c.limits.slow_reader_linger == 0);
+  CHECK(c.limits.max_lingering_sockets == 10);
+  expect_error(kMinimal + "limits:\n  slow_reader_linger: 7200\n", 5, -1, "slow_reader_linger");
+}
