@@ -122,8 +122,11 @@ struct ServerConn::Parser {
     return 0;
   }
   static int on_header_field(http_parser* p, const char* at, size_t n) {
-    if (!count(p, n + 4)) return 1;  // ": " and CRLF count too: a flood of empty headers is bounded
     ServerConn& c = of(p);
+    // A new field's ": " and CRLF count too (a flood of empty headers is
+    // bounded), once per field however its name was split between reads.
+    bool starts = c.in_value_ || c.field_.empty();
+    if (!count(p, n + (starts ? 4 : 0))) return 1;
     if (c.in_value_) {
       c.in_value_ = false;
       c.field_.clear();

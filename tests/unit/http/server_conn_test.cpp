@@ -131,6 +131,20 @@ TEST_CASE("headers over the limit: 431 and close") {
   CHECK_FALSE(c.feed("GET / HTTP/1.1\r\n\r\n"));  // nothing more is read
 }
 
+TEST_CASE("the header limit counts the same however the headers are split") {
+  Limits limits;
+  limits.max_header_bytes = 200;
+  std::string req = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 5; ++i) req += "X-Header-Name-" + std::to_string(i) + ": value\r\n";
+  req += "\r\n";
+  for (size_t step : {size_t{1}, size_t{3}, req.size()}) {
+    Recorder r;
+    ServerConn c(r, limits);
+    CHECK(feed_split(c, req, step));
+    CHECK(status_of(r.output) == 200);
+  }
+}
+
 TEST_CASE("many small headers count too") {
   Limits limits;
   limits.max_header_bytes = 1024;
