@@ -22,7 +22,7 @@ http::Limits http_limits(const config::LimitsConfig& limits) {
 namespace {
 
 // A Host header we may echo in a URL: a name or an address, with a port.
-bool plausible_host(std::string_view host) {
+bool plausible_host_header(std::string_view host) {
   if (host.empty() || host.size() > 255) return false;
   for (char c : host) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
@@ -96,7 +96,7 @@ void HttpTransport::host_meta(const http::Request& request, http::Response& resp
   std::string authority;
   if (host.empty()) {
     authority = ctx_.config.hosts.front() + ":" + std::to_string(listener_.port);
-  } else if (plausible_host(host)) {
+  } else if (plausible_host_header(host)) {
     authority = std::string(host);
   } else {
     response.status = 400;

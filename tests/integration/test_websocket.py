@@ -336,3 +336,55 @@ def test_xmpp_js_client_logs_in_over_websocket_and_chats_with_a_tcp_client(web, 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# -- stream management across WebSocket connections ------------------------------
+
+def test_stream_management_resumes_a_websocket_session_from_a_websocket_on_the_other_loop(
+        server_factory, tmp_path, raw_factory, ws_factory):
+    """XEP-0198 over WebSocket: the new connection migrates to the session's
+    loop with its HTTP transport (wslay state and framing) as a TCP one does."""
+    import struct
+
+    from test_mod_stream_mgmt import enable, loop_of, resume, wait_sm_counter
+    from test_modules import module_dir
+    from test_session_seams import bound, where
+
+    http_port = free_port()
+    server = server_factory(
+        module_paths=[module_dir(tmp_path, "mod_test_stream")],
+        modules={"mod_disco": {}, "mod_ping": {}, "mod_test_stream": {}, "mod_stream_mgmt": {}},
+        extra_listeners=[{"port": http_port, "ip": "127.0.0.1", "module": "http"}], workers=2)
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice = ws_factory(http_port)
+    alice_jid = alice.login("alice", PASSWORD, resource="web")
+    sm_id = enable(alice, resume=True).get("id")
+    for i in range(1, 4):
+        bob.message(alice_jid, f"m{i}")
+    for i in range(1, 4):
+        alice.expect_message(f"m{i}")
+    # Gone without <close/> nor a close frame: a reset.
+    alice.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    alice.ws.sock.close()
+    wait_sm_counter(server, "detached", 1)
+    bob.message(alice_jid, "m4")
+    bob.sync()
+
+    for _ in range(64):
+        new = ws_factory(http_port)
+        new.open()
+        assert new.auth_scram("alice", PASSWORD).tag == q(NS_SASL, "success")
+        new.open()
+        if where(new)[1] != loop_of(sm_id):
+            break
+        new.close()
+    else:
+        raise AssertionError("no WebSocket landed on the other loop in 64 tries")
+    resumed = resume(new, sm_id, 0)
+    assert resumed.tag == "{urn:xmpp:sm:3}resumed", ET.tostring(resumed, "unicode")
+    for i in range(1, 5):
+        assert new.expect_message(f"m{i}").get("to") == alice_jid
+    new.message(bob.jid, "back over websocket")
+    assert bob.expect_message("back over websocket").get("from") == alice_jid
