@@ -320,6 +320,15 @@ void ServerConn::upgrade() {
   upgrade_wanted_ = false;
   ++requests_;
   const Request& rq = request_;
+  if (!iequals(rq.header("Upgrade"), "websocket")) {
+    // Another protocol (h2c...), or CONNECT: a server may ignore an Upgrade (RFC 9110
+    // §7.8) and answer the request itself; the connection then closes, as
+    // what follows on it is not known to be HTTP/1.1.
+    Response r;
+    handler_.on_request(rq, r);
+    respond(r, true, rq.method == "HEAD");
+    return;
+  }
   if (rq.method != "GET") {
     Response r;
     r.status = 405;
@@ -327,8 +336,8 @@ void ServerConn::upgrade() {
     respond(r, true);
     return;
   }
-  if (!iequals(rq.header("Upgrade"), "websocket") || !has_token(rq.header("Connection"), "upgrade")) {
-    refuse(400, "only a WebSocket upgrade is served here");
+  if (!has_token(rq.header("Connection"), "upgrade")) {
+    refuse(400, "a WebSocket upgrade needs Connection: Upgrade");
     return;
   }
   if (rq.header("Sec-WebSocket-Version") != "13") {

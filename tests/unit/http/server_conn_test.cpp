@@ -268,6 +268,18 @@ TEST_CASE("refused upgrades") {
   }
 }
 
+TEST_CASE("an Upgrade to another protocol is ignored: the request is answered, then the connection closes") {
+  Limits limits;
+  Recorder r;
+  ServerConn c(r, limits);
+  CHECK_FALSE(c.feed("GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                     "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"));
+  REQUIRE(r.requests.size() == 1);
+  CHECK(status_of(r.output) == 200);
+  CHECK(r.output.find("Connection: close") != std::string::npos);
+  CHECK_FALSE(r.opened);
+}
+
 TEST_CASE("WebSocket messages: whole, fragmented, split anywhere; ping; close") {
   Limits limits;
   std::string frames = client_frame("<message/>") + client_frame("<pre", 1, false) + client_frame("sence/>", 0, true) +
