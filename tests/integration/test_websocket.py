@@ -1,7 +1,7 @@
 """The HTTP listener (module: http): XMPP over WebSocket (RFC 7395) at
 /xmpp-websocket, XEP-0156 host-meta, HTTP limits and bad requests; a
 WebSocket client chatting with a TCP client, over ws and wss, and
-@xmpp/client (npm) doing the same."""
+@xmpp/client and StanzaJS (npm) doing the same."""
 
 import http.client
 import json
@@ -302,7 +302,7 @@ def test_an_idle_http_connection_is_closed(server_factory):
     assert server.alive()
 
 
-# -- @xmpp/client (npm) over WebSocket ---------------------------------------------
+# -- web client libraries (npm) over WebSocket ---------------------------------------------
 
 def node_clients_dir():
     """The npm packages of tests/integration/node, installed once into a cache."""
@@ -312,22 +312,26 @@ def node_clients_dir():
     return cache
 
 
-def test_xmpp_js_client_logs_in_over_websocket_and_chats_with_a_tcp_client(web, raw_factory):
+@pytest.mark.parametrize("script,resource", [("xmpp_client_ws.mjs", "xmppjs"), ("stanza_ws.mjs", "stanzajs")],
+                         ids=["xmpp.js", "stanza.js"])
+def test_web_client_library_logs_in_over_websocket_and_chats_with_a_tcp_client(web, raw_factory, script, resource):
+    """@xmpp/client and StanzaJS (npm, unmodified) log in over ws (SCRAM),
+    bind, answer a TCP client's message and stop cleanly."""
     cache = node_clients_dir()
-    source = Path(os.environ["PARLEY_SOURCE_DIR"]) / "tests" / "integration" / "node" / "xmpp_client_ws.mjs"
-    script = cache / "xmpp_client_ws.mjs"  # next to its node_modules, where its imports resolve
-    script.write_text(source.read_text())
-    proc = subprocess.Popen(["node", str(script), f"ws://127.0.0.1:{web.http_port}/xmpp-websocket", "localhost",
+    source = Path(os.environ["PARLEY_SOURCE_DIR"]) / "tests" / "integration" / "node" / script
+    runnable = cache / script  # next to its node_modules, where its imports resolve
+    runnable.write_text(source.read_text())
+    proc = subprocess.Popen(["node", str(runnable), f"ws://127.0.0.1:{web.http_port}/xmpp-websocket", "localhost",
                              "bob", PASSWORD], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = proc.stdout.readline().strip()
-        assert line.startswith("ONLINE bob@localhost/"), line + proc.stdout.read()
+        assert line == f"ONLINE bob@localhost/{resource}", line + proc.stdout.read()
         bob = line.split(" ", 1)[1]
         alice = raw_factory(web.c2s_port)
         alice.login("alice", PASSWORD, resource="tcp")
-        alice.message(bob, "hello xmpp.js")
-        assert proc.stdout.readline().strip() == "GOT alice@localhost/tcp hello xmpp.js"
-        got = alice.expect_message("echo: hello xmpp.js")
+        alice.message(bob, "hello web client")
+        assert proc.stdout.readline().strip() == "GOT alice@localhost/tcp hello web client"
+        got = alice.expect_message("echo: hello web client")
         assert got.get("from") == bob
         rest = proc.stdout.read()
         assert proc.wait(timeout=20) == 0, rest
