@@ -197,6 +197,22 @@ def test_malformed_xml_is_a_stream_error_then_close(web, ws_factory):
     assert c.expect_stream_error() == "not-well-formed"
 
 
+def test_a_stanza_over_max_stanza_bytes_is_a_policy_violation_and_a_huge_message_closes_1009(web, ws_factory):
+    c = ws_factory(web.http_port)
+    c.login("alice", PASSWORD)
+    # Above max_stanza_bytes (256 KiB) but within the WebSocket message bound: the stream parser's error.
+    c.send("<message xmlns='jabber:client' to='bob@localhost'><body>" + "x" * 270_000 + "</body></message>")
+    assert c.expect_stream_error() == "policy-violation"
+    c = ws_factory(web.http_port)
+    c.open()
+    # Above the message bound (max_stanza_bytes + 64 KiB): wslay closes with 1009 from the frame header,
+    # before any parsing (unit_http_server_conn checks the frame). The client is still sending then, so
+    # the kernel may turn the close into a reset that discards the frame: either way the connection ends.
+    c.send("<message xmlns='jabber:client'><body>" + "y" * 400_000 + "</body></message>")
+    assert c.wait_ws_close() in (1009, None)
+    assert web.alive()
+
+
 def test_binary_frames_close_the_websocket_with_1003(web, ws_factory):
     c = ws_factory(web.http_port)
     c.open()
