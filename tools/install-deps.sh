@@ -5,7 +5,7 @@ set -eu
 PACKAGES="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev lld
 libuv1-dev libexpat1-dev libssl-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
 libidn-dev libcli11-dev doctest-dev libgloox-dev openssl
-libhttp-parser-dev libwslay-dev
+libhttp-parser-dev libwslay-dev chromium-headless-shell
 python3-slixmpp python3-pytest python3-yaml python3-websocket go-sendxmpp"
 missing=""
 for p in $PACKAGES; do

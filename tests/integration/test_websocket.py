@@ -320,11 +320,12 @@ def test_an_idle_http_connection_is_closed(server_factory):
 
 # -- web client libraries (npm) over WebSocket ---------------------------------------------
 
-def node_clients_dir():
-    """The npm packages of tests/integration/node, installed once into a cache."""
-    cache = Path(os.environ.get("PARLEY_NODE_CACHE", Path.home() / ".cache" / "parley" / "node-clients"))
+def node_clients_dir(kind=None):
+    """The npm packages of tests/integration/node (or its browser/), installed once into a cache."""
+    base = Path(os.environ.get("PARLEY_NODE_CACHE", Path.home() / ".cache" / "parley"))
+    cache = base / ("browser-clients" if kind else "node-clients")
     script = Path(os.environ["PARLEY_SOURCE_DIR"]) / "tools" / "install-node-clients.sh"
-    subprocess.run([str(script), str(cache)], check=True, timeout=240)
+    subprocess.run([str(script), str(cache)] + ([kind] if kind else []), check=True, timeout=240)
     return cache
 
 
@@ -351,6 +352,41 @@ def test_web_client_library_logs_in_over_websocket_and_chats_with_a_tcp_client(w
         assert got.get("from") == bob
         rest = proc.stdout.read()
         assert proc.wait(timeout=20) == 0, rest
+        assert "SENT" in rest and "STOPPED" in rest, rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_converse_js_in_headless_chromium_logs_in_over_websocket_and_chats_with_a_tcp_client(
+        server_factory, raw_factory):
+    """Converse.js 12 (npm, unmodified) in Debian's chromium-headless-shell:
+    logs in over ws (SASL, bind, roster, disco, carbons, presence), receives
+    a TCP client's message and answers it through its own connection."""
+    http_port = free_port()
+    server = server_factory(
+        modules={"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}, "mod_vcard": {},
+                 "mod_carbons": {}},
+        extra_listeners=[{"port": http_port, "ip": "127.0.0.1", "module": "http"}])
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+    cache = node_clients_dir("browser")
+    source = Path(os.environ["PARLEY_SOURCE_DIR"]) / "tests" / "integration" / "node" / "browser" / "converse_ws.mjs"
+    runnable = cache / "converse_ws.mjs"
+    runnable.write_text(source.read_text())
+    proc = subprocess.Popen(["node", str(runnable), f"ws://127.0.0.1:{http_port}/xmpp-websocket", "localhost",
+                             "bob", PASSWORD], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line == "ONLINE bob@localhost/converse", line + proc.stdout.read()
+        alice = raw_factory(server.c2s_port)
+        alice.login("alice", PASSWORD, resource="tcp")
+        alice.message("bob@localhost/converse", "hello converse")
+        assert proc.stdout.readline().strip() == "GOT alice@localhost/tcp hello converse"
+        assert alice.expect_message("echo: hello converse").get("from") == "bob@localhost/converse"
+        rest = proc.stdout.read()
+        assert proc.wait(timeout=30) == 0, rest
         assert "SENT" in rest and "STOPPED" in rest, rest
     finally:
         if proc.poll() is None:
