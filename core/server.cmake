@@ -9,6 +9,8 @@ add_library(parley_core STATIC
   net/connection.cpp
   net/connection_write.cpp
   net/lingering_sockets.cpp
+  net/http_transport.cpp
+  net/xmpp_framing.cpp
   session/session.cpp
   session/session_attach.cpp
   c2s/c2s_stream.cpp
@@ -31,10 +33,10 @@ add_library(parley_core STATIC
 )
 target_include_directories(parley_core PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(parley_core
-  PUBLIC parley_sdk parley_xml parley_storage parley_addr parley_sasl parley_tls parley_config parley_control
+  PUBLIC parley_sdk parley_xml parley_http parley_storage parley_addr parley_sasl parley_tls parley_config parley_control
          PkgConfig::LIBUV spdlog::spdlog fmt::fmt Threads::Threads
   # Used inside the core only (the module table fence, the loader, config parsing): nothing above sees them.
-  PRIVATE yaml-cpp SQLite::SQLite3 ${CMAKE_DL_LIBS})
+  PRIVATE yaml-cpp SQLite::SQLite3 EXPAT::EXPAT ${CMAKE_DL_LIBS})
 # Where parleyd looks for modules after the configured module_paths: the build
 # tree (so a fresh build runs as is) and the install prefix.
 target_compile_definitions(parley_core PRIVATE

@@ -99,6 +99,9 @@ class StreamParser {
   // buffered (or if the stream is over). Returns true if a parser was freed. Not from inside a callback.
   bool release_if_idle();
   bool has_live_parser() const { return parser_ != nullptr; }
+  // No stanza and no partial token is pending: what was fed ends between two top-level elements (or the
+  // stream is not open). RFC 7395 framing checks it after each WebSocket message (one stanza each).
+  bool at_stanza_boundary() const { return state_ != State::open || (!stanza_ && depth_ <= 1 && fed_ == idle_at_); }
 
   // Bytes of the current unfinished stanza (or header) fed but not yet complete, for metrics.
   size_t buffered_bytes() const { return parser_ ? static_cast<size_t>(fed_ - idle_at_) : 0; }

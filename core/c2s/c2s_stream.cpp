@@ -55,6 +55,7 @@ const Jid& C2sStream::jid() const { return session_->jid(); }
 
 void C2sStream::start(uv_stream_t* server) {
   if (!conn_.accept(server)) return;  // closing; the session goes when it closed
+  if (listener_.module == "http") conn_.use_http(listener_);
   begin_stream();
 }
 
@@ -73,7 +74,13 @@ void C2sStream::begin_stream() {
   // may shorten the wait, never extend it (a slow client gains nothing).
   auth_deadline_s_ =
       static_cast<uint32_t>((uv_now(loop_->loop.uv()) + 999) / 1000 + ctx_.config.limits.auth_timeout);
-  if (listener_.tls) {
+  if (conn_.http()) {
+    // HTTP first: the authentication deadline starts with the WebSocket
+    // (on_connection_upgraded); until then the HTTP idle timeout holds.
+    auth_deadline_s_ = UINT32_MAX;
+    if (listener_.tls && !start_tls()) return;
+    arm_timer(listener_.tls ? ctx_.config.limits.tls_handshake_timeout : ctx_.config.limits.http_idle_timeout);
+  } else if (listener_.tls) {
     if (!start_tls()) return;
     arm_timer(ctx_.config.limits.tls_handshake_timeout);
   } else {
@@ -131,11 +138,31 @@ void C2sStream::feed_bytes(std::string_view bytes) {
 void C2sStream::on_connection_secured() {
   // A fresh stream starts inside TLS (RFC 6120 §5.4.3.3).
   state_ = State::wait_stream;
+  arm_timer(conn_.http() ? ctx_.config.limits.http_idle_timeout : ctx_.config.limits.auth_timeout);
+}
+
+void C2sStream::on_connection_upgraded() {
+  // An XMPP WebSocket (RFC 7395): the stream starts now, and so does its
+  // authentication deadline.
+  auth_deadline_s_ =
+      static_cast<uint32_t>((uv_now(loop_->loop.uv()) + 999) / 1000 + ctx_.config.limits.auth_timeout);
   arm_timer(ctx_.config.limits.auth_timeout);
+}
+
+void C2sStream::on_connection_message_end() {
+  // RFC 7395 §3.3.3: every message is one whole element (a stanza, a nonza,
+  // <open/> or <close/>): never part of one, never text.
+  if (state_ == State::closing || parser_.at_stanza_boundary()) return;
+  close_with_stream_error("not-well-formed", "one whole element per WebSocket message (RFC 7395)");
 }
 
 void C2sStream::on_connection_deadline() {
   if (state_ == State::online || state_ == State::closing) return;
+  if (conn_.http() && !conn_.websocket()) {
+    spdlog::debug("c2s {}: HTTP connection from {} idle; closing", session_->id(), conn_.peer_ip());
+    abort_connection();
+    return;
+  }
   spdlog::info("c2s {}: {} did not authenticate in time", session_->id(), conn_.peer_ip());
   if (conn_.tls_started() && !conn_.secure()) {
     abort_connection();  // no stream to speak on yet
@@ -243,7 +270,8 @@ void C2sStream::on_stream_open(const xml::StreamHeader& header) {
 void C2sStream::send_features() {
   std::string features = "<stream:features>";
   if (!authenticated_) {
-    bool can_starttls = !conn_.secure() && !conn_.tls_started();
+    // Over WebSocket the TLS is the connection's (wss): no STARTTLS (RFC 7395 §3.1).
+    bool can_starttls = !conn_.secure() && !conn_.tls_started() && !conn_.http();
     if (can_starttls) {
       features += "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>";
       if (listener_.starttls_required) features += "<required/>";
@@ -290,7 +318,7 @@ void C2sStream::on_stanza(xml::Element&& element) {
     case State::negotiating:
     case State::authenticating:
       if (element.xmlns() == ns::tls && element.name() == "starttls") {
-        if (conn_.secure() || conn_.tls_started() || state_ != State::negotiating) {
+        if (conn_.secure() || conn_.tls_started() || conn_.http() || state_ != State::negotiating) {
           send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
           begin_close();
           return;

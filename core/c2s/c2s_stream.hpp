@@ -119,6 +119,8 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   void on_unwritten(std::shared_ptr<Delivery> delivery) override;
   void on_connection_closed() override;
   void on_connection_migrating() override;
+  void on_connection_message_end() override;
+  void on_connection_upgraded() override;
 
   void begin_stream();
   bool start_tls();

@@ -31,9 +31,11 @@ struct ConfigError {
 struct Listener {
   std::string ip = "127.0.0.1";  // canonical text form (inet_ntop), IPv4 or IPv6
   uint16_t port = 0;             // required, 1..65535
-  std::string module = "c2s";    // only "c2s" for now
-  bool tls = false;              // direct TLS (XEP-0368) instead of STARTTLS
-  bool starttls_required = true;
+  // "c2s", or "http": HTTP/1.1 with XMPP over WebSocket (RFC 7395) at
+  // /xmpp-websocket and XEP-0156 host-meta (docs/http.md)
+  std::string module = "c2s";
+  bool tls = false;              // direct TLS (XEP-0368; https for http) instead of STARTTLS
+  bool starttls_required = true;  // always false for http: a WebSocket's TLS is the connection's
   int backlog = 511;
   // PLAIN and in-band registration (a cleartext password either way) on a
   // stream that is not encrypted, where STARTTLS is optional. Off: only for
@@ -90,6 +92,14 @@ struct LimitsConfig {
   // leaves the loop): past it, a stanza for a session over there is answered
   // with <resource-constraint/> instead of queued.
   size_t max_route_queue = 100000;
+  // HTTP listeners (module: http): request line and headers, a request body,
+  // requests on one connection (the last answered with Connection: close),
+  // and seconds a connection may stay without a completed request before it
+  // is upgraded to a WebSocket.
+  size_t http_max_header_bytes = 8192;
+  size_t http_max_body_bytes = 65536;
+  unsigned http_max_requests_per_connection = 100;
+  unsigned http_idle_timeout = 60;
 };
 
 struct ModuleConfig {

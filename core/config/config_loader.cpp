@@ -69,10 +69,16 @@ Listener read_listener(const YAML::Node& node, const std::string& path, const st
   }
   if (auto f = m.take("module")) {
     l.module = read_string(*f);
-    if (l.module != "c2s") f->fail("unknown listener module '" + l.module + "' (only c2s is supported)");
+    if (l.module != "c2s" && l.module != "http")
+      f->fail("unknown listener module '" + l.module + "' (c2s or http)");
   }
   if (auto f = m.take("tls")) l.tls = read_bool(*f);
-  if (auto f = m.take("starttls_required")) l.starttls_required = read_bool(*f);
+  if (auto f = m.take("starttls_required")) {
+    l.starttls_required = read_bool(*f);
+    // RFC 7395: a WebSocket's TLS is its connection's (https); no STARTTLS.
+    if (l.module == "http" && l.starttls_required) f->fail("an http listener has no STARTTLS (use tls: true)");
+  }
+  if (l.module == "http") l.starttls_required = false;
   if (auto f = m.take("backlog")) l.backlog = static_cast<int>(read_uint(*f, 1, 65535));
   if (auto f = m.take("allow_plain_without_tls")) l.allow_plain_without_tls = read_bool(*f);
   if (auto f = m.take("tls13_channel_binding")) l.tls13_channel_binding = read_bool(*f);
@@ -140,6 +146,11 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("max_detached_stanzas")) l.max_detached_stanzas = read_uint(*v, 1, 1000000);
   if (auto v = m.take("max_detached_seconds"))
     l.max_detached_seconds = static_cast<unsigned>(read_uint(*v, 1, 86400));
+  if (auto v = m.take("http_max_header_bytes")) l.http_max_header_bytes = read_uint(*v, 1024, 1024 * 1024);
+  if (auto v = m.take("http_max_body_bytes")) l.http_max_body_bytes = read_uint(*v, 0, 64 * kMiB);
+  if (auto v = m.take("http_max_requests_per_connection"))
+    l.http_max_requests_per_connection = static_cast<unsigned>(read_uint(*v, 1, 1000000));
+  if (auto v = m.take("http_idle_timeout")) l.http_idle_timeout = static_cast<unsigned>(read_uint(*v, 1, 3600));
   m.finish();
 }
 

@@ -11,6 +11,7 @@
 
 #include "core/modules/module_instance.hpp"
 #include "core/net/connection_backlog.hpp"
+#include "core/net/http_transport.hpp"
 #include "core/server/server_context.hpp"
 #include "core/tls/stream.hpp"
 
@@ -162,7 +163,7 @@ void Connection::resume_reading() {
 void Connection::handle_bytes(std::string_view bytes) {
   if (closing_) return;
   if (!tls_) {
-    owner_.on_connection_bytes(bytes);
+    to_owner(bytes);
     return;
   }
   std::string& plaintext = loop_->loop.scratch_plaintext();
@@ -192,12 +193,35 @@ void Connection::handle_bytes(std::string_view bytes) {
     // buffer of our own.
     std::string data;
     data.swap(plaintext);
-    owner_.on_connection_bytes(data);
+    to_owner(data);
     if (plaintext.empty()) {
       data.clear();
       plaintext.swap(data);  // give the capacity back to the loop
     }
   }
+}
+
+void Connection::use_http(const config::Listener& listener) {
+  http_ = std::make_unique<HttpTransport>(ctx_, *this, owner_, listener);
+}
+
+bool Connection::websocket() const { return http_ && http_->websocket(); }
+
+void Connection::to_owner(std::string_view plaintext) {
+  if (!http_) {
+    owner_.on_connection_bytes(plaintext);
+    return;
+  }
+  if (!http_->feed(plaintext)) end_after_flush();
+}
+
+void Connection::end_after_flush() {
+  if (closing_) return;
+  if (!lost_reported_) {
+    lost_reported_ = true;
+    owner_.on_connection_lost();
+  }
+  close_after_flush();
 }
 
 void Connection::arm_deadline(uint64_t ms) {
@@ -232,6 +256,9 @@ void Connection::on_timer_close(uv_handle_t* handle) {
 
 void Connection::close_after_flush() {
   if (closing_) return;
+  // A WebSocket's closing handshake first (RFC 6455 §7: the server closes
+  // TCP first), after the owner's last words.
+  if (http_) http_->closing();
   closing_ = true;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   disarm_deadline();

@@ -25,6 +25,12 @@ class ServerContext;
 struct LoopContext;
 struct Delivery;
 
+class HttpTransport;
+
+namespace config {
+struct Listener;
+}
+
 namespace tls {
 class ContextStore;
 class Stream;
@@ -56,6 +62,12 @@ class ConnectionOwner {
   // Migration (migrate_out): the socket is released; the connection may now
   // be handed to another loop.
   virtual void on_connection_migrating() {}
+  // A message transport (WebSocket, RFC 7395) delivered the last bytes of
+  // one message: the owner may check that it held whole elements.
+  virtual void on_connection_message_end() {}
+  // The transport finished its own handshake (the WebSocket upgrade): the
+  // owner's stream starts now.
+  virtual void on_connection_upgraded() {}
 
  protected:
   ~ConnectionOwner() = default;
@@ -79,6 +91,15 @@ class Connection {
   static void set_output_tap(OutputTap tap);
   void open_without_socket(std::string peer_ip);
   void feed(std::string_view bytes) { handle_bytes(bytes); }
+
+  // An HTTP listener's connection (core/net/http_transport.hpp): bytes read
+  // are HTTP requests until a WebSocket upgrade to /xmpp-websocket, then
+  // RFC 7395 messages; the owner reads and writes a stream as on TCP. Before
+  // start_reading().
+  void use_http(const config::Listener& listener);
+  // Upgraded to an XMPP WebSocket: TLS, if any, is the WebSocket's (no STARTTLS).
+  bool websocket() const;
+  bool http() const { return http_ != nullptr; }
 
   // Server-side TLS from the next byte read. False: could not start (closing).
   bool start_tls(std::string_view default_host);
@@ -148,7 +169,14 @@ class Connection {
   static void on_timer_close(uv_handle_t* handle);
   static void on_timer(uv_timer_t* timer);
 
+  friend class HttpTransport;
   void handle_bytes(std::string_view bytes);
+  void to_owner(std::string_view plaintext);  // through the HTTP transport when there is one
+  // Bytes to the peer as they are: TLS, then the socket (the transport's frames).
+  void send_plain(std::string_view bytes);
+  // The HTTP transport is done (Connection: close, a refused request, the
+  // WebSocket closing handshake): the owner hears it as lost unless it asked.
+  void end_after_flush();
   bool within_rate(size_t bytes);
   void write_raw(std::string_view bytes);
   bool backlog_fits(size_t bytes) const;
@@ -188,6 +216,7 @@ class Connection {
 
   std::unique_ptr<Backlog> backlog_;  // only while writes are pending or tracked sends wait
   std::unique_ptr<tls::Stream> tls_;
+  std::unique_ptr<HttpTransport> http_;  // only on an HTTP listener's connections
   std::shared_ptr<tls::ContextStore> tls_store_;  // held during the handshake (SNI)
   std::string peer_ip_;
 

@@ -10,6 +10,7 @@
 
 #include "core/modules/module_instance.hpp"
 #include "core/net/connection_backlog.hpp"
+#include "core/net/http_transport.hpp"
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
 #include "core/tls/stream.hpp"
@@ -32,6 +33,15 @@ thread_local size_t loop_backlog_bytes = 0;
 }  // namespace
 
 void Connection::send(std::string_view bytes) {
+  if (shutdown_requested_) return;
+  if (http_) {
+    http_->write(bytes);  // framed, then send_plain
+    return;
+  }
+  send_plain(bytes);
+}
+
+void Connection::send_plain(std::string_view bytes) {
   if (shutdown_requested_) return;
   if (!tls_ || !tls_->handshake_done()) {
     write_raw(bytes);

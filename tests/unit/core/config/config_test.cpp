@@ -44,6 +44,20 @@ void expect_error(const std::string& yaml, int line, int column, const std::stri
 
 }  // namespace
 
+TEST_CASE("an http listener: no STARTTLS, https with tls: true") {
+  auto r = load_config_string("hosts: [a]\nlisten:\n  - port: 5280\n    module: http\n  - port: 5443\n    module: http\n"
+                              "    tls: true\n    allow_plain_without_tls: true\n", "t.yml");
+  REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().to_string()));
+  REQUIRE(r->listen.size() == 2);
+  CHECK(r->listen[0].module == "http");
+  CHECK_FALSE(r->listen[0].starttls_required);
+  CHECK_FALSE(r->listen[0].tls);
+  CHECK(r->listen[1].tls);
+  CHECK(r->listen[1].allow_plain_without_tls);
+  CHECK(r->limits.http_max_body_bytes == 65536);
+  CHECK(r->limits.http_max_requests_per_connection == 100);
+}
+
 TEST_CASE("the shipped conf/parley.yml loads") {
   const std::string path = std::string(PARLEY_SOURCE_DIR) + "/conf/parley.yml";
   auto r = load_config_file(path);
@@ -56,8 +70,18 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   CHECK(c.workers == 0);
   CHECK(c.data_dir == "data");
   CHECK(c.certfiles.empty());
-  REQUIRE(c.listen.size() == 2);
+  REQUIRE(c.listen.size() == 4);
   CHECK(c.listen[0].ip == "127.0.0.1");
+  // HTTP on 5280 and HTTPS on 5443, as ejabberd ships (docs/http.md).
+  CHECK(c.listen[2].module == "http");
+  CHECK(c.listen[2].port == 5280);
+  CHECK_FALSE(c.listen[2].tls);
+  CHECK_FALSE(c.listen[2].starttls_required);
+  CHECK(c.listen[3].module == "http");
+  CHECK(c.listen[3].port == 5443);
+  CHECK(c.listen[3].tls);
+  CHECK(c.limits.http_max_header_bytes == 8192);
+  CHECK(c.limits.http_idle_timeout == 60);
   CHECK(c.listen[0].port == 5222);
   CHECK(c.listen[0].module == "c2s");
   CHECK_FALSE(c.listen[0].tls);
@@ -218,13 +242,18 @@ TEST_CASE("types and ranges") {
   expect_error(kMinimal + "limits:\n  max_write_backlog: 1000\n", 5, 22, "limits.max_write_backlog: must be between 65536");
   expect_error(kMinimal + "limits:\n  max_write_backlog_total: 0\n", 5, 28, "must be between 65536");
   expect_error(kMinimal + "storage:\n  type: postgres\n", 5, 9, "only sqlite");
+  expect_error(kMinimal + "limits:\n  http_max_header_bytes: 10\n", 5, 26, "between 1024");
+  expect_error(kMinimal + "limits:\n  http_idle_timeout: 0\n", 5, 22, "between 1 and");
+  // RFC 7395: a WebSocket's TLS is the connection's; an http listener has no STARTTLS.
+  expect_error("hosts: [a]\nlisten:\n  - port: 5280\n    module: http\n    starttls_required: true\n", 5, 24,
+               "no STARTTLS");
   expect_error(kMinimal + "storage:\n  readers: 0\n", 5, 12, "between 1 and 64");
   expect_error("hosts: [a]\nlisten:\n  - port: 5222\n    tls: maybe\n", 4, 10, "expected true or false");
   expect_error("hosts: [a]\nlisten:\n  - port: 5222\n    tls: 'true'\n", 4, 10, "expected true or false");
   expect_error("hosts: [a]\nlisten:\n  - port: 0\n", 3, 11, "between 1 and 65535");
   expect_error("hosts: [a]\nlisten:\n  - port: 65536\n", 3, 11, "between 1 and 65535");
   expect_error("hosts: [a]\nlisten:\n  - port: 1\n    backlog: 0\n", 4, 14, "between 1 and 65535");
-  expect_error("hosts: [a]\nlisten:\n  - port: 1\n    module: s2s\n", 4, 13, "only c2s");
+  expect_error("hosts: [a]\nlisten:\n  - port: 1\n    module: s2s\n", 4, 13, "c2s or http");
   expect_error("hosts: [a]\nlisten:\n  - ip: 127.0.0.1\n", 3, 5, "missing required key 'port' in listen entry");
   expect_error("hosts: [a]\nlisten:\n  - 5222\n", 3, 5, "listen entry: expected a mapping");
 }

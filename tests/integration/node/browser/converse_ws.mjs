@@ -1,0 +1,112 @@
+// Converse.js (the web client, unmodified, from npm) in headless Chromium
+// over WebSocket, driven by tests/integration/test_websocket.py through
+// puppeteer-core and Debian's chromium-headless-shell.
+// Usage: node converse_ws.mjs URL DOMAIN USER PASSWORD
+// Prints: "ONLINE <jid>", "GOT <from> <body>", "SENT", "STOPPED". Answers the
+// first chat message with "echo: <body>" sent through Converse's own connection
+// (api.send: its chat model, api.chats.open, never resolved in the headless shell).
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import puppeteer from "puppeteer-core";
+
+const [url, domain, username, password] = process.argv.slice(2);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.join(here, "node_modules", "converse.js", "dist");
+const chromium = process.env.CHROMIUM || "/usr/bin/chromium-headless-shell";
+
+// The page needs an http origin (Converse keeps its state in the browser's storage).
+const page_html = `<!doctype html><html><head><meta charset="utf-8">
+<link rel="stylesheet" href="/dist/converse.min.css"><script src="/dist/converse.min.js"></script></head>
+<body class="converse-fullscreen"></body></html>`;
+const server = http.createServer((req, res) => {
+  if (req.url === "/") {
+    res.writeHead(200, { "Content-Type": "text/html" });
+    res.end(page_html);
+    return;
+  }
+  const file = path.join(dist, path.normalize(req.url.replace(/^\/dist\//, "")).replace(/^(\.\.[/\\])+/, ""));
+  fs.readFile(file, (err, data) => {
+    if (err) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    const type = file.endsWith(".js") ? "text/javascript" : file.endsWith(".css") ? "text/css" : "application/octet-stream";
+    res.writeHead(200, { "Content-Type": type });
+    res.end(data);
+  });
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const origin = `http://127.0.0.1:${server.address().port}/`;
+
+const timer = setTimeout(() => {
+  console.log("TIMEOUT");
+  process.exit(2);
+}, 60000);
+
+const browser = await puppeteer.launch({
+  executablePath: chromium,
+  headless: "shell",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+try {
+  const page = await browser.newPage();
+  if (process.env.CONVERSE_DEBUG) page.on("console", (m) => console.error(`console: ${m.text()}`));
+  await page.goto(origin);
+  await page.evaluate(
+    ({ url, jid, password, loglevel }) => {
+      window.__messages = [];
+      window.__loglevel = loglevel;
+      window.converse.plugins.add("parley-test", {
+        initialize() {
+          const api = this._converse.api;
+          window.__api = api;
+          api.listen.on("connected", () => {
+            // Every message stanza Converse's connection receives (Strophe handler: true keeps it).
+            api.listen.stanza("message", (stanza) => {
+              const body = stanza.querySelector("body");
+              if (body) window.__messages.push({ from: stanza.getAttribute("from"), body: body.textContent });
+              return true;
+            });
+            window.__connected = true;
+          });
+        },
+      });
+      window.converse.initialize({
+        websocket_url: url,
+        jid,
+        password,
+        auto_login: true,
+        discover_connection_methods: false,
+        view_mode: "fullscreen",
+        whitelisted_plugins: ["parley-test"],
+        allow_non_roster_messaging: true,
+        persistent_store: "localStorage",
+        loglevel: window.__loglevel || "error",
+      });
+    },
+    { url, jid: `${username}@${domain}/converse`, password, loglevel: process.env.CONVERSE_DEBUG ? "debug" : "error" },
+  );
+  await page.waitForFunction(() => window.__connected === true, { timeout: 30000 });
+  console.log(`ONLINE ${await page.evaluate(() => window.__api.user.jid())}`);
+  await page.waitForFunction(() => window.__messages.length > 0, { timeout: 30000 });
+  const msg = await page.evaluate(() => window.__messages[0]);
+  console.log(`GOT ${msg.from} ${msg.body}`);
+  await page.evaluate(async ({ to, body }) => {
+    // Through Converse's own XMPP layer (its Strophe connection). Its chat
+    // model (api.chats.open) never resolved in chromium-headless-shell.
+    const { $msg } = window.converse.env;
+    window.__api.send($msg({ to, type: "chat" }).c("body").t(body));
+    // A round trip: the server has the echo once the ping is answered.
+    await window.__api.ping();
+  }, { to: msg.from, body: `echo: ${msg.body}` });
+  console.log("SENT");
+} finally {
+  await browser.close();
+  server.close();
+  clearTimeout(timer);
+}
+console.log("STOPPED");
+process.exit(0);

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the npm packages of a package.json of tests/integration/node
+# (web client libraries: @xmpp/client and StanzaJS; with `browser`,
+# Converse.js and puppeteer-core) into a cache directory, once: later calls
+# find them there and return at once. Usage:
+#   install-node-clients.sh DIR [browser]
+# Needs node and npm (tools/install-deps.sh) and the npm registry.
+set -eu
+dir=$1
+src=$(cd "$(dirname "$0")/../tests/integration/node" && pwd)
+[ "${2:-}" = browser ] && src=$src/browser
+mkdir -p "$dir"
+if [ -f "$dir/.installed" ] && cmp -s "$src/package.json" "$dir/.installed"; then
+  exit 0
+fi
+rm -f "$dir/.installed"
+cp "$src/package.json" "$dir/package.json"
+cd "$dir"
+npm install --no-audit --no-fund --no-package-lock --loglevel=error >&2
+cp package.json .installed
