@@ -4,15 +4,6 @@
 
 namespace parley {
 
-struct LingeringSockets::Entry {
-  LingeringSockets* owner = nullptr;
-  uv_tcp_t tcp{};
-  uv_timer_t timer{};
-  uv_shutdown_t shutdown{};
-  int open_handles = 0;
-  bool finishing = false;
-};
-
 LingeringSockets::~LingeringSockets() = default;
 
 bool LingeringSockets::add(uv_loop_t* loop, uv_os_fd_t fd, uint64_t linger_ms, size_t max) {

@@ -44,7 +44,14 @@ class LingeringSockets {
   size_t count() const { return count_.load(std::memory_order_relaxed); }
 
  private:
-  struct Entry;
+  struct Entry {
+    LingeringSockets* owner = nullptr;
+    uv_tcp_t tcp{};
+    uv_timer_t timer{};
+    uv_shutdown_t shutdown{};
+    int open_handles = 0;
+    bool finishing = false;
+  };
   static void finish(Entry* entry);
   static void on_close(uv_handle_t* handle);
   void update_count() { count_.store(entries_.size(), std::memory_order_relaxed); }
