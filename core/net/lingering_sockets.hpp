@@ -35,10 +35,12 @@ class LingeringSockets {
   LingeringSockets(const LingeringSockets&) = delete;
   LingeringSockets& operator=(const LingeringSockets&) = delete;
 
-  // Takes `fd` (closed here in any case): shuts its sending side once the
-  // kernel sent what it holds, reads and drops what the peer still sends,
-  // and closes it at the peer's end of stream or after `linger_ms`. False
-  // (fd closed now) when `max` sockets linger already or it cannot be opened.
+  // Takes `fd` (closed here in any case): shuts its sending side (the FIN
+  // follows what the kernel holds) and closes it when the peer ends its side
+  // or after `linger_ms`. Nothing is read: what the peer sends meanwhile
+  // fills the socket's receive buffer, then its window closes, so a peer
+  // that floods gets nowhere. False (fd closed now) when `max` sockets linger
+  // already or it cannot be watched.
   bool add(uv_loop_t* loop, uv_os_fd_t fd, uint64_t linger_ms, size_t max);
   // How many linger now; any thread (parleyctl status).
   size_t count() const { return count_.load(std::memory_order_relaxed); }
@@ -46,9 +48,9 @@ class LingeringSockets {
  private:
   struct Entry {
     LingeringSockets* owner = nullptr;
-    uv_tcp_t tcp{};
+    uv_os_fd_t fd = -1;
+    uv_poll_t poll{};  // UV_DISCONNECT only: the peer's FIN or reset
     uv_timer_t timer{};
-    uv_shutdown_t shutdown{};
     int open_handles = 0;
     bool finishing = false;
   };
