@@ -7,8 +7,7 @@
 // a peer window of zero; Linux gives an orphan 8 window probes
 // (tcp_orphan_retries), about 50 s on loopback, then resets it, and whatever
 // the peer had not read yet was gone: no session had it any more, none routed
-// it again (the known flake of test_write_backlog, messages in flight at the
-// cut lost under load). Kept here instead, the socket is no orphan: the kernel
+// it again. Kept here instead, the socket is no orphan: the kernel
 // probes on, the FIN goes out after the data, and a client that reads again
 // within `limits.slow_reader_linger` gets every byte the kernel took.
 //
