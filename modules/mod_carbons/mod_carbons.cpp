@@ -27,7 +27,12 @@
 // Threads: no lock. Whether a session enabled Carbons is its slot, read and
 // written on its own loop only; a copy is built where the message is, then
 // posted to the loop of the session that may get it, which checks the slot
-// there. A hot reload keeps the slots (save/restore_session_data).
+// there. A hot reload keeps the slots (save/restore_session_data). One atomic
+// counts the host's sessions with Carbons on (enable, disable, a slot freed):
+// while it is 0 no copy work is done at all, and a user with one session
+// (nobody to copy to) costs one user_sessions() call, before any JID is
+// prepared.
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,8 +53,27 @@ constexpr const char* ns_hints = "urn:xmpp:hints";
 constexpr const char* ns_muc_user = "http://jabber.org/protocol/muc#user";
 constexpr const char* ns_client = "jabber:client";
 
+// How many sessions of this instance have Carbons on, all loops together:
+// written only by enable/disable and a session's end (rare), read relaxed on
+// the stanza path, where 0 skips all the work (no lock: one atomic, shared by
+// the module and every slot, so a slot freed after stop() still finds it).
+using EnabledCount = std::shared_ptr<std::atomic<int64_t>>;
+
 struct CarbonsState {
-  bool enabled = false;
+  explicit CarbonsState(EnabledCount count) : count_(std::move(count)) {}
+  CarbonsState(const CarbonsState&) = delete;
+  CarbonsState& operator=(const CarbonsState&) = delete;
+  ~CarbonsState() { set(false); }
+  bool enabled() const { return enabled_; }
+  void set(bool on) {
+    if (on == enabled_) return;
+    enabled_ = on;
+    count_->fetch_add(on ? 1 : -1, std::memory_order_relaxed);
+  }
+
+ private:
+  EnabledCount count_;
+  bool enabled_ = false;
 };
 
 class ModCarbons : public parley::Module {
@@ -75,10 +99,10 @@ class ModCarbons : public parley::Module {
       return host().bounce(request.iq(), "bad-request", "expected <enable/> or <disable/>");
     const bool enable = payload->name() == "enable";
     if (auto* state = host().session_slot<CarbonsState>(request.session())) {
-      state->enabled = enable;
+      state->set(enable);
     } else if (enable) {
-      auto fresh = std::make_unique<CarbonsState>();
-      fresh->enabled = true;
+      auto fresh = std::make_unique<CarbonsState>(enabled_);
+      fresh->set(true);
       if (!host().set_session_slot(request.session(), std::move(fresh)))
         return host().bounce(request.iq(), "internal-server-error");
     }
@@ -88,13 +112,14 @@ class ModCarbons : public parley::Module {
   // What a session sends: <sent/> copies to the user's other sessions.
   parley::Outcome on_stanza_in(const parley::Event& event) {
     auto stanza = event.stanza();
-    if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
+    if (!stanza || stanza->name() != "message" || nobody_enabled()) return parley::Outcome::pass;
     if (!carbons::eligible(facts(*stanza), carbons::Direction::sent)) return parley::Outcome::pass;
     const std::string bare = own_bare(event);
+    auto sessions = host().user_sessions(bare);
+    if (sessions.size() < 2) return parley::Outcome::pass;  // no other resource to copy to
     const std::string_view to = stanza->attr("to").value_or("");
     // No 'to' is the sender's own bare JID (RFC 6120 10.3.1).
     const bool to_own_account = to.empty() || parley::bare_jid(to) == bare;
-    auto sessions = host().user_sessions(bare);
     auto targets = carbons::sent_copy_targets(logic_sessions(sessions), event.session(), to_own_account);
     send_copies(*stanza, bare, sessions, targets, "sent");
     return parley::Outcome::pass;
@@ -106,12 +131,13 @@ class ModCarbons : public parley::Module {
     if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
     const carbons::MessageFacts message = facts(*stanza);
     if (message.is_private) return deliver_without_private(event.session(), *stanza);
-    if (!carbons::eligible(message, carbons::Direction::received)) return parley::Outcome::pass;
+    if (nobody_enabled() || !carbons::eligible(message, carbons::Direction::received)) return parley::Outcome::pass;
     const std::string bare = own_bare(event);
+    auto sessions = host().user_sessions(bare);
+    if (sessions.size() < 2) return parley::Outcome::pass;  // no other resource to copy to
     const parley::Jid to = parley::Jid::prepared(stanza->attr("to").value_or(""));
     const parley::Jid from = parley::Jid::prepared(stanza->attr("from").value_or(""));
     const std::string_view sender_resource = from.bare_str() == bare ? std::string_view(from.resource()) : "";
-    auto sessions = host().user_sessions(bare);
     auto targets = carbons::received_copy_targets(logic_sessions(sessions), event.session(), to.resource(),
                                                   sender_resource);
     send_copies(*stanza, bare, sessions, targets, "received");
@@ -120,13 +146,13 @@ class ModCarbons : public parley::Module {
 
   // Hot reload: whether each session enabled Carbons.
   parley::Result<std::string, std::string> save_session_data(parley_session_id, const CarbonsState& state) {
-    return std::string(state.enabled ? "1" : "0");
+    return std::string(state.enabled() ? "1" : "0");
   }
   parley::Result<std::unique_ptr<CarbonsState>, std::string> restore_session_data(parley_session_id,
                                                                                   std::string_view bytes) {
     if (bytes != "1" && bytes != "0") return parley::unexpected(std::string("unknown mod_carbons session state"));
-    auto state = std::make_unique<CarbonsState>();
-    state->enabled = bytes == "1";
+    auto state = std::make_unique<CarbonsState>(enabled_);
+    state->set(bytes == "1");
     return state;
   }
 
@@ -171,7 +197,7 @@ class ModCarbons : public parley::Module {
       copy->add_child(kind, ns_carbons).add_child("forwarded", ns_forward).add_child(original.clone());
       parley::post_to_session(host(), id, [this, id, copy] {
         const auto* state = host().session_slot<CarbonsState>(id);
-        if (!state || !state->enabled) return;
+        if (!state || !state->enabled()) return;
         if (host().send_to_session(id, std::move(*copy))) copies_.add();
       });
     }
@@ -187,7 +213,12 @@ class ModCarbons : public parley::Module {
     return parley::Outcome::handled;
   }
 
+  // No session of this host has Carbons on: no copy to make (the common
+  // case of a server whose clients do not use them costs one relaxed load).
+  bool nobody_enabled() const { return enabled_->load(std::memory_order_relaxed) == 0; }
+
   parley::Metric copies_;
+  EnabledCount enabled_ = std::make_shared<std::atomic<int64_t>>(0);
 };
 
 }  // namespace

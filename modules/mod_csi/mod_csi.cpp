@@ -86,6 +86,9 @@ class ModCsi : public parley::Module {
     flush_reason_[static_cast<int>(Reason::detach)] = metric("flushes_detach", PARLEY_METRIC_COUNTER, "flushes into a detached session's queue");
     rerouted_ = metric("rerouted", PARLEY_METRIC_COUNTER, "held messages routed again when their session closed");
     inactive_ = metric("inactive_sessions", PARLEY_METRIC_GAUGE, "sessions in the inactive state");
+    // The filter runs only for inactive sessions (turned on at <inactive/>,
+    // off once active again): an active session is written without it.
+    host().hook_mode(PARLEY_EVENT_STANZA_OUT, PARLEY_HOOKS_PER_SESSION);
     return {};
   }
 
@@ -109,6 +112,7 @@ class ModCsi : public parley::Module {
       if (!s.inactive) {
         s.inactive = true;
         inactive_.add(1);
+        host().filter_out(session, true);
       }
       return parley::Outcome::handled;
     }
@@ -117,6 +121,7 @@ class ModCsi : public parley::Module {
         s->inactive = false;
         inactive_.add(-1);
         flush(session, *s, Reason::active);
+        host().filter_out(session, false);  // what it released has passed it
       }
       return parley::Outcome::handled;
     }
@@ -188,6 +193,7 @@ class ModCsi : public parley::Module {
       inactive_.add(-1);
     }
     flush(ev.session(), *s, Reason::detach);  // empty unless held after detaching (cannot happen)
+    host().filter_out(ev.session(), false);
   }
 
   void on_closed(const parley::Event& ev) {
@@ -228,7 +234,7 @@ class ModCsi : public parley::Module {
   parley::Result<std::string, std::string> save_session_data(parley_session_id, const CsiSlot& s) {
     return std::string(s.inactive ? "I" : "A") + s.held.save();
   }
-  parley::Result<std::unique_ptr<CsiSlot>, std::string> restore_session_data(parley_session_id,
+  parley::Result<std::unique_ptr<CsiSlot>, std::string> restore_session_data(parley_session_id session,
                                                                              std::string_view bytes) {
     if (bytes.empty() || (bytes[0] != 'I' && bytes[0] != 'A'))
       return parley::unexpected(std::string("malformed mod_csi slot"));
@@ -238,6 +244,9 @@ class ModCsi : public parley::Module {
     s->inactive = bytes[0] == 'I';
     s->held = std::move(*held);
     if (s->inactive) inactive_.add(1);  // a reload starts the metrics at 0
+    // The old code's filter went with its slot; held stanzas of an active
+    // session (cannot happen) are released by the next flush all the same.
+    if (s->inactive || !s->held.empty()) host().filter_out(session, true);
     return s;
   }
 

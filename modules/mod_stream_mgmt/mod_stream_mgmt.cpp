@@ -102,6 +102,10 @@ class ModStreamMgmt : public parley::Module {
     if (resume_timeout_ > max_resume_timeout_) resume_timeout_ = max_resume_timeout_;
     domain_ = host().module_host();
     ended_.init(host());
+    // The counting filter runs only for the sessions that sent <enable/>: the
+    // others are written without it (a host without hook_mode runs it for
+    // every session, as before; it passes at once for those).
+    host().hook_mode(PARLEY_EVENT_STANZA_OUT, PARLEY_HOOKS_PER_SESSION);
     return {};
   }
 
@@ -234,7 +238,7 @@ class ModStreamMgmt : public parley::Module {
     saved.queue = s.queue.items();
     return sm::encode(saved);
   }
-  parley::Result<std::unique_ptr<SmSlot>, std::string> restore_session_data(parley_session_id,
+  parley::Result<std::unique_ptr<SmSlot>, std::string> restore_session_data(parley_session_id session,
                                                                             std::string_view bytes) {
     auto saved = sm::decode(bytes);
     if (!saved) return parley::unexpected(std::string("malformed stream management state"));
@@ -248,6 +252,7 @@ class ModStreamMgmt : public parley::Module {
     s->acked = saved->acked;
     s->resume_seconds = saved->resume_seconds;
     for (auto& u : saved->queue) s->queue.push(std::move(u.xml), u.stamp_ms);
+    host().filter_out(session, true);  // the old code's went with its slot
     return s;
   }
 
@@ -256,6 +261,7 @@ class ModStreamMgmt : public parley::Module {
     SmSlot* s = slot(session);
     if (!s) return;
     s->enabled = true;
+    host().filter_out(session, true);  // from here what is written is counted
     s->in_base = host().session_stanzas_in(session);
     s->bare = std::string(parley::bare_jid(jid));
     parley::Element enabled = host().element("enabled", ns_sm);

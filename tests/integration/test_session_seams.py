@@ -41,10 +41,11 @@ BOUND, DETACHED, UNBOUND = 1, 2, 3
 
 # -- helpers ---------------------------------------------------------------------
 
-def stream_server(server_factory, tmp_path, presence=False, offline=False, limits=None, users=("alice", "bob")):
+def stream_server(server_factory, tmp_path, presence=False, offline=False, limits=None, users=("alice", "bob"),
+                  stream_options=None):
     """A server with mod_test_stream (and mod_roster/mod_presence, mod_offline
     when asked), two worker loops, and the users registered."""
-    modules = {"mod_disco": {}, "mod_ping": {}, "mod_test_stream": {}}
+    modules = {"mod_disco": {}, "mod_ping": {}, "mod_test_stream": dict(stream_options or {})}
     if presence:
         modules.update({"mod_roster": {}, "mod_presence": {}})
     if offline:
@@ -263,6 +264,36 @@ def test_the_outgoing_filter_counts_drops_holds_releases_and_rewrites(server_fac
     assert alice.nothing_before_sync() == []
     assert ack(alice) == before + 6
     assert nonza(alice, f"<release xmlns='{NS}'/>", "released").get("n") == "0"
+
+
+def test_a_per_session_filter_runs_only_for_the_sessions_that_turned_it_on(server_factory, tmp_path, raw_factory):
+    # hook_mode(STANZA_OUT, PER_SESSION) from start(): the module's filter is
+    # skipped for every session until it turns it on for one
+    # (session_filter_out), and skipped again once it turns it off.
+    server = stream_server(server_factory, tmp_path, stream_options={"filter_per_session": True})
+    alice = bound(server, raw_factory, "alice", "a")
+    carol = bound(server, raw_factory, "bob", "c")
+    bob = bound(server, raw_factory, "bob", "b")
+    bob.send(tagged_message(alice.jid, "untagged", "tag"))
+    got = alice.expect(MESSAGE)
+    assert got.get("tagged") is None  # the filter did not run
+    assert ack(alice) == 0
+
+    assert nonza(alice, f"<filter xmlns='{NS}' on='1'/>", "filter").get("ok") == "1"
+    bob.send(tagged_message(alice.jid, "tagged", "tag"))
+    bob.send(tagged_message(carol.jid, "for carol", "tag"))
+    got = alice.expect(MESSAGE)
+    assert got.get("tagged") == "yes"
+    assert ack(alice) == 1
+    # Another session, which did not turn it on: still without the filter.
+    got = carol.expect(MESSAGE)
+    assert got.get("tagged") is None
+
+    assert nonza(alice, f"<filter xmlns='{NS}' on='0'/>", "filter").get("ok") == "1"
+    bob.send(tagged_message(alice.jid, "off again", "tag"))
+    got = alice.expect(MESSAGE)
+    assert got.get("tagged") is None
+    assert ack(alice) == 1
 
 
 def test_the_filter_sees_the_cores_own_stanzas_too(server_factory, tmp_path, raw_factory):
