@@ -404,9 +404,15 @@ class ModStreamMgmt : public parley::Module {
     answer.set_attr("previd", previd).set_attr("h", std::to_string(handled(session, *s)));
     write(session, answer);
     // The client's h was applied before the attach: these are what it lacks.
+    // Sent again, a message or presence says when it was first sent (XEP-0198
+    // since 1.5.2: a re-sent stanza keeps its original time in a XEP-0203
+    // <delay/>; Prosody's mod_smacks does the same). The queue keeps them
+    // unstamped: a later resume stamps them again with the same time.
     for (const sm::Unacked& u : s->queue.items()) {
       auto stanza = host().parse(u.xml);
-      if (stanza) write(session, *stanza);
+      if (!stanza) continue;
+      if (stanza->name() == "message" || stanza->name() == "presence") stamp_delay(*stanza, u.stamp_ms);
+      write(session, *stanza);
     }
     if (!s->queue.empty()) request_ack(session);
   }
@@ -482,6 +488,15 @@ class ModStreamMgmt : public parley::Module {
     });
   }
 
+  // A XEP-0203 <delay/> from this server with the time the stanza was first
+  // written, unless it has one from this server already (offline storage's,
+  // client state indication's: of an earlier, truer time).
+  void stamp_delay(parley::Element& stanza, int64_t stamp_ms) {
+    for (parley::ElementRef child : stanza.children())
+      if (child.name() == "delay" && child.xmlns() == ns_delay && child.attr("from") == domain_) return;
+    stanza.add_child("delay", ns_delay).set_attr("from", domain_).set_attr("stamp", sm::delay_stamp(stamp_ms));
+  }
+
   // The session is gone: its unacknowledged messages go to the account again.
   void route_again(std::deque<sm::Unacked>& unacked, const std::string& bare) {
     for (sm::Unacked& u : unacked) {
@@ -491,11 +506,7 @@ class ModStreamMgmt : public parley::Module {
       std::string type(stanza->attr("type").value_or(""));
       if (name == "message") {
         if (type == "error") continue;  // never answered, never bounced (no loops)
-        bool stamped = false;
-        for (parley::ElementRef child : stanza->children())
-          if (child.name() == "delay" && child.xmlns() == ns_delay && child.attr("from") == domain_) stamped = true;
-        if (!stamped)
-          stanza->add_child("delay", ns_delay).set_attr("from", domain_).set_attr("stamp", sm::delay_stamp(u.stamp_ms));
+        stamp_delay(*stanza, u.stamp_ms);
         stanza->set_attr("to", bare);
         host().counter_add("rerouted");
         host().route(std::move(*stanza));

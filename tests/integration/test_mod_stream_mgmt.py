@@ -285,9 +285,11 @@ def test_a_resume_after_a_reset_on_the_other_loop_delivers_what_was_in_flight_on
     h = handled(alice)  # the ping's answer
     assert h == 1
     # Five messages reach her socket; she never handles them; reset.
+    before = time.time()
     for i in range(1, 6):
         bob.message(alice_jid, f"m{i}")
     collect_messages(alice, 5)
+    time.sleep(0.05)  # the stamps are of the first writing, not of the resume
     end_abruptly(alice, "reset")
     wait_sm_counter(server, "detached", 1)
     # Two more while detached: they wait in the core.
@@ -303,6 +305,16 @@ def test_a_resume_after_a_reset_on_the_other_loop_delivers_what_was_in_flight_on
     got = collect_messages(new, 7)
     assert bodies(got) == [f"m{i}" for i in range(1, 8)]
     assert all(m.get("to") == alice_jid for m in got)
+    # The five sent again carry when they were first sent (XEP-0203); the two
+    # that waited in the core are sent for the first time now, unstamped.
+    for m in got[:5]:
+        delays = m.findall(q(NS_DELAY, "delay"))
+        assert len(delays) == 1, ET.tostring(m, "unicode")
+        assert delays[0].get("from") == server.domain
+        stamp = delays[0].get("stamp")
+        seconds = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+        assert before - 1 <= seconds <= before + 2, (stamp, before)
+    assert [m.findall(q(NS_DELAY, "delay")) for m in got[5:]] == [[], []]
     # None twice: nothing more before a round trip.
     assert [e for e in new.nothing_before_sync() if e.tag == MESSAGE] == []
     # The session goes on: same JID, the counters continue.

@@ -503,6 +503,26 @@ def test_the_detached_queue_overflows_and_closes_the_session(server_factory, tmp
     assert nonza(resume, f"<resume xmlns='{NS}' previd='{session_id}'/>", "failed") is not None
 
 
+def test_the_detached_queue_over_its_bytes_closes_the_session(server_factory, tmp_path, raw_factory):
+    # limits.max_detached_bytes: what waits for a detached session counts
+    # against a budget of bytes as well as of stanzas; past it the session is
+    # closed as past max_detached_stanzas, and nothing is lost.
+    server, bob, alice_jid, session_id, _ = alice_detached(server_factory, tmp_path, raw_factory, offline=True,
+                                                           limits={"max_detached_bytes": 65536})
+    sent = [f"message {i} " + "x" * 10000 for i in range(8)]  # the 7th goes over 64 KiB
+    for body in sent:
+        bob.message(alice_jid, body)
+    assert bob.nothing_before_sync() == []
+
+    fresh = bound(server, raw_factory, "alice", "laptop")
+    fresh.send("<presence/>")
+    assert sorted(bodies(collect_messages(fresh, len(sent)))) == sorted(sent)
+    assert fresh.nothing_before_sync() == []
+    # The session is gone: its id resumes nothing.
+    resume = authenticated(server, raw_factory, "alice")
+    assert nonza(resume, f"<resume xmlns='{NS}' previd='{session_id}'/>", "failed") is not None
+
+
 def test_a_session_detaches_and_resumes_again_over_either_kind_of_tls(server_factory, tmp_path, raw_factory):
     server = stream_server(server_factory, tmp_path)
     bob = bound(server, raw_factory, "bob", "b")
