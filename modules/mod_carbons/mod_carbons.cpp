@@ -33,7 +33,9 @@
 // (nobody to copy to) costs one user_sessions() call, before any JID is
 // prepared.
 #include <atomic>
+#include <deque>
 #include <memory>
+#include <unordered_set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,6 +78,15 @@ struct CarbonsState {
   bool enabled_ = false;
 };
 
+// XEP-0280 section 6, third rule: an error answering a message that was
+// eligible is eligible. What each loop's sessions sent (eligible, with an id)
+// is remembered there, bounded (oldest out first); the error comes back to the
+// sending session, on the same loop. Key: "user\npeer's bare JID\nid".
+struct SentIds {
+  std::unordered_set<std::string> keys;
+  std::deque<std::string> order;
+};
+
 class ModCarbons : public parley::Module {
  public:
   using SessionData = CarbonsState;
@@ -83,6 +94,11 @@ class ModCarbons : public parley::Module {
   parley::Result<void, std::string> start() override {
     if (!host().supports_1_2())
       return parley::unexpected(std::string("needs a host with module ABI 1.2 (MESSAGE_DELIVERED, post_to_session)"));
+    const int64_t tracked = host().option_int("max_tracked_sent").value_or(4096);
+    if (tracked < 0 || tracked > 1000000)
+      return parley::unexpected(std::string("max_tracked_sent must be from 0 to 1000000"));
+    max_tracked_ = static_cast<size_t>(tracked);
+    sent_.init(host());
     copies_ = parley::register_metric(host(), "copies", PARLEY_METRIC_COUNTER, "carbon copies sent to sessions");
     return {};
   }
@@ -118,6 +134,7 @@ class ModCarbons : public parley::Module {
     auto sessions = host().user_sessions(bare);
     if (sessions.size() < 2) return parley::Outcome::pass;  // no other resource to copy to
     const std::string_view to = stanza->attr("to").value_or("");
+    remember_sent(bare, to, stanza->attr("id").value_or(""));
     // No 'to' is the sender's own bare JID (RFC 6120 10.3.1).
     const bool to_own_account = to.empty() || parley::bare_jid(to) == bare;
     auto targets = carbons::sent_copy_targets(logic_sessions(sessions), event.session(), to_own_account);
@@ -131,8 +148,15 @@ class ModCarbons : public parley::Module {
     if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
     const carbons::MessageFacts message = facts(*stanza);
     if (message.is_private) return deliver_without_private(event.session(), *stanza);
-    if (nobody_enabled() || !carbons::eligible(message, carbons::Direction::received)) return parley::Outcome::pass;
+    if (nobody_enabled()) return parley::Outcome::pass;
     const std::string bare = own_bare(event);
+    if (message.type == "error") {
+      // Eligible only as the answer to an eligible message this user sent.
+      if (message.is_carbon || !answers_sent(bare, stanza->attr("from").value_or(""), stanza->attr("id").value_or("")))
+        return parley::Outcome::pass;
+    } else if (!carbons::eligible(message, carbons::Direction::received)) {
+      return parley::Outcome::pass;
+    }
     auto sessions = host().user_sessions(bare);
     if (sessions.size() < 2) return parley::Outcome::pass;  // no other resource to copy to
     const parley::Jid to = parley::Jid::prepared(stanza->attr("to").value_or(""));
@@ -217,13 +241,42 @@ class ModCarbons : public parley::Module {
   // case of a server whose clients do not use them costs one relaxed load).
   bool nobody_enabled() const { return enabled_->load(std::memory_order_relaxed) == 0; }
 
+  static std::string sent_key(std::string_view user, std::string_view peer, std::string_view id) {
+    std::string key(user);
+    key += '\n';
+    key += parley::bare_jid(peer);
+    key += '\n';
+    key += id;
+    return key;
+  }
+  void remember_sent(std::string_view user, std::string_view to, std::string_view id) {
+    if (max_tracked_ == 0 || id.empty() || to.empty()) return;
+    SentIds& here = sent_.here();
+    std::string key = sent_key(user, to, id);
+    if (!here.keys.insert(key).second) return;
+    here.order.push_back(std::move(key));
+    while (here.order.size() > max_tracked_) {
+      here.keys.erase(here.order.front());
+      here.order.pop_front();
+    }
+  }
+  // Whether an error from `from` with `id` answers what `user` sent (forgotten
+  // once answered; the order list keeps the key until it ages out).
+  bool answers_sent(std::string_view user, std::string_view from, std::string_view id) {
+    if (max_tracked_ == 0 || id.empty() || from.empty()) return false;
+    return sent_.here().keys.erase(sent_key(user, from, id)) == 1;
+  }
+
   parley::Metric copies_;
+  size_t max_tracked_ = 4096;
+  parley::PerLoop<SentIds> sent_;  // each loop's, touched by that loop only
   EnabledCount enabled_ = std::make_shared<std::atomic<int64_t>>(0);
 };
 
 }  // namespace
 
 PARLEY_MODULE(ModCarbons, "mod_carbons", "1.0.0",
+              parley::option("max_tracked_sent", PARLEY_OPT_INT),
               parley::iq_handler<&ModCarbons::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_carbons),
               parley::iq_handler<&ModCarbons::on_iq>(PARLEY_IQ_SERVER, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_carbons),
               parley::hook<&ModCarbons::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 90),
