@@ -101,6 +101,9 @@ class ModStreamMgmt : public parley::Module {
     }
     if (resume_timeout_ > max_resume_timeout_) resume_timeout_ = max_resume_timeout_;
     domain_ = host().module_host();
+    location_ = host().option_string("location").value_or("");
+    if (location_.size() > 1023 || location_.find_first_of(" \t\r\n<>&'\"") != std::string::npos)
+      return parley::unexpected(std::string("location must be a host:port without spaces or markup"));
     ended_.init(host());
     // The counting filter runs only for the sessions that sent <enable/>: the
     // others are written without it (a host without hook_mode runs it for
@@ -276,6 +279,9 @@ class ModStreamMgmt : public parley::Module {
       enabled.set_attr("id", sm::make_sm_id(session, s->token));
       enabled.set_attr("resume", "true");
       enabled.set_attr("max", std::to_string(seconds));
+      // XEP-0198 §5: where the client should reconnect to resume (a
+      // configured "host:port" or "[ipv6]:port"; none: the same server).
+      if (!location_.empty()) enabled.set_attr("location", location_);
     }
     host().counter_add("enabled");
     write(session, enabled);
@@ -557,6 +563,7 @@ class ModStreamMgmt : public parley::Module {
   int64_t resume_timeout_ = 300, max_resume_timeout_ = 300, max_ack_queue_ = 5000, max_ack_queue_bytes_ = 8 << 20,
           ack_request_stanzas_ = 5, ack_request_seconds_ = 5, max_answers_ = 10;
   std::string domain_;
+  std::string location_;  // XEP-0198 <enabled location=/> (option; empty: none)
   parley::PerLoop<sm::EndedSessions> ended_;  // each loop's, touched only there
 };
 
@@ -569,6 +576,7 @@ PARLEY_MODULE(ModStreamMgmt, "mod_stream_mgmt", "1.0.0",
               parley::hook<&ModStreamMgmt::on_detached>(PARLEY_EVENT_SESSION_DETACHED),
               parley::hook<&ModStreamMgmt::on_reattached>(PARLEY_EVENT_SESSION_REATTACHED),
               parley::hook<&ModStreamMgmt::on_closed>(PARLEY_EVENT_SESSION_CLOSED),
+              parley::option("location", PARLEY_OPT_STRING),
               parley::option("resume_timeout", PARLEY_OPT_INT), parley::option("max_resume_timeout", PARLEY_OPT_INT),
               parley::option("max_ack_queue", PARLEY_OPT_INT), parley::option("max_ack_queue_bytes", PARLEY_OPT_INT),
               parley::option("ack_request_stanzas", PARLEY_OPT_INT),

@@ -187,6 +187,19 @@ def test_enable_with_resumption_and_its_timeout(server_factory, tmp_path, raw_fa
     assert enable(third, resume=True, max_=30).get("max") == "30"
 
 
+def test_the_location_option_is_given_with_resumption_only(server_factory, tmp_path, raw_factory):
+    # XEP-0198 §5: <enabled location='...'/> where the client should reconnect
+    # to resume; only a resumable session gets it; without the option none does.
+    server = sm_server(server_factory, tmp_path, location="127.0.0.1:5222")
+    alice = bound(server, raw_factory, "alice", "a")
+    assert enable(alice, resume=True).get("location") == "127.0.0.1:5222"
+    other = bound(server, raw_factory, "alice", "b")
+    assert enable(other).get("location") is None
+    plain = sm_server(server_factory, tmp_path)
+    bob = bound(plain, raw_factory, "bob", "b")
+    assert enable(bob, resume=True).get("location") is None
+
+
 def test_acks_both_ways_count_stanzas_only(server_factory, tmp_path, raw_factory):
     server = sm_server(server_factory, tmp_path, ack_request_stanzas=3)
     alice = bound(server, raw_factory, "alice", "a")
