@@ -296,6 +296,17 @@ def test_a_per_session_filter_runs_only_for_the_sessions_that_turned_it_on(serve
     assert ack(alice) == 1
 
 
+def test_a_hook_left_out_by_hook_mode_off_never_runs(server_factory, tmp_path, raw_factory):
+    # hook_mode(NONZA_IN, OFF) from start(): the module's nonza hook is not in
+    # the server's tables, so its nonzas are nobody's: the core closes the
+    # stream as without the hook.
+    server = stream_server(server_factory, tmp_path, stream_options={"nonza_hook_off": True})
+    alice = bound(server, raw_factory, "alice", "a")
+    alice.send(f"<r xmlns='{NS}'/>")
+    assert alice.expect_stream_error() == "unsupported-stanza-type"
+    assert alice.wait_closed()
+
+
 def test_the_filter_sees_the_cores_own_stanzas_too(server_factory, tmp_path, raw_factory):
     server = stream_server(server_factory, tmp_path)
     alice = bound(server, raw_factory, "alice", "a")
