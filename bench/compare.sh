@@ -9,7 +9,13 @@
 # their process group, which each server gets of its own through setsid), and writes BENCHMARKS.md.
 #
 #   bench/compare.sh [--quick] [--runs N] [--servers "parley prosody ejabberd"] [--build-dir DIR]
-#                    [--out FILE] [--no-install] [--keep-temp]
+#                    [--out FILE] [--no-install] [--keep-temp] [--mobile-only] [--no-build] [--bench PATH]
+#
+# Parley also runs the mobile scenarios: chat with every client enabling XEP-0198 stream management
+# (chat-w10-sm, next to chat-w10), and 10,000 sessions receiving presence updates, active
+# (presence-active) and inactive by XEP-0352 (presence-inactive). --mobile-only runs just those (and
+# chat-w10 to compare); --no-build uses the binaries already in --build-dir; --bench another
+# parley-bench (an A/B against an older parleyd keeps the newer generator).
 #
 # --quick: small sizes and one run, for development (minutes instead of most of an hour).
 set -euo pipefail
@@ -22,6 +28,9 @@ BUILD_DIR="$REPO/build-bench"
 OUT="$REPO/BENCHMARKS.md"
 INSTALL=1
 KEEP=0
+MOBILE_ONLY=0
+BUILD=1
+BENCH_OVERRIDE=""
 COMMAND_LINE="bench/compare.sh $*"
 
 while [ $# -gt 0 ]; do
@@ -33,7 +42,10 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     --keep-temp) KEEP=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --mobile-only) MOBILE_ONLY=1; shift ;;
+    --no-build) BUILD=0; shift ;;
+    --bench) BENCH_OVERRIDE=$2; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +58,7 @@ if [ "$QUICK" = 1 ]; then
   LIGHT_RATE=1000; LIGHT_MESSAGES=3000
   OFF_RECEIVERS=50; OFF_SENDERS=5; OFF_MESSAGES=2000
   CHURN_SESSIONS=100; CHURN_RATE=50; CHURN_SECONDS=5
+  CSI_RECEIVERS=500; CSI_SENDERS=10; CSI_UPDATES=5
 else
   IDLE_NS="1000 10000"; IDLE_HOLD=10
   LOGINS=2000
@@ -53,8 +66,10 @@ else
   LIGHT_RATE=1000; LIGHT_MESSAGES=20000
   OFF_RECEIVERS=500; OFF_SENDERS=10; OFF_MESSAGES=50000
   CHURN_SESSIONS=1000; CHURN_RATE=100; CHURN_SECONDS=20
+  CSI_RECEIVERS=10000; CSI_SENDERS=100; CSI_UPDATES=5
 fi
-USERS=$(printf '%s\n' $IDLE_NS "$LOGINS" $((2 * PAIRS)) $((OFF_RECEIVERS + OFF_SENDERS)) "$CHURN_SESSIONS" | sort -n | tail -1)
+USERS=$(printf '%s\n' $IDLE_NS "$LOGINS" $((2 * PAIRS)) $((OFF_RECEIVERS + OFF_SENDERS)) "$CHURN_SESSIONS" \
+  $((CSI_RECEIVERS + CSI_SENDERS)) | sort -n | tail -1)
 BENCH_THREADS=2
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -114,9 +129,33 @@ build_parley() {
   PARLEYCTL="$BUILD_DIR/tools/parleyctl/parleyctl"
   BENCH="$BUILD_DIR/tools/parley-bench/parley-bench"
   # Always through ninja: stale binaries or modules would measure old code.
+  [ -z "$BENCH_OVERRIDE" ] || BENCH=$BENCH_OVERRIDE
+  if [ "$BUILD" = 0 ]; then
+    log "using the binaries in $BUILD_DIR as they are (--no-build); parley-bench: $BENCH"
+    return 0
+  fi
   log "building parleyd, parleyctl, parley-bench and the modules (RelWithDebInfo) in $BUILD_DIR"
   cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
   ninja -C "$BUILD_DIR" -j2 parleyd parleyctl parley-bench parley_modules >&2
+}
+
+# Stream management and client state indication (Parley: its default modules; bench/parley.yml).
+run_mobile() {
+  local run
+  stop_server; start_server parley 2
+  for run in $(seq 1 "$RUNS"); do
+    bench parley chat-w10 chat --pairs "$PAIRS" --window 10 --messages "$MESSAGES"
+    bench parley chat-w10-sm chat --pairs "$PAIRS" --window 10 --messages "$MESSAGES" --sm
+  done
+  for run in $(seq 1 "$RUNS"); do
+    stop_server; start_server parley 2
+    bench parley presence-active presence --receivers "$CSI_RECEIVERS" --senders "$CSI_SENDERS" --updates "$CSI_UPDATES" \
+      --first 0 --drain-timeout 120
+    stop_server; start_server parley 2
+    bench parley presence-inactive presence --receivers "$CSI_RECEIVERS" --senders "$CSI_SENDERS" \
+      --updates "$CSI_UPDATES" --first 0 --drain-timeout 120 --inactive
+  done
+  stop_server
 }
 
 free_port() {
@@ -204,7 +243,7 @@ bench() {
   log "  $name $tag (exit $rc): $(echo "$line" | /usr/bin/python3 -c '
 import json,sys
 d=json.loads(sys.stdin.read())
-keys=["created","existed","failed","logins_ok","logins_failed","logins_per_s","rss_kib_per_session","server_cpu_ms_per_login","msgs_per_s","lat_p99_ms","messages_lost","server_cpu_s_per_100k","status","failures"]
+keys=["created","existed","failed","logins_ok","logins_failed","logins_per_s","rss_kib_per_session","server_cpu_ms_per_login","msgs_per_s","lat_p99_ms","messages_lost","server_cpu_s_per_100k","updates_written_during","updates_written","receiver_reads","server_cpu_s_all","sm_acks_sent","status","failures"]
 print(" ".join(f"{k}={d[k]}" for k in keys if k in d))' 2>/dev/null || echo '?')"
 }
 
@@ -222,6 +261,11 @@ run_server() {
   log "== $name"
   start_server "$name" 2
   register_users "$name"
+  if [ "$MOBILE_ONLY" = 1 ]; then
+    [ "$name" = parley ] && run_mobile
+    stop_server
+    return 0
+  fi
   for run in $(seq 1 "$RUNS"); do
     for n in $IDLE_NS; do
       stop_server; start_server "$name" 2   # a fresh process: its RSS before is the baseline
@@ -247,6 +291,8 @@ run_server() {
   done
   stop_server
   if [ "$name" = parley ]; then
+    log "== parley: stream management, client state indication"
+    run_mobile
     log "== parley with workers: 1"
     start_server parley 1
     for run in $(seq 1 "$RUNS"); do bench parley chat-w10-workers1 chat --pairs "$PAIRS" --window 10 --messages "$MESSAGES"; done
@@ -279,7 +325,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 export RESULTS COMMAND_LINE STARTED_AT LOAD_BEFORE LOAD_AFTER QUICK RUNS SERVERS BENCH_THREADS
 export IDLE_NS LOGINS PAIRS MESSAGES LIGHT_RATE LIGHT_MESSAGES OFF_RECEIVERS OFF_SENDERS OFF_MESSAGES
-export CHURN_SESSIONS CHURN_RATE CHURN_SECONDS IDLE_HOLD
+export CHURN_SESSIONS CHURN_RATE CHURN_SECONDS IDLE_HOLD CSI_RECEIVERS CSI_SENDERS CSI_UPDATES
 export ELAPSED_MIN=$(( (SECONDS - T0 + 59) / 60 ))
 export PARLEY_VERSION="$("$PARLEYD" --version 2>/dev/null | head -1)"
 export PROSODY_VERSION="$(dpkg-query -W -f='${Version}' prosody 2>/dev/null)"
@@ -295,6 +341,7 @@ export KERNEL="$(uname -r)"
 import json, os
 keys = """COMMAND_LINE STARTED_AT LOAD_BEFORE LOAD_AFTER QUICK RUNS SERVERS BENCH_THREADS IDLE_NS LOGINS PAIRS MESSAGES
 LIGHT_RATE LIGHT_MESSAGES OFF_RECEIVERS OFF_SENDERS OFF_MESSAGES CHURN_SESSIONS CHURN_RATE CHURN_SECONDS IDLE_HOLD
+CSI_RECEIVERS CSI_SENDERS CSI_UPDATES
 ELAPSED_MIN PARLEY_VERSION PROSODY_VERSION EJABBERD_VERSION ERLANG_VERSION LUA_VERSION OPENSSL_VERSION CPU_MODEL
 NPROC MEM_TOTAL KERNEL""".split()
 print(json.dumps({"_context": {k: os.environ.get(k, "") for k in keys}}))' >> "$RESULTS"

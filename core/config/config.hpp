@@ -87,6 +87,7 @@ struct LimitsConfig {
   // A session a module keeps on a lost connection (XEP-0198 resumption):
   // stanzas that may wait for its next connection, and for how long.
   size_t max_detached_stanzas = 1000;
+  size_t max_detached_bytes = 1024 * 1024;  // their serialized bytes together
   unsigned max_detached_seconds = 300;
   // Stanzas one worker loop may have waiting in another's inbox (a route that
   // leaves the loop): past it, a stanza for a session over there is answered

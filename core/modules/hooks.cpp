@@ -5,6 +5,7 @@
 #include "core/modules/module_instance.hpp"
 #include "core/modules/module_pause.hpp"
 #include "core/server/server_context.hpp"
+#include "core/session/session.hpp"
 
 namespace parley {
 
@@ -23,12 +24,14 @@ size_t hook_position_after(const std::vector<HookEntry>& hooks, const parley_mod
 }
 
 parley_result run_hooks_from(const std::vector<HookEntry>& hooks, size_t from, parley_event event,
-                             std::string_view host, parley_event_args& args, const ModulePause* pause) {
+                             std::string_view host, parley_event_args& args, const ModulePause* pause,
+                             const Session* session) {
   args.size = sizeof(parley_event_args);
   args.event = event;
   for (size_t i = from; i < hooks.size(); ++i) {
     const HookEntry& hook = hooks[i];
     if (pause != nullptr && pause->frozen(hook.instance)) continue;
+    if (hook.per_session && (session == nullptr || !session->filter_out_on(hook.instance))) continue;
     int result;
     try {
       result = hook.fn(hook.instance->state, &args);

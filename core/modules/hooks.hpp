@@ -12,6 +12,7 @@ namespace parley {
 
 struct LoopContext;
 class ModulePause;
+class Session;
 
 // Runs the hooks of `event` for `host` in priority order until one returns
 // STOP, HANDLED or ERROR, and returns that (PASS if none did). A failing
@@ -23,8 +24,12 @@ parley_result run_hooks(const ModuleTables& tables, parley_event event, std::str
                         parley_event_args& args, const ModulePause* pause = nullptr);
 // The same over `hooks` from position `from` on (the outgoing filters go on
 // after a module's own: session_send_after).
+// `session`: the session the outgoing filters run for; a per-session hook
+// (HookEntry::per_session) runs only if that session turned it on (none
+// without a session).
 parley_result run_hooks_from(const std::vector<HookEntry>& hooks, size_t from, parley_event event,
-                             std::string_view host, parley_event_args& args, const ModulePause* pause = nullptr);
+                             std::string_view host, parley_event_args& args, const ModulePause* pause = nullptr,
+                             const Session* session = nullptr);
 // The position after the last hook of `instance` in `hooks` (0 if it has none).
 size_t hook_position_after(const std::vector<HookEntry>& hooks, const parley_module* instance);
 

@@ -498,6 +498,37 @@ int session_cut(parley_module* m, parley_session_id session) {
   return s != nullptr && s->cut_connection() ? 1 : 0;
 }
 
+int hook_mode(parley_module* m, uint32_t event, int mode) {
+  // From start() only: the tables that run the hooks are built after it.
+  if (m->started || event == 0 || event >= PARLEY_EVENT_COUNT_) return 0;
+  static_assert(PARLEY_EVENT_COUNT_ <= 32, "hook_mode keeps one bit per event");
+  uint32_t bit = 1u << event;
+  switch (mode) {
+    case PARLEY_HOOKS_ALWAYS:
+      m->hooks_off.fetch_and(~bit);
+      m->hooks_per_session.fetch_and(~bit);
+      return 1;
+    case PARLEY_HOOKS_OFF:
+      m->hooks_off.fetch_or(bit);
+      m->hooks_per_session.fetch_and(~bit);
+      return 1;
+    case PARLEY_HOOKS_PER_SESSION:
+      if (event != PARLEY_EVENT_STANZA_OUT) return 0;
+      m->hooks_off.fetch_and(~bit);
+      m->hooks_per_session.fetch_or(bit);
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+int session_filter_out(parley_module* m, parley_session_id session, int on) {
+  Session* s = session_here(m, session);
+  if (s == nullptr || s->state() == Session::State::ended) return 0;
+  s->set_filter_out(m, on != 0);
+  return 1;
+}
+
 int session_state(parley_module* m, parley_session_id session) {
   Session* s = session_here(m, session);
   if (s == nullptr) return 0;
@@ -586,6 +617,8 @@ const parley_host_api table = {
     &session_cut,
     &session_detach,
     &session_stanzas_in,
+    &hook_mode,
+    &session_filter_out,
 };
 
 }  // namespace

@@ -339,7 +339,12 @@ std::shared_ptr<const ModuleTables> ModuleManager::build_tables() const {
         for (size_t i = 0; session && session[i]; ++i) tables->session_features[instance->host] += session[i];
       for (size_t i = 0; i < hook_count; ++i) {
         if (hooks[i].event == 0 || hooks[i].event >= PARLEY_EVENT_COUNT_ || hooks[i].fn == nullptr) continue;
-        tables->hooks[hooks[i].event][instance->host].push_back(HookEntry{hooks[i].priority, instance.get(), hooks[i].fn});
+        // hook_mode, from start(): left out, or run per session.
+        uint32_t bit = 1u << hooks[i].event;
+        if (instance->hooks_off.load() & bit) continue;
+        bool per_session = (instance->hooks_per_session.load() & bit) != 0;
+        tables->hooks[hooks[i].event][instance->host].push_back(
+            HookEntry{hooks[i].priority, instance.get(), hooks[i].fn, per_session});
       }
       for (size_t i = 0; i < iq_count; ++i) {
         if (iqs[i].xmlns == nullptr || iqs[i].fn == nullptr) continue;

@@ -17,6 +17,9 @@ struct HookEntry {
   int32_t priority;
   parley_module* instance;
   parley_hook_fn fn;
+  // PARLEY_HOOKS_PER_SESSION (an outgoing filter): runs only for the sessions
+  // that turned it on (Session::filter_out_on).
+  bool per_session = false;
 };
 
 struct IqEntry {

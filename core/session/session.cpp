@@ -193,7 +193,7 @@ bool Session::deliver_now(const std::shared_ptr<Delivery>& delivery, size_t filt
   const ModuleTables* tables = loop_.modules.get();
   bool delivered_hooks = routed && tables && delivery->stanza.name() == "message" &&
                          tables->hooks_for(PARLEY_EVENT_MESSAGE_DELIVERED, host_) != nullptr;
-  bool out_hooks = tables && tables->hooks_for(PARLEY_EVENT_STANZA_OUT, host_) != nullptr;
+  bool out_hooks = tables && out_filters_apply(tables->hooks_for(PARLEY_EVENT_STANZA_OUT, host_));
   if (!delivered_hooks && !out_hooks) {
     if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
     return stream_->connection().deliver(delivery);
@@ -236,7 +236,7 @@ bool Session::deliver_now(const std::shared_ptr<Delivery>& delivery, size_t filt
 bool Session::run_out_filters(xml::Element& stanza, size_t from) {
   const std::vector<HookEntry>* hooks =
       loop_.modules ? loop_.modules->hooks_for(PARLEY_EVENT_STANZA_OUT, host_) : nullptr;
-  if (hooks == nullptr || from >= hooks->size()) return true;
+  if (hooks == nullptr || from >= hooks->size() || !out_filters_apply(hooks)) return true;
   std::string full = jid_.full();
   parley_event_args args{};
   args.session = id_;
@@ -245,7 +245,7 @@ bool Session::run_out_filters(xml::Element& stanza, size_t from) {
   args.host = to_pstr(host_);
   args.jid = to_pstr(full);
   // ERROR: a failing filter does not eat the stanza (run_hooks logs it).
-  return run_hooks_from(*hooks, from, PARLEY_EVENT_STANZA_OUT, host_, args) != PARLEY_HANDLED;
+  return run_hooks_from(*hooks, from, PARLEY_EVENT_STANZA_OUT, host_, args, nullptr, this) != PARLEY_HANDLED;
 }
 
 bool Session::write_now(xml::Element&& stanza) { return try_write(std::move(stanza)) == nullptr; }
@@ -345,6 +345,35 @@ void Session::set_module_data(parley_module* owner, void* data, void (*free_fn)(
   module_slots_.push_back(ModuleSlot{owner, data, free_fn});
 }
 
+void Session::set_filter_out(parley_module* owner, bool on) {
+  for (size_t i = 0; i < module_slots_.size(); ++i) {
+    ModuleSlot& slot = module_slots_[i];
+    if (slot.owner != owner) continue;
+    if (slot.filter_out == on) return;
+    slot.filter_out = on;
+    if (on) {
+      ++filters_out_on_;
+    } else {
+      --filters_out_on_;
+      // A slot that only carried the flag goes.
+      if (slot.data == nullptr && slot.free_fn == nullptr)
+        module_slots_.erase(module_slots_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    return;
+  }
+  if (!on) return;
+  module_slots_.push_back(ModuleSlot{owner, nullptr, nullptr, true});
+  ++filters_out_on_;
+}
+
+bool Session::out_filters_apply(const std::vector<HookEntry>* hooks) const {
+  if (hooks == nullptr) return false;
+  if (filters_out_on_ != 0) return true;
+  for (const HookEntry& hook : *hooks)
+    if (!hook.per_session) return true;
+  return false;
+}
+
 void* Session::module_data(parley_module* owner) const {
   for (const auto& slot : module_slots_)
     if (slot.owner == owner) return slot.data;
@@ -356,6 +385,7 @@ void Session::drop_module_data(parley_module* owner) {
     if (module_slots_[i].owner != owner) continue;
     ModuleSlot slot = module_slots_[i];
     module_slots_.erase(module_slots_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (slot.filter_out) --filters_out_on_;
     if (slot.free_fn) slot.free_fn(slot.data);
     return;
   }

@@ -30,6 +30,7 @@ namespace parley {
 class ServerContext;
 struct LoopContext;
 struct Delivery;
+struct HookEntry;
 class C2sStream;
 
 class Session {
@@ -119,10 +120,21 @@ class Session {
   void set_module_data(parley_module* owner, void* data, void (*free_fn)(void*));
   void* module_data(parley_module* owner) const;
   void drop_module_data(parley_module* owner);
+  // A module's per-session outgoing filter (PARLEY_HOOKS_PER_SESSION) on or
+  // off for this session; kept in the module's slot, so it goes with it
+  // (unload, reload, the session's end).
+  void set_filter_out(parley_module* owner, bool on);
+  bool filter_out_on(const parley_module* owner) const {
+    if (filters_out_on_ == 0) return false;
+    for (const auto& slot : module_slots_)
+      if (slot.owner == owner) return slot.filter_out;
+    return false;
+  }
   struct ModuleSlot {
     parley_module* owner;
     void* data;
     void (*free_fn)(void*);
+    bool filter_out = false;  // its PER_SESSION outgoing filter runs for this session
   };
   std::vector<ModuleSlot>& module_slots() { return module_slots_; }
 
@@ -157,6 +169,9 @@ class Session {
   // While modules are swapped (hot reload), output that meets module hooks
   // waits for the new code (module_pause.hpp).
   bool has_output_hooks() const;
+  // Whether any of the outgoing filters `hooks` runs for this session: one
+  // for every session, or a per-session one this session turned on.
+  bool out_filters_apply(const std::vector<HookEntry>* hooks) const;
   void defer_output(const std::shared_ptr<Delivery>& delivery, size_t filter_from, bool routed);
   // Outgoing filters from position `from` (0: all); false: a filter took it.
   bool run_out_filters(xml::Element& stanza, size_t from);
@@ -176,6 +191,9 @@ class Session {
   bool attaching_ = false;
   int priority_ = 0;
   uint32_t stanzas_in_ = 0;  // modulo 2^32 (XEP-0198 h); +8 B (tests/unit/core/c2s/session_size_test.cpp)
+  // How many slots have filter_out set (in the padding after stanzas_in_):
+  // 0, and no outgoing filter for every session, is the path without dispatch.
+  uint8_t filters_out_on_ = 0;
   std::string host_;  // the served domain the stream is for
   Jid jid_;           // after SASL: bare; after bind: full
 

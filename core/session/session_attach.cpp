@@ -108,16 +108,19 @@ void Session::stop_detach_timer() {
 }
 
 bool Session::wait(const std::shared_ptr<Delivery>& delivery, size_t filter_from, bool routed) {
-  if (waiting_->stanzas.size() >= ctx_.config.limits.max_detached_stanzas) {
+  const auto& limits = ctx_.config.limits;
+  if (waiting_->stanzas.size() >= limits.max_detached_stanzas ||
+      waiting_->bytes + delivery->bytes.size() > limits.max_detached_bytes) {
     // Nobody is reading: the session ends, and what waited (this one too,
     // through the router) goes as for a resource that is gone.
-    spdlog::info("c2s {}: detached session {} has {} stanzas waiting; closing", id_, jid_.full(),
-                 waiting_->stanzas.size());
+    spdlog::info("c2s {}: detached session {} has {} stanzas ({} bytes) waiting; closing", id_, jid_.full(),
+                 waiting_->stanzas.size(), waiting_->bytes);
     end();
     dispose_later();
     return false;
   }
   delivery->outstanding.fetch_add(1, std::memory_order_relaxed);
+  waiting_->bytes += delivery->bytes.size();
   waiting_->stanzas.push_back(Waiting::Entry{delivery, filter_from, routed});
   return true;
 }
@@ -126,6 +129,7 @@ void Session::reroute_waiting() {
   if (!waiting_) return;
   std::deque<Waiting::Entry> stanzas = std::move(waiting_->stanzas);
   waiting_->stanzas.clear();
+  waiting_->bytes = 0;
   unsigned loop = loop_.loop.index();
   for (auto& w : stanzas) ctx_.router->reroute_unwritten(std::move(w.delivery), loop);
 }

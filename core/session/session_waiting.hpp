@@ -20,6 +20,7 @@ struct Session::Waiting {
     bool routed;                         // routed to the session (MESSAGE_DELIVERED runs)
   };
   std::deque<Entry> stanzas;
+  size_t bytes = 0;  // of the stanzas, serialized (limits.max_detached_bytes)
   std::string peer_ip;  // of the connection that was lost
   // The detach timeout: a handle of its own that finds the session by id, so
   // that the session may go while the handle closes.

@@ -612,7 +612,36 @@ typedef struct parley_host_api {
    * with the session across detach and re-attach. Call on the session's
    * loop; 0 if the session is not here. */
   uint32_t (*session_stanzas_in)(parley_module* m, parley_session_id session);
+
+  /* ---- after 1.2 (mobile sessions): what a session does not use costs nothing ---- */
+
+  /* From start() only (read when the server builds its module tables, as
+   * offer_stream_features is): how this instance's hooks of `event` run.
+   * PARLEY_HOOKS_ALWAYS: for everything, as without this call.
+   * PARLEY_HOOKS_OFF: never (left out of the tables): a hook the module's
+   * options make useless costs nothing (mod_ping without send_pings).
+   * PARLEY_HOOKS_PER_SESSION, for PARLEY_EVENT_STANZA_OUT only: the filter
+   * runs only for the sessions that turned it on with session_filter_out; a
+   * stanza to a session with no filter on is written without any dispatch.
+   * A module built for an older ABI never calls it: its hooks run always.
+   * Owns nothing; called on the thread running start(). 1 if taken; 0 if
+   * refused (not from start(), an unknown mode, PER_SESSION for another
+   * event). */
+  int (*hook_mode)(parley_module* m, uint32_t event, int mode);
+  /* Turns this instance's PER_SESSION outgoing filter on (on != 0) or off for
+   * `session`. It stays on with the session, across detach and re-attach,
+   * until turned off, the session ends, or the module is unloaded or reloaded
+   * (the slot rule: the new code turns it on again, from
+   * restore_session_data). Stanzas already past the filters are not filtered
+   * again. Call on the loop that owns `session` (its hooks, iq requests,
+   * completions or a post_to_session task); owns nothing. 1 if done; 0 if
+   * the session is not here. */
+  int (*session_filter_out)(parley_module* m, parley_session_id session, int on);
 } parley_host_api;
+
+#define PARLEY_HOOKS_ALWAYS 0
+#define PARLEY_HOOKS_OFF 1
+#define PARLEY_HOOKS_PER_SESSION 2
 
 #define PARLEY_SESSION_BOUND 1
 #define PARLEY_SESSION_DETACHED 2

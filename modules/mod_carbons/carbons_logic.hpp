@@ -23,9 +23,9 @@ struct MessageFacts {
 enum class Direction { received, sent };
 
 // XEP-0280 section 6 (the suggested rules, which this module follows): a chat
-// message, or a normal one with a body, is eligible; an error is not (the
-// third rule needs tracking what each error answers, which the XEP itself
-// calls unlikely to be appropriate); a groupchat or headline is not; a
+// message, or a normal one with a body, is eligible; an error is not here
+// (the third rule, an error answering an eligible message, needs to know what
+// was sent: the module applies it, mod_carbons.cpp); a groupchat or headline is not; a
 // message received from a MUC room or service (its muc#user <x/>) is not.
 // Then the opt-outs: <private/> (section 9) and XEP-0334 <no-copy/>; and a
 // copy is never copied again.

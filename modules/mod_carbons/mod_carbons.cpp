@@ -27,8 +27,15 @@
 // Threads: no lock. Whether a session enabled Carbons is its slot, read and
 // written on its own loop only; a copy is built where the message is, then
 // posted to the loop of the session that may get it, which checks the slot
-// there. A hot reload keeps the slots (save/restore_session_data).
+// there. A hot reload keeps the slots (save/restore_session_data). One atomic
+// counts the host's sessions with Carbons on (enable, disable, a slot freed):
+// while it is 0 no copy work is done at all, and a user with one session
+// (nobody to copy to) costs one user_sessions() call, before any JID is
+// prepared.
+#include <atomic>
+#include <deque>
 #include <memory>
+#include <unordered_set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,8 +55,36 @@ constexpr const char* ns_hints = "urn:xmpp:hints";
 constexpr const char* ns_muc_user = "http://jabber.org/protocol/muc#user";
 constexpr const char* ns_client = "jabber:client";
 
+// How many sessions of this instance have Carbons on, all loops together:
+// written only by enable/disable and a session's end (rare), read relaxed on
+// the stanza path, where 0 skips all the work (no lock: one atomic, shared by
+// the module and every slot, so a slot freed after stop() still finds it).
+using EnabledCount = std::shared_ptr<std::atomic<int64_t>>;
+
 struct CarbonsState {
-  bool enabled = false;
+  explicit CarbonsState(EnabledCount count) : count_(std::move(count)) {}
+  CarbonsState(const CarbonsState&) = delete;
+  CarbonsState& operator=(const CarbonsState&) = delete;
+  ~CarbonsState() { set(false); }
+  bool enabled() const { return enabled_; }
+  void set(bool on) {
+    if (on == enabled_) return;
+    enabled_ = on;
+    count_->fetch_add(on ? 1 : -1, std::memory_order_relaxed);
+  }
+
+ private:
+  EnabledCount count_;
+  bool enabled_ = false;
+};
+
+// XEP-0280 section 6, third rule: an error answering a message that was
+// eligible is eligible. What each loop's sessions sent (eligible, with an id)
+// is remembered there, bounded (oldest out first); the error comes back to the
+// sending session, on the same loop. Key: "user\npeer's bare JID\nid".
+struct SentIds {
+  std::unordered_set<std::string> keys;
+  std::deque<std::string> order;
 };
 
 class ModCarbons : public parley::Module {
@@ -59,6 +94,11 @@ class ModCarbons : public parley::Module {
   parley::Result<void, std::string> start() override {
     if (!host().supports_1_2())
       return parley::unexpected(std::string("needs a host with module ABI 1.2 (MESSAGE_DELIVERED, post_to_session)"));
+    const int64_t tracked = host().option_int("max_tracked_sent").value_or(4096);
+    if (tracked < 0 || tracked > 1000000)
+      return parley::unexpected(std::string("max_tracked_sent must be from 0 to 1000000"));
+    max_tracked_ = static_cast<size_t>(tracked);
+    sent_.init(host());
     copies_ = parley::register_metric(host(), "copies", PARLEY_METRIC_COUNTER, "carbon copies sent to sessions");
     return {};
   }
@@ -75,10 +115,10 @@ class ModCarbons : public parley::Module {
       return host().bounce(request.iq(), "bad-request", "expected <enable/> or <disable/>");
     const bool enable = payload->name() == "enable";
     if (auto* state = host().session_slot<CarbonsState>(request.session())) {
-      state->enabled = enable;
+      state->set(enable);
     } else if (enable) {
-      auto fresh = std::make_unique<CarbonsState>();
-      fresh->enabled = true;
+      auto fresh = std::make_unique<CarbonsState>(enabled_);
+      fresh->set(true);
       if (!host().set_session_slot(request.session(), std::move(fresh)))
         return host().bounce(request.iq(), "internal-server-error");
     }
@@ -88,13 +128,15 @@ class ModCarbons : public parley::Module {
   // What a session sends: <sent/> copies to the user's other sessions.
   parley::Outcome on_stanza_in(const parley::Event& event) {
     auto stanza = event.stanza();
-    if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
+    if (!stanza || stanza->name() != "message" || nobody_enabled()) return parley::Outcome::pass;
     if (!carbons::eligible(facts(*stanza), carbons::Direction::sent)) return parley::Outcome::pass;
     const std::string bare = own_bare(event);
+    auto sessions = host().user_sessions(bare);
+    if (sessions.size() < 2) return parley::Outcome::pass;  // no other resource to copy to
     const std::string_view to = stanza->attr("to").value_or("");
+    remember_sent(bare, to, stanza->attr("id").value_or(""));
     // No 'to' is the sender's own bare JID (RFC 6120 10.3.1).
     const bool to_own_account = to.empty() || parley::bare_jid(to) == bare;
-    auto sessions = host().user_sessions(bare);
     auto targets = carbons::sent_copy_targets(logic_sessions(sessions), event.session(), to_own_account);
     send_copies(*stanza, bare, sessions, targets, "sent");
     return parley::Outcome::pass;
@@ -106,12 +148,20 @@ class ModCarbons : public parley::Module {
     if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
     const carbons::MessageFacts message = facts(*stanza);
     if (message.is_private) return deliver_without_private(event.session(), *stanza);
-    if (!carbons::eligible(message, carbons::Direction::received)) return parley::Outcome::pass;
+    if (nobody_enabled()) return parley::Outcome::pass;
     const std::string bare = own_bare(event);
+    if (message.type == "error") {
+      // Eligible only as the answer to an eligible message this user sent.
+      if (message.is_carbon || !answers_sent(bare, stanza->attr("from").value_or(""), stanza->attr("id").value_or("")))
+        return parley::Outcome::pass;
+    } else if (!carbons::eligible(message, carbons::Direction::received)) {
+      return parley::Outcome::pass;
+    }
+    auto sessions = host().user_sessions(bare);
+    if (sessions.size() < 2) return parley::Outcome::pass;  // no other resource to copy to
     const parley::Jid to = parley::Jid::prepared(stanza->attr("to").value_or(""));
     const parley::Jid from = parley::Jid::prepared(stanza->attr("from").value_or(""));
     const std::string_view sender_resource = from.bare_str() == bare ? std::string_view(from.resource()) : "";
-    auto sessions = host().user_sessions(bare);
     auto targets = carbons::received_copy_targets(logic_sessions(sessions), event.session(), to.resource(),
                                                   sender_resource);
     send_copies(*stanza, bare, sessions, targets, "received");
@@ -120,13 +170,13 @@ class ModCarbons : public parley::Module {
 
   // Hot reload: whether each session enabled Carbons.
   parley::Result<std::string, std::string> save_session_data(parley_session_id, const CarbonsState& state) {
-    return std::string(state.enabled ? "1" : "0");
+    return std::string(state.enabled() ? "1" : "0");
   }
   parley::Result<std::unique_ptr<CarbonsState>, std::string> restore_session_data(parley_session_id,
                                                                                   std::string_view bytes) {
     if (bytes != "1" && bytes != "0") return parley::unexpected(std::string("unknown mod_carbons session state"));
-    auto state = std::make_unique<CarbonsState>();
-    state->enabled = bytes == "1";
+    auto state = std::make_unique<CarbonsState>(enabled_);
+    state->set(bytes == "1");
     return state;
   }
 
@@ -171,7 +221,7 @@ class ModCarbons : public parley::Module {
       copy->add_child(kind, ns_carbons).add_child("forwarded", ns_forward).add_child(original.clone());
       parley::post_to_session(host(), id, [this, id, copy] {
         const auto* state = host().session_slot<CarbonsState>(id);
-        if (!state || !state->enabled) return;
+        if (!state || !state->enabled()) return;
         if (host().send_to_session(id, std::move(*copy))) copies_.add();
       });
     }
@@ -187,12 +237,46 @@ class ModCarbons : public parley::Module {
     return parley::Outcome::handled;
   }
 
+  // No session of this host has Carbons on: no copy to make (the common
+  // case of a server whose clients do not use them costs one relaxed load).
+  bool nobody_enabled() const { return enabled_->load(std::memory_order_relaxed) == 0; }
+
+  static std::string sent_key(std::string_view user, std::string_view peer, std::string_view id) {
+    std::string key(user);
+    key += '\n';
+    key += parley::bare_jid(peer);
+    key += '\n';
+    key += id;
+    return key;
+  }
+  void remember_sent(std::string_view user, std::string_view to, std::string_view id) {
+    if (max_tracked_ == 0 || id.empty() || to.empty()) return;
+    SentIds& here = sent_.here();
+    std::string key = sent_key(user, to, id);
+    if (!here.keys.insert(key).second) return;
+    here.order.push_back(std::move(key));
+    while (here.order.size() > max_tracked_) {
+      here.keys.erase(here.order.front());
+      here.order.pop_front();
+    }
+  }
+  // Whether an error from `from` with `id` answers what `user` sent (forgotten
+  // once answered; the order list keeps the key until it ages out).
+  bool answers_sent(std::string_view user, std::string_view from, std::string_view id) {
+    if (max_tracked_ == 0 || id.empty() || from.empty()) return false;
+    return sent_.here().keys.erase(sent_key(user, from, id)) == 1;
+  }
+
   parley::Metric copies_;
+  size_t max_tracked_ = 4096;
+  parley::PerLoop<SentIds> sent_;  // each loop's, touched by that loop only
+  EnabledCount enabled_ = std::make_shared<std::atomic<int64_t>>(0);
 };
 
 }  // namespace
 
 PARLEY_MODULE(ModCarbons, "mod_carbons", "1.0.0",
+              parley::option("max_tracked_sent", PARLEY_OPT_INT),
               parley::iq_handler<&ModCarbons::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_carbons),
               parley::iq_handler<&ModCarbons::on_iq>(PARLEY_IQ_SERVER, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_carbons),
               parley::hook<&ModCarbons::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 90),

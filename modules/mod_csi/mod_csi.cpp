@@ -42,13 +42,33 @@ namespace {
 
 namespace csi = parley::csi;
 
-struct CsiSlot {
-  explicit CsiSlot(csi::BufferLimits limits) : held(limits) {}
-  bool inactive = false;
-  csi::HeldBuffer held;
+class ModCsi;
+
+// What the slot's end does with stanzas it still holds: sends them (unload).
+// The module's token says it is still there to send them.
+struct SlotOwner {
+  ModCsi* module = nullptr;
+  std::shared_ptr<const bool> alive;
 };
 
-enum class Reason { urgent, active, full, client, detach };
+struct CsiSlot {
+  CsiSlot(csi::BufferLimits limits, parley_session_id session, SlotOwner owner)
+      : held(limits), session(session), owner(std::move(owner)) {}
+  CsiSlot(CsiSlot&&) = default;
+  CsiSlot& operator=(CsiSlot&&) = default;
+  // The core frees a slot when its session ends (on_closed took what it held
+  // first), when the module is unloaded (before stop(), on the session's
+  // loop: what it holds is sent now, not dropped) and when it is reloaded
+  // (saved first: nothing to send here).
+  ~CsiSlot();
+  bool inactive = false;
+  csi::HeldBuffer held;
+  parley_session_id session = 0;
+  SlotOwner owner;
+  mutable bool saved = false;  // carried to the new code by a reload
+};
+
+enum class Reason { urgent, active, full, client, detach, unload };
 
 class ModCsi : public parley::Module {
  public:
@@ -84,8 +104,12 @@ class ModCsi : public parley::Module {
     flush_reason_[static_cast<int>(Reason::full)] = metric("flushes_full", PARLEY_METRIC_COUNTER, "flushes of a full buffer");
     flush_reason_[static_cast<int>(Reason::client)] = metric("flushes_client", PARLEY_METRIC_COUNTER, "flushes on the client's own traffic");
     flush_reason_[static_cast<int>(Reason::detach)] = metric("flushes_detach", PARLEY_METRIC_COUNTER, "flushes into a detached session's queue");
+    flush_reason_[static_cast<int>(Reason::unload)] = metric("flushes_unload", PARLEY_METRIC_COUNTER, "flushes when the module was unloaded");
     rerouted_ = metric("rerouted", PARLEY_METRIC_COUNTER, "held messages routed again when their session closed");
     inactive_ = metric("inactive_sessions", PARLEY_METRIC_GAUGE, "sessions in the inactive state");
+    // The filter runs only for inactive sessions (turned on at <inactive/>,
+    // off once active again): an active session is written without it.
+    host().hook_mode(PARLEY_EVENT_STANZA_OUT, PARLEY_HOOKS_PER_SESSION);
     return {};
   }
 
@@ -109,6 +133,7 @@ class ModCsi : public parley::Module {
       if (!s.inactive) {
         s.inactive = true;
         inactive_.add(1);
+        host().filter_out(session, true);
       }
       return parley::Outcome::handled;
     }
@@ -117,6 +142,7 @@ class ModCsi : public parley::Module {
         s->inactive = false;
         inactive_.add(-1);
         flush(session, *s, Reason::active);
+        host().filter_out(session, false);  // what it released has passed it
       }
       return parley::Outcome::handled;
     }
@@ -188,6 +214,7 @@ class ModCsi : public parley::Module {
       inactive_.add(-1);
     }
     flush(ev.session(), *s, Reason::detach);  // empty unless held after detaching (cannot happen)
+    host().filter_out(ev.session(), false);
   }
 
   void on_closed(const parley::Event& ev) {
@@ -226,18 +253,22 @@ class ModCsi : public parley::Module {
   // ---- hot reload: "I" or "A", then the held buffer ----
 
   parley::Result<std::string, std::string> save_session_data(parley_session_id, const CsiSlot& s) {
+    s.saved = true;  // the new code holds them now: the old slot's end sends nothing
     return std::string(s.inactive ? "I" : "A") + s.held.save();
   }
-  parley::Result<std::unique_ptr<CsiSlot>, std::string> restore_session_data(parley_session_id,
+  parley::Result<std::unique_ptr<CsiSlot>, std::string> restore_session_data(parley_session_id session,
                                                                              std::string_view bytes) {
     if (bytes.empty() || (bytes[0] != 'I' && bytes[0] != 'A'))
       return parley::unexpected(std::string("malformed mod_csi slot"));
     auto held = csi::HeldBuffer::restore(bytes.substr(1), limits_);
     if (!held) return parley::unexpected(std::string("malformed mod_csi held buffer"));
-    auto s = std::make_unique<CsiSlot>(limits_);
+    auto s = std::make_unique<CsiSlot>(limits_, session, owner());
     s->inactive = bytes[0] == 'I';
     s->held = std::move(*held);
     if (s->inactive) inactive_.add(1);  // a reload starts the metrics at 0
+    // The old code's filter went with its slot; held stanzas of an active
+    // session (cannot happen) are released by the next flush all the same.
+    if (s->inactive || !s->held.empty()) host().filter_out(session, true);
     return s;
   }
 
@@ -248,13 +279,15 @@ class ModCsi : public parley::Module {
     return m;
   }
 
+  SlotOwner owner() { return SlotOwner{this, alive_}; }
+
   CsiSlot& slot(parley_session_id session) {
     if (auto* s = host().session_slot<CsiSlot>(session)) return *s;
-    if (auto* s = host().set_session_slot(session, std::make_unique<CsiSlot>(limits_))) return *s;
+    if (auto* s = host().set_session_slot(session, std::make_unique<CsiSlot>(limits_, session, owner()))) return *s;
     // Not this loop's session (cannot happen from its own events): a scratch
-    // slot that nothing reads again.
-    thread_local CsiSlot scratch(csi::BufferLimits{});
-    scratch = CsiSlot(limits_);
+    // slot that nothing reads again (and that sends nothing when it goes).
+    thread_local CsiSlot scratch(csi::BufferLimits{}, 0, SlotOwner{});
+    scratch = CsiSlot(limits_, 0, SlotOwner{});
     return scratch;
   }
 
@@ -265,6 +298,15 @@ class ModCsi : public parley::Module {
 
   // Sends what the slot holds, in order, through the filters after ours.
   void flush(parley_session_id session, CsiSlot& s, Reason reason) {
+    flush_entries(session, s, reason);
+  }
+
+ public:
+  // The slot's end (~CsiSlot).
+  void release(CsiSlot& s) { flush_entries(s.session, s, Reason::unload); }
+
+ private:
+  void flush_entries(parley_session_id session, CsiSlot& s, Reason reason) {
     if (s.held.empty()) return;
     std::vector<csi::HeldBuffer::Entry> entries = s.held.take();
     flushes_.add();
@@ -315,8 +357,18 @@ class ModCsi : public parley::Module {
   bool delay_stamp_ = true;
   bool flush_on_client_traffic_ = true;
   parley::Metric held_, superseded_, wakeups_saved_, flushes_, rerouted_, inactive_;
-  parley::Metric flush_reason_[5];
+  parley::Metric flush_reason_[6];
+  // False once this object is gone: a slot freed later (at shutdown) sends nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+ public:
+  ~ModCsi() override { *alive_ = false; }
 };
+
+CsiSlot::~CsiSlot() {
+  if (saved || held.empty() || owner.module == nullptr || !owner.alive || !*owner.alive) return;
+  owner.module->release(*this);
+}
 
 }  // namespace
 

@@ -58,7 +58,14 @@ class ModPing : public parley::Module {
     interval_ = std::chrono::seconds(interval);
     ack_timeout_ = std::chrono::seconds(ack_timeout);
     kill_ = action == "kill";
-    if (!send_pings_) return {};
+    if (!send_pings_) {
+      // Then its session hooks do nothing: left out of the server's tables,
+      // every stanza and nonza of every client goes without them.
+      for (parley_event e : {PARLEY_EVENT_SESSION_BOUND, PARLEY_EVENT_SESSION_CLOSED, PARLEY_EVENT_STANZA_IN,
+                             PARLEY_EVENT_NONZA_IN, PARLEY_EVENT_SESSION_REATTACHED})
+        host().hook_mode(e, PARLEY_HOOKS_OFF);
+      return {};
+    }
     if (!host().supports_1_2())
       return parley::unexpected(std::string("send_pings needs a host with module ABI 1.2 (send_iq)"));
     if (kill_ && !host().supports(PARLEY_HOST_ENTRY_END(session_cut)))

@@ -101,7 +101,14 @@ class ModStreamMgmt : public parley::Module {
     }
     if (resume_timeout_ > max_resume_timeout_) resume_timeout_ = max_resume_timeout_;
     domain_ = host().module_host();
+    location_ = host().option_string("location").value_or("");
+    if (location_.size() > 1023 || location_.find_first_of(" \t\r\n<>&'\"") != std::string::npos)
+      return parley::unexpected(std::string("location must be a host:port without spaces or markup"));
     ended_.init(host());
+    // The counting filter runs only for the sessions that sent <enable/>: the
+    // others are written without it (a host without hook_mode runs it for
+    // every session, as before; it passes at once for those).
+    host().hook_mode(PARLEY_EVENT_STANZA_OUT, PARLEY_HOOKS_PER_SESSION);
     return {};
   }
 
@@ -234,7 +241,7 @@ class ModStreamMgmt : public parley::Module {
     saved.queue = s.queue.items();
     return sm::encode(saved);
   }
-  parley::Result<std::unique_ptr<SmSlot>, std::string> restore_session_data(parley_session_id,
+  parley::Result<std::unique_ptr<SmSlot>, std::string> restore_session_data(parley_session_id session,
                                                                             std::string_view bytes) {
     auto saved = sm::decode(bytes);
     if (!saved) return parley::unexpected(std::string("malformed stream management state"));
@@ -248,6 +255,7 @@ class ModStreamMgmt : public parley::Module {
     s->acked = saved->acked;
     s->resume_seconds = saved->resume_seconds;
     for (auto& u : saved->queue) s->queue.push(std::move(u.xml), u.stamp_ms);
+    host().filter_out(session, true);  // the old code's went with its slot
     return s;
   }
 
@@ -256,6 +264,7 @@ class ModStreamMgmt : public parley::Module {
     SmSlot* s = slot(session);
     if (!s) return;
     s->enabled = true;
+    host().filter_out(session, true);  // from here what is written is counted
     s->in_base = host().session_stanzas_in(session);
     s->bare = std::string(parley::bare_jid(jid));
     parley::Element enabled = host().element("enabled", ns_sm);
@@ -270,6 +279,9 @@ class ModStreamMgmt : public parley::Module {
       enabled.set_attr("id", sm::make_sm_id(session, s->token));
       enabled.set_attr("resume", "true");
       enabled.set_attr("max", std::to_string(seconds));
+      // XEP-0198 §5: where the client should reconnect to resume (a
+      // configured "host:port" or "[ipv6]:port"; none: the same server).
+      if (!location_.empty()) enabled.set_attr("location", location_);
     }
     host().counter_add("enabled");
     write(session, enabled);
@@ -398,9 +410,15 @@ class ModStreamMgmt : public parley::Module {
     answer.set_attr("previd", previd).set_attr("h", std::to_string(handled(session, *s)));
     write(session, answer);
     // The client's h was applied before the attach: these are what it lacks.
+    // Sent again, a message or presence says when it was first sent (XEP-0198
+    // since 1.5.2: a re-sent stanza keeps its original time in a XEP-0203
+    // <delay/>; Prosody's mod_smacks does the same). The queue keeps them
+    // unstamped: a later resume stamps them again with the same time.
     for (const sm::Unacked& u : s->queue.items()) {
       auto stanza = host().parse(u.xml);
-      if (stanza) write(session, *stanza);
+      if (!stanza) continue;
+      if (stanza->name() == "message" || stanza->name() == "presence") stamp_delay(*stanza, u.stamp_ms);
+      write(session, *stanza);
     }
     if (!s->queue.empty()) request_ack(session);
   }
@@ -476,6 +494,15 @@ class ModStreamMgmt : public parley::Module {
     });
   }
 
+  // A XEP-0203 <delay/> from this server with the time the stanza was first
+  // written, unless it has one from this server already (offline storage's,
+  // client state indication's: of an earlier, truer time).
+  void stamp_delay(parley::Element& stanza, int64_t stamp_ms) {
+    for (parley::ElementRef child : stanza.children())
+      if (child.name() == "delay" && child.xmlns() == ns_delay && child.attr("from") == domain_) return;
+    stanza.add_child("delay", ns_delay).set_attr("from", domain_).set_attr("stamp", sm::delay_stamp(stamp_ms));
+  }
+
   // The session is gone: its unacknowledged messages go to the account again.
   void route_again(std::deque<sm::Unacked>& unacked, const std::string& bare) {
     for (sm::Unacked& u : unacked) {
@@ -485,11 +512,7 @@ class ModStreamMgmt : public parley::Module {
       std::string type(stanza->attr("type").value_or(""));
       if (name == "message") {
         if (type == "error") continue;  // never answered, never bounced (no loops)
-        bool stamped = false;
-        for (parley::ElementRef child : stanza->children())
-          if (child.name() == "delay" && child.xmlns() == ns_delay && child.attr("from") == domain_) stamped = true;
-        if (!stamped)
-          stanza->add_child("delay", ns_delay).set_attr("from", domain_).set_attr("stamp", sm::delay_stamp(u.stamp_ms));
+        stamp_delay(*stanza, u.stamp_ms);
         stanza->set_attr("to", bare);
         host().counter_add("rerouted");
         host().route(std::move(*stanza));
@@ -540,6 +563,7 @@ class ModStreamMgmt : public parley::Module {
   int64_t resume_timeout_ = 300, max_resume_timeout_ = 300, max_ack_queue_ = 5000, max_ack_queue_bytes_ = 8 << 20,
           ack_request_stanzas_ = 5, ack_request_seconds_ = 5, max_answers_ = 10;
   std::string domain_;
+  std::string location_;  // XEP-0198 <enabled location=/> (option; empty: none)
   parley::PerLoop<sm::EndedSessions> ended_;  // each loop's, touched only there
 };
 
@@ -552,6 +576,7 @@ PARLEY_MODULE(ModStreamMgmt, "mod_stream_mgmt", "1.0.0",
               parley::hook<&ModStreamMgmt::on_detached>(PARLEY_EVENT_SESSION_DETACHED),
               parley::hook<&ModStreamMgmt::on_reattached>(PARLEY_EVENT_SESSION_REATTACHED),
               parley::hook<&ModStreamMgmt::on_closed>(PARLEY_EVENT_SESSION_CLOSED),
+              parley::option("location", PARLEY_OPT_STRING),
               parley::option("resume_timeout", PARLEY_OPT_INT), parley::option("max_resume_timeout", PARLEY_OPT_INT),
               parley::option("max_ack_queue", PARLEY_OPT_INT), parley::option("max_ack_queue_bytes", PARLEY_OPT_INT),
               parley::option("ack_request_stanzas", PARLEY_OPT_INT),

@@ -295,6 +295,55 @@ def test_disable_stops_the_copies(server_factory, tmp_path, raw_factory):
     assert body_of(forwarded_of(expect_carbon(laptop, "received"), "received")) == "again"
 
 
+def test_the_count_of_enabled_sessions_follows_enable_disable_and_the_end_of_a_session(
+        server_factory, tmp_path, raw_factory):
+    # The module skips all copy work while no session of the host has Carbons
+    # on (a count of them, all loops together). A repeated disable, or a
+    # session that ends after disabling, must not count twice: the count
+    # would reach 0 while laptop still has them on, and laptop get no copy.
+    server = carbons_server(server_factory, tmp_path)
+    phone, laptop, bob = two_loops(server, raw_factory)  # both enabled: 2
+    tablet = login(server, raw_factory, "alice", "tablet")
+    enable(tablet)  # 3
+    enable(tablet)  # again: still 3
+    enable(tablet, "disable")  # 2
+    enable(tablet, "disable")  # again: still 2
+    enable(phone, "disable")  # 1: laptop's
+    tablet.close()
+    phone.sync()
+    send(bob, phone.jid, "still copied")
+    expect_body(phone, "still copied")
+    assert body_of(forwarded_of(expect_carbon(laptop, "received"), "received")) == "still copied"
+    # The last one off: no copy (a marker through the same path proves it).
+    enable(laptop, "disable")
+    send(bob, phone.jid, "not copied")
+    expect_body(phone, "not copied")
+    assert messages_before_marker(laptop, phone) == []
+
+
+def test_an_error_answering_a_copied_message_is_copied_and_no_other_error_is(server_factory, tmp_path, raw_factory):
+    # XEP-0280 section 6: an error is eligible if it answers an eligible message.
+    server = carbons_server(server_factory, tmp_path)
+    phone, laptop, bob = two_loops(server, raw_factory)
+    # To an account that does not exist: the server answers with an error.
+    msg_id = send(phone, f"nobody@{server.domain}", "into the void")
+    assert body_of(forwarded_of(expect_carbon(laptop, "sent"), "sent")) == "into the void"
+    error = phone.expect(MESSAGE, match=lambda e: e.get("type") == "error" and e.get("id") == msg_id)
+    copy = expect_carbon(laptop, "received")
+    inner = forwarded_of(copy, "received")
+    assert inner.get("type") == "error" and inner.get("id") == msg_id
+    assert inner.get("from") == error.get("from")
+    # An error answering a message that was not eligible (normal, no body): no copy.
+    other_id = send(phone, f"nobody@{server.domain}", None, type_="normal", extra="<x xmlns='urn:example:x'/>")
+    phone.expect(MESSAGE, match=lambda e: e.get("type") == "error" and e.get("id") == other_id)
+    assert messages_before_marker(laptop, phone) == []
+    # An error nobody asked for, with the id of the first (answered already): no copy.
+    bob.send(f"<message to='{phone.jid}' type='error' id='{msg_id}'>"
+             f"<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+    phone.expect(MESSAGE, match=lambda e: e.get("type") == "error" and e.get("from") == bob.jid)
+    assert messages_before_marker(laptop, phone) == []
+
+
 # -- the bare JID ----------------------------------------------------------------------
 
 def test_a_message_to_the_bare_jid_given_to_one_resource_is_copied_to_the_other(

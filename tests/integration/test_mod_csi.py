@@ -467,6 +467,25 @@ def test_a_hot_reload_keeps_the_state_and_what_was_held(server_factory, tmp_path
     assert metrics(server)["inactive_sessions"] == 1
 
 
+def test_an_unload_sends_what_was_held_in_order(server_factory, tmp_path, raw_factory):
+    # The held stanzas are the module's: unloaded, it sends them (through the
+    # filters after its own) before it goes, instead of dropping them.
+    server = csi_server(server_factory, tmp_path)
+    alice, bob = pair(server, raw_factory, "other")
+    go_inactive(alice)
+    bob.send(chat_state(alice.jid, "composing", "cs1"))
+    bob.send(directed(alice.jid, "held"))
+    bob.send(chat_state(alice.jid, "paused", "cs2"))
+    assert mark(bob, alice) == []
+    unloaded = server.ctl("module", "unload", "mod_csi")
+    assert unloaded.returncode == 0, unloaded.stdout + unloaded.stderr
+    got = read(alice, 3)
+    assert [describe(e)[2] for e in got] == ["cs1", "held", "cs2"]
+    # Without the module nothing is held any more, and nothing came twice.
+    bob.send(chat_state(alice.jid, "active", "cs3"))
+    assert [describe(e)[2] for e in mark(bob, alice)] == ["cs3"]
+
+
 # -- slixmpp ---------------------------------------------------------------------
 
 def test_slixmpp_xep_0352(server_factory, tmp_path, raw_factory):

@@ -187,6 +187,19 @@ def test_enable_with_resumption_and_its_timeout(server_factory, tmp_path, raw_fa
     assert enable(third, resume=True, max_=30).get("max") == "30"
 
 
+def test_the_location_option_is_given_with_resumption_only(server_factory, tmp_path, raw_factory):
+    # XEP-0198 §5: <enabled location='...'/> where the client should reconnect
+    # to resume; only a resumable session gets it; without the option none does.
+    server = sm_server(server_factory, tmp_path, location="127.0.0.1:5222")
+    alice = bound(server, raw_factory, "alice", "a")
+    assert enable(alice, resume=True).get("location") == "127.0.0.1:5222"
+    other = bound(server, raw_factory, "alice", "b")
+    assert enable(other).get("location") is None
+    plain = sm_server(server_factory, tmp_path)
+    bob = bound(plain, raw_factory, "bob", "b")
+    assert enable(bob, resume=True).get("location") is None
+
+
 def test_acks_both_ways_count_stanzas_only(server_factory, tmp_path, raw_factory):
     server = sm_server(server_factory, tmp_path, ack_request_stanzas=3)
     alice = bound(server, raw_factory, "alice", "a")
@@ -285,9 +298,11 @@ def test_a_resume_after_a_reset_on_the_other_loop_delivers_what_was_in_flight_on
     h = handled(alice)  # the ping's answer
     assert h == 1
     # Five messages reach her socket; she never handles them; reset.
+    before = time.time()
     for i in range(1, 6):
         bob.message(alice_jid, f"m{i}")
     collect_messages(alice, 5)
+    time.sleep(0.05)  # the stamps are of the first writing, not of the resume
     end_abruptly(alice, "reset")
     wait_sm_counter(server, "detached", 1)
     # Two more while detached: they wait in the core.
@@ -303,6 +318,16 @@ def test_a_resume_after_a_reset_on_the_other_loop_delivers_what_was_in_flight_on
     got = collect_messages(new, 7)
     assert bodies(got) == [f"m{i}" for i in range(1, 8)]
     assert all(m.get("to") == alice_jid for m in got)
+    # The five sent again carry when they were first sent (XEP-0203); the two
+    # that waited in the core are sent for the first time now, unstamped.
+    for m in got[:5]:
+        delays = m.findall(q(NS_DELAY, "delay"))
+        assert len(delays) == 1, ET.tostring(m, "unicode")
+        assert delays[0].get("from") == server.domain
+        stamp = delays[0].get("stamp")
+        seconds = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+        assert before - 1 <= seconds <= before + 2, (stamp, before)
+    assert [m.findall(q(NS_DELAY, "delay")) for m in got[5:]] == [[], []]
     # None twice: nothing more before a round trip.
     assert [e for e in new.nothing_before_sync() if e.tag == MESSAGE] == []
     # The session goes on: same JID, the counters continue.

@@ -41,10 +41,11 @@ BOUND, DETACHED, UNBOUND = 1, 2, 3
 
 # -- helpers ---------------------------------------------------------------------
 
-def stream_server(server_factory, tmp_path, presence=False, offline=False, limits=None, users=("alice", "bob")):
+def stream_server(server_factory, tmp_path, presence=False, offline=False, limits=None, users=("alice", "bob"),
+                  stream_options=None):
     """A server with mod_test_stream (and mod_roster/mod_presence, mod_offline
     when asked), two worker loops, and the users registered."""
-    modules = {"mod_disco": {}, "mod_ping": {}, "mod_test_stream": {}}
+    modules = {"mod_disco": {}, "mod_ping": {}, "mod_test_stream": dict(stream_options or {})}
     if presence:
         modules.update({"mod_roster": {}, "mod_presence": {}})
     if offline:
@@ -265,6 +266,47 @@ def test_the_outgoing_filter_counts_drops_holds_releases_and_rewrites(server_fac
     assert nonza(alice, f"<release xmlns='{NS}'/>", "released").get("n") == "0"
 
 
+def test_a_per_session_filter_runs_only_for_the_sessions_that_turned_it_on(server_factory, tmp_path, raw_factory):
+    # hook_mode(STANZA_OUT, PER_SESSION) from start(): the module's filter is
+    # skipped for every session until it turns it on for one
+    # (session_filter_out), and skipped again once it turns it off.
+    server = stream_server(server_factory, tmp_path, stream_options={"filter_per_session": True})
+    alice = bound(server, raw_factory, "alice", "a")
+    carol = bound(server, raw_factory, "bob", "c")
+    bob = bound(server, raw_factory, "bob", "b")
+    bob.send(tagged_message(alice.jid, "untagged", "tag"))
+    got = alice.expect(MESSAGE)
+    assert got.get("tagged") is None  # the filter did not run
+    assert ack(alice) == 0
+
+    assert nonza(alice, f"<filter xmlns='{NS}' on='1'/>", "filter").get("ok") == "1"
+    bob.send(tagged_message(alice.jid, "tagged", "tag"))
+    bob.send(tagged_message(carol.jid, "for carol", "tag"))
+    got = alice.expect(MESSAGE)
+    assert got.get("tagged") == "yes"
+    assert ack(alice) == 1
+    # Another session, which did not turn it on: still without the filter.
+    got = carol.expect(MESSAGE)
+    assert got.get("tagged") is None
+
+    assert nonza(alice, f"<filter xmlns='{NS}' on='0'/>", "filter").get("ok") == "1"
+    bob.send(tagged_message(alice.jid, "off again", "tag"))
+    got = alice.expect(MESSAGE)
+    assert got.get("tagged") is None
+    assert ack(alice) == 1
+
+
+def test_a_hook_left_out_by_hook_mode_off_never_runs(server_factory, tmp_path, raw_factory):
+    # hook_mode(NONZA_IN, OFF) from start(): the module's nonza hook is not in
+    # the server's tables, so its nonzas are nobody's: the core closes the
+    # stream as without the hook.
+    server = stream_server(server_factory, tmp_path, stream_options={"nonza_hook_off": True})
+    alice = bound(server, raw_factory, "alice", "a")
+    alice.send(f"<r xmlns='{NS}'/>")
+    assert alice.expect_stream_error() == "unsupported-stanza-type"
+    assert alice.wait_closed()
+
+
 def test_the_filter_sees_the_cores_own_stanzas_too(server_factory, tmp_path, raw_factory):
     server = stream_server(server_factory, tmp_path)
     alice = bound(server, raw_factory, "alice", "a")
@@ -468,6 +510,26 @@ def test_the_detached_queue_overflows_and_closes_the_session(server_factory, tmp
     fresh.send("<presence/>")
     assert sorted(bodies(collect_messages(fresh, len(sent)))) == sorted(sent)
     assert fresh.nothing_before_sync() == []
+    resume = authenticated(server, raw_factory, "alice")
+    assert nonza(resume, f"<resume xmlns='{NS}' previd='{session_id}'/>", "failed") is not None
+
+
+def test_the_detached_queue_over_its_bytes_closes_the_session(server_factory, tmp_path, raw_factory):
+    # limits.max_detached_bytes: what waits for a detached session counts
+    # against a budget of bytes as well as of stanzas; past it the session is
+    # closed as past max_detached_stanzas, and nothing is lost.
+    server, bob, alice_jid, session_id, _ = alice_detached(server_factory, tmp_path, raw_factory, offline=True,
+                                                           limits={"max_detached_bytes": 65536})
+    sent = [f"message {i} " + "x" * 10000 for i in range(8)]  # the 7th goes over 64 KiB
+    for body in sent:
+        bob.message(alice_jid, body)
+    assert bob.nothing_before_sync() == []
+
+    fresh = bound(server, raw_factory, "alice", "laptop")
+    fresh.send("<presence/>")
+    assert sorted(bodies(collect_messages(fresh, len(sent)))) == sorted(sent)
+    assert fresh.nothing_before_sync() == []
+    # The session is gone: its id resumes nothing.
     resume = authenticated(server, raw_factory, "alice")
     assert nonza(resume, f"<resume xmlns='{NS}' previd='{session_id}'/>", "failed") is not None
 

@@ -11,6 +11,10 @@
 //    stream); attached: <resumed previd='ID' h='N'/> written to the resumed
 //    session; not: <failed/> to the stream;
 //  - <close condition='C'/>: session_close on itself;
+//  - (option nonza_hook_off: the nonza hook is left out, hook_mode OFF: none of these is taken)
+//  - <filter on='1|0'/>: with the option filter_per_session (hook_mode
+//    PER_SESSION for the outgoing filter), turns the filter on or off for the
+//    session (session_filter_out); answers <filter ok='1|0'/>;
 //  - anything else in the namespace is left to the core (unsupported-stanza-type).
 // The outgoing filter counts every stanza and, for a message with a child in
 // the namespace: <drop/> drops it, <hold/> holds it until <release/>, <tag/>
@@ -52,6 +56,20 @@ class ModTestStream : public parley::Module {
  public:
   using SessionData = StreamSlot;
 
+  parley::Result<void, std::string> start() override {
+    if (host().option_bool("filter_per_session").value_or(false) &&
+        !host().hook_mode(PARLEY_EVENT_STANZA_OUT, PARLEY_HOOKS_PER_SESSION))
+      return parley::unexpected(std::string("hook_mode refused"));
+    // hook_mode OFF: the nonza hook is left out of the tables (no nonza of
+    // the namespace is taken then: the core closes the stream).
+    if (host().option_bool("nonza_hook_off").value_or(false) && !host().hook_mode(PARLEY_EVENT_NONZA_IN, PARLEY_HOOKS_OFF))
+      return parley::unexpected(std::string("hook_mode refused"));
+    // Refused: PER_SESSION is for the outgoing filter only.
+    if (host().hook_mode(PARLEY_EVENT_NONZA_IN, PARLEY_HOOKS_PER_SESSION))
+      return parley::unexpected(std::string("hook_mode took PER_SESSION for NONZA_IN"));
+    return {};
+  }
+
   parley::Outcome on_nonza(const parley::Event& ev) {
     auto nonza = ev.stanza();
     if (!nonza || nonza->xmlns() != ns) return parley::Outcome::pass;
@@ -86,6 +104,9 @@ class ModTestStream : public parley::Module {
                          .set_attr("state", std::to_string(static_cast<int>(host().session_state(session)))));
     } else if (name == "resume") {
       resume(session, nonza->attr("previd").value_or(""));
+    } else if (name == "filter") {
+      bool ok = host().filter_out(session, nonza->attr("on").value_or("") == "1");
+      write(session, answer("filter").set_attr("ok", ok ? "1" : "0"));
     } else if (name == "close") {
       host().session_close(session, nonza->attr("condition").value_or(""));
     } else {
@@ -229,6 +250,8 @@ class ModTestStream : public parley::Module {
 }  // namespace
 
 PARLEY_MODULE(ModTestStream, "mod_test_stream", "1.0.0",
+              parley::option("filter_per_session", PARLEY_OPT_BOOL),
+              parley::option("nonza_hook_off", PARLEY_OPT_BOOL),
               parley::hook<&ModTestStream::on_nonza>(PARLEY_EVENT_NONZA_IN),
               parley::hook<&ModTestStream::on_out>(PARLEY_EVENT_STANZA_OUT),
               parley::hook<&ModTestStream::on_delivered>(PARLEY_EVENT_MESSAGE_DELIVERED),

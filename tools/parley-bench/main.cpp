@@ -38,6 +38,7 @@ void add_common(CLI::App& app, CommonOptions& o) {
   app.add_option("--json", o.json_file, "also append the JSON line to this file");
   app.add_option("--scram-cache", o.scram_cache, "keep SCRAM salted passwords in this file across runs");
   app.add_flag("!--no-progress", o.progress, "no progress on stderr");
+  app.add_flag("--sm", o.stream_management, "every client enables XEP-0198 stream management and answers <r/>");
 }
 
 }  // namespace
@@ -92,6 +93,18 @@ int main(int argc, char** argv) {
   churn_cmd->add_option("--rate", churn.rate, "reconnections per second")->capture_default_str();
   churn_cmd->add_option("--duration", churn.duration, "seconds")->capture_default_str();
 
+  PresenceOptions presence;
+  auto* presence_cmd = app.add_subcommand(
+      "presence", "senders send directed presence updates to receivers, optionally inactive (XEP-0352)");
+  presence_cmd->add_option("-r,--receivers", presence.receivers, "receiving sessions")->capture_default_str();
+  presence_cmd->add_option("-s,--senders", presence.senders, "sending sessions")->capture_default_str();
+  presence_cmd->add_option("-u,--updates", presence.updates, "updates per receiver")->capture_default_str();
+  presence_cmd->add_flag("--inactive", presence.inactive, "receivers send <inactive/> first, <active/> at the end");
+  presence_cmd->add_option("--settle", presence.settle, "seconds between the logins and the first update")
+      ->capture_default_str();
+  presence_cmd->add_option("--drain-timeout", presence.drain_timeout, "give up after this many seconds")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   if (register_cmd->parsed()) return run_register(common, reg);
@@ -99,5 +112,6 @@ int main(int argc, char** argv) {
   if (chat_cmd->parsed()) return run_chat(common, chat);
   if (offline_cmd->parsed()) return run_offline(common, offline);
   if (churn_cmd->parsed()) return run_churn(common, churn);
+  if (presence_cmd->parsed()) return run_presence(common, presence);
   return 2;
 }

@@ -32,6 +32,8 @@ Result<std::unique_ptr<RunContext>, std::string> RunContext::create(const Common
   else if (options.mechanism == "PLAIN") t.mechanism = Mechanism::plain;
   else return unexpected("--mechanism: SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN, not " + options.mechanism);
   t.login_timeout_s = options.login_timeout;
+  t.stream_management = options.stream_management;
+  t.csi_inactive = options.csi_inactive;
 
   tls::ClientOptions tls_options;
   tls_options.ca_file = options.ca_file;

@@ -290,6 +290,15 @@ int run_chat(const CommonOptions& common, const ChatOptions& options) {
           delivered ? cpu * 1e5 / static_cast<double>(delivered) : 0.0, 3);
     r.add("server_rss_kib", "server RSS KiB", static_cast<int64_t>(after->rss_kib));
   }
+  if (common.stream_management) {
+    // XEP-0198: the <r/> the server sent that the clients answered (during the whole run).
+    std::atomic<uint64_t> acks{0};
+    for (unsigned w = 0; w < fleet->threads(); ++w)
+      fleet->worker(w).run_sync([&, w] {
+        for (size_t i : fleet->members(w)) acks.fetch_add(fleet->client(i).acks_sent());
+      });
+    r.add("sm_acks_sent", "XEP-0198 acks sent", static_cast<int64_t>(acks.load()));
+  }
   auto later = fleet->collect_logins();
   RunContext::add_failures(r, later.failures);
   r.add("tls_session", "TLS session", fleet->tls_description());

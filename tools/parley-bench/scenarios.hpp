@@ -29,6 +29,8 @@ struct CommonOptions {
   std::string json_file;                  // also append the JSON line here
   std::string scram_cache;                // keep salted passwords across runs in this file
   bool progress = true;
+  bool stream_management = false;  // every client sends <enable/> (XEP-0198) and answers <r/>
+  bool csi_inactive = false;       // every client sends <inactive/> (XEP-0352) once bound
 };
 
 struct RegisterOptions {
@@ -67,10 +69,20 @@ struct ChurnOptions {
   double duration = 10;   // seconds
 };
 
+struct PresenceOptions {
+  size_t receivers = 100;  // sessions that get the presence updates
+  size_t senders = 10;     // sessions that send them (directed presence), receiver i from sender i % S
+  unsigned updates = 5;    // updates each receiver gets
+  bool inactive = false;   // the receivers send <inactive/> (XEP-0352) before the updates, <active/> after
+  double settle = 1;       // seconds between the logins (and <inactive/>) and the first update
+  double drain_timeout = 20;
+};
+
 int run_register(const CommonOptions& common, const RegisterOptions& options);
 int run_connect(const CommonOptions& common, const ConnectOptions& options);
 int run_chat(const CommonOptions& common, const ChatOptions& options);
 int run_offline(const CommonOptions& common, const OfflineOptions& options);
 int run_churn(const CommonOptions& common, const ChurnOptions& options);
+int run_presence(const CommonOptions& common, const PresenceOptions& options);
 
 }  // namespace parley::bench

@@ -16,6 +16,8 @@ constexpr std::string_view kBindNs = "urn:ietf:params:xml:ns:xmpp-bind";
 constexpr std::string_view kSessionNs = "urn:ietf:params:xml:ns:xmpp-session";
 constexpr std::string_view kStreamsNs = "http://etherx.jabber.org/streams";
 constexpr std::string_view kPingNs = "urn:xmpp:ping";
+constexpr std::string_view kSmNs = "urn:xmpp:sm:3";
+constexpr std::string_view kClientNs = "jabber:client";
 constexpr double kCloseGraceSeconds = 5;
 
 const xml::Limits& parser_limits() {
@@ -165,7 +167,10 @@ void XmppClient::on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
     }
     return;
   }
-  if (n > 0) self->on_bytes(std::string_view(buf->base, static_cast<size_t>(n)));
+  if (n > 0) {
+    ++self->reads_;
+    self->on_bytes(std::string_view(buf->base, static_cast<size_t>(n)));
+  }
 }
 
 void XmppClient::on_bytes(std::string_view data) {
@@ -283,6 +288,22 @@ void XmppClient::on_stanza(xml::Element&& stanza) {
     return;
   }
   if (phase_ == Phase::online) {
+    if (ns == kSmNs) {
+      // XEP-0198: h is what we handled since <enable/>, modulo 2^32.
+      if (name == "r") {
+        const uint32_t h = static_cast<uint32_t>(stanzas_in_ - sm_base_);
+        send_text("<a xmlns='urn:xmpp:sm:3' h='" + std::to_string(h) + "'/>");
+        ++acks_sent_;
+      } else if (name == "enabled") {
+        // The server counts from here: what came before <enabled/> it sent before it processed
+        // <enable/> (one connection keeps the order).
+        sm_base_ = stanzas_in_;
+      } else if (name == "failed") {
+        fail("stream management refused: <" + first_child_name(stanza) + "/>");
+      }
+      return;  // <a/>
+    }
+    if (ns == kClientNs) ++stanzas_in_;
     if (name == "iq" && (stanza.attr("type") == "get" || stanza.attr("type") == "set")) {
       on_iq(stanza);
       return;
@@ -472,6 +493,10 @@ void XmppClient::go_online() {
   phase_ = Phase::online;
   online_ns_ = uv_hrtime();
   uv_timer_stop(&timer_);
+  if (mode_ == Mode::login && target_.stream_management) {
+    send_text("<enable xmlns='urn:xmpp:sm:3'/>");
+  }
+  if (mode_ == Mode::login && target_.csi_inactive) send_text("<inactive xmlns='urn:xmpp:csi:0'/>");
   if (mode_ == Mode::login && target_.initial_presence) send_text("<presence/>");
   listener_.on_online(*this);
 }

@@ -42,6 +42,8 @@ struct Target {
   SaltedPasswordCache* scram_cache = nullptr;
   double login_timeout_s = 60;       // connect to online (or registered)
   bool initial_presence = true;
+  bool stream_management = false;  // <enable/> (XEP-0198) once bound; the server's <r/> answered
+  bool csi_inactive = false;       // <inactive/> (XEP-0352) once bound
 };
 
 class XmppClient final : private xml::StreamParser::Handler {
@@ -84,6 +86,12 @@ class XmppClient final : private xml::StreamParser::Handler {
   Worker& worker() { return worker_; }
   // "TLSv1.3 TLS_AES_256_GCM_SHA384" once TLS is up, else "".
   std::string tls_description() const;
+
+  // Counts since the client was created (worker thread): socket reads that brought bytes (the
+  // client's wake-ups), stanzas of jabber:client received online, XEP-0198 <r/> answered.
+  uint64_t reads() const { return reads_; }
+  uint64_t stanzas_in() const { return stanzas_in_; }
+  uint64_t acks_sent() const { return acks_sent_; }
 
   // Free for the owner (the scenario's index of this client).
   uint32_t tag = 0;
@@ -135,6 +143,10 @@ class XmppClient final : private xml::StreamParser::Handler {
   std::string user_, password_, resource_, full_jid_;
   uint64_t started_ns_ = 0;
   uint64_t online_ns_ = 0;
+  uint64_t reads_ = 0;
+  uint64_t stanzas_in_ = 0;
+  uint64_t sm_base_ = 0;  // stanzas_in_ when <enabled/> came
+  uint64_t acks_sent_ = 0;
 
   std::unique_ptr<xml::StreamParser> parser_;
   std::unique_ptr<tls::Stream> tls_;

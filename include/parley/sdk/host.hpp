@@ -306,6 +306,23 @@ class Host {
     return api->session_cut(m_, session) == 1;
   }
 
+  // From start() only: how this instance's hooks of `event` run
+  // (PARLEY_HOOKS_ALWAYS, _OFF: left out, _PER_SESSION: an outgoing filter
+  // that runs only for the sessions that turned it on with filter_out).
+  // false if refused, or on a host without the entry (then the hooks run
+  // always, as before: a module stays correct, it just pays for them).
+  bool hook_mode(parley_event event, int mode) const {
+    if (!supports(PARLEY_HOST_ENTRY_END(session_filter_out)) || !api()->hook_mode) return false;
+    return api()->hook_mode(m_, event, mode) == 1;
+  }
+  // Turns this instance's per-session outgoing filter on or off for a session
+  // on the calling loop. false if the session is not here, or on a host
+  // without the entry.
+  bool filter_out(parley_session_id session, bool on) const {
+    if (!supports(PARLEY_HOST_ENTRY_END(session_filter_out)) || !api()->session_filter_out) return false;
+    return api()->session_filter_out(m_, session, on ? 1 : 0) == 1;
+  }
+
   // Sends to a session on the calling loop and calls `done` later, on that
   // loop: done(true) once every byte of the stanza was handed to the socket,
   // done(false) if the connection ended first (keep what it carried). false:
