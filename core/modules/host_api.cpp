@@ -8,6 +8,7 @@
 #include "core/session/session.hpp"
 #include "core/session/session_attach.hpp"
 #include "core/modules/hooks.hpp"
+#include "core/modules/host_api_archive.hpp"
 #include "core/modules/host_api_services.hpp"
 #include "core/modules/module_accounts.hpp"
 #include "core/modules/module_instance.hpp"
@@ -587,6 +588,10 @@ const parley_host_api table = {
     &session_cut,
     &session_detach,
     &session_stanzas_in,
+    // issue 11: the archive store
+    &host_archive::archive_append,
+    &host_archive::archive_query,
+    &host_archive::archive_remove,
 };
 
 }  // namespace

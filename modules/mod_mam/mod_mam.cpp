@@ -1,0 +1,498 @@
+// mod_mam: XEP-0313 Message Archive Management (urn:xmpp:mam:2, with #extended) on the
+// host's archive store, and XEP-0359 stanza ids.
+//
+// Archiving (rules: mam_logic.hpp, archivable()):
+//   outgoing  PARLEY_EVENT_STANZA_IN: a message a user's session sends goes to that
+//             user's archive (with = its 'to'); one to the user's own bare JID is
+//             archived once, as incoming;
+//   incoming  PARLEY_EVENT_MESSAGE_TO_LOCAL (a filter, before the core delivers it or
+//             hands it to offline storage): the message goes to the recipient's archive
+//             (with = its 'from'), and the copy the recipient gets, live or from offline
+//             storage, carries <stanza-id xmlns='urn:xmpp:sid:0' by='user@host' id=ID/>
+//             with the archive id. Any <stanza-id/> claiming by= the recipient's bare JID
+//             is removed first, archived or not (XEP-0359 section 4: a sender cannot
+//             forge one). The id is made by archive_append on the calling loop, before
+//             the append completes.
+//
+// Preferences (section 6): stored in mod_mam_prefs; every loop keeps a copy of the
+// users' preferences that differ from the configured default (read at start, updated by
+// posts when a user sets them), so that the decision per message reads only memory of
+// its own loop. The 'roster' default is archived as 'always' (the roster is not read).
+//
+// Queries (section 4) and the #extended metadata request: the results go to the querying
+// session as tracked sends, a batch at a time, the next batch when the previous one was
+// written (pacing by what the connection writes), then the <fin/> iq result.
+//
+// Retention: entries older than archive_expires_after are removed off the loops (the
+// archive store's thread); the removal runs at most every expires/4 (1 s to 1 h) when
+// the module is used, and queries never return an expired entry meanwhile. No timer is
+// kept (a repeating timer would make the module impossible to reload).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "mam_logic.hpp"
+#include "parley/module.hpp"
+#include "parley/sdk/stamp.hpp"
+
+namespace {
+
+namespace mam = parley::mod_mam;
+
+constexpr const char* ns_mam = "urn:xmpp:mam:2";
+constexpr const char* ns_mam_ext = "urn:xmpp:mam:2#extended";
+constexpr const char* ns_sid = "urn:xmpp:sid:0";
+constexpr const char* ns_forward = "urn:xmpp:forward:0";
+constexpr const char* ns_delay = "urn:xmpp:delay";
+constexpr const char* ns_rsm = "http://jabber.org/protocol/rsm";
+constexpr const char* ns_data = "jabber:x:data";
+constexpr const char* ns_client = "jabber:client";
+
+constexpr size_t kBatch = 10;  // result messages in flight per query
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string stamp_of(int64_t us) { return parley::xep0082_stamp(us / 1000); }
+
+// A query's results on their way to the session, a batch at a time.
+struct Delivery {
+  parley_session_id session = 0;
+  std::string to;        // the requester's full JID
+  std::string owner;     // the archive
+  std::string queryid;
+  std::vector<parley::Element> results;  // in order
+  size_t next = 0;
+  size_t in_flight = 0;
+  bool failed = false;
+  std::optional<parley::Element> fin;  // the iq result, sent last
+};
+
+class ModMam : public parley::Module {
+ public:
+  parley::Result<void, std::string> start() override {
+    if (!host().supports_1_2() || !host().supports_archive())
+      return parley::unexpected(std::string("needs a host with module ABI 1.2 and the archive store"));
+    if (auto d = host().option_string("default")) {
+      auto mode = mam::parse_mode(*d);
+      if (!mode) return parley::unexpected("option 'default' must be always, roster or never, not '" + *d + "'");
+      default_prefs_.default_mode = *mode;
+    }
+    if (auto n = host().option_int("max_page_size")) {
+      if (*n < 1 || *n > 10000) return parley::unexpected(std::string("option 'max_page_size' must be 1..10000"));
+      limits_.max_page = static_cast<uint32_t>(*n);
+      limits_.max_ids = static_cast<size_t>(*n);
+    }
+    if (auto n = host().option_int("default_page_size")) {
+      if (*n < 1 || *n > 10000) return parley::unexpected(std::string("option 'default_page_size' must be 1..10000"));
+      limits_.default_page = static_cast<uint32_t>(*n);
+    }
+    limits_.default_page = std::min(limits_.default_page, limits_.max_page);
+    expires_s_ = 7 * 86400;
+    if (auto e = host().option_string("archive_expires_after")) {
+      auto s = mam::parse_duration(*e);
+      if (!s) return parley::unexpected("option 'archive_expires_after' is not a duration (7d, 12h, 30m, 45s, never): '" + *e + "'");
+      expires_s_ = *s;
+    }
+    archived_ = parley::register_metric(host(), "archived", PARLEY_METRIC_COUNTER, "messages appended to archives");
+    queries_ = parley::register_metric(host(), "queries", PARLEY_METRIC_COUNTER, "archive queries answered");
+    loops_.resize(parley::loop_count(host()));
+    // The stored preferences, copied to every loop.
+    host().query("SELECT owner, prefs FROM mod_mam_prefs", {}, [this](parley::Result<parley::Rows, std::string> rows) {
+      if (!rows) return host().error("cannot read the archiving preferences: " + rows.error());
+      auto all = std::make_shared<std::vector<std::pair<std::string, mam::Prefs>>>();
+      for (size_t i = 0; i < rows->size(); ++i) {
+        auto owner = rows->at(i, 0).text();
+        auto text = rows->at(i, 1).text();
+        auto prefs = text ? mam::decode_prefs(*text) : std::nullopt;
+        if (owner && prefs) all->emplace_back(*owner, std::move(*prefs));
+      }
+      for (uint32_t l = 0; l < loops_.size(); ++l)
+        parley::post(host(), l, [this, all, l] {
+          for (const auto& [owner, prefs] : *all) loops_[l].prefs.emplace(owner, prefs);
+        });
+    });
+    return {};
+  }
+
+  // ---- archiving ----
+
+  parley::Outcome on_stanza_in(const parley::Event& event) {
+    auto stanza = event.stanza();
+    if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
+    if (!mam::archivable(stanza->attr("type").value_or(""), children(*stanza))) return parley::Outcome::pass;
+    const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+    const std::string_view to = stanza->attr("to").value_or("");
+    if (to.empty() || parley::bare_jid(to) == owner) return parley::Outcome::pass;  // archived as incoming
+    if (!mam::should_archive(prefs_of(owner), to)) return parley::Outcome::pass;
+    append(owner, to, stanza->serialize());
+    return parley::Outcome::pass;
+  }
+
+  parley::Outcome on_to_local(const parley::Event& event) {
+    auto stanza = event.stanza();
+    if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
+    const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+    parley::ElementRef message = *stanza;
+    strip_forged_ids(message, owner);
+    const std::string_view type = stanza->attr("type").value_or("");
+    if (!mam::archivable(type, children(*stanza))) return parley::Outcome::pass;
+    const std::string_view from = stanza->attr("from").value_or("");
+    if (from.empty()) return parley::Outcome::pass;
+    // A normal message to a resource that is not there is refused by the core (RFC 6121
+    // 8.5.3.2.1): it is not delivered, so not archived.
+    const parley::Jid to = parley::Jid::prepared(stanza->attr("to").value_or(""));
+    if (to.has_resource() && type != "chat" && !has_session(owner, to.full())) return parley::Outcome::pass;
+    if (!mam::should_archive(prefs_of(owner), from)) return parley::Outcome::pass;
+    uint64_t id = append(owner, from, stanza->serialize());
+    if (id != 0)
+      message.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id",
+                                                                                                     mam::format_id(id));
+    return parley::Outcome::pass;
+  }
+
+  parley::Outcome on_user_removed(const parley::Event& event) {
+    const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+    host().archive_remove(owner, std::numeric_limits<int64_t>::max(), [this, owner](auto r) {
+      if (!r) host().warn("could not remove the archive of " + owner + ": " + r.error());
+    });
+    host().execute("DELETE FROM mod_mam_prefs WHERE owner = ?", {owner});
+    forget_prefs(owner);
+    return parley::Outcome::pass;
+  }
+
+  // ---- iq ----
+
+  void on_iq(const parley::IqRequest& request) {
+    const std::string requester(parley::bare_jid(request.from()));
+    auto payload = request.payload();
+    if (!payload) return host().bounce(request.iq(), "bad-request");
+    // Section 4.1: a user queries its own archive only.
+    if (request.to() != requester || request.session() == 0)
+      return host().bounce(request.iq(), "forbidden", "only the owner may use this archive");
+    const std::string_view name = payload->name();
+    const bool get = request.type() == "get";
+    if (name == "prefs") return get ? prefs_get(request, requester) : prefs_set(request, requester, *payload);
+    if (name == "metadata" && get) return metadata(request, requester);
+    if (name == "query" && get) return form(request);
+    if (name == "query" && !get) return query(request, requester, *payload);
+    host().bounce(request.iq(), "feature-not-implemented");
+  }
+
+ private:
+  struct LoopState {
+    std::unordered_map<std::string, mam::Prefs> prefs;  // users whose prefs are stored
+  };
+
+  static std::vector<mam::ChildName> children(parley::ElementView stanza) {
+    std::vector<mam::ChildName> out;
+    for (auto child : stanza.children()) out.push_back(mam::ChildName{child.name(), child.xmlns()});
+    return out;
+  }
+
+  const mam::Prefs& prefs_of(const std::string& owner) const {
+    int32_t here = parley::current_loop(host());
+    if (here < 0 || static_cast<size_t>(here) >= loops_.size()) return default_prefs_;
+    auto it = loops_[static_cast<size_t>(here)].prefs.find(owner);
+    return it == loops_[static_cast<size_t>(here)].prefs.end() ? default_prefs_ : it->second;
+  }
+
+  bool has_session(const std::string& owner, const std::string& full) const {
+    for (const auto& s : host().user_sessions(owner))
+      if (s.full_jid == full) return true;
+    return false;
+  }
+
+  uint64_t append(const std::string& owner, std::string_view with, const std::string& payload) {
+    uint64_t id = host().archive_append(owner, with, payload, [this](auto r) {
+      if (!r) host().warn("a message could not be archived: " + r.error());
+    });
+    if (id != 0) archived_.add();
+    maybe_expire();
+    return id;
+  }
+
+  // XEP-0359 section 4: only the archive's own server says what the archive's id is.
+  static void strip_forged_ids(parley::ElementRef message, const std::string& owner) {
+    bool forged = false;
+    for (auto child : message.children())
+      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") == owner)
+        forged = true;
+    if (!forged) return;
+    std::vector<parley::Element> keep;
+    for (auto child : message.children())
+      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") != owner)
+        keep.push_back(child.clone());
+    message.remove_children("stanza-id", ns_sid);
+    for (auto& k : keep) message.add_child(std::move(k));
+  }
+
+  // Expiry, at most every expires/4 (1 s .. 1 h) while the module is used: one
+  // compare-and-swap wins the turn, the removal itself runs on the archive store's thread.
+  void maybe_expire() {
+    if (expires_s_ <= 0) return;
+    const int64_t now = now_us();
+    const int64_t every = std::clamp<int64_t>(expires_s_ / 4, 1, 3600) * 1000000;
+    int64_t last = last_expiry_.load(std::memory_order_relaxed);
+    if (now - last < every) return;
+    if (!last_expiry_.compare_exchange_strong(last, now)) return;
+    host().archive_remove("", now - expires_s_ * 1000000, [this](auto r) {
+      if (!r) host().warn("archive expiry failed: " + r.error());
+    });
+  }
+
+  int64_t oldest_kept_us() const { return expires_s_ > 0 ? now_us() - expires_s_ * 1000000 : INT64_MIN; }
+
+  // ---- preferences ----
+
+  void reply_prefs(const parley::IqRequest& request, const mam::Prefs& prefs) {
+    parley::Element result = parley::make_iq_result(request.iq());
+    auto p = result.add_child("prefs", ns_mam);
+    p.set_attr("default", mam::mode_name(prefs.default_mode));
+    auto always = p.add_child("always", ns_mam);
+    for (const auto& j : prefs.always) always.add_child("jid", ns_mam).add_text(j);
+    auto never = p.add_child("never", ns_mam);
+    for (const auto& j : prefs.never) never.add_child("jid", ns_mam).add_text(j);
+    host().route(std::move(result));
+  }
+
+  void prefs_get(const parley::IqRequest& request, const std::string& owner) { reply_prefs(request, prefs_of(owner)); }
+
+  void prefs_set(const parley::IqRequest& request, const std::string& owner, parley::ElementView payload) {
+    mam::Prefs prefs;
+    auto mode = mam::parse_mode(payload.attr("default").value_or(""));
+    if (!mode) return host().bounce(request.iq(), "bad-request", "'default' must be always, roster or never");
+    prefs.default_mode = *mode;
+    for (auto list : payload.children()) {
+      if (list.xmlns() != ns_mam || (list.name() != "always" && list.name() != "never"))
+        return host().bounce(request.iq(), "bad-request", "unexpected element in <prefs/>");
+      for (auto j : list.children()) {
+        if (j.name() != "jid") return host().bounce(request.iq(), "bad-request", "expected <jid/>");
+        auto jid = parley::Jid::parse(host(), j.text());
+        if (!jid) return host().bounce(request.iq(), "jid-malformed", "not a JID: " + j.text());
+        (list.name() == "always" ? prefs.always : prefs.never).push_back(jid->full());
+      }
+    }
+    if (prefs.always.size() + prefs.never.size() > 1000)
+      return host().bounce(request.iq(), "policy-violation", "at most 1000 JIDs");
+    auto iq = std::make_shared<parley::Element>(request.iq().clone());
+    host().execute("INSERT OR REPLACE INTO mod_mam_prefs (owner, prefs) VALUES (?, ?)",
+                   {owner, mam::encode_prefs(prefs)},
+                   [this, iq, owner, prefs](parley::Result<parley::Rows, std::string> r) {
+                     if (!r) return host().bounce(*iq, "internal-server-error");
+                     // Every loop's copy first, then the answer: a message that the
+                     // client sends after the answer meets the new preferences.
+                     for (uint32_t l = 0; l < loops_.size(); ++l)
+                       parley::post(host(), l, [this, l, owner, prefs] { loops_[l].prefs[owner] = prefs; });
+                     parley::Element result = parley::make_iq_result(*iq);
+                     auto p = result.add_child("prefs", ns_mam);
+                     p.set_attr("default", mam::mode_name(prefs.default_mode));
+                     auto always = p.add_child("always", ns_mam);
+                     for (const auto& j : prefs.always) always.add_child("jid", ns_mam).add_text(j);
+                     auto never = p.add_child("never", ns_mam);
+                     for (const auto& j : prefs.never) never.add_child("jid", ns_mam).add_text(j);
+                     host().route(std::move(result));
+                   });
+  }
+
+  void forget_prefs(const std::string& owner) {
+    for (uint32_t l = 0; l < loops_.size(); ++l) parley::post(host(), l, [this, l, owner] { loops_[l].prefs.erase(owner); });
+  }
+
+  // ---- queries ----
+
+  void form(const parley::IqRequest& request) {
+    parley::Element result = parley::make_iq_result(request.iq());
+    auto x = result.add_child("query", ns_mam).add_child("x", ns_data);
+    x.set_attr("type", "form");
+    auto ft = x.add_child("field", ns_data);
+    ft.set_attr("var", "FORM_TYPE").set_attr("type", "hidden");
+    ft.add_child("value", ns_data).add_text(ns_mam);
+    for (const auto& [var, type] : std::vector<std::pair<const char*, const char*>>{
+             {"with", "jid-single"}, {"start", "text-single"}, {"end", "text-single"},
+             {"before-id", "text-single"}, {"after-id", "text-single"}, {"ids", "text-multi"}})
+      x.add_child("field", ns_data).set_attr("var", var).set_attr("type", type);
+    host().route(std::move(result));
+  }
+
+  void query(const parley::IqRequest& request, const std::string& owner, parley::ElementView payload) {
+    std::vector<mam::FormField> fields;
+    mam::RsmIn rsm;
+    bool flip = false;
+    for (auto child : payload.children()) {
+      if (child.name() == "x" && child.xmlns() == ns_data) {
+        if (child.attr("type").value_or("") != "submit")
+          return host().bounce(request.iq(), "bad-request", "the form must be of type submit");
+        for (auto f : child.children()) {
+          if (f.name() != "field") continue;
+          mam::FormField field;
+          field.var = std::string(f.attr("var").value_or(""));
+          for (auto v : f.children())
+            if (v.name() == "value") field.values.push_back(v.text());
+          fields.push_back(std::move(field));
+        }
+      } else if (child.name() == "set" && child.xmlns() == ns_rsm) {
+        if (auto m = child.child("max", ns_rsm)) rsm.max = m->text();
+        if (auto a = child.child("after", ns_rsm)) rsm.after = a->text();
+        if (auto b = child.child("before", ns_rsm)) rsm.before = b->text();
+        rsm.index_present = child.child("index", ns_rsm).has_value();
+      } else if (child.name() == "flip-page" && child.xmlns() == ns_mam) {
+        flip = true;
+      }
+    }
+    auto parsed = mam::parse_query(fields, rsm, flip, limits_);
+    if (parsed.error) return host().bounce(request.iq(), parsed.error->condition, parsed.error->text);
+    mam::ParsedQuery& q = *parsed.query;
+    parley::ArchiveQuery aq;
+    aq.owner = owner;
+    if (!q.with.empty()) {
+      auto with = parley::Jid::parse(host(), q.with);
+      if (!with) return host().bounce(request.iq(), "jid-malformed", "'with' is not a JID");
+      aq.with = with->full();
+    }
+    aq.start_us = std::max(q.start_us, oldest_kept_us());
+    aq.end_us = q.end_us;
+    aq.after_id = q.after_id;
+    aq.before_id = q.before_id;
+    aq.by_ids = q.by_ids;
+    aq.ids = q.ids;
+    aq.page_after = q.page_after;
+    aq.page_before = q.page_before;
+    aq.from_end = q.from_end;
+    aq.max = q.max;
+    auto delivery = std::make_shared<Delivery>();
+    delivery->session = request.session();
+    delivery->to = std::string(request.from());
+    delivery->owner = owner;
+    delivery->queryid = std::string(payload.attr("queryid").value_or(""));
+    auto iq = std::make_shared<parley::Element>(request.iq().clone());
+    const bool flip_page = q.flip;
+    maybe_expire();
+    bool started = host().archive_query(aq, [this, iq, delivery, flip_page](parley::Result<parley::ArchivePage, std::string> r) {
+      if (!r) return host().bounce(*iq, r.error());
+      const parley::ArchivePage& page = *r;
+      std::vector<size_t> order(page.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = flip_page ? order.size() - 1 - i : i;
+      for (size_t i : order) {
+        auto e = page.at(i);
+        auto original = host().parse(e.payload);
+        if (!original) continue;  // not a stanza any more: skipped, never sent half-made
+        parley::Element msg = host().element("message", ns_client);
+        msg.set_attr("from", delivery->owner).set_attr("to", delivery->to);
+        auto result = msg.add_child("result", ns_mam);
+        if (!delivery->queryid.empty()) result.set_attr("queryid", delivery->queryid);
+        result.set_attr("id", mam::format_id(e.id));
+        auto fwd = result.add_child("forwarded", ns_forward);
+        fwd.add_child("delay", ns_delay).set_attr("stamp", stamp_of(e.timestamp_us));
+        fwd.add_child(std::move(*original));
+        delivery->results.push_back(std::move(msg));
+      }
+      parley::Element fin_iq = parley::make_iq_result(*iq);
+      auto fin = fin_iq.add_child("fin", ns_mam);
+      if (page.complete()) fin.set_attr("complete", "true");
+      auto set = fin.add_child("set", ns_rsm);
+      if (page.size() > 0) {
+        const uint64_t first_id = page.at(flip_page ? page.size() - 1 : 0).id;
+        const uint64_t last_id = page.at(flip_page ? 0 : page.size() - 1).id;
+        set.add_child("first", ns_rsm).set_attr("index", std::to_string(page.index())).add_text(mam::format_id(first_id));
+        set.add_child("last", ns_rsm).add_text(mam::format_id(last_id));
+      }
+      set.add_child("count", ns_rsm).add_text(std::to_string(page.total()));
+      delivery->fin = std::move(fin_iq);
+      queries_.add();
+      // On the requester's loop: tracked sends are made there.
+      parley::post_to_session(host(), delivery->session, [this, delivery] { pump(delivery); });
+    });
+    if (!started) host().bounce(request.iq(), "internal-server-error");
+  }
+
+  // Sends the next batch once the last one was written; the <fin/> result last.
+  void pump(const std::shared_ptr<Delivery>& d) {
+    if (d->failed || d->in_flight > 0) return;
+    if (d->next >= d->results.size()) {
+      if (d->fin) {
+        parley::Element fin = std::move(*d->fin);
+        d->fin.reset();
+        host().send_tracked(d->session, std::move(fin), [](bool) {});
+      }
+      return;
+    }
+    size_t end = std::min(d->results.size(), d->next + kBatch);
+    for (; d->next < end; ++d->next) {
+      ++d->in_flight;
+      bool accepted = host().send_tracked(d->session, std::move(d->results[d->next]), [this, d](bool written) {
+        --d->in_flight;
+        if (!written) d->failed = true;
+        pump(d);
+      });
+      if (!accepted) {
+        --d->in_flight;
+        d->failed = true;  // the session is gone or was cut: nothing more for it
+        return;
+      }
+    }
+  }
+
+  void metadata(const parley::IqRequest& request, const std::string& owner) {
+    auto iq = std::make_shared<parley::Element>(request.iq().clone());
+    parley::ArchiveQuery first;
+    first.owner = owner;
+    first.start_us = oldest_kept_us();
+    first.max = 1;
+    bool ok = host().archive_query(first, [this, iq, owner](parley::Result<parley::ArchivePage, std::string> r) {
+      if (!r) return host().bounce(*iq, r.error());
+      std::optional<std::pair<uint64_t, int64_t>> start;
+      if (r->size() > 0) start = std::make_pair(r->at(0).id, r->at(0).timestamp_us);
+      parley::ArchiveQuery last;
+      last.owner = owner;
+      last.start_us = oldest_kept_us();
+      last.max = 1;
+      last.from_end = true;
+      bool ok2 = host().archive_query(last, [this, iq, start](parley::Result<parley::ArchivePage, std::string> r2) {
+        if (!r2) return host().bounce(*iq, r2.error());
+        parley::Element result = parley::make_iq_result(*iq);
+        auto md = result.add_child("metadata", ns_mam);
+        if (start && r2->size() > 0) {
+          md.add_child("start", ns_mam).set_attr("id", mam::format_id(start->first)).set_attr("timestamp", stamp_of(start->second));
+          md.add_child("end", ns_mam)
+              .set_attr("id", mam::format_id(r2->at(0).id))
+              .set_attr("timestamp", stamp_of(r2->at(0).timestamp_us));
+        }
+        host().route(std::move(result));
+      });
+      if (!ok2) host().bounce(*iq, "internal-server-error");
+    });
+    if (!ok) host().bounce(request.iq(), "internal-server-error");
+  }
+
+  mam::Prefs default_prefs_;
+  mam::QueryLimits limits_;
+  int64_t expires_s_ = 0;
+  std::atomic<int64_t> last_expiry_{0};
+  std::vector<LoopState> loops_;  // [loop]: touched by that loop only
+  parley::Metric archived_;
+  parley::Metric queries_;
+};
+
+}  // namespace
+
+PARLEY_MODULE(ModMam, "mod_mam", "1.0.0",
+              parley::option("default", PARLEY_OPT_STRING),
+              parley::option("max_page_size", PARLEY_OPT_INT),
+              parley::option("default_page_size", PARLEY_OPT_INT),
+              parley::option("archive_expires_after", PARLEY_OPT_STRING),
+              parley::iq_handler<&ModMam::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_mam),
+              parley::hook<&ModMam::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 60),
+              parley::hook<&ModMam::on_to_local>(PARLEY_EVENT_MESSAGE_TO_LOCAL, 60),
+              parley::hook<&ModMam::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::disco_feature(ns_mam), parley::disco_feature(ns_mam_ext), parley::disco_feature(ns_sid),
+              parley::schema("CREATE TABLE mod_mam_prefs (owner TEXT PRIMARY KEY, prefs TEXT NOT NULL)"))
