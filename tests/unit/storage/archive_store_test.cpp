@@ -1,0 +1,213 @@
+// The archive store on SQLite: appends, the result set's filters, RSM pages from both
+// ends, unknown ids, removal by owner and by age; and the threaded store's order.
+#include <doctest/doctest.h>
+
+#include <future>
+#include <string>
+#include <vector>
+
+#include "open_db.hpp"
+#include "storage/sqlite_archive_store.hpp"
+#include "temp_dir.hpp"
+
+using namespace parley::storage;
+
+namespace {
+
+const ArchiveKey alice{"mod_mam/example.org", "alice@example.org"};
+const ArchiveKey bob{"mod_mam/example.org", "bob@example.org"};
+
+std::unique_ptr<Database> archive_db(const parley::test::TempDir& dir) {
+  auto db = parley::test::open_rw(dir.file("archive.db"));
+  REQUIRE(db->migrate("archive", sqlite_archive::migrations()));
+  return db;
+}
+
+// Entries 1..n of alice, ids 10, 20, ..., timestamps 1000, 2000, ...; every third with carol.
+void fill(Database& db, int n) {
+  for (int i = 1; i <= n; ++i) {
+    ArchiveEntry e{static_cast<uint64_t>(i * 10), i * 1000,
+                   i % 3 == 0 ? "carol@example.org/phone" : "bob@example.org/laptop", "m" + std::to_string(i)};
+    REQUIRE(sqlite_archive::append(db, alice, e));
+  }
+}
+
+std::vector<uint64_t> ids_of(const ArchivePage& page) {
+  std::vector<uint64_t> out;
+  for (const auto& e : page.entries) out.push_back(e.id);
+  return out;
+}
+
+ArchiveQuery of_alice(uint32_t max) {
+  ArchiveQuery q;
+  q.key = alice;
+  q.max = max;
+  return q;
+}
+
+}  // namespace
+
+TEST_CASE("archive: pages forward from the start and after an id") {
+  parley::test::TempDir dir;
+  auto db = archive_db(dir);
+  fill(*db, 7);
+  auto page = sqlite_archive::query(*db, of_alice(3));
+  REQUIRE(page);
+  CHECK(ids_of(*page) == std::vector<uint64_t>{10, 20, 30});
+  CHECK(page->total == 7);
+  CHECK(page->index == 0);
+  CHECK_FALSE(page->complete);
+  CHECK(page->entries[0].payload == "m1");
+  CHECK(page->entries[0].timestamp_us == 1000);
+  CHECK(page->entries[0].with == "bob@example.org/laptop");
+
+  ArchiveQuery next = of_alice(3);
+  next.page_after = 60;
+  page = sqlite_archive::query(*db, next);
+  REQUIRE(page);
+  CHECK(ids_of(*page) == std::vector<uint64_t>{70});
+  CHECK(page->index == 6);
+  CHECK(page->complete);
+}
+
+TEST_CASE("archive: pages backward from the end (empty before) and before an id") {
+  parley::test::TempDir dir;
+  auto db = archive_db(dir);
+  fill(*db, 7);
+  ArchiveQuery last = of_alice(3);
+  last.from_end = true;
+  auto page = sqlite_archive::query(*db, last);
+  REQUIRE(page);
+  CHECK(ids_of(*page) == std::vector<uint64_t>{50, 60, 70});  // ascending within the page
+  CHECK(page->index == 4);
+  CHECK_FALSE(page->complete);
+  last.page_before = 30;
+  page = sqlite_archive::query(*db, last);
+  REQUIRE(page);
+  CHECK(ids_of(*page) == std::vector<uint64_t>{10, 20});
+  CHECK(page->complete);
+}
+
+TEST_CASE("archive: filters by with (bare or full), time, id bounds and id lists") {
+  parley::test::TempDir dir;
+  auto db = archive_db(dir);
+  fill(*db, 7);
+  ArchiveQuery q = of_alice(10);
+  q.with = "carol@example.org";
+  CHECK(ids_of(*sqlite_archive::query(*db, q)) == std::vector<uint64_t>{30, 60});
+  q.with = "carol@example.org/phone";
+  CHECK(ids_of(*sqlite_archive::query(*db, q)) == std::vector<uint64_t>{30, 60});
+  q.with = "carol@example.org/other";
+  CHECK(sqlite_archive::query(*db, q)->entries.empty());
+  q = of_alice(10);
+  q.start_us = 2000;
+  q.end_us = 4000;  // both inclusive
+  CHECK(ids_of(*sqlite_archive::query(*db, q)) == std::vector<uint64_t>{20, 30, 40});
+  q = of_alice(10);
+  q.after_id = 20;
+  q.before_id = 50;
+  auto page = sqlite_archive::query(*db, q);
+  CHECK(ids_of(*page) == std::vector<uint64_t>{30, 40});
+  CHECK(page->total == 2);
+  q = of_alice(10);
+  q.by_ids = true;
+  q.ids = {70, 10, 12345};  // unknown ids are skipped
+  CHECK(ids_of(*sqlite_archive::query(*db, q)) == std::vector<uint64_t>{10, 70});
+  q.ids = {};
+  CHECK(sqlite_archive::query(*db, q)->entries.empty());
+  // Another owner's archive is another set.
+  ArchiveQuery b;
+  b.key = bob;
+  b.max = 10;
+  CHECK(sqlite_archive::query(*db, b)->total == 0);
+}
+
+TEST_CASE("archive: an id that is not in the archive is item-not-found") {
+  parley::test::TempDir dir;
+  auto db = archive_db(dir);
+  fill(*db, 3);
+  for (uint64_t ArchiveQuery::*field :
+       {&ArchiveQuery::after_id, &ArchiveQuery::before_id, &ArchiveQuery::page_after, &ArchiveQuery::page_before}) {
+    ArchiveQuery q = of_alice(3);
+    q.*field = 15;
+    auto r = sqlite_archive::query(*db, q);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().condition == "item-not-found");
+    q.*field = ~uint64_t{0};  // beyond what the store keeps
+    r = sqlite_archive::query(*db, q);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().condition == "item-not-found");
+  }
+  // Bob's ids are not alice's.
+  ArchiveQuery q = of_alice(3);
+  q.key = bob;
+  q.page_after = 10;
+  CHECK(sqlite_archive::query(*db, q).error().condition == "item-not-found");
+}
+
+TEST_CASE("archive: max 0 counts; duplicate and zero ids are refused") {
+  parley::test::TempDir dir;
+  auto db = archive_db(dir);
+  fill(*db, 4);
+  auto page = sqlite_archive::query(*db, of_alice(0));
+  REQUIRE(page);
+  CHECK(page->entries.empty());
+  CHECK(page->total == 4);
+  CHECK_FALSE(sqlite_archive::append(*db, alice, ArchiveEntry{10, 1, "x@y", "dup"}));
+  CHECK_FALSE(sqlite_archive::append(*db, alice, ArchiveEntry{0, 1, "x@y", "zero"}));
+}
+
+TEST_CASE("archive: removal by owner and by age") {
+  parley::test::TempDir dir;
+  auto db = archive_db(dir);
+  fill(*db, 5);
+  REQUIRE(sqlite_archive::append(*db, bob, ArchiveEntry{10, 500, "alice@example.org", "b1"}));
+  auto removed = sqlite_archive::remove(*db, ArchiveKey{alice.scope, ""}, 2500);  // every archive of the scope
+  REQUIRE(removed);
+  CHECK(*removed == 3);  // alice's 1000 and 2000, bob's 500
+  CHECK(ids_of(*sqlite_archive::query(*db, of_alice(10))) == std::vector<uint64_t>{30, 40, 50});
+  removed = sqlite_archive::remove(*db, alice, std::numeric_limits<int64_t>::max());
+  CHECK(*removed == 3);
+  CHECK(sqlite_archive::query(*db, of_alice(10))->total == 0);
+  // Another scope is untouched.
+  REQUIRE(sqlite_archive::append(*db, ArchiveKey{"mod_other/example.org", "alice@example.org"},
+                                 ArchiveEntry{1, 1, "x@y", "other"}));
+  CHECK(*sqlite_archive::remove(*db, ArchiveKey{alice.scope, ""}, std::numeric_limits<int64_t>::max()) == 0);
+}
+
+TEST_CASE("archive store: operations complete in order, a query sees the appends before it") {
+  parley::test::TempDir dir;
+  SqliteArchiveStore store(dir.file("archive.db"), 1000);
+  REQUIRE(store.start());
+  std::vector<std::promise<bool>> appended(50);
+  for (int i = 0; i < 50; ++i)
+    store.append(alice, ArchiveEntry{static_cast<uint64_t>(i + 1), i, "bob@example.org", "p"},
+                 [&appended, i](parley::Result<void, ArchiveError> r) { appended[i].set_value(r.has_value()); });
+  std::promise<uint64_t> total;
+  ArchiveQuery q = of_alice(5);
+  store.query(q, [&total](parley::Result<ArchivePage, ArchiveError> r) { total.set_value(r ? r->total : 0); });
+  CHECK(total.get_future().get() == 50);
+  for (auto& a : appended) CHECK(a.get_future().get());
+  store.stop();
+  // After stop, operations fail at once instead of waiting forever.
+  std::promise<std::string> late;
+  store.append(alice, ArchiveEntry{99, 1, "x@y", "late"},
+               [&late](parley::Result<void, ArchiveError> r) { late.set_value(r ? "" : r.error().condition); });
+  CHECK(late.get_future().get() == "resource-constraint");
+}
+
+TEST_CASE("archive store: a full queue refuses with resource-constraint") {
+  parley::test::TempDir dir;
+  SqliteArchiveStore store(dir.file("archive.db"), 2);  // not started: nothing drains the queue
+  std::vector<std::string> outcomes;
+  for (int i = 0; i < 3; ++i)
+    store.append(alice, ArchiveEntry{static_cast<uint64_t>(i + 1), 1, "x@y", "p"},
+                 [&outcomes](parley::Result<void, ArchiveError> r) {
+                   outcomes.push_back(r ? "ok" : r.error().condition);
+                 });
+  REQUIRE(outcomes.size() == 1);
+  CHECK(outcomes[0] == "resource-constraint");
+  CHECK(store.queue_length() == 2);
+  store.stop();  // the two queued fail: the store never started
+  CHECK(outcomes.size() == 3);
+}
