@@ -167,6 +167,13 @@ typedef enum parley_event {
    * that connection is processed and before the stanzas that waited are
    * written; args->jid is the session's full JID, as before. */
   PARLEY_EVENT_SESSION_REATTACHED = 18,
+  /* ---- issue 11 ---- */
+  /* Fold: an account's disco#info, asked by its owner, is being built
+   * (XEP-0030 section 3.1); args->acc is the <query/>, args->user and
+   * args->host name the account; hooks add <feature/> children
+   * (urn:xmpp:mam:2 on the account, as clients look for it there). mod_disco
+   * runs it through host->run_fold; a host without it answers -2 there. */
+  PARLEY_EVENT_ACCOUNT_DISCO_INFO = 19,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
 
@@ -467,6 +474,8 @@ typedef struct parley_host_api {
    * order, until one returns STOP or HANDLED. Returns the last result; -2 if
    * `event` is not a fold event. */
   int (*run_fold)(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session);
+  /* (issue 11: PARLEY_EVENT_ACCOUNT_DISCO_INFO is a fold event too; run_fold
+   * sets args->user from the requesting session's account.) */
 
   /* The bound sessions of a local user ("user@host"), each reported once to
    * `each` during the call (available: sent initial presence; its priority).

@@ -9,10 +9,11 @@
 //             hands it to offline storage): the message goes to the recipient's archive
 //             (with = its 'from'), and the copy the recipient gets, live or from offline
 //             storage, carries <stanza-id xmlns='urn:xmpp:sid:0' by='user@host' id=ID/>
-//             with the archive id. Any <stanza-id/> claiming by= the recipient's bare JID
-//             is removed first, archived or not (XEP-0359 section 4: a sender cannot
-//             forge one). The id is made by archive_append on the calling loop, before
-//             the append completes.
+//             with the archive id. Any <stanza-id/> a client sends claiming by= the
+//             recipient's bare JID is removed at STANZA_IN, archived or not (XEP-0359
+//             section 4: a sender cannot forge one); one that reaches MESSAGE_TO_LOCAL is
+//             this module's (a message routed again) and is not archived twice. The id
+//             is made by archive_append on the calling loop, before the append completes.
 //
 // Preferences (section 6): stored in mod_mam_prefs; every loop keeps a copy of the
 // users' preferences that differ from the configured default (read at start, updated by
@@ -129,9 +130,14 @@ class ModMam : public parley::Module {
   parley::Outcome on_stanza_in(const parley::Event& event) {
     auto stanza = event.stanza();
     if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
-    if (!mam::archivable(stanza->attr("type").value_or(""), children(*stanza))) return parley::Outcome::pass;
     const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
     const std::string_view to = stanza->attr("to").value_or("");
+    // XEP-0359 section 4: a client cannot say what the recipient's archive id is. A
+    // message comes from a client only through here, so a <stanza-id by=recipient/>
+    // that reaches MESSAGE_TO_LOCAL was put there by this module (a message routed
+    // again, by stream management for instance) and is not archived twice.
+    strip_forged_ids(*stanza, std::string(parley::bare_jid(to.empty() ? std::string_view(owner) : to)));
+    if (!mam::archivable(stanza->attr("type").value_or(""), children(*stanza))) return parley::Outcome::pass;
     if (to.empty() || parley::bare_jid(to) == owner) return parley::Outcome::pass;  // archived as incoming
     if (!mam::should_archive(prefs_of(owner), to)) return parley::Outcome::pass;
     append(owner, to, stanza->serialize());
@@ -143,7 +149,10 @@ class ModMam : public parley::Module {
     if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
     const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
     parley::ElementRef message = *stanza;
-    strip_forged_ids(message, owner);
+    // Archived already (routed again after it was delivered once): keep its id.
+    for (auto child : message.children())
+      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") == owner)
+        return parley::Outcome::pass;
     const std::string_view type = stanza->attr("type").value_or("");
     if (!mam::archivable(type, children(*stanza))) return parley::Outcome::pass;
     const std::string_view from = stanza->attr("from").value_or("");
@@ -167,6 +176,16 @@ class ModMam : public parley::Module {
     });
     host().execute("DELETE FROM mod_mam_prefs WHERE owner = ?", {owner});
     forget_prefs(owner);
+    return parley::Outcome::pass;
+  }
+
+  // The account's disco#info (XEP-0313 section 7: clients look for the features on
+  // their own bare JID).
+  parley::Outcome on_account_disco(const parley::Event& event) {
+    auto acc = event.acc();
+    if (!acc) return parley::Outcome::pass;
+    for (const char* feature : {ns_mam, ns_mam_ext, ns_sid})
+      acc->add_child("feature", "http://jabber.org/protocol/disco#info").set_attr("var", feature);
     return parley::Outcome::pass;
   }
 
@@ -494,5 +513,6 @@ PARLEY_MODULE(ModMam, "mod_mam", "1.0.0",
               parley::hook<&ModMam::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 60),
               parley::hook<&ModMam::on_to_local>(PARLEY_EVENT_MESSAGE_TO_LOCAL, 60),
               parley::hook<&ModMam::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModMam::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
               parley::disco_feature(ns_mam), parley::disco_feature(ns_mam_ext), parley::disco_feature(ns_sid),
               parley::schema("CREATE TABLE mod_mam_prefs (owner TEXT PRIMARY KEY, prefs TEXT NOT NULL)"))

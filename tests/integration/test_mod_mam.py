@@ -242,6 +242,31 @@ def test_offline_recipient_is_archived_and_gets_the_stanza_id(server_factory, tm
     assert [archived(r)[0] for r in results] == [ids[0][1]]
 
 
+def test_a_message_routed_again_keeps_its_id_and_is_archived_once(server_factory, tmp_path, raw_factory):
+    """Stream management routes an unacknowledged message again when the session ends:
+    it comes back through MESSAGE_TO_LOCAL with this server's stanza id, which must be
+    kept (not taken for a forgery) and must not make a second archive entry."""
+    ns_sm = "urn:xmpp:sm:3"
+    modules = {"mod_disco": {}, "mod_ping": {}, "mod_offline": {}, "mod_mam": {},
+               "mod_stream_mgmt": {"ack_request_stanzas": 1000000, "ack_request_seconds": 0}}
+    server = server_factory(modules=modules, workers=2)
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+    alice = login(server, raw_factory, "alice", "a")
+    bob = login(server, raw_factory, "bob", "b")
+    bob.send(f"<enable xmlns='{ns_sm}'/>")
+    bob.expect(q(ns_sm, "enabled"))
+    got = send_and_receive(alice, bob, "unacked")
+    (by, first_id), = stanza_ids(got)
+    bob.close()  # without an <a/>: the message is routed again (to offline storage)
+    bob = login(server, raw_factory, "bob", "b2")
+    again = bob.expect_message("unacked")
+    assert stanza_ids(again) == [(by, first_id)]
+    results, reply = query(bob)
+    assert [archived(r)[0] for r in results] == [first_id]
+    assert fin_of(reply)[1][2] == "1"
+
+
 # -- paging ------------------------------------------------------------------------
 
 def fill(alice, bob, n, prefix="m"):
@@ -379,6 +404,12 @@ def test_disco_features(server_factory, tmp_path, raw_factory):
     reply = bob.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=server.domain)
     features = {f.get("var") for f in reply.iter(q(NS_DISCO_INFO, "feature"))}
     assert {NS_MAM, NS_MAM_EXT, NS_SID} <= features
+    # On the account's bare JID too: Conversations looks there.
+    reply = bob.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=bare(bob))
+    assert reply.get("type") == "result"
+    features = [f.get("var") for f in reply.iter(q(NS_DISCO_INFO, "feature"))]
+    assert {NS_MAM, NS_MAM_EXT, NS_SID} <= set(features)
+    assert len(features) == len(set(features))
 
 
 # -- preferences ------------------------------------------------------------------
