@@ -44,7 +44,7 @@ struct ArchiveQuery {
   int64_t end_us = std::numeric_limits<int64_t>::max();    // inclusive
   uint64_t after_id = 0;   // 0: none; else only ids above it (the id must exist: item-not-found)
   uint64_t before_id = 0;  // 0: none; else only ids below it (likewise)
-  bool by_ids = false;     // only the entries whose id is in `ids` (unknown ids are skipped)
+  bool by_ids = false;     // only the entries whose id is in `ids` (each must exist: item-not-found)
   std::vector<uint64_t> ids;
   // The page of that set: up to `max` entries after page_after (forward, the default) or,
   // with from_end, the last `max` entries before page_before (0 with from_end: the last

@@ -121,6 +121,13 @@ Result<ArchivePage, ArchiveError> query(Database& db, const ArchiveQuery& q) {
     if (!found) return unexpected(internal(found.error()));
     if (!*found) return unexpected(ArchiveError{"item-not-found", "no entry with id " + std::to_string(id)});
   }
+  // XEP-0313 section 4.1.2: every id named must be in the archive.
+  if (q.by_ids)
+    for (uint64_t id : q.ids) {
+      auto found = id != 0 && id <= static_cast<uint64_t>(kMaxId) ? exists(db, q.key, id) : Result<bool, Error>(false);
+      if (!found) return unexpected(internal(found.error()));
+      if (!*found) return unexpected(ArchiveError{"item-not-found", "no entry with id " + std::to_string(id)});
+    }
   ArchivePage page;
   auto total = count(db, q, "", 0);
   if (!total) return unexpected(internal(total.error()));

@@ -346,8 +346,8 @@ typedef struct parley_archive_entry {
 /* A query (borrowed for the call to archive_query; the host copies it). The result set is
  * the entries of `owner` matching every filter; the page is up to `max` of them, counted
  * from after `page_after` or, with from_end, back from before `page_before` (0: from the
- * very end: XEP-0059's empty <before/>). An id given in after_id, before_id, page_after or
- * page_before that is not in the archive is the error "item-not-found". */
+ * very end: XEP-0059's empty <before/>). An id given in after_id, before_id, ids,
+ * page_after or page_before that is not in the archive is the error "item-not-found". */
 typedef struct parley_archive_query {
   size_t size;            /* sizeof(parley_archive_query) of the module */
   parley_str owner;       /* the archive: a bare JID */
@@ -356,7 +356,7 @@ typedef struct parley_archive_query {
   int64_t end_us;         /* inclusive; INT64_MAX: no bound */
   uint64_t after_id;      /* 0: none; else ids above it only */
   uint64_t before_id;     /* 0: none; else ids below it only */
-  const uint64_t* ids;    /* non-NULL: only these ids (unknown ones are skipped) */
+  const uint64_t* ids;    /* non-NULL: only these ids (one not in the archive: item-not-found) */
   size_t id_count;
   uint64_t page_after;
   uint64_t page_before;

@@ -240,7 +240,8 @@ QueryResultOrError parse_query(const std::vector<FormField>& fields, const RsmIn
         q.ids.push_back(*id);
       }
     } else {
-      return fail("bad-request", "unknown field '" + f.var + "'");
+      // XEP-0313 section 4.1.5: a field the server does not recognise.
+      return fail("feature-not-implemented", "unknown field '" + f.var + "'");
     }
   }
   if (q.start_us > q.end_us) return fail("bad-request", "'start' is after 'end'");

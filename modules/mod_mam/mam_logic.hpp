@@ -102,7 +102,7 @@ struct QueryLimits {
 
 // form_type_seen: whether the form had a FORM_TYPE (a query without a form has none).
 // Errors: a malformed time, id, or max is bad-request; a field this server does not
-// know is bad-request; start after end is bad-request (nothing could match).
+// know is feature-not-implemented (XEP-0313 4.1.5); start after end is bad-request.
 struct QueryResultOrError {
   std::optional<ParsedQuery> query;
   std::optional<QueryError> error;

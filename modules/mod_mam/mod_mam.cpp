@@ -338,8 +338,13 @@ class ModMam : public parley::Module {
     ft.add_child("value", ns_data).add_text(ns_mam);
     for (const auto& [var, type] : std::vector<std::pair<const char*, const char*>>{
              {"with", "jid-single"}, {"start", "text-single"}, {"end", "text-single"},
-             {"before-id", "text-single"}, {"after-id", "text-single"}, {"ids", "text-multi"}})
+             {"before-id", "text-single"}, {"after-id", "text-single"}})
       x.add_child("field", ns_data).set_attr("var", var).set_attr("type", type);
+    // Section 4.1.5: 'ids' is list-multi, open to any value (XEP-0122), never listed.
+    auto ids = x.add_child("field", ns_data);
+    ids.set_attr("var", "ids").set_attr("type", "list-multi");
+    ids.add_child("validate", "http://jabber.org/protocol/xdata-validate").set_attr("datatype", "xs:string")
+        .add_child("open", "http://jabber.org/protocol/xdata-validate");
     host().route(std::move(result));
   }
 

@@ -111,8 +111,10 @@ TEST_CASE("archive: filters by with (bare or full), time, id bounds and id lists
   CHECK(page->total == 2);
   q = of_alice(10);
   q.by_ids = true;
-  q.ids = {70, 10, 12345};  // unknown ids are skipped
+  q.ids = {70, 10};
   CHECK(ids_of(*sqlite_archive::query(*db, q)) == std::vector<uint64_t>{10, 70});
+  q.ids = {70, 10, 12345};  // one unknown id: item-not-found (XEP-0313 4.1.2)
+  CHECK(sqlite_archive::query(*db, q).error().condition == "item-not-found");
   q.ids = {};
   CHECK(sqlite_archive::query(*db, q)->entries.empty());
   // Another owner's archive is another set.

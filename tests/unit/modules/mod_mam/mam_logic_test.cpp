@@ -156,7 +156,7 @@ TEST_CASE("query: malformed input is refused with the right condition") {
   CHECK(error_of(parse({{"ids", {}}})) == "bad-request");
   CHECK(error_of(parse({{"ids", {"1", "x"}}})) == "bad-request");
   CHECK(error_of(parse({{"ids", {"1", "2", "3", "4", "5", "6"}}})) == "policy-violation");  // over max_ids
-  CHECK(error_of(parse({{"fulltext", {"hi"}}})) == "bad-request");
+  CHECK(error_of(parse({{"fulltext", {"hi"}}})) == "feature-not-implemented");
   CHECK(error_of(parse({}, RsmIn{std::string("-1"), std::nullopt, std::nullopt, false})) == "bad-request");
   CHECK(error_of(parse({}, RsmIn{std::string("ten"), std::nullopt, std::nullopt, false})) == "bad-request");
   CHECK(error_of(parse({}, RsmIn{std::string(""), std::nullopt, std::nullopt, false})) == "bad-request");
