@@ -65,8 +65,26 @@ int64_t now_us() {
 
 std::string stamp_of(int64_t us) { return parley::xep0082_stamp(us / 1000); }
 
-// A query's results on their way to the session, a batch at a time.
+// Queries under way, per loop and session (each loop touches its own map only): a
+// session has at most max_concurrent_queries pages in memory at once. Shared with the
+// deliveries, which may be freed after the module (by the SDK, at stop).
+using QueryCounts = std::vector<std::unordered_map<parley_session_id, uint32_t>>;
+
+// A query's results on their way to the session, a batch at a time. Made, used and freed
+// on the session's loop.
 struct Delivery {
+  Delivery(std::shared_ptr<QueryCounts> c, uint32_t l, parley_session_id s) : counts(std::move(c)), loop(l), session(s) {
+    ++(*counts)[loop][session];
+  }
+  ~Delivery() {
+    auto& here = (*counts)[loop];
+    auto it = here.find(session);
+    if (it != here.end() && --it->second == 0) here.erase(it);
+  }
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
+  std::shared_ptr<QueryCounts> counts;
+  uint32_t loop;
   parley_session_id session = 0;
   std::string to;        // the requester's full JID
   std::string owner;     // the archive
@@ -98,6 +116,10 @@ class ModMam : public parley::Module {
       limits_.default_page = static_cast<uint32_t>(*n);
     }
     limits_.default_page = std::min(limits_.default_page, limits_.max_page);
+    if (auto n = host().option_int("max_concurrent_queries")) {
+      if (*n < 1 || *n > 100) return parley::unexpected(std::string("option 'max_concurrent_queries' must be 1..100"));
+      max_queries_ = static_cast<uint32_t>(*n);
+    }
     expires_s_ = 7 * 86400;
     if (auto e = host().option_string("archive_expires_after")) {
       auto s = mam::parse_duration(*e);
@@ -107,6 +129,7 @@ class ModMam : public parley::Module {
     archived_ = parley::register_metric(host(), "archived", PARLEY_METRIC_COUNTER, "messages appended to archives");
     queries_ = parley::register_metric(host(), "queries", PARLEY_METRIC_COUNTER, "archive queries answered");
     loops_.resize(parley::loop_count(host()));
+    query_counts_ = std::make_shared<QueryCounts>(loops_.size());
     // The stored preferences, copied to every loop.
     host().query("SELECT owner, prefs FROM mod_mam_prefs", {}, [this](parley::Result<parley::Rows, std::string> rows) {
       if (!rows) return host().error("cannot read the archiving preferences: " + rows.error());
@@ -393,8 +416,16 @@ class ModMam : public parley::Module {
     aq.page_before = q.page_before;
     aq.from_end = q.from_end;
     aq.max = q.max;
-    auto delivery = std::make_shared<Delivery>();
-    delivery->session = request.session();
+    // The requester's session is on this loop (a client's iq is handled where it
+    // arrived): the delivery lives here, and so does its count.
+    const int32_t here = parley::current_loop(host());
+    if (here < 0 || static_cast<size_t>(here) >= query_counts_->size() ||
+        host().session_state(request.session()) == parley::Host::SessionState::gone)
+      return host().bounce(request.iq(), "internal-server-error", "the query's session is not on this loop");
+    auto& counts = (*query_counts_)[static_cast<size_t>(here)];
+    if (auto it = counts.find(request.session()); it != counts.end() && it->second >= max_queries_)
+      return host().bounce(request.iq(), "resource-constraint", "too many archive queries under way; retry later");
+    auto delivery = std::make_shared<Delivery>(query_counts_, static_cast<uint32_t>(here), request.session());
     delivery->to = std::string(request.from());
     delivery->owner = owner;
     delivery->queryid = std::string(payload.attr("queryid").value_or(""));
@@ -501,6 +532,8 @@ class ModMam : public parley::Module {
   mam::Prefs default_prefs_;
   mam::QueryLimits limits_;
   int64_t expires_s_ = 0;
+  uint32_t max_queries_ = 2;
+  std::shared_ptr<QueryCounts> query_counts_;
   std::atomic<int64_t> last_expiry_{0};
   std::vector<LoopState> loops_;  // [loop]: touched by that loop only
   parley::Metric archived_;
@@ -514,6 +547,7 @@ PARLEY_MODULE(ModMam, "mod_mam", "1.0.0",
               parley::option("max_page_size", PARLEY_OPT_INT),
               parley::option("default_page_size", PARLEY_OPT_INT),
               parley::option("archive_expires_after", PARLEY_OPT_STRING),
+              parley::option("max_concurrent_queries", PARLEY_OPT_INT),
               parley::iq_handler<&ModMam::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_mam),
               parley::hook<&ModMam::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 60),
               parley::hook<&ModMam::on_to_local>(PARLEY_EVENT_MESSAGE_TO_LOCAL, 60),

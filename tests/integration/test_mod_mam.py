@@ -234,7 +234,9 @@ def test_offline_recipient_is_archived_and_gets_the_stanza_id(server_factory, tm
     alice.message(f"bob@{server.domain}", "while you were away")
     results, _ = query(alice)  # a round trip through the archive: the append came first
     assert bodies(results) == ["while you were away"]
-    bob = login(server, raw_factory, "bob", "b")
+    bob = raw_factory(server.c2s_port)
+    bob.login("bob", PASSWORD, resource="b")
+    bob.send("<presence/>")  # the offline message comes now (not skipped by a sync)
     got = bob.expect_message("while you were away")
     ids = stanza_ids(got)
     assert len(ids) == 1 and ids[0][0] == bare(bob)
@@ -259,7 +261,9 @@ def test_a_message_routed_again_keeps_its_id_and_is_archived_once(server_factory
     got = send_and_receive(alice, bob, "unacked")
     (by, first_id), = stanza_ids(got)
     bob.close()  # without an <a/>: the message is routed again (to offline storage)
-    bob = login(server, raw_factory, "bob", "b2")
+    bob = raw_factory(server.c2s_port)
+    bob.login("bob", PASSWORD, resource="b2")
+    bob.send("<presence/>")  # the offline message comes now (not skipped by a sync)
     again = bob.expect_message("unacked")
     assert stanza_ids(again) == [(by, first_id)]
     results, reply = query(bob)
@@ -570,6 +574,31 @@ def test_large_page_is_paced_not_cut(server_factory, tmp_path, raw_factory):
             n += 1
     assert e.get("type") == "result"
     assert n == 400 and fin_of(e)[0].get("complete") == "true"
+
+
+def test_concurrent_queries_of_one_session_are_bounded(server_factory, tmp_path, raw_factory):
+    """A page is held in memory until the client read it: one session gets at most
+    max_concurrent_queries of them at once; more is resource-constraint (retry)."""
+    server = mam_server(server_factory, tmp_path, mam_options={"max_concurrent_queries": 1})
+    alice = login(server, raw_factory, "alice", "a")
+    bob = login(server, raw_factory, "bob", "b")
+    fill(alice, bob, 30)
+    # Both in one write: the second is taken while the first is under way.
+    bob.send(f"<iq type='set' id='one'><query xmlns='{NS_MAM}' queryid='one'>{rsm(30)}</query></iq>"
+             f"<iq type='set' id='two'><query xmlns='{NS_MAM}' queryid='two'>{rsm(30)}</query></iq>")
+    got, answers = [], {}
+    while len(answers) < 2:
+        e = bob.next_element()
+        if e.tag == IQ:
+            answers[e.get("id")] = e
+        elif e.tag == MESSAGE:
+            got.append(e.find(q(NS_MAM, "result")).get("queryid"))
+    assert answers["one"].get("type") == "result"
+    assert stanza_error_condition(answers["two"]) == ("wait", "resource-constraint")
+    assert got == ["one"] * 30
+    # Once the first is done, the next is taken.
+    results, _ = query(bob, set_=rsm(5))
+    assert len(results) == 5
 
 
 # -- slixmpp -----------------------------------------------------------------------
