@@ -148,6 +148,42 @@ class ModMam : public parley::Module {
     return {};
   }
 
+  // Hot reload: the preferences go from the old code to the new, so that none is missed
+  // while the new code reads them again. Called with the module's entry points paused:
+  // no loop touches loops_ meanwhile; every loop holds the same copy, loop 0's is saved.
+  parley::Result<std::string, std::string> save_state() override {
+    std::string out;
+    if (loops_.empty()) return out;
+    for (const auto& [owner, prefs] : loops_[0].prefs) {
+      const std::string encoded = mam::encode_prefs(prefs);
+      out += std::to_string(owner.size()) + ":" + owner + std::to_string(encoded.size()) + ":" + encoded;
+    }
+    return out;
+  }
+  parley::Result<void, std::string> restore_state(std::string_view bytes) override {
+    auto take = [&bytes]() -> std::optional<std::string_view> {
+      size_t colon = bytes.find(':');
+      if (colon == std::string_view::npos || colon == 0 || colon > 9) return std::nullopt;
+      size_t n = 0;
+      for (char c : bytes.substr(0, colon)) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + static_cast<size_t>(c - '0');
+      }
+      if (bytes.size() - colon - 1 < n) return std::nullopt;
+      std::string_view v = bytes.substr(colon + 1, n);
+      bytes.remove_prefix(colon + 1 + n);
+      return v;
+    };
+    while (!bytes.empty()) {
+      auto owner = take();
+      auto text = owner ? take() : std::nullopt;
+      auto prefs = text ? mam::decode_prefs(*text) : std::nullopt;
+      if (!prefs) return parley::unexpected(std::string("corrupt mod_mam state"));
+      for (auto& loop : loops_) loop.prefs[std::string(*owner)] = *prefs;
+    }
+    return {};
+  }
+
   // ---- archiving ----
 
   parley::Outcome on_stanza_in(const parley::Event& event) {

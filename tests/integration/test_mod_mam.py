@@ -494,6 +494,24 @@ def test_preferences_survive_a_restart(server_factory, tmp_path, raw_factory):
     assert stanza_ids(got) == []
 
 
+def test_hot_reload_keeps_archive_and_preferences(server_factory, tmp_path, raw_factory):
+    server = mam_server(server_factory, tmp_path, users=("alice", "bob", "carol"))
+    alice = login(server, raw_factory, "alice", "a")
+    carol = login(server, raw_factory, "carol", "c")
+    bob = login(server, raw_factory, "bob", "b")
+    ids = fill(alice, bob, 2)
+    prefs_set(bob, "always", never=[bare(carol)])
+    reloaded = server.ctl("module", "reload", "mod_mam")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    results, _ = query(bob)
+    assert [archived(r)[0] for r in results] == ids
+    got = send_and_receive(carol, bob, "not kept")
+    assert stanza_ids(got) == []
+    got = send_and_receive(alice, bob, "kept")
+    (_, new_id), = stanza_ids(got)
+    assert int(new_id) > int(ids[-1])
+
+
 # -- removal and retention --------------------------------------------------------
 
 def archive_rows(server, owner):
