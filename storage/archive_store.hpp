@@ -7,9 +7,11 @@
 // back to the loop that asked. Operations of one store run in the order they were queued
 // (one owner's appends stay in order, and a query sees every append queued before it).
 //
-// Ids are not made here: the caller gives each entry its id, unique and increasing within
-// an archive (the core makes them on the calling loop, so that a stanza can carry its id
-// before the append completes).
+// Ids are made by the store when an append is queued, and returned at once (a stanza can
+// carry its id before the append completes): store-wide unique, never reused (above every
+// id stored, whatever the clock does), and increasing in the order appends are queued, so
+// that a query, queued after them, that sees an id also sees every smaller one (RSM paging
+// "after the last id I saw" never skips an entry that was still on its way).
 #pragma once
 
 #include <cstdint>
@@ -79,7 +81,9 @@ class ArchiveStore {
 
   // Completions run on a thread of the store, exactly once each (also when the store stops
   // before it ran the operation: then with an error). They must not throw.
-  virtual void append(ArchiveKey key, ArchiveEntry entry, AppendDone done) = 0;
+  // append: entry.id is ignored; returns the id given to it, or 0 if refused (stopping, or
+  // the queue is full): then `done` never runs.
+  virtual uint64_t append(ArchiveKey key, ArchiveEntry entry, AppendDone done) = 0;
   virtual void query(ArchiveQuery query, QueryDone done) = 0;
   // owner empty: every archive of the scope. Removes entries older than before_us
   // (INT64_MAX: all of them).

@@ -205,6 +205,17 @@ Result<void, Error> SqliteArchiveStore::start() {
   auto db = Database::open(path_, Database::Mode::read_write);
   if (!db) return unexpected(std::move(db).error());
   if (auto r = (*db)->migrate("archive", sqlite_archive::migrations()); !r) return r;
+  // Ids go on above every id stored, even if the clock went back meanwhile.
+  auto st = (*db)->prepare("SELECT MAX(id) FROM archive");
+  if (!st) return unexpected(st.error());
+  auto row = (*st)->step();
+  if (!row) return unexpected(row.error());
+  uint64_t max_id = *row && !(*st)->column_is_null(0) ? static_cast<uint64_t>((*st)->column_int64(0)) : 0;
+  (*st)->reset();
+  {
+    std::lock_guard l(mutex_);
+    last_id_ = std::max(last_id_, max_id);
+  }
   db_ = std::move(*db);
   thread_ = std::thread([this] { run(); });
   started_ = true;
@@ -228,22 +239,31 @@ void SqliteArchiveStore::fail(Op& op, ArchiveError error) {
   }
 }
 
-void SqliteArchiveStore::push(Op&& op) {
+bool SqliteArchiveStore::push(Op&& op, uint64_t* id) {
   {
     std::lock_guard lock(mutex_);
     if (!stopping_ && ops_.size() < max_queue_) {
+      if (id != nullptr) {
+        // The id is made under the queue's lock, as the append takes its place: ids
+        // increase in queue order, which is the order of the commits and of the queries.
+        uint64_t now = op.entry.timestamp_us > 0 ? static_cast<uint64_t>(op.entry.timestamp_us) : 0;
+        last_id_ = std::max(last_id_ + 1, now);
+        op.entry.id = *id = last_id_;
+      }
       ops_.push_back(std::move(op));
       length_.store(ops_.size(), std::memory_order_relaxed);
       ready_.notify_one();
-      return;
+      return true;
     }
   }
-  fail(op, ArchiveError{"resource-constraint", "the archive store is stopping or its queue is full"});
+  if (id == nullptr) fail(op, ArchiveError{"resource-constraint", "the archive store is stopping or its queue is full"});
+  return false;
 }
 
-void SqliteArchiveStore::append(ArchiveKey key, ArchiveEntry entry, AppendDone done) {
+uint64_t SqliteArchiveStore::append(ArchiveKey key, ArchiveEntry entry, AppendDone done) {
   Op op{Op::Kind::append, std::move(key), std::move(entry), {}, 0, std::move(done), {}, {}};
-  push(std::move(op));
+  uint64_t id = 0;
+  return push(std::move(op), &id) ? id : 0;
 }
 
 void SqliteArchiveStore::query(ArchiveQuery query, QueryDone done) {

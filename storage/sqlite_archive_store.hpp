@@ -47,7 +47,7 @@ class SqliteArchiveStore final : public ArchiveStore {
   // Opens the file (creating it), migrates it and starts the thread.
   Result<void, Error> start();
 
-  void append(ArchiveKey key, ArchiveEntry entry, AppendDone done) override;
+  uint64_t append(ArchiveKey key, ArchiveEntry entry, AppendDone done) override;
   void query(ArchiveQuery query, QueryDone done) override;
   void remove(ArchiveKey key, int64_t before_us, RemoveDone done) override;
   size_t queue_length() const override { return length_.load(std::memory_order_relaxed); }
@@ -67,7 +67,7 @@ class SqliteArchiveStore final : public ArchiveStore {
     RemoveDone on_remove;
   };
 
-  void push(Op&& op);
+  bool push(Op&& op, uint64_t* id = nullptr);
   void fail(Op& op, ArchiveError error);
   void run();
   void run_batch(std::deque<Op>& batch);
@@ -81,6 +81,7 @@ class SqliteArchiveStore final : public ArchiveStore {
   std::deque<Op> ops_;
   std::atomic<size_t> length_{0};
   bool stopping_ = false;  // guarded by mutex_
+  uint64_t last_id_ = 0;   // guarded by mutex_: the last id given (read from the file at start)
   bool started_ = false;
   std::mutex lifecycle_;
 };

@@ -15,11 +15,6 @@ namespace parley::host_archive {
 
 namespace {
 
-constexpr unsigned kLoopBits = 10;  // up to 1024 worker loops
-
-// The last id this loop made: read and written by the loop's own thread only.
-thread_local uint64_t last_id = 0;
-
 std::string str(parley_str s) { return s.ptr ? std::string(s.ptr, s.len) : std::string(); }
 
 int64_t now_us() {
@@ -66,27 +61,19 @@ void complete(parley_module* m, LoopContext* loop, parley_archive_fn done, void*
 
 }  // namespace
 
-uint64_t next_archive_id(uint64_t& last, int64_t now, unsigned loop) {
-  uint64_t low = loop & ((1u << kLoopBits) - 1);
-  uint64_t id = (static_cast<uint64_t>(now < 0 ? 0 : now) << kLoopBits) | low;
-  if (id <= last) id = last + (uint64_t{1} << kLoopBits);  // same low bits: still this loop's
-  last = id;
-  return id;
-}
-
 uint64_t archive_append(parley_module* m, parley_str owner, parley_str with, parley_str payload,
                         parley_archive_fn done, void* arg) {
   LoopContext* loop = LoopContext::current();
   storage::ArchiveStore* store = m->ctx->archive;
   if (loop == nullptr || store == nullptr || owner.len == 0) return 0;
-  int64_t now = now_us();
-  uint64_t id = next_archive_id(last_id, now, loop->loop.index());
-  storage::ArchiveEntry entry{id, now, str(with), str(payload)};
+  storage::ArchiveEntry entry{0, now_us(), str(with), str(payload)};
   m->storage_in_flight.fetch_add(1);
-  store->append(key_of(m, str(owner)), std::move(entry), [m, loop, done, arg](Result<void, storage::ArchiveError> r) {
-    if (r) complete(m, loop, done, arg, std::make_shared<storage::ArchivePage>(), {});
-    else complete(m, loop, done, arg, nullptr, r.error().condition);
-  });
+  uint64_t id = store->append(key_of(m, str(owner)), std::move(entry),
+                              [m, loop, done, arg](Result<void, storage::ArchiveError> r) {
+                                if (r) complete(m, loop, done, arg, std::make_shared<storage::ArchivePage>(), {});
+                                else complete(m, loop, done, arg, nullptr, r.error().condition);
+                              });
+  if (id == 0) m->storage_in_flight.fetch_sub(1);  // refused: done never runs
   return id;
 }
 

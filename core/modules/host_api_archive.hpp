@@ -13,9 +13,4 @@ uint64_t archive_append(parley_module* m, parley_str owner, parley_str with, par
 int archive_query(parley_module* m, const parley_archive_query* query, parley_archive_fn done, void* arg);
 int archive_remove(parley_module* m, parley_str owner, int64_t before_us, parley_archive_fn done, void* arg);
 
-// The next archive id of a loop: (microseconds since the epoch << 10) | loop, strictly
-// above `last` (and so unique across loops: the low 10 bits are the loop's). Exposed for
-// the unit tests.
-uint64_t next_archive_id(uint64_t& last, int64_t now_us, unsigned loop);
-
 }  // namespace parley::host_archive

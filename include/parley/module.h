@@ -679,11 +679,12 @@ typedef struct parley_host_api {
    * operations are in flight; a reload waits for them. Call on a worker loop. */
   /* Appends an entry to `owner`'s archive (owner: a bare JID; with: the other party's
    * JID; payload: any bytes, e.g. a serialized stanza; all borrowed, copied) and returns
-   * its id, made now on the calling loop: unique and increasing within every archive of
-   * the server (the time in microseconds and the loop), so that a stanza can carry it
-   * before the append completes. 0: refused (not on a worker loop, empty owner, no
-   * archive store): nothing appended, done never runs. done may be NULL; it gets a page
-   * with no entries once the entry is durable, or an error (not stored). */
+   * its id at once, so that a stanza can carry it before the append completes. Ids are
+   * made as the append is queued: unique in the server and never reused, and increasing
+   * in the order appends are queued, so a query (queued after them) that sees an id sees
+   * every smaller one. 0: refused (not on a worker loop, empty owner, no archive store,
+   * its queue full): nothing appended, done never runs. done may be NULL; it gets a page
+   * with no entries once the entry is committed, or an error (not stored). */
   uint64_t (*archive_append)(parley_module* m, parley_str owner, parley_str with, parley_str payload,
                              parley_archive_fn done, void* arg);
   /* Runs `query` (borrowed, copied during the call; its size says which fields the module

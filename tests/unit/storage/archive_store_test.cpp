@@ -177,39 +177,70 @@ TEST_CASE("archive: removal by owner and by age") {
   CHECK(*sqlite_archive::remove(*db, ArchiveKey{alice.scope, ""}, std::numeric_limits<int64_t>::max()) == 0);
 }
 
-TEST_CASE("archive store: operations complete in order, a query sees the appends before it") {
+TEST_CASE("archive store: ids increase in queue order; a query sees the appends before it") {
   parley::test::TempDir dir;
-  SqliteArchiveStore store(dir.file("archive.db"), 1000);
-  REQUIRE(store.start());
-  std::vector<std::promise<bool>> appended(50);
-  for (int i = 0; i < 50; ++i)
-    store.append(alice, ArchiveEntry{static_cast<uint64_t>(i + 1), i, "bob@example.org", "p"},
-                 [&appended, i](parley::Result<void, ArchiveError> r) { appended[i].set_value(r.has_value()); });
-  std::promise<uint64_t> total;
-  ArchiveQuery q = of_alice(5);
-  store.query(q, [&total](parley::Result<ArchivePage, ArchiveError> r) { total.set_value(r ? r->total : 0); });
-  CHECK(total.get_future().get() == 50);
-  for (auto& a : appended) CHECK(a.get_future().get());
-  store.stop();
-  // After stop, operations fail at once instead of waiting forever.
-  std::promise<std::string> late;
-  store.append(alice, ArchiveEntry{99, 1, "x@y", "late"},
-               [&late](parley::Result<void, ArchiveError> r) { late.set_value(r ? "" : r.error().condition); });
-  CHECK(late.get_future().get() == "resource-constraint");
+  std::vector<uint64_t> ids;
+  {
+    SqliteArchiveStore store(dir.file("archive.db"), 1000);
+    REQUIRE(store.start());
+    std::vector<std::promise<bool>> appended(50);
+    for (int i = 0; i < 50; ++i) {
+      // The same timestamp for all: the ids still increase (one more than the last).
+      ids.push_back(store.append(i % 2 ? alice : bob, ArchiveEntry{0, 1000, "carol@example.org", "p"},
+                                 [&appended, i](parley::Result<void, ArchiveError> r) {
+                                   appended[i].set_value(r.has_value());
+                                 }));
+    }
+    for (size_t i = 1; i < ids.size(); ++i) CHECK(ids[i] > ids[i - 1]);
+    CHECK(ids[0] >= 1000);
+    std::promise<std::vector<uint64_t>> page;
+    ArchiveQuery q = of_alice(100);
+    store.query(q, [&page](parley::Result<ArchivePage, ArchiveError> r) {
+      page.set_value(r ? ids_of(*r) : std::vector<uint64_t>{});
+    });
+    std::vector<uint64_t> alices;
+    for (size_t i = 1; i < ids.size(); i += 2) alices.push_back(ids[i]);
+    CHECK(page.get_future().get() == alices);
+    for (auto& a : appended) CHECK(a.get_future().get());
+    store.stop();
+    // After stop, an append is refused at once (0, no completion); a query fails.
+    bool ran = false;
+    CHECK(store.append(alice, ArchiveEntry{0, 1, "x@y", "late"}, [&ran](auto) { ran = true; }) == 0);
+    CHECK_FALSE(ran);
+    std::promise<std::string> late;
+    store.query(q, [&late](parley::Result<ArchivePage, ArchiveError> r) { late.set_value(r ? "" : r.error().condition); });
+    CHECK(late.get_future().get() == "resource-constraint");
+  }
+  // Reopened, with a clock that went back: ids go on above every id stored.
+  SqliteArchiveStore again(dir.file("archive.db"), 10);
+  REQUIRE(again.start());
+  std::promise<bool> done;
+  uint64_t id = again.append(alice, ArchiveEntry{0, 1, "x@y", "after restart"},
+                             [&done](parley::Result<void, ArchiveError> r) { done.set_value(r.has_value()); });
+  CHECK(id == ids.back() + 1);
+  CHECK(done.get_future().get());
 }
 
-TEST_CASE("archive store: a full queue refuses with resource-constraint") {
+TEST_CASE("archive store: a full queue refuses") {
   parley::test::TempDir dir;
   SqliteArchiveStore store(dir.file("archive.db"), 2);  // not started: nothing drains the queue
   std::vector<std::string> outcomes;
+  std::vector<uint64_t> ids;
   for (int i = 0; i < 3; ++i)
-    store.append(alice, ArchiveEntry{static_cast<uint64_t>(i + 1), 1, "x@y", "p"},
-                 [&outcomes](parley::Result<void, ArchiveError> r) {
-                   outcomes.push_back(r ? "ok" : r.error().condition);
-                 });
+    ids.push_back(store.append(alice, ArchiveEntry{0, 1, "x@y", "p"}, [&outcomes](parley::Result<void, ArchiveError> r) {
+      outcomes.push_back(r ? "ok" : r.error().condition);
+    }));
+  CHECK(ids[0] != 0);
+  CHECK(ids[1] == ids[0] + 1);
+  CHECK(ids[2] == 0);  // refused: its completion never runs
+  CHECK(outcomes.empty());
+  CHECK(store.queue_length() == 2);
+  ArchiveQuery q = of_alice(1);
+  store.query(q, [&outcomes](parley::Result<ArchivePage, ArchiveError> r) {
+    outcomes.push_back(r ? "ok" : r.error().condition);
+  });
   REQUIRE(outcomes.size() == 1);
   CHECK(outcomes[0] == "resource-constraint");
-  CHECK(store.queue_length() == 2);
   store.stop();  // the two queued fail: the store never started
   CHECK(outcomes.size() == 3);
 }
