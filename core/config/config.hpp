@@ -78,6 +78,9 @@ struct LimitsConfig {
   // leaves the loop): past it, a stanza for a session over there is answered
   // with <resource-constraint/> instead of queued.
   size_t max_route_queue = 100000;
+  // Operations waiting for the archive store (issue 11): past it an append is
+  // refused (the message is delivered, not archived) instead of queued.
+  size_t max_archive_queue = 65536;
 };
 
 struct ModuleConfig {

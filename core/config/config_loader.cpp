@@ -134,6 +134,7 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("max_write_backlog")) l.max_write_backlog = read_uint(*v, 64 * 1024, 1ull << 40);
   if (auto v = m.take("max_write_backlog_total")) l.max_write_backlog_total = read_uint(*v, 64 * 1024, 1ull << 44);
   if (auto v = m.take("max_route_queue")) l.max_route_queue = read_uint(*v, 1000, 100000000);
+  if (auto v = m.take("max_archive_queue")) l.max_archive_queue = read_uint(*v, 16, 100000000);
   if (auto v = m.take("max_detached_stanzas")) l.max_detached_stanzas = read_uint(*v, 1, 1000000);
   if (auto v = m.take("max_detached_seconds"))
     l.max_detached_seconds = static_cast<unsigned>(read_uint(*v, 1, 86400));

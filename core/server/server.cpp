@@ -28,10 +28,6 @@ namespace parley {
 
 namespace fs = std::filesystem;
 
-// Archive operations waiting at most; beyond it an append fails (resource-constraint)
-// instead of growing without end behind a slow disk.
-constexpr size_t kArchiveMaxQueue = 65536;
-
 namespace {
 
 Result<void, std::string> ensure_parent_dir(const std::string& path) {
@@ -111,7 +107,8 @@ Result<void, std::string> Server::start() {
     fs::path main_db(config_.storage.path);
     fs::path archive_db = main_db;
     archive_db.replace_filename(main_db.stem().string() + "-archive" + main_db.extension().string());
-    archive_ = std::make_unique<storage::SqliteArchiveStore>(archive_db.string(), kArchiveMaxQueue);
+    archive_ = std::make_unique<storage::SqliteArchiveStore>(archive_db.string(),
+                                                            config_.limits.max_archive_queue);
     if (auto started = archive_->start(); !started)
       return unexpected(fmt::format("cannot open the archive database {}: {}", archive_db.string(),
                                     started.error().message));
