@@ -654,3 +654,12 @@ def test_slixmpp_xep_0313(server_factory, tmp_path, raw_factory, slix):
     iq = slix.run(bob.xmpp["xep_0313"].retrieve(with_jid=alice.jid))
     assert len(iq["mam"]["results"]) == 5
     assert iq.xml.find(f"{{{NS_MAM}}}fin").get("complete") == "true"
+
+    md = slix.run(bob.xmpp["xep_0313"].get_archive_metadata())
+    meta = md.xml.find(f"{{{NS_MAM}}}metadata")
+    assert meta.find(f"{{{NS_MAM}}}start").get("id") == live_ids[0]
+    assert meta.find(f"{{{NS_MAM}}}end").get("id") == live_ids[-1]
+
+    # A page back from a known id (RSM <before/> with slixmpp's stanza interface).
+    iq = slix.run(bob.xmpp["xep_0313"].retrieve(rsm={"max": 2, "before": live_ids[3]}))
+    assert [r["mam_result"]["forwarded"]["stanza"]["body"] for r in iq["mam"]["results"]] == ["s1", "s2"]
