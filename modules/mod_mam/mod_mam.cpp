@@ -56,7 +56,11 @@ constexpr const char* ns_rsm = "http://jabber.org/protocol/rsm";
 constexpr const char* ns_data = "jabber:x:data";
 constexpr const char* ns_client = "jabber:client";
 
-constexpr size_t kBatch = 10;  // result messages in flight per query
+// Results in flight per query: at most this many, and no more bytes than kBatchBytes
+// (at least one result): a batch must fit well inside a connection's write backlog
+// limit even when the socket takes nothing more, or the pacing itself would cut it.
+constexpr size_t kBatch = 10;
+constexpr size_t kBatchBytes = 64 * 1024;
 
 int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -90,6 +94,7 @@ struct Delivery {
   std::string owner;     // the archive
   std::string queryid;
   std::vector<parley::Element> results;  // in order
+  std::vector<size_t> sizes;             // about how many bytes each result is
   size_t next = 0;
   size_t in_flight = 0;
   bool failed = false;
@@ -486,6 +491,7 @@ class ModMam : public parley::Module {
         fwd.add_child("delay", ns_delay).set_attr("stamp", stamp_of(e.timestamp_us));
         fwd.add_child(std::move(*original));
         delivery->results.push_back(std::move(msg));
+        delivery->sizes.push_back(e.payload.size() + delivery->to.size() + delivery->owner.size() + 256);
       }
       parley::Element fin_iq = parley::make_iq_result(*iq);
       auto fin = fin_iq.add_child("fin", ns_mam);
@@ -518,7 +524,9 @@ class ModMam : public parley::Module {
       return;
     }
     size_t end = std::min(d->results.size(), d->next + kBatch);
-    for (; d->next < end; ++d->next) {
+    size_t bytes = 0;
+    for (; d->next < end && (bytes == 0 || bytes + d->sizes[d->next] <= kBatchBytes); ++d->next) {
+      bytes += d->sizes[d->next];
       ++d->in_flight;
       bool accepted = host().send_tracked(d->session, std::move(d->results[d->next]), [this, d](bool written) {
         --d->in_flight;
