@@ -594,6 +594,31 @@ def test_large_page_is_paced_not_cut(server_factory, tmp_path, raw_factory):
     assert n == n_messages and fin_of(e)[0].get("complete") == "true"
 
 
+def test_concurrent_queries_of_one_session_are_bounded(server_factory, tmp_path, raw_factory):
+    """A page is held in memory until the client read it: one session gets at most
+    max_concurrent_queries of them at once; more is resource-constraint (retry)."""
+    server = mam_server(server_factory, tmp_path, mam_options={"max_concurrent_queries": 1})
+    alice = login(server, raw_factory, "alice", "a")
+    bob = login(server, raw_factory, "bob", "b")
+    fill(alice, bob, 30)
+    # Both in one write: the second is taken while the first is under way.
+    bob.send(f"<iq type='set' id='one'><query xmlns='{NS_MAM}' queryid='one'>{rsm(30)}</query></iq>"
+             f"<iq type='set' id='two'><query xmlns='{NS_MAM}' queryid='two'>{rsm(30)}</query></iq>")
+    got, answers = [], {}
+    while len(answers) < 2:
+        e = bob.next_element()
+        if e.tag == IQ:
+            answers[e.get("id")] = e
+        elif e.tag == MESSAGE:
+            got.append(e.find(q(NS_MAM, "result")).get("queryid"))
+    assert answers["one"].get("type") == "result"
+    assert stanza_error_condition(answers["two"]) == ("wait", "resource-constraint")
+    assert got == ["one"] * 30
+    # Once the first is done, the next is taken.
+    results, _ = query(bob, set_=rsm(5))
+    assert len(results) == 5
+
+
 # -- slixmpp -----------------------------------------------------------------------
 
 @pytest.fixture
