@@ -15,13 +15,15 @@ namespace sqlite_archive {
 namespace {
 
 constexpr std::array<std::string_view, 1> kMigrations = {
-    // WITHOUT ROWID: the table is its primary key's b-tree, so a page of one archive is
-    // one range scan in id order. ts has its own index for expiry across archives.
-    "CREATE TABLE archive (scope TEXT NOT NULL, owner TEXT NOT NULL, id INTEGER NOT NULL, ts INTEGER NOT NULL, "
-    "with_bare TEXT NOT NULL, with_full TEXT NOT NULL, payload BLOB NOT NULL, PRIMARY KEY (scope, owner, id)) "
-    "WITHOUT ROWID;"
-    "CREATE INDEX archive_by_with ON archive (scope, owner, with_bare, id);"
-    "CREATE INDEX archive_by_ts ON archive (scope, ts);",
+    // The id is the rowid: ids are store-wide unique and increasing, so an append adds at
+    // the right edge of the table's b-tree (the cheapest insert SQLite has), and expiry is a
+    // range of the oldest rowids (an id is never below its entry's timestamp in
+    // microseconds). A page of one archive is a range scan of archive_by_owner; with= of
+    // archive_by_with.
+    "CREATE TABLE archive (id INTEGER PRIMARY KEY, scope TEXT NOT NULL, owner TEXT NOT NULL, ts INTEGER NOT NULL, "
+    "with_bare TEXT NOT NULL, with_full TEXT NOT NULL, payload BLOB NOT NULL);"
+    "CREATE INDEX archive_by_owner ON archive (scope, owner, id);"
+    "CREATE INDEX archive_by_with ON archive (scope, owner, with_bare, id);",
 };
 
 constexpr int64_t kMaxId = std::numeric_limits<int64_t>::max();
@@ -179,8 +181,12 @@ Result<ArchivePage, ArchiveError> query(Database& db, const ArchiveQuery& q) {
 }
 
 Result<uint64_t, ArchiveError> remove(Database& db, const ArchiveKey& key, int64_t before_us) {
-  auto st = db.prepare(key.owner.empty() ? "DELETE FROM archive WHERE scope = ?1 AND ts < ?2"
-                                         : "DELETE FROM archive WHERE scope = ?1 AND ts < ?2 AND owner = ?3");
+  // Every archive of the scope (expiry): the entries older than before_us have ids below
+  // it too (the store never gives an id below the entry's timestamp), so the scan is the
+  // range of rowids under before_us, not the whole table. An entry whose id is above its
+  // timestamp (the clock went back) goes at a later run.
+  auto st = db.prepare(key.owner.empty() ? "DELETE FROM archive WHERE id < ?2 AND ts < ?2 AND scope = ?1"
+                                         : "DELETE FROM archive WHERE scope = ?1 AND owner = ?3 AND ts < ?2");
   if (!st) return unexpected(internal(st.error()));
   Statement& s = **st;
   Result<void, Error> r = s.bind(1, std::string_view(key.scope));
@@ -250,9 +256,12 @@ bool SqliteArchiveStore::push(Op&& op, uint64_t* id) {
         last_id_ = std::max(last_id_ + 1, now);
         op.entry.id = *id = last_id_;
       }
+      const bool was_empty = ops_.empty();
       ops_.push_back(std::move(op));
       length_.store(ops_.size(), std::memory_order_relaxed);
-      ready_.notify_one();
+      // The thread takes everything queued at once: it needs waking only when it may be
+      // waiting, i.e. when the queue was empty (both sides under the mutex: no lost wake).
+      if (was_empty) ready_.notify_one();
       return true;
     }
   }

@@ -68,11 +68,21 @@ uint64_t archive_append(parley_module* m, parley_str owner, parley_str with, par
   if (loop == nullptr || store == nullptr || owner.len == 0) return 0;
   storage::ArchiveEntry entry{0, now_us(), str(with), str(payload)};
   m->storage_in_flight.fetch_add(1);
-  uint64_t id = store->append(key_of(m, str(owner)), std::move(entry),
-                              [m, loop, done, arg](Result<void, storage::ArchiveError> r) {
-                                if (r) complete(m, loop, done, arg, std::make_shared<storage::ArchivePage>(), {});
-                                else complete(m, loop, done, arg, nullptr, r.error().condition);
-                              });
+  storage::ArchiveStore::AppendDone completion;
+  if (done != nullptr) {
+    completion = [m, loop, done, arg](Result<void, storage::ArchiveError> r) {
+      if (r) complete(m, loop, done, arg, std::make_shared<storage::ArchivePage>(), {});
+      else complete(m, loop, done, arg, nullptr, r.error().condition);
+    };
+  } else {
+    // Nothing to tell the module: no wake-up of its loop per append (the hot path of an
+    // archiving server); a failure is logged here, on the store's thread.
+    completion = [m](Result<void, storage::ArchiveError> r) {
+      if (!r) spdlog::warn("module {}: an archive append failed: {}", m->library->name, r.error().message);
+      m->storage_in_flight.fetch_sub(1);
+    };
+  }
+  uint64_t id = store->append(key_of(m, str(owner)), std::move(entry), std::move(completion));
   if (id == 0) m->storage_in_flight.fetch_sub(1);  // refused: done never runs
   return id;
 }

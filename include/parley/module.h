@@ -683,8 +683,9 @@ typedef struct parley_host_api {
    * made as the append is queued: unique in the server and never reused, and increasing
    * in the order appends are queued, so a query (queued after them) that sees an id sees
    * every smaller one. 0: refused (not on a worker loop, empty owner, no archive store,
-   * its queue full): nothing appended, done never runs. done may be NULL; it gets a page
-   * with no entries once the entry is committed, or an error (not stored). */
+   * its queue full): nothing appended, done never runs. done may be NULL (the cheap
+   * way: the loop is not woken for the append; a failure is logged by the host); it gets
+   * a page with no entries once the entry is committed, or an error (not stored). */
   uint64_t (*archive_append)(parley_module* m, parley_str owner, parley_str with, parley_str payload,
                              parley_archive_fn done, void* arg);
   /* Runs `query` (borrowed, copied during the call; its size says which fields the module

@@ -797,6 +797,8 @@ inline uint64_t Host::archive_keep(ArchiveFn done) const {
 inline uint64_t Host::archive_append(std::string_view owner, std::string_view with, std::string_view payload,
                                      ArchiveFn done) const {
   const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(archive_remove));
+  if (!done)  // nothing to call back: the host need not wake this loop (module.h)
+    return api->archive_append(m_, detail::to_c(owner), detail::to_c(with), detail::to_c(payload), nullptr, nullptr);
   uint64_t key = archive_keep(std::move(done));
   uint64_t id = api->archive_append(m_, detail::to_c(owner), detail::to_c(with), detail::to_c(payload),
                                     &Host::on_archive, detail::key_arg(key));

@@ -23,10 +23,11 @@ std::unique_ptr<Database> archive_db(const parley::test::TempDir& dir) {
   return db;
 }
 
-// Entries 1..n of alice, ids 10, 20, ..., timestamps 1000, 2000, ...; every third with carol.
+// Entries 1..n of alice, ids and timestamps 10, 20, ... (the store never gives an id
+// below its timestamp); every third with carol.
 void fill(Database& db, int n) {
   for (int i = 1; i <= n; ++i) {
-    ArchiveEntry e{static_cast<uint64_t>(i * 10), i * 1000,
+    ArchiveEntry e{static_cast<uint64_t>(i * 10), i * 10,
                    i % 3 == 0 ? "carol@example.org/phone" : "bob@example.org/laptop", "m" + std::to_string(i)};
     REQUIRE(sqlite_archive::append(db, alice, e));
   }
@@ -58,7 +59,7 @@ TEST_CASE("archive: pages forward from the start and after an id") {
   CHECK(page->index == 0);
   CHECK_FALSE(page->complete);
   CHECK(page->entries[0].payload == "m1");
-  CHECK(page->entries[0].timestamp_us == 1000);
+  CHECK(page->entries[0].timestamp_us == 10);
   CHECK(page->entries[0].with == "bob@example.org/laptop");
 
   ArchiveQuery next = of_alice(3);
@@ -100,8 +101,8 @@ TEST_CASE("archive: filters by with (bare or full), time, id bounds and id lists
   q.with = "carol@example.org/other";
   CHECK(sqlite_archive::query(*db, q)->entries.empty());
   q = of_alice(10);
-  q.start_us = 2000;
-  q.end_us = 4000;  // both inclusive
+  q.start_us = 20;
+  q.end_us = 40;  // both inclusive
   CHECK(ids_of(*sqlite_archive::query(*db, q)) == std::vector<uint64_t>{20, 30, 40});
   q = of_alice(10);
   q.after_id = 20;
@@ -163,17 +164,18 @@ TEST_CASE("archive: removal by owner and by age") {
   parley::test::TempDir dir;
   auto db = archive_db(dir);
   fill(*db, 5);
-  REQUIRE(sqlite_archive::append(*db, bob, ArchiveEntry{10, 500, "alice@example.org", "b1"}));
-  auto removed = sqlite_archive::remove(*db, ArchiveKey{alice.scope, ""}, 2500);  // every archive of the scope
+  REQUIRE(sqlite_archive::append(*db, bob, ArchiveEntry{5, 5, "alice@example.org", "b1"}));
+  CHECK_FALSE(sqlite_archive::append(*db, bob, ArchiveEntry{10, 10, "alice@example.org", "b2"}));  // ids are store-wide
+  auto removed = sqlite_archive::remove(*db, ArchiveKey{alice.scope, ""}, 25);  // every archive of the scope
   REQUIRE(removed);
-  CHECK(*removed == 3);  // alice's 1000 and 2000, bob's 500
+  CHECK(*removed == 3);  // alice's 10 and 20, bob's 5
   CHECK(ids_of(*sqlite_archive::query(*db, of_alice(10))) == std::vector<uint64_t>{30, 40, 50});
   removed = sqlite_archive::remove(*db, alice, std::numeric_limits<int64_t>::max());
   CHECK(*removed == 3);
   CHECK(sqlite_archive::query(*db, of_alice(10))->total == 0);
   // Another scope is untouched.
   REQUIRE(sqlite_archive::append(*db, ArchiveKey{"mod_other/example.org", "alice@example.org"},
-                                 ArchiveEntry{1, 1, "x@y", "other"}));
+                                 ArchiveEntry{100, 1, "x@y", "other"}));
   CHECK(*sqlite_archive::remove(*db, ArchiveKey{alice.scope, ""}, std::numeric_limits<int64_t>::max()) == 0);
 }
 
