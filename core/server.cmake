@@ -22,6 +22,7 @@ add_library(parley_core STATIC
   modules/module_accounts.cpp
   modules/host_api.cpp
   modules/host_api_services.cpp
+  modules/host_api_archive.cpp
   modules/pending_iqs.cpp
   modules/module_metrics.cpp
   modules/module_counters.cpp

@@ -101,6 +101,9 @@ struct LimitsConfig {
   size_t http_max_body_bytes = 65536;
   unsigned http_max_requests_per_connection = 100;
   unsigned http_idle_timeout = 60;
+  // Operations waiting for the archive store (issue 11): past it an append is
+  // refused (the message is delivered, not archived) instead of queued.
+  size_t max_archive_queue = 65536;
 };
 
 struct ModuleConfig {

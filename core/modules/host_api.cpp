@@ -8,6 +8,7 @@
 #include "core/session/session.hpp"
 #include "core/session/session_attach.hpp"
 #include "core/modules/hooks.hpp"
+#include "core/modules/host_api_archive.hpp"
 #include "core/modules/host_api_services.hpp"
 #include "core/modules/module_accounts.hpp"
 #include "core/modules/module_instance.hpp"
@@ -387,12 +388,20 @@ void* session_get_data(parley_module* m, parley_session_id session) {
 }
 
 int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session) {
-  if (event != PARLEY_EVENT_DISCO_INFO || acc == nullptr) return -2;
+  if ((event != PARLEY_EVENT_DISCO_INFO && event != PARLEY_EVENT_ACCOUNT_DISCO_INFO) || acc == nullptr) return -2;
   parley_event_args args{};
   args.session = session;
   args.acc = acc;
   args.host = to_pstr(m->host);
   LoopContext& loop = loop_for(m);
+  // The account's fold names the account: the session's, which is its owner's
+  // (mod_disco answers an account's disco#info to its owner only).
+  std::string user;
+  if (event == PARLEY_EVENT_ACCOUNT_DISCO_INFO)
+    if (Session* s = session_here(m, session)) {
+      user = s->jid().local();
+      args.user = to_pstr(user);
+    }
   // A fold is synchronous, so it cannot wait out a reload: it leaves out the
   // module being swapped (whose state may be being saved) until the end of it.
   return run_hooks(*loop.modules, static_cast<parley_event>(event), m->host, args, &loop.module_pause);
@@ -619,6 +628,10 @@ const parley_host_api table = {
     &session_stanzas_in,
     &hook_mode,
     &session_filter_out,
+    // issue 11: the archive store
+    &host_archive::archive_append,
+    &host_archive::archive_query,
+    &host_archive::archive_remove,
 };
 
 }  // namespace

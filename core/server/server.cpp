@@ -21,6 +21,7 @@
 #include "core/sasl/scram_credentials.hpp"
 #include "core/tls/context_store.hpp"
 #include "core/tls/self_signed.hpp"
+#include "storage/sqlite_archive_store.hpp"
 #include "storage/storage_pool.hpp"
 
 namespace parley {
@@ -99,6 +100,20 @@ Result<void, std::string> Server::start() {
   if (auto started = storage_->start(); !started)
     return unexpected(fmt::format("cannot open the database {}: {}", config_.storage.path, started.error().message));
   ctx_->storage = storage_.get();
+  // The archive in a file of its own ("parley.db" -> "parley-archive.db"): its writes do
+  // not queue behind the main writer (logins, offline messages), and SQLite's writer lock
+  // is per file.
+  {
+    fs::path main_db(config_.storage.path);
+    fs::path archive_db = main_db;
+    archive_db.replace_filename(main_db.stem().string() + "-archive" + main_db.extension().string());
+    archive_ = std::make_unique<storage::SqliteArchiveStore>(archive_db.string(),
+                                                            config_.limits.max_archive_queue);
+    if (auto started = archive_->start(); !started)
+      return unexpected(fmt::format("cannot open the archive database {}: {}", archive_db.string(),
+                                    started.error().message));
+    ctx_->archive = archive_.get();
+  }
 
   router_ = std::make_unique<Router>(*ctx_);
   ctx_->router = router_.get();
@@ -235,6 +250,7 @@ void Server::shutdown() {
   // 4. Modules, now that no loop can call them; storage last: finish queued writes.
   modules_->stop_all();
   storage_->stop();
+  archive_->stop();
 
   control_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
@@ -268,6 +284,7 @@ std::string Server::status_text() const {
                        loop->loop.index(), ctx_->route_queue(loop->loop.index()));
   out += fmt::format("storage_read_queue: {}\nstorage_write_queue: {}\n", storage_->read_queue_length(),
                      storage_->write_queue_length());
+  out += fmt::format("archive_queue: {}\n", archive_->queue_length());
   out += modules_->counters_text();
   return out;
 }

@@ -11,6 +11,7 @@
 #include "core/loop/worker_loop.hpp"
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
+#include "storage/sqlite_archive_store.hpp"
 #include "parley/result.hpp"
 
 namespace parley {
@@ -43,6 +44,8 @@ class Server {
 
   config::Config config_;
   std::unique_ptr<storage::StoragePool> storage_;
+  // The archive store (issue 11): a file of its own beside the main database.
+  std::unique_ptr<storage::SqliteArchiveStore> archive_;
   std::unique_ptr<ServerContext> ctx_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<control::ControlServer> control_;

@@ -27,6 +27,7 @@ class ContextStore;
 }
 namespace storage {
 class StoragePool;
+class ArchiveStore;
 }
 
 class C2sStream;
@@ -181,6 +182,7 @@ class ServerContext {
   xml::Limits xml_limits;
   std::set<std::string, std::less<>> hosts;  // heterogeneous: a lookup by string_view allocates nothing
   storage::StoragePool* storage = nullptr;
+  storage::ArchiveStore* archive = nullptr;  // the archive store (module ABI archive_*)
   Router* router = nullptr;
   SessionTable sessions;
   ConnectionCounter connections;

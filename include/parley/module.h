@@ -167,6 +167,13 @@ typedef enum parley_event {
    * that connection is processed and before the stanzas that waited are
    * written; args->jid is the session's full JID, as before. */
   PARLEY_EVENT_SESSION_REATTACHED = 18,
+  /* ---- issue 11 ---- */
+  /* Fold: an account's disco#info, asked by its owner, is being built
+   * (XEP-0030 section 3.1); args->acc is the <query/>, args->user and
+   * args->host name the account; hooks add <feature/> children
+   * (urn:xmpp:mam:2 on the account, as clients look for it there). mod_disco
+   * runs it through host->run_fold; a host without it answers -2 there. */
+  PARLEY_EVENT_ACCOUNT_DISCO_INFO = 19,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
 
@@ -323,6 +330,55 @@ typedef enum parley_metric_kind {
   PARLEY_METRIC_HISTOGRAM = 3 /* record(observation); buckets 1, 2, 5, 10, 20, 50, ... 5e9, +inf */
 } parley_metric_kind;
 
+/* ---- the archive store (issue 11; check with PARLEY_HOST_HAS(host, archive_append)) ----
+ * Per-owner append-only logs kept by the host (SQLite today, in a file of its own; the
+ * interface names no backend). Each module instance has its own archives: they are keyed
+ * by the module's name and host, then by the owner (a bare JID). */
+
+/* One entry, borrowed for the completion call. */
+typedef struct parley_archive_entry {
+  uint64_t id;          /* unique and increasing within the archive (archive_append made it) */
+  int64_t timestamp_us; /* when it was appended: microseconds since the epoch, UTC */
+  parley_str with;      /* the other party's JID as appended (full or bare) */
+  parley_str payload;   /* the bytes appended */
+} parley_archive_entry;
+
+/* A query (borrowed for the call to archive_query; the host copies it). The result set is
+ * the entries of `owner` matching every filter; the page is up to `max` of them, counted
+ * from after `page_after` or, with from_end, back from before `page_before` (0: from the
+ * very end: XEP-0059's empty <before/>). An id given in after_id, before_id, ids,
+ * page_after or page_before that is not in the archive is the error "item-not-found". */
+typedef struct parley_archive_query {
+  size_t size;            /* sizeof(parley_archive_query) of the module */
+  parley_str owner;       /* the archive: a bare JID */
+  parley_str with;        /* empty: any; a bare JID also matches its full JIDs; a full JID only itself */
+  int64_t start_us;       /* inclusive; INT64_MIN: no bound */
+  int64_t end_us;         /* inclusive; INT64_MAX: no bound */
+  uint64_t after_id;      /* 0: none; else ids above it only */
+  uint64_t before_id;     /* 0: none; else ids below it only */
+  const uint64_t* ids;    /* non-NULL: only these ids (one not in the archive: item-not-found) */
+  size_t id_count;
+  uint64_t page_after;
+  uint64_t page_before;
+  int from_end;
+  uint32_t max;           /* 0: no entries, only the count */
+} parley_archive_query;
+
+/* A page (or, for append and remove, a summary), borrowed for the completion call. */
+typedef struct parley_archive_page {
+  size_t size;                          /* sizeof(parley_archive_page) of the host */
+  const parley_archive_entry* entries;  /* ascending ids */
+  size_t count;
+  uint64_t total;  /* query: entries in the result set; remove: entries removed */
+  uint64_t index;  /* query: entries of the set before the page's first */
+  int complete;    /* query: the page reaches the end of the set in its direction */
+} parley_archive_page;
+
+/* Completion of an archive operation, on the loop that asked: error.len == 0 on success
+ * (page set), else an RFC 6120 stanza error condition ("item-not-found",
+ * "internal-server-error", "resource-constraint") and page NULL. */
+typedef void (*parley_archive_fn)(void* state, void* arg, const parley_archive_page* page, parley_str error);
+
 /* The host's functions. Grows at the end only. */
 typedef struct parley_host_api {
   size_t size; /* sizeof(parley_host_api) of the host */
@@ -418,6 +474,8 @@ typedef struct parley_host_api {
    * order, until one returns STOP or HANDLED. Returns the last result; -2 if
    * `event` is not a fold event. */
   int (*run_fold)(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session);
+  /* (issue 11: PARLEY_EVENT_ACCOUNT_DISCO_INFO is a fold event too; run_fold
+   * sets args->user from the requesting session's account.) */
 
   /* The bound sessions of a local user ("user@host"), each reported once to
    * `each` during the call (available: sent initial presence; its priority).
@@ -637,6 +695,32 @@ typedef struct parley_host_api {
    * completions or a post_to_session task); owns nothing. 1 if done; 0 if
    * the session is not here. */
   int (*session_filter_out)(parley_module* m, parley_session_id session, int on);
+
+  /* ---- issue 11: the archive store (check with PARLEY_HOST_HAS(host, archive_remove)) ----
+   * Operations run off the loops, on the archive store's own thread, in the order they
+   * were made (one owner's appends stay in order; a query sees every append made before
+   * it); `done` runs later on the calling loop, exactly once, unless the module has been
+   * stopped meanwhile (then never, as for storage_query). Unload is refused while
+   * operations are in flight; a reload waits for them. Call on a worker loop. */
+  /* Appends an entry to `owner`'s archive (owner: a bare JID; with: the other party's
+   * JID; payload: any bytes, e.g. a serialized stanza; all borrowed, copied) and returns
+   * its id at once, so that a stanza can carry it before the append completes. Ids are
+   * made as the append is queued: unique in the server and never reused, and increasing
+   * in the order appends are queued, so a query (queued after them) that sees an id sees
+   * every smaller one. 0: refused (not on a worker loop, empty owner, no archive store,
+   * its queue full): nothing appended, done never runs. done may be NULL (the cheap
+   * way: the loop is not woken for the append; a failure is logged by the host); it gets
+   * a page with no entries once the entry is committed, or an error (not stored). */
+  uint64_t (*archive_append)(parley_module* m, parley_str owner, parley_str with, parley_str payload,
+                             parley_archive_fn done, void* arg);
+  /* Runs `query` (borrowed, copied during the call; its size says which fields the module
+   * knows). 1 if under way; 0 if refused (off the loops, no owner, no store): done never
+   * runs. */
+  int (*archive_query)(parley_module* m, const parley_archive_query* query, parley_archive_fn done, void* arg);
+  /* Removes the entries of `owner`'s archive (empty: of every archive of this module
+   * instance) appended before before_us (INT64_MAX: all); done gets page->total = how
+   * many. 1 if under way; 0 if refused (off the loops, no store): done never runs. */
+  int (*archive_remove)(parley_module* m, parley_str owner, int64_t before_us, parley_archive_fn done, void* arg);
 } parley_host_api;
 
 #define PARLEY_HOOKS_ALWAYS 0

@@ -60,6 +60,10 @@ class ModDisco : public parley::Module {
     query.add_child("identity", ns_info).set_attr("category", "account").set_attr("type", "registered");
     query.add_child("feature", ns_info).set_attr("var", ns_info);
     query.add_child("feature", ns_info).set_attr("var", ns_items);
+    // Modules add the account's own features (mod_mam: urn:xmpp:mam:2); a host
+    // without the account fold answers -2 and adds nothing.
+    if (host().supports(PARLEY_HOST_ENTRY_END(run_fold)))
+      host().api()->run_fold(host().handle(), PARLEY_EVENT_ACCOUNT_DISCO_INFO, query.raw(), request.session());
     host().route(std::move(reply));
   }
 

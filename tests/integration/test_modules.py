@@ -100,7 +100,7 @@ def test_the_shipped_configuration_starts_every_module_it_enables(server_factory
     shipped = yaml.safe_load((Path(os.environ["PARLEY_SOURCE_DIR"]) / "conf" / "parley.yml").read_text())
     modules = {name: options or {} for name, options in shipped["modules"].items()}
     assert {"mod_roster", "mod_presence", "mod_offline", "mod_register", "mod_blocking", "mod_last",
-            "mod_csi", "mod_carbons", "mod_stream_mgmt"} <= set(modules)
+            "mod_csi", "mod_carbons", "mod_stream_mgmt", "mod_mam"} <= set(modules)
     server = server_factory(modules=modules)
     server.register("alice", PASSWORD)
     c = raw_factory(server.c2s_port)

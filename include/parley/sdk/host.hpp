@@ -26,6 +26,7 @@
 #include "parley/sdk/detail.hpp"
 #include "parley/sdk/element.hpp"
 #include "parley/sdk/pending.hpp"
+#include "parley/sdk/archive.hpp"
 #include "parley/sdk/storage.hpp"
 
 namespace parley {
@@ -391,6 +392,18 @@ class Host {
   void storage_call(std::string_view sql, const Value* params, std::size_t count, bool write, RowsFn done);
   std::size_t pending_storage_calls() const noexcept { return count_pending(detail::PendingKind::rows); }
 
+  // The archive store (module.h, issue 11; supports(PARLEY_HOST_ENTRY_END(archive_remove))).
+  // Each `done` runs later on the calling loop with the page (borrowed for the call) or
+  // an error condition; call on a worker loop. archive_append returns the new entry's id
+  // at once (0: refused, done never runs).
+  using ArchiveFn = std::function<void(Result<ArchivePage, std::string>)>;
+  bool supports_archive() const noexcept { return supports(PARLEY_HOST_ENTRY_END(archive_remove)); }
+  uint64_t archive_append(std::string_view owner, std::string_view with, std::string_view payload,
+                          ArchiveFn done = {}) const;
+  bool archive_query(const ArchiveQuery& query, ArchiveFn done) const;
+  bool archive_remove(std::string_view owner, int64_t before_us, ArchiveFn done = {}) const;
+  std::size_t pending_archive_calls() const noexcept { return count_pending(detail::PendingKind::archive); }
+
   // Cancels this instance's timers at the host and drops every pending
   // callback (completions then find nothing). Run by the destructor. It walks
   // every loop's table, so call it only when no callback of this instance can
@@ -431,6 +444,8 @@ class Host {
   std::size_t count_pending(detail::PendingKind kind) const noexcept;
   static void on_timer(void* state, uint64_t timer_id, void* arg) noexcept;
   static void on_rows(void* state, void* arg, const parley_rows* rows, parley_str error) noexcept;
+  static void on_archive(void* state, void* arg, const parley_archive_page* page, parley_str error) noexcept;
+  uint64_t archive_keep(ArchiveFn done) const;
   static void on_sent(void* state, void* arg, int written) noexcept;
   static void on_attached(void* state, void* arg, parley_session_id session, int attached) noexcept;
 
@@ -783,6 +798,70 @@ inline void Host::on_rows(void*, void* arg, const parley_rows* rows, parley_str 
     else p->on_rows(Rows(host.api(), rows));
   } catch (...) {
     detail::log_exception(host, "storage callback", std::current_exception());
+  }
+}
+
+inline uint64_t Host::archive_keep(ArchiveFn done) const {
+  auto p = std::make_unique<detail::Pending>(detail::PendingKind::archive);
+  p->on_archive = [done = std::move(done)](const parley_archive_page* page, std::string_view error) {
+    if (!done) return;
+    if (!error.empty()) done(unexpected(std::string(error)));
+    else done(ArchivePage(page));
+  };
+  return keep(std::move(p));
+}
+
+inline uint64_t Host::archive_append(std::string_view owner, std::string_view with, std::string_view payload,
+                                     ArchiveFn done) const {
+  const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(archive_remove));
+  if (!done)  // nothing to call back: the host need not wake this loop (module.h)
+    return api->archive_append(m_, detail::to_c(owner), detail::to_c(with), detail::to_c(payload), nullptr, nullptr);
+  uint64_t key = archive_keep(std::move(done));
+  uint64_t id = api->archive_append(m_, detail::to_c(owner), detail::to_c(with), detail::to_c(payload),
+                                    &Host::on_archive, detail::key_arg(key));
+  if (id == 0) unkeep(key, detail::PendingKind::archive);  // refused: done never runs
+  return id;
+}
+
+inline bool Host::archive_query(const ArchiveQuery& q, ArchiveFn done) const {
+  const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(archive_remove));
+  parley_archive_query c{};
+  c.size = sizeof(parley_archive_query);
+  c.owner = detail::to_c(q.owner);
+  c.with = detail::to_c(q.with);
+  c.start_us = q.start_us;
+  c.end_us = q.end_us;
+  c.after_id = q.after_id;
+  c.before_id = q.before_id;
+  static const uint64_t none = 0;
+  c.ids = q.by_ids ? (q.ids.empty() ? &none : q.ids.data()) : nullptr;
+  c.id_count = q.by_ids ? q.ids.size() : 0;
+  c.page_after = q.page_after;
+  c.page_before = q.page_before;
+  c.from_end = q.from_end ? 1 : 0;
+  c.max = q.max;
+  uint64_t key = archive_keep(std::move(done));
+  if (api->archive_query(m_, &c, &Host::on_archive, detail::key_arg(key)) == 1) return true;
+  unkeep(key, detail::PendingKind::archive);
+  return false;
+}
+
+inline bool Host::archive_remove(std::string_view owner, int64_t before_us, ArchiveFn done) const {
+  const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(archive_remove));
+  uint64_t key = archive_keep(std::move(done));
+  if (api->archive_remove(m_, detail::to_c(owner), before_us, &Host::on_archive, detail::key_arg(key)) == 1)
+    return true;
+  unkeep(key, detail::PendingKind::archive);
+  return false;
+}
+
+inline void Host::on_archive(void*, void* arg, const parley_archive_page* page, parley_str error) noexcept {
+  std::unique_ptr<detail::Pending> p = take(arg, detail::PendingKind::archive);
+  if (!p || !p->on_archive || !p->owner) return;  // its Host is gone, or it ran already
+  try {
+    p->on_archive(page, detail::to_sv(error));
+  } catch (...) {
+    detail::log_exception(*p->owner, "archive callback", std::current_exception());
   }
 }
 

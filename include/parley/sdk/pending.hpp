@@ -66,8 +66,8 @@ class Host;
 
 namespace detail {
 
-enum class PendingKind : uint8_t { timer = 0, rows = 1, sent = 2, attach = 3 };
-inline constexpr std::size_t pending_kinds = 4;
+enum class PendingKind : uint8_t { timer = 0, rows = 1, sent = 2, attach = 3, archive = 4 };
+inline constexpr std::size_t pending_kinds = 5;
 
 // One callback the host has not run yet.
 struct Pending {
@@ -86,6 +86,8 @@ struct Pending {
   std::function<void(bool)> on_sent;  // a tracked send (1.2)
   // session_attach (1.2): may run on another loop than the one that asked.
   std::function<void(parley_session_id, bool)> on_attach;
+  // An archive store operation (issue 11): the page, or an error condition.
+  std::function<void(const parley_archive_page*, std::string_view)> on_archive;
 };
 
 // ---- keys ----

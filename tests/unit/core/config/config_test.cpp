@@ -99,9 +99,10 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   CHECK(c.limits.auth_failure_window == 300);
   CHECK(c.limits.max_write_backlog == 4 * 1024 * 1024);
   CHECK(c.limits.max_write_backlog_total == 256 * 1024 * 1024);
+  CHECK(c.limits.max_archive_queue == 65536);
   const char* const shipped[] = {"mod_disco",    "mod_ping",   "mod_version", "mod_vcard",   "mod_private",
                                  "mod_roster",   "mod_presence", "mod_offline", "mod_blocking", "mod_last",
-                                 "mod_csi",      "mod_carbons", "mod_stream_mgmt", "mod_register"};
+                                 "mod_csi",      "mod_carbons", "mod_stream_mgmt", "mod_mam",    "mod_register"};
   REQUIRE(c.modules.size() == std::size(shipped));
   for (size_t i = 0; i < std::size(shipped); ++i) CHECK(c.modules[i].name == shipped[i]);
   CHECK(c.modules[0].options.IsMap());
@@ -159,6 +160,7 @@ TEST_CASE("every key is read") {
       "  max_sessions_per_user: 3\n"
       "  max_write_backlog: 65536\n"
       "  max_write_backlog_total: 1048576\n"
+      "  max_archive_queue: 100\n"
       "modules:\n"
       "  mod_roster: {versioning: true, store: [a, b]}\n"
       "  mod_ping:\n");
@@ -185,9 +187,10 @@ TEST_CASE("every key is read") {
   CHECK(c.limits.max_sessions_per_user == 3);
   CHECK(c.limits.max_write_backlog == 65536);
   CHECK(c.limits.max_write_backlog_total == 1048576);
+  CHECK(c.limits.max_archive_queue == 100);
   REQUIRE(c.modules.size() == 2);
   CHECK(c.modules[0].name == "mod_roster");
-  CHECK(c.modules[0].line == 24);
+  CHECK(c.modules[0].line == 25);
   CHECK(c.modules[0].options["versioning"].as<bool>());
   CHECK(c.modules[0].options["store"].size() == 2);
   CHECK(c.modules[1].name == "mod_ping");
@@ -241,6 +244,7 @@ TEST_CASE("types and ranges") {
   expect_error(kMinimal + "limits: 5\n", 4, 9, "limits: expected a mapping");
   expect_error(kMinimal + "limits:\n  max_write_backlog: 1000\n", 5, 22, "limits.max_write_backlog: must be between 65536");
   expect_error(kMinimal + "limits:\n  max_write_backlog_total: 0\n", 5, 28, "must be between 65536");
+  expect_error(kMinimal + "limits:\n  max_archive_queue: 0\n", 5, 22, "must be between 16");
   expect_error(kMinimal + "storage:\n  type: postgres\n", 5, 9, "only sqlite");
   expect_error(kMinimal + "limits:\n  http_max_header_bytes: 10\n", 5, 26, "between 1024");
   expect_error(kMinimal + "limits:\n  http_idle_timeout: 0\n", 5, 22, "between 1 and");

@@ -1,0 +1,137 @@
+#include "core/modules/host_api_archive.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/modules/module_instance.hpp"
+#include "core/server/server_context.hpp"
+#include "storage/archive_store.hpp"
+
+namespace parley::host_archive {
+
+namespace {
+
+std::string str(parley_str s) { return s.ptr ? std::string(s.ptr, s.len) : std::string(); }
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+storage::ArchiveKey key_of(parley_module* m, std::string owner) {
+  // Each module instance has archives of its own: the scope is the module and its host.
+  return storage::ArchiveKey{m->library->name + "/" + m->host, std::move(owner)};
+}
+
+// Runs the module's completion on `loop` unless the instance was stopped (as storage
+// completions: the state is being or has been freed), and ends the in-flight count.
+void complete(parley_module* m, LoopContext* loop, parley_archive_fn done, void* arg,
+              std::shared_ptr<storage::ArchivePage> page, std::string error) {
+  loop->loop.post([m, done, arg, page = std::move(page), error = std::move(error)] {
+    {
+      std::lock_guard lock(m->callback_mutex);
+      if (done != nullptr && m->started) {
+        std::vector<parley_archive_entry> entries;
+        parley_archive_page view{sizeof(parley_archive_page), nullptr, 0, 0, 0, 0};
+        if (page) {
+          entries.reserve(page->entries.size());
+          for (const auto& e : page->entries)
+            entries.push_back(parley_archive_entry{e.id, e.timestamp_us, parley_str{e.with.data(), e.with.size()},
+                                                   parley_str{e.payload.data(), e.payload.size()}});
+          view.entries = entries.data();
+          view.count = entries.size();
+          view.total = page->total;
+          view.index = page->index;
+          view.complete = page->complete ? 1 : 0;
+        }
+        try {
+          done(m->state, arg, error.empty() ? &view : nullptr, parley_str{error.data(), error.size()});
+        } catch (...) {
+          spdlog::error("module {}: exception escaped an archive callback", m->library->name);
+        }
+      }
+    }
+    m->storage_in_flight.fetch_sub(1);
+  });
+}
+
+}  // namespace
+
+uint64_t archive_append(parley_module* m, parley_str owner, parley_str with, parley_str payload,
+                        parley_archive_fn done, void* arg) {
+  LoopContext* loop = LoopContext::current();
+  storage::ArchiveStore* store = m->ctx->archive;
+  if (loop == nullptr || store == nullptr || owner.len == 0) return 0;
+  storage::ArchiveEntry entry{0, now_us(), str(with), str(payload)};
+  m->storage_in_flight.fetch_add(1);
+  storage::ArchiveStore::AppendDone completion;
+  if (done != nullptr) {
+    completion = [m, loop, done, arg](Result<void, storage::ArchiveError> r) {
+      if (r) complete(m, loop, done, arg, std::make_shared<storage::ArchivePage>(), {});
+      else complete(m, loop, done, arg, nullptr, r.error().condition);
+    };
+  } else {
+    // Nothing to tell the module: no wake-up of its loop per append (the hot path of an
+    // archiving server); a failure is logged here, on the store's thread.
+    completion = [m](Result<void, storage::ArchiveError> r) {
+      if (!r) spdlog::warn("module {}: an archive append failed: {}", m->library->name, r.error().message);
+      m->storage_in_flight.fetch_sub(1);
+    };
+  }
+  uint64_t id = store->append(key_of(m, str(owner)), std::move(entry), std::move(completion));
+  if (id == 0) m->storage_in_flight.fetch_sub(1);  // refused: done never runs
+  return id;
+}
+
+int archive_query(parley_module* m, const parley_archive_query* q, parley_archive_fn done, void* arg) {
+  LoopContext* loop = LoopContext::current();
+  storage::ArchiveStore* store = m->ctx->archive;
+  // The fields up to `max` are the first version's: a smaller struct is refused.
+  if (loop == nullptr || store == nullptr || q == nullptr || q->size < sizeof(parley_archive_query) ||
+      q->owner.len == 0)
+    return 0;
+  storage::ArchiveQuery query;
+  query.key = key_of(m, str(q->owner));
+  query.with = str(q->with);
+  query.start_us = q->start_us;
+  query.end_us = q->end_us;
+  query.after_id = q->after_id;
+  query.before_id = q->before_id;
+  if (q->ids != nullptr) {
+    query.by_ids = true;
+    query.ids.assign(q->ids, q->ids + q->id_count);
+  }
+  query.page_after = q->page_after;
+  query.page_before = q->page_before;
+  query.from_end = q->from_end != 0;
+  query.max = q->max;
+  m->storage_in_flight.fetch_add(1);
+  store->query(std::move(query), [m, loop, done, arg](Result<storage::ArchivePage, storage::ArchiveError> r) {
+    if (r) complete(m, loop, done, arg, std::make_shared<storage::ArchivePage>(std::move(*r)), {});
+    else complete(m, loop, done, arg, nullptr, r.error().condition);
+  });
+  return 1;
+}
+
+int archive_remove(parley_module* m, parley_str owner, int64_t before_us, parley_archive_fn done, void* arg) {
+  LoopContext* loop = LoopContext::current();
+  storage::ArchiveStore* store = m->ctx->archive;
+  if (loop == nullptr || store == nullptr) return 0;
+  m->storage_in_flight.fetch_add(1);
+  store->remove(key_of(m, str(owner)), before_us, [m, loop, done, arg](Result<uint64_t, storage::ArchiveError> r) {
+    if (r) {
+      auto page = std::make_shared<storage::ArchivePage>();
+      page->total = *r;
+      complete(m, loop, done, arg, std::move(page), {});
+    } else {
+      complete(m, loop, done, arg, nullptr, r.error().condition);
+    }
+  });
+  return 1;
+}
+
+}  // namespace parley::host_archive

@@ -1,0 +1,16 @@
+// The host side of the archive store entries of the module ABI (issue 11:
+// archive_append, archive_query, archive_remove). host_api.cpp puts them in the table.
+#pragma once
+
+#include <cstdint>
+
+#include "parley/module.h"
+
+namespace parley::host_archive {
+
+uint64_t archive_append(parley_module* m, parley_str owner, parley_str with, parley_str payload,
+                        parley_archive_fn done, void* arg);
+int archive_query(parley_module* m, const parley_archive_query* query, parley_archive_fn done, void* arg);
+int archive_remove(parley_module* m, parley_str owner, int64_t before_us, parley_archive_fn done, void* arg);
+
+}  // namespace parley::host_archive

@@ -1,0 +1,113 @@
+// mod_mam's rules, kept apart from the module so that they are tested without a host:
+// which messages are archived (XEP-0313 section 5, XEP-0334 hints), the preferences
+// (XEP-0313 section 6), the query form and RSM set of a query (sections 4.1, 4.2;
+// XEP-0059), and the times and ids they carry.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace parley::mod_mam {
+
+inline constexpr std::string_view ns_mam = "urn:xmpp:mam:2";
+inline constexpr std::string_view ns_mam_extended = "urn:xmpp:mam:2#extended";
+inline constexpr std::string_view ns_sid = "urn:xmpp:sid:0";
+inline constexpr std::string_view ns_hints = "urn:xmpp:hints";
+inline constexpr std::string_view ns_client = "jabber:client";
+
+// A direct child of a message: its local name and namespace.
+struct ChildName {
+  std::string_view name;
+  std::string_view ns;
+};
+
+// Whether a message goes to the archives (XEP-0313 section 5.1.1): chat and normal
+// messages (a missing or unknown type is normal, RFC 6121 5.2.2) with a <body/>, or with
+// a <store/> hint; never errors, groupchat (not to a user's archive) or headlines, nor
+// a message with a <no-store/> or <no-permanent-store/> hint.
+bool archivable(std::string_view type, const std::vector<ChildName>& children);
+
+enum class Mode { always, roster, never };
+std::optional<Mode> parse_mode(std::string_view text);
+std::string_view mode_name(Mode mode);
+
+struct Prefs {
+  Mode default_mode = Mode::always;
+  std::vector<std::string> always;  // JIDs (bare: also every full JID of it)
+  std::vector<std::string> never;
+};
+
+// Whether a message with `with` (the other party's JID) is archived under `prefs`:
+// `never` wins over `always`, then the default. Mode::roster is archived as always
+// (the roster is not consulted: see docs/modules/mod_mam.md).
+bool should_archive(const Prefs& prefs, std::string_view with);
+
+// Prefs as stored ("default\nalways jid\nnever jid..."), and back (nullopt: corrupt).
+std::string encode_prefs(const Prefs& prefs);
+std::optional<Prefs> decode_prefs(std::string_view text);
+
+// XEP-0082 DateTime ("2010-06-07T00:00:00Z", fractions and a +hh:mm offset allowed) in
+// microseconds since the epoch, UTC; nullopt if malformed.
+std::optional<int64_t> parse_datetime(std::string_view text);
+// Archive ids on the wire: decimal, 1 to 19 digits, not 0.
+std::optional<uint64_t> parse_id(std::string_view text);
+std::string format_id(uint64_t id);
+// "2w", "7d", "12h", "30m", "45s", "3600" (seconds) -> seconds; "0"/"never": 0 (keep);
+// nullopt if malformed.
+std::optional<int64_t> parse_duration(std::string_view text);
+
+// One field of a submitted data form (XEP-0004): its var and values.
+struct FormField {
+  std::string var;
+  std::vector<std::string> values;
+};
+
+// The RSM <set/> of a query (XEP-0059): each element present or not, with its text.
+struct RsmIn {
+  std::optional<std::string> max;
+  std::optional<std::string> after;
+  std::optional<std::string> before;  // present and empty: the last page
+  bool index_present = false;
+};
+
+struct ParsedQuery {
+  std::string with;  // as given (the module prepares it)
+  int64_t start_us = std::numeric_limits<int64_t>::min();
+  int64_t end_us = std::numeric_limits<int64_t>::max();
+  uint64_t after_id = 0;
+  uint64_t before_id = 0;
+  bool by_ids = false;
+  std::vector<uint64_t> ids;
+  uint64_t page_after = 0;
+  uint64_t page_before = 0;
+  bool from_end = false;
+  uint32_t max = 0;
+  bool flip = false;
+};
+
+struct QueryError {
+  std::string condition;  // RFC 6120: bad-request, feature-not-implemented
+  std::string text;
+};
+
+struct QueryLimits {
+  uint32_t default_page = 50;
+  uint32_t max_page = 250;  // a larger <max/> is capped to it
+  size_t max_ids = 250;     // ids in one query at most
+};
+
+// form_type_seen: whether the form had a FORM_TYPE (a query without a form has none).
+// Errors: a malformed time, id, or max is bad-request; a field this server does not
+// know is feature-not-implemented (XEP-0313 4.1.5); start after end is bad-request.
+struct QueryResultOrError {
+  std::optional<ParsedQuery> query;
+  std::optional<QueryError> error;
+};
+QueryResultOrError parse_query(const std::vector<FormField>& fields, const RsmIn& rsm, bool flip,
+                               const QueryLimits& limits);
+
+}  // namespace parley::mod_mam

@@ -1,0 +1,600 @@
+// mod_mam: XEP-0313 Message Archive Management (urn:xmpp:mam:2, with #extended) on the
+// host's archive store, and XEP-0359 stanza ids.
+//
+// Archiving (rules: mam_logic.hpp, archivable()):
+//   outgoing  PARLEY_EVENT_STANZA_IN: a message a user's session sends goes to that
+//             user's archive (with = its 'to'); one to the user's own bare JID is
+//             archived once, as incoming;
+//   incoming  PARLEY_EVENT_MESSAGE_TO_LOCAL (a filter, before the core delivers it or
+//             hands it to offline storage): the message goes to the recipient's archive
+//             (with = its 'from'), and the copy the recipient gets, live or from offline
+//             storage, carries <stanza-id xmlns='urn:xmpp:sid:0' by='user@host' id=ID/>
+//             with the archive id. Any <stanza-id/> a client sends claiming by= the
+//             recipient's bare JID is removed at STANZA_IN, archived or not (XEP-0359
+//             section 4: a sender cannot forge one); one that reaches MESSAGE_TO_LOCAL is
+//             this module's (a message routed again) and is not archived twice. The id
+//             is made by archive_append on the calling loop, before the append completes.
+//
+// Preferences (section 6): stored in mod_mam_prefs; every loop keeps a copy of the
+// users' preferences that differ from the configured default (read at start, updated by
+// posts when a user sets them), so that the decision per message reads only memory of
+// its own loop. The 'roster' default is archived as 'always' (the roster is not read).
+//
+// Queries (section 4) and the #extended metadata request: the results go to the querying
+// session as tracked sends, a batch at a time, the next batch when the previous one was
+// written (pacing by what the connection writes), then the <fin/> iq result.
+//
+// Retention: entries older than archive_expires_after are removed off the loops (the
+// archive store's thread); the removal runs at most every expires/4 (1 s to 1 h) when
+// the module is used, and queries never return an expired entry meanwhile. No timer is
+// kept (a repeating timer would make the module impossible to reload).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "mam_logic.hpp"
+#include "parley/module.hpp"
+#include "parley/sdk/stamp.hpp"
+
+namespace {
+
+namespace mam = parley::mod_mam;
+
+constexpr const char* ns_mam = "urn:xmpp:mam:2";
+constexpr const char* ns_mam_ext = "urn:xmpp:mam:2#extended";
+constexpr const char* ns_sid = "urn:xmpp:sid:0";
+constexpr const char* ns_forward = "urn:xmpp:forward:0";
+constexpr const char* ns_delay = "urn:xmpp:delay";
+constexpr const char* ns_rsm = "http://jabber.org/protocol/rsm";
+constexpr const char* ns_data = "jabber:x:data";
+constexpr const char* ns_client = "jabber:client";
+
+// Results in flight per query: at most this many, and no more bytes than kBatchBytes
+// (at least one result): a batch must fit well inside a connection's write backlog
+// limit even when the socket takes nothing more, or the pacing itself would cut it.
+constexpr size_t kBatch = 10;
+constexpr size_t kBatchBytes = 64 * 1024;
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string stamp_of(int64_t us) { return parley::xep0082_stamp(us / 1000); }
+
+// Queries under way, per loop and session (each loop touches its own map only): a
+// session has at most max_concurrent_queries pages in memory at once. Shared with the
+// deliveries, which may be freed after the module (by the SDK, at stop).
+using QueryCounts = std::vector<std::unordered_map<parley_session_id, uint32_t>>;
+
+// A query's results on their way to the session, a batch at a time. Made, used and freed
+// on the session's loop.
+struct Delivery {
+  Delivery(std::shared_ptr<QueryCounts> c, uint32_t l, parley_session_id s) : counts(std::move(c)), loop(l), session(s) {
+    ++(*counts)[loop][session];
+  }
+  ~Delivery() {
+    auto& here = (*counts)[loop];
+    auto it = here.find(session);
+    if (it != here.end() && --it->second == 0) here.erase(it);
+  }
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
+  std::shared_ptr<QueryCounts> counts;
+  uint32_t loop;
+  parley_session_id session = 0;
+  std::string to;        // the requester's full JID
+  std::string owner;     // the archive
+  std::string queryid;
+  std::vector<parley::Element> results;  // in order
+  std::vector<size_t> sizes;             // about how many bytes each result is
+  size_t next = 0;
+  size_t in_flight = 0;
+  bool failed = false;
+  std::optional<parley::Element> fin;  // the iq result, sent last
+};
+
+class ModMam : public parley::Module {
+ public:
+  parley::Result<void, std::string> start() override {
+    if (!host().supports_1_2() || !host().supports_archive())
+      return parley::unexpected(std::string("needs a host with module ABI 1.2 and the archive store"));
+    if (auto d = host().option_string("default")) {
+      auto mode = mam::parse_mode(*d);
+      if (!mode) return parley::unexpected("option 'default' must be always, roster or never, not '" + *d + "'");
+      default_prefs_.default_mode = *mode;
+    }
+    if (auto n = host().option_int("max_page_size")) {
+      if (*n < 1 || *n > 10000) return parley::unexpected(std::string("option 'max_page_size' must be 1..10000"));
+      limits_.max_page = static_cast<uint32_t>(*n);
+      limits_.max_ids = static_cast<size_t>(*n);
+    }
+    if (auto n = host().option_int("default_page_size")) {
+      if (*n < 1 || *n > 10000) return parley::unexpected(std::string("option 'default_page_size' must be 1..10000"));
+      limits_.default_page = static_cast<uint32_t>(*n);
+    }
+    limits_.default_page = std::min(limits_.default_page, limits_.max_page);
+    if (auto n = host().option_int("max_concurrent_queries")) {
+      if (*n < 1 || *n > 100) return parley::unexpected(std::string("option 'max_concurrent_queries' must be 1..100"));
+      max_queries_ = static_cast<uint32_t>(*n);
+    }
+    expires_s_ = 7 * 86400;
+    if (auto e = host().option_string("archive_expires_after")) {
+      auto s = mam::parse_duration(*e);
+      if (!s) return parley::unexpected("option 'archive_expires_after' is not a duration (7d, 12h, 30m, 45s, never): '" + *e + "'");
+      expires_s_ = *s;
+    }
+    archived_ = parley::register_metric(host(), "archived", PARLEY_METRIC_COUNTER, "messages appended to archives");
+    queries_ = parley::register_metric(host(), "queries", PARLEY_METRIC_COUNTER, "archive queries answered");
+    loops_.resize(parley::loop_count(host()));
+    query_counts_ = std::make_shared<QueryCounts>(loops_.size());
+    // The stored preferences, copied to every loop.
+    host().query("SELECT owner, prefs FROM mod_mam_prefs", {}, [this](parley::Result<parley::Rows, std::string> rows) {
+      if (!rows) return host().error("cannot read the archiving preferences: " + rows.error());
+      auto all = std::make_shared<std::vector<std::pair<std::string, mam::Prefs>>>();
+      for (size_t i = 0; i < rows->size(); ++i) {
+        auto owner = rows->at(i, 0).text();
+        auto text = rows->at(i, 1).text();
+        auto prefs = text ? mam::decode_prefs(*text) : std::nullopt;
+        if (owner && prefs) all->emplace_back(*owner, std::move(*prefs));
+      }
+      for (uint32_t l = 0; l < loops_.size(); ++l)
+        parley::post(host(), l, [this, all, l] {
+          for (const auto& [owner, prefs] : *all) loops_[l].prefs.emplace(owner, prefs);
+        });
+    });
+    return {};
+  }
+
+  // Hot reload: the preferences go from the old code to the new, so that none is missed
+  // while the new code reads them again. Called with the module's entry points paused:
+  // no loop touches loops_ meanwhile; every loop holds the same copy, loop 0's is saved.
+  parley::Result<std::string, std::string> save_state() override {
+    std::string out;
+    if (loops_.empty()) return out;
+    for (const auto& [owner, prefs] : loops_[0].prefs) {
+      const std::string encoded = mam::encode_prefs(prefs);
+      out += std::to_string(owner.size()) + ":" + owner + std::to_string(encoded.size()) + ":" + encoded;
+    }
+    return out;
+  }
+  parley::Result<void, std::string> restore_state(std::string_view bytes) override {
+    auto take = [&bytes]() -> std::optional<std::string_view> {
+      size_t colon = bytes.find(':');
+      if (colon == std::string_view::npos || colon == 0 || colon > 9) return std::nullopt;
+      size_t n = 0;
+      for (char c : bytes.substr(0, colon)) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + static_cast<size_t>(c - '0');
+      }
+      if (bytes.size() - colon - 1 < n) return std::nullopt;
+      std::string_view v = bytes.substr(colon + 1, n);
+      bytes.remove_prefix(colon + 1 + n);
+      return v;
+    };
+    while (!bytes.empty()) {
+      auto owner = take();
+      auto text = owner ? take() : std::nullopt;
+      auto prefs = text ? mam::decode_prefs(*text) : std::nullopt;
+      if (!prefs) return parley::unexpected(std::string("corrupt mod_mam state"));
+      for (auto& loop : loops_) loop.prefs[std::string(*owner)] = *prefs;
+    }
+    return {};
+  }
+
+  // ---- archiving ----
+
+  parley::Outcome on_stanza_in(const parley::Event& event) {
+    auto stanza = event.stanza();
+    if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
+    const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+    const std::string_view to = stanza->attr("to").value_or("");
+    // XEP-0359 section 4: a client cannot say what the recipient's archive id is. A
+    // message comes from a client only through here, so a <stanza-id by=recipient/>
+    // that reaches MESSAGE_TO_LOCAL was put there by this module (a message routed
+    // again, by stream management for instance) and is not archived twice.
+    strip_forged_ids(*stanza, std::string(parley::bare_jid(to.empty() ? std::string_view(owner) : to)));
+    if (!mam::archivable(stanza->attr("type").value_or(""), children(*stanza))) return parley::Outcome::pass;
+    if (to.empty() || parley::bare_jid(to) == owner) return parley::Outcome::pass;  // archived as incoming
+    if (!mam::should_archive(prefs_of(owner), to)) return parley::Outcome::pass;
+    append(owner, to, stanza->serialize());
+    return parley::Outcome::pass;
+  }
+
+  parley::Outcome on_to_local(const parley::Event& event) {
+    auto stanza = event.stanza();
+    if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
+    const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+    parley::ElementRef message = *stanza;
+    // Archived already (routed again after it was delivered once): keep its id.
+    for (auto child : message.children())
+      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") == owner)
+        return parley::Outcome::pass;
+    const std::string_view type = stanza->attr("type").value_or("");
+    if (!mam::archivable(type, children(*stanza))) return parley::Outcome::pass;
+    const std::string_view from = stanza->attr("from").value_or("");
+    if (from.empty()) return parley::Outcome::pass;
+    // A normal message to a resource that is not there is refused by the core (RFC 6121
+    // 8.5.3.2.1): it is not delivered, so not archived.
+    const parley::Jid to = parley::Jid::prepared(stanza->attr("to").value_or(""));
+    if (to.has_resource() && type != "chat" && !has_session(owner, to.full())) return parley::Outcome::pass;
+    if (!mam::should_archive(prefs_of(owner), from)) return parley::Outcome::pass;
+    uint64_t id = append(owner, from, stanza->serialize());
+    if (id != 0)
+      message.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id",
+                                                                                                     mam::format_id(id));
+    return parley::Outcome::pass;
+  }
+
+  parley::Outcome on_user_removed(const parley::Event& event) {
+    const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+    host().archive_remove(owner, std::numeric_limits<int64_t>::max(), [this, owner](auto r) {
+      if (!r) host().warn("could not remove the archive of " + owner + ": " + r.error());
+    });
+    host().execute("DELETE FROM mod_mam_prefs WHERE owner = ?", {owner});
+    forget_prefs(owner);
+    return parley::Outcome::pass;
+  }
+
+  // The account's disco#info (XEP-0313 section 7: clients look for the features on
+  // their own bare JID).
+  parley::Outcome on_account_disco(const parley::Event& event) {
+    auto acc = event.acc();
+    if (!acc) return parley::Outcome::pass;
+    for (const char* feature : {ns_mam, ns_mam_ext, ns_sid})
+      acc->add_child("feature", "http://jabber.org/protocol/disco#info").set_attr("var", feature);
+    return parley::Outcome::pass;
+  }
+
+  // ---- iq ----
+
+  void on_iq(const parley::IqRequest& request) {
+    const std::string requester(parley::bare_jid(request.from()));
+    auto payload = request.payload();
+    if (!payload) return host().bounce(request.iq(), "bad-request");
+    // Section 4.1: a user queries its own archive only.
+    if (request.to() != requester || request.session() == 0)
+      return host().bounce(request.iq(), "forbidden", "only the owner may use this archive");
+    const std::string_view name = payload->name();
+    const bool get = request.type() == "get";
+    if (name == "prefs") return get ? prefs_get(request, requester) : prefs_set(request, requester, *payload);
+    if (name == "metadata" && get) return metadata(request, requester);
+    if (name == "query" && get) return form(request);
+    if (name == "query" && !get) return query(request, requester, *payload);
+    host().bounce(request.iq(), "feature-not-implemented");
+  }
+
+ private:
+  struct LoopState {
+    std::unordered_map<std::string, mam::Prefs> prefs;  // users whose prefs are stored
+  };
+
+  static std::vector<mam::ChildName> children(parley::ElementView stanza) {
+    std::vector<mam::ChildName> out;
+    for (auto child : stanza.children()) out.push_back(mam::ChildName{child.name(), child.xmlns()});
+    return out;
+  }
+
+  const mam::Prefs& prefs_of(const std::string& owner) const {
+    int32_t here = parley::current_loop(host());
+    if (here < 0 || static_cast<size_t>(here) >= loops_.size()) return default_prefs_;
+    auto it = loops_[static_cast<size_t>(here)].prefs.find(owner);
+    return it == loops_[static_cast<size_t>(here)].prefs.end() ? default_prefs_ : it->second;
+  }
+
+  bool has_session(const std::string& owner, const std::string& full) const {
+    for (const auto& s : host().user_sessions(owner))
+      if (s.full_jid == full) return true;
+    return false;
+  }
+
+  uint64_t append(const std::string& owner, std::string_view with, const std::string& payload) {
+    // No completion: the host logs a failed append, and the loop is not woken per message.
+    uint64_t id = host().archive_append(owner, with, payload);
+    if (id != 0) archived_.add();
+    maybe_expire();
+    return id;
+  }
+
+  // XEP-0359 section 4: only the archive's own server says what the archive's id is.
+  static void strip_forged_ids(parley::ElementRef message, const std::string& owner) {
+    bool forged = false;
+    for (auto child : message.children())
+      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") == owner)
+        forged = true;
+    if (!forged) return;
+    std::vector<parley::Element> keep;
+    for (auto child : message.children())
+      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") != owner)
+        keep.push_back(child.clone());
+    message.remove_children("stanza-id", ns_sid);
+    for (auto& k : keep) message.add_child(std::move(k));
+  }
+
+  // Expiry, at most every expires/4 (1 s .. 1 h) while the module is used: one
+  // compare-and-swap wins the turn, the removal itself runs on the archive store's thread.
+  void maybe_expire() {
+    if (expires_s_ <= 0) return;
+    const int64_t now = now_us();
+    const int64_t every = std::clamp<int64_t>(expires_s_ / 4, 1, 3600) * 1000000;
+    int64_t last = last_expiry_.load(std::memory_order_relaxed);
+    if (now - last < every) return;
+    if (!last_expiry_.compare_exchange_strong(last, now)) return;
+    host().archive_remove("", now - expires_s_ * 1000000, [this](auto r) {
+      if (!r) host().warn("archive expiry failed: " + r.error());
+    });
+  }
+
+  int64_t oldest_kept_us() const { return expires_s_ > 0 ? now_us() - expires_s_ * 1000000 : INT64_MIN; }
+
+  // ---- preferences ----
+
+  void reply_prefs(const parley::IqRequest& request, const mam::Prefs& prefs) {
+    parley::Element result = parley::make_iq_result(request.iq());
+    auto p = result.add_child("prefs", ns_mam);
+    p.set_attr("default", mam::mode_name(prefs.default_mode));
+    auto always = p.add_child("always", ns_mam);
+    for (const auto& j : prefs.always) always.add_child("jid", ns_mam).add_text(j);
+    auto never = p.add_child("never", ns_mam);
+    for (const auto& j : prefs.never) never.add_child("jid", ns_mam).add_text(j);
+    host().route(std::move(result));
+  }
+
+  void prefs_get(const parley::IqRequest& request, const std::string& owner) { reply_prefs(request, prefs_of(owner)); }
+
+  void prefs_set(const parley::IqRequest& request, const std::string& owner, parley::ElementView payload) {
+    mam::Prefs prefs;
+    auto mode = mam::parse_mode(payload.attr("default").value_or(""));
+    if (!mode) return host().bounce(request.iq(), "bad-request", "'default' must be always, roster or never");
+    prefs.default_mode = *mode;
+    for (auto list : payload.children()) {
+      if (list.xmlns() != ns_mam || (list.name() != "always" && list.name() != "never"))
+        return host().bounce(request.iq(), "bad-request", "unexpected element in <prefs/>");
+      for (auto j : list.children()) {
+        if (j.name() != "jid") return host().bounce(request.iq(), "bad-request", "expected <jid/>");
+        auto jid = parley::Jid::parse(host(), j.text());
+        if (!jid) return host().bounce(request.iq(), "jid-malformed", "not a JID: " + j.text());
+        (list.name() == "always" ? prefs.always : prefs.never).push_back(jid->full());
+      }
+    }
+    if (prefs.always.size() + prefs.never.size() > 1000)
+      return host().bounce(request.iq(), "policy-violation", "at most 1000 JIDs");
+    auto iq = std::make_shared<parley::Element>(request.iq().clone());
+    host().execute("INSERT OR REPLACE INTO mod_mam_prefs (owner, prefs) VALUES (?, ?)",
+                   {owner, mam::encode_prefs(prefs)},
+                   [this, iq, owner, prefs](parley::Result<parley::Rows, std::string> r) {
+                     if (!r) return host().bounce(*iq, "internal-server-error");
+                     // Every loop's copy first, then the answer: a message that the
+                     // client sends after the answer meets the new preferences.
+                     for (uint32_t l = 0; l < loops_.size(); ++l)
+                       parley::post(host(), l, [this, l, owner, prefs] { loops_[l].prefs[owner] = prefs; });
+                     parley::Element result = parley::make_iq_result(*iq);
+                     auto p = result.add_child("prefs", ns_mam);
+                     p.set_attr("default", mam::mode_name(prefs.default_mode));
+                     auto always = p.add_child("always", ns_mam);
+                     for (const auto& j : prefs.always) always.add_child("jid", ns_mam).add_text(j);
+                     auto never = p.add_child("never", ns_mam);
+                     for (const auto& j : prefs.never) never.add_child("jid", ns_mam).add_text(j);
+                     host().route(std::move(result));
+                   });
+  }
+
+  void forget_prefs(const std::string& owner) {
+    for (uint32_t l = 0; l < loops_.size(); ++l) parley::post(host(), l, [this, l, owner] { loops_[l].prefs.erase(owner); });
+  }
+
+  // ---- queries ----
+
+  void form(const parley::IqRequest& request) {
+    parley::Element result = parley::make_iq_result(request.iq());
+    auto x = result.add_child("query", ns_mam).add_child("x", ns_data);
+    x.set_attr("type", "form");
+    auto ft = x.add_child("field", ns_data);
+    ft.set_attr("var", "FORM_TYPE").set_attr("type", "hidden");
+    ft.add_child("value", ns_data).add_text(ns_mam);
+    for (const auto& [var, type] : std::vector<std::pair<const char*, const char*>>{
+             {"with", "jid-single"}, {"start", "text-single"}, {"end", "text-single"},
+             {"before-id", "text-single"}, {"after-id", "text-single"}})
+      x.add_child("field", ns_data).set_attr("var", var).set_attr("type", type);
+    // Section 4.1.5: 'ids' is list-multi, open to any value (XEP-0122), never listed.
+    auto ids = x.add_child("field", ns_data);
+    ids.set_attr("var", "ids").set_attr("type", "list-multi");
+    ids.add_child("validate", "http://jabber.org/protocol/xdata-validate").set_attr("datatype", "xs:string")
+        .add_child("open", "http://jabber.org/protocol/xdata-validate");
+    host().route(std::move(result));
+  }
+
+  void query(const parley::IqRequest& request, const std::string& owner, parley::ElementView payload) {
+    std::vector<mam::FormField> fields;
+    mam::RsmIn rsm;
+    bool flip = false;
+    for (auto child : payload.children()) {
+      if (child.name() == "x" && child.xmlns() == ns_data) {
+        if (child.attr("type").value_or("") != "submit")
+          return host().bounce(request.iq(), "bad-request", "the form must be of type submit");
+        for (auto f : child.children()) {
+          if (f.name() != "field") continue;
+          mam::FormField field;
+          field.var = std::string(f.attr("var").value_or(""));
+          for (auto v : f.children())
+            if (v.name() == "value") field.values.push_back(v.text());
+          fields.push_back(std::move(field));
+        }
+      } else if (child.name() == "set" && child.xmlns() == ns_rsm) {
+        if (auto m = child.child("max", ns_rsm)) rsm.max = m->text();
+        if (auto a = child.child("after", ns_rsm)) rsm.after = a->text();
+        if (auto b = child.child("before", ns_rsm)) rsm.before = b->text();
+        rsm.index_present = child.child("index", ns_rsm).has_value();
+      } else if (child.name() == "flip-page" && child.xmlns() == ns_mam) {
+        flip = true;
+      }
+    }
+    auto parsed = mam::parse_query(fields, rsm, flip, limits_);
+    if (parsed.error) return host().bounce(request.iq(), parsed.error->condition, parsed.error->text);
+    mam::ParsedQuery& q = *parsed.query;
+    parley::ArchiveQuery aq;
+    aq.owner = owner;
+    if (!q.with.empty()) {
+      auto with = parley::Jid::parse(host(), q.with);
+      if (!with) return host().bounce(request.iq(), "jid-malformed", "'with' is not a JID");
+      aq.with = with->full();
+    }
+    aq.start_us = std::max(q.start_us, oldest_kept_us());
+    aq.end_us = q.end_us;
+    aq.after_id = q.after_id;
+    aq.before_id = q.before_id;
+    aq.by_ids = q.by_ids;
+    aq.ids = q.ids;
+    aq.page_after = q.page_after;
+    aq.page_before = q.page_before;
+    aq.from_end = q.from_end;
+    aq.max = q.max;
+    // The requester's session is on this loop (a client's iq is handled where it
+    // arrived): the delivery lives here, and so does its count.
+    const int32_t here = parley::current_loop(host());
+    if (here < 0 || static_cast<size_t>(here) >= query_counts_->size() ||
+        host().session_state(request.session()) == parley::Host::SessionState::gone)
+      return host().bounce(request.iq(), "internal-server-error", "the query's session is not on this loop");
+    auto& counts = (*query_counts_)[static_cast<size_t>(here)];
+    if (auto it = counts.find(request.session()); it != counts.end() && it->second >= max_queries_)
+      return host().bounce(request.iq(), "resource-constraint", "too many archive queries under way; retry later");
+    auto delivery = std::make_shared<Delivery>(query_counts_, static_cast<uint32_t>(here), request.session());
+    delivery->to = std::string(request.from());
+    delivery->owner = owner;
+    delivery->queryid = std::string(payload.attr("queryid").value_or(""));
+    auto iq = std::make_shared<parley::Element>(request.iq().clone());
+    const bool flip_page = q.flip;
+    maybe_expire();
+    bool started = host().archive_query(aq, [this, iq, delivery, flip_page](parley::Result<parley::ArchivePage, std::string> r) {
+      if (!r) return host().bounce(*iq, r.error());
+      const parley::ArchivePage& page = *r;
+      std::vector<size_t> order(page.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = flip_page ? order.size() - 1 - i : i;
+      for (size_t i : order) {
+        auto e = page.at(i);
+        auto original = host().parse(e.payload);
+        if (!original) continue;  // not a stanza any more: skipped, never sent half-made
+        parley::Element msg = host().element("message", ns_client);
+        msg.set_attr("from", delivery->owner).set_attr("to", delivery->to);
+        auto result = msg.add_child("result", ns_mam);
+        if (!delivery->queryid.empty()) result.set_attr("queryid", delivery->queryid);
+        result.set_attr("id", mam::format_id(e.id));
+        auto fwd = result.add_child("forwarded", ns_forward);
+        fwd.add_child("delay", ns_delay).set_attr("stamp", stamp_of(e.timestamp_us));
+        fwd.add_child(std::move(*original));
+        delivery->results.push_back(std::move(msg));
+        delivery->sizes.push_back(e.payload.size() + delivery->to.size() + delivery->owner.size() + 256);
+      }
+      parley::Element fin_iq = parley::make_iq_result(*iq);
+      auto fin = fin_iq.add_child("fin", ns_mam);
+      if (page.complete()) fin.set_attr("complete", "true");
+      auto set = fin.add_child("set", ns_rsm);
+      if (page.size() > 0) {
+        const uint64_t first_id = page.at(flip_page ? page.size() - 1 : 0).id;
+        const uint64_t last_id = page.at(flip_page ? 0 : page.size() - 1).id;
+        set.add_child("first", ns_rsm).set_attr("index", std::to_string(page.index())).add_text(mam::format_id(first_id));
+        set.add_child("last", ns_rsm).add_text(mam::format_id(last_id));
+      }
+      set.add_child("count", ns_rsm).add_text(std::to_string(page.total()));
+      delivery->fin = std::move(fin_iq);
+      queries_.add();
+      // On the requester's loop: tracked sends are made there.
+      parley::post_to_session(host(), delivery->session, [this, delivery] { pump(delivery); });
+    });
+    if (!started) host().bounce(request.iq(), "internal-server-error");
+  }
+
+  // Sends the next batch once the last one was written; the <fin/> result last.
+  void pump(const std::shared_ptr<Delivery>& d) {
+    if (d->failed || d->in_flight > 0) return;
+    if (d->next >= d->results.size()) {
+      if (d->fin) {
+        parley::Element fin = std::move(*d->fin);
+        d->fin.reset();
+        host().send_tracked(d->session, std::move(fin), [](bool) {});
+      }
+      return;
+    }
+    size_t end = std::min(d->results.size(), d->next + kBatch);
+    size_t bytes = 0;
+    for (; d->next < end && (bytes == 0 || bytes + d->sizes[d->next] <= kBatchBytes); ++d->next) {
+      bytes += d->sizes[d->next];
+      ++d->in_flight;
+      bool accepted = host().send_tracked(d->session, std::move(d->results[d->next]), [this, d](bool written) {
+        --d->in_flight;
+        if (!written) d->failed = true;
+        pump(d);
+      });
+      if (!accepted) {
+        --d->in_flight;
+        d->failed = true;  // the session is gone or was cut: nothing more for it
+        return;
+      }
+    }
+  }
+
+  void metadata(const parley::IqRequest& request, const std::string& owner) {
+    auto iq = std::make_shared<parley::Element>(request.iq().clone());
+    parley::ArchiveQuery first;
+    first.owner = owner;
+    first.start_us = oldest_kept_us();
+    first.max = 1;
+    bool ok = host().archive_query(first, [this, iq, owner](parley::Result<parley::ArchivePage, std::string> r) {
+      if (!r) return host().bounce(*iq, r.error());
+      std::optional<std::pair<uint64_t, int64_t>> start;
+      if (r->size() > 0) start = std::make_pair(r->at(0).id, r->at(0).timestamp_us);
+      parley::ArchiveQuery last;
+      last.owner = owner;
+      last.start_us = oldest_kept_us();
+      last.max = 1;
+      last.from_end = true;
+      bool ok2 = host().archive_query(last, [this, iq, start](parley::Result<parley::ArchivePage, std::string> r2) {
+        if (!r2) return host().bounce(*iq, r2.error());
+        parley::Element result = parley::make_iq_result(*iq);
+        auto md = result.add_child("metadata", ns_mam);
+        if (start && r2->size() > 0) {
+          md.add_child("start", ns_mam).set_attr("id", mam::format_id(start->first)).set_attr("timestamp", stamp_of(start->second));
+          md.add_child("end", ns_mam)
+              .set_attr("id", mam::format_id(r2->at(0).id))
+              .set_attr("timestamp", stamp_of(r2->at(0).timestamp_us));
+        }
+        host().route(std::move(result));
+      });
+      if (!ok2) host().bounce(*iq, "internal-server-error");
+    });
+    if (!ok) host().bounce(request.iq(), "internal-server-error");
+  }
+
+  mam::Prefs default_prefs_;
+  mam::QueryLimits limits_;
+  int64_t expires_s_ = 0;
+  uint32_t max_queries_ = 2;
+  std::shared_ptr<QueryCounts> query_counts_;
+  std::atomic<int64_t> last_expiry_{0};
+  std::vector<LoopState> loops_;  // [loop]: touched by that loop only
+  parley::Metric archived_;
+  parley::Metric queries_;
+};
+
+}  // namespace
+
+PARLEY_MODULE(ModMam, "mod_mam", "1.0.0",
+              parley::option("default", PARLEY_OPT_STRING),
+              parley::option("max_page_size", PARLEY_OPT_INT),
+              parley::option("default_page_size", PARLEY_OPT_INT),
+              parley::option("archive_expires_after", PARLEY_OPT_STRING),
+              parley::option("max_concurrent_queries", PARLEY_OPT_INT),
+              parley::iq_handler<&ModMam::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_mam),
+              parley::hook<&ModMam::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 60),
+              parley::hook<&ModMam::on_to_local>(PARLEY_EVENT_MESSAGE_TO_LOCAL, 60),
+              parley::hook<&ModMam::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModMam::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
+              parley::disco_feature(ns_mam), parley::disco_feature(ns_mam_ext), parley::disco_feature(ns_sid),
+              parley::schema("CREATE TABLE mod_mam_prefs (owner TEXT PRIMARY KEY, prefs TEXT NOT NULL)"))

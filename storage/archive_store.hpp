@@ -1,0 +1,104 @@
+// storage/archive_store.hpp - the archive store (issue 11): per-owner append-only logs of
+// (id, timestamp, with, payload), queried by time range, with, id bounds and id lists,
+// paged from either end (XEP-0059 RSM), removed by age or by owner.
+//
+// Backend-neutral: nothing here names SQLite. A backend runs every operation off the
+// caller's thread and calls the completion on one of its own threads; the core posts it
+// back to the loop that asked. Operations of one store run in the order they were queued
+// (one owner's appends stay in order, and a query sees every append queued before it).
+//
+// Ids are made by the store when an append is queued, and returned at once (a stanza can
+// carry its id before the append completes): store-wide unique, never reused (above every
+// id stored, whatever the clock does), and increasing in the order appends are queued, so
+// that a query, queued after them, that sees an id also sees every smaller one (RSM paging
+// "after the last id I saw" never skips an entry that was still on its way).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "parley/result.hpp"
+
+namespace parley::storage {
+
+struct ArchiveEntry {
+  uint64_t id = 0;
+  int64_t timestamp_us = 0;  // microseconds since the epoch, UTC
+  std::string with;          // the other party's JID as stored (full or bare)
+  std::string payload;       // opaque bytes (mod_mam: the serialized message)
+};
+
+// Which archives: `scope` separates the users of the store (a module on one host, e.g.
+// "mod_mam/example.org"); `owner` is one archive in it (a bare JID).
+struct ArchiveKey {
+  std::string scope;
+  std::string owner;
+};
+
+struct ArchiveQuery {
+  ArchiveKey key;
+  // The result set: entries matching every filter given.
+  std::string with;  // empty: any; a bare JID matches it and all its resources; a full JID only itself
+  int64_t start_us = std::numeric_limits<int64_t>::min();  // inclusive
+  int64_t end_us = std::numeric_limits<int64_t>::max();    // inclusive
+  uint64_t after_id = 0;   // 0: none; else only ids above it (the id must exist: item-not-found)
+  uint64_t before_id = 0;  // 0: none; else only ids below it (likewise)
+  bool by_ids = false;     // only the entries whose id is in `ids` (each must exist: item-not-found)
+  std::vector<uint64_t> ids;
+  // The page of that set: up to `max` entries after page_after (forward, the default) or,
+  // with from_end, the last `max` entries before page_before (0 with from_end: the last
+  // page). page_after / page_before must exist too (item-not-found). max == 0: count only.
+  uint64_t page_after = 0;
+  uint64_t page_before = 0;
+  bool from_end = false;
+  uint32_t max = 0;
+};
+
+struct ArchivePage {
+  std::vector<ArchiveEntry> entries;  // ascending ids
+  uint64_t total = 0;    // entries in the result set (not only this page)
+  uint64_t index = 0;    // how many entries of the set come before the page's first
+  bool complete = false; // the page reaches the end of the set in its direction
+};
+
+// condition: an RFC 6120 stanza error condition ("item-not-found", "internal-server-error",
+// "resource-constraint"); message: for the log.
+struct ArchiveError {
+  std::string condition;
+  std::string message;
+};
+
+class ArchiveStore {
+ public:
+  using AppendDone = std::function<void(Result<void, ArchiveError>)>;
+  using QueryDone = std::function<void(Result<ArchivePage, ArchiveError>)>;
+  using RemoveDone = std::function<void(Result<uint64_t, ArchiveError>)>;  // entries removed
+
+  virtual ~ArchiveStore() = default;
+
+  // Completions run on a thread of the store, exactly once each (also when the store stops
+  // before it ran the operation: then with an error). They must not throw.
+  // append: entry.id is ignored; returns the id given to it, or 0 if refused (stopping, or
+  // the queue is full): then `done` never runs.
+  virtual uint64_t append(ArchiveKey key, ArchiveEntry entry, AppendDone done) = 0;
+  virtual void query(ArchiveQuery query, QueryDone done) = 0;
+  // owner empty: every archive of the scope. Removes entries older than before_us
+  // (INT64_MAX: all of them).
+  virtual void remove(ArchiveKey key, int64_t before_us, RemoveDone done) = 0;
+
+  // Operations waiting (the health gauge).
+  virtual size_t queue_length() const = 0;
+  // Finishes what is queued, then stops. Idempotent.
+  virtual void stop() = 0;
+};
+
+// The bare part of a JID ("a@b/c" -> "a@b").
+inline std::string archive_bare(const std::string& jid) {
+  auto slash = jid.find('/');
+  return slash == std::string::npos ? jid : jid.substr(0, slash);
+}
+
+}  // namespace parley::storage
