@@ -27,14 +27,13 @@ storage::ArchiveKey key_of(parley_module* m, std::string owner) {
   return storage::ArchiveKey{m->library->name + "/" + m->host, std::move(owner)};
 }
 
-// Runs the module's completion on `loop` unless the instance was stopped (as storage
-// completions: the state is being or has been freed), and ends the in-flight count.
+// Runs the module's completion on `loop` through the instance's gate unless it was stopped
+// (as storage completions: the state is being or has been freed), and ends the in-flight count.
 void complete(parley_module* m, LoopContext* loop, parley_archive_fn done, void* arg,
               std::shared_ptr<storage::ArchivePage> page, std::string error) {
   loop->loop.post([m, done, arg, page = std::move(page), error = std::move(error)] {
-    {
-      std::lock_guard lock(m->callback_mutex);
-      if (done != nullptr && m->started) {
+    if (done != nullptr) {
+      m->gate.run([&] {
         std::vector<parley_archive_entry> entries;
         parley_archive_page view{sizeof(parley_archive_page), nullptr, 0, 0, 0, 0};
         if (page) {
@@ -53,7 +52,7 @@ void complete(parley_module* m, LoopContext* loop, parley_archive_fn done, void*
         } catch (...) {
           spdlog::error("module {}: exception escaped an archive callback", m->library->name);
         }
-      }
+      });
     }
     m->storage_in_flight.fetch_sub(1);
   });
