@@ -196,7 +196,13 @@ parley::Outcome ModPresence::on_presence_to_local(const parley::Event& ev) {
         nullptr);
     return parley::Outcome::handled;
   }
-  host().query(
+  // On the writer, in order after every write queued before it: the account's
+  // last unavailable presence may have been written a moment ago (its
+  // broadcast can reach the prober first), and a reader thread could answer
+  // from the row before it (test_unavailable_on_clean_logout_carries_the_status_once
+  // got no status that way). A client's probe of an account without
+  // resources is rare; login probes are answered from their own query.
+  host().execute(
       "SELECT (SELECT subscription FROM mod_roster_items WHERE host = ? AND user = ? AND contact = ?), "
       "(SELECT xml FROM mod_presence_last WHERE jid = ?), (SELECT stamp FROM mod_presence_last WHERE jid = ?)",
       {std::string(ev.host()), std::string(ev.user()), prober, user, user},
