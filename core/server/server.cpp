@@ -247,10 +247,13 @@ void Server::shutdown() {
     loop->sessions.clear();
     loop->orphan_streams.clear();
   }
-  // 4. Modules, now that no loop can call them; storage last: finish queued writes.
+  // 4. The archive store first: it drains its queue, and its appends'
+  // completions (on its own thread) touch their module instances, which
+  // stop_all frees. Then modules, now that no loop can call them; storage
+  // last: finish queued writes.
+  archive_->stop();
   modules_->stop_all();
   storage_->stop();
-  archive_->stop();
 
   control_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
