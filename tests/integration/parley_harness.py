@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import random
 import socket
 import subprocess
 import tempfile
@@ -58,17 +59,38 @@ def required_binary(env_name):
 _ports_given = set()
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A port nothing listens on, never the same one twice in this process:
-    the kernel can hand back a just-closed ephemeral port at once (a config
-    with two listeners on one port was a flaky start-up failure)."""
+    """A port nothing listens on, never the same one twice in this process.
+
+    Picked below the kernel's ephemeral range and checked by binding it: a
+    port from bind(("127.0.0.1", 0)) is an ephemeral one, which any client
+    connection of the test processes running side by side could take as its
+    local port before parleyd binds it ("cannot listen ...: Address already in
+    use" in test_websocket, with ctest -j3); and the kernel can hand back a
+    just-closed ephemeral port at once (a config with two listeners on one
+    port was a flaky start-up failure)."""
+    low, _ = _ephemeral_range()
+    rng = random.Random()
     while True:
+        port = rng.randrange(10000, max(10001, low))
+        if port in _ports_given:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _ports_given:
-            _ports_given.add(port)
-            return port
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
 
 
 class CertCache:
