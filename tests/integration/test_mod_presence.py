@@ -272,9 +272,10 @@ def test_directed_presence_without_initial_presence(server_factory, raw_factory)
 def assert_loop_served(worst, total, what):
     """The longest ping round trip while `what` ran (total seconds) shows the
     loop was not held by it: under a generous 1 s, or, on a slow (sanitizer)
-    build, a small part of the whole. Holding the loop, the one ping sent
-    meanwhile waits for nearly all of it."""
-    assert worst < 1.0 or worst < total / 4, f"a ping waited {worst:.2f}s during {what} ({total:.2f}s)"
+    build, under half of the whole (a quarter failed by 0.05 s under TSan on a
+    loaded machine). Holding the loop, the one ping sent meanwhile waits for
+    nearly all of it."""
+    assert worst < 1.0 or worst < total / 2, f"a ping waited {worst:.2f}s during {what} ({total:.2f}s)"
 
 
 def directed_flood(client, n, prefix="nobody"):
