@@ -99,6 +99,9 @@ bool is_ip_literal(std::string_view d) {
     in6_addr a6;
     return inet_pton(AF_INET6, inner.c_str(), &a6) == 1;
   }
+  // inet_pton(AF_INET) takes dotted decimal only: anything else is a name
+  // (and the common case, so it costs no copy).
+  if (d.find_first_not_of("0123456789.") != std::string_view::npos) return false;
   const std::string s(d);
   in_addr a4;
   return inet_pton(AF_INET, s.c_str(), &a4) == 1;
@@ -117,9 +120,85 @@ std::optional<std::string> a_label_to_u_label(const std::string& label) {
   return u;
 }
 
+// ---- ASCII fast paths ----
+// What libidn's profiles do to ASCII input, without libidn (its profiles copy,
+// convert to UCS-4 and normalize every string): addresses are ASCII nearly
+// always, and every stanza's 'to' is prepared. Each gives exactly what the
+// libidn path gives, value or error (tests/unit/core/addr/prep_ascii_test.cpp
+// tries every ASCII character in every place; tests/fuzz/prep_diff_fuzz.cpp
+// compares the two on any ASCII input).
+
+// Nodeprep on ASCII: B.2 folds A-Z, NFKC changes nothing; prohibited are the
+// space (C.1.1), the controls (C.2.1) and Nodeprep's own " & ' / : < > @.
+bool nodeprep_refuses_ascii(unsigned char c) {
+  switch (c) {
+    case '"': case '&': case '\'': case '/': case ':': case '<': case '>': case '@':
+      return true;
+    default:
+      return c <= 0x20 || c == 0x7F;
+  }
+}
+
+Result<std::string, JidError> nodeprep_ascii(std::string_view in) {
+  std::string out(in);
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (nodeprep_refuses_ascii(u)) return unexpected(JidError::bad_localpart);
+    if (u >= 'A' && u <= 'Z') c = static_cast<char>(u - 'A' + 'a');
+  }
+  if (out.size() > kJidPartMaxBytes) return unexpected(JidError::too_long);
+  return out;
+}
+
+// Resourceprep on ASCII: no folding, NFKC changes nothing, the space is
+// allowed; prohibited are the controls (C.2.1), NUL included.
+Result<std::string, JidError> resourceprep_ascii(std::string_view in) {
+  for (char c : in) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) return unexpected(JidError::bad_resourcepart);
+  }
+  if (in.size() > kJidPartMaxBytes) return unexpected(JidError::too_long);
+  return std::string(in);
+}
+
+// A name (not an IP literal) of ASCII labels: IDNA2003's ToASCII leaves an
+// ASCII label as it is (RFC 3490 §4.1 step 1 skips Nameprep) and checks the
+// STD3 rules: letters, digits and hyphens, no hyphen first or last, 1..63
+// octets. An A-label ("xn--") is left to the libidn path (it is turned into its
+// U-label): nullopt.
+std::optional<Result<std::string, JidError>> domain_ascii(std::string_view in) {
+  std::string out(in);
+  ascii_lower(out);
+  size_t pos = 0;
+  while (true) {
+    const size_t dot = out.find('.', pos);
+    const std::string_view label =
+        std::string_view(out).substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
+    if (label.empty() || label.size() > kLabelMaxOctets || label.front() == '-' || label.back() == '-')
+      return unexpected(JidError::bad_domainpart);
+    if (starts_with_ace_prefix(label)) return std::nullopt;
+    for (char c : label)
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return unexpected(JidError::bad_domainpart);
+    if (dot == std::string::npos) break;
+    pos = dot + 1;
+  }
+  if (out.size() > kJidPartMaxBytes) return unexpected(JidError::too_long);
+  return out;
+}
+
 }  // namespace
 
 Result<std::string, JidError> nodeprep(std::string_view in) {
+  if (!in.empty() && in.size() <= kRawPartMaxBytes && !has_non_ascii(in)) return nodeprep_ascii(in);
+  return detail::nodeprep_idn(in);
+}
+
+Result<std::string, JidError> resourceprep(std::string_view in) {
+  if (!in.empty() && in.size() <= kRawPartMaxBytes && !has_non_ascii(in)) return resourceprep_ascii(in);
+  return detail::resourceprep_idn(in);
+}
+
+Result<std::string, JidError> detail::nodeprep_idn(std::string_view in) {
   if (in.empty()) return unexpected(JidError::bad_localpart);
   if (in.size() > kRawPartMaxBytes) return unexpected(JidError::too_long);
   const auto cps = utf8_decode(in);
@@ -135,7 +214,7 @@ Result<std::string, JidError> nodeprep(std::string_view in) {
   return std::move(*out);
 }
 
-Result<std::string, JidError> resourceprep(std::string_view in) {
+Result<std::string, JidError> detail::resourceprep_idn(std::string_view in) {
   if (in.empty()) return unexpected(JidError::bad_resourcepart);
   if (in.size() > kRawPartMaxBytes) return unexpected(JidError::too_long);
   if (!is_clean_utf8(in)) return unexpected(JidError::bad_resourcepart);
@@ -147,7 +226,7 @@ Result<std::string, JidError> resourceprep(std::string_view in) {
 
 namespace {
 
-Result<std::string, JidError> nameprep_domain_once(std::string_view in) {
+Result<std::string, JidError> nameprep_domain_once(std::string_view in, bool fast) {
   if (in.size() > kRawPartMaxBytes) return unexpected(JidError::too_long);
   if (!in.empty() && in.back() == '.') in.remove_suffix(1);
   if (in.empty()) return unexpected(JidError::bad_domainpart);
@@ -157,6 +236,8 @@ Result<std::string, JidError> nameprep_domain_once(std::string_view in) {
     return std::string(in);
   }
   if (in.front() == '[') return unexpected(JidError::bad_domainpart);
+  if (fast && !has_non_ascii(in))
+    if (auto done = domain_ascii(in)) return std::move(*done);
 
   const std::string z(in);
   char* raw = nullptr;
@@ -188,16 +269,22 @@ Result<std::string, JidError> nameprep_domain_once(std::string_view in) {
   return out;
 }
 
-}  // namespace
-
-Result<std::string, JidError> nameprep_domain(std::string_view in) {
-  auto once = nameprep_domain_once(in);
+Result<std::string, JidError> nameprep_domain_twice(std::string_view in, bool fast) {
+  auto once = nameprep_domain_once(in, fast);
   if (!once || !has_non_ascii(*once)) return once;
   // As run_stringprep: Nameprep has the same NFKC, and a domain that prepares
   // differently a second time would not name one host.
-  auto twice = nameprep_domain_once(*once);
+  auto twice = nameprep_domain_once(*once, fast);
   if (!twice || *twice != *once) return unexpected(JidError::bad_domainpart);
   return once;
+}
+
+}  // namespace
+
+Result<std::string, JidError> nameprep_domain(std::string_view in) { return nameprep_domain_twice(in, true); }
+
+Result<std::string, JidError> detail::nameprep_domain_idn(std::string_view in) {
+  return nameprep_domain_twice(in, false);
 }
 
 }  // namespace parley

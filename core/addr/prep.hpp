@@ -34,4 +34,13 @@ Result<std::string, JidError> nameprep_domain(std::string_view domainpart);
 // points allowed (emoji in resources are common and newer than Unicode 3.2).
 Result<std::string, JidError> resourceprep(std::string_view resourcepart);
 
+// The same through libidn whatever the input: the functions above take a
+// path of their own for ASCII input, which must give exactly these results
+// (the differential tests and fuzz target call both).
+namespace detail {
+Result<std::string, JidError> nodeprep_idn(std::string_view localpart);
+Result<std::string, JidError> nameprep_domain_idn(std::string_view domainpart);
+Result<std::string, JidError> resourceprep_idn(std::string_view resourcepart);
+}  // namespace detail
+
 }  // namespace parley
