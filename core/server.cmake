@@ -16,6 +16,7 @@ add_library(parley_core STATIC
   c2s/c2s_stream.cpp
   c2s/c2s_auth.cpp
   c2s/c2s_stanza.cpp
+  c2s/idle_parser_sweep.cpp
   server/server_context.cpp
   server/server.cpp
   modules/hooks.cpp

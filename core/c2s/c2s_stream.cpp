@@ -131,8 +131,39 @@ void C2sStream::feed_bytes(std::string_view bytes) {
     }
     // Paused, and the input already resumed (the outcome came at once): go on.
   }
-  // An idle online session keeps no expat parser (ARCHITECTURE.md, memory).
-  if (state_ == State::online) parser_.release_if_idle();
+  if (state_ == State::online) keep_parser_while_busy();
+}
+
+void C2sStream::keep_parser_while_busy() {
+  // An idle online session keeps no expat parser (ARCHITECTURE.md, memory),
+  // but a busy one keeps it between reads: the loop's sweep frees it once
+  // the input has been quiet (idle_parser_sweep.hpp says why).
+  const unsigned period = ctx_.config.limits.idle_parser_release;
+  if (period == 0) {
+    parser_.release_if_idle();
+    return;
+  }
+  if (!parser_.has_live_parser()) return;
+  parser_read_ = true;
+  if (parser_watched_) return;
+  parser_watched_ = true;
+  loop_->watch_parser(session_->id(), period);
+}
+
+bool C2sStream::sweep_parser() {
+  if (state_ != State::online || !parser_.has_live_parser()) {
+    parser_watched_ = false;
+    return false;
+  }
+  if (parser_read_) {
+    parser_read_ = false;  // read from in this period: one more
+    return true;
+  }
+  if (parser_.release_if_idle()) {
+    parser_watched_ = false;
+    return false;
+  }
+  return true;  // in the middle of a stanza (a slow sender): again at the next tick
 }
 
 void C2sStream::on_connection_secured() {
@@ -589,6 +620,9 @@ void C2sStream::rebind(LoopContext& loop, Session& session, bool) {
   conn_.set_log_id(session.id());
   state_ = State::online;
   orphaned_ = false;
+  // Watched (if at all) by the loop and under the session it came from.
+  parser_watched_ = false;
+  if (parser_.has_live_parser()) keep_parser_while_busy();
 }
 
 }  // namespace parley

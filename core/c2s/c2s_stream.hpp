@@ -93,6 +93,10 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   // Its session was detached and no longer owns it (LoopContext::orphan_streams does).
   void orphan() { orphaned_ = true; }
 
+  // The loop's idle-parser sweep (idle_parser_sweep.hpp): frees the parser
+  // if no byte came since the last call. True: keep watching this stream.
+  bool sweep_parser();
+
  private:
   enum class State : uint8_t {
     wait_stream,     // expecting a stream header
@@ -180,6 +184,8 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   // Its session was detached: the stream only closes its connection now and
   // frees itself from LoopContext::orphan_streams, never touching the session.
   bool orphaned_ = false;
+  bool parser_watched_ = false;  // in the loop's parser_sweep list (under session_'s id)
+  bool parser_read_ = false;     // bytes parsed since the sweep's last look
   uint8_t auth_failures_ = 0;
   uint8_t module_holds_ = 0;
   // Loop time (seconds, rounded up) by which the stream must be online.
@@ -213,6 +219,8 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   std::unique_ptr<Waiting> waiting_;
   void pause_parser();
   void feed_bytes(std::string_view bytes);
+  // After input on an online stream: keep the parser until the input goes quiet.
+  void keep_parser_while_busy();
 };
 
 }  // namespace parley

@@ -104,6 +104,10 @@ struct LimitsConfig {
   // Operations waiting for the archive store (issue 11): past it an append is
   // refused (the message is delivered, not archived) instead of queued.
   size_t max_archive_queue = 65536;
+  // Seconds without a byte after which an online stream's expat parser is
+  // freed (after one to two of them: core/c2s/idle_parser_sweep.hpp); 0: after
+  // every read (least memory, most CPU at a human pace).
+  unsigned idle_parser_release = 1;
 };
 
 struct ModuleConfig {

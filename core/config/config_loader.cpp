@@ -144,6 +144,8 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("max_lingering_sockets")) l.max_lingering_sockets = read_uint(*v, 0, 1000000);
   if (auto v = m.take("max_route_queue")) l.max_route_queue = read_uint(*v, 1000, 100000000);
   if (auto v = m.take("max_archive_queue")) l.max_archive_queue = read_uint(*v, 16, 100000000);
+  if (auto v = m.take("idle_parser_release"))
+    l.idle_parser_release = static_cast<unsigned>(read_uint(*v, 0, 3600));
   if (auto v = m.take("max_detached_stanzas")) l.max_detached_stanzas = read_uint(*v, 1, 1000000);
   // Below one maximal stanza a detached session could never keep one.
   if (auto v = m.take("max_detached_bytes")) l.max_detached_bytes = read_uint(*v, 64 * 1024, 1ull << 34);

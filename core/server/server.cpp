@@ -282,6 +282,8 @@ std::string Server::status_text() const {
   size_t lingering = 0;
   for (const auto& loop : ctx_->loops) lingering += loop->lingering.count();
   out += fmt::format("lingering_sockets: {}\n", lingering);
+  // Memory of the XML parsers alive (an idle session has none: limits.idle_parser_release).
+  out += fmt::format("expat_heap_bytes: {}\n", xml::expat_heap_bytes());
   for (const auto& loop : ctx_->loops)
     out += fmt::format("loop{}_inbox: {}\nroute_to_loop{}_queue: {}\n", loop->loop.index(), loop->loop.inbox_length(),
                        loop->loop.index(), ctx_->route_queue(loop->loop.index()));

@@ -57,6 +57,16 @@ void LoopContext::throttle(SessionId id, uint64_t resume_at_ms) {
 }
 LoopContext* LoopContext::current() { return current_loop; }
 
+void LoopContext::watch_parser(SessionId id, unsigned period_s) {
+  if (!parser_sweep.ready()) {
+    parser_sweep.init(loop.uv(), uint64_t{period_s} * 1000, [](void* context, SessionId watched) {
+      C2sStream* stream = static_cast<LoopContext*>(context)->stream_of(watched);
+      return stream != nullptr && stream->sweep_parser();
+    }, this);
+  }
+  parser_sweep.watch(id);
+}
+
 C2sStream* LoopContext::stream_of(SessionId id) {
   Session* session = find(id);
   return session ? session->stream() : nullptr;

@@ -13,6 +13,7 @@
 
 #include "core/config/config.hpp"
 #include "core/loop/worker_loop.hpp"
+#include "core/c2s/idle_parser_sweep.hpp"
 #include "core/net/lingering_sockets.hpp"
 #include "core/modules/module_pause.hpp"
 #include "core/modules/module_tables.hpp"
@@ -76,6 +77,9 @@ struct LoopContext {
   std::unordered_map<C2sStream*, std::unique_ptr<C2sStream>> orphan_streams;
   // Sockets of connections cut as slow readers, kept open a while (limits.slow_reader_linger).
   LingeringSockets lingering;
+  // Online streams holding an expat parser, freed once quiet (limits.idle_parser_release).
+  IdleParserSweep parser_sweep;
+  void watch_parser(SessionId id, unsigned period_s);
   std::vector<std::unique_ptr<Listener>> listeners;
   uint64_t next_serial = 1;
 

@@ -155,7 +155,9 @@ void set_up() {
                      "\nlisten:\n  - port: 5222\n    ip: 127.0.0.1\n    module: c2s\n    starttls_required: false\n"
                      "storage: {type: sqlite, path: " +
                      d + "/fuzz.db, readers: 1}\ncontrol_socket: " + d +
-                     "/ctl.sock\nlimits: {auth_timeout: 3600, max_stanza_bytes: 65536}\n";
+                     // idle_parser_release 0: the parser is freed after every read and made
+                     // again (the loop's sweep never runs here), so both stay fuzzed.
+                     "/ctl.sock\nlimits: {auth_timeout: 3600, max_stanza_bytes: 65536, idle_parser_release: 0}\n";
   auto config = config::load_config_string(yaml, "fuzz.yml");
   if (!config) std::abort();
   h->config = std::move(*config);

@@ -1,6 +1,7 @@
 """Stream-level behaviour over a raw socket: negotiation, SASL, stream errors,
 limits and shutdown (RFC 6120 sections 4-7 and 11, RFC 5802)."""
 
+import re
 import ssl
 import time
 
@@ -651,3 +652,40 @@ def test_sighup_reloads_certificates_and_log_level(server_factory, raw_factory):
     while "debug c2s" not in server.log():  # debug lines now appear
         assert time.monotonic() < deadline, server.log()
         time.sleep(0.05)
+
+
+def expat_heap(server):
+    m = re.search(r"^expat_heap_bytes: (\d+)$", server.ctl("status").stdout, re.M)
+    assert m, server.ctl("status").stdout
+    return int(m.group(1))
+
+
+def test_a_busy_session_keeps_its_parser_and_a_quiet_one_gives_it_back(server_factory, raw_factory):
+    # limits.idle_parser_release: a stream keeps its expat parser between
+    # reads while it talks (re-creating one per stanza cost a third of a
+    # message's instructions at a human pace) and the loop frees it once the
+    # input was quiet for a whole period.
+    server = server_factory(limits={"idle_parser_release": 3})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    for _ in range(3):
+        c.sync()
+    # The only XML stream of the server: its parser is alive right after its input.
+    assert expat_heap(server) > 0
+    deadline = time.monotonic() + 30
+    while expat_heap(server) != 0:
+        assert time.monotonic() < deadline, "the quiet session's parser was never freed"
+        time.sleep(0.2)
+    # Freed, not broken: the stream goes on with a parser made again.
+    c.sync()
+    assert c.iq("get", f"<ping xmlns='{NS_PING}'/>", to=server.domain).get("type") == "result"
+
+
+def test_idle_parser_release_zero_frees_the_parser_after_every_read(server_factory, raw_factory):
+    server = server_factory(limits={"idle_parser_release": 0})
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    c.sync()
+    assert expat_heap(server) == 0

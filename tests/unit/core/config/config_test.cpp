@@ -456,3 +456,12 @@ TEST_CASE("limits: a cut slow reader's socket lingers, bounded") {
   CHECK(c.limits.max_lingering_sockets == 10);
   expect_error(kMinimal + "limits:\n  slow_reader_linger: 7200\n", 5, -1, "slow_reader_linger");
 }
+
+TEST_CASE("limits: an idle stream's parser is freed after idle_parser_release seconds (0: after every read)") {
+  Config c = load_ok(kMinimal);
+  CHECK(c.limits.idle_parser_release == 1);
+  c = load_ok(kMinimal + "limits:\n  idle_parser_release: 0\n");
+  CHECK(c.limits.idle_parser_release == 0);
+  expect_error(kMinimal + "limits:\n  idle_parser_release: 7200\n", 5, -1, "idle_parser_release");
+  expect_error(kMinimal + "limits:\n  idle_parser_release: -1\n", 5, -1, "idle_parser_release");
+}
