@@ -18,6 +18,8 @@ add_library(parley_core STATIC
   c2s/c2s_stanza.cpp
   server/server_context.cpp
   server/server.cpp
+  server/admin_commands.cpp
+  server/config_reload.cpp
   modules/hooks.cpp
   modules/module_accounts.cpp
   modules/host_api.cpp

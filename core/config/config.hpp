@@ -104,6 +104,10 @@ struct LimitsConfig {
   // Operations waiting for the archive store (issue 11): past it an append is
   // refused (the message is delivered, not archived) instead of queued.
   size_t max_archive_queue = 65536;
+
+  // Issue 17 (parleyctl reload-config): a changed limit is named and refused (the loops
+  // read limits without synchronization, so they cannot change under them).
+  bool operator==(const LimitsConfig&) const = default;
 };
 
 struct ModuleConfig {
