@@ -219,6 +219,13 @@ def test_installed_unit(prefix):
     # The default listeners are all >= 1024: no capability at all.
     assert service["CapabilityBoundingSet"] == [""]
     assert "WantedBy=multi-user.target" in unit
+    # systemd's own reading of it: every key known, the binaries there.
+    path = prefix / "lib/systemd/system/parley.service"
+    verified = run("systemd-analyze", "verify", path)
+    assert verified.returncode == 0 and verified.stderr.strip() == "", verified.stderr
+    security = run("systemd-analyze", "security", "--offline=true", path)
+    exposure = re.search(r"Overall exposure level for parley.service: ([0-9.]+)", security.stdout)
+    assert exposure and float(exposure.group(1)) < 4.0, security.stdout[-2000:]
 
 
 def test_versions(prefix):
