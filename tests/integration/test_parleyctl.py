@@ -297,3 +297,51 @@ def test_reload_config_names_and_refuses_what_needs_a_restart(server):
     assert broken.returncode == 1 and "parley.yml:" in broken.stderr
     server.write_config()  # parleyctl itself reads the file to find the control socket
     assert ctl_ok(server, "module", "list") == before
+
+
+def served_certificate(server):
+    """The DER certificate the direct-TLS port presents (not verified)."""
+    import socket
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", server.tls_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_reload_config_certificates_and_a_host_module(server, tmp_path, raw_factory):
+    import ssl
+    import subprocess
+    key, crt, pem = tmp_path / "k.pem", tmp_path / "c.pem", tmp_path / "new.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-days", "2",
+                    "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
+    pem.write_text(crt.read_text() + key.read_text())
+    new_der = ssl.PEM_cert_to_DER_cert(crt.read_text())
+    assert served_certificate(server) != new_der
+    server.register("alice", PASSWORD)
+
+    server.config["certfiles"] = [str(pem)]
+    server.config["host_config"] = {"localhost": {"modules": {"mod_version": {}}}}
+    server.write_config()
+    report = ctl_ok(server, "reload-config")
+    assert "certificates loaded from the new certfiles" in report
+    assert "module mod_version loaded" in report
+    assert served_certificate(server) == new_der
+    client = raw_factory(server.c2s_port)
+    client.login("alice", PASSWORD)
+    assert client.iq("get", "<query xmlns='jabber:iq:version'/>", to="localhost").get("type") == "result"
+
+    # A certificate list that cannot be loaded: refused, the served one stays.
+    server.config["certfiles"] = [str(tmp_path / "missing.pem")]
+    server.write_config()
+    refused = server.ctl("reload-config")
+    assert refused.returncode == 1 and "certificates" in refused.stderr
+    assert served_certificate(server) == new_der
+    # The host's module removed again.
+    server.config["certfiles"] = [str(pem)]
+    del server.config["host_config"]
+    server.write_config()
+    assert "module mod_version unloaded" in ctl_ok(server, "reload-config")
