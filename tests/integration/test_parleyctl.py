@@ -153,15 +153,15 @@ def test_idle_counts_from_the_last_bytes_read(server, raw_login):
     alice = raw_login("alice", resource="idle")
     alice.sync()
     deadline = time.monotonic() + 10
-    while True:  # the loop clock has whole seconds: wait until one has passed
+    while True:  # whole seconds of the loop's clock: wait until two have passed
         (s,) = ctl_json(server, "user-sessions", "alice", "localhost", "--json")
-        if s["idle_seconds"] >= 1 or time.monotonic() > deadline:
+        if s["idle_seconds"] >= 2 or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert s["idle_seconds"] >= 1
-    alice.sync()  # bytes read: idle starts again
+    assert s["idle_seconds"] >= 2
+    alice.sync()  # bytes read: idle starts again (at most a second boundary since)
     (s,) = ctl_json(server, "user-sessions", "alice", "localhost", "--json")
-    assert s["idle_seconds"] == 0, s
+    assert s["idle_seconds"] <= 1, s
 
 
 def test_kick_one_resource_then_all(server, raw_login):
