@@ -42,9 +42,9 @@ std::string commands_text() {
   text += "  reload-config                   re-read the configuration (see docs/operations.md)\n";
   text += "  module list|load|unload|reload  modules at run time\n";
   text += "  stop                            stop parleyd gracefully\n";
+  text += "  help                            list the commands (a running server lists all of its own)\n";
   text += "Read verbs (status, stats, connected-users, connected-users-info, user-sessions,\n"
           "list-users, module list) print JSON with --json (before or after the verb).\n";
-  text += "  help                            list the commands (a running server lists all of its own)\n";
   return text;
 }
 
