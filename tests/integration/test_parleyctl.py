@@ -345,3 +345,20 @@ def test_reload_config_certificates_and_a_host_module(server, tmp_path, raw_fact
     del server.config["host_config"]
     server.write_config()
     assert "module mod_version unloaded" in ctl_ok(server, "reload-config")
+
+
+def test_a_detached_session_is_listed_and_kicked(server_factory, tmp_path, raw_factory):
+    """A session kept for XEP-0198 resumption has no connection: listed as
+    detached, and kick ends it (a resume then finds nothing)."""
+    from test_mod_stream_mgmt import detached_alice, failed_condition, resume, sm_server
+    from test_session_seams import authenticated
+    server = sm_server(server_factory, tmp_path)
+    jid, sm_id, h, _ = detached_alice(server, raw_factory)
+    (s,) = ctl_json(server, "user-sessions", "alice", "localhost", "--json")
+    assert (s["jid"], s["state"], s["transport"], s["connected_since"], s["idle_seconds"]) == \
+        (jid, "detached", "-", None, None)
+    assert ctl_ok(server, "connected-users-info").rstrip("\n").endswith("\tdetached")
+    assert ctl_ok(server, "kick", "alice", "localhost").strip() == f"kicked {jid}"
+    assert ctl_json(server, "user-sessions", "alice", "localhost", "--json") == []
+    stream = authenticated(server, raw_factory, "alice")
+    assert failed_condition(resume(stream, sm_id, h)) == "item-not-found"
