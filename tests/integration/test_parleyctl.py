@@ -362,3 +362,26 @@ def test_a_detached_session_is_listed_and_kicked(server_factory, tmp_path, raw_f
     assert ctl_json(server, "user-sessions", "alice", "localhost", "--json") == []
     stream = authenticated(server, raw_factory, "alice")
     assert failed_condition(resume(stream, sm_id, h)) == "item-not-found"
+
+
+def test_websocket_sessions_are_listed_with_their_transport(server_factory):
+    from parley_harness import free_port
+    from wsxmpp import WsClient
+    ws_port, wss_port = free_port(), free_port()
+    server = server_factory(extra_listeners=[
+        {"port": ws_port, "ip": "127.0.0.1", "module": "http"},
+        {"port": wss_port, "ip": "127.0.0.1", "module": "http", "tls": True}])
+    server.register("alice", PASSWORD)
+    plain, secure = WsClient(ws_port), WsClient(wss_port, tls=True)
+    try:
+        plain.login("alice", PASSWORD, resource="ws")
+        secure.login("alice", PASSWORD, resource="wss")
+        plain.sync()
+        secure.sync()
+        by_jid = {s["jid"]: s for s in ctl_json(server, "user-sessions", "alice", "localhost", "--json")}
+        assert (by_jid["alice@localhost/ws"]["transport"], by_jid["alice@localhost/ws"]["tls"]) == ("websocket", "none")
+        assert by_jid["alice@localhost/wss"]["transport"] == "websocket"
+        assert by_jid["alice@localhost/wss"]["tls"].startswith("TLSv1.")
+    finally:
+        plain.close()
+        secure.close()
