@@ -1,4 +1,4 @@
-// core/server/config_reload.hpp - parleyctl reload-config (issue 17): re-read the
+// core/server/config_reload.hpp - parleyctl reload-config and SIGHUP (issue 17): re-read the
 // configuration file and apply what may change while the server runs.
 //
 // Applied: the log level, the certificates (the same files re-read, or a changed

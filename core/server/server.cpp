@@ -185,7 +185,25 @@ void Server::on_signal(uv_signal_t* handle, int signum) {
 }
 
 void Server::reload() {
-  // SIGHUP: certificates and log level; everything else needs a restart.
+  // SIGHUP (systemctl reload parley): what parleyctl reload-config applies (certificates,
+  // log level, modules added or removed). When the file changes something that needs a
+  // restart, that reload applies nothing: then the certificates and the log level alone,
+  // as SIGHUP always did, so that a renewal never waits for a restart.
+  reload_configuration(config_, *ctx_, *modules_, [this](bool ok, std::string report) {
+    if (!report.empty() && report.back() == '\n') report.pop_back();
+    std::replace(report.begin(), report.end(), '\n', ';');  // one log line
+    if (ok) {
+      spdlog::info("SIGHUP: configuration reloaded: {}", report);
+      spdlog::info("certificates reloaded");
+      spdlog::info("log level is now {}", config_.loglevel);
+      return;
+    }
+    spdlog::warn("SIGHUP: {}; reloading the certificates and the log level only", report);
+    reload_certificates_and_log_level();
+  });
+}
+
+void Server::reload_certificates_and_log_level() {
   if (auto store = ctx_->tls_store()) {
     if (auto reloaded = store->reload(); !reloaded)
       spdlog::error("certificate reload failed, keeping the old ones: {}", reloaded.error());

@@ -385,3 +385,29 @@ def test_websocket_sessions_are_listed_with_their_transport(server_factory):
     finally:
         plain.close()
         secure.close()
+
+
+def wait_log(server, text, timeout=10):
+    deadline = time.monotonic() + timeout
+    while text not in server.log():
+        assert time.monotonic() < deadline, f"{text!r} not logged:\n{server.log()[-3000:]}"
+        time.sleep(0.05)
+
+
+def test_sighup_reloads_as_reload_config_does_and_falls_back_to_certificates_and_level(server):
+    import signal
+    server.config["modules"]["mod_version"] = {}
+    server.write_config()
+    server.proc.send_signal(signal.SIGHUP)  # systemctl reload parley
+    wait_log(server, "SIGHUP: configuration reloaded")
+    assert "mod_version" in {m["name"] for m in ctl_json(server, "module", "list", "--json")}
+    # A change that needs a restart: the modules stay, the log level still follows the file.
+    server.config["limits"]["max_stanza_bytes"] = 100000
+    server.config["modules"]["mod_last"] = {}
+    server.config["loglevel"] = "info"
+    server.write_config()
+    server.proc.send_signal(signal.SIGHUP)
+    wait_log(server, "reloading the certificates and the log level only")
+    wait_log(server, "log level is now info")
+    assert "limits" in server.log()
+    assert "mod_last" not in {m["name"] for m in ctl_json(server, "module", "list", "--json")}
