@@ -45,14 +45,17 @@ struct Step {
   std::string name;
 };
 
+// `done(ok, report, failed_at)`: failed_at is the step that failed (steps->size() when none did).
+using StepsDone = std::function<void(bool, std::string, size_t)>;
+
 void run_steps(std::shared_ptr<std::vector<Step>> steps, size_t i, ModuleManager& modules, std::string report,
-               std::function<void(bool, std::string)> done) {
-  if (i == steps->size()) return done(true, std::move(report));
+               StepsDone done) {
+  if (i == steps->size()) return done(true, std::move(report), i);
   const Step& step = (*steps)[i];
   auto next = [steps, i, &modules, report, done](bool ok, std::string message) mutable {
     if (!message.empty() && message.back() != '\n') message += '\n';
     report += message;
-    if (!ok) return done(false, report + "reload stopped here; the steps above were applied\n");
+    if (!ok) return done(false, report + "reload stopped here; the steps above were applied\n", i);
     run_steps(steps, i + 1, modules, std::move(report), std::move(done));
   };
   if (step.load)
@@ -125,10 +128,32 @@ void reload_configuration(config::Config& config, ServerContext& ctx, ModuleMana
   report += "log level: " + fresh->loglevel + "\n";
 
   // ModuleManager plans a module's hosts and options from these.
+  auto old_modules = std::make_shared<std::vector<config::ModuleConfig>>(std::move(config.modules));
+  auto old_host_modules =
+      std::make_shared<std::map<std::string, std::vector<config::ModuleConfig>>>(std::move(config.host_modules));
   config.modules = std::move(fresh->modules);
   config.host_modules = std::move(fresh->host_modules);
   spdlog::info("configuration reloaded from {}", config.file);
-  run_steps(steps, 0, modules, std::move(report), std::move(done));
+  config::Config* running = &config;
+  run_steps(steps, 0, modules, std::move(report),
+            [running, steps, old_modules, old_host_modules, done](bool ok, std::string report, size_t failed_at) {
+              // The running configuration must say what is loaded (the next reload compares
+              // the file with it): the steps not applied are undone in it, so that the next
+              // reload tries them again.
+              for (size_t j = failed_at; j < steps->size(); ++j) {
+                const Step& step = (*steps)[j];
+                auto named = [&step](const config::ModuleConfig& m) { return m.name == step.name; };
+                std::erase_if(running->modules, named);
+                for (auto& [host, list] : running->host_modules) std::erase_if(list, named);
+                if (step.load) continue;
+                for (const auto& m : *old_modules)
+                  if (named(m)) running->modules.push_back(m);
+                for (const auto& [host, list] : *old_host_modules)
+                  for (const auto& m : list)
+                    if (named(m)) running->host_modules[host].push_back(m);
+              }
+              done(ok, std::move(report));
+            });
 }
 
 }  // namespace parley

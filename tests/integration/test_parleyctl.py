@@ -411,3 +411,16 @@ def test_sighup_reloads_as_reload_config_does_and_falls_back_to_certificates_and
     wait_log(server, "log level is now info")
     assert "limits" in server.log()
     assert "mod_last" not in {m["name"] for m in ctl_json(server, "module", "list", "--json")}
+
+
+def test_a_module_that_fails_to_load_is_tried_again_by_the_next_reload(server):
+    server.config["modules"]["mod_no_such_module"] = {}
+    server.write_config()
+    for _ in range(2):  # not recorded as loaded: the second reload tries it again
+        failed = server.ctl("reload-config")
+        assert failed.returncode == 1 and "mod_no_such_module" in failed.stderr, failed.stderr
+        assert "reload stopped here" in failed.stderr
+    del server.config["modules"]["mod_no_such_module"]
+    server.config["modules"]["mod_version"] = {}
+    server.write_config()
+    assert "module mod_version loaded" in ctl_ok(server, "reload-config")
