@@ -19,6 +19,8 @@ add_library(parley_core STATIC
   c2s/idle_parser_sweep.cpp
   server/server_context.cpp
   server/server.cpp
+  server/admin_commands.cpp
+  server/config_reload.cpp
   modules/hooks.cpp
   modules/module_accounts.cpp
   modules/host_api.cpp

@@ -108,6 +108,10 @@ struct LimitsConfig {
   // freed (after one to two of them: core/c2s/idle_parser_sweep.hpp); 0: after
   // every read (least memory, most CPU at a human pace).
   unsigned idle_parser_release = 1;
+
+  // Issue 17 (parleyctl reload-config): a changed limit is named and refused (the loops
+  // read limits without synchronization, so they cannot change under them).
+  bool operator==(const LimitsConfig&) const = default;
 };
 
 struct ModuleConfig {

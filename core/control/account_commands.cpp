@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/addr/prep.hpp"
+#include "core/control/json_text.hpp"
 #include "core/sasl/crypto.hpp"
 #include "core/sasl/saslprep.hpp"
 #include "core/sasl/scram_credentials.hpp"
@@ -17,11 +18,12 @@ namespace {
 
 namespace us = storage::user_store;
 
-constexpr std::array<AccountCommandSpec, 4> kSpecs = {{
+constexpr std::array<AccountCommandSpec, 5> kSpecs = {{
     {"register", "USER HOST PASSWORD", 3, true, "create an account"},
     {"unregister", "USER HOST", 2, true, "delete an account"},
     {"passwd", "USER HOST PASSWORD", 3, true, "change an account's password"},
     {"list-users", "HOST", 1, false, "list the accounts of a host"},
+    {"check-password", "USER HOST PASSWORD", 3, false, "exit code 0 if it is the account's password (prints nothing)"},
 }};
 
 struct Account {
@@ -150,6 +152,25 @@ AccountResult list_accounts(storage::Database& db, const config::Config& config,
   return body;
 }
 
+AccountResult check_password(storage::Database& db, const config::Config& config, std::string_view user,
+                             std::string_view host, std::string_view password) {
+  // Exit code only: a wrong password, an unknown user and an invalid name all fail
+  // without a word, so the answer tells nothing more than "no".
+  auto account = checked_account(config, user, host);
+  if (!account) return unexpected(std::string());
+  auto record = us::get_credentials(db, account->host, account->user, "SCRAM-SHA-256");
+  if (!record) return unexpected(storage_failure(record.error()));
+  if (!*record) return unexpected(std::string());
+  sasl::ScramCredentials creds;
+  creds.hash = sasl::Hash::sha256;
+  creds.salt = (*record)->salt;
+  creds.iterations = (*record)->iterations;
+  creds.stored_key = (*record)->stored_key;
+  creds.server_key = (*record)->server_key;
+  if (!sasl::verify_password(creds, password)) return unexpected(std::string());
+  return std::string();
+}
+
 std::span<const AccountCommandSpec> account_command_specs() { return kSpecs; }
 
 const AccountCommandSpec* find_account_command(std::string_view name) {
@@ -172,6 +193,7 @@ AccountResult run_account_command(storage::Database& db, const config::Config& c
   if (name == "register") return register_account(db, config, argv[1], argv[2], argv[3]);
   if (name == "unregister") return unregister_account(db, config, argv[1], argv[2]);
   if (name == "passwd") return change_password(db, config, argv[1], argv[2], argv[3]);
+  if (name == "check-password") return check_password(db, config, argv[1], argv[2], argv[3]);
   return list_accounts(db, config, argv[1]);
 }
 
@@ -190,6 +212,11 @@ void add_account_commands(ControlServer& server, storage::StoragePool& pool, con
     std::string help = std::string(spec.arguments) + ": " + std::string(spec.help);
     server.add_command(std::string(spec.name), std::move(help),
                        [&pool, spec, shared_config, post, notify](std::vector<std::string> argv, Reply reply) {
+                         // --json (list-users): the lines as a JSON array of strings.
+                         if (spec.name == "list-users" && take_json_flag(argv))
+                           reply = [reply](bool ok, std::string body) {
+                             reply(ok, ok ? json_lines(body) : std::move(body));
+                           };
                          if (argv.size() != spec.argument_count + 1) {
                            reply(false, account_command_usage(spec));
                            return;

@@ -1,4 +1,5 @@
-// core/control/account_commands.hpp - register, unregister, passwd, list-users: the
+// core/control/account_commands.hpp - register, unregister, passwd, list-users,
+// check-password: the
 // account logic shared by the running server (through the storage pool) and by parleyctl
 // when no server runs (directly on the database file).
 //
@@ -53,6 +54,10 @@ AccountResult unregister_account(storage::Database& db, const config::Config& co
                                  std::string_view host);
 AccountResult change_password(storage::Database& db, const config::Config& config, std::string_view user,
                               std::string_view host, std::string_view password);
+// Success (empty) if `password` is the account's; an empty error otherwise (a wrong
+// password, no such account, an invalid name), or a database error's text.
+AccountResult check_password(storage::Database& db, const config::Config& config, std::string_view user,
+                             std::string_view host, std::string_view password);
 // The host's users, one per line, sorted; empty when there are none.
 AccountResult list_accounts(storage::Database& db, const config::Config& config, std::string_view host);
 

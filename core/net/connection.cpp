@@ -49,6 +49,7 @@ bool Connection::accept(uv_stream_t* server) {
     return false;
   }
   uv_tcp_nodelay(&tcp_, 1);
+  connected_s_ = last_read_s_ = static_cast<uint32_t>(uv_now(loop_->loop.uv()) / 1000);
   sockaddr_storage addr{};
   int len = sizeof(addr);
   char ip[INET6_ADDRSTRLEN] = "unknown";
@@ -106,6 +107,7 @@ void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
     self->lost();
     return;
   }
+  self->last_read_s_ = static_cast<uint32_t>(uv_now(self->loop_->loop.uv()) / 1000);
   if (!self->within_rate(static_cast<size_t>(nread))) return;
   self->handle_bytes(std::string_view(buf->base, static_cast<size_t>(nread)));
 }

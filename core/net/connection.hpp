@@ -153,6 +153,10 @@ class Connection {
   bool migrating() const { return migrate_fd_ >= 0 || migrate_pending_; }
 
   const std::string& peer_ip() const { return peer_ip_; }
+  // Loop time in seconds (uv_now / 1000, the same clock on every loop) of the accept and of
+  // the last bytes read from the peer.
+  uint32_t connected_s() const { return connected_s_; }
+  uint32_t last_read_s() const { return last_read_s_; }
   // The session the connection serves: its logs and the loop's throttle
   // find it by this id. Changes when a connection resumes another session.
   uint64_t log_id() const { return log_id_; }
@@ -199,7 +203,6 @@ class Connection {
 
   uv_tcp_t tcp_{};
   uv_timer_t* timer_ = nullptr;  // only while a deadline is armed
-  int open_handles_ = 0;
   int migrate_fd_ = -1;           // the duplicated socket, between loops
   bool migrate_pending_ = false;  // waiting for the backlog to drain
   bool closing_ = false;          // close asked, or the connection ended
@@ -210,6 +213,11 @@ class Connection {
   bool reading_suspended_ = false;
   bool throttled_ = false;
   bool socketless_ = false;
+  uint8_t open_handles_ = 0;  // at most 2; a byte, so that the two times below fit in what was padding
+  // Loop time (uv_now, in seconds) of the accept and of the last bytes read: connected
+  // since and idle, for parleyctl connected-users-info. Written by this loop only.
+  uint32_t connected_s_ = 0;
+  uint32_t last_read_s_ = 0;
   // Token bucket of limits.max_bytes_per_second (one second of burst).
   int64_t rate_budget_ = 0;
   uint64_t rate_checked_ms_ = 0;

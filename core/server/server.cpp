@@ -14,6 +14,9 @@
 #include "core/session/session.hpp"
 #include "core/control/account_commands.hpp"
 #include "core/control/control_server.hpp"
+#include "core/control/json_text.hpp"
+#include "core/server/admin_commands.hpp"
+#include "core/server/config_reload.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_accounts.hpp"
 #include "core/modules/module_manager.hpp"
@@ -182,7 +185,25 @@ void Server::on_signal(uv_signal_t* handle, int signum) {
 }
 
 void Server::reload() {
-  // SIGHUP: certificates and log level; everything else needs a restart.
+  // SIGHUP (systemctl reload parley): what parleyctl reload-config applies (certificates,
+  // log level, modules added or removed). When the file changes something that needs a
+  // restart, that reload applies nothing: then the certificates and the log level alone,
+  // as SIGHUP always did, so that a renewal never waits for a restart.
+  reload_configuration(config_, *ctx_, *modules_, [this](bool ok, std::string report) {
+    if (!report.empty() && report.back() == '\n') report.pop_back();
+    std::replace(report.begin(), report.end(), '\n', ';');  // one log line
+    if (ok) {
+      spdlog::info("SIGHUP: configuration reloaded: {}", report);
+      spdlog::info("certificates reloaded");
+      spdlog::info("log level is now {}", config_.loglevel);
+      return;
+    }
+    spdlog::warn("SIGHUP: {}; reloading the certificates and the log level only", report);
+    reload_certificates_and_log_level();
+  });
+}
+
+void Server::reload_certificates_and_log_level() {
   if (auto store = ctx_->tls_store()) {
     if (auto reloaded = store->reload(); !reloaded)
       spdlog::error("certificate reload failed, keeping the old ones: {}", reloaded.error());
@@ -299,17 +320,28 @@ void Server::register_control_commands() {
   control::add_account_commands(
       *control_, *storage_, config_, [main](std::function<void()> task) { main->post(std::move(task)); },
       [this](const std::vector<std::string>& argv) { on_account_change(argv); });
-  control_->add_command("status", "Show server status and queue lengths",
-                        [this](std::vector<std::string>, control::Reply reply) { reply(true, status_text()); });
+  control_->add_command("status", "[--json] Show server status and queue lengths",
+                        [this](std::vector<std::string> args, control::Reply reply) {
+                          if (control::take_json_flag(args)) {
+                            std::string fields = control::json_from_key_lines(status_text());  // "{...}"
+                            return reply(true, "{\"running\": true" +
+                                                   (fields.size() > 2 ? ", " + fields.substr(1) : std::string("}")) +
+                                                   "\n");
+                          }
+                          reply(true, status_text());
+                        });
   control_->add_command(
-      "connected-users", "List the full JIDs of bound sessions", [this](std::vector<std::string>, control::Reply reply) {
+      "connected-users", "[--json] List the full JIDs of bound sessions",
+      [this](std::vector<std::string> args, control::Reply reply) {
+        bool json = control::take_json_flag(args);
         // Each loop lists its own sessions; the main loop merges the answers.
         struct Collect {
           size_t pending;
           std::vector<std::string> jids;
           control::Reply reply;
+          bool json;
         };
-        auto collect = std::make_shared<Collect>(Collect{ctx_->loops.size(), {}, std::move(reply)});
+        auto collect = std::make_shared<Collect>(Collect{ctx_->loops.size(), {}, std::move(reply), json});
         WorkerLoop* main = main_.get();
         for (auto& loop : ctx_->loops) {
           LoopContext* lc = loop.get();
@@ -321,6 +353,11 @@ void Server::register_control_commands() {
               collect->jids.insert(collect->jids.end(), jids.begin(), jids.end());
               if (--collect->pending != 0) return;
               std::sort(collect->jids.begin(), collect->jids.end());
+              if (collect->json) {
+                std::vector<std::string> items;
+                for (const auto& jid : collect->jids) items.push_back(control::json_string(jid));
+                return collect->reply(true, control::json_array(items) + "\n");
+              }
               std::string body;
               for (const auto& jid : collect->jids) body += jid + "\n";
               collect->reply(true, body);
@@ -329,6 +366,24 @@ void Server::register_control_commands() {
         }
       });
   auto module_command = [this](std::vector<std::string> args, control::Reply reply) {
+    if (args.size() == 3 && args[1] == "list" && control::take_json_flag(args)) {
+      // "NAME VERSION (ABI M.N) PATH" lines as objects.
+      std::vector<std::string> items;
+      std::string text = modules_->list();
+      for (size_t at = 0; at < text.size();) {
+        size_t end = text.find('\n', at);
+        if (end == std::string::npos) end = text.size();
+        std::string line = text.substr(at, end - at);
+        at = end + 1;
+        size_t a = line.find(' '), b = line.find(" (ABI "), c = line.find(") ", b == std::string::npos ? 0 : b);
+        if (a == std::string::npos || b == std::string::npos || c == std::string::npos) continue;
+        control::JsonObject o;
+        o.str("name", line.substr(0, a)).str("version", line.substr(a + 1, b - a - 1));
+        o.str("abi", line.substr(b + 6, c - b - 6)).str("path", line.substr(c + 2));
+        items.push_back(o.text());
+      }
+      return reply(true, control::json_array(items) + "\n");
+    }
     if (args.size() == 2 && args[1] == "list") return reply(true, modules_->list());
     if (args.size() != 3) return reply(false, "usage: module list | load NAME | unload NAME | reload NAME\n");
     auto done = [reply](bool ok, std::string message) {
@@ -341,6 +396,17 @@ void Server::register_control_commands() {
     reply(false, "usage: module list | load NAME | unload NAME | reload NAME\n");
   };
   control_->add_command("module", "module list | load NAME | unload NAME | reload NAME", module_command);
+  // Issue 17: the session verbs (kick, connected-users-info, user-sessions, stats,
+  // send-message, set-loglevel) and reload-config.
+  add_admin_commands(*control_, AdminCommandsDeps{*ctx_, *main_, &started_at_ms_});
+  control_->add_command("reload-config",
+                        "re-read the configuration: certificates, log level, modules added or removed; "
+                        "names what needs a restart",
+                        [this](std::vector<std::string>, control::Reply reply) {
+                          reload_configuration(config_, *ctx_, *modules_, [reply](bool ok, std::string report) {
+                            reply(ok, std::move(report));
+                          });
+                        });
   control_->add_command("stop", "Stop the server gracefully", [this](std::vector<std::string>, control::Reply reply) {
     reply(true, "stopping\n");
     request_stop();

@@ -38,6 +38,7 @@ class Server {
   Result<void, std::string> prepare_tls();
   void register_control_commands();
   void reload();
+  void reload_certificates_and_log_level();  // issue 17: SIGHUP's fallback
   void shutdown();
   std::string status_text() const;
   void on_account_change(const std::vector<std::string>& argv);

@@ -16,6 +16,7 @@
 #include "control_client.hpp"
 #include "core/config/config.hpp"
 #include "core/control/account_commands.hpp"
+#include "core/control/json_text.hpp"
 #include "storage/database.hpp"
 #include "storage/schema.hpp"
 
@@ -29,9 +30,31 @@ std::string commands_text() {
     std::string line = std::string(spec.name) + " " + std::string(spec.arguments);
     text += "  " + line + std::string(line.size() < 32 ? 32 - line.size() : 1, ' ') + std::string(spec.help) + "\n";
   }
-  text += "  status                          is parleyd running?\n";
+  text += "  status                          is parleyd running? uptime, sessions, queues\n";
+  // Verbs only a running parleyd answers (its `help` lists them all).
+  text += "  stats                           registered and online users, sessions per host, uptime\n";
+  text += "  connected-users                 the full JIDs of the sessions\n";
+  text += "  connected-users-info            JID, IP, transport, TLS, connected since, idle, priority\n";
+  text += "  user-sessions USER HOST         the sessions of one account, as connected-users-info\n";
+  text += "  kick USER HOST [RESOURCE]       close the account's sessions with a stream error\n";
+  text += "  send-message FROM TO BODY       a chat message from a local JID\n";
+  text += "  set-loglevel LEVEL              trace debug info warn error critical off\n";
+  text += "  reload-config                   re-read the configuration (see docs/operations.md)\n";
+  text += "  module list|load|unload|reload  modules at run time\n";
+  text += "  stop                            stop parleyd gracefully\n";
   text += "  help                            list the commands (a running server lists all of its own)\n";
+  text += "Read verbs (status, stats, connected-users, connected-users-info, user-sessions,\n"
+          "list-users, module list) print JSON with --json (before or after the verb).\n";
   return text;
+}
+
+// The verbs that only read, which --json applies to.
+bool is_read_verb(const std::vector<std::string>& args) {
+  if (args.empty()) return false;
+  const std::string& verb = args[0];
+  if (verb == "module") return args.size() >= 2 && args[1] == "list";
+  return verb == "status" || verb == "stats" || verb == "connected-users" || verb == "connected-users-info" ||
+         verb == "user-sessions" || verb == "list-users";
 }
 
 void print_body(std::FILE* out, const std::string& body) {
@@ -41,7 +64,7 @@ void print_body(std::FILE* out, const std::string& body) {
 }
 
 // The account commands on the database file, when no server runs.
-int run_offline(const parley::config::Config& config, const std::vector<std::string>& args) {
+int run_offline(const parley::config::Config& config, const std::vector<std::string>& args, bool json) {
   namespace fs = std::filesystem;
   const std::string& path = config.storage.path;
   if (config.storage.type != "sqlite") {
@@ -70,21 +93,44 @@ int run_offline(const parley::config::Config& config, const std::vector<std::str
     print_body(stderr, result.error());
     return kError;
   }
-  print_body(stdout, *result);
+  print_body(stdout, json && is_read_verb(args) ? parley::control::json_lines(*result) : *result);
   return kOk;
+}
+
+// The configuration when --config is not given: ./conf/parley.yml (a source tree, as
+// before), else the one installed beside this parleyctl (PREFIX/etc/parley/parley.yml;
+// /etc/parley/parley.yml for the package's /usr), so that an installed parleyctl finds
+// its server from any directory.
+std::string default_config_file() {
+  namespace fs = std::filesystem;
+  const std::string in_tree = "conf/parley.yml";
+  std::error_code ec;
+  if (fs::exists(in_tree, ec)) return in_tree;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return in_tree;
+  fs::path prefix = exe.parent_path().parent_path();
+  fs::path installed = (prefix == "/usr" || prefix == "/") ? fs::path("/etc/parley/parley.yml")
+                                                           : prefix / "etc" / "parley" / "parley.yml";
+  if (fs::exists(installed, ec)) return installed.string();
+  return in_tree;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Administer a Parley XMPP server: parleyctl [--config FILE] COMMAND [ARGS...]", "parleyctl"};
-  std::string config_file = "conf/parley.yml";
+  std::string config_file = default_config_file();
   app.add_option("-c,--config", config_file, "configuration file")->capture_default_str();
+  app.set_version_flag("--version", "parleyctl " PARLEY_VERSION);
+  bool json = false;
+  app.add_flag("--json", json, "JSON output (the read verbs)");
   app.prefix_command();  // everything from the command on is its argv, passed through as is
   app.footer(commands_text());
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
@@ -94,6 +140,12 @@ int main(int argc, char** argv) {
   if (args.empty()) {
     std::fputs(app.help().c_str(), stderr);
     return kUsage;
+  }
+  // --json after the verb too (`parleyctl stats --json`), for the read verbs only: a
+  // trailing "--json" of another verb is its argument (a password, a message body).
+  if (is_read_verb(args) && args.size() > 1 && args.back() == "--json") {
+    args.pop_back();
+    json = true;
   }
   const std::string& command = args[0];
   if (!command.empty() && command[0] == '-') {
@@ -120,7 +172,9 @@ int main(int argc, char** argv) {
     return kError;
   }
 
-  auto answer = parley::ctl::send_control_request(config->control_socket, args);
+  std::vector<std::string> request = args;
+  if (json && is_read_verb(args)) request.push_back("--json");
+  auto answer = parley::ctl::send_control_request(config->control_socket, request);
   switch (answer.kind) {
     case parley::ctl::ControlAnswer::Kind::answered:
       print_body(answer.ok ? stdout : stderr, answer.body);
@@ -133,14 +187,14 @@ int main(int argc, char** argv) {
   }
 
   if (command == "status") {
-    std::puts("parleyd is not running");
+    std::puts(json ? "{\"running\": false}" : "parleyd is not running");
     return kNotRunning;
   }
   if (command == "help") {
     std::fputs(app.help().c_str(), stdout);
     return kOk;
   }
-  if (spec) return run_offline(*config, args);
+  if (spec) return run_offline(*config, args, json);
   std::fprintf(stderr, "parleyctl: unknown command '%s' (or it needs a running parleyd, and none is running)\n%s",
                command.c_str(), commands_text().c_str());
   return kUsage;

@@ -144,6 +144,23 @@ TEST_CASE("passwd and unregister") {
   CHECK_FALSE(creds->has_value());
 }
 
+TEST_CASE("check-password: success or an empty error, nothing else") {
+  TempDir dir;
+  auto config = test_config(dir);
+  auto db = open_db(config);
+  REQUIRE(register_account(*db, config, "alice", "localhost", "right").has_value());
+  CHECK(ok_text(check_password(*db, config, "Alice", "localhost", "right")).empty());  // the name nodeprep'd
+  CHECK(error_text(check_password(*db, config, "alice", "localhost", "wrong")).empty());
+  CHECK(error_text(check_password(*db, config, "alice", "localhost", "")).empty());
+  CHECK(error_text(check_password(*db, config, "bob", "localhost", "right")).empty());
+  CHECK(error_text(check_password(*db, config, "alice", "nowhere.test", "right")).empty());
+  CHECK(run_account_command(*db, config, {"check-password", "alice", "localhost", "right"}).has_value());
+  CHECK_FALSE(run_account_command(*db, config, {"check-password", "alice", "localhost", "wrong"}).has_value());
+  REQUIRE(change_password(*db, config, "alice", "localhost", "new").has_value());
+  CHECK_FALSE(check_password(*db, config, "alice", "localhost", "right").has_value());
+  CHECK(check_password(*db, config, "alice", "localhost", "new").has_value());
+}
+
 TEST_CASE("list-users and the argv dispatcher") {
   TempDir dir;
   auto config = test_config(dir);
@@ -161,7 +178,7 @@ TEST_CASE("list-users and the argv dispatcher") {
   CHECK(error_text(run_account_command(*db, config, {})).find("Unknown account command") == 0);
   CHECK(find_account_command("passwd") != nullptr);
   CHECK(find_account_command("status") == nullptr);
-  CHECK(account_command_specs().size() == 4);
+  CHECK(account_command_specs().size() == 5);
 }
 
 namespace {
