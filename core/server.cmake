@@ -16,6 +16,8 @@ add_library(parley_core STATIC
   c2s/c2s_stream.cpp
   c2s/c2s_auth.cpp
   c2s/c2s_stanza.cpp
+  component/component_directory.cpp
+  component/component_stream.cpp
   server/server_context.cpp
   server/server.cpp
   modules/hooks.cpp

@@ -549,8 +549,10 @@ typedef struct parley_host_api {
    * registered; 0 if refused (malformed, taken, a served host, or not called
    * from start()). */
   int (*register_route)(parley_module* m, parley_str domain, parley_str name, parley_route_fn fn);
-  /* The module services of this instance's host (every module's), each
-   * reported once to `each` during the call. Returns how many. Any loop. */
+  /* The module services of this instance's host (every module's), and the
+   * external components (XEP-0114) connected now on its subdomains (with an
+   * empty name), each reported once to `each` during the call. Returns how
+   * many. Any loop. */
   size_t (*host_routes)(parley_module* m, parley_route_info_fn each, void* arg);
 
   /* Loops. The server runs loop_count() worker loops, numbered from 0; a
