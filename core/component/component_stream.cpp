@@ -48,6 +48,17 @@ bool valid_iq(const xml::Element& iq) {
   return type == "error";
 }
 
+// What a component cannot take is answered, except an error or an iq result
+// (RFC 6120 §8.3.1: never an error for those).
+void answer_undelivered(ServerContext& ctx, const xml::Element& stanza, std::string_view condition, unsigned loop,
+                        std::string_view text) {
+  std::string_view type = stanza.attr("type");
+  if (stanza.name() == "iq" && type != "get" && type != "set") return;
+  ctx.router->bounce(stanza, condition, loop, text);
+}
+
+constexpr std::string_view kNotConnected = "The component is not connected";
+
 }  // namespace
 
 ComponentStream::ComponentStream(ServerContext& ctx, LoopContext& loop, const config::Listener& listener,
@@ -248,7 +259,7 @@ void ComponentStream::handle_stanza(xml::Element&& stanza) {
 void ComponentStream::enqueue(std::shared_ptr<Delivery> delivery) {
   unsigned loop = loop_.loop.index();
   if (state_ != State::online) {
-    ctx_.router->bounce(delivery->stanza, "service-unavailable", loop, "The component is not connected");
+    answer_undelivered(ctx_, delivery->stanza, "service-unavailable", loop, kNotConnected);
     return;
   }
   const auto& limits = ctx_.config.limits;
@@ -259,7 +270,7 @@ void ComponentStream::enqueue(std::shared_ptr<Delivery> delivery) {
   if (queue_.size() >= limits.max_component_queue ||
       queue_bytes_ + delivery->bytes.size() > limits.max_component_queue_bytes) {
     entry_->refused_full.store(entry_->refused_full.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    ctx_.router->bounce(delivery->stanza, "resource-constraint", loop, "The component's queue is full");
+    answer_undelivered(ctx_, delivery->stanza, "resource-constraint", loop, "The component's queue is full");
     return;
   }
   queue_bytes_ += delivery->bytes.size();
@@ -278,7 +289,7 @@ bool ComponentStream::write_delivery(const std::shared_ptr<Delivery>& delivery) 
     return true;
   }
   delivery->outstanding.store(0, std::memory_order_relaxed);
-  ctx_.router->bounce(delivery->stanza, "service-unavailable", loop_.loop.index(), "The component is not connected");
+  answer_undelivered(ctx_, delivery->stanza, "service-unavailable", loop_.loop.index(), kNotConnected);
   return false;
 }
 
@@ -301,7 +312,7 @@ void ComponentStream::publish_queue_length() {
 
 void ComponentStream::on_unwritten(std::shared_ptr<Delivery> delivery) {
   delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
-  ctx_.router->bounce(delivery->stanza, "service-unavailable", loop_.loop.index(), "The component is not connected");
+  answer_undelivered(ctx_, delivery->stanza, "service-unavailable", loop_.loop.index(), kNotConnected);
 }
 
 void ComponentStream::release_domain() {
@@ -317,7 +328,7 @@ void ComponentStream::release_domain() {
   queue_.clear();
   queue_bytes_ = 0;
   for (auto& delivery : waiting)
-    ctx_.router->bounce(delivery->stanza, "service-unavailable", loop_.loop.index(), "The component is not connected");
+    answer_undelivered(ctx_, delivery->stanza, "service-unavailable", loop_.loop.index(), kNotConnected);
   spdlog::info("component {}: {} disconnected", log_id_, domain_);
 }
 

@@ -54,7 +54,8 @@ def cserver(tmp_path_factory, binaries):
 
 
 @pytest.fixture
-def clients(cserver):
+def clients(request, cserver):
+    request.node._parley_servers = [cserver]  # its log in the report of a failed test
     made = []
 
     def component(domain, secret=None, **kwargs):
@@ -350,6 +351,17 @@ def test_component_that_stops_reading_fills_its_queue_and_others_chat_on(cserver
     queue = status(cserver)
     assert MAX_QUEUE - 5 <= int(queue["component_slow.localhost_queue"]) <= MAX_QUEUE
     assert int(queue["component_slow.localhost_refused_queue_full"]) >= 1
+    # An iq result for the full queue is dropped, never answered with an
+    # error (RFC 6120 8.3.1): the error for a message sent after it, on the
+    # same path, comes first.
+    # (Several messages: the queue may have taken a few more meanwhile.)
+    carol.send("<iq type='result' id='r-full' to='slow.localhost'/>")
+    markers = {carol.message("slow.localhost", body) for _ in range(10)}
+    sent += len(markers)
+    before = carol.expect_nothing_until(lambda e: e.tag == MESSAGE and e.get("id") in markers
+                                        and e.get("type") == "error")
+    errors += 1 + count_errors(before)
+    assert not [e for e in before if e.get("id") == "r-full"], before
     # Meanwhile two other users chat: round trips, both ways.
     for i in range(3):
         alice.message(bob.jid, f"ping {i}")
