@@ -10,8 +10,10 @@
 // (mod_push_registrations) until the typed stores land.
 //
 // Triggers: a message that reaches the offline rules (no available resource:
-// mod_offline stores it) for an account with registrations. Never for a
-// message delivered to a connected session.
+// mod_offline stores it) for an account with registrations, and a message
+// queued for a detached XEP-0198 session (its socket was lost; the host's
+// PARLEY_EVENT_DETACHED_STANZA). Never for a message delivered to a
+// connected session.
 //
 // The notification: an iq-set pubsub <publish node='NODE'> with
 // <notification xmlns='urn:xmpp:push:0'> carrying the summary form
@@ -174,7 +176,12 @@ class ModPush : public parley::Module {
     return parley::Outcome::pass;
   }
 
-  // A new session: the summary counts from here again.
+  // A message waiting for a detached session (XEP-0198): its client sleeps.
+  parley::Outcome on_detached_stanza(const parley::Event& event) {
+    return on_offline_message(event);  // the same rule: a chat or normal message with a body
+  }
+
+  // A new session, or a detached one resumed: the summary counts from here again.
   void on_session_bound(const parley::Event& event) {
     std::lock_guard lock(mu_);
     counts_.erase(std::string(event.user()));
@@ -341,7 +348,9 @@ PARLEY_MODULE(ModPush, "mod_push", "1.0.0",
               parley::iq_handler<&ModPush::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_SET, "urn:xmpp:push:0"),
               // Before mod_offline (50), which takes the message.
               parley::hook<&ModPush::on_offline_message>(PARLEY_EVENT_OFFLINE_MESSAGE, 10),
+              parley::hook<&ModPush::on_detached_stanza>(PARLEY_EVENT_DETACHED_STANZA),
               parley::hook<&ModPush::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),
+              parley::hook<&ModPush::on_session_bound>(PARLEY_EVENT_SESSION_REATTACHED),
               parley::hook<&ModPush::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModPush::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
               parley::schema("CREATE TABLE mod_push_registrations (host TEXT NOT NULL, user TEXT NOT NULL, "

@@ -7,10 +7,12 @@ publish-options intact; none for a message delivered to a connected session
 (the next push's message-count proves it); disable stops pushes; an app
 server's error removes the registration.
 
-Not here: pushes for a detached stream-management session (not implemented,
-see docs/modules/mod_push.md)."""
+And a push for a message that waits for a detached stream-management
+session (XEP-0198: the client's socket reset, the session kept)."""
 
 import asyncio
+import socket
+import struct
 import time
 import xml.etree.ElementTree as ET
 
@@ -38,13 +40,14 @@ def pserver(tmp_path_factory, binaries):
     server = ParleyServer(
         tmp_path_factory.mktemp("push"), binaries["parleyd"], binaries["parleyctl"],
         modules={"mod_disco": {}, "mod_ping": {}, "mod_offline": {},
+                 "mod_stream_mgmt": {"ack_request_stanzas": 1000000, "ack_request_seconds": 0},
                  "mod_push": {"min_push_interval_ms": 0, "retry_base_ms": 100, "max_retries": 1,
                               "iq_timeout_ms": 5000}},
         extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "component",
                           "hosts": {"app.localhost": {"password": SECRET}}}])
     server.component_port = port
     server.start()
-    for user in ("alice", "bob", "carol", "dave", "erin"):
+    for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
         server.register(user, PASSWORD)
     yield server
     code, killed = server.stop()
@@ -53,7 +56,8 @@ def pserver(tmp_path_factory, binaries):
 
 
 @pytest.fixture
-def made(pserver):
+def made(request, pserver):
+    request.node._parley_servers = [pserver]  # its log in the report of a failed test
     clients = []
     yield clients
     for c in clients:
@@ -229,3 +233,30 @@ def test_app_server_error_removes_the_registration(pserver, made):
     bob.message("erin@localhost", "two")
     _, p = expect_push(app, "z-witness")
     assert p.get("node") == "z-witness"  # a-gone was removed
+
+
+def test_push_for_a_detached_session(pserver, made):
+    app = RawComponent(pserver.component_port, "app.localhost")
+    made.append(app)
+    app.connect_as(SECRET)
+    frank = login(pserver, made, "frank", "phone")
+    enable(frank, "f-node")
+    frank.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+    enabled = frank.expect(q("urn:xmpp:sm:3", "enabled"))
+    assert enabled.get("resume") in ("true", "1")
+    before = int(counters(pserver).get("mod_stream_mgmt.localhost.detached", "0"))
+    # The client's socket is reset (a phone losing its network).
+    frank.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    frank.abort()
+    deadline = time.monotonic() + 10
+    while int(counters(pserver).get("mod_stream_mgmt.localhost.detached", "0")) <= before:
+        assert time.monotonic() < deadline, counters(pserver)
+        time.sleep(0.05)  # polling a counter for the server to notice the reset
+    bob = login(pserver, made, "bob", "desk2")
+    bob.message(frank.jid, "are you there?")
+    iq, publish = expect_push(app, "f-node")
+    assert iq.get("from") == "frank@localhost"
+    x = publish.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x")
+    fields = form_fields(x)
+    assert fields["message-count"] == ["1"]
+    assert fields["last-message-sender"] == [bob.jid]
