@@ -175,8 +175,20 @@ void ComponentStream::on_stanza(xml::Element&& element) {
 }
 
 void ComponentStream::handle_handshake(const xml::Element& element) {
+  // A secret guessed from one address: the c2s allowance per address
+  // (limits.max_auth_failures_per_ip in auth_failure_window) applies, and
+  // its failures count there too. Checked before the guess is.
+  const config::LimitsConfig& limits = ctx_.config.limits;
+  const uint64_t now = uv_now(loop_.loop.uv());
+  const uint64_t window = limits.auth_failure_window * 1000ull;
+  if (limits.max_auth_failures_per_ip != 0 &&
+      ctx_.auth_failures.count(conn_.peer_ip(), now, window) >= limits.max_auth_failures_per_ip) {
+    close_with_stream_error("policy-violation", "Too many failed handshakes from your address; try again later");
+    return;
+  }
   if (!component::handshake_matches(element.text(), stream_id_, password_)) {
     loop_.metrics.auth_failures.add();
+    if (limits.max_auth_failures_per_ip != 0) ctx_.auth_failures.record(conn_.peer_ip(), now, window);
     spdlog::info("component {}: wrong handshake for {} from {}", log_id_, domain_, conn_.peer_ip());
     close_with_stream_error("not-authorized");
     return;

@@ -3,11 +3,12 @@ its own domain (another domain, a local user it would impersonate, a
 subdomain of its own, no JID at all) end its stream with <invalid-from/>
 (RFC 6120 4.9.3.9, as ejabberd and Prosody answer) and reach nobody; a
 stanza without 'to' or 'from' is refused with <bad-request/>; oversized
-stanzas get the c2s limits. The witness pair chats throughout."""
+stanzas and secret guessing get the c2s limits. The witness pair chats
+throughout."""
 
 import pytest
 
-from component_client import NS_COMPONENT, RawComponent
+from component_client import NS_COMPONENT, RawComponent, handshake_digest
 from conftest import PASSWORD
 from hostile import assert_stream_error_and_close
 from parley_harness import free_port
@@ -28,7 +29,7 @@ SPOOFED = [
 @pytest.fixture
 def setup(hostile_server, witness):
     port = free_port()
-    server = hostile_server(limits={"max_stanza_bytes": 20000},
+    server = hostile_server(limits={"max_stanza_bytes": 20000, "max_auth_failures_per_ip": 3},
                             extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "component",
                                               "hosts": {"evil.localhost": {"password": SECRET}}}])
     server.component_port = port
@@ -80,4 +81,35 @@ def test_oversized_stanza_and_missing_addresses(setup):
         assert_stream_error_and_close(comp, "policy-violation")
     finally:
         comp.abort()
+    w.verify()
+
+
+def try_handshake(server, secret, source):
+    c = RawComponent(server.component_port, "evil.localhost", source=source)
+    header = c.open_component_stream()
+    c.send(f"<handshake>{handshake_digest(header['id'], secret)}</handshake>")
+    return c
+
+
+def test_handshake_guessing_is_limited_per_address(setup):
+    server, w, alice = setup
+    # limits.max_auth_failures_per_ip (3 here) wrong secrets from one address...
+    for i in range(3):
+        c = try_handshake(server, f"guess-{i}", "127.0.0.2")
+        try:
+            assert_stream_error_and_close(c, "not-authorized")
+        finally:
+            c.abort()
+    # ...then even the right one is refused from there, within the window.
+    c = try_handshake(server, SECRET, "127.0.0.2")
+    try:
+        assert_stream_error_and_close(c, "policy-violation")
+    finally:
+        c.abort()
+    # Another address is not affected.
+    ok = try_handshake(server, SECRET, "127.0.0.3")
+    try:
+        assert ok.next_element().tag == q(NS_COMPONENT, "handshake")
+    finally:
+        ok.close()
     w.verify()
