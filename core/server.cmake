@@ -17,6 +17,8 @@ add_library(parley_core STATIC
   c2s/c2s_auth.cpp
   c2s/c2s_stanza.cpp
   c2s/idle_parser_sweep.cpp
+  component/component_directory.cpp
+  component/component_stream.cpp
   server/server_context.cpp
   server/server.cpp
   server/admin_commands.cpp

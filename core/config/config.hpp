@@ -28,11 +28,20 @@ struct ConfigError {
   std::string to_string() const;
 };
 
+// An external component (XEP-0114) a `module: component` listener accepts:
+// its domain and the shared secret of its handshake.
+struct ComponentHost {
+  std::string domain;    // prepared (nameprep), never a served host, unique over every listener
+  std::string password;  // non-empty
+  int line = 0;
+};
+
 struct Listener {
   std::string ip = "127.0.0.1";  // canonical text form (inet_ntop), IPv4 or IPv6
   uint16_t port = 0;             // required, 1..65535
   // "c2s", or "http": HTTP/1.1 with XMPP over WebSocket (RFC 7395) at
-  // /xmpp-websocket and XEP-0156 host-meta (docs/http.md)
+  // /xmpp-websocket and XEP-0156 host-meta (docs/http.md), or "component":
+  // XEP-0114 external components (docs/components.md)
   std::string module = "c2s";
   bool tls = false;              // direct TLS (XEP-0368; https for http) instead of STARTTLS
   bool starttls_required = true;  // always false for http: a WebSocket's TLS is the connection's
@@ -48,6 +57,8 @@ struct Listener {
   // not log in at all, since RFC 5802 also forbids their fallback (gs2 'y')
   // while -PLUS is offered. Below TLS 1.3 -PLUS is always offered.
   bool tls13_channel_binding = false;
+  // module: component only: the components it accepts (`hosts:`), non-empty.
+  std::vector<ComponentHost> component_hosts;
 
   // Where the entry was written, for messages such as "cannot bind".
   std::string file;
@@ -108,6 +119,12 @@ struct LimitsConfig {
   // freed (after one to two of them: core/c2s/idle_parser_sweep.hpp); 0: after
   // every read (least memory, most CPU at a human pace).
   unsigned idle_parser_release = 1;
+
+  // External components (XEP-0114): stanzas (and their bytes) that may wait
+  // for one component that does not read fast enough; past either, a stanza
+  // for it is answered with <resource-constraint/> instead of queued.
+  size_t max_component_queue = 10000;
+  size_t max_component_queue_bytes = 16 * 1024 * 1024;
 
   // Issue 17 (parleyctl reload-config): a changed limit is named and refused (the loops
   // read limits without synchronization, so they cannot change under them).

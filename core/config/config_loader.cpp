@@ -55,6 +55,37 @@ void read_hosts(const Field& f, Config& c) {
   }
 }
 
+// module: component (XEP-0114): `hosts: {DOMAIN: {password: SECRET}}` as in
+// ejabberd; no TLS of its own (the protocol has no STARTTLS: keep it on a
+// trusted address, 127.0.0.1 by default).
+void read_component_listener(MapReader& m, Listener& l) {
+  auto given = m.take("hosts");
+  if (l.module != "component") {
+    if (given) given->fail("'hosts' is for a listener with module: component");
+    return;
+  }
+  const Field hosts_field = given ? *given : m.require("hosts");  // require fails, naming the entry
+  const Field* hosts = &hosts_field;
+  if (l.tls) detail::fail(hosts->value, "a component listener has no TLS (XEP-0114): remove tls: true");
+  l.starttls_required = false;
+  MapReader per_domain(hosts->value, "component hosts", hosts->path);
+  for (const Field& entry : per_domain.take_all()) {
+    ComponentHost host;
+    host.line = detail::line_of(entry.key);
+    std::string why;
+    auto domain = normalize_domain(entry.key.Scalar(), why);
+    if (!domain) detail::fail(entry.key, "'" + entry.key.Scalar() + "' is not a valid component domain: it " + why);
+    for (const ComponentHost& seen : l.component_hosts)
+      if (seen.domain == *domain) detail::fail(entry.key, "duplicate component '" + *domain + "'");
+    host.domain = std::move(*domain);
+    MapReader options(entry.value, "component host", entry.path);
+    host.password = read_string(options.require("password"));
+    options.finish();
+    l.component_hosts.push_back(std::move(host));
+  }
+  if (l.component_hosts.empty()) detail::fail(hosts->value, hosts->path + ": at least one component is required");
+}
+
 Listener read_listener(const YAML::Node& node, const std::string& path, const std::string& file) {
   MapReader m(node, "listen entry", path);
   Listener l;
@@ -69,8 +100,8 @@ Listener read_listener(const YAML::Node& node, const std::string& path, const st
   }
   if (auto f = m.take("module")) {
     l.module = read_string(*f);
-    if (l.module != "c2s" && l.module != "http")
-      f->fail("unknown listener module '" + l.module + "' (c2s or http)");
+    if (l.module != "c2s" && l.module != "http" && l.module != "component")
+      f->fail("unknown listener module '" + l.module + "' (c2s, http or component)");
   }
   if (auto f = m.take("tls")) l.tls = read_bool(*f);
   if (auto f = m.take("starttls_required")) {
@@ -82,6 +113,7 @@ Listener read_listener(const YAML::Node& node, const std::string& path, const st
   if (auto f = m.take("backlog")) l.backlog = static_cast<int>(read_uint(*f, 1, 65535));
   if (auto f = m.take("allow_plain_without_tls")) l.allow_plain_without_tls = read_bool(*f);
   if (auto f = m.take("tls13_channel_binding")) l.tls13_channel_binding = read_bool(*f);
+  read_component_listener(m, l);
   m.finish();
   return l;
 }
@@ -146,6 +178,10 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("max_archive_queue")) l.max_archive_queue = read_uint(*v, 16, 100000000);
   if (auto v = m.take("idle_parser_release"))
     l.idle_parser_release = static_cast<unsigned>(read_uint(*v, 0, 3600));
+  if (auto v = m.take("max_component_queue")) l.max_component_queue = read_uint(*v, 1, 100000000);
+  // Below one maximal stanza a component could never be queued one.
+  if (auto v = m.take("max_component_queue_bytes"))
+    l.max_component_queue_bytes = read_uint(*v, 64 * 1024, 1ull << 40);
   if (auto v = m.take("max_detached_stanzas")) l.max_detached_stanzas = read_uint(*v, 1, 1000000);
   // Below one maximal stanza a detached session could never keep one.
   if (auto v = m.take("max_detached_bytes")) l.max_detached_bytes = read_uint(*v, 64 * 1024, 1ull << 34);
@@ -199,6 +235,24 @@ void read_host_config(const Field& f, Config& c) {
   }
 }
 
+// A component's domain is served by it alone: not a host of ours, not
+// another listener's component.
+void check_component_domains(const Config& c) {
+  for (size_t i = 0; i < c.listen.size(); ++i) {
+    for (const ComponentHost& host : c.listen[i].component_hosts) {
+      auto fail = [&](const std::string& reason) {
+        throw Invalid{host.line, 0, "component '" + host.domain + "': " + reason};
+      };
+      if (std::find(c.hosts.begin(), c.hosts.end(), host.domain) != c.hosts.end())
+        fail("it is a host of this server (a component serves a domain of its own)");
+      for (size_t j = 0; j < i; ++j)
+        for (const ComponentHost& other : c.listen[j].component_hosts)
+          if (other.domain == host.domain)
+            fail("also on the listener of line " + std::to_string(c.listen[j].line));
+    }
+  }
+}
+
 Config read_config(const YAML::Node& root, std::string_view file_name) {
   Config c;
   c.file = std::string(file_name);
@@ -226,6 +280,7 @@ Config read_config(const YAML::Node& root, std::string_view file_name) {
   if (auto f = top.take("host_config")) read_host_config(*f, c);
   top.finish();
 
+  check_component_domains(c);
   if (!storage_path_given) c.storage.path = c.data_dir + "/parley.db";
   if (!control_socket_given) c.control_socket = c.data_dir + "/parley.sock";
   return c;

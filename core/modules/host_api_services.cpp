@@ -8,6 +8,7 @@
 
 #include "core/addr/jid.hpp"
 #include "core/addr/prep.hpp"
+#include "core/component/component_directory.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
 #include "core/modules/module_manager.hpp"
@@ -47,6 +48,7 @@ int register_route(parley_module* m, parley_str domain, parley_str name, parley_
     return 0;
   }
   if (m->ctx->is_local_host(*prepared) || m->manager->serves_route(*prepared) ||
+      (m->ctx->components && m->ctx->components->find(*prepared) != nullptr) ||
       std::any_of(m->routes.begin(), m->routes.end(), [&](const ModuleRoute& r) { return r.domain == *prepared; })) {
     spdlog::error("module {}: cannot serve {}: already served", m->library->name, *prepared);
     return 0;
@@ -63,6 +65,19 @@ size_t host_routes(parley_module* m, parley_route_info_fn each, void* arg) {
     if (service.host != m->host) continue;
     ++count;
     if (each) each(arg, to_pstr(domain), to_pstr(service.name));
+  }
+  // The external components (XEP-0114) connected now on the host's
+  // subdomains, as ejabberd lists them (its routes under the host).
+  if (m->ctx->components) {
+    for (const ComponentEntry* c : m->ctx->components->entries()) {
+      if (c->loop.load(std::memory_order_acquire) < 0) continue;
+      const std::string& d = c->domain;
+      if (d.size() <= m->host.size() + 1 || d.compare(d.size() - m->host.size(), m->host.size(), m->host) != 0 ||
+          d[d.size() - m->host.size() - 1] != '.')
+        continue;
+      ++count;
+      if (each) each(arg, to_pstr(d), to_pstr(std::string_view()));  // no name: a component names itself
+    }
   }
   return count;
 }

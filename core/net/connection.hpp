@@ -68,6 +68,9 @@ class ConnectionOwner {
   // The transport finished its own handshake (the WebSocket upgrade): the
   // owner's stream starts now.
   virtual void on_connection_upgraded() {}
+  // A write that waited in the backlog completed (pending_write_bytes() went
+  // down): an owner that paces its own queue (a component) may send more.
+  virtual void on_connection_written() {}
 
  protected:
   ~ConnectionOwner() = default;
@@ -128,6 +131,8 @@ class Connection {
   // cut as a slow reader). Taken and not written when the connection ends:
   // handed back through on_unwritten.
   bool deliver(const std::shared_ptr<Delivery>& delivery);
+  // Bytes handed to send() that the socket has not taken yet.
+  size_t pending_write_bytes() const;
   // A tracked send (ABI 1.2 session_send_tracked): `done` runs once every
   // byte was handed to the socket (1) or the connection ended first (0);
   // never during this call. False: not taken, done never runs.

@@ -153,7 +153,10 @@ void Connection::on_write(uv_write_t* req, int status) {
     return;
   }
   self->after_write();
+  if (!self->closing_) self->owner_.on_connection_written();
 }
+
+size_t Connection::pending_write_bytes() const { return backlog_ ? backlog_->bytes : 0; }
 
 void Connection::after_write() {
   if (!backlog_ || backlog_->firing || backlog_->closed) return;

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "core/c2s/c2s_stream.hpp"
+#include "core/component/component_directory.hpp"
+#include "core/component/component_stream.hpp"
 #include "core/session/session.hpp"
 #include "core/server/server_context.hpp"
 
@@ -77,6 +79,16 @@ void Listener::on_connection(uv_stream_t* server, int status) {
   }
   if (self->ctx_.shutting_down.load()) return;
   SessionId id = self->loop_.new_session_id();
+  if (self->config_.module == "component") {
+    // An external component (XEP-0114): no session, a stream of its own kind.
+    LoopContext& loop = self->loop_;
+    if (!loop.components) loop.components = std::make_unique<ComponentLinks>();
+    auto stream = std::make_unique<ComponentStream>(self->ctx_, loop, self->config_, id);
+    ComponentStream* raw = stream.get();
+    loop.components->streams.emplace(raw, std::move(stream));
+    raw->start(server);
+    return;
+  }
   auto session = std::make_unique<Session>(self->ctx_, self->loop_, id);
   Session* raw = session.get();
   self->loop_.sessions.emplace(id, std::move(session));

@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "core/c2s/c2s_stream.hpp"
+#include "core/component/component_directory.hpp"
 #include "core/session/session.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
@@ -95,9 +96,11 @@ void Router::route(xml::Element stanza, const Jid& from, const Jid& given_to, un
     pause.defer([this, held, from, to = *to, loop] { route(std::move(*held), from, to, loop); });
     return;
   }
-  // The route table: a served host (below), else a module's service domain,
-  // else nothing yet (components, s2s and cluster routes come later).
+  // The route table: a served host (below), else an external component's
+  // domain, else a module's service domain, else nothing yet (s2s and
+  // cluster routes come later).
   if (!ctx_.is_local_host(to->domain())) {
+    if (ctx_.components && route_to_component(ctx_, stanza, *to, loop)) return;
     if (const ServiceEntry* service = ctx_.loops[loop]->modules->service_for(to->domain())) {
       route_to_service(std::move(stanza), from, *to, *service, loop);
       return;

@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "core/c2s/c2s_stream.hpp"
+#include "core/component/component_directory.hpp"
+#include "core/component/component_stream.hpp"
 #include "core/modules/pending_iqs.hpp"
 #include "core/session/session.hpp"
 #include "core/control/account_commands.hpp"
@@ -132,6 +134,9 @@ Result<void, std::string> Server::start() {
   unsigned workers = config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < workers; ++i) ctx_->loops.push_back(std::make_unique<LoopContext>(i));
   for (auto& loop : ctx_->loops) loop->size_routes(workers);
+  bool has_components = false;
+  for (const auto& listen : config_.listen) has_components = has_components || !listen.component_hosts.empty();
+  if (has_components) ctx_->components = std::make_shared<ComponentDirectory>(config_);
   for (auto& loop : ctx_->loops) {
     LoopContext* lc = loop.get();
     lc->loop.set_thread_init([lc] { lc->make_current(); });
@@ -235,6 +240,7 @@ void Server::shutdown() {
       std::vector<Session*> sessions;
       for (auto& [id, session] : lc->sessions) sessions.push_back(session.get());
       for (Session* session : sessions) session->close("system-shutdown");
+      if (lc->components) lc->components->close_all("system-shutdown");
       closed->fetch_add(1);
     });
   }
@@ -254,6 +260,7 @@ void Server::shutdown() {
       std::vector<Session*> sessions;
       for (auto& [id, session] : lc->sessions) sessions.push_back(session.get());
       for (Session* session : sessions) session->close("system-shutdown");
+      if (lc->components) lc->components->close_all("system-shutdown");
       if (lc->pending_iqs) lc->pending_iqs->expire_all();
     });
   }
@@ -267,6 +274,7 @@ void Server::shutdown() {
   for (auto& loop : ctx_->loops) {
     loop->sessions.clear();
     loop->orphan_streams.clear();
+    loop->components.reset();
   }
   // 4. The archive store first: it drains its queue, and its appends'
   // completions (on its own thread) touch their module instances, which
@@ -311,6 +319,12 @@ std::string Server::status_text() const {
   out += fmt::format("storage_read_queue: {}\nstorage_write_queue: {}\n", storage_->read_queue_length(),
                      storage_->write_queue_length());
   out += fmt::format("archive_queue: {}\n", archive_->queue_length());
+  if (ctx_->components) {
+    // Each external component's route: connected, its queue, stanzas refused as it was full.
+    for (const ComponentEntry* c : ctx_->components->entries())
+      out += fmt::format("component_{0}_connected: {1}\ncomponent_{0}_queue: {2}\ncomponent_{0}_refused_queue_full: {3}\n",
+                         c->domain, c->loop.load() >= 0 ? 1 : 0, c->queued.load(), c->refused_full.load());
+  }
   out += modules_->counters_text();
   return out;
 }

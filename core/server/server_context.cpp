@@ -1,6 +1,8 @@
 #include "core/server/server_context.hpp"
 
 #include "core/c2s/c2s_stream.hpp"
+#include "core/component/component_directory.hpp"
+#include "core/component/component_stream.hpp"
 #include "core/session/session.hpp"
 #include "core/modules/pending_iqs.hpp"
 #include "core/net/listener.hpp"
@@ -39,7 +41,10 @@ void on_throttle_timer(uv_timer_t* timer) {
     }
   }
   for (SessionId id : due)
-    if (Session* session = lc->find(id)) session->end_throttle();
+    if (Session* session = lc->find(id))
+      session->end_throttle();
+    else if (lc->components)
+      lc->components->end_throttle(id);  // an external component's connection
   if (list.empty()) uv_timer_stop(timer);
 }
 }  // namespace

@@ -32,6 +32,8 @@ class ArchiveStore;
 }
 
 class C2sStream;
+class ComponentDirectory;
+struct ComponentLinks;
 class Connection;
 class Listener;
 class Session;
@@ -82,6 +84,9 @@ struct LoopContext {
   void watch_parser(SessionId id, unsigned period_s);
   std::vector<std::unique_ptr<Listener>> listeners;
   uint64_t next_serial = 1;
+  // External components (XEP-0114) connected to this loop: created with the
+  // first one (core/component/component_directory.hpp).
+  std::unique_ptr<ComponentLinks> components;
 
   // This loop's snapshot of what modules registered; swapped only here.
   std::shared_ptr<const ModuleTables> modules = std::make_shared<ModuleTables>();
@@ -188,6 +193,9 @@ class ServerContext {
   storage::StoragePool* storage = nullptr;
   storage::ArchiveStore* archive = nullptr;  // the archive store (module ABI archive_*)
   Router* router = nullptr;
+  // The configured external components (XEP-0114) and where each is
+  // connected: a route of the route table. Null without component listeners.
+  std::shared_ptr<ComponentDirectory> components;
   SessionTable sessions;
   ConnectionCounter connections;
   AuthFailureTracker auth_failures;

@@ -122,6 +122,22 @@ bool Session::wait(const std::shared_ptr<Delivery>& delivery, size_t filter_from
   delivery->outstanding.fetch_add(1, std::memory_order_relaxed);
   waiting_->bytes += delivery->bytes.size();
   waiting_->stanzas.push_back(Waiting::Entry{delivery, filter_from, routed});
+  // Modules see what comes for a detached session (issue 14: a push wakes
+  // its client). Routed stanzas only; the hooks only look.
+  if (routed && loop_.modules && loop_.modules->hooks_for(PARLEY_EVENT_DETACHED_STANZA, host_) != nullptr) {
+    if (!loop_.module_pause.active()) {
+      run_hook(PARLEY_EVENT_DETACHED_STANZA, const_cast<xml::Element*>(&delivery->stanza));
+    } else {
+      // Module code waits while modules are swapped; the waiting stanza may
+      // be written (and moved from) before then: the hooks get a copy.
+      auto copy = std::make_shared<xml::Element>(delivery->stanza);
+      LoopContext* loop = &loop_;
+      SessionId id = id_;
+      loop_.module_pause.defer([loop, id, copy] {
+        if (Session* self = loop->find(id)) self->run_hook(PARLEY_EVENT_DETACHED_STANZA, copy.get());
+      });
+    }
+  }
   return true;
 }
 

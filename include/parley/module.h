@@ -174,6 +174,18 @@ typedef enum parley_event {
    * (urn:xmpp:mam:2 on the account, as clients look for it there). mod_disco
    * runs it through host->run_fold; a host without it answers -2 there. */
   PARLEY_EVENT_ACCOUNT_DISCO_INFO = 19,
+  /* ---- issue 14: push notifications ---- */
+  /* A routed stanza has just been queued for a DETACHED session (its
+   * connection was lost and a SESSION_CLOSING hook kept it, XEP-0198): its
+   * client will not see it until it resumes, so a module may wake it (a
+   * XEP-0357 push). On the session's loop; args->session, ->user, ->host and
+   * ->jid name the session; args->stanza must not be changed (it may be
+   * shared with other sessions). Observe only: the result is ignored, the
+   * stanza waits for the session either way. Not raised for what a module
+   * sends to the session itself, nor for a stanza that does not fit the
+   * session's queue (the session ends). While modules are swapped (hot
+   * reload) it runs, with a copy of the stanza, once the new code is in. */
+  PARLEY_EVENT_DETACHED_STANZA = 20,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
 
@@ -549,8 +561,10 @@ typedef struct parley_host_api {
    * registered; 0 if refused (malformed, taken, a served host, or not called
    * from start()). */
   int (*register_route)(parley_module* m, parley_str domain, parley_str name, parley_route_fn fn);
-  /* The module services of this instance's host (every module's), each
-   * reported once to `each` during the call. Returns how many. Any loop. */
+  /* The module services of this instance's host (every module's), and the
+   * external components (XEP-0114) connected now on its subdomains (with an
+   * empty name), each reported once to `each` during the call. Returns how
+   * many. Any loop. */
   size_t (*host_routes)(parley_module* m, parley_route_info_fn each, void* arg);
 
   /* Loops. The server runs loop_count() worker loops, numbered from 0; a

@@ -9,7 +9,11 @@
 // Input: byte 0 picks the mode (odd: the harness first logs in with
 // SCRAM-SHA-1 and binds, so the rest reaches the online stanza path; even:
 // the rest is the whole stream from its first byte); byte 1 the chunk size
-// (1 to 64) the rest is cut into, as TCP would.
+// (1 to 64) the rest is cut into, as TCP would. With bit 1 of byte 0 set the
+// connection is an external component's (XEP-0114, core/component) instead:
+// odd, the harness first completes its handshake (the rest reaches the
+// component's stanza path: the 'from' checks, routing); even, the rest is the
+// whole component stream.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -24,6 +28,8 @@
 #include <string_view>
 
 #include "core/c2s/c2s_stream.hpp"
+#include "core/component/component_directory.hpp"
+#include "core/component/component_stream.hpp"
 #include "core/session/session.hpp"
 #include "core/config/config.hpp"
 #include "core/control/account_commands.hpp"
@@ -138,6 +144,67 @@ bool log_in(SessionId id) {
   return take_output(id).find("<jid>") != std::string::npos;
 }
 
+// ---- the component mode ----
+
+ComponentStream* component_of(SessionId id) {
+  LoopContext& lc = *harness->loop;
+  return lc.components ? lc.components->by_log_id(id) : nullptr;
+}
+
+void feed_component(SessionId id, std::string_view bytes, size_t chunk) {
+  on_loop([&] {
+    for (size_t at = 0; at < bytes.size(); at += chunk) {
+      ComponentStream* stream = component_of(id);
+      if (stream == nullptr) return;
+      stream->feed(bytes.substr(at, chunk));
+    }
+  });
+  settle();
+}
+
+// The component's stream header and handshake. False if it did not work.
+bool handshake(SessionId id) {
+  feed_component(id,
+                 "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' "
+                 "to='fuzz.localhost'>",
+                 4096);
+  std::string out = take_output(id);
+  size_t at = out.find(" id='");
+  if (at == std::string::npos) return false;
+  at += 5;
+  size_t end = out.find('\'', at);
+  if (end == std::string::npos) return false;
+  feed_component(id, "<handshake>" + component::handshake_digest(out.substr(at, end - at), "fuzz-secret") +
+                         "</handshake>",
+                 4096);
+  return take_output(id).find("<handshake/>") != std::string::npos;
+}
+
+void run_component(bool handshaken, size_t chunk, std::string_view input) {
+  SessionId id = 0;
+  on_loop([&] {
+    LoopContext& lc = *harness->loop;
+    if (!lc.components) lc.components = std::make_unique<ComponentLinks>();
+    id = lc.new_session_id();
+    const config::Listener& listener = harness->config.listen.back();
+    auto stream = std::make_unique<ComponentStream>(*harness->ctx, lc, listener, id);
+    ComponentStream* raw = stream.get();
+    lc.components->streams.emplace(raw, std::move(stream));
+    raw->start_without_socket("127.0.0.1");
+  });
+  if (!handshaken || handshake(id)) feed_component(id, input, chunk);
+  on_loop([&] {
+    if (ComponentStream* stream = component_of(id)) stream->close_with_stream_error("system-shutdown");
+  });
+  for (int i = 0; i < 1000; ++i) {
+    bool gone = false;
+    on_loop([&] { gone = component_of(id) == nullptr; });
+    if (gone) break;
+    settle();
+  }
+  take_output(id);
+}
+
 void set_up() {
   spdlog::set_level(spdlog::level::off);
   char pattern[] = "/tmp/parley-c2s-fuzz.XXXXXX";
@@ -153,6 +220,8 @@ void set_up() {
   std::string d = h->dir.string();
   std::string yaml = "hosts: [localhost]\nworkers: 1\ndata_dir: " + d +
                      "\nlisten:\n  - port: 5222\n    ip: 127.0.0.1\n    module: c2s\n    starttls_required: false\n"
+                     "  - port: 5347\n    ip: 127.0.0.1\n    module: component\n"
+                     "    hosts: {fuzz.localhost: {password: fuzz-secret}}\n"
                      "storage: {type: sqlite, path: " +
                      d + "/fuzz.db, readers: 1}\ncontrol_socket: " + d +
                      // idle_parser_release 0: the parser is freed after every read and made
@@ -177,6 +246,7 @@ void set_up() {
   if (!registered.get_future().get()) std::abort();
   h->router = std::make_unique<Router>(*h->ctx);
   h->ctx->router = h->router.get();
+  h->ctx->components = std::make_shared<ComponentDirectory>(h->config);
   h->ctx->loops.push_back(std::make_unique<LoopContext>(0));
   h->loop = h->ctx->loops.front().get();
   h->loop->loop.set_thread_init([lc = h->loop] { lc->make_current(); });
@@ -196,6 +266,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool logged_in = (data[0] & 1) != 0;
   const size_t chunk = 1 + data[1] % 64;
   std::string_view input(reinterpret_cast<const char*>(data) + 2, size - 2);
+  if ((data[0] & 2) != 0) {
+    run_component(logged_in, chunk, input);
+    return 0;
+  }
 
   SessionId id = 0;
   on_loop([&] {

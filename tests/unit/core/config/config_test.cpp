@@ -100,9 +100,12 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   CHECK(c.limits.max_write_backlog == 4 * 1024 * 1024);
   CHECK(c.limits.max_write_backlog_total == 256 * 1024 * 1024);
   CHECK(c.limits.max_archive_queue == 65536);
+  CHECK(c.limits.max_component_queue == 10000);
+  CHECK(c.limits.max_component_queue_bytes == 16 * 1024 * 1024);
   const char* const shipped[] = {"mod_disco",    "mod_ping",   "mod_version", "mod_vcard",   "mod_private",
                                  "mod_roster",   "mod_presence", "mod_offline", "mod_blocking", "mod_last",
-                                 "mod_csi",      "mod_carbons", "mod_stream_mgmt", "mod_mam",    "mod_register"};
+                                 "mod_csi",      "mod_carbons", "mod_stream_mgmt", "mod_mam",    "mod_push",
+                                 "mod_register"};
   REQUIRE(c.modules.size() == std::size(shipped));
   for (size_t i = 0; i < std::size(shipped); ++i) CHECK(c.modules[i].name == shipped[i]);
   CHECK(c.modules[0].options.IsMap());
@@ -257,7 +260,7 @@ TEST_CASE("types and ranges") {
   expect_error("hosts: [a]\nlisten:\n  - port: 0\n", 3, 11, "between 1 and 65535");
   expect_error("hosts: [a]\nlisten:\n  - port: 65536\n", 3, 11, "between 1 and 65535");
   expect_error("hosts: [a]\nlisten:\n  - port: 1\n    backlog: 0\n", 4, 14, "between 1 and 65535");
-  expect_error("hosts: [a]\nlisten:\n  - port: 1\n    module: s2s\n", 4, 13, "c2s or http");
+  expect_error("hosts: [a]\nlisten:\n  - port: 1\n    module: s2s\n", 4, 13, "c2s, http or component");
   expect_error("hosts: [a]\nlisten:\n  - ip: 127.0.0.1\n", 3, 5, "missing required key 'port' in listen entry");
   expect_error("hosts: [a]\nlisten:\n  - 5222\n", 3, 5, "listen entry: expected a mapping");
 }

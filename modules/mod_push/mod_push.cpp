@@ -1,0 +1,358 @@
+// mod_push: XEP-0357 push notifications, published to the user's app servers
+// (XMPP push services: usually an external component, XEP-0114).
+//
+// A client enables a push service for its account with
+//   <iq type='set'><enable xmlns='urn:xmpp:push:0' jid='SERVICE' node='NODE'>
+//     [<x xmlns='jabber:x:data'> FORM_TYPE pubsub#publish-options ... </x>]</enable></iq>
+// and disables it (one node, or every node of the service) with <disable/>.
+// Registrations are kept per account, service and node (the device), with
+// the publish-options form as the client gave it, in the module's own table
+// (mod_push_registrations) until the typed stores land.
+//
+// Triggers: a message that reaches the offline rules (no available resource:
+// mod_offline stores it) for an account with registrations, and a message
+// queued for a detached XEP-0198 session (its socket was lost; the host's
+// PARLEY_EVENT_DETACHED_STANZA). Never for a message delivered to a
+// connected session.
+//
+// The notification: an iq-set pubsub <publish node='NODE'> with
+// <notification xmlns='urn:xmpp:push:0'> carrying the summary form
+// (message-count: messages notified since the user last bound a session;
+// last-message-sender; last-message-body only with include_body: true) and
+// the registration's publish-options passed through unchanged, from the
+// user's bare JID, routed like any iq (send_iq). The app server's answer:
+// an error of type cancel or auth disables the registration (removed); a
+// wait error or no answer in time is retried with exponential back-off
+// (max_retries); a modify error drops this notification only.
+//
+// Options:
+//   include_body          send the message body to the app server (default false)
+//   max_registrations     per account (default 20; past it: resource-constraint)
+//   min_push_interval_ms  per device: at most one notification per interval; one
+//                         inside it is held until the interval ends (the later
+//                         summary replaces it) (default 1000; 0: no limit)
+//   max_retries           default 3
+//   retry_base_ms         first back-off (default 2000), doubled per attempt
+//   iq_timeout_ms         how long an app server may take to answer (default 30000)
+//
+// Counters: enabled, disabled, sent, failed, removed, retried, rate_limited.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parley/module.hpp"
+#include "push_logic.hpp"
+
+namespace {
+
+namespace push = parley::push;
+
+constexpr const char* ns_disco_info = "http://jabber.org/protocol/disco#info";
+
+constexpr const char* sql_upsert =
+    "INSERT INTO mod_push_registrations (host, user, jid, node, options) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (host, user, jid, node) DO UPDATE SET options = excluded.options";
+constexpr const char* sql_count = "SELECT COUNT(*) FROM mod_push_registrations WHERE host = ? AND user = ?";
+constexpr const char* sql_exists =
+    "SELECT COUNT(*) FROM mod_push_registrations WHERE host = ? AND user = ? AND jid = ? AND node = ?";
+constexpr const char* sql_delete_node =
+    "DELETE FROM mod_push_registrations WHERE host = ? AND user = ? AND jid = ? AND node = ?";
+constexpr const char* sql_delete_service = "DELETE FROM mod_push_registrations WHERE host = ? AND user = ? AND jid = ?";
+constexpr const char* sql_delete_user = "DELETE FROM mod_push_registrations WHERE host = ? AND user = ?";
+constexpr const char* sql_select =
+    "SELECT jid, node, options FROM mod_push_registrations WHERE host = ? AND user = ? ORDER BY jid, node";
+
+int64_t steady_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+struct Registration {
+  std::string jid;
+  std::string node;
+  std::string options;  // the publish-options <x/>, serialized; "" for none
+};
+
+class ModPush : public parley::Module {
+ public:
+  parley::Result<void, std::string> start() override {
+    domain_ = host().module_host();
+    include_body_ = host().option_bool("include_body").value_or(false);
+    max_registrations_ = host().option_int("max_registrations").value_or(20);
+    if (max_registrations_ < 1) return parley::unexpected(std::string("max_registrations must be at least 1"));
+    int64_t interval = host().option_int("min_push_interval_ms").value_or(1000);
+    if (interval < 0) return parley::unexpected(std::string("min_push_interval_ms must not be negative"));
+    rate_ = std::make_unique<push::RateLimit>(interval);
+    max_retries_ = host().option_int("max_retries").value_or(3);
+    if (max_retries_ < 0 || max_retries_ > 20) return parley::unexpected(std::string("max_retries must be 0 to 20"));
+    retry_base_ms_ = host().option_int("retry_base_ms").value_or(2000);
+    if (retry_base_ms_ < 1) return parley::unexpected(std::string("retry_base_ms must be positive"));
+    iq_timeout_ms_ = host().option_int("iq_timeout_ms").value_or(30000);
+    if (iq_timeout_ms_ < 100) return parley::unexpected(std::string("iq_timeout_ms must be at least 100"));
+    if (!host().supports_1_2()) return parley::unexpected(std::string("mod_push needs module ABI 1.2 (send_iq)"));
+    return {};
+  }
+
+  // ---- enable / disable (XEP-0357 §5, §6) ----
+
+  void on_iq(const parley::IqRequest& request) {
+    std::string user(parley::Jid::prepared(request.to()).local());
+    // Only the account's owner manages its push services; anyone else learns
+    // nothing (the answer for an account that does not exist).
+    if (parley::bare_jid(request.from()) != parley::bare_jid(request.to()) || user.empty())
+      return host().bounce(request.iq(), "service-unavailable");
+    auto payload = request.payload();
+    if (!payload) return host().bounce(request.iq(), "bad-request");
+    std::string_view jid_attr = payload->attr("jid").value_or("");
+    auto service = jid_attr.empty() ? std::nullopt : host().prepare_jid(jid_attr);
+    std::string node(payload->attr("node").value_or(""));
+    auto reply = std::make_shared<parley::Element>(parley::make_iq_result(request.iq()));
+    auto original = std::make_shared<parley::Element>(request.iq().clone());
+
+    if (payload->name() == "disable") {
+      if (!service) return host().bounce(request.iq(), "bad-request");
+      auto done = [this, reply, original](parley::Result<parley::Rows, std::string> rows) {
+        if (!rows) return host().bounce(*original, "internal-server-error");
+        host().counter_add("disabled", rows->changes());
+        host().route(std::move(*reply));
+      };
+      if (payload->has_attr("node")) host().execute(sql_delete_node, {domain_, user, *service, node}, done);
+      else host().execute(sql_delete_service, {domain_, user, *service}, done);
+      return;
+    }
+    if (payload->name() != "enable") return host().bounce(request.iq(), "feature-not-implemented");
+    std::optional<parley::ElementView> form = payload->child("x", push::ns_data);
+    std::string form_type;
+    if (form) {
+      for (parley::ElementView f : form->children())
+        if (f.name() == "field" && f.attr("var") == "FORM_TYPE") form_type = f.child_text("value", push::ns_data);
+    }
+    if (auto bad = push::check_enable(jid_attr, service.has_value(), form.has_value(), form_type))
+      return host().bounce(request.iq(), *bad);
+    Registration reg{*service, node, form ? form->serialize() : std::string()};
+    // Re-enabling a jid + node keeps one registration with the last options
+    // (§5); a new one must fit max_registrations. Checked and written on the
+    // single writer, one after the other.
+    host().execute(sql_exists, {domain_, user, reg.jid, reg.node},
+                   [this, user, reg, reply, original](parley::Result<parley::Rows, std::string> exists) {
+                     if (!exists) return host().bounce(*original, "internal-server-error");
+                     bool known = exists->size() == 1 && exists->at(0, 0).integer().value_or(0) > 0;
+                     if (known) return store(user, reg, reply, original);
+                     host().execute(sql_count, {domain_, user},
+                                    [this, user, reg, reply, original](parley::Result<parley::Rows, std::string> n) {
+                                      if (!n) return host().bounce(*original, "internal-server-error");
+                                      if (n->size() == 1 && n->at(0, 0).integer().value_or(0) >= max_registrations_)
+                                        return host().bounce(*original, "resource-constraint",
+                                                             "Too many push registrations");
+                                      store(user, reg, reply, original);
+                                    });
+                   });
+  }
+
+  parley::Outcome on_account_disco(const parley::Event& event) {
+    // XEP-0357 §4: the feature on the account (asked by its owner).
+    if (auto acc = event.acc()) acc->add_child("feature", ns_disco_info).set_attr("var", push::ns_push);
+    return parley::Outcome::pass;
+  }
+
+  // ---- triggers ----
+
+  // A message for a user with no available resource (before mod_offline
+  // stores it: the hook only looks).
+  parley::Outcome on_offline_message(const parley::Event& event) {
+    auto stanza = event.stanza();
+    if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
+    std::string_view type = stanza->attr("type").value_or("normal");
+    if (type != "chat" && type != "normal" && !type.empty()) return parley::Outcome::pass;
+    std::string body = stanza->child_text("body");
+    if (body.empty()) return parley::Outcome::pass;  // a chat state, a receipt: nothing to wake a phone for
+    notify(std::string(event.user()), std::string(stanza->attr("from").value_or("")), std::move(body));
+    return parley::Outcome::pass;
+  }
+
+  // A message waiting for a detached session (XEP-0198): its client sleeps.
+  parley::Outcome on_detached_stanza(const parley::Event& event) {
+    return on_offline_message(event);  // the same rule: a chat or normal message with a body
+  }
+
+  // A new session, or a detached one resumed: the summary counts from here again.
+  void on_session_bound(const parley::Event& event) {
+    std::lock_guard lock(mu_);
+    counts_.erase(std::string(event.user()));
+  }
+
+  void on_user_removed(const parley::Event& event) {
+    std::string user(event.user());
+    {
+      std::lock_guard lock(mu_);
+      counts_.erase(user);
+    }
+    host().execute(sql_delete_user, {domain_, user});
+  }
+
+ private:
+  void store(const std::string& user, const Registration& reg, std::shared_ptr<parley::Element> reply,
+             std::shared_ptr<parley::Element> original) {
+    host().execute(sql_upsert, {domain_, user, reg.jid, reg.node, reg.options},
+                   [this, reply, original](parley::Result<parley::Rows, std::string> rows) {
+                     if (!rows) return host().bounce(*original, "internal-server-error");
+                     host().counter_add("enabled");
+                     host().route(std::move(*reply));
+                   });
+  }
+
+  void notify(const std::string& user, std::string sender, std::string body) {
+    push::Summary summary;
+    {
+      std::lock_guard lock(mu_);
+      summary.message_count = ++counts_[user];
+    }
+    summary.last_sender = std::move(sender);
+    if (include_body_) summary.last_body = std::move(body);
+    host().query(sql_select, {domain_, user},
+                 [this, user, summary](parley::Result<parley::Rows, std::string> rows) {
+                   if (!rows) return host().error("reading the push registrations of " + user + " failed: " + rows.error());
+                   if (rows->size() == 0) {
+                     std::lock_guard lock(mu_);
+                     counts_.erase(user);  // nobody to notify: nothing to count
+                     return;
+                   }
+                   for (std::size_t i = 0; i < rows->size(); ++i) {
+                     Registration reg{std::string(rows->at(i, 0).bytes().value_or("")),
+                                      std::string(rows->at(i, 1).bytes().value_or("")),
+                                      std::string(rows->at(i, 2).bytes().value_or(""))};
+                     schedule(user, std::move(reg), summary);
+                   }
+                 });
+  }
+
+  static std::string device_key(const std::string& user, const Registration& reg) {
+    return user + '\n' + reg.jid + '\n' + reg.node;
+  }
+
+  // The per-device rate limit: now, or once the interval ends with the
+  // latest summary (one held notification per device).
+  void schedule(const std::string& user, Registration reg, const push::Summary& summary) {
+    std::string key = device_key(user, reg);
+    int64_t wait;
+    {
+      std::lock_guard lock(mu_);
+      auto held = held_.find(key);
+      if (held != held_.end()) {
+        held->second = summary;  // the held one goes out with the latest count
+        host().counter_add("rate_limited");
+        return;
+      }
+      wait = rate_->delay(key, steady_ms());
+      if (wait > 0) held_.emplace(key, summary);
+    }
+    if (wait == 0) return publish(user, std::move(reg), summary, 0);
+    host().counter_add("rate_limited");
+    host().start_timer(std::chrono::milliseconds(wait), [this, user, reg, key](uint64_t) {
+      push::Summary latest;
+      {
+        std::lock_guard lock(mu_);
+        auto it = held_.find(key);
+        if (it == held_.end()) return;
+        latest = std::move(it->second);
+        held_.erase(it);
+        rate_->delay(key, steady_ms());  // recorded as sent now
+      }
+      publish(user, reg, latest, 0);
+    });
+  }
+
+  void publish(const std::string& user, Registration reg, push::Summary summary, int attempt) {
+    std::string from = user + "@" + domain_;
+    auto iq = host().parse(push::notification_iq(from, reg.jid, reg.node, summary, reg.options));
+    if (!iq) return host().error("mod_push: could not build a notification for " + reg.jid);
+    bool sent = parley::send_iq(
+        host(), std::move(*iq), std::chrono::milliseconds(iq_timeout_ms_),
+        [this, user, reg, summary, attempt](std::optional<parley::ElementView> answer) {
+          if (answer && answer->attr("type") == "result") {
+            host().counter_add("sent");
+            return;
+          }
+          push::ErrorAction action = push::ErrorAction::retry;  // no answer in time
+          std::string condition = "timeout";
+          if (answer) {
+            std::string type;
+            condition.clear();
+            if (auto error = answer->child("error")) {
+              type = std::string(error->attr("type").value_or(""));
+              for (parley::ElementView c : error->children())
+                if (c.xmlns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text") condition = c.name();
+            }
+            action = push::classify_error(type, condition);
+          }
+          on_failure(user, reg, summary, attempt, action, condition);
+        });
+    if (!sent) host().error("mod_push: the host refused to send a notification to " + reg.jid);
+  }
+
+  void on_failure(const std::string& user, const Registration& reg, const push::Summary& summary, int attempt,
+                  push::ErrorAction action, const std::string& condition) {
+    if (action == push::ErrorAction::retry && attempt < max_retries_) {
+      host().counter_add("retried");
+      int64_t wait = push::backoff_ms(attempt + 1, retry_base_ms_);
+      host().start_timer(std::chrono::milliseconds(wait),
+                         [this, user, reg, summary, attempt](uint64_t) { publish(user, reg, summary, attempt + 1); });
+      return;
+    }
+    host().counter_add("failed");
+    if (action != push::ErrorAction::remove) {
+      host().info("push to " + reg.jid + " for " + user + " failed (" + condition + "); registration kept");
+      return;
+    }
+    // XEP-0357 §7.1: the app server refused it: disabled.
+    host().info("push service " + reg.jid + " node '" + reg.node + "' refused a notification for " + user + " (" +
+                condition + "): registration removed");
+    {
+      std::lock_guard lock(mu_);
+      rate_->forget(device_key(user, reg));
+    }
+    host().execute(sql_delete_node, {domain_, user, reg.jid, reg.node},
+                   [this](parley::Result<parley::Rows, std::string> rows) {
+                     if (rows && rows->changes() > 0) host().counter_add("removed", rows->changes());
+                   });
+  }
+
+  std::string domain_;
+  bool include_body_ = false;
+  int64_t max_registrations_ = 20;
+  int64_t max_retries_ = 3;
+  int64_t retry_base_ms_ = 2000;
+  int64_t iq_timeout_ms_ = 30000;
+  // Hooks run on every loop: the counts and the rate limit are shared.
+  std::mutex mu_;
+  std::map<std::string, int64_t> counts_;          // user -> messages notified since the last bind
+  std::map<std::string, push::Summary> held_;      // device -> the notification waiting for its interval
+  std::unique_ptr<push::RateLimit> rate_;
+};
+
+}  // namespace
+
+PARLEY_MODULE(ModPush, "mod_push", "1.0.0",
+              parley::option("include_body", PARLEY_OPT_BOOL),
+              parley::option("max_registrations", PARLEY_OPT_INT),
+              parley::option("min_push_interval_ms", PARLEY_OPT_INT),
+              parley::option("max_retries", PARLEY_OPT_INT),
+              parley::option("retry_base_ms", PARLEY_OPT_INT),
+              parley::option("iq_timeout_ms", PARLEY_OPT_INT),
+              parley::iq_handler<&ModPush::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_SET, "urn:xmpp:push:0"),
+              // Before mod_offline (50), which takes the message.
+              parley::hook<&ModPush::on_offline_message>(PARLEY_EVENT_OFFLINE_MESSAGE, 10),
+              parley::hook<&ModPush::on_detached_stanza>(PARLEY_EVENT_DETACHED_STANZA),
+              parley::hook<&ModPush::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),
+              parley::hook<&ModPush::on_session_bound>(PARLEY_EVENT_SESSION_REATTACHED),
+              parley::hook<&ModPush::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModPush::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
+              parley::schema("CREATE TABLE mod_push_registrations (host TEXT NOT NULL, user TEXT NOT NULL, "
+                             "jid TEXT NOT NULL, node TEXT NOT NULL, options TEXT NOT NULL, "
+                             "PRIMARY KEY (host, user, jid, node))"))

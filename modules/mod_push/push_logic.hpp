@@ -1,0 +1,70 @@
+// mod_push's own logic, free of the host (unit-tested in
+// tests/unit/modules/mod_push): the XEP-0357 notification (the summary form,
+// the publish-options passed through), what an app server's error means for
+// a registration, the retry back-off and the per-device rate limit.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace parley::push {
+
+inline constexpr std::string_view ns_push = "urn:xmpp:push:0";
+inline constexpr std::string_view ns_data = "jabber:x:data";
+inline constexpr std::string_view ns_pubsub = "http://jabber.org/protocol/pubsub";
+inline constexpr std::string_view summary_form_type = "urn:xmpp:push:summary";
+inline constexpr std::string_view publish_options_form_type = "http://jabber.org/protocol/pubsub#publish-options";
+
+// What one notification says (XEP-0357 §7, FORM_TYPE urn:xmpp:push:summary).
+struct Summary {
+  int64_t message_count = 0;
+  std::string last_sender;                // the sender's JID as the message carried it
+  std::optional<std::string> last_body;   // only with include_body: true
+};
+
+// The iq-set that publishes one notification to `node` of the push service
+// `service`, from the user's bare JID; `publish_options` is the <x/> form the
+// client gave at <enable/>, serialized, passed through unchanged ("" for none).
+// No id: the host sets it (send_iq).
+std::string notification_iq(std::string_view from_bare, std::string_view service, std::string_view node,
+                            const Summary& summary, std::string_view publish_options);
+
+// XEP-0357 §5: <enable/> needs a 'jid'; a data form in it must be the
+// publish-options form. The condition to answer with, or nullopt if valid.
+std::optional<std::string> check_enable(std::string_view jid_attr, bool jid_valid, bool has_form,
+                                        std::string_view form_type);
+
+// What an app server's answer to a publish means for the registration
+// (XEP-0357 §7.1: an error disables it; a transient one may be retried).
+enum class ErrorAction {
+  remove,  // cancel or auth (item-not-found, gone, not-authorized, forbidden, ...): disabled for good
+  retry,   // wait (resource-constraint, ...) or no answer in time: tried again later
+  keep,    // modify (bad-request, not-acceptable, ...): this notification is dropped, the registration stays
+};
+ErrorAction classify_error(std::string_view error_type, std::string_view condition);
+
+// Back-off before retry `attempt` (1, 2, ...): base * 2^(attempt-1), at most max.
+int64_t backoff_ms(int attempt, int64_t base_ms, int64_t max_ms = 300'000);
+
+// One device (a user's jid + node registration) may be pushed once per
+// `interval_ms`: a notification inside the interval is held and sent when it
+// ends, replaced by any later one (its summary counts every message).
+class RateLimit {
+ public:
+  explicit RateLimit(int64_t interval_ms) : interval_ms_(interval_ms) {}
+  // 0: send now (recorded as sent at `now_ms`); else the ms to wait. A
+  // device already waiting (`held`) answers the same wait without a second timer.
+  int64_t delay(const std::string& device, int64_t now_ms);
+  void forget(const std::string& device) { last_.erase(device); }
+
+ private:
+  int64_t interval_ms_;
+  std::map<std::string, int64_t> last_;  // device -> when its last notification went out
+};
+
+std::string escape(std::string_view text);
+
+}  // namespace parley::push

@@ -1,0 +1,87 @@
+// mod_push's logic without a host: the notification iq with its summary form
+// and the publish-options passed through, <enable/> validation, what an app
+// server's error does to a registration, back-off and the per-device limit.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "push_logic.hpp"
+
+using namespace parley::push;
+
+TEST_CASE("the notification: summary form, no body by default, publish-options as given") {
+  Summary s;
+  s.message_count = 3;
+  s.last_sender = "bob@localhost/phone";
+  const std::string options =
+      "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>"
+      "http://jabber.org/protocol/pubsub#publish-options</value></field>"
+      "<field var='secret'><value>s3&amp;cr3t</value></field></x>";
+  std::string iq = notification_iq("alice@localhost", "push.localhost", "node-1", s, options);
+  CHECK(iq ==
+        "<iq xmlns='jabber:client' type='set' from='alice@localhost' to='push.localhost'>"
+        "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='node-1'><item>"
+        "<notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='submit'>"
+        "<field var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field>"
+        "<field var='message-count'><value>3</value></field>"
+        "<field var='last-message-sender'><value>bob@localhost/phone</value></field>"
+        "</x></notification></item></publish>"
+        "<publish-options>" + options + "</publish-options></pubsub></iq>");
+  CHECK(iq.find("last-message-body") == std::string::npos);
+}
+
+TEST_CASE("the body only when asked, escaped; no node, no options") {
+  Summary s;
+  s.message_count = 1;
+  s.last_sender = "o'hara@localhost";
+  s.last_body = "a < b & \"c\"";
+  std::string iq = notification_iq("alice@localhost", "push.localhost", "", s, "");
+  CHECK(iq.find("<publish>") != std::string::npos);
+  CHECK(iq.find("publish-options") == std::string::npos);
+  CHECK(iq.find("<field var='last-message-body'><value>a &lt; b &amp; &quot;c&quot;</value></field>") !=
+        std::string::npos);
+  CHECK(iq.find("<value>o&apos;hara@localhost</value>") != std::string::npos);
+}
+
+TEST_CASE("enable needs a jid; a form must be publish-options") {
+  CHECK(check_enable("push.localhost", true, false, "") == std::nullopt);
+  CHECK(check_enable("push.localhost", true, true, "http://jabber.org/protocol/pubsub#publish-options") ==
+        std::nullopt);
+  CHECK(check_enable("", false, false, "") == "bad-request");
+  CHECK(check_enable("a@b@c", false, false, "") == "bad-request");
+  CHECK(check_enable("push.localhost", true, true, "urn:xmpp:push:summary") == "bad-request");
+  CHECK(check_enable("push.localhost", true, true, "") == "bad-request");
+}
+
+TEST_CASE("app server errors") {
+  CHECK(classify_error("cancel", "item-not-found") == ErrorAction::remove);
+  CHECK(classify_error("cancel", "gone") == ErrorAction::remove);
+  CHECK(classify_error("auth", "not-authorized") == ErrorAction::remove);
+  CHECK(classify_error("auth", "forbidden") == ErrorAction::remove);
+  CHECK(classify_error("", "") == ErrorAction::remove);
+  CHECK(classify_error("wait", "resource-constraint") == ErrorAction::retry);
+  CHECK(classify_error("cancel", "remote-server-timeout") == ErrorAction::retry);
+  CHECK(classify_error("modify", "bad-request") == ErrorAction::keep);
+}
+
+TEST_CASE("back-off doubles up to its cap") {
+  CHECK(backoff_ms(1, 1000) == 1000);
+  CHECK(backoff_ms(2, 1000) == 2000);
+  CHECK(backoff_ms(3, 1000) == 4000);
+  CHECK(backoff_ms(0, 1000) == 1000);
+  CHECK(backoff_ms(40, 1000) == 300000);
+  CHECK(backoff_ms(5, 1000, 5000) == 5000);
+}
+
+TEST_CASE("the per-device rate limit") {
+  RateLimit limit(1000);
+  CHECK(limit.delay("a", 10'000) == 0);
+  CHECK(limit.delay("a", 10'400) == 600);
+  CHECK(limit.delay("b", 10'400) == 0);  // another device
+  CHECK(limit.delay("a", 11'000) == 0);
+  limit.forget("a");
+  CHECK(limit.delay("a", 11'001) == 0);
+  RateLimit off(0);
+  CHECK(off.delay("a", 1) == 0);
+  CHECK(off.delay("a", 1) == 0);
+}
