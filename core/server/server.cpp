@@ -21,6 +21,7 @@
 #include "core/sasl/scram_credentials.hpp"
 #include "core/tls/context_store.hpp"
 #include "core/tls/self_signed.hpp"
+#include "storage/postgres_archive_store.hpp"
 #include "storage/sqlite_archive_store.hpp"
 #include "storage/storage_pool.hpp"
 
@@ -103,15 +104,25 @@ Result<void, std::string> Server::start() {
   // The archive in a file of its own ("parley.db" -> "parley-archive.db"): its writes do
   // not queue behind the main writer (logins, offline messages), and SQLite's writer lock
   // is per file.
-  {
+  if (config_.storage.type == "postgresql") {
+    // backend: postgresql (issue 11): the archive on PostgreSQL, reached now or not at all
+    // (later outages are the store's to ride out: see postgres_archive_store.hpp).
+    auto pg = std::make_unique<storage::PostgresArchiveStore>(config_.storage.url, config_.limits.max_archive_queue);
+    pg->set_log([](std::string_view message) { spdlog::warn("storage: {}", message); });
+    if (auto started = pg->start(); !started)
+      return unexpected(fmt::format("cannot open the archive on PostgreSQL (storage.url): {}", started.error().message));
+    spdlog::info("storage: the archive is on PostgreSQL");
+    archive_ = std::move(pg);
+    ctx_->archive = archive_.get();
+  } else {
     fs::path main_db(config_.storage.path);
     fs::path archive_db = main_db;
     archive_db.replace_filename(main_db.stem().string() + "-archive" + main_db.extension().string());
-    archive_ = std::make_unique<storage::SqliteArchiveStore>(archive_db.string(),
-                                                            config_.limits.max_archive_queue);
-    if (auto started = archive_->start(); !started)
+    auto sqlite = std::make_unique<storage::SqliteArchiveStore>(archive_db.string(), config_.limits.max_archive_queue);
+    if (auto started = sqlite->start(); !started)
       return unexpected(fmt::format("cannot open the archive database {}: {}", archive_db.string(),
                                     started.error().message));
+    archive_ = std::move(sqlite);
     ctx_->archive = archive_.get();
   }
 

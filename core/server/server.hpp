@@ -44,8 +44,9 @@ class Server {
 
   config::Config config_;
   std::unique_ptr<storage::StoragePool> storage_;
-  // The archive store (issue 11): a file of its own beside the main database.
-  std::unique_ptr<storage::SqliteArchiveStore> archive_;
+  // The archive store (issue 11): a file of its own beside the main database, or on
+  // PostgreSQL (storage backend: postgresql).
+  std::unique_ptr<storage::ArchiveStore> archive_;
   std::unique_ptr<ServerContext> ctx_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<control::ControlServer> control_;

@@ -449,14 +449,15 @@ class PostgresServer:
                 raise RuntimeError(f"postgres did not accept within {timeout}s\n{self.log()}")
             time.sleep(0.05)
 
-    def stop(self, timeout=30):
+    def stop(self, timeout=30, immediate=False):
         """Fast shutdown (SIGINT to the postmaster's PID): running transactions
         are rolled back, committed ones are on disk. The port is kept, so that
-        start() brings it back where parleyd looks for it."""
+        start() brings it back where parleyd looks for it. immediate: SIGQUIT,
+        no shutdown checkpoint (for a cluster about to be deleted)."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signal.SIGQUIT if immediate else signal.SIGINT)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -466,7 +467,7 @@ class PostgresServer:
         _PG_RUNNING.discard(self)
 
     def destroy(self):
-        self.stop()
+        self.stop(immediate=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def log(self):
