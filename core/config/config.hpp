@@ -59,8 +59,8 @@ struct StorageConfig {
   std::string path;  // default: data_dir + "/parley.db"
   unsigned readers = 2;
   // The postgresql backend (issue 11): a libpq connection string (URI or key=value), and
-  // the connections Parley opens at most. With it, the archive is on PostgreSQL; the main
-  // SQLite file (path) keeps the accounts and the modules' tables.
+  // the connections Parley opens at most. With it, the accounts and the archive are on
+  // PostgreSQL; the main SQLite file (path) keeps the modules' tables.
   std::string url;
   unsigned max_connections = 4;
 };

@@ -21,7 +21,9 @@
 #include "core/sasl/scram_credentials.hpp"
 #include "core/tls/context_store.hpp"
 #include "core/tls/self_signed.hpp"
+#include "storage/postgres_account_store.hpp"
 #include "storage/postgres_archive_store.hpp"
+#include "storage/sqlite_account_store.hpp"
 #include "storage/sqlite_archive_store.hpp"
 #include "storage/storage_pool.hpp"
 
@@ -82,6 +84,23 @@ Result<void, std::string> Server::prepare_tls() {
   return {};
 }
 
+Result<void, std::string> Server::start_account_store() {
+  if (config_.storage.type == "postgresql") {
+    // One connection for the archive, one for the account writer, the rest for readers.
+    const unsigned readers = config_.storage.max_connections > 2 ? config_.storage.max_connections - 2 : 1;
+    auto pg = std::make_unique<storage::PostgresAccountStore>(config_.storage.url, readers);
+    pg->set_log([](std::string_view message) { spdlog::warn("storage: {}", message); });
+    if (auto started = pg->start(); !started)
+      return unexpected(fmt::format("cannot open the accounts on PostgreSQL (storage.url): {}", started.error().message));
+    spdlog::info("storage: the accounts are on PostgreSQL");
+    accounts_ = std::move(pg);
+  } else {
+    accounts_ = std::make_unique<storage::SqliteAccountStore>(*storage_);
+  }
+  ctx_->accounts = accounts_.get();
+  return {};
+}
+
 Result<void, std::string> Server::start() {
   std::error_code ec;
   fs::create_directories(config_.data_dir, ec);
@@ -101,6 +120,7 @@ Result<void, std::string> Server::start() {
   if (auto started = storage_->start(); !started)
     return unexpected(fmt::format("cannot open the database {}: {}", config_.storage.path, started.error().message));
   ctx_->storage = storage_.get();
+  if (auto accounts = start_account_store(); !accounts) return accounts;
   // The archive in a file of its own ("parley.db" -> "parley-archive.db"): its writes do
   // not queue behind the main writer (logins, offline messages), and SQLite's writer lock
   // is per file.
@@ -264,6 +284,7 @@ void Server::shutdown() {
   // last: finish queued writes.
   archive_->stop();
   modules_->stop_all();
+  accounts_->stop();
   storage_->stop();
 
   control_->close();
@@ -299,6 +320,7 @@ std::string Server::status_text() const {
   out += fmt::format("storage_read_queue: {}\nstorage_write_queue: {}\n", storage_->read_queue_length(),
                      storage_->write_queue_length());
   out += fmt::format("archive_queue: {}\n", archive_->queue_length());
+  out += fmt::format("account_queue: {}\n", accounts_->queue_length());
   out += modules_->counters_text();
   return out;
 }
@@ -306,7 +328,7 @@ std::string Server::status_text() const {
 void Server::register_control_commands() {
   WorkerLoop* main = main_.get();
   control::add_account_commands(
-      *control_, *storage_, config_, [main](std::function<void()> task) { main->post(std::move(task)); },
+      *control_, *accounts_, config_, [main](std::function<void()> task) { main->post(std::move(task)); },
       [this](const std::vector<std::string>& argv) { on_account_change(argv); });
   control_->add_command("status", "Show server status and queue lengths",
                         [this](std::vector<std::string>, control::Reply reply) { reply(true, status_text()); });

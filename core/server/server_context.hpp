@@ -28,6 +28,7 @@ class ContextStore;
 namespace storage {
 class StoragePool;
 class ArchiveStore;
+class AccountStore;
 }
 
 class C2sStream;
@@ -183,6 +184,7 @@ class ServerContext {
   std::set<std::string, std::less<>> hosts;  // heterogeneous: a lookup by string_view allocates nothing
   storage::StoragePool* storage = nullptr;
   storage::ArchiveStore* archive = nullptr;  // the archive store (module ABI archive_*)
+  storage::AccountStore* accounts = nullptr;  // accounts and credentials (issue 11): never SQL here
   Router* router = nullptr;
   SessionTable sessions;
   ConnectionCounter connections;
