@@ -41,6 +41,9 @@ std::span<const std::string_view> migrations();
 // thread; the unit tests call them directly). retry: an append that may already be stored
 // (see above): an existing id is then success.
 Result<void, PgError> append(PgConnection& db, const ArchiveKey& key, const ArchiveEntry& entry, bool retry = false);
+// Several appends in one statement (keys[i] with entries[i]).
+Result<void, PgError> append_many(PgConnection& db, std::span<const ArchiveKey* const> keys,
+                                  std::span<const ArchiveEntry* const> entries, bool retry = false);
 Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& query);
 Result<uint64_t, PgError> remove(PgConnection& db, const ArchiveKey& key, int64_t before_us);
 // A query's item-not-found is a PgError with this sqlstate (not the database's).

@@ -388,3 +388,37 @@ TEST_CASE("archive store on PostgreSQL: an unreachable database fails start() wi
   REQUIRE_FALSE(started);
   CHECK(started.error().message.find("127.0.0.1") != std::string::npos);
 }
+
+TEST_CASE("archive on PostgreSQL: appends in one statement keep every byte, and a duplicate fails them all") {
+  PgBackend b;
+  const std::string payload = std::string("<m>\"quoted\" \\back\\slash {braces}, comma\0nul\xff</m>", 44);
+  const ArchiveKey odd{"mod_mam/ex\"am,ple", "a\\lice@example.org"};
+  ArchiveEntry e1{10, 10, "bob@example.org/\"res\\ource\", {x}", payload};
+  ArchiveEntry e2{20, 20, "carol@example.org", ""};
+  const ArchiveKey* keys[] = {&odd, &alice};
+  const ArchiveEntry* entries[] = {&e1, &e2};
+  REQUIRE(postgres_archive::append_many(*b.conn, keys, entries));
+  ArchiveQuery q;
+  q.key = odd;
+  q.max = 10;
+  auto page = b.query(q);
+  REQUIRE(page);
+  REQUIRE(page->entries.size() == 1);
+  CHECK(page->entries[0].payload == payload);
+  CHECK(page->entries[0].with == e1.with);
+  q.with = "bob@example.org";  // the bare part was stored as such
+  CHECK(b.query(q)->total == 1);
+  auto mine = b.query(of_alice(10));
+  REQUIRE(mine);
+  REQUIRE(mine->entries.size() == 1);
+  CHECK(mine->entries[0].payload.empty());
+  // One id already stored: the statement fails as a whole (the store then retries the
+  // appends one by one), unless it is a retry.
+  ArchiveEntry e3{30, 30, "x@y", "new"};
+  const ArchiveEntry* again[] = {&e3, &e2};
+  const ArchiveKey* again_keys[] = {&alice, &alice};
+  CHECK_FALSE(postgres_archive::append_many(*b.conn, again_keys, again));
+  CHECK(b.query(of_alice(10))->total == 1);
+  CHECK(postgres_archive::append_many(*b.conn, again_keys, again, /*retry=*/true));
+  CHECK(b.query(of_alice(10))->total == 2);
+}
