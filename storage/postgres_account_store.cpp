@@ -55,6 +55,16 @@ Result<void, Error> PgAccountBackend::usable() const {
   return {};
 }
 
+template <class F>
+auto PgAccountBackend::look_up(F&& f) -> decltype(f()) {
+  auto r = f();
+  if (!r && conn_ != nullptr && conn_->broken() && reconnect_) {
+    conn_ = reconnect_();
+    if (conn_ != nullptr && !conn_->broken()) r = f();
+  }
+  return r;
+}
+
 Result<bool, Error> PgAccountBackend::in_transaction(const std::function<Result<bool, Error>()>& body) {
   if (auto r = conn_->exec("BEGIN"); !r) return unexpected(to_error(r.error()));
   auto result = body();
@@ -125,10 +135,12 @@ Result<std::optional<ScramRecord>, Error> PgAccountBackend::get_credentials(std:
   if (auto u = usable(); !u) return unexpected(u.error());
   PgParam params[] = {PgParam::text(std::string(host)), PgParam::text(std::string(user)),
                       PgParam::text(std::string(mechanism))};
-  auto r = conn_->run(
-      "SELECT salt, iterations, stored_key, server_key FROM scram_credentials "
-      "WHERE host = $1 AND username = $2 AND mechanism = $3",
-      params);
+  auto r = look_up([&] {
+    return conn_->run(
+        "SELECT salt, iterations, stored_key, server_key FROM scram_credentials "
+        "WHERE host = $1 AND username = $2 AND mechanism = $3",
+        params);
+  });
   if (!r) return unexpected(to_error(r.error()));
   if (r->rows() == 0) return std::optional<ScramRecord>{};
   ScramRecord c;
@@ -143,7 +155,7 @@ Result<std::optional<ScramRecord>, Error> PgAccountBackend::get_credentials(std:
 Result<bool, Error> PgAccountBackend::user_exists(std::string_view host, std::string_view user) {
   if (auto u = usable(); !u) return unexpected(u.error());
   PgParam params[] = {PgParam::text(std::string(host)), PgParam::text(std::string(user))};
-  auto r = conn_->run("SELECT 1 FROM users WHERE host = $1 AND username = $2", params);
+  auto r = look_up([&] { return conn_->run("SELECT 1 FROM users WHERE host = $1 AND username = $2", params); });
   if (!r) return unexpected(to_error(r.error()));
   return r->rows() > 0;
 }
@@ -152,8 +164,10 @@ Result<std::vector<std::string>, Error> PgAccountBackend::list_users(std::string
   if (auto u = usable(); !u) return unexpected(u.error());
   PgParam param = PgParam::text(std::string(host));
   // COLLATE "C": bytewise, as SQLite's BINARY (the order parleyctl list-users shows).
-  auto r = conn_->run("SELECT username FROM users WHERE host = $1 ORDER BY username COLLATE \"C\"",
+  auto r = look_up([&] {
+    return conn_->run("SELECT username FROM users WHERE host = $1 ORDER BY username COLLATE \"C\"",
                       std::span(&param, 1));
+  });
   if (!r) return unexpected(to_error(r.error()));
   std::vector<std::string> out;
   out.reserve(static_cast<size_t>(r->rows()));
@@ -248,7 +262,10 @@ void PostgresAccountStore::run(Queue& queue, Worker& worker) {
       queue.length.store(queue.jobs.size(), std::memory_order_relaxed);
     }
     ensure_connected(worker);
-    PgAccountBackend backend(worker.conn.get());
+    PgAccountBackend backend(worker.conn.get(), [this, &worker] {
+      ensure_connected(worker);
+      return worker.conn.get();
+    });
     try {
       job(backend);
     } catch (...) {

@@ -31,10 +31,15 @@ namespace postgres_accounts {
 std::span<const std::string_view> migrations();
 }  // namespace postgres_accounts
 
-// The operations on one connection (nullptr or broken: every operation fails).
+// The operations on one connection (nullptr or broken: every operation fails). With
+// `reconnect`, a look-up (credentials, existence, listing) that finds the connection lost
+// (PostgreSQL restarted since the last job) asks for a new one and runs once more: the
+// first login after a restart does not fail for it. Writes are not run again: whether a
+// lost commit landed is unknown, and the caller reports the error.
 class PgAccountBackend final : public AccountBackend {
  public:
-  explicit PgAccountBackend(PgConnection* conn) : conn_(conn) {}
+  explicit PgAccountBackend(PgConnection* conn, std::function<PgConnection*()> reconnect = {})
+      : conn_(conn), reconnect_(std::move(reconnect)) {}
   Result<bool, Error> create_user(std::string_view host, std::string_view user,
                                   const std::vector<ScramRecord>& credentials) override;
   Result<bool, Error> remove_user(std::string_view host, std::string_view user) override;
@@ -50,7 +55,11 @@ class PgAccountBackend final : public AccountBackend {
   Result<void, Error> insert_credentials(std::string_view host, std::string_view user,
                                          const std::vector<ScramRecord>& credentials);
   Result<bool, Error> in_transaction(const std::function<Result<bool, Error>()>& body);
+  // Runs a look-up; once more on a new connection if this one was lost.
+  template <class F>
+  auto look_up(F&& f) -> decltype(f());
   PgConnection* conn_;
+  std::function<PgConnection*()> reconnect_;
 };
 
 class PostgresAccountStore final : public AccountStore {

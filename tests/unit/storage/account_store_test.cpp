@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <future>
+#include <span>
 #include <memory>
 #include <string>
 #include <vector>
@@ -175,4 +176,34 @@ TEST_CASE("account store on PostgreSQL: jobs run off the caller, writes in order
   auto started = away.start();
   REQUIRE_FALSE(started);
   CHECK(started.error().message.find("127.0.0.1") != std::string::npos);
+}
+
+TEST_CASE("account store on PostgreSQL: after the database dropped its connections, the next look-ups succeed") {
+  PgAccounts schema;
+  REQUIRE(*schema.b().create_user("example.org", "alice", {record("SCRAM-SHA-256", 'a')}));
+  schema.backend.reset();
+  schema.conn.reset();
+  PostgresAccountStore store(schema.url, 1);
+  REQUIRE(store.start());
+  // As a restart of PostgreSQL would: every connection of the store ends.
+  {
+    auto admin = pg_connect(pg_base_url());
+    PgParam name = PgParam::text(schema.name);
+    auto killed = admin->run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                             std::span(&name, 1));
+    REQUIRE(killed);
+    REQUIRE(killed->rows() == 2);  // the writer's and the reader's
+  }
+  std::promise<bool> read;
+  store.read([&read](AccountBackend& a) {
+    auto r = a.get_credentials("example.org", "alice", "SCRAM-SHA-256");
+    read.set_value(r && r->has_value());
+  });
+  CHECK(read.get_future().get());
+  std::promise<bool> exists;
+  store.write([&exists](AccountBackend& a) {
+    auto r = a.user_exists("example.org", "alice");
+    exists.set_value(r && *r);
+  });
+  CHECK(exists.get_future().get());
 }
