@@ -22,7 +22,7 @@ import pytest
 
 from conftest import PASSWORD
 from parley_harness import psql
-from rawxmpp import NS_CLIENT, q, stanza_error_condition
+from rawxmpp import NS_CLIENT, NS_SASL, q, sasl_failure_condition, stanza_error_condition
 from slix_driver import SlixRunner
 from test_modules import module_dir
 
@@ -675,6 +675,16 @@ def test_slixmpp_xep_0313(server_factory, tmp_path, raw_factory, slix):
 
 # -- the postgresql backend going away ------------------------------------------------
 
+def plain_login(server, raw_factory, user):
+    """'success' or the SASL failure condition of a PLAIN login over STARTTLS."""
+    client = raw_factory(server.c2s_port)
+    client.start()
+    client.starttls()
+    outcome = client.auth_plain(user, PASSWORD)
+    client.close()
+    return "success" if outcome.tag == q(NS_SASL, "success") else sasl_failure_condition(outcome)
+
+
 def test_postgresql_stopped_mid_run_loses_no_acknowledged_message(server_factory, tmp_path, raw_factory, postgres,
                                                                   pg_storage):
     """PostgreSQL stopped (fast shutdown) and started again under a running parleyd:
@@ -696,6 +706,9 @@ def test_postgresql_stopped_mid_run_loses_no_acknowledged_message(server_factory
             live_ids.append(sid)
         _, reply = query(bob, expect_error=True)
         assert stanza_error_condition(reply)[1] == "internal-server-error"
+        # The accounts are on PostgreSQL too: a new login cannot read its credentials
+        # and is told to try again later (not "not-authorized", not a hang).
+        assert plain_login(server, raw_factory, "bob") == "temporary-auth-failure"
     finally:
         postgres.start()
     # The store reconnects on its own (back-off up to 5 s): until it has, a query may
@@ -709,6 +722,12 @@ def test_postgresql_stopped_mid_run_loses_no_acknowledged_message(server_factory
         time.sleep(0.2)
     assert bodies(results) == ["before1", "before2", "before3"] + [f"during{i}" for i in range(5)]
     assert [archived(r)[0] for r in results[3:]] == live_ids
+    # Logins work again (an account thread may still be in its back-off: each failure is
+    # an answer).
+    deadline = time.monotonic() + 30
+    while (outcome := plain_login(server, raw_factory, "bob")) != "success":
+        assert outcome == "temporary-auth-failure" and time.monotonic() < deadline, outcome
+        time.sleep(0.2)
     # And it goes on archiving.
     send_and_receive(alice, bob, "after")
     results, _ = query(bob)
