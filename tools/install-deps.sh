@@ -7,7 +7,8 @@ libuv1-dev libexpat1-dev libssl-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev
 libidn-dev libcli11-dev doctest-dev libgloox-dev openssl
 libhttp-parser-dev libwslay-dev chromium-headless-shell
 python3-slixmpp python3-pytest python3-yaml python3-websocket go-sendxmpp
-systemd dpkg-dev"
+systemd dpkg-dev
+postgresql libpq-dev"
 missing=""
 for p in $PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -21,7 +21,7 @@
 #include "core/stanza/namespaces.hpp"
 #include "core/tls/stream.hpp"
 #include "storage/storage_pool.hpp"
-#include "storage/user_store.hpp"
+#include "storage/account_store.hpp"
 #include "xml/serializer.hpp"
 
 namespace parley {
@@ -182,8 +182,8 @@ void C2sStream::sasl_start(const xml::Element& auth) {
   SessionId id = session_->id();
   std::string host = this->host();
   std::string username = *user;
-  ctx.storage->read([loop, id, host, username, hash](storage::Database& db) {
-    auto record = storage::user_store::get_credentials(db, host, username, record_name(hash));
+  ctx.accounts->read([loop, id, host, username, hash](storage::AccountBackend& accounts) {
+    auto record = accounts.get_credentials(host, username, record_name(hash));
     bool failed = !record;
     std::optional<storage::ScramRecord> found = failed ? std::nullopt : std::move(*record);
     if (failed) spdlog::error("storage: credential look-up for {}@{} failed: {}", username, host, record.error().message);
@@ -286,8 +286,8 @@ void C2sStream::sasl_plain(std::string_view message) {
   std::string host = this->host();
   std::string username = *user;
   std::string secret = std::move(*password);
-  ctx.storage->read([loop, id, host, username, secret](storage::Database& db) {
-    auto record = storage::user_store::get_credentials(db, host, username, "SCRAM-SHA-256");
+  ctx.accounts->read([loop, id, host, username, secret](storage::AccountBackend& accounts) {
+    auto record = accounts.get_credentials(host, username, "SCRAM-SHA-256");
     bool failed = !record;
     bool ok = false;
     if (!failed) {

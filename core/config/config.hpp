@@ -66,9 +66,14 @@ struct Listener {
 };
 
 struct StorageConfig {
-  std::string type = "sqlite";
+  std::string type = "sqlite";  // the backend: "sqlite" or "postgresql" (key backend:, or type:)
   std::string path;  // default: data_dir + "/parley.db"
   unsigned readers = 2;
+  // The postgresql backend (issue 11): a libpq connection string (URI or key=value), and
+  // the connections Parley opens at most. With it, the accounts and the archive are on
+  // PostgreSQL; the main SQLite file (path) keeps the modules' tables.
+  std::string url;
+  unsigned max_connections = 4;
 };
 
 struct LimitsConfig {

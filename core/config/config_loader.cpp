@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <new>
+#include <optional>
 #include <sstream>
 
 #include <yaml-cpp/eventhandler.h>
@@ -143,12 +144,34 @@ void read_listen(const Field& f, Config& c) {
 
 void read_storage(const Field& f, Config& c, bool& path_given) {
   MapReader m(f.value, "storage", f.path);
-  if (auto t = m.take("type")) {
-    c.storage.type = read_string(*t);
-    if (c.storage.type != "sqlite") t->fail("unknown storage type '" + c.storage.type + "' (only sqlite is supported)");
+  // backend: (type: is its older name; both may be given only if they agree).
+  std::optional<std::string> chosen;
+  for (const char* key : {"type", "backend"}) {
+    auto t = m.take(key);
+    if (!t) continue;
+    std::string backend = read_string(*t);
+    if (backend != "sqlite" && backend != "postgresql")
+      t->fail("unknown storage backend '" + backend + "' (sqlite or postgresql)");
+    if (chosen && *chosen != backend) t->fail("backend '" + backend + "' contradicts type '" + *chosen + "'");
+    chosen = backend;
   }
+  if (chosen) c.storage.type = *chosen;
   if (auto p = m.take("path")) c.storage.path = read_string(*p), path_given = true;
   if (auto r = m.take("readers")) c.storage.readers = static_cast<unsigned>(read_uint(*r, 1, 64));
+  auto url = m.take("url");
+  if (url) {
+    c.storage.url = read_string(*url);
+    if (c.storage.type != "postgresql") url->fail("url is for the postgresql backend (backend: postgresql)");
+    const std::string& u = c.storage.url;
+    // libpq takes a URI or "key=value ..." pairs; anything else is a typo.
+    if (u.rfind("postgresql://", 0) != 0 && u.rfind("postgres://", 0) != 0 && u.find('=') == std::string::npos)
+      url->fail("'" + u + "' is not a PostgreSQL connection string (postgresql://user@host:port/db, or host=... dbname=...)");
+  }
+  if (auto n = m.take("max_connections")) {
+    c.storage.max_connections = static_cast<unsigned>(read_uint(*n, 1, 100));
+    if (c.storage.type != "postgresql") n->fail("max_connections is for the postgresql backend (backend: postgresql)");
+  }
+  if (c.storage.type == "postgresql" && !url) f.fail("the postgresql backend needs url: (a libpq connection string)");
   m.finish();
 }
 

@@ -10,13 +10,12 @@
 #include "core/sasl/crypto.hpp"
 #include "core/sasl/saslprep.hpp"
 #include "core/sasl/scram_credentials.hpp"
+#include "storage/sqlite_account_store.hpp"
 #include "storage/user_store.hpp"
 
 namespace parley::control {
 
 namespace {
-
-namespace us = storage::user_store;
 
 constexpr std::array<AccountCommandSpec, 5> kSpecs = {{
     {"register", "USER HOST PASSWORD", 3, true, "create an account"},
@@ -81,84 +80,74 @@ Result<Account, AccountError> checked_account(const config::Config& config, std:
 
 }  // namespace
 
-Result<std::string, AccountError> create_account(storage::Database& db, const config::Config& config,
+Result<std::string, AccountError> create_account(storage::AccountBackend& db, const config::Config& config,
                                                  std::string_view user, std::string_view host,
                                                  std::string_view password) {
   auto account = checked_account(config, user, host);
   if (!account) return unexpected(std::move(account).error());
   auto records = derive_scram_records(password);
   if (!records) return unexpected(fail(AccountFailure::invalid_password, std::move(records).error()));
-  auto created = us::create_user(db, account->host, account->user, *records);
+  auto created = db.create_user(account->host, account->user, *records);
   if (!created) return unexpected(fail(AccountFailure::storage, storage_failure(created.error())));
   if (!*created) return unexpected(fail(AccountFailure::exists, "User " + account->jid() + " already registered"));
   return account->jid();
 }
 
-Result<std::string, AccountError> delete_account(storage::Database& db, const config::Config& config,
+Result<std::string, AccountError> delete_account(storage::AccountBackend& db, const config::Config& config,
                                                  std::string_view user, std::string_view host) {
   auto account = checked_account(config, user, host);
   if (!account) return unexpected(std::move(account).error());
-  auto removed = us::remove_user(db, account->host, account->user);
+  auto removed = db.remove_user(account->host, account->user);
   if (!removed) return unexpected(fail(AccountFailure::storage, storage_failure(removed.error())));
   if (!*removed) return unexpected(fail(AccountFailure::missing, "User " + account->jid() + " does not exist"));
   return account->jid();
 }
 
-Result<std::string, AccountError> set_account_password(storage::Database& db, const config::Config& config,
+Result<std::string, AccountError> set_account_password(storage::AccountBackend& db, const config::Config& config,
                                                        std::string_view user, std::string_view host,
                                                        std::string_view password) {
   auto account = checked_account(config, user, host);
   if (!account) return unexpected(std::move(account).error());
   // Looked up first, so that a missing user is reported before any key derivation.
-  auto exists = us::user_exists(db, account->host, account->user);
+  auto exists = db.user_exists(account->host, account->user);
   if (!exists) return unexpected(fail(AccountFailure::storage, storage_failure(exists.error())));
   if (!*exists) return unexpected(fail(AccountFailure::missing, "User " + account->jid() + " does not exist"));
   auto records = derive_scram_records(password);
   if (!records) return unexpected(fail(AccountFailure::invalid_password, std::move(records).error()));
-  auto set = us::set_credentials(db, account->host, account->user, *records);
+  auto set = db.set_credentials(account->host, account->user, *records);
   if (!set) return unexpected(fail(AccountFailure::storage, storage_failure(set.error())));
   if (!*set) return unexpected(fail(AccountFailure::missing, "User " + account->jid() + " does not exist"));
   return account->jid();
 }
 
-AccountResult register_account(storage::Database& db, const config::Config& config, std::string_view user,
+AccountResult register_account(storage::AccountBackend& db, const config::Config& config, std::string_view user,
                                std::string_view host, std::string_view password) {
   auto done = create_account(db, config, user, host, password);
   if (!done) return unexpected(std::move(done).error().message);
   return "User " + *done + " successfully registered";
 }
 
-AccountResult unregister_account(storage::Database& db, const config::Config& config, std::string_view user,
+AccountResult unregister_account(storage::AccountBackend& db, const config::Config& config, std::string_view user,
                                  std::string_view host) {
   auto done = delete_account(db, config, user, host);
   if (!done) return unexpected(std::move(done).error().message);
   return "User " + *done + " successfully unregistered";
 }
 
-AccountResult change_password(storage::Database& db, const config::Config& config, std::string_view user,
+AccountResult change_password(storage::AccountBackend& db, const config::Config& config, std::string_view user,
                               std::string_view host, std::string_view password) {
   auto done = set_account_password(db, config, user, host, password);
   if (!done) return unexpected(std::move(done).error().message);
   return "Password of user " + *done + " changed";
 }
 
-AccountResult list_accounts(storage::Database& db, const config::Config& config, std::string_view host) {
-  auto checked = check_host(config, host);
-  if (!checked) return unexpected(std::move(checked).error());
-  auto users = us::list_users(db, *checked);
-  if (!users) return unexpected(storage_failure(users.error()));
-  std::string body;
-  for (const auto& u : *users) body += u + "\n";
-  return body;
-}
-
-AccountResult check_password(storage::Database& db, const config::Config& config, std::string_view user,
+AccountResult check_password(storage::AccountBackend& db, const config::Config& config, std::string_view user,
                              std::string_view host, std::string_view password) {
   // Exit code only: a wrong password, an unknown user and an invalid name all fail
   // without a word, so the answer tells nothing more than "no".
   auto account = checked_account(config, user, host);
   if (!account) return unexpected(std::string());
-  auto record = us::get_credentials(db, account->host, account->user, "SCRAM-SHA-256");
+  auto record = db.get_credentials(account->host, account->user, "SCRAM-SHA-256");
   if (!record) return unexpected(storage_failure(record.error()));
   if (!*record) return unexpected(std::string());
   sasl::ScramCredentials creds;
@@ -169,6 +158,71 @@ AccountResult check_password(storage::Database& db, const config::Config& config
   creds.server_key = (*record)->server_key;
   if (!sasl::verify_password(creds, password)) return unexpected(std::string());
   return std::string();
+}
+
+AccountResult list_accounts(storage::AccountBackend& db, const config::Config& config, std::string_view host) {
+  auto checked = check_host(config, host);
+  if (!checked) return unexpected(std::move(checked).error());
+  auto users = db.list_users(*checked);
+  if (!users) return unexpected(storage_failure(users.error()));
+  std::string body;
+  for (const auto& u : *users) body += u + "\n";
+  return body;
+}
+
+Result<std::string, AccountError> create_account(storage::Database& db, const config::Config& config,
+                                                 std::string_view user, std::string_view host,
+                                                 std::string_view password) {
+  storage::SqliteAccountBackend backend(db);
+  return create_account(backend, config, user, host, password);
+}
+
+Result<std::string, AccountError> delete_account(storage::Database& db, const config::Config& config,
+                                                 std::string_view user, std::string_view host) {
+  storage::SqliteAccountBackend backend(db);
+  return delete_account(backend, config, user, host);
+}
+
+Result<std::string, AccountError> set_account_password(storage::Database& db, const config::Config& config,
+                                                       std::string_view user, std::string_view host,
+                                                       std::string_view password) {
+  storage::SqliteAccountBackend backend(db);
+  return set_account_password(backend, config, user, host, password);
+}
+
+AccountResult register_account(storage::Database& db, const config::Config& config, std::string_view user,
+                               std::string_view host, std::string_view password) {
+  storage::SqliteAccountBackend backend(db);
+  return register_account(backend, config, user, host, password);
+}
+
+AccountResult unregister_account(storage::Database& db, const config::Config& config, std::string_view user,
+                                 std::string_view host) {
+  storage::SqliteAccountBackend backend(db);
+  return unregister_account(backend, config, user, host);
+}
+
+AccountResult change_password(storage::Database& db, const config::Config& config, std::string_view user,
+                              std::string_view host, std::string_view password) {
+  storage::SqliteAccountBackend backend(db);
+  return change_password(backend, config, user, host, password);
+}
+
+AccountResult check_password(storage::Database& db, const config::Config& config, std::string_view user,
+                             std::string_view host, std::string_view password) {
+  storage::SqliteAccountBackend backend(db);
+  return check_password(backend, config, user, host, password);
+}
+
+AccountResult list_accounts(storage::Database& db, const config::Config& config, std::string_view host) {
+  storage::SqliteAccountBackend backend(db);
+  return list_accounts(backend, config, host);
+}
+
+AccountResult run_account_command(storage::Database& db, const config::Config& config,
+                                  const std::vector<std::string>& argv) {
+  storage::SqliteAccountBackend backend(db);
+  return run_account_command(backend, config, argv);
 }
 
 std::span<const AccountCommandSpec> account_command_specs() { return kSpecs; }
@@ -184,7 +238,7 @@ std::string account_command_usage(const AccountCommandSpec& spec) {
   return "usage: " + std::string(spec.name) + " " + std::string(spec.arguments);
 }
 
-AccountResult run_account_command(storage::Database& db, const config::Config& config,
+AccountResult run_account_command(storage::AccountBackend& db, const config::Config& config,
                                   const std::vector<std::string>& argv) {
   const AccountCommandSpec* spec = argv.empty() ? nullptr : find_account_command(argv[0]);
   if (!spec) return unexpected("Unknown account command '" + (argv.empty() ? std::string() : argv[0]) + "'");
@@ -197,7 +251,7 @@ AccountResult run_account_command(storage::Database& db, const config::Config& c
   return list_accounts(db, config, argv[1]);
 }
 
-void add_account_commands(ControlServer& server, storage::StoragePool& pool, const config::Config& config,
+void add_account_commands(ControlServer& server, storage::AccountStore& accounts, const config::Config& config,
                           std::function<void(std::function<void()>)> post_to_loop,
                           std::function<void(const std::vector<std::string>&)> on_success) {
   // Only what the commands read: the whole Config holds YAML nodes, whose shared
@@ -211,7 +265,7 @@ void add_account_commands(ControlServer& server, storage::StoragePool& pool, con
   for (const AccountCommandSpec& spec : kSpecs) {
     std::string help = std::string(spec.arguments) + ": " + std::string(spec.help);
     server.add_command(std::string(spec.name), std::move(help),
-                       [&pool, spec, shared_config, post, notify](std::vector<std::string> argv, Reply reply) {
+                       [&accounts, spec, shared_config, post, notify](std::vector<std::string> argv, Reply reply) {
                          // --json (list-users): the lines as a JSON array of strings.
                          if (spec.name == "list-users" && take_json_flag(argv))
                            reply = [reply](bool ok, std::string body) {
@@ -222,7 +276,7 @@ void add_account_commands(ControlServer& server, storage::StoragePool& pool, con
                            return;
                          }
                          auto job = [shared_config, post, notify, argv = std::move(argv),
-                                     reply = std::move(reply)](storage::Database& db) {
+                                     reply = std::move(reply)](storage::AccountBackend& db) {
                            bool ok = false;
                            std::string body;
                            try {
@@ -238,9 +292,9 @@ void add_account_commands(ControlServer& server, storage::StoragePool& pool, con
                            });
                          };
                          if (spec.writes) {
-                           pool.write(std::move(job));
+                           accounts.write(std::move(job));
                          } else {
-                           pool.read(std::move(job));
+                           accounts.read(std::move(job));
                          }
                        });
   }

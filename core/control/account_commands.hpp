@@ -18,6 +18,7 @@
 #include "core/config/config.hpp"
 #include "core/control/control_server.hpp"
 #include "parley/result.hpp"
+#include "storage/account_store.hpp"
 #include "storage/database.hpp"
 #include "storage/storage_pool.hpp"
 #include "storage/user_store.hpp"
@@ -38,28 +39,30 @@ struct AccountError {
   AccountFailure kind;
   std::string message;
 };
-// On success the prepared "user@host".
-Result<std::string, AccountError> create_account(storage::Database& db, const config::Config& config,
+// On success the prepared "user@host". The operations run on an account store's backend
+// (storage/account_store.hpp), on a thread of the store; the storage::Database& overloads
+// further down are the SQLite backend on that connection (parleyctl without a server).
+Result<std::string, AccountError> create_account(storage::AccountBackend& db, const config::Config& config,
                                                  std::string_view user, std::string_view host,
                                                  std::string_view password);
-Result<std::string, AccountError> delete_account(storage::Database& db, const config::Config& config,
+Result<std::string, AccountError> delete_account(storage::AccountBackend& db, const config::Config& config,
                                                  std::string_view user, std::string_view host);
-Result<std::string, AccountError> set_account_password(storage::Database& db, const config::Config& config,
+Result<std::string, AccountError> set_account_password(storage::AccountBackend& db, const config::Config& config,
                                                        std::string_view user, std::string_view host,
                                                        std::string_view password);
 
-AccountResult register_account(storage::Database& db, const config::Config& config, std::string_view user,
+AccountResult register_account(storage::AccountBackend& db, const config::Config& config, std::string_view user,
                                std::string_view host, std::string_view password);
-AccountResult unregister_account(storage::Database& db, const config::Config& config, std::string_view user,
+AccountResult unregister_account(storage::AccountBackend& db, const config::Config& config, std::string_view user,
                                  std::string_view host);
-AccountResult change_password(storage::Database& db, const config::Config& config, std::string_view user,
+AccountResult change_password(storage::AccountBackend& db, const config::Config& config, std::string_view user,
                               std::string_view host, std::string_view password);
 // Success (empty) if `password` is the account's; an empty error otherwise (a wrong
 // password, no such account, an invalid name), or a database error's text.
-AccountResult check_password(storage::Database& db, const config::Config& config, std::string_view user,
+AccountResult check_password(storage::AccountBackend& db, const config::Config& config, std::string_view user,
                              std::string_view host, std::string_view password);
 // The host's users, one per line, sorted; empty when there are none.
-AccountResult list_accounts(storage::Database& db, const config::Config& config, std::string_view host);
+AccountResult list_accounts(storage::AccountBackend& db, const config::Config& config, std::string_view host);
 
 // SCRAM-SHA-1 and SCRAM-SHA-256 records for a password (SASLprep'd here).
 Result<std::vector<storage::ScramRecord>, std::string> derive_scram_records(std::string_view password);
@@ -77,16 +80,37 @@ const AccountCommandSpec* find_account_command(std::string_view name);
 std::string account_command_usage(const AccountCommandSpec& spec);
 
 // argv[0] names one of the account commands; checks the argument count, then runs it.
+AccountResult run_account_command(storage::AccountBackend& db, const config::Config& config,
+                                  const std::vector<std::string>& argv);
+
+// The same on a SQLite connection of the main file (parleyctl when no server runs, tests).
+Result<std::string, AccountError> create_account(storage::Database& db, const config::Config& config,
+                                                 std::string_view user, std::string_view host,
+                                                 std::string_view password);
+Result<std::string, AccountError> delete_account(storage::Database& db, const config::Config& config,
+                                                 std::string_view user, std::string_view host);
+Result<std::string, AccountError> set_account_password(storage::Database& db, const config::Config& config,
+                                                       std::string_view user, std::string_view host,
+                                                       std::string_view password);
+AccountResult register_account(storage::Database& db, const config::Config& config, std::string_view user,
+                               std::string_view host, std::string_view password);
+AccountResult unregister_account(storage::Database& db, const config::Config& config, std::string_view user,
+                                 std::string_view host);
+AccountResult change_password(storage::Database& db, const config::Config& config, std::string_view user,
+                              std::string_view host, std::string_view password);
+AccountResult check_password(storage::Database& db, const config::Config& config, std::string_view user,
+                             std::string_view host, std::string_view password);
+AccountResult list_accounts(storage::Database& db, const config::Config& config, std::string_view host);
 AccountResult run_account_command(storage::Database& db, const config::Config& config,
                                   const std::vector<std::string>& argv);
 
 // Registers the account commands on the server. Each runs on the pool (the database work
 // and the key derivation stay off the loop), then replies through post_to_loop, which must
 // run its function on the server's loop thread. The hosts are copied from the config:
-// later reloads do not reach these commands. `pool` must outlive the server.
+// later reloads do not reach these commands. `accounts` must outlive the server.
 // `on_success` (optional) runs on the loop, before the reply, with the argv of
 // every command that succeeded (the server tells its modules about accounts).
-void add_account_commands(ControlServer& server, storage::StoragePool& pool, const config::Config& config,
+void add_account_commands(ControlServer& server, storage::AccountStore& accounts, const config::Config& config,
                           std::function<void(std::function<void()>)> post_to_loop,
                           std::function<void(const std::vector<std::string>&)> on_success = {});
 

@@ -87,8 +87,8 @@ void run(parley_module* m, Operation op, parley_str user_in, parley_str password
     finish("not-acceptable", {}, false, false);
     return;
   }
-  ctx->storage->write([ctx, op, user = std::move(user), password = std::move(password), host = std::move(host),
-                       finish](storage::Database& db) {
+  ctx->accounts->write([ctx, op, user = std::move(user), password = std::move(password), host = std::move(host),
+                        finish](storage::AccountBackend& db) {
     Result<std::string, control::AccountError> result =
         op == Operation::create         ? control::create_account(db, ctx->config, user, host, password)
         : op == Operation::set_password ? control::set_account_password(db, ctx->config, user, host, password)

@@ -15,7 +15,7 @@
 #include "core/stanza/namespaces.hpp"
 #include "core/stanza/stanza_errors.hpp"
 #include "storage/storage_pool.hpp"
-#include "storage/user_store.hpp"
+#include "storage/account_store.hpp"
 #include "xml/serializer.hpp"
 
 namespace parley {
@@ -219,8 +219,8 @@ void Router::check_account(xml::Element&& stanza, const Jid& from, const Jid& to
   }
   // On the single writer, not a reader: checks complete in the order the
   // stanzas came, so messages to an offline user are stored in order.
-  ctx_.storage->write([this, pending, loop](storage::Database& db) {
-    auto exists = storage::user_store::user_exists(db, pending->to.domain(), pending->to.local());
+  ctx_.accounts->write([this, pending, loop](storage::AccountBackend& accounts) {
+    auto exists = accounts.user_exists(pending->to.domain(), pending->to.local());
     // A storage error is not proof of absence: deliver rather than lose it.
     bool known = !exists || *exists;
     bool confirmed = exists && *exists;
@@ -265,7 +265,7 @@ void Router::no_such_user(xml::Element&& stanza, const Jid& from, const Jid& to,
 void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop, bool checked) {
   // A user with a session exists; for one without, storage decides before
   // any module stores anything for a name nobody holds.
-  if (!checked && ctx_.storage != nullptr && !ctx_.sessions.has_sessions(to.bare_str()) &&
+  if (!checked && ctx_.accounts != nullptr && !ctx_.sessions.has_sessions(to.bare_str()) &&
       !ctx_.known_accounts.contains(to.bare_str())) {
     check_account(std::move(stanza), from, to, loop);
     return;

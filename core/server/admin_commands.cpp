@@ -19,8 +19,7 @@
 #include "core/server/server_context.hpp"
 #include "core/session/session.hpp"
 #include "core/tls/stream.hpp"
-#include "storage/storage_pool.hpp"
-#include "storage/user_store.hpp"
+#include "storage/account_store.hpp"
 
 namespace parley {
 
@@ -311,11 +310,12 @@ void add_admin_commands(control::ControlServer& control, AdminCommandsDeps deps)
                 reply(true, std::move(body));
               });
         };
-        ctx->storage->read([stats, hosts, main, count_sessions](storage::Database& db) {
+        // Through the account store (issue 11): the accounts may be on PostgreSQL.
+        ctx->accounts->read([stats, hosts, main, count_sessions](storage::AccountBackend& db) {
           std::map<std::string, int64_t> counts;
           std::string error;
           for (const auto& h : hosts) {
-            auto users = storage::user_store::list_users(db, h);
+            auto users = db.list_users(h);
             if (!users) {
               error = "Database error: " + users.error().message;
               break;

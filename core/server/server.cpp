@@ -26,6 +26,9 @@
 #include "core/sasl/scram_credentials.hpp"
 #include "core/tls/context_store.hpp"
 #include "core/tls/self_signed.hpp"
+#include "storage/postgres_account_store.hpp"
+#include "storage/postgres_archive_store.hpp"
+#include "storage/sqlite_account_store.hpp"
 #include "storage/sqlite_archive_store.hpp"
 #include "storage/storage_pool.hpp"
 
@@ -86,6 +89,23 @@ Result<void, std::string> Server::prepare_tls() {
   return {};
 }
 
+Result<void, std::string> Server::start_account_store() {
+  if (config_.storage.type == "postgresql") {
+    // One connection for the archive, one for the account writer, the rest for readers.
+    const unsigned readers = config_.storage.max_connections > 2 ? config_.storage.max_connections - 2 : 1;
+    auto pg = std::make_unique<storage::PostgresAccountStore>(config_.storage.url, readers);
+    pg->set_log([](std::string_view message) { spdlog::warn("storage: {}", message); });
+    if (auto started = pg->start(); !started)
+      return unexpected(fmt::format("cannot open the accounts on PostgreSQL (storage.url): {}", started.error().message));
+    spdlog::info("storage: the accounts are on PostgreSQL");
+    accounts_ = std::move(pg);
+  } else {
+    accounts_ = std::make_unique<storage::SqliteAccountStore>(*storage_);
+  }
+  ctx_->accounts = accounts_.get();
+  return {};
+}
+
 Result<void, std::string> Server::start() {
   std::error_code ec;
   fs::create_directories(config_.data_dir, ec);
@@ -105,18 +125,29 @@ Result<void, std::string> Server::start() {
   if (auto started = storage_->start(); !started)
     return unexpected(fmt::format("cannot open the database {}: {}", config_.storage.path, started.error().message));
   ctx_->storage = storage_.get();
+  if (auto accounts = start_account_store(); !accounts) return accounts;
   // The archive in a file of its own ("parley.db" -> "parley-archive.db"): its writes do
   // not queue behind the main writer (logins, offline messages), and SQLite's writer lock
   // is per file.
-  {
+  if (config_.storage.type == "postgresql") {
+    // backend: postgresql (issue 11): the archive on PostgreSQL, reached now or not at all
+    // (later outages are the store's to ride out: see postgres_archive_store.hpp).
+    auto pg = std::make_unique<storage::PostgresArchiveStore>(config_.storage.url, config_.limits.max_archive_queue);
+    pg->set_log([](std::string_view message) { spdlog::warn("storage: {}", message); });
+    if (auto started = pg->start(); !started)
+      return unexpected(fmt::format("cannot open the archive on PostgreSQL (storage.url): {}", started.error().message));
+    spdlog::info("storage: the archive is on PostgreSQL");
+    archive_ = std::move(pg);
+    ctx_->archive = archive_.get();
+  } else {
     fs::path main_db(config_.storage.path);
     fs::path archive_db = main_db;
     archive_db.replace_filename(main_db.stem().string() + "-archive" + main_db.extension().string());
-    archive_ = std::make_unique<storage::SqliteArchiveStore>(archive_db.string(),
-                                                            config_.limits.max_archive_queue);
-    if (auto started = archive_->start(); !started)
+    auto sqlite = std::make_unique<storage::SqliteArchiveStore>(archive_db.string(), config_.limits.max_archive_queue);
+    if (auto started = sqlite->start(); !started)
       return unexpected(fmt::format("cannot open the archive database {}: {}", archive_db.string(),
                                     started.error().message));
+    archive_ = std::move(sqlite);
     ctx_->archive = archive_.get();
   }
 
@@ -282,6 +313,7 @@ void Server::shutdown() {
   // last: finish queued writes.
   archive_->stop();
   modules_->stop_all();
+  accounts_->stop();
   storage_->stop();
 
   control_->close();
@@ -325,6 +357,7 @@ std::string Server::status_text() const {
       out += fmt::format("component_{0}_connected: {1}\ncomponent_{0}_queue: {2}\ncomponent_{0}_refused_queue_full: {3}\n",
                          c->domain, c->loop.load() >= 0 ? 1 : 0, c->queued.load(), c->refused_full.load());
   }
+  out += fmt::format("account_queue: {}\n", accounts_->queue_length());
   out += modules_->counters_text();
   return out;
 }
@@ -332,7 +365,7 @@ std::string Server::status_text() const {
 void Server::register_control_commands() {
   WorkerLoop* main = main_.get();
   control::add_account_commands(
-      *control_, *storage_, config_, [main](std::function<void()> task) { main->post(std::move(task)); },
+      *control_, *accounts_, config_, [main](std::function<void()> task) { main->post(std::move(task)); },
       [this](const std::vector<std::string>& argv) { on_account_change(argv); });
   control_->add_command("status", "[--json] Show server status and queue lengths",
                         [this](std::vector<std::string> args, control::Reply reply) {

@@ -11,6 +11,7 @@
 #include "core/loop/worker_loop.hpp"
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
+#include "storage/account_store.hpp"
 #include "storage/sqlite_archive_store.hpp"
 #include "parley/result.hpp"
 
@@ -34,6 +35,8 @@ class Server {
   void request_stop();
 
  private:
+  // The account store for storage.type (issue 11); sets ctx_->accounts.
+  Result<void, std::string> start_account_store();
   static void on_signal(uv_signal_t* handle, int signum);
   Result<void, std::string> prepare_tls();
   void register_control_commands();
@@ -45,8 +48,11 @@ class Server {
 
   config::Config config_;
   std::unique_ptr<storage::StoragePool> storage_;
-  // The archive store (issue 11): a file of its own beside the main database.
-  std::unique_ptr<storage::SqliteArchiveStore> archive_;
+  // The archive store (issue 11): a file of its own beside the main database, or on
+  // PostgreSQL (storage backend: postgresql).
+  std::unique_ptr<storage::ArchiveStore> archive_;
+  // Accounts and credentials (issue 11): on the main SQLite file's pool, or on PostgreSQL.
+  std::unique_ptr<storage::AccountStore> accounts_;
   std::unique_ptr<ServerContext> ctx_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<control::ControlServer> control_;

@@ -29,6 +29,7 @@ class ContextStore;
 namespace storage {
 class StoragePool;
 class ArchiveStore;
+class AccountStore;
 }
 
 class C2sStream;
@@ -192,6 +193,7 @@ class ServerContext {
   std::set<std::string, std::less<>> hosts;  // heterogeneous: a lookup by string_view allocates nothing
   storage::StoragePool* storage = nullptr;
   storage::ArchiveStore* archive = nullptr;  // the archive store (module ABI archive_*)
+  storage::AccountStore* accounts = nullptr;  // accounts and credentials (issue 11): never SQL here
   Router* router = nullptr;
   // The configured external components (XEP-0114) and where each is
   // connected: a route of the route table. Null without component listeners.

@@ -38,6 +38,7 @@
 #include "core/server/server_context.hpp"
 #include "core/tls/context_store.hpp"
 #include "core/tls/self_signed.hpp"
+#include "storage/sqlite_account_store.hpp"
 #include "storage/storage_pool.hpp"
 #include "tools/parley-bench/scram_client.hpp"
 
@@ -53,6 +54,7 @@ struct Harness {
   config::Config config;
   std::unique_ptr<ServerContext> ctx;
   std::unique_ptr<storage::StoragePool> storage;
+  std::unique_ptr<storage::SqliteAccountStore> accounts;  // on `storage`
   std::unique_ptr<Router> router;
   LoopContext* loop = nullptr;
   bench::SaltedPasswordCache scram_cache;
@@ -239,6 +241,8 @@ void set_up() {
   h->storage = std::make_unique<storage::StoragePool>(h->config.storage.path, 1);
   if (!h->storage->start()) std::abort();
   h->ctx->storage = h->storage.get();
+  h->accounts = std::make_unique<storage::SqliteAccountStore>(*h->storage);
+  h->ctx->accounts = h->accounts.get();
   std::promise<bool> registered;
   h->storage->write([&](storage::Database& db) {
     registered.set_value(control::register_account(db, h->config, kUser, "localhost", kPassword).has_value());

@@ -14,7 +14,7 @@ skip is turned into a failure.
 import pytest
 
 from gloox_driver import GlooxClient
-from parley_harness import ParleyServer, required_binary
+from parley_harness import ParleyServer, PostgresServer, required_binary
 from rawxmpp import RawClient
 
 PASSWORD = "s3cret-pass"
@@ -53,6 +53,38 @@ def gloox_binary():
         return required_binary("GLOOX_CLIENT")
     except RuntimeError as e:
         pytest.fail(str(e), pytrace=False)
+
+
+# -- PostgreSQL ------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL for the whole pytest run (started at the first test that
+    asks for it, stopped by PID at the end): a PostgresServer."""
+    pg = PostgresServer()
+    try:
+        pg.start()
+    except Exception:
+        pg.destroy()
+        raise
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture
+def pg_storage(postgres):
+    """The storage: config of a parleyd on a fresh database of that
+    PostgreSQL (ParleyServer(storage=...))."""
+    return {"type": "postgresql", "url": postgres.create_database(), "max_connections": 4}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_backend(request):
+    """Parametrizes a test over both backends: the storage: keys to give
+    server_factory (storage=...)."""
+    if request.param == "sqlite":
+        return {}
+    return request.getfixturevalue("pg_storage")
 
 
 # -- servers ---------------------------------------------------------------------

@@ -195,7 +195,7 @@ class ParleyServer:
     def __init__(self, base_dir, parleyd, parleyctl, name="parley", hosts=("localhost",),
                  limits=None, starttls_required=True, extra_listeners=(), modules=None,
                  workers=2, loglevel="debug", module_paths=None, host_config=None,
-                 cached_cert=True):
+                 cached_cert=True, storage=None):
         self.parleyd = parleyd
         self.parleyctl = parleyctl
         self.name = name
@@ -223,7 +223,8 @@ class ParleyServer:
             "data_dir": str(self.data_dir),
             "certfiles": [],
             "listen": listen,
-            "storage": {"type": "sqlite", "path": str(self.data_dir / "parley.db")},
+            # storage: extra keys (e.g. the postgresql backend's) over the SQLite file's.
+            "storage": {"type": "sqlite", "path": str(self.data_dir / "parley.db"), **(storage or {})},
             "control_socket": str(self.data_dir / "parley.sock"),
             "limits": self.limits,
             "modules": modules if modules is not None else {"mod_disco": {}, "mod_ping": {}},
@@ -340,3 +341,197 @@ class ParleyServer:
             f"parleyctl register {user} {host} failed ({result.returncode}):\n"
             f"{result.stdout}{result.stderr}")
         return f"{user}@{host}"
+
+
+# -- PostgreSQL --------------------------------------------------------------------
+
+PG_BIN = Path(os.environ.get("PARLEY_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_SUPERUSER = "parley"
+
+
+def _pg_run_as():
+    """The user PostgreSQL runs as: it refuses to run as root, and CI runs as
+    root, so then "nobody" (no login, no files of its own); else ourselves."""
+    return "nobody" if os.geteuid() == 0 else None
+
+
+def _chown_tree(path, user):
+    if user is None:
+        return
+    import pwd
+    pw = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        for name in files:
+            os.chown(os.path.join(root, name), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster on 127.0.0.1, for the tests that use
+    the postgresql backend: a copy of a cluster made by initdb (made once per
+    build and kept in $PARLEY_BUILD_DIR/test-pg-template, since initdb takes
+    seconds on a loaded machine), in its own temporary directory, run by
+    `postgres` itself as the unprivileged user (the Popen's PID is the
+    postmaster's: stopped by that PID, SIGINT = fast shutdown). Trust
+    authentication on loopback: test data only. fsync is off (a crash of the
+    machine is not a case the tests make); synchronous_commit stays on, so a
+    commit acknowledged to parleyd survives a stop of PostgreSQL."""
+
+    def __init__(self):
+        self.user = _pg_run_as()
+        self.dir = Path(tempfile.mkdtemp(prefix="parley-pg-"))
+        self.data = self.dir / "data"
+        self.port = None
+        self.proc = None
+        self.log_path = self.dir / "postgres.log"
+        self._databases = 0
+        try:
+            self._template()
+            _chown_tree(self.dir, self.user)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _template(self):
+        build = os.environ.get("PARLEY_BUILD_DIR")
+        cache = Path(build) / "test-pg-template" if build else None
+        if cache is not None and (cache / "PG_VERSION").exists():
+            shutil.copytree(cache, self.data, symlinks=True)
+            return
+        made = self.dir / "initdb"
+        made.mkdir()
+        _chown_tree(self.dir, self.user)
+        result = subprocess.run(
+            [str(PG_BIN / "initdb"), "-D", str(made), "-A", "trust", "-U", PG_SUPERUSER,
+             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+            user=self.user, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+        if cache is not None:
+            # Atomically: ctest runs suites side by side.
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=".test-pg-template."))
+            shutil.copytree(made, tmp / "data", symlinks=True)
+            try:
+                os.rename(tmp / "data", cache)
+            except OSError:
+                pass  # another process made it first
+            shutil.rmtree(tmp, ignore_errors=True)
+        os.rename(made, self.data)
+
+    def start(self, timeout=60):
+        assert self.proc is None, "postgres already running"
+        if self.port is None:
+            self.port = free_port()
+        log = open(self.log_path, "ab", buffering=0)
+        self.proc = subprocess.Popen(
+            [str(PG_BIN / "postgres"), "-D", str(self.data), "-k", str(self.dir),
+             "-c", "listen_addresses=127.0.0.1", "-p", str(self.port),
+             "-c", "fsync=off", "-c", "max_connections=200", "-c", "shared_buffers=16MB"],
+            user=self.user, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log.close()
+        _PG_RUNNING.add(self)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self.proc = None
+                _PG_RUNNING.discard(self)
+                raise RuntimeError(f"postgres exited with {code} during start-up\n{self.log()}")
+            ready = subprocess.run(
+                [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "1",
+                 "-U", PG_SUPERUSER, "-d", "postgres"],
+                stdin=subprocess.DEVNULL)
+            if ready.returncode == 0:
+                return self
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"postgres did not accept within {timeout}s\n{self.log()}")
+            time.sleep(0.05)
+
+    def stop(self, timeout=30, immediate=False):
+        """Fast shutdown (SIGINT to the postmaster's PID): running transactions
+        are rolled back, committed ones are on disk. The port is kept, so that
+        start() brings it back where parleyd looks for it. immediate: SIGQUIT,
+        no shutdown checkpoint (for a cluster about to be deleted)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT if immediate else signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+        _PG_RUNNING.discard(self)
+
+    def destroy(self):
+        self.stop(immediate=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def url(self, database="postgres"):
+        # No TLS or GSSAPI negotiation on loopback: libpq would otherwise try a
+        # GSSAPI-encrypted connection first (Kerberos libraries, whose one-time
+        # allocations LeakSanitizer reports in the ASan run) and TLS next.
+        return (f"postgresql://{PG_SUPERUSER}@127.0.0.1:{self.port}/{database}"
+                "?sslmode=disable&gssencmode=disable")
+
+    def psql(self, sql, database="postgres"):
+        return psql(self.url(database), sql)
+
+    def create_database(self, prefix="t"):
+        """A new empty database (one per test: no test sees another's rows);
+        returns its URL."""
+        self._databases += 1
+        name = f"{prefix}_{os.getpid()}_{self._databases}"
+        self.psql(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+_PG_RUNNING = set()
+
+
+def psql(url, sql):
+    """Runs `sql` on the database at `url`; its rows as psql -At prints them."""
+    result = subprocess.run(
+        [str(PG_BIN / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"psql failed ({result.returncode}): {sql}\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+@atexit.register
+def _stop_postgres_left():
+    for server in list(_PG_RUNNING):
+        server.stop()
+
+
+def with_postgres(argv):
+    """Runs argv with $PARLEY_TEST_PG_URL naming a fresh database on a
+    PostgreSQL started for it, then stops that PostgreSQL: how ctest runs the
+    storage unit tests. Returns the command's exit code."""
+    pg = PostgresServer()
+    try:
+        pg.start()
+        env = dict(os.environ, PARLEY_TEST_PG_URL=pg.create_database("unit"))
+        code = subprocess.run(argv, env=env).returncode
+        if code != 0:
+            print(f"--- postgres log ({pg.log_path})\n{pg.log()[-20000:]}")
+        return code
+    finally:
+        pg.destroy()
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) < 3 or sys.argv[1] != "with-postgres":
+        sys.exit("usage: parley_harness.py with-postgres COMMAND [ARGS...]")
+    sys.exit(with_postgres(sys.argv[2:]))

@@ -21,7 +21,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import PASSWORD
-from rawxmpp import NS_CLIENT, q, stanza_error_condition
+from parley_harness import psql
+from rawxmpp import NS_CLIENT, NS_SASL, q, sasl_failure_condition, stanza_error_condition
 from slix_driver import SlixRunner
 from test_modules import module_dir
 
@@ -41,11 +42,12 @@ IQ = q(NS_CLIENT, "iq")
 
 # -- helpers ---------------------------------------------------------------------
 
-def mam_server(server_factory, tmp_path, users=("alice", "bob"), mam_options=None, limits=None):
+def mam_server(server_factory, tmp_path, users=("alice", "bob"), mam_options=None, limits=None, storage=None):
+    """storage: the storage_backend fixture's keys (the postgresql backend), or None (SQLite)."""
     modules = {"mod_disco": {}, "mod_ping": {}, "mod_offline": {}, "mod_mam": dict(mam_options or {}),
                "mod_test_stream": {}}
     server = server_factory(module_paths=[module_dir(tmp_path, "mod_test_stream")], modules=modules, workers=2,
-                            limits=limits)
+                            limits=limits, storage=storage)
     for user in users:
         server.register(user, PASSWORD)
     return server
@@ -97,7 +99,8 @@ def rsm(max_=None, after=None, before=None):
 
 def query(client, fields="", set_="", flip=False, queryid="q1", to=None, expect_error=False):
     """Sends a query; returns (results, fin iq). Results are the <message/>s that came
-    before the iq answer, each checked for the result wrapper."""
+    before the iq answer, each checked for the result wrapper. expect_error: True, False,
+    or None (either answer)."""
     stanza_id = client.new_id()
     to_attr = f" to='{to}'" if to else ""
     flip_el = f"<flip-page/>" if flip else ""
@@ -110,6 +113,8 @@ def query(client, fields="", set_="", flip=False, queryid="q1", to=None, expect_
             break
         if e.tag == MESSAGE and e.find(q(NS_MAM, "result")) is not None:
             results.append(e)
+    if expect_error is None:  # either answer
+        return results, e
     if expect_error:
         assert e.get("type") == "error", ET.tostring(e, "unicode")
         return results, e
@@ -154,8 +159,9 @@ def stanza_ids(message):
 
 # -- archiving and stanza ids ---------------------------------------------------------
 
-def test_both_sides_archived_across_loops_and_stanza_id_is_the_archive_id(server_factory, tmp_path, raw_factory):
-    server = mam_server(server_factory, tmp_path)
+def test_both_sides_archived_across_loops_and_stanza_id_is_the_archive_id(server_factory, tmp_path, raw_factory,
+                                                                        storage_backend):
+    server = mam_server(server_factory, tmp_path, storage=storage_backend)
     alice = login(server, raw_factory, "alice", "a", loop=0)
     bob = login(server, raw_factory, "bob", "b", loop=1)
     got = send_and_receive(alice, bob, "hello bob")
@@ -281,8 +287,8 @@ def fill(alice, bob, n, prefix="m"):
     return ids
 
 
-def test_rsm_paging_forward_backward_and_flip_page(server_factory, tmp_path, raw_factory):
-    server = mam_server(server_factory, tmp_path)
+def test_rsm_paging_forward_backward_and_flip_page(server_factory, tmp_path, raw_factory, storage_backend):
+    server = mam_server(server_factory, tmp_path, storage=storage_backend)
     alice = login(server, raw_factory, "alice", "a", loop=0)
     bob = login(server, raw_factory, "bob", "b", loop=1)
     ids = fill(alice, bob, 7)
@@ -323,8 +329,8 @@ def test_rsm_paging_forward_backward_and_flip_page(server_factory, tmp_path, raw
     assert results == [] and fin_of(reply)[1][2] == "7"
 
 
-def test_ids_with_and_time_filters(server_factory, tmp_path, raw_factory):
-    server = mam_server(server_factory, tmp_path, users=("alice", "bob", "carol"))
+def test_ids_with_and_time_filters(server_factory, tmp_path, raw_factory, storage_backend):
+    server = mam_server(server_factory, tmp_path, users=("alice", "bob", "carol"), storage=storage_backend)
     alice = login(server, raw_factory, "alice", "a")
     carol = login(server, raw_factory, "carol", "c")
     bob = login(server, raw_factory, "bob", "b")
@@ -350,8 +356,8 @@ def test_ids_with_and_time_filters(server_factory, tmp_path, raw_factory):
     assert results == []
 
 
-def test_query_errors(server_factory, tmp_path, raw_factory):
-    server = mam_server(server_factory, tmp_path, mam_options={"max_page_size": 5})
+def test_query_errors(server_factory, tmp_path, raw_factory, storage_backend):
+    server = mam_server(server_factory, tmp_path, mam_options={"max_page_size": 5}, storage=storage_backend)
     alice = login(server, raw_factory, "alice", "a")
     bob = login(server, raw_factory, "bob", "b")
     ids = fill(alice, bob, 7)
@@ -515,6 +521,8 @@ def test_hot_reload_keeps_archive_and_preferences(server_factory, tmp_path, raw_
 # -- removal and retention --------------------------------------------------------
 
 def archive_rows(server, owner):
+    if server.config["storage"]["type"] == "postgresql":
+        return int(psql(server.config["storage"]["url"], f"SELECT COUNT(*) FROM archive WHERE owner = '{owner}'"))
     db = sqlite3.connect(f"file:{server.data_dir / 'parley-archive.db'}?mode=ro", uri=True)
     try:
         return db.execute("SELECT COUNT(*) FROM archive WHERE owner = ?", (owner,)).fetchone()[0]
@@ -522,8 +530,8 @@ def archive_rows(server, owner):
         db.close()
 
 
-def test_account_removal_removes_the_archive(server_factory, tmp_path, raw_factory):
-    server = mam_server(server_factory, tmp_path)
+def test_account_removal_removes_the_archive(server_factory, tmp_path, raw_factory, storage_backend):
+    server = mam_server(server_factory, tmp_path, storage=storage_backend)
     alice = login(server, raw_factory, "alice", "a")
     bob = login(server, raw_factory, "bob", "b")
     fill(alice, bob, 3)
@@ -663,3 +671,65 @@ def test_slixmpp_xep_0313(server_factory, tmp_path, raw_factory, slix):
     # A page back from a known id (RSM <before/> with slixmpp's stanza interface).
     iq = slix.run(bob.xmpp["xep_0313"].retrieve(rsm={"max": 2, "before": live_ids[3]}))
     assert [r["mam_result"]["forwarded"]["stanza"]["body"] for r in iq["mam"]["results"]] == ["s1", "s2"]
+
+
+# -- the postgresql backend going away ------------------------------------------------
+
+def plain_login(server, raw_factory, user):
+    """'success' or the SASL failure condition of a PLAIN login over STARTTLS."""
+    client = raw_factory(server.c2s_port)
+    client.start()
+    client.starttls()
+    outcome = client.auth_plain(user, PASSWORD)
+    client.close()
+    return "success" if outcome.tag == q(NS_SASL, "success") else sasl_failure_condition(outcome)
+
+
+def test_postgresql_stopped_mid_run_loses_no_acknowledged_message(server_factory, tmp_path, raw_factory, postgres,
+                                                                  pg_storage):
+    """PostgreSQL stopped (fast shutdown) and started again under a running parleyd:
+    messages keep flowing live meanwhile, with their stanza ids; a query fails with
+    an error, not a hang; once the database is back every message is in the archive,
+    in order, under the id it was given live, without a restart of parleyd."""
+    server = mam_server(server_factory, tmp_path, storage=pg_storage)
+    alice = login(server, raw_factory, "alice", "a")
+    bob = login(server, raw_factory, "bob", "b")
+    fill(alice, bob, 3, prefix="before")
+    results, _ = query(bob)
+    assert bodies(results) == ["before1", "before2", "before3"]
+    postgres.stop()
+    try:
+        live_ids = []
+        for i in range(5):
+            got = send_and_receive(alice, bob, f"during{i}")
+            (_, sid), = stanza_ids(got)
+            live_ids.append(sid)
+        _, reply = query(bob, expect_error=True)
+        assert stanza_error_condition(reply)[1] == "internal-server-error"
+        # The accounts are on PostgreSQL too: a new login cannot read its credentials
+        # and is told to try again later (not "not-authorized", not a hang).
+        assert plain_login(server, raw_factory, "bob") == "temporary-auth-failure"
+    finally:
+        postgres.start()
+    # The store reconnects on its own (back-off up to 5 s): until it has, a query may
+    # still fail; each failure is an answer, so this loop never waits on silence.
+    deadline = time.monotonic() + 30
+    while True:
+        results, reply = query(bob, expect_error=None)
+        if reply.get("type") == "result":
+            break
+        assert time.monotonic() < deadline, "the archive did not come back within 30 s"
+        time.sleep(0.2)
+    assert bodies(results) == ["before1", "before2", "before3"] + [f"during{i}" for i in range(5)]
+    assert [archived(r)[0] for r in results[3:]] == live_ids
+    # Logins work again (an account thread may still be in its back-off: each failure is
+    # an answer).
+    deadline = time.monotonic() + 30
+    while (outcome := plain_login(server, raw_factory, "bob")) != "success":
+        assert outcome == "temporary-auth-failure" and time.monotonic() < deadline, outcome
+        time.sleep(0.2)
+    # And it goes on archiving.
+    send_and_receive(alice, bob, "after")
+    results, _ = query(bob)
+    assert bodies(results)[-1] == "after" and len(results) == 9
+    assert "archive database reconnected" in server.log()

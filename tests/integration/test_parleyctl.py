@@ -1,9 +1,12 @@
 """parleyctl against a running parleyd and against its database alone, and
 what the account changes mean for logins (SCRAM credentials included)."""
 
+import sqlite3
+
 import pytest
 
 from conftest import PASSWORD
+from parley_harness import psql
 from rawxmpp import NS_SASL, RawClient, q, sasl_failure_condition
 
 
@@ -27,8 +30,14 @@ def try_login(server, user, password, mechanism):
 MECHANISMS = ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"]
 
 
-def test_register_without_server_then_login(server_factory):
-    server = server_factory(start=False)
+@pytest.fixture
+def backend_server(server_factory, storage_backend):
+    """A started parleyd on each storage backend (the accounts on SQLite, or on PostgreSQL)."""
+    return server_factory(storage=storage_backend)
+
+
+def test_register_without_server_then_login(server_factory, storage_backend):
+    server = server_factory(start=False, storage=storage_backend)
     server.register("alice", PASSWORD)
     listed = server.ctl("list-users", server.domain)
     assert listed.returncode == 0, listed.stderr
@@ -56,7 +65,8 @@ def test_register_on_unknown_host_fails(server):
     assert result.returncode != 0
 
 
-def test_passwd_replaces_every_credential(server):
+def test_passwd_replaces_every_credential(backend_server):
+    server = backend_server
     server.register("alice", PASSWORD)
     changed = server.ctl("passwd", "alice", server.domain, "new-password")
     assert changed.returncode == 0, changed.stderr
@@ -65,7 +75,8 @@ def test_passwd_replaces_every_credential(server):
         assert try_login(server, "alice", "new-password", mech) == "success", mech
 
 
-def test_unregister(server):
+def test_unregister(backend_server):
+    server = backend_server
     server.register("alice", PASSWORD)
     server.register("bob", PASSWORD)
     removed = server.ctl("unregister", "bob", server.domain)
@@ -77,11 +88,26 @@ def test_unregister(server):
     assert "alice" in users and "bob" not in users
 
 
-def test_accounts_survive_a_restart(server):
+def test_accounts_survive_a_restart(backend_server):
+    server = backend_server
     server.register("carol", PASSWORD)
     server.restart()
     for mech in MECHANISMS:
         assert try_login(server, "carol", PASSWORD, mech) == "success", mech
+
+
+def test_accounts_are_on_postgresql_not_in_the_sqlite_file(server_factory, pg_storage):
+    server = server_factory(storage=pg_storage)
+    server.register("dave", PASSWORD)
+    assert psql(pg_storage["url"], "SELECT username FROM users").split() == ["dave"]
+    assert psql(pg_storage["url"], "SELECT COUNT(*) FROM scram_credentials WHERE username = 'dave'").strip() == "2"
+    db = sqlite3.connect(f"file:{server.data_dir / 'parley.db'}?mode=ro", uri=True)
+    try:
+        assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0
+    finally:
+        db.close()
+    assert try_login(server, "dave", PASSWORD, "SCRAM-SHA-256") == "success"
+    assert try_login(server, "nobody", PASSWORD, "SCRAM-SHA-256") == "not-authorized"
 
 
 def test_status(server):

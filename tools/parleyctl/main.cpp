@@ -5,6 +5,7 @@
 // the same code the server runs (core/control/account_commands.hpp).
 //
 // Exit codes: 0 ok, 1 error, 2 usage, 3 parleyd is not running (status).
+#include <chrono>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "core/control/account_commands.hpp"
 #include "core/control/json_text.hpp"
 #include "storage/database.hpp"
+#include "storage/postgres_account_store.hpp"
 #include "storage/schema.hpp"
 
 namespace {
@@ -67,6 +69,26 @@ void print_body(std::FILE* out, const std::string& body) {
 int run_offline(const parley::config::Config& config, const std::vector<std::string>& args, bool json) {
   namespace fs = std::filesystem;
   const std::string& path = config.storage.path;
+  if (config.storage.type == "postgresql") {
+    // The accounts are on PostgreSQL (issue 11): the same commands on a connection of our own.
+    auto conn = parley::storage::PgConnection::connect(config.storage.url, std::chrono::seconds(10));
+    if (!conn) {
+      std::fprintf(stderr, "parleyctl: cannot reach PostgreSQL (storage.url): %s\n", conn.error().message.c_str());
+      return kError;
+    }
+    if (auto m = parley::storage::pg_migrate(**conn, "accounts", parley::storage::postgres_accounts::migrations()); !m) {
+      std::fprintf(stderr, "parleyctl: %s\n", m.error().message.c_str());
+      return kError;
+    }
+    parley::storage::PgAccountBackend backend(conn->get());
+    auto result = parley::control::run_account_command(backend, config, args);
+    if (!result) {
+      print_body(stderr, result.error());
+      return kError;
+    }
+    print_body(stdout, *result);
+    return kOk;
+  }
   if (config.storage.type != "sqlite") {
     std::fprintf(stderr, "parleyctl: parleyd is not running, and storage type '%s' is not supported offline\n",
                  config.storage.type.c_str());

@@ -37,6 +37,7 @@
 #include "core/sasl/base64.hpp"
 #include "core/server/server_context.hpp"
 #include "core/session/session.hpp"
+#include "storage/sqlite_account_store.hpp"
 #include "storage/storage_pool.hpp"
 
 namespace parley::test {
@@ -85,6 +86,8 @@ class TestServer {
     storage = std::make_unique<storage::StoragePool>(config.storage.path, 1);
     if (!storage->start()) std::abort();
     ctx->storage = storage.get();
+    account_store = std::make_unique<storage::SqliteAccountStore>(*storage);
+    ctx->accounts = account_store.get();
     for (const auto& user : accounts) {
       std::promise<bool> registered;
       storage->write([&](storage::Database& db) {
@@ -171,6 +174,7 @@ class TestServer {
   config::Config config;
   std::unique_ptr<ServerContext> ctx;
   std::unique_ptr<storage::StoragePool> storage;
+  std::unique_ptr<storage::SqliteAccountStore> account_store;  // on `storage`
   std::unique_ptr<Router> router;
   std::vector<uint16_t> ports;  // of each loop's Listener
 

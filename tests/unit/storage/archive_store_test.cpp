@@ -1,12 +1,27 @@
-// The archive store on SQLite: appends, the result set's filters, RSM pages from both
-// ends, unknown ids, removal by owner and by age; and the threaded store's order.
+// The archive store on both backends (SQLite, PostgreSQL): appends, the result set's
+// filters, RSM pages from both ends, unknown ids, removal by owner and by age; and the
+// threaded stores' order. Every case runs on each backend.
+//
+// The PostgreSQL cases need $PARLEY_TEST_PG_URL (a database they may create schemas in):
+// ctest runs this binary through tests/integration/parley_harness.py with-postgres, which
+// starts a PostgreSQL for it. Without it they fail: CI must never pass without them.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <future>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "open_db.hpp"
+#include "storage/postgres_archive_store.hpp"
 #include "storage/sqlite_archive_store.hpp"
 #include "temp_dir.hpp"
 
@@ -17,19 +32,90 @@ namespace {
 const ArchiveKey alice{"mod_mam/example.org", "alice@example.org"};
 const ArchiveKey bob{"mod_mam/example.org", "bob@example.org"};
 
-std::unique_ptr<Database> archive_db(const parley::test::TempDir& dir) {
-  auto db = parley::test::open_rw(dir.file("archive.db"));
-  REQUIRE(db->migrate("archive", sqlite_archive::migrations()));
-  return db;
+using QueryResult = parley::Result<ArchivePage, ArchiveError>;
+
+// A fresh archive on SQLite: the free functions on a migrated file, and stores on it.
+struct SqliteBackend {
+  parley::test::TempDir dir;
+  std::unique_ptr<Database> db;
+
+  SqliteBackend() {
+    db = parley::test::open_rw(dir.file("archive.db"));
+    REQUIRE(db->migrate("archive", sqlite_archive::migrations()));
+  }
+  bool append(const ArchiveKey& key, const ArchiveEntry& e) { return sqlite_archive::append(*db, key, e).has_value(); }
+  QueryResult query(const ArchiveQuery& q) { return sqlite_archive::query(*db, q); }
+  parley::Result<uint64_t, ArchiveError> remove(const ArchiveKey& key, int64_t before) {
+    return sqlite_archive::remove(*db, key, before);
+  }
+  std::unique_ptr<SqliteArchiveStore> store(size_t max_queue) {
+    return std::make_unique<SqliteArchiveStore>(dir.file("store.db"), max_queue);
+  }
+};
+
+std::string pg_base_url() {
+  const char* url = std::getenv("PARLEY_TEST_PG_URL");
+  REQUIRE_MESSAGE(url != nullptr,
+                  "PARLEY_TEST_PG_URL is not set: run through ctest (tests/integration/parley_harness.py "
+                  "with-postgres starts a PostgreSQL) or point it at a database");
+  return url;
 }
+
+std::unique_ptr<PgConnection> pg_connect(const std::string& url) {
+  auto conn = PgConnection::connect(url, std::chrono::seconds(10));
+  REQUIRE_MESSAGE(conn.has_value(), (conn ? "" : conn.error().message));
+  return std::move(*conn);
+}
+
+// A fresh archive on PostgreSQL: a schema of its own in the test database (the URL given
+// to stores sets its search_path), so no case sees another's rows.
+struct PgBackend {
+  std::string url;
+  std::string name;
+  std::unique_ptr<PgConnection> conn;
+
+  PgBackend() {
+    static std::atomic<int> serial{0};
+    const std::string base = pg_base_url();
+    name = "archive_test_" + std::to_string(getpid()) + "_" + std::to_string(++serial);
+    auto admin = pg_connect(base);
+    REQUIRE(admin->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE; CREATE SCHEMA " + name));
+    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "application_name=" + name +
+          "&options=-csearch_path%3D" + name;
+    conn = pg_connect(url);
+    REQUIRE(pg_migrate(*conn, "archive", postgres_archive::migrations()));
+  }
+  ~PgBackend() {
+    conn.reset();
+    if (auto admin = PgConnection::connect(pg_base_url(), std::chrono::seconds(10)))
+      (void)(*admin)->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE");
+  }
+  bool append(const ArchiveKey& key, const ArchiveEntry& e) { return postgres_archive::append(*conn, key, e).has_value(); }
+  QueryResult query(const ArchiveQuery& q) {
+    auto r = postgres_archive::query(*conn, q);
+    if (r) return std::move(*r);
+    return parley::unexpected(ArchiveError{
+        r.error().sqlstate == postgres_archive::kNotFound ? "item-not-found" : "internal-server-error",
+        r.error().message});
+  }
+  parley::Result<uint64_t, ArchiveError> remove(const ArchiveKey& key, int64_t before) {
+    auto r = postgres_archive::remove(*conn, key, before);
+    if (r) return *r;
+    return parley::unexpected(ArchiveError{"internal-server-error", r.error().message});
+  }
+  std::unique_ptr<PostgresArchiveStore> store(size_t max_queue) {
+    return std::make_unique<PostgresArchiveStore>(url, max_queue);
+  }
+};
 
 // Entries 1..n of alice, ids and timestamps 10, 20, ... (the store never gives an id
 // below its timestamp); every third with carol.
-void fill(Database& db, int n) {
+template <class B>
+void fill(B& b, int n) {
   for (int i = 1; i <= n; ++i) {
     ArchiveEntry e{static_cast<uint64_t>(i * 10), i * 10,
                    i % 3 == 0 ? "carol@example.org/phone" : "bob@example.org/laptop", "m" + std::to_string(i)};
-    REQUIRE(sqlite_archive::append(db, alice, e));
+    REQUIRE(b.append(alice, e));
   }
 }
 
@@ -48,11 +134,10 @@ ArchiveQuery of_alice(uint32_t max) {
 
 }  // namespace
 
-TEST_CASE("archive: pages forward from the start and after an id") {
-  parley::test::TempDir dir;
-  auto db = archive_db(dir);
-  fill(*db, 7);
-  auto page = sqlite_archive::query(*db, of_alice(3));
+TEST_CASE_TEMPLATE("archive: pages forward from the start and after an id", B, SqliteBackend, PgBackend) {
+  B b;
+  fill(b, 7);
+  auto page = b.query(of_alice(3));
   REQUIRE(page);
   CHECK(ids_of(*page) == std::vector<uint64_t>{10, 20, 30});
   CHECK(page->total == 7);
@@ -64,80 +149,77 @@ TEST_CASE("archive: pages forward from the start and after an id") {
 
   ArchiveQuery next = of_alice(3);
   next.page_after = 60;
-  page = sqlite_archive::query(*db, next);
+  page = b.query(next);
   REQUIRE(page);
   CHECK(ids_of(*page) == std::vector<uint64_t>{70});
   CHECK(page->index == 6);
   CHECK(page->complete);
 }
 
-TEST_CASE("archive: pages backward from the end (empty before) and before an id") {
-  parley::test::TempDir dir;
-  auto db = archive_db(dir);
-  fill(*db, 7);
+TEST_CASE_TEMPLATE("archive: pages backward from the end (empty before) and before an id", B, SqliteBackend, PgBackend) {
+  B b;
+  fill(b, 7);
   ArchiveQuery last = of_alice(3);
   last.from_end = true;
-  auto page = sqlite_archive::query(*db, last);
+  auto page = b.query(last);
   REQUIRE(page);
   CHECK(ids_of(*page) == std::vector<uint64_t>{50, 60, 70});  // ascending within the page
   CHECK(page->index == 4);
   CHECK_FALSE(page->complete);
   last.page_before = 30;
-  page = sqlite_archive::query(*db, last);
+  page = b.query(last);
   REQUIRE(page);
   CHECK(ids_of(*page) == std::vector<uint64_t>{10, 20});
   CHECK(page->complete);
 }
 
-TEST_CASE("archive: filters by with (bare or full), time, id bounds and id lists") {
-  parley::test::TempDir dir;
-  auto db = archive_db(dir);
-  fill(*db, 7);
+TEST_CASE_TEMPLATE("archive: filters by with (bare or full), time, id bounds and id lists", B, SqliteBackend, PgBackend) {
+  B b;
+  fill(b, 7);
   ArchiveQuery q = of_alice(10);
   q.with = "carol@example.org";
-  CHECK(ids_of(*sqlite_archive::query(*db, q)) == std::vector<uint64_t>{30, 60});
+  CHECK(ids_of(*b.query(q)) == std::vector<uint64_t>{30, 60});
   q.with = "carol@example.org/phone";
-  CHECK(ids_of(*sqlite_archive::query(*db, q)) == std::vector<uint64_t>{30, 60});
+  CHECK(ids_of(*b.query(q)) == std::vector<uint64_t>{30, 60});
   q.with = "carol@example.org/other";
-  CHECK(sqlite_archive::query(*db, q)->entries.empty());
+  CHECK(b.query(q)->entries.empty());
   q = of_alice(10);
   q.start_us = 20;
   q.end_us = 40;  // both inclusive
-  CHECK(ids_of(*sqlite_archive::query(*db, q)) == std::vector<uint64_t>{20, 30, 40});
+  CHECK(ids_of(*b.query(q)) == std::vector<uint64_t>{20, 30, 40});
   q = of_alice(10);
   q.after_id = 20;
   q.before_id = 50;
-  auto page = sqlite_archive::query(*db, q);
+  auto page = b.query(q);
   CHECK(ids_of(*page) == std::vector<uint64_t>{30, 40});
   CHECK(page->total == 2);
   q = of_alice(10);
   q.by_ids = true;
   q.ids = {70, 10};
-  CHECK(ids_of(*sqlite_archive::query(*db, q)) == std::vector<uint64_t>{10, 70});
+  CHECK(ids_of(*b.query(q)) == std::vector<uint64_t>{10, 70});
   q.ids = {70, 10, 12345};  // one unknown id: item-not-found (XEP-0313 4.1.2)
-  CHECK(sqlite_archive::query(*db, q).error().condition == "item-not-found");
+  CHECK(b.query(q).error().condition == "item-not-found");
   q.ids = {};
-  CHECK(sqlite_archive::query(*db, q)->entries.empty());
+  CHECK(b.query(q)->entries.empty());
   // Another owner's archive is another set.
-  ArchiveQuery b;
-  b.key = bob;
-  b.max = 10;
-  CHECK(sqlite_archive::query(*db, b)->total == 0);
+  ArchiveQuery of_bob;
+  of_bob.key = bob;
+  of_bob.max = 10;
+  CHECK(b.query(of_bob)->total == 0);
 }
 
-TEST_CASE("archive: an id that is not in the archive is item-not-found") {
-  parley::test::TempDir dir;
-  auto db = archive_db(dir);
-  fill(*db, 3);
+TEST_CASE_TEMPLATE("archive: an id that is not in the archive is item-not-found", B, SqliteBackend, PgBackend) {
+  B b;
+  fill(b, 3);
   for (uint64_t ArchiveQuery::*field :
        {&ArchiveQuery::after_id, &ArchiveQuery::before_id, &ArchiveQuery::page_after, &ArchiveQuery::page_before}) {
     ArchiveQuery q = of_alice(3);
     q.*field = 15;
-    auto r = sqlite_archive::query(*db, q);
+    auto r = b.query(q);
     REQUIRE_FALSE(r);
     CHECK(r.error().condition == "item-not-found");
     q.*field = ~uint64_t{0};  // beyond what the store keeps
-    r = sqlite_archive::query(*db, q);
+    r = b.query(q);
     REQUIRE_FALSE(r);
     CHECK(r.error().condition == "item-not-found");
   }
@@ -145,45 +227,45 @@ TEST_CASE("archive: an id that is not in the archive is item-not-found") {
   ArchiveQuery q = of_alice(3);
   q.key = bob;
   q.page_after = 10;
-  CHECK(sqlite_archive::query(*db, q).error().condition == "item-not-found");
+  CHECK(b.query(q).error().condition == "item-not-found");
 }
 
-TEST_CASE("archive: max 0 counts; duplicate and zero ids are refused") {
-  parley::test::TempDir dir;
-  auto db = archive_db(dir);
-  fill(*db, 4);
-  auto page = sqlite_archive::query(*db, of_alice(0));
+TEST_CASE_TEMPLATE("archive: max 0 counts; duplicate and zero ids are refused", B, SqliteBackend, PgBackend) {
+  B b;
+  fill(b, 4);
+  auto page = b.query(of_alice(0));
   REQUIRE(page);
   CHECK(page->entries.empty());
   CHECK(page->total == 4);
-  CHECK_FALSE(sqlite_archive::append(*db, alice, ArchiveEntry{10, 1, "x@y", "dup"}));
-  CHECK_FALSE(sqlite_archive::append(*db, alice, ArchiveEntry{0, 1, "x@y", "zero"}));
+  CHECK_FALSE(b.append(alice, ArchiveEntry{10, 1, "x@y", "dup"}));
+  CHECK_FALSE(b.append(alice, ArchiveEntry{0, 1, "x@y", "zero"}));
 }
 
-TEST_CASE("archive: removal by owner and by age") {
-  parley::test::TempDir dir;
-  auto db = archive_db(dir);
-  fill(*db, 5);
-  REQUIRE(sqlite_archive::append(*db, bob, ArchiveEntry{5, 5, "alice@example.org", "b1"}));
-  CHECK_FALSE(sqlite_archive::append(*db, bob, ArchiveEntry{10, 10, "alice@example.org", "b2"}));  // ids are store-wide
-  auto removed = sqlite_archive::remove(*db, ArchiveKey{alice.scope, ""}, 25);  // every archive of the scope
+TEST_CASE_TEMPLATE("archive: removal by owner and by age", B, SqliteBackend, PgBackend) {
+  B b;
+  fill(b, 5);
+  REQUIRE(b.append(bob, ArchiveEntry{5, 5, "alice@example.org", "b1"}));
+  CHECK_FALSE(b.append(bob, ArchiveEntry{10, 10, "alice@example.org", "b2"}));  // ids are store-wide
+  auto removed = b.remove(ArchiveKey{alice.scope, ""}, 25);  // every archive of the scope
   REQUIRE(removed);
   CHECK(*removed == 3);  // alice's 10 and 20, bob's 5
-  CHECK(ids_of(*sqlite_archive::query(*db, of_alice(10))) == std::vector<uint64_t>{30, 40, 50});
-  removed = sqlite_archive::remove(*db, alice, std::numeric_limits<int64_t>::max());
+  CHECK(ids_of(*b.query(of_alice(10))) == std::vector<uint64_t>{30, 40, 50});
+  removed = b.remove(alice, std::numeric_limits<int64_t>::max());
   CHECK(*removed == 3);
-  CHECK(sqlite_archive::query(*db, of_alice(10))->total == 0);
+  CHECK(b.query(of_alice(10))->total == 0);
   // Another scope is untouched.
-  REQUIRE(sqlite_archive::append(*db, ArchiveKey{"mod_other/example.org", "alice@example.org"},
+  REQUIRE(b.append(ArchiveKey{"mod_other/example.org", "alice@example.org"},
                                  ArchiveEntry{100, 1, "x@y", "other"}));
-  CHECK(*sqlite_archive::remove(*db, ArchiveKey{alice.scope, ""}, std::numeric_limits<int64_t>::max()) == 0);
+  CHECK(*b.remove(ArchiveKey{alice.scope, ""}, std::numeric_limits<int64_t>::max()) == 0);
 }
 
-TEST_CASE("archive store: ids increase in queue order; a query sees the appends before it") {
-  parley::test::TempDir dir;
+TEST_CASE_TEMPLATE("archive store: ids increase in queue order; a query sees the appends before it", B, SqliteBackend,
+                   PgBackend) {
+  B b;
   std::vector<uint64_t> ids;
   {
-    SqliteArchiveStore store(dir.file("archive.db"), 1000);
+    auto store_ptr = b.store(1000);
+    auto& store = *store_ptr;
     REQUIRE(store.start());
     std::vector<std::promise<bool>> appended(50);
     for (int i = 0; i < 50; ++i) {
@@ -214,7 +296,8 @@ TEST_CASE("archive store: ids increase in queue order; a query sees the appends 
     CHECK(late.get_future().get() == "resource-constraint");
   }
   // Reopened, with a clock that went back: ids go on above every id stored.
-  SqliteArchiveStore again(dir.file("archive.db"), 10);
+  auto again_ptr = b.store(10);
+  auto& again = *again_ptr;
   REQUIRE(again.start());
   std::promise<bool> done;
   uint64_t id = again.append(alice, ArchiveEntry{0, 1, "x@y", "after restart"},
@@ -223,9 +306,10 @@ TEST_CASE("archive store: ids increase in queue order; a query sees the appends 
   CHECK(done.get_future().get());
 }
 
-TEST_CASE("archive store: a full queue refuses") {
-  parley::test::TempDir dir;
-  SqliteArchiveStore store(dir.file("archive.db"), 2);  // not started: nothing drains the queue
+TEST_CASE_TEMPLATE("archive store: a full queue refuses", B, SqliteBackend, PgBackend) {
+  B b;
+  auto store_ptr = b.store(2);
+  auto& store = *store_ptr;  // not started: nothing drains the queue
   std::vector<std::string> outcomes;
   std::vector<uint64_t> ids;
   for (int i = 0; i < 3; ++i)
@@ -245,4 +329,96 @@ TEST_CASE("archive store: a full queue refuses") {
   CHECK(outcomes[0] == "resource-constraint");
   store.stop();  // the two queued fail: the store never started
   CHECK(outcomes.size() == 3);
+}
+
+TEST_CASE("archive on PostgreSQL: a retried append of a stored id is a no-op, not a duplicate") {
+  PgBackend b;
+  ArchiveEntry e{10, 10, "bob@example.org", "once"};
+  REQUIRE(postgres_archive::append(*b.conn, alice, e));
+  // The retry of an append whose commit landed, though its answer was lost.
+  CHECK(postgres_archive::append(*b.conn, alice, e, /*retry=*/true));
+  CHECK_FALSE(postgres_archive::append(*b.conn, alice, e));  // not a retry: a duplicate id is an error
+  CHECK(b.query(of_alice(10))->total == 1);
+}
+
+TEST_CASE("archive store on PostgreSQL: a lost connection is reconnected; the appends queued meanwhile are stored") {
+  PgBackend b;
+  auto store = b.store(100);
+  std::vector<std::string> log;
+  std::mutex log_mutex;
+  store->set_log([&](std::string_view m) {
+    std::lock_guard lock(log_mutex);
+    log.emplace_back(m);
+  });
+  REQUIRE(store->start());
+  auto append = [&](std::string payload) {
+    auto done = std::make_shared<std::promise<bool>>();
+    uint64_t id = store->append(alice, ArchiveEntry{0, 1, "bob@example.org", std::move(payload)},
+                                [done](parley::Result<void, ArchiveError> r) { done->set_value(r.has_value()); });
+    REQUIRE(id != 0);
+    return done->get_future();
+  };
+  CHECK(append("before").get());
+  // The server ends the store's session (as a restart of PostgreSQL would): the only one
+  // under this application_name once the test's own connection is closed.
+  b.conn.reset();
+  auto admin = pg_connect(pg_base_url());
+  PgParam name = PgParam::text(b.name);
+  auto killed = admin->run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                           std::span(&name, 1));
+  REQUIRE(killed);
+  REQUIRE(killed->rows() == 1);
+  std::vector<std::future<bool>> after;
+  for (int i = 0; i < 20; ++i) after.push_back(append("after " + std::to_string(i)));
+  for (auto& f : after) CHECK(f.get());
+  std::promise<QueryResult> page;
+  store->query(of_alice(100), [&page](QueryResult r) { page.set_value(std::move(r)); });
+  auto r = page.get_future().get();
+  REQUIRE(r);
+  CHECK(r->total == 21);  // each once: none lost, none twice
+  store->stop();
+  std::lock_guard lock(log_mutex);
+  CHECK(std::find(log.begin(), log.end(), "archive database reconnected") != log.end());
+}
+
+TEST_CASE("archive store on PostgreSQL: an unreachable database fails start() with a reason") {
+  // A port nothing listens on (the discard port, on loopback; connection refused).
+  PostgresArchiveStore store("postgresql://parley@127.0.0.1:9/none?connect_timeout=5", 10);
+  auto started = store.start();
+  REQUIRE_FALSE(started);
+  CHECK(started.error().message.find("127.0.0.1") != std::string::npos);
+}
+
+TEST_CASE("archive on PostgreSQL: appends in one statement keep every byte, and a duplicate fails them all") {
+  PgBackend b;
+  const std::string payload = std::string("<m>\"quoted\" \\back\\slash {braces}, comma\0nul\xff</m>", 44);
+  const ArchiveKey odd{"mod_mam/ex\"am,ple", "a\\lice@example.org"};
+  ArchiveEntry e1{10, 10, "bob@example.org/\"res\\ource\", {x}", payload};
+  ArchiveEntry e2{20, 20, "carol@example.org", ""};
+  const ArchiveKey* keys[] = {&odd, &alice};
+  const ArchiveEntry* entries[] = {&e1, &e2};
+  REQUIRE(postgres_archive::append_many(*b.conn, keys, entries));
+  ArchiveQuery q;
+  q.key = odd;
+  q.max = 10;
+  auto page = b.query(q);
+  REQUIRE(page);
+  REQUIRE(page->entries.size() == 1);
+  CHECK(page->entries[0].payload == payload);
+  CHECK(page->entries[0].with == e1.with);
+  q.with = "bob@example.org";  // the bare part was stored as such
+  CHECK(b.query(q)->total == 1);
+  auto mine = b.query(of_alice(10));
+  REQUIRE(mine);
+  REQUIRE(mine->entries.size() == 1);
+  CHECK(mine->entries[0].payload.empty());
+  // One id already stored: the statement fails as a whole (the store then retries the
+  // appends one by one), unless it is a retry.
+  ArchiveEntry e3{30, 30, "x@y", "new"};
+  const ArchiveEntry* again[] = {&e3, &e2};
+  const ArchiveKey* again_keys[] = {&alice, &alice};
+  CHECK_FALSE(postgres_archive::append_many(*b.conn, again_keys, again));
+  CHECK(b.query(of_alice(10))->total == 1);
+  CHECK(postgres_archive::append_many(*b.conn, again_keys, again, /*retry=*/true));
+  CHECK(b.query(of_alice(10))->total == 2);
 }

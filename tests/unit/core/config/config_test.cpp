@@ -137,6 +137,11 @@ TEST_CASE("defaults and derived paths") {
   CHECK(c.storage.path == "/db/p.db");
   CHECK(c.storage.readers == 8);
   CHECK(c.control_socket == "/run/p.sock");
+
+  c = load_ok(kMinimal + "storage: {backend: postgresql, url: \"postgresql://parley@db/parley\", max_connections: 8}\n");
+  CHECK(c.storage.type == "postgresql");
+  CHECK(c.storage.url == "postgresql://parley@db/parley");
+  CHECK(c.storage.max_connections == 8);
 }
 
 TEST_CASE("every key is read") {
@@ -248,7 +253,15 @@ TEST_CASE("types and ranges") {
   expect_error(kMinimal + "limits:\n  max_write_backlog: 1000\n", 5, 22, "limits.max_write_backlog: must be between 65536");
   expect_error(kMinimal + "limits:\n  max_write_backlog_total: 0\n", 5, 28, "must be between 65536");
   expect_error(kMinimal + "limits:\n  max_archive_queue: 0\n", 5, 22, "must be between 16");
-  expect_error(kMinimal + "storage:\n  type: postgres\n", 5, 9, "only sqlite");
+  expect_error(kMinimal + "storage:\n  type: postgres\n", 5, 9, "sqlite or postgresql");
+  // The postgresql backend (issue 11): a connection string is required, and is for it only.
+  expect_error(kMinimal + "storage:\n  backend: postgresql\n", 5, 3, "needs url:");
+  expect_error(kMinimal + "storage:\n  backend: postgresql\n  url: localhost\n", 6, 8, "not a PostgreSQL connection");
+  expect_error(kMinimal + "storage:\n  url: postgresql://h/db\n", 5, 8, "for the postgresql backend");
+  expect_error(kMinimal + "storage:\n  backend: postgresql\n  url: postgresql://h/db\n  max_connections: 0\n", 7, 20,
+               "between 1 and 100");
+  expect_error(kMinimal + "storage:\n  type: sqlite\n  backend: postgresql\n  url: postgresql://h/db\n", 6, 12,
+               "contradicts");
   expect_error(kMinimal + "limits:\n  http_max_header_bytes: 10\n", 5, 26, "between 1024");
   expect_error(kMinimal + "limits:\n  http_idle_timeout: 0\n", 5, 22, "between 1 and");
   // RFC 7395: a WebSocket's TLS is the connection's; an http listener has no STARTTLS.

@@ -11,6 +11,7 @@
 #include "core/control/control_server.hpp"
 #include "core/sasl/scram_credentials.hpp"
 #include "storage/schema.hpp"
+#include "storage/sqlite_account_store.hpp"
 #include "storage/storage_pool.hpp"
 #include "storage/user_store.hpp"
 
@@ -227,7 +228,8 @@ TEST_CASE("the account commands through the control socket and the storage pool"
   REQUIRE(pool.start().has_value());
   LoopPoster poster(loop.get());
   ControlServer server(loop.get(), config.control_socket);
-  add_account_commands(server, pool, config, poster.function());
+  parley::storage::SqliteAccountStore accounts(pool);
+  add_account_commands(server, accounts, config, poster.function());
   REQUIRE(server.start().has_value());
   const std::string& path = config.control_socket;
 

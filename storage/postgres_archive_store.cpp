@@ -1,0 +1,594 @@
+#include "storage/postgres_archive_store.hpp"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <limits>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace parley::storage {
+
+namespace postgres_archive {
+
+namespace {
+
+constexpr std::array<std::string_view, 1> kMigrations = {
+    // As the SQLite table: ids are the store's (store-wide unique, increasing in queue
+    // order, never below the entry's timestamp in microseconds), so expiry is a range of
+    // the primary key; a page of one archive is a range scan of archive_by_owner, with= of
+    // archive_by_with.
+    "CREATE TABLE archive (id BIGINT PRIMARY KEY, scope TEXT NOT NULL, owner TEXT NOT NULL, ts BIGINT NOT NULL, "
+    "with_bare TEXT NOT NULL, with_full TEXT NOT NULL, payload BYTEA NOT NULL);"
+    "CREATE INDEX archive_by_owner ON archive (scope, owner, id);"
+    "CREATE INDEX archive_by_with ON archive (scope, owner, with_bare, id);",
+};
+
+constexpr int64_t kMaxId = std::numeric_limits<int64_t>::max();
+
+PgError not_found(uint64_t id) { return PgError{false, "no entry with id " + std::to_string(id), std::string(kNotFound)}; }
+
+std::string placeholder(std::vector<PgParam>& params, PgParam p) {
+  params.push_back(std::move(p));
+  return "$" + std::to_string(params.size());
+}
+
+// The filters of a query, appending their parameters.
+std::string filters(const ArchiveQuery& q, std::vector<PgParam>& params) {
+  std::string sql = " WHERE scope = " + placeholder(params, PgParam::text(q.key.scope));
+  sql += " AND owner = " + placeholder(params, PgParam::text(q.key.owner));
+  if (!q.with.empty())
+    sql += (q.with.find('/') == std::string::npos ? " AND with_bare = " : " AND with_full = ") +
+           placeholder(params, PgParam::text(q.with));
+  // Unbounded sides are left out (not "ts >= min"): fewer parameters, and each prepared
+  // variant plans for the filters it has.
+  if (q.start_us != std::numeric_limits<int64_t>::min())
+    sql += " AND ts >= " + placeholder(params, PgParam::integer(q.start_us));
+  if (q.end_us != std::numeric_limits<int64_t>::max())
+    sql += " AND ts <= " + placeholder(params, PgParam::integer(q.end_us));
+  if (q.after_id != 0) sql += " AND id > " + placeholder(params, PgParam::integer(static_cast<int64_t>(q.after_id)));
+  if (q.before_id != 0) sql += " AND id < " + placeholder(params, PgParam::integer(static_cast<int64_t>(q.before_id)));
+  if (q.by_ids) {
+    std::string list = "{";
+    for (size_t i = 0; i < q.ids.size(); ++i) list += (i ? "," : "") + std::to_string(q.ids[i]);
+    sql += " AND id = ANY(" + placeholder(params, PgParam::text(list + "}")) + "::bigint[])";
+  }
+  return sql;
+}
+
+Result<int64_t, PgError> count(PgConnection& db, const ArchiveQuery& q, std::optional<int64_t> below) {
+  std::vector<PgParam> params;
+  std::string sql = "SELECT COUNT(*) FROM archive" + filters(q, params);
+  if (below) sql += " AND id < " + placeholder(params, PgParam::integer(*below));
+  auto rows = db.run(sql, params);
+  if (!rows) return unexpected(rows.error());
+  return rows->rows() ? rows->int64(0, 0) : 0;
+}
+
+Result<bool, PgError> exists(PgConnection& db, const ArchiveKey& key, uint64_t id) {
+  if (id == 0 || id > static_cast<uint64_t>(kMaxId)) return false;
+  PgParam params[] = {PgParam::text(key.scope), PgParam::text(key.owner), PgParam::integer(static_cast<int64_t>(id))};
+  auto rows = db.run("SELECT 1 FROM archive WHERE scope = $1 AND owner = $2 AND id = $3", params);
+  if (!rows) return unexpected(rows.error());
+  return rows->rows() > 0;
+}
+
+}  // namespace
+
+std::span<const std::string_view> migrations() { return kMigrations; }
+
+Result<void, PgError> append(PgConnection& db, const ArchiveKey& key, const ArchiveEntry& entry, bool retry) {
+  if (entry.id == 0 || entry.id > static_cast<uint64_t>(kMaxId))
+    return unexpected(PgError{false, "archive id out of range", {}});
+  PgParam params[] = {PgParam::text(key.scope),
+                      PgParam::text(key.owner),
+                      PgParam::integer(static_cast<int64_t>(entry.id)),
+                      PgParam::integer(entry.timestamp_us),
+                      PgParam::text(archive_bare(entry.with)),
+                      PgParam::text(entry.with),
+                      PgParam::bytes(entry.payload)};
+  static const std::string kInsert =
+      "INSERT INTO archive (scope, owner, id, ts, with_bare, with_full, payload) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+  static const std::string kRetry = kInsert + " ON CONFLICT (id) DO NOTHING";
+  auto r = db.run(retry ? kRetry : kInsert, params);
+  if (!r) return unexpected(r.error());
+  return {};
+}
+
+namespace {
+
+// One element of a PostgreSQL array literal (text format), quoted.
+void array_element(std::string& out, std::string_view v) {
+  out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace
+
+Result<void, PgError> append_many(PgConnection& db, std::span<const ArchiveKey* const> keys,
+                                  std::span<const ArchiveEntry* const> entries, bool retry) {
+  // Seven arrays, one statement, one round trip (an INSERT per entry would cost a round
+  // trip each, and bound the store's rate by the latency to the database).
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string scope = "{", owner = "{", id = "{", ts = "{", bare = "{", full = "{", payload = "{";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const ArchiveEntry& e = *entries[i];
+    if (e.id == 0 || e.id > static_cast<uint64_t>(kMaxId))
+      return unexpected(PgError{false, "archive id out of range", {}});
+    if (i) {
+      for (std::string* a : {&scope, &owner, &id, &ts, &bare, &full, &payload}) *a += ',';
+    }
+    array_element(scope, keys[i]->scope);
+    array_element(owner, keys[i]->owner);
+    id += std::to_string(e.id);
+    ts += std::to_string(e.timestamp_us);
+    array_element(bare, archive_bare(e.with));
+    array_element(full, e.with);
+    // bytea in hex ("\\x..." inside the quoted element: the array parser unescapes one level).
+    payload += "\"\\\\x";
+    for (unsigned char c : e.payload) {
+      payload += kHex[c >> 4];
+      payload += kHex[c & 15];
+    }
+    payload += '"';
+  }
+  PgParam params[] = {PgParam::text(scope + "}"), PgParam::text(owner + "}"), PgParam::text(id + "}"),
+                      PgParam::text(ts + "}"),    PgParam::text(bare + "}"),  PgParam::text(full + "}"),
+                      PgParam::text(payload + "}")};
+  static const std::string kInsert =
+      "INSERT INTO archive (scope, owner, id, ts, with_bare, with_full, payload) "
+      "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], "
+      "$7::bytea[])";
+  static const std::string kRetry = kInsert + " ON CONFLICT (id) DO NOTHING";
+  auto r = db.run(retry ? kRetry : kInsert, params);
+  if (!r) return unexpected(r.error());
+  return {};
+}
+
+Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& q) {
+  for (uint64_t id : {q.after_id, q.before_id, q.page_after, q.page_before}) {
+    if (id == 0) continue;
+    auto found = exists(db, q.key, id);
+    if (!found) return unexpected(found.error());
+    if (!*found) return unexpected(not_found(id));
+  }
+  // XEP-0313 section 4.1.2: every id named must be in the archive.
+  if (q.by_ids)
+    for (uint64_t id : q.ids) {
+      auto found = exists(db, q.key, id);
+      if (!found) return unexpected(found.error());
+      if (!*found) return unexpected(not_found(id));
+    }
+  ArchivePage page;
+  auto total = count(db, q, std::nullopt);
+  if (!total) return unexpected(total.error());
+  page.total = static_cast<uint64_t>(*total);
+  if (q.max == 0) {
+    page.complete = page.total == 0;
+    return page;
+  }
+  std::vector<PgParam> params;
+  std::string sql = "SELECT id, ts, with_full, payload FROM archive" + filters(q, params);
+  if (q.from_end) {
+    if (q.page_before != 0)
+      sql += " AND id < " + placeholder(params, PgParam::integer(static_cast<int64_t>(q.page_before)));
+    sql += " ORDER BY id DESC";
+  } else {
+    if (q.page_after != 0)
+      sql += " AND id > " + placeholder(params, PgParam::integer(static_cast<int64_t>(q.page_after)));
+    sql += " ORDER BY id ASC";
+  }
+  // One more than the page: whether the set goes on.
+  sql += " LIMIT " + placeholder(params, PgParam::integer(static_cast<int64_t>(q.max) + 1));
+  auto rows = db.run(sql, params);
+  if (!rows) return unexpected(rows.error());
+  const int n = rows->rows();
+  for (int i = 0; i < n && page.entries.size() < q.max; ++i) {
+    ArchiveEntry e;
+    e.id = static_cast<uint64_t>(rows->int64(i, 0));
+    e.timestamp_us = rows->int64(i, 1);
+    e.with = std::string(rows->bytes(i, 2));
+    e.payload = std::string(rows->bytes(i, 3));
+    page.entries.push_back(std::move(e));
+  }
+  page.complete = static_cast<uint64_t>(n) <= q.max;
+  if (q.from_end) std::reverse(page.entries.begin(), page.entries.end());
+  if (!page.entries.empty()) {
+    auto before = count(db, q, static_cast<int64_t>(page.entries.front().id));
+    if (!before) return unexpected(before.error());
+    page.index = static_cast<uint64_t>(*before);
+  }
+  return page;
+}
+
+Result<uint64_t, PgError> remove(PgConnection& db, const ArchiveKey& key, int64_t before_us) {
+  // Every archive of the scope (expiry): the entries older than before_us have ids below
+  // it too (see the SQLite store), so the scan is a range of the primary key.
+  if (key.owner.empty()) {
+    PgParam params[] = {PgParam::text(key.scope), PgParam::integer(before_us)};
+    auto r = db.run("DELETE FROM archive WHERE id < $2 AND ts < $2 AND scope = $1", params);
+    if (!r) return unexpected(r.error());
+    return r->affected();
+  }
+  PgParam params[] = {PgParam::text(key.scope), PgParam::integer(before_us), PgParam::text(key.owner)};
+  auto r = db.run("DELETE FROM archive WHERE scope = $1 AND owner = $3 AND ts < $2", params);
+  if (!r) return unexpected(r.error());
+  return r->affected();
+}
+
+}  // namespace postgres_archive
+
+namespace {
+
+constexpr auto kConnectTimeout = std::chrono::seconds(10);
+constexpr auto kStatementTimeout = std::chrono::seconds(10);
+constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(5000);
+
+ArchiveError to_archive_error(const PgError& e) {
+  if (e.sqlstate == postgres_archive::kNotFound) return ArchiveError{"item-not-found", e.message};
+  return ArchiveError{"internal-server-error", e.message};
+}
+
+}  // namespace
+
+PostgresArchiveStore::PostgresArchiveStore(std::string url, size_t max_queue)
+    : url_(std::move(url)), max_queue_(max_queue == 0 ? 1 : max_queue) {}
+
+PostgresArchiveStore::~PostgresArchiveStore() { stop(); }
+
+void PostgresArchiveStore::log(std::string_view message) {
+  if (!log_) return;
+  try {
+    log_(message);
+  } catch (...) {
+  }
+}
+
+Result<void, Error> PostgresArchiveStore::start() {
+  std::lock_guard lock(lifecycle_);
+  if (started_) return unexpected(Error{0, "archive store already started"});
+  auto conn = PgConnection::connect(url_, kConnectTimeout);
+  if (!conn) return unexpected(Error{0, conn.error().message});
+  (*conn)->set_statement_timeout(kStatementTimeout);
+  if (auto r = pg_migrate(**conn, "archive", postgres_archive::migrations()); !r)
+    return unexpected(Error{0, "migrating the archive schema: " + r.error().message});
+  // Ids go on above every id stored, even if the clock went back meanwhile.
+  auto rows = (*conn)->run("SELECT MAX(id) FROM archive", {});
+  if (!rows) return unexpected(Error{0, rows.error().message});
+  uint64_t max_id = rows->rows() && !rows->is_null(0, 0) ? static_cast<uint64_t>(rows->int64(0, 0)) : 0;
+  {
+    std::lock_guard l(mutex_);
+    last_id_ = std::max(last_id_, max_id);
+  }
+  db_ = std::move(*conn);
+  connected_.store(true, std::memory_order_relaxed);
+  thread_ = std::thread([this] { run(); });
+  started_ = true;
+  return {};
+}
+
+void PostgresArchiveStore::fail(Op& op, ArchiveError error) {
+  try {
+    switch (op.kind) {
+      case Op::Kind::append:
+        if (op.on_append) op.on_append(unexpected(std::move(error)));
+        break;
+      case Op::Kind::query:
+        if (op.on_query) op.on_query(unexpected(std::move(error)));
+        break;
+      case Op::Kind::remove:
+        if (op.on_remove) op.on_remove(unexpected(std::move(error)));
+        break;
+    }
+  } catch (...) {
+  }
+}
+
+bool PostgresArchiveStore::push(Op&& op, uint64_t* id) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_ && ops_.size() < max_queue_) {
+      if (id != nullptr) {
+        // Made under the queue's lock, as the append takes its place (see the SQLite store).
+        uint64_t now = op.entry.timestamp_us > 0 ? static_cast<uint64_t>(op.entry.timestamp_us) : 0;
+        last_id_ = std::max(last_id_ + 1, now);
+        op.entry.id = *id = last_id_;
+      }
+      const bool was_empty = ops_.empty();
+      const bool is_query = op.kind == Op::Kind::query;
+      ops_.push_back(std::move(op));
+      length_.store(ops_.size(), std::memory_order_relaxed);
+      // A query also wakes a thread waiting to reconnect: it fails at once, not after
+      // the back-off.
+      if (was_empty || is_query) ready_.notify_one();
+      return true;
+    }
+  }
+  if (id == nullptr) fail(op, ArchiveError{"resource-constraint", "the archive store is stopping or its queue is full"});
+  return false;
+}
+
+uint64_t PostgresArchiveStore::append(ArchiveKey key, ArchiveEntry entry, AppendDone done) {
+  Op op{Op::Kind::append, std::move(key), std::move(entry), {}, 0, std::move(done), {}, {}};
+  uint64_t id = 0;
+  return push(std::move(op), &id) ? id : 0;
+}
+
+void PostgresArchiveStore::query(ArchiveQuery query, QueryDone done) {
+  Op op{Op::Kind::query, {}, {}, std::move(query), 0, {}, std::move(done), {}};
+  push(std::move(op));
+}
+
+void PostgresArchiveStore::remove(ArchiveKey key, int64_t before_us, RemoveDone done) {
+  Op op{Op::Kind::remove, std::move(key), {}, {}, before_us, {}, {}, std::move(done)};
+  push(std::move(op));
+}
+
+bool PostgresArchiveStore::reconnect() {
+  db_.reset();
+  auto conn = PgConnection::connect(url_, kConnectTimeout);
+  if (!conn) return false;
+  (*conn)->set_statement_timeout(kStatementTimeout);
+  db_ = std::move(*conn);
+  connected_.store(true, std::memory_order_relaxed);
+  log("archive database reconnected");
+  return true;
+}
+
+void PostgresArchiveStore::requeue(std::deque<Op>& batch, size_t from) {
+  std::vector<Op> failed;
+  {
+    std::lock_guard lock(mutex_);
+    for (size_t i = batch.size(); i-- > from;) {
+      Op& op = batch[i];
+      if (op.kind == Op::Kind::query) {
+        failed.push_back(std::move(op));
+        continue;
+      }
+      if (op.kind == Op::Kind::append) op.retry = true;
+      ops_.push_front(std::move(op));
+    }
+    length_.store(ops_.size(), std::memory_order_relaxed);
+  }
+  for (Op& op : failed) fail(op, ArchiveError{"internal-server-error", "the archive database connection was lost"});
+}
+
+void PostgresArchiveStore::run() {
+  auto backoff = std::chrono::milliseconds(kFirstBackoff);
+  for (;;) {
+    if (!db_ || db_->broken()) {
+      if (connected_.exchange(false, std::memory_order_relaxed)) log("archive database connection lost: reconnecting");
+      // Queries fail now; writes wait.
+      std::vector<Op> queries;
+      {
+        std::lock_guard lock(mutex_);
+        for (auto it = ops_.begin(); it != ops_.end();) {
+          if (it->kind == Op::Kind::query) {
+            queries.push_back(std::move(*it));
+            it = ops_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        length_.store(ops_.size(), std::memory_order_relaxed);
+      }
+      for (Op& op : queries) fail(op, ArchiveError{"internal-server-error", "the archive database is unreachable"});
+      if (reconnect()) {
+        backoff = kFirstBackoff;
+        continue;
+      }
+      std::unique_lock lock(mutex_);
+      // Stopping: nothing left to store, or the grace is over (stop() fails the rest).
+      if (stopping_ && (ops_.empty() || std::chrono::steady_clock::now() >= stop_deadline_)) return;
+      ready_.wait_for(lock, backoff, [&] {
+        return std::any_of(ops_.begin(), ops_.end(), [](const Op& op) { return op.kind == Op::Kind::query; }) ||
+               (stopping_ && std::chrono::steady_clock::now() >= stop_deadline_);
+      });
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(kMaxBackoff));
+      continue;
+    }
+    std::deque<Op> batch;
+    {
+      std::unique_lock lock(mutex_);
+      ready_.wait(lock, [&] { return stopping_ || !ops_.empty(); });
+      if (ops_.empty()) return;  // stopping, and drained
+      while (!ops_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(ops_.front()));
+        ops_.pop_front();
+      }
+      length_.store(ops_.size(), std::memory_order_relaxed);
+    }
+    run_batch(batch);
+  }
+}
+
+bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {
+  // One transaction for the batch; completions only after the commit, so that nothing is
+  // reported stored before it is.
+  struct Outcome {
+    std::optional<Result<void, PgError>> appended;
+    std::optional<Result<ArchivePage, PgError>> page;
+    std::optional<Result<uint64_t, PgError>> removed;
+  };
+  std::vector<Outcome> outcomes(batch.size());
+  bool failed = false;  // a statement failed: the transaction is void
+  auto begun = db_->exec("BEGIN");
+  if (!begun) {
+    if (!db_->broken()) db_.reset();  // a connection that cannot begin is of no use
+    requeue(batch, 0);
+    return false;
+  }
+  for (size_t i = 0; i < batch.size() && !failed; ++i) {
+    Op& op = batch[i];
+    const PgError* error = nullptr;
+    switch (op.kind) {
+      case Op::Kind::append: {
+        // The appends queued one after the other: one statement (group commit's other half).
+        size_t end = i;
+        bool retry = false;
+        std::vector<const ArchiveKey*> keys;
+        std::vector<const ArchiveEntry*> entries;
+        while (end < batch.size() && batch[end].kind == Op::Kind::append) {
+          keys.push_back(&batch[end].key);
+          entries.push_back(&batch[end].entry);
+          retry = retry || batch[end].retry;
+          ++end;
+        }
+        auto r = postgres_archive::append_many(*db_, keys, entries, retry);
+        for (size_t k = i; k < end; ++k) outcomes[k].appended = r;
+        if (!r) error = &outcomes[i].appended->error();
+        i = end - 1;
+        break;
+      }
+      case Op::Kind::query:
+        outcomes[i].page = postgres_archive::query(*db_, op.query);
+        // item-not-found is an answer, not a failed statement.
+        if (!*outcomes[i].page && outcomes[i].page->error().sqlstate != postgres_archive::kNotFound)
+          error = &outcomes[i].page->error();
+        break;
+      case Op::Kind::remove:
+        outcomes[i].removed = postgres_archive::remove(*db_, op.key, op.before_us);
+        if (!*outcomes[i].removed) error = &outcomes[i].removed->error();
+        break;
+    }
+    if (error != nullptr && error->broken) {
+      requeue(batch, 0);
+      return false;
+    }
+    if (error != nullptr) failed = true;
+  }
+  if (failed) {
+    // One operation's error (a duplicate id, say) voids PostgreSQL's transaction: the
+    // others must not pay for it. Again, each in a transaction of its own.
+    if (auto r = db_->exec("ROLLBACK"); !r) {
+      requeue(batch, 0);
+      return false;
+    }
+    run_one_by_one(batch);
+    return true;
+  }
+  auto committed = db_->exec("COMMIT");
+  if (!committed) {
+    // Lost during the commit: it may have landed or not. The writes are retried (the
+    // appends as no-ops if it did); the queries fail.
+    if (committed.error().broken || db_->broken()) {
+      requeue(batch, 0);
+      return false;
+    }
+    run_one_by_one(batch);
+    return true;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Op& op = batch[i];
+    Outcome& out = outcomes[i];
+    try {
+      switch (op.kind) {
+        case Op::Kind::append:
+          if (op.on_append) op.on_append(Result<void, ArchiveError>{});
+          break;
+        case Op::Kind::query:
+          if (op.on_query) {
+            if (*out.page)
+              op.on_query(std::move(**out.page));
+            else
+              op.on_query(unexpected(to_archive_error(out.page->error())));
+          }
+          break;
+        case Op::Kind::remove:
+          if (op.on_remove) op.on_remove(**out.removed);
+          break;
+      }
+    } catch (...) {
+      // Completions must not throw; one that does loses only itself.
+    }
+  }
+  return true;
+}
+
+void PostgresArchiveStore::run_one_by_one(std::deque<Op>& batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Op& op = batch[i];
+    auto begun = db_->exec("BEGIN");
+    if (!begun) {
+      if (!db_->broken()) db_.reset();
+      requeue(batch, i);
+      return;
+    }
+    std::optional<PgError> error;
+    std::optional<ArchivePage> page;
+    uint64_t removed = 0;
+    switch (op.kind) {
+      case Op::Kind::append:
+        if (auto r = postgres_archive::append(*db_, op.key, op.entry, op.retry); !r) error = r.error();
+        break;
+      case Op::Kind::query:
+        if (auto r = postgres_archive::query(*db_, op.query); r)
+          page = std::move(*r);
+        else
+          error = r.error();
+        break;
+      case Op::Kind::remove:
+        if (auto r = postgres_archive::remove(*db_, op.key, op.before_us); r)
+          removed = *r;
+        else
+          error = r.error();
+        break;
+    }
+    if (error && error->broken) {
+      requeue(batch, i);
+      return;
+    }
+    auto ended = db_->exec(error ? "ROLLBACK" : "COMMIT");
+    if (!ended && (ended.error().broken || db_->broken())) {
+      requeue(batch, i);
+      return;
+    }
+    if (!ended && !error) error = ended.error();
+    try {
+      if (error) {
+        fail(op, to_archive_error(*error));
+        continue;
+      }
+      switch (op.kind) {
+        case Op::Kind::append:
+          if (op.on_append) op.on_append(Result<void, ArchiveError>{});
+          break;
+        case Op::Kind::query:
+          if (op.on_query) op.on_query(std::move(*page));
+          break;
+        case Op::Kind::remove:
+          if (op.on_remove) op.on_remove(removed);
+          break;
+      }
+    } catch (...) {
+    }
+  }
+}
+
+void PostgresArchiveStore::stop() {
+  std::lock_guard lock(lifecycle_);
+  {
+    std::lock_guard l(mutex_);
+    if (!stopping_) stop_deadline_ = std::chrono::steady_clock::now() + stop_grace_;
+    stopping_ = true;
+  }
+  ready_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::deque<Op> left;
+  {
+    std::lock_guard l(mutex_);
+    left.swap(ops_);
+    length_.store(0, std::memory_order_relaxed);
+  }
+  for (Op& op : left) fail(op, ArchiveError{"internal-server-error", "the archive store stopped"});
+  db_.reset();
+  connected_.store(false, std::memory_order_relaxed);
+}
+
+}  // namespace parley::storage

@@ -1,0 +1,118 @@
+// storage/postgres_archive_store.hpp - the archive store on PostgreSQL: the same
+// ArchiveStore interface and semantics as SqliteArchiveStore (ids made at queue time,
+// operations in queue order, a query sees every append queued before it, group commit).
+//
+// One thread of the store's own owns one connection (libpq's asynchronous API with
+// deadlines: see PgConnection) and runs what is queued (up to kMaxBatch) in one
+// transaction. Callers only push to a bounded queue under a mutex: nothing on a loop ever
+// waits for the database.
+//
+// The database going away: the thread reconnects with back-off (100 ms doubling to 5 s).
+// Meanwhile appends and removals wait in the queue (beyond max_queue new ones are
+// refused: the message is delivered, not archived) and are reported stored only once a
+// commit says so; queries fail at once with internal-server-error. A batch cut by the loss
+// of the connection goes back to the head of the queue: its appends are retried with
+// INSERT ... ON CONFLICT DO NOTHING (the id is the store's: if the lost commit did land,
+// the retry is a no-op, never a duplicate).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "storage/archive_store.hpp"
+#include "storage/error.hpp"
+#include "storage/pg_connection.hpp"
+
+namespace parley::storage {
+
+namespace postgres_archive {
+// The "archive" component's migration steps (PostgreSQL dialect).
+std::span<const std::string_view> migrations();
+// The operations, synchronous, on a migrated connection (the store runs them on its
+// thread; the unit tests call them directly). retry: an append that may already be stored
+// (see above): an existing id is then success.
+Result<void, PgError> append(PgConnection& db, const ArchiveKey& key, const ArchiveEntry& entry, bool retry = false);
+// Several appends in one statement (keys[i] with entries[i]).
+Result<void, PgError> append_many(PgConnection& db, std::span<const ArchiveKey* const> keys,
+                                  std::span<const ArchiveEntry* const> entries, bool retry = false);
+Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& query);
+Result<uint64_t, PgError> remove(PgConnection& db, const ArchiveKey& key, int64_t before_us);
+// A query's item-not-found is a PgError with this sqlstate (not the database's).
+inline constexpr std::string_view kNotFound = "item-not-found";
+}  // namespace postgres_archive
+
+class PostgresArchiveStore final : public ArchiveStore {
+ public:
+  static constexpr size_t kMaxBatch = 256;
+
+  PostgresArchiveStore(std::string url, size_t max_queue);
+  ~PostgresArchiveStore() override;  // stop()
+
+  // Messages for the log (connection lost, reconnected), from the store's thread.
+  void set_log(std::function<void(std::string_view)> log) { log_ = std::move(log); }
+  // How long stop() keeps trying to store what is queued while the database is away.
+  void set_stop_grace(std::chrono::milliseconds grace) { stop_grace_ = grace; }
+
+  // Connects, migrates and starts the thread; an error if the database cannot be reached
+  // now (a server does not start on a database it never saw).
+  Result<void, Error> start();
+
+  uint64_t append(ArchiveKey key, ArchiveEntry entry, AppendDone done) override;
+  void query(ArchiveQuery query, QueryDone done) override;
+  void remove(ArchiveKey key, int64_t before_us, RemoveDone done) override;
+  size_t queue_length() const override { return length_.load(std::memory_order_relaxed); }
+  void stop() override;
+
+  bool connected() const { return connected_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Op {
+    enum class Kind { append, query, remove } kind;
+    ArchiveKey key;
+    ArchiveEntry entry;
+    ArchiveQuery query;
+    int64_t before_us = 0;
+    AppendDone on_append;
+    QueryDone on_query;
+    RemoveDone on_remove;
+    bool retry = false;  // an append of a batch cut by a lost connection
+  };
+
+  bool push(Op&& op, uint64_t* id = nullptr);
+  static void fail(Op& op, ArchiveError error);
+  void run();
+  // false: the connection broke; the batch's writes were put back at the queue's head.
+  bool run_batch(std::deque<Op>& batch);
+  void run_one_by_one(std::deque<Op>& batch);
+  void requeue(std::deque<Op>& batch, size_t from);
+  bool reconnect();
+  void log(std::string_view message);
+
+  std::string url_;
+  size_t max_queue_;
+  std::function<void(std::string_view)> log_;
+  std::chrono::milliseconds stop_grace_{5000};
+  std::unique_ptr<PgConnection> db_;  // the thread's
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Op> ops_;
+  std::atomic<size_t> length_{0};
+  std::atomic<bool> connected_{false};
+  bool stopping_ = false;  // guarded by mutex_
+  std::chrono::steady_clock::time_point stop_deadline_;  // guarded by mutex_
+  uint64_t last_id_ = 0;   // guarded by mutex_
+  bool started_ = false;
+  std::mutex lifecycle_;
+};
+
+}  // namespace parley::storage
