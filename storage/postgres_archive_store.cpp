@@ -225,10 +225,10 @@ Result<uint64_t, PgError> remove(PgConnection& db, const ArchiveKey& key, int64_
 
 namespace {
 
-constexpr auto kConnectTimeout = std::chrono::seconds(10);
-constexpr auto kStatementTimeout = std::chrono::seconds(10);
-constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
-constexpr auto kMaxBackoff = std::chrono::milliseconds(5000);
+constexpr auto kArchiveConnectTimeout = std::chrono::seconds(10);
+constexpr auto kArchiveStatementTimeout = std::chrono::seconds(10);
+constexpr auto kArchiveFirstBackoff = std::chrono::milliseconds(100);
+constexpr auto kArchiveMaxBackoff = std::chrono::milliseconds(5000);
 
 ArchiveError to_archive_error(const PgError& e) {
   if (e.sqlstate == postgres_archive::kNotFound) return ArchiveError{"item-not-found", e.message};
@@ -253,9 +253,9 @@ void PostgresArchiveStore::log(std::string_view message) {
 Result<void, Error> PostgresArchiveStore::start() {
   std::lock_guard lock(lifecycle_);
   if (started_) return unexpected(Error{0, "archive store already started"});
-  auto conn = PgConnection::connect(url_, kConnectTimeout);
+  auto conn = PgConnection::connect(url_, kArchiveConnectTimeout);
   if (!conn) return unexpected(Error{0, conn.error().message});
-  (*conn)->set_statement_timeout(kStatementTimeout);
+  (*conn)->set_statement_timeout(kArchiveStatementTimeout);
   if (auto r = pg_migrate(**conn, "archive", postgres_archive::migrations()); !r)
     return unexpected(Error{0, "migrating the archive schema: " + r.error().message});
   // Ids go on above every id stored, even if the clock went back meanwhile.
@@ -332,9 +332,9 @@ void PostgresArchiveStore::remove(ArchiveKey key, int64_t before_us, RemoveDone 
 
 bool PostgresArchiveStore::reconnect() {
   db_.reset();
-  auto conn = PgConnection::connect(url_, kConnectTimeout);
+  auto conn = PgConnection::connect(url_, kArchiveConnectTimeout);
   if (!conn) return false;
-  (*conn)->set_statement_timeout(kStatementTimeout);
+  (*conn)->set_statement_timeout(kArchiveStatementTimeout);
   db_ = std::move(*conn);
   connected_.store(true, std::memory_order_relaxed);
   log("archive database reconnected");
@@ -360,7 +360,7 @@ void PostgresArchiveStore::requeue(std::deque<Op>& batch, size_t from) {
 }
 
 void PostgresArchiveStore::run() {
-  auto backoff = std::chrono::milliseconds(kFirstBackoff);
+  auto backoff = std::chrono::milliseconds(kArchiveFirstBackoff);
   for (;;) {
     if (!db_ || db_->broken()) {
       if (connected_.exchange(false, std::memory_order_relaxed)) log("archive database connection lost: reconnecting");
@@ -380,7 +380,7 @@ void PostgresArchiveStore::run() {
       }
       for (Op& op : queries) fail(op, ArchiveError{"internal-server-error", "the archive database is unreachable"});
       if (reconnect()) {
-        backoff = kFirstBackoff;
+        backoff = kArchiveFirstBackoff;
         continue;
       }
       std::unique_lock lock(mutex_);
@@ -390,7 +390,7 @@ void PostgresArchiveStore::run() {
         return std::any_of(ops_.begin(), ops_.end(), [](const Op& op) { return op.kind == Op::Kind::query; }) ||
                (stopping_ && std::chrono::steady_clock::now() >= stop_deadline_);
       });
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(kMaxBackoff));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(kArchiveMaxBackoff));
       continue;
     }
     std::deque<Op> batch;

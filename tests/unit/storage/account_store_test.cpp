@@ -19,13 +19,17 @@
 #include "storage/postgres_account_store.hpp"
 #include "storage/schema.hpp"
 #include "storage/sqlite_account_store.hpp"
+#include "pg_test_support.hpp"
 #include "temp_dir.hpp"
 
 using namespace parley::storage;
 
 namespace {
 
-ScramRecord record(std::string mechanism, char fill) {
+using parley::test::pg_base_url;
+using parley::test::pg_connect;
+
+ScramRecord account_record(std::string mechanism, char fill) {
   ScramRecord r;
   r.mechanism = std::move(mechanism);
   r.salt = std::string("\0salt", 5) + std::string(11, fill);  // raw bytes, NUL included
@@ -49,20 +53,6 @@ struct SqliteAccounts {
   }
   AccountBackend& b() { return *backend; }
 };
-
-std::string pg_base_url() {
-  const char* url = std::getenv("PARLEY_TEST_PG_URL");
-  REQUIRE_MESSAGE(url != nullptr,
-                  "PARLEY_TEST_PG_URL is not set: run through ctest (tests/integration/parley_harness.py "
-                  "with-postgres starts a PostgreSQL) or point it at a database");
-  return url;
-}
-
-std::unique_ptr<PgConnection> pg_connect(const std::string& url) {
-  auto conn = PgConnection::connect(url, std::chrono::seconds(10));
-  REQUIRE_MESSAGE(conn.has_value(), (conn ? "" : conn.error().message));
-  return std::move(*conn);
-}
 
 // A schema of its own per case (the URL sets the search_path).
 struct PgAccounts {
@@ -97,7 +87,7 @@ TEST_CASE_TEMPLATE("accounts: create, exists, credentials, password change, remo
                    PgAccounts) {
   B store;
   AccountBackend& a = store.b();
-  std::vector<ScramRecord> creds{record("SCRAM-SHA-1", 'a'), record("SCRAM-SHA-256", 'b')};
+  std::vector<ScramRecord> creds{account_record("SCRAM-SHA-1", 'a'), account_record("SCRAM-SHA-256", 'b')};
   CHECK(*a.create_user("example.org", "alice", creds) == true);
   CHECK(*a.create_user("example.org", "alice", creds) == false);  // exists: nothing changed
   CHECK(*a.create_user("example.org", "bob", creds) == true);
@@ -115,7 +105,7 @@ TEST_CASE_TEMPLATE("accounts: create, exists, credentials, password change, remo
   CHECK_FALSE(a.get_credentials("example.org", "alice", "SCRAM-SHA-512")->has_value());
   CHECK_FALSE(a.get_credentials("example.org", "carol", "SCRAM-SHA-256")->has_value());
 
-  std::vector<ScramRecord> changed{record("SCRAM-SHA-256", 'z')};
+  std::vector<ScramRecord> changed{account_record("SCRAM-SHA-256", 'z')};
   CHECK(*a.set_credentials("example.org", "alice", changed) == true);
   CHECK((*a.get_credentials("example.org", "alice", "SCRAM-SHA-256"))->salt == changed[0].salt);
   CHECK_FALSE(a.get_credentials("example.org", "alice", "SCRAM-SHA-1")->has_value());  // replaced, all of them
@@ -148,7 +138,7 @@ TEST_CASE("account store on PostgreSQL: jobs run off the caller, writes in order
     auto p = std::make_shared<std::promise<bool>>();
     done.push_back(p->get_future());
     store.write([p, i](AccountBackend& a) {
-      auto r = a.create_user("example.org", "u" + std::to_string(100 + i), {record("SCRAM-SHA-256", 'x')});
+      auto r = a.create_user("example.org", "u" + std::to_string(100 + i), {account_record("SCRAM-SHA-256", 'x')});
       p->set_value(r && *r);
     });
   }
@@ -180,7 +170,7 @@ TEST_CASE("account store on PostgreSQL: jobs run off the caller, writes in order
 
 TEST_CASE("account store on PostgreSQL: after the database dropped its connections, the next look-ups succeed") {
   PgAccounts schema;
-  REQUIRE(*schema.b().create_user("example.org", "alice", {record("SCRAM-SHA-256", 'a')}));
+  REQUIRE(*schema.b().create_user("example.org", "alice", {account_record("SCRAM-SHA-256", 'a')}));
   schema.backend.reset();
   schema.conn.reset();
   PostgresAccountStore store(schema.url, 1);

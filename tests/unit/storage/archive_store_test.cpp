@@ -23,11 +23,15 @@
 #include "open_db.hpp"
 #include "storage/postgres_archive_store.hpp"
 #include "storage/sqlite_archive_store.hpp"
+#include "pg_test_support.hpp"
 #include "temp_dir.hpp"
 
 using namespace parley::storage;
 
 namespace {
+
+using parley::test::pg_base_url;
+using parley::test::pg_connect;
 
 const ArchiveKey alice{"mod_mam/example.org", "alice@example.org"};
 const ArchiveKey bob{"mod_mam/example.org", "bob@example.org"};
@@ -52,20 +56,6 @@ struct SqliteBackend {
     return std::make_unique<SqliteArchiveStore>(dir.file("store.db"), max_queue);
   }
 };
-
-std::string pg_base_url() {
-  const char* url = std::getenv("PARLEY_TEST_PG_URL");
-  REQUIRE_MESSAGE(url != nullptr,
-                  "PARLEY_TEST_PG_URL is not set: run through ctest (tests/integration/parley_harness.py "
-                  "with-postgres starts a PostgreSQL) or point it at a database");
-  return url;
-}
-
-std::unique_ptr<PgConnection> pg_connect(const std::string& url) {
-  auto conn = PgConnection::connect(url, std::chrono::seconds(10));
-  REQUIRE_MESSAGE(conn.has_value(), (conn ? "" : conn.error().message));
-  return std::move(*conn);
-}
 
 // A fresh archive on PostgreSQL: a schema of its own in the test database (the URL given
 // to stores sets its search_path), so no case sees another's rows.
