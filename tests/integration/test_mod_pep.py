@@ -70,8 +70,29 @@ def announce(client, notify=(), forged=None):
     body = "<identity category='client' type='pc' name='raw'/>" + "".join(f"<feature var='{f}'/>" for f in answered)
     client.send(f"<iq type='result' id='{query.get('id')}' to='{query.get('from')}'>"
                 f"<query xmlns='{DISCO}' node='urn:test:raw#{ver}'>{body}</query></iq>")
-    client.sync()
+    # A round trip: the server verified the answer. What arrived meanwhile (a
+    # last item, once verified) is kept for wait_event()/no_event().
+    client.pending = getattr(client, "pending", []) + client.nothing_before_sync()
     return ver
+
+
+def wait_event(client, node, match=None):
+    """The next event message for `node` (one that arrived during announce()
+    first)."""
+    def ok(e):
+        return is_event(node)(e) and (match is None or match(e))
+    pending = getattr(client, "pending", [])
+    for i, e in enumerate(pending):
+        if ok(e):
+            del pending[i]
+            return e
+    return client.expect(q(C, "message"), match=ok)
+
+
+def no_event(client, sender, node):
+    """The events for `node` that reached `client` before a marker `sender`
+    sends it now (see rawxmpp.nothing_before_marker)."""
+    return events(getattr(client, "pending", []) + client.nothing_before_marker(sender), node)
 
 
 def subscribe(contact, owner):
@@ -218,21 +239,21 @@ def test_notifications_filtered_by_caps(server_factory, raw_factory):
     announce(dave, notify=[TUNE])
     tune = f"<tune xmlns='{TUNE}'><artist>Yes</artist></tune>"
     assert publish(alice, TUNE, tune, item_id="t1").get("type") == "result"
-    event = dave.expect(q(C, "message"), match=is_event(TUNE))
+    event = wait_event(dave, TUNE)
     assert event.get("type") == "headline" and event.get("from") == alice.bare
     assert event.find(f"{{{EVENT}}}event/{{{EVENT}}}items/{{{EVENT}}}item/{{{TUNE}}}tune/{{{TUNE}}}artist").text == "Yes"
-    alice2.expect(q(C, "message"), match=is_event(TUNE))  # the owner's own resource with the interest
+    wait_event(alice2, TUNE)  # the owner's own resource with the interest
     # dave got it: bob's and carol's were handed out before (roster order);
     # a marker from alice now comes after anything they were sent.
-    assert events(bob.nothing_before_marker(alice), TUNE) == []
-    assert events(carol.nothing_before_marker(alice), TUNE) == []
+    assert no_event(bob, alice, TUNE) == []
+    assert no_event(carol, alice, TUNE) == []
     # alice's publishing resource announced no interest: nothing for it.
-    assert events(alice.nothing_before_marker(dave), TUNE) == []
+    assert no_event(alice, dave, TUNE) == []
     # Retract with notify.
     reply = alice.iq("set", f"<pubsub xmlns='{PUBSUB}'><retract node='{TUNE}' notify='true'><item id='t1'/>"
                             f"</retract></pubsub>")
     assert reply.get("type") == "result"
-    event = dave.expect(q(C, "message"), match=is_event(TUNE))
+    event = wait_event(dave, TUNE)
     assert event.find(f"{{{EVENT}}}event/{{{EVENT}}}items/{{{EVENT}}}retract").get("id") == "t1"
     assert errors_of(alice.iq("set", f"<pubsub xmlns='{PUBSUB}'><retract node='{TUNE}'><item id='t1'/>"
                                      f"</retract></pubsub>")) == ("cancel", "item-not-found", None)
@@ -250,15 +271,15 @@ def test_last_item_on_available_presence(server_factory, raw_factory):
                    options={"send_last_published_item": "never"}).get("type") == "result"
     bob = login(server, raw_factory, "bob", resource="again", presence=False)
     announce(bob, notify=[TUNE, "urn:test:never"])
-    event = bob.expect(q(C, "message"), match=is_event(TUNE))
+    event = wait_event(bob, TUNE)
     assert event.find(f"{{{EVENT}}}event/{{{EVENT}}}items/{{{EVENT}}}item").get("id") == "last"
     # The owner's own new resource gets it too.
     alice3 = login(server, raw_factory, "alice", resource="third", presence=False)
     announce(alice3, notify=[TUNE])
-    alice3.expect(q(C, "message"), match=is_event(TUNE))
+    wait_event(alice3, TUNE)
     # A send_last_published_item=never node sent nothing: bob's tune event was
     # handed out with it; a marker after it comes after.
-    assert events(bob.nothing_before_marker(alice), "urn:test:never") == []
+    assert no_event(bob, alice, "urn:test:never") == []
 
 
 def test_whitelist_bookmarks_and_affiliations(server_factory, raw_factory):
@@ -275,10 +296,10 @@ def test_whitelist_bookmarks_and_affiliations(server_factory, raw_factory):
                "access_model": "whitelist"}
     assert publish(alice, BOOKMARKS, conference, item_id=room, options=xep0402).get("type") == "result"
     # XEP-0402: the owner's other resource gets the bookmark.
-    event = alice2.expect(q(C, "message"), match=is_event(BOOKMARKS))
+    event = wait_event(alice2, BOOKMARKS)
     assert event.find(f".//{{{EVENT}}}item").get("id") == room
     # A contact with the interest, not on the whitelist, gets nothing and may not read.
-    assert events(bob.nothing_before_marker(alice), BOOKMARKS) == []
+    assert no_event(bob, alice, BOOKMARKS) == []
     assert errors_of(get_items(bob, alice.bare, BOOKMARKS)) == ("cancel", "not-allowed", "closed-node")
     got = get_items(alice, alice.bare, BOOKMARKS)
     assert [i.get("id") for i in got.iter(q(PUBSUB, "item"))] == [room]
@@ -305,7 +326,7 @@ def test_configure_purge_delete(server_factory, raw_factory):
     alice2 = login(server, raw_factory, "alice", resource="two")
     announce(alice2, notify=["urn:test:node"])
     publish(alice, "urn:test:node", "<a xmlns='urn:a'/>", item_id="1")
-    alice2.expect(q(C, "message"), match=is_event("urn:test:node"))
+    wait_event(alice2, "urn:test:node")
     form = alice.iq("get", f"<pubsub xmlns='{OWNER}'><configure node='urn:test:node'/></pubsub>")
     fields = {f.get("var"): [v.text for v in f.findall(q("jabber:x:data", "value"))]
               for f in form.iter(q("jabber:x:data", "field"))}
@@ -323,13 +344,13 @@ def test_configure_purge_delete(server_factory, raw_factory):
     got = get_items(alice, alice.bare, "urn:test:node")
     assert [i.get("id") for i in got.iter(q(PUBSUB, "item"))] == ["2", "3", "4"]  # max_items 3
     for i in (2, 3, 4):
-        alice2.expect(q(C, "message"), match=is_event("urn:test:node"))
+        wait_event(alice2, "urn:test:node")
     assert alice.iq("set", f"<pubsub xmlns='{OWNER}'><purge node='urn:test:node'/></pubsub>").get("type") == "result"
-    purge = alice2.expect(q(C, "message"), match=lambda e: e.find(f"{{{EVENT}}}event/{{{EVENT}}}purge") is not None)
+    purge = wait_event(alice2, "urn:test:node", lambda e: e.find(f"{{{EVENT}}}event/{{{EVENT}}}purge") is not None)
     assert purge.find(f"{{{EVENT}}}event/{{{EVENT}}}purge").get("node") == "urn:test:node"
     assert list(get_items(alice, alice.bare, "urn:test:node").iter(q(PUBSUB, "item"))) == []
     assert alice.iq("set", f"<pubsub xmlns='{OWNER}'><delete node='urn:test:node'/></pubsub>").get("type") == "result"
-    alice2.expect(q(C, "message"), match=lambda e: e.find(f"{{{EVENT}}}event/{{{EVENT}}}delete") is not None)
+    wait_event(alice2, "urn:test:node", lambda e: e.find(f"{{{EVENT}}}event/{{{EVENT}}}delete") is not None)
     assert errors_of(get_items(alice, alice.bare, "urn:test:node"))[1] == "item-not-found"
     # The account's disco#info: the pep identity and the publish-options feature.
     info = alice.iq("get", f"<query xmlns='{DISCO}'/>", to=alice.bare)
