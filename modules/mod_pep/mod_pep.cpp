@@ -33,6 +33,7 @@ parley::Result<void, std::string> ModPep::start() {
   };
   for (auto [name, out] : {std::pair{"max_nodes", &limits_.max_nodes}, std::pair{"max_items", &limits_.max_items},
                            std::pair{"max_item_bytes", &limits_.max_item_bytes},
+                           std::pair{"max_affiliations", &limits_.max_affiliations},
                            std::pair{"max_cached_users", &max_cached_users_},
                            std::pair{"caps_cache_size", &caps_cache_size_}})
     if (!positive(name, *out)) return parley::unexpected(std::string(name) + " must be at least 1");
@@ -200,20 +201,59 @@ void ModPep::items(const Request& r, UserPep& u, parley::ElementView req) {
   std::vector<std::string> ids;
   for (auto child : req.children())
     if (child.name() == "item") ids.emplace_back(child.attr("id").value_or(""));
-  auto answer = [this, r, node, max, ids](UserPep& u) {
+  // XEP-0059 in the <pubsub/> (XEP-0060 §6.5.4): max, after, before.
+  struct Rsm {
+    std::size_t max = SIZE_MAX;
+    std::optional<std::string> after, before;
+  };
+  std::optional<Rsm> rsm;
+  if (auto set = r.iq->first_child()->child("set", ns_rsm)) {
+    rsm.emplace();
+    if (auto m = set->child("max", ns_rsm)) {
+      const std::string text = m->text();
+      std::size_t v = 0;
+      bool digits = !text.empty() && text.size() < 10;
+      for (char c : text) digits = digits && c >= '0' && c <= '9', v = v * 10 + static_cast<std::size_t>(c - '0');
+      if (!digits) return fail(r, "bad-request");
+      rsm->max = v;
+    }
+    if (auto a = set->child("after", ns_rsm)) rsm->after = a->text();
+    if (auto b = set->child("before", ns_rsm)) rsm->before = b->text();
+  }
+  auto answer = [this, r, node, max, ids, rsm](UserPep& u) {
     auto it = u.nodes.find(node);
     if (it == u.nodes.end()) return fail(r, "item-not-found");
     parley::Element p = host().element("pubsub", ns_pubsub);
     auto list = p.add_child("items", ns_pubsub);
     list.set_attr("node", node);
     const auto& all = it->second.items;
-    std::size_t from = 0;
-    if (max && *max < all.size()) from = all.size() - *max;  // the N most recent (§6.5.7)
-    for (std::size_t i = from; i < all.size(); ++i) {
+    Page page{0, all.size()};
+    if (max && *max < all.size()) page.begin = all.size() - *max;  // the N most recent (§6.5.7)
+    if (rsm) {
+      auto index_of = [&](const std::string& id) -> std::optional<std::size_t> {
+        for (std::size_t i = 0; i < all.size(); ++i)
+          if (all[i].id == id) return i;
+        return std::nullopt;
+      };
+      std::optional<std::size_t> after, before;
+      if (rsm->after && !(after = index_of(*rsm->after))) return fail(r, "item-not-found");
+      if (rsm->before && !rsm->before->empty() && !(before = index_of(*rsm->before)))
+        return fail(r, "item-not-found");
+      page = rsm_page(all.size(), after, before, rsm->before && rsm->before->empty(), rsm->max);
+    }
+    for (std::size_t i = page.begin; i < page.end; ++i) {
       if (!ids.empty() && std::find(ids.begin(), ids.end(), all[i].id) == ids.end()) continue;
       auto item = list.add_child("item", ns_pubsub);
       item.set_attr("id", all[i].id);
       if (auto payload = host().parse(all[i].payload)) item.add_child(std::move(*payload));
+    }
+    if (rsm) {
+      auto set = p.add_child("set", ns_rsm);
+      if (page.end > page.begin) {
+        set.add_child("first", ns_rsm).set_attr("index", std::to_string(page.begin)).add_text(all[page.begin].id);
+        set.add_child("last", ns_rsm).add_text(all[page.end - 1].id);
+      }
+      set.add_child("count", ns_rsm).add_text(std::to_string(all.size()));
     }
     ok(r, std::move(p));
   };
@@ -391,6 +431,8 @@ void ModPep::affiliations(const Request& r, UserPep& u, parley::ElementView req)
     if (aff == "member") next.whitelist.push_back(jid);
     else if (aff == "outcast") next.outcasts.push_back(jid);
     else if (aff != "none") return fail(r, "not-acceptable");  // publisher, publish-only: not on a personal node
+    if (static_cast<int64_t>(next.whitelist.size() + next.outcasts.size()) > limits_.max_affiliations)
+      return fail(r, "policy-violation");
   }
   c = std::move(next);
   write(r.owner, "UPDATE mod_pep_nodes SET config = ? WHERE host = ? AND user = ? AND node = ?",
@@ -464,6 +506,7 @@ PARLEY_MODULE(ModPep, "mod_pep", "1.0.0",
               parley::option("max_nodes", PARLEY_OPT_INT),
               parley::option("max_items", PARLEY_OPT_INT),
               parley::option("max_item_bytes", PARLEY_OPT_INT),
+              parley::option("max_affiliations", PARLEY_OPT_INT),
               parley::option("max_cached_users", PARLEY_OPT_INT),
               parley::option("caps_cache_size", PARLEY_OPT_INT),
               parley::iq_handler<&ModPep::on_pubsub>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET,

@@ -37,6 +37,7 @@ inline constexpr const char* ns_event = "http://jabber.org/protocol/pubsub#event
 inline constexpr const char* ns_errors = "http://jabber.org/protocol/pubsub#errors";
 inline constexpr const char* ns_data = "jabber:x:data";
 inline constexpr const char* ns_caps = "http://jabber.org/protocol/caps";
+inline constexpr const char* ns_rsm = "http://jabber.org/protocol/rsm";
 inline constexpr const char* ns_disco_info = "http://jabber.org/protocol/disco#info";
 
 struct Item {
@@ -91,6 +92,13 @@ struct Relation {
 class ModPep : public parley::Module {
  public:
   parley::Result<void, std::string> start() override;
+
+  // A session's caps survive a reload (its verified features with it: the new
+  // code's caches start empty).
+  using SessionData = SessionCaps;
+  parley::Result<std::string, std::string> save_session_data(parley_session_id, const SessionCaps& caps);
+  parley::Result<std::unique_ptr<SessionCaps>, std::string> restore_session_data(parley_session_id,
+                                                                                 std::string_view bytes);
 
   void on_pubsub(const parley::IqRequest& request) { dispatch(request, false); }
   void on_pubsub_owner(const parley::IqRequest& request) { dispatch(request, true); }

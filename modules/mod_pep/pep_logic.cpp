@@ -300,6 +300,22 @@ std::vector<std::string> decode_roster_groups(std::string_view stored) {
   return out;
 }
 
+Page rsm_page(std::size_t total, std::optional<std::size_t> after, std::optional<std::size_t> before, bool from_end,
+              std::size_t max) {
+  if (before || from_end) {
+    const std::size_t end = before ? std::min(*before, total) : total;
+    return Page{end > max ? end - max : 0, end};
+  }
+  const std::size_t begin = after ? std::min(*after + 1, total) : 0;
+  return Page{begin, std::min(total, begin + max)};
+}
+
+std::string encode_strings(const std::vector<std::string>& strings) {
+  std::string out;
+  for (const auto& s : strings) out += std::to_string(s.size()) + ":" + s;
+  return out;
+}
+
 std::string xml_attr(std::string_view text) {
   std::string out;
   for (char c : text) {

@@ -31,6 +31,7 @@ struct Limits {
   int64_t max_items = 256;   // items per node; pubsub#max_items "max" means this
   int64_t max_nodes = 256;   // nodes per user
   int64_t max_item_bytes = 131072;
+  int64_t max_affiliations = 1024;  // members and outcasts of one node together
 };
 
 struct NodeConfig {
@@ -97,8 +98,19 @@ enum class Access { allowed, presence_required, not_in_group, not_whitelisted, o
 Access check_access(const NodeConfig& config, bool is_owner, std::string_view requester_bare, bool subscribed_from,
                     const std::vector<std::string>& groups);
 
-// The groups of a roster item as mod_roster stores them ("<len>:<name>"...).
+// The groups of a roster item as mod_roster stores them ("<len>:<name>"...),
+// also the form of a session's saved caps across a reload.
 std::vector<std::string> decode_roster_groups(std::string_view stored);
+std::string encode_strings(const std::vector<std::string>& strings);
+
+// XEP-0059 result set management over a node's items (oldest first): the
+// page [begin, end) of `total` items after the item at `after`, or before the
+// one at `before` (npos with from_end: the last page), at most `max`.
+struct Page {
+  std::size_t begin = 0, end = 0;
+};
+Page rsm_page(std::size_t total, std::optional<std::size_t> after, std::optional<std::size_t> before, bool from_end,
+              std::size_t max);
 
 // Text escaped for an XML attribute or character data.
 std::string xml_attr(std::string_view text);

@@ -108,9 +108,17 @@ void ModPep::resolve_caps(parley_session_id session, const std::string& full_jid
   }
   // Legacy caps (no hash) and other hashes cannot be verified: not trusted.
   if (loop.untrusted.count(ver) || hash != "sha-1") return;
-  auto& waiting = loop.asking[ver];
-  waiting.push_back(session);
-  if (waiting.size() > 1) return;  // asked already: the answer serves every session
+  auto asked = loop.asking.find(ver);
+  if (asked != loop.asking.end()) {
+    // Asked already: the answer serves every session (at most the cache's
+    // size of them wait for one ver).
+    if (static_cast<int64_t>(asked->second.size()) < caps_cache_size_) asked->second.push_back(session);
+    return;
+  }
+  // As many questions in flight per loop as the cache holds answers; past
+  // that a new ver is not asked (that resource gets no notification).
+  if (static_cast<int64_t>(loop.asking.size()) >= caps_cache_size_) return;
+  loop.asking[ver].push_back(session);
   parley::Element iq = host().element("iq", "jabber:client");
   iq.set_attr("type", "get").set_attr("from", host().module_host()).set_attr("to", full_jid);
   iq.add_child("query", ns_disco_info).set_attr("node", caps_node + "#" + ver);
@@ -230,6 +238,26 @@ void ModPep::send_last_of(parley_session_id session, const std::string& full_jid
       if (u) send(*u, *rel);
     });
   });
+}
+
+parley::Result<std::string, std::string> ModPep::save_session_data(parley_session_id, const SessionCaps& caps) {
+  std::vector<std::string> out{"v1", caps.available ? "1" : "0", caps.ver, caps.full_jid, caps.bare,
+                               caps.features ? "1" : "0"};
+  if (caps.features) out.insert(out.end(), caps.features->begin(), caps.features->end());
+  return encode_strings(out);
+}
+
+parley::Result<std::unique_ptr<SessionCaps>, std::string> ModPep::restore_session_data(parley_session_id,
+                                                                                       std::string_view bytes) {
+  auto in = decode_roster_groups(bytes);
+  if (in.size() < 6 || in[0] != "v1") return parley::unexpected(std::string("malformed mod_pep session caps"));
+  auto caps = std::make_unique<SessionCaps>();
+  caps->available = in[1] == "1";
+  caps->ver = in[2];
+  caps->full_jid = in[3];
+  caps->bare = in[4];
+  if (in[5] == "1") caps->features = std::make_shared<std::set<std::string, std::less<>>>(in.begin() + 6, in.end());
+  return caps;
 }
 
 parley::Outcome ModPep::on_account_disco(const parley::Event& event) {

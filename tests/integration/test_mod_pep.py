@@ -25,10 +25,11 @@ ROSTER = "jabber:iq:roster"
 OMEMO = "eu.siacs.conversations.axolotl.devicelist"
 TUNE = "http://jabber.org/protocol/tune"
 BOOKMARKS = "urn:xmpp:bookmarks:1"
+RSM = "http://jabber.org/protocol/rsm"
 
 MAX_ITEM_BYTES = 4000
 MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {},
-           "mod_pep": {"max_item_bytes": MAX_ITEM_BYTES, "max_nodes": 8}}
+           "mod_pep": {"max_item_bytes": MAX_ITEM_BYTES, "max_nodes": 8, "max_affiliations": 2}}
 
 _unique = itertools.count()
 
@@ -181,6 +182,15 @@ def test_omemo_devicelist_open_fetched_by_a_stranger(server_factory, raw_factory
     got = stranger.iq("get", f"<pubsub xmlns='{PUBSUB}'><items node='urn:test:many'><item id='i0'/></items>"
                              f"</pubsub>", to=alice.bare)
     assert [i.get("id") for i in got.iter(q(PUBSUB, "item"))] == ["i0"]
+    # RSM (XEP-0059 in the <pubsub/>): a first page, the next, the last one.
+    def page(rsm):
+        reply = stranger.iq("get", f"<pubsub xmlns='{PUBSUB}'><items node='urn:test:many'/>"
+                                   f"<set xmlns='{RSM}'>{rsm}</set></pubsub>", to=alice.bare)
+        assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+        return [i.get("id") for i in reply.iter(q(PUBSUB, "item"))], reply.findtext(f".//{{{RSM}}}count")
+    assert page("<max>2</max>") == (["i0", "i1"], "3")
+    assert page("<max>2</max><after>i1</after>") == (["i2"], "3")
+    assert page("<max>1</max><before/>") == (["i2"], "3")
 
 
 def test_publish_errors_and_preconditions(server_factory, raw_factory):
@@ -315,6 +325,11 @@ def test_whitelist_bookmarks_and_affiliations(server_factory, raw_factory):
     alice.iq("set", f"<pubsub xmlns='{OWNER}'><affiliations node='{BOOKMARKS}'>"
                     f"<affiliation jid='{bob.bare}' affiliation='outcast'/></affiliations></pubsub>")
     assert errors_of(get_items(bob, alice.bare, BOOKMARKS)) == ("auth", "forbidden", None)
+    # max_affiliations (2 in this server's options): bob and two more is too many.
+    reply = alice.iq("set", f"<pubsub xmlns='{OWNER}'><affiliations node='{BOOKMARKS}'>"
+                            f"<affiliation jid='x@{server.domain}' affiliation='member'/>"
+                            f"<affiliation jid='y@{server.domain}' affiliation='member'/></affiliations></pubsub>")
+    assert errors_of(reply) == ("modify", "policy-violation", None)
     # Only the owner manages affiliations.
     assert errors_of(bob.iq("get", f"<pubsub xmlns='{OWNER}'><affiliations node='{BOOKMARKS}'/></pubsub>",
                             to=alice.bare))[1] == "forbidden"
@@ -356,6 +371,21 @@ def test_configure_purge_delete(server_factory, raw_factory):
     info = alice.iq("get", f"<query xmlns='{DISCO}'/>", to=alice.bare)
     assert ("pubsub", "pep") in {(i.get("category"), i.get("type")) for i in info.iter(q(DISCO, "identity"))}
     assert PUBSUB + "#publish-options" in {f.get("var") for f in info.iter(q(DISCO, "feature"))}
+
+
+def test_caps_and_items_survive_a_reload(server_factory, raw_factory):
+    server = start_server(server_factory)
+    alice = login(server, raw_factory, "alice")
+    alice2 = login(server, raw_factory, "alice", resource="two", presence=False)
+    announce(alice2, notify=[TUNE])
+    assert publish(alice, TUNE, f"<tune xmlns='{TUNE}'/>", item_id="before").get("type") == "result"
+    wait_event(alice2, TUNE)
+    reloaded = server.ctl("module", "reload", "mod_pep")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    # The new code knows alice2's verified interests without asking again.
+    assert publish(alice, TUNE, f"<tune xmlns='{TUNE}'/>", item_id="after").get("type") == "result"
+    event = wait_event(alice2, TUNE)
+    assert event.find(f".//{{{EVENT}}}item").get("id") == "after"
 
 
 def test_items_survive_a_restart(server_factory, raw_factory):

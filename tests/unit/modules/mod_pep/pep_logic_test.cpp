@@ -145,3 +145,19 @@ TEST_CASE("roster groups as mod_roster stores them") {
   CHECK(decode_roster_groups("").empty());
   CHECK(decode_roster_groups("99:short") .empty());
 }
+
+TEST_CASE("RSM pages over a node's items (XEP-0059)") {
+  auto page = [](Page p) { return std::pair{p.begin, p.end}; };
+  CHECK(page(rsm_page(5, std::nullopt, std::nullopt, false, 2)) == std::pair<std::size_t, std::size_t>{0, 2});
+  CHECK(page(rsm_page(5, 1, std::nullopt, false, 2)) == std::pair<std::size_t, std::size_t>{2, 4});
+  CHECK(page(rsm_page(5, 4, std::nullopt, false, 2)) == std::pair<std::size_t, std::size_t>{5, 5});
+  CHECK(page(rsm_page(5, std::nullopt, std::nullopt, true, 2)) == std::pair<std::size_t, std::size_t>{3, 5});
+  CHECK(page(rsm_page(5, std::nullopt, 1, false, 2)) == std::pair<std::size_t, std::size_t>{0, 1});
+  CHECK(page(rsm_page(5, std::nullopt, std::nullopt, false, 0)) == std::pair<std::size_t, std::size_t>{0, 0});
+}
+
+TEST_CASE("strings encoded and decoded (a session's saved caps)") {
+  std::vector<std::string> in{"v1", "", "a:b", "12345678901:x", "line\nbreak"};
+  CHECK(decode_roster_groups(encode_strings(in)) == in);
+  CHECK(decode_roster_groups("5:ab").empty());  // cut short: nothing made up
+}
