@@ -35,6 +35,8 @@ parley::Result<void, std::string> ModPep::start() {
                            std::pair{"max_item_bytes", &limits_.max_item_bytes},
                            std::pair{"max_affiliations", &limits_.max_affiliations},
                            std::pair{"max_cached_users", &max_cached_users_},
+                           std::pair{"max_cache_bytes", &max_cache_bytes_},
+                           std::pair{"max_user_bytes", &limits_.max_user_bytes},
                            std::pair{"caps_cache_size", &caps_cache_size_}})
     if (!positive(name, *out)) return parley::unexpected(std::string(name) + " must be at least 1");
   owners_.init(host());
@@ -138,6 +140,13 @@ void ModPep::publish(const Request& r, UserPep& u, parley::ElementView pubsub, p
   if (static_cast<int64_t>(serialized.size()) > limits_.max_item_bytes)
     return fail(r, "not-acceptable", "payload-too-big");
   auto it = u.nodes.find(node);
+  // The account's quota: its items together, the one this id replaces aside.
+  int64_t replaced = 0;
+  if (it != u.nodes.end() && item->attr("id"))
+    for (const Item& i : it->second.items)
+      if (i.id == *item->attr("id")) replaced = static_cast<int64_t>(i.payload.size());
+  if (u.bytes - replaced + static_cast<int64_t>(serialized.size()) > limits_.max_user_bytes)
+    return fail(r, "policy-violation");
   bool created = false;
   if (it == u.nodes.end()) {
     // §7.1.5: the options become the new node's configuration.
@@ -508,6 +517,8 @@ PARLEY_MODULE(ModPep, "mod_pep", "1.0.0",
               parley::option("max_item_bytes", PARLEY_OPT_INT),
               parley::option("max_affiliations", PARLEY_OPT_INT),
               parley::option("max_cached_users", PARLEY_OPT_INT),
+              parley::option("max_cache_bytes", PARLEY_OPT_INT),
+              parley::option("max_user_bytes", PARLEY_OPT_INT),
               parley::option("caps_cache_size", PARLEY_OPT_INT),
               parley::iq_handler<&ModPep::on_pubsub>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET,
                                                      parley::mod_pep::ns_pubsub),

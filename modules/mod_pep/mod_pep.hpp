@@ -57,12 +57,14 @@ struct UserPep {
   std::map<std::string, Node> nodes;
   uint64_t last_use = 0;
   int pending_writes = 0;  // never evicted while a write is in flight
+  int64_t bytes = 0;       // its items' payloads together (the per-account quota, the loop's budget)
 };
 
 struct OwnerLoop {
   std::unordered_map<std::string, UserPep> users;
   uint64_t tick = 0;
   int64_t last_seq = 0;
+  int64_t bytes = 0;  // every cached user's bytes
 };
 
 using Features = std::shared_ptr<const std::set<std::string, std::less<>>>;
@@ -142,6 +144,8 @@ class ModPep : public parley::Module {
   void load(const std::string& bare);
   void loaded(const std::string& bare, bool ok);
   void evict(OwnerLoop& loop);
+  void erase_user(OwnerLoop& loop, const std::string& bare);
+  static int64_t count_bytes(const UserPep& u);
   void write(const std::string& owner, std::string_view sql, std::initializer_list<parley::Value> params);
   void relation(const std::string& owner_user, const std::string& contact, std::function<void(std::optional<Relation>)> fn);
   int64_t next_seq();
@@ -161,6 +165,7 @@ class ModPep : public parley::Module {
 
   Limits limits_;
   int64_t max_cached_users_ = 10000;
+  int64_t max_cache_bytes_ = 64 << 20;  // per loop
   int64_t caps_cache_size_ = 1024;
   int64_t max_waiting_ = 256;
   parley::PerLoop<OwnerLoop> owners_;

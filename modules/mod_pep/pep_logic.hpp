@@ -32,6 +32,7 @@ struct Limits {
   int64_t max_nodes = 256;   // nodes per user
   int64_t max_item_bytes = 131072;
   int64_t max_affiliations = 1024;  // members and outcasts of one node together
+  int64_t max_user_bytes = 8 << 20; // every item of one account together
 };
 
 struct NodeConfig {

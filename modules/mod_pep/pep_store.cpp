@@ -19,7 +19,16 @@ void ModPep::with_user(const std::string& bare, std::function<void(UserPep*)> fn
     OwnerLoop& loop = owners_.here();
     UserPep& u = loop.users[bare];
     u.last_use = ++loop.tick;
-    if (u.loaded) return fn(&u);
+    if (u.loaded) {
+      // What fn changes in the user's items is counted in the loop's budget.
+      const int64_t before = u.bytes;
+      fn(&u);
+      auto it = loop.users.find(bare);
+      if (it == loop.users.end()) return;
+      it->second.bytes = count_bytes(it->second);
+      loop.bytes += it->second.bytes - before;
+      return evict(loop);
+    }
     if (static_cast<int64_t>(u.waiting.size()) >= max_waiting_) return fn(nullptr);
     u.waiting.push_back(std::move(fn));
     if (!u.loading) {
@@ -34,6 +43,7 @@ void ModPep::with_user(const std::string& bare, std::function<void(UserPep*)> fn
 
 void ModPep::load(const std::string& bare) {
   const std::string user = parley::Jid::prepared(bare).local();
+  host().counter_add("loads");
   host().query("SELECT node, config FROM mod_pep_nodes WHERE host = ? AND user = ?", {host().module_host(), user},
                [this, bare, user](parley::Result<parley::Rows, std::string> rows) {
                  if (!rows) {
@@ -70,29 +80,57 @@ void ModPep::loaded(const std::string& bare, bool ok) {
   UserPep& u = loop.users[bare];
   u.loading = false;
   u.loaded = ok;
+  loop.bytes -= u.bytes;
+  u.bytes = ok ? count_bytes(u) : 0;
+  loop.bytes += u.bytes;
   auto waiting = std::move(u.waiting);
   u.waiting.clear();
   for (auto& fn : waiting) {
     auto found = loop.users.find(bare);
     fn(ok && found != loop.users.end() ? &found->second : nullptr);
   }
-  if (!ok) {
-    auto found = loop.users.find(bare);
-    if (found != loop.users.end() && found->second.waiting.empty() && !found->second.loading) loop.users.erase(found);
+  if (auto found = loop.users.find(bare); found != loop.users.end()) {
+    if (!ok && found->second.waiting.empty() && !found->second.loading) {
+      erase_user(loop, bare);
+    } else {
+      loop.bytes -= found->second.bytes;
+      found->second.bytes = count_bytes(found->second);
+      loop.bytes += found->second.bytes;
+    }
   }
   evict(loop);
 }
 
-// Keeps at most max_cached_users_ users per loop: drops the least recently
-// used eighth of the idle ones at once (so the scan is rare).
+// Keeps at most max_cached_users_ users and max_cache_bytes_ of items per
+// loop: drops idle users, least recently used first (at least an eighth of
+// them when over the count, so that the scan is rare).
 void ModPep::evict(OwnerLoop& loop) {
-  if (static_cast<int64_t>(loop.users.size()) <= max_cached_users_) return;
+  auto over = [&] {
+    return static_cast<int64_t>(loop.users.size()) > max_cached_users_ || loop.bytes > max_cache_bytes_;
+  };
+  if (!over()) return;
   std::vector<std::pair<uint64_t, std::string>> idle;
   for (const auto& [bare, u] : loop.users)
     if (u.loaded && u.waiting.empty() && u.pending_writes == 0) idle.emplace_back(u.last_use, bare);
   std::sort(idle.begin(), idle.end());
-  std::size_t drop = std::max<std::size_t>(1, loop.users.size() / 8);
-  for (std::size_t i = 0; i < idle.size() && i < drop; ++i) loop.users.erase(idle[i].second);
+  const std::size_t at_least = static_cast<int64_t>(loop.users.size()) > max_cached_users_
+                                   ? std::max<std::size_t>(1, loop.users.size() / 8)
+                                   : 0;
+  for (std::size_t i = 0; i < idle.size() && (i < at_least || over()); ++i) erase_user(loop, idle[i].second);
+}
+
+void ModPep::erase_user(OwnerLoop& loop, const std::string& bare) {
+  auto it = loop.users.find(bare);
+  if (it == loop.users.end()) return;
+  loop.bytes -= it->second.bytes;
+  loop.users.erase(it);
+}
+
+int64_t ModPep::count_bytes(const UserPep& u) {
+  int64_t total = 0;
+  for (const auto& [name, node] : u.nodes)
+    for (const auto& item : node.items) total += static_cast<int64_t>(item.payload.size());
+  return total;
 }
 
 // A write for `owner`'s nodes, from the owner loop (the storage writer keeps
@@ -146,7 +184,7 @@ void ModPep::on_user_removed(const parley::Event& event) {
     auto& users = owners_.here().users;
     if (auto it = users.find(bare); it != users.end()) {
       if (it->second.loading) it->second.nodes.clear();
-      else users.erase(it);
+      else erase_user(owners_.here(), bare);
     }
     host().execute("DELETE FROM mod_pep_items WHERE host = ? AND user = ?", {host().module_host(), user});
     host().execute("DELETE FROM mod_pep_nodes WHERE host = ? AND user = ?", {host().module_host(), user});

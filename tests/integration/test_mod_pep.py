@@ -29,7 +29,8 @@ RSM = "http://jabber.org/protocol/rsm"
 
 MAX_ITEM_BYTES = 4000
 MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {},
-           "mod_pep": {"max_item_bytes": MAX_ITEM_BYTES, "max_nodes": 8, "max_affiliations": 2}}
+           "mod_pep": {"max_item_bytes": MAX_ITEM_BYTES, "max_nodes": 8, "max_affiliations": 2,
+                       "max_user_bytes": 20000}}
 
 _unique = itertools.count()
 
@@ -367,6 +368,14 @@ def test_configure_purge_delete(server_factory, raw_factory):
     assert alice.iq("set", f"<pubsub xmlns='{OWNER}'><delete node='urn:test:node'/></pubsub>").get("type") == "result"
     wait_event(alice2, "urn:test:node", lambda e: e.find(f"{{{EVENT}}}event/{{{EVENT}}}delete") is not None)
     assert errors_of(get_items(alice, alice.bare, "urn:test:node"))[1] == "item-not-found"
+    # The account's quota (max_user_bytes 20000 here): five items of 3900 bytes fit,
+    # a sixth does not; replacing one by id counts the new one only.
+    chunk = "<a xmlns='urn:a'>" + "q" * 3880 + "</a>"
+    for i in range(5):
+        assert publish(alice, "urn:test:q", chunk, item_id=str(i),
+                       options={"max_items": "max"}).get("type") == "result"
+    assert errors_of(publish(alice, "urn:test:q", chunk, item_id="5")) == ("modify", "policy-violation", None)
+    assert publish(alice, "urn:test:q", chunk, item_id="4").get("type") == "result"
     # The account's disco#info: the pep identity and the publish-options feature.
     info = alice.iq("get", f"<query xmlns='{DISCO}'/>", to=alice.bare)
     assert ("pubsub", "pep") in {(i.get("category"), i.get("type")) for i in info.iter(q(DISCO, "identity"))}
@@ -386,6 +395,31 @@ def test_caps_and_items_survive_a_reload(server_factory, raw_factory):
     assert publish(alice, TUNE, f"<tune xmlns='{TUNE}'/>", item_id="after").get("type") == "result"
     event = wait_event(alice2, TUNE)
     assert event.find(f".//{{{EVENT}}}item").get("id") == "after"
+
+
+def test_every_request_served_after_eviction(server_factory, raw_factory):
+    """max_cached_users 1, max_cache_bytes 1: an account's nodes leave memory
+    as soon as they are idle and come back from storage for the next request."""
+    modules = dict(MODULES)
+    modules["mod_pep"] = dict(MODULES["mod_pep"], max_cached_users=1, max_cache_bytes=1)
+    server = server_factory(modules=modules)
+    for user in ("alice", "bob", "carol"):
+        server.register(user, PASSWORD)
+    clients = [login(server, raw_factory, u) for u in ("alice", "bob", "carol")]
+    for n in range(3):
+        for c in clients:
+            assert publish(c, "urn:test:e", f"<n xmlns='urn:test'>{c.bare} {n}</n>", item_id=f"i{n}",
+                           options={"access_model": "open", "max_items": "2"}).get("type") == "result"
+    for reader in clients:
+        for owner in clients:
+            got = get_items(reader, owner.bare, "urn:test:e")
+            assert [i.get("id") for i in got.iter(q(PUBSUB, "item"))] == ["i1", "i2"], ET.tostring(got, "unicode")
+            assert got.find(f".//{{urn:test}}n").text == f"{owner.bare} 1"
+    # They were loaded again and again (each account once without eviction).
+    status = server.ctl("status")
+    loads = [int(line.split(": ")[1]) for line in status.stdout.splitlines()
+             if line.startswith(f"mod_pep.{server.domain}.loads: ")]
+    assert loads and loads[0] > 3, status.stdout
 
 
 def test_items_survive_a_restart(server_factory, raw_factory):
