@@ -525,6 +525,7 @@ PARLEY_MODULE(ModPep, "mod_pep", "1.0.0",
               parley::iq_handler<&ModPep::on_pubsub_owner>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET,
                                                            parley::mod_pep::ns_owner),
               parley::hook<&ModPep::on_presence>(PARLEY_EVENT_PRESENCE_BROADCAST, 40),
+              parley::hook<&ModPep::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 30),  // before mod_roster takes it (40)
               parley::hook<&ModPep::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
               parley::hook<&ModPep::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::schema("CREATE TABLE mod_pep_nodes (host TEXT NOT NULL, user TEXT NOT NULL, node TEXT NOT NULL, "

@@ -105,6 +105,7 @@ class ModPep : public parley::Module {
   void on_pubsub(const parley::IqRequest& request) { dispatch(request, false); }
   void on_pubsub_owner(const parley::IqRequest& request) { dispatch(request, true); }
   parley::Outcome on_presence(const parley::Event& event);
+  parley::Outcome on_stanza_in(const parley::Event& event);
   parley::Outcome on_account_disco(const parley::Event& event);
   void on_user_removed(const parley::Event& event);
 
@@ -161,7 +162,7 @@ class ModPep : public parley::Module {
   void remember(CapsLoop& caps, const std::string& ver, Features features);
   void send_last(parley_session_id session, const std::string& full_jid, const std::string& bare);
   void send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
-                    const std::string& owner);
+                    const std::string& owner, bool approved = false);
 
   Limits limits_;
   int64_t max_cached_users_ = 10000;

@@ -215,11 +215,14 @@ void ModPep::send_last(parley_session_id session, const std::string& full_jid, c
 }
 
 void ModPep::send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
-                          const std::string& owner) {
-  auto send = [this, session, full_jid, bare, owner](UserPep& u, const Relation& rel) {
+                          const std::string& owner, bool approved) {
+  // On presence: on_sub_and_presence nodes; on a subscription the owner just
+  // approved: on_sub ones too.
+  auto send = [this, session, full_jid, bare, owner, approved](UserPep& u, const Relation& rel) {
     for (const auto& [node, n] : u.nodes) {
-      if (n.items.empty() || n.config.send_last != SendLast::on_sub_and_presence || !n.config.deliver_notifications)
-        continue;
+      const bool when = n.config.send_last == SendLast::on_sub_and_presence ||
+                        (approved && n.config.send_last == SendLast::on_sub);
+      if (n.items.empty() || !when || !n.config.deliver_notifications) continue;
       if (check_access(n.config, bare == owner, bare, rel.subscribed_from, rel.groups) != Access::allowed) continue;
       deliver(session, full_jid, node,
               event_message(owner, "<items xmlns='" + std::string(ns_event) + "' node='" + xml_attr(node) + "'>" +
@@ -232,12 +235,41 @@ void ModPep::send_last_of(parley_session_id session, const std::string& full_jid
     });
     return;
   }
-  relation(parley::Jid::prepared(owner).local(), bare, [this, owner, send](std::optional<Relation> rel) {
-    if (!rel || !rel->subscribed_from) return;  // only contacts the owner lets see its presence
+  relation(parley::Jid::prepared(owner).local(), bare, [this, owner, send, approved](std::optional<Relation> rel) {
+    if (!rel) return;
+    // Only contacts the owner lets see its presence: its roster says so, or
+    // it has just said so with a 'subscribed' (its roster may not show it yet).
+    if (approved) rel->subscribed_from = true;
+    if (!rel->subscribed_from) return;
     with_user(owner, [send, rel](UserPep* u) {
       if (u) send(*u, *rel);
     });
   });
+}
+
+// XEP-0163 §4.3 / XEP-0060 send_last_published_item on_sub: the owner
+// approves a local contact's subscription (RFC 6121 3.1.5, its 'subscribed'
+// on its own stream): the contact's available resources get the last items
+// (each filtered by its own +notify, on its loop).
+parley::Outcome ModPep::on_stanza_in(const parley::Event& event) {
+  auto stanza = event.stanza();
+  if (!stanza || stanza->name() != "presence" || stanza->attr("type").value_or("") != "subscribed" ||
+      event.user().empty())
+    return parley::Outcome::pass;
+  auto to = stanza->attr("to");
+  if (!to) return parley::Outcome::pass;
+  const std::string contact(parley::bare_jid(*to));  // 'to' is prepared before STANZA_IN
+  const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+  if (contact == owner || parley::Jid::prepared(contact).domain() != host().module_host())
+    return parley::Outcome::pass;
+  for (const auto& s : host().user_sessions(contact)) {
+    if (!s.available) continue;
+    parley::post_to_session(host(), s.id, [this, session = s.id, full = s.full_jid, contact, owner] {
+      auto* caps = host().session_slot<SessionCaps>(session);
+      if (caps && caps->features) send_last_of(session, full, contact, owner, true);
+    });
+  }
+  return parley::Outcome::pass;
 }
 
 parley::Result<std::string, std::string> ModPep::save_session_data(parley_session_id, const SessionCaps& caps) {

@@ -97,6 +97,19 @@ def no_event(client, sender, node):
     return events(getattr(client, "pending", []) + client.nothing_before_marker(sender), node)
 
 
+def collect_events(client, nodes, timeout=10):
+    """Reads until an event of each of `nodes` came (in any order); returns
+    them by node, other elements dropped."""
+    got = {}
+    deadline = time.monotonic() + timeout
+    while set(nodes) - set(got):
+        e = client.next_element(max(0.01, deadline - time.monotonic()))
+        for node in nodes:
+            if is_event(node)(e):
+                got[node] = e
+    return got
+
+
 def subscribe(contact, owner):
     """`contact` subscribes to `owner`'s presence, `owner` approves: 'from' in
     owner's roster. Returns once the owner's roster shows it."""
@@ -291,6 +304,19 @@ def test_last_item_on_available_presence(server_factory, raw_factory):
     # A send_last_published_item=never node sent nothing: bob's tune event was
     # handed out with it; a marker after it comes after.
     assert no_event(bob, alice, "urn:test:never") == []
+    # on_sub: carol, available with the interests, subscribes; once alice
+    # approves, carol gets the last items of the on_sub and
+    # on_sub_and_presence nodes, not of the never one.
+    assert publish(alice, "urn:test:onsub", "<x xmlns='urn:test'/>", item_id="s",
+                   options={"send_last_published_item": "on_sub"}).get("type") == "result"
+    carol = login(server, raw_factory, "carol", presence=False)
+    announce(carol, notify=[TUNE, "urn:test:onsub", "urn:test:never"])
+    carol.send(f"<presence type='subscribe' to='{alice.bare}'/>")
+    alice.expect(q(C, "presence"), match=lambda e: e.get("type") == "subscribe")
+    alice.send(f"<presence type='subscribed' to='{carol.bare}'/>")
+    got = collect_events(carol, [TUNE, "urn:test:onsub"])
+    assert got["urn:test:onsub"].find(f".//{{{EVENT}}}item").get("id") == "s"
+    assert no_event(carol, alice, "urn:test:never") == []
 
 
 def test_whitelist_bookmarks_and_affiliations(server_factory, raw_factory):
