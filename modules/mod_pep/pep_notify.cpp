@@ -85,9 +85,11 @@ parley::Outcome ModPep::on_presence(const parley::Event& event) {
   if (ver.empty()) {
     caps->ver.clear();
     caps->features.reset();
-  } else if (ver != caps->ver) {
+  } else if (ver != caps->ver || !caps->features) {
+    // A new ver, or one not known yet (asked, timed out: asked again; a
+    // refused one stays refused in the cache).
+    if (ver != caps->ver) caps->features.reset();
     caps->ver = ver;
-    caps->features.reset();
     resolve_caps(session, full, std::string(c->attr("node").value_or("")), ver,
                  std::string(c->attr("hash").value_or("")));
   }
