@@ -1,0 +1,176 @@
+// mod_pep: Personal Eventing Protocol (XEP-0163) on every account's bare JID,
+// the subset of XEP-0060 that PEP uses, and entity capabilities (XEP-0115) for
+// the +notify filtering of notifications.
+//
+// Threads: no lock. A user's nodes are owned by one loop (a hash of the bare
+// JID): every operation on them is posted there (iq requests, the last items
+// for a contact's presence). Each session's caps live in its slot, on its
+// loop, and each loop has its own bounded cache of verified caps; so a
+// notification built on the owner loop is posted to each target session,
+// whose loop checks its +notify interests and sends it.
+//
+// Storage: the module's own SQLite tables (mod_pep_nodes, mod_pep_items)
+// through storage_query until the typed stores land. A loaded user's nodes and
+// items stay in memory on the owner loop, at most `max_cached_users` users per
+// loop (the least recently used go first, never one with a write in flight).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "parley/module.hpp"
+#include "pep_logic.hpp"
+
+namespace parley::mod_pep {
+
+inline constexpr const char* ns_pubsub = "http://jabber.org/protocol/pubsub";
+inline constexpr const char* ns_owner = "http://jabber.org/protocol/pubsub#owner";
+inline constexpr const char* ns_event = "http://jabber.org/protocol/pubsub#event";
+inline constexpr const char* ns_errors = "http://jabber.org/protocol/pubsub#errors";
+inline constexpr const char* ns_data = "jabber:x:data";
+inline constexpr const char* ns_caps = "http://jabber.org/protocol/caps";
+inline constexpr const char* ns_rsm = "http://jabber.org/protocol/rsm";
+inline constexpr const char* ns_disco_info = "http://jabber.org/protocol/disco#info";
+
+struct Item {
+  std::string id;
+  std::string payload;  // the serialized payload element
+};
+
+struct Node {
+  NodeConfig config;
+  std::deque<Item> items;  // oldest first
+};
+
+struct UserPep {
+  bool loaded = false;
+  bool loading = false;
+  std::vector<std::function<void(UserPep*)>> waiting;  // until loaded (bounded)
+  std::map<std::string, Node> nodes;
+  uint64_t last_use = 0;
+  int pending_writes = 0;  // never evicted while a write is in flight
+  int64_t bytes = 0;       // its items' payloads together (the per-account quota, the loop's budget)
+};
+
+struct OwnerLoop {
+  std::unordered_map<std::string, UserPep> users;
+  uint64_t tick = 0;
+  int64_t last_seq = 0;
+  int64_t bytes = 0;  // every cached user's bytes
+};
+
+using Features = std::shared_ptr<const std::set<std::string, std::less<>>>;
+
+struct CapsLoop {
+  std::unordered_map<std::string, Features> known;  // verified ver -> features
+  std::unordered_set<std::string> untrusted;        // vers whose answer did not hash to them
+  std::deque<std::string> order;                    // insertion order of both, for the bound
+  std::unordered_map<std::string, std::vector<parley_session_id>> asking;  // ver -> sessions waiting
+};
+
+// A session's entity capabilities, in its slot.
+struct SessionCaps {
+  bool available = false;
+  bool want_last = false;  // initial presence seen, caps still being verified
+  std::string ver;
+  std::string full_jid, bare;
+  Features features;  // null: unknown or not trusted (no notification)
+};
+
+// A requester's relation to an owner: its roster item in the owner's roster.
+struct Relation {
+  bool subscribed_from = false;
+  std::vector<std::string> groups;
+};
+
+class ModPep : public parley::Module {
+ public:
+  parley::Result<void, std::string> start() override;
+
+  // A session's caps survive a reload (its verified features with it: the new
+  // code's caches start empty).
+  using SessionData = SessionCaps;
+  parley::Result<std::string, std::string> save_session_data(parley_session_id, const SessionCaps& caps);
+  parley::Result<std::unique_ptr<SessionCaps>, std::string> restore_session_data(parley_session_id,
+                                                                                 std::string_view bytes);
+
+  void on_pubsub(const parley::IqRequest& request) { dispatch(request, false); }
+  void on_pubsub_owner(const parley::IqRequest& request) { dispatch(request, true); }
+  parley::Outcome on_presence(const parley::Event& event);
+  parley::Outcome on_stanza_in(const parley::Event& event);
+  parley::Outcome on_account_disco(const parley::Event& event);
+  void on_user_removed(const parley::Event& event);
+
+ private:
+  using IqPtr = std::shared_ptr<parley::Element>;
+  struct Request {
+    IqPtr iq;
+    std::string owner;      // bare JID of the PEP service
+    std::string owner_user; // its localpart
+    std::string requester;  // bare JID of the sender
+    bool is_owner() const { return owner == requester; }
+  };
+
+  void dispatch(const parley::IqRequest& request, bool owner_ns);
+  void handle(const Request& r, UserPep& u, bool owner_ns);
+  // pubsub namespace
+  void publish(const Request& r, UserPep& u, parley::ElementView pubsub, parley::ElementView publish);
+  void items(const Request& r, UserPep& u, parley::ElementView items);
+  void retract(const Request& r, UserPep& u, parley::ElementView retract);
+  void create(const Request& r, UserPep& u, parley::ElementView pubsub, parley::ElementView create);
+  // pubsub#owner namespace
+  void configure(const Request& r, UserPep& u, parley::ElementView configure);
+  void purge(const Request& r, UserPep& u, parley::ElementView purge);
+  void remove_node(const Request& r, UserPep& u, parley::ElementView del);
+  void affiliations(const Request& r, UserPep& u, parley::ElementView affs);
+
+  // Answers
+  void fail(const Request& r, std::string_view condition, std::string_view app = {},
+            std::string_view feature = {});
+  void ok(const Request& r, std::optional<parley::Element> payload = std::nullopt);
+  parley::Element config_form(const NodeConfig& config, std::string_view type);
+  static std::optional<Form> read_form(parley::ElementView parent, std::string_view form_type, bool& malformed);
+
+  // Owner loop and storage (pep_store.cpp)
+  uint32_t owner_loop(const std::string& bare) const;
+  void with_user(const std::string& bare, std::function<void(UserPep*)> fn);
+  void load(const std::string& bare);
+  void loaded(const std::string& bare, bool ok);
+  void evict(OwnerLoop& loop);
+  void erase_user(OwnerLoop& loop, const std::string& bare);
+  static int64_t count_bytes(const UserPep& u);
+  void write(const std::string& owner, std::string_view sql, std::initializer_list<parley::Value> params);
+  void relation(const std::string& owner_user, const std::string& contact, std::function<void(std::optional<Relation>)> fn);
+  int64_t next_seq();
+
+  // Notifications and caps (pep_notify.cpp)
+  void notify(const std::string& owner, const std::string& node, const NodeConfig& config, const std::string& event_xml);
+  void deliver(parley_session_id session, const std::string& full_jid, const std::string& node, const std::string& message_xml);
+  std::string event_message(const std::string& owner, const std::string& event_xml) const;
+  std::string item_xml(const std::string& node, const Item& item, bool with_payload) const;
+  void resolve_caps(parley_session_id session, const std::string& full_jid, const std::string& caps_node,
+                    const std::string& ver, const std::string& hash);
+  void caps_answer(const std::string& ver, std::optional<parley::ElementView> answer);
+  void remember(CapsLoop& caps, const std::string& ver, Features features);
+  void send_last(parley_session_id session, const std::string& full_jid, const std::string& bare);
+  void send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
+                    const std::string& owner, bool approved = false);
+
+  Limits limits_;
+  int64_t max_cached_users_ = 10000;
+  int64_t max_cache_bytes_ = 64 << 20;  // per loop
+  int64_t caps_cache_size_ = 1024;
+  int64_t max_waiting_ = 256;
+  parley::PerLoop<OwnerLoop> owners_;
+  parley::PerLoop<CapsLoop> caps_;
+};
+
+}  // namespace parley::mod_pep

@@ -1,0 +1,420 @@
+#include "pep_logic.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <set>
+#include <tuple>
+
+namespace parley::mod_pep {
+
+namespace {
+
+std::optional<AccessModel> parse_access(std::string_view v) {
+  if (v == "open") return AccessModel::open;
+  if (v == "presence") return AccessModel::presence;
+  if (v == "roster") return AccessModel::roster;
+  if (v == "whitelist") return AccessModel::whitelist;
+  return std::nullopt;  // "authorize" (a subscription request workflow) is not offered
+}
+
+std::optional<SendLast> parse_send_last(std::string_view v) {
+  if (v == "never") return SendLast::never;
+  if (v == "on_sub") return SendLast::on_sub;
+  if (v == "on_sub_and_presence") return SendLast::on_sub_and_presence;
+  return std::nullopt;
+}
+
+// max_items: a count >= 1 up to the limit, or "max".
+std::optional<int64_t> parse_max_items(std::string_view v, const Limits& limits) {
+  if (v == "max") return -1;
+  if (v.empty() || v.size() > 18) return std::nullopt;
+  int64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  if (n < 1 || n > limits.max_items) return std::nullopt;
+  return n;
+}
+
+const char* bool_str(bool b) { return b ? "1" : "0"; }
+
+std::string first(const FormField& f) { return f.values.empty() ? std::string() : f.values.front(); }
+
+}  // namespace
+
+std::string_view to_string(AccessModel m) {
+  switch (m) {
+    case AccessModel::open: return "open";
+    case AccessModel::presence: return "presence";
+    case AccessModel::roster: return "roster";
+    case AccessModel::whitelist: return "whitelist";
+  }
+  return "presence";
+}
+
+std::string_view to_string(SendLast s) {
+  switch (s) {
+    case SendLast::never: return "never";
+    case SendLast::on_sub: return "on_sub";
+    case SendLast::on_sub_and_presence: return "on_sub_and_presence";
+  }
+  return "never";
+}
+
+std::optional<bool> parse_bool(std::string_view v) {
+  if (v == "1" || v == "true") return true;
+  if (v == "0" || v == "false") return false;
+  return std::nullopt;
+}
+
+int64_t NodeConfig::effective_max_items(const Limits& limits) const {
+  if (max_items < 0 || max_items > limits.max_items) return limits.max_items;
+  return max_items;
+}
+
+std::optional<std::string> form_value(const Form& form, std::string_view var) {
+  for (const FormField& f : form)
+    if (f.var == var) return first(f);
+  return std::nullopt;
+}
+
+std::optional<FormError> apply_config(NodeConfig& config, const Form& form, const Limits& limits) {
+  NodeConfig next = config;
+  for (const FormField& f : form) {
+    const std::string v = first(f);
+    auto boolean = [&](bool& out) -> bool {
+      auto b = parse_bool(v);
+      if (b) out = *b;
+      return b.has_value();
+    };
+    bool ok = true;
+    if (f.var == "FORM_TYPE") {
+      ok = v == node_config_form_type || v == publish_options_form_type;
+    } else if (f.var == "pubsub#access_model") {
+      auto m = parse_access(v);
+      ok = m.has_value();
+      if (ok) next.access = *m;
+    } else if (f.var == "pubsub#max_items") {
+      auto n = parse_max_items(v, limits);
+      ok = n.has_value();
+      if (ok) next.max_items = *n;
+    } else if (f.var == "pubsub#persist_items") {
+      ok = boolean(next.persist_items);
+    } else if (f.var == "pubsub#send_last_published_item") {
+      auto s = parse_send_last(v);
+      ok = s.has_value();
+      if (ok) next.send_last = *s;
+    } else if (f.var == "pubsub#notify_retract") {
+      ok = boolean(next.notify_retract);
+    } else if (f.var == "pubsub#notify_delete") {
+      ok = boolean(next.notify_delete);
+    } else if (f.var == "pubsub#notify_config") {
+      ok = boolean(next.notify_config);
+    } else if (f.var == "pubsub#deliver_payloads") {
+      ok = boolean(next.deliver_payloads);
+    } else if (f.var == "pubsub#deliver_notifications") {
+      ok = boolean(next.deliver_notifications);
+    } else if (f.var == "pubsub#roster_groups_allowed") {
+      next.roster_groups = f.values;
+    } else if (f.var == "pubsub#title") {
+      next.title = v;
+    } else if (f.var == "pubsub#type") {
+      next.type = v;
+    } else if (f.var == "pubsub#publish_model") {
+      ok = v == "publishers";  // open publishing on a personal node is not offered
+      if (ok) next.publish_model = v;
+    } else {
+      return FormError{f.var, "unsupported configuration field"};
+    }
+    if (!ok) return FormError{f.var, "unacceptable value '" + v + "'"};
+  }
+  config = std::move(next);
+  return std::nullopt;
+}
+
+std::optional<std::string> precondition_mismatch(const NodeConfig& config, const Form& options,
+                                                 const Limits& limits) {
+  for (const FormField& f : options) {
+    if (f.var == "FORM_TYPE") continue;
+    // Apply the option alone to a copy: it matches when nothing changes.
+    NodeConfig probe = config;
+    if (apply_config(probe, Form{f}, limits)) return f.var;
+    if (f.var == "pubsub#max_items") {
+      // "max" and the limit itself are the same node.
+      if (probe.effective_max_items(limits) != config.effective_max_items(limits)) return f.var;
+      continue;
+    }
+    if (serialize_config(probe) != serialize_config(config)) return f.var;
+  }
+  return std::nullopt;
+}
+
+std::vector<ConfigField> config_fields(const NodeConfig& c) {
+  std::vector<ConfigField> out;
+  out.push_back({"FORM_TYPE", "hidden", "", {std::string(node_config_form_type)}, {}});
+  out.push_back({"pubsub#title", "text-single", "A friendly name for the node", {c.title}, {}});
+  out.push_back({"pubsub#deliver_notifications", "boolean", "Deliver event notifications",
+                 {bool_str(c.deliver_notifications)}, {}});
+  out.push_back({"pubsub#deliver_payloads", "boolean", "Deliver payloads with event notifications",
+                 {bool_str(c.deliver_payloads)}, {}});
+  out.push_back({"pubsub#notify_config", "boolean", "Notify subscribers when the node configuration changes",
+                 {bool_str(c.notify_config)}, {}});
+  out.push_back({"pubsub#notify_delete", "boolean", "Notify subscribers when the node is deleted",
+                 {bool_str(c.notify_delete)}, {}});
+  out.push_back({"pubsub#notify_retract", "boolean", "Notify subscribers when items are removed from the node",
+                 {bool_str(c.notify_retract)}, {}});
+  out.push_back({"pubsub#persist_items", "boolean", "Persist items to storage", {bool_str(c.persist_items)}, {}});
+  out.push_back({"pubsub#max_items", "text-single", "Max # of items to persist",
+                 {c.max_items < 0 ? std::string("max") : std::to_string(c.max_items)}, {}});
+  out.push_back({"pubsub#access_model", "list-single", "Specify the subscriber model",
+                 {std::string(to_string(c.access))}, {"open", "presence", "roster", "whitelist"}});
+  out.push_back({"pubsub#roster_groups_allowed", "list-multi", "Roster groups allowed to subscribe",
+                 c.roster_groups, {}});
+  out.push_back({"pubsub#publish_model", "list-single", "Specify the publisher model", {c.publish_model},
+                 {"publishers"}});
+  out.push_back({"pubsub#send_last_published_item", "list-single", "When to send the last published item",
+                 {std::string(to_string(c.send_last))}, {"never", "on_sub", "on_sub_and_presence"}});
+  out.push_back({"pubsub#type", "text-single", "Specify the semantic type of payload data to be provided",
+                 {c.type}, {}});
+  return out;
+}
+
+// One "key value" per line; list entries repeat their key. Values contain no
+// newline (a submitted one is cut at it: see escape()).
+namespace {
+std::string escape(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+std::string unescape(std::string_view v) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '\\' && i + 1 < v.size()) {
+      out += v[i + 1] == 'n' ? '\n' : v[i + 1];
+      ++i;
+    } else {
+      out += v[i];
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string serialize_config(const NodeConfig& c) {
+  std::string out = "v1\n";
+  auto line = [&](std::string_view k, std::string_view v) {
+    out.append(k).append(" ").append(escape(v)).append("\n");
+  };
+  line("access", to_string(c.access));
+  line("max_items", std::to_string(c.max_items));
+  line("persist_items", bool_str(c.persist_items));
+  line("send_last", to_string(c.send_last));
+  line("notify_retract", bool_str(c.notify_retract));
+  line("notify_delete", bool_str(c.notify_delete));
+  line("notify_config", bool_str(c.notify_config));
+  line("deliver_payloads", bool_str(c.deliver_payloads));
+  line("deliver_notifications", bool_str(c.deliver_notifications));
+  line("title", c.title);
+  line("type", c.type);
+  line("publish_model", c.publish_model);
+  for (const auto& g : c.roster_groups) line("group", g);
+  for (const auto& j : c.whitelist) line("member", j);
+  for (const auto& j : c.outcasts) line("outcast", j);
+  return out;
+}
+
+NodeConfig parse_config(std::string_view stored) {
+  NodeConfig c;
+  while (!stored.empty()) {
+    auto nl = stored.find('\n');
+    std::string_view line = stored.substr(0, nl);
+    stored.remove_prefix(nl == std::string_view::npos ? stored.size() : nl + 1);
+    auto sp = line.find(' ');
+    if (sp == std::string_view::npos) continue;
+    std::string_view k = line.substr(0, sp);
+    std::string v = unescape(line.substr(sp + 1));
+    auto b = parse_bool(v);
+    if (k == "access") c.access = parse_access(v).value_or(c.access);
+    else if (k == "max_items") {
+      if (v == "-1") c.max_items = -1;
+      else if (auto n = parse_max_items(v, Limits{INT64_MAX / 2, 0, 0})) c.max_items = *n;
+    } else if (k == "persist_items" && b) c.persist_items = *b;
+    else if (k == "send_last") c.send_last = parse_send_last(v).value_or(c.send_last);
+    else if (k == "notify_retract" && b) c.notify_retract = *b;
+    else if (k == "notify_delete" && b) c.notify_delete = *b;
+    else if (k == "notify_config" && b) c.notify_config = *b;
+    else if (k == "deliver_payloads" && b) c.deliver_payloads = *b;
+    else if (k == "deliver_notifications" && b) c.deliver_notifications = *b;
+    else if (k == "title") c.title = v;
+    else if (k == "type") c.type = v;
+    else if (k == "publish_model") c.publish_model = v;
+    else if (k == "group") c.roster_groups.push_back(v);
+    else if (k == "member") c.whitelist.push_back(v);
+    else if (k == "outcast") c.outcasts.push_back(v);
+  }
+  return c;
+}
+
+Access check_access(const NodeConfig& config, bool is_owner, std::string_view requester_bare, bool subscribed_from,
+                    const std::vector<std::string>& groups) {
+  if (is_owner) return Access::allowed;
+  auto listed = [&](const std::vector<std::string>& list) {
+    return std::find(list.begin(), list.end(), requester_bare) != list.end();
+  };
+  if (listed(config.outcasts)) return Access::outcast;
+  switch (config.access) {
+    case AccessModel::open: return Access::allowed;
+    case AccessModel::presence: return subscribed_from ? Access::allowed : Access::presence_required;
+    case AccessModel::roster:
+      for (const auto& g : groups)
+        if (std::find(config.roster_groups.begin(), config.roster_groups.end(), g) != config.roster_groups.end())
+          return Access::allowed;
+      return Access::not_in_group;
+    case AccessModel::whitelist: return listed(config.whitelist) ? Access::allowed : Access::not_whitelisted;
+  }
+  return Access::presence_required;
+}
+
+std::vector<std::string> decode_roster_groups(std::string_view stored) {
+  std::vector<std::string> out;
+  while (!stored.empty()) {
+    const auto colon = stored.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon > 9) break;
+    std::size_t len = 0;
+    for (char c : stored.substr(0, colon)) {
+      if (c < '0' || c > '9') return out;
+      len = len * 10 + static_cast<std::size_t>(c - '0');
+    }
+    stored.remove_prefix(colon + 1);
+    if (len > stored.size()) break;
+    out.emplace_back(stored.substr(0, len));
+    stored.remove_prefix(len);
+  }
+  return out;
+}
+
+Page rsm_page(std::size_t total, std::optional<std::size_t> after, std::optional<std::size_t> before, bool from_end,
+              std::size_t max) {
+  if (before || from_end) {
+    const std::size_t end = before ? std::min(*before, total) : total;
+    return Page{end > max ? end - max : 0, end};
+  }
+  const std::size_t begin = after ? std::min(*after + 1, total) : 0;
+  return Page{begin, std::min(total, begin + max)};
+}
+
+std::string encode_strings(const std::vector<std::string>& strings) {
+  std::string out;
+  for (const auto& s : strings) out += std::to_string(s.size()) + ":" + s;
+  return out;
+}
+
+std::string xml_attr(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '\'': out += "&apos;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// ---- XEP-0115 ----
+
+std::optional<std::string> caps_ver(const CapsInfo& info) {
+  auto ids = info.identities;
+  std::sort(ids.begin(), ids.end(), [](const CapsIdentity& a, const CapsIdentity& b) {
+    return std::tie(a.category, a.type, a.lang, a.name) < std::tie(b.category, b.type, b.lang, b.name);
+  });
+  for (std::size_t i = 1; i < ids.size(); ++i)
+    if (std::tie(ids[i].category, ids[i].type, ids[i].lang, ids[i].name) ==
+        std::tie(ids[i - 1].category, ids[i - 1].type, ids[i - 1].lang, ids[i - 1].name))
+      return std::nullopt;  // §5.4 3.b: duplicate identity
+  auto features = info.features;
+  std::sort(features.begin(), features.end());
+  if (std::adjacent_find(features.begin(), features.end()) != features.end()) return std::nullopt;  // 3.c
+  auto forms = info.forms;
+  std::sort(forms.begin(), forms.end(),
+            [](const CapsForm& a, const CapsForm& b) { return a.form_type < b.form_type; });
+  for (std::size_t i = 1; i < forms.size(); ++i)
+    if (forms[i].form_type == forms[i - 1].form_type) return std::nullopt;  // 3.d
+  std::string s;
+  for (const auto& id : ids) s += id.category + "/" + id.type + "/" + id.lang + "/" + id.name + "<";
+  for (const auto& f : features) s += f + "<";
+  for (auto form : forms) {
+    s += form.form_type + "<";
+    std::sort(form.fields.begin(), form.fields.end(),
+              [](const FormField& a, const FormField& b) { return a.var < b.var; });
+    for (auto field : form.fields) {
+      s += field.var + "<";
+      std::sort(field.values.begin(), field.values.end());
+      for (const auto& v : field.values) s += v + "<";
+    }
+  }
+  return base64(sha1(s));
+}
+
+std::string sha1(std::string_view data) {
+  uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+  std::string msg(data);
+  const uint64_t bits = static_cast<uint64_t>(data.size()) * 8;
+  msg += static_cast<char>(0x80);
+  while (msg.size() % 64 != 56) msg += '\0';
+  for (int i = 7; i >= 0; --i) msg += static_cast<char>((bits >> (i * 8)) & 0xFF);
+  auto rol = [](uint32_t x, int n) { return (x << n) | (x >> (32 - n)); };
+  for (std::size_t off = 0; off < msg.size(); off += 64) {
+    uint32_t w[80];
+    for (int i = 0; i < 16; ++i) {
+      const auto* p = reinterpret_cast<const unsigned char*>(msg.data() + off + i * 4);
+      w[i] = (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+    }
+    for (int i = 16; i < 80; ++i) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; ++i) {
+      uint32_t f, k;
+      if (i < 20) f = (b & c) | (~b & d), k = 0x5A827999;
+      else if (i < 40) f = b ^ c ^ d, k = 0x6ED9EBA1;
+      else if (i < 60) f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
+      else f = b ^ c ^ d, k = 0xCA62C1D6;
+      uint32_t t = rol(a, 5) + f + e + k + w[i];
+      e = d, d = c, c = rol(b, 30), b = a, a = t;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+  }
+  std::string out;
+  for (uint32_t v : h)
+    for (int i = 3; i >= 0; --i) out += static_cast<char>((v >> (i * 8)) & 0xFF);
+  return out;
+}
+
+std::string base64(std::string_view data) {
+  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    uint32_t n = (uint32_t(uint8_t(data[i])) << 16) | (uint32_t(uint8_t(data[i + 1])) << 8) | uint8_t(data[i + 2]);
+    out += tbl[n >> 18], out += tbl[(n >> 12) & 63], out += tbl[(n >> 6) & 63], out += tbl[n & 63];
+  }
+  if (i + 1 == data.size()) {
+    uint32_t n = uint32_t(uint8_t(data[i])) << 16;
+    out += tbl[n >> 18], out += tbl[(n >> 12) & 63], out += "==";
+  } else if (i + 2 == data.size()) {
+    uint32_t n = (uint32_t(uint8_t(data[i])) << 16) | (uint32_t(uint8_t(data[i + 1])) << 8);
+    out += tbl[n >> 18], out += tbl[(n >> 12) & 63], out += tbl[(n >> 6) & 63], out += '=';
+  }
+  return out;
+}
+
+}  // namespace parley::mod_pep

@@ -1,0 +1,318 @@
+// mod_pep: notifications (XEP-0163 §4.3: to the owner's available resources
+// and to contacts with a 'from' or 'both' subscription that may see the node,
+// filtered by their +notify interests), the last items on an available
+// presence (§4.3.2 / XEP-0060 send_last_published_item), entity capabilities
+// (XEP-0115: <c/> read from presence, disco#info asked once per ver and loop,
+// the hash verified, a bounded cache per loop) and the account's disco#info.
+#include <chrono>
+
+#include "mod_pep.hpp"
+
+namespace parley::mod_pep {
+
+std::string ModPep::item_xml(const std::string& /*node*/, const Item& item, bool with_payload) const {
+  std::string out = "<item id='" + xml_attr(item.id) + "'";
+  if (!with_payload) return out + "/>";
+  return out + ">" + item.payload + "</item>";
+}
+
+std::string ModPep::event_message(const std::string& owner, const std::string& event_xml) const {
+  return "<message xmlns='jabber:client' type='headline' from='" + xml_attr(owner) + "'><event xmlns='" +
+         std::string(ns_event) + "'>" + event_xml + "</event></message>";
+}
+
+// On the owner loop: every available session that may see the node gets the
+// event, if its caps say +notify for the node (checked on its own loop).
+void ModPep::notify(const std::string& owner, const std::string& node, const NodeConfig& config,
+                    const std::string& event_xml) {
+  const std::string message = event_message(owner, event_xml);
+  for (const auto& s : host().user_sessions(owner))
+    if (s.available) deliver(s.id, s.full_jid, node, message);
+  if (config.access == AccessModel::whitelist && config.whitelist.empty()) return;  // the owner's alone
+  const std::string user = parley::Jid::prepared(owner).local();
+  host().query("SELECT contact, groups FROM mod_roster_items WHERE host = ? AND user = ? AND "
+               "(subscription = 'from' OR subscription = 'both')",
+               {host().module_host(), user},
+               [this, owner, node, config, message](parley::Result<parley::Rows, std::string> rows) {
+                 if (!rows) return host().error("reading the roster of " + owner + " failed: " + rows.error());
+                 for (std::size_t i = 0; i < rows->size(); ++i) {
+                   std::string contact(rows->at(i, 0).bytes().value_or(""));
+                   auto groups = decode_roster_groups(rows->at(i, 1).bytes().value_or(""));
+                   if (contact == owner || check_access(config, false, contact, true, groups) != Access::allowed)
+                     continue;
+                   // Local contacts only: there is no server-to-server yet.
+                   if (parley::Jid::prepared(contact).domain() != host().module_host()) continue;
+                   for (const auto& s : host().user_sessions(contact))
+                     if (s.available) deliver(s.id, s.full_jid, node, message);
+                 }
+               });
+}
+
+void ModPep::deliver(parley_session_id session, const std::string& full_jid, const std::string& node,
+                     const std::string& message_xml) {
+  parley::post_to_session(host(), session, [this, session, full_jid, node, message_xml] {
+    auto* caps = host().session_slot<SessionCaps>(session);
+    if (!caps || !caps->available || !caps->features || !caps->features->count(node + "+notify")) return;
+    auto message = host().parse(message_xml);
+    if (!message) return;
+    message->set_attr("to", full_jid);
+    if (host().send_to_session(session, std::move(*message))) host().counter_add("notifications");
+  });
+}
+
+// The session's own presence, on its loop.
+parley::Outcome ModPep::on_presence(const parley::Event& event) {
+  auto stanza = event.stanza();
+  if (!stanza || event.user().empty()) return parley::Outcome::pass;
+  const parley_session_id session = event.session();
+  const std::string_view type = stanza->attr("type").value_or("");
+  auto* caps = host().session_slot<SessionCaps>(session);
+  if (type == "unavailable") {
+    if (caps) caps->available = false, caps->want_last = false;
+    return parley::Outcome::pass;
+  }
+  if (!type.empty()) return parley::Outcome::pass;
+  if (!caps) caps = host().set_session_slot(session, std::make_unique<SessionCaps>());
+  if (!caps) return parley::Outcome::pass;
+  const bool initial = !caps->available;
+  caps->available = true;
+  const std::string full(event.jid());
+  const std::string bare = std::string(event.user()) + "@" + std::string(event.host());
+  caps->full_jid = full;
+  caps->bare = bare;
+  auto c = stanza->child("c", ns_caps);
+  std::string ver(c ? c->attr("ver").value_or("") : "");
+  if (ver.empty()) {
+    caps->ver.clear();
+    caps->features.reset();
+  } else if (ver != caps->ver || !caps->features) {
+    // A new ver, or one not known yet (asked, timed out: asked again; a
+    // refused one stays refused in the cache).
+    if (ver != caps->ver) caps->features.reset();
+    caps->ver = ver;
+    resolve_caps(session, full, std::string(c->attr("node").value_or("")), ver,
+                 std::string(c->attr("hash").value_or("")));
+  }
+  if (initial) {
+    if (caps->features) send_last(session, full, bare);
+    else caps->want_last = !caps->ver.empty();  // sent once the caps are verified
+  }
+  return parley::Outcome::pass;
+}
+
+void ModPep::resolve_caps(parley_session_id session, const std::string& full_jid, const std::string& caps_node,
+                          const std::string& ver, const std::string& hash) {
+  CapsLoop& loop = caps_.here();
+  auto* caps = host().session_slot<SessionCaps>(session);
+  if (auto known = loop.known.find(ver); known != loop.known.end()) {
+    if (caps) caps->features = known->second;
+    return;
+  }
+  // Legacy caps (no hash) and other hashes cannot be verified: not trusted.
+  if (loop.untrusted.count(ver) || hash != "sha-1") return;
+  auto asked = loop.asking.find(ver);
+  if (asked != loop.asking.end()) {
+    // Asked already: the answer serves every session (at most the cache's
+    // size of them wait for one ver).
+    if (static_cast<int64_t>(asked->second.size()) < caps_cache_size_) asked->second.push_back(session);
+    return;
+  }
+  // As many questions in flight per loop as the cache holds answers; past
+  // that a new ver is not asked (that resource gets no notification).
+  if (static_cast<int64_t>(loop.asking.size()) >= caps_cache_size_) return;
+  loop.asking[ver].push_back(session);
+  parley::Element iq = host().element("iq", "jabber:client");
+  iq.set_attr("type", "get").set_attr("from", host().module_host()).set_attr("to", full_jid);
+  iq.add_child("query", ns_disco_info).set_attr("node", caps_node + "#" + ver);
+  host().counter_add("caps_queries");
+  parley::send_iq(host(), std::move(iq), std::chrono::seconds(10),
+                  [this, ver](std::optional<parley::ElementView> answer) { caps_answer(ver, answer); });
+}
+
+void ModPep::caps_answer(const std::string& ver, std::optional<parley::ElementView> answer) {
+  CapsLoop& loop = caps_.here();
+  auto waiting = std::move(loop.asking[ver]);
+  loop.asking.erase(ver);
+  std::optional<parley::ElementView> query;
+  if (answer && answer->attr("type").value_or("") == "result") query = answer->child("query", ns_disco_info);
+  if (!query) return;  // an error or no answer: not cached, the next presence with it asks again
+  CapsInfo info;
+  auto features = std::make_shared<std::set<std::string, std::less<>>>();
+  for (auto child : query->children()) {
+    if (child.name() == "identity" && child.xmlns() == ns_disco_info) {
+      info.identities.push_back(CapsIdentity{std::string(child.attr("category").value_or("")),
+                                             std::string(child.attr("type").value_or("")),
+                                             std::string(child.attr("xml:lang").value_or("")),
+                                             std::string(child.attr("name").value_or(""))});
+    } else if (child.name() == "feature" && child.xmlns() == ns_disco_info) {
+      info.features.emplace_back(child.attr("var").value_or(""));
+      features->emplace(child.attr("var").value_or(""));
+    } else if (child.name() == "x" && child.xmlns() == ns_data) {
+      CapsForm form;
+      bool typed = false;
+      for (auto field : child.children()) {
+        if (field.name() != "field") continue;
+        FormField f{std::string(field.attr("var").value_or("")), {}};
+        for (auto v : field.children())
+          if (v.name() == "value") f.values.push_back(v.text());
+        if (f.var == "FORM_TYPE") {
+          // §5.4 3.e/3.f: a FORM_TYPE not hidden, or not one value: the form is ignored.
+          typed = field.attr("type").value_or("") == "hidden" && f.values.size() == 1;
+          if (typed) form.form_type = f.values.front();
+        } else {
+          form.fields.push_back(std::move(f));
+        }
+      }
+      if (typed) info.forms.push_back(std::move(form));
+    }
+  }
+  const auto computed = caps_ver(info);
+  if (!computed || *computed != ver) {
+    host().counter_add("caps_untrusted");
+    remember(loop, ver, nullptr);
+    return;
+  }
+  Features shared = features;
+  remember(loop, ver, shared);
+  for (parley_session_id session : waiting) {
+    auto* caps = host().session_slot<SessionCaps>(session);
+    if (!caps || caps->ver != ver) continue;
+    caps->features = shared;
+    if (caps->want_last && caps->available) {
+      caps->want_last = false;
+      send_last(session, caps->full_jid, caps->bare);
+    }
+  }
+}
+
+void ModPep::remember(CapsLoop& loop, const std::string& ver, Features features) {
+  if (features) loop.known[ver] = std::move(features);
+  else loop.untrusted.insert(ver);
+  loop.order.push_back(ver);
+  while (static_cast<int64_t>(loop.order.size()) > caps_cache_size_) {
+    const std::string old = std::move(loop.order.front());
+    loop.order.pop_front();
+    loop.known.erase(old);
+    loop.untrusted.erase(old);
+  }
+}
+
+// The last item of each node the session's user may see, of its own account
+// and of the accounts it is subscribed to (its roster's 'to' and 'both'),
+// each filtered by the session's +notify on its loop.
+void ModPep::send_last(parley_session_id session, const std::string& full_jid, const std::string& bare) {
+  send_last_of(session, full_jid, bare, bare);
+  const std::string user = parley::Jid::prepared(bare).local();
+  host().query("SELECT contact FROM mod_roster_items WHERE host = ? AND user = ? AND "
+               "(subscription = 'to' OR subscription = 'both')",
+               {host().module_host(), user},
+               [this, session, full_jid, bare](parley::Result<parley::Rows, std::string> rows) {
+                 if (!rows) return host().error("reading the roster of " + bare + " failed: " + rows.error());
+                 for (std::size_t i = 0; i < rows->size(); ++i) {
+                   std::string contact(rows->at(i, 0).bytes().value_or(""));
+                   if (contact == bare || parley::Jid::prepared(contact).domain() != host().module_host()) continue;
+                   send_last_of(session, full_jid, bare, contact);
+                 }
+               });
+}
+
+void ModPep::send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
+                          const std::string& owner, bool approved) {
+  // On presence: on_sub_and_presence nodes; on a subscription the owner just
+  // approved: on_sub ones too.
+  auto send = [this, session, full_jid, bare, owner, approved](UserPep& u, const Relation& rel) {
+    for (const auto& [node, n] : u.nodes) {
+      const bool when = n.config.send_last == SendLast::on_sub_and_presence ||
+                        (approved && n.config.send_last == SendLast::on_sub);
+      if (n.items.empty() || !when || !n.config.deliver_notifications) continue;
+      if (check_access(n.config, bare == owner, bare, rel.subscribed_from, rel.groups) != Access::allowed) continue;
+      deliver(session, full_jid, node,
+              event_message(owner, "<items xmlns='" + std::string(ns_event) + "' node='" + xml_attr(node) + "'>" +
+                                       item_xml(node, n.items.back(), n.config.deliver_payloads) + "</items>"));
+    }
+  };
+  if (bare == owner) {
+    with_user(owner, [send](UserPep* u) {
+      if (u) send(*u, Relation{});
+    });
+    return;
+  }
+  relation(parley::Jid::prepared(owner).local(), bare, [this, owner, send, approved](std::optional<Relation> rel) {
+    if (!rel) return;
+    // Only contacts the owner lets see its presence: its roster says so, or
+    // it has just said so with a 'subscribed' (its roster may not show it yet).
+    if (approved) rel->subscribed_from = true;
+    if (!rel->subscribed_from) return;
+    with_user(owner, [send, rel](UserPep* u) {
+      if (u) send(*u, *rel);
+    });
+  });
+}
+
+// XEP-0163 §4.3 / XEP-0060 send_last_published_item on_sub: the owner
+// approves a local contact's subscription (RFC 6121 3.1.5, its 'subscribed'
+// on its own stream): the contact's available resources get the last items
+// (each filtered by its own +notify, on its loop).
+parley::Outcome ModPep::on_stanza_in(const parley::Event& event) {
+  auto stanza = event.stanza();
+  if (!stanza || stanza->name() != "presence" || stanza->attr("type").value_or("") != "subscribed" ||
+      event.user().empty())
+    return parley::Outcome::pass;
+  auto to = stanza->attr("to");
+  if (!to) return parley::Outcome::pass;
+  const std::string contact(parley::bare_jid(*to));  // 'to' is prepared before STANZA_IN
+  const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+  if (contact == owner || parley::Jid::prepared(contact).domain() != host().module_host())
+    return parley::Outcome::pass;
+  for (const auto& s : host().user_sessions(contact)) {
+    if (!s.available) continue;
+    parley::post_to_session(host(), s.id, [this, session = s.id, full = s.full_jid, contact, owner] {
+      auto* caps = host().session_slot<SessionCaps>(session);
+      if (caps && caps->features) send_last_of(session, full, contact, owner, true);
+    });
+  }
+  return parley::Outcome::pass;
+}
+
+parley::Result<std::string, std::string> ModPep::save_session_data(parley_session_id, const SessionCaps& caps) {
+  std::vector<std::string> out{"v1", caps.available ? "1" : "0", caps.ver, caps.full_jid, caps.bare,
+                               caps.features ? "1" : "0"};
+  if (caps.features) out.insert(out.end(), caps.features->begin(), caps.features->end());
+  return encode_strings(out);
+}
+
+parley::Result<std::unique_ptr<SessionCaps>, std::string> ModPep::restore_session_data(parley_session_id,
+                                                                                       std::string_view bytes) {
+  auto in = decode_roster_groups(bytes);
+  if (in.size() < 6 || in[0] != "v1") return parley::unexpected(std::string("malformed mod_pep session caps"));
+  auto caps = std::make_unique<SessionCaps>();
+  caps->available = in[1] == "1";
+  caps->ver = in[2];
+  caps->full_jid = in[3];
+  caps->bare = in[4];
+  if (in[5] == "1") caps->features = std::make_shared<std::set<std::string, std::less<>>>(in.begin() + 6, in.end());
+  return caps;
+}
+
+parley::Outcome ModPep::on_account_disco(const parley::Event& event) {
+  auto query = event.acc();
+  if (!query) return parley::Outcome::pass;
+  query->add_child("identity", ns_disco_info).set_attr("category", "pubsub").set_attr("type", "pep");
+  for (const char* feature :
+       {"http://jabber.org/protocol/pubsub", "http://jabber.org/protocol/pubsub#publish",
+        "http://jabber.org/protocol/pubsub#auto-create", "http://jabber.org/protocol/pubsub#auto-subscribe",
+        "http://jabber.org/protocol/pubsub#publish-options", "http://jabber.org/protocol/pubsub#retrieve-items",
+        "http://jabber.org/protocol/pubsub#retract-items", "http://jabber.org/protocol/pubsub#purge-nodes",
+        "http://jabber.org/protocol/pubsub#delete-nodes", "http://jabber.org/protocol/pubsub#create-nodes",
+        "http://jabber.org/protocol/pubsub#config-node", "http://jabber.org/protocol/pubsub#persistent-items",
+        "http://jabber.org/protocol/pubsub#last-published", "http://jabber.org/protocol/pubsub#item-ids",
+        "http://jabber.org/protocol/pubsub#filtered-notifications",
+        "http://jabber.org/protocol/pubsub#access-presence", "http://jabber.org/protocol/pubsub#access-open",
+        "http://jabber.org/protocol/pubsub#access-roster", "http://jabber.org/protocol/pubsub#access-whitelist",
+        "http://jabber.org/protocol/pubsub#modify-affiliations", "http://jabber.org/protocol/pubsub#retrieve-affiliations",
+        "http://jabber.org/protocol/pubsub#retrieve-default"})
+    query->add_child("feature", ns_disco_info).set_attr("var", feature);
+  return parley::Outcome::pass;
+}
+
+}  // namespace parley::mod_pep
