@@ -109,6 +109,9 @@ class Room {
   void groupchat(parley::ElementView stanza, Occupant& sender);
   void private_message(parley::ElementView stanza, Occupant& sender, const std::string& nick);
   void status_message(const std::vector<int>& codes);
+  void mediated_invite(parley::ElementView stanza, const std::string& from, parley::ElementView invite);
+  void mediated_decline(parley::ElementView stanza, const std::string& from, parley::ElementView decline);
+  void voice_request(parley::ElementView stanza, const std::string& from, parley::ElementView form);
 
   // Iqs (room_admin.cpp).
   void disco_info(parley::ElementView iq);
@@ -147,6 +150,7 @@ class Room {
   std::map<std::string, std::string> nicks_;         // nick -> real full JID
   std::string subject_, subject_nick_;
   std::deque<HistoryEntry> history_;
+  std::map<std::string, std::string> invitations_;  // invitee bare JID -> inviter real JID (for declines)
 };
 
 // A stanza error element (RFC 6120 8.3) to add to a reply.

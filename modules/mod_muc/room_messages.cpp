@@ -19,8 +19,13 @@ void Room::on_message(parley::ElementView stanza, const std::string& from, const
     return private_message(stanza, *o, nick);
   }
   if (type != "groupchat") {
-    // A normal message to the room: an invitation or a decline would be
-    // mediated (§7.8.2, not done yet); anything else is refused.
+    // A normal message to the room: a mediated invitation or decline
+    // (§7.8.2), a voice request or its approval (§7.13); nothing else.
+    if (auto x = stanza.child("x", ns_user)) {
+      if (auto invite = x->child("invite", ns_user)) return mediated_invite(stanza, from, *invite);
+      if (auto decline = x->child("decline", ns_user)) return mediated_decline(stanza, from, *decline);
+    }
+    if (auto form = stanza.child("x", ns_xdata)) return voice_request(stanza, from, *form);
     return error(stanza, "bad-request", "modify", "only groupchat messages are sent to the room");
   }
   if (!o) return error(stanza, "not-acceptable", "cancel", "only occupants may send messages to the room");
@@ -72,6 +77,105 @@ void Room::private_message(parley::ElementView stanza, Occupant& sender, const s
   if (!out.child("x", ns_user)) out.add_child("x", ns_user);
   out.add_child("occupant-id", ns_oid).set_attr("id", sender.oid);
   route(std::move(out));
+}
+
+void Room::mediated_invite(parley::ElementView stanza, const std::string& from, parley::ElementView invite) {
+  Occupant* sender = by_real(from);
+  if (!sender) return error(stanza, "not-acceptable", "cancel", "only occupants may invite");
+  const Affiliation aff = affiliation_of(sender->bare);
+  const bool privileged = aff == Affiliation::owner || aff == Affiliation::admin;
+  // §7.8.2: without muc#roomconfig_allowinvites only admins and owners invite
+  // (and moderators, in a room that is not members-only).
+  if (!config_.allow_invites && !privileged && (config_.members_only || sender->role != Role::moderator))
+    return error(stanza, "forbidden", "auth");
+  auto to = invite.attr("to");
+  std::optional<std::string> invitee = to ? service_.host->prepare_jid(*to) : std::nullopt;
+  if (!invitee) return error(stanza, "jid-malformed", "modify");
+  const std::string invitee_bare(parley::bare_jid(*invitee));
+  if (affiliation_of(invitee_bare) == Affiliation::outcast) return error(stanza, "forbidden", "auth");
+  if (config_.members_only && affiliation_of(invitee_bare) == Affiliation::none) {
+    // The service adds the invitee to the member list (§7.8.2, a MAY).
+    affiliations_[invitee_bare] = Affiliation::member;
+    persist();
+  }
+  // Kept so that a decline goes back to the inviter (and only then): bounded.
+  invitations_[invitee_bare] = sender->real;
+  while (invitations_.size() > 100) invitations_.erase(invitations_.begin());
+  parley::Element m = element("message");
+  m.set_attr("from", jid_).set_attr("to", *invitee);
+  if (auto id = stanza.attr("id")) m.set_attr("id", *id);
+  auto x = m.add_child("x", ns_user);
+  auto out = x.add_child("invite", ns_user);
+  out.set_attr("from", config_.non_anonymous ? sender->real : occupant_jid(sender->nick));
+  std::string reason = invite.child_text("reason");
+  if (!reason.empty()) out.add_child("reason", ns_user).add_text(reason);
+  if (config_.password_protected) x.add_child("password", ns_user).add_text(config_.secret);
+  m.add_child("body", ns_client).add_text("You are invited to " + jid_ + (reason.empty() ? "" : ": " + reason));
+  route(std::move(m));
+}
+
+void Room::mediated_decline(parley::ElementView stanza, const std::string& from, parley::ElementView decline) {
+  const std::string bare(parley::bare_jid(from));
+  auto it = invitations_.find(bare);
+  if (it == invitations_.end()) return error(stanza, "not-acceptable", "cancel", "no invitation to decline");
+  const std::string inviter = it->second;
+  invitations_.erase(it);
+  parley::Element m = element("message");
+  m.set_attr("from", jid_).set_attr("to", inviter);
+  auto out = m.add_child("x", ns_user).add_child("decline", ns_user);
+  out.set_attr("from", bare);
+  std::string reason = decline.child_text("reason");
+  if (!reason.empty()) out.add_child("reason", ns_user).add_text(reason);
+  route(std::move(m));
+}
+
+void Room::voice_request(parley::ElementView stanza, const std::string& from, parley::ElementView form) {
+  std::string form_type, role, nick, allow;
+  for (auto f : form.children()) {
+    if (f.name() != "field") continue;
+    auto var = f.attr("var").value_or("");
+    std::string value = f.child_text("value");
+    if (var == "FORM_TYPE") form_type = value;
+    else if (var == "muc#role") role = value;
+    else if (var == "muc#roomnick") nick = value;
+    else if (var == "muc#request_allow") allow = value;
+  }
+  if (form_type != "http://jabber.org/protocol/muc#request" || form.attr("type") != "submit")
+    return error(stanza, "bad-request", "modify");
+  Occupant* sender = by_real(from);
+  if (!sender) return error(stanza, "not-acceptable", "cancel");
+  if (sender->role == Role::moderator && !nick.empty()) {
+    // §8.6: a moderator's answer to a request.
+    if (allow != "1" && allow != "true") return;
+    Occupant* target = by_nick(nick);
+    if (!target || target->role != Role::visitor) return;
+    std::string why = check_role_change(affiliation_of(sender->bare), sender->role, affiliation_of(target->bare),
+                                        target->role, Role::participant);
+    if (!why.empty()) return error(stanza, why, why == "forbidden" ? "auth" : "cancel");
+    return apply_role(*target, Role::participant, {}, sender->nick);
+  }
+  // §7.13: a visitor asks; every moderator gets the approval form.
+  if (sender->role != Role::visitor || role != "participant") return error(stanza, "bad-request", "modify");
+  for (const auto& [real, o] : occupants_) {
+    if (o.role != Role::moderator) continue;
+    parley::Element m = element("message");
+    m.set_attr("from", jid_).set_attr("to", real);
+    auto x = m.add_child("x", ns_xdata);
+    x.set_attr("type", "form");
+    x.add_child("title", ns_xdata).add_text("Voice request");
+    auto field = [&](const char* var, const char* type, const char* label, const std::string& value) {
+      auto f = x.add_child("field", ns_xdata);
+      f.set_attr("var", var).set_attr("type", type);
+      if (label[0]) f.set_attr("label", label);
+      f.add_child("value", ns_xdata).add_text(value);
+    };
+    field("FORM_TYPE", "hidden", "", "http://jabber.org/protocol/muc#request");
+    field("muc#role", "list-single", "Requested role", "participant");
+    field("muc#jid", "jid-single", "User ID", sender->real);
+    field("muc#roomnick", "text-single", "Room Nickname", sender->nick);
+    field("muc#request_allow", "boolean", "Grant voice to this person?", "false");
+    route(std::move(m));
+  }
 }
 
 void Room::status_message(const std::vector<int>& codes) {

@@ -535,6 +535,60 @@ def test_cancel_of_first_configuration_destroys(muc_server, login):
     assert cond(alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=room)) == "item-not-found"
 
 
+# -- invitations and voice requests -------------------------------------------------------
+
+def test_mediated_invitation_and_decline(muc_server, login):
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    room = new_room(muc_server)
+    create(alice, room, "A", field("muc#roomconfig_membersonly", "1") + field("muc#roomconfig_passwordprotectedroom", "1")
+           + field("muc#roomconfig_roomsecret", "pw"))
+    alice.send(f"<message to='{room}' id='inv1'><x xmlns='{NS_USER}'><invite to='bob@{muc_server.domain}'>"
+               "<reason>join us</reason></invite></x></message>")
+    m = bob.expect(MESSAGE, match=lambda e: e.find(q(NS_USER, "x")) is not None)
+    x = m.find(q(NS_USER, "x"))
+    inv = x.find(q(NS_USER, "invite"))
+    assert m.get("from") == room and inv.get("from") == f"{room}/A"
+    assert inv.findtext(q(NS_USER, "reason")) == "join us" and x.findtext(q(NS_USER, "password")) == "pw"
+    # Invited into a members-only room: now a member (and the password lets him in).
+    join(bob, room, "B", "<password>pw</password>")
+    # Without allowinvites a plain member may not invite.
+    bob.send(f"<message to='{room}' id='inv2'><x xmlns='{NS_USER}'><invite to='carol@{muc_server.domain}'/></x></message>")
+    assert cond(bob.expect(MESSAGE, match=lambda e: e.get("id") == "inv2")) == "forbidden"
+    alice.send(f"<message to='{room}'><x xmlns='{NS_USER}'><invite to='carol@{muc_server.domain}'/></x></message>")
+    carol.expect(MESSAGE, match=lambda e: e.find(q(NS_USER, "x")) is not None)
+    carol.send(f"<message to='{room}'><x xmlns='{NS_USER}'><decline to='alice@{muc_server.domain}'>"
+               "<reason>busy</reason></decline></x></message>")
+    d = alice.expect(MESSAGE, match=lambda e: e.find(q(NS_USER, "x")) is not None
+                     and e.find(q(NS_USER, "x")).find(q(NS_USER, "decline")) is not None)
+    dec = d.find(q(NS_USER, "x")).find(q(NS_USER, "decline"))
+    assert d.get("from") == room and dec.get("from") == f"carol@{muc_server.domain}"
+    assert dec.findtext(q(NS_USER, "reason")) == "busy"
+    # A second decline has no invitation left to answer.
+    carol.send(f"<message to='{room}' id='dec2'><x xmlns='{NS_USER}'><decline to='alice@{muc_server.domain}'/></x></message>")
+    assert cond(carol.expect(MESSAGE, match=lambda e: e.get("id") == "dec2")) == "not-acceptable"
+
+
+def test_voice_request(muc_server, login):
+    alice, bob = login("alice"), login("bob")
+    room = new_room(muc_server)
+    create(alice, room, "A", field("muc#roomconfig_moderatedroom", "1"))
+    got = join(bob, room, "B")
+    assert item(self_presence(got)).get("role") == "visitor"
+    request = (f"<x xmlns='{NS_XDATA}' type='submit'>{field('FORM_TYPE', 'http://jabber.org/protocol/muc#request')}"
+               f"{field('muc#role', 'participant')}</x>")
+    bob.send(f"<message to='{room}'>{request}</message>")
+    form = alice.expect(MESSAGE, match=lambda e: e.find(q(NS_XDATA, "x")) is not None)
+    values = {f.get("var"): f.findtext(q(NS_XDATA, "value")) for f in form.find(q(NS_XDATA, "x")).findall(q(NS_XDATA, "field"))}
+    assert values["muc#roomnick"] == "B" and values["muc#jid"] == bob.jid and values["muc#request_allow"] == "false"
+    approve = (f"<x xmlns='{NS_XDATA}' type='submit'>{field('FORM_TYPE', 'http://jabber.org/protocol/muc#request')}"
+               f"{field('muc#role', 'participant')}{field('muc#roomnick', 'B')}{field('muc#request_allow', 'true')}</x>")
+    alice.send(f"<message to='{room}'>{approve}</message>")
+    p = bob.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B" and item(e).get("role") == "participant")
+    assert "110" in codes(p)
+    groupchat(bob, room, "I can speak")
+    expect_body(alice, "I can speak")
+
+
 # -- slixmpp ------------------------------------------------------------------------------
 
 def test_slixmpp_xep_0045(muc_server, login):
