@@ -121,6 +121,9 @@ class Room {
   void apply_affiliation(const std::string& bare, Affiliation to, const std::string& reason, const std::string& actor);
   void apply_role(Occupant& o, Role to, const std::string& reason, const std::string& actor);
   void destroy(parley::ElementView destroy_el);
+  // The room's archive (room_archive.cpp): the new entry's id, 0 if not archived.
+  uint64_t archive(const parley::Element& message, const std::string& nick);
+  void archive_iq(parley::ElementView iq, const std::string& from);
   void after_config(const ConfigChange& change, bool was_locked);
 
   // Helpers.

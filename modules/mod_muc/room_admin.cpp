@@ -72,6 +72,7 @@ void Room::on_iq(parley::ElementView iq, const std::string& from, const std::str
   if (type == "get" && xmlns == ns_ping) return route(parley::make_iq_result(iq));
   if (xmlns == ns_owner) return owner_iq(iq, from);
   if (xmlns == ns_admin) return admin_iq(iq, from);
+  if (xmlns == "urn:xmpp:mam:2") return archive_iq(iq, from);
   error(iq, "service-unavailable", "cancel");
 }
 
@@ -91,7 +92,9 @@ void Room::disco_info(parley::ElementView iq) {
                                     config_.password_protected ? "muc_passwordprotected" : "muc_unsecured",
                                     ns_oid,
                                     "urn:xmpp:ping",
+                                    "urn:xmpp:sid:0",
                                     ns_info};
+  if (config_.logging && service_.host->supports_archive()) features.push_back("urn:xmpp:mam:2");
   for (const std::string& f : features) q.add_child("feature", ns_info).set_attr("var", f);
   auto form = q.add_child("x", ns_xdata);
   form.set_attr("type", "result");

@@ -50,6 +50,19 @@ void Room::groupchat(parley::ElementView stanza, Occupant& sender) {
   // XEP-0421: an occupant-id the sender put there is not the room's.
   out.remove_children("occupant-id", ns_oid);
   out.add_child("occupant-id", ns_oid).set_attr("id", sender.oid);
+  // XEP-0359: the room's id of the message (a client's own claim removed),
+  // the id of its archive entry when the room is logged.
+  {
+    std::vector<parley::Element> others;  // stanza ids of other entities stay
+    for (auto c : out.children())
+      if (c.name() == "stanza-id" && c.xmlns() == "urn:xmpp:sid:0" && c.attr("by") != jid_) others.push_back(c.clone());
+    out.remove_children("stanza-id", "urn:xmpp:sid:0");
+    for (auto& c : others) out.add_child(std::move(c));
+  }
+  if (has_body) {
+    if (uint64_t id = archive(out, sender.nick))
+      out.add_child("stanza-id", "urn:xmpp:sid:0").set_attr("id", std::to_string(id)).set_attr("by", jid_);
+  }
   // One serialization per occupant: the SDK has no shared-buffer send (route
   // takes an element each), so each occupant gets its own copy.
   for (const auto& [real, viewer] : occupants_) {

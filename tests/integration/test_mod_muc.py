@@ -589,6 +589,71 @@ def test_voice_request(muc_server, login):
     expect_body(alice, "I can speak")
 
 
+# -- the room's archive ---------------------------------------------------------------------
+
+NS_MAM = "urn:xmpp:mam:2"
+NS_RSM = "http://jabber.org/protocol/rsm"
+NS_FORWARD = "urn:xmpp:forward:0"
+NS_SID = "urn:xmpp:sid:0"
+
+
+def mam_page(client, room, rsm="", queryid="q1"):
+    """(results, fin) of a MAM query to the room."""
+    sid = client.new_id()
+    client.send(f"<iq type='set' id='{sid}' to='{room}'><query xmlns='{NS_MAM}' queryid='{queryid}'>"
+                f"<set xmlns='{NS_RSM}'>{rsm}</set></query></iq>")
+    got = until(client, lambda e: e.tag == IQ and e.get("id") == sid)
+    results = [e for e in got if e.tag == MESSAGE and e.find(q(NS_MAM, "result")) is not None]
+    return results, got[-1]
+
+
+def test_room_archive_when_logging(muc_server, login):
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    room = new_room(muc_server)
+    create(alice, room, "A", field("muc#roomconfig_enablelogging", "1"))
+    info = alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=room)
+    assert NS_MAM in {f.get("var") for f in info.iter(q(NS_DISCO_INFO, "feature"))}
+    got = join(bob, room, "B")
+    assert "170" in codes(self_presence(got))
+    ids = []
+    for i in range(3):
+        groupchat(alice, room, f"logged {i}")
+        m = expect_body(bob, f"logged {i}")
+        sid = m.find(q(NS_SID, "stanza-id"))
+        assert sid is not None and sid.get("by") == room
+        ids.append(sid.get("id"))
+    results, fin = mam_page(carol, room, "<max>2</max>")
+    assert fin.get("type") == "result"
+    bodies = [r.find(q(NS_MAM, "result")).find(q(NS_FORWARD, "forwarded")).find(q(NS_CLIENT, "message"))
+              .findtext(q(NS_CLIENT, "body")) for r in results]
+    assert bodies == ["logged 0", "logged 1"]
+    assert [r.find(q(NS_MAM, "result")).get("id") for r in results] == ids[:2]
+    assert all(r.get("from") == room and r.find(q(NS_MAM, "result")).get("queryid") == "q1" for r in results)
+    f = fin.find(q(NS_MAM, "fin"))
+    assert f.get("complete") != "true" and f.find(q(NS_RSM, "set")).findtext(q(NS_RSM, "count")) == "3"
+    last = f.find(q(NS_RSM, "set")).findtext(q(NS_RSM, "last"))
+    results, fin = mam_page(carol, room, f"<max>2</max><after>{last}</after>")
+    assert [r.find(q(NS_MAM, "result")).get("id") for r in results] == ids[2:]
+    assert fin.find(q(NS_MAM, "fin")).get("complete") == "true"
+    results, fin = mam_page(carol, room, "<max>1</max><before/>")
+    assert [r.find(q(NS_MAM, "result")).get("id") for r in results] == ids[2:]
+    # Members-only: a non-member may not read it.
+    owner_set(alice, room, field("muc#roomconfig_membersonly", "1"))
+    r = carol.iq("set", f"<query xmlns='{NS_MAM}'/>", to=room)
+    assert cond(r) == "forbidden"
+
+
+def test_no_archive_without_logging(muc_server, login):
+    alice = login("alice")
+    room = new_room(muc_server)
+    create(alice, room, "A")
+    groupchat(alice, room, "not logged")
+    m = expect_body(alice, "not logged")
+    assert m.find(q(NS_SID, "stanza-id")) is None
+    results, fin = mam_page(alice, room)
+    assert results == [] and fin.find(q(NS_MAM, "fin")).find(q(NS_RSM, "set")).findtext(q(NS_RSM, "count")) == "0"
+
+
 # -- slixmpp ------------------------------------------------------------------------------
 
 def test_slixmpp_xep_0045(muc_server, login):
