@@ -12,7 +12,7 @@
 // start; temporary rooms vanish when their last occupant leaves.
 //
 // Options (docs/modules/mod_muc.md): host, max_users, history_size,
-// rate_per_minute, rate_burst, max_rooms.
+// rate_per_minute, rate_burst, max_rooms, max_affiliations.
 #include <memory>
 #include <random>
 #include <string>
@@ -72,6 +72,9 @@ class ModMuc : public parley::Module {
     auto rate = int_option("rate_per_minute", 600, 0, 100000);
     auto burst = int_option("rate_burst", 30, 1, 10000);
     auto max_rooms = int_option("max_rooms", 10000, 1, 10000000);
+    auto max_affiliations = int_option("max_affiliations", 10000, 1, 1000000);
+    if (!max_affiliations) return parley::unexpected(std::string("max_affiliations must be 1..1000000"));
+    service_.max_affiliations = static_cast<std::size_t>(*max_affiliations);
     if (!max_users) return parley::unexpected(std::string("max_users must be 1..100000"));
     if (!history) return parley::unexpected(std::string("history_size must be 0..1000"));
     if (!rate) return parley::unexpected(std::string("rate_per_minute must be 0..100000"));
@@ -300,6 +303,7 @@ PARLEY_MODULE(ModMuc, "mod_muc", "0.1.0",
               parley::option("rate_per_minute", PARLEY_OPT_INT),
               parley::option("rate_burst", PARLEY_OPT_INT),
               parley::option("max_rooms", PARLEY_OPT_INT),
+              parley::option("max_affiliations", PARLEY_OPT_INT),
               parley::schema("CREATE TABLE mod_muc_rooms (jid TEXT PRIMARY KEY, secret TEXT NOT NULL, "
                              "config TEXT NOT NULL, subject TEXT NOT NULL, subject_nick TEXT NOT NULL)"),
               parley::schema("CREATE TABLE mod_muc_affiliations (room TEXT NOT NULL, jid TEXT NOT NULL, "

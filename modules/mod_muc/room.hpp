@@ -37,6 +37,7 @@ struct Service {
   std::size_t history_size = 20;   // groupchat messages kept per room
   int64_t rate_per_minute = 600;   // groupchat/private messages per occupant (0: no limit)
   int64_t rate_burst = 30;
+  std::size_t max_affiliations = 10000;  // affiliations kept per room (members, admins, owners, outcasts)
   // Persistence (mod_muc.cpp): the room's row and affiliations, or its removal.
   std::function<void(const class Room&)> save;
   std::function<void(const std::string& room_jid)> forget;

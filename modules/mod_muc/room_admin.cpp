@@ -63,6 +63,12 @@ void Room::on_iq(parley::ElementView iq, const std::string& from, const std::str
     return error(iq, "service-unavailable", "cancel");
   }
   const std::string_view xmlns = payload->xmlns();
+  if (type == "get" && xmlns == ns_info && payload->attr("node") == "x-roomuser-item") {
+    // §7.11: no nickname is registered here (registration is not offered).
+    parley::Element result = parley::make_iq_result(iq);
+    result.add_child("query", ns_info).set_attr("node", "x-roomuser-item");
+    return route(std::move(result));
+  }
   if (type == "get" && xmlns == ns_info) return disco_info(iq);
   if (type == "get" && xmlns == ns_items) {
     parley::Element result = parley::make_iq_result(iq);
@@ -187,9 +193,9 @@ void Room::owner_iq(parley::ElementView iq, const std::string& from) {
   ConfigChange change;
   if (auto err = apply_config(config_, form, service_.max_users, change))
     return error(iq, "not-acceptable", "modify", *err);
-  if (change.has_owners) {
-    if (change.owners.empty()) return error(iq, "conflict", "cancel", "a room keeps an owner");
-  }
+  if (change.has_owners && change.owners.empty()) return error(iq, "conflict", "cancel", "a room keeps an owner");
+  if (change.admins.size() + change.owners.size() + affiliations_.size() > service_.max_affiliations)
+    return error(iq, "resource-constraint", "wait", "the room keeps no more affiliations");
   const bool was_locked = locked_;
   locked_ = false;
   route(parley::make_iq_result(iq));
@@ -247,7 +253,10 @@ void Room::destroy(parley::ElementView destroy_el) {
   // §10.9: each occupant gets its own unavailable presence with the destroy.
   for (auto& [real, o] : occupants_) {
     parley::Element p = presence_of(o, &o, real, true, {110});
-    if (auto x = p.child("x", ns_user)) x->add_child(d.clone());
+    if (auto x = p.child("x", ns_user)) {
+      if (auto i = x->child("item", ns_user)) i->set_attr("affiliation", "none");  // §10.9
+      x->add_child(d.clone());
+    }
     route(std::move(p));
   }
   occupants_.clear();

@@ -92,6 +92,11 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
     }
     changes.push_back(std::move(c));
   }
+  std::size_t added = 0;
+  for (const Change& c : changes)
+    if (!c.is_role && c.aff != Affiliation::none && !affiliations_.count(c.target)) ++added;
+  if (affiliations_.size() + added > service_.max_affiliations)
+    return error(iq, "resource-constraint", "wait", "the room keeps no more affiliations");
   route(parley::make_iq_result(iq));
   const std::string actor_nick = actor ? actor->nick : std::string();
   for (const Change& c : changes) {

@@ -106,7 +106,8 @@ void Room::mediated_invite(parley::ElementView stanza, const std::string& from, 
   if (!invitee) return error(stanza, "jid-malformed", "modify");
   const std::string invitee_bare(parley::bare_jid(*invitee));
   if (affiliation_of(invitee_bare) == Affiliation::outcast) return error(stanza, "forbidden", "auth");
-  if (config_.members_only && affiliation_of(invitee_bare) == Affiliation::none) {
+  if (config_.members_only && affiliation_of(invitee_bare) == Affiliation::none &&
+      affiliations_.size() < service_.max_affiliations) {
     // The service adds the invitee to the member list (§7.8.2, a MAY).
     affiliations_[invitee_bare] = Affiliation::member;
     persist();

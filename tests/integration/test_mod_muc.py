@@ -201,6 +201,9 @@ def test_service_disco_and_public_rooms(muc_server, login):
     vars_ = {f.get("var"): f.findtext(q(NS_XDATA, "value")) for f in form.findall(q(NS_XDATA, "field"))}
     assert vars_["FORM_TYPE"] == "http://jabber.org/protocol/muc#roominfo"
     assert vars_["muc#roominfo_occupants"] == "1"
+    # §7.11: no reserved nickname.
+    r = alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}' node='x-roomuser-item'/>", to=hidden)
+    assert r.get("type") == "result" and r.find(q(NS_DISCO_INFO, "query")).find(q(NS_DISCO_INFO, "identity")) is None
     missing = alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=new_room(muc_server))
     assert cond(missing) == "item-not-found"
 
@@ -522,6 +525,8 @@ def test_destroy_with_alternate_venue(muc_server, login):
     gone = bob.expect(PRESENCE, match=lambda e: e.get("type") == "unavailable")
     d = gone.find(q(NS_USER, "x")).find(q(NS_USER, "destroy"))
     assert d.get("jid") == f"other@{service(muc_server)}" and d.findtext(q(NS_USER, "reason")) == "moving"
+    assert (item(gone).get("affiliation"), item(gone).get("role")) == ("none", "none")
+    assert "110" in codes(gone)
     assert cond(alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=room)) == "item-not-found"
 
 
@@ -683,6 +688,49 @@ def test_slixmpp_xep_0045(muc_server, login):
         assert expect_body(alice, "from slix").get("from") == f"{room}/SlixBob"
     finally:
         runner.close()
+
+
+# -- limits ---------------------------------------------------------------------------------
+
+def test_limits(server_factory, raw_factory):
+    modules = dict(MODULES)
+    modules["mod_muc"] = {"max_users": 2, "max_affiliations": 2, "rate_per_minute": 1, "rate_burst": 2,
+                          "max_rooms": 2}
+    server = server_factory(modules=modules)
+    clients = {}
+    for user in ("alice", "bob", "carol"):
+        server.register(user, PASSWORD)
+        clients[user] = raw_factory(server.c2s_port)
+        clients[user].login(user, PASSWORD, resource="r", presence=True)
+    alice, bob, carol = clients["alice"], clients["bob"], clients["carol"]
+    room = f"limits@conference.{server.domain}"
+    create(alice, room, "A", field("muc#roomconfig_maxusers", "5"))
+    form = alice.iq("get", f"<query xmlns='{NS_OWNER}'/>", to=room)
+    maxusers = [f for f in form.iter(q(NS_XDATA, "field")) if f.get("var") == "muc#roomconfig_maxusers"][0]
+    assert maxusers.findtext(q(NS_XDATA, "value")) == "2"  # capped by max_users
+    join(bob, room, "B")
+    assert join_refused(carol, room, "C") == "service-unavailable"
+    # Affiliations: the owner and one more.
+    assert admin_set(alice, room, f"<item jid='bob@{server.domain}' affiliation='member'/>").get("type") == "result"
+    r = admin_set(alice, room, f"<item jid='carol@{server.domain}' affiliation='outcast'/>")
+    assert cond(r) == "resource-constraint"
+    # The message rate: a burst of two, then refused.
+    for i in range(2):
+        groupchat(bob, room, f"burst {i}")
+        expect_body(bob, f"burst {i}")
+    sid = groupchat(bob, room, "one too many")
+    assert cond(bob.expect(MESSAGE, match=lambda e: e.get("id") == sid)) == "resource-constraint"
+    # Rooms: one per worker loop here, so of three more at least one is refused.
+    refused = 0
+    for i in range(3):
+        other = f"more{i}@conference.{server.domain}"
+        carol.send(f"<presence to='{other}/C'><x xmlns='{NS_MUC}'/></presence>")
+        e = carol.expect(PRESENCE, match=lambda e, o=other: e.get("from", "").startswith(o)
+                         and (e.get("type") == "error" or "110" in codes(e)))
+        if e.get("type") == "error":
+            assert cond(e) == "resource-constraint"
+            refused += 1
+    assert refused >= 1
 
 
 # -- persistence ---------------------------------------------------------------------------
