@@ -125,6 +125,8 @@ class Room {
   // The room's archive (room_archive.cpp): the new entry's id, 0 if not archived.
   uint64_t archive(const parley::Element& message, const std::string& nick);
   void archive_iq(parley::ElementView iq, const std::string& from);
+  void proxy_iq(parley::ElementView iq, const Occupant& sender, const Occupant& target);
+  void proxied_answer(parley::ElementView iq, const std::string& from);
   void after_config(const ConfigChange& change, bool was_locked);
 
   // Helpers.
@@ -155,6 +157,12 @@ class Room {
   std::string subject_, subject_nick_;
   std::deque<HistoryEntry> history_;
   std::map<std::string, std::string> invitations_;  // invitee bare JID -> inviter real JID (for declines)
+  struct ProxiedIq {
+    std::string requester, original_id, target_real, target_nick;
+  };
+  std::map<std::string, ProxiedIq> proxied_;  // the room's iq id -> the request it stands for
+  std::deque<std::string> proxy_order_;       // ids, oldest first (at most 1000)
+  uint64_t proxy_counter_ = 0;
 };
 
 // A stanza error element (RFC 6120 8.3) to add to a reply.

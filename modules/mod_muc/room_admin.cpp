@@ -48,7 +48,10 @@ std::string b(bool v) { return v ? "1" : "0"; }
 
 void Room::on_iq(parley::ElementView iq, const std::string& from, const std::string& nick) {
   const std::string type(iq.attr("type").value_or(""));
-  if (type == "result" || type == "error") return;
+  if (type == "result" || type == "error") {
+    if (!nick.empty()) proxied_answer(iq, from);
+    return;
+  }
   auto payload = iq.first_child();
   if (!payload) return error(iq, "bad-request", "modify");
   if (!nick.empty()) {
@@ -58,9 +61,9 @@ void Room::on_iq(parley::ElementView iq, const std::string& from, const std::str
     if (type == "get" && payload->name() == "ping" && payload->xmlns() == ns_ping) {
       if (self->nick == nick) return route(parley::make_iq_result(iq));
     }
-    if (!by_nick(nick)) return error(iq, "item-not-found", "cancel");
-    // Iqs between occupants (§7.5 iq proxying) are not relayed yet.
-    return error(iq, "service-unavailable", "cancel");
+    Occupant* target = by_nick(nick);
+    if (!target) return error(iq, "item-not-found", "cancel");
+    return proxy_iq(iq, *self, *target);
   }
   const std::string_view xmlns = payload->xmlns();
   if (type == "get" && xmlns == ns_info && payload->attr("node") == "x-roomuser-item") {
@@ -80,6 +83,34 @@ void Room::on_iq(parley::ElementView iq, const std::string& from, const std::str
   if (xmlns == ns_admin) return admin_iq(iq, from);
   if (xmlns == "urn:xmpp:mam:2") return archive_iq(iq, from);
   error(iq, "service-unavailable", "cancel");
+}
+
+// An iq between occupants (e.g. a vCard or a
+// version request) goes to the target's real JID from the sender's occupant
+// JID under an id of the room's; its answer goes back the same way. Pending
+// requests are bounded: the oldest is forgotten (its answer then dropped).
+void Room::proxy_iq(parley::ElementView iq, const Occupant& sender, const Occupant& target) {
+  const std::string id = "muc" + std::to_string(++proxy_counter_);
+  proxied_[id] = ProxiedIq{sender.real, std::string(iq.attr("id").value_or("")), target.real, target.nick};
+  proxy_order_.push_back(id);
+  while (proxy_order_.size() > 1000) {
+    proxied_.erase(proxy_order_.front());
+    proxy_order_.pop_front();
+  }
+  parley::Element out = iq.clone();
+  out.set_attr("from", occupant_jid(sender.nick)).set_attr("to", target.real).set_attr("id", id);
+  route(std::move(out));
+}
+
+void Room::proxied_answer(parley::ElementView iq, const std::string& from) {
+  auto it = proxied_.find(std::string(iq.attr("id").value_or("")));
+  // Only the asked occupant's answer is taken.
+  if (it == proxied_.end() || it->second.target_real != from) return;
+  ProxiedIq p = std::move(it->second);
+  proxied_.erase(it);
+  parley::Element out = iq.clone();
+  out.set_attr("from", occupant_jid(p.target_nick)).set_attr("to", p.requester).set_attr("id", p.original_id);
+  route(std::move(out));
 }
 
 void Room::disco_info(parley::ElementView iq) {

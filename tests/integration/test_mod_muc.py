@@ -303,6 +303,30 @@ def test_private_messages(muc_server, login):
     assert cond(bob.expect(MESSAGE, match=lambda e: e.get("id") == sid)) == "forbidden"
 
 
+def test_iq_between_occupants_is_proxied(muc_server, login):
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    room = new_room(muc_server)
+    create(alice, room, "A")
+    join(bob, room, "B")
+    join(carol, room, "C")
+    bob.send(f"<iq type='get' id='v1' to='{room}/A'><query xmlns='jabber:iq:version'/></iq>")
+    asked = alice.expect(IQ, match=lambda e: e.get("type") == "get")
+    assert asked.get("from") == f"{room}/B" and asked.get("id") != "v1"  # the room's id, not bob's
+    # An answer from someone else with that id is not taken.
+    carol.send(f"<iq type='result' id='{asked.get('id')}' to='{room}/B'><query xmlns='jabber:iq:version'>"
+               "<name>forged</name></query></iq>")
+    carol.sync()
+    alice.send(f"<iq type='result' id='{asked.get('id')}' to='{room}/B'><query xmlns='jabber:iq:version'>"
+               "<name>alice-client</name></query></iq>")
+    answer = bob.expect(IQ, match=lambda e: e.get("id") == "v1")
+    assert answer.get("type") == "result" and answer.get("from") == f"{room}/A"
+    assert answer.find(q("jabber:iq:version", "query")).findtext(q("jabber:iq:version", "name")) == "alice-client"
+    # Not an occupant: refused.
+    dave = login("dave")
+    r = dave.iq("get", "<query xmlns='jabber:iq:version'/>", to=f"{room}/A")
+    assert cond(r) == "not-acceptable"
+
+
 def test_subject(muc_server, login):
     alice, bob, carol = login("alice"), login("bob"), login("carol")
     room = new_room(muc_server)
