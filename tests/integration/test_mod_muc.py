@@ -536,6 +536,40 @@ def test_config_form_and_refusals(muc_server, login):
     assert cond(r) == "not-acceptable"
 
 
+def test_member_list_description_and_whois_back(muc_server, login):
+    alice, bob = login("alice"), login("bob")
+    room = new_room(muc_server)
+    create(alice, room, "A", field("muc#roomconfig_roomdesc", "About things") + field("muc#roomconfig_whois", "anyone"))
+    info = alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=room)
+    form = info.find(q(NS_DISCO_INFO, "query")).find(q(NS_XDATA, "x"))
+    values = {f.get("var"): f.findtext(q(NS_XDATA, "value")) for f in form.findall(q(NS_XDATA, "field"))}
+    assert values["muc#roominfo_description"] == "About things"
+    assert "muc_nonanonymous" in {f.get("var") for f in info.iter(q(NS_DISCO_INFO, "feature"))}
+    join(bob, room, "B")
+    admin_set(alice, room, f"<item jid='bob@{muc_server.domain}' affiliation='member'/>")
+    # getmemberlist: every role by default, then moderators only.
+    assert [i.get("jid") for i in admin_get(bob, room, "affiliation='member'")] == [f"bob@{muc_server.domain}"]
+    owner_set(alice, room, field("muc#roomconfig_getmemberlist", "moderator"))
+    r = bob.iq("get", f"<query xmlns='{NS_ADMIN}'><item affiliation='member'/></query>", to=room)
+    assert cond(r) == "forbidden"
+    # whois back to moderators: 173, and real JIDs no longer shown to participants.
+    owner_set(alice, room, field("muc#roomconfig_whois", "moderators"))
+    assert "173" in codes(bob.expect(MESSAGE, match=lambda e: "173" in codes(e)))
+    alice.send(f"<presence to='{room}/A'><show>away</show></presence>")
+    p = bob.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/A" and e.findtext(q(NS_CLIENT, "show")) == "away")
+    assert item(p).get("jid") is None
+
+
+def test_direct_invitation_passes_through(muc_server, login):
+    alice, bob = login("alice"), login("bob")
+    room = new_room(muc_server)
+    create(alice, room, "A")
+    alice.send(f"<message to='{bob.jid}' id='di1'><x xmlns='jabber:x:conference' jid='{room}' reason='come'/></message>")
+    m = bob.expect(MESSAGE, match=lambda e: e.get("id") == "di1")
+    x = m.find(q("jabber:x:conference", "x"))
+    assert x.get("jid") == room and x.get("reason") == "come" and m.get("from") == alice.jid
+
+
 def test_destroy_with_alternate_venue(muc_server, login):
     alice, bob = login("alice"), login("bob")
     room = new_room(muc_server)
