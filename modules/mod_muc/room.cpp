@@ -45,7 +45,28 @@ Occupant* Room::by_real(const std::string& real) {
 
 Occupant* Room::by_nick(const std::string& nick) {
   auto it = nicks_.find(nick);
-  return it == nicks_.end() ? nullptr : by_real(it->second);
+  return it == nicks_.end() || it->second.empty() ? nullptr : by_real(*it->second.begin());
+}
+
+std::vector<Occupant*> Room::sessions_of(const std::string& nick) {
+  std::vector<Occupant*> out;
+  if (auto it = nicks_.find(nick); it != nicks_.end())
+    for (const std::string& real : it->second)
+      if (Occupant* o = by_real(real)) out.push_back(o);
+  return out;
+}
+
+bool Room::nick_taken(const std::string& nick, const std::string& bare) {
+  for (Occupant* o : sessions_of(nick))
+    if (o->bare != bare) return true;
+  return false;
+}
+
+void Room::drop_nick(const Occupant& o) {
+  auto it = nicks_.find(o.nick);
+  if (it == nicks_.end()) return;
+  it->second.erase(o.real);
+  if (it->second.empty()) nicks_.erase(it);
 }
 
 std::size_t Room::owner_count() const {
@@ -96,6 +117,10 @@ void Room::broadcast_presence(const Occupant& o, const std::vector<int>& self_co
   const bool shown = config_.presence_broadcast.count(o.role) > 0;
   for (auto& [real, viewer] : occupants_) {
     if (&viewer == &o) continue;
+    if (viewer.nick == o.nick) {
+      route(presence_of(o, &viewer, real, false, {110}));  // another session of the same occupant
+      continue;
+    }
     if (!shown) continue;
     route(presence_of(o, &viewer, real, false, all_codes));
   }
@@ -165,24 +190,27 @@ void Room::join(parley::ElementView stanza, const std::string& from, const std::
     std::string given = x ? x->child_text("password", ns_muc) : std::string();
     if (given != config_.secret) return error(stanza, "not-authorized", "auth");
   }
-  if (nicks_.count(nick)) return error(stanza, "conflict", "cancel");
+  if (nick_taken(nick, bare)) return error(stanza, "conflict", "cancel");
   const bool privileged = aff == Affiliation::owner || aff == Affiliation::admin;
   if (!privileged && static_cast<int64_t>(occupants_.size()) >= config_.max_users)
     return error(stanza, "service-unavailable", "wait");
 
+  // Another session of the same account under this nick: this one joins it
+  // (multi-session), with the role the nick has now.
+  Occupant* sibling = by_nick(nick);
   Occupant& o = occupants_[from];
   o.nick = nick;
   o.real = from;
   o.bare = bare;
-  o.role = default_role(aff, config_.moderated);
+  o.role = sibling ? sibling->role : default_role(aff, config_.moderated);
   o.oid = occupant_id(secret_, bare);
   store_presence(o, stanza);
-  nicks_[nick] = from;
+  nicks_[nick].insert(from);
 
   // §7.2.3: the present occupants to the newcomer, then the newcomer to them,
   // then its own presence last of the presences, with its status codes.
   for (auto& [real, other] : occupants_) {
-    if (&other == &o || config_.presence_broadcast.count(other.role) == 0) continue;
+    if (&other == &o || other.nick == nick || config_.presence_broadcast.count(other.role) == 0) continue;
     route(presence_of(other, &o, from, false, {}));
   }
   std::vector<int> self_codes{110};
@@ -237,6 +265,9 @@ void Room::send_subject(const Occupant& o) {
 
 void Room::change_nick(parley::ElementView stanza, Occupant& o, const std::string& nick) {
   if (nicks_.count(nick)) return error(stanza, "conflict", "cancel");
+  // A nick shared by several sessions moves only as a whole: not from one of them.
+  if (sessions_of(o.nick).size() > 1)
+    return error(stanza, "not-acceptable", "cancel", "the nickname is shared by other sessions of the account");
   // §7.6.3: unavailable with the new nick (303), then available under it.
   const bool shown = config_.presence_broadcast.count(o.role) > 0;
   for (auto& [real, viewer] : occupants_) {
@@ -245,9 +276,9 @@ void Room::change_nick(parley::ElementView stanza, Occupant& o, const std::strin
     if (&viewer == &o) codes.push_back(110);
     route(presence_of(o, &viewer, real, true, codes, nick));
   }
-  nicks_.erase(o.nick);
+  drop_nick(o);
   o.nick = nick;
-  nicks_[nick] = o.real;
+  nicks_[nick].insert(o.real);
   store_presence(o, stanza);
   broadcast_presence(o, {110});
 }
@@ -257,7 +288,9 @@ void Room::leave(const std::string& real, std::vector<int> codes, const std::str
   auto it = occupants_.find(real);
   if (it == occupants_.end()) return;
   Occupant& o = it->second;
-  const bool shown = config_.presence_broadcast.count(o.role) > 0;
+  // One of several sessions under the nick: only it learns it left; the nick stays.
+  const bool last = sessions_of(o.nick).size() <= 1;
+  const bool shown = last && config_.presence_broadcast.count(o.role) > 0;
   for (auto& [viewer_real, viewer] : occupants_) {
     if (&viewer != &o && !shown) continue;
     std::vector<int> c = codes;
@@ -267,7 +300,7 @@ void Room::leave(const std::string& real, std::vector<int> codes, const std::str
       if (auto x = p.child("x", ns_user)) x->add_child(destroy_el.clone());
     route(std::move(p));
   }
-  nicks_.erase(o.nick);
+  drop_nick(o);
   occupants_.erase(it);
 }
 

@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -133,6 +134,10 @@ class Room {
   Affiliation affiliation_of(const std::string& bare) const;
   Occupant* by_real(const std::string& real);
   Occupant* by_nick(const std::string& nick);
+  std::vector<Occupant*> sessions_of(const std::string& nick);
+  // Whether `nick` is held by another account than `bare` (409).
+  bool nick_taken(const std::string& nick, const std::string& bare);
+  void drop_nick(const Occupant& o);
   std::size_t owner_count() const;
   void error(parley::ElementView stanza, std::string_view condition, std::string_view type, std::string_view text = {});
   void route(parley::Element&& stanza) { service_.host->route(std::move(stanza)); }
@@ -153,7 +158,9 @@ class Room {
   std::map<std::string, Affiliation> affiliations_;  // real bare JID -> affiliation (none: absent)
   std::map<std::string, std::string> reasons_;       // real bare JID -> reason (outcasts, members)
   std::map<std::string, Occupant> occupants_;        // real full JID -> occupant
-  std::map<std::string, std::string> nicks_;         // nick -> real full JID
+  // nick -> its sessions' real full JIDs: several only for one account's
+  // sessions sharing the nick (multi-session).
+  std::map<std::string, std::set<std::string>> nicks_;
   std::string subject_, subject_nick_;
   std::deque<HistoryEntry> history_;
   std::map<std::string, std::string> invitations_;  // invitee bare JID -> inviter real JID (for declines)

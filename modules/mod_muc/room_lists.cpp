@@ -101,7 +101,7 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
   const std::string actor_nick = actor ? actor->nick : std::string();
   for (const Change& c : changes) {
     if (c.is_role) {
-      if (Occupant* o = by_nick(c.target)) apply_role(*o, c.role, c.reason, actor_nick);
+      for (Occupant* o : sessions_of(c.target)) apply_role(*o, c.role, c.reason, actor_nick);
     } else {
       apply_affiliation(c.target, c.aff, c.reason, actor_nick);
     }

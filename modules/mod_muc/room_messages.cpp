@@ -85,11 +85,15 @@ void Room::private_message(parley::ElementView stanza, Occupant& sender, const s
   if (!sender.bucket.take(now_ms(), service_.rate_per_minute, service_.rate_burst))
     return error(stanza, "resource-constraint", "wait", "too many messages");
   parley::Element out = stanza.clone();
-  out.set_attr("from", occupant_jid(sender.nick)).set_attr("to", target->real);
+  out.set_attr("from", occupant_jid(sender.nick));
   out.remove_children("occupant-id", ns_oid);
   if (!out.child("x", ns_user)) out.add_child("x", ns_user);
   out.add_child("occupant-id", ns_oid).set_attr("id", sender.oid);
-  route(std::move(out));
+  for (Occupant* session : sessions_of(nick)) {  // every session of the occupant
+    parley::Element copy = out.clone();
+    copy.set_attr("to", session->real);
+    route(std::move(copy));
+  }
 }
 
 void Room::mediated_invite(parley::ElementView stanza, const std::string& from, parley::ElementView invite) {
@@ -166,7 +170,8 @@ void Room::voice_request(parley::ElementView stanza, const std::string& from, pa
     std::string why = check_role_change(affiliation_of(sender->bare), sender->role, affiliation_of(target->bare),
                                         target->role, Role::participant);
     if (!why.empty()) return error(stanza, why, why == "forbidden" ? "auth" : "cancel");
-    return apply_role(*target, Role::participant, {}, sender->nick);
+    for (Occupant* session : sessions_of(nick)) apply_role(*session, Role::participant, {}, sender->nick);
+    return;
   }
   // §7.13: a visitor asks; every moderator gets the approval form.
   if (sender->role != Role::visitor || role != "participant") return error(stanza, "bad-request", "modify");

@@ -282,6 +282,38 @@ def test_nick_conflict_and_change_keep_occupant_id(muc_server, login):
     join(carol, room, "B")
 
 
+def test_multi_session_shares_the_nick(muc_server, login):
+    alice, bob = login("alice"), login("bob")
+    phone, desktop = login("carol", "phone"), login("carol", "desktop")
+    room = new_room(muc_server)
+    create(alice, room, "A")
+    join(bob, room, "B")
+    join(phone, room, "Carol")
+    bob.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/Carol")
+    # Another session of the same account joins under the same nick; another account may not.
+    got = join(desktop, room, "Carol")
+    mine = self_presence(got)
+    assert item(mine).get("role") == "participant"
+    assert [p.get("from") for p in got if p.tag == PRESENCE].count(f"{room}/Carol") == 1  # only itself
+    assert join_refused(alice, room, "Carol") == "conflict"  # alice is in the room as A: a nick change
+    dave = login("dave")
+    assert join_refused(dave, room, "Carol") == "conflict"
+    # Both sessions get the room's messages and private messages to the nick.
+    groupchat(bob, room, "to both")
+    for c in (phone, desktop):
+        expect_body(c, "to both")
+    bob.message(f"{room}/Carol", "pm to both")
+    for c in (phone, desktop):
+        assert expect_body(c, "pm to both").get("from") == f"{room}/B"
+    # One session leaves: the nick stays (nothing for the others); the last one leaving is broadcast.
+    phone.send(f"<presence to='{room}/Carol' type='unavailable'/>")
+    assert "110" in codes(phone.expect(PRESENCE, match=lambda e: e.get("type") == "unavailable"))
+    before = marker(alice, [bob], room)[0]
+    assert [e for e in before if e.tag == PRESENCE and e.get("type") == "unavailable"] == []
+    desktop.send(f"<presence to='{room}/Carol' type='unavailable'/>")
+    bob.expect(PRESENCE, match=lambda e: e.get("type") == "unavailable" and e.get("from") == f"{room}/Carol")
+
+
 def test_private_messages(muc_server, login):
     alice, bob, dave = login("alice"), login("bob"), login("dave")
     room = new_room(muc_server)
