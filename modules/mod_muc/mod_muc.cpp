@@ -12,7 +12,8 @@
 // start; temporary rooms vanish when their last occupant leaves.
 //
 // Options (docs/modules/mod_muc.md): host, max_users, history_size,
-// rate_per_minute, rate_burst, max_rooms, max_affiliations.
+// rate_per_minute, rate_burst, max_rooms, max_rooms_per_user, max_affiliations.
+#include <atomic>
 #include <memory>
 #include <random>
 #include <string>
@@ -73,6 +74,9 @@ class ModMuc : public parley::Module {
     auto burst = int_option("rate_burst", 30, 1, 10000);
     auto max_rooms = int_option("max_rooms", 10000, 1, 10000000);
     auto max_affiliations = int_option("max_affiliations", 10000, 1, 1000000);
+    auto per_user = int_option("max_rooms_per_user", 100, 0, 1000000);
+    if (!per_user) return parley::unexpected(std::string("max_rooms_per_user must be 0..1000000"));
+    max_rooms_per_user_ = static_cast<uint32_t>(*per_user);
     if (!max_affiliations) return parley::unexpected(std::string("max_affiliations must be 1..1000000"));
     service_.max_affiliations = static_cast<std::size_t>(*max_affiliations);
     if (!max_users) return parley::unexpected(std::string("max_users must be 1..100000"));
@@ -126,11 +130,13 @@ class ModMuc : public parley::Module {
       const std::string type(stanza.attr("type").value_or(""));
       if (name == "presence" && type.empty() && !nick.empty()) {
         if (rooms.size() >= max_rooms_per_loop_) return error(stanza, "resource-constraint", "wait");
+        const std::string creator(parley::bare_jid(from));
+        if (!count_created(creator)) return error(stanza, "not-allowed", "cancel");
         auto room = std::make_unique<Room>(service_, room_jid, new_secret());
         Room& r = *room;
         rooms.emplace(room_jid, std::move(room));
         r.create_by(stanza, from, nick);
-        if (r.should_vanish()) rooms.erase(room_jid);
+        if (r.should_vanish()) drop(rooms, rooms.find(room_jid));
         return;
       }
       if (name == "presence" || type == "error" || type == "result") return;
@@ -140,7 +146,29 @@ class ModMuc : public parley::Module {
     if (name == "presence") room.on_presence(stanza, from, nick);
     else if (name == "message") room.on_message(stanza, from, nick);
     else if (name == "iq") room.on_iq(stanza, from, nick);
-    if (room.should_vanish()) rooms.erase(it);
+    if (room.should_vanish()) drop(rooms, it);
+  }
+
+  void drop(std::unordered_map<std::string, std::unique_ptr<Room>>& rooms,
+            std::unordered_map<std::string, std::unique_ptr<Room>>::iterator it) {
+    if (it == rooms.end()) return;
+    if (!it->second->creator().empty() && max_rooms_per_user_ > 0)
+      created_[fnv1a(it->second->creator()) % created_buckets].fetch_sub(1, std::memory_order_relaxed);
+    rooms.erase(it);
+  }
+
+  // max_rooms_per_user: the rooms an account created that still exist. The
+  // rooms live on every loop, so the count is kept in relaxed atomics (no
+  // lock), in buckets by the hash of the account: two accounts sharing a
+  // bucket share its count (rare with 65536 buckets; never more lenient).
+  bool count_created(const std::string& bare) {
+    if (max_rooms_per_user_ == 0) return true;
+    auto& bucket = created_[fnv1a(bare) % created_buckets];
+    if (bucket.fetch_add(1, std::memory_order_relaxed) >= max_rooms_per_user_) {
+      bucket.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
   }
 
   void error(parley::ElementView stanza, std::string_view condition, std::string_view type) {
@@ -288,7 +316,10 @@ class ModMuc : public parley::Module {
     rooms.emplace(s.jid, std::move(room));
   }
 
+  static constexpr std::size_t created_buckets = 65536;
   muc::Service service_;
+  uint32_t max_rooms_per_user_ = 100;
+  std::unique_ptr<std::atomic<uint32_t>[]> created_{new std::atomic<uint32_t>[created_buckets]()};
   uint32_t loops_ = 0;
   std::size_t max_rooms_per_loop_ = 10000;
   parley::PerLoop<LoopRooms> rooms_;
@@ -304,6 +335,7 @@ PARLEY_MODULE(ModMuc, "mod_muc", "0.1.0",
               parley::option("rate_burst", PARLEY_OPT_INT),
               parley::option("max_rooms", PARLEY_OPT_INT),
               parley::option("max_affiliations", PARLEY_OPT_INT),
+              parley::option("max_rooms_per_user", PARLEY_OPT_INT),
               parley::schema("CREATE TABLE mod_muc_rooms (jid TEXT PRIMARY KEY, secret TEXT NOT NULL, "
                              "config TEXT NOT NULL, subject TEXT NOT NULL, subject_nick TEXT NOT NULL)"),
               parley::schema("CREATE TABLE mod_muc_affiliations (room TEXT NOT NULL, jid TEXT NOT NULL, "

@@ -137,6 +137,7 @@ void Room::store_presence(Occupant& o, parley::ElementView stanza) {
 void Room::create_by(parley::ElementView stanza, const std::string& from, const std::string& nick) {
   const std::string bare(parley::bare_jid(from));
   affiliations_[bare] = Affiliation::owner;
+  creator_ = bare;
   // A client speaking the MUC protocol gets a locked room to configure or
   // accept (§10.1.1); one that does not (gc-1.0) an instant room.
   locked_ = stanza.child("x", ns_muc).has_value();

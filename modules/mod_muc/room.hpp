@@ -74,6 +74,8 @@ class Room {
 
   // Empty and temporary (or destroyed): the caller drops it.
   bool should_vanish() const { return destroyed_ || (occupants_.empty() && !config_.persistent); }
+  // The account that created it in this run (empty: loaded from storage), for max_rooms_per_user.
+  const std::string& creator() const { return creator_; }
   bool is_public() const { return config_.public_room && !locked_; }
   std::size_t occupant_count() const { return occupants_.size(); }
 
@@ -155,6 +157,7 @@ class Room {
   RoomConfig config_;
   bool locked_ = false;  // created with the MUC protocol, not configured yet (§10.1.1)
   bool destroyed_ = false;
+  std::string creator_;
   std::map<std::string, Affiliation> affiliations_;  // real bare JID -> affiliation (none: absent)
   std::map<std::string, std::string> reasons_;       // real bare JID -> reason (outcasts, members)
   std::map<std::string, Occupant> occupants_;        // real full JID -> occupant

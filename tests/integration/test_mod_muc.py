@@ -119,7 +119,8 @@ def join(client, room, nick, x_children="", muc=True):
 
 
 REFUSAL_TYPES = {"forbidden": "auth", "not-authorized": "auth", "registration-required": "auth",
-                 "conflict": "cancel", "item-not-found": "cancel", "service-unavailable": "wait"}
+                 "conflict": "cancel", "item-not-found": "cancel", "service-unavailable": "wait",
+                 "not-allowed": "cancel", "resource-constraint": "wait"}
 
 
 def join_refused(client, room, nick, x_children=""):
@@ -821,6 +822,28 @@ def test_limits(server_factory, raw_factory):
             assert cond(e) == "resource-constraint"
             refused += 1
     assert refused >= 1
+
+
+def test_rooms_per_user(server_factory, raw_factory):
+    modules = dict(MODULES)
+    modules["mod_muc"] = {"max_rooms_per_user": 1}
+    server = server_factory(modules=modules)
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+    alice, bob = raw_factory(server.c2s_port), raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="r", presence=True)
+    bob.login("bob", PASSWORD, resource="r", presence=True)
+    first, second = f"first@conference.{server.domain}", f"second@conference.{server.domain}"
+    create(alice, first, "A")
+    assert join_refused(alice, second, "A") == "not-allowed"
+    # Joining a room someone else created is not creating one.
+    bobs = f"bobs@conference.{server.domain}"
+    create(bob, bobs, "B")
+    join(alice, bobs, "A")
+    # Once her room is gone, she may create another.
+    alice.send(f"<presence to='{first}/A' type='unavailable'/>")
+    alice.expect(PRESENCE, match=lambda e: e.get("type") == "unavailable" and e.get("from") == f"{first}/A")
+    assert "201" in codes(self_presence(join(alice, second, "A")))
 
 
 # -- persistence ---------------------------------------------------------------------------
