@@ -659,6 +659,11 @@ def test_mediated_invitation_and_decline(muc_server, login):
     dec = d.find(q(NS_USER, "x")).find(q(NS_USER, "decline"))
     assert d.get("from") == room and dec.get("from") == f"carol@{muc_server.domain}"
     assert dec.findtext(q(NS_USER, "reason")) == "busy"
+    # Membership revoked in a members-only room: out with 321.
+    assert admin_set(alice, room, f"<item jid='bob@{muc_server.domain}' affiliation='none'/>").get("type") == "result"
+    gone = bob.expect(PRESENCE, match=lambda e: e.get("type") == "unavailable")
+    assert codes(gone) == {"321", "110"} and item(gone).get("affiliation") == "none"
+    alice.expect(PRESENCE, match=lambda e: e.get("type") == "unavailable" and codes(e) == {"321"})
     # A second decline has no invitation left to answer.
     carol.send(f"<message to='{room}' id='dec2'><x xmlns='{NS_USER}'><decline to='alice@{muc_server.domain}'/></x></message>")
     assert cond(carol.expect(MESSAGE, match=lambda e: e.get("id") == "dec2")) == "not-acceptable"
@@ -733,6 +738,9 @@ def test_room_archive_when_logging(muc_server, login):
     assert fin.find(q(NS_MAM, "fin")).get("complete") == "true"
     results, fin = mam_page(carol, room, "<max>1</max><before/>")
     assert [r.find(q(NS_MAM, "result")).get("id") for r in results] == ids[2:]
+    # Logging off: 171 to the occupants.
+    owner_set(alice, room, field("muc#roomconfig_enablelogging", "0"))
+    assert {"104", "171"} <= codes(bob.expect(MESSAGE, match=lambda e: "171" in codes(e)))
     # Members-only: a non-member may not read it.
     owner_set(alice, room, field("muc#roomconfig_membersonly", "1"))
     r = carol.iq("set", f"<query xmlns='{NS_MAM}'/>", to=room)
