@@ -139,6 +139,8 @@ class ModMuc : public parley::Module {
         if (r.should_vanish()) drop(rooms, rooms.find(room_jid));
         return;
       }
+      // A join without a nickname (§7.2.1).
+      if (name == "presence" && type.empty()) return error(stanza, "jid-malformed", "modify");
       if (name == "presence" || type == "error" || type == "result") return;
       return error(stanza, "item-not-found", "cancel");
     }

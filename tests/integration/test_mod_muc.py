@@ -433,6 +433,24 @@ def test_leave_and_session_end(muc_server, login):
     join(bob, room, "C")
 
 
+def test_join_again_and_no_nick(muc_server, login):
+    alice, bob = login("alice"), login("bob")
+    room = new_room(muc_server)
+    create(alice, room, "A")
+    join(bob, room, "B")
+    alice.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B")
+    # A client that lost track joins again from the same JID: the whole join once more.
+    got = join(bob, room, "B")
+    assert [p.get("from") for p in got if p.tag == PRESENCE] == [f"{room}/A", f"{room}/B"]
+    assert "110" in codes(self_presence(got))
+    # No nickname: jid-malformed, for an existing room and for a new one.
+    carol = login("carol")
+    for target in (room, new_room(muc_server)):
+        carol.send(f"<presence to='{target}'><x xmlns='{NS_MUC}'/></presence>")
+        err = carol.expect(PRESENCE, match=lambda e, t=target: e.get("type") == "error" and e.get("from") == t)
+        assert cond(err) == "jid-malformed"
+
+
 def test_empty_temporary_room_vanishes(muc_server, login):
     alice, bob = login("alice"), login("bob")
     room = new_room(muc_server)
