@@ -60,24 +60,34 @@ Role default_role(Affiliation a, bool moderated) noexcept {
 static bool is_admin_or_owner(Affiliation a) noexcept { return a == Affiliation::admin || a == Affiliation::owner; }
 
 std::string check_role_change(Affiliation actor_aff, Role actor_role, Affiliation target_aff, Role target_role,
-                              Role to) noexcept {
+                              Role to, bool self) noexcept {
   if (actor_role != Role::moderator) return "forbidden";
-  // Granting or revoking moderation is for admins and owners (§9.6, §9.7).
+  // Granting or revoking moderation is for admins and owners (§9.6, §9.7),
+  // and an admin's or owner's moderation stays.
   if (to == Role::moderator || (target_role == Role::moderator && to != Role::none)) {
     if (!is_admin_or_owner(actor_aff)) return "forbidden";
     if (to != Role::moderator && is_admin_or_owner(target_aff)) return "not-allowed";
     return "";
   }
-  // Kick (§8.2), voice revoke (§8.4), voice grant (§8.3): never on an admin or
-  // an owner, whose role follows their affiliation.
+  if (to == Role::none) {
+    // Kick (§8.2): not oneself (a MAY: conflict), not by a moderator of a
+    // lower affiliation (not-allowed).
+    if (self) return "conflict";
+    if (static_cast<int>(target_aff) > static_cast<int>(actor_aff)) return "not-allowed";
+    return "";
+  }
+  // Voice (§8.3-8.5): never taken from an admin or owner, nor from anyone of a
+  // higher affiliation than the moderator.
   if (is_admin_or_owner(target_aff)) return "not-allowed";
-  if (target_role == Role::moderator && !is_admin_or_owner(actor_aff)) return "not-allowed";
+  if (static_cast<int>(target_aff) > static_cast<int>(actor_aff)) return "not-allowed";
   return "";
 }
 
 std::string check_affiliation_change(Affiliation actor_aff, Affiliation target_aff, Affiliation to,
                                      std::size_t owners, bool self) noexcept {
   if (!is_admin_or_owner(actor_aff)) return "forbidden";
+  // §9.1: an admin or owner may not ban himself.
+  if (self && to == Affiliation::outcast) return "conflict";
   if (actor_aff == Affiliation::admin) {
     // An admin manages members and outcasts only (§9.1-9.4).
     if (to == Affiliation::admin || to == Affiliation::owner) return "forbidden";
@@ -86,7 +96,6 @@ std::string check_affiliation_change(Affiliation actor_aff, Affiliation target_a
   }
   // The room keeps an owner (§10.9: the last one may not step down).
   if (target_aff == Affiliation::owner && to != Affiliation::owner && owners <= 1) return "conflict";
-  (void)self;
   return "";
 }
 

@@ -26,10 +26,11 @@ std::optional<Role> parse_role(std::string_view s) noexcept;
 // The role an occupant gets on entering (XEP-0045 §5.1.2 / table of defaults).
 Role default_role(Affiliation a, bool moderated) noexcept;
 
-// Whether an occupant may change another's role to `to` (§8.2 kick, §8.3-8.4
+// Whether an occupant may change another's role to `to` (§8.2 kick, §8.3-8.5
 // voice, §9.6-9.7 moderator): "" if allowed, else the stanza error condition.
+// `self`: the target is the actor's own account.
 std::string check_role_change(Affiliation actor_aff, Role actor_role, Affiliation target_aff, Role target_role,
-                              Role to) noexcept;
+                              Role to, bool self = false) noexcept;
 // Whether `actor_aff` may change an affiliation `target_aff` -> `to` (§9, §10):
 // "" if allowed, else the condition. `owners` counts the room's owners (the
 // last owner may not step down: conflict, §10.9).

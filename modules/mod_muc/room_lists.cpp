@@ -67,7 +67,8 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
       if (!role || !nick) return error(iq, "bad-request", "modify");
       Occupant* target = by_nick(std::string(*nick));
       if (!target) return error(iq, "item-not-found", "cancel");
-      std::string why = check_role_change(actor_aff, actor_role, affiliation_of(target->bare), target->role, *role);
+      std::string why = check_role_change(actor_aff, actor_role, affiliation_of(target->bare), target->role, *role,
+                                          target->bare == bare);
       if (!why.empty()) return error(iq, why, why == "forbidden" ? "auth" : "cancel");
       c.is_role = true;
       c.target = target->nick;

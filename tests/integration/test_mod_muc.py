@@ -475,9 +475,9 @@ def test_kick_ban_and_lists(muc_server, login):
     # A participant may not kick.
     r = admin_set(bob, room, "<item nick='C' role='none'/>")
     assert cond(r) == "forbidden"
-    # Nobody kicks the owner.
+    # Kicking oneself: conflict.
     r = admin_set(alice, room, "<item nick='A' role='none'/>")
-    assert cond(r) == "not-allowed"
+    assert cond(r) == "conflict"
     r = admin_set(alice, room, "<item nick='Nope' role='none'/>")
     assert cond(r) == "item-not-found"
     r = admin_set(alice, room, "<item nick='B' role='none'><reason>out</reason></item>")
@@ -512,6 +512,9 @@ def test_kick_ban_and_lists(muc_server, login):
     assert cond(bob.expect(MESSAGE, match=lambda e: e.get("id") == sid)) == "forbidden"
     r = admin_set(alice, room, f"<item jid='bob@{muc_server.domain}' affiliation='admin'/>")
     bob.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B" and item(e).get("role") == "moderator")
+    # An admin kicks no owner (a lower affiliation) and bans not himself.
+    assert cond(admin_set(bob, room, "<item nick='A' role='none'/>")) == "not-allowed"
+    assert cond(admin_set(bob, room, f"<item jid='bob@{muc_server.domain}' affiliation='outcast'/>")) == "conflict"
     # An admin may not touch the owner; the last owner may not step down.
     r = admin_set(bob, room, f"<item jid='alice@{muc_server.domain}' affiliation='none'/>")
     assert cond(r) == "not-allowed"

@@ -23,11 +23,20 @@ TEST_CASE("role changes: who may kick, grant and revoke voice and moderation") {
   CHECK(check_role_change(M, vis, N, part, vis) == "forbidden");
   // A moderator kicks, grants and revokes voice of plain occupants (8.2-8.4).
   CHECK(check_role_change(N, mod, N, part, Role::none) == "");
-  CHECK(check_role_change(N, mod, M, part, vis) == "");
+  CHECK(check_role_change(M, mod, M, part, vis) == "");
   CHECK(check_role_change(N, mod, N, vis, part) == "");
-  // ... never of an admin or an owner.
+  // Not someone of a higher affiliation (8.2: kick; 8.5: voice).
+  CHECK(check_role_change(N, mod, M, part, Role::none) == "not-allowed");
+  CHECK(check_role_change(N, mod, M, part, vis) == "not-allowed");
   CHECK(check_role_change(N, mod, A, mod, Role::none) == "not-allowed");
-  CHECK(check_role_change(O, mod, O, mod, Role::none) == "not-allowed");
+  CHECK(check_role_change(A, mod, O, mod, Role::none) == "not-allowed");
+  // An owner kicks an admin or another owner; an admin another admin.
+  CHECK(check_role_change(O, mod, A, mod, Role::none) == "");
+  CHECK(check_role_change(O, mod, O, mod, Role::none) == "");
+  CHECK(check_role_change(A, mod, A, mod, Role::none) == "");
+  // Kicking oneself: conflict.
+  CHECK(check_role_change(O, mod, O, mod, Role::none, true) == "conflict");
+  // Voice is never taken from an admin or owner.
   CHECK(check_role_change(O, mod, A, mod, vis) == "not-allowed");
   // Moderation is granted and revoked by admins and owners only (9.6, 9.7).
   CHECK(check_role_change(N, mod, N, part, mod) == "forbidden");
@@ -35,8 +44,8 @@ TEST_CASE("role changes: who may kick, grant and revoke voice and moderation") {
   CHECK(check_role_change(O, mod, N, mod, part) == "");
   CHECK(check_role_change(M, mod, N, mod, part) == "forbidden");
   CHECK(check_role_change(O, mod, A, mod, part) == "not-allowed");
-  // A plain moderator cannot kick another moderator.
-  CHECK(check_role_change(N, mod, N, mod, Role::none) == "not-allowed");
+  // A moderator of the same affiliation may be kicked.
+  CHECK(check_role_change(N, mod, N, mod, Role::none) == "");
   CHECK(check_role_change(A, mod, N, mod, Role::none) == "");
 }
 
@@ -56,6 +65,9 @@ TEST_CASE("affiliation changes: admins manage members and outcasts, owners every
   // The last owner stays (10.9).
   CHECK(check_affiliation_change(O, O, A, 1, true) == "conflict");
   CHECK(check_affiliation_change(O, O, A, 2, true) == "");
+  // Nobody bans himself (9.1).
+  CHECK(check_affiliation_change(O, O, X, 2, true) == "conflict");
+  CHECK(check_affiliation_change(A, A, X, 1, true) == "conflict");
 }
 
 TEST_CASE("who may read which list") {
