@@ -64,8 +64,18 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
     if (auto r = item.attr("role")) {
       auto role = parse_role(*r);
       auto nick = item.attr("nick");
-      if (!role || !nick) return error(iq, "bad-request", "modify");
-      Occupant* target = by_nick(std::string(*nick));
+      auto jid = item.attr("jid");
+      if (!role || (!nick && !jid)) return error(iq, "bad-request", "modify");
+      // By nick, or by the occupant's real JID (§9.8 names moderators by JID):
+      // the full JID, else any session of that bare JID.
+      Occupant* target = nullptr;
+      if (nick) {
+        target = by_nick(std::string(*nick));
+      } else if (auto prepared = service_.host->prepare_jid(*jid)) {
+        target = by_real(*prepared);
+        for (auto it = occupants_.begin(); !target && it != occupants_.end(); ++it)
+          if (it->second.bare == *prepared) target = &it->second;
+      }
       if (!target) return error(iq, "item-not-found", "cancel");
       std::string why = check_role_change(actor_aff, actor_role, affiliation_of(target->bare), target->role, *role,
                                           target->bare == bare);

@@ -521,7 +521,18 @@ def test_kick_ban_and_lists(muc_server, login):
     r = admin_set(alice, room, f"<item jid='alice@{muc_server.domain}' affiliation='admin'/>")
     assert cond(r) == "conflict"
     assert [i.get("jid") for i in admin_get(alice, room, "affiliation='owner'")] == [f"alice@{muc_server.domain}"]
-    assert {i.get("nick") for i in admin_get(alice, room, "role='moderator'")} == {"A", "B"}
+    mods = admin_get(alice, room, "role='moderator'")
+    assert {(i.get("nick"), i.get("jid"), i.get("role")) for i in mods} == {("A", alice.jid, "moderator"),
+                                                                           ("B", bob.jid, "moderator")}
+    # The moderator list is changed by JID too (9.8): a member made moderator and back.
+    admin_set(alice, room, f"<item jid='bob@{muc_server.domain}' affiliation='member'/>")
+    bob.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B" and item(e).get("affiliation") == "member")
+    assert admin_set(alice, room, f"<item jid='{bob.jid}' role='moderator'/>").get("type") == "result"
+    bob.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B" and item(e).get("role") == "moderator")
+    assert admin_set(alice, room, f"<item jid='bob@{muc_server.domain}' role='participant'/>").get("type") == "result"
+    bob.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B" and item(e).get("role") == "participant")
+    r = admin_set(alice, room, f"<item jid='nobody@{muc_server.domain}' role='moderator'/>")
+    assert cond(r) == "item-not-found"
 
 
 def admin_get(client, room, attr):
