@@ -635,6 +635,28 @@ def test_direct_invitation_passes_through(muc_server, login):
     assert x.get("jid") == room and x.get("reason") == "come" and m.get("from") == alice.jid
 
 
+def test_roomadmins_and_roomowners_fields(muc_server, login):
+    alice, bob = login("alice"), login("bob")
+    room = new_room(muc_server)
+    create(alice, room, "A")
+    join(bob, room, "B")
+    d = muc_server.domain
+    owner_set(alice, room, field("muc#roomconfig_roomadmins", f"bob@{d}", f"carol@{d}"))
+    p = bob.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B" and item(e).get("affiliation") == "admin")
+    assert item(p).get("role") == "moderator"
+    assert {i.get("jid") for i in admin_get(alice, room, "affiliation='admin'")} == {f"bob@{d}", f"carol@{d}"}
+    # A new list replaces the old one; admins left out become members.
+    owner_set(alice, room, field("muc#roomconfig_roomadmins", f"carol@{d}")
+              + field("muc#roomconfig_roomowners", f"alice@{d}", f"dave@{d}"))
+    assert {i.get("jid") for i in admin_get(alice, room, "affiliation='admin'")} == {f"carol@{d}"}
+    assert {i.get("jid") for i in admin_get(alice, room, "affiliation='owner'")} == {f"alice@{d}", f"dave@{d}"}
+    assert [i.get("jid") for i in admin_get(alice, room, "affiliation='member'")] == [f"bob@{d}"]
+    # An empty owner list would leave the room without an owner.
+    r = alice.iq("set", f"<query xmlns='{NS_OWNER}'><x xmlns='{NS_XDATA}' type='submit'>"
+                        "<field var='muc#roomconfig_roomowners'/></x></query>", to=room)
+    assert cond(r) == "conflict"
+
+
 def test_destroy_with_alternate_venue(muc_server, login):
     alice, bob = login("alice"), login("bob")
     room = new_room(muc_server)
