@@ -158,6 +158,13 @@ void Room::on_presence(parley::ElementView stanza, const std::string& from, cons
     return;
   }
   if (!o) return join(stanza, from, nick, false);
+  // Each update or nick change is broadcast to every occupant: it counts
+  // against the occupant's message rate. A nick change over it is refused
+  // (the occupant stays under its nick); an update is not broadcast.
+  if (!o->bucket.take(now_ms(), service_.rate_per_minute, service_.rate_burst)) {
+    if (o->nick != nick) error(stanza, "resource-constraint", "wait", "too many changes");
+    return;
+  }
   if (o->nick != nick) return change_nick(stanza, *o, nick);
   if (auto x = stanza.child("x", ns_muc)) {
     // A join from a JID already in the room (a client that lost track, e.g.

@@ -873,6 +873,12 @@ def test_limits(server_factory, raw_factory):
         expect_body(bob, f"burst {i}")
     sid = groupchat(bob, room, "one too many")
     assert cond(bob.expect(MESSAGE, match=lambda e: e.get("id") == sid)) == "resource-constraint"
+    # Nick changes and presence updates count too: refused / not broadcast; bob stays as B.
+    assert join_refused(bob, room, "Bee") == "resource-constraint"
+    bob.send(f"<presence to='{room}/B'><show>dnd</show></presence>")
+    assert bob.iq("get", f"<ping xmlns='{NS_PING}'/>", to=f"{room}/B").get("type") == "result"
+    before = marker(alice, [bob], room)[0]
+    assert [e for e in before if e.tag == PRESENCE and e.findtext(q(NS_CLIENT, "show")) == "dnd"] == []
     # Rooms: one per worker loop here, so of three more at least one is refused.
     refused = 0
     for i in range(3):
