@@ -1,0 +1,344 @@
+// mod_muc: multi-user chat (XEP-0045) on a service domain (option `host`,
+// default conference.HOST), with XEP-0421 occupant ids and XEP-0410 self-ping.
+//
+// Threads: each room lives on one worker loop, the one its JID hashes to, and
+// its state is touched only there (no lock). A stanza for a room that the
+// router handed to another loop is copied and posted to the room's loop. The
+// service's own disco#items walks the loops one after the other (a post
+// chain), each listing its public rooms.
+//
+// Persistence: persistent rooms (their configuration, subject, occupant-id
+// secret and affiliations) are kept in the module's tables and loaded at
+// start; temporary rooms vanish when their last occupant leaves.
+//
+// Options (docs/modules/mod_muc.md): host, max_users, history_size,
+// rate_per_minute, rate_burst, max_rooms, max_rooms_per_user, max_affiliations.
+#include <atomic>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "muc_logic.hpp"
+#include "parley/module.hpp"
+#include "room.hpp"
+
+namespace {
+
+using muc::Room;
+
+struct LoopRooms {
+  std::unordered_map<std::string, std::unique_ptr<Room>> rooms;
+};
+
+// A loaded persistent room, on its way to its loop.
+struct StoredRoom {
+  std::string jid, secret, config, subject, subject_nick;
+  std::vector<std::tuple<std::string, std::string, std::string>> affiliations;  // jid, affiliation, reason
+};
+
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string new_secret() {
+  std::random_device rd;
+  std::string bytes;
+  for (int i = 0; i < 8; ++i) {
+    uint32_t v = rd();
+    bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  return muc::base64(bytes);
+}
+
+class ModMuc : public parley::Module {
+ public:
+  parley::Result<void, std::string> start() override {
+    if (!host().supports_1_2()) return parley::unexpected(std::string("mod_muc needs a host with module ABI 1.2"));
+    service_.host = &host();
+    service_.domain = host().option_string("host").value_or("conference." + host().module_host());
+    auto int_option = [&](const char* name, int64_t def, int64_t lo, int64_t hi) -> std::optional<int64_t> {
+      int64_t v = host().option_int(name).value_or(def);
+      if (v < lo || v > hi) return std::nullopt;
+      return v;
+    };
+    auto max_users = int_option("max_users", 200, 1, 100000);
+    auto history = int_option("history_size", 20, 0, 1000);
+    auto rate = int_option("rate_per_minute", 600, 0, 100000);
+    auto burst = int_option("rate_burst", 30, 1, 10000);
+    auto max_rooms = int_option("max_rooms", 10000, 1, 10000000);
+    auto max_affiliations = int_option("max_affiliations", 10000, 1, 1000000);
+    auto per_user = int_option("max_rooms_per_user", 100, 0, 1000000);
+    if (!per_user) return parley::unexpected(std::string("max_rooms_per_user must be 0..1000000"));
+    max_rooms_per_user_ = static_cast<uint32_t>(*per_user);
+    if (!max_affiliations) return parley::unexpected(std::string("max_affiliations must be 1..1000000"));
+    service_.max_affiliations = static_cast<std::size_t>(*max_affiliations);
+    if (!max_users) return parley::unexpected(std::string("max_users must be 1..100000"));
+    if (!history) return parley::unexpected(std::string("history_size must be 0..1000"));
+    if (!rate) return parley::unexpected(std::string("rate_per_minute must be 0..100000"));
+    if (!burst) return parley::unexpected(std::string("rate_burst must be 1..10000"));
+    if (!max_rooms) return parley::unexpected(std::string("max_rooms must be 1..10000000"));
+    service_.max_users = *max_users;
+    service_.history_size = static_cast<std::size_t>(*history);
+    service_.rate_per_minute = *rate;
+    service_.rate_burst = *burst;
+    loops_ = parley::loop_count(host());
+    if (loops_ == 0) return parley::unexpected(std::string("no worker loops"));
+    // max_rooms is per service; each loop holds its share.
+    max_rooms_per_loop_ = static_cast<std::size_t>(std::max<int64_t>(1, *max_rooms / loops_));
+    service_.save = [this](const Room& room) { save(room); };
+    service_.forget = [this](const std::string& jid) { forget(jid); };
+    rooms_.init(host());
+    if (!parley::register_service<&ModMuc::on_stanza>(*this, service_.domain, "Chatrooms"))
+      return parley::unexpected("cannot serve " + service_.domain);
+    load();
+    return {};
+  }
+
+  parley::Outcome on_stanza(const parley::ServiceStanza& in) {
+    const std::string to(in.to());
+    const std::string from(in.from());
+    const std::string room_jid(parley::bare_jid(to));
+    if (room_jid.find('@') == std::string::npos) return on_service(in);
+    // The core sets both; the room's replies and errors are built from them.
+    in.stanza().set_attr("from", from).set_attr("to", to);
+    const uint32_t owner = static_cast<uint32_t>(fnv1a(room_jid) % loops_);
+    if (parley::current_loop(host()) == static_cast<int32_t>(owner)) {
+      dispatch(in.stanza(), from, to);
+      return parley::Outcome::handled;
+    }
+    auto copy = std::make_shared<parley::Element>(in.stanza().clone());
+    parley::post(host(), owner, [this, copy, from, to] { dispatch(*copy, from, to); });
+    return parley::Outcome::handled;
+  }
+
+ private:
+  void dispatch(parley::ElementView stanza, const std::string& from, const std::string& to) {
+    const std::string room_jid(parley::bare_jid(to));
+    const std::size_t slash = to.find('/');
+    const std::string nick = slash == std::string::npos ? std::string() : to.substr(slash + 1);
+    auto& rooms = rooms_.here().rooms;
+    auto it = rooms.find(room_jid);
+    const std::string_view name = stanza.name();
+    if (it == rooms.end()) {
+      const std::string type(stanza.attr("type").value_or(""));
+      if (name == "presence" && type.empty() && !nick.empty()) {
+        if (rooms.size() >= max_rooms_per_loop_) return error(stanza, "resource-constraint", "wait");
+        const std::string creator(parley::bare_jid(from));
+        if (!count_created(creator)) return error(stanza, "not-allowed", "cancel");
+        auto room = std::make_unique<Room>(service_, room_jid, new_secret());
+        Room& r = *room;
+        rooms.emplace(room_jid, std::move(room));
+        r.create_by(stanza, from, nick);
+        if (r.should_vanish()) drop(rooms, rooms.find(room_jid));
+        return;
+      }
+      // A join without a nickname (§7.2.1).
+      if (name == "presence" && type.empty()) return error(stanza, "jid-malformed", "modify");
+      if (name == "presence" || type == "error" || type == "result") return;
+      return error(stanza, "item-not-found", "cancel");
+    }
+    Room& room = *it->second;
+    if (name == "presence") room.on_presence(stanza, from, nick);
+    else if (name == "message") room.on_message(stanza, from, nick);
+    else if (name == "iq") room.on_iq(stanza, from, nick);
+    if (room.should_vanish()) drop(rooms, it);
+  }
+
+  void drop(std::unordered_map<std::string, std::unique_ptr<Room>>& rooms,
+            std::unordered_map<std::string, std::unique_ptr<Room>>::iterator it) {
+    if (it == rooms.end()) return;
+    if (!it->second->creator().empty() && max_rooms_per_user_ > 0)
+      created_[fnv1a(it->second->creator()) % created_buckets].fetch_sub(1, std::memory_order_relaxed);
+    rooms.erase(it);
+  }
+
+  // max_rooms_per_user: the rooms an account created that still exist. The
+  // rooms live on every loop, so the count is kept in relaxed atomics (no
+  // lock), in buckets by the hash of the account: two accounts sharing a
+  // bucket share its count (rare with 65536 buckets; never more lenient).
+  bool count_created(const std::string& bare) {
+    if (max_rooms_per_user_ == 0) return true;
+    auto& bucket = created_[fnv1a(bare) % created_buckets];
+    if (bucket.fetch_add(1, std::memory_order_relaxed) >= max_rooms_per_user_) {
+      bucket.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+
+  void error(parley::ElementView stanza, std::string_view condition, std::string_view type) {
+    auto from = stanza.attr("from");
+    auto to = stanza.attr("to");
+    if (!from || !to || stanza.attr("type") == "error") return;
+    parley::Element reply = stanza.clone();
+    reply.set_attr("from", *to).set_attr("to", *from).set_attr("type", "error");
+    reply.add_child(muc::error_element(host(), condition, type, parley::bare_jid(*to)));
+    host().route(std::move(reply));
+  }
+
+  // Stanzas to the service domain itself.
+  parley::Outcome on_service(const parley::ServiceStanza& in) {
+    if (in.name() != "iq") return parley::Outcome::handled;  // messages/presence to the service: dropped
+    auto iq = in.stanza();
+    auto payload = iq.first_child();
+    if (in.type() != "get" || !payload) return parley::Outcome::pass;
+    if (payload->xmlns() == muc::ns_info && !payload->has_attr("node")) {
+      parley::Element result = parley::make_iq_result(iq);
+      result.set_attr("from", in.to()).set_attr("to", in.from());
+      auto q = result.add_child("query", muc::ns_info);
+      q.add_child("identity", muc::ns_info)
+          .set_attr("category", "conference")
+          .set_attr("type", "text")
+          .set_attr("name", "Chatrooms");
+      for (const char* f : {muc::ns_muc, muc::ns_info, muc::ns_items, muc::ns_oid, muc::ns_ping})
+        q.add_child("feature", muc::ns_info).set_attr("var", f);
+      host().route(std::move(result));
+      return parley::Outcome::handled;
+    }
+    if (payload->xmlns() == muc::ns_items && !payload->has_attr("node")) {
+      auto result = std::make_shared<parley::Element>(parley::make_iq_result(iq));
+      result->set_attr("from", in.to()).set_attr("to", in.from());
+      result->add_child("query", muc::ns_items);
+      list_rooms(result, 0);
+      return parley::Outcome::handled;
+    }
+    if (payload->xmlns() == muc::ns_ping) {
+      parley::Element result = parley::make_iq_result(iq);
+      result.set_attr("from", in.to()).set_attr("to", in.from());
+      host().route(std::move(result));
+      return parley::Outcome::handled;
+    }
+    return parley::Outcome::pass;
+  }
+
+  // Loop `loop` adds its public rooms, then hands the answer to the next loop.
+  void list_rooms(std::shared_ptr<parley::Element> result, uint32_t loop) {
+    if (loop == loops_) {
+      host().route(std::move(*result));
+      return;
+    }
+    parley::post(host(), loop, [this, result, loop] {
+      auto q = result->child("query", muc::ns_items);
+      for (const auto& [jid, room] : rooms_.here().rooms) {
+        if (!room->is_public()) continue;
+        auto item = q->add_child("item", muc::ns_items);
+        item.set_attr("jid", jid);
+        const std::string& name = room->config().name;
+        item.set_attr("name", name.empty() ? jid.substr(0, jid.find('@')) : name);
+      }
+      list_rooms(result, loop + 1);
+    });
+  }
+
+  // ---- persistence ----
+
+  void save(const Room& room) {
+    host().execute(
+        "INSERT OR REPLACE INTO mod_muc_rooms (jid, secret, config, subject, subject_nick) VALUES (?, ?, ?, ?, ?)",
+        {room.jid(), room.secret(), muc::encode_config(room.config()), room.subject(), room.subject_nick()},
+        log_error("save a room"));
+    host().execute("DELETE FROM mod_muc_affiliations WHERE room = ?", {room.jid()}, log_error("save affiliations"));
+    for (const auto& [jid, aff] : room.affiliations()) {
+      auto r = room.reasons().find(jid);
+      host().execute("INSERT INTO mod_muc_affiliations (room, jid, affiliation, reason) VALUES (?, ?, ?, ?)",
+                     {room.jid(), jid, std::string(muc::to_string(aff)),
+                      r == room.reasons().end() ? std::string() : r->second},
+                     log_error("save an affiliation"));
+    }
+  }
+
+  void forget(const std::string& jid) {
+    host().execute("DELETE FROM mod_muc_rooms WHERE jid = ?", {jid}, log_error("remove a room"));
+    host().execute("DELETE FROM mod_muc_affiliations WHERE room = ?", {jid}, log_error("remove affiliations"));
+  }
+
+  parley::Host::RowsFn log_error(std::string what) {
+    return [this, what](parley::Result<parley::Rows, std::string> rows) {
+      if (!rows) host().error("cannot " + what + ": " + rows.error());
+    };
+  }
+
+  // The stored rooms of this service, each posted to its loop.
+  void load() {
+    const std::string suffix = "@" + service_.domain;
+    host().query("SELECT jid, secret, config, subject, subject_nick FROM mod_muc_rooms", {},
+                 [this, suffix](parley::Result<parley::Rows, std::string> rows) {
+                   if (!rows) return host().error("cannot read the rooms: " + rows.error());
+                   auto stored = std::make_shared<std::unordered_map<std::string, StoredRoom>>();
+                   for (size_t i = 0; i < rows->size(); ++i) {
+                     StoredRoom s;
+                     s.jid = rows->at(i, 0).text().value_or("");
+                     if (s.jid.size() <= suffix.size() || s.jid.compare(s.jid.size() - suffix.size(), suffix.size(), suffix) != 0)
+                       continue;  // another service's room
+                     s.secret = rows->at(i, 1).text().value_or("");
+                     s.config = rows->at(i, 2).text().value_or("");
+                     s.subject = rows->at(i, 3).text().value_or("");
+                     s.subject_nick = rows->at(i, 4).text().value_or("");
+                     stored->emplace(s.jid, std::move(s));
+                   }
+                   load_affiliations(stored);
+                 });
+  }
+
+  void load_affiliations(std::shared_ptr<std::unordered_map<std::string, StoredRoom>> stored) {
+    host().query("SELECT room, jid, affiliation, reason FROM mod_muc_affiliations", {},
+                 [this, stored](parley::Result<parley::Rows, std::string> rows) {
+                   if (!rows) return host().error("cannot read the affiliations: " + rows.error());
+                   for (size_t i = 0; i < rows->size(); ++i) {
+                     auto it = stored->find(rows->at(i, 0).text().value_or(""));
+                     if (it == stored->end()) continue;
+                     it->second.affiliations.emplace_back(rows->at(i, 1).text().value_or(""),
+                                                          rows->at(i, 2).text().value_or(""),
+                                                          rows->at(i, 3).text().value_or(""));
+                   }
+                   for (auto& [jid, s] : *stored) {
+                     auto one = std::make_shared<StoredRoom>(std::move(s));
+                     const uint32_t owner = static_cast<uint32_t>(fnv1a(jid) % loops_);
+                     parley::post(host(), owner, [this, one] { install(*one); });
+                   }
+                 });
+  }
+
+  void install(const StoredRoom& s) {
+    auto& rooms = rooms_.here().rooms;
+    if (rooms.count(s.jid)) return;  // joined before the load finished: the live room wins
+    auto room = std::make_unique<Room>(service_, s.jid, s.secret.empty() ? new_secret() : s.secret);
+    room->mutable_config() = muc::decode_config(s.config, service_.max_users);
+    room->mutable_config().persistent = true;
+    room->load_subject(s.subject, s.subject_nick);
+    for (const auto& [jid, aff, reason] : s.affiliations)
+      if (auto a = muc::parse_affiliation(aff)) room->load_affiliation(jid, *a, reason);
+    rooms.emplace(s.jid, std::move(room));
+  }
+
+  static constexpr std::size_t created_buckets = 65536;
+  muc::Service service_;
+  uint32_t max_rooms_per_user_ = 100;
+  std::unique_ptr<std::atomic<uint32_t>[]> created_{new std::atomic<uint32_t>[created_buckets]()};
+  uint32_t loops_ = 0;
+  std::size_t max_rooms_per_loop_ = 10000;
+  parley::PerLoop<LoopRooms> rooms_;
+};
+
+}  // namespace
+
+PARLEY_MODULE(ModMuc, "mod_muc", "0.1.0",
+              parley::option("host", PARLEY_OPT_STRING),
+              parley::option("max_users", PARLEY_OPT_INT),
+              parley::option("history_size", PARLEY_OPT_INT),
+              parley::option("rate_per_minute", PARLEY_OPT_INT),
+              parley::option("rate_burst", PARLEY_OPT_INT),
+              parley::option("max_rooms", PARLEY_OPT_INT),
+              parley::option("max_affiliations", PARLEY_OPT_INT),
+              parley::option("max_rooms_per_user", PARLEY_OPT_INT),
+              parley::schema("CREATE TABLE mod_muc_rooms (jid TEXT PRIMARY KEY, secret TEXT NOT NULL, "
+                             "config TEXT NOT NULL, subject TEXT NOT NULL, subject_nick TEXT NOT NULL)"),
+              parley::schema("CREATE TABLE mod_muc_affiliations (room TEXT NOT NULL, jid TEXT NOT NULL, "
+                             "affiliation TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (room, jid))"))

@@ -1,0 +1,540 @@
+// mod_muc's pure logic: see muc_logic.hpp.
+#include "muc_logic.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstring>
+
+namespace muc {
+
+std::string_view to_string(Affiliation a) noexcept {
+  switch (a) {
+    case Affiliation::outcast: return "outcast";
+    case Affiliation::none: return "none";
+    case Affiliation::member: return "member";
+    case Affiliation::admin: return "admin";
+    case Affiliation::owner: return "owner";
+  }
+  return "none";
+}
+
+std::string_view to_string(Role r) noexcept {
+  switch (r) {
+    case Role::none: return "none";
+    case Role::visitor: return "visitor";
+    case Role::participant: return "participant";
+    case Role::moderator: return "moderator";
+  }
+  return "none";
+}
+
+std::optional<Affiliation> parse_affiliation(std::string_view s) noexcept {
+  if (s == "outcast") return Affiliation::outcast;
+  if (s == "none") return Affiliation::none;
+  if (s == "member") return Affiliation::member;
+  if (s == "admin") return Affiliation::admin;
+  if (s == "owner") return Affiliation::owner;
+  return std::nullopt;
+}
+
+std::optional<Role> parse_role(std::string_view s) noexcept {
+  if (s == "none") return Role::none;
+  if (s == "visitor") return Role::visitor;
+  if (s == "participant") return Role::participant;
+  if (s == "moderator") return Role::moderator;
+  return std::nullopt;
+}
+
+Role default_role(Affiliation a, bool moderated) noexcept {
+  switch (a) {
+    case Affiliation::owner:
+    case Affiliation::admin: return Role::moderator;
+    case Affiliation::member: return Role::participant;
+    case Affiliation::none: return moderated ? Role::visitor : Role::participant;
+    case Affiliation::outcast: return Role::none;
+  }
+  return Role::none;
+}
+
+static bool is_admin_or_owner(Affiliation a) noexcept { return a == Affiliation::admin || a == Affiliation::owner; }
+
+std::string check_role_change(Affiliation actor_aff, Role actor_role, Affiliation target_aff, Role target_role,
+                              Role to, bool self) noexcept {
+  if (actor_role != Role::moderator) return "forbidden";
+  // Granting or revoking moderation is for admins and owners (§9.6, §9.7),
+  // and an admin's or owner's moderation stays.
+  if (to == Role::moderator || (target_role == Role::moderator && to != Role::none)) {
+    if (!is_admin_or_owner(actor_aff)) return "forbidden";
+    if (to != Role::moderator && is_admin_or_owner(target_aff)) return "not-allowed";
+    return "";
+  }
+  if (to == Role::none) {
+    // Kick (§8.2): not oneself (a MAY: conflict), not by a moderator of a
+    // lower affiliation (not-allowed).
+    if (self) return "conflict";
+    if (static_cast<int>(target_aff) > static_cast<int>(actor_aff)) return "not-allowed";
+    return "";
+  }
+  // Voice (§8.3-8.5): never taken from an admin or owner, nor from anyone of a
+  // higher affiliation than the moderator.
+  if (is_admin_or_owner(target_aff)) return "not-allowed";
+  if (static_cast<int>(target_aff) > static_cast<int>(actor_aff)) return "not-allowed";
+  return "";
+}
+
+std::string check_affiliation_change(Affiliation actor_aff, Affiliation target_aff, Affiliation to,
+                                     std::size_t owners, bool self) noexcept {
+  if (!is_admin_or_owner(actor_aff)) return "forbidden";
+  // §9.1: an admin or owner may not ban himself.
+  if (self && to == Affiliation::outcast) return "conflict";
+  if (actor_aff == Affiliation::admin) {
+    // An admin manages members and outcasts only (§9.1-9.4).
+    if (to == Affiliation::admin || to == Affiliation::owner) return "forbidden";
+    if (is_admin_or_owner(target_aff)) return "not-allowed";
+    return "";
+  }
+  // The room keeps an owner (§10.9: the last one may not step down).
+  if (target_aff == Affiliation::owner && to != Affiliation::owner && owners <= 1) return "conflict";
+  return "";
+}
+
+bool may_list_role(Affiliation actor_aff, Role actor_role, Role listed) noexcept {
+  if (listed == Role::moderator) return actor_role == Role::moderator || is_admin_or_owner(actor_aff);
+  return actor_role == Role::moderator;  // voice list (participant), visitors
+}
+
+bool may_list_affiliation(Affiliation actor_aff, Role actor_role, Affiliation listed,
+                          const std::set<Role>& member_list_roles) noexcept {
+  switch (listed) {
+    case Affiliation::owner:
+    case Affiliation::admin:
+    case Affiliation::outcast: return is_admin_or_owner(actor_aff);
+    case Affiliation::member:
+      return is_admin_or_owner(actor_aff) || member_list_roles.count(actor_role) > 0;
+    case Affiliation::none: return false;
+  }
+  return false;
+}
+
+std::string_view to_string(AllowPm p) noexcept {
+  switch (p) {
+    case AllowPm::anyone: return "anyone";
+    case AllowPm::participants: return "participants";
+    case AllowPm::moderators: return "moderators";
+    case AllowPm::none: return "none";
+  }
+  return "anyone";
+}
+
+std::optional<AllowPm> parse_allowpm(std::string_view s) noexcept {
+  if (s == "anyone") return AllowPm::anyone;
+  if (s == "participants") return AllowPm::participants;
+  if (s == "moderators") return AllowPm::moderators;
+  if (s == "none") return AllowPm::none;
+  return std::nullopt;
+}
+
+bool may_send_pm(AllowPm p, Role sender) noexcept {
+  switch (p) {
+    case AllowPm::anyone: return sender != Role::none;
+    case AllowPm::participants: return sender == Role::participant || sender == Role::moderator;
+    case AllowPm::moderators: return sender == Role::moderator;
+    case AllowPm::none: return false;
+  }
+  return false;
+}
+
+std::optional<bool> parse_form_bool(std::string_view s) noexcept {
+  if (s == "1" || s == "true") return true;
+  if (s == "0" || s == "false") return false;
+  return std::nullopt;
+}
+
+namespace {
+
+const std::string* single(const FormValues& form, const std::string& var) {
+  auto it = form.find(var);
+  if (it == form.end()) return nullptr;
+  static const std::string empty;
+  return it->second.empty() ? &empty : &it->second.front();
+}
+
+}  // namespace
+
+std::optional<std::string> apply_config(RoomConfig& config, const FormValues& form, int64_t max_users_limit,
+                                        ConfigChange& change) {
+  RoomConfig next = config;
+  const std::string p = "muc#roomconfig_";
+  auto text = [&](const char* var, std::string& out) {
+    if (const std::string* v = single(form, p + var)) out = *v;
+  };
+  std::optional<std::string> error;
+  auto flag = [&](const char* var, bool& out) {
+    if (const std::string* v = single(form, p + var)) {
+      auto b = parse_form_bool(*v);
+      if (!b) error = std::string("field ") + p + var + " is not a boolean";
+      else out = *b;
+    }
+  };
+  auto roles = [&](const char* var, std::set<Role>& out) {
+    auto it = form.find(p + var);
+    if (it == form.end()) return;
+    std::set<Role> got;
+    for (const std::string& v : it->second) {
+      auto r = parse_role(v);
+      if (!r || *r == Role::none) error = std::string("field ") + p + var + ": unknown role " + v;
+      else got.insert(*r);
+    }
+    out = std::move(got);
+  };
+  text("roomname", next.name);
+  text("roomdesc", next.description);
+  text("lang", next.lang);
+  flag("persistentroom", next.persistent);
+  flag("publicroom", next.public_room);
+  flag("membersonly", next.members_only);
+  flag("moderatedroom", next.moderated);
+  flag("passwordprotectedroom", next.password_protected);
+  text("roomsecret", next.secret);
+  flag("allowinvites", next.allow_invites);
+  flag("changesubject", next.change_subject);
+  flag("enablelogging", next.logging);
+  roles("presencebroadcast", next.presence_broadcast);
+  roles("getmemberlist", next.get_member_list);
+  if (const std::string* v = single(form, p + "maxusers")) {
+    int64_t n = 0;
+    if (v->empty() || *v == "none") {
+      n = max_users_limit;
+    } else {
+      auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec != std::errc() || end != v->data() + v->size() || n < 1)
+        error = "field muc#roomconfig_maxusers is not a positive number";
+    }
+    next.max_users = std::min(n, max_users_limit);
+  }
+  if (const std::string* v = single(form, p + "whois")) {
+    if (*v == "anyone") next.non_anonymous = true;
+    else if (*v == "moderators") next.non_anonymous = false;
+    else error = "field muc#roomconfig_whois must be anyone or moderators";
+  }
+  if (const std::string* v = single(form, p + "allowpm")) {
+    auto pm = parse_allowpm(*v);
+    if (!pm) error = "field muc#roomconfig_allowpm must be anyone, participants, moderators or none";
+    else next.allow_pm = *pm;
+  }
+  if (auto it = form.find(p + "roomadmins"); it != form.end()) {
+    change.has_admins = true;
+    change.admins = it->second;
+  }
+  if (auto it = form.find(p + "roomowners"); it != form.end()) {
+    change.has_owners = true;
+    change.owners = it->second;
+  }
+  if (next.password_protected && next.secret.empty()) error = "a password-protected room needs a secret";
+  if (error) return error;
+  change.whois_changed = next.non_anonymous != config.non_anonymous;
+  change.logging_changed = next.logging != config.logging;
+  change.became_members_only = next.members_only && !config.members_only;
+  change.any = next.name != config.name || next.description != config.description || next.lang != config.lang ||
+               next.persistent != config.persistent || next.public_room != config.public_room ||
+               next.members_only != config.members_only || next.moderated != config.moderated ||
+               next.password_protected != config.password_protected || next.secret != config.secret ||
+               next.max_users != config.max_users || next.non_anonymous != config.non_anonymous ||
+               next.allow_invites != config.allow_invites || next.change_subject != config.change_subject ||
+               next.logging != config.logging || next.presence_broadcast != config.presence_broadcast ||
+               next.get_member_list != config.get_member_list || next.allow_pm != config.allow_pm;
+  config = std::move(next);
+  return std::nullopt;
+}
+
+std::size_t select_history(const std::vector<HistoryMark>& entries, const HistoryRequest& request, int64_t now_ms,
+                           std::size_t limit) noexcept {
+  std::size_t first = entries.size();
+  std::size_t taken = 0;
+  int64_t chars = 0;
+  while (first > 0) {
+    const HistoryMark& e = entries[first - 1];
+    if (taken >= limit) break;
+    if (request.maxstanzas && static_cast<int64_t>(taken) >= *request.maxstanzas) break;
+    if (request.maxchars && chars + static_cast<int64_t>(e.chars) > *request.maxchars) break;
+    if (request.seconds && e.ms < now_ms - *request.seconds * 1000) break;
+    if (request.since_ms && e.ms <= *request.since_ms) break;
+    chars += static_cast<int64_t>(e.chars);
+    ++taken;
+    --first;
+  }
+  return first;
+}
+
+namespace {
+
+bool digits(std::string_view s, std::size_t at, std::size_t n, int& out) {
+  if (at + n > s.size()) return false;
+  int v = 0;
+  for (std::size_t i = at; i < at + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  out = v;
+  return true;
+}
+
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+}  // namespace
+
+std::optional<int64_t> parse_datetime_ms(std::string_view s) noexcept {
+  int y, mo, d, h, mi, sec;
+  if (!digits(s, 0, 4, y) || s.size() < 19 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || s[10] != 'T' || !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) ||
+      s[16] != ':' || !digits(s, 17, 2, sec))
+    return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  std::size_t i = 19;
+  int64_t ms = 0;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    int64_t scale = 100;
+    std::size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      ms += (s[i] - '0') * scale;
+      scale /= 10;
+      ++i;
+    }
+    if (i == start) return std::nullopt;
+  }
+  int64_t offset_min = 0;
+  if (i < s.size() && s[i] == 'Z') {
+    ++i;
+  } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    int oh, om;
+    if (!digits(s, i + 1, 2, oh) || i + 3 >= s.size() || s[i + 3] != ':' || !digits(s, i + 4, 2, om))
+      return std::nullopt;
+    offset_min = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
+    i += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (i != s.size()) return std::nullopt;
+  int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+  return secs * 1000 + ms;
+}
+
+namespace {
+
+constexpr std::array<uint32_t, 64> k256 = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
+    0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
+    0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
+    0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+}  // namespace
+
+std::string sha256(std::string_view data) {
+  uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  std::string msg(data);
+  const uint64_t bits = static_cast<uint64_t>(data.size()) * 8;
+  msg.push_back(static_cast<char>(0x80));
+  while (msg.size() % 64 != 56) msg.push_back('\0');
+  for (int i = 7; i >= 0; --i) msg.push_back(static_cast<char>((bits >> (i * 8)) & 0xff));
+  for (std::size_t off = 0; off < msg.size(); off += 64) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; ++i) {
+      const auto* b = reinterpret_cast<const unsigned char*>(msg.data() + off + i * 4);
+      w[i] = (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | uint32_t(b[3]);
+    }
+    for (int i = 16; i < 64; ++i) {
+      uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+      uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+    for (int i = 0; i < 64; ++i) {
+      uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+      uint32_t ch = (e & f) ^ (~e & g);
+      uint32_t t1 = hh + S1 + ch + k256[i] + w[i];
+      uint32_t S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
+      uint32_t mj = (a & b) ^ (a & c) ^ (b & c);
+      uint32_t t2 = S0 + mj;
+      hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+  }
+  std::string out(32, '\0');
+  for (int i = 0; i < 8; ++i)
+    for (int j = 0; j < 4; ++j) out[i * 4 + j] = static_cast<char>((h[i] >> (24 - j * 8)) & 0xff);
+  return out;
+}
+
+std::string base64(std::string_view data) {
+  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    uint32_t v = (uint32_t(uint8_t(data[i])) << 16) | (uint32_t(uint8_t(data[i + 1])) << 8) | uint8_t(data[i + 2]);
+    out += tbl[v >> 18]; out += tbl[(v >> 12) & 63]; out += tbl[(v >> 6) & 63]; out += tbl[v & 63];
+  }
+  if (i + 1 == data.size()) {
+    uint32_t v = uint32_t(uint8_t(data[i])) << 16;
+    out += tbl[v >> 18]; out += tbl[(v >> 12) & 63]; out += "==";
+  } else if (i + 2 == data.size()) {
+    uint32_t v = (uint32_t(uint8_t(data[i])) << 16) | (uint32_t(uint8_t(data[i + 1])) << 8);
+    out += tbl[v >> 18]; out += tbl[(v >> 12) & 63]; out += tbl[(v >> 6) & 63]; out += '=';
+  }
+  return out;
+}
+
+std::string occupant_id(std::string_view room_secret, std::string_view real_bare_jid) {
+  // The secret first and a separator the JID cannot hold: one room's ids say
+  // nothing about another's, and ids cannot be computed without the secret.
+  std::string in(room_secret);
+  in.push_back('\0');
+  in.append(real_bare_jid);
+  return base64(sha256(in).substr(0, 18));
+}
+
+bool RateBucket::take(int64_t now_ms, int64_t per_minute, int64_t burst) noexcept {
+  if (per_minute <= 0) return true;
+  if (tokens < 0) {
+    tokens = static_cast<double>(burst);
+    last_ms = now_ms;
+  }
+  tokens = std::min<double>(static_cast<double>(burst),
+                            tokens + static_cast<double>(now_ms - last_ms) * static_cast<double>(per_minute) / 60000.0);
+  last_ms = now_ms;
+  if (tokens < 1.0) return false;
+  tokens -= 1.0;
+  return true;
+}
+
+}  // namespace muc
+
+namespace muc {
+
+namespace {
+
+std::string escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+std::string unescape(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) {
+      ++i;
+      out += s[i] == 'n' ? '\n' : s[i];
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string roles_text(const std::set<Role>& roles) {
+  std::string out;
+  for (Role r : roles) {
+    if (!out.empty()) out += ',';
+    out += to_string(r);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string encode_config(const RoomConfig& c) {
+  std::string out;
+  auto line = [&](const char* key, std::string_view value) {
+    out += key;
+    out += '=';
+    out += escape(value);
+    out += '\n';
+  };
+  auto flag = [&](const char* key, bool v) { line(key, v ? "1" : "0"); };
+  line("name", c.name);
+  line("description", c.description);
+  line("lang", c.lang);
+  flag("persistent", c.persistent);
+  flag("public", c.public_room);
+  flag("members_only", c.members_only);
+  flag("moderated", c.moderated);
+  flag("password_protected", c.password_protected);
+  line("secret", c.secret);
+  line("max_users", std::to_string(c.max_users));
+  flag("non_anonymous", c.non_anonymous);
+  flag("allow_invites", c.allow_invites);
+  flag("change_subject", c.change_subject);
+  flag("logging", c.logging);
+  line("presence_broadcast", roles_text(c.presence_broadcast));
+  line("get_member_list", roles_text(c.get_member_list));
+  line("allow_pm", to_string(c.allow_pm));
+  return out;
+}
+
+RoomConfig decode_config(std::string_view text, int64_t max_users_limit) {
+  RoomConfig c;
+  c.max_users = max_users_limit;
+  while (!text.empty()) {
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    std::size_t eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, eq);
+    std::string value = unescape(line.substr(eq + 1));
+    bool on = value == "1";
+    auto roles = [&]() {
+      std::set<Role> out;
+      std::string_view v = value;
+      while (!v.empty()) {
+        std::size_t comma = v.find(',');
+        if (auto r = parse_role(v.substr(0, comma))) out.insert(*r);
+        v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+      }
+      return out;
+    };
+    if (key == "name") c.name = value;
+    else if (key == "description") c.description = value;
+    else if (key == "lang") c.lang = value;
+    else if (key == "persistent") c.persistent = on;
+    else if (key == "public") c.public_room = on;
+    else if (key == "members_only") c.members_only = on;
+    else if (key == "moderated") c.moderated = on;
+    else if (key == "password_protected") c.password_protected = on;
+    else if (key == "secret") c.secret = value;
+    else if (key == "max_users") {
+      int64_t n = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec == std::errc() && n > 0) c.max_users = std::min(n, max_users_limit);
+    } else if (key == "non_anonymous") c.non_anonymous = on;
+    else if (key == "allow_invites") c.allow_invites = on;
+    else if (key == "change_subject") c.change_subject = on;
+    else if (key == "logging") c.logging = on;
+    else if (key == "presence_broadcast") c.presence_broadcast = roles();
+    else if (key == "get_member_list") c.get_member_list = roles();
+    else if (key == "allow_pm") c.allow_pm = parse_allowpm(value).value_or(AllowPm::anyone);
+  }
+  return c;
+}
+
+}  // namespace muc

@@ -1,0 +1,183 @@
+// One room of mod_muc (XEP-0045). A Room lives on one worker loop (chosen by
+// the hash of its JID, mod_muc.cpp) and is touched only there: no lock.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "muc_logic.hpp"
+#include "parley/module.hpp"
+#include "parley/sdk/stamp.hpp"
+
+namespace muc {
+
+constexpr const char* ns_muc = "http://jabber.org/protocol/muc";
+constexpr const char* ns_user = "http://jabber.org/protocol/muc#user";
+constexpr const char* ns_admin = "http://jabber.org/protocol/muc#admin";
+constexpr const char* ns_owner = "http://jabber.org/protocol/muc#owner";
+constexpr const char* ns_client = "jabber:client";
+constexpr const char* ns_stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
+constexpr const char* ns_xdata = "jabber:x:data";
+constexpr const char* ns_info = "http://jabber.org/protocol/disco#info";
+constexpr const char* ns_items = "http://jabber.org/protocol/disco#items";
+constexpr const char* ns_delay = "urn:xmpp:delay";
+constexpr const char* ns_oid = "urn:xmpp:occupant-id:0";
+constexpr const char* ns_ping = "urn:xmpp:ping";
+
+// What every room of one service shares (set in start(), read-only after).
+struct Service {
+  parley::Host* host = nullptr;
+  std::string domain;
+  int64_t max_users = 200;         // the cap of muc#roomconfig_maxusers, and its default
+  std::size_t history_size = 20;   // groupchat messages kept per room
+  int64_t rate_per_minute = 600;   // groupchat/private messages per occupant (0: no limit)
+  int64_t rate_burst = 30;
+  std::size_t max_affiliations = 10000;  // affiliations kept per room (members, admins, owners, outcasts)
+  // Persistence (mod_muc.cpp): the room's row and affiliations, or its removal.
+  std::function<void(const class Room&)> save;
+  std::function<void(const std::string& room_jid)> forget;
+};
+
+// One occupant: a real full JID in the room under a nickname.
+struct Occupant {
+  std::string nick;
+  std::string real;  // full JID
+  std::string bare;
+  Role role = Role::none;
+  std::string oid;
+  parley::Element presence;  // the last available presence, without MUC payloads
+  RateBucket bucket;
+};
+
+struct HistoryEntry {
+  parley::Element message;  // from room/nick, no 'to'
+  HistoryMark mark;
+};
+
+class Room {
+ public:
+  // `created`: a new room (else loaded from storage).
+  Room(Service& service, std::string jid, std::string secret);
+
+  // The stanza arrived for this room; `nick` is the resource of 'to' ("" for the room itself).
+  void on_presence(parley::ElementView stanza, const std::string& from, const std::string& nick);
+  void on_message(parley::ElementView stanza, const std::string& from, const std::string& nick);
+  void on_iq(parley::ElementView stanza, const std::string& from, const std::string& nick);
+  // Sets up a new room with its first occupant (the owner), from a join presence.
+  void create_by(parley::ElementView stanza, const std::string& from, const std::string& nick);
+
+  // Empty and temporary (or destroyed): the caller drops it.
+  bool should_vanish() const { return destroyed_ || (occupants_.empty() && !config_.persistent); }
+  // The account that created it in this run (empty: loaded from storage), for max_rooms_per_user.
+  const std::string& creator() const { return creator_; }
+  bool is_public() const { return config_.public_room && !locked_; }
+  std::size_t occupant_count() const { return occupants_.size(); }
+
+  const std::string& jid() const { return jid_; }
+  const std::string& secret() const { return secret_; }
+  const RoomConfig& config() const { return config_; }
+  const std::string& subject() const { return subject_; }
+  const std::string& subject_nick() const { return subject_nick_; }
+  const std::map<std::string, Affiliation>& affiliations() const { return affiliations_; }
+  const std::map<std::string, std::string>& reasons() const { return reasons_; }
+
+  // Loading from storage.
+  RoomConfig& mutable_config() { return config_; }
+  void load_subject(std::string subject, std::string nick) { subject_ = std::move(subject); subject_nick_ = std::move(nick); }
+  void load_affiliation(const std::string& bare, Affiliation a, std::string reason);
+
+ private:
+  // Joins and leaves (room.cpp).
+  void join(parley::ElementView stanza, const std::string& from, const std::string& nick, bool created);
+  void change_nick(parley::ElementView stanza, Occupant& o, const std::string& nick);
+  void leave(const std::string& real, std::vector<int> codes, const std::string& reason = {},
+             const std::string& actor = {}, parley::ElementView destroy = {});
+  void send_history(const Occupant& o, parley::ElementView join_x);
+  void send_subject(const Occupant& o);
+  void store_presence(Occupant& o, parley::ElementView stanza);
+
+  // Presences (room.cpp).
+  parley::Element presence_of(const Occupant& o, const Occupant* viewer, const std::string& to, bool unavailable,
+                              const std::vector<int>& codes, const std::string& new_nick = {},
+                              const std::string& reason = {}, const std::string& actor = {});
+  void broadcast_presence(const Occupant& o, const std::vector<int>& self_codes, const std::vector<int>& all_codes = {});
+  bool jid_visible_to(const Occupant* viewer) const;
+
+  // Messages (room_messages.cpp).
+  void groupchat(parley::ElementView stanza, Occupant& sender);
+  void private_message(parley::ElementView stanza, Occupant& sender, const std::string& nick);
+  void status_message(const std::vector<int>& codes);
+  void mediated_invite(parley::ElementView stanza, const std::string& from, parley::ElementView invite);
+  void mediated_decline(parley::ElementView stanza, const std::string& from, parley::ElementView decline);
+  void voice_request(parley::ElementView stanza, const std::string& from, parley::ElementView form);
+
+  // Iqs (room_admin.cpp).
+  void disco_info(parley::ElementView iq);
+  void owner_iq(parley::ElementView iq, const std::string& from);
+  void admin_iq(parley::ElementView iq, const std::string& from);
+  parley::Element config_form() const;
+  void apply_affiliation(const std::string& bare, Affiliation to, const std::string& reason, const std::string& actor);
+  void apply_role(Occupant& o, Role to, const std::string& reason, const std::string& actor);
+  void destroy(parley::ElementView destroy_el);
+  // The room's archive (room_archive.cpp): the new entry's id, 0 if not archived.
+  uint64_t archive(const parley::Element& message, const std::string& nick);
+  void archive_iq(parley::ElementView iq, const std::string& from);
+  void proxy_iq(parley::ElementView iq, const Occupant& sender, const Occupant& target);
+  void proxied_answer(parley::ElementView iq, const std::string& from);
+  void after_config(const ConfigChange& change, bool was_locked);
+
+  // Helpers.
+  Affiliation affiliation_of(const std::string& bare) const;
+  Occupant* by_real(const std::string& real);
+  Occupant* by_nick(const std::string& nick);
+  std::vector<Occupant*> sessions_of(const std::string& nick);
+  // Whether `nick` is held by another account than `bare` (409).
+  bool nick_taken(const std::string& nick, const std::string& bare);
+  void drop_nick(const Occupant& o);
+  std::size_t owner_count() const;
+  void error(parley::ElementView stanza, std::string_view condition, std::string_view type, std::string_view text = {});
+  void route(parley::Element&& stanza) { service_.host->route(std::move(stanza)); }
+  std::string occupant_jid(const std::string& nick) const { return jid_ + "/" + nick; }
+  parley::Element element(std::string_view name, std::string_view xmlns = ns_client) const {
+    return service_.host->element(name, xmlns);
+  }
+  void persist() {
+    if (config_.persistent && service_.save) service_.save(*this);
+  }
+
+  Service& service_;
+  std::string jid_;
+  std::string secret_;
+  RoomConfig config_;
+  bool locked_ = false;  // created with the MUC protocol, not configured yet (§10.1.1)
+  bool destroyed_ = false;
+  std::string creator_;
+  std::map<std::string, Affiliation> affiliations_;  // real bare JID -> affiliation (none: absent)
+  std::map<std::string, std::string> reasons_;       // real bare JID -> reason (outcasts, members)
+  std::map<std::string, Occupant> occupants_;        // real full JID -> occupant
+  // nick -> its sessions' real full JIDs: several only for one account's
+  // sessions sharing the nick (multi-session).
+  std::map<std::string, std::set<std::string>> nicks_;
+  std::string subject_, subject_nick_;
+  std::deque<HistoryEntry> history_;
+  std::map<std::string, std::string> invitations_;  // invitee bare JID -> inviter real JID (for declines)
+  struct ProxiedIq {
+    std::string requester, original_id, target_real, target_nick;
+  };
+  std::map<std::string, ProxiedIq> proxied_;  // the room's iq id -> the request it stands for
+  std::deque<std::string> proxy_order_;       // ids, oldest first (at most 1000)
+  uint64_t proxy_counter_ = 0;
+};
+
+// A stanza error element (RFC 6120 8.3) to add to a reply.
+parley::Element error_element(const parley::Host& host, std::string_view condition, std::string_view type,
+                              std::string_view by, std::string_view text = {});
+int64_t now_ms();
+
+}  // namespace muc
