@@ -527,10 +527,12 @@ void ModuleManager::stop_all() {
 }
 
 bool ModuleManager::serves_route(std::string_view domain) const {
-  for (const auto& [name, loaded] : modules_)
+  for (const auto& [name, loaded] : modules_) {
+    if (&loaded == replacing_) continue;  // reloading: its code takes its own routes over
     for (const auto& instance : loaded.instances)
       for (const ModuleRoute& route : instance->routes)
         if (route.domain == domain) return true;
+  }
   return false;
 }
 

@@ -102,6 +102,9 @@ class ModuleManager {
   std::vector<std::string> order_;  // load order, for tables and stop
   uint64_t copy_serial_ = 0;
   bool busy_ = false;  // one change at a time
+  // The module whose new code is starting in a reload: its old instances'
+  // routes are about to go, so the new ones may register the same domains.
+  const Loaded* replacing_ = nullptr;
 };
 
 const parley_host_api* host_api();

@@ -171,7 +171,11 @@ void ModuleManager::swap_code(std::shared_ptr<Reload> reload) {
     }
     saved.push_back(std::move(bytes));
   }
+  // The new code serves the subdomains the old one did (register_route in
+  // its start()): the old instances' routes do not count against it.
+  replacing_ = &old;
   auto instances = start_instances(reload->fresh, old.options);
+  replacing_ = nullptr;
   if (instances && save && restore) {
     for (size_t i = 0; i < instances->size(); ++i) {
       parley_str bytes{saved[i].data(), saved[i].size()};

@@ -948,3 +948,25 @@ def test_persistent_room_survives_restart(server_factory, raw_factory):
     me = self_presence(got)
     assert item(me).get("affiliation") == "owner" and "201" not in codes(me)
     assert oid(me) == first_id
+
+
+# A module that serves a subdomain can be reloaded (the core refused the new code's
+# register_route while the old instance still held the route: the reload failed).
+def test_reload_keeps_persistent_rooms_and_self_ping_detects_the_loss(server_factory, raw_factory):
+    server = server_factory(modules=MODULES)
+    server.register("alice", PASSWORD)
+    alice = raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="r", presence=True)
+    room, temp = f"kept@conference.{server.domain}", f"gone@conference.{server.domain}"
+    create(alice, room, "A", field("muc#roomconfig_persistentroom", "1"))
+    create(alice, temp, "A")
+    reloaded = server.ctl("module", "reload", "mod_muc")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    # The occupants are not carried over: the self-ping tells the client to join again.
+    r = alice.iq("get", f"<ping xmlns='{NS_PING}'/>", to=f"{room}/A")
+    assert cond(r) == "not-acceptable"
+    assert cond(alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=temp)) == "item-not-found"
+    got = join(alice, room, "A")
+    assert item(self_presence(got)).get("affiliation") == "owner"
+
+
