@@ -6,7 +6,8 @@ PACKAGES="build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev 
 libuv1-dev libexpat1-dev libssl-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
 libidn-dev libcli11-dev doctest-dev libgloox-dev openssl
 libhttp-parser-dev libwslay-dev chromium-headless-shell
-python3-slixmpp python3-pytest python3-yaml python3-websocket go-sendxmpp"
+python3-slixmpp python3-pytest python3-yaml python3-websocket go-sendxmpp
+python3-aiohttp python3-prometheus-client"
 missing=""
 for p in $PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

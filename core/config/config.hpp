@@ -125,6 +125,8 @@ struct Config {
   std::string control_socket;             // default: data_dir + "/parley.sock"
   std::vector<std::string> module_paths;
   LimitsConfig limits;
+  // Addresses the HTTP listeners answer /metrics to (issue 13); others get 403.
+  std::vector<std::string> metrics_allow{"127.0.0.1", "::1"};
   std::vector<ModuleConfig> modules;      // in file order
   // host_config: HOST: {modules: ...}: modules enabled for that host only, or
   // other options there for a module of `modules` (ejabberd's host_config).

@@ -219,6 +219,7 @@ Config read_config(const YAML::Node& root, std::string_view file_name) {
   bool control_socket_given = false;
   if (auto f = top.take("control_socket")) c.control_socket = read_string(*f), control_socket_given = true;
   if (auto f = top.take("module_paths")) c.module_paths = read_string_list(*f);
+  if (auto f = top.take("metrics_allow")) c.metrics_allow = read_string_list(*f);
   if (auto f = top.take("limits")) read_limits(*f, c.limits);
   if (auto f = top.take("modules")) read_modules(*f, c, c.modules);
   if (auto f = top.take("host_config")) read_host_config(*f, c);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "control_client.hpp"
+#include "top.hpp"
 #include "core/config/config.hpp"
 #include "core/control/account_commands.hpp"
 #include "storage/database.hpp"
@@ -30,6 +31,7 @@ std::string commands_text() {
     text += "  " + line + std::string(line.size() < 32 ? 32 - line.size() : 1, ' ') + std::string(spec.help) + "\n";
   }
   text += "  status                          is parleyd running?\n";
+  text += "  top [--once] [-n N] [-d SECS]   live view of the server's figures (tools/parleyctl/top.cpp)\n";
   text += "  help                            list the commands (a running server lists all of its own)\n";
   return text;
 }
@@ -120,6 +122,7 @@ int main(int argc, char** argv) {
     return kError;
   }
 
+  if (command == "top") return parley::ctl::run_top(config->control_socket, args);
   auto answer = parley::ctl::send_control_request(config->control_socket, args);
   switch (answer.kind) {
     case parley::ctl::ControlAnswer::Kind::answered:
