@@ -187,6 +187,11 @@ struct ServerConn::Parser {
       self(p).refuse_status = 413;
       return -1;
     }
+    // RFC 9110 §10.1.1: a client that waits before it sends its body (curl
+    // does, a second, for large uploads) is told to go on once the request
+    // is taken; one refused already got its final answer instead.
+    if (c.body_expected_ && !p->upgrade && p->http_minor >= 1 && iequals(c.request_.header("Expect"), "100-continue"))
+      c.handler_.on_output("HTTP/1.1 100 Continue\r\n\r\n");
     return 0;
   }
   static int on_body(http_parser* p, const char* at, size_t n) {

@@ -362,3 +362,18 @@ def test_files_expire_and_put_urls_expire(tmp_path_factory, binaries, raw_factor
         c.close()
     finally:
         stop_server(server)
+
+
+def test_a_put_with_expect_100_continue_is_told_to_go_on(client, up):
+    # curl waits (a second) for 100 Continue before sending a large body.
+    c = client("frank")
+    data = os.urandom(4096)
+    put, get = slot_urls(request_slot(c, "expect.bin", len(data)))
+    target = put.split(str(up.http_port), 1)[1]
+    with socket.create_connection(("127.0.0.1", up.http_port), timeout=5) as s:
+        s.sendall(f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n"
+                  "Expect: 100-continue\r\n\r\n".encode())
+        assert s.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(data)
+        assert s.recv(4096).startswith(b"HTTP/1.1 201 ")
+    assert fetch("GET", get)[2] == data

@@ -528,3 +528,40 @@ TEST_CASE("an answer before the body was read closes the connection; HEAD gets n
     CHECK(s.output.find("Connection: close\r\n") != std::string::npos);
   }
 }
+
+TEST_CASE("Expect: 100-continue gets 100 Continue once the request is taken, not when it is refused") {
+  Limits limits;
+  {
+    Streamer s;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK(c.feed("PUT /up HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"));
+    CHECK(s.output == "HTTP/1.1 100 Continue\r\n\r\n");
+    CHECK(c.feed("abc"));
+    CHECK(s.body == "abc");
+  }
+  {
+    Streamer s;
+    s.answer_in_head = true;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK_FALSE(c.feed("PUT /up HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"));
+    CHECK(status_of(s.output) == 403);
+  }
+  {
+    Streamer s;
+    s.limit = 2;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK_FALSE(c.feed("PUT /up HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"));
+    CHECK(status_of(s.output) == 413);
+  }
+  {
+    // Without a body there is nothing to wait for.
+    Streamer s;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK(c.feed("GET /f HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"));
+    CHECK(s.output.empty());
+  }
+}
