@@ -132,6 +132,10 @@ class ServerConn {
   bool paused() const { return streaming_ && (body_paused_ || message_complete_); }
   // Ends the connection now: nothing more is parsed or answered.
   void kill() { done_ = true; }
+  // Answers `status` (text `why`) with Connection: close, whatever was sent.
+  void refuse_now(int status, std::string_view why) {
+    if (!done_) refuse(status, why);
+  }
   // The request being streamed (headers; its body is not kept).
   const Request& request() const { return request_; }
 

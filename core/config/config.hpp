@@ -101,6 +101,10 @@ struct LimitsConfig {
   size_t http_max_body_bytes = 65536;
   unsigned http_max_requests_per_connection = 100;
   unsigned http_idle_timeout = 60;
+  // Open connections of one address on the HTTP listeners (within
+  // max_connections_per_ip); past it a connection's first request gets 503
+  // and it closes. 0: no limit of its own.
+  size_t http_max_connections_per_ip = 100;
   // Operations waiting for the archive store (issue 11): past it an append is
   // refused (the message is delivered, not archived) instead of queued.
   size_t max_archive_queue = 65536;

@@ -154,6 +154,7 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("http_max_requests_per_connection"))
     l.http_max_requests_per_connection = static_cast<unsigned>(read_uint(*v, 1, 1000000));
   if (auto v = m.take("http_idle_timeout")) l.http_idle_timeout = static_cast<unsigned>(read_uint(*v, 1, 3600));
+  if (auto v = m.take("http_max_connections_per_ip")) l.http_max_connections_per_ip = read_uint(*v, 0, 1000000);
   m.finish();
 }
 

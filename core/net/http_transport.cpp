@@ -117,6 +117,7 @@ void HttpTransport::drop_exchanges(parley_module* m) {
 parley_module* HttpTransport::exchange_module() const { return ex_ ? ex_->route->instance : nullptr; }
 
 HttpTransport::~HttpTransport() {
+  if (counted_) ctx_.http_connections.remove(conn_.peer_ip());
   finish_exchange(true);
   (upgraded_ ? conn_.loop().metrics.connections_websocket : conn_.loop().metrics.connections_http).add(-1);
 }
@@ -145,9 +146,17 @@ HttpTransport::HttpTransport(ServerContext& ctx, Connection& conn, ConnectionOwn
       limits_(http_limits(ctx.config.limits)),
       server_(*this, limits_) {
   conn.loop().metrics.connections_http.add(1);
+  size_t limit = ctx.config.limits.http_max_connections_per_ip;
+  if (limit != 0) admitted_ = counted_ = ctx.http_connections.try_add(conn.peer_ip(), limit);
 }
 
 bool HttpTransport::feed(std::string_view bytes) {
+  if (!admitted_) {
+    // Over limits.http_max_connections_per_ip: told so at its first bytes
+    // (after TLS, on https), then closed.
+    server_.refuse_now(503, "too many connections from this address");
+    return false;
+  }
   unsigned answered = server_.requests();
   in_feed_ = true;
   bool go_on = server_.feed(bytes);

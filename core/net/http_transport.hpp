@@ -99,6 +99,8 @@ class HttpTransport final : private http::ServerConn::Handler {
   framing::Outbound out_;
   bool upgraded_ = false;
   bool in_feed_ = false;
+  bool admitted_ = true;  // within limits.http_max_connections_per_ip (counted)
+  bool counted_ = false;
   bool reading_held_ = false;  // suspended for a paused exchange
   std::unique_ptr<Exchange> ex_;
 };

@@ -198,6 +198,7 @@ class ServerContext {
   Router* router = nullptr;
   SessionTable sessions;
   ConnectionCounter connections;
+  ConnectionCounter http_connections;  // limits.http_max_connections_per_ip (issue 13)
   AuthFailureTracker auth_failures;
   KnownAccounts known_accounts;
   std::vector<std::unique_ptr<LoopContext>> loops;
