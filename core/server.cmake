@@ -10,6 +10,7 @@ add_library(parley_core STATIC
   net/connection_write.cpp
   net/lingering_sockets.cpp
   net/http_transport.cpp
+  net/http_metrics.cpp
   net/xmpp_framing.cpp
   session/session.cpp
   session/session_attach.cpp
@@ -28,6 +29,7 @@ add_library(parley_core STATIC
   modules/host_api.cpp
   modules/host_api_services.cpp
   modules/host_api_archive.cpp
+  modules/host_api_http.cpp
   modules/pending_iqs.cpp
   modules/module_metrics.cpp
   modules/module_counters.cpp

@@ -5,11 +5,16 @@
 #include <wslay/wslay.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace parley::http {
 
 namespace {
+
+// Input a paused exchange may hold beyond one request head (what the owner
+// had read when it stopped reading: a read and a TLS record or two).
+constexpr size_t kMaxPendingBytes = 1024 * 1024;
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -70,19 +75,26 @@ const char* status_text(int status) {
   switch (status) {
     case 101: return "Switching Protocols";
     case 200: return "OK";
+    case 201: return "Created";
     case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 409: return "Conflict";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
     case 426: return "Upgrade Required";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
   }
@@ -154,14 +166,52 @@ struct ServerConn::Parser {
       self(p).refuse_status = 505;
       return -1;
     }
-    if ((p->flags & F_CONTENTLENGTH) != 0 && p->content_length > c.limits_.max_body_bytes) {
+    c.body_limit_ = c.limits_.max_body_bytes;
+    c.body_bytes_ = 0;
+    c.message_complete_ = false;
+    c.answered_ = false;
+    c.keep_alive_ = http_should_keep_alive(p) != 0;
+    bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
+    c.body_expected_ = (p->flags & F_CHUNKED) != 0 || (has_length && p->content_length > 0);
+    if (!p->upgrade) {
+      c.streaming_ = true;  // while on_head runs: an answer from inside it is a streamed one
+      c.streaming_ = c.handler_.on_head(c.request_) || c.answered_;
+      if (c.done_) return -1;
+      if (c.answered_) return 0;  // answered from on_head; its body (if any) closes the connection
+    }
+    if (has_length && p->content_length > c.body_limit_) {
+      if (c.streaming_) {
+        c.abort_exchange(413, "request body too large");
+        return -1;
+      }
       self(p).refuse_status = 413;
       return -1;
     }
+    // RFC 9110 §10.1.1: a client that waits before it sends its body (curl
+    // does, a second, for large uploads) is told to go on once the request
+    // is taken; one refused already got its final answer instead.
+    if (c.body_expected_ && !p->upgrade && p->http_minor >= 1 && iequals(c.request_.header("Expect"), "100-continue"))
+      c.handler_.on_output("HTTP/1.1 100 Continue\r\n\r\n");
     return 0;
   }
   static int on_body(http_parser* p, const char* at, size_t n) {
     ServerConn& c = of(p);
+    if (c.streaming_) {
+      if (c.answered_) return 0;  // answered already: the body is read and dropped, then the connection closes
+      if (c.body_bytes_ + n > c.body_limit_) {
+        c.abort_exchange(413, "request body too large");
+        return 1;
+      }
+      c.body_bytes_ += n;
+      c.handler_.on_body(std::string_view(at, n));
+      if (c.done_) return 1;
+      // The last piece of a Content-Length body is not paused after: the
+      // message completes without another byte, and a parse of nothing is
+      // http_parser's end of input.
+      bool last = (p->flags & F_CHUNKED) == 0 && p->content_length == 0;
+      if (c.streaming_ && c.body_paused_ && !last) http_parser_pause(p, 1);
+      return 0;
+    }
     if (c.request_.body.size() + n > c.limits_.max_body_bytes) {
       self(p).refuse_status = 413;
       return 1;
@@ -174,6 +224,19 @@ struct ServerConn::Parser {
     if (p->upgrade) {
       c.upgrade_wanted_ = true;
       return 0;  // http_parser stops here: the rest is the new protocol's
+    }
+    if (c.streaming_) {
+      c.message_complete_ = true;
+      if (c.answered_) {
+        c.streaming_ = false;
+        c.answered_ = false;
+        return c.done_ ? 1 : 0;
+      }
+      c.handler_.on_body_end();
+      if (c.done_) return 1;
+      // The answer comes later: nothing after this request is parsed before it ends.
+      if (c.streaming_) http_parser_pause(p, 1);
+      return 0;
     }
     c.finish_request();
     // A request that ends the connection stops the parse: nothing after it is read.
@@ -256,7 +319,23 @@ ServerConn::~ServerConn() = default;
 bool ServerConn::feed(std::string_view bytes) {
   if (done_) return false;
   if (ws_) return feed_websocket(bytes);
+  if (HTTP_PARSER_ERRNO(&parser_->parser) == HPE_PAUSED) {
+    // A streamed exchange waits (its sink, or its answer); the owner stops
+    // reading meanwhile, so this is at most what it had read already.
+    if (pending_.size() + bytes.size() > limits_.max_header_bytes + kMaxPendingBytes) {
+      abort_exchange(400, "too much input while the request waits");
+      return false;
+    }
+    pending_.append(bytes);
+    return true;
+  }
+  return parse(bytes);
+}
+
+bool ServerConn::parse(std::string_view bytes) {
+  in_parse_ = true;
   size_t used = http_parser_execute(&parser_->parser, &parser_->settings, bytes.data(), bytes.size());
+  in_parse_ = false;
   if (done_) return false;
   if (upgrade_wanted_) {
     upgrade();
@@ -264,7 +343,15 @@ bool ServerConn::feed(std::string_view bytes) {
     // Whatever the client sent after its handshake is already WebSocket.
     return feed_websocket(bytes.substr(std::min(used, bytes.size())));
   }
+  if (HTTP_PARSER_ERRNO(&parser_->parser) == HPE_PAUSED) {
+    pending_.assign(bytes.substr(std::min(used, bytes.size())));
+    return true;
+  }
   if (HTTP_PARSER_ERRNO(&parser_->parser) != HPE_OK) {
+    if (streaming_) {
+      abort_exchange(400, http_errno_description(HTTP_PARSER_ERRNO(&parser_->parser)));
+      return false;
+    }
     int status = parser_->refuse_status;
     if (status == 0) status = HTTP_PARSER_ERRNO(&parser_->parser) == HPE_INVALID_VERSION ? 505 : 400;
     refuse(status, http_errno_description(HTTP_PARSER_ERRNO(&parser_->parser)));
@@ -306,6 +393,102 @@ void ServerConn::respond(Response& r, bool close, bool head) {
   if (!head && r.status != 101) out += r.body;
   handler_.on_output(out);
   if (close) done_ = true;
+}
+
+void ServerConn::abort_exchange(int status, std::string_view why) {
+  bool started = response_started_;
+  streaming_ = false;
+  answered_ = false;
+  body_paused_ = false;
+  response_started_ = false;
+  handler_.on_abort();
+  if (started) {
+    done_ = true;  // an answer was going out: it cannot be replaced
+    return;
+  }
+  refuse(status, why);
+}
+
+void ServerConn::start_response(int status, const std::vector<Header>& headers, int64_t content_length) {
+  if (!streaming_ || response_started_ || done_) return;
+  response_started_ = true;
+  response_head_ = request_.method == "HEAD";
+  bool no_body = status < 200 || status == 204 || status == 304;
+  response_chunked_ = content_length < 0 && !no_body;
+  // Answered before its body was read: what is left of it is not read, so
+  // the connection ends with the answer.
+  close_after_ = (body_expected_ && !message_complete_) || !keep_alive_ ||
+                 requests_ + 1 >= limits_.max_requests_per_connection;
+  std::string out = "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += status_text(status);
+  out += "\r\n";
+  for (const Header& h : headers) {
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+  if (content_length >= 0 && !no_body) {
+    out += "Content-Length: ";
+    out += std::to_string(content_length);
+    out += "\r\n";
+  } else if (response_chunked_) {
+    out += "Transfer-Encoding: chunked\r\n";
+  }
+  if (close_after_) out += "Connection: close\r\n";
+  out += "\r\n";
+  handler_.on_output(out);
+}
+
+void ServerConn::write_body(std::string_view bytes) {
+  if (!streaming_ || !response_started_ || response_head_ || bytes.empty() || done_) return;
+  if (!response_chunked_) {
+    handler_.on_output(bytes);
+    return;
+  }
+  char size[24];
+  int n = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+  handler_.on_output(std::string_view(size, static_cast<size_t>(n)));
+  handler_.on_output(bytes);
+  handler_.on_output("\r\n");
+}
+
+bool ServerConn::end_response() {
+  if (!streaming_ || done_) return !done_;
+  if (!response_started_) start_response(500, {}, 0);
+  if (response_chunked_ && !response_head_) handler_.on_output("0\r\n\r\n");
+  ++requests_;
+  response_started_ = false;
+  body_paused_ = false;
+  if (close_after_) {
+    streaming_ = false;
+    done_ = true;
+    return false;
+  }
+  if (!message_complete_) {
+    // Answered from on_head, no body expected: on_message_complete comes
+    // within the same parse and ends the exchange.
+    answered_ = true;
+    return true;
+  }
+  streaming_ = false;
+  if (in_parse_) return true;  // from on_body_end: the parse goes on by itself
+  http_parser_pause(&parser_->parser, 0);
+  std::string rest = std::move(pending_);
+  pending_.clear();
+  return rest.empty() ? true : parse(rest);
+}
+
+bool ServerConn::resume_body() {
+  if (done_) return false;
+  body_paused_ = false;
+  if (in_parse_ || !streaming_ || message_complete_ || HTTP_PARSER_ERRNO(&parser_->parser) != HPE_PAUSED) return true;
+  http_parser_pause(&parser_->parser, 0);
+  std::string rest = std::move(pending_);
+  pending_.clear();
+  return rest.empty() ? true : parse(rest);
 }
 
 void ServerConn::finish_request() {

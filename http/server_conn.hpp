@@ -59,6 +59,23 @@ class ServerConn {
   // Called synchronously from inside feed() (and on_output from send_text()).
   class Handler {
    public:
+    // The request line and headers of a request that is not a WebSocket
+    // upgrade (`request` has no body yet). Return false to have the body
+    // buffered (at most limits.max_body_bytes) and on_request called once it
+    // is complete, with an answer filled at once. Return true to stream: the
+    // handler took the exchange (set its body limit with set_body_limit here;
+    // it gets the body through on_body, then on_body_end) and answers with
+    // start_response / write_body / end_response, now or later.
+    virtual bool on_head(const Request& request) {
+      (void)request;
+      return false;
+    }
+    virtual void on_body(std::string_view chunk) { (void)chunk; }
+    virtual void on_body_end() {}
+    // A streamed exchange ended without end_response: refused past its body
+    // limit, a malformed body, or the connection failed. Nothing more may be
+    // written for it.
+    virtual void on_abort() {}
     // A complete request that is not a WebSocket upgrade: fill `response`.
     virtual void on_request(const Request& request, Response& response) = 0;
     // A WebSocket upgrade for request.path. Return true to accept with
@@ -89,6 +106,39 @@ class ServerConn {
   // The requests answered so far on this connection.
   unsigned requests() const { return requests_; }
 
+  // ---- A streamed exchange (Handler::on_head returned true) ----
+  // From on_head: the most body bytes this request may carry (past it 413,
+  // by Content-Length before any body byte, or as the chunks come).
+  void set_body_limit(uint64_t bytes) { body_limit_ = bytes; }
+  // No more body chunks after the current one until resume_body() (the
+  // handler's sink is full); bytes that arrive meanwhile wait here, and the
+  // owner should stop reading (paused() says so).
+  void pause_body() { body_paused_ = true; }
+  // Goes on with what waited. False once the connection is to close.
+  bool resume_body();
+  // The status line and headers (Content-Length added when
+  // content_length >= 0; else the body is sent chunked). HEAD: no body goes
+  // out whatever is written.
+  void start_response(int status, const std::vector<Header>& headers, int64_t content_length);
+  void write_body(std::string_view bytes);
+  // The answer is complete: the next pipelined request is parsed (false:
+  // the connection is to close, e.g. the request's body was not all read).
+  bool end_response();
+  // A streamed exchange is under way (head seen, answer not ended).
+  bool exchange_open() const { return streaming_; }
+  bool response_started() const { return response_started_; }
+  // Reading should stop: the body is paused, or a complete request waits
+  // for its answer with more input behind it.
+  bool paused() const { return streaming_ && (body_paused_ || message_complete_); }
+  // Ends the connection now: nothing more is parsed or answered.
+  void kill() { done_ = true; }
+  // Answers `status` (text `why`) with Connection: close, whatever was sent.
+  void refuse_now(int status, std::string_view why) {
+    if (!done_) refuse(status, why);
+  }
+  // The request being streamed (headers; its body is not kept).
+  const Request& request() const { return request_; }
+
   // A text message to the peer (WebSocket mode), framed and output at once.
   // False: not a WebSocket, or it is closing.
   bool send_text(std::string_view text);
@@ -108,6 +158,8 @@ class ServerConn {
   void upgrade();
   bool feed_websocket(std::string_view bytes);
   void flush_websocket();
+  bool parse(std::string_view bytes);
+  void abort_exchange(int status, std::string_view why);
 
   Handler& handler_;
   const Limits& limits_;
@@ -121,6 +173,21 @@ class ServerConn {
   bool done_ = false;
   bool upgrade_wanted_ = false;
   bool close_sent_ = false;  // by close_websocket
+  // A streamed exchange.
+  bool streaming_ = false;
+  bool body_paused_ = false;
+  bool message_complete_ = false;
+  bool response_started_ = false;
+  bool response_chunked_ = false;
+  bool response_head_ = false;   // a HEAD: no body bytes go out
+  bool close_after_ = false;     // the answer ends the connection
+  bool in_parse_ = false;
+  bool answered_ = false;        // answered before its message_complete (no body expected)
+  bool body_expected_ = false;
+  bool keep_alive_ = true;
+  uint64_t body_limit_ = 0;
+  uint64_t body_bytes_ = 0;
+  std::string pending_;  // input that came while the exchange was paused
 };
 
 }  // namespace parley::http

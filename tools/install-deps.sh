@@ -8,7 +8,8 @@ libidn-dev libcli11-dev doctest-dev libgloox-dev openssl
 libhttp-parser-dev libwslay-dev chromium-headless-shell
 python3-slixmpp python3-pytest python3-yaml python3-websocket go-sendxmpp
 systemd dpkg-dev
-postgresql libpq-dev"
+postgresql libpq-dev
+python3-aiohttp python3-prometheus-client"
 missing=""
 for p in $PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -104,7 +104,7 @@ tsan() {
   # the module host's, the session seams across loops, reload storms, and the
   # modules driven by gloox).
   TSAN_OPTIONS="second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" timed tests run_ctest "$dir" \
-    -R '^(unit_core_(loop|session|router|modules)|integration_(gloox|gloox_modules|stanzas|modules|session_seams|reload_storm|component|mod_[a-z_]+))$'
+    -R '^(unit_core_(loop|session|router|modules)|integration_(gloox|gloox_modules|stanzas|modules|session_seams|reload_storm|component|metrics|mod_[a-z_]+))$'
 }
 
 fuzz() {

@@ -117,6 +117,10 @@ struct LimitsConfig {
   size_t http_max_body_bytes = 65536;
   unsigned http_max_requests_per_connection = 100;
   unsigned http_idle_timeout = 60;
+  // Open connections of one address on the HTTP listeners (within
+  // max_connections_per_ip); past it a connection's first request gets 503
+  // and it closes. 0: no limit of its own.
+  size_t http_max_connections_per_ip = 100;
   // Operations waiting for the archive store (issue 11): past it an append is
   // refused (the message is delivered, not archived) instead of queued.
   size_t max_archive_queue = 65536;
@@ -155,6 +159,8 @@ struct Config {
   std::string control_socket;             // default: data_dir + "/parley.sock"
   std::vector<std::string> module_paths;
   LimitsConfig limits;
+  // Addresses the HTTP listeners answer /metrics to (issue 13); others get 403.
+  std::vector<std::string> metrics_allow{"127.0.0.1", "::1"};
   std::vector<ModuleConfig> modules;      // in file order
   // host_config: HOST: {modules: ...}: modules enabled for that host only, or
   // other options there for a module of `modules` (ejabberd's host_config).

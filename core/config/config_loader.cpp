@@ -215,6 +215,7 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("http_max_requests_per_connection"))
     l.http_max_requests_per_connection = static_cast<unsigned>(read_uint(*v, 1, 1000000));
   if (auto v = m.take("http_idle_timeout")) l.http_idle_timeout = static_cast<unsigned>(read_uint(*v, 1, 3600));
+  if (auto v = m.take("http_max_connections_per_ip")) l.http_max_connections_per_ip = read_uint(*v, 0, 1000000);
   m.finish();
 }
 
@@ -298,6 +299,7 @@ Config read_config(const YAML::Node& root, std::string_view file_name) {
   bool control_socket_given = false;
   if (auto f = top.take("control_socket")) c.control_socket = read_string(*f), control_socket_given = true;
   if (auto f = top.take("module_paths")) c.module_paths = read_string_list(*f);
+  if (auto f = top.take("metrics_allow")) c.metrics_allow = read_string_list(*f);
   if (auto f = top.take("limits")) read_limits(*f, c.limits);
   if (auto f = top.take("modules")) read_modules(*f, c, c.modules);
   if (auto f = top.take("host_config")) read_host_config(*f, c);

@@ -9,6 +9,7 @@
 #include "core/session/session_attach.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/host_api_archive.hpp"
+#include "core/modules/host_api_http.hpp"
 #include "core/modules/host_api_services.hpp"
 #include "core/modules/module_accounts.hpp"
 #include "core/modules/module_instance.hpp"
@@ -632,6 +633,14 @@ const parley_host_api table = {
     &host_archive::archive_append,
     &host_archive::archive_query,
     &host_archive::archive_remove,
+    // issue 13: HTTP routes
+    &host_http::http_route,
+    &host_http::http_header,
+    &host_http::http_respond,
+    &host_http::http_write,
+    &host_http::http_end,
+    &host_http::http_read_pause,
+    &host_http::http_data_dir,
 };
 
 }  // namespace

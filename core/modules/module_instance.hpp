@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/modules/http_route_entry.hpp"
 #include "core/modules/module_counters.hpp"
 #include "core/modules/module_metrics.hpp"
 #include "parley/module.h"
@@ -106,6 +107,11 @@ struct parley_module {
   std::vector<parley::ModuleRoute> routes;
   // Typed metrics (ABI 1.2), declared in start(), sharded per loop.
   parley::ModuleMetrics metrics;
+  // HTTP routes (issue 13, http_route) registered from start(); read when
+  // tables are built. Their open exchanges: a stopped instance's are ended
+  // on every loop before it is freed (ModuleManager::when_storage_drained).
+  std::vector<parley::HttpRouteEntry> http_routes;
+  std::atomic<int> http_in_flight{0};
 
   // Named counters (ABI 1.0 counter_add), sharded per loop.
   std::unique_ptr<parley::ModuleCounters> counters;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/modules/host_api_http.hpp"
 #include "core/c2s/c2s_stream.hpp"
 #include "core/session/session.hpp"
 #include "core/modules/hooks.hpp"
@@ -356,6 +357,8 @@ std::shared_ptr<const ModuleTables> ModuleManager::build_tables() const {
         }
       }
       for (size_t i = 0; features && features[i]; ++i) tables->features[instance->host].push_back(features[i]);
+      for (const HttpRouteEntry& route : instance->http_routes) tables->http_routes.push_back(route);
+      tables->instances.push_back(instance.get());
       for (const ModuleRoute& route : instance->routes) {
         auto [it, added] = tables->services.emplace(route.domain,
                                                     ServiceEntry{instance.get(), route.fn, instance->host, route.name});
@@ -365,6 +368,8 @@ std::shared_ptr<const ModuleTables> ModuleManager::build_tables() const {
       }
     }
   }
+  std::stable_sort(tables->http_routes.begin(), tables->http_routes.end(),
+                   [](const HttpRouteEntry& a, const HttpRouteEntry& b) { return a.prefix.size() > b.prefix.size(); });
   for (auto& by_host : tables->hooks)
     for (auto& [host, list] : by_host)
       std::stable_sort(list.begin(), list.end(),
@@ -378,7 +383,7 @@ void ModuleManager::when_storage_drained(std::shared_ptr<Loaded> stopped, std::f
   bool drained = true;
   for (const auto& instance : stopped->instances)
     drained = drained && instance->storage_in_flight.load() == 0 && instance->tasks_in_flight.load() == 0 &&
-              instance->sends_in_flight.load() == 0;
+              instance->sends_in_flight.load() == 0 && instance->http_in_flight.load() == 0;
   if (drained) {
     done();
     return;
@@ -391,6 +396,8 @@ void ModuleManager::when_storage_drained(std::shared_ptr<Loaded> stopped, std::f
       [stopped](LoopContext& lc) {
         for (auto& [id, session] : lc.sessions)
           for (const auto& instance : stopped->instances) session->drop_tracked(instance.get());
+        // Their open HTTP exchanges end (issue 13): each counts as a task in flight.
+        for (const auto& instance : stopped->instances) host_http::drop_exchanges(instance.get());
       },
       [this, stopped, done] { when_storage_drained(stopped, done); });
 }

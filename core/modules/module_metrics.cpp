@@ -78,6 +78,26 @@ int64_t ModuleMetrics::total(uint32_t id) const {
   return count;
 }
 
+std::vector<ModuleMetrics::Sample> ModuleMetrics::snapshot() const {
+  std::vector<Sample> out;
+  if (!frozen_.load()) return out;
+  const auto& bounds = histogram_bounds();
+  for (const Decl& d : decls_) {
+    Sample s;
+    s.name = d.name;
+    s.kind = d.kind;
+    s.help = d.help;
+    if (d.kind != PARLEY_METRIC_HISTOGRAM) {
+      s.value = sum(d.offset);
+    } else {
+      for (size_t b = 0; b <= bounds.size(); ++b) s.buckets.push_back(sum(d.offset + b));
+      s.sum = sum(d.offset + bounds.size() + 1);
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 std::string ModuleMetrics::text(std::string_view prefix) const {
   std::string out;
   if (!frozen_.load()) return out;

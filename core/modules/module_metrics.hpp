@@ -31,6 +31,16 @@ class ModuleMetrics {
   std::string text(std::string_view prefix) const;
   // The summed value of a counter or gauge, the observation count of a histogram.
   int64_t total(uint32_t id) const;
+  // Every metric summed over the shards (/metrics).
+  struct Sample {
+    std::string name;
+    uint32_t kind;
+    std::string help;
+    int64_t value = 0;             // counter, gauge
+    std::vector<int64_t> buckets;  // histogram: per bucket (not cumulative), +inf last
+    int64_t sum = 0;               // histogram
+  };
+  std::vector<Sample> snapshot() const;
 
  private:
   struct Decl {

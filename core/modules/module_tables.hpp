@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/modules/http_route_entry.hpp"
 #include "parley/module.h"
 
 namespace parley {
@@ -48,6 +49,16 @@ struct ModuleTables {
   std::map<std::string, std::string, std::less<>> session_features;
   // service domain -> the module serving it (ABI 1.2)
   std::map<std::string, ServiceEntry, std::less<>> services;
+  // Every started instance, in load order (/metrics reads their metrics).
+  std::vector<parley_module*> instances;
+  // HTTP routes of the modules (issue 13), longest prefix first.
+  std::vector<HttpRouteEntry> http_routes;
+
+  const HttpRouteEntry* http_route_for(std::string_view path, uint32_t port) const {
+    for (const HttpRouteEntry& r : http_routes)
+      if (r.matches(path, port)) return &r;
+    return nullptr;
+  }
 
   // No allocation: the router asks this for every stanza to a domain that is
   // not a served host.

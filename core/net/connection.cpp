@@ -176,11 +176,13 @@ void Connection::handle_bytes(std::string_view bytes) {
   auto fed = tls_->feed(bytes, plaintext, outgoing);
   if (!outgoing.empty()) write_raw(outgoing);
   if (!fed) {
+    if (!was_done) loop_->metrics.tls_failures.add();
     spdlog::info("c2s {}: TLS error from {}: {}", log_id_, peer_ip_, fed.error());
     lost();
     return;
   }
   if (!was_done && tls_->handshake_done()) {
+    loop_->metrics.tls_handshakes.add();
     secure_ = true;
     tls_store_.reset();
     owner_.on_connection_secured();

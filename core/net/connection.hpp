@@ -103,6 +103,8 @@ class Connection {
   // Upgraded to an XMPP WebSocket: TLS, if any, is the WebSocket's (no STARTTLS).
   bool websocket() const;
   bool http() const { return http_ != nullptr; }
+  // Bytes queued for the socket and not taken yet (an HTTP answer's backpressure).
+  size_t write_backlog() const;
 
   // Server-side TLS from the next byte read. False: could not start (closing).
   bool start_tls(std::string_view default_host);

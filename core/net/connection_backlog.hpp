@@ -18,6 +18,9 @@ namespace parley {
 // Offsets count the raw (after TLS) bytes handed to write_raw since the
 // backlog was created; a stanza is written once `written` reaches the offset
 // where its bytes end.
+// Bytes in the write backlogs of the calling loop's connections (/metrics).
+size_t loop_write_backlog_bytes();
+
 struct Connection::Backlog {
   size_t writes = 0;     // uv_write requests in flight
   size_t bytes = 0;      // their bytes: the backlog proper

@@ -32,6 +32,8 @@ thread_local size_t loop_backlog_bytes = 0;
 
 }  // namespace
 
+size_t loop_write_backlog_bytes() { return loop_backlog_bytes; }
+
 void Connection::send(std::string_view bytes) {
   if (shutdown_requested_) return;
   if (http_) {
@@ -113,6 +115,8 @@ bool Connection::backlog_fits(size_t bytes) const {
 
 bool Connection::writes_waiting() const { return backlog_ && backlog_->writes > 0; }
 
+size_t Connection::write_backlog() const { return backlog_ ? backlog_->bytes : 0; }
+
 void Connection::linger() {
   const config::LimitsConfig& limits = ctx_.config.limits;
   if (limits.slow_reader_linger == 0 || socketless_ || migrating() || closing_) return;
@@ -179,7 +183,8 @@ void Connection::after_write() {
     // A migration waited for the bytes queued before it.
     migrate_pending_ = false;
     if (!migrate_out()) lost();  // the socket cannot be handed over: the resume fails with it
-  }
+  }  // An HTTP answer streamed by a module may go on (issue 13).
+  if (http_ && !closing_) http_->on_written();
 }
 
 void Connection::release_written_stanzas() {
@@ -281,6 +286,7 @@ bool Connection::deliver(const std::shared_ptr<Delivery>& delivery) {
   }
   send(delivery->bytes);
   if (closing_) return false;
+  loop_->metrics.stanzas_out.add();
   // Per-stanza bookkeeping only while a backlog exists (the fast path keeps none).
   if (backlog_ && backlog_->written < backlog_->queued) {
     // Our hold, before the router gives back its dispatch's (Delivery).

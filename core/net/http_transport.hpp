@@ -8,6 +8,8 @@
 // its loop.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,17 +17,24 @@
 #include "core/config/config.hpp"
 #include "core/net/xmpp_framing.hpp"
 #include "http/server_conn.hpp"
+#include "parley/module.h"
 
 namespace parley {
 
 class ServerContext;
 class Connection;
 class ConnectionOwner;
+struct HttpRouteEntry;
+struct ModuleTables;
 
 inline constexpr std::string_view kWebSocketPath = "/xmpp-websocket";
+inline constexpr std::string_view kMetricsPath = "/metrics";
 
 // The http::Limits of the config's `limits:` block.
 http::Limits http_limits(const config::LimitsConfig& limits);
+
+// Paths the core serves itself; a module's route may not take them.
+bool core_http_path(std::string_view path);
 
 class HttpTransport final : private http::ServerConn::Handler {
  public:
@@ -40,8 +49,29 @@ class HttpTransport final : private http::ServerConn::Handler {
   // The connection is closing at the owner's request: the WebSocket close frame.
   void closing();
   bool websocket() const { return upgraded_; }
+  // The connection's write backlog shrank (Connection::after_write).
+  void on_written();
+
+  // ---- A module's exchange (issue 13 http_* host entries), on this loop ----
+  // The open exchange `id` on the calling loop, or nullptr.
+  static HttpTransport* find_exchange(uint64_t id);
+  // Ends the calling loop's exchanges of a stopped module instance.
+  static void drop_exchanges(parley_module* m);
+  parley_module* exchange_module() const;
+  const http::Request& exchange_request() const { return server_.request(); }
+  int module_respond(int status, std::string_view headers, int64_t content_length);
+  int module_write(std::string_view bytes);
+  int module_end();
+  int module_pause(bool paused);
+
+  ~HttpTransport();
 
  private:
+  struct Exchange;
+  bool on_head(const http::Request& request) override;
+  void on_body(std::string_view chunk) override;
+  void on_body_end() override;
+  void on_abort() override;
   void on_request(const http::Request& request, http::Response& response) override;
   bool on_websocket_request(const http::Request& request, std::string& subprotocol,
                             http::Response& refusal) override;
@@ -50,6 +80,15 @@ class HttpTransport final : private http::ServerConn::Handler {
   void on_output(std::string_view bytes) override;
 
   void host_meta(const http::Request& request, http::Response& response, bool json);
+  void metrics(const http::Request& request, http::Response& response);
+  // A whole answer to the streamed exchange under way (from on_head).
+  void answer_now(int status, std::vector<http::Header> headers, std::string_view body);
+  void finish_exchange(bool tell_module);
+  void module_failed();  // the module threw, returned an error, or is stopped
+  // After a module's call changed the exchange: reading, the end.
+  void settle(bool go_on);
+  void sync_reading();
+  void progress();  // the idle timeout counts from the exchange's last progress
 
   ServerContext& ctx_;
   Connection& conn_;
@@ -59,6 +98,11 @@ class HttpTransport final : private http::ServerConn::Handler {
   http::ServerConn server_;
   framing::Outbound out_;
   bool upgraded_ = false;
+  bool in_feed_ = false;
+  bool admitted_ = true;  // within limits.http_max_connections_per_ip (counted)
+  bool counted_ = false;
+  bool reading_held_ = false;  // suspended for a paused exchange
+  std::unique_ptr<Exchange> ex_;
 };
 
 }  // namespace parley

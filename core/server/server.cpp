@@ -1,5 +1,7 @@
 #include "core/server/server.hpp"
 
+#include "core/net/http_metrics.hpp"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -181,6 +183,8 @@ Result<void, std::string> Server::start() {
       if (auto ok = listener->start(); !ok) return unexpected(ok.error());
       loop->listeners.push_back(std::move(listener));
     }
+    loop->gauges = std::make_unique<LoopGauges>();
+    loop->gauges->start(*ctx_, *loop);
   }
 
   uv_signal_init(main_->uv(), &sigterm_);
@@ -358,6 +362,22 @@ std::string Server::status_text() const {
                          c->domain, c->loop.load() >= 0 ? 1 : 0, c->queued.load(), c->refused_full.load());
   }
   out += fmt::format("account_queue: {}\n", accounts_->queue_length());
+  // issue 13: the decayed averages (1 s, 10 s, 100 s) of the queues, as /metrics has them.
+  for (const auto& loop : ctx_->loops) {
+    if (!loop->gauges) continue;
+    for (int g = 0; g < LoopGauges::kGauges; ++g) {
+      auto which = static_cast<LoopGauges::Gauge>(g);
+      if (!loop->gauges->sampled(which)) continue;
+      std::string name = which >= LoopGauges::storage_read ? LoopGauges::name(which)
+                                                           : fmt::format("loop{}_{}", loop->loop.index(), LoopGauges::name(which));
+      out += fmt::format("{}_avg: {:.2f} {:.2f} {:.2f}\n", name, loop->gauges->average(which, 0),
+                         loop->gauges->average(which, 1), loop->gauges->average(which, 2));
+    }
+  }
+  out += fmt::format("tls_handshakes: {}\ntls_failures: {}\nstanzas_out: {}\nconnections_http: {}\nconnections_websocket: {}\n",
+                     ctx_->total(&LoopMetrics::tls_handshakes), ctx_->total(&LoopMetrics::tls_failures),
+                     ctx_->total(&LoopMetrics::stanzas_out), ctx_->total(&LoopMetrics::connections_http),
+                     ctx_->total(&LoopMetrics::connections_websocket));
   out += modules_->counters_text();
   return out;
 }

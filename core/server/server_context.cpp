@@ -1,5 +1,7 @@
 #include "core/server/server_context.hpp"
 
+#include "core/net/http_metrics.hpp"
+
 #include "core/c2s/c2s_stream.hpp"
 #include "core/component/component_directory.hpp"
 #include "core/component/component_stream.hpp"

@@ -36,6 +36,7 @@ class C2sStream;
 class ComponentDirectory;
 struct ComponentLinks;
 class Connection;
+class LoopGauges;
 class Listener;
 class Session;
 class PendingIqs;
@@ -66,6 +67,14 @@ struct alignas(64) LoopMetrics {
   LoopCounter auth_failures;
   LoopCounter stream_errors;
   LoopCounter stanzas_refused_route_full;  // answered resource-constraint (limits.max_route_queue)
+  // issue 13 (/metrics): connections of an HTTP listener not upgraded, and
+  // upgraded to a WebSocket (the rest of connections_open is TCP c2s); TLS
+  // handshakes done and failed; routed stanzas handed to a connection.
+  LoopCounter connections_http;
+  LoopCounter connections_websocket;
+  LoopCounter tls_handshakes;
+  LoopCounter tls_failures;
+  LoopCounter stanzas_out;
 };
 
 // Everything one worker loop owns. Touched only on that loop's thread.
@@ -109,6 +118,9 @@ struct LoopContext {
 
   // Iqs modules sent (send_iq) and wait on from this loop (ABI 1.2).
   std::unique_ptr<PendingIqs> pending_iqs;
+
+  // Its queue lengths sampled each second, decayed averages (/metrics, issue 13).
+  std::unique_ptr<LoopGauges> gauges;
 
   // While a module is swapped (hot reload) every event that would enter
   // module code on this loop waits here, in order (module_pause.hpp).
@@ -200,6 +212,7 @@ class ServerContext {
   std::shared_ptr<ComponentDirectory> components;
   SessionTable sessions;
   ConnectionCounter connections;
+  ConnectionCounter http_connections;  // limits.http_max_connections_per_ip (issue 13)
   AuthFailureTracker auth_failures;
   KnownAccounts known_accounts;
   std::vector<std::unique_ptr<LoopContext>> loops;

@@ -391,6 +391,53 @@ typedef struct parley_archive_page {
  * "internal-server-error", "resource-constraint") and page NULL. */
 typedef void (*parley_archive_fn)(void* state, void* arg, const parley_archive_page* page, parley_str error);
 
+/* ---- issue 13: HTTP routes (check with PARLEY_HOST_HAS(host, http_data_dir)) ----
+ * A module serves paths of the server's HTTP listeners (`module: http`). An exchange is
+ * one request and its answer, on the loop of the connection that carries it; every call
+ * for it (the route's callbacks, and the module's http_* calls, which must come from
+ * that loop: a callback, or a task posted there with post()) names it by its id. */
+
+/* A request's head, borrowed for the call. */
+typedef struct parley_http_request {
+  size_t size;              /* sizeof(parley_http_request) of the host */
+  uint64_t exchange;        /* this exchange's id (never reused) */
+  parley_str method;        /* "GET", "PUT", ... */
+  parley_str target;        /* as sent: path and query */
+  parley_str path;          /* without the query, not decoded */
+  parley_str query;         /* after '?', may be empty */
+  parley_str host;          /* the Host header, may be empty */
+  parley_str peer_ip;
+  int64_t content_length;   /* -1: no Content-Length (chunked, or no body) */
+  uint32_t port;            /* the listener's port */
+  int secure;               /* https */
+  uint32_t loop;            /* the loop that owns the exchange (for post()) */
+} parley_http_request;
+
+/* A route, borrowed for the call to http_route (the host copies it). */
+typedef struct parley_http_route {
+  size_t size;              /* sizeof(parley_http_route) of the module */
+  parley_str methods;       /* comma-separated ("GET,HEAD,PUT,OPTIONS"); others get 405 */
+  parley_str prefix;        /* a path prefix starting with '/'; the longest matching route wins */
+  uint32_t port;            /* 0: every http listener; else the listener on that port only */
+  uint64_t max_body_bytes;  /* a request body past it: 413 (by Content-Length before any byte) */
+  /* The head of a request: answer now or later (http_respond...), or take the body
+   * first. Return PARLEY_HANDLED; PARLEY_ERROR: the host answers 500. */
+  int (*on_request)(void* state, void* arg, const parley_http_request* request);
+  /* A piece of the body, in order; last != 0 once it is complete (chunk may be empty).
+   * May be NULL: the body is read and dropped. */
+  void (*on_body)(void* state, void* arg, uint64_t exchange, parley_str chunk, int last);
+  /* The bytes written with http_write left the connection's backlog (below the low
+   * mark): write more. May be NULL. */
+  void (*on_writable)(void* state, void* arg, uint64_t exchange);
+  /* The exchange ended before the module's http_end: the connection went, the body
+   * broke the route's limit or was malformed (the host answered 413/400 if nothing was
+   * written yet). Called once, last; never after http_end; the id is dead after it.
+   * May be NULL. */
+  void (*on_closed)(void* state, void* arg, uint64_t exchange);
+  void* arg;
+  parley_str host;          /* the Host header's name (no port, any case) served; empty: any */
+} parley_http_route;
+
 /* The host's functions. Grows at the end only. */
 typedef struct parley_host_api {
   size_t size; /* sizeof(parley_host_api) of the host */
@@ -735,6 +782,39 @@ typedef struct parley_host_api {
    * instance) appended before before_us (INT64_MAX: all); done gets page->total = how
    * many. 1 if under way; 0 if refused (off the loops, no store): done never runs. */
   int (*archive_remove)(parley_module* m, parley_str owner, int64_t before_us, parley_archive_fn done, void* arg);
+  /* ---- issue 13: HTTP routes (check with PARLEY_HOST_HAS(host, http_data_dir)) ---- */
+  /* From start() only (routes go into the tables built after it): serves route->prefix
+   * on the HTTP listeners (route->port: one of them, 0: all) for route->methods, with
+   * route->max_body_bytes. The core's own paths (/xmpp-websocket, /.well-known/, the
+   * configured /metrics) cannot be taken. 1 if taken; 0 if refused (not from start(), a
+   * bad prefix, taken already). Owns nothing. */
+  int (*http_route)(parley_module* m, const parley_http_route* route);
+  /* A request header of `exchange` (names compare case-insensitively): 1 and its value
+   * through out; 0 if absent or no such exchange here. On the exchange's loop. */
+  int (*http_header)(parley_module* m, uint64_t exchange, parley_str name, parley_sink out);
+  /* The answer's status and headers ("Name: value\r\n" lines, borrowed; Content-Length,
+   * Transfer-Encoding and Connection are the host's). content_length >= 0: the body will
+   * be that many bytes; -1: sent chunked. Once per exchange; a HEAD request's answer
+   * carries no body whatever is written. 1 if written; 0 if not (no such exchange
+   * here, answered already, bad headers). On the exchange's loop. */
+  int (*http_respond)(parley_module* m, uint64_t exchange, int status, parley_str headers, int64_t content_length);
+  /* Body bytes (borrowed, copied). 1: written, write more; 0: written, but the
+   * connection's backlog is past the high mark: wait for on_writable; -1: not written
+   * (no such exchange here, not answered yet). On the exchange's loop. */
+  int (*http_write)(parley_module* m, uint64_t exchange, parley_str bytes);
+  /* The answer is complete (a response not started is answered 500 first); the id is
+   * dead after it and on_closed is not called. A request pipelined behind it on the
+   * connection is parsed now: its on_request (a new exchange) may run before this
+   * returns. 1 if done, 0 if no such exchange here. On the exchange's loop. */
+  int (*http_end)(parley_module* m, uint64_t exchange);
+  /* Backpressure on the request body: paused != 0 stops on_body after the current
+   * chunk (the connection stops reading) until called with 0, which delivers what
+   * waited (on_body, possibly on_closed) before it returns. 1 if done, 0 if no such
+   * exchange here. On the exchange's loop. */
+  int (*http_read_pause)(parley_module* m, uint64_t exchange, int paused);
+  /* The server's data_dir (a directory the module may keep files under), through out.
+   * Any thread. 1. */
+  int (*http_data_dir)(parley_module* m, parley_sink out);
 } parley_host_api;
 
 #define PARLEY_HOOKS_ALWAYS 0

@@ -4,6 +4,10 @@
 // message it yields, with the server side's Outbound splitter fed what a
 // message turned into.
 //
+// Streamed exchanges (module routes) too: paths under /s are taken at their
+// head, their body paused after every chunk (/sp) and resumed by the driver,
+// or answered at the head (/sa); the answer is chunked.
+//
 // Input: byte 0 = chunk size (1..256), then the bytes of the connection.
 // Checks, besides "no crash, no sanitizer report":
 //  - feeding in chunks gives the same HTTP output (up to the WebSocket upgrade) and the same messages
@@ -31,12 +35,40 @@ namespace {
 }
 
 struct Recorder : http::ServerConn::Handler {
+  http::ServerConn* conn = nullptr;
+  // Streamed exchanges (module routes): /s... takes the body in chunks (body
+  // limit 300) and answers chunked at its end; /sp pauses the body after every
+  // chunk (the driver resumes it); /sa answers at the head.
+  std::string path;
+  size_t body = 0;
   std::string output;
   size_t http_bytes = std::string::npos;  // output before the WebSocket, once upgraded
   std::vector<std::string> messages;
   std::string_view http_output() const { return std::string_view(output).substr(0, http_bytes); }
   bool closed = false;
 
+  bool on_head(const http::Request& request) override {
+    if (!request.path.starts_with("/s")) return false;
+    path = request.path;
+    body = 0;
+    conn->set_body_limit(300);
+    if (path.starts_with("/sa")) {
+      conn->start_response(403, {}, 2);
+      conn->write_body("no");
+      conn->end_response();
+    }
+    return true;
+  }
+  void on_body(std::string_view chunk) override {
+    body += chunk.size();
+    if (path.starts_with("/sp")) conn->pause_body();
+  }
+  void on_body_end() override {
+    conn->start_response(200, {{"X-Path", path}}, -1);
+    conn->write_body(std::to_string(body));
+    conn->write_body(path);
+    conn->end_response();
+  }
   void on_request(const http::Request& request, http::Response& response) override {
     response.status = request.path == "/" ? 200 : 404;
     response.body = request.body;
@@ -74,14 +106,20 @@ struct Run {
   Recorder recorder;
   http::ServerConn conn{recorder, limits};
   Run() {
+    recorder.conn = &conn;
     limits.max_header_bytes = 2048;
     limits.max_body_bytes = 512;
     limits.max_requests_per_connection = 8;
     limits.max_message_bytes = 4096;
   }
   void feed(std::string_view data, size_t chunk) {
-    for (size_t i = 0; i < data.size() && !recorder.closed; i += chunk)
+    for (size_t i = 0; i < data.size() && !recorder.closed; i += chunk) {
       if (!conn.feed(data.substr(i, chunk))) recorder.closed = true;
+      // A paused body is resumed at once (the sink drained): each resume
+      // delivers at least a chunk or ends the exchange.
+      for (int n = 0; !recorder.closed && conn.paused() && conn.exchange_open() && n < 100000; ++n)
+        if (!conn.resume_body()) recorder.closed = true;
+    }
   }
 };
 

@@ -9,6 +9,7 @@ import os
 import socket
 import ssl
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -315,6 +316,47 @@ def test_an_idle_http_connection_is_closed(server_factory):
     sock.sendall(b"GET /.well-known/host-meta HTTP/1.1\r\nHost: h\r\n")  # never finished
     assert sock.recv(100) == b""  # closed by the server, not by our 10 s timeout
     sock.close()
+    assert server.alive()
+
+
+def test_http_connections_per_address_are_bounded(server_factory):
+    port = free_port()
+    server = server_factory(extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "http"}],
+                            limits={"http_max_connections_per_ip": 2})
+    request = b"GET /.well-known/host-meta HTTP/1.1\r\nHost: h\r\n\r\n"
+
+    def answered(sock):
+        sock.sendall(request)
+        return sock.recv(65536)
+
+    def admitted():
+        # Connections that just closed (the harness's readiness probe, a
+        # refused one) leave the count once the server has seen them close.
+        deadline = time.time() + 10
+        while True:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            status = status_of(answered(sock))
+            if status == 200:
+                return sock
+            sock.close()
+            assert status == 503 and time.time() < deadline
+            time.sleep(0.05)
+
+    a = admitted()
+    b = admitted()  # both counted and open now
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    refused = answered(c)
+    assert status_of(refused) == 503 and b"Connection: close" in refused
+    assert c.recv(100) == b""
+    c.close()
+    # Another address has its own count; a freed place is free again.
+    other = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.2", 0))
+    assert status_of(answered(other)) == 200
+    other.close()
+    a.close()
+    admitted().close()
+    assert status_of(answered(b)) == 200
+    b.close()
     assert server.alive()
 
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "control_client.hpp"
+#include "top.hpp"
 #include "core/config/config.hpp"
 #include "core/control/account_commands.hpp"
 #include "core/control/json_text.hpp"
@@ -33,6 +34,7 @@ std::string commands_text() {
     text += "  " + line + std::string(line.size() < 32 ? 32 - line.size() : 1, ' ') + std::string(spec.help) + "\n";
   }
   text += "  status                          is parleyd running? uptime, sessions, queues\n";
+  text += "  top [--once] [-n N] [-d SECS]   live view of the server's figures (tools/parleyctl/top.cpp)\n";
   // Verbs only a running parleyd answers (its `help` lists them all).
   text += "  stats                           registered and online users, sessions per host, uptime\n";
   text += "  connected-users                 the full JIDs of the sessions\n";
@@ -194,6 +196,7 @@ int main(int argc, char** argv) {
     return kError;
   }
 
+  if (command == "top") return parley::ctl::run_top(config->control_socket, args);
   std::vector<std::string> request = args;
   if (json && is_read_verb(args)) request.push_back("--json");
   auto answer = parley::ctl::send_control_request(config->control_socket, request);

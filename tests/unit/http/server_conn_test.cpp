@@ -356,3 +356,212 @@ TEST_CASE("send_text frames server messages unmasked with 7, 16 and 64-bit lengt
   CHECK(r.output == std::string("\x88\x02\x03\xe8", 4));
   CHECK_FALSE(c.send_text("late"));
 }
+
+// ---- Streamed exchanges (module routes): the body in chunks, the answer later ----
+
+namespace {
+
+struct Streamer : ServerConn::Handler {
+  ServerConn* conn = nullptr;
+  uint64_t limit = 1000;
+  bool pause_each_chunk = false;
+  bool answer_in_head = false;
+  std::vector<std::string> heads;
+  std::string body;
+  int chunks = 0;
+  int ends = 0;
+  int aborts = 0;
+  std::string output;
+
+  bool on_head(const Request& request) override {
+    heads.push_back(request.method + " " + request.path);
+    if (request.path == "/buffered") return false;
+    conn->set_body_limit(limit);
+    if (answer_in_head) {
+      conn->start_response(403, {{"X-Why", "no"}}, 2);
+      conn->write_body("no");
+      conn->end_response();
+    }
+    return true;
+  }
+  void on_body(std::string_view chunk) override {
+    ++chunks;
+    body.append(chunk);
+    if (pause_each_chunk) conn->pause_body();
+  }
+  void on_body_end() override { ++ends; }
+  void on_abort() override { ++aborts; }
+  void on_request(const Request&, Response& response) override { response.body = "buffered"; }
+  bool on_websocket_request(const Request&, std::string&, Response&) override { return false; }
+  void on_websocket_open() override {}
+  void on_websocket_message(std::string_view) override {}
+  void on_output(std::string_view bytes) override { output.append(bytes); }
+};
+
+}  // namespace
+
+TEST_CASE("a streamed request: body in chunks, answer later, the next pipelined request waits for it") {
+  Limits limits;
+  Streamer s;
+  ServerConn c(s, limits);
+  s.conn = &c;
+  CHECK(c.feed("PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\nabc"));
+  CHECK(c.exchange_open());
+  CHECK(s.body == "abc");
+  CHECK(c.feed("defGET /next HTTP/1.1\r\nHost: h\r\n\r\n"));
+  CHECK(s.body == "abcdef");
+  CHECK(s.ends == 1);
+  CHECK(s.heads.size() == 1);  // /next waits for the answer
+  CHECK(c.paused());
+  CHECK(s.output.empty());
+  c.start_response(201, {{"X-A", "1"}}, -1);
+  c.write_body("hello");
+  c.write_body("!");
+  CHECK(c.end_response());
+  CHECK(s.output.starts_with("HTTP/1.1 201 Created\r\n"));
+  CHECK(s.output.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+  CHECK(s.output.find("\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\n\r\n") != std::string::npos);
+  CHECK(s.output.find("Connection: close") == std::string::npos);
+  REQUIRE(s.heads.size() == 2);  // then the next one is parsed
+  CHECK(s.heads[1] == "GET /next");
+  CHECK(c.exchange_open());
+}
+
+TEST_CASE("a streamed request's body limit is its route's: 413 by Content-Length or by chunks") {
+  Limits limits;
+  limits.max_body_bytes = 1;  // the listener's default does not apply to a streamed route
+  {
+    Streamer s;
+    s.limit = 5;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK_FALSE(c.feed("PUT /up HTTP/1.1\r\nContent-Length: 6\r\n\r\n"));
+    CHECK(status_of(s.output) == 413);
+    CHECK(s.aborts == 1);
+    CHECK(s.chunks == 0);
+  }
+  {
+    Streamer s;
+    s.limit = 5;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK(c.feed("PUT /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"));
+    CHECK_FALSE(c.feed("3\r\ndef\r\n0\r\n\r\n"));
+    CHECK(status_of(s.output) == 413);
+    CHECK(s.aborts == 1);
+    CHECK(s.body == "abc");
+  }
+  {
+    Streamer s;
+    s.limit = 6;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK(c.feed("PUT /up HTTP/1.1\r\nContent-Length: 6\r\n\r\nabcdef"));
+    CHECK(s.body == "abcdef");
+    CHECK(s.aborts == 0);
+  }
+}
+
+TEST_CASE("a paused body waits, whatever the split, and resumes in order") {
+  const std::string input = "PUT /up HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789";
+  for (size_t step : {1, 3, 7, 1000}) {
+    Limits limits;
+    Streamer s;
+    s.pause_each_chunk = true;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK(feed_split(c, input, step));
+    // One chunk per resume: every chunk paused the body again.
+    while (s.ends == 0) {
+      int before = s.chunks;
+      CHECK(c.paused());
+      CHECK(c.resume_body());
+      REQUIRE(s.chunks > before);
+    }
+    CHECK(s.body == "0123456789");
+  }
+}
+
+TEST_CASE("an answer before the body was read closes the connection; HEAD gets no body") {
+  Limits limits;
+  {
+    Streamer s;
+    s.answer_in_head = true;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK_FALSE(c.feed("PUT /up HTTP/1.1\r\nContent-Length: 6\r\n\r\nabcdef"));
+    CHECK(status_of(s.output) == 403);
+    CHECK(s.output.find("Connection: close\r\n") != std::string::npos);
+    CHECK(s.body.empty());
+  }
+  {
+    // Without a body the connection stays: the next request is answered.
+    Streamer s;
+    s.answer_in_head = true;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK(c.feed("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"));
+    CHECK(s.heads.size() == 2);
+    CHECK(s.output.find("Connection: close") == std::string::npos);
+  }
+  {
+    Streamer s;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK(c.feed("HEAD /f HTTP/1.1\r\n\r\n"));
+    c.start_response(200, {}, 5);
+    c.write_body("hello");
+    CHECK(c.end_response());
+    CHECK(s.output.find("Content-Length: 5\r\n") != std::string::npos);
+    CHECK(s.output.ends_with("\r\n\r\n"));
+  }
+  {
+    // The last request of a connection says Connection: close.
+    Limits one;
+    one.max_requests_per_connection = 1;
+    Streamer s;
+    ServerConn c(s, one);
+    s.conn = &c;
+    CHECK(c.feed("GET /f HTTP/1.1\r\n\r\n"));
+    c.start_response(200, {}, 0);
+    CHECK_FALSE(c.end_response());
+    CHECK(s.output.find("Connection: close\r\n") != std::string::npos);
+  }
+}
+
+TEST_CASE("Expect: 100-continue gets 100 Continue once the request is taken, not when it is refused") {
+  Limits limits;
+  {
+    Streamer s;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK(c.feed("PUT /up HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"));
+    CHECK(s.output == "HTTP/1.1 100 Continue\r\n\r\n");
+    CHECK(c.feed("abc"));
+    CHECK(s.body == "abc");
+  }
+  {
+    Streamer s;
+    s.answer_in_head = true;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK_FALSE(c.feed("PUT /up HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"));
+    CHECK(status_of(s.output) == 403);
+  }
+  {
+    Streamer s;
+    s.limit = 2;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK_FALSE(c.feed("PUT /up HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"));
+    CHECK(status_of(s.output) == 413);
+  }
+  {
+    // Without a body there is nothing to wait for.
+    Streamer s;
+    ServerConn c(s, limits);
+    s.conn = &c;
+    CHECK(c.feed("GET /f HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"));
+    CHECK(s.output.empty());
+  }
+}

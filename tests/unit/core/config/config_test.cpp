@@ -102,10 +102,12 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   CHECK(c.limits.max_archive_queue == 65536);
   CHECK(c.limits.max_component_queue == 10000);
   CHECK(c.limits.max_component_queue_bytes == 16 * 1024 * 1024);
+  CHECK(c.metrics_allow == std::vector<std::string>{"127.0.0.1", "::1"});
+  CHECK(c.limits.http_max_connections_per_ip == 100);
   const char* const shipped[] = {"mod_disco",    "mod_ping",   "mod_version", "mod_vcard",   "mod_private",
                                  "mod_roster",   "mod_presence", "mod_offline", "mod_blocking", "mod_last",
                                  "mod_csi",      "mod_carbons", "mod_stream_mgmt", "mod_mam",    "mod_push",
-                                 "mod_register"};
+                                 "mod_pep",      "mod_register", "mod_muc",     "mod_http_upload"};
   REQUIRE(c.modules.size() == std::size(shipped));
   for (size_t i = 0; i < std::size(shipped); ++i) CHECK(c.modules[i].name == shipped[i]);
   CHECK(c.modules[0].options.IsMap());
