@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "core/stanza/iq_rules.hpp"
 #include "core/c2s/c2s_stream.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
@@ -27,16 +28,6 @@ std::string random_resource() {
   std::string out = "parley-";
   for (unsigned char c : raw) out.push_back(digits[c % 36]);
   return out;
-}
-
-// RFC 6120 §8.2.3: an iq needs an id, a known type, and a get or set exactly
-// one payload child.
-bool valid_iq(const xml::Element& iq) {
-  std::string_view type = iq.attr("type");
-  if (!iq.has_attr("id")) return false;
-  if (type == "get" || type == "set") return iq.child_count() == 1;
-  if (type == "result") return iq.child_count() <= 1;
-  return type == "error";
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "core/stanza/iq_rules.hpp"
 #include "core/component/component_stream.hpp"
 
 #include <spdlog/spdlog.h>
@@ -36,16 +37,6 @@ bool is_stanza_name(std::string_view name) { return name == "message" || name ==
 void to_client_namespace(xml::Element& element) {
   if (element.xmlns() == kComponentNs) element.set_xmlns(std::string(ns::client));
   for (xml::Element* child : element.children()) to_client_namespace(*child);
-}
-
-// RFC 6120 §8.2.3: an iq needs an id, a known type, and a get or set exactly
-// one payload child.
-bool valid_iq(const xml::Element& iq) {
-  std::string_view type = iq.attr("type");
-  if (!iq.has_attr("id")) return false;
-  if (type == "get" || type == "set") return iq.child_count() == 1;
-  if (type == "result") return iq.child_count() <= 1;
-  return type == "error";
 }
 
 // What a component cannot take is answered, except an error or an iq result

@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define PARLEY_ABI_MAJOR 1
-#define PARLEY_ABI_MINOR 2
+#define PARLEY_ABI_MINOR 3  /* 1.3: archive store, HTTP routes, PARLEY_EVENT_DETACHED_STANZA */
 
 /* The one symbol a module exports. */
 #define PARLEY_MODULE_ENTRY_SYMBOL "parley_module_entry"
