@@ -14,6 +14,7 @@
 // Options (docs/modules/mod_muc.md): host, max_users, history_size,
 // rate_per_minute, rate_burst, max_rooms, max_rooms_per_user, max_affiliations.
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -28,9 +29,23 @@ namespace {
 
 using muc::Room;
 
+// A stanza for a room that came before this loop had its stored rooms.
+struct Waiting {
+  parley::Element stanza;
+  std::string from, to;
+};
+
 struct LoopRooms {
   std::unordered_map<std::string, std::unique_ptr<Room>> rooms;
+  // Until the stored rooms are installed here, stanzas for rooms wait (in
+  // order, bounded): answered before, a stored room would look absent
+  // (item-not-found) or be created afresh by a join.
+  bool loaded = false;
+  std::deque<Waiting> waiting;
 };
+
+// Stanzas that may wait per loop for the stored rooms (then resource-constraint).
+constexpr std::size_t kMaxWaitingForLoad = 10000;
 
 // A loaded persistent room, on its way to its loop.
 struct StoredRoom {
@@ -120,6 +135,12 @@ class ModMuc : public parley::Module {
 
  private:
   void dispatch(parley::ElementView stanza, const std::string& from, const std::string& to) {
+    LoopRooms& here = rooms_.here();
+    if (!here.loaded) {
+      if (here.waiting.size() >= kMaxWaitingForLoad) return error(stanza, "resource-constraint", "wait");
+      here.waiting.push_back(Waiting{stanza.clone(), from, to});
+      return;
+    }
     const std::string room_jid(parley::bare_jid(to));
     const std::size_t slash = to.find('/');
     const std::string nick = slash == std::string::npos ? std::string() : to.substr(slash + 1);
@@ -270,7 +291,10 @@ class ModMuc : public parley::Module {
     const std::string suffix = "@" + service_.domain;
     host().query("SELECT jid, secret, config, subject, subject_nick FROM mod_muc_rooms", {},
                  [this, suffix](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) return host().error("cannot read the rooms: " + rows.error());
+                   if (!rows) {
+                     host().error("cannot read the rooms: " + rows.error());
+                     return finish_load({});
+                   }
                    auto stored = std::make_shared<std::unordered_map<std::string, StoredRoom>>();
                    for (size_t i = 0; i < rows->size(); ++i) {
                      StoredRoom s;
@@ -290,7 +314,10 @@ class ModMuc : public parley::Module {
   void load_affiliations(std::shared_ptr<std::unordered_map<std::string, StoredRoom>> stored) {
     host().query("SELECT room, jid, affiliation, reason FROM mod_muc_affiliations", {},
                  [this, stored](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) return host().error("cannot read the affiliations: " + rows.error());
+                   if (!rows) {
+                     host().error("cannot read the affiliations: " + rows.error());
+                     return finish_load({});
+                   }
                    for (size_t i = 0; i < rows->size(); ++i) {
                      auto it = stored->find(rows->at(i, 0).text().value_or(""));
                      if (it == stored->end()) continue;
@@ -298,17 +325,29 @@ class ModMuc : public parley::Module {
                                                           rows->at(i, 2).text().value_or(""),
                                                           rows->at(i, 3).text().value_or(""));
                    }
-                   for (auto& [jid, s] : *stored) {
-                     auto one = std::make_shared<StoredRoom>(std::move(s));
-                     const uint32_t owner = static_cast<uint32_t>(fnv1a(jid) % loops_);
-                     parley::post(host(), owner, [this, one] { install(*one); });
-                   }
+                   finish_load(std::move(*stored));
                  });
+  }
+
+  // Every loop gets its stored rooms (none after a read error: served without
+  // them, logged), then handles what waited for them, in order.
+  void finish_load(std::unordered_map<std::string, StoredRoom> stored) {
+    auto per_loop = std::make_shared<std::vector<std::vector<StoredRoom>>>(loops_);
+    for (auto& [jid, s] : stored) (*per_loop)[fnv1a(jid) % loops_].push_back(std::move(s));
+    for (uint32_t l = 0; l < loops_; ++l)
+      parley::post(host(), l, [this, per_loop, l] {
+        for (const StoredRoom& s : (*per_loop)[l]) install(s);
+        LoopRooms& here = rooms_.here();
+        here.loaded = true;
+        std::deque<Waiting> waiting;
+        waiting.swap(here.waiting);
+        for (Waiting& w : waiting) dispatch(w.stanza, w.from, w.to);
+      });
   }
 
   void install(const StoredRoom& s) {
     auto& rooms = rooms_.here().rooms;
-    if (rooms.count(s.jid)) return;  // joined before the load finished: the live room wins
+    if (rooms.count(s.jid)) return;  // defensive: stanzas for rooms wait for the load (dispatch)
     auto room = std::make_unique<Room>(service_, s.jid, s.secret.empty() ? new_secret() : s.secret);
     room->mutable_config() = muc::decode_config(s.config, service_.max_users);
     room->mutable_config().persistent = true;
