@@ -533,6 +533,13 @@ void ModuleManager::stop_all() {
   modules_.clear();
 }
 
+size_t ModuleManager::tasks_in_flight() const {
+  size_t n = 0;
+  for (const auto& [name, loaded] : modules_)
+    for (const auto& instance : loaded.instances) n += static_cast<size_t>(std::max(0, instance->tasks_in_flight.load()));
+  return n;
+}
+
 bool ModuleManager::serves_route(std::string_view domain) const {
   for (const auto& [name, loaded] : modules_) {
     if (&loaded == replacing_) continue;  // reloading: its code takes its own routes over

@@ -49,6 +49,9 @@ class ModuleManager {
 
   // Whether a loaded module instance serves `domain` (ABI 1.2 register_route).
   bool serves_route(std::string_view domain) const;
+  // Tasks modules posted to a loop and iqs they wait on, not settled yet (any
+  // module, any loop). On the main thread.
+  size_t tasks_in_flight() const;
 
   // Directories searched for NAME.so, in order.
   std::vector<std::string> search_path() const;

@@ -302,6 +302,13 @@ void Server::shutdown() {
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (ctx_->total(&LoopMetrics::connections_open) > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Tasks modules posted to another loop (a session's unavailable presence to
+  // its group chat room's loop, say) run while the loops and the modules are
+  // live: a task posted to a loop that stopped first never runs, and what it
+  // owned is lost (module.h: post).
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (modules_->tasks_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   for (auto& loop : ctx_->loops) loop->loop.stop();
   for (auto& loop : ctx_->loops) loop->loop.join();
   // Sessions may hold module data whose free function is module code: free it

@@ -2,32 +2,11 @@
 
 #include <charconv>
 
+#include "parley/sdk/stamp.hpp"
+
 namespace parley::mod_mam {
 
 namespace {
-
-bool digits(std::string_view s, size_t pos, size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  out = v;
-  return true;
-}
-
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 bool matches(std::string_view entry, std::string_view with) {
   if (entry == with) return true;
@@ -109,49 +88,7 @@ std::optional<Prefs> decode_prefs(std::string_view text) {
   return prefs;
 }
 
-std::optional<int64_t> parse_datetime(std::string_view s) {
-  // CCYY-MM-DDThh:mm:ss[.sss]TZD
-  int y, mo, d, h, mi, se;
-  if (s.size() < 20 || !digits(s, 0, 4, y) || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
-      !digits(s, 8, 2, d) || s[10] != 'T' || !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) ||
-      s[16] != ':' || !digits(s, 17, 2, se))
-    return std::nullopt;
-  static constexpr int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1] + (mo == 2 && leap(y) ? 1 : 0) || h > 23 || mi > 59 ||
-      se > 60)
-    return std::nullopt;
-  size_t pos = 19;
-  int64_t micros = 0;
-  if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    size_t start = pos;
-    int64_t scale = 100000;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-      micros += (s[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-      if (pos - start > 9) return std::nullopt;
-    }
-    if (pos == start) return std::nullopt;
-  }
-  int64_t offset_s = 0;
-  if (pos < s.size() && s[pos] == 'Z') {
-    ++pos;
-  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
-    int oh, om;
-    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(s, pos + 4, 2, om) ||
-        oh > 23 || om > 59)
-      return std::nullopt;
-    offset_s = (oh * 3600 + om * 60) * (s[pos] == '+' ? 1 : -1);
-    pos += 6;
-  } else {
-    return std::nullopt;  // a time zone is required
-  }
-  if (pos != s.size()) return std::nullopt;
-  int64_t secs = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 +
-                 mi * 60 + (se == 60 ? 59 : se) - offset_s;
-  return secs * 1000000 + micros;
-}
+std::optional<int64_t> parse_datetime(std::string_view s) { return parley::xep0082_parse_us(s); }
 
 std::optional<uint64_t> parse_id(std::string_view text) {
   if (text.empty() || text.size() > 19) return std::nullopt;
