@@ -311,6 +311,28 @@ void server_features(parley_module* m, parley_sink out) {
   for (const auto& feature : it->second) sink_write(out, feature);
 }
 
+// A storage call's completion, on the calling loop.
+void finish_storage_call(parley_module* m, LoopContext* loop, std::shared_ptr<parley_rows> rows, parley_rows_fn done,
+                         void* arg) {
+  if (m->gate.starting()) {  // made in start(), which has not returned: next turn
+    loop->loop.post([m, loop, rows, done, arg] { finish_storage_call(m, loop, rows, done, arg); });
+    return;
+  }
+  // A call made by stop() (or racing it) completes without the
+  // module's code: its state is being or has been freed.
+  if (done != nullptr) {
+    m->gate.run([&] {
+      const std::string& error = rows->result.error;
+      try {
+        done(m->state, arg, rows.get(), parley_str{error.data(), error.size()});
+      } catch (...) {
+        spdlog::error("module {}: exception escaped a storage callback", m->library->name);
+      }
+    });
+  }
+  m->storage_in_flight.fetch_sub(1);
+}
+
 void storage_query(parley_module* m, parley_str sql, const parley_value* params, size_t param_count, int write,
                    parley_rows_fn done, void* arg) {
   std::vector<StoredValue> values(param_count);
@@ -332,21 +354,7 @@ void storage_query(parley_module* m, parley_str sql, const parley_value* params,
               arg](storage::Database& db) {
     auto rows = std::make_shared<parley_rows>();
     rows->result = run_module_query(db, module, text, values, readable);
-    loop->loop.post([m, rows, done, arg] {
-      // A call made by stop() (or racing it) completes without the
-      // module's code: its state is being or has been freed.
-      if (done != nullptr) {
-        m->gate.run([&] {
-          const std::string& error = rows->result.error;
-          try {
-            done(m->state, arg, rows.get(), parley_str{error.data(), error.size()});
-          } catch (...) {
-            spdlog::error("module {}: exception escaped a storage callback", m->library->name);
-          }
-        });
-      }
-      m->storage_in_flight.fetch_sub(1);
-    });
+    loop->loop.post([m, loop, rows, done, arg] { finish_storage_call(m, loop, rows, done, arg); });
   };
   if (write)
     m->ctx->storage->write(std::move(job));

@@ -26,7 +26,11 @@ constexpr uint64_t max_iq_timeout_ms = 600'000;
 xml::Element* el(parley_element* e) { return reinterpret_cast<xml::Element*>(e); }
 
 // Runs a posted task through the instance's gate: never once stop() began.
-void run_task(parley_module* m, parley_task_fn fn, void* arg) {
+void run_task(parley_module* m, parley_task_fn fn, void* arg, uint32_t loop) {
+  if (m->gate.starting()) {  // posted from start(), which has not returned: next turn
+    m->ctx->loops[loop]->loop.post([m, fn, arg, loop] { run_task(m, fn, arg, loop); });
+    return;
+  }
   m->gate.run([&] {
     try {
       fn(m->state, arg);
@@ -92,7 +96,7 @@ int32_t current_loop(parley_module*) {
 int post(parley_module* m, uint32_t loop, parley_task_fn fn, void* arg) {
   if (fn == nullptr || loop >= m->ctx->loops.size()) return 0;
   m->tasks_in_flight.fetch_add(1);
-  m->ctx->loops[loop]->loop.post([m, fn, arg] { run_task(m, fn, arg); });
+  m->ctx->loops[loop]->loop.post([m, fn, arg, loop] { run_task(m, fn, arg, loop); });
   return 1;
 }
 

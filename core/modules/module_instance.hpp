@@ -43,19 +43,24 @@ class CallbackGate {
   template <class F>
   bool run(F&& f) {
     running_.fetch_add(1);
-    bool open = open_.load();
+    bool open = state_.load() == kOpen;
     if (open) f();
     running_.fetch_sub(1);
     return open;
   }
-  void open() { open_.store(true); }
+  // start() has not returned yet. A completion of a call start() made can
+  // reach a running loop before that (a reload, a load at run time): it comes
+  // back a turn later rather than being dropped (storage, posted tasks).
+  bool starting() const { return state_.load() == kStarting; }
+  void open() { state_.store(kOpen); }
   void close() {
-    open_.store(false);
+    state_.store(kClosed);
     while (running_.load() != 0) std::this_thread::yield();
   }
 
  private:
-  std::atomic<bool> open_{false};
+  static constexpr int kStarting = 0, kOpen = 1, kClosed = 2;
+  std::atomic<int> state_{kStarting};
   std::atomic<int> running_{0};
 };
 

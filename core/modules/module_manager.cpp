@@ -216,6 +216,10 @@ Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::
       error = "exception escaped start()";
     }
     if (rc != 0) {
+      // Its completions are dropped from now on; one still on its way refers
+      // to the instance, which is then kept (a failed start is rare).
+      instance->gate.close();
+      if (instance->storage_in_flight.load() != 0 || instance->tasks_in_flight.load() != 0) (void)instance.release();
       stop_instances(instances);
       return unexpected(fmt::format("{}module {} failed to start for {}: {}", where(config_, lib->name), lib->name, host,
                                     error.empty() ? "no reason given" : error));
