@@ -26,7 +26,10 @@ timed() {  # label, command...: runs it, prints how long it took, keeps its stat
   echo "--- $label: $(duration $(($(date +%s) - t0)))"
   return "$rc"
 }
+deps_t0=$(date +%s)
 tools/install-deps.sh
+deps_took=$(duration $(($(date +%s) - deps_t0)))
+echo "=== packages (tools/install-deps.sh): $deps_took"
 jobs=$(nproc)
 passed=0   # tests, summed over the ctest runs (each fuzz target counts as one)
 failed=0
@@ -50,6 +53,7 @@ if command -v ccache >/dev/null 2>&1; then
   # For the build directories configured elsewhere (the fuzz targets').
   export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
 fi
+timings+=("$(printf '%-34s %8s' "packages (install-deps.sh)" "$deps_took")")
 step() {  # name, command...
   local name=$1; shift
   local t0 took outcome=""
@@ -109,7 +113,7 @@ tsan() {
 }
 
 fuzz() {
-  tests/fuzz/run-fuzzers.sh build-fuzz 12 2>&1 | tee "$log"
+  tests/fuzz/run-fuzzers.sh build-fuzz 8 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   passed=$((passed + $(grep -c "stat::number_of_executed_units" "$log")))
   failed=$((failed + $(grep -c "FAILED" "$log")))
@@ -124,7 +128,7 @@ fuzz() {
 step "release build and tests" build_and_test build -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG"
 if [ -z "${PARLEY_QUICK:-}" ]; then
-  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:malloc_context_size=12 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   # -O1 (asserts kept): ASan's own advice; at -O0 the sanitized server ran the
   # suites about twice as slowly, which CI's 30 minutes no longer had room for.
   # The packaging suite (integration_install) checks files and a run of the
