@@ -27,23 +27,12 @@
 #include <vector>
 
 #include "parley/module.hpp"
-#include "pep_logic.hpp"
+#include "pubsub_logic.hpp"
+#include "pubsub_xml.hpp"
 
 namespace parley::mod_pep {
 
-inline constexpr const char* ns_pubsub = "http://jabber.org/protocol/pubsub";
-inline constexpr const char* ns_owner = "http://jabber.org/protocol/pubsub#owner";
-inline constexpr const char* ns_event = "http://jabber.org/protocol/pubsub#event";
-inline constexpr const char* ns_errors = "http://jabber.org/protocol/pubsub#errors";
-inline constexpr const char* ns_data = "jabber:x:data";
-inline constexpr const char* ns_caps = "http://jabber.org/protocol/caps";
-inline constexpr const char* ns_rsm = "http://jabber.org/protocol/rsm";
-inline constexpr const char* ns_disco_info = "http://jabber.org/protocol/disco#info";
-
-struct Item {
-  std::string id;
-  std::string payload;  // the serialized payload element
-};
+using namespace parley::pubsub;  // the node logic shared with mod_pubsub (modules/pubsub_core)
 
 struct Node {
   NodeConfig config;
@@ -136,8 +125,6 @@ class ModPep : public parley::Module {
   void fail(const Request& r, std::string_view condition, std::string_view app = {},
             std::string_view feature = {});
   void ok(const Request& r, std::optional<parley::Element> payload = std::nullopt);
-  parley::Element config_form(const NodeConfig& config, std::string_view type);
-  static std::optional<Form> read_form(parley::ElementView parent, std::string_view form_type, bool& malformed);
 
   // Owner loop and storage (pep_store.cpp)
   uint32_t owner_loop(const std::string& bare) const;
@@ -155,7 +142,6 @@ class ModPep : public parley::Module {
   void notify(const std::string& owner, const std::string& node, const NodeConfig& config, const std::string& event_xml);
   void deliver(parley_session_id session, const std::string& full_jid, const std::string& node, const std::string& message_xml);
   std::string event_message(const std::string& owner, const std::string& event_xml) const;
-  std::string item_xml(const std::string& node, const Item& item, bool with_payload) const;
   void resolve_caps(parley_session_id session, const std::string& full_jid, const std::string& caps_node,
                     const std::string& ver, const std::string& hash);
   void caps_answer(const std::string& ver, std::optional<parley::ElementView> answer);

@@ -10,12 +10,6 @@
 
 namespace parley::mod_pep {
 
-std::string ModPep::item_xml(const std::string& /*node*/, const Item& item, bool with_payload) const {
-  std::string out = "<item id='" + xml_attr(item.id) + "'";
-  if (!with_payload) return out + "/>";
-  return out + ">" + item.payload + "</item>";
-}
-
 std::string ModPep::event_message(const std::string& owner, const std::string& event_xml) const {
   return "<message xmlns='jabber:client' type='headline' from='" + xml_attr(owner) + "'><event xmlns='" +
          std::string(ns_event) + "'>" + event_xml + "</event></message>";
@@ -228,7 +222,7 @@ void ModPep::send_last_of(parley_session_id session, const std::string& full_jid
       if (check_access(n.config, bare == owner, bare, rel.subscribed_from, rel.groups) != Access::allowed) continue;
       deliver(session, full_jid, node,
               event_message(owner, "<items xmlns='" + std::string(ns_event) + "' node='" + xml_attr(node) + "'>" +
-                                       item_xml(node, n.items.back(), n.config.deliver_payloads) + "</items>"));
+                                       item_xml(n.items.back(), n.config.deliver_payloads) + "</items>"));
     }
   };
   if (bare == owner) {

@@ -68,7 +68,8 @@ void ModPep::load(const std::string& bare) {
                                   auto it = u.nodes.find(std::string(items->at(i, 0).bytes().value_or("")));
                                   if (it == u.nodes.end()) continue;
                                   it->second.items.push_back(Item{std::string(items->at(i, 1).bytes().value_or("")),
-                                                                  std::string(items->at(i, 2).bytes().value_or(""))});
+                                                                  std::string(items->at(i, 2).bytes().value_or("")),
+                                                                  {}});
                                 }
                                 loaded(bare, true);
                               });

@@ -6,6 +6,7 @@ client. slixmpp 1.8 has no xep_0402 plugin: bookmarks are raw."""
 import base64
 import hashlib
 import itertools
+import os
 import time
 import xml.etree.ElementTree as ET
 
@@ -35,8 +36,14 @@ MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}
 _unique = itertools.count()
 
 
+def module_paths():
+    """This build's modules first (parleyd's compiled-in directory may be another build's)."""
+    build = os.environ.get("PARLEY_BUILD_DIR")
+    return [os.path.join(build, "modules")] if build else None
+
+
 def start_server(server_factory, users=("alice", "bob", "carol", "dave")):
-    server = server_factory(modules=dict(MODULES))
+    server = server_factory(modules=dict(MODULES), module_paths=module_paths())
     for user in users:
         server.register(user, PASSWORD)
     return server
@@ -428,7 +435,7 @@ def test_every_request_served_after_eviction(server_factory, raw_factory):
     as soon as they are idle and come back from storage for the next request."""
     modules = dict(MODULES)
     modules["mod_pep"] = dict(MODULES["mod_pep"], max_cached_users=1, max_cache_bytes=1)
-    server = server_factory(modules=modules)
+    server = server_factory(modules=modules, module_paths=module_paths())
     for user in ("alice", "bob", "carol"):
         server.register(user, PASSWORD)
     clients = [login(server, raw_factory, u) for u in ("alice", "bob", "carol")]
