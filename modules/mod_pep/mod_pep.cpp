@@ -28,6 +28,9 @@ parley::Result<void, std::string> ModPep::start() {
     if (!positive(name, *out)) return parley::unexpected(std::string(name) + " must be at least 1");
   owners_.init(host());
   caps_.init(host());
+  server_caps_.init(host());
+  // Each loop learns the server's caps now, for the first streams' features.
+  for (uint32_t l = 0; l < server_caps_.size(); ++l) parley::post(host(), l, [this] { refresh_server_caps(); });
   return {};
 }
 
@@ -154,7 +157,7 @@ void ModPep::publish(const Request& r, UserPep& u, parley::ElementView pubsub, p
   // A republished id replaces the item and becomes the newest.
   n.items.erase(std::remove_if(n.items.begin(), n.items.end(), [&](const Item& i) { return i.id == id; }),
                 n.items.end());
-  n.items.push_back(Item{id, serialized, {}});
+  n.items.push_back(Item{id, serialized, {}, seq});
   const auto max = static_cast<std::size_t>(n.config.effective_max_items(limits_));
   std::vector<std::string> dropped;
   while (n.items.size() > max) {
@@ -176,6 +179,7 @@ void ModPep::publish(const Request& r, UserPep& u, parley::ElementView pubsub, p
   p.add_child("publish", ns_pubsub).set_attr("node", node).add_child("item", ns_pubsub).set_attr("id", id);
   ok(r, std::move(p));
   host().counter_add("published");
+  if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   if (n.config.deliver_notifications)
     notify(r.owner, node, n.config,
            "<items xmlns='" + std::string(ns_event) + "' node='" + xml_attr(node) + "'>" +
@@ -232,6 +236,7 @@ void ModPep::retract(const Request& r, UserPep& u, parley::ElementView req) {
   write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ? AND item_id = ?",
         {host().module_host(), r.owner_user, node, id});
   ok(r);
+  if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   // §7.2.2.1: the publisher's notify attribute, else the node's notify_retract.
   auto notify_attr = req.attr("notify");
   const bool send = notify_attr ? parse_bool(*notify_attr).value_or(false) : n.config.notify_retract;
@@ -312,6 +317,7 @@ void ModPep::purge(const Request& r, UserPep& u, parley::ElementView req) {
   write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ?",
         {host().module_host(), r.owner_user, node});
   ok(r);
+  if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   if (it->second.config.notify_retract)
     notify(r.owner, node, it->second.config,
            "<purge xmlns='" + std::string(ns_event) + "' node='" + xml_attr(node) + "'/>");
@@ -331,6 +337,7 @@ void ModPep::remove_node(const Request& r, UserPep& u, parley::ElementView req) 
   write(r.owner, "DELETE FROM mod_pep_nodes WHERE host = ? AND user = ? AND node = ?",
         {host().module_host(), r.owner_user, node});
   ok(r);
+  if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   if (config.notify_delete)
     notify(r.owner, node, config, "<delete xmlns='" + std::string(ns_event) + "' node='" + xml_attr(node) + "'/>");
 }
@@ -409,6 +416,8 @@ PARLEY_MODULE(ModPep, "mod_pep", "1.0.0",
               parley::hook<&ModPep::on_presence>(PARLEY_EVENT_PRESENCE_BROADCAST, 40),
               parley::hook<&ModPep::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 30),  // before mod_roster takes it (40)
               parley::hook<&ModPep::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
+              parley::hook<&ModPep::on_account_items>(PARLEY_EVENT_ACCOUNT_DISCO_ITEMS),
+              parley::hook<&ModPep::on_stream_features>(PARLEY_EVENT_STREAM_FEATURES),
               parley::hook<&ModPep::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::schema("CREATE TABLE mod_pep_nodes (host TEXT NOT NULL, user TEXT NOT NULL, node TEXT NOT NULL, "
                              "config TEXT NOT NULL, PRIMARY KEY (host, user, node))"),

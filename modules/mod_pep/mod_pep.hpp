@@ -15,6 +15,7 @@
 // loop (the least recently used go first, never one with a write in flight).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -65,6 +66,14 @@ struct CapsLoop {
   std::unordered_map<std::string, std::vector<parley_session_id>> asking;  // ver -> sessions waiting
 };
 
+// The server's own XEP-0115 verification string (of what mod_disco answers
+// for the host), per loop, for the <c/> in stream features.
+struct ServerCaps {
+  std::string ver;  // empty: not known yet
+  std::chrono::steady_clock::time_point at{};
+  bool asking = false;
+};
+
 // A session's entity capabilities, in its slot.
 struct SessionCaps {
   bool available = false;
@@ -96,6 +105,8 @@ class ModPep : public parley::Module {
   parley::Outcome on_presence(const parley::Event& event);
   parley::Outcome on_stanza_in(const parley::Event& event);
   parley::Outcome on_account_disco(const parley::Event& event);
+  parley::Outcome on_account_items(const parley::Event& event);
+  parley::Outcome on_stream_features(const parley::Event& event);
   void on_user_removed(const parley::Event& event);
 
  private:
@@ -141,11 +152,19 @@ class ModPep : public parley::Module {
   // Notifications and caps (pep_notify.cpp)
   void notify(const std::string& owner, const std::string& node, const NodeConfig& config, const std::string& event_xml);
   void deliver(parley_session_id session, const std::string& full_jid, const std::string& node, const std::string& message_xml);
-  std::string event_message(const std::string& owner, const std::string& event_xml) const;
+  // stamp_us > 0: a XEP-0203 <delay/> (a last item sent later than it was published).
+  std::string event_message(const std::string& owner, const std::string& event_xml, int64_t stamp_us = 0) const;
   void resolve_caps(parley_session_id session, const std::string& full_jid, const std::string& caps_node,
                     const std::string& ver, const std::string& hash);
   void caps_answer(const std::string& ver, std::optional<parley::ElementView> answer);
   void remember(CapsLoop& caps, const std::string& ver, Features features);
+  void refresh_server_caps();
+
+  // XEP-0402 <-> XEP-0048 bookmarks (pep_bookmarks.cpp)
+  void bookmarks_to_private(const std::string& owner, const UserPep& u);
+  void bookmarks_from_private(const std::string& owner, UserPep& u, const std::string& storage_xml);
+  bool private_bookmarks_set(const parley::Event& event, parley::ElementView stanza);
+  static bool is_bookmarks(const std::string& node);
   void send_last(parley_session_id session, const std::string& full_jid, const std::string& bare);
   void send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
                     const std::string& owner, bool approved = false);
@@ -157,6 +176,7 @@ class ModPep : public parley::Module {
   int64_t max_waiting_ = 256;
   parley::PerLoop<OwnerLoop> owners_;
   parley::PerLoop<CapsLoop> caps_;
+  parley::PerLoop<ServerCaps> server_caps_;
 };
 
 }  // namespace parley::mod_pep

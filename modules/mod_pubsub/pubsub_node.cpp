@@ -226,7 +226,7 @@ void ModPubsub::publish(const Request& r, Node& n, parley::ElementView pubsub, p
   // A republished id replaces the item and becomes the newest.
   n.items.erase(std::remove_if(n.items.begin(), n.items.end(), [&](const Item& i) { return i.id == id; }),
                 n.items.end());
-  n.items.push_back(Item{id, serialized, r.bare});
+  n.items.push_back(Item{id, serialized, r.bare, seq});
   const auto max = static_cast<std::size_t>(n.config.effective_max_items(limits_));
   while (n.items.size() > max) {
     if (n.config.persist_items) forget_item(n, n.items.front().id);
@@ -366,7 +366,8 @@ void ModPubsub::remove_node(const Request& r, Node& n, parley::ElementView req) 
   if (n.config.notify_delete) notify(n, event);
   forget_node(n);
   uncount_created(n.creator);
-  loops_state_.here().nodes.erase(n.name);
+  const std::string name = n.name;  // n goes with the erase
+  loops_state_.here().nodes.erase(name);
 }
 
 // §8.5.

@@ -61,7 +61,7 @@ void ModPubsub::load() {
                             auto it = stored->find(text(*rows, i, 0));
                             if (it != stored->end())
                               it->second.items.push_back(
-                                  Item{text(*rows, i, 1), text(*rows, i, 3), text(*rows, i, 2)});
+                                  Item{text(*rows, i, 1), text(*rows, i, 3), text(*rows, i, 2), 0});
                           }
                           finish_load(stored);
                         });

@@ -5,6 +5,7 @@
 // answer over a node's items.
 #pragma once
 
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
@@ -30,6 +31,7 @@ struct Item {
   std::string id;
   std::string payload;    // the serialized payload element (empty: none)
   std::string publisher;  // bare JID (mod_pubsub; mod_pep: the owner, not kept)
+  int64_t stamp_us = 0;   // when it was published (µs since the epoch; 0: unknown)
 };
 
 // RFC 6120 §8.3.2: the error type that goes with a condition.
