@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "core/modules/hooks.hpp"
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
 #include "core/session/session.hpp"
@@ -298,6 +299,25 @@ void C2sStream::on_stream_open(const xml::StreamHeader& header) {
   send_features();
 }
 
+namespace {
+
+// (issue 16) What modules add to a stream's features (PARLEY_EVENT_STREAM_FEATURES:
+// mod_pep's XEP-0115 <c/> of the server), serialized; empty when no module hooks it.
+std::string module_stream_features(LoopContext& loop, std::string_view host, SessionId session) {
+  if (!loop.modules || loop.modules->hooks_for(PARLEY_EVENT_STREAM_FEATURES, host) == nullptr) return {};
+  xml::Element acc("features", std::string(xml::kStreamsNs));
+  parley_event_args args{};
+  args.session = session;
+  args.acc = reinterpret_cast<parley_element*>(&acc);
+  args.host = to_pstr(host);
+  run_hooks(*loop.modules, PARLEY_EVENT_STREAM_FEATURES, host, args, &loop.module_pause);
+  std::string out;
+  for (const xml::Element* child : acc.children()) xml::serialize_to(out, *child, {xml::kStreamsNs, true});
+  return out;
+}
+
+}  // namespace
+
 void C2sStream::send_features() {
   std::string features = "<stream:features>";
   if (!authenticated_) {
@@ -319,6 +339,7 @@ void C2sStream::send_features() {
     features += "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>";
     features += loop_->modules->session_features_for(host());
   }
+  features += module_stream_features(*loop_, host(), session_->id());
   features += "</stream:features>";
   send(features);
 }

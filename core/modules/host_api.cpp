@@ -397,7 +397,10 @@ void* session_get_data(parley_module* m, parley_session_id session) {
 }
 
 int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session) {
-  if ((event != PARLEY_EVENT_DISCO_INFO && event != PARLEY_EVENT_ACCOUNT_DISCO_INFO) || acc == nullptr) return -2;
+  if ((event != PARLEY_EVENT_DISCO_INFO && event != PARLEY_EVENT_ACCOUNT_DISCO_INFO &&
+       event != PARLEY_EVENT_ACCOUNT_DISCO_ITEMS) ||
+      acc == nullptr)
+    return -2;
   parley_event_args args{};
   args.session = session;
   args.acc = acc;
@@ -409,6 +412,13 @@ int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_sessi
   if (event == PARLEY_EVENT_ACCOUNT_DISCO_INFO)
     if (Session* s = session_here(m, session)) {
       user = s->jid().local();
+      args.user = to_pstr(user);
+    }
+  // (issue 16) An account's disco#items is answered to anyone: the account is
+  // the reply's 'from', not the requester.
+  if (event == PARLEY_EVENT_ACCOUNT_DISCO_ITEMS)
+    if (auto account = Jid::parse(el(acc)->attr("from"))) {
+      user = account->local();
       args.user = to_pstr(user);
     }
   // A fold is synchronous, so it cannot wait out a reload: it leaves out the

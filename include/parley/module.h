@@ -186,6 +186,25 @@ typedef enum parley_event {
    * session's queue (the session ends). While modules are swapped (hot
    * reload) it runs, with a copy of the stanza, once the new code is in. */
   PARLEY_EVENT_DETACHED_STANZA = 20,
+  /* ---- issue 16: personal eventing (events 25-26) ---- */
+  /* Fold: an account's disco#items (XEP-0030 section 4.1, without 'node') is
+   * being answered, to anyone: the account's PEP nodes are among its items
+   * (XEP-0060 section 5.2, filtered by each node's access model). args->acc is
+   * the whole reply, <iq type='result'/> with its <query/>: its 'from' is the
+   * account's bare JID, its 'to' the requester; args->user and args->host name
+   * the account; args->session is the requester's session (or 0). Hooks add
+   * <item/> children to the <query/>. A hook whose items live elsewhere (on
+   * another loop) takes a copy of acc, returns HANDLED and routes the copy
+   * itself once it is complete: the later hooks do not run and mod_disco does
+   * not answer. mod_disco runs it through run_fold (-2 from an older host). */
+  PARLEY_EVENT_ACCOUNT_DISCO_ITEMS = 25,
+  /* Fold: a c2s stream's <stream:features/> is being sent (at every stage:
+   * before TLS, before and after authentication), on the stream's loop.
+   * args->acc is an element whose children hooks may add: they are written
+   * into the features (XEP-0115 section 6.3: the server's own <c/>, added by
+   * mod_pep). args->session is the stream's session, args->host its domain.
+   * Synchronous: a hook adds what it has now. */
+  PARLEY_EVENT_STREAM_FEATURES = 26,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
 

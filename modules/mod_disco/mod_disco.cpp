@@ -82,6 +82,15 @@ class ModDisco : public parley::Module {
     } else if (auto node = request.payload()->attr("node")) {
       query.set_attr("node", *node);  // mirrored, as for any node (section 4.2)
     }
+    // Modules add the account's other items (mod_pep: its nodes, to whom
+    // their access models admit); one whose items are on another loop takes
+    // the reply and answers later (HANDLED). The fold reads the account from
+    // the reply's 'from' (absent when the owner asked without a 'to').
+    if (!reply.attr("from")) reply.set_attr("from", parley::bare_jid(request.to()));
+    if (!has_node(request) && host().supports(PARLEY_HOST_ENTRY_END(run_fold)) &&
+        host().api()->run_fold(host().handle(), PARLEY_EVENT_ACCOUNT_DISCO_ITEMS, reply.raw(), request.session()) ==
+            PARLEY_HANDLED)
+      return;
     host().route(std::move(reply));
   }
 

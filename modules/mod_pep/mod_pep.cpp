@@ -9,19 +9,6 @@
 
 namespace parley::mod_pep {
 
-namespace {
-
-std::string_view error_type(std::string_view condition) {
-  if (condition == "bad-request" || condition == "not-acceptable" || condition == "policy-violation" ||
-      condition == "jid-malformed")
-    return "modify";
-  if (condition == "forbidden" || condition == "not-authorized") return "auth";
-  if (condition == "internal-server-error" || condition == "resource-constraint") return "wait";
-  return "cancel";
-}
-
-}  // namespace
-
 parley::Result<void, std::string> ModPep::start() {
   if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2"));
   auto positive = [&](const char* name, int64_t& out) -> bool {
@@ -41,6 +28,9 @@ parley::Result<void, std::string> ModPep::start() {
     if (!positive(name, *out)) return parley::unexpected(std::string(name) + " must be at least 1");
   owners_.init(host());
   caps_.init(host());
+  server_caps_.init(host());
+  // Each loop learns the server's caps now, for the first streams' features.
+  for (uint32_t l = 0; l < server_caps_.size(); ++l) parley::post(host(), l, [this] { refresh_server_caps(); });
   return {};
 }
 
@@ -97,7 +87,7 @@ void ModPep::handle(const Request& r, UserPep& u, bool owner_ns) {
   if (name == "configure") return configure(r, u, *action);
   if (name == "default" && !set) {
     parley::Element p = host().element("pubsub", ns_owner);
-    p.add_child("default", ns_owner).add_child(config_form(NodeConfig{}, "form"));
+    p.add_child("default", ns_owner).add_child(config_form(host(), NodeConfig{}, "form"));
     return ok(r, std::move(p));
   }
   if (name == "purge" && set) return purge(r, u, *action);
@@ -167,7 +157,7 @@ void ModPep::publish(const Request& r, UserPep& u, parley::ElementView pubsub, p
   // A republished id replaces the item and becomes the newest.
   n.items.erase(std::remove_if(n.items.begin(), n.items.end(), [&](const Item& i) { return i.id == id; }),
                 n.items.end());
-  n.items.push_back(Item{id, serialized});
+  n.items.push_back(Item{id, serialized, {}, seq});
   const auto max = static_cast<std::size_t>(n.config.effective_max_items(limits_));
   std::vector<std::string> dropped;
   while (n.items.size() > max) {
@@ -189,82 +179,25 @@ void ModPep::publish(const Request& r, UserPep& u, parley::ElementView pubsub, p
   p.add_child("publish", ns_pubsub).set_attr("node", node).add_child("item", ns_pubsub).set_attr("id", id);
   ok(r, std::move(p));
   host().counter_add("published");
+  if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   if (n.config.deliver_notifications)
     notify(r.owner, node, n.config,
            "<items xmlns='" + std::string(ns_event) + "' node='" + xml_attr(node) + "'>" +
-               item_xml(node, n.items.back(), n.config.deliver_payloads) + "</items>");
+               item_xml(n.items.back(), n.config.deliver_payloads) + "</items>");
 }
 
 // XEP-0060 §6.5, with the access checks of §6.5.9.
 void ModPep::items(const Request& r, UserPep& u, parley::ElementView req) {
   const std::string node(req.attr("node").value_or(""));
   if (node.empty()) return fail(r, "bad-request", "nodeid-required");
-  std::optional<std::size_t> max;
-  if (auto m = req.attr("max_items")) {
-    std::size_t v = 0;
-    bool digits = !m->empty() && m->size() < 10;
-    for (char c : *m) digits = digits && c >= '0' && c <= '9', v = v * 10 + static_cast<std::size_t>(c - '0');
-    if (!digits) return fail(r, "bad-request");
-    max = v;
-  }
-  std::vector<std::string> ids;
-  for (auto child : req.children())
-    if (child.name() == "item") ids.emplace_back(child.attr("id").value_or(""));
-  // XEP-0059 in the <pubsub/> (XEP-0060 §6.5.4): max, after, before.
-  struct Rsm {
-    std::size_t max = SIZE_MAX;
-    std::optional<std::string> after, before;
-  };
-  std::optional<Rsm> rsm;
-  if (auto set = r.iq->first_child()->child("set", ns_rsm)) {
-    rsm.emplace();
-    if (auto m = set->child("max", ns_rsm)) {
-      const std::string text = m->text();
-      std::size_t v = 0;
-      bool digits = !text.empty() && text.size() < 10;
-      for (char c : text) digits = digits && c >= '0' && c <= '9', v = v * 10 + static_cast<std::size_t>(c - '0');
-      if (!digits) return fail(r, "bad-request");
-      rsm->max = v;
-    }
-    if (auto a = set->child("after", ns_rsm)) rsm->after = a->text();
-    if (auto b = set->child("before", ns_rsm)) rsm->before = b->text();
-  }
-  auto answer = [this, r, node, max, ids, rsm](UserPep& u) {
+  auto query = parse_items_query(*r.iq->first_child(), req);
+  if (!query) return fail(r, "bad-request");
+  auto answer = [this, r, node, q = *query](UserPep& u) {
     auto it = u.nodes.find(node);
     if (it == u.nodes.end()) return fail(r, "item-not-found");
-    parley::Element p = host().element("pubsub", ns_pubsub);
-    auto list = p.add_child("items", ns_pubsub);
-    list.set_attr("node", node);
-    const auto& all = it->second.items;
-    Page page{0, all.size()};
-    if (max && *max < all.size()) page.begin = all.size() - *max;  // the N most recent (§6.5.7)
-    if (rsm) {
-      auto index_of = [&](const std::string& id) -> std::optional<std::size_t> {
-        for (std::size_t i = 0; i < all.size(); ++i)
-          if (all[i].id == id) return i;
-        return std::nullopt;
-      };
-      std::optional<std::size_t> after, before;
-      if (rsm->after && !(after = index_of(*rsm->after))) return fail(r, "item-not-found");
-      if (rsm->before && !rsm->before->empty() && !(before = index_of(*rsm->before)))
-        return fail(r, "item-not-found");
-      page = rsm_page(all.size(), after, before, rsm->before && rsm->before->empty(), rsm->max);
-    }
-    for (std::size_t i = page.begin; i < page.end; ++i) {
-      if (!ids.empty() && std::find(ids.begin(), ids.end(), all[i].id) == ids.end()) continue;
-      auto item = list.add_child("item", ns_pubsub);
-      item.set_attr("id", all[i].id);
-      if (auto payload = host().parse(all[i].payload)) item.add_child(std::move(*payload));
-    }
-    if (rsm) {
-      auto set = p.add_child("set", ns_rsm);
-      if (page.end > page.begin) {
-        set.add_child("first", ns_rsm).set_attr("index", std::to_string(page.begin)).add_text(all[page.begin].id);
-        set.add_child("last", ns_rsm).add_text(all[page.end - 1].id);
-      }
-      set.add_child("count", ns_rsm).add_text(std::to_string(all.size()));
-    }
-    ok(r, std::move(p));
+    auto a = items_answer(host(), node, it->second.items, q);
+    if (!a.pubsub) return fail(r, a.condition);
+    ok(r, std::move(*a.pubsub));
   };
   auto it = u.nodes.find(node);
   if (it == u.nodes.end()) return fail(r, "item-not-found");
@@ -303,6 +236,7 @@ void ModPep::retract(const Request& r, UserPep& u, parley::ElementView req) {
   write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ? AND item_id = ?",
         {host().module_host(), r.owner_user, node, id});
   ok(r);
+  if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   // §7.2.2.1: the publisher's notify attribute, else the node's notify_retract.
   auto notify_attr = req.attr("notify");
   const bool send = notify_attr ? parse_bool(*notify_attr).value_or(false) : n.config.notify_retract;
@@ -345,7 +279,7 @@ void ModPep::configure(const Request& r, UserPep& u, parley::ElementView req) {
     parley::Element p = host().element("pubsub", ns_owner);
     auto c = p.add_child("configure", ns_owner);
     c.set_attr("node", node);
-    c.add_child(config_form(n.config, "form"));
+    c.add_child(config_form(host(), n.config, "form"));
     return ok(r, std::move(p));
   }
   auto x = req.child("x", ns_data);
@@ -383,6 +317,7 @@ void ModPep::purge(const Request& r, UserPep& u, parley::ElementView req) {
   write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ?",
         {host().module_host(), r.owner_user, node});
   ok(r);
+  if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   if (it->second.config.notify_retract)
     notify(r.owner, node, it->second.config,
            "<purge xmlns='" + std::string(ns_event) + "' node='" + xml_attr(node) + "'/>");
@@ -402,6 +337,7 @@ void ModPep::remove_node(const Request& r, UserPep& u, parley::ElementView req) 
   write(r.owner, "DELETE FROM mod_pep_nodes WHERE host = ? AND user = ? AND node = ?",
         {host().module_host(), r.owner_user, node});
   ok(r);
+  if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   if (config.notify_delete)
     notify(r.owner, node, config, "<delete xmlns='" + std::string(ns_event) + "' node='" + xml_attr(node) + "'/>");
 }
@@ -450,60 +386,13 @@ void ModPep::affiliations(const Request& r, UserPep& u, parley::ElementView req)
 }
 
 void ModPep::fail(const Request& r, std::string_view condition, std::string_view app, std::string_view feature) {
-  parley::Element reply = parley::make_iq_result(*r.iq);
-  reply.set_attr("type", "error");
-  auto error = reply.add_child("error", "jabber:client");
-  error.set_attr("type", error_type(condition));
-  error.add_child(condition, "urn:ietf:params:xml:ns:xmpp-stanzas");
-  if (!app.empty()) {
-    auto a = error.add_child(app, ns_errors);
-    if (!feature.empty()) a.set_attr("feature", feature);
-  }
-  host().route(std::move(reply));
+  host().route(error_reply(host(), *r.iq, condition, app, feature));
 }
 
 void ModPep::ok(const Request& r, std::optional<parley::Element> payload) {
   parley::Element reply = parley::make_iq_result(*r.iq);
   if (payload) reply.add_child(std::move(*payload));
   host().route(std::move(reply));
-}
-
-parley::Element ModPep::config_form(const NodeConfig& config, std::string_view type) {
-  parley::Element x = host().element("x", ns_data);
-  x.set_attr("type", type);
-  for (const ConfigField& f : config_fields(config)) {
-    auto field = x.add_child("field", ns_data);
-    field.set_attr("var", f.var).set_attr("type", f.type);
-    if (!f.label.empty()) field.set_attr("label", f.label);
-    for (const auto& o : f.options) field.add_child("option", ns_data).add_child("value", ns_data).add_text(o);
-    for (const auto& v : f.values) field.add_child("value", ns_data).add_text(v);
-  }
-  return x;
-}
-
-// The submitted form in `parent`'s <x xmlns='jabber:x:data'/>: nullopt without
-// one; `malformed` when it is not a submit form of `form_type` (a FORM_TYPE of
-// another type; none is taken as this one).
-std::optional<Form> ModPep::read_form(parley::ElementView parent, std::string_view form_type, bool& malformed) {
-  auto x = parent.child("x", ns_data);
-  if (!x) return std::nullopt;
-  if (x->attr("type").value_or("") != "submit") {
-    malformed = true;
-    return std::nullopt;
-  }
-  Form form;
-  for (auto field : x->children()) {
-    if (field.name() != "field") continue;
-    FormField f{std::string(field.attr("var").value_or("")), {}};
-    for (auto v : field.children())
-      if (v.name() == "value") f.values.push_back(v.text());
-    if (f.var == "FORM_TYPE") {
-      if (f.values.empty() || f.values.front() != form_type) malformed = true;
-      continue;
-    }
-    form.push_back(std::move(f));
-  }
-  return form;
 }
 
 }  // namespace parley::mod_pep
@@ -527,6 +416,8 @@ PARLEY_MODULE(ModPep, "mod_pep", "1.0.0",
               parley::hook<&ModPep::on_presence>(PARLEY_EVENT_PRESENCE_BROADCAST, 40),
               parley::hook<&ModPep::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 30),  // before mod_roster takes it (40)
               parley::hook<&ModPep::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
+              parley::hook<&ModPep::on_account_items>(PARLEY_EVENT_ACCOUNT_DISCO_ITEMS),
+              parley::hook<&ModPep::on_stream_features>(PARLEY_EVENT_STREAM_FEATURES),
               parley::hook<&ModPep::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::schema("CREATE TABLE mod_pep_nodes (host TEXT NOT NULL, user TEXT NOT NULL, node TEXT NOT NULL, "
                              "config TEXT NOT NULL, PRIMARY KEY (host, user, node))"),

@@ -15,6 +15,7 @@
 // loop (the least recently used go first, never one with a write in flight).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -27,23 +28,12 @@
 #include <vector>
 
 #include "parley/module.hpp"
-#include "pep_logic.hpp"
+#include "pubsub_logic.hpp"
+#include "pubsub_xml.hpp"
 
 namespace parley::mod_pep {
 
-inline constexpr const char* ns_pubsub = "http://jabber.org/protocol/pubsub";
-inline constexpr const char* ns_owner = "http://jabber.org/protocol/pubsub#owner";
-inline constexpr const char* ns_event = "http://jabber.org/protocol/pubsub#event";
-inline constexpr const char* ns_errors = "http://jabber.org/protocol/pubsub#errors";
-inline constexpr const char* ns_data = "jabber:x:data";
-inline constexpr const char* ns_caps = "http://jabber.org/protocol/caps";
-inline constexpr const char* ns_rsm = "http://jabber.org/protocol/rsm";
-inline constexpr const char* ns_disco_info = "http://jabber.org/protocol/disco#info";
-
-struct Item {
-  std::string id;
-  std::string payload;  // the serialized payload element
-};
+using namespace parley::pubsub;  // the node logic shared with mod_pubsub (modules/pubsub_core)
 
 struct Node {
   NodeConfig config;
@@ -74,6 +64,14 @@ struct CapsLoop {
   std::unordered_set<std::string> untrusted;        // vers whose answer did not hash to them
   std::deque<std::string> order;                    // insertion order of both, for the bound
   std::unordered_map<std::string, std::vector<parley_session_id>> asking;  // ver -> sessions waiting
+};
+
+// The server's own XEP-0115 verification string (of what mod_disco answers
+// for the host), per loop, for the <c/> in stream features.
+struct ServerCaps {
+  std::string ver;  // empty: not known yet
+  std::chrono::steady_clock::time_point at{};
+  bool asking = false;
 };
 
 // A session's entity capabilities, in its slot.
@@ -107,6 +105,8 @@ class ModPep : public parley::Module {
   parley::Outcome on_presence(const parley::Event& event);
   parley::Outcome on_stanza_in(const parley::Event& event);
   parley::Outcome on_account_disco(const parley::Event& event);
+  parley::Outcome on_account_items(const parley::Event& event);
+  parley::Outcome on_stream_features(const parley::Event& event);
   void on_user_removed(const parley::Event& event);
 
  private:
@@ -136,8 +136,6 @@ class ModPep : public parley::Module {
   void fail(const Request& r, std::string_view condition, std::string_view app = {},
             std::string_view feature = {});
   void ok(const Request& r, std::optional<parley::Element> payload = std::nullopt);
-  parley::Element config_form(const NodeConfig& config, std::string_view type);
-  static std::optional<Form> read_form(parley::ElementView parent, std::string_view form_type, bool& malformed);
 
   // Owner loop and storage (pep_store.cpp)
   uint32_t owner_loop(const std::string& bare) const;
@@ -154,12 +152,19 @@ class ModPep : public parley::Module {
   // Notifications and caps (pep_notify.cpp)
   void notify(const std::string& owner, const std::string& node, const NodeConfig& config, const std::string& event_xml);
   void deliver(parley_session_id session, const std::string& full_jid, const std::string& node, const std::string& message_xml);
-  std::string event_message(const std::string& owner, const std::string& event_xml) const;
-  std::string item_xml(const std::string& node, const Item& item, bool with_payload) const;
+  // stamp_us > 0: a XEP-0203 <delay/> (a last item sent later than it was published).
+  std::string event_message(const std::string& owner, const std::string& event_xml, int64_t stamp_us = 0) const;
   void resolve_caps(parley_session_id session, const std::string& full_jid, const std::string& caps_node,
                     const std::string& ver, const std::string& hash);
   void caps_answer(const std::string& ver, std::optional<parley::ElementView> answer);
   void remember(CapsLoop& caps, const std::string& ver, Features features);
+  void refresh_server_caps();
+
+  // XEP-0402 <-> XEP-0048 bookmarks (pep_bookmarks.cpp)
+  void bookmarks_to_private(const std::string& owner, const UserPep& u);
+  void bookmarks_from_private(const std::string& owner, UserPep& u, const std::string& storage_xml);
+  bool private_bookmarks_set(const parley::Event& event, parley::ElementView stanza);
+  static bool is_bookmarks(const std::string& node);
   void send_last(parley_session_id session, const std::string& full_jid, const std::string& bare);
   void send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
                     const std::string& owner, bool approved = false);
@@ -171,6 +176,7 @@ class ModPep : public parley::Module {
   int64_t max_waiting_ = 256;
   parley::PerLoop<OwnerLoop> owners_;
   parley::PerLoop<CapsLoop> caps_;
+  parley::PerLoop<ServerCaps> server_caps_;
 };
 
 }  // namespace parley::mod_pep

@@ -7,19 +7,56 @@
 #include <chrono>
 
 #include "mod_pep.hpp"
+#include "parley/sdk/stamp.hpp"
 
 namespace parley::mod_pep {
 
-std::string ModPep::item_xml(const std::string& /*node*/, const Item& item, bool with_payload) const {
-  std::string out = "<item id='" + xml_attr(item.id) + "'";
-  if (!with_payload) return out + "/>";
-  return out + ">" + item.payload + "</item>";
+std::string ModPep::event_message(const std::string& owner, const std::string& event_xml, int64_t stamp_us) const {
+  std::string delay;
+  if (stamp_us > 0)
+    delay = "<delay xmlns='urn:xmpp:delay' from='" + xml_attr(owner) + "' stamp='" +
+            parley::xep0082_stamp(stamp_us / 1000) + "'/>";
+  return "<message xmlns='jabber:client' type='headline' from='" + xml_attr(owner) + "'><event xmlns='" +
+         std::string(ns_event) + "'>" + event_xml + "</event>" + delay + "</message>";
 }
 
-std::string ModPep::event_message(const std::string& owner, const std::string& event_xml) const {
-  return "<message xmlns='jabber:client' type='headline' from='" + xml_attr(owner) + "'><event xmlns='" +
-         std::string(ns_event) + "'>" + event_xml + "</event></message>";
+namespace {
+
+// A disco#info answer as XEP-0115 §5.1 hashes it (and its features).
+CapsInfo read_caps_info(parley::ElementView query, std::set<std::string, std::less<>>& features) {
+  CapsInfo info;
+  for (auto child : query.children()) {
+    if (child.name() == "identity" && child.xmlns() == ns_disco_info) {
+      info.identities.push_back(CapsIdentity{std::string(child.attr("category").value_or("")),
+                                             std::string(child.attr("type").value_or("")),
+                                             std::string(child.attr("xml:lang").value_or("")),
+                                             std::string(child.attr("name").value_or(""))});
+    } else if (child.name() == "feature" && child.xmlns() == ns_disco_info) {
+      info.features.emplace_back(child.attr("var").value_or(""));
+      features.emplace(child.attr("var").value_or(""));
+    } else if (child.name() == "x" && child.xmlns() == ns_data) {
+      CapsForm form;
+      bool typed = false;
+      for (auto field : child.children()) {
+        if (field.name() != "field") continue;
+        FormField f{std::string(field.attr("var").value_or("")), {}};
+        for (auto v : field.children())
+          if (v.name() == "value") f.values.push_back(v.text());
+        if (f.var == "FORM_TYPE") {
+          // §5.4 3.e/3.f: a FORM_TYPE not hidden, or not one value: the form is ignored.
+          typed = field.attr("type").value_or("") == "hidden" && f.values.size() == 1;
+          if (typed) form.form_type = f.values.front();
+        } else {
+          form.fields.push_back(std::move(f));
+        }
+      }
+      if (typed) info.forms.push_back(std::move(form));
+    }
+  }
+  return info;
 }
+
+}  // namespace
 
 // On the owner loop: every available session that may see the node gets the
 // event, if its caps say +notify for the node (checked on its own loop).
@@ -136,36 +173,8 @@ void ModPep::caps_answer(const std::string& ver, std::optional<parley::ElementVi
   std::optional<parley::ElementView> query;
   if (answer && answer->attr("type").value_or("") == "result") query = answer->child("query", ns_disco_info);
   if (!query) return;  // an error or no answer: not cached, the next presence with it asks again
-  CapsInfo info;
   auto features = std::make_shared<std::set<std::string, std::less<>>>();
-  for (auto child : query->children()) {
-    if (child.name() == "identity" && child.xmlns() == ns_disco_info) {
-      info.identities.push_back(CapsIdentity{std::string(child.attr("category").value_or("")),
-                                             std::string(child.attr("type").value_or("")),
-                                             std::string(child.attr("xml:lang").value_or("")),
-                                             std::string(child.attr("name").value_or(""))});
-    } else if (child.name() == "feature" && child.xmlns() == ns_disco_info) {
-      info.features.emplace_back(child.attr("var").value_or(""));
-      features->emplace(child.attr("var").value_or(""));
-    } else if (child.name() == "x" && child.xmlns() == ns_data) {
-      CapsForm form;
-      bool typed = false;
-      for (auto field : child.children()) {
-        if (field.name() != "field") continue;
-        FormField f{std::string(field.attr("var").value_or("")), {}};
-        for (auto v : field.children())
-          if (v.name() == "value") f.values.push_back(v.text());
-        if (f.var == "FORM_TYPE") {
-          // §5.4 3.e/3.f: a FORM_TYPE not hidden, or not one value: the form is ignored.
-          typed = field.attr("type").value_or("") == "hidden" && f.values.size() == 1;
-          if (typed) form.form_type = f.values.front();
-        } else {
-          form.fields.push_back(std::move(f));
-        }
-      }
-      if (typed) info.forms.push_back(std::move(form));
-    }
-  }
+  CapsInfo info = read_caps_info(*query, *features);
   const auto computed = caps_ver(info);
   if (!computed || *computed != ver) {
     host().counter_add("caps_untrusted");
@@ -227,8 +236,10 @@ void ModPep::send_last_of(parley_session_id session, const std::string& full_jid
       if (n.items.empty() || !when || !n.config.deliver_notifications) continue;
       if (check_access(n.config, bare == owner, bare, rel.subscribed_from, rel.groups) != Access::allowed) continue;
       deliver(session, full_jid, node,
+              // A last item sent later than it was published carries a XEP-0203 <delay/>.
               event_message(owner, "<items xmlns='" + std::string(ns_event) + "' node='" + xml_attr(node) + "'>" +
-                                       item_xml(node, n.items.back(), n.config.deliver_payloads) + "</items>"));
+                                       item_xml(n.items.back(), n.config.deliver_payloads) + "</items>",
+                            n.items.back().stamp_us));
     }
   };
   if (bare == owner) {
@@ -252,11 +263,16 @@ void ModPep::send_last_of(parley_session_id session, const std::string& full_jid
 // XEP-0163 §4.3 / XEP-0060 send_last_published_item on_sub: the owner
 // approves a local contact's subscription (RFC 6121 3.1.5, its 'subscribed'
 // on its own stream): the contact's available resources get the last items
-// (each filtered by its own +notify, on its loop).
+// (each filtered by its own +notify, on its loop). And a client's private
+// storage set of XEP-0048 bookmarks (pep_bookmarks.cpp).
 parley::Outcome ModPep::on_stanza_in(const parley::Event& event) {
   auto stanza = event.stanza();
-  if (!stanza || stanza->name() != "presence" || stanza->attr("type").value_or("") != "subscribed" ||
-      event.user().empty())
+  if (!stanza || event.user().empty()) return parley::Outcome::pass;
+  if (stanza->name() == "iq") {
+    private_bookmarks_set(event, *stanza);  // XEP-0411: the node follows; mod_private stores it
+    return parley::Outcome::pass;
+  }
+  if (stanza->name() != "presence" || stanza->attr("type").value_or("") != "subscribed")
     return parley::Outcome::pass;
   auto to = stanza->attr("to");
   if (!to) return parley::Outcome::pass;
@@ -312,6 +328,76 @@ parley::Outcome ModPep::on_account_disco(const parley::Event& event) {
         "http://jabber.org/protocol/pubsub#modify-affiliations", "http://jabber.org/protocol/pubsub#retrieve-affiliations",
         "http://jabber.org/protocol/pubsub#retrieve-default"})
     query->add_child("feature", ns_disco_info).set_attr("var", feature);
+  return parley::Outcome::pass;
+}
+
+// XEP-0060 §5.2 as XEP-0163 uses it: the account's disco#items lists its
+// nodes, all of them to its owner, to anyone else those its access models
+// admit. The nodes are on the owner loop: the reply is answered from there.
+parley::Outcome ModPep::on_account_items(const parley::Event& event) {
+  auto acc = event.acc();
+  if (!acc || !acc->child("query", ns_disco_items)) return parley::Outcome::pass;
+  const std::string owner(parley::bare_jid(acc->attr("from").value_or("")));
+  const std::string requester(parley::bare_jid(acc->attr("to").value_or("")));
+  if (owner.find('@') == std::string::npos) return parley::Outcome::pass;
+  auto reply = std::make_shared<parley::Element>(acc->clone());
+  auto answer = [this, reply, owner, requester](UserPep* u, const Relation& rel) {
+    if (u) {
+      auto query = reply->child("query", ns_disco_items);
+      for (const auto& [node, n] : u->nodes) {
+        if (check_access(n.config, owner == requester, requester, rel.subscribed_from, rel.groups) != Access::allowed)
+          continue;
+        auto item = query->add_child("item", ns_disco_items);
+        item.set_attr("jid", owner).set_attr("node", node);
+        if (!n.config.title.empty()) item.set_attr("name", n.config.title);
+      }
+    }
+    host().route(std::move(*reply));
+  };
+  if (owner == requester) {
+    with_user(owner, [answer](UserPep* u) { answer(u, Relation{}); });
+    return parley::Outcome::handled;
+  }
+  relation(parley::Jid::prepared(owner).local(), requester, [this, owner, answer](std::optional<Relation> rel) {
+    if (!rel) return answer(nullptr, Relation{});  // a storage error: the other items only
+    with_user(owner, [answer, rel](UserPep* u) { answer(u, *rel); });
+  });
+  return parley::Outcome::handled;
+}
+
+// XEP-0115 §6.3: the server's own caps in stream features. The verification
+// string is of the server's disco#info as mod_disco answers it (asked over the
+// router, so that it is exactly what a client gets), per loop, asked again
+// when older than a minute (modules may have been loaded or reloaded since).
+void ModPep::refresh_server_caps() {
+  ServerCaps& sc = server_caps_.here();
+  const auto now = std::chrono::steady_clock::now();
+  if (sc.asking || (sc.at != std::chrono::steady_clock::time_point{} && now - sc.at < std::chrono::minutes(1))) return;
+  sc.asking = true;
+  parley::Element iq = host().element("iq", "jabber:client");
+  iq.set_attr("type", "get").set_attr("from", host().module_host()).set_attr("to", host().module_host());
+  iq.add_child("query", ns_disco_info);
+  const bool sent = parley::send_iq(host(), std::move(iq), std::chrono::seconds(10),
+                                    [this](std::optional<parley::ElementView> answer) {
+    ServerCaps& sc = server_caps_.here();
+    sc.asking = false;
+    sc.at = std::chrono::steady_clock::now();
+    std::optional<parley::ElementView> query;
+    if (answer && answer->attr("type").value_or("") == "result") query = answer->child("query", ns_disco_info);
+    if (!query) return;
+    std::set<std::string, std::less<>> features;
+    if (auto ver = caps_ver(read_caps_info(*query, features))) sc.ver = *ver;
+  });
+  if (!sent) sc.asking = false;
+}
+
+parley::Outcome ModPep::on_stream_features(const parley::Event& event) {
+  auto acc = event.acc();
+  if (!acc) return parley::Outcome::pass;
+  refresh_server_caps();
+  const ServerCaps& sc = server_caps_.here();
+  if (!sc.ver.empty())
+    acc->add_child("c", ns_caps).set_attr("hash", "sha-1").set_attr("node", "urn:parley:server").set_attr("ver", sc.ver);
   return parley::Outcome::pass;
 }
 

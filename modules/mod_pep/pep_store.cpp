@@ -55,7 +55,7 @@ void ModPep::load(const std::string& bare) {
                  for (std::size_t i = 0; i < rows->size(); ++i)
                    u.nodes[std::string(rows->at(i, 0).bytes().value_or(""))].config =
                        parse_config(rows->at(i, 1).bytes().value_or(""));
-                 host().query("SELECT node, item_id, payload FROM mod_pep_items WHERE host = ? AND user = ? "
+                 host().query("SELECT node, item_id, payload, seq FROM mod_pep_items WHERE host = ? AND user = ? "
                               "ORDER BY seq",
                               {host().module_host(), user},
                               [this, bare](parley::Result<parley::Rows, std::string> items) {
@@ -68,7 +68,8 @@ void ModPep::load(const std::string& bare) {
                                   auto it = u.nodes.find(std::string(items->at(i, 0).bytes().value_or("")));
                                   if (it == u.nodes.end()) continue;
                                   it->second.items.push_back(Item{std::string(items->at(i, 1).bytes().value_or("")),
-                                                                  std::string(items->at(i, 2).bytes().value_or(""))});
+                                                                  std::string(items->at(i, 2).bytes().value_or("")),
+                                                                  {}, items->at(i, 3).integer().value_or(0)});
                                 }
                                 loaded(bare, true);
                               });

@@ -6,6 +6,8 @@ client. slixmpp 1.8 has no xep_0402 plugin: bookmarks are raw."""
 import base64
 import hashlib
 import itertools
+import os
+import re
 import time
 import xml.etree.ElementTree as ET
 
@@ -26,17 +28,27 @@ OMEMO = "eu.siacs.conversations.axolotl.devicelist"
 TUNE = "http://jabber.org/protocol/tune"
 BOOKMARKS = "urn:xmpp:bookmarks:1"
 RSM = "http://jabber.org/protocol/rsm"
+DELAY = "urn:xmpp:delay"
+ITEMS = "http://jabber.org/protocol/disco#items"
+PRIVATE = "jabber:iq:private"
+LEGACY = "storage:bookmarks"
 
 MAX_ITEM_BYTES = 4000
-MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {},
+MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}, "mod_private": {},
            "mod_pep": {"max_item_bytes": MAX_ITEM_BYTES, "max_nodes": 8, "max_affiliations": 2,
                        "max_user_bytes": 20000}}
 
 _unique = itertools.count()
 
 
+def module_paths():
+    """This build's modules first (parleyd's compiled-in directory may be another build's)."""
+    build = os.environ.get("PARLEY_BUILD_DIR")
+    return [os.path.join(build, "modules")] if build else None
+
+
 def start_server(server_factory, users=("alice", "bob", "carol", "dave")):
-    server = server_factory(modules=dict(MODULES))
+    server = server_factory(modules=dict(MODULES), module_paths=module_paths())
     for user in users:
         server.register(user, PASSWORD)
     return server
@@ -297,6 +309,10 @@ def test_last_item_on_available_presence(server_factory, raw_factory):
     announce(bob, notify=[TUNE, "urn:test:never"])
     event = wait_event(bob, TUNE)
     assert event.find(f"{{{EVENT}}}event/{{{EVENT}}}items/{{{EVENT}}}item").get("id") == "last"
+    # Sent later than published: a XEP-0203 <delay/> from the owner.
+    delay = event.find(f"{{{DELAY}}}delay")
+    assert delay is not None and delay.get("from") == alice.bare, ET.tostring(event, "unicode")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", delay.get("stamp"))
     # The owner's own new resource gets it too.
     alice3 = login(server, raw_factory, "alice", resource="third", presence=False)
     announce(alice3, notify=[TUNE])
@@ -428,7 +444,7 @@ def test_every_request_served_after_eviction(server_factory, raw_factory):
     as soon as they are idle and come back from storage for the next request."""
     modules = dict(MODULES)
     modules["mod_pep"] = dict(MODULES["mod_pep"], max_cached_users=1, max_cache_bytes=1)
-    server = server_factory(modules=modules)
+    server = server_factory(modules=modules, module_paths=module_paths())
     for user in ("alice", "bob", "carol"):
         server.register(user, PASSWORD)
     clients = [login(server, raw_factory, u) for u in ("alice", "bob", "carol")]
@@ -515,6 +531,119 @@ def test_slixmpp_avatar_through_pep_and_caps(server_factory):
         runner.run(scenario(), timeout=60)
     finally:
         runner.close()
+
+
+def disco_nodes(client, owner):
+    reply = client.iq("get", f"<query xmlns='{ITEMS}'/>", to=owner)
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    return {(i.get("jid"), i.get("node")) for i in reply.iter(q(ITEMS, "item"))}
+
+
+def test_account_disco_items_lists_nodes_by_access(server_factory, raw_factory):
+    """XEP-0060 5.2 / XEP-0163: the account's disco#items has its nodes, all
+    of them for its owner (with its resources), for others those their access
+    models admit."""
+    server = start_server(server_factory)
+    alice = login(server, raw_factory, "alice")
+    bob = login(server, raw_factory, "bob")
+    assert publish(alice, OMEMO, devicelist(1), options={"access_model": "open"}).get("type") == "result"
+    assert publish(alice, TUNE, f"<tune xmlns='{TUNE}'/>").get("type") == "result"  # presence
+    assert publish(alice, "urn:test:secret", "<s xmlns='urn:test'/>",
+                   options={"access_model": "whitelist"}).get("type") == "result"
+    mine = disco_nodes(alice, alice.bare)
+    assert {(alice.bare, OMEMO), (alice.bare, TUNE), (alice.bare, "urn:test:secret")} <= mine
+    assert (alice.jid, None) in mine  # the owner's resources stay listed
+    assert disco_nodes(bob, alice.bare) == {(alice.bare, OMEMO)}
+    subscribe(bob, alice)
+    assert disco_nodes(bob, alice.bare) == {(alice.bare, OMEMO), (alice.bare, TUNE)}
+    # An account without nodes, asked by a stranger: empty, as before.
+    assert disco_nodes(alice, f"dave@{server.domain}") == set()
+
+
+def test_server_caps_in_stream_features(server_factory, raw_factory):
+    """XEP-0115 6.3: the stream features carry the server's <c/>, whose ver is
+    the hash of the server's disco#info."""
+    server = start_server(server_factory)
+    client = raw_factory(server.c2s_port)
+    features = client.start()
+    features = client.starttls()
+    c = features.find(q(CAPS, "c"))
+    assert c is not None, ET.tostring(features, "unicode")
+    assert c.get("hash") == "sha-1" and c.get("node")
+    client.auth_plain("alice", PASSWORD)
+    features = client.start()
+    assert features.find(q(CAPS, "c")).get("ver") == c.get("ver")
+    client.bind("caps")
+    info = client.iq("get", f"<query xmlns='{DISCO}'/>", to=server.domain)
+    identities = [(i.get("category"), i.get("type"), i.get("{http://www.w3.org/XML/1998/namespace}lang") or "",
+                   i.get("name") or "") for i in info.iter(q(DISCO, "identity"))]
+    features_ = [f.get("var") for f in info.iter(q(DISCO, "feature"))]
+    assert info.find(f"{{{DISCO}}}query/{{jabber:x:data}}x") is None  # no forms to hash
+    assert c.get("ver") == caps_ver(identities, features_)
+
+
+def private_bookmarks(client):
+    reply = client.iq("get", f"<query xmlns='{PRIVATE}'><storage xmlns='{LEGACY}'/></query>")
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    return {c.get("jid"): c for c in reply.iter(q(LEGACY, "conference"))}
+
+
+def until(fn, timeout=10):
+    """fn() until it is truthy (the other direction is written after the answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got:
+            return got
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_bookmarks_synced_between_pep_and_private_storage(server_factory, raw_factory):
+    """XEP-0411: a XEP-0402 publish shows in XEP-0048 private storage, and a
+    private storage set becomes the node's items (with notifications)."""
+    server = start_server(server_factory)
+    alice = login(server, raw_factory, "alice")
+    watcher = login(server, raw_factory, "alice", resource="w", presence=False)
+    announce(watcher, notify=[BOOKMARKS])
+    room = f"room@conference.{server.domain}"
+    conference = (f"<conference xmlns='{BOOKMARKS}' name='The Room' autojoin='true'><nick>al</nick>"
+                  f"<password>pw</password></conference>")
+    options = {"persist_items": "true", "max_items": "max", "send_last_published_item": "never",
+               "access_model": "whitelist"}
+    assert publish(alice, BOOKMARKS, conference, item_id=room, options=options).get("type") == "result"
+    wait_event(watcher, BOOKMARKS)
+    legacy = until(lambda: private_bookmarks(alice))
+    assert list(legacy) == [room]
+    c = legacy[room]
+    assert (c.get("name"), c.get("autojoin"), c.findtext(q(LEGACY, "nick")), c.findtext(q(LEGACY, "password"))) == \
+        ("The Room", "true", "al", "pw")
+    # The other way: a XEP-0048 client stores two rooms and drops the first.
+    other, third = f"other@conference.{server.domain}", f"third@conference.{server.domain}"
+    stored = alice.iq("set", f"<query xmlns='{PRIVATE}'><storage xmlns='{LEGACY}'>"
+                             f"<conference jid='{other}' name='Other' autojoin='1'><nick>a2</nick></conference>"
+                             f"<conference jid='{third}' autojoin='false'/></storage></query>")
+    assert stored.get("type") == "result", ET.tostring(stored, "unicode")
+
+    def pep_items():
+        got = get_items(alice, alice.bare, BOOKMARKS)
+        ids = {i.get("id"): i for i in got.iter(q(PUBSUB, "item"))}
+        return ids if set(ids) == {other, third} else None
+    items = until(pep_items)
+    conf = items[other].find(q(BOOKMARKS, "conference"))
+    assert (conf.get("name"), conf.get("autojoin"), conf.findtext(q(BOOKMARKS, "nick"))) == ("Other", "true", "a2")
+    assert items[third].find(q(BOOKMARKS, "conference")).get("autojoin") is None
+    # The watching resource heard of the retraction and the new rooms.
+    got = collect_events(watcher, [BOOKMARKS])
+    seen = [got[BOOKMARKS]]
+    while True:
+        retracts = [r.get("id") for e in seen for r in e.iter(q(EVENT, "retract"))]
+        published = [i.get("id") for e in seen for i in e.iter(q(EVENT, "item"))]
+        if room in retracts and {other, third} <= set(published):
+            break
+        seen.append(wait_event(watcher, BOOKMARKS))
+    # Private storage still says what the client stored (no echo rewrote it).
+    assert set(private_bookmarks(alice)) == {other, third}
 
 
 async def asyncio_wait(future, timeout=20):

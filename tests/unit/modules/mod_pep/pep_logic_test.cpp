@@ -1,8 +1,8 @@
 #include <doctest/doctest.h>
 
-#include "pep_logic.hpp"
+#include "pubsub_logic.hpp"
 
-using namespace parley::mod_pep;
+using namespace parley::pubsub;
 
 namespace {
 Form form(std::initializer_list<std::pair<std::string, std::string>> fields) {

@@ -1,4 +1,4 @@
-#include "pep_logic.hpp"
+#include "pubsub_logic.hpp"
 
 #include <algorithm>
 #include <array>
@@ -9,7 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-namespace parley::mod_pep {
+namespace parley::pubsub {
 
 namespace {
 
@@ -97,7 +97,7 @@ std::optional<FormError> apply_config(NodeConfig& config, const Form& form, cons
       ok = v == node_config_form_type || v == publish_options_form_type;
     } else if (f.var == "pubsub#access_model") {
       auto m = parse_access(v);
-      ok = m.has_value();
+      ok = m.has_value() && (!limits.service || *m == AccessModel::open || *m == AccessModel::whitelist);
       if (ok) next.access = *m;
     } else if (f.var == "pubsub#max_items") {
       auto n = parse_max_items(v, limits);
@@ -107,7 +107,7 @@ std::optional<FormError> apply_config(NodeConfig& config, const Form& form, cons
       ok = boolean(next.persist_items);
     } else if (f.var == "pubsub#send_last_published_item") {
       auto s = parse_send_last(v);
-      ok = s.has_value();
+      ok = s.has_value() && (!limits.service || *s != SendLast::on_sub_and_presence);
       if (ok) next.send_last = *s;
     } else if (f.var == "pubsub#notify_retract") {
       ok = boolean(next.notify_retract);
@@ -119,14 +119,15 @@ std::optional<FormError> apply_config(NodeConfig& config, const Form& form, cons
       ok = boolean(next.deliver_payloads);
     } else if (f.var == "pubsub#deliver_notifications") {
       ok = boolean(next.deliver_notifications);
-    } else if (f.var == "pubsub#roster_groups_allowed") {
+    } else if (f.var == "pubsub#roster_groups_allowed" && !limits.service) {
       next.roster_groups = f.values;
     } else if (f.var == "pubsub#title") {
       next.title = v;
     } else if (f.var == "pubsub#type") {
       next.type = v;
     } else if (f.var == "pubsub#publish_model") {
-      ok = v == "publishers";  // open publishing on a personal node is not offered
+      // Open publishing on a personal node is not offered.
+      ok = v == "publishers" || (limits.service && (v == "subscribers" || v == "open"));
       if (ok) next.publish_model = v;
     } else {
       return FormError{f.var, "unsupported configuration field"};
@@ -154,7 +155,15 @@ std::optional<std::string> precondition_mismatch(const NodeConfig& config, const
   return std::nullopt;
 }
 
-std::vector<ConfigField> config_fields(const NodeConfig& c) {
+NodeConfig service_defaults() {
+  NodeConfig c;
+  c.access = AccessModel::open;
+  c.max_items = 10;
+  c.send_last = SendLast::never;
+  return c;
+}
+
+std::vector<ConfigField> config_fields(const NodeConfig& c, bool service) {
   std::vector<ConfigField> out;
   out.push_back({"FORM_TYPE", "hidden", "", {std::string(node_config_form_type)}, {}});
   out.push_back({"pubsub#title", "text-single", "A friendly name for the node", {c.title}, {}});
@@ -172,13 +181,19 @@ std::vector<ConfigField> config_fields(const NodeConfig& c) {
   out.push_back({"pubsub#max_items", "text-single", "Max # of items to persist",
                  {c.max_items < 0 ? std::string("max") : std::to_string(c.max_items)}, {}});
   out.push_back({"pubsub#access_model", "list-single", "Specify the subscriber model",
-                 {std::string(to_string(c.access))}, {"open", "presence", "roster", "whitelist"}});
-  out.push_back({"pubsub#roster_groups_allowed", "list-multi", "Roster groups allowed to subscribe",
-                 c.roster_groups, {}});
+                 {std::string(to_string(c.access))},
+                 service ? std::vector<std::string>{"open", "whitelist"}
+                         : std::vector<std::string>{"open", "presence", "roster", "whitelist"}});
+  if (!service)
+    out.push_back({"pubsub#roster_groups_allowed", "list-multi", "Roster groups allowed to subscribe",
+                   c.roster_groups, {}});
   out.push_back({"pubsub#publish_model", "list-single", "Specify the publisher model", {c.publish_model},
-                 {"publishers"}});
+                 service ? std::vector<std::string>{"publishers", "subscribers", "open"}
+                         : std::vector<std::string>{"publishers"}});
   out.push_back({"pubsub#send_last_published_item", "list-single", "When to send the last published item",
-                 {std::string(to_string(c.send_last))}, {"never", "on_sub", "on_sub_and_presence"}});
+                 {std::string(to_string(c.send_last))},
+                 service ? std::vector<std::string>{"never", "on_sub"}
+                         : std::vector<std::string>{"never", "on_sub", "on_sub_and_presence"}});
   out.push_back({"pubsub#type", "text-single", "Specify the semantic type of payload data to be provided",
                  {c.type}, {}});
   return out;
@@ -285,6 +300,55 @@ Access check_access(const NodeConfig& config, bool is_owner, std::string_view re
   return Access::presence_required;
 }
 
+std::string_view to_string(Affiliation a) {
+  switch (a) {
+    case Affiliation::none: return "none";
+    case Affiliation::owner: return "owner";
+    case Affiliation::publisher: return "publisher";
+    case Affiliation::publish_only: return "publish-only";
+    case Affiliation::member: return "member";
+    case Affiliation::outcast: return "outcast";
+  }
+  return "none";
+}
+
+std::optional<Affiliation> parse_affiliation(std::string_view v) {
+  if (v == "none") return Affiliation::none;
+  if (v == "owner") return Affiliation::owner;
+  if (v == "publisher") return Affiliation::publisher;
+  if (v == "publish-only") return Affiliation::publish_only;
+  if (v == "member") return Affiliation::member;
+  if (v == "outcast") return Affiliation::outcast;
+  return std::nullopt;
+}
+
+Verdict may_subscribe(const NodeConfig& config, Affiliation aff) {
+  if (aff == Affiliation::outcast || aff == Affiliation::publish_only) return Verdict::forbidden;
+  if (config.access == AccessModel::whitelist && aff == Affiliation::none) return Verdict::closed_node;
+  return Verdict::allowed;
+}
+
+Verdict may_retrieve(const NodeConfig& config, Affiliation aff) { return may_subscribe(config, aff); }
+
+bool may_publish(const NodeConfig& config, Affiliation aff, bool subscribed) {
+  switch (aff) {
+    case Affiliation::owner:
+    case Affiliation::publisher:
+    case Affiliation::publish_only: return true;
+    case Affiliation::outcast: return false;
+    case Affiliation::member:
+    case Affiliation::none:
+      if (config.publish_model == "open") return true;
+      return config.publish_model == "subscribers" && subscribed;
+  }
+  return false;
+}
+
+bool may_retract(Affiliation aff, bool own_item) {
+  if (aff == Affiliation::owner) return true;
+  return (aff == Affiliation::publisher || aff == Affiliation::publish_only) && own_item;
+}
+
 std::vector<std::string> decode_roster_groups(std::string_view stored) {
   std::vector<std::string> out;
   while (!stored.empty()) {
@@ -384,4 +448,4 @@ std::string base64(std::string_view data) {
   return out;
 }
 
-}  // namespace parley::mod_pep
+}  // namespace parley::pubsub

@@ -1,6 +1,7 @@
-// mod_pep's self-contained logic (standard library only, unit-tested in
-// tests/unit/modules/mod_pep/): a node's configuration (XEP-0060 §16.4's
-// pubsub#node_config fields that PEP uses), applying a submitted form to it,
+// The node logic mod_pep and mod_pubsub share (standard library and OpenSSL
+// only, a static library against nothing of the server; unit-tested in
+// tests/unit/modules/mod_pep/ and mod_pubsub/): a node's configuration
+// (XEP-0060 §16.4's pubsub#node_config fields), applying a submitted form to it,
 // the publish-options preconditions (§7.1.5), the stored form of a node, and
 // the entity capabilities verification string (XEP-0115 §5.1, SHA-1).
 #pragma once
@@ -11,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-namespace parley::mod_pep {
+namespace parley::pubsub {
 
 // One field of a submitted data form (XEP-0004): its var and values.
 struct FormField {
@@ -33,6 +34,11 @@ struct Limits {
   int64_t max_item_bytes = 131072;
   int64_t max_affiliations = 1024;  // members and outcasts of one node together
   int64_t max_user_bytes = 8 << 20; // every item of one account together
+  // A generic service (mod_pubsub) instead of a personal one: access models
+  // open and whitelist only (presence and roster need the owner's roster),
+  // publish models publishers, subscribers and open, no roster groups, and
+  // send_last_published_item never or on_sub (no presence of subscribers).
+  bool service = false;
 };
 
 struct NodeConfig {
@@ -84,7 +90,11 @@ struct ConfigField {
   std::vector<std::string> values;
   std::vector<std::string> options;  // list-single / list-multi choices
 };
-std::vector<ConfigField> config_fields(const NodeConfig& config);
+std::vector<ConfigField> config_fields(const NodeConfig& config, bool service = false);
+
+// A generic service's default node configuration (XEP-0060 §4.5: open is the
+// default access model of a generic service; items kept: 10 by default).
+NodeConfig service_defaults();
 
 // Stored form of a configuration (line-based, versioned) and back; a damaged
 // store yields the defaults for what cannot be read.
@@ -98,6 +108,27 @@ NodeConfig parse_config(std::string_view stored);
 enum class Access { allowed, presence_required, not_in_group, not_whitelisted, outcast };
 Access check_access(const NodeConfig& config, bool is_owner, std::string_view requester_bare, bool subscribed_from,
                     const std::vector<std::string>& groups);
+
+// ---- a generic service's affiliations (XEP-0060 §4.1) ----
+enum class Affiliation { none, owner, publisher, publish_only, member, outcast };
+std::string_view to_string(Affiliation a);
+std::optional<Affiliation> parse_affiliation(std::string_view v);
+
+// §4.1's table with the node's access and publish models: what an entity with
+// `aff` (and, for the subscribers publish model, a subscription) may do.
+enum class Verdict { allowed, forbidden, closed_node };
+// Subscribe and retrieve items: an outcast never (forbidden); publish-only
+// may not (forbidden); a whitelist node admits its owners, publishers and
+// members (else closed_node).
+Verdict may_subscribe(const NodeConfig& config, Affiliation aff);
+Verdict may_retrieve(const NodeConfig& config, Affiliation aff);
+// Publish: owners, publishers and publish-only; the subscribers model adds
+// subscribers, the open model anyone but an outcast.
+bool may_publish(const NodeConfig& config, Affiliation aff, bool subscribed);
+// Retract an item: an owner any; a publisher or publish-only its own only
+// (the table's footnote: allowing any item is NOT RECOMMENDED for publish-only
+// and optional for publishers).
+bool may_retract(Affiliation aff, bool own_item);
 
 // The groups of a roster item as mod_roster stores them ("<len>:<name>"...),
 // also the form of a session's saved caps across a reload.
@@ -140,4 +171,4 @@ std::optional<std::string> caps_ver(const CapsInfo& info);
 std::string sha1(std::string_view data);       // 20 raw bytes
 std::string base64(std::string_view data);
 
-}  // namespace parley::mod_pep
+}  // namespace parley::pubsub

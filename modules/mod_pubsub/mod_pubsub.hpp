@@ -1,0 +1,131 @@
+// mod_pubsub: a generic publish-subscribe service (XEP-0060) on a service
+// domain (option `host`, default pubsub.HOST): nodes created by local and
+// remote entities, explicit subscriptions, affiliations (owner, publisher,
+// publish-only, member, outcast), the open and whitelist access models, the
+// node configuration and metadata forms, items with RSM paging.
+//
+// Threads: each node lives on one worker loop, the one its name hashes to,
+// and is touched only there (no lock): a request for a node is copied and
+// posted to its loop. What spans nodes (the service's disco#items, an
+// entity's subscriptions and affiliations) walks the loops one after the
+// other (a post chain), as mod_muc does for its rooms. The nodes an entity
+// created are counted in relaxed atomics (max_nodes_per_user).
+//
+// Storage: the module's own tables (mod_pubsub_nodes, _affiliations,
+// _subscriptions, _items) through storage_query, loaded at start (each loop
+// waits for its nodes before it answers, stanzas waiting in order, bounded);
+// every node and its items stay in memory on their loop, bounded by the
+// limits (max_nodes, max_items, max_item_bytes).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "parley/module.hpp"
+#include "pubsub_logic.hpp"
+#include "pubsub_xml.hpp"
+
+namespace parley::mod_pubsub {
+
+using namespace parley::pubsub;
+
+struct Subscription {
+  std::string jid;    // as subscribed: a bare or full JID
+  std::string subid;
+};
+
+struct Node {
+  std::string name;
+  std::string creator;  // bare JID; counted against max_nodes_per_user
+  NodeConfig config;
+  std::map<std::string, Affiliation> affiliations;  // bare JID -> affiliation (never none)
+  std::vector<Subscription> subscriptions;
+  std::deque<Item> items;  // oldest first
+
+  Affiliation affiliation_of(const std::string& bare) const;
+  const Subscription* subscription_of(const std::string& jid) const;
+  bool subscribed(const std::string& bare) const;  // any subscription of this bare JID
+};
+
+// A request for one node (or the service), copied to the node's loop.
+struct Request {
+  std::shared_ptr<parley::Element> iq;  // from/to set: errors and results are built from it
+  std::string from;                     // the requester, full JID (or bare, or a domain)
+  std::string bare;                     // its bare JID
+  std::string service;                  // the service domain
+};
+
+struct LoopNodes {
+  std::map<std::string, Node> nodes;
+  bool loaded = false;
+  std::deque<Request> waiting;  // until loaded (bounded)
+  int64_t last_seq = 0;
+};
+
+class ModPubsub : public parley::Module {
+ public:
+  parley::Result<void, std::string> start() override;
+  parley::Outcome on_stanza(const parley::ServiceStanza& in);
+
+ private:
+  // mod_pubsub.cpp: the service's own requests and routing to the node loops.
+  uint32_t loop_of(const std::string& node) const;
+  void to_node_loop(const std::string& node, Request r);
+  void run(Request r);  // on the node's loop (or the requester's: service-wide requests)
+  void service_info(const Request& r);
+  void list_nodes(std::shared_ptr<parley::Element> result, std::string requester, uint32_t loop);
+  void list_entity(std::shared_ptr<parley::Element> result, std::string bare, bool affiliations, uint32_t loop);
+  void fail(const Request& r, std::string_view condition, std::string_view app = {}, std::string_view feature = {},
+            std::string_view type = {});
+  void ok(const Request& r, std::optional<parley::Element> payload = std::nullopt);
+  bool count_created(const std::string& bare);
+  void uncount_created(const std::string& bare);
+
+  // pubsub_node.cpp: one node's requests, on its loop.
+  void node_request(const Request& r, parley::ElementView pubsub, parley::ElementView action, bool owner_ns);
+  void node_disco(const Request& r, parley::ElementView query);
+  void create(const Request& r, parley::ElementView pubsub, parley::ElementView create);
+  void publish(const Request& r, Node& n, parley::ElementView pubsub, parley::ElementView publish);
+  void retract(const Request& r, Node& n, parley::ElementView retract);
+  void items(const Request& r, Node& n, parley::ElementView pubsub, parley::ElementView items);
+  void subscribe(const Request& r, Node& n, parley::ElementView subscribe);
+  void unsubscribe(const Request& r, Node& n, parley::ElementView unsubscribe);
+  void configure(const Request& r, Node& n, parley::ElementView configure);
+  void remove_node(const Request& r, Node& n, parley::ElementView del);
+  void purge(const Request& r, Node& n);
+  void owner_subscriptions(const Request& r, Node& n, parley::ElementView req);
+  void owner_affiliations(const Request& r, Node& n, parley::ElementView req);
+  void notify(const Node& n, const std::string& event_xml, const std::vector<Subscription>* to = nullptr);
+  void send_event(const std::string& to, const std::string& event_xml);
+  int64_t next_seq();
+
+  // pubsub_store.cpp: the tables, loading, writes.
+  void load();
+  void finish_load(std::shared_ptr<std::map<std::string, Node>> stored);
+  void save_node(const Node& n);
+  void save_affiliation(const Node& n, const std::string& jid, Affiliation a);
+  void save_subscription(const Node& n, const Subscription& s, bool present);
+  void save_item(const Node& n, const Item& item, int64_t seq);
+  void forget_item(const Node& n, const std::string& id);
+  void forget_items(const Node& n);
+  void forget_node(const Node& n);
+  parley::Host::RowsFn log_error(std::string what);
+
+  std::string domain_;
+  Limits limits_;
+  int64_t max_nodes_ = 10000;            // the service's nodes together
+  int64_t max_nodes_per_user_ = 100;     // nodes an entity created that exist (0: no limit)
+  int64_t max_subscriptions_ = 1000;     // subscriptions of one node
+  uint32_t loops_ = 0;
+  std::size_t max_nodes_per_loop_ = 10000;
+  static constexpr std::size_t created_buckets = 65536;
+  std::unique_ptr<std::atomic<uint32_t>[]> created_{new std::atomic<uint32_t>[created_buckets]()};
+  parley::PerLoop<LoopNodes> loops_state_;
+};
+
+}  // namespace parley::mod_pubsub
