@@ -49,7 +49,8 @@
 //                         timeout, 408, 429 or 5xx is retried like an iq (max_retries)
 //
 // Counters: enabled, disabled, sent, failed, removed, retried, rate_limited,
-// webhook_sent, webhook_failed.
+// dropped_disabled (a notification that waited for a registration disabled
+// meanwhile), webhook_sent, webhook_failed.
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -356,7 +357,11 @@ class ModPush : public parley::Module {
     if (reg.webhook) return publish(user, reg, summary, attempt);
     host().query(sql_exists, {domain_, user, reg.jid, reg.node},
                  [this, user, reg, summary, attempt](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows || rows->size() != 1 || rows->at(0, 0).integer().value_or(0) == 0) return;
+                   if (!rows) return host().error("reading a push registration of " + user + " failed: " + rows.error());
+                   if (rows->size() != 1 || rows->at(0, 0).integer().value_or(0) == 0) {
+                     host().counter_add("dropped_disabled");  // disabled while it waited
+                     return;
+                   }
                    publish(user, reg, summary, attempt);
                  });
   }

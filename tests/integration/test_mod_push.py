@@ -122,7 +122,8 @@ def pserver(tmp_path_factory, binaries, webhook):
                           "hosts": {"app.localhost": {"password": SECRET}}}])
     server.component_port = port
     server.start()
-    for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hana", "hang", "ivan", "judy", "kate"):
+    for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hana", "hang", "ivan", "judy", "kate",
+                 "lena"):
         server.register(user, PASSWORD)
     yield server
     code, killed = server.stop()
@@ -308,6 +309,38 @@ def test_app_server_error_removes_the_registration(pserver, made):
     bob.message("erin@localhost", "two")
     _, p = expect_push(app, "z-witness")
     assert p.get("node") == "z-witness"  # a-gone was removed
+
+
+def test_no_retry_to_a_registration_disabled_meanwhile(pserver, made):
+    """XEP-0357 §6: a service that is not enabled MUST NOT be published to,
+    also by a retry that was waiting when the client disabled it."""
+    app = RawComponent(pserver.component_port, "app.localhost")
+    made.append(app)
+    app.connect_as(SECRET)
+    lena = login(pserver, made, "lena", "phone")
+    enable(lena, "l-node")
+    lena.close()
+    bob = login(pserver, made, "bob", "retry")
+    bob.message("lena@localhost", "one")
+    iq = app.expect(q(NS_COMPONENT, "iq"),
+                    match=lambda e: e.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish") is not None)
+    # Unanswered while the client disables the node ...
+    lena = login(pserver, made, "lena", "phone2")
+    reply = lena.iq("set", f"<disable xmlns='{NS_PUSH}' jid='app.localhost' node='l-node'/>", to="lena@localhost")
+    assert reply.get("type") == "result"
+    enable(lena, "l-witness")
+    lena.close()
+    before = int(counters(pserver).get("mod_push.localhost.dropped_disabled", "0"))
+    # ... then a transient error: retried after the back-off, but the node is gone.
+    app.send(f"<iq type='error' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'>"
+             f"<error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
+    deadline = time.monotonic() + 10
+    while int(counters(pserver).get("mod_push.localhost.dropped_disabled", "0")) <= before:
+        assert time.monotonic() < deadline, counters(pserver)
+        time.sleep(0.05)  # polling a counter for the retry's decision
+    bob.message("lena@localhost", "two")
+    _, p = expect_push(app, "l-witness")  # the first publish since: nothing went to l-node
+    assert p.get("node") == "l-witness"
 
 
 def test_push_for_a_detached_session(pserver, made):
