@@ -123,7 +123,7 @@ def pserver(tmp_path_factory, binaries, webhook):
     server.component_port = port
     server.start()
     for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hana", "hang", "ivan", "judy", "kate",
-                 "lena"):
+                 "lena", "mona", "nora"):
         server.register(user, PASSWORD)
     yield server
     code, killed = server.stop()
@@ -506,6 +506,58 @@ def test_group_chat_pushes_for_absent_members_and_detached_occupants(pserver, ma
     assert p.get("node") == "k-node"
     fields = form_fields(p.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
     assert fields["message-count"] == ["1"] and fields["last-message-sender"] == [alice.jid]
+
+
+def test_group_chat_push_slixmpp(pserver, made):
+    """The same with slixmpp: a room owner (xep_0045) makes an offline user a
+    member and talks; the member's app server, a slixmpp ComponentXMPP, gets
+    the notification."""
+    from slix_driver import SlixRunner
+    mona = login(pserver, made, "mona", "phone")
+    enable(mona, "m-node")
+    mona.close()
+    runner = SlixRunner()
+    app = slixmpp.ComponentXMPP("app.localhost", SECRET, "127.0.0.1", pserver.component_port)
+    try:
+        started = runner.loop.create_future()
+        publishes = asyncio.Queue()
+
+        def on_iq(iq):
+            publishes.put_nowait(ET.fromstring(str(iq)))
+            iq.reply().send()
+        app.register_handler(slixmpp.xmlstream.handler.Callback(
+            "push publish", slixmpp.xmlstream.matcher.MatchXPath(f"{{{NS_COMPONENT}}}iq/{{{NS_PUBSUB}}}pubsub"),
+            on_iq))
+        app.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
+        app.connect()
+        nora = runner.client("nora@localhost/slix", PASSWORD)
+        nora.xmpp.register_plugin("xep_0045")
+        room = "slixroom@conference.localhost"
+
+        async def scenario():
+            await asyncio.wait_for(started, 20)
+            assert await nora.connect(pserver.c2s_port) is True
+            muc = nora.xmpp["xep_0045"]
+            await muc.join_muc_wait(room, "N", timeout=10)
+            await muc.set_room_config(room, nora.xmpp["xep_0004"].make_form(ftype="submit"))
+            await muc.set_affiliation(room, "member", jid="mona@localhost")
+            nora.xmpp.send_message(mto=room, mbody="hello from slixmpp", mtype="groupchat")
+            return await asyncio.wait_for(publishes.get(), 15)
+        pub = runner.run(scenario())
+        assert pub.get("from") == "mona@localhost"
+        publish = pub.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
+        assert publish.get("node") == "m-node"
+        fields = form_fields(publish.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
+        assert fields["last-message-sender"] == [f"{room}/N"] and fields["message-count"] == ["1"]
+        assert "hello from slixmpp" not in ET.tostring(pub, "unicode")
+    finally:
+        done = app.disconnect()
+        if asyncio.isfuture(done) or asyncio.iscoroutine(done):
+            try:
+                runner.run(done, timeout=10)
+            except Exception:
+                pass
+        runner.close()
 
 
 def _next_push(app):
