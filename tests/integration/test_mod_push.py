@@ -566,3 +566,22 @@ def _next_push(app):
                     match=lambda e: e.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish") is not None)
     app.send(f"<iq type='result' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'/>")
     return iq, iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
+
+
+def test_reload_cancels_a_hanging_webhook_request(pserver, made, webhook):
+    """A module's HTTP requests end with it: a reload of mod_push while its
+    webhook hangs is not held up by the request (cancelled, its callback
+    freed unrun), and the new code's webhook works."""
+    while not webhook.hung.empty():
+        webhook.hung.get_nowait()
+    bob = login(pserver, made, "bob", "reload")
+    bob.message(HANG_USER, "hang again")
+    arrived = webhook.hung.get(timeout=10)
+    reloaded = pserver.ctl("module", "reload", "mod_push")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    # The reload answers once the old instance has nothing in flight: had the
+    # request not been cancelled, only after its timeout (2 s after it left).
+    assert time.monotonic() - arrived < 0.75 * WEBHOOK_TIMEOUT_MS / 1000
+    bob.message("hana@localhost", "after the reload")
+    doc, _, _ = webhook.wait_for("hana@localhost")
+    assert doc["last_message_sender"] == bob.jid
