@@ -30,6 +30,7 @@ add_library(parley_core STATIC
   modules/host_api_services.cpp
   modules/host_api_archive.cpp
   modules/host_api_http.cpp
+  modules/host_api_http_client.cpp
   modules/pending_iqs.cpp
   modules/module_metrics.cpp
   modules/module_counters.cpp
@@ -42,6 +43,7 @@ add_library(parley_core STATIC
 target_include_directories(parley_core PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(parley_core
   PUBLIC parley_sdk parley_xml parley_http parley_storage parley_addr parley_sasl parley_tls parley_config parley_control
+         parley_http_client
          PkgConfig::LIBUV spdlog::spdlog fmt::fmt Threads::Threads
   # Used inside the core only (the module table fence, the loader, config parsing): nothing above sees them.
   PRIVATE yaml-cpp SQLite::SQLite3 EXPAT::EXPAT ${CMAKE_DL_LIBS})

@@ -9,7 +9,8 @@ libhttp-parser-dev libwslay-dev chromium-headless-shell
 python3-slixmpp python3-pytest python3-yaml python3-websocket go-sendxmpp
 systemd dpkg-dev
 postgresql libpq-dev
-python3-aiohttp python3-prometheus-client"
+python3-aiohttp python3-prometheus-client
+libcurl4-openssl-dev"
 missing=""
 for p in $PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

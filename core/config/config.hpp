@@ -121,6 +121,11 @@ struct LimitsConfig {
   // max_connections_per_ip); past it a connection's first request gets 503
   // and it closes. 0: no limit of its own.
   size_t http_max_connections_per_ip = 100;
+  // issue 14: the HTTP client modules use (http_request): requests in flight
+  // per worker loop (past it a request is refused), and the largest response
+  // body taken (past it the request fails "too-large").
+  size_t http_client_max_requests = 256;
+  size_t http_client_max_response_bytes = 1024 * 1024;
   // Operations waiting for the archive store (issue 11): past it an append is
   // refused (the message is delivered, not archived) instead of queued.
   size_t max_archive_queue = 65536;

@@ -216,6 +216,9 @@ void read_limits(const Field& f, LimitsConfig& l) {
     l.http_max_requests_per_connection = static_cast<unsigned>(read_uint(*v, 1, 1000000));
   if (auto v = m.take("http_idle_timeout")) l.http_idle_timeout = static_cast<unsigned>(read_uint(*v, 1, 3600));
   if (auto v = m.take("http_max_connections_per_ip")) l.http_max_connections_per_ip = read_uint(*v, 0, 1000000);
+  if (auto v = m.take("http_client_max_requests")) l.http_client_max_requests = read_uint(*v, 1, 1000000);
+  if (auto v = m.take("http_client_max_response_bytes"))
+    l.http_client_max_response_bytes = read_uint(*v, 1024, 64 * kMiB);
   m.finish();
 }
 

@@ -10,6 +10,7 @@
 #include "core/modules/hooks.hpp"
 #include "core/modules/host_api_archive.hpp"
 #include "core/modules/host_api_http.hpp"
+#include "core/modules/host_api_http_client.hpp"
 #include "core/modules/host_api_services.hpp"
 #include "core/modules/module_accounts.hpp"
 #include "core/modules/module_instance.hpp"
@@ -398,7 +399,7 @@ void* session_get_data(parley_module* m, parley_session_id session) {
 
 int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session) {
   if ((event != PARLEY_EVENT_DISCO_INFO && event != PARLEY_EVENT_ACCOUNT_DISCO_INFO &&
-       event != PARLEY_EVENT_ACCOUNT_DISCO_ITEMS) ||
+       event != PARLEY_EVENT_ACCOUNT_DISCO_ITEMS && event != PARLEY_EVENT_WAKE_UP) ||
       acc == nullptr)
     return -2;
   parley_event_args args{};
@@ -659,6 +660,8 @@ const parley_host_api table = {
     &host_http::http_end,
     &host_http::http_read_pause,
     &host_http::http_data_dir,
+    // issue 14: the HTTP client
+    &host_http_client::http_request,
 };
 
 }  // namespace

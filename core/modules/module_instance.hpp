@@ -117,6 +117,9 @@ struct parley_module {
   // on every loop before it is freed (ModuleManager::when_storage_drained).
   std::vector<parley::HttpRouteEntry> http_routes;
   std::atomic<int> http_in_flight{0};
+  // HTTP requests (issue 14, http_request) whose completion has not run yet:
+  // a stopped instance's are cancelled on every loop before it is freed.
+  std::atomic<int> http_requests_in_flight{0};
 
   // Named counters (ABI 1.0 counter_add), sharded per loop.
   std::unique_ptr<parley::ModuleCounters> counters;

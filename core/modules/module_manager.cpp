@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/modules/host_api_http.hpp"
+#include "core/modules/host_api_http_client.hpp"
 #include "core/c2s/c2s_stream.hpp"
 #include "core/session/session.hpp"
 #include "core/modules/hooks.hpp"
@@ -387,7 +388,8 @@ void ModuleManager::when_storage_drained(std::shared_ptr<Loaded> stopped, std::f
   bool drained = true;
   for (const auto& instance : stopped->instances)
     drained = drained && instance->storage_in_flight.load() == 0 && instance->tasks_in_flight.load() == 0 &&
-              instance->sends_in_flight.load() == 0 && instance->http_in_flight.load() == 0;
+              instance->sends_in_flight.load() == 0 && instance->http_in_flight.load() == 0 &&
+              instance->http_requests_in_flight.load() == 0;
   if (drained) {
     done();
     return;
@@ -402,6 +404,8 @@ void ModuleManager::when_storage_drained(std::shared_ptr<Loaded> stopped, std::f
           for (const auto& instance : stopped->instances) session->drop_tracked(instance.get());
         // Their open HTTP exchanges end (issue 13): each counts as a task in flight.
         for (const auto& instance : stopped->instances) host_http::drop_exchanges(instance.get());
+        // Their HTTP requests (issue 14) are cancelled: completions with stopped = 1.
+        for (const auto& instance : stopped->instances) host_http_client::drop_requests(lc, instance.get());
       },
       [this, stopped, done] { when_storage_drained(stopped, done); });
 }

@@ -15,6 +15,7 @@
 #include "core/component/component_directory.hpp"
 #include "core/component/component_stream.hpp"
 #include "core/modules/pending_iqs.hpp"
+#include "core/modules/host_api_http_client.hpp"
 #include "core/session/session.hpp"
 #include "core/control/account_commands.hpp"
 #include "core/control/control_server.hpp"
@@ -297,6 +298,7 @@ void Server::shutdown() {
       for (Session* session : sessions) session->close("system-shutdown");
       if (lc->components) lc->components->close_all("system-shutdown");
       if (lc->pending_iqs) lc->pending_iqs->expire_all();
+      host_http_client::close(*lc);  // modules' HTTP requests end "cancelled" (issue 14)
     });
   }
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);

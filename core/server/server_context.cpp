@@ -7,6 +7,7 @@
 #include "core/component/component_stream.hpp"
 #include "core/session/session.hpp"
 #include "core/modules/pending_iqs.hpp"
+#include "core/http_client/http_client.hpp"
 #include "core/net/listener.hpp"
 
 namespace parley {

@@ -26,6 +26,9 @@ namespace parley {
 namespace tls {
 class ContextStore;
 }
+namespace http_client {
+class Client;
+}
 namespace storage {
 class StoragePool;
 class ArchiveStore;
@@ -97,6 +100,9 @@ struct LoopContext {
   // External components (XEP-0114) connected to this loop: created with the
   // first one (core/component/component_directory.hpp).
   std::unique_ptr<ComponentLinks> components;
+  // The HTTP client modules' requests run on (issue 14, http_request): made
+  // with this loop's first request (core/http_client).
+  std::unique_ptr<http_client::Client> http_client;
 
   // This loop's snapshot of what modules registered; swapped only here.
   std::shared_ptr<const ModuleTables> modules = std::make_shared<ModuleTables>();

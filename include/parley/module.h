@@ -186,6 +186,19 @@ typedef enum parley_event {
    * session's queue (the session ends). While modules are swapped (hot
    * reload) it runs, with a copy of the stanza, once the new code is in. */
   PARLEY_EVENT_DETACHED_STANZA = 20,
+  /* ---- issue 14: wake-ups (push notifications) ---- */
+  /* Fold: a stanza that local users' clients will not see now warrants waking
+   * them (a XEP-0357 push): raised by modules with run_fold, heard by a push
+   * module; the raising module does not know who listens. args->acc is
+   *   <wake xmlns='urn:parley:wake:0' reason='R'><user jid='local@host'/>...STANZA</wake>
+   * (borrowed; hooks must not change it): one <user/> per recipient (bare JIDs
+   * of accounts of args->host) and a copy of the stanza as they would get it.
+   * Reasons: 'groupchat' (mod_muc: a room message for members with no joined
+   * session), 'csi' (mod_csi: an urgent stanza for a session the client said
+   * is inactive, XEP-0352; args->session is that session, on its loop). On
+   * the raising module's loop; args->session is 0 unless the reason names a
+   * session. Hooks return PASS so that every listener hears it. */
+  PARLEY_EVENT_WAKE_UP = 23,
   /* ---- issue 16: personal eventing (events 25-26) ---- */
   /* Fold: an account's disco#items (XEP-0030 section 4.1, without 'node') is
    * being answered, to anyone: the account's PEP nodes are among its items
@@ -456,6 +469,34 @@ typedef struct parley_http_route {
   void* arg;
   parley_str host;          /* the Host header's name (no port, any case) served; empty: any */
 } parley_http_route;
+
+/* ---- issue 14: the HTTP client (check with PARLEY_HOST_HAS(host, http_request)) ----
+ * A module asks the core for an HTTP request (a webhook, an API call); the core
+ * runs it on the calling worker loop's HTTP client (libcurl's multi interface
+ * driven by the loop: nothing blocks) and completes it there. */
+
+/* A request, borrowed for the call to http_request (the host copies it). */
+typedef struct parley_http_client_request {
+  size_t size;         /* sizeof(parley_http_client_request) of the module */
+  parley_str method;   /* an upper-case token: "GET", "POST", "PUT", "DELETE", "HEAD", ... */
+  parley_str url;      /* http:// or https:// (redirects are not followed; https is verified) */
+  parley_str headers;  /* "Name: value\r\n" lines, may be empty */
+  parley_str body;     /* sent as is (POST, PUT, ...), may be empty */
+  uint64_t timeout_ms; /* the whole exchange, connect to last byte; 0: 30 s; capped at 10 minutes */
+} parley_http_client_request;
+
+/* The outcome, borrowed for the completion call. */
+typedef struct parley_http_client_response {
+  size_t size;      /* sizeof(parley_http_client_response) of the host */
+  int status;       /* the HTTP status (any: 200, 404, 500, ...); 0 when no response came */
+  parley_str body;  /* the response body (at most limits.http_client_max_response_bytes) */
+  parley_str error; /* empty when a response came; else "timeout", "connect", "too-large",
+                     * "cancelled" or the transport's description */
+  int stopped;      /* 1: cancelled because the module stopped: `state` is NULL and the
+                     * completion must only free `arg` */
+} parley_http_client_response;
+
+typedef void (*parley_http_client_fn)(void* state, void* arg, const parley_http_client_response* response);
 
 /* The host's functions. Grows at the end only. */
 typedef struct parley_host_api {
@@ -834,6 +875,18 @@ typedef struct parley_host_api {
   /* The server's data_dir (a directory the module may keep files under), through out.
    * Any thread. 1. */
   int (*http_data_dir)(parley_module* m, parley_sink out);
+  /* ---- issue 14: the HTTP client (check with PARLEY_HOST_HAS(host, http_request)) ---- */
+  /* Starts an HTTP request (borrowed, copied during the call) on the calling worker
+   * loop's client and returns its id (never 0). `done` runs exactly once, later (never
+   * during this call), on the calling loop: with the response, or an error
+   * (parley_http_client_response); at shutdown with "cancelled" while the module is still
+   * running. When the module stops (unload, reload, a failed start) its requests are
+   * cancelled at once and `done` runs with stopped = 1 and state NULL: free `arg`, touch
+   * nothing else. Each loop runs at most limits.http_client_max_requests at a time. 0:
+   * refused (not on a worker loop, a malformed request, that many in flight here, the
+   * server stopping): done never runs. Owns nothing after the call. */
+  uint64_t (*http_request)(parley_module* m, const parley_http_client_request* request, parley_http_client_fn done,
+                           void* arg);
 } parley_host_api;
 
 #define PARLEY_HOOKS_ALWAYS 0

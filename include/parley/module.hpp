@@ -35,5 +35,6 @@
 #include "parley/sdk/module_base.hpp"
 #include "parley/sdk/trampolines.hpp"
 #include "parley/sdk/services.hpp"
+#include "parley/sdk/http_client.hpp"
 #include "parley/sdk/http.hpp"
 #include "parley/sdk/declare.hpp"

@@ -25,6 +25,9 @@
 // resource that is gone (another resource, offline storage, an error to the
 // sender), as the core does with what a closed session had not written.
 //
+// An urgent message for an inactive session also raises PARLEY_EVENT_WAKE_UP
+// (reason 'csi') for a push module (mod_push's notify_csi_inactive).
+//
 // Threads: everything here runs on the session's loop (its hooks); the slot
 // is the only state of a session. The module itself is read-only after start.
 #include <chrono>
@@ -169,6 +172,7 @@ class ModCsi : public parley::Module {
         return parley::Outcome::pass;
       case csi::Urgency::urgent:
         flush(ev.session(), *s, Reason::urgent);
+        wake_up(ev, *stanza);
         return parley::Outcome::pass;
       case csi::Urgency::hold:
         break;
@@ -280,6 +284,20 @@ class ModCsi : public parley::Module {
   }
 
   SlotOwner owner() { return SlotOwner{this, alive_}; }
+
+  // An urgent message for an inactive session: the client may be suspended
+  // with its connection open (a phone app in the background), so whoever
+  // wakes clients (a push module) hears of it through PARLEY_EVENT_WAKE_UP.
+  // mod_csi does not know who listens; a host without the event refuses the
+  // fold (-2) and nothing happens.
+  void wake_up(const parley::Event& ev, parley::ElementView stanza) {
+    if (stanza.name() != "message") return;
+    parley::Element wake = host().element("wake", "urn:parley:wake:0");
+    wake.set_attr("reason", "csi");
+    wake.add_child("user", "urn:parley:wake:0").set_attr("jid", std::string(ev.user()) + "@" + std::string(ev.host()));
+    wake.add_child(stanza.clone());
+    host().run_fold(PARLEY_EVENT_WAKE_UP, wake, ev.session());
+  }
 
   CsiSlot& slot(parley_session_id session) {
     if (auto* s = host().session_slot<CsiSlot>(session)) return *s;

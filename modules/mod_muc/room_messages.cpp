@@ -1,6 +1,7 @@
 // mod_muc: a room's messages: groupchat broadcast and history (§7.4), subject
 // (§8.1), private messages (§7.5), status messages (§10.2.1).
 #include "room.hpp"
+#include "room_push.hpp"
 
 namespace muc {
 
@@ -70,6 +71,7 @@ void Room::groupchat(parley::ElementView stanza, Occupant& sender) {
     copy.set_attr("to", real);
     route(std::move(copy));
   }
+  wake_absent_members(service_, affiliations_, occupants_, out);  // room_push.hpp (issue 14)
   if (has_body && service_.history_size > 0) {
     out.remove_attr("to");
     HistoryMark mark{now_ms(), out.serialize().size()};

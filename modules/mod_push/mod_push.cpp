@@ -34,8 +34,23 @@
 //   max_retries           default 3
 //   retry_base_ms         first back-off (default 2000), doubled per attempt
 //   iq_timeout_ms         how long an app server may take to answer (default 30000)
+//   notify_csi_inactive   also notify for an urgent stanza (a message with a body)
+//                         for a session the client said is inactive (XEP-0352,
+//                         mod_csi raises PARLEY_EVENT_WAKE_UP) (default false)
+//   notify_groupchat      notify room members with no joined session of a room's
+//                         messages (mod_muc raises PARLEY_EVENT_WAKE_UP) (default true)
+//   webhook_url           the HTTP webhook backend (for operators without an XMPP app
+//                         server): every notification of every account of the host is
+//                         also POSTed there as JSON (push_logic.hpp: webhook_json),
+//                         signed with HMAC-SHA256 (X-Parley-Signature: sha256=HEX), through
+//                         the core's HTTP client (libcurl on the loop: never blocking)
+//   webhook_secret        the HMAC key; required with webhook_url (at least 16 bytes)
+//   webhook_timeout_ms    how long the webhook may take to answer (default 10000); a
+//                         timeout, 408, 429 or 5xx is retried like an iq (max_retries)
 //
-// Counters: enabled, disabled, sent, failed, removed, retried, rate_limited.
+// Counters: enabled, disabled, sent, failed, removed, retried, rate_limited,
+// dropped_disabled (a notification that waited for a registration disabled
+// meanwhile), webhook_sent, webhook_failed.
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -54,6 +69,7 @@ namespace {
 namespace push = parley::push;
 
 constexpr const char* ns_disco_info = "http://jabber.org/protocol/disco#info";
+constexpr const char* ns_wake = "urn:parley:wake:0";  // PARLEY_EVENT_WAKE_UP's accumulator
 
 constexpr const char* sql_upsert =
     "INSERT INTO mod_push_registrations (host, user, jid, node, options) VALUES (?, ?, ?, ?, ?) "
@@ -77,7 +93,13 @@ struct Registration {
   std::string jid;
   std::string node;
   std::string options;  // the publish-options <x/>, serialized; "" for none
+  bool webhook = false;  // the HTTP webhook (webhook_url), not an XMPP app server
 };
+
+int64_t unix_seconds() {
+  using namespace std::chrono;
+  return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
 
 class ModPush : public parley::Module {
  public:
@@ -96,6 +118,23 @@ class ModPush : public parley::Module {
     iq_timeout_ms_ = host().option_int("iq_timeout_ms").value_or(30000);
     if (iq_timeout_ms_ < 100) return parley::unexpected(std::string("iq_timeout_ms must be at least 100"));
     if (!host().supports_1_2()) return parley::unexpected(std::string("mod_push needs module ABI 1.2 (send_iq)"));
+    notify_csi_inactive_ = host().option_bool("notify_csi_inactive").value_or(false);
+    notify_groupchat_ = host().option_bool("notify_groupchat").value_or(true);
+    webhook_url_ = host().option_string("webhook_url").value_or("");
+    webhook_secret_ = host().option_string("webhook_secret").value_or("");
+    webhook_timeout_ms_ = host().option_int("webhook_timeout_ms").value_or(10000);
+    if (!webhook_url_.empty()) {
+      if (!push::valid_webhook_url(webhook_url_))
+        return parley::unexpected(std::string("webhook_url must be an http:// or https:// URL"));
+      if (webhook_secret_.size() < 16)
+        return parley::unexpected(std::string("webhook_secret (at least 16 bytes) is required with webhook_url"));
+      if (webhook_timeout_ms_ < 100 || webhook_timeout_ms_ > 600000)
+        return parley::unexpected(std::string("webhook_timeout_ms must be 100 to 600000"));
+      if (!parley::supports_http_client(host()))
+        return parley::unexpected(std::string("webhook_url needs a host with the HTTP client (http_request)"));
+    } else if (!webhook_secret_.empty()) {
+      return parley::unexpected(std::string("webhook_secret without webhook_url"));
+    }
     return {};
   }
 
@@ -166,19 +205,44 @@ class ModPush : public parley::Module {
   // A message for a user with no available resource (before mod_offline
   // stores it: the hook only looks).
   parley::Outcome on_offline_message(const parley::Event& event) {
-    auto stanza = event.stanza();
-    if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
-    std::string_view type = stanza->attr("type").value_or("normal");
-    if (type != "chat" && type != "normal" && !type.empty()) return parley::Outcome::pass;
-    std::string body = stanza->child_text("body");
-    if (body.empty()) return parley::Outcome::pass;  // a chat state, a receipt: nothing to wake a phone for
-    notify(std::string(event.user()), std::string(stanza->attr("from").value_or("")), std::move(body));
+    if (auto stanza = event.stanza(); stanza && worth_a_push(*stanza, false))
+      notify(std::string(event.user()), std::string(stanza->attr("from").value_or("")), stanza->child_text("body"));
     return parley::Outcome::pass;
   }
 
   // A message waiting for a detached session (XEP-0198): its client sleeps.
+  // The offline rule, and a room's message too (the session is a joined
+  // occupant of a group chat).
   parley::Outcome on_detached_stanza(const parley::Event& event) {
-    return on_offline_message(event);  // the same rule: a chat or normal message with a body
+    if (auto stanza = event.stanza(); stanza && worth_a_push(*stanza, true))
+      notify(std::string(event.user()), std::string(stanza->attr("from").value_or("")), stanza->child_text("body"));
+    return parley::Outcome::pass;
+  }
+
+  // PARLEY_EVENT_WAKE_UP: another module says users will not see a stanza
+  // now (mod_muc: room members with no joined session; mod_csi: an urgent
+  // stanza for an inactive session). Each recipient of this host with
+  // registrations is notified, as for an offline message.
+  parley::Outcome on_wake_up(const parley::Event& event) {
+    auto acc = event.acc();
+    if (!acc || acc->name() != "wake" || acc->xmlns() != ns_wake) return parley::Outcome::pass;
+    std::string_view reason = acc->attr("reason").value_or("");
+    if (reason == "csi" && !notify_csi_inactive_) return parley::Outcome::pass;
+    if (reason == "groupchat" && !notify_groupchat_) return parley::Outcome::pass;
+    if (reason != "csi" && reason != "groupchat") return parley::Outcome::pass;
+    std::optional<parley::ElementView> stanza = acc->child("message");
+    if (!stanza || !worth_a_push(*stanza, true)) return parley::Outcome::pass;
+    std::string sender(stanza->attr("from").value_or(""));
+    std::string body = stanza->child_text("body");
+    for (parley::ElementView u : acc->children()) {
+      if (u.name() != "user") continue;
+      auto prepared = host().prepare_jid(u.attr("jid").value_or(""));
+      if (!prepared) continue;
+      parley::Jid jid = parley::Jid::prepared(*prepared);
+      if (jid.local().empty() || jid.domain() != domain_) continue;
+      notify(std::string(jid.local()), sender, body);
+    }
+    return parley::Outcome::pass;
   }
 
   // A new session, or a detached one resumed: the summary counts from here again.
@@ -197,6 +261,16 @@ class ModPush : public parley::Module {
   }
 
  private:
+  // A message a phone should be woken for: with a body (a chat state, a
+  // receipt: nothing to wake it for), chat or normal, or a room's groupchat
+  // where the caller allows it.
+  static bool worth_a_push(parley::ElementView stanza, bool groupchat) {
+    if (stanza.name() != "message") return false;
+    std::string_view type = stanza.attr("type").value_or("normal");
+    if (type != "chat" && type != "normal" && !type.empty() && !(groupchat && type == "groupchat")) return false;
+    return !stanza.child_text("body").empty();
+  }
+
   void store(const std::string& user, const Registration& reg, std::shared_ptr<parley::Element> reply,
              std::shared_ptr<parley::Element> original) {
     host().execute(sql_upsert, {domain_, user, reg.jid, reg.node, reg.options},
@@ -215,10 +289,16 @@ class ModPush : public parley::Module {
     }
     summary.last_sender = std::move(sender);
     if (include_body_) summary.last_body = std::move(body);
+    if (!webhook_url_.empty()) {
+      Registration hook;
+      hook.webhook = true;
+      schedule(user, std::move(hook), summary);
+    }
     host().query(sql_select, {domain_, user},
                  [this, user, summary](parley::Result<parley::Rows, std::string> rows) {
                    if (!rows) return host().error("reading the push registrations of " + user + " failed: " + rows.error());
                    if (rows->size() == 0) {
+                     if (!webhook_url_.empty()) return;  // the webhook counts for every account
                      std::lock_guard lock(mu_);
                      counts_.erase(user);  // nobody to notify: nothing to count
                      return;
@@ -233,6 +313,7 @@ class ModPush : public parley::Module {
   }
 
   static std::string device_key(const std::string& user, const Registration& reg) {
+    if (reg.webhook) return user + "\n\nwebhook";  // no JID is empty: no registration's key
     return user + '\n' + reg.jid + '\n' + reg.node;
   }
 
@@ -264,11 +345,29 @@ class ModPush : public parley::Module {
         held_.erase(it);
         rate_->delay(key, steady_ms());  // recorded as sent now
       }
-      publish(user, reg, latest, 0);
+      publish_if_enabled(user, reg, latest, 0);
     });
   }
 
+  // A notification that waited (the rate limit, a retry's back-off): the
+  // registration may have been disabled meanwhile, and a service that is not
+  // enabled MUST NOT be published to (XEP-0357 §6).
+  void publish_if_enabled(const std::string& user, const Registration& reg, const push::Summary& summary,
+                          int attempt) {
+    if (reg.webhook) return publish(user, reg, summary, attempt);
+    host().query(sql_exists, {domain_, user, reg.jid, reg.node},
+                 [this, user, reg, summary, attempt](parley::Result<parley::Rows, std::string> rows) {
+                   if (!rows) return host().error("reading a push registration of " + user + " failed: " + rows.error());
+                   if (rows->size() != 1 || rows->at(0, 0).integer().value_or(0) == 0) {
+                     host().counter_add("dropped_disabled");  // disabled while it waited
+                     return;
+                   }
+                   publish(user, reg, summary, attempt);
+                 });
+  }
+
   void publish(const std::string& user, Registration reg, push::Summary summary, int attempt) {
+    if (reg.webhook) return publish_webhook(user, summary, attempt);
     std::string from = user + "@" + domain_;
     auto iq = host().parse(push::notification_iq(from, reg.jid, reg.node, summary, reg.options));
     if (!iq) return host().error("mod_push: could not build a notification for " + reg.jid);
@@ -296,13 +395,47 @@ class ModPush : public parley::Module {
     if (!sent) host().error("mod_push: the host refused to send a notification to " + reg.jid);
   }
 
+  // The HTTP webhook: the summary as JSON, signed, POSTed on this loop.
+  void publish_webhook(const std::string& user, const push::Summary& summary, int attempt) {
+    parley::HttpClientRequest req;
+    req.method = "POST";
+    req.url = webhook_url_;
+    req.body = push::webhook_json(user + "@" + domain_, summary, unix_seconds());
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.headers.emplace_back(std::string(push::signature_header),
+                             "sha256=" + push::hmac_sha256_hex(webhook_secret_, req.body));
+    req.timeout = std::chrono::milliseconds(webhook_timeout_ms_);
+    uint64_t id = parley::http_request(host(), req, [this, user, summary, attempt](const parley::HttpClientResponse& r) {
+      push::WebhookAction action = push::classify_webhook(r.status, r.error);
+      if (action == push::WebhookAction::done) {
+        host().counter_add("webhook_sent");
+        return;
+      }
+      std::string why = r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error;
+      if (action == push::WebhookAction::retry && attempt < max_retries_) {
+        host().counter_add("retried");
+        int64_t wait = push::backoff_ms(attempt + 1, retry_base_ms_);
+        host().start_timer(std::chrono::milliseconds(wait),
+                           [this, user, summary, attempt](uint64_t) { publish_webhook(user, summary, attempt + 1); });
+        return;
+      }
+      host().counter_add("webhook_failed");
+      host().info("webhook notification for " + user + " failed (" + why + ")");
+    });
+    if (id == 0) {
+      host().counter_add("webhook_failed");
+      host().warn("mod_push: the host refused the webhook request for " + user);
+    }
+  }
+
   void on_failure(const std::string& user, const Registration& reg, const push::Summary& summary, int attempt,
                   push::ErrorAction action, const std::string& condition) {
     if (action == push::ErrorAction::retry && attempt < max_retries_) {
       host().counter_add("retried");
       int64_t wait = push::backoff_ms(attempt + 1, retry_base_ms_);
-      host().start_timer(std::chrono::milliseconds(wait),
-                         [this, user, reg, summary, attempt](uint64_t) { publish(user, reg, summary, attempt + 1); });
+      host().start_timer(std::chrono::milliseconds(wait), [this, user, reg, summary, attempt](uint64_t) {
+        publish_if_enabled(user, reg, summary, attempt + 1);
+      });
       return;
     }
     host().counter_add("failed");
@@ -329,6 +462,11 @@ class ModPush : public parley::Module {
   int64_t max_retries_ = 3;
   int64_t retry_base_ms_ = 2000;
   int64_t iq_timeout_ms_ = 30000;
+  bool notify_csi_inactive_ = false;
+  bool notify_groupchat_ = true;
+  std::string webhook_url_;
+  std::string webhook_secret_;
+  int64_t webhook_timeout_ms_ = 10000;
   // Hooks run on every loop: the counts and the rate limit are shared.
   std::mutex mu_;
   std::map<std::string, int64_t> counts_;          // user -> messages notified since the last bind
@@ -345,10 +483,16 @@ PARLEY_MODULE(ModPush, "mod_push", "1.0.0",
               parley::option("max_retries", PARLEY_OPT_INT),
               parley::option("retry_base_ms", PARLEY_OPT_INT),
               parley::option("iq_timeout_ms", PARLEY_OPT_INT),
+              parley::option("notify_csi_inactive", PARLEY_OPT_BOOL),
+              parley::option("notify_groupchat", PARLEY_OPT_BOOL),
+              parley::option("webhook_url", PARLEY_OPT_STRING),
+              parley::option("webhook_secret", PARLEY_OPT_STRING),
+              parley::option("webhook_timeout_ms", PARLEY_OPT_INT),
               parley::iq_handler<&ModPush::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_SET, "urn:xmpp:push:0"),
               // Before mod_offline (50), which takes the message.
               parley::hook<&ModPush::on_offline_message>(PARLEY_EVENT_OFFLINE_MESSAGE, 10),
               parley::hook<&ModPush::on_detached_stanza>(PARLEY_EVENT_DETACHED_STANZA),
+              parley::hook<&ModPush::on_wake_up>(PARLEY_EVENT_WAKE_UP),
               parley::hook<&ModPush::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),
               parley::hook<&ModPush::on_session_bound>(PARLEY_EVENT_SESSION_REATTACHED),
               parley::hook<&ModPush::on_user_removed>(PARLEY_EVENT_USER_REMOVED),

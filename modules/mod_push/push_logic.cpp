@@ -1,5 +1,8 @@
 #include "push_logic.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <algorithm>
 
 namespace parley::push {
@@ -89,6 +92,85 @@ int64_t RateLimit::delay(const std::string& device, int64_t now_ms) {
     return 0;
   }
   return interval_ms_ - (now_ms - it->second);
+}
+
+std::string json_string(std::string_view text) {
+  static const char hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 0xf];
+        } else {
+          out.push_back(ch);  // UTF-8 as it came (the XML parser checked it)
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string webhook_json(std::string_view recipient, const Summary& summary, int64_t unix_seconds) {
+  std::string out = "{\"recipient\":";
+  out += json_string(recipient);
+  out += ",\"message_count\":";
+  out += std::to_string(summary.message_count);
+  if (!summary.last_sender.empty()) {
+    out += ",\"last_message_sender\":";
+    out += json_string(summary.last_sender);
+  }
+  if (summary.last_body) {
+    out += ",\"last_message_body\":";
+    out += json_string(*summary.last_body);
+  }
+  out += ",\"timestamp\":";
+  out += std::to_string(unix_seconds);
+  out += '}';
+  return out;
+}
+
+std::string hmac_sha256_hex(std::string_view secret, std::string_view body) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+            reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len))
+    return {};
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[mac[i] >> 4];
+    out += hex[mac[i] & 0xf];
+  }
+  return out;
+}
+
+WebhookAction classify_webhook(int status, std::string_view error) {
+  if (error == "cancelled") return WebhookAction::give_up;
+  if (!error.empty() || status == 0) return WebhookAction::retry;  // timeout, no connection, ...
+  if (status >= 200 && status < 300) return WebhookAction::done;
+  if (status == 408 || status == 429 || status >= 500) return WebhookAction::retry;
+  return WebhookAction::give_up;
+}
+
+bool valid_webhook_url(std::string_view url) {
+  std::string_view rest;
+  if (url.substr(0, 7) == "http://") rest = url.substr(7);
+  else if (url.substr(0, 8) == "https://") rest = url.substr(8);
+  else return false;
+  if (rest.empty() || rest.front() == '/' || url.size() > 2048) return false;
+  for (char c : url)
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return false;
+  return true;
 }
 
 }  // namespace parley::push

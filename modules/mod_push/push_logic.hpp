@@ -67,4 +67,28 @@ class RateLimit {
 
 std::string escape(std::string_view text);
 
+// ---- the HTTP webhook backend ----
+
+// The JSON body POSTed to the webhook: the same summary as the XEP-0357
+// notification, for `recipient` (the user's bare JID):
+//   {"recipient":"alice@example.org","message_count":2,
+//    "last_message_sender":"bob@example.org/phone","timestamp":1733480000}
+// plus "last_message_body" only when the summary has one (include_body).
+std::string webhook_json(std::string_view recipient, const Summary& summary, int64_t unix_seconds);
+// A JSON string literal (quotes included): ", \ and control characters escaped.
+std::string json_string(std::string_view text);
+// HMAC-SHA256 of `body` under `secret`, lower-case hex (64 characters): the
+// value of the X-Parley-Signature header, "sha256=" + this.
+std::string hmac_sha256_hex(std::string_view secret, std::string_view body);
+inline constexpr std::string_view signature_header = "X-Parley-Signature";
+
+// What a webhook's answer means: a 2xx is done; a 408, 429, 5xx, a timeout
+// or no connection is retried with back-off; any other status (the URL is
+// wrong, the signature refused) and a cancelled request are given up.
+enum class WebhookAction { done, retry, give_up };
+WebhookAction classify_webhook(int status, std::string_view error);
+
+// The webhook URL option: http:// or https:// with a host, no spaces.
+bool valid_webhook_url(std::string_view url);
+
 }  // namespace parley::push

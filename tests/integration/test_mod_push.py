@@ -8,10 +8,22 @@ publish-options intact; none for a message delivered to a connected session
 server's error removes the registration.
 
 And a push for a message that waits for a detached stream-management
-session (XEP-0198: the client's socket reset, the session kept)."""
+session (XEP-0198: the client's socket reset, the session kept).
+
+Issue 14, second part: the HTTP webhook (a Python http.server on 127.0.0.1
+gets the HMAC-signed JSON; one that hangs delays no one and times out), a
+push for an urgent message to a CSI-inactive session (none once active), and
+group chat messages for room members who are not in the room or whose joined
+session is detached."""
 
 import asyncio
+import hashlib
+import hmac
+import http.server
+import json
+import queue
 import socket
+import threading
 import struct
 import time
 import xml.etree.ElementTree as ET
@@ -34,20 +46,84 @@ PUBLISH_OPTIONS = ("<x xmlns='jabber:x:data' type='submit'>"
                    "<field var='endpoint'><value>https://push.example/a&amp;b</value></field></x>")
 
 
+WEBHOOK_SECRET = "webhook-secret-0123456789"
+WEBHOOK_TIMEOUT_MS = 2000
+HANG_USER = "hang@localhost"  # the webhook never answers notifications for this account
+
+
+class Webhook:
+    """An HTTP webhook on 127.0.0.1 (Python's http.server, a thread per
+    request): records what is POSTed; never answers for HANG_USER."""
+
+    def __init__(self):
+        self.received = queue.Queue()
+        self.hung = queue.Queue()
+        self.release = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                doc = json.loads(raw)
+                if doc.get("recipient") == HANG_USER:
+                    outer.hung.put(time.monotonic())
+                    outer.release.wait(30)  # accepted, read, never answered
+                    self.close_connection = True
+                    return
+                outer.received.put((doc, raw, dict(self.headers)))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/push"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, recipient, timeout=10):
+        """The next POST for `recipient` (others' are skipped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            doc, raw, headers = self.received.get(timeout=max(0.01, deadline - time.monotonic()))
+            if doc.get("recipient") == recipient:
+                return doc, raw, headers
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 @pytest.fixture(scope="module")
-def pserver(tmp_path_factory, binaries):
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture(scope="module")
+def pserver(tmp_path_factory, binaries, webhook):
     port = free_port()
     server = ParleyServer(
         tmp_path_factory.mktemp("push"), binaries["parleyd"], binaries["parleyctl"],
-        modules={"mod_disco": {}, "mod_ping": {}, "mod_offline": {},
+        modules={"mod_disco": {}, "mod_ping": {}, "mod_offline": {}, "mod_csi": {}, "mod_muc": {},
                  "mod_stream_mgmt": {"ack_request_stanzas": 1000000, "ack_request_seconds": 0},
                  "mod_push": {"min_push_interval_ms": 0, "retry_base_ms": 100, "max_retries": 1,
-                              "iq_timeout_ms": 5000}},
+                              "iq_timeout_ms": 5000, "notify_csi_inactive": True,
+                              "webhook_url": webhook.url, "webhook_secret": WEBHOOK_SECRET,
+                              "webhook_timeout_ms": WEBHOOK_TIMEOUT_MS}},
         extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "component",
                           "hosts": {"app.localhost": {"password": SECRET}}}])
     server.component_port = port
     server.start()
-    for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
+    for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hana", "hang", "ivan", "judy", "kate",
+                 "lena", "mona", "nora"):
         server.register(user, PASSWORD)
     yield server
     code, killed = server.stop()
@@ -235,6 +311,38 @@ def test_app_server_error_removes_the_registration(pserver, made):
     assert p.get("node") == "z-witness"  # a-gone was removed
 
 
+def test_no_retry_to_a_registration_disabled_meanwhile(pserver, made):
+    """XEP-0357 §6: a service that is not enabled MUST NOT be published to,
+    also by a retry that was waiting when the client disabled it."""
+    app = RawComponent(pserver.component_port, "app.localhost")
+    made.append(app)
+    app.connect_as(SECRET)
+    lena = login(pserver, made, "lena", "phone")
+    enable(lena, "l-node")
+    lena.close()
+    bob = login(pserver, made, "bob", "retry")
+    bob.message("lena@localhost", "one")
+    iq = app.expect(q(NS_COMPONENT, "iq"),
+                    match=lambda e: e.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish") is not None)
+    # Unanswered while the client disables the node ...
+    lena = login(pserver, made, "lena", "phone2")
+    reply = lena.iq("set", f"<disable xmlns='{NS_PUSH}' jid='app.localhost' node='l-node'/>", to="lena@localhost")
+    assert reply.get("type") == "result"
+    enable(lena, "l-witness")
+    lena.close()
+    before = int(counters(pserver).get("mod_push.localhost.dropped_disabled", "0"))
+    # ... then a transient error: retried after the back-off, but the node is gone.
+    app.send(f"<iq type='error' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'>"
+             f"<error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
+    deadline = time.monotonic() + 10
+    while int(counters(pserver).get("mod_push.localhost.dropped_disabled", "0")) <= before:
+        assert time.monotonic() < deadline, counters(pserver)
+        time.sleep(0.05)  # polling a counter for the retry's decision
+    bob.message("lena@localhost", "two")
+    _, p = expect_push(app, "l-witness")  # the first publish since: nothing went to l-node
+    assert p.get("node") == "l-witness"
+
+
 def test_push_for_a_detached_session(pserver, made):
     app = RawComponent(pserver.component_port, "app.localhost")
     made.append(app)
@@ -260,3 +368,220 @@ def test_push_for_a_detached_session(pserver, made):
     fields = form_fields(x)
     assert fields["message-count"] == ["1"]
     assert fields["last-message-sender"] == [bob.jid]
+
+
+# -- the HTTP webhook ------------------------------------------------------------------
+
+
+def test_webhook_gets_signed_json(pserver, made, webhook):
+    hana = login(pserver, made, "hana", "phone")
+    hana.close()
+    bob = login(pserver, made, "bob", "hook")
+    bob.message("hana@localhost", "a private text")
+    doc, raw, headers = webhook.wait_for("hana@localhost")
+    assert headers["Content-Type"] == "application/json"
+    expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    assert headers["X-Parley-Signature"] == expected
+    assert doc["message_count"] == 1
+    assert doc["last_message_sender"] == bob.jid
+    assert "last_message_body" not in doc and b"a private text" not in raw  # include_body is off
+    assert abs(doc["timestamp"] - time.time()) < 60
+    deadline = time.monotonic() + 10
+    while counters(pserver).get("mod_push.localhost.webhook_sent", "0") == "0":
+        assert time.monotonic() < deadline, counters(pserver)
+        time.sleep(0.05)  # polling a counter for the 204's arrival
+
+
+def test_hanging_webhook_delays_nobody_and_times_out(pserver, made, webhook):
+    bob = login(pserver, made, "bob", "hang")
+    bob.message(HANG_USER, "wake up")
+    first = webhook.hung.get(timeout=10)  # the POST is at the webhook, which never answers
+    alice = login(pserver, made, "alice", "chat")
+    carol = login(pserver, made, "carol", "chat")
+    for i in range(3):  # round trips both ways while the webhook hangs
+        alice.message(carol.jid, f"ping {i}")
+        carol.expect_message(f"ping {i}")
+        carol.message(alice.jid, f"pong {i}")
+        alice.expect_message(f"pong {i}")
+    alice.sync()
+    carol.sync()
+    # All of it happened before the webhook request timed out (its retry
+    # comes only after the timeout).
+    assert webhook.hung.empty()
+    second = webhook.hung.get(timeout=10)  # timed out, retried after back-off
+    assert second - first >= (WEBHOOK_TIMEOUT_MS - 200) / 1000
+
+
+# -- client state indication (XEP-0352) ------------------------------------------------
+
+
+def test_push_for_an_urgent_message_to_an_inactive_session_only(pserver, made):
+    app = RawComponent(pserver.component_port, "app.localhost")
+    made.append(app)
+    app.connect_as(SECRET)
+    gina = login(pserver, made, "gina", "phone")
+    enable(gina, "g-node")
+    gina.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    gina.sync()
+    bob_a = login(pserver, made, "bob", "csi-a")
+    bob_a.message(gina.jid, "urgent while inactive")
+    gina.expect_message("urgent while inactive")  # delivered: urgent stanzas are not held
+    _, p = expect_push(app, "g-node")
+    fields = form_fields(p.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
+    assert fields["message-count"] == ["1"] and fields["last-message-sender"] == [bob_a.jid]
+    gina.send("<active xmlns='urn:xmpp:csi:0'/>")
+    gina.sync()
+    bob_b = login(pserver, made, "bob", "csi-b")
+    bob_b.message(gina.jid, "while active")
+    gina.expect_message("while active")
+    # The marker: a push for an offline message. Had the active one been
+    # pushed, its publish (from csi-b, count 2) would come first.
+    gina.close()
+    bob_c = login(pserver, made, "bob", "csi-c")
+    bob_c.message("gina@localhost", "now offline")
+    _, p = expect_push(app, "g-node")
+    fields = form_fields(p.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
+    assert fields["last-message-sender"] == [bob_c.jid] and fields["message-count"] == ["2"]
+
+
+# -- group chats ---------------------------------------------------------------------
+
+NS_MUC = "http://jabber.org/protocol/muc"
+NS_MUC_ADMIN = "http://jabber.org/protocol/muc#admin"
+NS_MUC_OWNER = "http://jabber.org/protocol/muc#owner"
+
+
+def join_room(client, room, nick):
+    client.send(f"<presence to='{room}/{nick}'><x xmlns='{NS_MUC}'/></presence>")
+    client.expect(q("jabber:client", "message"),
+                  match=lambda e: e.get("from", "").split("/")[0] == room
+                  and e.find(q("jabber:client", "subject")) is not None)
+
+
+def test_group_chat_pushes_for_absent_members_and_detached_occupants(pserver, made):
+    app = RawComponent(pserver.component_port, "app.localhost")
+    made.append(app)
+    app.connect_as(SECRET)
+    room = "pushroom@conference.localhost"
+    ivan = login(pserver, made, "ivan", "phone")  # a member, offline
+    enable(ivan, "i-node")
+    ivan.close()
+    kate = login(pserver, made, "kate", "phone")  # no affiliation, offline: not woken
+    enable(kate, "k-node")
+    kate.close()
+    judy = login(pserver, made, "judy", "phone")  # joined, then detached
+    enable(judy, "j-node")
+    alice = login(pserver, made, "alice", "muc")
+    join_room(alice, room, "A")
+    reply = alice.iq("set", f"<query xmlns='{NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query>",
+                     to=room)
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    reply = alice.iq("set", f"<query xmlns='{NS_MUC_ADMIN}'><item jid='ivan@localhost' affiliation='member'/>"
+                            f"</query>", to=room)
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    join_room(judy, room, "J")
+    judy.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+    judy.expect(q("urn:xmpp:sm:3", "enabled"))
+    before = int(counters(pserver).get("mod_stream_mgmt.localhost.detached", "0"))
+    judy.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    judy.abort()
+    deadline = time.monotonic() + 10
+    while int(counters(pserver).get("mod_stream_mgmt.localhost.detached", "0")) <= before:
+        assert time.monotonic() < deadline, counters(pserver)
+        time.sleep(0.05)  # polling a counter for the server to notice the reset
+    alice.message(room, "hello room", type_="groupchat")
+    pushes = {}
+    for _ in range(2):
+        iq, p = _next_push(app)
+        pushes[p.get("node")] = (iq, p)
+    assert set(pushes) == {"i-node", "j-node"}
+    for node, user in (("i-node", "ivan@localhost"), ("j-node", "judy@localhost")):
+        iq, p = pushes[node]
+        assert iq.get("from") == user
+        fields = form_fields(p.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
+        assert fields["last-message-sender"] == [f"{room}/A"] and fields["message-count"] == ["1"]
+    # kate (no affiliation) was not woken: her next push counts 1 and comes from this chat message.
+    alice.message("kate@localhost", "direct")
+    _, p = _next_push(app)
+    assert p.get("node") == "k-node"
+    fields = form_fields(p.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
+    assert fields["message-count"] == ["1"] and fields["last-message-sender"] == [alice.jid]
+
+
+def test_group_chat_push_slixmpp(pserver, made):
+    """The same with slixmpp: a room owner (xep_0045) makes an offline user a
+    member and talks; the member's app server, a slixmpp ComponentXMPP, gets
+    the notification."""
+    from slix_driver import SlixRunner
+    mona = login(pserver, made, "mona", "phone")
+    enable(mona, "m-node")
+    mona.close()
+    runner = SlixRunner()
+    app = slixmpp.ComponentXMPP("app.localhost", SECRET, "127.0.0.1", pserver.component_port)
+    try:
+        started = runner.loop.create_future()
+        publishes = asyncio.Queue()
+
+        def on_iq(iq):
+            publishes.put_nowait(ET.fromstring(str(iq)))
+            iq.reply().send()
+        app.register_handler(slixmpp.xmlstream.handler.Callback(
+            "push publish", slixmpp.xmlstream.matcher.MatchXPath(f"{{{NS_COMPONENT}}}iq/{{{NS_PUBSUB}}}pubsub"),
+            on_iq))
+        app.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
+        app.connect()
+        nora = runner.client("nora@localhost/slix", PASSWORD)
+        nora.xmpp.register_plugin("xep_0045")
+        room = "slixroom@conference.localhost"
+
+        async def scenario():
+            await asyncio.wait_for(started, 20)
+            assert await nora.connect(pserver.c2s_port) is True
+            muc = nora.xmpp["xep_0045"]
+            await muc.join_muc_wait(room, "N", timeout=10)
+            await muc.set_room_config(room, nora.xmpp["xep_0004"].make_form(ftype="submit"))
+            await muc.set_affiliation(room, "member", jid="mona@localhost")
+            nora.xmpp.send_message(mto=room, mbody="hello from slixmpp", mtype="groupchat")
+            return await asyncio.wait_for(publishes.get(), 15)
+        pub = runner.run(scenario())
+        assert pub.get("from") == "mona@localhost"
+        publish = pub.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
+        assert publish.get("node") == "m-node"
+        fields = form_fields(publish.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
+        assert fields["last-message-sender"] == [f"{room}/N"] and fields["message-count"] == ["1"]
+        assert "hello from slixmpp" not in ET.tostring(pub, "unicode")
+    finally:
+        done = app.disconnect()
+        if asyncio.isfuture(done) or asyncio.iscoroutine(done):
+            try:
+                runner.run(done, timeout=10)
+            except Exception:
+                pass
+        runner.close()
+
+
+def _next_push(app):
+    """The next publish at the raw app server, whatever its node; answered."""
+    iq = app.expect(q(NS_COMPONENT, "iq"),
+                    match=lambda e: e.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish") is not None)
+    app.send(f"<iq type='result' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'/>")
+    return iq, iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
+
+
+def test_reload_cancels_a_hanging_webhook_request(pserver, made, webhook):
+    """A module's HTTP requests end with it: a reload of mod_push while its
+    webhook hangs is not held up by the request (cancelled, its callback
+    freed unrun), and the new code's webhook works."""
+    while not webhook.hung.empty():
+        webhook.hung.get_nowait()
+    bob = login(pserver, made, "bob", "reload")
+    bob.message(HANG_USER, "hang again")
+    arrived = webhook.hung.get(timeout=10)
+    reloaded = pserver.ctl("module", "reload", "mod_push")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    # The reload answers once the old instance has nothing in flight: had the
+    # request not been cancelled, only after its timeout (2 s after it left).
+    assert time.monotonic() - arrived < 0.75 * WEBHOOK_TIMEOUT_MS / 1000
+    bob.message("hana@localhost", "after the reload")
+    doc, _, _ = webhook.wait_for("hana@localhost")
+    assert doc["last_message_sender"] == bob.jid

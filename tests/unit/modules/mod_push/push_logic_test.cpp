@@ -85,3 +85,55 @@ TEST_CASE("the per-device rate limit") {
   CHECK(off.delay("a", 1) == 0);
   CHECK(off.delay("a", 1) == 0);
 }
+
+// ---- the HTTP webhook backend ----
+
+TEST_CASE("webhook JSON: the summary, no body unless the summary has one, strings escaped") {
+  Summary s;
+  s.message_count = 2;
+  s.last_sender = "bob@localhost/phone";
+  CHECK(webhook_json("alice@localhost", s, 1733480000) ==
+        "{\"recipient\":\"alice@localhost\",\"message_count\":2,"
+        "\"last_message_sender\":\"bob@localhost/phone\",\"timestamp\":1733480000}");
+  s.last_body = std::string("say \"hi\"\\\n\x01 caf\xc3\xa9");
+  CHECK(webhook_json("alice@localhost", s, 5) ==
+        "{\"recipient\":\"alice@localhost\",\"message_count\":2,"
+        "\"last_message_sender\":\"bob@localhost/phone\","
+        "\"last_message_body\":\"say \\\"hi\\\"\\\\\\n\\u0001 caf\xc3\xa9\",\"timestamp\":5}");
+  Summary none;
+  none.message_count = 1;
+  CHECK(webhook_json("a@b", none, 0) == "{\"recipient\":\"a@b\",\"message_count\":1,\"timestamp\":0}");
+}
+
+TEST_CASE("HMAC-SHA256 in hex (RFC 4231 test case 2)") {
+  CHECK(hmac_sha256_hex("Jefe", "what do ya want for nothing?") ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  CHECK(hmac_sha256_hex("another key", "what do ya want for nothing?") !=
+        hmac_sha256_hex("Jefe", "what do ya want for nothing?"));
+}
+
+TEST_CASE("a webhook's answer: 2xx done; 408, 429, 5xx, timeouts retried; other statuses given up") {
+  CHECK(classify_webhook(200, "") == WebhookAction::done);
+  CHECK(classify_webhook(204, "") == WebhookAction::done);
+  CHECK(classify_webhook(500, "") == WebhookAction::retry);
+  CHECK(classify_webhook(503, "") == WebhookAction::retry);
+  CHECK(classify_webhook(429, "") == WebhookAction::retry);
+  CHECK(classify_webhook(408, "") == WebhookAction::retry);
+  CHECK(classify_webhook(0, "timeout") == WebhookAction::retry);
+  CHECK(classify_webhook(0, "connect") == WebhookAction::retry);
+  CHECK(classify_webhook(401, "") == WebhookAction::give_up);
+  CHECK(classify_webhook(404, "") == WebhookAction::give_up);
+  CHECK(classify_webhook(301, "") == WebhookAction::give_up);
+  CHECK(classify_webhook(0, "cancelled") == WebhookAction::give_up);
+}
+
+TEST_CASE("webhook URLs") {
+  CHECK(valid_webhook_url("http://127.0.0.1:8080/push"));
+  CHECK(valid_webhook_url("https://hooks.example.org/x?y=1"));
+  CHECK_FALSE(valid_webhook_url(""));
+  CHECK_FALSE(valid_webhook_url("ftp://example.org/"));
+  CHECK_FALSE(valid_webhook_url("http://"));
+  CHECK_FALSE(valid_webhook_url("http:///path"));
+  CHECK_FALSE(valid_webhook_url("http://exa mple.org/"));
+  CHECK_FALSE(valid_webhook_url("http://example.org/\n"));
+}
