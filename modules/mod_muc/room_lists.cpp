@@ -39,6 +39,7 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
         if (got != *aff) continue;
         auto i = out.add_child("item", ns_admin);
         i.set_attr("affiliation", to_string(got)).set_attr("jid", j);
+        if (auto n = reserved_.find(j); n != reserved_.end()) i.set_attr("nick", n->second);
         if (auto r = reasons_.find(j); r != reasons_.end() && !r->second.empty())
           i.add_child("reason", ns_admin).add_text(r->second);
       }
@@ -134,7 +135,15 @@ void Room::apply_role(Occupant& o, Role to, const std::string& reason, const std
 }
 
 void Room::apply_affiliation(const std::string& bare, Affiliation to, const std::string& reason,
-                             const std::string& actor) {
+                             const std::string& actor, bool notify_absent) {
+  const Affiliation before = affiliation_of(bare);
+  if (to == Affiliation::none || to == Affiliation::outcast) {
+    // A registered nick goes with the membership (§7.10).
+    if (auto r = reserved_.find(bare); r != reserved_.end()) {
+      reserved_nicks_.erase(r->second);
+      reserved_.erase(r);
+    }
+  }
   if (to == Affiliation::none) {
     affiliations_.erase(bare);
     reasons_.erase(bare);
@@ -146,6 +155,18 @@ void Room::apply_affiliation(const std::string& bare, Affiliation to, const std:
   std::vector<std::string> present;
   for (const auto& [real, o] : occupants_)
     if (o.bare == bare) present.push_back(real);
+  if (present.empty() && notify_absent && before != to) {
+    // Status 101: the account is not in the room; it learns of the change out
+    // of band, in a message to its bare JID (registering, its own doing, not).
+    parley::Element m = element("message");
+    m.set_attr("from", jid_).set_attr("to", bare);
+    auto x = m.add_child("x", ns_user);
+    x.add_child("item", ns_user).set_attr("affiliation", to_string(to)).set_attr("jid", bare);
+    x.add_child("status", ns_user).set_attr("code", "101");
+    m.add_child("body", ns_client)
+        .add_text("Your affiliation with " + jid_ + " is now " + std::string(to_string(to)) + ".");
+    route(std::move(m));
+  }
   for (const std::string& real : present) {
     Occupant* o = by_real(real);
     if (!o) continue;

@@ -183,11 +183,12 @@ NS_FORWARD = "urn:xmpp:forward:0"
 NS_SID = "urn:xmpp:sid:0"
 
 
-def mam_page(client, room, rsm="", queryid="q1"):
+def mam_page(client, room, rsm="", queryid="q1", form="", flip=False):
     """(results, fin) of a MAM query to the room."""
     sid = client.new_id()
+    flip_page = f"<flip-page/>" if flip else ""
     client.send(f"<iq type='set' id='{sid}' to='{room}'><query xmlns='{NS_MAM}' queryid='{queryid}'>"
-                f"<set xmlns='{NS_RSM}'>{rsm}</set></query></iq>")
+                f"{form}<set xmlns='{NS_RSM}'>{rsm}</set>{flip_page}</query></iq>")
     got = until(client, lambda e: e.tag == IQ and e.get("id") == sid)
     results = [e for e in got if e.tag == MESSAGE and e.find(q(NS_MAM, "result")) is not None]
     return results, got[-1]
