@@ -79,6 +79,7 @@ else
 fi
 USERS=$(printf '%s\n' $IDLE_NS "$LOGINS" $((2 * PAIRS)) $((OFF_RECEIVERS + OFF_SENDERS)) "$CHURN_SESSIONS" \
   $((CSI_RECEIVERS + CSI_SENDERS)) "$MUC_OCCUPANTS" | sort -n | tail -1)
+[ "$MUC_ONLY" = 1 ] && USERS=$MUC_OCCUPANTS  # only the room's occupants need accounts
 BENCH_THREADS=2
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
