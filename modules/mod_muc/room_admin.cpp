@@ -259,7 +259,9 @@ void Room::after_config(const ConfigChange& change, bool was_locked) {
   if (was_locked) return;
   // §10.2.1: the occupants learn of the change.
   std::vector<int> codes;
-  if (change.any) codes.push_back(104);
+  // 104 for a change that is not about privacy; 170-173 for one that is
+  // (a change of whois or logging alone is not a 104).
+  if (change.not_privacy) codes.push_back(104);
   if (change.whois_changed) codes.push_back(config_.non_anonymous ? 172 : 173);
   if (change.logging_changed) codes.push_back(config_.logging ? 170 : 171);
   if (!codes.empty()) status_message(codes);
