@@ -56,6 +56,7 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
     Role role;
     Affiliation aff;
     std::string reason;
+    std::string nick;  // an affiliation's nick to reserve (§9.3)
   };
   std::vector<Change> changes;
   std::size_t owners = owner_count();
@@ -87,10 +88,27 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
     } else if (auto a = item.attr("affiliation")) {
       auto aff = parse_affiliation(*a);
       auto j = item.attr("jid");
-      if (!aff || !j) return error(iq, "bad-request", "modify");
-      auto prepared = service_.host->prepare_jid(*j);
-      if (!prepared) return error(iq, "jid-malformed", "modify");
-      std::string target(parley::bare_jid(*prepared));
+      auto nick = item.attr("nick");
+      if (!aff || (!j && !nick)) return error(iq, "bad-request", "modify");
+      std::string target;
+      if (j) {
+        auto prepared = service_.host->prepare_jid(*j);
+        if (!prepared) return error(iq, "jid-malformed", "modify");
+        target = std::string(parley::bare_jid(*prepared));
+        // §9.3: with a JID, a nick given becomes the account's reserved nick.
+        if (nick && *aff != Affiliation::none && *aff != Affiliation::outcast) {
+          auto room_jid = service_.host->prepare_jid(jid_ + "/" + std::string(*nick));
+          const std::size_t slash = room_jid ? room_jid->find('/') : std::string::npos;
+          if (slash == std::string::npos || slash + 1 >= room_jid->size()) return error(iq, "jid-malformed", "modify");
+          c.nick = room_jid->substr(slash + 1);
+          if (nick_taken(c.nick, target)) return error(iq, "conflict", "cancel");
+        }
+      } else {
+        // §9.3: by nick, for an occupant.
+        Occupant* o = by_nick(std::string(*nick));
+        if (!o) return error(iq, "item-not-found", "cancel");
+        target = o->bare;
+      }
       Affiliation current = affiliation_of(target);
       std::string why = check_affiliation_change(actor_aff, current, *aff, owners, target == bare);
       if (!why.empty()) return error(iq, why, why == "forbidden" ? "auth" : "cancel");
@@ -116,6 +134,11 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
       for (Occupant* o : sessions_of(c.target)) apply_role(*o, c.role, c.reason, actor_nick);
     } else {
       apply_affiliation(c.target, c.aff, c.reason, actor_nick);
+      if (!c.nick.empty() && affiliation_of(c.target) == c.aff && !nick_taken(c.nick, c.target)) {
+        if (auto old = reserved_.find(c.target); old != reserved_.end()) reserved_nicks_.erase(old->second);
+        reserved_[c.target] = c.nick;
+        reserved_nicks_[c.nick] = c.target;
+      }
     }
   }
   if (config_.persistent) persist();

@@ -127,6 +127,25 @@ def test_registration_in_a_members_only_room(muc_server, login):
     assert cond(bob.iq("get", f"<query xmlns='{NS_REGISTER}'/>", to=new_room(muc_server))) == "item-not-found"
 
 
+def test_membership_granted_with_a_nick_or_by_nick(muc_server, login):
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    d = muc_server.domain
+    room = new_room(muc_server)
+    create(alice, room, "A")
+    # §9.3: with a JID and a nick, the nick becomes the member's reserved nick.
+    assert admin_set(alice, room, f"<item affiliation='member' jid='bob@{d}' nick='Bobo'/>").get("type") == "result"
+    assert reserved_nick(bob, room) == "Bobo"
+    assert join_refused(carol, room, "Bobo") == "conflict"
+    assert cond(admin_set(alice, room, f"<item affiliation='member' jid='carol@{d}' nick='Bobo'/>")) == "conflict"
+    # By nick alone, for an occupant.
+    join(carol, room, "C")
+    assert admin_set(alice, room, "<item affiliation='member' nick='C'/>").get("type") == "result"
+    p = carol.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/C" and item(e).get("affiliation") == "member")
+    assert "110" in codes(p)
+    assert cond(admin_set(alice, room, "<item affiliation='member' nick='Nobody'/>")) == "item-not-found"
+    assert {i.get("jid") for i in admin_get(alice, room, "affiliation='member'")} == {f"bob@{d}", f"carol@{d}"}
+
+
 def test_status_101_affiliation_changed_while_away(muc_server, login):
     alice, dave = login("alice"), login("dave")
     d = muc_server.domain
