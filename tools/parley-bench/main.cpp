@@ -112,6 +112,9 @@ int main(int argc, char** argv) {
   muc_cmd->add_option("--rate", muc.rate, "messages per second")->capture_default_str();
   muc_cmd->add_option("--room", muc.room, "the room's local part")->capture_default_str();
   muc_cmd->add_option("--service", muc.service, "the MUC service (default: conference.DOMAIN)");
+  muc_cmd->add_option("--presence-broadcast", muc.presence_broadcast,
+                      "roles whose presence is broadcast, comma-separated (empty: the server's default)")
+      ->capture_default_str();
   muc_cmd->add_option("--settle", muc.settle, "seconds between the joins and the first message")
       ->capture_default_str();
   muc_cmd->add_option("--join-timeout", muc.join_timeout, "seconds for every occupant to join")

@@ -85,6 +85,7 @@ struct MucOptions {
   double rate = 10;           // messages per second
   std::string room = "benchroom";
   std::string service;        // empty: conference. + the domain
+  std::string presence_broadcast = "moderator";  // roles whose presence the room broadcasts ("": the default)
   double settle = 1;          // seconds between the last join and the first message
   double join_timeout = 120;  // seconds for every occupant to join
   double drain_timeout = 10;  // give up after this long without a delivery
