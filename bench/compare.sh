@@ -9,13 +9,18 @@
 # their process group, which each server gets of its own through setsid), and writes BENCHMARKS.md.
 #
 #   bench/compare.sh [--quick] [--runs N] [--servers "parley prosody ejabberd"] [--build-dir DIR]
-#                    [--out FILE] [--no-install] [--keep-temp] [--mobile-only] [--no-build] [--bench PATH]
+#                    [--out FILE] [--no-install] [--keep-temp] [--mobile-only] [--muc-only] [--no-build]
+#                    [--bench PATH]
 #
 # Parley also runs the mobile scenarios: chat with every client enabling XEP-0198 stream management
 # (chat-w10-sm, next to chat-w10), and 10,000 sessions receiving presence updates, active
 # (presence-active) and inactive by XEP-0352 (presence-inactive). --mobile-only runs just those (and
 # chat-w10 to compare); --no-build uses the binaries already in --build-dir; --bench another
 # parley-bench (an A/B against an older parleyd keeps the newer generator).
+#
+# Every server also runs the group chat fan-out (muc: one room of 1,000 occupants, one of them sending
+# groupchat messages at a steady rate; server CPU per delivered message, delivery latency). --muc-only
+# runs just that scenario on each server.
 #
 # --quick: small sizes and one run, for development (minutes instead of most of an hour).
 set -euo pipefail
@@ -29,6 +34,7 @@ OUT="$REPO/BENCHMARKS.md"
 INSTALL=1
 KEEP=0
 MOBILE_ONLY=0
+MUC_ONLY=0
 BUILD=1
 BENCH_OVERRIDE=""
 COMMAND_LINE="bench/compare.sh $*"
@@ -43,6 +49,7 @@ while [ $# -gt 0 ]; do
     --no-install) INSTALL=0; shift ;;
     --keep-temp) KEEP=1; shift ;;
     --mobile-only) MOBILE_ONLY=1; shift ;;
+    --muc-only) MUC_ONLY=1; shift ;;
     --no-build) BUILD=0; shift ;;
     --bench) BENCH_OVERRIDE=$2; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
@@ -59,6 +66,7 @@ if [ "$QUICK" = 1 ]; then
   OFF_RECEIVERS=50; OFF_SENDERS=5; OFF_MESSAGES=2000
   CHURN_SESSIONS=100; CHURN_RATE=50; CHURN_SECONDS=5
   CSI_RECEIVERS=500; CSI_SENDERS=10; CSI_UPDATES=5
+  MUC_OCCUPANTS=100; MUC_MESSAGES=50; MUC_RATE=20
 else
   IDLE_NS="1000 10000"; IDLE_HOLD=10
   LOGINS=2000
@@ -67,9 +75,11 @@ else
   OFF_RECEIVERS=500; OFF_SENDERS=10; OFF_MESSAGES=50000
   CHURN_SESSIONS=1000; CHURN_RATE=100; CHURN_SECONDS=20
   CSI_RECEIVERS=10000; CSI_SENDERS=100; CSI_UPDATES=5
+  MUC_OCCUPANTS=1000; MUC_MESSAGES=200; MUC_RATE=20
 fi
 USERS=$(printf '%s\n' $IDLE_NS "$LOGINS" $((2 * PAIRS)) $((OFF_RECEIVERS + OFF_SENDERS)) "$CHURN_SESSIONS" \
-  $((CSI_RECEIVERS + CSI_SENDERS)) | sort -n | tail -1)
+  $((CSI_RECEIVERS + CSI_SENDERS)) "$MUC_OCCUPANTS" | sort -n | tail -1)
+[ "$MUC_ONLY" = 1 ] && USERS=$MUC_OCCUPANTS  # only the room's occupants need accounts
 BENCH_THREADS=2
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -243,7 +253,7 @@ bench() {
   log "  $name $tag (exit $rc): $(echo "$line" | /usr/bin/python3 -c '
 import json,sys
 d=json.loads(sys.stdin.read())
-keys=["created","existed","failed","logins_ok","logins_failed","logins_per_s","rss_kib_per_session","server_cpu_ms_per_login","msgs_per_s","lat_p99_ms","messages_lost","server_cpu_s_per_100k","updates_written_during","updates_written","receiver_reads","server_cpu_s_all","sm_acks_sent","status","failures"]
+keys=["deliveries","deliveries_lost","server_cpu_us_per_delivery","created","existed","failed","logins_ok","logins_failed","logins_per_s","rss_kib_per_session","server_cpu_ms_per_login","msgs_per_s","lat_p99_ms","messages_lost","server_cpu_s_per_100k","updates_written_during","updates_written","receiver_reads","server_cpu_s_all","sm_acks_sent","status","failures"]
 print(" ".join(f"{k}={d[k]}" for k in keys if k in d))' 2>/dev/null || echo '?')"
 }
 
@@ -256,11 +266,26 @@ register_users() {
   fi
 }
 
+# Group chat fan-out: a fresh server per run (the room and its joins start from nothing).
+run_muc() {
+  local name=$1 run
+  for run in $(seq 1 "$RUNS"); do
+    stop_server; start_server "$name" 2
+    bench "$name" muc muc --occupants "$MUC_OCCUPANTS" --messages "$MUC_MESSAGES" --rate "$MUC_RATE" \
+      --room "bench$run" --join-timeout 300 --drain-timeout 60
+  done
+  stop_server
+}
+
 run_server() {
   local name=$1 run n
   log "== $name"
   start_server "$name" 2
   register_users "$name"
+  if [ "$MUC_ONLY" = 1 ]; then
+    run_muc "$name"
+    return 0
+  fi
   if [ "$MOBILE_ONLY" = 1 ]; then
     [ "$name" = parley ] && run_mobile
     stop_server
@@ -290,6 +315,7 @@ run_server() {
     bench "$name" churn churn --sessions "$CHURN_SESSIONS" --rate "$CHURN_RATE" --duration "$CHURN_SECONDS"
   done
   stop_server
+  run_muc "$name"
   if [ "$name" = parley ]; then
     log "== parley: stream management, client state indication"
     run_mobile
@@ -326,6 +352,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 export RESULTS COMMAND_LINE STARTED_AT LOAD_BEFORE LOAD_AFTER QUICK RUNS SERVERS BENCH_THREADS
 export IDLE_NS LOGINS PAIRS MESSAGES LIGHT_RATE LIGHT_MESSAGES OFF_RECEIVERS OFF_SENDERS OFF_MESSAGES
 export CHURN_SESSIONS CHURN_RATE CHURN_SECONDS IDLE_HOLD CSI_RECEIVERS CSI_SENDERS CSI_UPDATES
+export MUC_OCCUPANTS MUC_MESSAGES MUC_RATE
 export ELAPSED_MIN=$(( (SECONDS - T0 + 59) / 60 ))
 export PARLEY_VERSION="$("$PARLEYD" --version 2>/dev/null | head -1)"
 export PROSODY_VERSION="$(dpkg-query -W -f='${Version}' prosody 2>/dev/null)"
@@ -341,7 +368,7 @@ export KERNEL="$(uname -r)"
 import json, os
 keys = """COMMAND_LINE STARTED_AT LOAD_BEFORE LOAD_AFTER QUICK RUNS SERVERS BENCH_THREADS IDLE_NS LOGINS PAIRS MESSAGES
 LIGHT_RATE LIGHT_MESSAGES OFF_RECEIVERS OFF_SENDERS OFF_MESSAGES CHURN_SESSIONS CHURN_RATE CHURN_SECONDS IDLE_HOLD
-CSI_RECEIVERS CSI_SENDERS CSI_UPDATES
+CSI_RECEIVERS CSI_SENDERS CSI_UPDATES MUC_OCCUPANTS MUC_MESSAGES MUC_RATE
 ELAPSED_MIN PARLEY_VERSION PROSODY_VERSION EJABBERD_VERSION ERLANG_VERSION LUA_VERSION OPENSSL_VERSION CPU_MODEL
 NPROC MEM_TOTAL KERNEL""".split()
 print(json.dumps({"_context": {k: os.environ.get(k, "") for k in keys}}))' >> "$RESULTS"

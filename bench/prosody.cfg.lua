@@ -34,3 +34,6 @@ registration_allowlist = { "127.0.0.1" }
 ssl = { certificate = "@CERT@"; key = "@KEY@"; }
 
 VirtualHost "localhost"
+
+-- The fan-out scenario (muc): one room of 1,000 occupants; Prosody sets no occupant limit by default.
+Component "conference.localhost" "muc"

@@ -57,7 +57,7 @@ def case(server, tag):
         else:
             out[key] = values[0]
     # Loss is never a median: any loss in any run counts.
-    for key in ("messages_lost", "logins_failed", "dropped", "sessions_dropped"):
+    for key in ("messages_lost", "logins_failed", "dropped", "sessions_dropped", "deliveries_lost"):
         if key in rows[0]:
             out[key] = sum(r.get(key, 0) for r in rows)
     return out
@@ -285,6 +285,23 @@ out(table("churn", [
     ("server RSS after, KiB", "server_rss_kib_after", 0),
     ("logins failed (all runs)", "logins_failed", 0),
 ]))
+
+if any(case(s, "muc") for s in SERVERS):
+    out(f"## 5b. Group chat fan-out: one room of {int(ENV.get('MUC_OCCUPANTS', '1000')):,} occupants, "
+        f"{ENV.get('MUC_MESSAGES', '200')} messages at {ENV.get('MUC_RATE', '20')} msg/s")
+    out()
+    out("One occupant sends groupchat messages at a steady rate; the server delivers each to every occupant "
+        "(the sender's copy included). The joins come before the measured phase.")
+    out()
+    out(table("muc", [
+        ("server CPU per delivered message, us (lower is better)", "server_cpu_us_per_delivery", 2),
+        ("delivery latency p50, ms", "lat_p50_ms", 2),
+        ("delivery latency p99, ms (lower is better)", "lat_p99_ms", 2),
+        ("deliveries/s", "deliveries_per_s", 0),
+        ("deliveries lost (all runs)", "deliveries_lost", 0),
+        ("joins of all occupants, s", "join_seconds", 2),
+        ("server RSS after, KiB", "server_rss_kib", 0),
+    ]))
 
 out("## 6. Parley: `workers: 1` against `workers: 2`")
 out()

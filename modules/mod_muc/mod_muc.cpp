@@ -42,6 +42,13 @@ struct LoopRooms {
   // (item-not-found) or be created afresh by a join.
   bool loaded = false;
   std::deque<Waiting> waiting;
+  // A room's stanza may come back into this loop's rooms during a call into
+  // one: a route() is synchronous, and a message to an occupant whose session
+  // is gone is bounced at once, to the room. Handled then, it would change the
+  // room under the loop that routed it (an occupant removed while its room
+  // walks its occupants): it waits until the outer stanza is done.
+  bool dispatching = false;
+  std::deque<Waiting> reentered;
 };
 
 // Stanzas that may wait per loop for the stored rooms (then resource-constraint).
@@ -50,7 +57,13 @@ constexpr std::size_t kMaxWaitingForLoad = 10000;
 // A loaded persistent room, on its way to its loop.
 struct StoredRoom {
   std::string jid, secret, config, subject, subject_nick;
-  std::vector<std::tuple<std::string, std::string, std::string>> affiliations;  // jid, affiliation, reason
+  std::vector<std::tuple<std::string, std::string, std::string, std::string>> affiliations;  // jid, affiliation, reason, nick
+  struct Message {
+    uint64_t seq;
+    int64_t ms;
+    std::string xml;
+  };
+  std::vector<Message> history;  // oldest first
 };
 
 uint64_t fnv1a(std::string_view s) {
@@ -109,6 +122,9 @@ class ModMuc : public parley::Module {
     max_rooms_per_loop_ = static_cast<std::size_t>(std::max<int64_t>(1, *max_rooms / loops_));
     service_.save = [this](const Room& room) { save(room); };
     service_.forget = [this](const std::string& jid) { forget(jid); };
+    service_.save_history = [this](const std::string& jid, const muc::HistoryEntry& e, uint64_t keep_from) {
+      save_history(jid, e, keep_from);
+    };
     rooms_.init(host());
     if (!parley::register_service<&ModMuc::on_stanza>(*this, service_.domain, "Chatrooms"))
       return parley::unexpected("cannot serve " + service_.domain);
@@ -133,6 +149,17 @@ class ModMuc : public parley::Module {
     return parley::Outcome::handled;
   }
 
+  // Occupants are told the service goes away (332). The loops run no code of
+  // this module any more (the core closed its gate first), so the rooms are
+  // read here; the presences are routed through loop 0. At a server shutdown
+  // the sessions have closed first and their rooms are empty by now.
+  void stop() override {
+    for (uint32_t l = 0; l < rooms_.size(); ++l) {
+      for (auto& [jid, room] : rooms_.at(l).rooms) room->shutdown();
+      rooms_.at(l).waiting.clear();
+    }
+  }
+
  private:
   void dispatch(parley::ElementView stanza, const std::string& from, const std::string& to) {
     LoopRooms& here = rooms_.here();
@@ -141,6 +168,28 @@ class ModMuc : public parley::Module {
       here.waiting.push_back(Waiting{stanza.clone(), from, to});
       return;
     }
+    if (here.dispatching) {
+      // Bounded by what one stanza makes a room route (one bounce per stanza routed).
+      here.reentered.push_back(Waiting{stanza.clone(), from, to});
+      return;
+    }
+    struct Guard {  // an exception (caught by the SDK's trampoline) must not leave the loop stuck
+      LoopRooms& here;
+      ~Guard() {
+        here.dispatching = false;
+        here.reentered.clear();
+      }
+    } guard{here};
+    here.dispatching = true;
+    dispatch_now(stanza, from, to);
+    while (!here.reentered.empty()) {
+      Waiting w = std::move(here.reentered.front());
+      here.reentered.pop_front();
+      dispatch_now(w.stanza, w.from, w.to);
+    }
+  }
+
+  void dispatch_now(parley::ElementView stanza, const std::string& from, const std::string& to) {
     const std::string room_jid(parley::bare_jid(to));
     const std::size_t slash = to.find('/');
     const std::string nick = slash == std::string::npos ? std::string() : to.substr(slash + 1);
@@ -268,9 +317,11 @@ class ModMuc : public parley::Module {
     host().execute("DELETE FROM mod_muc_affiliations WHERE room = ?", {room.jid()}, log_error("save affiliations"));
     for (const auto& [jid, aff] : room.affiliations()) {
       auto r = room.reasons().find(jid);
-      host().execute("INSERT INTO mod_muc_affiliations (room, jid, affiliation, reason) VALUES (?, ?, ?, ?)",
+      auto n = room.reserved().find(jid);
+      host().execute("INSERT INTO mod_muc_affiliations (room, jid, affiliation, reason, nick) VALUES (?, ?, ?, ?, ?)",
                      {room.jid(), jid, std::string(muc::to_string(aff)),
-                      r == room.reasons().end() ? std::string() : r->second},
+                      r == room.reasons().end() ? std::string() : r->second,
+                      n == room.reserved().end() ? std::string() : n->second},
                      log_error("save an affiliation"));
     }
   }
@@ -278,6 +329,17 @@ class ModMuc : public parley::Module {
   void forget(const std::string& jid) {
     host().execute("DELETE FROM mod_muc_rooms WHERE jid = ?", {jid}, log_error("remove a room"));
     host().execute("DELETE FROM mod_muc_affiliations WHERE room = ?", {jid}, log_error("remove affiliations"));
+    host().execute("DELETE FROM mod_muc_history WHERE room = ?", {jid}, log_error("remove the history"));
+  }
+
+  // A persistent room's history message, and the rows before `keep_from`
+  // (older than the last history_size) dropped.
+  void save_history(const std::string& jid, const muc::HistoryEntry& e, uint64_t keep_from) {
+    host().execute("INSERT OR REPLACE INTO mod_muc_history (room, seq, stamp, xml) VALUES (?, ?, ?, ?)",
+                   {jid, static_cast<int64_t>(e.seq), e.mark.ms, e.message.serialize()},
+                   log_error("save the history"));
+    host().execute("DELETE FROM mod_muc_history WHERE room = ? AND seq < ?", {jid, static_cast<int64_t>(keep_from)},
+                   log_error("trim the history"));
   }
 
   parley::Host::RowsFn log_error(std::string what) {
@@ -312,7 +374,7 @@ class ModMuc : public parley::Module {
   }
 
   void load_affiliations(std::shared_ptr<std::unordered_map<std::string, StoredRoom>> stored) {
-    host().query("SELECT room, jid, affiliation, reason FROM mod_muc_affiliations", {},
+    host().query("SELECT room, jid, affiliation, reason, nick FROM mod_muc_affiliations", {},
                  [this, stored](parley::Result<parley::Rows, std::string> rows) {
                    if (!rows) {
                      host().error("cannot read the affiliations: " + rows.error());
@@ -323,7 +385,27 @@ class ModMuc : public parley::Module {
                      if (it == stored->end()) continue;
                      it->second.affiliations.emplace_back(rows->at(i, 1).text().value_or(""),
                                                           rows->at(i, 2).text().value_or(""),
-                                                          rows->at(i, 3).text().value_or(""));
+                                                          rows->at(i, 3).text().value_or(""),
+                                                          rows->at(i, 4).text().value_or(""));
+                   }
+                   load_history(stored);
+                 });
+  }
+
+  void load_history(std::shared_ptr<std::unordered_map<std::string, StoredRoom>> stored) {
+    host().query("SELECT room, seq, stamp, xml FROM mod_muc_history ORDER BY room, seq", {},
+                 [this, stored](parley::Result<parley::Rows, std::string> rows) {
+                   if (!rows) {
+                     // The rooms without their history rather than none.
+                     host().error("cannot read the rooms' history: " + rows.error());
+                     return finish_load(std::move(*stored));
+                   }
+                   for (size_t i = 0; i < rows->size(); ++i) {
+                     auto it = stored->find(rows->at(i, 0).text().value_or(""));
+                     if (it == stored->end()) continue;
+                     it->second.history.push_back(StoredRoom::Message{
+                         static_cast<uint64_t>(rows->at(i, 1).integer().value_or(0)),
+                         rows->at(i, 2).integer().value_or(0), rows->at(i, 3).text().value_or("")});
                    }
                    finish_load(std::move(*stored));
                  });
@@ -352,8 +434,10 @@ class ModMuc : public parley::Module {
     room->mutable_config() = muc::decode_config(s.config, service_.max_users);
     room->mutable_config().persistent = true;
     room->load_subject(s.subject, s.subject_nick);
-    for (const auto& [jid, aff, reason] : s.affiliations)
-      if (auto a = muc::parse_affiliation(aff)) room->load_affiliation(jid, *a, reason);
+    for (const auto& [jid, aff, reason, nick] : s.affiliations)
+      if (auto a = muc::parse_affiliation(aff)) room->load_affiliation(jid, *a, reason, nick);
+    for (const StoredRoom::Message& m : s.history)
+      if (auto message = host().parse(m.xml)) room->load_history(std::move(*message), m.ms, m.seq);
     rooms.emplace(s.jid, std::move(room));
   }
 
@@ -380,4 +464,8 @@ PARLEY_MODULE(ModMuc, "mod_muc", "0.1.0",
               parley::schema("CREATE TABLE mod_muc_rooms (jid TEXT PRIMARY KEY, secret TEXT NOT NULL, "
                              "config TEXT NOT NULL, subject TEXT NOT NULL, subject_nick TEXT NOT NULL)"),
               parley::schema("CREATE TABLE mod_muc_affiliations (room TEXT NOT NULL, jid TEXT NOT NULL, "
-                             "affiliation TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (room, jid))"))
+                             "affiliation TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (room, jid))"),
+              // Registered nicknames (XEP-0045 §7.10) and the history of persistent rooms.
+              parley::schema("ALTER TABLE mod_muc_affiliations ADD COLUMN nick TEXT NOT NULL DEFAULT ''"),
+              parley::schema("CREATE TABLE mod_muc_history (room TEXT NOT NULL, seq INTEGER NOT NULL, "
+                             "stamp INTEGER NOT NULL, xml TEXT NOT NULL, PRIMARY KEY (room, seq))"))

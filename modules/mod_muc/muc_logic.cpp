@@ -249,6 +249,13 @@ std::optional<std::string> apply_config(RoomConfig& config, const FormValues& fo
                next.allow_invites != config.allow_invites || next.change_subject != config.change_subject ||
                next.logging != config.logging || next.presence_broadcast != config.presence_broadcast ||
                next.get_member_list != config.get_member_list || next.allow_pm != config.allow_pm;
+  {
+    // The same comparison with the privacy fields (whois, logging) kept as they were.
+    RoomConfig same_privacy = next;
+    same_privacy.non_anonymous = config.non_anonymous;
+    same_privacy.logging = config.logging;
+    change.not_privacy = change.any && encode_config(same_privacy) != encode_config(config);
+  }
   config = std::move(next);
   return std::nullopt;
 }

@@ -75,6 +75,7 @@ using FormValues = std::map<std::string, std::vector<std::string>>;
 // (104: a change that is not about privacy; 172/173: whois; 170/171: logging).
 struct ConfigChange {
   bool any = false;
+  bool not_privacy = false;  // a change of a field other than whois and logging (104)
   bool whois_changed = false;
   bool logging_changed = false;
   bool became_members_only = false;

@@ -27,10 +27,35 @@ Room::Room(Service& service, std::string jid, std::string secret)
   config_.max_users = service_.max_users;
 }
 
-void Room::load_affiliation(const std::string& bare, Affiliation a, std::string reason) {
+void Room::load_affiliation(const std::string& bare, Affiliation a, std::string reason, std::string nick) {
   if (a == Affiliation::none) return;
   affiliations_[bare] = a;
   if (!reason.empty()) reasons_[bare] = std::move(reason);
+  if (!nick.empty() && a != Affiliation::outcast && !reserved_nicks_.count(nick)) {
+    reserved_nicks_[nick] = bare;
+    reserved_[bare] = std::move(nick);
+  }
+}
+
+void Room::load_history(parley::Element message, int64_t ms, uint64_t seq) {
+  HistoryMark mark{ms, message.serialize().size()};
+  history_.push_back(HistoryEntry{std::move(message), mark, seq});
+  history_seq_ = std::max(history_seq_, seq);
+  while (history_.size() > service_.history_size) history_.pop_front();
+}
+
+void Room::shutdown() {
+  // Status 332 (XEP-0045's status code registry): each occupant learns it is
+  // removed because the service goes away, in its own presence (the others
+  // learn it the same way).
+  for (auto& [real, o] : occupants_) route(presence_of(o, &o, real, true, {110, 332}));
+  occupants_.clear();
+  nicks_.clear();
+}
+
+const std::string* Room::reserved_by(const std::string& nick) const {
+  auto it = reserved_nicks_.find(nick);
+  return it == reserved_nicks_.end() ? nullptr : &it->second;
 }
 
 Affiliation Room::affiliation_of(const std::string& bare) const {
@@ -57,6 +82,8 @@ std::vector<Occupant*> Room::sessions_of(const std::string& nick) {
 }
 
 bool Room::nick_taken(const std::string& nick, const std::string& bare) {
+  // Registered by another account (§7.12: its owner only may use it).
+  if (const std::string* owner = reserved_by(nick); owner && *owner != bare) return true;
   for (Occupant* o : sessions_of(nick))
     if (o->bare != bare) return true;
   return false;
@@ -272,7 +299,7 @@ void Room::send_subject(const Occupant& o) {
 }
 
 void Room::change_nick(parley::ElementView stanza, Occupant& o, const std::string& nick) {
-  if (nicks_.count(nick)) return error(stanza, "conflict", "cancel");
+  if (nicks_.count(nick) || nick_taken(nick, o.bare)) return error(stanza, "conflict", "cancel");
   // A nick shared by several sessions moves only as a whole: not from one of them.
   if (sessions_of(o.nick).size() > 1)
     return error(stanza, "not-acceptable", "cancel", "the nickname is shared by other sessions of the account");

@@ -29,6 +29,9 @@ constexpr const char* ns_items = "http://jabber.org/protocol/disco#items";
 constexpr const char* ns_delay = "urn:xmpp:delay";
 constexpr const char* ns_oid = "urn:xmpp:occupant-id:0";
 constexpr const char* ns_ping = "urn:xmpp:ping";
+constexpr const char* ns_register = "jabber:iq:register";
+
+struct HistoryEntry;
 
 // What every room of one service shares (set in start(), read-only after).
 struct Service {
@@ -39,9 +42,12 @@ struct Service {
   int64_t rate_per_minute = 600;   // groupchat/private messages per occupant (0: no limit)
   int64_t rate_burst = 30;
   std::size_t max_affiliations = 10000;  // affiliations kept per room (members, admins, owners, outcasts)
-  // Persistence (mod_muc.cpp): the room's row and affiliations, or its removal.
+  // Persistence (mod_muc.cpp): the room's row and affiliations, or its removal
+  // (with its history); one message of its history, and the rows older than
+  // `keep_from` dropped.
   std::function<void(const class Room&)> save;
   std::function<void(const std::string& room_jid)> forget;
+  std::function<void(const std::string& room_jid, const HistoryEntry& entry, uint64_t keep_from)> save_history;
 };
 
 // One occupant: a real full JID in the room under a nickname.
@@ -58,6 +64,7 @@ struct Occupant {
 struct HistoryEntry {
   parley::Element message;  // from room/nick, no 'to'
   HistoryMark mark;
+  uint64_t seq = 0;  // its row in mod_muc_history (persistent rooms)
 };
 
 class Room {
@@ -86,11 +93,19 @@ class Room {
   const std::string& subject_nick() const { return subject_nick_; }
   const std::map<std::string, Affiliation>& affiliations() const { return affiliations_; }
   const std::map<std::string, std::string>& reasons() const { return reasons_; }
+  // Registered nicknames (§7.10): real bare JID -> nick.
+  const std::map<std::string, std::string>& reserved() const { return reserved_; }
 
   // Loading from storage.
   RoomConfig& mutable_config() { return config_; }
   void load_subject(std::string subject, std::string nick) { subject_ = std::move(subject); subject_nick_ = std::move(nick); }
-  void load_affiliation(const std::string& bare, Affiliation a, std::string reason);
+  void load_affiliation(const std::string& bare, Affiliation a, std::string reason, std::string nick = {});
+  // A stored history message (oldest first), its send time and row.
+  void load_history(parley::Element message, int64_t ms, uint64_t seq);
+  // The module stops (unload, reload, shutdown): every occupant is told it
+  // leaves because the service goes away (332). Called off the loops once no
+  // stanza reaches the room any more.
+  void shutdown();
 
  private:
   // Joins and leaves (room.cpp).
@@ -116,13 +131,23 @@ class Room {
   void mediated_invite(parley::ElementView stanza, const std::string& from, parley::ElementView invite);
   void mediated_decline(parley::ElementView stanza, const std::string& from, parley::ElementView decline);
   void voice_request(parley::ElementView stanza, const std::string& from, parley::ElementView form);
+  void remember(parley::Element&& message);  // a groupchat message into the history
+
+  // Nickname registration (room_register.cpp: §7.10, §7.12).
+  void register_iq(parley::ElementView iq, const std::string& from);
+  void reserved_nick_info(parley::ElementView iq, const std::string& from);
+  // The account that registered `nick`, or nullptr.
+  const std::string* reserved_by(const std::string& nick) const;
+  void save_history_from_start();  // a room made persistent keeps what it has
 
   // Iqs (room_admin.cpp).
   void disco_info(parley::ElementView iq);
   void owner_iq(parley::ElementView iq, const std::string& from);
   void admin_iq(parley::ElementView iq, const std::string& from);
   parley::Element config_form() const;
-  void apply_affiliation(const std::string& bare, Affiliation to, const std::string& reason, const std::string& actor);
+  // `notify_absent`: an account with no session in the room gets a message (101).
+  void apply_affiliation(const std::string& bare, Affiliation to, const std::string& reason, const std::string& actor,
+                         bool notify_absent = true);
   void apply_role(Occupant& o, Role to, const std::string& reason, const std::string& actor);
   void destroy(parley::ElementView destroy_el);
   // The room's archive (room_archive.cpp): the new entry's id, 0 if not archived.
@@ -166,6 +191,9 @@ class Room {
   std::map<std::string, std::set<std::string>> nicks_;
   std::string subject_, subject_nick_;
   std::deque<HistoryEntry> history_;
+  uint64_t history_seq_ = 0;  // the last history row written (persistent rooms)
+  std::map<std::string, std::string> reserved_;       // real bare JID -> registered nick (§7.10)
+  std::map<std::string, std::string> reserved_nicks_;  // and back: nick -> bare JID
   std::map<std::string, std::string> invitations_;  // invitee bare JID -> inviter real JID (for declines)
   struct ProxiedIq {
     std::string requester, original_id, target_real, target_nick;
@@ -174,6 +202,9 @@ class Room {
   std::deque<std::string> proxy_order_;       // ids, oldest first (at most 1000)
   uint64_t proxy_counter_ = 0;
 };
+
+// The fields of a submitted data form (room_admin.cpp).
+FormValues read_form(parley::ElementView x);
 
 // A stanza error element (RFC 6120 8.3) to add to a reply.
 parley::Element error_element(const parley::Host& host, std::string_view condition, std::string_view type,

@@ -5,8 +5,6 @@
 
 namespace muc {
 
-namespace {
-
 FormValues read_form(parley::ElementView x) {
   FormValues out;
   for (auto field : x.children()) {
@@ -19,6 +17,8 @@ FormValues read_form(parley::ElementView x) {
   }
   return out;
 }
+
+namespace {
 
 void add_field(parley::ElementRef form, std::string_view var, std::string_view type, std::string_view label,
                const std::vector<std::string>& values) {
@@ -66,12 +66,9 @@ void Room::on_iq(parley::ElementView iq, const std::string& from, const std::str
     return proxy_iq(iq, *self, *target);
   }
   const std::string_view xmlns = payload->xmlns();
-  if (type == "get" && xmlns == ns_info && payload->attr("node") == "x-roomuser-item") {
-    // §7.11: no nickname is registered here (registration is not offered).
-    parley::Element result = parley::make_iq_result(iq);
-    result.add_child("query", ns_info).set_attr("node", "x-roomuser-item");
-    return route(std::move(result));
-  }
+  if (type == "get" && xmlns == ns_info && payload->attr("node") == "x-roomuser-item")
+    return reserved_nick_info(iq, from);
+  if (xmlns == ns_register) return register_iq(iq, from);
   if (type == "get" && xmlns == ns_info) return disco_info(iq);
   if (type == "get" && xmlns == ns_items) {
     parley::Element result = parley::make_iq_result(iq);
@@ -130,6 +127,7 @@ void Room::disco_info(parley::ElementView iq) {
                                     ns_oid,
                                     "urn:xmpp:ping",
                                     "urn:xmpp:sid:0",
+                                    ns_register,
                                     ns_info};
   if (config_.logging && service_.host->supports_archive()) features.push_back("urn:xmpp:mam:2");
   for (const std::string& f : features) q.add_child("feature", ns_info).set_attr("var", f);
@@ -222,6 +220,7 @@ void Room::owner_iq(parley::ElementView iq, const std::string& from) {
       t != form.end() && (t->second.empty() || t->second.front() != "http://jabber.org/protocol/muc#roomconfig"))
     return error(iq, "bad-request", "modify", "not a muc#roomconfig form");
   ConfigChange change;
+  const bool was_persistent = config_.persistent;
   if (auto err = apply_config(config_, form, service_.max_users, change))
     return error(iq, "not-acceptable", "modify", *err);
   if (change.has_owners && change.owners.empty()) return error(iq, "conflict", "cancel", "a room keeps an owner");
@@ -251,6 +250,7 @@ void Room::owner_iq(parley::ElementView iq, const std::string& from) {
     replace(change.has_admins, change.admins, Affiliation::admin);
   }
   after_config(change, was_locked);
+  if (config_.persistent && !was_persistent) save_history_from_start();
 }
 
 void Room::after_config(const ConfigChange& change, bool was_locked) {
@@ -259,7 +259,9 @@ void Room::after_config(const ConfigChange& change, bool was_locked) {
   if (was_locked) return;
   // §10.2.1: the occupants learn of the change.
   std::vector<int> codes;
-  if (change.any) codes.push_back(104);
+  // 104 for a change that is not about privacy; 170-173 for one that is
+  // (a change of whois or logging alone is not a 104).
+  if (change.not_privacy) codes.push_back(104);
   if (change.whois_changed) codes.push_back(config_.non_anonymous ? 172 : 173);
   if (change.logging_changed) codes.push_back(config_.logging ? 170 : 171);
   if (!codes.empty()) status_message(codes);

@@ -2,7 +2,8 @@
 // muc#roomconfig_enablelogging is on: groupchat messages with a body are
 // appended to the host's archive store (this module's archives, owner: the
 // room JID) and carry their XEP-0359 stanza id; a MAM query to the room pages
-// through them (XEP-0059 RSM: max, after, before; the form's start and end).
+// through them (XEP-0059 RSM: max, after, before; the form's start, end,
+// after-id, before-id and ids; flip-page).
 #include <memory>
 
 #include "room.hpp"
@@ -46,11 +47,17 @@ void Room::archive_iq(parley::ElementView iq, const std::string& from) {
     parley::Element result = parley::make_iq_result(iq);
     auto x = result.add_child("query", ns_mam).add_child("x", ns_xdata);
     x.set_attr("type", "form");
-    for (const char* var : {"FORM_TYPE", "start", "end"}) {
-      auto f = x.add_child("field", ns_xdata);
-      f.set_attr("var", var).set_attr("type", std::string_view(var) == "FORM_TYPE" ? "hidden" : "text-single");
-      if (std::string_view(var) == "FORM_TYPE") f.add_child("value", ns_xdata).add_text(ns_mam);
-    }
+    auto type = x.add_child("field", ns_xdata);
+    type.set_attr("var", "FORM_TYPE").set_attr("type", "hidden");
+    type.add_child("value", ns_xdata).add_text(ns_mam);
+    for (const char* var : {"start", "end", "before-id", "after-id"})
+      x.add_child("field", ns_xdata).set_attr("var", var).set_attr("type", "text-single");
+    // XEP-0313 §4.1.5: 'ids' is list-multi, open to any value (XEP-0122).
+    auto ids = x.add_child("field", ns_xdata);
+    ids.set_attr("var", "ids").set_attr("type", "list-multi");
+    ids.add_child("validate", "http://jabber.org/protocol/xdata-validate")
+        .set_attr("datatype", "xs:string")
+        .add_child("open", "http://jabber.org/protocol/xdata-validate");
     return route(std::move(result));
   }
   parley::ArchiveQuery q;
@@ -60,17 +67,43 @@ void Room::archive_iq(parley::ElementView iq, const std::string& from) {
     for (auto f : x->children()) {
       if (f.name() != "field") continue;
       auto var = f.attr("var").value_or("");
-      std::string value = f.child_text("value");
-      if (var == "FORM_TYPE" || value.empty()) continue;
+      std::vector<std::string> values;
+      for (auto v : f.children())
+        if (v.name() == "value") values.push_back(v.text());
+      const std::string value = values.empty() ? std::string() : values.front();
+      if (var == "FORM_TYPE") {
+        if (value != ns_mam) return error(iq, "bad-request", "modify", "FORM_TYPE must be urn:xmpp:mam:2");
+        continue;
+      }
+      if (var == "ids") {
+        // XEP-0313 §4.1.5: exactly these entries (ids of this archive).
+        if (values.empty()) return error(iq, "bad-request", "modify", "'ids' needs at least one id");
+        if (values.size() > 250) return error(iq, "policy-violation", "modify", "too many ids");
+        q.by_ids = true;
+        for (const std::string& v : values) {
+          auto id = parse_id(v);
+          if (!id) return error(iq, "bad-request", "modify", "not an id of this archive: " + v);
+          q.ids.push_back(*id);
+        }
+        continue;
+      }
+      if (value.empty()) continue;
       if (var == "start" || var == "end") {
         auto ms = parse_datetime_ms(value);
         if (!ms) return error(iq, "bad-request", "modify", "not a date-time: " + value);
         (var == "start" ? q.start_us : q.end_us) = *ms * 1000;
+      } else if (var == "after-id" || var == "before-id") {
+        // XEP-0313 §4.1.3: entries after / before the one with this id.
+        auto id = parse_id(value);
+        if (!id) return error(iq, "item-not-found", "cancel", "not an id of this archive: " + value);
+        (var == "after-id" ? q.after_id : q.before_id) = *id;
       } else {
         return error(iq, "feature-not-implemented", "cancel", "unsupported field");
       }
     }
   }
+  // XEP-0313 §4.1.6: the page's results in the reverse order.
+  const bool flip = query->child("flip-page", ns_mam).has_value();
   if (auto set = query->child("set", ns_rsm)) {
     if (auto m = set->child("max", ns_rsm)) {
       auto n = parse_id(m->text());
@@ -97,12 +130,12 @@ void Room::archive_iq(parley::ElementView iq, const std::string& from) {
   const std::string room = jid_, to = from;
   const std::string queryid(query->attr("queryid").value_or(""));
   bool started = service_.host->archive_query(
-      q, [service, request, room, to, queryid](parley::Result<parley::ArchivePage, std::string> r) {
+      q, [service, request, room, to, queryid, flip](parley::Result<parley::ArchivePage, std::string> r) {
         parley::Host& host = *service->host;
         if (!r) return host.bounce(*request, r.error());
         const parley::ArchivePage& page = *r;
-        for (std::size_t i = 0; i < page.size(); ++i) {
-          auto e = page.at(i);
+        for (std::size_t n = 0; n < page.size(); ++n) {
+          auto e = page.at(flip ? page.size() - 1 - n : n);
           auto original = host.parse(e.payload);
           if (!original) continue;
           parley::Element msg = host.element("message", ns_client);
@@ -120,9 +153,11 @@ void Room::archive_iq(parley::ElementView iq, const std::string& from) {
         if (page.complete()) fin.set_attr("complete", "true");
         auto set = fin.add_child("set", ns_rsm);
         if (page.size() > 0) {
+          const uint64_t first = page.at(flip ? page.size() - 1 : 0).id;
+          const uint64_t last = page.at(flip ? 0 : page.size() - 1).id;
           set.add_child("first", ns_rsm).set_attr("index", std::to_string(page.index())).add_text(
-              std::to_string(page.at(0).id));
-          set.add_child("last", ns_rsm).add_text(std::to_string(page.at(page.size() - 1).id));
+              std::to_string(first));
+          set.add_child("last", ns_rsm).add_text(std::to_string(last));
         }
         set.add_child("count", ns_rsm).add_text(std::to_string(page.total()));
         host.route(std::move(fin_iq));

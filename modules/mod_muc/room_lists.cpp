@@ -39,6 +39,7 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
         if (got != *aff) continue;
         auto i = out.add_child("item", ns_admin);
         i.set_attr("affiliation", to_string(got)).set_attr("jid", j);
+        if (auto n = reserved_.find(j); n != reserved_.end()) i.set_attr("nick", n->second);
         if (auto r = reasons_.find(j); r != reasons_.end() && !r->second.empty())
           i.add_child("reason", ns_admin).add_text(r->second);
       }
@@ -55,6 +56,7 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
     Role role;
     Affiliation aff;
     std::string reason;
+    std::string nick;  // an affiliation's nick to reserve (§9.3)
   };
   std::vector<Change> changes;
   std::size_t owners = owner_count();
@@ -86,10 +88,27 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
     } else if (auto a = item.attr("affiliation")) {
       auto aff = parse_affiliation(*a);
       auto j = item.attr("jid");
-      if (!aff || !j) return error(iq, "bad-request", "modify");
-      auto prepared = service_.host->prepare_jid(*j);
-      if (!prepared) return error(iq, "jid-malformed", "modify");
-      std::string target(parley::bare_jid(*prepared));
+      auto nick = item.attr("nick");
+      if (!aff || (!j && !nick)) return error(iq, "bad-request", "modify");
+      std::string target;
+      if (j) {
+        auto prepared = service_.host->prepare_jid(*j);
+        if (!prepared) return error(iq, "jid-malformed", "modify");
+        target = std::string(parley::bare_jid(*prepared));
+        // §9.3: with a JID, a nick given becomes the account's reserved nick.
+        if (nick && *aff != Affiliation::none && *aff != Affiliation::outcast) {
+          auto room_jid = service_.host->prepare_jid(jid_ + "/" + std::string(*nick));
+          const std::size_t slash = room_jid ? room_jid->find('/') : std::string::npos;
+          if (slash == std::string::npos || slash + 1 >= room_jid->size()) return error(iq, "jid-malformed", "modify");
+          c.nick = room_jid->substr(slash + 1);
+          if (nick_taken(c.nick, target)) return error(iq, "conflict", "cancel");
+        }
+      } else {
+        // §9.3: by nick, for an occupant.
+        Occupant* o = by_nick(std::string(*nick));
+        if (!o) return error(iq, "item-not-found", "cancel");
+        target = o->bare;
+      }
       Affiliation current = affiliation_of(target);
       std::string why = check_affiliation_change(actor_aff, current, *aff, owners, target == bare);
       if (!why.empty()) return error(iq, why, why == "forbidden" ? "auth" : "cancel");
@@ -115,6 +134,11 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
       for (Occupant* o : sessions_of(c.target)) apply_role(*o, c.role, c.reason, actor_nick);
     } else {
       apply_affiliation(c.target, c.aff, c.reason, actor_nick);
+      if (!c.nick.empty() && affiliation_of(c.target) == c.aff && !nick_taken(c.nick, c.target)) {
+        if (auto old = reserved_.find(c.target); old != reserved_.end()) reserved_nicks_.erase(old->second);
+        reserved_[c.target] = c.nick;
+        reserved_nicks_[c.nick] = c.target;
+      }
     }
   }
   if (config_.persistent) persist();
@@ -134,7 +158,15 @@ void Room::apply_role(Occupant& o, Role to, const std::string& reason, const std
 }
 
 void Room::apply_affiliation(const std::string& bare, Affiliation to, const std::string& reason,
-                             const std::string& actor) {
+                             const std::string& actor, bool notify_absent) {
+  const Affiliation before = affiliation_of(bare);
+  if (to == Affiliation::none || to == Affiliation::outcast) {
+    // A registered nick goes with the membership (§7.10).
+    if (auto r = reserved_.find(bare); r != reserved_.end()) {
+      reserved_nicks_.erase(r->second);
+      reserved_.erase(r);
+    }
+  }
   if (to == Affiliation::none) {
     affiliations_.erase(bare);
     reasons_.erase(bare);
@@ -146,6 +178,18 @@ void Room::apply_affiliation(const std::string& bare, Affiliation to, const std:
   std::vector<std::string> present;
   for (const auto& [real, o] : occupants_)
     if (o.bare == bare) present.push_back(real);
+  if (present.empty() && notify_absent && before != to) {
+    // Status 101: the account is not in the room; it learns of the change out
+    // of band, in a message to its bare JID (registering, its own doing, not).
+    parley::Element m = element("message");
+    m.set_attr("from", jid_).set_attr("to", bare);
+    auto x = m.add_child("x", ns_user);
+    x.add_child("item", ns_user).set_attr("affiliation", to_string(to)).set_attr("jid", bare);
+    x.add_child("status", ns_user).set_attr("code", "101");
+    m.add_child("body", ns_client)
+        .add_text("Your affiliation with " + jid_ + " is now " + std::string(to_string(to)) + ".");
+    route(std::move(m));
+  }
   for (const std::string& real : present) {
     Occupant* o = by_real(real);
     if (!o) continue;

@@ -8,9 +8,10 @@ namespace muc {
 void Room::on_message(parley::ElementView stanza, const std::string& from, const std::string& nick) {
   const std::string type(stanza.attr("type").value_or("normal"));
   if (type == "error") {
-    // An occupant's client refused what the room sent: it is gone (§7.4 note,
-    // as ejabberd and Prosody do for a delivery error of a groupchat message).
-    if (nick.empty() && by_real(from)) leave(from, {});
+    // An occupant's client refused what the room sent (a groupchat message
+    // from room/nick, or a private one): it is gone, removed by the service as
+    // a kick (307) because of an error reply (333).
+    if (by_real(from)) leave(from, {307, 333});
     return;
   }
   Occupant* o = by_real(from);
@@ -72,12 +73,23 @@ void Room::groupchat(parley::ElementView stanza, Occupant& sender) {
     route(std::move(copy));
   }
   wake_absent_members(service_, affiliations_, occupants_, out);  // room_push.hpp (issue 14)
-  if (has_body && service_.history_size > 0) {
-    out.remove_attr("to");
-    HistoryMark mark{now_ms(), out.serialize().size()};
-    history_.push_back(HistoryEntry{std::move(out), mark});
-    while (history_.size() > service_.history_size) history_.pop_front();
-  }
+  if (has_body) remember(std::move(out));
+}
+
+void Room::remember(parley::Element&& message) {
+  if (service_.history_size == 0) return;
+  message.remove_attr("to");
+  HistoryMark mark{now_ms(), message.serialize().size()};
+  history_.push_back(HistoryEntry{std::move(message), mark, ++history_seq_});
+  while (history_.size() > service_.history_size) history_.pop_front();
+  // A persistent room's history survives a restart (mod_muc_history).
+  if (config_.persistent && service_.save_history)
+    service_.save_history(jid_, history_.back(), history_.front().seq);
+}
+
+void Room::save_history_from_start() {
+  if (!service_.save_history || history_.empty()) return;
+  for (const HistoryEntry& e : history_) service_.save_history(jid_, e, history_.front().seq);
 }
 
 void Room::private_message(parley::ElementView stanza, Occupant& sender, const std::string& nick) {

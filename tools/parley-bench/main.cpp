@@ -105,6 +105,23 @@ int main(int argc, char** argv) {
   presence_cmd->add_option("--drain-timeout", presence.drain_timeout, "give up after this many seconds")
       ->capture_default_str();
 
+  MucOptions muc;
+  auto* muc_cmd = app.add_subcommand("muc", "one room: every occupant gets the groupchat messages the first one sends");
+  muc_cmd->add_option("-o,--occupants", muc.occupants, "sessions in the room")->capture_default_str();
+  muc_cmd->add_option("-m,--messages", muc.messages, "groupchat messages sent")->capture_default_str();
+  muc_cmd->add_option("--rate", muc.rate, "messages per second")->capture_default_str();
+  muc_cmd->add_option("--room", muc.room, "the room's local part")->capture_default_str();
+  muc_cmd->add_option("--service", muc.service, "the MUC service (default: conference.DOMAIN)");
+  muc_cmd->add_option("--presence-broadcast", muc.presence_broadcast,
+                      "roles whose presence is broadcast, comma-separated (empty: the server's default)")
+      ->capture_default_str();
+  muc_cmd->add_option("--settle", muc.settle, "seconds between the joins and the first message")
+      ->capture_default_str();
+  muc_cmd->add_option("--join-timeout", muc.join_timeout, "seconds for every occupant to join")
+      ->capture_default_str();
+  muc_cmd->add_option("--drain-timeout", muc.drain_timeout, "give up after this many seconds")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   if (register_cmd->parsed()) return run_register(common, reg);
@@ -113,5 +130,6 @@ int main(int argc, char** argv) {
   if (offline_cmd->parsed()) return run_offline(common, offline);
   if (churn_cmd->parsed()) return run_churn(common, churn);
   if (presence_cmd->parsed()) return run_presence(common, presence);
+  if (muc_cmd->parsed()) return run_muc(common, muc);
   return 2;
 }

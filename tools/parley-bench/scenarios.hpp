@@ -78,11 +78,25 @@ struct PresenceOptions {
   double drain_timeout = 20;
 };
 
+// muc: group chat fan-out (scenario_muc.cpp).
+struct MucOptions {
+  size_t occupants = 100;     // sessions in the room, the sender included
+  uint64_t messages = 100;    // groupchat messages the first occupant sends
+  double rate = 10;           // messages per second
+  std::string room = "benchroom";
+  std::string service;        // empty: conference. + the domain
+  std::string presence_broadcast = "moderator";  // roles whose presence the room broadcasts ("": the default)
+  double settle = 1;          // seconds between the last join and the first message
+  double join_timeout = 120;  // seconds for every occupant to join
+  double drain_timeout = 10;  // give up after this long without a delivery
+};
+
 int run_register(const CommonOptions& common, const RegisterOptions& options);
 int run_connect(const CommonOptions& common, const ConnectOptions& options);
 int run_chat(const CommonOptions& common, const ChatOptions& options);
 int run_offline(const CommonOptions& common, const OfflineOptions& options);
 int run_churn(const CommonOptions& common, const ChurnOptions& options);
 int run_presence(const CommonOptions& common, const PresenceOptions& options);
+int run_muc(const CommonOptions& common, const MucOptions& options);
 
 }  // namespace parley::bench

@@ -147,9 +147,19 @@ TEST_CASE("the configuration form: every field, and refusals leave the config as
     CHECK(apply_config(c, bad, 300, ch).has_value());
     CHECK(encode_config(c) == encode_config(before));
   }
+  CHECK(change.not_privacy);
   ConfigChange none;
   REQUIRE_FALSE(apply_config(c, {}, 300, none).has_value());
   CHECK_FALSE(none.any);
+  CHECK_FALSE(none.not_privacy);
+  // whois or logging alone: a privacy change (170-173), not a 104.
+  ConfigChange privacy;
+  REQUIRE_FALSE(apply_config(c, {{"muc#roomconfig_whois", {"moderators"}}, {"muc#roomconfig_enablelogging", {"0"}}},
+                             300, privacy).has_value());
+  CHECK(privacy.any);
+  CHECK(privacy.whois_changed);
+  CHECK(privacy.logging_changed);
+  CHECK_FALSE(privacy.not_privacy);
 }
 
 TEST_CASE("history selection: maxstanzas, maxchars, seconds, since and the room's limit") {
