@@ -9,6 +9,7 @@
 #include "core/session/session_attach.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/host_api_archive.hpp"
+#include "core/modules/host_api_stores.hpp"
 #include "core/modules/host_api_http.hpp"
 #include "core/modules/host_api_services.hpp"
 #include "core/modules/module_accounts.hpp"
@@ -649,6 +650,16 @@ const parley_host_api table = {
     &host_http::http_end,
     &host_http::http_read_pause,
     &host_http::http_data_dir,
+    // issue 11: the keyval store
+    &host_stores::keyval_get,
+    &host_stores::keyval_put,
+    &host_stores::keyval_remove,
+    &host_stores::keyval_remove_user,
+    // issue 11: the map store
+    &host_stores::map_get,
+    &host_stores::map_put,
+    &host_stores::map_remove,
+    &host_stores::map_clear,
 };
 
 }  // namespace
