@@ -44,8 +44,8 @@ def login(server, raw_factory, user):
     return c
 
 
-def test_xep_examples_store_and_retrieve(server_factory, raw_factory, storage_backend):
-    server, cs = start_server(server_factory, raw_factory, users=("alice",), storage=storage_backend)
+def test_xep_examples_store_and_retrieve(server_factory, raw_factory):
+    server, cs = start_server(server_factory, raw_factory, users=("alice",))
     alice = cs["alice"]
     result = alice.iq("set", STORE_EXODUS)
     assert result.get("type") == "result", ET.tostring(result, "unicode")

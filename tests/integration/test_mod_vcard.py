@@ -63,8 +63,8 @@ def test_own_vcard_is_empty_until_set(server_factory, raw_factory):
     assert len(card) == 0
 
 
-def test_round_trip_and_others_may_read(server_factory, raw_factory, storage_backend):
-    server, cs = start_server(server_factory, raw_factory, storage=storage_backend)
+def test_round_trip_and_others_may_read(server_factory, raw_factory):
+    server, cs = start_server(server_factory, raw_factory)
     alice, bob = cs["alice"], cs["bob"]
     result = alice.iq("set", PETER)  # XEP-0054 3.2: a set with no 'to'
     assert result.get("type") == "result", ET.tostring(result, "unicode")
