@@ -29,6 +29,7 @@ add_library(parley_core STATIC
   modules/host_api.cpp
   modules/host_api_services.cpp
   modules/host_api_archive.cpp
+  modules/host_api_stores.cpp
   modules/host_api_http.cpp
   modules/host_api_http_client.cpp
   modules/pending_iqs.cpp

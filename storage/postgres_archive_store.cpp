@@ -225,11 +225,6 @@ Result<uint64_t, PgError> remove(PgConnection& db, const ArchiveKey& key, int64_
 
 namespace {
 
-constexpr auto kArchiveConnectTimeout = std::chrono::seconds(10);
-constexpr auto kArchiveStatementTimeout = std::chrono::seconds(10);
-constexpr auto kArchiveFirstBackoff = std::chrono::milliseconds(100);
-constexpr auto kArchiveMaxBackoff = std::chrono::milliseconds(5000);
-
 ArchiveError to_archive_error(const PgError& e) {
   if (e.sqlstate == postgres_archive::kNotFound) return ArchiveError{"item-not-found", e.message};
   return ArchiveError{"internal-server-error", e.message};
@@ -238,36 +233,26 @@ ArchiveError to_archive_error(const PgError& e) {
 }  // namespace
 
 PostgresArchiveStore::PostgresArchiveStore(std::string url, size_t max_queue)
-    : url_(std::move(url)), max_queue_(max_queue == 0 ? 1 : max_queue) {}
+    : link_(std::move(url), "archive"), queue_(max_queue) {}
 
 PostgresArchiveStore::~PostgresArchiveStore() { stop(); }
-
-void PostgresArchiveStore::log(std::string_view message) {
-  if (!log_) return;
-  try {
-    log_(message);
-  } catch (...) {
-  }
-}
 
 Result<void, Error> PostgresArchiveStore::start() {
   std::lock_guard lock(lifecycle_);
   if (started_) return unexpected(Error{0, "archive store already started"});
-  auto conn = PgConnection::connect(url_, kArchiveConnectTimeout);
-  if (!conn) return unexpected(Error{0, conn.error().message});
-  (*conn)->set_statement_timeout(kArchiveStatementTimeout);
-  if (auto r = pg_migrate(**conn, "archive", postgres_archive::migrations()); !r)
+  if (auto c = link_.connect(); !c) return unexpected(Error{0, c.error().message});
+  if (auto r = pg_migrate(link_.db(), "archive", postgres_archive::migrations()); !r) {
+    link_.close();
     return unexpected(Error{0, "migrating the archive schema: " + r.error().message});
-  // Ids go on above every id stored, even if the clock went back meanwhile.
-  auto rows = (*conn)->run("SELECT MAX(id) FROM archive", {});
-  if (!rows) return unexpected(Error{0, rows.error().message});
-  uint64_t max_id = rows->rows() && !rows->is_null(0, 0) ? static_cast<uint64_t>(rows->int64(0, 0)) : 0;
-  {
-    std::lock_guard l(mutex_);
-    last_id_ = std::max(last_id_, max_id);
   }
-  db_ = std::move(*conn);
-  connected_.store(true, std::memory_order_relaxed);
+  // Ids go on above every id stored, even if the clock went back meanwhile.
+  auto rows = link_.db().run("SELECT MAX(id) FROM archive", {});
+  if (!rows) {
+    link_.close();
+    return unexpected(Error{0, rows.error().message});
+  }
+  uint64_t max_id = rows->rows() && !rows->is_null(0, 0) ? static_cast<uint64_t>(rows->int64(0, 0)) : 0;
+  queue_.locked([&] { last_id_ = std::max(last_id_, max_id); });
   thread_ = std::thread([this] { run(); });
   started_ = true;
   return {};
@@ -291,27 +276,22 @@ void PostgresArchiveStore::fail(Op& op, ArchiveError error) {
 }
 
 bool PostgresArchiveStore::push(Op&& op, uint64_t* id) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_ && ops_.size() < max_queue_) {
-      if (id != nullptr) {
+  // A query also wakes a thread waiting to reconnect: it fails at once, not after the
+  // back-off.
+  const bool is_query = op.kind == Op::Kind::query;
+  bool queued = queue_.push(
+      std::move(op),
+      [&](Op& queued_op) {
+        if (id == nullptr) return;
         // Made under the queue's lock, as the append takes its place (see the SQLite store).
-        uint64_t now = op.entry.timestamp_us > 0 ? static_cast<uint64_t>(op.entry.timestamp_us) : 0;
+        uint64_t now = queued_op.entry.timestamp_us > 0 ? static_cast<uint64_t>(queued_op.entry.timestamp_us) : 0;
         last_id_ = std::max(last_id_ + 1, now);
-        op.entry.id = *id = last_id_;
-      }
-      const bool was_empty = ops_.empty();
-      const bool is_query = op.kind == Op::Kind::query;
-      ops_.push_back(std::move(op));
-      length_.store(ops_.size(), std::memory_order_relaxed);
-      // A query also wakes a thread waiting to reconnect: it fails at once, not after
-      // the back-off.
-      if (was_empty || is_query) ready_.notify_one();
-      return true;
-    }
-  }
-  if (id == nullptr) fail(op, ArchiveError{"resource-constraint", "the archive store is stopping or its queue is full"});
-  return false;
+        queued_op.entry.id = *id = last_id_;
+      },
+      is_query);
+  if (!queued && id == nullptr)
+    fail(op, ArchiveError{"resource-constraint", "the archive store is stopping or its queue is full"});
+  return queued;
 }
 
 uint64_t PostgresArchiveStore::append(ArchiveKey key, ArchiveEntry entry, AppendDone done) {
@@ -330,82 +310,20 @@ void PostgresArchiveStore::remove(ArchiveKey key, int64_t before_us, RemoveDone 
   push(std::move(op));
 }
 
-bool PostgresArchiveStore::reconnect() {
-  db_.reset();
-  auto conn = PgConnection::connect(url_, kArchiveConnectTimeout);
-  if (!conn) return false;
-  (*conn)->set_statement_timeout(kArchiveStatementTimeout);
-  db_ = std::move(*conn);
-  connected_.store(true, std::memory_order_relaxed);
-  log("archive database reconnected");
-  return true;
-}
-
 void PostgresArchiveStore::requeue(std::deque<Op>& batch, size_t from) {
-  std::vector<Op> failed;
-  {
-    std::lock_guard lock(mutex_);
-    for (size_t i = batch.size(); i-- > from;) {
-      Op& op = batch[i];
-      if (op.kind == Op::Kind::query) {
-        failed.push_back(std::move(op));
-        continue;
-      }
-      if (op.kind == Op::Kind::append) op.retry = true;
-      ops_.push_front(std::move(op));
-    }
-    length_.store(ops_.size(), std::memory_order_relaxed);
-  }
+  auto failed = queue_.put_back(
+      batch, from, [](const Op& op) { return op.kind == Op::Kind::query; },
+      [](Op& op) {
+        if (op.kind == Op::Kind::append) op.retry = true;
+      });
   for (Op& op : failed) fail(op, ArchiveError{"internal-server-error", "the archive database connection was lost"});
 }
 
 void PostgresArchiveStore::run() {
-  auto backoff = std::chrono::milliseconds(kArchiveFirstBackoff);
-  for (;;) {
-    if (!db_ || db_->broken()) {
-      if (connected_.exchange(false, std::memory_order_relaxed)) log("archive database connection lost: reconnecting");
-      // Queries fail now; writes wait.
-      std::vector<Op> queries;
-      {
-        std::lock_guard lock(mutex_);
-        for (auto it = ops_.begin(); it != ops_.end();) {
-          if (it->kind == Op::Kind::query) {
-            queries.push_back(std::move(*it));
-            it = ops_.erase(it);
-          } else {
-            ++it;
-          }
-        }
-        length_.store(ops_.size(), std::memory_order_relaxed);
-      }
-      for (Op& op : queries) fail(op, ArchiveError{"internal-server-error", "the archive database is unreachable"});
-      if (reconnect()) {
-        backoff = kArchiveFirstBackoff;
-        continue;
-      }
-      std::unique_lock lock(mutex_);
-      // Stopping: nothing left to store, or the grace is over (stop() fails the rest).
-      if (stopping_ && (ops_.empty() || std::chrono::steady_clock::now() >= stop_deadline_)) return;
-      ready_.wait_for(lock, backoff, [&] {
-        return std::any_of(ops_.begin(), ops_.end(), [](const Op& op) { return op.kind == Op::Kind::query; }) ||
-               (stopping_ && std::chrono::steady_clock::now() >= stop_deadline_);
-      });
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(kArchiveMaxBackoff));
-      continue;
-    }
-    std::deque<Op> batch;
-    {
-      std::unique_lock lock(mutex_);
-      ready_.wait(lock, [&] { return stopping_ || !ops_.empty(); });
-      if (ops_.empty()) return;  // stopping, and drained
-      while (!ops_.empty() && batch.size() < kMaxBatch) {
-        batch.push_back(std::move(ops_.front()));
-        ops_.pop_front();
-      }
-      length_.store(ops_.size(), std::memory_order_relaxed);
-    }
-    run_batch(batch);
-  }
+  pg_store_run(
+      queue_, link_, kMaxBatch, [](const Op& op) { return op.kind == Op::Kind::query; },
+      [](Op& op) { fail(op, ArchiveError{"internal-server-error", "the archive database is unreachable"}); },
+      [this](std::deque<Op>& batch) { run_batch(batch); });
 }
 
 bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {
@@ -418,9 +336,9 @@ bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {
   };
   std::vector<Outcome> outcomes(batch.size());
   bool failed = false;  // a statement failed: the transaction is void
-  auto begun = db_->exec("BEGIN");
+  auto begun = link_.db().exec("BEGIN");
   if (!begun) {
-    if (!db_->broken()) db_.reset();  // a connection that cannot begin is of no use
+    if (!link_.db().broken()) link_.drop();  // a connection that cannot begin is of no use
     requeue(batch, 0);
     return false;
   }
@@ -440,20 +358,20 @@ bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {
           retry = retry || batch[end].retry;
           ++end;
         }
-        auto r = postgres_archive::append_many(*db_, keys, entries, retry);
+        auto r = postgres_archive::append_many(link_.db(), keys, entries, retry);
         for (size_t k = i; k < end; ++k) outcomes[k].appended = r;
         if (!r) error = &outcomes[i].appended->error();
         i = end - 1;
         break;
       }
       case Op::Kind::query:
-        outcomes[i].page = postgres_archive::query(*db_, op.query);
+        outcomes[i].page = postgres_archive::query(link_.db(), op.query);
         // item-not-found is an answer, not a failed statement.
         if (!*outcomes[i].page && outcomes[i].page->error().sqlstate != postgres_archive::kNotFound)
           error = &outcomes[i].page->error();
         break;
       case Op::Kind::remove:
-        outcomes[i].removed = postgres_archive::remove(*db_, op.key, op.before_us);
+        outcomes[i].removed = postgres_archive::remove(link_.db(), op.key, op.before_us);
         if (!*outcomes[i].removed) error = &outcomes[i].removed->error();
         break;
     }
@@ -466,18 +384,18 @@ bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {
   if (failed) {
     // One operation's error (a duplicate id, say) voids PostgreSQL's transaction: the
     // others must not pay for it. Again, each in a transaction of its own.
-    if (auto r = db_->exec("ROLLBACK"); !r) {
+    if (auto r = link_.db().exec("ROLLBACK"); !r) {
       requeue(batch, 0);
       return false;
     }
     run_one_by_one(batch);
     return true;
   }
-  auto committed = db_->exec("COMMIT");
+  auto committed = link_.db().exec("COMMIT");
   if (!committed) {
     // Lost during the commit: it may have landed or not. The writes are retried (the
     // appends as no-ops if it did); the queries fail.
-    if (committed.error().broken || db_->broken()) {
+    if (committed.error().broken || link_.db().broken()) {
       requeue(batch, 0);
       return false;
     }
@@ -514,9 +432,9 @@ bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {
 void PostgresArchiveStore::run_one_by_one(std::deque<Op>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     Op& op = batch[i];
-    auto begun = db_->exec("BEGIN");
+    auto begun = link_.db().exec("BEGIN");
     if (!begun) {
-      if (!db_->broken()) db_.reset();
+      if (!link_.db().broken()) link_.drop();
       requeue(batch, i);
       return;
     }
@@ -525,16 +443,16 @@ void PostgresArchiveStore::run_one_by_one(std::deque<Op>& batch) {
     uint64_t removed = 0;
     switch (op.kind) {
       case Op::Kind::append:
-        if (auto r = postgres_archive::append(*db_, op.key, op.entry, op.retry); !r) error = r.error();
+        if (auto r = postgres_archive::append(link_.db(), op.key, op.entry, op.retry); !r) error = r.error();
         break;
       case Op::Kind::query:
-        if (auto r = postgres_archive::query(*db_, op.query); r)
+        if (auto r = postgres_archive::query(link_.db(), op.query); r)
           page = std::move(*r);
         else
           error = r.error();
         break;
       case Op::Kind::remove:
-        if (auto r = postgres_archive::remove(*db_, op.key, op.before_us); r)
+        if (auto r = postgres_archive::remove(link_.db(), op.key, op.before_us); r)
           removed = *r;
         else
           error = r.error();
@@ -544,8 +462,8 @@ void PostgresArchiveStore::run_one_by_one(std::deque<Op>& batch) {
       requeue(batch, i);
       return;
     }
-    auto ended = db_->exec(error ? "ROLLBACK" : "COMMIT");
-    if (!ended && (ended.error().broken || db_->broken())) {
+    auto ended = link_.db().exec(error ? "ROLLBACK" : "COMMIT");
+    if (!ended && (ended.error().broken || link_.db().broken())) {
       requeue(batch, i);
       return;
     }
@@ -573,22 +491,10 @@ void PostgresArchiveStore::run_one_by_one(std::deque<Op>& batch) {
 
 void PostgresArchiveStore::stop() {
   std::lock_guard lock(lifecycle_);
-  {
-    std::lock_guard l(mutex_);
-    if (!stopping_) stop_deadline_ = std::chrono::steady_clock::now() + stop_grace_;
-    stopping_ = true;
-  }
-  ready_.notify_all();
+  queue_.stop(stop_grace_);
   if (thread_.joinable()) thread_.join();
-  std::deque<Op> left;
-  {
-    std::lock_guard l(mutex_);
-    left.swap(ops_);
-    length_.store(0, std::memory_order_relaxed);
-  }
-  for (Op& op : left) fail(op, ArchiveError{"internal-server-error", "the archive store stopped"});
-  db_.reset();
-  connected_.store(false, std::memory_order_relaxed);
+  for (Op& op : queue_.drain()) fail(op, ArchiveError{"internal-server-error", "the archive store stopped"});
+  link_.close();
 }
 
 }  // namespace parley::storage

@@ -16,9 +16,7 @@
 // the retry is a no-op, never a duplicate).
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -31,6 +29,7 @@
 #include "storage/archive_store.hpp"
 #include "storage/error.hpp"
 #include "storage/pg_connection.hpp"
+#include "storage/pg_store_loop.hpp"
 
 namespace parley::storage {
 
@@ -58,7 +57,7 @@ class PostgresArchiveStore final : public ArchiveStore {
   ~PostgresArchiveStore() override;  // stop()
 
   // Messages for the log (connection lost, reconnected), from the store's thread.
-  void set_log(std::function<void(std::string_view)> log) { log_ = std::move(log); }
+  void set_log(std::function<void(std::string_view)> log) { link_.set_log(std::move(log)); }
   // How long stop() keeps trying to store what is queued while the database is away.
   void set_stop_grace(std::chrono::milliseconds grace) { stop_grace_ = grace; }
 
@@ -69,10 +68,10 @@ class PostgresArchiveStore final : public ArchiveStore {
   uint64_t append(ArchiveKey key, ArchiveEntry entry, AppendDone done) override;
   void query(ArchiveQuery query, QueryDone done) override;
   void remove(ArchiveKey key, int64_t before_us, RemoveDone done) override;
-  size_t queue_length() const override { return length_.load(std::memory_order_relaxed); }
+  size_t queue_length() const override { return queue_.length(); }
   void stop() override;
 
-  bool connected() const { return connected_.load(std::memory_order_relaxed); }
+  bool connected() const { return link_.connected(); }
 
  private:
   struct Op {
@@ -94,23 +93,12 @@ class PostgresArchiveStore final : public ArchiveStore {
   bool run_batch(std::deque<Op>& batch);
   void run_one_by_one(std::deque<Op>& batch);
   void requeue(std::deque<Op>& batch, size_t from);
-  bool reconnect();
-  void log(std::string_view message);
 
-  std::string url_;
-  size_t max_queue_;
-  std::function<void(std::string_view)> log_;
+  PgLink link_;  // the thread's connection
   std::chrono::milliseconds stop_grace_{5000};
-  std::unique_ptr<PgConnection> db_;  // the thread's
   std::thread thread_;
-  mutable std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<Op> ops_;
-  std::atomic<size_t> length_{0};
-  std::atomic<bool> connected_{false};
-  bool stopping_ = false;  // guarded by mutex_
-  std::chrono::steady_clock::time_point stop_deadline_;  // guarded by mutex_
-  uint64_t last_id_ = 0;   // guarded by mutex_
+  OpQueue<Op> queue_;
+  uint64_t last_id_ = 0;  // guarded by queue_'s lock
   bool started_ = false;
   std::mutex lifecycle_;
 };

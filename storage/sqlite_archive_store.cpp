@@ -201,7 +201,7 @@ Result<uint64_t, ArchiveError> remove(Database& db, const ArchiveKey& key, int64
 }  // namespace sqlite_archive
 
 SqliteArchiveStore::SqliteArchiveStore(std::string path, size_t max_queue)
-    : path_(std::move(path)), max_queue_(max_queue == 0 ? 1 : max_queue) {}
+    : path_(std::move(path)), queue_(max_queue) {}
 
 SqliteArchiveStore::~SqliteArchiveStore() { stop(); }
 
@@ -218,10 +218,7 @@ Result<void, Error> SqliteArchiveStore::start() {
   if (!row) return unexpected(row.error());
   uint64_t max_id = *row && !(*st)->column_is_null(0) ? static_cast<uint64_t>((*st)->column_int64(0)) : 0;
   (*st)->reset();
-  {
-    std::lock_guard l(mutex_);
-    last_id_ = std::max(last_id_, max_id);
-  }
+  queue_.locked([&] { last_id_ = std::max(last_id_, max_id); });
   db_ = std::move(*db);
   thread_ = std::thread([this] { run(); });
   started_ = true;
@@ -246,27 +243,17 @@ void SqliteArchiveStore::fail(Op& op, ArchiveError error) {
 }
 
 bool SqliteArchiveStore::push(Op&& op, uint64_t* id) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_ && ops_.size() < max_queue_) {
-      if (id != nullptr) {
-        // The id is made under the queue's lock, as the append takes its place: ids
-        // increase in queue order, which is the order of the commits and of the queries.
-        uint64_t now = op.entry.timestamp_us > 0 ? static_cast<uint64_t>(op.entry.timestamp_us) : 0;
-        last_id_ = std::max(last_id_ + 1, now);
-        op.entry.id = *id = last_id_;
-      }
-      const bool was_empty = ops_.empty();
-      ops_.push_back(std::move(op));
-      length_.store(ops_.size(), std::memory_order_relaxed);
-      // The thread takes everything queued at once: it needs waking only when it may be
-      // waiting, i.e. when the queue was empty (both sides under the mutex: no lost wake).
-      if (was_empty) ready_.notify_one();
-      return true;
-    }
-  }
-  if (id == nullptr) fail(op, ArchiveError{"resource-constraint", "the archive store is stopping or its queue is full"});
-  return false;
+  bool queued = queue_.push(std::move(op), [&](Op& queued_op) {
+    if (id == nullptr) return;
+    // The id is made under the queue's lock, as the append takes its place: ids
+    // increase in queue order, which is the order of the commits and of the queries.
+    uint64_t now = queued_op.entry.timestamp_us > 0 ? static_cast<uint64_t>(queued_op.entry.timestamp_us) : 0;
+    last_id_ = std::max(last_id_ + 1, now);
+    queued_op.entry.id = *id = last_id_;
+  });
+  if (!queued && id == nullptr)
+    fail(op, ArchiveError{"resource-constraint", "the archive store is stopping or its queue is full"});
+  return queued;
 }
 
 uint64_t SqliteArchiveStore::append(ArchiveKey key, ArchiveEntry entry, AppendDone done) {
@@ -287,17 +274,8 @@ void SqliteArchiveStore::remove(ArchiveKey key, int64_t before_us, RemoveDone do
 
 void SqliteArchiveStore::run() {
   for (;;) {
-    std::deque<Op> batch;
-    {
-      std::unique_lock lock(mutex_);
-      ready_.wait(lock, [&] { return stopping_ || !ops_.empty(); });
-      if (ops_.empty()) return;  // stopping, and drained
-      while (!ops_.empty() && batch.size() < kMaxBatch) {
-        batch.push_back(std::move(ops_.front()));
-        ops_.pop_front();
-      }
-      length_.store(ops_.size(), std::memory_order_relaxed);
-    }
+    std::deque<Op> batch = queue_.take(kMaxBatch);
+    if (batch.empty()) return;  // stopping, and drained
     run_batch(batch);
   }
 }
@@ -357,19 +335,9 @@ void SqliteArchiveStore::run_batch(std::deque<Op>& batch) {
 
 void SqliteArchiveStore::stop() {
   std::lock_guard lock(lifecycle_);
-  {
-    std::lock_guard l(mutex_);
-    stopping_ = true;
-  }
-  ready_.notify_all();
+  queue_.stop();
   if (thread_.joinable()) thread_.join();
-  std::deque<Op> left;
-  {
-    std::lock_guard l(mutex_);
-    left.swap(ops_);
-    length_.store(0, std::memory_order_relaxed);
-  }
-  for (Op& op : left) fail(op, ArchiveError{"internal-server-error", "the archive store stopped"});
+  for (Op& op : queue_.drain()) fail(op, ArchiveError{"internal-server-error", "the archive store stopped"});
   db_.reset();
 }
 

@@ -9,7 +9,6 @@
 // (read-your-writes for the client that sent a message and then asks for the archive).
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -17,11 +16,11 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <atomic>
 
 #include "storage/archive_store.hpp"
 #include "storage/database.hpp"
 #include "storage/error.hpp"
+#include "storage/op_queue.hpp"
 
 namespace parley::storage {
 
@@ -50,7 +49,7 @@ class SqliteArchiveStore final : public ArchiveStore {
   uint64_t append(ArchiveKey key, ArchiveEntry entry, AppendDone done) override;
   void query(ArchiveQuery query, QueryDone done) override;
   void remove(ArchiveKey key, int64_t before_us, RemoveDone done) override;
-  size_t queue_length() const override { return length_.load(std::memory_order_relaxed); }
+  size_t queue_length() const override { return queue_.length(); }
   void stop() override;
 
   const std::string& path() const { return path_; }
@@ -73,15 +72,10 @@ class SqliteArchiveStore final : public ArchiveStore {
   void run_batch(std::deque<Op>& batch);
 
   std::string path_;
-  size_t max_queue_;
   std::unique_ptr<Database> db_;
   std::thread thread_;
-  mutable std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<Op> ops_;
-  std::atomic<size_t> length_{0};
-  bool stopping_ = false;  // guarded by mutex_
-  uint64_t last_id_ = 0;   // guarded by mutex_: the last id given (read from the file at start)
+  OpQueue<Op> queue_;
+  uint64_t last_id_ = 0;  // guarded by queue_'s lock: the last id given (read from the file at start)
   bool started_ = false;
   std::mutex lifecycle_;
 };

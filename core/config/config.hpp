@@ -129,6 +129,9 @@ struct LimitsConfig {
   // Operations waiting for the archive store (issue 11): past it an append is
   // refused (the message is delivered, not archived) instead of queued.
   size_t max_archive_queue = 65536;
+  // Operations waiting for the keyval store (issue 11: vCards, private XML, last
+  // activity): past it an operation fails at once (resource-constraint).
+  size_t max_keyval_queue = 65536;
   // Seconds without a byte after which an online stream's expat parser is
   // freed (after one to two of them: core/c2s/idle_parser_sweep.hpp); 0: after
   // every read (least memory, most CPU at a human pace).

@@ -199,6 +199,7 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("max_lingering_sockets")) l.max_lingering_sockets = read_uint(*v, 0, 1000000);
   if (auto v = m.take("max_route_queue")) l.max_route_queue = read_uint(*v, 1000, 100000000);
   if (auto v = m.take("max_archive_queue")) l.max_archive_queue = read_uint(*v, 16, 100000000);
+  if (auto v = m.take("max_keyval_queue")) l.max_keyval_queue = read_uint(*v, 16, 100000000);
   if (auto v = m.take("idle_parser_release"))
     l.idle_parser_release = static_cast<unsigned>(read_uint(*v, 0, 3600));
   if (auto v = m.take("max_component_queue")) l.max_component_queue = read_uint(*v, 1, 100000000);

@@ -9,6 +9,7 @@
 #include "core/session/session_attach.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/host_api_archive.hpp"
+#include "core/modules/host_api_stores.hpp"
 #include "core/modules/host_api_http.hpp"
 #include "core/modules/host_api_http_client.hpp"
 #include "core/modules/host_api_services.hpp"
@@ -662,6 +663,16 @@ const parley_host_api table = {
     &host_http::http_data_dir,
     // issue 14: the HTTP client
     &host_http_client::http_request,
+    // issue 11: the keyval store
+    &host_stores::keyval_get,
+    &host_stores::keyval_put,
+    &host_stores::keyval_remove,
+    &host_stores::keyval_remove_user,
+    // issue 11: the map store
+    &host_stores::map_get,
+    &host_stores::map_put,
+    &host_stores::map_remove,
+    &host_stores::map_clear,
 };
 
 }  // namespace

@@ -33,6 +33,8 @@
 #include "storage/postgres_archive_store.hpp"
 #include "storage/sqlite_account_store.hpp"
 #include "storage/sqlite_archive_store.hpp"
+#include "storage/sqlite_keyval_store.hpp"
+#include "storage/postgres_keyval_store.hpp"
 #include "storage/storage_pool.hpp"
 
 namespace parley {
@@ -94,8 +96,9 @@ Result<void, std::string> Server::prepare_tls() {
 
 Result<void, std::string> Server::start_account_store() {
   if (config_.storage.type == "postgresql") {
-    // One connection for the archive, one for the account writer, the rest for readers.
-    const unsigned readers = config_.storage.max_connections > 2 ? config_.storage.max_connections - 2 : 1;
+    // One connection for the archive, one for the keyval store, one for the account
+    // writer, the rest (at least one) for readers.
+    const unsigned readers = config_.storage.max_connections > 3 ? config_.storage.max_connections - 3 : 1;
     auto pg = std::make_unique<storage::PostgresAccountStore>(config_.storage.url, readers);
     pg->set_log([](std::string_view message) { spdlog::warn("storage: {}", message); });
     if (auto started = pg->start(); !started)
@@ -106,6 +109,32 @@ Result<void, std::string> Server::start_account_store() {
     accounts_ = std::make_unique<storage::SqliteAccountStore>(*storage_);
   }
   ctx_->accounts = accounts_.get();
+  return {};
+}
+
+Result<void, std::string> Server::start_keyval_store() {
+  if (config_.storage.type == "postgresql") {
+    auto pg = std::make_unique<storage::PostgresKeyvalStore>(config_.storage.url, config_.limits.max_keyval_queue);
+    pg->set_log([](std::string_view message) { spdlog::warn("storage: {}", message); });
+    if (auto started = pg->start(); !started)
+      return unexpected(fmt::format("cannot open the keyval store on PostgreSQL (storage.url): {}",
+                                    started.error().message));
+    spdlog::info("storage: the keyval store is on PostgreSQL");
+    ctx_->map = pg.get();  // the same store serves the map operations
+    keyval_ = std::move(pg);
+  } else {
+    // A file of its own ("parley.db" -> "parley-keyval.db"), as the archive's.
+    fs::path main_db(config_.storage.path);
+    fs::path keyval_db = main_db;
+    keyval_db.replace_filename(main_db.stem().string() + "-keyval" + main_db.extension().string());
+    auto sqlite = std::make_unique<storage::SqliteKeyvalStore>(keyval_db.string(), config_.limits.max_keyval_queue);
+    if (auto started = sqlite->start(); !started)
+      return unexpected(fmt::format("cannot open the keyval database {}: {}", keyval_db.string(),
+                                    started.error().message));
+    ctx_->map = sqlite.get();  // the same store serves the map operations
+    keyval_ = std::move(sqlite);
+  }
+  ctx_->keyval = keyval_.get();
   return {};
 }
 
@@ -153,6 +182,8 @@ Result<void, std::string> Server::start() {
     archive_ = std::move(sqlite);
     ctx_->archive = archive_.get();
   }
+
+  if (auto keyval = start_keyval_store(); !keyval) return keyval;
 
   router_ = std::make_unique<Router>(*ctx_);
   ctx_->router = router_.get();
@@ -325,6 +356,7 @@ void Server::shutdown() {
   // stop_all frees. Then modules, now that no loop can call them; storage
   // last: finish queued writes.
   archive_->stop();
+  keyval_->stop();
   modules_->stop_all();
   accounts_->stop();
   storage_->stop();
@@ -364,6 +396,7 @@ std::string Server::status_text() const {
   out += fmt::format("storage_read_queue: {}\nstorage_write_queue: {}\n", storage_->read_queue_length(),
                      storage_->write_queue_length());
   out += fmt::format("archive_queue: {}\n", archive_->queue_length());
+  out += fmt::format("keyval_queue: {}\n", keyval_->queue_length());
   if (ctx_->components) {
     // Each external component's route: connected, its queue, stanzas refused as it was full.
     for (const ComponentEntry* c : ctx_->components->entries())

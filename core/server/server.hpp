@@ -13,6 +13,7 @@
 #include "core/server/server_context.hpp"
 #include "storage/account_store.hpp"
 #include "storage/sqlite_archive_store.hpp"
+#include "storage/keyval_store.hpp"
 #include "parley/result.hpp"
 
 namespace parley {
@@ -37,6 +38,7 @@ class Server {
  private:
   // The account store for storage.type (issue 11); sets ctx_->accounts.
   Result<void, std::string> start_account_store();
+  Result<void, std::string> start_keyval_store();
   static void on_signal(uv_signal_t* handle, int signum);
   Result<void, std::string> prepare_tls();
   void register_control_commands();
@@ -53,6 +55,8 @@ class Server {
   std::unique_ptr<storage::ArchiveStore> archive_;
   // Accounts and credentials (issue 11): on the main SQLite file's pool, or on PostgreSQL.
   std::unique_ptr<storage::AccountStore> accounts_;
+  // The keyval store (issue 11): a SQLite file of its own, or on PostgreSQL.
+  std::unique_ptr<storage::KeyvalStore> keyval_;
   std::unique_ptr<ServerContext> ctx_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<control::ControlServer> control_;

@@ -32,6 +32,8 @@ class Client;
 namespace storage {
 class StoragePool;
 class ArchiveStore;
+class KeyvalStore;
+class MapStore;
 class AccountStore;
 }
 
@@ -211,6 +213,8 @@ class ServerContext {
   std::set<std::string, std::less<>> hosts;  // heterogeneous: a lookup by string_view allocates nothing
   storage::StoragePool* storage = nullptr;
   storage::ArchiveStore* archive = nullptr;  // the archive store (module ABI archive_*)
+  storage::KeyvalStore* keyval = nullptr;    // the keyval store (module ABI keyval_*, issue 11)
+  storage::MapStore* map = nullptr;          // the map store (module ABI map_*): the keyval store's thread
   storage::AccountStore* accounts = nullptr;  // accounts and credentials (issue 11): never SQL here
   Router* router = nullptr;
   // The configured external components (XEP-0114) and where each is

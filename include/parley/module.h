@@ -423,6 +423,58 @@ typedef struct parley_archive_page {
  * "internal-server-error", "resource-constraint") and page NULL. */
 typedef void (*parley_archive_fn)(void* state, void* arg, const parley_archive_page* page, parley_str error);
 
+/* ---- issue 11: the keyval store (check with PARLEY_HOST_HAS(host, keyval_remove_user)) ----
+ * Per user, per key, a value of bytes (a serialized element is bytes to the store), kept
+ * by the host on the server's storage backend (`storage: backend`: SQLite or
+ * PostgreSQL). Each module instance has its own keys: they are kept by the module's name
+ * and host, then by the user (any string the module picks: a bare JID, a localpart). */
+
+/* One item of a put (borrowed for the call; the host copies it). */
+typedef struct parley_keyval_item {
+  parley_str key;
+  parley_str value;
+} parley_keyval_item;
+
+/* keyval_put's flags. */
+#define PARLEY_KEYVAL_IF_ABSENT 1u /* a key that has a value keeps it (the item is skipped,
+                                    * not an error): moving a module's old rows in */
+
+/* The outcome of a keyval operation, borrowed for the completion call. */
+typedef struct parley_keyval_result {
+  size_t size;      /* sizeof(parley_keyval_result) of the host */
+  int found;        /* get: 1 if the key has a value (then in `value`) */
+  parley_str value; /* get: the value */
+  uint64_t count;   /* remove, remove_user: keys removed */
+} parley_keyval_result;
+
+/* Completion of a keyval operation, on the loop that asked: error.len == 0 on success
+ * (result set), else an RFC 6120 stanza error condition ("policy-violation": over the
+ * put's quota; "resource-constraint": the store's queue is full; "internal-server-error":
+ * the database failed or is unreachable) and result NULL. */
+typedef void (*parley_keyval_fn)(void* state, void* arg, const parley_keyval_result* result, parley_str error);
+
+/* ---- issue 11: the map store (check with PARLEY_HOST_HAS(host, map_clear)) ----
+ * Per user, keyed items (a key and a value of bytes each) with a version: a blocklist,
+ * a roster, an offline queue. The version goes up with every change, atomically with it
+ * (XEP-0237 roster versioning can build on it); items come back in the order their keys
+ * were first put (arrival order), a replaced item keeping its place. Kept by the host
+ * beside the keyval store (the same thread: a module's keyval and map operations keep
+ * their order with each other), per module instance, then per user. */
+
+/* The outcome of a map operation, borrowed for the completion call. */
+typedef struct parley_map_result {
+  size_t size;                     /* sizeof(parley_map_result) of the host */
+  uint64_t version;                /* the map's version (after the change); 0: never changed */
+  const parley_keyval_item* items; /* map_get: the items, in the order first put */
+  size_t count;
+  uint64_t changed;                /* map_put, map_remove, map_clear: items put or removed */
+} parley_map_result;
+
+/* Completion of a map operation, on the loop that asked: error.len == 0 on success
+ * (result set), else a condition as for the keyval store ("policy-violation": over a
+ * put's max_items) and result NULL. */
+typedef void (*parley_map_fn)(void* state, void* arg, const parley_map_result* result, parley_str error);
+
 /* ---- issue 13: HTTP routes (check with PARLEY_HOST_HAS(host, http_data_dir)) ----
  * A module serves paths of the server's HTTP listeners (`module: http`). An exchange is
  * one request and its answer, on the loop of the connection that carries it; every call
@@ -887,6 +939,44 @@ typedef struct parley_host_api {
    * server stopping): done never runs. Owns nothing after the call. */
   uint64_t (*http_request)(parley_module* m, const parley_http_client_request* request, parley_http_client_fn done,
                            void* arg);
+  /* ---- issue 11: the keyval store (check with PARLEY_HOST_HAS(host, keyval_remove_user)) ----
+   * Operations run off the loops, on the keyval store's own thread, in the order they were
+   * made: one user's operations keep their order (a get made after a put of the same key
+   * sees it). `done` runs later on the calling loop, exactly once, unless the module has
+   * been stopped meanwhile (then never, as for storage_query); it may be NULL. Unload is
+   * refused while operations are in flight; a reload waits for them. Everything passed is
+   * borrowed and copied during the call; nothing is owned. Call on a worker loop, or from
+   * start() (done then runs on a worker loop). Each returns 1 if under way; 0 if refused
+   * (off the loops and not in start(), an empty user, no keyval store): done never runs. */
+  /* The value of `key` for `user`: result->found and result->value. */
+  int (*keyval_get)(parley_module* m, parley_str user, parley_str key, parley_keyval_fn done, void* arg);
+  /* Stores items[0..count) for `user`, every one or none (one transaction). flags:
+   * PARLEY_KEYVAL_IF_ABSENT or 0 (replace). max_user_bytes > 0: refused with
+   * "policy-violation", storing nothing, if the bytes of all of the user's values (the
+   * items' replacing those of their keys) would go over it; checked with the write,
+   * atomically (two puts racing cannot both pass it). */
+  int (*keyval_put)(parley_module* m, parley_str user, const parley_keyval_item* items, size_t count,
+                    uint64_t max_user_bytes, uint32_t flags, parley_keyval_fn done, void* arg);
+  /* Removes `key` of `user` (result->count: 1 or 0). */
+  int (*keyval_remove)(parley_module* m, parley_str user, parley_str key, parley_keyval_fn done, void* arg);
+  /* Removes every key of `user` (an account removed; result->count: how many). */
+  int (*keyval_remove_user)(parley_module* m, parley_str user, parley_keyval_fn done, void* arg);
+  /* ---- issue 11: the map store (check with PARLEY_HOST_HAS(host, map_clear)) ----
+   * As the keyval entries above: the same thread, order, completion and refusal rules
+   * (1 if under way; 0 if refused: done never runs). Everything passed is borrowed. */
+  /* The user's items and the map's version. */
+  int (*map_get)(parley_module* m, parley_str user, parley_map_fn done, void* arg);
+  /* Puts items[0..count) (a key that is there gets the new value and keeps its place),
+   * every one or none, and bumps the version once. max_items > 0: refused with
+   * "policy-violation", storing nothing, if the map would then hold more items. */
+  int (*map_put)(parley_module* m, parley_str user, const parley_keyval_item* items, size_t count,
+                 uint64_t max_items, parley_map_fn done, void* arg);
+  /* Removes the keys that are there (result->changed: how many); bumps the version if any. */
+  int (*map_remove)(parley_module* m, parley_str user, const parley_str* keys, size_t count, parley_map_fn done,
+                    void* arg);
+  /* Removes every item of the user's map (an account removed, a list cleared); the
+   * version goes on. */
+  int (*map_clear)(parley_module* m, parley_str user, parley_map_fn done, void* arg);
 } parley_host_api;
 
 #define PARLEY_HOOKS_ALWAYS 0

@@ -27,37 +27,51 @@ void ModBlocking::start_load(const std::string& user) {
   entry.loading = true;
   entry.reload = false;
   entry.missed.clear();
-  host().query("SELECT jid FROM mod_blocking_items WHERE host = ? AND user = ? ORDER BY id", {domain_, user},
-               [this, user](parley::Result<parley::Rows, std::string> rows) {
-                 // Storage completions come back on the loop that asked: this entry's.
-                 auto it = here().lists.find(user);
-                 if (it == here().lists.end()) return;
-                 Entry& entry = it->second;
-                 entry.loading = false;
-                 if (entry.reload) {  // forgotten meanwhile: these rows may predate that
-                   start_load(user);
-                   return;
-                 }
-                 if (rows) {
-                   std::vector<std::string> items;
-                   items.reserve(rows->size());
-                   for (std::size_t i = 0; i < rows->size(); ++i)
-                     if (auto jid = rows->at(i, 0).bytes()) items.emplace_back(*jid);
-                   entry.list.assign(items);
-                   for (const Change& change : entry.missed) apply(user, change);
-                   entry.loaded = true;
-                   host().counter_add("lists_loaded");
-                 } else {
-                   host().error("loading the blocklist of " + user + " failed: " + rows.error());
-                 }
-                 entry.missed.clear();
-                 const bool loaded = entry.loaded;
-                 std::vector<Ready> ready = std::move(entry.waiting);
-                 entry.waiting.clear();
-                 if (!loaded && entry.pending_writes == 0) here().lists.erase(it);
-                 for (Ready& fn : ready) fn(loaded);
-                 arm_eviction_if_offline(user);
-               });
+  // After the move of the old table's rows (at the first start on a server that has
+  // them): a list loaded before would miss them.
+  move_.when_ready(host(), [this, user] { load(user); });
+}
+
+void ModBlocking::load(const std::string& user) {
+  bool sent = host().map_get(user, [this, user](parley::Result<parley::MapResult, std::string> rows) {
+    // Storage completions come back on the loop that asked: this entry's.
+    auto it = here().lists.find(user);
+    if (it == here().lists.end()) return;
+    Entry& entry = it->second;
+    entry.loading = false;
+    if (entry.reload) {  // forgotten meanwhile: these rows may predate that
+      start_load(user);
+      return;
+    }
+    if (rows) {
+      std::vector<std::string> items;
+      items.reserve(rows->size());
+      for (std::size_t i = 0; i < rows->size(); ++i) items.emplace_back(rows->at(i).key);
+      entry.list.assign(items);
+      for (const Change& change : entry.missed) apply(user, change);
+      entry.loaded = true;
+      host().counter_add("lists_loaded");
+    } else {
+      host().error("loading the blocklist of " + user + " failed: " + rows.error());
+    }
+    entry.missed.clear();
+    const bool loaded = entry.loaded;
+    std::vector<Ready> ready = std::move(entry.waiting);
+    entry.waiting.clear();
+    if (!loaded && entry.pending_writes == 0) here().lists.erase(it);
+    for (Ready& fn : ready) fn(loaded);
+    arm_eviction_if_offline(user);
+  });
+  if (!sent) {
+    // Refused (no map store): as a failed load.
+    host().error("loading the blocklist of " + user + " failed: the map store refused");
+    auto it = here().lists.find(user);
+    if (it == here().lists.end()) return;
+    it->second.loading = false;
+    std::vector<Ready> ready = std::move(it->second.waiting);
+    if (it->second.pending_writes == 0) here().lists.erase(it);
+    for (Ready& fn : ready) fn(false);
+  }
 }
 
 std::optional<bool> ModBlocking::cached_blocks(const std::string& user, const parley::Jid& address) {

@@ -10,9 +10,6 @@ namespace mod_blocking {
 
 namespace {
 
-// SQLite allows 999 parameters in older builds: 3 per inserted row.
-constexpr std::size_t chunk_items = 200;
-
 struct ParsedItems {
   std::vector<std::string> items;  // normalized, without duplicates, in request order
   std::string condition;           // empty: fine
@@ -125,20 +122,29 @@ void ModBlocking::block(parley::Element iq, const std::string& user, std::vector
   // change once it is committed.
   std::vector<std::string> added = entry.list.add(items);
   ++entry.pending_writes;
-  write_items("INSERT OR IGNORE INTO mod_blocking_items (host, user, jid) VALUES ", user, added,
-              [this, held, user, items, added](std::string error) {
-                finish_write(user);
-                if (!error.empty()) {
-                  host().error("storing the blocklist of " + user + " failed: " + error);
-                  forget_everywhere(user);
-                  return host().bounce(*held, "internal-server-error");
-                }
-                publish(user, Change{Change::Kind::add, added}, [this, held, user, items, added] {
-                  host().route(parley::make_iq_result(*held));
-                  push(user, "block", items);
-                  send_unavailable(user, added);
-                });
-              });
+  // One put of the items (empty values: the map holds a set), checked against the limit
+  // again by the store with the write.
+  std::vector<parley::KeyvalItem> put;
+  put.reserve(added.size());
+  for (const std::string& jid : added) put.push_back(parley::KeyvalItem{jid, {}});
+  auto on_written = [this, held, user, items, added](std::string error) {
+    finish_write(user);
+    if (!error.empty()) {
+      host().error("storing the blocklist of " + user + " failed: " + error);
+      forget_everywhere(user);
+      return host().bounce(*held, "internal-server-error");
+    }
+    publish(user, Change{Change::Kind::add, added}, [this, held, user, items, added] {
+      host().route(parley::make_iq_result(*held));
+      push(user, "block", items);
+      send_unavailable(user, added);
+    });
+  };
+  // Nothing new (all blocked already): a removal of nothing, answered later on this loop
+  // as any write, without a version bump.
+  bool sent = added.empty() ? host().map_remove(user, {}, written(std::move(on_written)))
+                            : host().map_put(user, put, max_items_, written(std::move(on_written)));
+  if (!sent) written_refused(user, held);
 }
 
 void ModBlocking::unblock(parley::Element iq, const std::string& user, std::vector<std::string> items) {
@@ -163,65 +169,32 @@ void ModBlocking::unblock(parley::Element iq, const std::string& user, std::vect
       probe_for(user, removed);
     });
   };
+  bool sent;
   if (items.empty()) {
     entry.list.clear();
-    host().execute("DELETE FROM mod_blocking_items WHERE host = ? AND user = ?", {domain_, user},
-                   [done](parley::Result<parley::Rows, std::string> rows) {
-                     done(rows ? std::string() : rows.error());
-                   });
+    sent = host().map_clear(user, written(std::move(done)));
   } else {
     // Unblocking what is not blocked is no error: the end state is asked for.
-    write_items("DELETE FROM mod_blocking_items WHERE host = ? AND user = ? AND jid IN ", user, removed,
-                std::move(done));
+    sent = host().map_remove(user, removed, written(std::move(done)));
   }
+  if (!sent) written_refused(user, held);
 }
 
-// On the owning loop, so that writes reach the single writer in the order
-// its copy changed. An empty `items` writes nothing and answers at once
-// (the continuation runs later, on this loop, through a no-op statement).
-void ModBlocking::write_items(const std::string& sql_head, const std::string& user,
-                              const std::vector<std::string>& items, std::function<void(std::string)> done) {
-  struct Progress {
-    std::size_t outstanding = 0;
-    std::string error;
-    std::function<void(std::string)> done;
+// On the owning loop, so that writes reach the store in the order its copy changed (the
+// store keeps the order it is given).
+parley::Host::MapFn ModBlocking::written(std::function<void(std::string)> done) {
+  return [done = std::move(done)](parley::Result<parley::MapResult, std::string> r) {
+    done(r ? std::string() : r.error());
   };
-  auto progress = std::make_shared<Progress>();
-  progress->done = std::move(done);
-  auto on_rows = [progress](parley::Result<parley::Rows, std::string> rows) {
-    if (!rows && progress->error.empty()) progress->error = rows.error();
-    if (--progress->outstanding == 0) progress->done(progress->error);
-  };
-  if (items.empty()) {
-    progress->outstanding = 1;
-    host().query("SELECT 1 FROM mod_blocking_items WHERE 0", {}, on_rows);
-    return;
-  }
-  const bool insert = sql_head.rfind("INSERT", 0) == 0;
-  progress->outstanding = (items.size() + chunk_items - 1) / chunk_items;
-  for (std::size_t begin = 0; begin < items.size(); begin += chunk_items) {
-    const std::size_t end = std::min(items.size(), begin + chunk_items);
-    std::string sql = sql_head;
-    std::vector<parley::Value> params;
-    if (insert) {
-      for (std::size_t i = begin; i < end; ++i) {
-        sql += i == begin ? "(?, ?, ?)" : ", (?, ?, ?)";
-        params.emplace_back(domain_);
-        params.emplace_back(user);
-        params.emplace_back(items[i]);
-      }
-    } else {
-      params.emplace_back(domain_);
-      params.emplace_back(user);
-      sql += "(";
-      for (std::size_t i = begin; i < end; ++i) {
-        sql += i == begin ? "?" : ", ?";
-        params.emplace_back(items[i]);
-      }
-      sql += ")";
-    }
-    host().storage_call(sql, params.data(), params.size(), true, on_rows);
-  }
+}
+
+// The map store refused the write (none on this server): the copy says what storage
+// does not, so every loop forgets it, and the command fails.
+void ModBlocking::written_refused(const std::string& user, const std::shared_ptr<parley::Element>& held) {
+  finish_write(user);
+  host().error("storing the blocklist of " + user + " failed: the map store refused");
+  forget_everywhere(user);
+  host().bounce(*held, "internal-server-error");
 }
 
 void ModBlocking::finish_write(const std::string& user) {

@@ -209,12 +209,14 @@ void ModBlocking::on_user_removed(const parley::Event& event) {
   if (event.host() != domain_) return;
   const std::string user(event.user());
   forget_everywhere(user);
-  host().execute("DELETE FROM mod_blocking_items WHERE host = ? AND user = ?", {domain_, user},
-                 [this, user](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) host().error("removing the blocklist of " + user + " failed: " + rows.error());
-                   // A load that raced the delete may have cached the old list.
-                   forget_everywhere(user);
-                 });
+  // After the move of old rows (one moved later would bring the list back).
+  move_.when_ready(host(), [this, user] {
+    host().map_clear(user, [this, user](parley::Result<parley::MapResult, std::string> r) {
+      if (!r) host().error("removing the blocklist of " + user + " failed: " + r.error());
+      // A load that raced the clear may have cached the old list.
+      forget_everywhere(user);
+    });
+  });
 }
 
 }  // namespace mod_blocking

@@ -26,7 +26,12 @@ parley::Result<void, std::string> ModBlocking::start() {
     max_cached_ = static_cast<std::size_t>(*v);
   }
   if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
+  if (!host().supports_map()) return parley::unexpected(std::string("this server has no map store"));
   loops_.init(host());
+  // The blocklists of a server that kept them in this module's own table (before the map
+  // store): moved over once, in the order they were blocked; loads wait for it.
+  move_.start(host(), "SELECT user, jid, '' FROM mod_blocking_items WHERE host = ? ORDER BY id", {domain_},
+              "DELETE FROM mod_blocking_items WHERE host = ?", {domain_});
   return {};
 }
 
@@ -90,5 +95,7 @@ PARLEY_MODULE(ModBlocking, "mod_blocking", "1.0.0",
               parley::hook<&ModBlocking::on_session_closed>(PARLEY_EVENT_SESSION_CLOSED),
               parley::hook<&ModBlocking::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::disco_feature(mod_blocking::ns_blocking),
+              // The blocklists before the map store: kept so that a server that has rows in
+              // it gets them moved (KeyvalMove in start()); empty after that.
               parley::schema("CREATE TABLE mod_blocking_items (id INTEGER PRIMARY KEY, host TEXT NOT NULL, "
                              "user TEXT NOT NULL, jid TEXT NOT NULL, UNIQUE (host, user, jid))"))

@@ -13,6 +13,9 @@
 // the stanza routed again, which then finds the list. Lists of users without
 // sessions are evicted after `cache_idle_seconds`.
 //
+// Storage: the map store (issue 11): one map per user (the localpart), an item per
+// blocked JID (its key; the value is empty), in the order they were blocked.
+//
 // Threads: no lock anywhere. Each worker loop keeps its own cache
 // (parley::PerLoop), read and written only by that loop, so the stanza path
 // is a hash lookup in memory no other thread touches. A user's blocklist
@@ -32,6 +35,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -106,6 +110,7 @@ class ModBlocking : public parley::Module {
   // `fn` runs now if `user`'s list is cached on this loop, else on this loop after a load.
   void with_list(const std::string& user, Ready fn);
   void start_load(const std::string& user);
+  void load(const std::string& user);  // start_load's, once the old rows are moved
   // nullopt: not cached here. Otherwise whether `user`'s list blocks `address`.
   std::optional<bool> cached_blocks(const std::string& user, const parley::Jid& address);
   bool is_cached(const std::string& user);
@@ -124,9 +129,9 @@ class ModBlocking : public parley::Module {
   // On the owning loop, with the list loaded there.
   void block(parley::Element iq, const std::string& user, std::vector<std::string> items);
   void unblock(parley::Element iq, const std::string& user, std::vector<std::string> items);
-  // One storage statement per chunk of items; `done` runs after the last.
-  void write_items(const std::string& sql_head, const std::string& user, const std::vector<std::string>& items,
-                   std::function<void(std::string error)> done);
+  // The map store's answer to a change: `done` gets the error ("" if stored).
+  parley::Host::MapFn written(std::function<void(std::string error)> done);
+  void written_refused(const std::string& user, const std::shared_ptr<parley::Element>& held);
   void finish_write(const std::string& user);
   void push(const std::string& user, const char* command, const std::vector<std::string>& items);
   void send_unavailable(const std::string& user, const std::vector<std::string>& added);
@@ -144,6 +149,8 @@ class ModBlocking : public parley::Module {
   std::size_t max_cached_ = 10000;
 
   parley::PerLoop<LoopState> loops_;
+  // The rows of mod_blocking_items (the table before the map store), moved once.
+  parley::KeyvalMove move_{parley::KeyvalMove::Target::map};
 };
 
 }  // namespace mod_blocking

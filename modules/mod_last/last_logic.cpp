@@ -8,6 +8,27 @@ bool subscription_allows(std::string_view subscription) { return subscription ==
 
 int64_t seconds_since(int64_t then, int64_t now) { return now > then ? now - then : 0; }
 
+std::string format_record(int64_t seconds, std::string_view status) {
+  return std::to_string(seconds) + ":" + std::string(status);
+}
+
+std::optional<Record> parse_record(std::string_view value) {
+  auto colon = value.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon > 19) return std::nullopt;
+  Record r;
+  bool negative = value[0] == '-';
+  size_t i = negative ? 1 : 0;
+  if (i == colon) return std::nullopt;
+  for (; i < colon; ++i) {
+    char c = value[i];
+    if (c < '0' || c > '9') return std::nullopt;
+    r.seconds = r.seconds * 10 + (c - '0');
+  }
+  if (negative) r.seconds = -r.seconds;
+  r.status = std::string(value.substr(colon + 1));
+  return r;
+}
+
 std::optional<std::string> ActivityTracker::on_unavailable(const std::string& bare, std::string status,
                                                            bool others_available) {
   if (removed_.count(bare)) return std::nullopt;

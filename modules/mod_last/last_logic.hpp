@@ -21,6 +21,15 @@ bool subscription_allows(std::string_view subscription);
 // Seconds from `then` to `now` (unix seconds), never negative.
 int64_t seconds_since(int64_t then, int64_t now);
 
+// A stored record (the keyval store's value): "SECONDS:STATUS", SECONDS since the epoch.
+struct Record {
+  int64_t seconds = 0;
+  std::string status;
+};
+std::string format_record(int64_t seconds, std::string_view status);
+// nullopt if `value` is not such a record.
+std::optional<Record> parse_record(std::string_view value);
+
 // The status text of a user's last unavailable presence, and when the user
 // stops being available (XEP-0012 section 4: "how long ago a user logged out
 // ... what their status message was at that time"). Keyed by bare JID; an

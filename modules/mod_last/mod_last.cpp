@@ -13,6 +13,9 @@
 //
 // A get to a full JID is the client's (section 4): the core delivers it.
 //
+// The records are in the keyval store (issue 11: user = the localpart, key "last",
+// value "SECONDS:STATUS", SECONDS since the epoch).
+//
 // Threads: no lock. A user's sessions may live on several loops; what they
 // report (an unavailable presence, a session's end, the account removed or
 // created) is handed to the loop that owns the user (a hash of the bare JID),
@@ -44,7 +47,12 @@ class ModLast : public parley::Module {
   parley::Result<void, std::string> start() override {
     started_ = std::chrono::steady_clock::now();
     if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
+    if (!host().supports_keyval()) return parley::unexpected(std::string("this server has no keyval store"));
     trackers_.init(host());
+    // The records of a server that kept them in this module's own table (before the
+    // keyval store): moved over once ("seconds:status"); reads wait for it (KeyvalMove).
+    move_.start(host(), "SELECT user, 'last', CAST(seconds AS TEXT) || ':' || status FROM mod_last_activity WHERE host = ?",
+                {host().module_host()}, "DELETE FROM mod_last_activity WHERE host = ?", {host().module_host()});
     return {};
   }
 
@@ -137,12 +145,14 @@ class ModLast : public parley::Module {
     // first: the storage writer is in order, so no store of theirs lands
     // after this delete (from another loop it could, and the removed account
     // kept a last activity).
-    on_owner(bare, [this, bare, has_sessions, user = std::string(event.user()), domain = std::string(event.host())] {
+    on_owner(bare, [this, bare, has_sessions, user = std::string(event.user())] {
       trackers_.here().removed(bare, has_sessions);
-      host().execute("DELETE FROM mod_last_activity WHERE host = ? AND user = ?", {domain, user},
-                     [this, user](parley::Result<parley::Rows, std::string> rows) {
-                       if (!rows) host().error("removing the last activity of " + user + " failed: " + rows.error());
-                     });
+      // After the move of old records (one moved later would bring the record back).
+      move_.when_ready(host(), [this, user] {
+        host().keyval_remove_user(user, [this, user](parley::Result<parley::KeyvalResult, std::string> r) {
+          if (!r) host().error("removing the last activity of " + user + " failed: " + r.error());
+        });
+      });
     });
   }
 
@@ -182,30 +192,36 @@ class ModLast : public parley::Module {
       reply.add_child("query", ns_last).set_attr("seconds", "0");
       return host().route(std::move(reply));
     }
-    host().query("SELECT seconds, status FROM mod_last_activity WHERE host = ? AND user = ?",
-                 {host().module_host(), user}, [this, iq, target](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) {
-                     host().error("reading the last activity of " + target + " failed: " + rows.error());
-                     return host().bounce(*iq, "internal-server-error");
-                   }
-                   if (rows->size() == 0)
-                     return host().bounce(*iq, "service-unavailable", "no last activity recorded");
-                   int64_t then = rows->at(0, 0).integer().value_or(0);
-                   std::string status(rows->at(0, 1).bytes().value_or(""));
-                   parley::Element reply = parley::make_iq_result(*iq);
-                   parley::ElementRef query = reply.add_child("query", ns_last);
-                   query.set_attr("seconds", std::to_string(last::seconds_since(then, unix_now())));
-                   if (!status.empty()) query.add_text(status);
-                   host().route(std::move(reply));
-                 });
+    move_.when_ready(host(), [this, iq, target, user] { load(iq, target, user); });
   }
 
+  void load(const std::shared_ptr<parley::Element>& iq, const std::string& target, const std::string& user) {
+    bool sent = host().keyval_get(user, key_, [this, iq, target](parley::Result<parley::KeyvalResult, std::string> r) {
+      if (!r) {
+        host().error("reading the last activity of " + target + " failed: " + r.error());
+        return host().bounce(*iq, "internal-server-error");
+      }
+      if (!r->found()) return host().bounce(*iq, "service-unavailable", "no last activity recorded");
+      auto record = last::parse_record(r->value());
+      if (!record) {
+        host().error("the stored last activity of " + target + " does not parse");
+        return host().bounce(*iq, "service-unavailable", "no last activity recorded");
+      }
+      parley::Element reply = parley::make_iq_result(*iq);
+      parley::ElementRef query = reply.add_child("query", ns_last);
+      query.set_attr("seconds", std::to_string(last::seconds_since(record->seconds, unix_now())));
+      if (!record->status.empty()) query.add_text(record->status);
+      host().route(std::move(reply));
+    });
+    if (!sent) host().bounce(*iq, "internal-server-error");
+  }
+
+  // A value written before the move is kept: the move puts only where nothing is.
   void store(const std::string& user, const std::string& status) {
-    host().execute("INSERT OR REPLACE INTO mod_last_activity (host, user, seconds, status) VALUES (?, ?, ?, ?)",
-                   {host().module_host(), user, unix_now(), status},
-                   [this, user](parley::Result<parley::Rows, std::string> rows) {
-                     if (!rows) host().error("storing the last activity of " + user + " failed: " + rows.error());
-                   });
+    host().keyval_put(user, key_, last::format_record(unix_now(), status),
+                      [this, user](parley::Result<parley::KeyvalResult, std::string> r) {
+                        if (!r) host().error("storing the last activity of " + user + " failed: " + r.error());
+                      });
   }
 
   static std::string bare_of(const parley::Event& event) {
@@ -217,7 +233,10 @@ class ModLast : public parley::Module {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
   }
 
+  static constexpr std::string_view key_ = "last";
+
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  parley::KeyvalMove move_;
   parley::PerLoop<last::ActivityTracker> trackers_;  // each loop's users' state, touched by that loop only
 };
 
@@ -232,5 +251,7 @@ PARLEY_MODULE(ModLast, "mod_last", "1.0.0",
               parley::hook<&ModLast::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModLast::on_user_registered>(PARLEY_EVENT_USER_REGISTERED),
               parley::disco_feature(ns_last),
+              // The records before the keyval store: kept so that a server that has rows
+              // in it gets them moved (KeyvalMove in start()); empty after that.
               parley::schema("CREATE TABLE mod_last_activity (host TEXT NOT NULL, user TEXT NOT NULL, "
                              "seconds INTEGER NOT NULL, status TEXT NOT NULL, PRIMARY KEY (host, user))"))

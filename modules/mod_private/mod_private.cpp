@@ -20,6 +20,10 @@
 //                       payload over its limit; resource-constraint (type
 //                       wait) would have the client retry a quota that does
 //                       not free itself. See docs/modules/mod_private.md.
+//
+// The data is in the keyval store (issue 11: user = the localpart, key = the namespace,
+// value = a serialized <query xmlns='jabber:iq:private'/> holding the elements), the
+// quota checked by the store with the write.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -43,6 +47,11 @@ class ModPrivate : public parley::Module {
   parley::Result<void, std::string> start() override {
     max_bytes_ = host().option_int("max_bytes_per_user").value_or(1024 * 1024);
     if (max_bytes_ < 1024) return parley::unexpected(std::string("max_bytes_per_user must be at least 1024"));
+    if (!host().supports_keyval()) return parley::unexpected(std::string("this server has no keyval store"));
+    // The data of a server that kept it in this module's own table (before the keyval
+    // store): moved over once; requests wait for it (KeyvalMove).
+    move_.start(host(), "SELECT user, ns, xml FROM mod_private_items WHERE host = ?", {host().module_host()},
+                "DELETE FROM mod_private_items WHERE host = ?", {host().module_host()});
     return {};
   }
 
@@ -59,23 +68,15 @@ class ModPrivate : public parley::Module {
   // An account removed and later created again must not inherit the old data.
   void on_user_removed(const parley::Event& event) {
     std::string user(event.user());
-    host().execute("DELETE FROM mod_private_items WHERE host = ? AND user = ?", {std::string(event.host()), user},
-                   [this, user](parley::Result<parley::Rows, std::string> rows) {
-                     if (!rows) host().error("removing the private data of " + user + " failed: " + rows.error());
-                   });
+    move_.when_ready(host(), [this, user] {
+      host().keyval_remove_user(user, [this, user](parley::Result<parley::KeyvalResult, std::string> r) {
+        if (!r) host().error("removing the private data of " + user + " failed: " + r.error());
+      });
+    });
   }
 
  private:
   int64_t max_bytes_ = 1024 * 1024;
-
-  // Every write answers here; the iq is answered once, after the last one.
-  struct PendingSet {
-    explicit PendingSet(parley::Element iq_) : iq(std::move(iq_)) {}
-    parley::Element iq;
-    std::size_t outstanding = 0;
-    std::string error;
-    bool over_quota = false;
-  };
 
   void store(const parley::IqRequest& request, parley::ElementView query, const std::string& user) {
     // Validate everything before writing anything: a refused set stores nothing.
@@ -103,24 +104,7 @@ class ModPrivate : public parley::Module {
     }
     auto iq = std::make_shared<parley::Element>(request.iq().clone());
     if (incoming > max_bytes_) return refuse_over_quota(*iq);
-    // What the account keeps in the namespaces this set does not replace.
-    host().query("SELECT ns, LENGTH(CAST(xml AS BLOB)) FROM mod_private_items WHERE host = ? AND user = ?",
-                 {host().module_host(), user},
-                 [this, iq, blobs, user, incoming](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) {
-                     host().error("reading private data sizes failed: " + rows.error());
-                     return host().bounce(*iq, "internal-server-error");
-                   }
-                   int64_t kept = 0;
-                   for (std::size_t r = 0; r < rows->size(); ++r) {
-                     const std::string_view ns = rows->at(r, 0).bytes().value_or("");
-                     bool replaced = false;
-                     for (const auto& b : *blobs) replaced = replaced || b.first == ns;
-                     if (!replaced) kept += rows->at(r, 1).integer().value_or(0);
-                   }
-                   if (kept + incoming > max_bytes_) return refuse_over_quota(*iq);
-                   write(iq, blobs, user);
-                 });
+    move_.when_ready(host(), [this, iq, blobs, user] { write(iq, blobs, user); });
   }
 
   void refuse_over_quota(const parley::Element& iq) {
@@ -130,32 +114,21 @@ class ModPrivate : public parley::Module {
 
   void write(std::shared_ptr<parley::Element> iq,
              std::shared_ptr<std::vector<std::pair<std::string, std::string>>> blobs, const std::string& user) {
-    auto pending = std::make_shared<PendingSet>(iq->clone());
-    pending->outstanding = blobs->size();
-    const std::string domain = host().module_host();
-    // The single writer runs these in order; the answer waits for all of
-    // them. Each write checks the quota again itself, so that two sets of
-    // one account racing each other cannot both pass the check above and
-    // together go over (a set refused that way may have stored its first
-    // namespaces: it is answered not-acceptable all the same).
-    for (auto& [ns, xml] : *blobs) {
-      host().execute(
-          "INSERT OR REPLACE INTO mod_private_items (host, user, ns, xml) SELECT ?1, ?2, ?3, ?4 "
-          "WHERE (SELECT COALESCE(SUM(LENGTH(CAST(xml AS BLOB))), 0) FROM mod_private_items "
-          "WHERE host = ?1 AND user = ?2 AND ns <> ?3) + LENGTH(CAST(?4 AS BLOB)) <= ?5",
-          {domain, user, ns, xml, max_bytes_},
-          [this, pending](parley::Result<parley::Rows, std::string> rows) {
-            if (!rows && pending->error.empty()) pending->error = rows.error();
-            if (rows && rows->changes() == 0) pending->over_quota = true;
-            if (--pending->outstanding > 0) return;
-            if (!pending->error.empty()) {
-              host().error("storing private data failed: " + pending->error);
-              return host().bounce(pending->iq, "internal-server-error");
-            }
-            if (pending->over_quota) return refuse_over_quota(pending->iq);
-            host().route(parley::make_iq_result(pending->iq));
-          });
-    }
+    // One put of every namespace of the set, with the quota: the store checks it with the
+    // write, atomically, so a refused set stores nothing and two sets of one account
+    // racing each other cannot both pass it.
+    std::vector<parley::KeyvalItem> items;
+    for (const auto& [ns, xml] : *blobs) items.push_back(parley::KeyvalItem{ns, xml});
+    bool sent = host().keyval_put(user, items, static_cast<uint64_t>(max_bytes_), 0,
+                                  [this, iq](parley::Result<parley::KeyvalResult, std::string> r) {
+                                    if (!r && r.error() == "policy-violation") return refuse_over_quota(*iq);
+                                    if (!r) {
+                                      host().error("storing private data failed: " + r.error());
+                                      return host().bounce(*iq, "internal-server-error");
+                                    }
+                                    host().route(parley::make_iq_result(*iq));
+                                  });
+    if (!sent) host().bounce(*iq, "internal-server-error");
   }
 
   void load(const parley::IqRequest& request, parley::ElementView query, const std::string& user) {
@@ -169,28 +142,34 @@ class ModPrivate : public parley::Module {
                            "private data needs a namespace of its own (not '" + ns + "')");
     auto iq = std::make_shared<parley::Element>(request.iq().clone());
     auto asked = std::make_shared<parley::Element>(wanted.clone());
-    host().query("SELECT xml FROM mod_private_items WHERE host = ? AND user = ? AND ns = ?",
-                 {host().module_host(), user, ns},
-                 [this, iq, asked](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) {
-                     host().error("reading private data failed: " + rows.error());
-                     return host().bounce(*iq, "internal-server-error");
-                   }
-                   parley::Element reply = parley::make_iq_result(*iq);
-                   parley::ElementRef answer = reply.add_child("query", ns_private);
-                   std::optional<parley::Element> stored;
-                   if (rows->size() > 0) {
-                     stored = host().parse(rows->at(0, 0).bytes().value_or(""));
-                     if (!stored) host().error("stored private data does not parse; answering as if there were none");
-                   }
-                   if (stored && stored->child_count() > 0) {
-                     for (parley::ElementRef item : stored->children()) answer.add_child(item.clone());
-                   } else {
-                     answer.add_child(std::move(*asked));
-                   }
-                   host().route(std::move(reply));
-                 });
+    move_.when_ready(host(), [this, iq, asked, user, ns] { read(iq, asked, user, ns); });
   }
+
+  void read(std::shared_ptr<parley::Element> iq, std::shared_ptr<parley::Element> asked, const std::string& user,
+            const std::string& ns) {
+    bool sent = host().keyval_get(user, ns, [this, iq, asked](parley::Result<parley::KeyvalResult, std::string> r) {
+      if (!r) {
+        host().error("reading private data failed: " + r.error());
+        return host().bounce(*iq, "internal-server-error");
+      }
+      parley::Element reply = parley::make_iq_result(*iq);
+      parley::ElementRef answer = reply.add_child("query", ns_private);
+      std::optional<parley::Element> stored;
+      if (r->found()) {
+        stored = host().parse(r->value());
+        if (!stored) host().error("stored private data does not parse; answering as if there were none");
+      }
+      if (stored && stored->child_count() > 0) {
+        for (parley::ElementRef item : stored->children()) answer.add_child(item.clone());
+      } else {
+        answer.add_child(asked->clone());
+      }
+      host().route(std::move(reply));
+    });
+    if (!sent) host().bounce(*iq, "internal-server-error");
+  }
+
+  parley::KeyvalMove move_;
 };
 
 }  // namespace
@@ -200,5 +179,7 @@ PARLEY_MODULE(ModPrivate, "mod_private", "1.0.0",
               parley::hook<&ModPrivate::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::option("max_bytes_per_user", PARLEY_OPT_INT),
               parley::disco_feature(ns_private),
+              // The data before the keyval store: kept so that a server that has rows in
+              // it gets them moved (KeyvalMove in start()); empty after that.
               parley::schema("CREATE TABLE mod_private_items (host TEXT NOT NULL, user TEXT NOT NULL, "
                              "ns TEXT NOT NULL, xml TEXT NOT NULL, PRIMARY KEY (host, user, ns))"))

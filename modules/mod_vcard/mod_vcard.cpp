@@ -10,6 +10,9 @@
 // section 3.3 answers "no vCard" and "no such user" alike (service-unavailable),
 // which is also what RFC 6121 section 8.5.1 gives an iq to an account that does
 // not exist, so neither answer reveals which accounts there are.
+//
+// The vCards are in the keyval store (issue 11: user = the account's localpart, key
+// "vcard", value = the serialized <vCard/>), on the server's storage backend.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -27,6 +30,11 @@ class ModVcard : public parley::Module {
   parley::Result<void, std::string> start() override {
     max_bytes_ = host().option_int("max_bytes").value_or(default_max_bytes);
     if (max_bytes_ <= 0) return parley::unexpected(std::string("max_bytes must be positive"));
+    if (!host().supports_keyval()) return parley::unexpected(std::string("this server has no keyval store"));
+    // The vCards of a server that kept them in this module's own table (before the
+    // keyval store): moved over once; requests wait for it (KeyvalMove).
+    move_.start(host(), "SELECT user, 'vcard', xml FROM mod_vcard_cards WHERE host = ?", {host().module_host()},
+                "DELETE FROM mod_vcard_cards WHERE host = ?", {host().module_host()});
     return {};
   }
 
@@ -36,60 +44,61 @@ class ModVcard : public parley::Module {
     std::string_view to = request.to();  // the account's bare JID (the core fills in a missing 'to')
     bool own = parley::bare_jid(request.from()) == to;
     std::string user = parley::Jid::prepared(to).local();
+    auto iq = std::make_shared<parley::Element>(request.iq().clone());
     if (request.type() == "set") {
       if (!own) return host().bounce(request.iq(), "forbidden", "only the owner may change a vCard");
-      return store(request, user, vcard->serialize());
+      auto xml = std::make_shared<std::string>(vcard->serialize());
+      return move_.when_ready(host(), [this, iq, user, xml] { store(iq, user, *xml); });
     }
-    load(request, user, own);
+    move_.when_ready(host(), [this, iq, user, own] { load(iq, user, own); });
   }
 
   // An account removed and later created again must not inherit the old vCard.
   void on_user_removed(const parley::Event& event) {
     std::string user(event.user());
-    host().execute("DELETE FROM mod_vcard_cards WHERE host = ? AND user = ?", {std::string(event.host()), user},
-                   [this, user](parley::Result<parley::Rows, std::string> rows) {
-                     if (!rows) host().error("removing the vCard of " + user + " failed: " + rows.error());
-                   });
+    move_.when_ready(host(), [this, user] {
+      host().keyval_remove_user(user, [this, user](parley::Result<parley::KeyvalResult, std::string> r) {
+        if (!r) host().error("removing the vCard of " + user + " failed: " + r.error());
+      });
+    });
   }
 
  private:
-  void store(const parley::IqRequest& request, const std::string& user, std::string xml) {
+  static constexpr std::string_view key_ = "vcard";
+
+  void store(std::shared_ptr<parley::Element> iq, const std::string& user, const std::string& xml) {
     if (static_cast<int64_t>(xml.size()) > max_bytes_)
-      return host().bounce(request.iq(), "not-acceptable",
-                           "the vCard exceeds " + std::to_string(max_bytes_) + " bytes");
-    // The completion outlives this call: keep a copy of the request.
-    auto iq = std::make_shared<parley::Element>(request.iq().clone());
-    host().execute("INSERT OR REPLACE INTO mod_vcard_cards (host, user, xml) VALUES (?, ?, ?)",
-                   {host().module_host(), user, xml},
-                   [this, iq](parley::Result<parley::Rows, std::string> rows) {
-                     if (!rows) {
-                       host().error("storing a vCard failed: " + rows.error());
-                       return host().bounce(*iq, "internal-server-error");
-                     }
-                     host().route(parley::make_iq_result(*iq));
-                   });
+      return host().bounce(*iq, "not-acceptable", "the vCard exceeds " + std::to_string(max_bytes_) + " bytes");
+    bool sent = host().keyval_put(user, key_, xml, [this, iq](parley::Result<parley::KeyvalResult, std::string> r) {
+      if (!r) {
+        host().error("storing a vCard failed: " + r.error());
+        return host().bounce(*iq, "internal-server-error");
+      }
+      host().route(parley::make_iq_result(*iq));
+    });
+    if (!sent) host().bounce(*iq, "internal-server-error");
   }
 
-  void load(const parley::IqRequest& request, const std::string& user, bool own) {
-    auto iq = std::make_shared<parley::Element>(request.iq().clone());
-    host().query("SELECT xml FROM mod_vcard_cards WHERE host = ? AND user = ?", {host().module_host(), user},
-                 [this, iq, own](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) {
-                     host().error("reading a vCard failed: " + rows.error());
-                     return host().bounce(*iq, "internal-server-error");
-                   }
-                   std::optional<parley::Element> card;
-                   if (rows->size() > 0) {
-                     card = host().parse(rows->at(0, 0).bytes().value_or(""));
-                     if (!card) host().error("a stored vCard does not parse; answering as if there were none");
-                   }
-                   if (!card && !own) return host().bounce(*iq, "service-unavailable");
-                   parley::Element reply = parley::make_iq_result(*iq);
-                   reply.add_child(card ? std::move(*card) : host().element("vCard", ns_vcard));
-                   host().route(std::move(reply));
-                 });
+  void load(std::shared_ptr<parley::Element> iq, const std::string& user, bool own) {
+    bool sent = host().keyval_get(user, key_, [this, iq, own](parley::Result<parley::KeyvalResult, std::string> r) {
+      if (!r) {
+        host().error("reading a vCard failed: " + r.error());
+        return host().bounce(*iq, "internal-server-error");
+      }
+      std::optional<parley::Element> card;
+      if (r->found()) {
+        card = host().parse(r->value());
+        if (!card) host().error("a stored vCard does not parse; answering as if there were none");
+      }
+      if (!card && !own) return host().bounce(*iq, "service-unavailable");
+      parley::Element reply = parley::make_iq_result(*iq);
+      reply.add_child(card ? std::move(*card) : host().element("vCard", ns_vcard));
+      host().route(std::move(reply));
+    });
+    if (!sent) host().bounce(*iq, "internal-server-error");
   }
 
+  parley::KeyvalMove move_;
   int64_t max_bytes_ = default_max_bytes;
 };
 
@@ -100,5 +109,7 @@ PARLEY_MODULE(ModVcard, "mod_vcard", "1.0.0",
               parley::iq_handler<&ModVcard::on_vcard>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_vcard),
               parley::hook<&ModVcard::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::disco_feature(ns_vcard),
+              // The table of the vCards before the keyval store: kept so that a server that
+              // has rows in it gets them moved (KeyvalMove in start()); empty after that.
               parley::schema("CREATE TABLE mod_vcard_cards (host TEXT NOT NULL, user TEXT NOT NULL, "
                              "xml TEXT NOT NULL, PRIMARY KEY (host, user))"))

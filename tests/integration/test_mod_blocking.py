@@ -423,6 +423,53 @@ def test_blocklist_persists_across_a_restart(server_factory, raw_factory):
     assert stanza_error_condition(error)[1] == "service-unavailable"
 
 
+def test_blocklist_persists_across_a_restart_on_postgresql(server_factory, raw_factory, pg_storage):
+    """The blocklists are in the map store, on the configured backend."""
+    server = start(server_factory, storage=pg_storage)
+    d = server.domain
+    alice = login(server, raw_factory, "alice", "chamber")
+    ok(alice.iq("set", block_xml(f"bob@{d}", "capulet.example", f"carol@{d}/x")))
+    ok(alice.iq("set", unblock_xml("capulet.example")))
+    server.restart()
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    assert blocklist(alice) == [f"bob@{d}", f"carol@{d}/x"]
+    ok(alice.iq("set", unblock_xml()))
+    assert blocklist(alice) == []
+
+
+def test_rows_of_the_old_table_are_moved_into_the_map_store(server_factory, raw_factory):
+    """A server whose mod_blocking kept its lists in its own table (the schema before the
+    map store) enforces and lists them after the upgrade, in the order they were blocked;
+    the old rows are deleted once moved."""
+    import sqlite3
+    server = start(server_factory)
+    d = server.domain
+    server.stop()
+    db = sqlite3.connect(server.data_dir / "parley.db")
+    with db:
+        db.executemany("INSERT INTO mod_blocking_items (host, user, jid) VALUES (?, ?, ?)",
+                       [(d, "alice", f"carol@{d}"), (d, "alice", f"bob@{d}"), (d, "bob", "capulet.example")])
+    db.close()
+    server.start()
+    # Enforcement before alice logs in: her list is loaded on demand, after the move.
+    bob = login(server, raw_factory, "bob", "orchard", presence=True)
+    bob.message(f"alice@{d}", "blocked")
+    error = bob.expect(q(NS_CLIENT, "message"), match=lambda e: e.get("type") == "error")
+    assert stanza_error_condition(error)[1] == "service-unavailable"
+    alice = login(server, raw_factory, "alice", "chamber", presence=True)
+    assert blocklist(alice) == [f"carol@{d}", f"bob@{d}"]
+    assert blocklist(bob) == ["capulet.example"]
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect(server.data_dir / "parley.db")
+        left = db.execute("SELECT COUNT(*) FROM mod_blocking_items").fetchone()[0]
+        db.close()
+        if left == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert left == 0
+
+
 def test_lists_of_offline_users_are_evicted_and_loaded_again(server_factory, raw_factory):
     server = start(server_factory, options={"cache_idle_seconds": 1})
     d = server.domain

@@ -1,6 +1,10 @@
 """mod_vcard (XEP-0054 vcard-temp) against a running parleyd: the XEP's own
-examples, every error case, and persistence across a restart."""
+examples, every error case, and persistence across a restart, on both storage backends; the
+move of the vCards, private XML and last activity a server kept in the
+modules' own tables before the keyval store."""
 
+import sqlite3
+import time
 import xml.etree.ElementTree as ET
 
 from conftest import PASSWORD
@@ -21,8 +25,8 @@ PETER = (f"<vCard xmlns='{NS}'>"
          "</vCard>")
 
 
-def start_server(server_factory, raw_factory, users=("alice", "bob"), **options):
-    server = server_factory(modules={"mod_disco": {}, "mod_ping": {}, "mod_vcard": options})
+def start_server(server_factory, raw_factory, users=("alice", "bob"), storage=None, **options):
+    server = server_factory(modules={"mod_disco": {}, "mod_ping": {}, "mod_vcard": options}, storage=storage)
     clients = {}
     for user in users:
         server.register(user, PASSWORD)
@@ -148,8 +152,8 @@ def test_declares_its_disco_feature(server_factory, raw_factory):
     assert NS in {f.get("var") for f in info.iter(q(DISCO, "feature"))}
 
 
-def test_vcards_survive_a_restart(server_factory, raw_factory):
-    server, cs = start_server(server_factory, raw_factory)
+def test_vcards_survive_a_restart(server_factory, raw_factory, storage_backend):
+    server, cs = start_server(server_factory, raw_factory, storage=storage_backend)
     assert cs["alice"].iq("set", PETER).get("type") == "result"
     bob_card = f"<vCard xmlns='{NS}'><FN>Bob</FN><NICKNAME>b&lt;o&gt;b</NICKNAME></vCard>"
     assert cs["bob"].iq("set", bob_card).get("type") == "result"
@@ -162,8 +166,8 @@ def test_vcards_survive_a_restart(server_factory, raw_factory):
     assert text(card, "NICKNAME") == "b<o>b"
 
 
-def test_a_removed_account_loses_its_vcard(server_factory, raw_factory):
-    server, cs = start_server(server_factory, raw_factory, users=("alice",))
+def test_a_removed_account_loses_its_vcard(server_factory, raw_factory, storage_backend):
+    server, cs = start_server(server_factory, raw_factory, users=("alice",), storage=storage_backend)
     assert cs["alice"].iq("set", PETER).get("type") == "result"
     assert server.ctl("unregister", "alice", server.domain).returncode == 0
     server.register("alice", PASSWORD)
@@ -176,3 +180,71 @@ def test_a_removed_account_loses_its_vcard(server_factory, raw_factory):
             break
         time.sleep(0.1)
     assert len(card) == 0
+
+
+def test_rows_of_the_old_tables_are_moved_into_the_keyval_store(server_factory, raw_factory):
+    """A server whose mod_vcard, mod_private and mod_last kept their data in their own
+    SQLite tables (the schema before the keyval store, which the modules still declare)
+    serves it after the upgrade: moved into the keyval store at the first start, the old
+    rows deleted; a value written since is never overwritten by an old row."""
+    modules = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}, "mod_vcard": {},
+               "mod_private": {}, "mod_last": {}}
+    server = server_factory(modules=modules)
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+    bob = login(server, raw_factory, "bob")
+    # Written through the keyval store before the old rows appear: it must win.
+    assert bob.iq("set", f"<vCard xmlns='{NS}'><FN>Bob now</FN></vCard>").get("type") == "result"
+    bob.close()
+    server.stop()
+    db = sqlite3.connect(server.data_dir / "parley.db")
+    with db:
+        db.executemany("INSERT INTO mod_vcard_cards (host, user, xml) VALUES (?, ?, ?)",
+                       [(server.domain, "alice", PETER),
+                        (server.domain, "bob", f"<vCard xmlns='{NS}'><FN>Bob then</FN></vCard>")])
+        db.execute("INSERT INTO mod_private_items (host, user, ns, xml) VALUES (?, ?, ?, ?)",
+                   (server.domain, "alice", "exodus:prefs",
+                    "<query xmlns='jabber:iq:private'><exodus xmlns='exodus:prefs'>"
+                    "<defaultnick>Hamlet</defaultnick></exodus></query>"))
+        db.execute("INSERT INTO mod_last_activity (host, user, seconds, status) VALUES (?, ?, ?, ?)",
+                   (server.domain, "alice", int(time.time()) - 3600, "Gone: fishing"))
+        # Another host's rows are not this instance's: left alone.
+        db.execute("INSERT INTO mod_vcard_cards (host, user, xml) VALUES (?, ?, ?)",
+                   ("elsewhere.example", "alice", "<vCard xmlns='vcard-temp'/>"))
+    db.close()
+    server.start()
+    alice = login(server, raw_factory, "alice")  # bound, not available: mod_last reads the store
+    card = vcard(alice.iq("get", f"<vCard xmlns='{NS}'/>"))
+    assert text(card, "FN") == "Peter Saint-Andre"
+    card = vcard(alice.iq("get", f"<vCard xmlns='{NS}'/>", to=f"bob@{server.domain}"))
+    assert text(card, "FN") == "Bob now"
+    reply = alice.iq("get", "<query xmlns='jabber:iq:private'><exodus xmlns='exodus:prefs'/></query>")
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    assert reply.find(".//{exodus:prefs}defaultnick").text == "Hamlet"
+    reply = alice.iq("get", "<query xmlns='jabber:iq:last'/>")
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    last = reply.find("{jabber:iq:last}query")
+    assert last.text == "Gone: fishing" and 3590 <= int(last.get("seconds")) < 3700
+    # The rows moved are deleted once in the store (after the answers above, which waited
+    # for the move; the delete is on the main writer: poll, each look a fresh read).
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect(server.data_dir / "parley.db")
+        left = {table: db.execute(f"SELECT COUNT(*) FROM {table} WHERE host = ?", (server.domain,)).fetchone()[0]
+                for table in ("mod_vcard_cards", "mod_private_items", "mod_last_activity")}
+        other = db.execute("SELECT COUNT(*) FROM mod_vcard_cards WHERE host = 'elsewhere.example'").fetchone()[0]
+        db.close()
+        if not any(left.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert left == {"mod_vcard_cards": 0, "mod_private_items": 0, "mod_last_activity": 0}
+    assert other == 1
+    # A restart moves nothing again (the rows are gone) and keeps what was moved.
+    server.restart()
+    alice = login(server, raw_factory, "alice")
+    assert text(vcard(alice.iq("get", f"<vCard xmlns='{NS}'/>")), "FN") == "Peter Saint-Andre"
+    runs = server.log().split("parleyd stopped")
+    assert "mod_vcard: moving 2 rows into the keyval store" in runs[1]
+    assert "mod_private: moving 1 rows into the keyval store" in runs[1]
+    assert "mod_last: moving 1 rows into the keyval store" in runs[1]
+    assert "into the keyval store" not in runs[-1]

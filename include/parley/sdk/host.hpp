@@ -30,6 +30,7 @@
 #include "parley/sdk/element.hpp"
 #include "parley/sdk/pending.hpp"
 #include "parley/sdk/archive.hpp"
+#include "parley/sdk/keyval.hpp"
 #include "parley/sdk/storage.hpp"
 
 namespace parley {
@@ -407,6 +408,28 @@ class Host {
   bool archive_remove(std::string_view owner, int64_t before_us, ArchiveFn done = {}) const;
   std::size_t pending_archive_calls() const noexcept { return count_pending(detail::PendingKind::archive); }
 
+  // The keyval store (module.h, issue 11; supports_keyval(); parley/sdk/keyval.hpp). Each
+  // `done` runs later on the calling loop with the result (borrowed) or an error
+  // condition; false: refused, done never runs. put: every item or none; max_user_bytes
+  // (0: none) a quota on all of the user's values; flags PARLEY_KEYVAL_IF_ABSENT or 0.
+  using KeyvalFn = std::function<void(Result<KeyvalResult, std::string>)>;
+  bool supports_keyval() const noexcept { return supports(PARLEY_HOST_ENTRY_END(keyval_remove_user)); }
+  bool keyval_get(std::string_view user, std::string_view key, KeyvalFn done) const;
+  bool keyval_put(std::string_view user, std::string_view key, std::string_view value, KeyvalFn done = {}) const;
+  bool keyval_put(std::string_view user, const std::vector<KeyvalItem>& items, uint64_t max_user_bytes,
+                  uint32_t flags, KeyvalFn done = {}) const;
+  bool keyval_remove(std::string_view user, std::string_view key, KeyvalFn done = {}) const;
+  bool keyval_remove_user(std::string_view user, KeyvalFn done = {}) const;
+  // The map store (issue 11; supports_map()): per user, keyed items with a version.
+  using MapFn = std::function<void(Result<MapResult, std::string>)>;
+  bool supports_map() const noexcept { return supports(PARLEY_HOST_ENTRY_END(map_clear)); }
+  bool map_get(std::string_view user, MapFn done) const;
+  bool map_put(std::string_view user, const std::vector<KeyvalItem>& items, uint64_t max_items, MapFn done = {}) const;
+  bool map_remove(std::string_view user, const std::vector<std::string>& keys, MapFn done = {}) const;
+  bool map_clear(std::string_view user, MapFn done = {}) const;
+  // Keyval and map calls in flight.
+  std::size_t pending_keyval_calls() const noexcept { return count_pending(detail::PendingKind::store); }
+
   // Cancels this instance's timers at the host and drops every pending
   // callback (completions then find nothing). Run by the destructor. It walks
   // every loop's table, so call it only when no callback of this instance can
@@ -449,6 +472,10 @@ class Host {
   static void on_rows(void* state, void* arg, const parley_rows* rows, parley_str error) noexcept;
   static void on_archive(void* state, void* arg, const parley_archive_page* page, parley_str error) noexcept;
   uint64_t archive_keep(ArchiveFn done) const;
+  static void on_keyval(void* state, void* arg, const parley_keyval_result* result, parley_str error) noexcept;  // keyval
+  uint64_t keyval_keep(KeyvalFn done) const;  // keyval
+  static void on_map(void* state, void* arg, const parley_map_result* result, parley_str error) noexcept;  // map
+  uint64_t map_keep(MapFn done) const;  // map
   static void on_sent(void* state, void* arg, int written) noexcept;
   static void on_attached(void* state, void* arg, parley_session_id session, int attached) noexcept;
 
@@ -485,3 +512,5 @@ class Host {
 // The definitions of Host's members, split by concern.
 #include "parley/sdk/host_pending.hpp"
 #include "parley/sdk/host_calls.hpp"
+#define PARLEY_SDK_KEYVAL_CALLS
+#include "parley/sdk/keyval.hpp"

@@ -66,8 +66,8 @@ class Host;
 
 namespace detail {
 
-enum class PendingKind : uint8_t { timer = 0, rows = 1, sent = 2, attach = 3, archive = 4 };
-inline constexpr std::size_t pending_kinds = 5;
+enum class PendingKind : uint8_t { timer = 0, rows = 1, sent = 2, attach = 3, archive = 4, store = 5 };
+inline constexpr std::size_t pending_kinds = 6;
 
 // One callback the host has not run yet.
 struct Pending {
@@ -88,6 +88,8 @@ struct Pending {
   std::function<void(parley_session_id, bool)> on_attach;
   // An archive store operation (issue 11): the page, or an error condition.
   std::function<void(const parley_archive_page*, std::string_view)> on_archive;
+  // A typed store operation (issue 11: keyval): its C result struct, or an error condition.
+  std::function<void(const void*, std::string_view)> on_store;
 };
 
 // ---- keys ----

@@ -100,6 +100,7 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   CHECK(c.limits.max_write_backlog == 4 * 1024 * 1024);
   CHECK(c.limits.max_write_backlog_total == 256 * 1024 * 1024);
   CHECK(c.limits.max_archive_queue == 65536);
+  CHECK(c.limits.max_keyval_queue == 65536);
   CHECK(c.limits.max_component_queue == 10000);
   CHECK(c.limits.max_component_queue_bytes == 16 * 1024 * 1024);
   CHECK(c.metrics_allow == std::vector<std::string>{"127.0.0.1", "::1"});
@@ -144,6 +145,11 @@ TEST_CASE("defaults and derived paths") {
   CHECK(c.storage.type == "postgresql");
   CHECK(c.storage.url == "postgresql://parley@db/parley");
   CHECK(c.storage.max_connections == 8);
+
+  // The keyval store's queue (issue 11), bounded as the archive's.
+  c = load_ok(kMinimal + "limits:\n  max_keyval_queue: 200\n");
+  CHECK(c.limits.max_keyval_queue == 200);
+  expect_error(kMinimal + "limits:\n  max_keyval_queue: 0\n", 5, 21, "must be between 16");
 }
 
 TEST_CASE("every key is read") {

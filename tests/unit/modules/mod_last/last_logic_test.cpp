@@ -17,6 +17,21 @@ TEST_CASE("seconds since") {
   CHECK(seconds_since(1003, 100) == 0);  // a clock that went back
 }
 
+TEST_CASE("a stored record: SECONDS:STATUS, the status may hold colons") {
+  CHECK(format_record(1700000000, "Gone: back soon") == "1700000000:Gone: back soon");
+  auto r = parse_record("1700000000:Gone: back soon");
+  REQUIRE(r);
+  CHECK(r->seconds == 1700000000);
+  CHECK(r->status == "Gone: back soon");
+  auto empty = parse_record("5:");
+  REQUIRE(empty);
+  CHECK(empty->status.empty());
+  CHECK_FALSE(parse_record(""));
+  CHECK_FALSE(parse_record(":x"));
+  CHECK_FALSE(parse_record("12a:x"));
+  CHECK_FALSE(parse_record("123"));
+}
+
 TEST_CASE("the last session's end with the status of the unavailable presence before it") {
   ActivityTracker t;
   // Going unavailable with no other available resource is recorded at once.

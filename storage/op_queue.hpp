@@ -1,0 +1,155 @@
+// storage/op_queue.hpp - the queue of a threaded store (the archive stores, the keyval
+// stores): callers on any thread push operations to a bounded queue under a mutex; the
+// store's one thread takes them in batches, in the order they were pushed, and runs each
+// batch in one transaction (group commit). Stopping finishes what is queued (or, for a
+// store whose database is away, gives it a grace period), then hands the rest back to be
+// failed. One copy of this plumbing for every store instead of one per store.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <utility>
+#include <vector>
+#include <atomic>
+
+namespace parley::storage {
+
+template <class Op>
+class OpQueue {
+ public:
+  explicit OpQueue(std::size_t max_length) : max_(max_length == 0 ? 1 : max_length) {}
+
+  // Queues `op` (moved from only then) unless stopping or full. on_queued(op) runs under
+  // the lock as it takes its place (an archive append gets its id there: ids increase in
+  // queue order). `wake`: also wake a thread waiting in wait_for (a read that must fail
+  // at once while the database is away).
+  template <class F>
+  bool push(Op&& op, F&& on_queued, bool wake = false) {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || ops_.size() >= max_) return false;
+    on_queued(op);
+    const bool was_empty = ops_.empty();
+    ops_.push_back(std::move(op));
+    length_.store(ops_.size(), std::memory_order_relaxed);
+    // The thread takes everything queued at once: it needs waking only when it may be
+    // waiting, i.e. when the queue was empty (both sides under the mutex: no lost wake).
+    if (was_empty || wake) ready_.notify_one();
+    return true;
+  }
+  bool push(Op&& op, bool wake = false) {
+    return push(std::move(op), [](Op&) {}, wake);
+  }
+
+  // Waits until something is queued or stop() ran, then takes up to `max` operations.
+  // Empty: stopping, and nothing is left.
+  std::deque<Op> take(std::size_t max) {
+    std::deque<Op> batch;
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return stopping_ || !ops_.empty(); });
+    while (!ops_.empty() && batch.size() < max) {
+      batch.push_back(std::move(ops_.front()));
+      ops_.pop_front();
+    }
+    length_.store(ops_.size(), std::memory_order_relaxed);
+    return batch;
+  }
+
+  // Puts batch[from..] back at the head of the queue, in their order, except those for
+  // which drop(op) is true: returned (to be failed outside the lock). keep(op) runs on
+  // each op put back (an archive append marks itself a retry).
+  template <class Drop, class Keep>
+  std::vector<Op> put_back(std::deque<Op>& batch, std::size_t from, Drop&& drop, Keep&& keep) {
+    std::vector<Op> dropped;
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = batch.size(); i-- > from;) {
+      Op& op = batch[i];
+      if (drop(op)) {
+        dropped.push_back(std::move(op));
+        continue;
+      }
+      keep(op);
+      ops_.push_front(std::move(op));
+    }
+    length_.store(ops_.size(), std::memory_order_relaxed);
+    return dropped;
+  }
+
+  // Takes out the queued operations for which pred(op) is true (in order).
+  template <class Pred>
+  std::vector<Op> take_if(Pred&& pred) {
+    std::vector<Op> out;
+    std::lock_guard lock(mutex_);
+    for (auto it = ops_.begin(); it != ops_.end();) {
+      if (pred(*it)) {
+        out.push_back(std::move(*it));
+        it = ops_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    length_.store(ops_.size(), std::memory_order_relaxed);
+    return out;
+  }
+
+  // Stopping, and either nothing is left or the grace stop() gave is over.
+  bool done_stopping() const {
+    std::lock_guard lock(mutex_);
+    return stopping_ && (ops_.empty() || std::chrono::steady_clock::now() >= deadline_);
+  }
+
+  // Waits up to `d`, or until pred(op) holds for a queued op, or stop's grace is over.
+  template <class Pred>
+  void wait_for(std::chrono::milliseconds d, Pred&& pred) {
+    std::unique_lock lock(mutex_);
+    ready_.wait_for(lock, d, [&] {
+      for (const Op& op : ops_)
+        if (pred(op)) return true;
+      return stopping_ && std::chrono::steady_clock::now() >= deadline_;
+    });
+  }
+
+  // No push is taken from now on; the thread finishes what is queued (for up to `grace`
+  // if it cannot: see done_stopping). Idempotent (the first grace stands).
+  void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(0)) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!stopping_) deadline_ = std::chrono::steady_clock::now() + grace;
+      stopping_ = true;
+    }
+    ready_.notify_all();
+  }
+
+  // What is left once the thread is gone (to be failed).
+  std::deque<Op> drain() {
+    std::deque<Op> left;
+    std::lock_guard lock(mutex_);
+    left.swap(ops_);
+    length_.store(0, std::memory_order_relaxed);
+    return left;
+  }
+
+  // Operations waiting (the health gauge), any thread.
+  std::size_t length() const { return length_.load(std::memory_order_relaxed); }
+
+  // Runs fn() under the queue's lock (state that must change in queue order with pushes:
+  // the archive's last id at start).
+  template <class F>
+  void locked(F&& fn) {
+    std::lock_guard lock(mutex_);
+    fn();
+  }
+
+ private:
+  const std::size_t max_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Op> ops_;
+  std::atomic<std::size_t> length_{0};
+  bool stopping_ = false;                                // guarded by mutex_
+  std::chrono::steady_clock::time_point deadline_;       // guarded by mutex_
+};
+
+}  // namespace parley::storage
