@@ -30,6 +30,7 @@ add_library(parley_core STATIC
   modules/host_api_services.cpp
   modules/host_api_archive.cpp
   modules/host_api_http.cpp
+  modules/host_api_admin.cpp
   modules/pending_iqs.cpp
   modules/module_metrics.cpp
   modules/module_counters.cpp

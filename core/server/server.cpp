@@ -155,6 +155,7 @@ Result<void, std::string> Server::start() {
 
   router_ = std::make_unique<Router>(*ctx_);
   ctx_->router = router_.get();
+  ctx_->request_stop = [this] { request_stop(); };  // issue 17: module ABI server_stop
 
   main_ = std::make_unique<WorkerLoop>(~0u);
   if (auto dir = ensure_parent_dir(config_.control_socket); !dir) return dir;

@@ -36,4 +36,5 @@
 #include "parley/sdk/trampolines.hpp"
 #include "parley/sdk/services.hpp"
 #include "parley/sdk/http.hpp"
+#include "parley/sdk/admin.hpp"
 #include "parley/sdk/declare.hpp"
