@@ -24,6 +24,7 @@ add_library(parley_core STATIC
   server/server.cpp
   server/admin_commands.cpp
   server/config_reload.cpp
+  server/log_format.cpp
   modules/hooks.cpp
   modules/module_accounts.cpp
   modules/host_api.cpp

@@ -172,6 +172,10 @@ struct Config {
   // reload (reload-config refuses a change: restart to apply it).
   std::vector<std::string> admins;
   std::map<std::string, std::vector<std::string>> host_admins;
+  // ---- issue 17: operator logs ----
+  // "text" (spdlog's lines) or "json" (one JSON object per line, the same
+  // fields: core/server/log_format.hpp). Read at start only.
+  std::string log_format = "text";
 };
 
 // Larger configuration files are refused outright: a config is a page of text, and the

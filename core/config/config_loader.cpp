@@ -335,6 +335,10 @@ Config read_config(const YAML::Node& root, std::string_view file_name) {
   if (auto f = top.take("modules")) read_modules(*f, c, c.modules);
   if (auto f = top.take("host_config")) read_host_config(*f, c);
   if (auto f = top.take("admins")) c.admins = read_admins(*f);  // issue 17
+  if (auto f = top.take("log_format")) {                        // issue 17
+    c.log_format = read_string(*f);
+    if (c.log_format != "text" && c.log_format != "json") f->fail("unknown log format '" + c.log_format + "' (text or json)");
+  }
   top.finish();
 
   check_component_domains(c);

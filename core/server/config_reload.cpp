@@ -84,6 +84,7 @@ void reload_configuration(config::Config& config, ServerContext& ctx, ModuleMana
   if (!(fresh->limits == config.limits)) refused.push_back("limits");
   // issue 17: the loops read the admins without a lock; they change with a restart.
   if (fresh->admins != config.admins || fresh->host_admins != config.host_admins) refused.push_back("admins");
+  if (fresh->log_format != config.log_format) refused.push_back("log_format");
 
   auto old_plan = module_plan(config), new_plan = module_plan(*fresh);
   auto steps = std::make_shared<std::vector<Step>>();

@@ -507,3 +507,10 @@ TEST_CASE("limits: an idle stream's parser is freed after idle_parser_release se
   expect_error(kMinimal + "limits:\n  idle_parser_release: 7200\n", 5, -1, "idle_parser_release");
   expect_error(kMinimal + "limits:\n  idle_parser_release: -1\n", 5, -1, "idle_parser_release");
 }
+
+// issue 17: the operator log's format.
+TEST_CASE("log_format: text or json") {
+  CHECK(load_ok(kMinimal).log_format == "text");
+  CHECK(load_ok(kMinimal + "log_format: json\n").log_format == "json");
+  expect_error(kMinimal + "log_format: xml\n", 4, -1, "unknown log format 'xml'");
+}
