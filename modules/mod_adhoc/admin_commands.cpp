@@ -210,35 +210,37 @@ void ModAdhoc::send_to_online(std::string_view text) {
 
 void ModAdhoc::set_motd(const RequestPtr& req, const Form& form, bool edit) {
   std::string text = form.text("motd");
+  motd_generation_.fetch_add(1);  // before the write: logins read again
   // set-motd: a new message, for everyone again (XEP-0133 4.24: at once to
   // those online, at their next login to the others); edit-motd corrects the
-  // text without sending it again to those who had it.
-  auto store = [this, req, text, edit] {
-    host().execute("INSERT OR REPLACE INTO mod_adhoc_motd (host, text) VALUES (?, ?)", {domain_, text},
-                   [this, req, text, edit](Result<Rows, std::string> rows) {
-                     if (!rows) {
-                       host().error("event=storage_error what=motd_write error=\"" + rows.error() + "\"");
-                       return reply_error(req, "internal-server-error");
-                     }
-                     host().info(std::string("event=admin_") + (edit ? "edit" : "set") + "_motd by=" + req->requester);
-                     if (!edit)
-                       for (const Host::UserSession& s : host_sessions(host()))
-                         if (s.available) send_motd_to(s.id, s.full_jid, text);
-                     reply_completed(req, "The message of the day was saved.");
-                   });
-  };
-  if (edit) return store();
-  host().execute("DELETE FROM mod_adhoc_motd_sent WHERE host = ?", {domain_},
-                 [this, req, store](Result<Rows, std::string> rows) {
-                   if (!rows) {
-                     host().error("event=storage_error what=motd_reset error=\"" + rows.error() + "\"");
-                     return reply_error(req, "internal-server-error");
-                   }
-                   store();
-                 });
+  // text without sending it again to those who had it. The text is written
+  // before the list of those who had one is emptied: a login read between
+  // the two sees the new text as had (and the push below reaches it), never
+  // the old text as not had.
+  host().execute(
+      "INSERT OR REPLACE INTO mod_adhoc_motd (host, text) VALUES (?, ?)", {domain_, text},
+      [this, req, text, edit](Result<Rows, std::string> rows) {
+        if (!rows) {
+          host().error("event=storage_error what=motd_write error=\"" + rows.error() + "\"");
+          return reply_error(req, "internal-server-error");
+        }
+        host().info(std::string("event=admin_") + (edit ? "edit" : "set") + "_motd by=" + req->requester);
+        if (edit) return reply_completed(req, "The message of the day was saved.");
+        host().execute("DELETE FROM mod_adhoc_motd_sent WHERE host = ?", {domain_},
+                       [this, req, text](Result<Rows, std::string> rows) {
+                         if (!rows) {
+                           host().error("event=storage_error what=motd_reset error=\"" + rows.error() + "\"");
+                           return reply_error(req, "internal-server-error");
+                         }
+                         for (const Host::UserSession& s : host_sessions(host()))
+                           if (s.available) send_motd_to(s.id, s.full_jid, text);
+                         reply_completed(req, "The message of the day was saved and sent to the users online.");
+                       });
+      });
 }
 
 void ModAdhoc::delete_motd(const RequestPtr& req) {
+  motd_generation_.fetch_add(1);
   host().execute("DELETE FROM mod_adhoc_motd WHERE host = ?", {domain_}, [this, req](Result<Rows, std::string> rows) {
     if (!rows) {
       host().error("event=storage_error what=motd_delete error=\"" + rows.error() + "\"");

@@ -208,6 +208,9 @@ void ModAdhoc::on_command(const IqRequest& request) {
 Element ModAdhoc::command_reply(const RequestPtr& req, std::string_view status) const {
   Element reply = make_iq_result(req->iq);
   ElementRef command = reply.add_child("command", ns_commands);
+  // XEP-0050 section 3.5: the responder says the language in use; it answers
+  // in English whatever was asked (bad-locale is not used).
+  command.set_attr("xml:lang", "en");
   command.set_attr("node", req->command->node);
   if (!req->session_id.empty()) command.set_attr("sessionid", req->session_id);
   command.set_attr("status", status);
@@ -311,18 +314,20 @@ parley_result ModAdhoc::on_presence(const Event& event) {
   if (type && !type->empty()) return PARLEY_PASS;  // only an available presence
   if (host().session_slot<PresenceSeen>(event.session()) != nullptr) return PARLEY_PASS;
   host().set_session_slot(event.session(), std::make_unique<PresenceSeen>());
+  const uint64_t generation = motd_generation_.load();
+  if (no_motd_at_.load() == generation) return PARLEY_PASS;  // none is set: no read
   std::string user(event.user()), full(event.jid());
   parley_session_id session = event.session();
   // Once per user: the row in mod_adhoc_motd_sent says it went out (its insert
   // decides, so two logins at once send it once).
   host().query(
-      "SELECT text FROM mod_adhoc_motd WHERE host = ? AND NOT EXISTS "
-      "(SELECT 1 FROM mod_adhoc_motd_sent WHERE host = ? AND user = ?)",
-      {domain_, domain_, user}, [this, user, full, session](Result<Rows, std::string> rows) {
+      "SELECT text, EXISTS (SELECT 1 FROM mod_adhoc_motd_sent WHERE host = ? AND user = ?) "
+      "FROM mod_adhoc_motd WHERE host = ?",
+      {domain_, user, domain_}, [this, user, full, session, generation](Result<Rows, std::string> rows) {
         if (!rows) return host().error("event=storage_error what=motd_read error=\"" + rows.error() + "\"");
-        if (rows->size() == 0) return;
-        std::string text = rows->at(0, 0).text().value_or("");
-        send_motd_to(session, full, text);
+        if (rows->size() == 0) return no_motd_at_.store(generation);
+        if (rows->at(0, 1).integer().value_or(0) != 0) return;  // this user had it
+        send_motd_to(session, full, rows->at(0, 0).text().value_or(""));
       });
   return PARLEY_PASS;
 }

@@ -5,6 +5,7 @@
 // does when it completes).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -75,6 +76,14 @@ class ModAdhoc : public Module {
 
   PerLoop<SessionStore> stores_;  // each loop's command sessions, touched by that loop only
   std::string domain_;
+
+ public:  // the message of the day's state, for admin_commands.cpp too
+  // Logins need no storage read while there is no message of the day: set,
+  // edit and delete move motd_generation_ on before they write; a login's
+  // read that found none records the generation it was made at, and logins
+  // skip the read while the two are equal (atomics, no lock on the login path).
+  std::atomic<uint64_t> motd_generation_{1};
+  std::atomic<uint64_t> no_motd_at_{0};
 };
 
 int64_t steady_ms();
