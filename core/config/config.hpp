@@ -165,7 +165,7 @@ struct Config {
   // host_config: HOST: {modules: ...}: modules enabled for that host only, or
   // other options there for a module of `modules` (ejabberd's host_config).
   std::map<std::string, std::vector<ModuleConfig>> host_modules;
-  // ---- issue 17: service administration (XEP-0133, mod_adhoc) ----
+  // ---- issue 17: service administration (XEP-0133 ad-hoc commands) ----
   // `admins:` at the top level (administrators of every host) and in a
   // host_config entry (of that host only): bare JIDs "user@domain", the
   // localpart ASCII-lowercased and the domain normalized. Not changed by a

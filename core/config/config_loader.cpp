@@ -244,7 +244,7 @@ void read_modules(const Field& f, Config& c, std::vector<ModuleConfig>& out) {
 
 // issue 17: `admins:` (top level or per host): bare JIDs of administrators.
 // Checked for shape here (one '@', a localpart, a valid domain, no resource);
-// mod_adhoc compares them with the requester's prepared bare JID.
+// host_api_admin.cpp compares them with the requester's prepared bare JID.
 std::vector<std::string> read_admins(const Field& f) {
   if (!f.value.IsSequence()) f.fail("expected a list of bare JIDs (user@host)");
   std::vector<std::string> out;

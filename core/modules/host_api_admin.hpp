@@ -1,5 +1,5 @@
 // The host side of the service administration entries of the module ABI (issue 17:
-// is_admin, host_sessions, account_count, server_stop), for XEP-0133 in mod_adhoc.
+// is_admin, host_sessions, account_count, server_stop), for a module serving XEP-0133.
 // host_api.cpp puts them in the table.
 #pragma once
 
