@@ -24,6 +24,7 @@ add_library(parley_core STATIC
   server/server.cpp
   server/admin_commands.cpp
   server/config_reload.cpp
+  server/log_format.cpp
   modules/hooks.cpp
   modules/module_accounts.cpp
   modules/host_api.cpp
@@ -32,6 +33,7 @@ add_library(parley_core STATIC
   modules/host_api_stores.cpp
   modules/host_api_http.cpp
   modules/host_api_http_client.cpp
+  modules/host_api_admin.cpp
   modules/pending_iqs.cpp
   modules/module_metrics.cpp
   modules/module_counters.cpp

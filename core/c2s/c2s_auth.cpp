@@ -13,10 +13,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "core/c2s/c2s_stream.hpp"
 #include "core/session/session.hpp"
 #include "core/control/account_commands.hpp"
+#include "core/server/log_format.hpp"
 #include "core/server/server_context.hpp"
 #include "core/stanza/namespaces.hpp"
 #include "core/tls/stream.hpp"
@@ -182,11 +184,14 @@ void C2sStream::sasl_start(const xml::Element& auth) {
   SessionId id = session_->id();
   std::string host = this->host();
   std::string username = *user;
+  auth_user_ = username;
   ctx.accounts->read([loop, id, host, username, hash](storage::AccountBackend& accounts) {
     auto record = accounts.get_credentials(host, username, record_name(hash));
     bool failed = !record;
     std::optional<storage::ScramRecord> found = failed ? std::nullopt : std::move(*record);
-    if (failed) spdlog::error("storage: credential look-up for {}@{} failed: {}", username, host, record.error().message);
+    if (failed)
+      spdlog::error("event=storage_error what=credentials user={}@{} error={}", log_value(username), host,
+                    log_value(record.error().message));
     loop->loop.post([loop, id, username, hash, failed, found = std::move(found)] {
       C2sStream* self = loop->stream_of(id);
       if (self == nullptr || self->state_ != State::authenticating || !self->scram_) return;
@@ -285,6 +290,7 @@ void C2sStream::sasl_plain(std::string_view message) {
   SessionId id = session_->id();
   std::string host = this->host();
   std::string username = *user;
+  auth_user_ = username;
   std::string secret = std::move(*password);
   ctx.accounts->read([loop, id, host, username, secret](storage::AccountBackend& accounts) {
     auto record = accounts.get_credentials(host, username, "SCRAM-SHA-256");
@@ -315,6 +321,9 @@ void C2sStream::sasl_plain(std::string_view message) {
 }
 
 void C2sStream::sasl_failure(sasl::Failure failure, std::string_view text) {
+  // For the operator's log line below (issue 17): taken before the exchange is forgotten.
+  std::string mechanism = mechanism_ ? std::string(sasl::mechanism_name(*mechanism_)) : std::string("-");
+  std::string user = std::exchange(auth_user_, std::string());
   scram_.reset();
   mechanism_.reset();
   if (state_ == State::closing) return;
@@ -331,7 +340,9 @@ void C2sStream::sasl_failure(sasl::Failure failure, std::string_view text) {
   send(out);
   if (failure == sasl::Failure::invalid_mechanism || failure == sasl::Failure::encryption_required) return;
   loop_->metrics.auth_failures.add();
-  spdlog::info("c2s {}: authentication failure from {}: {}", session_->id(), conn_.peer_ip(), sasl::condition_name(failure));
+  spdlog::info("event=auth_failure session={} ip={} mechanism={} user={} condition={}", session_->id(),
+               conn_.peer_ip(), mechanism, log_value(user.empty() ? std::string_view("-") : std::string_view(user)),
+               sasl::condition_name(failure));
   const config::LimitsConfig& limits = ctx_.config.limits;
   unsigned from_ip = 0;
   uint64_t now = uv_now(loop_->loop.uv());

@@ -9,6 +9,7 @@
 
 #include "core/modules/hooks.hpp"
 #include "core/router/router.hpp"
+#include "core/server/log_format.hpp"
 #include "core/server/server_context.hpp"
 #include "core/session/session.hpp"
 #include "core/stanza/namespaces.hpp"
@@ -419,11 +420,12 @@ void C2sStream::close_with_stream_error(std::string_view condition, std::string_
   if (state_ == State::closing) return;
   // Every stream error, with its condition: what an operator looks for when a
   // client says it was disconnected.
-  if (log_detail.empty())
-    spdlog::info("c2s {}: stream error {} to {}{}{}", session_->id(), condition, conn_.peer_ip(),
-                 text.empty() ? "" : ": ", text);
+  // issue 17: key=value, greppable, and split into fields by log_format: json.
+  if (log_detail.empty() && text.empty())
+    spdlog::info("event=stream_error session={} condition={} ip={}", session_->id(), condition, conn_.peer_ip());
   else
-    spdlog::info("c2s {}: stream error {} to {} ({})", session_->id(), condition, conn_.peer_ip(), log_detail);
+    spdlog::info("event=stream_error session={} condition={} ip={} detail={}", session_->id(), condition,
+                 conn_.peer_ip(), log_value(log_detail.empty() ? text : log_detail));
   loop_->metrics.stream_errors.add();
   if (!(conn_.tls_started() && !conn_.secure())) {
     if (!header_sent_) send_stream_header();
@@ -457,7 +459,8 @@ void C2sStream::close_orphaned(std::string_view condition) {
     if (condition.empty()) {
       send("</stream:stream>");
     } else {
-      spdlog::info("c2s {}: stream error {} to {} (session detached)", session_->id(), condition, conn_.peer_ip());
+      spdlog::info("event=stream_error session={} condition={} ip={} detail=\"session detached\"", session_->id(),
+                   condition, conn_.peer_ip());
       loop_->metrics.stream_errors.add();
       std::string error = "<stream:error><";
       error += condition;

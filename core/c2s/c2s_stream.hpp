@@ -196,6 +196,8 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   // SASL exchange state.
   std::unique_ptr<sasl::ScramServer> scram_;
   std::optional<sasl::Mechanism> mechanism_;
+  // issue 17: the username of the exchange under way, for the auth_failure log line.
+  std::string auth_user_;
 
   struct Migration {
     unsigned loop;

@@ -173,6 +173,17 @@ struct Config {
   // host_config: HOST: {modules: ...}: modules enabled for that host only, or
   // other options there for a module of `modules` (ejabberd's host_config).
   std::map<std::string, std::vector<ModuleConfig>> host_modules;
+  // ---- issue 17: service administration (XEP-0133 ad-hoc commands) ----
+  // `admins:` at the top level (administrators of every host) and in a
+  // host_config entry (of that host only): bare JIDs "user@domain", the
+  // localpart ASCII-lowercased and the domain normalized. Not changed by a
+  // reload (reload-config refuses a change: restart to apply it).
+  std::vector<std::string> admins;
+  std::map<std::string, std::vector<std::string>> host_admins;
+  // ---- issue 17: operator logs ----
+  // "text" (spdlog's lines) or "json" (one JSON object per line, the same
+  // fields: core/server/log_format.hpp). Read at start only.
+  std::string log_format = "text";
 };
 
 // Larger configuration files are refused outright: a config is a page of text, and the

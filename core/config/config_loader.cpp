@@ -246,6 +246,36 @@ void read_modules(const Field& f, Config& c, std::vector<ModuleConfig>& out) {
   }
 }
 
+// issue 17: `admins:` (top level or per host): bare JIDs of administrators.
+// Checked for shape here (one '@', a localpart, a valid domain, no resource);
+// host_api_admin.cpp compares them with the requester's prepared bare JID.
+std::vector<std::string> read_admins(const Field& f) {
+  if (!f.value.IsSequence()) f.fail("expected a list of bare JIDs (user@host)");
+  std::vector<std::string> out;
+  size_t i = 0;
+  for (const YAML::Node& item : f.value) {
+    Field element{f.key, item, f.path + "[" + std::to_string(i++) + "]"};
+    if (item.IsNull()) detail::fail(f.value, element.path + ": expected a bare JID, got nothing");
+    std::string jid = read_string(element);
+    size_t at = jid.find('@');
+    if (at == std::string::npos || at == 0 || jid.find('@', at + 1) != std::string::npos)
+      element.fail("'" + jid + "' is not a bare JID (user@host)");
+    if (jid.find('/') != std::string::npos) element.fail("'" + jid + "' has a resource: an admin is a bare JID");
+    std::string local = jid.substr(0, at);
+    for (char ch : local)
+      if (static_cast<unsigned char>(ch) <= ' ' || std::string_view("\"&'/:<>").find(ch) != std::string_view::npos)
+        element.fail("'" + jid + "': the localpart has a character JIDs do not allow");
+    for (auto& ch : local) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    std::string why;
+    auto domain = normalize_domain(std::string_view(jid).substr(at + 1), why);
+    if (!domain) element.fail("'" + jid + "': the domain is not valid: it " + why);
+    std::string bare = local + "@" + *domain;
+    if (std::find(out.begin(), out.end(), bare) != out.end()) element.fail("duplicate admin '" + bare + "'");
+    out.push_back(std::move(bare));
+  }
+  return out;
+}
+
 // ejabberd's host_config: per-host module lists that add modules for one host
 // or replace a module's options there.
 void read_host_config(const Field& f, Config& c) {
@@ -258,6 +288,7 @@ void read_host_config(const Field& f, Config& c) {
     MapReader per_host(entry.value, "host_config entry", entry.path);
     std::vector<ModuleConfig> modules;
     if (auto m = per_host.take("modules")) read_modules(*m, c, modules);
+    if (auto a = per_host.take("admins")) c.host_admins[host] = read_admins(*a);
     per_host.finish();
     c.host_modules[host] = std::move(modules);
   }
@@ -307,6 +338,11 @@ Config read_config(const YAML::Node& root, std::string_view file_name) {
   if (auto f = top.take("limits")) read_limits(*f, c.limits);
   if (auto f = top.take("modules")) read_modules(*f, c, c.modules);
   if (auto f = top.take("host_config")) read_host_config(*f, c);
+  if (auto f = top.take("admins")) c.admins = read_admins(*f);  // issue 17
+  if (auto f = top.take("log_format")) {                        // issue 17
+    c.log_format = read_string(*f);
+    if (c.log_format != "text" && c.log_format != "json") f->fail("unknown log format '" + c.log_format + "' (text or json)");
+  }
   top.finish();
 
   check_component_domains(c);

@@ -8,6 +8,7 @@
 #include "core/session/session.hpp"
 #include "core/session/session_attach.hpp"
 #include "core/modules/hooks.hpp"
+#include "core/modules/host_api_admin.hpp"
 #include "core/modules/host_api_archive.hpp"
 #include "core/modules/host_api_stores.hpp"
 #include "core/modules/host_api_http.hpp"
@@ -399,14 +400,22 @@ void* session_get_data(parley_module* m, parley_session_id session) {
 }
 
 int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session) {
+  const bool node_fold = event == PARLEY_EVENT_DISCO_NODE_INFO || event == PARLEY_EVENT_DISCO_NODE_ITEMS;
   if ((event != PARLEY_EVENT_DISCO_INFO && event != PARLEY_EVENT_ACCOUNT_DISCO_INFO &&
-       event != PARLEY_EVENT_ACCOUNT_DISCO_ITEMS && event != PARLEY_EVENT_WAKE_UP) ||
+       event != PARLEY_EVENT_ACCOUNT_DISCO_ITEMS && event != PARLEY_EVENT_WAKE_UP && !node_fold) ||
       acc == nullptr)
     return -2;
   parley_event_args args{};
   args.session = session;
   args.acc = acc;
   args.host = to_pstr(m->host);
+  // issue 17: a node's fold names the requester, the reply's addressee
+  // (copied: the hooks change the reply).
+  std::string requester;
+  if (node_fold) {
+    requester = std::string(el(acc)->attr("to"));
+    args.jid = to_pstr(requester);
+  }
   LoopContext& loop = loop_for(m);
   // The account's fold names the account: the session's, which is its owner's
   // (mod_disco answers an account's disco#info to its owner only).
@@ -673,6 +682,11 @@ const parley_host_api table = {
     &host_stores::map_put,
     &host_stores::map_remove,
     &host_stores::map_clear,
+    // issue 17: service administration
+    &host_admin::is_admin,
+    &host_admin::host_sessions,
+    &host_admin::account_count,
+    &host_admin::server_stop,
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "core/control/account_commands.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
+#include "core/server/log_format.hpp"
 #include "core/server/server_context.hpp"
 #include "storage/storage_pool.hpp"
 
@@ -94,7 +95,8 @@ void run(parley_module* m, Operation op, parley_str user_in, parley_str password
         : op == Operation::set_password ? control::set_account_password(db, ctx->config, user, host, password)
                                         : control::delete_account(db, ctx->config, user, host);
     if (!result) {
-      if (result.error().kind == control::AccountFailure::storage) spdlog::error("accounts: {}", result.error().message);
+      if (result.error().kind == control::AccountFailure::storage)
+        spdlog::error("event=storage_error what=accounts error={}", log_value(result.error().message));
       finish(std::string(condition_of(result.error().kind)), {}, false, false);
       return;
     }

@@ -12,6 +12,7 @@
 
 #include "core/modules/host_api_http.hpp"
 #include "core/modules/host_api_http_client.hpp"
+#include "core/server/log_format.hpp"
 #include "core/c2s/c2s_stream.hpp"
 #include "core/session/session.hpp"
 #include "core/modules/hooks.hpp"
@@ -318,8 +319,9 @@ Result<void, std::string> ModuleManager::load_configured() {
     if (!instances) return unexpected(instances.error());
     modules_[name] = Loaded{libraries[name], options[name], std::move(*instances)};
     order_.push_back(name);
-    spdlog::info("module {} {} loaded from {}", name, libraries[name]->def->version ? libraries[name]->def->version : "",
-                 libraries[name]->path);
+    spdlog::info("event=module_loaded module={} version={} path={}", name,
+                 log_value(libraries[name]->def->version ? libraries[name]->def->version : ""),
+                 log_value(libraries[name]->path));
   }
   auto tables = build_tables();
   for (auto& loop : ctx_.loops) loop->modules = tables;
@@ -492,7 +494,7 @@ void ModuleManager::load(const std::string& name, Done done) {
   busy_ = true;
   install_tables(build_tables(), false, [this, name, done] {
     busy_ = false;
-    spdlog::info("module {} loaded", name);
+    spdlog::info("event=module_loaded module={}", name);
     done(true, fmt::format("module {} loaded\n", name));
   });
 }
@@ -523,7 +525,7 @@ void ModuleManager::unload(const std::string& name, Done done) {
         holder->instances.clear();
         holder->library.reset();  // dlclose
         busy_ = false;
-        spdlog::info("module {} unloaded", name);
+        spdlog::info("event=module_unloaded module={}", name);
         done(true, fmt::format("module {} unloaded\n", name));
       });
     });

@@ -131,11 +131,13 @@ void Connection::linger() {
 
 void Connection::cut_slow_reader(size_t adding) {
   size_t pending = backlog_ ? backlog_->bytes : 0;
+  // issue 17: one greppable line per cut (which limit it hit).
   if (pending + adding > ctx_.config.limits.max_write_backlog)
-    spdlog::warn("c2s {}: peer {} does not read; closing", log_id_, peer_ip_);
+    spdlog::warn("event=slow_consumer_cut session={} ip={} limit=max_write_backlog backlog={}", log_id_, peer_ip_,
+                 pending + adding);
   else
-    spdlog::warn("c2s {}: peer {} does not read and this loop's write backlogs are at their share of "
-                 "limits.max_write_backlog_total; closing", log_id_, peer_ip_);
+    spdlog::warn("event=slow_consumer_cut session={} ip={} limit=max_write_backlog_total backlog={}", log_id_,
+                 peer_ip_, pending + adding);
   linger();
   // What it accepted and did not write is handed back to the owner.
   lost();

@@ -82,6 +82,9 @@ void reload_configuration(config::Config& config, ServerContext& ctx, ModuleMana
   if (fresh->module_paths != config.module_paths) refused.push_back("module_paths");
   if (!same_listeners(fresh->listen, config.listen)) refused.push_back("listen");
   if (!(fresh->limits == config.limits)) refused.push_back("limits");
+  // issue 17: the loops read the admins without a lock; they change with a restart.
+  if (fresh->admins != config.admins || fresh->host_admins != config.host_admins) refused.push_back("admins");
+  if (fresh->log_format != config.log_format) refused.push_back("log_format");
 
   auto old_plan = module_plan(config), new_plan = module_plan(*fresh);
   auto steps = std::make_shared<std::vector<Step>>();

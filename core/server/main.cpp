@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/config/config.hpp"
+#include "core/server/log_format.hpp"
 #include "core/server/server.hpp"
 
 int main(int argc, char** argv) {
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
     std::printf("%s: ok\n", config_path.c_str());
     return 0;
   }
+  // issue 17: every line one JSON object (docs/operations.md, Logs).
+  if (config->log_format == "json") parley::use_json_log_format();
   spdlog::set_level(spdlog::level::from_str(config->loglevel));
   // A peer that resets mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);

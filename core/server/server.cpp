@@ -22,6 +22,7 @@
 #include "core/control/json_text.hpp"
 #include "core/server/admin_commands.hpp"
 #include "core/server/config_reload.hpp"
+#include "core/server/log_format.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_accounts.hpp"
 #include "core/modules/module_manager.hpp"
@@ -153,7 +154,8 @@ Result<void, std::string> Server::start() {
 
   if (auto dir = ensure_parent_dir(config_.storage.path); !dir) return dir;
   storage_ = std::make_unique<storage::StoragePool>(config_.storage.path, config_.storage.readers);
-  storage_->set_error_handler([](std::string_view message) { spdlog::error("storage: {}", message); });
+  storage_->set_error_handler(
+      [](std::string_view message) { spdlog::error("event=storage_error what=sqlite error={}", log_value(message)); });
   if (auto started = storage_->start(); !started)
     return unexpected(fmt::format("cannot open the database {}: {}", config_.storage.path, started.error().message));
   ctx_->storage = storage_.get();
@@ -187,6 +189,7 @@ Result<void, std::string> Server::start() {
 
   router_ = std::make_unique<Router>(*ctx_);
   ctx_->router = router_.get();
+  ctx_->request_stop = [this] { request_stop(); };  // issue 17: module ABI server_stop
 
   main_ = std::make_unique<WorkerLoop>(~0u);
   if (auto dir = ensure_parent_dir(config_.control_socket); !dir) return dir;
@@ -231,8 +234,10 @@ Result<void, std::string> Server::start() {
   started_ = true;
   started_at_ms_ = now_ms();
   for (const auto& listen : config_.listen)
-    spdlog::info("listening on {}:{} ({})", listen.ip, listen.port, listen.tls ? "direct TLS" : "STARTTLS");
-  spdlog::info("parleyd started: {} worker loop(s), hosts: {}", workers, fmt::join(config_.hosts, ", "));
+    spdlog::info("event=listener_up kind={} address={}:{} tls={}", listen.module,
+                 listen.ip.find(':') != std::string::npos ? "[" + listen.ip + "]" : listen.ip, listen.port,
+                 listen.tls ? "direct" : (listen.module == "http" ? "none" : "starttls"));
+  spdlog::info("event=start workers={} hosts={}", workers, fmt::join(config_.hosts, ","));
   return {};
 }
 
@@ -366,7 +371,7 @@ void Server::shutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
   main_->stop();
-  spdlog::info("parleyd stopped");
+  spdlog::info("event=stop");
 }
 
 void Server::on_account_change(const std::vector<std::string>& argv) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -227,6 +228,9 @@ class ServerContext {
   KnownAccounts known_accounts;
   std::vector<std::unique_ptr<LoopContext>> loops;
   std::atomic<bool> shutting_down{false};
+  // issue 17 (module ABI server_stop): asks for a graceful shutdown; set by
+  // Server before the modules start, callable from any thread.
+  std::function<void()> request_stop;
 
   // A core counter summed over the loops (any thread).
   int64_t total(LoopCounter LoopMetrics::*counter) const {

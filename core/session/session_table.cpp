@@ -97,4 +97,16 @@ size_t SessionTable::size() const {
   return n;
 }
 
+void SessionTable::for_each_in_domain(std::string_view domain,
+                                      const std::function<void(std::string_view, const SessionRef&)>& each) const {
+  for (const Shard& shard : shards_) {
+    std::shared_lock lock(shard.mutex);
+    for (const auto& [bare, refs] : shard.by_bare) {
+      size_t at = bare.find('@');
+      if (at == std::string::npos || std::string_view(bare).substr(at + 1) != domain) continue;
+      for (const SessionRef& ref : refs) each(bare, ref);
+    }
+  }
+}
+
 }  // namespace parley

@@ -47,6 +47,11 @@ class SessionTable {
   bool has_sessions(std::string_view bare) const;
   std::optional<SessionRef> find(std::string_view bare, std::string_view resource) const;
   size_t size() const;
+  // issue 17 (XEP-0133, host_sessions): every bound session of `domain`, one
+  // shard at a time under its read lock (a snapshot per shard, not of the
+  // whole table); `each` must not call back into the table.
+  void for_each_in_domain(std::string_view domain,
+                          const std::function<void(std::string_view bare, const SessionRef&)>& each) const;
 
  private:
   static constexpr size_t shard_count = 64;

@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define PARLEY_ABI_MAJOR 1
-#define PARLEY_ABI_MINOR 3  /* 1.3: archive store, HTTP routes, PARLEY_EVENT_DETACHED_STANZA */
+#define PARLEY_ABI_MINOR 4  /* 1.4: HTTP client, keyval and map stores, service administration, events 21-26 */
 
 /* The one symbol a module exports. */
 #define PARLEY_MODULE_ENTRY_SYMBOL "parley_module_entry"
@@ -186,6 +186,20 @@ typedef enum parley_event {
    * session's queue (the session ends). While modules are swapped (hot
    * reload) it runs, with a copy of the stanza, once the new code is in. */
   PARLEY_EVENT_DETACHED_STANZA = 20,
+  /* ---- issue 17: disco nodes (XEP-0030 section 3.2 / 4.2) ---- */
+  /* Folds: a disco#info (21) or disco#items (22) request to the server's
+   * domain that names a node. args->acc is the whole reply being built: an
+   * <iq type='result'/> addressed to the requester (its 'to' is the
+   * requester's full JID), with the <query node='...'/> child to fill (the
+   * request's 'id' and node copied); args->jid is the requester (the
+   * reply's 'to'), args->session the requester's session if local. A
+   * hook that serves the node fills the query and returns HANDLED: mod_disco routes
+   * the reply. A hook that answers the request itself (an error such as
+   * forbidden, or later) returns STOP: mod_disco sends nothing. PASS: not
+   * this module's node; if every hook passes, mod_disco answers
+   * item-not-found. mod_disco runs them through host->run_fold. */
+  PARLEY_EVENT_DISCO_NODE_INFO = 21,
+  PARLEY_EVENT_DISCO_NODE_ITEMS = 22,
   /* ---- issue 14: wake-ups (push notifications) ---- */
   /* Fold: a stanza that local users' clients will not see now warrants waking
    * them (a XEP-0357 push): raised by modules with run_fold, heard by a push
@@ -977,6 +991,29 @@ typedef struct parley_host_api {
   /* Removes every item of the user's map (an account removed, a list cleared); the
    * version goes on. */
   int (*map_clear)(parley_module* m, parley_str user, parley_map_fn done, void* arg);
+  /* ---- issue 17: service administration (XEP-0133; check with PARLEY_HOST_HAS(host, server_stop)) ---- */
+  /* Whether `jid` (a full or bare JID; its bare part is compared) is an
+   * administrator of this module's host: listed in the configuration's
+   * `admins` (top level, for every host) or in that host's
+   * host_config `admins`. Owns nothing; any thread. 1 yes, 0 no. */
+  int (*is_admin)(parley_module* m, parley_str jid);
+  /* The bound sessions of this module's host, on every loop, each reported
+   * once to `each` during the call (as user_sessions: its id, full JID,
+   * available, priority) from a snapshot of the session directory (a session
+   * binding or ending meanwhile may or may not be in it). Returns how many.
+   * Any worker loop; owns nothing. */
+  size_t (*host_sessions)(parley_module* m, parley_session_fn each, void* arg);
+  /* Counts the accounts of this module's host on the account store's reader;
+   * `done` runs later on the calling loop with the count and an empty
+   * condition, or -1 and "internal-server-error". As for account_create,
+   * `done` is not called once the module has been stopped. Call on a worker
+   * loop. */
+  void (*account_count)(parley_module* m, void (*done)(void* arg, int64_t count, parley_str condition), void* arg);
+  /* Asks the server to shut down gracefully, as SIGTERM does (every stream
+   * gets <system-shutdown/> after what was queued for it, including what was
+   * sent to sessions before this call). Returns at once (1); the shutdown
+   * runs on the main loop after the call. Any thread. */
+  int (*server_stop)(parley_module* m);
 } parley_host_api;
 
 #define PARLEY_HOOKS_ALWAYS 0

@@ -37,4 +37,5 @@
 #include "parley/sdk/services.hpp"
 #include "parley/sdk/http_client.hpp"
 #include "parley/sdk/http.hpp"
+#include "parley/sdk/admin.hpp"
 #include "parley/sdk/declare.hpp"

@@ -17,7 +17,7 @@ constexpr const char* ns_items = "http://jabber.org/protocol/disco#items";
 class ModDisco : public parley::Module {
  public:
   void on_server_info(const parley::IqRequest& request) {
-    if (has_node(request)) return host().bounce(request.iq(), "item-not-found");
+    if (has_node(request)) return on_node(request, PARLEY_EVENT_DISCO_NODE_INFO, ns_info);
     parley::Element reply = parley::make_iq_result(request.iq());
     parley::ElementRef query = reply.add_child("query", ns_info);
     query.add_child("identity", ns_info).set_attr("category", "server").set_attr("type", "im").set_attr("name", "Parley");
@@ -38,7 +38,7 @@ class ModDisco : public parley::Module {
   // The host's items are the module services on its subdomains (ABI 1.2:
   // conference, upload, pubsub, ... as their modules registered them).
   void on_server_items(const parley::IqRequest& request) {
-    if (has_node(request)) return host().bounce(request.iq(), "item-not-found");
+    if (has_node(request)) return on_node(request, PARLEY_EVENT_DISCO_NODE_ITEMS, ns_items);
     parley::Element reply = parley::make_iq_result(request.iq());
     parley::ElementRef query = reply.add_child("query", ns_items);
     for (const auto& [domain, name] : parley::host_services(host())) {
@@ -95,6 +95,18 @@ class ModDisco : public parley::Module {
   }
 
  private:
+  // A node of the server's domain (issue 17): the module that serves it fills
+  // the reply in the node fold (HANDLED) or answers itself (STOP); a node no
+  // module serves is item-not-found (XEP-0030 sections 3.2 and 4.2).
+  void on_node(const parley::IqRequest& request, parley_event event, const char* ns) {
+    if (!host().supports(PARLEY_HOST_ENTRY_END(server_stop))) return host().bounce(request.iq(), "item-not-found");
+    parley::Element reply = parley::make_iq_result(request.iq());
+    reply.add_child("query", ns).set_attr("node", *request.payload()->attr("node"));
+    int result = host().run_fold(event, reply, request.session());
+    if (result == PARLEY_HANDLED) return host().route(std::move(reply));
+    if (result == PARLEY_STOP) return;
+    host().bounce(request.iq(), result == PARLEY_ERROR ? "internal-server-error" : "item-not-found");
+  }
   static bool is_owner(const parley::IqRequest& request) {
     return parley::bare_jid(request.from()) == parley::bare_jid(request.to());
   }
@@ -106,7 +118,7 @@ class ModDisco : public parley::Module {
 
 }  // namespace
 
-PARLEY_MODULE(ModDisco, "mod_disco", "1.1.0",
+PARLEY_MODULE(ModDisco, "mod_disco", "1.2.0",
               parley::iq_handler<&ModDisco::on_server_info>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, ns_info),
               parley::iq_handler<&ModDisco::on_server_items>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, ns_items),
               parley::iq_handler<&ModDisco::on_account_info>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET, ns_info),

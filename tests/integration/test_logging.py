@@ -1,8 +1,10 @@
 """What parleyd's log says: stream errors with their condition at info, and
 every stanza in and out with its session id at debug (the start tag) and
-trace (the whole stanza), credentials never."""
+trace (the whole stanza), credentials never; the operator's events as
+`event=NAME key=value` lines, and as JSON objects with `log_format: json`."""
 
 import base64
+import json
 import re
 import time
 
@@ -89,15 +91,96 @@ def test_stream_errors_are_logged_with_their_condition_at_info(server_factory, r
     bad_ns = raw_factory(server.c2s_port)
     bad_ns.open_stream(ns="urn:example:not-xmpp")
     assert bad_ns.expect_stream_error() == "invalid-namespace"
-    wait_for_log(server, r" info c2s \d+: stream error invalid-namespace to 127\.0\.0\.1$")
+    wait_for_log(server, r" info event=stream_error session=\d+ condition=invalid-namespace ip=127\.0\.0\.1$")
     version = raw_factory(server.c2s_port)
     version.open_stream(version="2.0")
     assert version.expect_stream_error() == "unsupported-version"
-    wait_for_log(server, r" info c2s \d+: stream error unsupported-version to 127\.0\.0\.1$")
+    wait_for_log(server, r" info event=stream_error session=\d+ condition=unsupported-version ip=127\.0\.0\.1$")
     garbage = raw_factory(server.c2s_port)
     garbage.open_stream()
     garbage.read_header()
     garbage.send("<message><unclosed></message>")
     assert garbage.expect_stream_error() == "not-well-formed"
     # The parser's detail goes to the log, not to the peer.
-    wait_for_log(server, r" info c2s \d+: stream error not-well-formed to 127\.0\.0\.1 \(.+\)$")
+    wait_for_log(server, r" info event=stream_error session=\d+ condition=not-well-formed ip=127\.0\.0\.1 detail=.+$")
+
+
+# ---- operator events (issue 17) -------------------------------------------------
+
+def wrong_password(server, raw_factory, user):
+    client = raw_factory(server.c2s_port)
+    client.start()
+    client.starttls()
+    outcome = client.auth_plain(user, "not-the-password")
+    assert outcome.tag.endswith("failure")
+    return client
+
+
+def test_operator_events_are_greppable_lines(server_factory, raw_factory):
+    server = server_factory(loglevel="info")
+    server.register("alice", PASSWORD)
+    wait_for_log(server, r" info event=start workers=2 hosts=localhost$")
+    wait_for_log(server, rf" info event=listener_up kind=c2s address=127\.0\.0\.1:{server.c2s_port} tls=starttls$")
+    wait_for_log(server, rf" info event=listener_up kind=c2s address=127\.0\.0\.1:{server.tls_port} tls=direct$")
+    wait_for_log(server, r" info event=module_loaded module=mod_disco version=\S+ path=\S+mod_disco\.so$")
+    wrong_password(server, raw_factory, "alice")
+    wait_for_log(server, r" info event=auth_failure session=\d+ ip=127\.0\.0\.1 mechanism=PLAIN user=alice "
+                         r"condition=not-authorized$")
+    unloaded = server.ctl("module", "unload", "mod_ping")
+    assert unloaded.returncode == 0, unloaded.stdout + unloaded.stderr
+    wait_for_log(server, r" info event=module_unloaded module=mod_ping$")
+    code, killed = server.stop()
+    assert code == 0 and not killed
+    assert re.search(r" info event=stop$", server.log(), re.M)
+
+
+def test_log_format_json(server_factory, raw_factory):
+    server = server_factory(start=False, loglevel="info")
+    server.config["log_format"] = "json"
+    server.start()
+    server.register("alice", PASSWORD)
+    wrong_password(server, raw_factory, "alice")
+    bad_ns = raw_factory(server.c2s_port)
+    bad_ns.open_stream(ns="urn:example:not-xmpp")
+    assert bad_ns.expect_stream_error() == "invalid-namespace"
+
+    def events(name):
+        found = []
+        for line in server.log().splitlines():
+            if line.startswith("{"):
+                record = json.loads(line)
+                if record.get("event") == name:
+                    found.append(record)
+        return found
+
+    deadline = time.monotonic() + 10
+    while not (events("auth_failure") and events("stream_error")):
+        assert time.monotonic() < deadline, server.log()[-3000:]
+        time.sleep(0.02)
+    failure = events("auth_failure")[0]
+    assert (failure["ip"], failure["user"], failure["mechanism"], failure["condition"]) == \
+        ("127.0.0.1", "alice", "PLAIN", "not-authorized")
+    assert failure["level"] == "info" and failure["msg"].startswith("event=auth_failure ")
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", failure["time"])
+    assert events("stream_error")[0]["condition"] == "invalid-namespace"
+    assert {e["address"] for e in events("listener_up")} == {f"127.0.0.1:{server.c2s_port}",
+                                                              f"127.0.0.1:{server.tls_port}"}
+    assert events("start")[0]["hosts"] == "localhost"
+    code, killed = server.stop()
+    assert code == 0 and not killed
+    # Every line parleyd wrote is one JSON object (spdlog's own lines included).
+    for line in server.log().splitlines():
+        json.loads(line)
+    assert events("stop")
+
+
+def test_log_format_is_checked(server_factory):
+    server = server_factory(start=False)
+    server.config["log_format"] = "xml"
+    server.write_config()
+    import subprocess
+    result = subprocess.run([server.parleyd, "--config", str(server.config_path), "--check-config"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert re.search(r"parley\.yml:\d+:\d+: .*unknown log format 'xml'", result.stderr), result.stderr
+

@@ -108,7 +108,7 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   const char* const shipped[] = {"mod_disco",    "mod_ping",   "mod_version", "mod_vcard",   "mod_private",
                                  "mod_roster",   "mod_presence", "mod_offline", "mod_blocking", "mod_last",
                                  "mod_csi",      "mod_carbons", "mod_stream_mgmt", "mod_mam",    "mod_push",
-                                 "mod_pep",      "mod_pubsub",  "mod_register", "mod_muc",  "mod_http_upload"};
+                                 "mod_pep",      "mod_pubsub",  "mod_register", "mod_muc",  "mod_http_upload", "mod_adhoc"};
   REQUIRE(c.modules.size() == std::size(shipped));
   for (size_t i = 0; i < std::size(shipped); ++i) CHECK(c.modules[i].name == shipped[i]);
   CHECK(c.modules[0].options.IsMap());
@@ -116,6 +116,30 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   CHECK(c.modules[0].file == path);
   CHECK(c.modules[0].line > 40);
   CHECK(c.modules[1].line == c.modules[0].line + 1);
+  CHECK(c.admins.empty());  // shipped commented out (issue 17)
+}
+
+// issue 17: the administrators of mod_adhoc's XEP-0133 commands.
+TEST_CASE("admins: top level and per host, bare JIDs") {
+  Config c = load_ok("hosts: [example.org, example.net]\nlisten:\n  - port: 5222\n"
+                     "admins: [Admin@Example.ORG, ops@example.net]\n"
+                     "host_config:\n  example.net:\n    admins: [boss@example.net]\n");
+  CHECK(c.admins == std::vector<std::string>{"admin@example.org", "ops@example.net"});
+  REQUIRE(c.host_admins.count("example.net") == 1);
+  CHECK(c.host_admins["example.net"] == std::vector<std::string>{"boss@example.net"});
+  CHECK(c.host_admins.count("example.org") == 0);
+  CHECK(load_ok(kMinimal).admins.empty());
+}
+
+TEST_CASE("admins: errors name the entry's line") {
+  expect_error(kMinimal + "admins:\n  - ok@example.org\n  - nobody\n", 6, -1, "not a bare JID");
+  expect_error(kMinimal + "admins: [a@example.org/phone]\n", 4, -1, "has a resource");
+  expect_error(kMinimal + "admins: [\"@example.org\"]\n", 4, -1, "not a bare JID");
+  expect_error(kMinimal + "admins: [a@b@example.org]\n", 4, -1, "not a bare JID");
+  expect_error(kMinimal + "admins: [a@-bad-]\n", 4, -1, "domain is not valid");
+  expect_error(kMinimal + "admins: [a@example.org, A@example.org]\n", 4, -1, "duplicate admin");
+  expect_error(kMinimal + "admins: a@example.org\n", 4, -1, "list of bare JIDs");
+  expect_error(kMinimal + "host_config:\n  example.org:\n    admins: [x]\n", 6, -1, "not a bare JID");
 }
 
 TEST_CASE("defaults and derived paths") {
@@ -488,4 +512,11 @@ TEST_CASE("limits: an idle stream's parser is freed after idle_parser_release se
   CHECK(c.limits.idle_parser_release == 0);
   expect_error(kMinimal + "limits:\n  idle_parser_release: 7200\n", 5, -1, "idle_parser_release");
   expect_error(kMinimal + "limits:\n  idle_parser_release: -1\n", 5, -1, "idle_parser_release");
+}
+
+// issue 17: the operator log's format.
+TEST_CASE("log_format: text or json") {
+  CHECK(load_ok(kMinimal).log_format == "text");
+  CHECK(load_ok(kMinimal + "log_format: json\n").log_format == "json");
+  expect_error(kMinimal + "log_format: xml\n", 4, -1, "unknown log format 'xml'");
 }

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -68,4 +70,20 @@ TEST_CASE("session table: concurrent binds from several loops") {
     });
   for (auto& th : threads) th.join();
   CHECK(table.size() == 8000);
+}
+
+// issue 17: host_sessions (XEP-0133's online users) lists a domain's sessions.
+TEST_CASE("session table: every session of a domain") {
+  SessionTable table;
+  table.bind("alice@localhost", "a", 1, 0);
+  table.bind("alice@localhost", "b", 2, 0);
+  table.bind("bob@example.org", "x", 3, 0);
+  table.bind("carol@localhost.example", "y", 4, 0);  // another domain that starts alike
+  table.set_presence("alice@localhost", 2, true, 1);
+  std::vector<std::string> seen;
+  table.for_each_in_domain("localhost", [&](std::string_view bare, const SessionRef& ref) {
+    seen.push_back(std::string(bare) + "/" + ref.resource + (ref.available ? "+" : ""));
+  });
+  std::sort(seen.begin(), seen.end());
+  CHECK(seen == std::vector<std::string>{"alice@localhost/a", "alice@localhost/b+"});
 }
