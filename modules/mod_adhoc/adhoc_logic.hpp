@@ -17,6 +17,7 @@ namespace parley::mod_adhoc {
 
 inline constexpr const char* ns_commands = "http://jabber.org/protocol/commands";
 inline constexpr const char* ns_admin = "http://jabber.org/protocol/admin";
+inline constexpr const char* ns_data = "jabber:x:data";  // XEP-0004
 
 // ---- XEP-0050 actions ----
 

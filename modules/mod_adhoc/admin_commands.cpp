@@ -14,7 +14,6 @@ namespace parley::mod_adhoc {
 
 namespace {
 
-constexpr const char* ns_data = "jabber:x:data";
 constexpr const char* p = "http://jabber.org/protocol/admin#";
 
 bool is(const RequestPtr& req, const char* suffix) { return std::string_view(req->command->node) == std::string(p) + suffix; }

@@ -21,7 +21,6 @@ namespace parley::mod_adhoc {
 
 namespace {
 
-constexpr const char* ns_data = "jabber:x:data";
 constexpr const char* ns_stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
 constexpr const char* ns_info = "http://jabber.org/protocol/disco#info";
 constexpr const char* ns_items = "http://jabber.org/protocol/disco#items";
