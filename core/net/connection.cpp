@@ -11,6 +11,7 @@
 
 #include "core/modules/module_instance.hpp"
 #include "core/net/connection_backlog.hpp"
+#include "core/net/bosh_session.hpp"
 #include "core/net/http_transport.hpp"
 #include "core/server/server_context.hpp"
 #include "core/tls/stream.hpp"
@@ -75,6 +76,17 @@ void Connection::open_without_socket(std::string peer_ip) {
   socketless_ = true;
   loop_->metrics.connections_accepted.add();
   peer_ip_ = std::move(peer_ip);
+}
+
+BoshSession* Connection::open_bosh(BoshParams&& params) {
+  uv_tcp_init(loop_->loop.uv(), &tcp_);  // never connected: the session's requests are its reads
+  ++open_handles_;
+  socketless_ = true;
+  loop_->metrics.connections_accepted.add();
+  peer_ip_ = params.peer_ip;
+  secure_ = params.secure;
+  bosh_ = std::make_unique<BoshSession>(ctx_, *this, owner_, std::move(params));
+  return bosh_.get();
 }
 
 bool Connection::start_tls(std::string_view default_host) {
@@ -147,7 +159,12 @@ void Connection::end_throttle() {
 }
 
 void Connection::start_reading() {
-  if (closing_ || throttled_ || reading_suspended_ || migrating() || socketless_) return;
+  if (closing_ || throttled_ || reading_suspended_ || migrating()) return;
+  if (bosh_) {
+    bosh_->resume();  // the payloads that waited, from the loop (not inside the owner's call)
+    return;
+  }
+  if (socketless_) return;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Connection::on_alloc, &Connection::on_read);
 }
 
@@ -263,6 +280,7 @@ void Connection::close_after_flush() {
   // A WebSocket's closing handshake first (RFC 6455 §7: the server closes
   // TCP first), after the owner's last words.
   if (http_) http_->closing();
+  if (bosh_) bosh_->closing();  // terminate, with the stream's last words
   closing_ = true;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   disarm_deadline();

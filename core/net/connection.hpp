@@ -26,6 +26,8 @@ struct LoopContext;
 struct Delivery;
 
 class HttpTransport;
+class BoshSession;
+struct BoshParams;
 
 namespace config {
 struct Listener;
@@ -106,6 +108,12 @@ class Connection {
   // Bytes queued for the socket and not taken yet (an HTTP answer's backpressure).
   size_t write_backlog() const;
 
+  // A BOSH session's connection (core/net/bosh_session.hpp): no socket; the
+  // owner's bytes come from the session's requests and what it writes waits
+  // for them. Secure when the session was created over https.
+  BoshSession* open_bosh(BoshParams&& params);
+  bool bosh() const { return bosh_ != nullptr; }
+
   // Server-side TLS from the next byte read. False: could not start (closing).
   bool start_tls(std::string_view default_host);
   bool tls_started() const { return tls_ != nullptr; }
@@ -181,6 +189,7 @@ class Connection {
   static void on_timer(uv_timer_t* timer);
 
   friend class HttpTransport;
+  friend class BoshSession;
   void handle_bytes(std::string_view bytes);
   void to_owner(std::string_view plaintext);  // through the HTTP transport when there is one
   // Bytes to the peer as they are: TLS, then the socket (the transport's frames).
@@ -232,6 +241,7 @@ class Connection {
   std::unique_ptr<Backlog> backlog_;  // only while writes are pending or tracked sends wait
   std::unique_ptr<tls::Stream> tls_;
   std::unique_ptr<HttpTransport> http_;  // only on an HTTP listener's connections
+  std::unique_ptr<BoshSession> bosh_;    // only on a BOSH session's (socketless)
   std::shared_ptr<tls::ContextStore> tls_store_;  // held during the handshake (SNI)
   std::string peer_ip_;
 

@@ -36,6 +36,10 @@ size_t loop_write_backlog_bytes() { return loop_backlog_bytes; }
 
 void Connection::send(std::string_view bytes) {
   if (shutdown_requested_) return;
+  if (bosh_) {
+    bosh_->write(bytes);  // waits for a request to carry it
+    return;
+  }
   if (http_) {
     http_->write(bytes);  // framed, then send_plain
     return;
