@@ -25,7 +25,7 @@ namespace {
 constexpr unsigned kVerMajor = 1, kVerMinor = 11;
 
 // The sessions of this loop's thread, by sid.
-thread_local std::unordered_map<std::string, BoshSession*> t_sessions;
+thread_local std::unordered_map<std::string, BoshSession*> t_bosh_sessions;
 
 std::string attr_text(std::string_view v) {
   std::string out;
@@ -50,7 +50,7 @@ std::string make_sid(unsigned loop) {
   return sid;
 }
 
-std::string hex(std::string_view raw) {
+std::string hex_of(std::string_view raw) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
   for (unsigned char c : raw) {
@@ -89,7 +89,7 @@ BoshAnswer sessionless_error(std::string_view condition, bool legacy) {
   return a;
 }
 
-void create(ServerContext& ctx, LoopContext& here, const config::Listener& listener, bosh::Body&& body,
+void create_session(ServerContext& ctx, LoopContext& here, const config::Listener& listener, bosh::Body&& body,
             BoshReply reply, bool secure, const std::string& peer_ip) {
   const config::LimitsConfig& limits = ctx.config.limits;
   BoshParams p;
@@ -167,7 +167,7 @@ void BoshSession::handle(ServerContext& ctx, LoopContext& here, const config::Li
   }
   std::string sid(body->attr("sid"));
   if (sid.empty()) {
-    create(ctx, here, listener, std::move(*body), reply, secure, peer_ip);
+    create_session(ctx, here, listener, std::move(*body), reply, secure, peer_ip);
     return;
   }
   auto rid = bosh::parse_rid(body->attr("rid"));
@@ -182,8 +182,8 @@ void BoshSession::handle(ServerContext& ctx, LoopContext& here, const config::Li
   }
   auto r = std::make_shared<BoshRequest>(BoshRequest{std::move(*body), *rid, reply, secure});
   auto deliver = [&ctx, r, sid = std::move(sid)] {
-    auto it = t_sessions.find(sid);
-    if (it == t_sessions.end()) {
+    auto it = t_bosh_sessions.find(sid);
+    if (it == t_bosh_sessions.end()) {
       bosh_answer(ctx, r->reply, sessionless_error("item-not-found", false));
       return;
     }
@@ -207,8 +207,8 @@ BoshSession::BoshSession(ServerContext& ctx, Connection& conn, ConnectionOwner& 
 BoshSession::~BoshSession() {
   // Answers are posted to other loops: not while the server stops.
   if (!terminated_ && !ctx_.shutting_down.load()) finish("remote-connection-failed");
-  auto it = t_sessions.find(p_.sid);
-  if (it != t_sessions.end() && it->second == this) t_sessions.erase(it);
+  auto it = t_bosh_sessions.find(p_.sid);
+  if (it != t_bosh_sessions.end() && it->second == this) t_bosh_sessions.erase(it);
   if (counted_) ctx_.bosh_sessions.remove(p_.peer_ip);
   if (timer_ != nullptr) {
     auto* h = reinterpret_cast<uv_handle_t*>(timer_);
@@ -224,7 +224,7 @@ BoshSession::~BoshSession() {
 uint64_t BoshSession::now_ms() const { return uv_now(conn_.loop().loop.uv()); }
 
 void BoshSession::start(BoshReply reply) {
-  t_sessions[p_.sid] = this;
+  t_bosh_sessions[p_.sid] = this;
   spdlog::debug("c2s {}: BOSH session {} from {} (wait {}, hold {})", conn_.log_id(), p_.sid, p_.peer_ip, p_.wait,
                 p_.hold);
   last_arrival_ms_ = now_ms();
@@ -241,8 +241,8 @@ void BoshSession::resume() {
   resume_posted_ = true;
   std::string sid = p_.sid;
   conn_.loop().loop.post([sid] {
-    auto it = t_sessions.find(sid);
-    if (it == t_sessions.end()) return;
+    auto it = t_bosh_sessions.find(sid);
+    if (it == t_bosh_sessions.end()) return;
     BoshSession* self = it->second;
     self->resume_posted_ = false;
     self->pump();
@@ -346,7 +346,7 @@ void BoshSession::process(uint64_t rid, BoshRequest&& r) {
   if (!p_.key.empty()) {
     // XEP-0124 §15: each key hashes to the one before; a wrong one is not processed.
     std::string_view key = r.body.attr("key");
-    if (key.empty() || hex(sasl::digest(sasl::Hash::sha1, key)) != p_.key) {
+    if (key.empty() || hex_of(sasl::digest(sasl::Hash::sha1, key)) != p_.key) {
       terminate("item-not-found", &r.reply);
       return;
     }
@@ -432,8 +432,8 @@ void BoshSession::schedule_flush() {
   LoopContext& loop = conn_.loop();
   std::string sid = p_.sid;
   loop.loop.post([sid] {
-    auto it = t_sessions.find(sid);
-    if (it == t_sessions.end()) return;
+    auto it = t_bosh_sessions.find(sid);
+    if (it == t_bosh_sessions.end()) return;
     it->second->flush_posted_ = false;
     it->second->flush();
   });
@@ -524,8 +524,8 @@ void BoshSession::finish(std::string_view condition) {
   if (finished_) return;
   finished_ = true;
   terminated_ = true;
-  auto it = t_sessions.find(p_.sid);
-  if (it != t_sessions.end() && it->second == this) t_sessions.erase(it);
+  auto it = t_bosh_sessions.find(p_.sid);
+  if (it != t_bosh_sessions.end() && it->second == this) t_bosh_sessions.erase(it);
   if (timer_ != nullptr) uv_timer_stop(timer_);
   std::string payload = std::move(out_);
   out_.clear();
