@@ -42,7 +42,7 @@ def measure(n, kind):
         http_port = free_port()
         server = ParleyServer(tmp, os.environ["PARLEYD"], os.environ["PARLEYCTL"], starttls_required=False,
                               limits={"max_sessions_per_user": 100000, "max_connections_per_ip": 100000,
-                                      "max_auth_failures_per_ip": 0},
+                                      "http_max_connections_per_ip": 0, "max_auth_failures_per_ip": 0},
                               extra_listeners=[{"port": http_port, "ip": "127.0.0.1", "module": "http"}],
                               modules={"mod_disco": {}, "mod_ping": {}}, loglevel="warn")
         server.start()

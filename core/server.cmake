@@ -10,6 +10,9 @@ add_library(parley_core STATIC
   net/connection_write.cpp
   net/lingering_sockets.cpp
   net/http_transport.cpp
+  net/http_transport_bosh.cpp
+  net/bosh_body.cpp
+  net/bosh_session.cpp
   net/http_metrics.cpp
   net/xmpp_framing.cpp
   session/session.cpp

@@ -66,6 +66,12 @@ void C2sStream::start_without_socket(std::string peer_ip) {
   begin_stream();
 }
 
+BoshSession* C2sStream::start_bosh(BoshParams&& params) {
+  BoshSession* bosh = conn_.open_bosh(std::move(params));
+  begin_stream();
+  return state_ == State::closing ? nullptr : bosh;
+}
+
 void C2sStream::feed(std::string_view bytes) {
   if (state_ == State::closing) return;
   conn_.feed(bytes);
@@ -76,7 +82,10 @@ void C2sStream::begin_stream() {
   // may shorten the wait, never extend it (a slow client gains nothing).
   auth_deadline_s_ =
       static_cast<uint32_t>((uv_now(loop_->loop.uv()) + 999) / 1000 + ctx_.config.limits.auth_timeout);
-  if (conn_.http()) {
+  if (conn_.bosh()) {
+    // BOSH: TLS, if any, is the HTTP connections' (XEP-0206 §10).
+    arm_timer(ctx_.config.limits.auth_timeout);
+  } else if (conn_.http()) {
     // HTTP first: the authentication deadline starts with the WebSocket
     // (on_connection_upgraded); until then the HTTP idle timeout holds.
     auth_deadline_s_ = UINT32_MAX;
@@ -323,7 +332,7 @@ void C2sStream::send_features() {
   std::string features = "<stream:features>";
   if (!authenticated_) {
     // Over WebSocket the TLS is the connection's (wss): no STARTTLS (RFC 7395 §3.1).
-    bool can_starttls = !conn_.secure() && !conn_.tls_started() && !conn_.http();
+    bool can_starttls = !conn_.secure() && !conn_.tls_started() && !conn_.http() && !conn_.bosh();
     if (can_starttls) {
       features += "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>";
       if (listener_.starttls_required) features += "<required/>";
@@ -371,7 +380,7 @@ void C2sStream::on_stanza(xml::Element&& element) {
     case State::negotiating:
     case State::authenticating:
       if (element.xmlns() == ns::tls && element.name() == "starttls") {
-        if (conn_.secure() || conn_.tls_started() || conn_.http() || state_ != State::negotiating) {
+        if (conn_.secure() || conn_.tls_started() || conn_.http() || conn_.bosh() || state_ != State::negotiating) {
           send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
           begin_close();
           return;

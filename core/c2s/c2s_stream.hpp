@@ -28,6 +28,8 @@ class ServerContext;
 struct LoopContext;
 struct Delivery;
 class Session;
+class BoshSession;
+struct BoshParams;
 
 class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwner {
  public:
@@ -42,6 +44,9 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   // Without a socket (the whole-session fuzz target): bytes through feed().
   void start_without_socket(std::string peer_ip);
   void feed(std::string_view bytes);
+  // A BOSH session's stream (core/net/bosh_session.hpp): no socket, the
+  // session's requests carry the bytes. The session, or null if it failed.
+  BoshSession* start_bosh(BoshParams&& params);
 
   Session& session() const { return *session_; }
   Connection& connection() { return conn_; }

@@ -126,6 +126,21 @@ struct LimitsConfig {
   // body taken (past it the request fails "too-large").
   size_t http_client_max_requests = 256;
   size_t http_client_max_response_bytes = 1024 * 1024;
+  // BOSH (XEP-0124/0206 at /http-bind on the HTTP listeners, issue 13):
+  // the most a session may ask for (`wait` seconds a request is held, `hold`
+  // requests held at once; `requests` is hold + 1), the seconds without a
+  // request before a session ends (`inactivity`) and the longest pause a
+  // client may ask for (`maxpause`), the shortest polling interval, a request
+  // body (past it 413), and BOSH sessions of one address (past it
+  // policy-violation; 0: no limit). A session's output waiting for a request
+  // is bounded by max_write_backlog, as a socket's is.
+  unsigned bosh_max_wait = 60;
+  unsigned bosh_max_hold = 1;
+  unsigned bosh_inactivity = 60;
+  unsigned bosh_max_pause = 120;
+  unsigned bosh_polling = 2;
+  size_t bosh_max_body_bytes = 270336;
+  size_t bosh_max_sessions_per_ip = 100;
   // Operations waiting for the archive store (issue 11): past it an append is
   // refused (the message is delivered, not archived) instead of queued.
   size_t max_archive_queue = 65536;

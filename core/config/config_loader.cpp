@@ -220,6 +220,14 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("http_client_max_requests")) l.http_client_max_requests = read_uint(*v, 1, 1000000);
   if (auto v = m.take("http_client_max_response_bytes"))
     l.http_client_max_response_bytes = read_uint(*v, 1024, 64 * kMiB);
+  // BOSH (issue 13).
+  if (auto v = m.take("bosh_max_wait")) l.bosh_max_wait = static_cast<unsigned>(read_uint(*v, 1, 3600));
+  if (auto v = m.take("bosh_max_hold")) l.bosh_max_hold = static_cast<unsigned>(read_uint(*v, 0, 16));
+  if (auto v = m.take("bosh_inactivity")) l.bosh_inactivity = static_cast<unsigned>(read_uint(*v, 1, 86400));
+  if (auto v = m.take("bosh_max_pause")) l.bosh_max_pause = static_cast<unsigned>(read_uint(*v, 0, 86400));
+  if (auto v = m.take("bosh_polling")) l.bosh_polling = static_cast<unsigned>(read_uint(*v, 0, 3600));
+  if (auto v = m.take("bosh_max_body_bytes")) l.bosh_max_body_bytes = read_uint(*v, 1024, 64 * kMiB);
+  if (auto v = m.take("bosh_max_sessions_per_ip")) l.bosh_max_sessions_per_ip = read_uint(*v, 0, 1000000);
   m.finish();
 }
 

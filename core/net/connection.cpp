@@ -11,6 +11,7 @@
 
 #include "core/modules/module_instance.hpp"
 #include "core/net/connection_backlog.hpp"
+#include "core/net/bosh_session.hpp"
 #include "core/net/http_transport.hpp"
 #include "core/server/server_context.hpp"
 #include "core/tls/stream.hpp"
@@ -38,6 +39,10 @@ Connection::~Connection() {
   delete timer_;  // closed already, or never started (the loops stopped)
   loop_->metrics.connections_open.add(-1);
   if (counted_ip_) ctx_.connections.remove(peer_ip_);
+  if (bosh_kind_)
+    delete bosh_;
+  else
+    delete http_;
 }
 
 bool Connection::accept(uv_stream_t* server) {
@@ -75,6 +80,18 @@ void Connection::open_without_socket(std::string peer_ip) {
   socketless_ = true;
   loop_->metrics.connections_accepted.add();
   peer_ip_ = std::move(peer_ip);
+}
+
+BoshSession* Connection::open_bosh(BoshParams&& params) {
+  uv_tcp_init(loop_->loop.uv(), &tcp_);  // never connected: the session's requests are its reads
+  ++open_handles_;
+  socketless_ = true;
+  loop_->metrics.connections_accepted.add();
+  peer_ip_ = params.peer_ip;
+  secure_ = params.secure;
+  bosh_kind_ = true;
+  bosh_ = new BoshSession(ctx_, *this, owner_, std::move(params));
+  return bosh_;
 }
 
 bool Connection::start_tls(std::string_view default_host) {
@@ -147,7 +164,12 @@ void Connection::end_throttle() {
 }
 
 void Connection::start_reading() {
-  if (closing_ || throttled_ || reading_suspended_ || migrating() || socketless_) return;
+  if (closing_ || throttled_ || reading_suspended_ || migrating()) return;
+  if (BoshSession* bosh = bosh_session()) {
+    bosh->resume();  // the payloads that waited, from the loop (not inside the owner's call)
+    return;
+  }
+  if (socketless_) return;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &Connection::on_alloc, &Connection::on_read);
 }
 
@@ -206,13 +228,13 @@ void Connection::handle_bytes(std::string_view bytes) {
 }
 
 void Connection::use_http(const config::Listener& listener) {
-  http_ = std::make_unique<HttpTransport>(ctx_, *this, owner_, listener);
+  http_ = new HttpTransport(ctx_, *this, owner_, listener);
 }
 
-bool Connection::websocket() const { return http_ && http_->websocket(); }
+bool Connection::websocket() const { return http_transport() != nullptr && http_->websocket(); }
 
 void Connection::to_owner(std::string_view plaintext) {
-  if (!http_) {
+  if (http_transport() == nullptr) {
     owner_.on_connection_bytes(plaintext);
     return;
   }
@@ -262,7 +284,8 @@ void Connection::close_after_flush() {
   if (closing_) return;
   // A WebSocket's closing handshake first (RFC 6455 §7: the server closes
   // TCP first), after the owner's last words.
-  if (http_) http_->closing();
+  if (HttpTransport* http = http_transport()) http->closing();
+  if (BoshSession* bosh = bosh_session()) bosh->closing();  // terminate, with the stream's last words
   closing_ = true;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   disarm_deadline();

@@ -26,6 +26,8 @@ struct LoopContext;
 struct Delivery;
 
 class HttpTransport;
+class BoshSession;
+struct BoshParams;
 
 namespace config {
 struct Listener;
@@ -102,9 +104,15 @@ class Connection {
   void use_http(const config::Listener& listener);
   // Upgraded to an XMPP WebSocket: TLS, if any, is the WebSocket's (no STARTTLS).
   bool websocket() const;
-  bool http() const { return http_ != nullptr; }
+  bool http() const { return http_transport() != nullptr; }
   // Bytes queued for the socket and not taken yet (an HTTP answer's backpressure).
   size_t write_backlog() const;
+
+  // A BOSH session's connection (core/net/bosh_session.hpp): no socket; the
+  // owner's bytes come from the session's requests and what it writes waits
+  // for them. Secure when the session was created over https.
+  BoshSession* open_bosh(BoshParams&& params);
+  bool bosh() const { return bosh_session() != nullptr; }
 
   // Server-side TLS from the next byte read. False: could not start (closing).
   bool start_tls(std::string_view default_host);
@@ -181,6 +189,7 @@ class Connection {
   static void on_timer(uv_timer_t* timer);
 
   friend class HttpTransport;
+  friend class BoshSession;
   void handle_bytes(std::string_view bytes);
   void to_owner(std::string_view plaintext);  // through the HTTP transport when there is one
   // Bytes to the peer as they are: TLS, then the socket (the transport's frames).
@@ -220,6 +229,7 @@ class Connection {
   bool reading_suspended_ = false;
   bool throttled_ = false;
   bool socketless_ = false;
+  bool bosh_kind_ = false;  // transport_ is a BoshSession (else an HttpTransport, or null)
   uint8_t open_handles_ = 0;  // at most 2; a byte, so that the two times below fit in what was padding
   // Loop time (uv_now, in seconds) of the accept and of the last bytes read: connected
   // since and idle, for parleyctl connected-users-info. Written by this loop only.
@@ -231,7 +241,15 @@ class Connection {
 
   std::unique_ptr<Backlog> backlog_;  // only while writes are pending or tracked sends wait
   std::unique_ptr<tls::Stream> tls_;
-  std::unique_ptr<HttpTransport> http_;  // only on an HTTP listener's connections
+  // Owned, one slot for both (a connection's size is per session): the HTTP
+  // transport of an HTTP listener's connection, or the BOSH session of a
+  // socketless one (bosh_kind_); null on a c2s listener's.
+  union {
+    HttpTransport* http_ = nullptr;
+    BoshSession* bosh_;
+  };
+  HttpTransport* http_transport() const { return bosh_kind_ ? nullptr : http_; }
+  BoshSession* bosh_session() const { return bosh_kind_ ? bosh_ : nullptr; }
   std::shared_ptr<tls::ContextStore> tls_store_;  // held during the handshake (SNI)
   std::string peer_ip_;
 

@@ -10,6 +10,7 @@
 
 #include "core/modules/module_instance.hpp"
 #include "core/net/connection_backlog.hpp"
+#include "core/net/bosh_session.hpp"
 #include "core/net/http_transport.hpp"
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
@@ -36,8 +37,12 @@ size_t loop_write_backlog_bytes() { return loop_backlog_bytes; }
 
 void Connection::send(std::string_view bytes) {
   if (shutdown_requested_) return;
-  if (http_) {
-    http_->write(bytes);  // framed, then send_plain
+  if (BoshSession* bosh = bosh_session()) {
+    bosh->write(bytes);  // waits for a request to carry it
+    return;
+  }
+  if (HttpTransport* http = http_transport()) {
+    http->write(bytes);  // framed, then send_plain
     return;
   }
   send_plain(bytes);
@@ -186,7 +191,7 @@ void Connection::after_write() {
     migrate_pending_ = false;
     if (!migrate_out()) lost();  // the socket cannot be handed over: the resume fails with it
   }  // An HTTP answer streamed by a module may go on (issue 13).
-  if (http_ && !closing_) http_->on_written();
+  if (HttpTransport* http = http_transport(); http != nullptr && !closing_) http->on_written();
 }
 
 void Connection::release_written_stanzas() {

@@ -119,6 +119,7 @@ parley_module* HttpTransport::exchange_module() const { return ex_ ? ex_->route-
 HttpTransport::~HttpTransport() {
   if (counted_) ctx_.http_connections.remove(conn_.peer_ip());
   finish_exchange(true);
+  bosh_drop();
   (upgraded_ ? conn_.loop().metrics.connections_websocket : conn_.loop().metrics.connections_http).add(-1);
 }
 
@@ -183,6 +184,10 @@ void HttpTransport::closing() {
 void HttpTransport::on_output(std::string_view bytes) { conn_.send_plain(bytes); }
 
 void HttpTransport::on_request(const http::Request& request, http::Response& response) {
+  if (request.path == kBoshPath) {
+    bosh_other(request, response);
+    return;
+  }
   if (request.path == kMetricsPath) {
     metrics(request, response);
     return;
@@ -241,11 +246,14 @@ void HttpTransport::host_meta(const http::Request& request, http::Response& resp
     return;
   }
   std::string url = std::string(listener_.tls ? "wss://" : "ws://") + authority + std::string(kWebSocketPath);
+  // XEP-0156: the BOSH endpoint too (XEP-0206).
+  std::string bosh_url = std::string(listener_.tls ? "https://" : "http://") + authority + std::string(kBoshPath);
   // Web clients fetch it from their own origin (XEP-0156 §3.3).
   response.headers.push_back({"Access-Control-Allow-Origin", "*"});
   if (json) {
     response.headers.push_back({"Content-Type", "application/json"});
-    response.body = "{\"links\":[{\"rel\":\"urn:xmpp:alt-connections:websocket\",\"href\":\"" + url + "\"}]}\n";
+    response.body = "{\"links\":[{\"rel\":\"urn:xmpp:alt-connections:websocket\",\"href\":\"" + url +
+                    "\"},{\"rel\":\"urn:xmpp:alt-connections:xbosh\",\"href\":\"" + bosh_url + "\"}]}\n";
     return;
   }
   response.headers.push_back({"Content-Type", "application/xrd+xml"});
@@ -253,6 +261,8 @@ void HttpTransport::host_meta(const http::Request& request, http::Response& resp
                      "<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n"
                      "  <Link rel='urn:xmpp:alt-connections:websocket' href='";
   xml::escape_attr_to(body, url);
+  body += "'/>\n  <Link rel='urn:xmpp:alt-connections:xbosh' href='";
+  xml::escape_attr_to(body, bosh_url);
   body += "'/>\n</XRD>\n";
   response.body = std::move(body);
 }
@@ -310,6 +320,7 @@ namespace parley {
 // ---- Module routes (issue 13) ----
 
 bool HttpTransport::on_head(const http::Request& request) {
+  if (request.path == kBoshPath) return bosh_head(request);
   if (core_http_path(request.path)) return false;  // answered whole by on_request
   std::shared_ptr<const ModuleTables> tables = conn_.loop().modules;
   const HttpRouteEntry* route = nullptr;
@@ -376,6 +387,10 @@ bool HttpTransport::on_head(const http::Request& request) {
 }
 
 void HttpTransport::on_body(std::string_view chunk) {
+  if (bosh_open_) {
+    bosh_body_.append(chunk);  // within the body limit (set_body_limit)
+    return;
+  }
   if (!ex_) return;
   progress();
   const HttpRouteEntry* route = ex_->route;
@@ -393,6 +408,10 @@ void HttpTransport::on_body(std::string_view chunk) {
 }
 
 void HttpTransport::on_body_end() {
+  if (bosh_open_) {
+    bosh_body_end();
+    return;
+  }
   if (!ex_) return;
   const HttpRouteEntry* route = ex_->route;
   if (route->decl.on_body == nullptr) return;
@@ -408,7 +427,10 @@ void HttpTransport::on_body_end() {
   if (!ran && ex_ && ex_->id == id) module_failed();
 }
 
-void HttpTransport::on_abort() { finish_exchange(true); }
+void HttpTransport::on_abort() {
+  finish_exchange(true);
+  bosh_drop();
+}
 
 void HttpTransport::answer_now(int status, std::vector<http::Header> headers, std::string_view body) {
   server_.start_response(status, headers, static_cast<int64_t>(body.size()));

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/config/config.hpp"
+#include "core/net/bosh_session.hpp"
 #include "core/net/xmpp_framing.hpp"
 #include "http/server_conn.hpp"
 #include "parley/module.h"
@@ -66,7 +67,18 @@ class HttpTransport final : private http::ServerConn::Handler {
 
   ~HttpTransport();
 
+  // ---- BOSH (XEP-0124/0206 at /http-bind; http_transport_bosh.cpp) ----
+  // The answer to the request waiting as `id` on the calling loop, if it is
+  // still there.
+  static void bosh_deliver(uint64_t id, BoshAnswer&& answer);
+
  private:
+  bool bosh_head(const http::Request& request);
+  void bosh_body_end();
+  void bosh_other(const http::Request& request, http::Response& response);  // OPTIONS (CORS), others 405
+  void bosh_respond(BoshAnswer&& answer);
+  void bosh_drop();  // the request went (aborted, or the connection closes)
+
   struct Exchange;
   bool on_head(const http::Request& request) override;
   void on_body(std::string_view chunk) override;
@@ -103,6 +115,10 @@ class HttpTransport final : private http::ServerConn::Handler {
   bool counted_ = false;
   bool reading_held_ = false;  // suspended for a paused exchange
   std::unique_ptr<Exchange> ex_;
+  // A BOSH request: its body as it comes, then its wait for the answer.
+  bool bosh_open_ = false;
+  uint64_t bosh_wait_ = 0;
+  std::string bosh_body_;
 };
 
 }  // namespace parley

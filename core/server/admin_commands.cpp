@@ -76,7 +76,7 @@ struct SessionInfo {
   std::string host;
   std::string state;      // "bound", or "detached" (kept for resumption, no connection)
   std::string ip;
-  std::string transport;  // "tcp" (STARTTLS or direct TLS) or "websocket"; "-" when detached
+  std::string transport;  // "tcp" (STARTTLS or direct TLS), "websocket" or "bosh"; "-" when detached
   std::string tls;        // "TLSv1.3", "none"
   int64_t connected_since = 0;  // unix seconds; 0 when detached
   int64_t idle_seconds = -1;    // since the last bytes read; -1 when detached
@@ -94,7 +94,7 @@ SessionInfo describe(Session& session, LoopContext& lc) {
   if (C2sStream* stream = session.stream()) {
     const Connection& conn = stream->connection();
     info.state = "bound";
-    info.transport = conn.websocket() ? "websocket" : "tcp";
+    info.transport = conn.bosh() ? "bosh" : conn.websocket() ? "websocket" : "tcp";
     info.tls = conn.tls() && conn.secure() ? conn.tls()->protocol() : "none";
     int64_t now_s = static_cast<int64_t>(uv_now(lc.loop.uv()) / 1000);
     int64_t unix_now = static_cast<int64_t>(std::time(nullptr));

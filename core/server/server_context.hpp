@@ -224,6 +224,7 @@ class ServerContext {
   SessionTable sessions;
   ConnectionCounter connections;
   ConnectionCounter http_connections;  // limits.http_max_connections_per_ip (issue 13)
+  ConnectionCounter bosh_sessions;     // limits.bosh_max_sessions_per_ip (issue 13, BOSH)
   AuthFailureTracker auth_failures;
   KnownAccounts known_accounts;
   std::vector<std::unique_ptr<LoopContext>> loops;

@@ -230,7 +230,7 @@ def test_a_stanza_sent_before_open_is_refused(web, ws_factory):
 
 # -- XEP-0156 host-meta ----------------------------------------------------------
 
-def test_host_meta_xrd_and_json_name_the_websocket_endpoint(web):
+def test_host_meta_xrd_and_json_name_the_websocket_and_bosh_endpoints(web):
     conn = http.client.HTTPConnection("127.0.0.1", web.http_port, timeout=5)
     conn.request("GET", "/.well-known/host-meta", headers={"Host": f"localhost:{web.http_port}"})
     r = conn.getresponse()
@@ -239,14 +239,17 @@ def test_host_meta_xrd_and_json_name_the_websocket_endpoint(web):
     assert r.getheader("Access-Control-Allow-Origin") == "*"
     xrd = ET.fromstring(r.read())
     links = [(l.get("rel"), l.get("href")) for l in xrd.iter(q(NS_XRD, "Link"))]
-    assert links == [("urn:xmpp:alt-connections:websocket", f"ws://localhost:{web.http_port}/xmpp-websocket")]
+    assert links == [("urn:xmpp:alt-connections:websocket", f"ws://localhost:{web.http_port}/xmpp-websocket"),
+                     ("urn:xmpp:alt-connections:xbosh", f"http://localhost:{web.http_port}/http-bind")]
     # Same connection (keep-alive): the JSON form.
     conn.request("GET", "/.well-known/host-meta.json", headers={"Host": f"localhost:{web.http_port}"})
     r = conn.getresponse()
     assert r.status == 200 and r.getheader("Content-Type") == "application/json"
     doc = json.loads(r.read())
     assert doc == {"links": [{"rel": "urn:xmpp:alt-connections:websocket",
-                              "href": f"ws://localhost:{web.http_port}/xmpp-websocket"}]}
+                              "href": f"ws://localhost:{web.http_port}/xmpp-websocket"},
+                             {"rel": "urn:xmpp:alt-connections:xbosh",
+                              "href": f"http://localhost:{web.http_port}/http-bind"}]}
     conn.close()
     # Over https the endpoint is wss.
     ctx = ssl.create_default_context()
@@ -256,6 +259,7 @@ def test_host_meta_xrd_and_json_name_the_websocket_endpoint(web):
     conn.request("GET", "/.well-known/host-meta.json", headers={"Host": f"localhost:{web.https_port}"})
     doc = json.loads(conn.getresponse().read())
     assert doc["links"][0]["href"] == f"wss://localhost:{web.https_port}/xmpp-websocket"
+    assert doc["links"][1]["href"] == f"https://localhost:{web.https_port}/http-bind"
     conn.close()
 
 

@@ -1,5 +1,6 @@
 // Converse.js (the web client, unmodified, from npm) in headless Chromium
-// over WebSocket, driven by tests/integration/test_websocket.py through
+// over WebSocket or BOSH (a URL http://.../http-bind), driven by
+// tests/integration/test_websocket.py and test_bosh.py through
 // puppeteer-core and Debian's chromium-headless-shell.
 // Usage: node converse_ws.mjs URL DOMAIN USER PASSWORD
 // Prints: "ONLINE <jid>", "GOT <from> <body>", "SENT", "STOPPED". Answers the
@@ -75,7 +76,8 @@ try {
         },
       });
       window.converse.initialize({
-        websocket_url: url,
+        // ws:// or wss://: WebSocket; http:// or https:// (/http-bind): BOSH (test_bosh.py).
+        ...(url.startsWith("ws") ? { websocket_url: url } : { bosh_service_url: url }),
         jid,
         password,
         auto_login: true,
