@@ -14,6 +14,7 @@
 #include "core/session/session.hpp"
 #include "core/stanza/namespaces.hpp"
 #include "core/stanza/stanza_log.hpp"
+#include "core/stanza/stream_id.hpp"
 #include "core/tls/stream.hpp"
 #include "xml/serializer.hpp"
 
@@ -24,15 +25,6 @@ namespace {
 // What can arrive once reading stopped: the rest of one read, decrypted (one
 // TLS record more at most).
 constexpr size_t kMaxPausedReadBytes = WorkerLoop::read_buffer_size + 16 * 1024;
-
-std::string make_stream_id() {
-  static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string raw = sasl::random_bytes(12);
-  std::string id;
-  id.reserve(raw.size());
-  for (unsigned char c : raw) id.push_back(digits[c % 36]);
-  return id;
-}
 
 std::string escape_attr(std::string_view value) {
   std::string out;
@@ -257,7 +249,7 @@ void C2sStream::on_connection_closed() {
 void C2sStream::send_stream_header() {
   if (header_sent_) return;
   header_sent_ = true;
-  stream_id_ = make_stream_id();
+  stream_id_ = make_stream_id(12);
   std::string header = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
                        "xmlns:stream='http://etherx.jabber.org/streams' id='";
   header += stream_id_;

@@ -1,4 +1,3 @@
-#include "core/stanza/iq_rules.hpp"
 #include "core/component/component_stream.hpp"
 
 #include <spdlog/spdlog.h>
@@ -10,23 +9,16 @@
 #include "core/router/router.hpp"
 #include "core/sasl/crypto.hpp"
 #include "core/server/server_context.hpp"
+#include "core/stanza/iq_rules.hpp"
 #include "core/stanza/namespaces.hpp"
 #include "core/stanza/stanza_errors.hpp"
 #include "core/stanza/stanza_log.hpp"
+#include "core/stanza/stream_id.hpp"
 #include "xml/serializer.hpp"
 
 namespace parley {
 
 namespace {
-
-std::string make_stream_id() {
-  static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string raw = sasl::random_bytes(16);
-  std::string id;
-  id.reserve(raw.size());
-  for (unsigned char c : raw) id.push_back(digits[c % 36]);
-  return id;
-}
 
 bool is_stanza_name(std::string_view name) { return name == "message" || name == "presence" || name == "iq"; }
 
@@ -104,7 +96,7 @@ void ComponentStream::on_connection_bytes(std::string_view bytes) {
 void ComponentStream::send_stream_header(std::string_view from) {
   if (header_sent_) return;
   header_sent_ = true;
-  stream_id_ = make_stream_id();
+  stream_id_ = make_stream_id(16);
   std::string header = "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' "
                        "xmlns:stream='http://etherx.jabber.org/streams' id='";
   header += stream_id_;
