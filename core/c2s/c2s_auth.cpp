@@ -184,7 +184,6 @@ void C2sStream::sasl_start(const xml::Element& auth) {
   SessionId id = session_->id();
   std::string host = this->host();
   std::string username = *user;
-  auth_user_ = username;
   ctx.accounts->read([loop, id, host, username, hash](storage::AccountBackend& accounts) {
     auto record = accounts.get_credentials(host, username, record_name(hash));
     bool failed = !record;
@@ -269,14 +268,14 @@ void C2sStream::sasl_plain(std::string_view message) {
   // verifiers and as a SCRAM client does before hashing.
   auto password = sasl::saslprep(plain->password);
   if (!password || password->empty()) {
-    sasl_failure(sasl::Failure::not_authorized);
+    sasl_failure(sasl::Failure::not_authorized, {}, *user);
     return;
   }
   if (!plain->authzid.empty()) {
     auto authz = Jid::parse(plain->authzid);
     auto self_jid = Jid::make(*user, host());
     if (!authz || !self_jid || *authz != *self_jid) {
-      sasl_failure(sasl::Failure::invalid_authzid);
+      sasl_failure(sasl::Failure::invalid_authzid, {}, *user);
       return;
     }
   }
@@ -290,7 +289,6 @@ void C2sStream::sasl_plain(std::string_view message) {
   SessionId id = session_->id();
   std::string host = this->host();
   std::string username = *user;
-  auth_user_ = username;
   std::string secret = std::move(*password);
   ctx.accounts->read([loop, id, host, username, secret](storage::AccountBackend& accounts) {
     auto record = accounts.get_credentials(host, username, "SCRAM-SHA-256");
@@ -308,9 +306,9 @@ void C2sStream::sasl_plain(std::string_view message) {
       if (self == nullptr || self->state_ != State::authenticating) return;
       // The outcome first, then what the client pipelined after it.
       if (failed) {
-        self->sasl_failure(sasl::Failure::temporary_auth_failure);
+        self->sasl_failure(sasl::Failure::temporary_auth_failure, {}, username);
       } else if (!ok) {
-        self->sasl_failure(sasl::Failure::not_authorized);
+        self->sasl_failure(sasl::Failure::not_authorized, {}, username);
       } else {
         self->session_->set_jid(Jid::make(username, self->host()).value_or(Jid()));
         self->sasl_success({});
@@ -320,10 +318,10 @@ void C2sStream::sasl_plain(std::string_view message) {
   });
 }
 
-void C2sStream::sasl_failure(sasl::Failure failure, std::string_view text) {
+void C2sStream::sasl_failure(sasl::Failure failure, std::string_view text, std::string_view plain_user) {
   // For the operator's log line below (issue 17): taken before the exchange is forgotten.
   std::string mechanism = mechanism_ ? std::string(sasl::mechanism_name(*mechanism_)) : std::string("-");
-  std::string user = std::exchange(auth_user_, std::string());
+  std::string user(plain_user.empty() && scram_ ? std::string_view(scram_->authcid()) : plain_user);
   scram_.reset();
   mechanism_.reset();
   if (state_ == State::closing) return;

@@ -148,7 +148,9 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   void sasl_start(const xml::Element& auth);
   void sasl_response(const xml::Element& response);
   void sasl_plain(std::string_view message);
-  void sasl_failure(sasl::Failure failure, std::string_view text = {});
+  // `user`: the account a PLAIN exchange named, for the operator's log line
+  // (a SCRAM exchange's is in scram_).
+  void sasl_failure(sasl::Failure failure, std::string_view text = {}, std::string_view user = {});
   void sasl_success(std::string_view additional_data);
   void count_abandoned_exchange();
   std::string advertised_mechanisms_xml() const;
@@ -201,8 +203,6 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   // SASL exchange state.
   std::unique_ptr<sasl::ScramServer> scram_;
   std::optional<sasl::Mechanism> mechanism_;
-  // issue 17: the username of the exchange under way, for the auth_failure log line.
-  std::string auth_user_;
 
   struct Migration {
     unsigned loop;

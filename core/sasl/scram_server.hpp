@@ -46,6 +46,8 @@ class ScramServer {
   Result<std::string, Failure> client_first(std::string_view message);
   // The authzid of the gs2 header ("=2C"/"=3D" decoded, not prepared); empty if none.
   const std::string& authzid() const { return authzid_; }
+  // The authcid client_first returned (empty before it): for the operator's log.
+  const std::string& authcid() const { return authcid_; }
 
   // For an unknown user pass make_dummy_credentials(hash, username), so the reply
   // is indistinguishable and the failure comes only at client_final.

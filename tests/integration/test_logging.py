@@ -126,6 +126,14 @@ def test_operator_events_are_greppable_lines(server_factory, raw_factory):
     wrong_password(server, raw_factory, "alice")
     wait_for_log(server, r" info event=auth_failure session=\d+ ip=127\.0\.0\.1 mechanism=PLAIN user=alice "
                          r"condition=not-authorized$")
+    # A SCRAM exchange's account comes from its client-first message (the
+    # stream keeps no copy of its own: per-session memory, session_size_test).
+    scram = raw_factory(server.c2s_port)
+    scram.start()
+    scram.starttls()
+    assert scram.auth_scram("alice", "not-the-password").tag.endswith("failure")
+    wait_for_log(server, r" info event=auth_failure session=\d+ ip=127\.0\.0\.1 mechanism=SCRAM-SHA-1 user=alice "
+                         r"condition=not-authorized$")
     unloaded = server.ctl("module", "unload", "mod_ping")
     assert unloaded.returncode == 0, unloaded.stdout + unloaded.stderr
     wait_for_log(server, r" info event=module_unloaded module=mod_ping$")
