@@ -11,6 +11,8 @@ Nothing here skips: a missing binary is an error, and a test that tries to
 skip is turned into a failure.
 """
 
+import os
+
 import pytest
 
 from gloox_driver import GlooxClient
@@ -18,6 +20,15 @@ from parley_harness import ParleyServer, PostgresServer, required_binary
 from rawxmpp import RawClient
 
 PASSWORD = "s3cret-pass"
+
+# Set by CTest for the ASan and TSan builds (tests/integration/CMakeLists.txt).
+SANITIZED = bool(os.environ.get("PARLEY_SANITIZED"))
+
+
+def scaled(n, sanitized):
+    """n in the release build; `sanitized` (smaller, still past the bound the
+    test is about) under a sanitizer, whose server runs several times slower."""
+    return sanitized if SANITIZED else n
 
 
 # -- every test fails loudly rather than skipping ------------------------------

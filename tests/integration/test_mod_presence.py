@@ -10,7 +10,7 @@ import sqlite3
 import time
 import xml.etree.ElementTree as ET
 
-from conftest import PASSWORD
+from conftest import PASSWORD, scaled
 from rawxmpp import NS_CLIENT, q, stanza_error_condition
 
 MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}}
@@ -346,7 +346,7 @@ def test_logout_fan_out_leaves_the_loop_to_other_sessions(server_factory, raw_fa
     # answer meanwhile. It now goes in batches (fanout_batch per turn): a
     # ping on the same loop is answered promptly while it runs, and every
     # recipient gets its unavailable.
-    n = 60_000
+    n = scaled(60_000, 15_000)
     # At info: a debug line for each of 60,000 stanzas is most of the time
     # a sanitizer build spends on this test.
     server = server_factory(modules={**MODULES, "mod_presence": {"max_directed_presences": 100_000}},
@@ -387,7 +387,7 @@ def test_broadcast_to_a_large_roster_leaves_the_loop_to_other_sessions(server_fa
     # Issue 9 item 4: a presence broadcast to a large roster (a deployment
     # that raised max_roster_size) went out in one loop turn. 50,000
     # subscribers, written straight into the roster table.
-    n = 50_000
+    n = scaled(50_000, 12_500)
     server = server_factory(modules={**MODULES, "mod_roster": {"max_roster_size": 100_000}}, workers=1,
                             loglevel="info")
     for user in ("alice", "zoe", "carol"):
@@ -427,7 +427,7 @@ def test_probe_answers_at_login_are_paced_by_the_connection(server_factory, raw_
     # status each (15 MB, more than the 4 MiB write backlog) cut it; the
     # answers now go in batches, the next once the connection wrote the
     # last, and the user gets all of them.
-    contacts = [f"c{i:02d}" for i in range(60)]
+    contacts = [f"c{i:02d}" for i in range(scaled(60, 24))]  # sanitized: 6 MB, still past the backlog
     server = server_factory(modules=MODULES)
     for user in ("alice", *contacts):
         server.register(user, PASSWORD)
