@@ -350,8 +350,10 @@ def test_requests_out_of_order_are_processed_in_rid_order(bosh, client, raw_fact
                                                         "</message>"))
     assert carol.expect_message().find(q(NS_CLIENT, "body")).text == "one"
     assert carol.expect_message().find(q(NS_CLIENT, "body")).text == "two"
-    # Answered in rid order: one (pushed out by two, hold 1), then two at its wait (1 s).
+    # Answered in rid order: one (pushed out by two, hold 1), then two (held:
+    # a pause answers it now rather than at its wait).
     assert b.answer(early)[0].status == 200
+    b.exchange(attrs="pause='10'")
     assert b.answer(late)[0].status == 200
 
 
@@ -387,6 +389,8 @@ def test_a_rid_repeated_while_held_moves_the_answer_to_the_new_request(bosh, cli
     new = b.start(text)
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, http.client.IncompleteRead)):
         b.answer(old)
+    # The new copy is the held one now: a pause answers it at once (not at its wait).
+    b.exchange(attrs="pause='10'")
     r, data = b.answer(new)
     assert r.status == 200 and ET.fromstring(data).get("type") is None
     # Not forwarded twice: the next message carol gets is the marker.
