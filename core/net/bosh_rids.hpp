@@ -79,6 +79,9 @@ class RidWindow {
   // The highest rid processed: every one below it was (a response's 'ack').
   uint64_t last_processed() const { return next_ - 1; }
   size_t waiting() const { return waiting_.size(); }
+  // The waiting request with the highest rid, or null: the last of the
+  // client's sequence so far, whatever order the requests arrived in.
+  const Request* last_waiting() const { return waiting_.empty() ? nullptr : &waiting_.rbegin()->second; }
   size_t kept() const { return answers_.size(); }
   // Waiting requests, for a session that ends (answered, in rid order).
   std::map<uint64_t, Request> take_waiting() { return std::exchange(waiting_, {}); }

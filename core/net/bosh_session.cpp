@@ -278,8 +278,6 @@ void BoshSession::request(BoshRequest&& r) {
   if (r.body.has("ack")) {
     if (auto ack = bosh::parse_uint(r.body.attr("ack"), UINT64_MAX)) rids_.acknowledged(*ack);
   }
-  bool special = r.body.attr("type") == "terminate" || r.body.has("pause");
-  bool empty = !special && r.body.payloads.empty() && r.body.attr(bosh::kXmppRestart) != "true";
   uint64_t rid = r.rid;
   BoshReply reply = r.reply;
   std::optional<BoshRequest> displaced;
@@ -319,7 +317,16 @@ void BoshSession::request(BoshRequest&& r) {
       break;
   }
   // XEP-0124 §12: more requests at once than 'requests' (a pause or a
-  // terminate may be one more), or empty ones faster than 'polling'.
+  // terminate may be one more), or empty ones faster than 'polling'. Whether
+  // "the last request" is empty, a pause or a terminate is read from the last
+  // one in rid order, not from the last to arrive: a client's requests come on
+  // several connections (and through either worker loop) in any order, and an
+  // empty poll that arrives after the request with data sent behind it is not
+  // polling too often. The arriving request waits in the window now, so there
+  // is a last one.
+  const BoshRequest& last = *rids_.last_waiting();
+  bool special = last.body.attr("type") == "terminate" || last.body.has("pause");
+  bool empty = !special && last.body.payloads.empty() && last.body.attr(bosh::kXmppRestart) != "true";
   size_t outstanding = held_.size() + rids_.waiting();
   if (!special && outstanding > p_.requests) {
     spdlog::info("bosh {}: {} makes too many simultaneous requests", p_.sid, p_.peer_ip);

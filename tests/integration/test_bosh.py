@@ -11,6 +11,7 @@ import base64
 import http.client
 import itertools
 import os
+import select
 import ssl
 import subprocess
 import threading
@@ -274,22 +275,65 @@ def test_a_held_request_is_answered_empty_when_wait_passes(bosh, client):
     assert 0.8 <= elapsed < 4, elapsed
 
 
+def challenge_once(b, *answers):
+    """The SCRAM challenge came in exactly one of `answers` (the session's
+    answers so far); if in none (the account lookup outlasted the waits), the
+    next request carries it."""
+    found = [d for d in answers if ET.fromstring(d).find(q(NS_SASL, "challenge")) is not None]
+    assert len(found) <= 1, answers
+    if not found:
+        assert b.exchange().find(q(NS_SASL, "challenge")) is not None, answers
+
+
 def test_more_requests_than_hold_answer_the_oldest_at_once(bosh, client):
     b = client()
-    b.create(wait=2, hold=1)
+    b.create(wait=MAX_WAIT, hold=1)
     started = time.monotonic()
     first = b.start(b.request())  # held
     second = b.start(b.request(SCRAM_START))
-    # Two held with hold 1: the oldest is answered at once, with what there is
-    # (the challenge if the account lookup was done by then; else nothing).
+    # Two held with hold 1: the oldest is answered at once (long before its
+    # wait), with what there is (the challenge if the account lookup was done
+    # by then; else nothing).
     r1, d1 = b.answer(first)
-    assert time.monotonic() - started < 1.5
-    # The second waits for data (the challenge) or its wait (2 s).
+    assert time.monotonic() - started < MAX_WAIT - 1.5
+    assert ET.fromstring(d1).get("type") is None, d1
+    if ET.fromstring(d1).find(q(NS_SASL, "challenge")) is not None:
+        # The second has nothing to carry: a pause answers it now, not at its wait.
+        b.exchange(attrs="pause='10'")
     r2, d2 = b.answer(second)
-    challenges = [ET.fromstring(d).find(q(NS_SASL, "challenge")) for d in (d1, d2)]
-    assert len([c for c in challenges if c is not None]) == 1, (d1, d2)
-    if challenges[1] is None:
-        assert len(ET.fromstring(d2)) == 0 and time.monotonic() - started >= 1.5
+    assert ET.fromstring(d2).get("type") is None, d2
+    challenge_once(b, d1, d2)
+
+
+def test_an_empty_request_arriving_after_the_next_one_with_data_is_not_polling(bosh, client):
+    # Regression: a client's requests come on several connections (and reach
+    # the session through either worker loop) in any order. The held empty
+    # request (rid one) arriving after the one with data (rid two) is the
+    # ordinary pair above, not two empty requests faster than 'polling'; the
+    # session was ended with policy-violation when the request that arrived
+    # last was taken for the last of the sequence.
+    b = client()
+    b.create(wait=MAX_WAIT, hold=1)
+    one, two = b.rid + 1, b.rid + 2
+    b.rid = two
+    # Rid two twice: the later copy replaces the earlier, whose connection is
+    # closed. Once one is closed both have arrived, and rid two waits for one.
+    copies = [b.start(body(f"rid='{two}' sid='{b.sid}'", SCRAM_START)) for _ in range(2)]
+    readable, _, _ = select.select([c.sock for c in copies], [], [], 15)
+    assert len(readable) == 1
+    cut = next(c for c in copies if c.sock is readable[0])
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, http.client.IncompleteRead)):
+        b.answer(cut)
+    second = next(c for c in copies if c is not cut)
+    started = time.monotonic()
+    r1, d1 = b.post(body(f"rid='{one}' sid='{b.sid}'"))
+    assert r1.status == 200 and ET.fromstring(d1).get("type") is None, d1
+    assert time.monotonic() - started < MAX_WAIT - 1.5  # the oldest, at once
+    if ET.fromstring(d1).find(q(NS_SASL, "challenge")) is not None:
+        b.exchange(attrs="pause='10'")
+    r2, d2 = b.answer(second)
+    assert ET.fromstring(d2).get("type") is None, d2
+    challenge_once(b, d1, d2)
 
 
 def test_requests_out_of_order_are_processed_in_rid_order(bosh, client, raw_factory):
@@ -306,8 +350,10 @@ def test_requests_out_of_order_are_processed_in_rid_order(bosh, client, raw_fact
                                                         "</message>"))
     assert carol.expect_message().find(q(NS_CLIENT, "body")).text == "one"
     assert carol.expect_message().find(q(NS_CLIENT, "body")).text == "two"
-    # Answered in rid order: one (pushed out by two, hold 1), then two at its wait (1 s).
+    # Answered in rid order: one (pushed out by two, hold 1), then two (held:
+    # a pause answers it now rather than at its wait).
     assert b.answer(early)[0].status == 200
+    b.exchange(attrs="pause='10'")
     assert b.answer(late)[0].status == 200
 
 
@@ -343,6 +389,8 @@ def test_a_rid_repeated_while_held_moves_the_answer_to_the_new_request(bosh, cli
     new = b.start(text)
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, http.client.IncompleteRead)):
         b.answer(old)
+    # The new copy is the held one now: a pause answers it at once (not at its wait).
+    b.exchange(attrs="pause='10'")
     r, data = b.answer(new)
     assert r.status == 200 and ET.fromstring(data).get("type") is None
     # Not forwarded twice: the next message carol gets is the marker.

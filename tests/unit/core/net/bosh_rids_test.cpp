@@ -41,6 +41,19 @@ TEST_CASE("requests are processed in rid order, a gap holding the ones after it"
   CHECK(w.last_processed() == 103);
 }
 
+TEST_CASE("the last waiting request is the highest rid, not the last to arrive") {
+  // The session reads "the last request" of XEP-0124 §12 (empty? a pause?) from it.
+  RidWindow<std::string> w(100, 3, 3);
+  std::optional<std::string> displaced;
+  CHECK(w.last_waiting() == nullptr);
+  CHECK(w.admit(102, "data", none_held, displaced) == Admit::queued);
+  CHECK(w.admit(101, "empty", none_held, displaced) == Admit::queued);
+  REQUIRE(w.last_waiting() != nullptr);
+  CHECK(*w.last_waiting() == "data");
+  drain(w);
+  CHECK(w.last_waiting() == nullptr);
+}
+
 TEST_CASE("a rid past the window is item-not-found, and so is an old one no longer kept") {
   RidWindow<std::string> w(10, 2, 2);
   std::optional<std::string> displaced;
