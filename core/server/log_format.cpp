@@ -7,34 +7,16 @@
 #include <ctime>
 #include <memory>
 
+#include "core/control/json_text.hpp"
+
 namespace parley {
 
 namespace {
 
 bool key_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }
 
-void json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          static const char* hex = "0123456789abcdef";
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
+// RFC 8259 escaping, as parleyctl --json writes it.
+void json_string(std::string& out, std::string_view s) { out += control::json_string(s); }
 
 class JsonFormatter : public spdlog::formatter {
  public:
