@@ -1,13 +1,14 @@
 #!/bin/bash
 # Second command of the README: the whole test suite, as CI runs it.
-#   1. release build: unit + integration tests (real parleyd, gloox and slixmpp clients)
-#   2. ASan+UBSan build: the same tests
+#   1. release build: integration, hostile and packaging tests (real parleyd,
+#      gloox, slixmpp and web clients)
+#   2. ASan+UBSan build: the unit tests and the same suites
 #   3. TSan build: the tests whose threads meet (the loops' queues, the route
 #      table, the session table and sessions moving between loops, and the
 #      integration suites that route across the two loops: the
-#      core's and every module's)
+#      core's, BOSH's and every module's)
 #   4. clang libFuzzer targets: each runs briefly on its seed corpus
-# Set PARLEY_QUICK=1 to run step 1 only. Every step prints its wall time, and
+# Set PARLEY_QUICK=1 to run step 1 only (with the unit tests). Every step prints its wall time, and
 # the end a table of them with the total (CI must stay under 30 minutes on a
 # 2-core machine). Builds go through ccache when it is installed.
 set -uo pipefail
@@ -109,11 +110,11 @@ tsan() {
   # the module host's, the session seams across loops, reload storms, and the
   # modules driven by gloox).
   TSAN_OPTIONS="second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" timed tests run_ctest "$dir" \
-    -R '^(unit_core_(loop|session|router|modules)|integration_(gloox|gloox_modules|stanzas|modules|session_seams|reload_storm|component|metrics|mod_[a-z_]+))$'
+    -R '^(unit_core_(loop|session|router|modules)|integration_(gloox|gloox_modules|stanzas|modules|session_seams|reload_storm|component|metrics|bosh|mod_[a-z_]+))$'
 }
 
 fuzz() {
-  tests/fuzz/run-fuzzers.sh build-fuzz 8 2>&1 | tee "$log"
+  tests/fuzz/run-fuzzers.sh build-fuzz 6 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   passed=$((passed + $(grep -c "stat::number_of_executed_units" "$log")))
   failed=$((failed + $(grep -c "FAILED" "$log")))
@@ -125,7 +126,13 @@ fuzz() {
 # debug information (about a tenth of its compile time); the sanitizer builds
 # keep line tables only (-g1), which is all their reports need to name a file
 # and line.
-step "release build and tests" build_and_test build -DCMAKE_BUILD_TYPE=Release \
+# The unit tests are built and run once, in the ASan+UBSan step (stricter, and
+# a third of a build's compile time saved here); the release step runs every
+# integration, hostile and packaging suite against the release parleyd.
+# PARLEY_QUICK (the release step alone) keeps them here.
+release_unit_tests=OFF
+[ -n "${PARLEY_QUICK:-}" ] && release_unit_tests=ON
+step "release build and tests" build_and_test build -DCMAKE_BUILD_TYPE=Release -DPARLEY_BUILD_UNIT_TESTS=$release_unit_tests \
   -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG"
 if [ -z "${PARLEY_QUICK:-}" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:malloc_context_size=12 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
