@@ -616,11 +616,11 @@ def test_stanzajs_logs_in_over_bosh_and_chats_with_a_tcp_client(bosh, raw_factor
     """StanzaJS 12 (npm, unmodified) over BOSH (http, SCRAM): session,
     SASL, restart, bind, a message each way, a ping, terminate."""
     cache = node_clients_dir()
-    source = Path(os.environ["PARLEY_SOURCE_DIR"]) / "tests" / "integration" / "node" / "stanza_bosh.mjs"
-    runnable = cache / "stanza_bosh.mjs"
+    source = Path(os.environ["PARLEY_SOURCE_DIR"]) / "tests" / "integration" / "node" / "stanza_client.mjs"
+    runnable = cache / "stanza_client.mjs"
     runnable.write_text(source.read_text())
     proc = subprocess.Popen(["node", str(runnable), f"http://127.0.0.1:{bosh.http_port}/http-bind", "localhost",
-                             "bob", PASSWORD], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "bob", PASSWORD, "stanzabosh"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = proc.stdout.readline().strip()
         assert line == "ONLINE bob@localhost/stanzabosh", line + proc.stdout.read()

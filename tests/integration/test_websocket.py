@@ -375,7 +375,7 @@ def node_clients_dir(kind=None):
     return cache
 
 
-@pytest.mark.parametrize("script,resource", [("xmpp_client_ws.mjs", "xmppjs"), ("stanza_ws.mjs", "stanzajs")],
+@pytest.mark.parametrize("script,resource", [("xmpp_client_ws.mjs", "xmppjs"), ("stanza_client.mjs", "stanzajs")],
                          ids=["xmpp.js", "stanza.js"])
 def test_web_client_library_logs_in_over_websocket_and_chats_with_a_tcp_client(web, raw_factory, script, resource):
     """@xmpp/client and StanzaJS (npm, unmodified) log in over ws (SCRAM),

@@ -1,15 +1,17 @@
-// StanzaJS over WebSocket, driven by tests/integration/test_websocket.py.
-// Usage: node stanza_ws.mjs URL DOMAIN USER PASSWORD
+// StanzaJS over WebSocket (a ws:// or wss:// URL, tests/integration/test_websocket.py)
+// or BOSH (an http:// or https:// URL to /http-bind, test_bosh.py).
+// Usage: node stanza_client.mjs URL DOMAIN USER PASSWORD [RESOURCE]
 // Prints one line per event on stdout: "ONLINE <jid>", "GOT <from> <body>";
 // answers the first chat message with "echo: <body>", then disconnects.
 import * as XMPP from "stanza";
 
-const [url, domain, username, password] = process.argv.slice(2);
+const [url, domain, username, password, resource = "stanzajs"] = process.argv.slice(2);
+const bosh = url.startsWith("http");
 const client = XMPP.createClient({
   jid: `${username}@${domain}`,
   password,
-  resource: "stanzajs",
-  transports: { websocket: url, bosh: false },
+  resource,
+  transports: bosh ? { websocket: false, bosh: url } : { websocket: url, bosh: false },
 });
 
 let answered = false;
