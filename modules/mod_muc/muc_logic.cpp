@@ -1,6 +1,8 @@
 // mod_muc's pure logic: see muc_logic.hpp.
 #include "muc_logic.hpp"
 
+#include "parley/sdk/line_record.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -329,28 +331,8 @@ namespace muc {
 
 namespace {
 
-std::string escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
-}
-
-std::string unescape(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      ++i;
-      out += s[i] == 'n' ? '\n' : s[i];
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
+using parley::escape_line;
+using parley::unescape_line;
 
 std::string roles_text(const std::set<Role>& roles) {
   std::string out;
@@ -368,7 +350,7 @@ std::string encode_config(const RoomConfig& c) {
   auto line = [&](const char* key, std::string_view value) {
     out += key;
     out += '=';
-    out += escape(value);
+    out += escape_line(value);
     out += '\n';
   };
   auto flag = [&](const char* key, bool v) { line(key, v ? "1" : "0"); };
@@ -402,7 +384,7 @@ RoomConfig decode_config(std::string_view text, int64_t max_users_limit) {
     std::size_t eq = line.find('=');
     if (eq == std::string_view::npos) continue;
     std::string_view key = line.substr(0, eq);
-    std::string value = unescape(line.substr(eq + 1));
+    std::string value = unescape_line(line.substr(eq + 1));
     bool on = value == "1";
     auto roles = [&]() {
       std::set<Role> out;

@@ -1,5 +1,7 @@
 #include "pubsub_logic.hpp"
 
+#include "parley/sdk/line_record.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -200,35 +202,16 @@ std::vector<ConfigField> config_fields(const NodeConfig& c, bool service) {
 }
 
 // One "key value" per line; list entries repeat their key. Values contain no
-// newline (a submitted one is cut at it: see escape()).
+// newline (a submitted one is cut at it: see escape_line()).
 namespace {
-std::string escape(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
-}
-std::string unescape(std::string_view v) {
-  std::string out;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (v[i] == '\\' && i + 1 < v.size()) {
-      out += v[i + 1] == 'n' ? '\n' : v[i + 1];
-      ++i;
-    } else {
-      out += v[i];
-    }
-  }
-  return out;
-}
+using parley::escape_line;
+using parley::unescape_line;
 }  // namespace
 
 std::string serialize_config(const NodeConfig& c) {
   std::string out = "v1\n";
   auto line = [&](std::string_view k, std::string_view v) {
-    out.append(k).append(" ").append(escape(v)).append("\n");
+    out.append(k).append(" ").append(escape_line(v)).append("\n");
   };
   line("access", to_string(c.access));
   line("max_items", std::to_string(c.max_items));
@@ -257,7 +240,7 @@ NodeConfig parse_config(std::string_view stored) {
     auto sp = line.find(' ');
     if (sp == std::string_view::npos) continue;
     std::string_view k = line.substr(0, sp);
-    std::string v = unescape(line.substr(sp + 1));
+    std::string v = unescape_line(line.substr(sp + 1));
     auto b = parse_bool(v);
     if (k == "access") c.access = parse_access(v).value_or(c.access);
     else if (k == "max_items") {
