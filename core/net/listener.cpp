@@ -21,26 +21,47 @@ Listener::Listener(ServerContext& ctx, LoopContext& loop, const config::Listener
 
 Listener::~Listener() = default;
 
-Result<void, std::string> Listener::start() {
-  sockaddr_storage addr{};
-  bool v6 = config_.ip.find(':') != std::string::npos;
-  int rc = v6 ? uv_ip6_addr(config_.ip.c_str(), config_.port, reinterpret_cast<sockaddr_in6*>(&addr))
-              : uv_ip4_addr(config_.ip.c_str(), config_.port, reinterpret_cast<sockaddr_in*>(&addr));
-  if (rc != 0) return unexpected(fmt::format("bad listen address {}: {}", config_.ip, uv_strerror(rc)));
+namespace {
 
+// A socket bound to the listener's address (SO_REUSEADDR, so connections of an
+// earlier run in TIME_WAIT do not count), SO_REUSEPORT when `shared`.
+Result<int, std::string> bound_socket(const config::Listener& config, bool shared) {
+  sockaddr_storage addr{};
+  bool v6 = config.ip.find(':') != std::string::npos;
+  int rc = v6 ? uv_ip6_addr(config.ip.c_str(), config.port, reinterpret_cast<sockaddr_in6*>(&addr))
+              : uv_ip4_addr(config.ip.c_str(), config.port, reinterpret_cast<sockaddr_in*>(&addr));
+  if (rc != 0) return unexpected(fmt::format("bad listen address {}: {}", config.ip, uv_strerror(rc)));
   // libuv 1.44 has no SO_REUSEPORT flag for uv_tcp_bind: make the socket here.
   int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return unexpected(fmt::format("socket(): {}", strerror(errno)));
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (shared) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   socklen_t len = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     std::string reason = strerror(errno);
     ::close(fd);
-    return unexpected(fmt::format("cannot listen on {}:{}: {}", config_.ip, config_.port, reason));
+    return unexpected(fmt::format("cannot listen on {}:{}: {}", config.ip, config.port, reason));
   }
+  return fd;
+}
+
+}  // namespace
+
+Result<void, std::string> Listener::check_unshared(const config::Listener& config) {
+  if (config.port == 0) return {};  // the kernel picks a free port per socket
+  auto probe = bound_socket(config, false);
+  if (!probe) return unexpected(probe.error());
+  ::close(*probe);
+  return {};
+}
+
+Result<void, std::string> Listener::start() {
+  auto bound = bound_socket(config_, true);
+  if (!bound) return unexpected(bound.error());
+  int fd = *bound;
+  int rc = 0;
   uv_tcp_init(loop_.loop.uv(), &tcp_);
   open_ = true;
   if ((rc = uv_tcp_open(&tcp_, fd)) != 0) {

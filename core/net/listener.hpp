@@ -24,6 +24,14 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   Result<void, std::string> start();
+  // Refuses an address another socket already listens on, before the loops'
+  // SO_REUSEPORT sockets are bound: SO_REUSEPORT lets any process of the same
+  // user join a port, and the kernel would then hand part of the connections
+  // to it (a second server started on a port in use would take some of the
+  // first one's clients instead of failing). A probe bound without
+  // SO_REUSEPORT fails while any socket listens there; the window between the
+  // probe and the loops' binds is the only one left.
+  static Result<void, std::string> check_unshared(const config::Listener& config);
   // Stops accepting; the handle is freed in its close callback, after which the
   // Listener may be destroyed (closed() tells).
   void close();

@@ -212,6 +212,8 @@ Result<void, std::string> Server::start() {
   modules_ = std::make_unique<ModuleManager>(*ctx_, config_, *main_);
   if (auto loaded = modules_->load_configured(); !loaded) return unexpected(loaded.error());
 
+  for (const auto& listen : config_.listen)
+    if (auto unshared = Listener::check_unshared(listen); !unshared) return unexpected(unshared.error());
   for (auto& loop : ctx_->loops) {
     for (const auto& listen : config_.listen) {
       auto listener = std::make_unique<Listener>(*ctx_, *loop, listen);

@@ -11,8 +11,10 @@ server make its own.
 """
 
 import atexit
+import fcntl
 import os
 import re
+import resource
 import shutil
 import signal
 import random
@@ -57,6 +59,19 @@ def required_binary(env_name):
 
 
 _ports_given = set()
+# One lock file per port given, held (open, flock'ed) until this process ends:
+# ctest runs several test processes side by side, and a port one of them gave
+# to a server that is stopped for a restart is free to bind in that window, so
+# another process could pick it too. Both servers would then share it through
+# SO_REUSEPORT (before parleyd refused a port in use) or the restart would fail.
+_PORT_LOCK_DIR = Path(tempfile.gettempdir()) / f"parley-test-ports-{os.getuid()}"
+_port_locks = []
+# A suite that starts a few hundred servers holds as many lock files as it was
+# given ports, beside its clients' sockets: room above a 1,024 soft limit.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+_want = 65536 if _hard == resource.RLIM_INFINITY else min(_hard, 65536)
+if _soft != resource.RLIM_INFINITY and _soft < _want:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_want, _hard))
 
 
 def _ephemeral_range():
@@ -82,15 +97,28 @@ def free_port():
     rng = random.Random()
     while True:
         port = rng.randrange(10000, max(10001, low))
-        if port in _ports_given:
+        if port in _ports_given or not _claim(port):
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
-                continue
+                continue  # stays claimed: never tried again by anyone
         _ports_given.add(port)
         return port
+
+
+def _claim(port):
+    """True if no other live test process has claimed `port`; it is ours now."""
+    _PORT_LOCK_DIR.mkdir(exist_ok=True)
+    fd = os.open(_PORT_LOCK_DIR / str(port), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _port_locks.append(fd)  # released by the kernel when this process exits
+    return True
 
 
 class CertCache:
