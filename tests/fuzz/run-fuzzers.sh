@@ -1,16 +1,22 @@
 #!/bin/bash
 # Builds the libFuzzer targets with clang and runs each for a while on a copy
-# of its seed corpus. Usage: run-fuzzers.sh BUILD_DIR SECONDS_PER_TARGET
+# of its seed corpus. Usage: run-fuzzers.sh BUILD_DIR SECONDS_PER_TARGET [build|run]
+# (build: only build the targets; run: only run them, built already; both by default).
 # Exit status: non-zero if a target fails to build or finds a crash.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build-fuzz}
 seconds=${2:-20}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1 -DPARLEY_FUZZ=ON -DPARLEY_BUILD_TESTS=ON \
-  -DCMAKE_UNITY_BUILD=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null || exit 1
+phase=${3:-all}
 targets=$(sed -n 's/^parley_add_fuzzer(\([a-z0-9_]*\) .*/\1/p' tests/fuzz/CMakeLists.txt)
-# shellcheck disable=SC2086
-cmake --build "$build" -j "$(nproc)" --target $targets || exit 1
+if [ "$phase" != run ]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1 \
+    -DPARLEY_FUZZ=ON -DPARLEY_BUILD_TESTS=ON -DCMAKE_UNITY_BUILD=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    >/dev/null || exit 1
+  # shellcheck disable=SC2086
+  cmake --build "$build" -j "$(nproc)" --target $targets || exit 1
+fi
+[ "$phase" = build ] && exit 0
 status=0
 for t in $targets; do
   corpus=tests/fuzz/corpus/${t%_fuzz}
