@@ -10,20 +10,25 @@
 // (mod_push_registrations) until the typed stores land.
 //
 // Triggers: a message that reaches the offline rules (no available resource:
-// mod_offline stores it) for an account with registrations, and a message
+// mod_offline stores it) for an account with registrations; a message
 // queued for a detached XEP-0198 session (its socket was lost; the host's
-// PARLEY_EVENT_DETACHED_STANZA). Never for a message delivered to a
-// connected session.
+// PARLEY_EVENT_DETACHED_STANZA); PARLEY_EVENT_WAKE_UP (room messages for
+// members not in the room, urgent stanzas for CSI-inactive sessions). Except
+// for an offline message, only when every bound session of the user sleeps
+// (detached or CSI-inactive: sleep_table.hpp): never for a user with a
+// connected, active session.
 //
 // The notification: an iq-set pubsub <publish node='NODE'> with
 // <notification xmlns='urn:xmpp:push:0'> carrying the summary form
 // (message-count: messages notified since the user last bound a session;
 // last-message-sender; last-message-body only with include_body: true) and
 // the registration's publish-options passed through unchanged, from the
-// user's bare JID, routed like any iq (send_iq). The app server's answer:
-// an error of type cancel or auth disables the registration (removed); a
-// wait error or no answer in time is retried with exponential back-off
-// (max_retries); a modify error drops this notification only.
+// server's JID (XEP-0357 0.3), routed like any iq (send_iq). The app
+// server's answer: an error of type cancel or auth disables the registration
+// (removed); a wait error or no answer in time is retried with exponential
+// back-off (max_retries); a modify error drops this notification only. An
+// app server's affiliation change notice to the user (§8, remote disabling)
+// removes the registration of that service and node.
 //
 // Options:
 //   include_body          send the message body to the app server (default false)
@@ -50,7 +55,8 @@
 //
 // Counters: enabled, disabled, sent, failed, removed, retried, rate_limited,
 // dropped_disabled (a notification that waited for a registration disabled
-// meanwhile), webhook_sent, webhook_failed.
+// meanwhile), webhook_sent, webhook_failed, remote_disabled (§8), awake (a
+// trigger not pushed: the user has a connected, active session).
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -63,6 +69,7 @@
 
 #include "parley/module.hpp"
 #include "push_logic.hpp"
+#include "sleep_table.hpp"
 
 namespace {
 
@@ -70,6 +77,7 @@ namespace push = parley::push;
 
 constexpr const char* ns_disco_info = "http://jabber.org/protocol/disco#info";
 constexpr const char* ns_wake = "urn:parley:wake:0";  // PARLEY_EVENT_WAKE_UP's accumulator
+constexpr const char* ns_csi = "urn:xmpp:csi:0";
 
 constexpr const char* sql_upsert =
     "INSERT INTO mod_push_registrations (host, user, jid, node, options) VALUES (?, ?, ?, ?, ?) "
@@ -213,16 +221,25 @@ class ModPush : public parley::Module {
   // A message waiting for a detached session (XEP-0198): its client sleeps.
   // The offline rule, and a room's message too (the session is a joined
   // occupant of a group chat).
+  // Not while another session of the user is connected and active.
   parley::Outcome on_detached_stanza(const parley::Event& event) {
-    if (auto stanza = event.stanza(); stanza && worth_a_push(*stanza, true))
-      notify(std::string(event.user()), std::string(stanza->attr("from").value_or("")), stanza->child_text("body"));
+    auto stanza = event.stanza();
+    if (!stanza || !worth_a_push(*stanza, true)) return parley::Outcome::pass;
+    std::string user(event.user());
+    if (!user_asleep(user)) {
+      host().counter_add("awake");
+      return parley::Outcome::pass;
+    }
+    notify(user, std::string(stanza->attr("from").value_or("")), stanza->child_text("body"));
     return parley::Outcome::pass;
   }
 
   // PARLEY_EVENT_WAKE_UP: another module says users will not see a stanza
   // now (mod_muc: room members with no joined session; mod_csi: an urgent
   // stanza for an inactive session). Each recipient of this host with
-  // registrations is notified, as for an offline message.
+  // registrations is notified, as for an offline message, when every session
+  // of theirs sleeps: a room member who is online elsewhere, not joined to
+  // the room, is at their client and is not pushed.
   parley::Outcome on_wake_up(const parley::Event& event) {
     auto acc = event.acc();
     if (!acc || acc->name() != "wake" || acc->xmlns() != ns_wake) return parley::Outcome::pass;
@@ -240,7 +257,12 @@ class ModPush : public parley::Module {
       if (!prepared) continue;
       parley::Jid jid = parley::Jid::prepared(*prepared);
       if (jid.local().empty() || jid.domain() != domain_) continue;
-      notify(std::string(jid.local()), sender, body);
+      std::string user(jid.local());
+      if (!user_asleep(user)) {
+        host().counter_add("awake");
+        continue;
+      }
+      notify(user, sender, body);
     }
     return parley::Outcome::pass;
   }
@@ -249,6 +271,82 @@ class ModPush : public parley::Module {
   void on_session_bound(const parley::Event& event) {
     std::lock_guard lock(mu_);
     counts_.erase(std::string(event.user()));
+  }
+
+  // ---- which sessions sleep ----
+
+  void on_detached(const parley::Event& event) { sleep_.set(event.session(), push::SleepTable::detached, true); }
+
+  // A new stream begins active (XEP-0352 §5): the client says <inactive/>
+  // again if it still is.
+  void on_reattached(const parley::Event& event) {
+    sleep_.set(event.session(), push::SleepTable::detached, false);
+    sleep_.set(event.session(), push::SleepTable::inactive, false);
+    on_session_bound(event);
+  }
+
+  void on_session_closed(const parley::Event& event) { sleep_.forget(event.session()); }
+
+  // XEP-0352's nonzas, seen before mod_csi (40) takes them; passed on.
+  parley::Outcome on_nonza(const parley::Event& event) {
+    auto nonza = event.stanza();
+    if (!nonza || nonza->xmlns() != ns_csi) return parley::Outcome::pass;
+    if (nonza->name() == "inactive") sleep_.set(event.session(), push::SleepTable::inactive, true);
+    else if (nonza->name() == "active") sleep_.set(event.session(), push::SleepTable::inactive, false);
+    return parley::Outcome::pass;
+  }
+
+  // ---- XEP-0357 §8: remote disabling ----
+
+  // An app server's affiliation change notice to the user's bare JID
+  // (push_logic.hpp: AffiliationNotice) removes the registration of its
+  // sender and that node. The sender is the stanza's 'from', which the
+  // router vouches for (a component's is checked against its domain): a
+  // notice can only remove its sender's own registrations. The message goes
+  // on to the user's clients (or offline) as any: it is addressed to them,
+  // and a pubsub notice from some other service may be theirs to read.
+  parley::Outcome on_message_to_local(const parley::Event& event) {
+    auto stanza = event.stanza();
+    if (!stanza) return parley::Outcome::pass;
+    auto pubsub = stanza->child("pubsub", push::ns_pubsub);
+    if (!pubsub || stanza->attr("type").value_or("") == "error") return parley::Outcome::pass;
+    std::string user(event.user());
+    auto from = host().prepare_jid(stanza->attr("from").value_or(""));
+    if (user.empty() || !from) return parley::Outcome::pass;
+    std::string user_bare = user + "@" + domain_;
+    auto consider = [&](std::optional<std::string_view> node, parley::ElementView affiliation) {
+      std::string_view jid_attr = affiliation.attr("jid").value_or("");
+      std::optional<std::string> jid = jid_attr.empty() ? std::optional<std::string>(std::string())
+                                                        : host().prepare_jid(jid_attr);
+      if (!jid) return;
+      push::AffiliationNotice notice{node, *jid, affiliation.attr("affiliation").value_or("")};
+      if (!push::notice_disables(notice, user_bare, domain_)) return;
+      Registration reg{*from, std::string(*node), {}};
+      host().execute(sql_delete_node, {domain_, user, reg.jid, reg.node},
+                     [this, user, reg](parley::Result<parley::Rows, std::string> rows) {
+                       if (!rows || rows->changes() == 0) return;
+                       host().counter_add("remote_disabled", rows->changes());
+                       host().info("push service " + reg.jid + " disabled node '" + reg.node + "' of " + user +
+                                   " (XEP-0357 affiliation change)");
+                       std::lock_guard lock(mu_);
+                       rate_->forget(device_key(user, reg));
+                     });
+    };
+    // XEP-0357's example: the node on <pubsub/>, the <affiliation/> in it.
+    if (auto a = pubsub->child("affiliation", push::ns_pubsub)) consider(pubsub->attr("node"), *a);
+    // XEP-0060 §8.9.4's shape: <affiliations node='...'><affiliation/></affiliations>.
+    if (auto list = pubsub->child("affiliations", push::ns_pubsub)) {
+      for (parley::ElementView a : list->children())
+        if (a.name() == "affiliation" && a.xmlns() == push::ns_pubsub) consider(list->attr("node"), a);
+    }
+    return parley::Outcome::pass;
+  }
+
+  // Hot reload: the sleeping sessions go to the new code.
+  parley::Result<std::string, std::string> save_state() override { return sleep_.save(); }
+  parley::Result<void, std::string> restore_state(std::string_view bytes) override {
+    if (!sleep_.restore(bytes)) return parley::unexpected(std::string("malformed mod_push state"));
+    return {};
   }
 
   void on_user_removed(const parley::Event& event) {
@@ -261,6 +359,13 @@ class ModPush : public parley::Module {
   }
 
  private:
+  // Whether every bound session of `user` (local part) sleeps, or none is bound.
+  bool user_asleep(const std::string& user) const {
+    std::vector<uint64_t> ids;
+    for (const auto& s : host().user_sessions(user + "@" + domain_)) ids.push_back(s.id);
+    return sleep_.all_asleep(ids);
+  }
+
   // A message a phone should be woken for: with a body (a chat state, a
   // receipt: nothing to wake it for), chat or normal, or a room's groupchat
   // where the caller allows it.
@@ -368,8 +473,7 @@ class ModPush : public parley::Module {
 
   void publish(const std::string& user, Registration reg, push::Summary summary, int attempt) {
     if (reg.webhook) return publish_webhook(user, summary, attempt);
-    std::string from = user + "@" + domain_;
-    auto iq = host().parse(push::notification_iq(from, reg.jid, reg.node, summary, reg.options));
+    auto iq = host().parse(push::notification_iq(domain_, reg.jid, reg.node, summary, reg.options));
     if (!iq) return host().error("mod_push: could not build a notification for " + reg.jid);
     bool sent = parley::send_iq(
         host(), std::move(*iq), std::chrono::milliseconds(iq_timeout_ms_),
@@ -472,6 +576,7 @@ class ModPush : public parley::Module {
   std::map<std::string, int64_t> counts_;          // user -> messages notified since the last bind
   std::map<std::string, push::Summary> held_;      // device -> the notification waiting for its interval
   std::unique_ptr<push::RateLimit> rate_;
+  push::SleepTable sleep_;
 };
 
 }  // namespace
@@ -494,7 +599,12 @@ PARLEY_MODULE(ModPush, "mod_push", "1.0.0",
               parley::hook<&ModPush::on_detached_stanza>(PARLEY_EVENT_DETACHED_STANZA),
               parley::hook<&ModPush::on_wake_up>(PARLEY_EVENT_WAKE_UP),
               parley::hook<&ModPush::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),
-              parley::hook<&ModPush::on_session_bound>(PARLEY_EVENT_SESSION_REATTACHED),
+              parley::hook<&ModPush::on_reattached>(PARLEY_EVENT_SESSION_REATTACHED),
+              parley::hook<&ModPush::on_detached>(PARLEY_EVENT_SESSION_DETACHED),
+              parley::hook<&ModPush::on_session_closed>(PARLEY_EVENT_SESSION_CLOSED),
+              // Before mod_csi (40), which takes <inactive/> and <active/>.
+              parley::hook<&ModPush::on_nonza>(PARLEY_EVENT_NONZA_IN, 30),
+              parley::hook<&ModPush::on_message_to_local>(PARLEY_EVENT_MESSAGE_TO_LOCAL),
               parley::hook<&ModPush::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModPush::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
               parley::schema("CREATE TABLE mod_push_registrations (host TEXT NOT NULL, user TEXT NOT NULL, "

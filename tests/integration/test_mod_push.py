@@ -14,7 +14,11 @@ Issue 14, second part: the HTTP webhook (a Python http.server on 127.0.0.1
 gets the HMAC-signed JSON; one that hangs delays no one and times out), a
 push for an urgent message to a CSI-inactive session (none once active), and
 group chat messages for room members who are not in the room or whose joined
-session is detached."""
+session is detached, and none for a member who is online elsewhere and active.
+
+Notifications come from the server's JID (XEP-0357 0.3, as Prosody and
+ejabberd send them). An app server's affiliation change notice (XEP-0357
+section 8, remote disabling) removes that registration."""
 
 import asyncio
 import hashlib
@@ -123,7 +127,7 @@ def pserver(tmp_path_factory, binaries, webhook):
     server.component_port = port
     server.start()
     for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hana", "hang", "ivan", "judy", "kate",
-                 "lena", "mona", "nora"):
+                 "lena", "mona", "nora", "olga", "pia", "quinn"):
         server.register(user, PASSWORD)
     yield server
     code, killed = server.stop()
@@ -218,7 +222,7 @@ def test_offline_push_with_summary_and_publish_options_slixmpp(pserver, made):
         bob = login(pserver, made, "bob", "desk")
         bob.message("carol@localhost", "secret text")
         pub = loop.run_until_complete(asyncio.wait_for(publishes.get(), 15))
-        assert pub.get("from") == "carol@localhost" and pub.get("type") == "set"
+        assert pub.get("from") == "localhost" and pub.get("type") == "set"  # the server's JID
         publish = pub.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
         assert publish.get("node") == "carol-node"
         x = publish.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x")
@@ -363,7 +367,7 @@ def test_push_for_a_detached_session(pserver, made):
     bob = login(pserver, made, "bob", "desk2")
     bob.message(frank.jid, "are you there?")
     iq, publish = expect_push(app, "f-node")
-    assert iq.get("from") == "frank@localhost"
+    assert iq.get("from") == "localhost"
     x = publish.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x")
     fields = form_fields(x)
     assert fields["message-count"] == ["1"]
@@ -504,9 +508,9 @@ def test_group_chat_pushes_for_absent_members_and_detached_occupants(pserver, ma
         pushes[p.get("node")] = (iq, p)
     assert set(pushes) == {"i-node", "j-node"}
     # The group chat's push names its sender, room/nick (ivan's counts the status 101 message too).
-    for node, user, count in (("i-node", "ivan@localhost", "2"), ("j-node", "judy@localhost", "1")):
+    for node, count in (("i-node", "2"), ("j-node", "1")):
         iq, p = pushes[node]
-        assert iq.get("from") == user
+        assert iq.get("from") == "localhost"
         fields = form_fields(p.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
         assert fields["last-message-sender"] == [f"{room}/A"] and fields["message-count"] == [count]
     # kate (no affiliation) was not woken: her next push counts 1 and comes from this chat message.
@@ -557,7 +561,7 @@ def test_group_chat_push_slixmpp(pserver, made):
             return notice, await asyncio.wait_for(publishes.get(), 15)
         notice, pub = runner.run(scenario())
         for iq, sender, count in ((notice, room, "1"), (pub, f"{room}/N", "2")):
-            assert iq.get("from") == "mona@localhost"
+            assert iq.get("from") == "localhost"
             publish = iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
             assert publish.get("node") == "m-node"
             fields = form_fields(publish.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
@@ -598,3 +602,135 @@ def test_reload_cancels_a_hanging_webhook_request(pserver, made, webhook):
     bob.message("hana@localhost", "after the reload")
     doc, _, _ = webhook.wait_for("hana@localhost")
     assert doc["last_message_sender"] == bob.jid
+
+
+def _push_to(app, node):
+    """The first publish to `node` at the raw app server, and the publishes
+    to other nodes that came before it (all answered)."""
+    others = []
+    while True:
+        iq, p = _next_push(app)
+        if p.get("node") == node:
+            return iq, p, others
+        others.append(p)
+
+
+def _summary(publish):
+    return form_fields(publish.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
+
+
+def test_no_groupchat_push_for_a_member_online_elsewhere(pserver, made):
+    """Regression: a room member whose client is connected and active but not
+    joined to the room was pushed for the room's messages. Pushes are for
+    users who are offline or whose sessions all sleep (detached, or
+    CSI-inactive): pia (active, not in the room) is not pushed; quinn (her
+    only session inactive, not in the room) is."""
+    app = RawComponent(pserver.component_port, "app.localhost")
+    made.append(app)
+    app.connect_as(SECRET)
+    room = "awakeroom@conference.localhost"
+    pia = login(pserver, made, "pia", "desk")
+    enable(pia, "p-node")
+    quinn = login(pserver, made, "quinn", "phone")
+    enable(quinn, "q-node")
+    quinn.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    quinn.sync()
+    alice = login(pserver, made, "alice", "awake")
+    join_room(alice, room, "A")
+    reply = alice.iq("set", f"<query xmlns='{NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query>",
+                     to=room)
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    reply = alice.iq("set", f"<query xmlns='{NS_MUC_ADMIN}'><item jid='pia@localhost' affiliation='member'/>"
+                            f"<item jid='quinn@localhost' affiliation='member'/></query>", to=room)
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    # The status 101 notices reach both clients; quinn's, urgent for an
+    # inactive session, is pushed (notify_csi_inactive).
+    pia.expect_message()
+    _, p, others = _push_to(app, "q-node")
+    assert _summary(p)["last-message-sender"] == [room]
+    assert "p-node" not in [o.get("node") for o in others]
+    alice.message(room, "hello awake", type_="groupchat")
+    alice.expect(q("jabber:client", "message"),
+                 match=lambda e: e.get("from") == f"{room}/A" and e.findtext(q("jabber:client", "body")) == "hello awake")
+    _, p, others = _push_to(app, "q-node")
+    fields = _summary(p)
+    assert fields["last-message-sender"] == [f"{room}/A"] and fields["message-count"] == ["2"]
+    assert "p-node" not in [o.get("node") for o in others]
+    # The marker: pia goes offline and gets a direct message. Had the room's
+    # message been pushed to her, it would be counted here (2) and its
+    # publish would come first.
+    pia.close()
+    alice.message("pia@localhost", "now you are offline")
+    _, p, others = _push_to(app, "p-node")
+    fields = _summary(p)
+    assert fields["last-message-sender"] == [alice.jid] and fields["message-count"] == ["1"], fields
+
+
+def test_remote_disabling_by_the_app_server_slixmpp(pserver, made):
+    """XEP-0357 section 8: the app server (a slixmpp ComponentXMPP) tells the
+    user's bare JID that a node's publish affiliation is gone; that
+    registration is removed, in XEP-0357's shape and in XEP-0060's. A notice
+    that keeps a publishing affiliation, or one from another sender, removes
+    nothing."""
+    from slix_driver import SlixRunner
+    olga = login(pserver, made, "olga", "phone")
+    for node in ("a-gone", "b-gone", "c-kept", "d-kept", "z-witness"):
+        enable(olga, node)
+    olga.close()
+    # Not the app server: bob's notice about d-kept removes nothing.
+    bob = login(pserver, made, "bob", "spoof")
+    bob.send(f"<message to='olga@localhost' id='spoof'><pubsub xmlns='{NS_PUBSUB}' node='d-kept'>"
+             f"<affiliation jid='olga@localhost' affiliation='none'/></pubsub></message>")
+    bob.sync()
+    before = int(counters(pserver).get("mod_push.localhost.remote_disabled", "0"))
+    runner = SlixRunner()
+    app = slixmpp.ComponentXMPP("app.localhost", SECRET, "127.0.0.1", pserver.component_port)
+    try:
+        started = runner.loop.create_future()
+        publishes = asyncio.Queue()
+
+        def on_iq(iq):
+            publishes.put_nowait(ET.fromstring(str(iq)))
+            iq.reply().send()
+        app.register_handler(slixmpp.xmlstream.handler.Callback(
+            "push publish", slixmpp.xmlstream.matcher.MatchXPath(f"{{{NS_COMPONENT}}}iq/{{{NS_PUBSUB}}}pubsub"),
+            on_iq))
+        app.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
+        app.connect()
+
+        def notice(payload):
+            m = app.make_message(mto="olga@localhost", mfrom="app.localhost")
+            m.append(ET.fromstring(payload))
+            m.send()
+
+        async def scenario():
+            await asyncio.wait_for(started, 20)
+            notice(f"<pubsub xmlns='{NS_PUBSUB}' node='a-gone'>"
+                   f"<affiliation jid='olga@localhost' affiliation='none'/></pubsub>")
+            notice(f"<pubsub xmlns='{NS_PUBSUB}'><affiliations node='b-gone'>"
+                   f"<affiliation jid='localhost' affiliation='outcast'/></affiliations></pubsub>")
+            notice(f"<pubsub xmlns='{NS_PUBSUB}' node='c-kept'>"
+                   f"<affiliation jid='olga@localhost' affiliation='publish-only'/></pubsub>")
+            deadline = time.monotonic() + 10
+            while int(counters(pserver).get("mod_push.localhost.remote_disabled", "0")) < before + 2:
+                assert time.monotonic() < deadline, counters(pserver)
+                await asyncio.sleep(0.05)  # polling a counter for the removals' commits
+            bob.message("olga@localhost", "after the notices")
+            first = await asyncio.wait_for(publishes.get(), 15)
+            second = await asyncio.wait_for(publishes.get(), 15)
+            third = await asyncio.wait_for(publishes.get(), 15)
+            return [first, second, third]
+        pubs = runner.run(scenario())
+        # In node order, the removed ones would have come first.
+        nodes = [p.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish").get("node") for p in pubs]
+        assert nodes == ["c-kept", "d-kept", "z-witness"]
+        assert int(counters(pserver).get("mod_push.localhost.remote_disabled", "0")) == before + 2
+    finally:
+        done = app.disconnect()
+        if asyncio.isfuture(done) or asyncio.iscoroutine(done):
+            try:
+                runner.run(done, timeout=10)
+            except Exception:
+                pass
+        runner.close()
+
