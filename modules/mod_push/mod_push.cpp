@@ -6,8 +6,8 @@
 //     [<x xmlns='jabber:x:data'> FORM_TYPE pubsub#publish-options ... </x>]</enable></iq>
 // and disables it (one node, or every node of the service) with <disable/>.
 // Registrations are kept per account, service and node (the device), with
-// the publish-options form as the client gave it, in the module's own table
-// (mod_push_registrations) until the typed stores land.
+// the publish-options form as the client gave it, in the account's map of the
+// typed store (registrations.hpp; the module's table of before is moved there).
 //
 // Triggers: a message that reaches the offline rules (no available resource:
 // mod_offline stores it) for an account with registrations; a message
@@ -69,6 +69,7 @@
 
 #include "parley/module.hpp"
 #include "push_logic.hpp"
+#include "registrations.hpp"
 #include "sleep_table.hpp"
 
 namespace {
@@ -79,30 +80,12 @@ constexpr const char* ns_disco_info = "http://jabber.org/protocol/disco#info";
 constexpr const char* ns_wake = "urn:parley:wake:0";  // PARLEY_EVENT_WAKE_UP's accumulator
 constexpr const char* ns_csi = "urn:xmpp:csi:0";
 
-constexpr const char* sql_upsert =
-    "INSERT INTO mod_push_registrations (host, user, jid, node, options) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (host, user, jid, node) DO UPDATE SET options = excluded.options";
-constexpr const char* sql_count = "SELECT COUNT(*) FROM mod_push_registrations WHERE host = ? AND user = ?";
-constexpr const char* sql_exists =
-    "SELECT COUNT(*) FROM mod_push_registrations WHERE host = ? AND user = ? AND jid = ? AND node = ?";
-constexpr const char* sql_delete_node =
-    "DELETE FROM mod_push_registrations WHERE host = ? AND user = ? AND jid = ? AND node = ?";
-constexpr const char* sql_delete_service = "DELETE FROM mod_push_registrations WHERE host = ? AND user = ? AND jid = ?";
-constexpr const char* sql_delete_user = "DELETE FROM mod_push_registrations WHERE host = ? AND user = ?";
-constexpr const char* sql_select =
-    "SELECT jid, node, options FROM mod_push_registrations WHERE host = ? AND user = ? ORDER BY jid, node";
-
 int64_t steady_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-struct Registration {
-  std::string jid;
-  std::string node;
-  std::string options;  // the publish-options <x/>, serialized; "" for none
-  bool webhook = false;  // the HTTP webhook (webhook_url), not an XMPP app server
-};
+using push::Registration;
 
 int64_t unix_seconds() {
   using namespace std::chrono;
@@ -143,6 +126,9 @@ class ModPush : public parley::Module {
     } else if (!webhook_secret_.empty()) {
       return parley::unexpected(std::string("webhook_secret without webhook_url"));
     }
+    if (!host().supports(PARLEY_HOST_ENTRY_END(map_clear)))
+      return parley::unexpected(std::string("mod_push needs a host with the typed map store (map_get)"));
+    registrations_.start(host(), domain_);
     return {};
   }
 
@@ -164,13 +150,13 @@ class ModPush : public parley::Module {
 
     if (payload->name() == "disable") {
       if (!service) return host().bounce(request.iq(), "bad-request");
-      auto done = [this, reply, original](parley::Result<parley::Rows, std::string> rows) {
-        if (!rows) return host().bounce(*original, "internal-server-error");
-        host().counter_add("disabled", rows->changes());
+      std::optional<std::string> which;
+      if (payload->has_attr("node")) which = node;
+      registrations_.remove(user, *service, which, [this, reply, original](std::optional<uint64_t> removed) {
+        if (!removed) return host().bounce(*original, "internal-server-error");
+        host().counter_add("disabled", static_cast<int64_t>(*removed));
         host().route(std::move(*reply));
-      };
-      if (payload->has_attr("node")) host().execute(sql_delete_node, {domain_, user, *service, node}, done);
-      else host().execute(sql_delete_service, {domain_, user, *service}, done);
+      });
       return;
     }
     if (payload->name() != "enable") return host().bounce(request.iq(), "feature-not-implemented");
@@ -184,22 +170,16 @@ class ModPush : public parley::Module {
       return host().bounce(request.iq(), *bad);
     Registration reg{*service, node, form ? form->serialize() : std::string()};
     // Re-enabling a jid + node keeps one registration with the last options
-    // (§5); a new one must fit max_registrations. Checked and written on the
-    // single writer, one after the other.
-    host().execute(sql_exists, {domain_, user, reg.jid, reg.node},
-                   [this, user, reg, reply, original](parley::Result<parley::Rows, std::string> exists) {
-                     if (!exists) return host().bounce(*original, "internal-server-error");
-                     bool known = exists->size() == 1 && exists->at(0, 0).integer().value_or(0) > 0;
-                     if (known) return store(user, reg, reply, original);
-                     host().execute(sql_count, {domain_, user},
-                                    [this, user, reg, reply, original](parley::Result<parley::Rows, std::string> n) {
-                                      if (!n) return host().bounce(*original, "internal-server-error");
-                                      if (n->size() == 1 && n->at(0, 0).integer().value_or(0) >= max_registrations_)
-                                        return host().bounce(*original, "resource-constraint",
-                                                             "Too many push registrations");
-                                      store(user, reg, reply, original);
-                                    });
-                   });
+    // (§5); a new one must fit max_registrations (checked by the store with
+    // the write: two enables racing cannot both pass it).
+    registrations_.put(user, reg, static_cast<uint64_t>(max_registrations_),
+                       [this, reply, original](const std::string& error) {
+                         if (error == "policy-violation")
+                           return host().bounce(*original, "resource-constraint", "Too many push registrations");
+                         if (!error.empty()) return host().bounce(*original, "internal-server-error");
+                         host().counter_add("enabled");
+                         host().route(std::move(*reply));
+                       });
   }
 
   parley::Outcome on_account_disco(const parley::Event& event) {
@@ -322,15 +302,14 @@ class ModPush : public parley::Module {
       push::AffiliationNotice notice{node, *jid, affiliation.attr("affiliation").value_or("")};
       if (!push::notice_disables(notice, user_bare, domain_)) return;
       Registration reg{*from, std::string(*node), {}};
-      host().execute(sql_delete_node, {domain_, user, reg.jid, reg.node},
-                     [this, user, reg](parley::Result<parley::Rows, std::string> rows) {
-                       if (!rows || rows->changes() == 0) return;
-                       host().counter_add("remote_disabled", rows->changes());
-                       host().info("push service " + reg.jid + " disabled node '" + reg.node + "' of " + user +
-                                   " (XEP-0357 affiliation change)");
-                       std::lock_guard lock(mu_);
-                       rate_->forget(device_key(user, reg));
-                     });
+      registrations_.remove(user, reg.jid, reg.node, [this, user, reg](std::optional<uint64_t> removed) {
+        if (!removed || *removed == 0) return;
+        host().counter_add("remote_disabled", static_cast<int64_t>(*removed));
+        host().info("push service " + reg.jid + " disabled node '" + reg.node + "' of " + user +
+                    " (XEP-0357 affiliation change)");
+        std::lock_guard lock(mu_);
+        rate_->forget(device_key(user, reg));
+      });
     };
     // XEP-0357's example: the node on <pubsub/>, the <affiliation/> in it.
     if (auto a = pubsub->child("affiliation", push::ns_pubsub)) consider(pubsub->attr("node"), *a);
@@ -355,7 +334,7 @@ class ModPush : public parley::Module {
       std::lock_guard lock(mu_);
       counts_.erase(user);
     }
-    host().execute(sql_delete_user, {domain_, user});
+    registrations_.clear(user);
   }
 
  private:
@@ -376,16 +355,6 @@ class ModPush : public parley::Module {
     return !stanza.child_text("body").empty();
   }
 
-  void store(const std::string& user, const Registration& reg, std::shared_ptr<parley::Element> reply,
-             std::shared_ptr<parley::Element> original) {
-    host().execute(sql_upsert, {domain_, user, reg.jid, reg.node, reg.options},
-                   [this, reply, original](parley::Result<parley::Rows, std::string> rows) {
-                     if (!rows) return host().bounce(*original, "internal-server-error");
-                     host().counter_add("enabled");
-                     host().route(std::move(*reply));
-                   });
-  }
-
   void notify(const std::string& user, std::string sender, std::string body) {
     push::Summary summary;
     {
@@ -399,22 +368,16 @@ class ModPush : public parley::Module {
       hook.webhook = true;
       schedule(user, std::move(hook), summary);
     }
-    host().query(sql_select, {domain_, user},
-                 [this, user, summary](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) return host().error("reading the push registrations of " + user + " failed: " + rows.error());
-                   if (rows->size() == 0) {
-                     if (!webhook_url_.empty()) return;  // the webhook counts for every account
-                     std::lock_guard lock(mu_);
-                     counts_.erase(user);  // nobody to notify: nothing to count
-                     return;
-                   }
-                   for (std::size_t i = 0; i < rows->size(); ++i) {
-                     Registration reg{std::string(rows->at(i, 0).bytes().value_or("")),
-                                      std::string(rows->at(i, 1).bytes().value_or("")),
-                                      std::string(rows->at(i, 2).bytes().value_or(""))};
-                     schedule(user, std::move(reg), summary);
-                   }
-                 });
+    registrations_.list(user, [this, user, summary](std::optional<std::vector<Registration>> regs) {
+      if (!regs) return;  // logged
+      if (regs->empty()) {
+        if (!webhook_url_.empty()) return;  // the webhook counts for every account
+        std::lock_guard lock(mu_);
+        counts_.erase(user);  // nobody to notify: nothing to count
+        return;
+      }
+      for (Registration& reg : *regs) schedule(user, std::move(reg), summary);
+    });
   }
 
   static std::string device_key(const std::string& user, const Registration& reg) {
@@ -460,15 +423,14 @@ class ModPush : public parley::Module {
   void publish_if_enabled(const std::string& user, const Registration& reg, const push::Summary& summary,
                           int attempt) {
     if (reg.webhook) return publish(user, reg, summary, attempt);
-    host().query(sql_exists, {domain_, user, reg.jid, reg.node},
-                 [this, user, reg, summary, attempt](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) return host().error("reading a push registration of " + user + " failed: " + rows.error());
-                   if (rows->size() != 1 || rows->at(0, 0).integer().value_or(0) == 0) {
-                     host().counter_add("dropped_disabled");  // disabled while it waited
-                     return;
-                   }
-                   publish(user, reg, summary, attempt);
-                 });
+    registrations_.exists(user, reg.jid, reg.node, [this, user, reg, summary, attempt](std::optional<bool> there) {
+      if (!there) return;  // logged
+      if (!*there) {
+        host().counter_add("dropped_disabled");  // disabled while it waited
+        return;
+      }
+      publish(user, reg, summary, attempt);
+    });
   }
 
   void publish(const std::string& user, Registration reg, push::Summary summary, int attempt) {
@@ -554,10 +516,9 @@ class ModPush : public parley::Module {
       std::lock_guard lock(mu_);
       rate_->forget(device_key(user, reg));
     }
-    host().execute(sql_delete_node, {domain_, user, reg.jid, reg.node},
-                   [this](parley::Result<parley::Rows, std::string> rows) {
-                     if (rows && rows->changes() > 0) host().counter_add("removed", rows->changes());
-                   });
+    registrations_.remove(user, reg.jid, reg.node, [this](std::optional<uint64_t> removed) {
+      if (removed && *removed > 0) host().counter_add("removed", static_cast<int64_t>(*removed));
+    });
   }
 
   std::string domain_;
@@ -577,6 +538,7 @@ class ModPush : public parley::Module {
   std::map<std::string, push::Summary> held_;      // device -> the notification waiting for its interval
   std::unique_ptr<push::RateLimit> rate_;
   push::SleepTable sleep_;
+  push::Registrations registrations_;
 };
 
 }  // namespace
@@ -607,6 +569,8 @@ PARLEY_MODULE(ModPush, "mod_push", "1.0.0",
               parley::hook<&ModPush::on_message_to_local>(PARLEY_EVENT_MESSAGE_TO_LOCAL),
               parley::hook<&ModPush::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModPush::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
+              // The registrations of before the typed stores: moved into the
+              // map store at start (registrations.hpp); empty after that.
               parley::schema("CREATE TABLE mod_push_registrations (host TEXT NOT NULL, user TEXT NOT NULL, "
                              "jid TEXT NOT NULL, node TEXT NOT NULL, options TEXT NOT NULL, "
                              "PRIMARY KEY (host, user, jid, node))"))

@@ -127,7 +127,7 @@ def pserver(tmp_path_factory, binaries, webhook):
     server.component_port = port
     server.start()
     for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hana", "hang", "ivan", "judy", "kate",
-                 "lena", "mona", "nora", "olga", "pia", "quinn"):
+                 "lena", "mona", "nora", "olga", "pia", "quinn", "sara"):
         server.register(user, PASSWORD)
     yield server
     code, killed = server.stop()
@@ -196,6 +196,21 @@ def test_feature_and_enable_errors(pserver, made):
     bob = login(pserver, made, "bob")
     reply = bob.iq("set", f"<enable xmlns='{NS_PUSH}' jid='app.localhost' node='n'/>", to="alice@localhost")
     assert stanza_error_condition(reply)[1] == "service-unavailable"
+
+
+def test_max_registrations_and_re_enabling(pserver, made):
+    """max_registrations (20 by default) per account: one more is refused with
+    resource-constraint; enabling a service and node again replaces its
+    options (one registration, XEP-0357 section 5) and is not refused."""
+    sara = login(pserver, made, "sara", "phone")
+    for i in range(20):
+        enable(sara, f"n{i:02d}")
+    reply = sara.iq("set", f"<enable xmlns='{NS_PUSH}' jid='app.localhost' node='one-more'/>", to="sara@localhost")
+    assert stanza_error_condition(reply)[1] == "resource-constraint"
+    enable(sara, "n00", PUBLISH_OPTIONS)  # the same node again: its options replaced
+    reply = sara.iq("set", f"<disable xmlns='{NS_PUSH}' jid='app.localhost'/>", to="sara@localhost")
+    assert reply.get("type") == "result"
+    enable(sara, "one-more")  # room again
 
 
 def test_offline_push_with_summary_and_publish_options_slixmpp(pserver, made):
@@ -734,3 +749,58 @@ def test_remote_disabling_by_the_app_server_slixmpp(pserver, made):
                 pass
         runner.close()
 
+
+def test_registrations_of_the_old_table_are_moved_into_the_map_store(server_factory):
+    """A server whose mod_push kept its registrations in its own table (before
+    the typed stores, issue 11) pushes to them after the upgrade, with their
+    publish-options; the old rows are deleted once moved, and a disable
+    reaches the moved registration."""
+    import sqlite3
+    port = free_port()
+    server = server_factory(
+        modules={"mod_disco": {}, "mod_ping": {}, "mod_offline": {},
+                 "mod_push": {"min_push_interval_ms": 0, "iq_timeout_ms": 5000}},
+        extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "component",
+                          "hosts": {"app.localhost": {"password": SECRET}}}])
+    for user in ("rosa", "bob"):
+        server.register(user, PASSWORD)
+    server.stop()
+    db = sqlite3.connect(server.data_dir / "parley.db")
+    with db:
+        db.executemany("INSERT INTO mod_push_registrations (host, user, jid, node, options) VALUES (?, ?, ?, ?, ?)",
+                       [("localhost", "rosa", "app.localhost", "r-node", PUBLISH_OPTIONS),
+                        ("localhost", "rosa", "app.localhost", "s-node", "")])
+    db.close()
+    server.start()
+    made = []
+    try:
+        app = RawComponent(port, "app.localhost")
+        made.append(app)
+        app.connect_as(SECRET)
+        bob = login(server, made, "bob", "desk")
+        bob.message("rosa@localhost", "after the upgrade")
+        iq, p = expect_push(app, "r-node")
+        options = iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish-options/{{{NS_DATA}}}x")
+        assert form_fields(options)["secret"] == ["eruio234vzxc2kla-91"]
+        assert form_fields(options)["endpoint"] == ["https://push.example/a&b"]
+        iq, p = expect_push(app, "s-node")
+        assert iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish-options") is None
+        deadline = time.monotonic() + 10
+        while True:  # polling the old table for the delete that follows the move
+            db = sqlite3.connect(server.data_dir / "parley.db")
+            left = db.execute("SELECT COUNT(*) FROM mod_push_registrations").fetchone()[0]
+            db.close()
+            if left == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert left == 0
+        rosa = login(server, made, "rosa", "phone")
+        reply = rosa.iq("set", f"<disable xmlns='{NS_PUSH}' jid='app.localhost' node='r-node'/>", to="rosa@localhost")
+        assert reply.get("type") == "result"
+        rosa.close()
+        bob.message("rosa@localhost", "after the disable")
+        _, p = expect_push(app, "s-node")  # first: r-node (before it in order) is gone
+        assert _summary(p)["message-count"] == ["1"]
+    finally:
+        for c in made:
+            c.close(timeout=2)
