@@ -161,16 +161,71 @@ def form_fields(x):
     return {f.get("var"): [v.text for v in f.findall(q(NS_DATA, "value"))] for f in x.findall(q(NS_DATA, "field"))}
 
 
+class SlixApp:
+    """The app server as issue 14 names it: slixmpp's ComponentXMPP
+    (XEP-0114) for app.localhost, on its own asyncio loop, which runs while
+    the test waits for a publish (expect_push). Answers are written with
+    send_raw (straight to the socket: no loop turn needed)."""
+
+    def __init__(self, port):
+        from slix_driver import SlixRunner
+        self.runner = SlixRunner()
+        self.xmpp = slixmpp.ComponentXMPP("app.localhost", SECRET, "127.0.0.1", port)
+        self.iqs = asyncio.Queue()
+        self.xmpp.register_handler(slixmpp.xmlstream.handler.Callback(
+            "push publish", slixmpp.xmlstream.matcher.MatchXPath(f"{{{NS_COMPONENT}}}iq/{{{NS_PUBSUB}}}pubsub"),
+            lambda iq: self.iqs.put_nowait(ET.fromstring(str(iq)))))
+        started = self.runner.loop.create_future()
+        self.xmpp.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
+        self.xmpp.connect()
+        self.runner.run(asyncio.wait_for(started, 20))
+
+    def expect_push(self, node, answer="result", condition=None, timeout=15):
+        """As RawComponent's expect: publishes to other nodes are skipped."""
+        loop = self.runner.loop
+
+        async def wait():
+            deadline = loop.time() + timeout
+            while True:
+                iq = await asyncio.wait_for(self.iqs.get(), max(0.01, deadline - loop.time()))
+                publish = iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
+                if publish is not None and publish.get("node") == node:
+                    return iq, publish
+        iq, publish = self.runner.run(wait())
+        self.xmpp.send_raw(_answer(iq, answer, condition))
+        return iq, publish
+
+    def close(self, timeout=5):
+        done = self.xmpp.disconnect()
+        if asyncio.isfuture(done) or asyncio.iscoroutine(done):
+            try:
+                self.runner.run(done, timeout=timeout)
+            except Exception:
+                pass
+        self.runner.close()
+
+
+def slix_app(server, made):
+    app = SlixApp(server.component_port)
+    made.append(app)
+    return app
+
+
+def _answer(iq, answer, condition):
+    if answer == "result":
+        return f"<iq type='result' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'/>"
+    return (f"<iq type='error' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'>"
+            f"<error type='{answer}'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
+
+
 def expect_push(app, node, answer="result", condition=None):
-    """The next publish to `node` at the raw app server; answered."""
+    """The next publish to `node` at the app server (raw or slixmpp); answered."""
+    if isinstance(app, SlixApp):
+        return app.expect_push(node, answer, condition)
     iq = app.expect(q(NS_COMPONENT, "iq"),
                     match=lambda e: e.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish") is not None)
     publish = iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
-    if answer == "result":
-        app.send(f"<iq type='result' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'/>")
-    else:
-        app.send(f"<iq type='error' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'>"
-                 f"<error type='{answer}'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
+    app.send(_answer(iq, answer, condition))
     return iq, publish
 
 
@@ -270,9 +325,7 @@ def test_offline_push_with_summary_and_publish_options_slixmpp(pserver, made):
 
 
 def test_no_push_while_connected_and_disable_stops(pserver, made):
-    app = RawComponent(pserver.component_port, "app.localhost")
-    made.append(app)
-    app.connect_as(SECRET)
+    app = slix_app(pserver, made)  # slixmpp's ComponentXMPP
     dave = login(pserver, made, "dave", "phone")
     enable(dave, "a-node")
     enable(dave, "z-witness")
@@ -309,9 +362,7 @@ def test_no_push_while_connected_and_disable_stops(pserver, made):
 
 
 def test_app_server_error_removes_the_registration(pserver, made):
-    app = RawComponent(pserver.component_port, "app.localhost")
-    made.append(app)
-    app.connect_as(SECRET)
+    app = slix_app(pserver, made)  # slixmpp's ComponentXMPP
     erin = login(pserver, made, "erin", "phone")
     enable(erin, "a-gone")
     enable(erin, "z-witness")
@@ -363,9 +414,7 @@ def test_no_retry_to_a_registration_disabled_meanwhile(pserver, made):
 
 
 def test_push_for_a_detached_session(pserver, made):
-    app = RawComponent(pserver.component_port, "app.localhost")
-    made.append(app)
-    app.connect_as(SECRET)
+    app = slix_app(pserver, made)  # slixmpp's ComponentXMPP
     frank = login(pserver, made, "frank", "phone")
     enable(frank, "f-node")
     frank.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
