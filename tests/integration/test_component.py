@@ -12,6 +12,8 @@ component domains or leaves the ones it shares connected as it found them."""
 
 import asyncio
 import http.client
+import socket
+import struct
 import time
 
 import pytest
@@ -31,6 +33,7 @@ SECRETS = {
     "slow.localhost": "slow-secret",
     "slix.localhost": "slix-secret",
     "twice.localhost": "twice-secret",
+    "gone.localhost": "gone-secret",
 }
 MAX_QUEUE = 40
 NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
@@ -449,3 +452,41 @@ def test_component_that_stops_reading_fills_its_queue_and_others_chat_on(cserver
     assert errors >= 1 and received >= MAX_QUEUE
     assert slow.ping_server() == []
     wait_status(cserver, "component_slow.localhost_queue", lambda v: v == "0")
+
+
+def test_what_waits_for_a_component_that_goes_is_bounced(cserver, clients):
+    """Never silently lost: the stanzas waiting in a component's queue when its
+    connection ends (a reset) are answered with service-unavailable, and its
+    queue is empty again."""
+    comp = clients("gone.localhost", "gone-secret", rcvbuf=4096)
+    carol = clients.user("carol", "gone")
+    body = "y" * 16000
+    full = 0
+    sent = 0
+    while full == 0:
+        assert sent < 3000, "never full"
+        for _ in range(20):
+            carol.message("gone.localhost", body)
+            sent += 1
+        for e in carol.nothing_before_sync():
+            if e.tag == MESSAGE and e.get("type") == "error":
+                assert stanza_error_condition(e)[1] == "resource-constraint"
+                full += 1
+    queued = int(status(cserver)["component_gone.localhost_queue"])
+    assert queued >= MAX_QUEUE - 5
+    comp.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    comp.abort()  # a reset, with the server's bytes unread
+    unavailable = 0
+    deadline = time.monotonic() + 30
+    while unavailable < queued:
+        assert time.monotonic() < deadline, f"{queued} queued, {unavailable} bounced"
+        try:
+            e = carol.next_element(timeout=0.1)
+        except TimeoutError:
+            continue
+        if e.tag == MESSAGE and e.get("type") == "error":
+            assert e.get("from") == "gone.localhost"
+            if stanza_error_condition(e)[1] == "service-unavailable":
+                unavailable += 1
+    wait_status(cserver, "component_gone.localhost_connected", lambda v: v == "0")
+    assert status(cserver)["component_gone.localhost_queue"] == "0"
