@@ -859,12 +859,14 @@ def test_per_device_rate_limit(server_factory):
     """min_push_interval_ms per device: notifications to one device leave the
     server at least the interval apart; those inside it are held and go out
     once it ends with the latest summary (the count of every message), none
-    lost. Timing-safe: a slow machine only spreads the pushes further."""
+    lost. Timing-safe: a slow machine only spreads the pushes further. With
+    include_body (off elsewhere), the last message's body is in the summary."""
     interval = 1.5
     port = free_port()
     server = server_factory(
         modules={"mod_disco": {}, "mod_ping": {}, "mod_offline": {},
-                 "mod_push": {"min_push_interval_ms": int(interval * 1000), "iq_timeout_ms": 5000}},
+                 "mod_push": {"min_push_interval_ms": int(interval * 1000), "iq_timeout_ms": 5000,
+                              "include_body": True}},
         extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "component",
                           "hosts": {"app.localhost": {"password": SECRET}}}])
     for user in ("tess", "bob"):
@@ -886,7 +888,9 @@ def test_per_device_rate_limit(server_factory):
             _, p = expect_push(app, "t-node")
             arrivals.append(time.monotonic())
             counts.append(int(_summary(p)["message-count"][0]))
+            last_body = _summary(p)["last-message-body"]
         assert counts == sorted(counts) and len(counts) <= 3
+        assert last_body == ["quick 2"]  # include_body: the operator asked for it; the latest message's
         # The server spaces them by the interval; the slack covers a first
         # push delayed on its way more than the next one.
         for a, b in zip(arrivals, arrivals[1:]):
