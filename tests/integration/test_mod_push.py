@@ -18,7 +18,11 @@ session is detached, and none for a member who is online elsewhere and active.
 
 Notifications come from the server's JID (XEP-0357 0.3, as Prosody and
 ejabberd send them). An app server's affiliation change notice (XEP-0357
-section 8, remote disabling) removes that registration."""
+section 8, remote disabling) removes that registration.
+
+The helpers (the app servers, publishes awaited and answered) are in
+push_app.py; the tests that need a server of their own (the move of the old
+table into the map store, the per-device rate limit) in test_mod_push_store.py."""
 
 import asyncio
 import hashlib
@@ -38,17 +42,9 @@ import slixmpp
 from component_client import NS_COMPONENT, RawComponent
 from conftest import PASSWORD
 from parley_harness import ParleyServer, free_port
-from rawxmpp import NS_DISCO_INFO, RawClient, q, stanza_error_condition
-
-NS_PUSH = "urn:xmpp:push:0"
-NS_PUBSUB = "http://jabber.org/protocol/pubsub"
-NS_DATA = "jabber:x:data"
-SECRET = "app-secret"
-PUBLISH_OPTIONS = ("<x xmlns='jabber:x:data' type='submit'>"
-                   "<field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
-                   "<field var='secret'><value>eruio234vzxc2kla-91</value></field>"
-                   "<field var='endpoint'><value>https://push.example/a&amp;b</value></field></x>")
-
+from push_app import (NS_DATA, NS_PUBSUB, NS_PUSH, PUBLISH_OPTIONS, SECRET, counters, enable, expect_push,
+                      form_fields, login, next_push, push_to, slix_app, summary)
+from rawxmpp import NS_DISCO_INFO, q, stanza_error_condition
 
 WEBHOOK_SECRET = "webhook-secret-0123456789"
 WEBHOOK_TIMEOUT_MS = 2000
@@ -142,96 +138,6 @@ def made(request, pserver):
     yield clients
     for c in clients:
         c.close(timeout=2)
-
-
-def login(server, made, user, resource="r"):
-    c = RawClient(server.c2s_port)
-    made.append(c)
-    c.login(user, PASSWORD, resource=resource, presence=True)
-    return c
-
-
-def enable(client, node, options=""):
-    reply = client.iq("set", f"<enable xmlns='{NS_PUSH}' jid='app.localhost' node='{node}'>{options}</enable>",
-                      to=client.jid.split("/")[0])
-    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
-
-
-def form_fields(x):
-    return {f.get("var"): [v.text for v in f.findall(q(NS_DATA, "value"))] for f in x.findall(q(NS_DATA, "field"))}
-
-
-class SlixApp:
-    """The app server as issue 14 names it: slixmpp's ComponentXMPP
-    (XEP-0114) for app.localhost, on its own asyncio loop, which runs while
-    the test waits for a publish (expect_push). Answers are written with
-    send_raw (straight to the socket: no loop turn needed)."""
-
-    def __init__(self, port):
-        from slix_driver import SlixRunner
-        self.runner = SlixRunner()
-        self.xmpp = slixmpp.ComponentXMPP("app.localhost", SECRET, "127.0.0.1", port)
-        self.iqs = asyncio.Queue()
-        self.xmpp.register_handler(slixmpp.xmlstream.handler.Callback(
-            "push publish", slixmpp.xmlstream.matcher.MatchXPath(f"{{{NS_COMPONENT}}}iq/{{{NS_PUBSUB}}}pubsub"),
-            lambda iq: self.iqs.put_nowait(ET.fromstring(str(iq)))))
-        started = self.runner.loop.create_future()
-        self.xmpp.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
-        self.xmpp.connect()
-        self.runner.run(asyncio.wait_for(started, 20))
-
-    def expect_push(self, node, answer="result", condition=None, timeout=15):
-        """As RawComponent's expect: publishes to other nodes are skipped."""
-        loop = self.runner.loop
-
-        async def wait():
-            deadline = loop.time() + timeout
-            while True:
-                iq = await asyncio.wait_for(self.iqs.get(), max(0.01, deadline - loop.time()))
-                publish = iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
-                if publish is not None and publish.get("node") == node:
-                    return iq, publish
-        iq, publish = self.runner.run(wait())
-        self.xmpp.send_raw(_answer(iq, answer, condition))
-        return iq, publish
-
-    def close(self, timeout=5):
-        done = self.xmpp.disconnect()
-        if asyncio.isfuture(done) or asyncio.iscoroutine(done):
-            try:
-                self.runner.run(done, timeout=timeout)
-            except Exception:
-                pass
-        self.runner.close()
-
-
-def slix_app(server, made):
-    app = SlixApp(server.component_port)
-    made.append(app)
-    return app
-
-
-def _answer(iq, answer, condition):
-    if answer == "result":
-        return f"<iq type='result' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'/>"
-    return (f"<iq type='error' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'>"
-            f"<error type='{answer}'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
-
-
-def expect_push(app, node, answer="result", condition=None):
-    """The next publish to `node` at the app server (raw or slixmpp); answered."""
-    if isinstance(app, SlixApp):
-        return app.expect_push(node, answer, condition)
-    iq = app.expect(q(NS_COMPONENT, "iq"),
-                    match=lambda e: e.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish") is not None)
-    publish = iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
-    app.send(_answer(iq, answer, condition))
-    return iq, publish
-
-
-def counters(server):
-    out = server.ctl("status").stdout
-    return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
 
 
 def test_feature_and_enable_errors(pserver, made):
@@ -551,7 +457,7 @@ def test_group_chat_pushes_for_absent_members_and_detached_occupants(pserver, ma
     # normal message with a body from the room's bare JID): an offline message,
     # pushed like any; waited for here so that it cannot pass for the group
     # chat's push below.
-    _, p = _next_push(app)
+    _, p = next_push(app)
     assert p.get("node") == "i-node"
     fields = form_fields(p.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
     assert fields["last-message-sender"] == [room] and fields["message-count"] == ["1"]
@@ -568,7 +474,7 @@ def test_group_chat_pushes_for_absent_members_and_detached_occupants(pserver, ma
     alice.message(room, "hello room", type_="groupchat")
     pushes = {}
     for _ in range(2):
-        iq, p = _next_push(app)
+        iq, p = next_push(app)
         pushes[p.get("node")] = (iq, p)
     assert set(pushes) == {"i-node", "j-node"}
     # The group chat's push names its sender, room/nick (ivan's counts the status 101 message too).
@@ -579,7 +485,7 @@ def test_group_chat_pushes_for_absent_members_and_detached_occupants(pserver, ma
         assert fields["last-message-sender"] == [f"{room}/A"] and fields["message-count"] == [count]
     # kate (no affiliation) was not woken: her next push counts 1 and comes from this chat message.
     alice.message("kate@localhost", "direct")
-    _, p = _next_push(app)
+    _, p = next_push(app)
     assert p.get("node") == "k-node"
     fields = form_fields(p.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
     assert fields["message-count"] == ["1"] and fields["last-message-sender"] == [alice.jid]
@@ -641,14 +547,6 @@ def test_group_chat_push_slixmpp(pserver, made):
         runner.close()
 
 
-def _next_push(app):
-    """The next publish at the raw app server, whatever its node; answered."""
-    iq = app.expect(q(NS_COMPONENT, "iq"),
-                    match=lambda e: e.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish") is not None)
-    app.send(f"<iq type='result' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'/>")
-    return iq, iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
-
-
 def test_reload_cancels_a_hanging_webhook_request(pserver, made, webhook):
     """A module's HTTP requests end with it: a reload of mod_push while its
     webhook hangs is not held up by the request (cancelled, its callback
@@ -666,21 +564,6 @@ def test_reload_cancels_a_hanging_webhook_request(pserver, made, webhook):
     bob.message("hana@localhost", "after the reload")
     doc, _, _ = webhook.wait_for("hana@localhost")
     assert doc["last_message_sender"] == bob.jid
-
-
-def _push_to(app, node):
-    """The first publish to `node` at the raw app server, and the publishes
-    to other nodes that came before it (all answered)."""
-    others = []
-    while True:
-        iq, p = _next_push(app)
-        if p.get("node") == node:
-            return iq, p, others
-        others.append(p)
-
-
-def _summary(publish):
-    return form_fields(publish.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
 
 
 def test_no_groupchat_push_for_a_member_online_elsewhere(pserver, made):
@@ -710,14 +593,14 @@ def test_no_groupchat_push_for_a_member_online_elsewhere(pserver, made):
     # The status 101 notices reach both clients; quinn's, urgent for an
     # inactive session, is pushed (notify_csi_inactive).
     pia.expect_message()
-    _, p, others = _push_to(app, "q-node")
-    assert _summary(p)["last-message-sender"] == [room]
+    _, p, others = push_to(app, "q-node")
+    assert summary(p)["last-message-sender"] == [room]
     assert "p-node" not in [o.get("node") for o in others]
     alice.message(room, "hello awake", type_="groupchat")
     alice.expect(q("jabber:client", "message"),
                  match=lambda e: e.get("from") == f"{room}/A" and e.findtext(q("jabber:client", "body")) == "hello awake")
-    _, p, others = _push_to(app, "q-node")
-    fields = _summary(p)
+    _, p, others = push_to(app, "q-node")
+    fields = summary(p)
     assert fields["last-message-sender"] == [f"{room}/A"] and fields["message-count"] == ["2"]
     assert "p-node" not in [o.get("node") for o in others]
     # The marker: pia goes offline and gets a direct message. Had the room's
@@ -725,8 +608,8 @@ def test_no_groupchat_push_for_a_member_online_elsewhere(pserver, made):
     # publish would come first.
     pia.close()
     alice.message("pia@localhost", "now you are offline")
-    _, p, others = _push_to(app, "p-node")
-    fields = _summary(p)
+    _, p, others = push_to(app, "p-node")
+    fields = summary(p)
     assert fields["last-message-sender"] == [alice.jid] and fields["message-count"] == ["1"], fields
 
 
@@ -797,104 +680,3 @@ def test_remote_disabling_by_the_app_server_slixmpp(pserver, made):
             except Exception:
                 pass
         runner.close()
-
-
-def test_registrations_of_the_old_table_are_moved_into_the_map_store(server_factory):
-    """A server whose mod_push kept its registrations in its own table (before
-    the typed stores, issue 11) pushes to them after the upgrade, with their
-    publish-options; the old rows are deleted once moved, and a disable
-    reaches the moved registration."""
-    import sqlite3
-    port = free_port()
-    server = server_factory(
-        modules={"mod_disco": {}, "mod_ping": {}, "mod_offline": {},
-                 "mod_push": {"min_push_interval_ms": 0, "iq_timeout_ms": 5000}},
-        extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "component",
-                          "hosts": {"app.localhost": {"password": SECRET}}}])
-    for user in ("rosa", "bob"):
-        server.register(user, PASSWORD)
-    server.stop()
-    db = sqlite3.connect(server.data_dir / "parley.db")
-    with db:
-        db.executemany("INSERT INTO mod_push_registrations (host, user, jid, node, options) VALUES (?, ?, ?, ?, ?)",
-                       [("localhost", "rosa", "app.localhost", "r-node", PUBLISH_OPTIONS),
-                        ("localhost", "rosa", "app.localhost", "s-node", "")])
-    db.close()
-    server.start()
-    made = []
-    try:
-        app = RawComponent(port, "app.localhost")
-        made.append(app)
-        app.connect_as(SECRET)
-        bob = login(server, made, "bob", "desk")
-        bob.message("rosa@localhost", "after the upgrade")
-        iq, p = expect_push(app, "r-node")
-        options = iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish-options/{{{NS_DATA}}}x")
-        assert form_fields(options)["secret"] == ["eruio234vzxc2kla-91"]
-        assert form_fields(options)["endpoint"] == ["https://push.example/a&b"]
-        iq, p = expect_push(app, "s-node")
-        assert iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish-options") is None
-        deadline = time.monotonic() + 10
-        while True:  # polling the old table for the delete that follows the move
-            db = sqlite3.connect(server.data_dir / "parley.db")
-            left = db.execute("SELECT COUNT(*) FROM mod_push_registrations").fetchone()[0]
-            db.close()
-            if left == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        assert left == 0
-        rosa = login(server, made, "rosa", "phone")
-        reply = rosa.iq("set", f"<disable xmlns='{NS_PUSH}' jid='app.localhost' node='r-node'/>", to="rosa@localhost")
-        assert reply.get("type") == "result"
-        rosa.close()
-        bob.message("rosa@localhost", "after the disable")
-        _, p = expect_push(app, "s-node")  # first: r-node (before it in order) is gone
-        assert _summary(p)["message-count"] == ["1"]
-    finally:
-        for c in made:
-            c.close(timeout=2)
-
-
-def test_per_device_rate_limit(server_factory):
-    """min_push_interval_ms per device: notifications to one device leave the
-    server at least the interval apart; those inside it are held and go out
-    once it ends with the latest summary (the count of every message), none
-    lost. Timing-safe: a slow machine only spreads the pushes further. With
-    include_body (off elsewhere), the last message's body is in the summary."""
-    interval = 1.5
-    port = free_port()
-    server = server_factory(
-        modules={"mod_disco": {}, "mod_ping": {}, "mod_offline": {},
-                 "mod_push": {"min_push_interval_ms": int(interval * 1000), "iq_timeout_ms": 5000,
-                              "include_body": True}},
-        extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "component",
-                          "hosts": {"app.localhost": {"password": SECRET}}}])
-    for user in ("tess", "bob"):
-        server.register(user, PASSWORD)
-    made = []
-    try:
-        app = RawComponent(port, "app.localhost")
-        made.append(app)
-        app.connect_as(SECRET)
-        tess = login(server, made, "tess", "phone")
-        enable(tess, "t-node")
-        tess.close()
-        bob = login(server, made, "bob", "desk")
-        for i in range(3):
-            bob.message("tess@localhost", f"quick {i}")
-        arrivals = []
-        counts = []
-        while not counts or counts[-1] < 3:
-            _, p = expect_push(app, "t-node")
-            arrivals.append(time.monotonic())
-            counts.append(int(_summary(p)["message-count"][0]))
-            last_body = _summary(p)["last-message-body"]
-        assert counts == sorted(counts) and len(counts) <= 3
-        assert last_body == ["quick 2"]  # include_body: the operator asked for it; the latest message's
-        # The server spaces them by the interval; the slack covers a first
-        # push delayed on its way more than the next one.
-        for a, b in zip(arrivals, arrivals[1:]):
-            assert b - a >= interval - 0.5, arrivals
-    finally:
-        for c in made:
-            c.close(timeout=2)
