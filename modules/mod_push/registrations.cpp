@@ -19,8 +19,8 @@ std::optional<Registration> registration_from(std::string_view key, std::string_
 
 void Registrations::start(Host& host, const std::string& domain) {
   host_ = &host;
-  // The table of before, SQLite's and PostgreSQL's '||' alike; the newline
-  // inside the literal is the key's separator.
+  // The table of before (a module's own SQL runs on the SQLite file whatever
+  // the storage backend); the newline inside the literal is the key's separator.
   move_.start(host, "SELECT user, jid || '\n' || node, options FROM mod_push_registrations WHERE host = ?", {domain},
               "DELETE FROM mod_push_registrations WHERE host = ?", {domain});
 }

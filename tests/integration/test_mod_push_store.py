@@ -17,7 +17,9 @@ def test_registrations_of_the_old_table_are_moved_into_the_map_store(server_fact
     """A server whose mod_push kept its registrations in its own table (before
     the typed stores, issue 11) pushes to them after the upgrade, with their
     publish-options; the old rows are deleted once moved, and a disable
-    reaches the moved registration."""
+    reaches the moved registration. (The old table is in the SQLite file
+    whatever the storage backend: a module's own SQL runs there; the map
+    store is the core's, tested on both backends by its own suites.)"""
     port = free_port()
     server = server_factory(
         modules={"mod_disco": {}, "mod_ping": {}, "mod_offline": {},
@@ -27,11 +29,12 @@ def test_registrations_of_the_old_table_are_moved_into_the_map_store(server_fact
     for user in ("rosa", "bob"):
         server.register(user, PASSWORD)
     server.stop()
+    rows = [("localhost", "rosa", "app.localhost", "r-node", PUBLISH_OPTIONS),
+            ("localhost", "rosa", "app.localhost", "s-node", "")]
     db = sqlite3.connect(server.data_dir / "parley.db")
     with db:
         db.executemany("INSERT INTO mod_push_registrations (host, user, jid, node, options) VALUES (?, ?, ?, ?, ?)",
-                       [("localhost", "rosa", "app.localhost", "r-node", PUBLISH_OPTIONS),
-                        ("localhost", "rosa", "app.localhost", "s-node", "")])
+                       rows)
     db.close()
     server.start()
     made = []
