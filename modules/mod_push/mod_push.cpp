@@ -345,14 +345,14 @@ class ModPush : public parley::Module {
     return sleep_.all_asleep(ids);
   }
 
-  // A message a phone should be woken for: with a body (a chat state, a
-  // receipt: nothing to wake it for), chat or normal, or a room's groupchat
-  // where the caller allows it.
+  // A message a phone should be woken for (push_logic.hpp: worth_waking): a
+  // body, an encrypted payload, a call; not a chat state or a receipt alone.
   static bool worth_a_push(parley::ElementView stanza, bool groupchat) {
     if (stanza.name() != "message") return false;
-    std::string_view type = stanza.attr("type").value_or("normal");
-    if (type != "chat" && type != "normal" && !type.empty() && !(groupchat && type == "groupchat")) return false;
-    return !stanza.child_text("body").empty();
+    std::vector<push::ChildName> children;
+    for (parley::ElementView c : stanza.children()) children.push_back(push::ChildName{c.xmlns(), c.name()});
+    return push::worth_waking(stanza.attr("type").value_or("normal"), !stanza.child_text("body").empty(), children,
+                              groupchat);
   }
 
   void notify(const std::string& user, std::string sender, std::string body) {

@@ -84,6 +84,25 @@ bool notice_disables(const AffiliationNotice& notice, std::string_view user_bare
   return !a.empty() && a != "owner" && a != "publisher" && a != "publish-only";
 }
 
+bool worth_waking(std::string_view type, bool has_body, const std::vector<ChildName>& children, bool groupchat) {
+  if (type.empty()) type = "normal";
+  if (type != "chat" && type != "normal" && !(groupchat && type == "groupchat")) return false;
+  if (has_body) return true;
+  static constexpr ChildName wake[] = {
+      {"eu.siacs.conversations.axolotl", "encrypted"},  // OMEMO (XEP-0384, legacy namespace)
+      {"urn:xmpp:omemo:2", "encrypted"},                // OMEMO 0.8+
+      {"urn:xmpp:openpgp:0", "openpgp"},                // XEP-0373
+      {"jabber:x:encrypted", "x"},                      // XEP-0027
+      {"urn:xmpp:eme:0", "encryption"},                 // XEP-0380
+      {"urn:xmpp:jingle-message:0", "propose"},         // XEP-0353: a call rings
+      {"urn:xmpp:jingle-message:1", "propose"},
+  };
+  for (const ChildName& c : children)
+    for (const ChildName& w : wake)
+      if (c.ns == w.ns && c.name == w.name) return true;
+  return false;
+}
+
 int64_t backoff_ms(int attempt, int64_t base_ms, int64_t max_ms) {
   if (attempt < 1) attempt = 1;
   int64_t wait = base_ms;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace parley::push {
 
@@ -69,6 +70,20 @@ struct AffiliationNotice {
 // publish-only). Which registration it removes is the one of the notice's
 // sender ('from', checked by the router) and that node.
 bool notice_disables(const AffiliationNotice& notice, std::string_view user_bare, std::string_view server);
+
+// Whether a message is worth waking a phone for (what Prosody's
+// mod_cloud_notify calls important, as mod_csi's urgent payloads): a
+// non-empty body; an end-to-end encrypted payload, whose body may be absent
+// (OMEMO, OpenPGP, XEP-0380); a Jingle Message Initiation (an incoming call,
+// XEP-0353). Not a chat state, a receipt or a marker alone. Types chat and
+// normal; groupchat only where the caller allows it (a room's message);
+// never headline or error. `children` are the message's child elements as
+// (namespace, name).
+struct ChildName {
+  std::string_view ns;
+  std::string_view name;
+};
+bool worth_waking(std::string_view type, bool has_body, const std::vector<ChildName>& children, bool groupchat);
 
 // Back-off before retry `attempt` (1, 2, ...): base * 2^(attempt-1), at most max.
 int64_t backoff_ms(int attempt, int64_t base_ms, int64_t max_ms = 300'000);

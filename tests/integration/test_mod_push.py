@@ -123,7 +123,7 @@ def pserver(tmp_path_factory, binaries, webhook):
     server.component_port = port
     server.start()
     for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hana", "hang", "ivan", "judy", "kate",
-                 "lena", "mona", "nora", "olga", "pia", "quinn", "sara"):
+                 "lena", "mona", "nora", "olga", "pia", "quinn", "sara", "uma"):
         server.register(user, PASSWORD)
     yield server
     code, killed = server.stop()
@@ -342,6 +342,36 @@ def test_push_for_a_detached_session(pserver, made):
     fields = form_fields(x)
     assert fields["message-count"] == ["1"]
     assert fields["last-message-sender"] == [bob.jid]
+
+
+def test_push_for_encrypted_messages_and_calls_not_chat_states(pserver, made):
+    """Worth waking a phone for without a body: an OMEMO message (the body is
+    inside) and a call (XEP-0353 propose); not a chat state. Each from its own
+    resource: the sender and the count of each push tell which message it is."""
+    app = RawComponent(pserver.component_port, "app.localhost")
+    made.append(app)
+    app.connect_as(SECRET)
+    uma = login(pserver, made, "uma", "phone")
+    enable(uma, "u-node")
+    uma.close()
+    typing = login(pserver, made, "bob", "typing")
+    typing.send("<message to='uma@localhost' type='chat'>"
+                "<composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
+    typing.sync()
+    omemo = login(pserver, made, "bob", "omemo")
+    omemo.send("<message to='uma@localhost' type='chat'><encrypted xmlns='eu.siacs.conversations.axolotl'>"
+               "<header sid='1'><iv>AAAA</iv></header><payload>BBBB</payload></encrypted>"
+               "<store xmlns='urn:xmpp:hints'/></message>")
+    _, p = expect_push(app, "u-node")
+    fields = summary(p)
+    assert fields["last-message-sender"] == [omemo.jid] and fields["message-count"] == ["1"], fields
+    call = login(pserver, made, "bob", "call")
+    call.send("<message to='uma@localhost' type='chat'><propose xmlns='urn:xmpp:jingle-message:0' id='c1'>"
+              "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose>"
+              "<store xmlns='urn:xmpp:hints'/></message>")
+    _, p = expect_push(app, "u-node")
+    fields = summary(p)
+    assert fields["last-message-sender"] == [call.jid] and fields["message-count"] == ["2"], fields
 
 
 # -- the HTTP webhook ------------------------------------------------------------------

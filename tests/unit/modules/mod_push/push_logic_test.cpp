@@ -191,3 +191,26 @@ TEST_CASE("the sleep table: a user is asleep when every session is detached or i
   SleepTable empty;
   CHECK(empty.restore(""));
 }
+
+TEST_CASE("what is worth waking a phone for") {
+  using C = std::vector<ChildName>;
+  CHECK(worth_waking("chat", true, {}, false));
+  CHECK(worth_waking("normal", true, {}, false));
+  CHECK(worth_waking("", true, {}, false));  // no type: normal
+  CHECK_FALSE(worth_waking("headline", true, {}, false));
+  CHECK_FALSE(worth_waking("error", true, {}, false));
+  CHECK_FALSE(worth_waking("groupchat", true, {}, false));
+  CHECK(worth_waking("groupchat", true, {}, true));
+  // No body: an encrypted payload or a call wakes; a chat state, a receipt does not.
+  CHECK(worth_waking("chat", false, C{{"eu.siacs.conversations.axolotl", "encrypted"}}, false));
+  CHECK(worth_waking("chat", false, C{{"urn:xmpp:omemo:2", "encrypted"}}, false));
+  CHECK(worth_waking("chat", false, C{{"urn:xmpp:openpgp:0", "openpgp"}}, false));
+  CHECK(worth_waking("chat", false, C{{"jabber:x:encrypted", "x"}}, false));
+  CHECK(worth_waking("chat", false, C{{"urn:xmpp:jingle-message:0", "propose"}}, false));
+  CHECK(worth_waking("chat", false, C{{"urn:xmpp:jingle-message:1", "propose"}}, false));
+  CHECK_FALSE(worth_waking("chat", false, C{{"urn:xmpp:jingle-message:0", "retract"}}, false));
+  CHECK_FALSE(worth_waking("chat", false, C{{"http://jabber.org/protocol/chatstates", "composing"}}, false));
+  CHECK_FALSE(worth_waking("chat", false, C{{"urn:xmpp:receipts", "received"}}, false));
+  CHECK_FALSE(worth_waking("chat", false, {}, false));
+  CHECK_FALSE(worth_waking("headline", false, C{{"urn:xmpp:omemo:2", "encrypted"}}, false));
+}
