@@ -9,9 +9,10 @@
 // the publish-options form as the client gave it, in the account's map of the
 // typed store (registrations.hpp; the module's table of before is moved there).
 //
-// Triggers: a message that reaches the offline rules (no available resource:
-// mod_offline stores it) for an account with registrations; a message
-// queued for a detached XEP-0198 session (its socket was lost; the host's
+// Triggers (for a message worth waking a phone for: push_logic.hpp,
+// worth_waking): one that reaches the offline rules (no available resource:
+// mod_offline stores it) for an account with registrations; one queued for a
+// detached XEP-0198 session (its socket was lost; the host's
 // PARLEY_EVENT_DETACHED_STANZA); PARLEY_EVENT_WAKE_UP (room messages for
 // members not in the room, urgent stanzas for CSI-inactive sessions). Except
 // for an offline message, only when every bound session of the user sleeps
@@ -39,7 +40,7 @@
 //   max_retries           default 3
 //   retry_base_ms         first back-off (default 2000), doubled per attempt
 //   iq_timeout_ms         how long an app server may take to answer (default 30000)
-//   notify_csi_inactive   also notify for an urgent stanza (a message with a body)
+//   notify_csi_inactive   also notify for an urgent message (one mod_csi lets through)
 //                         for a session the client said is inactive (XEP-0352,
 //                         mod_csi raises PARLEY_EVENT_WAKE_UP) (default false)
 //   notify_groupchat      notify room members with no joined session of a room's
