@@ -9,6 +9,7 @@
 #include <map>
 #include <vector>
 
+#include "core/component/component_directory.hpp"
 #include "core/config/config.hpp"
 #include "core/modules/module_instance.hpp"
 #include "core/modules/module_tables.hpp"
@@ -186,6 +187,20 @@ std::string metrics_text(const ServerContext& ctx, const ModuleTables& tables) {
         gauge(name + "_avg", "queue length, exponentially decayed average over the window",
               l + fmt::format("window=\"{}\"", window_label[w]), fmt::format("{:.3f}", lc->gauges->average(which, w)));
       }
+    }
+  }
+
+  // issue 14: each external component's route (XEP-0114), as parleyctl status shows it.
+  if (ctx.components) {
+    for (const ComponentEntry* c : ctx.components->entries()) {
+      std::string label = fmt::format("component=\"{}\"", label_value(c->domain));
+      gauge("component_connected", "whether the external component is connected (1) or not (0)", label,
+            c->loop.load(std::memory_order_relaxed) >= 0 ? 1 : 0);
+      gauge("component_queue", "stanzas waiting in the external component's queue", label,
+            c->queued.load(std::memory_order_relaxed));
+      sample(family("parley_component_refused_queue_full_total", "counter",
+                    "stanzas for the external component answered resource-constraint (its queue was full)"),
+             "parley_component_refused_queue_full_total", label, c->refused_full.load(std::memory_order_relaxed));
     }
   }
 

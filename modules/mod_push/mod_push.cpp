@@ -6,24 +6,30 @@
 //     [<x xmlns='jabber:x:data'> FORM_TYPE pubsub#publish-options ... </x>]</enable></iq>
 // and disables it (one node, or every node of the service) with <disable/>.
 // Registrations are kept per account, service and node (the device), with
-// the publish-options form as the client gave it, in the module's own table
-// (mod_push_registrations) until the typed stores land.
+// the publish-options form as the client gave it, in the account's map of the
+// typed store (registrations.hpp; the module's table of before is moved there).
 //
-// Triggers: a message that reaches the offline rules (no available resource:
-// mod_offline stores it) for an account with registrations, and a message
-// queued for a detached XEP-0198 session (its socket was lost; the host's
-// PARLEY_EVENT_DETACHED_STANZA). Never for a message delivered to a
-// connected session.
+// Triggers (for a message worth waking a phone for: push_logic.hpp,
+// worth_waking): one that reaches the offline rules (no available resource:
+// mod_offline stores it) for an account with registrations; one queued for a
+// detached XEP-0198 session (its socket was lost; the host's
+// PARLEY_EVENT_DETACHED_STANZA); PARLEY_EVENT_WAKE_UP (room messages for
+// members not in the room, urgent stanzas for CSI-inactive sessions). Except
+// for an offline message, only when every bound session of the user sleeps
+// (detached or CSI-inactive: sleep_table.hpp): never for a user with a
+// connected, active session.
 //
 // The notification: an iq-set pubsub <publish node='NODE'> with
 // <notification xmlns='urn:xmpp:push:0'> carrying the summary form
 // (message-count: messages notified since the user last bound a session;
 // last-message-sender; last-message-body only with include_body: true) and
 // the registration's publish-options passed through unchanged, from the
-// user's bare JID, routed like any iq (send_iq). The app server's answer:
-// an error of type cancel or auth disables the registration (removed); a
-// wait error or no answer in time is retried with exponential back-off
-// (max_retries); a modify error drops this notification only.
+// server's JID (XEP-0357 0.3), routed like any iq (send_iq). The app
+// server's answer: an error of type cancel or auth disables the registration
+// (removed); a wait error or no answer in time is retried with exponential
+// back-off (max_retries); a modify error drops this notification only. An
+// app server's affiliation change notice to the user (§8, remote disabling)
+// removes the registration of that service and node.
 //
 // Options:
 //   include_body          send the message body to the app server (default false)
@@ -34,7 +40,7 @@
 //   max_retries           default 3
 //   retry_base_ms         first back-off (default 2000), doubled per attempt
 //   iq_timeout_ms         how long an app server may take to answer (default 30000)
-//   notify_csi_inactive   also notify for an urgent stanza (a message with a body)
+//   notify_csi_inactive   also notify for an urgent message (one mod_csi lets through)
 //                         for a session the client said is inactive (XEP-0352,
 //                         mod_csi raises PARLEY_EVENT_WAKE_UP) (default false)
 //   notify_groupchat      notify room members with no joined session of a room's
@@ -50,7 +56,8 @@
 //
 // Counters: enabled, disabled, sent, failed, removed, retried, rate_limited,
 // dropped_disabled (a notification that waited for a registration disabled
-// meanwhile), webhook_sent, webhook_failed.
+// meanwhile), webhook_sent, webhook_failed, remote_disabled (§8), awake (a
+// trigger not pushed: the user has a connected, active session).
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -63,6 +70,8 @@
 
 #include "parley/module.hpp"
 #include "push_logic.hpp"
+#include "registrations.hpp"
+#include "sleep_table.hpp"
 
 namespace {
 
@@ -70,31 +79,14 @@ namespace push = parley::push;
 
 constexpr const char* ns_disco_info = "http://jabber.org/protocol/disco#info";
 constexpr const char* ns_wake = "urn:parley:wake:0";  // PARLEY_EVENT_WAKE_UP's accumulator
-
-constexpr const char* sql_upsert =
-    "INSERT INTO mod_push_registrations (host, user, jid, node, options) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (host, user, jid, node) DO UPDATE SET options = excluded.options";
-constexpr const char* sql_count = "SELECT COUNT(*) FROM mod_push_registrations WHERE host = ? AND user = ?";
-constexpr const char* sql_exists =
-    "SELECT COUNT(*) FROM mod_push_registrations WHERE host = ? AND user = ? AND jid = ? AND node = ?";
-constexpr const char* sql_delete_node =
-    "DELETE FROM mod_push_registrations WHERE host = ? AND user = ? AND jid = ? AND node = ?";
-constexpr const char* sql_delete_service = "DELETE FROM mod_push_registrations WHERE host = ? AND user = ? AND jid = ?";
-constexpr const char* sql_delete_user = "DELETE FROM mod_push_registrations WHERE host = ? AND user = ?";
-constexpr const char* sql_select =
-    "SELECT jid, node, options FROM mod_push_registrations WHERE host = ? AND user = ? ORDER BY jid, node";
+constexpr const char* ns_csi = "urn:xmpp:csi:0";
 
 int64_t steady_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-struct Registration {
-  std::string jid;
-  std::string node;
-  std::string options;  // the publish-options <x/>, serialized; "" for none
-  bool webhook = false;  // the HTTP webhook (webhook_url), not an XMPP app server
-};
+using push::Registration;
 
 int64_t unix_seconds() {
   using namespace std::chrono;
@@ -135,6 +127,9 @@ class ModPush : public parley::Module {
     } else if (!webhook_secret_.empty()) {
       return parley::unexpected(std::string("webhook_secret without webhook_url"));
     }
+    if (!host().supports(PARLEY_HOST_ENTRY_END(map_clear)))
+      return parley::unexpected(std::string("mod_push needs a host with the typed map store (map_get)"));
+    registrations_.start(host(), domain_);
     return {};
   }
 
@@ -156,13 +151,13 @@ class ModPush : public parley::Module {
 
     if (payload->name() == "disable") {
       if (!service) return host().bounce(request.iq(), "bad-request");
-      auto done = [this, reply, original](parley::Result<parley::Rows, std::string> rows) {
-        if (!rows) return host().bounce(*original, "internal-server-error");
-        host().counter_add("disabled", rows->changes());
+      std::optional<std::string> which;
+      if (payload->has_attr("node")) which = node;
+      registrations_.remove(user, *service, which, [this, reply, original](std::optional<uint64_t> removed) {
+        if (!removed) return host().bounce(*original, "internal-server-error");
+        host().counter_add("disabled", static_cast<int64_t>(*removed));
         host().route(std::move(*reply));
-      };
-      if (payload->has_attr("node")) host().execute(sql_delete_node, {domain_, user, *service, node}, done);
-      else host().execute(sql_delete_service, {domain_, user, *service}, done);
+      });
       return;
     }
     if (payload->name() != "enable") return host().bounce(request.iq(), "feature-not-implemented");
@@ -176,22 +171,16 @@ class ModPush : public parley::Module {
       return host().bounce(request.iq(), *bad);
     Registration reg{*service, node, form ? form->serialize() : std::string()};
     // Re-enabling a jid + node keeps one registration with the last options
-    // (§5); a new one must fit max_registrations. Checked and written on the
-    // single writer, one after the other.
-    host().execute(sql_exists, {domain_, user, reg.jid, reg.node},
-                   [this, user, reg, reply, original](parley::Result<parley::Rows, std::string> exists) {
-                     if (!exists) return host().bounce(*original, "internal-server-error");
-                     bool known = exists->size() == 1 && exists->at(0, 0).integer().value_or(0) > 0;
-                     if (known) return store(user, reg, reply, original);
-                     host().execute(sql_count, {domain_, user},
-                                    [this, user, reg, reply, original](parley::Result<parley::Rows, std::string> n) {
-                                      if (!n) return host().bounce(*original, "internal-server-error");
-                                      if (n->size() == 1 && n->at(0, 0).integer().value_or(0) >= max_registrations_)
-                                        return host().bounce(*original, "resource-constraint",
-                                                             "Too many push registrations");
-                                      store(user, reg, reply, original);
-                                    });
-                   });
+    // (§5); a new one must fit max_registrations (checked by the store with
+    // the write: two enables racing cannot both pass it).
+    registrations_.put(user, reg, static_cast<uint64_t>(max_registrations_),
+                       [this, reply, original](const std::string& error) {
+                         if (error == "policy-violation")
+                           return host().bounce(*original, "resource-constraint", "Too many push registrations");
+                         if (!error.empty()) return host().bounce(*original, "internal-server-error");
+                         host().counter_add("enabled");
+                         host().route(std::move(*reply));
+                       });
   }
 
   parley::Outcome on_account_disco(const parley::Event& event) {
@@ -213,16 +202,25 @@ class ModPush : public parley::Module {
   // A message waiting for a detached session (XEP-0198): its client sleeps.
   // The offline rule, and a room's message too (the session is a joined
   // occupant of a group chat).
+  // Not while another session of the user is connected and active.
   parley::Outcome on_detached_stanza(const parley::Event& event) {
-    if (auto stanza = event.stanza(); stanza && worth_a_push(*stanza, true))
-      notify(std::string(event.user()), std::string(stanza->attr("from").value_or("")), stanza->child_text("body"));
+    auto stanza = event.stanza();
+    if (!stanza || !worth_a_push(*stanza, true)) return parley::Outcome::pass;
+    std::string user(event.user());
+    if (!user_asleep(user)) {
+      host().counter_add("awake");
+      return parley::Outcome::pass;
+    }
+    notify(user, std::string(stanza->attr("from").value_or("")), stanza->child_text("body"));
     return parley::Outcome::pass;
   }
 
   // PARLEY_EVENT_WAKE_UP: another module says users will not see a stanza
   // now (mod_muc: room members with no joined session; mod_csi: an urgent
   // stanza for an inactive session). Each recipient of this host with
-  // registrations is notified, as for an offline message.
+  // registrations is notified, as for an offline message, when every session
+  // of theirs sleeps: a room member who is online elsewhere, not joined to
+  // the room, is at their client and is not pushed.
   parley::Outcome on_wake_up(const parley::Event& event) {
     auto acc = event.acc();
     if (!acc || acc->name() != "wake" || acc->xmlns() != ns_wake) return parley::Outcome::pass;
@@ -240,7 +238,12 @@ class ModPush : public parley::Module {
       if (!prepared) continue;
       parley::Jid jid = parley::Jid::prepared(*prepared);
       if (jid.local().empty() || jid.domain() != domain_) continue;
-      notify(std::string(jid.local()), sender, body);
+      std::string user(jid.local());
+      if (!user_asleep(user)) {
+        host().counter_add("awake");
+        continue;
+      }
+      notify(user, sender, body);
     }
     return parley::Outcome::pass;
   }
@@ -251,34 +254,106 @@ class ModPush : public parley::Module {
     counts_.erase(std::string(event.user()));
   }
 
+  // ---- which sessions sleep ----
+
+  void on_detached(const parley::Event& event) { sleep_.set(event.session(), push::SleepTable::detached, true); }
+
+  // A new stream begins active (XEP-0352 §5): the client says <inactive/>
+  // again if it still is.
+  void on_reattached(const parley::Event& event) {
+    sleep_.set(event.session(), push::SleepTable::detached, false);
+    sleep_.set(event.session(), push::SleepTable::inactive, false);
+    on_session_bound(event);
+  }
+
+  void on_session_closed(const parley::Event& event) { sleep_.forget(event.session()); }
+
+  // XEP-0352's nonzas, seen before mod_csi (40) takes them; passed on.
+  parley::Outcome on_nonza(const parley::Event& event) {
+    auto nonza = event.stanza();
+    if (!nonza || nonza->xmlns() != ns_csi) return parley::Outcome::pass;
+    if (nonza->name() == "inactive") sleep_.set(event.session(), push::SleepTable::inactive, true);
+    else if (nonza->name() == "active") sleep_.set(event.session(), push::SleepTable::inactive, false);
+    return parley::Outcome::pass;
+  }
+
+  // ---- XEP-0357 §8: remote disabling ----
+
+  // An app server's affiliation change notice to the user's bare JID
+  // (push_logic.hpp: AffiliationNotice) removes the registration of its
+  // sender and that node. The sender is the stanza's 'from', which the
+  // router vouches for (a component's is checked against its domain): a
+  // notice can only remove its sender's own registrations. The message goes
+  // on to the user's clients (or offline) as any: it is addressed to them,
+  // and a pubsub notice from some other service may be theirs to read.
+  parley::Outcome on_message_to_local(const parley::Event& event) {
+    auto stanza = event.stanza();
+    if (!stanza) return parley::Outcome::pass;
+    auto pubsub = stanza->child("pubsub", push::ns_pubsub);
+    if (!pubsub || stanza->attr("type").value_or("") == "error") return parley::Outcome::pass;
+    std::string user(event.user());
+    auto from = host().prepare_jid(stanza->attr("from").value_or(""));
+    if (user.empty() || !from) return parley::Outcome::pass;
+    std::string user_bare = user + "@" + domain_;
+    auto consider = [&](std::optional<std::string_view> node, parley::ElementView affiliation) {
+      std::string_view jid_attr = affiliation.attr("jid").value_or("");
+      std::optional<std::string> jid = jid_attr.empty() ? std::optional<std::string>(std::string())
+                                                        : host().prepare_jid(jid_attr);
+      if (!jid) return;
+      push::AffiliationNotice notice{node, *jid, affiliation.attr("affiliation").value_or("")};
+      if (!push::notice_disables(notice, user_bare, domain_)) return;
+      Registration reg{*from, std::string(*node), {}};
+      registrations_.remove(user, reg.jid, reg.node, [this, user, reg](std::optional<uint64_t> removed) {
+        if (!removed || *removed == 0) return;
+        host().counter_add("remote_disabled", static_cast<int64_t>(*removed));
+        host().info("push service " + reg.jid + " disabled node '" + reg.node + "' of " + user +
+                    " (XEP-0357 affiliation change)");
+        std::lock_guard lock(mu_);
+        rate_->forget(device_key(user, reg));
+      });
+    };
+    // XEP-0357's example: the node on <pubsub/>, the <affiliation/> in it.
+    if (auto a = pubsub->child("affiliation", push::ns_pubsub)) consider(pubsub->attr("node"), *a);
+    // XEP-0060 §8.9.4's shape: <affiliations node='...'><affiliation/></affiliations>.
+    if (auto list = pubsub->child("affiliations", push::ns_pubsub)) {
+      for (parley::ElementView a : list->children())
+        if (a.name() == "affiliation" && a.xmlns() == push::ns_pubsub) consider(list->attr("node"), a);
+    }
+    return parley::Outcome::pass;
+  }
+
+  // Hot reload: the sleeping sessions go to the new code.
+  parley::Result<std::string, std::string> save_state() override { return sleep_.save(); }
+  parley::Result<void, std::string> restore_state(std::string_view bytes) override {
+    if (!sleep_.restore(bytes)) return parley::unexpected(std::string("malformed mod_push state"));
+    return {};
+  }
+
   void on_user_removed(const parley::Event& event) {
     std::string user(event.user());
     {
       std::lock_guard lock(mu_);
       counts_.erase(user);
     }
-    host().execute(sql_delete_user, {domain_, user});
+    registrations_.clear(user);
   }
 
  private:
-  // A message a phone should be woken for: with a body (a chat state, a
-  // receipt: nothing to wake it for), chat or normal, or a room's groupchat
-  // where the caller allows it.
-  static bool worth_a_push(parley::ElementView stanza, bool groupchat) {
-    if (stanza.name() != "message") return false;
-    std::string_view type = stanza.attr("type").value_or("normal");
-    if (type != "chat" && type != "normal" && !type.empty() && !(groupchat && type == "groupchat")) return false;
-    return !stanza.child_text("body").empty();
+  // Whether every bound session of `user` (local part) sleeps, or none is bound.
+  bool user_asleep(const std::string& user) const {
+    std::vector<uint64_t> ids;
+    for (const auto& s : host().user_sessions(user + "@" + domain_)) ids.push_back(s.id);
+    return sleep_.all_asleep(ids);
   }
 
-  void store(const std::string& user, const Registration& reg, std::shared_ptr<parley::Element> reply,
-             std::shared_ptr<parley::Element> original) {
-    host().execute(sql_upsert, {domain_, user, reg.jid, reg.node, reg.options},
-                   [this, reply, original](parley::Result<parley::Rows, std::string> rows) {
-                     if (!rows) return host().bounce(*original, "internal-server-error");
-                     host().counter_add("enabled");
-                     host().route(std::move(*reply));
-                   });
+  // A message a phone should be woken for (push_logic.hpp: worth_waking): a
+  // body, an encrypted payload, a call; not a chat state or a receipt alone.
+  static bool worth_a_push(parley::ElementView stanza, bool groupchat) {
+    if (stanza.name() != "message") return false;
+    std::vector<push::ChildName> children;
+    for (parley::ElementView c : stanza.children()) children.push_back(push::ChildName{c.xmlns(), c.name()});
+    return push::worth_waking(stanza.attr("type").value_or("normal"), !stanza.child_text("body").empty(), children,
+                              groupchat);
   }
 
   void notify(const std::string& user, std::string sender, std::string body) {
@@ -294,22 +369,16 @@ class ModPush : public parley::Module {
       hook.webhook = true;
       schedule(user, std::move(hook), summary);
     }
-    host().query(sql_select, {domain_, user},
-                 [this, user, summary](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) return host().error("reading the push registrations of " + user + " failed: " + rows.error());
-                   if (rows->size() == 0) {
-                     if (!webhook_url_.empty()) return;  // the webhook counts for every account
-                     std::lock_guard lock(mu_);
-                     counts_.erase(user);  // nobody to notify: nothing to count
-                     return;
-                   }
-                   for (std::size_t i = 0; i < rows->size(); ++i) {
-                     Registration reg{std::string(rows->at(i, 0).bytes().value_or("")),
-                                      std::string(rows->at(i, 1).bytes().value_or("")),
-                                      std::string(rows->at(i, 2).bytes().value_or(""))};
-                     schedule(user, std::move(reg), summary);
-                   }
-                 });
+    registrations_.list(user, [this, user, summary](std::optional<std::vector<Registration>> regs) {
+      if (!regs) return;  // logged
+      if (regs->empty()) {
+        if (!webhook_url_.empty()) return;  // the webhook counts for every account
+        std::lock_guard lock(mu_);
+        counts_.erase(user);  // nobody to notify: nothing to count
+        return;
+      }
+      for (Registration& reg : *regs) schedule(user, std::move(reg), summary);
+    });
   }
 
   static std::string device_key(const std::string& user, const Registration& reg) {
@@ -355,21 +424,19 @@ class ModPush : public parley::Module {
   void publish_if_enabled(const std::string& user, const Registration& reg, const push::Summary& summary,
                           int attempt) {
     if (reg.webhook) return publish(user, reg, summary, attempt);
-    host().query(sql_exists, {domain_, user, reg.jid, reg.node},
-                 [this, user, reg, summary, attempt](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) return host().error("reading a push registration of " + user + " failed: " + rows.error());
-                   if (rows->size() != 1 || rows->at(0, 0).integer().value_or(0) == 0) {
-                     host().counter_add("dropped_disabled");  // disabled while it waited
-                     return;
-                   }
-                   publish(user, reg, summary, attempt);
-                 });
+    registrations_.exists(user, reg.jid, reg.node, [this, user, reg, summary, attempt](std::optional<bool> there) {
+      if (!there) return;  // logged
+      if (!*there) {
+        host().counter_add("dropped_disabled");  // disabled while it waited
+        return;
+      }
+      publish(user, reg, summary, attempt);
+    });
   }
 
   void publish(const std::string& user, Registration reg, push::Summary summary, int attempt) {
     if (reg.webhook) return publish_webhook(user, summary, attempt);
-    std::string from = user + "@" + domain_;
-    auto iq = host().parse(push::notification_iq(from, reg.jid, reg.node, summary, reg.options));
+    auto iq = host().parse(push::notification_iq(domain_, reg.jid, reg.node, summary, reg.options));
     if (!iq) return host().error("mod_push: could not build a notification for " + reg.jid);
     bool sent = parley::send_iq(
         host(), std::move(*iq), std::chrono::milliseconds(iq_timeout_ms_),
@@ -450,10 +517,9 @@ class ModPush : public parley::Module {
       std::lock_guard lock(mu_);
       rate_->forget(device_key(user, reg));
     }
-    host().execute(sql_delete_node, {domain_, user, reg.jid, reg.node},
-                   [this](parley::Result<parley::Rows, std::string> rows) {
-                     if (rows && rows->changes() > 0) host().counter_add("removed", rows->changes());
-                   });
+    registrations_.remove(user, reg.jid, reg.node, [this](std::optional<uint64_t> removed) {
+      if (removed && *removed > 0) host().counter_add("removed", static_cast<int64_t>(*removed));
+    });
   }
 
   std::string domain_;
@@ -472,6 +538,8 @@ class ModPush : public parley::Module {
   std::map<std::string, int64_t> counts_;          // user -> messages notified since the last bind
   std::map<std::string, push::Summary> held_;      // device -> the notification waiting for its interval
   std::unique_ptr<push::RateLimit> rate_;
+  push::SleepTable sleep_;
+  push::Registrations registrations_;
 };
 
 }  // namespace
@@ -494,9 +562,16 @@ PARLEY_MODULE(ModPush, "mod_push", "1.0.0",
               parley::hook<&ModPush::on_detached_stanza>(PARLEY_EVENT_DETACHED_STANZA),
               parley::hook<&ModPush::on_wake_up>(PARLEY_EVENT_WAKE_UP),
               parley::hook<&ModPush::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),
-              parley::hook<&ModPush::on_session_bound>(PARLEY_EVENT_SESSION_REATTACHED),
+              parley::hook<&ModPush::on_reattached>(PARLEY_EVENT_SESSION_REATTACHED),
+              parley::hook<&ModPush::on_detached>(PARLEY_EVENT_SESSION_DETACHED),
+              parley::hook<&ModPush::on_session_closed>(PARLEY_EVENT_SESSION_CLOSED),
+              // Before mod_csi (40), which takes <inactive/> and <active/>.
+              parley::hook<&ModPush::on_nonza>(PARLEY_EVENT_NONZA_IN, 30),
+              parley::hook<&ModPush::on_message_to_local>(PARLEY_EVENT_MESSAGE_TO_LOCAL),
               parley::hook<&ModPush::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModPush::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
+              // The registrations of before the typed stores: moved into the
+              // map store at start (registrations.hpp); empty after that.
               parley::schema("CREATE TABLE mod_push_registrations (host TEXT NOT NULL, user TEXT NOT NULL, "
                              "jid TEXT NOT NULL, node TEXT NOT NULL, options TEXT NOT NULL, "
                              "PRIMARY KEY (host, user, jid, node))"))

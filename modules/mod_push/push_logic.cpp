@@ -35,10 +35,10 @@ void field(std::string& out, std::string_view var, std::string_view value) {
 
 }  // namespace
 
-std::string notification_iq(std::string_view from_bare, std::string_view service, std::string_view node,
+std::string notification_iq(std::string_view from, std::string_view service, std::string_view node,
                             const Summary& summary, std::string_view publish_options) {
   std::string out = "<iq xmlns='jabber:client' type='set' from='";
-  out += escape(from_bare);
+  out += escape(from);
   out += "' to='";
   out += escape(service);
   out += "'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish";
@@ -75,6 +75,32 @@ ErrorAction classify_error(std::string_view error_type, std::string_view conditi
   if (error_type == "modify") return ErrorAction::keep;
   // cancel, auth, and an error without a usable type: disabled (XEP-0357 §7.1's default).
   return ErrorAction::remove;
+}
+
+bool notice_disables(const AffiliationNotice& notice, std::string_view user_bare, std::string_view server) {
+  if (!notice.node) return false;
+  if (!notice.jid.empty() && notice.jid != user_bare && notice.jid != server) return false;
+  std::string_view a = notice.affiliation;
+  return !a.empty() && a != "owner" && a != "publisher" && a != "publish-only";
+}
+
+bool worth_waking(std::string_view type, bool has_body, const std::vector<ChildName>& children, bool groupchat) {
+  if (type.empty()) type = "normal";
+  if (type != "chat" && type != "normal" && !(groupchat && type == "groupchat")) return false;
+  if (has_body) return true;
+  static constexpr ChildName wake[] = {
+      {"eu.siacs.conversations.axolotl", "encrypted"},  // OMEMO (XEP-0384, legacy namespace)
+      {"urn:xmpp:omemo:2", "encrypted"},                // OMEMO 0.8+
+      {"urn:xmpp:openpgp:0", "openpgp"},                // XEP-0373
+      {"jabber:x:encrypted", "x"},                      // XEP-0027
+      {"urn:xmpp:eme:0", "encryption"},                 // XEP-0380
+      {"urn:xmpp:jingle-message:0", "propose"},         // XEP-0353: a call rings
+      {"urn:xmpp:jingle-message:1", "propose"},
+  };
+  for (const ChildName& c : children)
+    for (const ChildName& w : wake)
+      if (c.ns == w.ns && c.name == w.name) return true;
+  return false;
 }
 
 int64_t backoff_ms(int attempt, int64_t base_ms, int64_t max_ms) {

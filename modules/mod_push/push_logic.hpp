@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace parley::push {
 
@@ -26,10 +27,12 @@ struct Summary {
 };
 
 // The iq-set that publishes one notification to `node` of the push service
-// `service`, from the user's bare JID; `publish_options` is the <x/> form the
-// client gave at <enable/>, serialized, passed through unchanged ("" for none).
-// No id: the host sets it (send_iq).
-std::string notification_iq(std::string_view from_bare, std::string_view service, std::string_view node,
+// `service`, from the server's JID (XEP-0357 0.3: "Use server JID as 'from'
+// address for notifications", as Prosody and ejabberd send it);
+// `publish_options` is the <x/> form the client gave at <enable/>,
+// serialized, passed through unchanged ("" for none). No id: the host sets
+// it (send_iq).
+std::string notification_iq(std::string_view from, std::string_view service, std::string_view node,
                             const Summary& summary, std::string_view publish_options);
 
 // XEP-0357 §5: <enable/> needs a 'jid'; a data form in it must be the
@@ -45,6 +48,42 @@ enum class ErrorAction {
   keep,    // modify (bad-request, not-acceptable, ...): this notification is dropped, the registration stays
 };
 ErrorAction classify_error(std::string_view error_type, std::string_view condition);
+
+// XEP-0357 §8 (remote disabling): an app server that stops taking
+// notifications removes the publishing affiliation and MAY tell the user's
+// bare JID with an affiliation change notice:
+//   <message from='SERVICE' to='user@host'>
+//     <pubsub xmlns='http://jabber.org/protocol/pubsub' node='NODE'>
+//       <affiliation jid='user@host' affiliation='none'/></pubsub></message>
+// (XEP-0357's example), or in XEP-0060's own shape (§8.9.4):
+//     <pubsub xmlns='...pubsub'><affiliations node='NODE'><affiliation .../></affiliations></pubsub>
+// What one <affiliation/> of it says:
+struct AffiliationNotice {
+  std::optional<std::string_view> node;  // the node it is about (nullopt: none named)
+  std::string_view jid;                  // the affiliation's 'jid' ("" if absent)
+  std::string_view affiliation;          // its 'affiliation'
+};
+// Whether the notice takes the right to publish from this user: a node is
+// named; the affiliation's jid is the user's bare JID, the server's JID (the
+// notifications' 'from') or absent (the notice is addressed to the user);
+// and the new affiliation cannot publish (anything but owner, publisher,
+// publish-only). Which registration it removes is the one of the notice's
+// sender ('from', checked by the router) and that node.
+bool notice_disables(const AffiliationNotice& notice, std::string_view user_bare, std::string_view server);
+
+// Whether a message is worth waking a phone for (what Prosody's
+// mod_cloud_notify calls important, as mod_csi's urgent payloads): a
+// non-empty body; an end-to-end encrypted payload, whose body may be absent
+// (OMEMO, OpenPGP, XEP-0380); a Jingle Message Initiation (an incoming call,
+// XEP-0353). Not a chat state, a receipt or a marker alone. Types chat and
+// normal; groupchat only where the caller allows it (a room's message);
+// never headline or error. `children` are the message's child elements as
+// (namespace, name).
+struct ChildName {
+  std::string_view ns;
+  std::string_view name;
+};
+bool worth_waking(std::string_view type, bool has_body, const std::vector<ChildName>& children, bool groupchat);
 
 // Back-off before retry `attempt` (1, 2, ...): base * 2^(attempt-1), at most max.
 int64_t backoff_ms(int attempt, int64_t base_ms, int64_t max_ms = 300'000);

@@ -4,16 +4,22 @@ namespace, a second connection for a connected domain), stanzas both ways
 between components and local users (raw sockets and slixmpp's
 ComponentXMPP), bounces for a configured component that is not connected,
 reconnection, the host's disco#items, and a component that stops reading:
-its queue fills and what comes for it is bounced while other users chat on.
+its queue fills and what comes for it is bounced while other users chat on;
+its queue length is in parleyctl status and in /metrics.
 
 One server for the whole file (module scope); every test uses its own
 component domains or leaves the ones it shares connected as it found them."""
 
 import asyncio
+import http.client
+import socket
+import struct
 import time
 
 import pytest
 import slixmpp
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from component_client import HANDSHAKE, NS_COMPONENT, RawComponent, error_condition, handshake_digest
 from conftest import PASSWORD
@@ -27,6 +33,7 @@ SECRETS = {
     "slow.localhost": "slow-secret",
     "slix.localhost": "slix-secret",
     "twice.localhost": "twice-secret",
+    "gone.localhost": "gone-secret",
 }
 MAX_QUEUE = 40
 NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
@@ -38,12 +45,15 @@ MESSAGE = q(NS_CLIENT, "message")
 @pytest.fixture(scope="module")
 def cserver(tmp_path_factory, binaries):
     port = free_port()
+    http_port = free_port()
     server = ParleyServer(
         tmp_path_factory.mktemp("component"), binaries["parleyd"], binaries["parleyctl"],
         limits={"max_component_queue": MAX_QUEUE},
         extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "component",
-                          "hosts": {d: {"password": s} for d, s in SECRETS.items()}}])
+                          "hosts": {d: {"password": s} for d, s in SECRETS.items()}},
+                         {"port": http_port, "ip": "127.0.0.1", "module": "http"}])
     server.component_port = port
+    server.http_port = http_port
     server.start()
     for user in ("alice", "bob", "carol"):
         server.register(user, PASSWORD)
@@ -82,6 +92,22 @@ def status(server):
     return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
 
 
+def metrics(server):
+    """/metrics, parsed: {(sample name, component label): value}."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=10)
+    conn.request("GET", "/metrics")
+    r = conn.getresponse()
+    body = r.read().decode()
+    conn.close()
+    assert r.status == 200, body
+    out = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if "component" in sample.labels:
+                out[(sample.name, sample.labels["component"])] = sample.value
+    return out
+
+
 def wait_status(server, key, predicate, timeout=10):
     deadline = time.monotonic() + timeout
     while True:
@@ -117,6 +143,36 @@ def test_wrong_secret_is_not_authorized(cserver, clients):
     header = ok.open_component_stream()
     ok.send(f"<handshake>{handshake_digest(header['id'], 'push-secret').upper()}</handshake>")
     assert ok.next_element().tag == HANDSHAKE
+
+
+def test_slixmpp_component_with_a_wrong_secret_is_refused(cserver):
+    """The issue's app server, slixmpp's ComponentXMPP, with a wrong secret:
+    <not-authorized/>, the connection closed, never a session."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    failures = int(status(cserver)["auth_failures"])
+    try:
+        xmpp = slixmpp.ComponentXMPP("slix.localhost", "not-the-secret", "127.0.0.1", cserver.component_port)
+        xmpp.reconnect_max_attempts = 0
+        errors = []
+        started = []
+        gone = asyncio.Event()
+        xmpp.add_event_handler("stream_error", lambda e: errors.append(e["condition"]))
+        xmpp.add_event_handler("session_start", lambda _: started.append(True))
+        xmpp.add_event_handler("disconnected", lambda _: gone.set())
+        xmpp.connect()
+        loop.run_until_complete(asyncio.wait_for(gone.wait(), 20))
+        assert errors == ["not-authorized"] and not started
+    finally:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+        asyncio.set_event_loop(None)
+    assert int(status(cserver)["auth_failures"]) == failures + 1
+    assert status(cserver)["component_slix.localhost_connected"] == "0"
 
 
 def test_unknown_domain_is_host_unknown(cserver, clients):
@@ -351,6 +407,13 @@ def test_component_that_stops_reading_fills_its_queue_and_others_chat_on(cserver
     queue = status(cserver)
     assert MAX_QUEUE - 5 <= int(queue["component_slow.localhost_queue"]) <= MAX_QUEUE
     assert int(queue["component_slow.localhost_refused_queue_full"]) >= 1
+    # The same figures in /metrics (the component reads nothing: they stay).
+    m = metrics(cserver)
+    assert m[("parley_component_queue", "slow.localhost")] == int(queue["component_slow.localhost_queue"])
+    assert m[("parley_component_refused_queue_full_total", "slow.localhost")] == \
+        int(queue["component_slow.localhost_refused_queue_full"])
+    assert m[("parley_component_connected", "slow.localhost")] == 1
+    assert m[("parley_component_connected", "absent.localhost")] == 0
     # An iq result for the full queue is dropped, never answered with an
     # error (RFC 6120 8.3.1): the error for a message sent after it, on the
     # same path, comes first.
@@ -389,3 +452,41 @@ def test_component_that_stops_reading_fills_its_queue_and_others_chat_on(cserver
     assert errors >= 1 and received >= MAX_QUEUE
     assert slow.ping_server() == []
     wait_status(cserver, "component_slow.localhost_queue", lambda v: v == "0")
+
+
+def test_what_waits_for_a_component_that_goes_is_bounced(cserver, clients):
+    """Never silently lost: the stanzas waiting in a component's queue when its
+    connection ends (a reset) are answered with service-unavailable, and its
+    queue is empty again."""
+    comp = clients("gone.localhost", "gone-secret", rcvbuf=4096)
+    carol = clients.user("carol", "gone")
+    body = "y" * 16000
+    full = 0
+    sent = 0
+    while full == 0:
+        assert sent < 3000, "never full"
+        for _ in range(20):
+            carol.message("gone.localhost", body)
+            sent += 1
+        for e in carol.nothing_before_sync():
+            if e.tag == MESSAGE and e.get("type") == "error":
+                assert stanza_error_condition(e)[1] == "resource-constraint"
+                full += 1
+    queued = int(status(cserver)["component_gone.localhost_queue"])
+    assert queued >= MAX_QUEUE - 5
+    comp.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    comp.abort()  # a reset, with the server's bytes unread
+    unavailable = 0
+    deadline = time.monotonic() + 30
+    while unavailable < queued:
+        assert time.monotonic() < deadline, f"{queued} queued, {unavailable} bounced"
+        try:
+            e = carol.next_element(timeout=0.1)
+        except TimeoutError:
+            continue
+        if e.tag == MESSAGE and e.get("type") == "error":
+            assert e.get("from") == "gone.localhost"
+            if stanza_error_condition(e)[1] == "service-unavailable":
+                unavailable += 1
+    wait_status(cserver, "component_gone.localhost_connected", lambda v: v == "0")
+    assert status(cserver)["component_gone.localhost_queue"] == "0"

@@ -14,7 +14,15 @@ Issue 14, second part: the HTTP webhook (a Python http.server on 127.0.0.1
 gets the HMAC-signed JSON; one that hangs delays no one and times out), a
 push for an urgent message to a CSI-inactive session (none once active), and
 group chat messages for room members who are not in the room or whose joined
-session is detached."""
+session is detached, and none for a member who is online elsewhere and active.
+
+Notifications come from the server's JID (XEP-0357 0.3, as Prosody and
+ejabberd send them). An app server's affiliation change notice (XEP-0357
+section 8, remote disabling) removes that registration.
+
+The helpers (the app servers, publishes awaited and answered) are in
+push_app.py; the tests that need a server of their own (the move of the old
+table into the map store, the per-device rate limit) in test_mod_push_store.py."""
 
 import asyncio
 import hashlib
@@ -34,17 +42,9 @@ import slixmpp
 from component_client import NS_COMPONENT, RawComponent
 from conftest import PASSWORD
 from parley_harness import ParleyServer, free_port
-from rawxmpp import NS_DISCO_INFO, RawClient, q, stanza_error_condition
-
-NS_PUSH = "urn:xmpp:push:0"
-NS_PUBSUB = "http://jabber.org/protocol/pubsub"
-NS_DATA = "jabber:x:data"
-SECRET = "app-secret"
-PUBLISH_OPTIONS = ("<x xmlns='jabber:x:data' type='submit'>"
-                   "<field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
-                   "<field var='secret'><value>eruio234vzxc2kla-91</value></field>"
-                   "<field var='endpoint'><value>https://push.example/a&amp;b</value></field></x>")
-
+from push_app import (NS_DATA, NS_PUBSUB, NS_PUSH, PUBLISH_OPTIONS, SECRET, counters, enable, expect_push,
+                      form_fields, login, next_push, push_to, slix_app, summary)
+from rawxmpp import NS_DISCO_INFO, q, stanza_error_condition
 
 WEBHOOK_SECRET = "webhook-secret-0123456789"
 WEBHOOK_TIMEOUT_MS = 2000
@@ -123,7 +123,7 @@ def pserver(tmp_path_factory, binaries, webhook):
     server.component_port = port
     server.start()
     for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hana", "hang", "ivan", "judy", "kate",
-                 "lena", "mona", "nora"):
+                 "lena", "mona", "nora", "olga", "pia", "quinn", "sara", "uma"):
         server.register(user, PASSWORD)
     yield server
     code, killed = server.stop()
@@ -138,41 +138,6 @@ def made(request, pserver):
     yield clients
     for c in clients:
         c.close(timeout=2)
-
-
-def login(server, made, user, resource="r"):
-    c = RawClient(server.c2s_port)
-    made.append(c)
-    c.login(user, PASSWORD, resource=resource, presence=True)
-    return c
-
-
-def enable(client, node, options=""):
-    reply = client.iq("set", f"<enable xmlns='{NS_PUSH}' jid='app.localhost' node='{node}'>{options}</enable>",
-                      to=client.jid.split("/")[0])
-    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
-
-
-def form_fields(x):
-    return {f.get("var"): [v.text for v in f.findall(q(NS_DATA, "value"))] for f in x.findall(q(NS_DATA, "field"))}
-
-
-def expect_push(app, node, answer="result", condition=None):
-    """The next publish to `node` at the raw app server; answered."""
-    iq = app.expect(q(NS_COMPONENT, "iq"),
-                    match=lambda e: e.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish") is not None)
-    publish = iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
-    if answer == "result":
-        app.send(f"<iq type='result' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'/>")
-    else:
-        app.send(f"<iq type='error' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'>"
-                 f"<error type='{answer}'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
-    return iq, publish
-
-
-def counters(server):
-    out = server.ctl("status").stdout
-    return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
 
 
 def test_feature_and_enable_errors(pserver, made):
@@ -192,6 +157,21 @@ def test_feature_and_enable_errors(pserver, made):
     bob = login(pserver, made, "bob")
     reply = bob.iq("set", f"<enable xmlns='{NS_PUSH}' jid='app.localhost' node='n'/>", to="alice@localhost")
     assert stanza_error_condition(reply)[1] == "service-unavailable"
+
+
+def test_max_registrations_and_re_enabling(pserver, made):
+    """max_registrations (20 by default) per account: one more is refused with
+    resource-constraint; enabling a service and node again replaces its
+    options (one registration, XEP-0357 section 5) and is not refused."""
+    sara = login(pserver, made, "sara", "phone")
+    for i in range(20):
+        enable(sara, f"n{i:02d}")
+    reply = sara.iq("set", f"<enable xmlns='{NS_PUSH}' jid='app.localhost' node='one-more'/>", to="sara@localhost")
+    assert stanza_error_condition(reply)[1] == "resource-constraint"
+    enable(sara, "n00", PUBLISH_OPTIONS)  # the same node again: its options replaced
+    reply = sara.iq("set", f"<disable xmlns='{NS_PUSH}' jid='app.localhost'/>", to="sara@localhost")
+    assert reply.get("type") == "result"
+    enable(sara, "one-more")  # room again
 
 
 def test_offline_push_with_summary_and_publish_options_slixmpp(pserver, made):
@@ -218,7 +198,7 @@ def test_offline_push_with_summary_and_publish_options_slixmpp(pserver, made):
         bob = login(pserver, made, "bob", "desk")
         bob.message("carol@localhost", "secret text")
         pub = loop.run_until_complete(asyncio.wait_for(publishes.get(), 15))
-        assert pub.get("from") == "carol@localhost" and pub.get("type") == "set"
+        assert pub.get("from") == "localhost" and pub.get("type") == "set"  # the server's JID
         publish = pub.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
         assert publish.get("node") == "carol-node"
         x = publish.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x")
@@ -251,9 +231,7 @@ def test_offline_push_with_summary_and_publish_options_slixmpp(pserver, made):
 
 
 def test_no_push_while_connected_and_disable_stops(pserver, made):
-    app = RawComponent(pserver.component_port, "app.localhost")
-    made.append(app)
-    app.connect_as(SECRET)
+    app = slix_app(pserver, made)  # slixmpp's ComponentXMPP
     dave = login(pserver, made, "dave", "phone")
     enable(dave, "a-node")
     enable(dave, "z-witness")
@@ -290,9 +268,7 @@ def test_no_push_while_connected_and_disable_stops(pserver, made):
 
 
 def test_app_server_error_removes_the_registration(pserver, made):
-    app = RawComponent(pserver.component_port, "app.localhost")
-    made.append(app)
-    app.connect_as(SECRET)
+    app = slix_app(pserver, made)  # slixmpp's ComponentXMPP
     erin = login(pserver, made, "erin", "phone")
     enable(erin, "a-gone")
     enable(erin, "z-witness")
@@ -344,9 +320,7 @@ def test_no_retry_to_a_registration_disabled_meanwhile(pserver, made):
 
 
 def test_push_for_a_detached_session(pserver, made):
-    app = RawComponent(pserver.component_port, "app.localhost")
-    made.append(app)
-    app.connect_as(SECRET)
+    app = slix_app(pserver, made)  # slixmpp's ComponentXMPP
     frank = login(pserver, made, "frank", "phone")
     enable(frank, "f-node")
     frank.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
@@ -363,11 +337,41 @@ def test_push_for_a_detached_session(pserver, made):
     bob = login(pserver, made, "bob", "desk2")
     bob.message(frank.jid, "are you there?")
     iq, publish = expect_push(app, "f-node")
-    assert iq.get("from") == "frank@localhost"
+    assert iq.get("from") == "localhost"
     x = publish.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x")
     fields = form_fields(x)
     assert fields["message-count"] == ["1"]
     assert fields["last-message-sender"] == [bob.jid]
+
+
+def test_push_for_encrypted_messages_and_calls_not_chat_states(pserver, made):
+    """Worth waking a phone for without a body: an OMEMO message (the body is
+    inside) and a call (XEP-0353 propose); not a chat state. Each from its own
+    resource: the sender and the count of each push tell which message it is."""
+    app = RawComponent(pserver.component_port, "app.localhost")
+    made.append(app)
+    app.connect_as(SECRET)
+    uma = login(pserver, made, "uma", "phone")
+    enable(uma, "u-node")
+    uma.close()
+    typing = login(pserver, made, "bob", "typing")
+    typing.send("<message to='uma@localhost' type='chat'>"
+                "<composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
+    typing.sync()
+    omemo = login(pserver, made, "bob", "omemo")
+    omemo.send("<message to='uma@localhost' type='chat'><encrypted xmlns='eu.siacs.conversations.axolotl'>"
+               "<header sid='1'><iv>AAAA</iv></header><payload>BBBB</payload></encrypted>"
+               "<store xmlns='urn:xmpp:hints'/></message>")
+    _, p = expect_push(app, "u-node")
+    fields = summary(p)
+    assert fields["last-message-sender"] == [omemo.jid] and fields["message-count"] == ["1"], fields
+    call = login(pserver, made, "bob", "call")
+    call.send("<message to='uma@localhost' type='chat'><propose xmlns='urn:xmpp:jingle-message:0' id='c1'>"
+              "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose>"
+              "<store xmlns='urn:xmpp:hints'/></message>")
+    _, p = expect_push(app, "u-node")
+    fields = summary(p)
+    assert fields["last-message-sender"] == [call.jid] and fields["message-count"] == ["2"], fields
 
 
 # -- the HTTP webhook ------------------------------------------------------------------
@@ -483,7 +487,7 @@ def test_group_chat_pushes_for_absent_members_and_detached_occupants(pserver, ma
     # normal message with a body from the room's bare JID): an offline message,
     # pushed like any; waited for here so that it cannot pass for the group
     # chat's push below.
-    _, p = _next_push(app)
+    _, p = next_push(app)
     assert p.get("node") == "i-node"
     fields = form_fields(p.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
     assert fields["last-message-sender"] == [room] and fields["message-count"] == ["1"]
@@ -500,18 +504,18 @@ def test_group_chat_pushes_for_absent_members_and_detached_occupants(pserver, ma
     alice.message(room, "hello room", type_="groupchat")
     pushes = {}
     for _ in range(2):
-        iq, p = _next_push(app)
+        iq, p = next_push(app)
         pushes[p.get("node")] = (iq, p)
     assert set(pushes) == {"i-node", "j-node"}
     # The group chat's push names its sender, room/nick (ivan's counts the status 101 message too).
-    for node, user, count in (("i-node", "ivan@localhost", "2"), ("j-node", "judy@localhost", "1")):
+    for node, count in (("i-node", "2"), ("j-node", "1")):
         iq, p = pushes[node]
-        assert iq.get("from") == user
+        assert iq.get("from") == "localhost"
         fields = form_fields(p.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
         assert fields["last-message-sender"] == [f"{room}/A"] and fields["message-count"] == [count]
     # kate (no affiliation) was not woken: her next push counts 1 and comes from this chat message.
     alice.message("kate@localhost", "direct")
-    _, p = _next_push(app)
+    _, p = next_push(app)
     assert p.get("node") == "k-node"
     fields = form_fields(p.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
     assert fields["message-count"] == ["1"] and fields["last-message-sender"] == [alice.jid]
@@ -557,7 +561,7 @@ def test_group_chat_push_slixmpp(pserver, made):
             return notice, await asyncio.wait_for(publishes.get(), 15)
         notice, pub = runner.run(scenario())
         for iq, sender, count in ((notice, room, "1"), (pub, f"{room}/N", "2")):
-            assert iq.get("from") == "mona@localhost"
+            assert iq.get("from") == "localhost"
             publish = iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
             assert publish.get("node") == "m-node"
             fields = form_fields(publish.find(f"{{{NS_PUBSUB}}}item/{{{NS_PUSH}}}notification/{{{NS_DATA}}}x"))
@@ -571,14 +575,6 @@ def test_group_chat_push_slixmpp(pserver, made):
             except Exception:
                 pass
         runner.close()
-
-
-def _next_push(app):
-    """The next publish at the raw app server, whatever its node; answered."""
-    iq = app.expect(q(NS_COMPONENT, "iq"),
-                    match=lambda e: e.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish") is not None)
-    app.send(f"<iq type='result' id='{iq.get('id')}' from='app.localhost' to='{iq.get('from')}'/>")
-    return iq, iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish")
 
 
 def test_reload_cancels_a_hanging_webhook_request(pserver, made, webhook):
@@ -598,3 +594,119 @@ def test_reload_cancels_a_hanging_webhook_request(pserver, made, webhook):
     bob.message("hana@localhost", "after the reload")
     doc, _, _ = webhook.wait_for("hana@localhost")
     assert doc["last_message_sender"] == bob.jid
+
+
+def test_no_groupchat_push_for_a_member_online_elsewhere(pserver, made):
+    """Regression: a room member whose client is connected and active but not
+    joined to the room was pushed for the room's messages. Pushes are for
+    users who are offline or whose sessions all sleep (detached, or
+    CSI-inactive): pia (active, not in the room) is not pushed; quinn (her
+    only session inactive, not in the room) is."""
+    app = RawComponent(pserver.component_port, "app.localhost")
+    made.append(app)
+    app.connect_as(SECRET)
+    room = "awakeroom@conference.localhost"
+    pia = login(pserver, made, "pia", "desk")
+    enable(pia, "p-node")
+    quinn = login(pserver, made, "quinn", "phone")
+    enable(quinn, "q-node")
+    quinn.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    quinn.sync()
+    alice = login(pserver, made, "alice", "awake")
+    join_room(alice, room, "A")
+    reply = alice.iq("set", f"<query xmlns='{NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query>",
+                     to=room)
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    reply = alice.iq("set", f"<query xmlns='{NS_MUC_ADMIN}'><item jid='pia@localhost' affiliation='member'/>"
+                            f"<item jid='quinn@localhost' affiliation='member'/></query>", to=room)
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    # The status 101 notices reach both clients; quinn's, urgent for an
+    # inactive session, is pushed (notify_csi_inactive).
+    pia.expect_message()
+    _, p, others = push_to(app, "q-node")
+    assert summary(p)["last-message-sender"] == [room]
+    assert "p-node" not in [o.get("node") for o in others]
+    alice.message(room, "hello awake", type_="groupchat")
+    alice.expect(q("jabber:client", "message"),
+                 match=lambda e: e.get("from") == f"{room}/A" and e.findtext(q("jabber:client", "body")) == "hello awake")
+    _, p, others = push_to(app, "q-node")
+    fields = summary(p)
+    assert fields["last-message-sender"] == [f"{room}/A"] and fields["message-count"] == ["2"]
+    assert "p-node" not in [o.get("node") for o in others]
+    # The marker: pia goes offline and gets a direct message. Had the room's
+    # message been pushed to her, it would be counted here (2) and its
+    # publish would come first.
+    pia.close()
+    alice.message("pia@localhost", "now you are offline")
+    _, p, others = push_to(app, "p-node")
+    fields = summary(p)
+    assert fields["last-message-sender"] == [alice.jid] and fields["message-count"] == ["1"], fields
+
+
+def test_remote_disabling_by_the_app_server_slixmpp(pserver, made):
+    """XEP-0357 section 8: the app server (a slixmpp ComponentXMPP) tells the
+    user's bare JID that a node's publish affiliation is gone; that
+    registration is removed, in XEP-0357's shape and in XEP-0060's. A notice
+    that keeps a publishing affiliation, or one from another sender, removes
+    nothing."""
+    from slix_driver import SlixRunner
+    olga = login(pserver, made, "olga", "phone")
+    for node in ("a-gone", "b-gone", "c-kept", "d-kept", "z-witness"):
+        enable(olga, node)
+    olga.close()
+    # Not the app server: bob's notice about d-kept removes nothing.
+    bob = login(pserver, made, "bob", "spoof")
+    bob.send(f"<message to='olga@localhost' id='spoof'><pubsub xmlns='{NS_PUBSUB}' node='d-kept'>"
+             f"<affiliation jid='olga@localhost' affiliation='none'/></pubsub></message>")
+    bob.sync()
+    before = int(counters(pserver).get("mod_push.localhost.remote_disabled", "0"))
+    runner = SlixRunner()
+    app = slixmpp.ComponentXMPP("app.localhost", SECRET, "127.0.0.1", pserver.component_port)
+    try:
+        started = runner.loop.create_future()
+        publishes = asyncio.Queue()
+
+        def on_iq(iq):
+            publishes.put_nowait(ET.fromstring(str(iq)))
+            iq.reply().send()
+        app.register_handler(slixmpp.xmlstream.handler.Callback(
+            "push publish", slixmpp.xmlstream.matcher.MatchXPath(f"{{{NS_COMPONENT}}}iq/{{{NS_PUBSUB}}}pubsub"),
+            on_iq))
+        app.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
+        app.connect()
+
+        def notice(payload):
+            m = app.make_message(mto="olga@localhost", mfrom="app.localhost")
+            m.append(ET.fromstring(payload))
+            m.send()
+
+        async def scenario():
+            await asyncio.wait_for(started, 20)
+            notice(f"<pubsub xmlns='{NS_PUBSUB}' node='a-gone'>"
+                   f"<affiliation jid='olga@localhost' affiliation='none'/></pubsub>")
+            notice(f"<pubsub xmlns='{NS_PUBSUB}'><affiliations node='b-gone'>"
+                   f"<affiliation jid='localhost' affiliation='outcast'/></affiliations></pubsub>")
+            notice(f"<pubsub xmlns='{NS_PUBSUB}' node='c-kept'>"
+                   f"<affiliation jid='olga@localhost' affiliation='publish-only'/></pubsub>")
+            deadline = time.monotonic() + 10
+            while int(counters(pserver).get("mod_push.localhost.remote_disabled", "0")) < before + 2:
+                assert time.monotonic() < deadline, counters(pserver)
+                await asyncio.sleep(0.05)  # polling a counter for the removals' commits
+            bob.message("olga@localhost", "after the notices")
+            first = await asyncio.wait_for(publishes.get(), 15)
+            second = await asyncio.wait_for(publishes.get(), 15)
+            third = await asyncio.wait_for(publishes.get(), 15)
+            return [first, second, third]
+        pubs = runner.run(scenario())
+        # In node order, the removed ones would have come first.
+        nodes = [p.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish").get("node") for p in pubs]
+        assert nodes == ["c-kept", "d-kept", "z-witness"]
+        assert int(counters(pserver).get("mod_push.localhost.remote_disabled", "0")) == before + 2
+    finally:
+        done = app.disconnect()
+        if asyncio.isfuture(done) or asyncio.iscoroutine(done):
+            try:
+                runner.run(done, timeout=10)
+            except Exception:
+                pass
+        runner.close()

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "push_logic.hpp"
+#include "sleep_table.hpp"
 
 using namespace parley::push;
 
@@ -17,9 +18,10 @@ TEST_CASE("the notification: summary form, no body by default, publish-options a
       "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>"
       "http://jabber.org/protocol/pubsub#publish-options</value></field>"
       "<field var='secret'><value>s3&amp;cr3t</value></field></x>";
-  std::string iq = notification_iq("alice@localhost", "push.localhost", "node-1", s, options);
+  // From the server's JID (XEP-0357 0.3), as Prosody and ejabberd send it.
+  std::string iq = notification_iq("localhost", "push.localhost", "node-1", s, options);
   CHECK(iq ==
-        "<iq xmlns='jabber:client' type='set' from='alice@localhost' to='push.localhost'>"
+        "<iq xmlns='jabber:client' type='set' from='localhost' to='push.localhost'>"
         "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='node-1'><item>"
         "<notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='submit'>"
         "<field var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field>"
@@ -136,4 +138,79 @@ TEST_CASE("webhook URLs") {
   CHECK_FALSE(valid_webhook_url("http:///path"));
   CHECK_FALSE(valid_webhook_url("http://exa mple.org/"));
   CHECK_FALSE(valid_webhook_url("http://example.org/\n"));
+}
+
+TEST_CASE("remote disabling (XEP-0357 section 8): which affiliation change notices remove a registration") {
+  const std::string_view user = "alice@localhost", server = "localhost";
+  using N = AffiliationNotice;
+  CHECK(notice_disables(N{"n1", "alice@localhost", "none"}, user, server));
+  CHECK(notice_disables(N{"n1", "localhost", "none"}, user, server));  // the notifications' 'from'
+  CHECK(notice_disables(N{"n1", "", "outcast"}, user, server));        // no jid: the addressee
+  CHECK(notice_disables(N{"", "alice@localhost", "member"}, user, server));  // node '' is a node
+  CHECK_FALSE(notice_disables(N{std::nullopt, "alice@localhost", "none"}, user, server));  // which node?
+  CHECK_FALSE(notice_disables(N{"n1", "bob@localhost", "none"}, user, server));  // about someone else
+  CHECK_FALSE(notice_disables(N{"n1", "alice@localhost/phone", "none"}, user, server));
+  for (std::string_view still : {"owner", "publisher", "publish-only", ""})
+    CHECK_FALSE(notice_disables(N{"n1", "alice@localhost", still}, user, server));
+}
+
+TEST_CASE("the sleep table: a user is asleep when every session is detached or inactive") {
+  SleepTable t;
+  CHECK(t.all_asleep({}));  // no session: offline
+  CHECK_FALSE(t.all_asleep({7}));  // never heard of: awake
+  t.set(7, SleepTable::detached, true);
+  CHECK(t.all_asleep({7}));
+  CHECK_FALSE(t.all_asleep({7, 8}));  // online elsewhere
+  t.set(8, SleepTable::inactive, true);
+  CHECK(t.all_asleep({7, 8}));
+  t.set(8, SleepTable::detached, true);
+  t.set(8, SleepTable::inactive, false);
+  CHECK(t.asleep(8));  // still detached
+  t.set(8, SleepTable::detached, false);
+  CHECK_FALSE(t.asleep(8));
+  CHECK(t.size() == 1);
+  t.set(0, SleepTable::detached, true);  // no session
+  CHECK(t.size() == 1);
+
+  t.set(9, SleepTable::inactive, true);
+  t.set(9, SleepTable::detached, true);
+  std::string saved = t.save();
+  SleepTable u;
+  REQUIRE(u.restore(saved));
+  CHECK(u.asleep(7));
+  CHECK(u.asleep(9));
+  CHECK(u.size() == 2);
+  u.set(9, SleepTable::inactive, false);
+  CHECK(u.asleep(9));
+  t.forget(7);
+  CHECK_FALSE(t.asleep(7));
+  for (std::string_view bad : {"7 1", "x 1\n", "7 0\n", "7 4\n", "0 1\n", "7\n", "7 1 \n"}) {
+    SleepTable v;
+    CHECK_FALSE(v.restore(bad));
+  }
+  SleepTable empty;
+  CHECK(empty.restore(""));
+}
+
+TEST_CASE("what is worth waking a phone for") {
+  using C = std::vector<ChildName>;
+  CHECK(worth_waking("chat", true, {}, false));
+  CHECK(worth_waking("normal", true, {}, false));
+  CHECK(worth_waking("", true, {}, false));  // no type: normal
+  CHECK_FALSE(worth_waking("headline", true, {}, false));
+  CHECK_FALSE(worth_waking("error", true, {}, false));
+  CHECK_FALSE(worth_waking("groupchat", true, {}, false));
+  CHECK(worth_waking("groupchat", true, {}, true));
+  // No body: an encrypted payload or a call wakes; a chat state, a receipt does not.
+  CHECK(worth_waking("chat", false, C{{"eu.siacs.conversations.axolotl", "encrypted"}}, false));
+  CHECK(worth_waking("chat", false, C{{"urn:xmpp:omemo:2", "encrypted"}}, false));
+  CHECK(worth_waking("chat", false, C{{"urn:xmpp:openpgp:0", "openpgp"}}, false));
+  CHECK(worth_waking("chat", false, C{{"jabber:x:encrypted", "x"}}, false));
+  CHECK(worth_waking("chat", false, C{{"urn:xmpp:jingle-message:0", "propose"}}, false));
+  CHECK(worth_waking("chat", false, C{{"urn:xmpp:jingle-message:1", "propose"}}, false));
+  CHECK_FALSE(worth_waking("chat", false, C{{"urn:xmpp:jingle-message:0", "retract"}}, false));
+  CHECK_FALSE(worth_waking("chat", false, C{{"http://jabber.org/protocol/chatstates", "composing"}}, false));
+  CHECK_FALSE(worth_waking("chat", false, C{{"urn:xmpp:receipts", "received"}}, false));
+  CHECK_FALSE(worth_waking("chat", false, {}, false));
+  CHECK_FALSE(worth_waking("headline", false, C{{"urn:xmpp:omemo:2", "encrypted"}}, false));
 }
