@@ -32,13 +32,16 @@ ITEMS = "http://jabber.org/protocol/disco#items"
 DATA = "jabber:x:data"
 RSM = "http://jabber.org/protocol/rsm"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
-USERS = ("alice", "bob", "carol", "dave", "erin")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank")  # frank: a server admin
 MAX_ITEM_BYTES = 2000
 MAX_SUBSCRIPTIONS = 3
-MAX_NODES_PER_USER = 12
+MAX_NODES_PER_USER = 40
+# Small: items leave memory and are read back all through this file's tests.
+MAX_CACHE_BYTES = 3000
 MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {},
            "mod_pubsub": {"max_item_bytes": MAX_ITEM_BYTES, "max_subscriptions": MAX_SUBSCRIPTIONS,
-                          "max_nodes_per_user": MAX_NODES_PER_USER, "max_items": 20}}
+                          "max_nodes_per_user": MAX_NODES_PER_USER, "max_items": 20,
+                          "max_cache_bytes": MAX_CACHE_BYTES}}
 _nodes = itertools.count(1)
 
 
@@ -51,6 +54,7 @@ def module_paths():
 def server(tmp_path_factory):
     server = ParleyServer(tmp_path_factory.mktemp("pubsub"), required_binary("PARLEYD"),
                           required_binary("PARLEYCTL"), modules=MODULES, module_paths=module_paths())
+    server.config["admins"] = [f"frank@{server.domain}"]
     for user in USERS:
         server.register(user, PASSWORD)
     server.start()
@@ -141,6 +145,30 @@ class Service:
         return self.owner("set", f"<affiliations node='{node}'>{body}</affiliations>")
 
 
+def sub_form(fields, form_type="subscribe_options"):
+    return form(fields, form_type)
+
+
+def fields_of(element):
+    return {f.get("var"): f.findtext(q(DATA, "value")) for f in element.iter(q(DATA, "field"))}
+
+
+def event_message(client, node, kind="items"):
+    """The next message carrying a pubsub event of `kind` for `node`."""
+    def match(e):
+        ev = e.find(q(EVENT, "event"))
+        return ev is not None and len(ev) > 0 and ev[0].get("node") == node and ev[0].tag == q(EVENT, kind)
+    return client.expect(q(C, "message"), match=match)
+
+
+def approval_form(client, node):
+    """The next §8.6 approval form for `node` (its fields)."""
+    def match(e):
+        x = e.find(q(DATA, "x"))
+        return x is not None and fields_of(x).get("pubsub#node") == node
+    return fields_of(client.expect(q(C, "message"), match=match).find(q(DATA, "x")))
+
+
 def entry(text, n=0):
     return f"<entry xmlns='http://www.w3.org/2005/Atom'><title>{text}</title><n>{n}</n></entry>"
 
@@ -167,11 +195,12 @@ def test_service_disco(server, login):
     assert identities == [("pubsub", "service")]
     features = {f.get("var") for f in info.iter(q(DISCO, "feature"))}
     expected = {PUBSUB + "#" + f for f in (
-        "access-open", "access-whitelist", "auto-create", "config-node", "create-and-configure", "create-nodes",
+        "access-authorize", "access-open", "access-whitelist", "auto-create", "config-node", "create-and-configure", "create-nodes",
         "delete-nodes", "instant-nodes", "item-ids", "manage-subscriptions", "member-affiliation", "meta-data",
         "modify-affiliations", "outcast-affiliation", "persistent-items", "publish", "publish-only-affiliation",
         "publish-options", "publisher-affiliation", "purge-nodes", "retract-items", "retrieve-affiliations",
-        "retrieve-default", "retrieve-items", "retrieve-subscriptions", "rsm", "subscribe")}
+        "retrieve-default", "retrieve-default-sub", "retrieve-items", "retrieve-subscriptions", "rsm", "subscribe",
+        "subscription-notifications", "subscription-options")}
     assert features == expected | {PUBSUB, DISCO, ITEMS}
     # The server lists the service among its items.
     items = ok(alice.iq("get", f"<query xmlns='{ITEMS}'/>", to=server.domain))
@@ -251,7 +280,7 @@ def test_instant_node_default_and_configure(server, login):
     default = ok(a.owner("get", "<default/>"))
     fields = {f.get("var"): f for f in default.iter(q(DATA, "field"))}
     assert [o.findtext(q(DATA, "value")) for o in fields["pubsub#access_model"].findall(q(DATA, "option"))] == \
-        ["open", "whitelist"]
+        ["authorize", "open", "whitelist"]
     conf = ok(a.owner("get", f"<configure node='{node}'/>"))
     values = {f.get("var"): f.findtext(q(DATA, "value")) for f in conf.iter(q(DATA, "field"))}
     assert values["pubsub#max_items"] == "10" and values["pubsub#publish_model"] == "publishers"
@@ -269,11 +298,8 @@ def test_instant_node_default_and_configure(server, login):
     conf = ok(a.owner("get", f"<configure node='{node}'/>"))
     assert {f.get("var"): f.findtext(q(DATA, "value")) for f in conf.iter(q(DATA, "field"))}["pubsub#title"] == \
         "Renamed"
-    # Create with a configuration that is refused.
-    assert errors_of(a.create(new_node(), {"access_model": "authorize"}))[1] == "not-acceptable"
-    # Subscription options are not offered (§6.3: feature-not-implemented).
-    assert errors_of(b.ps("get", f"<options node='{node}' jid='{bob.jid}'/>")) == \
-        ("cancel", "feature-not-implemented", "unsupported")
+    # Create with a configuration that is refused (no roster on a service).
+    assert errors_of(a.create(new_node(), {"access_model": "presence"}))[1] == "not-acceptable"
 
 
 def test_subscriptions_and_their_errors(server, login):
@@ -299,6 +325,8 @@ def test_subscriptions_and_their_errors(server, login):
         [(bob.jid, "subscribed")]
     ok(a.owner("set", f"<subscriptions node='{n1}'><subscription jid='{carol.jid}' subscription='subscribed'/>"
                       "</subscriptions>"))
+    told = event_of(carol, n1, "subscription")  # §8.8.4: carol is told
+    assert (told.get("jid"), told.get("subscription")) == (carol.jid, "subscribed")
     ok(a.publish(n1, entry("to both")))
     event_of(carol, n1, "items")
     event_of(bob, n1, "items")
@@ -448,6 +476,156 @@ def test_nodes_per_user_limit(server, login):
     # A deleted node frees its place.
     ok(e.owner("set", f"<delete node='{made.pop()}'/>"))
     ok(e.create(new_node()))
+
+
+def test_subscription_options(server, login):
+    """§6.3/§6.4: the options form (deliver, include_body), get and set, at
+    subscribe time (§6.3.7), and their errors."""
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    a, b, c = Service(alice, server), Service(bob, server), Service(carol, server)
+    node = new_node()
+    ok(a.create(node))
+    defaults = {"FORM_TYPE": PUBSUB + "#subscribe_options", "pubsub#deliver": "1", "pubsub#include_body": "0"}
+    assert fields_of(ok(b.ps("get", "<default/>"))) == defaults
+    assert fields_of(ok(b.ps("get", f"<default node='{node}'/>"))) == defaults
+    assert errors_of(b.ps("get", f"<default node='nope{node}'/>"))[1] == "item-not-found"
+    mine = f"<options node='{node}' jid='{bob.jid}'/>"
+    assert errors_of(b.ps("get", mine)) == ("cancel", "unexpected-request", "not-subscribed")
+    assert errors_of(b.ps("get", f"<options node='{node}'/>")) == ("modify", "bad-request", "jid-required")
+    # Subscribe and configure at once: bob wants bodies.
+    got = ok(b.ps("set", f"<subscribe node='{node}' jid='{bob.jid}'/>"
+                         f"<options>{sub_form({'include_body': 'true'})}</options>"))
+    sub = got.find(f".//{{{PUBSUB}}}subscription")
+    assert sub.get("subscription") == "subscribed" and sub.find(q(PUBSUB, "subscribe-options")) is not None
+    assert errors_of(c.ps("set", f"<subscribe node='{node}' jid='{carol.jid}'/>"
+                                 f"<options>{sub_form({'digest': '1'})}</options>")) == \
+        ("modify", "bad-request", "invalid-options")
+    ok(c.subscribe(node))
+    got = ok(b.ps("get", mine)).find(f".//{{{PUBSUB}}}options")
+    assert got.get("subid") == sub.get("subid")
+    assert fields_of(got) == dict(defaults, **{"pubsub#include_body": "1"})
+    # Someone else's options: forbidden, but the owner may read them.
+    assert errors_of(c.ps("get", mine)) == ("auth", "forbidden", None)
+    assert fields_of(ok(a.ps("get", mine)))["pubsub#include_body"] == "1"
+    assert errors_of(b.ps("get", f"<options node='{node}' jid='{bob.jid}' subid='nope'/>")) == \
+        ("modify", "not-acceptable", "invalid-subid")
+    for bad in ({"digest": "1"}, {"deliver": "maybe"}):
+        assert errors_of(b.ps("set", f"<options node='{node}' jid='{bob.jid}'>{sub_form(bad)}</options>")) == \
+            ("modify", "bad-request", "invalid-options")
+    assert errors_of(b.ps("set", f"<options node='{node}' jid='{bob.jid}'>{form({}, 'node_config')}</options>")) \
+        == ("modify", "bad-request", "invalid-options")
+    # include_body: an Atom entry's title and summary in a <body/>, to bob only.
+    atom = ("<entry xmlns='http://www.w3.org/2005/Atom'><title>Hello</title><summary>World</summary></entry>")
+    ok(a.publish(node, atom))
+    assert event_message(bob, node).findtext(q(C, "body")) == "Hello\nWorld"
+    assert event_message(carol, node).find(q(C, "body")) is None
+    # deliver false: carol gets nothing (bob, the witness, does).
+    ok(c.ps("set", f"<options node='{node}' jid='{carol.jid}'>{sub_form({'deliver': '0'})}</options>"))
+    assert fields_of(ok(c.ps("get", f"<options node='{node}' jid='{carol.jid}'/>")))["pubsub#deliver"] == "0"
+    ok(a.publish(node, entry("quiet")))
+    event_of(bob, node, "items")
+    assert events_before_marker(carol, alice, node) == []
+
+
+def test_authorize_access_model(server, login):
+    """§4.5 authorize: subscriptions pending until an owner approves (the §8.6
+    form, or §8.8), items and notifications for approved subscribers only."""
+    alice, bob, carol, dave = login("alice"), login("bob"), login("carol"), login("dave")
+    a, b, c, d = (Service(x, server) for x in (alice, bob, carol, dave))
+    node = new_node()
+    ok(a.create(node, {"access_model": "authorize"}))
+    ok(a.publish(node, entry("secret"), item_id="s1"))
+    assert errors_of(b.items(node)) == ("auth", "not-authorized", "not-subscribed")
+    sub = ok(b.subscribe(node)).find(f".//{{{PUBSUB}}}subscription")
+    assert sub.get("subscription") == "pending"
+    asked = approval_form(alice, node)
+    assert asked["FORM_TYPE"] == PUBSUB + "#subscribe_authorization"
+    assert (asked["pubsub#subscriber_jid"], asked["pubsub#subid"], asked["pubsub#allow"]) == \
+        (bob.jid, sub.get("subid"), "false")
+    assert errors_of(b.subscribe(node)) == ("auth", "not-authorized", "pending-subscription")
+    assert errors_of(b.items(node))[1] == "not-authorized"
+    listed = ok(a.owner("get", f"<subscriptions node='{node}'/>"))
+    assert [(s.get("jid"), s.get("subscription")) for s in listed.iter(q(OWNER, "subscription"))] == \
+        [(bob.jid, "pending")]
+    # The owner needs no approval; a pending subscriber gets no notification.
+    assert ok(a.subscribe(node)).find(f".//{{{PUBSUB}}}subscription").get("subscription") == "subscribed"
+    ok(a.publish(node, entry("while pending"), item_id="s2"))
+    event_of(alice, node, "items")
+    assert events_before_marker(bob, alice, node) == []
+    # A non-owner's answer to the form is refused.
+    answer = {k: v for k, v in asked.items() if k != "FORM_TYPE"}
+    fields = "".join(f"<field var='{k}'><value>{v}</value></field>"
+                     for k, v in dict(answer, **{"pubsub#allow": "true"}).items())
+    submit = (f"<x xmlns='{DATA}' type='submit'><field var='FORM_TYPE' type='hidden'>"
+              f"<value>{PUBSUB}#subscribe_authorization</value></field>{fields}</x>")
+    dave.send(f"<message to='{service(server)}' id='forged'>{submit}</message>")
+    refused = dave.expect(q(C, "message"), match=lambda e: e.get("id") == "forged")
+    assert refused.get("type") == "error" and refused.find(f".//{{{STANZAS}}}forbidden") is not None
+    # The owner approves through the form: bob is told, and may read.
+    alice.send(f"<message to='{service(server)}' id='approve'>{submit}</message>")
+    told = event_message(bob, node, "subscription").find(q(EVENT, "event"))[0]
+    assert (told.get("jid"), told.get("subscription")) == (bob.jid, "subscribed")
+    assert [i.get("id") for i in ok(b.items(node)).iter(q(PUBSUB, "item"))] == ["s1", "s2"]
+    ok(a.publish(node, entry("approved"), item_id="s3"))
+    event_of(bob, node, "items")
+    # carol is denied through the owner's subscriptions list (§8.8).
+    assert ok(c.subscribe(node)).find(f".//{{{PUBSUB}}}subscription").get("subscription") == "pending"
+    assert approval_form(alice, node)["pubsub#subscriber_jid"] == carol.jid
+    ok(a.owner("set", f"<subscriptions node='{node}'><subscription jid='{carol.jid}' subscription='none'/>"
+                      "</subscriptions>"))
+    told = event_message(carol, node, "subscription").find(q(EVENT, "event"))[0]
+    assert told.get("subscription") == "none"
+    assert errors_of(c.items(node))[1] == "not-authorized"
+    # A member needs no approval.
+    ok(a.affiliate(node, **{dave.bare: "member"}))
+    assert ok(d.subscribe(node)).find(f".//{{{PUBSUB}}}subscription").get("subscription") == "subscribed"
+
+
+def test_service_admins_own_every_node(server, login):
+    """A server admin (config admins, option admins_own_nodes) configures and
+    deletes any node; anyone else may not."""
+    alice, bob, frank = login("alice"), login("bob"), login("frank")
+    a, b, f = Service(alice, server), Service(bob, server), Service(frank, server)
+    node = new_node()
+    ok(a.create(node))
+    assert errors_of(b.owner("get", f"<configure node='{node}'/>"))[1] == "forbidden"
+    ok(f.owner("get", f"<configure node='{node}'/>"))
+    ok(f.owner("set", f"<configure node='{node}'>{form({'title': 'By the admin'})}</configure>"))
+    assert fields_of(ok(a.owner("get", f"<configure node='{node}'/>")))["pubsub#title"] == "By the admin"
+    assert errors_of(b.owner("set", f"<delete node='{node}'/>"))[1] == "forbidden"
+    ok(f.owner("set", f"<delete node='{node}'/>"))
+    assert errors_of(a.items(node))[1] == "item-not-found"
+
+
+def counters(server):
+    status = server.ctl("status").stdout
+    prefix = f"mod_pubsub.{server.domain}."
+    return {line.split(": ")[0][len(prefix):]: int(line.split(": ")[1])
+            for line in status.splitlines() if line.startswith(prefix)}
+
+
+def test_items_in_memory_are_bounded(server, login):
+    """max_cache_bytes: past it, the least recently used nodes' items leave
+    memory (each loop keeps at most the limit plus the node in use) and come
+    back from the store for the next request."""
+    alice, bob = login("alice"), login("bob")
+    a, b = Service(alice, server), Service(bob, server)
+    nodes = [new_node() for _ in range(6)]
+    pad = "x" * 800
+    for node in nodes:
+        ok(a.create(node, {"max_items": "3"}))
+        for i in range(3):
+            ok(a.publish(node, f"<blob xmlns='urn:test:blob'>{node} {i} {pad}</blob>", item_id=f"b{i}"))
+    before = counters(server)
+    for node in nodes + nodes:
+        got = ok(b.items(node))
+        assert [i.get("id") for i in got.iter(q(PUBSUB, "item"))] == ["b0", "b1", "b2"]
+        assert [e.text.split()[:2] for e in got.iter("{urn:test:blob}blob")] == [[node, str(i)] for i in range(3)]
+    after = counters(server)
+    assert after["item_loads"] > before.get("item_loads", 0)
+    assert after["item_evictions"] > 0
+    # Two loops, each at most the limit and the node just read (its three items).
+    assert 0 < after["cached_item_bytes"] <= 2 * (MAX_CACHE_BYTES + 3 * 900), after
 
 
 def test_slixmpp_xep_0060(server):
