@@ -26,6 +26,7 @@ parley::Result<void, std::string> ModPep::start() {
                            std::pair{"max_user_bytes", &limits_.max_user_bytes},
                            std::pair{"caps_cache_size", &caps_cache_size_}})
     if (!positive(name, *out)) return parley::unexpected(std::string(name) + " must be at least 1");
+  if (auto v = host().option_bool("avatar_presence")) avatar_presence_ = *v;
   owners_.init(host());
   caps_.init(host());
   server_caps_.init(host());
@@ -177,6 +178,7 @@ void ModPep::publish(const Request& r, UserPep& u, parley::ElementView pubsub, p
   }
   parley::Element p = host().element("pubsub", ns_pubsub);
   p.add_child("publish", ns_pubsub).set_attr("node", node).add_child("item", ns_pubsub).set_attr("id", id);
+  if (node == "urn:xmpp:avatar:metadata") avatar_from_node(r.owner, u);  // XEP-0153, before the answer
   ok(r, std::move(p));
   host().counter_add("published");
   if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
@@ -235,6 +237,7 @@ void ModPep::retract(const Request& r, UserPep& u, parley::ElementView req) {
   n.items.erase(found);
   write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ? AND item_id = ?",
         {host().module_host(), r.owner_user, node, id});
+  if (node == "urn:xmpp:avatar:metadata") avatar_from_node(r.owner, u);  // XEP-0153, before the answer
   ok(r);
   if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   // §7.2.2.1: the publisher's notify attribute, else the node's notify_retract.
@@ -316,6 +319,7 @@ void ModPep::purge(const Request& r, UserPep& u, parley::ElementView req) {
   it->second.items.clear();
   write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ?",
         {host().module_host(), r.owner_user, node});
+  if (node == "urn:xmpp:avatar:metadata") avatar_from_node(r.owner, u);  // XEP-0153, before the answer
   ok(r);
   if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   if (it->second.config.notify_retract)
@@ -336,6 +340,7 @@ void ModPep::remove_node(const Request& r, UserPep& u, parley::ElementView req) 
         {host().module_host(), r.owner_user, node});
   write(r.owner, "DELETE FROM mod_pep_nodes WHERE host = ? AND user = ? AND node = ?",
         {host().module_host(), r.owner_user, node});
+  if (node == "urn:xmpp:avatar:metadata") avatar_from_node(r.owner, u);  // XEP-0153, before the answer
   ok(r);
   if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   if (config.notify_delete)
@@ -409,6 +414,7 @@ PARLEY_MODULE(ModPep, "mod_pep", "1.0.0",
               parley::option("max_cache_bytes", PARLEY_OPT_INT),
               parley::option("max_user_bytes", PARLEY_OPT_INT),
               parley::option("caps_cache_size", PARLEY_OPT_INT),
+              parley::option("avatar_presence", PARLEY_OPT_BOOL),
               parley::iq_handler<&ModPep::on_pubsub>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET,
                                                      parley::mod_pep::ns_pubsub),
               parley::iq_handler<&ModPep::on_pubsub_owner>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET,
@@ -419,6 +425,7 @@ PARLEY_MODULE(ModPep, "mod_pep", "1.0.0",
               parley::hook<&ModPep::on_account_items>(PARLEY_EVENT_ACCOUNT_DISCO_ITEMS),
               parley::hook<&ModPep::on_stream_features>(PARLEY_EVENT_STREAM_FEATURES),
               parley::hook<&ModPep::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModPep::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),
               parley::schema("CREATE TABLE mod_pep_nodes (host TEXT NOT NULL, user TEXT NOT NULL, node TEXT NOT NULL, "
                              "config TEXT NOT NULL, PRIMARY KEY (host, user, node))"),
               parley::schema("CREATE TABLE mod_pep_items (host TEXT NOT NULL, user TEXT NOT NULL, node TEXT NOT NULL, "

@@ -81,6 +81,8 @@ struct SessionCaps {
   std::string ver;
   std::string full_jid, bare;
   Features features;  // null: unknown or not trusted (no notification)
+  std::optional<std::string> photo;  // the avatar's SHA-1 for presence ("": none; nullopt: unknown)
+  bool photo_pep = false;            // from a PEP avatar (a vCard's photo does not replace it)
 };
 
 // A requester's relation to an owner: its roster item in the owner's roster.
@@ -108,6 +110,7 @@ class ModPep : public parley::Module {
   parley::Outcome on_account_items(const parley::Event& event);
   parley::Outcome on_stream_features(const parley::Event& event);
   void on_user_removed(const parley::Event& event);
+  void on_session_bound(const parley::Event& event);
 
  private:
   using IqPtr = std::shared_ptr<parley::Element>;
@@ -169,7 +172,16 @@ class ModPep : public parley::Module {
   void send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
                     const std::string& owner, bool approved = false);
 
+  // The avatar's hash in presence (pep_avatar.cpp)
+  static std::string metadata_hash(parley::ElementView metadata);
+  static std::string vcard_hash(parley::ElementView vcard);
+  void avatar_changed(const std::string& bare, const std::string& hash, bool pep);
+  void avatar_from_node(const std::string& bare, const UserPep& u);  // after a change of the metadata node
+  void vcard_set(const parley::Event& event, parley::ElementView iq);
+  void add_photo(parley_session_id session, parley::ElementRef presence);
+
   Limits limits_;
+  bool avatar_presence_ = true;
   int64_t max_cached_users_ = 10000;
   int64_t max_cache_bytes_ = 64 << 20;  // per loop
   int64_t caps_cache_size_ = 1024;

@@ -539,6 +539,73 @@ def disco_nodes(client, owner):
     return {(i.get("jid"), i.get("node")) for i in reply.iter(q(ITEMS, "item"))}
 
 
+VCARD_UPDATE = "vcard-temp:x:update"
+
+
+def photo_of(presence):
+    """The XEP-0153 <photo/> of a presence: its text ('' when empty), or None
+    without one; a presence has at most one such <x/>."""
+    xs = presence.findall(q(VCARD_UPDATE, "x"))
+    assert len(xs) <= 1, ET.tostring(presence, "unicode")
+    photo = xs[0].find(q(VCARD_UPDATE, "photo")) if xs else None
+    return None if photo is None else (photo.text or "")
+
+
+def presence_with(client, sender, status):
+    return client.expect(q(C, "presence"), match=lambda e: e.get("from") == sender.jid and
+                         e.findtext(q(C, "status")) == status)
+
+
+def test_avatar_hash_in_presence(server_factory, raw_factory):
+    """XEP-0153's hash in presence from a XEP-0084 avatar published through
+    PEP, or from the vCard's photo without one; known at bind (a new
+    session's first presence has it) and after a change; a client's own
+    <photo/> is kept."""
+    modules = dict(MODULES, mod_vcard={})
+    server = server_factory(modules=modules, module_paths=module_paths())
+    for user in ("alice", "bob", "carol"):
+        server.register(user, PASSWORD)
+    alice, bob, carol = (login(server, raw_factory, u) for u in ("alice", "bob", "carol"))
+    subscribe(bob, alice)
+    subscribe(bob, carol)
+    # No avatar at all: an empty <photo/> says so (XEP-0153 §4.2).
+    alice.send("<presence><status>none</status></presence>")
+    assert photo_of(presence_with(bob, alice, "none")) == ""
+    image = b"\x89PNG not really an image"
+    sha = hashlib.sha1(image).hexdigest()
+    assert publish(alice, "urn:xmpp:avatar:data", f"<data xmlns='urn:xmpp:avatar:data'>"
+                   f"{base64.b64encode(image).decode()}</data>", item_id=sha).get("type") == "result"
+    assert publish(alice, "urn:xmpp:avatar:metadata", f"<metadata xmlns='urn:xmpp:avatar:metadata'><info "
+                   f"bytes='{len(image)}' id='{sha}' type='image/png'/></metadata>", item_id=sha).get("type") == "result"
+    alice.send("<presence><status>pep</status></presence>")
+    assert photo_of(presence_with(bob, alice, "pep")) == sha
+    # A client's own <photo/> stays; an <x/> without one gets it.
+    alice.send(f"<presence><status>own</status><x xmlns='{VCARD_UPDATE}'><photo>abc</photo></x></presence>")
+    assert photo_of(presence_with(bob, alice, "own")) == "abc"
+    alice.send(f"<presence><status>bare x</status><x xmlns='{VCARD_UPDATE}'/></presence>")
+    assert photo_of(presence_with(bob, alice, "bare x")) == sha
+    # A new session knows it from its first presence (asked at bind).
+    second = login(server, raw_factory, "alice", resource="two", presence=False)
+    second.send("<presence><status>second</status></presence>")
+    assert photo_of(presence_with(bob, second, "second")) == sha
+    # XEP-0153 alone: carol's vCard photo (base64 broken over lines, as vCards have it).
+    picture = bytes(range(256)) * 3
+    sha_v = hashlib.sha1(picture).hexdigest()
+    b64 = base64.encodebytes(picture).decode()
+    assert carol.iq("set", f"<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>{b64}</BINVAL>"
+                           "</PHOTO></vCard>").get("type") == "result"
+    carol.send("<presence><status>vcard</status></presence>")
+    assert photo_of(presence_with(bob, carol, "vcard")) == sha_v
+    other = login(server, raw_factory, "carol", resource="two", presence=False)
+    other.send("<presence><status>stored</status></presence>")
+    assert photo_of(presence_with(bob, other, "stored")) == sha_v
+    # A published avatar disabled (an empty <metadata/>): "no avatar".
+    assert publish(alice, "urn:xmpp:avatar:metadata", "<metadata xmlns='urn:xmpp:avatar:metadata'/>",
+                   item_id="off").get("type") == "result"
+    alice.send("<presence><status>off</status></presence>")
+    assert photo_of(presence_with(bob, alice, "off")) == ""
+
+
 def test_account_disco_items_lists_nodes_by_access(server_factory, raw_factory):
     """XEP-0060 5.2 / XEP-0163: the account's disco#items has its nodes, all
     of them for its owner (with its resources), for others those their access
