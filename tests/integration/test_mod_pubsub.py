@@ -662,21 +662,24 @@ def test_slixmpp_xep_0060(server):
 
 def test_everything_survives_a_restart(server, login):
     """Last in the file: restarts the module's server."""
-    alice, bob = login("alice"), login("bob")
-    a, b = Service(alice, server), Service(bob, server)
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    a, b, c = Service(alice, server), Service(bob, server), Service(carol, server)
     node = new_node()
     ok(a.create(node, {"title": "Kept", "max_items": "3"}))
     for n in range(4):
         ok(a.publish(node, entry("kept", n), item_id=f"k{n}"))
     ok(a.affiliate(node, **{bob.bare: "publisher"}))
-    ok(b.subscribe(node))
+    ok(b.ps("set", f"<subscribe node='{node}' jid='{bob.jid}'/><options>{sub_form({'include_body': '1'})}</options>"))
+    guarded = new_node()
+    ok(a.create(guarded, {"access_model": "authorize"}))
+    assert ok(c.subscribe(guarded)).find(f".//{{{PUBSUB}}}subscription").get("subscription") == "pending"
     volatile = new_node()
     ok(a.create(volatile, {"persist_items": "0"}))
     ok(a.publish(volatile, entry("gone")))
     alice.sync()
     server.restart()
-    alice, bob = login("alice"), login("bob")
-    a, b = Service(alice, server), Service(bob, server)
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    a, b, c = Service(alice, server), Service(bob, server), Service(carol, server)
     got = ok(b.items(node))
     assert [i.get("id") for i in got.iter(q(PUBSUB, "item"))] == ["k1", "k2", "k3"]
     conf = ok(a.owner("get", f"<configure node='{node}'/>"))
@@ -685,5 +688,11 @@ def test_everything_survives_a_restart(server, login):
     assert (bob.bare, "publisher") in {(x.get("jid"), x.get("affiliation")) for x in affs.iter(q(OWNER, "affiliation"))}
     ok(b.publish(node, entry("after restart"), item_id="k9"))  # still a publisher
     event_of(bob, node, "items")  # still subscribed
+    assert fields_of(ok(b.ps("get", f"<options node='{node}' jid='{bob.jid}'/>")))["pubsub#include_body"] == "1"
+    # A pending subscription is still pending.
+    listed = ok(a.owner("get", f"<subscriptions node='{guarded}'/>"))
+    assert [(x.get("jid"), x.get("subscription")) for x in listed.iter(q(OWNER, "subscription"))] == \
+        [(carol.jid, "pending")]
+    assert errors_of(c.subscribe(guarded)) == ("auth", "not-authorized", "pending-subscription")
     # A node with persist_items false keeps its configuration, not its items.
     assert list(ok(a.items(volatile)).iter(q(PUBSUB, "item"))) == []
