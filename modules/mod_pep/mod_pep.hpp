@@ -177,6 +177,7 @@ class ModPep : public parley::Module {
   static std::string vcard_hash(parley::ElementView vcard);
   void avatar_changed(const std::string& bare, const std::string& hash, bool pep);
   void avatar_from_node(const std::string& bare, const UserPep& u);  // after a change of the metadata node
+  void avatar_to_vcard(const std::string& bare, const std::string& type, const std::string& base64_data);
   void vcard_set(const parley::Event& event, parley::ElementView iq);
   void add_photo(parley_session_id session, parley::ElementRef presence);
 

@@ -12,12 +12,19 @@
 // them. An available presence the client sends (broadcast or directed) gets
 // the element if it has none, or the <photo/> if its element has none; a
 // client's own <photo/> is left as it is.
+//
+// XEP-0398 §3.1 (PEP to vCard): a metadata publish also writes the image of
+// its <info/> (the one without a 'url', found in the data node under its id,
+// its SHA-1 checked) into the vCard's PHOTO, by a get and a set the module
+// sends on the account's behalf (mod_vcard stores it as from its owner; a
+// disabled avatar removes the PHOTO). The other way (§3.2, a MAY) is not done.
 #include "mod_pep.hpp"
 
 namespace parley::mod_pep {
 
 namespace {
 constexpr const char* ns_avatar_metadata = "urn:xmpp:avatar:metadata";
+constexpr const char* ns_avatar_data = "urn:xmpp:avatar:data";
 constexpr const char* ns_vcard = "vcard-temp";
 constexpr const char* ns_vcard_update = "vcard-temp:x:update";
 // How long a bind waits for the vCard's answer (then: no hash, unknown).
@@ -106,13 +113,73 @@ void ModPep::avatar_changed(const std::string& bare, const std::string& hash, bo
 
 // The metadata node's newest item (none: the avatar is gone, "").
 void ModPep::avatar_from_node(const std::string& bare, const UserPep& u) {
-  std::string hash;
+  std::string hash, type, data;
   auto it = u.nodes.find(ns_avatar_metadata);
   const bool published = it != u.nodes.end() && !it->second.items.empty();
   if (published)
-    if (auto metadata = host().parse(it->second.items.back().payload)) hash = metadata_hash(*metadata);
+    if (auto metadata = host().parse(it->second.items.back().payload)) {
+      hash = metadata_hash(*metadata);
+      // XEP-0398 §3.1: the <info/> without a 'url' points into the data node.
+      for (auto info : metadata->children()) {
+        if (info.name() != "info" || info.attr("url")) continue;
+        const std::string id(info.attr("id").value_or(""));
+        auto d = u.nodes.find(ns_avatar_data);
+        if (d == u.nodes.end()) break;
+        for (const Item& item : d->second.items) {
+          if (item.id != id) continue;
+          auto payload = host().parse(item.payload);
+          auto bytes = payload ? base64_decode(payload->text()) : std::nullopt;
+          if (bytes && hex(sha1(*bytes)) == id) {  // §3.1: SHOULD verify the hash
+            type = std::string(info.attr("type").value_or(""));
+            data = base64(*bytes);
+          }
+        }
+        break;
+      }
+    }
   // Without a published avatar a vCard's photo may come back (at the next bind).
   avatar_changed(bare, hash, published);
+  // An avatar whose image is not in the data node (yet) leaves the vCard as it is.
+  if (avatar_presence_ && (!data.empty() || hash.empty())) avatar_to_vcard(bare, type, data);
+}
+
+// The account's vCard with `base64_data` as its PHOTO (none: without a
+// PHOTO): read, changed and stored with two iqs from the account to itself
+// (mod_vcard stores them as from its owner). Unchanged: not stored again.
+void ModPep::avatar_to_vcard(const std::string& bare, const std::string& type, const std::string& base64_data) {
+  parley::Element get = host().element("iq", "jabber:client");
+  get.set_attr("type", "get").set_attr("from", bare).set_attr("to", bare);
+  get.add_child("vCard", ns_vcard);
+  parley::send_iq(host(), std::move(get), kVcardTimeout,
+                  [this, bare, type, base64_data](std::optional<parley::ElementView> answer) {
+                    if (!answer || answer->attr("type").value_or("") != "result") {
+                      host().error("reading the vCard of " + bare + " for its avatar failed");
+                      return;
+                    }
+                    auto old = answer->child("vCard", ns_vcard);
+                    const std::string want =
+                        base64_data.empty() ? std::string() : hex(sha1(base64_decode(base64_data).value_or("")));
+                    if ((old ? vcard_hash(*old) : std::string()) == want) return;
+                    parley::Element set = host().element("iq", "jabber:client");
+                    set.set_attr("type", "set").set_attr("from", bare).set_attr("to", bare);
+                    auto vcard = set.add_child("vCard", ns_vcard);
+                    if (old)
+                      for (auto child : old->children())
+                        if (!(child.name() == "PHOTO" && child.xmlns() == ns_vcard))
+                          vcard.add_child(child.clone());
+                    if (!base64_data.empty()) {
+                      auto photo = vcard.add_child("PHOTO", ns_vcard);
+                      if (!type.empty()) photo.add_child("TYPE", ns_vcard).add_text(type);
+                      photo.add_child("BINVAL", ns_vcard).add_text(base64_data);
+                    }
+                    parley::send_iq(host(), std::move(set), kVcardTimeout,
+                                    [this, bare](std::optional<parley::ElementView> stored) {
+                                      if (!stored || stored->attr("type").value_or("") != "result")
+                                        host().error("storing the avatar of " + bare + " in its vCard failed");
+                                      else
+                                        host().counter_add("avatars_to_vcard");
+                                    });
+                  });
 }
 
 // The client's own vCard set (to no one or its bare JID): its photo's hash,

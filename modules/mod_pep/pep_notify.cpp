@@ -339,6 +339,8 @@ parley::Outcome ModPep::on_account_disco(const parley::Event& event) {
         "http://jabber.org/protocol/pubsub#modify-affiliations", "http://jabber.org/protocol/pubsub#retrieve-affiliations",
         "http://jabber.org/protocol/pubsub#retrieve-default"})
     query->add_child("feature", ns_disco_info).set_attr("var", feature);
+  // XEP-0398 §2: a published avatar becomes the vCard's photo (pep_avatar.cpp).
+  if (avatar_presence_) query->add_child("feature", ns_disco_info).set_attr("var", "urn:xmpp:pep-vcard-conversion:0");
   return parley::Outcome::pass;
 }
 

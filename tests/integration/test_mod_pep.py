@@ -556,6 +556,24 @@ def presence_with(client, sender, status):
                          e.findtext(q(C, "status")) == status)
 
 
+def vcard_photo(client, owner_bare):
+    """(TYPE, decoded BINVAL) of an account's vCard PHOTO, or None."""
+    reply = client.iq("get", "<vCard xmlns='vcard-temp'/>", to=owner_bare)
+    photo = reply.find("{vcard-temp}vCard/{vcard-temp}PHOTO")
+    if photo is None:
+        return None
+    return photo.findtext("{vcard-temp}TYPE"), base64.b64decode(photo.findtext("{vcard-temp}BINVAL"))
+
+
+def wait_vcard_photo(client, owner_bare, want):
+    """The PEP to vCard conversion runs after the publish's answer (two iqs
+    of the server's): read the vCard again until it shows `want`."""
+    deadline = time.monotonic() + 10
+    while (got := vcard_photo(client, owner_bare)) != want:
+        assert time.monotonic() < deadline, got
+        time.sleep(0.05)
+
+
 def test_avatar_hash_in_presence(server_factory, raw_factory):
     """XEP-0153's hash in presence from a XEP-0084 avatar published through
     PEP, or from the vCard's photo without one; known at bind (a new
@@ -579,6 +597,10 @@ def test_avatar_hash_in_presence(server_factory, raw_factory):
                    f"bytes='{len(image)}' id='{sha}' type='image/png'/></metadata>", item_id=sha).get("type") == "result"
     alice.send("<presence><status>pep</status></presence>")
     assert photo_of(presence_with(bob, alice, "pep")) == sha
+    # XEP-0398: announced on the account, and the avatar is the vCard's photo.
+    info = alice.iq("get", f"<query xmlns='{DISCO}'/>", to=alice.bare)
+    assert "urn:xmpp:pep-vcard-conversion:0" in {f.get("var") for f in info.iter(q(DISCO, "feature"))}
+    wait_vcard_photo(bob, alice.bare, ("image/png", image))
     # A client's own <photo/> stays; an <x/> without one gets it.
     alice.send(f"<presence><status>own</status><x xmlns='{VCARD_UPDATE}'><photo>abc</photo></x></presence>")
     assert photo_of(presence_with(bob, alice, "own")) == "abc"
@@ -604,6 +626,7 @@ def test_avatar_hash_in_presence(server_factory, raw_factory):
                    item_id="off").get("type") == "result"
     alice.send("<presence><status>off</status></presence>")
     assert photo_of(presence_with(bob, alice, "off")) == ""
+    wait_vcard_photo(bob, alice.bare, None)
 
 
 def test_account_disco_items_lists_nodes_by_access(server_factory, raw_factory):
