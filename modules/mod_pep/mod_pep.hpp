@@ -9,10 +9,13 @@
 // notification built on the owner loop is posted to each target session,
 // whose loop checks its +notify interests and sends it.
 //
-// Storage: the module's own SQLite tables (mod_pep_nodes, mod_pep_items)
-// through storage_query until the typed stores land. A loaded user's nodes and
-// items stay in memory on the owner loop, at most `max_cached_users` users per
-// loop (the least recently used go first, never one with a write in flight).
+// Storage: the map store (issue 11's typed store, on the server's backend:
+// SQLite or PostgreSQL), one map per account: "n<US>node" -> the node's
+// configuration, "i<US>node<US>id" -> "seq\npayload" (US: 0x1f, never in
+// XML). What the module's tables held before is moved there once at start
+// (KeyvalMove; requests wait for it). A loaded user's nodes and items stay in
+// memory on the owner loop, at most `max_cached_users` users per loop (the
+// least recently used go first, never one with a write in flight).
 #pragma once
 
 #include <chrono>
@@ -148,7 +151,13 @@ class ModPep : public parley::Module {
   void evict(OwnerLoop& loop);
   void erase_user(OwnerLoop& loop, const std::string& bare);
   static int64_t count_bytes(const UserPep& u);
-  void write(const std::string& owner, std::string_view sql, std::initializer_list<parley::Value> params);
+  using Puts = std::vector<std::pair<std::string, std::string>>;
+  static std::string node_key(std::string_view node);
+  static std::string item_key(std::string_view node, std::string_view id);
+  static std::string item_value(const Item& item);  // its seq (stamp_us) and payload
+  // Puts then removes keys of `owner`'s map, from the owner loop (the store
+  // keeps their order with every other call of the module, loads included).
+  void store(const std::string& owner, Puts puts, std::vector<std::string> removes);
   void relation(const std::string& owner_user, const std::string& contact, std::function<void(std::optional<Relation>)> fn);
   int64_t next_seq();
 
@@ -190,6 +199,9 @@ class ModPep : public parley::Module {
   parley::PerLoop<OwnerLoop> owners_;
   parley::PerLoop<CapsLoop> caps_;
   parley::PerLoop<ServerCaps> server_caps_;
+  // The module's tables before the map store, moved once (nodes, then items).
+  parley::KeyvalMove move_nodes_{parley::KeyvalMove::Target::map};
+  parley::KeyvalMove move_items_{parley::KeyvalMove::Target::map};
 };
 
 }  // namespace parley::mod_pep

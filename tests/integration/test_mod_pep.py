@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import os
 import re
+import sqlite3
 import time
 import xml.etree.ElementTree as ET
 
@@ -47,8 +48,8 @@ def module_paths():
     return [os.path.join(build, "modules")] if build else None
 
 
-def start_server(server_factory, users=("alice", "bob", "carol", "dave")):
-    server = server_factory(modules=dict(MODULES), module_paths=module_paths())
+def start_server(server_factory, users=("alice", "bob", "carol", "dave"), storage=None):
+    server = server_factory(modules=dict(MODULES), module_paths=module_paths(), storage=storage)
     for user in users:
         server.register(user, PASSWORD)
     return server
@@ -464,8 +465,9 @@ def test_every_request_served_after_eviction(server_factory, raw_factory):
     assert loads and loads[0] > 3, status.stdout
 
 
-def test_items_survive_a_restart(server_factory, raw_factory):
-    server = start_server(server_factory)
+def test_items_survive_a_restart(server_factory, raw_factory, storage_backend):
+    """Nodes and items are in the map store: on SQLite and on PostgreSQL."""
+    server = start_server(server_factory, storage=storage_backend)
     alice = login(server, raw_factory, "alice")
     assert publish(alice, OMEMO, devicelist(42), item_id="current",
                    options={"access_model": "open"}).get("type") == "result"
@@ -482,6 +484,36 @@ def test_items_survive_a_restart(server_factory, raw_factory):
                    options={"access_model": "open"}).get("type") == "result"
     # A node with persist_items=false keeps its configuration, not its items.
     assert list(get_items(alice, alice.bare, "urn:test:volatile").iter(q(PUBSUB, "item"))) == []
+
+
+def test_rows_of_the_old_tables_are_moved_into_the_map_store(server_factory, raw_factory):
+    """A server whose mod_pep kept its nodes in its own SQLite tables (the
+    schema before the map store, which the module still declares) serves them
+    after the upgrade: moved at the first start (items in publication order),
+    the old rows deleted."""
+    server = start_server(server_factory)
+    server.stop()
+    db = sqlite3.connect(server.data_dir / "parley.db")
+    with db:
+        db.execute("INSERT INTO mod_pep_nodes (host, user, node, config) VALUES (?, ?, ?, ?)",
+                   (server.domain, "alice", "urn:test:old", "v1\naccess open\nmax_items 5\n"))
+        db.executemany("INSERT INTO mod_pep_items (host, user, node, item_id, seq, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                       [(server.domain, "alice", "urn:test:old", f"o{n}", 1000 - n, f"<o xmlns='urn:test'>{n}</o>")
+                        for n in range(3)])
+    db.close()
+    server.start()
+    bob = login(server, raw_factory, "bob")
+    got = get_items(bob, f"alice@{server.domain}", "urn:test:old")
+    assert [i.get("id") for i in got.iter(q(PUBSUB, "item"))] == ["o2", "o1", "o0"], ET.tostring(got, "unicode")
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect(server.data_dir / "parley.db")
+        left = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("mod_pep_nodes", "mod_pep_items")]
+        db.close()
+        if left == [0, 0]:
+            break
+        assert time.monotonic() < deadline, left
+        time.sleep(0.05)
 
 
 def test_slixmpp_avatar_through_pep_and_caps(server_factory):
