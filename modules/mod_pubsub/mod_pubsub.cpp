@@ -103,7 +103,9 @@ parley::Result<void, std::string> ModPubsub::start() {
   loops_state_.init(host());
   if (!parley::register_service<&ModPubsub::on_stanza>(*this, domain_, "Publish-Subscribe"))
     return parley::unexpected("cannot serve " + domain_);
-  load();
+  if (!host().supports_map()) return parley::unexpected(std::string("this server has no map store"));
+  start_moves();
+  if (!parley::post(host(), 0, [this] { load(); })) return parley::unexpected(std::string("cannot post to loop 0"));
   return {};
 }
 
@@ -371,6 +373,8 @@ PARLEY_MODULE(ModPubsub, "mod_pubsub", "1.0.0",
               parley::option("max_subscriptions", PARLEY_OPT_INT),
               parley::option("admins_own_nodes", PARLEY_OPT_BOOL),
               parley::option("max_cache_bytes", PARLEY_OPT_INT),
+              // The tables before the map store: kept so that a server that has rows in them
+              // gets them moved (KeyvalMove in start()); empty after that.
               parley::schema("CREATE TABLE mod_pubsub_nodes (service TEXT NOT NULL, node TEXT NOT NULL, "
                              "creator TEXT NOT NULL, config TEXT NOT NULL, PRIMARY KEY (service, node))"),
               parley::schema("CREATE TABLE mod_pubsub_affiliations (service TEXT NOT NULL, node TEXT NOT NULL, "

@@ -11,8 +11,7 @@
 // other (a post chain), as mod_muc does for its rooms. The nodes an entity
 // created are counted in relaxed atomics (max_nodes_per_user).
 //
-// Storage: the module's own tables (mod_pubsub_nodes, _affiliations,
-// _subscriptions, _items) through storage_query. The nodes (configuration,
+// Storage: the map store (pubsub_store.cpp says how). The nodes (configuration,
 // affiliations, subscriptions) are loaded at start (each loop waits for its
 // nodes before it answers, stanzas waiting in order, bounded) and stay in
 // memory, bounded by max_nodes, max_affiliations and max_subscriptions. A
@@ -22,6 +21,7 @@
 // requests wait for that read, in order, bounded).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -134,9 +134,10 @@ class ModPubsub : public parley::Module {
   int64_t next_seq();
 
   // pubsub_store.cpp: the tables, loading, writes, the items in memory.
-  void load();
+  void start_moves();
+  void load(std::size_t move = 0);  // on loop 0, after the moves (their index)
   void load_items(Node& n);
-  void items_loaded(const std::string& node, parley::Result<parley::Rows, std::string> rows);
+  void items_loaded(const std::string& node, parley::Result<parley::MapResult, std::string> map);
   void account(Node& n);                  // n.bytes (and the loop's) after a change of its items
   void trim_cache(const std::string& keep);  // evicts the least recently used nodes' items
   void finish_load(std::shared_ptr<std::map<std::string, Node>> stored);
@@ -147,7 +148,7 @@ class ModPubsub : public parley::Module {
   void forget_item(const Node& n, const std::string& id);
   void forget_items(const Node& n);
   void forget_node(const Node& n);
-  parley::Host::RowsFn log_error(std::string what);
+  parley::Host::MapFn log_error(std::string what);
 
   std::string domain_;
   Limits limits_;
@@ -161,6 +162,12 @@ class ModPubsub : public parley::Module {
   static constexpr std::size_t created_buckets = 65536;
   std::unique_ptr<std::atomic<uint32_t>[]> created_{new std::atomic<uint32_t>[created_buckets]()};
   parley::PerLoop<LoopNodes> loops_state_;
+  // The module's tables before the map store (nodes, affiliations,
+  // subscriptions, items), moved once at start.
+  std::array<parley::KeyvalMove, 4> moves_{parley::KeyvalMove(parley::KeyvalMove::Target::map),
+                                           parley::KeyvalMove(parley::KeyvalMove::Target::map),
+                                           parley::KeyvalMove(parley::KeyvalMove::Target::map),
+                                           parley::KeyvalMove(parley::KeyvalMove::Target::map)};
 };
 
 }  // namespace parley::mod_pubsub

@@ -13,6 +13,8 @@ A check that nothing arrives ends with a witness and a marker."""
 
 import itertools
 import os
+import sqlite3
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -658,6 +660,74 @@ def test_slixmpp_xep_0060(server):
         runner.run(scenario(), timeout=60)
     finally:
         runner.close()
+
+
+def test_kept_on_postgresql(server_factory, raw_factory, pg_storage):
+    """The map store follows the server's backend: a node, its affiliations,
+    subscriptions and items survive a restart on PostgreSQL."""
+    server = server_factory(modules=MODULES, module_paths=module_paths(), storage=pg_storage)
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+
+    def client(user):
+        c = raw_factory(server.c2s_port)
+        c.login(user, PASSWORD, resource="r", presence=True)
+        return c
+    alice, bob = client("alice"), client("bob")
+    a, b = Service(alice, server), Service(bob, server)
+    ok(a.create("pg", {"title": "On PostgreSQL", "max_items": "2"}))
+    for n in range(3):
+        ok(a.publish("pg", entry("pg", n), item_id=f"p{n}"))
+    ok(b.subscribe("pg"))
+    alice.sync()
+    server.restart()
+    alice, bob = client("alice"), client("bob")
+    a, b = Service(alice, server), Service(bob, server)
+    assert [i.get("id") for i in ok(b.items("pg")).iter(q(PUBSUB, "item"))] == ["p1", "p2"]
+    ok(a.publish("pg", entry("pg", 9), item_id="p9"))  # still the owner
+    event_of(bob, "pg", "items")  # still subscribed
+
+
+def test_rows_of_the_old_tables_are_moved_into_the_map_store(server_factory, raw_factory):
+    """A server whose mod_pubsub kept its data in its own SQLite tables (the
+    schema before the map store, still declared) serves it after the upgrade:
+    moved at the first start, the old rows deleted."""
+    server = server_factory(modules=MODULES, module_paths=module_paths())
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+    server.stop()
+    domain = service(server)
+    db = sqlite3.connect(server.data_dir / "parley.db")
+    with db:
+        db.execute("INSERT INTO mod_pubsub_nodes (service, node, creator, config) VALUES (?, ?, ?, ?)",
+                   (domain, "old", f"alice@{server.domain}", "v1\naccess open\nmax_items 5\ntitle Old\n"))
+        db.execute("INSERT INTO mod_pubsub_affiliations (service, node, jid, affiliation) VALUES (?, ?, ?, ?)",
+                   (domain, "old", f"alice@{server.domain}", "owner"))
+        db.execute("INSERT INTO mod_pubsub_subscriptions (service, node, jid, subid, state, options) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (domain, "old", f"bob@{server.domain}", "sub1", "subscribed",
+                                                  "deliver 1\ninclude_body 1\n"))
+        db.executemany("INSERT INTO mod_pubsub_items (service, node, item_id, seq, publisher, payload) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       [(domain, "old", f"o{n}", 1000 - n, f"alice@{server.domain}", entry("old", n))
+                        for n in range(3)])
+    db.close()
+    server.start()
+    bob = raw_factory(server.c2s_port)
+    bob.login("bob", PASSWORD, resource="r", presence=True)
+    b = Service(bob, server)
+    assert [i.get("id") for i in ok(b.items("old")).iter(q(PUBSUB, "item"))] == ["o2", "o1", "o0"]
+    opts = ok(b.ps("get", f"<options node='old' jid='bob@{server.domain}'/>")).find(f".//{{{PUBSUB}}}options")
+    assert opts.get("subid") == "sub1" and fields_of(opts)["pubsub#include_body"] == "1"
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect(server.data_dir / "parley.db")
+        left = [db.execute(f"SELECT COUNT(*) FROM mod_pubsub_{t}").fetchone()[0]
+                for t in ("nodes", "affiliations", "subscriptions", "items")]
+        db.close()
+        if left == [0, 0, 0, 0]:
+            break
+        assert time.monotonic() < deadline, left
+        time.sleep(0.05)
 
 
 def test_everything_survives_a_restart(server, login):
