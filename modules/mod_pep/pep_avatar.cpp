@@ -7,9 +7,10 @@
 // The hash lives in each session's slot, on its loop. At bind the session's
 // input is held until the hash is known (the account's metadata node on its
 // owner loop, else its vCard asked with send_iq), so its first presence
-// carries it; later changes (a metadata publish, the client's vCard set) are
-// posted to each of the account's sessions and the next presence carries
-// them. An available presence the client sends (broadcast or directed) gets
+// carries it; later changes (a metadata publish, the client's vCard set)
+// reach each of the account's sessions (on their loops, before the answer to
+// the change where the session is on the changing loop) and the next presence
+// carries them (the server does not send presence again, XEP-0398 §5). An available presence the client sends (broadcast or directed) gets
 // the element if it has none, or the <photo/> if its element has none; a
 // client's own <photo/> is left as it is.
 //
