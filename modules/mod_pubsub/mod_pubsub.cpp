@@ -22,6 +22,9 @@ uint64_t fnv1a(std::string_view s) {
 
 // Requests that may wait per loop for the stored nodes (then resource-constraint).
 constexpr std::size_t kMaxWaitingForLoad = 10000;
+constexpr const char* ns_commands = "http://jabber.org/protocol/commands";
+constexpr const char* kGetPending = "http://jabber.org/protocol/pubsub#get-pending";
+
 // Requests that may wait for one node's items (then resource-constraint).
 constexpr std::size_t kMaxWaitingForItems = 256;
 
@@ -32,7 +35,7 @@ constexpr const char* kFeatures[] = {
     "modify-affiliations", "outcast-affiliation", "persistent-items", "publish", "publish-only-affiliation",
     "publish-options", "publisher-affiliation", "purge-nodes", "retract-items", "retrieve-affiliations",
     "retrieve-default", "retrieve-default-sub", "retrieve-items", "retrieve-subscriptions", "rsm", "subscribe",
-    "subscription-notifications", "subscription-options"};
+    "subscription-notifications", "subscription-options", "get-pending"};
 
 }  // namespace
 
@@ -143,6 +146,41 @@ parley::Outcome ModPubsub::on_stanza(const parley::ServiceStanza& in) {
   const std::string_view ns = payload->xmlns();
   const std::string_view name = payload->name();
   const std::string node(payload->attr("node").value_or(""));
+  if (ns == ns_commands && name == "command" && type == "set" && payload->attr("node") == kGetPending) {
+    // §8.7: execute lists the requester's nodes with pending subscriptions;
+    // the submitted node gets the approval forms again (on its loop); cancel.
+    const std::string action(payload->attr("action").value_or("execute"));
+    auto x = payload->child("x", ns_data);
+    if (action == "cancel") {
+      parley::Element c = host().element("command", ns_commands);
+      c.set_attr("node", kGetPending).set_attr("status", "canceled");
+      if (auto sid = payload->attr("sessionid")) c.set_attr("sessionid", *sid);
+      ok(r, std::move(c));
+      return parley::Outcome::handled;
+    }
+    if (x && x->attr("type").value_or("") == "submit") {
+      bool malformed = false;
+      auto form = read_form(*payload, subscribe_authorization_form_type, malformed);
+      auto picked = form ? form_value(*form, "pubsub#node") : std::nullopt;
+      if (malformed || !picked || picked->empty()) {
+        fail(r, "bad-request");
+        return parley::Outcome::handled;
+      }
+      to_node_loop(*picked, std::move(r));
+      return parley::Outcome::handled;
+    }
+    auto result = std::make_shared<parley::Element>(parley::make_iq_result(*r.iq));
+    auto c = result->add_child("command", ns_commands);
+    c.set_attr("node", kGetPending).set_attr("status", "executing").set_attr("sessionid", random_id());
+    auto form = c.add_child("x", ns_data);
+    form.set_attr("type", "form");
+    auto type = form.add_child("field", ns_data);
+    type.set_attr("var", "FORM_TYPE").set_attr("type", "hidden");
+    type.add_child("value", ns_data).add_text(subscribe_authorization_form_type);
+    form.add_child("field", ns_data).set_attr("var", "pubsub#node").set_attr("type", "list-single");
+    list_pending(result, std::move(r), 0);
+    return parley::Outcome::handled;
+  }
   if (ns == ns_disco_info && name == "query" && type == "get") {
     if (node.empty()) service_info(r);
     else to_node_loop(node, std::move(r));
@@ -243,6 +281,9 @@ void ModPubsub::run(Request r) {
   }
   if (r.iq->name() == "message") {
     authorization(r);
+  } else if (r.iq->first_child()->name() == "command") {
+    if (auto it = here.nodes.find(r.node); it != here.nodes.end()) send_pending(r, it->second);
+    else fail(r, "item-not-found");
   } else {
     auto payload = r.iq->first_child();
     if (payload->xmlns() == ns_disco_info || payload->xmlns() == ns_disco_items) {

@@ -120,9 +120,15 @@ class ModPubsub : public parley::Module {
   void unsubscribe(const Request& r, Node& n, parley::ElementView unsubscribe);
   void options(const Request& r, Node& n, parley::ElementView options);
   // §8.6: the approval form to every owner, and an owner's answer to it.
-  void ask_owners(const Node& n, const Subscription& s);
+  // `only` (an owner's bare JID): to that owner alone (§8.7; an administrator too).
+  void ask_owners(const Node& n, const Subscription& s, const std::string& only = {});
   void authorization(const Request& r);
   void tell_subscriber(const Node& n, const std::string& jid, std::string_view state);
+  // §8.7 (the get-pending ad-hoc command): the requester's nodes with pending
+  // subscriptions, loop after loop; then, for the node it picks, the §8.6
+  // form again for each of them.
+  void list_pending(std::shared_ptr<parley::Element> result, Request r, uint32_t loop);
+  void send_pending(const Request& r, Node& n);
   void configure(const Request& r, Node& n, parley::ElementView configure);
   void remove_node(const Request& r, Node& n, parley::ElementView del);
   void purge(const Request& r, Node& n);

@@ -87,9 +87,13 @@ void ModPubsub::options(const Request& r, Node& n, parley::ElementView req) {
 
 // §8.6: each owner gets the approval form in a message (kept offline for an
 // owner who is not online, as any message).
-void ModPubsub::ask_owners(const Node& n, const Subscription& s) {
-  for (const auto& [owner, a] : n.affiliations) {
-    if (a != Affiliation::owner) continue;
+void ModPubsub::ask_owners(const Node& n, const Subscription& s, const std::string& only) {
+  std::vector<std::string> to;
+  if (!only.empty()) to.push_back(only);
+  else
+    for (const auto& [jid, a] : n.affiliations)
+      if (a == Affiliation::owner) to.push_back(jid);
+  for (const auto& owner : to) {
     parley::Element m = host().element("message", "jabber:client");
     m.set_attr("from", domain_).set_attr("to", owner).set_attr("id", random_id());
     auto x = m.add_child("x", ns_data);
@@ -147,6 +151,44 @@ void ModPubsub::authorization(const Request& r) {
 void ModPubsub::tell_subscriber(const Node& n, const std::string& jid, std::string_view state) {
   send_event(jid, "<subscription node='" + xml_attr(n.name) + "' jid='" + xml_attr(jid) + "' subscription='" +
                       std::string(state) + "'/>");
+}
+
+// §8.7: loop `loop` adds the requester's nodes (as an owner) that have
+// pending subscriptions to the list-single field; the last one answers (none
+// at all: item-not-found).
+void ModPubsub::list_pending(std::shared_ptr<parley::Element> result, Request r, uint32_t loop) {
+  if (loop == loops_) {
+    auto field = result->child("command", "http://jabber.org/protocol/commands")->child("x", ns_data);
+    std::optional<parley::ElementRef> list;
+    for (auto f : field->children())
+      if (f.attr("var") == "pubsub#node") list = f;
+    if (!list || list->child_count() == 0) return fail(r, "item-not-found");
+    return host().route(std::move(*result));
+  }
+  parley::post(host(), loop, [this, result, r = std::move(r), loop]() mutable {
+    auto x = result->child("command", "http://jabber.org/protocol/commands")->child("x", ns_data);
+    std::optional<parley::ElementRef> list;
+    for (auto f : x->children())
+      if (f.attr("var") == "pubsub#node") list = f;
+    for (const auto& [name, n] : loops_state_.here().nodes) {
+      if (affiliation(n, r) != Affiliation::owner) continue;
+      if (std::any_of(n.subscriptions.begin(), n.subscriptions.end(), [](const Subscription& s) { return s.pending; }))
+        list->add_child("option", ns_data).add_child("value", ns_data).add_text(name);
+    }
+    list_pending(result, std::move(r), loop + 1);
+  });
+}
+
+// §8.7: the picked node's pending subscriptions, each in an approval form to
+// the requester (an owner), and the command completed.
+void ModPubsub::send_pending(const Request& r, Node& n) {
+  if (affiliation(n, r) != Affiliation::owner) return fail(r, "forbidden");
+  parley::Element c = host().element("command", "http://jabber.org/protocol/commands");
+  c.set_attr("node", "http://jabber.org/protocol/pubsub#get-pending").set_attr("status", "completed");
+  if (auto sid = r.iq->first_child()->attr("sessionid")) c.set_attr("sessionid", *sid);
+  ok(r, std::move(c));
+  for (const auto& s : n.subscriptions)
+    if (s.pending) ask_owners(n, s, r.bare);
 }
 
 // §6.2.

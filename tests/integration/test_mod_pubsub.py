@@ -33,6 +33,7 @@ DISCO = "http://jabber.org/protocol/disco#info"
 ITEMS = "http://jabber.org/protocol/disco#items"
 DATA = "jabber:x:data"
 RSM = "http://jabber.org/protocol/rsm"
+COMMANDS = "http://jabber.org/protocol/commands"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank")  # frank: a server admin
 MAX_ITEM_BYTES = 2000
@@ -202,7 +203,7 @@ def test_service_disco(server, login):
         "modify-affiliations", "outcast-affiliation", "persistent-items", "publish", "publish-only-affiliation",
         "publish-options", "publisher-affiliation", "purge-nodes", "retract-items", "retrieve-affiliations",
         "retrieve-default", "retrieve-default-sub", "retrieve-items", "retrieve-subscriptions", "rsm", "subscribe",
-        "subscription-notifications", "subscription-options")}
+        "subscription-notifications", "subscription-options", "get-pending")}
     assert features == expected | {PUBSUB, DISCO, ITEMS}
     # The server lists the service among its items.
     items = ok(alice.iq("get", f"<query xmlns='{ITEMS}'/>", to=server.domain))
@@ -546,6 +547,18 @@ def test_authorize_access_model(server, login):
         (bob.jid, sub.get("subid"), "false")
     assert errors_of(b.subscribe(node)) == ("auth", "not-authorized", "pending-subscription")
     assert errors_of(b.items(node))[1] == "not-authorized"
+    # §8.7 get-pending: the owner's nodes with pending requests; the one picked
+    # sends its approval forms again. Without any: item-not-found.
+    execute = f"<command xmlns='{COMMANDS}' node='{PUBSUB}#get-pending' action='execute'/>"
+    listed = ok(alice.iq("set", execute, to=service(server))).find(q(COMMANDS, "command"))
+    assert listed.get("status") == "executing"
+    assert node in [o.findtext(q(DATA, "value")) for o in listed.iter(q(DATA, "option"))]
+    picked = (f"<command xmlns='{COMMANDS}' node='{PUBSUB}#get-pending' sessionid='{listed.get('sessionid')}'>"
+              f"<x xmlns='{DATA}' type='submit'><field var='pubsub#node'><value>{node}</value></field></x></command>")
+    assert ok(alice.iq("set", picked, to=service(server))).find(q(COMMANDS, "command")).get("status") == "completed"
+    assert approval_form(alice, node)["pubsub#subscriber_jid"] == bob.jid
+    assert errors_of(dave.iq("set", execute, to=service(server)))[1] == "item-not-found"
+    assert errors_of(dave.iq("set", picked, to=service(server)))[1] == "forbidden"
     listed = ok(a.owner("get", f"<subscriptions node='{node}'/>"))
     assert [(s.get("jid"), s.get("subscription")) for s in listed.iter(q(OWNER, "subscription"))] == \
         [(bob.jid, "pending")]
