@@ -279,6 +279,7 @@ void ModPubsub::run(Request r) {
       return;
     }
   }
+  if (auto it = here.nodes.find(r.node); it != here.nodes.end()) expire_items(it->second);
   if (r.iq->name() == "message") {
     authorization(r);
   } else if (r.iq->first_child()->name() == "command") {

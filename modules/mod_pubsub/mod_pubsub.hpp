@@ -138,6 +138,7 @@ class ModPubsub : public parley::Module {
               const std::string& body = {});
   void send_event(const std::string& to, const std::string& event_xml, const std::string& body = {});
   int64_t next_seq();
+  void expire_items(Node& n);  // pubsub#item_expire: the items older than it go
 
   // pubsub_store.cpp: the tables, loading, writes, the items in memory.
   void start_moves();

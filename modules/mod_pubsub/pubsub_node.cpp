@@ -27,6 +27,21 @@ int64_t ModPubsub::next_seq() {
   return here.last_seq;
 }
 
+// Items expire lazily: a request to the node first drops those published more
+// than item_expire seconds ago (oldest first: republished ids are the newest).
+void ModPubsub::expire_items(Node& n) {
+  if (n.config.item_expire <= 0 || !n.items_loaded) return;
+  const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const int64_t cutoff = now - n.config.item_expire * 1000000;
+  while (!n.items.empty() && n.items.front().stamp_us > 0 && n.items.front().stamp_us < cutoff) {
+    if (n.config.persist_items) forget_item(n, n.items.front().id);
+    n.items.pop_front();
+    host().counter_add("items_expired");
+  }
+}
+
 void ModPubsub::node_request(const Request& r, parley::ElementView pubsub, parley::ElementView action, bool owner_ns) {
   LoopNodes& here = loops_state_.here();
   const bool set = r.iq->attr("type").value_or("") == "set";

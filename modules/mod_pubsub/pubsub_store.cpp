@@ -161,7 +161,9 @@ void ModPubsub::items_loaded(const std::string& name, parley::Result<parley::Map
     const auto item = map->at(i);
     const auto [seq, rest] = split_line(item.value);
     const auto [publisher, payload] = split_line(rest);
-    items.emplace_back(number(seq), Item{std::string(item.key), std::string(payload), std::string(publisher), 0});
+    // The sequence is the publication time (µs), as pubsub#item_expire reads it.
+    items.emplace_back(number(seq),
+                       Item{std::string(item.key), std::string(payload), std::string(publisher), number(seq)});
   }
   std::stable_sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   n.items.clear();

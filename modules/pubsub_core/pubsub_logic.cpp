@@ -127,6 +127,13 @@ std::optional<FormError> apply_config(NodeConfig& config, const Form& form, cons
       ok = boolean(next.deliver_notifications);
     } else if (f.var == "pubsub#roster_groups_allowed" && !limits.service) {
       next.roster_groups = f.values;
+    } else if (f.var == "pubsub#item_expire" && limits.service) {
+      // Whole seconds, at most ten years ("" or 0: items never expire).
+      int64_t secs = 0;
+      ok = v.size() <= 9 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+      for (char c : v) secs = secs * 10 + (c - '0');
+      ok = ok && secs <= 315360000;
+      if (ok) next.item_expire = secs;
     } else if (f.var == "pubsub#title") {
       next.title = v;
     } else if (f.var == "pubsub#type") {
@@ -202,6 +209,9 @@ std::vector<ConfigField> config_fields(const NodeConfig& c, bool service) {
                          : std::vector<std::string>{"never", "on_sub", "on_sub_and_presence"}});
   out.push_back({"pubsub#type", "text-single", "Specify the semantic type of payload data to be provided",
                  {c.type}, {}});
+  if (service)
+    out.push_back({"pubsub#item_expire", "text-single", "Number of seconds after which to automatically purge items",
+                   {std::to_string(c.item_expire)}, {}});
   return out;
 }
 
@@ -229,6 +239,7 @@ std::string serialize_config(const NodeConfig& c) {
   line("title", c.title);
   line("type", c.type);
   line("publish_model", c.publish_model);
+  if (c.item_expire > 0) line("item_expire", std::to_string(c.item_expire));
   for (const auto& g : c.roster_groups) line("group", g);
   for (const auto& j : c.whitelist) line("member", j);
   for (const auto& j : c.outcasts) line("outcast", j);
@@ -260,6 +271,11 @@ NodeConfig parse_config(std::string_view stored) {
     else if (k == "title") c.title = v;
     else if (k == "type") c.type = v;
     else if (k == "publish_model") c.publish_model = v;
+    else if (k == "item_expire") {
+      int64_t secs = 0;
+      for (char ch : v) secs = ch >= '0' && ch <= '9' && secs < 315360000 ? secs * 10 + (ch - '0') : secs;
+      c.item_expire = secs;
+    }
     else if (k == "group") c.roster_groups.push_back(v);
     else if (k == "member") c.whitelist.push_back(v);
     else if (k == "outcast") c.outcasts.push_back(v);

@@ -59,6 +59,7 @@ struct NodeConfig {
   std::string publish_model = "publishers";     // only the owner (and publishers) publish
   std::vector<std::string> whitelist;           // bare JIDs with affiliation member or publisher
   std::vector<std::string> outcasts;            // bare JIDs with affiliation outcast
+  int64_t item_expire = 0;                      // pubsub#item_expire: seconds an item lives (0: for ever; a service's only)
 
   int64_t effective_max_items(const Limits& limits) const;
 };

@@ -596,6 +596,25 @@ def test_authorize_access_model(server, login):
     assert ok(d.subscribe(node)).find(f".//{{{PUBSUB}}}subscription").get("subscription") == "subscribed"
 
 
+def test_item_expire(server, login):
+    """pubsub#item_expire: an item older than it is gone at the next request
+    (polled: it takes the one second the node keeps it)."""
+    alice = login("alice")
+    a = Service(alice, server)
+    node = new_node()
+    ok(a.create(node, {"item_expire": "1", "max_items": "5"}))
+    conf = fields_of(ok(a.owner("get", f"<configure node='{node}'/>")))
+    assert conf["pubsub#item_expire"] == "1"
+    ok(a.publish(node, entry("brief"), item_id="e1"))
+    deadline = time.monotonic() + 10
+    while [i.get("id") for i in ok(a.items(node)).iter(q(PUBSUB, "item"))] == ["e1"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert list(ok(a.items(node)).iter(q(PUBSUB, "item"))) == []
+    ok(a.publish(node, entry("fresh"), item_id="e2"))
+    assert [i.get("id") for i in ok(a.items(node)).iter(q(PUBSUB, "item"))] == ["e2"]
+
+
 def test_service_admins_own_every_node(server, login):
     """A server admin (config admins, option admins_own_nodes) configures and
     deletes any node; anyone else may not."""

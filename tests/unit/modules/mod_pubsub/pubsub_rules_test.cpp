@@ -184,3 +184,18 @@ TEST_CASE("6.3: subscription options: deliver and include_body, nothing else") {
   CHECK(atom_summary("", "Summary") == "Summary");
   CHECK(atom_summary("Title", "") == "Title");
 }
+
+TEST_CASE("pubsub#item_expire: whole seconds on a service's node, not on a personal one") {
+  NodeConfig c = service_defaults();
+  CHECK_FALSE(apply_config(c, form({{"pubsub#item_expire", "3600"}}), service_limits()));
+  CHECK(c.item_expire == 3600);
+  CHECK(parse_config(serialize_config(c)).item_expire == 3600);
+  CHECK(parse_config(serialize_config(service_defaults())).item_expire == 0);
+  for (auto bad : {"-1", "1.5", "x", "9999999999", "315360001"})
+    CHECK(apply_config(c, form({{"pubsub#item_expire", bad}}), service_limits()).has_value());
+  CHECK(c.item_expire == 3600);
+  CHECK_FALSE(apply_config(c, form({{"pubsub#item_expire", "0"}}), service_limits()));
+  CHECK(c.item_expire == 0);
+  NodeConfig pep;
+  CHECK(apply_config(pep, form({{"pubsub#item_expire", "60"}}), Limits{}).has_value());
+}
