@@ -26,6 +26,16 @@ parley::Result<void, std::string> ModPep::start() {
                            std::pair{"max_user_bytes", &limits_.max_user_bytes},
                            std::pair{"caps_cache_size", &caps_cache_size_}})
     if (!positive(name, *out)) return parley::unexpected(std::string(name) + " must be at least 1");
+  if (auto v = host().option_bool("avatar_presence")) avatar_presence_ = *v;
+  if (!host().supports_map()) return parley::unexpected(std::string("this server has no map store"));
+  // The nodes and items of the module's tables (before the map store), moved once.
+  const std::string domain = host().module_host();
+  move_nodes_.start(host(), "SELECT user, 'n' || char(31) || node, config FROM mod_pep_nodes WHERE host = ?", {domain},
+                    "DELETE FROM mod_pep_nodes WHERE host = ?", {domain});
+  move_items_.start(host(),
+                    "SELECT user, 'i' || char(31) || node || char(31) || item_id, seq || char(10) || payload "
+                    "FROM mod_pep_items WHERE host = ? ORDER BY seq",
+                    {domain}, "DELETE FROM mod_pep_items WHERE host = ?", {domain});
   owners_.init(host());
   caps_.init(host());
   server_caps_.init(host());
@@ -164,19 +174,17 @@ void ModPep::publish(const Request& r, UserPep& u, parley::ElementView pubsub, p
     dropped.push_back(n.items.front().id);
     n.items.pop_front();
   }
-  if (created)
-    write(r.owner, "INSERT OR REPLACE INTO mod_pep_nodes (host, user, node, config) VALUES (?, ?, ?, ?)",
-          {host().module_host(), r.owner_user, node, serialize_config(n.config)});
+  Puts puts;
+  std::vector<std::string> removes;
+  if (created) puts.emplace_back(node_key(node), serialize_config(n.config));
   if (n.config.persist_items) {
-    write(r.owner,
-          "INSERT OR REPLACE INTO mod_pep_items (host, user, node, item_id, seq, payload) VALUES (?, ?, ?, ?, ?, ?)",
-          {host().module_host(), r.owner_user, node, id, seq, serialized});
-    for (const auto& gone : dropped)
-      write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ? AND item_id = ?",
-            {host().module_host(), r.owner_user, node, gone});
+    puts.emplace_back(item_key(node, id), item_value(n.items.back()));
+    for (const auto& gone : dropped) removes.push_back(item_key(node, gone));
   }
+  store(r.owner, std::move(puts), std::move(removes));
   parley::Element p = host().element("pubsub", ns_pubsub);
   p.add_child("publish", ns_pubsub).set_attr("node", node).add_child("item", ns_pubsub).set_attr("id", id);
+  if (node == "urn:xmpp:avatar:metadata") avatar_from_node(r.owner, u);  // XEP-0153, before the answer
   ok(r, std::move(p));
   host().counter_add("published");
   if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
@@ -233,8 +241,8 @@ void ModPep::retract(const Request& r, UserPep& u, parley::ElementView req) {
   auto found = std::find_if(n.items.begin(), n.items.end(), [&](const Item& i) { return i.id == id; });
   if (found == n.items.end()) return fail(r, "item-not-found");
   n.items.erase(found);
-  write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ? AND item_id = ?",
-        {host().module_host(), r.owner_user, node, id});
+  store(r.owner, {}, {item_key(node, id)});
+  if (node == "urn:xmpp:avatar:metadata") avatar_from_node(r.owner, u);  // XEP-0153, before the answer
   ok(r);
   if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   // §7.2.2.1: the publisher's notify attribute, else the node's notify_retract.
@@ -260,8 +268,7 @@ void ModPep::create(const Request& r, UserPep& u, parley::ElementView pubsub, pa
     if (malformed) return fail(r, "bad-request");
     if (form && apply_config(config, *form, limits_)) return fail(r, "not-acceptable");
   }
-  write(r.owner, "INSERT OR REPLACE INTO mod_pep_nodes (host, user, node, config) VALUES (?, ?, ?, ?)",
-        {host().module_host(), r.owner_user, node, serialize_config(config)});
+  store(r.owner, {{node_key(node), serialize_config(config)}}, {});
   u.nodes.emplace(node, Node{std::move(config), {}});
   ok(r);
 }
@@ -290,16 +297,14 @@ void ModPep::configure(const Request& r, UserPep& u, parley::ElementView req) {
   if (malformed || !form) return fail(r, "bad-request");
   if (auto error = apply_config(n.config, *form, limits_)) return fail(r, "not-acceptable");
   const auto max = static_cast<std::size_t>(n.config.effective_max_items(limits_));
+  std::vector<std::string> removes;
   while (n.items.size() > max) {
-    write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ? AND item_id = ?",
-          {host().module_host(), r.owner_user, node, n.items.front().id});
+    removes.push_back(item_key(node, n.items.front().id));
     n.items.pop_front();
   }
-  if (!n.config.persist_items)
-    write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ?",
-          {host().module_host(), r.owner_user, node});
-  write(r.owner, "UPDATE mod_pep_nodes SET config = ? WHERE host = ? AND user = ? AND node = ?",
-        {serialize_config(n.config), host().module_host(), r.owner_user, node});
+  if (!n.config.persist_items)  // in memory only from now on
+    for (const Item& i : n.items) removes.push_back(item_key(node, i.id));
+  store(r.owner, {{node_key(node), serialize_config(n.config)}}, std::move(removes));
   ok(r);
   if (n.config.notify_config)
     notify(r.owner, node, n.config,
@@ -313,9 +318,11 @@ void ModPep::purge(const Request& r, UserPep& u, parley::ElementView req) {
   if (!r.is_owner()) return fail(r, "forbidden");
   auto it = u.nodes.find(node);
   if (it == u.nodes.end()) return fail(r, "item-not-found");
+  std::vector<std::string> removes;
+  for (const Item& i : it->second.items) removes.push_back(item_key(node, i.id));
   it->second.items.clear();
-  write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ?",
-        {host().module_host(), r.owner_user, node});
+  store(r.owner, {}, std::move(removes));
+  if (node == "urn:xmpp:avatar:metadata") avatar_from_node(r.owner, u);  // XEP-0153, before the answer
   ok(r);
   if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   if (it->second.config.notify_retract)
@@ -331,11 +338,11 @@ void ModPep::remove_node(const Request& r, UserPep& u, parley::ElementView req) 
   auto it = u.nodes.find(node);
   if (it == u.nodes.end()) return fail(r, "item-not-found");
   NodeConfig config = it->second.config;
+  std::vector<std::string> removes{node_key(node)};
+  for (const Item& i : it->second.items) removes.push_back(item_key(node, i.id));
   u.nodes.erase(it);
-  write(r.owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ?",
-        {host().module_host(), r.owner_user, node});
-  write(r.owner, "DELETE FROM mod_pep_nodes WHERE host = ? AND user = ? AND node = ?",
-        {host().module_host(), r.owner_user, node});
+  store(r.owner, {}, std::move(removes));
+  if (node == "urn:xmpp:avatar:metadata") avatar_from_node(r.owner, u);  // XEP-0153, before the answer
   ok(r);
   if (is_bookmarks(node)) bookmarks_to_private(r.owner, u);  // XEP-0411
   if (config.notify_delete)
@@ -380,8 +387,7 @@ void ModPep::affiliations(const Request& r, UserPep& u, parley::ElementView req)
       return fail(r, "policy-violation");
   }
   c = std::move(next);
-  write(r.owner, "UPDATE mod_pep_nodes SET config = ? WHERE host = ? AND user = ? AND node = ?",
-        {serialize_config(c), host().module_host(), r.owner_user, node});
+  store(r.owner, {{node_key(node), serialize_config(c)}}, {});
   ok(r);
 }
 
@@ -409,6 +415,7 @@ PARLEY_MODULE(ModPep, "mod_pep", "1.0.0",
               parley::option("max_cache_bytes", PARLEY_OPT_INT),
               parley::option("max_user_bytes", PARLEY_OPT_INT),
               parley::option("caps_cache_size", PARLEY_OPT_INT),
+              parley::option("avatar_presence", PARLEY_OPT_BOOL),
               parley::iq_handler<&ModPep::on_pubsub>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET,
                                                      parley::mod_pep::ns_pubsub),
               parley::iq_handler<&ModPep::on_pubsub_owner>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET,
@@ -419,6 +426,9 @@ PARLEY_MODULE(ModPep, "mod_pep", "1.0.0",
               parley::hook<&ModPep::on_account_items>(PARLEY_EVENT_ACCOUNT_DISCO_ITEMS),
               parley::hook<&ModPep::on_stream_features>(PARLEY_EVENT_STREAM_FEATURES),
               parley::hook<&ModPep::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModPep::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),
+              // The tables before the map store: kept so that a server that has rows in them
+              // gets them moved (KeyvalMove in start()); empty after that.
               parley::schema("CREATE TABLE mod_pep_nodes (host TEXT NOT NULL, user TEXT NOT NULL, node TEXT NOT NULL, "
                              "config TEXT NOT NULL, PRIMARY KEY (host, user, node))"),
               parley::schema("CREATE TABLE mod_pep_items (host TEXT NOT NULL, user TEXT NOT NULL, node TEXT NOT NULL, "

@@ -9,10 +9,13 @@
 // notification built on the owner loop is posted to each target session,
 // whose loop checks its +notify interests and sends it.
 //
-// Storage: the module's own SQLite tables (mod_pep_nodes, mod_pep_items)
-// through storage_query until the typed stores land. A loaded user's nodes and
-// items stay in memory on the owner loop, at most `max_cached_users` users per
-// loop (the least recently used go first, never one with a write in flight).
+// Storage: the map store (issue 11's typed store, on the server's backend:
+// SQLite or PostgreSQL), one map per account: "n<US>node" -> the node's
+// configuration, "i<US>node<US>id" -> "seq\npayload" (US: 0x1f, never in
+// XML). What the module's tables held before is moved there once at start
+// (KeyvalMove; requests wait for it). A loaded user's nodes and items stay in
+// memory on the owner loop, at most `max_cached_users` users per loop (the
+// least recently used go first, never one with a write in flight).
 #pragma once
 
 #include <chrono>
@@ -81,6 +84,8 @@ struct SessionCaps {
   std::string ver;
   std::string full_jid, bare;
   Features features;  // null: unknown or not trusted (no notification)
+  std::optional<std::string> photo;  // the avatar's SHA-1 for presence ("": none; nullopt: unknown)
+  bool photo_pep = false;            // from a PEP avatar (a vCard's photo does not replace it)
 };
 
 // A requester's relation to an owner: its roster item in the owner's roster.
@@ -108,6 +113,7 @@ class ModPep : public parley::Module {
   parley::Outcome on_account_items(const parley::Event& event);
   parley::Outcome on_stream_features(const parley::Event& event);
   void on_user_removed(const parley::Event& event);
+  void on_session_bound(const parley::Event& event);
 
  private:
   using IqPtr = std::shared_ptr<parley::Element>;
@@ -145,7 +151,13 @@ class ModPep : public parley::Module {
   void evict(OwnerLoop& loop);
   void erase_user(OwnerLoop& loop, const std::string& bare);
   static int64_t count_bytes(const UserPep& u);
-  void write(const std::string& owner, std::string_view sql, std::initializer_list<parley::Value> params);
+  using Puts = std::vector<std::pair<std::string, std::string>>;
+  static std::string node_key(std::string_view node);
+  static std::string item_key(std::string_view node, std::string_view id);
+  static std::string item_value(const Item& item);  // its seq (stamp_us) and payload
+  // Puts then removes keys of `owner`'s map, from the owner loop (the store
+  // keeps their order with every other call of the module, loads included).
+  void store(const std::string& owner, Puts puts, std::vector<std::string> removes);
   void relation(const std::string& owner_user, const std::string& contact, std::function<void(std::optional<Relation>)> fn);
   int64_t next_seq();
 
@@ -169,7 +181,17 @@ class ModPep : public parley::Module {
   void send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
                     const std::string& owner, bool approved = false);
 
+  // The avatar's hash in presence (pep_avatar.cpp)
+  static std::string metadata_hash(parley::ElementView metadata);
+  static std::string vcard_hash(parley::ElementView vcard);
+  void avatar_changed(const std::string& bare, const std::string& hash, bool pep);
+  void avatar_from_node(const std::string& bare, const UserPep& u);  // after a change of the metadata node
+  void avatar_to_vcard(const std::string& bare, const std::string& type, const std::string& base64_data);
+  void vcard_set(const parley::Event& event, parley::ElementView iq);
+  void add_photo(parley_session_id session, parley::ElementRef presence);
+
   Limits limits_;
+  bool avatar_presence_ = true;
   int64_t max_cached_users_ = 10000;
   int64_t max_cache_bytes_ = 64 << 20;  // per loop
   int64_t caps_cache_size_ = 1024;
@@ -177,6 +199,9 @@ class ModPep : public parley::Module {
   parley::PerLoop<OwnerLoop> owners_;
   parley::PerLoop<CapsLoop> caps_;
   parley::PerLoop<ServerCaps> server_caps_;
+  // The module's tables before the map store, moved once (nodes, then items).
+  parley::KeyvalMove move_nodes_{parley::KeyvalMove::Target::map};
+  parley::KeyvalMove move_items_{parley::KeyvalMove::Target::map};
 };
 
 }  // namespace parley::mod_pep

@@ -88,13 +88,11 @@ void ModPep::bookmarks_from_private(const std::string& owner, UserPep& u, const 
     if (!parsed) continue;
     wanted.push_back(Item{std::string(*jid), parsed->serialize(), {}, 0});
   }
-  const std::string user = parley::Jid::prepared(owner).local();
   auto it = u.nodes.find(ns_bookmarks2);
   if (it == u.nodes.end()) {
     if (wanted.empty() || static_cast<int64_t>(u.nodes.size()) >= limits_.max_nodes) return;
     it = u.nodes.emplace(ns_bookmarks2, Node{bookmarks_config(), {}}).first;
-    write(owner, "INSERT OR REPLACE INTO mod_pep_nodes (host, user, node, config) VALUES (?, ?, ?, ?)",
-          {host().module_host(), user, std::string(ns_bookmarks2), serialize_config(it->second.config)});
+    store(owner, {{node_key(ns_bookmarks2), serialize_config(it->second.config)}}, {});
   }
   Node& n = it->second;
   const std::string head = "<items xmlns='" + std::string(ns_event) + "' node='" + std::string(ns_bookmarks2) + "'>";
@@ -107,8 +105,7 @@ void ModPep::bookmarks_from_private(const std::string& owner, UserPep& u, const 
     }
     const std::string id = i->id;
     i = n.items.erase(i);
-    write(owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ? AND item_id = ?",
-          {host().module_host(), user, std::string(ns_bookmarks2), id});
+    store(owner, {}, {item_key(ns_bookmarks2, id)});
     if (n.config.notify_retract) notify(owner, ns_bookmarks2, n.config, head + "<retract id='" + xml_attr(id) + "'/></items>");
   }
   // Publish what is new or changed (within the item limits).
@@ -120,13 +117,10 @@ void ModPep::bookmarks_from_private(const std::string& owner, UserPep& u, const 
     w.stamp_us = next_seq();
     n.items.push_back(w);
     while (n.items.size() > static_cast<std::size_t>(n.config.effective_max_items(limits_))) {
-      write(owner, "DELETE FROM mod_pep_items WHERE host = ? AND user = ? AND node = ? AND item_id = ?",
-            {host().module_host(), user, std::string(ns_bookmarks2), n.items.front().id});
+      store(owner, {}, {item_key(ns_bookmarks2, n.items.front().id)});
       n.items.pop_front();
     }
-    write(owner,
-          "INSERT OR REPLACE INTO mod_pep_items (host, user, node, item_id, seq, payload) VALUES (?, ?, ?, ?, ?, ?)",
-          {host().module_host(), user, std::string(ns_bookmarks2), w.id, w.stamp_us, w.payload});
+    store(owner, {{item_key(ns_bookmarks2, w.id), item_value(n.items.back())}}, {});
     if (n.config.deliver_notifications)
       notify(owner, ns_bookmarks2, n.config, head + item_xml(n.items.back(), n.config.deliver_payloads) + "</items>");
   }

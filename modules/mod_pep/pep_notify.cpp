@@ -270,6 +270,11 @@ parley::Outcome ModPep::on_stanza_in(const parley::Event& event) {
   if (!stanza || event.user().empty()) return parley::Outcome::pass;
   if (stanza->name() == "iq") {
     private_bookmarks_set(event, *stanza);  // XEP-0411: the node follows; mod_private stores it
+    vcard_set(event, *stanza);              // XEP-0153: the photo's hash follows; mod_vcard stores it
+    return parley::Outcome::pass;
+  }
+  if (stanza->name() == "presence" && !stanza->attr("type")) {
+    add_photo(event.session(), *stanza);
     return parley::Outcome::pass;
   }
   if (stanza->name() != "presence" || stanza->attr("type").value_or("") != "subscribed")
@@ -291,7 +296,8 @@ parley::Outcome ModPep::on_stanza_in(const parley::Event& event) {
 }
 
 parley::Result<std::string, std::string> ModPep::save_session_data(parley_session_id, const SessionCaps& caps) {
-  std::vector<std::string> out{"v1", caps.available ? "1" : "0", caps.ver, caps.full_jid, caps.bare,
+  std::vector<std::string> out{"v2",        caps.available ? "1" : "0", caps.ver, caps.full_jid, caps.bare,
+                               caps.photo ? (caps.photo_pep ? "2" : "1") : "0", caps.photo.value_or(""),
                                caps.features ? "1" : "0"};
   if (caps.features) out.insert(out.end(), caps.features->begin(), caps.features->end());
   return encode_strings(out);
@@ -300,13 +306,18 @@ parley::Result<std::string, std::string> ModPep::save_session_data(parley_sessio
 parley::Result<std::unique_ptr<SessionCaps>, std::string> ModPep::restore_session_data(parley_session_id,
                                                                                        std::string_view bytes) {
   auto in = decode_roster_groups(bytes);
-  if (in.size() < 6 || in[0] != "v1") return parley::unexpected(std::string("malformed mod_pep session caps"));
+  // v1 (before the avatar's hash): as v2 without its two fields.
+  if (in.size() >= 6 && in[0] == "v1") in.insert(in.begin() + 5, {"0", ""});
+  if (in.size() < 8 || (in[0] != "v1" && in[0] != "v2"))
+    return parley::unexpected(std::string("malformed mod_pep session caps"));
   auto caps = std::make_unique<SessionCaps>();
   caps->available = in[1] == "1";
   caps->ver = in[2];
   caps->full_jid = in[3];
   caps->bare = in[4];
-  if (in[5] == "1") caps->features = std::make_shared<std::set<std::string, std::less<>>>(in.begin() + 6, in.end());
+  if (in[5] != "0") caps->photo = in[6];
+  caps->photo_pep = in[5] == "2";
+  if (in[7] == "1") caps->features = std::make_shared<std::set<std::string, std::less<>>>(in.begin() + 8, in.end());
   return caps;
 }
 
@@ -328,6 +339,8 @@ parley::Outcome ModPep::on_account_disco(const parley::Event& event) {
         "http://jabber.org/protocol/pubsub#modify-affiliations", "http://jabber.org/protocol/pubsub#retrieve-affiliations",
         "http://jabber.org/protocol/pubsub#retrieve-default"})
     query->add_child("feature", ns_disco_info).set_attr("var", feature);
+  // XEP-0398 §2: a published avatar becomes the vCard's photo (pep_avatar.cpp).
+  if (avatar_presence_) query->add_child("feature", ns_disco_info).set_attr("var", "urn:xmpp:pep-vcard-conversion:0");
   return parley::Outcome::pass;
 }
 

@@ -1,7 +1,8 @@
 // mod_pep: the loop that owns each user's nodes, loading them from the
-// module's tables, the bounded cache of loaded users, writes, and the roster
+// map store, the bounded cache of loaded users, writes, and the roster
 // relation that the access models need (mod_roster's table, read as a
 // dependency may).
+#include <algorithm>
 #include <chrono>
 
 #include "mod_pep.hpp"
@@ -41,39 +42,67 @@ void ModPep::with_user(const std::string& bare, std::function<void(UserPep*)> fn
   if (!parley::post(host(), owner, std::move(run))) host().error("cannot post to loop " + std::to_string(owner));
 }
 
+namespace {
+constexpr char kSep = '\x1f';
+}  // namespace
+
+std::string ModPep::node_key(std::string_view node) {
+  std::string k = "n";
+  k += kSep;
+  return k.append(node);
+}
+
+std::string ModPep::item_key(std::string_view node, std::string_view id) {
+  std::string k = "i";
+  k += kSep;
+  k.append(node) += kSep;
+  return k.append(id);
+}
+
+std::string ModPep::item_value(const Item& item) { return std::to_string(item.stamp_us) + "\n" + item.payload; }
+
+// The account's map, once the old tables are moved: the nodes' configurations,
+// then their items in the order they were published.
 void ModPep::load(const std::string& bare) {
   const std::string user = parley::Jid::prepared(bare).local();
   host().counter_add("loads");
-  host().query("SELECT node, config FROM mod_pep_nodes WHERE host = ? AND user = ?", {host().module_host(), user},
-               [this, bare, user](parley::Result<parley::Rows, std::string> rows) {
-                 if (!rows) {
-                   host().error("loading the PEP nodes of " + bare + " failed: " + rows.error());
-                   return loaded(bare, false);
-                 }
-                 UserPep& u = owners_.here().users[bare];
-                 u.nodes.clear();
-                 for (std::size_t i = 0; i < rows->size(); ++i)
-                   u.nodes[std::string(rows->at(i, 0).bytes().value_or(""))].config =
-                       parse_config(rows->at(i, 1).bytes().value_or(""));
-                 host().query("SELECT node, item_id, payload, seq FROM mod_pep_items WHERE host = ? AND user = ? "
-                              "ORDER BY seq",
-                              {host().module_host(), user},
-                              [this, bare](parley::Result<parley::Rows, std::string> items) {
-                                if (!items) {
-                                  host().error("loading the PEP items of " + bare + " failed: " + items.error());
-                                  return loaded(bare, false);
-                                }
-                                UserPep& u = owners_.here().users[bare];
-                                for (std::size_t i = 0; i < items->size(); ++i) {
-                                  auto it = u.nodes.find(std::string(items->at(i, 0).bytes().value_or("")));
-                                  if (it == u.nodes.end()) continue;
-                                  it->second.items.push_back(Item{std::string(items->at(i, 1).bytes().value_or("")),
-                                                                  std::string(items->at(i, 2).bytes().value_or("")),
-                                                                  {}, items->at(i, 3).integer().value_or(0)});
-                                }
-                                loaded(bare, true);
-                              });
-               });
+  move_nodes_.when_ready(host(), [this, bare, user] {
+    move_items_.when_ready(host(), [this, bare, user] {
+      const bool sent = host().map_get(user, [this, bare](parley::Result<parley::MapResult, std::string> map) {
+        if (!map) {
+          host().error("loading the PEP nodes of " + bare + " failed: " + map.error());
+          return loaded(bare, false);
+        }
+        UserPep& u = owners_.here().users[bare];
+        u.nodes.clear();
+        std::vector<std::pair<std::string, Item>> items;
+        for (std::size_t i = 0; i < map->size(); ++i) {
+          const auto [key, value] = map->at(i);
+          if (key.size() < 2 || key[1] != kSep) continue;
+          const std::string_view rest = key.substr(2);
+          if (key[0] == 'n') {
+            u.nodes[std::string(rest)].config = parse_config(value);
+          } else if (key[0] == 'i') {
+            const auto sep = rest.find(kSep);
+            const auto nl = value.find('\n');
+            if (sep == std::string_view::npos || nl == std::string_view::npos) continue;
+            int64_t seq = 0;
+            for (char c : value.substr(0, nl)) seq = c >= '0' && c <= '9' ? seq * 10 + (c - '0') : seq;
+            items.emplace_back(std::string(rest.substr(0, sep)),
+                               Item{std::string(rest.substr(sep + 1)), std::string(value.substr(nl + 1)), {}, seq});
+          }
+        }
+        std::stable_sort(items.begin(), items.end(),
+                         [](const auto& a, const auto& b) { return a.second.stamp_us < b.second.stamp_us; });
+        for (auto& [node, item] : items) {
+          auto it = u.nodes.find(node);
+          if (it != u.nodes.end()) it->second.items.push_back(std::move(item));
+        }
+        loaded(bare, true);
+      });
+      if (!sent) loaded(bare, false);
+    });
+  });
 }
 
 void ModPep::loaded(const std::string& bare, bool ok) {
@@ -134,19 +163,24 @@ int64_t ModPep::count_bytes(const UserPep& u) {
   return total;
 }
 
-// A write for `owner`'s nodes, from the owner loop (the storage writer keeps
-// their order); the user stays cached until it is done, so that a reload from
-// storage never misses it.
-void ModPep::write(const std::string& owner, std::string_view sql, std::initializer_list<parley::Value> params) {
-  auto& users = owners_.here().users;
-  auto it = users.find(owner);
-  if (it != users.end()) ++it->second.pending_writes;
-  host().execute(sql, params, [this, owner](parley::Result<parley::Rows, std::string> rows) {
-    if (!rows) host().error("storing the PEP nodes of " + owner + " failed: " + rows.error());
+// A change of `owner`'s map, from the owner loop; the user stays cached
+// until it is done (the store keeps the order anyway: a reload comes after).
+void ModPep::store(const std::string& owner, Puts puts, std::vector<std::string> removes) {
+  const std::string user = parley::Jid::prepared(owner).local();
+  auto done = [this, owner](parley::Result<parley::MapResult, std::string> r) {
+    if (!r) host().error("storing the PEP nodes of " + owner + " failed: " + r.error());
     auto& users = owners_.here().users;
     auto it = users.find(owner);
     if (it != users.end() && it->second.pending_writes > 0) --it->second.pending_writes;
-  });
+  };
+  auto& users = owners_.here().users;
+  auto it = users.find(owner);
+  if (!puts.empty()) {
+    std::vector<parley::KeyvalItem> items;
+    for (const auto& [k, v] : puts) items.push_back(parley::KeyvalItem{k, v});
+    if (host().map_put(user, items, 0, done) && it != users.end()) ++it->second.pending_writes;
+  }
+  if (!removes.empty() && host().map_remove(user, removes, done) && it != users.end()) ++it->second.pending_writes;
 }
 
 void ModPep::relation(const std::string& owner_user, const std::string& contact,
@@ -187,8 +221,9 @@ void ModPep::on_user_removed(const parley::Event& event) {
       if (it->second.loading) it->second.nodes.clear();
       else erase_user(owners_.here(), bare);
     }
-    host().execute("DELETE FROM mod_pep_items WHERE host = ? AND user = ?", {host().module_host(), user});
-    host().execute("DELETE FROM mod_pep_nodes WHERE host = ? AND user = ?", {host().module_host(), user});
+    host().map_clear(user, [this, bare](parley::Result<parley::MapResult, std::string> r) {
+      if (!r) host().error("removing the PEP nodes of " + bare + " failed: " + r.error());
+    });
   };
   if (parley::current_loop(host()) == static_cast<int32_t>(owner)) return run();
   parley::post(host(), owner, std::move(run));

@@ -1,5 +1,6 @@
 // mod_pubsub: one node's requests (XEP-0060 §5-§8), on the node's loop, with
-// the affiliation rules of §4.1 and the error pairs of each section.
+// the affiliation rules of §4.1 and the error pairs of each section. The
+// subscriptions' requests (§6.1-§6.4, §8.6, §8.8): pubsub_subscriptions.cpp.
 #include <algorithm>
 #include <chrono>
 #include <random>
@@ -7,8 +8,6 @@
 #include "mod_pubsub.hpp"
 
 namespace parley::mod_pubsub {
-
-namespace {
 
 std::string random_id() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -19,8 +18,6 @@ std::string random_id() {
 
 std::string attr(parley::ElementView e, std::string_view name) { return std::string(e.attr(name).value_or("")); }
 
-}  // namespace
-
 int64_t ModPubsub::next_seq() {
   LoopNodes& here = loops_state_.here();
   const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -28,6 +25,21 @@ int64_t ModPubsub::next_seq() {
                           .count();
   here.last_seq = std::max(here.last_seq + 1, now);
   return here.last_seq;
+}
+
+// Items expire lazily: a request to the node first drops those published more
+// than item_expire seconds ago (oldest first: republished ids are the newest).
+void ModPubsub::expire_items(Node& n) {
+  if (n.config.item_expire <= 0 || !n.items_loaded) return;
+  const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const int64_t cutoff = now - n.config.item_expire * 1000000;
+  while (!n.items.empty() && n.items.front().stamp_us > 0 && n.items.front().stamp_us < cutoff) {
+    if (n.config.persist_items) forget_item(n, n.items.front().id);
+    n.items.pop_front();
+    host().counter_add("items_expired");
+  }
 }
 
 void ModPubsub::node_request(const Request& r, parley::ElementView pubsub, parley::ElementView action, bool owner_ns) {
@@ -53,6 +65,7 @@ void ModPubsub::node_request(const Request& r, parley::ElementView pubsub, parle
     n.creator = r.bare;
     n.config = std::move(config);
     n.affiliations[r.bare] = Affiliation::owner;
+    n.items_loaded = true;  // a new node has none
     save_node(n);
     save_affiliation(n, r.bare, Affiliation::owner);
     it = here.nodes.emplace(node, std::move(n)).first;
@@ -73,25 +86,33 @@ void ModPubsub::node_request(const Request& r, parley::ElementView pubsub, parle
           list.add_child("subscription", ns_pubsub)
               .set_attr("node", n.name)
               .set_attr("jid", s.jid)
-              .set_attr("subscription", "subscribed")
+              .set_attr("subscription", s.pending ? "pending" : "subscribed")
               .set_attr("subid", s.subid);
       return ok(r, std::move(p));
     }
     if (verb == "affiliations" && !set) {  // §5.7 for one node
       parley::Element p = host().element("pubsub", ns_pubsub);
       auto list = p.add_child("affiliations", ns_pubsub);
-      const Affiliation a = n.affiliation_of(r.bare);
+      const Affiliation a = affiliation(n, r);
       if (a != Affiliation::none)
         list.add_child("affiliation", ns_pubsub).set_attr("node", n.name).set_attr("affiliation", to_string(a));
       return ok(r, std::move(p));
     }
+    if (verb == "options") return options(r, n, action);
+    if (verb == "default" && !set) {  // §6.4 for one node
+      parley::Element p = host().element("pubsub", ns_pubsub);
+      auto d = p.add_child("default", ns_pubsub);
+      d.set_attr("node", n.name);
+      d.add_child(fields_form(host(), sub_option_fields(SubOptions{}), "form"));
+      return ok(r, std::move(p));
+    }
     if (verb == "publish" || verb == "retract" || verb == "items" || verb == "subscribe" || verb == "unsubscribe" ||
-        verb == "subscriptions" || verb == "affiliations")
+        verb == "subscriptions" || verb == "affiliations" || verb == "default")
       return fail(r, "bad-request");
     return fail(r, "feature-not-implemented");
   }
   // pubsub#owner: the node's owners only (§4.1).
-  if (n.affiliation_of(r.bare) != Affiliation::owner) return fail(r, "forbidden");
+  if (affiliation(n, r) != Affiliation::owner) return fail(r, "forbidden");
   if (verb == "configure") return configure(r, n, action);
   if (verb == "delete" && set) return remove_node(r, n, action);
   if (verb == "purge" && set) return purge(r, n);
@@ -110,9 +131,10 @@ void ModPubsub::node_disco(const Request& r, parley::ElementView query) {
   const Node& n = it->second;
   parley::Element result = parley::make_iq_result(*r.iq);
   if (query.xmlns() == ns_disco_items) {
-    switch (may_retrieve(n.config, n.affiliation_of(r.bare))) {
+    switch (may_retrieve(n.config, affiliation(n, r), n.subscribed(r.bare))) {
       case Verdict::forbidden: return fail(r, "forbidden");
       case Verdict::closed_node: return fail(r, "not-allowed", "closed-node");
+      case Verdict::not_subscribed: return fail(r, "not-authorized", "not-subscribed");
       case Verdict::allowed: break;
     }
     auto q = result.add_child("query", ns_disco_items);
@@ -146,7 +168,9 @@ void ModPubsub::node_disco(const Request& r, parley::ElementView query) {
   field("pubsub#access_model", "list-single", {std::string(to_string(n.config.access))});
   field("pubsub#publish_model", "list-single", {n.config.publish_model});
   field("pubsub#max_items", "text-single", {std::to_string(n.config.effective_max_items(limits_))});
-  field("pubsub#num_subscribers", "text-single", {std::to_string(n.subscriptions.size())});
+  field("pubsub#num_subscribers", "text-single",
+        {std::to_string(std::count_if(n.subscriptions.begin(), n.subscriptions.end(),
+                                      [](const Subscription& s) { return s.active(); }))});
   host().route(std::move(result));
 }
 
@@ -169,6 +193,7 @@ void ModPubsub::create(const Request& r, parley::ElementView pubsub, parley::Ele
   n.creator = r.bare;
   n.config = std::move(config);
   n.affiliations[r.bare] = Affiliation::owner;
+  n.items_loaded = true;  // a new node has none
   save_node(n);
   save_affiliation(n, r.bare, Affiliation::owner);
   here.nodes.emplace(node, std::move(n));
@@ -181,7 +206,7 @@ void ModPubsub::create(const Request& r, parley::ElementView pubsub, parley::Ele
 // §7.1, with the table of §4.3 (items and payloads by persistence and
 // deliver_payloads) and §7.1.5's preconditions.
 void ModPubsub::publish(const Request& r, Node& n, parley::ElementView pubsub, parley::ElementView pub) {
-  if (!may_publish(n.config, n.affiliation_of(r.bare), n.subscribed(r.bare))) return fail(r, "forbidden");
+  if (!may_publish(n.config, affiliation(n, r), n.subscribed(r.bare))) return fail(r, "forbidden");
   std::optional<parley::ElementView> item;
   std::size_t count = 0;
   for (auto child : pub.children())
@@ -193,7 +218,7 @@ void ModPubsub::publish(const Request& r, Node& n, parley::ElementView pubsub, p
   if (count == 0 && wants_item) return fail(r, "bad-request", "item-required");
   if (count > 0 && !wants_item) return fail(r, "bad-request", "item-forbidden");
   if (count > 1) return fail(r, "bad-request", "invalid-payload");  // one item per publish
-  std::string serialized;
+  std::string serialized, body;
   if (item) {
     std::optional<parley::ElementView> payload;
     std::size_t payloads = 0;
@@ -204,6 +229,12 @@ void ModPubsub::publish(const Request& r, Node& n, parley::ElementView pubsub, p
     if (payloads > 1) return fail(r, "bad-request", "invalid-payload");
     if (payloads == 0 && n.config.deliver_payloads) return fail(r, "bad-request", "payload-required");
     if (payload) serialized = payload->serialize();
+    // include_body (§6.3): an Atom entry's title and summary as a <body/>.
+    if (payload && payload->name() == "entry" && payload->xmlns() == "http://www.w3.org/2005/Atom") {
+      auto title = payload->child("title", "http://www.w3.org/2005/Atom");
+      auto summary = payload->child("summary", "http://www.w3.org/2005/Atom");
+      body = atom_summary(title ? title->text() : std::string(), summary ? summary->text() : std::string());
+    }
   }
   if (static_cast<int64_t>(serialized.size()) > limits_.max_item_bytes)
     return fail(r, "not-acceptable", "payload-too-big");
@@ -238,12 +269,12 @@ void ModPubsub::publish(const Request& r, Node& n, parley::ElementView pubsub, p
   ok(r, std::move(p));
   host().counter_add("published");
   if (n.config.deliver_notifications)
-    notify(n, event_head + item_xml(n.items.back(), n.config.deliver_payloads) + "</items>");
+    notify(n, event_head + item_xml(n.items.back(), n.config.deliver_payloads) + "</items>", nullptr, body);
 }
 
 // §7.2.
 void ModPubsub::retract(const Request& r, Node& n, parley::ElementView req) {
-  const Affiliation aff = n.affiliation_of(r.bare);
+  const Affiliation aff = affiliation(n, r);
   if (aff != Affiliation::owner && aff != Affiliation::publisher && aff != Affiliation::publish_only)
     return fail(r, "forbidden");
   auto item = req.child("item", ns_pubsub);
@@ -265,9 +296,10 @@ void ModPubsub::retract(const Request& r, Node& n, parley::ElementView req) {
 
 // §6.5, with §6.5.9's access errors.
 void ModPubsub::items(const Request& r, Node& n, parley::ElementView pubsub, parley::ElementView req) {
-  switch (may_retrieve(n.config, n.affiliation_of(r.bare))) {
+  switch (may_retrieve(n.config, affiliation(n, r), n.subscribed(r.bare))) {
     case Verdict::forbidden: return fail(r, "forbidden");
     case Verdict::closed_node: return fail(r, "not-allowed", "closed-node");
+    case Verdict::not_subscribed: return fail(r, "not-authorized", "not-subscribed");  // §6.5.9.5
     case Verdict::allowed: break;
   }
   auto query = parse_items_query(pubsub, req);
@@ -275,56 +307,6 @@ void ModPubsub::items(const Request& r, Node& n, parley::ElementView pubsub, par
   auto a = items_answer(host(), n.name, n.items, *query);
   if (!a.pubsub) return fail(r, a.condition);
   ok(r, std::move(*a.pubsub));
-}
-
-// §6.1 (no approval: the authorize model is not offered, so never pending).
-void ModPubsub::subscribe(const Request& r, Node& n, parley::ElementView req) {
-  auto prepared = host().prepare_jid(attr(req, "jid"));
-  if (!prepared || parley::bare_jid(*prepared) != r.bare) return fail(r, "bad-request", "invalid-jid");
-  const std::string jid(*prepared);
-  switch (may_subscribe(n.config, n.affiliation_of(r.bare))) {
-    case Verdict::forbidden: return fail(r, "forbidden");
-    case Verdict::closed_node: return fail(r, "not-allowed", "closed-node");
-    case Verdict::allowed: break;
-  }
-  // §6.3.7 subscribe-and-configure: subscription options are not offered.
-  if (auto options = r.iq->first_child()->child("options", ns_pubsub); options && options->child("x", ns_data))
-    return fail(r, "feature-not-implemented", "unsupported", "subscription-options");
-  const Subscription* existing = n.subscription_of(jid);
-  if (!existing) {
-    if (static_cast<int64_t>(n.subscriptions.size()) >= max_subscriptions_)
-      return fail(r, "policy-violation", "too-many-subscriptions", {}, "wait");
-    n.subscriptions.push_back(Subscription{jid, random_id()});
-    save_subscription(n, n.subscriptions.back(), true);
-    existing = &n.subscriptions.back();
-  }
-  parley::Element p = host().element("pubsub", ns_pubsub);
-  p.add_child("subscription", ns_pubsub)
-      .set_attr("node", n.name)
-      .set_attr("jid", jid)
-      .set_attr("subid", existing->subid)
-      .set_attr("subscription", "subscribed");
-  ok(r, std::move(p));
-  // §6.1.7: the last item on subscription (send_last_published_item on_sub).
-  if (n.config.send_last == SendLast::on_sub && !n.items.empty() && n.config.deliver_notifications)
-    send_event(jid, "<items xmlns='" + std::string(ns_event) + "' node='" + xml_attr(n.name) + "'>" +
-                        item_xml(n.items.back(), n.config.deliver_payloads) + "</items>");
-}
-
-// §6.2.
-void ModPubsub::unsubscribe(const Request& r, Node& n, parley::ElementView req) {
-  auto prepared = host().prepare_jid(attr(req, "jid"));
-  if (!prepared) return fail(r, "bad-request", "invalid-jid");
-  if (parley::bare_jid(*prepared) != r.bare) return fail(r, "forbidden");
-  const std::string jid(*prepared);
-  auto it = std::find_if(n.subscriptions.begin(), n.subscriptions.end(),
-                         [&](const Subscription& s) { return s.jid == jid; });
-  if (it == n.subscriptions.end()) return fail(r, "unexpected-request", "not-subscribed");
-  if (auto subid = req.attr("subid"); subid && *subid != it->subid)
-    return fail(r, "not-acceptable", "invalid-subid");
-  save_subscription(n, *it, false);
-  n.subscriptions.erase(it);
-  ok(r);
 }
 
 // §8.2 (get the form, submit it, or cancel).
@@ -367,6 +349,8 @@ void ModPubsub::remove_node(const Request& r, Node& n, parley::ElementView req) 
   forget_node(n);
   uncount_created(n.creator);
   const std::string name = n.name;  // n goes with the erase
+  n.items.clear();
+  account(n);
   loops_state_.here().nodes.erase(name);
 }
 
@@ -378,45 +362,6 @@ void ModPubsub::purge(const Request& r, Node& n) {
   ok(r);
   if (n.config.notify_retract)
     notify(n, "<purge xmlns='" + std::string(ns_event) + "' node='" + xml_attr(n.name) + "'/>");
-}
-
-// §8.8: the owner lists and changes the node's subscriptions ('subscribed'
-// adds one, 'none' removes it; a whole request is applied or none of it).
-void ModPubsub::owner_subscriptions(const Request& r, Node& n, parley::ElementView req) {
-  if (r.iq->attr("type").value_or("") != "set") {
-    parley::Element p = host().element("pubsub", ns_owner);
-    auto list = p.add_child("subscriptions", ns_owner);
-    list.set_attr("node", n.name);
-    for (const auto& s : n.subscriptions)
-      list.add_child("subscription", ns_owner)
-          .set_attr("jid", s.jid)
-          .set_attr("subscription", "subscribed")
-          .set_attr("subid", s.subid);
-    return ok(r, std::move(p));
-  }
-  std::vector<std::pair<std::string, bool>> changes;
-  for (auto s : req.children()) {
-    if (s.name() != "subscription") continue;
-    auto prepared = host().prepare_jid(attr(s, "jid"));
-    const std::string state = attr(s, "subscription");
-    if (!prepared) return fail(r, "bad-request", "invalid-jid");
-    if (state != "subscribed" && state != "none") return fail(r, "not-acceptable");
-    changes.emplace_back(std::string(*prepared), state == "subscribed");
-  }
-  for (const auto& [jid, on] : changes) {
-    auto it = std::find_if(n.subscriptions.begin(), n.subscriptions.end(),
-                           [&](const Subscription& s) { return s.jid == jid; });
-    if (!on && it != n.subscriptions.end()) {
-      save_subscription(n, *it, false);
-      n.subscriptions.erase(it);
-    } else if (on && it == n.subscriptions.end()) {
-      if (static_cast<int64_t>(n.subscriptions.size()) >= max_subscriptions_)
-        return fail(r, "policy-violation", "too-many-subscriptions", {}, "wait");
-      n.subscriptions.push_back(Subscription{jid, random_id()});
-      save_subscription(n, n.subscriptions.back(), true);
-    }
-  }
-  ok(r);
 }
 
 // §8.9: the owner lists and changes affiliations. An outcast loses its
@@ -464,18 +409,24 @@ void ModPubsub::owner_affiliations(const Request& r, Node& n, parley::ElementVie
 }
 
 // Each subscription that the node's access model still admits gets the event.
-void ModPubsub::notify(const Node& n, const std::string& event_xml, const std::vector<Subscription>* to) {
+// Each approved subscription that the node's access model still admits, and
+// whose options ask for deliveries, gets the event (with a <body/> if it asked
+// for one and there is one).
+void ModPubsub::notify(const Node& n, const std::string& event_xml, const std::vector<Subscription>* to,
+                       const std::string& body) {
   const auto& subs = to ? *to : n.subscriptions;
   for (const auto& s : subs) {
+    if (s.pending || !s.options.deliver) continue;
     if (may_subscribe(n.config, n.affiliation_of(std::string(parley::bare_jid(s.jid)))) != Verdict::allowed) continue;
-    send_event(s.jid, event_xml);
+    send_event(s.jid, event_xml, s.options.include_body ? body : std::string());
   }
 }
 
-void ModPubsub::send_event(const std::string& to, const std::string& event_xml) {
+void ModPubsub::send_event(const std::string& to, const std::string& event_xml, const std::string& body) {
+  const std::string body_xml = body.empty() ? std::string() : "<body>" + xml_attr(body) + "</body>";
   auto message = host().parse("<message xmlns='jabber:client' type='headline' from='" + xml_attr(domain_) + "' to='" +
-                              xml_attr(to) + "'><event xmlns='" + std::string(ns_event) + "'>" + event_xml +
-                              "</event></message>");
+                              xml_attr(to) + "'>" + body_xml + "<event xmlns='" + std::string(ns_event) + "'>" +
+                              event_xml + "</event></message>");
   if (!message) return;
   host().route(std::move(*message));
   host().counter_add("notifications");

@@ -20,7 +20,8 @@ std::optional<AccessModel> parse_access(std::string_view v) {
   if (v == "presence") return AccessModel::presence;
   if (v == "roster") return AccessModel::roster;
   if (v == "whitelist") return AccessModel::whitelist;
-  return std::nullopt;  // "authorize" (a subscription request workflow) is not offered
+  if (v == "authorize") return AccessModel::authorize;
+  return std::nullopt;
 }
 
 std::optional<SendLast> parse_send_last(std::string_view v) {
@@ -55,6 +56,7 @@ std::string_view to_string(AccessModel m) {
     case AccessModel::presence: return "presence";
     case AccessModel::roster: return "roster";
     case AccessModel::whitelist: return "whitelist";
+    case AccessModel::authorize: return "authorize";
   }
   return "presence";
 }
@@ -99,7 +101,9 @@ std::optional<FormError> apply_config(NodeConfig& config, const Form& form, cons
       ok = v == node_config_form_type || v == publish_options_form_type;
     } else if (f.var == "pubsub#access_model") {
       auto m = parse_access(v);
-      ok = m.has_value() && (!limits.service || *m == AccessModel::open || *m == AccessModel::whitelist);
+      ok = m.has_value() && (limits.service ? (*m == AccessModel::open || *m == AccessModel::whitelist ||
+                                                *m == AccessModel::authorize)
+                                             : *m != AccessModel::authorize);
       if (ok) next.access = *m;
     } else if (f.var == "pubsub#max_items") {
       auto n = parse_max_items(v, limits);
@@ -123,6 +127,13 @@ std::optional<FormError> apply_config(NodeConfig& config, const Form& form, cons
       ok = boolean(next.deliver_notifications);
     } else if (f.var == "pubsub#roster_groups_allowed" && !limits.service) {
       next.roster_groups = f.values;
+    } else if (f.var == "pubsub#item_expire" && limits.service) {
+      // Whole seconds, at most ten years ("" or 0: items never expire).
+      int64_t secs = 0;
+      ok = v.size() <= 9 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+      for (char c : v) secs = secs * 10 + (c - '0');
+      ok = ok && secs <= 315360000;
+      if (ok) next.item_expire = secs;
     } else if (f.var == "pubsub#title") {
       next.title = v;
     } else if (f.var == "pubsub#type") {
@@ -184,7 +195,7 @@ std::vector<ConfigField> config_fields(const NodeConfig& c, bool service) {
                  {c.max_items < 0 ? std::string("max") : std::to_string(c.max_items)}, {}});
   out.push_back({"pubsub#access_model", "list-single", "Specify the subscriber model",
                  {std::string(to_string(c.access))},
-                 service ? std::vector<std::string>{"open", "whitelist"}
+                 service ? std::vector<std::string>{"authorize", "open", "whitelist"}
                          : std::vector<std::string>{"open", "presence", "roster", "whitelist"}});
   if (!service)
     out.push_back({"pubsub#roster_groups_allowed", "list-multi", "Roster groups allowed to subscribe",
@@ -198,6 +209,9 @@ std::vector<ConfigField> config_fields(const NodeConfig& c, bool service) {
                          : std::vector<std::string>{"never", "on_sub", "on_sub_and_presence"}});
   out.push_back({"pubsub#type", "text-single", "Specify the semantic type of payload data to be provided",
                  {c.type}, {}});
+  if (service)
+    out.push_back({"pubsub#item_expire", "text-single", "Number of seconds after which to automatically purge items",
+                   {std::to_string(c.item_expire)}, {}});
   return out;
 }
 
@@ -225,6 +239,7 @@ std::string serialize_config(const NodeConfig& c) {
   line("title", c.title);
   line("type", c.type);
   line("publish_model", c.publish_model);
+  if (c.item_expire > 0) line("item_expire", std::to_string(c.item_expire));
   for (const auto& g : c.roster_groups) line("group", g);
   for (const auto& j : c.whitelist) line("member", j);
   for (const auto& j : c.outcasts) line("outcast", j);
@@ -256,6 +271,11 @@ NodeConfig parse_config(std::string_view stored) {
     else if (k == "title") c.title = v;
     else if (k == "type") c.type = v;
     else if (k == "publish_model") c.publish_model = v;
+    else if (k == "item_expire") {
+      int64_t secs = 0;
+      for (char ch : v) secs = ch >= '0' && ch <= '9' && secs < 315360000 ? secs * 10 + (ch - '0') : secs;
+      c.item_expire = secs;
+    }
     else if (k == "group") c.roster_groups.push_back(v);
     else if (k == "member") c.whitelist.push_back(v);
     else if (k == "outcast") c.outcasts.push_back(v);
@@ -279,6 +299,7 @@ Access check_access(const NodeConfig& config, bool is_owner, std::string_view re
           return Access::allowed;
       return Access::not_in_group;
     case AccessModel::whitelist: return listed(config.whitelist) ? Access::allowed : Access::not_whitelisted;
+    case AccessModel::authorize: return Access::not_whitelisted;  // a personal node never has it
   }
   return Access::presence_required;
 }
@@ -311,7 +332,74 @@ Verdict may_subscribe(const NodeConfig& config, Affiliation aff) {
   return Verdict::allowed;
 }
 
-Verdict may_retrieve(const NodeConfig& config, Affiliation aff) { return may_subscribe(config, aff); }
+Verdict may_retrieve(const NodeConfig& config, Affiliation aff, bool subscribed) {
+  const Verdict v = may_subscribe(config, aff);
+  if (v == Verdict::allowed && !subscribed && needs_approval(config, aff)) return Verdict::not_subscribed;
+  return v;
+}
+
+bool needs_approval(const NodeConfig& config, Affiliation aff) {
+  return config.access == AccessModel::authorize &&
+         (aff == Affiliation::none);  // owners, publishers and members are approved by their affiliation
+}
+
+std::optional<FormError> apply_sub_options(SubOptions& options, const Form& form) {
+  SubOptions next = options;
+  for (const FormField& f : form) {
+    const std::string v = first(f);
+    std::optional<bool> b = parse_bool(v);
+    if (f.var == "FORM_TYPE") {
+      if (v != subscribe_options_form_type) return FormError{f.var, "not a subscribe_options form"};
+    } else if (f.var == "pubsub#deliver") {
+      if (!b) return FormError{f.var, "unacceptable value '" + v + "'"};
+      next.deliver = *b;
+    } else if (f.var == "pubsub#include_body") {
+      if (!b) return FormError{f.var, "unacceptable value '" + v + "'"};
+      next.include_body = *b;
+    } else {
+      return FormError{f.var, "unsupported subscription option"};
+    }
+  }
+  options = next;
+  return std::nullopt;
+}
+
+std::vector<ConfigField> sub_option_fields(const SubOptions& o) {
+  return {{"FORM_TYPE", "hidden", "", {std::string(subscribe_options_form_type)}, {}},
+          {"pubsub#deliver", "boolean", "Enable delivery?", {bool_str(o.deliver)}, {}},
+          {"pubsub#include_body", "boolean", "Receive message body in addition to payload?",
+           {bool_str(o.include_body)}, {}}};
+}
+
+std::string serialize_sub_options(const SubOptions& o) {
+  if (o == SubOptions{}) return {};
+  return std::string("deliver ") + bool_str(o.deliver) + "\ninclude_body " + bool_str(o.include_body) + "\n";
+}
+
+SubOptions parse_sub_options(std::string_view stored) {
+  SubOptions o;
+  while (!stored.empty()) {
+    auto nl = stored.find('\n');
+    std::string_view line = stored.substr(0, nl);
+    stored.remove_prefix(nl == std::string_view::npos ? stored.size() : nl + 1);
+    auto sp = line.find(' ');
+    if (sp == std::string_view::npos) continue;
+    auto b = parse_bool(line.substr(sp + 1));
+    if (!b) continue;
+    if (line.substr(0, sp) == "deliver") o.deliver = *b;
+    else if (line.substr(0, sp) == "include_body") o.include_body = *b;
+  }
+  return o;
+}
+
+std::string atom_summary(std::string_view title, std::string_view summary) {
+  std::string out(title);
+  if (!summary.empty()) {
+    if (!out.empty()) out += "\n";
+    out += summary;
+  }
+  return out;
+}
 
 bool may_publish(const NodeConfig& config, Affiliation aff, bool subscribed) {
   switch (aff) {
@@ -428,6 +516,34 @@ std::string base64(std::string_view data) {
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                                 reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
   out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  std::string clean;
+  clean.reserve(text.size());
+  for (char c : text)
+    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') clean.push_back(c);
+  if (clean.size() % 4 != 0) return std::nullopt;
+  std::string out(clean.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the padding's bytes too.
+  std::size_t pad = 0;
+  if (!clean.empty() && clean.back() == '=') pad = clean.size() >= 2 && clean[clean.size() - 2] == '=' ? 2 : 1;
+  out.resize(static_cast<std::size_t>(n) - pad);
+  return out;
+}
+
+std::string hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
   return out;
 }
 

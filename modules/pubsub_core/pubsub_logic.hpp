@@ -21,7 +21,9 @@ struct FormField {
 };
 using Form = std::vector<FormField>;
 
-enum class AccessModel { open, presence, roster, whitelist };
+// authorize: a generic service's only (XEP-0060 §4.5: the owner approves
+// every subscription; only subscribers retrieve items).
+enum class AccessModel { open, presence, roster, whitelist, authorize };
 enum class SendLast { never, on_sub, on_sub_and_presence };
 
 std::string_view to_string(AccessModel m);
@@ -57,6 +59,7 @@ struct NodeConfig {
   std::string publish_model = "publishers";     // only the owner (and publishers) publish
   std::vector<std::string> whitelist;           // bare JIDs with affiliation member or publisher
   std::vector<std::string> outcasts;            // bare JIDs with affiliation outcast
+  int64_t item_expire = 0;                      // pubsub#item_expire: seconds an item lives (0: for ever; a service's only)
 
   int64_t effective_max_items(const Limits& limits) const;
 };
@@ -116,12 +119,17 @@ std::optional<Affiliation> parse_affiliation(std::string_view v);
 
 // §4.1's table with the node's access and publish models: what an entity with
 // `aff` (and, for the subscribers publish model, a subscription) may do.
-enum class Verdict { allowed, forbidden, closed_node };
+// not_subscribed: an authorize node's items to an entity without an approved
+// subscription (§6.5.9: not-authorized with not-subscribed).
+enum class Verdict { allowed, forbidden, closed_node, not_subscribed };
 // Subscribe and retrieve items: an outcast never (forbidden); publish-only
 // may not (forbidden); a whitelist node admits its owners, publishers and
 // members (else closed_node).
 Verdict may_subscribe(const NodeConfig& config, Affiliation aff);
-Verdict may_retrieve(const NodeConfig& config, Affiliation aff);
+Verdict may_retrieve(const NodeConfig& config, Affiliation aff, bool subscribed = true);
+// An authorize node's subscription from an entity that is not an owner,
+// publisher or member waits for an owner's approval (§6.1.3.? 'pending').
+bool needs_approval(const NodeConfig& config, Affiliation aff);
 // Publish: owners, publishers and publish-only; the subscribers model adds
 // subscribers, the open model anyone but an outcast.
 bool may_publish(const NodeConfig& config, Affiliation aff, bool subscribed);
@@ -129,6 +137,31 @@ bool may_publish(const NodeConfig& config, Affiliation aff, bool subscribed);
 // (the table's footnote: allowing any item is NOT RECOMMENDED for publish-only
 // and optional for publishers).
 bool may_retract(Affiliation aff, bool own_item);
+
+// ---- subscription options (XEP-0060 §6.3) ----
+inline constexpr std::string_view subscribe_options_form_type = "http://jabber.org/protocol/pubsub#subscribe_options";
+inline constexpr std::string_view subscribe_authorization_form_type =
+    "http://jabber.org/protocol/pubsub#subscribe_authorization";
+// The options a subscriber may set: whether notifications are delivered at
+// all (pubsub#deliver) and whether a notification carries a <body/> as well
+// (pubsub#include_body: a summary of an Atom entry, its title and summary).
+// Digests, expiry and show-values are not offered.
+struct SubOptions {
+  bool deliver = true;
+  bool include_body = false;
+  bool operator==(const SubOptions&) const = default;
+};
+// Applies a submitted pubsub#subscribe_options form (FORM_TYPE read by the
+// caller): an unknown field or a bad value is the error (§6.3.6:
+// bad-request with invalid-options).
+std::optional<FormError> apply_sub_options(SubOptions& options, const Form& form);
+std::vector<ConfigField> sub_option_fields(const SubOptions& options);
+std::string serialize_sub_options(const SubOptions& options);  // "" for the defaults
+SubOptions parse_sub_options(std::string_view stored);
+// The text of a notification's <body/> for include_body: an Atom entry's
+// title and summary (one per line), from its serialized payload; empty for
+// other payloads (no body then).
+std::string atom_summary(std::string_view title, std::string_view summary);
 
 // The groups of a roster item as mod_roster stores them ("<len>:<name>"...),
 // also the form of a session's saved caps across a reload.
@@ -170,5 +203,8 @@ std::optional<std::string> caps_ver(const CapsInfo& info);
 
 std::string sha1(std::string_view data);       // 20 raw bytes
 std::string base64(std::string_view data);
+// Base64 (whitespace ignored, as in a vCard's BINVAL); nullopt if malformed.
+std::optional<std::string> base64_decode(std::string_view text);
+std::string hex(std::string_view bytes);  // lower case, as XEP-0153 and XEP-0084 write SHA-1s
 
 }  // namespace parley::pubsub

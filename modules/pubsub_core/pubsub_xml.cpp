@@ -28,11 +28,10 @@ parley::Element error_reply(const parley::Host& host, parley::ElementView iq, st
   return reply;
 }
 
-parley::Element config_form(const parley::Host& host, const NodeConfig& config, std::string_view type,
-                            bool service) {
+parley::Element fields_form(const parley::Host& host, const std::vector<ConfigField>& fields, std::string_view type) {
   parley::Element x = host.element("x", ns_data);
   x.set_attr("type", type);
-  for (const ConfigField& f : config_fields(config, service)) {
+  for (const ConfigField& f : fields) {
     auto field = x.add_child("field", ns_data);
     field.set_attr("var", f.var).set_attr("type", f.type);
     if (!f.label.empty()) field.set_attr("label", f.label);
@@ -40,6 +39,11 @@ parley::Element config_form(const parley::Host& host, const NodeConfig& config, 
     for (const auto& v : f.values) field.add_child("value", ns_data).add_text(v);
   }
   return x;
+}
+
+parley::Element config_form(const parley::Host& host, const NodeConfig& config, std::string_view type,
+                            bool service) {
+  return fields_form(host, config_fields(config, service), type);
 }
 
 std::optional<Form> read_form(parley::ElementView parent, std::string_view form_type, bool& malformed) {

@@ -42,6 +42,9 @@ std::string_view error_type(std::string_view condition);
 parley::Element error_reply(const parley::Host& host, parley::ElementView iq, std::string_view condition,
                             std::string_view app = {}, std::string_view feature = {}, std::string_view type = {});
 
+// A data form (XEP-0004, `type` form or result) of `fields`.
+parley::Element fields_form(const parley::Host& host, const std::vector<ConfigField>& fields, std::string_view type);
+
 // The node configuration data form (XEP-0004 `type` form or result).
 parley::Element config_form(const parley::Host& host, const NodeConfig& config, std::string_view type,
                             bool service = false);

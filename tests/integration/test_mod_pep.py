@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import os
 import re
+import sqlite3
 import time
 import xml.etree.ElementTree as ET
 
@@ -47,8 +48,8 @@ def module_paths():
     return [os.path.join(build, "modules")] if build else None
 
 
-def start_server(server_factory, users=("alice", "bob", "carol", "dave")):
-    server = server_factory(modules=dict(MODULES), module_paths=module_paths())
+def start_server(server_factory, users=("alice", "bob", "carol", "dave"), storage=None):
+    server = server_factory(modules=dict(MODULES), module_paths=module_paths(), storage=storage)
     for user in users:
         server.register(user, PASSWORD)
     return server
@@ -464,8 +465,9 @@ def test_every_request_served_after_eviction(server_factory, raw_factory):
     assert loads and loads[0] > 3, status.stdout
 
 
-def test_items_survive_a_restart(server_factory, raw_factory):
-    server = start_server(server_factory)
+def test_items_survive_a_restart(server_factory, raw_factory, storage_backend):
+    """Nodes and items are in the map store: on SQLite and on PostgreSQL."""
+    server = start_server(server_factory, storage=storage_backend)
     alice = login(server, raw_factory, "alice")
     assert publish(alice, OMEMO, devicelist(42), item_id="current",
                    options={"access_model": "open"}).get("type") == "result"
@@ -482,6 +484,36 @@ def test_items_survive_a_restart(server_factory, raw_factory):
                    options={"access_model": "open"}).get("type") == "result"
     # A node with persist_items=false keeps its configuration, not its items.
     assert list(get_items(alice, alice.bare, "urn:test:volatile").iter(q(PUBSUB, "item"))) == []
+
+
+def test_rows_of_the_old_tables_are_moved_into_the_map_store(server_factory, raw_factory):
+    """A server whose mod_pep kept its nodes in its own SQLite tables (the
+    schema before the map store, which the module still declares) serves them
+    after the upgrade: moved at the first start (items in publication order),
+    the old rows deleted."""
+    server = start_server(server_factory)
+    server.stop()
+    db = sqlite3.connect(server.data_dir / "parley.db")
+    with db:
+        db.execute("INSERT INTO mod_pep_nodes (host, user, node, config) VALUES (?, ?, ?, ?)",
+                   (server.domain, "alice", "urn:test:old", "v1\naccess open\nmax_items 5\n"))
+        db.executemany("INSERT INTO mod_pep_items (host, user, node, item_id, seq, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                       [(server.domain, "alice", "urn:test:old", f"o{n}", 1000 - n, f"<o xmlns='urn:test'>{n}</o>")
+                        for n in range(3)])
+    db.close()
+    server.start()
+    bob = login(server, raw_factory, "bob")
+    got = get_items(bob, f"alice@{server.domain}", "urn:test:old")
+    assert [i.get("id") for i in got.iter(q(PUBSUB, "item"))] == ["o2", "o1", "o0"], ET.tostring(got, "unicode")
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect(server.data_dir / "parley.db")
+        left = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("mod_pep_nodes", "mod_pep_items")]
+        db.close()
+        if left == [0, 0]:
+            break
+        assert time.monotonic() < deadline, left
+        time.sleep(0.05)
 
 
 def test_slixmpp_avatar_through_pep_and_caps(server_factory):
@@ -537,6 +569,96 @@ def disco_nodes(client, owner):
     reply = client.iq("get", f"<query xmlns='{ITEMS}'/>", to=owner)
     assert reply.get("type") == "result", ET.tostring(reply, "unicode")
     return {(i.get("jid"), i.get("node")) for i in reply.iter(q(ITEMS, "item"))}
+
+
+VCARD_UPDATE = "vcard-temp:x:update"
+
+
+def photo_of(presence):
+    """The XEP-0153 <photo/> of a presence: its text ('' when empty), or None
+    without one; a presence has at most one such <x/>."""
+    xs = presence.findall(q(VCARD_UPDATE, "x"))
+    assert len(xs) <= 1, ET.tostring(presence, "unicode")
+    photo = xs[0].find(q(VCARD_UPDATE, "photo")) if xs else None
+    return None if photo is None else (photo.text or "")
+
+
+def presence_with(client, sender, status):
+    return client.expect(q(C, "presence"), match=lambda e: e.get("from") == sender.jid and
+                         e.findtext(q(C, "status")) == status)
+
+
+def vcard_photo(client, owner_bare):
+    """(TYPE, decoded BINVAL) of an account's vCard PHOTO, or None."""
+    reply = client.iq("get", "<vCard xmlns='vcard-temp'/>", to=owner_bare)
+    photo = reply.find("{vcard-temp}vCard/{vcard-temp}PHOTO")
+    if photo is None:
+        return None
+    return photo.findtext("{vcard-temp}TYPE"), base64.b64decode(photo.findtext("{vcard-temp}BINVAL"))
+
+
+def wait_vcard_photo(client, owner_bare, want):
+    """The PEP to vCard conversion runs after the publish's answer (two iqs
+    of the server's): read the vCard again until it shows `want`."""
+    deadline = time.monotonic() + 10
+    while (got := vcard_photo(client, owner_bare)) != want:
+        assert time.monotonic() < deadline, got
+        time.sleep(0.05)
+
+
+def test_avatar_hash_in_presence(server_factory, raw_factory):
+    """XEP-0153's hash in presence from a XEP-0084 avatar published through
+    PEP, or from the vCard's photo without one; known at bind (a new
+    session's first presence has it) and after a change; a client's own
+    <photo/> is kept."""
+    modules = dict(MODULES, mod_vcard={})
+    server = server_factory(modules=modules, module_paths=module_paths())
+    for user in ("alice", "bob", "carol"):
+        server.register(user, PASSWORD)
+    alice, bob, carol = (login(server, raw_factory, u) for u in ("alice", "bob", "carol"))
+    subscribe(bob, alice)
+    subscribe(bob, carol)
+    # No avatar at all: an empty <photo/> says so (XEP-0153 §4.2).
+    alice.send("<presence><status>none</status></presence>")
+    assert photo_of(presence_with(bob, alice, "none")) == ""
+    image = b"\x89PNG not really an image"
+    sha = hashlib.sha1(image).hexdigest()
+    assert publish(alice, "urn:xmpp:avatar:data", f"<data xmlns='urn:xmpp:avatar:data'>"
+                   f"{base64.b64encode(image).decode()}</data>", item_id=sha).get("type") == "result"
+    assert publish(alice, "urn:xmpp:avatar:metadata", f"<metadata xmlns='urn:xmpp:avatar:metadata'><info "
+                   f"bytes='{len(image)}' id='{sha}' type='image/png'/></metadata>", item_id=sha).get("type") == "result"
+    alice.send("<presence><status>pep</status></presence>")
+    assert photo_of(presence_with(bob, alice, "pep")) == sha
+    # XEP-0398: announced on the account, and the avatar is the vCard's photo.
+    info = alice.iq("get", f"<query xmlns='{DISCO}'/>", to=alice.bare)
+    assert "urn:xmpp:pep-vcard-conversion:0" in {f.get("var") for f in info.iter(q(DISCO, "feature"))}
+    wait_vcard_photo(bob, alice.bare, ("image/png", image))
+    # A client's own <photo/> stays; an <x/> without one gets it.
+    alice.send(f"<presence><status>own</status><x xmlns='{VCARD_UPDATE}'><photo>abc</photo></x></presence>")
+    assert photo_of(presence_with(bob, alice, "own")) == "abc"
+    alice.send(f"<presence><status>bare x</status><x xmlns='{VCARD_UPDATE}'/></presence>")
+    assert photo_of(presence_with(bob, alice, "bare x")) == sha
+    # A new session knows it from its first presence (asked at bind).
+    second = login(server, raw_factory, "alice", resource="two", presence=False)
+    second.send("<presence><status>second</status></presence>")
+    assert photo_of(presence_with(bob, second, "second")) == sha
+    # XEP-0153 alone: carol's vCard photo (base64 broken over lines, as vCards have it).
+    picture = bytes(range(256)) * 3
+    sha_v = hashlib.sha1(picture).hexdigest()
+    b64 = base64.encodebytes(picture).decode()
+    assert carol.iq("set", f"<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>{b64}</BINVAL>"
+                           "</PHOTO></vCard>").get("type") == "result"
+    carol.send("<presence><status>vcard</status></presence>")
+    assert photo_of(presence_with(bob, carol, "vcard")) == sha_v
+    other = login(server, raw_factory, "carol", resource="two", presence=False)
+    other.send("<presence><status>stored</status></presence>")
+    assert photo_of(presence_with(bob, other, "stored")) == sha_v
+    # A published avatar disabled (an empty <metadata/>): "no avatar".
+    assert publish(alice, "urn:xmpp:avatar:metadata", "<metadata xmlns='urn:xmpp:avatar:metadata'/>",
+                   item_id="off").get("type") == "result"
+    alice.send("<presence><status>off</status></presence>")
+    assert photo_of(presence_with(bob, alice, "off")) == ""
+    wait_vcard_photo(bob, alice.bare, None)
 
 
 def test_account_disco_items_lists_nodes_by_access(server_factory, raw_factory):

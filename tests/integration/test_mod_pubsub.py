@@ -13,6 +13,8 @@ A check that nothing arrives ends with a witness and a marker."""
 
 import itertools
 import os
+import sqlite3
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -31,14 +33,18 @@ DISCO = "http://jabber.org/protocol/disco#info"
 ITEMS = "http://jabber.org/protocol/disco#items"
 DATA = "jabber:x:data"
 RSM = "http://jabber.org/protocol/rsm"
+COMMANDS = "http://jabber.org/protocol/commands"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
-USERS = ("alice", "bob", "carol", "dave", "erin")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank")  # frank: a server admin
 MAX_ITEM_BYTES = 2000
 MAX_SUBSCRIPTIONS = 3
-MAX_NODES_PER_USER = 12
+MAX_NODES_PER_USER = 40
+# Small: items leave memory and are read back all through this file's tests.
+MAX_CACHE_BYTES = 3000
 MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {},
            "mod_pubsub": {"max_item_bytes": MAX_ITEM_BYTES, "max_subscriptions": MAX_SUBSCRIPTIONS,
-                          "max_nodes_per_user": MAX_NODES_PER_USER, "max_items": 20}}
+                          "max_nodes_per_user": MAX_NODES_PER_USER, "max_items": 20,
+                          "max_cache_bytes": MAX_CACHE_BYTES}}
 _nodes = itertools.count(1)
 
 
@@ -51,6 +57,7 @@ def module_paths():
 def server(tmp_path_factory):
     server = ParleyServer(tmp_path_factory.mktemp("pubsub"), required_binary("PARLEYD"),
                           required_binary("PARLEYCTL"), modules=MODULES, module_paths=module_paths())
+    server.config["admins"] = [f"frank@{server.domain}"]
     for user in USERS:
         server.register(user, PASSWORD)
     server.start()
@@ -141,6 +148,30 @@ class Service:
         return self.owner("set", f"<affiliations node='{node}'>{body}</affiliations>")
 
 
+def sub_form(fields, form_type="subscribe_options"):
+    return form(fields, form_type)
+
+
+def fields_of(element):
+    return {f.get("var"): f.findtext(q(DATA, "value")) for f in element.iter(q(DATA, "field"))}
+
+
+def event_message(client, node, kind="items"):
+    """The next message carrying a pubsub event of `kind` for `node`."""
+    def match(e):
+        ev = e.find(q(EVENT, "event"))
+        return ev is not None and len(ev) > 0 and ev[0].get("node") == node and ev[0].tag == q(EVENT, kind)
+    return client.expect(q(C, "message"), match=match)
+
+
+def approval_form(client, node):
+    """The next §8.6 approval form for `node` (its fields)."""
+    def match(e):
+        x = e.find(q(DATA, "x"))
+        return x is not None and fields_of(x).get("pubsub#node") == node
+    return fields_of(client.expect(q(C, "message"), match=match).find(q(DATA, "x")))
+
+
 def entry(text, n=0):
     return f"<entry xmlns='http://www.w3.org/2005/Atom'><title>{text}</title><n>{n}</n></entry>"
 
@@ -167,11 +198,12 @@ def test_service_disco(server, login):
     assert identities == [("pubsub", "service")]
     features = {f.get("var") for f in info.iter(q(DISCO, "feature"))}
     expected = {PUBSUB + "#" + f for f in (
-        "access-open", "access-whitelist", "auto-create", "config-node", "create-and-configure", "create-nodes",
+        "access-authorize", "access-open", "access-whitelist", "auto-create", "config-node", "create-and-configure", "create-nodes",
         "delete-nodes", "instant-nodes", "item-ids", "manage-subscriptions", "member-affiliation", "meta-data",
         "modify-affiliations", "outcast-affiliation", "persistent-items", "publish", "publish-only-affiliation",
         "publish-options", "publisher-affiliation", "purge-nodes", "retract-items", "retrieve-affiliations",
-        "retrieve-default", "retrieve-items", "retrieve-subscriptions", "rsm", "subscribe")}
+        "retrieve-default", "retrieve-default-sub", "retrieve-items", "retrieve-subscriptions", "rsm", "subscribe",
+        "subscription-notifications", "subscription-options", "get-pending")}
     assert features == expected | {PUBSUB, DISCO, ITEMS}
     # The server lists the service among its items.
     items = ok(alice.iq("get", f"<query xmlns='{ITEMS}'/>", to=server.domain))
@@ -251,7 +283,7 @@ def test_instant_node_default_and_configure(server, login):
     default = ok(a.owner("get", "<default/>"))
     fields = {f.get("var"): f for f in default.iter(q(DATA, "field"))}
     assert [o.findtext(q(DATA, "value")) for o in fields["pubsub#access_model"].findall(q(DATA, "option"))] == \
-        ["open", "whitelist"]
+        ["authorize", "open", "whitelist"]
     conf = ok(a.owner("get", f"<configure node='{node}'/>"))
     values = {f.get("var"): f.findtext(q(DATA, "value")) for f in conf.iter(q(DATA, "field"))}
     assert values["pubsub#max_items"] == "10" and values["pubsub#publish_model"] == "publishers"
@@ -269,11 +301,8 @@ def test_instant_node_default_and_configure(server, login):
     conf = ok(a.owner("get", f"<configure node='{node}'/>"))
     assert {f.get("var"): f.findtext(q(DATA, "value")) for f in conf.iter(q(DATA, "field"))}["pubsub#title"] == \
         "Renamed"
-    # Create with a configuration that is refused.
-    assert errors_of(a.create(new_node(), {"access_model": "authorize"}))[1] == "not-acceptable"
-    # Subscription options are not offered (§6.3: feature-not-implemented).
-    assert errors_of(b.ps("get", f"<options node='{node}' jid='{bob.jid}'/>")) == \
-        ("cancel", "feature-not-implemented", "unsupported")
+    # Create with a configuration that is refused (no roster on a service).
+    assert errors_of(a.create(new_node(), {"access_model": "presence"}))[1] == "not-acceptable"
 
 
 def test_subscriptions_and_their_errors(server, login):
@@ -299,6 +328,8 @@ def test_subscriptions_and_their_errors(server, login):
         [(bob.jid, "subscribed")]
     ok(a.owner("set", f"<subscriptions node='{n1}'><subscription jid='{carol.jid}' subscription='subscribed'/>"
                       "</subscriptions>"))
+    told = event_of(carol, n1, "subscription")  # §8.8.4: carol is told
+    assert (told.get("jid"), told.get("subscription")) == (carol.jid, "subscribed")
     ok(a.publish(n1, entry("to both")))
     event_of(carol, n1, "items")
     event_of(bob, n1, "items")
@@ -450,6 +481,187 @@ def test_nodes_per_user_limit(server, login):
     ok(e.create(new_node()))
 
 
+def test_subscription_options(server, login):
+    """§6.3/§6.4: the options form (deliver, include_body), get and set, at
+    subscribe time (§6.3.7), and their errors."""
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    a, b, c = Service(alice, server), Service(bob, server), Service(carol, server)
+    node = new_node()
+    ok(a.create(node))
+    defaults = {"FORM_TYPE": PUBSUB + "#subscribe_options", "pubsub#deliver": "1", "pubsub#include_body": "0"}
+    assert fields_of(ok(b.ps("get", "<default/>"))) == defaults
+    assert fields_of(ok(b.ps("get", f"<default node='{node}'/>"))) == defaults
+    assert errors_of(b.ps("get", f"<default node='nope{node}'/>"))[1] == "item-not-found"
+    mine = f"<options node='{node}' jid='{bob.jid}'/>"
+    assert errors_of(b.ps("get", mine)) == ("cancel", "unexpected-request", "not-subscribed")
+    assert errors_of(b.ps("get", f"<options node='{node}'/>")) == ("modify", "bad-request", "jid-required")
+    # Subscribe and configure at once: bob wants bodies.
+    got = ok(b.ps("set", f"<subscribe node='{node}' jid='{bob.jid}'/>"
+                         f"<options>{sub_form({'include_body': 'true'})}</options>"))
+    sub = got.find(f".//{{{PUBSUB}}}subscription")
+    assert sub.get("subscription") == "subscribed" and sub.find(q(PUBSUB, "subscribe-options")) is not None
+    assert errors_of(c.ps("set", f"<subscribe node='{node}' jid='{carol.jid}'/>"
+                                 f"<options>{sub_form({'digest': '1'})}</options>")) == \
+        ("modify", "bad-request", "invalid-options")
+    ok(c.subscribe(node))
+    got = ok(b.ps("get", mine)).find(f".//{{{PUBSUB}}}options")
+    assert got.get("subid") == sub.get("subid")
+    assert fields_of(got) == dict(defaults, **{"pubsub#include_body": "1"})
+    # Someone else's options: forbidden, but the owner may read them.
+    assert errors_of(c.ps("get", mine)) == ("auth", "forbidden", None)
+    assert fields_of(ok(a.ps("get", mine)))["pubsub#include_body"] == "1"
+    assert errors_of(b.ps("get", f"<options node='{node}' jid='{bob.jid}' subid='nope'/>")) == \
+        ("modify", "not-acceptable", "invalid-subid")
+    for bad in ({"digest": "1"}, {"deliver": "maybe"}):
+        assert errors_of(b.ps("set", f"<options node='{node}' jid='{bob.jid}'>{sub_form(bad)}</options>")) == \
+            ("modify", "bad-request", "invalid-options")
+    assert errors_of(b.ps("set", f"<options node='{node}' jid='{bob.jid}'>{form({}, 'node_config')}</options>")) \
+        == ("modify", "bad-request", "invalid-options")
+    # include_body: an Atom entry's title and summary in a <body/>, to bob only.
+    atom = ("<entry xmlns='http://www.w3.org/2005/Atom'><title>Hello</title><summary>World</summary></entry>")
+    ok(a.publish(node, atom))
+    assert event_message(bob, node).findtext(q(C, "body")) == "Hello\nWorld"
+    assert event_message(carol, node).find(q(C, "body")) is None
+    # deliver false: carol gets nothing (bob, the witness, does).
+    ok(c.ps("set", f"<options node='{node}' jid='{carol.jid}'>{sub_form({'deliver': '0'})}</options>"))
+    assert fields_of(ok(c.ps("get", f"<options node='{node}' jid='{carol.jid}'/>")))["pubsub#deliver"] == "0"
+    ok(a.publish(node, entry("quiet")))
+    event_of(bob, node, "items")
+    assert events_before_marker(carol, alice, node) == []
+
+
+def test_authorize_access_model(server, login):
+    """§4.5 authorize: subscriptions pending until an owner approves (the §8.6
+    form, or §8.8), items and notifications for approved subscribers only."""
+    alice, bob, carol, dave = login("alice"), login("bob"), login("carol"), login("dave")
+    a, b, c, d = (Service(x, server) for x in (alice, bob, carol, dave))
+    node = new_node()
+    ok(a.create(node, {"access_model": "authorize"}))
+    ok(a.publish(node, entry("secret"), item_id="s1"))
+    assert errors_of(b.items(node)) == ("auth", "not-authorized", "not-subscribed")
+    sub = ok(b.subscribe(node)).find(f".//{{{PUBSUB}}}subscription")
+    assert sub.get("subscription") == "pending"
+    asked = approval_form(alice, node)
+    assert asked["FORM_TYPE"] == PUBSUB + "#subscribe_authorization"
+    assert (asked["pubsub#subscriber_jid"], asked["pubsub#subid"], asked["pubsub#allow"]) == \
+        (bob.jid, sub.get("subid"), "false")
+    assert errors_of(b.subscribe(node)) == ("auth", "not-authorized", "pending-subscription")
+    assert errors_of(b.items(node))[1] == "not-authorized"
+    # §8.7 get-pending: the owner's nodes with pending requests; the one picked
+    # sends its approval forms again. Without any: item-not-found.
+    execute = f"<command xmlns='{COMMANDS}' node='{PUBSUB}#get-pending' action='execute'/>"
+    listed = ok(alice.iq("set", execute, to=service(server))).find(q(COMMANDS, "command"))
+    assert listed.get("status") == "executing"
+    assert node in [o.findtext(q(DATA, "value")) for o in listed.iter(q(DATA, "option"))]
+    picked = (f"<command xmlns='{COMMANDS}' node='{PUBSUB}#get-pending' sessionid='{listed.get('sessionid')}'>"
+              f"<x xmlns='{DATA}' type='submit'><field var='pubsub#node'><value>{node}</value></field></x></command>")
+    assert ok(alice.iq("set", picked, to=service(server))).find(q(COMMANDS, "command")).get("status") == "completed"
+    assert approval_form(alice, node)["pubsub#subscriber_jid"] == bob.jid
+    assert errors_of(dave.iq("set", execute, to=service(server)))[1] == "item-not-found"
+    assert errors_of(dave.iq("set", picked, to=service(server)))[1] == "forbidden"
+    listed = ok(a.owner("get", f"<subscriptions node='{node}'/>"))
+    assert [(s.get("jid"), s.get("subscription")) for s in listed.iter(q(OWNER, "subscription"))] == \
+        [(bob.jid, "pending")]
+    # The owner needs no approval; a pending subscriber gets no notification.
+    assert ok(a.subscribe(node)).find(f".//{{{PUBSUB}}}subscription").get("subscription") == "subscribed"
+    ok(a.publish(node, entry("while pending"), item_id="s2"))
+    event_of(alice, node, "items")
+    assert events_before_marker(bob, alice, node) == []
+    # A non-owner's answer to the form is refused.
+    answer = {k: v for k, v in asked.items() if k != "FORM_TYPE"}
+    fields = "".join(f"<field var='{k}'><value>{v}</value></field>"
+                     for k, v in dict(answer, **{"pubsub#allow": "true"}).items())
+    submit = (f"<x xmlns='{DATA}' type='submit'><field var='FORM_TYPE' type='hidden'>"
+              f"<value>{PUBSUB}#subscribe_authorization</value></field>{fields}</x>")
+    dave.send(f"<message to='{service(server)}' id='forged'>{submit}</message>")
+    refused = dave.expect(q(C, "message"), match=lambda e: e.get("id") == "forged")
+    assert refused.get("type") == "error" and refused.find(f".//{{{STANZAS}}}forbidden") is not None
+    # The owner approves through the form: bob is told, and may read.
+    alice.send(f"<message to='{service(server)}' id='approve'>{submit}</message>")
+    told = event_message(bob, node, "subscription").find(q(EVENT, "event"))[0]
+    assert (told.get("jid"), told.get("subscription")) == (bob.jid, "subscribed")
+    assert [i.get("id") for i in ok(b.items(node)).iter(q(PUBSUB, "item"))] == ["s1", "s2"]
+    ok(a.publish(node, entry("approved"), item_id="s3"))
+    event_of(bob, node, "items")
+    # carol is denied through the owner's subscriptions list (§8.8).
+    assert ok(c.subscribe(node)).find(f".//{{{PUBSUB}}}subscription").get("subscription") == "pending"
+    assert approval_form(alice, node)["pubsub#subscriber_jid"] == carol.jid
+    ok(a.owner("set", f"<subscriptions node='{node}'><subscription jid='{carol.jid}' subscription='none'/>"
+                      "</subscriptions>"))
+    told = event_message(carol, node, "subscription").find(q(EVENT, "event"))[0]
+    assert told.get("subscription") == "none"
+    assert errors_of(c.items(node))[1] == "not-authorized"
+    # A member needs no approval.
+    ok(a.affiliate(node, **{dave.bare: "member"}))
+    assert ok(d.subscribe(node)).find(f".//{{{PUBSUB}}}subscription").get("subscription") == "subscribed"
+
+
+def test_item_expire(server, login):
+    """pubsub#item_expire: an item older than it is gone at the next request
+    (polled: it takes the one second the node keeps it)."""
+    alice = login("alice")
+    a = Service(alice, server)
+    node = new_node()
+    ok(a.create(node, {"item_expire": "1", "max_items": "5"}))
+    conf = fields_of(ok(a.owner("get", f"<configure node='{node}'/>")))
+    assert conf["pubsub#item_expire"] == "1"
+    ok(a.publish(node, entry("brief"), item_id="e1"))
+    deadline = time.monotonic() + 10
+    while [i.get("id") for i in ok(a.items(node)).iter(q(PUBSUB, "item"))] == ["e1"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert list(ok(a.items(node)).iter(q(PUBSUB, "item"))) == []
+    ok(a.publish(node, entry("fresh"), item_id="e2"))
+    assert [i.get("id") for i in ok(a.items(node)).iter(q(PUBSUB, "item"))] == ["e2"]
+
+
+def test_service_admins_own_every_node(server, login):
+    """A server admin (config admins, option admins_own_nodes) configures and
+    deletes any node; anyone else may not."""
+    alice, bob, frank = login("alice"), login("bob"), login("frank")
+    a, b, f = Service(alice, server), Service(bob, server), Service(frank, server)
+    node = new_node()
+    ok(a.create(node))
+    assert errors_of(b.owner("get", f"<configure node='{node}'/>"))[1] == "forbidden"
+    ok(f.owner("get", f"<configure node='{node}'/>"))
+    ok(f.owner("set", f"<configure node='{node}'>{form({'title': 'By the admin'})}</configure>"))
+    assert fields_of(ok(a.owner("get", f"<configure node='{node}'/>")))["pubsub#title"] == "By the admin"
+    assert errors_of(b.owner("set", f"<delete node='{node}'/>"))[1] == "forbidden"
+    ok(f.owner("set", f"<delete node='{node}'/>"))
+    assert errors_of(a.items(node))[1] == "item-not-found"
+
+
+def counters(server):
+    status = server.ctl("status").stdout
+    prefix = f"mod_pubsub.{server.domain}."
+    return {line.split(": ")[0][len(prefix):]: int(line.split(": ")[1])
+            for line in status.splitlines() if line.startswith(prefix)}
+
+
+def test_items_in_memory_are_bounded(server, login):
+    """max_cache_bytes: past it, the least recently used nodes' items leave
+    memory (each loop keeps at most the limit plus the node in use) and come
+    back from the store for the next request."""
+    alice, bob = login("alice"), login("bob")
+    a, b = Service(alice, server), Service(bob, server)
+    nodes = [new_node() for _ in range(6)]
+    pad = "x" * 800
+    for node in nodes:
+        ok(a.create(node, {"max_items": "3"}))
+        for i in range(3):
+            ok(a.publish(node, f"<blob xmlns='urn:test:blob'>{node} {i} {pad}</blob>", item_id=f"b{i}"))
+    before = counters(server)
+    for node in nodes + nodes:
+        got = ok(b.items(node))
+        assert [i.get("id") for i in got.iter(q(PUBSUB, "item"))] == ["b0", "b1", "b2"]
+        assert [e.text.split()[:2] for e in got.iter("{urn:test:blob}blob")] == [[node, str(i)] for i in range(3)]
+    after = counters(server)
+    assert after["item_loads"] > before.get("item_loads", 0)
+    assert after["item_evictions"] > 0
+    # Two loops, each at most the limit and the node just read (its three items).
+    assert 0 < after["cached_item_bytes"] <= 2 * (MAX_CACHE_BYTES + 3 * 900), after
+
+
 def test_slixmpp_xep_0060(server):
     runner = SlixRunner()
     try:
@@ -482,23 +694,94 @@ def test_slixmpp_xep_0060(server):
         runner.close()
 
 
+def test_kept_on_postgresql(server_factory, raw_factory, pg_storage):
+    """The map store follows the server's backend: a node, its affiliations,
+    subscriptions and items survive a restart on PostgreSQL."""
+    server = server_factory(modules=MODULES, module_paths=module_paths(), storage=pg_storage)
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+
+    def client(user):
+        c = raw_factory(server.c2s_port)
+        c.login(user, PASSWORD, resource="r", presence=True)
+        return c
+    alice, bob = client("alice"), client("bob")
+    a, b = Service(alice, server), Service(bob, server)
+    ok(a.create("pg", {"title": "On PostgreSQL", "max_items": "2"}))
+    for n in range(3):
+        ok(a.publish("pg", entry("pg", n), item_id=f"p{n}"))
+    ok(b.subscribe("pg"))
+    alice.sync()
+    server.restart()
+    alice, bob = client("alice"), client("bob")
+    a, b = Service(alice, server), Service(bob, server)
+    assert [i.get("id") for i in ok(b.items("pg")).iter(q(PUBSUB, "item"))] == ["p1", "p2"]
+    ok(a.publish("pg", entry("pg", 9), item_id="p9"))  # still the owner
+    event_of(bob, "pg", "items")  # still subscribed
+
+
+def test_rows_of_the_old_tables_are_moved_into_the_map_store(server_factory, raw_factory):
+    """A server whose mod_pubsub kept its data in its own SQLite tables (the
+    schema before the map store, still declared) serves it after the upgrade:
+    moved at the first start, the old rows deleted."""
+    server = server_factory(modules=MODULES, module_paths=module_paths())
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+    server.stop()
+    domain = service(server)
+    db = sqlite3.connect(server.data_dir / "parley.db")
+    with db:
+        db.execute("INSERT INTO mod_pubsub_nodes (service, node, creator, config) VALUES (?, ?, ?, ?)",
+                   (domain, "old", f"alice@{server.domain}", "v1\naccess open\nmax_items 5\ntitle Old\n"))
+        db.execute("INSERT INTO mod_pubsub_affiliations (service, node, jid, affiliation) VALUES (?, ?, ?, ?)",
+                   (domain, "old", f"alice@{server.domain}", "owner"))
+        db.execute("INSERT INTO mod_pubsub_subscriptions (service, node, jid, subid, state, options) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (domain, "old", f"bob@{server.domain}", "sub1", "subscribed",
+                                                  "deliver 1\ninclude_body 1\n"))
+        db.executemany("INSERT INTO mod_pubsub_items (service, node, item_id, seq, publisher, payload) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       [(domain, "old", f"o{n}", 1000 - n, f"alice@{server.domain}", entry("old", n))
+                        for n in range(3)])
+    db.close()
+    server.start()
+    bob = raw_factory(server.c2s_port)
+    bob.login("bob", PASSWORD, resource="r", presence=True)
+    b = Service(bob, server)
+    assert [i.get("id") for i in ok(b.items("old")).iter(q(PUBSUB, "item"))] == ["o2", "o1", "o0"]
+    opts = ok(b.ps("get", f"<options node='old' jid='bob@{server.domain}'/>")).find(f".//{{{PUBSUB}}}options")
+    assert opts.get("subid") == "sub1" and fields_of(opts)["pubsub#include_body"] == "1"
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect(server.data_dir / "parley.db")
+        left = [db.execute(f"SELECT COUNT(*) FROM mod_pubsub_{t}").fetchone()[0]
+                for t in ("nodes", "affiliations", "subscriptions", "items")]
+        db.close()
+        if left == [0, 0, 0, 0]:
+            break
+        assert time.monotonic() < deadline, left
+        time.sleep(0.05)
+
+
 def test_everything_survives_a_restart(server, login):
     """Last in the file: restarts the module's server."""
-    alice, bob = login("alice"), login("bob")
-    a, b = Service(alice, server), Service(bob, server)
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    a, b, c = Service(alice, server), Service(bob, server), Service(carol, server)
     node = new_node()
     ok(a.create(node, {"title": "Kept", "max_items": "3"}))
     for n in range(4):
         ok(a.publish(node, entry("kept", n), item_id=f"k{n}"))
     ok(a.affiliate(node, **{bob.bare: "publisher"}))
-    ok(b.subscribe(node))
+    ok(b.ps("set", f"<subscribe node='{node}' jid='{bob.jid}'/><options>{sub_form({'include_body': '1'})}</options>"))
+    guarded = new_node()
+    ok(a.create(guarded, {"access_model": "authorize"}))
+    assert ok(c.subscribe(guarded)).find(f".//{{{PUBSUB}}}subscription").get("subscription") == "pending"
     volatile = new_node()
     ok(a.create(volatile, {"persist_items": "0"}))
     ok(a.publish(volatile, entry("gone")))
     alice.sync()
     server.restart()
-    alice, bob = login("alice"), login("bob")
-    a, b = Service(alice, server), Service(bob, server)
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    a, b, c = Service(alice, server), Service(bob, server), Service(carol, server)
     got = ok(b.items(node))
     assert [i.get("id") for i in got.iter(q(PUBSUB, "item"))] == ["k1", "k2", "k3"]
     conf = ok(a.owner("get", f"<configure node='{node}'/>"))
@@ -507,5 +790,11 @@ def test_everything_survives_a_restart(server, login):
     assert (bob.bare, "publisher") in {(x.get("jid"), x.get("affiliation")) for x in affs.iter(q(OWNER, "affiliation"))}
     ok(b.publish(node, entry("after restart"), item_id="k9"))  # still a publisher
     event_of(bob, node, "items")  # still subscribed
+    assert fields_of(ok(b.ps("get", f"<options node='{node}' jid='{bob.jid}'/>")))["pubsub#include_body"] == "1"
+    # A pending subscription is still pending.
+    listed = ok(a.owner("get", f"<subscriptions node='{guarded}'/>"))
+    assert [(x.get("jid"), x.get("subscription")) for x in listed.iter(q(OWNER, "subscription"))] == \
+        [(carol.jid, "pending")]
+    assert errors_of(c.subscribe(guarded)) == ("auth", "not-authorized", "pending-subscription")
     # A node with persist_items false keeps its configuration, not its items.
     assert list(ok(a.items(volatile)).iter(q(PUBSUB, "item"))) == []

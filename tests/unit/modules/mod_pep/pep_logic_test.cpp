@@ -161,3 +161,15 @@ TEST_CASE("strings encoded and decoded (a session's saved caps)") {
   CHECK(decode_roster_groups(encode_strings(in)) == in);
   CHECK(decode_roster_groups("5:ab").empty());  // cut short: nothing made up
 }
+
+TEST_CASE("XEP-0153 photo hashes: base64 as vCards write it, SHA-1 in hex") {
+  CHECK(base64_decode("aGVsbG8=") == std::optional<std::string>("hello"));
+  CHECK(base64_decode("aGVs\nbG8h") == std::optional<std::string>("hello!"));  // line breaks, no padding
+  CHECK(base64_decode("aGk=") == std::optional<std::string>("hi"));
+  CHECK(base64_decode("").value_or("x").empty());
+  CHECK_FALSE(base64_decode("aGVsbG8").has_value());  // not a multiple of four
+  CHECK_FALSE(base64_decode("a*==").has_value());
+  for (std::string bytes : {std::string("\x89PNG\r\n\x1a\n", 8), std::string(300, '\xff')})
+    CHECK(base64_decode(base64(bytes)) == std::optional<std::string>(bytes));
+  CHECK(hex(sha1("abc")) == "a9993e364706816aba3e25717850c26c9cd0d89d");
+}

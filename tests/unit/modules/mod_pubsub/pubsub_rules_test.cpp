@@ -94,9 +94,8 @@ TEST_CASE("the service's configuration form: open and whitelist, three publish m
   CHECK(c.max_items == 50);
   CHECK(c.send_last == SendLast::on_sub);
   // Refused on a service, the node unchanged: presence/roster (no roster of
-  // the owner), authorize (no approval), on_sub_and_presence, roster groups.
+  // the owner), on_sub_and_presence, roster groups.
   for (auto bad : {form({{"pubsub#access_model", "presence"}}), form({{"pubsub#access_model", "roster"}}),
-                   form({{"pubsub#access_model", "authorize"}}),
                    form({{"pubsub#send_last_published_item", "on_sub_and_presence"}}),
                    form({{"pubsub#roster_groups_allowed", "friends"}}), form({{"pubsub#max_items", "101"}})}) {
     NodeConfig before = c;
@@ -115,7 +114,7 @@ TEST_CASE("the service's form offers exactly what it accepts") {
     return std::find_if(fields.begin(), fields.end(), [&](const ConfigField& f) { return f.var == var; });
   };
   REQUIRE(find("pubsub#access_model") != fields.end());
-  CHECK(find("pubsub#access_model")->options == std::vector<std::string>{"open", "whitelist"});
+  CHECK(find("pubsub#access_model")->options == std::vector<std::string>{"authorize", "open", "whitelist"});
   CHECK(find("pubsub#publish_model")->options == std::vector<std::string>{"publishers", "subscribers", "open"});
   CHECK(find("pubsub#send_last_published_item")->options == std::vector<std::string>{"never", "on_sub"});
   CHECK(find("pubsub#roster_groups_allowed") == fields.end());
@@ -134,4 +133,69 @@ TEST_CASE("publish-options against a service node") {
   CHECK(precondition_mismatch(c, form({{"pubsub#access_model", "whitelist"}}), l) ==
         std::optional<std::string>("pubsub#access_model"));
   CHECK(precondition_mismatch(c, form({{"pubsub#access_model", "presence"}}), l).has_value());
+}
+
+TEST_CASE("4.5 authorize: a service's model only; approval for entities without an affiliation") {
+  NodeConfig c = service_defaults();
+  CHECK_FALSE(apply_config(c, form({{"pubsub#access_model", "authorize"}}), service_limits()));
+  CHECK(c.access == AccessModel::authorize);
+  CHECK(parse_config(serialize_config(c)).access == AccessModel::authorize);
+  NodeConfig pep;
+  CHECK(apply_config(pep, form({{"pubsub#access_model", "authorize"}}), Limits{}).has_value());
+  CHECK(needs_approval(c, Affiliation::none));
+  for (auto a : {Affiliation::owner, Affiliation::publisher, Affiliation::member}) {
+    CHECK_FALSE(needs_approval(c, a));
+    CHECK(may_retrieve(c, a, false) == Verdict::allowed);
+  }
+  // Only an approved subscriber retrieves items (6.5.9: not-subscribed).
+  CHECK(may_subscribe(c, Affiliation::none) == Verdict::allowed);
+  CHECK(may_retrieve(c, Affiliation::none, false) == Verdict::not_subscribed);
+  CHECK(may_retrieve(c, Affiliation::none, true) == Verdict::allowed);
+  CHECK(may_retrieve(c, Affiliation::outcast, true) == Verdict::forbidden);
+  // Other models never ask for approval.
+  CHECK_FALSE(needs_approval(service_defaults(), Affiliation::none));
+  CHECK(may_retrieve(service_defaults(), Affiliation::none, false) == Verdict::allowed);
+}
+
+TEST_CASE("6.3: subscription options: deliver and include_body, nothing else") {
+  SubOptions o;
+  CHECK(serialize_sub_options(o).empty());
+  CHECK_FALSE(apply_sub_options(o, form({{"FORM_TYPE", std::string(subscribe_options_form_type)},
+                                         {"pubsub#deliver", "false"}, {"pubsub#include_body", "1"}})));
+  CHECK_FALSE(o.deliver);
+  CHECK(o.include_body);
+  CHECK(parse_sub_options(serialize_sub_options(o)) == o);
+  // Refused whole: an unknown option, a bad value, another form.
+  for (auto bad : {form({{"pubsub#digest", "1"}}), form({{"pubsub#deliver", "maybe"}}),
+                   form({{"FORM_TYPE", "http://jabber.org/protocol/pubsub#node_config"}}),
+                   form({{"pubsub#include_body", "0"}, {"pubsub#show-values", "away"}})}) {
+    SubOptions before = o;
+    CHECK(apply_sub_options(o, bad).has_value());
+    CHECK(o == before);
+  }
+  auto fields = sub_option_fields(SubOptions{});
+  REQUIRE(fields.size() == 3);
+  CHECK(fields[0].values == std::vector<std::string>{std::string(subscribe_options_form_type)});
+  CHECK(fields[1].var == "pubsub#deliver");
+  CHECK(fields[1].values == std::vector<std::string>{"1"});
+  CHECK(fields[2].var == "pubsub#include_body");
+  CHECK(fields[2].values == std::vector<std::string>{"0"});
+  CHECK(atom_summary("Title", "Summary") == "Title\nSummary");
+  CHECK(atom_summary("", "Summary") == "Summary");
+  CHECK(atom_summary("Title", "") == "Title");
+}
+
+TEST_CASE("pubsub#item_expire: whole seconds on a service's node, not on a personal one") {
+  NodeConfig c = service_defaults();
+  CHECK_FALSE(apply_config(c, form({{"pubsub#item_expire", "3600"}}), service_limits()));
+  CHECK(c.item_expire == 3600);
+  CHECK(parse_config(serialize_config(c)).item_expire == 3600);
+  CHECK(parse_config(serialize_config(service_defaults())).item_expire == 0);
+  for (auto bad : {"-1", "1.5", "x", "9999999999", "315360001"})
+    CHECK(apply_config(c, form({{"pubsub#item_expire", bad}}), service_limits()).has_value());
+  CHECK(c.item_expire == 3600);
+  CHECK_FALSE(apply_config(c, form({{"pubsub#item_expire", "0"}}), service_limits()));
+  CHECK(c.item_expire == 0);
+  NodeConfig pep;
+  CHECK(apply_config(pep, form({{"pubsub#item_expire", "60"}}), Limits{}).has_value());
 }
