@@ -45,10 +45,11 @@ add_library(parley_core STATIC
   modules/module_reload.cpp
   modules/module_storage.cpp
   modules/slot_carry.cpp
+  export/account_data.cpp
 )
 target_include_directories(parley_core PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(parley_core
-  PUBLIC parley_sdk parley_xml parley_http parley_storage parley_addr parley_sasl parley_tls parley_config parley_control
+  PUBLIC parley_sdk parley_xml parley_http parley_storage parley_addr parley_sasl parley_tls parley_config parley_control parley_pie
          parley_http_client
          PkgConfig::LIBUV spdlog::spdlog fmt::fmt Threads::Threads
   # Used inside the core only (the module table fence, the loader, config parsing): nothing above sees them.

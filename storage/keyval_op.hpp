@@ -15,7 +15,7 @@
 namespace parley::storage {
 
 struct KeyvalOp {
-  enum class Kind { get, put, remove, remove_user, map_get, map_put, map_remove, map_clear } kind;
+  enum class Kind { get, put, remove, remove_user, map_get, map_put, map_remove, map_clear, list } kind;
   KeyvalOwner owner;
   std::string key;                 // get, remove
   std::vector<KeyvalItem> items;   // put, map_put
@@ -27,15 +27,16 @@ struct KeyvalOp {
   KeyvalStore::RemoveDone on_remove;
   MapStore::SnapshotDone on_map_get;
   MapStore::ChangeDone on_map_change;
+  KeyvalStore::ListDone on_list;
 
-  bool is_read() const { return kind == Kind::get || kind == Kind::map_get; }
+  bool is_read() const { return kind == Kind::get || kind == Kind::map_get || kind == Kind::list; }
 
   // The outcome of running it, kept until the batch commits.
   struct Outcome {
     std::optional<KeyvalError> error;
     std::optional<std::string> value;  // get
     uint64_t removed = 0;              // remove, remove_user
-    MapSnapshot snapshot;              // map_get
+    MapSnapshot snapshot;              // map_get; list (its items)
     MapChange change;                  // map_put, map_remove, map_clear
   };
 
@@ -58,6 +59,11 @@ struct KeyvalOp {
           if (!on_remove) break;
           if (out.error) on_remove(unexpected(std::move(*out.error)));
           else on_remove(out.removed);
+          break;
+        case Kind::list:
+          if (!on_list) break;
+          if (out.error) on_list(unexpected(std::move(*out.error)));
+          else on_list(std::move(out.snapshot.items));
           break;
         case Kind::map_get:
           if (!on_map_get) break;
@@ -82,7 +88,7 @@ struct KeyvalOp {
   }
 
   static KeyvalOp of(Kind kind, KeyvalOwner owner) {
-    KeyvalOp op{kind, std::move(owner), {}, {}, {}, 0, KeyvalPut::replace, {}, {}, {}, {}, {}};
+    KeyvalOp op{kind, std::move(owner), {}, {}, {}, 0, KeyvalPut::replace, {}, {}, {}, {}, {}, {}};
     return op;
   }
   static KeyvalOp make_get(KeyvalOwner owner, std::string key, KeyvalStore::GetDone done) {
@@ -109,6 +115,11 @@ struct KeyvalOp {
   static KeyvalOp make_remove_user(KeyvalOwner owner, KeyvalStore::RemoveDone done) {
     KeyvalOp op = of(Kind::remove_user, std::move(owner));
     op.on_remove = std::move(done);
+    return op;
+  }
+  static KeyvalOp make_list(KeyvalOwner owner, KeyvalStore::ListDone done) {
+    KeyvalOp op = of(Kind::list, std::move(owner));
+    op.on_list = std::move(done);
     return op;
   }
   static KeyvalOp make_map_get(MapOwner owner, MapStore::SnapshotDone done) {

@@ -48,6 +48,7 @@ class KeyvalStore {
   using GetDone = std::function<void(Result<std::optional<std::string>, KeyvalError>)>;
   using PutDone = std::function<void(Result<void, KeyvalError>)>;
   using RemoveDone = std::function<void(Result<uint64_t, KeyvalError>)>;  // keys removed
+  using ListDone = std::function<void(Result<std::vector<KeyvalItem>, KeyvalError>)>;  // by key
 
   virtual ~KeyvalStore() = default;
 
@@ -64,6 +65,8 @@ class KeyvalStore {
   virtual void remove(KeyvalOwner owner, std::string key, RemoveDone done) = 0;
   // Every key of the user (an account removed).
   virtual void remove_user(KeyvalOwner owner, RemoveDone done) = 0;
+  // Every key of the user with its value, in key order (XEP-0227 export, issue 11).
+  virtual void list(KeyvalOwner owner, ListDone done) = 0;
 
   // Operations waiting (the health gauge).
   virtual size_t queue_length() const = 0;

@@ -34,6 +34,17 @@ Result<std::optional<std::string>, PgError> get(PgConnection& db, const KeyvalOw
   return value;
 }
 
+Result<std::vector<KeyvalItem>, PgError> list(PgConnection& db, const KeyvalOwner& owner) {
+  PgParam params[] = {PgParam::text(owner.scope), PgParam::text(owner.user)};
+  // COLLATE "C": bytewise, the order SQLite's gives.
+  auto rows = db.run("SELECT key, value FROM keyval WHERE scope = $1 AND owner = $2 ORDER BY key COLLATE \"C\"", params);
+  if (!rows) return unexpected(rows.error());
+  std::vector<KeyvalItem> items;
+  for (int r = 0; r < rows->rows(); ++r)
+    items.push_back(KeyvalItem{std::string(rows->bytes(r, 0)), std::string(rows->bytes(r, 1))});
+  return items;
+}
+
 Result<void, PgError> put(PgConnection& db, const KeyvalOwner& owner, const std::vector<KeyvalItem>& items,
                           uint64_t max_user_bytes, KeyvalPut mode) {
   static const std::string kReplace =
@@ -130,6 +141,9 @@ void PostgresKeyvalStore::put(KeyvalOwner owner, std::vector<KeyvalItem> items, 
 void PostgresKeyvalStore::remove(KeyvalOwner owner, std::string key, RemoveDone done) {
   push(KeyvalOp::make_remove(std::move(owner), std::move(key), std::move(done)));
 }
+void PostgresKeyvalStore::list(KeyvalOwner owner, ListDone done) {
+  push(KeyvalOp::make_list(std::move(owner), std::move(done)));
+}
 void PostgresKeyvalStore::remove_user(KeyvalOwner owner, RemoveDone done) {
   push(KeyvalOp::make_remove_user(std::move(owner), std::move(done)));
 }
@@ -186,6 +200,10 @@ void PostgresKeyvalStore::run_batch(std::deque<KeyvalOp>& batch) {
         break;
       case KeyvalOp::Kind::remove_user:
         if (auto r = postgres_keyval::remove_user(db, op.owner); r) out.removed = *r;
+        else error = r.error();
+        break;
+      case KeyvalOp::Kind::list:
+        if (auto r = postgres_keyval::list(db, op.owner); r) out.snapshot.items = std::move(*r);
         else error = r.error();
         break;
       case KeyvalOp::Kind::map_get:

@@ -41,6 +41,7 @@ std::span<const std::string_view> migrations();
 // the unit tests call them directly). An over-quota put is a PgError with sqlstate
 // kOverQuota, after which the caller rolls back (the store: to the op's savepoint).
 Result<std::optional<std::string>, PgError> get(PgConnection& db, const KeyvalOwner& owner, const std::string& key);
+Result<std::vector<KeyvalItem>, PgError> list(PgConnection& db, const KeyvalOwner& owner);
 Result<void, PgError> put(PgConnection& db, const KeyvalOwner& owner, const std::vector<KeyvalItem>& items,
                           uint64_t max_user_bytes, KeyvalPut mode);
 Result<uint64_t, PgError> remove(PgConnection& db, const KeyvalOwner& owner, const std::string& key);
@@ -74,6 +75,7 @@ class PostgresKeyvalStore final : public KeyvalStore, public MapStore {
   Result<void, Error> start();
 
   void get(KeyvalOwner owner, std::string key, GetDone done) override;
+  void list(KeyvalOwner owner, ListDone done) override;
   void put(KeyvalOwner owner, std::vector<KeyvalItem> items, uint64_t max_user_bytes, KeyvalPut mode,
            PutDone done) override;
   void remove(KeyvalOwner owner, std::string key, RemoveDone done) override;

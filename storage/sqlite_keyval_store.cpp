@@ -53,6 +53,25 @@ Result<std::optional<std::string>, KeyvalError> get(Database& db, const KeyvalOw
   return value;
 }
 
+Result<std::vector<KeyvalItem>, KeyvalError> list(Database& db, const KeyvalOwner& owner) {
+  auto st = db.prepare("SELECT key, value FROM keyval WHERE scope = ?1 AND owner = ?2 ORDER BY key");
+  if (!st) return unexpected(keyval_internal(st.error()));
+  Statement& s = **st;
+  if (auto r = bind_owner(s, owner); !r) return unexpected(keyval_internal(r.error()));
+  std::vector<KeyvalItem> items;
+  for (;;) {
+    auto row = s.step();
+    if (!row) {
+      s.reset();
+      return unexpected(keyval_internal(row.error()));
+    }
+    if (!*row) break;
+    items.push_back(KeyvalItem{std::string(s.column_text(0)), std::string(s.column_blob(1))});
+  }
+  s.reset();
+  return items;
+}
+
 Result<void, KeyvalError> put(Database& db, const KeyvalOwner& owner, const std::vector<KeyvalItem>& items,
                               uint64_t max_user_bytes, KeyvalPut mode) {
   // A savepoint (or the transaction, at top level): every item or none.
@@ -156,6 +175,9 @@ void SqliteKeyvalStore::put(KeyvalOwner owner, std::vector<KeyvalItem> items, ui
 void SqliteKeyvalStore::remove(KeyvalOwner owner, std::string key, RemoveDone done) {
   push(KeyvalOp::make_remove(std::move(owner), std::move(key), std::move(done)));
 }
+void SqliteKeyvalStore::list(KeyvalOwner owner, ListDone done) {
+  push(KeyvalOp::make_list(std::move(owner), std::move(done)));
+}
 void SqliteKeyvalStore::remove_user(KeyvalOwner owner, RemoveDone done) {
   push(KeyvalOp::make_remove_user(std::move(owner), std::move(done)));
 }
@@ -198,6 +220,10 @@ void SqliteKeyvalStore::run_batch(std::deque<KeyvalOp>& batch) {
         break;
       case KeyvalOp::Kind::remove_user:
         if (auto r = sqlite_keyval::remove_user(*db_, op.owner); r) out.removed = *r;
+        else out.error = r.error();
+        break;
+      case KeyvalOp::Kind::list:
+        if (auto r = sqlite_keyval::list(*db_, op.owner); r) out.snapshot.items = std::move(*r);
         else out.error = r.error();
         break;
       case KeyvalOp::Kind::map_get:

@@ -32,6 +32,7 @@ std::span<const std::string_view> migrations();
 // The operations, synchronous, on a migrated read-write connection (the store runs them
 // on its thread, inside its transaction; the unit tests call them directly).
 Result<std::optional<std::string>, KeyvalError> get(Database& db, const KeyvalOwner& owner, const std::string& key);
+Result<std::vector<KeyvalItem>, KeyvalError> list(Database& db, const KeyvalOwner& owner);
 Result<void, KeyvalError> put(Database& db, const KeyvalOwner& owner, const std::vector<KeyvalItem>& items,
                               uint64_t max_user_bytes, KeyvalPut mode);
 Result<uint64_t, KeyvalError> remove(Database& db, const KeyvalOwner& owner, const std::string& key);
@@ -61,6 +62,7 @@ class SqliteKeyvalStore final : public KeyvalStore, public MapStore {
   Result<void, Error> start();
 
   void get(KeyvalOwner owner, std::string key, GetDone done) override;
+  void list(KeyvalOwner owner, ListDone done) override;
   void put(KeyvalOwner owner, std::vector<KeyvalItem> items, uint64_t max_user_bytes, KeyvalPut mode,
            PutDone done) override;
   void remove(KeyvalOwner owner, std::string key, RemoveDone done) override;

@@ -15,8 +15,10 @@
 
 namespace parley::control {
 
-// The largest request the server reads; also the bound on one netstring.
-inline constexpr size_t kMaxRequestBytes = 64 * 1024;
+// The largest request the server reads; also the bound on one netstring. import-user
+// carries one account's XEP-0227 <user/> (a vCard photo, an offline queue: up to
+// core/export's 16 MiB per user); the socket is the server user's own (0600).
+inline constexpr size_t kMaxRequestBytes = 20 * 1024 * 1024;
 
 // The whole input must be netstrings, nothing else (no trailing "\n").
 Result<std::vector<std::string>, std::string> parse_netstrings(std::string_view input);

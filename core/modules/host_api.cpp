@@ -22,6 +22,7 @@
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
 #include "xml/serializer.hpp"
+#include "core/export/account_data.hpp"
 #include "xml/stream_parser.hpp"
 
 namespace parley {
@@ -540,8 +541,8 @@ int session_cut(parley_module* m, parley_session_id session) {
 int hook_mode(parley_module* m, uint32_t event, int mode) {
   // From start() only: the tables that run the hooks are built after it.
   if (m->started || event == 0 || event >= PARLEY_EVENT_COUNT_) return 0;
-  static_assert(PARLEY_EVENT_COUNT_ <= 32, "hook_mode keeps one bit per event");
-  uint32_t bit = 1u << event;
+  static_assert(PARLEY_EVENT_COUNT_ <= 64, "hook_mode keeps one bit per event");
+  uint64_t bit = uint64_t{1} << event;
   switch (mode) {
     case PARLEY_HOOKS_ALWAYS:
       m->hooks_off.fetch_and(~bit);
@@ -687,6 +688,11 @@ const parley_host_api table = {
     &host_admin::host_sessions,
     &host_admin::account_count,
     &host_admin::server_stop,
+    // issue 11: XEP-0227 export and import
+    &account_data::hold,
+    &account_data::add,
+    &account_data::done,
+    &host_stores::keyval_list,
 };
 
 }  // namespace

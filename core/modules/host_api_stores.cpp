@@ -245,4 +245,18 @@ int map_clear(parley_module* m, parley_str user, parley_map_fn done, void* arg) 
   return 1;
 }
 
+// issue 11 (XEP-0227 export): every key of a user, through the map completion (version 0).
+int keyval_list(parley_module* m, parley_str user, parley_map_fn done, void* arg) {
+  LoopContext* loop = admit(m, user);
+  if (loop == nullptr) return 0;
+  m->ctx->keyval->list(owner_of(m, user),
+                       [m, loop, done, arg](Result<std::vector<storage::KeyvalItem>, storage::KeyvalError> r) {
+                         auto out = std::make_shared<MapOutcome>();
+                         if (!r) out->error = r.error().condition.empty() ? "internal-server-error" : r.error().condition;
+                         else out->snapshot.items = std::move(*r);
+                         complete_map(m, loop, done, arg, std::move(out));
+                       });
+  return 1;
+}
+
 }  // namespace parley::host_stores

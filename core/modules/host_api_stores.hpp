@@ -21,5 +21,6 @@ int map_put(parley_module* m, parley_str user, const parley_keyval_item* items, 
             parley_map_fn done, void* arg);
 int map_remove(parley_module* m, parley_str user, const parley_str* keys, size_t count, parley_map_fn done, void* arg);
 int map_clear(parley_module* m, parley_str user, parley_map_fn done, void* arg);
+int keyval_list(parley_module* m, parley_str user, parley_map_fn done, void* arg);  // issue 11: XEP-0227 export
 
 }  // namespace parley::host_stores

@@ -21,6 +21,7 @@
 #include "core/control/control_server.hpp"
 #include "core/control/json_text.hpp"
 #include "core/server/admin_commands.hpp"
+#include "core/export/account_data.hpp"
 #include "core/server/config_reload.hpp"
 #include "core/server/log_format.hpp"
 #include "core/modules/hooks.hpp"
@@ -436,6 +437,8 @@ void Server::register_control_commands() {
   control::add_account_commands(
       *control_, *accounts_, config_, [main](std::function<void()> task) { main->post(std::move(task)); },
       [this](const std::vector<std::string>& argv) { on_account_change(argv); });
+  // issue 11: XEP-0227 export and import, one account per command (parleyctl export/import).
+  account_data::add_commands(*control_, *ctx_, [main](std::function<void()> task) { main->post(std::move(task)); });
   control_->add_command("status", "[--json] Show server status and queue lengths",
                         [this](std::vector<std::string> args, control::Reply reply) {
                           if (control::take_json_flag(args)) {

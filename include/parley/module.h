@@ -232,6 +232,30 @@ typedef enum parley_event {
    * mod_pep). args->session is the stream's session, args->host its domain.
    * Synchronous: a hook adds what it has now. */
   PARLEY_EVENT_STREAM_FEATURES = 26,
+  /* ---- issue 11: XEP-0227 export and import (events 37-38) ---- */
+  /* An account is being exported (parleyctl export): args->user and
+   * args->host name it (prepared); args->session is NOT a session here but
+   * the export request's handle, for the account_data_* entries. A hook adds
+   * the account's data it owns as XEP-0227 children of <user/> (vcard-temp's
+   * <vCard/>, a jabber:iq:roster <query/>, ...) with account_data_add, during
+   * the call or later: a module whose store reads complete later calls
+   * account_data_hold during the hook, account_data_add as they complete and
+   * account_data_done once. Runs on a worker loop (the first). One account
+   * at a time per parleyctl. Hooks return PASS so that every module
+   * contributes. A request whose holds are not all done within 120 s fails. */
+  PARLEY_EVENT_ACCOUNT_EXPORT = 37,
+  /* An account is being imported: args->acc is the <user xmlns='urn:xmpp:pie:0'/>
+   * element of the file (borrowed for the call: clone what you keep; hooks
+   * must not change it), args->user and args->host name the account, created
+   * already with its credentials; args->session is the request handle as for
+   * ACCOUNT_EXPORT. A hook stores the children in its namespaces; if that
+   * completes later it calls account_data_hold during the hook and
+   * account_data_done when stored (with an error if not: the core then
+   * removes the account again, and USER_REMOVED clears what was stored).
+   * USER_REGISTERED for the account ran before it (and USER_REMOVED first
+   * when an existing account is replaced), on the same loop; hooks return
+   * PASS. */
+  PARLEY_EVENT_ACCOUNT_IMPORT = 38,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
 
@@ -1014,6 +1038,33 @@ typedef struct parley_host_api {
    * sent to sessions before this call). Returns at once (1); the shutdown
    * runs on the main loop after the call. Any thread. */
   int (*server_stop)(parley_module* m);
+  /* ---- issue 11: XEP-0227 export and import (check with
+   * PARLEY_HOST_HAS(host, keyval_list)) ----
+   * For the ACCOUNT_EXPORT and ACCOUNT_IMPORT hooks: `request` is the hook's
+   * args->session. hold: on the loop that runs the hook, during it. add and
+   * done: on any worker loop (a module whose per-user work runs on another
+   * loop answers from there; the request's state stays on its own loop, where
+   * the call is posted, in order). Each returns 1, or 0 if there is no such
+   * request (finished, timed out) or the call is out of turn (hold after the
+   * hook returned). Owns nothing. */
+  /* During the hook only: this module answers later; the request waits for its
+   * account_data_done (a module may hold more than once, and owes one done per hold). */
+  int (*account_data_hold)(parley_module* m, uint64_t request);
+  /* Export: a copy of `element` (borrowed; serialized during the call) becomes a
+   * child of the account's <user/>, in the order added. The request's bytes are
+   * bounded (the core's limit): over it the export of that account fails.
+   * During the hook or while holding. */
+  int (*account_data_add)(parley_module* m, uint64_t request, const parley_element* element);
+  /* Ends one hold. error.len == 0: done (`summary`, borrowed, e.g. "3 roster
+   * items", is reported to the operator); else the request fails with `error`
+   * (the export of the account, or its import, which is then undone). */
+  int (*account_data_done)(parley_module* m, uint64_t request, parley_str summary, parley_str error);
+  /* Every key of `user` in this module instance's keyval store, with its value, in key
+   * order (bytewise), as a parley_map_result (version 0) through `done`: what an
+   * export needs of a module whose keys are not known in advance (mod_private's
+   * namespaces). As the keyval entries: the same thread, order, completion and refusal
+   * rules; 1 if under way, 0 if refused. */
+  int (*keyval_list)(parley_module* m, parley_str user, parley_map_fn done, void* arg);
 } parley_host_api;
 
 #define PARLEY_HOOKS_ALWAYS 0

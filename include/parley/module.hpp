@@ -38,4 +38,5 @@
 #include "parley/sdk/http_client.hpp"
 #include "parley/sdk/http.hpp"
 #include "parley/sdk/admin.hpp"
+#include "parley/sdk/account_data.hpp"
 #include "parley/sdk/declare.hpp"

@@ -94,6 +94,8 @@ PARLEY_MODULE(ModBlocking, "mod_blocking", "1.0.0",
               parley::hook<&ModBlocking::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),
               parley::hook<&ModBlocking::on_session_closed>(PARLEY_EVENT_SESSION_CLOSED),
               parley::hook<&ModBlocking::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModBlocking::on_account_export>(PARLEY_EVENT_ACCOUNT_EXPORT),
+              parley::hook<&ModBlocking::on_account_import>(PARLEY_EVENT_ACCOUNT_IMPORT),
               parley::disco_feature(mod_blocking::ns_blocking),
               // The blocklists before the map store: kept so that a server that has rows in
               // it gets them moved (KeyvalMove in start()); empty after that.

@@ -72,6 +72,9 @@ class ModBlocking : public parley::Module {
   void on_session_bound(const parley::Event& event);
   void on_session_closed(const parley::Event& event);
   void on_user_removed(const parley::Event& event);
+  // XEP-0227 export and import of the blocklist (blocking_export.cpp).
+  void on_account_export(const parley::Event& event);
+  void on_account_import(const parley::Event& event);
 
  private:
   // Runs once the list is loaded (true) or could not be (false).

@@ -58,6 +58,7 @@
 #include <utility>
 #include <vector>
 
+#include "offline_export.hpp"
 #include "offline_queue.hpp"
 #include "offline_rules.hpp"
 #include "parley/module.hpp"
@@ -237,6 +238,81 @@ class ModOffline : public parley::Module {
                      std::lock_guard lock(mu_);
                      queue_->write_done(user, rows ? -rows->changes() : 0, counted);
                    });
+  }
+
+  // XEP-0227 export (offline_export.hpp): the stored messages, oldest first. Messages
+  // held in memory by write_back durability are not on disk yet and not exported.
+  void on_account_export(const parley::Event& event) {
+    parley::AccountData data(host(), event);
+    if (!data.held()) return;
+    std::string user(event.user());
+    host().query(sql_select, {domain_, user}, [this, data](parley::Result<parley::Rows, std::string> rows) {
+      if (!rows) return data.fail("reading the offline messages failed: " + rows.error());
+      if (rows->size() == 0) return data.done();
+      parley::Element list = host().element("offline-messages", parley::kPieNs);
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < rows->size(); ++i) {
+        auto stanza = host().parse(rows->at(i, 1).bytes().value_or(""));
+        if (!stanza) continue;  // as delivery does: a row that does not parse is not a message
+        list.add_child(std::move(*stanza));
+        ++n;
+      }
+      data.add(list);
+      data.done(std::to_string(n) + " offline message" + (n == 1 ? "" : "s"));
+    });
+  }
+
+  // XEP-0227 import: the file's <offline-messages/>, stored as if they had arrived
+  // (their delay kept), counted in the user's quota.
+  void on_account_import(const parley::Event& event) {
+    auto user_el = event.acc();
+    auto list = user_el ? user_el->child("offline-messages", parley::kPieNs) : std::nullopt;
+    if (!list || list->child_count() == 0) return;
+    parley::AccountData data(host(), event);
+    if (!data.held()) return;
+    auto messages = parley::offline::import_messages(host(), *list, domain_,
+                                                     parley::offline::delay_stamp(std::chrono::system_clock::now()));
+    if (!messages) return data.fail(messages.error());
+    if (static_cast<int64_t>(messages->size()) > max_messages_)
+      return data.fail("more offline messages than max_messages (" + std::to_string(max_messages_) + ")");
+    std::string user(event.user());
+    struct Progress {
+      std::size_t left = 0;
+      std::size_t stored = 0;
+      std::string error;
+    };
+    auto progress = std::make_shared<Progress>();
+    std::lock_guard lock(mu_);
+    for (std::size_t at = 0; at < messages->size(); at += rows_per_insert) {
+      std::size_t end = std::min(messages->size(), at + rows_per_insert);
+      std::string sql = "INSERT INTO mod_offline_messages (host, user, stamp, xml, sender) VALUES ";
+      std::vector<parley::Value> values;
+      for (std::size_t i = at; i < end; ++i) {
+        sql += i == at ? "(?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?)";
+        const auto& m = (*messages)[i];
+        values.emplace_back(std::string_view(domain_));
+        values.emplace_back(std::string_view(user));
+        values.emplace_back(std::string_view(m.stamp));
+        values.emplace_back(std::string_view(m.xml));
+        values.emplace_back(std::string_view(m.sender));
+      }
+      ++progress->left;
+      bool counted = queue_->write_issued(user);
+      host().storage_call(sql, values.data(), values.size(), true,
+                          [this, user, counted, progress, data](parley::Result<parley::Rows, std::string> rows) {
+                            {
+                              std::lock_guard lock(mu_);
+                              queue_->write_done(user, rows ? rows->changes() : 0, counted);
+                            }
+                            if (!rows) progress->error = rows.error();
+                            else progress->stored += static_cast<std::size_t>(rows->changes());
+                            if (--progress->left > 0) return;
+                            if (!progress->error.empty())
+                              return data.fail("storing the offline messages failed: " + progress->error);
+                            data.done(std::to_string(progress->stored) + " offline message" +
+                                      (progress->stored == 1 ? "" : "s"));
+                          });
+    }
   }
 
  private:
@@ -776,6 +852,8 @@ PARLEY_MODULE(ModOffline, "mod_offline", "1.0.0",
               // Before modules that take the broadcast over (HANDLED) would hide it.
               parley::hook<&ModOffline::on_presence>(PARLEY_EVENT_PRESENCE_BROADCAST, 20),
               parley::hook<&ModOffline::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModOffline::on_account_export>(PARLEY_EVENT_ACCOUNT_EXPORT),
+              parley::hook<&ModOffline::on_account_import>(PARLEY_EVENT_ACCOUNT_IMPORT),
               parley::disco_feature("msgoffline"),
               parley::schema("CREATE TABLE mod_offline_messages (id INTEGER PRIMARY KEY, host TEXT NOT NULL, "
                              "user TEXT NOT NULL, stamp TEXT NOT NULL, xml TEXT NOT NULL)"),

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "parley/module.hpp"
+#include "private_export.hpp"
 
 namespace {
 
@@ -63,6 +64,29 @@ class ModPrivate : public parley::Module {
     std::string user = parley::Jid::prepared(request.to()).local();  // prepared by the server
     if (request.type() == "set") return store(request, *query, user);
     load(request, *query, user);
+  }
+
+  // XEP-0227 (private_export.cpp): every namespace stored goes out in one
+  // <query xmlns='jabber:iq:private'/>; the file's comes in.
+  void on_account_export(const parley::Event& event) {
+    parley::AccountData data(host(), event);
+    if (!data.held()) return;
+    std::string user(event.user());
+    move_.when_ready(host(), [this, data, user] { mod_private::export_private(host(), data, user); });
+  }
+
+  void on_account_import(const parley::Event& event) {
+    auto user_el = event.acc();
+    auto query = user_el ? user_el->child("query", ns_private) : std::nullopt;
+    if (!query || query->child_count() == 0) return;
+    parley::AccountData data(host(), event);
+    if (!data.held()) return;
+    auto groups = mod_private::group_private(host(), *query);
+    if (!groups) return data.fail(groups.error());
+    std::string user(event.user());
+    move_.when_ready(host(), [this, data, user, groups = std::move(*groups)] {
+      mod_private::import_private(host(), data, user, groups, static_cast<uint64_t>(max_bytes_));
+    });
   }
 
   // An account removed and later created again must not inherit the old data.
@@ -177,6 +201,8 @@ class ModPrivate : public parley::Module {
 PARLEY_MODULE(ModPrivate, "mod_private", "1.0.0",
               parley::iq_handler<&ModPrivate::on_private>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_private),
               parley::hook<&ModPrivate::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModPrivate::on_account_export>(PARLEY_EVENT_ACCOUNT_EXPORT),
+              parley::hook<&ModPrivate::on_account_import>(PARLEY_EVENT_ACCOUNT_IMPORT),
               parley::option("max_bytes_per_user", PARLEY_OPT_INT),
               parley::disco_feature(ns_private),
               // The data before the keyval store: kept so that a server that has rows in

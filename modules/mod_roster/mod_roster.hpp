@@ -125,6 +125,9 @@ class ModRoster : public parley::Module {
   // mod_roster.cpp
   void on_user_removed(const parley::Event& event);
   void on_user_registered(const parley::Event& event);
+  // roster_export.cpp: XEP-0227 export and import of the roster
+  void on_account_export(const parley::Event& event);
+  void on_account_import(const parley::Event& event);
 
   // Called by the session slot's destructor and by Turn.
   void forget_session(parley_session_id id);

@@ -19,10 +19,11 @@
 #include <string>
 
 #include "parley/module.hpp"
+#include "vcard_export.hpp"
 
 namespace {
 
-constexpr const char* ns_vcard = "vcard-temp";
+using mod_vcard::ns_vcard;
 constexpr int64_t default_max_bytes = 65536;
 
 class ModVcard : public parley::Module {
@@ -54,6 +55,26 @@ class ModVcard : public parley::Module {
   }
 
   // An account removed and later created again must not inherit the old vCard.
+  // XEP-0227 (vcard_export.cpp): the vCard goes out and comes in with the account.
+  void on_account_export(const parley::Event& event) {
+    parley::AccountData data(host(), event);
+    if (!data.held()) return;
+    std::string user(event.user());
+    move_.when_ready(host(), [this, data, user] { mod_vcard::export_vcard(host(), data, user); });
+  }
+  void on_account_import(const parley::Event& event) {
+    auto user_el = event.acc();
+    auto card = user_el ? user_el->child("vCard", ns_vcard) : std::nullopt;
+    if (!card) return;
+    parley::AccountData data(host(), event);
+    if (!data.held()) return;
+    std::string xml = card->serialize();
+    if (static_cast<int64_t>(xml.size()) > max_bytes_)
+      return data.fail("the vCard exceeds max_bytes (" + std::to_string(max_bytes_) + ")");
+    std::string user(event.user());
+    move_.when_ready(host(), [this, data, user, xml] { mod_vcard::import_vcard(host(), data, user, xml); });
+  }
+
   void on_user_removed(const parley::Event& event) {
     std::string user(event.user());
     move_.when_ready(host(), [this, user] {
@@ -108,6 +129,8 @@ PARLEY_MODULE(ModVcard, "mod_vcard", "1.0.0",
               parley::option("max_bytes", PARLEY_OPT_INT),
               parley::iq_handler<&ModVcard::on_vcard>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_vcard),
               parley::hook<&ModVcard::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModVcard::on_account_export>(PARLEY_EVENT_ACCOUNT_EXPORT),
+              parley::hook<&ModVcard::on_account_import>(PARLEY_EVENT_ACCOUNT_IMPORT),
               parley::disco_feature(ns_vcard),
               // The table of the vCards before the keyval store: kept so that a server that
               // has rows in it gets them moved (KeyvalMove in start()); empty after that.

@@ -16,6 +16,7 @@
 
 #include "control_client.hpp"
 #include "top.hpp"
+#include "pie_commands.hpp"
 #include "core/config/config.hpp"
 #include "core/control/account_commands.hpp"
 #include "core/control/json_text.hpp"
@@ -46,6 +47,8 @@ std::string commands_text() {
   text += "  reload-config                   re-read the configuration (see docs/operations.md)\n";
   text += "  module list|load|unload|reload  modules at run time\n";
   text += "  stop                            stop parleyd gracefully\n";
+  text += "  export [--host H [--user U]] FILE  accounts and their data as XEP-0227 (docs/export_import.md)\n";
+  text += "  import [--replace] FILE         accounts and their data from XEP-0227 (Prosody, ejabberd, Parley)\n";
   text += "  help                            list the commands (a running server lists all of its own)\n";
   text += "Read verbs (status, stats, connected-users, connected-users-info, user-sessions,\n"
           "list-users, module list) print JSON with --json (before or after the verb).\n";
@@ -197,6 +200,8 @@ int main(int argc, char** argv) {
   }
 
   if (command == "top") return parley::ctl::run_top(config->control_socket, args);
+  if (command == "export") return parley::ctl::run_export(*config, args);
+  if (command == "import") return parley::ctl::run_import(*config, args);
   std::vector<std::string> request = args;
   if (json && is_read_verb(args)) request.push_back("--json");
   auto answer = parley::ctl::send_control_request(config->control_socket, request);

@@ -49,7 +49,7 @@ TEST_CASE("scan_request: complete, incomplete at every fragment, malformed") {
       {"4:help;", "expected ','"},
       {"04:help,\n", "leading zero"},
       {"4 :help,\n", "expected ':'"},
-      {"65537:", "too long"},
+      {"20971521:", "too long"},  // kMaxRequestBytes + 1
       {"12345678901", "length too long"},
       {"4:help,x", "expected a netstring length"},
   };
