@@ -348,7 +348,7 @@ std::shared_ptr<const ModuleTables> ModuleManager::build_tables() const {
       for (size_t i = 0; i < hook_count; ++i) {
         if (hooks[i].event == 0 || hooks[i].event >= PARLEY_EVENT_COUNT_ || hooks[i].fn == nullptr) continue;
         // hook_mode, from start(): left out, or run per session.
-        uint32_t bit = 1u << hooks[i].event;
+        uint64_t bit = uint64_t{1} << hooks[i].event;
         if (instance->hooks_off.load() & bit) continue;
         bool per_session = (instance->hooks_per_session.load() & bit) != 0;
         tables->hooks[hooks[i].event][instance->host].push_back(
