@@ -19,21 +19,27 @@ from muc_support import (IQ, MESSAGE, NS_OID, NS_USER, PRESENCE, codes, create, 
                          until)
 from parley_harness import ParleyServer, required_binary
 from rawxmpp import NS_CLIENT, RawClient
+from test_modules import module_dir
 from test_mod_stream_mgmt import NS_SM, enable, handled, resume, sm_counter, wait_sm_counter
 from test_session_seams import authenticated, end_abruptly
 
 NS_CSI = "urn:xmpp:csi:0"
 NS_BLOCKING = "urn:xmpp:blocking"
+NS_TEST = "urn:parley:test:stream"  # tests/modules/mod_test_stream.cpp
 USERS = ("alice", "bob", "carol", "dave", "erin")
 MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}, "mod_muc": {},
            "mod_stream_mgmt": {"ack_request_stanzas": 1000000, "ack_request_seconds": 0},
-           "mod_csi": {}, "mod_blocking": {}, "mod_carbons": {}, "mod_mam": {}}
+           "mod_csi": {}, "mod_blocking": {}, "mod_carbons": {}, "mod_mam": {},
+           # An outgoing filter a session turns on (<filter on='1'/>) that changes
+           # a message carrying its <tag/> (tagged='yes'); <where/> tells the loop.
+           "mod_test_stream": {"filter_per_session": True}}
 
 
 @pytest.fixture(scope="module")
 def fan_server(tmp_path_factory):
-    server = ParleyServer(tmp_path_factory.mktemp("muc_fanout"), required_binary("PARLEYD"),
-                          required_binary("PARLEYCTL"), modules=MODULES, workers=2)
+    base = tmp_path_factory.mktemp("muc_fanout")
+    server = ParleyServer(base, required_binary("PARLEYD"), required_binary("PARLEYCTL"), modules=MODULES, workers=2,
+                          module_paths=[module_dir(base, "mod_test_stream")])
     for user in USERS:
         server.register(user, PASSWORD)
     server.start()
@@ -125,6 +131,30 @@ def test_every_occupant_gets_the_broadcast_with_its_own_to(fan_server, clients):
     # And one that acknowledges exactly what bob got is fine.
     bob.send(f"<a xmlns='{NS_SM}' h='{handled(bob)}'/>")
     bob.sync()
+
+
+def test_a_filter_that_changes_the_stanza_gets_its_session_its_own(fan_server, clients):
+    # The lent element is changed by one session's filter: that session gets
+    # the changed stanza (its own serialization); the others, filter on or
+    # off, on either loop, get theirs as they should be.
+    def filter_on(c):
+        c.send(f"<filter xmlns='{NS_TEST}' on='1'/>")
+        assert c.expect(q(NS_TEST, "filter")).get("ok") == "1"
+    room = new_room(fan_server)
+    specs = [("bob", f"f{i}", f"f{i}", filter_on) for i in range(4)] + \
+            [("carol", f"p{i}", f"p{i}", None) for i in range(4)]
+    joined = occupants(fan_server, clients, room, specs)
+    loops = set()
+    for c in joined:
+        c.send(f"<where xmlns='{NS_TEST}'/>")
+        loops.add(c.expect(q(NS_TEST, "here")).get("loop"))
+    assert len(loops) == 2  # both loops have occupants: the cross-loop path is taken
+    owner = joined[0]
+    owner.send(f"<message to='{room}' type='groupchat'><body>tag me</body><tag xmlns='{NS_TEST}'/></message>")
+    for c, filtered in zip(joined, [False] + [True] * 4 + [False] * 4):
+        m = until(c, body_is("tag me"))[-1]
+        assert m.get("to") == c.jid, ET.tostring(m, "unicode")
+        assert m.get("tagged") == ("yes" if filtered else None), (c.jid, ET.tostring(m, "unicode"))
 
 
 def test_stream_management_replays_the_occupants_own_copy(fan_server, clients, raw_factory):
