@@ -5,6 +5,7 @@ add_library(parley_core STATIC
   stanza/stanza_errors.cpp
   stanza/stanza_log.cpp
   router/router.cpp
+  router/router_fanout.cpp
   net/listener.cpp
   net/connection.cpp
   net/connection_write.cpp

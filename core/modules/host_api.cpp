@@ -7,6 +7,7 @@
 #include "core/c2s/c2s_stream.hpp"
 #include "core/session/session.hpp"
 #include "core/session/session_attach.hpp"
+#include "core/modules/element_mutations.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/host_api_admin.hpp"
 #include "core/modules/host_api_archive.hpp"
@@ -143,8 +144,14 @@ int element_attr(const parley_element* e, parley_str name, parley_str* value) {
   return 1;
 }
 
-void element_set_attr(parley_element* e, parley_str name, parley_str value) { el(e)->set_attr(str(name), str(value)); }
-void element_remove_attr(parley_element* e, parley_str name) { el(e)->remove_attr(from_pstr(name)); }
+void element_set_attr(parley_element* e, parley_str name, parley_str value) {
+  ++element_mutations;
+  el(e)->set_attr(str(name), str(value));
+}
+void element_remove_attr(parley_element* e, parley_str name) {
+  ++element_mutations;
+  el(e)->remove_attr(from_pstr(name));
+}
 size_t element_child_count(const parley_element* e) { return el(e)->child_count(); }
 
 parley_element* element_child_at(parley_element* e, size_t index) {
@@ -161,12 +168,17 @@ parley_element* element_find_child(parley_element* e, parley_str name, parley_st
 }
 
 parley_element* element_add_child(parley_element* parent, parley_element* child) {
+  ++element_mutations;
   std::unique_ptr<xml::Element> owned(el(child));
   return handle(&el(parent)->add_child(std::move(*owned)));
 }
 
-void element_add_text(parley_element* e, parley_str text) { el(e)->add_text(from_pstr(text)); }
+void element_add_text(parley_element* e, parley_str text) {
+  ++element_mutations;
+  el(e)->add_text(from_pstr(text));
+}
 void element_remove_children(parley_element* e, parley_str name, parley_str xmlns) {
+  ++element_mutations;
   el(e)->remove_children(from_pstr(name), from_pstr(xmlns));
 }
 void element_text(const parley_element* e, parley_sink out) { sink_write(out, el(e)->text()); }
@@ -186,6 +198,23 @@ void route(parley_module* m, parley_element* stanza) {
   ServerContext* ctx = m->ctx;
   auto shared = std::make_shared<xml::Element>(std::move(*owned));
   loop->loop.post([ctx, loop, shared] { ctx->router->route(std::move(*shared), loop->loop.index()); });
+}
+
+void route_shared(parley_module* m, parley_element* stanza, const parley_str* to, size_t count) {
+  std::unique_ptr<xml::Element> owned(el(stanza));
+  if (!owned) return;
+  std::vector<std::string> recipients;
+  recipients.reserve(count);
+  for (size_t i = 0; i < count; ++i) recipients.emplace_back(from_pstr(to[i]));
+  if (LoopContext* current = LoopContext::current()) {
+    m->ctx->router->route_shared(std::move(*owned), recipients, current->loop.index());
+    return;
+  }
+  LoopContext* loop = m->ctx->loops.front().get();
+  ServerContext* ctx = m->ctx;
+  auto held = std::make_shared<std::pair<xml::Element, std::vector<std::string>>>(std::move(*owned),
+                                                                                   std::move(recipients));
+  loop->loop.post([ctx, loop, held] { ctx->router->route_shared(std::move(held->first), held->second, loop->loop.index()); });
 }
 
 void bounce(parley_module* m, const parley_element* stanza, parley_str condition, parley_str text) {
@@ -693,6 +722,8 @@ const parley_host_api table = {
     &account_data::add,
     &account_data::done,
     &host_stores::keyval_list,
+    // issues 15 and 18: a broadcast serialized once
+    &route_shared,
 };
 
 }  // namespace

@@ -87,7 +87,7 @@ struct parley_module {
   std::atomic<bool> offer_session_features{true};
   // hook_mode from start(), one bit per event: left out of the tables, or run
   // only for the sessions that turned it on (PARLEY_EVENT_STANZA_OUT).
-  std::atomic<uint64_t> hooks_off{0};  // one bit per event (38 of them since issue 11's export/import)
+  std::atomic<uint64_t> hooks_off{0};  // one bit per event (hook_mode); 64 bits since the events passed 32
   std::atomic<uint64_t> hooks_per_session{0};
 
   // Timers in flight, by id; a reload is refused while any is pending.

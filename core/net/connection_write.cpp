@@ -286,12 +286,15 @@ void Connection::drop_tracked(parley_module* owner) {
 
 bool Connection::deliver(const std::shared_ptr<Delivery>& delivery) {
   if (closing_) return false;
-  if (writes_waiting() && !backlog_fits(delivery->bytes.size())) {
+  if (writes_waiting() && !backlog_fits(delivery->wire_size())) {
     // Not taken: handed back once the connection ended.
-    cut_slow_reader(delivery->bytes.size());
+    cut_slow_reader(delivery->wire_size());
     return false;
   }
-  send(delivery->bytes);
+  // A broadcast's bytes are assembled here (the shared ones, its 'to'
+  // spliced in); nothing below keeps the view past send().
+  thread_local std::string assembled;
+  send(delivery->wire(assembled));
   if (closing_) return false;
   loop_->metrics.stanzas_out.add();
   // Per-stanza bookkeeping only while a backlog exists (the fast path keeps none).

@@ -487,7 +487,7 @@ void Router::route_full(std::shared_ptr<Delivery> delivery, unsigned loop) {
   if (delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (delivery->written.load(std::memory_order_relaxed)) return;
   ctx_.loops[loop]->metrics.stanzas_refused_route_full.add();
-  bounce(delivery->stanza, "resource-constraint", loop, "The server is busy; try again later");
+  bounce(delivery->element(), "resource-constraint", loop, "The server is busy; try again later");
 }
 
 void Router::undeliverable(std::shared_ptr<Delivery> delivery, unsigned loop) {
@@ -498,7 +498,7 @@ void Router::undeliverable(std::shared_ptr<Delivery> delivery, unsigned loop) {
   // Taken by a session that wrote it (or, fanned out, by several, one of
   // which wrote it): delivered. Else nobody has it: route it again.
   if (delivery->written.load(std::memory_order_relaxed)) return;
-  route(xml::Element(delivery->stanza), loop);
+  route(xml::Element(delivery->element()), loop);
 }
 
 void Router::reroute_unwritten(std::shared_ptr<Delivery> delivery, unsigned loop) {
@@ -510,7 +510,7 @@ void Router::reroute_unwritten(std::shared_ptr<Delivery> delivery, unsigned loop
   // is dropped, as for any absent resource.
   if (delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (delivery->written.load(std::memory_order_relaxed)) return;
-  route(xml::Element(delivery->stanza), loop);
+  route(xml::Element(delivery->element()), loop);
 }
 
 }  // namespace parley

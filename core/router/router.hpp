@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/addr/jid.hpp"
 #include "core/session/session_table.hpp"
@@ -16,11 +18,41 @@ namespace parley {
 
 class ServerContext;
 
+// One broadcast (Router::route_shared): the stanza without 'to', serialized
+// once and split where 'to' goes. Immutable once made; every recipient's
+// Delivery shares it, on any loop (reads only).
+struct SharedStanza {
+  xml::Element stanza;  // no 'to'
+  std::string head;     // "<message" (the start tag up to its attributes)
+  std::string tail;     // the rest: " from='...' ...>...</message>"
+  // Takes `stanza` (its 'to' dropped); nullptr, and `stanza` left as it
+  // was less its 'to', if the serialization has no place for 'to' after the name.
+  static std::shared_ptr<const SharedStanza> make(xml::Element& stanza);
+};
+
 // One stanza on its way to one or more sessions.
 struct Delivery {
   explicit Delivery(xml::Element s);
-  xml::Element stanza;
+  // One recipient of a broadcast: its bytes are the shared ones with its 'to'
+  // spliced in, assembled when written (wire()); its element is made only if
+  // something needs it (element()).
+  Delivery(std::shared_ptr<const SharedStanza> shared, std::string to);
+  // The stanza (for a shared delivery: the lent view while a broadcast's loop
+  // hands it over, else its own copy, made now).
+  xml::Element& element();
+  // Its name and payload, without making anything ('to' may be missing).
+  const xml::Element& peek() const { return shared ? shared->stanza : stanza; }
+  // The bytes to write; `scratch` holds a shared delivery's assembled ones.
+  std::string_view wire(std::string& scratch) const;
+  size_t wire_size() const;
+  xml::Element stanza;   // a shared delivery's: empty until element() makes it
   std::string bytes;     // serialized once for every recipient (default namespace jabber:client)
+  std::shared_ptr<const SharedStanza> shared;  // set: a broadcast's recipient (bytes empty)
+  std::string to;                              // its 'to' (a full JID, prepared)
+  // The element of the loop that hands a broadcast's delivery over, with
+  // this recipient's 'to', lent for that synchronous call only (cleared after).
+  struct SharedView* lent = nullptr;
+  bool made = false;  // a shared delivery's `stanza` was made
   // Dispatches (and backlog holds) not settled yet. A stanza fanned out to
   // several sessions is routed again only if none of them wrote it (else a
   // resource that closed would cause duplicates).
@@ -54,6 +86,14 @@ class Router {
   // ended (cut as a slow reader, reset), after the session left the session
   // table and gave up its hold: routed again unless another session took it.
   void reroute_unwritten(std::shared_ptr<Delivery> delivery, unsigned loop);
+  // One stanza (its 'from' set, no 'to') to several full JIDs, only 'to'
+  // differing (a room's broadcast, module.h route_shared): serialized once;
+  // the recipients' hooks (MESSAGE_TO_LOCAL/PRESENCE_TO_LOCAL) run on one
+  // element whose 'to' is set for each in turn; the deliveries to another
+  // loop go in one post per loop. A recipient that is not a bound local
+  // session (or whose hooks changed the stanza) is routed as route() would.
+  // router_fanout.cpp.
+  void route_shared(xml::Element stanza, const std::vector<std::string>& recipients, unsigned loop);
 
  private:
   void dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);
@@ -82,6 +122,10 @@ class Router {
   void undeliverable(std::shared_ptr<Delivery> delivery, unsigned loop);
   // The route to the target loop is at limits.max_route_queue.
   void route_full(std::shared_ptr<Delivery> delivery, unsigned loop);
+
+  // route_shared's deliveries to one loop's sessions (session id, 'to').
+  void deliver_shared(const std::shared_ptr<const SharedStanza>& shared,
+                      std::vector<std::pair<SessionId, std::string>>& batch, unsigned loop);
 
   ServerContext& ctx_;
 };

@@ -304,6 +304,31 @@ void Server::shutdown() {
   started_ = false;
   ctx_->shutting_down = true;
 
+  // 0. Modules learn it first, on every loop, while every session is still
+  // open (PARLEY_EVENT_SERVER_STOPPING: a group chat room tells its occupants
+  // it goes away, status 332). What they route to another loop is queued
+  // there before that loop's close in step 1 (posted after this finished).
+  {
+    auto told = std::make_shared<std::atomic<size_t>>(0);
+    for (auto& loop : ctx_->loops) {
+      LoopContext* lc = loop.get();
+      lc->loop.post([this, lc, told] {
+        if (lc->modules && !lc->module_pause.active()) {
+          for (const std::string& host : ctx_->hosts) {
+            if (lc->modules->hooks_for(PARLEY_EVENT_SERVER_STOPPING, host) == nullptr) continue;
+            parley_event_args args{};
+            args.host = to_pstr(host);
+            run_hooks(*lc->modules, PARLEY_EVENT_SERVER_STOPPING, host, args);
+          }
+        }
+        told->fetch_add(1);
+      });
+    }
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (told->load() < ctx_->loops.size() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+
   // 1. Stop accepting and tell every client (RFC 6120 §4.9.3.22), on its loop.
   // Detached sessions end here too, and what waited for them is routed (to
   // offline storage, say) before the modules stop: wait until every loop did it.

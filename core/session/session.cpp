@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/c2s/c2s_stream.hpp"
+#include "core/modules/element_mutations.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
 #include "core/router/router.hpp"
@@ -191,24 +192,46 @@ void Session::defer_output(const std::shared_ptr<Delivery>& delivery, size_t fil
 
 bool Session::deliver_now(const std::shared_ptr<Delivery>& delivery, size_t filter_from, bool routed) {
   const ModuleTables* tables = loop_.modules.get();
-  bool delivered_hooks = routed && tables && delivery->stanza.name() == "message" &&
+  bool delivered_hooks = routed && tables && delivery->peek().name() == "message" &&
                          tables->hooks_for(PARLEY_EVENT_MESSAGE_DELIVERED, host_) != nullptr;
   bool out_hooks = tables && out_filters_apply(tables->hooks_for(PARLEY_EVENT_STANZA_OUT, host_));
   if (!delivered_hooks && !out_hooks) {
-    if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
+    if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->element(), delivery->bytes);
     return stream_->connection().deliver(delivery);
   }
   if (delivered_hooks) {
     // These hooks only look (module.h): they read the shared stanza, as the
     // other loops of a fanned-out one do meanwhile; nothing is copied.
-    if (run_hook(PARLEY_EVENT_MESSAGE_DELIVERED, const_cast<xml::Element*>(&delivery->stanza)) == PARLEY_HANDLED) {
+    if (run_hook(PARLEY_EVENT_MESSAGE_DELIVERED, &delivery->element()) == PARLEY_HANDLED) {
       delivery->written.store(true, std::memory_order_relaxed);  // a module took it
       return true;
     }
     if (!out_hooks) {
-      if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
+      if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->element(), delivery->bytes);
       return stream_->connection().deliver(delivery);
     }
+  }
+  if (delivery->shared) {
+    // A broadcast's (Router::route_shared): the filters see the element the
+    // delivering loop lends (or this delivery's own), with this session's
+    // 'to'; they may not keep it (a filter that holds a stanza copies it, as
+    // it would the local below). Unchanged by them, the shared bytes are
+    // written: no copy, no serialization for this session.
+    xml::Element& element = delivery->element();
+    const uint64_t before = element_mutations;
+    if (!run_out_filters(element, filter_from)) {
+      delivery->written.store(true, std::memory_order_relaxed);  // a filter took it
+      return true;
+    }
+    if (element_mutations == before) {
+      if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, element, {});
+      return stream_->connection().deliver(delivery);
+    }
+    // A filter changed it: serialized for this session, settled as below.
+    delivery->written.store(true, std::memory_order_relaxed);
+    if (auto untaken = try_write(xml::Element(element)))
+      ctx_.router->reroute_unwritten(std::move(untaken), loop_.loop.index());
+    return true;
   }
   // From here this session's own stanza goes, which the filters may change:
   // ours to settle (routed again through on_unwritten if the connection ends
@@ -255,7 +278,7 @@ std::shared_ptr<Delivery> Session::try_write(xml::Element&& stanza) {
   // One dispatch of our own, given back as the router gives back its own:
   // the connection keeps a hold while the bytes are not written.
   delivery->outstanding.store(1, std::memory_order_relaxed);
-  if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->stanza, delivery->bytes);
+  if (stanza_log_enabled()) [[unlikely]] log_stanza(id_, false, delivery->element(), delivery->bytes);
   if (stream_->connection().deliver(delivery)) {
     delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
     return nullptr;

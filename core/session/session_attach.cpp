@@ -110,7 +110,7 @@ void Session::stop_detach_timer() {
 bool Session::wait(const std::shared_ptr<Delivery>& delivery, size_t filter_from, bool routed) {
   const auto& limits = ctx_.config.limits;
   if (waiting_->stanzas.size() >= limits.max_detached_stanzas ||
-      waiting_->bytes + delivery->bytes.size() > limits.max_detached_bytes) {
+      waiting_->bytes + delivery->wire_size() > limits.max_detached_bytes) {
     // Nobody is reading: the session ends, and what waited (this one too,
     // through the router) goes as for a resource that is gone.
     spdlog::info("c2s {}: detached session {} has {} stanzas ({} bytes) waiting; closing", id_, jid_.full(),
@@ -120,17 +120,17 @@ bool Session::wait(const std::shared_ptr<Delivery>& delivery, size_t filter_from
     return false;
   }
   delivery->outstanding.fetch_add(1, std::memory_order_relaxed);
-  waiting_->bytes += delivery->bytes.size();
+  waiting_->bytes += delivery->wire_size();
   waiting_->stanzas.push_back(Waiting::Entry{delivery, filter_from, routed});
   // Modules see what comes for a detached session (issue 14: a push wakes
   // its client). Routed stanzas only; the hooks only look.
   if (routed && loop_.modules && loop_.modules->hooks_for(PARLEY_EVENT_DETACHED_STANZA, host_) != nullptr) {
     if (!loop_.module_pause.active()) {
-      run_hook(PARLEY_EVENT_DETACHED_STANZA, const_cast<xml::Element*>(&delivery->stanza));
+      run_hook(PARLEY_EVENT_DETACHED_STANZA, &delivery->element());
     } else {
       // Module code waits while modules are swapped; the waiting stanza may
       // be written (and moved from) before then: the hooks get a copy.
-      auto copy = std::make_shared<xml::Element>(delivery->stanza);
+      auto copy = std::make_shared<xml::Element>(delivery->element());
       LoopContext* loop = &loop_;
       SessionId id = id_;
       loop_.module_pause.defer([loop, id, copy] {

@@ -232,6 +232,13 @@ typedef enum parley_event {
    * mod_pep). args->session is the stream's session, args->host its domain.
    * Synchronous: a hook adds what it has now. */
   PARLEY_EVENT_STREAM_FEATURES = 26,
+  /* (issue 15) The server is shutting down gracefully (SIGTERM, server_stop):
+   * run once on every worker loop for every served host (args->host), before
+   * any stream is closed, so what a hook routes or sends now reaches clients
+   * still connected (written before their <system-shutdown/>). A group chat
+   * service tells its occupants the rooms go away (XEP-0045 status 332).
+   * Synchronous; the result is ignored. */
+  PARLEY_EVENT_SERVER_STOPPING = 35,
   /* ---- issue 11: XEP-0227 export and import (events 37-38) ---- */
   /* An account is being exported (parleyctl export): args->user and
    * args->host name it (prepared); args->session is NOT a session here but
@@ -1065,6 +1072,19 @@ typedef struct parley_host_api {
    * namespaces). As the keyval entries: the same thread, order, completion and refusal
    * rules; 1 if under way, 0 if refused. */
   int (*keyval_list)(parley_module* m, parley_str user, parley_map_fn done, void* arg);
+
+  /* ---- issues 15 and 18: a broadcast serialized once ---- */
+  /* Routes `stanza` (its 'from' set; any 'to' is replaced) to each of the
+   * `count` JIDs in `to`, with only 'to' differing: as `count` calls of route
+   * with a copy each, except that the stanza is serialized once and every
+   * recipient's bytes are those with its 'to' spliced in; the recipients'
+   * MESSAGE_TO_LOCAL / PRESENCE_TO_LOCAL hooks run in turn on one element
+   * with that recipient's 'to' (a hook that changes it gets that recipient
+   * its own serialization); the deliveries to another loop's sessions go in
+   * one post per loop. Takes ownership of `stanza` (a message or presence;
+   * anything else is routed copy by copy); `to` is borrowed for the call.
+   * Call on a worker loop (elsewhere it is posted to loop 0, as route). */
+  void (*route_shared)(parley_module* m, parley_element* stanza, const parley_str* to, size_t count);
 } parley_host_api;
 
 #define PARLEY_HOOKS_ALWAYS 0

@@ -149,10 +149,19 @@ class ModMuc : public parley::Module {
     return parley::Outcome::handled;
   }
 
+  // A server shutdown: the rooms of this loop tell their occupants they go
+  // away (332) while the occupants' sessions are still open (the core runs
+  // this on every loop before it closes any stream).
+  parley::Outcome on_server_stopping(const parley::Event&) {
+    for (auto& [jid, room] : rooms_.here().rooms) room->shutdown();
+    return parley::Outcome::pass;
+  }
+
   // Occupants are told the service goes away (332). The loops run no code of
   // this module any more (the core closed its gate first), so the rooms are
   // read here; the presences are routed through loop 0. At a server shutdown
-  // the sessions have closed first and their rooms are empty by now.
+  // the rooms were emptied already (on_server_stopping): an unload or a
+  // reload is what finds occupants here.
   void stop() override {
     for (uint32_t l = 0; l < rooms_.size(); ++l) {
       for (auto& [jid, room] : rooms_.at(l).rooms) room->shutdown();
@@ -461,6 +470,7 @@ PARLEY_MODULE(ModMuc, "mod_muc", "0.1.0",
               parley::option("max_rooms", PARLEY_OPT_INT),
               parley::option("max_affiliations", PARLEY_OPT_INT),
               parley::option("max_rooms_per_user", PARLEY_OPT_INT),
+              parley::hook<&ModMuc::on_server_stopping>(PARLEY_EVENT_SERVER_STOPPING),
               parley::schema("CREATE TABLE mod_muc_rooms (jid TEXT PRIMARY KEY, secret TEXT NOT NULL, "
                              "config TEXT NOT NULL, subject TEXT NOT NULL, subject_nick TEXT NOT NULL)"),
               parley::schema("CREATE TABLE mod_muc_affiliations (room TEXT NOT NULL, jid TEXT NOT NULL, "

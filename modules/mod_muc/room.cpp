@@ -142,6 +142,11 @@ parley::Element Room::presence_of(const Occupant& o, const Occupant* viewer, con
 void Room::broadcast_presence(const Occupant& o, const std::vector<int>& self_codes,
                               const std::vector<int>& all_codes) {
   const bool shown = config_.presence_broadcast.count(o.role) > 0;
+  // The others' copies differ only in whether they show the real JID: one
+  // stanza for each kind of viewer, serialized once (route_shared).
+  std::vector<std::string> seeing, not_seeing;
+  const Occupant* a_seeing = nullptr;
+  const Occupant* a_not_seeing = nullptr;
   for (auto& [real, viewer] : occupants_) {
     if (&viewer == &o) continue;
     if (viewer.nick == o.nick) {
@@ -149,8 +154,16 @@ void Room::broadcast_presence(const Occupant& o, const std::vector<int>& self_co
       continue;
     }
     if (!shown) continue;
-    route(presence_of(o, &viewer, real, false, all_codes));
+    if (jid_visible_to(&viewer)) {
+      seeing.push_back(real);
+      a_seeing = &viewer;
+    } else {
+      not_seeing.push_back(real);
+      a_not_seeing = &viewer;
+    }
   }
+  if (a_seeing) service_.host->route_shared(presence_of(o, a_seeing, {}, false, all_codes), seeing);
+  if (a_not_seeing) service_.host->route_shared(presence_of(o, a_not_seeing, {}, false, all_codes), not_seeing);
   route(presence_of(o, &o, o.real, false, self_codes));
 }
 
@@ -305,12 +318,8 @@ void Room::change_nick(parley::ElementView stanza, Occupant& o, const std::strin
     return error(stanza, "not-acceptable", "cancel", "the nickname is shared by other sessions of the account");
   // §7.6.3: unavailable with the new nick (303), then available under it.
   const bool shown = config_.presence_broadcast.count(o.role) > 0;
-  for (auto& [real, viewer] : occupants_) {
-    if (&viewer != &o && !shown) continue;
-    std::vector<int> codes{303};
-    if (&viewer == &o) codes.push_back(110);
-    route(presence_of(o, &viewer, real, true, codes, nick));
-  }
+  if (shown) to_others(o, [&](const Occupant* viewer) { return presence_of(o, viewer, {}, true, {303}, nick); });
+  route(presence_of(o, &o, o.real, true, {303, 110}, nick));
   drop_nick(o);
   o.nick = nick;
   nicks_[nick].insert(o.real);
@@ -326,15 +335,16 @@ void Room::leave(const std::string& real, std::vector<int> codes, const std::str
   // One of several sessions under the nick: only it learns it left; the nick stays.
   const bool last = sessions_of(o.nick).size() <= 1;
   const bool shown = last && config_.presence_broadcast.count(o.role) > 0;
-  for (auto& [viewer_real, viewer] : occupants_) {
-    if (&viewer != &o && !shown) continue;
-    std::vector<int> c = codes;
-    if (&viewer == &o) c.push_back(110);
-    parley::Element p = presence_of(o, &viewer, viewer_real, true, c, {}, reason, actor);
+  auto make = [&](const Occupant* viewer, const std::vector<int>& c, const std::string& to) {
+    parley::Element p = presence_of(o, viewer, to, true, c, {}, reason, actor);
     if (destroy_el)
       if (auto x = p.child("x", ns_user)) x->add_child(destroy_el.clone());
-    route(std::move(p));
-  }
+    return p;
+  };
+  if (shown) to_others(o, [&](const Occupant* viewer) { return make(viewer, codes, {}); });
+  std::vector<int> self_codes = codes;
+  self_codes.push_back(110);
+  route(make(&o, self_codes, o.real));
   drop_nick(o);
   occupants_.erase(it);
 }

@@ -123,6 +123,27 @@ class Room {
                               const std::string& reason = {}, const std::string& actor = {});
   void broadcast_presence(const Occupant& o, const std::vector<int>& self_codes, const std::vector<int>& all_codes = {});
   bool jid_visible_to(const Occupant* viewer) const;
+  // make(viewer) to every occupant but `o`: one stanza for the viewers that
+  // see real JIDs and one for the others, each serialized once by the host
+  // (route_shared). `o`'s own copy (its own status codes) is the caller's.
+  template <typename Make>
+  void to_others(const Occupant& o, Make make) {
+    std::vector<std::string> seeing, not_seeing;
+    const Occupant* a_seeing = nullptr;
+    const Occupant* a_not_seeing = nullptr;
+    for (auto& [real, viewer] : occupants_) {
+      if (&viewer == &o) continue;
+      if (jid_visible_to(&viewer)) {
+        seeing.push_back(real);
+        a_seeing = &viewer;
+      } else {
+        not_seeing.push_back(real);
+        a_not_seeing = &viewer;
+      }
+    }
+    if (a_seeing) service_.host->route_shared(make(a_seeing), seeing);
+    if (a_not_seeing) service_.host->route_shared(make(a_not_seeing), not_seeing);
+  }
 
   // Messages (room_messages.cpp).
   void groupchat(parley::ElementView stanza, Occupant& sender);
@@ -168,6 +189,8 @@ class Room {
   std::size_t owner_count() const;
   void error(parley::ElementView stanza, std::string_view condition, std::string_view type, std::string_view text = {});
   void route(parley::Element&& stanza) { service_.host->route(std::move(stanza)); }
+  // To every occupant (its real full JID as 'to'), serialized once (room_messages.cpp).
+  void route_to_all(parley::Element&& stanza);
   std::string occupant_jid(const std::string& nick) const { return jid_ + "/" + nick; }
   parley::Element element(std::string_view name, std::string_view xmlns = ns_client) const {
     return service_.host->element(name, xmlns);

@@ -149,12 +149,9 @@ void Room::apply_role(Occupant& o, Role to, const std::string& reason, const std
   if (o.role == to) return;
   o.role = to;
   // Every occupant sees the new role (§8.3, §8.4, §9.6, §9.7).
-  for (auto& [real, viewer] : occupants_) {
-    if (&viewer != &o && config_.presence_broadcast.count(o.role) == 0) continue;
-    std::vector<int> codes;
-    if (&viewer == &o) codes.push_back(110);
-    route(presence_of(o, &viewer, real, false, codes, {}, reason, actor));
-  }
+  if (config_.presence_broadcast.count(o.role) > 0)
+    to_others(o, [&](const Occupant* viewer) { return presence_of(o, viewer, {}, false, {}, {}, reason, actor); });
+  route(presence_of(o, &o, o.real, false, {110}, {}, reason, actor));
 }
 
 void Room::apply_affiliation(const std::string& bare, Affiliation to, const std::string& reason,
@@ -202,12 +199,9 @@ void Room::apply_affiliation(const std::string& bare, Affiliation to, const std:
       continue;
     }
     o->role = default_role(to, config_.moderated);
-    for (auto& [viewer_real, viewer] : occupants_) {
-      if (&viewer != o && config_.presence_broadcast.count(o->role) == 0) continue;
-      std::vector<int> codes;
-      if (&viewer == o) codes.push_back(110);
-      route(presence_of(*o, &viewer, viewer_real, false, codes, {}, reason, actor));
-    }
+    if (config_.presence_broadcast.count(o->role) > 0)
+      to_others(*o, [&](const Occupant* viewer) { return presence_of(*o, viewer, {}, false, {}, {}, reason, actor); });
+    route(presence_of(*o, o, o->real, false, {110}, {}, reason, actor));
   }
 }
 

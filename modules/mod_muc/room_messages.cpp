@@ -65,15 +65,18 @@ void Room::groupchat(parley::ElementView stanza, Occupant& sender) {
     if (uint64_t id = archive(out, sender.nick))
       out.add_child("stanza-id", "urn:xmpp:sid:0").set_attr("id", std::to_string(id)).set_attr("by", jid_);
   }
-  // One serialization per occupant: the SDK has no shared-buffer send (route
-  // takes an element each), so each occupant gets its own copy.
-  for (const auto& [real, viewer] : occupants_) {
-    parley::Element copy = out.clone();
-    copy.set_attr("to", real);
-    route(std::move(copy));
-  }
+  // Serialized once by the host and shared by every occupant's delivery,
+  // only 'to' differing (route_shared).
+  route_to_all(out.clone());
   wake_absent_members(service_, affiliations_, occupants_, out);  // room_push.hpp (issue 14)
   if (has_body) remember(std::move(out));
+}
+
+void Room::route_to_all(parley::Element&& stanza) {
+  std::vector<std::string> to;
+  to.reserve(occupants_.size());
+  for (const auto& [real, o] : occupants_) to.push_back(real);
+  service_.host->route_shared(std::move(stanza), to);
 }
 
 void Room::remember(parley::Element&& message) {
@@ -103,11 +106,9 @@ void Room::private_message(parley::ElementView stanza, Occupant& sender, const s
   out.remove_children("occupant-id", ns_oid);
   if (!out.child("x", ns_user)) out.add_child("x", ns_user);
   out.add_child("occupant-id", ns_oid).set_attr("id", sender.oid);
-  for (Occupant* session : sessions_of(nick)) {  // every session of the occupant
-    parley::Element copy = out.clone();
-    copy.set_attr("to", session->real);
-    route(std::move(copy));
-  }
+  std::vector<std::string> to;  // every session of the occupant
+  for (Occupant* session : sessions_of(nick)) to.push_back(session->real);
+  service_.host->route_shared(std::move(out), to);
 }
 
 void Room::mediated_invite(parley::ElementView stanza, const std::string& from, parley::ElementView invite) {
@@ -212,13 +213,11 @@ void Room::voice_request(parley::ElementView stanza, const std::string& from, pa
 }
 
 void Room::status_message(const std::vector<int>& codes) {
-  for (const auto& [real, viewer] : occupants_) {
-    parley::Element m = element("message");
-    m.set_attr("from", jid_).set_attr("to", real).set_attr("type", "groupchat");
-    auto x = m.add_child("x", ns_user);
-    for (int code : codes) x.add_child("status", ns_user).set_attr("code", std::to_string(code));
-    route(std::move(m));
-  }
+  parley::Element m = element("message");
+  m.set_attr("from", jid_).set_attr("type", "groupchat");
+  auto x = m.add_child("x", ns_user);
+  for (int code : codes) x.add_child("status", ns_user).set_attr("code", std::to_string(code));
+  route_to_all(std::move(m));
 }
 
 }  // namespace muc

@@ -438,6 +438,11 @@ class Host {
   // that uses this Host (tests).
   void forget_all() noexcept;
 
+  // issues 15 and 18: a broadcast serialized once (module.h route_shared;
+  // parley/sdk/broadcast.hpp). On a host without the entry: a copy routed each.
+  bool supports_route_shared() const noexcept;
+  void route_shared(Element&& stanza, const std::vector<std::string>& to) const;
+
  private:
   const parley_host_api* table() const {
     if (!api_) detail::fail("parley: host not attached");
@@ -514,3 +519,4 @@ class Host {
 #include "parley/sdk/host_calls.hpp"
 #define PARLEY_SDK_KEYVAL_CALLS
 #include "parley/sdk/keyval.hpp"
+#include "parley/sdk/broadcast.hpp"
