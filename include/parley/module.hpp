@@ -38,4 +38,5 @@
 #include "parley/sdk/http_client.hpp"
 #include "parley/sdk/http.hpp"
 #include "parley/sdk/admin.hpp"
+#include "parley/sdk/account_admin.hpp"  // h-admin (issue 17): disabled accounts, lists, events 27-28
 #include "parley/sdk/declare.hpp"
