@@ -303,6 +303,11 @@ void C2sStream::sasl_plain(std::string_view message) {
     bool failed = !record;
     bool ok = false;
     bool disabled = false;
+    // Logged as the SCRAM path's (the PLAIN path said nothing: found by
+    // test_logging's storage error test).
+    if (failed)
+      spdlog::error("event=storage_error what=credentials user={}@{} error={}", log_value(username), host,
+                    log_value(record.error().message));
     if (!failed) {
       // A missing account costs the same key derivation as a wrong password:
       // the answer's timing does not tell whether the account exists.
