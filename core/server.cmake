@@ -38,6 +38,7 @@ add_library(parley_core STATIC
   modules/host_api_http.cpp
   modules/host_api_http_client.cpp
   modules/host_api_admin.cpp
+  modules/host_api_account_admin.cpp
   modules/pending_iqs.cpp
   modules/module_metrics.cpp
   modules/module_counters.cpp

@@ -45,6 +45,11 @@ class AccountBackend {
   virtual Result<bool, Error> user_exists(std::string_view host, std::string_view user) = 0;
   // The host's user names, sorted bytewise.
   virtual Result<std::vector<std::string>, Error> list_users(std::string_view host) = 0;
+  // XEP-0133 disable-user / reenable-user: the flag (get_credentials reports it in
+  // ScramRecord::account_disabled). false: no such user.
+  virtual Result<bool, Error> set_disabled(std::string_view host, std::string_view user, bool disabled) = 0;
+  // The host's disabled user names, sorted bytewise.
+  virtual Result<std::vector<std::string>, Error> list_disabled(std::string_view host) = 0;
 };
 
 class AccountStore {

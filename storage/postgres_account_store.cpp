@@ -11,7 +11,7 @@ namespace postgres_accounts {
 
 namespace {
 
-constexpr std::array<std::string_view, 1> kMigrations = {
+constexpr std::array<std::string_view, 2> kMigrations = {
     // As the SQLite tables (user_store.cpp): accounts, and their SCRAM records, deleted
     // with the account.
     "CREATE TABLE users ("
@@ -29,6 +29,8 @@ constexpr std::array<std::string_view, 1> kMigrations = {
     "  server_key BYTEA NOT NULL,"
     "  PRIMARY KEY (host, username, mechanism),"
     "  FOREIGN KEY (host, username) REFERENCES users (host, username) ON DELETE CASCADE);",
+    // 2 (XEP-0133 disable-user): a disabled account keeps its data and cannot log in.
+    "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;",
 };
 
 }  // namespace
@@ -137,8 +139,9 @@ Result<std::optional<ScramRecord>, Error> PgAccountBackend::get_credentials(std:
                       PgParam::text(std::string(mechanism))};
   auto r = look_up([&] {
     return conn_->run(
-        "SELECT salt, iterations, stored_key, server_key FROM scram_credentials "
-        "WHERE host = $1 AND username = $2 AND mechanism = $3",
+        "SELECT c.salt, c.iterations, c.stored_key, c.server_key, u.disabled FROM scram_credentials c "
+        "JOIN users u ON u.host = c.host AND u.username = c.username "
+        "WHERE c.host = $1 AND c.username = $2 AND c.mechanism = $3",
         params);
   });
   if (!r) return unexpected(to_error(r.error()));
@@ -149,6 +152,7 @@ Result<std::optional<ScramRecord>, Error> PgAccountBackend::get_credentials(std:
   c.iterations = static_cast<uint32_t>(r->int64(0, 1));
   c.stored_key = std::string(r->bytes(0, 2));
   c.server_key = std::string(r->bytes(0, 3));
+  c.account_disabled = r->int64(0, 4) != 0;
   return std::optional<ScramRecord>(std::move(c));
 }
 
@@ -166,6 +170,29 @@ Result<std::vector<std::string>, Error> PgAccountBackend::list_users(std::string
   // COLLATE "C": bytewise, as SQLite's BINARY (the order parleyctl list-users shows).
   auto r = look_up([&] {
     return conn_->run("SELECT username FROM users WHERE host = $1 ORDER BY username COLLATE \"C\"",
+                      std::span(&param, 1));
+  });
+  if (!r) return unexpected(to_error(r.error()));
+  std::vector<std::string> out;
+  out.reserve(static_cast<size_t>(r->rows()));
+  for (int i = 0; i < r->rows(); ++i) out.emplace_back(r->bytes(i, 0));
+  return out;
+}
+
+Result<bool, Error> PgAccountBackend::set_disabled(std::string_view host, std::string_view user, bool disabled) {
+  if (auto u = usable(); !u) return unexpected(u.error());
+  PgParam params[] = {PgParam::text(std::string(host)), PgParam::text(std::string(user)),
+                      PgParam::integer(disabled ? 1 : 0)};
+  auto r = conn_->run("UPDATE users SET disabled = $3::integer WHERE host = $1 AND username = $2", params);
+  if (!r) return unexpected(to_error(r.error()));
+  return r->affected() > 0;
+}
+
+Result<std::vector<std::string>, Error> PgAccountBackend::list_disabled(std::string_view host) {
+  if (auto u = usable(); !u) return unexpected(u.error());
+  PgParam param = PgParam::text(std::string(host));
+  auto r = look_up([&] {
+    return conn_->run("SELECT username FROM users WHERE host = $1 AND disabled <> 0 ORDER BY username COLLATE \"C\"",
                       std::span(&param, 1));
   });
   if (!r) return unexpected(to_error(r.error()));

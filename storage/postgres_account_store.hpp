@@ -49,6 +49,8 @@ class PgAccountBackend final : public AccountBackend {
                                                             std::string_view mechanism) override;
   Result<bool, Error> user_exists(std::string_view host, std::string_view user) override;
   Result<std::vector<std::string>, Error> list_users(std::string_view host) override;
+  Result<bool, Error> set_disabled(std::string_view host, std::string_view user, bool disabled) override;
+  Result<std::vector<std::string>, Error> list_disabled(std::string_view host) override;
 
  private:
   Result<void, Error> usable() const;

@@ -34,6 +34,12 @@ class SqliteAccountBackend final : public AccountBackend {
   Result<std::vector<std::string>, Error> list_users(std::string_view host) override {
     return user_store::list_users(db_, host);
   }
+  Result<bool, Error> set_disabled(std::string_view host, std::string_view user, bool disabled) override {
+    return user_store::set_disabled(db_, host, user, disabled);
+  }
+  Result<std::vector<std::string>, Error> list_disabled(std::string_view host) override {
+    return user_store::list_disabled(db_, host);
+  }
 
  private:
   Database& db_;

@@ -6,7 +6,7 @@ namespace parley::storage::user_store {
 
 namespace {
 
-constexpr std::array<std::string_view, 1> kSteps = {
+constexpr std::array<std::string_view, 2> kSteps = {
     // 1: accounts, and their SCRAM records (deleted with the account).
     "CREATE TABLE users ("
     "  host TEXT NOT NULL,"
@@ -25,6 +25,8 @@ constexpr std::array<std::string_view, 1> kSteps = {
     "  PRIMARY KEY (host, username, mechanism),"
     "  FOREIGN KEY (host, username) REFERENCES users (host, username) ON DELETE CASCADE"
     ") WITHOUT ROWID;",
+    // 2 (XEP-0133 disable-user): a disabled account keeps its data and cannot log in.
+    "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;",
 };
 
 // Resets a cached statement when the function using it returns, so that it never keeps
@@ -147,8 +149,9 @@ Result<bool, Error> set_credentials(Database& db, std::string_view host, std::st
 Result<std::optional<ScramRecord>, Error> get_credentials(Database& db, std::string_view host,
                                                           std::string_view user, std::string_view mechanism) {
   auto st = db.prepare(
-      "SELECT salt, iterations, stored_key, server_key FROM scram_credentials"
-      " WHERE host = ?1 AND username = ?2 AND mechanism = ?3");
+      "SELECT c.salt, c.iterations, c.stored_key, c.server_key, u.disabled FROM scram_credentials c"
+      " JOIN users u ON u.host = c.host AND u.username = c.username"
+      " WHERE c.host = ?1 AND c.username = ?2 AND c.mechanism = ?3");
   if (!st) return unexpected(std::move(st).error());
   Using s(*st);
   PARLEY_TRY(s->bind(1, host));
@@ -167,6 +170,7 @@ Result<std::optional<ScramRecord>, Error> get_credentials(Database& db, std::str
   r.iterations = static_cast<uint32_t>(iterations);
   r.stored_key = std::string(s->column_blob(2));
   r.server_key = std::string(s->column_blob(3));
+  r.account_disabled = s->column_int64(4) != 0;
   return std::optional<ScramRecord>(std::move(r));
 }
 
@@ -176,6 +180,32 @@ Result<bool, Error> user_exists(Database& db, std::string_view host, std::string
 
 Result<std::vector<std::string>, Error> list_users(Database& db, std::string_view host) {
   auto st = db.prepare("SELECT username FROM users WHERE host = ?1 ORDER BY username");
+  if (!st) return unexpected(std::move(st).error());
+  Using s(*st);
+  PARLEY_TRY(s->bind(1, host));
+  std::vector<std::string> users;
+  for (;;) {
+    auto row = s->step();
+    if (!row) return unexpected(std::move(row).error());
+    if (!*row) break;
+    users.emplace_back(s->column_text(0));
+  }
+  return users;
+}
+
+Result<bool, Error> set_disabled(Database& db, std::string_view host, std::string_view user, bool disabled) {
+  auto st = db.prepare("UPDATE users SET disabled = ?3 WHERE host = ?1 AND username = ?2");
+  if (!st) return unexpected(std::move(st).error());
+  Using s(*st);
+  PARLEY_TRY(s->bind(1, host));
+  PARLEY_TRY(s->bind(2, user));
+  PARLEY_TRY(s->bind(3, static_cast<int64_t>(disabled ? 1 : 0)));
+  PARLEY_TRY(s->run());
+  return db.changes() > 0;
+}
+
+Result<std::vector<std::string>, Error> list_disabled(Database& db, std::string_view host) {
+  auto st = db.prepare("SELECT username FROM users WHERE host = ?1 AND disabled != 0 ORDER BY username");
   if (!st) return unexpected(std::move(st).error());
   Using s(*st);
   PARLEY_TRY(s->bind(1, host));

@@ -24,6 +24,10 @@ struct ScramRecord {
   uint32_t iterations = 0;
   std::string stored_key;  // raw bytes
   std::string server_key;  // raw bytes
+  // Read by get_credentials only (ignored when written): the account is
+  // disabled (XEP-0133 disable-user), so a login that proves the password is
+  // answered <account-disabled/> (RFC 6120 6.5.1). One query for both.
+  bool account_disabled = false;
 };
 
 namespace user_store {
@@ -45,6 +49,11 @@ Result<std::optional<ScramRecord>, Error> get_credentials(Database& db, std::str
 Result<bool, Error> user_exists(Database& db, std::string_view host, std::string_view user);
 // The host's user names, sorted (bytewise, i.e. by code point).
 Result<std::vector<std::string>, Error> list_users(Database& db, std::string_view host);
+
+// Disables (or re-enables) the account; it keeps its data. false: no such user.
+Result<bool, Error> set_disabled(Database& db, std::string_view host, std::string_view user, bool disabled);
+// The host's disabled user names, sorted as list_users.
+Result<std::vector<std::string>, Error> list_disabled(Database& db, std::string_view host);
 
 }  // namespace user_store
 }  // namespace parley::storage

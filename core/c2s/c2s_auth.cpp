@@ -194,6 +194,8 @@ void C2sStream::sasl_start(const xml::Element& auth) {
     loop->loop.post([loop, id, username, hash, failed, found = std::move(found)] {
       C2sStream* self = loop->stream_of(id);
       if (self == nullptr || self->state_ != State::authenticating || !self->scram_) return;
+      // Told only once the client proved the password (sasl_response).
+      self->account_disabled_ = found && found->account_disabled;
       if (failed) {
         // The outcome first, then what the client pipelined after it.
         self->sasl_failure(sasl::Failure::temporary_auth_failure);
@@ -250,6 +252,12 @@ void C2sStream::sasl_response(const xml::Element& response) {
       return;
     }
   }
+  // XEP-0133 disable-user: the right password, a disabled account (RFC 6120 6.5.1).
+  if (account_disabled_) {
+    account_disabled_ = false;
+    sasl_failure(sasl::Failure::account_disabled);
+    return;
+  }
   sasl_success(*final_message);
 }
 
@@ -294,14 +302,22 @@ void C2sStream::sasl_plain(std::string_view message) {
     auto record = accounts.get_credentials(host, username, "SCRAM-SHA-256");
     bool failed = !record;
     bool ok = false;
+    bool disabled = false;
+    // Logged as the SCRAM path's (the PLAIN path said nothing: found by
+    // test_logging's storage error test).
+    if (failed)
+      spdlog::error("event=storage_error what=credentials user={}@{} error={}", log_value(username), host,
+                    log_value(record.error().message));
     if (!failed) {
       // A missing account costs the same key derivation as a wrong password:
       // the answer's timing does not tell whether the account exists.
       sasl::ScramCredentials creds = record->has_value() ? to_credentials(sasl::Hash::sha256, **record)
                                                          : dummy_credentials(sasl::Hash::sha256, username);
       ok = sasl::verify_prepared_password(creds, secret) && record->has_value();
+      // Told only to a client that gave the password (XEP-0133 disable-user, RFC 6120 6.5.1).
+      disabled = ok && (*record)->account_disabled;
     }
-    loop->loop.post([loop, id, username, failed, ok] {
+    loop->loop.post([loop, id, username, failed, ok, disabled] {
       C2sStream* self = loop->stream_of(id);
       if (self == nullptr || self->state_ != State::authenticating) return;
       // The outcome first, then what the client pipelined after it.
@@ -309,6 +325,8 @@ void C2sStream::sasl_plain(std::string_view message) {
         self->sasl_failure(sasl::Failure::temporary_auth_failure, {}, username);
       } else if (!ok) {
         self->sasl_failure(sasl::Failure::not_authorized, {}, username);
+      } else if (disabled) {
+        self->sasl_failure(sasl::Failure::account_disabled, {}, username);
       } else {
         self->session_->set_jid(Jid::make(username, self->host()).value_or(Jid()));
         self->sasl_success({});

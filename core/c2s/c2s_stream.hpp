@@ -195,6 +195,10 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   bool parser_read_ = false;     // bytes parsed since the sweep's last look
   uint8_t auth_failures_ = 0;
   uint8_t module_holds_ = 0;
+  // SCRAM: the account fetched at client-first is disabled (XEP-0133); answered
+  // <account-disabled/> once the client proved the password. (In the padding
+  // before auth_deadline_s_: the stream does not grow.)
+  bool account_disabled_ = false;
   // Loop time (seconds, rounded up) by which the stream must be online.
   uint32_t auth_deadline_s_ = 0;
 

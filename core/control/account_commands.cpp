@@ -17,12 +17,15 @@ namespace parley::control {
 
 namespace {
 
-constexpr std::array<AccountCommandSpec, 5> kSpecs = {{
+constexpr std::array<AccountCommandSpec, 7> kSpecs = {{
     {"register", "USER HOST PASSWORD", 3, true, "create an account"},
     {"unregister", "USER HOST", 2, true, "delete an account"},
     {"passwd", "USER HOST PASSWORD", 3, true, "change an account's password"},
     {"list-users", "HOST", 1, false, "list the accounts of a host"},
     {"check-password", "USER HOST PASSWORD", 3, false, "exit code 0 if it is the account's password (prints nothing)"},
+    // h-admin (XEP-0133 disable-user, ejabberd's ban_account): the account keeps its data.
+    {"ban-account", "USER HOST", 2, true, "disable an account: it cannot log in, its sessions end"},
+    {"unban-account", "USER HOST", 2, true, "re-enable a disabled account"},
 }};
 
 struct Account {
@@ -160,6 +163,16 @@ AccountResult check_password(storage::AccountBackend& db, const config::Config& 
   return std::string();
 }
 
+AccountResult set_account_disabled(storage::AccountBackend& db, const config::Config& config, std::string_view user,
+                                   std::string_view host, bool disabled) {
+  auto account = checked_account(config, user, host);
+  if (!account) return unexpected(std::move(account).error().message);
+  auto changed = db.set_disabled(account->host, account->user, disabled);
+  if (!changed) return unexpected(storage_failure(changed.error()));
+  if (!*changed) return unexpected("User " + account->jid() + " does not exist");
+  return "User " + account->jid() + (disabled ? " disabled" : " re-enabled");
+}
+
 AccountResult list_accounts(storage::AccountBackend& db, const config::Config& config, std::string_view host) {
   auto checked = check_host(config, host);
   if (!checked) return unexpected(std::move(checked).error());
@@ -248,6 +261,8 @@ AccountResult run_account_command(storage::AccountBackend& db, const config::Con
   if (name == "unregister") return unregister_account(db, config, argv[1], argv[2]);
   if (name == "passwd") return change_password(db, config, argv[1], argv[2], argv[3]);
   if (name == "check-password") return check_password(db, config, argv[1], argv[2], argv[3]);
+  if (name == "ban-account" || name == "unban-account")
+    return set_account_disabled(db, config, argv[1], argv[2], name == "ban-account");
   return list_accounts(db, config, argv[1]);
 }
 

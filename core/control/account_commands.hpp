@@ -63,6 +63,10 @@ AccountResult check_password(storage::AccountBackend& db, const config::Config& 
                              std::string_view host, std::string_view password);
 // The host's users, one per line, sorted; empty when there are none.
 AccountResult list_accounts(storage::AccountBackend& db, const config::Config& config, std::string_view host);
+// ban-account / unban-account (h-admin, XEP-0133 disable-user): the account store's
+// disabled flag; the running server also ends a banned account's sessions.
+AccountResult set_account_disabled(storage::AccountBackend& db, const config::Config& config, std::string_view user,
+                                   std::string_view host, bool disabled);
 
 // SCRAM-SHA-1 and SCRAM-SHA-256 records for a password (SASLprep'd here).
 Result<std::vector<storage::ScramRecord>, std::string> derive_scram_records(std::string_view password);

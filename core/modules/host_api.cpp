@@ -10,6 +10,7 @@
 #include "core/modules/element_mutations.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/host_api_admin.hpp"
+#include "core/modules/host_api_account_admin.hpp"
 #include "core/modules/host_api_archive.hpp"
 #include "core/modules/host_api_stores.hpp"
 #include "core/modules/host_api_http.hpp"
@@ -432,7 +433,8 @@ void* session_get_data(parley_module* m, parley_session_id session) {
 int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session) {
   const bool node_fold = event == PARLEY_EVENT_DISCO_NODE_INFO || event == PARLEY_EVENT_DISCO_NODE_ITEMS;
   if ((event != PARLEY_EVENT_DISCO_INFO && event != PARLEY_EVENT_ACCOUNT_DISCO_INFO &&
-       event != PARLEY_EVENT_ACCOUNT_DISCO_ITEMS && event != PARLEY_EVENT_WAKE_UP && !node_fold) ||
+       event != PARLEY_EVENT_ACCOUNT_DISCO_ITEMS && event != PARLEY_EVENT_WAKE_UP && !node_fold &&
+       event != PARLEY_EVENT_ADMIN_USER_QUERY && event != PARLEY_EVENT_ADMIN_USER_ANSWER) ||
       acc == nullptr)
     return -2;
   parley_event_args args{};
@@ -462,6 +464,11 @@ int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_sessi
       user = account->local();
       args.user = to_pstr(user);
     }
+  // (h-admin) The account asked about names itself.
+  if (event == PARLEY_EVENT_ADMIN_USER_QUERY) {
+    user = std::string(el(acc)->attr("user"));
+    args.user = to_pstr(user);
+  }
   // A fold is synchronous, so it cannot wait out a reload: it leaves out the
   // module being swapped (whose state may be being saved) until the end of it.
   return run_hooks(*loop.modules, static_cast<parley_event>(event), m->host, args, &loop.module_pause);
@@ -724,6 +731,10 @@ const parley_host_api table = {
     &host_stores::keyval_list,
     // issues 15 and 18: a broadcast serialized once
     &route_shared,
+    // h-admin (issue 17): disabled accounts, account lists, session addresses
+    &host_account_admin::account_set_disabled,
+    &host_account_admin::account_list,
+    &host_account_admin::user_addresses,
 };
 
 }  // namespace

@@ -39,6 +39,16 @@ void announce_account_change(ServerContext& ctx, const Jid& account, bool remove
   }
 }
 
+void close_account_sessions(ServerContext& ctx, const Jid& account, std::string_view text) {
+  for (const SessionRef& ref : ctx.sessions.sessions_of(account.bare_str())) {
+    LoopContext* owner = ctx.loops[loop_of(ref.id)].get();
+    SessionId id = ref.id;
+    owner->loop.post([owner, id, text = std::string(text)] {
+      if (Session* session = owner->find(id)) session->close("not-authorized", text);
+    });
+  }
+}
+
 namespace {
 
 enum class Operation { create, set_password, remove };

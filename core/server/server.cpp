@@ -403,6 +403,11 @@ void Server::shutdown() {
 }
 
 void Server::on_account_change(const std::vector<std::string>& argv) {
+  // h-admin: a banned account's sessions end (as the module entry's: host_api_account_admin.cpp).
+  if (argv.size() >= 3 && argv[0] == "ban-account") {
+    if (auto jid = Jid::make(argv[1], argv[2])) close_account_sessions(*ctx_, *jid, "Account disabled");
+    return;
+  }
   if (argv.size() < 3 || (argv[0] != "register" && argv[0] != "unregister")) return;
   auto jid = Jid::make(argv[1], argv[2]);
   if (!jid) return;

@@ -232,6 +232,27 @@ typedef enum parley_event {
    * mod_pep). args->session is the stream's session, args->host its domain.
    * Synchronous: a hook adds what it has now. */
   PARLEY_EVENT_STREAM_FEATURES = 26,
+  /* ---- h-admin (issue 17): what modules know of an account, for XEP-0133 (events 27-28) ---- */
+  /* Fold: a module serving service administration (mod_adhoc: get-user-roster,
+   * get-user-lastlogin, user-stats) asks what the other modules know of an
+   * account, without naming them. args->acc is
+   *   <query xmlns='urn:parley:admin-user:0' user='LOCALPART' token='T' answers='0'/>
+   * (args->user and args->host name the account; run_fold sets args->user from
+   * the 'user' attribute). A module that keeps something about accounts adds 1
+   * to 'answers' during its hook and returns PASS, so that every listener hears
+   * it; it then raises PARLEY_EVENT_ADMIN_USER_ANSWER exactly once, now or
+   * later, ON THE LOOP THAT RAN ITS HOOK (a storage or store completion comes
+   * back there). The raiser reads 'answers' after run_fold to know how many
+   * answers to wait for. On the raising module's loop. */
+  PARLEY_EVENT_ADMIN_USER_QUERY = 27,
+  /* Fold: one answer, raised with run_fold by the module that counted itself in:
+   *   <answer xmlns='urn:parley:admin-user:0' token='T'>PAYLOAD</answer>
+   * PAYLOAD: mod_roster's <query xmlns='jabber:iq:roster'> with the account's
+   * items (RFC 6121 2.1); mod_last's <last xmlns='jabber:iq:last' stamp='UNIX
+   * SECONDS'/> of the last logout (no stamp: none recorded); an empty answer
+   * when the module failed to read (it logged why). The module that asked
+   * matches the token; hooks must not change acc and return PASS. */
+  PARLEY_EVENT_ADMIN_USER_ANSWER = 28,
   /* (issue 15) The server is shutting down gracefully (SIGTERM, server_stop):
    * run once on every worker loop for every served host (args->host), before
    * any stream is closed, so what a hook routes or sends now reaches clients
@@ -1085,6 +1106,36 @@ typedef struct parley_host_api {
    * anything else is routed copy by copy); `to` is borrowed for the call.
    * Call on a worker loop (elsewhere it is posted to loop 0, as route). */
   void (*route_shared)(parley_module* m, parley_element* stanza, const parley_str* to, size_t count);
+  /* ---- h-admin (issue 17): disabled accounts, account lists, session addresses (XEP-0133;
+   * check with PARLEY_HOST_HAS(host, user_addresses)) ---- */
+  /* Disables (disabled != 0) or re-enables the account `user` (a localpart) of this
+   * module's host. The flag is kept with the account in the account store (SQLite or
+   * PostgreSQL, as the accounts); a disabled account keeps its data, and a login that
+   * proves its password is answered <failure><account-disabled/></failure> (RFC 6120
+   * 6.5.1). Disabling ends the account's sessions (stream error <not-authorized/>).
+   * `done` runs later on the calling loop as account_create's: "" or "item-not-found"
+   * (no such account), "jid-malformed", "internal-server-error"; never once the module
+   * has been stopped. Call on a worker loop; owns nothing. */
+  void (*account_set_disabled)(parley_module* m, parley_str user, int disabled, parley_account_fn done, void* arg);
+  /* The accounts of this module's host (which = 0: all of them; 1: the disabled ones),
+   * sorted bytewise; with a non-empty `user` (a localpart), only that account, if it is
+   * one of them (an existence check: 0 or 1 names). `done` runs later on the calling
+   * loop with their localparts (borrowed for the call) and an empty condition, or count
+   * 0 and "internal-server-error". Never once the module has been stopped. Call on a
+   * worker loop; owns nothing. */
+  void (*account_list)(parley_module* m, int which, parley_str user,
+                       void (*done)(void* arg, const parley_str* users, size_t count, parley_str condition),
+                       void* arg);
+  /* The remote address (IP) of each bound session of the local user `bare_jid` of this
+   * module's host: each session's loop is asked (the connection is its); `done` runs
+   * later on the calling loop, exactly once, with the sessions' full JIDs and addresses
+   * (parallel arrays of `count`, borrowed for the call; a session that ended meanwhile
+   * is left out). Never once the module has been stopped. Call on a worker loop; owns
+   * nothing. */
+  void (*user_addresses)(parley_module* m, parley_str bare_jid,
+                         void (*done)(void* arg, const parley_str* full_jids, const parley_str* addresses,
+                                      size_t count),
+                         void* arg);
 } parley_host_api;
 
 #define PARLEY_HOOKS_ALWAYS 0

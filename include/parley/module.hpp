@@ -39,4 +39,5 @@
 #include "parley/sdk/http.hpp"
 #include "parley/sdk/admin.hpp"
 #include "parley/sdk/account_data.hpp"
+#include "parley/sdk/account_admin.hpp"  // h-admin (issue 17): disabled accounts, lists, events 27-28
 #include "parley/sdk/declare.hpp"

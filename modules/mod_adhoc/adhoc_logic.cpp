@@ -139,6 +139,52 @@ std::vector<CommandSpec> make_commands() {
                              {"3 minutes", "180"}, {"4 minutes", "240"}, {"5 minutes", "300"}},
                             true},
                   FieldSpec{"announcement", FieldType::text_multi, "Announcement"}}}}});
+  // h-admin: the rest of XEP-0133 section 4 that Parley can do (edit-blacklist,
+  // edit-whitelist, get-user-password, edit-admin and restart are not offered:
+  // see docs/modules/mod_adhoc.md).
+  c.push_back(CommandSpec{
+      "http://jabber.org/protocol/admin#disable-user", "Disable a User", true,
+      {StageSpec{"Disabling a User", "Fill out this form to disable a user.",
+                 {form_type(), FieldSpec{"accountjids", FieldType::jid_multi, "The Jabber ID(s) to disable", true}}}}});
+  c.push_back(CommandSpec{
+      "http://jabber.org/protocol/admin#reenable-user", "Re-Enable a User", true,
+      {StageSpec{"Re-Enabling a User", "Fill out this form to re-enable a user.",
+                 {form_type(),
+                  FieldSpec{"accountjids", FieldType::jid_multi, "The Jabber ID(s) to re-enable", true}}}}});
+  c.push_back(CommandSpec{
+      "http://jabber.org/protocol/admin#get-user-roster", "Get User Roster", true,
+      {StageSpec{"Getting a User's Roster", "Fill out this form to get a user's roster.",
+                 {form_type(), FieldSpec{"accountjids", FieldType::jid_multi,
+                                         "The Jabber ID(s) for which to retrieve the roster", true}}}}});
+  c.push_back(CommandSpec{
+      "http://jabber.org/protocol/admin#get-user-lastlogin", "Get User Last Login Time", true,
+      {StageSpec{"Getting a User's Last Login Time", "Fill out this form to get a user's last login time.",
+                 {form_type(), FieldSpec{"accountjids", FieldType::jid_multi,
+                                         "The Jabber ID(s) for which to retrieve the last login time", true}}}}});
+  c.push_back(CommandSpec{
+      "http://jabber.org/protocol/admin#user-stats", "Get User Statistics", true,
+      {StageSpec{"Get User Statistics", "Fill out this form to gather user statistics.",
+                 {form_type(), FieldSpec{"accountjid", FieldType::jid_single, "The Jabber ID for statistics", true}}}}});
+  c.push_back(CommandSpec{"http://jabber.org/protocol/admin#get-disabled-users-num", "Get Number of Disabled Users",
+                          true, {}});
+  c.push_back(CommandSpec{"http://jabber.org/protocol/admin#get-idle-users-num", "Get Number of Idle Users", true,
+                          {}});
+  c.push_back(CommandSpec{"http://jabber.org/protocol/admin#get-registered-users-list",
+                          "Get List of Registered Users", true,
+                          {users_list_stage("Requesting List of Registered Users",
+                                            "Fill out this form to request the registered users of this service.")}});
+  c.push_back(CommandSpec{"http://jabber.org/protocol/admin#get-disabled-users-list", "Get List of Disabled Users",
+                          true,
+                          {users_list_stage("Requesting List of Disabled Users",
+                                            "Fill out this form to request the disabled users of this service.")}});
+  c.push_back(CommandSpec{"http://jabber.org/protocol/admin#get-idle-users", "Get List of Idle Users", true,
+                          {users_list_stage("Requesting List of Idle Users",
+                                            "Fill out this form to request the idle users of this service.")}});
+  c.push_back(CommandSpec{
+      "http://jabber.org/protocol/admin#set-welcome", "Set Welcome Message", true,
+      {StageSpec{"Setting the Welcome Message", "Fill out this form to set the welcome message.",
+                 {form_type(), FieldSpec{"welcome", FieldType::text_multi, "Welcome Message", true}}}}});
+  c.push_back(CommandSpec{"http://jabber.org/protocol/admin#delete-welcome", "Delete Welcome Message", true, {}});
   // Parley's own (XEP-0133 section 4 allows more): two stages, the second
   // built from the first (the user's resources, to choose which to end).
   c.push_back(CommandSpec{
@@ -209,6 +255,28 @@ std::optional<std::string> check_choices(const Form& form, std::string_view var,
     if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
       return "'" + v + "' is not one of the choices offered";
   return std::nullopt;
+}
+
+bool acceptable_language(std::string_view tag) {
+  // RFC 5646's shape (what xml:lang holds): subtags of 1 to 8 letters or
+  // digits joined by '-', the first letters only (or the private "x", "i").
+  if (tag.empty() || tag.size() > 64) return false;
+  size_t start = 0;
+  bool first = true;
+  while (start <= tag.size()) {
+    size_t end = tag.find('-', start);
+    if (end == std::string_view::npos) end = tag.size();
+    std::string_view sub = tag.substr(start, end - start);
+    if (sub.empty() || sub.size() > 8) return false;
+    for (char c : sub) {
+      bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+      bool digit = c >= '0' && c <= '9';
+      if (!letter && !(digit && !first)) return false;
+    }
+    first = false;
+    start = end + 1;
+  }
+  return true;
 }
 
 std::optional<size_t> parse_max_items(std::string_view value) {

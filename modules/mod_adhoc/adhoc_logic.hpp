@@ -85,6 +85,12 @@ std::optional<std::string> check_submission(const StageSpec& stage, const Form& 
 std::optional<std::string> check_choices(const Form& form, std::string_view var,
                                          const std::vector<std::string>& allowed);
 
+// XEP-0050 section 3.5 / 4.6: the xml:lang a requester put on <command/>.
+// Answers are in English whatever language is asked (xml:lang='en' says so),
+// so every well-formed language tag is accepted; one that is not a language
+// tag at all (RFC 5646's shape) is bad-locale.
+bool acceptable_language(std::string_view tag);
+
 // max_items of get-online-users-list: a positive count, or 0 for "none" (no limit).
 std::optional<size_t> parse_max_items(std::string_view value);
 // The shutdown delay: seconds, 0 if not given.

@@ -78,6 +78,7 @@ void ModAdhoc::complete_command(const RequestPtr& req, const Form& form, const C
   if (is(req, "shutdown")) return shutdown(req, form);
   if (std::string_view(req->command->node) == "urn:parley:admin#end-sessions")
     return end_chosen_sessions(req, form, session);
+  if (complete_user_command(req, form)) return;  // h-admin: user_commands.cpp
   reply_error(req, "feature-not-implemented");
 }
 

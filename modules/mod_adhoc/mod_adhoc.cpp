@@ -59,7 +59,10 @@ Result<void, std::string> ModAdhoc::start() {
   if (timeout < 1 || timeout > 86400) return unexpected(std::string("session_timeout must be 1..86400 seconds"));
   int64_t max = host().option_int("max_sessions").value_or(kDefaultMaxSessions);
   if (max < 1 || max > 1000) return unexpected(std::string("max_sessions must be 1..1000"));
+  if (!supports_account_admin(host()))
+    return unexpected(std::string("needs a host with the account administration entries (h-admin)"));
   stores_.init(host());
+  asks_.init(host());
   for (uint32_t loop = 0; loop < stores_.size(); ++loop)
     stores_.at(loop) = SessionStore(static_cast<size_t>(max), timeout * 1000);
   domain_ = host().module_host();
@@ -137,6 +140,9 @@ void ModAdhoc::on_command(const IqRequest& request) {
   }
   std::optional<Action> action = parse_action(command_el->attr("action"));
   if (!action) return reply_error(req, "bad-request", "malformed-action");
+  // XEP-0050 4.6: a locale it cannot accept (any language tag is: answers are in English).
+  if (auto lang = command_el->attr("xml:lang"); lang && !acceptable_language(*lang))
+    return reply_error(req, "bad-request", "bad-locale", "'" + std::string(*lang) + "' is not a language tag");
   std::optional<ElementView> x = command_el->child("x", ns_data);
   SessionStore& store = stores_.here();
   const int64_t now = steady_ms();
@@ -368,7 +374,11 @@ PARLEY_MODULE(ModAdhoc, "mod_adhoc", "1.0.0",
               parley::hook<&ModAdhoc::on_node_items>(PARLEY_EVENT_DISCO_NODE_ITEMS),
               parley::hook<&ModAdhoc::on_presence>(PARLEY_EVENT_PRESENCE_BROADCAST, 60),
               parley::hook<&ModAdhoc::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModAdhoc::on_user_registered>(PARLEY_EVENT_USER_REGISTERED),
+              parley::hook<&ModAdhoc::on_admin_answer>(PARLEY_EVENT_ADMIN_USER_ANSWER),
               parley::disco_feature(parley::mod_adhoc::ns_commands),
               parley::schema("CREATE TABLE mod_adhoc_motd (host TEXT PRIMARY KEY, text TEXT NOT NULL)"),
               parley::schema("CREATE TABLE mod_adhoc_motd_sent (host TEXT NOT NULL, user TEXT NOT NULL, "
-                             "PRIMARY KEY (host, user))"))
+                             "PRIMARY KEY (host, user))"),
+              // h-admin: set-welcome's message, sent to each new account.
+              parley::schema("CREATE TABLE mod_adhoc_welcome (host TEXT PRIMARY KEY, text TEXT NOT NULL)"))

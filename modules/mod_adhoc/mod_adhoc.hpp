@@ -6,6 +6,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <map>
+#include <optional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -73,6 +76,41 @@ class ModAdhoc : public Module {
                                                            bool keep_resource);
   // Fills stage `stage`'s form for fields known only at run time.
   void fill_stage(const RequestPtr& req, CommandSession& session, ElementRef x, std::function<void()> send);
+
+  // ---- h-admin: the commands about accounts (user_commands.cpp) ----
+ public:
+  parley_result on_admin_answer(const Event& event);
+  void on_user_registered(const Event& event);
+
+ private:
+  // True if `req` is one of them (then answered, now or later).
+  bool complete_user_command(const RequestPtr& req, const Form& form);
+  struct ToggleProgress;
+  void toggle_next(const RequestPtr& req, std::shared_ptr<ToggleProgress> progress);
+  void count_accounts(const RequestPtr& req);
+  void list_registered(const RequestPtr& req, const Form& form, AccountListing which, const char* var,
+                       const char* label);
+  // The one account of this host `jids` names, if it exists: then(localpart), or
+  // the error answered.
+  void with_existing_account(const RequestPtr& req, const std::vector<std::string>& jids,
+                             std::function<void(const std::string&)> then);
+  void user_roster(const RequestPtr& req, const std::string& user);
+  void user_lastlogin(const RequestPtr& req, const std::string& user);
+  void user_stats(const RequestPtr& req, const std::string& user);
+  // Asks the other modules (event 27, want = "roster" | "last") and gathers their
+  // payloads (event 28), on this loop; done() with what came within kAskTimeout.
+  using Answers = std::vector<Element>;
+  void ask_modules(const std::string& user, const char* want, std::function<void(Answers)> done);
+  void finish_ask(const std::string& token);
+  struct PendingAsk {
+    int64_t expected = -1;  // known once the fold returned
+    int64_t received = 0;
+    Answers answers;
+    std::function<void(Answers)> done;
+    uint64_t timer = 0;
+  };
+  PerLoop<std::map<std::string, PendingAsk>> asks_;  // by token; each loop's, touched by it only
+  std::atomic<uint64_t> ask_serial_{0};
 
   PerLoop<SessionStore> stores_;  // each loop's command sessions, touched by that loop only
   std::string domain_;

@@ -216,6 +216,45 @@ class ModLast : public parley::Module {
     if (!sent) host().bounce(*iq, "internal-server-error");
   }
 
+ public:
+  // h-admin (issue 17, XEP-0133 get-user-lastlogin): a service administration
+  // module asks for an account's last activity (event 27, want='last'); answered
+  // with event 28 on this loop: <last stamp='UNIX SECONDS'>status</last> of the
+  // last logout, or <last/> when none is recorded.
+  parley::Outcome on_admin_query(const parley::Event& event) {
+    auto acc = event.acc();
+    if (!acc || acc->attr("want").value_or("") != "last" || event.user().empty()) return parley::Outcome::pass;
+    int64_t answers = 0;
+    for (char c : acc->attr("answers").value_or("0")) answers = c >= '0' && c <= '9' ? answers * 10 + (c - '0') : answers;
+    acc->set_attr("answers", std::to_string(answers + 1));
+    std::string token(acc->attr("token").value_or(""));
+    std::string user(event.user());
+    move_.when_ready(host(), [this, token, user] {
+      auto reply = [this, token](std::optional<last::Record> record, bool failed) {
+        parley::Element answer = host().element("answer", parley::ns_admin_user);
+        answer.set_attr("token", token);
+        if (!failed) {
+          parley::ElementRef last = answer.add_child("last", ns_last);
+          if (record) {
+            last.set_attr("stamp", std::to_string(record->seconds));
+            if (!record->status.empty()) last.add_text(record->status);
+          }
+        }
+        host().run_fold(PARLEY_EVENT_ADMIN_USER_ANSWER, answer);
+      };
+      bool sent = host().keyval_get(user, key_, [this, user, reply](parley::Result<parley::KeyvalResult, std::string> r) {
+        if (!r) {
+          host().error("reading the last activity of " + user + " for an administrator failed: " + r.error());
+          return reply(std::nullopt, true);
+        }
+        reply(r->found() ? last::parse_record(r->value()) : std::nullopt, false);
+      });
+      if (!sent) reply(std::nullopt, true);
+    });
+    return parley::Outcome::pass;
+  }
+
+ private:
   // A value written before the move is kept: the move puts only where nothing is.
   void store(const std::string& user, const std::string& status) {
     host().keyval_put(user, key_, last::format_record(unix_now(), status),
@@ -250,6 +289,7 @@ PARLEY_MODULE(ModLast, "mod_last", "1.0.0",
               parley::hook<&ModLast::on_session_closed>(PARLEY_EVENT_SESSION_CLOSED),
               parley::hook<&ModLast::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModLast::on_user_registered>(PARLEY_EVENT_USER_REGISTERED),
+              parley::hook<&ModLast::on_admin_query>(PARLEY_EVENT_ADMIN_USER_QUERY),
               parley::disco_feature(ns_last),
               // The records before the keyval store: kept so that a server that has rows
               // in it gets them moved (KeyvalMove in start()); empty after that.

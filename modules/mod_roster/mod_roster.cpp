@@ -416,6 +416,7 @@ PARLEY_MODULE(
     parley::hook<&ModRoster::on_user_registered>(PARLEY_EVENT_USER_REGISTERED),
     parley::hook<&ModRoster::on_account_export>(PARLEY_EVENT_ACCOUNT_EXPORT),
     parley::hook<&ModRoster::on_account_import>(PARLEY_EVENT_ACCOUNT_IMPORT),
+    parley::hook<&ModRoster::on_admin_query>(PARLEY_EVENT_ADMIN_USER_QUERY),
     parley::disco_feature(mod_roster::ns_rosterver),
     // RFC 6121 §2.6.1 and §3.4: advertised after authentication. With
     // `versioning: false` a get simply answers the whole roster, which

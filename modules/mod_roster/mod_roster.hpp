@@ -128,6 +128,10 @@ class ModRoster : public parley::Module {
   // roster_export.cpp: XEP-0227 export and import of the roster
   void on_account_export(const parley::Event& event);
   void on_account_import(const parley::Event& event);
+  // h-admin (issue 17, XEP-0133 get-user-roster, user-stats): a service
+  // administration module asks for an account's roster (event 27, want='roster');
+  // answered with event 28 from the storage read's completion (roster_iq.cpp).
+  parley::Outcome on_admin_query(const parley::Event& event);
 
   // Called by the session slot's destructor and by Turn.
   void forget_session(parley_session_id id);

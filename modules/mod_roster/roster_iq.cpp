@@ -188,4 +188,30 @@ void ModRoster::roster_remove(TurnPtr turn, std::string user, ElementPtr iq, Ros
   });
 }
 
+parley::Outcome ModRoster::on_admin_query(const parley::Event& event) {
+  auto acc = event.acc();
+  if (!acc || acc->attr("want").value_or("") != "roster" || event.user().empty()) return parley::Outcome::pass;
+  // Counted in (module.h, event 27): one answer follows, from this loop.
+  int64_t answers = 0;
+  for (char c : acc->attr("answers").value_or("0")) answers = c >= '0' && c <= '9' ? answers * 10 + (c - '0') : answers;
+  acc->set_attr("answers", std::to_string(answers + 1));
+  std::string token(acc->attr("token").value_or(""));
+  std::string user(event.user());
+  // A read of the committed roster, outside the user's line: nothing changes.
+  host().query("SELECT 0, contact, subscription, ask, approved, name, groups, ver FROM mod_roster_items "
+               "WHERE host = ? AND user = ? ORDER BY contact",
+               {domain_, user}, [this, token, user](parley::Result<parley::Rows, std::string> rows) {
+                 parley::Element answer = host().element("answer", parley::ns_admin_user);
+                 answer.set_attr("token", token);
+                 if (!rows) {
+                   host().error("reading the roster of " + user + " for an administrator failed: " + rows.error());
+                 } else {
+                   parley::ElementRef query = answer.add_child("query", ns_roster);
+                   for (std::size_t r = 0; r < rows->size(); ++r) query.add_child(item_element(item_from_row(*rows, r)));
+                 }
+                 host().run_fold(PARLEY_EVENT_ADMIN_USER_ANSWER, answer);
+               });
+  return parley::Outcome::pass;
+}
+
 }  // namespace mod_roster

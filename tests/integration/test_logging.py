@@ -6,10 +6,11 @@ trace (the whole stanza), credentials never; the operator's events as
 import base64
 import json
 import re
+import sqlite3
 import time
 
 from conftest import PASSWORD
-from rawxmpp import NS_CLIENT, q
+from rawxmpp import NS_CLIENT, q, sasl_failure_condition
 
 MESSAGE = q(NS_CLIENT, "message")
 
@@ -140,6 +141,37 @@ def test_operator_events_are_greppable_lines(server_factory, raw_factory):
     code, killed = server.stop()
     assert code == 0 and not killed
     assert re.search(r" info event=stop$", server.log(), re.M)
+
+
+def test_storage_error_is_a_greppable_line(server_factory, raw_factory):
+    """A storage error provoked deterministically: the credentials table goes
+    away under the running server (as in a damaged or hand-edited file), so a
+    login's credentials read fails at once, is logged with what failed, and the
+    client is told temporary-auth-failure (RFC 6120 6.5.13)."""
+    server = server_factory(loglevel="info")
+    server.register("alice", PASSWORD)
+    db = sqlite3.connect(server.config["storage"]["path"], timeout=30)
+    try:
+        db.execute("ALTER TABLE scram_credentials RENAME TO scram_credentials_gone")
+        db.commit()
+    finally:
+        db.close()
+    for mechanism in ("PLAIN", "SCRAM-SHA-1"):
+        client = raw_factory(server.c2s_port)
+        client.start()
+        client.starttls()
+        outcome = client.auth_plain("alice", PASSWORD) if mechanism == "PLAIN" else client.auth_scram("alice", PASSWORD)
+        assert sasl_failure_condition(outcome) == "temporary-auth-failure", mechanism
+    # One line per failed read, PLAIN's and SCRAM's (the log may lag the answers).
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [line for line in server.log().splitlines() if "event=storage_error what=credentials" in line]
+        if len(lines) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert len(lines) == 2, server.log()[-3000:]
+    for line in lines:
+        assert re.search(r" error event=storage_error what=credentials user=alice@localhost error=.*no such table", line)
 
 
 def test_log_format_json(server_factory, raw_factory):

@@ -6,7 +6,9 @@ errors (bad-action, bad-sessionid, session-expired, malformed-action,
 bad-payload, item-not-found) and a multi-stage run with prev/next/cancel.
 One server for the module; the shutdown test last with its own."""
 
+import re
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -14,7 +16,7 @@ from slixmpp.exceptions import IqError
 
 from conftest import PASSWORD
 from parley_harness import ParleyServer, required_binary
-from rawxmpp import RawClient, StreamErrorReceived, q, stanza_error_condition, xml_escape
+from rawxmpp import RawClient, StreamErrorReceived, q, sasl_failure_condition, stanza_error_condition, xml_escape
 from slix_driver import SlixRunner
 
 CMD = "http://jabber.org/protocol/commands"
@@ -28,7 +30,10 @@ MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_adhoc": {}}
 USERS = ("admin", "alice", "bob", "carol")
 XEP0133 = ("add-user", "delete-user", "end-user-session", "change-user-password", "get-registered-users-num",
            "get-online-users-num", "get-active-users-num", "get-online-users-list", "get-online-users",
-           "get-active-users", "announce", "set-motd", "edit-motd", "delete-motd", "shutdown")
+           "get-active-users", "announce", "set-motd", "edit-motd", "delete-motd", "shutdown",
+           "disable-user", "reenable-user", "get-user-roster", "get-user-lastlogin", "user-stats",
+           "get-disabled-users-num", "get-idle-users-num", "get-registered-users-list", "get-disabled-users-list",
+           "get-idle-users", "set-welcome", "delete-welcome")
 
 
 def node(name):
@@ -400,6 +405,181 @@ def test_admins_config_is_checked(tmp_path):
     result = subprocess.run([required_binary("PARLEYD"), "--config", str(good), "--check-config"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---- h-admin: accounts (disable, lists, roster, last login, stats, welcome) ---------
+# A server of their own, with the modules whose data the commands show
+# (mod_roster, mod_last) and mod_offline for the welcome message.
+
+ACCOUNTS_MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_adhoc": {}, "mod_roster": {}, "mod_last": {},
+                    "mod_offline": {}}
+ACCOUNT_USERS = ("admin", "dora", "ed", "fay")
+
+
+@pytest.fixture(scope="module")
+def accounts_server(tmp_path_factory):
+    server = ParleyServer(tmp_path_factory.mktemp("adhoc-accounts"), required_binary("PARLEYD"),
+                          required_binary("PARLEYCTL"), modules=dict(ACCOUNTS_MODULES))
+    server.config["admins"] = ["admin@localhost"]
+    for user in ACCOUNT_USERS:
+        server.register(user, PASSWORD)
+    server.start()
+    yield server
+    code, killed = server.stop()
+    assert not killed and code == 0, f"parleyd exited with {code}"
+    assert not server.sanitizer_reports()
+
+
+@pytest.fixture
+def araw(accounts_server):
+    clients = []
+
+    def make(user, resource="r", presence=True, password=PASSWORD):
+        c = RawClient(accounts_server.c2s_port)
+        c.login(user, password, resource=resource, presence=presence)
+        clients.append(c)
+        return c
+    yield make
+    for c in clients:
+        c.abort()
+
+
+def sasl_outcome(server, user, password, mechanism):
+    """'success' or the SASL failure's condition."""
+    c = RawClient(server.c2s_port)
+    try:
+        c.start()
+        c.starttls()
+        outcome = c.auth_plain(user, password) if mechanism == "PLAIN" else c.auth_scram(user, password, mechanism)
+        return "success" if outcome.tag.endswith("}success") else sasl_failure_condition(outcome)
+    finally:
+        c.abort()
+
+
+def test_disable_and_reenable_user(accounts_server, slix, araw):
+    admin = slix_client(slix, accounts_server, "admin")
+    dora = araw("dora")
+    run(slix, admin, "disable-user", {"accountjids": ["dora@localhost"]})
+    # Its session ends; a login that proves the password is told why
+    # (RFC 6120 6.5.1), with PLAIN and SCRAM; a wrong password learns nothing.
+    assert dora.expect_stream_error() == "not-authorized"
+    for mechanism in ("PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"):
+        assert sasl_outcome(accounts_server, "dora", PASSWORD, mechanism) == "account-disabled", mechanism
+    assert sasl_outcome(accounts_server, "dora", "wrong", "PLAIN") == "not-authorized"
+    assert sasl_outcome(accounts_server, "dora", "wrong", "SCRAM-SHA-1") == "not-authorized"
+    assert form_values(run(slix, admin, "get-disabled-users-num"), "disabledusersnum") == "1"
+    assert form_values(run(slix, admin, "get-disabled-users-list", {"max_items": "none"}),
+                       "disableduserjids") == ["dora@localhost"]
+    # Still an account (its data kept): listed among the registered users.
+    registered = form_values(run(slix, admin, "get-registered-users-list", {"max_items": "100"}),
+                             "registereduserjids")
+    assert "dora@localhost" in registered and "fay@localhost" in registered
+    assert len(form_values(run(slix, admin, "get-registered-users-list", {"max_items": "25"}),
+                           "registereduserjids")) == len(registered)
+    # Errors of XEP-0133 section 5: no such account; another domain's.
+    with pytest.raises(IqError) as error:
+        slix.run(run_command(admin, "disable-user", {"accountjids": ["nobody@localhost"]}))
+    assert error.value.condition == "item-not-found"
+    with pytest.raises(IqError) as error:
+        slix.run(run_command(admin, "disable-user", {"accountjids": ["dora@elsewhere.example"]}))
+    assert error.value.condition == "not-allowed"
+    run(slix, admin, "reenable-user", {"accountjids": ["dora@localhost"]})
+    assert sasl_outcome(accounts_server, "dora", PASSWORD, "SCRAM-SHA-256") == "success"
+    assert form_values(run(slix, admin, "get-disabled-users-num"), "disabledusersnum") == "0"
+    assert "event=admin_disable_user by=admin@localhost/slix user=dora@localhost" in accounts_server.log()
+
+
+def test_idle_users(accounts_server, slix, araw):
+    admin = slix_client(slix, accounts_server, "admin")
+    araw("ed", presence=False)  # bound, no available presence: idle
+    araw("fay")
+    idle = form_values(run(slix, admin, "get-idle-users", {"max_items": "none"}), "idleuserjids")
+    assert "ed@localhost" in idle and "fay@localhost" not in idle and "admin@localhost" not in idle
+    # (Sessions of earlier tests may still be ending: ed's is there at least.)
+    assert int(form_values(run(slix, admin, "get-idle-users-num"), "idleusersnum")) >= 1
+
+
+def test_user_roster_lastlogin_and_stats(accounts_server, slix, araw):
+    admin = slix_client(slix, accounts_server, "admin")
+    # An account of this test's own: no session of another test's may linger.
+    run(slix, admin, "add-user", {"accountjid": "jon@localhost", "password": PASSWORD,
+                                  "password-verify": PASSWORD})
+    ed = araw("jon", resource="desk")
+    reply = ed.iq("set", "<query xmlns='jabber:iq:roster'><item jid='dora@localhost' name='Dora'>"
+                         "<group>Friends</group></item></query>")
+    assert reply.get("type") == "result"
+    roster = run(slix, admin, "get-user-roster", {"accountjids": ["jon@localhost"]})
+    x = roster["command"]["form"].xml
+    items = x.findall(f"{{jabber:iq:roster}}query/{{jabber:iq:roster}}item")
+    assert [(i.get("jid"), i.get("name"), i.findtext("{jabber:iq:roster}group")) for i in items] == \
+        [("dora@localhost", "Dora", "Friends")]
+    stats = run(slix, admin, "user-stats", {"accountjid": "jon@localhost"})
+    assert form_values(stats, "ipaddresses") == "127.0.0.1"
+    assert form_values(stats, "rostersize") == "1"
+    assert form_values(stats, "onlineresources") == "desk"
+    # Online now: "Online" (as ejabberd answers); never logged in: "Never".
+    assert form_values(run(slix, admin, "get-user-lastlogin", {"accountjids": ["jon@localhost"]}),
+                       "lastlogin") == "Online"
+    run(slix, admin, "add-user", {"accountjid": "newbie@localhost", "password": PASSWORD,
+                                  "password-verify": PASSWORD})
+    assert form_values(run(slix, admin, "get-user-lastlogin", {"accountjids": ["newbie@localhost"]}),
+                       "lastlogin") == "Never"
+    # After a logout: mod_last's record of it, as an XEP-0082 DateTime. (mod_last
+    # writes it after the session ended: asked again until it is there.)
+    ed.close()
+    deadline = time.monotonic() + 20
+    while True:
+        value = form_values(run(slix, admin, "get-user-lastlogin", {"accountjids": ["jon@localhost"]}), "lastlogin")
+        if value not in ("Online", "Never") or time.monotonic() > deadline:
+            break
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", value), value
+    # Errors: no such account; one account at a time.
+    with pytest.raises(IqError) as error:
+        slix.run(run_command(admin, "get-user-roster", {"accountjids": ["nobody@localhost"]}))
+    assert error.value.condition == "item-not-found"
+    with pytest.raises(IqError) as error:
+        slix.run(run_command(admin, "user-stats", {"accountjid": "nobody@localhost"}))
+    assert error.value.condition == "item-not-found"
+    with pytest.raises(IqError) as error:
+        slix.run(run_command(admin, "get-user-roster", {"accountjids": ["jon@localhost", "dora@localhost"]}))
+    assert error.value.condition == "bad-request"
+
+
+def test_welcome_message_to_new_accounts(accounts_server, slix, araw):
+    admin = slix_client(slix, accounts_server, "admin")
+    run(slix, admin, "set-welcome", {"welcome": ["Welcome aboard", "-- the admins"]})
+    run(slix, admin, "add-user", {"accountjid": "greta@localhost", "password": PASSWORD,
+                                  "password-verify": PASSWORD})
+    greta = araw("greta", presence=False)
+    greta.send("<presence/>")  # the offline store gives it at the first available presence
+    message = greta.expect_message("Welcome aboard\n-- the admins")
+    assert message.get("from") == "localhost"
+    # In-band or parleyctl registration gets it too.
+    ok, body = accounts_server.control("register", "hans", "localhost", PASSWORD)
+    assert ok, body
+    hans = araw("hans", presence=False)
+    hans.send("<presence/>")
+    assert hans.expect_message("Welcome aboard\n-- the admins").get("from") == "localhost"
+    run(slix, admin, "delete-welcome")
+    run(slix, admin, "add-user", {"accountjid": "ida@localhost", "password": PASSWORD,
+                                  "password-verify": PASSWORD})
+    ida = araw("ida", presence=False)
+    ida.send("<presence/>")
+    assert q("jabber:client", "message") not in [e.tag for e in ida.nothing_before_sync()]
+
+
+def test_commands_not_offered_and_bad_locale(accounts_server, araw):
+    admin = araw("admin")
+    # Not offered (docs/modules/mod_adhoc.md): restart, get-user-password (SCRAM
+    # hashes only), edit-admin (the config's), blacklists.
+    for name in ("restart", "get-user-password", "edit-admin", "edit-blacklist"):
+        assert specific_condition(command_iq(admin, name)) == ("item-not-found", None), name
+    # XEP-0050 4.6: a locale that is no language tag is bad-locale; any language
+    # is accepted and answered in English, saying so.
+    assert specific_condition(command_iq(admin, "get-idle-users-num", "xml:lang='en_US'")) == \
+        ("bad-request", "bad-locale")
+    done = command_iq(admin, "get-idle-users-num", "xml:lang='de'").find(q(CMD, "command"))
+    assert (done.get("status"), done.get("{http://www.w3.org/XML/1998/namespace}lang")) == ("completed", "en")
 
 
 # ---- last: shutdown, on a server of its own --------------------------------------

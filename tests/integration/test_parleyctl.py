@@ -88,6 +88,36 @@ def test_unregister(backend_server):
     assert "alice" in users and "bob" not in users
 
 
+def test_ban_and_unban_account(server_factory, storage_backend):
+    """ban-account (XEP-0133 disable-user from the CLI) on each backend: the flag
+    set without a server (the database alone), then with one running (the
+    account's session ends); a banned account's right password is told
+    account-disabled (RFC 6120 6.5.1) by PLAIN and SCRAM alike, a wrong one
+    not-authorized as always; unban-account lets it in again."""
+    server = server_factory(start=False, storage=storage_backend)
+    server.register("alice", PASSWORD)
+    server.register("bob", PASSWORD)
+    banned = server.ctl("ban-account", "alice", server.domain)
+    assert banned.returncode == 0, banned.stdout + banned.stderr
+    server.start()
+    for mech in MECHANISMS:
+        assert try_login(server, "alice", PASSWORD, mech) == "account-disabled", mech
+        assert try_login(server, "alice", "wrong", mech) == "not-authorized", mech
+    bob = RawClient(server.c2s_port)
+    bob.login("bob", PASSWORD)
+    banned = server.ctl("ban-account", "bob", server.domain)
+    assert banned.returncode == 0, banned.stdout + banned.stderr
+    assert bob.expect_stream_error() == "not-authorized"
+    bob.abort()
+    assert try_login(server, "bob", PASSWORD, "PLAIN") == "account-disabled"
+    assert server.ctl("ban-account", "nobody", server.domain).returncode == 1
+    unbanned = server.ctl("unban-account", "alice", server.domain)
+    assert unbanned.returncode == 0, unbanned.stdout + unbanned.stderr
+    for mech in MECHANISMS:
+        assert try_login(server, "alice", PASSWORD, mech) == "success", mech
+    assert "alice" in server.ctl("list-users", server.domain).stdout.split()  # an account all along
+
+
 def test_accounts_survive_a_restart(backend_server):
     server = backend_server
     server.register("carol", PASSWORD)

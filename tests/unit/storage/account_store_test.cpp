@@ -19,6 +19,7 @@
 #include "storage/postgres_account_store.hpp"
 #include "storage/schema.hpp"
 #include "storage/sqlite_account_store.hpp"
+#include "storage/user_store.hpp"
 #include "pg_test_support.hpp"
 #include "temp_dir.hpp"
 
@@ -118,6 +119,71 @@ TEST_CASE_TEMPLATE("accounts: create, exists, credentials, password change, remo
   CHECK_FALSE(a.get_credentials("example.org", "alice", "SCRAM-SHA-256")->has_value());  // removed with it
   CHECK(*a.list_users("example.org") == std::vector<std::string>{"bob"});
   CHECK(*a.list_users("other.org") == std::vector<std::string>{"alice"});
+}
+
+TEST_CASE_TEMPLATE("accounts: disabled and re-enabled (XEP-0133), the flag read with the credentials", B,
+                   SqliteAccounts, PgAccounts) {
+  B store;
+  AccountBackend& a = store.b();
+  std::vector<ScramRecord> creds{account_record("SCRAM-SHA-256", 'b')};
+  REQUIRE(*a.create_user("example.org", "alice", creds));
+  REQUIRE(*a.create_user("example.org", "bob", creds));
+  REQUIRE(*a.create_user("other.org", "alice", creds));
+  CHECK_FALSE((*a.get_credentials("example.org", "alice", "SCRAM-SHA-256"))->account_disabled);
+  CHECK(a.list_disabled("example.org")->empty());
+
+  CHECK(*a.set_disabled("example.org", "alice", true) == true);
+  CHECK(*a.set_disabled("example.org", "carol", true) == false);  // no such user
+  auto got = a.get_credentials("example.org", "alice", "SCRAM-SHA-256");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK((*got)->account_disabled);
+  CHECK((*got)->stored_key == creds[0].stored_key);  // the account keeps its credentials
+  CHECK_FALSE((*a.get_credentials("other.org", "alice", "SCRAM-SHA-256"))->account_disabled);  // per host
+  CHECK(*a.list_disabled("example.org") == std::vector<std::string>{"alice"});
+  CHECK(*a.list_users("example.org") == std::vector<std::string>{"alice", "bob"});  // still an account
+
+  // A password change keeps the flag; re-enabling clears it.
+  CHECK(*a.set_credentials("example.org", "alice", {account_record("SCRAM-SHA-256", 'z')}));
+  CHECK((*a.get_credentials("example.org", "alice", "SCRAM-SHA-256"))->account_disabled);
+  CHECK(*a.set_disabled("example.org", "alice", false) == true);
+  CHECK_FALSE((*a.get_credentials("example.org", "alice", "SCRAM-SHA-256"))->account_disabled);
+  CHECK(a.list_disabled("example.org")->empty());
+
+  // An account removed and made again starts enabled.
+  REQUIRE(*a.set_disabled("example.org", "bob", true));
+  REQUIRE(*a.remove_user("example.org", "bob"));
+  REQUIRE(*a.create_user("example.org", "bob", creds));
+  CHECK_FALSE((*a.get_credentials("example.org", "bob", "SCRAM-SHA-256"))->account_disabled);
+}
+
+TEST_CASE("accounts: a database made before the disabled flag migrates, its accounts enabled") {
+  parley::test::TempDir dir;
+  auto opened = Database::open(dir.file("old.db"), Database::Mode::read_write);
+  REQUIRE(opened.has_value());
+  Database& db = **opened;
+  REQUIRE(db.migrate("users", user_store::migrations().first(1)).has_value());  // the schema of before
+  REQUIRE(*user_store::create_user(db, "example.org", "alice", {account_record("SCRAM-SHA-256", 'b')}));
+  REQUIRE(migrate_builtin(db).has_value());
+  CHECK(*db.schema_version("users") == 2);
+  SqliteAccountBackend a(db);
+  auto got = a.get_credentials("example.org", "alice", "SCRAM-SHA-256");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK_FALSE((*got)->account_disabled);
+  CHECK(*a.set_disabled("example.org", "alice", true));
+}
+
+TEST_CASE("accounts on PostgreSQL: a schema made before the disabled flag migrates, its accounts enabled") {
+  PgAccounts store;  // migrated already: start over at step 1
+  REQUIRE(store.conn->exec("DROP TABLE scram_credentials; DROP TABLE users; DELETE FROM parley_schema"));
+  REQUIRE(pg_migrate(*store.conn, "accounts", postgres_accounts::migrations().first(1)));
+  REQUIRE(*store.b().create_user("example.org", "alice", {account_record("SCRAM-SHA-256", 'b')}));
+  REQUIRE(pg_migrate(*store.conn, "accounts", postgres_accounts::migrations()));
+  auto got = store.b().get_credentials("example.org", "alice", "SCRAM-SHA-256");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK_FALSE((*got)->account_disabled);
 }
 
 TEST_CASE("accounts on PostgreSQL: listing is bytewise, as on SQLite") {

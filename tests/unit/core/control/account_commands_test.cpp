@@ -179,7 +179,25 @@ TEST_CASE("list-users and the argv dispatcher") {
   CHECK(error_text(run_account_command(*db, config, {})).find("Unknown account command") == 0);
   CHECK(find_account_command("passwd") != nullptr);
   CHECK(find_account_command("status") == nullptr);
-  CHECK(account_command_specs().size() == 5);
+  CHECK(account_command_specs().size() == 7);
+}
+
+TEST_CASE("ban-account and unban-account: the disabled flag, by the argv dispatcher") {
+  TempDir dir;
+  auto config = test_config(dir);
+  auto db = open_db(config);
+  REQUIRE(run_account_command(*db, config, {"register", "alice", "localhost", "pw"}).has_value());
+  CHECK(ok_text(run_account_command(*db, config, {"ban-account", "Alice", "localhost"})) ==
+        "User alice@localhost disabled");
+  CHECK(stored(*db, "localhost", "alice", "SCRAM-SHA-256").account_disabled);
+  CHECK(error_text(run_account_command(*db, config, {"ban-account", "bob", "localhost"})) ==
+        "User bob@localhost does not exist");
+  CHECK(error_text(run_account_command(*db, config, {"ban-account", "alice", "nowhere.test"})).find("Unknown host") ==
+        0);
+  CHECK(error_text(run_account_command(*db, config, {"unban-account", "alice"})) == "usage: unban-account USER HOST");
+  CHECK(ok_text(run_account_command(*db, config, {"unban-account", "alice", "localhost"})) ==
+        "User alice@localhost re-enabled");
+  CHECK_FALSE(stored(*db, "localhost", "alice", "SCRAM-SHA-256").account_disabled);
 }
 
 namespace {
