@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define PARLEY_ABI_MAJOR 1
-#define PARLEY_ABI_MINOR 4  /* 1.4: HTTP client, keyval and map stores, service administration, events 21-26 */
+#define PARLEY_ABI_MINOR 5  /* 1.5: account data (XEP-0227), route_shared, account administration, events 27-31 */
 
 /* The one symbol a module exports. */
 #define PARLEY_MODULE_ENTRY_SYMBOL "parley_module_entry"
@@ -259,8 +259,8 @@ typedef enum parley_event {
    * still connected (written before their <system-shutdown/>). A group chat
    * service tells its occupants the rooms go away (XEP-0045 status 332).
    * Synchronous; the result is ignored. */
-  PARLEY_EVENT_SERVER_STOPPING = 35,
-  /* ---- issue 11: XEP-0227 export and import (events 37-38) ---- */
+  PARLEY_EVENT_SERVER_STOPPING = 29,
+  /* ---- issue 11: XEP-0227 export and import (events 30-31) ---- */
   /* An account is being exported (parleyctl export): args->user and
    * args->host name it (prepared); args->session is NOT a session here but
    * the export request's handle, for the account_data_* entries. A hook adds
@@ -271,7 +271,7 @@ typedef enum parley_event {
    * account_data_done once. Runs on a worker loop (the first). One account
    * at a time per parleyctl. Hooks return PASS so that every module
    * contributes. A request whose holds are not all done within 120 s fails. */
-  PARLEY_EVENT_ACCOUNT_EXPORT = 37,
+  PARLEY_EVENT_ACCOUNT_EXPORT = 30,
   /* An account is being imported: args->acc is the <user xmlns='urn:xmpp:pie:0'/>
    * element of the file (borrowed for the call: clone what you keep; hooks
    * must not change it), args->user and args->host name the account, created
@@ -283,7 +283,7 @@ typedef enum parley_event {
    * USER_REGISTERED for the account ran before it (and USER_REMOVED first
    * when an existing account is replaced), on the same loop; hooks return
    * PASS. */
-  PARLEY_EVENT_ACCOUNT_IMPORT = 38,
+  PARLEY_EVENT_ACCOUNT_IMPORT = 31,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
 
