@@ -38,6 +38,7 @@ Connection::~Connection() {
   if (migrate_fd_ >= 0) ::close(migrate_fd_);
   delete timer_;  // closed already, or never started (the loops stopped)
   loop_->metrics.connections_open.add(-1);
+  if (bosh_kind_) loop_->metrics.connections_bosh.add(-1);
   if (counted_ip_) ctx_.connections.remove(peer_ip_);
   if (bosh_kind_)
     delete bosh_;
@@ -90,6 +91,7 @@ BoshSession* Connection::open_bosh(BoshParams&& params) {
   peer_ip_ = params.peer_ip;
   secure_ = params.secure;
   bosh_kind_ = true;
+  loop_->metrics.connections_bosh.add(1);
   bosh_ = new BoshSession(ctx_, *this, owner_, std::move(params));
   return bosh_;
 }
