@@ -26,6 +26,18 @@ constexpr unsigned kVerMajor = 1, kVerMinor = 11;
 
 // The sessions of this loop's thread, by sid.
 thread_local std::unordered_map<std::string, BoshSession*> t_bosh_sessions;
+// Sessions that moved from this loop to another (a stream management resume
+// onto a detached session of that loop): their requests go on there. Removed
+// when the session ends.
+thread_local std::unordered_map<std::string, unsigned> t_bosh_forward;
+// Sessions leaving this loop, not arrived yet: their requests wait here
+// (at most kMaxParked each; a client has at most 'requests' + 1 out).
+thread_local std::unordered_map<std::string, std::vector<std::shared_ptr<BoshRequest>>> t_bosh_moving;
+constexpr size_t kMaxParked = 8;
+// XEP-0124 §9.3: an answer not acknowledged this long (ms) after it was sent
+// is taken as lost, when a later request's ack shows the client lacks it
+// (sooner, a request and the answer cross normally).
+constexpr uint64_t kReportAfterMs = 1000;
 
 std::string attr_text(std::string_view v) {
   std::string out;
@@ -155,6 +167,27 @@ void create_session(ServerContext& ctx, LoopContext& here, const config::Listene
     bosh_answer(ctx, reply, sessionless_error("internal-server-error", false));
 }
 
+// On the loop the sid names (or one the session moved through): to the
+// session if it is here, parked if it is on its way elsewhere, on to where it
+// went, else item-not-found. Each hop follows a later move: the chain ends.
+void route_request(ServerContext& ctx, std::shared_ptr<BoshRequest> r, const std::string& sid, size_t hops) {
+  if (auto it = t_bosh_sessions.find(sid); it != t_bosh_sessions.end()) {
+    it->second->request(std::move(*r));
+    return;
+  }
+  if (auto it = t_bosh_moving.find(sid); it != t_bosh_moving.end()) {
+    if (it->second.size() < kMaxParked) {
+      it->second.push_back(std::move(r));
+      return;
+    }
+  } else if (auto f = t_bosh_forward.find(sid); f != t_bosh_forward.end() && hops < ctx.loops.size()) {
+    ctx.loops[f->second]->loop.post(
+        [&ctx, r, sid, hops]() mutable { route_request(ctx, std::move(r), sid, hops + 1); });
+    return;
+  }
+  bosh_answer(ctx, r->reply, sessionless_error("item-not-found", false));
+}
+
 }  // namespace
 
 void BoshSession::handle(ServerContext& ctx, LoopContext& here, const config::Listener& listener,
@@ -181,18 +214,11 @@ void BoshSession::handle(ServerContext& ctx, LoopContext& here, const config::Li
     return;
   }
   auto r = std::make_shared<BoshRequest>(BoshRequest{std::move(*body), *rid, reply, secure});
-  auto deliver = [&ctx, r, sid = std::move(sid)] {
-    auto it = t_bosh_sessions.find(sid);
-    if (it == t_bosh_sessions.end()) {
-      bosh_answer(ctx, r->reply, sessionless_error("item-not-found", false));
-      return;
-    }
-    it->second->request(std::move(*r));
-  };
   if (static_cast<unsigned>(loop) == here.loop.index())
-    deliver();
+    route_request(ctx, std::move(r), sid, 0);
   else
-    ctx.loops[static_cast<size_t>(loop)]->loop.post(std::move(deliver));
+    ctx.loops[static_cast<size_t>(loop)]->loop.post(
+        [&ctx, r, sid = std::move(sid)]() mutable { route_request(ctx, std::move(r), sid, 0); });
 }
 
 BoshSession::BoshSession(ServerContext& ctx, Connection& conn, ConnectionOwner& owner, BoshParams params)
@@ -209,6 +235,11 @@ BoshSession::~BoshSession() {
   if (!terminated_ && !ctx_.shutting_down.load()) finish("remote-connection-failed");
   auto it = t_bosh_sessions.find(p_.sid);
   if (it != t_bosh_sessions.end() && it->second == this) t_bosh_sessions.erase(it);
+  if (!ctx_.shutting_down.load()) {
+    // The loops it moved away from forget it: its sid is item-not-found now.
+    for (unsigned loop : forwarders_)
+      ctx_.loops[loop]->loop.post([sid = p_.sid] { t_bosh_forward.erase(sid); });
+  }
   if (counted_) ctx_.bosh_sessions.remove(p_.peer_ip);
   if (timer_ != nullptr) {
     auto* h = reinterpret_cast<uv_handle_t*>(timer_);
@@ -222,6 +253,54 @@ BoshSession::~BoshSession() {
 }
 
 uint64_t BoshSession::now_ms() const { return uv_now(conn_.loop().loop.uv()); }
+
+void BoshSession::leave() {
+  if (timer_ != nullptr) {
+    auto* h = reinterpret_cast<uv_handle_t*>(timer_);
+    timer_ = nullptr;
+    if (!uv_is_closing(h)) {
+      h->data = nullptr;
+      uv_close(h, [](uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); });
+    }
+  }
+  auto it = t_bosh_sessions.find(p_.sid);
+  if (it != t_bosh_sessions.end() && it->second == this) t_bosh_sessions.erase(it);
+  t_bosh_moving[p_.sid];  // requests wait here until it arrived
+  t_bosh_forward.erase(p_.sid);
+}
+
+void BoshSession::arrive(unsigned from) {
+  unsigned here = conn_.loop().loop.index();
+  t_bosh_sessions[p_.sid] = this;
+  t_bosh_forward.erase(p_.sid);  // it may come back to a loop it left
+  if (from != here && std::find(forwarders_.begin(), forwarders_.end(), from) == forwarders_.end())
+    forwarders_.push_back(from);
+  // Tasks posted on the old loop found nothing there.
+  flush_posted_ = false;
+  resume_posted_ = false;
+  ServerContext* ctx = &ctx_;
+  std::string sid = p_.sid;
+  // The old loop forwards what waited there, and what comes later.
+  ctx_.loops[from]->loop.post([ctx, sid, here] {
+    std::vector<std::shared_ptr<BoshRequest>> parked;
+    if (auto it = t_bosh_moving.find(sid); it != t_bosh_moving.end()) {
+      parked = std::move(it->second);
+      t_bosh_moving.erase(it);
+    }
+    t_bosh_forward[sid] = here;
+    for (auto& r : parked)
+      ctx->loops[here]->loop.post([ctx, r, sid]() mutable { route_request(*ctx, std::move(r), sid, 0); });
+  });
+  // Here, once the stream is settled (after the resume that moved it): the
+  // held requests' timers, and what waited.
+  conn_.loop().loop.post([sid] {
+    auto it = t_bosh_sessions.find(sid);
+    if (it == t_bosh_sessions.end()) return;
+    BoshSession* self = it->second;
+    self->pump();
+    if (!self->terminated_) self->flush();
+  });
+}
 
 void BoshSession::start(BoshReply reply) {
   t_bosh_sessions[p_.sid] = this;
@@ -276,7 +355,18 @@ void BoshSession::request(BoshRequest&& r) {
   }
   uint64_t now = now_ms();
   if (r.body.has("ack")) {
-    if (auto ack = bosh::parse_uint(r.body.attr("ack"), UINT64_MAX)) rids_.acknowledged(*ack);
+    if (auto ack = bosh::parse_uint(r.body.attr("ack"), UINT64_MAX)) {
+      // §9.3: an ack below an answer sent a while ago says that answer was
+      // lost: the next answer goes at once and reports it (the client may
+      // send that rid again: its answer is kept, as it is not acknowledged).
+      if (p_.ack && *ack < UINT64_MAX) {
+        if (auto sent = rids_.sent_at(*ack + 1); sent && now >= *sent + kReportAfterMs) {
+          report_rid_ = *ack + 1;
+          report_ms_ = now - *sent;
+        }
+      }
+      rids_.acknowledged(*ack);
+    }
   }
   uint64_t rid = r.rid;
   BoshReply reply = r.reply;
@@ -452,7 +542,7 @@ void BoshSession::flush() {
     finish(stream_error_.empty() ? std::string_view() : "remote-stream-error");
     return;
   }
-  if (!out_.empty() && !held_.empty()) {
+  if ((!out_.empty() || report_rid_ != 0) && !held_.empty()) {
     Held h = held_.front();
     held_.pop_front();
     answer_held(h, out_, false);
@@ -498,6 +588,10 @@ void BoshSession::answer_held(Held h, std::string_view payload, bool terminate, 
     // §9.1: every request up to this rid was received.
     attrs += " ack='" + std::to_string(rids_.last_processed()) + "'";
   }
+  if (report_rid_ != 0 && !terminate) {
+    attrs += " report='" + std::to_string(report_rid_) + "' time='" + std::to_string(report_ms_) + "'";
+    report_rid_ = 0;
+  }
   if (terminate) {
     attrs += " type='terminate'";
     if (!condition.empty()) attrs += " condition='" + std::string(condition) + "'";
@@ -510,7 +604,7 @@ void BoshSession::answer_held(Held h, std::string_view payload, bool terminate, 
     a.body = envelope(attrs, payload);
   }
   // Kept for a repeat of the rid (§14.3): not a pause's, not an error's.
-  if (!h.pause && condition.empty()) rids_.answered(h.rid, a.body);
+  if (!h.pause && condition.empty()) rids_.answered(h.rid, a.body, now_ms());
   if (p_.hold == 0 || p_.wait == 0) last_poll_empty_ = payload.empty();
   if (held_.empty()) idle_since_ms_ = now_ms();
   bosh_answer(ctx_, h.reply, std::move(a));
