@@ -460,17 +460,17 @@ def test_an_ack_below_an_answer_sent_a_while_ago_is_reported_at_once(bosh, clien
     a second ago: the next answer goes at once with report (that rid) and
     time (ms since it was sent); the rid sent again gets its answer again."""
     b = client()
-    b.create(wait=1, hold=1, extra="ack='1'")
+    b.create(wait=2, hold=1, extra="ack='1'")
     first = b.rid
     lost = b.next_rid()
-    r, lost_answer = b.post(b.request(rid=lost))  # held its wait (1 s), answered empty: "lost"
+    r, lost_answer = b.post(b.request(rid=lost))  # held its wait (2 s), answered empty: "lost"
     assert ET.fromstring(lost_answer).get("report") is None
-    # Held another wait: by its end the lost answer is more than 1 s old.
+    # Held another wait: by its end the lost answer is 2 s old.
     root = b.exchange()
     assert root.get("report") is None
     started = time.monotonic()
     root = b.exchange(attrs=f"ack='{first}'")
-    assert time.monotonic() - started < 0.9  # at once, not at its wait
+    assert time.monotonic() - started < 1.5  # at once, not at its wait (2 s)
     assert root.get("report") == str(lost), ET.tostring(root, "unicode")
     assert int(root.get("time")) >= 1000
     # The client sends the lost rid again: the same answer.
@@ -684,7 +684,7 @@ def test_converse_js_in_headless_chromium_logs_in_over_bosh_and_chats_with_a_tcp
         alice.login("alice", PASSWORD, resource="tcp-converse", presence=True)
         alice.message("carol@localhost/converse", "hello converse over bosh")
         assert proc.stdout.readline().strip() == "GOT alice@localhost/tcp-converse hello converse over bosh"
-        got = alice.expect_message("echo: hello converse over bosh")
+        got = alice.expect_message("echo: hello converse over bosh", timeout=60)
         assert got.get("from") == "carol@localhost/converse"
         rest = proc.stdout.read()
         assert proc.wait(timeout=30) == 0, rest

@@ -435,7 +435,7 @@ def test_converse_js_in_headless_chromium_logs_in_over_websocket_and_chats_with_
         alice.login("alice", PASSWORD, resource="tcp", presence=True)
         alice.message("bob@localhost/converse", "hello converse")
         assert proc.stdout.readline().strip() == "GOT alice@localhost/tcp hello converse"
-        assert alice.expect_message("echo: hello converse").get("from") == "bob@localhost/converse"
+        assert alice.expect_message("echo: hello converse", timeout=60).get("from") == "bob@localhost/converse"
         rest = proc.stdout.read()
         assert proc.wait(timeout=30) == 0, rest
         assert "SENT" in rest and "STOPPED" in rest, rest
