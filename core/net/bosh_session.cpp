@@ -11,6 +11,7 @@
 
 #include "core/addr/prep.hpp"
 #include "core/c2s/c2s_stream.hpp"
+#include "core/net/bosh_table.hpp"
 #include "core/net/connection.hpp"
 #include "core/sasl/crypto.hpp"
 #include "core/server/server_context.hpp"
@@ -24,16 +25,6 @@ namespace {
 // The highest BOSH version spoken here (XEP-0124 1.11).
 constexpr unsigned kVerMajor = 1, kVerMinor = 11;
 
-// The sessions of this loop's thread, by sid.
-thread_local std::unordered_map<std::string, BoshSession*> t_bosh_sessions;
-// Sessions that moved from this loop to another (a stream management resume
-// onto a detached session of that loop): their requests go on there. Removed
-// when the session ends.
-thread_local std::unordered_map<std::string, unsigned> t_bosh_forward;
-// Sessions leaving this loop, not arrived yet: their requests wait here
-// (at most kMaxParked each; a client has at most 'requests' + 1 out).
-thread_local std::unordered_map<std::string, std::vector<std::shared_ptr<BoshRequest>>> t_bosh_moving;
-constexpr size_t kMaxParked = 8;
 // XEP-0124 §9.3: an answer not acknowledged this long (ms) after it was sent
 // is taken as lost, when a later request's ack shows the client lacks it
 // (sooner, a request and the answer cross normally).
@@ -167,28 +158,11 @@ void create_session(ServerContext& ctx, LoopContext& here, const config::Listene
     bosh_answer(ctx, reply, sessionless_error("internal-server-error", false));
 }
 
-// On the loop the sid names (or one the session moved through): to the
-// session if it is here, parked if it is on its way elsewhere, on to where it
-// went, else item-not-found. Each hop follows a later move: the chain ends.
-void route_request(ServerContext& ctx, std::shared_ptr<BoshRequest> r, const std::string& sid, size_t hops) {
-  if (auto it = t_bosh_sessions.find(sid); it != t_bosh_sessions.end()) {
-    it->second->request(std::move(*r));
-    return;
-  }
-  if (auto it = t_bosh_moving.find(sid); it != t_bosh_moving.end()) {
-    if (it->second.size() < kMaxParked) {
-      it->second.push_back(std::move(r));
-      return;
-    }
-  } else if (auto f = t_bosh_forward.find(sid); f != t_bosh_forward.end() && hops < ctx.loops.size()) {
-    ctx.loops[f->second]->loop.post(
-        [&ctx, r, sid, hops]() mutable { route_request(ctx, std::move(r), sid, hops + 1); });
-    return;
-  }
-  bosh_answer(ctx, r->reply, sessionless_error("item-not-found", false));
-}
-
 }  // namespace
+
+thread_local std::unordered_map<std::string, BoshSession*> bosh_table::sessions;
+
+BoshAnswer bosh_table::terminal(std::string_view condition, bool legacy) { return sessionless_error(condition, legacy); }
 
 void BoshSession::handle(ServerContext& ctx, LoopContext& here, const config::Listener& listener,
                          std::string_view bytes, BoshReply reply, bool secure, const std::string& peer_ip) {
@@ -215,10 +189,10 @@ void BoshSession::handle(ServerContext& ctx, LoopContext& here, const config::Li
   }
   auto r = std::make_shared<BoshRequest>(BoshRequest{std::move(*body), *rid, reply, secure});
   if (static_cast<unsigned>(loop) == here.loop.index())
-    route_request(ctx, std::move(r), sid, 0);
+    bosh_table::route(ctx, std::move(r), sid, 0);
   else
     ctx.loops[static_cast<size_t>(loop)]->loop.post(
-        [&ctx, r, sid = std::move(sid)]() mutable { route_request(ctx, std::move(r), sid, 0); });
+        [&ctx, r, sid = std::move(sid)]() mutable { bosh_table::route(ctx, std::move(r), sid, 0); });
 }
 
 BoshSession::BoshSession(ServerContext& ctx, Connection& conn, ConnectionOwner& owner, BoshParams params)
@@ -233,13 +207,10 @@ BoshSession::BoshSession(ServerContext& ctx, Connection& conn, ConnectionOwner& 
 BoshSession::~BoshSession() {
   // Answers are posted to other loops: not while the server stops.
   if (!terminated_ && !ctx_.shutting_down.load()) finish("remote-connection-failed");
-  auto it = t_bosh_sessions.find(p_.sid);
-  if (it != t_bosh_sessions.end() && it->second == this) t_bosh_sessions.erase(it);
-  if (!ctx_.shutting_down.load()) {
-    // The loops it moved away from forget it: its sid is item-not-found now.
-    for (unsigned loop : forwarders_)
-      ctx_.loops[loop]->loop.post([sid = p_.sid] { t_bosh_forward.erase(sid); });
-  }
+  auto it = bosh_table::sessions.find(p_.sid);
+  if (it != bosh_table::sessions.end() && it->second == this) bosh_table::sessions.erase(it);
+  // The loops it moved away from forget it: its sid is item-not-found now.
+  if (!ctx_.shutting_down.load()) bosh_table::forget_forwards(ctx_, p_.sid, forwarders_);
   if (counted_) ctx_.bosh_sessions.remove(p_.peer_ip);
   if (timer_ != nullptr) {
     auto* h = reinterpret_cast<uv_handle_t*>(timer_);
@@ -254,56 +225,8 @@ BoshSession::~BoshSession() {
 
 uint64_t BoshSession::now_ms() const { return uv_now(conn_.loop().loop.uv()); }
 
-void BoshSession::leave() {
-  if (timer_ != nullptr) {
-    auto* h = reinterpret_cast<uv_handle_t*>(timer_);
-    timer_ = nullptr;
-    if (!uv_is_closing(h)) {
-      h->data = nullptr;
-      uv_close(h, [](uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); });
-    }
-  }
-  auto it = t_bosh_sessions.find(p_.sid);
-  if (it != t_bosh_sessions.end() && it->second == this) t_bosh_sessions.erase(it);
-  t_bosh_moving[p_.sid];  // requests wait here until it arrived
-  t_bosh_forward.erase(p_.sid);
-}
-
-void BoshSession::arrive(unsigned from) {
-  unsigned here = conn_.loop().loop.index();
-  t_bosh_sessions[p_.sid] = this;
-  t_bosh_forward.erase(p_.sid);  // it may come back to a loop it left
-  if (from != here && std::find(forwarders_.begin(), forwarders_.end(), from) == forwarders_.end())
-    forwarders_.push_back(from);
-  // Tasks posted on the old loop found nothing there.
-  flush_posted_ = false;
-  resume_posted_ = false;
-  ServerContext* ctx = &ctx_;
-  std::string sid = p_.sid;
-  // The old loop forwards what waited there, and what comes later.
-  ctx_.loops[from]->loop.post([ctx, sid, here] {
-    std::vector<std::shared_ptr<BoshRequest>> parked;
-    if (auto it = t_bosh_moving.find(sid); it != t_bosh_moving.end()) {
-      parked = std::move(it->second);
-      t_bosh_moving.erase(it);
-    }
-    t_bosh_forward[sid] = here;
-    for (auto& r : parked)
-      ctx->loops[here]->loop.post([ctx, r, sid]() mutable { route_request(*ctx, std::move(r), sid, 0); });
-  });
-  // Here, once the stream is settled (after the resume that moved it): the
-  // held requests' timers, and what waited.
-  conn_.loop().loop.post([sid] {
-    auto it = t_bosh_sessions.find(sid);
-    if (it == t_bosh_sessions.end()) return;
-    BoshSession* self = it->second;
-    self->pump();
-    if (!self->terminated_) self->flush();
-  });
-}
-
 void BoshSession::start(BoshReply reply) {
-  t_bosh_sessions[p_.sid] = this;
+  bosh_table::sessions[p_.sid] = this;
   spdlog::debug("c2s {}: BOSH session {} from {} (wait {}, hold {})", conn_.log_id(), p_.sid, p_.peer_ip, p_.wait,
                 p_.hold);
   last_arrival_ms_ = now_ms();
@@ -320,8 +243,8 @@ void BoshSession::resume() {
   resume_posted_ = true;
   std::string sid = p_.sid;
   conn_.loop().loop.post([sid] {
-    auto it = t_bosh_sessions.find(sid);
-    if (it == t_bosh_sessions.end()) return;
+    auto it = bosh_table::sessions.find(sid);
+    if (it == bosh_table::sessions.end()) return;
     BoshSession* self = it->second;
     self->resume_posted_ = false;
     self->pump();
@@ -529,8 +452,8 @@ void BoshSession::schedule_flush() {
   LoopContext& loop = conn_.loop();
   std::string sid = p_.sid;
   loop.loop.post([sid] {
-    auto it = t_bosh_sessions.find(sid);
-    if (it == t_bosh_sessions.end()) return;
+    auto it = bosh_table::sessions.find(sid);
+    if (it == bosh_table::sessions.end()) return;
     it->second->flush_posted_ = false;
     it->second->flush();
   });
@@ -625,8 +548,8 @@ void BoshSession::finish(std::string_view condition) {
   if (finished_) return;
   finished_ = true;
   terminated_ = true;
-  auto it = t_bosh_sessions.find(p_.sid);
-  if (it != t_bosh_sessions.end() && it->second == this) t_bosh_sessions.erase(it);
+  auto it = bosh_table::sessions.find(p_.sid);
+  if (it != bosh_table::sessions.end() && it->second == this) bosh_table::sessions.erase(it);
   if (timer_ != nullptr) uv_timer_stop(timer_);
   std::string payload = std::move(out_);
   out_.clear();
