@@ -14,6 +14,7 @@ add_library(parley_core STATIC
   net/http_transport_bosh.cpp
   net/bosh_body.cpp
   net/bosh_session.cpp
+  net/bosh_session_move.cpp
   net/http_metrics.cpp
   net/xmpp_framing.cpp
   session/session.cpp

@@ -60,20 +60,26 @@ class RidWindow {
     return out;
   }
 
-  // The answer to `rid` was sent: kept for a repeat of it.
-  void answered(uint64_t rid, std::string answer) {
-    answers_.emplace_back(rid, std::move(answer));
+  // The answer to `rid` was sent (at `sent_ms`): kept for a repeat of it.
+  void answered(uint64_t rid, std::string answer, uint64_t sent_ms = 0) {
+    answers_.push_back(Answer{rid, std::move(answer), sent_ms});
     while (answers_.size() > keep_) answers_.pop_front();
   }
   const std::string* answer(uint64_t rid) const {
-    for (const auto& [r, a] : answers_)
-      if (r == rid) return &a;
+    for (const auto& a : answers_)
+      if (a.rid == rid) return &a.body;
     return nullptr;
+  }
+  // When the kept answer to `rid` was sent (§9.3's 'time'), if it is kept.
+  std::optional<uint64_t> sent_at(uint64_t rid) const {
+    for (const auto& a : answers_)
+      if (a.rid == rid) return a.sent_ms;
+    return std::nullopt;
   }
   // The client acknowledged every answer up to `rid` (its 'ack'): those need
   // not be kept (XEP-0124 §14.3).
   void acknowledged(uint64_t rid) {
-    while (!answers_.empty() && answers_.front().first <= rid) answers_.pop_front();
+    while (!answers_.empty() && answers_.front().rid <= rid) answers_.pop_front();
   }
 
   // The highest rid processed: every one below it was (a response's 'ack').
@@ -91,7 +97,12 @@ class RidWindow {
   unsigned window_;
   unsigned keep_;
   std::map<uint64_t, Request> waiting_;
-  std::deque<std::pair<uint64_t, std::string>> answers_;
+  struct Answer {
+    uint64_t rid;
+    std::string body;
+    uint64_t sent_ms;
+  };
+  std::deque<Answer> answers_;
 };
 
 }  // namespace parley::bosh

@@ -11,6 +11,7 @@
 
 #include "core/addr/prep.hpp"
 #include "core/c2s/c2s_stream.hpp"
+#include "core/net/bosh_table.hpp"
 #include "core/net/connection.hpp"
 #include "core/sasl/crypto.hpp"
 #include "core/server/server_context.hpp"
@@ -24,8 +25,10 @@ namespace {
 // The highest BOSH version spoken here (XEP-0124 1.11).
 constexpr unsigned kVerMajor = 1, kVerMinor = 11;
 
-// The sessions of this loop's thread, by sid.
-thread_local std::unordered_map<std::string, BoshSession*> t_bosh_sessions;
+// XEP-0124 §9.3: an answer not acknowledged this long (ms) after it was sent
+// is taken as lost, when a later request's ack shows the client lacks it
+// (sooner, a request and the answer cross normally).
+constexpr uint64_t kReportAfterMs = 1000;
 
 std::string attr_text(std::string_view v) {
   std::string out;
@@ -157,6 +160,10 @@ void create_session(ServerContext& ctx, LoopContext& here, const config::Listene
 
 }  // namespace
 
+thread_local std::unordered_map<std::string, BoshSession*> bosh_table::sessions;
+
+BoshAnswer bosh_table::terminal(std::string_view condition, bool legacy) { return sessionless_error(condition, legacy); }
+
 void BoshSession::handle(ServerContext& ctx, LoopContext& here, const config::Listener& listener,
                          std::string_view bytes, BoshReply reply, bool secure, const std::string& peer_ip) {
   auto body = bosh::parse_body(bytes, ctx.xml_limits);
@@ -181,18 +188,11 @@ void BoshSession::handle(ServerContext& ctx, LoopContext& here, const config::Li
     return;
   }
   auto r = std::make_shared<BoshRequest>(BoshRequest{std::move(*body), *rid, reply, secure});
-  auto deliver = [&ctx, r, sid = std::move(sid)] {
-    auto it = t_bosh_sessions.find(sid);
-    if (it == t_bosh_sessions.end()) {
-      bosh_answer(ctx, r->reply, sessionless_error("item-not-found", false));
-      return;
-    }
-    it->second->request(std::move(*r));
-  };
   if (static_cast<unsigned>(loop) == here.loop.index())
-    deliver();
+    bosh_table::route(ctx, std::move(r), sid, 0);
   else
-    ctx.loops[static_cast<size_t>(loop)]->loop.post(std::move(deliver));
+    ctx.loops[static_cast<size_t>(loop)]->loop.post(
+        [&ctx, r, sid = std::move(sid)]() mutable { bosh_table::route(ctx, std::move(r), sid, 0); });
 }
 
 BoshSession::BoshSession(ServerContext& ctx, Connection& conn, ConnectionOwner& owner, BoshParams params)
@@ -207,8 +207,10 @@ BoshSession::BoshSession(ServerContext& ctx, Connection& conn, ConnectionOwner& 
 BoshSession::~BoshSession() {
   // Answers are posted to other loops: not while the server stops.
   if (!terminated_ && !ctx_.shutting_down.load()) finish("remote-connection-failed");
-  auto it = t_bosh_sessions.find(p_.sid);
-  if (it != t_bosh_sessions.end() && it->second == this) t_bosh_sessions.erase(it);
+  auto it = bosh_table::sessions.find(p_.sid);
+  if (it != bosh_table::sessions.end() && it->second == this) bosh_table::sessions.erase(it);
+  // The loops it moved away from forget it: its sid is item-not-found now.
+  if (!ctx_.shutting_down.load()) bosh_table::forget_forwards(ctx_, p_.sid, forwarders_);
   if (counted_) ctx_.bosh_sessions.remove(p_.peer_ip);
   if (timer_ != nullptr) {
     auto* h = reinterpret_cast<uv_handle_t*>(timer_);
@@ -224,7 +226,7 @@ BoshSession::~BoshSession() {
 uint64_t BoshSession::now_ms() const { return uv_now(conn_.loop().loop.uv()); }
 
 void BoshSession::start(BoshReply reply) {
-  t_bosh_sessions[p_.sid] = this;
+  bosh_table::sessions[p_.sid] = this;
   spdlog::debug("c2s {}: BOSH session {} from {} (wait {}, hold {})", conn_.log_id(), p_.sid, p_.peer_ip, p_.wait,
                 p_.hold);
   last_arrival_ms_ = now_ms();
@@ -241,8 +243,8 @@ void BoshSession::resume() {
   resume_posted_ = true;
   std::string sid = p_.sid;
   conn_.loop().loop.post([sid] {
-    auto it = t_bosh_sessions.find(sid);
-    if (it == t_bosh_sessions.end()) return;
+    auto it = bosh_table::sessions.find(sid);
+    if (it == bosh_table::sessions.end()) return;
     BoshSession* self = it->second;
     self->resume_posted_ = false;
     self->pump();
@@ -276,7 +278,18 @@ void BoshSession::request(BoshRequest&& r) {
   }
   uint64_t now = now_ms();
   if (r.body.has("ack")) {
-    if (auto ack = bosh::parse_uint(r.body.attr("ack"), UINT64_MAX)) rids_.acknowledged(*ack);
+    if (auto ack = bosh::parse_uint(r.body.attr("ack"), UINT64_MAX)) {
+      // §9.3: an ack below an answer sent a while ago says that answer was
+      // lost: the next answer goes at once and reports it (the client may
+      // send that rid again: its answer is kept, as it is not acknowledged).
+      if (p_.ack && *ack < UINT64_MAX) {
+        if (auto sent = rids_.sent_at(*ack + 1); sent && now >= *sent + kReportAfterMs) {
+          report_rid_ = *ack + 1;
+          report_ms_ = now - *sent;
+        }
+      }
+      rids_.acknowledged(*ack);
+    }
   }
   uint64_t rid = r.rid;
   BoshReply reply = r.reply;
@@ -439,8 +452,8 @@ void BoshSession::schedule_flush() {
   LoopContext& loop = conn_.loop();
   std::string sid = p_.sid;
   loop.loop.post([sid] {
-    auto it = t_bosh_sessions.find(sid);
-    if (it == t_bosh_sessions.end()) return;
+    auto it = bosh_table::sessions.find(sid);
+    if (it == bosh_table::sessions.end()) return;
     it->second->flush_posted_ = false;
     it->second->flush();
   });
@@ -452,7 +465,7 @@ void BoshSession::flush() {
     finish(stream_error_.empty() ? std::string_view() : "remote-stream-error");
     return;
   }
-  if (!out_.empty() && !held_.empty()) {
+  if ((!out_.empty() || report_rid_ != 0) && !held_.empty()) {
     Held h = held_.front();
     held_.pop_front();
     answer_held(h, out_, false);
@@ -498,6 +511,10 @@ void BoshSession::answer_held(Held h, std::string_view payload, bool terminate, 
     // §9.1: every request up to this rid was received.
     attrs += " ack='" + std::to_string(rids_.last_processed()) + "'";
   }
+  if (report_rid_ != 0 && !terminate) {
+    attrs += " report='" + std::to_string(report_rid_) + "' time='" + std::to_string(report_ms_) + "'";
+    report_rid_ = 0;
+  }
   if (terminate) {
     attrs += " type='terminate'";
     if (!condition.empty()) attrs += " condition='" + std::string(condition) + "'";
@@ -510,7 +527,7 @@ void BoshSession::answer_held(Held h, std::string_view payload, bool terminate, 
     a.body = envelope(attrs, payload);
   }
   // Kept for a repeat of the rid (§14.3): not a pause's, not an error's.
-  if (!h.pause && condition.empty()) rids_.answered(h.rid, a.body);
+  if (!h.pause && condition.empty()) rids_.answered(h.rid, a.body, now_ms());
   if (p_.hold == 0 || p_.wait == 0) last_poll_empty_ = payload.empty();
   if (held_.empty()) idle_since_ms_ = now_ms();
   bosh_answer(ctx_, h.reply, std::move(a));
@@ -531,8 +548,8 @@ void BoshSession::finish(std::string_view condition) {
   if (finished_) return;
   finished_ = true;
   terminated_ = true;
-  auto it = t_bosh_sessions.find(p_.sid);
-  if (it != t_bosh_sessions.end() && it->second == this) t_bosh_sessions.erase(it);
+  auto it = bosh_table::sessions.find(p_.sid);
+  if (it != bosh_table::sessions.end() && it->second == this) bosh_table::sessions.erase(it);
   if (timer_ != nullptr) uv_timer_stop(timer_);
   std::string payload = std::move(out_);
   out_.clear();

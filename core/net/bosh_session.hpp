@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/net/bosh_body.hpp"
 #include "core/net/bosh_rids.hpp"
@@ -100,6 +101,15 @@ class BoshSession {
   void resume();
   void pump();
 
+  // Migration (a stream management resume onto a session of another loop,
+  // Connection::migrate_out/migrate_in). leave, on the old loop: the timer
+  // closes, the sid is parked there (requests that reach it wait). arrive,
+  // on the new loop: the session is found here; the old loop forwards its
+  // parked requests and every later one (its sid names the loop that created
+  // it: requests keep reaching that one first) until the session ends.
+  void leave();
+  void arrive(unsigned from);
+
   // ---- on the session's loop ----
   // The creation request (rid first_rid): the stream starts.
   void start(BoshReply reply);
@@ -143,6 +153,8 @@ class BoshSession {
   uint64_t idle_since_ms_ = 0;      // no request held since then (inactivity counts from it)
   uint64_t last_poll_ms_ = 0;       // the last empty request of a polling session
   unsigned inactivity_ = 0;         // seconds; a pause changes it until the next request
+  uint64_t report_rid_ = 0;         // §9.3: an answer the client seems to have lost (0: none)
+  uint64_t report_ms_ = 0;          // and how long ago it was sent
   bool counted_ = false;            // in ctx.bosh_sessions
   bool created_answered_ = false;   // the creation attributes went out
   bool last_poll_empty_ = false;    // its answer carried nothing
@@ -152,6 +164,7 @@ class BoshSession {
   bool flush_posted_ = false;
   bool resume_posted_ = false;
   bool pumping_ = false;
+  std::vector<unsigned> forwarders_;  // loops that forward this sid's requests (it moved away from them)
 };
 
 }  // namespace parley

@@ -38,6 +38,7 @@ Connection::~Connection() {
   if (migrate_fd_ >= 0) ::close(migrate_fd_);
   delete timer_;  // closed already, or never started (the loops stopped)
   loop_->metrics.connections_open.add(-1);
+  if (bosh_kind_) loop_->metrics.connections_bosh.add(-1);
   if (counted_ip_) ctx_.connections.remove(peer_ip_);
   if (bosh_kind_)
     delete bosh_;
@@ -90,6 +91,7 @@ BoshSession* Connection::open_bosh(BoshParams&& params) {
   peer_ip_ = params.peer_ip;
   secure_ = params.secure;
   bosh_kind_ = true;
+  loop_->metrics.connections_bosh.add(1);
   bosh_ = new BoshSession(ctx_, *this, owner_, std::move(params));
   return bosh_;
 }
@@ -348,8 +350,9 @@ void Connection::on_tcp_close(uv_handle_t* handle) {
 
 void Connection::handle_closed() {
   if (--open_handles_ > 0) return;
-  if (migrate_fd_ >= 0) {
-    // Handed over, not closed: the duplicate keeps the socket open.
+  if (migrate_fd_ >= 0 || bosh_moving_) {
+    // Handed over, not closed: the duplicate keeps the socket open (a BOSH
+    // connection has none: its session travels).
     finish_migration_out();
     return;
   }
@@ -358,7 +361,21 @@ void Connection::handle_closed() {
 }
 
 bool Connection::migrate_out() {
-  if (closing_ || socketless_ || migrating()) return false;
+  if (closing_ || migrating()) return false;
+  if (bosh_kind_) {
+    // No socket: the handles close here, the session's state travels with the
+    // object (its held requests are answered from the new loop). Tracked
+    // sends complete first, on this loop (BOSH output never waits here).
+    if (backlog_) after_write();
+    if (closing_) return false;
+    bosh_moving_ = true;
+    bosh_->leave();
+    disarm_deadline();
+    auto* tcp = reinterpret_cast<uv_handle_t*>(&tcp_);
+    if (!uv_is_closing(tcp)) uv_close(tcp, &Connection::on_tcp_close);
+    return true;
+  }
+  if (socketless_) return false;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   disarm_deadline();
   if (writes_waiting()) {
@@ -383,16 +400,24 @@ bool Connection::migrate_out() {
 void Connection::finish_migration_out() {
   if (throttled_) throttled_ = false;  // the new loop reads at once; the old throttle entry finds nothing
   loop_->metrics.connections_open.add(-1);
+  if (bosh_kind_) loop_->metrics.connections_bosh.add(-1);
   owner_.on_connection_migrating();
 }
 
 bool Connection::migrate_in(LoopContext& loop) {
+  unsigned from = loop_->loop.index();
   loop_ = &loop;
   loop_->metrics.connections_open.add(1);
   tcp_ = uv_tcp_t{};
   tcp_.data = this;
   uv_tcp_init(loop_->loop.uv(), &tcp_);
   ++open_handles_;
+  if (bosh_kind_) {
+    bosh_moving_ = false;
+    loop_->metrics.connections_bosh.add(1);
+    bosh_->arrive(from);
+    return true;
+  }
   int fd = migrate_fd_;
   migrate_fd_ = -1;
   if (uv_tcp_open(&tcp_, fd) != 0) {

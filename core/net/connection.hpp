@@ -162,10 +162,12 @@ class Connection {
   // waits to be written, the socket is duplicated and this loop's handles
   // closed; on_connection_migrating then says the object may travel.
   // False: cannot (closing, or no socket). migrate_in, on the new loop: the
-  // socket is opened there; reading starts with start_reading().
+  // socket is opened there; reading starts with start_reading(). A BOSH
+  // session's connection (no socket) moves too: its session goes with it
+  // (BoshSession::leave / arrive).
   bool migrate_out();
   bool migrate_in(LoopContext& loop);
-  bool migrating() const { return migrate_fd_ >= 0 || migrate_pending_; }
+  bool migrating() const { return migrate_fd_ >= 0 || migrate_pending_ || bosh_moving_; }
 
   const std::string& peer_ip() const { return peer_ip_; }
   // Loop time in seconds (uv_now / 1000, the same clock on every loop) of the accept and of
@@ -230,6 +232,7 @@ class Connection {
   bool throttled_ = false;
   bool socketless_ = false;
   bool bosh_kind_ = false;  // transport_ is a BoshSession (else an HttpTransport, or null)
+  bool bosh_moving_ = false;  // a BOSH connection between migrate_out and migrate_in
   uint8_t open_handles_ = 0;  // at most 2; a byte, so that the two times below fit in what was padding
   // Loop time (uv_now, in seconds) of the accept and of the last bytes read: connected
   // since and idle, for parleyctl connected-users-info. Written by this loop only.

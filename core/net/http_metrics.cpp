@@ -15,7 +15,9 @@
 #include "core/modules/module_tables.hpp"
 #include "core/net/connection_backlog.hpp"
 #include "core/server/server_context.hpp"
+#include "storage/account_store.hpp"
 #include "storage/archive_store.hpp"
+#include "storage/keyval_store.hpp"
 #include "storage/storage_pool.hpp"
 
 namespace parley {
@@ -28,6 +30,8 @@ const char* LoopGauges::name(Gauge g) {
     case storage_read: return "storage_read_queue";
     case storage_write: return "storage_write_queue";
     case archive: return "archive_queue";
+    case keyval: return "keyval_queue";
+    case accounts: return "account_queue";
     default: return "?";
   }
 }
@@ -41,12 +45,23 @@ void LoopGauges::start(ServerContext& ctx, LoopContext& loop) {
   loop_ = &loop;
   uv_timer_init(loop.loop.uv(), &timer_);
   timer_.data = this;
+  if (loop.loop.index() == 0 && ctx.components) {
+    std::vector<const ComponentEntry*> entries = ctx.components->entries();
+    component_count_ = entries.size();
+    components_ = std::make_unique<ComponentAverages[]>(component_count_);
+    for (size_t i = 0; i < component_count_; ++i) components_[i].entry = entries[i];
+  }
   uv_timer_start(&timer_, &LoopGauges::on_timer, 1000, 1000);
   // A sampling timer alone does not keep the loop alive.
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
 }
 
 void LoopGauges::on_timer(uv_timer_t* timer) { static_cast<LoopGauges*>(timer->data)->sample(); }
+
+double LoopGauges::decayed(double average, double value, double dt, double window) {
+  double alpha = 1.0 - std::exp(-dt / window);
+  return average + alpha * (value - average);
+}
 
 void LoopGauges::sample() {
   uint64_t now = uv_now(loop_->loop.uv());
@@ -62,14 +77,22 @@ void LoopGauges::sample() {
       values[storage_write] = static_cast<int64_t>(ctx_->storage->write_queue_length());
     }
     if (ctx_->archive) values[archive] = static_cast<int64_t>(ctx_->archive->queue_length());
+    if (ctx_->keyval) values[keyval] = static_cast<int64_t>(ctx_->keyval->queue_length());
+    if (ctx_->accounts) values[accounts] = static_cast<int64_t>(ctx_->accounts->queue_length());
   }
   for (int g = 0; g < kGauges; ++g) {
     last_[g].store(values[g], std::memory_order_relaxed);
     for (int w = 0; w < kWindows; ++w) {
       // One writer (this loop): a load and a store.
-      double alpha = 1.0 - std::exp(-dt / kWindowSeconds[w]);
       double avg = avg_[g][w].load(std::memory_order_relaxed);
-      avg_[g][w].store(avg + alpha * (static_cast<double>(values[g]) - avg), std::memory_order_relaxed);
+      avg_[g][w].store(decayed(avg, static_cast<double>(values[g]), dt, kWindowSeconds[w]), std::memory_order_relaxed);
+    }
+  }
+  for (size_t i = 0; i < component_count_; ++i) {
+    double queued = static_cast<double>(components_[i].entry->queued.load(std::memory_order_relaxed));
+    for (int w = 0; w < kWindows; ++w) {
+      double avg = components_[i].avg[w].load(std::memory_order_relaxed);
+      components_[i].avg[w].store(decayed(avg, queued, dt, kWindowSeconds[w]), std::memory_order_relaxed);
     }
   }
 }
@@ -148,8 +171,10 @@ std::string metrics_text(const ServerContext& ctx, const ModuleTables& tables) {
   int64_t open = ctx.total(&LoopMetrics::connections_open);
   int64_t http = ctx.total(&LoopMetrics::connections_http);
   int64_t ws = ctx.total(&LoopMetrics::connections_websocket);
-  gauge("connections", "open connections by transport", "transport=\"tcp\"", open - http - ws);
+  int64_t bosh = ctx.total(&LoopMetrics::connections_bosh);
+  gauge("connections", "open connections by transport", "transport=\"tcp\"", open - http - ws - bosh);
   gauge("connections", "open connections by transport", "transport=\"websocket\"", ws);
+  gauge("connections", "open connections by transport", "transport=\"bosh\"", bosh);
   gauge("connections", "open connections by transport", "transport=\"http\"", http);
   counter("connections_accepted", "connections accepted", ctx.total(&LoopMetrics::connections_accepted));
   counter("stanzas_in", "stanzas taken in from clients", ctx.total(&LoopMetrics::stanzas_in));
@@ -179,6 +204,8 @@ std::string metrics_text(const ServerContext& ctx, const ModuleTables& tables) {
         case LoopGauges::storage_read: now = ctx.storage ? static_cast<int64_t>(ctx.storage->read_queue_length()) : 0; break;
         case LoopGauges::storage_write: now = ctx.storage ? static_cast<int64_t>(ctx.storage->write_queue_length()) : 0; break;
         case LoopGauges::archive: now = ctx.archive ? static_cast<int64_t>(ctx.archive->queue_length()) : 0; break;
+        case LoopGauges::keyval: now = ctx.keyval ? static_cast<int64_t>(ctx.keyval->queue_length()) : 0; break;
+        case LoopGauges::accounts: now = ctx.accounts ? static_cast<int64_t>(ctx.accounts->queue_length()) : 0; break;
         default: now = lc->gauges->last(which); break;  // the backlog is the loop's own: its last sample
       }
       gauge(name, "queue length now", labels, now);
@@ -187,6 +214,17 @@ std::string metrics_text(const ServerContext& ctx, const ModuleTables& tables) {
         gauge(name + "_avg", "queue length, exponentially decayed average over the window",
               l + fmt::format("window=\"{}\"", window_label[w]), fmt::format("{:.3f}", lc->gauges->average(which, w)));
       }
+    }
+    // Each external component's route queue (stanzas waiting for its stream).
+    for (size_t i = 0; i < lc->gauges->components(); ++i) {
+      const ComponentEntry& c = lc->gauges->component(i);
+      std::string labels = fmt::format("component=\"{}\"", label_value(c.domain));
+      gauge("component_queue", "stanzas waiting in an external component's queue", labels,
+            c.queued.load(std::memory_order_relaxed));
+      for (int w = 0; w < LoopGauges::kWindows; ++w)
+        gauge("component_queue_avg", "queue length, exponentially decayed average over the window",
+              labels + fmt::format(",window=\"{}\"", window_label[w]),
+              fmt::format("{:.3f}", lc->gauges->component_average(i, w)));
     }
   }
 

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,7 @@ namespace parley {
 class ServerContext;
 struct LoopContext;
 struct ModuleTables;
+struct ComponentEntry;
 
 namespace config {
 struct Config;
@@ -32,11 +34,16 @@ class LoopGauges {
     storage_read,   // the storage pool's queues and the archive store's (sampled by loop 0 only)
     storage_write,
     archive,
+    keyval,         // the keyval and map stores' queue (their thread's)
+    accounts,       // the account store's queue
     kGauges
   };
   static constexpr int kWindows = 3;
   static constexpr double kWindowSeconds[kWindows] = {1, 10, 100};
   static const char* name(Gauge g);
+  // One step of an exponentially decayed average over `window` seconds, `dt`
+  // seconds after the previous one.
+  static double decayed(double average, double value, double dt, double window);
 
   // On the main thread before the loop's thread starts: the timer is the
   // loop's, closed with its other handles when it stops.
@@ -44,6 +51,12 @@ class LoopGauges {
   double average(Gauge g, int window) const { return avg_[g][window].load(std::memory_order_relaxed); }
   int64_t last(Gauge g) const { return last_[g].load(std::memory_order_relaxed); }
   bool sampled(Gauge g) const;  // the global queues are sampled by loop 0 only
+  // The external components' queues (configured ones: fixed at start), sampled by loop 0.
+  size_t components() const { return component_count_; }
+  const ComponentEntry& component(size_t i) const { return *components_[i].entry; }
+  double component_average(size_t i, int window) const {
+    return components_[i].avg[window].load(std::memory_order_relaxed);
+  }
 
  private:
   static void on_timer(uv_timer_t* timer);
@@ -55,6 +68,12 @@ class LoopGauges {
   uint64_t last_ms_ = 0;
   std::atomic<double> avg_[kGauges][kWindows] = {};
   std::atomic<int64_t> last_[kGauges] = {};
+  struct ComponentAverages {
+    const ComponentEntry* entry = nullptr;
+    std::atomic<double> avg[kWindows] = {};
+  };
+  std::unique_ptr<ComponentAverages[]> components_;
+  size_t component_count_ = 0;
 };
 
 // Whether `ip` may read /metrics.

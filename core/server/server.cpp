@@ -453,11 +453,16 @@ std::string Server::status_text() const {
       out += fmt::format("{}_avg: {:.2f} {:.2f} {:.2f}\n", name, loop->gauges->average(which, 0),
                          loop->gauges->average(which, 1), loop->gauges->average(which, 2));
     }
+    for (size_t i = 0; i < loop->gauges->components(); ++i)
+      out += fmt::format("component_{}_queue_avg: {:.2f} {:.2f} {:.2f}\n", loop->gauges->component(i).domain,
+                         loop->gauges->component_average(i, 0), loop->gauges->component_average(i, 1),
+                         loop->gauges->component_average(i, 2));
   }
   out += fmt::format("tls_handshakes: {}\ntls_failures: {}\nstanzas_out: {}\nconnections_http: {}\nconnections_websocket: {}\n",
                      ctx_->total(&LoopMetrics::tls_handshakes), ctx_->total(&LoopMetrics::tls_failures),
                      ctx_->total(&LoopMetrics::stanzas_out), ctx_->total(&LoopMetrics::connections_http),
                      ctx_->total(&LoopMetrics::connections_websocket));
+  out += fmt::format("connections_bosh: {}\n", ctx_->total(&LoopMetrics::connections_bosh));
   out += modules_->counters_text();
   return out;
 }

@@ -81,6 +81,8 @@ struct alignas(64) LoopMetrics {
   LoopCounter tls_handshakes;
   LoopCounter tls_failures;
   LoopCounter stanzas_out;
+  // BOSH sessions (socketless connections, counted in connections_open too).
+  LoopCounter connections_bosh;
 };
 
 // Everything one worker loop owns. Touched only on that loop's thread.

@@ -86,6 +86,9 @@ class ModHttpUpload : public parley::Module, public parley::HttpHandler {
     int64_t sweep_every = host().option_int("expiry_sweep_interval").value_or(3600);
     quota_ = static_cast<uint64_t>(host().option_int("quota_bytes").value_or(1024LL * 1024 * 1024));
     int64_t quota_window = host().option_int("quota_window").value_or(86400);
+    int64_t global_quota = host().option_int("global_quota_bytes").value_or(0);
+    if (global_quota < 0) return parley::unexpected(std::string("global_quota_bytes must be 0 (none) or more"));
+    global_quota_ = static_cast<uint64_t>(global_quota);
     if (max_file_size_ < 1) return parley::unexpected(std::string("max_file_size must be at least 1"));
     if (put_timeout_ < 1 || put_timeout_ > 86400) return parley::unexpected(std::string("put_timeout: 1 to 86400 s"));
     if (expire_after < 0 || sweep_every < 1 || quota_window < 1)
@@ -305,15 +308,23 @@ class ModHttpUpload : public parley::Module, public parley::HttpHandler {
     slot.expires = now_s() + put_timeout_;
     slot.nonce = random_nonce();
     if (slot.nonce.empty()) return error(iq, request, "wait", "internal-server-error", "no randomness", none);
-    if (quota_ == 0) return send_slot(iq, slot);
-    // The quota is the store's to count: ask it, answer back here.
+    if (quota_ == 0 && global_quota_ == 0) return send_slot(iq, slot);
+    // The quotas are the store's to count: ask it, answer back here.
     uint32_t loop = static_cast<uint32_t>(parley::current_loop(host()));
     auto kept = std::make_shared<parley::Element>(iq.clone());
     store_->post([this, loop, kept, slot, now = now_s()] {
-      int64_t retry = store_->free_at(slot.owner, quota_, slot.size, now);
-      parley::post(host(), loop, [this, kept, slot, retry] {
+      int64_t retry = quota_ == 0 ? 0 : store_->free_at(slot.owner, quota_, slot.size, now);
+      bool full = global_quota_ != 0 && store_->stored() + slot.size > global_quota_;
+      parley::post(host(), loop, [this, kept, slot, retry, full] {
         auto request = kept->child("request", ns_upload);
-        if (retry == 0 || !request) return send_slot(*kept, slot);
+        if (!request) return send_slot(*kept, slot);
+        if (full) {
+          // The service's whole store (files not expired yet): no retry time
+          // to promise, space comes back as files expire or are removed.
+          return error(*kept, *request, "wait", "resource-constraint", "The upload service's storage is full",
+                       [](parley::ElementRef&) {});
+        }
+        if (retry == 0) return send_slot(*kept, slot);
         if (slot.size > quota_)
           return error(*kept, *request, "cancel", "not-acceptable",
                        "File larger than the quota of " + std::to_string(quota_) + " bytes", [](parley::ElementRef&) {});
@@ -565,6 +576,7 @@ class ModHttpUpload : public parley::Module, public parley::HttpHandler {
   int64_t max_file_size_ = 0;
   int64_t put_timeout_ = 300;
   uint64_t quota_ = 0;
+  uint64_t global_quota_ = 0;  // bytes the whole store may hold; 0: no limit
   std::string domain_, base_, prefix_, key_;
   parley::PerLoop<std::unordered_map<uint64_t, Exchange>> loops_;
   std::unique_ptr<upload::Store> store_;
@@ -580,6 +592,7 @@ PARLEY_MODULE(ModHttpUpload, "mod_http_upload", "1.0.0",
               parley::option("expiry_sweep_interval", PARLEY_OPT_INT),
               parley::option("quota_bytes", PARLEY_OPT_INT),
               parley::option("quota_window", PARLEY_OPT_INT),
+              parley::option("global_quota_bytes", PARLEY_OPT_INT),
               parley::option("service", PARLEY_OPT_STRING),
               parley::option("external_url", PARLEY_OPT_STRING),
               parley::option("secret", PARLEY_OPT_STRING),

@@ -136,6 +136,7 @@ void Store::scan() {
       continue;
     }
     found.push_back({meta.created, {meta.owner, meta.size}});
+    stored_ += meta.size;
   }
   ::closedir(d);
   std::sort(found.begin(), found.end());
@@ -185,6 +186,7 @@ bool Store::finish_upload(const std::string& token, uint64_t id, const Meta& met
     return false;
   }
   log_[meta.owner].push_back({meta.created, meta.size});
+  stored_ += meta.size;
   return true;
 }
 
@@ -255,7 +257,10 @@ void Store::remove_owner(const std::string& owner) {
   while (dirent* e = ::readdir(d)) {
     std::string token = e->d_name;
     Meta meta;
-    if (valid_token(token) && read_meta(token, meta) && meta.owner == owner) tokens.push_back(token);
+    if (valid_token(token) && read_meta(token, meta) && meta.owner == owner) {
+      tokens.push_back(token);
+      stored_ -= std::min(stored_, meta.size);
+    }
   }
   ::closedir(d);
   for (const std::string& t : tokens) remove_slot(t);
@@ -270,7 +275,10 @@ size_t Store::sweep(int64_t now) {
   while (dirent* e = ::readdir(d)) {
     std::string token = e->d_name;
     Meta meta;
-    if (valid_token(token) && read_meta(token, meta) && meta.created + expire_after_ <= now) tokens.push_back(token);
+    if (valid_token(token) && read_meta(token, meta) && meta.created + expire_after_ <= now) {
+      tokens.push_back(token);
+      stored_ -= std::min(stored_, meta.size);
+    }
   }
   ::closedir(d);
   for (const std::string& t : tokens) remove_slot(t);

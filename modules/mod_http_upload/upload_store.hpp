@@ -64,6 +64,8 @@ class Store {
   // bytes would be free again (0 if now).
   uint64_t used(const std::string& owner, int64_t now);
   int64_t free_at(const std::string& owner, uint64_t quota, uint64_t need, int64_t now);
+  // Bytes of every file stored (the service's whole store: global_quota_bytes).
+  uint64_t stored() const { return stored_; }
   void remove_owner(const std::string& owner);  // an account removed
   size_t sweep(int64_t now);                    // expiry; returns the files removed
 
@@ -92,6 +94,7 @@ class Store {
   };
   std::unordered_map<std::string, Upload> uploads_;  // token -> data.part
   std::map<std::string, std::deque<std::pair<int64_t, uint64_t>>> log_;  // owner -> (time, size)
+  uint64_t stored_ = 0;  // bytes of the complete files in the store
 };
 
 }  // namespace upload

@@ -54,8 +54,9 @@ def bosh(tmp_path_factory, binaries):
                           limits={"bosh_max_wait": MAX_WAIT, "bosh_inactivity": INACTIVITY,
                                   "bosh_max_body_bytes": BODY_LIMIT, "bosh_max_sessions_per_ip": PER_IP,
                                   "bosh_max_pause": 30},
+                          # mod_blocking for Converse 14 (it opens a chat box only once it has the blocklist).
                           modules={"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {},
-                                   "mod_vcard": {}, "mod_carbons": {}},
+                                   "mod_vcard": {}, "mod_carbons": {}, "mod_blocking": {}},
                           workers=2)
     server.http_port, server.https_port = http_port, https_port
     server.start()
@@ -454,6 +455,29 @@ def test_acks_and_the_key_sequence(bosh, client):
     assert terminate_condition(data) == ("terminate", "item-not-found")
 
 
+def test_an_ack_below_an_answer_sent_a_while_ago_is_reported_at_once(bosh, client):
+    """XEP-0124 §9.3: the client's ack says it lacks an answer sent more than
+    a second ago: the next answer goes at once with report (that rid) and
+    time (ms since it was sent); the rid sent again gets its answer again."""
+    b = client()
+    b.create(wait=2, hold=1, extra="ack='1'")
+    first = b.rid
+    lost = b.next_rid()
+    r, lost_answer = b.post(b.request(rid=lost))  # held its wait (2 s), answered empty: "lost"
+    assert ET.fromstring(lost_answer).get("report") is None
+    # Held another wait: by its end the lost answer is 2 s old.
+    root = b.exchange()
+    assert root.get("report") is None
+    started = time.monotonic()
+    root = b.exchange(attrs=f"ack='{first}'")
+    assert time.monotonic() - started < 1.5  # at once, not at its wait (2 s)
+    assert root.get("report") == str(lost), ET.tostring(root, "unicode")
+    assert int(root.get("time")) >= 1000
+    # The client sends the lost rid again: the same answer.
+    r, again = b.post(b.request(rid=lost))
+    assert again == lost_answer
+
+
 # -- stream errors, terminate, inactivity -------------------------------------------------
 
 def test_a_stream_error_is_remote_stream_error_with_the_error_inside(bosh, client):
@@ -640,9 +664,10 @@ def test_stanzajs_logs_in_over_bosh_and_chats_with_a_tcp_client(bosh, raw_factor
 
 
 def test_converse_js_in_headless_chromium_logs_in_over_bosh_and_chats_with_a_tcp_client(bosh, raw_factory):
-    """Converse.js 12 (npm, unmodified, Strophe's BOSH) in Debian's
-    chromium-headless-shell, from a page of another origin (CORS): logs in
-    over BOSH, receives a TCP client's message and answers it."""
+    """Converse.js 14, the latest on npm (unmodified, Strophe's BOSH), in
+    Debian's chromium-headless-shell, from a page of another origin (CORS):
+    logs in over BOSH, receives a TCP client's message and answers it from
+    its chat box."""
     base = Path(os.environ.get("PARLEY_NODE_CACHE", Path.home() / ".cache" / "parley"))
     cache = base / "browser-clients"
     script = Path(os.environ["PARLEY_SOURCE_DIR"]) / "tools" / "install-node-clients.sh"
@@ -656,10 +681,10 @@ def test_converse_js_in_headless_chromium_logs_in_over_bosh_and_chats_with_a_tcp
         line = proc.stdout.readline().strip()
         assert line == "ONLINE carol@localhost/converse", line + proc.stdout.read()
         alice = raw_factory(bosh.c2s_port)
-        alice.login("alice", PASSWORD, resource="tcp-converse")
+        alice.login("alice", PASSWORD, resource="tcp-converse", presence=True)
         alice.message("carol@localhost/converse", "hello converse over bosh")
         assert proc.stdout.readline().strip() == "GOT alice@localhost/tcp-converse hello converse over bosh"
-        got = alice.expect_message("echo: hello converse over bosh")
+        got = alice.expect_message("echo: hello converse over bosh", timeout=60)
         assert got.get("from") == "carol@localhost/converse"
         rest = proc.stdout.read()
         assert proc.wait(timeout=30) == 0, rest
@@ -690,11 +715,14 @@ def bosh_sm(tmp_path_factory, binaries):
     assert not server.sanitizer_reports()
 
 
-def test_stream_management_resumes_a_bosh_session_from_a_new_bosh_session(bosh_sm, raw_factory):
+@pytest.mark.parametrize("where", ["same loop", "other loop"])
+def test_stream_management_resumes_a_bosh_session_from_a_new_bosh_session(bosh_sm, raw_factory, where):
     """XEP-0198 over BOSH: a session whose client went quiet (inactivity) is
-    kept detached; a new BOSH session of that loop resumes it and gets what
-    was sent meanwhile. (A BOSH connection has no socket to move between
-    loops: the new session is made on the old one's loop, which its sid names.)"""
+    kept detached; a new BOSH session resumes it and gets what was sent
+    meanwhile, from the old session's loop or from the other one (the new
+    BOSH session then moves to the detached session's loop, as a TCP or
+    WebSocket connection does; its requests still reach the loop its sid
+    names first, and are forwarded)."""
     NS_SM = "urn:xmpp:sm:3"
     bob = raw_factory(bosh_sm.c2s_port)
     bob.login("bob", PASSWORD, resource="tcp")
@@ -711,15 +739,15 @@ def test_stream_management_resumes_a_bosh_session_from_a_new_bosh_session(bosh_s
     wait_log(bosh_sm, f"bosh {a.sid}: ")
     bob.message(jid, "m2")
     bob.sync()
-    # A new BOSH session on the old session's loop (HTTP connections spread over the loops).
+    # A new BOSH session on the wanted loop (HTTP connections spread over the loops).
     for _ in range(30):
         b = Bosh(bosh_sm, tls=True, source=a.source)
         _, root = b.create(wait=2)
-        if b.sid.split("-")[0] == old_loop:
+        if (b.sid.split("-")[0] == old_loop) == (where == "same loop"):
             break
         b.exchange(attrs="type='terminate'")
     else:
-        pytest.fail("no BOSH session on the old loop in 30 tries")
+        pytest.fail(f"no BOSH session on the {where} in 30 tries")
     token = base64.b64encode(f"\0alice\0{PASSWORD}".encode()).decode()
     root = b.exchange(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{token}</auth>")
     assert root.find(q(NS_SASL, "success")) is not None
@@ -731,7 +759,13 @@ def test_stream_management_resumes_a_bosh_session_from_a_new_bosh_session(bosh_s
     if not bodies:
         bodies = [m.find(q(NS_CLIENT, "body")).text for m in b.exchange().findall(q(NS_CLIENT, "message"))]
     assert bodies == ["m2"]
-    # The resumed session is alice's, over the new BOSH session.
+    # The resumed session is alice's, over the new BOSH session, both ways.
     bob.message(jid, "m3")
     assert b.exchange().find(q(NS_CLIENT, "message")).find(q(NS_CLIENT, "body")).text == "m3"
-    b.exchange(attrs="type='terminate'")
+    b.exchange(f"<message to='bob@localhost/tcp' type='chat' xmlns='jabber:client'><body>back</body></message>")
+    assert bob.expect_message("back").get("from") == jid
+    root = b.exchange(attrs="type='terminate'")
+    assert root.get("type") == "terminate"
+    # Its sid is gone everywhere (the loop it names forwarded to the other one).
+    r, data = b.post(b.request())
+    assert terminate_condition(data) == ("terminate", "item-not-found")

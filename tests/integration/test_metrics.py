@@ -23,8 +23,11 @@ WINDOWS = {"1s", "10s", "100s"}
 def srv(server_factory, tmp_path):
     http_port = free_port()
     folder = module_dir(tmp_path, "mod_test_service")
+    # An external component's route (not connected): its queue is one of the gauges.
     server = server_factory(module_paths=[folder],
-                            extra_listeners=[{"port": http_port, "ip": "127.0.0.1", "module": "http"}],
+                            extra_listeners=[{"port": http_port, "ip": "127.0.0.1", "module": "http"},
+                                             {"port": free_port(), "ip": "127.0.0.1", "module": "component",
+                                              "hosts": {"gw.localhost": {"password": "secret"}}}],
                             modules={"mod_disco": {}, "mod_ping": {}, "mod_test_service": {}})
     server.http_port = http_port
     server.register("alice", PASSWORD)
@@ -75,6 +78,14 @@ def test_metrics_parse_and_carry_the_figures(srv, raw_factory):
             pass
     ws = WsClient(srv.http_port)
     ws.open()
+    # A BOSH session: counted as one, not as a TCP connection.
+    bosh = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=10)
+    bosh.request("POST", "/http-bind", body=(
+        "<body xmlns='http://jabber.org/protocol/httpbind' rid='1000' to='localhost' wait='5' hold='1' "
+        "ver='1.6' xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0'/>").encode())
+    created = bosh.getresponse()
+    assert created.status == 200 and b"sid=" in created.read()
+    bosh.close()
     alice.sync()
 
     status, ctype, text = get_metrics(srv.http_port)
@@ -83,6 +94,7 @@ def test_metrics_parse_and_carry_the_figures(srv, raw_factory):
     assert value(fams, "parley_sessions") >= 1
     assert value(fams, "parley_connections", transport="tcp") >= 2
     assert value(fams, "parley_connections", transport="websocket") == 1
+    assert value(fams, "parley_connections", transport="bosh") == 1
     assert value(fams, "parley_connections", transport="http") >= 1  # this request's
     assert value(fams, "parley_stanzas_in") >= 1
     assert value(fams, "parley_stanzas_out") >= 1
@@ -97,9 +109,14 @@ def test_metrics_parse_and_carry_the_figures(srv, raw_factory):
         assert avg.type == "gauge"
         assert {(s.labels["loop"], s.labels["window"]) for s in avg.samples} == \
             {(loop, w) for loop in ("0", "1") for w in WINDOWS}
-    for name in ("parley_storage_read_queue", "parley_storage_write_queue", "parley_archive_queue"):
+    for name in ("parley_storage_read_queue", "parley_storage_write_queue", "parley_archive_queue",
+                 "parley_keyval_queue", "parley_account_queue"):
         assert len(fams[name].samples) == 1
         assert {s.labels["window"] for s in fams[name + "_avg"].samples} == WINDOWS
+    # Each external component's route queue, with its averages.
+    assert value(fams, "parley_component_queue", component="gw.localhost") == 0
+    assert {(s.labels["component"], s.labels["window"]) for s in fams["parley_component_queue_avg"].samples} == \
+        {("gw.localhost", w) for w in WINDOWS}
     # The module's typed metrics: a counter, a gauge, a histogram.
     assert value(fams, "parley_mod_test_service_messages", host="localhost") == 1
     assert fams["parley_mod_test_service_open_asks"].type == "gauge"
@@ -125,7 +142,8 @@ def test_parleyctl_top_once_and_repeated(srv):
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "sessions" in out and "COUNTER" in out and "AVG 100s" in out
-    for line in ("loop0 inbox", "loop1 inbox", "loop0 route in", "storage write", "archive"):
+    for line in ("loop0 inbox", "loop1 inbox", "loop0 route in", "storage write", "archive", "keyval", "accounts",
+                 "component_gw.localhost", "bosh 0"):
         assert line in out, line
     assert "mod_test_service.localhost.messages" in out
     assert "\033[" not in out  # --once never clears the terminal

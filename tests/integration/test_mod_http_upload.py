@@ -340,19 +340,33 @@ def test_files_go_with_their_owners_account(client, up):
     up.register("bob", PASSWORD)
 
 
-def test_files_expire_and_put_urls_expire(tmp_path_factory, binaries, raw_factory):
+def test_files_expire_and_put_urls_expire_and_the_global_quota_frees_with_them(tmp_path_factory, binaries,
+                                                                               raw_factory):
     server = start_server(tmp_path_factory, binaries, "expiry",
-                          {"expire_after": 1, "expiry_sweep_interval": 1, "put_timeout": 1})
+                          {"expire_after": 1, "expiry_sweep_interval": 1, "put_timeout": 1,
+                           "global_quota_bytes": 16})
     try:
-        server.register("alice", PASSWORD)
+        for user in ("alice", "bob"):
+            server.register(user, PASSWORD)
         c = raw_factory(server.c2s_port)
         c.login("alice", PASSWORD, resource="x")
         _, get = upload(c, "short.txt", b"short-lived", "text/plain")
         assert fetch("GET", get)[2] == b"short-lived"
+        # The service's whole store holds at most 16 bytes: 11 are taken, by
+        # alice; bob's 8 do not fit (no retry time: it depends on expiry).
+        bob = raw_factory(server.c2s_port)
+        bob.login("bob", PASSWORD, resource="x")
+        err = error_of(request_slot(bob, "eight.bin", 8))
+        assert err.get("type") == "wait" and err.find(q(NS_STANZAS, "resource-constraint")) is not None
+        assert err.find(q(NS_UPLOAD, "retry")) is None
+        slot_urls(request_slot(bob, "five.bin", 5))  # 11 + 5 fit
         deadline = time.time() + 15
         while fetch("GET", get)[0] != 404:
             assert time.time() < deadline, "the file did not expire"
             time.sleep(0.1)
+        # Expired, its bytes are free again.
+        slot_urls(request_slot(bob, "eight.bin", 8))
+        bob.close()
         put, _ = slot_urls(request_slot(c, "late.txt", 4))
         expires = int(re.search(r"e=(\d+)", put).group(1))
         while time.time() <= expires + 1:  # the URL's own expiry, read from it

@@ -50,10 +50,10 @@ const char* kCounters[] = {"stanzas_in", "stanzas_out", "stanzas_cross_loop", "c
 std::string screen(const Status& now, const Status* before, double seconds) {
   std::string out;
   char line[512];
-  std::snprintf(line, sizeof line, "parleyd  up %ss  workers %s  sessions %s  connections %s (websocket %s, http %s)\n\n",
+  std::snprintf(line, sizeof line, "parleyd  up %ss  workers %s  sessions %s  connections %s (websocket %s, bosh %s, http %s)\n\n",
                 get(now, "uptime_seconds").c_str(), get(now, "workers").c_str(), get(now, "sessions").c_str(),
                 get(now, "connections").c_str(), get(now, "connections_websocket", "0").c_str(),
-                get(now, "connections_http", "0").c_str());
+                get(now, "connections_bosh", "0").c_str(), get(now, "connections_http", "0").c_str());
   out += line;
   out += "COUNTER                          TOTAL       /s\n";
   for (const char* c : kCounters) {
@@ -87,6 +87,13 @@ std::string screen(const Status& now, const Status* before, double seconds) {
   queue("storage read", "storage_read_queue", "storage_read_queue_avg");
   queue("storage write", "storage_write_queue", "storage_write_queue_avg");
   queue("archive", "archive_queue", "archive_queue_avg");
+  queue("keyval", "keyval_queue", "keyval_queue_avg");
+  queue("accounts", "account_queue", "account_queue_avg");
+  for (const auto& [key, value] : now) {
+    // component_DOMAIN_queue, with its averages from component_DOMAIN_queue_avg.
+    if (!key.starts_with("component_") || !key.ends_with("_queue")) continue;
+    queue(key.substr(0, key.size() - 6), key, key + "_avg");
+  }
   out += "\nMODULE METRIC                                        VALUE\n";
   for (const auto& [key, value] : now) {
     if (!key.starts_with("mod_")) continue;
