@@ -47,3 +47,31 @@ def test_later_starts_reuse_one_certificate(server_factory):
     assert stat.S_IMODE(second.cert_path("localhost").stat().st_mode) == 0o600
     assert (CERT_CACHE.dir / "localhost.pem").exists()
     assert verified_handshake(second, second.cert_path("localhost"), "127.0.0.1")
+
+
+def test_each_host_s_certificate_is_chosen_by_sni_on_c2s_and_https(server_factory):
+    # Two served hosts, each with the certificate parleyd makes for it; the
+    # client's SNI picks which one a handshake gets, on the direct-TLS c2s port
+    # and on an HTTPS listener alike (issue 13: "certificates from certfiles
+    # picked by SNI"). A handshake that got the other host's certificate fails
+    # its verification.
+    from parley_harness import free_port
+    https_port = free_port()
+    server = server_factory(hosts=("localhost", "sni-b.test"),
+                            extra_listeners=[{"port": https_port, "ip": "127.0.0.1", "module": "http", "tls": True}])
+    for port in (server.tls_port, https_port):
+        for host in ("localhost", "sni-b.test"):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(cafile=str(server.cert_path(host)))
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname=host) as tls:
+                    assert tls.version()
+        # And the other host's certificate does not verify this one's name.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(cafile=str(server.cert_path("localhost")))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            try:
+                ctx.wrap_socket(raw, server_hostname="sni-b.test").close()
+                raise AssertionError("sni-b.test's handshake verified against localhost's certificate")
+            except ssl.SSLCertVerificationError:
+                pass
