@@ -595,3 +595,18 @@ if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[1] != "with-postgres":
         sys.exit("usage: parley_harness.py with-postgres COMMAND [ARGS...]")
     sys.exit(with_postgres(sys.argv[2:]))
+
+
+def stop_child(proc, grace=10):
+    """Ends a client process a test started (a node script, say): SIGTERM
+    first, so that it can close what it started itself (puppeteer closes its
+    Chromium on SIGTERM; a SIGKILLed node leaves it running, orphaned, for the
+    rest of the test run), then SIGKILL after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD
-from parley_harness import ParleyServer, free_port
+from parley_harness import ParleyServer, free_port, stop_child
 from rawxmpp import NS_BIND, NS_CLIENT, NS_SASL, NS_STREAM, q
 
 NS_HTTPBIND = "http://jabber.org/protocol/httpbind"
@@ -658,9 +658,7 @@ def test_stanzajs_logs_in_over_bosh_and_chats_with_a_tcp_client(bosh, raw_factor
         assert proc.wait(timeout=20) == 0, rest
         assert "SENT" in rest and "STOPPED" in rest, rest
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_child(proc)
 
 
 def test_converse_js_in_headless_chromium_logs_in_over_bosh_and_chats_with_a_tcp_client(bosh, raw_factory):
@@ -690,9 +688,7 @@ def test_converse_js_in_headless_chromium_logs_in_over_bosh_and_chats_with_a_tcp
         assert proc.wait(timeout=30) == 0, rest
         assert "SENT" in rest and "STOPPED" in rest, rest
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_child(proc)
 
 
 # -- stream management across BOSH sessions ------------------------------------------

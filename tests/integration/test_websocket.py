@@ -17,7 +17,7 @@ import pytest
 import websocket
 
 from conftest import PASSWORD
-from parley_harness import free_port
+from parley_harness import free_port, stop_child
 from rawxmpp import NS_SASL, NS_STREAM, NS_TLS, q
 from wsxmpp import CLOSE, NS_FRAMING, OPEN, WsClient
 
@@ -400,9 +400,7 @@ def test_web_client_library_logs_in_over_websocket_and_chats_with_a_tcp_client(w
         assert proc.wait(timeout=20) == 0, rest
         assert "SENT" in rest and "STOPPED" in rest, rest
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_child(proc)
 
 
 def test_converse_js_in_headless_chromium_logs_in_over_websocket_and_chats_with_a_tcp_client(
@@ -440,9 +438,7 @@ def test_converse_js_in_headless_chromium_logs_in_over_websocket_and_chats_with_
         assert proc.wait(timeout=30) == 0, rest
         assert "SENT" in rest and "STOPPED" in rest, rest
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_child(proc)
 
 
 # -- stream management across WebSocket connections ------------------------------

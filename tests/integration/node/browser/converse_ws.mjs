@@ -46,12 +46,20 @@ const server = http.createServer((req, res) => {
 await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
 const origin = `http://127.0.0.1:${server.address().port}/`;
 
-const timer = setTimeout(() => {
+// The browser is closed on every way out: puppeteer starts it in a process
+// group of its own, so an exit that skips browser.close() (this timeout did)
+// leaves a headless Chromium running on, orphaned, for the rest of the run.
+let browser = null;
+const timer = setTimeout(async () => {
   console.log("TIMEOUT");
-  process.exit(2);
+  try {
+    if (browser) await browser.close();
+  } finally {
+    process.exit(2);
+  }
 }, 120000);
 
-const browser = await puppeteer.launch({
+browser = await puppeteer.launch({
   executablePath: chromium,
   headless: "shell",
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
