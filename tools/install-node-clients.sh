@@ -14,6 +14,9 @@ if [ -f "$dir/.installed" ] && cmp -s "$src/package.json" "$dir/.installed"; the
   exit 0
 fi
 rm -f "$dir/.installed"
+# A fresh install: npm 11 fails on a node_modules left by another package.json
+# ("Cannot destructure property 'package' of 'node.target' as it is null").
+rm -rf "$dir/node_modules"
 cp "$src/package.json" "$dir/package.json"
 cd "$dir"
 npm install --no-audit --no-fund --no-package-lock --loglevel=error >&2

@@ -369,7 +369,11 @@ def test_files_expire_and_put_urls_expire_and_the_global_quota_frees_with_them(t
         bob.close()
         put, _ = slot_urls(request_slot(c, "late.txt", 4))
         expires = int(re.search(r"e=(\d+)", put).group(1))
-        while time.time() <= expires + 1:  # the URL's own expiry, read from it
+        # The URL's own expiry, read from it: refused once the server's clock
+        # reads a later second. That clock is time(2), the kernel's coarse
+        # clock, up to a tick behind Python's time.time(): a PUT sent right
+        # at the second's turn could still find it valid (1 run in ~25).
+        while time.time() <= expires + 1.1:
             time.sleep(0.1)
         status, _, body = fetch("PUT", put, b"late")
         assert status == 403 and b"expired" in body
