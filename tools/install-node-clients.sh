@@ -10,6 +10,11 @@ dir=$1
 src=$(cd "$(dirname "$0")/../tests/integration/node" && pwd)
 [ "${2:-}" = browser ] && src=$src/browser
 mkdir -p "$dir"
+# One install at a time per directory: ctest runs the WebSocket and BOSH
+# suites side by side, and two npm installs into one node_modules break each
+# other. The second waits here, then finds the first one's work done.
+exec 9>"$dir.lock"
+flock 9
 if [ -f "$dir/.installed" ] && cmp -s "$src/package.json" "$dir/.installed"; then
   exit 0
 fi
