@@ -162,7 +162,7 @@ asan_build() {
 asan_tests() {
   # The packaging suite (integration_install) checks files and a run of the
   # installed server: the release step runs it, a sanitized copy adds nothing.
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:malloc_context_size=12 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:malloc_context_size=5 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 run_ctest build-asan -E '^integration_install$'
 }
 tsan_build() {
@@ -182,10 +182,10 @@ tsan_tests() {
     -R '^(unit_core_(loop|session|router|modules)|integration_(gloox|gloox_modules|stanzas|modules|session_seams|reload_storm|component|metrics|bosh|mod_[a-z_]+))$'
 }
 fuzz_build() {
-  tests/fuzz/run-fuzzers.sh build-fuzz 6 build
+  tests/fuzz/run-fuzzers.sh build-fuzz 3 build
 }
 fuzz_run() {
-  tests/fuzz/run-fuzzers.sh build-fuzz 6 run 2>&1 | tee "$log"
+  tests/fuzz/run-fuzzers.sh build-fuzz 3 run 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   passed=$((passed + $(grep -c "stat::number_of_executed_units" "$log")))
   failed=$((failed + $(grep -c "FAILED" "$log")))
