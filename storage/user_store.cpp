@@ -178,8 +178,11 @@ Result<bool, Error> user_exists(Database& db, std::string_view host, std::string
   return exists(db, host, user);
 }
 
-Result<std::vector<std::string>, Error> list_users(Database& db, std::string_view host) {
-  auto st = db.prepare("SELECT username FROM users WHERE host = ?1 ORDER BY username");
+namespace {
+
+// The usernames a one-parameter (host) query selects, in its order.
+Result<std::vector<std::string>, Error> usernames(Database& db, const char* sql, std::string_view host) {
+  auto st = db.prepare(sql);
   if (!st) return unexpected(std::move(st).error());
   Using s(*st);
   PARLEY_TRY(s->bind(1, host));
@@ -191,6 +194,12 @@ Result<std::vector<std::string>, Error> list_users(Database& db, std::string_vie
     users.emplace_back(s->column_text(0));
   }
   return users;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>, Error> list_users(Database& db, std::string_view host) {
+  return usernames(db, "SELECT username FROM users WHERE host = ?1 ORDER BY username", host);
 }
 
 Result<bool, Error> set_disabled(Database& db, std::string_view host, std::string_view user, bool disabled) {
@@ -205,18 +214,7 @@ Result<bool, Error> set_disabled(Database& db, std::string_view host, std::strin
 }
 
 Result<std::vector<std::string>, Error> list_disabled(Database& db, std::string_view host) {
-  auto st = db.prepare("SELECT username FROM users WHERE host = ?1 AND disabled != 0 ORDER BY username");
-  if (!st) return unexpected(std::move(st).error());
-  Using s(*st);
-  PARLEY_TRY(s->bind(1, host));
-  std::vector<std::string> users;
-  for (;;) {
-    auto row = s->step();
-    if (!row) return unexpected(std::move(row).error());
-    if (!*row) break;
-    users.emplace_back(s->column_text(0));
-  }
-  return users;
+  return usernames(db, "SELECT username FROM users WHERE host = ?1 AND disabled != 0 ORDER BY username", host);
 }
 
 }  // namespace parley::storage::user_store
