@@ -58,18 +58,23 @@ def adhoc_server(tmp_path_factory):
     assert not server.sanitizer_reports()
 
 
-@pytest.fixture
-def raw(adhoc_server):
+def logged_in_clients(port):
+    """make(user, ...) -> a RawClient logged in on `port`; yields it, then aborts every one made."""
     clients = []
 
     def make(user, resource="r", presence=True, password=PASSWORD):
-        c = RawClient(adhoc_server.c2s_port)
+        c = RawClient(port)
         c.login(user, password, resource=resource, presence=presence)
         clients.append(c)
         return c
     yield make
     for c in clients:
         c.abort()
+
+
+@pytest.fixture
+def raw(adhoc_server):
+    yield from logged_in_clients(adhoc_server.c2s_port)
 
 
 @pytest.fixture
@@ -432,16 +437,7 @@ def accounts_server(tmp_path_factory):
 
 @pytest.fixture
 def araw(accounts_server):
-    clients = []
-
-    def make(user, resource="r", presence=True, password=PASSWORD):
-        c = RawClient(accounts_server.c2s_port)
-        c.login(user, password, resource=resource, presence=presence)
-        clients.append(c)
-        return c
-    yield make
-    for c in clients:
-        c.abort()
+    yield from logged_in_clients(accounts_server.c2s_port)
 
 
 def sasl_outcome(server, user, password, mechanism):
