@@ -10,7 +10,7 @@
 #
 #   bench/compare.sh [--quick] [--runs N] [--servers "parley prosody ejabberd"] [--build-dir DIR]
 #                    [--out FILE] [--no-install] [--keep-temp] [--mobile-only] [--muc-only] [--no-build]
-#                    [--bench PATH]
+#                    [--bench PATH] [--idle-only] [--idle-ns "N1 N2"]
 #
 # Parley also runs the mobile scenarios: chat with every client enabling XEP-0198 stream management
 # (chat-w10-sm, next to chat-w10), and 10,000 sessions receiving presence updates, active
@@ -21,6 +21,9 @@
 # Every server also runs the group chat fan-out (muc: one room of 1,000 occupants, one of them sending
 # groupchat messages at a steady rate; server CPU per delivered message, delivery latency). --muc-only
 # runs just that scenario on each server.
+#
+# --idle-only runs just the idle scenarios (TLS and, for Parley, plaintext) with --idle-ns's sizes
+# (default "1000 10000"): the memory-per-session figure alone, in minutes.
 #
 # --quick: small sizes and one run, for development (minutes instead of most of an hour).
 set -euo pipefail
@@ -37,6 +40,8 @@ MOBILE_ONLY=0
 MUC_ONLY=0
 BUILD=1
 BENCH_OVERRIDE=""
+IDLE_ONLY=0
+IDLE_NS_OVERRIDE=""
 COMMAND_LINE="bench/compare.sh $*"
 
 while [ $# -gt 0 ]; do
@@ -52,7 +57,9 @@ while [ $# -gt 0 ]; do
     --muc-only) MUC_ONLY=1; shift ;;
     --no-build) BUILD=0; shift ;;
     --bench) BENCH_OVERRIDE=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --idle-only) IDLE_ONLY=1; shift ;;
+    --idle-ns) IDLE_NS_OVERRIDE=$2; shift 2 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -77,9 +84,11 @@ else
   CSI_RECEIVERS=10000; CSI_SENDERS=100; CSI_UPDATES=5
   MUC_OCCUPANTS=1000; MUC_MESSAGES=200; MUC_RATE=20
 fi
+[ -z "$IDLE_NS_OVERRIDE" ] || IDLE_NS=$IDLE_NS_OVERRIDE
 USERS=$(printf '%s\n' $IDLE_NS "$LOGINS" $((2 * PAIRS)) $((OFF_RECEIVERS + OFF_SENDERS)) "$CHURN_SESSIONS" \
   $((CSI_RECEIVERS + CSI_SENDERS)) "$MUC_OCCUPANTS" | sort -n | tail -1)
 [ "$MUC_ONLY" = 1 ] && USERS=$MUC_OCCUPANTS  # only the room's occupants need accounts
+[ "$IDLE_ONLY" = 1 ] && USERS=$(printf '%s\n' $IDLE_NS | sort -n | tail -1)
 BENCH_THREADS=2
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -301,6 +310,10 @@ run_server() {
       fi
     done
   done
+  if [ "$IDLE_ONLY" = 1 ]; then
+    stop_server
+    return 0
+  fi
   stop_server; start_server "$name" 2
   for run in $(seq 1 "$RUNS"); do bench "$name" login connect --sessions "$LOGINS" --hold 0; done
   for run in $(seq 1 "$RUNS"); do bench "$name" chat-w1 chat --pairs "$PAIRS" --window 1 --messages "$MESSAGES"; done

@@ -9,6 +9,7 @@ add_library(parley_core STATIC
   net/listener.cpp
   net/connection.cpp
   net/connection_write.cpp
+  net/output_batch.cpp
   net/lingering_sockets.cpp
   net/http_transport.cpp
   net/http_transport_bosh.cpp
@@ -35,7 +36,9 @@ add_library(parley_core STATIC
   modules/host_api.cpp
   modules/host_api_services.cpp
   modules/host_api_archive.cpp
+  modules/host_api_out_bytes.cpp
   modules/host_api_stores.cpp
+  modules/host_api_module_sql.cpp
   modules/host_api_http.cpp
   modules/host_api_http_client.cpp
   modules/host_api_admin.cpp
@@ -49,6 +52,7 @@ add_library(parley_core STATIC
   modules/module_storage.cpp
   modules/slot_carry.cpp
   export/account_data.cpp
+  export/account_import.cpp
 )
 target_include_directories(parley_core PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(parley_core

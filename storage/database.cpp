@@ -78,6 +78,14 @@ Result<void, Error> Database::exec(std::string_view sql) {
   return unexpected(std::move(e));
 }
 
+Result<void, Error> Database::run_cached(std::string_view sql) {
+  auto stmt = prepare(sql);
+  if (!stmt) return unexpected(std::move(stmt).error());
+  auto done = (*stmt)->run();
+  (*stmt)->reset();  // not left pending: a pending statement would hold its transaction open
+  return done;
+}
+
 Result<Statement*, Error> Database::prepare(std::string_view sql) {
   if (auto it = cache_.find(sql); it != cache_.end()) {
     it->second->reset();
@@ -113,11 +121,11 @@ int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(d
 Result<Database::Transaction, Error> Database::begin() {
   if (sqlite3_get_autocommit(db_)) {
     const char* sql = mode_ == Mode::read_only ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE";
-    if (auto r = exec(sql); !r) return unexpected(r.error());
+    if (auto r = run_cached(sql); !r) return unexpected(r.error());
     return Transaction(this, 0);
   }
   int n = savepoint_depth_ + 1;
-  if (auto r = exec("SAVEPOINT parley_" + std::to_string(n)); !r) return unexpected(r.error());
+  if (auto r = run_cached("SAVEPOINT parley_" + std::to_string(n)); !r) return unexpected(r.error());
   savepoint_depth_ = n;
   return Transaction(this, n);
 }
@@ -126,12 +134,12 @@ Result<void, Error> Database::Transaction::commit() {
   if (!db_) return unexpected(Error{0, "commit: transaction already finished"});
   Database* db = db_;
   if (savepoint_ == 0) {
-    if (auto r = db->exec("COMMIT"); !r) {
+    if (auto r = db->run_cached("COMMIT"); !r) {
       rollback();
       return r;
     }
   } else {
-    if (auto r = db->exec("RELEASE parley_" + std::to_string(savepoint_)); !r) {
+    if (auto r = db->run_cached("RELEASE parley_" + std::to_string(savepoint_)); !r) {
       rollback();
       return r;
     }

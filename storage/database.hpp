@@ -38,8 +38,13 @@ class Database {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
-  // Runs one or more statements that return no rows needed by the caller.
+  // Runs one or more statements that return no rows needed by the caller (parsed on
+  // every call: for schema work and other rare statements).
   Result<void, Error> exec(std::string_view sql);
+  // Runs one statement that returns no rows through the prepared-statement cache: for
+  // what runs on every transaction (BEGIN, COMMIT, SAVEPOINT, RELEASE), which exec
+  // would parse again each time.
+  Result<void, Error> run_cached(std::string_view sql);
 
   // The statement for this SQL text (exactly one statement), from the cache or newly
   // prepared; reset and with no parameter bound. The pointer stays valid as long as the

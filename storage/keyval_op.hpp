@@ -3,6 +3,7 @@
 // and its completion.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,11 +16,12 @@
 namespace parley::storage {
 
 struct KeyvalOp {
-  enum class Kind { get, put, remove, remove_user, map_get, map_put, map_remove, map_clear, list } kind;
+  enum class Kind { get, put, remove, remove_user, map_get, map_put, map_remove, map_clear, list,
+                    get_many } kind;
   KeyvalOwner owner;
   std::string key;                 // get, remove
   std::vector<KeyvalItem> items;   // put, map_put
-  std::vector<std::string> keys;   // map_remove
+  std::vector<std::string> keys;   // map_remove; get_many: the users (sorted, once each)
   uint64_t limit = 0;              // put: max_user_bytes; map_put: max_items
   KeyvalPut mode = KeyvalPut::replace;
   KeyvalStore::GetDone on_get;
@@ -28,15 +30,18 @@ struct KeyvalOp {
   MapStore::SnapshotDone on_map_get;
   MapStore::ChangeDone on_map_change;
   KeyvalStore::ListDone on_list;
+  KeyvalStore::GetManyDone on_get_many;
 
-  bool is_read() const { return kind == Kind::get || kind == Kind::map_get || kind == Kind::list; }
+  bool is_read() const {
+    return kind == Kind::get || kind == Kind::map_get || kind == Kind::list || kind == Kind::get_many;
+  }
 
   // The outcome of running it, kept until the batch commits.
   struct Outcome {
     std::optional<KeyvalError> error;
     std::optional<std::string> value;  // get
     uint64_t removed = 0;              // remove, remove_user
-    MapSnapshot snapshot;              // map_get; list (its items)
+    MapSnapshot snapshot;              // map_get; list, get_many (its items)
     MapChange change;                  // map_put, map_remove, map_clear
   };
 
@@ -65,6 +70,11 @@ struct KeyvalOp {
           if (out.error) on_list(unexpected(std::move(*out.error)));
           else on_list(std::move(out.snapshot.items));
           break;
+        case Kind::get_many:
+          if (!on_get_many) break;
+          if (out.error) on_get_many(unexpected(std::move(*out.error)));
+          else on_get_many(std::move(out.snapshot.items));
+          break;
         case Kind::map_get:
           if (!on_map_get) break;
           if (out.error) on_map_get(unexpected(std::move(*out.error)));
@@ -88,7 +98,7 @@ struct KeyvalOp {
   }
 
   static KeyvalOp of(Kind kind, KeyvalOwner owner) {
-    KeyvalOp op{kind, std::move(owner), {}, {}, {}, 0, KeyvalPut::replace, {}, {}, {}, {}, {}, {}};
+    KeyvalOp op{kind, std::move(owner), {}, {}, {}, 0, KeyvalPut::replace, {}, {}, {}, {}, {}, {}, {}};
     return op;
   }
   static KeyvalOp make_get(KeyvalOwner owner, std::string key, KeyvalStore::GetDone done) {
@@ -120,6 +130,18 @@ struct KeyvalOp {
   static KeyvalOp make_list(KeyvalOwner owner, KeyvalStore::ListDone done) {
     KeyvalOp op = of(Kind::list, std::move(owner));
     op.on_list = std::move(done);
+    return op;
+  }
+  // The users sorted and each once: a user given twice is read (and reported) once, and
+  // the reads go along the primary key's order.
+  static KeyvalOp make_get_many(std::string scope, std::vector<std::string> users, std::string key,
+                                KeyvalStore::GetManyDone done) {
+    KeyvalOp op = of(Kind::get_many, KeyvalOwner{std::move(scope), {}});
+    std::sort(users.begin(), users.end());
+    users.erase(std::unique(users.begin(), users.end()), users.end());
+    op.keys = std::move(users);
+    op.key = std::move(key);
+    op.on_get_many = std::move(done);
     return op;
   }
   static KeyvalOp make_map_get(MapOwner owner, MapStore::SnapshotDone done) {

@@ -49,6 +49,8 @@ class KeyvalStore {
   using PutDone = std::function<void(Result<void, KeyvalError>)>;
   using RemoveDone = std::function<void(Result<uint64_t, KeyvalError>)>;  // keys removed
   using ListDone = std::function<void(Result<std::vector<KeyvalItem>, KeyvalError>)>;  // by key
+  // get_many: one item per user found, its key the user (bytewise order of the users).
+  using GetManyDone = std::function<void(Result<std::vector<KeyvalItem>, KeyvalError>)>;
 
   virtual ~KeyvalStore() = default;
 
@@ -67,6 +69,14 @@ class KeyvalStore {
   virtual void remove_user(KeyvalOwner owner, RemoveDone done) = 0;
   // Every key of the user with its value, in key order (XEP-0227 export, issue 11).
   virtual void list(KeyvalOwner owner, ListDone done) = 0;
+
+  // One key of many users of one scope, as one operation in the queue (so, as a get, it
+  // sees every operation queued before it, of any of those users): the value of `key`
+  // for each of `users` that has one (a user without it is simply absent; a user given
+  // twice is reported once). The backend reads them kGetManyChunk users per statement
+  // (a login's probe answers: a statement each, not a round trip per contact).
+  virtual void get_many(std::string scope, std::vector<std::string> users, std::string key, GetManyDone done) = 0;
+  static constexpr size_t kGetManyChunk = 256;
 
   // Operations waiting (the health gauge).
   virtual size_t queue_length() const = 0;

@@ -42,6 +42,8 @@ PgRows::~PgRows() {
 }
 
 int PgRows::rows() const { return r_ ? PQntuples(r_) : 0; }
+int PgRows::columns() const { return r_ ? PQnfields(r_) : 0; }
+uint32_t PgRows::type(int col) const { return r_ ? static_cast<uint32_t>(PQftype(r_, col)) : 0; }
 bool PgRows::is_null(int row, int col) const { return !r_ || PQgetisnull(r_, row, col); }
 std::string_view PgRows::bytes(int row, int col) const {
   if (is_null(row, col)) return {};
@@ -155,7 +157,34 @@ Result<void, PgError> PgConnection::exec(std::string_view sql) {
   return {};
 }
 
-Result<PgRows, PgError> PgConnection::run(const std::string& sql, std::span<const PgParam> params) {
+namespace {
+
+struct ParamArrays {
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  explicit ParamArrays(std::span<const PgParam> params)
+      : values(params.size()), lengths(params.size()), formats(params.size()) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      values[i] = params[i].null ? nullptr : params[i].value.data();
+      lengths[i] = static_cast<int>(params[i].value.size());
+      formats[i] = params[i].binary ? 1 : 0;
+    }
+  }
+};
+
+}  // namespace
+
+Result<PgRows, PgError> PgConnection::run_once(const std::string& sql, std::span<const PgParam> params) {
+  if (broken_) return unexpected(PgError{true, "connection lost", {}});
+  ParamArrays a(params);
+  if (PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, a.values.data(),
+                        a.lengths.data(), a.formats.data(), 0) == 0)
+    return unexpected(lost("cannot send"));
+  return finish_statement();
+}
+
+Result<PgRows, PgError> PgConnection::run(const std::string& sql, std::span<const PgParam> params, bool text_results) {
   if (broken_) return unexpected(PgError{true, "connection lost", {}});
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
@@ -165,22 +194,15 @@ Result<PgRows, PgError> PgConnection::run(const std::string& sql, std::span<cons
     if (auto r = finish_statement(); !r) return unexpected(r.error());
     it = prepared_.emplace(sql, std::move(name)).first;
   }
-  std::vector<const char*> values(params.size());
-  std::vector<int> lengths(params.size());
-  std::vector<int> formats(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    values[i] = params[i].null ? nullptr : params[i].value.data();
-    lengths[i] = static_cast<int>(params[i].value.size());
-    formats[i] = params[i].binary ? 1 : 0;
-  }
-  if (PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()), values.data(), lengths.data(),
-                          formats.data(), 1) == 0)
+  ParamArrays a(params);
+  if (PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()), a.values.data(),
+                          a.lengths.data(), a.formats.data(), text_results ? 0 : 1) == 0)
     return unexpected(lost("cannot send"));
   return finish_statement();
 }
 
 Result<void, PgError> pg_migrate(PgConnection& conn, std::string_view component,
-                                 std::span<const std::string_view> steps) {
+                                 std::span<const std::string_view> steps, std::string_view search_path) {
   auto rollback = [&conn](PgError e) -> Result<void, PgError> {
     if (!e.broken) (void)conn.exec("ROLLBACK");
     return unexpected(std::move(e));
@@ -202,9 +224,17 @@ Result<void, PgError> pg_migrate(PgConnection& conn, std::string_view component,
                                        std::to_string(version) + ", newer than this Parley knows (" +
                                        std::to_string(steps.size()) + ")",
                             {}});
+  const bool pending = static_cast<size_t>(version) < steps.size();
+  if (pending && !search_path.empty()) {
+    std::string set = "CREATE SCHEMA IF NOT EXISTS " + std::string(search_path) + "; SET LOCAL search_path TO " +
+                      std::string(search_path);
+    if (auto r = conn.exec(set); !r) return rollback(r.error());
+  }
   for (size_t i = static_cast<size_t>(version); i < steps.size(); ++i)
     if (auto r = conn.exec(steps[i]); !r) return rollback(r.error());
-  if (static_cast<size_t>(version) < steps.size()) {
+  if (pending && !search_path.empty())
+    if (auto r = conn.exec("SET LOCAL search_path TO DEFAULT"); !r) return rollback(r.error());
+  if (pending) {
     PgParam params[] = {name, PgParam::integer(static_cast<int64_t>(steps.size()))};
     auto up = conn.run(
         "INSERT INTO parley_schema (component, version) VALUES ($1, $2::integer) "

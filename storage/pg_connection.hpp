@@ -46,6 +46,8 @@ class PgRows {
   ~PgRows();
 
   int rows() const;
+  int columns() const;
+  uint32_t type(int col) const;  // the column's type OID (INT8OID...)
   bool is_null(int row, int col) const;
   std::string_view bytes(int row, int col) const;  // text, bytea
   int64_t int64(int row, int col) const;           // int8 (bigint), or int4
@@ -74,7 +76,10 @@ class PgConnection {
   // A statement without parameters (BEGIN, COMMIT, DDL; several separated by ';').
   Result<void, PgError> exec(std::string_view sql);
   // A statement with parameters, prepared on this connection the first time it is run.
-  Result<PgRows, PgError> run(const std::string& sql, std::span<const PgParam> params);
+  // Results in binary format, or in text format with text_results (module SQL: any type).
+  Result<PgRows, PgError> run(const std::string& sql, std::span<const PgParam> params, bool text_results = false);
+  // A statement with parameters, not prepared (the unnamed statement); text results.
+  Result<PgRows, PgError> run_once(const std::string& sql, std::span<const PgParam> params);
 
   bool broken() const { return broken_; }
   void set_statement_timeout(std::chrono::milliseconds t) { statement_timeout_ = t; }
@@ -96,7 +101,9 @@ class PgConnection {
 // parley_schema (component, version); steps above the stored version run, in one
 // transaction, under an advisory lock (two servers starting at once migrate once). A
 // database whose version is above the steps known (a newer Parley wrote it) is refused.
+// search_path (not empty): the steps run with it (SET LOCAL: a module's steps in the
+// module's schema, created first if missing), the bookkeeping with the connection's own.
 Result<void, PgError> pg_migrate(PgConnection& conn, std::string_view component,
-                                 std::span<const std::string_view> steps);
+                                 std::span<const std::string_view> steps, std::string_view search_path = {});
 
 }  // namespace parley::storage

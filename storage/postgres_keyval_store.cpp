@@ -1,5 +1,8 @@
 #include "storage/postgres_keyval_store.hpp"
 
+#include "storage/pg_binary_array.hpp"
+
+#include <algorithm>
 #include <array>
 #include <utility>
 #include <vector>
@@ -42,6 +45,44 @@ Result<std::vector<KeyvalItem>, PgError> list(PgConnection& db, const KeyvalOwne
   std::vector<KeyvalItem> items;
   for (int r = 0; r < rows->rows(); ++r)
     items.push_back(KeyvalItem{std::string(rows->bytes(r, 0)), std::string(rows->bytes(r, 1))});
+  return items;
+}
+
+namespace {
+
+// A text[] parameter (pg_binary_array.hpp): nothing to quote.
+PgParam text_array(std::span<const std::string> values) {
+  size_t bytes = 0;
+  for (const std::string& v : values) bytes += v.size();
+  BinaryArray array(BinaryArray::kText, values.size(), bytes);
+  for (const std::string& v : values) array.add(std::string_view(v));
+  return std::move(array).param();
+}
+
+}  // namespace
+
+Result<std::vector<KeyvalItem>, PgError> get_many(PgConnection& db, const std::string& scope,
+                                                  std::span<const std::string> users, const std::string& key) {
+  // A primary-key lookup per user, whatever the plan cache picks: `owner = ANY($3)` got a
+  // generic plan after five runs that scanned every row of the scope and filtered them
+  // against the array (EXPLAIN ANALYZE, PostgreSQL 15: 47 ms for 256 of 1,000 users; a
+  // join on unnest() a hash of every row of the scope). The LIMIT keeps the lateral
+  // subquery from being flattened into such a join (the key is unique: it drops nothing).
+  static const std::string kSql =
+      "SELECT u.owner, k.value FROM unnest($3::text[]) AS u(owner) CROSS JOIN LATERAL "
+      "(SELECT value FROM keyval WHERE scope = $1 AND owner = u.owner AND key = $2 LIMIT 1) AS k";
+  std::vector<KeyvalItem> items;
+  for (size_t from = 0; from < users.size(); from += KeyvalStore::kGetManyChunk) {
+    const size_t n = std::min(KeyvalStore::kGetManyChunk, users.size() - from);
+    PgParam params[] = {PgParam::text(scope), PgParam::text(key), text_array(users.subspan(from, n))};
+    auto rows = db.run(kSql, params);
+    if (!rows) return unexpected(rows.error());
+    for (int r = 0; r < rows->rows(); ++r)
+      items.push_back(KeyvalItem{std::string(rows->bytes(r, 0)), std::string(rows->bytes(r, 1))});
+  }
+  // Bytewise by user, as promised (the statements' rows come in that order today, but
+  // without an ORDER BY nothing says so).
+  std::sort(items.begin(), items.end(), [](const KeyvalItem& a, const KeyvalItem& b) { return a.key < b.key; });
   return items;
 }
 
@@ -144,6 +185,10 @@ void PostgresKeyvalStore::remove(KeyvalOwner owner, std::string key, RemoveDone 
 void PostgresKeyvalStore::list(KeyvalOwner owner, ListDone done) {
   push(KeyvalOp::make_list(std::move(owner), std::move(done)));
 }
+void PostgresKeyvalStore::get_many(std::string scope, std::vector<std::string> users, std::string key,
+                                   GetManyDone done) {
+  push(KeyvalOp::make_get_many(std::move(scope), std::move(users), std::move(key), std::move(done)));
+}
 void PostgresKeyvalStore::remove_user(KeyvalOwner owner, RemoveDone done) {
   push(KeyvalOp::make_remove_user(std::move(owner), std::move(done)));
 }
@@ -204,6 +249,11 @@ void PostgresKeyvalStore::run_batch(std::deque<KeyvalOp>& batch) {
         break;
       case KeyvalOp::Kind::list:
         if (auto r = postgres_keyval::list(db, op.owner); r) out.snapshot.items = std::move(*r);
+        else error = r.error();
+        break;
+      case KeyvalOp::Kind::get_many:
+        if (auto r = postgres_keyval::get_many(db, op.owner.scope, op.keys, op.key); r)
+          out.snapshot.items = std::move(*r);
         else error = r.error();
         break;
       case KeyvalOp::Kind::map_get:

@@ -42,6 +42,11 @@ std::span<const std::string_view> migrations();
 // kOverQuota, after which the caller rolls back (the store: to the op's savepoint).
 Result<std::optional<std::string>, PgError> get(PgConnection& db, const KeyvalOwner& owner, const std::string& key);
 Result<std::vector<KeyvalItem>, PgError> list(PgConnection& db, const KeyvalOwner& owner);
+// `key` of each of `users` (scope `scope`) that has it, as items keyed by the user:
+// KeyvalStore::kGetManyChunk users per statement (the users as a text[] in binary format,
+// unnest()ed, a primary-key lookup each: one prepared statement, nothing to quote).
+Result<std::vector<KeyvalItem>, PgError> get_many(PgConnection& db, const std::string& scope,
+                                                  std::span<const std::string> users, const std::string& key);
 Result<void, PgError> put(PgConnection& db, const KeyvalOwner& owner, const std::vector<KeyvalItem>& items,
                           uint64_t max_user_bytes, KeyvalPut mode);
 Result<uint64_t, PgError> remove(PgConnection& db, const KeyvalOwner& owner, const std::string& key);
@@ -76,6 +81,7 @@ class PostgresKeyvalStore final : public KeyvalStore, public MapStore {
 
   void get(KeyvalOwner owner, std::string key, GetDone done) override;
   void list(KeyvalOwner owner, ListDone done) override;
+  void get_many(std::string scope, std::vector<std::string> users, std::string key, GetManyDone done) override;
   void put(KeyvalOwner owner, std::vector<KeyvalItem> items, uint64_t max_user_bytes, KeyvalPut mode,
            PutDone done) override;
   void remove(KeyvalOwner owner, std::string key, RemoveDone done) override;

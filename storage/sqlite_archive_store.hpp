@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 
 #include "storage/archive_store.hpp"
 #include "storage/database.hpp"
@@ -27,11 +28,44 @@ namespace parley::storage {
 namespace sqlite_archive {
 // The "archive" component's migration steps.
 std::span<const std::string_view> migrations();
+
+// The integer keys the archive's indexes are made of (schema step 2): an owner (scope and
+// bare JID) and a bare JID it talks with each have a row id in archive_owner / archive_jid,
+// made at their first append and never removed. The ids are cached here, so that an append
+// of a known owner and correspondent reads no table but the archive's own. One per
+// connection, used on its thread only.
+//
+// Only committed ids are cached: an id read or made inside a transaction waits until
+// end_transaction says it committed (a row made by a transaction rolled back is gone, and
+// its rowid would be given to the next owner: a cached id would then show one owner's
+// archive to another).
+class Keys {
+ public:
+  // Entries kept at most; past it the cache starts again (every queue and cache is
+  // bounded): one look-up each to refill it.
+  static constexpr size_t kMaxCached = 16384;
+
+  // The owner's id; 0 when it has none and `create` is false.
+  Result<int64_t, Error> owner(Database& db, const ArchiveKey& key, bool create);
+  // The id of a bare JID; 0 when it has none and `create` is false.
+  Result<int64_t, Error> jid(Database& db, std::string_view bare, bool create);
+  // The transaction the ids since the last call were read or made in ended: committed,
+  // they are cached; otherwise forgotten.
+  void end_transaction(bool committed);
+
+ private:
+  using Map = std::unordered_map<std::string, int64_t>;
+  Result<int64_t, Error> lookup(Database& db, std::string key, bool create, bool is_owner);
+
+  Map cached_;   // "o" scope '\n' owner, or "j" bare JID -> id: committed
+  Map pending_;  // read or made in the open transaction
+};
+
 // The operations themselves, synchronous, on a migrated read-write connection (the store
 // runs them on its thread; the unit tests call them directly).
-Result<void, ArchiveError> append(Database& db, const ArchiveKey& key, const ArchiveEntry& entry);
-Result<ArchivePage, ArchiveError> query(Database& db, const ArchiveQuery& query);
-Result<uint64_t, ArchiveError> remove(Database& db, const ArchiveKey& key, int64_t before_us);
+Result<void, ArchiveError> append(Database& db, Keys& keys, const ArchiveKey& key, const ArchiveEntry& entry);
+Result<ArchivePage, ArchiveError> query(Database& db, Keys& keys, const ArchiveQuery& query);
+Result<uint64_t, ArchiveError> remove(Database& db, Keys& keys, const ArchiveKey& key, int64_t before_us);
 }  // namespace sqlite_archive
 
 class SqliteArchiveStore final : public ArchiveStore {
@@ -73,6 +107,7 @@ class SqliteArchiveStore final : public ArchiveStore {
 
   std::string path_;
   std::unique_ptr<Database> db_;
+  sqlite_archive::Keys keys_;  // the store thread's (after start)
   std::thread thread_;
   OpQueue<Op> queue_;
   uint64_t last_id_ = 0;  // guarded by queue_'s lock: the last id given (read from the file at start)

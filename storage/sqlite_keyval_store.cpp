@@ -1,5 +1,6 @@
 #include "storage/sqlite_keyval_store.hpp"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 #include <vector>
@@ -53,12 +54,10 @@ Result<std::optional<std::string>, KeyvalError> get(Database& db, const KeyvalOw
   return value;
 }
 
-Result<std::vector<KeyvalItem>, KeyvalError> list(Database& db, const KeyvalOwner& owner) {
-  auto st = db.prepare("SELECT key, value FROM keyval WHERE scope = ?1 AND owner = ?2 ORDER BY key");
-  if (!st) return unexpected(keyval_internal(st.error()));
-  Statement& s = **st;
-  if (auto r = bind_owner(s, owner); !r) return unexpected(keyval_internal(r.error()));
-  std::vector<KeyvalItem> items;
+namespace {
+
+// Appends every row of a bound statement (text, blob) to `items`; the statement is reset.
+Result<void, KeyvalError> read_items(Statement& s, std::vector<KeyvalItem>& items) {
   for (;;) {
     auto row = s.step();
     if (!row) {
@@ -69,6 +68,60 @@ Result<std::vector<KeyvalItem>, KeyvalError> list(Database& db, const KeyvalOwne
     items.push_back(KeyvalItem{std::string(s.column_text(0)), std::string(s.column_blob(1))});
   }
   s.reset();
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<KeyvalItem>, KeyvalError> list(Database& db, const KeyvalOwner& owner) {
+  auto st = db.prepare("SELECT key, value FROM keyval WHERE scope = ?1 AND owner = ?2 ORDER BY key");
+  if (!st) return unexpected(keyval_internal(st.error()));
+  Statement& s = **st;
+  if (auto r = bind_owner(s, owner); !r) return unexpected(keyval_internal(r.error()));
+  std::vector<KeyvalItem> items;
+  if (auto r = read_items(s, items); !r) return unexpected(r.error());
+  return items;
+}
+
+namespace {
+
+// "SELECT ... owner IN (?3, ?4, ..., ?258)": kGetManyChunk placeholders after the scope's
+// and the key's (SQLite allows 32766 since 3.32).
+std::string get_many_sql() {
+  std::string sql = "SELECT owner, value FROM keyval WHERE scope = ?1 AND key = ?2 AND owner IN (";
+  for (size_t i = 0; i < KeyvalStore::kGetManyChunk; ++i) {
+    if (i > 0) sql += ", ";
+    sql += "?" + std::to_string(i + 3);
+  }
+  return sql + ")";
+}
+
+}  // namespace
+
+Result<std::vector<KeyvalItem>, KeyvalError> get_many(Database& db, const std::string& scope,
+                                                      std::span<const std::string> users, const std::string& key) {
+  static const std::string kSql = get_many_sql();
+  std::vector<KeyvalItem> items;
+  for (size_t from = 0; from < users.size(); from += KeyvalStore::kGetManyChunk) {
+    auto st = db.prepare(kSql);
+    if (!st) return unexpected(keyval_internal(st.error()));
+    Statement& s = **st;
+    Result<void, Error> r = s.bind(1, std::string_view(scope));
+    if (r) r = s.bind(2, std::string_view(key));
+    // NULL matches no owner: the last chunk's unused places.
+    for (size_t i = 0; r && i < KeyvalStore::kGetManyChunk; ++i) {
+      const int index = static_cast<int>(i + 3);
+      r = from + i < users.size() ? s.bind(index, std::string_view(users[from + i])) : s.bind_null(index);
+    }
+    if (!r) {
+      s.reset();
+      return unexpected(keyval_internal(r.error()));
+    }
+    if (auto read = read_items(s, items); !read) return unexpected(read.error());
+  }
+  // Bytewise by user, as promised (the statements' rows come in that order today, but
+  // without an ORDER BY nothing says so).
+  std::sort(items.begin(), items.end(), [](const KeyvalItem& a, const KeyvalItem& b) { return a.key < b.key; });
   return items;
 }
 
@@ -178,6 +231,10 @@ void SqliteKeyvalStore::remove(KeyvalOwner owner, std::string key, RemoveDone do
 void SqliteKeyvalStore::list(KeyvalOwner owner, ListDone done) {
   push(KeyvalOp::make_list(std::move(owner), std::move(done)));
 }
+void SqliteKeyvalStore::get_many(std::string scope, std::vector<std::string> users, std::string key,
+                                 GetManyDone done) {
+  push(KeyvalOp::make_get_many(std::move(scope), std::move(users), std::move(key), std::move(done)));
+}
 void SqliteKeyvalStore::remove_user(KeyvalOwner owner, RemoveDone done) {
   push(KeyvalOp::make_remove_user(std::move(owner), std::move(done)));
 }
@@ -224,6 +281,11 @@ void SqliteKeyvalStore::run_batch(std::deque<KeyvalOp>& batch) {
         break;
       case KeyvalOp::Kind::list:
         if (auto r = sqlite_keyval::list(*db_, op.owner); r) out.snapshot.items = std::move(*r);
+        else out.error = r.error();
+        break;
+      case KeyvalOp::Kind::get_many:
+        if (auto r = sqlite_keyval::get_many(*db_, op.owner.scope, op.keys, op.key); r)
+          out.snapshot.items = std::move(*r);
         else out.error = r.error();
         break;
       case KeyvalOp::Kind::map_get:

@@ -33,6 +33,11 @@ std::span<const std::string_view> migrations();
 // on its thread, inside its transaction; the unit tests call them directly).
 Result<std::optional<std::string>, KeyvalError> get(Database& db, const KeyvalOwner& owner, const std::string& key);
 Result<std::vector<KeyvalItem>, KeyvalError> list(Database& db, const KeyvalOwner& owner);
+// `key` of each of `users` (scope `scope`) that has it, as items keyed by the user:
+// KeyvalStore::kGetManyChunk users per statement (an IN list of that many parameters,
+// the last chunk's unused ones NULL: one prepared statement for every chunk).
+Result<std::vector<KeyvalItem>, KeyvalError> get_many(Database& db, const std::string& scope,
+                                                      std::span<const std::string> users, const std::string& key);
 Result<void, KeyvalError> put(Database& db, const KeyvalOwner& owner, const std::vector<KeyvalItem>& items,
                               uint64_t max_user_bytes, KeyvalPut mode);
 Result<uint64_t, KeyvalError> remove(Database& db, const KeyvalOwner& owner, const std::string& key);
@@ -63,6 +68,7 @@ class SqliteKeyvalStore final : public KeyvalStore, public MapStore {
 
   void get(KeyvalOwner owner, std::string key, GetDone done) override;
   void list(KeyvalOwner owner, ListDone done) override;
+  void get_many(std::string scope, std::vector<std::string> users, std::string key, GetManyDone done) override;
   void put(KeyvalOwner owner, std::vector<KeyvalItem> items, uint64_t max_user_bytes, KeyvalPut mode,
            PutDone done) override;
   void remove(KeyvalOwner owner, std::string key, RemoveDone done) override;

@@ -157,7 +157,7 @@ std::string Element::child_text(std::string_view name, std::string_view xmlns) c
 }
 
 void Element::remove_children(std::string_view name, std::string_view xmlns) {
-  std::vector<Node> kept;
+  Nodes kept;
   kept.reserve(nodes_.size());
   for (Node& n : nodes_) {
     if (n.element && n.element->name_ == name && ns_matches(*n.element, xmlns)) continue;
@@ -180,8 +180,8 @@ bool operator==(const Element& a, const Element& b) {
     const std::string* other = b.find_attr(attr.name);
     if (!other || *other != attr.value) return false;
   }
-  const std::vector<Node>& an = a.nodes();
-  const std::vector<Node>& bn = b.nodes();
+  const Nodes& an = a.nodes();
+  const Nodes& bn = b.nodes();
   if (an.size() != bn.size()) return false;
   for (size_t i = 0; i < an.size(); ++i) {
     if (an[i].is_element() != bn[i].is_element()) return false;

@@ -3,7 +3,9 @@
 // An Element is a name, a namespace URI, attributes and an ordered list of child nodes (elements and
 // text). Prefixes are not kept: the serializer generates them. The namespace string is shared by
 // reference count, so that the thousands of children of a hostile stanza that all inherit one long
-// namespace URI cost one copy of it, not thousands.
+// namespace URI cost one copy of it, not thousands. Elements and their child and attribute lists take
+// their memory from the pool of the thread that builds or frees them (xml/element_pool.hpp: why, and why
+// an element stays valid on any loop); the strings in them are the heap's.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +13,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "xml/element_pool.hpp"
 
 namespace parley::xml {
 
@@ -29,6 +33,9 @@ struct Node {
   bool is_element() const { return element != nullptr; }
 };
 
+using Attributes = std::vector<Attribute, PoolAllocator<Attribute>>;
+using Nodes = std::vector<Node, PoolAllocator<Node>>;
+
 // An interned namespace URI; null means the empty namespace.
 using NamespaceRef = std::shared_ptr<const std::string>;
 
@@ -43,6 +50,10 @@ class Element {
   Element& operator=(const Element&);
   Element(Element&&) noexcept;
   Element& operator=(Element&&) noexcept;
+
+  // From the pool (make_unique, delete), wherever the element is built or dropped.
+  static void* operator new(size_t size) { return pool::allocate(size); }
+  static void operator delete(void* p, size_t size) noexcept { pool::deallocate(p, size); }
 
   const std::string& name() const { return name_; }
   const std::string& xmlns() const;
@@ -60,7 +71,9 @@ class Element {
   // Appends without looking for an existing attribute of that name: for parsers, which already
   // guarantee unique names. Returns *this.
   Element& append_attr(std::string name, std::string value);
-  const std::vector<Attribute>& attrs() const { return attrs_; }
+  // Room for n attributes without growing (parsers know the count; a stanza gets its `from` next).
+  void reserve_attrs(size_t n) { attrs_.reserve(n); }
+  const Attributes& attrs() const { return attrs_; }
 
   // Children. The returned references stay valid until that child is removed (children live on the heap).
   // Namespaces are literal: a child is in the namespace it is given, "" being no namespace (written as
@@ -80,13 +93,13 @@ class Element {
   // Removes the matching element children (xmlns "" = any); text nodes left adjacent are merged.
   void remove_children(std::string_view name, std::string_view xmlns = {});
   void clear_children();  // removes every child node, text included
-  const std::vector<Node>& nodes() const { return nodes_; }
+  const Nodes& nodes() const { return nodes_; }
 
  private:
   std::string name_;
   NamespaceRef xmlns_;
-  std::vector<Attribute> attrs_;
-  std::vector<Node> nodes_;
+  Attributes attrs_;
+  Nodes nodes_;
 };
 
 // Structural equality: names, namespaces, attributes (in any order) and child nodes (in order).

@@ -158,6 +158,10 @@ struct StreamParser::Callbacks {
     }
     e->set_name(std::string(q.local));
     e->set_xmlns_ref(p.intern(q.uri));
+    size_t count = 0;
+    for (const XML_Char** a = atts; *a; a += 2) ++count;
+    // One list of the right size instead of three growths; a stanza gets its `from` stamped next.
+    if (count != 0 || p.depth_ == 2) e->reserve_attrs(count + (p.depth_ == 2 ? 1 : 0));
     for (const XML_Char** a = atts; *a; a += 2) e->append_attr(attribute_name(split_name(a[0])), a[1]);
     p.open_.push_back(e);
   }

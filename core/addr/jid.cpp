@@ -95,9 +95,15 @@ std::string Jid::bare_str() const {
 }
 
 std::string Jid::full() const {
-  std::string s = bare_str();
+  // One allocation of the exact size (building on bare_str() grew it a second time).
+  std::string s;
+  s.reserve(local_.size() + 1 + domain_.size() + 1 + resource_.size());
+  if (!local_.empty()) {
+    s += local_;
+    s.push_back('@');
+  }
+  s += domain_;
   if (!resource_.empty()) {
-    s.reserve(s.size() + 1 + resource_.size());
     s.push_back('/');
     s += resource_;
   }

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "core/addr/jid_cache.hpp"
 #include "core/stanza/iq_rules.hpp"
 #include "core/c2s/c2s_stream.hpp"
 #include "core/modules/hooks.hpp"
@@ -207,7 +208,10 @@ void C2sStream::process_stanza(xml::Element&& stanza) {
   std::string to(stanza.attr("to"));
   Jid to_jid;  // prepared once here; the router reuses it
   if (!to.empty()) {
-    auto parsed = Jid::parse(to);
+    // Through the loop's cache of prepared addresses: a contact written to
+    // before is not prepared again.
+    bool canonical = false;
+    auto parsed = jid_cache::parse(to, &canonical);
     if (!parsed) {
       reply_error(stanza, "jid-malformed");
       return;
@@ -215,8 +219,8 @@ void C2sStream::process_stanza(xml::Element&& stanza) {
     to_jid = std::move(*parsed);
     // Hooks see the address as the router uses it: prepared once, here (a
     // module need not run stringprep again on every stanza).
-    std::string prepared = to_jid.full();
-    if (prepared != to) {
+    if (!canonical) {
+      std::string prepared = to_jid.full();
       stanza.set_attr("to", prepared);
       to = std::move(prepared);
     }

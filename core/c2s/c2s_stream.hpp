@@ -191,8 +191,10 @@ class C2sStream final : private xml::StreamParser::Handler, public ConnectionOwn
   // Its session was detached: the stream only closes its connection now and
   // frees itself from LoopContext::orphan_streams, never touching the session.
   bool orphaned_ = false;
-  bool parser_watched_ = false;  // in the loop's parser_sweep list (under session_'s id)
-  bool parser_read_ = false;     // bytes parsed since the sweep's last look
+  // One byte for the three (a third flag would have grown the stream by 8 B).
+  bool parser_watched_ : 1 = false;  // in the loop's parser_sweep list (under session_'s id)
+  bool parser_read_ : 1 = false;     // bytes parsed since the sweep's last look
+  bool parser_busy_ : 1 = false;     // read from in the last sweep period too: the parser stays between reads
   uint8_t auth_failures_ = 0;
   uint8_t module_holds_ = 0;
   // SCRAM: the account fetched at client-first is disabled (XEP-0133); answered

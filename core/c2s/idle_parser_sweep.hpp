@@ -7,8 +7,12 @@
 // (callgrind). So a stream keeps its parser while input flows and the loop
 // frees it once a whole period (limits.idle_parser_release seconds) passed
 // without a byte: after one to two periods of quiet. One timer per loop, a
-// list of the sessions whose stream holds a parser, a flag per stream: no
-// per-session timer, nothing on the read path but a store.
+// list of the sessions whose stream holds a parser or was read from in the
+// current period, three bits per stream: no per-session timer, nothing on
+// the read path but a store. Only a stream read from in two periods in a
+// row keeps its parser between reads: one that had a single burst (a login)
+// gives it back after each read, else a login storm's parsers, all held for
+// a period, fragment the heap (C2sStream::keep_parser_while_busy).
 #pragma once
 
 #include <uv.h>

@@ -147,9 +147,28 @@ struct LimitsConfig {
   // Operations waiting for the keyval store (issue 11: vCards, private XML, last
   // activity): past it an operation fails at once (resource-constraint).
   size_t max_keyval_queue = 65536;
-  // Seconds without a byte after which an online stream's expat parser is
-  // freed (after one to two of them: core/c2s/idle_parser_sweep.hpp); 0: after
-  // every read (least memory, most CPU at a human pace).
+  // Writes of modules' own SQL on PostgreSQL (ABI 1.7) waiting while the database is away
+  // (or busy): past it a statement fails at once.
+  size_t max_module_sql_queue = 65536;
+  // XEP-0227 export and import through the control socket (h-export): the bytes of
+  // one request of an import (parleyctl sends a larger account in several: its message
+  // archive and offline messages a batch at a time) and the bytes of an export the server
+  // keeps for the socket before the modules reading it wait. A per-request bound; an
+  // account of any size moves in pieces of it.
+  size_t max_account_part_bytes = 8 * 1024 * 1024;
+  // Accounts whose SCRAM records (and disabled flag) are kept in memory after a
+  // login, for logins while the database fails (storage/caching_account_store.hpp);
+  // 0: none kept.
+  size_t max_cached_credentials = 10000;
+  // Prepared addresses (RFC 7622) kept per worker loop, so that a contact's
+  // address is prepared once, not on every stanza (core/addr/jid_cache.hpp);
+  // 0: none kept.
+  size_t max_cached_addresses = 2048;
+  // Seconds without a byte after which a busy online stream's expat parser is
+  // freed (after one to two of them: core/c2s/idle_parser_sweep.hpp); a stream
+  // is busy once it was read from in two such periods in a row (until then,
+  // a login for instance, the parser goes after every read); 0: after every
+  // read (least memory, most CPU at a human pace).
   unsigned idle_parser_release = 1;
 
   // External components (XEP-0114): stanzas (and their bytes) that may wait

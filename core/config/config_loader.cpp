@@ -200,6 +200,10 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("max_route_queue")) l.max_route_queue = read_uint(*v, 1000, 100000000);
   if (auto v = m.take("max_archive_queue")) l.max_archive_queue = read_uint(*v, 16, 100000000);
   if (auto v = m.take("max_keyval_queue")) l.max_keyval_queue = read_uint(*v, 16, 100000000);
+  if (auto v = m.take("max_module_sql_queue")) l.max_module_sql_queue = read_uint(*v, 16, 100000000);
+  if (auto v = m.take("max_account_part_bytes")) l.max_account_part_bytes = read_uint(*v, 16384, 256 * 1024 * 1024);
+  if (auto v = m.take("max_cached_credentials")) l.max_cached_credentials = read_uint(*v, 0, 100000000);
+  if (auto v = m.take("max_cached_addresses")) l.max_cached_addresses = read_uint(*v, 0, 1000000);
   if (auto v = m.take("idle_parser_release"))
     l.idle_parser_release = static_cast<unsigned>(read_uint(*v, 0, 3600));
   if (auto v = m.take("max_component_queue")) l.max_component_queue = read_uint(*v, 1, 100000000);

@@ -44,53 +44,145 @@ Probe probe_socket(const std::string& path, std::string& why) {
 
 }  // namespace
 
-// One client. Owned by itself while its handles are open (self_), and by any Reply that
-// a command still holds; freed when both are done, whichever thread drops the last Reply
-// (the destructor touches no libuv state).
-struct ControlServer::Connection {
-  enum class State { reading, running, writing, closing };
+// One client. Owned by itself while its handles are open (self_), and by any Reply or
+// Exchange that a command still holds; freed when both are done, whichever thread drops
+// the last Reply (the destructor touches no libuv state).
+struct ControlConnection {
+  // streaming: pieces of the answer are being written; writing: the final answer is.
+  enum class State { reading, running, streaming, writing, closing };
+
+  // One write in flight: libuv keeps the buffer's address until the callback.
+  struct Write {
+    uv_write_t req;
+    std::string data;
+    std::function<void(bool)> done;
+    ControlConnection* conn;
+  };
 
   uv_pipe_t pipe;
   uv_timer_t timer;
-  uv_write_t write_req;
   ControlServer* server;  // null once the server closed
-  std::shared_ptr<Connection> self;
+  std::shared_ptr<ControlConnection> self;
   State state = State::reading;
   int open_handles = 0;
   std::string in;
-  std::string out;
   char read_buf[4096];
+  size_t unwritten = 0;  // bytes of writes in flight
+  bool finished = false;  // the final answer began
+  std::function<void(std::vector<std::string>)> continuation;
+  std::function<void()> on_abort;
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&pipe); }
+  uint64_t reply_ms() const { return server ? server->reply_timeout_ms_ : 60000; }
+  uint64_t request_ms() const { return server ? server->request_timeout_ms_ : 5000; }
 
   void start_timer(uint64_t ms) {
-    uv_timer_start(&timer, [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_timeout(); }, ms, 0);
+    uv_timer_start(&timer, [](uv_timer_t* t) { static_cast<ControlConnection*>(t->data)->on_timeout(); }, ms, 0);
   }
 
   void on_timeout() {
     switch (state) {
-      case State::reading: respond(false, "request timed out"); break;
-      case State::running: respond(false, "command timed out"); break;
+      case State::reading:
+        respond(false, continuation ? "the next request did not come in time" : "request timed out");
+        break;
+      case State::running: {
+        // The command's own final answer can no longer come: it hears of an abort.
+        auto abort = std::move(on_abort);
+        on_abort = nullptr;
+        respond(false, "command timed out");
+        if (abort) abort();
+        break;
+      }
+      case State::streaming:  // the client does not read, or the command stalled
       case State::writing: shut(); break;  // the client does not read its answer
       case State::closing: break;
     }
   }
 
-  void respond(bool ok, std::string body) {
-    if (state != State::reading && state != State::running) return;
-    state = State::writing;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&pipe));
-    out = ok ? "ok\n" : "error\n";
-    out += body;
-    if (!body.empty() && body.back() != '\n') out += '\n';
-    uv_buf_t buf = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
-    write_req.data = this;
-    int rc = uv_write(&write_req, reinterpret_cast<uv_stream_t*>(&pipe), &buf, 1, [](uv_write_t* req, int) {
-      static_cast<Connection*>(req->data)->shut();
+  // Queues bytes for the socket; `done` runs when they are written (true) or dropped.
+  void write(std::string data, std::function<void(bool)> done) {
+    auto* w = new Write{{}, std::move(data), std::move(done), this};
+    w->req.data = w;
+    uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    size_t n = w->data.size();
+    int rc = uv_write(&w->req, stream(), &buf, 1, [](uv_write_t* req, int status) {
+      std::unique_ptr<Write> w(static_cast<Write*>(req->data));
+      w->conn->unwritten -= w->data.size();
+      if (w->done) w->done(status == 0);
     });
     if (rc != 0) {
+      std::unique_ptr<Write> failed(w);
       shut();
+      if (failed->done) failed->done(false);
       return;
     }
-    start_timer(server ? server->request_timeout_ms_ : 5000);
+    unwritten += n;
+  }
+
+  void respond(bool ok, std::string body) {
+    if (state != State::reading && state != State::running && state != State::streaming) return;
+    std::string out = state == State::streaming ? "0:," : "";  // the end of the pieces
+    // The connection answering on its own (a bad or late next request) while the command
+    // waits for it: the command never gets its final answer in, so it hears of an abort.
+    std::function<void()> abort = continuation ? std::move(on_abort) : nullptr;
+    on_abort = nullptr;
+    state = State::writing;
+    finished = true;
+    continuation = nullptr;
+    uv_read_stop(stream());
+    out += ok ? "ok\n" : "error\n";
+    out += body;
+    if (!body.empty() && body.back() != '\n') out += '\n';
+    write(std::move(out), [this](bool) { shut(); });
+    if (state == State::writing) start_timer(request_ms());
+    if (abort) abort();
+  }
+
+  bool send_piece(std::string piece, std::function<void(bool)> written) {
+    if (piece.empty() || (state != State::running && state != State::streaming)) return false;
+    std::string out;
+    if (state == State::running) out = "stream\n";
+    state = State::streaming;
+    out += std::to_string(piece.size());
+    out += ':';
+    out += piece;
+    out += ',';
+    std::string().swap(piece);
+    // Progress, either way, keeps the connection: a stall of the client or of the
+    // command past the reply timeout ends it.
+    start_timer(reply_ms());
+    write(std::move(out), [this, written = std::move(written)](bool ok) {
+      if (ok && state == State::streaming) start_timer(reply_ms());
+      if (written) written(ok);
+    });
+    return true;
+  }
+
+  bool continue_with(std::string line, std::function<void(std::vector<std::string>)> next) {
+    if (state != State::running || !next) return false;
+    for (char& c : line)
+      if (c == '\n' || c == '\r') c = ' ';
+    state = State::reading;
+    continuation = std::move(next);
+    write("continue\n" + line + "\n", {});
+    if (state != State::reading) return true;  // the write failed: closed
+    start_timer(reply_ms());
+    start_reading();
+    return true;
+  }
+
+  void start_reading() {
+    int rc = uv_read_start(
+        stream(),
+        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+          auto* c = static_cast<ControlConnection*>(h->data);
+          *buf = uv_buf_init(c->read_buf, sizeof c->read_buf);
+        },
+        [](uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+          if (nread == 0) return;  // EAGAIN
+          static_cast<ControlConnection*>(s->data)->on_read(nread);
+        });
+    if (rc != 0) shut();
   }
 
   void on_read(ssize_t nread) {
@@ -105,19 +197,31 @@ struct ControlServer::Connection {
       return;
     }
     in.append(read_buf, static_cast<size_t>(nread));
-    RequestScan scan = scan_request(in);
+    size_t max = server ? server->max_request_bytes_ : kMaxRequestBytes;
+    RequestScan scan = scan_request(in, max);
     if (scan.status == ScanStatus::malformed) {
       respond(false, "malformed request: " + scan.error);
     } else if (scan.status == ScanStatus::complete) {
-      uv_read_stop(reinterpret_cast<uv_stream_t*>(&pipe));
+      uv_read_stop(stream());
       in.clear();
       in.shrink_to_fit();
-      if (server) {
-        server->dispatch(self, std::move(scan.args));
+      if (!server) return shut();
+      if (continuation) {
+        state = State::running;
+        start_timer(reply_ms());
+        auto next = std::move(continuation);
+        continuation = nullptr;
+        try {
+          next(std::move(scan.args));
+        } catch (const std::exception& e) {
+          respond(false, std::string("internal error: ") + e.what());
+        } catch (...) {
+          respond(false, "internal error");
+        }
       } else {
-        shut();
+        server->dispatch(self, std::move(scan.args));
       }
-    } else if (in.size() > kMaxRequestBytes) {
+    } else if (in.size() > max) {
       respond(false, "request too large");
     }
   }
@@ -125,18 +229,44 @@ struct ControlServer::Connection {
   void shut() {
     if (state == State::closing) return;
     state = State::closing;
+    continuation = nullptr;
     if (server) server->forget(this);
     server = nullptr;
     auto on_closed = [](uv_handle_t* h) {
-      auto* c = static_cast<Connection*>(h->data);
+      auto* c = static_cast<ControlConnection*>(h->data);
       if (--c->open_handles == 0) {
-        std::shared_ptr<Connection> last = std::move(c->self);  // may free c when it goes
+        std::shared_ptr<ControlConnection> last = std::move(c->self);  // may free c when it goes
       }
     };
     uv_close(reinterpret_cast<uv_handle_t*>(&pipe), on_closed);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_closed);
+    if (!finished && on_abort) {
+      auto fn = std::move(on_abort);
+      on_abort = nullptr;
+      fn();
+    }
   }
 };
+
+bool Exchange::send_piece(std::string piece, std::function<void(bool)> written) {
+  return conn_->send_piece(std::move(piece), std::move(written));
+}
+
+bool Exchange::continue_with(std::string line, std::function<void(std::vector<std::string>)> next) {
+  return conn_->continue_with(std::move(line), std::move(next));
+}
+
+void Exchange::finish(bool ok, std::string body) { conn_->respond(ok, std::move(body)); }
+
+void Exchange::on_abort(std::function<void()> fn) {
+  if (conn_->state == ControlConnection::State::closing) {
+    if (!conn_->finished && fn) fn();
+    return;
+  }
+  conn_->on_abort = std::move(fn);
+}
+
+size_t Exchange::unwritten_bytes() const { return conn_->unwritten; }
 
 ControlServer::ControlServer(uv_loop_t* loop, std::string socket_path)
     : loop_(loop), socket_path_(std::move(socket_path)) {
@@ -148,7 +278,11 @@ ControlServer::ControlServer(uv_loop_t* loop, std::string socket_path)
 ControlServer::~ControlServer() { close(); }
 
 void ControlServer::add_command(std::string name, std::string help, Command command) {
-  commands_[std::move(name)] = Entry{std::move(help), std::move(command)};
+  commands_[std::move(name)] = Entry{std::move(help), std::move(command), {}};
+}
+
+void ControlServer::add_exchange_command(std::string name, std::string help, ExchangeCommand command) {
+  commands_[std::move(name)] = Entry{std::move(help), {}, std::move(command)};
 }
 
 std::string ControlServer::help_text() const {
@@ -258,17 +392,7 @@ void ControlServer::accept() {
     return;
   }
   c->start_timer(request_timeout_ms_);
-  int rc = uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&c->pipe),
-      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-        auto* c = static_cast<Connection*>(h->data);
-        *buf = uv_buf_init(c->read_buf, sizeof c->read_buf);
-      },
-      [](uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
-        if (nread == 0) return;  // EAGAIN
-        static_cast<Connection*>(s->data)->on_read(nread);
-      });
-  if (rc != 0) c->shut();
+  c->start_reading();
 }
 
 void ControlServer::dispatch(const std::shared_ptr<Connection>& conn, std::vector<std::string> args) {
@@ -279,11 +403,12 @@ void ControlServer::dispatch(const std::shared_ptr<Connection>& conn, std::vecto
     conn->respond(false, "unknown command '" + args[0] + "'; try 'help'");
     return;
   }
-  Reply reply = [conn](bool ok, std::string body) { conn->respond(ok, std::move(body)); };
   // A copy: the command may replace itself (add_command) while it runs.
-  Command command = it->second.command;
+  Entry entry = it->second;
   try {
-    command(std::move(args), reply);
+    if (entry.exchange) return entry.exchange(std::move(args), std::shared_ptr<Exchange>(new Exchange(conn)));
+    Reply reply = [conn](bool ok, std::string body) { conn->respond(ok, std::move(body)); };
+    entry.command(std::move(args), reply);
   } catch (const std::exception& e) {
     conn->respond(false, std::string("internal error: ") + e.what());
   } catch (...) {

@@ -8,13 +8,7 @@ namespace {
 
 constexpr size_t kMaxLengthDigits = 10;
 
-// One netstring at `pos`: its bytes and the position after its ','.
-struct One {
-  ScanStatus status = ScanStatus::incomplete;
-  std::string value;
-  size_t next = 0;
-  std::string error;
-};
+using One = NetstringScan;
 
 One malformed(std::string why) {
   One r;
@@ -23,7 +17,7 @@ One malformed(std::string why) {
   return r;
 }
 
-One parse_one(std::string_view in, size_t pos) {
+One parse_one(std::string_view in, size_t pos, size_t max_bytes = kMaxRequestBytes) {
   size_t digits_start = pos;
   size_t length = 0;
   while (pos < in.size() && in[pos] >= '0' && in[pos] <= '9') {
@@ -36,7 +30,7 @@ One parse_one(std::string_view in, size_t pos) {
   if (digits == 0) return malformed("expected a netstring length");
   if (digits > 1 && in[digits_start] == '0') return malformed("netstring length with a leading zero");
   if (in[pos] != ':') return malformed("expected ':' after a netstring length");
-  if (length > kMaxRequestBytes) return malformed("netstring too long");
+  if (length > max_bytes) return malformed("netstring too long");
   ++pos;
   if (in.size() - pos < length + 1) return One{};
   if (in[pos + length] != ',') return malformed("expected ',' after a netstring");
@@ -75,7 +69,11 @@ std::string encode_netstrings(const std::vector<std::string>& items) {
 
 std::string encode_request(const std::vector<std::string>& argv) { return encode_netstrings(argv) + "\n"; }
 
-RequestScan scan_request(std::string_view buffer) {
+NetstringScan scan_netstring(std::string_view buffer, size_t pos, size_t max_bytes) {
+  return parse_one(buffer, pos, max_bytes);
+}
+
+RequestScan scan_request(std::string_view buffer, size_t max_bytes) {
   RequestScan scan;
   size_t pos = 0;
   for (;;) {
@@ -98,7 +96,7 @@ RequestScan scan_request(std::string_view buffer) {
       scan.args.clear();
       return scan;
     }
-    One one = parse_one(buffer, pos);
+    One one = parse_one(buffer, pos, max_bytes);
     if (one.status != ScanStatus::complete) {
       scan.status = one.status;
       scan.error = std::move(one.error);

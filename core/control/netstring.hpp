@@ -15,9 +15,10 @@
 
 namespace parley::control {
 
-// The largest request the server reads; also the bound on one netstring. import-user
-// carries one account's XEP-0227 <user/> (a vCard photo, an offline queue: up to
-// core/export's 16 MiB per user); the socket is the server user's own (0600).
+// The largest request the server reads unless told otherwise (ControlServer::
+// set_max_request_bytes: the server derives it from limits.max_account_part_bytes, since
+// import-user carries one part of an account's XEP-0227 <user/>); also the default bound
+// on one netstring. The socket is the server user's own (0600).
 inline constexpr size_t kMaxRequestBytes = 20 * 1024 * 1024;
 
 // The whole input must be netstrings, nothing else (no trailing "\n").
@@ -35,7 +36,19 @@ struct RequestScan {
 };
 
 // Looks at what arrived so far: a complete request (which must end the input), one that
-// needs more bytes, or one that can never become valid.
-RequestScan scan_request(std::string_view buffer);
+// needs more bytes, or one that can never become valid. A netstring longer than
+// max_bytes can never become valid.
+RequestScan scan_request(std::string_view buffer, size_t max_bytes = kMaxRequestBytes);
+
+// One netstring at `pos` of what arrived so far: complete (value, and next: the position
+// after its ','), incomplete (more bytes may complete it) or malformed (error). The pieces
+// of a streamed answer are read with it (see control_server.hpp).
+struct NetstringScan {
+  ScanStatus status = ScanStatus::incomplete;
+  std::string value;
+  size_t next = 0;
+  std::string error;
+};
+NetstringScan scan_netstring(std::string_view buffer, size_t pos, size_t max_bytes = kMaxRequestBytes);
 
 }  // namespace parley::control

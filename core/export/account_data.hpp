@@ -23,9 +23,12 @@ class ServerContext;
 
 namespace account_data {
 
-// Bounds of one request (one account): the bytes modules add to an export, and how long a
-// request may wait for modules' holds before it fails.
-inline constexpr size_t kMaxExportBytes = 64 * 1024 * 1024;
+// Bounds of one request (one account). An export streams to parleyctl: what modules add
+// goes out as they add it, and a module adding a long list waits (when_ready) while
+// limits.max_account_part_bytes are on their way; elements added while a container
+// streams are held and written after it, at most kMaxHeldBytes. A request whose modules
+// do nothing (no add, no done, nothing written) for kRequestTimeoutMs fails.
+inline constexpr size_t kMaxHeldBytes = 64 * 1024 * 1024;
 inline constexpr uint64_t kRequestTimeoutMs = 120000;
 
 // export-user USER HOST -> the account's <user xmlns='urn:xmpp:pie:0'/> as text.
@@ -38,6 +41,10 @@ void add_commands(control::ControlServer& server, ServerContext& ctx,
 int hold(parley_module* m, uint64_t request);
 int add(parley_module* m, uint64_t request, const parley_element* element);
 int done(parley_module* m, uint64_t request, parley_str summary, parley_str error);
+// ABI 1.6: a child of a container element (<archive xmlns='urn:xmpp:pie:0#mam'/>).
+int add_to(parley_module* m, uint64_t request, parley_str name, parley_str ns, const parley_element* element);
+// ABI 1.8: `ready` once the export's bytes on their way to parleyctl are under the bound.
+int when_ready(parley_module* m, uint64_t request, void (*ready)(void* state, void* arg), void* arg);
 
 }  // namespace account_data
 }  // namespace parley

@@ -57,7 +57,7 @@ struct PieReader::State {
   std::string host;
   PieUser user;
   std::vector<xml::Element*> stack;  // the open elements of the user being built
-  int64_t user_start = 0;            // byte index of its start tag
+  int64_t user_start = 0;            // byte index of its start tag (of its part's cut)
   uint64_t users = 0;
   bool failed = false;
   PieError error;
@@ -76,7 +76,8 @@ struct PieReader::State {
 
   bool over_user_limit() {
     if (XML_GetCurrentByteIndex(parser) - user_start <= static_cast<int64_t>(limits.max_user_bytes)) return false;
-    fail("user '" + user.name + "' is larger than " + std::to_string(limits.max_user_bytes) + " bytes");
+    fail("user '" + user.name + "' is larger than " + std::to_string(limits.max_user_bytes) + " bytes" +
+         (limits.part_bytes ? " without a place to cut it (an entry of its archive or offline messages)" : ""));
     return true;
   }
 
@@ -168,12 +169,16 @@ struct PieReader::State {
       case 3:
         if (stack.size() > 1) {
           stack.pop_back();
+          if (stack.size() == 2 && limits.part_bytes > 0 && is_list(*stack[1]) &&
+              XML_GetCurrentByteIndex(parser) - user_start >= static_cast<int64_t>(limits.part_bytes))
+            cut();
           return;
         }
         if (over_user_limit()) return;
         stack.clear();
         level = 2;
         ++users;
+        user.last = true;
         if (!on_user(std::move(user))) fail("stopped");
         user = PieUser{};
         break;
@@ -181,6 +186,34 @@ struct PieReader::State {
         return;
     }
     if (level == base_level) root_closed = true;
+  }
+
+  static bool is_list(const xml::Element& e) {
+    return (e.name() == "archive" && e.xmlns() == "urn:xmpp:pie:0#mam") ||
+           (e.name() == "offline-messages" && e.xmlns() == kPieNs);
+  }
+
+  // Hands over the user read so far as a part, and goes on with an empty one: the same
+  // <user/> around the same list, open.
+  void cut() {
+    const xml::Element& list = *stack[1];
+    xml::Element next_user(std::string(user.user.name()), std::string(user.user.xmlns()));
+    for (const auto& a : user.user.attrs()) next_user.append_attr(a.name, a.value);
+    xml::Element next_list(std::string(list.name()), std::string(list.xmlns()));
+    for (const auto& a : list.attrs()) next_list.append_attr(a.name, a.value);
+    PieUser part;
+    part.host = user.host;
+    part.name = user.name;
+    part.line = user.line;
+    part.part = user.part;
+    part.last = false;
+    part.user = std::move(user.user);
+    user.user = std::move(next_user);
+    ++user.part;
+    stack.assign(1, &user.user);
+    stack.push_back(&user.user.add_child(std::move(next_list)));
+    user_start = XML_GetCurrentByteIndex(parser);
+    if (!on_user(std::move(part))) fail("stopped");
   }
 
   void text(const XML_Char* s, int len) {

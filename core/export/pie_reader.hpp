@@ -30,14 +30,25 @@ inline constexpr std::string_view kScramNs = "urn:xmpp:pie:0#scram";
 
 struct PieLimits {
   size_t max_user_bytes = 16 * 1024 * 1024;  // bytes of one <user/>, from its start tag to its end tag
+                                             // (with part_bytes: of one part)
   size_t max_depth = 64;                      // open elements inside one <user/>, itself included
+  // 0: each <user/> is handed over whole. Else a <user/> larger than this is handed over in
+  // parts (an account of any size in bounded memory): a part ends after the entry of a
+  // list (<archive xmlns='urn:xmpp:pie:0#mam'/>, <offline-messages/>) that brings its
+  // bytes to part_bytes. Every part is a <user/> with the same attributes; the first
+  // holds every child that came before the cut, the later ones what came after the last
+  // cut, the list cut through appearing (same name and attributes) in both parts with the
+  // entries of each.
+  size_t part_bytes = 0;
 };
 
 struct PieUser {
   std::string host;   // the <host jid=''> around it, as written
   std::string name;   // its name='' (the localpart), as written
   uint64_t line = 0;  // the line of its start tag
-  xml::Element user;  // <user xmlns='urn:xmpp:pie:0'/> with every child
+  xml::Element user;  // <user xmlns='urn:xmpp:pie:0'/> with every child (of this part)
+  uint32_t part = 0;  // with PieLimits::part_bytes: 0 for the first part, then 1, 2, ...
+  bool last = true;   // the account's last part (its only one when not cut)
 };
 
 struct PieError {

@@ -23,6 +23,11 @@ WorkerLoop::~WorkerLoop() {
       nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
+  // Tasks never run (posted after the loop stopped) give back what they hold.
+  while (MpscNode* node = inbox_.pop()) {
+    LoopTask* task = static_cast<LoopTask*>(node);
+    task->fn(task, false);
+  }
 }
 
 void WorkerLoop::start_thread() {
@@ -36,8 +41,8 @@ void WorkerLoop::run_here() {
   drain(SIZE_MAX);
 }
 
-void WorkerLoop::post(Task task) {
-  if (!inbox_.push(std::move(task))) return;  // the loop has work queued already: it will get to this
+void WorkerLoop::post_task(LoopTask* task) {
+  if (!inbox_.push(task)) return;  // the loop has work queued already: it will get to this
   wakeups_.fetch_add(1, std::memory_order_relaxed);
   uv_async_send(&async_);
 }
@@ -68,11 +73,12 @@ void WorkerLoop::on_async(uv_async_t* handle) {
 void WorkerLoop::drain(size_t limit) {
   size_t ran = 0;
   while (ran < limit) {
-    auto task = inbox_.pop();
-    if (!task) break;
+    MpscNode* node = inbox_.pop();
+    if (node == nullptr) break;
     ++ran;
+    LoopTask* task = static_cast<LoopTask*>(node);
     try {
-      (*task)();
+      task->fn(task, true);
     } catch (const std::exception& e) {
       // Nothing may unwind through libuv; a failing task is a bug, logged loudly.
       spdlog::error("loop {}: task threw: {}", index_, e.what());

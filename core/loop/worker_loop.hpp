@@ -10,10 +10,19 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include "core/loop/mpsc_queue.hpp"
 
 namespace parley {
+
+// A unit of work posted to a loop, linked into its inbox without allocating:
+// the poster owns the node (often inside the object the task is about) and
+// `fn` gives it back. `run` is false when the loop is destroyed with the task
+// still queued: then `fn` only releases what the node holds.
+struct LoopTask : MpscNode {
+  void (*fn)(LoopTask* task, bool run) = nullptr;
+};
 
 class WorkerLoop {
  public:
@@ -37,7 +46,24 @@ class WorkerLoop {
   // Any thread: run task on this loop's thread, in posting order per producer.
   // The loop is woken only when its inbox goes from empty to non-empty; a busy
   // loop picks up later posts in the same drain, without a wake-up each.
-  void post(Task task);
+  // One allocation per post (the callable and its link in one node).
+  template <class F>
+  void post(F&& task) {
+    using Fn = std::decay_t<F>;
+    struct Node : LoopTask {
+      explicit Node(F&& f) : callable(std::forward<F>(f)) {}
+      Fn callable;
+    };
+    Node* node = new Node(std::forward<F>(task));
+    node->fn = [](LoopTask* t, bool run) {
+      std::unique_ptr<Node> owned(static_cast<Node*>(t));  // freed even if the task throws
+      if (run) owned->callable();
+    };
+    post_task(node);
+  }
+  // The same with the caller's node: no allocation. The node must stay valid
+  // until its fn runs; fn may free it (the loop does not touch it after).
+  void post_task(LoopTask* task);
   // Any thread: finish pending tasks, then close every handle and leave the
   // loop. Owners close their handles (with callbacks) before calling this.
   void stop();
@@ -67,7 +93,7 @@ class WorkerLoop {
   unsigned index_;
   uv_loop_t loop_{};
   uv_async_t async_{};
-  MpscQueue<Task> inbox_;
+  IntrusiveMpscQueue inbox_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> wakeups_{0};
   std::thread thread_;

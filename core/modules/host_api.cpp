@@ -8,11 +8,13 @@
 #include "core/session/session.hpp"
 #include "core/session/session_attach.hpp"
 #include "core/modules/element_mutations.hpp"
+#include "core/modules/host_api_out_bytes.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/host_api_admin.hpp"
 #include "core/modules/host_api_account_admin.hpp"
 #include "core/modules/host_api_archive.hpp"
 #include "core/modules/host_api_stores.hpp"
+#include "core/modules/host_api_module_sql.hpp"
 #include "core/modules/host_api_http.hpp"
 #include "core/modules/host_api_http_client.hpp"
 #include "core/modules/host_api_services.hpp"
@@ -146,11 +148,11 @@ int element_attr(const parley_element* e, parley_str name, parley_str* value) {
 }
 
 void element_set_attr(parley_element* e, parley_str name, parley_str value) {
-  ++element_mutations;
+  count_mutation(el(e));
   el(e)->set_attr(str(name), str(value));
 }
 void element_remove_attr(parley_element* e, parley_str name) {
-  ++element_mutations;
+  count_mutation(el(e));
   el(e)->remove_attr(from_pstr(name));
 }
 size_t element_child_count(const parley_element* e) { return el(e)->child_count(); }
@@ -169,17 +171,17 @@ parley_element* element_find_child(parley_element* e, parley_str name, parley_st
 }
 
 parley_element* element_add_child(parley_element* parent, parley_element* child) {
-  ++element_mutations;
+  count_mutation(el(parent));
   std::unique_ptr<xml::Element> owned(el(child));
   return handle(&el(parent)->add_child(std::move(*owned)));
 }
 
 void element_add_text(parley_element* e, parley_str text) {
-  ++element_mutations;
+  count_mutation(el(e));
   el(e)->add_text(from_pstr(text));
 }
 void element_remove_children(parley_element* e, parley_str name, parley_str xmlns) {
-  ++element_mutations;
+  count_mutation(el(e));
   el(e)->remove_children(from_pstr(name), from_pstr(xmlns));
 }
 void element_text(const parley_element* e, parley_sink out) { sink_write(out, el(e)->text()); }
@@ -377,6 +379,10 @@ void storage_query(parley_module* m, parley_str sql, const parley_value* params,
   }
   LoopContext* loop = &loop_for(m);
   std::string text = str(sql);
+  // ABI 1.7: a module that declared PostgreSQL steps, on a PostgreSQL server.
+  if (m->storage_backend == PARLEY_BACKEND_POSTGRESQL)
+    return host_module_sql::storage_query(m, loop, std::move(text), std::move(values), write != 0, done, arg,
+                                          &finish_storage_call);
   std::string module = m->library->name;
   // ABI 1.1: the tables of the modules this one depends on are readable.
   std::vector<std::string> readable;
@@ -735,6 +741,19 @@ const parley_host_api table = {
     &host_account_admin::account_set_disabled,
     &host_account_admin::account_list,
     &host_account_admin::user_addresses,
+    // Issue 11, ABI 1.6: the message archive in XEP-0227 export/import
+    &host_archive::archive_append_at,
+    &account_data::add_to,
+    // Issue 11, ABI 1.7: SQL per backend
+    &host_module_sql::storage_backend,
+    // Issue 15, ABI 1.7: what an outgoing filter keeps, shared with a broadcast
+    &host_out_bytes::stanza_out_bytes,
+    &host_out_bytes::out_bytes_parts,
+    &host_out_bytes::out_bytes_release,
+    // h-export, ABI 1.8: an export of any size, paced by its reader
+    &account_data::when_ready,
+    // Issue 11, ABI 1.8: one key of many users
+    &host_stores::keyval_get_many,
 };
 
 }  // namespace

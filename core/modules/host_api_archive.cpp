@@ -60,12 +60,14 @@ void complete(parley_module* m, LoopContext* loop, parley_archive_fn done, void*
 
 }  // namespace
 
-uint64_t archive_append(parley_module* m, parley_str owner, parley_str with, parley_str payload,
-                        parley_archive_fn done, void* arg) {
+namespace {
+
+uint64_t append_at(parley_module* m, parley_str owner, parley_str with, parley_str payload, int64_t timestamp_us,
+                   parley_archive_fn done, void* arg) {
   LoopContext* loop = LoopContext::current();
   storage::ArchiveStore* store = m->ctx->archive;
-  if (loop == nullptr || store == nullptr || owner.len == 0) return 0;
-  storage::ArchiveEntry entry{0, now_us(), str(with), str(payload)};
+  if (loop == nullptr || store == nullptr || owner.len == 0 || timestamp_us <= 0) return 0;
+  storage::ArchiveEntry entry{0, timestamp_us, str(with), str(payload)};
   m->storage_in_flight.fetch_add(1);
   storage::ArchiveStore::AppendDone completion;
   if (done != nullptr) {
@@ -84,6 +86,20 @@ uint64_t archive_append(parley_module* m, parley_str owner, parley_str with, par
   uint64_t id = store->append(key_of(m, str(owner)), std::move(entry), std::move(completion));
   if (id == 0) m->storage_in_flight.fetch_sub(1);  // refused: done never runs
   return id;
+}
+
+}  // namespace
+
+uint64_t archive_append(parley_module* m, parley_str owner, parley_str with, parley_str payload,
+                        parley_archive_fn done, void* arg) {
+  return append_at(m, owner, with, payload, now_us(), done, arg);
+}
+
+uint64_t archive_append_at(parley_module* m, parley_str owner, parley_str with, parley_str payload,
+                           int64_t timestamp_us, parley_archive_fn done, void* arg) {
+  // The stores keep whatever timestamp an entry carries (ids stay increasing in queue
+  // order: they are max(last + 1, timestamp), see storage/archive_store.hpp).
+  return append_at(m, owner, with, payload, timestamp_us, done, arg);
 }
 
 int archive_query(parley_module* m, const parley_archive_query* q, parley_archive_fn done, void* arg) {

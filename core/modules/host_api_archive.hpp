@@ -12,5 +12,8 @@ uint64_t archive_append(parley_module* m, parley_str owner, parley_str with, par
                         parley_archive_fn done, void* arg);
 int archive_query(parley_module* m, const parley_archive_query* query, parley_archive_fn done, void* arg);
 int archive_remove(parley_module* m, parley_str owner, int64_t before_us, parley_archive_fn done, void* arg);
+// ABI 1.6: an append with a given timestamp (XEP-0227 import).
+uint64_t archive_append_at(parley_module* m, parley_str owner, parley_str with, parley_str payload,
+                           int64_t timestamp_us, parley_archive_fn done, void* arg);
 
 }  // namespace parley::host_archive

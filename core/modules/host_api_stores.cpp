@@ -19,10 +19,10 @@ namespace {
 
 std::string str(parley_str s) { return s.ptr ? std::string(s.ptr, s.len) : std::string(); }
 
-storage::KeyvalOwner owner_of(parley_module* m, parley_str user) {
-  // Each module instance has keys of its own: the scope is the module and its host.
-  return storage::KeyvalOwner{m->library->name + "/" + m->host, str(user)};
-}
+// Each module instance has keys of its own: the scope is the module and its host.
+std::string scope_of(parley_module* m) { return m->library->name + "/" + m->host; }
+
+storage::KeyvalOwner owner_of(parley_module* m, parley_str user) { return storage::KeyvalOwner{scope_of(m), str(user)}; }
 
 // The loop the completion runs on: the calling one, or (a call from start(), off the
 // loops) loop 0, as for storage_query.
@@ -245,17 +245,43 @@ int map_clear(parley_module* m, parley_str user, parley_map_fn done, void* arg) 
   return 1;
 }
 
-// issue 11 (XEP-0227 export): every key of a user, through the map completion (version 0).
+namespace {
+
+// Keyval items (a user's keys, or many users' values of one key) answered through the
+// map completion (version 0).
+auto listed(parley_module* m, LoopContext* loop, parley_map_fn done, void* arg) {
+  return [m, loop, done, arg](Result<std::vector<storage::KeyvalItem>, storage::KeyvalError> r) {
+    auto out = std::make_shared<MapOutcome>();
+    if (!r) out->error = r.error().condition.empty() ? "internal-server-error" : r.error().condition;
+    else out->snapshot.items = std::move(*r);
+    complete_map(m, loop, done, arg, std::move(out));
+  };
+}
+
+}  // namespace
+
+// issue 11 (XEP-0227 export): every key of a user.
 int keyval_list(parley_module* m, parley_str user, parley_map_fn done, void* arg) {
   LoopContext* loop = admit(m, user);
   if (loop == nullptr) return 0;
-  m->ctx->keyval->list(owner_of(m, user),
-                       [m, loop, done, arg](Result<std::vector<storage::KeyvalItem>, storage::KeyvalError> r) {
-                         auto out = std::make_shared<MapOutcome>();
-                         if (!r) out->error = r.error().condition.empty() ? "internal-server-error" : r.error().condition;
-                         else out->snapshot.items = std::move(*r);
-                         complete_map(m, loop, done, arg, std::move(out));
-                       });
+  m->ctx->keyval->list(owner_of(m, user), listed(m, loop, done, arg));
+  return 1;
+}
+
+// ABI 1.8: one key of many users, as one operation; the items are (user, value).
+int keyval_get_many(parley_module* m, const parley_str* users, size_t count, parley_str key, parley_map_fn done,
+                    void* arg) {
+  if (m->ctx->keyval == nullptr || (users == nullptr && count > 0)) return 0;
+  std::vector<std::string> copied;
+  copied.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (users[i].len == 0 || users[i].ptr == nullptr) return 0;  // as keyval_get: no empty user
+    copied.push_back(str(users[i]));
+  }
+  LoopContext* loop = completion_loop(m);
+  if (loop == nullptr) return 0;
+  m->storage_in_flight.fetch_add(1);
+  m->ctx->keyval->get_many(scope_of(m), std::move(copied), str(key), listed(m, loop, done, arg));
   return 1;
 }
 

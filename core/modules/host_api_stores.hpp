@@ -22,5 +22,8 @@ int map_put(parley_module* m, parley_str user, const parley_keyval_item* items, 
 int map_remove(parley_module* m, parley_str user, const parley_str* keys, size_t count, parley_map_fn done, void* arg);
 int map_clear(parley_module* m, parley_str user, parley_map_fn done, void* arg);
 int keyval_list(parley_module* m, parley_str user, parley_map_fn done, void* arg);  // issue 11: XEP-0227 export
+// ABI 1.8: one key of many users of the instance's keyval store, in one operation.
+int keyval_get_many(parley_module* m, const parley_str* users, size_t count, parley_str key, parley_map_fn done,
+                    void* arg);
 
 }  // namespace parley::host_stores

@@ -97,6 +97,10 @@ struct parley_module {
 
   // Storage calls whose completion has not run yet.
   std::atomic<int> storage_in_flight{0};
+  // Where storage_query runs (ABI 1.7): PARLEY_BACKEND_POSTGRESQL for a module that
+  // declared PostgreSQL steps on a PostgreSQL server, else the SQLite file. Set before
+  // start(), then read only.
+  uint32_t storage_backend = PARLEY_BACKEND_SQLITE;
   // Tracked sends (ABI 1.2) whose completion has not run yet: kept by their
   // sessions, dropped from them once the instance is stopped.
   std::atomic<int> sends_in_flight{0};

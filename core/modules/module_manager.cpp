@@ -17,6 +17,7 @@
 #include "core/session/session.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_storage.hpp"
+#include "core/modules/host_api_module_sql.hpp"
 #include "core/modules/string_sink.hpp"
 #include "storage/storage_pool.hpp"
 
@@ -45,9 +46,16 @@ ModuleLibrary::~ModuleLibrary() {
 }
 
 ModuleManager::ModuleManager(ServerContext& ctx, const config::Config& config, WorkerLoop& main)
-    : ctx_(ctx), config_(config), main_(main) {}
+    : ctx_(ctx), config_(config), main_(main) {
+  if (config_.storage.type == "postgresql") {
+    module_sql_ = std::make_unique<storage::PostgresModuleSql>(config_.storage.url, config_.limits.max_module_sql_queue);
+    module_sql_->set_log([](std::string_view message) { spdlog::warn("storage: {}", message); });
+  }
+}
 
 ModuleManager::~ModuleManager() { stop_all(); }
+
+size_t ModuleManager::module_sql_queue() const { return module_sql_ ? module_sql_->queue_length() : 0; }
 
 std::vector<std::string> ModuleManager::search_path() const {
   std::vector<std::string> dirs = config_.module_paths;
@@ -196,7 +204,8 @@ Result<void, std::string> ModuleManager::validate_options(const ModuleLibrary& l
 
 Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::start_instances(
     const std::shared_ptr<ModuleLibrary>& lib, const HostOptions& options) {
-  if (auto schema = apply_schema(*lib); !schema) return unexpected(schema.error());
+  auto backend = apply_schema(*lib);
+  if (!backend) return unexpected(backend.error());
   std::vector<std::unique_ptr<parley_module>> instances;
   for (const auto& host : config_.hosts) {
     auto found = options.find(host);
@@ -206,6 +215,7 @@ Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::
     instance->ctx = &ctx_;
     instance->library = lib;
     instance->host = host;
+    instance->storage_backend = *backend;
     instance->options = found->second ? YAML::Clone(found->second) : YAML::Node(YAML::NodeType::Map);
     instance->counters = std::make_unique<ModuleCounters>(ctx_.loops.size());
     std::string error;
@@ -260,10 +270,19 @@ bool ModuleManager::has_pending_timers(const Loaded& loaded) const {
   return false;
 }
 
-Result<void, std::string> ModuleManager::apply_schema(const ModuleLibrary& lib) {
+Result<uint32_t, std::string> ModuleManager::apply_schema(const ModuleLibrary& lib) {
+  // ABI 1.7: the module's tables go to PostgreSQL if it declared steps for it and the
+  // server runs it (host_api_module_sql.cpp), else to the SQLite file.
+  auto postgres = host_module_sql::postgres_steps(lib);
+  if (!postgres) return unexpected(fmt::format("module {}: {}", lib.name, postgres.error()));
+  if (module_sql_ && !postgres->empty()) {
+    if (auto migrated = module_sql_->migrate(lib.name, *postgres); !migrated)
+      return unexpected(fmt::format("module {}: schema migration failed on PostgreSQL: {}", lib.name, migrated.error()));
+    return PARLEY_BACKEND_POSTGRESQL;
+  }
   const char* const* schema = def_field(lib.def, &parley_module_def::schema);
   size_t count = schema ? def_field(lib.def, &parley_module_def::schema_count) : 0;
-  if (count == 0 || ctx_.storage == nullptr) return {};
+  if (count == 0 || ctx_.storage == nullptr) return PARLEY_BACKEND_SQLITE;
   std::vector<std::string> steps;
   for (size_t i = 0; i < count; ++i) steps.emplace_back(schema[i] ? schema[i] : "");
   // Once per load, on the writer, before the module starts: waiting here is
@@ -274,7 +293,7 @@ Result<void, std::string> ModuleManager::apply_schema(const ModuleLibrary& lib) 
   ctx_.storage->write([&promise, name, steps](storage::Database& db) { promise.set_value(migrate_module(db, name, steps)); });
   auto migrated = future.get();
   if (!migrated) return unexpected(fmt::format("module {}: schema migration failed: {}", name, migrated.error()));
-  return {};
+  return PARLEY_BACKEND_SQLITE;
 }
 
 Result<void, std::string> ModuleManager::load_configured() {
@@ -541,6 +560,8 @@ void ModuleManager::stop_all() {
   }
   order_.clear();
   modules_.clear();
+  // After the modules' stop(), whose calls are still carried out (as on SQLite's writer).
+  if (module_sql_) module_sql_->stop();
 }
 
 size_t ModuleManager::tasks_in_flight() const {

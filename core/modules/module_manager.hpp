@@ -19,6 +19,7 @@
 #include "core/modules/slot_carry.hpp"
 #include "core/modules/module_tables.hpp"
 #include "parley/result.hpp"
+#include "storage/postgres_module_sql.hpp"
 
 namespace parley {
 
@@ -56,6 +57,10 @@ class ModuleManager {
   // Directories searched for NAME.so, in order.
   std::vector<std::string> search_path() const;
   const std::string& data_dir() const { return config_.data_dir; }
+  // Modules' own SQL on PostgreSQL (ABI 1.7; host_api_module_sql.cpp): NULL unless the
+  // server runs that backend. Its queue's length for parleyctl status (0 without it).
+  storage::PostgresModuleSql* module_sql() const { return module_sql_.get(); }
+  size_t module_sql_queue() const;
 
  private:
   using HostOptions = std::map<std::string, YAML::Node>;  // host -> options, for the hosts it runs on
@@ -78,7 +83,8 @@ class ModuleManager {
       const std::shared_ptr<ModuleLibrary>& lib, const HostOptions& options);
   void stop_instances(std::vector<std::unique_ptr<parley_module>>& instances);
   bool has_pending_timers(const Loaded& loaded) const;  // or storage calls
-  Result<void, std::string> apply_schema(const ModuleLibrary& lib);
+  // Runs the module's schema steps on the backend its tables go to, which it returns.
+  Result<uint32_t, std::string> apply_schema(const ModuleLibrary& lib);
   std::shared_ptr<const ModuleTables> build_tables() const;
   // Hands `tables` to every worker loop; `resume` also ends a pause. `done`
   // runs on the main loop once every loop has it.
@@ -100,6 +106,7 @@ class ModuleManager {
 
   ServerContext& ctx_;
   const config::Config& config_;
+  std::unique_ptr<storage::PostgresModuleSql> module_sql_;  // connects at the first module on it
   WorkerLoop& main_;
   std::map<std::string, Loaded> modules_;
   std::vector<std::string> order_;  // load order, for tables and stop

@@ -8,6 +8,7 @@
 
 #include "parley/module.h"
 #include "parley/result.hpp"
+#include "storage/module_sql.hpp"
 
 namespace parley {
 
@@ -15,18 +16,9 @@ namespace storage {
 class Database;
 }
 
-struct StoredValue {
-  uint32_t type = PARLEY_VALUE_NULL;
-  int64_t integer = 0;
-  std::string bytes;
-};
-
-struct QueryResult {
-  std::vector<std::vector<StoredValue>> rows;
-  size_t columns = 0;
-  int64_t changes = 0;
-  std::string error;
-};
+// What a module's statement gets and gives, on either backend (storage/module_sql.hpp).
+using StoredValue = storage::ModuleSqlValue;
+using QueryResult = storage::ModuleSqlResult;
 
 // Runs one statement as `module`; refuses tables of others, except reads of
 // the tables of `readable` modules (the ones `module` depends on).

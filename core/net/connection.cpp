@@ -13,6 +13,7 @@
 #include "core/net/connection_backlog.hpp"
 #include "core/net/bosh_session.hpp"
 #include "core/net/http_transport.hpp"
+#include "core/net/output_batch.hpp"
 #include "core/server/server_context.hpp"
 #include "core/tls/stream.hpp"
 
@@ -29,6 +30,15 @@ Connection::Connection(ServerContext& ctx, LoopContext& loop, uint64_t log_id, C
 }
 
 Connection::~Connection() {
+  if (batch_slot_ != 0 && loop_->loop.on_loop_thread()) {
+    // Only at shutdown (the loop stopped before its last turn flushed).
+    if (OutputBatch* batch = OutputBatch::current(loop_->loop.uv())) {
+      OutputBatch::Entry& e = batch->entry(batch_slot_);
+      e.connection = nullptr;
+      for (auto& h : e.held) h.delivery->outstanding.fetch_sub(1);
+      e.held.clear();
+    }
+  }
   if (backlog_) {
     // Only at shutdown (the loops stopped with the handle open): no
     // completion runs any more; the counts are settled.
@@ -97,6 +107,7 @@ BoshSession* Connection::open_bosh(BoshParams&& params) {
 }
 
 bool Connection::start_tls(std::string_view default_host) {
+  flush_output();  // <proceed/> leaves in plaintext, before TLS starts
   tls_store_ = ctx_.tls_store();
   if (!tls_store_) {
     abort();
@@ -289,6 +300,8 @@ void Connection::close_after_flush() {
   if (HttpTransport* http = http_transport()) http->closing();
   if (BoshSession* bosh = bosh_session()) bosh->closing();  // terminate, with the stream's last words
   closing_ = true;
+  flush_output();  // the owner's last words (and the transport's), before close_notify
+  if (closing_ && uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;  // the flush failed: ended
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   disarm_deadline();
   if (tls_ && tls_->handshake_done()) {
@@ -338,6 +351,7 @@ void Connection::close_handles() {
     uv_close(tcp, &Connection::on_tcp_close);
     finish_backlog();
   }
+  drop_output();  // after what the backlog held, in order
   disarm_deadline();
 }
 
@@ -376,6 +390,8 @@ bool Connection::migrate_out() {
     return true;
   }
   if (socketless_) return false;
+  flush_output();  // what this turn wrote leaves from this loop
+  if (closing_) return false;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   disarm_deadline();
   if (writes_waiting()) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/net/output_batch.hpp"
 #include "parley/module.h"
 
 namespace parley {
@@ -141,8 +142,12 @@ class Connection {
   // cut as a slow reader). Taken and not written when the connection ends:
   // handed back through on_unwritten.
   bool deliver(const std::shared_ptr<Delivery>& delivery);
-  // Bytes handed to send() that the socket has not taken yet.
+  // Bytes handed to send() that the socket has not taken yet (past this loop
+  // turn: what the turn's batch holds is not counted, see output_batch.hpp).
   size_t pending_write_bytes() const;
+  // What this loop turn wrote leaves now (the loop calls it once per turn;
+  // closing, STARTTLS and migration call it first).
+  void flush_output();
   // A tracked send (ABI 1.2 session_send_tracked): `done` runs once every
   // byte was handed to the socket (1) or the connection ended first (0);
   // never during this call. False: not taken, done never runs.
@@ -196,6 +201,16 @@ class Connection {
   void to_owner(std::string_view plaintext);  // through the HTTP transport when there is one
   // Bytes to the peer as they are: TLS, then the socket (the transport's frames).
   void send_plain(std::string_view bytes);
+  // The same, now (no batch): through TLS when it is up, then write_raw.
+  // Returns the raw bytes handed to write_raw (0 when TLS failed).
+  size_t send_now(std::string_view bytes);
+  // This turn's batch is not written (the connection ended): its stanzas
+  // are handed back to the owner.
+  void drop_output();
+  // This connection's entry in its loop's batch, unmarked (flush_output and
+  // drop_output then own what it holds); null when it has none.
+  OutputBatch::Entry* take_batch_entry(OutputBatch** batch, uint32_t* slot);
+  bool batchable() const;
   // The HTTP transport is done (Connection: close, a refused request, the
   // WebSocket closing handshake): the owner hears it as lost unless it asked.
   void end_after_flush();
@@ -222,22 +237,26 @@ class Connection {
   uv_tcp_t tcp_{};
   uv_timer_t* timer_ = nullptr;  // only while a deadline is armed
   int migrate_fd_ = -1;           // the duplicated socket, between loops
-  bool migrate_pending_ = false;  // waiting for the backlog to drain
-  bool closing_ = false;          // close asked, or the connection ended
-  bool lost_reported_ = false;
-  bool shutdown_requested_ = false;
-  bool secure_ = false;
-  bool counted_ip_ = false;
-  bool reading_suspended_ = false;
-  bool throttled_ = false;
-  bool socketless_ = false;
-  bool bosh_kind_ = false;  // transport_ is a BoshSession (else an HttpTransport, or null)
-  bool bosh_moving_ = false;  // a BOSH connection between migrate_out and migrate_in
-  uint8_t open_handles_ = 0;  // at most 2; a byte, so that the two times below fit in what was padding
+  // This turn's entry in the loop's OutputBatch (0: none).
+  uint32_t batch_slot_ = 0;
   // Loop time (uv_now, in seconds) of the accept and of the last bytes read: connected
   // since and idle, for parleyctl connected-users-info. Written by this loop only.
   uint32_t connected_s_ = 0;
   uint32_t last_read_s_ = 0;
+  // One bit each (this loop's thread alone writes them): the four words
+  // above and these fit where the flags and padding were.
+  bool migrate_pending_ : 1 = false;  // waiting for the backlog to drain
+  bool closing_ : 1 = false;          // close asked, or the connection ended
+  bool lost_reported_ : 1 = false;
+  bool shutdown_requested_ : 1 = false;
+  bool secure_ : 1 = false;
+  bool counted_ip_ : 1 = false;
+  bool reading_suspended_ : 1 = false;
+  bool throttled_ : 1 = false;
+  bool socketless_ : 1 = false;
+  bool bosh_kind_ : 1 = false;  // transport_ is a BoshSession (else an HttpTransport, or null)
+  bool bosh_moving_ : 1 = false;  // a BOSH connection between migrate_out and migrate_in
+  uint8_t open_handles_ = 0;  // at most 2
   // Token bucket of limits.max_bytes_per_second (one second of burst).
   int64_t rate_budget_ = 0;
   uint64_t rate_checked_ms_ = 0;

@@ -7,11 +7,13 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "core/modules/module_instance.hpp"
 #include "core/net/connection_backlog.hpp"
 #include "core/net/bosh_session.hpp"
 #include "core/net/http_transport.hpp"
+#include "core/net/output_batch.hpp"
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
 #include "core/tls/stream.hpp"
@@ -31,6 +33,10 @@ struct WriteRequest {
 // loop is one thread), no shared atomic on the write path.
 thread_local size_t loop_backlog_bytes = 0;
 
+// Bytes of the last write_raw call the socket took at once (uv_try_write):
+// a batch's flush settles the stanzas they carry.
+thread_local size_t last_taken = 0;
+
 }  // namespace
 
 size_t loop_write_backlog_bytes() { return loop_backlog_bytes; }
@@ -48,11 +54,95 @@ void Connection::send(std::string_view bytes) {
   send_plain(bytes);
 }
 
+bool Connection::batchable() const {
+  // Not a socketless one (the fuzz target's tap, BOSH), not a plain HTTP
+  // answer (its transport paces itself on write_backlog()); a WebSocket's
+  // frames are whole in the batch, one after the other.
+  // Nor a connection on its way to another loop (its handles are closed).
+  return !closing_ && !socketless_ && !migrating() && output_tap_ == nullptr &&
+         (http_transport() == nullptr || websocket());
+}
+
 void Connection::send_plain(std::string_view bytes) {
-  if (shutdown_requested_) return;
+  if (shutdown_requested_ || bytes.empty()) return;
+  OutputBatch* batch = batchable() ? OutputBatch::of(loop_->loop.uv()) : nullptr;
+  if (batch == nullptr) {
+    flush_output();  // what the turn batched goes first
+    send_now(bytes);
+    return;
+  }
+  if (batch_slot_ != 0 && batch->entry(batch_slot_).bytes.size() + bytes.size() > OutputBatch::flush_at) {
+    flush_output();  // one record per batch (output_batch.hpp)
+    if (closing_) return;  // that write ended the connection
+  }
+  if (batch_slot_ == 0) batch_slot_ = batch->add(this);
+  std::string& pending = batch->entry(batch_slot_).bytes;
+  pending.append(bytes);
+  if (pending.size() >= OutputBatch::flush_at) flush_output();
+}
+
+OutputBatch::Entry* Connection::take_batch_entry(OutputBatch** batch_out, uint32_t* slot_out) {
+  if (batch_slot_ == 0) return nullptr;
+  const uint32_t slot = std::exchange(batch_slot_, 0);
+  OutputBatch* batch = OutputBatch::current(loop_->loop.uv());
+  if (batch == nullptr) return nullptr;
+  OutputBatch::Entry& e = batch->entry(slot);
+  e.connection = nullptr;
+  if (batch_out != nullptr) *batch_out = batch;
+  if (slot_out != nullptr) *slot_out = slot;
+  return &e;
+}
+
+void Connection::flush_output() {
+  OutputBatch* batch = nullptr;
+  uint32_t slot = 0;
+  OutputBatch::Entry* e = take_batch_entry(&batch, &slot);
+  if (e == nullptr) return;
+  // Ours while we write: a write may end this or another connection, and
+  // another's output may grow the batch (the entry's address is not stable).
+  std::string bytes;
+  std::vector<OutputBatch::Entry::Held> held;
+  bytes.swap(e->bytes);
+  held.swap(e->held);
+  last_taken = 0;
+  size_t raw = bytes.empty() ? 0 : send_now(bytes);
+  if (!held.empty()) {
+    // What the peer can read of it: a plaintext prefix, or with TLS the
+    // whole record or nothing.
+    const bool encrypted = tls_ && tls_->handshake_done();
+    const size_t readable = !encrypted ? last_taken : (raw > 0 && last_taken == raw ? bytes.size() : 0);
+    const bool ended = uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_));
+    for (auto& h : held) {
+      if (h.end <= readable) {
+        h.delivery->written.store(true, std::memory_order_relaxed);
+        h.delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+      } else if (ended || !backlog_) {
+        // The write failed or cut a slow reader (or the connection had
+        // ended): handed back after what the backlog held, in order.
+        owner_.on_unwritten(std::move(h.delivery));
+      } else {
+        // In the backlog: released once the socket took its last byte.
+        uint64_t end = encrypted ? backlog_->queued : backlog_->queued - (bytes.size() - h.end);
+        backlog_->held.push_back(Backlog::Held{end, std::move(h.delivery)});
+      }
+    }
+  }
+  batch->recycle(slot, std::move(bytes), std::move(held));
+}
+
+void Connection::drop_output() {
+  OutputBatch::Entry* e = take_batch_entry(nullptr, nullptr);
+  if (e == nullptr) return;
+  e->bytes.clear();
+  std::vector<OutputBatch::Entry::Held> held;
+  held.swap(e->held);
+  for (auto& h : held) owner_.on_unwritten(std::move(h.delivery));
+}
+
+size_t Connection::send_now(std::string_view bytes) {
   if (!tls_ || !tls_->handshake_done()) {
     write_raw(bytes);
-    return;
+    return bytes.size();
   }
   std::string& outgoing = loop_->loop.scratch_outgoing();
   outgoing.clear();
@@ -60,12 +150,23 @@ void Connection::send_plain(std::string_view bytes) {
   if (!written) {
     spdlog::info("c2s {}: TLS write failed: {}", log_id_, written.error());
     lost();
-    return;
+    return 0;
   }
+  // Counted before the write: a cut inside it may end a session whose
+  // goodbye reuses the loop's scratch buffer for another connection's record.
+  const size_t raw = outgoing.size();
   write_raw(outgoing);
+  return raw;
 }
 
 void Connection::write_raw(std::string_view bytes) {
+  // Set as this call returns: a cut inside it may end a session whose
+  // goodbye writes to other connections first (nested calls).
+  size_t taken = 0;
+  struct Report {
+    size_t& taken;
+    ~Report() { last_taken = taken; }
+  } report{taken};
   if (bytes.empty() || uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
   if (backlog_) backlog_->queued += bytes.size();
   if (output_tap_ != nullptr) [[unlikely]] {
@@ -78,6 +179,7 @@ void Connection::write_raw(std::string_view bytes) {
     // Most writes complete at once: no allocation, no queue, no bookkeeping.
     uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
     int n = uv_try_write(stream, &buf, 1);
+    if (n > 0) taken = static_cast<size_t>(n);
     if (n > 0 && backlog_) backlog_->written += static_cast<uint64_t>(n);
     if (n == static_cast<int>(bytes.size())) return;
     if (n > 0) {
@@ -264,6 +366,7 @@ bool Connection::send_tracked(std::string_view bytes, parley_module* owner, parl
   }
   if (!backlog_) backlog_ = std::make_unique<Backlog>();
   send(bytes);
+  flush_output();  // its end is an offset of the bytes written: no batch
   if (closing_) return false;
   owner->sends_in_flight.fetch_add(1);
   backlog_->tracked.push_back(Backlog::Tracked{backlog_->queued, owner, done, arg});
@@ -286,7 +389,11 @@ void Connection::drop_tracked(parley_module* owner) {
 
 bool Connection::deliver(const std::shared_ptr<Delivery>& delivery) {
   if (closing_) return false;
-  if (writes_waiting() && !backlog_fits(delivery->wire_size())) {
+  uint32_t batched = 0;
+  if (batch_slot_ != 0)
+    if (OutputBatch* batch = OutputBatch::current(loop_->loop.uv()))
+      batched = static_cast<uint32_t>(batch->entry(batch_slot_).bytes.size());
+  if (writes_waiting() && !backlog_fits(delivery->wire_size() + batched)) {
     // Not taken: handed back once the connection ended.
     cut_slow_reader(delivery->wire_size());
     return false;
@@ -294,7 +401,39 @@ bool Connection::deliver(const std::shared_ptr<Delivery>& delivery) {
   // A broadcast's bytes are assembled here (the shared ones, its 'to'
   // spliced in); nothing below keeps the view past send().
   thread_local std::string assembled;
-  send(delivery->wire(assembled));
+  std::string_view wire = delivery->wire(assembled);
+  if (!bosh_kind_ && batchable()) {
+    if (OutputBatch* batch = OutputBatch::of(loop_->loop.uv())) {
+      // Into this turn's batch, with our hold until it is written (or handed
+      // back through on_unwritten if the connection ends first).
+      if (batch_slot_ != 0 && batch->entry(batch_slot_).bytes.size() + wire.size() > OutputBatch::flush_at) {
+        flush_output();  // one record per batch (output_batch.hpp)
+        if (closing_) return false;  // that write ended the connection: not taken
+      }
+      loop_->metrics.stanzas_out.add();
+      if (batch_slot_ == 0) batch_slot_ = batch->add(this);
+      delivery->outstanding.fetch_add(1, std::memory_order_relaxed);
+      if (HttpTransport* http = http_transport()) {
+        http->write(wire);  // framed into the batch (send_plain), which may flush
+      } else {
+        batch->entry(batch_slot_).bytes.append(wire);
+      }
+      if (batch_slot_ != 0) {
+        OutputBatch::Entry& e = batch->entry(batch_slot_);
+        e.held.push_back(OutputBatch::Entry::Held{delivery, e.bytes.size()});
+        if (e.bytes.size() >= OutputBatch::flush_at) flush_output();
+      } else if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) {
+        owner_.on_unwritten(delivery);  // its frame was flushed at once, and the write failed
+      } else if (backlog_ && backlog_->written < backlog_->queued) {
+        backlog_->held.push_back(Backlog::Held{backlog_->queued, delivery});  // flushed at once, queued
+      } else {
+        delivery->written.store(true, std::memory_order_relaxed);  // flushed at once, written
+        delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+      }
+      return true;
+    }
+  }
+  send(wire);
   if (closing_) return false;
   loop_->metrics.stanzas_out.add();
   // Per-stanza bookkeeping only while a backlog exists (the fast path keeps none).
@@ -302,8 +441,10 @@ bool Connection::deliver(const std::shared_ptr<Delivery>& delivery) {
     // Our hold, before the router gives back its dispatch's (Delivery).
     delivery->outstanding.fetch_add(1, std::memory_order_relaxed);
     backlog_->held.push_back(Backlog::Held{backlog_->queued, delivery});
-  } else if (delivery->targets > 1) {
-    delivery->written.store(true, std::memory_order_relaxed);  // fanned out: the others need not keep it
+  } else {
+    // Written: fanned out, the others need not keep it; alone, whoever gives
+    // back the last hold (Router::deliver_here) knows it need not route it again.
+    delivery->written.store(true, std::memory_order_relaxed);
   }
   return true;
 }

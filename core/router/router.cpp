@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <climits>
 
+#include "core/addr/jid_cache.hpp"
+#include "core/addr/jid_text.hpp"
 #include "core/c2s/c2s_stream.hpp"
 #include "core/component/component_directory.hpp"
 #include "core/session/session.hpp"
@@ -24,6 +26,14 @@ namespace {
 
 bool is_subscription_type(std::string_view type) {
   return type == "subscribe" || type == "subscribed" || type == "unsubscribe" || type == "unsubscribed";
+}
+
+// The delivery and its reference count in one block from the element pool
+// (xml/element_pool.hpp): made per routed stanza on the reading loop,
+// dropped on the writing one.
+template <class... Args>
+std::shared_ptr<Delivery> make_delivery(Args&&... args) {
+  return std::allocate_shared<Delivery>(xml::PoolAllocator<Delivery>(), std::forward<Args>(args)...);
 }
 
 }  // namespace
@@ -50,7 +60,8 @@ void Router::bounce(const xml::Element& stanza, std::string_view condition, unsi
 }
 
 void Router::route(xml::Element stanza, unsigned loop) {
-  auto from = Jid::parse(stanza.attr("from"));
+  // Through the loop's cache of prepared addresses (a module's sends, bounces).
+  auto from = jid_cache::parse(stanza.attr("from"));
   if (!from) {
     spdlog::warn("router: dropping stanza with invalid from '{}'", stanza.attr("from"));
     return;
@@ -60,7 +71,7 @@ void Router::route(xml::Element stanza, unsigned loop) {
     route(std::move(stanza), *from, Jid(), loop);
     return;
   }
-  auto to = Jid::parse(to_text);
+  auto to = jid_cache::parse(to_text);
   if (!to) {
     bounce(stanza, "jid-malformed", loop);
     return;
@@ -263,10 +274,13 @@ void Router::no_such_user(xml::Element&& stanza, const Jid& from, const Jid& to,
 }
 
 void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop, bool checked) {
+  // Built once, on the stack: every look-up below is by the bare JID.
+  const JidText bare_text(to, JidText::bare);
+  const std::string_view bare = bare_text.view();
   // A user with a session exists; for one without, storage decides before
   // any module stores anything for a name nobody holds.
-  if (!checked && ctx_.accounts != nullptr && !ctx_.sessions.has_sessions(to.bare_str()) &&
-      !ctx_.known_accounts.contains(to.bare_str())) {
+  if (!checked && ctx_.accounts != nullptr && !ctx_.sessions.has_sessions(bare) &&
+      !ctx_.known_accounts.contains(std::string(bare))) {
     check_account(std::move(stanza), from, to, loop);
     return;
   }
@@ -278,12 +292,12 @@ void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid&
                                             : PARLEY_EVENT_IQ_TO_LOCAL;
   const ModuleTables& tables = *ctx_.loops[loop]->modules;
   if (tables.hooks_for(event, to.domain()) != nullptr) {
-    std::string jid_text = to.full();
+    const JidText jid_text(to);  // on the stack: no string per stanza
     parley_event_args args{};
     args.stanza = reinterpret_cast<parley_element*>(&stanza);
     args.user = to_pstr(to.local());
     args.host = to_pstr(to.domain());
-    args.jid = to_pstr(jid_text);
+    args.jid = to_pstr(jid_text.view());
     parley_result result = run_hooks(tables, event, to.domain(), args);
     if (result == PARLEY_HANDLED) return;
     if (result == PARLEY_ERROR) {
@@ -293,11 +307,12 @@ void Router::route_to_account(xml::Element&& stanza, const Jid& from, const Jid&
   }
   const std::string& name = stanza.name();
   std::string_view type = stanza.attr("type");
-  std::string bare = to.bare_str();
 
   if (!to.resource().empty()) {
-    if (auto ref = ctx_.sessions.find(bare, to.resource())) {
-      deliver_to_session(ref->id, std::make_shared<Delivery>(std::move(stanza)), loop);
+    // A session of this loop that is leaving is gone for this loop's router
+    // (Session::leave_session_table); another loop's is routed to as usual.
+    if (auto ref = ctx_.sessions.find(bare, to.resource()); ref && !(ref->leaving && loop_of(ref->id) == loop)) {
+      deliver_to_session(ref->id, make_delivery(std::move(stanza)), loop);
       return;
     }
     // RFC 6121 §8.5.3.2: no such resource.
@@ -332,8 +347,24 @@ void Router::route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to
     return;
   }
 
-  std::vector<SessionRef> sessions = ctx_.sessions.sessions_of(to.bare_str());
+  SessionTargets found;  // no resource strings copied, no allocation for up to 8 sessions
+  ctx_.sessions.targets_of(JidText(to, JidText::bare).view(), found);
+  std::span<SessionTarget> sessions = found.all();
+  // This loop's leaving sessions are gone for it (Session::leave_session_table).
+  for (SessionTarget& s : sessions)
+    if (s.leaving && loop_of(s.id) == loop) s.available = false;
+  // Nearly always one recipient: it needs no vector (no allocation).
+  SessionId single = 0;
+  size_t count = 0;
   std::vector<SessionId> targets;
+  auto add = [&](SessionId id) {
+    if (count++ == 0) {
+      single = id;
+      return;
+    }
+    if (targets.empty()) targets.push_back(single);
+    targets.push_back(id);
+  };
 
   if (name == "message") {
     if (type == "error") return;  // §8.5.2.1.1 / §8.5.2.2.1: silently ignored
@@ -348,9 +379,9 @@ void Router::route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to
     for (const auto& s : sessions) {
       if (!s.available || s.priority < 0) continue;
       // headline: every non-negative resource; chat and normal: the most available ones.
-      if (type == "headline" || s.priority == best) targets.push_back(s.id);
+      if (type == "headline" || s.priority == best) add(s.id);
     }
-    if (targets.empty()) {
+    if (count == 0) {
       // §8.5.2.2.1: no available resource. Offline storage is a module's
       // business (a hook that returns HANDLED stored it); without one, chat
       // and normal messages are bounced.
@@ -374,14 +405,18 @@ void Router::route_to_bare(xml::Element&& stanza, const Jid& from, const Jid& to
   } else if (name == "presence") {
     if (type == "probe") return;  // answered by the presence module
     for (const auto& s : sessions) {
-      if (s.available) targets.push_back(s.id);
+      if (s.available) add(s.id);
     }
-    if (targets.empty()) return;
+    if (count == 0) return;
   } else {
     return;
   }
 
-  deliver_to_sessions(targets, std::make_shared<Delivery>(std::move(stanza)), loop);
+  if (count == 1) {
+    deliver_to_session(single, make_delivery(std::move(stanza)), loop);
+    return;
+  }
+  deliver_to_sessions(targets, make_delivery(std::move(stanza)), loop);
 }
 
 bool Router::fence_offline(xml::Element& stanza, const Jid& from, const Jid& to, unsigned loop) {
@@ -432,17 +467,23 @@ bool Router::fence_offline(xml::Element& stanza, const Jid& from, const Jid& to,
 }
 
 void Router::deliver_to_session(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop) {
-  deliver_to_sessions({id}, std::move(delivery), loop);
+  delivery->outstanding.store(1, std::memory_order_relaxed);
+  delivery->targets = 1;
+  dispatch(id, std::move(delivery), loop, true);
 }
 
 void Router::deliver_to_sessions(const std::vector<SessionId>& ids, std::shared_ptr<Delivery> delivery,
                                  unsigned loop) {
+  if (ids.size() == 1) {
+    deliver_to_session(ids.front(), std::move(delivery), loop);
+    return;
+  }
   delivery->outstanding.store(static_cast<int>(ids.size()), std::memory_order_relaxed);
   delivery->targets = static_cast<int>(ids.size());
-  for (SessionId id : ids) dispatch(id, delivery, loop);
+  for (SessionId id : ids) dispatch(id, delivery, loop, false);
 }
 
-void Router::dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop) {
+void Router::dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop, bool single) {
   unsigned target = loop_of(id);
   if (target == loop) {
     deliver_here(id, std::move(delivery), loop);
@@ -465,6 +506,17 @@ void Router::dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned
     from.routed_to[target].add();
   }
   from.metrics.stanzas_routed_cross_loop.add();
+  if (single) {
+    Delivery::Hop& hop = delivery->hop;
+    hop.router = this;
+    hop.id = id;
+    hop.source = loop;
+    hop.target = target;
+    hop.fn = &Router::run_hop;
+    hop.self = std::move(delivery);
+    to.loop.post_task(&hop);
+    return;
+  }
   to.loop.post([this, id, delivery = std::move(delivery), target, loop]() mutable {
     deliver_here(id, std::move(delivery), target);
     // After: whatever the delivery did (a session gone: routed on, to offline
@@ -474,10 +526,28 @@ void Router::dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned
   });
 }
 
+void Router::run_hop(LoopTask* task, bool run) {
+  auto& hop = *static_cast<Delivery::Hop*>(task);
+  std::shared_ptr<Delivery> delivery = std::move(hop.self);  // the hop is free again from here
+  if (!run) return;
+  Router& router = *hop.router;
+  const unsigned source = hop.source;
+  const unsigned target = hop.target;
+  router.deliver_here(hop.id, std::move(delivery), target);
+  // As for a posted delivery (dispatch): counted once it is done.
+  LoopContext& here = *router.ctx_.loops[target];
+  if (here.received_from) here.received_from[source].add();
+}
+
 void Router::deliver_here(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop) {
   Session* session = ctx_.loops[loop]->find(id);
   if (session != nullptr && session->deliver(delivery)) {
-    delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+    // Taken. The write it made may have cut the connection, which handed it
+    // back within the same call (a batch that reached flush_at): then ours is
+    // the last hold, and nobody wrote it: routed again, not dropped.
+    if (delivery->outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+        !delivery->written.load(std::memory_order_relaxed))
+      route(xml::Element(delivery->element()), loop);
     return;
   }
   undeliverable(std::move(delivery), loop);

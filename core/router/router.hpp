@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/addr/jid.hpp"
+#include "core/loop/worker_loop.hpp"
 #include "core/session/session_table.hpp"
 #include "xml/element.hpp"
 
@@ -29,6 +30,8 @@ struct SharedStanza {
   // was less its 'to', if the serialization has no place for 'to' after the name.
   static std::shared_ptr<const SharedStanza> make(xml::Element& stanza);
 };
+
+class Router;
 
 // One stanza on its way to one or more sessions.
 struct Delivery {
@@ -65,6 +68,18 @@ struct Delivery {
   // wrote it out, at once if it was fanned out, or from its backlog). One
   // counter, so that exactly one party sees the end.
   std::atomic<bool> written{false};
+  // Its link into another loop's inbox when it goes to one session there
+  // (Router::dispatch): a cross-loop delivery allocates nothing more than the
+  // Delivery itself. Used once per Delivery (a fan-out posts each copy of its
+  // own); `self` keeps it alive while queued and is moved, never copied (no
+  // reference-count atomics on the way).
+  struct Hop : LoopTask {
+    Router* router = nullptr;
+    SessionId id = 0;
+    unsigned source = 0;
+    unsigned target = 0;
+    std::shared_ptr<Delivery> self;
+  } hop;
 };
 
 class Router {
@@ -96,7 +111,9 @@ class Router {
   void route_shared(xml::Element stanza, const std::vector<std::string>& recipients, unsigned loop);
 
  private:
-  void dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop);
+  // `single`: its only recipient, so it may cross loops in its own hop.
+  void dispatch(SessionId id, std::shared_ptr<Delivery> delivery, unsigned loop, bool single);
+  static void run_hop(LoopTask* task, bool run);
   void route_to_server(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop);
   // `checked`: the account is known to exist (it has sessions, or storage said so).
   void route_to_account(xml::Element&& stanza, const Jid& from, const Jid& to, unsigned loop, bool checked = false);

@@ -145,6 +145,7 @@ void Router::route_shared(xml::Element stanza, const std::vector<std::string>& r
     }
     if (tables.hooks_for(event, domain) != nullptr) {
       xml::Element& element = hooked.for_to(to);
+      MutationScope scope(&element);  // what a hook builds for itself does not count
       const uint64_t before = element_mutations;
       parley_event_args args{};
       args.stanza = reinterpret_cast<parley_element*>(&element);

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "core/addr/jid_cache.hpp"
 #include "core/c2s/c2s_stream.hpp"
 #include "core/component/component_directory.hpp"
 #include "core/component/component_stream.hpp"
@@ -31,6 +32,7 @@
 #include "core/sasl/scram_credentials.hpp"
 #include "core/tls/context_store.hpp"
 #include "core/tls/self_signed.hpp"
+#include "storage/caching_account_store.hpp"
 #include "storage/postgres_account_store.hpp"
 #include "storage/postgres_archive_store.hpp"
 #include "storage/sqlite_account_store.hpp"
@@ -110,6 +112,10 @@ Result<void, std::string> Server::start_account_store() {
   } else {
     accounts_ = std::make_unique<storage::SqliteAccountStore>(*storage_);
   }
+  // Logins of accounts seen recently go on while the database fails (issue 11).
+  if (config_.limits.max_cached_credentials != 0)
+    accounts_ = std::make_unique<storage::CachingAccountStore>(std::move(accounts_),
+                                                               config_.limits.max_cached_credentials);
   ctx_->accounts = accounts_.get();
   return {};
 }
@@ -191,6 +197,7 @@ Result<void, std::string> Server::start() {
   router_ = std::make_unique<Router>(*ctx_);
   ctx_->router = router_.get();
   ctx_->request_stop = [this] { request_stop(); };  // issue 17: module ABI server_stop
+  jid_cache::set_max_entries(config_.limits.max_cached_addresses);
 
   main_ = std::make_unique<WorkerLoop>(~0u);
   if (auto dir = ensure_parent_dir(config_.control_socket); !dir) return dir;
@@ -435,6 +442,8 @@ std::string Server::status_text() const {
                      storage_->write_queue_length());
   out += fmt::format("archive_queue: {}\n", archive_->queue_length());
   out += fmt::format("keyval_queue: {}\n", keyval_->queue_length());
+  // ABI 1.7: modules' own SQL on PostgreSQL (writes waiting while the database is away).
+  if (config_.storage.type == "postgresql") out += fmt::format("module_sql_queue: {}\n", modules_->module_sql_queue());
   if (ctx_->components) {
     // Each external component's route: connected, its queue, stanzas refused as it was full.
     for (const ComponentEntry* c : ctx_->components->entries())

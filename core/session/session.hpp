@@ -67,7 +67,9 @@ class Session {
   void bind(Jid full);
   // The stream ends it (a closed stream, a stream error, shutdown): SESSION_CLOSED,
   // out of the session table, contacts told. What waited is routed again.
-  void end();
+  // `handing_back`: its connection ended abruptly and hands back, right after
+  // this call, what it accepted and did not write (leave_session_table).
+  void end(bool handing_back = false);
   // The stream's connection ended without a closed stream: a module may keep
   // the session (SESSION_CLOSING -> detached). True if it is detached now.
   bool connection_lost();
@@ -180,7 +182,9 @@ class Session {
   // The same; what the connection did not take comes back (nullptr: taken).
   std::shared_ptr<Delivery> try_write(xml::Element&& stanza);
   void reroute_waiting();
-  void leave_session_table();
+  // `handing_back`: stanzas this session held are routed again from here
+  // (what waited while detached, or what the connection hands back).
+  void leave_session_table(bool handing_back);
 
   ServerContext& ctx_;
   LoopContext& loop_;

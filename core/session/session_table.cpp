@@ -35,19 +35,22 @@ SessionTable::BindResult SessionTable::bind(std::string_view bare, std::string_v
   return result;
 }
 
-void SessionTable::unbind(std::string_view bare, std::string_view resource, SessionId id) {
+bool SessionTable::unbind(std::string_view bare, std::string_view resource, SessionId id) {
   Shard& shard = shard_for(bare);
   std::unique_lock lock(shard.mutex);
   auto it = shard.by_bare.find(bare);
-  if (it == shard.by_bare.end()) return;
+  if (it == shard.by_bare.end()) return false;
   auto& list = it->second;
+  bool removed = false;
   for (size_t i = 0; i < list.size(); ++i) {
     if (list[i].resource == resource && list[i].id == id) {
       list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
+      removed = true;
       break;
     }
   }
   if (list.empty()) shard.by_bare.erase(it);
+  return removed;
 }
 
 void SessionTable::set_presence(std::string_view bare, SessionId id, bool available, int priority) {
@@ -63,12 +66,39 @@ void SessionTable::set_presence(std::string_view bare, SessionId id, bool availa
   }
 }
 
+void SessionTable::set_leaving(std::string_view bare, std::string_view resource, SessionId id) {
+  Shard& shard = shard_for(bare);
+  std::unique_lock lock(shard.mutex);
+  auto it = shard.by_bare.find(bare);
+  if (it == shard.by_bare.end()) return;
+  for (auto& ref : it->second)
+    if (ref.resource == resource && ref.id == id) ref.leaving = true;
+}
+
 std::vector<SessionRef> SessionTable::sessions_of(std::string_view bare) const {
   const Shard& shard = shard_for(bare);
   std::shared_lock lock(shard.mutex);
   auto it = shard.by_bare.find(bare);
   if (it == shard.by_bare.end()) return {};
   return it->second;
+}
+
+void SessionTable::targets_of(std::string_view bare, SessionTargets& out) const {
+  out.size_ = 0;
+  out.more_.clear();
+  const Shard& shard = shard_for(bare);
+  std::shared_lock lock(shard.mutex);
+  auto it = shard.by_bare.find(bare);
+  if (it == shard.by_bare.end()) return;
+  const std::vector<SessionRef>& refs = it->second;
+  auto target = [](const SessionRef& r) { return SessionTarget{r.id, r.priority, r.available, r.leaving}; };
+  if (refs.size() <= SessionTargets::kInline) {
+    for (const SessionRef& r : refs) out.inline_[out.size_++] = target(r);
+    return;
+  }
+  out.more_.reserve(refs.size());
+  for (const SessionRef& r : refs) out.more_.push_back(target(r));
+  out.size_ = refs.size();
 }
 
 bool SessionTable::has_sessions(std::string_view bare) const {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -30,6 +31,34 @@ struct SessionRef {
   SessionId id = 0;
   int priority = 0;
   bool available = false;  // has sent initial presence and not gone unavailable
+  // Its connection ended and its loop is still routing what it held (the
+  // stanzas it accepted and did not write): routed to as before from other
+  // loops (its loop routes those again after what it held), skipped by its
+  // own loop's router (Session::leave_session_table says why).
+  bool leaving = false;
+};
+
+// What routing needs of one bound session: no resource string (the router
+// looks a resource up with find(); a bare JID's delivery needs none).
+struct SessionTarget {
+  SessionId id = 0;
+  int priority = 0;
+  bool available = false;
+  bool leaving = false;
+};
+
+// The sessions of one bare JID for routing, copied out of the table without
+// allocating for up to kInline of them (nearly always one or two).
+class SessionTargets {
+ public:
+  static constexpr size_t kInline = 8;
+  std::span<SessionTarget> all() { return more_.empty() ? std::span(inline_.data(), size_) : std::span(more_); }
+
+ private:
+  friend class SessionTable;
+  std::array<SessionTarget, kInline> inline_;
+  size_t size_ = 0;
+  std::vector<SessionTarget> more_;  // only past kInline sessions
 };
 
 class SessionTable {
@@ -39,11 +68,17 @@ class SessionTable {
     SessionId replaced = 0;     // a session bound to the same full JID, to be closed with <conflict/>
   };
   BindResult bind(std::string_view bare, std::string_view resource, SessionId id, size_t max_sessions);
-  // Removes the entry only if it still belongs to `id` (a replacing session may own it).
-  void unbind(std::string_view bare, std::string_view resource, SessionId id);
+  // Removes the entry only if it still belongs to `id` (a replacing session may
+  // own it). True if it did.
+  bool unbind(std::string_view bare, std::string_view resource, SessionId id);
   void set_presence(std::string_view bare, SessionId id, bool available, int priority);
+  // Marks the entry of `id` leaving (SessionRef::leaving); unbind removes it later.
+  void set_leaving(std::string_view bare, std::string_view resource, SessionId id);
 
   std::vector<SessionRef> sessions_of(std::string_view bare) const;
+  // The same without the resource strings, into `out` (emptied first): the
+  // router's per-stanza look-up, which copied every resource string.
+  void targets_of(std::string_view bare, SessionTargets& out) const;
   bool has_sessions(std::string_view bare) const;
   std::optional<SessionRef> find(std::string_view bare, std::string_view resource) const;
   size_t size() const;

@@ -43,12 +43,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The ABI's types, by feature (parley/abi/); this file keeps the version, the
+ * entry point, the host table and the module definition. */
+#include "abi/base.h"
+#include "abi/events.h"
+#include "abi/callbacks.h"
+#include "abi/stores.h"
+#include "abi/http.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define PARLEY_ABI_MAJOR 1
-#define PARLEY_ABI_MINOR 5  /* 1.5: account data (XEP-0227), route_shared, account administration, events 27-31 */
+#define PARLEY_ABI_MINOR 8  /* 1.8: account_data_when_ready, keyval_get_many (session 12) */
+/* 1.7: SQL per backend (storage_backend, parley_module_def.backend_schemas); stanza_out_bytes, out_bytes_parts, out_bytes_release (session 11) */
+/* 1.6: archive_append_at, account_data_add_to (session 10) */
+/* 1.5: account data (XEP-0227), route_shared, account administration, events 27-31 */
 
 /* The one symbol a module exports. */
 #define PARLEY_MODULE_ENTRY_SYMBOL "parley_module_entry"
@@ -58,563 +69,6 @@ extern "C" {
 #else
 #define PARLEY_EXPORT
 #endif
-
-typedef struct parley_str {
-  const char* ptr; /* not NUL-terminated */
-  size_t len;
-} parley_str;
-
-typedef struct parley_sink {
-  void* ctx;
-  void (*append)(void* ctx, const char* data, size_t len);
-} parley_sink;
-
-typedef struct parley_element parley_element; /* an XML element (stanza or child) */
-typedef struct parley_module parley_module;   /* the host's handle of one loaded module instance */
-typedef uint64_t parley_session_id;           /* 0 = none; a closed session's id never comes back */
-
-/* Results of hooks and handlers. */
-typedef enum parley_result {
-  PARLEY_PASS = 0,    /* not mine / go on: the next hook runs, then the core's default */
-  PARLEY_STOP = 1,    /* no further hook runs; the core still does its default */
-  PARLEY_HANDLED = 2, /* no further hook runs and the core does nothing more: the module took the stanza */
-  PARLEY_ERROR = -1   /* failed: logged with the module's name; a stanza being handled gets internal-server-error */
-} parley_result;
-
-typedef enum parley_log_level {
-  PARLEY_LOG_TRACE = 0,
-  PARLEY_LOG_DEBUG = 1,
-  PARLEY_LOG_INFO = 2,
-  PARLEY_LOG_WARN = 3,
-  PARLEY_LOG_ERROR = 4
-} parley_log_level;
-
-/* Events a module can hook (ejabberd's hooks). Filter events pass a mutable
- * stanza. Numbers are part of the ABI and never reused. */
-typedef enum parley_event {
-  /* A stanza from a bound client, 'from' stamped and 'to' (if any) prepared
-   * (RFC 7622, as the router uses it), before routing. Filter. */
-  PARLEY_EVENT_STANZA_IN = 1,
-  /* A message/presence/iq addressed to a local user (bare or full JID), before
-   * the core delivers it. Filter. */
-  PARLEY_EVENT_MESSAGE_TO_LOCAL = 2,
-  PARLEY_EVENT_PRESENCE_TO_LOCAL = 3,
-  PARLEY_EVENT_IQ_TO_LOCAL = 4,
-  /* A message for a local user with no available resource (RFC 6121 8.5.2.2).
-   * HANDLED = stored; otherwise the core answers service-unavailable.
-   * args->session is the sender's session when the sender is a local client
-   * whose session lives on the calling loop (1.1), else 0: a module may
-   * session_hold it until the message is durable. */
-  PARLEY_EVENT_OFFLINE_MESSAGE = 5,
-  /* Session life: opened (TCP accepted), bound (resource bound), closed. */
-  PARLEY_EVENT_SESSION_OPENED = 6,
-  PARLEY_EVENT_SESSION_BOUND = 7,
-  PARLEY_EVENT_SESSION_CLOSED = 8,
-  /* The session's own presence without 'to' (initial, change, unavailable),
-   * before the core reflects it to the user's resources. Filter; HANDLED =
-   * the module broadcast it. */
-  PARLEY_EVENT_PRESENCE_BROADCAST = 9,
-  /* Accounts created or removed through the running server (parleyctl, or a
-   * registration module); args->user and args->host name the account. An
-   * account removed this way also loses its sessions. */
-  PARLEY_EVENT_USER_REGISTERED = 10,
-  PARLEY_EVENT_USER_REMOVED = 11,
-  /* Fold: the server's disco#info is being built; args->acc is the <query/>,
-   * hooks add <identity/> and <feature/> children (XEP-0030). mod_disco runs
-   * it through host->run_fold. */
-  PARLEY_EVENT_DISCO_INFO = 12,
-
-  /* ---- 1.2 ---- Every one runs on the loop that owns args->session. */
-  /* A top-level element that is not a stanza (not message, presence or iq of
-   * jabber:client) on an authenticated stream: bound, or authenticated and not
-   * bound yet (XEP-0198 <resume/> comes instead of binding). args->stanza is
-   * the element (borrowed), args->jid the full JID (bound) or the bare JID.
-   * HANDLED or STOP: a module took it (and answers, if at all, with
-   * session_write). If no module takes it the core closes the stream with
-   * <unsupported-stanza-type/>, as without the hook. */
-  PARLEY_EVENT_NONZA_IN = 13,
-  /* Filter: every stanza on its way out to a bound session (routed stanzas,
-   * the core's own replies and errors, modules' sends) just before it is
-   * written; args->stanza is mutable and what the hooks leave is what the
-   * client gets. PASS: the next filter runs, then it is written; STOP: written
-   * without the later filters; HANDLED: not written now (the module dropped
-   * or holds it, and may send it later with session_send_after, which goes on
-   * with the filters after its own). session_write is not filtered. Stanzas
-   * that waited while the session was detached meet the filters when they are
-   * written after re-attaching. */
-  PARLEY_EVENT_STANZA_OUT = 14,
-  /* A message the router gave to a bound session (RFC 6121 8.5 chose this
-   * resource, or it was addressed to it), before the outgoing filters:
-   * ejabberd's user_receive_packet (message carbons copy from here).
-   * args->stanza must not be changed. HANDLED: not delivered to this resource
-   * (the module took it). */
-  PARLEY_EVENT_MESSAGE_DELIVERED = 15,
-  /* The connection of a bound session ended without a closed stream (EOF,
-   * reset, TLS or write error, cut as a slow reader, a timeout): HANDLED from
-   * one hook keeps the session DETACHED instead of closing it (XEP-0198
-   * resumption). A detached session stays bound and available; stanzas for it
-   * wait in a bounded queue of the core (limits.max_detached_stanzas; over it,
-   * or after limits.max_detached_seconds, or by session_close, the session is
-   * closed and what waited is routed as for a resource that is gone). Bytes the
-   * connection had not written at the end are settled as written: the module
-   * that detached the session owns what the client has not acknowledged. Not
-   * asked for a stream the client or the server closed (</stream:stream>, a
-   * stream error), nor at shutdown. */
-  PARLEY_EVENT_SESSION_CLOSING = 16,
-  /* The session is detached now (after a CLOSING hook kept it). */
-  PARLEY_EVENT_SESSION_DETACHED = 17,
-  /* The session has a connection again (session_attach), before anything from
-   * that connection is processed and before the stanzas that waited are
-   * written; args->jid is the session's full JID, as before. */
-  PARLEY_EVENT_SESSION_REATTACHED = 18,
-  /* ---- issue 11 ---- */
-  /* Fold: an account's disco#info, asked by its owner, is being built
-   * (XEP-0030 section 3.1); args->acc is the <query/>, args->user and
-   * args->host name the account; hooks add <feature/> children
-   * (urn:xmpp:mam:2 on the account, as clients look for it there). mod_disco
-   * runs it through host->run_fold; a host without it answers -2 there. */
-  PARLEY_EVENT_ACCOUNT_DISCO_INFO = 19,
-  /* ---- issue 14: push notifications ---- */
-  /* A routed stanza has just been queued for a DETACHED session (its
-   * connection was lost and a SESSION_CLOSING hook kept it, XEP-0198): its
-   * client will not see it until it resumes, so a module may wake it (a
-   * XEP-0357 push). On the session's loop; args->session, ->user, ->host and
-   * ->jid name the session; args->stanza must not be changed (it may be
-   * shared with other sessions). Observe only: the result is ignored, the
-   * stanza waits for the session either way. Not raised for what a module
-   * sends to the session itself, nor for a stanza that does not fit the
-   * session's queue (the session ends). While modules are swapped (hot
-   * reload) it runs, with a copy of the stanza, once the new code is in. */
-  PARLEY_EVENT_DETACHED_STANZA = 20,
-  /* ---- issue 17: disco nodes (XEP-0030 section 3.2 / 4.2) ---- */
-  /* Folds: a disco#info (21) or disco#items (22) request to the server's
-   * domain that names a node. args->acc is the whole reply being built: an
-   * <iq type='result'/> addressed to the requester (its 'to' is the
-   * requester's full JID), with the <query node='...'/> child to fill (the
-   * request's 'id' and node copied); args->jid is the requester (the
-   * reply's 'to'), args->session the requester's session if local. A
-   * hook that serves the node fills the query and returns HANDLED: mod_disco routes
-   * the reply. A hook that answers the request itself (an error such as
-   * forbidden, or later) returns STOP: mod_disco sends nothing. PASS: not
-   * this module's node; if every hook passes, mod_disco answers
-   * item-not-found. mod_disco runs them through host->run_fold. */
-  PARLEY_EVENT_DISCO_NODE_INFO = 21,
-  PARLEY_EVENT_DISCO_NODE_ITEMS = 22,
-  /* ---- issue 14: wake-ups (push notifications) ---- */
-  /* Fold: a stanza that local users' clients will not see now warrants waking
-   * them (a XEP-0357 push): raised by modules with run_fold, heard by a push
-   * module; the raising module does not know who listens. args->acc is
-   *   <wake xmlns='urn:parley:wake:0' reason='R'><user jid='local@host'/>...STANZA</wake>
-   * (borrowed; hooks must not change it): one <user/> per recipient (bare JIDs
-   * of accounts of args->host) and a copy of the stanza as they would get it.
-   * Reasons: 'groupchat' (mod_muc: a room message for members with no joined
-   * session), 'csi' (mod_csi: an urgent stanza for a session the client said
-   * is inactive, XEP-0352; args->session is that session, on its loop). On
-   * the raising module's loop; args->session is 0 unless the reason names a
-   * session. Hooks return PASS so that every listener hears it. */
-  PARLEY_EVENT_WAKE_UP = 23,
-  /* ---- issue 16: personal eventing (events 25-26) ---- */
-  /* Fold: an account's disco#items (XEP-0030 section 4.1, without 'node') is
-   * being answered, to anyone: the account's PEP nodes are among its items
-   * (XEP-0060 section 5.2, filtered by each node's access model). args->acc is
-   * the whole reply, <iq type='result'/> with its <query/>: its 'from' is the
-   * account's bare JID, its 'to' the requester; args->user and args->host name
-   * the account; args->session is the requester's session (or 0). Hooks add
-   * <item/> children to the <query/>. A hook whose items live elsewhere (on
-   * another loop) takes a copy of acc, returns HANDLED and routes the copy
-   * itself once it is complete: the later hooks do not run and mod_disco does
-   * not answer. mod_disco runs it through run_fold (-2 from an older host). */
-  PARLEY_EVENT_ACCOUNT_DISCO_ITEMS = 25,
-  /* Fold: a c2s stream's <stream:features/> is being sent (at every stage:
-   * before TLS, before and after authentication), on the stream's loop.
-   * args->acc is an element whose children hooks may add: they are written
-   * into the features (XEP-0115 section 6.3: the server's own <c/>, added by
-   * mod_pep). args->session is the stream's session, args->host its domain.
-   * Synchronous: a hook adds what it has now. */
-  PARLEY_EVENT_STREAM_FEATURES = 26,
-  /* ---- h-admin (issue 17): what modules know of an account, for XEP-0133 (events 27-28) ---- */
-  /* Fold: a module serving service administration (mod_adhoc: get-user-roster,
-   * get-user-lastlogin, user-stats) asks what the other modules know of an
-   * account, without naming them. args->acc is
-   *   <query xmlns='urn:parley:admin-user:0' user='LOCALPART' token='T' answers='0'/>
-   * (args->user and args->host name the account; run_fold sets args->user from
-   * the 'user' attribute). A module that keeps something about accounts adds 1
-   * to 'answers' during its hook and returns PASS, so that every listener hears
-   * it; it then raises PARLEY_EVENT_ADMIN_USER_ANSWER exactly once, now or
-   * later, ON THE LOOP THAT RAN ITS HOOK (a storage or store completion comes
-   * back there). The raiser reads 'answers' after run_fold to know how many
-   * answers to wait for. On the raising module's loop. */
-  PARLEY_EVENT_ADMIN_USER_QUERY = 27,
-  /* Fold: one answer, raised with run_fold by the module that counted itself in:
-   *   <answer xmlns='urn:parley:admin-user:0' token='T'>PAYLOAD</answer>
-   * PAYLOAD: mod_roster's <query xmlns='jabber:iq:roster'> with the account's
-   * items (RFC 6121 2.1); mod_last's <last xmlns='jabber:iq:last' stamp='UNIX
-   * SECONDS'/> of the last logout (no stamp: none recorded); an empty answer
-   * when the module failed to read (it logged why). The module that asked
-   * matches the token; hooks must not change acc and return PASS. */
-  PARLEY_EVENT_ADMIN_USER_ANSWER = 28,
-  /* (issue 15) The server is shutting down gracefully (SIGTERM, server_stop):
-   * run once on every worker loop for every served host (args->host), before
-   * any stream is closed, so what a hook routes or sends now reaches clients
-   * still connected (written before their <system-shutdown/>). A group chat
-   * service tells its occupants the rooms go away (XEP-0045 status 332).
-   * Synchronous; the result is ignored. */
-  PARLEY_EVENT_SERVER_STOPPING = 29,
-  /* ---- issue 11: XEP-0227 export and import (events 30-31) ---- */
-  /* An account is being exported (parleyctl export): args->user and
-   * args->host name it (prepared); args->session is NOT a session here but
-   * the export request's handle, for the account_data_* entries. A hook adds
-   * the account's data it owns as XEP-0227 children of <user/> (vcard-temp's
-   * <vCard/>, a jabber:iq:roster <query/>, ...) with account_data_add, during
-   * the call or later: a module whose store reads complete later calls
-   * account_data_hold during the hook, account_data_add as they complete and
-   * account_data_done once. Runs on a worker loop (the first). One account
-   * at a time per parleyctl. Hooks return PASS so that every module
-   * contributes. A request whose holds are not all done within 120 s fails. */
-  PARLEY_EVENT_ACCOUNT_EXPORT = 30,
-  /* An account is being imported: args->acc is the <user xmlns='urn:xmpp:pie:0'/>
-   * element of the file (borrowed for the call: clone what you keep; hooks
-   * must not change it), args->user and args->host name the account, created
-   * already with its credentials; args->session is the request handle as for
-   * ACCOUNT_EXPORT. A hook stores the children in its namespaces; if that
-   * completes later it calls account_data_hold during the hook and
-   * account_data_done when stored (with an error if not: the core then
-   * removes the account again, and USER_REMOVED clears what was stored).
-   * USER_REGISTERED for the account ran before it (and USER_REMOVED first
-   * when an existing account is replaced), on the same loop; hooks return
-   * PASS. */
-  PARLEY_EVENT_ACCOUNT_IMPORT = 31,
-  PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
-} parley_event;
-
-typedef struct parley_event_args {
-  size_t size;               /* sizeof(parley_event_args) of the host */
-  uint32_t event;            /* parley_event */
-  parley_session_id session; /* the session concerned, or 0 */
-  parley_element* stanza;    /* the stanza, or NULL */
-  parley_element* acc;       /* fold events: the accumulator, else NULL */
-  parley_str user;           /* local user concerned (localpart), may be empty */
-  parley_str host;           /* served domain concerned */
-  parley_str jid;            /* full JID of the session concerned, may be empty */
-} parley_event_args;
-
-/* Returns a parley_result value. The type is int, not the enum, so that the
- * host can check what an arbitrary module returns without undefined behaviour. */
-typedef int (*parley_hook_fn)(void* state, const parley_event_args* args);
-
-typedef struct parley_hook_decl {
-  uint32_t event;   /* parley_event */
-  int32_t priority; /* lower runs first (ejabberd's order); ties: load order */
-  parley_hook_fn fn;
-} parley_hook_decl;
-
-/* IQ handlers, keyed by scope, type and the payload's namespace. */
-typedef enum parley_iq_scope {
-  PARLEY_IQ_SERVER = 1, /* to a served domain */
-  PARLEY_IQ_ACCOUNT = 2, /* to a local user's bare JID (or no 'to': the sender's account) */
-  /* 1.1: on a stream that has not authenticated yet (XEP-0077 registration).
-   * request->from and request->to are empty, request->session is the stream;
-   * answer with host->session_reply. Offered only where the stream may
-   * authenticate (after STARTTLS when it is required) and, as PLAIN, only on
-   * an encrypted stream unless the listener sets allow_plain_without_tls
-   * (elsewhere the core answers policy-violation). */
-  PARLEY_IQ_PREAUTH = 3
-} parley_iq_scope;
-
-#define PARLEY_IQ_GET 1u
-#define PARLEY_IQ_SET 2u
-
-typedef struct parley_iq_request {
-  size_t size;
-  const parley_element* iq; /* the whole <iq/>, 'from' stamped, 'to' set */
-  parley_str from;          /* full JID of the requester */
-  parley_str to;            /* the addressee (domain or bare JID) */
-  parley_session_id session; /* the requester's session if local, else 0 */
-} parley_iq_request;
-
-/* Must answer with exactly one result or error, now (host->route /
- * host->bounce) or later (keep a clone of the iq). Return PARLEY_HANDLED, or
- * PARLEY_ERROR to have the core answer internal-server-error. */
-typedef int (*parley_iq_fn)(void* state, const parley_iq_request* request);
-
-typedef struct parley_iq_decl {
-  uint32_t scope; /* parley_iq_scope */
-  uint32_t types; /* PARLEY_IQ_GET | PARLEY_IQ_SET */
-  const char* xmlns;
-  parley_iq_fn fn;
-} parley_iq_decl;
-
-/* Declared options: the loader refuses unknown keys and wrong types at start,
- * naming the module and the option, before start() runs. */
-typedef enum parley_option_type {
-  PARLEY_OPT_STRING = 1,
-  PARLEY_OPT_INT = 2,
-  PARLEY_OPT_BOOL = 3,
-  PARLEY_OPT_STRING_LIST = 4
-} parley_option_type;
-
-typedef struct parley_option_decl {
-  const char* name;
-  uint32_t type; /* parley_option_type */
-  int required;  /* non-zero: missing is an error */
-} parley_option_decl;
-
-typedef void (*parley_timer_fn)(void* state, uint64_t timer_id, void* arg);
-
-/* Storage values and result rows. */
-typedef enum parley_value_type {
-  PARLEY_VALUE_NULL = 0,
-  PARLEY_VALUE_INT = 1,
-  PARLEY_VALUE_TEXT = 2,
-  PARLEY_VALUE_BLOB = 3
-} parley_value_type;
-
-typedef struct parley_value {
-  uint32_t type; /* parley_value_type */
-  int64_t integer;
-  parley_str bytes; /* TEXT (UTF-8) or BLOB */
-} parley_value;
-
-typedef struct parley_rows parley_rows; /* a query's result, borrowed for the callback */
-
-/* One bound session of a user, as host->user_sessions reports it. */
-typedef void (*parley_session_fn)(void* arg, parley_session_id session, parley_str full_jid, int available,
-                                  int priority);
-
-/* Completion of an account operation (1.1), on the loop that asked:
- * condition.len == 0 on success, else an RFC 6120 stanza error condition. */
-typedef void (*parley_account_fn)(void* arg, parley_str condition);
-
-/* Completion of a tracked send (1.2), on the session's loop. written != 0:
- * every byte of the stanza was handed to the connection's socket (the kernel
- * has it: without stream management that is not proof the client read it);
- * 0: the connection ended first (the stanza may not have reached the client:
- * keep it, e.g. stored). Called exactly once per accepted send, in the order
- * of the sends, unless the module has been stopped meanwhile (then never, as
- * for storage completions) or the server is shutting down. */
-typedef void (*parley_sent_fn)(void* state, void* arg, int written);
-
-/* error.len > 0: the query failed (rows is then empty). */
-typedef void (*parley_rows_fn)(void* state, void* arg, const parley_rows* rows, parley_str error);
-
-/* ---- ABI 1.2 types ---- */
-
-/* A stanza for a module service (register_route): addressed to the service's
- * domain or to any JID at it. Everything is borrowed for the call. */
-typedef struct parley_route_request {
-  size_t size;             /* sizeof(parley_route_request) of the host */
-  parley_element* stanza;  /* 'from' stamped by the server, 'to' at the service */
-  parley_str from;         /* the sender, prepared (full JID, bare JID or domain) */
-  parley_str to;           /* the addressee, prepared */
-  parley_str domain;       /* the service domain it matched */
-} parley_route_request;
-/* Returns PARLEY_HANDLED (the module took it and answers, if at all, through
- * route/bounce), PARLEY_PASS (the core answers an iq get/set or a message with
- * service-unavailable) or PARLEY_ERROR (internal-server-error). */
-typedef int (*parley_route_fn)(void* state, const parley_route_request* request);
-/* One module service, as host_routes reports it. */
-typedef void (*parley_route_info_fn)(void* arg, parley_str domain, parley_str name);
-
-/* Work posted to a loop (post, post_to_session): runs there as fn(state, arg). */
-typedef void (*parley_task_fn)(void* state, void* arg);
-
-/* The answer to an iq the module sent with send_iq: `reply` is the result or
- * error stanza (borrowed for the call), or NULL when no answer came within the
- * timeout. */
-typedef void (*parley_iq_reply_fn)(void* state, void* arg, const parley_element* reply);
-
-/* Completion of session_attach (1.2). attached != 0: `session` (the detached
- * session, same id as before) has the connection now; runs on its loop,
- * after the REATTACHED hooks and before anything from the connection is
- * processed or anything that waited is written. 0: not attached (no such
- * detached session of the same account, or the stream went away); runs on
- * the loop that asked, and `session` is the stream, which is unchanged --
- * except when the connection was lost while it moved to the session's loop:
- * then it runs there, and `session` names the stream, which is gone. */
-typedef void (*parley_attach_fn)(void* state, void* arg, parley_session_id session, int attached);
-
-/* Typed metrics (1.2), kept per worker loop and summed when read. */
-typedef enum parley_metric_kind {
-  PARLEY_METRIC_COUNTER = 1,  /* only grows: record(delta >= 0) */
-  PARLEY_METRIC_GAUGE = 2,    /* goes up and down: record(+/- delta) */
-  PARLEY_METRIC_HISTOGRAM = 3 /* record(observation); buckets 1, 2, 5, 10, 20, 50, ... 5e9, +inf */
-} parley_metric_kind;
-
-/* ---- the archive store (issue 11; check with PARLEY_HOST_HAS(host, archive_append)) ----
- * Per-owner append-only logs kept by the host (SQLite today, in a file of its own; the
- * interface names no backend). Each module instance has its own archives: they are keyed
- * by the module's name and host, then by the owner (a bare JID). */
-
-/* One entry, borrowed for the completion call. */
-typedef struct parley_archive_entry {
-  uint64_t id;          /* unique and increasing within the archive (archive_append made it) */
-  int64_t timestamp_us; /* when it was appended: microseconds since the epoch, UTC */
-  parley_str with;      /* the other party's JID as appended (full or bare) */
-  parley_str payload;   /* the bytes appended */
-} parley_archive_entry;
-
-/* A query (borrowed for the call to archive_query; the host copies it). The result set is
- * the entries of `owner` matching every filter; the page is up to `max` of them, counted
- * from after `page_after` or, with from_end, back from before `page_before` (0: from the
- * very end: XEP-0059's empty <before/>). An id given in after_id, before_id, ids,
- * page_after or page_before that is not in the archive is the error "item-not-found". */
-typedef struct parley_archive_query {
-  size_t size;            /* sizeof(parley_archive_query) of the module */
-  parley_str owner;       /* the archive: a bare JID */
-  parley_str with;        /* empty: any; a bare JID also matches its full JIDs; a full JID only itself */
-  int64_t start_us;       /* inclusive; INT64_MIN: no bound */
-  int64_t end_us;         /* inclusive; INT64_MAX: no bound */
-  uint64_t after_id;      /* 0: none; else ids above it only */
-  uint64_t before_id;     /* 0: none; else ids below it only */
-  const uint64_t* ids;    /* non-NULL: only these ids (one not in the archive: item-not-found) */
-  size_t id_count;
-  uint64_t page_after;
-  uint64_t page_before;
-  int from_end;
-  uint32_t max;           /* 0: no entries, only the count */
-} parley_archive_query;
-
-/* A page (or, for append and remove, a summary), borrowed for the completion call. */
-typedef struct parley_archive_page {
-  size_t size;                          /* sizeof(parley_archive_page) of the host */
-  const parley_archive_entry* entries;  /* ascending ids */
-  size_t count;
-  uint64_t total;  /* query: entries in the result set; remove: entries removed */
-  uint64_t index;  /* query: entries of the set before the page's first */
-  int complete;    /* query: the page reaches the end of the set in its direction */
-} parley_archive_page;
-
-/* Completion of an archive operation, on the loop that asked: error.len == 0 on success
- * (page set), else an RFC 6120 stanza error condition ("item-not-found",
- * "internal-server-error", "resource-constraint") and page NULL. */
-typedef void (*parley_archive_fn)(void* state, void* arg, const parley_archive_page* page, parley_str error);
-
-/* ---- issue 11: the keyval store (check with PARLEY_HOST_HAS(host, keyval_remove_user)) ----
- * Per user, per key, a value of bytes (a serialized element is bytes to the store), kept
- * by the host on the server's storage backend (`storage: backend`: SQLite or
- * PostgreSQL). Each module instance has its own keys: they are kept by the module's name
- * and host, then by the user (any string the module picks: a bare JID, a localpart). */
-
-/* One item of a put (borrowed for the call; the host copies it). */
-typedef struct parley_keyval_item {
-  parley_str key;
-  parley_str value;
-} parley_keyval_item;
-
-/* keyval_put's flags. */
-#define PARLEY_KEYVAL_IF_ABSENT 1u /* a key that has a value keeps it (the item is skipped,
-                                    * not an error): moving a module's old rows in */
-
-/* The outcome of a keyval operation, borrowed for the completion call. */
-typedef struct parley_keyval_result {
-  size_t size;      /* sizeof(parley_keyval_result) of the host */
-  int found;        /* get: 1 if the key has a value (then in `value`) */
-  parley_str value; /* get: the value */
-  uint64_t count;   /* remove, remove_user: keys removed */
-} parley_keyval_result;
-
-/* Completion of a keyval operation, on the loop that asked: error.len == 0 on success
- * (result set), else an RFC 6120 stanza error condition ("policy-violation": over the
- * put's quota; "resource-constraint": the store's queue is full; "internal-server-error":
- * the database failed or is unreachable) and result NULL. */
-typedef void (*parley_keyval_fn)(void* state, void* arg, const parley_keyval_result* result, parley_str error);
-
-/* ---- issue 11: the map store (check with PARLEY_HOST_HAS(host, map_clear)) ----
- * Per user, keyed items (a key and a value of bytes each) with a version: a blocklist,
- * a roster, an offline queue. The version goes up with every change, atomically with it
- * (XEP-0237 roster versioning can build on it); items come back in the order their keys
- * were first put (arrival order), a replaced item keeping its place. Kept by the host
- * beside the keyval store (the same thread: a module's keyval and map operations keep
- * their order with each other), per module instance, then per user. */
-
-/* The outcome of a map operation, borrowed for the completion call. */
-typedef struct parley_map_result {
-  size_t size;                     /* sizeof(parley_map_result) of the host */
-  uint64_t version;                /* the map's version (after the change); 0: never changed */
-  const parley_keyval_item* items; /* map_get: the items, in the order first put */
-  size_t count;
-  uint64_t changed;                /* map_put, map_remove, map_clear: items put or removed */
-} parley_map_result;
-
-/* Completion of a map operation, on the loop that asked: error.len == 0 on success
- * (result set), else a condition as for the keyval store ("policy-violation": over a
- * put's max_items) and result NULL. */
-typedef void (*parley_map_fn)(void* state, void* arg, const parley_map_result* result, parley_str error);
-
-/* ---- issue 13: HTTP routes (check with PARLEY_HOST_HAS(host, http_data_dir)) ----
- * A module serves paths of the server's HTTP listeners (`module: http`). An exchange is
- * one request and its answer, on the loop of the connection that carries it; every call
- * for it (the route's callbacks, and the module's http_* calls, which must come from
- * that loop: a callback, or a task posted there with post()) names it by its id. */
-
-/* A request's head, borrowed for the call. */
-typedef struct parley_http_request {
-  size_t size;              /* sizeof(parley_http_request) of the host */
-  uint64_t exchange;        /* this exchange's id (never reused) */
-  parley_str method;        /* "GET", "PUT", ... */
-  parley_str target;        /* as sent: path and query */
-  parley_str path;          /* without the query, not decoded */
-  parley_str query;         /* after '?', may be empty */
-  parley_str host;          /* the Host header, may be empty */
-  parley_str peer_ip;
-  int64_t content_length;   /* -1: no Content-Length (chunked, or no body) */
-  uint32_t port;            /* the listener's port */
-  int secure;               /* https */
-  uint32_t loop;            /* the loop that owns the exchange (for post()) */
-} parley_http_request;
-
-/* A route, borrowed for the call to http_route (the host copies it). */
-typedef struct parley_http_route {
-  size_t size;              /* sizeof(parley_http_route) of the module */
-  parley_str methods;       /* comma-separated ("GET,HEAD,PUT,OPTIONS"); others get 405 */
-  parley_str prefix;        /* a path prefix starting with '/'; the longest matching route wins */
-  uint32_t port;            /* 0: every http listener; else the listener on that port only */
-  uint64_t max_body_bytes;  /* a request body past it: 413 (by Content-Length before any byte) */
-  /* The head of a request: answer now or later (http_respond...), or take the body
-   * first. Return PARLEY_HANDLED; PARLEY_ERROR: the host answers 500. */
-  int (*on_request)(void* state, void* arg, const parley_http_request* request);
-  /* A piece of the body, in order; last != 0 once it is complete (chunk may be empty).
-   * May be NULL: the body is read and dropped. */
-  void (*on_body)(void* state, void* arg, uint64_t exchange, parley_str chunk, int last);
-  /* The bytes written with http_write left the connection's backlog (below the low
-   * mark): write more. May be NULL. */
-  void (*on_writable)(void* state, void* arg, uint64_t exchange);
-  /* The exchange ended before the module's http_end: the connection went, the body
-   * broke the route's limit or was malformed (the host answered 413/400 if nothing was
-   * written yet). Called once, last; never after http_end; the id is dead after it.
-   * May be NULL. */
-  void (*on_closed)(void* state, void* arg, uint64_t exchange);
-  void* arg;
-  parley_str host;          /* the Host header's name (no port, any case) served; empty: any */
-} parley_http_route;
-
-/* ---- issue 14: the HTTP client (check with PARLEY_HOST_HAS(host, http_request)) ----
- * A module asks the core for an HTTP request (a webhook, an API call); the core
- * runs it on the calling worker loop's HTTP client (libcurl's multi interface
- * driven by the loop: nothing blocks) and completes it there. */
-
-/* A request, borrowed for the call to http_request (the host copies it). */
-typedef struct parley_http_client_request {
-  size_t size;         /* sizeof(parley_http_client_request) of the module */
-  parley_str method;   /* an upper-case token: "GET", "POST", "PUT", "DELETE", "HEAD", ... */
-  parley_str url;      /* http:// or https:// (redirects are not followed; https is verified) */
-  parley_str headers;  /* "Name: value\r\n" lines, may be empty */
-  parley_str body;     /* sent as is (POST, PUT, ...), may be empty */
-  uint64_t timeout_ms; /* the whole exchange, connect to last byte; 0: 30 s; capped at 10 minutes */
-} parley_http_client_request;
-
-/* The outcome, borrowed for the completion call. */
-typedef struct parley_http_client_response {
-  size_t size;      /* sizeof(parley_http_client_response) of the host */
-  int status;       /* the HTTP status (any: 200, 404, 500, ...); 0 when no response came */
-  parley_str body;  /* the response body (at most limits.http_client_max_response_bytes) */
-  parley_str error; /* empty when a response came; else "timeout", "connect", "too-large",
-                     * "cancelled" or the transport's description */
-  int stopped;      /* 1: cancelled because the module stopped: `state` is NULL and the
-                     * completion must only free `arg` */
-} parley_http_client_response;
-
-typedef void (*parley_http_client_fn)(void* state, void* arg, const parley_http_client_response* response);
 
 /* The host's functions. Grows at the end only. */
 typedef struct parley_host_api {
@@ -679,7 +133,8 @@ typedef struct parley_host_api {
    * declared (parley_module_def.disco_features), one append() per feature. */
   void (*server_features)(parley_module* m, parley_sink out);
 
-  /* Storage: the module's own tables, in the server's database (SQLite today).
+  /* Storage: the module's own tables, in the server's database (the SQLite file; on
+   * PostgreSQL for a module that declared steps for it: storage_backend, ABI 1.7).
    * Every table a module touches must be named after it (mod_offline_*): the
    * host refuses any other, and ATTACH/PRAGMA. A module may also *read* the
    * tables of the modules it `depends` on (mod_presence reads mod_roster_*;
@@ -1136,6 +591,102 @@ typedef struct parley_host_api {
                          void (*done)(void* arg, const parley_str* full_jids, const parley_str* addresses,
                                       size_t count),
                          void* arg);
+
+  /* ---- issue 11, ABI 1.6: the message archive in XEP-0227 export/import
+   * (check with PARLEY_HOST_HAS(host, account_data_add_to)) ---- */
+  /* As archive_append, with the entry's timestamp given (microseconds since the epoch,
+   * UTC; > 0) instead of now: an import keeps the time a message was archived at on the
+   * server it comes from. The id is made as archive_append's (increasing in queue
+   * order, whatever the timestamp): a back-dated entry sorts by id after the entries
+   * already there. 0: refused (also timestamp_us <= 0). Same thread, ownership and
+   * completion rules as archive_append. */
+  uint64_t (*archive_append_at)(parley_module* m, parley_str owner, parley_str with, parley_str payload,
+                                int64_t timestamp_us, parley_archive_fn done, void* arg);
+  /* Export: a copy of `element` (borrowed; serialized during the call) becomes a child of
+   * the container <name xmlns='ns'/> in the account's <user/> (made at the first call
+   * with that name and namespace, written after the elements account_data_add added, in
+   * the order of first use). A module streams a long list this way, a page at a time
+   * (mod_mam's <archive xmlns='urn:xmpp:pie:0#mam'/>), without holding the whole of it;
+   * calls of one module land in the order made, and another module's calls never land
+   * inside it. Same bound, threads and return values as account_data_add. */
+  int (*account_data_add_to)(parley_module* m, uint64_t request, parley_str name, parley_str ns,
+                             const parley_element* element);
+
+  /* ---- issue 11, ABI 1.7: SQL per backend (check with PARLEY_HOST_HAS(host, storage_backend)) ---- */
+  /* Where this module's own tables are, so that it writes storage_query's SQL in that
+   * backend's dialect: PARLEY_BACKEND_POSTGRESQL if the server runs `storage: backend:
+   * postgresql` and the module declared PostgreSQL schema steps
+   * (parley_module_def.backend_schemas), else PARLEY_BACKEND_SQLITE (the main SQLite
+   * file, as on every older host). Fixed for the life of the instance. Any thread; owns
+   * nothing. On PostgreSQL storage_query runs the statement in the module's own schema
+   * (named after the module: its search_path), `$1` parameters, one SELECT, INSERT,
+   * UPDATE, DELETE, WITH or VALUES statement per call (tables are made by the schema
+   * steps); a statement that reads or writes a table of another schema (another module's,
+   * the server's) is refused. The same completion, order and stop rules as on SQLite;
+   * while the database is away a read (write == 0) fails at once and a write waits in a
+   * bounded queue (limits.max_module_sql_queue) and completes once it is stored. */
+  uint32_t (*storage_backend)(parley_module* m);
+  /* ---- issue 15, ABI 1.7: what an outgoing filter keeps of a stanza, shared with a
+   * broadcast (check with PARLEY_HOST_HAS(host, out_bytes_release)) ---- */
+  /* The bytes `stanza` is written as (default namespace jabber:client), for a filter that
+   * keeps what was sent (stream management's unacknowledged queue). Called from a
+   * PARLEY_EVENT_STANZA_OUT hook with its event's stanza: when that is a broadcast's
+   * (route_shared) and no filter has changed it, the handle refers to the broadcast's one
+   * serialization (shared by every recipient, with this recipient's 'to' as a piece of
+   * its own): nothing is serialized for this session. Any other element (another
+   * event's, one a filter changed, one the module built) is serialized now, as
+   * element_serialize would. NULL if `stanza` is NULL.
+   * Thread: the loop thread that called the module. OWNERSHIP: the handle is the
+   * module's, immutable, until out_bytes_release; it does not borrow `stanza` (the
+   * element may be changed or freed meanwhile) and may be released on any thread (the
+   * shared serialization is reference-counted atomically). */
+  parley_out_bytes* (*stanza_out_bytes)(parley_module* m, const parley_element* stanza);
+  /* The handle's text in order, in at most `max` pieces written to `parts` (at most 3:
+   * the shared start tag up to its name, this recipient's ` to='...'`, the rest);
+   * returns how many pieces the text has (more than `max`: only `max` were written). The
+   * pieces' concatenation is the stanza as written. Borrowed from the handle while it
+   * lives. Any thread. */
+  size_t (*out_bytes_parts)(const parley_out_bytes* bytes, parley_str* parts, size_t max);
+  /* Frees the handle (NULL: nothing). Any thread. */
+  void (*out_bytes_release)(parley_out_bytes* bytes);
+
+  /* ---- h-export, ABI 1.8: an export of any size, paced by its reader (check with
+   * PARLEY_HOST_HAS(host, account_data_when_ready)) ---- */
+  /* Export: `ready(arg)` runs once the request's buffered bytes (added, not yet written
+   * to parleyctl) are below limits.max_account_part_bytes: a module adding a long list a
+   * page at a time (account_data_add_to) asks before reading its next page, so that the
+   * server never holds more than about one bound and one page of an account whatever its
+   * size. `ready` runs on the request's loop (the loop its hook ran on), never during
+   * this call, exactly once: also if the request fails or its reader goes away meanwhile
+   * (the next account_data_add_to then returns 0), not if the module is stopped first.
+   * Call it with a hold only (between account_data_hold and account_data_done). 1:
+   * `ready` will run; 0: refused (an unknown request, an import, another thread): it
+   * never runs. OWNERSHIP: `arg` stays the module's. */
+  int (*account_data_when_ready)(parley_module* m, uint64_t request, void (*ready)(void* state, void* arg),
+                                 void* arg);
+  /* ---- issue 11, ABI 1.8: one key of many users (check with
+   * PARLEY_HOST_HAS(host, keyval_get_many)) ---- */
+  /* The value of `key` for each of users[0..count) in this module instance's keyval store,
+   * as one operation: result->items[i].key is a user and .value that user's value, for
+   * each user that has one (a user without it is simply absent; a user given twice is
+   * reported once), in bytewise order of the users; result->count how many; version and
+   * changed 0. The store reads 256 users per statement (a login's probe answers: one
+   * statement per 256 contacts, not a round trip each). Order: as the keyval entries above
+   * (one queue, in the order made): it sees every keyval_put, keyval_remove and
+   * keyval_remove_user of those users made before it (from the calling loop: every one
+   * made before this call; from another loop: every one whose call returned before it),
+   * none made after it. Completion: `done` runs once, later (never during this call), on
+   * the calling loop, with every user found at once (the module bounds `count`: the
+   * values are all held until then), unless the module has been stopped meanwhile (then
+   * never); it may be NULL. Errors as keyval_get's ("internal-server-error" also at once
+   * while a PostgreSQL database is away; "resource-constraint": the queue is full), then
+   * result NULL. Ownership: everything passed is borrowed and copied during the call;
+   * the result is borrowed for the completion call. Thread: call on a worker loop, or
+   * from start() (done then runs on a worker loop). 1 if under way (count 0 too: done gets
+   * no items); 0 if refused (off the loops and not in start(), users NULL with count > 0,
+   * an empty user, no keyval store): done never runs. */
+  int (*keyval_get_many)(parley_module* m, const parley_str* users, size_t count, parley_str key,
+                         parley_map_fn done, void* arg);
 } parley_host_api;
 
 #define PARLEY_HOOKS_ALWAYS 0
@@ -1204,6 +755,19 @@ typedef struct parley_module_def {
    * the slots it saved. */
   int (*save_session_data)(void* state, parley_session_id session, void* data, parley_sink out);
   int (*restore_session_data)(void* state, parley_session_id session, parley_str bytes);
+
+  /* ---- ABI 1.7 (issue 11): SQL per backend ---- */
+  /* The module's schema steps for backends other than SQLite (whose steps are `schema`
+   * above, as before), one entry per backend (PARLEY_BACKEND_POSTGRESQL), each entry's
+   * steps in that backend's dialect and versioned on their own (run once each, in order,
+   * in one transaction, before start; PostgreSQL: in the module's schema, under the
+   * migration lock, recorded in parley_schema as component "module:NAME"). Declaring
+   * PostgreSQL steps puts the module's tables on PostgreSQL when the server runs that
+   * backend (host->storage_backend); a module without them keeps its tables in the SQLite
+   * file whatever the backend. An entry for PARLEY_BACKEND_SQLITE, an unknown backend or
+   * a backend given twice is refused at load. NULL/0: none (as for an older minor). */
+  const parley_backend_schema* backend_schemas;
+  size_t backend_schema_count;
 } parley_module_def;
 
 typedef const parley_module_def* (*parley_module_entry_fn)(void);

@@ -40,4 +40,5 @@
 #include "parley/sdk/admin.hpp"
 #include "parley/sdk/account_data.hpp"
 #include "parley/sdk/account_admin.hpp"  // h-admin (issue 17): disabled accounts, lists, events 27-28
+#include "parley/sdk/account_query.hpp"  // issue 11: asking other modules about an account (events 27-28)
 #include "parley/sdk/declare.hpp"

@@ -211,42 +211,33 @@ void ModAdhoc::send_to_online(std::string_view text) {
 void ModAdhoc::set_motd(const RequestPtr& req, const Form& form, bool edit) {
   std::string text = form.text("motd");
   motd_generation_.fetch_add(1);  // before the write: logins read again
-  // set-motd: a new message, for everyone again (XEP-0133 4.24: at once to
-  // those online, at their next login to the others); edit-motd corrects the
-  // text without sending it again to those who had it. The text is written
-  // before the list of those who had one is emptied: a login read between
-  // the two sees the new text as had (and the push below reaches it), never
-  // the old text as not had.
-  host().execute(
-      "INSERT OR REPLACE INTO mod_adhoc_motd (host, text) VALUES (?, ?)", {domain_, text},
-      [this, req, text, edit](Result<Rows, std::string> rows) {
-        if (!rows) {
-          host().error("event=storage_error what=motd_write error=\"" + rows.error() + "\"");
-          return reply_error(req, "internal-server-error");
-        }
-        host().info(std::string("event=admin_") + (edit ? "edit" : "set") + "_motd by=" + req->requester);
-        if (edit) return reply_completed(req, "The message of the day was saved.");
-        host().execute("DELETE FROM mod_adhoc_motd_sent WHERE host = ?", {domain_},
-                       [this, req, text](Result<Rows, std::string> rows) {
-                         if (!rows) {
-                           host().error("event=storage_error what=motd_reset error=\"" + rows.error() + "\"");
-                           return reply_error(req, "internal-server-error");
-                         }
-                         for (const Host::UserSession& s : host_sessions(host()))
-                           if (s.available) send_motd_to(s.id, s.full_jid, text);
-                         reply_completed(req, "The message of the day was saved and sent to the users online.");
-                       });
-      });
+  // set-motd: a new message (a new id), for everyone again (XEP-0133 4.24:
+  // at once to those online, at their next login to the others); edit-motd
+  // corrects the text under the current id, without sending it again to
+  // those who had it (a new id if there was none).
+  auto store = [this, req, edit](Motd motd) {
+    write_motd(motd, [this, req, edit, motd](bool stored) {
+      if (!stored) return reply_error(req, "internal-server-error");
+      host().info(std::string("event=admin_") + (edit ? "edit" : "set") + "_motd by=" + req->requester);
+      if (edit) return reply_completed(req, "The message of the day was saved.");
+      for (const Host::UserSession& s : host_sessions(host()))
+        if (s.available) send_motd_to(s.id, s.full_jid, motd);
+      reply_completed(req, "The message of the day was saved and sent to the users online.");
+    });
+  };
+  if (!edit) return store(Motd{new_motd_id(), std::move(text)});
+  read_motd([this, req, store, text](Result<std::optional<Motd>, std::string> current) {
+    if (!current) return reply_error(req, "internal-server-error");
+    store(Motd{*current ? (*current)->id : new_motd_id(), text});
+  });
 }
 
 void ModAdhoc::delete_motd(const RequestPtr& req) {
   motd_generation_.fetch_add(1);
-  host().execute("DELETE FROM mod_adhoc_motd WHERE host = ?", {domain_}, [this, req](Result<Rows, std::string> rows) {
-    if (!rows) {
-      host().error("event=storage_error what=motd_delete error=\"" + rows.error() + "\"");
-      return reply_error(req, "internal-server-error");
-    }
-    host().execute("DELETE FROM mod_adhoc_motd_sent WHERE host = ?", {domain_});
+  // The users' markers stay (a later set-motd has a new id): removed with
+  // each account.
+  delete_motd_value([this, req](bool deleted) {
+    if (!deleted) return reply_error(req, "internal-server-error");
     host().info("event=admin_delete_motd by=" + req->requester);
     reply_completed(req, "The message of the day was deleted.");
   });
@@ -294,20 +285,19 @@ void ModAdhoc::fill_stage(const RequestPtr& req, CommandSession& session, Elemen
     std::optional<ElementRef> motd = field("motd");
     if (!motd) return send();
     ElementRef target = *motd;
-    return host().query("SELECT text FROM mod_adhoc_motd WHERE host = ?", {domain_},
-                        [target, send](Result<Rows, std::string> rows) mutable {
-                          if (rows && rows->size() > 0) {
-                            std::string text = rows->at(0, 0).text().value_or("");
-                            size_t start = 0;
-                            while (start <= text.size()) {
-                              size_t end = text.find('\n', start);
-                              if (end == std::string::npos) end = text.size();
-                              target.add_child("value", ns_data).add_text(text.substr(start, end - start));
-                              start = end + 1;
-                            }
-                          }
-                          send();
-                        });
+    return read_motd([target, send](Result<std::optional<Motd>, std::string> motd) mutable {
+      if (motd && *motd) {
+        const std::string& text = (*motd)->text;
+        size_t start = 0;
+        while (start <= text.size()) {
+          size_t end = text.find('\n', start);
+          if (end == std::string::npos) end = text.size();
+          target.add_child("value", ns_data).add_text(text.substr(start, end - start));
+          start = end + 1;
+        }
+      }
+      send();
+    });
   }
   if (std::string_view(req->command->node) == "urn:parley:admin#end-sessions" && session.stage == 1) {
     std::optional<ElementRef> sessions = field("sessions");

@@ -13,10 +13,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "adhoc_logic.hpp"
 #include "parley/module.hpp"
+#include "parley/sdk/old_tables.hpp"
 
 namespace parley::mod_adhoc {
 
@@ -28,6 +30,18 @@ struct Request {
   const CommandSpec* command = nullptr;
 };
 using RequestPtr = std::shared_ptr<Request>;
+
+// The message of the day as stored (motd_store.cpp): its id changes with
+// each set-motd, and a user's marker holds the id of the one they had.
+struct Motd {
+  std::string id;
+  std::string text;
+};
+std::string encode_motd(const Motd& motd);
+std::optional<Motd> decode_motd(std::string_view value);
+std::string new_motd_id();
+// The keyval store's user for the host's own values (no localpart holds '@').
+inline constexpr const char* host_user = "@";
 
 class ModAdhoc : public Module {
  public:
@@ -54,7 +68,15 @@ class ModAdhoc : public Module {
                    std::string_view text = {});
   Element result_form(std::string_view type) const;  // <x type=...> with FORM_TYPE
   void send_to_online(std::string_view text);       // a message to every bound session of the host
-  void send_motd_to(parley_session_id session, const std::string& full_jid, const std::string& text);
+  void send_motd_to(parley_session_id session, const std::string& full_jid, const Motd& motd);
+
+  // ---- the keyval store (motd_store.cpp); each waits for the move of the old tables ----
+  void read_motd(std::function<void(Result<std::optional<Motd>, std::string>)> done);  // error: logged
+  void write_motd(const Motd& motd, std::function<void(bool)> done);                   // false: failed, logged
+  void delete_motd_value(std::function<void(bool)> done);
+  void read_welcome(std::function<void(Result<std::optional<std::string>, std::string>)> done);
+  void write_welcome(std::string text, std::function<void(bool)> done);
+  void delete_welcome(std::function<void(bool)> done);
 
  private:
   // ---- XEP-0133 (admin_commands.cpp) ----
@@ -114,6 +136,17 @@ class ModAdhoc : public Module {
 
   PerLoop<SessionStore> stores_;  // each loop's command sessions, touched by that loop only
   std::string domain_;
+
+  // ---- motd_store.cpp ----
+  void start_store();
+  void host_get(std::string key, std::function<void(Result<std::optional<std::string>, std::string>)> done);
+  void host_put(std::string key, std::string value, std::function<void(bool)> done);
+  void host_remove(std::string key, std::function<void(bool)> done);
+  void mark_motd(parley_session_id session, const std::string& full_jid, const Motd& motd, const std::string& user);
+  OldTables move_;  // the tables of before the keyval store, moved at start
+  // Per owner loop (a hash of the localpart): the users whose marker is being
+  // read and written, with the message's id (two logins at once send it once).
+  PerLoop<std::unordered_map<std::string, std::string>> marking_;
 
  public:  // the message of the day's state, for admin_commands.cpp too
   // Logins need no storage read while there is no message of the day: set,

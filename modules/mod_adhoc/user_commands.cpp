@@ -147,24 +147,16 @@ bool ModAdhoc::complete_user_command(const RequestPtr& req, const Form& form) {
     return true;
   }
   if (is_node(req, "set-welcome")) {
-    std::string text = form.text("welcome");
-    host().execute("INSERT OR REPLACE INTO mod_adhoc_welcome (host, text) VALUES (?, ?)", {domain_, text},
-                   [this, req](Result<Rows, std::string> rows) {
-                     if (!rows) {
-                       host().error("event=storage_error what=welcome_write error=\"" + rows.error() + "\"");
-                       return reply_error(req, "internal-server-error");
-                     }
-                     host().info("event=admin_set_welcome by=" + req->requester);
-                     reply_completed(req, "The welcome message was saved: each new account gets it.");
-                   });
+    write_welcome(form.text("welcome"), [this, req](bool stored) {
+      if (!stored) return reply_error(req, "internal-server-error");
+      host().info("event=admin_set_welcome by=" + req->requester);
+      reply_completed(req, "The welcome message was saved: each new account gets it.");
+    });
     return true;
   }
   if (is_node(req, "delete-welcome")) {
-    host().execute("DELETE FROM mod_adhoc_welcome WHERE host = ?", {domain_}, [this, req](Result<Rows, std::string> rows) {
-      if (!rows) {
-        host().error("event=storage_error what=welcome_delete error=\"" + rows.error() + "\"");
-        return reply_error(req, "internal-server-error");
-      }
+    delete_welcome([this, req](bool deleted) {
+      if (!deleted) return reply_error(req, "internal-server-error");
       host().info("event=admin_delete_welcome by=" + req->requester);
       reply_completed(req, "The welcome message was deleted.");
     });
@@ -352,18 +344,16 @@ void ModAdhoc::user_stats(const RequestPtr& req, const std::string& user) {
 void ModAdhoc::on_user_registered(const Event& event) {
   std::string user(event.user());
   if (user.empty()) return;
-  host().query("SELECT text FROM mod_adhoc_welcome WHERE host = ?", {domain_},
-               [this, user](Result<Rows, std::string> rows) {
-                 if (!rows) return host().error("event=storage_error what=welcome_read error=\"" + rows.error() + "\"");
-                 if (rows->size() == 0) return;
-                 // To the account's bare JID: it has no session yet, so the offline
-                 // store keeps it (mod_offline) until the first login.
-                 Element message = host().element("message", "jabber:client");
-                 message.set_attr("from", domain_).set_attr("to", user + "@" + domain_).set_attr("type", "normal");
-                 message.add_child("subject", "jabber:client").add_text("Welcome");
-                 message.add_child("body", "jabber:client").add_text(rows->at(0, 0).text().value_or(""));
-                 host().route(std::move(message));
-               });
+  read_welcome([this, user](Result<std::optional<std::string>, std::string> text) {
+    if (!text || !*text) return;  // none, or the read failed (logged)
+    // To the account's bare JID: it has no session yet, so the offline
+    // store keeps it (mod_offline) until the first login.
+    Element message = host().element("message", "jabber:client");
+    message.set_attr("from", domain_).set_attr("to", user + "@" + domain_).set_attr("type", "normal");
+    message.add_child("subject", "jabber:client").add_text("Welcome");
+    message.add_child("body", "jabber:client").add_text(**text);
+    host().route(std::move(message));
+  });
 }
 
 }  // namespace parley::mod_adhoc

@@ -18,7 +18,7 @@ void ModBlocking::with_list(const std::string& user, Ready fn) {
   Entry& entry = here().lists[user];
   entry.last_use = Clock::now();
   if (entry.loaded) return fn(true);
-  entry.waiting.push_back(std::move(fn));
+  entry.loading_state().waiting.push_back(std::move(fn));
   if (!entry.loading) start_load(user);
 }
 
@@ -26,7 +26,7 @@ void ModBlocking::start_load(const std::string& user) {
   Entry& entry = here().lists[user];
   entry.loading = true;
   entry.reload = false;
-  entry.missed.clear();
+  if (entry.load) entry.load->missed.clear();
   // After the move of the old table's rows (at the first start on a server that has
   // them): a list loaded before would miss them.
   move_.when_ready(host(), [this, user] { load(user); });
@@ -48,16 +48,17 @@ void ModBlocking::load(const std::string& user) {
       items.reserve(rows->size());
       for (std::size_t i = 0; i < rows->size(); ++i) items.emplace_back(rows->at(i).key);
       entry.list.assign(items);
-      for (const Change& change : entry.missed) apply(user, change);
+      // Loaded first: apply() replays a change only on a loaded copy.
       entry.loaded = true;
+      if (entry.load)
+        for (const Change& change : entry.load->missed) apply(user, change);
+      filter_sessions(user);
       host().counter_add("lists_loaded");
     } else {
       host().error("loading the blocklist of " + user + " failed: " + rows.error());
     }
-    entry.missed.clear();
     const bool loaded = entry.loaded;
-    std::vector<Ready> ready = std::move(entry.waiting);
-    entry.waiting.clear();
+    std::vector<Ready> ready = entry.take_waiting();
     if (!loaded && entry.pending_writes == 0) here().lists.erase(it);
     for (Ready& fn : ready) fn(loaded);
     arm_eviction_if_offline(user);
@@ -68,7 +69,7 @@ void ModBlocking::load(const std::string& user) {
     auto it = here().lists.find(user);
     if (it == here().lists.end()) return;
     it->second.loading = false;
-    std::vector<Ready> ready = std::move(it->second.waiting);
+    std::vector<Ready> ready = it->second.take_waiting();
     if (it->second.pending_writes == 0) here().lists.erase(it);
     for (Ready& fn : ready) fn(false);
   }
@@ -80,6 +81,13 @@ std::optional<bool> ModBlocking::cached_blocks(const std::string& user, const pa
   if (it == lists.end() || !it->second.loaded) return std::nullopt;
   it->second.last_use = Clock::now();
   return it->second.list.blocks(address);
+}
+
+void ModBlocking::filter_sessions(const std::string& user) {
+  auto it = here().lists.find(user);
+  if (it == here().lists.end() || !it->second.loaded || it->second.list.size() == 0) return;
+  // Sessions on other loops refuse (their loops run this for their own copies).
+  for (const auto& session : host().user_sessions(user + "@" + domain_)) host().filter_out(session.id, true);
 }
 
 bool ModBlocking::is_cached(const std::string& user) {
@@ -96,7 +104,7 @@ void ModBlocking::apply(const std::string& user, const Change& change) {
   if (change.kind == Change::Kind::forget) {
     if (entry.loading) {
       entry.reload = true;  // the answer in flight may be older than what was forgotten
-    } else if (entry.waiting.empty() && entry.pending_writes == 0) {
+    } else if (entry.nothing_waits() && entry.pending_writes == 0) {
       lists.erase(it);
     } else {
       entry.loaded = false;
@@ -105,12 +113,15 @@ void ModBlocking::apply(const std::string& user, const Change& change) {
     return;
   }
   if (entry.loading && !entry.loaded) {
-    entry.missed.push_back(change);
+    entry.loading_state().missed.push_back(change);
     return;
   }
   if (!entry.loaded) return;
   switch (change.kind) {
-    case Change::Kind::add: entry.list.add(change.items); break;
+    case Change::Kind::add:
+      entry.list.add(change.items);
+      filter_sessions(user);
+      break;
     case Change::Kind::remove: entry.list.remove(change.items); break;
     case Change::Kind::clear: entry.list.clear(); break;
     case Change::Kind::forget: break;
@@ -182,7 +193,7 @@ void ModBlocking::sweep() {
   bool offline_left = false;
   for (auto it = state.lists.begin(); it != state.lists.end();) {
     const Entry& entry = it->second;
-    const bool settled = entry.loaded && !entry.loading && entry.waiting.empty() && entry.pending_writes == 0;
+    const bool settled = entry.loaded && !entry.loading && entry.nothing_waits() && entry.pending_writes == 0;
     if (!settled || !host().user_sessions(it->first + "@" + domain_).empty()) {
       ++it;
       continue;

@@ -121,6 +121,7 @@ void ModBlocking::block(parley::Element iq, const std::string& user, std::vector
   // storage writes are queued in that same order; the other loops get the
   // change once it is committed.
   std::vector<std::string> added = entry.list.add(items);
+  filter_sessions(user);
   ++entry.pending_writes;
   // One put of the items (empty values: the map holds a set), checked against the limit
   // again by the store with the write.
@@ -135,9 +136,14 @@ void ModBlocking::block(parley::Element iq, const std::string& user, std::vector
       return host().bounce(*held, "internal-server-error");
     }
     publish(user, Change{Change::Kind::add, added}, [this, held, user, items, added] {
+      // The unavailable presences before the answer: routed from this loop,
+      // each is on its way (queued to the recipient's loop, or handled) before
+      // the answer is, so what the client sends once answered comes after it
+      // (a join of a room whose occupant was blocked was taken out by a
+      // presence routed after the answer).
+      send_unavailable(user, added);
       host().route(parley::make_iq_result(*held));
       push(user, "block", items);
-      send_unavailable(user, added);
     });
   };
   // Nothing new (all blocked already): a removal of nothing, answered later on this loop

@@ -174,10 +174,31 @@ parley::Outcome ModBlocking::on_to_local(const parley::Event& event) {
   return parley::Outcome::handled;
 }
 
+// Only messages and presence (what is stored for a user and written at a login:
+// offline messages, subscription requests); an iq from a blocked address is
+// answered on its way in. Errors pass: the one refuse_outbound writes comes
+// from the blocked address by design.
+parley::Outcome ModBlocking::on_stanza_out(const parley::Event& event) {
+  auto stanza = event.stanza();
+  if (!stanza || event.user().empty() || event.host() != domain_) return parley::Outcome::pass;
+  const std::string_view name = stanza->name();
+  if ((name != "message" && name != "presence") || type_of(*stanza) == "error") return parley::Outcome::pass;
+  const std::string_view from_attr = stanza->attr("from").value_or("");
+  if (from_attr.empty()) return parley::Outcome::pass;
+  // Stored stanzas were prepared when they were first routed; the rest is the server's.
+  const parley::Jid from = parley::Jid::prepared(from_attr);
+  const std::string user(event.user());
+  if (from.local() == user && from.domain() == domain_) return parley::Outcome::pass;
+  // Not cached: the filter is on only while this loop holds a list that blocks
+  // something, so this is an eviction race; routing checked the stanza already.
+  if (!cached_blocks(user, from).value_or(false)) return parley::Outcome::pass;
+  return refuse_inbound(*stanza);
+}
+
 void ModBlocking::on_session_bound(const parley::Event& event) {
   if (event.user().empty() || event.host() != domain_) return;
   const std::string user(event.user());
-  if (is_cached(user)) return;
+  if (is_cached(user)) return filter_sessions(user);
   // Hold the session's input until its list is here, so that its first
   // stanzas are checked like every later one.
   const parley_session_id session = event.session();

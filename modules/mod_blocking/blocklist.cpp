@@ -4,6 +4,11 @@
 
 namespace mod_blocking {
 
+const std::vector<std::string>& Blocklist::items() const {
+  static const std::vector<std::string> none;
+  return body_ ? body_->items : none;
+}
+
 void Blocklist::assign(const std::vector<std::string>& items) {
   clear();
   add(items);
@@ -12,8 +17,9 @@ void Blocklist::assign(const std::vector<std::string>& items) {
 std::vector<std::string> Blocklist::add(const std::vector<std::string>& items) {
   std::vector<std::string> added;
   for (const std::string& item : items) {
-    if (!index_.insert(item).second) continue;
-    items_.push_back(item);
+    if (!body_) body_ = std::make_unique<Body>();
+    if (!body_->index.insert(item).second) continue;
+    body_->items.push_back(item);
     added.push_back(item);
   }
   return added;
@@ -21,24 +27,23 @@ std::vector<std::string> Blocklist::add(const std::vector<std::string>& items) {
 
 std::vector<std::string> Blocklist::remove(const std::vector<std::string>& items) {
   std::vector<std::string> removed;
+  if (!body_) return removed;
   for (const std::string& item : items)
-    if (index_.erase(item) != 0) removed.push_back(item);
-  if (!removed.empty())
-    items_.erase(std::remove_if(items_.begin(), items_.end(),
-                                [this](const std::string& item) { return index_.count(item) == 0; }),
-                 items_.end());
+    if (body_->index.erase(item) != 0) removed.push_back(item);
+  if (!removed.empty()) {
+    Body& b = *body_;
+    b.items.erase(std::remove_if(b.items.begin(), b.items.end(),
+                                 [&b](const std::string& item) { return b.index.count(item) == 0; }),
+                  b.items.end());
+  }
+  if (body_->items.empty()) body_.reset();
   return removed;
 }
 
-void Blocklist::clear() {
-  items_.clear();
-  index_.clear();
-}
-
 bool Blocklist::blocks(const parley::Jid& address) const {
-  if (items_.empty()) return false;
+  if (!body_) return false;
   for (const std::string& form : match_forms(address))
-    if (index_.count(form) != 0) return true;
+    if (body_->index.count(form) != 0) return true;
   return false;
 }
 

@@ -28,10 +28,15 @@ parley::Result<void, std::string> ModBlocking::start() {
   if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
   if (!host().supports_map()) return parley::unexpected(std::string("this server has no map store"));
   loops_.init(host());
+  // on_stanza_out runs only for sessions of users whose list blocks something.
+  host().hook_mode(PARLEY_EVENT_STANZA_OUT, PARLEY_HOOKS_PER_SESSION);
   // The blocklists of a server that kept them in this module's own table (before the map
-  // store): moved over once, in the order they were blocked; loads wait for it.
-  move_.start(host(), "SELECT user, jid, '' FROM mod_blocking_items WHERE host = ? ORDER BY id", {domain_},
-              "DELETE FROM mod_blocking_items WHERE host = ?", {domain_});
+  // store): moved over once, in the order they were blocked, the table dropped once
+  // empty; loads wait for it.
+  move_.start(host(), {parley::OldTables::Move{"mod_blocking_items",
+                                               "SELECT user, jid, '' FROM mod_blocking_items WHERE host = ?1 ORDER BY id",
+                                               "DELETE FROM mod_blocking_items WHERE host = ?1",
+                                               parley::KeyvalMove::Target::map}});
   return {};
 }
 
@@ -91,6 +96,7 @@ PARLEY_MODULE(ModBlocking, "mod_blocking", "1.0.0",
               parley::hook<&ModBlocking::on_to_local>(PARLEY_EVENT_PRESENCE_TO_LOCAL, 10),
               parley::hook<&ModBlocking::on_to_local>(PARLEY_EVENT_IQ_TO_LOCAL, 10),
               parley::hook<&ModBlocking::on_to_local>(PARLEY_EVENT_OFFLINE_MESSAGE, 10),
+              parley::hook<&ModBlocking::on_stanza_out>(PARLEY_EVENT_STANZA_OUT, 10),
               parley::hook<&ModBlocking::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),
               parley::hook<&ModBlocking::on_session_closed>(PARLEY_EVENT_SESSION_CLOSED),
               parley::hook<&ModBlocking::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
@@ -98,6 +104,6 @@ PARLEY_MODULE(ModBlocking, "mod_blocking", "1.0.0",
               parley::hook<&ModBlocking::on_account_import>(PARLEY_EVENT_ACCOUNT_IMPORT),
               parley::disco_feature(mod_blocking::ns_blocking),
               // The blocklists before the map store: kept so that a server that has rows in
-              // it gets them moved (KeyvalMove in start()); empty after that.
+              // it gets them moved (OldTables in start()), then dropped.
               parley::schema("CREATE TABLE mod_blocking_items (id INTEGER PRIMARY KEY, host TEXT NOT NULL, "
                              "user TEXT NOT NULL, jid TEXT NOT NULL, UNIQUE (host, user, jid))"))

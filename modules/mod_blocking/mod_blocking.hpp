@@ -46,6 +46,7 @@
 #include "blocking_jid.hpp"
 #include "blocklist.hpp"
 #include "parley/module.hpp"
+#include "parley/sdk/old_tables.hpp"
 
 namespace mod_blocking {
 
@@ -69,6 +70,10 @@ class ModBlocking : public parley::Module {
   // Inbound: stanzas from a blocked address are not delivered (message,
   // presence and iq to a local user, and messages about to be stored offline).
   parley::Outcome on_to_local(const parley::Event& event);
+  // The last check, on what is written to a session whose user blocks anyone:
+  // what was stored before the block (offline messages, pending subscription
+  // requests) reaches the session without passing on_to_local again.
+  parley::Outcome on_stanza_out(const parley::Event& event);
   void on_session_bound(const parley::Event& event);
   void on_session_closed(const parley::Event& event);
   void on_user_removed(const parley::Event& event);
@@ -86,17 +91,38 @@ class ModBlocking : public parley::Module {
     std::vector<std::string> items;
   };
 
-  // One user's list in one loop's cache.
+  // What a list being loaded collects; only while a load is in flight.
+  struct Loading {
+    std::vector<Ready> waiting;     // continuations on this loop, run when the load answers
+    std::vector<Change> missed;     // changes that came while loading, replayed on the rows
+  };
+
+  // One user's list in one loop's cache: one per online user on the loops
+  // that route to it, so kept to 32 bytes (issue 18, idle memory); what a
+  // load needs is allocated for the load alone.
   struct Entry {
     bool loaded = false;
     bool loading = false;           // a load of this loop is in flight
     bool reload = false;            // forgotten while loading: that answer is stale, load again
-    Blocklist list;
-    std::vector<Ready> waiting;     // continuations on this loop, run when the load answers
-    std::vector<Change> missed;     // changes that came while loading, replayed on the rows
     int pending_writes = 0;         // the owning loop's writes not committed yet
+    Blocklist list;
+    std::unique_ptr<Loading> load;  // null: nothing waits, nothing missed
     std::chrono::steady_clock::time_point last_use;
+
+    Loading& loading_state() {
+      if (!load) load = std::make_unique<Loading>();
+      return *load;
+    }
+    bool nothing_waits() const { return !load || load->waiting.empty(); }
+    // The continuations that waited; the load's state goes with them.
+    std::vector<Ready> take_waiting() {
+      std::vector<Ready> ready;
+      if (load) ready = std::move(load->waiting);
+      load.reset();
+      return ready;
+    }
   };
+  static_assert(sizeof(Entry) <= 32, "one per online user and loop: see issue 18");
 
   // Everything one worker loop keeps; only that loop touches it.
   struct LoopState {
@@ -117,6 +143,10 @@ class ModBlocking : public parley::Module {
   // nullopt: not cached here. Otherwise whether `user`'s list blocks `address`.
   std::optional<bool> cached_blocks(const std::string& user, const parley::Jid& address);
   bool is_cached(const std::string& user);
+  // Turns on_stanza_out on for the user's sessions on this loop once this loop's
+  // copy of the list blocks anything (a per-session filter: sessions of users who
+  // block no one are written without it). It stays on until the session ends.
+  void filter_sessions(const std::string& user);
   // Applies a change made by the owning loop to this loop's copy.
   void apply(const std::string& user, const Change& change);
   // Posts `change` to every loop but this one; `done` runs here once all applied it.
@@ -153,7 +183,7 @@ class ModBlocking : public parley::Module {
 
   parley::PerLoop<LoopState> loops_;
   // The rows of mod_blocking_items (the table before the map store), moved once.
-  parley::KeyvalMove move_{parley::KeyvalMove::Target::map};
+  parley::OldTables move_;
 };
 
 }  // namespace mod_blocking

@@ -4,28 +4,29 @@
 
 namespace parley::csi {
 
-HeldBuffer::Pushed HeldBuffer::push(std::string key, std::string xml) {
+HeldBuffer::Pushed HeldBuffer::push(std::string key, OutBytes xml, std::string stamp, std::size_t extra) {
   Pushed out;
   if (!key.empty()) {
     auto it = by_key_.find(key);
     if (it != by_key_.end()) {
-      bytes_ -= it->second->xml.size();
+      bytes_ -= it->second->bytes;
       entries_.erase(it->second);
       by_key_.erase(it);
       out.superseded = true;
     }
   }
-  if (entries_.size() + 1 > limits_.max_stanzas || bytes_ + xml.size() > limits_.max_bytes) {
+  const std::size_t size = xml.size() + extra;
+  if (entries_.size() + 1 > limits_.max_stanzas || bytes_ + size > limits_.max_bytes) {
     out.full = true;
     return out;
   }
-  append(std::move(key), std::move(xml));
+  append(Entry{std::move(key), std::move(xml), std::move(stamp), size});
   return out;
 }
 
-void HeldBuffer::append(std::string key, std::string xml) {
-  bytes_ += xml.size();
-  entries_.push_back(Entry{std::move(key), std::move(xml)});
+void HeldBuffer::append(Entry entry) {
+  bytes_ += entry.bytes;
+  entries_.push_back(std::move(entry));
   if (!entries_.back().key.empty()) by_key_[entries_.back().key] = std::prev(entries_.end());
 }
 
@@ -39,12 +40,13 @@ std::vector<HeldBuffer::Entry> HeldBuffer::take() {
   return out;
 }
 
-std::string HeldBuffer::save() const {
+std::string HeldBuffer::save(const std::function<std::string(const Entry&)>& text) const {
   std::string out;
   out.reserve(bytes_ + entries_.size() * 16);
   for (const Entry& e : entries_) {
     out += std::to_string(e.key.size()) + ":" + e.key;
-    out += std::to_string(e.xml.size()) + ":" + e.xml;
+    std::string xml = text ? text(e) : e.xml.str();
+    out += std::to_string(xml.size()) + ":" + xml;
   }
   return out;
 }
@@ -72,7 +74,7 @@ std::optional<HeldBuffer> HeldBuffer::restore(std::string_view bytes, BufferLimi
     if (!key) return std::nullopt;
     auto xml = take_field(bytes);
     if (!xml || xml->empty()) return std::nullopt;
-    buffer.append(std::string(*key), std::string(*xml));
+    buffer.append(Entry{std::string(*key), OutBytes(std::string(*xml)), {}, xml->size()});
   }
   return buffer;
 }

@@ -7,12 +7,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "parley/sdk/out_bytes.hpp"
 
 namespace parley::csi {
 
@@ -25,7 +28,9 @@ class HeldBuffer {
  public:
   struct Entry {
     std::string key;  // presence_key(): "" if never superseded
-    std::string xml;  // the stanza, serialized
+    OutBytes xml;     // the stanza as it was to be written (a broadcast's: shared with the host)
+    std::string stamp;      // not empty: its XEP-0203 <delay/> stamp, added when it is released
+    std::size_t bytes = 0;  // what counts against max_bytes: xml and that <delay/>
   };
   struct Pushed {
     bool superseded = false;  // an older presence with the same key was removed
@@ -37,7 +42,10 @@ class HeldBuffer {
   // Holds `xml` at the end. When it does not fit (full), nothing is added and
   // the caller flushes take() and then sends the stanza itself; a superseded
   // presence is removed all the same.
-  Pushed push(std::string key, std::string xml);
+  // `stamp`, if any, is kept with it for the release; `extra` bytes (its
+  // <delay/>'s) count with it.
+  Pushed push(std::string key, OutBytes xml, std::string stamp = {}, std::size_t extra = 0);
+  Pushed push(std::string key, std::string xml) { return push(std::move(key), OutBytes(std::move(xml))); }
   // Everything held, in order; the buffer is empty afterwards.
   std::vector<Entry> take();
 
@@ -45,14 +53,15 @@ class HeldBuffer {
   std::size_t bytes() const noexcept { return bytes_; }
   bool empty() const noexcept { return entries_.empty(); }
 
-  // For a hot reload: "<keylen>:<key><xmllen>:<xml>" per entry.
-  std::string save() const;
+  // For a hot reload: "<keylen>:<key><xmllen>:<xml>" per entry, the xml
+  // given by `text` (the stanza with its <delay/>; unset: the xml as held).
+  std::string save(const std::function<std::string(const Entry&)>& text = {}) const;
   // nullopt if malformed. Entries are restored as they were, even past the
   // limits (the next push then finds the buffer full).
   static std::optional<HeldBuffer> restore(std::string_view bytes, BufferLimits limits);
 
  private:
-  void append(std::string key, std::string xml);
+  void append(Entry entry);
 
   BufferLimits limits_;
   std::list<Entry> entries_;

@@ -32,6 +32,7 @@
 // is the only state of a session. The module itself is read-only after start.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -67,6 +68,7 @@ struct CsiSlot {
   bool inactive = false;
   csi::HeldBuffer held;
   parley_session_id session = 0;
+  std::string account;  // user@host, the held stanzas' <delay from/> (set at the first stamp)
   SlotOwner owner;
   mutable bool saved = false;  // carried to the new code by a reload
 };
@@ -179,15 +181,19 @@ class ModCsi : public parley::Module {
     }
     std::string key = csi::presence_key(shape.name, shape.type, stanza->attr("from").value_or(""));
     // XEP-0203: when the server had it (Prosody and ejabberd stamp held
-    // stanzas too); from the account, as ejabberd's issue 1750 settled.
-    bool stamped = false;
+    // stanzas too); from the account, as ejabberd's issue 1750 settled. The
+    // <delay/> goes in when the stanza is released: what is held is the
+    // stanza as it was to be written, which for a room's broadcast is a
+    // reference to its one serialization (the lent element stays unchanged).
+    std::string stamp;
+    std::size_t extra = 0;
     if (delay_stamp_ && !stanza->child("delay", csi::ns_delay)) {
-      stanza->add_child("delay", csi::ns_delay)
-          .set_attr("from", std::string(ev.user()) + "@" + std::string(ev.host()))
-          .set_attr("stamp", csi::delay_stamp(std::chrono::system_clock::now()));
-      stamped = true;
+      if (s->account.empty()) s->account = std::string(ev.user()) + "@" + std::string(ev.host());
+      stamp = csi::delay_stamp(std::chrono::system_clock::now());
+      extra = delay_bytes(s->account, stamp);
     }
-    csi::HeldBuffer::Pushed pushed = s->held.push(std::move(key), stanza->serialize());
+    csi::HeldBuffer::Pushed pushed =
+        s->held.push(std::move(key), parley::stanza_out_bytes(host(), *stanza), std::move(stamp), extra);
     if (pushed.superseded) {
       superseded_.add();
       wakeups_saved_.add();
@@ -197,7 +203,6 @@ class ModCsi : public parley::Module {
       return parley::Outcome::handled;
     }
     // Full: what was held goes now, then this one (not held: no stamp).
-    if (stamped) stanza->remove_children("delay", csi::ns_delay);
     flush(ev.session(), *s, Reason::full);
     return parley::Outcome::pass;
   }
@@ -235,8 +240,8 @@ class ModCsi : public parley::Module {
         wakeups_saved_.add();  // a presence for a resource that is gone: never written
         continue;
       }
-      auto stanza = host().parse(e.xml);
-      if (stanza && stanza->name() == "message") messages->push_back(std::move(e.xml));
+      auto stanza = released(*s, e);
+      if (stanza && stanza->name() == "message") messages->push_back(stanza->serialize());
     }
     if (messages->empty()) return;
     // The session leaves the session table after its CLOSED hooks: routed
@@ -258,7 +263,11 @@ class ModCsi : public parley::Module {
 
   parley::Result<std::string, std::string> save_session_data(parley_session_id, const CsiSlot& s) {
     s.saved = true;  // the new code holds them now: the old slot's end sends nothing
-    return std::string(s.inactive ? "I" : "A") + s.held.save();
+    // Saved as released (with their <delay/>): the text the new code holds.
+    return std::string(s.inactive ? "I" : "A") + s.held.save([&](const csi::HeldBuffer::Entry& e) {
+      auto stanza = released(s, e);
+      return stanza ? stanza->serialize() : e.xml.str();
+    });
   }
   parley::Result<std::unique_ptr<CsiSlot>, std::string> restore_session_data(parley_session_id session,
                                                                              std::string_view bytes) {
@@ -330,7 +339,7 @@ class ModCsi : public parley::Module {
     flushes_.add();
     flush_reason_[static_cast<int>(reason)].add();
     for (csi::HeldBuffer::Entry& e : entries) {
-      auto stanza = host().parse(e.xml);
+      auto stanza = released(s, e);
       if (!stanza) {
         host().error("a held stanza did not parse again; dropped");
         continue;
@@ -340,6 +349,20 @@ class ModCsi : public parley::Module {
       if (!host().session_send_after(session, std::move(*stanza)))
         host().debug("a held stanza was refused by its session (closing)");
     }
+  }
+
+  // A held stanza as it goes out: parsed again, with its <delay/> if it was
+  // stamped when held.
+  std::optional<parley::Element> released(const CsiSlot& s, const csi::HeldBuffer::Entry& e) const {
+    auto stanza = host().parse(e.xml.str());
+    if (stanza && !e.stamp.empty())
+      stanza->add_child("delay", csi::ns_delay).set_attr("from", s.account).set_attr("stamp", e.stamp);
+    return stanza;
+  }
+
+  // The bytes that <delay/> adds (counted against max_bytes while held).
+  static std::size_t delay_bytes(std::string_view from, std::string_view stamp) {
+    return std::string_view("<delay xmlns='urn:xmpp:delay' from='' stamp=''/>").size() + from.size() + stamp.size();
   }
 
   static std::vector<csi::ChildName> children_of(const parley::ElementView& e) {

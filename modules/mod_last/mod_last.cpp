@@ -30,6 +30,7 @@
 
 #include "last_logic.hpp"
 #include "parley/module.hpp"
+#include "parley/sdk/old_tables.hpp"
 
 namespace {
 
@@ -49,10 +50,15 @@ class ModLast : public parley::Module {
     if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
     if (!host().supports_keyval()) return parley::unexpected(std::string("this server has no keyval store"));
     trackers_.init(host());
+    asks_.init(host(), "mod_last");
     // The records of a server that kept them in this module's own table (before the
-    // keyval store): moved over once ("seconds:status"); reads wait for it (KeyvalMove).
-    move_.start(host(), "SELECT user, 'last', CAST(seconds AS TEXT) || ':' || status FROM mod_last_activity WHERE host = ?",
-                {host().module_host()}, "DELETE FROM mod_last_activity WHERE host = ?", {host().module_host()});
+    // keyval store): moved over once ("seconds:status"), the table dropped once empty;
+    // reads wait for it.
+    move_.start(host(), {parley::OldTables::Move{
+                            "mod_last_activity",
+                            "SELECT user, 'last', CAST(seconds AS TEXT) || ':' || status FROM mod_last_activity "
+                            "WHERE host = ?1",
+                            "DELETE FROM mod_last_activity WHERE host = ?1"}});
     return {};
   }
 
@@ -86,21 +92,20 @@ class ModLast : public parley::Module {
     std::string user = parley::Jid::prepared(target).local();
     auto iq = std::make_shared<parley::Element>(request.iq().clone());
     if (requester == target) return answer(iq, target, user);
-    host().query("SELECT subscription FROM mod_roster_items WHERE host = ? AND user = ? AND contact = ?",
-                 {host().module_host(), user, requester},
-                 [this, iq, target, user](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) {
-                     host().error("reading the roster of " + target + " failed: " + rows.error());
-                     return host().bounce(*iq, "internal-server-error");
-                   }
-                   bool allowed = false;
-                   for (std::size_t i = 0; i < rows->size(); ++i)
-                     allowed = allowed || last::subscription_allows(rows->at(i, 0).bytes().value_or(""));
-                   if (!allowed)
-                     return host().bounce(*iq, "forbidden", "not subscribed to the user's presence");
-                   answer(iq, target, user);
-                 });
+    // The roster module's answer (events 27-28): never its storage.
+    asks_.ask_roster(user, requester, [this, iq, target, user](auto roster) {
+      if (!roster) {
+        host().error("reading the roster of " + target + " failed (no roster module answered)");
+        return host().bounce(*iq, "internal-server-error");
+      }
+      bool allowed = false;
+      for (const auto& item : *roster) allowed = allowed || last::subscription_allows(item.subscription);
+      if (!allowed) return host().bounce(*iq, "forbidden", "not subscribed to the user's presence");
+      answer(iq, target, user);
+    });
   }
+
+  void on_roster_answer(const parley::Event& event) { asks_.on_answer(event); }
 
   parley::Outcome on_presence(const parley::Event& event) {
     auto stanza = event.stanza();
@@ -162,6 +167,7 @@ class ModLast : public parley::Module {
   }
 
  private:
+  parley::AccountQuery asks_;  // roster reads (events 27-28)
   // Runs `fn` on the loop that owns `bare`'s tracker: now if that is this
   // loop, else posted there (posts from one loop keep their order).
   void on_owner(const std::string& bare, std::function<void()> fn) {
@@ -275,7 +281,7 @@ class ModLast : public parley::Module {
   static constexpr std::string_view key_ = "last";
 
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-  parley::KeyvalMove move_;
+  parley::OldTables move_;
   parley::PerLoop<last::ActivityTracker> trackers_;  // each loop's users' state, touched by that loop only
 };
 
@@ -290,8 +296,9 @@ PARLEY_MODULE(ModLast, "mod_last", "1.0.0",
               parley::hook<&ModLast::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModLast::on_user_registered>(PARLEY_EVENT_USER_REGISTERED),
               parley::hook<&ModLast::on_admin_query>(PARLEY_EVENT_ADMIN_USER_QUERY),
+              parley::hook<&ModLast::on_roster_answer>(PARLEY_EVENT_ADMIN_USER_ANSWER),
               parley::disco_feature(ns_last),
               // The records before the keyval store: kept so that a server that has rows
-              // in it gets them moved (KeyvalMove in start()); empty after that.
+              // in it gets them moved (OldTables in start()), then dropped.
               parley::schema("CREATE TABLE mod_last_activity (host TEXT NOT NULL, user TEXT NOT NULL, "
                              "seconds INTEGER NOT NULL, status TEXT NOT NULL, PRIMARY KEY (host, user))"))

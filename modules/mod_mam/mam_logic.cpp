@@ -55,6 +55,19 @@ bool should_archive(const Prefs& prefs, std::string_view with) {
   return prefs.default_mode != Mode::never;
 }
 
+Decision decide(const Prefs& prefs, std::string_view with) {
+  for (const std::string& j : prefs.never)
+    if (matches(j, with)) return Decision::skip;
+  for (const std::string& j : prefs.always)
+    if (matches(j, with)) return Decision::archive;
+  switch (prefs.default_mode) {
+    case Mode::always: return Decision::archive;
+    case Mode::never: return Decision::skip;
+    case Mode::roster: return Decision::ask_roster;
+  }
+  return Decision::archive;
+}
+
 std::string encode_prefs(const Prefs& prefs) {
   std::string out(mode_name(prefs.default_mode));
   for (const std::string& j : prefs.always) out += "\nalways " + j;

@@ -43,8 +43,14 @@ struct Prefs {
 
 // Whether a message with `with` (the other party's JID) is archived under `prefs`:
 // `never` wins over `always`, then the default. Mode::roster is archived as always
-// (the roster is not consulted: see docs/modules/mod_mam.md).
+// here (decide() below tells when the roster must be asked).
 bool should_archive(const Prefs& prefs, std::string_view with);
+
+// As should_archive, with Mode::roster left to the roster (XEP-0313 section 6): a
+// message with a JID in neither list under a `roster` default is archived only if
+// the JID's bare JID is in the user's roster.
+enum class Decision { archive, skip, ask_roster };
+Decision decide(const Prefs& prefs, std::string_view with);
 
 // Prefs as stored ("default\nalways jid\nnever jid..."), and back (nullopt: corrupt).
 std::string encode_prefs(const Prefs& prefs);

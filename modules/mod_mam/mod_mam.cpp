@@ -15,10 +15,8 @@
 //             this module's (a message routed again) and is not archived twice. The id
 //             is made by archive_append on the calling loop, before the append completes.
 //
-// Preferences (section 6): stored in mod_mam_prefs; every loop keeps a copy of the
-// users' preferences that differ from the configured default (read at start, updated by
-// posts when a user sets them), so that the decision per message reads only memory of
-// its own loop. The 'roster' default is archived as 'always' (the roster is not read).
+// Preferences (section 6): on the keyval store, cached per loop, the `roster` default
+// asked of the roster module: mam_prefs.hpp.
 //
 // Queries (section 4) and the #extended metadata request: the results go to the querying
 // session as tracked sends, a batch at a time, the next batch when the previous one was
@@ -39,7 +37,9 @@
 #include <utility>
 #include <vector>
 
+#include "mam_export.hpp"
 #include "mam_logic.hpp"
+#include "mam_prefs.hpp"
 #include "parley/module.hpp"
 #include "parley/sdk/stamp.hpp"
 
@@ -135,59 +135,14 @@ class ModMam : public parley::Module {
     queries_ = parley::register_metric(host(), "queries", PARLEY_METRIC_COUNTER, "archive queries answered");
     loops_.resize(parley::loop_count(host()));
     query_counts_ = std::make_shared<QueryCounts>(loops_.size());
-    // The stored preferences, copied to every loop.
-    host().query("SELECT owner, prefs FROM mod_mam_prefs", {}, [this](parley::Result<parley::Rows, std::string> rows) {
-      if (!rows) return host().error("cannot read the archiving preferences: " + rows.error());
-      auto all = std::make_shared<std::vector<std::pair<std::string, mam::Prefs>>>();
-      for (size_t i = 0; i < rows->size(); ++i) {
-        auto owner = rows->at(i, 0).text();
-        auto text = rows->at(i, 1).text();
-        auto prefs = text ? mam::decode_prefs(*text) : std::nullopt;
-        if (owner && prefs) all->emplace_back(*owner, std::move(*prefs));
-      }
-      for (uint32_t l = 0; l < loops_.size(); ++l)
-        parley::post(host(), l, [this, all, l] {
-          for (const auto& [owner, prefs] : *all) loops_[l].prefs.emplace(owner, prefs);
-        });
-    });
+    prefs_.start(host(), default_prefs_, host().module_host());
     return {};
   }
 
-  // Hot reload: the preferences go from the old code to the new, so that none is missed
-  // while the new code reads them again. Called with the module's entry points paused:
-  // no loop touches loops_ meanwhile; every loop holds the same copy, loop 0's is saved.
-  parley::Result<std::string, std::string> save_state() override {
-    std::string out;
-    if (loops_.empty()) return out;
-    for (const auto& [owner, prefs] : loops_[0].prefs) {
-      const std::string encoded = mam::encode_prefs(prefs);
-      out += std::to_string(owner.size()) + ":" + owner + std::to_string(encoded.size()) + ":" + encoded;
-    }
-    return out;
-  }
-  parley::Result<void, std::string> restore_state(std::string_view bytes) override {
-    auto take = [&bytes]() -> std::optional<std::string_view> {
-      size_t colon = bytes.find(':');
-      if (colon == std::string_view::npos || colon == 0 || colon > 9) return std::nullopt;
-      size_t n = 0;
-      for (char c : bytes.substr(0, colon)) {
-        if (c < '0' || c > '9') return std::nullopt;
-        n = n * 10 + static_cast<size_t>(c - '0');
-      }
-      if (bytes.size() - colon - 1 < n) return std::nullopt;
-      std::string_view v = bytes.substr(colon + 1, n);
-      bytes.remove_prefix(colon + 1 + n);
-      return v;
-    };
-    while (!bytes.empty()) {
-      auto owner = take();
-      auto text = owner ? take() : std::nullopt;
-      auto prefs = text ? mam::decode_prefs(*text) : std::nullopt;
-      if (!prefs) return parley::unexpected(std::string("corrupt mod_mam state"));
-      for (auto& loop : loops_) loop.prefs[std::string(*owner)] = *prefs;
-    }
-    return {};
-  }
+  // Hot reload: nothing to carry (the preferences are read again from the store as
+  // messages come); an earlier version's saved preferences are ignored for that reason.
+  parley::Result<std::string, std::string> save_state() override { return std::string(); }
+  parley::Result<void, std::string> restore_state(std::string_view) override { return {}; }
 
   // ---- archiving ----
 
@@ -203,8 +158,9 @@ class ModMam : public parley::Module {
     strip_forged_ids(*stanza, std::string(parley::bare_jid(to.empty() ? std::string_view(owner) : to)));
     if (!mam::archivable(stanza->attr("type").value_or(""), children(*stanza))) return parley::Outcome::pass;
     if (to.empty() || parley::bare_jid(to) == owner) return parley::Outcome::pass;  // archived as incoming
-    if (!mam::should_archive(prefs_of(owner), to)) return parley::Outcome::pass;
-    append(owner, to, stanza->serialize());
+    prefs_.outgoing(owner, std::string(to), [this, owner, with = std::string(to), payload = stanza->serialize()] {
+      append(owner, with, payload);
+    });
     return parley::Outcome::pass;
   }
 
@@ -225,11 +181,20 @@ class ModMam : public parley::Module {
     // 8.5.3.2.1): it is not delivered, so not archived.
     const parley::Jid to = parley::Jid::prepared(stanza->attr("to").value_or(""));
     if (to.has_resource() && type != "chat" && !has_session(owner, to.full())) return parley::Outcome::pass;
-    if (!mam::should_archive(prefs_of(owner), from)) return parley::Outcome::pass;
+    bool archive = false;
+    const bool now = prefs_.incoming(owner, from, message, &archive, [this, owner](parley::Element held, bool yes) {
+      // Decided later (mam_prefs.hpp): appended with its id, and routed again.
+      if (yes) {
+        const std::string with(held.attr("from").value_or(""));
+        uint64_t id = append(owner, with, held.serialize());
+        if (id != 0) held.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
+      }
+      host().route(std::move(held));
+    });
+    if (!now) return parley::Outcome::handled;  // held until decided
+    if (!archive) return parley::Outcome::pass;
     uint64_t id = append(owner, from, stanza->serialize());
-    if (id != 0)
-      message.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id",
-                                                                                                     mam::format_id(id));
+    if (id != 0) message.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
     return parley::Outcome::pass;
   }
 
@@ -238,8 +203,7 @@ class ModMam : public parley::Module {
     host().archive_remove(owner, std::numeric_limits<int64_t>::max(), [this, owner](auto r) {
       if (!r) host().warn("could not remove the archive of " + owner + ": " + r.error());
     });
-    host().execute("DELETE FROM mod_mam_prefs WHERE owner = ?", {owner});
-    forget_prefs(owner);
+    prefs_.remove(owner);
     return parley::Outcome::pass;
   }
 
@@ -252,6 +216,8 @@ class ModMam : public parley::Module {
       acc->add_child("feature", "http://jabber.org/protocol/disco#info").set_attr("var", feature);
     return parley::Outcome::pass;
   }
+
+  void on_roster_answer(const parley::Event& event) { prefs_.on_answer(event); }
 
   // ---- iq ----
 
@@ -271,22 +237,15 @@ class ModMam : public parley::Module {
     host().bounce(request.iq(), "feature-not-implemented");
   }
 
- private:
-  struct LoopState {
-    std::unordered_map<std::string, mam::Prefs> prefs;  // users whose prefs are stored
-  };
+  // XEP-0227 (mam_export.cpp): the archive in <archive xmlns='urn:xmpp:pie:0#mam'/>.
+  void on_account_export(const parley::Event& event) { mam::export_archive(host(), event, oldest_kept_us()); }
+  void on_account_import(const parley::Event& event) { mam::import_archive(host(), event); }
 
+ private:
   static std::vector<mam::ChildName> children(parley::ElementView stanza) {
     std::vector<mam::ChildName> out;
     for (auto child : stanza.children()) out.push_back(mam::ChildName{child.name(), child.xmlns()});
     return out;
-  }
-
-  const mam::Prefs& prefs_of(const std::string& owner) const {
-    int32_t here = parley::current_loop(host());
-    if (here < 0 || static_cast<size_t>(here) >= loops_.size()) return default_prefs_;
-    auto it = loops_[static_cast<size_t>(here)].prefs.find(owner);
-    return it == loops_[static_cast<size_t>(here)].prefs.end() ? default_prefs_ : it->second;
   }
 
   bool has_session(const std::string& owner, const std::string& full) const {
@@ -336,8 +295,8 @@ class ModMam : public parley::Module {
 
   // ---- preferences ----
 
-  void reply_prefs(const parley::IqRequest& request, const mam::Prefs& prefs) {
-    parley::Element result = parley::make_iq_result(request.iq());
+  void reply_prefs(parley::ElementView iq, const mam::Prefs& prefs) {
+    parley::Element result = parley::make_iq_result(iq);
     auto p = result.add_child("prefs", ns_mam);
     p.set_attr("default", mam::mode_name(prefs.default_mode));
     auto always = p.add_child("always", ns_mam);
@@ -347,7 +306,13 @@ class ModMam : public parley::Module {
     host().route(std::move(result));
   }
 
-  void prefs_get(const parley::IqRequest& request, const std::string& owner) { reply_prefs(request, prefs_of(owner)); }
+  void prefs_get(const parley::IqRequest& request, const std::string& owner) {
+    auto iq = std::make_shared<parley::Element>(request.iq().clone());
+    prefs_.get(owner, [this, iq](std::optional<mam::Prefs> prefs) {
+      if (!prefs) return host().bounce(*iq, "internal-server-error");
+      reply_prefs(*iq, *prefs);
+    });
+  }
 
   void prefs_set(const parley::IqRequest& request, const std::string& owner, parley::ElementView payload) {
     mam::Prefs prefs;
@@ -367,27 +332,10 @@ class ModMam : public parley::Module {
     if (prefs.always.size() + prefs.never.size() > 1000)
       return host().bounce(request.iq(), "policy-violation", "at most 1000 JIDs");
     auto iq = std::make_shared<parley::Element>(request.iq().clone());
-    host().execute("INSERT OR REPLACE INTO mod_mam_prefs (owner, prefs) VALUES (?, ?)",
-                   {owner, mam::encode_prefs(prefs)},
-                   [this, iq, owner, prefs](parley::Result<parley::Rows, std::string> r) {
-                     if (!r) return host().bounce(*iq, "internal-server-error");
-                     // Every loop's copy first, then the answer: a message that the
-                     // client sends after the answer meets the new preferences.
-                     for (uint32_t l = 0; l < loops_.size(); ++l)
-                       parley::post(host(), l, [this, l, owner, prefs] { loops_[l].prefs[owner] = prefs; });
-                     parley::Element result = parley::make_iq_result(*iq);
-                     auto p = result.add_child("prefs", ns_mam);
-                     p.set_attr("default", mam::mode_name(prefs.default_mode));
-                     auto always = p.add_child("always", ns_mam);
-                     for (const auto& j : prefs.always) always.add_child("jid", ns_mam).add_text(j);
-                     auto never = p.add_child("never", ns_mam);
-                     for (const auto& j : prefs.never) never.add_child("jid", ns_mam).add_text(j);
-                     host().route(std::move(result));
-                   });
-  }
-
-  void forget_prefs(const std::string& owner) {
-    for (uint32_t l = 0; l < loops_.size(); ++l) parley::post(host(), l, [this, l, owner] { loops_[l].prefs.erase(owner); });
+    prefs_.set(owner, prefs, [this, iq, prefs](bool ok) {
+      if (!ok) return host().bounce(*iq, "internal-server-error");
+      reply_prefs(*iq, prefs);
+    });
   }
 
   // ---- queries ----
@@ -578,7 +526,8 @@ class ModMam : public parley::Module {
   uint32_t max_queries_ = 2;
   std::shared_ptr<QueryCounts> query_counts_;
   std::atomic<int64_t> last_expiry_{0};
-  std::vector<LoopState> loops_;  // [loop]: touched by that loop only
+  std::vector<char> loops_;  // one per loop (its size is the loop count)
+  mam::MamPrefs prefs_;
   parley::Metric archived_;
   parley::Metric queries_;
 };
@@ -596,5 +545,10 @@ PARLEY_MODULE(ModMam, "mod_mam", "1.0.0",
               parley::hook<&ModMam::on_to_local>(PARLEY_EVENT_MESSAGE_TO_LOCAL, 60),
               parley::hook<&ModMam::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModMam::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
+              parley::hook<&ModMam::on_roster_answer>(PARLEY_EVENT_ADMIN_USER_ANSWER),
+              parley::hook<&ModMam::on_account_export>(PARLEY_EVENT_ACCOUNT_EXPORT),
+              parley::hook<&ModMam::on_account_import>(PARLEY_EVENT_ACCOUNT_IMPORT),
               parley::disco_feature(ns_mam), parley::disco_feature(ns_mam_ext), parley::disco_feature(ns_sid),
+              // The preferences before the keyval store: kept so that a server that has rows
+              // in it gets them moved (mam_prefs.cpp); empty after that.
               parley::schema("CREATE TABLE mod_mam_prefs (owner TEXT PRIMARY KEY, prefs TEXT NOT NULL)"))

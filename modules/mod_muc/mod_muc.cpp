@@ -8,11 +8,13 @@
 // chain), each listing its public rooms.
 //
 // Persistence: persistent rooms (their configuration, subject, occupant-id
-// secret and affiliations) are kept in the module's tables and loaded at
-// start; temporary rooms vanish when their last occupant leaves.
+// secret, affiliations with registered nicks, history) are kept in the map
+// store (room_store.cpp: on the server's backend) and loaded at start;
+// temporary rooms vanish when their last occupant leaves.
 //
 // Options (docs/modules/mod_muc.md): host, max_users, history_size,
-// rate_per_minute, rate_burst, max_rooms, max_rooms_per_user, max_affiliations.
+// rate_per_minute, rate_burst, max_rooms, max_rooms_per_user, max_affiliations,
+// max_avatar_size.
 #include <atomic>
 #include <deque>
 #include <memory>
@@ -24,10 +26,12 @@
 #include "muc_logic.hpp"
 #include "parley/module.hpp"
 #include "room.hpp"
+#include "room_store.hpp"
 
 namespace {
 
 using muc::Room;
+using muc::StoredRoom;
 
 // A stanza for a room that came before this loop had its stored rooms.
 struct Waiting {
@@ -54,18 +58,6 @@ struct LoopRooms {
 // Stanzas that may wait per loop for the stored rooms (then resource-constraint).
 constexpr std::size_t kMaxWaitingForLoad = 10000;
 
-// A loaded persistent room, on its way to its loop.
-struct StoredRoom {
-  std::string jid, secret, config, subject, subject_nick;
-  std::vector<std::tuple<std::string, std::string, std::string, std::string>> affiliations;  // jid, affiliation, reason, nick
-  struct Message {
-    uint64_t seq;
-    int64_t ms;
-    std::string xml;
-  };
-  std::vector<Message> history;  // oldest first
-};
-
 uint64_t fnv1a(std::string_view s) {
   uint64_t h = 1469598103934665603ull;
   for (char c : s) {
@@ -89,6 +81,7 @@ class ModMuc : public parley::Module {
  public:
   parley::Result<void, std::string> start() override {
     if (!host().supports_1_2()) return parley::unexpected(std::string("mod_muc needs a host with module ABI 1.2"));
+    if (!host().supports_map()) return parley::unexpected(std::string("this server has no map store"));
     service_.host = &host();
     service_.domain = host().option_string("host").value_or("conference." + host().module_host());
     auto int_option = [&](const char* name, int64_t def, int64_t lo, int64_t hi) -> std::optional<int64_t> {
@@ -103,6 +96,9 @@ class ModMuc : public parley::Module {
     auto max_rooms = int_option("max_rooms", 10000, 1, 10000000);
     auto max_affiliations = int_option("max_affiliations", 10000, 1, 1000000);
     auto per_user = int_option("max_rooms_per_user", 100, 0, 1000000);
+    auto max_avatar = int_option("max_avatar_size", 65536, 0, 1048576);
+    if (!max_avatar) return parley::unexpected(std::string("max_avatar_size must be 0..1048576"));
+    service_.max_vcard_bytes = static_cast<std::size_t>(*max_avatar);
     if (!per_user) return parley::unexpected(std::string("max_rooms_per_user must be 0..1000000"));
     max_rooms_per_user_ = static_cast<uint32_t>(*per_user);
     if (!max_affiliations) return parley::unexpected(std::string("max_affiliations must be 1..1000000"));
@@ -120,15 +116,17 @@ class ModMuc : public parley::Module {
     if (loops_ == 0) return parley::unexpected(std::string("no worker loops"));
     // max_rooms is per service; each loop holds its share.
     max_rooms_per_loop_ = static_cast<std::size_t>(std::max<int64_t>(1, *max_rooms / loops_));
-    service_.save = [this](const Room& room) { save(room); };
-    service_.forget = [this](const std::string& jid) { forget(jid); };
+    service_.save = [this](const Room& room) { store_.save(room); };
+    service_.forget = [this](const std::string& jid) { store_.forget(jid); };
     service_.save_history = [this](const std::string& jid, const muc::HistoryEntry& e, uint64_t keep_from) {
-      save_history(jid, e, keep_from);
+      store_.save_history(jid, e, keep_from);
     };
     rooms_.init(host());
     if (!parley::register_service<&ModMuc::on_stanza>(*this, service_.domain, "Chatrooms"))
       return parley::unexpected("cannot serve " + service_.domain);
-    load();
+    store_.start(host(), service_.domain);
+    if (!parley::post(host(), 0, [this] { store_.load([this](std::vector<StoredRoom> rooms) { finish_load(std::move(rooms)); }); }))
+      return parley::unexpected(std::string("cannot post to loop 0"));
     return {};
   }
 
@@ -276,7 +274,8 @@ class ModMuc : public parley::Module {
           .set_attr("category", "conference")
           .set_attr("type", "text")
           .set_attr("name", "Chatrooms");
-      for (const char* f : {muc::ns_muc, muc::ns_info, muc::ns_items, muc::ns_oid, muc::ns_ping})
+      for (const char* f :
+           {muc::ns_muc, muc::ns_info, muc::ns_items, muc::ns_oid, muc::ns_ping, "vcard-temp", muc::ns_hats})
         q.add_child("feature", muc::ns_info).set_attr("var", f);
       host().route(std::move(result));
       return parley::Outcome::handled;
@@ -316,115 +315,13 @@ class ModMuc : public parley::Module {
     });
   }
 
-  // ---- persistence ----
-
-  void save(const Room& room) {
-    host().execute(
-        "INSERT OR REPLACE INTO mod_muc_rooms (jid, secret, config, subject, subject_nick) VALUES (?, ?, ?, ?, ?)",
-        {room.jid(), room.secret(), muc::encode_config(room.config()), room.subject(), room.subject_nick()},
-        log_error("save a room"));
-    host().execute("DELETE FROM mod_muc_affiliations WHERE room = ?", {room.jid()}, log_error("save affiliations"));
-    for (const auto& [jid, aff] : room.affiliations()) {
-      auto r = room.reasons().find(jid);
-      auto n = room.reserved().find(jid);
-      host().execute("INSERT INTO mod_muc_affiliations (room, jid, affiliation, reason, nick) VALUES (?, ?, ?, ?, ?)",
-                     {room.jid(), jid, std::string(muc::to_string(aff)),
-                      r == room.reasons().end() ? std::string() : r->second,
-                      n == room.reserved().end() ? std::string() : n->second},
-                     log_error("save an affiliation"));
-    }
-  }
-
-  void forget(const std::string& jid) {
-    host().execute("DELETE FROM mod_muc_rooms WHERE jid = ?", {jid}, log_error("remove a room"));
-    host().execute("DELETE FROM mod_muc_affiliations WHERE room = ?", {jid}, log_error("remove affiliations"));
-    host().execute("DELETE FROM mod_muc_history WHERE room = ?", {jid}, log_error("remove the history"));
-  }
-
-  // A persistent room's history message, and the rows before `keep_from`
-  // (older than the last history_size) dropped.
-  void save_history(const std::string& jid, const muc::HistoryEntry& e, uint64_t keep_from) {
-    host().execute("INSERT OR REPLACE INTO mod_muc_history (room, seq, stamp, xml) VALUES (?, ?, ?, ?)",
-                   {jid, static_cast<int64_t>(e.seq), e.mark.ms, e.message.serialize()},
-                   log_error("save the history"));
-    host().execute("DELETE FROM mod_muc_history WHERE room = ? AND seq < ?", {jid, static_cast<int64_t>(keep_from)},
-                   log_error("trim the history"));
-  }
-
-  parley::Host::RowsFn log_error(std::string what) {
-    return [this, what](parley::Result<parley::Rows, std::string> rows) {
-      if (!rows) host().error("cannot " + what + ": " + rows.error());
-    };
-  }
-
-  // The stored rooms of this service, each posted to its loop.
-  void load() {
-    const std::string suffix = "@" + service_.domain;
-    host().query("SELECT jid, secret, config, subject, subject_nick FROM mod_muc_rooms", {},
-                 [this, suffix](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) {
-                     host().error("cannot read the rooms: " + rows.error());
-                     return finish_load({});
-                   }
-                   auto stored = std::make_shared<std::unordered_map<std::string, StoredRoom>>();
-                   for (size_t i = 0; i < rows->size(); ++i) {
-                     StoredRoom s;
-                     s.jid = rows->at(i, 0).text().value_or("");
-                     if (s.jid.size() <= suffix.size() || s.jid.compare(s.jid.size() - suffix.size(), suffix.size(), suffix) != 0)
-                       continue;  // another service's room
-                     s.secret = rows->at(i, 1).text().value_or("");
-                     s.config = rows->at(i, 2).text().value_or("");
-                     s.subject = rows->at(i, 3).text().value_or("");
-                     s.subject_nick = rows->at(i, 4).text().value_or("");
-                     stored->emplace(s.jid, std::move(s));
-                   }
-                   load_affiliations(stored);
-                 });
-  }
-
-  void load_affiliations(std::shared_ptr<std::unordered_map<std::string, StoredRoom>> stored) {
-    host().query("SELECT room, jid, affiliation, reason, nick FROM mod_muc_affiliations", {},
-                 [this, stored](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) {
-                     host().error("cannot read the affiliations: " + rows.error());
-                     return finish_load({});
-                   }
-                   for (size_t i = 0; i < rows->size(); ++i) {
-                     auto it = stored->find(rows->at(i, 0).text().value_or(""));
-                     if (it == stored->end()) continue;
-                     it->second.affiliations.emplace_back(rows->at(i, 1).text().value_or(""),
-                                                          rows->at(i, 2).text().value_or(""),
-                                                          rows->at(i, 3).text().value_or(""),
-                                                          rows->at(i, 4).text().value_or(""));
-                   }
-                   load_history(stored);
-                 });
-  }
-
-  void load_history(std::shared_ptr<std::unordered_map<std::string, StoredRoom>> stored) {
-    host().query("SELECT room, seq, stamp, xml FROM mod_muc_history ORDER BY room, seq", {},
-                 [this, stored](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) {
-                     // The rooms without their history rather than none.
-                     host().error("cannot read the rooms' history: " + rows.error());
-                     return finish_load(std::move(*stored));
-                   }
-                   for (size_t i = 0; i < rows->size(); ++i) {
-                     auto it = stored->find(rows->at(i, 0).text().value_or(""));
-                     if (it == stored->end()) continue;
-                     it->second.history.push_back(StoredRoom::Message{
-                         static_cast<uint64_t>(rows->at(i, 1).integer().value_or(0)),
-                         rows->at(i, 2).integer().value_or(0), rows->at(i, 3).text().value_or("")});
-                   }
-                   finish_load(std::move(*stored));
-                 });
-  }
+  // ---- persistence (room_store.cpp) ----
 
   // Every loop gets its stored rooms (none after a read error: served without
   // them, logged), then handles what waited for them, in order.
-  void finish_load(std::unordered_map<std::string, StoredRoom> stored) {
+  void finish_load(std::vector<StoredRoom> stored) {
     auto per_loop = std::make_shared<std::vector<std::vector<StoredRoom>>>(loops_);
-    for (auto& [jid, s] : stored) (*per_loop)[fnv1a(jid) % loops_].push_back(std::move(s));
+    for (StoredRoom& s : stored) (*per_loop)[fnv1a(s.jid) % loops_].push_back(std::move(s));
     for (uint32_t l = 0; l < loops_; ++l)
       parley::post(host(), l, [this, per_loop, l] {
         for (const StoredRoom& s : (*per_loop)[l]) install(s);
@@ -443,10 +340,16 @@ class ModMuc : public parley::Module {
     room->mutable_config() = muc::decode_config(s.config, service_.max_users);
     room->mutable_config().persistent = true;
     room->load_subject(s.subject, s.subject_nick);
-    for (const auto& [jid, aff, reason, nick] : s.affiliations)
-      if (auto a = muc::parse_affiliation(aff)) room->load_affiliation(jid, *a, reason, nick);
+    for (const StoredRoom::Affiliation& a : s.affiliations)
+      if (auto aff = muc::parse_affiliation(a.affiliation)) room->load_affiliation(a.jid, *aff, a.reason, a.nick);
+    std::vector<uint64_t> kept;  // the room keeps the last history_size messages that parse
     for (const StoredRoom::Message& m : s.history)
-      if (auto message = host().parse(m.xml)) room->load_history(std::move(*message), m.ms, m.seq);
+      if (auto message = host().parse(m.xml)) {
+        room->load_history(std::move(*message), m.ms, m.seq);
+        kept.push_back(m.seq);
+      }
+    if (kept.size() > service_.history_size) kept.erase(kept.begin(), kept.end() - static_cast<std::ptrdiff_t>(service_.history_size));
+    store_.installed(s, kept);
     rooms.emplace(s.jid, std::move(room));
   }
 
@@ -457,6 +360,7 @@ class ModMuc : public parley::Module {
   uint32_t loops_ = 0;
   std::size_t max_rooms_per_loop_ = 10000;
   parley::PerLoop<LoopRooms> rooms_;
+  muc::RoomStore store_;
 };
 
 }  // namespace
@@ -470,7 +374,11 @@ PARLEY_MODULE(ModMuc, "mod_muc", "0.1.0",
               parley::option("max_rooms", PARLEY_OPT_INT),
               parley::option("max_affiliations", PARLEY_OPT_INT),
               parley::option("max_rooms_per_user", PARLEY_OPT_INT),
+              parley::option("max_avatar_size", PARLEY_OPT_INT),
               parley::hook<&ModMuc::on_server_stopping>(PARLEY_EVENT_SERVER_STOPPING),
+              // The tables before the map store (issue 11): a server that has rows in them gets
+              // them moved (RoomStore::start), then dropped; kept declared (the schema's
+              // versions never go back).
               parley::schema("CREATE TABLE mod_muc_rooms (jid TEXT PRIMARY KEY, secret TEXT NOT NULL, "
                              "config TEXT NOT NULL, subject TEXT NOT NULL, subject_nick TEXT NOT NULL)"),
               parley::schema("CREATE TABLE mod_muc_affiliations (room TEXT NOT NULL, jid TEXT NOT NULL, "

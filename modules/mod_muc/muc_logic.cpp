@@ -83,9 +83,11 @@ std::string check_role_change(Affiliation actor_aff, Role actor_role, Affiliatio
     if (static_cast<int>(target_aff) > static_cast<int>(actor_aff)) return "not-allowed";
     return "";
   }
-  // Voice (§8.3-8.5): never taken from an admin or owner, nor from anyone of a
-  // higher affiliation than the moderator.
+  // Voice (§8.3-8.5): never taken from an admin or owner, nor from anyone
+  // whose affiliation is at or above the moderator's (§8.4: MUST); granted to
+  // anyone not above it.
   if (is_admin_or_owner(target_aff)) return "not-allowed";
+  if (to == Role::visitor && static_cast<int>(target_aff) >= static_cast<int>(actor_aff)) return "not-allowed";
   if (static_cast<int>(target_aff) > static_cast<int>(actor_aff)) return "not-allowed";
   return "";
 }
@@ -302,6 +304,35 @@ std::string base64(std::string_view data) {
   return out;
 }
 
+std::string sha1_hex(std::string_view data) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  std::string clean;
+  clean.reserve(text.size());
+  for (char c : text)
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') clean += c;
+  if (clean.size() % 4 != 0) return std::nullopt;
+  std::string out(clean.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the padding's bytes as zeros: drop them.
+  std::size_t len = static_cast<std::size_t>(n);
+  for (std::size_t i = clean.size(); i > 0 && clean[i - 1] == '=' && len > 0; --i) --len;
+  out.resize(len);
+  return out;
+}
+
 std::string occupant_id(std::string_view room_secret, std::string_view real_bare_jid) {
   // The secret first and a separator the JID cannot hold: one room's ids say
   // nothing about another's, and ids cannot be computed without the secret.
@@ -371,6 +402,11 @@ std::string encode_config(const RoomConfig& c) {
   line("presence_broadcast", roles_text(c.presence_broadcast));
   line("get_member_list", roles_text(c.get_member_list));
   line("allow_pm", to_string(c.allow_pm));
+  if (!c.vcard.empty()) line("vcard", c.vcard);
+  // One line per hat: JID, URI and title, tab-separated (a JID and a URI hold
+  // no tab; a title's tabs were replaced when it was set).
+  for (const auto& [jid, hats] : c.hats)
+    for (const Hat& h : hats) line("hat", jid + '\t' + h.uri + '\t' + h.title);
   return out;
 }
 
@@ -416,6 +452,12 @@ RoomConfig decode_config(std::string_view text, int64_t max_users_limit) {
     else if (key == "presence_broadcast") c.presence_broadcast = roles();
     else if (key == "get_member_list") c.get_member_list = roles();
     else if (key == "allow_pm") c.allow_pm = parse_allowpm(value).value_or(AllowPm::anyone);
+    else if (key == "vcard") c.vcard = value;
+    else if (key == "hat") {
+      const std::size_t a = value.find('\t'), b = a == std::string::npos ? a : value.find('\t', a + 1);
+      if (b != std::string::npos && a > 0 && b > a + 1)
+        c.hats[value.substr(0, a)].push_back(Hat{value.substr(a + 1, b - a - 1), value.substr(b + 1)});
+    }
   }
   return c;
 }

@@ -48,6 +48,11 @@ std::string_view to_string(AllowPm p) noexcept;
 std::optional<AllowPm> parse_allowpm(std::string_view s) noexcept;
 bool may_send_pm(AllowPm p, Role sender) noexcept;
 
+// XEP-0317: a hat an account wears in a room.
+struct Hat {
+  std::string uri, title;
+};
+
 struct RoomConfig {
   std::string name;
   std::string description;
@@ -66,6 +71,11 @@ struct RoomConfig {
   std::set<Role> presence_broadcast{Role::moderator, Role::participant, Role::visitor};
   std::set<Role> get_member_list{Role::moderator, Role::participant, Role::visitor};
   AllowPm allow_pm = AllowPm::anyone;
+  // XEP-0486: the room's vCard-temp (its XML; empty: none), set by owners.
+  std::string vcard;
+  // XEP-0317: the hats of each account (real bare JID), set by admins and
+  // owners; kept with the configuration (not a form field).
+  std::map<std::string, std::vector<Hat>> hats;
 };
 
 // A submitted data form: var -> values, in order.
@@ -114,6 +124,10 @@ std::string occupant_id(std::string_view room_secret, std::string_view real_bare
 // SHA-256 (FIPS 180-4) of `data`; exposed for its test vectors.
 std::string sha256(std::string_view data);
 std::string base64(std::string_view data);
+// XEP-0153 / XEP-0486 avatar hashes: SHA-1 (hex) of the decoded image.
+std::string sha1_hex(std::string_view data);
+// base64 (whitespace ignored, as a vCard's BINVAL folds lines); nullopt if malformed.
+std::optional<std::string> base64_decode(std::string_view text);
 
 // A per-occupant message rate limit: a token bucket of `burst` messages
 // refilled at `per_minute`.

@@ -134,6 +134,7 @@ parley::Element Room::presence_of(const Occupant& o, const Occupant* viewer, con
   if (!reason.empty()) item.add_child("reason", ns_user).add_text(reason);
   for (int code : codes) x.add_child("status", ns_user).set_attr("code", std::to_string(code));
   p.add_child("occupant-id", ns_oid).set_attr("id", o.oid);
+  add_hats(p, o.bare);
   return p;
 }
 
@@ -167,11 +168,22 @@ void Room::broadcast_presence(const Occupant& o, const std::vector<int>& self_co
   route(presence_of(o, &o, o.real, false, self_codes));
 }
 
+void Room::show_occupants_to(const Occupant& viewer) {
+  // The viewer's view of the others changed (it became a moderator of a
+  // semi-anonymous room, or the room became non-anonymous): their presences
+  // again, now with their real JIDs (§8: a moderator discovers them).
+  for (auto& [real, other] : occupants_) {
+    if (&other == &viewer || other.nick == viewer.nick || config_.presence_broadcast.count(other.role) == 0) continue;
+    route(presence_of(other, &viewer, viewer.real, false, {}));
+  }
+}
+
 void Room::store_presence(Occupant& o, parley::ElementView stanza) {
   o.presence = stanza.clone();
   o.presence.remove_children("x", ns_muc);
   o.presence.remove_children("x", ns_user);
   o.presence.remove_children("occupant-id", ns_oid);
+  o.presence.remove_children("hats", ns_hats);  // only the room's hats are shown
 }
 
 void Room::create_by(parley::ElementView stanza, const std::string& from, const std::string& nick) {
@@ -188,7 +200,11 @@ void Room::on_presence(parley::ElementView stanza, const std::string& from, cons
   const std::string type(stanza.attr("type").value_or(""));
   Occupant* o = by_real(from);
   if (type == "unavailable" || type == "error") {
-    if (o) leave(from, {});
+    if (!o) return;
+    // §10.1.3: the owner gone before it configured the room it created (lost
+    // connection, or left): the room is destroyed, with <destroy/> (MUST).
+    if (locked_) return destroy({});
+    leave(from, {});
     return;
   }
   if (!type.empty()) return;  // subscriptions to a room: ignored

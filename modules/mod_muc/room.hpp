@@ -30,6 +30,7 @@ constexpr const char* ns_delay = "urn:xmpp:delay";
 constexpr const char* ns_oid = "urn:xmpp:occupant-id:0";
 constexpr const char* ns_ping = "urn:xmpp:ping";
 constexpr const char* ns_register = "jabber:iq:register";
+constexpr const char* ns_hats = "urn:xmpp:hats:0";
 
 struct HistoryEntry;
 
@@ -42,9 +43,10 @@ struct Service {
   int64_t rate_per_minute = 600;   // groupchat/private messages per occupant (0: no limit)
   int64_t rate_burst = 30;
   std::size_t max_affiliations = 10000;  // affiliations kept per room (members, admins, owners, outcasts)
-  // Persistence (mod_muc.cpp): the room's row and affiliations, or its removal
-  // (with its history); one message of its history, and the rows older than
-  // `keep_from` dropped.
+  std::size_t max_vcard_bytes = 65536;   // a room's vCard-temp (XEP-0486 avatar), serialized
+  // Persistence (room_store.cpp, the map store): the room and its affiliations,
+  // or its removal (with its history); one message of its history, and those
+  // older than `keep_from` dropped.
   std::function<void(const class Room&)> save;
   std::function<void(const std::string& room_jid)> forget;
   std::function<void(const std::string& room_jid, const HistoryEntry& entry, uint64_t keep_from)> save_history;
@@ -64,7 +66,7 @@ struct Occupant {
 struct HistoryEntry {
   parley::Element message;  // from room/nick, no 'to'
   HistoryMark mark;
-  uint64_t seq = 0;  // its row in mod_muc_history (persistent rooms)
+  uint64_t seq = 0;  // its key in the room's stored history (persistent rooms)
 };
 
 class Room {
@@ -116,6 +118,8 @@ class Room {
   void send_history(const Occupant& o, parley::ElementView join_x);
   void send_subject(const Occupant& o);
   void store_presence(Occupant& o, parley::ElementView stanza);
+  // Every other occupant's presence to `viewer` as it may see them now.
+  void show_occupants_to(const Occupant& viewer);
 
   // Presences (room.cpp).
   parley::Element presence_of(const Occupant& o, const Occupant* viewer, const std::string& to, bool unavailable,
@@ -171,6 +175,14 @@ class Room {
                          bool notify_absent = true);
   void apply_role(Occupant& o, Role to, const std::string& reason, const std::string& actor);
   void destroy(parley::ElementView destroy_el);
+  // The room's vCard-temp and avatar (room_avatar.cpp, XEP-0486).
+  void vcard_iq(parley::ElementView iq, const std::string& from);
+  std::vector<std::string> avatar_hashes() const;
+  // Hats (room_hats.cpp, XEP-0317): the ad-hoc commands, the commands node's
+  // items, and an account's hats added to a presence.
+  void hats_command(parley::ElementView iq, const std::string& from);
+  void command_items(parley::ElementRef query) const;
+  void add_hats(parley::ElementRef presence, const std::string& bare) const;
   // The room's archive (room_archive.cpp): the new entry's id, 0 if not archived.
   uint64_t archive(const parley::Element& message, const std::string& nick);
   void archive_iq(parley::ElementView iq, const std::string& from);

@@ -57,7 +57,13 @@ void Room::on_iq(parley::ElementView iq, const std::string& from, const std::str
   if (!nick.empty()) {
     // XEP-0410: a ping to one's own occupant JID is answered by the room.
     Occupant* self = by_real(from);
-    if (!self) return error(iq, "not-acceptable", "cancel");
+    if (!self) {
+      // XEP-0045 #disco-occupant: a disco query to an occupant JID from a non-occupant is
+      // returned with bad-request; any other iq gets not-acceptable (§7.5's
+      // rule for private messages).
+      const bool disco = payload->xmlns() == ns_info || payload->xmlns() == ns_items;
+      return error(iq, disco ? "bad-request" : "not-acceptable", disco ? "modify" : "cancel");
+    }
     if (type == "get" && payload->name() == "ping" && payload->xmlns() == ns_ping) {
       if (self->nick == nick) return route(parley::make_iq_result(iq));
     }
@@ -72,13 +78,20 @@ void Room::on_iq(parley::ElementView iq, const std::string& from, const std::str
   if (type == "get" && xmlns == ns_info) return disco_info(iq);
   if (type == "get" && xmlns == ns_items) {
     parley::Element result = parley::make_iq_result(iq);
-    result.add_child("query", ns_items);
+    auto q = result.add_child("query", ns_items);
+    // XEP-0050 §2.2: the room's commands (XEP-0317 hats).
+    if (auto node = payload->attr("node"); node == "http://jabber.org/protocol/commands") {
+      q.set_attr("node", *node);
+      command_items(q);
+    }
     return route(std::move(result));
   }
+  if (xmlns == "http://jabber.org/protocol/commands") return hats_command(iq, from);
   if (type == "get" && xmlns == ns_ping) return route(parley::make_iq_result(iq));
   if (xmlns == ns_owner) return owner_iq(iq, from);
   if (xmlns == ns_admin) return admin_iq(iq, from);
   if (xmlns == "urn:xmpp:mam:2") return archive_iq(iq, from);
+  if (xmlns == "vcard-temp" && (type == "get" || type == "set")) return vcard_iq(iq, from);
   error(iq, "service-unavailable", "cancel");
 }
 
@@ -128,6 +141,9 @@ void Room::disco_info(parley::ElementView iq) {
                                     "urn:xmpp:ping",
                                     "urn:xmpp:sid:0",
                                     ns_register,
+                                    "vcard-temp",
+                                    ns_hats,
+                                    "http://jabber.org/protocol/commands",
                                     ns_info};
   if (config_.logging && service_.host->supports_archive()) features.push_back("urn:xmpp:mam:2");
   for (const std::string& f : features) q.add_child("feature", ns_info).set_attr("var", f);
@@ -146,6 +162,9 @@ void Room::disco_info(parley::ElementView iq) {
             {std::string(to_string(config_.allow_pm))});
   add_field(form, "muc#roomconfig_changesubject", "boolean", "Occupants may change the subject",
             {b(config_.change_subject)});
+  // XEP-0486: absent when the room has no avatar.
+  if (auto hashes = avatar_hashes(); !hashes.empty())
+    add_field(form, "muc#roominfo_avatarhash", "text-multi", "Avatar hash", hashes);
   route(std::move(result));
 }
 
@@ -265,6 +284,11 @@ void Room::after_config(const ConfigChange& change, bool was_locked) {
   if (change.whois_changed) codes.push_back(config_.non_anonymous ? 172 : 173);
   if (change.logging_changed) codes.push_back(config_.logging ? 170 : 171);
   if (!codes.empty()) status_message(codes);
+  if (change.whois_changed && config_.non_anonymous) {
+    // Made non-anonymous (172): who could not see real JIDs sees them now.
+    for (auto& [real, o] : occupants_)
+      if (o.role != Role::moderator) show_occupants_to(o);
+  }
   if (change.became_members_only) {
     // §9.4 / §10.2: who is not a member leaves (322).
     std::vector<std::string> out;

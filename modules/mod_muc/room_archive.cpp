@@ -31,7 +31,9 @@ std::optional<uint64_t> parse_id(std::string_view text) {
 
 uint64_t Room::archive(const parley::Element& message, const std::string& nick) {
   if (!config_.logging || !service_.host->supports_archive()) return 0;
-  return service_.host->archive_append(jid_, nick, message.serialize());
+  // `with` is the sender's occupant JID: a query's `with` names it (XEP-0313
+  // §5.1.2 for MUC archives).
+  return service_.host->archive_append(jid_, occupant_jid(nick), message.serialize());
 }
 
 void Room::archive_iq(parley::ElementView iq, const std::string& from) {
@@ -50,7 +52,7 @@ void Room::archive_iq(parley::ElementView iq, const std::string& from) {
     auto type = x.add_child("field", ns_xdata);
     type.set_attr("var", "FORM_TYPE").set_attr("type", "hidden");
     type.add_child("value", ns_xdata).add_text(ns_mam);
-    for (const char* var : {"start", "end", "before-id", "after-id"})
+    for (const char* var : {"with", "start", "end", "before-id", "after-id"})
       x.add_child("field", ns_xdata).set_attr("var", var).set_attr("type", "text-single");
     // XEP-0313 §4.1.5: 'ids' is list-multi, open to any value (XEP-0122).
     auto ids = x.add_child("field", ns_xdata);
@@ -92,6 +94,14 @@ void Room::archive_iq(parley::ElementView iq, const std::string& from) {
         auto ms = parse_datetime_ms(value);
         if (!ms) return error(iq, "bad-request", "modify", "not a date-time: " + value);
         (var == "start" ? q.start_us : q.end_us) = *ms * 1000;
+      } else if (var == "with") {
+        // XEP-0313 §5.1.2: in a room's archive, `with` is an occupant JID
+        // (room@service/nick): that nick's messages (each entry's `with` is its
+        // sender's occupant JID). The room's own JID matches all of them, any
+        // other JID none.
+        auto with = service_.host->prepare_jid(value);
+        if (!with) return error(iq, "jid-malformed", "modify", "not a JID: " + value);
+        q.with = *with;
       } else if (var == "after-id" || var == "before-id") {
         // XEP-0313 §4.1.3: entries after / before the one with this id.
         auto id = parse_id(value);

@@ -147,11 +147,13 @@ void Room::admin_iq(parley::ElementView iq, const std::string& from) {
 void Room::apply_role(Occupant& o, Role to, const std::string& reason, const std::string& actor) {
   if (to == Role::none) return leave(o.real, {307}, reason, actor);  // kick (§8.2)
   if (o.role == to) return;
+  const bool saw_jids = jid_visible_to(&o);
   o.role = to;
   // Every occupant sees the new role (§8.3, §8.4, §9.6, §9.7).
   if (config_.presence_broadcast.count(o.role) > 0)
     to_others(o, [&](const Occupant* viewer) { return presence_of(o, viewer, {}, false, {}, {}, reason, actor); });
   route(presence_of(o, &o, o.real, false, {110}, {}, reason, actor));
+  if (!saw_jids && jid_visible_to(&o)) show_occupants_to(o);
 }
 
 void Room::apply_affiliation(const std::string& bare, Affiliation to, const std::string& reason,
@@ -198,10 +200,12 @@ void Room::apply_affiliation(const std::string& bare, Affiliation to, const std:
       leave(real, {321}, reason, actor);  // no longer a member (§9.4)
       continue;
     }
+    const bool saw_jids = jid_visible_to(o);
     o->role = default_role(to, config_.moderated);
     if (config_.presence_broadcast.count(o->role) > 0)
       to_others(*o, [&](const Occupant* viewer) { return presence_of(*o, viewer, {}, false, {}, {}, reason, actor); });
     route(presence_of(*o, o, o->real, false, {110}, {}, reason, actor));
+    if (!saw_jids && jid_visible_to(o)) show_occupants_to(*o);
   }
 }
 

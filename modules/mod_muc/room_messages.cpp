@@ -85,7 +85,7 @@ void Room::remember(parley::Element&& message) {
   HistoryMark mark{now_ms(), message.serialize().size()};
   history_.push_back(HistoryEntry{std::move(message), mark, ++history_seq_});
   while (history_.size() > service_.history_size) history_.pop_front();
-  // A persistent room's history survives a restart (mod_muc_history).
+  // A persistent room's history survives a restart (the map store).
   if (config_.persistent && service_.save_history)
     service_.save_history(jid_, history_.back(), history_.front().seq);
 }

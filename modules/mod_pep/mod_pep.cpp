@@ -28,15 +28,18 @@ parley::Result<void, std::string> ModPep::start() {
     if (!positive(name, *out)) return parley::unexpected(std::string(name) + " must be at least 1");
   if (auto v = host().option_bool("avatar_presence")) avatar_presence_ = *v;
   if (!host().supports_map()) return parley::unexpected(std::string("this server has no map store"));
-  // The nodes and items of the module's tables (before the map store), moved once.
-  const std::string domain = host().module_host();
-  move_nodes_.start(host(), "SELECT user, 'n' || char(31) || node, config FROM mod_pep_nodes WHERE host = ?", {domain},
-                    "DELETE FROM mod_pep_nodes WHERE host = ?", {domain});
-  move_items_.start(host(),
-                    "SELECT user, 'i' || char(31) || node || char(31) || item_id, seq || char(10) || payload "
-                    "FROM mod_pep_items WHERE host = ? ORDER BY seq",
-                    {domain}, "DELETE FROM mod_pep_items WHERE host = ?", {domain});
+  // The nodes and items of the module's tables (before the map store), moved once,
+  // the tables dropped once empty.
+  move_.start(host(), {parley::OldTables::Move{"mod_pep_nodes",
+                                               "SELECT user, 'n' || char(31) || node, config FROM mod_pep_nodes "
+                                               "WHERE host = ?1",
+                                               "DELETE FROM mod_pep_nodes WHERE host = ?1", parley::KeyvalMove::Target::map},
+                       parley::OldTables::Move{"mod_pep_items",
+                                               "SELECT user, 'i' || char(31) || node || char(31) || item_id, seq || "
+                                               "char(10) || payload FROM mod_pep_items WHERE host = ?1 ORDER BY seq",
+                                               "DELETE FROM mod_pep_items WHERE host = ?1", parley::KeyvalMove::Target::map}});
   owners_.init(host());
+  asks_.init(host(), "mod_pep");
   caps_.init(host());
   server_caps_.init(host());
   // Each loop learns the server's caps now, for the first streams' features.
@@ -427,8 +430,9 @@ PARLEY_MODULE(ModPep, "mod_pep", "1.0.0",
               parley::hook<&ModPep::on_stream_features>(PARLEY_EVENT_STREAM_FEATURES),
               parley::hook<&ModPep::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModPep::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),
+              parley::hook<&ModPep::on_roster_answer>(PARLEY_EVENT_ADMIN_USER_ANSWER),
               // The tables before the map store: kept so that a server that has rows in them
-              // gets them moved (KeyvalMove in start()); empty after that.
+              // gets them moved (OldTables in start()), then dropped.
               parley::schema("CREATE TABLE mod_pep_nodes (host TEXT NOT NULL, user TEXT NOT NULL, node TEXT NOT NULL, "
                              "config TEXT NOT NULL, PRIMARY KEY (host, user, node))"),
               parley::schema("CREATE TABLE mod_pep_items (host TEXT NOT NULL, user TEXT NOT NULL, node TEXT NOT NULL, "

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "parley/module.hpp"
+#include "parley/sdk/old_tables.hpp"
 #include "pubsub_logic.hpp"
 #include "pubsub_xml.hpp"
 
@@ -78,14 +79,18 @@ struct ServerCaps {
 };
 
 // A session's entity capabilities, in its slot.
+// One per bound session of a local user (issue 18, idle memory: the flags
+// packed together, the bare JID derived from full_jid when needed).
 struct SessionCaps {
   bool available = false;
   bool want_last = false;  // initial presence seen, caps still being verified
+  bool photo_pep = false;  // the photo is from a PEP avatar (a vCard's photo does not replace it)
   std::string ver;
-  std::string full_jid, bare;
+  std::string full_jid;
   Features features;  // null: unknown or not trusted (no notification)
   std::optional<std::string> photo;  // the avatar's SHA-1 for presence ("": none; nullopt: unknown)
-  bool photo_pep = false;            // from a PEP avatar (a vCard's photo does not replace it)
+
+  std::string bare() const { return full_jid.substr(0, full_jid.find('/')); }
 };
 
 // A requester's relation to an owner: its roster item in the owner's roster.
@@ -114,8 +119,10 @@ class ModPep : public parley::Module {
   parley::Outcome on_stream_features(const parley::Event& event);
   void on_user_removed(const parley::Event& event);
   void on_session_bound(const parley::Event& event);
+  void on_roster_answer(const parley::Event& event) { asks_.on_answer(event); }
 
  private:
+  parley::AccountQuery asks_;  // roster reads, answered by the roster module (events 27-28)
   using IqPtr = std::shared_ptr<parley::Element>;
   struct Request {
     IqPtr iq;
@@ -200,8 +207,7 @@ class ModPep : public parley::Module {
   parley::PerLoop<CapsLoop> caps_;
   parley::PerLoop<ServerCaps> server_caps_;
   // The module's tables before the map store, moved once (nodes, then items).
-  parley::KeyvalMove move_nodes_{parley::KeyvalMove::Target::map};
-  parley::KeyvalMove move_items_{parley::KeyvalMove::Target::map};
+  parley::OldTables move_;
 };
 
 }  // namespace parley::mod_pep

@@ -67,22 +67,18 @@ void ModPep::notify(const std::string& owner, const std::string& node, const Nod
     if (s.available) deliver(s.id, s.full_jid, node, message);
   if (config.access == AccessModel::whitelist && config.whitelist.empty()) return;  // the owner's alone
   const std::string user = parley::Jid::prepared(owner).local();
-  host().query("SELECT contact, groups FROM mod_roster_items WHERE host = ? AND user = ? AND "
-               "(subscription = 'from' OR subscription = 'both')",
-               {host().module_host(), user},
-               [this, owner, node, config, message](parley::Result<parley::Rows, std::string> rows) {
-                 if (!rows) return host().error("reading the roster of " + owner + " failed: " + rows.error());
-                 for (std::size_t i = 0; i < rows->size(); ++i) {
-                   std::string contact(rows->at(i, 0).bytes().value_or(""));
-                   auto groups = decode_roster_groups(rows->at(i, 1).bytes().value_or(""));
-                   if (contact == owner || check_access(config, false, contact, true, groups) != Access::allowed)
-                     continue;
-                   // Local contacts only: there is no server-to-server yet.
-                   if (parley::Jid::prepared(contact).domain() != host().module_host()) continue;
-                   for (const auto& s : host().user_sessions(contact))
-                     if (s.available) deliver(s.id, s.full_jid, node, message);
-                 }
-               });
+  asks_.ask_roster(user, {}, [this, owner, node, config, message](auto roster) {
+    if (!roster) return host().error("reading the roster of " + owner + " failed (no roster module answered)");
+    for (const auto& item : *roster) {
+      if (item.subscription != "from" && item.subscription != "both") continue;
+      const std::string& contact = item.jid;
+      if (contact == owner || check_access(config, false, contact, true, item.groups) != Access::allowed) continue;
+      // Local contacts only: there is no server-to-server yet.
+      if (parley::Jid::prepared(contact).domain() != host().module_host()) continue;
+      for (const auto& s : host().user_sessions(contact))
+        if (s.available) deliver(s.id, s.full_jid, node, message);
+    }
+  });
 }
 
 void ModPep::deliver(parley_session_id session, const std::string& full_jid, const std::string& node,
@@ -116,7 +112,6 @@ parley::Outcome ModPep::on_presence(const parley::Event& event) {
   const std::string full(event.jid());
   const std::string bare = std::string(event.user()) + "@" + std::string(event.host());
   caps->full_jid = full;
-  caps->bare = bare;
   auto c = stanza->child("c", ns_caps);
   std::string ver(c ? c->attr("ver").value_or("") : "");
   if (ver.empty()) {
@@ -189,7 +184,7 @@ void ModPep::caps_answer(const std::string& ver, std::optional<parley::ElementVi
     caps->features = shared;
     if (caps->want_last && caps->available) {
       caps->want_last = false;
-      send_last(session, caps->full_jid, caps->bare);
+      send_last(session, caps->full_jid, caps->bare());
     }
   }
 }
@@ -212,17 +207,14 @@ void ModPep::remember(CapsLoop& loop, const std::string& ver, Features features)
 void ModPep::send_last(parley_session_id session, const std::string& full_jid, const std::string& bare) {
   send_last_of(session, full_jid, bare, bare);
   const std::string user = parley::Jid::prepared(bare).local();
-  host().query("SELECT contact FROM mod_roster_items WHERE host = ? AND user = ? AND "
-               "(subscription = 'to' OR subscription = 'both')",
-               {host().module_host(), user},
-               [this, session, full_jid, bare](parley::Result<parley::Rows, std::string> rows) {
-                 if (!rows) return host().error("reading the roster of " + bare + " failed: " + rows.error());
-                 for (std::size_t i = 0; i < rows->size(); ++i) {
-                   std::string contact(rows->at(i, 0).bytes().value_or(""));
-                   if (contact == bare || parley::Jid::prepared(contact).domain() != host().module_host()) continue;
-                   send_last_of(session, full_jid, bare, contact);
-                 }
-               });
+  asks_.ask_roster(user, {}, [this, session, full_jid, bare](auto roster) {
+    if (!roster) return host().error("reading the roster of " + bare + " failed (no roster module answered)");
+    for (const auto& item : *roster) {
+      if (item.subscription != "to" && item.subscription != "both") continue;
+      if (item.jid == bare || parley::Jid::prepared(item.jid).domain() != host().module_host()) continue;
+      send_last_of(session, full_jid, bare, item.jid);
+    }
+  });
 }
 
 void ModPep::send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
@@ -296,7 +288,7 @@ parley::Outcome ModPep::on_stanza_in(const parley::Event& event) {
 }
 
 parley::Result<std::string, std::string> ModPep::save_session_data(parley_session_id, const SessionCaps& caps) {
-  std::vector<std::string> out{"v2",        caps.available ? "1" : "0", caps.ver, caps.full_jid, caps.bare,
+  std::vector<std::string> out{"v2",        caps.available ? "1" : "0", caps.ver, caps.full_jid, caps.bare(),
                                caps.photo ? (caps.photo_pep ? "2" : "1") : "0", caps.photo.value_or(""),
                                caps.features ? "1" : "0"};
   if (caps.features) out.insert(out.end(), caps.features->begin(), caps.features->end());
@@ -313,8 +305,7 @@ parley::Result<std::unique_ptr<SessionCaps>, std::string> ModPep::restore_sessio
   auto caps = std::make_unique<SessionCaps>();
   caps->available = in[1] == "1";
   caps->ver = in[2];
-  caps->full_jid = in[3];
-  caps->bare = in[4];
+  caps->full_jid = in[3];  // in[4], the bare JID, is derived from it
   if (in[5] != "0") caps->photo = in[6];
   caps->photo_pep = in[5] == "2";
   if (in[7] == "1") caps->features = std::make_shared<std::set<std::string, std::less<>>>(in.begin() + 8, in.end());

@@ -66,42 +66,40 @@ std::string ModPep::item_value(const Item& item) { return std::to_string(item.st
 void ModPep::load(const std::string& bare) {
   const std::string user = parley::Jid::prepared(bare).local();
   host().counter_add("loads");
-  move_nodes_.when_ready(host(), [this, bare, user] {
-    move_items_.when_ready(host(), [this, bare, user] {
-      const bool sent = host().map_get(user, [this, bare](parley::Result<parley::MapResult, std::string> map) {
-        if (!map) {
-          host().error("loading the PEP nodes of " + bare + " failed: " + map.error());
-          return loaded(bare, false);
+  move_.when_ready(host(), [this, bare, user] {
+    const bool sent = host().map_get(user, [this, bare](parley::Result<parley::MapResult, std::string> map) {
+      if (!map) {
+        host().error("loading the PEP nodes of " + bare + " failed: " + map.error());
+        return loaded(bare, false);
+      }
+      UserPep& u = owners_.here().users[bare];
+      u.nodes.clear();
+      std::vector<std::pair<std::string, Item>> items;
+      for (std::size_t i = 0; i < map->size(); ++i) {
+        const auto [key, value] = map->at(i);
+        if (key.size() < 2 || key[1] != kSep) continue;
+        const std::string_view rest = key.substr(2);
+        if (key[0] == 'n') {
+          u.nodes[std::string(rest)].config = parse_config(value);
+        } else if (key[0] == 'i') {
+          const auto sep = rest.find(kSep);
+          const auto nl = value.find('\n');
+          if (sep == std::string_view::npos || nl == std::string_view::npos) continue;
+          int64_t seq = 0;
+          for (char c : value.substr(0, nl)) seq = c >= '0' && c <= '9' ? seq * 10 + (c - '0') : seq;
+          items.emplace_back(std::string(rest.substr(0, sep)),
+                             Item{std::string(rest.substr(sep + 1)), std::string(value.substr(nl + 1)), {}, seq});
         }
-        UserPep& u = owners_.here().users[bare];
-        u.nodes.clear();
-        std::vector<std::pair<std::string, Item>> items;
-        for (std::size_t i = 0; i < map->size(); ++i) {
-          const auto [key, value] = map->at(i);
-          if (key.size() < 2 || key[1] != kSep) continue;
-          const std::string_view rest = key.substr(2);
-          if (key[0] == 'n') {
-            u.nodes[std::string(rest)].config = parse_config(value);
-          } else if (key[0] == 'i') {
-            const auto sep = rest.find(kSep);
-            const auto nl = value.find('\n');
-            if (sep == std::string_view::npos || nl == std::string_view::npos) continue;
-            int64_t seq = 0;
-            for (char c : value.substr(0, nl)) seq = c >= '0' && c <= '9' ? seq * 10 + (c - '0') : seq;
-            items.emplace_back(std::string(rest.substr(0, sep)),
-                               Item{std::string(rest.substr(sep + 1)), std::string(value.substr(nl + 1)), {}, seq});
-          }
-        }
-        std::stable_sort(items.begin(), items.end(),
-                         [](const auto& a, const auto& b) { return a.second.stamp_us < b.second.stamp_us; });
-        for (auto& [node, item] : items) {
-          auto it = u.nodes.find(node);
-          if (it != u.nodes.end()) it->second.items.push_back(std::move(item));
-        }
-        loaded(bare, true);
-      });
-      if (!sent) loaded(bare, false);
+      }
+      std::stable_sort(items.begin(), items.end(),
+                       [](const auto& a, const auto& b) { return a.second.stamp_us < b.second.stamp_us; });
+      for (auto& [node, item] : items) {
+        auto it = u.nodes.find(node);
+        if (it != u.nodes.end()) it->second.items.push_back(std::move(item));
+      }
+      loaded(bare, true);
     });
+    if (!sent) loaded(bare, false);
   });
 }
 
@@ -185,18 +183,16 @@ void ModPep::store(const std::string& owner, Puts puts, std::vector<std::string>
 
 void ModPep::relation(const std::string& owner_user, const std::string& contact,
                       std::function<void(std::optional<Relation>)> fn) {
-  host().query("SELECT subscription, groups FROM mod_roster_items WHERE host = ? AND user = ? AND contact = ?",
-               {host().module_host(), owner_user, contact},
-               [fn = std::move(fn)](parley::Result<parley::Rows, std::string> rows) {
-                 if (!rows) return fn(std::nullopt);
-                 Relation rel;
-                 if (rows->size() > 0) {
-                   std::string sub(rows->at(0, 0).bytes().value_or(""));
-                   rel.subscribed_from = sub == "from" || sub == "both";
-                   rel.groups = decode_roster_groups(rows->at(0, 1).bytes().value_or(""));
-                 }
-                 fn(std::move(rel));
-               });
+  // The roster module's answer (events 27-28): never its storage.
+  asks_.ask_roster(owner_user, contact, [fn = std::move(fn)](auto roster) {
+    if (!roster) return fn(std::nullopt);
+    Relation rel;
+    for (const auto& item : *roster) {
+      rel.subscribed_from = item.subscription == "from" || item.subscription == "both";
+      rel.groups = item.groups;
+    }
+    fn(std::move(rel));
+  });
 }
 
 int64_t ModPep::next_seq() {

@@ -1,5 +1,5 @@
 // mod_presence: RFC 6121 §4, exchanging presence information, on top of the
-// subscriptions mod_roster keeps (its table mod_roster_items, read only).
+// subscriptions mod_roster keeps (asked through events 27-28, want='roster').
 //
 //   initial presence (§4.2, §4.3.1)   broadcast to subscribers (from/both), probe
 //                                     the contacts the user is subscribed to
@@ -63,7 +63,18 @@ parley::Result<void, std::string> ModPresence::start() {
   max_directed_ = static_cast<std::size_t>(cap);
   batch_ = static_cast<std::size_t>(batch);
   if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
+  if (!host().supports_keyval()) return parley::unexpected(std::string("this server has no keyval store"));
   loops_.init(host());
+  asks_.init(host(), "mod_presence");
+  // The last unavailable presences of a server that kept them in this
+  // module's table (before the keyval store, one table for every host, by
+  // bare JID): this host's moved over once, the table dropped once empty;
+  // reads and removals wait for it.
+  move_.start(host(), {parley::OldTables::Move{
+                          "mod_presence_last",
+                          "SELECT substr(jid, 1, instr(jid, '@') - 1), 'last', stamp || char(10) || xml "
+                          "FROM mod_presence_last WHERE instr(jid, '@') > 1 AND substr(jid, instr(jid, '@') + 1) = ?1",
+                          "DELETE FROM mod_presence_last WHERE substr(jid, instr(jid, '@') + 1) = ?1"}});
   tracked_ = parley::register_metric(host(), "sessions_tracked", PARLEY_METRIC_GAUGE,
                                      "sessions whose presence the module keeps (in their slots)");
   return {};
@@ -130,7 +141,7 @@ parley::Outcome ModPresence::on_broadcast(const parley::Event& ev) {
     if (s == nullptr) return parley::Outcome::pass;
     const bool initial = !s->available;
     s->available = true;
-    s->last = presence->clone();
+    s->last = compact_presence(*presence);
     if (initial) show_other_resources(bare, full);
     here().sequencer.submit(id, [this, presence, bare, full, initial, id](Sequencer::Done done) {
       load_roster(bare, [this, presence, bare, full, initial, id, done](std::optional<std::vector<Contact>> roster) {
@@ -148,7 +159,7 @@ parley::Outcome ModPresence::on_broadcast(const parley::Event& ev) {
   if (SessionPresence* s = slot(id)) {
     was_available = s->available;
     s->available = false;
-    s->last.reset();
+    std::string().swap(s->last);
     directed = s->directed.take();
   }
   if (was_available) remember_unavailable(bare, *presence);
@@ -165,13 +176,14 @@ void ModPresence::on_closed(const parley::Event& ev) {
   const bool available = s->available;
   std::set<std::string> directed = s->directed.take();
   s->available = false;
-  s->last.reset();
+  std::string().swap(s->last);
   if (!available && directed.empty()) return;
   auto presence = std::make_shared<parley::Element>(host().element("presence", ns_client));
   presence->set_attr("type", "unavailable");
   presence->set_attr("from", s->full);
-  if (available) remember_unavailable(s->bare, *presence);
-  send_unavailable(ev.session(), s->bare, presence, available, std::move(directed));
+  const std::string bare = parley::Jid::prepared(s->full).bare_str();
+  if (available) remember_unavailable(bare, *presence);
+  send_unavailable(ev.session(), bare, presence, available, std::move(directed));
 }
 
 // Probes to a local user (§4.3.2), to the bare JID or to a full one.
@@ -196,41 +208,36 @@ parley::Outcome ModPresence::on_presence_to_local(const parley::Event& ev) {
         nullptr);
     return parley::Outcome::handled;
   }
-  // On the writer, in order after every write queued before it: the account's
-  // last unavailable presence may have been written a moment ago (its
-  // broadcast can reach the prober first), and a reader thread could answer
-  // from the row before it (test_unavailable_on_clean_logout_carries_the_status_once
-  // got no status that way). A client's probe of an account without
-  // resources is rare; login probes are answered from their own query.
-  host().execute(
-      "SELECT (SELECT subscription FROM mod_roster_items WHERE host = ? AND user = ? AND contact = ?), "
-      "(SELECT xml FROM mod_presence_last WHERE jid = ?), (SELECT stamp FROM mod_presence_last WHERE jid = ?)",
-      {std::string(ev.host()), std::string(ev.user()), prober, user, user},
-      [this, user, prober, from, probe_id](parley::Result<parley::Rows, std::string> rows) {
-        if (!rows) {
-          host().error("reading the roster of " + user + " for a probe failed: " + rows.error());
-          return;
-        }
-        std::optional<std::string> subscription;
-        std::optional<LastUnavailable> last;
-        if (rows->size() > 0) {
-          subscription = rows->at(0, 0).text();
-          auto xml = rows->at(0, 1).text();
-          auto stamp = rows->at(0, 2).text();
-          if (xml && stamp) last = LastUnavailable{*xml, *stamp};
-        }
-        answer_probe(user, prober, from, probe_id, subscription, last);
-      });
+  // The prober's item, asked of the roster module (events 27-28: read after
+  // its last committed change, as the probe a subscription sends follows the
+  // commit); then the last unavailable presence from the keyval store, whose
+  // operations run in the order queued: it may have been written a moment
+  // ago (its broadcast can reach the prober first), and the get sees that
+  // put (a reader thread of before could answer from the row before it:
+  // test_unavailable_on_clean_logout_carries_the_status_once got no status
+  // that way).
+  asks_.ask_roster(ev.user(), prober, [this, user, local = std::string(ev.user()), prober, from, probe_id](auto roster) {
+    if (!roster) return host().error("reading the roster of " + user + " for a probe failed");
+    std::optional<std::string> subscription;
+    for (const auto& item : *roster)
+      if (item.jid == prober) subscription = item.subscription;
+    get_last(local, [this, user, prober, from, probe_id, subscription](std::optional<LastUnavailable> last) {
+      answer_probe(user, prober, from, probe_id, subscription, last);
+    });
+  });
   return parley::Outcome::handled;
 }
 
 // A removed account's last presence must not outlive it.
+// After the move of old rows (one moved later would bring it back).
 void ModPresence::on_user_removed(const parley::Event& ev) {
-  std::string jid = std::string(ev.user()) + "@" + std::string(ev.host());
-  host().execute("DELETE FROM mod_presence_last WHERE jid = ?", {jid},
-                 [this, jid](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) host().error("forgetting the last presence of " + jid + " failed: " + rows.error());
-                 });
+  std::string user(ev.user());
+  if (user.empty()) return;
+  move_.when_ready(host(), [this, user] {
+    host().keyval_remove_user(user, [this, user](parley::Result<parley::KeyvalResult, std::string> r) {
+      if (!r) host().error("forgetting the last presence of " + user + " failed: " + r.error());
+    });
+  });
 }
 
 }  // namespace mod_presence
@@ -243,8 +250,11 @@ PARLEY_MODULE(ModPresence, "mod_presence", "1.0.0", parley::depends("mod_roster"
               parley::hook<&ModPresence::on_presence_to_local>(PARLEY_EVENT_PRESENCE_TO_LOCAL),
               parley::hook<&ModPresence::on_closed>(PARLEY_EVENT_SESSION_CLOSED),
               parley::hook<&ModPresence::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModPresence::on_roster_answer>(PARLEY_EVENT_ADMIN_USER_ANSWER),
               parley::option("max_directed_presences", PARLEY_OPT_INT),
               parley::option("fanout_batch", PARLEY_OPT_INT),
               parley::option("fanout_batch_bytes", PARLEY_OPT_INT),
+              // Before the keyval store: moved there at start, the table
+              // dropped after (the step stays: versions never go back).
               parley::schema("CREATE TABLE mod_presence_last (jid TEXT PRIMARY KEY, xml TEXT NOT NULL, "
                              "stamp TEXT NOT NULL)"))

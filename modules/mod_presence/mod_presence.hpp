@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "parley/module.hpp"
+#include "parley/sdk/old_tables.hpp"
 #include "presence_logic.hpp"
 
 namespace mod_presence {
@@ -43,27 +44,39 @@ inline constexpr const char* ns_delay = "urn:xmpp:delay";
 
 class ModPresence;
 
-// What the module knows of one bound session: its slot, on its loop.
+// What the module knows of one bound session: its slot, on its loop. Every
+// bound session that sent presence keeps one for its whole life, so it is
+// kept small (issue 18, idle memory): the bare JID is derived from `full`
+// when needed, and the last presence is kept as the bytes it serializes to
+// (about a quarter of its element tree's heap), parsed again only when a
+// probe or a new resource asks for it (last_presence()).
 struct SessionPresence {
   ModPresence* self = nullptr;
   parley_session_id id = 0;
-  std::string bare;
   std::string full;
   bool available = false;
-  std::optional<parley::Element> last;  // the last broadcast presence while available
+  std::string last;  // the last broadcast presence while available, serialized; empty: none
   DirectedSet directed;
 };
 
-// The last unavailable presence of an account (§4.3.2), as stored.
+// The serialized form `last` keeps of a presence: the element's own bytes,
+// in a string no larger than they are.
+std::string compact_presence(const parley::ElementView& presence);
+
+// The last unavailable presence of an account (§4.3.2), as stored: in the
+// keyval store (issue 11), user the localpart, key "last", value
+// "STAMP\nXML" (a XEP-0082 stamp holds no newline).
 struct LastUnavailable {
   std::string xml;
   std::string stamp;
 };
+inline constexpr const char* last_key = "last";
+std::string encode_last(const LastUnavailable& last);
+std::optional<LastUnavailable> decode_last(std::string_view value);
 
-// One roster item with what a probe answer for that contact needs.
+// One roster item.
 struct Contact {
   RosterRow row;
-  std::optional<LastUnavailable> last;
 };
 
 using Shared = std::shared_ptr<parley::Element>;
@@ -80,6 +93,7 @@ class ModPresence : public parley::Module {
   void on_closed(const parley::Event& ev);
   parley::Outcome on_presence_to_local(const parley::Event& ev);
   void on_user_removed(const parley::Event& ev);
+  void on_roster_answer(const parley::Event& ev) { asks_.on_answer(ev); }
 
   // The slot's free function (on the session's loop).
   void forget(SessionPresence* s);
@@ -98,6 +112,14 @@ class ModPresence : public parley::Module {
   // ---- presence_fanout.cpp ----
   void show_other_resources(const std::string& bare, const std::string& full);
   void load_roster(const std::string& bare, std::function<void(std::optional<std::vector<Contact>>)> fn);
+  // The stored last unavailable presence of the account `user` (a localpart of
+  // this host): fn(nullopt) if none or if the store failed (logged).
+  void get_last(const std::string& user, std::function<void(std::optional<LastUnavailable>)> fn);
+  // The same for the accounts `users` (localparts of this host) in one keyval operation
+  // (ABI 1.8 keyval_get_many: 256 users per statement; a get each on an older host):
+  // fn(user -> presence) with those that have one; empty if the store failed (logged).
+  using LastByUser = std::unordered_map<std::string, LastUnavailable>;
+  void get_last_many(std::vector<std::string> users, std::function<void(LastByUser)> fn);
   void route_copy(const parley::Element& presence, const std::string& to);
   void in_batches(std::size_t n, std::function<void(std::size_t)> step, std::function<void()> done,
                   std::size_t from = 0);
@@ -129,6 +151,8 @@ class ModPresence : public parley::Module {
   std::size_t batch_ = 256;
   std::size_t batch_bytes_ = 256 * 1024;
   parley::PerLoop<LoopState> loops_;
+  parley::AccountQuery asks_;  // roster reads, answered by the roster module (events 27-28)
+  parley::OldTables move_;     // mod_presence_last of before the keyval store, moved at start
   parley::Metric tracked_;  // gauge: sessions with a slot of this module
 };
 

@@ -33,33 +33,79 @@ void ModPresence::show_other_resources(const std::string& bare, const std::strin
       nullptr);
 }
 
-// The user's roster with the last unavailable presence of each contact;
-// nullopt if it cannot be read (logged).
-void ModPresence::load_roster(const std::string& bare,
-                              std::function<void(std::optional<std::vector<Contact>>)> fn) {
+// The user's roster (asked of the roster module, events 27-28); nullopt if it
+// cannot be read (logged).
+void ModPresence::load_roster(const std::string& bare, std::function<void(std::optional<std::vector<Contact>>)> fn) {
   const parley::Jid account = parley::Jid::prepared(bare);
-  host().query(
-      "SELECT r.contact, r.subscription, l.xml, l.stamp FROM mod_roster_items r "
-      "LEFT JOIN mod_presence_last l ON l.jid = r.contact WHERE r.host = ? AND r.user = ?",
-      {account.domain(), account.local()},
-      [this, bare, fn = std::move(fn)](parley::Result<parley::Rows, std::string> rows) {
-        if (!rows) {
-          host().error("reading the roster of " + bare + " failed: " + rows.error());
-          fn(std::nullopt);
-          return;
+  asks_.ask_roster(account.local(), {}, [this, bare, fn = std::move(fn)](auto roster) {
+    if (!roster) {
+      host().error("reading the roster of " + bare + " failed (no roster module answered)");
+      return fn(std::nullopt);
+    }
+    auto contacts = std::make_shared<std::vector<Contact>>();
+    contacts->reserve(roster->size());
+    for (auto& item : *roster) {
+      if (item.jid.empty()) continue;
+      Contact c;
+      c.row.contact = std::move(item.jid);
+      c.row.subscription = std::move(item.subscription);
+      contacts->push_back(std::move(c));
+    }
+    fn(std::move(*contacts));
+  });
+}
+
+std::string encode_last(const LastUnavailable& last) { return last.stamp + "\n" + last.xml; }
+
+std::optional<LastUnavailable> decode_last(std::string_view value) {
+  const std::size_t cut = value.find('\n');
+  if (cut == std::string_view::npos) return std::nullopt;
+  return LastUnavailable{std::string(value.substr(cut + 1)), std::string(value.substr(0, cut))};
+}
+
+void ModPresence::get_last(const std::string& user, std::function<void(std::optional<LastUnavailable>)> fn) {
+  move_.when_ready(host(), [this, user, fn = std::move(fn)] {
+    bool sent = host().keyval_get(user, last_key, [this, user, fn](parley::Result<parley::KeyvalResult, std::string> r) {
+      // A failed read answers as if nothing were stored (a plain unavailable):
+      // the prober still learns the account is offline.
+      if (!r) host().error("reading the last presence of " + user + " failed: " + r.error());
+      fn(r && r->found() ? decode_last(r->value()) : std::nullopt);
+    });
+    if (!sent) fn(std::nullopt);
+  });
+}
+
+void ModPresence::get_last_many(std::vector<std::string> users, std::function<void(LastByUser)> fn) {
+  if (users.empty()) return fn({});
+  move_.when_ready(host(), [this, users = std::move(users), fn = std::move(fn)]() mutable {
+    if (!host().supports_keyval_get_many()) {
+      // An older host: one get each, answered together.
+      auto found = std::make_shared<LastByUser>();
+      auto left = std::make_shared<std::size_t>(users.size());
+      for (const std::string& user : users)
+        get_last(user, [found, left, fn, user](std::optional<LastUnavailable> last) {
+          if (last) found->emplace(user, std::move(*last));
+          if (--*left == 0) fn(std::move(*found));
+        });
+      return;
+    }
+    const std::size_t count = users.size();
+    bool sent = host().keyval_get_many(users, last_key, [this, count, fn](parley::Result<parley::MapResult, std::string> r) {
+      // A failed read answers as if nothing were stored (a plain unavailable each):
+      // the contact still shows as offline.
+      LastByUser found;
+      if (!r) {
+        host().error("reading the last presences of " + std::to_string(count) + " contacts failed: " + r.error());
+      } else {
+        for (std::size_t i = 0; i < r->size(); ++i) {
+          const parley::KeyvalItem item = r->at(i);
+          if (auto last = decode_last(item.value)) found.emplace(std::string(item.key), std::move(*last));
         }
-        std::vector<Contact> contacts;
-        for (std::size_t r = 0; r < rows->size(); ++r) {
-          Contact c;
-          c.row.contact = rows->at(r, 0).text().value_or("");
-          c.row.subscription = rows->at(r, 1).text().value_or("none");
-          auto xml = rows->at(r, 2).text();
-          auto stamp = rows->at(r, 3).text();
-          if (xml && stamp) c.last = LastUnavailable{*xml, *stamp};
-          if (!c.row.contact.empty()) contacts.push_back(std::move(c));
-        }
-        fn(std::move(contacts));
-      });
+      }
+      fn(std::move(found));
+    });
+    if (!sent) fn({});
+  });
 }
 
 void ModPresence::route_copy(const parley::Element& presence, const std::string& to) {
@@ -124,11 +170,17 @@ void ModPresence::probe_batches(std::string bare, std::string full, parley_sessi
                                 std::shared_ptr<const std::vector<Contact>> roster, std::size_t from,
                                 std::size_t count, std::function<void()> done) {
   struct Batch {
-    std::size_t left = 1;   // the sending loop's own share, so that nothing
-                            // completed early can move on before the batch is out
+    std::size_t left = 2;   // the sending loop's own share, so that nothing
+                            // completed early can move on before the batch is out,
+                            // and the stored presences' read
     bool gone = false;      // the session ended: no more answers to send
     std::size_t bytes = 0;  // of the answers sent
     std::size_t end = 0;    // where the next batch starts
+    std::size_t asking = 1;  // local contacts whose sessions are still asked, and
+                             // the loop below's own share
+    // The local contacts found with no available resource, in roster order:
+    // (bare JID, localpart).
+    std::vector<std::pair<std::string, std::string>> offline;
   };
   auto batch = std::make_shared<Batch>();
   batch->end = std::min(roster->size(), from + count);
@@ -155,6 +207,26 @@ void ModPresence::probe_batches(std::string bare, std::string full, parley_sessi
       batch->gone = true;
     }
   };
+  // Once every local contact of the batch has answered for its sessions: the
+  // stored last unavailable presences of those with no available resource, in
+  // one read (a statement per 256, not a round trip each: issue 11), each
+  // answered in roster order.
+  auto asked = [this, batch, answer, release]() {
+    if (--batch->asking != 0) return;
+    if (batch->offline.empty() || batch->gone) return release();
+    std::vector<std::string> users;
+    users.reserve(batch->offline.size());
+    for (const auto& [account, local] : batch->offline) users.push_back(local);
+    get_last_many(std::move(users), [this, batch, answer, release](LastByUser found) {
+      for (const auto& [account, local] : batch->offline) {
+        auto it = found.find(local);
+        answer(unavailable_answer(account, std::string(), it == found.end() ? std::nullopt
+                                                                             : std::optional<LastUnavailable>(it->second),
+                                  std::nullopt));
+      }
+      release();
+    });
+  };
   const std::string& domain = host().module_host();
   for (std::size_t i = from; i < batch->end && !batch->gone; ++i) {
     const Contact& c = (*roster)[i];
@@ -168,14 +240,17 @@ void ModPresence::probe_batches(std::string bare, std::string full, parley_sessi
       host().route(std::move(probe));
       continue;
     }
-    // For the new resource only (the others already know).
-    ++batch->left;
+    // For the new resource only (the others already know). A contact with no
+    // available resource is answered from its stored last unavailable
+    // presence, read only then (an online contact costs no read).
+    ++batch->asking;
     each_presence(c.row.contact, std::string(), answer,
-                  [this, answer, release, account = c.row.contact, last = c.last](std::size_t found) {
-                    if (found == 0) answer(unavailable_answer(account, std::string(), last, std::nullopt));
-                    release();
+                  [batch, asked, account = c.row.contact, local = std::string(contact.local())](std::size_t found) {
+                    if (found == 0) batch->offline.emplace_back(account, local);
+                    asked();
                   });
   }
+  asked();
   if (batch->left > 1) {
     --batch->left;  // the last answer or completion to come goes on
     return;
@@ -215,10 +290,15 @@ void ModPresence::remember_unavailable(const std::string& bare, const parley::El
   parley::Element copy = presence.clone();
   copy.remove_attr("to");
   std::string stamp = xmpp_stamp(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()));
-  host().execute("INSERT OR REPLACE INTO mod_presence_last (jid, xml, stamp) VALUES (?, ?, ?)",
-                 {bare, copy.serialize(), stamp}, [this, bare](parley::Result<parley::Rows, std::string> rows) {
-                   if (!rows) host().error("storing the last presence of " + bare + " failed: " + rows.error());
-                 });
+  const std::string user(parley::Jid::prepared(bare).local());
+  if (user.empty()) return;
+  // Not held for the move of old rows: those are put only where no value is
+  // (KeyvalMove), so this newer one is never overwritten by them.
+  bool sent = host().keyval_put(user, last_key, encode_last(LastUnavailable{copy.serialize(), stamp}),
+                                [this, bare](parley::Result<parley::KeyvalResult, std::string> r) {
+                                  if (!r) host().error("storing the last presence of " + bare + " failed: " + r.error());
+                                });
+  if (!sent) host().error("storing the last presence of " + bare + " failed: not queued");
 }
 
 // §4.3.2 for an account with no available resource: unavailable from the

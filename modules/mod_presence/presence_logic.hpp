@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -42,25 +43,43 @@ std::vector<std::string> probe_targets(const std::vector<RosterRow>& roster);
 
 // The entities a session's directed presence reached (§4.6): available adds,
 // unavailable removes. Kept as addressed (a full or a bare JID).
+// Held by every session's slot, and empty in almost all of them: the set is
+// made on the first recipient and freed when it empties (8 bytes per session
+// instead of an empty std::set's 48; issue 18).
 class DirectedSet {
  public:
-  void add(std::string_view jid) { jids_.emplace(jid); }
+  void add(std::string_view jid) {
+    if (!jids_) jids_ = std::make_unique<std::set<std::string>>();
+    jids_->emplace(jid);
+  }
   // Adds jid unless that would make the set larger than `cap`; false:
   // refused (a recipient already in the set is always fine).
   bool add_capped(std::string_view jid, std::size_t cap) {
-    if (jids_.size() >= cap && !contains(jid)) return false;
+    if (size() >= cap && !contains(jid)) return false;
     add(jid);
     return true;
   }
-  void remove(std::string_view jid) { jids_.erase(std::string(jid)); }
-  bool contains(std::string_view jid) const { return jids_.count(std::string(jid)) != 0; }
-  bool empty() const { return jids_.empty(); }
-  std::size_t size() const { return jids_.size(); }
-  const std::set<std::string>& jids() const { return jids_; }
-  std::set<std::string> take() { return std::exchange(jids_, {}); }
+  void remove(std::string_view jid) {
+    if (!jids_) return;
+    jids_->erase(std::string(jid));
+    if (jids_->empty()) jids_.reset();
+  }
+  bool contains(std::string_view jid) const { return jids_ && jids_->count(std::string(jid)) != 0; }
+  bool empty() const { return !jids_ || jids_->empty(); }
+  std::size_t size() const { return jids_ ? jids_->size() : 0; }
+  const std::set<std::string>& jids() const {
+    static const std::set<std::string> none;
+    return jids_ ? *jids_ : none;
+  }
+  std::set<std::string> take() {
+    std::set<std::string> out;
+    if (jids_) out = std::move(*jids_);
+    jids_.reset();
+    return out;
+  }
 
  private:
-  std::set<std::string> jids_;
+  std::unique_ptr<std::set<std::string>> jids_;
 };
 
 // Who gets a session's unavailable presence (§4.5.2): every subscriber (bare

@@ -34,13 +34,18 @@ SessionPresence* ModPresence::slot(parley_session_id id, std::string_view full) 
   fresh->self = this;
   fresh->id = id;
   fresh->full = std::string(full);
-  fresh->bare = parley::Jid::prepared(full).bare_str();
   SessionPresence* raw = fresh.get();
   if (!host().session_set_data(id, raw, &free_presence)) return nullptr;  // not on this loop
   fresh.release();
   here().sessions[id] = raw;
   tracked_.add(1);
   return raw;
+}
+
+std::string compact_presence(const parley::ElementView& presence) {
+  std::string bytes = presence.serialize();
+  bytes.shrink_to_fit();  // kept for the session's life: no slack from the sink's growth
+  return bytes;
 }
 
 // The host frees a slot on its session's loop: when the session ends, and
@@ -80,8 +85,8 @@ void ModPresence::each_presence(const std::string& bare, const std::string& exce
   for (parley_session_id id : ids) {
     const bool posted = parley::post_to_session(host(), id, [this, id, here_loop, finish] {
       std::shared_ptr<parley::Element> copy;
-      if (SessionPresence* s = slot(id); s != nullptr && s->available && s->last)
-        copy = std::make_shared<parley::Element>(s->last->clone());
+      if (SessionPresence* s = slot(id); s != nullptr && s->available && !s->last.empty())
+        if (auto parsed = host().parse(s->last)) copy = std::make_shared<parley::Element>(std::move(*parsed));
       if (!parley::post(host(), here_loop, [finish, copy] { finish(copy); })) finish(nullptr);
     });
     if (!posted) finish(nullptr);  // the session is gone
@@ -98,7 +103,7 @@ parley::Result<std::string, std::string> ModPresence::save_state() {
       fields.push_back(std::to_string(id));
       fields.push_back(s->full);
       fields.push_back(s->available ? "1" : "0");
-      fields.push_back(s->last ? s->last->serialize() : std::string());
+      fields.push_back(s->last);
       fields.push_back(std::to_string(s->directed.size()));
       for (const std::string& jid : s->directed.jids()) fields.push_back(jid);
     }
@@ -143,7 +148,7 @@ parley::Result<void, std::string> ModPresence::restore_state(std::string_view by
       if (s == nullptr) return;
       s->available = saved->available;
       if (!saved->last.empty())
-        if (auto parsed = host().parse(saved->last)) s->last = std::move(*parsed);
+        if (auto parsed = host().parse(saved->last)) s->last = compact_presence(*parsed);
       for (const std::string& jid : saved->directed) s->directed.add(jid);
     });
   }

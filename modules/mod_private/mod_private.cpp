@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "parley/module.hpp"
+#include "parley/sdk/old_tables.hpp"
 #include "private_export.hpp"
 
 namespace {
@@ -50,9 +51,10 @@ class ModPrivate : public parley::Module {
     if (max_bytes_ < 1024) return parley::unexpected(std::string("max_bytes_per_user must be at least 1024"));
     if (!host().supports_keyval()) return parley::unexpected(std::string("this server has no keyval store"));
     // The data of a server that kept it in this module's own table (before the keyval
-    // store): moved over once; requests wait for it (KeyvalMove).
-    move_.start(host(), "SELECT user, ns, xml FROM mod_private_items WHERE host = ?", {host().module_host()},
-                "DELETE FROM mod_private_items WHERE host = ?", {host().module_host()});
+    // store): moved over once, the table dropped once empty; requests wait for it.
+    move_.start(host(), {parley::OldTables::Move{"mod_private_items",
+                                                 "SELECT user, ns, xml FROM mod_private_items WHERE host = ?1",
+                                                 "DELETE FROM mod_private_items WHERE host = ?1"}});
     return {};
   }
 
@@ -193,7 +195,7 @@ class ModPrivate : public parley::Module {
     if (!sent) host().bounce(*iq, "internal-server-error");
   }
 
-  parley::KeyvalMove move_;
+  parley::OldTables move_;
 };
 
 }  // namespace
@@ -206,6 +208,6 @@ PARLEY_MODULE(ModPrivate, "mod_private", "1.0.0",
               parley::option("max_bytes_per_user", PARLEY_OPT_INT),
               parley::disco_feature(ns_private),
               // The data before the keyval store: kept so that a server that has rows in
-              // it gets them moved (KeyvalMove in start()); empty after that.
+              // it gets them moved (OldTables in start()), then dropped.
               parley::schema("CREATE TABLE mod_private_items (host TEXT NOT NULL, user TEXT NOT NULL, "
                              "ns TEXT NOT NULL, xml TEXT NOT NULL, PRIMARY KEY (host, user, ns))"))

@@ -416,7 +416,7 @@ PARLEY_MODULE(ModPubsub, "mod_pubsub", "1.0.0",
               parley::option("admins_own_nodes", PARLEY_OPT_BOOL),
               parley::option("max_cache_bytes", PARLEY_OPT_INT),
               // The tables before the map store: kept so that a server that has rows in them
-              // gets them moved (KeyvalMove in start()); empty after that.
+              // gets them moved (OldTables in start()), then dropped.
               parley::schema("CREATE TABLE mod_pubsub_nodes (service TEXT NOT NULL, node TEXT NOT NULL, "
                              "creator TEXT NOT NULL, config TEXT NOT NULL, PRIMARY KEY (service, node))"),
               parley::schema("CREATE TABLE mod_pubsub_affiliations (service TEXT NOT NULL, node TEXT NOT NULL, "

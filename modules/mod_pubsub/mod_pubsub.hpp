@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "parley/module.hpp"
+#include "parley/sdk/old_tables.hpp"
 #include "pubsub_logic.hpp"
 #include "pubsub_xml.hpp"
 
@@ -142,7 +143,7 @@ class ModPubsub : public parley::Module {
 
   // pubsub_store.cpp: the tables, loading, writes, the items in memory.
   void start_moves();
-  void load(std::size_t move = 0);  // on loop 0, after the moves (their index)
+  void load();  // on loop 0, after the moves
   void load_items(Node& n);
   void items_loaded(const std::string& node, parley::Result<parley::MapResult, std::string> map);
   void account(Node& n);                  // n.bytes (and the loop's) after a change of its items
@@ -170,11 +171,8 @@ class ModPubsub : public parley::Module {
   std::unique_ptr<std::atomic<uint32_t>[]> created_{new std::atomic<uint32_t>[created_buckets]()};
   parley::PerLoop<LoopNodes> loops_state_;
   // The module's tables before the map store (nodes, affiliations,
-  // subscriptions, items), moved once at start.
-  std::array<parley::KeyvalMove, 4> moves_{parley::KeyvalMove(parley::KeyvalMove::Target::map),
-                                           parley::KeyvalMove(parley::KeyvalMove::Target::map),
-                                           parley::KeyvalMove(parley::KeyvalMove::Target::map),
-                                           parley::KeyvalMove(parley::KeyvalMove::Target::map)};
+  // subscriptions, items), moved once at start, each dropped once empty.
+  parley::OldTables moves_;
 };
 
 }  // namespace parley::mod_pubsub

@@ -46,23 +46,30 @@ parley::Host::MapFn ModPubsub::log_error(std::string what) {
 
 void ModPubsub::start_moves() {
   const std::string s = domain_;
-  moves_[0].start(host(), "SELECT char(31) || 'nodes', node, creator || char(10) || config FROM mod_pubsub_nodes "
-                  "WHERE service = ?", {s}, "DELETE FROM mod_pubsub_nodes WHERE service = ?", {s});
-  moves_[1].start(host(), "SELECT 'm' || char(31) || node, 'a' || char(31) || jid, affiliation "
-                  "FROM mod_pubsub_affiliations WHERE service = ?", {s},
-                  "DELETE FROM mod_pubsub_affiliations WHERE service = ?", {s});
-  moves_[2].start(host(), "SELECT 'm' || char(31) || node, 's' || char(31) || jid, subid || char(10) || state || "
-                  "char(10) || options FROM mod_pubsub_subscriptions WHERE service = ?", {s},
-                  "DELETE FROM mod_pubsub_subscriptions WHERE service = ?", {s});
-  moves_[3].start(host(), "SELECT 'i' || char(31) || node, item_id, seq || char(10) || publisher || char(10) || "
-                  "payload FROM mod_pubsub_items WHERE service = ? ORDER BY seq", {s},
-                  "DELETE FROM mod_pubsub_items WHERE service = ?", {s});
+  constexpr auto map = parley::KeyvalMove::Target::map;
+  using Move = parley::OldTables::Move;
+  moves_.start(host(), {Move{"mod_pubsub_nodes",
+                             "SELECT char(31) || 'nodes', node, creator || char(10) || config FROM mod_pubsub_nodes "
+                             "WHERE service = ?1",
+                             "DELETE FROM mod_pubsub_nodes WHERE service = ?1", map, s},
+                        Move{"mod_pubsub_affiliations",
+                             "SELECT 'm' || char(31) || node, 'a' || char(31) || jid, affiliation "
+                             "FROM mod_pubsub_affiliations WHERE service = ?1",
+                             "DELETE FROM mod_pubsub_affiliations WHERE service = ?1", map, s},
+                        Move{"mod_pubsub_subscriptions",
+                             "SELECT 'm' || char(31) || node, 's' || char(31) || jid, subid || char(10) || state || "
+                             "char(10) || options FROM mod_pubsub_subscriptions WHERE service = ?1",
+                             "DELETE FROM mod_pubsub_subscriptions WHERE service = ?1", map, s},
+                        Move{"mod_pubsub_items",
+                             "SELECT 'i' || char(31) || node, item_id, seq || char(10) || publisher || char(10) || "
+                             "payload FROM mod_pubsub_items WHERE service = ?1 ORDER BY seq",
+                             "DELETE FROM mod_pubsub_items WHERE service = ?1", map, s}});
 }
 
 // On loop 0, once the old tables are moved: the index, then each node's
 // members (in parallel), then every loop gets its nodes.
-void ModPubsub::load(std::size_t move) {
-  if (move < moves_.size()) return moves_[move].when_ready(host(), [this, move] { load(move + 1); });
+void ModPubsub::load() {
+  if (!moves_.ready()) return moves_.when_ready(host(), [this] { load(); });
   auto failed = [this](const std::string& what, const std::string& error) {
     host().error("cannot read the " + what + ": " + error);
     finish_load(std::make_shared<std::map<std::string, Node>>());

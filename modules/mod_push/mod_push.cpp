@@ -129,7 +129,7 @@ class ModPush : public parley::Module {
     }
     if (!host().supports(PARLEY_HOST_ENTRY_END(map_clear)))
       return parley::unexpected(std::string("mod_push needs a host with the typed map store (map_get)"));
-    registrations_.start(host(), domain_);
+    registrations_.start(host());
     return {};
   }
 
@@ -571,7 +571,7 @@ PARLEY_MODULE(ModPush, "mod_push", "1.0.0",
               parley::hook<&ModPush::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModPush::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
               // The registrations of before the typed stores: moved into the
-              // map store at start (registrations.hpp); empty after that.
+              // map store at start (registrations.hpp), the table dropped after.
               parley::schema("CREATE TABLE mod_push_registrations (host TEXT NOT NULL, user TEXT NOT NULL, "
                              "jid TEXT NOT NULL, node TEXT NOT NULL, options TEXT NOT NULL, "
                              "PRIMARY KEY (host, user, jid, node))"))

@@ -17,12 +17,15 @@ std::optional<Registration> registration_from(std::string_view key, std::string_
   return Registration{std::string(key.substr(0, cut)), std::string(key.substr(cut + 1)), std::string(value)};
 }
 
-void Registrations::start(Host& host, const std::string& domain) {
+void Registrations::start(Host& host) {
   host_ = &host;
   // The table of before (a module's own SQL runs on the SQLite file whatever
-  // the storage backend); the newline inside the literal is the key's separator.
-  move_.start(host, "SELECT user, jid || '\n' || node, options FROM mod_push_registrations WHERE host = ?", {domain},
-              "DELETE FROM mod_push_registrations WHERE host = ?", {domain});
+  // the storage backend); the newline inside the literal is the key's
+  // separator. Dropped once empty (OldTables).
+  move_.start(host, {OldTables::Move{"mod_push_registrations",
+                                     "SELECT user, jid || '\n' || node, options FROM mod_push_registrations "
+                                     "WHERE host = ?1",
+                                     "DELETE FROM mod_push_registrations WHERE host = ?1", KeyvalMove::Target::map}});
 }
 
 void Registrations::list(const std::string& user, ListFn done) {

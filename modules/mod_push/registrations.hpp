@@ -4,7 +4,7 @@
 // "SERVICE\nNODE" (no JID holds a control character, RFC 7622), value the
 // serialized form ("" for none). The module's own table of before
 // (mod_push_registrations) is moved over once, at the first start that finds
-// rows in it; every operation waits for that move (KeyvalMove).
+// rows in it, then dropped; every operation waits for that move (OldTables).
 //
 // Completions run on the loop that asked, as the store's do.
 #pragma once
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "parley/module.hpp"
+#include "parley/sdk/old_tables.hpp"
 
 namespace parley::push {
 
@@ -40,7 +41,7 @@ class Registrations {
   using PutFn = std::function<void(std::string)>;
 
   // From the module's start().
-  void start(Host& host, const std::string& domain);
+  void start(Host& host);
 
   // The user's registrations, in service and node order.
   void list(const std::string& user, ListFn done);
@@ -57,7 +58,7 @@ class Registrations {
 
  private:
   Host* host_ = nullptr;
-  KeyvalMove move_{KeyvalMove::Target::map};
+  OldTables move_;
 };
 
 }  // namespace parley::push

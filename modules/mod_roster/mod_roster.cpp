@@ -22,9 +22,14 @@
 //   push_batch, push_batch_bytes  pending requests pushed at once at login
 //                    (default 16 and 65536 bytes, at least one request): the
 //                    next batch when the connection wrote the last one
+//   max_removal_records  removals remembered for versioned gets (default
+//                    200): past it the oldest are dropped, and a client whose
+//                    cached version is older than the dropped ones gets the
+//                    whole roster (RFC 6121 2.6.3 allows it at any time)
 // See docs/modules/mod_roster.md for why these conditions.
 #include "mod_roster.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -37,9 +42,6 @@ void free_slot(void* p) {
   slot->self->forget_session(slot->id);
   delete slot;
 }
-
-bool flag(const parley::Cell& cell) { return cell.integer().value_or(0) != 0; }
-std::string text(const parley::Cell& cell) { return std::string(cell.bytes().value_or("")); }
 
 }  // namespace
 
@@ -79,9 +81,33 @@ parley::Result<void, std::string> ModRoster::start() {
   const int64_t batch_bytes = host().option_int("push_batch_bytes").value_or(64 * 1024);
   if (batch_bytes < 1) return parley::unexpected(std::string("push_batch_bytes must be at least 1"));
   push_batch_bytes_ = static_cast<std::size_t>(batch_bytes);
+  max_removal_records_ = host().option_int("max_removal_records").value_or(200);
+  if (max_removal_records_ < 1) return parley::unexpected(std::string("max_removal_records must be at least 1"));
   can_hold_ = host().supports_1_1();
   if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
+  if (!host().supports_map()) return parley::unexpected(std::string("this server has no map store"));
   loops_.init(host());
+  // The rosters of a server that kept them in this module's SQLite tables
+  // (before the map store): moved once, into the values roster_codec.hpp
+  // describes (built by the SELECTs), the tables dropped once empty; roster work
+  // waits until all three are. (The removal records' SELECT reads mod_roster_items:
+  // both tables were created by one step, and each goes only when empty.)
+  constexpr auto map = parley::KeyvalMove::Target::map;
+  move_.start(host(), {parley::OldTables::Move{"mod_roster_items",
+                                               "SELECT user, 'i/' || contact, CAST(ver AS TEXT) || ' ' || subscription || "
+                                               "' ' || CAST(ask AS TEXT) || ' ' || CAST(approved AS TEXT) || ' ' || "
+                                               "COALESCE(CAST(LENGTH(CAST(name AS BLOB)) AS TEXT) || ':' || name, '-') || "
+                                               "groups FROM mod_roster_items WHERE host = ?1 ORDER BY user, ver, contact",
+                                               "DELETE FROM mod_roster_items WHERE host = ?1", map},
+                       parley::OldTables::Move{"mod_roster_pending",
+                                               "SELECT user, 'p/' || contact, stanza FROM mod_roster_pending WHERE host = ?1",
+                                               "DELETE FROM mod_roster_pending WHERE host = ?1", map},
+                       parley::OldTables::Move{"mod_roster_removed",
+                                               "SELECT user, 'i/' || contact, CAST(ver AS TEXT) || ' remove' FROM "
+                                               "mod_roster_removed r WHERE host = ?1 AND NOT EXISTS (SELECT 1 FROM "
+                                               "mod_roster_items i WHERE i.host = r.host AND i.user = r.user AND "
+                                               "i.contact = r.contact)",
+                                               "DELETE FROM mod_roster_removed WHERE host = ?1", map}});
   work_waited_ = parley::register_metric(host(), "work_waited", PARLEY_METRIC_COUNTER,
                                          "roster work queued behind earlier work of the same user");
   work_posted_ = parley::register_metric(host(), "work_posted", PARLEY_METRIC_COUNTER,
@@ -144,6 +170,9 @@ void ModRoster::exclusive(const std::string& owner, Work work) {
 }
 
 void ModRoster::run_head(const std::string& owner) {
+  // The head keeps its place while the old tables are being moved (only
+  // after a start on a server that had them): the user's order holds.
+  if (!moved()) return when_moved([this, owner] { run_head(owner); });
   Work work = here().lines.take_head(owner);
   if (work) work(std::make_shared<Turn>(this, owner));
 }
@@ -163,93 +192,93 @@ void ModRoster::leave_line(const std::string& user) {
 
 // ---- storage ---------------------------------------------------------------------
 
-void ModRoster::load_contact(const std::string& user, const std::string& contact,
-                             std::function<void(std::optional<ContactState>)> done) {
-  // One statement, so that the item, the pending request and the version
-  // are read from the same snapshot.
-  static constexpr const char* sql =
-      "SELECT (SELECT COALESCE(MAX(v), 0) FROM (SELECT ver AS v FROM mod_roster_items WHERE host = ?1 AND user = ?2 "
-      "UNION ALL SELECT ver AS v FROM mod_roster_removed WHERE host = ?1 AND user = ?2)), "
-      "(SELECT COUNT(*) FROM mod_roster_items WHERE host = ?1 AND user = ?2), "
-      "(SELECT COUNT(*) FROM mod_roster_pending WHERE host = ?1 AND user = ?2 AND contact = ?3), "
-      "i.subscription, i.ask, i.approved, i.name, i.groups, i.ver, "
-      // item_cost (roster_item.hpp) over the stored rows, in bytes.
-      "(SELECT COALESCE(SUM(LENGTH(CAST(contact AS BLOB)) + COALESCE(LENGTH(CAST(name AS BLOB)), 0) + "
-      "LENGTH(CAST(groups AS BLOB)) + 64), 0) FROM mod_roster_items WHERE host = ?1 AND user = ?2), "
-      "(SELECT COUNT(*) FROM mod_roster_pending WHERE host = ?1 AND user = ?2) "
-      "FROM (SELECT 1) AS one LEFT JOIN mod_roster_items AS i ON i.host = ?1 AND i.user = ?2 AND i.contact = ?3";
-  static_assert(item_overhead_bytes == 64, "the SQL above adds item_overhead_bytes per item");
-  host().query(sql, {domain_, user, contact},
-               [this, contact, done = std::move(done)](parley::Result<parley::Rows, std::string> rows) {
-                 if (!rows || rows->size() != 1) {
-                   host().error("reading a roster item failed: " + (rows ? std::string("no row") : rows.error()));
-                   return done(std::nullopt);
-                 }
-                 ContactState cs;
-                 cs.current_ver = rows->at(0, 0).integer().value_or(0);
-                 cs.roster_size = rows->at(0, 1).integer().value_or(0);
-                 cs.item.jid = contact;
-                 cs.item.state.pending_in = flag(rows->at(0, 2));
-                 if (!rows->at(0, 3).is_null()) {
-                   cs.in_roster = true;
-                   cs.item.state.sub = parse_subscription(text(rows->at(0, 3))).value_or(Subscription::none);
-                   cs.item.state.pending_out = flag(rows->at(0, 4));
-                   cs.item.state.approved = flag(rows->at(0, 5));
-                   if (!rows->at(0, 6).is_null()) cs.item.name = text(rows->at(0, 6));
-                   cs.item.groups = decode_groups(text(rows->at(0, 7)));
-                   cs.item.ver = rows->at(0, 8).integer().value_or(0);
-                 }
-                 cs.roster_bytes = rows->at(0, 9).integer().value_or(0);
-                 cs.pending_count = rows->at(0, 10).integer().value_or(0);
-                 done(std::move(cs));
-               });
+void ModRoster::load_roster(const std::string& user, std::function<void(std::optional<StoredRoster>)> done) {
+  auto shared = std::make_shared<std::function<void(std::optional<StoredRoster>)>>(std::move(done));
+  const bool sent = host().map_get(user, [this, user, shared](parley::Result<parley::MapResult, std::string> map) {
+    if (!map) {
+      host().error("reading the roster of " + user + " failed: " + map.error());
+      return (*shared)(std::nullopt);
+    }
+    StoredRoster roster;
+    for (std::size_t i = 0; i < map->size(); ++i) {
+      const parley::KeyvalItem item = map->at(i);
+      if (!add_map_item(roster, item.key, item.value))
+        host().warn("a damaged roster entry of " + user + " is ignored: " + std::string(item.key));
+    }
+    (*shared)(std::move(roster));
+  });
+  if (!sent) {
+    host().error("reading the roster of " + user + " was refused by the map store");
+    (*shared)(std::nullopt);
+  }
 }
 
-void ModRoster::write_all(std::vector<Stmt> stmts, std::function<void(bool)> done) {
-  if (stmts.empty()) {
-    done(true);
-    return;
-  }
+void ModRoster::load_contact(const std::string& user, const std::string& contact,
+                             std::function<void(std::optional<ContactState>)> done) {
+  // One read of the map: the item, the pending request and the version come
+  // from the same snapshot (the user's line keeps writes out meanwhile).
+  load_roster(user, [contact, done = std::move(done)](std::optional<StoredRoster> roster) {
+    if (!roster) return done(std::nullopt);
+    ContactState cs;
+    cs.current_ver = roster->version();
+    cs.roster_size = static_cast<int64_t>(roster->items.size());
+    cs.roster_bytes = roster->bytes();
+    cs.pending_count = static_cast<int64_t>(roster->pending.size());
+    cs.item.jid = contact;
+    if (const RosterItem* item = roster->find(contact)) {
+      cs.in_roster = true;
+      cs.item = *item;
+    }
+    cs.item.state.pending_in = roster->has_pending(contact);
+    done(std::move(cs));
+  });
+}
+
+void ModRoster::apply(const std::string& user, Change change, std::function<void(bool)> done) {
+  if (change.empty()) return done(true);
   struct Progress {
-    std::size_t left;
+    int left = 0;
     bool ok = true;
     std::function<void(bool)> done;
   };
-  auto progress = std::make_shared<Progress>(Progress{stmts.size(), true, std::move(done)});
-  // The single writer runs them in this order; the last callback closes.
-  for (const Stmt& s : stmts) {
-    std::vector<parley::Value> values;
-    values.reserve(s.params.size());
-    for (const Param& p : s.params) {
-      if (p.kind == Param::Kind::integer) values.emplace_back(p.integer);
-      else if (p.kind == Param::Kind::text) values.emplace_back(std::string_view(p.text));
-      else values.emplace_back(nullptr);
+  auto progress = std::make_shared<Progress>();
+  progress->done = std::move(done);
+  auto landed = [this, progress, user](parley::Result<parley::MapResult, std::string> r) {
+    if (!r) {
+      host().error("writing the roster of " + user + " failed: " + r.error());
+      progress->ok = false;
     }
-    host().storage_call(s.sql, values.data(), values.size(), true,
-                        [this, progress](parley::Result<parley::Rows, std::string> rows) {
-                          if (!rows) {
-                            host().error("roster write failed: " + rows.error());
-                            progress->ok = false;
-                          }
-                          if (--progress->left == 0) progress->done(progress->ok);
-                        });
+    if (--progress->left == 0) progress->done(progress->ok);
+  };
+  // The store runs a module's operations in the order they were made.
+  if (!change.put.empty()) {
+    std::vector<parley::KeyvalItem> items;
+    items.reserve(change.put.size());
+    for (const auto& [k, v] : change.put) items.push_back(parley::KeyvalItem{k, v});
+    ++progress->left;
+    if (!host().map_put(user, items, 0, landed)) {
+      --progress->left;
+      progress->ok = false;
+    }
   }
+  if (!change.remove.empty()) {
+    ++progress->left;
+    if (!host().map_remove(user, change.remove, landed)) {
+      --progress->left;
+      progress->ok = false;
+    }
+  }
+  if (progress->left == 0) progress->done(false);
 }
 
-Stmt ModRoster::upsert_item(const std::string& user, const RosterItem& item) const {
-  return Stmt{"INSERT OR REPLACE INTO mod_roster_items (host, user, contact, subscription, ask, approved, name, "
-              "groups, ver) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-              {domain_, user, item.jid, std::string(subscription_name(item.state.sub)), item.state.pending_out ? 1 : 0,
-               item.state.approved ? 1 : 0, item.name ? Param(*item.name) : Param(nullptr),
-               encode_groups(item.groups), item.ver}};
-}
-
-Stmt ModRoster::delete_tombstone(const std::string& user, const std::string& contact) const {
-  return Stmt{"DELETE FROM mod_roster_removed WHERE host = ? AND user = ? AND contact = ?", {domain_, user, contact}};
-}
-
-Stmt ModRoster::delete_pending(const std::string& user, const std::string& contact) const {
-  return Stmt{"DELETE FROM mod_roster_pending WHERE host = ? AND user = ? AND contact = ?", {domain_, user, contact}};
+parley::Element ModRoster::roster_query(const StoredRoster& roster, std::string_view only_contact) const {
+  parley::Element query = host().element("query", ns_roster);
+  std::vector<const RosterItem*> items;
+  for (const RosterItem& i : roster.items)
+    if (only_contact.empty() || i.jid == only_contact) items.push_back(&i);
+  std::sort(items.begin(), items.end(), [](const RosterItem* a, const RosterItem* b) { return a->jid < b->jid; });
+  for (const RosterItem* i : items) query.add_child(item_element(*i));
+  return query;
 }
 
 // ---- items and pushes -------------------------------------------------------------
@@ -351,31 +380,23 @@ void ModRoster::on_user_removed(const parley::Event& event) {
     // ejabberd's courtesy, which keeps the contacts' rosters true: whoever
     // the account was subscribed to is told it unsubscribed, whoever was
     // subscribed to it (or asked to be) that the subscription is cancelled.
-    host().query(
-        "SELECT contact, subscription, ask, 0 FROM mod_roster_items WHERE host = ?1 AND user = ?2 "
-        "UNION ALL SELECT contact, 'none', 0, 1 FROM mod_roster_pending WHERE host = ?1 AND user = ?2",
-        {domain_, user}, [this, turn, user](parley::Result<parley::Rows, std::string> rows) {
-          std::vector<std::pair<std::string, std::string>> notices;  // (type, contact)
-          if (!rows) {
-            host().error("reading the roster of removed account " + user + " failed: " + rows.error());
-          } else {
-            for (std::size_t r = 0; r < rows->size(); ++r) {
-              std::string contact = text(rows->at(r, 0));
-              auto sub = parse_subscription(text(rows->at(r, 1))).value_or(Subscription::none);
-              if (has_to(sub) || flag(rows->at(r, 2))) notices.emplace_back("unsubscribe", contact);
-              if (has_from(sub) || flag(rows->at(r, 3))) notices.emplace_back("unsubscribed", contact);
-            }
-          }
-          std::vector<Stmt> stmts;
-          for (const char* table : {"mod_roster_items", "mod_roster_pending", "mod_roster_removed"})
-            stmts.push_back(
-                Stmt{std::string("DELETE FROM ") + table + " WHERE host = ? AND user = ?", {domain_, user}});
-          write_all(std::move(stmts), [this, turn, user, notices](bool ok) {
-            if (!ok) host().error("removing the roster of " + user + " failed");
-            const std::string bare = bare_of(user);
-            for (const auto& [type, contact] : notices) route_presence(type, bare, contact);
-          });
-        });
+    load_roster(user, [this, turn, user](std::optional<StoredRoster> roster) {
+      std::vector<std::pair<std::string, std::string>> notices;  // (type, contact)
+      if (roster) {
+        for (const RosterItem& i : roster->items) {
+          if (has_to(i.state.sub) || i.state.pending_out) notices.emplace_back("unsubscribe", i.jid);
+          if (has_from(i.state.sub)) notices.emplace_back("unsubscribed", i.jid);
+        }
+        for (const auto& p : roster->pending)
+          if (!roster->find(p.first)) notices.emplace_back("unsubscribed", p.first);
+      }
+      const bool sent = host().map_clear(user, [this, turn, user, notices](parley::Result<parley::MapResult, std::string> r) {
+        if (!r) host().error("removing the roster of " + user + " failed: " + r.error());
+        const std::string bare = bare_of(user);
+        for (const auto& [type, contact] : notices) route_presence(type, bare, contact);
+      });
+      if (!sent) host().error("removing the roster of " + user + " was refused by the map store");
+    });
   });
 }
 
@@ -386,11 +407,8 @@ void ModRoster::on_user_registered(const parley::Event& event) {
   // users exist (see the module's report), so they may have been kept.
   std::string user(event.user());
   exclusive(bare_of(user), [this, user](TurnPtr turn) {
-    std::vector<Stmt> stmts;
-    for (const char* table : {"mod_roster_items", "mod_roster_pending", "mod_roster_removed"})
-      stmts.push_back(Stmt{std::string("DELETE FROM ") + table + " WHERE host = ? AND user = ?", {domain_, user}});
-    write_all(std::move(stmts), [this, turn, user](bool ok) {
-      if (!ok) host().error("clearing old roster rows of new account " + user + " failed");
+    host().map_clear(user, [this, turn, user](parley::Result<parley::MapResult, std::string> r) {
+      if (!r) host().error("clearing old roster entries of new account " + user + " failed: " + r.error());
     });
   });
 }
@@ -406,7 +424,7 @@ PARLEY_MODULE(
     parley::option("max_groups_per_item", PARLEY_OPT_INT), parley::option("max_roster_bytes", PARLEY_OPT_INT),
     parley::option("max_pending_requests", PARLEY_OPT_INT),
     parley::option("max_pending_request_bytes", PARLEY_OPT_INT), parley::option("push_batch", PARLEY_OPT_INT),
-    parley::option("push_batch_bytes", PARLEY_OPT_INT),
+    parley::option("push_batch_bytes", PARLEY_OPT_INT), parley::option("max_removal_records", PARLEY_OPT_INT),
     parley::iq_handler<&ModRoster::on_roster_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET,
                                                  mod_roster::ns_roster),
     parley::hook<&ModRoster::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 40),
@@ -423,6 +441,8 @@ PARLEY_MODULE(
     // XEP-0237 allows a server to do at any time.
     parley::session_feature("<ver xmlns='urn:xmpp:features:rosterver'/>"),
     parley::session_feature("<sub xmlns='urn:xmpp:features:pre-approval'/>"),
+    // The rosters before the map store: kept so that a server that has rows in
+    // them gets them moved (OldTables in start()), then dropped.
     parley::schema("CREATE TABLE mod_roster_items (host TEXT NOT NULL, user TEXT NOT NULL, contact TEXT NOT NULL, "
                    "subscription TEXT NOT NULL DEFAULT 'none', ask INTEGER NOT NULL DEFAULT 0, "
                    "approved INTEGER NOT NULL DEFAULT 0, name TEXT, groups TEXT NOT NULL DEFAULT '', "

@@ -2,17 +2,14 @@
 // (start, storage, queue, pushes, sessions), roster_iq.cpp (jabber:iq:roster
 // get/set, RFC 6121 2 and 2.6) and subscriptions.cpp (RFC 6121 3).
 //
-// Tables (other modules read mod_roster_items; its columns host, user,
-// contact, subscription are a contract):
-//   mod_roster_items    exactly the user's roster: one row per item, with
-//                       ask (Pending Out), approved (pre-approval), name,
-//                       groups and the roster version that last changed it
-//   mod_roster_pending  subscription requests the user has not answered
-//                       (Pending In), with the original stanza, whether or
-//                       not the contact is in the roster (RFC 6121 3.1.3:
-//                       a request alone does not create an item)
-//   mod_roster_removed  removed items and the version that removed them, so
-//                       that a versioned roster get can push the removals
+// Storage (issue 11): one map per account in the host's map store (either
+// backend; roster_codec.hpp has the keys): the items, bounded removal records
+// (for versioned gets) and unanswered subscription requests (Pending In,
+// with the original stanza, whether or not the contact is in the roster:
+// RFC 6121 3.1.3, a request alone does not create an item). The SQLite tables
+// of earlier versions (mod_roster_items, mod_roster_pending,
+// mod_roster_removed) are moved into it at the first start. Other modules
+// read a roster through event 27 (want='roster'), never its storage.
 //
 // Threads (no lock, no polling): a user's roster work runs on one owning
 // loop, chosen by a hash of the user. A hook or iq handler on the session's
@@ -26,15 +23,19 @@
 // same queue, so an iq result routed before a push arrives before it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "parley/module.hpp"
+#include "parley/sdk/old_tables.hpp"
+#include "roster_codec.hpp"
 #include "roster_item.hpp"
 #include "subscription_state.hpp"
 #include "user_queue.hpp"
@@ -44,21 +45,11 @@ namespace mod_roster {
 inline constexpr const char* ns_roster = "jabber:iq:roster";
 inline constexpr const char* ns_rosterver = "urn:xmpp:features:rosterver";
 
-// A storage parameter that owns its text (parley::Value only borrows).
-struct Param {
-  enum class Kind { null, integer, text } kind = Kind::null;
-  int64_t integer = 0;
-  std::string text;
-  Param(std::nullptr_t) {}
-  Param(int64_t i) : kind(Kind::integer), integer(i) {}
-  Param(int i) : kind(Kind::integer), integer(i) {}
-  Param(std::string s) : kind(Kind::text), text(std::move(s)) {}
-  Param(const char* s) : kind(Kind::text), text(s) {}
-};
-
-struct Stmt {
-  std::string sql;
-  std::vector<Param> params;
+// A change of one account's map: puts (one transaction), then removals.
+struct Change {
+  std::vector<std::pair<std::string, std::string>> put;
+  std::vector<std::string> remove;
+  bool empty() const { return put.empty() && remove.empty(); }
 };
 
 // What the roster holds about one contact of one user.
@@ -154,11 +145,19 @@ class ModRoster : public parley::Module {
   // The item and pending request of (user, contact), the roster version and size.
   void load_contact(const std::string& user, const std::string& contact,
                     std::function<void(std::optional<ContactState>)> done);
-  // Runs the statements on the single writer, in order; done(ok) after the last.
-  void write_all(std::vector<Stmt> stmts, std::function<void(bool)> done);
-  Stmt upsert_item(const std::string& user, const RosterItem& item) const;
-  Stmt delete_tombstone(const std::string& user, const std::string& contact) const;
-  Stmt delete_pending(const std::string& user, const std::string& contact) const;
+  // The whole stored roster of `user` (nullopt: unreadable, logged).
+  void load_roster(const std::string& user, std::function<void(std::optional<StoredRoster>)> done);
+  // Writes `change` to the user's map (the put, then the removals, in the
+  // store's order); done(ok) after the last.
+  void apply(const std::string& user, Change change, std::function<void(bool)> done);
+  static void put_item(Change& c, const RosterItem& item) {
+    c.put.emplace_back(std::string(item_prefix) + item.jid, encode_item(item));
+  }
+  static void delete_pending(Change& c, const std::string& contact) {
+    c.remove.push_back(std::string(pending_prefix) + contact);
+  }
+  // The roster's items as jabber:iq:roster <item/>s in a <query/> (admin and roster queries).
+  parley::Element roster_query(const StoredRoster& roster, std::string_view only_contact) const;
 
   parley::Element item_element(const RosterItem& item) const;
   parley::Element removed_item_element(const std::string& contact) const;
@@ -214,6 +213,15 @@ class ModRoster : public parley::Module {
   bool versioning_ = true;
   RosterSetLimits limits_;
   bool can_hold_ = false;
+  int64_t max_removal_records_ = 200;
+  // The rows of the SQLite tables of earlier versions, moved into the map
+  // store once (start()); roster work waits for all three.
+  parley::OldTables move_;
+  bool moved() const { return move_.ready(); }
+  template <class F>
+  void when_moved(F fn) {
+    move_.when_ready(host(), std::move(fn));
+  }
 
   // What each worker loop keeps; only that loop touches it.
   struct LoopState {

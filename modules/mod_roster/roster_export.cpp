@@ -1,18 +1,14 @@
 // The roster in XEP-0227 export and import (issue 11): the account's
 // <query xmlns='jabber:iq:roster'/> with one <item/> per contact, as a roster result
 // carries them (jid, name, subscription, ask, approved, groups). Pending inbound
-// requests (mod_roster_pending) are not part of the format and stay behind.
+// requests are not part of the format and stay behind.
+#include <algorithm>
 #include <memory>
 #include <unordered_set>
 
 #include "mod_roster.hpp"
 
 namespace mod_roster {
-
-namespace {
-std::string cell_text(const parley::Cell& cell) { return std::string(cell.bytes().value_or("")); }
-bool cell_flag(const parley::Cell& cell) { return cell.integer().value_or(0) != 0; }
-}  // namespace
 
 void ModRoster::on_account_export(const parley::Event& event) {
   if (event.host() != domain_) return;
@@ -21,26 +17,17 @@ void ModRoster::on_account_export(const parley::Event& event) {
   std::string user(event.user());
   // In the user's line (exclusive): no change of this roster is half-written meanwhile.
   exclusive(bare_of(user), [this, data, user](TurnPtr turn) {
-    host().query(
-        "SELECT contact, subscription, ask, approved, name, groups FROM mod_roster_items "
-        "WHERE host = ?1 AND user = ?2 ORDER BY ver, contact",
-        {domain_, user}, [this, turn, data](parley::Result<parley::Rows, std::string> rows) {
-          if (!rows) return data.fail("reading the roster failed: " + rows.error());
-          if (rows->size() == 0) return data.done();
-          parley::Element query = host().element("query", ns_roster);
-          for (std::size_t r = 0; r < rows->size(); ++r) {
-            RosterItem item;
-            item.jid = cell_text(rows->at(r, 0));
-            item.state.sub = parse_subscription(cell_text(rows->at(r, 1))).value_or(Subscription::none);
-            item.state.pending_out = cell_flag(rows->at(r, 2));
-            item.state.approved = cell_flag(rows->at(r, 3));
-            if (!rows->at(r, 4).is_null()) item.name = cell_text(rows->at(r, 4));
-            item.groups = decode_groups(cell_text(rows->at(r, 5)));
-            query.add_child(item_element(item));
-          }
-          data.add(query);
-          data.done(std::to_string(rows->size()) + " roster item" + (rows->size() == 1 ? "" : "s"));
-        });
+    load_roster(user, [this, turn, data](std::optional<StoredRoster> roster) {
+      if (!roster) return data.fail("reading the roster failed");
+      if (roster->items.empty()) return data.done();
+      std::sort(roster->items.begin(), roster->items.end(),
+                [](const RosterItem& a, const RosterItem& b) { return a.ver != b.ver ? a.ver < b.ver : a.jid < b.jid; });
+      parley::Element query = host().element("query", ns_roster);
+      for (const RosterItem& item : roster->items) query.add_child(item_element(item));
+      data.add(query);
+      const std::size_t n = roster->items.size();
+      data.done(std::to_string(n) + " roster item" + (n == 1 ? "" : "s"));
+    });
   });
 }
 
@@ -90,10 +77,10 @@ void ModRoster::on_account_import(const parley::Event& event) {
     return data.fail("the roster exceeds max_roster_bytes (" + std::to_string(max_roster_bytes_) + ")");
   // In the user's line: after USER_REGISTERED's clearing of rows left under the name.
   exclusive(bare_of(user), [this, data, user, items](TurnPtr turn) {
-    std::vector<Stmt> stmts;
-    for (const RosterItem& item : *items) stmts.push_back(upsert_item(user, item));
+    Change change;
+    for (const RosterItem& item : *items) put_item(change, item);
     std::size_t n = items->size();
-    write_all(std::move(stmts), [turn, data, n](bool ok) {
+    apply(user, std::move(change), [turn, data, n](bool ok) {
       if (!ok) return data.fail("storing the roster failed");
       data.done(std::to_string(n) + " roster item" + (n == 1 ? "" : "s"));
     });

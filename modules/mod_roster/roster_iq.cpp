@@ -7,23 +7,6 @@
 
 namespace mod_roster {
 
-namespace {
-
-RosterItem item_from_row(const parley::Rows& rows, std::size_t r) {
-  // Columns: kind, contact, subscription, ask, approved, name, groups, ver.
-  RosterItem item;
-  item.jid = std::string(rows.at(r, 1).bytes().value_or(""));
-  item.state.sub = parse_subscription(rows.at(r, 2).bytes().value_or("")).value_or(Subscription::none);
-  item.state.pending_out = rows.at(r, 3).integer().value_or(0) != 0;
-  item.state.approved = rows.at(r, 4).integer().value_or(0) != 0;
-  if (!rows.at(r, 5).is_null()) item.name = std::string(rows.at(r, 5).bytes().value_or(""));
-  item.groups = decode_groups(rows.at(r, 6).bytes().value_or(""));
-  item.ver = rows.at(r, 7).integer().value_or(0);
-  return item;
-}
-
-}  // namespace
-
 void ModRoster::on_roster_iq(const parley::IqRequest& request) {
   auto query = request.payload();
   if (!query || query->name() != "query" || query->xmlns() != ns_roster)
@@ -72,58 +55,50 @@ void ModRoster::on_roster_iq(const parley::IqRequest& request) {
 
 void ModRoster::roster_get(TurnPtr turn, std::string user, ElementPtr iq, parley_session_id session,
                            std::optional<std::string> client_ver) {
-  // One query for the items and the removals, in version order, and the
-  // answer built from the rows directly: a roster fetch used to hold the
-  // rows, a vector of items, a copy of that vector captured for a second
-  // query, the element tree and its serialization at once (~7x the
-  // roster's size). Now the rows and the tree, then the tree and its
-  // serialization; max_roster_bytes bounds all of it.
-  host().query(
-      "SELECT 0, contact, subscription, ask, approved, name, groups, ver FROM mod_roster_items "
-      "WHERE host = ?1 AND user = ?2 "
-      "UNION ALL SELECT 1, contact, NULL, 0, 0, NULL, '', ver FROM mod_roster_removed WHERE host = ?1 AND user = ?2 "
-      "ORDER BY 8, 2",
-      {domain_, user}, [this, turn, user, iq, session, client_ver](parley::Result<parley::Rows, std::string> rows) {
-        if (!rows) {
-          host().error("reading a roster failed: " + rows.error());
-          return host().bounce(*iq, "internal-server-error");
-        }
-        const std::size_t n = rows->size();
-        auto removed = [&](std::size_t r) { return rows->at(r, 0).integer().value_or(0) != 0; };
-        auto ver_of = [&](std::size_t r) { return rows->at(r, 7).integer().value_or(0); };
-        int64_t current = 0;
-        std::size_t item_count = 0;
-        for (std::size_t r = 0; r < n; ++r) {
-          current = std::max(current, ver_of(r));
-          item_count += removed(r) ? 0 : 1;
-        }
-        // A delta is pushed to the requesting session: without one, the roster.
-        VersionPlan plan = versioning_ && session != 0 ? plan_versioned_get(client_ver, current) : VersionPlan{};
-        if (!plan.full) {
-          std::size_t changes = 0;
-          for (std::size_t r = 0; r < n; ++r) changes += ver_of(r) > plan.since ? 1 : 0;
-          // A delta longer than the roster is worth less than the roster.
-          if (changes > item_count && changes > 1) plan.full = true;
-        }
-        parley::Element reply = parley::make_iq_result(*iq);
-        if (plan.full) {
-          parley::ElementRef query = reply.add_child("query", ns_roster);
-          if (versioning_) query.set_attr("ver", std::to_string(current));
-          for (std::size_t r = 0; r < n; ++r)
-            if (!removed(r)) query.add_child(item_element(item_from_row(*rows, r)));
-          host().route(std::move(reply));
-          return;
-        }
-        // 2.6.3: an empty result, then the changes as pushes, oldest first,
-        // each carrying the version it brought the roster to.
-        host().route(std::move(reply));
-        for (std::size_t r = 0; r < n; ++r) {
-          const int64_t v = ver_of(r);
-          if (v <= plan.since) continue;
-          if (removed(r)) push(user, removed_item_element(std::string(rows->at(r, 1).bytes().value_or(""))), v, session);
-          else push(user, item_element(item_from_row(*rows, r)), v, session);
-        }
-      });
+  load_roster(user, [this, turn, user, iq, session, client_ver](std::optional<StoredRoster> roster) {
+    if (!roster) return host().bounce(*iq, "internal-server-error");
+    // Items and removals in version order (a delta is pushed oldest first).
+    std::sort(roster->items.begin(), roster->items.end(),
+              [](const RosterItem& a, const RosterItem& b) { return a.ver != b.ver ? a.ver < b.ver : a.jid < b.jid; });
+    std::sort(roster->removed.begin(), roster->removed.end(),
+              [](const auto& a, const auto& b) { return a.second != b.second ? a.second < b.second : a.first < b.first; });
+    const int64_t current = roster->version();
+    // A delta is pushed to the requesting session: without one, the roster.
+    VersionPlan plan = versioning_ && session != 0 ? plan_versioned_get(client_ver, current) : VersionPlan{};
+    // Removals older than the dropped records are unknown: the whole roster.
+    if (!plan.full && plan.since < roster->floor) plan.full = true;
+    if (!plan.full) {
+      std::size_t changes = 0;
+      for (const RosterItem& i : roster->items) changes += i.ver > plan.since ? 1 : 0;
+      for (const auto& r : roster->removed) changes += r.second > plan.since ? 1 : 0;
+      // A delta longer than the roster is worth less than the roster.
+      if (changes > roster->items.size() && changes > 1) plan.full = true;
+    }
+    parley::Element reply = parley::make_iq_result(*iq);
+    if (plan.full) {
+      parley::ElementRef query = reply.add_child("query", ns_roster);
+      if (versioning_) query.set_attr("ver", std::to_string(current));
+      for (const RosterItem& i : roster->items) query.add_child(item_element(i));
+      host().route(std::move(reply));
+      return;
+    }
+    // 2.6.3: an empty result, then the changes as pushes, oldest first,
+    // each carrying the version it brought the roster to.
+    host().route(std::move(reply));
+    std::size_t i = 0, r = 0;
+    const auto& items = roster->items;
+    const auto& removed = roster->removed;
+    while (i < items.size() || r < removed.size()) {
+      const bool take_item = r >= removed.size() || (i < items.size() && items[i].ver <= removed[r].second);
+      const int64_t v = take_item ? items[i].ver : removed[r].second;
+      if (v > plan.since) {
+        if (take_item) push(user, item_element(items[i]), v, session);
+        else push(user, removed_item_element(removed[r].first), v, session);
+      }
+      if (take_item) ++i;
+      else ++r;
+    }
+  });
 }
 
 void ModRoster::roster_set(TurnPtr turn, std::string user, ElementPtr iq, RosterSet set) {
@@ -148,9 +123,9 @@ void ModRoster::roster_set(TurnPtr turn, std::string user, ElementPtr iq, Roster
     if (!roster_bytes_fit(cs->roster_bytes, after - before))
       return host().bounce(*iq, "not-allowed",
                            "the roster is full (" + std::to_string(max_roster_bytes_) + " bytes)");
-    std::vector<Stmt> stmts{upsert_item(user, item)};
-    if (!cs->in_roster) stmts.push_back(delete_tombstone(user, set.contact));
-    write_all(std::move(stmts), [this, turn, user, iq, item](bool ok) {
+    Change change;
+    put_item(change, item);  // replaces a removal record of the contact, if any
+    apply(user, std::move(change), [this, turn, user, iq, item](bool ok) {
       if (!ok) return host().bounce(*iq, "internal-server-error");
       host().route(parley::make_iq_result(*iq));
       push(user, item_element(item), item.ver);
@@ -159,18 +134,32 @@ void ModRoster::roster_set(TurnPtr turn, std::string user, ElementPtr iq, Roster
 }
 
 void ModRoster::roster_remove(TurnPtr turn, std::string user, ElementPtr iq, RosterSet set) {
-  load_contact(user, set.contact, [this, turn, user, iq, set](std::optional<ContactState> cs) {
-    if (!cs) return host().bounce(*iq, "internal-server-error");
+  load_roster(user, [this, turn, user, iq, set](std::optional<StoredRoster> roster) {
+    if (!roster) return host().bounce(*iq, "internal-server-error");
     // 2.5.3
-    if (!cs->in_roster) return host().bounce(*iq, "item-not-found");
-    const SubState before = cs->item.state;
-    const int64_t ver = cs->current_ver + 1;
-    std::vector<Stmt> stmts{
-        Stmt{"DELETE FROM mod_roster_items WHERE host = ? AND user = ? AND contact = ?", {domain_, user, set.contact}},
-        Stmt{"INSERT OR REPLACE INTO mod_roster_removed (host, user, contact, ver) VALUES (?, ?, ?, ?)",
-             {domain_, user, set.contact, ver}}};
-    if (before.pending_in) stmts.push_back(delete_pending(user, set.contact));
-    write_all(std::move(stmts), [this, turn, user, iq, contact = set.contact, before, ver](bool ok) {
+    const RosterItem* found = roster->find(set.contact);
+    if (found == nullptr) return host().bounce(*iq, "item-not-found");
+    SubState before = found->state;
+    before.pending_in = roster->has_pending(set.contact);
+    const int64_t ver = roster->version() + 1;
+    Change change;
+    // The item becomes the record of its removal, for versioned gets.
+    change.put.emplace_back(std::string(item_prefix) + set.contact, encode_tombstone(ver));
+    // Bounded: past max_removal_records the oldest go, and the floor says
+    // that a client older than them needs the whole roster.
+    auto& removed = roster->removed;
+    if (static_cast<int64_t>(removed.size()) + 1 > max_removal_records_) {
+      std::sort(removed.begin(), removed.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+      const std::size_t drop = removed.size() + 1 - static_cast<std::size_t>(max_removal_records_);
+      int64_t floor = roster->floor;
+      for (std::size_t k = 0; k < drop; ++k) {
+        floor = std::max(floor, removed[k].second);
+        change.remove.push_back(std::string(item_prefix) + removed[k].first);
+      }
+      change.put.emplace_back(std::string(floor_key), std::to_string(floor));
+    }
+    if (before.pending_in) delete_pending(change, set.contact);
+    apply(user, std::move(change), [this, turn, user, iq, contact = set.contact, before, ver](bool ok) {
       if (!ok) return host().bounce(*iq, "internal-server-error");
       const std::string owner = bare_of(user);
       // 2.5.2: the subscriptions go with the item, both ways, and a pending
@@ -197,20 +186,35 @@ parley::Outcome ModRoster::on_admin_query(const parley::Event& event) {
   acc->set_attr("answers", std::to_string(answers + 1));
   std::string token(acc->attr("token").value_or(""));
   std::string user(event.user());
+  // 'contact' (optional, a prepared bare JID): only that item, if any.
+  std::string contact(acc->attr("contact").value_or(""));
   // A read of the committed roster, outside the user's line: nothing changes.
-  host().query("SELECT 0, contact, subscription, ask, approved, name, groups, ver FROM mod_roster_items "
-               "WHERE host = ? AND user = ? ORDER BY contact",
-               {domain_, user}, [this, token, user](parley::Result<parley::Rows, std::string> rows) {
-                 parley::Element answer = host().element("answer", parley::ns_admin_user);
-                 answer.set_attr("token", token);
-                 if (!rows) {
-                   host().error("reading the roster of " + user + " for an administrator failed: " + rows.error());
-                 } else {
-                   parley::ElementRef query = answer.add_child("query", ns_roster);
-                   for (std::size_t r = 0; r < rows->size(); ++r) query.add_child(item_element(item_from_row(*rows, r)));
-                 }
-                 host().run_fold(PARLEY_EVENT_ADMIN_USER_ANSWER, answer);
-               });
+  // The answer comes from this loop (event 27's contract), after the move.
+  // format='lines' (parley::AccountQuery::ask_roster): one text payload, not an
+  // element per item: a large roster is answered in milliseconds.
+  const bool lines = acc->attr("format").value_or("") == "lines";
+  when_moved([this, token, user, contact, lines] {
+    load_roster(user, [this, token, contact, lines](std::optional<StoredRoster> roster) {
+      parley::Element answer = host().element("answer", parley::ns_admin_user);
+      answer.set_attr("token", token);
+      if (roster && lines) {
+        std::string text;
+        for (const RosterItem& i : roster->items) {
+          if (!contact.empty() && i.jid != contact) continue;
+          text += i.jid;
+          text += ' ';
+          text += subscription_name(i.state.sub);
+          text += ' ';
+          text += encode_groups(i.groups);
+          text += '\n';
+        }
+        answer.add_child("roster", parley::AccountQuery::ns_roster_lines).add_text(text);
+      } else if (roster) {
+        answer.add_child(roster_query(*roster, contact));
+      }
+      host().run_fold(PARLEY_EVENT_ADMIN_USER_ANSWER, answer);
+    });
+  });
   return parley::Outcome::pass;
 }
 

@@ -124,14 +124,13 @@ void ModRoster::outbound(TurnPtr turn, std::string user, std::string contact, Su
     }
     RosterItem item = cs->item;
     item.state = t.next;
-    std::vector<Stmt> stmts;
+    Change change;
     if (item_changed) {
       item.ver = cs->current_ver + 1;
-      stmts.push_back(upsert_item(user, item));
-      if (!exists) stmts.push_back(delete_tombstone(user, contact));
+      put_item(change, item);  // replaces a removal record of the contact, if any
     }
-    if (before.pending_in && !t.next.pending_in) stmts.push_back(delete_pending(user, contact));
-    write_all(std::move(stmts), [this, turn, user, contact, type, stanza, hold, before, t, item,
+    if (before.pending_in && !t.next.pending_in) delete_pending(change, contact);
+    apply(user, std::move(change), [this, turn, user, contact, type, stanza, hold, before, t, item,
                                  item_changed](bool ok) {
       if (!ok) {
         host().bounce(*stanza, "internal-server-error");
@@ -170,10 +169,10 @@ void ModRoster::inbound(TurnPtr turn, std::string user, std::string contact, Sub
     const bool item_changed = exists && item_differs(before, t.next);
     RosterItem item = cs->item;
     item.state = t.next;
-    std::vector<Stmt> stmts;
+    Change change;
     if (item_changed) {
       item.ver = cs->current_ver + 1;
-      stmts.push_back(upsert_item(user, item));
+      put_item(change, item);
     }
     if (!before.pending_in && t.next.pending_in) {
       // A new request is remembered until answered (3.1.3), so the number a
@@ -187,12 +186,11 @@ void ModRoster::inbound(TurnPtr turn, std::string user, std::string contact, Sub
       // as max_pending_request_bytes allows; what is stored is also what is
       // delivered now.
       *stanza = bounded_request(*stanza);
-      stmts.push_back(Stmt{"INSERT OR REPLACE INTO mod_roster_pending (host, user, contact, stanza) VALUES (?, ?, ?, ?)",
-                           {domain_, user, contact, stanza->serialize()}});
+      change.put.emplace_back(std::string(pending_prefix) + contact, stanza->serialize());
     } else if (before.pending_in && !t.next.pending_in) {
-      stmts.push_back(delete_pending(user, contact));
+      delete_pending(change, contact);
     }
-    write_all(std::move(stmts), [this, turn, user, contact, type, stanza, before, t, item, item_changed](bool ok) {
+    apply(user, std::move(change), [this, turn, user, contact, type, stanza, before, t, item, item_changed](bool ok) {
       if (!ok) return;
       const std::string owner = bare_of(user);
       if (t.forward) {
@@ -218,15 +216,16 @@ void ModRoster::inbound(TurnPtr turn, std::string user, std::string contact, Sub
 // ---- deliveries -----------------------------------------------------------------
 
 void ModRoster::deliver_pending(std::string user, parley_session_id session) {
-  host().query("SELECT stanza FROM mod_roster_pending WHERE host = ? AND user = ? ORDER BY contact", {domain_, user},
-               [this, user, session](parley::Result<parley::Rows, std::string> rows) {
-                 if (!rows) return host().error("reading pending subscription requests failed: " + rows.error());
-                 auto list = std::make_shared<std::vector<std::string>>();
-                 list->reserve(rows->size());
-                 for (std::size_t r = 0; r < rows->size(); ++r)
-                   list->emplace_back(rows->at(r, 0).bytes().value_or(""));
-                 push_pending(user, session, std::move(list), 0);
-               });
+  when_moved([this, user, session] {
+    load_roster(user, [this, user, session](std::optional<StoredRoster> roster) {
+      if (!roster) return;  // logged
+      std::sort(roster->pending.begin(), roster->pending.end());
+      auto list = std::make_shared<std::vector<std::string>>();
+      list->reserve(roster->pending.size());
+      for (auto& p : roster->pending) list->push_back(std::move(p.second));
+      push_pending(user, session, std::move(list), 0);
+    });
+  });
 }
 
 // The requests go out push_batch_ (or push_batch_bytes_) at a time, the next batch once the

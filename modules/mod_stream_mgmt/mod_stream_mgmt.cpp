@@ -119,7 +119,9 @@ class ModStreamMgmt : public parley::Module {
     auto stanza = ev.stanza();
     if (!s || !s->enabled || !stanza) return parley::Outcome::pass;
     parley_session_id session = ev.session();
-    s->queue.push(stanza->serialize(), now_ms());
+    // What is written, kept: a room's broadcast as a reference to its one
+    // serialization (this filter runs last: nothing changes it after us).
+    s->queue.push(parley::stanza_out_bytes(host(), *stanza), now_ms());
     ++s->out;
     if (s->over_limit) return parley::Outcome::handled;  // kept, routed again when the close comes
     if (s->queue.size() > static_cast<size_t>(max_ack_queue_) ||
@@ -238,7 +240,7 @@ class ModStreamMgmt : public parley::Module {
     saved.out = s.out;
     saved.acked = s.acked;
     saved.resume_seconds = s.resume_seconds;
-    saved.queue = s.queue.items();
+    for (const sm::Unacked& u : s.queue.items()) saved.queue.push_back(sm::Unacked{parley::OutBytes(u.xml.str()), u.stamp_ms});
     return sm::encode(saved);
   }
   parley::Result<std::unique_ptr<SmSlot>, std::string> restore_session_data(parley_session_id session,
@@ -415,7 +417,7 @@ class ModStreamMgmt : public parley::Module {
     // <delay/>; Prosody's mod_smacks does the same). The queue keeps them
     // unstamped: a later resume stamps them again with the same time.
     for (const sm::Unacked& u : s->queue.items()) {
-      auto stanza = host().parse(u.xml);
+      auto stanza = host().parse(u.xml.str());
       if (!stanza) continue;
       if (stanza->name() == "message" || stanza->name() == "presence") stamp_delay(*stanza, u.stamp_ms);
       write(session, *stanza);
@@ -506,7 +508,7 @@ class ModStreamMgmt : public parley::Module {
   // The session is gone: its unacknowledged messages go to the account again.
   void route_again(std::deque<sm::Unacked>& unacked, const std::string& bare) {
     for (sm::Unacked& u : unacked) {
-      auto stanza = host().parse(u.xml);
+      auto stanza = host().parse(u.xml.str());
       if (!stanza) continue;
       std::string_view name = stanza->name();
       std::string type(stanza->attr("type").value_or(""));

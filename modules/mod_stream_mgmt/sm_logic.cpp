@@ -15,21 +15,30 @@ std::optional<uint32_t> newly_acked(uint32_t last_acked, uint32_t h, std::size_t
   return n;
 }
 
-void UnackedQueue::push(std::string xml, int64_t stamp_ms) {
+void UnackedQueue::push(OutBytes xml, int64_t stamp_ms) {
   bytes_ += xml.size();
-  items_.push_back(Unacked{std::move(xml), stamp_ms});
+  if (!items_) items_ = std::make_unique<std::deque<Unacked>>();
+  items_->push_back(Unacked{std::move(xml), stamp_ms});
 }
 
 void UnackedQueue::pop(std::size_t n) {
-  for (std::size_t i = 0; i < n && !items_.empty(); ++i) {
-    bytes_ -= items_.front().xml.size();
-    items_.pop_front();
+  if (!items_) return;
+  for (std::size_t i = 0; i < n && !items_->empty(); ++i) {
+    bytes_ -= items_->front().xml.size();
+    items_->pop_front();
   }
+  if (items_->empty()) items_.reset();
+}
+
+const std::deque<Unacked>& UnackedQueue::items() const noexcept {
+  static const std::deque<Unacked> none;
+  return items_ ? *items_ : none;
 }
 
 std::deque<Unacked> UnackedQueue::take() {
-  std::deque<Unacked> out = std::move(items_);
-  items_.clear();
+  std::deque<Unacked> out;
+  if (items_) out.swap(*items_);
+  items_.reset();
   bytes_ = 0;
   return out;
 }
@@ -139,7 +148,7 @@ std::string encode(const Saved& s) {
     out += ' ';
     out += std::to_string(u.xml.size());
     out += '\n';
-    out += u.xml;
+    u.xml.append_to(out);
   }
   return out;
 }
@@ -184,7 +193,7 @@ std::optional<Saved> decode(std::string_view in) {
     auto st = stamp ? parse_u64(*stamp) : std::nullopt;
     auto n = len ? parse_u64(*len) : std::nullopt;
     if (!st || !n || *n > in.size()) return std::nullopt;
-    s.queue.push_back(Unacked{std::string(in.substr(0, *n)), static_cast<int64_t>(*st)});
+    s.queue.push_back(Unacked{OutBytes(std::string(in.substr(0, *n))), static_cast<int64_t>(*st)});
     in.remove_prefix(*n);
   }
   if (!in.empty()) return std::nullopt;

@@ -6,9 +6,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "parley/sdk/out_bytes.hpp"
 
 namespace parley::sm {
 
@@ -24,28 +27,33 @@ inline uint32_t handled_since(uint32_t count_now, uint32_t count_at_enable) noex
 // acknowledges more than was sent (handled-count-too-high).
 std::optional<uint32_t> newly_acked(uint32_t last_acked, uint32_t h, std::size_t unacked) noexcept;
 
-// One stanza sent and not acknowledged yet: its XML as written, when it was
-// first written (ms since the epoch, for its XEP-0203 stamp) and its sequence
-// number.
+// One stanza sent and not acknowledged yet: its XML as written (a room's
+// broadcast: a reference to the host's one serialization, shared by every
+// occupant; else a text of its own) and when it was first written (ms since
+// the epoch, for its XEP-0203 stamp). Move-only.
 struct Unacked {
-  std::string xml;
+  OutBytes xml;
   int64_t stamp_ms = 0;
 };
 
-// The unacknowledged stanzas, oldest first, with their total bytes.
+// The unacknowledged stanzas, oldest first, with their total bytes. Every
+// session with stream management has one, and an idle one has nothing
+// unacknowledged: the deque (whose libstdc++ form allocates a 64-byte map and
+// a 512-byte block as soon as it exists, and keeps the block when emptied)
+// is made by the first push and freed when acks empty it (issue 18).
 class UnackedQueue {
  public:
-  void push(std::string xml, int64_t stamp_ms);
+  void push(OutBytes xml, int64_t stamp_ms);
   // Drops the `n` oldest (n <= size()).
   void pop(std::size_t n);
-  std::size_t size() const noexcept { return items_.size(); }
+  std::size_t size() const noexcept { return items_ ? items_->size() : 0; }
   std::size_t bytes() const noexcept { return bytes_; }
-  bool empty() const noexcept { return items_.empty(); }
-  const std::deque<Unacked>& items() const noexcept { return items_; }
+  bool empty() const noexcept { return !items_; }
+  const std::deque<Unacked>& items() const noexcept;
   std::deque<Unacked> take();
 
  private:
-  std::deque<Unacked> items_;
+  std::unique_ptr<std::deque<Unacked>> items_;  // null: empty
   std::size_t bytes_ = 0;
 };
 

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "parley/module.hpp"
+#include "parley/sdk/old_tables.hpp"
 #include "vcard_export.hpp"
 
 namespace {
@@ -33,9 +34,10 @@ class ModVcard : public parley::Module {
     if (max_bytes_ <= 0) return parley::unexpected(std::string("max_bytes must be positive"));
     if (!host().supports_keyval()) return parley::unexpected(std::string("this server has no keyval store"));
     // The vCards of a server that kept them in this module's own table (before the
-    // keyval store): moved over once; requests wait for it (KeyvalMove).
-    move_.start(host(), "SELECT user, 'vcard', xml FROM mod_vcard_cards WHERE host = ?", {host().module_host()},
-                "DELETE FROM mod_vcard_cards WHERE host = ?", {host().module_host()});
+    // keyval store): moved over once, the table dropped once empty; requests wait for it.
+    move_.start(host(), {parley::OldTables::Move{"mod_vcard_cards",
+                                                 "SELECT user, 'vcard', xml FROM mod_vcard_cards WHERE host = ?1",
+                                                 "DELETE FROM mod_vcard_cards WHERE host = ?1"}});
     return {};
   }
 
@@ -119,7 +121,7 @@ class ModVcard : public parley::Module {
     if (!sent) host().bounce(*iq, "internal-server-error");
   }
 
-  parley::KeyvalMove move_;
+  parley::OldTables move_;
   int64_t max_bytes_ = default_max_bytes;
 };
 
@@ -133,6 +135,6 @@ PARLEY_MODULE(ModVcard, "mod_vcard", "1.0.0",
               parley::hook<&ModVcard::on_account_import>(PARLEY_EVENT_ACCOUNT_IMPORT),
               parley::disco_feature(ns_vcard),
               // The table of the vCards before the keyval store: kept so that a server that
-              // has rows in it gets them moved (KeyvalMove in start()); empty after that.
+              // has rows in it gets them moved (OldTables in start()), then dropped.
               parley::schema("CREATE TABLE mod_vcard_cards (host TEXT NOT NULL, user TEXT NOT NULL, "
                              "xml TEXT NOT NULL, PRIMARY KEY (host, user))"))

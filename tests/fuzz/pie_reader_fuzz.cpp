@@ -1,7 +1,9 @@
 // libFuzzer target: XEP-0227 documents (core/export/pie_reader.hpp), as parleyctl import
 // and the control socket's import-user read them. Beyond "no crash": the first byte picks
 // the chunk size (1-64) the rest is fed in, and the users and the outcome must not depend
-// on the cut; every user read serializes and reads back to the same element.
+// on the cut; every user read serializes and reads back to the same element. Its top bit
+// turns on parts (PieLimits::part_bytes, 512): where a user is cut into parts must not
+// depend on the chunks either.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -20,13 +22,18 @@ struct Outcome {
   std::string error;
 };
 
-Outcome run(std::string_view doc, size_t chunk) {
+Outcome run(std::string_view doc, size_t chunk, size_t part_bytes = 0) {
   Outcome out;
   parley::pie::PieLimits limits;
   limits.max_user_bytes = 4096;
   limits.max_depth = 16;
+  limits.part_bytes = part_bytes;
+  uint32_t next_part = 0;
   parley::pie::PieReader reader(
       [&](parley::pie::PieUser&& u) {
+        // Parts of one user come numbered in order, the last one marked.
+        if (u.part != next_part) std::abort();
+        next_part = u.last ? 0 : next_part + 1;
         out.users.push_back(u.host + "\n" + u.name + "\n" + parley::xml::serialize(u.user));
         return true;
       },
@@ -55,9 +62,10 @@ Outcome run(std::string_view doc, size_t chunk) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   size_t chunk = 1 + data[0] % 64;
+  size_t part_bytes = (data[0] & 0x80) ? 512 : 0;
   std::string_view doc(reinterpret_cast<const char*>(data) + 1, size - 1);
-  Outcome whole = run(doc, doc.size() + 1);
-  Outcome cut = run(doc, chunk);
+  Outcome whole = run(doc, doc.size() + 1, part_bytes);
+  Outcome cut = run(doc, chunk, part_bytes);
   // Expat reports some errors at a different point when input is cut; the users
   // delivered before the first error and the verdict must agree.
   if (whole.ok != cut.ok) std::abort();

@@ -25,6 +25,28 @@ PASSWORD = "s3cret-pass"
 SANITIZED = bool(os.environ.get("PARLEY_SANITIZED"))
 
 
+def old_tables_left(db_path, tables, timeout=10):
+    """Which of `tables` (the modules' old SQLite tables, before the typed stores)
+    are still in the file at db_path, each with its row count: {} as soon as all
+    are gone, else what is left when `timeout` passed. The moves delete their rows
+    on the main writer and then drop each table that has none left
+    (parley::OldTables), so a test polls, each look a fresh read-only connection;
+    a table that keeps another host's rows is never dropped and costs the timeout."""
+    import sqlite3
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            left = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables if t in present}
+        finally:
+            db.close()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
 def scaled(n, sanitized):
     """n in the release build; `sanitized` (smaller, still past the bound the
     test is about) under a sanitizer, whose server runs several times slower."""

@@ -3,6 +3,7 @@ the app server (a raw XEP-0114 component, or slixmpp's ComponentXMPP as
 SlixApp), publishes awaited and answered, the summary form read."""
 
 import asyncio
+import itertools
 import xml.etree.ElementTree as ET
 
 import slixmpp
@@ -21,7 +22,14 @@ PUBLISH_OPTIONS = ("<x xmlns='jabber:x:data' type='submit'>"
                    "<field var='endpoint'><value>https://push.example/a&amp;b</value></field></x>")
 
 
-def login(server, made, user, resource="r"):
+# One server for the module: each login gets a resource of its own, so that a
+# previous test's session of the same full JID, still leaving, never meets
+# the new one (its exit or unavailable presence reaching the new session).
+_resources = (f"r{n}" for n in itertools.count(1))
+
+
+def login(server, made, user, resource=None):
+    resource = resource or next(_resources)
     c = RawClient(server.c2s_port)
     made.append(c)
     c.login(user, PASSWORD, resource=resource, presence=True)

@@ -157,6 +157,16 @@ class RawClient:
     def _feed(self, data):
         if self.closed_by_peer:
             return  # nothing after </stream:stream> is part of the stream
+        # One read may carry the end of one stream and the start of the next: a client
+        # that pipelines after <auth/> gets <success/> and the new stream's header in
+        # one TLS record (the server writes what one loop turn produced as one). The
+        # new stream starts at its XML declaration, which nothing else may contain:
+        # the part before it goes to the old parser (reset after <success/>).
+        restart_at = data.find(b"<?xml", 1)
+        if restart_at > 0:
+            self._feed(data[:restart_at])
+            self._feed(data[restart_at:])
+            return
         if self.header is None and data.lstrip().startswith((b"<stream:error", b"</stream:")):
             # The server answered without opening its stream first (RFC 6120
             # 4.9.1.1 says it must). Parse it anyway, and say so.
@@ -294,6 +304,21 @@ class RawClient:
                         break
                 return before
             before.append(elem)
+
+    def expect_nothing_until_reply(self, stanza_id, timeout=None):
+        """expect_nothing_until with the reply to `stanza_id` as the marker (a
+        request sent after the stanzas under test is their round trip): returns
+        (what came before it, the reply)."""
+        replies = []
+
+        def is_reply(elem):
+            if elem.get("id") != stanza_id:
+                return False
+            replies.append(elem)
+            return True
+
+        before = self.expect_nothing_until(is_reply, timeout)
+        return before, replies[0]
 
     def nothing_before_sync(self, timeout=None):
         """A round trip (a ping to the server) that returns what arrived before

@@ -34,6 +34,10 @@ INACTIVITY = 2
 SCRAM_START = (f"<auth xmlns='{NS_SASL}' mechanism='SCRAM-SHA-1'>"
                + base64.b64encode(b"n,,n=alice,r=0123456789abcdef").decode() + "</auth>")
 MAX_WAIT = 5
+# How long an answer that must come may take before a test fails: a safety net
+# for a loaded CI machine (a TSan run waited more than two 2 s waits for a bind
+# answer), never a pass condition.
+SAFETY_TIMEOUT = 60
 BODY_LIMIT = 16384
 PER_IP = 3
 
@@ -71,6 +75,20 @@ def bosh(tmp_path_factory, binaries):
 def body(attrs="", payload=""):
     head = f"<body xmlns='{NS_HTTPBIND}' xmlns:xmpp='{NS_XBOSH}' {attrs}"
     return head + ("/>" if not payload else f">{payload}</body>")
+
+
+def first_of(root, *tags):
+    """The first child of root with one of the tags, or None (not `find(a) or
+    find(b)`: an element with no children is false)."""
+    for tag in tags:
+        e = root.find(tag)
+        if e is not None:
+            return e
+    return None
+
+
+def sasl_outcome(root):
+    return first_of(root, q(NS_SASL, "success"), q(NS_SASL, "failure"))
 
 
 class Bosh:
@@ -135,26 +153,37 @@ class Bosh:
         assert r.status == 200, data
         return ET.fromstring(data)
 
+    def exchange_until(self, find, payload="", attrs="", timeout=SAFETY_TIMEOUT):
+        """Sends payload, then polls (empty requests, each held up to the
+        session's wait) until find(body) is not None; returns (that, the body
+        it was found in). An answer comes in the response to its request or
+        in a later one; on a loaded machine it can take several waits. The
+        timeout is a safety net, not an expectation."""
+        deadline = time.monotonic() + timeout
+        root = self.exchange(payload, attrs)
+        while (found := find(root)) is None:
+            assert time.monotonic() < deadline, f"not within {timeout} s; last: {ET.tostring(root, 'unicode')}"
+            root = self.exchange()
+        return found, root
+
     def login(self, user, resource, wait=1):
         """PLAIN over https (a secure session), restart, bind: the full JID."""
         assert self.tls
         _, root = self.create(wait=wait)
         features = root.find(q(NS_STREAM, "features"))
         if features is None:
-            features = self.exchange().find(q(NS_STREAM, "features"))
+            features, _ = self.exchange_until(lambda r: r.find(q(NS_STREAM, "features")))
         assert "PLAIN" in [m.text for m in features.iter(q(NS_SASL, "mechanism"))]
         token = base64.b64encode(f"\0{user}\0{PASSWORD}".encode()).decode()
-        root = self.exchange(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{token}</auth>")
-        if root.find(q(NS_SASL, "success")) is None:
-            root = self.exchange()
-        assert root.find(q(NS_SASL, "success")) is not None, ET.tostring(root, "unicode")
-        root = self.exchange(attrs="to='localhost' xml:lang='en' xmpp:restart='true'")
-        assert root.find(q(NS_STREAM, "features")).find(q(NS_BIND, "bind")) is not None
-        root = self.exchange(f"<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='{NS_BIND}'>"
-                             f"<resource>{resource}</resource></bind></iq>")
-        iq = root.find(q(NS_CLIENT, "iq"))
-        if iq is None:
-            iq = self.exchange().find(q(NS_CLIENT, "iq"))
+        outcome, root = self.exchange_until(sasl_outcome, f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{token}</auth>")
+        assert outcome.tag == q(NS_SASL, "success"), ET.tostring(root, "unicode")
+        features, _ = self.exchange_until(lambda r: r.find(q(NS_STREAM, "features")),
+                                          attrs="to='localhost' xml:lang='en' xmpp:restart='true'")
+        assert features.find(q(NS_BIND, "bind")) is not None
+        iq, root = self.exchange_until(lambda r: r.find(q(NS_CLIENT, "iq")),
+                                       f"<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='{NS_BIND}'>"
+                                       f"<resource>{resource}</resource></bind></iq>")
+        assert iq.get("id") == "b1" and iq.get("type") == "result", ET.tostring(root, "unicode")
         return iq.find(q(NS_BIND, "bind")).find(q(NS_BIND, "jid")).text
 
     def close_all(self):
@@ -734,14 +763,16 @@ def test_stream_management_resumes_a_bosh_session_from_a_new_bosh_session(bosh_s
     bob = raw_factory(bosh_sm.c2s_port)
     bob.login("bob", PASSWORD, resource="tcp")
     a = Bosh(bosh_sm, tls=True)
-    jid = a.login("alice", "web", wait=2)
-    root = a.exchange(f"<enable xmlns='{NS_SM}' resume='true'/>")
-    enabled = root.find(q(NS_SM, "enabled"))
-    assert enabled is not None and enabled.get("resume") == "true", ET.tostring(root, "unicode")
+    # A resource of each run's own: the previous run's alice, ended by its
+    # terminate, may still be leaving when this one binds.
+    jid = a.login("alice", f"web-{where.replace(' ', '-')}", wait=2)
+    enabled, root = a.exchange_until(lambda r: r.find(q(NS_SM, "enabled")),
+                                     f"<enable xmlns='{NS_SM}' resume='true'/>")
+    assert enabled.get("resume") == "true", ET.tostring(root, "unicode")
     sm_id, old_loop = enabled.get("id"), a.sid.split("-")[0]
     bob.message(jid, "m1")
-    got = a.exchange()
-    assert got.find(q(NS_CLIENT, "message")).find(q(NS_CLIENT, "body")).text == "m1"
+    got, _ = a.exchange_until(lambda r: r.find(q(NS_CLIENT, "message")))
+    assert got.find(q(NS_CLIENT, "body")).text == "m1"
     # Quiet: the BOSH session ends (inactivity 1 s), the XMPP session is kept detached.
     wait_log(bosh_sm, f"bosh {a.sid}: ")
     bob.message(jid, "m2")
@@ -756,19 +787,22 @@ def test_stream_management_resumes_a_bosh_session_from_a_new_bosh_session(bosh_s
     else:
         pytest.fail(f"no BOSH session on the {where} in 30 tries")
     token = base64.b64encode(f"\0alice\0{PASSWORD}".encode()).decode()
-    root = b.exchange(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{token}</auth>")
-    assert root.find(q(NS_SASL, "success")) is not None
-    b.exchange(attrs="to='localhost' xml:lang='en' xmpp:restart='true'")
-    root = b.exchange(f"<resume xmlns='{NS_SM}' previd='{sm_id}' h='1'/>")
-    resumed = root.find(q(NS_SM, "resumed"))
-    assert resumed is not None, ET.tostring(root, "unicode")
+    outcome, root = b.exchange_until(sasl_outcome, f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{token}</auth>")
+    assert outcome.tag == q(NS_SASL, "success"), ET.tostring(root, "unicode")
+    b.exchange_until(lambda r: r.find(q(NS_STREAM, "features")),
+                     attrs="to='localhost' xml:lang='en' xmpp:restart='true'")
+    resumed, root = b.exchange_until(lambda r: first_of(r, q(NS_SM, "resumed"), q(NS_SM, "failed")),
+                                     f"<resume xmlns='{NS_SM}' previd='{sm_id}' h='1'/>")
+    assert resumed.tag == q(NS_SM, "resumed"), ET.tostring(root, "unicode")
     bodies = [m.find(q(NS_CLIENT, "body")).text for m in root.findall(q(NS_CLIENT, "message"))]
     if not bodies:
-        bodies = [m.find(q(NS_CLIENT, "body")).text for m in b.exchange().findall(q(NS_CLIENT, "message"))]
+        got, root = b.exchange_until(lambda r: r.find(q(NS_CLIENT, "message")))
+        bodies = [m.find(q(NS_CLIENT, "body")).text for m in root.findall(q(NS_CLIENT, "message"))]
     assert bodies == ["m2"]
     # The resumed session is alice's, over the new BOSH session, both ways.
     bob.message(jid, "m3")
-    assert b.exchange().find(q(NS_CLIENT, "message")).find(q(NS_CLIENT, "body")).text == "m3"
+    got, _ = b.exchange_until(lambda r: r.find(q(NS_CLIENT, "message")))
+    assert got.find(q(NS_CLIENT, "body")).text == "m3"
     b.exchange(f"<message to='bob@localhost/tcp' type='chat' xmlns='jabber:client'><body>back</body></message>")
     assert bob.expect_message("back").get("from") == jid
     root = b.exchange(attrs="type='terminate'")

@@ -12,6 +12,7 @@ component domains or leaves the ones it shares connected as it found them."""
 
 import asyncio
 import http.client
+import itertools
 import socket
 import struct
 import time
@@ -63,6 +64,12 @@ def cserver(tmp_path_factory, binaries):
     assert not server.sanitizer_reports(), server.sanitizer_reports()[:20]
 
 
+# One server for the module: each login gets a resource of its own, so that a
+# previous test's session of the same full JID, still leaving, never meets
+# the new one (its exit or unavailable presence reaching the new session).
+_resources = (f"r{n}" for n in itertools.count(1))
+
+
 @pytest.fixture
 def clients(request, cserver):
     request.node._parley_servers = [cserver]  # its log in the report of a failed test
@@ -75,7 +82,8 @@ def clients(request, cserver):
             c.connect_as(secret)
         return c
 
-    def user(name, resource="r"):
+    def user(name, resource=None):
+        resource = resource or next(_resources)
         c = RawClient(cserver.c2s_port)
         made.append(c)
         c.login(name, PASSWORD, resource=resource, presence=True)

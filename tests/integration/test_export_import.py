@@ -6,12 +6,20 @@ users log in there with their old passwords and find everything. Then: an accoun
 exists is skipped (or replaced with --replace); files in the shapes Prosody's and
 ejabberd's exporters write (plain password, SCRAM-SHA-1 credentials, the namespace of
 XEP-0227 before 1.1, XInclude'd host and user files) import; a malformed file names its
-line and imports nothing; an account a module refuses is not half-imported.
+line and imports nothing; an account a module refuses is not half-imported. The message
+archive (mod_mam) goes along as <archive xmlns='urn:xmpp:pie:0#mam'/> with its original
+timestamps, also from a file written from XEP-0313's examples. An account larger than one
+control request or answer (limits.max_account_part_bytes, 16 KiB here) moves in pieces:
+its export streamed with a bounded backlog, its import in several requests, a refused
+part removing what the earlier ones stored.
 Two servers for the module."""
 
 import base64
 import hashlib
 import hmac
+import re
+import socket
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -29,14 +37,24 @@ EXODUS = "exodus:prefs"
 BLOCKING = "urn:xmpp:blocking"
 DELAY = "urn:xmpp:delay"
 CLIENT = "jabber:client"
+PIE_MAM = "urn:xmpp:pie:0#mam"
+MAM = "urn:xmpp:mam:2"
+FORWARD = "urn:xmpp:forward:0"
 
+# The archive kept forever: the fixtures' entries from 1469 and 2010 are not expired.
 MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}, "mod_vcard": {},
-           "mod_private": {}, "mod_offline": {}, "mod_blocking": {}}
+           "mod_private": {}, "mod_offline": {}, "mod_blocking": {}, "mod_mam": {"archive_expires_after": "never"}}
+
+
+# One request of an import, and the export bytes buffered for parleyctl: the smallest
+# allowed, so that an account of a few hundred archived messages needs many.
+PART_BYTES = 16384
+RSM = "http://jabber.org/protocol/rsm"
 
 
 def make_server(base_dir, name, storage=None):
     server = ParleyServer(base_dir, required_binary("PARLEYD"), required_binary("PARLEYCTL"), name=name,
-                          modules=dict(MODULES), storage=storage)
+                          modules=dict(MODULES), storage=storage, limits={"max_account_part_bytes": PART_BYTES})
     return server
 
 
@@ -117,6 +135,36 @@ def vcard_fn(client):
     return reply.find(q(VCARD, "vCard")).findtext(q(VCARD, "FN"))
 
 
+def mam_query(client, fields=""):
+    """The archive as (stamp, from, to, body) of each result, oldest first."""
+    stanza_id = client.new_id()
+    client.send(f"<iq type='set' id='{stanza_id}'><query xmlns='{MAM}' queryid='x'>{fields}</query></iq>")
+    results = []
+    while True:
+        e = client.next_element()
+        if e.tag == q(CLIENT, "iq") and e.get("id") == stanza_id:
+            assert e.get("type") == "result", ET.tostring(e, "unicode")
+            return results
+        result = e.find(q(MAM, "result")) if e.tag == q(CLIENT, "message") else None
+        if result is not None:
+            client.last_mam_id = result.get("id")
+            fwd = result.find(q(FORWARD, "forwarded"))
+            m = fwd.find(q(CLIENT, "message"))
+            results.append((fwd.find(q(DELAY, "delay")).get("stamp"), m.get("from"), m.get("to"),
+                            m.findtext(q(CLIENT, "body"))))
+
+
+def archive_of(user_el):
+    """(stamp, from, to, body) of each <result/> of a <user/>'s archive, in order."""
+    out = []
+    for result in user_el.find(q(PIE_MAM, "archive")).findall(q(MAM, "result")):
+        assert result.get("id")
+        fwd = result.find(q(FORWARD, "forwarded"))
+        m = fwd.find(q(CLIENT, "message"))
+        out.append((fwd.find(q(DELAY, "delay")).get("stamp"), m.get("from"), m.get("to"), m.findtext(q(CLIENT, "body"))))
+    return out
+
+
 def test_export_is_xep0227_with_every_modules_data(source):
     _, export = source
     root = ET.parse(export).getroot()
@@ -142,6 +190,13 @@ def test_export_is_xep0227_with_every_modules_data(source):
     assert [m.findtext(q(CLIENT, "body")) for m in messages] == ["first while you were away", "second <&> one"]
     assert all(m.find(q(DELAY, "delay")) is not None for m in messages)
     assert bob.find(q(VCARD, "vCard")).findtext(q(VCARD, "FN")) == "Bob"
+    # The archive (mod_mam): alice's two messages in both archives, with their stamps.
+    bodies = ["first while you were away", "second <&> one"]
+    for user in (alice, bob):
+        entries = archive_of(user)
+        assert [e[3] for e in entries] == bodies
+        assert all(e[0].endswith("Z") and e[2] == "bob@localhost" for e in entries)
+    assert all(e[1].startswith("alice@localhost/") for e in archive_of(bob))
 
 
 def test_import_into_the_other_backend_keeps_passwords_and_data(source, target):
@@ -161,6 +216,12 @@ def test_import_into_the_other_backend_keeps_passwords_and_data(source, target):
         assert reply.find(q(PRIVATE, "query")).find(q(EXODUS, "exodus")).findtext(q(EXODUS, "defaultnick")) == "Al"
         reply = alice.iq("get", f"<blocklist xmlns='{BLOCKING}'/>")
         assert [i.get("jid") for i in reply.find(q(BLOCKING, "blocklist"))] == ["spam@example.org"]
+        # The archive on PostgreSQL, under the timestamps it had on SQLite.
+        exported = archive_of(users_of(ET.parse(export).getroot())["alice"])
+        assert mam_query(alice) == exported
+        assert mam_query(alice, "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'>"
+                                f"<value>{MAM}</value></field><field var='with'><value>bob@localhost</value>"
+                                "</field></x>") == exported
     finally:
         alice.abort()
     bob = login(target, "bob", mechanism="SCRAM-SHA-1")
@@ -243,10 +304,31 @@ def test_files_shaped_as_prosody_and_ejabberd_write_them_import(tmp_path, target
         "      <delay xmlns='urn:xmpp:delay' from='capulet.com' stamp='1469-07-21T00:32:29Z'>Offline Storage</delay>\n"
         "    </message>\n"
         "  </offline-messages>\n"
+        # The archive as XEP-0227 1.1 has it: XEP-0313's <result/>s (its example 3's shape).
+        "  <archive xmlns='urn:xmpp:pie:0#mam'>\n"
+        "    <result xmlns='urn:xmpp:mam:2' id='28482-98726-73623'>\n"
+        "      <forwarded xmlns='urn:xmpp:forward:0'>\n"
+        "        <delay xmlns='urn:xmpp:delay' stamp='2010-07-10T23:08:25Z'/>\n"
+        "        <message xmlns='jabber:client' from='romeo@localhost/orchard' to='juliet@localhost/balcony'"
+        " type='chat'><body>Hail to thee</body></message>\n"
+        "      </forwarded>\n"
+        "    </result>\n"
+        "    <result xmlns='urn:xmpp:mam:2' id='09af3-cc343-b409f'>\n"
+        "      <forwarded xmlns='urn:xmpp:forward:0'>\n"
+        "        <delay xmlns='urn:xmpp:delay' stamp='2010-07-10T23:09:32Z'/>\n"
+        "        <message xmlns='jabber:client' from='juliet@localhost/balcony' to='romeo@localhost/orchard'"
+        " type='chat'><body>And to thee</body></message>\n"
+        "      </forwarded>\n"
+        "    </result>\n"
+        "    <result xmlns='urn:xmpp:mam:2' id='no-stamp'><forwarded xmlns='urn:xmpp:forward:0'>"
+        "<message xmlns='jabber:client' from='romeo@localhost' to='juliet@localhost'><body>?</body></message>"
+        "</forwarded></result>\n"
+        "  </archive>\n"
         "</user>\n")
     result = target.ctl("import", str(tmp_path / "main.xml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "imported juliet@localhost: password, " in result.stdout
+    assert "2 archived messages (1 skipped: no message or no valid stamp)" in result.stdout, result.stdout
     # Prosody's shape, in the namespace of XEP-0227 before 1.1 as older exporters wrote it.
     prosody = tmp_path / "prosody.xml"
     prosody.write_text("<?xml version='1.0' encoding='UTF-8'?>\n"
@@ -264,6 +346,13 @@ def test_files_shaped_as_prosody_and_ejabberd_write_them_import(tmp_path, target
         (item,) = roster_items(juliet)
         assert (item.get("jid"), item.get("subscription")) == ("romeo@localhost", "both")
         assert vcard_fn(juliet) == "Juliet Capulet"
+        # The archive, under its original times; 'with' is the other party both ways.
+        assert mam_query(juliet) == [
+            ("2010-07-10T23:08:25.000Z", "romeo@localhost/orchard", "juliet@localhost/balcony", "Hail to thee"),
+            ("2010-07-10T23:09:32.000Z", "juliet@localhost/balcony", "romeo@localhost/orchard", "And to thee")]
+        assert len(mam_query(juliet, "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'>"
+                                     f"<value>{MAM}</value></field><field var='with'><value>romeo@localhost</value>"
+                                     "</field><field var='end'><value>2010-07-10T23:09:00Z</value></field></x>")) == 1
     finally:
         juliet.abort()
     romeo = login(target, "romeo", password="wherefore", mechanism="SCRAM-SHA-1")
@@ -351,3 +440,142 @@ def test_what_the_other_backend_imported_exports_the_same(source, target, tmp_pa
     for tag in (q(SCRAM, "scram-credentials"), q(ROSTER, "query"), q(VCARD, "vCard"), q(PRIVATE, "query"),
                 q(BLOCKING, "blocklist")):
         assert [canon(e) for e in before.findall(tag)] == [canon(e) for e in after.findall(tag)], tag
+    # The archive's entries come back the same (stamps, parties, bodies); the ids are the
+    # new archive's.
+    assert archive_of(after) == archive_of(before)
+
+
+def big_user(name, entries, after=""):
+    """A <user/> whose archive is larger than many requests: `entries` messages with
+    their stamps, one a minute from 2021-03-04, then `after` (more children)."""
+    results = []
+    for i in range(entries):
+        stamp = f"2021-03-04T{i // 60 % 24:02d}:{i % 60:02d}:07Z"
+        frm, to = (f"{name}@localhost/desk", "erin@localhost") if i % 3 else ("erin@localhost/pad", f"{name}@localhost")
+        body = f"message {i} &lt;&amp;&gt; " + "x" * (i % 97)
+        results.append(f"<result xmlns='{MAM}' id='old-{i}'><forwarded xmlns='{FORWARD}'>"
+                       f"<delay xmlns='{DELAY}' stamp='{stamp}'/><message xmlns='{CLIENT}' from='{frm}' to='{to}'"
+                       f" type='chat'><body>{body}</body></message></forwarded></result>\n")
+    return (f"<user name='{name}' password='big-pw'><vCard xmlns='{VCARD}'><FN>{name}</FN></vCard>"
+            f"<archive xmlns='{PIE_MAM}'>\n{''.join(results)}</archive>{after}</user>")
+
+
+def pie_file(path, *users):
+    path.write_text(f"<?xml version='1.0'?>\n<server-data xmlns='{PIE}'><host jid='localhost'>"
+                    + "".join(users) + "</host></server-data>\n")
+    return path
+
+
+def mam_all(client):
+    """Every entry of the archive as mam_query gives them, a page (RSM) at a time."""
+    out, after = [], ""
+    while True:
+        page = mam_query(client, f"<set xmlns='{RSM}'><max>100</max>{after}</set>")
+        out += page
+        if len(page) < 100:
+            return out
+        after = f"<after>{last_id(client)}</after>"
+
+
+def last_id(client):
+    return client.last_mam_id
+
+
+def imported_line(stdout, user):
+    (line,) = [l for l in stdout.splitlines() if l.startswith(f"imported {user}@")]
+    return line
+
+
+def test_an_archive_larger_than_one_request_round_trips(source, target, tmp_path):
+    # 600 archived messages (~200 KB): imported into SQLite in parts, exported in pieces
+    # (no more than about one bound and one page of the archive buffered in the server),
+    # imported into PostgreSQL in parts, every message with its stamp.
+    server, _ = source
+    entries = 600
+    original = pie_file(tmp_path / "big.xml", big_user("carol", entries))
+    assert original.stat().st_size > 10 * PART_BYTES
+    result = server.ctl("import", str(original))
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = imported_line(result.stdout, "carol")
+    assert line.startswith("imported carol@localhost: password, ") and "vCard" in line, line
+    requests = re.search(r"600 archived messages.* \(in (\d+) requests\)$", line)
+    assert requests and int(requests.group(1)) >= 10, line
+
+    export = tmp_path / "carol.xml"
+    result = server.ctl("export", "--host", "localhost", "--user", "carol", str(export))
+    assert result.returncode == 0, result.stdout + result.stderr
+    exported = users_of(ET.parse(export).getroot())["carol"]
+    entries_out = archive_of(exported)
+    assert len(entries_out) == entries
+    assert [e[0][:19] for e in entries_out] == [f"2021-03-04T{i // 60 % 24:02d}:{i % 60:02d}:07" for i in range(entries)]
+    assert entries_out[5][3] == "message 5 <&> xxxxx"
+    assert exported.find(q(VCARD, "vCard")).findtext(q(VCARD, "FN")) == "carol"
+    # The server never held the account: what it buffered for parleyctl stayed under a
+    # fraction of it (the bound, a page of the archive, a piece on its way).
+    (line,) = [l for l in server.log().splitlines() if "event=account_exported" in l and "carol@localhost" in l]
+    sent = int(re.search(r"bytes=(\d+)", line).group(1))
+    peak = int(re.search(r"peak_buffered=(\d+)", line).group(1))
+    assert sent > 150000 and peak < sent // 2, line
+
+    result = target.ctl("import", str(export))
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = imported_line(result.stdout, "carol")
+    assert line.startswith("imported carol@localhost: 2 SCRAM records, ") and "vCard" in line, line
+    assert re.search(r"600 archived messages.* \(in \d+ requests\)$", line), line
+    carol = login(target, "carol", password="big-pw")
+    try:
+        assert mam_all(carol) == entries_out
+    finally:
+        carol.abort()
+
+
+def test_a_refused_part_of_a_large_account_leaves_nothing(tmp_path, target):
+    # The roster after the archive comes in the last request; mod_roster refuses it: the
+    # account goes again, with the archive the earlier requests stored; the next account
+    # of the file imports.
+    bad_roster = f"<query xmlns='{ROSTER}'><item jid='a@b@c' subscription='none'/></query>"
+    mixed = pie_file(tmp_path / "refused.xml", big_user("frank", 300, after=bad_roster),
+                     "<user name='grace' password='pw'/>")
+    result = target.ctl("import", str(mixed))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "frank@localhost: mod_roster: roster item 'a@b@c'" in result.stderr, result.stderr
+    assert "the account was not imported" in result.stderr
+    assert "1 imported, 0 skipped, 1 failed" in result.stdout
+    names = accounts(target)
+    assert "grace" in names and "frank" not in names
+    target.register("frank", PASSWORD)
+    c = login(target, "frank")
+    try:
+        assert mam_all(c) == []
+        assert vcard_fn(c) is None
+    finally:
+        c.abort()
+
+
+def test_an_import_cut_off_before_its_last_part_leaves_nothing(target):
+    # parleyctl gone after the first part (its connection closed, as a killed parleyctl's
+    # is): the server removes the account with what that part stored.
+    doc = (f"<server-data xmlns='{PIE}'><host jid='localhost'><user name='henry' password='pw'>"
+           f"<vCard xmlns='{VCARD}'><FN>Henry</FN></vCard></user></host></server-data>")
+    request = b"".join(b"%d:%s," % (len(a), a) for a in (x.encode() for x in ("import-user", doc, "--parts"))) + b"\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(60)
+        s.connect(target.config["control_socket"])
+        s.sendall(request)
+        answer = b""
+        while answer.count(b"\n") < 2:
+            chunk = s.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert answer == b"continue\npart 1 of henry@localhost imported\n", answer
+        assert "henry" in accounts(target)
+    deadline = time.monotonic() + 30  # a safety net: the removal follows the close at once
+    while "henry" in accounts(target):
+        assert time.monotonic() < deadline, "the account of a cut-off import is still there"
+        time.sleep(0.02)
+    target.register("henry", PASSWORD)
+    c = login(target, "henry")
+    try:
+        assert vcard_fn(c) is None
+    finally:
+        c.abort()

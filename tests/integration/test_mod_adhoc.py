@@ -6,6 +6,7 @@ errors (bad-action, bad-sessionid, session-expired, malformed-action,
 bad-payload, item-not-found) and a multi-stage run with prev/next/cancel.
 One server for the module; the shutdown test last with its own."""
 
+import itertools
 import re
 import subprocess
 import time
@@ -58,11 +59,18 @@ def adhoc_server(tmp_path_factory):
     assert not server.sanitizer_reports()
 
 
+# One server for the module: each login gets a resource of its own, so that a
+# previous test's session of the same full JID, still leaving, never meets
+# the new one (its exit or unavailable presence reaching the new session).
+_resources = (f"r{n}" for n in itertools.count(1))
+
+
 def logged_in_clients(port):
     """make(user, ...) -> a RawClient logged in on `port`; yields it, then aborts every one made."""
     clients = []
 
-    def make(user, resource="r", presence=True, password=PASSWORD):
+    def make(user, resource=None, presence=True, password=PASSWORD):
+        resource = resource or next(_resources)
         c = RawClient(port)
         c.login(user, password, resource=resource, presence=presence)
         clients.append(c)

@@ -340,27 +340,47 @@ def test_files_go_with_their_owners_account(client, up):
     up.register("bob", PASSWORD)
 
 
+def backdate(server, filename, seconds):
+    """Makes the stored file `filename` `seconds` older: its meta's creation
+    time (the store's fifth line, upload_store.cpp) moved back, written whole
+    then renamed over the old one so the sweep never reads half of it. The
+    test decides when a file expires instead of racing a 1 s expiry (a slot
+    request on a loaded CI machine came after the file it should have been
+    refused for had expired)."""
+    metas = [m for m in (server.data_dir / "upload").glob("*/*/meta")
+             if m.read_text().split("\n")[1] == filename]
+    assert len(metas) == 1, metas
+    lines = metas[0].read_text().split("\n")
+    lines[4] = str(int(lines[4]) - seconds)
+    tmp = metas[0].with_name("meta.backdate")
+    tmp.write_text("\n".join(lines))
+    os.replace(tmp, metas[0])
+
+
 def test_files_expire_and_put_urls_expire_and_the_global_quota_frees_with_them(tmp_path_factory, binaries,
                                                                                raw_factory):
+    # Files are kept an hour: none expires on its own while the test runs;
+    # backdate() makes one expire.
     server = start_server(tmp_path_factory, binaries, "expiry",
-                          {"expire_after": 1, "expiry_sweep_interval": 1, "put_timeout": 1,
+                          {"expire_after": 3600, "expiry_sweep_interval": 1, "put_timeout": 1,
                            "global_quota_bytes": 16})
     try:
         for user in ("alice", "bob"):
             server.register(user, PASSWORD)
         c = raw_factory(server.c2s_port)
         c.login("alice", PASSWORD, resource="x")
+        bob = raw_factory(server.c2s_port)
+        bob.login("bob", PASSWORD, resource="x")
         _, get = upload(c, "short.txt", b"short-lived", "text/plain")
         assert fetch("GET", get)[2] == b"short-lived"
         # The service's whole store holds at most 16 bytes: 11 are taken, by
         # alice; bob's 8 do not fit (no retry time: it depends on expiry).
-        bob = raw_factory(server.c2s_port)
-        bob.login("bob", PASSWORD, resource="x")
         err = error_of(request_slot(bob, "eight.bin", 8))
         assert err.get("type") == "wait" and err.find(q(NS_STANZAS, "resource-constraint")) is not None
         assert err.find(q(NS_UPLOAD, "retry")) is None
         slot_urls(request_slot(bob, "five.bin", 5))  # 11 + 5 fit
-        deadline = time.time() + 15
+        backdate(server, "short.txt", 3600)
+        deadline = time.time() + 30  # a safety net: the next sweep, within a second, removes it
         while fetch("GET", get)[0] != 404:
             assert time.time() < deadline, "the file did not expire"
             time.sleep(0.1)

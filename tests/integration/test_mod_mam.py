@@ -42,10 +42,14 @@ IQ = q(NS_CLIENT, "iq")
 
 # -- helpers ---------------------------------------------------------------------
 
-def mam_server(server_factory, tmp_path, users=("alice", "bob"), mam_options=None, limits=None, storage=None):
-    """storage: the storage_backend fixture's keys (the postgresql backend), or None (SQLite)."""
+def mam_server(server_factory, tmp_path, users=("alice", "bob"), mam_options=None, limits=None, storage=None,
+               roster=False):
+    """storage: the storage_backend fixture's keys (the postgresql backend), or None (SQLite).
+    roster: mod_roster loaded too (the `roster` preference asks it)."""
     modules = {"mod_disco": {}, "mod_ping": {}, "mod_offline": {}, "mod_mam": dict(mam_options or {}),
                "mod_test_stream": {}}
+    if roster:
+        modules["mod_roster"] = {}
     server = server_factory(module_paths=[module_dir(tmp_path, "mod_test_stream")], modules=modules, workers=2,
                             limits=limits, storage=storage)
     for user in users:
@@ -487,8 +491,8 @@ def test_default_option_never(server_factory, tmp_path, raw_factory):
     assert bodies(results) == ["y"]
 
 
-def test_preferences_survive_a_restart(server_factory, tmp_path, raw_factory):
-    server = mam_server(server_factory, tmp_path)
+def test_preferences_survive_a_restart(server_factory, tmp_path, raw_factory, storage_backend):
+    server = mam_server(server_factory, tmp_path, storage=storage_backend)
     bob = login(server, raw_factory, "bob", "b")
     prefs_set(bob, "never")
     bob.close()
@@ -498,6 +502,77 @@ def test_preferences_survive_a_restart(server_factory, tmp_path, raw_factory):
     assert bob.iq("get", f"<prefs xmlns='{NS_MAM}'/>").find(q(NS_MAM, "prefs")).get("default") == "never"
     got = send_and_receive(alice, bob, "x")
     assert stanza_ids(got) == []
+
+
+def test_preferences_in_the_old_table_are_moved(server_factory, tmp_path, raw_factory):
+    """Preferences kept in mod_mam_prefs (SQLite, before the keyval store) apply after
+    the upgrade; the rows are deleted once moved."""
+    server = mam_server(server_factory, tmp_path)
+    server.stop()
+    db = sqlite3.connect(str(server.data_dir / "parley.db"))
+    with db:
+        db.execute("INSERT INTO mod_mam_prefs (owner, prefs) VALUES (?, ?)",
+                   (f"bob@{server.domain}", f"always\nnever alice@{server.domain}"))
+    db.close()
+    server.start()
+    alice = login(server, raw_factory, "alice", "a")
+    bob = login(server, raw_factory, "bob", "b")
+    got = send_and_receive(alice, bob, "not kept")
+    assert stanza_ids(got) == []
+    p = bob.iq("get", f"<prefs xmlns='{NS_MAM}'/>").find(q(NS_MAM, "prefs"))
+    assert [j.text for j in p.find(q(NS_MAM, "never"))] == [f"alice@{server.domain}"]
+    deadline = time.monotonic() + 10
+    while True:  # deleted once moved (a write after the move's put)
+        db = sqlite3.connect(f"file:{server.data_dir / 'parley.db'}?mode=ro", uri=True)
+        try:
+            left = db.execute("SELECT COUNT(*) FROM mod_mam_prefs").fetchone()[0]
+        finally:
+            db.close()
+        if left == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert left == 0
+
+
+def archived_bodies(client, want, timeout=10.0):
+    """The owner's archived bodies once they are `want` (outgoing messages under the
+    `roster` preference are appended when the roster has answered)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        results, _ = query(client)
+        got = bodies(results)
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def test_roster_preference_archives_contacts_only(server_factory, tmp_path, raw_factory):
+    """XEP-0313 section 6: with default='roster', messages to and from JIDs not in the
+    user's roster are not archived (unless in the always list); a contact's are, with
+    the archive id on the live copy, on either loop."""
+    server = mam_server(server_factory, tmp_path, users=("alice", "bob", "carol", "dave"), roster=True)
+    alice = login(server, raw_factory, "alice", "a", loop=0)
+    carol = login(server, raw_factory, "carol", "c", loop=1)
+    dave = login(server, raw_factory, "dave", "d")
+    bob = login(server, raw_factory, "bob", "b", loop=1)
+    reply = prefs_set(bob, "roster", always=[bare(dave)])
+    assert reply.find(q(NS_MAM, "prefs")).get("default") == "roster"
+    roster_set = bob.iq("set", f"<query xmlns='jabber:iq:roster'><item jid='{bare(alice)}'/></query>")
+    assert roster_set.get("type") == "result"
+    got = send_and_receive(carol, bob, "from a stranger")  # held, decided, delivered
+    assert stanza_ids(got) == []
+    got = send_and_receive(alice, bob, "from a contact")
+    assert [by for by, _ in stanza_ids(got)] == [bare(bob)]
+    got = send_and_receive(dave, bob, "from the always list")
+    assert len(stanza_ids(got)) == 1
+    send_and_receive(bob, carol, "to a stranger")
+    send_and_receive(bob, alice, "to a contact")
+    assert archived_bodies(bob, ["from a contact", "from the always list", "to a contact"]) == [
+        "from a contact", "from the always list", "to a contact"]
+    # The stranger becomes a contact: archived from then on.
+    assert bob.iq("set", f"<query xmlns='jabber:iq:roster'><item jid='{bare(carol)}'/></query>").get("type") == "result"
+    got = send_and_receive(carol, bob, "now a contact")
+    assert len(stanza_ids(got)) == 1
 
 
 def test_hot_reload_keeps_archive_and_preferences(server_factory, tmp_path, raw_factory):
@@ -525,7 +600,8 @@ def archive_rows(server, owner):
         return int(psql(server.config["storage"]["url"], f"SELECT COUNT(*) FROM archive WHERE owner = '{owner}'"))
     db = sqlite3.connect(f"file:{server.data_dir / 'parley-archive.db'}?mode=ro", uri=True)
     try:
-        return db.execute("SELECT COUNT(*) FROM archive WHERE owner = ?", (owner,)).fetchone()[0]
+        return db.execute("SELECT COUNT(*) FROM archive JOIN archive_owner o ON o.id = archive.owner_id "
+                          "WHERE o.owner = ?", (owner,)).fetchone()[0]
     finally:
         db.close()
 
@@ -675,12 +751,15 @@ def test_slixmpp_xep_0313(server_factory, tmp_path, raw_factory, slix):
 
 # -- the postgresql backend going away ------------------------------------------------
 
-def plain_login(server, raw_factory, user):
-    """'success' or the SASL failure condition of a PLAIN login over STARTTLS."""
+def plain_login(server, raw_factory, user, mechanism="PLAIN"):
+    """'success' or the SASL failure condition of a PLAIN (or SCRAM) login over STARTTLS."""
     client = raw_factory(server.c2s_port)
     client.start()
     client.starttls()
-    outcome = client.auth_plain(user, PASSWORD)
+    if mechanism == "PLAIN":
+        outcome = client.auth_plain(user, PASSWORD)
+    else:
+        outcome = client.auth_scram(user, PASSWORD, mechanism)
     client.close()
     return "success" if outcome.tag == q(NS_SASL, "success") else sasl_failure_condition(outcome)
 
@@ -690,8 +769,19 @@ def test_postgresql_stopped_mid_run_loses_no_acknowledged_message(server_factory
     """PostgreSQL stopped (fast shutdown) and started again under a running parleyd:
     messages keep flowing live meanwhile, with their stanza ids; a query fails with
     an error, not a hang; once the database is back every message is in the archive,
-    in order, under the id it was given live, without a restart of parleyd."""
-    server = mam_server(server_factory, tmp_path, storage=pg_storage)
+    in order, under the id it was given live, without a restart of parleyd.
+    Meanwhile accounts that logged in before log in again (the credential cache:
+    PLAIN and SCRAM-SHA-256, whose records a PLAIN login read), one never seen gets
+    temporary-auth-failure, and a session logged in during the outage chats and
+    gets presence."""
+    server = mam_server(server_factory, tmp_path, users=("alice", "bob", "carol", "dave", "erin"),
+                        storage=pg_storage)
+    # dave and erin log in (their records are cached), then a change through the control
+    # socket (parleyctl's path) forgets them: neither logs in on stale records below.
+    for user in ("dave", "erin"):
+        assert plain_login(server, raw_factory, user) == "success"
+    assert server.control("passwd", "dave", server.domain, "new-password")[0]
+    assert server.control("ban-account", "erin", server.domain)[0]
     alice = login(server, raw_factory, "alice", "a")
     bob = login(server, raw_factory, "bob", "b")
     fill(alice, bob, 3, prefix="before")
@@ -706,9 +796,32 @@ def test_postgresql_stopped_mid_run_loses_no_acknowledged_message(server_factory
             live_ids.append(sid)
         _, reply = query(bob, expect_error=True)
         assert stanza_error_condition(reply)[1] == "internal-server-error"
-        # The accounts are on PostgreSQL too: a new login cannot read its credentials
-        # and is told to try again later (not "not-authorized", not a hang).
-        assert plain_login(server, raw_factory, "bob") == "temporary-auth-failure"
+        # The accounts are on PostgreSQL too: a login of an account never seen cannot
+        # read its credentials and is told to try again later (not "not-authorized",
+        # not a hang); accounts that logged in before are in the credential cache.
+        assert plain_login(server, raw_factory, "carol") == "temporary-auth-failure"
+        assert plain_login(server, raw_factory, "carol", "SCRAM-SHA-256") == "temporary-auth-failure"
+        assert plain_login(server, raw_factory, "bob") == "success"
+        assert plain_login(server, raw_factory, "alice", "SCRAM-SHA-256") == "success"
+        assert plain_login(server, raw_factory, "dave") == "temporary-auth-failure"
+        assert plain_login(server, raw_factory, "erin") == "temporary-auth-failure"
+        # The cache only answers for the right password.
+        client = raw_factory(server.c2s_port)
+        client.start()
+        client.starttls()
+        assert sasl_failure_condition(client.auth_plain("bob", PASSWORD + "x")) == "not-authorized"
+        client.close()
+        # A whole session of bob logged in during the outage: chat and presence with alice.
+        bob2 = login(server, raw_factory, "bob", "b2")
+        alice.send(f"<presence to='{bob2.jid}'/>")
+        bob2.expect(q(NS_CLIENT, "presence"), match=lambda p: p.get("from") == alice.jid)
+        bob2.send(f"<presence to='{alice.jid}'><status>here</status></presence>")
+        got = alice.expect(q(NS_CLIENT, "presence"), match=lambda p: p.get("from") == bob2.jid)
+        assert got.findtext(q(NS_CLIENT, "status")) == "here"
+        alice.send(f"<message to='{bob2.jid}' type='chat'><body>to b2</body></message>")
+        bob2.expect_message("to b2")
+        bob2.send(f"<message to='{alice.jid}' type='chat'><body>from b2</body></message>")
+        alice.expect_message("from b2")
     finally:
         postgres.start()
     # The store reconnects on its own (back-off up to 5 s): until it has, a query may
@@ -720,16 +833,35 @@ def test_postgresql_stopped_mid_run_loses_no_acknowledged_message(server_factory
             break
         assert time.monotonic() < deadline, "the archive did not come back within 30 s"
         time.sleep(0.2)
-    assert bodies(results) == ["before1", "before2", "before3"] + [f"during{i}" for i in range(5)]
-    assert [archived(r)[0] for r in results[3:]] == live_ids
+    assert bodies(results) == (["before1", "before2", "before3"] + [f"during{i}" for i in range(5)]
+                               + ["to b2", "from b2"])
+    assert [archived(r)[0] for r in results[3:8]] == live_ids
     # Logins work again (an account thread may still be in its back-off: each failure is
     # an answer).
     deadline = time.monotonic() + 30
-    while (outcome := plain_login(server, raw_factory, "bob")) != "success":
+    while (outcome := plain_login(server, raw_factory, "carol")) != "success":
         assert outcome == "temporary-auth-failure" and time.monotonic() < deadline, outcome
         time.sleep(0.2)
     # And it goes on archiving.
     send_and_receive(alice, bob, "after")
     results, _ = query(bob)
-    assert bodies(results)[-1] == "after" and len(results) == 9
+    assert bodies(results)[-1] == "after" and len(results) == 11
     assert "archive database reconnected" in server.log()
+
+
+def test_a_burst_held_while_the_preferences_load_is_released_in_order(server_factory, tmp_path, raw_factory):
+    """Regression: the messages held while the recipient's preferences were read were
+    released by a recursion per message (each release routing its message), deep
+    enough with a long burst to overflow a loop thread's stack; all arrive, in order,
+    each archived."""
+    server = mam_server(server_factory, tmp_path)
+    alice = login(server, raw_factory, "alice", "a", loop=0)
+    bob = login(server, raw_factory, "bob", "b", loop=1)
+    count = 900
+    alice.send("".join(f"<message to='{bob.jid}' type='chat' id='burst{i}'><body>burst {i}</body></message>"
+                       for i in range(count)))
+    for i in range(count):
+        got = bob.expect_message()
+        assert got.find(q(NS_CLIENT, "body")).text == f"burst {i}"
+        assert len(stanza_ids(got)) == 1
+    alice.sync()

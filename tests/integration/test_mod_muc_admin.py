@@ -77,6 +77,35 @@ def test_kick_ban_and_lists(muc_server, login):
     assert cond(r) == "item-not-found"
 
 
+def test_voice_rules_and_a_new_moderators_view(muc_server, login):
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    room = new_room(muc_server)
+    create(alice, room, "A")  # semi-anonymous: real JIDs to moderators only
+    join(bob, room, "B")
+    join(carol, room, "C")
+    for who in ("bob", "carol"):
+        assert admin_set(alice, room, f"<item jid='{who}@{muc_server.domain}' affiliation='member'/>").get("type") == "result"
+    # Made a moderator, bob sees the occupants' real JIDs (§8: a moderator's privilege).
+    assert admin_set(alice, room, "<item nick='B' role='moderator'/>").get("type") == "result"
+    seen = {}
+
+    def learn(e):
+        if e.tag == PRESENCE and e.get("from") != f"{room}/B" and item(e).get("jid"):
+            seen[e.get("from")] = (item(e).get("jid"), item(e).get("role"))
+        return len(seen) == 2
+    until(bob, learn)
+    assert seen == {f"{room}/A": (alice.jid, "moderator"), f"{room}/C": (carol.jid, "participant")}
+    # §8.4: no moderator revokes the voice of an affiliation at or above its own (MUST).
+    r = admin_set(bob, room, "<item nick='C' role='visitor'/>")
+    assert cond(r) == "not-allowed" and error_type(r) == "cancel"
+    assert admin_set(alice, room, f"<item jid='carol@{muc_server.domain}' affiliation='none'/>").get("type") == "result"
+    assert admin_set(bob, room, "<item nick='C' role='visitor'/>").get("type") == "result"
+    carol.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/C" and item(e).get("role") == "visitor")
+    # ... and grants it back.
+    assert admin_set(bob, room, "<item nick='C' role='participant'/>").get("type") == "result"
+    carol.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/C" and item(e).get("role") == "participant")
+
+
 def test_mediated_invitation_and_decline(muc_server, login):
     alice, bob, carol = login("alice"), login("bob"), login("carol")
     room = new_room(muc_server)
@@ -142,3 +171,55 @@ def test_voice_request(muc_server, login):
     assert "110" in codes(p)
     groupchat(bob, room, "I can speak")
     expect_body(alice, "I can speak")
+
+
+NS_COMMANDS = "http://jabber.org/protocol/commands"
+NS_HATS = "urn:xmpp:hats:0"
+
+
+def test_hats(muc_server, login):
+    """XEP-0317: admins and owners hand out hats with ad-hoc commands; presences carry them."""
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    room = new_room(muc_server)
+    create(alice, room, "A")
+    join(bob, room, "B")
+    info = bob.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=room)
+    assert {NS_HATS, NS_COMMANDS} <= {f.get("var") for f in info.iter(q(NS_DISCO_INFO, "feature"))}
+    items = bob.iq("get", f"<query xmlns='{NS_ITEMS}' node='{NS_COMMANDS}'/>", to=room)
+    assert {i.get("node") for i in items.iter(q(NS_ITEMS, "item"))} == {
+        "urn:xmpp:hats:commands:don", "urn:xmpp:hats:commands:doff"}
+    hat = "http://example.org/hats#scribe"
+
+    def command(client, node, fields=None):
+        form = "" if fields is None else (
+            f"<x xmlns='{NS_XDATA}' type='submit'>{field('FORM_TYPE', 'urn:xmpp:hats:commands')}{fields}</x>")
+        return client.iq("set", f"<command xmlns='{NS_COMMANDS}' node='urn:xmpp:hats:commands:{node}' "
+                                f"action='execute'>{form}</command>", to=room)
+
+    def hats_of(p):
+        h = p.find(q(NS_HATS, "hats"))
+        return [] if h is None else [(e.get("uri"), e.get("title")) for e in h.findall(q(NS_HATS, "hat"))]
+    d = muc_server.domain
+    assert cond(command(bob, "don", field("accountjid", f"bob@{d}") + field("hat", hat))) == "forbidden"
+    form = command(alice, "don")
+    c = form.find(q(NS_COMMANDS, "command"))
+    assert c.get("status") == "executing"
+    assert {"accountjid", "hat"} <= {f.get("var") for f in c.iter(q(NS_XDATA, "field"))}
+    r = command(alice, "don", field("accountjid", f"bob@{d}") + field("hat", hat) + field("title", "Scribe"))
+    assert r.find(q(NS_COMMANDS, "command")).get("status") == "completed"
+    mine = bob.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B" and hats_of(e))
+    assert "110" in codes(mine) and hats_of(mine) == [(hat, "Scribe")]
+    alice.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B" and hats_of(e) == [(hat, "Scribe")])
+    # A newcomer sees it; a hat the client claims itself is not shown.
+    bob.send(f"<presence to='{room}/B'><hats xmlns='{NS_HATS}'><hat uri='urn:x:fake' title='Fake'/></hats></presence>")
+    assert hats_of(bob.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B")) == [(hat, "Scribe")]
+    got = join(carol, room, "C")
+    assert [hats_of(p) for p in got if p.tag == PRESENCE and p.get("from") == f"{room}/B"] == [[(hat, "Scribe")]]
+    # The hat named as the field's option, as in XEP-0317's example.
+    r = command(alice, "doff", field("accountjid", f"bob@{d}")
+                + f"<field var='hat'><option label='Scribe'><value>{hat}</value></option></field>")
+    assert r.find(q(NS_COMMANDS, "command")).get("status") == "completed"
+    off = carol.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B")
+    assert hats_of(off) == []
+    assert cond(command(alice, "doff", field("accountjid", f"bob@{d}") + field("hat", hat))) == "item-not-found"
+    assert cond(command(alice, "nope")) == "item-not-found"

@@ -35,6 +35,9 @@ def test_config_form_and_refusals(muc_server, login):
     # whois anyone: 172, real JIDs to all.
     owner_set(alice, room, field("muc#roomconfig_whois", "anyone") + field("muc#roomconfig_maxusers", "10"))
     assert {"104", "172"} <= codes(carol.expect(MESSAGE, match=lambda e: "172" in codes(e)))
+    # ... and who could not see them gets the others' presences again, with them.
+    again = carol.expect(PRESENCE, match=lambda e: e.get("from") == f"{room}/B")
+    assert item(again).get("jid") == bob.jid
     got = join(dave, room, "D")
     assert "100" in codes(self_presence(got))
     assert all(item(p).get("jid") for p in got if p.tag == PRESENCE)
@@ -65,6 +68,29 @@ def test_config_form_and_refusals(muc_server, login):
     r = alice.iq("set", f"<query xmlns='{NS_OWNER}'><x xmlns='{NS_XDATA}' type='submit'>"
                         f"{field('muc#roomconfig_whois', 'everybody')}</x></query>", to=room)
     assert cond(r) == "not-acceptable"
+
+
+def test_disco_features_follow_the_configuration(muc_server, login):
+    alice = login("alice")
+    room = new_room(muc_server)
+    create(alice, room, "A")
+
+    def features():
+        info = alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=room)
+        return {f.get("var") for f in info.iter(q(NS_DISCO_INFO, "feature"))}
+    assert {"muc_public", "muc_temporary", "muc_open", "muc_unmoderated", "muc_semianonymous",
+            "muc_unsecured"} <= features()
+    owner_set(alice, room, field("muc#roomconfig_persistentroom", "1") + field("muc#roomconfig_publicroom", "0")
+              + field("muc#roomconfig_membersonly", "1") + field("muc#roomconfig_moderatedroom", "1")
+              + field("muc#roomconfig_passwordprotectedroom", "1") + field("muc#roomconfig_roomsecret", "pw")
+              + field("muc#roomconfig_whois", "anyone"))
+    now = features()
+    assert {"muc_persistent", "muc_hidden", "muc_membersonly", "muc_moderated", "muc_passwordprotected",
+            "muc_nonanonymous"} <= now
+    assert not now & {"muc_public", "muc_temporary", "muc_open", "muc_unmoderated", "muc_semianonymous",
+                      "muc_unsecured"}
+    owner_set(alice, room, field("muc#roomconfig_persistentroom", "0"))
+    assert "muc_temporary" in features()
 
 
 def test_member_list_description_and_whois_back(muc_server, login):
@@ -111,3 +137,44 @@ def test_roomadmins_and_roomowners_fields(muc_server, login):
     r = alice.iq("set", f"<query xmlns='{NS_OWNER}'><x xmlns='{NS_XDATA}' type='submit'>"
                         "<field var='muc#roomconfig_roomowners'/></x></query>", to=room)
     assert cond(r) == "conflict"
+
+
+def test_room_avatar(muc_server, login):
+    """XEP-0486: an owner sets the room's vCard-temp; its photo's hash is in disco#info."""
+    import base64
+    import hashlib
+    alice, bob = login("alice"), login("bob")
+    room = new_room(muc_server)
+    create(alice, room, "A")
+    join(bob, room, "B")
+    svc = alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=service(muc_server))
+    assert "vcard-temp" in {f.get("var") for f in svc.iter(q(NS_DISCO_INFO, "feature"))}
+
+    def roominfo():
+        info = bob.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=room)
+        assert "vcard-temp" in {f.get("var") for f in info.iter(q(NS_DISCO_INFO, "feature"))}
+        form = info.find(q(NS_DISCO_INFO, "query")).find(q(NS_XDATA, "x"))
+        return {f.get("var"): [v.text for v in f.findall(q(NS_XDATA, "value"))]
+                for f in form.findall(q(NS_XDATA, "field"))}
+    assert "muc#roominfo_avatarhash" not in roominfo()
+    image = b"\x89PNG\r\n\x1a\n not really an image"
+    binval = base64.b64encode(image).decode()
+    vcard = (f"<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE>"
+             f"<BINVAL>{binval[:20]}\n{binval[20:]}</BINVAL></PHOTO></vCard>")
+    r = bob.iq("set", vcard, to=room)
+    assert cond(r) == "forbidden" and error_type(r) == "auth"
+    assert alice.iq("set", vcard, to=room).get("type") == "result"
+    assert codes(bob.expect(MESSAGE, match=lambda e: "104" in codes(e))) == {"104"}
+    assert roominfo()["muc#roominfo_avatarhash"] == [hashlib.sha1(image).hexdigest()]
+    got = bob.iq("get", "<vCard xmlns='vcard-temp'/>", to=room)
+    photo = got.find("{vcard-temp}vCard").find("{vcard-temp}PHOTO")
+    assert photo.findtext("{vcard-temp}TYPE") == "image/png"
+    assert base64.b64decode(photo.findtext("{vcard-temp}BINVAL")) == image
+    r = alice.iq("set", "<vCard xmlns='vcard-temp'><PHOTO><BINVAL>not base64!</BINVAL></PHOTO></vCard>", to=room)
+    assert cond(r) == "bad-request"
+    # An empty vCard removes it.
+    assert alice.iq("set", "<vCard xmlns='vcard-temp'/>", to=room).get("type") == "result"
+    assert codes(bob.expect(MESSAGE, match=lambda e: "104" in codes(e))) == {"104"}
+    assert "muc#roominfo_avatarhash" not in roominfo()
+    got = bob.iq("get", "<vCard xmlns='vcard-temp'/>", to=room)
+    assert list(got.find("{vcard-temp}vCard")) == []

@@ -228,3 +228,54 @@ def test_cancel_of_first_configuration_destroys(muc_server, login):
     assert r.get("type") == "result"
     alice.expect(PRESENCE, match=lambda e: e.get("type") == "unavailable")
     assert cond(alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=room)) == "item-not-found"
+    # §10.1.3: the owner gone before configuring the room it created (left, or
+    # lost its connection): the room is destroyed, with <destroy/> (MUST).
+    room = new_room(muc_server)
+    join(alice, room, "A")
+    alice.send(f"<presence to='{room}/A' type='unavailable'/>")
+    gone = alice.expect(PRESENCE, match=lambda e: e.get("type") == "unavailable" and e.get("from") == f"{room}/A")
+    assert gone.find(q(NS_USER, "x")).find(q(NS_USER, "destroy")) is not None
+    assert "110" in codes(gone)
+    assert cond(alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=room)) == "item-not-found"
+
+
+def test_stanzas_of_unexpected_types(muc_server, login):
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    room = new_room(muc_server)
+    create(alice, room, "A")
+    join(bob, room, "B")
+    # An iq of a namespace the room does not serve: service-unavailable (RFC 6120 8.4);
+    # one with no payload: bad-request.
+    assert cond(bob.iq("get", "<query xmlns='urn:example:nothing'/>", to=room)) == "service-unavailable"
+    assert cond(bob.iq("get", "", to=room)) == "bad-request"
+    # A chat message to the room itself (§7.4: a service MAY reject): bad-request.
+    sid = bob.message(room, "hello room", type_="chat")
+    assert cond(bob.expect(MESSAGE, match=lambda e: e.get("id") == sid)) == "bad-request"
+    # To an occupant JID whose occupant left: item-not-found (§7.5: MUST); from a
+    # non-occupant: not-acceptable (§7.5: MUST), also for an iq.
+    bob.send(f"<presence to='{room}/B' type='unavailable'/>")
+    bob.expect(PRESENCE, match=lambda e: e.get("type") == "unavailable")
+    sid = alice.message(f"{room}/B", "still there?", type_="chat")
+    assert cond(alice.expect(MESSAGE, match=lambda e: e.get("id") == sid)) == "item-not-found"
+    sid = carol.message(f"{room}/A", "psst", type_="chat")
+    assert cond(carol.expect(MESSAGE, match=lambda e: e.get("id") == sid)) == "not-acceptable"
+    r = carol.iq("get", "<query xmlns='jabber:iq:version'/>", to=f"{room}/A")
+    assert cond(r) == "not-acceptable"
+    # XEP-0045 #disco-occupant: a disco query to an occupant JID from a non-occupant: bad-request.
+    for ns in (NS_DISCO_INFO, NS_ITEMS):
+        r = carol.iq("get", f"<query xmlns='{ns}'/>", to=f"{room}/A")
+        assert cond(r) == "bad-request" and error_type(r) == "modify"
+    # Errors and results from anyone, and an unavailable or error presence from a
+    # non-occupant, get no answer (RFC 6120 8.3.1); the occupants see nothing.
+    carol.send(f"<message to='{room}' type='error'><error type='cancel'>"
+               f"<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+    carol.send(f"<message to='{room}/A' type='error'><error type='cancel'>"
+               f"<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+    carol.send(f"<iq to='{room}' type='result' id='stray1'/>")
+    carol.send(f"<iq to='{room}/A' type='error' id='stray2'><error type='cancel'>"
+               f"<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
+    carol.send(f"<presence to='{room}/Z' type='unavailable'/>")
+    carol.send(f"<presence to='{room}/Z' type='error'/>")
+    sid = carol.new_id()
+    carol.send(f"<iq type='get' id='{sid}' to='{room}'><ping xmlns='{NS_PING}'/></iq>")
+    assert carol.expect_nothing_until(lambda e: e.tag == IQ and e.get("id") == sid) == []

@@ -12,8 +12,9 @@ import sqlite3
 import time
 import xml.etree.ElementTree as ET
 
-from conftest import PASSWORD
+from conftest import PASSWORD, old_tables_left
 from rawxmpp import q, stanza_error_condition
+from old_schemas import recreate_old_tables
 from slix_driver import SlixRunner
 
 C = "jabber:client"
@@ -494,6 +495,7 @@ def test_rows_of_the_old_tables_are_moved_into_the_map_store(server_factory, raw
     server = start_server(server_factory)
     server.stop()
     db = sqlite3.connect(server.data_dir / "parley.db")
+    recreate_old_tables(db, "mod_pep_nodes", "mod_pep_items")
     with db:
         db.execute("INSERT INTO mod_pep_nodes (host, user, node, config) VALUES (?, ?, ?, ?)",
                    (server.domain, "alice", "urn:test:old", "v1\naccess open\nmax_items 5\n"))
@@ -505,15 +507,8 @@ def test_rows_of_the_old_tables_are_moved_into_the_map_store(server_factory, raw
     bob = login(server, raw_factory, "bob")
     got = get_items(bob, f"alice@{server.domain}", "urn:test:old")
     assert [i.get("id") for i in got.iter(q(PUBSUB, "item"))] == ["o2", "o1", "o0"], ET.tostring(got, "unicode")
-    deadline = time.monotonic() + 10
-    while True:
-        db = sqlite3.connect(server.data_dir / "parley.db")
-        left = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("mod_pep_nodes", "mod_pep_items")]
-        db.close()
-        if left == [0, 0]:
-            break
-        assert time.monotonic() < deadline, left
-        time.sleep(0.05)
+    # Moved, then dropped.
+    assert old_tables_left(server.data_dir / "parley.db", ("mod_pep_nodes", "mod_pep_items")) == {}
 
 
 def test_slixmpp_avatar_through_pep_and_caps(server_factory):

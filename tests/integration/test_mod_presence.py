@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 from conftest import PASSWORD, scaled
 from rawxmpp import NS_CLIENT, q, stanza_error_condition
+from old_schemas import recreate_old_tables
 
 MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}}
 NS_ROSTER = "jabber:iq:roster"
@@ -386,17 +387,23 @@ def test_logout_fan_out_leaves_the_loop_to_other_sessions(server_factory, raw_fa
 def test_broadcast_to_a_large_roster_leaves_the_loop_to_other_sessions(server_factory, raw_factory):
     # Issue 9 item 4: a presence broadcast to a large roster (a deployment
     # that raised max_roster_size) went out in one loop turn. 50,000
-    # subscribers, written straight into the roster table.
+    # subscribers, written straight into mod_roster's map (the SQLite map store's
+    # table: moving them from mod_roster's old table at start would take longer).
     n = scaled(50_000, 12_500)
     server = server_factory(modules={**MODULES, "mod_roster": {"max_roster_size": 100_000}}, workers=1,
                             loglevel="info")
     for user in ("alice", "zoe", "carol"):
         server.register(user, PASSWORD)
     server.stop()
-    db = sqlite3.connect(str(server.data_dir / "parley.db"))
-    rows = [(server.domain, "alice", f"c{i:05d}@{server.domain}", "from") for i in range(n)]
-    rows.append((server.domain, "alice", bare(server, "zoe"), "from"))  # sorts last
-    db.executemany("INSERT INTO mod_roster_items (host, user, contact, subscription) VALUES (?, ?, ?, ?)", rows)
+    contacts = [f"c{i:05d}@{server.domain}" for i in range(n)]
+    contacts.append(bare(server, "zoe"))  # comes last
+    db = sqlite3.connect(str(server.data_dir / "parley-keyval.db"))
+    scope = f"mod_roster/{server.domain}"
+    # mod_roster's stored item (modules/mod_roster/roster_codec.hpp): "VER SUB ASK APPROVED NAME GROUPS".
+    db.executemany("INSERT INTO map_items (scope, owner, key, seq, value) VALUES (?, 'alice', ?, ?, ?)",
+                   [(scope, f"i/{c}", seq, b"1 from 0 0 -") for seq, c in enumerate(contacts)])
+    db.execute("INSERT OR REPLACE INTO map_versions (scope, owner, version, next_seq) VALUES (?, 'alice', 1, ?)",
+               (scope, len(contacts)))
     db.commit()
     db.close()
     server.start()
@@ -432,7 +439,10 @@ def test_probe_answers_at_login_are_paced_by_the_connection(server_factory, raw_
     for user in ("alice", *contacts):
         server.register(user, PASSWORD)
     server.stop()
+    # In mod_roster's table of earlier versions (made again: a fresh server
+    # dropped it, empty): moved into its map at start.
     db = sqlite3.connect(str(server.data_dir / "parley.db"))
+    recreate_old_tables(db, "mod_roster_items")
     for c in contacts:
         db.execute("INSERT INTO mod_roster_items (host, user, contact, subscription) VALUES (?, ?, ?, 'to')",
                    (server.domain, "alice", bare(server, c)))
@@ -470,6 +480,40 @@ def test_probe_from_subscriber_gets_every_available_resource(server_factory, raw
     # Probing one resource's full JID is answered the same way.
     bob.send(f"<presence type='probe' to='{a1.jid}'/>")
     expect_all(bob, [(a1.jid, None), (a2.jid, None)])
+
+
+def test_probes_and_new_resources_get_the_presence_as_it_was_broadcast(server_factory, raw_factory):
+    """Issue 18 (idle memory): a session keeps its last presence as the bytes
+    it serializes to and parses them again when asked. What a probe, a new
+    resource of a contact and a new resource of the user get is what the live
+    broadcast carried: same attributes in the same order, same children,
+    namespaces and escaped text (only 'to' differs)."""
+    server = mutual(server_factory, raw_factory)
+    bob = login(server, raw_factory, "bob", "home")
+    alice = login(server, raw_factory, "alice", "phone", presence=None)
+    alice.send("<presence xml:lang='en' id='rich1'><show>away</show>"
+               "<status>out &amp; about &lt;3 &quot;soon&quot; ]]&gt; \u00e9t\u00e9</status><priority>2</priority>"
+               "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://example.org/client' "
+               "ver='QgayPKawpkPSDYmwT/WM94uAlu0='/>"
+               "<x xmlns='urn:example:extra' xmlns:e='urn:example:e' e:flag='1'><e:item>t</e:item><empty/></x>"
+               "</presence>")
+
+    def canonical(elem):
+        copy = ET.fromstring(ET.tostring(elem))
+        copy.attrib.pop("to", None)
+        return ET.tostring(copy, "unicode")
+
+    live = canonical(expect_presence(bob, alice.jid))
+    assert "urn:example:e" in live and status(ET.fromstring(live)) == 'out & about <3 "soon" ]]> \u00e9t\u00e9'
+    bob.send(f"<presence type='probe' to='{bare(server, 'alice')}'/>")
+    assert canonical(expect_presence(bob, alice.jid)) == live
+    # The contact's new resource (the probes at its login) and the user's own.
+    bob2 = login(server, raw_factory, "bob", "laptop", presence=None)
+    bob2.send("<presence/>")
+    assert canonical(expect_all(bob2, [(bob2.jid, None), (alice.jid, None)])[(alice.jid, None)]) == live
+    alice2 = login(server, raw_factory, "alice", "desk", presence=None)
+    alice2.send("<presence/>")
+    assert canonical(expect_all(alice2, [(alice2.jid, None), (alice.jid, None)])[(alice.jid, None)]) == live
 
 
 def test_probe_from_non_subscriber_reveals_nothing(server_factory, raw_factory):

@@ -259,17 +259,9 @@ def test_postgresql_stopped_during_a_set_stores_it_once_back(server_factory, raw
         # trip: the keyval store runs in order (the put, queued first, waits; the get
         # fails) and their completions reach alice's loop in that order, so an answer to
         # the set would have come before it.
-        replies = []
-
-        def is_get_reply(e):
-            if e.get("id") != get_id:
-                return False
-            replies.append(e)
-            return True
-
-        before = alice.expect_nothing_until(is_get_reply)
+        before, reply = alice.expect_nothing_until_reply(get_id)
         assert [e for e in before if e.get("id") == "during"] == [], [ET.tostring(e, "unicode") for e in before]
-        assert stanza_error_condition(replies[0])[1] == "internal-server-error", ET.tostring(replies[0], "unicode")
+        assert stanza_error_condition(reply)[1] == "internal-server-error", ET.tostring(reply, "unicode")
     finally:
         postgres.start()
     answer = alice.expect(q("jabber:client", "iq"), timeout=30, match=lambda e: e.get("id") == "during")

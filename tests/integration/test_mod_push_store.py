@@ -1,6 +1,6 @@
-"""mod_push against servers of their own: registrations kept in the
-module's table before the typed stores are moved into the map store at
-start; the per-device rate limit (and include_body) with options the main
+"""mod_push against servers of their own: registrations kept across a
+restart on PostgreSQL; registrations kept in the module's table before the
+typed stores are moved into the map store at start; the per-device rate limit (and include_body) with options the main
 suite (test_mod_push.py) does not use."""
 
 import sqlite3
@@ -8,7 +8,7 @@ import time
 
 from component_client import RawComponent
 from conftest import PASSWORD
-from parley_harness import free_port
+from parley_harness import free_port, psql
 from push_app import (NS_DATA, NS_PUBSUB, NS_PUSH, PUBLISH_OPTIONS, SECRET, enable, expect_push, form_fields,
                       login, summary)
 
@@ -16,8 +16,8 @@ from push_app import (NS_DATA, NS_PUBSUB, NS_PUSH, PUBLISH_OPTIONS, SECRET, enab
 def test_registrations_of_the_old_table_are_moved_into_the_map_store(server_factory):
     """A server whose mod_push kept its registrations in its own table (before
     the typed stores, issue 11) pushes to them after the upgrade, with their
-    publish-options; the old rows are deleted once moved, and a disable
-    reaches the moved registration. (The old table is in the SQLite file
+    publish-options; the old rows are deleted once moved and the table
+    dropped, and a disable reaches the moved registration. (The old table is in the SQLite file
     whatever the storage backend: a module's own SQL runs there; the map
     store is the core's, tested on both backends by its own suites.)"""
     port = free_port()
@@ -32,7 +32,9 @@ def test_registrations_of_the_old_table_are_moved_into_the_map_store(server_fact
     rows = [("localhost", "rosa", "app.localhost", "r-node", PUBLISH_OPTIONS),
             ("localhost", "rosa", "app.localhost", "s-node", "")]
     db = sqlite3.connect(server.data_dir / "parley.db")
-    with db:
+    with db:  # the first start dropped the empty table: as a server of before had it
+        db.execute("CREATE TABLE IF NOT EXISTS mod_push_registrations (host TEXT NOT NULL, user TEXT NOT NULL, "
+                   "jid TEXT NOT NULL, node TEXT NOT NULL, options TEXT NOT NULL, PRIMARY KEY (host, user, jid, node))")
         db.executemany("INSERT INTO mod_push_registrations (host, user, jid, node, options) VALUES (?, ?, ?, ?, ?)",
                        rows)
     db.close()
@@ -51,9 +53,9 @@ def test_registrations_of_the_old_table_are_moved_into_the_map_store(server_fact
         iq, p = expect_push(app, "s-node")
         assert iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish-options") is None
         deadline = time.monotonic() + 10
-        while True:  # polling the old table for the delete that follows the move
+        while True:  # polling for the drop that follows the move and its delete
             db = sqlite3.connect(server.data_dir / "parley.db")
-            left = db.execute("SELECT COUNT(*) FROM mod_push_registrations").fetchone()[0]
+            left = db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'mod_push_registrations'").fetchone()[0]
             db.close()
             if left == 0 or time.monotonic() > deadline:
                 break
@@ -66,6 +68,40 @@ def test_registrations_of_the_old_table_are_moved_into_the_map_store(server_fact
         bob.message("rosa@localhost", "after the disable")
         _, p = expect_push(app, "s-node")  # first: r-node (before it in order) is gone
         assert summary(p)["message-count"] == ["1"]
+    finally:
+        for c in made:
+            c.close(timeout=2)
+
+
+def test_registrations_survive_a_restart_on_postgresql(server_factory, pg_storage):
+    """On PostgreSQL (the main suite runs on SQLite): a registration made
+    before a restart gets its push after it, with its publish-options."""
+    port = free_port()
+    server = server_factory(
+        modules={"mod_disco": {}, "mod_ping": {}, "mod_offline": {},
+                 "mod_push": {"min_push_interval_ms": 0, "iq_timeout_ms": 5000}},
+        storage=pg_storage,
+        extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "component",
+                          "hosts": {"app.localhost": {"password": SECRET}}}])
+    for user in ("rosa", "bob"):
+        server.register(user, PASSWORD)
+    made = []
+    try:
+        rosa = login(server, made, "rosa", "phone")
+        enable(rosa, "p-node", PUBLISH_OPTIONS)
+        rosa.close()
+        server.restart()
+        app = RawComponent(port, "app.localhost")
+        made.append(app)
+        app.connect_as(SECRET)
+        bob = login(server, made, "bob", "desk")
+        bob.message("rosa@localhost", "after the restart")
+        iq, p = expect_push(app, "p-node")
+        options = iq.find(f"{{{NS_PUBSUB}}}pubsub/{{{NS_PUBSUB}}}publish-options/{{{NS_DATA}}}x")
+        assert form_fields(options)["secret"] == ["eruio234vzxc2kla-91"]
+        assert summary(p)["message-count"] == ["1"]
+        assert psql(pg_storage["url"], "SELECT owner FROM map_items WHERE scope = 'mod_push/localhost'").split() == \
+            ["rosa"]
     finally:
         for c in made:
             c.close(timeout=2)

@@ -1,8 +1,8 @@
 """mod_roster against a running parleyd: RFC 6121 section 2 (roster get,
-set, remove, pushes and every error), 2.6 / XEP-0237 (versioning), section 3
-(the subscription handshake, requests to an offline contact, pre-approval,
-cancel, unsubscribe, deny, remove) with the raw client for exact XML, and the
-same flows through gloox's RosterManager.
+set, remove, pushes and every error) and 2.6 / XEP-0237 (versioning) with the
+raw client for exact XML; the stores (both backends, the move from the old
+tables). Section 3 (subscriptions) and gloox's RosterManager are in
+test_mod_roster_subscriptions.py; the shared peer in roster_peer.py.
 
 Every test runs with mod_roster alone (no mod_presence): the probes mod_roster
 routes after an approval are then dropped by the router. With
@@ -10,206 +10,15 @@ PARLEY_ROSTER_WITH_PRESENCE=1 in the environment every server also loads
 mod_presence, and the raw-client tests must hold all the same.
 """
 
-import os
 import sqlite3
 import time
 import xml.etree.ElementTree as ET
 
-from conftest import PASSWORD, scaled
+from conftest import PASSWORD, old_tables_left
 from rawxmpp import NS_CLIENT, NS_DISCO_INFO, q, stanza_error_condition
+from old_schemas import recreate_old_tables
 
-NS = "jabber:iq:roster"
-IQ = q(NS_CLIENT, "iq")
-PRESENCE = q(NS_CLIENT, "presence")
-QUERY = q(NS, "query")
-ITEM = q(NS, "item")
-GROUP = q(NS, "group")
-WITH_PRESENCE = os.environ.get("PARLEY_ROSTER_WITH_PRESENCE") == "1"
-
-
-# -- helpers -----------------------------------------------------------------------
-
-class Peer:
-    """A logged-in raw client that keeps what it did not wait for yet, so
-    that stanzas arriving in an unexpected order are not lost."""
-
-    _ids = 0
-
-    def __init__(self, client, user, domain):
-        self.c = client
-        self.user = user
-        self.bare = f"{user}@{domain}"
-        self.jid = client.jid
-        self.inbox = []
-
-    def send(self, xml):
-        self.c.send(xml)
-
-    def wait(self, pred, timeout=5.0, what="a stanza"):
-        for i, e in enumerate(self.inbox):
-            if pred(e):
-                return self.inbox.pop(i)
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                got = "\n".join(ET.tostring(e, "unicode") for e in self.inbox)
-                raise AssertionError(f"{self.jid}: no {what} within {timeout}s; unmatched:\n{got}")
-            try:
-                e = self.c.next_element(remaining)
-            except TimeoutError:
-                continue
-            if pred(e):
-                return e
-            self.inbox.append(e)
-
-    def quiet(self, pred, via=()):
-        """Nothing matching pred came (or is waiting), proved by a round trip:
-        a roster get. mod_roster runs a user's roster work (sets, gets,
-        subscription stanzas either way) one piece at a time, in the order it
-        came, whatever the loop: the get's result comes after any push or
-        presence that work delivered here. `via`: peers whose get goes first,
-        for work that reaches this user through another user's (a request
-        goes through the sender's work, then the contact's, perhaps back).
-        Pending requests delivered when a resource becomes available come
-        from a storage read outside that order, begun before the get's own
-        read (two reader threads: in order, not strictly). The get makes
-        this resource interested in pushes from then on."""
-        for peer in (*via, self):
-            reply = peer.get()
-            assert reply.get("type") == "result", ET.tostring(reply, "unicode")
-        bad = [e for e in self.inbox if pred(e)]
-        assert not bad, f"{self.jid}: unexpected " + "\n".join(ET.tostring(e, "unicode") for e in bad)
-
-    def iq(self, type_, child="", to=None, timeout=None):
-        Peer._ids += 1
-        sid = f"r{Peer._ids}"
-        to_attr = f" to='{to}'" if to else ""
-        self.send(f"<iq type='{type_}' id='{sid}'{to_attr}>{child}</iq>")
-        if timeout is None:
-            return self.wait(lambda e: e.tag == IQ and e.get("id") == sid, what=f"iq reply {sid}")
-        return self.wait(lambda e: e.tag == IQ and e.get("id") == sid, timeout=timeout, what=f"iq reply {sid}")
-
-    # roster
-    def get(self, ver=None, timeout=None):
-        ver_attr = "" if ver is None else f" ver='{ver}'"
-        return self.iq("get", f"<query xmlns='{NS}'{ver_attr}/>", timeout=timeout)
-
-    def set(self, jid, name=None, groups=(), extra=""):
-        name_attr = "" if name is None else f" name='{name}'"
-        body = "".join(f"<group>{g}</group>" for g in groups)
-        return self.iq("set", f"<query xmlns='{NS}'><item jid='{jid}'{name_attr}{extra}>{body}</item></query>")
-
-    def remove(self, jid):
-        return self.iq("set", f"<query xmlns='{NS}'><item jid='{jid}' subscription='remove'/></query>")
-
-    def push(self, jid=None, timeout=5.0):
-        """The next roster push (for jid); checks its form and returns (item, ver)."""
-        def is_push(e):
-            if e.tag != IQ or e.get("type") != "set":
-                return False
-            item = e.find(f"{QUERY}/{ITEM}")
-            return item is not None and (jid is None or item.get("jid") == jid)
-        e = self.wait(is_push, timeout, what=f"roster push for {jid}")
-        # RFC 6121 2.1.6: from the user's bare JID (or none), to this resource.
-        assert e.get("from") in (None, self.bare), ET.tostring(e, "unicode")
-        assert e.get("to") == self.jid
-        query = e.find(QUERY)
-        assert len(query.findall(ITEM)) == 1
-        self.send(f"<iq type='result' id='{e.get('id')}'/>")
-        return query.find(ITEM), query.get("ver")
-
-    def no_push(self, via=()):
-        self.quiet(lambda e: e.tag == IQ and e.get("type") == "set" and e.find(QUERY) is not None, via)
-
-    def presence(self, type_=None, frm=None, timeout=5.0):
-        def match(e):
-            return (e.tag == PRESENCE and e.get("type") == type_
-                    and (frm is None or e.get("from") == frm))
-        return self.wait(match, timeout, what=f"presence type={type_} from={frm}")
-
-    def no_presence(self, type_=None, via=()):
-        self.quiet(lambda e: e.tag == PRESENCE and (type_ is None or e.get("type") == type_), via)
-
-    def roster(self, timeout=None):
-        """{jid: item} from a full roster get."""
-        reply = self.get(timeout=timeout)
-        assert reply.get("type") == "result", ET.tostring(reply, "unicode")
-        return {i.get("jid"): i for i in reply.find(QUERY).findall(ITEM)}
-
-
-def start(server_factory, users=("alice", "bob"), **options):
-    modules = {"mod_disco": {}, "mod_ping": {}, "mod_roster": options}
-    if WITH_PRESENCE:
-        modules["mod_presence"] = {}
-    server = server_factory(modules=modules)
-    for user in users:
-        server.register(user, PASSWORD)
-    return server
-
-
-def login(server, raw_factory, user, resource="r", roster=True, presence=False):
-    c = raw_factory(server.c2s_port)
-    c.login(user, PASSWORD, resource=resource)
-    peer = Peer(c, user, server.domain)
-    if roster:
-        reply = peer.get()
-        assert reply.get("type") == "result", ET.tostring(reply, "unicode")
-    if presence:
-        peer.send("<presence/>")
-        # the server reflects initial presence to the resource itself
-        peer.wait(lambda e: e.tag == PRESENCE and e.get("type") is None and e.get("from") == peer.jid,
-                  what="own presence")
-    return peer
-
-
-def wait_pending(server, user, count, timeout=20.0):
-    """Until `count` requests wait for `user` in the database (the inbound
-    side of a request is written after the sender's side, which is all the
-    sender can observe)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        db = sqlite3.connect(str(server.data_dir / "parley.db"), timeout=5)
-        try:
-            n = db.execute("SELECT COUNT(*) FROM mod_roster_pending WHERE user = ?", (user,)).fetchone()[0]
-        finally:
-            db.close()
-        if n >= count:
-            return n
-        assert time.monotonic() < deadline, f"{n} of {count} requests stored for {user}"
-        time.sleep(0.05)
-
-
-def ping(peer, server):
-    """A round trip that keeps whatever arrives before its answer."""
-    reply = peer.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to=server.domain)
-    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
-
-
-def error_of(reply):
-    assert reply.get("type") == "error", ET.tostring(reply, "unicode")
-    return stanza_error_condition(reply)
-
-
-def groups_of(item):
-    return sorted(g.text for g in item.findall(GROUP))
-
-
-def subscribed_pair(server, raw_factory):
-    """alice subscribed to bob and approved: alice 'to', bob 'from'. Both
-    online, interested and available."""
-    alice = login(server, raw_factory, "alice", presence=True)
-    bob = login(server, raw_factory, "bob", presence=True)
-    alice.send(f"<presence to='{bob.bare}' type='subscribe'/>")
-    alice.push(bob.bare)
-    bob.presence("subscribe", alice.bare)
-    bob.send(f"<presence to='{alice.bare}' type='subscribed'/>")
-    item, _ = bob.push(alice.bare)
-    assert item.get("subscription") == "from"
-    alice.presence("subscribed", bob.bare)
-    item, _ = alice.push(bob.bare)
-    assert item.get("subscription") == "to"
-    return alice, bob
+from roster_peer import GROUP, IQ, ITEM, NS, PRESENCE, QUERY, error_of, groups_of, login, ping, start
 
 
 # -- section 2: roster management ---------------------------------------------------
@@ -224,9 +33,9 @@ def test_empty_roster_get(server_factory, raw_factory):
     assert query.get("ver") is not None  # versioning is on by default
 
 
-def test_add_update_remove_rfc_examples(server_factory, raw_factory):
+def test_add_update_remove_rfc_examples(server_factory, raw_factory, storage_backend):
     # RFC 6121 2.3 (add), 2.4 (update), 2.5 (delete), with the pushes of 2.1.6.
-    server = start(server_factory, users=("juliet",))
+    server = start(server_factory, users=("juliet",), storage=storage_backend)
     juliet = login(server, raw_factory, "juliet", resource="balcony")
     reply = juliet.set("nurse@example.com", name="Nurse", groups=["Servants"])
     assert reply.get("type") == "result" and len(reply) == 0
@@ -462,8 +271,8 @@ def test_large_roster_can_be_fetched_by_its_owner(server_factory, raw_factory):
     ping(owner, server)  # still connected
 
 
-def test_roster_survives_restart_and_is_the_shared_table(server_factory, raw_factory):
-    server = start(server_factory, users=("alice",))
+def test_roster_survives_restart(server_factory, raw_factory, storage_backend):
+    server = start(server_factory, users=("alice",), storage=storage_backend)
     alice = login(server, raw_factory, "alice")
     alice.set("romeo@example.net", name="Romeo", groups=["Friends", "Lovers"])
     alice.c.close()
@@ -472,13 +281,60 @@ def test_roster_survives_restart_and_is_the_shared_table(server_factory, raw_fac
     roster = alice.roster()
     assert roster["romeo@example.net"].get("name") == "Romeo"
     assert groups_of(roster["romeo@example.net"]) == ["Friends", "Lovers"]
-    # The contract other modules rely on.
-    db = sqlite3.connect(f"file:{server.data_dir / 'parley.db'}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT host, user, contact, subscription FROM mod_roster_items").fetchall()
-    finally:
-        db.close()
-    assert rows == [(server.domain, "alice", "romeo@example.net", "none")]
+
+
+def test_rows_of_the_old_tables_are_moved_into_the_map_store(server_factory, raw_factory):
+    """A server whose mod_roster kept rosters in its SQLite tables (before the map
+    store) has them after the upgrade: items with their state, names and groups,
+    removals for versioned gets, pending requests delivered at login; the old rows
+    are deleted once moved."""
+    server = start(server_factory, users=("alice", "bob"))
+    d = server.domain
+    server.stop()
+    db = sqlite3.connect(str(server.data_dir / "parley.db"))
+    recreate_old_tables(db, "mod_roster_items", "mod_roster_pending", "mod_roster_removed")
+    with db:
+        db.executemany(
+            "INSERT INTO mod_roster_items (host, user, contact, subscription, ask, approved, name, groups, ver) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(d, "alice", "romeo@example.net", "both", 0, 0, "Romeo M.", "7:Friends3:A:B", 3),
+             (d, "alice", "nurse@example.net", "none", 1, 0, None, "", 5),
+             (d, "bob", f"alice@{d}", "to", 0, 0, "Alice", "", 1)])
+        db.execute("INSERT INTO mod_roster_removed (host, user, contact, ver) VALUES (?, ?, ?, ?)",
+                   (d, "alice", "tybalt@example.net", 4))
+        db.execute("INSERT INTO mod_roster_pending (host, user, contact, stanza) VALUES (?, ?, ?, ?)",
+                   (d, "alice", "mercutio@example.net",
+                    f"<presence xmlns='jabber:client' type='subscribe' from='mercutio@example.net' "
+                    f"to='alice@{d}'><status>moved</status></presence>"))
+    db.close()
+    server.start()
+    alice = login(server, raw_factory, "alice", roster=False)
+    reply = alice.get()
+    query = reply.find(QUERY)
+    assert query.get("ver") == "5"
+    items = {i.get("jid"): i for i in query.findall(ITEM)}
+    assert sorted(items) == ["nurse@example.net", "romeo@example.net"]
+    romeo = items["romeo@example.net"]
+    assert romeo.get("name") == "Romeo M." and romeo.get("subscription") == "both"
+    assert groups_of(romeo) == ["A:B", "Friends"]
+    assert items["nurse@example.net"].get("ask") == "subscribe" and items["nurse@example.net"].get("name") is None
+    # A cache from before the removal gets it, and the newer change, as pushes.
+    other = login(server, raw_factory, "alice", resource="cached", roster=False)
+    assert len(other.get(ver="3")) == 0
+    item, ver = other.push("tybalt@example.net")
+    assert item.get("subscription") == "remove" and ver == "4"
+    _, ver = other.push("nurse@example.net")
+    assert ver == "5"
+    # The request waiting in the old table is delivered when alice becomes available.
+    alice.send("<presence/>")
+    request = alice.presence("subscribe", "mercutio@example.net")
+    assert request.find(q(NS_CLIENT, "status")).text == "moved"
+    bob = login(server, raw_factory, "bob", roster=False)
+    assert bob.roster()[f"alice@{d}"].get("subscription") == "to"
+    # The old rows are deleted once moved (a write after the move's last put), and
+    # the tables dropped.
+    assert old_tables_left(server.data_dir / "parley.db",
+                           ("mod_roster_items", "mod_roster_removed", "mod_roster_pending")) == {}
 
 
 def test_concurrent_changes_of_one_user_keep_distinct_versions(server_factory, raw_factory):
@@ -610,8 +466,8 @@ def test_versioning_same_version_empty_result(server_factory, raw_factory):
     alice.no_push()
 
 
-def test_versioning_older_version_pushes_the_delta(server_factory, raw_factory):
-    server = start(server_factory, users=("alice",))
+def test_versioning_older_version_pushes_the_delta(server_factory, raw_factory, storage_backend):
+    server = start(server_factory, users=("alice",), storage=storage_backend)
     alice = login(server, raw_factory, "alice")
     for contact in ("a@example.net", "b@example.net", "c@example.net", "d@example.net"):
         alice.set(contact)
@@ -630,6 +486,37 @@ def test_versioning_older_version_pushes_the_delta(server_factory, raw_factory):
     item, ver2 = other.push("c@example.net")
     assert item.get("subscription") == "remove"
     assert int(ver) < int(ver2) == int(current)
+    other.no_push()
+
+
+def test_removal_records_are_bounded(server_factory, raw_factory):
+    """max_removal_records: past it the oldest removals are forgotten, and a cache
+    older than them gets the whole roster (RFC 6121 2.6.3 allows it); a newer one
+    still gets the removals it missed as pushes."""
+    server = start(server_factory, users=("alice",), max_removal_records=2)
+    alice = login(server, raw_factory, "alice")
+    kept = ("keep1@example.net", "keep2@example.net", "keep3@example.net")
+    for contact in kept:  # more items than changes: a delta is worth sending
+        alice.set(contact)
+        alice.push(contact)
+    contacts = ("a@example.net", "b@example.net", "c@example.net")
+    for contact in contacts:
+        alice.set(contact)
+        alice.push(contact)
+    before = alice.get().find(QUERY).get("ver")
+    vers = []
+    for contact in contacts:
+        alice.remove(contact)
+        vers.append(alice.push(contact)[1])
+    other = login(server, raw_factory, "alice", resource="cached", roster=False)
+    # The removal of a@ is forgotten: a cache from before it gets the roster.
+    query = other.get(ver=before).find(QUERY)
+    assert query is not None and query.get("ver") == vers[-1]
+    assert sorted(i.get("jid") for i in query.findall(ITEM)) == list(kept)
+    # A cache from after it gets the two remembered removals.
+    assert len(other.get(ver=vers[0])) == 0
+    assert other.push("b@example.net")[0].get("subscription") == "remove"
+    assert other.push("c@example.net")[0].get("subscription") == "remove"
     other.no_push()
 
 
@@ -654,446 +541,6 @@ def test_versioning_off(server_factory, raw_factory):
     alice.set("romeo@example.net")
     _, ver = alice.push()
     assert ver is None
-
-
-# -- section 3: subscriptions -----------------------------------------------------
-
-def test_subscription_handshake_both_online(server_factory, raw_factory):
-    # RFC 6121 3.1 (with mod_presence: alice then also gets bob's presence).
-    server = start(server_factory)
-    alice = login(server, raw_factory, "alice", presence=True)
-    bob = login(server, raw_factory, "bob", presence=True)
-    alice.send(f"<presence to='Bob@{server.domain}/whatever' type='subscribe' id='s1'>"
-               "<status>I am Alice</status></presence>")
-    item, _ = alice.push(bob.bare)
-    assert item.get("subscription") == "none" and item.get("ask") == "subscribe"
-    request = bob.presence("subscribe", alice.bare)
-    assert request.get("to") == bob.bare  # 3.1.2: bare JIDs both ways
-    assert request.find(q(NS_CLIENT, "status")).text == "I am Alice"
-    # 3.1.3: a request does not add the requester to bob's roster.
-    bob.no_push()
-    assert bob.roster() == {}
-
-    bob.send(f"<presence to='{alice.bare}' type='subscribed'/>")
-    item, _ = bob.push(alice.bare)
-    assert item.get("subscription") == "from" and item.get("ask") is None
-    answer = alice.presence("subscribed", bob.bare)
-    assert answer.get("to") == alice.bare
-    item, _ = alice.push(bob.bare)
-    assert item.get("subscription") == "to" and item.get("ask") is None
-    if WITH_PRESENCE:
-        # 3.1.5: the probe mod_roster routes after the approval brings bob's presence.
-        alice.presence(None, bob.jid)
-    assert alice.roster()[bob.bare].get("subscription") == "to"
-    assert bob.roster()[alice.bare].get("subscription") == "from"
-
-    # And back: bob subscribes to alice, alice approves -> both.
-    bob.send(f"<presence to='{alice.bare}' type='subscribe'/>")
-    assert bob.push(alice.bare)[0].get("ask") == "subscribe"
-    alice.presence("subscribe", bob.bare)
-    alice.send(f"<presence to='{bob.bare}' type='subscribed'/>")
-    assert alice.push(bob.bare)[0].get("subscription") == "both"
-    bob.presence("subscribed", alice.bare)
-    assert bob.push(alice.bare)[0].get("subscription") == "both"
-
-
-def test_request_to_offline_contact_is_delivered_at_login(server_factory, raw_factory):
-    server = start(server_factory)
-    alice = login(server, raw_factory, "alice", presence=True)
-    alice.send(f"<presence to='bob@{server.domain}' type='subscribe'><status>hi bob</status></presence>")
-    alice.push(f"bob@{server.domain}")
-    time.sleep(0.3)
-    bob = login(server, raw_factory, "bob")
-    bob.no_presence("subscribe")  # not available yet
-    bob.send("<presence/>")
-    request = bob.presence("subscribe", alice.bare)
-    assert request.find(q(NS_CLIENT, "status")).text == "hi bob"
-    bob.c.close()
-    # Not answered: delivered again at the next login (3.1.3).
-    bob = login(server, raw_factory, "bob", presence=True)
-    bob.presence("subscribe", alice.bare)
-    bob.send(f"<presence to='{alice.bare}' type='subscribed'/>")
-    assert bob.push(alice.bare)[0].get("subscription") == "from"
-    alice.presence("subscribed", bob.bare)
-    assert alice.push(bob.bare)[0].get("subscription") == "to"
-    bob.c.close()
-    # Answered: no more.
-    bob = login(server, raw_factory, "bob", presence=True)
-    bob.no_presence("subscribe")
-
-
-def test_pending_requests_per_user_are_limited(server_factory, raw_factory):
-    # Issue 9 item 6: the requests waiting for a user were unbounded. Past
-    # the limit the requester is told (resource-constraint), nothing is kept.
-    server = start(server_factory, users=("alice", "bob", "carol", "dave"), max_pending_requests=2)
-    senders = [login(server, raw_factory, u, presence=True) for u in ("alice", "bob", "carol")]
-    target = f"dave@{server.domain}"
-    for s in senders[:2]:
-        s.send(f"<presence to='{target}' type='subscribe'/>")
-        s.push(target)
-    carol = senders[2]
-    carol.send(f"<presence to='{target}' type='subscribe'/>")
-    err = carol.wait(lambda e: e.tag == PRESENCE and e.get("type") == "error", what="presence error")
-    assert stanza_error_condition(err) == ("wait", "resource-constraint")
-    wait_pending(server, "dave", 2)
-    dave = login(server, raw_factory, "dave", presence=True)
-    got = {dave.presence("subscribe").get("from") for _ in range(2)}
-    assert got == {senders[0].bare, senders[1].bare}
-    ping(dave, server)  # everything the server had for dave came before this answer
-    dave.quiet(lambda e: e.tag == PRESENCE and e.get("type") == "subscribe")
-    # Answering one frees its place.
-    dave.send(f"<presence to='{senders[0].bare}' type='subscribed'/>")
-    dave.push(senders[0].bare)
-    carol.send(f"<presence to='{target}' type='subscribe'/>")
-    assert dave.presence("subscribe", carol.bare).get("from") == carol.bare
-
-
-def test_large_pending_request_is_stored_cut_short(server_factory, raw_factory):
-    # Issue 9 item 6: a request was stored (and pushed at every login) with
-    # all its bytes. Past max_pending_request_bytes its <status/> is cut and
-    # its extensions dropped; a small one is kept whole.
-    server = start(server_factory, users=("alice", "bob", "carol"))  # max_pending_request_bytes: 2048
-    alice = login(server, raw_factory, "alice", presence=True)
-    carol = login(server, raw_factory, "carol", presence=True)
-    big_status = "\u00e9" * 3000  # 6000 bytes of a 2-byte character
-    alice.send(f"<presence to='bob@{server.domain}' type='subscribe'><status>{big_status}</status>"
-               f"<x xmlns='urn:example:ext'>{'y' * 2000}</x></presence>")
-    alice.push(f"bob@{server.domain}")
-    carol.send(f"<presence to='bob@{server.domain}' type='subscribe'><status>hi</status>"
-               "<nick xmlns='http://jabber.org/protocol/nick'>Carol</nick></presence>")
-    carol.push(f"bob@{server.domain}")
-    wait_pending(server, "bob", 2)
-    bob = login(server, raw_factory, "bob", presence=True)
-    big = bob.presence("subscribe", alice.bare)
-    small = bob.presence("subscribe", carol.bare)
-    status = big.find(q(NS_CLIENT, "status")).text
-    assert 500 < len(status) < 1024 and set(status) == {"\u00e9"}
-    assert big.find("{urn:example:ext}x") is None
-    assert len(ET.tostring(big, "unicode").encode()) < 2100
-    assert small.find(q(NS_CLIENT, "status")).text == "hi"
-    assert small.find("{http://jabber.org/protocol/nick}nick").text == "Carol"
-
-
-def send_large_requests(server, raw_factory, senders, target, status_bytes=250_000):
-    """Each sender asks `target` for its presence with a large status, then
-    leaves; returns once all the requests are stored for the target."""
-    status = "z" * status_bytes
-    for user in senders:
-        c = raw_factory(server.c2s_port)
-        c.login(user, PASSWORD, resource="r")
-        c.send(f"<presence to='{target}' type='subscribe'><status>{status}</status></presence>")
-        c.sync()
-        c.close()
-    wait_pending(server, "target", len(senders))
-
-
-def test_many_large_requests_do_not_lock_the_target_out(server_factory, raw_factory):
-    # Issue 9 item 2: 60 accounts each send one subscribe with a large status
-    # to one target: every login of the target was cut as a slow reader
-    # while the requests were pushed. The target now logs in, stays
-    # connected and receives every request.
-    senders = [f"s{i:02d}" for i in range(scaled(60, 24))]
-    server = start(server_factory, users=("target", *senders))
-    target = f"target@{server.domain}"
-    send_large_requests(server, raw_factory, senders, target)
-    t = login(server, raw_factory, "target", presence=True)
-    got = set()
-    while len(got) < len(senders):
-        got.add(t.presence("subscribe", timeout=20).get("from"))
-    assert got == {f"{u}@{server.domain}" for u in senders}
-    assert t.iq("get", f"<query xmlns='{NS}'/>").get("type") == "result"  # still connected
-
-
-def test_pending_requests_are_pushed_at_the_pace_of_the_connection(server_factory, raw_factory):
-    # Issue 9 item 2: the pending requests were queued to the session all at
-    # once at login. Even where an operator allows large stored requests
-    # (here 60 of ~250 KB: 15 MB, more than the 4 MiB write backlog) they
-    # now go in batches, the next when the connection wrote the last one:
-    # the target is not cut and receives every request. (Sanitized: 24, 6 MB,
-    # still past the backlog.)
-    senders = [f"s{i:02d}" for i in range(scaled(60, 24))]
-    server = start(server_factory, users=("target", *senders), max_pending_request_bytes=300_000)
-    target = f"target@{server.domain}"
-    send_large_requests(server, raw_factory, senders, target)
-    # A login cut (reset) in the middle of the pushing: what it did not get
-    # is still stored, as every unanswered request is.
-    cut = login(server, raw_factory, "target", resource="cut", presence=True)
-    cut.presence("subscribe", timeout=20)
-    cut.c.abort()
-    t = login(server, raw_factory, "target", presence=True)
-    got = set()
-    while len(got) < len(senders):
-        request = t.presence("subscribe", timeout=20)
-        assert len(request.find(q(NS_CLIENT, "status")).text) == 250_000  # stored whole, as allowed
-        got.add(request.get("from"))
-    assert got == {f"{u}@{server.domain}" for u in senders}
-    ping(t, server)  # still connected
-
-
-def test_duplicate_request_is_not_delivered_twice(server_factory, raw_factory):
-    server = start(server_factory)
-    alice = login(server, raw_factory, "alice", presence=True)
-    bob = login(server, raw_factory, "bob", presence=True)
-    alice.send(f"<presence to='{bob.bare}' type='subscribe'/>")
-    bob.presence("subscribe", alice.bare)
-    alice.send(f"<presence to='{bob.bare}' type='subscribe'/>")
-    bob.no_presence("subscribe", via=[alice])
-
-
-def test_already_subscribed_gets_an_automatic_answer(server_factory, raw_factory):
-    # A.3.1 footnote / 3.1.3: the contact's server answers for the contact,
-    # which heals a user's roster that lost the subscription.
-    server = start(server_factory)
-    alice, bob = subscribed_pair(server, raw_factory)
-    alice.c.close()
-    bob.c.close()
-    server.stop()
-    db = sqlite3.connect(str(server.data_dir / "parley.db"))
-    try:
-        db.execute("UPDATE mod_roster_items SET subscription = 'none' WHERE user = 'alice'")
-        db.commit()
-    finally:
-        db.close()
-    server.start()
-    alice = login(server, raw_factory, "alice", presence=True)
-    bob = login(server, raw_factory, "bob", presence=True)
-    alice.send(f"<presence to='{bob.bare}' type='subscribe'/>")
-    assert alice.push(bob.bare)[0].get("ask") == "subscribe"
-    alice.presence("subscribed", bob.bare)
-    item, _ = alice.push(bob.bare)
-    assert item.get("subscription") == "to" and item.get("ask") is None
-    bob.no_presence("subscribe")
-    bob.no_push()
-    # Already 'to': a repeated request is routed, answered, and ignored here.
-    alice.send(f"<presence to='{bob.bare}' type='subscribe'/>")
-    alice.no_push(via=[alice, bob])  # alice's work, bob's answering, alice's ignoring it
-    alice.no_presence("subscribed")
-    bob.no_presence("subscribe")
-
-
-def test_preapproval(server_factory, raw_factory):
-    # RFC 6121 3.4.
-    server = start(server_factory)
-    alice = login(server, raw_factory, "alice", presence=True)
-    bob = login(server, raw_factory, "bob", presence=True)
-    bob.send(f"<presence to='{alice.bare}' type='subscribed'/>")
-    item, _ = bob.push(alice.bare)
-    assert item.get("subscription") == "none" and item.get("approved") == "true"
-    alice.no_presence("subscribed")  # not routed
-    alice.send(f"<presence to='{bob.bare}' type='subscribe'/>")
-    assert alice.push(bob.bare)[0].get("ask") == "subscribe"
-    alice.presence("subscribed", bob.bare)
-    assert alice.push(bob.bare)[0].get("subscription") == "to"
-    item, _ = bob.push(alice.bare)
-    assert item.get("subscription") == "from" and item.get("approved") is None
-    bob.no_presence("subscribe")  # answered for bob, never shown to him
-    if WITH_PRESENCE:
-        alice.presence(None, bob.jid)
-
-
-def test_preapproval_cancelled(server_factory, raw_factory):
-    server = start(server_factory)
-    alice = login(server, raw_factory, "alice", presence=True)
-    bob = login(server, raw_factory, "bob", presence=True)
-    bob.send(f"<presence to='{alice.bare}' type='subscribed'/>")
-    assert bob.push(alice.bare)[0].get("approved") == "true"
-    bob.send(f"<presence to='{alice.bare}' type='unsubscribed'/>")
-    assert bob.push(alice.bare)[0].get("approved") is None
-    alice.no_presence("unsubscribed")  # not routed either
-    alice.send(f"<presence to='{bob.bare}' type='subscribe'/>")
-    bob.presence("subscribe", alice.bare)  # an ordinary request again
-    alice.no_presence("subscribed")
-
-
-def test_deny(server_factory, raw_factory):
-    server = start(server_factory)
-    alice = login(server, raw_factory, "alice", presence=True)
-    bob = login(server, raw_factory, "bob", presence=True)
-    alice.send(f"<presence to='{bob.bare}' type='subscribe'/>")
-    alice.push(bob.bare)
-    bob.presence("subscribe", alice.bare)
-    bob.send(f"<presence to='{alice.bare}' type='unsubscribed'/>")
-    alice.presence("unsubscribed", bob.bare)
-    item, _ = alice.push(bob.bare)
-    assert item.get("subscription") == "none" and item.get("ask") is None
-    bob.no_push()  # alice never was in bob's roster
-    bob.c.close()
-    bob = login(server, raw_factory, "bob", presence=True)
-    bob.no_presence("subscribe")  # the request is gone
-    assert bob.roster() == {}
-
-
-def test_cancel_subscription(server_factory, raw_factory):
-    # RFC 6121 3.2: bob cancels alice's subscription to him.
-    server = start(server_factory)
-    alice, bob = subscribed_pair(server, raw_factory)
-    bob.send(f"<presence to='{alice.bare}' type='unsubscribed'/>")
-    assert bob.push(alice.bare)[0].get("subscription") == "none"
-    # 3.2.2: unavailable from each of bob's available resources, then the cancellation.
-    alice.presence("unavailable", bob.jid)
-    alice.presence("unsubscribed", bob.bare)
-    assert alice.push(bob.bare)[0].get("subscription") == "none"
-
-
-def test_unsubscribe(server_factory, raw_factory):
-    # RFC 6121 3.3: alice unsubscribes from bob.
-    server = start(server_factory)
-    alice, bob = subscribed_pair(server, raw_factory)
-    alice.send(f"<presence to='{bob.bare}' type='unsubscribe'/>")
-    assert alice.push(bob.bare)[0].get("subscription") == "none"
-    bob.presence("unsubscribe", alice.bare)
-    assert bob.push(alice.bare)[0].get("subscription") == "none"
-    # 3.3.3: bob's server sends alice unavailable from bob's resources.
-    alice.presence("unavailable", bob.jid)
-
-
-def test_remove_item_ends_subscriptions(server_factory, raw_factory):
-    # RFC 6121 2.5.2: both subscriptions go with the item.
-    server = start(server_factory)
-    alice, bob = subscribed_pair(server, raw_factory)
-    bob.send(f"<presence to='{alice.bare}' type='subscribe'/>")
-    bob.push(alice.bare)
-    alice.presence("subscribe", bob.bare)
-    alice.send(f"<presence to='{bob.bare}' type='subscribed'/>")
-    alice.push(bob.bare)
-    bob.push(alice.bare)  # both
-    assert alice.remove(bob.bare).get("type") == "result"
-    assert alice.push(bob.bare)[0].get("subscription") == "remove"
-    bob.presence("unsubscribe", alice.bare)
-    bob.presence("unavailable", alice.jid)
-    bob.presence("unsubscribed", alice.bare)
-    roster = bob.roster()
-    assert roster[alice.bare].get("subscription") == "none"
-    assert roster[alice.bare].get("ask") is None
-
-
-def test_remove_item_with_pending_request_denies_it(server_factory, raw_factory):
-    server = start(server_factory)
-    alice = login(server, raw_factory, "alice", presence=True)
-    bob = login(server, raw_factory, "bob", presence=True)
-    bob.set(alice.bare, name="Alice")
-    bob.push(alice.bare)
-    alice.send(f"<presence to='{bob.bare}' type='subscribe'/>")
-    alice.push(bob.bare)
-    bob.presence("subscribe", alice.bare)
-    bob.remove(alice.bare)
-    bob.push(alice.bare)
-    alice.presence("unsubscribed", bob.bare)
-    item, _ = alice.push(bob.bare)
-    assert item.get("ask") is None
-
-
-def test_unregistered_account_leaves_its_contacts(server_factory, raw_factory):
-    server = start(server_factory)
-    alice, bob = subscribed_pair(server, raw_factory)
-    removed = server.ctl("unregister", "alice", server.domain)
-    assert removed.returncode == 0, removed.stderr
-    # alice was subscribed to bob: bob's item loses its 'from'.
-    item, _ = bob.push(alice.bare)
-    assert item.get("subscription") == "none"
-    db = sqlite3.connect(f"file:{server.data_dir / 'parley.db'}?mode=ro", uri=True)
-    try:
-        left = db.execute("SELECT COUNT(*) FROM mod_roster_items WHERE user = 'alice'").fetchone()[0]
-    finally:
-        db.close()
-    assert left == 0
-
-
-# -- gloox ---------------------------------------------------------------------------
-
-def gloox_start(server_factory):
-    return start(server_factory, users=("alice", "bob"))
-
-
-def test_gloox_subscribe_and_approve(server_factory, gloox_factory):
-    server = gloox_start(server_factory)
-    bob = gloox_factory(server, "bob", "phone", "--roster", "--sub-mode", "accept")
-    bob.connected()
-    alice = gloox_factory(server, "alice", "laptop", "--roster")
-    alice.connected()
-    alice.wait_for("ROSTER-END", count="0")
-    alice.cmd(f"subscribe bob@{server.domain} let me in")
-    alice.wait_for("ROSTER-PUSH", op="added", jid=f"bob@{server.domain}")
-    request = bob.wait_for("ROSTER-SUBSCRIBE-REQUEST", jid=f"alice@{server.domain}")
-    assert request["status"] == "let me in"
-    bob.wait_for("ROSTER-PUSH", jid=f"alice@{server.domain}", subscription="from")
-    alice.wait_for("ROSTER-SUBSCRIBED", jid=f"bob@{server.domain}")
-    alice.wait_for("ROSTER-PUSH", op="updated", jid=f"bob@{server.domain}", subscription="to", ask="none")
-    # The roster gloox fetches at the next login says the same.
-    assert alice.quit() == 0
-    again = gloox_factory(server, "alice", "laptop2", "--roster", commands=["roster-list", "quit"])
-    again.wait_for("ROSTER-ITEM", jid=f"bob@{server.domain}", subscription="to")
-    assert again.wait_exit() == 0
-    assert bob.quit() == 0
-
-
-def test_gloox_roster_add_list_remove(server_factory, gloox_factory):
-    server = gloox_start(server_factory)
-    alice = gloox_factory(server, "alice", "laptop", "--roster")
-    alice.connected()
-    alice.cmd("roster-add romeo@example.net Friends,Lovers Romeo Montague")
-    pushed = alice.wait_for("ROSTER-PUSH", op="added", jid="romeo@example.net")
-    assert pushed["subscription"] == "none" and pushed["name"] == "Romeo Montague"
-    assert sorted(pushed["groups"].split(",")) == ["Friends", "Lovers"]
-    # A second gloox resource sees the roster at login and the pushes later.
-    other = gloox_factory(server, "alice", "tablet", "--roster")
-    other.connected()
-    other.wait_for("ROSTER-ITEM", jid="romeo@example.net", name="Romeo Montague")
-    alice.cmd("roster-remove romeo@example.net")
-    alice.wait_for("ROSTER-PUSH", op="removed", jid="romeo@example.net")
-    other.wait_for("ROSTER-PUSH", op="removed", jid="romeo@example.net")
-    other.cmd("roster-list")
-    other.wait_for("ROSTER-END", count="0")
-    assert alice.quit() == 0 and other.quit() == 0
-
-
-def test_gloox_deny_unsubscribe_cancel(server_factory, gloox_factory):
-    server = gloox_start(server_factory)
-    bob = gloox_factory(server, "bob", "phone", "--roster")
-    bob.connected()
-    alice = gloox_factory(server, "alice", "laptop", "--roster")
-    alice.connected()
-    # Denied.
-    alice.cmd(f"subscribe bob@{server.domain}")
-    bob.wait_for("ROSTER-SUBSCRIBE-REQUEST", jid=f"alice@{server.domain}")
-    bob.cmd(f"deny alice@{server.domain}")
-    alice.wait_for("ROSTER-UNSUBSCRIBED", jid=f"bob@{server.domain}")
-    alice.wait_for("ROSTER-PUSH", jid=f"bob@{server.domain}", subscription="none", ask="none")
-    # Asked again and approved, then cancelled by bob.
-    alice.cmd(f"subscribe bob@{server.domain}")
-    bob.wait_for("ROSTER-SUBSCRIBE-REQUEST", jid=f"alice@{server.domain}")
-    bob.cmd(f"approve alice@{server.domain}")
-    alice.wait_for("ROSTER-PUSH", jid=f"bob@{server.domain}", subscription="to")
-    bob.wait_for("ROSTER-PUSH", jid=f"alice@{server.domain}", subscription="from")
-    bob.cmd(f"cancel alice@{server.domain}")
-    bob.wait_for("ROSTER-PUSH", jid=f"alice@{server.domain}", subscription="none")
-    alice.wait_for("ROSTER-PUSH", jid=f"bob@{server.domain}", subscription="none")
-    # Subscribed again, then alice unsubscribes.
-    alice.cmd(f"subscribe bob@{server.domain}")
-    bob.wait_for("ROSTER-SUBSCRIBE-REQUEST", jid=f"alice@{server.domain}")
-    bob.cmd(f"approve alice@{server.domain}")
-    alice.wait_for("ROSTER-PUSH", jid=f"bob@{server.domain}", subscription="to")
-    alice.cmd(f"unsubscribe bob@{server.domain}")
-    alice.wait_for("ROSTER-PUSH", jid=f"bob@{server.domain}", subscription="none")
-    bob.wait_for("SUBSCRIPTION", type="unsubscribe")
-    bob.wait_for("ROSTER-PUSH", jid=f"alice@{server.domain}", subscription="none")
-    assert alice.quit() == 0 and bob.quit() == 0
-
-
-def test_gloox_request_to_offline_contact_answered_at_login(server_factory, gloox_factory):
-    server = gloox_start(server_factory)
-    alice = gloox_factory(server, "alice", "laptop", "--roster")
-    alice.connected()
-    alice.cmd(f"subscribe bob@{server.domain} are you there")
-    alice.wait_for("ROSTER-PUSH", jid=f"bob@{server.domain}", ask="subscribe")
-    # bob logs in later: the request is delivered with its status, and approved.
-    bob = gloox_factory(server, "bob", "phone", "--roster", "--sub-mode", "accept")
-    bob.connected()
-    request = bob.wait_for("ROSTER-SUBSCRIBE-REQUEST", jid=f"alice@{server.domain}")
-    assert request["status"] == "are you there"
-    bob.wait_for("ROSTER-PUSH", jid=f"alice@{server.domain}", subscription="from")
-    alice.wait_for("ROSTER-PUSH", jid=f"bob@{server.domain}", subscription="to", ask="none")
-    assert alice.quit() == 0 and bob.quit() == 0
 
 
 def test_a_writer_cut_in_the_middle_of_its_sets_leaves_a_clean_stop(server_factory, raw_factory):

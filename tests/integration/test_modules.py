@@ -11,7 +11,8 @@ import pytest
 
 from conftest import PASSWORD
 from gloox_driver import EXIT_OK
-from rawxmpp import NS_SASL, q, stanza_error_condition
+from parley_harness import psql
+from rawxmpp import NS_SASL, q, stanza_error_condition, xml_escape
 
 TEST_MODULES = Path(os.environ.get("PARLEY_TEST_MODULES", "/nonexistent"))
 COUNTER_IQ = "<iq type='get' to='localhost' id='{id}'><query xmlns='urn:parley:test:counter'/></iq>"
@@ -487,3 +488,106 @@ def test_a_module_lists_a_users_sessions(server_factory, tmp_path, raw_factory):
                 for s in reply.iter(q("urn:parley:test:sessions", "session"))}
     assert sessions == {f"alice@{server.domain}/phone": ("1", "5"),
                         f"alice@{server.domain}/laptop": ("0", "0")}
+
+
+# -- ABI 1.7: a third-party module's own SQL per backend (mod_test_dialect) --------------
+
+DIALECT = "urn:parley:test:dialect"
+
+
+def dialect_notes(c, server):
+    reply = c.iq("get", f"<notes xmlns='{DIALECT}'/>", to=server.domain)
+    notes = reply.find(q(DIALECT, "notes"))
+    assert notes is not None, reply
+    return notes.get("backend"), [n.text for n in notes.iter(q(DIALECT, "note"))]
+
+
+def dialect_raw(c, server, sql, type_="get"):
+    """Runs `sql` as the module (get: a read, set: a write): (error text or None, rows)."""
+    reply = c.iq(type_, f"<raw xmlns='{DIALECT}'>{xml_escape(sql)}</raw>", to=server.domain)
+    raw = reply.find(q(DIALECT, "raw"))
+    assert raw is not None, reply
+    error = raw.find(q(DIALECT, "error"))
+    rows = [[v.text or "" for v in row.iter(q(DIALECT, "v"))] for row in raw.iter(q(DIALECT, "row"))]
+    return (error.text if error is not None else None), rows
+
+
+def dialect_server(server_factory, raw_factory, tmp_path, storage):
+    folder = module_dir(tmp_path, "mod_test_dialect")
+    server = server_factory(module_paths=[folder], modules={"mod_test_dialect": {}}, storage=storage)
+    server.register("alice", PASSWORD)
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    return server, c
+
+
+def test_module_sql_runs_in_the_dialect_of_its_backend_and_survives_a_restart(server_factory, raw_factory, tmp_path,
+                                                                               storage_backend):
+    """A module declaring its schema for SQLite and for PostgreSQL: on SQLite as before (the
+    main file, the authorizer's fence); on PostgreSQL its tables in a schema named after it
+    (steps versioned as component module:NAME), its statements in PostgreSQL's dialect, a
+    statement reaching the server's tables refused; the rows survive a restart."""
+    on_pg = bool(storage_backend)
+    server, c = dialect_server(server_factory, raw_factory, tmp_path, storage_backend)
+    for text in ("first", "second"):
+        assert c.iq("set", f"<note xmlns='{DIALECT}'>{text}</note>", to=server.domain).get("type") == "result"
+    assert dialect_notes(c, server) == ("postgresql" if on_pg else "sqlite", ["first", "second"])
+    if on_pg:
+        url = storage_backend["url"]
+        assert psql(url, "SELECT table_schema FROM information_schema.tables "
+                         "WHERE table_name = 'mod_test_dialect_notes'").split() == ["mod_test_dialect"]
+        assert psql(url, "SELECT version FROM parley_schema WHERE component = 'module:mod_test_dialect'").strip() == "2"
+        assert psql(url, "SELECT text FROM mod_test_dialect.mod_test_dialect_notes ORDER BY id").split() == \
+            ["first", "second"]
+        # The server's tables: not on the module's path, and refused by any name.
+        error, _ = dialect_raw(c, server, "SELECT username FROM users")
+        assert error and "does not exist" in error, error
+        for sql, type_ in (("SELECT username FROM public.users", "get"),
+                           ("DELETE FROM public.users", "set"),
+                           ("WITH x AS (DELETE FROM public.scram_credentials RETURNING 1) SELECT count(*) FROM x",
+                            "set")):
+            error, _ = dialect_raw(c, server, sql, type_)
+            assert error and "does not belong to this module" in error, (sql, error)
+        error, _ = dialect_raw(c, server, "DROP TABLE mod_test_dialect_notes", "set")
+        assert error and "not allowed" in error, error
+        error, rows = dialect_raw(c, server, "SELECT count(*) FROM mod_test_dialect_notes WHERE text LIKE 'fir%'")
+        assert error is None and rows == [["1"]], (error, rows)
+        assert psql(url, "SELECT username FROM users").split() == ["alice"]
+    else:
+        error, _ = dialect_raw(c, server, "SELECT username FROM users")
+        assert error and "does not belong to this module" in error, error
+        error, rows = dialect_raw(c, server, "SELECT count(*) FROM mod_test_dialect_notes")
+        assert error is None and rows == [["2"]], (error, rows)
+    server.restart()
+    c = raw_factory(server.c2s_port)
+    c.login("alice", PASSWORD)
+    assert dialect_notes(c, server)[1] == ["first", "second"]
+
+
+def test_module_sql_postgresql_stopped_mid_run_stores_the_writes_once_back(server_factory, raw_factory, tmp_path,
+                                                                           postgres, pg_storage):
+    """PostgreSQL stopped under a running parleyd: the module's writes wait in the queue
+    (counted in parleyctl status), none answered as stored meanwhile, a read fails at once;
+    once PostgreSQL is back every write is stored and answered, without a restart."""
+    server, c = dialect_server(server_factory, raw_factory, tmp_path, pg_storage)
+    assert c.iq("set", f"<note xmlns='{DIALECT}'>before</note>", to=server.domain).get("type") == "result"
+    postgres.stop()
+    try:
+        sets = [f"during{i}" for i in range(5)]
+        for text in sets:
+            c.send(f"<iq type='set' id='{text}' to='{server.domain}'><note xmlns='{DIALECT}'>{text}</note></iq>")
+        get_id = c.new_id()
+        c.send(f"<iq type='get' id='{get_id}' to='{server.domain}'><notes xmlns='{DIALECT}'/></iq>")
+        # The get's answer is the round trip: the writes were queued before it.
+        before, reply = c.expect_nothing_until_reply(get_id)
+        assert [e for e in before if e.get("id") in sets] == [], before
+        assert stanza_error_condition(reply)[1] == "internal-server-error", reply
+        status = server.ctl("status")
+        assert "module_sql_queue: 5" in status.stdout, status.stdout
+    finally:
+        postgres.start()
+    for text in sets:
+        answer = c.expect(q("jabber:client", "iq"), timeout=30, match=lambda e, t=text: e.get("id") == t)
+        assert answer.get("type") == "result", answer
+    assert dialect_notes(c, server)[1] == ["before"] + sets
+    assert "module SQL database reconnected" in server.log()

@@ -1,11 +1,14 @@
 """Stanza routing and stanza errors over a raw socket (RFC 6120 sections 8
 and 10, RFC 6121 section 8)."""
 
+import ssl
+import types
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from rawxmpp import NS_CLIENT, NS_DISCO_INFO, NS_PING, q, stanza_error_condition
+from conftest import PASSWORD
+from rawxmpp import NS_CLIENT, NS_DISCO_INFO, NS_PING, q, stanza_error_condition, tls_client_context
 
 MESSAGE = q(NS_CLIENT, "message")
 IQ = q(NS_CLIENT, "iq")
@@ -377,3 +380,103 @@ def test_ping_to_a_full_jid_reaches_the_client(server, raw_login):
     assert request.get("from") == alice.jid
     bob.send(f"<iq type='result' id='c2c' to='{alice.jid}'/>")
     assert alice.expect(IQ, match=lambda e: e.get("id") == "c2c").get("type") == "result"
+
+
+class _RecordCountingTls:
+    """A TLS client socket over memory BIOs that counts the TLS records the
+    server sends (each record header, whatever its content): RawClient's
+    transport, for a test of how the server writes."""
+
+    def __init__(self, sock, ctx, hostname):
+        self.raw = sock
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._tls = ctx.wrap_bio(self._in, self._out, server_hostname=hostname)
+        self.records = 0
+        self._header = b""
+        self._skip = 0
+        while True:
+            try:
+                self._tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                if not self._pump():
+                    raise ConnectionResetError("EOF in the TLS handshake")
+        self._flush()
+
+    def _flush(self):
+        data = self._out.read()
+        if data:
+            self.raw.sendall(data)
+
+    def _count(self, data):
+        while data:
+            if self._skip:
+                n = min(self._skip, len(data))
+                self._skip -= n
+                data = data[n:]
+                continue
+            take = 5 - len(self._header)
+            self._header += data[:take]
+            data = data[take:]
+            if len(self._header) == 5:
+                self.records += 1
+                self._skip = int.from_bytes(self._header[3:5], "big")
+                self._header = b""
+
+    def _pump(self):
+        data = self.raw.recv(65536)
+        if not data:
+            self._in.write_eof()
+            return False
+        self._count(data)
+        self._in.write(data)
+        return True
+
+    def recv(self, n):
+        while True:
+            try:
+                return self._tls.read(n)
+            except ssl.SSLWantReadError:
+                self._flush()
+                if not self._pump():
+                    return b""
+            except ssl.SSLZeroReturnError:
+                return b""
+
+    def sendall(self, data):
+        self._tls.write(data)
+        self._flush()
+
+    def settimeout(self, timeout):
+        self.raw.settimeout(timeout)
+
+    def close(self):
+        self.raw.close()
+
+
+def test_a_burst_to_one_session_leaves_in_one_tls_record(server_factory, raw_factory):
+    # issue 18, write coalescing: the stanzas a loop turn writes to one
+    # connection leave as one TLS record (one SSL_write, one write(2)), not
+    # one per stanza. One worker loop: the ten arrive in one read and are
+    # routed in the same turn.
+    server = server_factory(workers=1)
+    server.register("alice", PASSWORD)
+    server.register("bob", PASSWORD)
+    alice = raw_factory(server.c2s_port)
+    alice.login("alice", PASSWORD, resource="a")
+    bob = raw_factory(server.c2s_port)
+
+    def wrap(client):
+        client.sock = _RecordCountingTls(client.sock, tls_client_context(), client.domain)
+        client.tls = True
+    bob._wrap_tls = types.MethodType(wrap, bob)
+    bob.login("bob", PASSWORD, resource="b")
+    before = bob.sock.records
+    alice.send("".join(f"<message to='{bob.jid}' type='chat' id='burst{i}'><body>burst {i}</body></message>"
+                       for i in range(10)))
+    for i in range(10):
+        assert body_of(bob.expect_message(f"burst {i}")) == f"burst {i}"
+    # One record (two if the ten were split across two reads); was ten.
+    assert bob.sock.records - before <= 2, bob.sock.records - before

@@ -74,12 +74,16 @@ def test_non_reading_resources_fed_through_the_bare_jid(server_factory, raw_fact
             alice.message(bob_jid, text)
         alice.sync()
         peak = max(peak, status_kib(pid, "VmRSS"))
-    # Bounded: the budget (4 MB), plus the stanzas held for rerouting and the
-    # TLS and parser buffers; not 10 backlogs of up to 4 MB each.
+    # Bounded: the budget (1 MiB), plus the stanzas held for rerouting and on
+    # their way to offline storage (at most the 6.4 MB sent), SQLite's caches,
+    # the TLS and parser buffers and what the allocator keeps; not 10 backlogs
+    # of up to 4 MB each. Measured on the 2-core machine: 7-12 MiB idle, 14.9 MiB
+    # once in CI (the ASan build compiling beside it delays the store thread);
+    # with the total budget lifted (1 GiB) 33-37 MiB. The bound sits between.
     growth_mib = (peak - rss_before) / 1024
     print(f"RSS growth {growth_mib:.1f} MiB")
     if not sanitized(pid):
-        assert growth_mib < 12, f"RSS grew by {growth_mib:.1f} MiB"
+        assert growth_mib < 22, f"RSS grew by {growth_mib:.1f} MiB"
     assert "max_write_backlog_total" in server.log()
     # Nothing came back to alice as an error, and every message reached a
     # resource's socket or offline storage.

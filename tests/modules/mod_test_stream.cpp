@@ -15,7 +15,13 @@
 //  - <filter on='1|0'/>: with the option filter_per_session (hook_mode
 //    PER_SESSION for the outgoing filter), turns the filter on or off for the
 //    session (session_filter_out); answers <filter ok='1|0'/>;
+//  - <stalls/>: answers <stalls n='N'/>, N = stalls begun (below); <go/>
+//    ends the current stall (answers <going/>);
 //  - anything else in the namespace is left to the core (unsupported-stanza-type).
+// A test-only knob that widens a window (option stall_on_unavailable): the
+// outgoing filter, for a presence of type unavailable, holds its loop's
+// thread until a <go/> (from a session of another loop) or 10 s: what other
+// loops do meanwhile sees the server stopped at that point.
 // The outgoing filter counts every stanza and, for a message with a child in
 // the namespace: <drop/> drops it, <hold/> holds it until <release/>, <tag/>
 // adds tagged='yes'. SESSION_CLOSING keeps resumable sessions (detach).
@@ -26,6 +32,8 @@
 // answers <query closed='1|0'/> from there.
 // Session slots (counters, resumable) and the module counters survive a reload.
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <charconv>
 #include <memory>
 #include <string>
@@ -57,6 +65,7 @@ class ModTestStream : public parley::Module {
   using SessionData = StreamSlot;
 
   parley::Result<void, std::string> start() override {
+    stall_ = host().option_bool("stall_on_unavailable").value_or(false);
     if (host().option_bool("filter_per_session").value_or(false) &&
         !host().hook_mode(PARLEY_EVENT_STANZA_OUT, PARLEY_HOOKS_PER_SESSION))
       return parley::unexpected(std::string("hook_mode refused"));
@@ -97,6 +106,11 @@ class ModTestStream : public parley::Module {
       // refused (a detached session has no connection to answer on).
       std::string condition(nonza->attr("condition").value_or(""));
       if (!host().session_detach(session, condition)) write(session, answer("not-detached"));
+    } else if (name == "stalls") {
+      write(session, answer("stalls").set_attr("n", std::to_string(stalls_.load())));
+    } else if (name == "go") {
+      go_.store(true);
+      write(session, answer("going"));
     } else if (name == "where") {
       write(session, answer("here")
                          .set_attr("id", std::to_string(session))
@@ -120,6 +134,13 @@ class ModTestStream : public parley::Module {
     if (!stanza) return parley::Outcome::pass;
     StreamSlot& s = slot(ev.session());
     ++s.out;
+    if (stall_ && stanza->name() == "presence" && stanza->attr("type").value_or("") == "unavailable") {
+      go_.store(false);
+      stalls_.fetch_add(1);
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!go_.load() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     if (stanza->name() != "message") return parley::Outcome::pass;
     if (stanza->child("drop", ns)) return parley::Outcome::handled;
     if (stanza->child("hold", ns)) {
@@ -245,6 +266,9 @@ class ModTestStream : public parley::Module {
   static std::string loop_of(parley_session_id session) { return std::to_string(session >> 48); }
 
   std::atomic<int64_t> closing_{0}, kept_{0}, detached_{0}, reattached_{0};
+  bool stall_ = false;
+  std::atomic<int64_t> stalls_{0};
+  std::atomic<bool> go_{false};
 };
 
 }  // namespace
@@ -252,6 +276,7 @@ class ModTestStream : public parley::Module {
 PARLEY_MODULE(ModTestStream, "mod_test_stream", "1.0.0",
               parley::option("filter_per_session", PARLEY_OPT_BOOL),
               parley::option("nonza_hook_off", PARLEY_OPT_BOOL),
+              parley::option("stall_on_unavailable", PARLEY_OPT_BOOL),
               parley::hook<&ModTestStream::on_nonza>(PARLEY_EVENT_NONZA_IN),
               parley::hook<&ModTestStream::on_out>(PARLEY_EVENT_STANZA_OUT),
               parley::hook<&ModTestStream::on_delivered>(PARLEY_EVENT_MESSAGE_DELIVERED),

@@ -119,6 +119,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   muc_cmd->add_option("--join-timeout", muc.join_timeout, "seconds for every occupant to join")
       ->capture_default_str();
+  muc_cmd->add_flag("--inactive", muc.inactive,
+                    "the occupants but the sender send <inactive/> (XEP-0352) once all joined");
   muc_cmd->add_option("--drain-timeout", muc.drain_timeout, "give up after this many seconds")
       ->capture_default_str();
 

@@ -223,6 +223,15 @@ int run_muc(const CommonOptions& common, const MucOptions& options) {
     return fail("not every occupant joined");
   const double join_seconds = static_cast<double>(uv_hrtime() - join_start) / 1e9;
   r.add("join_seconds", "joins s (all occupants)", join_seconds, 2);
+  if (options.inactive) {
+    // After the joins (an inactive session's own presence would be held):
+    // the room's messages then meet CSI's filter, as on a phone in a pocket.
+    for (unsigned w = 0; w < fleet->threads(); ++w)
+      fleet->worker(w).run_sync([&, w] {
+        for (size_t i : fleet->members(w))
+          if (i != 0) fleet->client(i).send("<inactive xmlns='urn:xmpp:csi:0'/>");
+      });
+  }
 
   std::this_thread::sleep_for(std::chrono::duration<double>(options.settle));
   const auto before = run.sample_server();

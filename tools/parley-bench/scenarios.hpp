@@ -89,6 +89,7 @@ struct MucOptions {
   double settle = 1;          // seconds between the last join and the first message
   double join_timeout = 120;  // seconds for every occupant to join
   double drain_timeout = 10;  // give up after this long without a delivery
+  bool inactive = false;      // the occupants but the sender say <inactive/> (XEP-0352) once all joined
 };
 
 int run_register(const CommonOptions& common, const RegisterOptions& options);

@@ -87,6 +87,38 @@ class AccountData {
     if (!s_->held || s_->ended) return false;
     return s_->host->api()->account_data_add(s_->host->handle(), s_->request, element.raw()) == 1;
   }
+  // Export (ABI 1.6, supports_add_to()): a copy of `element` becomes a child of the
+  // container <name xmlns='ns'/> of the account's <user/> (made at the first call): a
+  // long list added a page at a time.
+  bool supports_add_to() const noexcept { return s_->host->supports(PARLEY_HOST_ENTRY_END(account_data_add_to)); }
+  bool add_to(std::string_view name, std::string_view ns, const ElementView& element) const {
+    if (!s_->held || s_->ended || !supports_add_to()) return false;
+    return s_->host->api()->account_data_add_to(s_->host->handle(), s_->request, detail::to_c(name), detail::to_c(ns),
+                                                element.raw()) == 1;
+  }
+  // Export (ABI 1.8): `fn` runs on this loop once the account's bytes on their way to
+  // parleyctl are under limits.max_account_part_bytes: ask before reading the next page
+  // of a long list, so that an export of any size is paced by its reader. On an older
+  // host, or if the host refuses, `fn` runs at once (unpaced, as before).
+  void when_ready(std::function<void()> fn) const {
+    if (s_->held && !s_->ended && s_->host->supports(PARLEY_HOST_ENTRY_END(account_data_when_ready))) {
+      auto* f = new std::function<void()>(std::move(fn));
+      int r = s_->host->api()->account_data_when_ready(
+          s_->host->handle(), s_->request,
+          [](void*, void* arg) {
+            std::unique_ptr<std::function<void()>> g(static_cast<std::function<void()>*>(arg));
+            try {
+              (*g)();
+            } catch (...) {
+            }
+          },
+          f);
+      if (r == 1) return;
+      fn = std::move(*f);
+      delete f;
+    }
+    fn();
+  }
   void done(std::string_view summary = {}) const { s_->end(summary, {}); }
   void fail(std::string_view error) const { s_->end({}, error.empty() ? std::string_view("failed") : error); }
 

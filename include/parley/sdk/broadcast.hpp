@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "parley/module.h"
+#include "parley/sdk/out_bytes.hpp"
 
 namespace parley {
 
@@ -28,6 +29,19 @@ inline void Host::route_shared(Element&& stanza, const std::vector<std::string>&
   jids.reserve(to.size());
   for (const std::string& jid : to) jids.push_back(detail::to_c(jid));
   table()->route_shared(m_, stanza.release(), jids.data(), jids.size());
+}
+
+// The bytes `stanza` (a PARLEY_EVENT_STANZA_OUT hook's event stanza) is written
+// as, for a filter that keeps them: a broadcast's that no filter changed shares
+// the host's one serialization (ABI 1.7); anything else, or an older host,
+// serializes it now.
+inline bool supports_out_bytes(const Host& host) noexcept {
+  return host.supports(PARLEY_HOST_ENTRY_END(out_bytes_release));
+}
+inline OutBytes stanza_out_bytes(const Host& host, const ElementView& stanza) {
+  if (!stanza) detail::fail("parley: stanza_out_bytes of a null element");
+  if (!supports_out_bytes(host)) return OutBytes(stanza.serialize());
+  return OutBytes(host.api(), host.api()->stanza_out_bytes(host.handle(), stanza.raw()));
 }
 
 }  // namespace parley

@@ -21,16 +21,44 @@ namespace detail {
 enum class DeclKind { hook, iq, option, depends, feature, schema, preauth_feature, session_feature };
 
 struct Decl {
-  DeclKind kind;
+  DeclKind kind{};
   parley_hook_decl hook{};
   parley_iq_decl iq{};
   parley_option_decl option{};
   const char* text = nullptr;
+  uint32_t backend = PARLEY_BACKEND_SQLITE;  // a schema step's backend (schema_for)
 };
 
+// Several entries from one declaration (schema_for's steps).
+template <std::size_t N>
+struct Decls {
+  std::array<Decl, N> items{};
+};
+
+template <class D>
+struct decl_size {
+  static constexpr std::size_t value = 1;
+};
+template <std::size_t N>
+struct decl_size<Decls<N>> {
+  static constexpr std::size_t value = N;
+};
+
+template <std::size_t M>
+constexpr void append_decl(std::array<Decl, M>& out, std::size_t& j, const Decl& d) {
+  out[j++] = d;
+}
+template <std::size_t M, std::size_t N>
+constexpr void append_decl(std::array<Decl, M>& out, std::size_t& j, const Decls<N>& d) {
+  for (const Decl& x : d.items) out[j++] = x;
+}
+
 template <class... D>
-constexpr std::array<Decl, sizeof...(D)> make_decls(D... d) {
-  return {d...};
+constexpr std::array<Decl, (decl_size<D>::value + ... + 0)> make_decls(D... d) {
+  std::array<Decl, (decl_size<D>::value + ... + 0)> out{};
+  std::size_t j = 0;
+  (append_decl(out, j, d), ...);
+  return out;
 }
 
 template <std::size_t N>
@@ -38,6 +66,27 @@ constexpr std::size_t count_of(const std::array<Decl, N>& d, DeclKind kind) {
   std::size_t n = 0;
   for (const Decl& x : d) n += x.kind == kind;
   return n;
+}
+
+// Schema steps of one backend, NULL-terminated, in the order declared.
+template <std::size_t N>
+constexpr std::size_t count_steps(const std::array<Decl, N>& d, uint32_t backend) {
+  std::size_t n = 0;
+  for (const Decl& x : d) n += x.kind == DeclKind::schema && x.backend == backend;
+  return n;
+}
+template <std::size_t K, std::size_t N>
+constexpr std::array<const char*, K + 1> collect_steps(const std::array<Decl, N>& d, uint32_t backend) {
+  std::array<const char*, K + 1> out{};
+  std::size_t j = 0;
+  for (const Decl& x : d) if (x.kind == DeclKind::schema && x.backend == backend) out[j++] = x.text;
+  out[K] = nullptr;
+  return out;
+}
+// The def's backend_schemas: PostgreSQL's steps, if any.
+template <std::size_t K>
+constexpr std::array<parley_backend_schema, 1> backend_schemas(const std::array<const char*, K>& postgresql) {
+  return {parley_backend_schema{PARLEY_BACKEND_POSTGRESQL, K > 1 ? postgresql.data() : nullptr, K - 1}};
 }
 
 template <std::size_t K, std::size_t N>
@@ -83,7 +132,8 @@ constexpr parley_module_def make_def(const char* name, const char* version, cons
                                      const std::array<const char*, NF>& features,
                                      const std::array<const char*, NS>& schema,
                                      const std::array<const char*, NP>& preauth_features,
-                                     const std::array<const char*, NQ>& session_features) {
+                                     const std::array<const char*, NQ>& session_features,
+                                     const std::array<parley_backend_schema, 1>& backend_schemas) {
   if (!name || name[0] == '\0') throw "parley: a module needs a name";
   if (!version) throw "parley: a module needs a version";
   parley_module_def def{};
@@ -110,6 +160,8 @@ constexpr parley_module_def make_def(const char* name, const char* version, cons
   def.session_features = NQ > 1 ? session_features.data() : nullptr;
   def.save_session_data = Trampolines<C>::has_session_data ? &Trampolines<C>::save_session_data : nullptr;
   def.restore_session_data = Trampolines<C>::has_session_data ? &Trampolines<C>::restore_session_data : nullptr;
+  def.backend_schemas = backend_schemas[0].count > 0 ? backend_schemas.data() : nullptr;
+  def.backend_schema_count = backend_schemas[0].count > 0 ? 1 : 0;
   return def;
 }
 
@@ -171,6 +223,27 @@ constexpr detail::Decl schema(const char* sql) {
   return d;
 }
 
+// Schema steps for one backend, in its dialect (ABI 1.7): schema_for(PARLEY_BACKEND_POSTGRESQL,
+// "CREATE TABLE notes (id BIGSERIAL PRIMARY KEY, note TEXT)", ...). Declaring PostgreSQL
+// steps puts the module's tables on PostgreSQL when the server runs that backend
+// (host().storage_backend() says where they are); each backend's steps are versioned on
+// their own: append new steps, never edit or remove a released one.
+// schema_for(PARLEY_BACKEND_SQLITE, ...) is the same as schema(...) for each step.
+template <class... S>
+constexpr detail::Decls<sizeof...(S)> schema_for(uint32_t backend, S... steps) {
+  static_assert(sizeof...(S) > 0, "parley: schema_for needs at least one step");
+  if (backend != PARLEY_BACKEND_SQLITE && backend != PARLEY_BACKEND_POSTGRESQL) throw "parley: unknown backend";
+  detail::Decls<sizeof...(S)> out{};
+  const char* texts[] = {steps...};
+  for (std::size_t i = 0; i < sizeof...(S); ++i) {
+    if (!texts[i] || texts[i][0] == '\0') throw "parley: an empty schema step";
+    out.items[i].kind = detail::DeclKind::schema;
+    out.items[i].text = texts[i];
+    out.items[i].backend = backend;
+  }
+  return out;
+}
+
 // A stream feature offered before authentication (XML), e.g.
 // "<register xmlns='http://jabber.org/features/iq-register'/>".
 constexpr detail::Decl preauth_feature(const char* xml) {
@@ -204,8 +277,11 @@ constexpr detail::Decl session_feature(const char* xml) {
       var##_decls_, ::parley::detail::DeclKind::depends)>(var##_decls_, ::parley::detail::DeclKind::depends);        \
   constexpr auto var##_features_ = ::parley::detail::collect_strings<::parley::detail::count_of(                     \
       var##_decls_, ::parley::detail::DeclKind::feature)>(var##_decls_, ::parley::detail::DeclKind::feature);        \
-  constexpr auto var##_schema_ = ::parley::detail::collect_strings<::parley::detail::count_of(                       \
-      var##_decls_, ::parley::detail::DeclKind::schema)>(var##_decls_, ::parley::detail::DeclKind::schema);          \
+  constexpr auto var##_schema_ = ::parley::detail::collect_steps<::parley::detail::count_steps(                     \
+      var##_decls_, PARLEY_BACKEND_SQLITE)>(var##_decls_, PARLEY_BACKEND_SQLITE);                                    \
+  constexpr auto var##_pg_schema_ = ::parley::detail::collect_steps<::parley::detail::count_steps(                  \
+      var##_decls_, PARLEY_BACKEND_POSTGRESQL)>(var##_decls_, PARLEY_BACKEND_POSTGRESQL);                            \
+  constexpr auto var##_backend_schemas_ = ::parley::detail::backend_schemas(var##_pg_schema_);                       \
   constexpr auto var##_preauth_ = ::parley::detail::collect_strings<::parley::detail::count_of(                      \
       var##_decls_, ::parley::detail::DeclKind::preauth_feature)>(var##_decls_,                                      \
                                                                   ::parley::detail::DeclKind::preauth_feature);      \
@@ -214,7 +290,7 @@ constexpr detail::Decl session_feature(const char* xml) {
                                                                   ::parley::detail::DeclKind::session_feature);      \
   constexpr parley_module_def var = ::parley::detail::make_def<Class>(                                               \
       mod_name, mod_version, var##_hooks_, var##_iqs_, var##_options_, var##_depends_, var##_features_,              \
-      var##_schema_, var##_preauth_, var##_session_)
+      var##_schema_, var##_preauth_, var##_session_, var##_backend_schemas_)
 
 // The module's definition and its one exported symbol. Once per .so.
 #define PARLEY_MODULE(Class, mod_name, mod_version, ...)                                 \

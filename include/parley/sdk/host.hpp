@@ -395,6 +395,14 @@ class Host {
   }
   void storage_call(std::string_view sql, const Value* params, std::size_t count, bool write, RowsFn done);
   std::size_t pending_storage_calls() const noexcept { return count_pending(detail::PendingKind::rows); }
+  // ABI 1.7: where this module's tables are, so that query()/execute() speak its dialect:
+  // PARLEY_BACKEND_POSTGRESQL (`$1` parameters, the module's own schema) if the server runs
+  // PostgreSQL and the module declared schema_for(PARLEY_BACKEND_POSTGRESQL, ...), else
+  // PARLEY_BACKEND_SQLITE (`?` parameters; also on a host older than 1.7).
+  uint32_t storage_backend() const noexcept {
+    if (!supports(PARLEY_HOST_ENTRY_END(storage_backend))) return PARLEY_BACKEND_SQLITE;
+    return api()->storage_backend(m_);
+  }
 
   // The archive store (module.h, issue 11; supports(PARLEY_HOST_ENTRY_END(archive_remove))).
   // Each `done` runs later on the calling loop with the page (borrowed for the call) or
@@ -405,6 +413,10 @@ class Host {
   uint64_t archive_append(std::string_view owner, std::string_view with, std::string_view payload,
                           ArchiveFn done = {}) const;
   bool archive_query(const ArchiveQuery& query, ArchiveFn done) const;
+  // ABI 1.6 (supports(PARLEY_HOST_ENTRY_END(archive_append_at))): as archive_append, with
+  // the entry's timestamp given (microseconds since the epoch, > 0): a XEP-0227 import.
+  uint64_t archive_append_at(std::string_view owner, std::string_view with, std::string_view payload,
+                             int64_t timestamp_us, ArchiveFn done = {}) const;
   bool archive_remove(std::string_view owner, int64_t before_us, ArchiveFn done = {}) const;
   std::size_t pending_archive_calls() const noexcept { return count_pending(detail::PendingKind::archive); }
 
@@ -427,6 +439,13 @@ class Host {
   bool map_put(std::string_view user, const std::vector<KeyvalItem>& items, uint64_t max_items, MapFn done = {}) const;
   bool map_remove(std::string_view user, const std::vector<std::string>& keys, MapFn done = {}) const;
   bool map_clear(std::string_view user, MapFn done = {}) const;
+  // ABI 1.8 (supports_keyval_get_many()): `key` of each of `users` as one keyval operation
+  // (module.h keyval_get_many: the store's order, 256 users per statement): done(result)
+  // with result.at(i).key a user and .value its value, for each user that has one (the
+  // others absent), in bytewise order of the users; or done(error condition). false:
+  // refused (an empty user, no keyval store), done never runs.
+  bool supports_keyval_get_many() const noexcept { return supports(PARLEY_HOST_ENTRY_END(keyval_get_many)); }
+  bool keyval_get_many(const std::vector<std::string>& users, std::string_view key, MapFn done) const;
   // Keyval and map calls in flight.
   std::size_t pending_keyval_calls() const noexcept { return count_pending(detail::PendingKind::store); }
 

@@ -209,6 +209,19 @@ inline uint64_t Host::archive_append(std::string_view owner, std::string_view wi
   return id;
 }
 
+inline uint64_t Host::archive_append_at(std::string_view owner, std::string_view with, std::string_view payload,
+                                        int64_t timestamp_us, ArchiveFn done) const {
+  const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(archive_append_at));
+  if (!done)
+    return api->archive_append_at(m_, detail::to_c(owner), detail::to_c(with), detail::to_c(payload), timestamp_us,
+                                  nullptr, nullptr);
+  uint64_t key = archive_keep(std::move(done));
+  uint64_t id = api->archive_append_at(m_, detail::to_c(owner), detail::to_c(with), detail::to_c(payload),
+                                       timestamp_us, &Host::on_archive, detail::key_arg(key));
+  if (id == 0) unkeep(key, detail::PendingKind::archive);  // refused: done never runs
+  return id;
+}
+
 inline bool Host::archive_query(const ArchiveQuery& q, ArchiveFn done) const {
   const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(archive_remove));
   parley_archive_query c{};

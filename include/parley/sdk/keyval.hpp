@@ -1,5 +1,5 @@
 // parley/sdk/keyval.hpp - the keyval store (module.h: keyval_get, keyval_put,
-// keyval_remove, keyval_remove_user): per user, per key, a value of bytes, on the
+// keyval_remove, keyval_remove_user, 1.8 keyval_get_many): per user, per key, a value of bytes, on the
 // server's storage backend. Host::keyval_* make the calls; this header has the types, and
 // (included a second time by host.hpp after class Host, with PARLEY_SDK_KEYVAL_CALLS
 // defined) their definitions.
@@ -170,6 +170,19 @@ inline bool Host::map_clear(std::string_view user, MapFn done) const {
   return false;
 }
 
+// ABI 1.8: one key of many users, through the map completion (items keyed by user).
+inline bool Host::keyval_get_many(const std::vector<std::string>& users, std::string_view key, MapFn done) const {
+  const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(keyval_get_many));
+  std::vector<parley_str> c;
+  c.reserve(users.size());
+  for (const std::string& user : users) c.push_back(detail::to_c(user));
+  uint64_t k = map_keep(std::move(done));
+  if (api->keyval_get_many(m_, c.data(), c.size(), detail::to_c(key), &Host::on_map, detail::key_arg(k)) == 1)
+    return true;
+  unkeep(k, detail::PendingKind::store);
+  return false;
+}
+
 inline void Host::on_map(void*, void* arg, const parley_map_result* result, parley_str error) noexcept {
   std::unique_ptr<detail::Pending> p = take(arg, detail::PendingKind::store);
   if (!p || !p->on_store || !p->owner) return;
@@ -190,6 +203,16 @@ inline void Host::on_keyval(void*, void* arg, const parley_keyval_result* result
   }
 }
 
+// Runs fn on the calling loop once is_ready() holds, looking again every 5 ms: the
+// start-up moves of old tables (KeyvalMove, OldTables) finish on loop 0 while work on
+// any loop may wait for them; only start-up work waits, never the stanza path.
+template <class Ready, class F>
+void run_when(Host& host, Ready is_ready, F&& fn) {
+  if (is_ready()) return fn();
+  host.start_timer(std::chrono::milliseconds(5), [&host, is_ready, fn = std::forward<F>(fn)]() mutable {
+    run_when(host, is_ready, std::move(fn));
+  });
+}
 
 // Moving a module's rows from its old SQLite table (storage_query) into the keyval store
 // (or, with Target::map, the map store), once, at its first start on a server that has
@@ -235,9 +258,7 @@ class KeyvalMove {
 
   template <class F>
   void when_ready(Host& host, F&& fn) {
-    if (ready()) return fn();
-    host.start_timer(std::chrono::milliseconds(5),
-                     [this, &host, fn = std::forward<F>(fn)]() mutable { when_ready(host, std::move(fn)); });
+    run_when(host, [this] { return ready(); }, std::forward<F>(fn));
   }
 
  private:

@@ -13,6 +13,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -42,17 +44,74 @@ using QueryResult = parley::Result<ArchivePage, ArchiveError>;
 struct SqliteBackend {
   parley::test::TempDir dir;
   std::unique_ptr<Database> db;
+  sqlite_archive::Keys keys;
 
   SqliteBackend() {
     db = parley::test::open_rw(dir.file("archive.db"));
     REQUIRE(db->migrate("archive", sqlite_archive::migrations()));
   }
-  bool append(const ArchiveKey& key, const ArchiveEntry& e) { return sqlite_archive::append(*db, key, e).has_value(); }
-  QueryResult query(const ArchiveQuery& q) { return sqlite_archive::query(*db, q); }
+  bool append(const ArchiveKey& key, const ArchiveEntry& e) {
+    return sqlite_archive::append(*db, keys, key, e).has_value();
+  }
+  QueryResult query(const ArchiveQuery& q) { return sqlite_archive::query(*db, keys, q); }
   parley::Result<uint64_t, ArchiveError> remove(const ArchiveKey& key, int64_t before) {
-    return sqlite_archive::remove(*db, key, before);
+    return sqlite_archive::remove(*db, keys, key, before);
   }
   std::unique_ptr<SqliteArchiveStore> store(size_t max_queue) {
+    return std::make_unique<SqliteArchiveStore>(dir.file("store.db"), max_queue);
+  }
+};
+
+// An archive written by schema 1 (the text keys of sessions 9-11) and then migrated:
+// appends go in as schema 1 wrote them until the first query or removal, which first
+// brings the file to the last step (as a newer parleyd's start does), so that every case
+// below also runs on rows the migration moved. Its stores start on a file of schema 1.
+struct SqliteMigratedBackend {
+  parley::test::TempDir dir;
+  std::unique_ptr<Database> db;
+  sqlite_archive::Keys keys;
+  bool migrated = false;
+
+  SqliteMigratedBackend() {
+    db = parley::test::open_rw(dir.file("archive.db"));
+    REQUIRE(db->migrate("archive", sqlite_archive::migrations().first(1)));
+  }
+  void migrate() {
+    if (migrated) return;
+    REQUIRE(db->migrate("archive", sqlite_archive::migrations()));
+    migrated = true;
+  }
+  bool append(const ArchiveKey& key, const ArchiveEntry& e) {
+    if (migrated) return sqlite_archive::append(*db, keys, key, e).has_value();
+    if (e.id == 0) return false;
+    auto st = db->prepare(
+        "INSERT INTO archive (scope, owner, id, ts, with_bare, with_full, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    REQUIRE(st);
+    Statement& s = **st;
+    REQUIRE(s.bind(1, std::string_view(key.scope)));
+    REQUIRE(s.bind(2, std::string_view(key.owner)));
+    REQUIRE(s.bind(3, static_cast<int64_t>(e.id)));
+    REQUIRE(s.bind(4, e.timestamp_us));
+    REQUIRE(s.bind(5, std::string_view(archive_bare(e.with))));
+    REQUIRE(s.bind(6, std::string_view(e.with)));
+    REQUIRE(s.bind_blob(7, e.payload));
+    bool ok = s.run().has_value();
+    s.reset();
+    return ok;
+  }
+  QueryResult query(const ArchiveQuery& q) {
+    migrate();
+    return sqlite_archive::query(*db, keys, q);
+  }
+  parley::Result<uint64_t, ArchiveError> remove(const ArchiveKey& key, int64_t before) {
+    migrate();
+    return sqlite_archive::remove(*db, keys, key, before);
+  }
+  std::unique_ptr<SqliteArchiveStore> store(size_t max_queue) {
+    if (!std::filesystem::exists(dir.file("store.db"))) {
+      auto old = parley::test::open_rw(dir.file("store.db"));
+      REQUIRE(old->migrate("archive", sqlite_archive::migrations().first(1)));
+    }
     return std::make_unique<SqliteArchiveStore>(dir.file("store.db"), max_queue);
   }
 };
@@ -124,7 +183,8 @@ ArchiveQuery of_alice(uint32_t max) {
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("archive: pages forward from the start and after an id", B, SqliteBackend, PgBackend) {
+TEST_CASE_TEMPLATE("archive: pages forward from the start and after an id", B, SqliteBackend, SqliteMigratedBackend,
+                   PgBackend) {
   B b;
   fill(b, 7);
   auto page = b.query(of_alice(3));
@@ -146,7 +206,8 @@ TEST_CASE_TEMPLATE("archive: pages forward from the start and after an id", B, S
   CHECK(page->complete);
 }
 
-TEST_CASE_TEMPLATE("archive: pages backward from the end (empty before) and before an id", B, SqliteBackend, PgBackend) {
+TEST_CASE_TEMPLATE("archive: pages backward from the end (empty before) and before an id", B, SqliteBackend, SqliteMigratedBackend,
+                   PgBackend) {
   B b;
   fill(b, 7);
   ArchiveQuery last = of_alice(3);
@@ -163,7 +224,8 @@ TEST_CASE_TEMPLATE("archive: pages backward from the end (empty before) and befo
   CHECK(page->complete);
 }
 
-TEST_CASE_TEMPLATE("archive: filters by with (bare or full), time, id bounds and id lists", B, SqliteBackend, PgBackend) {
+TEST_CASE_TEMPLATE("archive: filters by with (bare or full), time, id bounds and id lists", B, SqliteBackend, SqliteMigratedBackend,
+                   PgBackend) {
   B b;
   fill(b, 7);
   ArchiveQuery q = of_alice(10);
@@ -198,7 +260,8 @@ TEST_CASE_TEMPLATE("archive: filters by with (bare or full), time, id bounds and
   CHECK(b.query(of_bob)->total == 0);
 }
 
-TEST_CASE_TEMPLATE("archive: an id that is not in the archive is item-not-found", B, SqliteBackend, PgBackend) {
+TEST_CASE_TEMPLATE("archive: an id that is not in the archive is item-not-found", B, SqliteBackend, SqliteMigratedBackend,
+                   PgBackend) {
   B b;
   fill(b, 3);
   for (uint64_t ArchiveQuery::*field :
@@ -220,7 +283,8 @@ TEST_CASE_TEMPLATE("archive: an id that is not in the archive is item-not-found"
   CHECK(b.query(q).error().condition == "item-not-found");
 }
 
-TEST_CASE_TEMPLATE("archive: max 0 counts; duplicate and zero ids are refused", B, SqliteBackend, PgBackend) {
+TEST_CASE_TEMPLATE("archive: max 0 counts; duplicate and zero ids are refused", B, SqliteBackend, SqliteMigratedBackend,
+                   PgBackend) {
   B b;
   fill(b, 4);
   auto page = b.query(of_alice(0));
@@ -231,7 +295,8 @@ TEST_CASE_TEMPLATE("archive: max 0 counts; duplicate and zero ids are refused", 
   CHECK_FALSE(b.append(alice, ArchiveEntry{0, 1, "x@y", "zero"}));
 }
 
-TEST_CASE_TEMPLATE("archive: removal by owner and by age", B, SqliteBackend, PgBackend) {
+TEST_CASE_TEMPLATE("archive: removal by owner and by age", B, SqliteBackend, SqliteMigratedBackend,
+                   PgBackend) {
   B b;
   fill(b, 5);
   REQUIRE(b.append(bob, ArchiveEntry{5, 5, "alice@example.org", "b1"}));
@@ -250,7 +315,7 @@ TEST_CASE_TEMPLATE("archive: removal by owner and by age", B, SqliteBackend, PgB
 }
 
 TEST_CASE_TEMPLATE("archive store: ids increase in queue order; a query sees the appends before it", B, SqliteBackend,
-                   PgBackend) {
+                   SqliteMigratedBackend, PgBackend) {
   B b;
   std::vector<uint64_t> ids;
   {
@@ -296,6 +361,71 @@ TEST_CASE_TEMPLATE("archive store: ids increase in queue order; a query sees the
   CHECK(done.get_future().get());
 }
 
+// Group commit: far more appends in flight than one batch (kMaxBatch) all land, each with
+// the id append() gave it and its own bytes, their completions in queue order; a query
+// queued behind them sees them all.
+template <class Store>
+void flood(Store& store, int n, const std::function<void()>& midway = {}) {
+  std::vector<uint64_t> ids;
+  std::vector<uint64_t> completed;  // ids in completion order (one store thread)
+  std::mutex m;
+  std::promise<void> all;
+  std::atomic<int> left{n};
+  std::atomic<int> failed{0};
+  for (int i = 0; i < n; ++i) {
+    const uint64_t id = store.append(i % 3 ? alice : bob,
+                                     ArchiveEntry{0, 1000, "carol@example.org/r" + std::to_string(i % 7),
+                                                  "<message>" + std::to_string(i) + std::string(i % 50, '\xe9') + "</message>"},
+                                     [&, i](parley::Result<void, ArchiveError> r) {
+                                       if (!r) ++failed;
+                                       {
+                                         std::lock_guard lock(m);
+                                         completed.push_back(static_cast<uint64_t>(i));
+                                       }
+                                       if (--left == 0) all.set_value();
+                                     });
+    REQUIRE(id != 0);
+    {
+      std::lock_guard lock(m);
+      ids.push_back(id);
+    }
+    if (i == n / 2 && midway) midway();
+  }
+  all.get_future().get();
+  CHECK(failed == 0);
+  {
+    std::lock_guard lock(m);
+    REQUIRE(completed.size() == static_cast<size_t>(n));
+    // In queue order.
+    for (size_t k = 1; k < completed.size(); ++k) CHECK(completed[k] == k);
+  }
+  for (size_t k = 1; k < ids.size(); ++k) REQUIRE(ids[k] == ids[k - 1] + 1);
+  std::promise<QueryResult> page;
+  ArchiveQuery q = of_alice(static_cast<uint32_t>(n));
+  store.query(q, [&page](QueryResult r) { page.set_value(std::move(r)); });
+  auto r = page.get_future().get();
+  REQUIRE(r);
+  std::vector<uint64_t> alices;
+  for (int i = 0; i < n; ++i)
+    if (i % 3) alices.push_back(ids[static_cast<size_t>(i)]);
+  CHECK(r->total == alices.size());  // each once: none lost, none twice
+  REQUIRE(ids_of(*r) == alices);
+  for (const auto& e : r->entries) {
+    const int i = static_cast<int>(e.id - ids[0]);
+    CHECK(e.payload == "<message>" + std::to_string(i) + std::string(i % 50, '\xe9') + "</message>");
+    CHECK(e.with == "carol@example.org/r" + std::to_string(i % 7));
+  }
+}
+
+TEST_CASE_TEMPLATE("archive store: many appends in flight land in order, each with its id and bytes", B, SqliteBackend,
+                   PgBackend) {
+  B b;
+  auto store = b.store(10000);
+  REQUIRE(store->start());
+  flood(*store, 1200);
+  store->stop();
+}
+
 TEST_CASE_TEMPLATE("archive store: a full queue refuses", B, SqliteBackend, PgBackend) {
   B b;
   auto store_ptr = b.store(2);
@@ -319,6 +449,74 @@ TEST_CASE_TEMPLATE("archive store: a full queue refuses", B, SqliteBackend, PgBa
   CHECK(outcomes[0] == "resource-constraint");
   store.stop();  // the two queued fail: the store never started
   CHECK(outcomes.size() == 3);
+}
+
+TEST_CASE("archive on SQLite: schema 1's rows move to the integer keys, one id per owner and per bare JID") {
+  SqliteMigratedBackend b;
+  fill(b, 6);  // alice with bob's laptop and carol's phone
+  REQUIRE(b.append(alice, ArchiveEntry{100, 100, "bob@example.org/phone", "other resource"}));
+  REQUIRE(b.append(bob, ArchiveEntry{110, 110, "alice@example.org", "bare"}));
+  const ArchiveKey other_scope{"mod_other/example.org", "alice@example.org"};
+  REQUIRE(b.append(other_scope, ArchiveEntry{120, 120, "bob@example.org/laptop", "other scope"}));
+  b.migrate();
+  CHECK(*b.db->schema_version("archive") == 2);
+  auto scalar = [&](const char* sql) {
+    auto st = b.db->prepare(sql);
+    REQUIRE(st);
+    REQUIRE(*(*st)->step());
+    int64_t v = (*st)->column_int64(0);
+    (*st)->reset();
+    return v;
+  };
+  CHECK(scalar("SELECT COUNT(*) FROM archive") == 9);
+  CHECK(scalar("SELECT COUNT(*) FROM archive_owner") == 3);
+  CHECK(scalar("SELECT COUNT(*) FROM archive_jid") == 3);  // bob, carol, alice: bare, whatever the resource
+  CHECK(scalar("SELECT COUNT(*) FROM pragma_table_info('archive') WHERE name IN ('scope', 'owner', 'with_bare')") == 0);
+  CHECK(scalar("SELECT COUNT(*) FROM pragma_index_info('archive_by_with')") == 3);  // owner_id, with_id, id
+  CHECK(scalar("SELECT MAX(id) FROM archive") == 120);
+  ArchiveQuery q = of_alice(10);
+  q.with = "bob@example.org";
+  auto page = b.query(q);
+  REQUIRE(page);
+  CHECK(ids_of(*page) == std::vector<uint64_t>{10, 20, 40, 50, 100});
+  CHECK(page->entries.back().with == "bob@example.org/phone");
+  CHECK(page->entries.back().payload == "other resource");
+  q.with = "bob@example.org/phone";
+  CHECK(ids_of(*b.query(q)) == std::vector<uint64_t>{100});
+  ArchiveQuery theirs;
+  theirs.key = other_scope;
+  theirs.max = 10;
+  CHECK(ids_of(*b.query(theirs)) == std::vector<uint64_t>{120});
+  // An append after the move, to an owner and a JID the move made: the same ids.
+  REQUIRE(b.append(bob, ArchiveEntry{130, 130, "alice@example.org/x", "new"}));
+  CHECK(scalar("SELECT COUNT(*) FROM archive_owner") == 3);
+  CHECK(scalar("SELECT COUNT(*) FROM archive_jid") == 3);
+  ArchiveQuery bobs;
+  bobs.key = bob;
+  bobs.with = "alice@example.org";
+  bobs.max = 10;
+  CHECK(ids_of(*b.query(bobs)) == std::vector<uint64_t>{110, 130});
+}
+
+TEST_CASE("archive on SQLite: an owner's id made in a transaction rolled back is not kept") {
+  SqliteBackend b;
+  {
+    auto tx = b.db->begin();
+    REQUIRE(tx);
+    REQUIRE(b.append(alice, ArchiveEntry{10, 10, "carol@example.org", "rolled back"}));
+  }  // rolled back: alice's row in archive_owner is gone, and its rowid free again
+  b.keys.end_transaction(false);
+  // Bob is made next, with the rowid alice had in the transaction.
+  REQUIRE(b.append(bob, ArchiveEntry{20, 20, "carol@example.org", "bob's"}));
+  CHECK(b.query(of_alice(10))->total == 0);  // not bob's archive under alice's name
+  REQUIRE(b.append(alice, ArchiveEntry{30, 30, "carol@example.org", "alice's"}));
+  auto page = b.query(of_alice(10));
+  REQUIRE(page);
+  CHECK(ids_of(*page) == std::vector<uint64_t>{30});
+  ArchiveQuery of_bob;
+  of_bob.key = bob;
+  of_bob.max = 10;
+  CHECK(ids_of(*b.query(of_bob)) == std::vector<uint64_t>{20});
 }
 
 TEST_CASE("archive on PostgreSQL: a retried append of a stored id is a no-op, not a duplicate") {
@@ -369,6 +567,52 @@ TEST_CASE("archive store on PostgreSQL: a lost connection is reconnected; the ap
   store->stop();
   std::lock_guard lock(log_mutex);
   CHECK(std::find(log.begin(), log.end(), "archive database reconnected") != log.end());
+}
+
+TEST_CASE("archive store on PostgreSQL: the connection cut under a flood of appends loses none and stores none twice") {
+  PgBackend b;
+  auto store = b.store(10000);
+  REQUIRE(store->start());
+  b.conn.reset();
+  // Cut halfway through queueing (the store is then busy with batches): whatever batch
+  // it was in is retried, its appends as no-ops where the cut commit had landed.
+  flood(*store, 1200, [&b] {
+    auto admin = pg_connect(pg_base_url());
+    PgParam name = PgParam::text(b.name);
+    auto killed = admin->run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                             std::span(&name, 1));
+    REQUIRE(killed);
+    CHECK(killed->rows() == 1);
+  });
+  store->stop();
+}
+
+TEST_CASE("archive on PostgreSQL: an archive of schema 1 moves to bytewise text columns and keeps its rows") {
+  PgBackend b;  // migrated to the last step: start again from step 1 in a schema of its own
+  const std::string schema = b.name + "_v1";
+  auto admin = pg_connect(pg_base_url());
+  REQUIRE(admin->exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE; CREATE SCHEMA " + schema));
+  const std::string url = pg_base_url() + (pg_base_url().find('?') == std::string::npos ? "?" : "&") +
+                          "options=-csearch_path%3D" + schema;
+  {
+    auto conn = pg_connect(url);
+    REQUIRE(pg_migrate(*conn, "archive", postgres_archive::migrations().first(1)));
+    REQUIRE(postgres_archive::append(*conn, alice, ArchiveEntry{10, 10, "bob@example.org/x", "kept"}));
+    REQUIRE(pg_migrate(*conn, "archive", postgres_archive::migrations()));
+    auto collations = conn->run(
+        "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND "
+        "table_name = 'archive' AND data_type = 'text' AND collation_name = 'C'",
+        {});
+    REQUIRE(collations);
+    CHECK(collations->int64(0, 0) == 4);
+    ArchiveQuery q = of_alice(10);
+    q.with = "bob@example.org";
+    auto page = postgres_archive::query(*conn, q);
+    REQUIRE(page);
+    REQUIRE(page->entries.size() == 1);
+    CHECK(page->entries[0].payload == "kept");
+  }
+  CHECK(admin->exec("DROP SCHEMA " + schema + " CASCADE"));
 }
 
 TEST_CASE("archive store on PostgreSQL: an unreachable database fails start() with a reason") {

@@ -100,6 +100,36 @@ TEST_CASE("exec reports errors with SQLite's message") {
   CHECK(r.error().message.find("syntax error") != std::string::npos);
 }
 
+TEST_CASE("transactions run their BEGIN, COMMIT, SAVEPOINT and RELEASE from the statement cache") {
+  // Issue 18: every keyval transaction parsed these four again (sqlite3_exec), SQLite's
+  // parser showing in a chat run's profile. A second round must prepare nothing new.
+  TempDir dir;
+  auto db = open_rw(dir.file("a.db"));
+  REQUIRE(db->exec("CREATE TABLE t (x INTEGER)").has_value());
+  auto round = [&] {
+    auto outer = db->begin();
+    REQUIRE(outer.has_value());
+    {
+      auto inner = db->begin();
+      REQUIRE(inner.has_value());
+      REQUIRE(db->exec("INSERT INTO t VALUES (1)").has_value());
+      REQUIRE(inner->commit().has_value());
+    }
+    REQUIRE(outer->commit().has_value());
+  };
+  round();
+  const size_t after_first = db->cached_statements();
+  CHECK(after_first >= 4);
+  round();
+  round();
+  CHECK(db->cached_statements() == after_first);
+  auto count = db->prepare("SELECT count(*) FROM t");
+  REQUIRE(count.has_value());
+  REQUIRE(*(*count)->step());
+  CHECK((*count)->column_int64(0) == 3);
+  CHECK_FALSE(db->in_transaction());
+}
+
 TEST_CASE("prepared-statement cache") {
   TempDir dir;
   auto db = open_rw(dir.file("a.db"));

@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <map>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -39,6 +41,7 @@ const KeyvalOwner kv_bob{"mod_vcard/example.org", "bob"};
 const KeyvalOwner kv_alice_elsewhere{"mod_private/example.org", "alice"};
 
 using GetResult = parley::Result<std::optional<std::string>, KeyvalError>;
+using ManyResult = parley::Result<std::vector<KeyvalItem>, KeyvalError>;
 
 // A fresh keyval table on SQLite: the free functions on a migrated file, and stores.
 struct SqliteKv {
@@ -53,6 +56,9 @@ struct SqliteKv {
   parley::Result<void, KeyvalError> put(const KeyvalOwner& o, std::vector<KeyvalItem> items, uint64_t max = 0,
                                         KeyvalPut mode = KeyvalPut::replace) {
     return sqlite_keyval::put(*db, o, items, max, mode);
+  }
+  ManyResult get_many(const std::string& scope, const std::vector<std::string>& users, const std::string& key) {
+    return sqlite_keyval::get_many(*db, scope, users, key);
   }
   uint64_t remove(const KeyvalOwner& o, const std::string& key) { return sqlite_keyval::remove(*db, o, key).value(); }
   uint64_t remove_user(const KeyvalOwner& o) { return sqlite_keyval::remove_user(*db, o).value(); }
@@ -108,6 +114,11 @@ struct PgKv {
     auto r = postgres_keyval::put(*conn, o, items, max, mode);
     REQUIRE(conn->exec(r ? "COMMIT" : "ROLLBACK"));
     if (r) return {};
+    return parley::unexpected(of(r.error()));
+  }
+  ManyResult get_many(const std::string& scope, const std::vector<std::string>& users, const std::string& key) {
+    auto r = postgres_keyval::get_many(*conn, scope, users, key);
+    if (r) return std::move(*r);
     return parley::unexpected(of(r.error()));
   }
   uint64_t remove(const KeyvalOwner& o, const std::string& key) { return postgres_keyval::remove(*conn, o, key).value(); }
@@ -403,4 +414,107 @@ TEST_CASE_TEMPLATE("map store: in queue order with the keyval operations; a get 
   store->map_clear(kv_alice, [&cleared](parley::Result<MapChange, KeyvalError> r) { cleared.set_value(r ? r->changed : 0); });
   CHECK(cleared.get_future().get() == 20);
   store->stop();
+}
+
+// ---- get_many: one key of many users (ABI 1.8 keyval_get_many) ----
+
+namespace {
+
+// user -> value of a get_many's items, which come bytewise by user, each user once.
+std::map<std::string, std::string> by_user(ManyResult r) {
+  REQUIRE(r);
+  std::map<std::string, std::string> out;
+  for (size_t i = 0; i < r->size(); ++i) {
+    if (i > 0) CHECK((*r)[i - 1].key < (*r)[i].key);
+    out.emplace((*r)[i].key, (*r)[i].value);
+  }
+  return out;
+}
+
+std::string user_n(int i) {
+  char name[16];
+  std::snprintf(name, sizeof name, "u%04d", i);
+  return name;
+}
+
+template <class Store>
+std::future<ManyResult> get_many_async(Store& store, const std::string& scope, std::vector<std::string> users,
+                                       std::string key) {
+  auto done = std::make_shared<std::promise<ManyResult>>();
+  store.get_many(scope, std::move(users), std::move(key), [done](ManyResult r) { done->set_value(std::move(r)); });
+  return done->get_future();
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("keyval get_many: none asked, missing users absent, other keys and scopes apart, more users than "
+                   "a statement takes, users with odd bytes",
+                   B, SqliteKv, PgKv) {
+  B b;
+  const std::string scope = kv_alice.scope;
+  CHECK(by_user(b.get_many(scope, {}, "last")).empty());
+  CHECK(by_user(b.get_many(scope, {"nobody", "nobody else"}, "last")).empty());
+  // 600 users with the key: three statements of 256 (the last one part full).
+  std::vector<std::string> asked;
+  for (int i = 0; i < 600; ++i) {
+    REQUIRE(b.put(KeyvalOwner{scope, user_n(i)}, {{"last", "v" + std::to_string(i)}}));
+    asked.push_back(user_n(i));
+  }
+  // Not theirs: another key of a user asked, and the key of a user asked in another scope.
+  REQUIRE(b.put(KeyvalOwner{scope, "other-key"}, {{"first", "x"}}));
+  REQUIRE(b.put(KeyvalOwner{kv_alice_elsewhere.scope, "elsewhere"}, {{"last", "x"}}));
+  asked.push_back("other-key");
+  asked.push_back("elsewhere");
+  for (int i = 600; i < 700; ++i) asked.push_back(user_n(i));  // never stored
+  auto got = by_user(b.get_many(scope, asked, "last"));
+  REQUIRE(got.size() == 600);
+  for (int i = 0; i < 600; ++i) CHECK(got[user_n(i)] == "v" + std::to_string(i));
+  // Users that a text array or a list of SQL would have to quote, and bytes as values.
+  const std::vector<std::string> odd = {"NULL", "a,b", "{x}", "\"q\"", "back\\slash", "caf\xc3\xa9", "with space",
+                                        "'; DROP TABLE keyval; --", "tab\tnew\nline", "(", ")", "*"};
+  const std::string bytes("\0\xff\x01value", 8);
+  for (const std::string& u : odd) REQUIRE(b.put(KeyvalOwner{scope, u}, {{"last", u + bytes}}));
+  std::vector<std::string> odd_asked = odd;
+  odd_asked.push_back("NUL");  // a prefix of one of them, not stored
+  auto odd_got = by_user(b.get_many(scope, odd_asked, "last"));
+  REQUIRE(odd_got.size() == odd.size());
+  for (const std::string& u : odd) CHECK(odd_got[u] == u + bytes);
+}
+
+TEST_CASE_TEMPLATE("keyval store: get_many sees every write queued before it and none after; a user asked twice "
+                   "comes once",
+                   B, SqliteKv, PgKv) {
+  B b;
+  auto store = b.store(10000);
+  REQUIRE(store->start());
+  const std::string scope = kv_alice.scope;
+  std::vector<std::string> users;
+  std::vector<std::future<std::string>> puts;
+  for (int i = 0; i < 300; ++i) {
+    users.push_back(user_n(i));
+    puts.push_back(put_async(*store, KeyvalOwner{scope, user_n(i)}, "last", "first"));
+  }
+  users.push_back(user_n(7));  // twice
+  std::promise<uint64_t> removed;
+  store->remove_user(KeyvalOwner{scope, user_n(0)},
+                     [&removed](parley::Result<uint64_t, KeyvalError> r) { removed.set_value(r ? *r : 999); });
+  auto before = get_many_async(*store, scope, users, "last");
+  // Queued after it: not seen by it, seen by the next.
+  for (int i = 0; i < 300; ++i) puts.push_back(put_async(*store, KeyvalOwner{scope, user_n(i)}, "last", "second"));
+  auto after = get_many_async(*store, scope, users, "last");
+  for (auto& p : puts) CHECK(p.get() == "ok");
+  CHECK(removed.get_future().get() == 1);
+  auto first = by_user(before.get());
+  CHECK(first.size() == 299);  // user 0's removed; user 7 once
+  CHECK(first.count(user_n(0)) == 0);
+  for (int i = 1; i < 300; ++i) CHECK(first[user_n(i)] == "first");
+  auto second = by_user(after.get());
+  CHECK(second.size() == 300);
+  for (int i = 0; i < 300; ++i) CHECK(second[user_n(i)] == "second");
+  CHECK(by_user(get_many_async(*store, scope, {}, "last").get()).empty());
+  store->stop();
+  // Stopped: refused at once.
+  auto late = get_many_async(*store, scope, users, "last").get();
+  REQUIRE_FALSE(late);
+  CHECK(late.error().condition == "resource-constraint");
 }

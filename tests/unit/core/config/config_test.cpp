@@ -174,6 +174,15 @@ TEST_CASE("defaults and derived paths") {
   c = load_ok(kMinimal + "limits:\n  max_keyval_queue: 200\n");
   CHECK(c.limits.max_keyval_queue == 200);
   expect_error(kMinimal + "limits:\n  max_keyval_queue: 0\n", 5, 21, "must be between 16");
+
+  // The credential cache (issue 11): 0 turns it off.
+  CHECK(load_ok(kMinimal).limits.max_cached_credentials == 10000);
+  c = load_ok(kMinimal + "limits:\n  max_cached_credentials: 0\n");
+  CHECK(c.limits.max_cached_credentials == 0);
+  expect_error(kMinimal + "limits:\n  max_cached_credentials: 100000001\n", 5, 27, "must be between 0");
+  CHECK(load_ok(kMinimal).limits.max_cached_addresses == 2048);
+  CHECK(load_ok(kMinimal + "limits:\n  max_cached_addresses: 0\n").limits.max_cached_addresses == 0);
+  expect_error(kMinimal + "limits:\n  max_cached_addresses: 1000001\n", 5, 25, "must be between 0");
 }
 
 TEST_CASE("every key is read") {

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -22,7 +23,8 @@ std::vector<PieUser> read_all(std::string_view doc, pie::PieLimits limits = {}) 
     return true;
   }, limits);
   REQUIRE_MESSAGE(r.has_value(), (r ? std::string() : r.error().to_string()));
-  CHECK(*r == users.size());
+  // Users counts accounts: with parts, the last part of each.
+  CHECK(*r == static_cast<size_t>(std::count_if(users.begin(), users.end(), [](const PieUser& u) { return u.last; })));
   return users;
 }
 
@@ -192,4 +194,73 @@ TEST_CASE("files: XInclude'd host and user files (XEP-0227 section 4), relative 
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message.find("relative href") != std::string::npos);
   fs::remove_all(dir);
+}
+
+TEST_CASE("parts: a user larger than part_bytes comes in parts cut after archive and offline entries") {
+  std::string doc =
+      "<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'><user name='big' password='pw'>"
+      "<query xmlns='jabber:iq:roster'><item jid='a@localhost'/></query>"
+      "<offline-messages><message xmlns='jabber:client' to='big@localhost'><body>o1</body></message>"
+      "<message xmlns='jabber:client' to='big@localhost'><body>o2</body></message></offline-messages>"
+      "<archive xmlns='urn:xmpp:pie:0#mam' x='y'>";
+  for (int i = 0; i < 50; ++i)
+    doc += "<result xmlns='urn:xmpp:mam:2' id='" + std::to_string(i) + "'><forwarded xmlns='urn:xmpp:forward:0'>"
+           "<message xmlns='jabber:client'><body>entry " + std::to_string(i) + "</body></message></forwarded></result>";
+  doc += "</archive><vCard xmlns='vcard-temp'><FN>Big</FN></vCard></user>"
+         "<user name='small' password='pw'/></host></server-data>";
+  pie::PieLimits limits;
+  limits.part_bytes = 1000;
+  limits.max_user_bytes = 2000;
+
+  auto check = [&](const std::vector<PieUser>& parts) {
+    REQUIRE(parts.size() > 3);
+    std::vector<std::string> entries;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      CAPTURE(i);
+      const PieUser& p = parts[i];
+      CHECK(p.name == "big");
+      CHECK(p.host == "localhost");
+      CHECK(p.part == i);
+      CHECK(p.last == (i + 2 == parts.size()));
+      CHECK(p.line == 1);
+      CHECK(*p.user.find_attr("password") == "pw");  // every part names the same user
+      // The small parts come first, whole; the vCard after the archive, in the last.
+      CHECK((p.user.find_child("query", "jabber:iq:roster") != nullptr) == (i == 0));
+      CHECK((p.user.find_child("offline-messages", "urn:xmpp:pie:0") != nullptr) == (i == 0));
+      CHECK((p.user.find_child("vCard", "vcard-temp") != nullptr) == p.last);
+      const xml::Element* archive = p.user.find_child("archive", "urn:xmpp:pie:0#mam");
+      REQUIRE(archive != nullptr);
+      CHECK(*archive->find_attr("x") == "y");
+      for (const xml::Element* r : archive->children()) entries.push_back(std::string(r->attr("id")));
+    }
+    REQUIRE(entries.size() == 50);
+    for (int i = 0; i < 50; ++i) CHECK(entries[static_cast<size_t>(i)] == std::to_string(i));
+    CHECK(parts.back().name == "small");
+    CHECK(parts.back().part == 0);
+    CHECK(parts.back().last);
+  };
+  auto whole = read_all(doc, limits);
+  check(whole);
+  // Where a part ends does not depend on how the input was fed.
+  std::vector<PieUser> bytewise;
+  pie::PieReader reader([&](PieUser&& u) {
+    bytewise.push_back(std::move(u));
+    return true;
+  }, limits);
+  for (char c : doc) REQUIRE(reader.feed(std::string_view(&c, 1)).has_value());
+  REQUIRE(reader.finish().has_value());
+  check(bytewise);
+  REQUIRE(bytewise.size() == whole.size());
+  for (size_t i = 0; i < whole.size(); ++i) CHECK(xml::serialize(bytewise[i].user) == xml::serialize(whole[i].user));
+
+  // Without part_bytes the same user comes whole.
+  auto one = read_all(doc);
+  REQUIRE(one.size() == 2);
+  CHECK(one[0].last);
+  CHECK(one[0].user.find_child("archive", "urn:xmpp:pie:0#mam")->children().size() == 50);
+
+  // What cannot be cut (one vCard) still has to fit in max_user_bytes.
+  std::string photo = "<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'><user name='p'>"
+                      "<vCard xmlns='vcard-temp'><PHOTO>" + std::string(3000, 'A') + "</PHOTO></vCard></user></host></server-data>";
+  CHECK(error_of(photo, limits).message.find("without a place to cut it") != std::string::npos);
 }

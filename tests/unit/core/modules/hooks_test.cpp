@@ -11,6 +11,8 @@
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_manager.hpp"
 #include "core/modules/module_instance.hpp"
+#include "xml/element.hpp"
+#include "xml/serializer.hpp"
 
 using namespace parley;
 
@@ -125,5 +127,45 @@ TEST_CASE("the host table is complete: every entry up to its size is set") {
     std::memcpy(&entry, base + offset, sizeof(void*));
     CAPTURE(offset);
     CHECK(entry != nullptr);
+  }
+}
+
+TEST_CASE("a presence kept as its serialized bytes comes back byte-identical on the wire") {
+  // Issue 18 (idle memory): mod_presence keeps each session's last presence as
+  // element_serialize's bytes and parses them again (element_parse) for a probe
+  // or a new resource. What a client then receives must be what it would have
+  // received from the element itself, in a c2s and an s2s stream.
+  const parley_host_api* api = host_api();
+  auto sink_string = [](void* arg, const char* data, size_t len) { static_cast<std::string*>(arg)->append(data, len); };
+  const char* presences[] = {
+      "<presence from='juliet@example.com/balcony'/>",
+      "<presence from='juliet@example.com/balcony' xml:lang='de' id='p&amp;1'><show>dnd</show>"
+      "<status>r&#233;union &lt;3 &amp; &quot;more&quot; ]]&gt;\r\nnext</status><priority>-5</priority>"
+      "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://gajim.org' "
+      "ver='q07IKJEyjvHSyhy//CH0CxmKi8w='/><x xmlns='vcard-temp:x:update'><photo/></x>"
+      "<x xmlns='urn:example:a' xmlns:b='urn:example:b' b:attr='v'><b:child>t</b:child><inner/></x>"
+      "<delay xmlns='urn:xmpp:delay' from='example.com' stamp='2026-12-06T20:00:00Z'/></presence>",
+  };
+  for (const char* text : presences) {
+    CAPTURE(text);
+    parley_element* original = api->element_parse(to_pstr(text));
+    REQUIRE(original != nullptr);
+    std::string compact;
+    api->element_serialize(original, parley_sink{&compact, sink_string});
+    parley_element* again = api->element_parse(to_pstr(compact));
+    REQUIRE(again != nullptr);
+    const auto& a = *reinterpret_cast<const xml::Element*>(original);
+    const auto& b = *reinterpret_cast<const xml::Element*>(again);
+    CHECK(a == b);
+    for (std::string_view ns : {"jabber:client", "jabber:server"}) {
+      xml::SerializeContext ctx;
+      ctx.default_ns = ns;
+      CHECK(xml::serialize(a, ctx) == xml::serialize(b, ctx));
+    }
+    std::string twice;
+    api->element_serialize(again, parley_sink{&twice, sink_string});
+    CHECK(twice == compact);
+    api->element_free(original);
+    api->element_free(again);
   }
 }

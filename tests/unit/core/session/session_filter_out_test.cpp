@@ -172,3 +172,33 @@ TEST_CASE("hook_mode: from start() only, PER_SESSION for the outgoing filter onl
   CHECK(api->hook_mode(module.get(), 0, PARLEY_HOOKS_OFF) == 0);
   CHECK(api->hook_mode(module.get(), PARLEY_EVENT_COUNT_, PARLEY_HOOKS_OFF) == 0);
 }
+
+TEST_CASE("a session's module slots grow one at a time (issue 18, idle memory)") {
+  // Doubling gave a session with five modules' slots room for eight (256 B
+  // where 160 do): every module slot is kept for the session's whole life.
+  TestServer server(1, {"alice"});
+  std::vector<std::unique_ptr<parley_module>> modules;
+  for (int i = 0; i < 5; ++i) modules.push_back(fake_module(*server.ctx, nullptr));
+  server.start();
+  Client alice(server.ports[0]);
+  REQUIRE(log_in(alice, "alice", "phone"));
+  SessionId id = server.session_of("alice@localhost", "phone");
+  REQUIRE(id != 0);
+  static int data[5];
+  std::vector<size_t> capacities;
+  size_t with_filter = 0;
+  server.on_loop(0, [&] {
+    Session& session = *server.ctx->loops[0]->sessions.at(id);
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(host_api()->session_set_data(modules[i].get(), id, &data[i], nullptr) == 1);
+      capacities.push_back(session.module_slots().capacity());
+    }
+    // A slot made by the filter flag alone grows the same way.
+    std::unique_ptr<parley_module> flagged = fake_module(*server.ctx, nullptr);
+    REQUIRE(host_api()->session_filter_out(flagged.get(), id, 1) == 1);
+    with_filter = session.module_slots().capacity();
+    REQUIRE(host_api()->session_filter_out(flagged.get(), id, 0) == 1);
+  });
+  CHECK(capacities == std::vector<size_t>{1, 2, 3, 4, 5});
+  CHECK(with_filter == 6);
+}

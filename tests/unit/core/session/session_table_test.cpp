@@ -87,3 +87,53 @@ TEST_CASE("session table: every session of a domain") {
   std::sort(seen.begin(), seen.end());
   CHECK(seen == std::vector<std::string>{"alice@localhost/a", "alice@localhost/b+"});
 }
+
+// A session whose connection was cut stays in the table, marked leaving, until
+// its loop has routed again what it held (Session::leave_session_table).
+TEST_CASE("session table: leaving marks the session's own entry only") {
+  SessionTable table;
+  table.bind("bob@localhost", "slow", 1, 0);
+  table.bind("bob@localhost", "other", 2, 0);
+  table.set_presence("bob@localhost", 1, true, 0);
+  table.set_leaving("bob@localhost", "slow", 7);  // not its id: a replacing session's entry is left alone
+  CHECK_FALSE(table.find("bob@localhost", "slow")->leaving);
+  table.set_leaving("bob@localhost", "slow", 1);
+  auto slow = table.find("bob@localhost", "slow");
+  REQUIRE(slow);
+  CHECK(slow->leaving);
+  CHECK(slow->available);  // other loops still route to it
+  CHECK_FALSE(table.find("bob@localhost", "other")->leaving);
+  table.unbind("bob@localhost", "slow", 1);
+  CHECK_FALSE(table.find("bob@localhost", "slow"));
+  // A new session binding the resource starts afresh.
+  table.bind("bob@localhost", "slow", 3, 0);
+  CHECK_FALSE(table.find("bob@localhost", "slow")->leaving);
+}
+
+TEST_CASE("session table: targets_of gives what sessions_of gives, without the resources, past the inline 8") {
+  SessionTable t;
+  SessionTargets out;
+  t.targets_of("nobody@example.com", out);
+  CHECK(out.all().empty());
+  for (size_t n : {size_t{1}, SessionTargets::kInline, SessionTargets::kInline + 3}) {
+    const std::string bare = "user" + std::to_string(n) + "@example.com";
+    for (size_t i = 0; i < n; ++i) {
+      REQUIRE(t.bind(bare, "res" + std::to_string(i), make_session_id(i % 2, 100 + i), 0).ok);
+      if (i % 3 == 0) t.set_presence(bare, make_session_id(i % 2, 100 + i), true, static_cast<int>(i));
+    }
+    t.set_leaving(bare, "res0", make_session_id(0, 100));
+    t.targets_of(bare, out);
+    const std::vector<SessionRef> refs = t.sessions_of(bare);
+    REQUIRE(out.all().size() == refs.size());
+    REQUIRE(refs.size() == n);
+    for (size_t i = 0; i < refs.size(); ++i) {
+      CHECK(out.all()[i].id == refs[i].id);
+      CHECK(out.all()[i].priority == refs[i].priority);
+      CHECK(out.all()[i].available == refs[i].available);
+      CHECK(out.all()[i].leaving == refs[i].leaving);
+    }
+  }
+  // Reused for a user with one session after one with many: emptied first.
+  t.targets_of("user1@example.com", out);
+  CHECK(out.all().size() == 1);
+}

@@ -50,3 +50,24 @@ TEST_CASE("blocks applies the XEP-0191 matching over every item") {
   list.remove({"capulet.com"});
   CHECK_FALSE(blocks(list, "tybalt@capulet.com/sword"));
 }
+
+TEST_CASE("an empty list is one pointer, before the first item and after the last") {
+  // Issue 18 (idle memory): every online user's list is cached, almost always empty.
+  static_assert(sizeof(Blocklist) == sizeof(void*));
+  Blocklist list;
+  CHECK(list.empty());
+  CHECK(list.items().empty());
+  CHECK(list.remove({"a@x.example"}).empty());
+  CHECK_FALSE(blocks(list, "a@x.example"));
+  list.assign({});
+  CHECK(list.empty());
+  list.add({"a@x.example", "b@x.example"});
+  CHECK_FALSE(list.empty());
+  list.remove({"a@x.example", "b@x.example"});
+  CHECK(list.empty());
+  CHECK(list.size() == 0);
+  CHECK(list.items().empty());
+  list.add({"c@x.example"});
+  CHECK(list.items() == std::vector<std::string>{"c@x.example"});
+  CHECK(blocks(list, "c@x.example/r"));
+}

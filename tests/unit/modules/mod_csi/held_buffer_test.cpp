@@ -9,7 +9,7 @@ namespace {
 
 std::vector<std::string> xmls(std::vector<HeldBuffer::Entry> entries) {
   std::vector<std::string> out;
-  for (auto& e : entries) out.push_back(e.xml);
+  for (auto& e : entries) out.push_back(e.xml.str());
   return out;
 }
 
@@ -110,4 +110,27 @@ TEST_CASE("a malformed saved buffer is refused") {
   CHECK_FALSE(HeldBuffer::restore("0:9:abc", BufferLimits{}));    // longer than what is there
   CHECK_FALSE(HeldBuffer::restore("0:3:abcjunk", BufferLimits{}));
   CHECK_FALSE(HeldBuffer::restore(":3:abc", BufferLimits{}));
+}
+
+TEST_CASE("a stamped stanza counts its <delay/> and keeps the stamp for its release and the save") {
+  HeldBuffer b(BufferLimits{100, 20});
+  CHECK_FALSE(b.push("bob/a", parley::OutBytes("<p/>"), "2026-01-01T00:00:00Z", 10).full);
+  CHECK(b.bytes() == 14);
+  CHECK(b.push("", parley::OutBytes("<m/>"), "2026-01-01T00:00:01Z", 10).full);  // 14 + 14 > 20
+  // A superseding presence gives back what the older one counted, <delay/> included.
+  CHECK(b.push("bob/a", parley::OutBytes("<p2/>"), "2026-01-01T00:00:02Z", 10).superseded);
+  CHECK(b.bytes() == 15);
+  // Saved as the module releases it (here: the stamp appended).
+  std::string saved = b.save([](const HeldBuffer::Entry& e) { return e.xml.str() + e.stamp; });
+  auto restored = HeldBuffer::restore(saved, BufferLimits{});
+  REQUIRE(restored);
+  auto entries = restored->take();
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].key == "bob/a");
+  CHECK(entries[0].xml.str() == "<p2/>2026-01-01T00:00:02Z");
+  CHECK(entries[0].stamp.empty());  // restored: the text is final
+  auto taken = b.take();
+  REQUIRE(taken.size() == 1);
+  CHECK(taken[0].stamp == "2026-01-01T00:00:02Z");
+  CHECK(taken[0].bytes == 15);
 }

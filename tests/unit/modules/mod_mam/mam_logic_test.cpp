@@ -57,6 +57,20 @@ TEST_CASE("preferences: never wins, then always, then the default; bare JIDs cov
   CHECK(should_archive(p, "eve@example.org"));
 }
 
+TEST_CASE("decide: the roster is asked only for a roster default and a JID in neither list") {
+  Prefs p;
+  p.default_mode = Mode::roster;
+  p.always = {"carol@example.org"};
+  p.never = {"mallory@example.org"};
+  CHECK(decide(p, "carol@example.org/home") == Decision::archive);
+  CHECK(decide(p, "mallory@example.org") == Decision::skip);
+  CHECK(decide(p, "eve@example.org") == Decision::ask_roster);
+  p.default_mode = Mode::always;
+  CHECK(decide(p, "eve@example.org") == Decision::archive);
+  p.default_mode = Mode::never;
+  CHECK(decide(p, "eve@example.org") == Decision::skip);
+}
+
 TEST_CASE("preferences round-trip through their stored form; corrupt text is refused") {
   Prefs p;
   p.default_mode = Mode::roster;

@@ -23,7 +23,12 @@ TEST_CASE("role changes: who may kick, grant and revoke voice and moderation") {
   CHECK(check_role_change(M, vis, N, part, vis) == "forbidden");
   // A moderator kicks, grants and revokes voice of plain occupants (8.2-8.4).
   CHECK(check_role_change(N, mod, N, part, Role::none) == "");
-  CHECK(check_role_change(M, mod, M, part, vis) == "");
+  // §8.4: voice is not revoked from an affiliation at or above the moderator's (MUST).
+  CHECK(check_role_change(M, mod, M, part, vis) == "not-allowed");
+  CHECK(check_role_change(N, mod, N, part, vis) == "not-allowed");
+  CHECK(check_role_change(M, mod, N, part, vis) == "");
+  CHECK(check_role_change(A, mod, M, part, vis) == "");
+  CHECK(check_role_change(M, mod, M, vis, part) == "");
   CHECK(check_role_change(N, mod, N, vis, part) == "");
   // Not someone of a higher affiliation (8.2: kick; 8.5: voice).
   CHECK(check_role_change(N, mod, M, part, Role::none) == "not-allowed");
@@ -216,6 +221,13 @@ TEST_CASE("SHA-256 test vectors and occupant ids") {
   CHECK(base64("ab") == "YWI=");
   CHECK(base64("abc") == "YWJj");
   CHECK(base64("a") == "YQ==");
+  // XEP-0486 avatar hashes: SHA-1 of the image decoded from a (folded) BINVAL.
+  CHECK(sha1_hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
+  CHECK(base64_decode("YWI=") == std::optional<std::string>("ab"));
+  CHECK(base64_decode("YQ==") == std::optional<std::string>("a"));
+  CHECK(base64_decode(" YW\nJj ") == std::optional<std::string>("abc"));
+  CHECK(!base64_decode("YWJ"));
+  CHECK(!base64_decode("Y!==").has_value());
   const std::string id = occupant_id("secret", "alice@example.org");
   CHECK(id == occupant_id("secret", "alice@example.org"));
   CHECK(id != occupant_id("secret", "bob@example.org"));
@@ -233,9 +245,16 @@ TEST_CASE("stored configurations round-trip") {
   c.password_protected = true;
   c.presence_broadcast = {Role::moderator};
   c.allow_pm = AllowPm::none;
+  c.vcard = "<vCard xmlns='vcard-temp'>\n<PHOTO/></vCard>";
+  c.hats["a@example.org"] = {Hat{"urn:example:hats#scribe", "Scribe = notes"}, Hat{"urn:example:hats#host", ""}};
   RoomConfig d = decode_config(encode_config(c), 100);
   CHECK(encode_config(d) == encode_config(c));
   CHECK(d.name == c.name);
+  CHECK(d.vcard == c.vcard);
+  REQUIRE(d.hats.count("a@example.org") == 1);
+  CHECK(d.hats["a@example.org"].size() == 2);
+  CHECK(d.hats["a@example.org"][0].title == "Scribe = notes");
+  CHECK(d.hats["a@example.org"][1].uri == "urn:example:hats#host");
   CHECK(decode_config("max_users=500\nunknown=1\n", 100).max_users == 100);
 }
 

@@ -56,6 +56,28 @@ TEST_CASE("directed set: available adds, unavailable removes") {
   CHECK(d.empty());
 }
 
+TEST_CASE("directed set: one pointer per session until a recipient comes, and again once it empties") {
+  // Issue 18 (idle memory): every session's slot holds one; an empty std::set is 48 bytes.
+  static_assert(sizeof(DirectedSet) == sizeof(void*));
+  DirectedSet d;
+  CHECK(d.jids().empty());
+  CHECK_FALSE(d.contains("a@example.org"));
+  d.remove("a@example.org");  // nothing to remove: stays empty
+  CHECK(d.empty());
+  d.add("a@example.org");
+  d.add("b@example.org");
+  d.remove("a@example.org");
+  d.remove("b@example.org");
+  CHECK(d.empty());
+  CHECK(d.size() == 0);
+  CHECK(d.take().empty());
+  d.add("c@example.org");
+  CHECK(d.jids() == std::set<std::string>{"c@example.org"});
+  CHECK(d.take() == std::set<std::string>{"c@example.org"});
+  CHECK(d.empty());
+  CHECK(d.jids().empty());
+}
+
 TEST_CASE("directed set: bounded by a cap, a known recipient always fits") {
   // Issue 9 item 4: the set grew without bound.
   DirectedSet d;

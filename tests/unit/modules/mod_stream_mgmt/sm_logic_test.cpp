@@ -38,22 +38,47 @@ TEST_CASE("an ack of more than was sent is refused (handled-count-too-high)") {
 
 TEST_CASE("the unacknowledged queue keeps order and its bytes") {
   UnackedQueue q;
-  q.push("<a/>", 1);
-  q.push("<bb/>", 2);
-  q.push("<ccc/>", 3);
+  q.push(parley::OutBytes("<a/>"), 1);
+  q.push(parley::OutBytes("<bb/>"), 2);
+  q.push(parley::OutBytes("<ccc/>"), 3);
   CHECK(q.size() == 3);
   CHECK(q.bytes() == 4 + 5 + 6);
   q.pop(1);
-  CHECK(q.items().front().xml == "<bb/>");
+  CHECK(q.items().front().xml.str() == "<bb/>");
   CHECK(q.bytes() == 11);
   q.pop(10);  // more than there is: empty, never below zero
   CHECK(q.empty());
   CHECK(q.bytes() == 0);
-  q.push("<d/>", 4);
+  q.push(parley::OutBytes("<d/>"), 4);
   auto taken = q.take();
   CHECK(taken.size() == 1);
   CHECK(q.empty());
   CHECK(q.bytes() == 0);
+}
+
+TEST_CASE("an empty unacknowledged queue holds no deque: before the first stanza and once all are acked") {
+  // Issue 18 (idle memory): a libstdc++ std::deque allocates 576 bytes as soon as it
+  // exists and keeps 512 of them when emptied; every idle session with stream
+  // management had one. Now the queue is a pointer until a stanza waits for its ack.
+  static_assert(sizeof(UnackedQueue) == 2 * sizeof(void*));
+  UnackedQueue q;
+  CHECK(q.empty());
+  CHECK(q.size() == 0);
+  CHECK(q.items().empty());
+  q.pop(3);  // an ack with nothing unacknowledged
+  CHECK(q.empty());
+  CHECK(q.take().empty());
+  q.push(parley::OutBytes("<a/>"), 1);
+  q.push(parley::OutBytes("<b/>"), 2);
+  q.pop(1);
+  CHECK_FALSE(q.empty());
+  CHECK(q.items().front().xml.str() == "<b/>");
+  q.pop(1);
+  CHECK(q.empty());
+  CHECK(q.items().empty());
+  q.push(parley::OutBytes("<c/>"), 3);
+  CHECK(q.size() == 1);
+  CHECK(q.bytes() == 4);
 }
 
 TEST_CASE("SM-IDs: session and token, anything else refused") {
@@ -111,9 +136,9 @@ TEST_CASE("the slot crosses a reload intact") {
   s.out = 1;
   s.acked = UINT32_MAX - 1;  // 3 unacked across the wrap
   s.resume_seconds = 300;
-  s.queue.push_back(Unacked{"<message>a\nb</message>", 10});
-  s.queue.push_back(Unacked{"", 11});
-  s.queue.push_back(Unacked{"<iq type='get'/>", 12});
+  s.queue.push_back(Unacked{parley::OutBytes("<message>a\nb</message>"), 10});
+  s.queue.push_back(Unacked{parley::OutBytes(""), 11});
+  s.queue.push_back(Unacked{parley::OutBytes("<iq type='get'/>"), 12});
   auto back = decode(encode(s));
   REQUIRE(back);
   CHECK(back->resumable);
@@ -124,7 +149,7 @@ TEST_CASE("the slot crosses a reload intact") {
   CHECK(back->acked == UINT32_MAX - 1);
   CHECK(back->resume_seconds == 300);
   REQUIRE(back->queue.size() == 3);
-  CHECK(back->queue[0].xml == "<message>a\nb</message>");
+  CHECK(back->queue[0].xml.str() == "<message>a\nb</message>");
   CHECK(back->queue[1].xml.empty());
   CHECK(back->queue[2].stamp_ms == 12);
 
@@ -152,4 +177,60 @@ TEST_CASE("ended sessions: found by id, token and account, bounded in number and
   CHECK(ended.find(3, t3, "alice@localhost", 40) == std::optional<uint32_t>(9));
   CHECK_FALSE(ended.find(2, t2, "alice@localhost", 1020));  // expired
   CHECK(ended.find(3, t3, "alice@localhost", 1020) == std::optional<uint32_t>(9));
+}
+
+namespace {
+
+// A host handle in three pieces, as the host's shared bytes are (module.h
+// out_bytes_parts): released through the table, counted here.
+struct FakeBytes {
+  std::string head, to, tail;
+};
+int released = 0;
+size_t fake_parts(const parley_out_bytes* b, parley_str* parts, size_t max) {
+  const auto* f = reinterpret_cast<const FakeBytes*>(b);
+  const std::string* pieces[] = {&f->head, &f->to, &f->tail};
+  for (size_t i = 0; i < 3 && i < max; ++i) parts[i] = parley_str{pieces[i]->data(), pieces[i]->size()};
+  return 3;
+}
+void fake_release(parley_out_bytes* b) {
+  ++released;
+  delete reinterpret_cast<FakeBytes*>(b);
+}
+parley::OutBytes shared_bytes(const parley_host_api& api, std::string to) {
+  auto* f = new FakeBytes{"<message", " to='" + to + "'", " type='groupchat'><body>x</body></message>"};
+  return parley::OutBytes(&api, reinterpret_cast<parley_out_bytes*>(f));
+}
+
+}  // namespace
+
+TEST_CASE("the queue keeps a host's shared bytes by reference, counts them as written and saves them as text") {
+  parley_host_api api{};
+  api.out_bytes_parts = &fake_parts;
+  api.out_bytes_release = &fake_release;
+  released = 0;
+  {
+    UnackedQueue q;
+    q.push(shared_bytes(api, "a@x/1"), 1);
+    q.push(parley::OutBytes("<r/>"), 2);
+    q.push(shared_bytes(api, "a@x/1"), 3);
+    const std::string written = "<message to='a@x/1' type='groupchat'><body>x</body></message>";
+    CHECK(q.items().front().xml.shared());
+    CHECK(q.items().front().xml.str() == written);
+    CHECK(q.bytes() == 2 * written.size() + 4);
+    Saved s;
+    s.token = random_token();
+    s.bare = "a@x";
+    s.out = 3;  // three unacknowledged
+    for (const Unacked& u : q.items()) s.queue.push_back(Unacked{parley::OutBytes(u.xml.str()), u.stamp_ms});
+    auto back = decode(encode(s));
+    REQUIRE(back);
+    REQUIRE(back->queue.size() == 3);
+    CHECK(back->queue[2].xml.str() == written);
+    q.pop(1);
+    CHECK(released == 1);  // acknowledged: let go at once
+    auto taken = q.take();  // moved, not copied: nothing released twice
+    CHECK(released == 1);
+  }
+  CHECK(released == 2);
 }
