@@ -29,7 +29,15 @@ run() {
   "$bench" --port "$port" --tls starttls --no-progress --scram-cache "$tmp/scram" --login-timeout 300 \
     chat --pairs "$pairs" --window "$window" --messages "$messages" --drain-timeout 120 > "$dir/bench.log" 2>&1
   stop_parleyd
-  grep -Eo 'messages_lost[^,]*' "$dir/bench.log" | head -1 >&2 || true
+  # A run whose logins failed or whose messages were lost counted a different
+  # amount of work: its difference would be a wrong figure, not a noisy one.
+  local failed lost
+  failed=$(grep -Eo '"logins_failed":[0-9]+' "$dir/bench.log" | head -1 | cut -d: -f2)
+  lost=$(grep -Eo '"messages_lost":-?[0-9]+' "$dir/bench.log" | head -1 | cut -d: -f2)
+  if [ "${failed:-x}" != 0 ] || [ "${lost:-x}" != 0 ]; then
+    echo "callgrind_chat: run of $messages messages void: logins failed ${failed:-?}, messages lost ${lost:-?} ($dir/bench.log)" >&2
+    exit 1
+  fi
   grep -E '^(summary|totals):' "$dir/callgrind.out" | head -1 | awk '{print $2}'
 }
 a=$(run "$short")

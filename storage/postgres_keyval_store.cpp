@@ -212,7 +212,57 @@ void PostgresKeyvalStore::requeue(std::deque<KeyvalOp>& batch) {
   for (KeyvalOp& op : failed) op.fail(KeyvalError{"internal-server-error", "the keyval database connection was lost"});
 }
 
+// One operation's statements; what it read or changed goes into `out`.
+std::optional<PgError> PostgresKeyvalStore::run_op(PgConnection& db, KeyvalOp& op, KeyvalOp::Outcome& out) {
+  std::optional<PgError> error;
+  switch (op.kind) {
+    case KeyvalOp::Kind::get:
+      if (auto r = postgres_keyval::get(db, op.owner, op.key); r) out.value = std::move(*r);
+      else error = r.error();
+      break;
+    case KeyvalOp::Kind::put:
+      if (auto r = postgres_keyval::put(db, op.owner, op.items, op.limit, op.mode); !r) error = r.error();
+      break;
+    case KeyvalOp::Kind::remove:
+      if (auto r = postgres_keyval::remove(db, op.owner, op.key); r) out.removed = *r;
+      else error = r.error();
+      break;
+    case KeyvalOp::Kind::remove_user:
+      if (auto r = postgres_keyval::remove_user(db, op.owner); r) out.removed = *r;
+      else error = r.error();
+      break;
+    case KeyvalOp::Kind::list:
+      if (auto r = postgres_keyval::list(db, op.owner); r) out.snapshot.items = std::move(*r);
+      else error = r.error();
+      break;
+    case KeyvalOp::Kind::get_many:
+      if (auto r = postgres_keyval::get_many(db, op.owner.scope, op.keys, op.key); r)
+        out.snapshot.items = std::move(*r);
+      else error = r.error();
+      break;
+    case KeyvalOp::Kind::map_get:
+      if (auto r = postgres_map::get(db, op.owner); r) out.snapshot = std::move(*r);
+      else error = r.error();
+      break;
+    case KeyvalOp::Kind::map_put:
+      if (auto r = postgres_map::put(db, op.owner, op.items, op.limit); r) out.change = *r;
+      else error = r.error();
+      break;
+    case KeyvalOp::Kind::map_remove:
+      if (auto r = postgres_map::remove(db, op.owner, op.keys); r) out.change = *r;
+      else error = r.error();
+      break;
+    case KeyvalOp::Kind::map_clear:
+      if (auto r = postgres_map::clear(db, op.owner); r) out.change = *r;
+      else error = r.error();
+      break;
+  }
+  return error;
+}
+
 void PostgresKeyvalStore::run_batch(std::deque<KeyvalOp>& batch) {
+  if (std::all_of(batch.begin(), batch.end(), [](const KeyvalOp& op) { return op.is_read(); }))
+    return run_reads(batch);
   PgConnection& db = link_.db();
   if (auto begun = db.exec("BEGIN"); !begun) {
     if (!db.broken()) link_.drop();  // a connection that cannot begin is of no use
@@ -229,50 +279,8 @@ void PostgresKeyvalStore::run_batch(std::deque<KeyvalOp>& batch) {
       requeue(batch);
       return;
     }
-    std::optional<PgError> error;
     KeyvalOp::Outcome& out = outcomes[i];
-    switch (op.kind) {
-      case KeyvalOp::Kind::get:
-        if (auto r = postgres_keyval::get(db, op.owner, op.key); r) out.value = std::move(*r);
-        else error = r.error();
-        break;
-      case KeyvalOp::Kind::put:
-        if (auto r = postgres_keyval::put(db, op.owner, op.items, op.limit, op.mode); !r) error = r.error();
-        break;
-      case KeyvalOp::Kind::remove:
-        if (auto r = postgres_keyval::remove(db, op.owner, op.key); r) out.removed = *r;
-        else error = r.error();
-        break;
-      case KeyvalOp::Kind::remove_user:
-        if (auto r = postgres_keyval::remove_user(db, op.owner); r) out.removed = *r;
-        else error = r.error();
-        break;
-      case KeyvalOp::Kind::list:
-        if (auto r = postgres_keyval::list(db, op.owner); r) out.snapshot.items = std::move(*r);
-        else error = r.error();
-        break;
-      case KeyvalOp::Kind::get_many:
-        if (auto r = postgres_keyval::get_many(db, op.owner.scope, op.keys, op.key); r)
-          out.snapshot.items = std::move(*r);
-        else error = r.error();
-        break;
-      case KeyvalOp::Kind::map_get:
-        if (auto r = postgres_map::get(db, op.owner); r) out.snapshot = std::move(*r);
-        else error = r.error();
-        break;
-      case KeyvalOp::Kind::map_put:
-        if (auto r = postgres_map::put(db, op.owner, op.items, op.limit); r) out.change = *r;
-        else error = r.error();
-        break;
-      case KeyvalOp::Kind::map_remove:
-        if (auto r = postgres_map::remove(db, op.owner, op.keys); r) out.change = *r;
-        else error = r.error();
-        break;
-      case KeyvalOp::Kind::map_clear:
-        if (auto r = postgres_map::clear(db, op.owner); r) out.change = *r;
-        else error = r.error();
-        break;
-    }
+    std::optional<PgError> error = run_op(db, op, out);
     if ((error && error->broken) || db.broken()) {
       requeue(batch);
       return;
@@ -295,6 +303,26 @@ void PostgresKeyvalStore::run_batch(std::deque<KeyvalOp>& batch) {
     }
     for (size_t i = 0; i < batch.size(); ++i)
       if (!batch[i].is_read()) outcomes[i].error = KeyvalError{"internal-server-error", committed.error().message};
+  }
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].complete(std::move(outcomes[i]));
+}
+
+// A batch of reads alone (a login's keyval and map reads, the probes' get_many) needs
+// no transaction: each statement runs in its own (autocommit), an error voids only its
+// operation, and BEGIN, a SAVEPOINT and a RELEASE per operation and COMMIT (2 + 2n round
+// trips to the server, each a wait on this thread) are not sent. Nothing is lost to
+// consistency: at READ COMMITTED each statement of a transaction took a snapshot of
+// its own anyway.
+void PostgresKeyvalStore::run_reads(std::deque<KeyvalOp>& batch) {
+  PgConnection& db = link_.db();
+  std::vector<KeyvalOp::Outcome> outcomes(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    std::optional<PgError> error = run_op(db, batch[i], outcomes[i]);
+    if ((error && error->broken) || db.broken()) {
+      requeue(batch);
+      return;
+    }
+    if (error) outcomes[i].error = to_keyval_error(*error);
   }
   for (size_t i = 0; i < batch.size(); ++i) batch[i].complete(std::move(outcomes[i]));
 }

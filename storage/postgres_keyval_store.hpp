@@ -98,6 +98,8 @@ class PostgresKeyvalStore final : public KeyvalStore, public MapStore {
  private:
   void push(KeyvalOp&& op);
   void run_batch(std::deque<KeyvalOp>& batch);
+  void run_reads(std::deque<KeyvalOp>& batch);
+  static std::optional<PgError> run_op(PgConnection& db, KeyvalOp& op, KeyvalOp::Outcome& out);
   void requeue(std::deque<KeyvalOp>& batch);
 
   PgLink link_;

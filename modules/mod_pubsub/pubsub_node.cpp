@@ -344,14 +344,17 @@ void ModPubsub::remove_node(const Request& r, Node& n, parley::ElementView req) 
     event += "><redirect uri='" + xml_attr(attr(*redirect, "uri")) + "'/></delete>";
   else
     event += "/>";
-  ok(r);
   if (n.config.notify_delete) notify(n, event);
   forget_node(n);
+  // The creator's place is free before the answer says the node is gone: the owner may
+  // create another at once, from a loop that reads the count the next moment (TSan's
+  // slow server once answered that create max-nodes-exceeded).
   uncount_created(n.creator);
   const std::string name = n.name;  // n goes with the erase
   n.items.clear();
   account(n);
   loops_state_.here().nodes.erase(name);
+  ok(r);
 }
 
 // §8.5.

@@ -75,6 +75,7 @@ class OldTables {
         if (present_.count(m.table) == 0) continue;
         const std::string domain = m.param.empty() ? host_->module_host() : m.param;
         running_.push_back(std::make_unique<KeyvalMove>(m.target));
+        running_tables_.push_back(m.table);
         running_.back()->start(*host_, m.select, {Value(domain)}, m.clear, {domain});
       }
       wait(0);
@@ -94,18 +95,28 @@ class OldTables {
     if (i < running_.size()) return running_[i]->when_ready(*host_, [this, i] { wait(i + 1); });
     // running_ stays: a move's last delete may still complete into it.
     ready_.store(true, std::memory_order_release);
-    for (const std::string& table : present_) drop_if_empty(table);
+    for (const std::string& table : present_) {
+      std::size_t moved = 0;
+      for (std::size_t r = 0; r < running_.size(); ++r)
+        if (running_tables_[r] == table) moved += running_[r]->moved();
+      drop_if_empty(table, moved);
+    }
   }
 
   // On the writer, after the moves' deletes (queued before it): the table goes only
   // if no row of any host is left in it.
-  void drop_if_empty(const std::string& table) {
-    host_->execute("SELECT EXISTS (SELECT 1 FROM " + table + ")", {}, [this, table](Result<Rows, std::string> rows) {
+  // A fresh server's tables were made empty by its first migration: their drop is
+  // said at debug level, so that only a move of real rows shows in the log.
+  void drop_if_empty(const std::string& table, std::size_t moved) {
+    host_->execute("SELECT EXISTS (SELECT 1 FROM " + table + ")", {}, [this, table, moved](Result<Rows, std::string> rows) {
       // An error: another instance dropped it meanwhile (or it will be tried again at the next start).
       if (!rows || rows->size() == 0 || rows->at(0, 0).integer().value_or(1) != 0) return;
-      host_->execute("DROP TABLE IF EXISTS " + table, {}, [this, table](Result<Rows, std::string> dropped) {
-        if (!dropped) host_->error("dropping the old table " + table + " failed: " + dropped.error());
-        else host_->info("dropped the old table " + table + " (its rows are in the typed stores)");
+      host_->execute("DROP TABLE IF EXISTS " + table, {}, [this, table, moved](Result<Rows, std::string> dropped) {
+        if (!dropped) return host_->error("dropping the old table " + table + " failed: " + dropped.error());
+        const std::string said = "dropped the old table " + table +
+                                 " (rows this instance moved into the typed stores: " + std::to_string(moved) + ")";
+        if (moved > 0) host_->info(said);
+        else host_->debug(said);
       });
     });
   }
@@ -114,6 +125,7 @@ class OldTables {
   std::vector<Move> moves_;
   std::set<std::string> present_;                    // loop 0's
   std::vector<std::unique_ptr<KeyvalMove>> running_;  // loop 0's; kept for the module's life
+  std::vector<std::string> running_tables_;           // loop 0's; the table of each of running_
   std::atomic<bool> ready_{false};
 };
 
