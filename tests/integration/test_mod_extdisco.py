@@ -270,8 +270,9 @@ def test_the_commented_example_of_the_shipped_configuration_works(server_factory
     options = yaml.safe_load("\n".join(block))["mod_extdisco"]
     assert set(options) == {"services", "secret"}, options
     server, c = start(server_factory, raw_factory, **options)
-    listed = list(services(c, server.domain))
-    assert [s.get("type") for s in listed] == ["stun", "turn", "turn", "turns"]
     before = now()
+    listed = list(services(c, server.domain))
+    after = now()
+    assert [s.get("type") for s in listed] == ["stun", "turn", "turn", "turns"]
     for s in listed[1:]:
-        check_rest_credentials(s, f"alice@{server.domain}", 86400, before - 60, now(), secret=options["secret"])
+        check_rest_credentials(s, f"alice@{server.domain}", 86400, before, after, secret=options["secret"])
