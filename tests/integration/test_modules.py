@@ -101,14 +101,15 @@ def test_the_shipped_configuration_starts_every_module_it_enables(server_factory
     shipped = yaml.safe_load((Path(os.environ["PARLEY_SOURCE_DIR"]) / "conf" / "parley.yml").read_text())
     modules = {name: options or {} for name, options in shipped["modules"].items()}
     assert {"mod_roster", "mod_presence", "mod_offline", "mod_register", "mod_blocking", "mod_last",
-            "mod_csi", "mod_carbons", "mod_stream_mgmt", "mod_mam"} <= set(modules)
+            "mod_csi", "mod_carbons", "mod_stream_mgmt", "mod_mam", "mod_time"} <= set(modules)
     server = server_factory(modules=modules)
     server.register("alice", PASSWORD)
     c = raw_factory(server.c2s_port)
     c.login("alice", PASSWORD, presence=True)
     info = c.iq("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>", to=server.domain)
     features = {f.get("var") for f in info.iter(q("http://jabber.org/protocol/disco#info", "feature"))}
-    assert {"urn:xmpp:blocking", "jabber:iq:last", "msgoffline", "urn:xmpp:ping", "urn:xmpp:carbons:2"} <= features, features
+    assert {"urn:xmpp:blocking", "jabber:iq:last", "msgoffline", "urn:xmpp:ping", "urn:xmpp:carbons:2",
+            "urn:xmpp:time"} <= features, features
 
 
 def test_missing_module_refuses_start_by_name(server_factory):

@@ -108,7 +108,8 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   const char* const shipped[] = {"mod_disco",    "mod_ping",   "mod_version", "mod_vcard",   "mod_private",
                                  "mod_roster",   "mod_presence", "mod_offline", "mod_blocking", "mod_last",
                                  "mod_csi",      "mod_carbons", "mod_stream_mgmt", "mod_mam",    "mod_push",
-                                 "mod_pep",      "mod_pubsub",  "mod_register", "mod_muc",  "mod_http_upload", "mod_adhoc"};
+                                 "mod_pep",      "mod_pubsub",  "mod_register", "mod_muc",  "mod_http_upload", "mod_adhoc",
+                                 "mod_time"};
   REQUIRE(c.modules.size() == std::size(shipped));
   for (size_t i = 0; i < std::size(shipped); ++i) CHECK(c.modules[i].name == shipped[i]);
   CHECK(c.modules[0].options.IsMap());
