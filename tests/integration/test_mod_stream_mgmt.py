@@ -261,6 +261,22 @@ def test_acks_both_ways_count_stanzas_only(server_factory, tmp_path, raw_factory
     assert alice.wait_closed()
 
 
+def test_r_and_a_before_enable_are_not_stream_management(server_factory, tmp_path, raw_factory):
+    """XEP-0198 §4: acks are sent "after enabling stream management". Before
+    <enable/> an <r/> or <a/> is an element nothing on the stream takes: never
+    answered with an <a/>; the stream ends as for any unknown top-level element
+    (RFC 6120: unsupported-stanza-type once bound; not-authorized before)."""
+    server = sm_server(server_factory, tmp_path)
+    for nonza in (f"<r xmlns='{NS_SM}'/>", f"<a xmlns='{NS_SM}' h='0'/>"):
+        client = bound(server, raw_factory, "alice", "a")
+        client.send(nonza)
+        assert client.expect_stream_error() == "unsupported-stanza-type"
+        assert not [e for e in client.received if e.tag == q(NS_SM, "a")]
+    stream = authenticated(server, raw_factory, "alice")
+    stream.send(f"<r xmlns='{NS_SM}'/>")
+    assert stream.expect_stream_error() == "not-authorized"
+
+
 def test_the_server_asks_for_an_ack_after_t_seconds(server_factory, tmp_path, raw_factory):
     server = sm_server(server_factory, tmp_path, ack_request_seconds=1)
     alice = bound(server, raw_factory, "alice", "a")
