@@ -151,8 +151,17 @@ class ModStreamMgmt : public parley::Module {
     auto state = host().session_state(session);
     SmSlot* s = host().session_slot<SmSlot>(session);
     if (name == "enable") {
-      if (state != parley::Host::SessionState::bound || (s && s->enabled)) {
-        // Before binding, or a second time (XEP-0198 §3).
+      if (s && s->enabled) {
+        // A second time, a resumed stream's included (XEP-0198 §3: "If a
+        // server receives a second <enable/> element it SHOULD respond with a
+        // stream error, thus terminating the client connection"). <failed/>
+        // first: an <enable/> is answered <enabled/> or <failed/> (§3, MUST).
+        write(session, failed("unexpected-request"));
+        host().session_close(session, "policy-violation");
+        return parley::Outcome::handled;
+      }
+      if (state != parley::Host::SessionState::bound) {
+        // Before binding (XEP-0198 §3: the server MAY enforce the order).
         write(session, failed("unexpected-request"));
         return parley::Outcome::handled;
       }
@@ -173,19 +182,7 @@ class ModStreamMgmt : public parley::Module {
         host().session_close(session, "bad-format");
         return parley::Outcome::handled;
       }
-      if (!acknowledge(session, *s, *h)) {
-        // XEP-0198 §4: an ack of more than was sent ends the stream, with
-        // <handled-count-too-high/> in the stream error (which session_close
-        // cannot carry: written here, then a plain close).
-        host().counter_add("handled_count_too_high");
-        parley::Element error = host().element("error", "http://etherx.jabber.org/streams");
-        error.add_child("undefined-condition", "urn:ietf:params:xml:ns:xmpp-streams");
-        error.add_child("handled-count-too-high", ns_sm)
-            .set_attr("h", std::to_string(*h))
-            .set_attr("send-count", std::to_string(s->out));
-        write(session, error);
-        host().session_close(session);
-      }
+      if (!acknowledge(session, *s, *h)) close_handled_count_too_high(session, *h, s->out);
     } else {
       return parley::Outcome::pass;
     }
@@ -328,9 +325,14 @@ class ModStreamMgmt : public parley::Module {
     }
   }
 
+  struct TooHigh {
+    uint32_t h;           // the client's
+    uint32_t send_count;  // what the server sent
+  };
   struct Check {
     std::string condition;      // empty: resumable, reserved (attaching)
     std::optional<uint32_t> h;  // for <failed h=/>, when the session is known
+    std::optional<TooHigh> too_high = std::nullopt;  // the client's h acknowledges more than was sent
   };
 
   // On the session's loop.
@@ -347,7 +349,7 @@ class ModStreamMgmt : public parley::Module {
     // The client's h checked before anything changes: an ack of more than
     // was sent (XEP-0198 handled-count-too-high) resumes nothing.
     auto acked = sm::newly_acked(s->acked, h, s->queue.size());
-    if (!acked) return {"undefined-condition", handled(id.session, *s)};
+    if (!acked) return {"undefined-condition", handled(id.session, *s), TooHigh{h, s->out}};
     auto state = host().session_state(id.session);
     if (state == parley::Host::SessionState::bound) {
       // The old connection is still open (XEP-0198 §5: it SHOULD be
@@ -372,6 +374,28 @@ class ModStreamMgmt : public parley::Module {
     parley::Element f = failed(check.condition);
     if (check.h) f.set_attr("h", std::to_string(*check.h));
     write(stream, f);
+    // <failed/> answers the <resume/> (XEP-0198 §6: MUST); an h of more than
+    // was sent then ends the stream as it would in an <a/> (§6: SHOULD). The
+    // session stays detached and resumable: a client that counts right may
+    // still take it.
+    if (check.too_high) close_handled_count_too_high(stream, check.too_high->h, check.too_high->send_count);
+  }
+
+  // XEP-0198 §6: the peer acknowledged more stanzas than it was sent: the
+  // stream error undefined-condition with <handled-count-too-high/> (which
+  // session_close cannot carry: written here, then a plain close).
+  void close_handled_count_too_high(parley_session_id session, uint32_t h, uint32_t send_count) {
+    host().counter_add("handled_count_too_high");
+    parley::Element error = host().element("error", "http://etherx.jabber.org/streams");
+    error.add_child("undefined-condition", "urn:ietf:params:xml:ns:xmpp-streams");
+    error.add_child("handled-count-too-high", ns_sm)
+        .set_attr("h", std::to_string(h))
+        .set_attr("send-count", std::to_string(send_count));
+    error.add_child("text", "urn:ietf:params:xml:ns:xmpp-streams")
+        .add_text("You acknowledged " + std::to_string(h) + " stanzas, but I only sent you " +
+                  std::to_string(send_count) + " so far.");
+    write(session, error);
+    host().session_close(session);
   }
 
   // On the stream's loop, the session reserved.

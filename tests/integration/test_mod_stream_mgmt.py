@@ -143,6 +143,11 @@ def detached_alice(server, raw_factory, resource="phone", messages=0, bob=None):
 
 def test_the_feature_enable_and_its_errors(server_factory, tmp_path, raw_factory):
     server = sm_server(server_factory, tmp_path)
+    # XEP-0198 §2: never offered before authentication (neither before nor
+    # after STARTTLS).
+    pre = raw_factory(server.c2s_port)
+    assert pre.start().find(q(NS_SM, "sm")) is None
+    assert pre.starttls().find(q(NS_SM, "sm")) is None
     # Offered after authentication, where <resume/> may come instead of binding.
     stream = authenticated(server, raw_factory, "alice")
     features = stream.received[-1]
@@ -154,9 +159,6 @@ def test_the_feature_enable_and_its_errors(server_factory, tmp_path, raw_factory
     stream.bind("r")
     enabled = enable(stream)
     assert enabled.get("id") is None and enabled.get("resume") is None  # not asked for resumption
-    # A second time: unexpected-request, and the first stays in force.
-    stream.send(f"<enable xmlns='{NS_SM}' resume='true'/>")
-    assert failed_condition(sm_element(stream)) == "unexpected-request"
     assert server_h(stream) == 0  # nonzas are not stanzas
     stream.sync()
     stream.message(stream.jid, "to myself")
@@ -167,6 +169,31 @@ def test_the_feature_enable_and_its_errors(server_factory, tmp_path, raw_factory
     stream.send("<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>")  # no id: bad-request
     stream.sync()
     assert server_h(stream) == 5
+
+
+def test_a_second_enable_fails_and_ends_the_stream(server_factory, tmp_path, raw_factory):
+    """XEP-0198 §3: an <enable/> is answered <enabled/> or <failed/> (MUST);
+    "a client SHALL only make at most one attempt to enable stream management.
+    If a server receives a second <enable/> element it SHOULD respond with a
+    stream error, thus terminating the client connection". Regression: the
+    stream went on after the <failed/>."""
+    server = sm_server(server_factory, tmp_path, offline=True)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice = bound(server, raw_factory, "alice", "a")
+    enable(alice, resume=True)
+    bob.message(alice.jid, "m1")
+    collect_messages(alice, 1)  # read, never acknowledged
+    alice.send(f"<enable xmlns='{NS_SM}' resume='true'/>")
+    assert failed_condition(sm_element(alice)) == "unexpected-request"
+    assert alice.expect_stream_error() == "policy-violation"
+    assert alice.wait_closed()
+    # A stream error is a deliberate end: the session is not kept for a
+    # resume, and its unacknowledged message goes to offline storage.
+    wait_offline_counter(server, "stored", 1)
+    assert sm_counter(server, "detached") == 0
+    again = bound(server, raw_factory, "alice", "a2")
+    again.send("<presence/>")
+    assert bodies(collect_messages(again, 1)) == ["m1"]
 
 
 def test_enable_with_resumption_and_its_timeout(server_factory, tmp_path, raw_factory):
@@ -232,6 +259,22 @@ def test_acks_both_ways_count_stanzas_only(server_factory, tmp_path, raw_factory
     too_high = error.find(q(NS_SM, "handled-count-too-high"))
     assert too_high.get("h") == str(sent + 1) and too_high.get("send-count") == str(sent)
     assert alice.wait_closed()
+
+
+def test_r_and_a_before_enable_are_not_stream_management(server_factory, tmp_path, raw_factory):
+    """XEP-0198 §4: acks are sent "after enabling stream management". Before
+    <enable/> an <r/> or <a/> is an element nothing on the stream takes: never
+    answered with an <a/>; the stream ends as for any unknown top-level element
+    (RFC 6120: unsupported-stanza-type once bound; not-authorized before)."""
+    server = sm_server(server_factory, tmp_path)
+    for nonza in (f"<r xmlns='{NS_SM}'/>", f"<a xmlns='{NS_SM}' h='0'/>"):
+        client = bound(server, raw_factory, "alice", "a")
+        client.send(nonza)
+        assert client.expect_stream_error() == "unsupported-stanza-type"
+        assert not [e for e in client.received if e.tag == q(NS_SM, "a")]
+    stream = authenticated(server, raw_factory, "alice")
+    stream.send(f"<r xmlns='{NS_SM}'/>")
+    assert stream.expect_stream_error() == "not-authorized"
 
 
 def test_the_server_asks_for_an_ack_after_t_seconds(server_factory, tmp_path, raw_factory):
@@ -396,7 +439,62 @@ def test_a_resume_racing_the_old_open_connection_closes_it_and_takes_over(server
     assert [e for e in new.nothing_before_sync() if e.tag == MESSAGE] == []
 
 
+def test_a_pipelined_resume_counts_what_follows_it(server_factory, tmp_path, raw_factory):
+    """A client may send stanzas right behind its <resume/> without waiting for
+    <resumed/>: they are the resumed session's, handled after it (h counts them
+    on from the old session's) and sent from its full JID."""
+    server = sm_server(server_factory, tmp_path)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice_jid, sm_id, h, alice = detached_alice(server, raw_factory, messages=1, bob=bob)
+    new = authenticated(server, raw_factory, "alice")
+    new.send(f"<resume xmlns='{NS_SM}' previd='{sm_id}' h='{h}'/>"
+             f"<message to='{bob.jid}' type='chat' id='p1'><body>pipelined</body></message>"
+             f"<r xmlns='{NS_SM}'/>")
+    resumed = sm_element(new)
+    assert resumed.tag == q(NS_SM, "resumed") and resumed.get("h") == "0", ET.tostring(resumed, "unicode")
+    a = sm_element(new)
+    assert a.tag == q(NS_SM, "a") and a.get("h") == "1", ET.tostring(a, "unicode")
+    assert bob.expect_message("pipelined").get("from") == alice_jid
+
+
+def test_a_clean_close_is_not_resumable(server_factory, tmp_path, raw_factory):
+    """XEP-0198 §7: </stream:stream> ends the session; its SM-ID resumes
+    nothing (item-not-found, with the h of the same account's ended session)."""
+    server = sm_server(server_factory, tmp_path)
+    alice = bound(server, raw_factory, "alice", "a")
+    sm_id = enable(alice, resume=True).get("id")
+    alice.sync()
+    alice.close()
+    stream = authenticated(server, raw_factory, "alice")
+    failed = resume(stream, sm_id, 1)
+    assert failed_condition(failed) == "item-not-found"
+    assert failed.get("h") == "1"  # the ping
+    assert sm_counter(server, "detached") == 0
+
+
 # -- the end of a session ----------------------------------------------------------
+
+def test_an_unacked_iq_request_is_answered_with_an_error_at_the_end(server_factory, tmp_path, raw_factory):
+    """XEP-0198 §4: unacknowledged stanzas are handled as for an unavailable
+    resource at the end (RFC 6121 §8.5.3.2: an iq get/set gets
+    service-unavailable; a presence is dropped)."""
+    server = sm_server(server_factory, tmp_path, resume_timeout=1)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice = bound(server, raw_factory, "alice", "a")
+    alice_jid = alice.jid
+    enable(alice, resume=True)
+    bob.send(f"<iq type='get' id='q1' to='{alice_jid}'><query xmlns='jabber:iq:version'/></iq>")
+    bob.send(f"<presence to='{alice_jid}'/>")
+    alice.expect(q(NS_CLIENT, "iq"))
+    alice.expect(PRESENCE)
+    end_abruptly(alice, "reset")
+    error = bob.expect(q(NS_CLIENT, "iq"), timeout=30, match=lambda e: e.get("id") == "q1")
+    assert error.get("type") == "error" and error.get("from") == alice_jid
+    assert error.find(f"{q(NS_CLIENT, 'error')}/{q(NS_STANZAS, 'service-unavailable')}") is not None
+    assert error.find(q(NS_CLIENT, "error")).get("type") == "cancel"
+    assert sm_counter(server, "resume_timeouts") == 1
+    # The presence is not bounced: nothing else came back to bob.
+    assert [e for e in bob.nothing_before_sync() if e.tag in STANZAS] == []
 
 def test_the_resume_timeout_sends_unacked_messages_to_offline_storage_with_their_first_stamp(
         server_factory, tmp_path, raw_factory):
@@ -605,6 +703,52 @@ def test_a_resumed_stream_can_be_lost_and_resumed_again(server_factory, tmp_path
     assert bodies(collect_messages(second, 2)) == ["m2", "m3"]
     assert [e for e in second.nothing_before_sync() if e.tag == MESSAGE] == []
     assert sm_counter(server, "resumed") == 2
+
+
+def test_an_enable_on_a_resumed_stream_fails_and_ends_the_stream(server_factory, tmp_path, raw_factory):
+    """A resumed stream has stream management on (XEP-0198 §5: the session's
+    counters go on): an <enable/> there is a second one (§3)."""
+    server = sm_server(server_factory, tmp_path)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice_jid, sm_id, h, _ = detached_alice(server, raw_factory, messages=1, bob=bob)
+    new = authenticated(server, raw_factory, "alice")
+    assert resume(new, sm_id, h).tag == q(NS_SM, "resumed")
+    new.send(f"<enable xmlns='{NS_SM}'/>")
+    assert failed_condition(sm_element(new)) == "unexpected-request"
+    assert new.expect_stream_error() == "policy-violation"
+    assert new.wait_closed()
+    # Ended, not detached again: the id is gone.
+    wait_sm_counter(server, "detached", 1)
+    stream = authenticated(server, raw_factory, "alice")
+    assert failed_condition(resume(stream, sm_id, h)) == "item-not-found"
+
+
+def test_a_resume_whose_h_is_too_high_fails_and_ends_the_stream(server_factory, tmp_path, raw_factory):
+    """XEP-0198 §6: <failed/> answers an error with <resume/> (MUST), and an h
+    acknowledging more than was sent ends the stream with undefined-condition
+    and <handled-count-too-high h= send-count=/> (SHOULD), as for <a/>.
+    Regression: only <failed/> came, and the stream went on. The session stays
+    resumable for a right count."""
+    server = sm_server(server_factory, tmp_path)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice_jid, sm_id, h, _ = detached_alice(server, raw_factory, messages=2, bob=bob)
+    assert h == 2
+    wrong = authenticated(server, raw_factory, "alice")
+    failed = resume(wrong, sm_id, h + 1)
+    assert failed_condition(failed) == "undefined-condition"
+    assert failed.get("h") == "0"  # the server's h: alice sent nothing
+    error = wrong.expect(q(NS_STREAM, "error"))
+    assert error.find(q("urn:ietf:params:xml:ns:xmpp-streams", "undefined-condition")) is not None
+    too_high = error.find(q(NS_SM, "handled-count-too-high"))
+    assert too_high is not None, ET.tostring(error, "unicode")
+    assert too_high.get("h") == str(h + 1) and too_high.get("send-count") == str(h)
+    assert wrong.wait_closed()
+    # Still alice's to resume with the right h: nothing was lost or settled.
+    new = authenticated(server, raw_factory, "alice")
+    resumed = resume(new, sm_id, 1)
+    assert resumed.tag == q(NS_SM, "resumed"), ET.tostring(resumed, "unicode")
+    assert bodies(collect_messages(new, 1)) == ["m2"]
+    assert [e for e in new.nothing_before_sync() if e.tag == MESSAGE] == []
 
 
 def test_offline_messages_flushed_at_login_are_counted(server_factory, tmp_path, raw_factory):
