@@ -408,6 +408,14 @@ void C2sStream::on_stanza(xml::Element&& element) {
         return;
       }
       if (state_ == State::negotiating && element.name() == "iq" && handle_preauth_iq(element)) return;
+      if (element.xmlns() == ns::stream_management && (element.name() == "enable" || element.name() == "resume")) {
+        // XEP-0198 §6: an error with an <enable/> or a <resume/> MUST be answered
+        // <failed/>, and before authentication there is no session to enable or
+        // take over (§3, §5). The stream goes on: the client may still log in.
+        send("<failed xmlns='urn:xmpp:sm:3'><unexpected-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+             "</failed>");
+        return;
+      }
       // RFC 6120 §4.9.3.17: nothing but negotiation before authentication.
       close_with_stream_error("not-authorized");
       return;

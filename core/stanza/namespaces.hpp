@@ -17,5 +17,8 @@ constexpr std::string_view disco_info = "http://jabber.org/protocol/disco#info";
 constexpr std::string_view disco_items = "http://jabber.org/protocol/disco#items";
 constexpr std::string_view ping = "urn:xmpp:ping";
 constexpr std::string_view delay = "urn:xmpp:delay";
+// XEP-0198's nonzas are a module's (mod_stream_mgmt) once the stream is
+// authenticated; before that the core answers them (c2s_stream.cpp).
+constexpr std::string_view stream_management = "urn:xmpp:sm:3";
 
 }  // namespace parley::ns

@@ -19,7 +19,7 @@ import time
 import xml.etree.ElementTree as ET
 
 from conftest import PASSWORD
-from rawxmpp import NS_CLIENT, q
+from rawxmpp import NS_CLIENT, NS_SASL, q
 from test_mod_offline import collect_messages, stored_rows, wait_counter as wait_offline_counter
 from test_mod_presence import expect_presence, login as presence_login, subscribe_both
 from test_modules import module_dir
@@ -169,6 +169,27 @@ def test_the_feature_enable_and_its_errors(server_factory, tmp_path, raw_factory
     stream.send("<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>")  # no id: bad-request
     stream.sync()
     assert server_h(stream) == 5
+
+
+def test_enable_and_resume_before_authentication_fail_and_the_stream_goes_on(server_factory, tmp_path, raw_factory):
+    """XEP-0198 §6: an error with an <enable/> or a <resume/> MUST be answered
+    <failed/>; before authentication there is nothing to enable or resume.
+    Regression: the core ended the stream with not-authorized (RFC 6120's
+    rule for stanzas) before any module saw them."""
+    server = sm_server(server_factory, tmp_path)
+    pre = raw_factory(server.c2s_port)
+    pre.start()
+    pre.starttls()
+    pre.send(f"<enable xmlns='{NS_SM}' resume='true'/>")
+    assert failed_condition(sm_element(pre)) == "unexpected-request"
+    pre.send(f"<resume xmlns='{NS_SM}' previd='nothing' h='0'/>")
+    assert failed_condition(sm_element(pre)) == "unexpected-request"
+    # The stream went on: the same connection logs in, binds and is answered.
+    outcome = pre.auth_plain("alice", PASSWORD)
+    assert outcome.tag == q(NS_SASL, "success")
+    pre.start()
+    pre.bind("r")
+    assert pre.nothing_before_sync() == []
 
 
 def test_a_second_enable_fails_and_ends_the_stream(server_factory, tmp_path, raw_factory):
