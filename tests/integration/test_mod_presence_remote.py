@@ -45,8 +45,9 @@ def presences(comp, type_=None):
 
 
 def expect(comp, pairs, type_=None):
-    """Waits for a presence of `type_` for each (from, to); then, after a round
-    trip, that nothing else of that type came."""
+    """Waits for a presence of `type_` for each (from, to), taking each out of
+    the inbox (the callers then check, after a round trip, that nothing else
+    came)."""
     for frm, to in pairs:
         comp.wait(lambda e, frm=frm, to=to: e.tag == CPRESENCE and e.get("type") == type_
                   and e.get("from") == frm and e.get("to") == to, f"presence {type_} {frm} -> {to}")
