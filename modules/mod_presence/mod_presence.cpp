@@ -18,7 +18,8 @@
 //                                     unavailable one (XEP-0203 <delay/>), or
 //                                     'unsubscribed' to a prober with no
 //                                     subscription
-//   unknown presence types (§4.7.1)   <bad-request/>
+//   unknown presence types (§4.7.1)   <bad-request/>, from a local client or
+//                                     from elsewhere (another server, a component)
 //
 // The core reflects a session's own presence to the user's resources, delivers
 // presence to a bare JID to its available resources, and drops probes unless a
@@ -186,10 +187,21 @@ void ModPresence::on_closed(const parley::Event& ev) {
   send_unavailable(ev.session(), bare, presence, available, std::move(directed));
 }
 
-// Probes to a local user (§4.3.2), to the bare JID or to a full one.
+// Probes to a local user (§4.3.2), to the bare JID or to a full one; and a
+// presence of a type nobody knows (§4.7.1), whoever sent it.
 parley::Outcome ModPresence::on_presence_to_local(const parley::Event& ev) {
   auto stanza = ev.stanza();
-  if (!stanza || stanza->attr("type").value_or("") != "probe") return parley::Outcome::pass;
+  if (!stanza) return parley::Outcome::pass;
+  const std::string_view type = stanza->attr("type").value_or("");
+  if (!known_presence_type(type)) {
+    // RFC 6121 §4.7.1 asks the recipient or a server on the way for
+    // <bad-request/>: a local user's own stanza was answered in
+    // on_stanza_in; one from another server or a component is answered
+    // here rather than handed to the user's client.
+    host().bounce(*stanza, "bad-request", "unknown presence type");
+    return parley::Outcome::handled;
+  }
+  if (type != "probe") return parley::Outcome::pass;
   std::string from(stanza->attr("from").value_or(""));
   if (from.empty() || ev.user().empty()) return parley::Outcome::handled;
   std::string user = std::string(ev.user()) + "@" + std::string(ev.host());
