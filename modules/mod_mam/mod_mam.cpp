@@ -10,8 +10,9 @@
 //             (with = its 'from'), and the copy the recipient gets, live or from offline
 //             storage, carries <stanza-id xmlns='urn:xmpp:sid:0' by='user@host' id=ID/>
 //             with the archive id. Any <stanza-id/> a client sends claiming by= the
-//             recipient's bare JID is removed at STANZA_IN, archived or not (XEP-0359
-//             section 4: a sender cannot forge one); one that reaches MESSAGE_TO_LOCAL is
+//             recipient's bare JID or an account of this domain (the sender's own
+//             included) is removed at STANZA_IN, archived or not (XEP-0359 section 4:
+//             a sender cannot forge one); one that reaches MESSAGE_TO_LOCAL is
 //             this module's (a message routed again) and is not archived twice. The id
 //             is made by archive_append on the calling loop, before the append completes.
 //
@@ -131,6 +132,7 @@ class ModMam : public parley::Module {
       if (!s) return parley::unexpected("option 'archive_expires_after' is not a duration (7d, 12h, 30m, 45s, never): '" + *e + "'");
       expires_s_ = *s;
     }
+    domain_ = host().module_host();
     archived_ = parley::register_metric(host(), "archived", PARLEY_METRIC_COUNTER, "messages appended to archives");
     queries_ = parley::register_metric(host(), "queries", PARLEY_METRIC_COUNTER, "archive queries answered");
     loops_.resize(parley::loop_count(host()));
@@ -151,7 +153,10 @@ class ModMam : public parley::Module {
     if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
     const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
     const std::string_view to = stanza->attr("to").value_or("");
-    // XEP-0359 section 4: a client cannot say what the recipient's archive id is. A
+    // XEP-0359 section 4: a client cannot say what an archive's id is: not the
+    // recipient's, not its own (the sender's archive keeps the message too, and the
+    // carbon of what it sent goes to its other clients), nor that of any account here
+    // (a private message through a room reaches a user whose JID is not this 'to'). A
     // message comes from a client only through here, so a <stanza-id by=recipient/>
     // that reaches MESSAGE_TO_LOCAL was put there by this module (a message routed
     // again, by stream management for instance) and is not archived twice.
@@ -262,17 +267,27 @@ class ModMam : public parley::Module {
     return id;
   }
 
-  // XEP-0359 section 4: only the archive's own server says what the archive's id is.
-  static void strip_forged_ids(parley::ElementRef message, const std::string& owner) {
-    bool forged = false;
+  // XEP-0359 section 4 (business rule 3): only the archive's own server says what the
+  // archive's id is; this server makes the ids of every account it serves. `by` is
+  // compared prepared (RFC 7622): a client that normalises it must not find a forged
+  // 'Bob@Example.org' beside the server's 'bob@example.org'.
+  void strip_forged_ids(parley::ElementRef message, const std::string& recipient) const {
+    auto forged = [&](auto child) {
+      if (child.name() != "stanza-id" || child.xmlns() != ns_sid) return false;
+      const std::string_view by = child.attr("by").value_or("");
+      if (by == recipient) return true;
+      auto jid = parley::Jid::parse(host(), by);
+      if (!jid) return false;  // names nobody: no archive of ours either
+      if (jid->bare_str() == recipient) return true;
+      return jid->is_bare() && !jid->local().empty() && jid->domain() == domain_;  // an account here
+    };
+    bool any = false;
     for (auto child : message.children())
-      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") == owner)
-        forged = true;
-    if (!forged) return;
+      if (forged(child)) any = true;
+    if (!any) return;
     std::vector<parley::Element> keep;
     for (auto child : message.children())
-      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") != owner)
-        keep.push_back(child.clone());
+      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && !forged(child)) keep.push_back(child.clone());
     message.remove_children("stanza-id", ns_sid);
     for (auto& k : keep) message.add_child(std::move(k));
   }
@@ -447,7 +462,10 @@ class ModMam : public parley::Module {
       if (page.size() > 0) {
         const uint64_t first_id = page.at(flip_page ? page.size() - 1 : 0).id;
         const uint64_t last_id = page.at(flip_page ? 0 : page.size() - 1).id;
-        set.add_child("first", ns_rsm).set_attr("index", std::to_string(page.index())).add_text(mam::format_id(first_id));
+        // XEP-0059: 'index' is the position of <first/> in the (chronological) result set;
+        // a flipped page sends its newest first.
+        const uint64_t first_index = page.index() + (flip_page ? page.size() - 1 : 0);
+        set.add_child("first", ns_rsm).set_attr("index", std::to_string(first_index)).add_text(mam::format_id(first_id));
         set.add_child("last", ns_rsm).add_text(mam::format_id(last_id));
       }
       set.add_child("count", ns_rsm).add_text(std::to_string(page.total()));
@@ -520,6 +538,7 @@ class ModMam : public parley::Module {
     if (!ok) host().bounce(request.iq(), "internal-server-error");
   }
 
+  std::string domain_;  // the served domain: its accounts' archive ids are made here only
   mam::Prefs default_prefs_;
   mam::QueryLimits limits_;
   int64_t expires_s_ = 0;
