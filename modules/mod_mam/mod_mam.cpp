@@ -135,8 +135,8 @@ class ModMam : public parley::Module {
     domain_ = host().module_host();
     archived_ = parley::register_metric(host(), "archived", PARLEY_METRIC_COUNTER, "messages appended to archives");
     queries_ = parley::register_metric(host(), "queries", PARLEY_METRIC_COUNTER, "archive queries answered");
-    loops_.resize(parley::loop_count(host()));
-    query_counts_ = std::make_shared<QueryCounts>(loops_.size());
+    sent_id_on_.assign(parley::loop_count(host()), 0);
+    query_counts_ = std::make_shared<QueryCounts>(sent_id_on_.size());
     prefs_.start(host(), default_prefs_, host().module_host());
     return {};
   }
@@ -163,9 +163,46 @@ class ModMam : public parley::Module {
     strip_forged_ids(*stanza, std::string(parley::bare_jid(to.empty() ? std::string_view(owner) : to)));
     if (!mam::archivable(stanza->attr("type").value_or(""), children(*stanza))) return parley::Outcome::pass;
     if (to.empty() || parley::bare_jid(to) == owner) return parley::Outcome::pass;  // archived as incoming
-    prefs_.outgoing(owner, std::string(to), [this, owner, with = std::string(to), payload = stanza->serialize()] {
-      append(owner, with, payload);
-    });
+    // XEP-0313 section 3.4: the sender's other clients SHOULD find the id of their
+    // archive in the carbon of what it sent (mod_carbons copies the stanza at
+    // priority 90). When the preferences decide at once, the id is put on the stanza
+    // here and taken off again after the copy (on_stanza_in_copied, 95): the
+    // recipient cannot read the sender's archive and must not get it. A decision that
+    // waits (preferences not read yet, the roster) leaves the carbon without it.
+    constexpr uint64_t kLate = std::numeric_limits<uint64_t>::max();
+    auto decided = std::make_shared<uint64_t>(0);  // the id when decided now; kLate after
+    prefs_.outgoing(owner, std::string(to),
+                    [this, decided, owner, with = std::string(to), payload = stanza->serialize()] {
+                      const uint64_t id = append(owner, with, payload);
+                      if (*decided == 0) *decided = id == 0 ? kLate : id;
+                    });
+    const uint64_t id = *decided;
+    *decided = kLate;
+    const int32_t loop = parley::current_loop(host());
+    if (id != 0 && id != kLate && loop >= 0 && static_cast<size_t>(loop) < sent_id_on_.size()) {
+      stanza->add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
+      sent_id_on_[static_cast<size_t>(loop)] = 1;
+    }
+    return parley::Outcome::pass;
+  }
+
+  // After mod_carbons (90) copied the stanza: the sender's archive id off what goes to
+  // the recipient. Hooks of one stanza run one after the other on its loop, so the
+  // loop's flag is this stanza's.
+  parley::Outcome on_stanza_in_copied(const parley::Event& event) {
+    const int32_t loop = parley::current_loop(host());
+    if (loop < 0 || static_cast<size_t>(loop) >= sent_id_on_.size() || !sent_id_on_[static_cast<size_t>(loop)])
+      return parley::Outcome::pass;
+    sent_id_on_[static_cast<size_t>(loop)] = 0;
+    auto stanza = event.stanza();
+    if (!stanza) return parley::Outcome::pass;
+    const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+    std::vector<parley::Element> keep;  // other entities' ids stay (forged ones of ours went at 60)
+    for (auto child : stanza->children())
+      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") != owner)
+        keep.push_back(child.clone());
+    stanza->remove_children("stanza-id", ns_sid);
+    for (auto& k : keep) stanza->add_child(std::move(k));
     return parley::Outcome::pass;
   }
 
@@ -545,7 +582,9 @@ class ModMam : public parley::Module {
   uint32_t max_queries_ = 2;
   std::shared_ptr<QueryCounts> query_counts_;
   std::atomic<int64_t> last_expiry_{0};
-  std::vector<char> loops_;  // one per loop (its size is the loop count)
+  // One per loop: the stanza in this loop's STANZA_IN hooks carries the sender's archive
+  // id for the carbons (on_stanza_in), to be taken off before it is routed.
+  std::vector<char> sent_id_on_;
   mam::MamPrefs prefs_;
   parley::Metric archived_;
   parley::Metric queries_;
@@ -561,6 +600,7 @@ PARLEY_MODULE(ModMam, "mod_mam", "1.0.0",
               parley::option("max_concurrent_queries", PARLEY_OPT_INT),
               parley::iq_handler<&ModMam::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_mam),
               parley::hook<&ModMam::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 60),
+              parley::hook<&ModMam::on_stanza_in_copied>(PARLEY_EVENT_STANZA_IN, 95),  // after mod_carbons (90)
               parley::hook<&ModMam::on_to_local>(PARLEY_EVENT_MESSAGE_TO_LOCAL, 60),
               parley::hook<&ModMam::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModMam::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),

@@ -275,6 +275,32 @@ def test_stanza_id_claiming_a_local_user_is_removed_from_a_muc_private_message(s
     assert [archived(r)[0] for r in results] == [ids[0][1]] and bodies(results) == ["psst"]
 
 
+def test_sent_carbon_carries_the_senders_archive_id_and_the_recipient_does_not(server_factory, tmp_path,
+                                                                               raw_factory):
+    """Section 3.4: no <stanza-id/> of the sender's archive on what the contact gets (MUST
+    NOT), and the sender's other clients SHOULD find it in the carbon of what it sent
+    (there was none). The preferences are read by the first message; from then on the
+    decision is made at once."""
+    server = carbons_mam_server(server_factory, tmp_path)
+    alice = login(server, raw_factory, "alice", "a")
+    alice2 = login(server, raw_factory, "alice", "a2")
+    assert alice2.iq("set", f"<enable xmlns='{NS_CARBONS}'/>").get("type") == "result"
+    bob = login(server, raw_factory, "bob", "b")
+    send_and_receive(alice, bob, "warm up")
+    assert archived_bodies(alice, ["warm up"], timeout=30) == ["warm up"]
+    got = send_and_receive(alice, bob, "with id")
+    assert [by for by, _ in stanza_ids(got)] == [bare(bob)]
+    carbon = alice2.expect(MESSAGE, match=lambda e: e.find(q(NS_CARBONS, "sent")) is not None and
+                           e.find(q(NS_CARBONS, "sent")).find(q(NS_FORWARD, "forwarded")).find(MESSAGE)
+                           .findtext(q(NS_CLIENT, "body")) == "with id")
+    copy = carbon.find(q(NS_CARBONS, "sent")).find(q(NS_FORWARD, "forwarded")).find(MESSAGE)
+    ids = stanza_ids(copy)
+    assert len(ids) == 1 and ids[0][0] == bare(alice), ids
+    results, _ = query(alice)
+    assert [(archived(r)[0], bodies([r])[0]) for r in results][-1] == (ids[0][1], "with id")
+    assert stanza_ids(archived(results[-1])[1]) == []  # the archived copy: without it
+
+
 def test_origin_id_is_kept(server_factory, tmp_path, raw_factory):
     """XEP-0359 section 3.2: a server that adds a stanza-id MUST preserve the origin-id."""
     server = mam_server(server_factory, tmp_path)
@@ -368,7 +394,7 @@ def test_a_query_to_the_servers_jid_is_not_the_users_archive(server_factory, tmp
     bob = login(server, raw_factory, "bob", "b")
     fill(alice, bob, 1)
     kind, condition = error_reply(bob, to=server.domain)
-    assert condition in ("service-unavailable", "feature-not-implemented")
+    assert (kind, condition) == ("cancel", "service-unavailable")
 
 
 # -- XEP-0441 (section 6 of earlier versions): preferences -------------------------------
