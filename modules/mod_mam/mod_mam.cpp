@@ -13,7 +13,8 @@
 //             recipient's bare JID or an account of this domain (the sender's own
 //             included) is removed at STANZA_IN, archived or not (XEP-0359 section 4:
 //             a sender cannot forge one); one that reaches MESSAGE_TO_LOCAL is
-//             this module's (a message routed again) and is not archived twice. The id
+//             believed (a message routed again: not archived twice) only if the
+//             archive holds that id for that message (mam_stanza_ids.hpp). The id
 //             is made by archive_append on the calling loop, before the append completes.
 //
 // Preferences (section 6): on the keyval store, cached per loop, the `roster` default
@@ -41,6 +42,7 @@
 #include "mam_export.hpp"
 #include "mam_logic.hpp"
 #include "mam_prefs.hpp"
+#include "mam_stanza_ids.hpp"
 #include "parley/module.hpp"
 #include "parley/sdk/stamp.hpp"
 
@@ -132,11 +134,10 @@ class ModMam : public parley::Module {
       if (!s) return parley::unexpected("option 'archive_expires_after' is not a duration (7d, 12h, 30m, 45s, never): '" + *e + "'");
       expires_s_ = *s;
     }
-    domain_ = host().module_host();
     archived_ = parley::register_metric(host(), "archived", PARLEY_METRIC_COUNTER, "messages appended to archives");
     queries_ = parley::register_metric(host(), "queries", PARLEY_METRIC_COUNTER, "archive queries answered");
-    sent_id_on_.assign(parley::loop_count(host()), 0);
-    query_counts_ = std::make_shared<QueryCounts>(sent_id_on_.size());
+    ids_.start(host());
+    query_counts_ = std::make_shared<QueryCounts>(parley::loop_count(host()));
     prefs_.start(host(), default_prefs_, host().module_host());
     return {};
   }
@@ -156,11 +157,9 @@ class ModMam : public parley::Module {
     // XEP-0359 section 4: a client cannot say what an archive's id is: not the
     // recipient's, not its own (the sender's archive keeps the message too, and the
     // carbon of what it sent goes to its other clients), nor that of any account here
-    // (a private message through a room reaches a user whose JID is not this 'to'). A
-    // message comes from a client only through here, so a <stanza-id by=recipient/>
-    // that reaches MESSAGE_TO_LOCAL was put there by this module (a message routed
-    // again, by stream management for instance) and is not archived twice.
-    strip_forged_ids(*stanza, std::string(parley::bare_jid(to.empty() ? std::string_view(owner) : to)));
+    // (a private message through a room reaches a user whose JID is not this 'to').
+    // What comes by no client's STANZA_IN (a component) is checked at MESSAGE_TO_LOCAL.
+    ids_.strip_forged(*stanza, std::string(parley::bare_jid(to.empty() ? std::string_view(owner) : to)));
     if (!mam::archivable(stanza->attr("type").value_or(""), children(*stanza))) return parley::Outcome::pass;
     if (to.empty() || parley::bare_jid(to) == owner) return parley::Outcome::pass;  // archived as incoming
     // XEP-0313 section 3.4: the sender's other clients SHOULD find the id of their
@@ -178,31 +177,21 @@ class ModMam : public parley::Module {
                     });
     const uint64_t id = *decided;
     *decided = kLate;
-    const int32_t loop = parley::current_loop(host());
-    if (id != 0 && id != kLate && loop >= 0 && static_cast<size_t>(loop) < sent_id_on_.size()) {
+    if (id != 0 && id != kLate) {
       stanza->add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
-      sent_id_on_[static_cast<size_t>(loop)] = 1;
+      ids_.mark_sent_id();
     }
     return parley::Outcome::pass;
   }
 
   // After mod_carbons (90) copied the stanza: the sender's archive id off what goes to
-  // the recipient. Hooks of one stanza run one after the other on its loop, so the
-  // loop's flag is this stanza's.
+  // the recipient.
   parley::Outcome on_stanza_in_copied(const parley::Event& event) {
-    const int32_t loop = parley::current_loop(host());
-    if (loop < 0 || static_cast<size_t>(loop) >= sent_id_on_.size() || !sent_id_on_[static_cast<size_t>(loop)])
-      return parley::Outcome::pass;
-    sent_id_on_[static_cast<size_t>(loop)] = 0;
+    if (!ids_.take_sent_id()) return parley::Outcome::pass;
     auto stanza = event.stanza();
     if (!stanza) return parley::Outcome::pass;
     const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
-    std::vector<parley::Element> keep;  // other entities' ids stay (forged ones of ours went at 60)
-    for (auto child : stanza->children())
-      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") != owner)
-        keep.push_back(child.clone());
-    stanza->remove_children("stanza-id", ns_sid);
-    for (auto& k : keep) stanza->add_child(std::move(k));
+    mam::StanzaIds::strip_own(*stanza, owner);  // other entities' ids stay (forged ones of ours went at 60)
     return parley::Outcome::pass;
   }
 
@@ -211,10 +200,18 @@ class ModMam : public parley::Module {
     if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
     const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
     parley::ElementRef message = *stanza;
-    // Archived already (routed again after it was delivered once): keep its id.
+    // A <stanza-id by=owner/>: this module's (a message routed again after it was
+    // delivered once, by stream management for instance: keep its id, archived once),
+    // or a forgery that did not come through a client's STANZA_IN (a component, a
+    // module relaying a user's stanza: another host's private message through a room).
+    // Checked against the archive before it is believed (mam_stanza_ids.hpp).
     for (auto child : message.children())
-      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") == owner)
-        return parley::Outcome::pass;
+      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") == owner) {
+        const auto claim = ids_.check(owner, message);
+        if (claim == mam::StanzaIds::Claim::ours) return parley::Outcome::pass;
+        if (claim == mam::StanzaIds::Claim::checking) return parley::Outcome::handled;  // routed again when known
+        break;  // forged, and removed: archived below as any other
+      }
     const std::string_view type = stanza->attr("type").value_or("");
     if (!mam::archivable(type, children(*stanza))) return parley::Outcome::pass;
     const std::string_view from = stanza->attr("from").value_or("");
@@ -229,7 +226,10 @@ class ModMam : public parley::Module {
       if (yes) {
         const std::string with(held.attr("from").value_or(""));
         uint64_t id = append(owner, with, held.serialize());
-        if (id != 0) held.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
+        if (id != 0) {
+          held.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
+          ids_.trust(owner, mam::format_id(id));  // its next pass here: ours, not a claim to check
+        }
       }
       host().route(std::move(held));
     });
@@ -302,31 +302,6 @@ class ModMam : public parley::Module {
     if (id != 0) archived_.add();
     maybe_expire();
     return id;
-  }
-
-  // XEP-0359 section 4 (business rule 3): only the archive's own server says what the
-  // archive's id is; this server makes the ids of every account it serves. `by` is
-  // compared prepared (RFC 7622): a client that normalises it must not find a forged
-  // 'Bob@Example.org' beside the server's 'bob@example.org'.
-  void strip_forged_ids(parley::ElementRef message, const std::string& recipient) const {
-    auto forged = [&](auto child) {
-      if (child.name() != "stanza-id" || child.xmlns() != ns_sid) return false;
-      const std::string_view by = child.attr("by").value_or("");
-      if (by == recipient) return true;
-      auto jid = parley::Jid::parse(host(), by);
-      if (!jid) return false;  // names nobody: no archive of ours either
-      if (jid->bare_str() == recipient) return true;
-      return jid->is_bare() && !jid->local().empty() && jid->domain() == domain_;  // an account here
-    };
-    bool any = false;
-    for (auto child : message.children())
-      if (forged(child)) any = true;
-    if (!any) return;
-    std::vector<parley::Element> keep;
-    for (auto child : message.children())
-      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && !forged(child)) keep.push_back(child.clone());
-    message.remove_children("stanza-id", ns_sid);
-    for (auto& k : keep) message.add_child(std::move(k));
   }
 
   // Expiry, at most every expires/4 (1 s .. 1 h) while the module is used: one
@@ -575,16 +550,13 @@ class ModMam : public parley::Module {
     if (!ok) host().bounce(request.iq(), "internal-server-error");
   }
 
-  std::string domain_;  // the served domain: its accounts' archive ids are made here only
   mam::Prefs default_prefs_;
   mam::QueryLimits limits_;
   int64_t expires_s_ = 0;
   uint32_t max_queries_ = 2;
   std::shared_ptr<QueryCounts> query_counts_;
   std::atomic<int64_t> last_expiry_{0};
-  // One per loop: the stanza in this loop's STANZA_IN hooks carries the sender's archive
-  // id for the carbons (on_stanza_in), to be taken off before it is routed.
-  std::vector<char> sent_id_on_;
+  mam::StanzaIds ids_;
   mam::MamPrefs prefs_;
   parley::Metric archived_;
   parley::Metric queries_;

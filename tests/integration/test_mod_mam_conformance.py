@@ -9,7 +9,9 @@ from rawxmpp import NS_CLIENT, q, stanza_error_condition
 from test_mod_mam import (IQ, archived_bodies, MESSAGE, NS_DATA, NS_DELAY, NS_DISCO_INFO, NS_FORWARD, NS_MAM, NS_MAM_EXT, NS_RSM,
                           NS_SID, archived, bare, bodies, fill, fin_of, form, login, mam_server, query, rsm,
                           send_and_receive, stanza_ids)
+from component_client import RawComponent
 from muc_support import create, join
+from parley_harness import free_port
 from test_modules import module_dir
 
 NS_CARBONS = "urn:xmpp:carbons:2"
@@ -299,6 +301,36 @@ def test_sent_carbon_carries_the_senders_archive_id_and_the_recipient_does_not(s
     results, _ = query(alice)
     assert [(archived(r)[0], bodies([r])[0]) for r in results][-1] == (ids[0][1], "with id")
     assert stanza_ids(archived(results[-1])[1]) == []  # the archived copy: without it
+
+
+def test_stanza_id_claiming_the_recipient_from_a_component_is_checked_against_the_archive(server_factory, tmp_path,
+                                                                                         raw_factory):
+    """A stanza from a component never passes a client's STANZA_IN: a <stanza-id by=the
+    recipient/> on it passed for this server's own (a message routed again) and reached
+    the user as the archive's id, while the message was not archived. Now a claim is
+    believed only if the archive holds that id for that same message."""
+    port = free_port()
+    modules = {"mod_disco": {}, "mod_ping": {}, "mod_offline": {}, "mod_mam": {}}
+    server = server_factory(modules=modules, workers=2,
+                            extra_listeners=[{"port": port, "ip": "127.0.0.1", "module": "component",
+                                              "hosts": {"gw.localhost": {"password": "gw-secret"}}}])
+    for user in ("alice", "bob"):
+        server.register(user, PASSWORD)
+    alice = login(server, raw_factory, "alice", "a")
+    bob = login(server, raw_factory, "bob", "b")
+    real = fill(alice, bob, 1)[0]
+    gw = RawComponent(port, "gw.localhost").connect_as("gw-secret")
+    for n, claimed in enumerate(("forged-gw", "12345", real)):  # not an id; no such id; another message's
+        body = f"via gateway {n}"
+        gw.send(f"<message from='someone@gw.localhost/x' to='{bob.jid}' type='chat' id='gw{n}'><body>{body}</body>"
+                f"<stanza-id xmlns='{NS_SID}' by='{bare(bob)}' id='{claimed}'/></message>")
+        got = bob.expect_message(body)
+        ids = stanza_ids(got)
+        assert len(ids) == 1 and ids[0][0] == bare(bob) and ids[0][1] != claimed, ids
+        results, _ = query(bob, form(ids=[ids[0][1]]))
+        assert bodies(results) == [body]
+    assert bodies(query(bob)[0]) == ["m1", "via gateway 0", "via gateway 1", "via gateway 2"]
+    gw.close(timeout=2)
 
 
 def test_origin_id_is_kept(server_factory, tmp_path, raw_factory):
