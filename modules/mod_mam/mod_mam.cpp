@@ -195,6 +195,14 @@ class ModMam : public parley::Module {
     return parley::Outcome::pass;
   }
 
+  // user@this-host[/resource]: a local account's stanza, which came through its
+  // client's STANZA_IN (the core stamps and checks 'from').
+  bool from_account_here(std::string_view from) const {
+    const std::string_view bare = parley::bare_jid(from);
+    const auto at = bare.find('@');
+    return at != std::string_view::npos && at > 0 && bare.substr(at + 1) == host().module_host();
+  }
+
   parley::Outcome on_to_local(const parley::Event& event) {
     auto stanza = event.stanza();
     if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
@@ -204,9 +212,14 @@ class ModMam : public parley::Module {
     // delivered once, by stream management for instance: keep its id, archived once),
     // or a forgery that did not come through a client's STANZA_IN (a component, a
     // module relaying a user's stanza: another host's private message through a room).
-    // Checked against the archive before it is believed (mam_stanza_ids.hpp).
+    // From an account of this host it is ours: the message came through its client's
+    // STANZA_IN, where every claim by an account here went; believed at once, so that
+    // what is routed again keeps its order (a cut session's backlog, stream
+    // management's unacknowledged messages, before what follows them). Anything else
+    // is checked against the archive before it is believed (mam_stanza_ids.hpp).
     for (auto child : message.children())
       if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") == owner) {
+        if (from_account_here(stanza->attr("from").value_or(""))) return parley::Outcome::pass;
         const auto claim = ids_.check(owner, message);
         if (claim == mam::StanzaIds::Claim::ours) return parley::Outcome::pass;
         if (claim == mam::StanzaIds::Claim::checking) return parley::Outcome::handled;  // routed again when known
@@ -228,7 +241,10 @@ class ModMam : public parley::Module {
         uint64_t id = append(owner, with, held.serialize());
         if (id != 0) {
           held.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
-          ids_.trust(owner, mam::format_id(id));  // its next pass here: ours, not a claim to check
+          // Its next pass here: ours, not a claim to check. A local account's passes
+          // without the trust (on_to_local): one kept for it would be left behind, and
+          // believe a forged claim of the same id later.
+          if (!from_account_here(with)) ids_.trust(owner, mam::format_id(id));
         }
       }
       host().route(std::move(held));
