@@ -177,8 +177,11 @@ QueryResultOrError parse_query(const std::vector<FormField>& fields, const RsmIn
       (f.var == "start" ? q.start_us : q.end_us) = *t;
     } else if (f.var == "before-id" || f.var == "after-id") {
       auto v = single();
-      auto id = v ? parse_id(*v) : std::nullopt;
-      if (!id) return fail("bad-request", "'" + f.var + "' is not an id of this archive");
+      if (!v) return fail("bad-request", "'" + f.var + "' takes one id");
+      // Section 4.1.3: ids are opaque strings to the client; one this archive never
+      // made (not one of its numbers) is simply not in it: item-not-found.
+      auto id = parse_id(*v);
+      if (!id) return fail("item-not-found", "'" + f.var + "' names no entry of this archive");
       (f.var == "after-id" ? q.after_id : q.before_id) = *id;
     } else if (f.var == "ids") {
       if (f.values.empty()) return fail("bad-request", "'ids' needs at least one id");
@@ -186,7 +189,7 @@ QueryResultOrError parse_query(const std::vector<FormField>& fields, const RsmIn
       q.by_ids = true;
       for (const std::string& v : f.values) {
         auto id = parse_id(v);
-        if (!id) return fail("bad-request", "'ids' holds something that is not an id of this archive");
+        if (!id) return fail("item-not-found", "'ids' names an entry that is not in this archive");
         q.ids.push_back(*id);
       }
     } else {

@@ -107,8 +107,10 @@ struct QueryLimits {
 };
 
 // form_type_seen: whether the form had a FORM_TYPE (a query without a form has none).
-// Errors: a malformed time, id, or max is bad-request; a field this server does not
-// know is feature-not-implemented (XEP-0313 4.1.5); start after end is bad-request.
+// Errors: a malformed time or max is bad-request; an id (form or RSM) that is not one
+// this archive could have made is item-not-found (ids are opaque to clients, 4.1.3); a
+// field this server does not know is feature-not-implemented (XEP-0313 4.1.5); start
+// after end is bad-request.
 struct QueryResultOrError {
   std::optional<ParsedQuery> query;
   std::optional<QueryError> error;

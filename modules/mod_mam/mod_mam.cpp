@@ -10,9 +10,11 @@
 //             (with = its 'from'), and the copy the recipient gets, live or from offline
 //             storage, carries <stanza-id xmlns='urn:xmpp:sid:0' by='user@host' id=ID/>
 //             with the archive id. Any <stanza-id/> a client sends claiming by= the
-//             recipient's bare JID is removed at STANZA_IN, archived or not (XEP-0359
-//             section 4: a sender cannot forge one); one that reaches MESSAGE_TO_LOCAL is
-//             this module's (a message routed again) and is not archived twice. The id
+//             recipient's bare JID or an account of this domain (the sender's own
+//             included) is removed at STANZA_IN, archived or not (XEP-0359 section 4:
+//             a sender cannot forge one); one that reaches MESSAGE_TO_LOCAL is
+//             believed (a message routed again: not archived twice) only if the
+//             archive holds that id for that message (mam_stanza_ids.hpp). The id
 //             is made by archive_append on the calling loop, before the append completes.
 //
 // Preferences (section 6): on the keyval store, cached per loop, the `roster` default
@@ -40,6 +42,7 @@
 #include "mam_export.hpp"
 #include "mam_logic.hpp"
 #include "mam_prefs.hpp"
+#include "mam_stanza_ids.hpp"
 #include "parley/module.hpp"
 #include "parley/sdk/stamp.hpp"
 
@@ -133,8 +136,8 @@ class ModMam : public parley::Module {
     }
     archived_ = parley::register_metric(host(), "archived", PARLEY_METRIC_COUNTER, "messages appended to archives");
     queries_ = parley::register_metric(host(), "queries", PARLEY_METRIC_COUNTER, "archive queries answered");
-    loops_.resize(parley::loop_count(host()));
-    query_counts_ = std::make_shared<QueryCounts>(loops_.size());
+    ids_.start(host());
+    query_counts_ = std::make_shared<QueryCounts>(parley::loop_count(host()));
     prefs_.start(host(), default_prefs_, host().module_host());
     return {};
   }
@@ -151,17 +154,53 @@ class ModMam : public parley::Module {
     if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
     const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
     const std::string_view to = stanza->attr("to").value_or("");
-    // XEP-0359 section 4: a client cannot say what the recipient's archive id is. A
-    // message comes from a client only through here, so a <stanza-id by=recipient/>
-    // that reaches MESSAGE_TO_LOCAL was put there by this module (a message routed
-    // again, by stream management for instance) and is not archived twice.
-    strip_forged_ids(*stanza, std::string(parley::bare_jid(to.empty() ? std::string_view(owner) : to)));
+    // XEP-0359 section 4: a client cannot say what an archive's id is: not the
+    // recipient's, not its own (the sender's archive keeps the message too, and the
+    // carbon of what it sent goes to its other clients), nor that of any account here
+    // (a private message through a room reaches a user whose JID is not this 'to').
+    // What comes by no client's STANZA_IN (a component) is checked at MESSAGE_TO_LOCAL.
+    ids_.strip_forged(*stanza, std::string(parley::bare_jid(to.empty() ? std::string_view(owner) : to)));
     if (!mam::archivable(stanza->attr("type").value_or(""), children(*stanza))) return parley::Outcome::pass;
     if (to.empty() || parley::bare_jid(to) == owner) return parley::Outcome::pass;  // archived as incoming
-    prefs_.outgoing(owner, std::string(to), [this, owner, with = std::string(to), payload = stanza->serialize()] {
-      append(owner, with, payload);
-    });
+    // XEP-0313 section 3.4: the sender's other clients SHOULD find the id of their
+    // archive in the carbon of what it sent (mod_carbons copies the stanza at
+    // priority 90). When the preferences decide at once, the id is put on the stanza
+    // here and taken off again after the copy (on_stanza_in_copied, 95): the
+    // recipient cannot read the sender's archive and must not get it. A decision that
+    // waits (preferences not read yet, the roster) leaves the carbon without it.
+    constexpr uint64_t kLate = std::numeric_limits<uint64_t>::max();
+    auto decided = std::make_shared<uint64_t>(0);  // the id when decided now; kLate after
+    prefs_.outgoing(owner, std::string(to),
+                    [this, decided, owner, with = std::string(to), payload = stanza->serialize()] {
+                      const uint64_t id = append(owner, with, payload);
+                      if (*decided == 0) *decided = id == 0 ? kLate : id;
+                    });
+    const uint64_t id = *decided;
+    *decided = kLate;
+    if (id != 0 && id != kLate) {
+      stanza->add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
+      ids_.mark_sent_id();
+    }
     return parley::Outcome::pass;
+  }
+
+  // After mod_carbons (90) copied the stanza: the sender's archive id off what goes to
+  // the recipient.
+  parley::Outcome on_stanza_in_copied(const parley::Event& event) {
+    if (!ids_.take_sent_id()) return parley::Outcome::pass;
+    auto stanza = event.stanza();
+    if (!stanza) return parley::Outcome::pass;
+    const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+    mam::StanzaIds::strip_own(*stanza, owner);  // other entities' ids stay (forged ones of ours went at 60)
+    return parley::Outcome::pass;
+  }
+
+  // user@this-host[/resource]: a local account's stanza, which came through its
+  // client's STANZA_IN (the core stamps and checks 'from').
+  bool from_account_here(std::string_view from) const {
+    const std::string_view bare = parley::bare_jid(from);
+    const auto at = bare.find('@');
+    return at != std::string_view::npos && at > 0 && bare.substr(at + 1) == host().module_host();
   }
 
   parley::Outcome on_to_local(const parley::Event& event) {
@@ -169,10 +208,23 @@ class ModMam : public parley::Module {
     if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
     const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
     parley::ElementRef message = *stanza;
-    // Archived already (routed again after it was delivered once): keep its id.
+    // A <stanza-id by=owner/>: this module's (a message routed again after it was
+    // delivered once, by stream management for instance: keep its id, archived once),
+    // or a forgery that did not come through a client's STANZA_IN (a component, a
+    // module relaying a user's stanza: another host's private message through a room).
+    // From an account of this host it is ours: the message came through its client's
+    // STANZA_IN, where every claim by an account here went; believed at once, so that
+    // what is routed again keeps its order (a cut session's backlog, stream
+    // management's unacknowledged messages, before what follows them). Anything else
+    // is checked against the archive before it is believed (mam_stanza_ids.hpp).
     for (auto child : message.children())
-      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") == owner)
-        return parley::Outcome::pass;
+      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") == owner) {
+        if (from_account_here(stanza->attr("from").value_or(""))) return parley::Outcome::pass;
+        const auto claim = ids_.check(owner, message);
+        if (claim == mam::StanzaIds::Claim::ours) return parley::Outcome::pass;
+        if (claim == mam::StanzaIds::Claim::checking) return parley::Outcome::handled;  // routed again when known
+        break;  // forged, and removed: archived below as any other
+      }
     const std::string_view type = stanza->attr("type").value_or("");
     if (!mam::archivable(type, children(*stanza))) return parley::Outcome::pass;
     const std::string_view from = stanza->attr("from").value_or("");
@@ -187,7 +239,13 @@ class ModMam : public parley::Module {
       if (yes) {
         const std::string with(held.attr("from").value_or(""));
         uint64_t id = append(owner, with, held.serialize());
-        if (id != 0) held.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
+        if (id != 0) {
+          held.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
+          // Its next pass here: ours, not a claim to check. A local account's passes
+          // without the trust (on_to_local): one kept for it would be left behind, and
+          // believe a forged claim of the same id later.
+          if (!from_account_here(with)) ids_.trust(owner, mam::format_id(id));
+        }
       }
       host().route(std::move(held));
     });
@@ -260,21 +318,6 @@ class ModMam : public parley::Module {
     if (id != 0) archived_.add();
     maybe_expire();
     return id;
-  }
-
-  // XEP-0359 section 4: only the archive's own server says what the archive's id is.
-  static void strip_forged_ids(parley::ElementRef message, const std::string& owner) {
-    bool forged = false;
-    for (auto child : message.children())
-      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") == owner)
-        forged = true;
-    if (!forged) return;
-    std::vector<parley::Element> keep;
-    for (auto child : message.children())
-      if (child.name() == "stanza-id" && child.xmlns() == ns_sid && child.attr("by").value_or("") != owner)
-        keep.push_back(child.clone());
-    message.remove_children("stanza-id", ns_sid);
-    for (auto& k : keep) message.add_child(std::move(k));
   }
 
   // Expiry, at most every expires/4 (1 s .. 1 h) while the module is used: one
@@ -447,7 +490,10 @@ class ModMam : public parley::Module {
       if (page.size() > 0) {
         const uint64_t first_id = page.at(flip_page ? page.size() - 1 : 0).id;
         const uint64_t last_id = page.at(flip_page ? 0 : page.size() - 1).id;
-        set.add_child("first", ns_rsm).set_attr("index", std::to_string(page.index())).add_text(mam::format_id(first_id));
+        // XEP-0059: 'index' is the position of <first/> in the (chronological) result set;
+        // a flipped page sends its newest first.
+        const uint64_t first_index = page.index() + (flip_page ? page.size() - 1 : 0);
+        set.add_child("first", ns_rsm).set_attr("index", std::to_string(first_index)).add_text(mam::format_id(first_id));
         set.add_child("last", ns_rsm).add_text(mam::format_id(last_id));
       }
       set.add_child("count", ns_rsm).add_text(std::to_string(page.total()));
@@ -526,7 +572,7 @@ class ModMam : public parley::Module {
   uint32_t max_queries_ = 2;
   std::shared_ptr<QueryCounts> query_counts_;
   std::atomic<int64_t> last_expiry_{0};
-  std::vector<char> loops_;  // one per loop (its size is the loop count)
+  mam::StanzaIds ids_;
   mam::MamPrefs prefs_;
   parley::Metric archived_;
   parley::Metric queries_;
@@ -542,6 +588,7 @@ PARLEY_MODULE(ModMam, "mod_mam", "1.0.0",
               parley::option("max_concurrent_queries", PARLEY_OPT_INT),
               parley::iq_handler<&ModMam::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_mam),
               parley::hook<&ModMam::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 60),
+              parley::hook<&ModMam::on_stanza_in_copied>(PARLEY_EVENT_STANZA_IN, 95),  // after mod_carbons (90)
               parley::hook<&ModMam::on_to_local>(PARLEY_EVENT_MESSAGE_TO_LOCAL, 60),
               parley::hook<&ModMam::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModMam::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),

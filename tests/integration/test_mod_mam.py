@@ -374,8 +374,8 @@ def test_query_errors(server_factory, tmp_path, raw_factory, storage_backend):
     assert error_of(bob, form(start="yesterday")) == "bad-request"
     assert error_of(bob, form(end="2010-13-01T00:00:00Z")) == "bad-request"
     assert error_of(bob, form(start="2010-06-07T00:00:00")) == "bad-request"  # no time zone
-    assert error_of(bob, form(after_id="x1")) == "bad-request"
-    assert error_of(bob, form(ids=["1", "-2"])) == "bad-request"
+    assert error_of(bob, form(after_id="x1")) == "item-not-found"  # ids are opaque: just not there
+    assert error_of(bob, form(ids=["1", "-2"])) == "item-not-found"
     assert error_of(bob, form(unknown_field="1")) == "feature-not-implemented"
     assert error_of(bob, set_=rsm("many")) == "bad-request"
     assert error_of(bob, form(start="2020-01-02T00:00:00Z", end="2020-01-01T00:00:00Z")) == "bad-request"

@@ -165,10 +165,11 @@ TEST_CASE("query: malformed input is refused with the right condition") {
   CHECK(error_of(parse({{"start", {"2010-06-08T00:00:00Z"}}, {"end", {"2010-06-07T00:00:00Z"}}})) == "bad-request");
   CHECK(error_of(parse({{"with", {}}})) == "bad-request");
   CHECK(error_of(parse({{"with", {""}}})) == "bad-request");
-  CHECK(error_of(parse({{"after-id", {"abc"}}})) == "bad-request");
-  CHECK(error_of(parse({{"before-id", {"0"}}})) == "bad-request");
+  CHECK(error_of(parse({{"after-id", {"abc"}}})) == "item-not-found");  // opaque ids: not in the archive
+  CHECK(error_of(parse({{"before-id", {"0"}}})) == "item-not-found");
+  CHECK(error_of(parse({{"after-id", {}}})) == "bad-request");
   CHECK(error_of(parse({{"ids", {}}})) == "bad-request");
-  CHECK(error_of(parse({{"ids", {"1", "x"}}})) == "bad-request");
+  CHECK(error_of(parse({{"ids", {"1", "x"}}})) == "item-not-found");
   CHECK(error_of(parse({{"ids", {"1", "2", "3", "4", "5", "6"}}})) == "policy-violation");  // over max_ids
   CHECK(error_of(parse({{"fulltext", {"hi"}}})) == "feature-not-implemented");
   CHECK(error_of(parse({}, RsmIn{std::string("-1"), std::nullopt, std::nullopt, false})) == "bad-request");
