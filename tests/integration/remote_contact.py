@@ -5,14 +5,13 @@ server routes there, and what it sends is processed by alice's server alone
 (test_mod_roster_state_table.py, test_mod_presence_remote.py)."""
 
 import sqlite3
-import time
 import xml.etree.ElementTree as ET
 
 from conftest import PASSWORD
 from component_client import RawComponent
 from parley_harness import ParleyServer, free_port
 from rawxmpp import RawClient, q
-from roster_peer import IQ, ITEM, PRESENCE, QUERY, SAFETY_TIMEOUT, Peer, keyval_db
+from roster_peer import IQ, ITEM, PRESENCE, QUERY, SAFETY_TIMEOUT, Peer, keyval_db, wait_in_inbox
 
 COMPONENT = "c.localhost"
 SECRET = "contact-secret"
@@ -46,22 +45,7 @@ class Contact:
         self.inbox = []
 
     def wait(self, pred, what):
-        for i, e in enumerate(self.inbox):
-            if pred(e):
-                return self.inbox.pop(i)
-        deadline = time.monotonic() + SAFETY_TIMEOUT
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                got = "\n".join(ET.tostring(e, "unicode") for e in self.inbox)
-                raise AssertionError(f"component: no {what} within {SAFETY_TIMEOUT}s; unmatched:\n{got}")
-            try:
-                e = self.c.next_element(remaining)
-            except TimeoutError:
-                continue
-            if pred(e):
-                return e
-            self.inbox.append(e)
+        return wait_in_inbox(self.c, self.inbox, pred, SAFETY_TIMEOUT, what, "component")
 
     def ping(self):
         """A round trip to the server over the component's stream."""

@@ -24,6 +24,28 @@ SAFETY_TIMEOUT = 30.0
 
 # -- helpers -----------------------------------------------------------------------
 
+def wait_in_inbox(client, inbox, pred, timeout, what, who):
+    """The first element matching `pred`: from `inbox` (what arrived earlier and
+    matched nothing then) or, read from `client`, the next that matches; what
+    does not match is kept in `inbox`, so that nothing arriving early is lost."""
+    for i, e in enumerate(inbox):
+        if pred(e):
+            return inbox.pop(i)
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            got = "\n".join(ET.tostring(e, "unicode") for e in inbox)
+            raise AssertionError(f"{who}: no {what} within {timeout}s; unmatched:\n{got}")
+        try:
+            e = client.next_element(remaining)
+        except TimeoutError:
+            continue
+        if pred(e):
+            return e
+        inbox.append(e)
+
+
 class Peer:
     """A logged-in raw client that keeps what it did not wait for yet, so
     that stanzas arriving in an unexpected order are not lost."""
@@ -41,22 +63,7 @@ class Peer:
         self.c.send(xml)
 
     def wait(self, pred, timeout=SAFETY_TIMEOUT, what="a stanza"):
-        for i, e in enumerate(self.inbox):
-            if pred(e):
-                return self.inbox.pop(i)
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                got = "\n".join(ET.tostring(e, "unicode") for e in self.inbox)
-                raise AssertionError(f"{self.jid}: no {what} within {timeout}s; unmatched:\n{got}")
-            try:
-                e = self.c.next_element(remaining)
-            except TimeoutError:
-                continue
-            if pred(e):
-                return e
-            self.inbox.append(e)
+        return wait_in_inbox(self.c, self.inbox, pred, timeout, what, self.jid)
 
     def quiet(self, pred, via=()):
         """Nothing matching pred came (or is waiting), proved by a round trip:
