@@ -1,5 +1,7 @@
 #include "extdisco_logic.hpp"
 
+#include "parley/sdk/percent.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -19,30 +21,14 @@ bool ipv6_char(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // %XX decoded; nullopt if malformed or if it decodes to a control character
 // (the value ends up in an XML attribute, where those cannot go).
-std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '%') {
-      if (i + 2 >= s.size()) return std::nullopt;
-      int hi = hex_value(s[i + 1]);
-      int lo = hex_value(s[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      c = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
+std::optional<std::string> decoded_value(std::string_view s) {
+  auto out = parley::percent_decode(s);
+  if (!out) return std::nullopt;
+  for (char c : *out) {
     auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f) return std::nullopt;
-    out.push_back(c);
   }
   return out;
 }
@@ -125,7 +111,7 @@ Result<Service, std::string> parse_service(std::string_view uri) {
     std::size_t eq = pair.find('=');
     if (eq == std::string_view::npos) return fail("a parameter without a value: " + quoted(pair));
     std::string_view key = pair.substr(0, eq);
-    auto value = percent_decode(pair.substr(eq + 1));
+    auto value = decoded_value(pair.substr(eq + 1));
     if (!value) return fail("a malformed value of " + quoted(key) + " (bad %XX or a control character)");
     auto once = [&](bool& seen) {
       bool first = !seen;
