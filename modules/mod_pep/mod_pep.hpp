@@ -83,7 +83,11 @@ struct ServerCaps {
 // packed together, the bare JID derived from full_jid when needed).
 struct SessionCaps {
   bool available = false;
-  bool want_last = false;  // initial presence seen, caps still being verified
+  bool want_last = false;  // last items due (initial presence or new caps), caps still being verified
+  // With want_last: the features whose last items the session had already
+  // been sent (its caps before a change); null: none (an initial presence).
+  Features last_sent_for;
+  bool eligible = false;   // its last presence had a non-negative priority
   bool photo_pep = false;  // the photo is from a PEP avatar (a vCard's photo does not replace it)
   std::string ver;
   std::string full_jid;
@@ -184,9 +188,11 @@ class ModPep : public parley::Module {
   void bookmarks_from_private(const std::string& owner, UserPep& u, const std::string& storage_xml);
   bool private_bookmarks_set(const parley::Event& event, parley::ElementView stanza);
   static bool is_bookmarks(const std::string& node);
-  void send_last(parley_session_id session, const std::string& full_jid, const std::string& bare);
+  // `except`: skip the nodes whose +notify it lists (their last items were sent already).
+  void send_last(parley_session_id session, const std::string& full_jid, const std::string& bare,
+                 Features except = nullptr);
   void send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
-                    const std::string& owner, bool approved = false);
+                    const std::string& owner, bool approved = false, Features except = nullptr);
 
   // The avatar's hash in presence (pep_avatar.cpp)
   static std::string metadata_hash(parley::ElementView metadata);

@@ -63,8 +63,9 @@ CapsInfo read_caps_info(parley::ElementView query, std::set<std::string, std::le
 void ModPep::notify(const std::string& owner, const std::string& node, const NodeConfig& config,
                     const std::string& event_xml) {
   const std::string message = event_message(owner, event_xml);
+  // §4.3.2: resources with a non-negative priority only (the owner's too).
   for (const auto& s : host().user_sessions(owner))
-    if (s.available) deliver(s.id, s.full_jid, node, message);
+    if (s.available && s.priority >= 0) deliver(s.id, s.full_jid, node, message);
   if (config.access == AccessModel::whitelist && config.whitelist.empty()) return;  // the owner's alone
   const std::string user = parley::Jid::prepared(owner).local();
   asks_.ask_roster(user, {}, [this, owner, node, config, message](auto roster) {
@@ -76,7 +77,7 @@ void ModPep::notify(const std::string& owner, const std::string& node, const Nod
       // Local contacts only: there is no server-to-server yet.
       if (parley::Jid::prepared(contact).domain() != host().module_host()) continue;
       for (const auto& s : host().user_sessions(contact))
-        if (s.available) deliver(s.id, s.full_jid, node, message);
+        if (s.available && s.priority >= 0) deliver(s.id, s.full_jid, node, message);
     }
   });
 }
@@ -109,6 +110,18 @@ parley::Outcome ModPep::on_presence(const parley::Event& event) {
   if (!caps) return parley::Outcome::pass;
   const bool initial = !caps->available;
   caps->available = true;
+  // §4.3.2-3: a resource with a negative priority gets no notification, and
+  // no last item on its initial presence (RFC 6121 4.7.2.3: absent is 0).
+  // (The core checked the value: an integer from -128 to 127.)
+  const std::string priority = stanza->child_text("priority");
+  const bool eligible = priority.rfind('-', 0) != 0 || priority.find_first_not_of("-0") == std::string::npos;
+  // The interests whose last items the session was sent already (null:
+  // none). A later presence whose caps add a +notify interest gets those
+  // nodes' last items (as Prosody and ejabberd do, and as clients that add a
+  // +notify feature after login expect).
+  Features prior;
+  if (!initial && caps->eligible) prior = caps->want_last ? caps->last_sent_for : caps->features;
+  caps->eligible = eligible;
   const std::string full(event.jid());
   const std::string bare = std::string(event.user()) + "@" + std::string(event.host());
   caps->full_jid = full;
@@ -125,9 +138,13 @@ parley::Outcome ModPep::on_presence(const parley::Event& event) {
     resolve_caps(session, full, std::string(c->attr("node").value_or("")), ver,
                  std::string(c->attr("hash").value_or("")));
   }
-  if (initial) {
-    if (caps->features) send_last(session, full, bare);
-    else caps->want_last = !caps->ver.empty();  // sent once the caps are verified
+  caps->want_last = false;
+  caps->last_sent_for.reset();
+  if (eligible && caps->features && caps->features != prior) {
+    send_last(session, full, bare, std::move(prior));  // every node's, or those newly wanted
+  } else if (eligible && !caps->features && !caps->ver.empty()) {
+    caps->want_last = true;  // sent once the caps are verified
+    caps->last_sent_for = std::move(prior);
   }
   return parley::Outcome::pass;
 }
@@ -184,7 +201,8 @@ void ModPep::caps_answer(const std::string& ver, std::optional<parley::ElementVi
     caps->features = shared;
     if (caps->want_last && caps->available) {
       caps->want_last = false;
-      send_last(session, caps->full_jid, caps->bare());
+      send_last(session, caps->full_jid, caps->bare(), std::move(caps->last_sent_for));
+      caps->last_sent_for.reset();
     }
   }
 }
@@ -204,25 +222,27 @@ void ModPep::remember(CapsLoop& loop, const std::string& ver, Features features)
 // The last item of each node the session's user may see, of its own account
 // and of the accounts it is subscribed to (its roster's 'to' and 'both'),
 // each filtered by the session's +notify on its loop.
-void ModPep::send_last(parley_session_id session, const std::string& full_jid, const std::string& bare) {
-  send_last_of(session, full_jid, bare, bare);
+void ModPep::send_last(parley_session_id session, const std::string& full_jid, const std::string& bare,
+                       Features except) {
+  send_last_of(session, full_jid, bare, bare, false, except);
   const std::string user = parley::Jid::prepared(bare).local();
-  asks_.ask_roster(user, {}, [this, session, full_jid, bare](auto roster) {
+  asks_.ask_roster(user, {}, [this, session, full_jid, bare, except](auto roster) {
     if (!roster) return host().error("reading the roster of " + bare + " failed (no roster module answered)");
     for (const auto& item : *roster) {
       if (item.subscription != "to" && item.subscription != "both") continue;
       if (item.jid == bare || parley::Jid::prepared(item.jid).domain() != host().module_host()) continue;
-      send_last_of(session, full_jid, bare, item.jid);
+      send_last_of(session, full_jid, bare, item.jid, false, except);
     }
   });
 }
 
 void ModPep::send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
-                          const std::string& owner, bool approved) {
+                          const std::string& owner, bool approved, Features except) {
   // On presence: on_sub_and_presence nodes; on a subscription the owner just
   // approved: on_sub ones too.
-  auto send = [this, session, full_jid, bare, owner, approved](UserPep& u, const Relation& rel) {
+  auto send = [this, session, full_jid, bare, owner, approved, except](UserPep& u, const Relation& rel) {
     for (const auto& [node, n] : u.nodes) {
+      if (except && except->count(node + "+notify")) continue;  // sent already
       const bool when = n.config.send_last == SendLast::on_sub_and_presence ||
                         (approved && n.config.send_last == SendLast::on_sub);
       if (n.items.empty() || !when || !n.config.deliver_notifications) continue;
@@ -278,7 +298,7 @@ parley::Outcome ModPep::on_stanza_in(const parley::Event& event) {
   if (contact == owner || parley::Jid::prepared(contact).domain() != host().module_host())
     return parley::Outcome::pass;
   for (const auto& s : host().user_sessions(contact)) {
-    if (!s.available) continue;
+    if (!s.available || s.priority < 0) continue;
     parley::post_to_session(host(), s.id, [this, session = s.id, full = s.full_jid, contact, owner] {
       auto* caps = host().session_slot<SessionCaps>(session);
       if (caps && caps->features) send_last_of(session, full, contact, owner, true);
@@ -288,9 +308,9 @@ parley::Outcome ModPep::on_stanza_in(const parley::Event& event) {
 }
 
 parley::Result<std::string, std::string> ModPep::save_session_data(parley_session_id, const SessionCaps& caps) {
-  std::vector<std::string> out{"v2",        caps.available ? "1" : "0", caps.ver, caps.full_jid, caps.bare(),
+  std::vector<std::string> out{"v3",        caps.available ? "1" : "0", caps.ver, caps.full_jid, caps.bare(),
                                caps.photo ? (caps.photo_pep ? "2" : "1") : "0", caps.photo.value_or(""),
-                               caps.features ? "1" : "0"};
+                               caps.eligible ? "1" : "0", caps.features ? "1" : "0"};
   if (caps.features) out.insert(out.end(), caps.features->begin(), caps.features->end());
   return encode_strings(out);
 }
@@ -298,9 +318,11 @@ parley::Result<std::string, std::string> ModPep::save_session_data(parley_sessio
 parley::Result<std::unique_ptr<SessionCaps>, std::string> ModPep::restore_session_data(parley_session_id,
                                                                                        std::string_view bytes) {
   auto in = decode_roster_groups(bytes);
-  // v1 (before the avatar's hash): as v2 without its two fields.
+  // v1 (before the avatar's hash): as v2 without its two fields; v2 (before
+  // the priority): as v3 without `eligible` (taken as its availability).
   if (in.size() >= 6 && in[0] == "v1") in.insert(in.begin() + 5, {"0", ""});
-  if (in.size() < 8 || (in[0] != "v1" && in[0] != "v2"))
+  if (in.size() >= 7 && (in[0] == "v1" || in[0] == "v2")) in.insert(in.begin() + 7, in[1]);
+  if (in.size() < 9 || (in[0] != "v1" && in[0] != "v2" && in[0] != "v3"))
     return parley::unexpected(std::string("malformed mod_pep session caps"));
   auto caps = std::make_unique<SessionCaps>();
   caps->available = in[1] == "1";
@@ -308,7 +330,8 @@ parley::Result<std::unique_ptr<SessionCaps>, std::string> ModPep::restore_sessio
   caps->full_jid = in[3];  // in[4], the bare JID, is derived from it
   if (in[5] != "0") caps->photo = in[6];
   caps->photo_pep = in[5] == "2";
-  if (in[7] == "1") caps->features = std::make_shared<std::set<std::string, std::less<>>>(in.begin() + 8, in.end());
+  caps->eligible = in[7] == "1";
+  if (in[8] == "1") caps->features = std::make_shared<std::set<std::string, std::less<>>>(in.begin() + 9, in.end());
   return caps;
 }
 

@@ -71,15 +71,17 @@ def caps_ver(identities, features):
     return base64.b64encode(hashlib.sha1(s.encode()).digest()).decode()
 
 
-def announce(client, notify=(), forged=None):
-    """Initial presence with XEP-0115 caps whose features are disco#info and
-    NODE+notify for each of `notify` (plus a unique one: each client's ver is
-    new to the server). Answers the server's disco#info query (with `forged`
-    features instead, if given) and returns the ver."""
+def announce(client, notify=(), forged=None, priority=None):
+    """Initial presence (or a later one) with XEP-0115 caps whose features are
+    disco#info and NODE+notify for each of `notify` (plus a unique one: each
+    client's ver is new to the server), with `priority` if given. Answers the
+    server's disco#info query (with `forged` features instead, if given) and
+    returns the ver."""
     features = [DISCO, f"urn:test:unique:{next(_unique)}"] + [n + "+notify" for n in notify]
     identity = ("client", "pc", "", "raw")
     ver = caps_ver([identity], features)
-    client.send(f"<presence><c xmlns='{CAPS}' hash='sha-1' node='urn:test:raw' ver='{ver}'/></presence>")
+    prio = "" if priority is None else f"<priority>{priority}</priority>"
+    client.send(f"<presence>{prio}<c xmlns='{CAPS}' hash='sha-1' node='urn:test:raw' ver='{ver}'/></presence>")
     query = client.expect(q(C, "iq"), match=lambda e: e.get("type") == "get" and e.find(q(DISCO, "query")) is not None)
     assert query.find(q(DISCO, "query")).get("node") == f"urn:test:raw#{ver}"
     answered = features if forged is None else forged
