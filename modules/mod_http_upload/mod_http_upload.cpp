@@ -276,10 +276,10 @@ class ModHttpUpload : public parley::Module, public parley::HttpHandler {
   void request_slot(parley::ElementView iq, parley::ElementView request, std::string_view from) {
     auto none = [](parley::ElementRef&) {};
     std::string owner(parley::bare_jid(from));
-    // Local accounts only: the service stores their files (and drops them with the account).
+    // Local accounts only (their files go with the account): forbidden, as others may (RFC 6120 8.3.3.6).
     size_t at = owner.find('@');
     if (at == std::string::npos || owner.substr(at + 1) != host().module_host())
-      return error(iq, request, "cancel", "not-allowed", "Only accounts of " + host().module_host() + " may upload",
+      return error(iq, request, "auth", "forbidden", "Only accounts of " + host().module_host() + " may upload",
                    none);
     std::string name(request.attr("filename").value_or(""));
     std::string size_text(request.attr("size").value_or(""));
@@ -287,8 +287,10 @@ class ModHttpUpload : public parley::Module, public parley::HttpHandler {
     bool size_ok = !size_text.empty() && size_text.size() <= 19 &&
                    size_text.find_first_not_of("0123456789") == std::string::npos;
     if (size_ok) size = std::stoull(size_text);
-    if (name.empty() || !size_ok || size == 0)
-      return error(iq, request, "modify", "bad-request", "filename and a positive size are required", none);
+    // Missing or malformed: the element's syntax (bad-request); a size of 0 is well-formed but refused.
+    if (name.empty() || !size_ok)
+      return error(iq, request, "modify", "bad-request", "filename and a size in bytes are required", none);
+    if (size == 0) return error(iq, request, "modify", "not-acceptable", "File is empty: size must be at least 1", none);
     if (size > static_cast<uint64_t>(max_file_size_)) {
       std::string limit = std::to_string(max_file_size_);
       return error(iq, request, "modify", "not-acceptable", "File too large. The maximum file size is " + limit + " bytes",

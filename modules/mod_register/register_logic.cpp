@@ -90,8 +90,11 @@ Decision decide_own(const QueryContent& query, std::string_view own_user, std::s
   if (!s.username && !s.password) return Decision::error("bad-request", "nothing to do: no <remove/> and no password");
   if (!policy.allow_password_change) return Decision::error("not-allowed", "passwords cannot be changed in-band here");
   if (!has_text(s.username)) return Decision::error("bad-request", "a password change needs the <username/>");
+  // Another account's name: forbidden (RFC 6120 8.3.3.6, no permission), as
+  // for that account's <remove/>. Section 3.3 gives not-authorized its own
+  // meaning ("the channel is not safe enough"), which a client would show.
   if (!same_user(*s.username, own_user, domain))
-    return Decision::error("not-authorized", "a user can change only their own password");
+    return Decision::error("forbidden", "a user can change only their own password");
   // "MUST NOT change the password to a null value, but instead MUST maintain the existing password".
   if (!has_text(s.password)) return Decision::error("bad-request", "the new password must not be empty");
   if (code_points(*s.password) < policy.min_password_length)

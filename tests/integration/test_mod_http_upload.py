@@ -30,14 +30,16 @@ NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 NS_DATA = "jabber:x:data"
 MAX = 2 * 1024 * 1024
 QUOTA = 3 * 1024 * 1024
-USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
+OTHER = "example.test"
 
 
-def start_server(tmp_path_factory, binaries, name, options):
+def start_server(tmp_path_factory, binaries, name, options, hosts=("localhost",)):
     http_port = free_port()
     opts = {"external_url": f"http://127.0.0.1:{http_port}"}
     opts.update(options)
     server = ParleyServer(tmp_path_factory.mktemp(name), binaries["parleyd"], binaries["parleyctl"], name=name,
+                          hosts=hosts,
                           extra_listeners=[{"port": http_port, "ip": "127.0.0.1", "module": "http"}],
                           # The listener's own body limit is small: the upload route declares its own.
                           limits={"http_max_body_bytes": 1024},
@@ -55,11 +57,13 @@ def stop_server(server):
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory, binaries):
-    """One server for the module: max_file_size 2 MiB, quota 3 MiB a day."""
+    """One server for the module: max_file_size 2 MiB, quota 3 MiB a day; a
+    second host, whose users are another domain's for upload.localhost."""
     server = start_server(tmp_path_factory, binaries, "upload",
-                          {"max_file_size": MAX, "quota_bytes": QUOTA})
+                          {"max_file_size": MAX, "quota_bytes": QUOTA}, hosts=("localhost", OTHER))
     for user in USERS:
         server.register(user, PASSWORD)
+    server.register("mallory", PASSWORD, host=OTHER)
     yield server
     stop_server(server)
 
@@ -201,6 +205,7 @@ def test_slot_put_201_then_get_head_range_etag_and_safe_headers(client, up):
     assert headers["x-content-type-options"] == "nosniff"
     assert "default-src 'none'" in headers["content-security-policy"]
     assert headers["accept-ranges"] == "bytes"
+    assert headers["access-control-allow-origin"] == "*"  # web clients fetch from their own origin
     etag = headers["etag"]
     # HEAD: the same headers, no body.
     status, headers, body = fetch("HEAD", get)
@@ -236,7 +241,7 @@ def test_size_checks_file_too_large_and_content_length_mismatch(client, up):
     err = error_of(request_slot(c, "big.bin", MAX + 1))
     assert err.get("type") == "modify" and err.find(q(NS_STANZAS, "not-acceptable")) is not None
     assert err.find(f"{q(NS_UPLOAD, 'file-too-large')}/{q(NS_UPLOAD, 'max-file-size')}").text == str(MAX)
-    assert error_of(request_slot(c, "zero.bin", 0)).find(q(NS_STANZAS, "bad-request")) is not None
+    assert error_of(request_slot(c, "zero.bin", 0)).find(q(NS_STANZAS, "not-acceptable")) is not None
     put, get = slot_urls(request_slot(c, "ten.bin", 10))
     assert fetch("PUT", put, b"x" * 11)[0] == 400
     assert fetch("PUT", put, b"x" * 9)[0] == 400
@@ -288,6 +293,49 @@ def test_a_request_without_a_filename_is_a_bad_request(client, up):
     # bad request (no filename) is answered as such.
     err = error_of(c.iq("get", f"<request xmlns='{NS_UPLOAD}' size='3'/>", to="upload.localhost"))
     assert err.find(q(NS_STANZAS, "bad-request")) is not None
+
+
+def condition_of(reply):
+    """(error type, condition) of an error reply, checking that it echoes the request (XEP-0363 section 4)."""
+    assert reply.get("from") == "upload.localhost", ET.tostring(reply)
+    assert reply.find(q(NS_UPLOAD, "request")) is not None, ET.tostring(reply)
+    err = error_of(reply)
+    conditions = [e.tag.split("}")[1] for e in err if e.tag.startswith("{" + NS_STANZAS) and not e.tag.endswith("}text")]
+    return err.get("type"), conditions[0]
+
+
+def test_malformed_requests_are_bad_requests_and_an_empty_file_not_acceptable(client):
+    c = client("grace")
+
+    def ask(attrs):
+        return condition_of(c.iq("get", f"<request xmlns='{NS_UPLOAD}' {attrs}/>", to="upload.localhost"))
+
+    # The element's syntax: both attributes, the size a number of bytes.
+    assert ask("size='3'") == ("modify", "bad-request")
+    assert ask("filename='a.txt'") == ("modify", "bad-request")
+    assert ask("filename='a.txt' size=''") == ("modify", "bad-request")
+    assert ask("filename='a.txt' size='-1'") == ("modify", "bad-request")
+    assert ask("filename='a.txt' size='1e3'") == ("modify", "bad-request")
+    assert ask("filename='a.txt' size='3' content-type='not a type'") == ("modify", "bad-request")
+    # Well-formed but refused: an empty file, as a file too large is.
+    assert ask("filename='a.txt' size='0'") == ("modify", "not-acceptable")
+    # The slot itself comes from the service, with no header but XEP-0363's
+    # Authorization, Cookie and Expires (section 4: the only ones allowed).
+    reply = request_slot(c, "ok.txt", 3, "text/plain")
+    assert reply.get("from") == "upload.localhost"
+    put = reply.find(f"{q(NS_UPLOAD, 'slot')}/{q(NS_UPLOAD, 'put')}")
+    assert {h.get("name") for h in put.iter(q(NS_UPLOAD, "header"))} <= {"Authorization", "Cookie", "Expires"}
+
+
+def test_another_domains_user_is_forbidden(up, raw_factory):
+    # mallory@example.test is a user of this server, not of upload.localhost's host.
+    mallory = raw_factory(up.c2s_port, domain=OTHER)
+    mallory.login("mallory", PASSWORD, resource="up")
+    reply = request_slot(mallory, "x.bin", 3)
+    assert condition_of(reply) == ("auth", "forbidden")
+    assert "Only accounts of localhost" in error_of(reply).findtext(q(NS_STANZAS, "text"))
+    # Her own host's service gives her a slot.
+    slot_urls(request_slot(mallory, "x.bin", 3, to=f"upload.{OTHER}"))
 
 
 def test_no_path_leads_out_of_the_store(client, up):

@@ -405,10 +405,14 @@ def test_password_change_errors(server_factory, raw_factory):
     def change(body):
         return bill.iq("set", f"<query xmlns='{NS}'>{body}</query>")
 
-    # Somebody else's password.
+    # Somebody else's password: forbidden, not section 3.3's not-authorized
+    # (which says the channel is not safe enough).
     reply = change("<username>ted</username><password>stolen1</password>")
-    assert error_of(reply) == ("auth", "not-authorized", "401")
+    assert error_of(reply) == ("auth", "forbidden", "403")
     assert "stolen1" not in ET.tostring(reply, "unicode")  # section 3.3: no echo
+    # A second account from a logged-in stream is no password change either.
+    assert error_of(change("<username>newname</username><password>pw12345</password>"))[1] == "forbidden"
+    assert not can_login(server, raw_factory, "newname", "pw12345")
     # Incomplete: no username.
     assert error_of(change("<password>newpass</password>")) == ("modify", "bad-request", "400")
     # An empty password never replaces the existing one.

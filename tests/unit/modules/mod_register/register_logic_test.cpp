@@ -117,8 +117,8 @@ TEST_CASE("changing one's password (section 3.3)") {
   CHECK(d.password == "newpass");
   CHECK(own(fields("Bill", "newpass")).kind == Decision::Kind::change_password);
   CHECK(own(fields("bill@example.org", "newpass")).kind == Decision::Kind::change_password);
-  CHECK(own(fields("bill@other.org", "newpass")).condition == "not-authorized");
-  CHECK(own(fields("ted", "newpass")).condition == "not-authorized");
+  CHECK(own(fields("bill@other.org", "newpass")).condition == "forbidden");
+  CHECK(own(fields("ted", "newpass")).condition == "forbidden");
   CHECK(own(fields(std::nullopt, "newpass")).condition == "bad-request");
   // An empty password never replaces the existing one.
   CHECK(own(fields("bill", "")).condition == "bad-request");
@@ -134,6 +134,12 @@ TEST_CASE("changing one's password (section 3.3)") {
                                    {"password", {"groundlings"}}}));
   REQUIRE(f.kind == Decision::Kind::change_password);
   CHECK(f.password == "groundlings");
+  // The cancellation form is only answered to one the server asked for (it
+  // never does): sent unasked it removes nothing and changes no password.
+  CHECK(own(form("submit", {{"FORM_TYPE", {"jabber:iq:register:cancel"}},
+                            {"username", {"bill"}},
+                            {"password", {"theglobe"}}}))
+            .condition == "bad-request");
 }
 
 TEST_CASE("who may ask") {
