@@ -1,5 +1,7 @@
 #include "upload_logic.hpp"
 
+#include "parley/sdk/percent.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -18,13 +20,6 @@ bool url_safe(char c) {
 bool token_char(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
          std::string_view("!#$&-^_.+").find(c) != std::string_view::npos;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 bool parse_u64(std::string_view s, uint64_t& out) {
@@ -113,20 +108,10 @@ std::string percent_encode(std::string_view s) {
 }
 
 std::optional<std::string> percent_decode(std::string_view s, bool path) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '%') {
-      if (i + 2 >= s.size()) return std::nullopt;
-      int hi = hex_value(s[i + 1]);
-      int lo = hex_value(s[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      c = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
+  auto out = parley::percent_decode(s);
+  if (!out) return std::nullopt;
+  for (char c : *out)
     if (c == '\0' || (path && c == '/')) return std::nullopt;
-    out += c;
-  }
   return out;
 }
 
