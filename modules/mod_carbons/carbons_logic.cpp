@@ -7,10 +7,15 @@ namespace parley::mod_carbons {
 
 bool eligible(const MessageFacts& message, Direction direction) {
   if (message.is_carbon || message.is_private || message.no_copy) return false;
-  if (direction == Direction::received && message.from_muc) return false;
+  // groupchat: the room gives every joined client its copy; error: only as an
+  // answer to an eligible message, which the module checks.
+  if (message.type == "groupchat" || message.type == "error") return false;
+  if (message.muc_invitation) return true;
+  if (message.from_muc && message.peer_is_full)
+    return direction == Direction::sent;  // the user's own PM to an occupant; not one from an occupant
   if (message.type == "chat") return true;
-  if (message.type.empty() || message.type == "normal") return message.has_body;
-  return false;  // error, groupchat, headline, or a type RFC 6121 does not define
+  if ((message.type.empty() || message.type == "normal") && message.has_body) return true;
+  return message.im_payload;
 }
 
 std::vector<uint64_t> received_copy_targets(const std::vector<UserSession>& sessions, uint64_t delivered_to,

@@ -17,18 +17,33 @@ struct MessageFacts {
   bool is_private = false;  // <private xmlns='urn:xmpp:carbons:2'/> (XEP-0280 section 9)
   bool no_copy = false;     // <no-copy xmlns='urn:xmpp:hints'/> (XEP-0334)
   bool is_carbon = false;   // carries <received/> or <sent/> of urn:xmpp:carbons:2: a copy already
-  bool from_muc = false;    // <x xmlns='http://jabber.org/protocol/muc#user'/>: from a room or a MUC PM
+  // A payload "typically used in IM" (section 6.1): a XEP-0184 receipt
+  // (<request/>, <received/>), a XEP-0085 chat state, a XEP-0333 chat marker.
+  bool im_payload = false;
+  bool from_muc = false;    // <x xmlns='http://jabber.org/protocol/muc#user'/>: MUC traffic
+  // A MUC invitation: XEP-0249's <x xmlns='jabber:x:conference'/>, or a
+  // mediated one (XEP-0045 7.8.2: muc#user <x/> holding <invite/>).
+  bool muc_invitation = false;
+  // The other party's address has a resource: for a received message its
+  // 'from', for a sent one its 'to' (an occupant JID, for MUC traffic).
+  bool peer_is_full = false;
 };
 
 enum class Direction { received, sent };
 
-// XEP-0280 section 6 (the suggested rules, which this module follows): a chat
-// message, or a normal one with a body, is eligible; an error is not here
-// (the third rule, an error answering an eligible message, needs to know what
-// was sent: the module applies it, mod_carbons.cpp); a groupchat or headline is not; a
-// message received from a MUC room or service (its muc#user <x/>) is not.
-// Then the opt-outs: <private/> (section 9) and XEP-0334 <no-copy/>; and a
-// copy is never copied again.
+// XEP-0280 1.0.1 section 6.1, the recommended rules, which this module
+// follows (and so advertises urn:xmpp:carbons:rules:0, section 6.2, which
+// makes them binding). Never a message with <private/> (or XEP-0334
+// <no-copy/>), nor a copy again. Otherwise eligible if it is
+//   - of type chat;
+//   - of type normal (or none) with a <body/>;
+//   - carrying an IM payload (receipt, chat state, chat marker);
+//   - an error answering an eligible message (the module applies this one: it
+//     needs to know what was sent, mod_carbons.cpp; here an error is not);
+// and the MUC rules: a groupchat message is not; an invitation, direct or
+// mediated, is; a private message from the user to an occupant (muc#user <x/>,
+// to a full JID) is; one from an occupant (muc#user <x/>, from a full JID) is
+// not. Other muc#user traffic follows the general rules.
 bool eligible(const MessageFacts& message, Direction direction);
 
 // One bound session of the user, as the host reports it.

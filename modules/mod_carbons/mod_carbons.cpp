@@ -8,7 +8,8 @@
 // anyone else (another account, a remote entity) it is not-allowed (sections 4
 // and 5); a get, or another payload, is bad-request (RFC 6120 8.3.3.1).
 //
-// Copies (rules: carbons_logic.hpp):
+// Copies, of the messages section 6.1 makes eligible (carbons_logic.hpp; the
+// server advertises urn:xmpp:carbons:rules:0, section 6.2):
 //   <received/>  from PARLEY_EVENT_MESSAGE_DELIVERED: a message the router gave
 //                to one session of the user goes, wrapped, to the user's other
 //                Carbons-enabled sessions that did not get it (section 7);
@@ -54,6 +55,11 @@ constexpr const char* ns_forward = "urn:xmpp:forward:0";
 constexpr const char* ns_hints = "urn:xmpp:hints";
 constexpr const char* ns_muc_user = "http://jabber.org/protocol/muc#user";
 constexpr const char* ns_client = "jabber:client";
+constexpr const char* ns_conference = "jabber:x:conference";                 // XEP-0249
+constexpr const char* ns_chatstates = "http://jabber.org/protocol/chatstates";  // XEP-0085
+constexpr const char* ns_receipts = "urn:xmpp:receipts";                      // XEP-0184
+constexpr const char* ns_markers = "urn:xmpp:chat-markers:0";                 // XEP-0333
+constexpr const char* ns_carbons_rules = "urn:xmpp:carbons:rules:0";
 
 // How many sessions of this instance have Carbons on, all loops together:
 // written only by enable/disable and a session's end (rare), read relaxed on
@@ -129,7 +135,8 @@ class ModCarbons : public parley::Module {
   parley::Outcome on_stanza_in(const parley::Event& event) {
     auto stanza = event.stanza();
     if (!stanza || stanza->name() != "message" || nobody_enabled()) return parley::Outcome::pass;
-    if (!carbons::eligible(facts(*stanza), carbons::Direction::sent)) return parley::Outcome::pass;
+    if (!carbons::eligible(facts(*stanza, carbons::Direction::sent), carbons::Direction::sent))
+      return parley::Outcome::pass;
     const std::string bare = own_bare(event);
     auto sessions = host().user_sessions(bare);
     if (sessions.size() < 2) return parley::Outcome::pass;  // no other resource to copy to
@@ -146,7 +153,7 @@ class ModCarbons : public parley::Module {
   parley::Outcome on_delivered(const parley::Event& event) {
     auto stanza = event.stanza();
     if (!stanza || stanza->name() != "message") return parley::Outcome::pass;
-    const carbons::MessageFacts message = facts(*stanza);
+    const carbons::MessageFacts message = facts(*stanza, carbons::Direction::received);
     if (message.is_private) return deliver_without_private(event.session(), *stanza);
     if (nobody_enabled()) return parley::Outcome::pass;
     const std::string bare = own_bare(event);
@@ -181,14 +188,38 @@ class ModCarbons : public parley::Module {
   }
 
  private:
-  static carbons::MessageFacts facts(parley::ElementView message) {
+  // One pass over the children: every message delivered to a session comes here.
+  static carbons::MessageFacts facts(parley::ElementView message, carbons::Direction direction) {
     carbons::MessageFacts f;
     f.type = message.attr("type").value_or("");
-    f.has_body = message.child("body", ns_client).has_value();
-    f.is_private = message.child("private", ns_carbons).has_value();
-    f.no_copy = message.child("no-copy", ns_hints).has_value();
-    f.is_carbon = message.child("received", ns_carbons).has_value() || message.child("sent", ns_carbons).has_value();
-    f.from_muc = message.child("x", ns_muc_user).has_value();
+    for (parley::ElementView child : message.children()) {
+      const std::string_view ns = child.xmlns();
+      const std::string_view name = child.name();
+      if (ns == ns_client) {
+        f.has_body = f.has_body || name == "body";
+      } else if (ns == ns_carbons) {
+        f.is_private = f.is_private || name == "private";
+        f.is_carbon = f.is_carbon || name == "received" || name == "sent";
+      } else if (ns == ns_hints) {
+        f.no_copy = f.no_copy || name == "no-copy";
+      } else if (ns == ns_muc_user) {
+        f.from_muc = f.from_muc || name == "x";
+        f.muc_invitation = f.muc_invitation || (name == "x" && child.child("invite", ns_muc_user).has_value());
+      } else if (ns == ns_conference) {
+        f.muc_invitation = f.muc_invitation || name == "x";
+      } else if (ns == ns_chatstates) {
+        f.im_payload = true;  // active, composing, paused, inactive, gone
+      } else if (ns == ns_receipts) {
+        f.im_payload = f.im_payload || name == "request" || name == "received";
+      } else if (ns == ns_markers) {
+        f.im_payload = f.im_payload || name == "markable" || name == "received" || name == "displayed" ||
+                       name == "acknowledged";
+      }
+    }
+    // Only a resource may hold '/' (RFC 7622 3.1): one says a full JID.
+    const std::string_view peer =
+        message.attr(direction == carbons::Direction::received ? "from" : "to").value_or("");
+    f.peer_is_full = peer.find('/') != std::string_view::npos;
     return f;
   }
 
@@ -281,4 +312,6 @@ PARLEY_MODULE(ModCarbons, "mod_carbons", "1.0.0",
               parley::iq_handler<&ModCarbons::on_iq>(PARLEY_IQ_SERVER, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_carbons),
               parley::hook<&ModCarbons::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 90),
               parley::hook<&ModCarbons::on_delivered>(PARLEY_EVENT_MESSAGE_DELIVERED, 90),
-              parley::disco_feature(ns_carbons))
+              parley::disco_feature(ns_carbons),
+              // Section 6.2: the rules of section 6.1 are followed, all of them (carbons_logic.hpp).
+              parley::disco_feature(ns_carbons_rules))

@@ -23,6 +23,10 @@ from slix_driver import SlixRunner
 from test_modules import module_dir
 
 NS_CARBONS = "urn:xmpp:carbons:2"
+NS_CARBONS_RULES = "urn:xmpp:carbons:rules:0"
+NS_MUC_USER = "http://jabber.org/protocol/muc#user"
+NS_CONFERENCE = "jabber:x:conference"
+NS_CHATSTATES = "http://jabber.org/protocol/chatstates"
 NS_FORWARD = "urn:xmpp:forward:0"
 NS_HINTS = "urn:xmpp:hints"
 NS_RECEIPTS = "urn:xmpp:receipts"
@@ -153,6 +157,8 @@ def test_the_server_advertises_carbons(server_factory, tmp_path, raw_factory):
     info = alice.iq("get", f"<query xmlns='{NS_DISCO_INFO}'/>", to=server.domain)
     features = {f.get("var") for f in info.iter(q(NS_DISCO_INFO, "feature"))}
     assert NS_CARBONS in features
+    # Section 6.2: the rules of section 6.1 are followed, all of them.
+    assert NS_CARBONS_RULES in features
 
 
 def test_bad_requests_get_the_rfc_errors(server_factory, tmp_path, raw_factory):
@@ -221,12 +227,12 @@ def test_sent_copies_go_to_enabled_resources_even_if_the_sender_did_not_enable(
     assert body_of(inner) == "from a client without carbons"
 
 
-def test_normal_with_a_body_is_copied_without_one_it_is_not(server_factory, tmp_path, raw_factory):
+def test_normal_is_copied_with_a_body_or_an_im_payload_else_not(server_factory, tmp_path, raw_factory):
     server = carbons_server(server_factory, tmp_path)
     phone, laptop, bob = two_loops(server, raw_factory)
-    # A normal message without a body (a receipt, say): not eligible.
-    send(bob, phone.jid, None, type_="normal", extra=f"<received xmlns='{NS_RECEIPTS}' id='x1'/>")
-    phone.expect(MESSAGE, match=lambda e: e.find(q(NS_RECEIPTS, "received")) is not None)
+    # A normal message without a body or an IM payload: not eligible.
+    send(bob, phone.jid, None, type_="normal", extra="<x xmlns='urn:example:x'/>")
+    phone.expect(MESSAGE, match=lambda e: e.find(q("urn:example:x", "x")) is not None)
     assert messages_before_marker(laptop, phone) == []
     # With a body, and with no type at all (normal): copied.
     send(bob, phone.jid, "normal with a body", type_=None)
@@ -237,6 +243,68 @@ def test_normal_with_a_body_is_copied_without_one_it_is_not(server_factory, tmp_
     # A headline is not copied.
     send(bob, phone.jid, "headline", type_="headline")
     expect_body(phone, "headline")
+    assert messages_before_marker(laptop, phone) == []
+
+
+def test_receipts_markers_and_chat_states_without_a_body_are_copied_both_ways(
+        server_factory, tmp_path, raw_factory):
+    # XEP-0280 1.0.1 section 6.1: a message carrying a payload "typically used
+    # in IM" (XEP-0184, XEP-0085, XEP-0333) is eligible whatever its type.
+    server = carbons_server(server_factory, tmp_path)
+    phone, laptop, bob = two_loops(server, raw_factory)
+    payloads = [(NS_RECEIPTS, "received", " id='m0'"), (NS_RECEIPTS, "request", ""),
+                (NS_MARKERS, "displayed", " id='m0'"), (NS_CHATSTATES, "paused", "")]
+    for type_ in (None, "normal"):
+        for ns, name, attrs in payloads:
+            extra = f"<{name} xmlns='{ns}'{attrs}/>"
+            id_ = send(bob, phone.jid, None, type_=type_, extra=extra)
+            phone.expect(MESSAGE, match=lambda e, i=id_: e.get("id") == i)
+            copy = expect_carbon(laptop, "received")
+            inner = forwarded_of(copy, "received")
+            assert inner.get("id") == id_ and [c.tag for c in inner] == [q(ns, name)], ET.tostring(copy, "unicode")
+            assert copy.get("type") == type_
+            # What alice's phone sends: a <sent/> copy.
+            id_ = send(phone, bob.jid, None, type_=type_, extra=extra)
+            bob.expect(MESSAGE, match=lambda e, i=id_: e.get("id") == i)
+            inner = forwarded_of(expect_carbon(laptop, "sent"), "sent")
+            assert inner.get("id") == id_ and [c.tag for c in inner] == [q(ns, name)]
+    # Nothing more: one copy each.
+    assert messages_before_marker(laptop, phone) == []
+
+
+def test_muc_rules_invitations_and_private_messages(server_factory, tmp_path, raw_factory):
+    # XEP-0280 1.0.1 section 6.1, the MUC rules: invitations, direct (XEP-0249)
+    # or mediated (XEP-0045 7.8.2), are copied; a PM the user sends to an
+    # occupant is copied, one an occupant sends is not; groupchat is not.
+    server = carbons_server(server_factory, tmp_path)
+    phone, laptop, bob = two_loops(server, raw_factory)
+    room = "coven@chat.example"
+    direct = f"<x xmlns='{NS_CONFERENCE}' jid='{room}'/>"
+    mediated_in = f"<x xmlns='{NS_MUC_USER}'><invite from='carol@example.org/x'/></x>"
+    mediated_out = f"<x xmlns='{NS_MUC_USER}'><invite to='carol@example.org'/></x>"
+    # Received, without a body or a type: copied.
+    for extra in (direct, mediated_in):
+        id_ = send(bob, phone.jid, None, type_=None, extra=extra)
+        phone.expect(MESSAGE, match=lambda e, i=id_: e.get("id") == i)
+        inner = forwarded_of(expect_carbon(laptop, "received"), "received")
+        assert inner.get("id") == id_ and inner.get("from") == bob.jid
+    # Sent (a mediated invitation goes to the room's bare JID; bob's stands in): copied.
+    for extra in (direct, mediated_out):
+        id_ = send(phone, f"bob@{server.domain}", None, type_=None, extra=extra)
+        inner = forwarded_of(expect_carbon(laptop, "sent"), "sent")
+        assert inner.get("id") == id_
+    # A PM to an occupant (a full JID, with the muc#user <x/> XEP-0045 7.5
+    # asks of the client): copied, even without a body.
+    for body, type_ in (("a private word", "chat"), (None, None)):
+        id_ = send(phone, bob.jid, body, type_=type_, extra=f"<x xmlns='{NS_MUC_USER}'/>")
+        inner = forwarded_of(expect_carbon(laptop, "sent"), "sent")
+        assert inner.get("id") == id_ and inner.get("to") == bob.jid
+    # A PM from an occupant (a full JID with the muc#user <x/>), and a
+    # groupchat message: delivered, not copied.
+    send(bob, phone.jid, "pm from an occupant", extra=f"<x xmlns='{NS_MUC_USER}'/>")
+    expect_body(phone, "pm from an occupant")
+    send(bob, phone.jid, "to the room", type_="groupchat")
+    expect_body(phone, "to the room")
     assert messages_before_marker(laptop, phone) == []
 
 

@@ -54,12 +54,62 @@ TEST_CASE("private, no-copy and copies are never copied") {
   CHECK_FALSE(eligible(m, Direction::sent));
 }
 
-TEST_CASE("a message from a MUC room or a MUC PM is not copied when received") {
+TEST_CASE("IM payloads make a message eligible without a body (XEP-0280 6.1)") {
+  // A receipt, a chat state or a chat marker on a normal message (or none).
+  MessageFacts m = msg("", false);
+  m.im_payload = true;
+  CHECK(eligible(m, Direction::received));
+  CHECK(eligible(m, Direction::sent));
+  m.type = "normal";
+  CHECK(eligible(m, Direction::received));
+  // Not on a groupchat or an error, nor with <private/>.
+  for (const char* type : {"groupchat", "error"}) {
+    m.type = type;
+    CHECK_FALSE(eligible(m, Direction::received));
+    CHECK_FALSE(eligible(m, Direction::sent));
+  }
+  m = msg("", false);
+  m.im_payload = true;
+  m.is_private = true;
+  CHECK_FALSE(eligible(m, Direction::sent));
+}
+
+TEST_CASE("a MUC PM is copied when the user sends it, not when an occupant sends it") {
   MessageFacts m = msg("chat", true);
   m.from_muc = true;
-  CHECK_FALSE(eligible(m, Direction::received));
-  // The user's own PM to an occupant is the user's message: other devices see it.
+  m.peer_is_full = true;
+  CHECK_FALSE(eligible(m, Direction::received));  // from an occupant JID
+  CHECK(eligible(m, Direction::sent));            // to an occupant JID
+  // Without a body or a type: still the user's PM.
+  m = msg("", false);
+  m.from_muc = true;
+  m.peer_is_full = true;
   CHECK(eligible(m, Direction::sent));
+  CHECK_FALSE(eligible(m, Direction::received));
+  // muc#user traffic to or from the room's bare JID follows the general rules.
+  m = msg("", false);
+  m.from_muc = true;
+  CHECK_FALSE(eligible(m, Direction::received));
+  CHECK_FALSE(eligible(m, Direction::sent));
+  m.has_body = true;
+  CHECK(eligible(m, Direction::received));
+}
+
+TEST_CASE("MUC invitations, direct or mediated, are copied both ways") {
+  MessageFacts m = msg("", false);
+  m.muc_invitation = true;
+  CHECK(eligible(m, Direction::received));
+  CHECK(eligible(m, Direction::sent));
+  // A mediated one comes from the room with its muc#user <x/>.
+  m.from_muc = true;
+  CHECK(eligible(m, Direction::received));
+  m.peer_is_full = true;
+  CHECK(eligible(m, Direction::received));
+  m.no_copy = true;
+  CHECK_FALSE(eligible(m, Direction::received));
+  m = msg("groupchat", false);
+  m.muc_invitation = true;
+  CHECK_FALSE(eligible(m, Direction::received));
 }
 
 TEST_CASE("a message to a full JID: every other session, not the one that got it") {
