@@ -3,6 +3,9 @@
 // The server's features are the ones every module started for this host
 // declared (host->server_features), so a module only declares its feature and
 // this one advertises it.
+#include <functional>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -49,52 +52,106 @@ class ModDisco : public parley::Module {
     host().route(std::move(reply));
   }
 
-  // XEP-0030 section 3.1: the server answers for an account, to its owner
-  // only. Anyone else gets service-unavailable, the answer for an account that
-  // does not exist (section 7: an entity without access learns nothing).
+  parley::Result<void, std::string> start() override {
+    // The roster asks (events 27-28) need the per-loop state of ABI 1.2; on an
+    // older host only the owner sees into the account.
+    contacts_see_ = host().supports_1_2();
+    if (contacts_see_) asks_.init(host(), "mod_disco");
+    return {};
+  }
+
+  // XEP-0030 section 3.1: the server answers for an account. Section 7, rule 1:
+  // only to its owner and to the entities its presence goes to (a 'from' or
+  // 'both' subscription in its roster); anyone else gets service-unavailable,
+  // the answer for an account that does not exist, so nobody else learns
+  // which accounts there are.
   void on_account_info(const parley::IqRequest& request) {
-    if (!is_owner(request)) return host().bounce(request.iq(), "service-unavailable");
-    if (has_node(request)) return host().bounce(request.iq(), "item-not-found");
-    parley::Element reply = parley::make_iq_result(request.iq());
+    auto iq = std::make_shared<parley::Element>(request.iq().clone());
+    parley_session_id session = request.session();
+    if (is_owner(request)) return account_info(*iq, session);
+    if_presence_allowed(request, [this, iq, session](bool allowed) {
+      if (!allowed) return host().bounce(*iq, "service-unavailable");
+      account_info(*iq, session);
+    });
+  }
+
+  // XEP-0030 section 4.1: the server answers for an account. Its owner sees
+  // its connected resources. Anyone else gets an empty result set, and so
+  // does a request for an account that does not exist (the router lets that
+  // one through to here): section 7, rule 2, wants the two to look alike. An
+  // entity the presence goes to does not see the resources either (a MAY of
+  // 4.1 not taken: mod_pep's fold, which lists the nodes, asks the roster
+  // itself, and cannot from inside this module's roster answer).
+  void on_account_items(const parley::IqRequest& request) {
+    auto iq = std::make_shared<parley::Element>(request.iq().clone());
+    account_items(*iq, request.session(), is_owner(request) ? Sees::connected : Sees::nothing);
+  }
+
+  void on_roster_answer(const parley::Event& event) {
+    if (contacts_see_) asks_.on_answer(event);
+  }
+
+ private:
+  enum class Sees { nothing, connected };  // what of the account the requester sees
+
+  void account_info(const parley::Element& iq, parley_session_id session) {
+    auto asked = iq.child("query", ns_info);
+    if (asked && asked->has_attr("node")) return host().bounce(iq, "item-not-found");
+    parley::Element reply = parley::make_iq_result(iq);
     parley::ElementRef query = reply.add_child("query", ns_info);
     query.add_child("identity", ns_info).set_attr("category", "account").set_attr("type", "registered");
     query.add_child("feature", ns_info).set_attr("var", ns_info);
     query.add_child("feature", ns_info).set_attr("var", ns_items);
-    // Modules add the account's own features (mod_mam: urn:xmpp:mam:2); a host
-    // without the account fold answers -2 and adds nothing.
+    // Modules add the account's own features (mod_mam: urn:xmpp:mam:2, mod_pep:
+    // the pep identity); a host without the account fold answers -2 and adds nothing.
     if (host().supports(PARLEY_HOST_ENTRY_END(run_fold)))
-      host().api()->run_fold(host().handle(), PARLEY_EVENT_ACCOUNT_DISCO_INFO, query.raw(), request.session());
+      host().api()->run_fold(host().handle(), PARLEY_EVENT_ACCOUNT_DISCO_INFO, query.raw(), session);
     host().route(std::move(reply));
   }
 
-  // XEP-0030 section 4.1: the server answers for an account. Its owner sees
-  // its own connected resources. Anyone else gets an empty result set, and so
-  // does a request for an account that does not exist (the router lets that
-  // one through to here): section 7 wants the two to look alike, and the only
-  // items, resources, are not for those who do not receive the presence.
-  void on_account_items(const parley::IqRequest& request) {
-    parley::Element reply = parley::make_iq_result(request.iq());
+  void account_items(const parley::Element& iq, parley_session_id session, Sees sees) {
+    auto asked = iq.child("query", ns_items);
+    auto node = asked ? asked->attr("node") : std::nullopt;
+    parley::Element reply = parley::make_iq_result(iq);
     parley::ElementRef query = reply.add_child("query", ns_items);
-    if (is_owner(request)) {
-      if (has_node(request)) return host().bounce(request.iq(), "item-not-found");
-      for (const auto& session : host().user_sessions(parley::bare_jid(request.to())))
-        query.add_child("item", ns_items).set_attr("jid", session.full_jid);
-    } else if (auto node = request.payload()->attr("node")) {
+    std::string account(parley::bare_jid(iq.attr("to").value_or("")));
+    if (sees == Sees::connected) {
+      if (node) return host().bounce(iq, "item-not-found");
+      for (const auto& s : host().user_sessions(account)) query.add_child("item", ns_items).set_attr("jid", s.full_jid);
+    } else if (node) {
       query.set_attr("node", *node);  // mirrored, as for any node (section 4.2)
     }
     // Modules add the account's other items (mod_pep: its nodes, to whom
     // their access models admit); one whose items are on another loop takes
     // the reply and answers later (HANDLED). The fold reads the account from
     // the reply's 'from' (absent when the owner asked without a 'to').
-    if (!reply.attr("from")) reply.set_attr("from", parley::bare_jid(request.to()));
-    if (!has_node(request) && host().supports(PARLEY_HOST_ENTRY_END(run_fold)) &&
-        host().api()->run_fold(host().handle(), PARLEY_EVENT_ACCOUNT_DISCO_ITEMS, reply.raw(), request.session()) ==
+    if (!reply.attr("from")) reply.set_attr("from", account);
+    if (!node && host().supports(PARLEY_HOST_ENTRY_END(run_fold)) &&
+        host().api()->run_fold(host().handle(), PARLEY_EVENT_ACCOUNT_DISCO_ITEMS, reply.raw(), session) ==
             PARLEY_HANDLED)
       return;
     host().route(std::move(reply));
   }
 
- private:
+  // Whether the account's presence goes to the requester (section 7: a 'from'
+  // or 'both' subscription in the account's roster), as the roster module
+  // answers (events 27-28); without one that answers, nobody's does.
+  void if_presence_allowed(const parley::IqRequest& request, std::function<void(bool)> then) {
+    if (!contacts_see_) return then(false);
+    std::string requester(parley::bare_jid(request.from()));
+    std::string user = parley::Jid::prepared(parley::bare_jid(request.to())).local();
+    asks_.ask_roster(user, requester, [then = std::move(then), requester](auto roster) {
+      bool allowed = false;
+      if (roster)
+        for (const auto& item : *roster)
+          allowed = allowed || (item.jid == requester && (item.subscription == "from" || item.subscription == "both"));
+      then(allowed);
+    });
+  }
+
+  bool contacts_see_ = false;
+  parley::AccountQuery asks_;
+
   // A node of the server's domain (issue 17): the module that serves it fills
   // the reply in the node fold (HANDLED) or answers itself (STOP); a node no
   // module serves is item-not-found (XEP-0030 sections 3.2 and 4.2).
@@ -123,4 +180,5 @@ PARLEY_MODULE(ModDisco, "mod_disco", "1.2.0",
               parley::iq_handler<&ModDisco::on_server_items>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, ns_items),
               parley::iq_handler<&ModDisco::on_account_info>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET, ns_info),
               parley::iq_handler<&ModDisco::on_account_items>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET, ns_items),
+              parley::hook<&ModDisco::on_roster_answer>(PARLEY_EVENT_ADMIN_USER_ANSWER),
               parley::disco_feature(ns_info), parley::disco_feature(ns_items))
