@@ -571,6 +571,14 @@ size_t ModuleManager::tasks_in_flight() const {
   return n;
 }
 
+size_t ModuleManager::storage_in_flight() const {
+  size_t n = 0;
+  for (const auto& [name, loaded] : modules_)
+    for (const auto& instance : loaded.instances)
+      n += static_cast<size_t>(std::max(0, static_cast<int>(instance->storage_in_flight.load())));
+  return n;
+}
+
 bool ModuleManager::serves_route(std::string_view domain) const {
   for (const auto& [name, loaded] : modules_) {
     if (&loaded == replacing_) continue;  // reloading: its code takes its own routes over

@@ -53,6 +53,8 @@ class ModuleManager {
   // Tasks modules posted to a loop and iqs they wait on, not settled yet (any
   // module, any loop). On the main thread.
   size_t tasks_in_flight() const;
+  // Storage, account and archive operations of every instance whose completion has not run.
+  size_t storage_in_flight() const;
 
   // Directories searched for NAME.so, in order.
   std::vector<std::string> search_path() const;
