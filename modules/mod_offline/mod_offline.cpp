@@ -20,8 +20,13 @@
 //   write_back_window     seconds a message stays in memory only (default 60)
 //   write_back_max_bytes  memory for held messages, all users (default 64 MiB;
 //                         each worker loop holds its share)
+//   hold_live_seconds, hold_live_max_messages, hold_live_max_bytes
+//                         live messages that arrive during a login's delivery wait
+//                         behind it, up to these bounds (10 s, 256, 1 MiB; 0 s: off;
+//                         offline_hold.cpp)
 //
-// Counters: stored, delivered, flushed, bounced_quota, bounced_sender_share.
+// Counters: stored, delivered, flushed, bounced_quota, bounced_sender_share, held_live,
+// hold_overflows, hold_timeouts.
 #include "mod_offline.hpp"
 
 #include <cstdlib>
@@ -51,6 +56,18 @@ parley::Result<void, std::string> ModOffline::start() {
     return parley::unexpected(std::string("delivery_batch_messages must be from 1 to 10000"));
   batch_bytes_ = host().option_int("delivery_batch_bytes").value_or(default_batch_bytes);
   if (batch_bytes_ < 1024) return parley::unexpected(std::string("delivery_batch_bytes must be at least 1024"));
+  int64_t hold_seconds = host().option_int("hold_live_seconds").value_or(default_hold_seconds);
+  if (hold_seconds < 0 || hold_seconds > 3600)
+    return parley::unexpected(std::string("hold_live_seconds must be from 0 to 3600"));
+  hold_ms_ = hold_seconds * 1000;
+  int64_t hold_messages = host().option_int("hold_live_max_messages").value_or(default_hold_messages);
+  if (hold_messages < 1) return parley::unexpected(std::string("hold_live_max_messages must be at least 1"));
+  hold_messages_ = static_cast<std::size_t>(hold_messages);
+  int64_t hold_bytes = host().option_int("hold_live_max_bytes").value_or(default_hold_bytes);
+  if (hold_bytes < 1024) return parley::unexpected(std::string("hold_live_max_bytes must be at least 1024"));
+  hold_bytes_ = static_cast<std::size_t>(hold_bytes);
+  // The live-message filter runs only for sessions whose delivery is pending (offline_hold.cpp).
+  host().hook_mode(PARLEY_EVENT_STANZA_OUT, hold_ms_ > 0 ? PARLEY_HOOKS_PER_SESSION : PARLEY_HOOKS_OFF);
   if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
   if (!host().supports_map()) return parley::unexpected(std::string("this server has no map store"));
   loops_.init(host());
@@ -121,7 +138,11 @@ void ModOffline::on_presence(const parley::Event& event) {
   if (!eligible || was) return;
   std::string user(event.user());
   parley_session_id session = event.session();
-  on_owner(user, [this, user, session] { request_delivery(user, session); });
+  bool hold = start_hold(session);  // live messages wait behind the stored ones
+  on_owner(user, [this, user, session, hold] {
+    if (hold) here().users[user].holding = true;
+    request_delivery(user, session);
+  });
 }
 
 }  // namespace mod_offline
@@ -136,10 +157,17 @@ PARLEY_MODULE(ModOffline, "mod_offline", "2.0.0",
               parley::option("max_per_sender", PARLEY_OPT_INT),
               parley::option("delivery_batch_messages", PARLEY_OPT_INT),
               parley::option("delivery_batch_bytes", PARLEY_OPT_INT),
+              parley::option("hold_live_seconds", PARLEY_OPT_INT),
+              parley::option("hold_live_max_messages", PARLEY_OPT_INT),
+              parley::option("hold_live_max_bytes", PARLEY_OPT_INT),
               parley::hook<&ModOffline::on_offline_message>(PARLEY_EVENT_OFFLINE_MESSAGE),
               // Before modules that take the broadcast over (HANDLED) would hide it.
               parley::hook<&ModOffline::on_presence>(PARLEY_EVENT_PRESENCE_BROADCAST, 20),
               parley::hook<&ModOffline::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              // After blocking's filter (10), before client state indication's (40) and
+              // stream management's counting: what it holds is counted when written.
+              parley::hook<&ModOffline::on_stanza_out>(PARLEY_EVENT_STANZA_OUT, 30),
+              parley::hook<&ModOffline::on_session_closed>(PARLEY_EVENT_SESSION_CLOSED),
               parley::hook<&ModOffline::on_server_stopping>(PARLEY_EVENT_SERVER_STOPPING),
               parley::hook<&ModOffline::on_account_export>(PARLEY_EVENT_ACCOUNT_EXPORT),
               parley::hook<&ModOffline::on_account_import>(PARLEY_EVENT_ACCOUNT_IMPORT),

@@ -5,6 +5,7 @@
 //   offline_admit.cpp      a message for an offline user: the rules, the quota, the
 //                          sender's share, immediate or write-back storing
 //   offline_delivery.cpp   delivery at login, paced by what the connection wrote
+//   offline_hold.cpp       live messages that arrive during that delivery wait behind it
 //   offline_account.cpp    account removal, XEP-0227 export and import
 //   offline_rules.*        what is stored (pure), offline_item.* how (pure)
 //   offline_export.*       parsing an import file's <offline-messages/>
@@ -38,6 +39,9 @@ constexpr int64_t default_window_seconds = 60;
 constexpr int64_t default_max_bytes = 64ll * 1024 * 1024;
 constexpr int64_t default_batch_messages = 32;
 constexpr int64_t default_batch_bytes = 64 * 1024;
+constexpr int64_t default_hold_seconds = 10;
+constexpr int64_t default_hold_messages = 256;
+constexpr int64_t default_hold_bytes = 1024 * 1024;
 // Users whose counts an owner loop remembers while nothing is pending for them.
 constexpr std::size_t max_idle_users = 10000;
 
@@ -65,10 +69,21 @@ struct UserState {
   bool delivering = false;
   bool redeliver = false;
   parley_session_id redeliver_to = 0;
+  bool holding = false;  // a session of the user holds live messages until settle() (offline_hold.cpp)
+};
+
+// Live messages for a session whose offline delivery has not ended (offline_hold.cpp),
+// on the session's loop: written after the stored ones, in arrival order.
+struct Hold {
+  std::vector<parley::OutBytes> stanzas;
+  std::size_t bytes = 0;
+  uint64_t timer = 0;  // the hold's time bound
 };
 
 struct LoopState {
   std::unordered_map<std::string, UserState> users;
+  std::unordered_map<parley_session_id, Hold> holds;  // sessions of this loop
+  bool own_send = false;  // a delivery's send is passing the outgoing filters
   std::size_t held_bytes = 0;
   std::size_t held_count = 0;
   uint64_t timer = 0;  // the write-back flush timer, 0 when none
@@ -93,6 +108,8 @@ class ModOffline : public parley::Module {
   void on_server_stopping(const parley::Event& event);
   void on_account_export(const parley::Event& event);
   void on_account_import(const parley::Event& event);
+  parley::Outcome on_stanza_out(const parley::Event& event);
+  void on_session_closed(const parley::Event& event);
 
  private:
   friend struct Flush;
@@ -124,11 +141,21 @@ class ModOffline : public parley::Module {
   void start_delivery(const std::string& user, parley_session_id session);    // session's loop
   void delivery_ended(const std::string& user);              // owner loop
 
+  // offline_hold.cpp
+  bool start_hold(parley_session_id session);    // session's loop; true if it holds
+  void release_hold(parley_session_id session);  // session's loop
+  void arm_hold_timer(parley_session_id session, Hold& hold);  // session's loop
+  void settle(const std::string& user);          // owner loop: releases the holds once nothing is pending
+  static bool idle(const UserState& st);
+
   std::string domain_;
   int64_t max_messages_ = default_max_messages;
   int64_t max_per_sender_ = default_max_messages / 4;
   int64_t batch_messages_ = default_batch_messages;
   int64_t batch_bytes_ = default_batch_bytes;
+  int64_t hold_ms_ = default_hold_seconds * 1000;  // 0: live messages are not held
+  std::size_t hold_messages_ = default_hold_messages;
+  std::size_t hold_bytes_ = default_hold_bytes;
   bool write_back_ = false;
   int64_t window_ms_ = default_window_seconds * 1000;
   std::size_t max_bytes_per_loop_ = default_max_bytes;

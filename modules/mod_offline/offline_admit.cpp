@@ -200,6 +200,7 @@ void ModOffline::stored(const std::string& user, Incoming& message, const std::s
     finish_sender(message, {});
     deliver_if_online(user);
   }
+  settle(user);  // a delivery that ended while this put was in flight left the holds on
   maybe_forget(user);
 }
 
@@ -298,6 +299,7 @@ void ModOffline::flush_user(const std::string& user, UserState& st, std::size_t 
       }
       if (loop.timer == 0) arm_timer(1000);
     }
+    settle(user);
     maybe_forget(user);
   };
   bool sent = host().map_put(user, items, 0, [landed](parley::Result<parley::MapResult, std::string> r) {
@@ -338,9 +340,7 @@ void ModOffline::maybe_forget(const std::string& user) {
   auto it = loop.users.find(user);
   if (it == loop.users.end()) return;
   const UserState& st = it->second;
-  bool idle = st.waiting.empty() && st.held.empty() && st.puts_in_flight == 0 && !st.loading && !st.delivering &&
-              !st.redeliver;
-  if (!idle) return;
+  if (!idle(st)) return;
   if (st.total == 0 || loop.users.size() > max_idle_users) loop.users.erase(it);
 }
 

@@ -66,7 +66,12 @@ struct Flush {
         continue;
       }
       written.push_back(0);
-      if (!host().send_tracked(session, std::move(*stanza), [self, index](bool ok) { self->sent_one(self, index, ok); })) {
+      // Past this module's own hold (offline_hold.cpp): the stored ones are what it waits for.
+      module->here().own_send = true;
+      bool accepted =
+          host().send_tracked(session, std::move(*stanza), [self, index](bool ok) { self->sent_one(self, index, ok); });
+      module->here().own_send = false;
+      if (!accepted) {
         written.pop_back();
         --batch;
         failed = true;  // closing: the rest stays stored
@@ -167,6 +172,7 @@ void ModOffline::delivery_ended(const std::string& user) {
   bool again = st.redeliver;
   st.redeliver = false;
   if (again) deliver_if_online(user);
+  settle(user);
   maybe_forget(user);
 }
 

@@ -599,6 +599,106 @@ def slow_reader_mid_flush(server_factory, raw_factory, n):
     return server, texts, bob, read
 
 
+# -- live messages during a delivery (offline_hold.cpp) ------------------------------
+
+def live_during_a_stalled_delivery(server_factory, raw_factory, n=1000, extra_modules=None):
+    """bob's `n` stored messages (4 MB: more than the kernel buffers hold) under way
+    to him, who read the first and stopped reading; then alice's three live ones,
+    routed to his session while the delivery waits on his socket. Returns
+    (server, texts, bob, first, live)."""
+    # Room for the live ones too when they are stored again (the queue's count is
+    # read again only after a delivery: it still says n while one runs).
+    server = start(server_factory, {"max_messages": 2 * n, "max_per_sender": 2 * n, "hold_live_seconds": 120},
+                   extra_modules=extra_modules)
+    texts = fill_queue(server, raw_factory, n, 4000)
+    bob = online(server, raw_factory, "bob", presence=False)
+    bob.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    become_available(bob)
+    first = [body(m) for m in collect_messages(bob, 1, timeout=30)]
+    alice = online(server, raw_factory, "alice")
+    live = [f"live {i}" for i in range(3)]
+    send_chats(alice, f"bob@{server.domain}", live)  # routed to bob's session
+    alice.close()
+    wait_counter(server, "held_live", 3)
+    assert len(stored_rows(server)) > 1, "the delivery did not stall: the test proves nothing"
+    return server, texts, bob, first, live
+
+
+def test_live_messages_during_a_delivery_come_after_the_stored_ones(server_factory, raw_factory):
+    """Before, a live message was written at once, in the middle of the stored ones
+    (and a detached session's unacknowledged messages, routed again while the
+    account logged in anew, could swap: session 13's CI)."""
+    server, texts, bob, first, live = live_during_a_stalled_delivery(server_factory, raw_factory)
+    bob.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # reads at full speed now
+    rest = [body(m) for m in collect_messages(bob, len(texts) - 1 + len(live), timeout=60)]
+    assert first + rest == texts + live
+    wait_counter(server, "delivered", len(texts))
+    assert counters(server).get("hold_timeouts", 0) == 0
+    assert stored_rows(server) == []
+
+
+def test_live_messages_held_by_a_session_that_is_cut_are_stored_after_the_rest(server_factory, raw_factory):
+    """A hold of a session that ends: its messages are routed again as for a resource
+    that is gone (here: to storage, after what the delivery had not written)."""
+    server, texts, bob, first, live = live_during_a_stalled_delivery(server_factory, raw_factory)
+    reset(bob)
+    deadline = time.monotonic() + 30
+    while session_count(server) != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    wait_counter(server, "stored", len(texts) + len(live))
+    bob = online(server, raw_factory, "bob", presence=False)
+    become_available(bob)
+    left = len(stored_rows(server))
+    got = [body(m) for m in collect_messages(bob, left, timeout=60)]
+    assert got[-len(live):] == live
+    assert got[:-len(live)] == texts[len(texts) - (left - len(live)):]
+    no_more_messages(bob)
+
+
+def test_a_room_archive_query_during_a_held_delivery_keeps_its_results_before_its_answer(server_factory,
+                                                                                       raw_factory):
+    """Archive results from a room (not the account's own JID) are not held: they
+    stay before the query's <iq/> answer, which is not held either."""
+    from muc_support import NS_MAM, create, expect_body, field, groupchat, new_room
+    server, texts, bob, first, live = live_during_a_stalled_delivery(
+        server_factory, raw_factory, extra_modules={"mod_muc": {}})
+    alice = online(server, raw_factory, "alice")
+    room = new_room(server)
+    create(alice, room, "A", field("muc#roomconfig_enablelogging", "1"))
+    groupchat(alice, room, "logged")
+    expect_body(alice, "logged")
+    sid = bob.new_id()
+    bob.send(f"<iq type='set' id='{sid}' to='{room}'><query xmlns='{NS_MAM}' queryid='q'/></iq>")
+    # Written (to the backlog behind the stalled delivery): the room answered.
+    deadline = time.monotonic() + 30
+    while f"out <iq type='result' id='{sid}'" not in server.log():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    bob.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    got = []
+    while not (got and got[-1].get("id") == sid):
+        got.append(bob.next_element(30))
+    results = [e for e in got if e.tag == MESSAGE and e.find(q(NS_MAM, "result")) is not None]
+    assert len(results) == 1, [ET.tostring(e, "unicode")[:200] for e in got[-5:]]
+    before = [body(m) for m in got if m.tag == MESSAGE and m.find(q(NS_MAM, "result")) is None]
+    assert before == texts[1:1 + len(before)]
+    rest = collect_messages(bob, len(texts) - 1 - len(before) + len(live), timeout=60)
+    assert [body(m) for m in rest] == texts[1 + len(before):] + live
+
+
+def test_an_account_without_stored_messages_gets_live_ones_at_once_after_login(server_factory, raw_factory):
+    """The hold of a login with nothing stored ends with the delivery's one read:
+    a message sent right after the presence arrives (and nothing waits for a timer)."""
+    server = start(server_factory, {"hold_live_seconds": 120})
+    bob = online(server, raw_factory, "bob", presence=False)
+    alice = online(server, raw_factory, "alice")
+    become_available(bob)
+    send_chats(alice, f"bob@{server.domain}", ["right after"])
+    assert [body(m) for m in collect_messages(bob, 1, timeout=10)] == ["right after"]
+    assert counters(server).get("hold_timeouts", 0) == 0
+
+
 def test_a_reset_mid_flush_leaves_what_was_not_written_stored(server_factory, raw_factory):
     n = 1000
     server, texts, bob, read = slow_reader_mid_flush(server_factory, raw_factory, n)

@@ -586,6 +586,13 @@ def test_a_new_login_replacing_a_detached_session_gets_its_unacked_messages(serv
     # The same full JID binds again: the detached session ends (conflict).
     again = bound(server, raw_factory, "alice", "phone")
     assert again.jid == alice_jid
+    # Its two messages are routed again from the old session's loop while this
+    # one may become available on the other: an available presence between
+    # the two would send the first to storage and the second here at once.
+    # Here both are stored first (what this test is about); the order across
+    # that race is test_mod_offline's live-during-delivery test.
+    wait_sm_counter(server, "rerouted", 2)
+    wait_offline_counter(server, "stored", 2)
     again.send("<presence/>")
     assert bodies(collect_messages(again, 2)) == ["m1", "m2"]
     assert [e for e in again.nothing_before_sync() if e.tag == MESSAGE] == []
