@@ -23,9 +23,12 @@ void MamPrefs::start(Host& host, Prefs defaults, std::string_view domain) {
   loops_.init(host);
   asks_.init(host, "mod_mam");
   // The preferences of a server that kept them in mod_mam_prefs (SQLite, before the
-  // keyval store): moved once, never over ones set meanwhile (KeyvalMove); reads wait.
-  move_.start(host, "SELECT owner, 'prefs', prefs FROM mod_mam_prefs WHERE owner LIKE '%@' || ?", {domain_},
-              "DELETE FROM mod_mam_prefs WHERE owner LIKE '%@' || ?", {domain_});
+  // keyval store): moved once, never over ones set meanwhile, the table dropped once
+  // empty (OldTables); reads wait.
+  move_.start(host, {OldTables::Move{"mod_mam_prefs",
+                                     "SELECT owner, 'prefs', prefs FROM mod_mam_prefs WHERE owner LIKE '%@' || ?1",
+                                     "DELETE FROM mod_mam_prefs WHERE owner LIKE '%@' || ?1",
+                                     KeyvalMove::Target::keyval, domain_}});
 }
 
 const Prefs* MamPrefs::cached(const std::string& owner) {

@@ -31,6 +31,7 @@
 
 #include "mam_logic.hpp"
 #include "parley/module.hpp"
+#include "parley/sdk/old_tables.hpp"
 
 namespace parley::mod_mam {
 
@@ -86,7 +87,7 @@ class MamPrefs {
   std::string domain_;
   PerLoop<Loop> loops_;
   AccountQuery asks_;
-  KeyvalMove move_;
+  OldTables move_;
 };
 
 }  // namespace parley::mod_mam

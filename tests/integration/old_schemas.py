@@ -41,6 +41,7 @@ OLD_TABLES = {
     "mod_pubsub_items": ["CREATE TABLE mod_pubsub_items (service TEXT NOT NULL, node TEXT NOT NULL, "
                          "item_id TEXT NOT NULL, seq INTEGER NOT NULL, publisher TEXT NOT NULL, "
                          "payload TEXT NOT NULL, PRIMARY KEY (service, node, item_id))"],
+    "mod_mam_prefs": ["CREATE TABLE mod_mam_prefs (owner TEXT PRIMARY KEY, prefs TEXT NOT NULL)"],
     "mod_muc_rooms": ["CREATE TABLE mod_muc_rooms (jid TEXT PRIMARY KEY, secret TEXT NOT NULL, "
                       "config TEXT NOT NULL, subject TEXT NOT NULL, subject_nick TEXT NOT NULL)"],
     "mod_muc_affiliations": ["CREATE TABLE mod_muc_affiliations (room TEXT NOT NULL, jid TEXT NOT NULL, "
