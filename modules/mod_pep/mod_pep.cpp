@@ -194,7 +194,8 @@ void ModPep::publish(const Request& r, UserPep& u, parley::ElementView pubsub, p
   if (n.config.deliver_notifications)
     notify(r.owner, node, n.config,
            "<items xmlns='" + std::string(ns_event) + "' node='" + xml_attr(node) + "'>" +
-               item_xml(n.items.back(), n.config.deliver_payloads) + "</items>");
+               item_xml(n.items.back(), n.config.deliver_payloads) + "</items>",
+           true);
 }
 
 // XEP-0060 §6.5, with the access checks of §6.5.9.

@@ -88,6 +88,10 @@ struct SessionCaps {
   // been sent (its caps before a change); null: none (an initial presence).
   Features last_sent_for;
   bool eligible = false;   // its last presence had a non-negative priority
+  // When it last became available with a non-negative priority (steady clock, us): a
+  // publish before that reaches it as the node's last item on that presence, so its
+  // notification (fanned out after a roster read) is not sent as well.
+  int64_t eligible_since_us = 0;
   bool photo_pep = false;  // the photo is from a PEP avatar (a vCard's photo does not replace it)
   std::string ver;
   std::string full_jid;
@@ -173,8 +177,12 @@ class ModPep : public parley::Module {
   int64_t next_seq();
 
   // Notifications and caps (pep_notify.cpp)
-  void notify(const std::string& owner, const std::string& node, const NodeConfig& config, const std::string& event_xml);
-  void deliver(parley_session_id session, const std::string& full_jid, const std::string& node, const std::string& message_xml);
+  // new_last_item: the event is a publish, now the node's last item.
+  void notify(const std::string& owner, const std::string& node, const NodeConfig& config, const std::string& event_xml,
+              bool new_last_item = false);
+  // published_us (0: none): skipped for a session that became eligible after it.
+  void deliver(parley_session_id session, const std::string& full_jid, const std::string& node,
+               const std::string& message_xml, int64_t published_us = 0);
   // stamp_us > 0: a XEP-0203 <delay/> (a last item sent later than it was published).
   std::string event_message(const std::string& owner, const std::string& event_xml, int64_t stamp_us = 0) const;
   void resolve_caps(parley_session_id session, const std::string& full_jid, const std::string& caps_node,

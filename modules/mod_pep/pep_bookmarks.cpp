@@ -122,7 +122,8 @@ void ModPep::bookmarks_from_private(const std::string& owner, UserPep& u, const 
     }
     store(owner, {{item_key(ns_bookmarks2, w.id), item_value(n.items.back())}}, {});
     if (n.config.deliver_notifications)
-      notify(owner, ns_bookmarks2, n.config, head + item_xml(n.items.back(), n.config.deliver_payloads) + "</items>");
+      notify(owner, ns_bookmarks2, n.config, head + item_xml(n.items.back(), n.config.deliver_payloads) + "</items>",
+             true);
   }
   host().counter_add("bookmarks_from_private");
 }

@@ -22,6 +22,11 @@ std::string ModPep::event_message(const std::string& owner, const std::string& e
 
 namespace {
 
+int64_t steady_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 // A disco#info answer as XEP-0115 §5.1 hashes it (and its features).
 CapsInfo read_caps_info(parley::ElementView query, std::set<std::string, std::less<>>& features) {
   CapsInfo info;
@@ -61,14 +66,18 @@ CapsInfo read_caps_info(parley::ElementView query, std::set<std::string, std::le
 // On the owner loop: every available session that may see the node gets the
 // event, if its caps say +notify for the node (checked on its own loop).
 void ModPep::notify(const std::string& owner, const std::string& node, const NodeConfig& config,
-                    const std::string& event_xml) {
+                    const std::string& event_xml, bool new_last_item) {
   const std::string message = event_message(owner, event_xml);
+  // A session that becomes available while the roster is read gets a new last item
+  // from its presence (when the node sends last items then): not twice.
+  const int64_t published_us =
+      new_last_item && config.send_last == SendLast::on_sub_and_presence ? steady_us() : 0;
   // §4.3.2: resources with a non-negative priority only (the owner's too).
   for (const auto& s : host().user_sessions(owner))
-    if (s.available && s.priority >= 0) deliver(s.id, s.full_jid, node, message);
+    if (s.available && s.priority >= 0) deliver(s.id, s.full_jid, node, message, published_us);
   if (config.access == AccessModel::whitelist && config.whitelist.empty()) return;  // the owner's alone
   const std::string user = parley::Jid::prepared(owner).local();
-  asks_.ask_roster(user, {}, [this, owner, node, config, message](auto roster) {
+  asks_.ask_roster(user, {}, [this, owner, node, config, message, published_us](auto roster) {
     if (!roster) return host().error("reading the roster of " + owner + " failed (no roster module answered)");
     for (const auto& item : *roster) {
       if (item.subscription != "from" && item.subscription != "both") continue;
@@ -77,16 +86,17 @@ void ModPep::notify(const std::string& owner, const std::string& node, const Nod
       // Local contacts only: there is no server-to-server yet.
       if (parley::Jid::prepared(contact).domain() != host().module_host()) continue;
       for (const auto& s : host().user_sessions(contact))
-        if (s.available && s.priority >= 0) deliver(s.id, s.full_jid, node, message);
+        if (s.available && s.priority >= 0) deliver(s.id, s.full_jid, node, message, published_us);
     }
   });
 }
 
 void ModPep::deliver(parley_session_id session, const std::string& full_jid, const std::string& node,
-                     const std::string& message_xml) {
-  parley::post_to_session(host(), session, [this, session, full_jid, node, message_xml] {
+                     const std::string& message_xml, int64_t published_us) {
+  parley::post_to_session(host(), session, [this, session, full_jid, node, message_xml, published_us] {
     auto* caps = host().session_slot<SessionCaps>(session);
     if (!caps || !caps->available || !caps->features || !caps->features->count(node + "+notify")) return;
+    if (published_us != 0 && caps->eligible_since_us > published_us) return;  // its presence sends it
     auto message = host().parse(message_xml);
     if (!message) return;
     message->set_attr("to", full_jid);
@@ -121,6 +131,7 @@ parley::Outcome ModPep::on_presence(const parley::Event& event) {
   // +notify feature after login expect).
   Features prior;
   if (!initial && caps->eligible) prior = caps->want_last ? caps->last_sent_for : caps->features;
+  if (eligible && (initial || !caps->eligible)) caps->eligible_since_us = steady_us();
   caps->eligible = eligible;
   const std::string full(event.jid());
   const std::string bare = std::string(event.user()) + "@" + std::string(event.host());
