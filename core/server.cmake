@@ -39,6 +39,7 @@ add_library(parley_core STATIC
   modules/host_api_out_bytes.cpp
   modules/host_api_stores.cpp
   modules/host_api_module_sql.cpp
+  modules/host_api_keys.cpp
   modules/host_api_http.cpp
   modules/host_api_http_client.cpp
   modules/host_api_admin.cpp

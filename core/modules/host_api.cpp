@@ -15,6 +15,7 @@
 #include "core/modules/host_api_archive.hpp"
 #include "core/modules/host_api_stores.hpp"
 #include "core/modules/host_api_module_sql.hpp"
+#include "core/modules/host_api_keys.hpp"
 #include "core/modules/host_api_http.hpp"
 #include "core/modules/host_api_http_client.hpp"
 #include "core/modules/host_api_services.hpp"
@@ -754,6 +755,8 @@ const parley_host_api table = {
     &account_data::when_ready,
     // Issue 11, ABI 1.8: one key of many users
     &host_stores::keyval_get_many,
+    // Issue 11, ABI 1.9: a module's own keys
+    &host_keys::derive_key,
 };
 
 }  // namespace

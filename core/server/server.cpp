@@ -154,9 +154,10 @@ Result<void, std::string> Server::start() {
   // change across restarts (a change would tell them from real accounts).
   auto secret = sasl::load_or_create_secret((fs::path(config_.data_dir) / "sasl_secret").string());
   if (!secret) return unexpected(secret.error());
-  sasl::set_dummy_secret(std::move(*secret));
+  sasl::set_dummy_secret(*secret);
 
   ctx_ = std::make_unique<ServerContext>(config_);
+  ctx_->server_secret = std::move(*secret);
   if (auto tls = prepare_tls(); !tls) return tls;
 
   if (auto dir = ensure_parent_dir(config_.storage.path); !dir) return dir;

@@ -219,6 +219,9 @@ class ServerContext {
   storage::KeyvalStore* keyval = nullptr;    // the keyval store (module ABI keyval_*, issue 11)
   storage::MapStore* map = nullptr;          // the map store (module ABI map_*): the keyval store's thread
   storage::AccountStore* accounts = nullptr;  // accounts and credentials (issue 11): never SQL here
+  // The server's persistent secret (data_dir/sasl_secret): what modules' keys derive from
+  // (ABI 1.9 derive_key). Set before the modules start, read-only after.
+  std::string server_secret;
   Router* router = nullptr;
   // The configured external components (XEP-0114) and where each is
   // connected: a route of the route table. Null without component listeners.

@@ -56,7 +56,8 @@ extern "C" {
 #endif
 
 #define PARLEY_ABI_MAJOR 1
-#define PARLEY_ABI_MINOR 8  /* 1.8: account_data_when_ready, keyval_get_many (session 12) */
+#define PARLEY_ABI_MINOR 9  /* 1.9: derive_key (session 14) */
+/* 1.8: account_data_when_ready, keyval_get_many (session 12) */
 /* 1.7: SQL per backend (storage_backend, parley_module_def.backend_schemas); stanza_out_bytes, out_bytes_parts, out_bytes_release (session 11) */
 /* 1.6: archive_append_at, account_data_add_to (session 10) */
 /* 1.5: account data (XEP-0227), route_shared, account administration, events 27-31 */
@@ -687,6 +688,19 @@ typedef struct parley_host_api {
    * an empty user, no keyval store): done never runs. */
   int (*keyval_get_many)(parley_module* m, const parley_str* users, size_t count, parley_str key,
                          parley_map_fn done, void* arg);
+
+  /* ---- issue 11, ABI 1.9: a key of the module's own (check with
+   * PARLEY_HOST_HAS(host, derive_key)) ---- */
+  /* Fills out[0..len) (len from 1 to 32) with key bytes derived from the server's
+   * persistent secret (data_dir/sasl_secret, made at the first start and kept), this
+   * instance's module name and host, and `label` (HMAC-SHA-256 of them under the
+   * secret): the same on every start of this server, different for every module, host
+   * and label, and not computable without the secret. What a module needs to make
+   * values others must not predict or forge and that must survive a restart (XEP-0313's
+   * unpredictable archive ids). Ownership: everything is the caller's (`label` borrowed,
+   * `out` written). Any thread, start() included. 1 if done; 0 if len is 0 or above 32
+   * or out is NULL (out untouched). */
+  int (*derive_key)(parley_module* m, parley_str label, uint8_t* out, size_t len);
 } parley_host_api;
 
 #define PARLEY_HOOKS_ALWAYS 0

@@ -32,6 +32,7 @@ struct ExportState {
   int64_t oldest_kept_us = 0;
   uint64_t after = 0;
   size_t count = 0;
+  ArchiveIds ids;  // as queries show them
 };
 
 void export_page(const Host* host, std::shared_ptr<ExportState> st) {
@@ -49,7 +50,7 @@ void export_page(const Host* host, std::shared_ptr<ExportState> st) {
       auto original = host->parse(e.payload);
       if (!original) continue;  // as a query does: an entry that is not a stanza is not sent
       Element result = host->element("result", kNsMam);
-      result.set_attr("id", format_id(e.id));
+      result.set_attr("id", st->ids.encode(e.id));
       auto fwd = result.add_child("forwarded", kNsForward);
       fwd.add_child("delay", kNsDelay).set_attr("stamp", xep0082_stamp(e.timestamp_us / 1000));
       fwd.add_child(std::move(*original));
@@ -118,12 +119,12 @@ void import_window(const Host* host, std::shared_ptr<ImportState> st) {
 
 }  // namespace
 
-void export_archive(const Host& host, const Event& event, int64_t oldest_kept_us) {
+void export_archive(const Host& host, const Event& event, int64_t oldest_kept_us, const ArchiveIds& ids) {
   if (!host.supports(PARLEY_HOST_ENTRY_END(account_data_add_to))) return;
   AccountData data(host, event);
   if (!data.held()) return;
   auto st = std::make_shared<ExportState>(ExportState{data, std::string(event.user()) + "@" + std::string(event.host()),
-                                                      oldest_kept_us, 0, 0});
+                                                      oldest_kept_us, 0, 0, ids});
   export_page(&host, std::move(st));
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "parley/module.hpp"
+#include "parley/sdk/archive_ids.hpp"
 
 namespace parley::mod_mam {
 
@@ -16,7 +17,7 @@ inline constexpr const char* kPieMamNs = "urn:xmpp:pie:0#mam";
 // module) and adds each entry to the export's <archive/> (account_data_add_to, ABI 1.6);
 // entries older than `oldest_kept_us` (expired, not yet removed) are left out. Does
 // nothing on a host without that entry.
-void export_archive(const Host& host, const Event& event, int64_t oldest_kept_us);
+void export_archive(const Host& host, const Event& event, int64_t oldest_kept_us, const ArchiveIds& ids);
 
 // ACCOUNT_IMPORT: appends the file's <archive/> entries to the user's archive with their
 // original timestamps (archive_append_at, ABI 1.6), a window at a time (the archive

@@ -103,7 +103,7 @@ std::optional<Prefs> decode_prefs(std::string_view text) {
 
 std::optional<int64_t> parse_datetime(std::string_view s) { return parley::xep0082_parse_us(s); }
 
-std::optional<uint64_t> parse_id(std::string_view text) {
+std::optional<uint64_t> parse_positive(std::string_view text) {
   if (text.empty() || text.size() > 19) return std::nullopt;
   uint64_t v = 0;
   for (char c : text) {
@@ -113,8 +113,6 @@ std::optional<uint64_t> parse_id(std::string_view text) {
   if (v == 0 || v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
   return v;
 }
-
-std::string format_id(uint64_t id) { return std::to_string(id); }
 
 std::optional<int64_t> parse_duration(std::string_view text) {
   if (text == "never" || text == "0") return 0;
@@ -152,7 +150,7 @@ std::optional<int64_t> parse_duration(std::string_view text) {
 }
 
 QueryResultOrError parse_query(const std::vector<FormField>& fields, const RsmIn& rsm, bool flip,
-                               const QueryLimits& limits) {
+                               const QueryLimits& limits, const ArchiveIds& ids) {
   auto fail = [](std::string condition, std::string text) {
     return QueryResultOrError{std::nullopt, QueryError{std::move(condition), std::move(text)}};
   };
@@ -179,8 +177,8 @@ QueryResultOrError parse_query(const std::vector<FormField>& fields, const RsmIn
       auto v = single();
       if (!v) return fail("bad-request", "'" + f.var + "' takes one id");
       // Section 4.1.3: ids are opaque strings to the client; one this archive never
-      // made (not one of its numbers) is simply not in it: item-not-found.
-      auto id = parse_id(*v);
+      // made (no id of its key) is simply not in it: item-not-found.
+      auto id = ids.decode(*v);
       if (!id) return fail("item-not-found", "'" + f.var + "' names no entry of this archive");
       (f.var == "after-id" ? q.after_id : q.before_id) = *id;
     } else if (f.var == "ids") {
@@ -188,7 +186,7 @@ QueryResultOrError parse_query(const std::vector<FormField>& fields, const RsmIn
       if (f.values.size() > limits.max_ids) return fail("policy-violation", "too many ids");
       q.by_ids = true;
       for (const std::string& v : f.values) {
-        auto id = parse_id(v);
+        auto id = ids.decode(v);
         if (!id) return fail("item-not-found", "'ids' names an entry that is not in this archive");
         q.ids.push_back(*id);
       }
@@ -200,7 +198,7 @@ QueryResultOrError parse_query(const std::vector<FormField>& fields, const RsmIn
   if (q.start_us > q.end_us) return fail("bad-request", "'start' is after 'end'");
   q.max = limits.default_page;
   if (rsm.max) {
-    auto n = parse_id(*rsm.max);
+    auto n = parse_positive(*rsm.max);
     if (*rsm.max == "0") n = 0;
     if (!n) return fail("bad-request", "<max/> is not a non-negative integer");
     q.max = *n > limits.max_page ? limits.max_page : static_cast<uint32_t>(*n);
@@ -208,14 +206,14 @@ QueryResultOrError parse_query(const std::vector<FormField>& fields, const RsmIn
   if (rsm.index_present) return fail("feature-not-implemented", "RSM <index/> is not supported");
   if (rsm.after && rsm.before) return fail("bad-request", "<after/> and <before/> together");
   if (rsm.after) {
-    auto id = parse_id(*rsm.after);
+    auto id = ids.decode(*rsm.after);
     if (!id) return fail("item-not-found", "<after/> names no entry of this archive");
     q.page_after = *id;
   }
   if (rsm.before) {
     q.from_end = true;
     if (!rsm.before->empty()) {
-      auto id = parse_id(*rsm.before);
+      auto id = ids.decode(*rsm.before);
       if (!id) return fail("item-not-found", "<before/> names no entry of this archive");
       q.page_before = *id;
     }

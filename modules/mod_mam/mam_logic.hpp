@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "parley/sdk/archive_ids.hpp"
+
 namespace parley::mod_mam {
 
 inline constexpr std::string_view ns_mam = "urn:xmpp:mam:2";
@@ -59,9 +61,8 @@ std::optional<Prefs> decode_prefs(std::string_view text);
 // XEP-0082 DateTime ("2010-06-07T00:00:00Z", fractions and a +hh:mm offset allowed) in
 // microseconds since the epoch, UTC; nullopt if malformed.
 std::optional<int64_t> parse_datetime(std::string_view text);
-// Archive ids on the wire: decimal, 1 to 19 digits, not 0.
-std::optional<uint64_t> parse_id(std::string_view text);
-std::string format_id(uint64_t id);
+// A positive decimal number of 1 to 19 digits (RSM's <max/>).
+std::optional<uint64_t> parse_positive(std::string_view text);
 // "2w", "7d", "12h", "30m", "45s", "3600" (seconds) -> seconds; "0"/"never": 0 (keep);
 // nullopt if malformed.
 std::optional<int64_t> parse_duration(std::string_view text);
@@ -115,7 +116,8 @@ struct QueryResultOrError {
   std::optional<ParsedQuery> query;
   std::optional<QueryError> error;
 };
+// `ids` reads the archive ids the client names (parley/sdk/archive_ids.hpp).
 QueryResultOrError parse_query(const std::vector<FormField>& fields, const RsmIn& rsm, bool flip,
-                               const QueryLimits& limits);
+                               const QueryLimits& limits, const ArchiveIds& ids);
 
 }  // namespace parley::mod_mam

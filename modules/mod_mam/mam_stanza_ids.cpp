@@ -25,8 +25,9 @@ bool same_message(ElementView stored, ElementView routed) {
 
 }  // namespace
 
-void StanzaIds::start(Host& host) {
+void StanzaIds::start(Host& host, const ArchiveIds& ids) {
   host_ = &host;
+  ids_ = &ids;
   domain_ = host.module_host();
   const size_t loops = loop_count(host);
   trusted_.assign(loops, {});
@@ -72,7 +73,7 @@ StanzaIds::Claim StanzaIds::check(const std::string& owner, ElementRef message) 
   // Believed if the archive holds that id for the same message: a store query, then the
   // message is routed again, trusted or without the claim. Rare: only messages routed a
   // second time, and forgeries. A claim that is no id of this archive needs no query.
-  auto id = parse_id(claimed);
+  auto id = ids_->decode(claimed);
   if (!id) {
     strip_own(message, owner);
     return Claim::forged;

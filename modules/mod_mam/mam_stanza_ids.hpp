@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "parley/module.hpp"
+#include "parley/sdk/archive_ids.hpp"
 
 namespace parley::mod_mam {
 
 class StanzaIds {
  public:
-  void start(Host& host);
+  // `ids` (the module's archive id codec) outlives this object.
+  void start(Host& host, const ArchiveIds& ids);
 
   // At a client's STANZA_IN: removes every <stanza-id/> that claims the recipient's
   // bare JID or the bare JID of an account of this domain (the sender's own included),
@@ -50,6 +52,7 @@ class StanzaIds {
   int32_t loop_here() const;
 
   Host* host_ = nullptr;
+  const ArchiveIds* ids_ = nullptr;
   std::string domain_;  // the served domain: its accounts' archive ids are made here only
   std::vector<std::unordered_set<std::string>> trusted_;  // per loop: "owner\nid" routed again
   std::vector<char> sent_id_on_;                          // per loop: see mark_sent_id()

@@ -136,7 +136,10 @@ class ModMam : public parley::Module {
     }
     archived_ = parley::register_metric(host(), "archived", PARLEY_METRIC_COUNTER, "messages appended to archives");
     queries_ = parley::register_metric(host(), "queries", PARLEY_METRIC_COUNTER, "archive queries answered");
-    ids_.start(host());
+    // XEP-0313 section 3: ids nobody can predict, under a key of this module's (ABI 1.9;
+    // an older host: decimal numbers, as before session 14).
+    archive_ids_ = parley::ArchiveIds(host().derive_key("archive ids", parley::ArchiveIds::kKeyBytes).value_or(""));
+    ids_.start(host(), archive_ids_);
     query_counts_ = std::make_shared<QueryCounts>(parley::loop_count(host()));
     prefs_.start(host(), default_prefs_, host().module_host());
     return {};
@@ -178,7 +181,7 @@ class ModMam : public parley::Module {
     const uint64_t id = *decided;
     *decided = kLate;
     if (id != 0 && id != kLate) {
-      stanza->add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
+      stanza->add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode(id));
       ids_.mark_sent_id();
     }
     return parley::Outcome::pass;
@@ -240,11 +243,11 @@ class ModMam : public parley::Module {
         const std::string with(held.attr("from").value_or(""));
         uint64_t id = append(owner, with, held.serialize());
         if (id != 0) {
-          held.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
+          held.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode(id));
           // Its next pass here: ours, not a claim to check. A local account's passes
           // without the trust (on_to_local): one kept for it would be left behind, and
           // believe a forged claim of the same id later.
-          if (!from_account_here(with)) ids_.trust(owner, mam::format_id(id));
+          if (!from_account_here(with)) ids_.trust(owner, archive_ids_.encode(id));
         }
       }
       host().route(std::move(held));
@@ -252,7 +255,7 @@ class ModMam : public parley::Module {
     if (!now) return parley::Outcome::handled;  // held until decided
     if (!archive) return parley::Outcome::pass;
     uint64_t id = append(owner, from, stanza->serialize());
-    if (id != 0) message.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", mam::format_id(id));
+    if (id != 0) message.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode(id));
     return parley::Outcome::pass;
   }
 
@@ -296,7 +299,9 @@ class ModMam : public parley::Module {
   }
 
   // XEP-0227 (mam_export.cpp): the archive in <archive xmlns='urn:xmpp:pie:0#mam'/>.
-  void on_account_export(const parley::Event& event) { mam::export_archive(host(), event, oldest_kept_us()); }
+  void on_account_export(const parley::Event& event) {
+    mam::export_archive(host(), event, oldest_kept_us(), archive_ids_);
+  }
   void on_account_import(const parley::Event& event) { mam::import_archive(host(), event); }
 
  private:
@@ -427,7 +432,7 @@ class ModMam : public parley::Module {
         flip = true;
       }
     }
-    auto parsed = mam::parse_query(fields, rsm, flip, limits_);
+    auto parsed = mam::parse_query(fields, rsm, flip, limits_, archive_ids_);
     if (parsed.error) return host().bounce(request.iq(), parsed.error->condition, parsed.error->text);
     mam::ParsedQuery& q = *parsed.query;
     parley::ArchiveQuery aq;
@@ -476,7 +481,7 @@ class ModMam : public parley::Module {
         msg.set_attr("from", delivery->owner).set_attr("to", delivery->to);
         auto result = msg.add_child("result", ns_mam);
         if (!delivery->queryid.empty()) result.set_attr("queryid", delivery->queryid);
-        result.set_attr("id", mam::format_id(e.id));
+        result.set_attr("id", archive_ids_.encode(e.id));
         auto fwd = result.add_child("forwarded", ns_forward);
         fwd.add_child("delay", ns_delay).set_attr("stamp", stamp_of(e.timestamp_us));
         fwd.add_child(std::move(*original));
@@ -493,8 +498,8 @@ class ModMam : public parley::Module {
         // XEP-0059: 'index' is the position of <first/> in the (chronological) result set;
         // a flipped page sends its newest first.
         const uint64_t first_index = page.index() + (flip_page ? page.size() - 1 : 0);
-        set.add_child("first", ns_rsm).set_attr("index", std::to_string(first_index)).add_text(mam::format_id(first_id));
-        set.add_child("last", ns_rsm).add_text(mam::format_id(last_id));
+        set.add_child("first", ns_rsm).set_attr("index", std::to_string(first_index)).add_text(archive_ids_.encode(first_id));
+        set.add_child("last", ns_rsm).add_text(archive_ids_.encode(last_id));
       }
       set.add_child("count", ns_rsm).add_text(std::to_string(page.total()));
       delivery->fin = std::move(fin_iq);
@@ -554,9 +559,9 @@ class ModMam : public parley::Module {
         parley::Element result = parley::make_iq_result(*iq);
         auto md = result.add_child("metadata", ns_mam);
         if (start && r2->size() > 0) {
-          md.add_child("start", ns_mam).set_attr("id", mam::format_id(start->first)).set_attr("timestamp", stamp_of(start->second));
+          md.add_child("start", ns_mam).set_attr("id", archive_ids_.encode(start->first)).set_attr("timestamp", stamp_of(start->second));
           md.add_child("end", ns_mam)
-              .set_attr("id", mam::format_id(r2->at(0).id))
+              .set_attr("id", archive_ids_.encode(r2->at(0).id))
               .set_attr("timestamp", stamp_of(r2->at(0).timestamp_us));
         }
         host().route(std::move(result));
@@ -573,6 +578,7 @@ class ModMam : public parley::Module {
   std::shared_ptr<QueryCounts> query_counts_;
   std::atomic<int64_t> last_expiry_{0};
   mam::StanzaIds ids_;
+  parley::ArchiveIds archive_ids_;  // set in start(), read-only after
   mam::MamPrefs prefs_;
   parley::Metric archived_;
   parley::Metric queries_;

@@ -84,6 +84,8 @@ class ModMuc : public parley::Module {
     if (!host().supports_map()) return parley::unexpected(std::string("this server has no map store"));
     service_.host = &host();
     service_.domain = host().option_string("host").value_or("conference." + host().module_host());
+    service_.archive_ids =
+        parley::ArchiveIds(host().derive_key("room archive ids", parley::ArchiveIds::kKeyBytes).value_or(""));
     auto int_option = [&](const char* name, int64_t def, int64_t lo, int64_t hi) -> std::optional<int64_t> {
       int64_t v = host().option_int(name).value_or(def);
       if (v < lo || v > hi) return std::nullopt;

@@ -13,6 +13,7 @@
 
 #include "muc_logic.hpp"
 #include "parley/module.hpp"
+#include "parley/sdk/archive_ids.hpp"
 #include "parley/sdk/stamp.hpp"
 
 namespace muc {
@@ -44,6 +45,9 @@ struct Service {
   int64_t rate_burst = 30;
   std::size_t max_affiliations = 10000;  // affiliations kept per room (members, admins, owners, outcasts)
   std::size_t max_vcard_bytes = 65536;   // a room's vCard-temp (XEP-0486 avatar), serialized
+  // The archive's ids as clients see them (XEP-0313 section 3: unpredictable), under a
+  // key of this module's (ABI 1.9 derive_key; decimal on an older host).
+  parley::ArchiveIds archive_ids;
   // Persistence (room_store.cpp, the map store): the room and its affiliations,
   // or its removal (with its history); one message of its history, and those
   // older than `keep_from` dropped.

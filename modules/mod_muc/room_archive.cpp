@@ -16,7 +16,8 @@ constexpr const char* ns_mam = "urn:xmpp:mam:2";
 constexpr const char* ns_rsm = "http://jabber.org/protocol/rsm";
 constexpr const char* ns_forward = "urn:xmpp:forward:0";
 
-std::optional<uint64_t> parse_id(std::string_view text) {
+// A positive decimal number (RSM's <max/>).
+std::optional<uint64_t> parse_positive(std::string_view text) {
   if (text.empty() || text.size() > 19) return std::nullopt;
   uint64_t v = 0;
   for (char c : text) {
@@ -83,8 +84,9 @@ void Room::archive_iq(parley::ElementView iq, const std::string& from) {
         if (values.size() > 250) return error(iq, "policy-violation", "modify", "too many ids");
         q.by_ids = true;
         for (const std::string& v : values) {
-          auto id = parse_id(v);
-          if (!id) return error(iq, "bad-request", "modify", "not an id of this archive: " + v);
+          // §4.1.3: an id the archive does not hold is item-not-found.
+          auto id = service_.archive_ids.decode(v);
+          if (!id) return error(iq, "item-not-found", "cancel", "not an id of this archive: " + v);
           q.ids.push_back(*id);
         }
         continue;
@@ -104,7 +106,7 @@ void Room::archive_iq(parley::ElementView iq, const std::string& from) {
         q.with = *with;
       } else if (var == "after-id" || var == "before-id") {
         // XEP-0313 §4.1.3: entries after / before the one with this id.
-        auto id = parse_id(value);
+        auto id = service_.archive_ids.decode(value);
         if (!id) return error(iq, "item-not-found", "cancel", "not an id of this archive: " + value);
         (var == "after-id" ? q.after_id : q.before_id) = *id;
       } else {
@@ -116,19 +118,19 @@ void Room::archive_iq(parley::ElementView iq, const std::string& from) {
   const bool flip = query->child("flip-page", ns_mam).has_value();
   if (auto set = query->child("set", ns_rsm)) {
     if (auto m = set->child("max", ns_rsm)) {
-      auto n = parse_id(m->text());
+      auto n = parse_positive(m->text());
       q.max = n ? static_cast<uint32_t>(std::min<uint64_t>(*n, 250)) : 0;
       if (!n && m->text() != "0") return error(iq, "bad-request", "modify", "bad <max/>");
     }
     if (auto a = set->child("after", ns_rsm)) {
-      auto id = parse_id(a->text());
+      auto id = service_.archive_ids.decode(a->text());
       if (!id) return error(iq, "item-not-found", "cancel");
       q.page_after = *id;
     }
     if (auto b = set->child("before", ns_rsm)) {
       q.from_end = true;
       if (!b->text().empty()) {
-        auto id = parse_id(b->text());
+        auto id = service_.archive_ids.decode(b->text());
         if (!id) return error(iq, "item-not-found", "cancel");
         q.page_before = *id;
       }
@@ -152,7 +154,7 @@ void Room::archive_iq(parley::ElementView iq, const std::string& from) {
           msg.set_attr("from", room).set_attr("to", to);
           auto result = msg.add_child("result", ns_mam);
           if (!queryid.empty()) result.set_attr("queryid", queryid);
-          result.set_attr("id", std::to_string(e.id));
+          result.set_attr("id", service->archive_ids.encode(e.id));
           auto fwd = result.add_child("forwarded", ns_forward);
           fwd.add_child("delay", ns_delay).set_attr("stamp", parley::xep0082_stamp(e.timestamp_us / 1000));
           fwd.add_child(std::move(*original));
@@ -166,8 +168,8 @@ void Room::archive_iq(parley::ElementView iq, const std::string& from) {
           const uint64_t first = page.at(flip ? page.size() - 1 : 0).id;
           const uint64_t last = page.at(flip ? 0 : page.size() - 1).id;
           set.add_child("first", ns_rsm).set_attr("index", std::to_string(page.index())).add_text(
-              std::to_string(first));
-          set.add_child("last", ns_rsm).add_text(std::to_string(last));
+              service->archive_ids.encode(first));
+          set.add_child("last", ns_rsm).add_text(service->archive_ids.encode(last));
         }
         set.add_child("count", ns_rsm).add_text(std::to_string(page.total()));
         host.route(std::move(fin_iq));

@@ -63,7 +63,7 @@ void Room::groupchat(parley::ElementView stanza, Occupant& sender) {
   }
   if (has_body) {
     if (uint64_t id = archive(out, sender.nick))
-      out.add_child("stanza-id", "urn:xmpp:sid:0").set_attr("id", std::to_string(id)).set_attr("by", jid_);
+      out.add_child("stanza-id", "urn:xmpp:sid:0").set_attr("id", service_.archive_ids.encode(id)).set_attr("by", jid_);
   }
   // Serialized once by the host and shared by every occupant's delivery,
   // only 'to' differing (route_shared).

@@ -14,6 +14,7 @@ test_mod_carbons.py. A check that something is NOT archived is a query made
 after a later message that IS archived came back from the archive (the
 archive runs operations in order), never a sleep."""
 
+import re
 import sqlite3
 import time
 import xml.etree.ElementTree as ET
@@ -297,7 +298,7 @@ def test_rsm_paging_forward_backward_and_flip_page(server_factory, tmp_path, raw
     alice = login(server, raw_factory, "alice", "a", loop=0)
     bob = login(server, raw_factory, "bob", "b", loop=1)
     ids = fill(alice, bob, 7)
-    assert ids == sorted(ids, key=int) and len(set(ids)) == 7
+    assert len(set(ids)) == 7  # their order is the queries' below (ids are opaque)
 
     results, reply = query(bob, set_=rsm(3))
     fin, (first, last, count) = fin_of(reply)
@@ -583,7 +584,53 @@ def test_hot_reload_keeps_archive_and_preferences(server_factory, tmp_path, raw_
     assert stanza_ids(got) == []
     got = send_and_receive(alice, bob, "kept")
     (_, new_id), = stanza_ids(got)
-    assert int(new_id) > int(ids[-1])
+    results, _ = query(bob)
+    assert [archived(r)[0] for r in results] == ids + [new_id]  # the same key after the reload
+
+
+def entry_numbers(server, owner, want, timeout=10):
+    """The archive store's own numbers of `owner`'s entries, oldest first (SQLite), once
+    there are `want` (the id comes with the append; the row with its group's commit)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db = sqlite3.connect(f"file:{server.data_dir / 'parley-archive.db'}?mode=ro", uri=True)
+        try:
+            numbers = [r[0] for r in db.execute("SELECT archive.id FROM archive JOIN archive_owner o ON "
+                                                "o.id = archive.owner_id WHERE o.owner = ? ORDER BY archive.id",
+                                                (owner,))]
+        finally:
+            db.close()
+        if len(numbers) >= want or time.monotonic() > deadline:
+            return numbers
+        time.sleep(0.05)
+
+
+def test_archive_ids_are_unpredictable_and_stable_across_a_restart(server_factory, tmp_path, raw_factory):
+    """XEP-0313 section 3: "A server-assigned UID that MUST be unpredictable". The store
+    numbers entries by time; a client sees each number encrypted under a key derived from
+    the server's secret (22 characters of base64url), the same after a restart. A
+    decimal id of an earlier version (the store's number) still names its entry."""
+    server = mam_server(server_factory, tmp_path)
+    alice = login(server, raw_factory, "alice", "a")
+    bob = login(server, raw_factory, "bob", "b")
+    ids = fill(alice, bob, 3)
+    numbers = entry_numbers(server, bare(bob), 3)
+    assert len(numbers) == 3
+    for i in ids:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22}", i), i  # not the store's number (the time in us)
+    server.restart()
+    bob = login(server, raw_factory, "bob", "b")
+    results, reply = query(bob)
+    assert [archived(r)[0] for r in results] == ids
+    assert fin_of(reply)[1][:2] == (ids[0], ids[2])
+    results, _ = query(bob, form(after_id=ids[0]))
+    assert bodies(results) == ["m2", "m3"]
+    results, _ = query(bob, form(after_id=str(numbers[0])))  # an id of before session 14
+    assert bodies(results) == ["m2", "m3"]
+    # One character changed: no id of this archive.
+    tampered = ids[1][:5] + ("A" if ids[1][5] != "A" else "B") + ids[1][6:]
+    _, reply = query(bob, form(ids=[tampered]), expect_error=True)
+    assert stanza_error_condition(reply) == ("cancel", "item-not-found")
 
 
 # -- removal and retention --------------------------------------------------------

@@ -102,6 +102,11 @@ def test_room_archive_when_logging(muc_server, login):
     assert result_ids(results) == [ids[0], ids[2]]
     results, fin = by_form(field("after-id", "999999999999"))
     assert fin.get("type") == "error" and cond(fin) == "item-not-found"
+    # XEP-0313 section 3: the room's ids are unpredictable (not the store's number, the
+    # append time); one it never handed out is item-not-found in 'ids' too (4.1.3).
+    assert all(len(i) == 22 and not i.isdigit() for i in ids), ids
+    results, fin = by_form(field("ids", ids[0][:-1] + ("A" if ids[0][-1] != "A" else "Q")))
+    assert fin.get("type") == "error" and cond(fin) == "item-not-found"
     results, fin = mam_page(carol, room, "<max>2</max><before/>", flip=True)
     assert result_ids(results) == [ids[2], ids[1]]
     s = fin.find(q(NS_MAM, "fin")).find(q(NS_RSM, "set"))

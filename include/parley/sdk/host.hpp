@@ -446,6 +446,17 @@ class Host {
   // refused (an empty user, no keyval store), done never runs.
   bool supports_keyval_get_many() const noexcept { return supports(PARLEY_HOST_ENTRY_END(keyval_get_many)); }
   bool keyval_get_many(const std::vector<std::string>& users, std::string_view key, MapFn done) const;
+  // ABI 1.9 (supports_derive_key()): `len` (1-32) key bytes derived from the server's
+  // persistent secret, this module's name and host, and `label` (module.h derive_key):
+  // the same on every start, not computable without the secret. nullopt: refused.
+  bool supports_derive_key() const noexcept { return supports(PARLEY_HOST_ENTRY_END(derive_key)); }
+  std::optional<std::string> derive_key(std::string_view label, std::size_t len) const {
+    if (!supports_derive_key() || !api()->derive_key) return std::nullopt;
+    std::string out(len, '\0');
+    if (api()->derive_key(m_, detail::to_c(label), reinterpret_cast<uint8_t*>(out.data()), len) != 1)
+      return std::nullopt;
+    return out;
+  }
   // Keyval and map calls in flight.
   std::size_t pending_keyval_calls() const noexcept { return count_pending(detail::PendingKind::store); }
 

@@ -15,8 +15,10 @@ const ChildName no_permanent_store{"no-permanent-store", ns_hints};
 const ChildName receipt{"request", "urn:xmpp:receipts"};
 const ChildName foreign_body{"body", "urn:example"};
 
+const parley::ArchiveIds kIds(std::string("0123456789abcdef", 16));
+
 QueryResultOrError parse(std::vector<FormField> fields, RsmIn rsm = {}, bool flip = false) {
-  return parse_query(fields, rsm, flip, QueryLimits{10, 50, 5});
+  return parse_query(fields, rsm, flip, QueryLimits{10, 50, 5}, kIds);
 }
 
 std::string error_of(const QueryResultOrError& r) { return r.error ? r.error->condition : "ok"; }
@@ -106,11 +108,10 @@ TEST_CASE("XEP-0082 DateTime") {
 }
 
 TEST_CASE("ids and durations") {
-  CHECK(parse_id("1") == 1u);
-  CHECK(parse_id("9223372036854775807") == 9223372036854775807u);
+  CHECK(parse_positive("1") == 1u);
+  CHECK(parse_positive("9223372036854775807") == 9223372036854775807u);
   for (const char* bad : {"", "0", "-1", "+1", "1a", "9223372036854775808", "99999999999999999999", " 1"})
-    CHECK_MESSAGE(!parse_id(bad), bad);
-  CHECK(format_id(42) == "42");
+    CHECK_MESSAGE(!parse_positive(bad), bad);
   CHECK(parse_duration("7d") == 7 * 86400);
   CHECK(parse_duration("1w") == 7 * 86400);
   CHECK(parse_duration("12h") == 12 * 3600);
@@ -150,10 +151,20 @@ TEST_CASE("query: fields, RSM, defaults and caps") {
   r = parse({}, RsmIn{std::nullopt, std::nullopt, std::string("8"), false});
   CHECK(r.query->page_before == 8);
   CHECK(r.query->from_end);
-  r = parse({{"ids", {"3", "1"}}});
+  r = parse({{"ids", {"3", "1"}}});  // decimal: the ids of earlier versions
   REQUIRE(r.query);
   CHECK(r.query->by_ids);
   CHECK(r.query->ids == std::vector<uint64_t>{3, 1});
+  // The ids this version hands out (parley/sdk/archive_ids.hpp), in every place.
+  r = parse({{"ids", {kIds.encode(1733541234567890)}}, {"after-id", {kIds.encode(17)}}},
+            RsmIn{std::nullopt, kIds.encode(21), std::nullopt, false});
+  REQUIRE(r.query);
+  CHECK(r.query->ids == std::vector<uint64_t>{1733541234567890});
+  CHECK(r.query->after_id == 17);
+  CHECK(r.query->page_after == 21);
+  const parley::ArchiveIds other(std::string("fedcba9876543210", 16));
+  CHECK(error_of(parse({{"ids", {other.encode(1733541234567890)}}})) == "item-not-found");
+  CHECK(error_of(parse({}, RsmIn{std::nullopt, std::nullopt, other.encode(5), false})) == "item-not-found");
 }
 
 TEST_CASE("query: malformed input is refused with the right condition") {
