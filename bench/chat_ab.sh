@@ -16,9 +16,11 @@ shift 4
 source "$repo/bench/parley_run.sh"
 parley_run_init parley-chat-ab
 for run in $(seq 1 "$runs"); do
+  n=0
   for build in "$@"; do
+    n=$((n + 1))
     b=$(cd "$build" && pwd)
-    dir=$tmp/$(basename "$b")-$run
+    dir=$tmp/build$n-run$run  # never another build's or run's (two builds both named `build` shared one)
     start_parleyd "$b" "$dir" $((pairs * 2))
     "$b/tools/parley-bench/parley-bench" --port "$port" --tls starttls --no-progress --scram-cache "$tmp/scram" \
       --server-pid "$pid" --json "$dir/result.json" \

@@ -173,7 +173,10 @@ def main():
     cert.write_bytes((base / "cert.pem").read_bytes() + (base / "key.pem").read_bytes())
     template = (REPO / "bench/parley.yml").read_text()
     pg = Postgres(base, a.pg_fsync, a.pg_setting) if any(v.startswith("pg") for v in variants) else None
-    label = (lambda b, v: v) if len(builds) == 1 else (lambda b, v: f"{b.name}/{v}")
+    # Builds named alike (two trees' `build`) are told apart by their parent's name too.
+    unique = len({b.name for b in builds}) == len(builds)
+    label = (lambda b, v: v) if len(builds) == 1 else (
+        lambda b, v: f"{b.name if unique else b.parent.name + '/' + b.name}/{v}")
     results = {label(b, v): [] for v in variants for b in builds}
     try:
         for run in range(1, a.runs + 1):

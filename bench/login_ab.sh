@@ -16,9 +16,11 @@ shift 2
 source "$repo/bench/parley_run.sh"
 parley_run_init parley-login-ab
 for run in $(seq 1 "$runs"); do
+  n=0
   for build in "$@"; do
+    n=$((n + 1))
     b=$(cd "$build" && pwd)
-    dir=$tmp/$(basename "$b")-$run
+    dir=$tmp/build$n-run$run  # never another build's or run's (builds named alike: a data dir and SCRAM salts reused)
     start_parleyd "$b" "$dir" "$logins"
     "$b/tools/parley-bench/parley-bench" --port "$port" --tls starttls --no-progress --scram-cache "$tmp/scram" \
       --server-pid "$pid" --json "$dir/result.json" --login-concurrency 32 \
