@@ -26,21 +26,7 @@ for run in $(seq 1 "$runs"); do
       --server-pid "$pid" --json "$dir/result.json" --login-concurrency 32 \
       connect --sessions "$logins" --hold 0 > "$dir/bench.log" 2>&1 || true
     stop_parleyd
-    /usr/bin/python3 - "$dir/result.json" "$b" "$run" <<'PY'
-import json, sys
-r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
-print(f"{sys.argv[2]} run {sys.argv[3]}: logins_per_s {r.get('logins_per_s')} server_cpu_ms_per_login "
-      f"{r.get('server_cpu_ms_per_login')} logins_failed {r.get('logins_failed')}", flush=True)
-PY
+    /usr/bin/python3 "$repo/bench/ab_runs.py" line "$dir/result.json" "$b" "$run" logins_per_s server_cpu_ms_per_login logins_failed
   done
 done | tee "$tmp/runs.txt"
-/usr/bin/python3 - "$tmp/runs.txt" <<'PY'
-import collections, statistics, sys
-rows = collections.defaultdict(lambda: ([], []))
-for line in open(sys.argv[1]):
-    b, rest = line.split(' run ', 1)
-    f = rest.split()
-    rows[b][0].append(float(f[2])); rows[b][1].append(float(f[4]))
-for b, (rate, cpu) in rows.items():
-    print(f"median {b}: logins_per_s {statistics.median(rate):,.0f} server_cpu_ms_per_login {statistics.median(cpu):.3f}")
-PY
+/usr/bin/python3 "$repo/bench/ab_runs.py" medians "$tmp/runs.txt"
