@@ -335,14 +335,19 @@ bool HttpTransport::on_head(const http::Request& request) {
   if (!route->allows(request.method)) {
     std::string allow;
     for (const std::string& m : route->methods) allow += (allow.empty() ? "" : ", ") + m;
-    answer_now(405, {{"Allow", allow}, {"Content-Type", "text/plain; charset=utf-8"}}, "method not allowed\n");
+    // Readable by a web client of another origin (an upload from Converse.js), as the
+    // module's own answers are: the status alone, nothing the route keeps.
+    answer_now(405,
+               {{"Allow", allow}, {"Access-Control-Allow-Origin", "*"}, {"Content-Type", "text/plain; charset=utf-8"}},
+               "method not allowed\n");
     return true;
   }
   server_.set_body_limit(route->max_body_bytes);
   // The route's body limit before the module hears of the request.
   std::string_view declared = request.header("Content-Length");
   if (!declared.empty() && std::strtoull(std::string(declared).c_str(), nullptr, 10) > route->max_body_bytes) {
-    answer_now(413, {{"Content-Type", "text/plain; charset=utf-8"}}, "request body too large\n");
+    answer_now(413, {{"Access-Control-Allow-Origin", "*"}, {"Content-Type", "text/plain; charset=utf-8"}},
+               "request body too large\n");
     return true;
   }
   parley_module* m = route->instance;

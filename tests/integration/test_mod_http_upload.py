@@ -252,6 +252,8 @@ def test_size_checks_file_too_large_and_content_length_mismatch(client, up):
     resp = raw_http(up.http_port, put.replace(f"http://127.0.0.1:{up.http_port}", "PUT ", 1).encode()
                     + f" HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX + 1}\r\n\r\n".encode())
     assert resp.startswith(b"HTTP/1.1 413 ")
+    # A browser's script may read it (another origin: the web client's).
+    assert b"\r\naccess-control-allow-origin: *\r\n" in resp.split(b"\r\n\r\n", 1)[0].lower() + b"\r\n", resp
     # Nothing was stored by the refused PUTs: the slot still takes its file.
     assert fetch("PUT", put, b"y" * 10)[0] == 201
     assert fetch("GET", get)[2] == b"y" * 10
@@ -371,6 +373,7 @@ def test_cors_preflight_and_unknown_methods_and_paths(up):
     assert "Content-Type" in headers["access-control-allow-headers"]
     status, headers, _ = fetch("DELETE", "/upload/localhost/x/y", port=up.http_port)
     assert status == 405 and "PUT" in headers["allow"]
+    assert headers["access-control-allow-origin"] == "*"
     assert fetch("GET", "/uploadx", port=up.http_port)[0] == 404
     assert fetch("GET", "/upload/otherhost/x", port=up.http_port)[0] == 404
 
