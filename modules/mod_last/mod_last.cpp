@@ -11,7 +11,12 @@
 //                                get forbidden (sections 3 and 8).
 //   set                       -> not-allowed (the namespace defines get only)
 //
-// A get to a full JID is the client's (section 4): the core delivers it.
+// A get to a full JID is the client's (section 4): the core delivers it, but only for
+// the user's own resources and entities with a 'from' or 'both' subscription. Section
+// 8: "A server MUST NOT allow an unauthorized entity to learn a user's network
+// availability by sending a Last Activity request to a JID of the form
+// <user@host/resource>". Anyone else gets service-unavailable whether the resource is
+// there or not, which is what a resource that is not there answers (RFC 6121 8.5.3.1).
 //
 // The records are in the keyval store (issue 11: user = the localpart, key "last",
 // value "SECONDS:STATUS", SECONDS since the epoch).
@@ -26,6 +31,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 
 #include "last_logic.hpp"
@@ -50,6 +56,7 @@ class ModLast : public parley::Module {
     if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
     if (!host().supports_keyval()) return parley::unexpected(std::string("this server has no keyval store"));
     trackers_.init(host());
+    passed_.init(host());
     asks_.init(host(), "mod_last");
     // The records of a server that kept them in this module's own table (before the
     // keyval store): moved over once ("seconds:status"), the table dropped once empty;
@@ -106,6 +113,35 @@ class ModLast : public parley::Module {
   }
 
   void on_roster_answer(const parley::Event& event) { asks_.on_answer(event); }
+
+  // Section 8 for full JIDs (the header says why). Held while the roster answers, then
+  // routed again (and passed: passed_ on this loop, where the route runs its hooks) or
+  // refused.
+  parley::Outcome on_iq_to_local(const parley::Event& event) {
+    auto stanza = event.stanza();
+    if (!stanza || stanza->attr("type").value_or("") != "get" || !stanza->child("query", ns_last))
+      return parley::Outcome::pass;
+    const parley::Jid to = parley::Jid::prepared(stanza->attr("to").value_or(""));
+    if (!to.has_resource()) return parley::Outcome::pass;  // the bare JID: on_account
+    const std::string requester(parley::bare_jid(stanza->attr("from").value_or("")));
+    const std::string target = to.bare_str();
+    if (requester == target) return parley::Outcome::pass;  // the account's own resources
+    std::string key = std::string(stanza->attr("from").value_or("")) + '\n' + to.full() + '\n' +
+                      std::string(stanza->attr("id").value_or(""));
+    if (passed_.here().erase(key) != 0) return parley::Outcome::pass;
+    auto iq = std::make_shared<parley::Element>(stanza->clone());
+    asks_.ask_roster(to.local(), requester, [this, iq, target, key](auto roster) {
+      bool allowed = false;
+      if (roster)
+        for (const auto& item : *roster) allowed = allowed || last::subscription_allows(item.subscription);
+      else
+        host().error("reading the roster of " + target + " failed (no roster module answered)");
+      if (!allowed) return host().bounce(*iq, "service-unavailable");
+      passed_.here().insert(key);
+      host().route(std::move(*iq));
+    });
+    return parley::Outcome::handled;
+  }
 
   parley::Outcome on_presence(const parley::Event& event) {
     auto stanza = event.stanza();
@@ -283,6 +319,8 @@ class ModLast : public parley::Module {
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   parley::OldTables move_;
   parley::PerLoop<last::ActivityTracker> trackers_;  // each loop's users' state, touched by that loop only
+  // Full-JID requests checked and routed again on this loop: their second pass.
+  parley::PerLoop<std::unordered_set<std::string>> passed_;
 };
 
 }  // namespace
@@ -292,6 +330,7 @@ PARLEY_MODULE(ModLast, "mod_last", "1.0.0",
               parley::iq_handler<&ModLast::on_server>(PARLEY_IQ_SERVER, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_last),
               parley::iq_handler<&ModLast::on_account>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_last),
               parley::hook<&ModLast::on_presence>(PARLEY_EVENT_PRESENCE_BROADCAST),
+              parley::hook<&ModLast::on_iq_to_local>(PARLEY_EVENT_IQ_TO_LOCAL),
               parley::hook<&ModLast::on_session_closed>(PARLEY_EVENT_SESSION_CLOSED),
               parley::hook<&ModLast::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModLast::on_user_registered>(PARLEY_EVENT_USER_REGISTERED),

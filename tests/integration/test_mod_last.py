@@ -158,6 +158,37 @@ def test_contact_with_a_subscription_may_ask(server_factory, raw_factory):
     assert stanza_error_condition(alice.iq("get", LAST, to=f"bob@{server.domain}"))[1] == "forbidden"
 
 
+def test_a_full_jid_answers_only_those_allowed_to_see_presence(server_factory, raw_factory):
+    """XEP-0012 section 8: a request to user@host/resource from an entity without a
+    'from' or 'both' subscription gets service-unavailable whether the resource is
+    there or not (what a missing resource answers), and never reaches the client; a
+    subscribed contact's reaches the client, which answers it (section 4)."""
+    server = start_server(server_factory, users=("alice", "bob", "carol"))
+    alice = login(server, raw_factory, "alice", resource="phone", presence=True)
+    carol = login(server, raw_factory, "carol", presence=True)
+    present, absent = f"alice@{server.domain}/phone", f"alice@{server.domain}/gone"
+    assert stanza_error_condition(carol.iq("get", LAST, to=present)) == ("cancel", "service-unavailable")
+    assert stanza_error_condition(carol.iq("get", LAST, to=absent)) == ("cancel", "service-unavailable")
+    assert [e for e in alice.nothing_before_sync() if e.tag == q("jabber:client", "iq")] == []
+    bob = login(server, raw_factory, "bob", presence=True)
+    bob.send(f"<presence type='subscribe' to='alice@{server.domain}'/>")
+    alice.expect(q("jabber:client", "presence"), match=lambda e: e.get("type") == "subscribe")
+    alice.send(f"<presence type='subscribed' to='bob@{server.domain}'/>")
+    bob.expect(q("jabber:client", "presence"), match=lambda e: e.get("type") == "subscribed")
+    sid = bob.new_id()
+    bob.send(f"<iq type='get' id='{sid}' to='{present}'>{LAST}</iq>")
+    asked = alice.expect(q("jabber:client", "iq"), match=lambda e: e.get("id") == sid)
+    assert asked.get("from") == bob.jid
+    alice.send(f"<iq type='result' id='{sid}' to='{bob.jid}'><query xmlns='{NS}' seconds='42'/></iq>")
+    assert last_of(bob.expect(q("jabber:client", "iq"), match=lambda e: e.get("id") == sid)) == (42, "")
+    assert stanza_error_condition(bob.iq("get", LAST, to=absent)) == ("cancel", "service-unavailable")
+    # The account's own other resource asks without a subscription.
+    own = login(server, raw_factory, "alice", resource="laptop")
+    sid = own.new_id()
+    own.send(f"<iq type='get' id='{sid}' to='{present}'>{LAST}</iq>")
+    assert alice.expect(q("jabber:client", "iq"), match=lambda e: e.get("id") == sid).get("from") == own.jid
+
+
 def test_removed_account_loses_its_last_activity(server_factory, raw_factory):
     server = start_server(server_factory)
     log_out(server, raw_factory, "alice", status="bye")
