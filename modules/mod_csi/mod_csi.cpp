@@ -234,29 +234,19 @@ class ModCsi : public parley::Module {
       inactive_.add(-1);
     }
     if (s->held.empty()) return;
-    auto messages = std::make_shared<std::vector<std::string>>();
+    std::vector<std::string> messages;
     for (csi::HeldBuffer::Entry& e : s->held.take()) {
       if (!e.key.empty()) {
         wakeups_saved_.add();  // a presence for a resource that is gone: never written
         continue;
       }
       auto stanza = released(*s, e);
-      if (stanza && stanza->name() == "message") messages->push_back(stanza->serialize());
+      if (stanza && stanza->name() == "message") messages.push_back(stanza->serialize());
     }
-    if (messages->empty()) return;
-    // The session leaves the session table after its CLOSED hooks: routed
-    // from here, a message for it would come back to it. From a task of
-    // this loop it finds the resource gone.
-    int32_t loop = parley::current_loop(host());
-    bool posted = loop >= 0 && parley::post(host(), static_cast<uint32_t>(loop), [this, messages] {
-      for (const std::string& xml : *messages) {
-        auto stanza = host().parse(xml);
-        if (!stanza) continue;
-        rerouted_.add();
-        host().route(std::move(*stanza));
-      }
-    });
-    if (!posted) host().warn("held messages of a closed session could not be routed again (shutting down)");
+    if (messages.empty()) return;
+    // From a task of this loop: the session is still in the session table now.
+    if (!parley::route_from_task(host(), std::move(messages), [this] { rerouted_.add(); }))
+      host().warn("held messages of a closed session could not be routed again (shutting down)");
   }
 
   // ---- hot reload: "I" or "A", then the held buffer ----

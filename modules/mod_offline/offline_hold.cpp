@@ -12,10 +12,11 @@
 // only then) holds every message that storage would have taken had it come a moment
 // earlier (offline_rules.cpp), that comes from someone else (the account's own bare
 // JID sends carbons and archive results) and that is no archive result (a room's: it
-// must stay before its query's <iq/> answer). Presence, iq and everything else pass. The owner loop releases the holds
-// of every session of the user once no delivery runs and no message is on its way into
-// storage (settle); the session's loop then sends what it held, in order, through the
-// filters after this one (client state indication, stream management's counting).
+// must stay before its query's <iq/> answer). Presence, iq and everything else pass.
+// The owner loop releases the holds of every session of the user once no delivery runs
+// and no message is on its way into storage (settle); the session's loop then sends
+// what it held, in order, through the filters after this one (client state indication,
+// stream management's counting).
 //
 // Bounds (options): hold_live_seconds (default 10; 0 turns holding off), and
 // hold_live_max_messages / hold_live_max_bytes per session (256, 1 MiB). Past any, what
@@ -26,7 +27,8 @@
 // the host waits for (or refuses while) a module's timers are pending. An empty hold
 // ends with a reload (the new code's filter is off): nothing is lost, the order of
 // what follows is then not kept.
-#include <memory>
+#include <string>
+#include <vector>
 
 #include "mod_offline.hpp"
 #include "offline_rules.hpp"
@@ -98,23 +100,17 @@ void ModOffline::release_hold(parley_session_id session) {
   loop.holds.erase(it);
   if (hold.timer != 0) host().cancel_timer(hold.timer);
   host().filter_out(session, false);
+  std::vector<std::string> refused;  // the session is closing: routed as for a resource that is gone
   for (const parley::OutBytes& bytes : hold.stanzas) {
     std::string xml = bytes.str();
     auto stanza = host().parse(xml);
-    if (!stanza) continue;
-    if (host().session_send_after(session, std::move(*stanza))) continue;
-    // Closing: routed again as for a resource that is gone, from a task (the session is
-    // still in the session table now).
-    int32_t loop_index = parley::current_loop(host());
-    if (loop_index < 0 || !parley::post(host(), static_cast<uint32_t>(loop_index), [this, xml] {
-          if (auto again = host().parse(xml)) host().route(std::move(*again));
-        }))
-      host().warn("a held live message of a closing session could not be routed again (shutting down)");
+    if (stanza && !host().session_send_after(session, std::move(*stanza))) refused.push_back(std::move(xml));
   }
+  if (!refused.empty() && !parley::route_from_task(host(), std::move(refused)))
+    host().warn("held live messages of a closing session could not be routed again (shutting down)");
 }
 
-// The session leaves the session table after its CLOSED hooks: what it held is routed
-// again from a task of this loop, where it finds the resource gone.
+// What a closing session held is routed again as for a resource that is gone.
 void ModOffline::on_session_closed(const parley::Event& event) {
   LoopState& loop = here();
   auto it = loop.holds.find(event.session());
@@ -123,14 +119,10 @@ void ModOffline::on_session_closed(const parley::Event& event) {
   loop.holds.erase(it);
   if (hold.timer != 0) host().cancel_timer(hold.timer);
   if (hold.stanzas.empty()) return;
-  auto messages = std::make_shared<std::vector<std::string>>();
-  for (const parley::OutBytes& bytes : hold.stanzas) messages->push_back(bytes.str());
-  int32_t loop_index = parley::current_loop(host());
-  bool posted = loop_index >= 0 && parley::post(host(), static_cast<uint32_t>(loop_index), [this, messages] {
-    for (const std::string& xml : *messages)
-      if (auto stanza = host().parse(xml)) host().route(std::move(*stanza));
-  });
-  if (!posted) host().warn("held live messages of a closed session could not be routed again (shutting down)");
+  std::vector<std::string> messages;
+  for (const parley::OutBytes& bytes : hold.stanzas) messages.push_back(bytes.str());
+  if (!parley::route_from_task(host(), std::move(messages)))
+    host().warn("held live messages of a closed session could not be routed again (shutting down)");
 }
 
 bool ModOffline::idle(const UserState& st) {

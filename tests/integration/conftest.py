@@ -21,6 +21,25 @@ from rawxmpp import RawClient
 
 PASSWORD = "s3cret-pass"
 
+
+
+def server_with_users(server_factory, users, **kwargs):
+    """A started server (server_factory's keyword arguments) with each of `users`
+    registered with PASSWORD."""
+    server = server_factory(**kwargs)
+    for user in users:
+        server.register(user, PASSWORD)
+    return server
+
+
+def logged_in(server, raw_factory, user, resource="r", presence=False, **client_kwargs):
+    """A RawClient of `user` on the STARTTLS port, bound to `resource`, available if
+    `presence` (client_kwargs go to RawClient: domain=...)."""
+    c = raw_factory(server.c2s_port, **client_kwargs)
+    c.login(user, PASSWORD, resource=resource, presence=presence)
+    return c
+
+
 # Set by CTest for the ASan and TSan builds (tests/integration/CMakeLists.txt).
 SANITIZED = bool(os.environ.get("PARLEY_SANITIZED"))
 

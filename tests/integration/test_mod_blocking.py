@@ -9,7 +9,7 @@ real client library."""
 import time
 import xml.etree.ElementTree as ET
 
-from conftest import PASSWORD, old_tables_left
+from conftest import PASSWORD, logged_in, old_tables_left, server_with_users
 from rawxmpp import NS_CLIENT, NS_STANZA_ERRORS, q, stanza_error_condition
 from old_schemas import recreate_old_tables
 
@@ -35,16 +35,11 @@ def unblock_xml(*jids):
 def start(server_factory, extra_modules=None, options=None, **kwargs):
     modules = {"mod_disco": {}, "mod_ping": {}, "mod_blocking": dict(options or {})}
     modules.update(extra_modules or {})
-    server = server_factory(modules=modules, **kwargs)
-    for user in ("alice", "bob", "carol"):
-        server.register(user, PASSWORD)
-    return server
+    return server_with_users(server_factory, ("alice", "bob", "carol"), modules=modules, **kwargs)
 
 
 def login(server, raw_factory, user, resource, presence=False, domain=None):
-    c = raw_factory(server.c2s_port, domain=domain or server.domain)
-    c.login(user, PASSWORD, resource=resource, presence=presence)
-    return c
+    return logged_in(server, raw_factory, user, resource, presence, domain=domain or server.domain)
 
 
 def xml(elem):

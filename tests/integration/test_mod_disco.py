@@ -6,7 +6,7 @@ docs/modules/mod_disco.md names these tests."""
 
 import xml.etree.ElementTree as ET
 
-from conftest import PASSWORD
+from conftest import logged_in as login, server_with_users
 from rawxmpp import NS_CLIENT, q, stanza_error_condition
 
 INFO = "http://jabber.org/protocol/disco#info"
@@ -15,16 +15,7 @@ MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}
 
 
 def start(server_factory, users):
-    server = server_factory(modules=dict(MODULES))
-    for user in users:
-        server.register(user, PASSWORD)
-    return server
-
-
-def login(server, raw_factory, user, resource, presence=False):
-    c = raw_factory(server.c2s_port)
-    c.login(user, PASSWORD, resource=resource, presence=presence)
-    return c
+    return server_with_users(server_factory, users, modules=dict(MODULES))
 
 
 def info(client, to, node=None):

@@ -5,7 +5,7 @@ with a 'from' or 'both' subscription; nobody else), an available user's '0'."""
 import time
 import xml.etree.ElementTree as ET
 
-from conftest import PASSWORD
+from conftest import PASSWORD, logged_in as login, server_with_users
 from rawxmpp import q, stanza_error_condition, xml_escape
 
 NS = "jabber:iq:last"
@@ -16,16 +16,7 @@ MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}
 
 
 def start_server(server_factory, users=("alice", "bob")):
-    server = server_factory(modules=dict(MODULES))
-    for user in users:
-        server.register(user, PASSWORD)
-    return server
-
-
-def login(server, raw_factory, user, resource="r", presence=False):
-    c = raw_factory(server.c2s_port)
-    c.login(user, PASSWORD, resource=resource, presence=presence)
-    return c
+    return server_with_users(server_factory, users, modules=dict(MODULES))
 
 
 def last_of(reply):

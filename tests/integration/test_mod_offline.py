@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import PASSWORD
+from conftest import PASSWORD, logged_in, server_with_users
 from parley_harness import psql
 from rawxmpp import NS_CLIENT, NS_DISCO_INFO, q, stanza_error_condition
 from old_schemas import recreate_old_tables
@@ -35,16 +35,11 @@ MESSAGE = q(NS_CLIENT, "message")
 def start(server_factory, offline=None, users=("alice", "bob"), extra_modules=None, storage=None):
     modules = {"mod_disco": {}, "mod_ping": {}, "mod_offline": offline or {}}
     modules.update(extra_modules or {})
-    server = server_factory(modules=modules, storage=storage)
-    for user in users:
-        server.register(user, PASSWORD)
-    return server
+    return server_with_users(server_factory, users, modules=modules, storage=storage)
 
 
 def online(server, raw_factory, user, resource="r", presence=True):
-    c = raw_factory(server.c2s_port)
-    c.login(user, PASSWORD, resource=resource, presence=presence)
-    return c
+    return logged_in(server, raw_factory, user, resource, presence)
 
 
 def become_available(client, priority=None):

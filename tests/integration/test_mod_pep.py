@@ -12,7 +12,7 @@ import sqlite3
 import time
 import xml.etree.ElementTree as ET
 
-from conftest import PASSWORD, old_tables_left
+from conftest import PASSWORD, logged_in, old_tables_left, server_with_users
 from rawxmpp import q, stanza_error_condition
 from old_schemas import recreate_old_tables
 from slix_driver import SlixRunner
@@ -50,17 +50,14 @@ def module_paths():
 
 
 def start_server(server_factory, users=("alice", "bob", "carol", "dave"), storage=None):
-    server = server_factory(modules=dict(MODULES), module_paths=module_paths(), storage=storage)
-    for user in users:
-        server.register(user, PASSWORD)
-    return server
+    return server_with_users(server_factory, users, modules=dict(MODULES), module_paths=module_paths(),
+                             storage=storage)
 
 
 def login(server, raw_factory, user, resource="r", presence=True):
     """A bound session; available (a plain initial presence, no caps) unless
     `presence` is False (then announce() sends the initial presence)."""
-    c = raw_factory(server.c2s_port)
-    c.login(user, PASSWORD, resource=resource, presence=presence)
+    c = logged_in(server, raw_factory, user, resource, presence)
     c.bare = f"{user}@{server.domain}"
     return c
 

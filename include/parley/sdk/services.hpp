@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -139,6 +140,26 @@ inline bool post_to_session(const Host& host, parley_session_id session, std::fu
   if (detail::api_1_2(host)->post_to_session(host.handle(), session, &detail::run_posted, arg) == 1) return true;
   delete arg;
   return false;
+}
+
+// Routes `stanzas` (serialized) again from a task of the calling loop, after what is
+// queued there: what a session held when it closed. Its SESSION_CLOSED hooks run while
+// it is still in the session table (routed from there, a message for it would come back
+// to it); from the task the stanzas find the resource gone and follow RFC 6121's rules
+// (another resource, offline storage, an error). `each` (optional) runs before each
+// route. false: not on a worker loop, or the loop is stopping (nothing is routed).
+inline bool route_from_task(const Host& host, std::vector<std::string> stanzas, std::function<void()> each = {}) {
+  const int32_t loop = current_loop(host);
+  if (loop < 0) return false;
+  const Host* h = &host;
+  return post(host, static_cast<uint32_t>(loop), [h, stanzas = std::move(stanzas), each = std::move(each)] {
+    for (const std::string& xml : stanzas) {
+      auto stanza = h->parse(xml);
+      if (!stanza) continue;
+      if (each) each();
+      h->route(std::move(*stanza));
+    }
+  });
 }
 
 // Sends an iq get/set (its 'from': the module's host, one of its services, or
