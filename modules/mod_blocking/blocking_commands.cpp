@@ -141,9 +141,10 @@ void ModBlocking::block(parley::Element iq, const std::string& user, std::vector
       // the answer is, so what the client sends once answered comes after it
       // (a join of a room whose occupant was blocked was taken out by a
       // presence routed after the answer).
-      send_unavailable(user, added);
-      host().route(parley::make_iq_result(*held));
-      push(user, "block", items);
+      send_unavailable(user, added, [this, held, user, items] {
+        host().route(parley::make_iq_result(*held));
+        push(user, "block", items);
+      });
     });
   };
   // Nothing new (all blocked already): a removal of nothing, answered later on this loop
@@ -231,27 +232,48 @@ void ModBlocking::push(const std::string& user, const char* command, const std::
   }
 }
 
-// XEP-0191 §3.3: the blocked contact gets unavailable presence from each of
-// the user's available resources. Without the roster (mod_blocking does not
-// depend on mod_roster) the subscription is unknown; unavailable presence
-// tells a contact that is not subscribed nothing it could not see already.
-// Only addresses of a user (with a localpart) get it: a domain item names no
-// one to send it to.
-void ModBlocking::send_unavailable(const std::string& user, const std::vector<std::string>& added) {
-  std::vector<std::string> targets;
-  for (const std::string& item : added)
-    if (parley::Jid::prepared(item).has_local()) targets.push_back(item);
-  if (targets.empty()) return;
-  for (const auto& session : host().user_sessions(user + "@" + domain_)) {
-    if (!session.available) continue;
-    for (const std::string& target : targets) {
-      parley::Element presence = host().element("presence", ns_client);
-      presence.set_attr("type", "unavailable");
-      presence.set_attr("from", session.full_jid);
-      presence.set_attr("to", target);
-      host().route(std::move(presence));
+// XEP-0191 §3.3: the blocked contact gets unavailable presence from each of the
+// user's available resources, "but only if the contact is allowed to receive
+// presence notifications from the user" (RFC 6121: a 'from' or 'both'
+// subscription; unavailable_targets() says who). The subscriptions are asked of
+// whichever module keeps rosters (events 27-28), so mod_blocking does not depend
+// on mod_roster: with no such module nobody is subscribed and nobody gets it. A
+// roster that could not be read (its module logged why) sends it to every
+// blocked user address, as before session 15: a subscribed contact must not go on
+// seeing the user online. Directed presence is not followed (the presence
+// module's state): a room the user is in stays joined when an occupant is blocked.
+void ModBlocking::send_unavailable(const std::string& user, const std::vector<std::string>& added,
+                                   std::function<void()> then) {
+  bool available = false;
+  for (const auto& session : host().user_sessions(user + "@" + domain_)) available = available || session.available;
+  if (!available) return then();  // no presence to take back: no roster to read
+  asks_.ask(user, "roster", {{"format", "lines"}}, [this, user, added, then](parley::AccountQuery::Answers answers) {
+    std::vector<std::string> targets;
+    if (answers.empty()) {
+      // No module keeps rosters: nobody is subscribed.
+    } else if (auto roster = parley::AccountQuery::roster_of(answers)) {
+      std::vector<std::string> subscribed;
+      for (const auto& item : *roster)
+        if (item.subscription == "from" || item.subscription == "both") subscribed.push_back(item.jid);
+      targets = unavailable_targets(added, subscribed);
+    } else {
+      host().warn("the roster of " + user + " could not be read: unavailable presence goes to every blocked user");
+      for (const std::string& item : added)
+        if (parley::Jid::prepared(item).has_local()) targets.push_back(item);
     }
-  }
+    // The sessions as they are now: one that went away meanwhile has sent its own.
+    for (const auto& session : host().user_sessions(user + "@" + domain_)) {
+      if (!session.available) continue;
+      for (const std::string& target : targets) {
+        parley::Element presence = host().element("presence", ns_client);
+        presence.set_attr("type", "unavailable");
+        presence.set_attr("from", session.full_jid);
+        presence.set_attr("to", target);
+        host().route(std::move(presence));
+      }
+    }
+    then();
+  });
 }
 
 // XEP-0191 §3.4: on unblock the contact gets the user's current presence,

@@ -126,13 +126,18 @@ parley::Outcome ModBlocking::on_to_local(const parley::Event& event) {
 
   // The sender's side matters too when the sender is a local user of this
   // host and the stanza did not come through on_stanza_in: a presence module
-  // broadcasting the sender's presence, probing, or answering a probe. Those
-  // are dropped toward an address the sender blocked; unavailable presence,
-  // subscription handling and errors still pass (XEP-0191 §3.3 wants the
-  // blocked contact to see the user as unavailable).
+  // broadcasting the sender's presence, probing, or answering a probe, and a
+  // message from the user's bare JID, which the server sends on the user's
+  // behalf (PEP notifications and last items: the user's data). Those are
+  // dropped toward an address the sender blocked; unavailable presence,
+  // subscription handling and errors (the refusals of what the blocked address
+  // sent) still pass (XEP-0191 §3.3 wants the blocked contact to see the user
+  // as unavailable).
   const std::string_view type = type_of(*stanza);
-  const bool check_sender = from.has_local() && from.domain() == domain_ && stanza->name() == "presence" &&
-                            (type.empty() || type == "probe");
+  const bool for_the_user = stanza->name() == "presence" ? (type.empty() || type == "probe")
+                                                          : stanza->name() == "message" && !from.has_resource() &&
+                                                                type != "error";
+  const bool check_sender = from.has_local() && from.domain() == domain_ && for_the_user;
   std::optional<parley::Jid> to;
   if (check_sender && !event.jid().empty()) to = parley::Jid::prepared(event.jid());
 

@@ -23,4 +23,14 @@ std::vector<std::string> match_forms(const parley::Jid& address);
 // blocks `address`.
 bool item_blocks(std::string_view item, const parley::Jid& address);
 
+// Where the user's unavailable presence goes when `added` items are blocked
+// (XEP-0191 section 3.3: "only if the contact is allowed to receive presence
+// notifications from the user", i.e. RFC 6121's 'from' or 'both' subscription).
+// `subscribed` are those contacts' prepared bare JIDs. An item naming a user goes
+// as it is (a full JID: that resource) if its bare JID is subscribed; an item
+// without a localpart (a domain) covers the subscribed contacts it blocks. In the
+// items' order, each address once.
+std::vector<std::string> unavailable_targets(const std::vector<std::string>& added,
+                                             const std::vector<std::string>& subscribed);
+
 }  // namespace mod_blocking

@@ -28,6 +28,7 @@ parley::Result<void, std::string> ModBlocking::start() {
   if (!host().supports_1_2()) return parley::unexpected(std::string("needs a host with module ABI 1.2 (post)"));
   if (!host().supports_map()) return parley::unexpected(std::string("this server has no map store"));
   loops_.init(host());
+  asks_.init(host(), "mod_blocking");
   // on_stanza_out runs only for sessions of users whose list blocks something.
   host().hook_mode(PARLEY_EVENT_STANZA_OUT, PARLEY_HOOKS_PER_SESSION);
   // The blocklists of a server that kept them in this module's own table (before the map
@@ -100,6 +101,7 @@ PARLEY_MODULE(ModBlocking, "mod_blocking", "1.0.0",
               parley::hook<&ModBlocking::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),
               parley::hook<&ModBlocking::on_session_closed>(PARLEY_EVENT_SESSION_CLOSED),
               parley::hook<&ModBlocking::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
+              parley::hook<&ModBlocking::on_roster_answer>(PARLEY_EVENT_ADMIN_USER_ANSWER),
               parley::hook<&ModBlocking::on_account_export>(PARLEY_EVENT_ACCOUNT_EXPORT),
               parley::hook<&ModBlocking::on_account_import>(PARLEY_EVENT_ACCOUNT_IMPORT),
               parley::disco_feature(mod_blocking::ns_blocking),

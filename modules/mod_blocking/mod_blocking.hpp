@@ -77,6 +77,8 @@ class ModBlocking : public parley::Module {
   void on_session_bound(const parley::Event& event);
   void on_session_closed(const parley::Event& event);
   void on_user_removed(const parley::Event& event);
+  // Answers to the roster questions of a block (events 27-28, send_unavailable).
+  void on_roster_answer(const parley::Event& event) { asks_.on_answer(event); }
   // XEP-0227 export and import of the blocklist (blocking_export.cpp).
   void on_account_export(const parley::Event& event);
   void on_account_import(const parley::Event& event);
@@ -167,7 +169,9 @@ class ModBlocking : public parley::Module {
   void written_refused(const std::string& user, const std::shared_ptr<parley::Element>& held);
   void finish_write(const std::string& user);
   void push(const std::string& user, const char* command, const std::vector<std::string>& items);
-  void send_unavailable(const std::string& user, const std::vector<std::string>& added);
+  // Unavailable presence to the subscribed contacts `added` covers (a roster question
+  // when the user has an available resource), then `then`, on this loop.
+  void send_unavailable(const std::string& user, const std::vector<std::string>& added, std::function<void()> then);
   void probe_for(const std::string& user, const std::vector<std::string>& removed);
 
   // --- enforcement (blocking_filter.cpp) ---
@@ -182,6 +186,7 @@ class ModBlocking : public parley::Module {
   std::size_t max_cached_ = 10000;
 
   parley::PerLoop<LoopState> loops_;
+  parley::AccountQuery asks_;  // the user's subscriptions, of whichever module keeps rosters
   // The rows of mod_blocking_items (the table before the map store), moved once.
   parley::OldTables move_;
 };

@@ -17,15 +17,21 @@ bool matches(std::string_view entry, std::string_view with) {
 
 }  // namespace
 
+void ArchivableScan::add(ChildName c) {
+  if (c.ns == ns_hints && (c.name == "no-store" || c.name == "no-permanent-store")) refused_ = true;
+  if (c.ns == ns_hints && c.name == "store") store_ = true;
+  if (c.name == "body" && c.ns == ns_client) body_ = true;
+}
+
+bool ArchivableScan::result(std::string_view type) const {
+  if (type == "error" || type == "groupchat" || type == "headline" || refused_) return false;
+  return body_ || store_;
+}
+
 bool archivable(std::string_view type, const std::vector<ChildName>& children) {
-  if (type == "error" || type == "groupchat" || type == "headline") return false;
-  bool body = false, store = false;
-  for (const ChildName& c : children) {
-    if (c.ns == ns_hints && (c.name == "no-store" || c.name == "no-permanent-store")) return false;
-    if (c.ns == ns_hints && c.name == "store") store = true;
-    if (c.name == "body" && c.ns == ns_client) body = true;
-  }
-  return body || store;
+  ArchivableScan scan;
+  for (const ChildName& c : children) scan.add(c);
+  return scan.result(type);
 }
 
 std::optional<Mode> parse_mode(std::string_view text) {

@@ -33,6 +33,19 @@ struct ChildName {
 // a message with a <no-store/> or <no-permanent-store/> hint.
 bool archivable(std::string_view type, const std::vector<ChildName>& children);
 
+// The same rule read one child at a time, with nothing allocated (the archiving hooks
+// run for every message).
+class ArchivableScan {
+ public:
+  void add(ChildName child);
+  bool result(std::string_view type) const;
+
+ private:
+  bool body_ = false;
+  bool store_ = false;
+  bool refused_ = false;
+};
+
 enum class Mode { always, roster, never };
 std::optional<Mode> parse_mode(std::string_view text);
 std::string_view mode_name(Mode mode);

@@ -122,6 +122,21 @@ void MamPrefs::resolve(const std::string& owner, const std::string& with, std::f
   });
 }
 
+std::optional<bool> MamPrefs::outgoing_now(const std::string& owner, std::string_view with) {
+  const Prefs* p = cached(owner);
+  if (p == nullptr) return std::nullopt;
+  const Decision d = decide(*p, with);
+  if (d == Decision::ask_roster) return std::nullopt;
+  return d == Decision::archive;
+}
+
+std::optional<bool> MamPrefs::incoming_now(const std::string& owner, std::string_view with) {
+  Loop& loop = loops_.here();
+  // A held message's second pass, or the owner's messages held: incoming() keeps the order.
+  if (!loop.verdicts.empty() || loop.waiting.contains(owner)) return std::nullopt;
+  return outgoing_now(owner, with);
+}
+
 void MamPrefs::outgoing(const std::string& owner, std::string with, std::function<void()> archive) {
   if (const Prefs* p = cached(owner)) {
     const Decision d = decide(*p, with);

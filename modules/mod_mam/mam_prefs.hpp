@@ -51,6 +51,11 @@ class MamPrefs {
   // The account is gone.
   void remove(const std::string& owner);
 
+  // The decision for a message when it can be made now, without a callback (the common
+  // case: preferences cached, no roster question, nothing of the owner's held): true to
+  // archive. nullopt: ask outgoing() or incoming(), which decide the rest.
+  std::optional<bool> outgoing_now(const std::string& owner, std::string_view with);
+  std::optional<bool> incoming_now(const std::string& owner, std::string_view with);
   // Outgoing (the owner's message to `with`): archive(with) runs now or later if it is to be archived.
   void outgoing(const std::string& owner, std::string with, std::function<void()> archive);
   // Incoming: true if the caller decides now (then *archive says whether to append);

@@ -163,7 +163,7 @@ class ModMam : public parley::Module {
     // (a private message through a room reaches a user whose JID is not this 'to').
     // What comes by no client's STANZA_IN (a component) is checked at MESSAGE_TO_LOCAL.
     ids_.strip_forged(*stanza, std::string(parley::bare_jid(to.empty() ? std::string_view(owner) : to)));
-    if (!mam::archivable(stanza->attr("type").value_or(""), children(*stanza))) return parley::Outcome::pass;
+    if (!archivable(*stanza, stanza->attr("type").value_or(""))) return parley::Outcome::pass;
     if (to.empty() || parley::bare_jid(to) == owner) return parley::Outcome::pass;  // archived as incoming
     // XEP-0313 section 3.4: the sender's other clients SHOULD find the id of their
     // archive in the carbon of what it sent (mod_carbons copies the stanza at
@@ -171,6 +171,10 @@ class ModMam : public parley::Module {
     // here and taken off again after the copy (on_stanza_in_copied, 95): the
     // recipient cannot read the sender's archive and must not get it. A decision that
     // waits (preferences not read yet, the roster) leaves the carbon without it.
+    if (const auto now = prefs_.outgoing_now(owner, to)) {  // the common case: no callback
+      if (*now) add_stanza_id(*stanza, owner, append(owner, to, stanza->serialize()));
+      return parley::Outcome::pass;
+    }
     constexpr uint64_t kLate = std::numeric_limits<uint64_t>::max();
     auto decided = std::make_shared<uint64_t>(0);  // the id when decided now; kLate after
     prefs_.outgoing(owner, std::string(to),
@@ -180,11 +184,15 @@ class ModMam : public parley::Module {
                     });
     const uint64_t id = *decided;
     *decided = kLate;
-    if (id != 0 && id != kLate) {
-      stanza->add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode(id));
-      ids_.mark_sent_id();
-    }
+    if (id != kLate) add_stanza_id(*stanza, owner, id);
     return parley::Outcome::pass;
+  }
+
+  // The sender's archive id, for its carbons (taken off again at 95); none if the append was refused.
+  void add_stanza_id(parley::ElementRef stanza, const std::string& owner, uint64_t id) {
+    if (id == 0) return;
+    stanza.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode(id));
+    ids_.mark_sent_id();
   }
 
   // After mod_carbons (90) copied the stanza: the sender's archive id off what goes to
@@ -229,7 +237,7 @@ class ModMam : public parley::Module {
         break;  // forged, and removed: archived below as any other
       }
     const std::string_view type = stanza->attr("type").value_or("");
-    if (!mam::archivable(type, children(*stanza))) return parley::Outcome::pass;
+    if (!archivable(*stanza, type)) return parley::Outcome::pass;
     const std::string_view from = stanza->attr("from").value_or("");
     if (from.empty()) return parley::Outcome::pass;
     // A normal message to a resource that is not there is refused by the core (RFC 6121
@@ -237,8 +245,21 @@ class ModMam : public parley::Module {
     const parley::Jid to = parley::Jid::prepared(stanza->attr("to").value_or(""));
     if (to.has_resource() && type != "chat" && !has_session(owner, to.full())) return parley::Outcome::pass;
     bool archive = false;
-    const bool now = prefs_.incoming(owner, from, message, &archive, [this, owner](parley::Element held, bool yes) {
-      // Decided later (mam_prefs.hpp): appended with its id, and routed again.
+    if (const auto decided = prefs_.incoming_now(owner, from)) {  // the common case: no callback
+      archive = *decided;
+    } else if (!prefs_.incoming(owner, from, message, &archive, release_held(owner))) {
+      return parley::Outcome::handled;  // held until decided
+    }
+    if (!archive) return parley::Outcome::pass;
+    uint64_t id = append(owner, from, stanza->serialize());
+    if (id != 0) message.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode(id));
+    return parley::Outcome::pass;
+  }
+
+  // What runs for a message held until its owner's preferences decided (mam_prefs.hpp):
+  // appended with its id if they say so, and routed again.
+  mam::MamPrefs::Release release_held(const std::string& owner) {
+    return [this, owner](parley::Element held, bool yes) {
       if (yes) {
         const std::string with(held.attr("from").value_or(""));
         uint64_t id = append(owner, with, held.serialize());
@@ -251,12 +272,7 @@ class ModMam : public parley::Module {
         }
       }
       host().route(std::move(held));
-    });
-    if (!now) return parley::Outcome::handled;  // held until decided
-    if (!archive) return parley::Outcome::pass;
-    uint64_t id = append(owner, from, stanza->serialize());
-    if (id != 0) message.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode(id));
-    return parley::Outcome::pass;
+    };
   }
 
   parley::Outcome on_user_removed(const parley::Event& event) {
@@ -305,10 +321,10 @@ class ModMam : public parley::Module {
   void on_account_import(const parley::Event& event) { mam::import_archive(host(), event); }
 
  private:
-  static std::vector<mam::ChildName> children(parley::ElementView stanza) {
-    std::vector<mam::ChildName> out;
-    for (auto child : stanza.children()) out.push_back(mam::ChildName{child.name(), child.xmlns()});
-    return out;
+  static bool archivable(parley::ElementView stanza, std::string_view type) {
+    mam::ArchivableScan scan;
+    for (auto child : stanza.children()) scan.add(mam::ChildName{child.name(), child.xmlns()});
+    return scan.result(type);
   }
 
   bool has_session(const std::string& owner, const std::string& full) const {

@@ -100,7 +100,11 @@ void ModPep::deliver(parley_session_id session, const std::string& full_jid, con
     auto message = host().parse(message_xml);
     if (!message) return;
     message->set_attr("to", full_jid);
-    if (host().send_to_session(session, std::move(*message))) host().counter_add("notifications");
+    // Routed, not written to the session: the filters of what reaches a local user
+    // see it. A blocklist must (XEP-0191 3.3): nothing of the owner's reaches a
+    // contact the owner blocked, nothing of a blocked owner reaches the user.
+    host().route(std::move(*message));
+    host().counter_add("notifications");
   });
 }
 

@@ -296,6 +296,39 @@ def test_notifications_filtered_by_caps(server_factory, raw_factory):
                                      f"</retract></pubsub>")) == ("cancel", "item-not-found", None)
 
 
+def module_counter(server, module, name):
+    prefix = f"{module}.{server.domain}.{name}: "
+    for line in server.ctl("status").stdout.splitlines():
+        if line.startswith(prefix):
+            return int(line[len(prefix):])
+    return 0
+
+
+def test_no_notification_reaches_a_contact_the_owner_blocked(server_factory, raw_factory):
+    # XEP-0191 3.3: once alice blocks bob, nothing of hers reaches him. Her PEP
+    # notifications are sent by the server from her bare JID (no client of hers
+    # sends them, so they do not pass her outbound filter): mod_blocking drops
+    # them toward bob all the same, while dave, not blocked, gets his.
+    server = server_with_users(server_factory, ("alice", "bob", "dave"), modules=dict(MODULES, mod_blocking={}),
+                               module_paths=module_paths())
+    alice = login(server, raw_factory, "alice")
+    bob = login(server, raw_factory, "bob")
+    dave = login(server, raw_factory, "dave")
+    for contact in (bob, dave):
+        subscribe(contact, alice)
+        announce(contact, notify=[TUNE])
+    reply = alice.iq("set", f"<block xmlns='urn:xmpp:blocking'><item jid='{bob.bare}'/></block>")
+    assert reply.get("type") == "result", ET.tostring(reply, "unicode")
+    dropped = module_counter(server, "mod_blocking", "outbound_blocked")
+    tune = f"<tune xmlns='{TUNE}'><artist>Yes</artist></tune>"
+    assert publish(alice, TUNE, tune, item_id="t1").get("type") == "result"
+    wait_event(dave, TUNE)
+    # The notification for bob was taken by mod_blocking's filter, so nothing of it
+    # can still be on its way to him once the counter shows it.
+    until(lambda: module_counter(server, "mod_blocking", "outbound_blocked") > dropped)
+    assert events(getattr(bob, "pending", []) + bob.nothing_before_sync(), TUNE) == []
+
+
 def test_last_item_on_available_presence(server_factory, raw_factory):
     server = start_server(server_factory)
     alice = login(server, raw_factory, "alice")

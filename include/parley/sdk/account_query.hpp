@@ -104,22 +104,28 @@ class AccountQuery {
     // roster of tens of thousands costs its loop milliseconds (see roster_lines below).
     std::vector<std::pair<std::string, std::string>> attrs{{"format", "lines"}};
     if (!contact.empty()) attrs.emplace_back("contact", std::string(contact));
-    ask(user, "roster", attrs, [done = std::move(done)](Answers answers) {
-      if (const Element* lines = payload(answers, "roster", ns_roster_lines)) return done(roster_lines(lines->text()));
-      const Element* query = payload(answers, "query", "jabber:iq:roster");
-      if (query == nullptr) return done(std::nullopt);
-      std::vector<RosterEntry> out;
-      for (ElementRef item : query->children()) {
-        if (item.name() != "item") continue;
-        RosterEntry e;
-        e.jid = std::string(item.attr("jid").value_or(""));
-        e.subscription = std::string(item.attr("subscription").value_or("none"));
-        for (ElementRef g : item.children())
-          if (g.name() == "group") e.groups.push_back(g.text());
-        out.push_back(std::move(e));
-      }
-      done(std::move(out));
-    });
+    ask(user, "roster", attrs, [done = std::move(done)](Answers answers) { done(roster_of(answers)); });
+  }
+
+  // The roster in the answers to want='roster' (either form), or nullopt: no roster in
+  // them. Empty answers mean that no module keeps rosters, so a module that must tell
+  // "nobody is subscribed" from "the roster could not be read" asks with ask() and
+  // looks at answers.empty() first.
+  static std::optional<std::vector<RosterEntry>> roster_of(const Answers& answers) {
+    if (const Element* lines = payload(answers, "roster", ns_roster_lines)) return roster_lines(lines->text());
+    const Element* query = payload(answers, "query", "jabber:iq:roster");
+    if (query == nullptr) return std::nullopt;
+    std::vector<RosterEntry> out;
+    for (ElementRef item : query->children()) {
+      if (item.name() != "item") continue;
+      RosterEntry e;
+      e.jid = std::string(item.attr("jid").value_or(""));
+      e.subscription = std::string(item.attr("subscription").value_or("none"));
+      for (ElementRef g : item.children())
+        if (g.name() == "group") e.groups.push_back(g.text());
+      out.push_back(std::move(e));
+    }
+    return out;
   }
 
   // want='roster' with format='lines' is answered with

@@ -21,6 +21,43 @@ TEST_CASE("escaping") {
   CHECK(out == "keep:plain \xE2\x9C\x93");
 }
 
+// The escapes scan sixteen bytes at a time where they can: every character that needs
+// escaping, at every offset of strings up to three blocks long and beyond, against a
+// byte-at-a-time reference.
+TEST_CASE("escaping finds every special byte at every offset") {
+  auto reference = [](std::string_view s, bool attr) {
+    std::string out;
+    for (char c : s) {
+      if (c == '&') out += "&amp;";
+      else if (c == '<') out += "&lt;";
+      else if (c == '>') out += "&gt;";
+      else if (c == '\r') out += "&#13;";
+      else if (attr && c == '\'') out += "&apos;";
+      else if (attr && c == '"') out += "&quot;";
+      else if (attr && c == '\t') out += "&#9;";
+      else if (attr && c == '\n') out += "&#10;";
+      else out += c;
+    }
+    return out;
+  };
+  const std::string specials = "&<>\r'\"\t\n";
+  for (size_t len : {1u, 15u, 16u, 17u, 31u, 32u, 33u, 48u, 50u}) {
+    for (size_t at = 0; at < len; ++at) {
+      for (char c : specials) {
+        std::string s(len, 'x');
+        s[at] = c;
+        if (at + 3 < len) s[at + 3] = '\xC3';  // bytes above 0x7f are not special
+        if (len > 20) s[len - 1 - (at % 5)] = '&';
+        std::string text, attr;
+        escape_text_to(text, s);
+        escape_attr_to(attr, s);
+        CHECK(text == reference(s, false));
+        CHECK(attr == reference(s, true));
+      }
+    }
+  }
+}
+
 TEST_CASE("elements, default namespace and children in other namespaces") {
   Element m("message", "jabber:client");
   m.set_attr("to", "juliet@example.com").set_attr("id", "it's");

@@ -8,6 +8,7 @@
 
 using mod_blocking::item_blocks;
 using mod_blocking::match_forms;
+using mod_blocking::unavailable_targets;
 
 namespace {
 
@@ -72,4 +73,22 @@ TEST_CASE("match_forms lists the address's forms in XEP-0016 order") {
   CHECK(match_forms(jid("montague.net")) == std::vector<std::string>{"montague.net", "net"});
   // IP literals have no parent domains.
   CHECK(match_forms(jid("127.0.0.1")) == std::vector<std::string>{"127.0.0.1"});
+}
+
+TEST_CASE("unavailable presence on a block goes to the subscribed contacts the items cover") {
+  using V = std::vector<std::string>;
+  const V subscribed{"romeo@montague.net", "tybalt@capulet.net", "nurse@verona.example"};
+  // A user item: only if subscribed; a full JID keeps its resource.
+  CHECK(unavailable_targets({"romeo@montague.net"}, subscribed) == V{"romeo@montague.net"});
+  CHECK(unavailable_targets({"romeo@montague.net/orchard"}, subscribed) == V{"romeo@montague.net/orchard"});
+  CHECK(unavailable_targets({"benvolio@montague.net", "paris@verona.example/garden"}, subscribed).empty());
+  // A domain item: its subscribed contacts, subdomains included; an address of the
+  // domain's own (domain/resource) names no contact.
+  CHECK(unavailable_targets({"capulet.net"}, subscribed) == V{"tybalt@capulet.net"});
+  CHECK(unavailable_targets({"example"}, subscribed) == V{"nurse@verona.example"});
+  CHECK(unavailable_targets({"montague.net/orchard"}, subscribed).empty());
+  // Each address once, in the items' order.
+  CHECK(unavailable_targets({"capulet.net", "tybalt@capulet.net", "romeo@montague.net"}, subscribed) ==
+        V{"tybalt@capulet.net", "romeo@montague.net"});
+  CHECK(unavailable_targets({"romeo@montague.net"}, {}).empty());
 }
