@@ -438,7 +438,10 @@ void* session_get_data(parley_module* m, parley_session_id session) {
 }
 
 int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session) {
-  const bool node_fold = event == PARLEY_EVENT_DISCO_NODE_INFO || event == PARLEY_EVENT_DISCO_NODE_ITEMS;
+  const bool account_node_fold =
+      event == PARLEY_EVENT_ACCOUNT_NODE_INFO || event == PARLEY_EVENT_ACCOUNT_NODE_ITEMS;
+  const bool node_fold =
+      event == PARLEY_EVENT_DISCO_NODE_INFO || event == PARLEY_EVENT_DISCO_NODE_ITEMS || account_node_fold;
   if ((event != PARLEY_EVENT_DISCO_INFO && event != PARLEY_EVENT_ACCOUNT_DISCO_INFO &&
        event != PARLEY_EVENT_ACCOUNT_DISCO_ITEMS && event != PARLEY_EVENT_WAKE_UP && !node_fold &&
        event != PARLEY_EVENT_ADMIN_USER_QUERY && event != PARLEY_EVENT_ADMIN_USER_ANSWER) ||
@@ -465,8 +468,8 @@ int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_sessi
       args.user = to_pstr(user);
     }
   // (issue 16) An account's disco#items is answered to anyone: the account is
-  // the reply's 'from', not the requester.
-  if (event == PARLEY_EVENT_ACCOUNT_DISCO_ITEMS)
+  // the reply's 'from', not the requester; so are its nodes (1.10).
+  if (event == PARLEY_EVENT_ACCOUNT_DISCO_ITEMS || account_node_fold)
     if (auto account = Jid::parse(el(acc)->attr("from"))) {
       user = account->local();
       args.user = to_pstr(user);

@@ -65,13 +65,16 @@ class ModDisco : public parley::Module {
   // 'both' subscription in its roster); anyone else gets service-unavailable,
   // the answer for an account that does not exist, so nobody else learns
   // which accounts there are.
+  // A node of the account (XEP-0060 sections 5.3-5.5 as PEP uses them) is answered
+  // under the same rule, by the module that serves it (account_node).
   void on_account_info(const parley::IqRequest& request) {
     auto iq = std::make_shared<parley::Element>(request.iq().clone());
     parley_session_id session = request.session();
-    if (is_owner(request)) return account_info(*iq, session);
-    if_presence_allowed(request, [this, iq, session](bool allowed) {
+    const bool node = has_node(request);
+    if (is_owner(request)) return node ? account_node(*iq, session, Sees::connected) : account_info(*iq, session);
+    if_presence_allowed(request, [this, iq, session, node](bool allowed) {
       if (!allowed) return host().bounce(*iq, "service-unavailable");
-      account_info(*iq, session);
+      node ? account_node(*iq, session, Sees::connected) : account_info(*iq, session);
     });
   }
 
@@ -84,7 +87,9 @@ class ModDisco : public parley::Module {
   // itself, and cannot from inside this module's roster answer).
   void on_account_items(const parley::IqRequest& request) {
     auto iq = std::make_shared<parley::Element>(request.iq().clone());
-    account_items(*iq, request.session(), is_owner(request) ? Sees::connected : Sees::nothing);
+    const Sees sees = is_owner(request) ? Sees::connected : Sees::nothing;
+    if (has_node(request)) return account_node(*iq, request.session(), sees);
+    account_items(*iq, request.session(), sees);
   }
 
   void on_roster_answer(const parley::Event& event) {
@@ -95,8 +100,6 @@ class ModDisco : public parley::Module {
   enum class Sees { nothing, connected };  // what of the account the requester sees
 
   void account_info(const parley::Element& iq, parley_session_id session) {
-    auto asked = iq.child("query", ns_info);
-    if (asked && asked->has_attr("node")) return host().bounce(iq, "item-not-found");
     parley::Element reply = parley::make_iq_result(iq);
     parley::ElementRef query = reply.add_child("query", ns_info);
     query.add_child("identity", ns_info).set_attr("category", "account").set_attr("type", "registered");
@@ -110,23 +113,17 @@ class ModDisco : public parley::Module {
   }
 
   void account_items(const parley::Element& iq, parley_session_id session, Sees sees) {
-    auto asked = iq.child("query", ns_items);
-    auto node = asked ? asked->attr("node") : std::nullopt;
     parley::Element reply = parley::make_iq_result(iq);
     parley::ElementRef query = reply.add_child("query", ns_items);
     std::string account(parley::bare_jid(iq.attr("to").value_or("")));
-    if (sees == Sees::connected) {
-      if (node) return host().bounce(iq, "item-not-found");
+    if (sees == Sees::connected)
       for (const auto& s : host().user_sessions(account)) query.add_child("item", ns_items).set_attr("jid", s.full_jid);
-    } else if (node) {
-      query.set_attr("node", *node);  // mirrored, as for any node (section 4.2)
-    }
     // Modules add the account's other items (mod_pep: its nodes, to whom
     // their access models admit); one whose items are on another loop takes
     // the reply and answers later (HANDLED). The fold reads the account from
     // the reply's 'from' (absent when the owner asked without a 'to').
     if (!reply.attr("from")) reply.set_attr("from", account);
-    if (!node && host().supports(PARLEY_HOST_ENTRY_END(run_fold)) &&
+    if (host().supports(PARLEY_HOST_ENTRY_END(run_fold)) &&
         host().api()->run_fold(host().handle(), PARLEY_EVENT_ACCOUNT_DISCO_ITEMS, reply.raw(), session) ==
             PARLEY_HANDLED)
       return;
@@ -163,6 +160,26 @@ class ModDisco : public parley::Module {
     if (result == PARLEY_HANDLED) return host().route(std::move(reply));
     if (result == PARLEY_STOP) return;
     host().bounce(request.iq(), result == PARLEY_ERROR ? "internal-server-error" : "item-not-found");
+  }
+  // A node of an account (ABI 1.10, events 32-33): as a node of the server's domain,
+  // answered from the account's bare JID by the module that serves it, which decides
+  // who sees the node. disco#info comes here only for the owner and those the
+  // account's presence goes to (section 8, rule 1); a node nobody serves is then
+  // item-not-found. disco#items comes from anyone: a node nobody serves (an account
+  // that does not exist included) is an empty result to anyone but the owner
+  // (rule 2: the two must look alike), item-not-found to the owner.
+  void account_node(const parley::Element& iq, parley_session_id session, Sees sees) {
+    const bool info = iq.child("query", ns_info).has_value();
+    const char* ns = info ? ns_info : ns_items;
+    parley::Element reply = parley::make_iq_result(iq);
+    reply.set_attr("from", std::string(parley::bare_jid(iq.attr("to").value_or(""))));
+    reply.add_child("query", ns).set_attr("node", iq.child("query", ns)->attr("node").value_or(""));
+    int result = host().run_fold(info ? PARLEY_EVENT_ACCOUNT_NODE_INFO : PARLEY_EVENT_ACCOUNT_NODE_ITEMS, reply, session);
+    if (result == PARLEY_HANDLED) return host().route(std::move(reply));
+    if (result == PARLEY_STOP) return;
+    if (result == PARLEY_ERROR) return host().bounce(iq, "internal-server-error");
+    if (!info && sees == Sees::nothing) return host().route(std::move(reply));
+    host().bounce(iq, "item-not-found");
   }
   static bool is_owner(const parley::IqRequest& request) {
     return parley::bare_jid(request.from()) == parley::bare_jid(request.to());

@@ -428,6 +428,8 @@ PARLEY_MODULE(ModPep, "mod_pep", "1.0.0",
               parley::hook<&ModPep::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 30),  // before mod_roster takes it (40)
               parley::hook<&ModPep::on_account_disco>(PARLEY_EVENT_ACCOUNT_DISCO_INFO),
               parley::hook<&ModPep::on_account_items>(PARLEY_EVENT_ACCOUNT_DISCO_ITEMS),
+              parley::hook<&ModPep::on_account_node>(PARLEY_EVENT_ACCOUNT_NODE_INFO),
+              parley::hook<&ModPep::on_account_node>(PARLEY_EVENT_ACCOUNT_NODE_ITEMS),
               parley::hook<&ModPep::on_stream_features>(PARLEY_EVENT_STREAM_FEATURES),
               parley::hook<&ModPep::on_user_removed>(PARLEY_EVENT_USER_REMOVED),
               parley::hook<&ModPep::on_session_bound>(PARLEY_EVENT_SESSION_BOUND),

@@ -124,6 +124,8 @@ class ModPep : public parley::Module {
   parley::Outcome on_stanza_in(const parley::Event& event);
   parley::Outcome on_account_disco(const parley::Event& event);
   parley::Outcome on_account_items(const parley::Event& event);
+  // disco#info and disco#items of one of the account's nodes (ABI 1.10, events 32-33).
+  parley::Outcome on_account_node(const parley::Event& event);
   parley::Outcome on_stream_features(const parley::Event& event);
   void on_user_removed(const parley::Event& event);
   void on_session_bound(const parley::Event& event);

@@ -407,6 +407,62 @@ parley::Outcome ModPep::on_account_items(const parley::Event& event) {
   return parley::Outcome::handled;
 }
 
+// XEP-0060 §5.3-5.5 as XEP-0163 uses them: a node's disco#info (identity
+// pubsub/leaf, the pubsub feature, the meta-data form) and its disco#items (one
+// item per published item, named by its id). Only to whom the node's access model
+// admits, as the account's disco#items lists it; to anyone else the node does not
+// exist: item-not-found, or for disco#items from anyone but the owner an empty
+// result, which is also what an account that does not exist answers (XEP-0030
+// section 8: mod_disco sends disco#info here only for the owner and those its
+// presence goes to).
+parley::Outcome ModPep::on_account_node(const parley::Event& event) {
+  auto acc = event.acc();
+  if (!acc) return parley::Outcome::pass;
+  const bool info = acc->child("query", ns_disco_info).has_value();
+  auto asked = acc->child("query", info ? ns_disco_info : ns_disco_items);
+  if (!asked) return parley::Outcome::pass;
+  const std::string node(asked->attr("node").value_or(""));
+  const std::string owner(parley::bare_jid(acc->attr("from").value_or("")));
+  const std::string requester(parley::bare_jid(acc->attr("to").value_or("")));
+  if (owner.find('@') == std::string::npos || node.empty()) return parley::Outcome::pass;
+  auto reply = std::make_shared<parley::Element>(acc->clone());
+  auto answer = [this, reply, owner, requester, node, info](UserPep* u, const Relation& rel) {
+    const auto it = u ? u->nodes.find(node) : decltype(u->nodes.end()){};
+    if (!u || it == u->nodes.end() ||
+        check_access(it->second.config, owner == requester, requester, rel.subscribed_from, rel.groups) !=
+            Access::allowed) {
+      if (!info && owner != requester) return host().route(std::move(*reply));  // empty
+      reply->set_attr("type", "error");
+      auto error = reply->add_child("error", "jabber:client");
+      error.set_attr("type", "cancel");
+      error.add_child("item-not-found", "urn:ietf:params:xml:ns:xmpp-stanzas");
+      return host().route(std::move(*reply));
+    }
+    const Node& n = it->second;
+    auto query = reply->child("query", info ? ns_disco_info : ns_disco_items);
+    if (info) {
+      pubsub::MetaData meta;
+      meta.config = &n.config;
+      meta.creator = owner;
+      meta.owners = {owner};
+      meta.max_items = n.config.effective_max_items(limits_);
+      pubsub::add_node_info(*query, meta);
+    } else {
+      for (const auto& item : n.items) query->add_child("item", ns_disco_items).set_attr("jid", owner).set_attr("name", item.id);
+    }
+    host().route(std::move(*reply));
+  };
+  if (owner == requester) {
+    with_user(owner, [answer](UserPep* u) { answer(u, Relation{}); });
+    return parley::Outcome::stop;
+  }
+  relation(parley::Jid::prepared(owner).local(), requester, [this, owner, answer](std::optional<Relation> rel) {
+    if (!rel) return answer(nullptr, Relation{});  // a storage error: as a node not there
+    with_user(owner, [answer, rel](UserPep* u) { answer(u, *rel); });
+  });
+  return parley::Outcome::stop;
+}
+
 // XEP-0115 §6.3: the server's own caps in stream features. The verification
 // string is of the server's disco#info as mod_disco answers it (asked over the
 // router, so that it is exactly what a client gets), per loop, asked again

@@ -144,33 +144,17 @@ void ModPubsub::node_disco(const Request& r, parley::ElementView query) {
   }
   auto q = result.add_child("query", ns_disco_info);
   q.set_attr("node", node);
-  q.add_child("identity", ns_disco_info).set_attr("category", "pubsub").set_attr("type", "leaf");
-  q.add_child("feature", ns_disco_info).set_attr("var", ns_pubsub);
-  auto x = q.add_child("x", ns_data);
-  x.set_attr("type", "result");
-  auto field = [&](std::string_view var, std::string_view type, const std::vector<std::string>& values) {
-    auto f = x.add_child("field", ns_data);
-    f.set_attr("var", var);
-    if (!type.empty()) f.set_attr("type", type);
-    for (const auto& v : values) f.add_child("value", ns_data).add_text(v);
-  };
-  std::vector<std::string> owners, publishers;
+  MetaData meta;
+  meta.config = &n.config;
+  meta.creator = n.creator;
   for (const auto& [jid, a] : n.affiliations) {
-    if (a == Affiliation::owner) owners.push_back(jid);
-    if (a == Affiliation::publisher) publishers.push_back(jid);
+    if (a == Affiliation::owner) meta.owners.push_back(jid);
+    if (a == Affiliation::publisher) meta.publishers.push_back(jid);
   }
-  field("FORM_TYPE", "hidden", {"http://jabber.org/protocol/pubsub#meta-data"});
-  field("pubsub#title", "text-single", {n.config.title});
-  field("pubsub#type", "text-single", {n.config.type});
-  field("pubsub#creator", "jid-single", {n.creator});
-  field("pubsub#owner", "jid-multi", owners);
-  field("pubsub#publisher", "jid-multi", publishers);
-  field("pubsub#access_model", "list-single", {std::string(to_string(n.config.access))});
-  field("pubsub#publish_model", "list-single", {n.config.publish_model});
-  field("pubsub#max_items", "text-single", {std::to_string(n.config.effective_max_items(limits_))});
-  field("pubsub#num_subscribers", "text-single",
-        {std::to_string(std::count_if(n.subscriptions.begin(), n.subscriptions.end(),
-                                      [](const Subscription& s) { return s.active(); }))});
+  meta.max_items = n.config.effective_max_items(limits_);
+  meta.subscribers = static_cast<std::size_t>(std::count_if(
+      n.subscriptions.begin(), n.subscriptions.end(), [](const Subscription& s) { return s.active(); }));
+  add_node_info(q, meta);
   host().route(std::move(result));
 }
 

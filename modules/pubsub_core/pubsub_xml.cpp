@@ -28,6 +28,30 @@ parley::Element error_reply(const parley::Host& host, parley::ElementView iq, st
   return reply;
 }
 
+void add_node_info(parley::ElementRef query, const MetaData& meta) {
+  query.add_child("identity", ns_disco_info).set_attr("category", "pubsub").set_attr("type", "leaf");
+  query.add_child("feature", ns_disco_info).set_attr("var", ns_pubsub);
+  auto x = query.add_child("x", ns_data);
+  x.set_attr("type", "result");
+  auto field = [&](std::string_view var, std::string_view type, const std::vector<std::string>& values) {
+    auto f = x.add_child("field", ns_data);
+    f.set_attr("var", var);
+    if (!type.empty()) f.set_attr("type", type);
+    for (const auto& v : values) f.add_child("value", ns_data).add_text(v);
+  };
+  const NodeConfig& config = *meta.config;
+  field("FORM_TYPE", "hidden", {"http://jabber.org/protocol/pubsub#meta-data"});
+  field("pubsub#title", "text-single", {config.title});
+  field("pubsub#type", "text-single", {config.type});
+  field("pubsub#creator", "jid-single", {meta.creator});
+  field("pubsub#owner", "jid-multi", meta.owners);
+  field("pubsub#publisher", "jid-multi", meta.publishers);
+  field("pubsub#access_model", "list-single", {std::string(to_string(config.access))});
+  field("pubsub#publish_model", "list-single", {config.publish_model});
+  field("pubsub#max_items", "text-single", {std::to_string(meta.max_items)});
+  if (meta.subscribers) field("pubsub#num_subscribers", "text-single", {std::to_string(*meta.subscribers)});
+}
+
 parley::Element fields_form(const parley::Host& host, const std::vector<ConfigField>& fields, std::string_view type) {
   parley::Element x = host.element("x", ns_data);
   x.set_attr("type", type);

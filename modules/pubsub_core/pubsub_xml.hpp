@@ -45,6 +45,18 @@ parley::Element error_reply(const parley::Host& host, parley::ElementView iq, st
 // A data form (XEP-0004, `type` form or result) of `fields`.
 parley::Element fields_form(const parley::Host& host, const std::vector<ConfigField>& fields, std::string_view type);
 
+// XEP-0060 sections 5.3-5.4: what a node's disco#info answer carries, its identity
+// (pubsub/leaf), the pubsub feature and the pubsub#meta-data form.
+struct MetaData {
+  const NodeConfig* config = nullptr;
+  std::string creator;
+  std::vector<std::string> owners;
+  std::vector<std::string> publishers;
+  int64_t max_items = 0;                    // effective
+  std::optional<std::size_t> subscribers;  // pubsub#num_subscribers, where the node keeps subscriptions
+};
+void add_node_info(parley::ElementRef query, const MetaData& meta);
+
 // The node configuration data form (XEP-0004 `type` form or result).
 parley::Element config_form(const parley::Host& host, const NodeConfig& config, std::string_view type,
                             bool service = false);

@@ -709,6 +709,67 @@ def test_account_disco_items_lists_nodes_by_access(server_factory, raw_factory):
     assert disco_nodes(alice, f"dave@{server.domain}") == set()
 
 
+def node_info(client, owner, node):
+    return client.iq("get", f"<query xmlns='{DISCO}' node='{node}'/>", to=owner)
+
+
+def node_items(client, owner, node):
+    return client.iq("get", f"<query xmlns='{ITEMS}' node='{node}'/>", to=owner)
+
+
+def meta_data(reply):
+    form = reply.find(f"{{{DISCO}}}query/{{jabber:x:data}}x")
+    return {f.get("var"): [v.text or "" for v in f.findall("{jabber:x:data}value")]
+            for f in form.findall("{jabber:x:data}field")}
+
+
+def test_node_disco_info_and_items_by_access(server_factory, raw_factory):
+    """XEP-0060 5.3-5.5 on a PEP service (the account's bare JID): a node's
+    disco#info has the pubsub/leaf identity, the pubsub feature and the
+    meta-data form; its disco#items one item per published item, named by its
+    id. XEP-0030 section 8 decides who gets an answer at all: disco#info only the
+    owner and those the account's presence goes to (anyone else
+    service-unavailable, as for an account that does not exist); disco#items
+    anyone, a node hidden from the requester (or missing) being an empty result,
+    as for an account that does not exist, and item-not-found to the owner."""
+    server = start_server(server_factory)
+    alice = login(server, raw_factory, "alice")
+    bob = login(server, raw_factory, "bob")
+    assert publish(alice, OMEMO, devicelist(1), item_id="current",
+                   options={"access_model": "open"}).get("type") == "result"
+    assert publish(alice, TUNE, f"<tune xmlns='{TUNE}'/>", item_id="t1").get("type") == "result"  # presence
+    info = node_info(alice, alice.bare, TUNE)
+    assert info.get("type") == "result" and info.get("from") == alice.bare, ET.tostring(info, "unicode")
+    query = info.find(q(DISCO, "query"))
+    assert query.get("node") == TUNE
+    assert [(i.get("category"), i.get("type")) for i in query.findall(q(DISCO, "identity"))] == [("pubsub", "leaf")]
+    assert PUBSUB in {f.get("var") for f in query.findall(q(DISCO, "feature"))}
+    meta = meta_data(info)
+    assert meta["FORM_TYPE"] == [PUBSUB + "#meta-data"]
+    assert meta["pubsub#access_model"] == ["presence"] and meta["pubsub#owner"] == [alice.bare]
+    items = node_items(alice, alice.bare, TUNE)
+    assert items.get("type") == "result", ET.tostring(items, "unicode")
+    assert items.find(q(ITEMS, "query")).get("node") == TUNE
+    assert [(i.get("jid"), i.get("name")) for i in items.iter(q(ITEMS, "item"))] == [(alice.bare, "t1")]
+    # A stranger: no disco#info; the open node's items, the presence node's none.
+    for owner, node in ((alice.bare, OMEMO), (alice.bare, TUNE), (f"nobody@{server.domain}", TUNE)):
+        assert errors_of(node_info(bob, owner, node)) == ("cancel", "service-unavailable", None)
+    assert [i.get("name") for i in node_items(bob, alice.bare, OMEMO).iter(q(ITEMS, "item"))] == ["current"]
+    for owner in (alice.bare, f"nobody@{server.domain}"):
+        empty = node_items(bob, owner, TUNE)
+        assert empty.get("type") == "result" and empty.get("from") == owner, ET.tostring(empty, "unicode")
+        assert empty.find(q(ITEMS, "query")).get("node") == TUNE and list(empty.find(q(ITEMS, "query"))) == []
+    # A contact with a subscription: both nodes, and item-not-found for a missing one.
+    subscribe(bob, alice)
+    assert meta_data(node_info(bob, alice.bare, OMEMO))["pubsub#access_model"] == ["open"]
+    assert node_info(bob, alice.bare, TUNE).get("type") == "result"
+    assert [i.get("name") for i in node_items(bob, alice.bare, TUNE).iter(q(ITEMS, "item"))] == ["t1"]
+    assert errors_of(node_info(bob, alice.bare, "urn:test:none")) == ("cancel", "item-not-found", None)
+    # The owner: item-not-found for a node that is not there.
+    assert errors_of(node_info(alice, alice.bare, "urn:test:none")) == ("cancel", "item-not-found", None)
+    assert errors_of(node_items(alice, alice.bare, "urn:test:none")) == ("cancel", "item-not-found", None)
+
+
 def test_server_caps_in_stream_features(server_factory, raw_factory):
     """XEP-0115 6.3: the stream features carry the server's <c/>, whose ver is
     the hash of the server's disco#info."""

@@ -209,6 +209,20 @@ typedef enum parley_event {
    * when an existing account is replaced), on the same loop; hooks return
    * PASS. */
   PARLEY_EVENT_ACCOUNT_IMPORT = 31,
+  /* ---- ABI 1.10 (session 15): an account's nodes (XEP-0060 5.3-5.5 as PEP uses them) ---- */
+  /* Folds: a disco#info (32) or disco#items (33) request to an account's bare
+   * JID that names a node, from anyone (whether the requester may see the node
+   * is the serving module's business). args->acc is the whole reply being
+   * built: an <iq type='result'/> from the account's bare JID to the requester
+   * (the request's 'id' copied) with the <query node='...'/> child to fill;
+   * args->user and args->host name the account, args->jid is the requester
+   * (the reply's 'to'), args->session the requester's session if local. As
+   * events 21-22: HANDLED, the hook filled the query and mod_disco routes the
+   * reply; STOP, the hook answers itself (later, or with an error); PASS, not
+   * this module's node; if every hook passes mod_disco answers item-not-found,
+   * as it does on a host without these events (run_fold answers -2 there). */
+  PARLEY_EVENT_ACCOUNT_NODE_INFO = 32,
+  PARLEY_EVENT_ACCOUNT_NODE_ITEMS = 33,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
 
