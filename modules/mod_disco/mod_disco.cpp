@@ -78,18 +78,28 @@ class ModDisco : public parley::Module {
     });
   }
 
-  // XEP-0030 section 4.1: the server answers for an account. Its owner sees
-  // its connected resources. Anyone else gets an empty result set, and so
-  // does a request for an account that does not exist (the router lets that
-  // one through to here): section 7, rule 2, wants the two to look alike. An
-  // entity the presence goes to does not see the resources either (a MAY of
-  // 4.1 not taken: mod_pep's fold, which lists the nodes, asks the roster
-  // itself, and cannot from inside this module's roster answer).
+  // XEP-0030 section 4.1: the server answers for an account. Its owner and the
+  // entities its presence goes to (a 'from' or 'both' subscription: they see
+  // the resources in presence anyway) see its available resources ("as
+  // appropriate", a SHOULD). Anyone else gets the items other modules add (PEP
+  // nodes, by access model) and no resource, and so does a request for an
+  // account that does not exist (the router lets that one through to here):
+  // section 8, rule 2, wants the two to look alike.
   void on_account_items(const parley::IqRequest& request) {
     auto iq = std::make_shared<parley::Element>(request.iq().clone());
-    const Sees sees = is_owner(request) ? Sees::connected : Sees::nothing;
-    if (has_node(request)) return account_node(*iq, request.session(), sees);
-    account_items(*iq, request.session(), sees);
+    const parley_session_id session = request.session();
+    if (is_owner(request)) {
+      if (has_node(request)) return account_node(*iq, session, Sees::connected);
+      return account_items(*iq, session, Sees::connected);
+    }
+    if (has_node(request)) return account_node(*iq, session, Sees::nothing);
+    if_presence_allowed(request, [this, iq, session](bool allowed) {
+      // On with a fresh stack: mod_pep's part of the fold asks the roster itself,
+      // which should not run inside this module's roster answer.
+      parley::post(host(), static_cast<uint32_t>(parley::current_loop(host())), [this, iq, session, allowed] {
+        account_items(*iq, session, allowed ? Sees::available : Sees::nothing);
+      });
+    });
   }
 
   void on_roster_answer(const parley::Event& event) {
@@ -97,7 +107,9 @@ class ModDisco : public parley::Module {
   }
 
  private:
-  enum class Sees { nothing, connected };  // what of the account the requester sees
+  // What of the account's sessions the requester sees: none, the available ones (a
+  // contact: what presence shows it), or every connected one (the owner).
+  enum class Sees { nothing, available, connected };
 
   void account_info(const parley::Element& iq, parley_session_id session) {
     parley::Element reply = parley::make_iq_result(iq);
@@ -116,8 +128,9 @@ class ModDisco : public parley::Module {
     parley::Element reply = parley::make_iq_result(iq);
     parley::ElementRef query = reply.add_child("query", ns_items);
     std::string account(parley::bare_jid(iq.attr("to").value_or("")));
-    if (sees == Sees::connected)
-      for (const auto& s : host().user_sessions(account)) query.add_child("item", ns_items).set_attr("jid", s.full_jid);
+    if (sees != Sees::nothing)
+      for (const auto& s : host().user_sessions(account))
+        if (sees == Sees::connected || s.available) query.add_child("item", ns_items).set_attr("jid", s.full_jid);
     // Modules add the account's other items (mod_pep: its nodes, to whom
     // their access models admit); one whose items are on another loop takes
     // the reply and answers later (HANDLED). The fold reads the account from

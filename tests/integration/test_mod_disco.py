@@ -54,7 +54,8 @@ def subscribe(server, subscriber, contact, contact_user):
 
 def test_an_account_is_seen_by_its_owner_and_by_those_its_presence_goes_to(server_factory, raw_factory):
     """Section 3.1 (the server answers for the bare JID, identity account/registered; SHOULD
-    answer when access is not denied), 4.1 (items: the owner's resources) and section 7: info
+    answer when access is not denied), 4.1 (items: the owner's resources, and a contact the
+    presence goes to the available ones) and section 7: info
     is service-unavailable and items empty for whoever has no 'from'/'both' subscription and
     for an account that does not exist; a contact the presence goes to sees the info (it got
     service-unavailable, like a stranger)."""
@@ -73,12 +74,13 @@ def test_an_account_is_seen_by_its_owner_and_by_those_its_presence_goes_to(serve
     assert item_jids(items(alice, f"alice@{d}")) == sorted([alice.jid, alice_quiet.jid])
 
     # bob receives alice's presence: the identity (he got service-unavailable, like a
-    # stranger). Her resources are not listed to him (4.1 leaves it open).
+    # stranger), and her available resources (4.1: "as appropriate"; presence shows
+    # him those), not the one that never sent presence.
     reply = info(bob, f"alice@{d}")
     assert reply.get("from") == f"alice@{d}" and reply.get("to") == bob.jid
     assert identities(reply) == [("account", "registered")]
     reply = items(bob, f"alice@{d}")
-    assert reply.get("from") == f"alice@{d}" and item_jids(reply) == []
+    assert reply.get("from") == f"alice@{d}" and item_jids(reply) == [alice.jid]
     # A node nobody serves on the account: item-not-found (sections 3.2 and 7).
     assert error_of(info(bob, f"alice@{d}", node="urn:example:none")) == ("cancel", "item-not-found")
 

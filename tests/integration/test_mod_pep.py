@@ -703,8 +703,8 @@ def test_account_disco_items_lists_nodes_by_access(server_factory, raw_factory):
     assert {(alice.bare, OMEMO), (alice.bare, TUNE), (alice.bare, "urn:test:secret")} <= mine
     assert (alice.jid, None) in mine  # the owner's resources stay listed
     assert disco_nodes(bob, alice.bare) == {(alice.bare, OMEMO)}
-    subscribe(bob, alice)
-    assert disco_nodes(bob, alice.bare) == {(alice.bare, OMEMO), (alice.bare, TUNE)}
+    subscribe(bob, alice)  # and her available resource, as to any contact her presence goes to
+    assert disco_nodes(bob, alice.bare) == {(alice.bare, OMEMO), (alice.bare, TUNE), (alice.jid, None)}
     # An account without nodes, asked by a stranger: empty, as before.
     assert disco_nodes(alice, f"dave@{server.domain}") == set()
 
