@@ -210,7 +210,30 @@ void import_part(ServerContext* c, const Post& post, const std::shared_ptr<Impor
   if (!jid || jid->bare_str() != imp->account.bare_str())
     return part_done(c, post, imp, exchange, "a part of another account ('" + u->name + "@" + u->host + "')", {}, true);
   ++imp->requests;
-  run_import(c, post, imp, exchange, std::make_shared<xml::Element>(std::move(u->user)), last);
+  auto user = std::make_shared<xml::Element>(std::move(u->user));
+  // <scram-credentials/> after more than a part's worth of archive come in a later
+  // part: stored then (the account has had none, or those of the earlier parts, so
+  // far), unless the first part's password won (as it wins over them in one part).
+  auto later = read_scram(*user);
+  if (!later) return part_done(c, post, imp, exchange, later.error(), {}, true);
+  if (later->empty() || imp->password) return run_import(c, post, imp, exchange, std::move(user), last);
+  for (auto& r : *later) {
+    auto same = std::find_if(imp->records.begin(), imp->records.end(),
+                             [&](const storage::ScramRecord& o) { return o.mechanism == r.mechanism; });
+    if (same != imp->records.end())
+      return part_done(c, post, imp, exchange, "two " + r.mechanism + " credentials", {}, true);
+    imp->records.push_back(std::move(r));
+  }
+  c->accounts->write([c, post, imp, exchange, user, last, account = imp->account,
+                      records = imp->records](storage::AccountBackend& db) {
+    auto set = db.set_credentials(account.domain(), account.local(), records);
+    std::string error = !set ? "database error: " + set.error().message : !*set ? "the account is gone" : "";
+    post([c, post, imp, exchange, user, last, error, count = records.size()]() mutable {
+      if (!error.empty()) return part_done(c, post, imp, exchange, error, {}, true);
+      imp->credentials = std::to_string(count) + " SCRAM records";
+      run_import(c, post, imp, exchange, std::move(user), last);
+    });
+  });
 }
 
 }  // namespace

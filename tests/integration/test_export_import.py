@@ -529,6 +529,33 @@ def test_an_archive_larger_than_one_request_round_trips(source, target, tmp_path
         carol.abort()
 
 
+def test_credentials_after_a_large_archive_are_imported(tmp_path, target):
+    # XEP-0227 puts no order on a <user/>'s children: SCRAM credentials after more than
+    # a request's worth of archive come in a later part, and are stored then (until
+    # session 15 only the first part's were read: the account came without them).
+    salt = b"late-salt-123456"
+    stored, server_key = scram_sha1("late-pw", salt, 4096)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    creds = (f"<scram-credentials xmlns='{SCRAM}' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count>"
+             f"<salt>{b64(salt)}</salt><server-key>{b64(server_key)}</server-key>"
+             f"<stored-key>{b64(stored)}</stored-key></scram-credentials>")
+    user = big_user("hazel", 300, after=creds).replace(" password='big-pw'", "", 1)
+    late = pie_file(tmp_path / "late.xml", user)
+    result = target.ctl("import", str(late))
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = imported_line(result.stdout, "hazel")
+    assert line.startswith("imported hazel@localhost: 1 SCRAM records, "), line
+    assert re.search(r"300 archived messages.* \(in \d+ requests\)$", line), line
+    hazel = login(target, "hazel", password="late-pw", mechanism="SCRAM-SHA-1")
+    hazel.abort()
+    # The same mechanism twice, once in each part: refused, and nothing is left.
+    twice = pie_file(tmp_path / "twice.xml", big_user("iris", 300, after=creds).replace(" password='big-pw'>", ">" + creds, 1))
+    result = target.ctl("import", str(twice))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "iris@localhost: two SCRAM-SHA-1 credentials" in result.stderr, result.stderr
+    assert "iris" not in accounts(target)
+
+
 def test_a_refused_part_of_a_large_account_leaves_nothing(tmp_path, target):
     # The roster after the archive comes in the last request; mod_roster refuses it: the
     # account goes again, with the archive the earlier requests stored; the next account
