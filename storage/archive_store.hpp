@@ -11,7 +11,9 @@
 // carry its id before the append completes): store-wide unique, never reused (above every
 // id stored, whatever the clock does), and increasing in the order appends are queued, so
 // that a query, queued after them, that sees an id also sees every smaller one (RSM paging
-// "after the last id I saw" never skips an entry that was still on its way).
+// "after the last id I saw" never skips an entry that was still on its way). An id is
+// max(last id + 1, the entry's timestamp in microseconds): never below its timestamp,
+// which lets a time bound be an id bound (expiry, ids_above below).
 #pragma once
 
 #include <cstdint>
@@ -56,6 +58,15 @@ struct ArchiveQuery {
   bool from_end = false;
   uint32_t max = 0;
 };
+
+// The ids of the query's set are all above this (exclusive): after_id, or below `start`
+// (an entry at or after start has an id at or above it). A backend bounds its index range
+// with it, so that a page with a start (a client catching up since a time) reads from
+// there instead of scanning every older entry of the owner.
+inline uint64_t ids_above(const ArchiveQuery& q) {
+  const uint64_t since = q.start_us > 0 ? static_cast<uint64_t>(q.start_us) - 1 : 0;
+  return q.after_id > since ? q.after_id : since;
+}
 
 struct ArchivePage {
   std::vector<ArchiveEntry> entries;  // ascending ids

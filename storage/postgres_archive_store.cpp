@@ -48,16 +48,23 @@ std::string placeholder(std::vector<PgParam>& params, PgParam p) {
 std::string filters(const ArchiveQuery& q, std::vector<PgParam>& params) {
   std::string sql = " WHERE scope = " + placeholder(params, PgParam::text(q.key.scope));
   sql += " AND owner = " + placeholder(params, PgParam::text(q.key.owner));
-  if (!q.with.empty())
-    sql += (q.with.find('/') == std::string::npos ? " AND with_bare = " : " AND with_full = ") +
-           placeholder(params, PgParam::text(q.with));
+  // A full JID is asked with its bare JID too: archive_by_with's prefix, so that the page
+  // reads that contact's entries, not every entry of the owner (a sparse contact's were
+  // a scan of the whole archive).
+  if (const auto slash = q.with.find('/'); slash != std::string::npos) {
+    sql += " AND with_bare = " + placeholder(params, PgParam::text(archive_bare(q.with)));
+    sql += " AND with_full = " + placeholder(params, PgParam::text(q.with));
+  } else if (!q.with.empty()) {
+    sql += " AND with_bare = " + placeholder(params, PgParam::text(q.with));
+  }
   // Unbounded sides are left out (not "ts >= min"): fewer parameters, and each prepared
   // variant plans for the filters it has.
   if (q.start_us != std::numeric_limits<int64_t>::min())
     sql += " AND ts >= " + placeholder(params, PgParam::integer(q.start_us));
   if (q.end_us != std::numeric_limits<int64_t>::max())
     sql += " AND ts <= " + placeholder(params, PgParam::integer(q.end_us));
-  if (q.after_id != 0) sql += " AND id > " + placeholder(params, PgParam::integer(static_cast<int64_t>(q.after_id)));
+  if (const uint64_t above = ids_above(q); above != 0)  // after_id, or what start implies (archive_store.hpp)
+    sql += " AND id > " + placeholder(params, PgParam::integer(static_cast<int64_t>(above)));
   if (q.before_id != 0) sql += " AND id < " + placeholder(params, PgParam::integer(static_cast<int64_t>(q.before_id)));
   if (q.by_ids) {
     std::string list = "{";

@@ -105,7 +105,7 @@ Result<void, Error> bind_filters(Statement& st, const ArchiveQuery& q, const Ids
   }
   if (auto r = st.bind(4, q.start_us); !r) return r;
   if (auto r = st.bind(5, q.end_us); !r) return r;
-  if (auto r = st.bind(6, static_cast<int64_t>(q.after_id)); !r) return r;
+  if (auto r = st.bind(6, static_cast<int64_t>(ids_above(q))); !r) return r;
   if (auto r = st.bind(7, q.before_id == 0 ? kMaxId : static_cast<int64_t>(q.before_id)); !r) return r;
   if (q.by_ids)
     if (auto r = st.bind(8, std::string_view(id_list(q.ids))); !r) return r;

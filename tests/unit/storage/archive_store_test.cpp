@@ -260,6 +260,40 @@ TEST_CASE_TEMPLATE("archive: filters by with (bare or full), time, id bounds and
   CHECK(b.query(of_bob)->total == 0);
 }
 
+// A start is an id bound too (ids_above: no id is below its entry's timestamp), so the
+// page reads from there: what it must still find is an entry stored late with an old
+// time (an import), whose id is above every other, and what it must still leave out are
+// later ids with times before the start.
+TEST_CASE_TEMPLATE("archive: a start bounds the ids, and an entry stored late with an old time is in its place", B,
+                   SqliteBackend, SqliteMigratedBackend, PgBackend) {
+  B b;
+  fill(b, 7);  // ids and times 10..70
+  REQUIRE(b.append(alice, ArchiveEntry{80, 25, "bob@example.org/laptop", "imported"}));
+  ArchiveQuery q = of_alice(10);
+  q.start_us = 25;  // inclusive: the imported entry's own time
+  auto page = b.query(q);
+  REQUIRE(page);
+  CHECK(ids_of(*page) == std::vector<uint64_t>{30, 40, 50, 60, 70, 80});
+  CHECK(page->total == 6);
+  q.start_us = 26;
+  CHECK(ids_of(*b.query(q)) == std::vector<uint64_t>{30, 40, 50, 60, 70});
+  q.start_us = 30;
+  q.after_id = 40;  // the larger bound wins
+  CHECK(ids_of(*b.query(q)) == std::vector<uint64_t>{50, 60, 70});
+  q.start_us = 60;
+  q.after_id = 20;
+  page = b.query(q);
+  CHECK(ids_of(*page) == std::vector<uint64_t>{60, 70});
+  CHECK(page->index == 0);
+  q = of_alice(2);
+  q.start_us = 40;
+  q.from_end = true;  // the last page of the set, and its place in it
+  page = b.query(q);
+  CHECK(ids_of(*page) == std::vector<uint64_t>{60, 70});
+  CHECK(page->total == 4);
+  CHECK(page->index == 2);
+}
+
 TEST_CASE_TEMPLATE("archive: an id that is not in the archive is item-not-found", B, SqliteBackend, SqliteMigratedBackend,
                    PgBackend) {
   B b;
