@@ -6,7 +6,10 @@ QUERIES times each, a page of 10:
   start  the entries after the time of the entry 20 from the end (a client catching up
          since a time, as Gajim and Dino ask);
   with   the first entries with carol@localhost/phone (a full JID, a sparse contact);
-  last   the last page of the whole archive (<before/>: what a new client asks first).
+  last   the last page of the whole archive (<before/>: what a new client asks first);
+  page   the page after the entry in the middle of the archive (forward paging, <after/>);
+  after  the page after the entry 50 from the end (a client catching up after the last id
+         it saw, with RSM's <after/>).
 Usage, from the source tree:
 
     /usr/bin/python3 bench/mam_start_query.py SCRATCH_DIR BUILD_DIR [BUILD_DIR ...] \\
@@ -71,13 +74,22 @@ def run(build, backend, pg, scratch, pie, entries, queries):
         since = stamp(entries - 20)
         shapes = {"start": f"<field var='start'><value>{since}</value></field>",
                   "with": "<field var='with'><value>carol@localhost/phone</value></field>",
-                  "last": ""}
+                  "last": "", "page": "", "after": ""}
         pid = server.proc.pid
         out = {}
         for shape, field in shapes.items():
             form = (f"<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{MAM}"
                     f"</value></field>{field}</x><set xmlns='http://jabber.org/protocol/rsm'><max>10</max>"
                     f"{'<before/>' if shape == 'last' else ''}</set>")
+            if shape in ("page", "after"):  # the id of the entry there, from a page that ends with it
+                at = entries // 2 if shape == "page" else entries - 50
+                mid = c.iq("set", f"<query xmlns='{MAM}' queryid='mid'><x xmlns='jabber:x:data' type='submit'>"
+                                  f"<field var='FORM_TYPE' type='hidden'><value>{MAM}</value></field>"
+                                  f"<field var='end'><value>{stamp(at)}</value></field></x>"
+                                  "<set xmlns='http://jabber.org/protocol/rsm'><max>1</max><before/></set></query>")
+                after = mid.find(f"{{{MAM}}}fin/{{http://jabber.org/protocol/rsm}}set/"
+                                 "{http://jabber.org/protocol/rsm}last").text
+                form = form.replace("<max>10</max>", f"<max>10</max><after>{after}</after>")
             times = []
             before = cpu(pid)
             for n in range(queries):

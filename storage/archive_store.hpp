@@ -68,6 +68,12 @@ inline uint64_t ids_above(const ArchiveQuery& q) {
   return q.after_id > since ? q.after_id : since;
 }
 
+// A page's index (the entries of the set before it) is counted from the nearer end: the
+// entries from the page on when fewer than this (a page near the end: the last, a client
+// catching up after a recent id; total less those), else the entries before it. Exact
+// either way; a page read from the end counts from there whatever the number.
+inline constexpr uint64_t kIndexTailScan = 1000;
+
 struct ArchivePage {
   std::vector<ArchiveEntry> entries;  // ascending ids
   uint64_t total = 0;    // entries in the result set (not only this page)

@@ -74,10 +74,15 @@ std::string filters(const ArchiveQuery& q, std::vector<PgParam>& params) {
   return sql;
 }
 
-Result<int64_t, PgError> count(PgConnection& db, const ArchiveQuery& q, std::optional<int64_t> below) {
+// The entries of the query's set; with `id_bound`, only those with ids below it, or with
+// `from` at or above it; at most `limit` (0: all).
+Result<int64_t, PgError> count(PgConnection& db, const ArchiveQuery& q, std::optional<int64_t> id_bound,
+                               bool from = false, uint64_t limit = 0) {
   std::vector<PgParam> params;
-  std::string sql = "SELECT COUNT(*) FROM archive" + filters(q, params);
-  if (below) sql += " AND id < " + placeholder(params, PgParam::integer(*below));
+  std::string sql = (limit == 0 ? "SELECT COUNT(*) FROM archive" : "SELECT COUNT(*) FROM (SELECT 1 FROM archive") +
+                    filters(q, params);
+  if (id_bound) sql += (from ? " AND id >= " : " AND id < ") + placeholder(params, PgParam::integer(*id_bound));
+  if (limit != 0) sql += " LIMIT " + placeholder(params, PgParam::integer(static_cast<int64_t>(limit))) + ") AS bounded";
   auto rows = db.run(sql, params);
   if (!rows) return unexpected(rows.error());
   return rows->rows() ? rows->int64(0, 0) : 0;
@@ -165,7 +170,7 @@ Result<void, PgError> append_many(PgConnection& db, std::span<const ArchiveKey* 
   return {};
 }
 
-Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& q) {
+Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& q, ArchiveTotals* totals) {
   for (uint64_t id : {q.after_id, q.before_id, q.page_after, q.page_before}) {
     if (id == 0) continue;
     auto found = exists(db, q.key, id);
@@ -180,9 +185,16 @@ Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& q) {
       if (!*found) return unexpected(not_found(id));
     }
   ArchivePage page;
-  auto total = count(db, q, std::nullopt);
-  if (!total) return unexpected(total.error());
-  page.total = static_cast<uint64_t>(*total);
+  // The whole archive's size is kept (archive_totals.hpp): a COUNT of it read every entry.
+  const bool whole = totals != nullptr && whole_archive(q);
+  if (auto kept = whole ? totals->get(q.key) : std::nullopt) {
+    page.total = *kept;
+  } else {
+    auto total = count(db, q, std::nullopt);
+    if (!total) return unexpected(total.error());
+    page.total = static_cast<uint64_t>(*total);
+    if (whole) totals->set(q.key, page.total);
+  }
   if (q.max == 0) {
     page.complete = page.total == 0;
     return page;
@@ -214,9 +226,18 @@ Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& q) {
   page.complete = static_cast<uint64_t>(n) <= q.max;
   if (q.from_end) std::reverse(page.entries.begin(), page.entries.end());
   if (!page.entries.empty()) {
-    auto before = count(db, q, static_cast<int64_t>(page.entries.front().id));
-    if (!before) return unexpected(before.error());
-    page.index = static_cast<uint64_t>(*before);
+    // The page's place, counted from the nearer end (kIndexTailScan, archive_store.hpp).
+    const auto first = static_cast<int64_t>(page.entries.front().id);
+    auto tail = count(db, q, first, true, q.from_end ? 0 : kIndexTailScan);
+    if (!tail) return unexpected(tail.error());
+    const auto n = static_cast<uint64_t>(*tail);
+    if (q.from_end || n < kIndexTailScan) {
+      page.index = page.total > n ? page.total - n : 0;
+    } else {
+      auto head = count(db, q, first);
+      if (!head) return unexpected(head.error());
+      page.index = static_cast<uint64_t>(*head);
+    }
   }
   return page;
 }
@@ -326,6 +347,7 @@ void PostgresArchiveStore::remove(ArchiveKey key, int64_t before_us, RemoveDone 
 }
 
 void PostgresArchiveStore::requeue(std::deque<Op>& batch, size_t from) {
+  totals_.clear();  // the transaction they were counted in is gone
   auto failed = queue_.put_back(
       batch, from, [](const Op& op) { return op.kind == Op::Kind::query; },
       [](Op& op) {
@@ -376,16 +398,24 @@ bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {
         auto r = postgres_archive::append_many(link_.db(), keys, entries, retry);
         for (size_t k = i; k < end; ++k) outcomes[k].appended = r;
         if (!r) error = &outcomes[i].appended->error();
+        // A retried batch may have landed before: its rows are not all new.
+        if (r && retry) totals_.clear();
+        if (r && !retry)
+          for (const ArchiveKey* key : keys) totals_.appended(*key);
         i = end - 1;
         break;
       }
       case Op::Kind::query:
-        outcomes[i].page = postgres_archive::query(link_.db(), op.query);
+        outcomes[i].page = postgres_archive::query(link_.db(), op.query, &totals_);
         // item-not-found is an answer, not a failed statement.
         if (!*outcomes[i].page && outcomes[i].page->error().sqlstate != postgres_archive::kNotFound)
           error = &outcomes[i].page->error();
         break;
       case Op::Kind::remove:
+        if (op.key.owner.empty())
+          totals_.clear();
+        else
+          totals_.forget(op.key);
         outcomes[i].removed = postgres_archive::remove(link_.db(), op.key, op.before_us);
         if (!*outcomes[i].removed) error = &outcomes[i].removed->error();
         break;
@@ -445,6 +475,7 @@ bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {
 }
 
 void PostgresArchiveStore::run_one_by_one(std::deque<Op>& batch) {
+  totals_.clear();  // counted in the batch's transaction, which was rolled back; none kept here
   for (size_t i = 0; i < batch.size(); ++i) {
     Op& op = batch[i];
     auto begun = link_.db().exec("BEGIN");

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "storage/archive_store.hpp"
+#include "storage/archive_totals.hpp"
 #include "storage/error.hpp"
 #include "storage/pg_connection.hpp"
 #include "storage/pg_store_loop.hpp"
@@ -43,7 +44,8 @@ Result<void, PgError> append(PgConnection& db, const ArchiveKey& key, const Arch
 // Several appends in one statement (keys[i] with entries[i]).
 Result<void, PgError> append_many(PgConnection& db, std::span<const ArchiveKey* const> keys,
                                   std::span<const ArchiveEntry* const> entries, bool retry = false);
-Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& query);
+// `totals`: the store thread's archive sizes (archive_totals.hpp), read and kept; none: every total counted.
+Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& query, ArchiveTotals* totals = nullptr);
 Result<uint64_t, PgError> remove(PgConnection& db, const ArchiveKey& key, int64_t before_us);
 // A query's item-not-found is a PgError with this sqlstate (not the database's).
 inline constexpr std::string_view kNotFound = "item-not-found";
@@ -99,6 +101,7 @@ class PostgresArchiveStore final : public ArchiveStore {
   std::thread thread_;
   OpQueue<Op> queue_;
   uint64_t last_id_ = 0;  // guarded by queue_'s lock
+  ArchiveTotals totals_;  // the thread's
   bool started_ = false;
   std::mutex lifecycle_;
 };

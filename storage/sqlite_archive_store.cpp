@@ -96,7 +96,13 @@ std::string id_list(const std::vector<uint64_t>& ids) {
   return json + "]";
 }
 
-Result<void, Error> bind_filters(Statement& st, const ArchiveQuery& q, const Ids& ids) {
+// The id range is ?6 < id < ?7, the query's bounds and the caller's (`above`, `below`; 0:
+// none) folded into one pair: SQLite ranges its index scan by one lower and one upper
+// bound of a column and only filters by any other, so a page after an id, or a count up to
+// or from a page, given as a condition of its own scanned the owner's entries from the
+// set's start (every older entry per page, the whole archive for the last page's index).
+Result<void, Error> bind_filters(Statement& st, const ArchiveQuery& q, const Ids& ids, uint64_t above = 0,
+                                 uint64_t below = 0) {
   if (auto r = st.bind(1, ids.owner); !r) return r;
   if (!q.with.empty()) {
     if (auto r = st.bind(3, ids.with); !r) return r;
@@ -105,20 +111,26 @@ Result<void, Error> bind_filters(Statement& st, const ArchiveQuery& q, const Ids
   }
   if (auto r = st.bind(4, q.start_us); !r) return r;
   if (auto r = st.bind(5, q.end_us); !r) return r;
-  if (auto r = st.bind(6, static_cast<int64_t>(ids_above(q))); !r) return r;
-  if (auto r = st.bind(7, q.before_id == 0 ? kMaxId : static_cast<int64_t>(q.before_id)); !r) return r;
+  uint64_t lower = std::max(ids_above(q), above);
+  uint64_t upper = q.before_id == 0 ? static_cast<uint64_t>(kMaxId) : q.before_id;
+  if (below != 0) upper = std::min(upper, below);
+  if (auto r = st.bind(6, static_cast<int64_t>(lower)); !r) return r;
+  if (auto r = st.bind(7, static_cast<int64_t>(upper)); !r) return r;
   if (q.by_ids)
     if (auto r = st.bind(8, std::string_view(id_list(q.ids))); !r) return r;
   return {};
 }
 
-Result<int64_t, Error> count(Database& db, const ArchiveQuery& q, const Ids& ids, std::string_view extra,
-                             int64_t bound) {
-  auto st = db.prepare("SELECT COUNT(*)" + filters(q) + std::string(extra));
+// The entries of the query's set within the ids bounds `above` < id < `below` (0: none),
+// at most `limit` of them (0: all).
+Result<int64_t, Error> count(Database& db, const ArchiveQuery& q, const Ids& ids, uint64_t above = 0,
+                             uint64_t below = 0, uint64_t limit = 0) {
+  auto st = db.prepare(limit == 0 ? "SELECT COUNT(*)" + filters(q)
+                                  : "SELECT COUNT(*) FROM (SELECT 1" + filters(q) + " LIMIT ?11)");
   if (!st) return unexpected(st.error());
-  if (auto r = bind_filters(**st, q, ids); !r) return unexpected(r.error());
-  if (!extra.empty())
-    if (auto r = (*st)->bind(9, bound); !r) return unexpected(r.error());
+  if (auto r = bind_filters(**st, q, ids, above, below); !r) return unexpected(r.error());
+  if (limit != 0)
+    if (auto r = (*st)->bind(11, static_cast<int64_t>(limit)); !r) return unexpected(r.error());
   auto row = (*st)->step();
   if (!row) return unexpected(row.error());
   int64_t n = *row ? (*st)->column_int64(0) : 0;
@@ -211,6 +223,7 @@ void Keys::end_transaction(bool committed) {
       cached_.emplace(key, id);
     }
   pending_.clear();
+  if (!committed) totals_.clear();  // they counted what was rolled back
 }
 
 Result<void, ArchiveError> append(Database& db, Keys& keys, const ArchiveKey& key, const ArchiveEntry& entry) {
@@ -232,6 +245,7 @@ Result<void, ArchiveError> append(Database& db, Keys& keys, const ArchiveKey& ke
   if (r) r = s.run();
   s.reset();
   if (!r) return unexpected(internal(r.error()));
+  keys.totals().appended(key);
   return {};
 }
 
@@ -254,22 +268,26 @@ Result<ArchivePage, ArchiveError> query(Database& db, Keys& keys, const ArchiveQ
       if (!*found) return unexpected(ArchiveError{"item-not-found", "no entry with id " + std::to_string(id)});
     }
   ArchivePage page;
-  auto total = count(db, q, ids, "", 0);
-  if (!total) return unexpected(internal(total.error()));
-  page.total = static_cast<uint64_t>(*total);
+  // The whole archive's size is kept (archive_totals.hpp): a COUNT of it read every entry.
+  const bool whole = whole_archive(q);
+  if (auto kept = whole ? keys.totals().get(q.key) : std::nullopt) {
+    page.total = *kept;
+  } else {
+    auto total = count(db, q, ids);
+    if (!total) return unexpected(internal(total.error()));
+    page.total = static_cast<uint64_t>(*total);
+    if (whole) keys.totals().set(q.key, page.total);
+  }
   if (q.max == 0) {
     page.complete = page.total == 0;
     return page;
   }
   std::string sql = "SELECT id, ts, with_full, payload" + filters(q);
-  sql += q.from_end ? " AND id < ?9 ORDER BY id DESC LIMIT ?10" : " AND id > ?9 ORDER BY id ASC LIMIT ?10";
+  sql += q.from_end ? " ORDER BY id DESC LIMIT ?10" : " ORDER BY id ASC LIMIT ?10";
   auto st = db.prepare(sql);
   if (!st) return unexpected(internal(st.error()));
   Statement& s = **st;
-  int64_t bound = q.from_end ? (q.page_before == 0 ? kMaxId : static_cast<int64_t>(q.page_before))
-                             : static_cast<int64_t>(q.page_after);
-  Result<void, Error> r = bind_filters(s, q, ids);
-  if (r) r = s.bind(9, bound);
+  Result<void, Error> r = q.from_end ? bind_filters(s, q, ids, 0, q.page_before) : bind_filters(s, q, ids, q.page_after);
   if (r) r = s.bind(10, static_cast<int64_t>(q.max) + 1);  // one more: whether the set goes on
   if (!r) return unexpected(internal(r.error()));
   while (true) {
@@ -296,9 +314,18 @@ Result<ArchivePage, ArchiveError> query(Database& db, Keys& keys, const ArchiveQ
   if (page.entries.empty()) page.complete = true;
   if (q.from_end) std::reverse(page.entries.begin(), page.entries.end());
   if (!page.entries.empty()) {
-    auto before = count(db, q, ids, " AND id < ?9", static_cast<int64_t>(page.entries.front().id));
-    if (!before) return unexpected(internal(before.error()));
-    page.index = static_cast<uint64_t>(*before);
+    // The page's place, counted from the nearer end (kIndexTailScan, archive_store.hpp).
+    const uint64_t first = page.entries.front().id;
+    auto tail = count(db, q, ids, first - 1, 0, q.from_end ? 0 : kIndexTailScan);
+    if (!tail) return unexpected(internal(tail.error()));
+    const auto n = static_cast<uint64_t>(*tail);
+    if (q.from_end || n < kIndexTailScan) {
+      page.index = page.total > n ? page.total - n : 0;
+    } else {
+      auto head = count(db, q, ids, 0, first);
+      if (!head) return unexpected(internal(head.error()));
+      page.index = static_cast<uint64_t>(*head);
+    }
   }
   return page;
 }
@@ -316,6 +343,10 @@ Result<uint64_t, ArchiveError> remove(Database& db, Keys& keys, const ArchiveKey
     if (*owner == 0) return uint64_t{0};
     owner_id = *owner;
   }
+  if (key.owner.empty())
+    keys.totals().clear();
+  else
+    keys.totals().forget(key);
   auto st = db.prepare(key.owner.empty()
                            ? "DELETE FROM archive WHERE id < ?2 AND ts < ?2 AND owner_id IN "
                              "(SELECT id FROM archive_owner WHERE scope = ?1)"

@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "storage/archive_store.hpp"
+#include "storage/archive_totals.hpp"
 #include "storage/database.hpp"
 #include "storage/error.hpp"
 #include "storage/op_queue.hpp"
@@ -50,8 +51,10 @@ class Keys {
   // The id of a bare JID; 0 when it has none and `create` is false.
   Result<int64_t, Error> jid(Database& db, std::string_view bare, bool create);
   // The transaction the ids since the last call were read or made in ended: committed,
-  // they are cached; otherwise forgotten.
+  // they are cached; otherwise forgotten (and every archive's total).
   void end_transaction(bool committed);
+  // The archives' sizes as this thread's transactions see them (archive_totals.hpp).
+  ArchiveTotals& totals() { return totals_; }
 
  private:
   using Map = std::unordered_map<std::string, int64_t>;
@@ -59,6 +62,7 @@ class Keys {
 
   Map cached_;   // "o" scope '\n' owner, or "j" bare JID -> id: committed
   Map pending_;  // read or made in the open transaction
+  ArchiveTotals totals_;
 };
 
 // The operations themselves, synchronous, on a migrated read-write connection (the store

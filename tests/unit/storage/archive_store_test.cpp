@@ -294,6 +294,31 @@ TEST_CASE_TEMPLATE("archive: a start bounds the ids, and an entry stored late wi
   CHECK(page->index == 2);
 }
 
+// A forward page's index is counted from the nearer end (kIndexTailScan): from the page on
+// when that is short, else the entries before it. Both ways must give the same places.
+TEST_CASE_TEMPLATE("archive: a page's index is the same counted from either end", B, SqliteBackend,
+                   SqliteMigratedBackend, PgBackend) {
+  B b;
+  fill(b, 1200);  // ids 10 .. 12000
+  for (uint64_t after : {uint64_t{0}, uint64_t{1000}, uint64_t{5000}, uint64_t{11500}, uint64_t{11990}}) {
+    ArchiveQuery q = of_alice(10);
+    q.page_after = after;
+    auto page = b.query(q);
+    REQUIRE(page);
+    CAPTURE(after);
+    CHECK(page->total == 1200);
+    CHECK(page->index == after / 10);
+    CHECK(page->entries.front().id == after + 10);
+  }
+  ArchiveQuery back = of_alice(10);
+  back.from_end = true;
+  back.page_before = 3010;  // the 301st entry: 300 before it, the page the ten before those
+  auto page = b.query(back);
+  REQUIRE(page);
+  CHECK(page->index == 290);
+  CHECK(ids_of(*page).front() == 2910);
+}
+
 TEST_CASE_TEMPLATE("archive: an id that is not in the archive is item-not-found", B, SqliteBackend, SqliteMigratedBackend,
                    PgBackend) {
   B b;
@@ -393,6 +418,57 @@ TEST_CASE_TEMPLATE("archive store: ids increase in queue order; a query sees the
                              [&done](parley::Result<void, ArchiveError> r) { done.set_value(r.has_value()); });
   CHECK(id == ids.back() + 1);
   CHECK(done.get_future().get());
+}
+
+// The whole archive's size is kept by the store's thread (archive_totals.hpp) instead of
+// counted per query: it must stay the true size across appends (queued before the query,
+// in the same batch or later ones), removals of one owner's entries and expiry, and the
+// last page's index must be the size less the page.
+TEST_CASE_TEMPLATE("archive store: an archive's kept size follows appends, removals and expiry", B, SqliteBackend,
+                   PgBackend) {
+  B b;
+  auto store_ptr = b.store(1000);
+  auto& store = *store_ptr;
+  REQUIRE(store.start());
+  auto append = [&](const ArchiveKey& key, int64_t ts) {
+    return store.append(key, ArchiveEntry{0, ts, "carol@example.org", "p"}, nullptr);
+  };
+  auto last_page = [&](uint32_t max) {
+    std::promise<ArchivePage> page;
+    ArchiveQuery q = of_alice(max);
+    q.from_end = true;
+    store.query(q, [&page](parley::Result<ArchivePage, ArchiveError> r) {
+      REQUIRE(r);
+      page.set_value(*r);
+    });
+    return page.get_future().get();
+  };
+  auto removed = [&](const ArchiveKey& key, int64_t before) {
+    std::promise<uint64_t> n;
+    store.remove(key, before, [&n](parley::Result<uint64_t, ArchiveError> r) { n.set_value(r ? *r : 9999); });
+    return n.get_future().get();
+  };
+  for (int i = 1; i <= 30; ++i) append(i % 3 ? alice : bob, i * 10);  // 20 of alice's, 10 of bob's
+  ArchivePage page = last_page(5);
+  CHECK(page.total == 20);
+  CHECK(page.index == 15);
+  CHECK(page.entries.size() == 5);
+  for (int i = 31; i <= 36; ++i) append(alice, i * 10);  // after the size was kept
+  page = last_page(5);
+  CHECK(page.total == 26);
+  CHECK(page.index == 21);
+  CHECK(page.entries.back().timestamp_us == 360);
+  CHECK(removed(alice, 105) == 7);  // alice's entries before 105 (10 20 40 50 70 80 100)
+  page = last_page(100);
+  CHECK(page.total == 19);
+  CHECK(page.index == 0);
+  CHECK(page.entries.size() == 19);
+  append(alice, 370);
+  CHECK(removed(ArchiveKey{alice.scope, ""}, 205) > 0);  // expiry: every owner of the scope
+  page = last_page(3);
+  CHECK(page.total == 13);  // alice's from 220 (220 230 250 260 280 290 310 .. 370)
+  CHECK(page.index == 10);
+  store.stop();
 }
 
 // Group commit: far more appends in flight than one batch (kMaxBatch) all land, each with
