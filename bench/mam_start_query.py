@@ -1,8 +1,9 @@
 """Archive queries on a large archive: the answer's latency and parleyd's CPU per query,
 SQLite and PostgreSQL, for one or more builds. Each build gets a fresh server whose
-account `alice` holds ENTRIES archived messages, one a minute (imported with their stamps,
-XEP-0227), one in a thousand from carol@localhost/phone, the rest with bob. Two shapes,
-QUERIES times each, a page of 10:
+account `alice` holds ENTRIES archived messages, one every 3 seconds up to now (imported
+with their stamps, XEP-0227: 100,000 span 3.5 days, inside mod_mam's default retention of
+a week, which the server keeps), one in a thousand from carol@localhost/phone, the rest
+with bob. The shapes, QUERIES times each, a page of 10:
   start  the entries after the time of the entry 20 from the end (a client catching up
          since a time, as Gajim and Dino ask);
   with   the first entries with carol@localhost/phone (a full JID, a sparse contact);
@@ -30,11 +31,15 @@ FORWARD = "urn:xmpp:forward:0"
 DELAY = "urn:xmpp:delay"
 CLIENT = "jabber:client"
 TICKS = os.sysconf("SC_CLK_TCK")
-BEGIN = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+STEP_S = 3
+BEGIN = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
 
 
 def stamp(i):
-    return (BEGIN + datetime.timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (BEGIN - datetime.timedelta(seconds=STEP_S * (ENTRIES[0] - i))).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+ENTRIES = [100000]  # set by main(): stamp() counts back from the last entry
 
 
 def pie_file(path, entries):
@@ -63,7 +68,7 @@ def run(build, backend, pg, scratch, pie, entries, queries):
         storage = {"type": "postgresql", "url": pg.create_database(), "max_connections": 4}
     base = tempfile.mkdtemp(prefix=f"mam-start-{backend}-", dir=scratch)
     server = ParleyServer(base, str(build / "core" / "parleyd"), str(build / "tools" / "parleyctl" / "parleyctl"),
-                          modules={"mod_mam": {"archive_expires_after": "never"}}, storage=storage,
+                          modules={"mod_mam": {}}, storage=storage,
                           module_paths=[str(build / "modules")])
     try:
         server.start()
@@ -114,6 +119,7 @@ def main():
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--backends", default="sqlite,pg")
     a = ap.parse_args()
+    ENTRIES[0] = a.entries
     scratch = os.path.abspath(a.scratch)
     pie = Path(scratch) / f"archive-{a.entries}.xml"
     pie_file(pie, a.entries)

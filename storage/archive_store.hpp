@@ -57,6 +57,10 @@ struct ArchiveQuery {
   uint64_t page_before = 0;
   bool from_end = false;
   uint32_t max = 0;
+  // 0: none; else only ids at or above it, without item-not-found: a retention bound (the
+  // oldest time kept: hides what expiry has not removed yet), which leaves the set the
+  // whole archive for whole_archive() (archive_totals.hpp).
+  uint64_t min_id = 0;
 };
 
 // The ids of the query's set are all above this (exclusive): after_id, or below `start`
@@ -64,8 +68,9 @@ struct ArchiveQuery {
 // with it, so that a page with a start (a client catching up since a time) reads from
 // there instead of scanning every older entry of the owner.
 inline uint64_t ids_above(const ArchiveQuery& q) {
-  const uint64_t since = q.start_us > 0 ? static_cast<uint64_t>(q.start_us) - 1 : 0;
-  return q.after_id > since ? q.after_id : since;
+  uint64_t above = q.start_us > 0 ? static_cast<uint64_t>(q.start_us) - 1 : 0;
+  if (q.min_id > above + 1) above = q.min_id - 1;
+  return q.after_id > above ? q.after_id : above;
 }
 
 // A page's index (the entries of the set before it) is counted from the nearer end: the

@@ -52,7 +52,9 @@ class ArchiveTotals {
   std::unordered_map<std::string, uint64_t> totals_;
 };
 
-// Whether a query's set is the owner's whole archive (no filter), whose size ArchiveTotals keeps.
+// Whether a query's set is the owner's whole archive (no filter but a retention bound,
+// min_id), whose size ArchiveTotals keeps: the set's size is that less the entries below
+// min_id (those expiry has not removed yet: a few at most, the first of the owner's index).
 inline bool whole_archive(const ArchiveQuery& q) {
   return q.with.empty() && q.start_us == std::numeric_limits<int64_t>::min() &&
          q.end_us == std::numeric_limits<int64_t>::max() && q.after_id == 0 && q.before_id == 0 && !q.by_ids;

@@ -186,14 +186,26 @@ Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& q, Arch
     }
   ArchivePage page;
   // The whole archive's size is kept (archive_totals.hpp): a COUNT of it read every entry.
-  const bool whole = totals != nullptr && whole_archive(q);
-  if (auto kept = whole ? totals->get(q.key) : std::nullopt) {
+  if (totals != nullptr && whole_archive(q)) {
+    ArchiveQuery all;
+    all.key = q.key;
+    std::optional<uint64_t> kept = totals->get(q.key);
+    if (!kept) {
+      auto n = count(db, all, std::nullopt);
+      if (!n) return unexpected(n.error());
+      kept = static_cast<uint64_t>(*n);
+      totals->set(q.key, *kept);
+    }
     page.total = *kept;
+    if (q.min_id > 1) {  // less what the retention bound hides
+      auto below = count(db, all, static_cast<int64_t>(std::min<uint64_t>(q.min_id, kMaxId)));
+      if (!below) return unexpected(below.error());
+      page.total -= std::min(page.total, static_cast<uint64_t>(*below));
+    }
   } else {
     auto total = count(db, q, std::nullopt);
     if (!total) return unexpected(total.error());
     page.total = static_cast<uint64_t>(*total);
-    if (whole) totals->set(q.key, page.total);
   }
   if (q.max == 0) {
     page.complete = page.total == 0;

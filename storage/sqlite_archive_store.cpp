@@ -269,14 +269,26 @@ Result<ArchivePage, ArchiveError> query(Database& db, Keys& keys, const ArchiveQ
     }
   ArchivePage page;
   // The whole archive's size is kept (archive_totals.hpp): a COUNT of it read every entry.
-  const bool whole = whole_archive(q);
-  if (auto kept = whole ? keys.totals().get(q.key) : std::nullopt) {
+  if (whole_archive(q)) {
+    ArchiveQuery all;
+    all.key = q.key;
+    std::optional<uint64_t> kept = keys.totals().get(q.key);
+    if (!kept) {
+      auto n = count(db, all, ids);
+      if (!n) return unexpected(internal(n.error()));
+      kept = static_cast<uint64_t>(*n);
+      keys.totals().set(q.key, *kept);
+    }
     page.total = *kept;
+    if (q.min_id > 1) {  // less what the retention bound hides
+      auto below = count(db, all, ids, 0, q.min_id);
+      if (!below) return unexpected(internal(below.error()));
+      page.total -= std::min(page.total, static_cast<uint64_t>(*below));
+    }
   } else {
     auto total = count(db, q, ids);
     if (!total) return unexpected(internal(total.error()));
     page.total = static_cast<uint64_t>(*total);
-    if (whole) keys.totals().set(q.key, page.total);
   }
   if (q.max == 0) {
     page.complete = page.total == 0;

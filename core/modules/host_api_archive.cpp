@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -115,6 +116,7 @@ int archive_query(parley_module* m, const parley_archive_query* q, parley_archiv
   query.start_us = q->start_us;
   query.end_us = q->end_us;
   query.after_id = q->after_id;
+  if (q->size >= offsetof(parley_archive_query, min_id) + sizeof(uint64_t)) query.min_id = q->min_id;  // 1.10
   query.before_id = q->before_id;
   if (q->ids != nullptr) {
     query.by_ids = true;

@@ -56,7 +56,7 @@ extern "C" {
 #endif
 
 #define PARLEY_ABI_MAJOR 1
-#define PARLEY_ABI_MINOR 10  /* 1.10: events 32-33, an account's nodes in disco (session 15) */
+#define PARLEY_ABI_MINOR 10  /* 1.10: events 32-33, an account's nodes in disco; parley_archive_query.min_id (session 15) */
 /* 1.9: derive_key (session 14) */
 /* 1.8: account_data_when_ready, keyval_get_many (session 12) */
 /* 1.7: SQL per backend (storage_backend, parley_module_def.backend_schemas); stanza_out_bytes, out_bytes_parts, out_bytes_release (session 11) */

@@ -38,7 +38,8 @@ struct ExportState {
 void export_page(const Host* host, std::shared_ptr<ExportState> st) {
   ArchiveQuery q;
   q.owner = st->owner;
-  q.start_us = st->oldest_kept_us;
+  // What queries show (mod_mam.cpp, min_kept_id): the retention bound is on ids.
+  q.min_id = st->oldest_kept_us > 0 ? static_cast<uint64_t>(st->oldest_kept_us) : 0;
   q.page_after = st->after;
   q.max = kExportPage;
   bool ok = host->archive_query(q, [host, st](Result<ArchivePage, std::string> r) {

@@ -356,6 +356,14 @@ class ModMam : public parley::Module {
   }
 
   int64_t oldest_kept_us() const { return expires_s_ > 0 ? now_us() - expires_s_ * 1000000 : INT64_MIN; }
+  // Retention as the queries apply it: no entry whose id (never below its time, and the
+  // time it was stored) is older than the oldest time kept, whether expiry (which removes
+  // by id too) has come to it yet or not. A bound the store keeps the archive's size under
+  // (ABI 1.10), where a time bound made every query count the entries it keeps.
+  uint64_t min_kept_id() const {
+    const int64_t oldest = oldest_kept_us();
+    return oldest > 0 ? static_cast<uint64_t>(oldest) : 0;
+  }
 
   // ---- preferences ----
 
@@ -458,7 +466,8 @@ class ModMam : public parley::Module {
       if (!with) return host().bounce(request.iq(), "jid-malformed", "'with' is not a JID");
       aq.with = with->full();
     }
-    aq.start_us = std::max(q.start_us, oldest_kept_us());
+    aq.start_us = q.start_us;
+    aq.min_id = min_kept_id();
     aq.end_us = q.end_us;
     aq.after_id = q.after_id;
     aq.before_id = q.before_id;
@@ -559,7 +568,7 @@ class ModMam : public parley::Module {
     auto iq = std::make_shared<parley::Element>(request.iq().clone());
     parley::ArchiveQuery first;
     first.owner = owner;
-    first.start_us = oldest_kept_us();
+    first.min_id = min_kept_id();
     first.max = 1;
     bool ok = host().archive_query(first, [this, iq, owner](parley::Result<parley::ArchivePage, std::string> r) {
       if (!r) return host().bounce(*iq, r.error());
@@ -567,7 +576,7 @@ class ModMam : public parley::Module {
       if (r->size() > 0) start = std::make_pair(r->at(0).id, r->at(0).timestamp_us);
       parley::ArchiveQuery last;
       last.owner = owner;
-      last.start_us = oldest_kept_us();
+      last.min_id = min_kept_id();
       last.max = 1;
       last.from_end = true;
       bool ok2 = host().archive_query(last, [this, iq, start](parley::Result<parley::ArchivePage, std::string> r2) {

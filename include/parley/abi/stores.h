@@ -59,6 +59,11 @@ typedef struct parley_archive_query {
   uint64_t page_before;
   int from_end;
   uint32_t max;           /* 0: no entries, only the count */
+  /* ---- 1.10 (a host reads it only from a struct this large) ---- */
+  uint64_t min_id;        /* 0: none; else only ids at or above it, without item-not-found: a
+                           * retention bound (an id is never below its entry's time in µs, so
+                           * the oldest time kept hides what the removal of old entries has not
+                           * reached yet); the whole archive's size stays kept by the store */
 } parley_archive_query;
 
 /* A page (or, for append and remove, a summary), borrowed for the completion call. */

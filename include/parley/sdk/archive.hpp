@@ -32,6 +32,7 @@ struct ArchiveQuery {
   uint64_t page_before = 0;
   bool from_end = false;
   uint32_t max = 0;
+  uint64_t min_id = 0;  // ABI 1.10: a retention bound (parley_archive_query.min_id)
 };
 
 // One entry, borrowed for the callback.

@@ -239,6 +239,7 @@ inline bool Host::archive_query(const ArchiveQuery& q, ArchiveFn done) const {
   c.page_before = q.page_before;
   c.from_end = q.from_end ? 1 : 0;
   c.max = q.max;
+  c.min_id = q.min_id;
   uint64_t key = archive_keep(std::move(done));
   if (api->archive_query(m_, &c, &Host::on_archive, detail::key_arg(key)) == 1) return true;
   unkeep(key, detail::PendingKind::archive);

@@ -292,6 +292,15 @@ TEST_CASE_TEMPLATE("archive: a start bounds the ids, and an entry stored late wi
   CHECK(ids_of(*page) == std::vector<uint64_t>{60, 70});
   CHECK(page->total == 4);
   CHECK(page->index == 2);
+  // A retention bound is on ids (ABI 1.10 min_id): the late entry, stored after the
+  // bound's time, is kept whatever its own time, and an id below needs no existence.
+  q = of_alice(10);
+  q.min_id = 35;
+  page = b.query(q);
+  CHECK(ids_of(*page) == std::vector<uint64_t>{40, 50, 60, 70, 80});
+  CHECK(page->total == 5);
+  q.start_us = 30;  // with a time too: the late entry's time is before it
+  CHECK(ids_of(*b.query(q)) == std::vector<uint64_t>{40, 50, 60, 70});
 }
 
 // A forward page's index is counted from the nearer end (kIndexTailScan): from the page on
@@ -464,6 +473,19 @@ TEST_CASE_TEMPLATE("archive store: an archive's kept size follows appends, remov
   CHECK(page.index == 0);
   CHECK(page.entries.size() == 19);
   append(alice, 370);
+  // A retention bound (min_id) leaves the set the whole archive, less what it hides.
+  std::promise<ArchivePage> kept;
+  ArchiveQuery retained = of_alice(2);
+  retained.from_end = true;
+  retained.min_id = 205;
+  store.query(retained, [&kept](parley::Result<ArchivePage, ArchiveError> r) {
+    REQUIRE(r);
+    kept.set_value(*r);
+  });
+  ArchivePage within = kept.get_future().get();
+  CHECK(within.total == 13);
+  CHECK(within.index == 11);
+  CHECK(within.entries.back().timestamp_us == 370);
   CHECK(removed(ArchiveKey{alice.scope, ""}, 205) > 0);  // expiry: every owner of the scope
   page = last_page(3);
   CHECK(page.total == 13);  // alice's from 220 (220 230 250 260 280 290 310 .. 370)
