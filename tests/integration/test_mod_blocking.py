@@ -388,11 +388,16 @@ def test_blocking_sends_unavailable_presence_only_to_subscribed_contacts(server_
     ok(alice.iq("set", block_xml(f"carol@{d}", f"bob@{d}", "example.net")))
     presence = bob.expect(q(NS_CLIENT, "presence"), match=lambda e: e.get("type") == "unavailable")
     assert presence.get("from") == alice.jid, xml(presence)
-    # What the block sent carol was posted to her loop before its answer; alice's
-    # marker, once carol is unblocked, comes after it.
-    ok(alice.iq("set", unblock_xml(f"carol@{d}")))
-    carol.nothing_before_marker(alice)
-    assert [xml(e) for e in presences_from(carol, alice.jid, mark)] == []
+    no_presence_since(alice, carol, f"carol@{d}", mark)
+
+
+def no_presence_since(blocker, contact, contact_bare, mark):
+    """Asserts that the blocker's block sent `contact` no presence: what it sent was
+    posted to the contact's loop before the block's answer; once the contact is
+    unblocked, the blocker's marker comes after it."""
+    ok(blocker.iq("set", unblock_xml(contact_bare)))
+    contact.nothing_before_marker(blocker)
+    assert [xml(e) for e in presences_from(contact, blocker.jid, mark)] == []
 
 
 def test_blocking_without_a_roster_module_sends_no_unavailable_presence(server_factory, raw_factory):
@@ -404,9 +409,7 @@ def test_blocking_without_a_roster_module_sends_no_unavailable_presence(server_f
     bob = login(server, raw_factory, "bob", "orchard", presence=True)
     mark = len(bob.received)
     ok(alice.iq("set", block_xml(f"bob@{d}")))
-    ok(alice.iq("set", unblock_xml(f"bob@{d}")))
-    bob.nothing_before_marker(alice)
-    assert [xml(e) for e in presences_from(bob, alice.jid, mark)] == []
+    no_presence_since(alice, bob, f"bob@{d}", mark)
 
 
 def test_user_can_block_own_domain_but_not_himself(server_factory, raw_factory):
