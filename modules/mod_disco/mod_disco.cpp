@@ -71,10 +71,12 @@ class ModDisco : public parley::Module {
     auto iq = std::make_shared<parley::Element>(request.iq().clone());
     parley_session_id session = request.session();
     const bool node = has_node(request);
-    if (is_owner(request)) return node ? account_node(*iq, session, Sees::connected) : account_info(*iq, session);
-    if_presence_allowed(request, [this, iq, session, node](bool allowed) {
+    std::string account(parley::bare_jid(request.to()));
+    if (is_owner(request))
+      return node ? account_node(*iq, account, session, Sees::connected) : account_info(*iq, session);
+    if_presence_allowed(request, [this, iq, account, session, node](bool allowed) {
       if (!allowed) return host().bounce(*iq, "service-unavailable");
-      node ? account_node(*iq, session, Sees::connected) : account_info(*iq, session);
+      node ? account_node(*iq, account, session, Sees::connected) : account_info(*iq, session);
     });
   }
 
@@ -88,11 +90,12 @@ class ModDisco : public parley::Module {
   void on_account_items(const parley::IqRequest& request) {
     auto iq = std::make_shared<parley::Element>(request.iq().clone());
     const parley_session_id session = request.session();
+    const std::string account(parley::bare_jid(request.to()));
     if (is_owner(request)) {
-      if (has_node(request)) return account_node(*iq, session, Sees::connected);
+      if (has_node(request)) return account_node(*iq, account, session, Sees::connected);
       return account_items(*iq, session, Sees::connected);
     }
-    if (has_node(request)) return account_node(*iq, session, Sees::nothing);
+    if (has_node(request)) return account_node(*iq, account, session, Sees::nothing);
     if_presence_allowed(request, [this, iq, session](bool allowed) {
       // On with a fresh stack: mod_pep's part of the fold asks the roster itself,
       // which should not run inside this module's roster answer.
@@ -181,13 +184,14 @@ class ModDisco : public parley::Module {
   // item-not-found. disco#items comes from anyone: a node nobody serves (an account
   // that does not exist included) is an empty result to anyone but the owner
   // (rule 2: the two must look alike), item-not-found to the owner.
-  void account_node(const parley::Element& iq, parley_session_id session, Sees sees) {
+  void account_node(const parley::Element& iq, const std::string& account, parley_session_id session, Sees sees) {
     const bool info = iq.child("query", ns_info).has_value();
     const char* ns = info ? ns_info : ns_items;
     parley::Element reply = parley::make_iq_result(iq);
-    reply.set_attr("from", std::string(parley::bare_jid(iq.attr("to").value_or(""))));
+    reply.set_attr("from", account);
     reply.add_child("query", ns).set_attr("node", iq.child("query", ns)->attr("node").value_or(""));
-    int result = host().run_fold(info ? PARLEY_EVENT_ACCOUNT_NODE_INFO : PARLEY_EVENT_ACCOUNT_NODE_ITEMS, reply, session);
+    const parley_event event = info ? PARLEY_EVENT_ACCOUNT_NODE_INFO : PARLEY_EVENT_ACCOUNT_NODE_ITEMS;
+    int result = host().run_fold(event, reply, session);
     if (result == PARLEY_HANDLED) return host().route(std::move(reply));
     if (result == PARLEY_STOP) return;
     if (result == PARLEY_ERROR) return host().bounce(iq, "internal-server-error");
