@@ -89,10 +89,21 @@ class WorkerLoop {
  private:
   static void on_async(uv_async_t* handle);
   void drain(size_t limit);
+  // Wakes the loop: a write to its eventfd. Not uv_async_send: libuv's (1.44) loop
+  // spins on an async handle whose sender is still inside that write, and at light
+  // load, where every cross-loop post wakes the other loop, the woken side reached it
+  // before the sender had left the syscall: 14% of parleyd's CPU in that spin
+  // (perf, 1,000 msg/s; BENCHMARKS.md "Session 15").
+  void wake();
 
   unsigned index_;
   uv_loop_t loop_{};
-  uv_async_t async_{};
+#if defined(__linux__)
+  int wake_fd_ = -1;  // an eventfd, read by wake_poll_ on the loop
+  uv_poll_t wake_poll_{};
+  static void on_wake(uv_poll_t* handle, int status, int events);
+#endif
+  uv_async_t async_{};  // where there is no eventfd
   IntrusiveMpscQueue inbox_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> wakeups_{0};
