@@ -13,6 +13,7 @@
 // cluster): another writer's appends would not be counted.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -20,6 +21,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "parley/result.hpp"
 #include "storage/archive_store.hpp"
 
 namespace parley::storage {
@@ -58,6 +60,49 @@ class ArchiveTotals {
 inline bool whole_archive(const ArchiveQuery& q) {
   return q.with.empty() && q.start_us == std::numeric_limits<int64_t>::min() &&
          q.end_us == std::numeric_limits<int64_t>::max() && q.after_id == 0 && q.before_id == 0 && !q.by_ids;
+}
+
+// The two counts every backend's query makes, written once. `count(query, above, below,
+// limit)` is the backend's: the entries of `query`'s set with above < id < below (0: no
+// such bound), at most `limit` of them (0: all), as a Result<int64_t, E>.
+
+// The size of the query's set: for the whole archive the kept size (counted once), less
+// what the retention bound hides; any other set counted.
+template <class Count>
+auto set_total(ArchiveTotals* totals, const ArchiveQuery& q, Count&& count)
+    -> Result<uint64_t, typename decltype(count(q, 0, 0, 0))::error_type> {
+  if (totals == nullptr || !whole_archive(q)) {
+    auto n = count(q, 0, 0, 0);
+    if (!n) return unexpected(n.error());
+    return static_cast<uint64_t>(*n);
+  }
+  ArchiveQuery all;
+  all.key = q.key;
+  std::optional<uint64_t> kept = totals->get(q.key);
+  if (!kept) {
+    auto n = count(all, 0, 0, 0);
+    if (!n) return unexpected(n.error());
+    kept = static_cast<uint64_t>(*n);
+    totals->set(q.key, *kept);
+  }
+  if (q.min_id <= 1) return *kept;
+  auto below = count(all, 0, q.min_id, 0);
+  if (!below) return unexpected(below.error());
+  return *kept - std::min(*kept, static_cast<uint64_t>(*below));
+}
+
+// The entries of the set before a page whose first id is `first`, counted from the
+// nearer end (kIndexTailScan, archive_store.hpp).
+template <class Count>
+auto page_index(const ArchiveQuery& q, uint64_t total, uint64_t first, Count&& count)
+    -> Result<uint64_t, typename decltype(count(q, 0, 0, 0))::error_type> {
+  auto tail = count(q, first - 1, 0, q.from_end ? 0 : kIndexTailScan);
+  if (!tail) return unexpected(tail.error());
+  const auto n = static_cast<uint64_t>(*tail);
+  if (q.from_end || n < kIndexTailScan) return total > n ? total - n : 0;
+  auto head = count(q, 0, first, 0);
+  if (!head) return unexpected(head.error());
+  return static_cast<uint64_t>(*head);
 }
 
 }  // namespace parley::storage

@@ -74,14 +74,17 @@ std::string filters(const ArchiveQuery& q, std::vector<PgParam>& params) {
   return sql;
 }
 
-// The entries of the query's set; with `id_bound`, only those with ids below it, or with
-// `from` at or above it; at most `limit` (0: all).
-Result<int64_t, PgError> count(PgConnection& db, const ArchiveQuery& q, std::optional<int64_t> id_bound,
-                               bool from = false, uint64_t limit = 0) {
+// The entries of the query's set with above < id < below (0: no such bound), at most
+// `limit` of them (0: all). PostgreSQL ranges its index scan by the tightest of several
+// bounds, so these are conditions of their own.
+Result<int64_t, PgError> count(PgConnection& db, const ArchiveQuery& q, uint64_t above, uint64_t below,
+                               uint64_t limit) {
   std::vector<PgParam> params;
   std::string sql = (limit == 0 ? "SELECT COUNT(*) FROM archive" : "SELECT COUNT(*) FROM (SELECT 1 FROM archive") +
                     filters(q, params);
-  if (id_bound) sql += (from ? " AND id >= " : " AND id < ") + placeholder(params, PgParam::integer(*id_bound));
+  auto id = [](uint64_t v) { return PgParam::integer(static_cast<int64_t>(std::min<uint64_t>(v, kMaxId))); };
+  if (above != 0) sql += " AND id > " + placeholder(params, id(above));
+  if (below != 0) sql += " AND id < " + placeholder(params, id(below));
   if (limit != 0) sql += " LIMIT " + placeholder(params, PgParam::integer(static_cast<int64_t>(limit))) + ") AS bounded";
   auto rows = db.run(sql, params);
   if (!rows) return unexpected(rows.error());
@@ -185,28 +188,13 @@ Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& q, Arch
       if (!*found) return unexpected(not_found(id));
     }
   ArchivePage page;
+  auto counter = [&](const ArchiveQuery& set, uint64_t above, uint64_t below, uint64_t limit) {
+    return count(db, set, above, below, limit);
+  };
   // The whole archive's size is kept (archive_totals.hpp): a COUNT of it read every entry.
-  if (totals != nullptr && whole_archive(q)) {
-    ArchiveQuery all;
-    all.key = q.key;
-    std::optional<uint64_t> kept = totals->get(q.key);
-    if (!kept) {
-      auto n = count(db, all, std::nullopt);
-      if (!n) return unexpected(n.error());
-      kept = static_cast<uint64_t>(*n);
-      totals->set(q.key, *kept);
-    }
-    page.total = *kept;
-    if (q.min_id > 1) {  // less what the retention bound hides
-      auto below = count(db, all, static_cast<int64_t>(std::min<uint64_t>(q.min_id, kMaxId)));
-      if (!below) return unexpected(below.error());
-      page.total -= std::min(page.total, static_cast<uint64_t>(*below));
-    }
-  } else {
-    auto total = count(db, q, std::nullopt);
-    if (!total) return unexpected(total.error());
-    page.total = static_cast<uint64_t>(*total);
-  }
+  auto total = set_total(totals, q, counter);
+  if (!total) return unexpected(total.error());
+  page.total = *total;
   if (q.max == 0) {
     page.complete = page.total == 0;
     return page;
@@ -238,18 +226,9 @@ Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& q, Arch
   page.complete = static_cast<uint64_t>(n) <= q.max;
   if (q.from_end) std::reverse(page.entries.begin(), page.entries.end());
   if (!page.entries.empty()) {
-    // The page's place, counted from the nearer end (kIndexTailScan, archive_store.hpp).
-    const auto first = static_cast<int64_t>(page.entries.front().id);
-    auto tail = count(db, q, first, true, q.from_end ? 0 : kIndexTailScan);
-    if (!tail) return unexpected(tail.error());
-    const auto n = static_cast<uint64_t>(*tail);
-    if (q.from_end || n < kIndexTailScan) {
-      page.index = page.total > n ? page.total - n : 0;
-    } else {
-      auto head = count(db, q, first);
-      if (!head) return unexpected(head.error());
-      page.index = static_cast<uint64_t>(*head);
-    }
+    auto index = page_index(q, page.total, page.entries.front().id, counter);
+    if (!index) return unexpected(index.error());
+    page.index = *index;
   }
   return page;
 }

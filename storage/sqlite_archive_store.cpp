@@ -268,28 +268,13 @@ Result<ArchivePage, ArchiveError> query(Database& db, Keys& keys, const ArchiveQ
       if (!*found) return unexpected(ArchiveError{"item-not-found", "no entry with id " + std::to_string(id)});
     }
   ArchivePage page;
+  auto counter = [&](const ArchiveQuery& set, uint64_t above, uint64_t below, uint64_t limit) {
+    return count(db, set, ids, above, below, limit);
+  };
   // The whole archive's size is kept (archive_totals.hpp): a COUNT of it read every entry.
-  if (whole_archive(q)) {
-    ArchiveQuery all;
-    all.key = q.key;
-    std::optional<uint64_t> kept = keys.totals().get(q.key);
-    if (!kept) {
-      auto n = count(db, all, ids);
-      if (!n) return unexpected(internal(n.error()));
-      kept = static_cast<uint64_t>(*n);
-      keys.totals().set(q.key, *kept);
-    }
-    page.total = *kept;
-    if (q.min_id > 1) {  // less what the retention bound hides
-      auto below = count(db, all, ids, 0, q.min_id);
-      if (!below) return unexpected(internal(below.error()));
-      page.total -= std::min(page.total, static_cast<uint64_t>(*below));
-    }
-  } else {
-    auto total = count(db, q, ids);
-    if (!total) return unexpected(internal(total.error()));
-    page.total = static_cast<uint64_t>(*total);
-  }
+  auto total = set_total(&keys.totals(), q, counter);
+  if (!total) return unexpected(internal(total.error()));
+  page.total = *total;
   if (q.max == 0) {
     page.complete = page.total == 0;
     return page;
@@ -326,18 +311,9 @@ Result<ArchivePage, ArchiveError> query(Database& db, Keys& keys, const ArchiveQ
   if (page.entries.empty()) page.complete = true;
   if (q.from_end) std::reverse(page.entries.begin(), page.entries.end());
   if (!page.entries.empty()) {
-    // The page's place, counted from the nearer end (kIndexTailScan, archive_store.hpp).
-    const uint64_t first = page.entries.front().id;
-    auto tail = count(db, q, ids, first - 1, 0, q.from_end ? 0 : kIndexTailScan);
-    if (!tail) return unexpected(internal(tail.error()));
-    const auto n = static_cast<uint64_t>(*tail);
-    if (q.from_end || n < kIndexTailScan) {
-      page.index = page.total > n ? page.total - n : 0;
-    } else {
-      auto head = count(db, q, ids, 0, first);
-      if (!head) return unexpected(internal(head.error()));
-      page.index = static_cast<uint64_t>(*head);
-    }
+    auto index = page_index(q, page.total, page.entries.front().id, counter);
+    if (!index) return unexpected(internal(index.error()));
+    page.index = *index;
   }
   return page;
 }

@@ -137,7 +137,11 @@ class ModLast : public parley::Module {
       else
         host().error("reading the roster of " + target + " failed (no roster module answered)");
       if (!allowed) return host().bounce(*iq, "service-unavailable");
-      passed_.here().insert(key);
+      // Bounded: a request that an earlier hook takes on its second pass (a blocklist)
+      // never comes back to erase its key.
+      auto& passed = passed_.here();
+      if (passed.size() >= kMaxPassed) passed.clear();
+      passed.insert(key);
       host().route(std::move(*iq));
     });
     return parley::Outcome::handled;
@@ -320,6 +324,7 @@ class ModLast : public parley::Module {
   parley::OldTables move_;
   parley::PerLoop<last::ActivityTracker> trackers_;  // each loop's users' state, touched by that loop only
   // Full-JID requests checked and routed again on this loop: their second pass.
+  static constexpr std::size_t kMaxPassed = 4096;
   parley::PerLoop<std::unordered_set<std::string>> passed_;
 };
 

@@ -29,7 +29,7 @@ std::string plural(size_t n, const char* what) {
 struct ExportState {
   AccountData data;
   std::string owner;
-  int64_t oldest_kept_us = 0;
+  uint64_t min_id = 0;  // the retention bound, as queries apply it (mod_mam.cpp, min_kept_id)
   uint64_t after = 0;
   size_t count = 0;
   ArchiveIds ids;  // as queries show them
@@ -38,8 +38,7 @@ struct ExportState {
 void export_page(const Host* host, std::shared_ptr<ExportState> st) {
   ArchiveQuery q;
   q.owner = st->owner;
-  // What queries show (mod_mam.cpp, min_kept_id): the retention bound is on ids.
-  q.min_id = st->oldest_kept_us > 0 ? static_cast<uint64_t>(st->oldest_kept_us) : 0;
+  q.min_id = st->min_id;
   q.page_after = st->after;
   q.max = kExportPage;
   bool ok = host->archive_query(q, [host, st](Result<ArchivePage, std::string> r) {
@@ -120,12 +119,12 @@ void import_window(const Host* host, std::shared_ptr<ImportState> st) {
 
 }  // namespace
 
-void export_archive(const Host& host, const Event& event, int64_t oldest_kept_us, const ArchiveIds& ids) {
+void export_archive(const Host& host, const Event& event, uint64_t min_id, const ArchiveIds& ids) {
   if (!host.supports(PARLEY_HOST_ENTRY_END(account_data_add_to))) return;
   AccountData data(host, event);
   if (!data.held()) return;
   auto st = std::make_shared<ExportState>(ExportState{data, std::string(event.user()) + "@" + std::string(event.host()),
-                                                      oldest_kept_us, 0, 0, ids});
+                                                      min_id, 0, 0, ids});
   export_page(&host, std::move(st));
 }
 

@@ -15,9 +15,9 @@ inline constexpr const char* kPieMamNs = "urn:xmpp:pie:0#mam";
 
 // ACCOUNT_EXPORT: reads the archive a page at a time (never the whole of it in the
 // module) and adds each entry to the export's <archive/> (account_data_add_to, ABI 1.6);
-// entries older than `oldest_kept_us` (expired, not yet removed) are left out. Does
-// nothing on a host without that entry.
-void export_archive(const Host& host, const Event& event, int64_t oldest_kept_us, const ArchiveIds& ids);
+// entries with ids below `min_id` (expired, not yet removed: the retention bound queries
+// apply) are left out. Does nothing on a host without that entry.
+void export_archive(const Host& host, const Event& event, uint64_t min_id, const ArchiveIds& ids);
 
 // ACCOUNT_IMPORT: appends the file's <archive/> entries to the user's archive with their
 // original timestamps (archive_append_at, ABI 1.6), a window at a time (the archive

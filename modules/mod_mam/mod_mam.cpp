@@ -316,7 +316,7 @@ class ModMam : public parley::Module {
 
   // XEP-0227 (mam_export.cpp): the archive in <archive xmlns='urn:xmpp:pie:0#mam'/>.
   void on_account_export(const parley::Event& event) {
-    mam::export_archive(host(), event, oldest_kept_us(), archive_ids_);
+    mam::export_archive(host(), event, min_kept_id(), archive_ids_);
   }
   void on_account_import(const parley::Event& event) { mam::import_archive(host(), event); }
 
