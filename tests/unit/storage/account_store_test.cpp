@@ -29,6 +29,7 @@ namespace {
 
 using parley::test::pg_base_url;
 using parley::test::pg_connect;
+using parley::test::terminate_sessions_of;
 
 ScramRecord account_record(std::string mechanism, char fill) {
   ScramRecord r;
@@ -242,14 +243,7 @@ TEST_CASE("account store on PostgreSQL: after the database dropped its connectio
   PostgresAccountStore store(schema.url, 1);
   REQUIRE(store.start());
   // As a restart of PostgreSQL would: every connection of the store ends.
-  {
-    auto admin = pg_connect(pg_base_url());
-    PgParam name = PgParam::text(schema.name);
-    auto killed = admin->run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-                             std::span(&name, 1));
-    REQUIRE(killed);
-    REQUIRE(killed->rows() == 2);  // the writer's and the reader's
-  }
+  REQUIRE(terminate_sessions_of(schema.name, 2) == 2);  // the writer's and the reader's
   std::promise<bool> read;
   store.read([&read](AccountBackend& a) {
     auto r = a.get_credentials("example.org", "alice", "SCRAM-SHA-256");

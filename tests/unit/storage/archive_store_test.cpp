@@ -34,6 +34,7 @@ namespace {
 
 using parley::test::pg_base_url;
 using parley::test::pg_connect;
+using parley::test::terminate_sessions_of;
 
 const ArchiveKey alice{"mod_mam/example.org", "alice@example.org"};
 const ArchiveKey bob{"mod_mam/example.org", "bob@example.org"};
@@ -682,12 +683,7 @@ TEST_CASE("archive store on PostgreSQL: a lost connection is reconnected; the ap
   // The server ends the store's session (as a restart of PostgreSQL would): the only one
   // under this application_name once the test's own connection is closed.
   b.conn.reset();
-  auto admin = pg_connect(pg_base_url());
-  PgParam name = PgParam::text(b.name);
-  auto killed = admin->run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-                           std::span(&name, 1));
-  REQUIRE(killed);
-  REQUIRE(killed->rows() == 1);
+  REQUIRE(terminate_sessions_of(b.name, 1) == 1);
   std::vector<std::future<bool>> after;
   for (int i = 0; i < 20; ++i) after.push_back(append("after " + std::to_string(i)));
   for (auto& f : after) CHECK(f.get());
@@ -708,14 +704,7 @@ TEST_CASE("archive store on PostgreSQL: the connection cut under a flood of appe
   b.conn.reset();
   // Cut halfway through queueing (the store is then busy with batches): whatever batch
   // it was in is retried, its appends as no-ops where the cut commit had landed.
-  flood(*store, 1200, [&b] {
-    auto admin = pg_connect(pg_base_url());
-    PgParam name = PgParam::text(b.name);
-    auto killed = admin->run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-                             std::span(&name, 1));
-    REQUIRE(killed);
-    CHECK(killed->rows() == 1);
-  });
+  flood(*store, 1200, [&b] { CHECK(terminate_sessions_of(b.name, 1) == 1); });
   store->stop();
 }
 
