@@ -233,13 +233,28 @@ def main():
                     time.sleep(0.5)  # the backends' statistics reach the shared ones as they exit
                     commits = int(psql(pg_url, "SELECT xact_commit FROM pg_stat_database "
                                                "WHERE datname = current_database()").strip())
+                # What was archived (mam on): every message twice, the sender's archive and the
+                # recipient's. Session 16 found runs that had refused a third of the appends
+                # past the archive's queue bound, and so looked cheaper than archiving is.
+                archived = None
+                if mam == "on":
+                    try:
+                        if backend == "pg":
+                            archived = int(psql(pg_url, "SELECT count(*) FROM archive").strip())
+                        else:
+                            import sqlite3
+                            with sqlite3.connect(d / "data" / "parley-archive.db") as db:
+                                archived = db.execute("SELECT count(*) FROM archive").fetchone()[0]
+                    except Exception as e:  # noqa: BLE001 - a figure to report, not a failure
+                        print(f"archived entries not counted: {e}", file=sys.stderr)
                 r = json.loads((d / "result.json").read_text().splitlines()[-1])
                 row = {"variant": label(build, v), "run": run, "msgs_per_s": r.get("msgs_per_s"),
                        "server_cpu_s_per_100k": r.get("server_cpu_s_per_100k"),
                        "pg_cpu_s_per_100k": round(pg_s * 100000 / a.messages, 3),
                        "archive_thread_cpu_s_per_100k": round(arch_s * 100000 / a.messages, 3),
                        "archive_thread_sys_s_per_100k": round(arch_sys * 100000 / a.messages, 3), "wall_s": round(wall, 1),
-                       "messages_lost": r.get("messages_lost"), "pg_commits": commits}
+                       "messages_lost": r.get("messages_lost"), "pg_commits": commits,
+                       "archived_share": None if archived is None else round(archived / (2 * a.messages), 4)}
                 results[label(build, v)].append(row)
                 print(json.dumps(row), flush=True)
     finally:
@@ -254,7 +269,9 @@ def main():
         print(f"  {v:22} msgs_per_s {med('msgs_per_s'):8,.0f}  parleyd_cpu_s_per_100k "
               f"{med('server_cpu_s_per_100k'):6.2f}  pg_cpu_s_per_100k {med('pg_cpu_s_per_100k'):6.2f}  "
               f"archive_thread_cpu_s_per_100k {med('archive_thread_cpu_s_per_100k'):5.2f}  "
-              f"lost {sum(int(x['messages_lost'] or 0) for x in rows)}")
+              f"lost {sum(int(x['messages_lost'] or 0) for x in rows)}"
+              + (f"  archived {min(x['archived_share'] for x in rows):.3f} (least)"
+                 if all(x['archived_share'] is not None for x in rows) else ""))
 
 
 if __name__ == "__main__":

@@ -113,6 +113,10 @@ class ArchiveStore {
 
   // Operations waiting (the health gauge).
   virtual size_t queue_length() const = 0;
+  // Whether the store is working through its queue (false while a database server is
+  // away): a queue that grows then is an outage, not appends arriving faster than they
+  // are stored, and the host does not pace clients by it. Any thread.
+  virtual bool available() const { return true; }
   // Finishes what is queued, then stops. Idempotent.
   virtual void stop() = 0;
 };

@@ -74,6 +74,7 @@ class PostgresArchiveStore final : public ArchiveStore {
   void stop() override;
 
   bool connected() const { return link_.connected(); }
+  bool available() const override { return connected(); }
 
  private:
   struct Op {

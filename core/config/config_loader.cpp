@@ -199,6 +199,14 @@ void read_limits(const Field& f, LimitsConfig& l) {
   if (auto v = m.take("max_lingering_sockets")) l.max_lingering_sockets = read_uint(*v, 0, 1000000);
   if (auto v = m.take("max_route_queue")) l.max_route_queue = read_uint(*v, 1000, 100000000);
   if (auto v = m.take("max_archive_queue")) l.max_archive_queue = read_uint(*v, 16, 100000000);
+  if (auto v = m.take("archive_pace_queue")) {
+    l.archive_pace_queue = read_uint(*v, 1, 100000000);
+    if (l.archive_pace_queue >= l.max_archive_queue)
+      v->fail("must be below max_archive_queue (" + std::to_string(l.max_archive_queue) +
+              "): clients are paced before appends are refused");
+  } else if (l.archive_pace_queue >= l.max_archive_queue) {
+    l.archive_pace_queue = l.max_archive_queue / 2;
+  }
   if (auto v = m.take("max_keyval_queue")) l.max_keyval_queue = read_uint(*v, 16, 100000000);
   if (auto v = m.take("max_module_sql_queue")) l.max_module_sql_queue = read_uint(*v, 16, 100000000);
   if (auto v = m.take("max_account_part_bytes")) l.max_account_part_bytes = read_uint(*v, 16384, 256 * 1024 * 1024);

@@ -760,6 +760,8 @@ const parley_host_api table = {
     &host_stores::keyval_get_many,
     // Issue 11, ABI 1.9: a module's own keys
     &host_keys::derive_key,
+    // Issue 11, ABI 1.11: appends paced by the archive
+    &host_archive::archive_append_paced,
 };
 
 }  // namespace

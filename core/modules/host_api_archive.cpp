@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -10,6 +11,8 @@
 
 #include "core/modules/module_instance.hpp"
 #include "core/server/server_context.hpp"
+#include "core/session/session.hpp"
+#include "core/session/session_table.hpp"
 #include "storage/archive_store.hpp"
 
 namespace parley::host_archive {
@@ -63,15 +66,49 @@ void complete(parley_module* m, LoopContext* loop, parley_archive_fn done, void*
 
 namespace {
 
+// An append refused (the queue full, or stopping) or failed leaves a message unarchived
+// though delivered: said in the log, at most once every 10 s with the count since, so
+// that a flood of them neither goes unseen nor floods the log. Any thread.
+void log_unarchived(const parley_module* m, std::string_view why) {
+  static std::atomic<uint64_t> unlogged{0};
+  static std::atomic<int64_t> logged_at_us{0};
+  unlogged.fetch_add(1, std::memory_order_relaxed);
+  const int64_t now = now_us();
+  int64_t last = logged_at_us.load(std::memory_order_relaxed);
+  if (now - last < 10'000'000 || !logged_at_us.compare_exchange_strong(last, now)) return;
+  spdlog::warn("archive: {} message(s) not archived since the last such line (the latest: module {}, {})",
+               unlogged.exchange(0, std::memory_order_relaxed), m->library->name, why);
+}
+
+// The session the append holds (ABI 1.11): released on `loop` once the append is stored
+// or failed, whatever became of the module meanwhile.
+struct PacedHold {
+  LoopContext* loop = nullptr;
+  SessionId session = 0;
+};
+
+// From any thread; never during the call that held it (see archive_append_paced).
+void release_later(PacedHold hold) {
+  hold.loop->loop.post([hold] {
+    if (Session* s = hold.loop->find(hold.session)) s->release_input();
+  });
+}
+
 uint64_t append_at(parley_module* m, parley_str owner, parley_str with, parley_str payload, int64_t timestamp_us,
-                   parley_archive_fn done, void* arg) {
+                   parley_archive_fn done, void* arg, PacedHold hold = {}) {
   LoopContext* loop = LoopContext::current();
   storage::ArchiveStore* store = m->ctx->archive;
   if (loop == nullptr || store == nullptr || owner.len == 0 || timestamp_us <= 0) return 0;
   storage::ArchiveEntry entry{0, timestamp_us, str(with), str(payload)};
   m->storage_in_flight.fetch_add(1);
   storage::ArchiveStore::AppendDone completion;
-  if (done != nullptr) {
+  if (hold.session != 0) {
+    completion = [m, hold](Result<void, storage::ArchiveError> r) {
+      if (!r) log_unarchived(m, "an append failed: " + r.error().message);
+      release_later(hold);
+      m->storage_in_flight.fetch_sub(1);
+    };
+  } else if (done != nullptr) {
     completion = [m, loop, done, arg](Result<void, storage::ArchiveError> r) {
       if (r) complete(m, loop, done, arg, std::make_shared<storage::ArchivePage>(), {});
       else complete(m, loop, done, arg, nullptr, r.error().condition);
@@ -80,12 +117,15 @@ uint64_t append_at(parley_module* m, parley_str owner, parley_str with, parley_s
     // Nothing to tell the module: no wake-up of its loop per append (the hot path of an
     // archiving server); a failure is logged here, on the store's thread.
     completion = [m](Result<void, storage::ArchiveError> r) {
-      if (!r) spdlog::warn("module {}: an archive append failed: {}", m->library->name, r.error().message);
+      if (!r) log_unarchived(m, "an append failed: " + r.error().message);
       m->storage_in_flight.fetch_sub(1);
     };
   }
   uint64_t id = store->append(key_of(m, str(owner)), std::move(entry), std::move(completion));
-  if (id == 0) m->storage_in_flight.fetch_sub(1);  // refused: done never runs
+  if (id == 0) {  // refused: done never runs
+    m->storage_in_flight.fetch_sub(1);
+    log_unarchived(m, "the archive queue is full or the store is stopping");
+  }
   return id;
 }
 
@@ -101,6 +141,28 @@ uint64_t archive_append_at(parley_module* m, parley_str owner, parley_str with, 
   // The stores keep whatever timestamp an entry carries (ids stay increasing in queue
   // order: they are max(last + 1, timestamp), see storage/archive_store.hpp).
   return append_at(m, owner, with, payload, timestamp_us, done, arg);
+}
+
+uint64_t archive_append_paced(parley_module* m, parley_session_id session, parley_str owner, parley_str with,
+                              parley_str payload, int64_t timestamp_us) {
+  if (timestamp_us == 0) timestamp_us = now_us();
+  LoopContext* loop = LoopContext::current();
+  storage::ArchiveStore* store = m->ctx->archive;
+  PacedHold hold;
+  // Behind: more waiting than the pace mark while the store works through it (an outage
+  // is not pacing's business: appends then wait, and past the bound are refused).
+  if (session != 0 && loop != nullptr && store != nullptr && loop_of(session) == loop->loop.index() &&
+      store->queue_length() > m->ctx->config.limits.archive_pace_queue && store->available()) {
+    if (Session* s = loop->find(session)) {
+      s->hold_input();
+      hold = PacedHold{loop, session};
+    }
+  }
+  const uint64_t id = append_at(m, owner, with, payload, timestamp_us, nullptr, nullptr, hold);
+  // Refused: no completion will release it. Not now: a release resumes the input, which
+  // would run the stanzas that wait before the one this append is for has gone its way.
+  if (id == 0 && hold.session != 0) release_later(hold);
+  return id;
 }
 
 int archive_query(parley_module* m, const parley_archive_query* q, parley_archive_fn done, void* arg) {

@@ -15,5 +15,8 @@ int archive_remove(parley_module* m, parley_str owner, int64_t before_us, parley
 // ABI 1.6: an append with a given timestamp (XEP-0227 import).
 uint64_t archive_append_at(parley_module* m, parley_str owner, parley_str with, parley_str payload,
                            int64_t timestamp_us, parley_archive_fn done, void* arg);
+// ABI 1.11: an append for a client's stanza, its input held while the archive is behind.
+uint64_t archive_append_paced(parley_module* m, parley_session_id session, parley_str owner, parley_str with,
+                              parley_str payload, int64_t timestamp_us);
 
 }  // namespace parley::host_archive

@@ -56,7 +56,8 @@ extern "C" {
 #endif
 
 #define PARLEY_ABI_MAJOR 1
-#define PARLEY_ABI_MINOR 10  /* 1.10: events 32-33, an account's nodes in disco; parley_archive_query.min_id (session 15) */
+#define PARLEY_ABI_MINOR 11  /* 1.11: archive_append_paced (session 16) */
+/* 1.10: events 32-33, an account's nodes in disco; parley_archive_query.min_id (session 15) */
 /* 1.9: derive_key (session 14) */
 /* 1.8: account_data_when_ready, keyval_get_many (session 12) */
 /* 1.7: SQL per backend (storage_backend, parley_module_def.backend_schemas); stanza_out_bytes, out_bytes_parts, out_bytes_release (session 11) */
@@ -702,6 +703,23 @@ typedef struct parley_host_api {
    * `out` written). Any thread, start() included. 1 if done; 0 if len is 0 or above 32
    * or out is NULL (out untouched). */
   int (*derive_key)(parley_module* m, parley_str label, uint8_t* out, size_t len);
+
+  /* ---- issue 11, ABI 1.11: appends paced by the archive (check with
+   * PARLEY_HOST_HAS(host, archive_append_paced)) ---- */
+  /* As archive_append_at with no completion (timestamp_us 0: now), for a stanza that
+   * `session` sent: a client's session on the calling loop (0: none; then exactly
+   * archive_append_at). While the archive store is behind (more than
+   * limits.archive_pace_queue operations wait and it is working through them; not while
+   * a PostgreSQL archive database is away, when appends wait up to
+   * limits.max_archive_queue and are refused past it), the host holds that session's
+   * input (as session_hold) until this append is stored or has failed, and releases it
+   * itself then (also if the module was stopped meanwhile). So a client sends no faster
+   * than what it sends is archived, and none of it is refused for a full queue. The host
+   * logs a failed or refused append (at most one line every 10 seconds, with a count).
+   * Ownership: everything is borrowed and copied during the call. Thread: a worker loop.
+   * Returns the entry's id; 0 if refused (as archive_append). */
+  uint64_t (*archive_append_paced)(parley_module* m, parley_session_id session, parley_str owner, parley_str with,
+                                   parley_str payload, int64_t timestamp_us);
 } parley_host_api;
 
 #define PARLEY_HOOKS_ALWAYS 0

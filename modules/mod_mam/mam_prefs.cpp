@@ -187,6 +187,10 @@ bool MamPrefs::incoming(const std::string& owner, std::string_view with, Element
   return false;
 }
 
+void MamPrefs::let_pass(const std::string& owner, std::string_view with) {
+  loops_.here().verdicts[verdict_key(owner, with)].push_back(false);
+}
+
 // Decides the owner's held messages in order, releasing each, until none is left
 // (more may arrive meanwhile). A decision that completes at once (the preferences are
 // known now) goes on in this loop, not by recursion: with up to max_held messages held,

@@ -63,6 +63,10 @@ class MamPrefs {
   // loop for each held message, in order, and must append (if so) and route it again.
   using Release = std::function<void(Element, bool)>;
   bool incoming(const std::string& owner, std::string_view with, ElementRef message, bool* archive, Release release);
+  // From a release that was to archive but could not (the append refused): the message's
+  // second pass is let through as decided, not taken for a new one (held again behind
+  // later messages, or appended twice). Call before routing it again.
+  void let_pass(const std::string& owner, std::string_view with);
 
  private:
   struct Held {

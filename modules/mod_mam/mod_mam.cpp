@@ -172,14 +172,18 @@ class ModMam : public parley::Module {
     // recipient cannot read the sender's archive and must not get it. A decision that
     // waits (preferences not read yet, the roster) leaves the carbon without it.
     if (const auto now = prefs_.outgoing_now(owner, to)) {  // the common case: no callback
-      if (*now) add_stanza_id(*stanza, owner, append(owner, to, stanza->serialize()));
+      // Paced: while the archive is behind, the sender's next stanzas wait until this is
+      // stored (module.h archive_append_paced), so that none is refused for a full queue.
+      if (*now) add_stanza_id(*stanza, owner, append(owner, to, stanza->serialize(), event.session()));
       return parley::Outcome::pass;
     }
     constexpr uint64_t kLate = std::numeric_limits<uint64_t>::max();
     auto decided = std::make_shared<uint64_t>(0);  // the id when decided now; kLate after
     prefs_.outgoing(owner, std::string(to),
-                    [this, decided, owner, with = std::string(to), payload = stanza->serialize()] {
-                      const uint64_t id = append(owner, with, payload);
+                    [this, decided, owner, with = std::string(to), payload = stanza->serialize(),
+                     sender = event.session()] {
+                      // Paced as well: decided later, the sender is held from then on.
+                      const uint64_t id = append(owner, with, payload, sender);
                       if (*decided == 0) *decided = id == 0 ? kLate : id;
                     });
     const uint64_t id = *decided;
@@ -263,6 +267,10 @@ class ModMam : public parley::Module {
       if (yes) {
         const std::string with(held.attr("from").value_or(""));
         uint64_t id = append(owner, with, held.serialize());
+        // Refused (a full queue): delivered unarchived, in its place; without this its
+        // second pass, carrying no id, was taken for a new message: held again behind
+        // later ones (out of order), or appended then.
+        if (id == 0) prefs_.let_pass(owner, with);
         if (id != 0) {
           held.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode(id));
           // Its next pass here: ours, not a claim to check. A local account's passes
@@ -333,9 +341,11 @@ class ModMam : public parley::Module {
     return false;
   }
 
-  uint64_t append(const std::string& owner, std::string_view with, const std::string& payload) {
+  uint64_t append(const std::string& owner, std::string_view with, const std::string& payload,
+                  parley_session_id sender = 0) {
     // No completion: the host logs a failed append, and the loop is not woken per message.
-    uint64_t id = host().archive_append(owner, with, payload);
+    uint64_t id = sender != 0 ? host().archive_append_paced(sender, owner, with, payload)
+                              : host().archive_append(owner, with, payload);
     if (id != 0) archived_.add();
     maybe_expire();
     return id;

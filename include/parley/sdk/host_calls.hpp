@@ -222,6 +222,12 @@ inline uint64_t Host::archive_append_at(std::string_view owner, std::string_view
   return id;
 }
 
+inline uint64_t Host::archive_append_paced(parley_session_id session, std::string_view owner, std::string_view with,
+                                           std::string_view payload) const {
+  if (!supports(PARLEY_HOST_ENTRY_END(archive_append_paced))) return archive_append(owner, with, payload);
+  return table()->archive_append_paced(m_, session, detail::to_c(owner), detail::to_c(with), detail::to_c(payload), 0);
+}
+
 inline bool Host::archive_query(const ArchiveQuery& q, ArchiveFn done) const {
   const parley_host_api* api = table_with(PARLEY_HOST_ENTRY_END(archive_remove));
   parley_archive_query c{};

@@ -100,6 +100,7 @@ TEST_CASE("the shipped conf/parley.yml loads") {
   CHECK(c.limits.max_write_backlog == 4 * 1024 * 1024);
   CHECK(c.limits.max_write_backlog_total == 256 * 1024 * 1024);
   CHECK(c.limits.max_archive_queue == 65536);
+  CHECK(c.limits.archive_pace_queue == 4096);
   CHECK(c.limits.max_keyval_queue == 65536);
   CHECK(c.limits.max_component_queue == 10000);
   CHECK(c.limits.max_component_queue_bytes == 16 * 1024 * 1024);
@@ -238,6 +239,7 @@ TEST_CASE("every key is read") {
   CHECK(c.limits.max_write_backlog == 65536);
   CHECK(c.limits.max_write_backlog_total == 1048576);
   CHECK(c.limits.max_archive_queue == 100);
+  CHECK(c.limits.archive_pace_queue == 50);  // the default 4096 would be past it: half of it
   REQUIRE(c.modules.size() == 2);
   CHECK(c.modules[0].name == "mod_roster");
   CHECK(c.modules[0].line == 25);
@@ -295,6 +297,10 @@ TEST_CASE("types and ranges") {
   expect_error(kMinimal + "limits:\n  max_write_backlog: 1000\n", 5, 22, "limits.max_write_backlog: must be between 65536");
   expect_error(kMinimal + "limits:\n  max_write_backlog_total: 0\n", 5, 28, "must be between 65536");
   expect_error(kMinimal + "limits:\n  max_archive_queue: 0\n", 5, 22, "must be between 16");
+  // Clients are paced before appends are refused, never after (issue 11).
+  expect_error(kMinimal + "limits:\n  max_archive_queue: 100\n  archive_pace_queue: 100\n", 6, 23,
+               "limits.archive_pace_queue: must be below max_archive_queue (100)");
+  expect_error(kMinimal + "limits:\n  archive_pace_queue: 0\n", 5, 23, "must be between 1");
   expect_error(kMinimal + "storage:\n  type: postgres\n", 5, 9, "sqlite or postgresql");
   // The postgresql backend (issue 11): a connection string is required, and is for it only.
   expect_error(kMinimal + "storage:\n  backend: postgresql\n", 5, 3, "needs url:");
