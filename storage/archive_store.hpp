@@ -117,8 +117,22 @@ class ArchiveStore {
   // away): a queue that grows then is an outage, not appends arriving faster than they
   // are stored, and the host does not pace clients by it. Any thread.
   virtual bool available() const { return true; }
+
+  // `fn` runs on the store's thread after each batch it ran, and once available() turned
+  // false when it lost its database: where the host releases the clients it paced. Set
+  // before start(); it must be quick and must not throw.
+  void set_progress(std::function<void()> fn) { progress_ = std::move(fn); }
+
   // Finishes what is queued, then stops. Idempotent.
   virtual void stop() = 0;
+
+ protected:
+  void progress() const {
+    if (progress_) progress_();
+  }
+
+ private:
+  std::function<void()> progress_;
 };
 
 // The bare part of a JID ("a@b/c" -> "a@b").

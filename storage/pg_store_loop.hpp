@@ -51,9 +51,14 @@ class PgLink {
     log(name_ + " database reconnected");
     return true;
   }
+  // Runs once per loss, on the store's thread, after connected() turned false.
+  void set_on_lost(std::function<void()> fn) { on_lost_ = std::move(fn); }
+
   // The connection broke (or was dropped): logs it once per loss.
   void note_lost() {
-    if (connected_.exchange(false, std::memory_order_relaxed)) log(name_ + " database connection lost: reconnecting");
+    if (!connected_.exchange(false)) return;
+    log(name_ + " database connection lost: reconnecting");
+    if (on_lost_) on_lost_();
   }
 
   bool usable() const { return db_ && !db_->broken(); }
@@ -63,7 +68,9 @@ class PgLink {
     db_.reset();
     connected_.store(false, std::memory_order_relaxed);
   }
-  bool connected() const { return connected_.load(std::memory_order_relaxed); }
+  // Sequentially consistent, as the loss's exchange: a host that marks a hold and then
+  // reads this, against the store that turns it false and then looks for holds.
+  bool connected() const { return connected_.load(); }
 
   void log(const std::string& message) {
     if (!log_) return;
@@ -77,6 +84,7 @@ class PgLink {
   std::string url_;
   std::string name_;
   std::function<void(std::string_view)> log_;
+  std::function<void()> on_lost_;
   std::unique_ptr<PgConnection> db_;  // the store thread's
   std::atomic<bool> connected_{false};
 };

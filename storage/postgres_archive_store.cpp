@@ -260,7 +260,9 @@ ArchiveError to_archive_error(const PgError& e) {
 }  // namespace
 
 PostgresArchiveStore::PostgresArchiveStore(std::string url, size_t max_queue)
-    : link_(std::move(url), "archive"), queue_(max_queue) {}
+    : link_(std::move(url), "archive"), queue_(max_queue) {
+  link_.set_on_lost([this] { progress(); });  // the paced clients let go: the database is away
+}
 
 PostgresArchiveStore::~PostgresArchiveStore() { stop(); }
 
@@ -351,7 +353,10 @@ void PostgresArchiveStore::run() {
   pg_store_run(
       queue_, link_, kMaxBatch, [](const Op& op) { return op.kind == Op::Kind::query; },
       [](Op& op) { fail(op, ArchiveError{"internal-server-error", "the archive database is unreachable"}); },
-      [this](std::deque<Op>& batch) { run_batch(batch); });
+      [this](std::deque<Op>& batch) {
+        run_batch(batch);
+        progress();
+      });
 }
 
 bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {

@@ -375,6 +375,12 @@ Result<void, Error> SqliteArchiveStore::start() {
   (*st)->reset();
   queue_.locked([&] { last_id_ = std::max(last_id_, max_id); });
   db_ = std::move(*db);
+  checkpointer_ = std::make_unique<WalCheckpointer>(path_);
+  if (auto r = checkpointer_->start(*db_); !r) {
+    checkpointer_.reset();
+    db_.reset();
+    return r;
+  }
   thread_ = std::thread([this] { run(); });
   started_ = true;
   return {};
@@ -434,6 +440,7 @@ void SqliteArchiveStore::run() {
     std::deque<Op> batch = queue_.take(kMaxBatch);
     if (batch.empty()) return;  // stopping, and drained
     run_batch(batch);
+    progress();
   }
 }
 
@@ -496,6 +503,7 @@ void SqliteArchiveStore::stop() {
   queue_.stop();
   if (thread_.joinable()) thread_.join();
   for (Op& op : queue_.drain()) fail(op, ArchiveError{"internal-server-error", "the archive store stopped"});
+  if (checkpointer_) checkpointer_->stop();
   db_.reset();
 }
 

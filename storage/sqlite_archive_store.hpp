@@ -23,6 +23,7 @@
 #include "storage/database.hpp"
 #include "storage/error.hpp"
 #include "storage/op_queue.hpp"
+#include "storage/wal_checkpointer.hpp"
 
 namespace parley::storage {
 
@@ -111,6 +112,7 @@ class SqliteArchiveStore final : public ArchiveStore {
 
   std::string path_;
   std::unique_ptr<Database> db_;
+  std::unique_ptr<WalCheckpointer> checkpointer_;  // db_'s checkpoints, off the store's thread
   sqlite_archive::Keys keys_;  // the store thread's (after start)
   std::thread thread_;
   OpQueue<Op> queue_;

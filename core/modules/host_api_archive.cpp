@@ -80,35 +80,15 @@ void log_unarchived(const parley_module* m, std::string_view why) {
                unlogged.exchange(0, std::memory_order_relaxed), m->library->name, why);
 }
 
-// The session the append holds (ABI 1.11): released on `loop` once the append is stored
-// or failed, whatever became of the module meanwhile.
-struct PacedHold {
-  LoopContext* loop = nullptr;
-  SessionId session = 0;
-};
-
-// From any thread; never during the call that held it (see archive_append_paced).
-void release_later(PacedHold hold) {
-  hold.loop->loop.post([hold] {
-    if (Session* s = hold.loop->find(hold.session)) s->release_input();
-  });
-}
-
 uint64_t append_at(parley_module* m, parley_str owner, parley_str with, parley_str payload, int64_t timestamp_us,
-                   parley_archive_fn done, void* arg, PacedHold hold = {}) {
+                   parley_archive_fn done, void* arg) {
   LoopContext* loop = LoopContext::current();
   storage::ArchiveStore* store = m->ctx->archive;
   if (loop == nullptr || store == nullptr || owner.len == 0 || timestamp_us <= 0) return 0;
   storage::ArchiveEntry entry{0, timestamp_us, str(with), str(payload)};
   m->storage_in_flight.fetch_add(1);
   storage::ArchiveStore::AppendDone completion;
-  if (hold.session != 0) {
-    completion = [m, hold](Result<void, storage::ArchiveError> r) {
-      if (!r) log_unarchived(m, "an append failed: " + r.error().message);
-      release_later(hold);
-      m->storage_in_flight.fetch_sub(1);
-    };
-  } else if (done != nullptr) {
+  if (done != nullptr) {
     completion = [m, loop, done, arg](Result<void, storage::ArchiveError> r) {
       if (r) complete(m, loop, done, arg, std::make_shared<storage::ArchivePage>(), {});
       else complete(m, loop, done, arg, nullptr, r.error().condition);
@@ -143,26 +123,52 @@ uint64_t archive_append_at(parley_module* m, parley_str owner, parley_str with, 
   return append_at(m, owner, with, payload, timestamp_us, done, arg);
 }
 
+// Holds this loop took for the archive, all released (on the loop).
+void release_archive_holds(LoopContext* loop) {
+  std::vector<SessionId> held;
+  held.swap(loop->archive_holds);
+  for (SessionId id : held)
+    if (Session* s = loop->find(id)) s->release_input();
+}
+
 uint64_t archive_append_paced(parley_module* m, parley_session_id session, parley_str owner, parley_str with,
                               parley_str payload, int64_t timestamp_us) {
   if (timestamp_us == 0) timestamp_us = now_us();
   LoopContext* loop = LoopContext::current();
-  storage::ArchiveStore* store = m->ctx->archive;
-  PacedHold hold;
+  ServerContext& ctx = *m->ctx;
+  storage::ArchiveStore* store = ctx.archive;
+  bool held = false;
   // Behind: more waiting than the pace mark while the store works through it (an outage
   // is not pacing's business: appends then wait, and past the bound are refused).
   if (session != 0 && loop != nullptr && store != nullptr && loop_of(session) == loop->loop.index() &&
-      store->queue_length() > m->ctx->config.limits.archive_pace_queue && store->available()) {
+      store->queue_length() > ctx.config.limits.archive_pace_queue && store->available()) {
     if (Session* s = loop->find(session)) {
       s->hold_input();
-      hold = PacedHold{loop, session};
+      loop->archive_holds.push_back(session);
+      // Before the append is queued: the batch that stores it sees the flag after, and
+      // releases the hold once the store is no longer behind (on_archive_progress).
+      ctx.archive_holds_pending.store(true);
+      held = true;
     }
   }
-  const uint64_t id = append_at(m, owner, with, payload, timestamp_us, nullptr, nullptr, hold);
-  // Refused: no completion will release it. Not now: a release resumes the input, which
-  // would run the stanzas that wait before the one this append is for has gone its way.
-  if (id == 0 && hold.session != 0) release_later(hold);
+  const uint64_t id = append_at(m, owner, with, payload, timestamp_us, nullptr, nullptr);
+  // No batch will come for it (refused), or the store went away and its call may have
+  // looked for holds before this one was there: released now (posted: never during this
+  // call, or the stanzas waiting would run before the one this append is for went its way).
+  if (held && (id == 0 || !store->available())) loop->loop.post([loop] { release_archive_holds(loop); });
   return id;
+}
+
+void on_archive_progress(ServerContext& ctx) {
+  if (!ctx.archive_holds_pending.load()) return;
+  storage::ArchiveStore* store = ctx.archive;
+  if (store == nullptr) return;
+  if (store->available() && store->queue_length() > ctx.config.limits.archive_pace_queue) return;
+  if (!ctx.archive_holds_pending.exchange(false)) return;
+  for (auto& each : ctx.loops) {
+    LoopContext* loop = each.get();
+    loop->loop.post([loop] { release_archive_holds(loop); });
+  }
 }
 
 int archive_query(parley_module* m, const parley_archive_query* q, parley_archive_fn done, void* arg) {

@@ -6,6 +6,10 @@
 
 #include "parley/module.h"
 
+namespace parley {
+class ServerContext;
+}
+
 namespace parley::host_archive {
 
 uint64_t archive_append(parley_module* m, parley_str owner, parley_str with, parley_str payload,
@@ -18,5 +22,9 @@ uint64_t archive_append_at(parley_module* m, parley_str owner, parley_str with, 
 // ABI 1.11: an append for a client's stanza, its input held while the archive is behind.
 uint64_t archive_append_paced(parley_module* m, parley_session_id session, parley_str owner, parley_str with,
                               parley_str payload, int64_t timestamp_us);
+// The archive store's progress (its thread, after each batch and when it loses its
+// database): the clients archive_append_paced held are released, on their loops, once the
+// store is no longer behind or is away.
+void on_archive_progress(ServerContext& ctx);
 
 }  // namespace parley::host_archive

@@ -144,6 +144,10 @@ struct LoopContext {
   uv_timer_t throttle_timer{};
   bool throttle_timer_ready = false;
 
+  // Sessions held because the archive is behind (ABI 1.11 archive_append_paced), one
+  // entry per hold: all released once it is not (host_api_archive.hpp).
+  std::vector<SessionId> archive_holds;
+
   // The LoopContext of the calling thread, or nullptr off the worker loops.
   static LoopContext* current();
   void make_current();
@@ -216,6 +220,9 @@ class ServerContext {
   std::set<std::string, std::less<>> hosts;  // heterogeneous: a lookup by string_view allocates nothing
   storage::StoragePool* storage = nullptr;
   storage::ArchiveStore* archive = nullptr;  // the archive store (module ABI archive_*)
+  // Some loop holds a session for the archive (archive_holds): the store's progress
+  // releases them. Set by a loop before its append is queued, cleared by the store's thread.
+  std::atomic<bool> archive_holds_pending{false};
   storage::KeyvalStore* keyval = nullptr;    // the keyval store (module ABI keyval_*, issue 11)
   storage::MapStore* map = nullptr;          // the map store (module ABI map_*): the keyval store's thread
   storage::AccountStore* accounts = nullptr;  // accounts and credentials (issue 11): never SQL here

@@ -712,12 +712,12 @@ typedef struct parley_host_api {
    * limits.archive_pace_queue operations wait and it is working through them; not while
    * a PostgreSQL archive database is away, when appends wait up to
    * limits.max_archive_queue and are refused past it), the host holds that session's
-   * input (as session_hold) until this append is stored or has failed, and releases it
-   * itself then (also if the module was stopped meanwhile). So a client sends no faster
-   * than what it sends is archived, and none of it is refused for a full queue. The host
-   * logs a failed or refused append (at most one line every 10 seconds, with a count).
-   * Ownership: everything is borrowed and copied during the call. Thread: a worker loop.
-   * Returns the entry's id; 0 if refused (as archive_append). */
+   * input (as session_hold) until the store is no longer behind or is away, and releases
+   * it itself then, later (never during this call), whatever became of the module. So
+   * clients send no faster than the archive stores, and what they send is not refused for
+   * a full queue. The host logs refused and failed appends (at most one line every 10
+   * seconds, with a count). Ownership: everything is borrowed and copied during the call.
+   * Thread: a worker loop. Returns the entry's id; 0 if refused (as archive_append). */
   uint64_t (*archive_append_paced)(parley_module* m, parley_session_id session, parley_str owner, parley_str with,
                                    parley_str payload, int64_t timestamp_us);
 } parley_host_api;
