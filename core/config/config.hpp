@@ -145,8 +145,8 @@ struct LimitsConfig {
   // refused (the message is delivered, not archived) instead of queued.
   size_t max_archive_queue = 65536;
   // Past this many operations waiting (and the store working through them), an append
-  // for a client's message holds that client's input until the store is below it again
-  // (ABI 1.11 archive_append_paced): clients send no faster than the archive stores, and what they
+  // for a client's message holds that client's input until that append is stored (ABI
+  // 1.11 archive_append_paced): clients send no faster than the archive stores, and what they
   // send is not refused for a full queue. Below max_archive_queue (the loader makes it
   // half of that when a smaller max_archive_queue is given alone).
   size_t archive_pace_queue = 4096;

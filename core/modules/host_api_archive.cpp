@@ -80,15 +80,45 @@ void log_unarchived(const parley_module* m, std::string_view why) {
                unlogged.exchange(0, std::memory_order_relaxed), m->library->name, why);
 }
 
+// One hold of `session` (ABI 1.11) released, on its loop, if the loop still has it (the
+// store's loss of its database releases them all).
+void release_archive_hold(LoopContext* loop, SessionId session) {
+  auto it = loop->archive_holds.find(session);
+  if (it == loop->archive_holds.end()) return;
+  if (--it->second == 0) loop->archive_holds.erase(it);
+  if (Session* s = loop->find(session)) s->release_input();
+}
+
+// Every hold this loop took for the archive, released (on the loop).
+void release_archive_holds(LoopContext* loop) {
+  auto held = std::move(loop->archive_holds);
+  loop->archive_holds.clear();
+  for (const auto& [id, count] : held)
+    if (Session* s = loop->find(id))
+      for (uint32_t i = 0; i < count; ++i) s->release_input();
+}
+
+// The session an append holds, released once the append is stored or failed.
+struct PacedHold {
+  LoopContext* loop = nullptr;
+  SessionId session = 0;
+};
+
 uint64_t append_at(parley_module* m, parley_str owner, parley_str with, parley_str payload, int64_t timestamp_us,
-                   parley_archive_fn done, void* arg) {
+                   parley_archive_fn done, void* arg, PacedHold hold = {}) {
   LoopContext* loop = LoopContext::current();
   storage::ArchiveStore* store = m->ctx->archive;
   if (loop == nullptr || store == nullptr || owner.len == 0 || timestamp_us <= 0) return 0;
   storage::ArchiveEntry entry{0, timestamp_us, str(with), str(payload)};
   m->storage_in_flight.fetch_add(1);
   storage::ArchiveStore::AppendDone completion;
-  if (done != nullptr) {
+  if (hold.session != 0) {
+    completion = [m, hold](Result<void, storage::ArchiveError> r) {
+      if (!r) log_unarchived(m, "an append failed: " + r.error().message);
+      hold.loop->loop.post([hold] { release_archive_hold(hold.loop, hold.session); });
+      m->storage_in_flight.fetch_sub(1);
+    };
+  } else if (done != nullptr) {
     completion = [m, loop, done, arg](Result<void, storage::ArchiveError> r) {
       if (r) complete(m, loop, done, arg, std::make_shared<storage::ArchivePage>(), {});
       else complete(m, loop, done, arg, nullptr, r.error().condition);
@@ -123,47 +153,38 @@ uint64_t archive_append_at(parley_module* m, parley_str owner, parley_str with, 
   return append_at(m, owner, with, payload, timestamp_us, done, arg);
 }
 
-// Holds this loop took for the archive, all released (on the loop).
-void release_archive_holds(LoopContext* loop) {
-  std::vector<SessionId> held;
-  held.swap(loop->archive_holds);
-  for (SessionId id : held)
-    if (Session* s = loop->find(id)) s->release_input();
-}
-
 uint64_t archive_append_paced(parley_module* m, parley_session_id session, parley_str owner, parley_str with,
                               parley_str payload, int64_t timestamp_us) {
   if (timestamp_us == 0) timestamp_us = now_us();
   LoopContext* loop = LoopContext::current();
   ServerContext& ctx = *m->ctx;
   storage::ArchiveStore* store = ctx.archive;
-  bool held = false;
+  PacedHold hold;
   // Behind: more waiting than the pace mark while the store works through it (an outage
   // is not pacing's business: appends then wait, and past the bound are refused).
   if (session != 0 && loop != nullptr && store != nullptr && loop_of(session) == loop->loop.index() &&
       store->queue_length() > ctx.config.limits.archive_pace_queue && store->available()) {
     if (Session* s = loop->find(session)) {
       s->hold_input();
-      loop->archive_holds.push_back(session);
-      // Before the append is queued: the batch that stores it sees the flag after, and
-      // releases the hold once the store is no longer behind (on_archive_progress).
+      ++loop->archive_holds[session];
+      // Before the append is queued (on_archive_progress: the store's side of it).
       ctx.archive_holds_pending.store(true);
-      held = true;
+      hold = PacedHold{loop, session};
     }
   }
-  const uint64_t id = append_at(m, owner, with, payload, timestamp_us, nullptr, nullptr);
-  // No batch will come for it (refused), or the store went away and its call may have
-  // looked for holds before this one was there: released now (posted: never during this
-  // call, or the stanzas waiting would run before the one this append is for went its way).
-  if (held && (id == 0 || !store->available())) loop->loop.post([loop] { release_archive_holds(loop); });
+  const uint64_t id = append_at(m, owner, with, payload, timestamp_us, nullptr, nullptr, hold);
+  // No completion will come (refused), or not before the database is back (the store went
+  // away, and may have looked for holds before this one was there): released now. Posted:
+  // never during this call, or the stanzas waiting would run before the one this append
+  // is for went its way.
+  if (hold.session != 0 && (id == 0 || !store->available()))
+    loop->loop.post([hold] { release_archive_hold(hold.loop, hold.session); });
   return id;
 }
 
 void on_archive_progress(ServerContext& ctx) {
-  if (!ctx.archive_holds_pending.load()) return;
   storage::ArchiveStore* store = ctx.archive;
-  if (store == nullptr) return;
-  if (store->available() && store->queue_length() > ctx.config.limits.archive_pace_queue) return;
+  if (store == nullptr || store->available() || !ctx.archive_holds_pending.load()) return;
   if (!ctx.archive_holds_pending.exchange(false)) return;
   for (auto& each : ctx.loops) {
     LoopContext* loop = each.get();

@@ -23,8 +23,8 @@ uint64_t archive_append_at(parley_module* m, parley_str owner, parley_str with, 
 uint64_t archive_append_paced(parley_module* m, parley_session_id session, parley_str owner, parley_str with,
                               parley_str payload, int64_t timestamp_us);
 // The archive store's progress (its thread, after each batch and when it loses its
-// database): the clients archive_append_paced held are released, on their loops, once the
-// store is no longer behind or is away.
+// database): once it is away, every client archive_append_paced held is released, on its
+// loop (each is otherwise released when its own append is stored).
 void on_archive_progress(ServerContext& ctx);
 
 }  // namespace parley::host_archive

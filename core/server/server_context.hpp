@@ -144,9 +144,10 @@ struct LoopContext {
   uv_timer_t throttle_timer{};
   bool throttle_timer_ready = false;
 
-  // Sessions held because the archive is behind (ABI 1.11 archive_append_paced), one
-  // entry per hold: all released once it is not (host_api_archive.hpp).
-  std::vector<SessionId> archive_holds;
+  // Sessions held because the archive is behind (ABI 1.11 archive_append_paced), and how
+  // many times: each released when its append is stored, all when the store goes away
+  // (host_api_archive.hpp).
+  std::unordered_map<SessionId, uint32_t> archive_holds;
 
   // The LoopContext of the calling thread, or nullptr off the worker loops.
   static LoopContext* current();
@@ -220,8 +221,8 @@ class ServerContext {
   std::set<std::string, std::less<>> hosts;  // heterogeneous: a lookup by string_view allocates nothing
   storage::StoragePool* storage = nullptr;
   storage::ArchiveStore* archive = nullptr;  // the archive store (module ABI archive_*)
-  // Some loop holds a session for the archive (archive_holds): the store's progress
-  // releases them. Set by a loop before its append is queued, cleared by the store's thread.
+  // Some loop holds a session for the archive (archive_holds): released by the store's
+  // thread if it loses its database. Set by a loop before its append is queued.
   std::atomic<bool> archive_holds_pending{false};
   storage::KeyvalStore* keyval = nullptr;    // the keyval store (module ABI keyval_*, issue 11)
   storage::MapStore* map = nullptr;          // the map store (module ABI map_*): the keyval store's thread

@@ -712,8 +712,9 @@ typedef struct parley_host_api {
    * limits.archive_pace_queue operations wait and it is working through them; not while
    * a PostgreSQL archive database is away, when appends wait up to
    * limits.max_archive_queue and are refused past it), the host holds that session's
-   * input (as session_hold) until the store is no longer behind or is away, and releases
-   * it itself then, later (never during this call), whatever became of the module. So
+   * input (as session_hold) until this append is stored or failed, or the store is away,
+   * and releases it itself then, later (never during this call), whatever became of the
+   * module. So
    * clients send no faster than the archive stores, and what they send is not refused for
    * a full queue. The host logs refused and failed appends (at most one line every 10
    * seconds, with a count). Ownership: everything is borrowed and copied during the call.

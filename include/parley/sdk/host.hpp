@@ -420,7 +420,7 @@ class Host {
   bool archive_remove(std::string_view owner, int64_t before_us, ArchiveFn done = {}) const;
   // ABI 1.11: as archive_append with no completion, for a stanza `session` (a client's
   // session on this loop, its event's) sent: while the archive is behind, the host holds
-  // that session's input until it no longer is (module.h: archive_append_paced). An
+  // that session's input until the append is stored (module.h: archive_append_paced). An
   // older host: archive_append, unpaced.
   uint64_t archive_append_paced(parley_session_id session, std::string_view owner, std::string_view with,
                                 std::string_view payload) const;
