@@ -808,6 +808,19 @@ def plain_login(server, raw_factory, user, mechanism="PLAIN"):
     return "success" if outcome.tag == q(NS_SASL, "success") else sasl_failure_condition(outcome)
 
 
+def query_once_back(client):
+    """The results of a query, once the archive database is back: the store reconnects on
+    its own (back-off up to 5 s), and until it has a query fails; each failure is an
+    answer, so this never waits on silence."""
+    deadline = time.monotonic() + 30
+    while True:
+        results, reply = query(client, expect_error=None)
+        if reply.get("type") == "result":
+            return results
+        assert time.monotonic() < deadline, "the archive did not come back within 30 s"
+        time.sleep(0.2)
+
+
 def test_postgresql_stopped_mid_run_loses_no_acknowledged_message(server_factory, tmp_path, raw_factory, postgres,
                                                                   pg_storage):
     """PostgreSQL stopped (fast shutdown) and started again under a running parleyd:
@@ -868,15 +881,7 @@ def test_postgresql_stopped_mid_run_loses_no_acknowledged_message(server_factory
         alice.expect_message("from b2")
     finally:
         postgres.start()
-    # The store reconnects on its own (back-off up to 5 s): until it has, a query may
-    # still fail; each failure is an answer, so this loop never waits on silence.
-    deadline = time.monotonic() + 30
-    while True:
-        results, reply = query(bob, expect_error=None)
-        if reply.get("type") == "result":
-            break
-        assert time.monotonic() < deadline, "the archive did not come back within 30 s"
-        time.sleep(0.2)
+    results = query_once_back(bob)
     assert bodies(results) == (["before1", "before2", "before3"] + [f"during{i}" for i in range(5)]
                                + ["to b2", "from b2"])
     assert [archived(r)[0] for r in results[3:8]] == live_ids
@@ -893,6 +898,20 @@ def test_postgresql_stopped_mid_run_loses_no_acknowledged_message(server_factory
     assert "archive database reconnected" in server.log()
 
 
+def burst(sender, receiver, word, count):
+    """`count` chat messages written at once ("WORD i"); the receiver's copies, each
+    checked to come in order; then a round trip of the sender's."""
+    sender.send("".join(f"<message to='{receiver.jid}' type='chat' id='{word}{i}'><body>{word} {i}</body></message>"
+                        for i in range(count)))
+    received = []
+    for i in range(count):
+        got = receiver.expect_message()
+        assert got.find(q(NS_CLIENT, "body")).text == f"{word} {i}"
+        received.append(got)
+    sender.sync()
+    return received
+
+
 def test_a_burst_held_while_the_preferences_load_is_released_in_order(server_factory, tmp_path, raw_factory):
     """Regression: the messages held while the recipient's preferences were read were
     released by a recursion per message (each release routing its message), deep
@@ -901,14 +920,8 @@ def test_a_burst_held_while_the_preferences_load_is_released_in_order(server_fac
     server = mam_server(server_factory, tmp_path)
     alice = login(server, raw_factory, "alice", "a", loop=0)
     bob = login(server, raw_factory, "bob", "b", loop=1)
-    count = 900
-    alice.send("".join(f"<message to='{bob.jid}' type='chat' id='burst{i}'><body>burst {i}</body></message>"
-                       for i in range(count)))
-    for i in range(count):
-        got = bob.expect_message()
-        assert got.find(q(NS_CLIENT, "body")).text == f"burst {i}"
+    for got in burst(alice, bob, "burst", 900):
         assert len(stanza_ids(got)) == 1
-    alice.sync()
 
 
 def archive_count(client):
@@ -936,13 +949,8 @@ def test_a_burst_faster_than_the_archive_is_paced_and_archived_whole(server_fact
     # appended once they are (no hold meanwhile), a burst of them all at once.
     send_and_receive(alice, bob, "first")
     count = 2000
-    alice.send("".join(f"<message to='{bob.jid}' type='chat' id='p{i}'><body>paced {i}</body></message>"
-                       for i in range(count)))
-    for i in range(count):
-        got = bob.expect_message()
-        assert got.find(q(NS_CLIENT, "body")).text == f"paced {i}"
+    for i, got in enumerate(burst(alice, bob, "paced", count)):
         assert len(stanza_ids(got)) == 1, f"message {i} came without the recipient's archive id"
-    alice.sync()
     assert archive_count(alice) == count + 1
     assert archive_count(bob) == count + 1
     assert "not archived" not in server.log()
@@ -959,14 +967,7 @@ def test_messages_held_for_the_preferences_stay_in_order_when_their_appends_are_
     alice = login(server, raw_factory, "alice", "a", loop=0)
     bob = login(server, raw_factory, "bob", "b", loop=1)
     count = 1500
-    alice.send("".join(f"<message to='{bob.jid}' type='chat' id='o{i}'><body>ordered {i}</body></message>"
-                       for i in range(count)))
-    with_id = 0
-    for i in range(count):
-        got = bob.expect_message()
-        assert got.find(q(NS_CLIENT, "body")).text == f"ordered {i}"
-        with_id += len(stanza_ids(got))
-    alice.sync()
+    with_id = sum(len(stanza_ids(got)) for got in burst(alice, bob, "ordered", count))
     assert with_id < count  # some were refused: the case this is about
     assert archive_count(bob) == with_id
 
@@ -995,13 +996,7 @@ def test_senders_are_not_held_while_the_archive_database_is_away(server_factory,
         assert all(ids for ids in live_ids[:len(with_ids)]), live_ids  # the first ones, in order
     finally:
         postgres.start()
-    deadline = time.monotonic() + 30
-    while True:
-        results, reply = query(bob, expect_error=None)
-        if reply.get("type") == "result":
-            break
-        assert time.monotonic() < deadline, "the archive did not come back within 30 s"
-        time.sleep(0.2)
+    results = query_once_back(bob)
     assert bodies(results) == ["before"] + [f"away{i}" for i in range(len(with_ids))]
     assert [archived(r)[0] for r in results[1:]] == with_ids
     assert "message(s) not archived since the last such line" in server.log()
