@@ -35,6 +35,7 @@ add_library(parley_core STATIC
   modules/module_accounts.cpp
   modules/host_api.cpp
   modules/host_api_services.cpp
+  modules/host_api_sessions.cpp
   modules/host_api_archive.cpp
   modules/host_api_out_bytes.cpp
   modules/host_api_stores.cpp

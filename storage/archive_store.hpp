@@ -118,21 +118,21 @@ class ArchiveStore {
   // are stored, and the host does not pace clients by it. Any thread.
   virtual bool available() const { return true; }
 
-  // `fn` runs on the store's thread after each batch it ran, and once available() turned
-  // false when it lost its database: where the host releases the clients it paced. Set
-  // before start(); it must be quick and must not throw.
-  void set_progress(std::function<void()> fn) { progress_ = std::move(fn); }
+  // `fn` runs on the store's thread each time it loses its database, once available()
+  // turned false: where the host releases the clients it paced. Set before start(); it
+  // must be quick and must not throw. (A store on a local file never calls it.)
+  void set_on_unavailable(std::function<void()> fn) { on_unavailable_ = std::move(fn); }
 
   // Finishes what is queued, then stops. Idempotent.
   virtual void stop() = 0;
 
  protected:
-  void progress() const {
-    if (progress_) progress_();
+  void became_unavailable() const {
+    if (on_unavailable_) on_unavailable_();
   }
 
  private:
-  std::function<void()> progress_;
+  std::function<void()> on_unavailable_;
 };
 
 // The bare part of a JID ("a@b/c" -> "a@b").

@@ -69,7 +69,7 @@ class PgLink {
     connected_.store(false, std::memory_order_relaxed);
   }
   // Sequentially consistent, as the loss's exchange: a host that marks a hold and then
-  // reads this, against the store that turns it false and then looks for holds.
+  // reads this, against the store that turns it false and then releases the holds.
   bool connected() const { return connected_.load(); }
 
   void log(const std::string& message) {

@@ -261,7 +261,7 @@ ArchiveError to_archive_error(const PgError& e) {
 
 PostgresArchiveStore::PostgresArchiveStore(std::string url, size_t max_queue)
     : link_(std::move(url), "archive"), queue_(max_queue) {
-  link_.set_on_lost([this] { progress(); });  // the paced clients let go: the database is away
+  link_.set_on_lost([this] { became_unavailable(); });
 }
 
 PostgresArchiveStore::~PostgresArchiveStore() { stop(); }
@@ -353,10 +353,7 @@ void PostgresArchiveStore::run() {
   pg_store_run(
       queue_, link_, kMaxBatch, [](const Op& op) { return op.kind == Op::Kind::query; },
       [](Op& op) { fail(op, ArchiveError{"internal-server-error", "the archive database is unreachable"}); },
-      [this](std::deque<Op>& batch) {
-        run_batch(batch);
-        progress();
-      });
+      [this](std::deque<Op>& batch) { run_batch(batch); });
 }
 
 bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {

@@ -440,7 +440,6 @@ void SqliteArchiveStore::run() {
     std::deque<Op> batch = queue_.take(kMaxBatch);
     if (batch.empty()) return;  // stopping, and drained
     run_batch(batch);
-    progress();
   }
 }
 

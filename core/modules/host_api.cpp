@@ -19,6 +19,8 @@
 #include "core/modules/host_api_http.hpp"
 #include "core/modules/host_api_http_client.hpp"
 #include "core/modules/host_api_services.hpp"
+#include "core/modules/host_api_sessions.hpp"
+#include "core/modules/host_api_support.hpp"
 #include "core/modules/module_accounts.hpp"
 #include "core/modules/module_instance.hpp"
 #include "core/modules/module_manager.hpp"
@@ -47,14 +49,11 @@ struct ModuleTimer {
 
 namespace {
 
-xml::Element* el(parley_element* e) { return reinterpret_cast<xml::Element*>(e); }
-const xml::Element* el(const parley_element* e) { return reinterpret_cast<const xml::Element*>(e); }
-parley_element* handle(xml::Element* e) { return reinterpret_cast<parley_element*>(e); }
+using host_support::el;
+using host_support::handle;
+using host_support::session_here;
+using host_support::sink_write;
 std::string str(parley_str s) { return std::string(from_pstr(s)); }
-
-void sink_write(parley_sink sink, std::string_view data) {
-  if (sink.append != nullptr) sink.append(sink.ctx, data.data(), data.size());
-}
 
 // The loop a host call is made on; module code off the worker loops (start()
 // at load time, for instance) acts on loop 0.
@@ -418,25 +417,6 @@ parley_value rows_value(const parley_rows* rows, size_t row, size_t column) {
 
 int64_t rows_changes(const parley_rows* rows) { return rows ? rows->result.changes : 0; }
 
-Session* session_here(parley_module* m, parley_session_id id) {
-  LoopContext* loop = LoopContext::current();
-  if (loop == nullptr || id == 0 || loop_of(id) != loop->loop.index()) return nullptr;
-  (void)m;
-  return loop->find(id);
-}
-
-int session_set_data(parley_module* m, parley_session_id session, void* data, void (*free_fn)(void*)) {
-  Session* s = session_here(m, session);
-  if (s == nullptr) return 0;
-  s->set_module_data(m, data, free_fn);
-  return 1;
-}
-
-void* session_get_data(parley_module* m, parley_session_id session) {
-  Session* s = session_here(m, session);
-  return s ? s->module_data(m) : nullptr;
-}
-
 int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_session_id session) {
   const bool account_node_fold =
       event == PARLEY_EVENT_ACCOUNT_NODE_INFO || event == PARLEY_EVENT_ACCOUNT_NODE_ITEMS;
@@ -496,34 +476,6 @@ size_t user_sessions(parley_module* m, parley_str bare_jid, parley_session_fn ea
   return sessions.size();
 }
 
-int session_hold(parley_module* m, parley_session_id session) {
-  Session* s = session_here(m, session);
-  if (s == nullptr) return 0;
-  s->hold_input();
-  return 1;
-}
-
-int session_release(parley_module* m, parley_session_id session) {
-  Session* s = session_here(m, session);
-  return s != nullptr && s->release_input() ? 1 : 0;
-}
-
-int session_reply(parley_module* m, parley_session_id session, parley_element* stanza) {
-  std::unique_ptr<xml::Element> owned(el(stanza));
-  Session* s = session_here(m, session);
-  if (s == nullptr || !owned) return 0;
-  // A reply to a stream that has no address yet carries none.
-  if (owned->has_attr("to") && owned->attr("to").empty()) owned->remove_attr("to");
-  return s->write_element(*owned) ? 1 : 0;
-}
-
-int session_peer_address(parley_module* m, parley_session_id session, parley_sink out) {
-  Session* s = session_here(m, session);
-  if (s == nullptr) return 0;
-  sink_write(out, s->peer_ip());
-  return 1;
-}
-
 int jid_prepare(parley_str text, parley_sink out) {
   auto jid = Jid::parse(from_pstr(text));
   if (!jid) return 0;
@@ -533,55 +485,6 @@ int jid_prepare(parley_str text, parley_sink out) {
 
 void offer_stream_features(parley_module* m, int after_auth, int offer) {
   (after_auth ? m->offer_session_features : m->offer_preauth_features).store(offer != 0);
-}
-
-int session_send_tracked(parley_module* m, parley_session_id session, parley_element* stanza, parley_sent_fn done,
-                         void* arg) {
-  std::unique_ptr<xml::Element> owned(el(stanza));
-  Session* s = session_here(m, session);
-  if (s == nullptr || !owned || done == nullptr) return 0;
-  return s->send_tracked(std::move(*owned), m, done, arg) ? 1 : 0;
-}
-
-int session_write(parley_module* m, parley_session_id session, const parley_element* element) {
-  Session* s = session_here(m, session);
-  if (s == nullptr || element == nullptr) return 0;
-  return s->write_element(*reinterpret_cast<const xml::Element*>(element)) ? 1 : 0;
-}
-
-int session_send_after(parley_module* m, parley_session_id session, parley_element* stanza) {
-  std::unique_ptr<xml::Element> owned(el(stanza));
-  Session* s = session_here(m, session);
-  if (s == nullptr || !owned || !s->online()) return 0;
-  return s->send_after(std::move(*owned), m) ? 1 : 0;
-}
-
-int session_close(parley_module* m, parley_session_id session, parley_str condition) {
-  Session* s = session_here(m, session);
-  if (s == nullptr || s->state() == Session::State::ended) return 0;
-  s->close(from_pstr(condition));
-  return 1;
-}
-
-int session_detach(parley_module* m, parley_session_id session, parley_str condition) {
-  Session* s = session_here(m, session);
-  return s != nullptr && s->detach_connection(from_pstr(condition)) ? 1 : 0;
-}
-
-uint32_t session_stanzas_in(parley_module* m, parley_session_id session) {
-  Session* s = session_here(m, session);
-  return s != nullptr ? s->stanzas_in() : 0;
-}
-
-int session_attach(parley_module* m, parley_session_id detached, parley_session_id stream, parley_attach_fn done,
-                   void* arg) {
-  if (session_here(m, stream) == nullptr) return 0;
-  return start_session_attach(m, detached, stream, done, arg);
-}
-
-int session_cut(parley_module* m, parley_session_id session) {
-  Session* s = session_here(m, session);
-  return s != nullptr && s->cut_connection() ? 1 : 0;
 }
 
 int hook_mode(parley_module* m, uint32_t event, int mode) {
@@ -606,29 +509,6 @@ int hook_mode(parley_module* m, uint32_t event, int mode) {
     default:
       return 0;
   }
-}
-
-int session_filter_out(parley_module* m, parley_session_id session, int on) {
-  Session* s = session_here(m, session);
-  if (s == nullptr || s->state() == Session::State::ended) return 0;
-  s->set_filter_out(m, on != 0);
-  return 1;
-}
-
-int session_state(parley_module* m, parley_session_id session) {
-  Session* s = session_here(m, session);
-  if (s == nullptr) return 0;
-  switch (s->state()) {
-    case Session::State::bound:
-      return PARLEY_SESSION_BOUND;
-    case Session::State::detached:
-      return PARLEY_SESSION_DETACHED;
-    case Session::State::unbound:
-      return PARLEY_SESSION_UNBOUND;
-    case Session::State::ended:
-      return 0;
-  }
-  return 0;
 }
 
 const parley_host_api table = {
@@ -670,21 +550,21 @@ const parley_host_api table = {
     &rows_columns,
     &rows_value,
     &rows_changes,
-    &session_set_data,
-    &session_get_data,
+    &host_sessions::session_set_data,
+    &host_sessions::session_get_data,
     &run_fold,
     &user_sessions,
-    &session_hold,
-    &session_release,
-    &session_reply,
-    &session_peer_address,
+    &host_sessions::session_hold,
+    &host_sessions::session_release,
+    &host_sessions::session_reply,
+    &host_sessions::session_peer_address,
     &module_account_create,
     &module_account_set_password,
     &module_account_remove,
     &jid_prepare,
     &offer_stream_features,
     // ABI 1.2
-    &session_send_tracked,
+    &host_sessions::session_send_tracked,
     &host12::register_route,
     &host12::host_routes,
     &host12::loop_count,
@@ -694,17 +574,17 @@ const parley_host_api table = {
     &host12::send_iq,
     &host12::metric_register,
     &host12::metric_record,
-    &session_write,
-    &session_send_after,
-    &session_close,
-    &session_attach,
-    &session_state,
+    &host_sessions::session_write,
+    &host_sessions::session_send_after,
+    &host_sessions::session_close,
+    &host_sessions::session_attach,
+    &host_sessions::session_state,
     // issue 12
-    &session_cut,
-    &session_detach,
-    &session_stanzas_in,
+    &host_sessions::session_cut,
+    &host_sessions::session_detach,
+    &host_sessions::session_stanzas_in,
     &hook_mode,
-    &session_filter_out,
+    &host_sessions::session_filter_out,
     // issue 11: the archive store
     &host_archive::archive_append,
     &host_archive::archive_query,

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "core/modules/host_api_support.hpp"
 #include "core/modules/module_instance.hpp"
 #include "core/server/server_context.hpp"
 #include "core/session/session.hpp"
-#include "core/session/session_table.hpp"
 #include "storage/archive_store.hpp"
 
 namespace parley::host_archive {
@@ -162,30 +162,24 @@ uint64_t archive_append_paced(parley_module* m, parley_session_id session, parle
   PacedHold hold;
   // Behind: more waiting than the pace mark while the store works through it (an outage
   // is not pacing's business: appends then wait, and past the bound are refused).
-  if (session != 0 && loop != nullptr && store != nullptr && loop_of(session) == loop->loop.index() &&
-      store->queue_length() > ctx.config.limits.archive_pace_queue && store->available()) {
-    if (Session* s = loop->find(session)) {
+  if (store != nullptr && store->queue_length() > ctx.config.limits.archive_pace_queue && store->available()) {
+    if (Session* s = host_support::session_here(m, session)) {
       s->hold_input();
       ++loop->archive_holds[session];
-      // Before the append is queued (on_archive_progress: the store's side of it).
-      ctx.archive_holds_pending.store(true);
       hold = PacedHold{loop, session};
     }
   }
   const uint64_t id = append_at(m, owner, with, payload, timestamp_us, nullptr, nullptr, hold);
-  // No completion will come (refused), or not before the database is back (the store went
-  // away, and may have looked for holds before this one was there): released now. Posted:
-  // never during this call, or the stanzas waiting would run before the one this append
-  // is for went its way.
+  // No completion will come (refused), or not before the database is back: the store went
+  // away (if it did after this read, its on_archive_unavailable posts to this loop after
+  // the hold was taken, and releases it). Released now, posted: never during this call,
+  // or the stanzas waiting would run before the one this append is for went its way.
   if (hold.session != 0 && (id == 0 || !store->available()))
     loop->loop.post([hold] { release_archive_hold(hold.loop, hold.session); });
   return id;
 }
 
-void on_archive_progress(ServerContext& ctx) {
-  storage::ArchiveStore* store = ctx.archive;
-  if (store == nullptr || store->available() || !ctx.archive_holds_pending.load()) return;
-  if (!ctx.archive_holds_pending.exchange(false)) return;
+void on_archive_unavailable(ServerContext& ctx) {
   for (auto& each : ctx.loops) {
     LoopContext* loop = each.get();
     loop->loop.post([loop] { release_archive_holds(loop); });

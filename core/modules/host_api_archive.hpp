@@ -22,9 +22,8 @@ uint64_t archive_append_at(parley_module* m, parley_str owner, parley_str with, 
 // ABI 1.11: an append for a client's stanza, its input held while the archive is behind.
 uint64_t archive_append_paced(parley_module* m, parley_session_id session, parley_str owner, parley_str with,
                               parley_str payload, int64_t timestamp_us);
-// The archive store's progress (its thread, after each batch and when it loses its
-// database): once it is away, every client archive_append_paced held is released, on its
-// loop (each is otherwise released when its own append is stored).
-void on_archive_progress(ServerContext& ctx);
+// The archive store lost its database (its thread): every client archive_append_paced
+// held is released, on its loop (each is otherwise released when its own append is stored).
+void on_archive_unavailable(ServerContext& ctx);
 
 }  // namespace parley::host_archive

@@ -1,4 +1,5 @@
 #include "core/modules/host_api_services.hpp"
+#include "core/modules/host_api_support.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -23,7 +24,7 @@ namespace {
 constexpr uint64_t default_iq_timeout_ms = 30'000;
 constexpr uint64_t max_iq_timeout_ms = 600'000;
 
-xml::Element* el(parley_element* e) { return reinterpret_cast<xml::Element*>(e); }
+using host_support::el;
 
 // Runs a posted task through the instance's gate: never once stop() began.
 void run_task(parley_module* m, parley_task_fn fn, void* arg, uint32_t loop) {

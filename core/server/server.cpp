@@ -177,7 +177,7 @@ Result<void, std::string> Server::start() {
     // (later outages are the store's to ride out: see postgres_archive_store.hpp).
     auto pg = std::make_unique<storage::PostgresArchiveStore>(config_.storage.url, config_.limits.max_archive_queue);
     pg->set_log([](std::string_view message) { spdlog::warn("storage: {}", message); });
-    pg->set_progress([ctx = ctx_.get()] { host_archive::on_archive_progress(*ctx); });
+    pg->set_on_unavailable([ctx = ctx_.get()] { host_archive::on_archive_unavailable(*ctx); });
     if (auto started = pg->start(); !started)
       return unexpected(fmt::format("cannot open the archive on PostgreSQL (storage.url): {}", started.error().message));
     spdlog::info("storage: the archive is on PostgreSQL");
@@ -188,7 +188,6 @@ Result<void, std::string> Server::start() {
     fs::path archive_db = main_db;
     archive_db.replace_filename(main_db.stem().string() + "-archive" + main_db.extension().string());
     auto sqlite = std::make_unique<storage::SqliteArchiveStore>(archive_db.string(), config_.limits.max_archive_queue);
-    sqlite->set_progress([ctx = ctx_.get()] { host_archive::on_archive_progress(*ctx); });
     if (auto started = sqlite->start(); !started)
       return unexpected(fmt::format("cannot open the archive database {}: {}", archive_db.string(),
                                     started.error().message));

@@ -221,9 +221,6 @@ class ServerContext {
   std::set<std::string, std::less<>> hosts;  // heterogeneous: a lookup by string_view allocates nothing
   storage::StoragePool* storage = nullptr;
   storage::ArchiveStore* archive = nullptr;  // the archive store (module ABI archive_*)
-  // Some loop holds a session for the archive (archive_holds): released by the store's
-  // thread if it loses its database. Set by a loop before its append is queued.
-  std::atomic<bool> archive_holds_pending{false};
   storage::KeyvalStore* keyval = nullptr;    // the keyval store (module ABI keyval_*, issue 11)
   storage::MapStore* map = nullptr;          // the map store (module ABI map_*): the keyval store's thread
   storage::AccountStore* accounts = nullptr;  // accounts and credentials (issue 11): never SQL here
