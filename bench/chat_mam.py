@@ -55,6 +55,20 @@ def thread_cpu(pid, name, system_only=False):
     return total
 
 
+def thread_written(pid, name):
+    """Bytes pid's threads called `name` wrote through write(2)/pwrite(2) (/proc's wchar): the
+    SQLite archive's WAL frames, for its thread."""
+    total = 0
+    for t in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            if (t / "comm").read_text().strip() != name:
+                continue
+            total += int(next(l for l in (t / "io").read_text().splitlines() if l.startswith("wchar:")).split()[1])
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
 def pg_cpu(postmaster):
     """The cluster's CPU so far: the postmaster (with its reaped backends) and its live children."""
     total = proc_cpu(postmaster, children=True)
@@ -200,6 +214,9 @@ def main():
                     pg0 = pg_cpu(pg.proc.pid) if backend == "pg" else 0.0
                     arch0 = thread_cpu(server.pid, "parley-archive")
                     arch_sys0 = thread_cpu(server.pid, "parley-archive", system_only=True)
+                    ckpt0 = thread_cpu(server.pid, "parley-ckpt")
+                    wrote0 = thread_written(server.pid, "parley-archive")
+                    loops0 = thread_cpu(server.pid, "parleyd")
                     perf = []
                     if a.perf:
                         pids = {"parleyd": [server.pid]}
@@ -224,6 +241,11 @@ def main():
                     # The SQLite archive's thread (named by builds since session 12; 0 before).
                     arch_s = thread_cpu(server.pid, "parley-archive") - arch0
                     arch_sys = thread_cpu(server.pid, "parley-archive", system_only=True) - arch_sys0
+                    # The SQLite archive's checkpoints (a thread of their own since session 16), and
+                    # the threads named parleyd: the loops (and the main thread).
+                    ckpt_s = thread_cpu(server.pid, "parley-ckpt") - ckpt0
+                    loops_s = thread_cpu(server.pid, "parleyd") - loops0
+                    wrote = thread_written(server.pid, "parley-archive") - wrote0
                 finally:
                     server.send_signal(signal.SIGTERM)
                     server.wait(timeout=120)
@@ -252,7 +274,10 @@ def main():
                        "server_cpu_s_per_100k": r.get("server_cpu_s_per_100k"),
                        "pg_cpu_s_per_100k": round(pg_s * 100000 / a.messages, 3),
                        "archive_thread_cpu_s_per_100k": round(arch_s * 100000 / a.messages, 3),
-                       "archive_thread_sys_s_per_100k": round(arch_sys * 100000 / a.messages, 3), "wall_s": round(wall, 1),
+                       "archive_thread_sys_s_per_100k": round(arch_sys * 100000 / a.messages, 3),
+                       "ckpt_thread_cpu_s_per_100k": round(ckpt_s * 100000 / a.messages, 3),
+                       "loops_cpu_s_per_100k": round(loops_s * 100000 / a.messages, 3),
+                       "archive_thread_bytes_written_per_message": round(wrote / a.messages), "wall_s": round(wall, 1),
                        "messages_lost": r.get("messages_lost"), "pg_commits": commits,
                        "archived_share": None if archived is None else round(archived / (2 * a.messages), 4)}
                 results[label(build, v)].append(row)
@@ -269,6 +294,8 @@ def main():
         print(f"  {v:22} msgs_per_s {med('msgs_per_s'):8,.0f}  parleyd_cpu_s_per_100k "
               f"{med('server_cpu_s_per_100k'):6.2f}  pg_cpu_s_per_100k {med('pg_cpu_s_per_100k'):6.2f}  "
               f"archive_thread_cpu_s_per_100k {med('archive_thread_cpu_s_per_100k'):5.2f}  "
+              f"loops {med('loops_cpu_s_per_100k'):5.2f}  ckpt {med('ckpt_thread_cpu_s_per_100k'):5.2f}  "
+              f"archive written/msg {med('archive_thread_bytes_written_per_message'):6.0f} B  "
               f"lost {sum(int(x['messages_lost'] or 0) for x in rows)}"
               + (f"  archived {min(x['archived_share'] for x in rows):.3f} (least)"
                  if all(x['archived_share'] is not None for x in rows) else ""))

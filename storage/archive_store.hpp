@@ -20,6 +20,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "parley/result.hpp"
@@ -136,6 +137,7 @@ class ArchiveStore {
 };
 
 // The bare part of a JID ("a@b/c" -> "a@b").
+inline std::string_view archive_bare_view(std::string_view jid) { return jid.substr(0, jid.find('/')); }
 inline std::string archive_bare(const std::string& jid) {
   auto slash = jid.find('/');
   return slash == std::string::npos ? jid : jid.substr(0, slash);

@@ -48,8 +48,16 @@ class ArchiveTotals {
   void clear() { totals_.clear(); }
 
  private:
-  static std::string name(const ArchiveKey& key) { return key.scope + '\n' + key.owner; }
+  // The map's key for `key`, made in a buffer that is reused (one thread uses an
+  // ArchiveTotals): an append looks its owner up without allocating.
+  const std::string& name(const ArchiveKey& key) const {
+    name_.assign(key.scope);
+    name_ += '\n';
+    name_ += key.owner;
+    return name_;
+  }
 
+  mutable std::string name_;
   std::size_t max_owners_;
   std::unordered_map<std::string, uint64_t> totals_;
 };

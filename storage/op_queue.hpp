@@ -6,6 +6,7 @@
 // failed. One copy of this plumbing for every store instead of one per store.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -16,6 +17,11 @@
 #include <atomic>
 
 namespace parley::storage {
+
+// What the store's thread takes at once: a vector, one allocation a batch (a deque
+// allocated a node for each operation the size of an archive append's).
+template <class Op>
+using OpBatch = std::vector<Op>;
 
 template <class Op>
 class OpQueue {
@@ -45,10 +51,11 @@ class OpQueue {
 
   // Waits until something is queued or stop() ran, then takes up to `max` operations.
   // Empty: stopping, and nothing is left.
-  std::deque<Op> take(std::size_t max) {
-    std::deque<Op> batch;
+  OpBatch<Op> take(std::size_t max) {
+    OpBatch<Op> batch;
     std::unique_lock lock(mutex_);
     ready_.wait(lock, [&] { return stopping_ || !ops_.empty(); });
+    batch.reserve(std::min(max, ops_.size()));
     while (!ops_.empty() && batch.size() < max) {
       batch.push_back(std::move(ops_.front()));
       ops_.pop_front();
@@ -61,7 +68,7 @@ class OpQueue {
   // which drop(op) is true: returned (to be failed outside the lock). keep(op) runs on
   // each op put back (an archive append marks itself a retry).
   template <class Drop, class Keep>
-  std::vector<Op> put_back(std::deque<Op>& batch, std::size_t from, Drop&& drop, Keep&& keep) {
+  std::vector<Op> put_back(OpBatch<Op>& batch, std::size_t from, Drop&& drop, Keep&& keep) {
     std::vector<Op> dropped;
     std::lock_guard lock(mutex_);
     for (std::size_t i = batch.size(); i-- > from;) {

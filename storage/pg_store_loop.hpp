@@ -110,7 +110,7 @@ void pg_store_run(OpQueue<Op>& queue, PgLink& link, std::size_t max_batch, IsRea
       backoff = std::min(backoff * 2, std::chrono::milliseconds(kPgStoreMaxBackoff));
       continue;
     }
-    std::deque<Op> batch = queue.take(max_batch);
+    OpBatch<Op> batch = queue.take(max_batch);
     if (batch.empty()) return;  // stopping, and drained
     run_batch(batch);
   }

@@ -339,7 +339,7 @@ void PostgresArchiveStore::remove(ArchiveKey key, int64_t before_us, RemoveDone 
   push(std::move(op));
 }
 
-void PostgresArchiveStore::requeue(std::deque<Op>& batch, size_t from) {
+void PostgresArchiveStore::requeue(OpBatch<Op>& batch, size_t from) {
   totals_.clear();  // the transaction they were counted in is gone
   auto failed = queue_.put_back(
       batch, from, [](const Op& op) { return op.kind == Op::Kind::query; },
@@ -353,10 +353,10 @@ void PostgresArchiveStore::run() {
   pg_store_run(
       queue_, link_, kMaxBatch, [](const Op& op) { return op.kind == Op::Kind::query; },
       [](Op& op) { fail(op, ArchiveError{"internal-server-error", "the archive database is unreachable"}); },
-      [this](std::deque<Op>& batch) { run_batch(batch); });
+      [this](OpBatch<Op>& batch) { run_batch(batch); });
 }
 
-bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {
+bool PostgresArchiveStore::run_batch(OpBatch<Op>& batch) {
   // One transaction for the batch; completions only after the commit, so that nothing is
   // reported stored before it is.
   struct Outcome {
@@ -467,7 +467,7 @@ bool PostgresArchiveStore::run_batch(std::deque<Op>& batch) {
   return true;
 }
 
-void PostgresArchiveStore::run_one_by_one(std::deque<Op>& batch) {
+void PostgresArchiveStore::run_one_by_one(OpBatch<Op>& batch) {
   totals_.clear();  // counted in the batch's transaction, which was rolled back; none kept here
   for (size_t i = 0; i < batch.size(); ++i) {
     Op& op = batch[i];

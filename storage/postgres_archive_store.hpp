@@ -53,7 +53,11 @@ inline constexpr std::string_view kNotFound = "item-not-found";
 
 class PostgresArchiveStore final : public ArchiveStore {
  public:
-  static constexpr size_t kMaxBatch = 256;
+  // A batch's operations at most: one statement for its appends (arrays), one commit. At
+  // saturation the queue stays near the pace mark (4,096), and PostgreSQL, the bottleneck,
+  // spent less per append on batches that large: 26,900 -> 30,400 messages/s against 256
+  // (BENCHMARKS.md, "Session 17").
+  static constexpr size_t kMaxBatch = 4096;
 
   PostgresArchiveStore(std::string url, size_t max_queue);
   ~PostgresArchiveStore() override;  // stop()
@@ -93,9 +97,9 @@ class PostgresArchiveStore final : public ArchiveStore {
   static void fail(Op& op, ArchiveError error);
   void run();
   // false: the connection broke; the batch's writes were put back at the queue's head.
-  bool run_batch(std::deque<Op>& batch);
-  void run_one_by_one(std::deque<Op>& batch);
-  void requeue(std::deque<Op>& batch, size_t from);
+  bool run_batch(OpBatch<Op>& batch);
+  void run_one_by_one(OpBatch<Op>& batch);
+  void requeue(OpBatch<Op>& batch, size_t from);
 
   PgLink link_;  // the thread's connection
   std::chrono::milliseconds stop_grace_{5000};

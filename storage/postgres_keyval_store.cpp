@@ -159,7 +159,7 @@ Result<void, Error> PostgresKeyvalStore::start() {
     pg_store_run(
         queue_, link_, kMaxBatch, [](const KeyvalOp& op) { return op.is_read(); },
         [](KeyvalOp& op) { op.fail(KeyvalError{"internal-server-error", "the keyval database is unreachable"}); },
-        [this](std::deque<KeyvalOp>& batch) { run_batch(batch); });
+        [this](OpBatch<KeyvalOp>& batch) { run_batch(batch); });
   });
   started_ = true;
   return {};
@@ -206,7 +206,7 @@ void PostgresKeyvalStore::map_clear(MapOwner owner, ChangeDone done) {
   push(KeyvalOp::make_map_clear(std::move(owner), std::move(done)));
 }
 
-void PostgresKeyvalStore::requeue(std::deque<KeyvalOp>& batch) {
+void PostgresKeyvalStore::requeue(OpBatch<KeyvalOp>& batch) {
   auto failed = queue_.put_back(
       batch, 0, [](const KeyvalOp& op) { return op.is_read(); }, [](KeyvalOp&) {});
   for (KeyvalOp& op : failed) op.fail(KeyvalError{"internal-server-error", "the keyval database connection was lost"});
@@ -260,7 +260,7 @@ std::optional<PgError> PostgresKeyvalStore::run_op(PgConnection& db, KeyvalOp& o
   return error;
 }
 
-void PostgresKeyvalStore::run_batch(std::deque<KeyvalOp>& batch) {
+void PostgresKeyvalStore::run_batch(OpBatch<KeyvalOp>& batch) {
   if (std::all_of(batch.begin(), batch.end(), [](const KeyvalOp& op) { return op.is_read(); }))
     return run_reads(batch);
   PgConnection& db = link_.db();
@@ -313,7 +313,7 @@ void PostgresKeyvalStore::run_batch(std::deque<KeyvalOp>& batch) {
 // trips to the server, each a wait on this thread) are not sent. Nothing is lost to
 // consistency: at READ COMMITTED each statement of a transaction took a snapshot of
 // its own anyway.
-void PostgresKeyvalStore::run_reads(std::deque<KeyvalOp>& batch) {
+void PostgresKeyvalStore::run_reads(OpBatch<KeyvalOp>& batch) {
   PgConnection& db = link_.db();
   std::vector<KeyvalOp::Outcome> outcomes(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {

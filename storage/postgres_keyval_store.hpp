@@ -97,10 +97,10 @@ class PostgresKeyvalStore final : public KeyvalStore, public MapStore {
 
  private:
   void push(KeyvalOp&& op);
-  void run_batch(std::deque<KeyvalOp>& batch);
-  void run_reads(std::deque<KeyvalOp>& batch);
+  void run_batch(OpBatch<KeyvalOp>& batch);
+  void run_reads(OpBatch<KeyvalOp>& batch);
   static std::optional<PgError> run_op(PgConnection& db, KeyvalOp& op, KeyvalOp::Outcome& out);
-  void requeue(std::deque<KeyvalOp>& batch);
+  void requeue(OpBatch<KeyvalOp>& batch);
 
   PgLink link_;
   std::chrono::milliseconds stop_grace_{5000};

@@ -87,7 +87,7 @@ Result<void, std::string> PostgresModuleSql::start() {
     pg_store_run(
         queue_, link_, kMaxBatch, [](const Op& op) { return op.is_read(); },
         [](Op& op) { op.fail("the module SQL database is unreachable"); },
-        [this](std::deque<Op>& batch) { run_batch(batch); });
+        [this](OpBatch<Op>& batch) { run_batch(batch); });
   });
   started_.store(true);
   return {};
@@ -123,14 +123,14 @@ void PostgresModuleSql::query(std::string module, std::string sql, std::vector<M
     op.fail("the module SQL store is stopping or its queue is full (limits.max_module_sql_queue)");
 }
 
-void PostgresModuleSql::requeue(std::deque<Op>& batch, size_t from) {
+void PostgresModuleSql::requeue(OpBatch<Op>& batch, size_t from) {
   search_path_.clear();  // the transaction that set it is gone
   auto failed = queue_.put_back(
       batch, from, [](const Op& op) { return op.is_read(); }, [](Op&) {});
   for (Op& op : failed) op.fail("the module SQL database connection was lost");
 }
 
-void PostgresModuleSql::run_batch(std::deque<Op>& batch) {
+void PostgresModuleSql::run_batch(OpBatch<Op>& batch) {
   size_t i = 0;
   while (i < batch.size()) {
     if (batch[i].kind == Op::Kind::migrate) {
@@ -225,7 +225,7 @@ ModuleSqlResult PostgresModuleSql::run_statement(Op& op, std::optional<PgError>&
   return result;
 }
 
-bool PostgresModuleSql::run_statements(std::deque<Op>& batch, size_t from, size_t to) {
+bool PostgresModuleSql::run_statements(OpBatch<Op>& batch, size_t from, size_t to) {
   PgConnection& db = link_.db();
   auto give_up = [&] {
     if (!db.broken()) link_.drop();  // a connection that cannot run these is of no use

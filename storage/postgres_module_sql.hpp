@@ -81,14 +81,14 @@ class PostgresModuleSql {
   };
 
   Result<void, std::string> start();
-  void run_batch(std::deque<Op>& batch);
+  void run_batch(OpBatch<Op>& batch);
   // Runs batch[from, to) (statements) in one transaction; false if the connection broke
   // before the COMMIT was sent (the caller puts them back).
-  bool run_statements(std::deque<Op>& batch, size_t from, size_t to);
+  bool run_statements(OpBatch<Op>& batch, size_t from, size_t to);
   void run_migration(Op& op);
   // The statement's check (DML, relations of its schema only) and its run.
   ModuleSqlResult run_statement(Op& op, std::optional<PgError>& broken);
-  void requeue(std::deque<Op>& batch, size_t from);
+  void requeue(OpBatch<Op>& batch, size_t from);
 
   PgLink link_;
   std::chrono::milliseconds stop_grace_{5000};

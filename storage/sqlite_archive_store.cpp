@@ -182,14 +182,21 @@ Result<int64_t, Error> key_id(Database& db, std::string_view select, std::string
 std::span<const std::string_view> migrations() { return kMigrations; }
 
 Result<int64_t, Error> Keys::owner(Database& db, const ArchiveKey& key, bool create) {
-  return lookup(db, "o" + key.scope + '\n' + key.owner, create, true);
+  key_.assign("o");
+  key_ += key.scope;
+  key_ += '\n';
+  key_ += key.owner;
+  return lookup(db, create, true);
 }
 
 Result<int64_t, Error> Keys::jid(Database& db, std::string_view bare, bool create) {
-  return lookup(db, "j" + std::string(bare), create, false);
+  key_.assign("j");
+  key_ += bare;
+  return lookup(db, create, false);
 }
 
-Result<int64_t, Error> Keys::lookup(Database& db, std::string key, bool create, bool is_owner) {
+Result<int64_t, Error> Keys::lookup(Database& db, bool create, bool is_owner) {
+  const std::string& key = key_;
   if (auto it = cached_.find(key); it != cached_.end()) return it->second;
   if (auto it = pending_.find(key); it != pending_.end()) return it->second;
   Result<int64_t, Error> id(int64_t{0});
@@ -212,7 +219,7 @@ Result<int64_t, Error> Keys::lookup(Database& db, std::string key, bool create, 
   // Outside a transaction the statement committed by itself.
   Map& into = db.in_transaction() ? pending_ : cached_;
   if (into.size() >= kMaxCached) into.clear();
-  into.emplace(std::move(key), *id);
+  into.emplace(key, *id);
   return id;
 }
 
@@ -231,7 +238,7 @@ Result<void, ArchiveError> append(Database& db, Keys& keys, const ArchiveKey& ke
     return unexpected(ArchiveError{"internal-server-error", "archive id out of range"});
   auto owner = keys.owner(db, key, true);
   if (!owner) return unexpected(internal(owner.error()));
-  auto with = keys.jid(db, archive_bare(entry.with), true);
+  auto with = keys.jid(db, archive_bare_view(entry.with), true);
   if (!with) return unexpected(internal(with.error()));
   auto st = db.prepare("INSERT INTO archive (owner_id, id, ts, with_id, with_full, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   if (!st) return unexpected(internal(st.error()));
@@ -240,8 +247,9 @@ Result<void, ArchiveError> append(Database& db, Keys& keys, const ArchiveKey& ke
   if (r) r = s.bind(2, static_cast<int64_t>(entry.id));
   if (r) r = s.bind(3, entry.timestamp_us);
   if (r) r = s.bind(4, *with);
-  if (r) r = s.bind(5, std::string_view(entry.with));
-  if (r) r = s.bind_blob(6, entry.payload);
+  // The entry outlives the step: bound without copies.
+  if (r) r = s.bind_unowned(5, entry.with);
+  if (r) r = s.bind_blob_unowned(6, entry.payload);
   if (r) r = s.run();
   s.reset();
   if (!r) return unexpected(internal(r.error()));
@@ -366,6 +374,11 @@ Result<void, Error> SqliteArchiveStore::start() {
   // of a large archive) would leave it that big until parleyd stops. Cut back to 64 MiB
   // once a checkpoint has emptied it (a busy archive's WAL stays near 4 MiB).
   if (auto r = (*db)->exec("PRAGMA journal_size_limit=67108864"); !r) return r;
+  // A batch of thousands of appends dirties a leaf of both indexes for most owners it
+  // names: with SQLite's default 2 MiB of cache it spilled pages to the WAL in the middle
+  // of the transaction and wrote them again at the commit (BENCHMARKS.md, "Session 17").
+  // The cache grows only as pages are used.
+  if (auto r = (*db)->exec("PRAGMA cache_size=-" + std::to_string(kCacheKiB)); !r) return r;
   // Ids go on above every id stored, even if the clock went back meanwhile.
   auto st = (*db)->prepare("SELECT MAX(id) FROM archive");
   if (!st) return unexpected(st.error());
@@ -437,13 +450,13 @@ void SqliteArchiveStore::run() {
   // Named, so that top -H and bench/chat_mam.py tell its CPU from the loops'.
   pthread_setname_np(pthread_self(), "parley-archive");
   for (;;) {
-    std::deque<Op> batch = queue_.take(kMaxBatch);
+    OpBatch<Op> batch = queue_.take(kMaxBatch);
     if (batch.empty()) return;  // stopping, and drained
     run_batch(batch);
   }
 }
 
-void SqliteArchiveStore::run_batch(std::deque<Op>& batch) {
+void SqliteArchiveStore::run_batch(OpBatch<Op>& batch) {
   // One transaction for the batch; completions only after the commit, so that nothing is
   // reported stored before it is.
   struct Outcome {

@@ -59,10 +59,12 @@ class Keys {
 
  private:
   using Map = std::unordered_map<std::string, int64_t>;
-  Result<int64_t, Error> lookup(Database& db, std::string key, bool create, bool is_owner);
+  // key_ holds the key (made by owner() or jid()): looked up without a string made per call.
+  Result<int64_t, Error> lookup(Database& db, bool create, bool is_owner);
 
   Map cached_;   // "o" scope '\n' owner, or "j" bare JID -> id: committed
   Map pending_;  // read or made in the open transaction
+  std::string key_;
   ArchiveTotals totals_;
 };
 
@@ -75,7 +77,13 @@ Result<uint64_t, ArchiveError> remove(Database& db, Keys& keys, const ArchiveKey
 
 class SqliteArchiveStore final : public ArchiveStore {
  public:
-  static constexpr size_t kMaxBatch = 256;
+  // A batch's operations at most. At saturation the queue stays near the pace mark
+  // (limits.archive_pace_queue, 4,096), and a batch of that many writes each index leaf it
+  // touches once for many appends: 4,096 against 256 cut the WAL written per message by a
+  // fifth and the archive thread's CPU by an eighth (BENCHMARKS.md, "Session 17").
+  static constexpr size_t kMaxBatch = 4096;
+  // The connection's page cache, at most (PRAGMA cache_size), for such batches.
+  static constexpr size_t kCacheKiB = 16384;
 
   // max_queue: operations waiting at most; beyond it an operation fails at once with
   // resource-constraint (every queue is bounded).
@@ -108,7 +116,7 @@ class SqliteArchiveStore final : public ArchiveStore {
   bool push(Op&& op, uint64_t* id = nullptr);
   void fail(Op& op, ArchiveError error);
   void run();
-  void run_batch(std::deque<Op>& batch);
+  void run_batch(OpBatch<Op>& batch);
 
   std::string path_;
   std::unique_ptr<Database> db_;

@@ -204,7 +204,7 @@ Result<void, Error> SqliteKeyvalStore::start() {
   db_ = std::move(*db);
   thread_ = std::thread([this] {
     for (;;) {
-      std::deque<KeyvalOp> batch = queue_.take(kMaxBatch);
+      OpBatch<KeyvalOp> batch = queue_.take(kMaxBatch);
       if (batch.empty()) return;  // stopping, and drained
       run_batch(batch);
     }
@@ -252,7 +252,7 @@ void SqliteKeyvalStore::map_clear(MapOwner owner, ChangeDone done) {
   push(KeyvalOp::make_map_clear(std::move(owner), std::move(done)));
 }
 
-void SqliteKeyvalStore::run_batch(std::deque<KeyvalOp>& batch) {
+void SqliteKeyvalStore::run_batch(OpBatch<KeyvalOp>& batch) {
   auto tx = db_->begin();
   if (!tx) {
     for (KeyvalOp& op : batch) op.fail(KeyvalError{"internal-server-error", tx.error().message});

@@ -82,7 +82,7 @@ class SqliteKeyvalStore final : public KeyvalStore, public MapStore {
 
  private:
   void push(KeyvalOp&& op);
-  void run_batch(std::deque<KeyvalOp>& batch);
+  void run_batch(OpBatch<KeyvalOp>& batch);
 
   std::string path_;
   std::unique_ptr<Database> db_;

@@ -42,6 +42,15 @@ Result<void, Error> Statement::bind_blob(int index, std::string_view bytes) {
                     index);
 }
 
+Result<void, Error> Statement::bind_unowned(int index, std::string_view text) {
+  return check_bind(sqlite3_bind_text64(stmt_, index, non_null(text), text.size(), SQLITE_STATIC, SQLITE_UTF8),
+                    index);
+}
+
+Result<void, Error> Statement::bind_blob_unowned(int index, std::string_view bytes) {
+  return check_bind(sqlite3_bind_blob64(stmt_, index, non_null(bytes), bytes.size(), SQLITE_STATIC), index);
+}
+
 Result<void, Error> Statement::bind_null(int index) {
   return check_bind(sqlite3_bind_null(stmt_, index), index);
 }

@@ -26,6 +26,11 @@ class Statement {
   Result<void, Error> bind(int index, int64_t value);
   Result<void, Error> bind(int index, std::string_view text);  // copied; UTF-8 text
   Result<void, Error> bind_blob(int index, std::string_view bytes);  // copied; raw bytes
+  // Not copied (SQLITE_STATIC): the bytes must stay valid and unchanged until the
+  // statement is stepped for the last time with them and bound again. A hot insert's
+  // text and payload, which its caller holds across the step, without a copy each.
+  Result<void, Error> bind_unowned(int index, std::string_view text);
+  Result<void, Error> bind_blob_unowned(int index, std::string_view bytes);
   Result<void, Error> bind_null(int index);
 
   // true: a row is available through column_*; false: the statement is done.

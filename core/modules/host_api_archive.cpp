@@ -27,8 +27,7 @@ int64_t now_us() {
 }
 
 storage::ArchiveKey key_of(parley_module* m, std::string owner) {
-  // Each module instance has archives of its own: the scope is the module and its host.
-  return storage::ArchiveKey{m->library->name + "/" + m->host, std::move(owner)};
+  return storage::ArchiveKey{m->store_scope, std::move(owner)};
 }
 
 // Runs the module's completion on `loop` through the instance's gate unless it was stopped

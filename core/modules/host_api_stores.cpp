@@ -20,7 +20,7 @@ namespace {
 std::string str(parley_str s) { return s.ptr ? std::string(s.ptr, s.len) : std::string(); }
 
 // Each module instance has keys of its own: the scope is the module and its host.
-std::string scope_of(parley_module* m) { return m->library->name + "/" + m->host; }
+const std::string& scope_of(parley_module* m) { return m->store_scope; }
 
 storage::KeyvalOwner owner_of(parley_module* m, parley_str user) { return storage::KeyvalOwner{scope_of(m), str(user)}; }
 

@@ -79,6 +79,9 @@ struct parley_module {
   parley::ServerContext* ctx = nullptr;
   std::shared_ptr<parley::ModuleLibrary> library;
   std::string host;
+  // Its scope in the typed stores and the archive ("mod_mam/example.org": each instance
+  // has data of its own), made once: every archived message names it.
+  std::string store_scope;
   YAML::Node options;  // validated against the def's declared options
   void* state = nullptr;
   std::atomic<bool> started{false};  // read by loops (metrics), written by the main loop

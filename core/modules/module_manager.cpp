@@ -215,6 +215,7 @@ Result<std::vector<std::unique_ptr<parley_module>>, std::string> ModuleManager::
     instance->ctx = &ctx_;
     instance->library = lib;
     instance->host = host;
+    instance->store_scope = lib->name + "/" + host;
     instance->storage_backend = *backend;
     instance->options = found->second ? YAML::Clone(found->second) : YAML::Node(YAML::NodeType::Map);
     instance->counters = std::make_unique<ModuleCounters>(ctx_.loops.size());

@@ -191,6 +191,7 @@ inline std::unique_ptr<parley_module> fake_module(ServerContext& ctx, void* stat
   m->library = std::make_shared<ModuleLibrary>();
   m->library->name = "unit_test_module";
   m->host = "localhost";
+  m->store_scope = "unit_test_module/localhost";
   m->state = state;
   m->started = true;
   m->gate.open();

@@ -494,11 +494,14 @@ TEST_CASE_TEMPLATE("archive store: an archive's kept size follows appends, remov
   store.stop();
 }
 
+constexpr size_t kFloodBatch = std::max(SqliteArchiveStore::kMaxBatch, PostgresArchiveStore::kMaxBatch);
+
 // Group commit: far more appends in flight than one batch (kMaxBatch) all land, each with
 // the id append() gave it and its own bytes, their completions in queue order; a query
 // queued behind them sees them all.
 template <class Store>
 void flood(Store& store, int n, const std::function<void()>& midway = {}) {
+  static_assert(Store::kMaxBatch > 0);
   std::vector<uint64_t> ids;
   std::vector<uint64_t> completed;  // ids in completion order (one store thread)
   std::mutex m;
@@ -553,9 +556,11 @@ void flood(Store& store, int n, const std::function<void()>& midway = {}) {
 TEST_CASE_TEMPLATE("archive store: many appends in flight land in order, each with its id and bytes", B, SqliteBackend,
                    PgBackend) {
   B b;
-  auto store = b.store(10000);
+  // Three batches' worth and more, whatever the batch's bound.
+  const int n = static_cast<int>(3 * kFloodBatch + 100);
+  auto store = b.store(static_cast<size_t>(n));
   REQUIRE(store->start());
-  flood(*store, 1200);
+  flood(*store, n);
   store->stop();
 }
 
@@ -699,12 +704,13 @@ TEST_CASE("archive store on PostgreSQL: a lost connection is reconnected; the ap
 
 TEST_CASE("archive store on PostgreSQL: the connection cut under a flood of appends loses none and stores none twice") {
   PgBackend b;
-  auto store = b.store(10000);
+  const int n = static_cast<int>(3 * kFloodBatch + 100);
+  auto store = b.store(static_cast<size_t>(n));
   REQUIRE(store->start());
   b.conn.reset();
   // Cut halfway through queueing (the store is then busy with batches): whatever batch
   // it was in is retried, its appends as no-ops where the cut commit had landed.
-  flood(*store, 1200, [&b] { CHECK(terminate_sessions_of(b.name, 1) == 1); });
+  flood(*store, n, [&b] { CHECK(terminate_sessions_of(b.name, 1) == 1); });
   store->stop();
 }
 

@@ -227,6 +227,43 @@ TEST_CASE("bind and column round trip every type") {
   CHECK_FALSE(*end);
 }
 
+TEST_CASE("unowned binds store the caller's bytes as they are at the step, each bind anew") {
+  TempDir dir;
+  auto db = open_rw(dir.file("a.db"));
+  REQUIRE(db->exec("CREATE TABLE v (t TEXT, b BLOB)").has_value());
+  const std::string blob("\0\x01\xff" "abc\0", 7);
+  std::string text = "first";
+  {
+    auto st = db->prepare("INSERT INTO v VALUES (?1, ?2)");
+    REQUIRE(st.has_value());
+    Statement& s = **st;
+    REQUIRE(s.bind_unowned(1, text).has_value());
+    REQUIRE(s.bind_blob_unowned(2, blob).has_value());
+    REQUIRE(s.run().has_value());
+    s.reset();
+    // The cached statement is bound again with other bytes (an append's next entry):
+    // the row holds them, not the first ones.
+    std::string second = "second, longer than the first";
+    REQUIRE(s.bind_unowned(1, second).has_value());
+    REQUIRE(s.bind_blob_unowned(2, std::string_view()).has_value());  // empty, not NULL
+    REQUIRE(s.run().has_value());
+    s.reset();
+    CHECK_FALSE(s.bind_unowned(3, text).has_value());  // out of range, as bind
+  }
+  text = "changed after the step";  // stored copies are SQLite's own
+  auto st = db->prepare("SELECT t, b, typeof(b) FROM v ORDER BY rowid");
+  REQUIRE(st.has_value());
+  Statement& s = **st;
+  REQUIRE(*s.step());
+  CHECK(s.column_text(0) == "first");
+  CHECK(s.column_blob(1) == blob);
+  REQUIRE(*s.step());
+  CHECK(s.column_text(0) == "second, longer than the first");
+  CHECK(s.column_blob(1).empty());
+  CHECK(s.column_text(2) == "blob");
+  CHECK_FALSE(*s.step());
+}
+
 TEST_CASE("a failing step reports the constraint") {
   TempDir dir;
   auto db = open_rw(dir.file("a.db"));
