@@ -473,6 +473,9 @@ void C2sStream::close_with_stream_error(std::string_view condition, std::string_
 
 void C2sStream::close_stream() {
   if (state_ == State::closing) return;
+  // Modules may write their last words first (ABI 1.12: mod_stream_mgmt's <a/>).
+  if (session_->state() == Session::State::bound) session_->run_hook(PARLEY_EVENT_STREAM_CLOSING, nullptr);
+  if (state_ == State::closing) return;  // a hook's write failed and ended the stream
   if (!(conn_.tls_started() && !conn_.secure())) {
     if (!header_sent_) send_stream_header();
     send("</stream:stream>");

@@ -45,8 +45,10 @@ void Session::adopt_stream(std::unique_ptr<C2sStream> stream) { stream_ = std::m
 std::unique_ptr<C2sStream> Session::release_stream() { return std::move(stream_); }
 
 parley_result Session::run_hook(parley_event event, xml::Element* stanza) {
-  if (stanza == nullptr && event != PARLEY_EVENT_SESSION_CLOSING) {
-    // A session event: it waits while modules are swapped (hot reload).
+  if (stanza == nullptr && event != PARLEY_EVENT_SESSION_CLOSING && event != PARLEY_EVENT_STREAM_CLOSING) {
+    // A session event: it waits while modules are swapped (hot reload). The two
+    // above are asked now: their answer, or what they write, is needed before
+    // the core goes on.
     run_session_event(loop_, event, id_, host_, jid_);
     return PARLEY_PASS;
   }

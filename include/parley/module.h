@@ -57,7 +57,8 @@ extern "C" {
 #endif
 
 #define PARLEY_ABI_MAJOR 1
-#define PARLEY_ABI_MINOR 11  /* 1.11: archive_append_paced (session 16) */
+#define PARLEY_ABI_MINOR 12  /* 1.12: event 34, STREAM_CLOSING (session 17) */
+/* 1.11: archive_append_paced (session 16) */
 /* 1.10: events 32-33, an account's nodes in disco; parley_archive_query.min_id (session 15) */
 /* 1.9: derive_key (session 14) */
 /* 1.8: account_data_when_ready, keyval_get_many (session 12) */

@@ -196,6 +196,14 @@ class ModStreamMgmt : public parley::Module {
     return s && s->resumable && !s->over_limit ? parley::Outcome::handled : parley::Outcome::pass;
   }
 
+  // XEP-0198 section 4: before the server closes the stream gracefully, an <a/> with
+  // the stanzas handled, so that the client need not send again what arrived (ABI
+  // 1.12; an older host does not raise it, and the close goes without).
+  void on_stream_closing(const parley::Event& ev) {
+    SmSlot* s = host().session_slot<SmSlot>(ev.session());
+    if (s && s->enabled) write_a(ev.session(), *s);
+  }
+
   void on_detached(const parley::Event& ev) {
     SmSlot* s = host().session_slot<SmSlot>(ev.session());
     if (!s) return;
@@ -602,6 +610,7 @@ PARLEY_MODULE(ModStreamMgmt, "mod_stream_mgmt", "1.0.0",
               parley::hook<&ModStreamMgmt::on_detached>(PARLEY_EVENT_SESSION_DETACHED),
               parley::hook<&ModStreamMgmt::on_reattached>(PARLEY_EVENT_SESSION_REATTACHED),
               parley::hook<&ModStreamMgmt::on_closed>(PARLEY_EVENT_SESSION_CLOSED),
+              parley::hook<&ModStreamMgmt::on_stream_closing>(PARLEY_EVENT_STREAM_CLOSING),
               parley::option("location", PARLEY_OPT_STRING),
               parley::option("resume_timeout", PARLEY_OPT_INT), parley::option("max_resume_timeout", PARLEY_OPT_INT),
               parley::option("max_ack_queue", PARLEY_OPT_INT), parley::option("max_ack_queue_bytes", PARLEY_OPT_INT),

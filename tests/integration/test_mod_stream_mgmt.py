@@ -493,6 +493,30 @@ def test_a_clean_close_is_not_resumable(server_factory, tmp_path, raw_factory):
     assert sm_counter(server, "detached") == 0
 
 
+def test_a_clean_close_is_preceded_by_an_ack_of_what_was_handled(server_factory, tmp_path, raw_factory):
+    """XEP-0198 §4: before closing the stream gracefully the server sends an
+    <a/> with the stanzas it handled, right before its </stream:stream>; a
+    stream without stream management gets none."""
+    server = sm_server(server_factory, tmp_path)
+    bob = bound(server, raw_factory, "bob", "b")
+    alice = bound(server, raw_factory, "alice", "a")
+    enable(alice)
+    alice.sync()  # a ping: 1
+    alice.message(bob.jid, "one")  # 2
+    alice.message(bob.jid, "two")  # 3
+    alice.send("</stream:stream>")
+    assert alice.wait_closed()
+    after_enable = alice.received[alice.sm_mark:]
+    acks = [e for e in after_enable if e.tag == q(NS_SM, "a")]
+    assert [a.get("h") for a in acks] == ["3"], [ET.tostring(e, "unicode") for e in after_enable]
+    assert after_enable[-1] is acks[0]  # the last thing before the close
+    # Without <enable/>: the close alone.
+    bob.sync()
+    bob.send("</stream:stream>")
+    assert bob.wait_closed()
+    assert [e for e in bob.received if e.tag.startswith("{" + NS_SM + "}")] == []
+
+
 # -- the end of a session ----------------------------------------------------------
 
 def test_an_unacked_iq_request_is_answered_with_an_error_at_the_end(server_factory, tmp_path, raw_factory):

@@ -223,6 +223,16 @@ typedef enum parley_event {
    * as it does on a host without these events (run_fold answers -2 there). */
   PARLEY_EVENT_ACCOUNT_NODE_INFO = 32,
   PARLEY_EVENT_ACCOUNT_NODE_ITEMS = 33,
+  /* ---- ABI 1.12 (session 17) ---- */
+  /* A bound session's stream is about to be closed gracefully by the server:
+   * the client sent </stream:stream>, or a module closed the session without a
+   * condition. Raised on the session's loop before the server's
+   * </stream:stream> is written, so what a hook writes with session_write goes
+   * out first (XEP-0198 section 4: a last <a/> with the stanzas handled).
+   * args->session, ->user, ->host and ->jid name the session. Not raised for a
+   * stream error, a lost connection, a detached session, or a stream whose
+   * session was never bound. Synchronous; the result is ignored. */
+  PARLEY_EVENT_STREAM_CLOSING = 34,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
 
