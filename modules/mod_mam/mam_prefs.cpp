@@ -16,8 +16,9 @@ std::string verdict_key(const std::string& owner, std::string_view with) {
 }
 }  // namespace
 
-void MamPrefs::start(Host& host, Prefs defaults, std::string_view domain) {
+void MamPrefs::start(Host& host, Prefs defaults, std::string_view domain, std::size_t max_held) {
   host_ = &host;
+  max_held_ = max_held;
   defaults_ = std::move(defaults);
   domain_ = std::string(domain);
   loops_.init(host);
@@ -148,8 +149,8 @@ void MamPrefs::outgoing(const std::string& owner, std::string with, std::functio
   });
 }
 
-bool MamPrefs::incoming(const std::string& owner, std::string_view with, ElementRef message, bool* archive,
-                        Release release) {
+MamPrefs::Incoming MamPrefs::incoming(const std::string& owner, std::string_view with, ElementRef message,
+                                      bool* archive, Release release) {
   Loop& loop = loops_.here();
   // The second pass of a held message that was not archived.
   if (!loop.verdicts.empty()) {
@@ -158,7 +159,7 @@ bool MamPrefs::incoming(const std::string& owner, std::string_view with, Element
       *archive = v->second.front();
       v->second.erase(v->second.begin());
       if (v->second.empty()) loop.verdicts.erase(v);
-      return true;
+      return Incoming::now;
     }
   }
   auto waiting = loop.waiting.find(owner);
@@ -167,24 +168,26 @@ bool MamPrefs::incoming(const std::string& owner, std::string_view with, Element
       const Decision d = decide(*p, with);
       if (d != Decision::ask_roster) {
         *archive = d == Decision::archive;
-        return true;
+        return Incoming::now;
       }
     }
-    if (loop.held >= max_held) {
+    if (loop.held >= max_held_) {
       // Too many held on this loop: decided as the default would, now.
       *archive = defaults_.default_mode != Mode::never;
-      return true;
+      return Incoming::now;
     }
     waiting = loop.waiting.emplace(owner, Owner{}).first;
     waiting->second.held.push_back(Held{std::string(with), message.clone()});
     ++loop.held;
     release_held(owner, std::move(release));
-    return false;
+    return Incoming::held;
   }
-  // Behind the owner's messages held already: in order.
+  // Behind the owner's messages held already, in order; unless the loop holds all it
+  // may (the bound is for everything held, this owner's too).
+  if (loop.held >= max_held_) return Incoming::refused;
   waiting->second.held.push_back(Held{std::string(with), message.clone()});
   ++loop.held;
-  return false;
+  return Incoming::held;
 }
 
 void MamPrefs::let_pass(const std::string& owner, std::string_view with) {
@@ -193,7 +196,7 @@ void MamPrefs::let_pass(const std::string& owner, std::string_view with) {
 
 // Decides the owner's held messages in order, releasing each, until none is left
 // (more may arrive meanwhile). A decision that completes at once (the preferences are
-// known now) goes on in this loop, not by recursion: with up to max_held messages held,
+// known now) goes on in this loop, not by recursion: with up to max_held_ messages held,
 // each release routing its message through the hooks, recursion could overflow the
 // loop thread's stack. One that completes later (a roster question) starts it again.
 void MamPrefs::release_held(const std::string& owner, Release release) {

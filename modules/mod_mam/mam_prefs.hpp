@@ -38,10 +38,11 @@ namespace parley::mod_mam {
 class MamPrefs {
  public:
   static constexpr std::size_t max_cached = 10000;  // owners' preferences per loop
-  static constexpr std::size_t max_held = 1000;     // incoming messages held per loop
+  static constexpr std::size_t default_max_held = 10000;  // incoming messages held per loop
 
-  // From start(): `defaults` are the configured default's.
-  void start(Host& host, Prefs defaults, std::string_view domain);
+  // From start(): `defaults` are the configured default's; `max_held` incoming messages
+  // are held per loop at most (the option max_held_messages).
+  void start(Host& host, Prefs defaults, std::string_view domain, std::size_t max_held = default_max_held);
   void on_answer(const Event& event) { asks_.on_answer(event); }
 
   // The owner's preferences (stored or the default), later on this loop (nullopt: unreadable).
@@ -58,11 +59,15 @@ class MamPrefs {
   std::optional<bool> incoming_now(const std::string& owner, std::string_view with);
   // Outgoing (the owner's message to `with`): archive(with) runs now or later if it is to be archived.
   void outgoing(const std::string& owner, std::string with, std::function<void()> archive);
-  // Incoming: true if the caller decides now (then *archive says whether to append);
-  // false if the message was taken (held): release(message, archive) runs later on this
-  // loop for each held message, in order, and must append (if so) and route it again.
+  // Incoming: `now` if the caller decides now (then *archive says whether to append);
+  // `held` if the message was taken: release(message, archive) runs later on this loop
+  // for each held message, in order, and must append (if so) and route it again;
+  // `refused` if it can be neither: its owner's earlier messages are held and max_held
+  // are held on this loop (it may not overtake them, RFC 6120 10.1; the caller bounces it).
+  enum class Incoming { now, held, refused };
   using Release = std::function<void(Element, bool)>;
-  bool incoming(const std::string& owner, std::string_view with, ElementRef message, bool* archive, Release release);
+  Incoming incoming(const std::string& owner, std::string_view with, ElementRef message, bool* archive,
+                    Release release);
   // From a release that was to archive but could not (the append refused): the message's
   // second pass is let through as decided, not taken for a new one (held again behind
   // later messages, or appended twice). Call before routing it again.
@@ -92,6 +97,7 @@ class MamPrefs {
   void release_held(const std::string& owner, Release release);
 
   Host* host_ = nullptr;
+  std::size_t max_held_ = default_max_held;
   Prefs defaults_;
   std::string domain_;
   PerLoop<Loop> loops_;

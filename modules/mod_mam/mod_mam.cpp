@@ -128,6 +128,10 @@ class ModMam : public parley::Module {
       if (*n < 1 || *n > 100) return parley::unexpected(std::string("option 'max_concurrent_queries' must be 1..100"));
       max_queries_ = static_cast<uint32_t>(*n);
     }
+    if (auto n = host().option_int("max_held_messages")) {
+      if (*n < 1 || *n > 1000000) return parley::unexpected(std::string("option 'max_held_messages' must be 1..1000000"));
+      max_held_ = static_cast<std::size_t>(*n);
+    }
     expires_s_ = 7 * 86400;
     if (auto e = host().option_string("archive_expires_after")) {
       auto s = mam::parse_duration(*e);
@@ -141,7 +145,7 @@ class ModMam : public parley::Module {
     archive_ids_ = parley::ArchiveIds(host().derive_key("archive ids", parley::ArchiveIds::kKeyBytes).value_or(""));
     ids_.start(host(), archive_ids_);
     query_counts_ = std::make_shared<QueryCounts>(parley::loop_count(host()));
-    prefs_.start(host(), default_prefs_, host().module_host());
+    prefs_.start(host(), default_prefs_, host().module_host(), max_held_);
     return {};
   }
 
@@ -251,8 +255,17 @@ class ModMam : public parley::Module {
     bool archive = false;
     if (const auto decided = prefs_.incoming_now(owner, from)) {  // the common case: no callback
       archive = *decided;
-    } else if (!prefs_.incoming(owner, from, message, &archive, release_held(owner))) {
-      return parley::Outcome::handled;  // held until decided
+    } else {
+      switch (prefs_.incoming(owner, from, message, &archive, release_held(owner))) {
+        case mam::MamPrefs::Incoming::now:
+          break;
+        case mam::MamPrefs::Incoming::held:
+          return parley::Outcome::handled;  // until decided
+        case mam::MamPrefs::Incoming::refused:
+          // Neither held (the bound) nor delivered ahead of the owner's held messages.
+          host().bounce(*stanza, "resource-constraint", "too many messages wait for archiving preferences");
+          return parley::Outcome::handled;
+      }
     }
     if (!archive) return parley::Outcome::pass;
     uint64_t id = append(owner, from, stanza->serialize());
@@ -610,6 +623,7 @@ class ModMam : public parley::Module {
   mam::QueryLimits limits_;
   int64_t expires_s_ = 0;
   uint32_t max_queries_ = 2;
+  std::size_t max_held_ = mam::MamPrefs::default_max_held;  // incoming messages held per loop for preferences
   std::shared_ptr<QueryCounts> query_counts_;
   std::atomic<int64_t> last_expiry_{0};
   mam::StanzaIds ids_;
@@ -627,6 +641,7 @@ PARLEY_MODULE(ModMam, "mod_mam", "1.0.0",
               parley::option("default_page_size", PARLEY_OPT_INT),
               parley::option("archive_expires_after", PARLEY_OPT_STRING),
               parley::option("max_concurrent_queries", PARLEY_OPT_INT),
+              parley::option("max_held_messages", PARLEY_OPT_INT),
               parley::iq_handler<&ModMam::on_iq>(PARLEY_IQ_ACCOUNT, PARLEY_IQ_GET | PARLEY_IQ_SET, ns_mam),
               parley::hook<&ModMam::on_stanza_in>(PARLEY_EVENT_STANZA_IN, 60),
               parley::hook<&ModMam::on_stanza_in_copied>(PARLEY_EVENT_STANZA_IN, 95),  // after mod_carbons (90)

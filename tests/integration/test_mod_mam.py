@@ -924,6 +924,43 @@ def test_a_burst_held_while_the_preferences_load_is_released_in_order(server_fac
         assert len(stanza_ids(got)) == 1
 
 
+def test_messages_behind_held_ones_past_the_bound_are_bounced_and_the_rest_stay_in_order(server_factory, tmp_path,
+                                                                                          raw_factory):
+    """Regression: the bound on incoming messages held while their recipient's
+    preferences are read (max_held_messages) was checked only for a recipient with
+    none held yet; the messages behind held ones were held without a bound. A burst
+    before bob's preferences are read, with a bound of 5: what arrives behind bob's
+    held messages once 5 are held is bounced (resource-constraint, type wait: it may
+    not overtake them, RFC 6120 10.1), and bob gets every other message, in order."""
+    server = mam_server(server_factory, tmp_path, mam_options={"max_held_messages": 5})
+    alice = login(server, raw_factory, "alice", "a", loop=0)
+    bob = login(server, raw_factory, "bob", "b", loop=1)
+    count = 300
+    alice.send("".join(f"<message to='{bob.jid}' type='chat' id='held{i}'><body>held {i}</body></message>"
+                       for i in range(count)))
+    # Each message either reaches bob or comes back to alice as an error.
+    delivered, bounced = [], []
+    deadline = time.monotonic() + 30
+    while len(delivered) + len(bounced) < count:
+        assert time.monotonic() < deadline, (len(delivered), len(bounced))
+        for client, into in ((bob, delivered), (alice, bounced)):
+            try:
+                elem = client.next_element(0.05)
+            except TimeoutError:
+                continue
+            if elem.tag == q(NS_CLIENT, "message"):
+                into.append(elem)
+    assert bounced, "nothing found the bound: the case this is about"
+    for error in bounced:
+        assert error.get("type") == "error"
+        assert stanza_error_condition(error) == ("wait", "resource-constraint")
+    numbers = [int(m.find(q(NS_CLIENT, "body")).text.split()[1]) for m in delivered]
+    assert numbers == sorted(numbers)
+    assert sorted(numbers + [int(e.get("id")[4:]) for e in bounced]) == list(range(count))
+    alice.sync()
+    bob.sync()
+
+
 def archive_count(client):
     _, reply = query(client, set_=rsm(max_=0))
     return int(fin_of(reply)[1][2])
