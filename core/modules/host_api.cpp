@@ -270,13 +270,20 @@ void on_timer(uv_timer_t* h) {
   uint64_t id = timer->id;
   void* arg = timer->arg;
   parley_timer_fn fn = timer->fn;
+  // In flight while it runs, counted before a one-shot timer leaves the instance's timers:
+  // a reload waiting for the old code (module_reload.cpp, in_flight) saw neither the
+  // timer nor a task between the two, and saved the state while the callback ran
+  // (CI, session 17: "ran after save_state: timer" in test_reload_storm.py).
+  instance->tasks_in_flight.fetch_add(1);
   if (last) forget_timer(timer);  // before the call: the module may start another
-  if (!instance->started) return;  // stopped (unload, shutdown): its code is not called again
-  try {
-    fn(instance->state, id, arg);
-  } catch (...) {
-    spdlog::error("module {}: exception escaped a timer callback", instance->library->name);
+  if (instance->started) {        // stopped (unload, shutdown): its code is not called again
+    try {
+      fn(instance->state, id, arg);
+    } catch (...) {
+      spdlog::error("module {}: exception escaped a timer callback", instance->library->name);
+    }
   }
+  instance->tasks_in_flight.fetch_sub(1);
 }
 
 uint64_t timer_start(parley_module* m, uint64_t delay_ms, uint64_t repeat_ms, parley_timer_fn fn, void* arg) {

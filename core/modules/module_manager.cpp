@@ -264,9 +264,12 @@ void ModuleManager::stop_instances(std::vector<std::unique_ptr<parley_module>>& 
 
 bool ModuleManager::has_pending_timers(const Loaded& loaded) const {
   for (const auto& instance : loaded.instances) {
+    {
+      // The timers first (see module_reload.cpp, in_flight).
+      std::lock_guard lock(instance->timers_mutex);
+      if (!instance->timers.empty()) return true;
+    }
     if (instance->storage_in_flight.load() != 0 || instance->tasks_in_flight.load() != 0) return true;
-    std::lock_guard lock(instance->timers_mutex);
-    if (!instance->timers.empty()) return true;
   }
   return false;
 }

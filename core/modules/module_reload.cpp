@@ -52,17 +52,21 @@ struct InFlight {
 InFlight in_flight(const std::vector<parley_module*>& instances) {
   InFlight out;
   for (parley_module* instance : instances) {
+    // The timers before the counts: a firing timer is counted as a task before it leaves
+    // the timers (host_api.cpp on_timer), so one of the two reads sees it.
+    {
+      std::lock_guard lock(instance->timers_mutex);
+      out.timers += instance->timers.size();
+      for (const auto& [id, timer] : instance->timers) {
+        if (timer_repeats(*timer))
+          ++out.repeating;
+        else
+          out.last_due = std::max(out.last_due, timer_due(*timer));
+      }
+    }
     out.storage += instance->storage_in_flight.load();
     out.tasks += instance->tasks_in_flight.load();
     out.sends += instance->sends_in_flight.load();
-    std::lock_guard lock(instance->timers_mutex);
-    out.timers += instance->timers.size();
-    for (const auto& [id, timer] : instance->timers) {
-      if (timer_repeats(*timer))
-        ++out.repeating;
-      else
-        out.last_due = std::max(out.last_due, timer_due(*timer));
-    }
   }
   return out;
 }
