@@ -54,6 +54,7 @@ struct SmSlot {
   bool attaching = false;       // a resume of this session is under way
   bool resume_pending = false;  // (an unbound stream) its <resume/> is being checked
   bool over_limit = false;      // closing with policy-violation
+  bool error_written = false;   // a stream error of this module's written: only the close follows
   std::string token;
   std::string bare;
   uint32_t in_base = 0;   // the host's count of the client's stanzas at <enable/>
@@ -201,7 +202,7 @@ class ModStreamMgmt : public parley::Module {
   // 1.12; an older host does not raise it, and the close goes without).
   void on_stream_closing(const parley::Event& ev) {
     SmSlot* s = host().session_slot<SmSlot>(ev.session());
-    if (s && s->enabled) write_a(ev.session(), *s);
+    if (s && s->enabled && !s->error_written) write_a(ev.session(), *s);
   }
 
   void on_detached(const parley::Event& ev) {
@@ -403,6 +404,8 @@ class ModStreamMgmt : public parley::Module {
         .add_text("You acknowledged " + std::to_string(h) + " stanzas, but I only sent you " +
                   std::to_string(send_count) + " so far.");
     write(session, error);
+    // RFC 6120 4.9.1.1: nothing but the close after a stream error (no last <a/>).
+    if (SmSlot* s = host().session_slot<SmSlot>(session)) s->error_written = true;
     host().session_close(session);
   }
 

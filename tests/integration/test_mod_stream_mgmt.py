@@ -324,6 +324,11 @@ def test_an_ack_out_of_range_ends_the_stream(server_factory, tmp_path, raw_facto
     enable(bob)
     bob.send(f"<a xmlns='{NS_SM}' h='4294967295'/>")  # 2^32 - 1 sent? no: too high
     assert bob.expect_stream_error() == "undefined-condition"
+    # RFC 6120 4.9.1.1: only the close after the stream error (no last <a/> of
+    # a graceful close: test_a_clean_close_is_preceded_by_an_ack_of_what_was_handled).
+    assert bob.wait_closed()
+    last_error = max(i for i, e in enumerate(bob.received) if e.tag == q(NS_STREAM, "error"))
+    assert bob.received[last_error + 1:] == [], [ET.tostring(e, "unicode") for e in bob.received[last_error + 1:]]
 
 
 def test_a_flood_of_r_is_answered_a_bounded_number_of_times(server_factory, tmp_path, raw_factory):
