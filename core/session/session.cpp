@@ -61,7 +61,10 @@ parley_result Session::run_hook(parley_event event, xml::Element* stanza) {
   args.user = to_pstr(jid_.local());
   args.host = to_pstr(host_);
   args.jid = to_pstr(full.view());
-  return run_hooks(*loop_.modules, event, host_, args);
+  // The two session events asked now (above) skip a module being reloaded: its state
+  // may be saved already, and its old code is never entered after that.
+  const bool asked_now = stanza == nullptr;
+  return run_hooks(*loop_.modules, event, host_, args, asked_now ? &loop_.module_pause : nullptr);
 }
 
 void Session::announce() {

@@ -39,6 +39,8 @@ class ModTestReload : public parley::Module {
   void on_opened(const parley::Event&) { count(opened_, "SESSION_OPENED"); }
   void on_bound(const parley::Event&) { count(bound_, "SESSION_BOUND"); }
   void on_closed(const parley::Event&) { count(closed_, "SESSION_CLOSED"); }
+  // Asked synchronously as a stream closes (ABI 1.12): not counted, only checked.
+  void on_stream_closing(const parley::Event&) { check("STREAM_CLOSING"); }
 
   void on_query(const parley::IqRequest& request) {
     count(iqs_, "iq");
@@ -137,6 +139,7 @@ PARLEY_MODULE(ModTestReload, "mod_test_reload", "1.0.0", parley::option("save_de
               parley::hook<&ModTestReload::on_opened>(PARLEY_EVENT_SESSION_OPENED),
               parley::hook<&ModTestReload::on_bound>(PARLEY_EVENT_SESSION_BOUND),
               parley::hook<&ModTestReload::on_closed>(PARLEY_EVENT_SESSION_CLOSED),
+              parley::hook<&ModTestReload::on_stream_closing>(PARLEY_EVENT_STREAM_CLOSING),
               parley::iq_handler<&ModTestReload::on_query>(PARLEY_IQ_SERVER, PARLEY_IQ_GET, ns_reload),
               parley::iq_handler<&ModTestReload::on_later>(PARLEY_IQ_SERVER, PARLEY_IQ_SET, ns_reload),
               parley::iq_handler<&ModTestReload::on_preauth>(PARLEY_IQ_PREAUTH, PARLEY_IQ_GET, ns_preauth))
