@@ -84,7 +84,8 @@ typedef enum parley_event {
    * connection had not written at the end are settled as written: the module
    * that detached the session owns what the client has not acknowledged. Not
    * asked for a stream the client or the server closed (</stream:stream>, a
-   * stream error), nor at shutdown. */
+   * stream error), nor at shutdown, nor of a module being hot-reloaded at that
+   * moment (its state may be saved). */
   PARLEY_EVENT_SESSION_CLOSING = 16,
   /* The session is detached now (after a CLOSING hook kept it). */
   PARLEY_EVENT_SESSION_DETACHED = 17,
@@ -231,7 +232,8 @@ typedef enum parley_event {
    * out first (XEP-0198 section 4: a last <a/> with the stanzas handled).
    * args->session, ->user, ->host and ->jid name the session. Not raised for a
    * stream error, a lost connection, a detached session, or a stream whose
-   * session was never bound. Synchronous; the result is ignored. */
+   * session was never bound. Synchronous; the result is ignored. A module
+   * being hot-reloaded at that moment is not asked (its state may be saved). */
   PARLEY_EVENT_STREAM_CLOSING = 34,
   PARLEY_EVENT_COUNT_ /* not an event; new events are added before it and it grows */
 } parley_event;
