@@ -41,4 +41,5 @@
 #include "parley/sdk/account_data.hpp"
 #include "parley/sdk/account_admin.hpp"  // h-admin (issue 17): disabled accounts, lists, events 27-28
 #include "parley/sdk/account_query.hpp"  // issue 11: asking other modules about an account (events 27-28)
+#include "parley/sdk/subscription.hpp"   // what a roster subscription state lets through
 #include "parley/sdk/declare.hpp"

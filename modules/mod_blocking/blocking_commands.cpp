@@ -254,7 +254,7 @@ void ModBlocking::send_unavailable(const std::string& user, const std::vector<st
     } else if (auto roster = parley::AccountQuery::roster_of(answers)) {
       std::vector<std::string> subscribed;
       for (const auto& item : *roster)
-        if (item.subscription == "from" || item.subscription == "both") subscribed.push_back(item.jid);
+        if (item.has_from()) subscribed.push_back(item.jid);
       targets = unavailable_targets(added, subscribed);
     } else {
       host().warn("the roster of " + user + " could not be read: unavailable presence goes to every blocked user");

@@ -157,7 +157,7 @@ class ModDisco : public parley::Module {
       bool allowed = false;
       if (roster)
         for (const auto& item : *roster)
-          allowed = allowed || (item.jid == requester && (item.subscription == "from" || item.subscription == "both"));
+          allowed = allowed || (item.jid == requester && item.has_from());
       then(allowed);
     });
   }

@@ -1,10 +1,12 @@
 #include "last_logic.hpp"
 
+#include "parley/sdk/subscription.hpp"
+
 #include <utility>
 
 namespace parley::mod_last {
 
-bool subscription_allows(std::string_view subscription) { return subscription == "from" || subscription == "both"; }
+bool subscription_allows(std::string_view subscription) { return subscription_has_from(subscription); }
 
 int64_t seconds_since(int64_t then, int64_t now) { return now > then ? now - then : 0; }
 

@@ -80,7 +80,7 @@ void ModPep::notify(const std::string& owner, const std::string& node, const Nod
   asks_.ask_roster(user, {}, [this, owner, node, config, message, published_us](auto roster) {
     if (!roster) return host().error("reading the roster of " + owner + " failed (no roster module answered)");
     for (const auto& item : *roster) {
-      if (item.subscription != "from" && item.subscription != "both") continue;
+      if (!item.has_from()) continue;
       const std::string& contact = item.jid;
       if (contact == owner || check_access(config, false, contact, true, item.groups) != Access::allowed) continue;
       // Local contacts only: there is no server-to-server yet.
@@ -244,7 +244,7 @@ void ModPep::send_last(parley_session_id session, const std::string& full_jid, c
   asks_.ask_roster(user, {}, [this, session, full_jid, bare, except](auto roster) {
     if (!roster) return host().error("reading the roster of " + bare + " failed (no roster module answered)");
     for (const auto& item : *roster) {
-      if (item.subscription != "to" && item.subscription != "both") continue;
+      if (!item.has_to()) continue;
       if (item.jid == bare || parley::Jid::prepared(item.jid).domain() != host().module_host()) continue;
       send_last_of(session, full_jid, bare, item.jid, false, except);
     }

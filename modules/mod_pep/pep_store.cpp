@@ -188,7 +188,7 @@ void ModPep::relation(const std::string& owner_user, const std::string& contact,
     if (!roster) return fn(std::nullopt);
     Relation rel;
     for (const auto& item : *roster) {
-      rel.subscribed_from = item.subscription == "from" || item.subscription == "both";
+      rel.subscribed_from = item.has_from();
       rel.groups = item.groups;
     }
     fn(std::move(rel));

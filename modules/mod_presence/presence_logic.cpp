@@ -5,6 +5,8 @@
 #include <memory>
 #include <utility>
 
+#include "parley/sdk/subscription.hpp"
+
 namespace mod_presence {
 
 bool known_presence_type(std::string_view type) {
@@ -14,8 +16,8 @@ bool known_presence_type(std::string_view type) {
   return false;
 }
 
-bool has_from(std::string_view subscription) { return subscription == "from" || subscription == "both"; }
-bool has_to(std::string_view subscription) { return subscription == "to" || subscription == "both"; }
+bool has_from(std::string_view subscription) { return parley::subscription_has_from(subscription); }
+bool has_to(std::string_view subscription) { return parley::subscription_has_to(subscription); }
 
 std::vector<std::string> subscribers(const std::vector<RosterRow>& roster) {
   std::vector<std::string> out;

@@ -36,6 +36,7 @@
 #include "parley/sdk/event.hpp"
 #include "parley/sdk/host.hpp"
 #include "parley/sdk/services.hpp"
+#include "parley/sdk/subscription.hpp"
 
 namespace parley {
 
@@ -97,6 +98,8 @@ class AccountQuery {
     std::string jid;           // prepared bare JID
     std::string subscription;  // none, to, from, both
     std::vector<std::string> groups;
+    bool has_from() const { return subscription_has_from(subscription); }  // parley/sdk/subscription.hpp
+    bool has_to() const { return subscription_has_to(subscription); }
   };
   using RosterFn = std::function<void(std::optional<std::vector<RosterEntry>>)>;
   void ask_roster(std::string_view user, std::string_view contact, RosterFn done) {
