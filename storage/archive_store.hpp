@@ -16,6 +16,7 @@
 // which lets a time bound be an id bound (expiry, ids_above below).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -39,6 +40,48 @@ struct ArchiveEntry {
 struct ArchiveKey {
   std::string scope;
   std::string owner;
+};
+
+// An append as the caller hands it over: views, valid for the call only (the store
+// copies them).
+struct ArchiveAppend {
+  std::string_view scope;
+  std::string_view owner;
+  std::string_view with;     // the other party's JID as stored (full or bare)
+  std::string_view payload;  // opaque bytes
+  int64_t timestamp_us = 0;  // microseconds since the epoch, UTC
+};
+
+// An append as a store queues it: its four strings in one buffer. The loop that appends
+// pays one allocation, not one per string, and the store's thread frees one block (a
+// block freed by another thread than the one that allocated it is glibc malloc's slow
+// path: BENCHMARKS.md, "Session 18").
+class PackedAppend {
+ public:
+  PackedAppend() = default;
+  explicit PackedAppend(const ArchiveAppend& a)
+      : timestamp_us(a.timestamp_us),
+        scope_len_(static_cast<uint32_t>(a.scope.size())),
+        owner_len_(static_cast<uint32_t>(a.owner.size())),
+        with_len_(static_cast<uint32_t>(a.with.size())) {
+    bytes_.reserve(a.scope.size() + a.owner.size() + a.with.size() + a.payload.size());
+    bytes_.append(a.scope).append(a.owner).append(a.with).append(a.payload);
+  }
+
+  std::string_view scope() const { return std::string_view(bytes_).substr(0, scope_len_); }
+  std::string_view owner() const { return std::string_view(bytes_).substr(scope_len_, owner_len_); }
+  std::string_view with() const { return std::string_view(bytes_).substr(scope_len_ + owner_len_, with_len_); }
+  std::string_view payload() const { return std::string_view(bytes_).substr(scope_len_ + owner_len_ + with_len_); }
+  ArchiveKey key() const { return ArchiveKey{std::string(scope()), std::string(owner())}; }
+
+  uint64_t id = 0;  // given as it is queued
+  int64_t timestamp_us = 0;
+
+ private:
+  std::string bytes_;  // scope, owner, with, payload
+  uint32_t scope_len_ = 0;
+  uint32_t owner_len_ = 0;
+  uint32_t with_len_ = 0;
 };
 
 struct ArchiveQuery {
@@ -104,9 +147,13 @@ class ArchiveStore {
 
   // Completions run on a thread of the store, exactly once each (also when the store stops
   // before it ran the operation: then with an error). They must not throw.
-  // append: entry.id is ignored; returns the id given to it, or 0 if refused (stopping, or
-  // the queue is full): then `done` never runs.
-  virtual uint64_t append(ArchiveKey key, ArchiveEntry entry, AppendDone done) = 0;
+  // append: returns the id given to the entry, or 0 if refused (stopping, or the queue is
+  // full): then `done` never runs. Appends complete in the order of their ids.
+  virtual uint64_t append(const ArchiveAppend& entry, AppendDone done) = 0;
+  // The same from owned strings (entry.id is ignored): tests, tools.
+  uint64_t append(const ArchiveKey& key, const ArchiveEntry& entry, AppendDone done) {
+    return append(ArchiveAppend{key.scope, key.owner, entry.with, entry.payload, entry.timestamp_us}, std::move(done));
+  }
   virtual void query(ArchiveQuery query, QueryDone done) = 0;
   // owner empty: every archive of the scope. Removes entries older than before_us
   // (INT64_MAX: all of them).
@@ -118,6 +165,12 @@ class ArchiveStore {
   // away): a queue that grows then is an outage, not appends arriving faster than they
   // are stored, and the host does not pace clients by it. Any thread.
   virtual bool available() const { return true; }
+
+  // Every append with an id up to this one has completed: its `done` ran, or runs now (the
+  // store sets it just before). Appends complete in id order, so the host releases the
+  // clients it paced by comparing their appends' ids with it, one wake-up of a loop for
+  // many appends. Any thread.
+  uint64_t completed_through() const { return completed_through_.load(std::memory_order_acquire); }
 
   // `fn` runs on the store's thread each time it loses its database, once available()
   // turned false: where the host releases the clients it paced. Set before start(); it
@@ -131,9 +184,14 @@ class ArchiveStore {
   void became_unavailable() const {
     if (on_unavailable_) on_unavailable_();
   }
+  // The store's thread, before an append's `done` runs.
+  void completing(uint64_t id) {
+    if (id > completed_through_.load(std::memory_order_relaxed)) completed_through_.store(id, std::memory_order_release);
+  }
 
  private:
   std::function<void()> on_unavailable_;
+  std::atomic<uint64_t> completed_through_{0};
 };
 
 // The bare part of a JID ("a@b/c" -> "a@b").

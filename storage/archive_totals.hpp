@@ -19,6 +19,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "parley/result.hpp"
@@ -40,22 +41,24 @@ class ArchiveTotals {
     totals_[name(key)] = total;
   }
   // An entry of the owner's is in the database now (uncommitted, in this thread's transaction).
-  void appended(const ArchiveKey& key) {
-    auto it = totals_.find(name(key));
+  void appended(std::string_view scope, std::string_view owner) {
+    auto it = totals_.find(name(scope, owner));
     if (it != totals_.end()) ++it->second;
   }
+  void appended(const ArchiveKey& key) { appended(key.scope, key.owner); }
   void forget(const ArchiveKey& key) { totals_.erase(name(key)); }
   void clear() { totals_.clear(); }
 
  private:
   // The map's key for `key`, made in a buffer that is reused (one thread uses an
   // ArchiveTotals): an append looks its owner up without allocating.
-  const std::string& name(const ArchiveKey& key) const {
-    name_.assign(key.scope);
+  const std::string& name(std::string_view scope, std::string_view owner) const {
+    name_.assign(scope);
     name_ += '\n';
-    name_ += key.owner;
+    name_ += owner;
     return name_;
   }
+  const std::string& name(const ArchiveKey& key) const { return name(key.scope, key.owner); }
 
   mutable std::string name_;
   std::size_t max_owners_;

@@ -10,7 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
+#include <iterator>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -18,8 +18,9 @@
 
 namespace parley::storage {
 
-// What the store's thread takes at once: a vector, one allocation a batch (a deque
-// allocated a node for each operation the size of an archive append's).
+// What the store's thread takes at once, and what the queue holds: vectors that trade
+// places at each take (see take()), not a deque, which allocated a node for each
+// operation the size of an archive append's.
 template <class Op>
 using OpBatch = std::vector<Op>;
 
@@ -49,19 +50,29 @@ class OpQueue {
     return push(std::move(op), [](Op&) {}, wake);
   }
 
-  // Waits until something is queued or stop() ran, then takes up to `max` operations.
-  // Empty: stopping, and nothing is left.
-  OpBatch<Op> take(std::size_t max) {
-    OpBatch<Op> batch;
+  // Waits until something is queued or stop() ran, then takes up to `max` operations
+  // into `batch` (emptied first). Empty: stopping, and nothing is left.
+  //
+  // The queue and the batch trade buffers: when everything waiting fits, the two vectors
+  // are swapped, so that the producers push into the buffer of the batch before (already
+  // allocated) and the thread runs the batch in theirs. At a steady state neither side
+  // allocates per operation, and nothing a producer's thread allocated for the queue is
+  // freed by the store's thread (which costs glibc's malloc a trip to the producer's
+  // arena, under its lock: BENCHMARKS.md, "Session 18"). A buffer past twice `max`
+  // (a backlog) is given back rather than kept.
+  void take(std::size_t max, OpBatch<Op>& batch) {
+    batch.clear();
+    if (batch.capacity() > 2 * max) OpBatch<Op>().swap(batch);
     std::unique_lock lock(mutex_);
     ready_.wait(lock, [&] { return stopping_ || !ops_.empty(); });
-    batch.reserve(std::min(max, ops_.size()));
-    while (!ops_.empty() && batch.size() < max) {
-      batch.push_back(std::move(ops_.front()));
-      ops_.pop_front();
+    if (ops_.size() <= max) {
+      ops_.swap(batch);
+    } else {
+      batch.reserve(max);
+      std::move(ops_.begin(), ops_.begin() + static_cast<std::ptrdiff_t>(max), std::back_inserter(batch));
+      ops_.erase(ops_.begin(), ops_.begin() + static_cast<std::ptrdiff_t>(max));
     }
     length_.store(ops_.size(), std::memory_order_relaxed);
-    return batch;
   }
 
   // Puts batch[from..] back at the head of the queue, in their order, except those for
@@ -70,16 +81,18 @@ class OpQueue {
   template <class Drop, class Keep>
   std::vector<Op> put_back(OpBatch<Op>& batch, std::size_t from, Drop&& drop, Keep&& keep) {
     std::vector<Op> dropped;
-    std::lock_guard lock(mutex_);
-    for (std::size_t i = batch.size(); i-- > from;) {
+    std::vector<Op> kept;
+    for (std::size_t i = from; i < batch.size(); ++i) {
       Op& op = batch[i];
       if (drop(op)) {
         dropped.push_back(std::move(op));
         continue;
       }
       keep(op);
-      ops_.push_front(std::move(op));
+      kept.push_back(std::move(op));
     }
+    std::lock_guard lock(mutex_);
+    ops_.insert(ops_.begin(), std::make_move_iterator(kept.begin()), std::make_move_iterator(kept.end()));
     length_.store(ops_.size(), std::memory_order_relaxed);
     return dropped;
   }
@@ -130,8 +143,8 @@ class OpQueue {
   }
 
   // What is left once the thread is gone (to be failed).
-  std::deque<Op> drain() {
-    std::deque<Op> left;
+  std::vector<Op> drain() {
+    std::vector<Op> left;
     std::lock_guard lock(mutex_);
     left.swap(ops_);
     length_.store(0, std::memory_order_relaxed);
@@ -153,7 +166,7 @@ class OpQueue {
   const std::size_t max_;
   mutable std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<Op> ops_;
+  std::vector<Op> ops_;  // in queue order
   std::atomic<std::size_t> length_{0};
   bool stopping_ = false;                                // guarded by mutex_
   std::chrono::steady_clock::time_point deadline_;       // guarded by mutex_

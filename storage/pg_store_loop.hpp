@@ -97,6 +97,7 @@ template <class Op, class IsRead, class FailRead, class RunBatch>
 void pg_store_run(OpQueue<Op>& queue, PgLink& link, std::size_t max_batch, IsRead&& is_read, FailRead&& fail_read,
                   RunBatch&& run_batch) {
   auto backoff = std::chrono::milliseconds(kPgStoreFirstBackoff);
+  OpBatch<Op> batch;
   for (;;) {
     if (!link.usable()) {
       link.note_lost();
@@ -110,7 +111,7 @@ void pg_store_run(OpQueue<Op>& queue, PgLink& link, std::size_t max_batch, IsRea
       backoff = std::min(backoff * 2, std::chrono::milliseconds(kPgStoreMaxBackoff));
       continue;
     }
-    OpBatch<Op> batch = queue.take(max_batch);
+    queue.take(max_batch, batch);
     if (batch.empty()) return;  // stopping, and drained
     run_batch(batch);
   }

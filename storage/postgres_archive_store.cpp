@@ -104,15 +104,22 @@ Result<bool, PgError> exists(PgConnection& db, const ArchiveKey& key, uint64_t i
 std::span<const std::string_view> migrations() { return kMigrations; }
 
 Result<void, PgError> append(PgConnection& db, const ArchiveKey& key, const ArchiveEntry& entry, bool retry) {
+  PackedAppend packed(ArchiveAppend{key.scope, key.owner, entry.with, entry.payload, entry.timestamp_us});
+  packed.id = entry.id;
+  return append(db, packed, retry);
+}
+
+Result<void, PgError> append(PgConnection& db, const PackedAppend& entry, bool retry) {
   if (entry.id == 0 || entry.id > static_cast<uint64_t>(kMaxId))
     return unexpected(PgError{false, "archive id out of range", {}});
-  PgParam params[] = {PgParam::text(key.scope),
-                      PgParam::text(key.owner),
+  // One append at a time (a batch cut by an error, run again one by one): copies are fine.
+  PgParam params[] = {PgParam::text(std::string(entry.scope())),
+                      PgParam::text(std::string(entry.owner())),
                       PgParam::integer(static_cast<int64_t>(entry.id)),
                       PgParam::integer(entry.timestamp_us),
-                      PgParam::text(archive_bare(entry.with)),
-                      PgParam::text(entry.with),
-                      PgParam::bytes(entry.payload)};
+                      PgParam::text(std::string(archive_bare_view(entry.with()))),
+                      PgParam::text(std::string(entry.with())),
+                      PgParam::bytes(std::string(entry.payload()))};
   static const std::string kInsert =
       "INSERT INTO archive (scope, owner, id, ts, with_bare, with_full, payload) VALUES ($1, $2, $3, $4, $5, $6, $7)";
   static const std::string kRetry = kInsert + " ON CONFLICT (id) DO NOTHING";
@@ -121,44 +128,36 @@ Result<void, PgError> append(PgConnection& db, const ArchiveKey& key, const Arch
   return {};
 }
 
-namespace {
-
-// archive_bare without a copy.
-std::string_view bare_of(std::string_view jid) { return jid.substr(0, jid.find('/')); }
-
-}  // namespace
-
-Result<void, PgError> append_many(PgConnection& db, std::span<const ArchiveKey* const> keys,
-                                  std::span<const ArchiveEntry* const> entries, bool retry) {
+Result<void, PgError> append_many(PgConnection& db, std::span<const PackedAppend* const> entries, bool retry) {
   // Seven arrays, one statement, one round trip (an INSERT per entry would cost a round
   // trip each, and bound the store's rate by the latency to the database).
   const size_t n = entries.size();
   size_t scope_bytes = 0, owner_bytes = 0, with_bytes = 0, payload_bytes = 0;
   for (size_t i = 0; i < n; ++i) {
-    const ArchiveEntry& e = *entries[i];
+    const PackedAppend& e = *entries[i];
     if (e.id == 0 || e.id > static_cast<uint64_t>(kMaxId))
       return unexpected(PgError{false, "archive id out of range", {}});
     // An element's length is an int32 (a stanza is far smaller: limits.max_stanza_size).
-    if (e.payload.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max()) ||
-        e.with.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
+    if (e.payload().size() > static_cast<size_t>(std::numeric_limits<int32_t>::max()) ||
+        e.with().size() > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
       return unexpected(PgError{false, "archive entry too large", {}});
-    scope_bytes += keys[i]->scope.size();
-    owner_bytes += keys[i]->owner.size();
-    with_bytes += e.with.size();
-    payload_bytes += e.payload.size();
+    scope_bytes += e.scope().size();
+    owner_bytes += e.owner().size();
+    with_bytes += e.with().size();
+    payload_bytes += e.payload().size();
   }
   BinaryArray scope(BinaryArray::kText, n, scope_bytes), owner(BinaryArray::kText, n, owner_bytes),
       id(BinaryArray::kInt8, n, n * 8), ts(BinaryArray::kInt8, n, n * 8), bare(BinaryArray::kText, n, with_bytes),
       full(BinaryArray::kText, n, with_bytes), payload(BinaryArray::kBytea, n, payload_bytes);
   for (size_t i = 0; i < n; ++i) {
-    const ArchiveEntry& e = *entries[i];
-    scope.add(keys[i]->scope);
-    owner.add(keys[i]->owner);
+    const PackedAppend& e = *entries[i];
+    scope.add(e.scope());
+    owner.add(e.owner());
     id.add(static_cast<int64_t>(e.id));
     ts.add(e.timestamp_us);
-    bare.add(bare_of(e.with));
-    full.add(e.with);
-    payload.add(e.payload);
+    bare.add(archive_bare_view(e.with()));
+    full.add(e.with());
+    payload.add(e.payload());
   }
   PgParam params[] = {std::move(scope).param(), std::move(owner).param(), std::move(id).param(),
                       std::move(ts).param(),    std::move(bare).param(),  std::move(full).param(),
@@ -291,13 +290,14 @@ void PostgresArchiveStore::fail(Op& op, ArchiveError error) {
   try {
     switch (op.kind) {
       case Op::Kind::append:
+        completing(op.entry.id);
         if (op.on_append) op.on_append(unexpected(std::move(error)));
         break;
       case Op::Kind::query:
-        if (op.on_query) op.on_query(unexpected(std::move(error)));
+        if (op.request->on_query) op.request->on_query(unexpected(std::move(error)));
         break;
       case Op::Kind::remove:
-        if (op.on_remove) op.on_remove(unexpected(std::move(error)));
+        if (op.request->on_remove) op.request->on_remove(unexpected(std::move(error)));
         break;
     }
   } catch (...) {
@@ -323,20 +323,25 @@ bool PostgresArchiveStore::push(Op&& op, uint64_t* id) {
   return queued;
 }
 
-uint64_t PostgresArchiveStore::append(ArchiveKey key, ArchiveEntry entry, AppendDone done) {
-  Op op{Op::Kind::append, std::move(key), std::move(entry), {}, 0, std::move(done), {}, {}};
+uint64_t PostgresArchiveStore::append(const ArchiveAppend& entry, AppendDone done) {
+  Op op{Op::Kind::append, PackedAppend(entry), std::move(done), nullptr};
   uint64_t id = 0;
   return push(std::move(op), &id) ? id : 0;
 }
 
 void PostgresArchiveStore::query(ArchiveQuery query, QueryDone done) {
-  Op op{Op::Kind::query, {}, {}, std::move(query), 0, {}, std::move(done), {}};
-  push(std::move(op));
+  auto request = std::make_unique<Request>();
+  request->query = std::move(query);
+  request->on_query = std::move(done);
+  push(Op{Op::Kind::query, {}, {}, std::move(request)});
 }
 
 void PostgresArchiveStore::remove(ArchiveKey key, int64_t before_us, RemoveDone done) {
-  Op op{Op::Kind::remove, std::move(key), {}, {}, before_us, {}, {}, std::move(done)};
-  push(std::move(op));
+  auto request = std::make_unique<Request>();
+  request->key = std::move(key);
+  request->before_us = before_us;
+  request->on_remove = std::move(done);
+  push(Op{Op::Kind::remove, {}, {}, std::move(request)});
 }
 
 void PostgresArchiveStore::requeue(OpBatch<Op>& batch, size_t from) {
@@ -352,7 +357,7 @@ void PostgresArchiveStore::requeue(OpBatch<Op>& batch, size_t from) {
 void PostgresArchiveStore::run() {
   pg_store_run(
       queue_, link_, kMaxBatch, [](const Op& op) { return op.kind == Op::Kind::query; },
-      [](Op& op) { fail(op, ArchiveError{"internal-server-error", "the archive database is unreachable"}); },
+      [this](Op& op) { fail(op, ArchiveError{"internal-server-error", "the archive database is unreachable"}); },
       [this](OpBatch<Op>& batch) { run_batch(batch); });
 }
 
@@ -380,36 +385,34 @@ bool PostgresArchiveStore::run_batch(OpBatch<Op>& batch) {
         // The appends queued one after the other: one statement (group commit's other half).
         size_t end = i;
         bool retry = false;
-        std::vector<const ArchiveKey*> keys;
-        std::vector<const ArchiveEntry*> entries;
+        std::vector<const PackedAppend*> entries;
         while (end < batch.size() && batch[end].kind == Op::Kind::append) {
-          keys.push_back(&batch[end].key);
           entries.push_back(&batch[end].entry);
           retry = retry || batch[end].retry;
           ++end;
         }
-        auto r = postgres_archive::append_many(link_.db(), keys, entries, retry);
+        auto r = postgres_archive::append_many(link_.db(), entries, retry);
         for (size_t k = i; k < end; ++k) outcomes[k].appended = r;
         if (!r) error = &outcomes[i].appended->error();
         // A retried batch may have landed before: its rows are not all new.
         if (r && retry) totals_.clear();
         if (r && !retry)
-          for (const ArchiveKey* key : keys) totals_.appended(*key);
+          for (const PackedAppend* e : entries) totals_.appended(e->scope(), e->owner());
         i = end - 1;
         break;
       }
       case Op::Kind::query:
-        outcomes[i].page = postgres_archive::query(link_.db(), op.query, &totals_);
+        outcomes[i].page = postgres_archive::query(link_.db(), op.request->query, &totals_);
         // item-not-found is an answer, not a failed statement.
         if (!*outcomes[i].page && outcomes[i].page->error().sqlstate != postgres_archive::kNotFound)
           error = &outcomes[i].page->error();
         break;
       case Op::Kind::remove:
-        if (op.key.owner.empty())
+        if (op.request->key.owner.empty())
           totals_.clear();
         else
-          totals_.forget(op.key);
-        outcomes[i].removed = postgres_archive::remove(link_.db(), op.key, op.before_us);
+          totals_.forget(op.request->key);
+        outcomes[i].removed = postgres_archive::remove(link_.db(), op.request->key, op.request->before_us);
         if (!*outcomes[i].removed) error = &outcomes[i].removed->error();
         break;
     }
@@ -446,18 +449,19 @@ bool PostgresArchiveStore::run_batch(OpBatch<Op>& batch) {
     try {
       switch (op.kind) {
         case Op::Kind::append:
+          completing(op.entry.id);
           if (op.on_append) op.on_append(Result<void, ArchiveError>{});
           break;
         case Op::Kind::query:
-          if (op.on_query) {
+          if (op.request->on_query) {
             if (*out.page)
-              op.on_query(std::move(**out.page));
+              op.request->on_query(std::move(**out.page));
             else
-              op.on_query(unexpected(to_archive_error(out.page->error())));
+              op.request->on_query(unexpected(to_archive_error(out.page->error())));
           }
           break;
         case Op::Kind::remove:
-          if (op.on_remove) op.on_remove(**out.removed);
+          if (op.request->on_remove) op.request->on_remove(**out.removed);
           break;
       }
     } catch (...) {
@@ -482,16 +486,16 @@ void PostgresArchiveStore::run_one_by_one(OpBatch<Op>& batch) {
     uint64_t removed = 0;
     switch (op.kind) {
       case Op::Kind::append:
-        if (auto r = postgres_archive::append(link_.db(), op.key, op.entry, op.retry); !r) error = r.error();
+        if (auto r = postgres_archive::append(link_.db(), op.entry, op.retry); !r) error = r.error();
         break;
       case Op::Kind::query:
-        if (auto r = postgres_archive::query(link_.db(), op.query); r)
+        if (auto r = postgres_archive::query(link_.db(), op.request->query); r)
           page = std::move(*r);
         else
           error = r.error();
         break;
       case Op::Kind::remove:
-        if (auto r = postgres_archive::remove(link_.db(), op.key, op.before_us); r)
+        if (auto r = postgres_archive::remove(link_.db(), op.request->key, op.request->before_us); r)
           removed = *r;
         else
           error = r.error();
@@ -514,13 +518,14 @@ void PostgresArchiveStore::run_one_by_one(OpBatch<Op>& batch) {
       }
       switch (op.kind) {
         case Op::Kind::append:
+          completing(op.entry.id);
           if (op.on_append) op.on_append(Result<void, ArchiveError>{});
           break;
         case Op::Kind::query:
-          if (op.on_query) op.on_query(std::move(*page));
+          if (op.request->on_query) op.request->on_query(std::move(*page));
           break;
         case Op::Kind::remove:
-          if (op.on_remove) op.on_remove(removed);
+          if (op.request->on_remove) op.request->on_remove(removed);
           break;
       }
     } catch (...) {

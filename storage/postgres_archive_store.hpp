@@ -40,10 +40,10 @@ std::span<const std::string_view> migrations();
 // The operations, synchronous, on a migrated connection (the store runs them on its
 // thread; the unit tests call them directly). retry: an append that may already be stored
 // (see above): an existing id is then success.
+Result<void, PgError> append(PgConnection& db, const PackedAppend& entry, bool retry = false);
 Result<void, PgError> append(PgConnection& db, const ArchiveKey& key, const ArchiveEntry& entry, bool retry = false);
-// Several appends in one statement (keys[i] with entries[i]).
-Result<void, PgError> append_many(PgConnection& db, std::span<const ArchiveKey* const> keys,
-                                  std::span<const ArchiveEntry* const> entries, bool retry = false);
+// Several appends in one statement.
+Result<void, PgError> append_many(PgConnection& db, std::span<const PackedAppend* const> entries, bool retry = false);
 // `totals`: the store thread's archive sizes (archive_totals.hpp), read and kept; none: every total counted.
 Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& query, ArchiveTotals* totals = nullptr);
 Result<uint64_t, PgError> remove(PgConnection& db, const ArchiveKey& key, int64_t before_us);
@@ -71,7 +71,8 @@ class PostgresArchiveStore final : public ArchiveStore {
   // now (a server does not start on a database it never saw).
   Result<void, Error> start();
 
-  uint64_t append(ArchiveKey key, ArchiveEntry entry, AppendDone done) override;
+  using ArchiveStore::append;
+  uint64_t append(const ArchiveAppend& entry, AppendDone done) override;
   void query(ArchiveQuery query, QueryDone done) override;
   void remove(ArchiveKey key, int64_t before_us, RemoveDone done) override;
   size_t queue_length() const override { return queue_.length(); }
@@ -81,20 +82,24 @@ class PostgresArchiveStore final : public ArchiveStore {
   bool available() const override { return connected(); }
 
  private:
-  struct Op {
-    enum class Kind { append, query, remove } kind;
-    ArchiveKey key;
-    ArchiveEntry entry;
+  // A queued operation (as the SQLite store's: appends small, the rest in a block of its own).
+  struct Request {
+    ArchiveKey key;  // remove
     ArchiveQuery query;
     int64_t before_us = 0;
-    AppendDone on_append;
     QueryDone on_query;
     RemoveDone on_remove;
+  };
+  struct Op {
+    enum class Kind { append, query, remove } kind = Kind::append;
+    PackedAppend entry;  // append
+    AppendDone on_append;
+    std::unique_ptr<Request> request;  // query, remove
     bool retry = false;  // an append of a batch cut by a lost connection
   };
 
   bool push(Op&& op, uint64_t* id = nullptr);
-  static void fail(Op& op, ArchiveError error);
+  void fail(Op& op, ArchiveError error);
   void run();
   // false: the connection broke; the batch's writes were put back at the queue's head.
   bool run_batch(OpBatch<Op>& batch);

@@ -181,11 +181,11 @@ Result<int64_t, Error> key_id(Database& db, std::string_view select, std::string
 
 std::span<const std::string_view> migrations() { return kMigrations; }
 
-Result<int64_t, Error> Keys::owner(Database& db, const ArchiveKey& key, bool create) {
+Result<int64_t, Error> Keys::owner(Database& db, std::string_view scope, std::string_view owner, bool create) {
   key_.assign("o");
-  key_ += key.scope;
+  key_ += scope;
   key_ += '\n';
-  key_ += key.owner;
+  key_ += owner;
   return lookup(db, create, true);
 }
 
@@ -234,11 +234,17 @@ void Keys::end_transaction(bool committed) {
 }
 
 Result<void, ArchiveError> append(Database& db, Keys& keys, const ArchiveKey& key, const ArchiveEntry& entry) {
+  PackedAppend packed(ArchiveAppend{key.scope, key.owner, entry.with, entry.payload, entry.timestamp_us});
+  packed.id = entry.id;
+  return append(db, keys, packed);
+}
+
+Result<void, ArchiveError> append(Database& db, Keys& keys, const PackedAppend& entry) {
   if (entry.id == 0 || entry.id > static_cast<uint64_t>(kMaxId))
     return unexpected(ArchiveError{"internal-server-error", "archive id out of range"});
-  auto owner = keys.owner(db, key, true);
+  auto owner = keys.owner(db, entry.scope(), entry.owner(), true);
   if (!owner) return unexpected(internal(owner.error()));
-  auto with = keys.jid(db, archive_bare_view(entry.with), true);
+  auto with = keys.jid(db, archive_bare_view(entry.with()), true);
   if (!with) return unexpected(internal(with.error()));
   auto st = db.prepare("INSERT INTO archive (owner_id, id, ts, with_id, with_full, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   if (!st) return unexpected(internal(st.error()));
@@ -248,12 +254,12 @@ Result<void, ArchiveError> append(Database& db, Keys& keys, const ArchiveKey& ke
   if (r) r = s.bind(3, entry.timestamp_us);
   if (r) r = s.bind(4, *with);
   // The entry outlives the step: bound without copies.
-  if (r) r = s.bind_unowned(5, entry.with);
-  if (r) r = s.bind_blob_unowned(6, entry.payload);
+  if (r) r = s.bind_unowned(5, entry.with());
+  if (r) r = s.bind_blob_unowned(6, entry.payload());
   if (r) r = s.run();
   s.reset();
   if (!r) return unexpected(internal(r.error()));
-  keys.totals().appended(key);
+  keys.totals().appended(entry.scope(), entry.owner());
   return {};
 }
 
@@ -403,13 +409,14 @@ void SqliteArchiveStore::fail(Op& op, ArchiveError error) {
   try {
     switch (op.kind) {
       case Op::Kind::append:
+        completing(op.entry.id);
         if (op.on_append) op.on_append(unexpected(std::move(error)));
         break;
       case Op::Kind::query:
-        if (op.on_query) op.on_query(unexpected(std::move(error)));
+        if (op.request->on_query) op.request->on_query(unexpected(std::move(error)));
         break;
       case Op::Kind::remove:
-        if (op.on_remove) op.on_remove(unexpected(std::move(error)));
+        if (op.request->on_remove) op.request->on_remove(unexpected(std::move(error)));
         break;
     }
   } catch (...) {
@@ -430,27 +437,33 @@ bool SqliteArchiveStore::push(Op&& op, uint64_t* id) {
   return queued;
 }
 
-uint64_t SqliteArchiveStore::append(ArchiveKey key, ArchiveEntry entry, AppendDone done) {
-  Op op{Op::Kind::append, std::move(key), std::move(entry), {}, 0, std::move(done), {}, {}};
+uint64_t SqliteArchiveStore::append(const ArchiveAppend& entry, AppendDone done) {
+  Op op{Op::Kind::append, PackedAppend(entry), std::move(done), nullptr};
   uint64_t id = 0;
   return push(std::move(op), &id) ? id : 0;
 }
 
 void SqliteArchiveStore::query(ArchiveQuery query, QueryDone done) {
-  Op op{Op::Kind::query, {}, {}, std::move(query), 0, {}, std::move(done), {}};
-  push(std::move(op));
+  auto request = std::make_unique<Request>();
+  request->query = std::move(query);
+  request->on_query = std::move(done);
+  push(Op{Op::Kind::query, {}, {}, std::move(request)});
 }
 
 void SqliteArchiveStore::remove(ArchiveKey key, int64_t before_us, RemoveDone done) {
-  Op op{Op::Kind::remove, std::move(key), {}, {}, before_us, {}, {}, std::move(done)};
-  push(std::move(op));
+  auto request = std::make_unique<Request>();
+  request->key = std::move(key);
+  request->before_us = before_us;
+  request->on_remove = std::move(done);
+  push(Op{Op::Kind::remove, {}, {}, std::move(request)});
 }
 
 void SqliteArchiveStore::run() {
   // Named, so that top -H and bench/chat_mam.py tell its CPU from the loops'.
   pthread_setname_np(pthread_self(), "parley-archive");
+  OpBatch<Op> batch;
   for (;;) {
-    OpBatch<Op> batch = queue_.take(kMaxBatch);
+    queue_.take(kMaxBatch, batch);
     if (batch.empty()) return;  // stopping, and drained
     run_batch(batch);
   }
@@ -474,13 +487,13 @@ void SqliteArchiveStore::run_batch(OpBatch<Op>& batch) {
     Op& op = batch[i];
     switch (op.kind) {
       case Op::Kind::append:
-        outcomes[i].appended = sqlite_archive::append(*db_, keys_, op.key, op.entry);
+        outcomes[i].appended = sqlite_archive::append(*db_, keys_, op.entry);
         break;
       case Op::Kind::query:
-        outcomes[i].page = sqlite_archive::query(*db_, keys_, op.query);
+        outcomes[i].page = sqlite_archive::query(*db_, keys_, op.request->query);
         break;
       case Op::Kind::remove:
-        outcomes[i].removed = sqlite_archive::remove(*db_, keys_, op.key, op.before_us);
+        outcomes[i].removed = sqlite_archive::remove(*db_, keys_, op.request->key, op.request->before_us);
         break;
     }
   }
@@ -494,14 +507,15 @@ void SqliteArchiveStore::run_batch(OpBatch<Op>& batch) {
         case Op::Kind::append:
           // A failed commit stored nothing of the batch: every write says so.
           if (!committed) out.appended = unexpected(ArchiveError{"internal-server-error", committed.error().message});
+          completing(op.entry.id);
           if (op.on_append) op.on_append(std::move(*out.appended));
           break;
         case Op::Kind::query:
-          if (op.on_query) op.on_query(std::move(*out.page));
+          if (op.request->on_query) op.request->on_query(std::move(*out.page));
           break;
         case Op::Kind::remove:
           if (!committed) out.removed = unexpected(ArchiveError{"internal-server-error", committed.error().message});
-          if (op.on_remove) op.on_remove(std::move(*out.removed));
+          if (op.request->on_remove) op.request->on_remove(std::move(*out.removed));
           break;
       }
     } catch (...) {

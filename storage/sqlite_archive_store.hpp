@@ -9,7 +9,6 @@
 // (read-your-writes for the client that sent a message and then asks for the archive).
 #pragma once
 
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -48,7 +47,10 @@ class Keys {
   static constexpr size_t kMaxCached = 16384;
 
   // The owner's id; 0 when it has none and `create` is false.
-  Result<int64_t, Error> owner(Database& db, const ArchiveKey& key, bool create);
+  Result<int64_t, Error> owner(Database& db, std::string_view scope, std::string_view owner, bool create);
+  Result<int64_t, Error> owner(Database& db, const ArchiveKey& key, bool create) {
+    return owner(db, key.scope, key.owner, create);
+  }
   // The id of a bare JID; 0 when it has none and `create` is false.
   Result<int64_t, Error> jid(Database& db, std::string_view bare, bool create);
   // The transaction the ids since the last call were read or made in ended: committed,
@@ -70,6 +72,8 @@ class Keys {
 
 // The operations themselves, synchronous, on a migrated read-write connection (the store
 // runs them on its thread; the unit tests call them directly).
+Result<void, ArchiveError> append(Database& db, Keys& keys, const PackedAppend& entry);
+// The same from owned strings (the unit tests).
 Result<void, ArchiveError> append(Database& db, Keys& keys, const ArchiveKey& key, const ArchiveEntry& entry);
 Result<ArchivePage, ArchiveError> query(Database& db, Keys& keys, const ArchiveQuery& query);
 Result<uint64_t, ArchiveError> remove(Database& db, Keys& keys, const ArchiveKey& key, int64_t before_us);
@@ -93,7 +97,8 @@ class SqliteArchiveStore final : public ArchiveStore {
   // Opens the file (creating it), migrates it and starts the thread.
   Result<void, Error> start();
 
-  uint64_t append(ArchiveKey key, ArchiveEntry entry, AppendDone done) override;
+  using ArchiveStore::append;
+  uint64_t append(const ArchiveAppend& entry, AppendDone done) override;
   void query(ArchiveQuery query, QueryDone done) override;
   void remove(ArchiveKey key, int64_t before_us, RemoveDone done) override;
   size_t queue_length() const override { return queue_.length(); }
@@ -102,15 +107,20 @@ class SqliteArchiveStore final : public ArchiveStore {
   const std::string& path() const { return path_; }
 
  private:
-  struct Op {
-    enum class Kind { append, query, remove } kind;
-    ArchiveKey key;
-    ArchiveEntry entry;
+  // A queued operation. Appends are nearly all of them: a query or a removal keeps its
+  // fields in a block of its own, so that the queue's slots stay small.
+  struct Request {
+    ArchiveKey key;  // remove
     ArchiveQuery query;
     int64_t before_us = 0;
-    AppendDone on_append;
     QueryDone on_query;
     RemoveDone on_remove;
+  };
+  struct Op {
+    enum class Kind { append, query, remove } kind = Kind::append;
+    PackedAppend entry;  // append
+    AppendDone on_append;
+    std::unique_ptr<Request> request;  // query, remove
   };
 
   bool push(Op&& op, uint64_t* id = nullptr);

@@ -203,8 +203,9 @@ Result<void, Error> SqliteKeyvalStore::start() {
   if (auto r = (*db)->migrate("keyval", sqlite_keyval::migrations()); !r) return r;
   db_ = std::move(*db);
   thread_ = std::thread([this] {
+    OpBatch<KeyvalOp> batch;
     for (;;) {
-      OpBatch<KeyvalOp> batch = queue_.take(kMaxBatch);
+      queue_.take(kMaxBatch, batch);
       if (batch.empty()) return;  // stopping, and drained
       run_batch(batch);
     }

@@ -79,42 +79,55 @@ void log_unarchived(const parley_module* m, std::string_view why) {
                unlogged.exchange(0, std::memory_order_relaxed), m->library->name, why);
 }
 
-// One hold of `session` (ABI 1.11) released, on its loop, if the loop still has it (the
-// store's loss of its database releases them all).
-void release_archive_hold(LoopContext* loop, SessionId session) {
-  auto it = loop->archive_holds.find(session);
-  if (it == loop->archive_holds.end()) return;
-  if (--it->second == 0) loop->archive_holds.erase(it);
-  if (Session* s = loop->find(session)) s->release_input();
+// The holds of `loop` that can go, released (on the loop): those whose appends were
+// refused, and those whose appends have completed (`all`: every one, the store having
+// lost its database).
+void release_archive_holds(LoopContext* loop, bool all) {
+  ArchiveHolds& holds = loop->archive_holds;
+  std::vector<SessionId> now;
+  now.swap(holds.release_now);
+  for (SessionId id : now)
+    if (Session* s = loop->find(id)) s->release_input();
+  // seq_cst, as the store's mark and `posted` (wake_for_holds).
+  const uint64_t mark = all ? UINT64_MAX : holds.store != nullptr ? holds.store->completed_through() : 0;
+  while (!holds.waiting.empty() && holds.waiting.front().first <= mark) {
+    const SessionId id = holds.waiting.front().second;
+    holds.waiting.pop_front();
+    if (Session* s = loop->find(id)) s->release_input();
+  }
 }
 
-// Every hold this loop took for the archive, released (on the loop).
-void release_archive_holds(LoopContext* loop) {
-  auto held = std::move(loop->archive_holds);
-  loop->archive_holds.clear();
-  for (const auto& [id, count] : held)
-    if (Session* s = loop->find(id))
-      for (uint32_t i = 0; i < count; ++i) s->release_input();
+void run_release_task(LoopTask* task, bool run) {
+  LoopContext* loop = static_cast<ArchiveHolds::Task*>(task)->loop;
+  // Cleared before the mark is read: an append completed after the read posts again.
+  loop->archive_holds.posted.store(false);
+  if (run) release_archive_holds(loop, false);
 }
 
-// The session an append holds, released once the append is stored or failed.
-struct PacedHold {
-  LoopContext* loop = nullptr;
-  SessionId session = 0;
-};
+// Any thread (the store's, as an append `loop` holds a client for completes): has the loop
+// release what completed, with one post at most in flight however many complete.
+void wake_for_holds(LoopContext* loop) {
+  ArchiveHolds& holds = loop->archive_holds;
+  if (holds.posted.exchange(true)) return;
+  loop->loop.post_task(&holds.task);
+}
 
+std::string_view view(parley_str s) { return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view(); }
+
+// paced: the append holds a client of this loop until it completes.
 uint64_t append_at(parley_module* m, parley_str owner, parley_str with, parley_str payload, int64_t timestamp_us,
-                   parley_archive_fn done, void* arg, PacedHold hold = {}) {
+                   parley_archive_fn done, void* arg, bool paced = false) {
   LoopContext* loop = LoopContext::current();
   storage::ArchiveStore* store = m->ctx->archive;
   if (loop == nullptr || store == nullptr || owner.len == 0 || timestamp_us <= 0) return 0;
-  storage::ArchiveEntry entry{0, timestamp_us, str(with), str(payload)};
+  const storage::ArchiveAppend entry{m->store_scope, view(owner), view(with), view(payload), timestamp_us};
   m->storage_in_flight.fetch_add(1);
   storage::ArchiveStore::AppendDone completion;
-  if (hold.session != 0) {
-    completion = [m, hold](Result<void, storage::ArchiveError> r) {
+  if (paced) {
+    // Two pointers: std::function keeps them without allocating.
+    completion = [m, loop](Result<void, storage::ArchiveError> r) {
       if (!r) log_unarchived(m, "an append failed: " + r.error().message);
-      hold.loop->loop.post([hold] { release_archive_hold(hold.loop, hold.session); });
+      wake_for_holds(loop);
       m->storage_in_flight.fetch_sub(1);
     };
   } else if (done != nullptr) {
@@ -130,7 +143,7 @@ uint64_t append_at(parley_module* m, parley_str owner, parley_str with, parley_s
       m->storage_in_flight.fetch_sub(1);
     };
   }
-  uint64_t id = store->append(key_of(m, str(owner)), std::move(entry), std::move(completion));
+  uint64_t id = store->append(entry, std::move(completion));
   if (id == 0) {  // refused: done never runs
     m->storage_in_flight.fetch_sub(1);
     log_unarchived(m, "the archive queue is full or the store is stopping");
@@ -158,30 +171,39 @@ uint64_t archive_append_paced(parley_module* m, parley_session_id session, parle
   LoopContext* loop = LoopContext::current();
   ServerContext& ctx = *m->ctx;
   storage::ArchiveStore* store = ctx.archive;
-  PacedHold hold;
+  Session* held = nullptr;
   // Behind: more waiting than the pace mark while the store works through it (an outage
   // is not pacing's business: appends then wait, and past the bound are refused).
   if (store != nullptr && store->queue_length() > ctx.config.limits.archive_pace_queue && store->available()) {
-    if (Session* s = host_support::session_here(m, session)) {
-      s->hold_input();
-      ++loop->archive_holds[session];
-      hold = PacedHold{loop, session};
-    }
+    // Held before the append is queued: its completion may come before this returns.
+    if ((held = host_support::session_here(m, session)) != nullptr) held->hold_input();
   }
-  const uint64_t id = append_at(m, owner, with, payload, timestamp_us, nullptr, nullptr, hold);
+  const uint64_t id = append_at(m, owner, with, payload, timestamp_us, nullptr, nullptr, held != nullptr);
+  if (held == nullptr || loop == nullptr) return id;
+  ArchiveHolds& holds = loop->archive_holds;
+  if (holds.task.fn == nullptr) {
+    holds.task.fn = &run_release_task;
+    holds.task.loop = loop;
+  }
+  holds.store = store;
   // No completion will come (refused), or not before the database is back: the store went
-  // away (if it did after this read, its on_archive_unavailable posts to this loop after
-  // the hold was taken, and releases it). Released now, posted: never during this call,
+  // away (if it did after this read, its on_archive_unavailable posts to this loop, after
+  // this, and releases every hold). Released by the task, posted: never during this call,
   // or the stanzas waiting would run before the one this append is for went its way.
-  if (hold.session != 0 && (id == 0 || !store->available()))
-    loop->loop.post([hold] { release_archive_hold(hold.loop, hold.session); });
+  if (id == 0 || !store->available()) {
+    holds.release_now.push_back(session);
+    wake_for_holds(loop);
+    return id;
+  }
+  // Completed already or not, the task that releases it runs after this call (on this loop).
+  holds.waiting.emplace_back(id, session);
   return id;
 }
 
 void on_archive_unavailable(ServerContext& ctx) {
   for (auto& each : ctx.loops) {
     LoopContext* loop = each.get();
-    loop->loop.post([loop] { release_archive_holds(loop); });
+    loop->loop.post([loop] { release_archive_holds(loop, true); });
   }
 }
 

@@ -16,6 +16,7 @@
 #include "core/loop/worker_loop.hpp"
 #include "core/c2s/idle_parser_sweep.hpp"
 #include "core/net/lingering_sockets.hpp"
+#include "core/modules/archive_holds.hpp"
 #include "core/modules/module_pause.hpp"
 #include "core/modules/module_tables.hpp"
 #include "core/session/session_table.hpp"
@@ -89,6 +90,11 @@ struct alignas(64) LoopMetrics {
 struct LoopContext {
   explicit LoopContext(unsigned index);
   ~LoopContext();
+  // Sessions held because the archive is behind (ABI 1.11 archive_append_paced): each
+  // released when its append is stored, all when the store goes away
+  // (core/modules/archive_holds.hpp, host_api_archive.cpp). Before `loop`: its task may
+  // still be in the loop's inbox when the loop is destroyed.
+  ArchiveHolds archive_holds;
   WorkerLoop loop;
   LoopMetrics metrics;
   // The sessions of this loop; each owns its stream (and connection) while attached.
@@ -144,10 +150,6 @@ struct LoopContext {
   uv_timer_t throttle_timer{};
   bool throttle_timer_ready = false;
 
-  // Sessions held because the archive is behind (ABI 1.11 archive_append_paced), and how
-  // many times: each released when its append is stored, all when the store goes away
-  // (host_api_archive.hpp).
-  std::unordered_map<SessionId, uint32_t> archive_holds;
 
   // The LoopContext of the calling thread, or nullptr off the worker loops.
   static LoopContext* current();

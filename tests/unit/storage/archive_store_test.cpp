@@ -383,6 +383,35 @@ TEST_CASE_TEMPLATE("archive: removal by owner and by age", B, SqliteBackend, Sql
   CHECK(*b.remove(ArchiveKey{alice.scope, ""}, std::numeric_limits<int64_t>::max()) == 0);
 }
 
+TEST_CASE_TEMPLATE("archive store: appends complete in id order, completed_through at each one's id as it completes",
+                   B, SqliteBackend, PgBackend) {
+  B b;
+  auto store_ptr = b.store(1000);
+  auto& store = *store_ptr;
+  REQUIRE(store.start());
+  CHECK(store.completed_through() == 0);
+  constexpr int kAppends = 200;
+  std::vector<uint64_t> seen(kAppends, 0);
+  std::vector<int> order;
+  std::promise<void> all_done;
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < kAppends; ++i)
+    ids.push_back(store.append(i % 2 ? alice : bob, ArchiveEntry{0, 1000 + i, "carol@example.org/r", "p"},
+                               [&, i](parley::Result<void, ArchiveError> r) {
+                                 CHECK(r.has_value());
+                                 seen[i] = store.completed_through();
+                                 order.push_back(i);
+                                 if (order.size() == kAppends) all_done.set_value();
+                               }));
+  all_done.get_future().get();
+  for (int i = 0; i < kAppends; ++i) {
+    CHECK(order[i] == i);
+    CHECK(seen[i] == ids[i]);  // set just before, and not yet past it
+  }
+  CHECK(store.completed_through() == ids.back());
+  store.stop();
+}
+
 TEST_CASE_TEMPLATE("archive store: ids increase in queue order; a query sees the appends before it", B, SqliteBackend,
                    SqliteMigratedBackend, PgBackend) {
   B b;
@@ -750,15 +779,42 @@ TEST_CASE("archive store on PostgreSQL: an unreachable database fails start() wi
   CHECK(started.error().message.find("127.0.0.1") != std::string::npos);
 }
 
+TEST_CASE("PackedAppend: the four strings come back as given from one buffer, empty ones too") {
+  const std::string payload("<message>\0binary\xff</message>", 27);
+  PackedAppend p(ArchiveAppend{"mod_mam/example.org", "alice@example.org", "bob@example.org/phone", payload, 42});
+  CHECK(p.scope() == "mod_mam/example.org");
+  CHECK(p.owner() == "alice@example.org");
+  CHECK(p.with() == "bob@example.org/phone");
+  CHECK(p.payload() == payload);
+  CHECK(p.timestamp_us == 42);
+  CHECK(p.id == 0);
+  CHECK(p.key().owner == "alice@example.org");
+  PackedAppend empty(ArchiveAppend{"", "a@b", "", "", 1});
+  CHECK(empty.scope().empty());
+  CHECK(empty.owner() == "a@b");
+  CHECK(empty.with().empty());
+  CHECK(empty.payload().empty());
+  PackedAppend moved = std::move(p);
+  CHECK(moved.payload() == payload);
+  CHECK(moved.with() == "bob@example.org/phone");
+}
+
+// An entry as a store queues it (the strings in one buffer, the id given).
+PackedAppend packed(const ArchiveKey& key, const ArchiveEntry& e) {
+  PackedAppend p(ArchiveAppend{key.scope, key.owner, e.with, e.payload, e.timestamp_us});
+  p.id = e.id;
+  return p;
+}
+
 TEST_CASE("archive on PostgreSQL: appends in one statement keep every byte, and a duplicate fails them all") {
   PgBackend b;
   const std::string payload = std::string("<m>\"quoted\" \\back\\slash {braces}, comma\0nul\xff</m>", 44);
   const ArchiveKey odd{"mod_mam/ex\"am,ple", "a\\lice@example.org"};
   ArchiveEntry e1{10, 10, "bob@example.org/\"res\\ource\", {x}", payload};
   ArchiveEntry e2{20, 20, "carol@example.org", ""};
-  const ArchiveKey* keys[] = {&odd, &alice};
-  const ArchiveEntry* entries[] = {&e1, &e2};
-  REQUIRE(postgres_archive::append_many(*b.conn, keys, entries));
+  const PackedAppend p1 = packed(odd, e1), p2 = packed(alice, e2);
+  const PackedAppend* entries[] = {&p1, &p2};
+  REQUIRE(postgres_archive::append_many(*b.conn, entries));
   ArchiveQuery q;
   q.key = odd;
   q.max = 10;
@@ -775,11 +831,10 @@ TEST_CASE("archive on PostgreSQL: appends in one statement keep every byte, and 
   CHECK(mine->entries[0].payload.empty());
   // One id already stored: the statement fails as a whole (the store then retries the
   // appends one by one), unless it is a retry.
-  ArchiveEntry e3{30, 30, "x@y", "new"};
-  const ArchiveEntry* again[] = {&e3, &e2};
-  const ArchiveKey* again_keys[] = {&alice, &alice};
-  CHECK_FALSE(postgres_archive::append_many(*b.conn, again_keys, again));
+  const PackedAppend p3 = packed(alice, ArchiveEntry{30, 30, "x@y", "new"});
+  const PackedAppend* again[] = {&p3, &p2};
+  CHECK_FALSE(postgres_archive::append_many(*b.conn, again));
   CHECK(b.query(of_alice(10))->total == 1);
-  CHECK(postgres_archive::append_many(*b.conn, again_keys, again, /*retry=*/true));
+  CHECK(postgres_archive::append_many(*b.conn, again, /*retry=*/true));
   CHECK(b.query(of_alice(10))->total == 2);
 }
