@@ -188,7 +188,17 @@ void element_text(const parley_element* e, parley_sink out) { sink_write(out, el
 void element_serialize(const parley_element* e, parley_sink out) {
   xml::SerializeContext ctx;
   ctx.default_ns = "jabber:client";
-  sink_write(out, xml::serialize(*el(e), ctx));
+  // Written into a buffer the thread keeps (the sink copies what it needs): mod_mam
+  // serializes every archived message. A sink that serializes again gets a string of its own.
+  thread_local std::string scratch;
+  thread_local bool in_use = false;
+  if (in_use) return sink_write(out, xml::serialize(*el(e), ctx));
+  in_use = true;
+  scratch.clear();
+  xml::serialize_to(scratch, *el(e), ctx);
+  sink_write(out, scratch);
+  if (scratch.capacity() > 64 * 1024) std::string().swap(scratch);  // a large stanza's buffer is not kept
+  in_use = false;
 }
 
 void route(parley_module* m, parley_element* stanza) {
@@ -475,6 +485,8 @@ size_t user_sessions(parley_module* m, parley_str bare_jid, parley_session_fn ea
   auto jid = Jid::parse(from_pstr(bare_jid));
   if (!jid || !jid->has_local()) return 0;
   std::string bare = jid->bare_str();
+  // Only the count (mod_mam asks it per message: whether a carbon can carry the id).
+  if (each == nullptr) return m->ctx->sessions.count_of(bare);
   std::vector<SessionRef> sessions = m->ctx->sessions.sessions_of(bare);
   for (const SessionRef& ref : sessions) {
     std::string full = bare + "/" + ref.resource;

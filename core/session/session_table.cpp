@@ -101,6 +101,13 @@ void SessionTable::targets_of(std::string_view bare, SessionTargets& out) const 
   out.size_ = refs.size();
 }
 
+size_t SessionTable::count_of(std::string_view bare) const {
+  const Shard& shard = shard_for(bare);
+  std::shared_lock lock(shard.mutex);
+  auto it = shard.by_bare.find(bare);
+  return it == shard.by_bare.end() ? 0 : it->second.size();
+}
+
 bool SessionTable::has_sessions(std::string_view bare) const {
   const Shard& shard = shard_for(bare);
   std::shared_lock lock(shard.mutex);

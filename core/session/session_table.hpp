@@ -80,6 +80,8 @@ class SessionTable {
   // router's per-stanza look-up, which copied every resource string.
   void targets_of(std::string_view bare, SessionTargets& out) const;
   bool has_sessions(std::string_view bare) const;
+  // How many sessions `bare` has bound, without copying them.
+  size_t count_of(std::string_view bare) const;
   std::optional<SessionRef> find(std::string_view bare, std::string_view resource) const;
   size_t size() const;
   // issue 17 (XEP-0133, host_sessions): every bound session of `domain`, one

@@ -176,7 +176,8 @@ typedef struct parley_host_api {
 
   /* The bound sessions of a local user ("user@host"), each reported once to
    * `each` during the call (available: sent initial presence; its priority).
-   * Returns how many; 0 for a malformed JID or a user with none. */
+   * Returns how many; 0 for a malformed JID or a user with none. `each` may
+   * be NULL: only the count, nothing copied. */
   size_t (*user_sessions)(parley_module* m, parley_str bare_jid, parley_session_fn each, void* arg);
 
   /* ---- ABI 1.1 ---- */

@@ -224,7 +224,7 @@ class ModCarbons : public parley::Module {
   }
 
   static std::string own_bare(const parley::Event& event) {
-    return std::string(event.user()) + "@" + std::string(event.host());
+    return event.user_bare();
   }
 
   static std::vector<carbons::UserSession> logic_sessions(const std::vector<parley::Host::UserSession>& sessions) {

@@ -188,7 +188,7 @@ class ModCsi : public parley::Module {
     std::string stamp;
     std::size_t extra = 0;
     if (delay_stamp_ && !stanza->child("delay", csi::ns_delay)) {
-      if (s->account.empty()) s->account = std::string(ev.user()) + "@" + std::string(ev.host());
+      if (s->account.empty()) s->account = ev.user_bare();
       stamp = csi::delay_stamp(std::chrono::system_clock::now());
       extra = delay_bytes(s->account, stamp);
     }
@@ -293,7 +293,7 @@ class ModCsi : public parley::Module {
     if (stanza.name() != "message") return;
     parley::Element wake = host().element("wake", "urn:parley:wake:0");
     wake.set_attr("reason", "csi");
-    wake.add_child("user", "urn:parley:wake:0").set_attr("jid", std::string(ev.user()) + "@" + std::string(ev.host()));
+    wake.add_child("user", "urn:parley:wake:0").set_attr("jid", ev.user_bare());
     wake.add_child(stanza.clone());
     host().run_fold(PARLEY_EVENT_WAKE_UP, wake, ev.session());
   }

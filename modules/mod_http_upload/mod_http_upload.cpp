@@ -150,7 +150,7 @@ class ModHttpUpload : public parley::Module, public parley::HttpHandler {
 
   void on_user_removed(const parley::Event& event) {
     if (event.user().empty() || !store_) return;
-    std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+    std::string owner = event.user_bare();
     store_->post([this, owner] { store_->remove_owner(owner); });
   }
 

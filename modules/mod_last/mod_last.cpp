@@ -311,7 +311,7 @@ class ModLast : public parley::Module {
 
   static std::string bare_of(const parley::Event& event) {
     if (event.user().empty() || event.host().empty()) return {};
-    return std::string(event.user()) + "@" + std::string(event.host());
+    return event.user_bare();
   }
 
   int64_t uptime_seconds() const {

@@ -123,7 +123,7 @@ void export_archive(const Host& host, const Event& event, uint64_t min_id, const
   if (!host.supports(PARLEY_HOST_ENTRY_END(account_data_add_to))) return;
   AccountData data(host, event);
   if (!data.held()) return;
-  auto st = std::make_shared<ExportState>(ExportState{data, std::string(event.user()) + "@" + std::string(event.host()),
+  auto st = std::make_shared<ExportState>(ExportState{data, event.user_bare(),
                                                       min_id, 0, 0, ids});
   export_page(&host, std::move(st));
 }
@@ -136,7 +136,7 @@ void import_archive(const Host& host, const Event& event) {
   if (!data.held()) return;
   if (!host.supports(PARLEY_HOST_ENTRY_END(account_data_add_to)))
     return data.fail("this server cannot import an archive (module ABI 1.6 needed)");
-  const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+  const std::string owner = event.user_bare();
   auto st = std::make_shared<ImportState>(ImportState{data, owner, {}, 0, 0, 0, 0, {}});
   // Copied out of the document now: it is borrowed for the hook's call only.
   for (auto result : archive->children()) {

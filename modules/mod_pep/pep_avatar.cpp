@@ -53,7 +53,7 @@ std::string ModPep::vcard_hash(parley::ElementView vcard) {
 void ModPep::on_session_bound(const parley::Event& event) {
   if (!avatar_presence_ || event.user().empty() || event.host() != host().module_host()) return;
   const parley_session_id session = event.session();
-  const std::string bare = std::string(event.user()) + "@" + std::string(event.host());
+  const std::string bare = event.user_bare();
   auto* caps = host().session_slot<SessionCaps>(session);
   if (!caps) caps = host().set_session_slot(session, std::make_unique<SessionCaps>());
   if (!caps) return;
@@ -191,7 +191,7 @@ void ModPep::vcard_set(const parley::Event& event, parley::ElementView iq) {
   if (!avatar_presence_ || iq.attr("type").value_or("") != "set") return;
   auto vcard = iq.child("vCard", ns_vcard);
   if (!vcard) return;
-  const std::string bare = std::string(event.user()) + "@" + std::string(event.host());
+  const std::string bare = event.user_bare();
   if (auto to = iq.attr("to"); to && !to->empty() && parley::bare_jid(*to) != bare) return;
   const std::string hash = vcard_hash(*vcard);
   if (auto* c = host().session_slot<SessionCaps>(event.session()); c && !c->photo_pep) c->photo = hash;

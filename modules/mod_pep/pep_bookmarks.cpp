@@ -135,7 +135,7 @@ bool ModPep::private_bookmarks_set(const parley::Event& event, parley::ElementVi
   if (!query) return false;
   auto storage = query->child("storage", ns_bookmarks1);
   if (!storage) return false;
-  const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+  const std::string owner = event.user_bare();
   if (auto to = stanza.attr("to"); to && parley::bare_jid(*to) != owner) return false;  // mod_private refuses it
   const std::string xml = storage->serialize();
   if (static_cast<int64_t>(xml.size()) > limits_.max_user_bytes) return false;

@@ -138,7 +138,7 @@ parley::Outcome ModPep::on_presence(const parley::Event& event) {
   if (eligible && (initial || !caps->eligible)) caps->eligible_since_us = steady_us();
   caps->eligible = eligible;
   const std::string full(event.jid());
-  const std::string bare = std::string(event.user()) + "@" + std::string(event.host());
+  const std::string bare = event.user_bare();
   caps->full_jid = full;
   auto c = stanza->child("c", ns_caps);
   std::string ver(c ? c->attr("ver").value_or("") : "");
@@ -309,7 +309,7 @@ parley::Outcome ModPep::on_stanza_in(const parley::Event& event) {
   auto to = stanza->attr("to");
   if (!to) return parley::Outcome::pass;
   const std::string contact(parley::bare_jid(*to));  // 'to' is prepared before STANZA_IN
-  const std::string owner = std::string(event.user()) + "@" + std::string(event.host());
+  const std::string owner = event.user_bare();
   if (contact == owner || parley::Jid::prepared(contact).domain() != host().module_host())
     return parley::Outcome::pass;
   for (const auto& s : host().user_sessions(contact)) {

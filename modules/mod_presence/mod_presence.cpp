@@ -204,7 +204,7 @@ parley::Outcome ModPresence::on_presence_to_local(const parley::Event& ev) {
   if (type != "probe") return parley::Outcome::pass;
   std::string from(stanza->attr("from").value_or(""));
   if (from.empty() || ev.user().empty()) return parley::Outcome::handled;
-  std::string user = std::string(ev.user()) + "@" + std::string(ev.host());
+  std::string user = ev.user_bare();
   std::string prober = parley::Jid::prepared(from).bare_str();  // stamped by the server
   std::optional<std::string> probe_id;
   if (auto pid = stanza->attr("id")) probe_id = std::string(*pid);

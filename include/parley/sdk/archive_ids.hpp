@@ -43,14 +43,42 @@ class ArchiveIds {
 
   bool keyed() const noexcept { return keyed_; }
 
-  std::string encode(uint64_t id) const {
-    if (!keyed_) return std::to_string(id);
-    std::array<unsigned char, 16> block{};
-    for (int i = 0; i < 8; ++i) block[static_cast<std::size_t>(i)] = static_cast<unsigned char>(id >> (56 - 8 * i));
-    std::array<unsigned char, 16> out{};
-    if (!crypt(true, block.data(), out.data())) return std::to_string(id);  // cannot happen (no memory)
-    return to_base64url(out.data());
+  // An id's text in place (no allocation: an id goes on every archived message).
+  class Text {
+   public:
+    std::string_view view() const { return std::string_view(chars_.data(), size_); }
+    operator std::string_view() const { return view(); }
+
+   private:
+    friend class ArchiveIds;
+    std::array<char, kTextSize> chars_{};  // 22: the base64url text, or up to 20 digits
+    std::size_t size_ = 0;
+  };
+
+  Text encode_text(uint64_t id) const {
+    Text text;
+    if (keyed_) {
+      std::array<unsigned char, 16> block{};
+      for (int i = 0; i < 8; ++i) block[static_cast<std::size_t>(i)] = static_cast<unsigned char>(id >> (56 - 8 * i));
+      std::array<unsigned char, 16> out{};
+      if (crypt(true, block.data(), out.data())) {  // it cannot fail but for memory
+        to_base64url(out.data(), text.chars_.data());
+        text.size_ = kTextSize;
+        return text;
+      }
+    }
+    char digits[20];
+    std::size_t n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + id % 10);
+      id /= 10;
+    } while (id != 0);
+    for (std::size_t i = 0; i < n; ++i) text.chars_[i] = digits[n - 1 - i];
+    text.size_ = n;
+    return text;
   }
+
+  std::string encode(uint64_t id) const { return std::string(encode_text(id).view()); }
 
   std::optional<uint64_t> decode(std::string_view text) const {
     if (keyed_ && text.size() == kTextSize) {
@@ -109,21 +137,20 @@ class ArchiveIds {
 
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-  static std::string to_base64url(const unsigned char* bytes) {
-    std::string out;
-    out.reserve(kTextSize);
+  // 16 bytes as kTextSize characters into `out`.
+  static void to_base64url(const unsigned char* bytes, char* out) {
     uint32_t acc = 0;
     int bits = 0;
+    std::size_t n = 0;
     for (std::size_t i = 0; i < 16; ++i) {
       acc = (acc << 8) | bytes[i];
       bits += 8;
       while (bits >= 6) {
         bits -= 6;
-        out.push_back(kAlphabet[(acc >> bits) & 0x3f]);
+        out[n++] = kAlphabet[(acc >> bits) & 0x3f];
       }
     }
-    if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3f]);
-    return out;
+    if (bits > 0) out[n++] = kAlphabet[(acc << (6 - bits)) & 0x3f];
   }
 
   static bool from_base64url(std::string_view text, unsigned char* bytes) {

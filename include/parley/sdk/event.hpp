@@ -5,6 +5,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "parley/module.h"
@@ -32,6 +33,13 @@ class Event {
   std::string_view user() const noexcept { return detail::to_sv(a_->user); }
   std::string_view host() const noexcept { return detail::to_sv(a_->host); }
   std::string_view jid() const noexcept { return detail::to_sv(a_->jid); }
+  // user@host: the bare JID of the event's account, made with one allocation (at most).
+  std::string user_bare() const {
+    std::string bare;
+    bare.reserve(user().size() + 1 + host().size());
+    bare.append(user()).append(1, '@').append(host());
+    return bare;
+  }
   const parley_event_args* raw() const noexcept { return a_; }
   const parley_host_api* api() const noexcept { return api_; }
  private:

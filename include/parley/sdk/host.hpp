@@ -159,6 +159,12 @@ class Host {
     return out;
   }
 
+  // How many sessions a local user ("user@host") has bound, on every loop (cheaper than
+  // user_sessions: nothing is copied).
+  size_t user_session_count(std::string_view bare_jid) const {
+    return table()->user_sessions(m_, detail::to_c(bare_jid), nullptr, nullptr);
+  }
+
   // Runs a fold event (PARLEY_EVENT_DISCO_INFO) over this host's hooks.
   int run_fold(parley_event event, ElementRef acc, parley_session_id session = 0) const {
     return table()->run_fold(m_, static_cast<uint32_t>(event), acc.raw(), session);
