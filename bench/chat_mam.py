@@ -69,6 +69,12 @@ def thread_written(pid, name):
     return total
 
 
+def machine_idle():
+    """(idle, total) jiffies of all cores since boot (/proc/stat's cpu line; iowait counts as idle)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return f[3] + f[4], sum(f[:8])
+
+
 def pg_cpu(postmaster):
     """The cluster's CPU so far: the postmaster (with its reaped backends) and its live children."""
     total = proc_cpu(postmaster, children=True)
@@ -133,8 +139,11 @@ class Postgres:
                 self.proc.wait()
 
 
-def config(template, build, d, port, plain, cert, backend, pg_url, mam):
+def config(template, build, d, port, plain, cert, backend, pg_url, mam, limits=()):
     text = template.replace("@DIR@", str(d)).replace("@PORT@", str(port)).replace("@PLAIN_PORT@", str(plain))
+    for item in limits:  # --limit NAME=VALUE: under limits:, after the template's own
+        name, value = item.split("=", 1)
+        text = text.replace("limits:\n", f"limits:\n  {name}: {value}\n", 1)
     text = text.replace("@WORKERS@", "2").replace("@CERT_AND_KEY@", str(cert))
     if backend == "pg":
         text = text.replace("  type: sqlite\n", f'  backend: postgresql\n  url: "{pg_url}"\n  max_connections: 4\n')
@@ -173,6 +182,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     ap.add_argument("--pg-setting", action="append", default=[], help="NAME=VALUE for postgres -c (repeatable)")
     ap.add_argument("--perf-args", default="-F 1999", help="perf record's options (e.g. '-F 499 --call-graph dwarf')")
+    ap.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                    help="a limits: entry for parleyd (repeatable), e.g. archive_pace_queue=16384")
     ap.add_argument("--perf", action="store_true",
                     help="perf record parleyd (and PostgreSQL's processes) during each chat run: RUN_DIR/perf*.data")
     a = ap.parse_args()
@@ -202,7 +213,7 @@ def main():
                 pg_url = pg.create(f"b_{backend}_{mam}_{run}_{builds.index(build)}") if backend == "pg" else ""
                 port, plain = free_port(), free_port()
                 conf = d / "parley.yml"
-                conf.write_text(config(template, build, d, port, plain, cert, backend, pg_url, mam == "on"))
+                conf.write_text(config(template, build, d, port, plain, cert, backend, pg_url, mam == "on", a.limit))
                 subprocess.run([bench, "register", "--users", str(a.pairs * 2), "--parleyctl",
                                 build / "tools/parleyctl/parleyctl", "--parley-config", conf, "--jobs", "2"],
                                check=True, capture_output=True)
@@ -228,12 +239,14 @@ def main():
                                                           d / f"perf-{name}.data", "-p", ",".join(map(str, ps))],
                                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                         time.sleep(0.5)
+                    idle0 = machine_idle()
                     t0 = time.monotonic()
                     subprocess.run([bench, "--port", str(port), "--tls", "starttls", "--no-progress", "--scram-cache",
                                     base / "scram", "--server-pid", str(server.pid), "--json", d / "result.json",
                                     "chat", "--pairs", str(a.pairs), "--window", str(a.window), "--messages",
                                     str(a.messages)], stdout=open(d / "bench.log", "wb"), stderr=subprocess.STDOUT)
                     wall = time.monotonic() - t0
+                    idle1 = machine_idle()
                     for p in perf:
                         p.send_signal(signal.SIGINT)
                         p.wait()
@@ -278,6 +291,7 @@ def main():
                        "ckpt_thread_cpu_s_per_100k": round(ckpt_s * 100000 / a.messages, 3),
                        "loops_cpu_s_per_100k": round(loops_s * 100000 / a.messages, 3),
                        "archive_thread_bytes_written_per_message": round(wrote / a.messages), "wall_s": round(wall, 1),
+                       "machine_idle_share": round((idle1[0] - idle0[0]) / max(1, idle1[1] - idle0[1]), 3),
                        "messages_lost": r.get("messages_lost"), "pg_commits": commits,
                        "archived_share": None if archived is None else round(archived / (2 * a.messages), 4)}
                 results[label(build, v)].append(row)
@@ -296,6 +310,7 @@ def main():
               f"archive_thread_cpu_s_per_100k {med('archive_thread_cpu_s_per_100k'):5.2f}  "
               f"loops {med('loops_cpu_s_per_100k'):5.2f}  ckpt {med('ckpt_thread_cpu_s_per_100k'):5.2f}  "
               f"archive written/msg {med('archive_thread_bytes_written_per_message'):6.0f} B  "
+              f"idle {med('machine_idle_share'):.0%}  "
               f"lost {sum(int(x['messages_lost'] or 0) for x in rows)}"
               + (f"  archived {min(x['archived_share'] for x in rows):.3f} (least)"
                  if all(x['archived_share'] is not None for x in rows) else ""))
