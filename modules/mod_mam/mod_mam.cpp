@@ -201,7 +201,7 @@ class ModMam : public parley::Module {
   // element made and taken off again was a fifth of this module's time per message).
   void add_stanza_id(parley::ElementRef stanza, const std::string& owner, uint64_t id) {
     if (id == 0 || host().user_session_count(owner) < 2) return;
-    stanza.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode_text(id));
+    stanza.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode_text(id).view());
     ids_.mark_sent_id();
   }
 
@@ -271,7 +271,7 @@ class ModMam : public parley::Module {
     }
     if (!archive) return parley::Outcome::pass;
     uint64_t id = append(owner, from, stanza->serialize());
-    if (id != 0) message.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode_text(id));
+    if (id != 0) message.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode_text(id).view());
     return parley::Outcome::pass;
   }
 
@@ -287,7 +287,7 @@ class ModMam : public parley::Module {
         // later ones (out of order), or appended then.
         if (id == 0) prefs_.let_pass(owner, with);
         if (id != 0) {
-          held.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode_text(id));
+          held.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode_text(id).view());
           // Its next pass here: ours, not a claim to check. A local account's passes
           // without the trust (on_to_local): one kept for it would be left behind, and
           // believe a forged claim of the same id later.

@@ -43,11 +43,11 @@ class ArchiveIds {
 
   bool keyed() const noexcept { return keyed_; }
 
-  // An id's text in place (no allocation: an id goes on every archived message).
+  // An id's text in place (no allocation: an id goes on every archived message). view()
+  // lives as long as the Text: use it within the expression that made a temporary one.
   class Text {
    public:
     std::string_view view() const { return std::string_view(chars_.data(), size_); }
-    operator std::string_view() const { return view(); }
 
    private:
     friend class ArchiveIds;

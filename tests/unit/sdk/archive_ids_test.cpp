@@ -62,4 +62,16 @@ TEST_CASE("archive ids: decimal ids of earlier versions still decode; without a 
   CHECK(!parley::ArchiveIds(std::string("short")).keyed());
 }
 
+TEST_CASE("archive ids: encode_text gives encode's text in place, keyed or decimal, up to the largest id") {
+  parley::ArchiveIds keyed(kKey);
+  parley::ArchiveIds plain;
+  for (uint64_t id : {uint64_t{0}, uint64_t{1}, uint64_t{9}, uint64_t{10}, uint64_t{1733541234567890},
+                      uint64_t{INT64_MAX}, UINT64_MAX}) {
+    CHECK(std::string(keyed.encode_text(id).view()) == keyed.encode(id));
+    CHECK(keyed.encode_text(id).view().size() == parley::ArchiveIds::kTextSize);
+    CHECK(plain.encode_text(id).view() == std::to_string(id));
+  }
+  CHECK(plain.encode_text(UINT64_MAX).view() == "18446744073709551615");  // 20 digits fit
+}
+
 }  // namespace

@@ -364,3 +364,11 @@ TEST_CASE("Event and IqRequest read only what the host's struct holds") {
   CHECK(req.payload()->xmlns() == "urn:x");
   (void)m;
 }
+
+TEST_CASE("Event::user_bare is user@host") {
+  parley_event_args args{};
+  args.user = parley_str{"a-fairly-long-user-name", 23};
+  args.host = parley_str{"chat.example.org", 16};
+  parley::Event event(fake::api(), &args);
+  CHECK(event.user_bare() == "a-fairly-long-user-name@chat.example.org");
+}

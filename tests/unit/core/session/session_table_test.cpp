@@ -20,8 +20,11 @@ TEST_CASE("session table: bind, conflict, unbind only by owner") {
   auto first = table.bind("alice@localhost", "phone", 1, 10);
   CHECK(first.ok);
   CHECK(first.replaced == 0);
+  CHECK(table.count_of("alice@localhost") == 1);
   CHECK(table.bind("alice@localhost", "laptop", 2, 10).ok);
   CHECK(table.sessions_of("alice@localhost").size() == 2);
+  CHECK(table.count_of("alice@localhost") == 2);
+  CHECK(table.count_of("bob@localhost") == 0);
 
   // Same full JID: the new session takes the entry, the old one is reported.
   auto again = table.bind("alice@localhost", "phone", 3, 10);
@@ -37,6 +40,7 @@ TEST_CASE("session table: bind, conflict, unbind only by owner") {
   CHECK_FALSE(table.find("alice@localhost", "phone"));
   table.unbind("alice@localhost", "laptop", 2);
   CHECK(table.sessions_of("alice@localhost").empty());
+  CHECK(table.count_of("alice@localhost") == 0);
   CHECK(table.size() == 0);
 }
 
