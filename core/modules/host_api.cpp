@@ -482,12 +482,23 @@ int run_fold(parley_module* m, uint32_t event, parley_element* acc, parley_sessi
 }
 
 size_t user_sessions(parley_module* m, parley_str bare_jid, parley_session_fn each, void* arg) {
-  auto jid = Jid::parse(from_pstr(bare_jid));
-  if (!jid || !jid->has_local()) return 0;
-  std::string bare = jid->bare_str();
-  // Only the count (mod_mam asks it per message: whether a carbon can carry the id).
-  if (each == nullptr) return m->ctx->sessions.count_of(bare);
-  std::vector<SessionRef> sessions = m->ctx->sessions.sessions_of(bare);
+  // The table's keys are prepared bare JIDs: a text found as it is is one (preparing it
+  // again changes nothing), and needs no stringprep (mod_mam asks the count per message,
+  // and a parse of user@host cost it ~1 us). Not found, it may be an unprepared form.
+  std::string bare(from_pstr(bare_jid));
+  std::vector<SessionRef> sessions;
+  if (each == nullptr) {
+    if (size_t n = m->ctx->sessions.count_of(bare); n > 0) return n;
+  } else {
+    sessions = m->ctx->sessions.sessions_of(bare);
+  }
+  if (sessions.empty()) {
+    auto jid = Jid::parse(bare);
+    if (!jid || !jid->has_local() || jid->bare_str() == bare) return 0;  // prepared already: none
+    bare = jid->bare_str();
+    if (each == nullptr) return m->ctx->sessions.count_of(bare);
+    sessions = m->ctx->sessions.sessions_of(bare);
+  }
   for (const SessionRef& ref : sessions) {
     std::string full = bare + "/" + ref.resource;
     if (each) each(arg, ref.id, to_pstr(full), ref.available ? 1 : 0, ref.priority);

@@ -489,6 +489,14 @@ def test_a_module_lists_a_users_sessions(server_factory, tmp_path, raw_factory):
                 for s in reply.iter(q("urn:parley:test:sessions", "session"))}
     assert sessions == {f"alice@{server.domain}/phone": ("1", "5"),
                         f"alice@{server.domain}/laptop": ("0", "0")}
+    assert reply.find(q("urn:parley:test:sessions", "sessions")).get("count") == "2"
+    # Asked with a JID that is not prepared: the same sessions (the host prepares it when
+    # the text as given is not in its table); a user with none, and a malformed JID: none.
+    for jid, count in ((f"ALICE@{server.domain.upper()}", "2"), (f"bob@{server.domain}", "0"), ("@@", "0")):
+        reply = laptop.iq("get", f"<sessions xmlns='urn:parley:test:sessions' jid='{jid}'/>", to=server.domain)
+        answer = reply.find(q("urn:parley:test:sessions", "sessions"))
+        assert answer.get("count") == count, jid
+        assert len(list(answer.iter(q("urn:parley:test:sessions", "session")))) == int(count), jid
 
 
 # -- ABI 1.7: a third-party module's own SQL per backend (mod_test_dialect) --------------

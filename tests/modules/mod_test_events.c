@@ -124,10 +124,18 @@ static int on_sessions(void* s, const parley_iq_request* request) {
   host_api->element_set_attr(reply, str("to"), request->from);
   struct session_list list = {host_api->element_add_child(
       reply, host_api->element_new(str("sessions"), str("urn:parley:test:sessions")))};
-  /* The requester's bare JID: its full JID up to the '/'. */
+  /* The JID asked about (<sessions jid='...'/>), else the requester's bare JID: its full
+   * JID up to the '/'. The count alone (no callback) goes on the answer too. */
   size_t bare = 0;
   while (bare < request->from.len && request->from.ptr[bare] != '/') ++bare;
-  host_api->user_sessions(m, (parley_str){request->from.ptr, bare}, add_session, &list);
+  parley_str who = {request->from.ptr, bare};
+  parley_element* query = host_api->element_find_child(request->iq, str("sessions"), str("urn:parley:test:sessions"));
+  parley_str asked = {0, 0};
+  if (query != NULL && host_api->element_attr(query, str("jid"), &asked)) who = asked;
+  char count[32];
+  int len = snprintf(count, sizeof count, "%zu", host_api->user_sessions(m, who, NULL, NULL));
+  host_api->element_set_attr(list.out, str("count"), (parley_str){count, (size_t)len});
+  host_api->user_sessions(m, who, add_session, &list);
   host_api->route(m, reply);
   return PARLEY_HANDLED;
 }
