@@ -8,6 +8,8 @@
 #include <limits>
 #include <optional>
 #include <utility>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace parley::storage {
@@ -16,7 +18,7 @@ namespace postgres_archive {
 
 namespace {
 
-constexpr std::array<std::string_view, 2> kMigrations = {
+constexpr std::array<std::string_view, 3> kMigrations = {
     // As the SQLite table: ids are the store's (store-wide unique, increasing in queue
     // order, never below the entry's timestamp in microseconds), so expiry is a range of
     // the primary key; a page of one archive is a range scan of archive_by_owner, with= of
@@ -33,7 +35,34 @@ constexpr std::array<std::string_view, 2> kMigrations = {
     // (the type stays text); the indexes are rebuilt once.
     "ALTER TABLE archive ALTER COLUMN scope TYPE TEXT COLLATE \"C\", ALTER COLUMN owner TYPE TEXT COLLATE \"C\", "
     "ALTER COLUMN with_bare TYPE TEXT COLLATE \"C\", ALTER COLUMN with_full TYPE TEXT COLLATE \"C\"",
+    // Integer keys in the indexes, as the SQLite archive's step 2: each append put (scope,
+    // owner, id) and (scope, owner, with_bare, id), ~60-80 bytes of text, into the indexes,
+    // and a third of PostgreSQL's CPU per append went to comparing and deforming those
+    // tuples (memcmp, _bt_compare, nocache_index_getattr: bench/chat_mam.py under perf;
+    // BENCHMARKS.md, "Session 18"). Keyed by (owner_id, ...) an index tuple is fixed-width
+    // and its comparisons are integer ones. The rows are moved in id order and the table
+    // rebuilt under its old name.
+    "CREATE TABLE archive_owner (id BIGSERIAL PRIMARY KEY, scope TEXT COLLATE \"C\" NOT NULL, "
+    "owner TEXT COLLATE \"C\" NOT NULL, UNIQUE (scope, owner));"
+    "CREATE TABLE archive_jid (id BIGSERIAL PRIMARY KEY, jid TEXT COLLATE \"C\" NOT NULL UNIQUE);"
+    "INSERT INTO archive_owner (scope, owner) SELECT DISTINCT scope, owner FROM archive ORDER BY scope, owner;"
+    "INSERT INTO archive_jid (jid) SELECT DISTINCT with_bare FROM archive ORDER BY with_bare;"
+    "CREATE TABLE archive_v3 (id BIGINT PRIMARY KEY, owner_id BIGINT NOT NULL, ts BIGINT NOT NULL, "
+    "with_id BIGINT NOT NULL, with_full TEXT COLLATE \"C\" NOT NULL, payload BYTEA NOT NULL);"
+    "INSERT INTO archive_v3 (id, owner_id, ts, with_id, with_full, payload) "
+    "SELECT a.id, o.id, a.ts, j.id, a.with_full, a.payload FROM archive a "
+    "JOIN archive_owner o ON o.scope = a.scope AND o.owner = a.owner JOIN archive_jid j ON j.jid = a.with_bare "
+    "ORDER BY a.id;"
+    "DROP TABLE archive;"
+    "ALTER TABLE archive_v3 RENAME TO archive;"
+    "ALTER INDEX archive_v3_pkey RENAME TO archive_pkey;"
+    "CREATE INDEX archive_by_owner ON archive (owner_id, id);"
+    "CREATE INDEX archive_by_with ON archive (owner_id, with_id, id);",
 };
+
+// The owner's id, as a scalar subquery of the query's parameters (none stored: NULL, and
+// nothing matches).
+constexpr std::string_view kOwnerId = "(SELECT id FROM archive_owner WHERE scope = ";
 
 constexpr int64_t kMaxId = std::numeric_limits<int64_t>::max();
 
@@ -45,18 +74,20 @@ std::string placeholder(std::vector<PgParam>& params, PgParam p) {
 }
 
 // The filters of a query, appending their parameters.
+std::string owner_is(const ArchiveKey& key, std::vector<PgParam>& params) {
+  std::string sql = "owner_id = " + std::string(kOwnerId) + placeholder(params, PgParam::text(key.scope));
+  return sql + " AND owner = " + placeholder(params, PgParam::text(key.owner)) + ")";
+}
+
 std::string filters(const ArchiveQuery& q, std::vector<PgParam>& params) {
-  std::string sql = " WHERE scope = " + placeholder(params, PgParam::text(q.key.scope));
-  sql += " AND owner = " + placeholder(params, PgParam::text(q.key.owner));
+  std::string sql = " WHERE " + owner_is(q.key, params);
   // A full JID is asked with its bare JID too: archive_by_with's prefix, so that the page
   // reads that contact's entries, not every entry of the owner (a sparse contact's were
   // a scan of the whole archive).
-  if (const auto slash = q.with.find('/'); slash != std::string::npos) {
-    sql += " AND with_bare = " + placeholder(params, PgParam::text(archive_bare(q.with)));
-    sql += " AND with_full = " + placeholder(params, PgParam::text(q.with));
-  } else if (!q.with.empty()) {
-    sql += " AND with_bare = " + placeholder(params, PgParam::text(q.with));
-  }
+  if (!q.with.empty())
+    sql += " AND with_id = (SELECT id FROM archive_jid WHERE jid = " +
+           placeholder(params, PgParam::text(archive_bare(q.with))) + ")";
+  if (q.with.find('/') != std::string::npos) sql += " AND with_full = " + placeholder(params, PgParam::text(q.with));
   // Unbounded sides are left out (not "ts >= min"): fewer parameters, and each prepared
   // variant plans for the filters it has.
   if (q.start_us != std::numeric_limits<int64_t>::min())
@@ -93,8 +124,10 @@ Result<int64_t, PgError> count(PgConnection& db, const ArchiveQuery& q, uint64_t
 
 Result<bool, PgError> exists(PgConnection& db, const ArchiveKey& key, uint64_t id) {
   if (id == 0 || id > static_cast<uint64_t>(kMaxId)) return false;
-  PgParam params[] = {PgParam::text(key.scope), PgParam::text(key.owner), PgParam::integer(static_cast<int64_t>(id))};
-  auto rows = db.run("SELECT 1 FROM archive WHERE scope = $1 AND owner = $2 AND id = $3", params);
+  std::vector<PgParam> params;
+  std::string sql = "SELECT 1 FROM archive WHERE " + owner_is(key, params);
+  sql += " AND id = " + placeholder(params, PgParam::integer(static_cast<int64_t>(id)));
+  auto rows = db.run(sql, params);
   if (!rows) return unexpected(rows.error());
   return rows->rows() > 0;
 }
@@ -103,36 +136,104 @@ Result<bool, PgError> exists(PgConnection& db, const ArchiveKey& key, uint64_t i
 
 std::span<const std::string_view> migrations() { return kMigrations; }
 
-Result<void, PgError> append(PgConnection& db, const ArchiveKey& key, const ArchiveEntry& entry, bool retry) {
-  PackedAppend packed(ArchiveAppend{key.scope, key.owner, entry.with, entry.payload, entry.timestamp_us});
-  packed.id = entry.id;
-  return append(db, packed, retry);
-}
-
-Result<void, PgError> append(PgConnection& db, const PackedAppend& entry, bool retry) {
-  if (entry.id == 0 || entry.id > static_cast<uint64_t>(kMaxId))
-    return unexpected(PgError{false, "archive id out of range", {}});
-  // One append at a time (a batch cut by an error, run again one by one): copies are fine.
-  PgParam params[] = {PgParam::text(std::string(entry.scope())),
-                      PgParam::text(std::string(entry.owner())),
-                      PgParam::integer(static_cast<int64_t>(entry.id)),
-                      PgParam::integer(entry.timestamp_us),
-                      PgParam::text(std::string(archive_bare_view(entry.with()))),
-                      PgParam::text(std::string(entry.with())),
-                      PgParam::bytes(std::string(entry.payload()))};
-  static const std::string kInsert =
-      "INSERT INTO archive (scope, owner, id, ts, with_bare, with_full, payload) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-  static const std::string kRetry = kInsert + " ON CONFLICT (id) DO NOTHING";
-  auto r = db.run(retry ? kRetry : kInsert, params);
-  if (!r) return unexpected(r.error());
+Result<void, PgError> PgKeys::resolve(PgConnection& db, std::span<const PackedAppend* const> entries,
+                                      std::vector<int64_t>& owner_ids, std::vector<int64_t>& with_ids) {
+  owner_ids.assign(entries.size(), 0);
+  with_ids.assign(entries.size(), 0);
+  // What neither map knows, each once: made (a row another transaction made first is
+  // kept), then read back with the rest (a statement of its own sees both).
+  std::vector<std::pair<std::string_view, std::string_view>> owners;
+  std::vector<std::string_view> jids;
+  std::unordered_map<std::string, bool> asked;
+  auto known = [&](bool owner, std::string_view a, std::string_view b) -> int64_t {
+    key_.assign(owner ? "o" : "j").append(a);
+    if (owner) key_.append(1, '\n').append(b);
+    if (auto it = cached_.find(key_); it != cached_.end()) return it->second;
+    if (auto it = pending_.find(key_); it != pending_.end()) return it->second;
+    if (asked.emplace(key_, true).second) {
+      if (owner) owners.emplace_back(a, b);
+      else jids.push_back(a);
+    }
+    return 0;
+  };
+  for (const PackedAppend* e : entries) {
+    known(true, e->scope(), e->owner());
+    known(false, archive_bare_view(e->with()), {});
+  }
+  if (!owners.empty()) {
+    size_t bytes = 0;
+    for (const auto& [scope, owner] : owners) bytes += scope.size() + owner.size();
+    BinaryArray scopes(BinaryArray::kText, owners.size(), bytes), names(BinaryArray::kText, owners.size(), bytes);
+    for (const auto& [scope, owner] : owners) {
+      scopes.add(scope);
+      names.add(owner);
+    }
+    PgParam params[] = {std::move(scopes).param(), std::move(names).param()};
+    static const std::string kMake =
+        "INSERT INTO archive_owner (scope, owner) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING";
+    static const std::string kRead =
+        "SELECT o.id, o.scope, o.owner FROM archive_owner o JOIN unnest($1::text[], $2::text[]) AS g(scope, owner) "
+        "ON o.scope = g.scope COLLATE \"C\" AND o.owner = g.owner COLLATE \"C\"";
+    if (auto r = db.run(kMake, params); !r) return unexpected(r.error());
+    auto rows = db.run(kRead, params);
+    if (!rows) return unexpected(rows.error());
+    for (int i = 0; i < rows->rows(); ++i) {
+      key_.assign("o").append(rows->bytes(i, 1)).append(1, '\n').append(rows->bytes(i, 2));
+      if (pending_.size() >= kMaxCached) pending_.clear();
+      pending_[key_] = rows->int64(i, 0);
+    }
+  }
+  if (!jids.empty()) {
+    size_t bytes = 0;
+    for (std::string_view jid : jids) bytes += jid.size();
+    BinaryArray names(BinaryArray::kText, jids.size(), bytes);
+    for (std::string_view jid : jids) names.add(jid);
+    PgParam params[] = {std::move(names).param()};
+    static const std::string kMake =
+        "INSERT INTO archive_jid (jid) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING";
+    static const std::string kRead =
+        "SELECT j.id, j.jid FROM archive_jid j JOIN unnest($1::text[]) AS g(jid) ON j.jid = g.jid COLLATE \"C\"";
+    if (auto r = db.run(kMake, params); !r) return unexpected(r.error());
+    auto rows = db.run(kRead, params);
+    if (!rows) return unexpected(rows.error());
+    for (int i = 0; i < rows->rows(); ++i) {
+      key_.assign("j").append(rows->bytes(i, 1));
+      if (pending_.size() >= kMaxCached) pending_.clear();
+      pending_[key_] = rows->int64(i, 0);
+    }
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    owner_ids[i] = known(true, entries[i]->scope(), entries[i]->owner());
+    with_ids[i] = known(false, archive_bare_view(entries[i]->with()), {});
+    if (owner_ids[i] == 0 || with_ids[i] == 0)  // made and read in this transaction: cannot be missing
+      return unexpected(PgError{false, "archive key not found after it was made", {}});
+  }
   return {};
 }
 
-Result<void, PgError> append_many(PgConnection& db, std::span<const PackedAppend* const> entries, bool retry) {
-  // Seven arrays, one statement, one round trip (an INSERT per entry would cost a round
+void PgKeys::end_transaction(bool committed) {
+  if (committed)
+    for (auto& [key, id] : pending_) {
+      if (cached_.size() >= kMaxCached) cached_.clear();
+      cached_.emplace(key, id);
+    }
+  pending_.clear();
+}
+
+Result<void, PgError> append(PgConnection& db, PgKeys& keys, const ArchiveKey& key, const ArchiveEntry& entry,
+                             bool retry) {
+  PackedAppend packed(ArchiveAppend{key.scope, key.owner, entry.with, entry.payload, entry.timestamp_us});
+  packed.id = entry.id;
+  const PackedAppend* one[] = {&packed};
+  return append_many(db, keys, one, retry);
+}
+
+Result<void, PgError> append_many(PgConnection& db, PgKeys& keys, std::span<const PackedAppend* const> entries,
+                                  bool retry) {
+  // Six arrays, one statement, one round trip (an INSERT per entry would cost a round
   // trip each, and bound the store's rate by the latency to the database).
   const size_t n = entries.size();
-  size_t scope_bytes = 0, owner_bytes = 0, with_bytes = 0, payload_bytes = 0;
+  size_t with_bytes = 0, payload_bytes = 0;
   for (size_t i = 0; i < n; ++i) {
     const PackedAppend& e = *entries[i];
     if (e.id == 0 || e.id > static_cast<uint64_t>(kMaxId))
@@ -141,31 +242,28 @@ Result<void, PgError> append_many(PgConnection& db, std::span<const PackedAppend
     if (e.payload().size() > static_cast<size_t>(std::numeric_limits<int32_t>::max()) ||
         e.with().size() > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
       return unexpected(PgError{false, "archive entry too large", {}});
-    scope_bytes += e.scope().size();
-    owner_bytes += e.owner().size();
     with_bytes += e.with().size();
     payload_bytes += e.payload().size();
   }
-  BinaryArray scope(BinaryArray::kText, n, scope_bytes), owner(BinaryArray::kText, n, owner_bytes),
-      id(BinaryArray::kInt8, n, n * 8), ts(BinaryArray::kInt8, n, n * 8), bare(BinaryArray::kText, n, with_bytes),
-      full(BinaryArray::kText, n, with_bytes), payload(BinaryArray::kBytea, n, payload_bytes);
+  std::vector<int64_t> owner_ids, with_ids;
+  if (auto r = keys.resolve(db, entries, owner_ids, with_ids); !r) return r;
+  BinaryArray id(BinaryArray::kInt8, n, n * 8), owner(BinaryArray::kInt8, n, n * 8), ts(BinaryArray::kInt8, n, n * 8),
+      with(BinaryArray::kInt8, n, n * 8), full(BinaryArray::kText, n, with_bytes),
+      payload(BinaryArray::kBytea, n, payload_bytes);
   for (size_t i = 0; i < n; ++i) {
     const PackedAppend& e = *entries[i];
-    scope.add(e.scope());
-    owner.add(e.owner());
     id.add(static_cast<int64_t>(e.id));
+    owner.add(owner_ids[i]);
     ts.add(e.timestamp_us);
-    bare.add(archive_bare_view(e.with()));
+    with.add(with_ids[i]);
     full.add(e.with());
     payload.add(e.payload());
   }
-  PgParam params[] = {std::move(scope).param(), std::move(owner).param(), std::move(id).param(),
-                      std::move(ts).param(),    std::move(bare).param(),  std::move(full).param(),
-                      std::move(payload).param()};
+  PgParam params[] = {std::move(id).param(),   std::move(owner).param(), std::move(ts).param(),
+                      std::move(with).param(), std::move(full).param(),  std::move(payload).param()};
   static const std::string kInsert =
-      "INSERT INTO archive (scope, owner, id, ts, with_bare, with_full, payload) "
-      "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], "
-      "$7::bytea[])";
+      "INSERT INTO archive (id, owner_id, ts, with_id, with_full, payload) "
+      "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[])";
   static const std::string kRetry = kInsert + " ON CONFLICT (id) DO NOTHING";
   auto r = db.run(retry ? kRetry : kInsert, params);
   if (!r) return unexpected(r.error());
@@ -237,12 +335,16 @@ Result<uint64_t, PgError> remove(PgConnection& db, const ArchiveKey& key, int64_
   // it too (see the SQLite store), so the scan is a range of the primary key.
   if (key.owner.empty()) {
     PgParam params[] = {PgParam::text(key.scope), PgParam::integer(before_us)};
-    auto r = db.run("DELETE FROM archive WHERE id < $2 AND ts < $2 AND scope = $1", params);
+    auto r = db.run("DELETE FROM archive WHERE id < $2 AND ts < $2 AND owner_id IN "
+                    "(SELECT id FROM archive_owner WHERE scope = $1)",
+                    params);
     if (!r) return unexpected(r.error());
     return r->affected();
   }
   PgParam params[] = {PgParam::text(key.scope), PgParam::integer(before_us), PgParam::text(key.owner)};
-  auto r = db.run("DELETE FROM archive WHERE scope = $1 AND owner = $3 AND ts < $2", params);
+  auto r = db.run("DELETE FROM archive WHERE owner_id = (SELECT id FROM archive_owner WHERE scope = $1 AND owner = $3) "
+                  "AND ts < $2",
+                  params);
   if (!r) return unexpected(r.error());
   return r->affected();
 }
@@ -346,6 +448,7 @@ void PostgresArchiveStore::remove(ArchiveKey key, int64_t before_us, RemoveDone 
 
 void PostgresArchiveStore::requeue(OpBatch<Op>& batch, size_t from) {
   totals_.clear();  // the transaction they were counted in is gone
+  keys_.end_transaction(false);  // and the keys it made
   auto failed = queue_.put_back(
       batch, from, [](const Op& op) { return op.kind == Op::Kind::query; },
       [](Op& op) {
@@ -391,7 +494,7 @@ bool PostgresArchiveStore::run_batch(OpBatch<Op>& batch) {
           retry = retry || batch[end].retry;
           ++end;
         }
-        auto r = postgres_archive::append_many(link_.db(), entries, retry);
+        auto r = postgres_archive::append_many(link_.db(), keys_, entries, retry);
         for (size_t k = i; k < end; ++k) outcomes[k].appended = r;
         if (!r) error = &outcomes[i].appended->error();
         // A retried batch may have landed before: its rows are not all new.
@@ -429,10 +532,14 @@ bool PostgresArchiveStore::run_batch(OpBatch<Op>& batch) {
       requeue(batch, 0);
       return false;
     }
+    keys_.end_transaction(false);
     run_one_by_one(batch);
     return true;
   }
   auto committed = link_.db().exec("COMMIT");
+  // Not committed (a commit cut by a lost connection may have landed: its keys are read
+  // again, then, by the next append that needs them).
+  keys_.end_transaction(committed.has_value());
   if (!committed) {
     // Lost during the commit: it may have landed or not. The writes are retried (the
     // appends as no-ops if it did); the queries fail.
@@ -485,9 +592,11 @@ void PostgresArchiveStore::run_one_by_one(OpBatch<Op>& batch) {
     std::optional<ArchivePage> page;
     uint64_t removed = 0;
     switch (op.kind) {
-      case Op::Kind::append:
-        if (auto r = postgres_archive::append(link_.db(), op.entry, op.retry); !r) error = r.error();
+      case Op::Kind::append: {
+        const PackedAppend* one[] = {&op.entry};
+        if (auto r = postgres_archive::append_many(link_.db(), keys_, one, op.retry); !r) error = r.error();
         break;
+      }
       case Op::Kind::query:
         if (auto r = postgres_archive::query(link_.db(), op.request->query); r)
           page = std::move(*r);
@@ -506,6 +615,7 @@ void PostgresArchiveStore::run_one_by_one(OpBatch<Op>& batch) {
       return;
     }
     auto ended = link_.db().exec(error ? "ROLLBACK" : "COMMIT");
+    keys_.end_transaction(ended.has_value() && !error);
     if (!ended && (ended.error().broken || link_.db().broken())) {
       requeue(batch, i);
       return;

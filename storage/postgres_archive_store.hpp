@@ -25,6 +25,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
+#include <unordered_map>
 
 #include "storage/archive_store.hpp"
 #include "storage/archive_totals.hpp"
@@ -40,10 +42,34 @@ std::span<const std::string_view> migrations();
 // The operations, synchronous, on a migrated connection (the store runs them on its
 // thread; the unit tests call them directly). retry: an append that may already be stored
 // (see above): an existing id is then success.
-Result<void, PgError> append(PgConnection& db, const PackedAppend& entry, bool retry = false);
-Result<void, PgError> append(PgConnection& db, const ArchiveKey& key, const ArchiveEntry& entry, bool retry = false);
-// Several appends in one statement.
-Result<void, PgError> append_many(PgConnection& db, std::span<const PackedAppend* const> entries, bool retry = false);
+//
+// The integer keys of the archive's indexes (schema step 3), as the SQLite store's Keys: an
+// owner (scope and bare JID) and a bare JID it talks with each have a row id in
+// archive_owner / archive_jid, made at their first append and never removed. Cached here,
+// the committed ones only (a row made by a transaction rolled back is gone). One per
+// connection, used on its thread only.
+class PgKeys {
+ public:
+  static constexpr size_t kMaxCached = 16384;  // past it a map starts again (bounded)
+
+  // The ids of the owner and the correspondent (bare) of each entry, made where missing,
+  // in the connection's transaction: two statements for the ones not cached.
+  Result<void, PgError> resolve(PgConnection& db, std::span<const PackedAppend* const> entries,
+                                std::vector<int64_t>& owner_ids, std::vector<int64_t>& with_ids);
+  // The transaction the ids since the last call were read or made in has ended.
+  void end_transaction(bool committed);
+
+ private:
+  std::unordered_map<std::string, int64_t> cached_;   // "o" scope '\n' owner, or "j" bare JID -> id
+  std::unordered_map<std::string, int64_t> pending_;  // read or made in the open transaction
+  std::string key_;
+};
+
+Result<void, PgError> append(PgConnection& db, PgKeys& keys, const ArchiveKey& key, const ArchiveEntry& entry,
+                             bool retry = false);
+// Several appends in one statement (and the keys' two, for those not cached).
+Result<void, PgError> append_many(PgConnection& db, PgKeys& keys, std::span<const PackedAppend* const> entries,
+                                  bool retry = false);
 // `totals`: the store thread's archive sizes (archive_totals.hpp), read and kept; none: every total counted.
 Result<ArchivePage, PgError> query(PgConnection& db, const ArchiveQuery& query, ArchiveTotals* totals = nullptr);
 Result<uint64_t, PgError> remove(PgConnection& db, const ArchiveKey& key, int64_t before_us);
@@ -112,6 +138,7 @@ class PostgresArchiveStore final : public ArchiveStore {
   OpQueue<Op> queue_;
   uint64_t last_id_ = 0;  // guarded by queue_'s lock
   ArchiveTotals totals_;  // the thread's
+  postgres_archive::PgKeys keys_;  // the thread's
   bool started_ = false;
   std::mutex lifecycle_;
 };

@@ -637,7 +637,9 @@ def test_archive_ids_are_unpredictable_and_stable_across_a_restart(server_factor
 
 def archive_rows(server, owner):
     if server.config["storage"]["type"] == "postgresql":
-        return int(psql(server.config["storage"]["url"], f"SELECT COUNT(*) FROM archive WHERE owner = '{owner}'"))
+        return int(psql(server.config["storage"]["url"],
+                        "SELECT COUNT(*) FROM archive JOIN archive_owner o ON o.id = archive.owner_id "
+                        f"WHERE o.owner = '{owner}'"))
     db = sqlite3.connect(f"file:{server.data_dir / 'parley-archive.db'}?mode=ro", uri=True)
     try:
         return db.execute("SELECT COUNT(*) FROM archive JOIN archive_owner o ON o.id = archive.owner_id "

@@ -140,7 +140,12 @@ struct PgBackend {
     if (auto admin = PgConnection::connect(pg_base_url(), std::chrono::seconds(10)))
       (void)(*admin)->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE");
   }
-  bool append(const ArchiveKey& key, const ArchiveEntry& e) { return postgres_archive::append(*conn, key, e).has_value(); }
+  postgres_archive::PgKeys keys;
+  bool append(const ArchiveKey& key, const ArchiveEntry& e) {
+    const bool ok = postgres_archive::append(*conn, keys, key, e).has_value();
+    keys.end_transaction(ok);  // no transaction open: the statements committed by themselves
+    return ok;
+  }
   QueryResult query(const ArchiveQuery& q) {
     auto r = postgres_archive::query(*conn, q);
     if (r) return std::move(*r);
@@ -689,10 +694,10 @@ TEST_CASE("archive on SQLite: an owner's id made in a transaction rolled back is
 TEST_CASE("archive on PostgreSQL: a retried append of a stored id is a no-op, not a duplicate") {
   PgBackend b;
   ArchiveEntry e{10, 10, "bob@example.org", "once"};
-  REQUIRE(postgres_archive::append(*b.conn, alice, e));
+  REQUIRE(postgres_archive::append(*b.conn, b.keys, alice, e));
   // The retry of an append whose commit landed, though its answer was lost.
-  CHECK(postgres_archive::append(*b.conn, alice, e, /*retry=*/true));
-  CHECK_FALSE(postgres_archive::append(*b.conn, alice, e));  // not a retry: a duplicate id is an error
+  CHECK(postgres_archive::append(*b.conn, b.keys, alice, e, /*retry=*/true));
+  CHECK_FALSE(postgres_archive::append(*b.conn, b.keys, alice, e));  // not a retry: a duplicate id is an error
   CHECK(b.query(of_alice(10))->total == 1);
 }
 
@@ -743,7 +748,7 @@ TEST_CASE("archive store on PostgreSQL: the connection cut under a flood of appe
   store->stop();
 }
 
-TEST_CASE("archive on PostgreSQL: an archive of schema 1 moves to bytewise text columns and keeps its rows") {
+TEST_CASE("archive on PostgreSQL: an archive of schema 1 moves to integer keys and keeps its rows and ids") {
   PgBackend b;  // migrated to the last step: start again from step 1 in a schema of its own
   const std::string schema = b.name + "_v1";
   auto admin = pg_connect(pg_base_url());
@@ -753,20 +758,50 @@ TEST_CASE("archive on PostgreSQL: an archive of schema 1 moves to bytewise text 
   {
     auto conn = pg_connect(url);
     REQUIRE(pg_migrate(*conn, "archive", postgres_archive::migrations().first(1)));
-    REQUIRE(postgres_archive::append(*conn, alice, ArchiveEntry{10, 10, "bob@example.org/x", "kept"}));
+    // Rows as schema 1 wrote them: two owners of one scope, one of another scope, and the
+    // same correspondent bare and with resources.
+    REQUIRE(conn->exec(
+        "INSERT INTO archive (scope, owner, id, ts, with_bare, with_full, payload) VALUES "
+        "('mod_mam/example.org', 'alice@example.org', 10, 10, 'bob@example.org', 'bob@example.org/x', 'kept'),"
+        "('mod_mam/example.org', 'alice@example.org', 20, 20, 'carol@example.org', 'carol@example.org', 'c'),"
+        "('mod_mam/example.org', 'bob@example.org', 30, 30, 'alice@example.org', 'alice@example.org/y', 'b'),"
+        "('mod_mam/example.org', 'alice@example.org', 40, 40, 'bob@example.org', 'bob@example.org/z', 'z'),"
+        "('mod_other/example.org', 'alice@example.org', 50, 50, 'bob@example.org', 'bob@example.org', 'o')"));
     REQUIRE(pg_migrate(*conn, "archive", postgres_archive::migrations()));
-    auto collations = conn->run(
-        "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND "
-        "table_name = 'archive' AND data_type = 'text' AND collation_name = 'C'",
-        {});
-    REQUIRE(collations);
-    CHECK(collations->int64(0, 0) == 4);
+    auto scalar = [&conn](const std::string& sql) {
+      auto rows = conn->run(sql, {});
+      REQUIRE(rows);
+      return rows->int64(0, 0);
+    };
+    CHECK(scalar("SELECT COUNT(*) FROM archive") == 5);
+    CHECK(scalar("SELECT COUNT(*) FROM archive_owner") == 3);
+    CHECK(scalar("SELECT COUNT(*) FROM archive_jid") == 3);  // bob, carol, alice: bare
+    CHECK(scalar("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND "
+                 "table_name = 'archive' AND data_type = 'text' AND collation_name = 'C'") == 1);  // with_full
     ArchiveQuery q = of_alice(10);
+    CHECK(ids_of(*postgres_archive::query(*conn, q)) == std::vector<uint64_t>{10, 20, 40});
     q.with = "bob@example.org";
     auto page = postgres_archive::query(*conn, q);
     REQUIRE(page);
-    REQUIRE(page->entries.size() == 1);
+    CHECK(ids_of(*page) == std::vector<uint64_t>{10, 40});
     CHECK(page->entries[0].payload == "kept");
+    CHECK(page->entries[0].with == "bob@example.org/x");
+    q.with = "bob@example.org/z";
+    CHECK(ids_of(*postgres_archive::query(*conn, q)) == std::vector<uint64_t>{40});
+    // Appends after the move find the owners and correspondents the move made (no second
+    // row for them) and land in the same archives.
+    postgres_archive::PgKeys keys;
+    REQUIRE(postgres_archive::append(*conn, keys, alice, ArchiveEntry{60, 60, "bob@example.org/x", "new"}));
+    REQUIRE(postgres_archive::append(*conn, keys, ArchiveKey{alice.scope, "dave@example.org"},
+                                     ArchiveEntry{70, 70, "erin@example.org", "d"}));
+    CHECK(scalar("SELECT COUNT(*) FROM archive_owner") == 4);
+    CHECK(scalar("SELECT COUNT(*) FROM archive_jid") == 4);
+    q.with = "bob@example.org";
+    CHECK(ids_of(*postgres_archive::query(*conn, q)) == std::vector<uint64_t>{10, 40, 60});
+    // Removal by owner and by age still finds the moved rows.
+    CHECK(*postgres_archive::remove(*conn, ArchiveKey{alice.scope, "bob@example.org"}, 1000) == 1);
+    CHECK(*postgres_archive::remove(*conn, ArchiveKey{alice.scope, ""}, 25) == 2);  // 10 and 20, not 50 (mod_other)
+    CHECK(scalar("SELECT COUNT(*) FROM archive") == 4);
   }
   CHECK(admin->exec("DROP SCHEMA " + schema + " CASCADE"));
 }
@@ -814,7 +849,7 @@ TEST_CASE("archive on PostgreSQL: appends in one statement keep every byte, and 
   ArchiveEntry e2{20, 20, "carol@example.org", ""};
   const PackedAppend p1 = packed(odd, e1), p2 = packed(alice, e2);
   const PackedAppend* entries[] = {&p1, &p2};
-  REQUIRE(postgres_archive::append_many(*b.conn, entries));
+  REQUIRE(postgres_archive::append_many(*b.conn, b.keys, entries));
   ArchiveQuery q;
   q.key = odd;
   q.max = 10;
@@ -833,8 +868,8 @@ TEST_CASE("archive on PostgreSQL: appends in one statement keep every byte, and 
   // appends one by one), unless it is a retry.
   const PackedAppend p3 = packed(alice, ArchiveEntry{30, 30, "x@y", "new"});
   const PackedAppend* again[] = {&p3, &p2};
-  CHECK_FALSE(postgres_archive::append_many(*b.conn, again));
+  CHECK_FALSE(postgres_archive::append_many(*b.conn, b.keys, again));
   CHECK(b.query(of_alice(10))->total == 1);
-  CHECK(postgres_archive::append_many(*b.conn, again, /*retry=*/true));
+  CHECK(postgres_archive::append_many(*b.conn, b.keys, again, /*retry=*/true));
   CHECK(b.query(of_alice(10))->total == 2);
 }
