@@ -485,13 +485,11 @@ size_t user_sessions(parley_module* m, parley_str bare_jid, parley_session_fn ea
   // The table's keys are prepared bare JIDs: a text found as it is is one (preparing it
   // again changes nothing), and needs no stringprep (mod_mam asks the count per message,
   // and a parse of user@host cost it ~1 us). Not found, it may be an unprepared form.
+  if (each == nullptr)
+    if (size_t n = m->ctx->sessions.count_of(from_pstr(bare_jid)); n > 0) return n;
   std::string bare(from_pstr(bare_jid));
   std::vector<SessionRef> sessions;
-  if (each == nullptr) {
-    if (size_t n = m->ctx->sessions.count_of(bare); n > 0) return n;
-  } else {
-    sessions = m->ctx->sessions.sessions_of(bare);
-  }
+  if (each != nullptr) sessions = m->ctx->sessions.sessions_of(bare);
   if (sessions.empty()) {
     auto jid = Jid::parse(bare);
     if (!jid || !jid->has_local() || jid->bare_str() == bare) return 0;  // prepared already: none
