@@ -98,10 +98,11 @@ void release_archive_holds(LoopContext* loop, bool all) {
 }
 
 void run_release_task(LoopTask* task, bool run) {
+  if (!run) return;  // the loop is being destroyed, its holds with it
   LoopContext* loop = static_cast<ArchiveHolds::Task*>(task)->loop;
   // Cleared before the mark is read: an append completed after the read posts again.
   loop->archive_holds.posted.store(false);
-  if (run) release_archive_holds(loop, false);
+  release_archive_holds(loop, false);
 }
 
 // Any thread (the store's, as an append `loop` holds a client for completes): has the loop
