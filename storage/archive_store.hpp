@@ -169,8 +169,9 @@ class ArchiveStore {
   // Every append with an id up to this one has completed: its `done` ran, or runs now (the
   // store sets it just before). Appends complete in id order, so the host releases the
   // clients it paced by comparing their appends' ids with it, one wake-up of a loop for
-  // many appends. Any thread.
-  uint64_t completed_through() const { return completed_through_.load(std::memory_order_acquire); }
+  // many appends. Any thread. Sequentially consistent, as the store's write of it: the host
+  // orders it with a flag of its own (host_api_archive.cpp, wake_for_holds).
+  uint64_t completed_through() const { return completed_through_.load(); }
 
   // `fn` runs on the store's thread each time it loses its database, once available()
   // turned false: where the host releases the clients it paced. Set before start(); it
@@ -186,7 +187,7 @@ class ArchiveStore {
   }
   // The store's thread, before an append's `done` runs.
   void completing(uint64_t id) {
-    if (id > completed_through_.load(std::memory_order_relaxed)) completed_through_.store(id, std::memory_order_release);
+    if (id > completed_through_.load(std::memory_order_relaxed)) completed_through_.store(id);
   }
 
  private:
