@@ -198,7 +198,7 @@ class ModMam : public parley::Module {
 
   // The sender's archive id, for its carbons (taken off again at 95); none if the append was
   // refused, or if the sender has no other session a carbon could go to (most senders: the
-  // element made and taken off again was a fifth of this module's time per message).
+  // element made and taken off again was a quarter of this module's time per message).
   void add_stanza_id(parley::ElementRef stanza, const std::string& owner, uint64_t id) {
     if (id == 0 || host().user_session_count(owner) < 2) return;
     stanza.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode_text(id).view());
