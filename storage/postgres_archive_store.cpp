@@ -7,9 +7,9 @@
 #include <exception>
 #include <limits>
 #include <optional>
-#include <utility>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace parley::storage {
@@ -73,12 +73,13 @@ std::string placeholder(std::vector<PgParam>& params, PgParam p) {
   return "$" + std::to_string(params.size());
 }
 
-// The filters of a query, appending their parameters.
+// "owner_id = " the key's owner's id, appending its parameters.
 std::string owner_is(const ArchiveKey& key, std::vector<PgParam>& params) {
   std::string sql = "owner_id = " + std::string(kOwnerId) + placeholder(params, PgParam::text(key.scope));
   return sql + " AND owner = " + placeholder(params, PgParam::text(key.owner)) + ")";
 }
 
+// The filters of a query, appending their parameters.
 std::string filters(const ArchiveQuery& q, std::vector<PgParam>& params) {
   std::string sql = " WHERE " + owner_is(q.key, params);
   // A full JID is asked with its bare JID too: archive_by_with's prefix, so that the page
@@ -156,9 +157,9 @@ Result<void, PgError> PgKeys::resolve(PgConnection& db, std::span<const PackedAp
     }
     return 0;
   };
-  for (const PackedAppend* e : entries) {
-    known(true, e->scope(), e->owner());
-    known(false, archive_bare_view(e->with()), {});
+  for (size_t i = 0; i < entries.size(); ++i) {
+    owner_ids[i] = known(true, entries[i]->scope(), entries[i]->owner());
+    with_ids[i] = known(false, archive_bare_view(entries[i]->with()), {});
   }
   if (!owners.empty()) {
     size_t bytes = 0;
@@ -202,9 +203,10 @@ Result<void, PgError> PgKeys::resolve(PgConnection& db, std::span<const PackedAp
       pending_[key_] = rows->int64(i, 0);
     }
   }
+  if (owners.empty() && jids.empty()) return {};
   for (size_t i = 0; i < entries.size(); ++i) {
-    owner_ids[i] = known(true, entries[i]->scope(), entries[i]->owner());
-    with_ids[i] = known(false, archive_bare_view(entries[i]->with()), {});
+    if (owner_ids[i] == 0) owner_ids[i] = known(true, entries[i]->scope(), entries[i]->owner());
+    if (with_ids[i] == 0) with_ids[i] = known(false, archive_bare_view(entries[i]->with()), {});
     if (owner_ids[i] == 0 || with_ids[i] == 0)  // made and read in this transaction: cannot be missing
       return unexpected(PgError{false, "archive key not found after it was made", {}});
   }
