@@ -5,9 +5,10 @@
 // completed_through), and one loop's appends are made in id order, so the holds
 // are kept in that order and a release takes them from the front up to the
 // store's mark. The store's thread wakes the loop with `task`, at most one post
-// in flight per loop whatever the number of appends it completed (it posted one
-// closure per append, each allocated there and freed here). Owned by the loop:
-// only `posted` and `task`'s link are touched from the store's thread.
+// in flight per loop whatever the number of appends it completed (before session
+// 18 it posted a closure per append, allocated on its thread and freed on the
+// loop's). Owned by the loop: only `posted` and `task`'s link are touched from
+// the store's thread.
 #pragma once
 
 #include <atomic>
