@@ -147,10 +147,9 @@ Result<void, PgError> PgKeys::resolve(PgConnection& db, std::span<const PackedAp
   std::vector<std::string_view> jids;
   std::unordered_map<std::string, bool> asked;
   auto known = [&](bool owner, std::string_view a, std::string_view b) -> int64_t {
-    key_.assign(owner ? "o" : "j").append(a);
-    if (owner) key_.append(1, '\n').append(b);
-    if (auto it = cached_.find(key_); it != cached_.end()) return it->second;
-    if (auto it = pending_.find(key_); it != pending_.end()) return it->second;
+    if (owner) ArchiveKeyIds::owner_key(key_, a, b);
+    else ArchiveKeyIds::jid_key(key_, a);
+    if (const int64_t id = ids_.find(key_); id != 0) return id;
     if (asked.emplace(key_, true).second) {
       if (owner) owners.emplace_back(a, b);
       else jids.push_back(a);
@@ -179,9 +178,8 @@ Result<void, PgError> PgKeys::resolve(PgConnection& db, std::span<const PackedAp
     auto rows = db.run(kRead, params);
     if (!rows) return unexpected(rows.error());
     for (int i = 0; i < rows->rows(); ++i) {
-      key_.assign("o").append(rows->bytes(i, 1)).append(1, '\n').append(rows->bytes(i, 2));
-      if (pending_.size() >= kMaxCached) pending_.clear();
-      pending_[key_] = rows->int64(i, 0);
+      ArchiveKeyIds::owner_key(key_, rows->bytes(i, 1), rows->bytes(i, 2));
+      ids_.add(key_, rows->int64(i, 0), true);
     }
   }
   if (!jids.empty()) {
@@ -198,9 +196,8 @@ Result<void, PgError> PgKeys::resolve(PgConnection& db, std::span<const PackedAp
     auto rows = db.run(kRead, params);
     if (!rows) return unexpected(rows.error());
     for (int i = 0; i < rows->rows(); ++i) {
-      key_.assign("j").append(rows->bytes(i, 1));
-      if (pending_.size() >= kMaxCached) pending_.clear();
-      pending_[key_] = rows->int64(i, 0);
+      ArchiveKeyIds::jid_key(key_, rows->bytes(i, 1));
+      ids_.add(key_, rows->int64(i, 0), true);
     }
   }
   if (owners.empty() && jids.empty()) return {};
@@ -211,15 +208,6 @@ Result<void, PgError> PgKeys::resolve(PgConnection& db, std::span<const PackedAp
       return unexpected(PgError{false, "archive key not found after it was made", {}});
   }
   return {};
-}
-
-void PgKeys::end_transaction(bool committed) {
-  if (committed)
-    for (auto& [key, id] : pending_) {
-      if (cached_.size() >= kMaxCached) cached_.clear();
-      cached_.emplace(key, id);
-    }
-  pending_.clear();
 }
 
 Result<void, PgError> append(PgConnection& db, PgKeys& keys, const ArchiveKey& key, const ArchiveEntry& entry,

@@ -26,8 +26,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
-#include <unordered_map>
 
+#include "storage/archive_key_ids.hpp"
 #include "storage/archive_store.hpp"
 #include "storage/archive_totals.hpp"
 #include "storage/error.hpp"
@@ -43,25 +43,21 @@ std::span<const std::string_view> migrations();
 // thread; the unit tests call them directly). retry: an append that may already be stored
 // (see above): an existing id is then success.
 //
-// The integer keys of the archive's indexes (schema step 3), as the SQLite store's Keys: an
-// owner (scope and bare JID) and a bare JID it talks with each have a row id in
-// archive_owner / archive_jid, made at their first append and never removed. Cached here,
-// the committed ones only (a row made by a transaction rolled back is gone). One per
-// connection, used on its thread only.
+// The integer keys of the archive's indexes (schema step 3), as the SQLite store's Keys:
+// an owner (scope and bare JID) and a bare JID it talks with each have a row id in
+// archive_owner / archive_jid, cached here (committed ids only: archive_key_ids.hpp). One
+// per connection, used on its thread only.
 class PgKeys {
  public:
-  static constexpr size_t kMaxCached = 16384;  // past it a map starts again (bounded)
-
   // The ids of the owner and the correspondent (bare) of each entry, made where missing,
   // in the connection's transaction: two statements for the ones not cached.
   Result<void, PgError> resolve(PgConnection& db, std::span<const PackedAppend* const> entries,
                                 std::vector<int64_t>& owner_ids, std::vector<int64_t>& with_ids);
   // The transaction the ids since the last call were read or made in has ended.
-  void end_transaction(bool committed);
+  void end_transaction(bool committed) { ids_.end_transaction(committed); }
 
  private:
-  std::unordered_map<std::string, int64_t> cached_;   // "o" scope '\n' owner, or "j" bare JID -> id
-  std::unordered_map<std::string, int64_t> pending_;  // read or made in the open transaction
+  ArchiveKeyIds ids_;
   std::string key_;
 };
 

@@ -182,23 +182,18 @@ Result<int64_t, Error> key_id(Database& db, std::string_view select, std::string
 std::span<const std::string_view> migrations() { return kMigrations; }
 
 Result<int64_t, Error> Keys::owner(Database& db, std::string_view scope, std::string_view owner, bool create) {
-  key_.assign("o");
-  key_ += scope;
-  key_ += '\n';
-  key_ += owner;
+  ArchiveKeyIds::owner_key(key_, scope, owner);
   return lookup(db, create, true);
 }
 
 Result<int64_t, Error> Keys::jid(Database& db, std::string_view bare, bool create) {
-  key_.assign("j");
-  key_ += bare;
+  ArchiveKeyIds::jid_key(key_, bare);
   return lookup(db, create, false);
 }
 
 Result<int64_t, Error> Keys::lookup(Database& db, bool create, bool is_owner) {
   const std::string& key = key_;
-  if (auto it = cached_.find(key); it != cached_.end()) return it->second;
-  if (auto it = pending_.find(key); it != pending_.end()) return it->second;
+  if (const int64_t known = ids_.find(key); known != 0) return known;
   Result<int64_t, Error> id(int64_t{0});
   if (is_owner) {
     const auto nl = key.find('\n');
@@ -217,19 +212,12 @@ Result<int64_t, Error> Keys::lookup(Database& db, bool create, bool is_owner) {
   }
   if (!id || *id == 0) return id;  // an unknown key is not cached: it may be made later
   // Outside a transaction the statement committed by itself.
-  Map& into = db.in_transaction() ? pending_ : cached_;
-  if (into.size() >= kMaxCached) into.clear();
-  into.emplace(key, *id);
+  ids_.add(key, *id, db.in_transaction());
   return id;
 }
 
 void Keys::end_transaction(bool committed) {
-  if (committed)
-    for (auto& [key, id] : pending_) {
-      if (cached_.size() >= kMaxCached) cached_.clear();
-      cached_.emplace(key, id);
-    }
-  pending_.clear();
+  ids_.end_transaction(committed);
   if (!committed) totals_.clear();  // they counted what was rolled back
 }
 

@@ -17,6 +17,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "storage/archive_key_ids.hpp"
 #include "storage/archive_store.hpp"
 #include "storage/archive_totals.hpp"
 #include "storage/database.hpp"
@@ -32,20 +33,11 @@ std::span<const std::string_view> migrations();
 
 // The integer keys the archive's indexes are made of (schema step 2): an owner (scope and
 // bare JID) and a bare JID it talks with each have a row id in archive_owner / archive_jid,
-// made at their first append and never removed. The ids are cached here, so that an append
-// of a known owner and correspondent reads no table but the archive's own. One per
-// connection, used on its thread only.
-//
-// Only committed ids are cached: an id read or made inside a transaction waits until
-// end_transaction says it committed (a row made by a transaction rolled back is gone, and
-// its rowid would be given to the next owner: a cached id would then show one owner's
-// archive to another).
+// cached here so that an append of a known owner and correspondent reads no table but the
+// archive's own (committed ids only: archive_key_ids.hpp). One per connection, used on its
+// thread only.
 class Keys {
  public:
-  // Entries kept at most; past it the cache starts again (every queue and cache is
-  // bounded): one look-up each to refill it.
-  static constexpr size_t kMaxCached = 16384;
-
   // The owner's id; 0 when it has none and `create` is false.
   Result<int64_t, Error> owner(Database& db, std::string_view scope, std::string_view owner, bool create);
   Result<int64_t, Error> owner(Database& db, const ArchiveKey& key, bool create) {
@@ -60,12 +52,10 @@ class Keys {
   ArchiveTotals& totals() { return totals_; }
 
  private:
-  using Map = std::unordered_map<std::string, int64_t>;
   // key_ holds the key (made by owner() or jid()): looked up without a string made per call.
   Result<int64_t, Error> lookup(Database& db, bool create, bool is_owner);
 
-  Map cached_;   // "o" scope '\n' owner, or "j" bare JID -> id: committed
-  Map pending_;  // read or made in the open transaction
+  ArchiveKeyIds ids_;
   std::string key_;
   ArchiveTotals totals_;
 };
