@@ -30,7 +30,7 @@ void commit_rows(Database& db, int rows) {
   REQUIRE(txn->commit().has_value());
 }
 
-int64_t count_rows(Database& db) {
+int64_t table_rows(Database& db) {
   auto st = db.prepare("SELECT count(*) FROM t");
   REQUIRE(st.has_value());
   auto row = (*st)->step();
@@ -77,7 +77,7 @@ TEST_CASE("wal checkpointer: the writer's commits are copied into the database b
   CHECK(eventually([&] { return checkpointer.checkpoints() > 0 && file_size(db.path) > before + 50 * 1024; }));
   CHECK(checkpointer.restarts() == 0);
   checkpointer.stop();
-  CHECK(count_rows(*db.writer) == 100);
+  CHECK(table_rows(*db.writer) == 100);
 }
 
 TEST_CASE("wal checkpointer: a WAL past the restart bound is checkpointed and started over by the writer") {
@@ -93,7 +93,7 @@ TEST_CASE("wal checkpointer: a WAL past the restart bound is checkpointed and st
   // (frames of 4 KiB and a header; without the restarts it would hold all 800 rows,
   // some 270 pages).
   CHECK(file_size(db.path + "-wal") < 100 * 4200);
-  CHECK(count_rows(*db.writer) == 800);
+  CHECK(table_rows(*db.writer) == 800);
   checkpointer.stop();
 }
 
