@@ -59,11 +59,16 @@ struct ArchiveAppend {
 class PackedAppend {
  public:
   PackedAppend() = default;
-  explicit PackedAppend(const ArchiveAppend& a)
+  explicit PackedAppend(const ArchiveAppend& a) : PackedAppend(a, std::string()) {}
+  // Packed into `buffer`, whose memory is reused when it is large enough (the archive
+  // queue's recycled buffers: OpQueue::push_built).
+  PackedAppend(const ArchiveAppend& a, std::string buffer)
       : timestamp_us(a.timestamp_us),
+        bytes_(std::move(buffer)),
         scope_len_(static_cast<uint32_t>(a.scope.size())),
         owner_len_(static_cast<uint32_t>(a.owner.size())),
         with_len_(static_cast<uint32_t>(a.with.size())) {
+    bytes_.clear();
     bytes_.reserve(a.scope.size() + a.owner.size() + a.with.size() + a.payload.size());
     bytes_.append(a.scope).append(a.owner).append(a.with).append(a.payload);
   }
@@ -73,6 +78,11 @@ class PackedAppend {
   std::string_view with() const { return std::string_view(bytes_).substr(scope_len_ + owner_len_, with_len_); }
   std::string_view payload() const { return std::string_view(bytes_).substr(scope_len_ + owner_len_ + with_len_); }
   ArchiveKey key() const { return ArchiveKey{std::string(scope()), std::string(owner())}; }
+  // The buffer, for another append (the entry is empty after).
+  std::string take_bytes() {
+    scope_len_ = owner_len_ = with_len_ = 0;
+    return std::move(bytes_);
+  }
 
   uint64_t id = 0;  // given as it is queued
   int64_t timestamp_us = 0;

@@ -4,14 +4,19 @@
 // batch in one transaction (group commit). Stopping finishes what is queued (or, for a
 // store whose database is away, gives it a grace period), then hands the rest back to be
 // failed. One copy of this plumbing for every store instead of one per store.
+//
+// A store whose operations carry a byte buffer (an archive append's) also has the buffers
+// go round: see push_built().
 #pragma once
 
 #include <algorithm>
 #include <chrono>
+#include <concepts>
 #include <condition_variable>
 #include <cstddef>
 #include <iterator>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 #include <atomic>
@@ -24,10 +29,22 @@ namespace parley::storage {
 template <class Op>
 using OpBatch = std::vector<Op>;
 
+// An operation whose buffer the queue may recycle: `std::string take_buffer()` moves it out.
+template <class Op>
+concept RecyclesBuffer = requires(Op& op) {
+  { op.take_buffer() } -> std::same_as<std::string>;
+};
+
 template <class Op>
 class OpQueue {
  public:
-  explicit OpQueue(std::size_t max_length) : max_(max_length == 0 ? 1 : max_length) {}
+  // A recycled buffer's capacity at most: a larger one (a big stanza's) is freed, so that
+  // the spares hold at most max_spares of this (see push_built).
+  static constexpr std::size_t kMaxSpareBytes = 4096;
+
+  // max_spares: buffers kept for push_built between batches (0: none).
+  explicit OpQueue(std::size_t max_length, std::size_t max_spares = 0)
+      : max_(max_length == 0 ? 1 : max_length), max_spares_(max_spares) {}
 
   // Queues `op` (moved from only then) unless stopping or full. on_queued(op) runs under
   // the lock as it takes its place (an archive append gets its id there: ids increase in
@@ -50,6 +67,32 @@ class OpQueue {
     return push(std::move(op), [](Op&) {}, wake);
   }
 
+  // As push, for the operation build(buffer) returns, built in a buffer that an operation
+  // which already ran gave back (take() collects them from the batch before), or in an
+  // empty one when none is spare. build runs under the lock, and only if the operation is
+  // taken. An archive append copies its bytes into memory that goes round between the
+  // producers and the store's thread instead of a block malloc'ed on a loop and freed on
+  // the store's thread for each append, which sends glibc's malloc to its slow path on
+  // both sides (another thread's arena under its lock; a loop's cache never refilled):
+  // BENCHMARKS.md, "Session 19".
+  template <class Build, class F>
+  bool push_built(Build&& build, F&& on_queued, bool wake = false) {
+    static_assert(RecyclesBuffer<Op>);
+    std::lock_guard lock(mutex_);
+    if (stopping_ || ops_.size() >= max_) return false;
+    std::string spare;
+    if (!spares_.empty()) {
+      spare = std::move(spares_.back());
+      spares_.pop_back();
+    }
+    const bool was_empty = ops_.empty();
+    ops_.push_back(build(std::move(spare)));
+    on_queued(ops_.back());
+    length_.store(ops_.size(), std::memory_order_relaxed);
+    if (was_empty || wake) ready_.notify_one();
+    return true;
+  }
+
   // Waits until something is queued or stop() ran, then takes up to `max` operations
   // into `batch` (emptied first). Empty: stopping, and nothing is left.
   //
@@ -60,10 +103,16 @@ class OpQueue {
   // freed by the store's thread (which costs glibc's malloc a trip to the producer's
   // arena, under its lock: BENCHMARKS.md, "Session 18"). A buffer past twice `max`
   // (a backlog) is given back rather than kept.
+  //
+  // The buffers of the batch before (push_built) become spares, at most max_spares of
+  // them: at a steady state each batch gives back about as many as the producers take
+  // until the next.
   void take(std::size_t max, OpBatch<Op>& batch) {
+    if constexpr (RecyclesBuffer<Op>) collect_buffers(batch);
     batch.clear();
     if (batch.capacity() > 2 * max) OpBatch<Op>().swap(batch);
     std::unique_lock lock(mutex_);
+    if constexpr (RecyclesBuffer<Op>) give_spares();
     ready_.wait(lock, [&] { return stopping_ || !ops_.empty(); });
     if (ops_.size() <= max) {
       ops_.swap(batch);
@@ -163,10 +212,33 @@ class OpQueue {
   }
 
  private:
+  // The taking thread's, outside the lock: the batch's buffers worth keeping.
+  void collect_buffers(OpBatch<Op>& batch) {
+    for (Op& op : batch) {
+      if (returned_.size() >= max_spares_) break;
+      std::string b = op.take_buffer();
+      // Not one without memory of its own (the string's inline capacity).
+      if (b.capacity() > std::string().capacity() && b.capacity() <= kMaxSpareBytes) returned_.push_back(std::move(b));
+    }
+  }
+  // Under the lock: the collected buffers join the spares (the larger vector is kept and
+  // the smaller moved into it); what is past max_spares_ is freed.
+  void give_spares() {
+    if (spares_.size() < returned_.size()) spares_.swap(returned_);
+    for (std::string& b : returned_) {
+      if (spares_.size() >= max_spares_) break;
+      spares_.push_back(std::move(b));
+    }
+    returned_.clear();
+  }
+
   const std::size_t max_;
+  const std::size_t max_spares_;
   mutable std::mutex mutex_;
   std::condition_variable ready_;
   std::vector<Op> ops_;  // in queue order
+  std::vector<std::string> spares_;    // guarded by mutex_ (push_built)
+  std::vector<std::string> returned_;  // the taking thread's (take)
   std::atomic<std::size_t> length_{0};
   bool stopping_ = false;                                // guarded by mutex_
   std::chrono::steady_clock::time_point deadline_;       // guarded by mutex_

@@ -351,7 +351,7 @@ ArchiveError to_archive_error(const PgError& e) {
 }  // namespace
 
 PostgresArchiveStore::PostgresArchiveStore(std::string url, size_t max_queue)
-    : link_(std::move(url), "archive"), queue_(max_queue) {
+    : link_(std::move(url), "archive"), queue_(max_queue, kMaxBatch) {
   link_.set_on_lost([this] { became_unavailable(); });
 }
 
@@ -400,25 +400,28 @@ bool PostgresArchiveStore::push(Op&& op, uint64_t* id) {
   // A query also wakes a thread waiting to reconnect: it fails at once, not after the
   // back-off.
   const bool is_query = op.kind == Op::Kind::query;
-  bool queued = queue_.push(
-      std::move(op),
-      [&](Op& queued_op) {
-        if (id == nullptr) return;
-        // Made under the queue's lock, as the append takes its place (see the SQLite store).
-        uint64_t now = queued_op.entry.timestamp_us > 0 ? static_cast<uint64_t>(queued_op.entry.timestamp_us) : 0;
-        last_id_ = std::max(last_id_ + 1, now);
-        queued_op.entry.id = *id = last_id_;
-      },
-      is_query);
+  bool queued = queue_.push(std::move(op), [&](Op& queued_op) { give_id(queued_op, id); }, is_query);
   if (!queued && id == nullptr)
     fail(op, ArchiveError{"resource-constraint", "the archive store is stopping or its queue is full"});
   return queued;
 }
 
+void PostgresArchiveStore::give_id(Op& op, uint64_t* id) {
+  if (id == nullptr) return;
+  // Made under the queue's lock, as the append takes its place (see the SQLite store).
+  uint64_t now = op.entry.timestamp_us > 0 ? static_cast<uint64_t>(op.entry.timestamp_us) : 0;
+  last_id_ = std::max(last_id_ + 1, now);
+  op.entry.id = *id = last_id_;
+}
+
 uint64_t PostgresArchiveStore::append(const ArchiveAppend& entry, AppendDone done) {
-  Op op{Op::Kind::append, PackedAppend(entry), std::move(done), nullptr};
   uint64_t id = 0;
-  return push(std::move(op), &id) ? id : 0;
+  const bool queued = queue_.push_built(
+      [&](std::string buffer) {
+        return Op{Op::Kind::append, PackedAppend(entry, std::move(buffer)), std::move(done), nullptr};
+      },
+      [&](Op& op) { give_id(op, &id); });
+  return queued ? id : 0;
 }
 
 void PostgresArchiveStore::query(ArchiveQuery query, QueryDone done) {

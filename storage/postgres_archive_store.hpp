@@ -118,9 +118,12 @@ class PostgresArchiveStore final : public ArchiveStore {
     AppendDone on_append;
     std::unique_ptr<Request> request;  // query, remove
     bool retry = false;  // an append of a batch cut by a lost connection
+    std::string take_buffer() { return entry.take_bytes(); }  // recycled: OpQueue::push_built
   };
 
   bool push(Op&& op, uint64_t* id = nullptr);
+  // The new append's id, made under the queue's lock as it takes its place.
+  void give_id(Op& op, uint64_t* id);
   void fail(Op& op, ArchiveError error);
   void run();
   // false: the connection broke; the batch's writes were put back at the queue's head.

@@ -354,7 +354,7 @@ Result<uint64_t, ArchiveError> remove(Database& db, Keys& keys, const ArchiveKey
 }  // namespace sqlite_archive
 
 SqliteArchiveStore::SqliteArchiveStore(std::string path, size_t max_queue)
-    : path_(std::move(path)), queue_(max_queue) {}
+    : path_(std::move(path)), queue_(max_queue, kMaxBatch) {}
 
 SqliteArchiveStore::~SqliteArchiveStore() { stop(); }
 
@@ -411,24 +411,30 @@ void SqliteArchiveStore::fail(Op& op, ArchiveError error) {
   }
 }
 
+void SqliteArchiveStore::give_id(Op& op, uint64_t* id) {
+  if (id == nullptr) return;
+  // The id is made under the queue's lock, as the append takes its place: ids increase
+  // in queue order, which is the order of the commits and of the queries.
+  uint64_t now = op.entry.timestamp_us > 0 ? static_cast<uint64_t>(op.entry.timestamp_us) : 0;
+  last_id_ = std::max(last_id_ + 1, now);
+  op.entry.id = *id = last_id_;
+}
+
 bool SqliteArchiveStore::push(Op&& op, uint64_t* id) {
-  bool queued = queue_.push(std::move(op), [&](Op& queued_op) {
-    if (id == nullptr) return;
-    // The id is made under the queue's lock, as the append takes its place: ids
-    // increase in queue order, which is the order of the commits and of the queries.
-    uint64_t now = queued_op.entry.timestamp_us > 0 ? static_cast<uint64_t>(queued_op.entry.timestamp_us) : 0;
-    last_id_ = std::max(last_id_ + 1, now);
-    queued_op.entry.id = *id = last_id_;
-  });
+  bool queued = queue_.push(std::move(op), [&](Op& queued_op) { give_id(queued_op, id); });
   if (!queued && id == nullptr)
     fail(op, ArchiveError{"resource-constraint", "the archive store is stopping or its queue is full"});
   return queued;
 }
 
 uint64_t SqliteArchiveStore::append(const ArchiveAppend& entry, AppendDone done) {
-  Op op{Op::Kind::append, PackedAppend(entry), std::move(done), nullptr};
   uint64_t id = 0;
-  return push(std::move(op), &id) ? id : 0;
+  const bool queued = queue_.push_built(
+      [&](std::string buffer) {
+        return Op{Op::Kind::append, PackedAppend(entry, std::move(buffer)), std::move(done), nullptr};
+      },
+      [&](Op& op) { give_id(op, &id); });
+  return queued ? id : 0;
 }
 
 void SqliteArchiveStore::query(ArchiveQuery query, QueryDone done) {

@@ -111,9 +111,12 @@ class SqliteArchiveStore final : public ArchiveStore {
     PackedAppend entry;  // append
     AppendDone on_append;
     std::unique_ptr<Request> request;  // query, remove
+    std::string take_buffer() { return entry.take_bytes(); }  // recycled: OpQueue::push_built
   };
 
   bool push(Op&& op, uint64_t* id = nullptr);
+  // The new append's id, made under the queue's lock as it takes its place.
+  void give_id(Op& op, uint64_t* id);
   void fail(Op& op, ArchiveError error);
   void run();
   void run_batch(OpBatch<Op>& batch);

@@ -146,6 +146,7 @@ class ModMam : public parley::Module {
     ids_.start(host(), archive_ids_);
     query_counts_ = std::make_shared<QueryCounts>(parley::loop_count(host()));
     prefs_.start(host(), default_prefs_, host().module_host(), max_held_);
+    payloads_.init(host());
     return {};
   }
 
@@ -178,7 +179,7 @@ class ModMam : public parley::Module {
     if (const auto now = prefs_.outgoing_now(owner, to)) {  // the common case: no callback
       // Paced: while the archive is behind, the sender's next stanzas wait until this is
       // stored (module.h archive_append_paced), so that none is refused for a full queue.
-      if (*now) add_stanza_id(*stanza, owner, append(owner, to, stanza->serialize(), event.session()));
+      if (*now) add_stanza_id(*stanza, owner, append(owner, to, serialized(*stanza), event.session()));
       return parley::Outcome::pass;
     }
     constexpr uint64_t kLate = std::numeric_limits<uint64_t>::max();
@@ -252,8 +253,10 @@ class ModMam : public parley::Module {
     if (from.empty()) return parley::Outcome::pass;
     // A normal message to a resource that is not there is refused by the core (RFC 6121
     // 8.5.3.2.1): it is not delivered, so not archived.
-    const parley::Jid to = parley::Jid::prepared(stanza->attr("to").value_or(""));
-    if (to.has_resource() && type != "chat" && !has_session(owner, to.full())) return parley::Outcome::pass;
+    if (type != "chat") {
+      const parley::Jid to = parley::Jid::prepared(stanza->attr("to").value_or(""));
+      if (to.has_resource() && !has_session(owner, to.full())) return parley::Outcome::pass;
+    }
     bool archive = false;
     if (const auto decided = prefs_.incoming_now(owner, from)) {  // the common case: no callback
       archive = *decided;
@@ -270,7 +273,7 @@ class ModMam : public parley::Module {
       }
     }
     if (!archive) return parley::Outcome::pass;
-    uint64_t id = append(owner, from, stanza->serialize());
+    uint64_t id = append(owner, from, serialized(*stanza));
     if (id != 0) message.add_child("stanza-id", ns_sid).set_attr("by", owner).set_attr("id", archive_ids_.encode_text(id).view());
     return parley::Outcome::pass;
   }
@@ -356,7 +359,15 @@ class ModMam : public parley::Module {
     return false;
   }
 
-  uint64_t append(const std::string& owner, std::string_view with, const std::string& payload,
+  // The message's bytes, in this loop's buffer: valid until the next call on the loop
+  // (the archive copies them as the append is queued).
+  std::string_view serialized(parley::ElementView stanza) {
+    std::string& buffer = payloads_.here().bytes;
+    stanza.serialize_to(buffer);
+    return buffer;
+  }
+
+  uint64_t append(const std::string& owner, std::string_view with, std::string_view payload,
                   parley_session_id sender = 0) {
     // No completion: the host logs a failed append, and the loop is not woken per message.
     uint64_t id = sender != 0 ? host().archive_append_paced(sender, owner, with, payload)
@@ -637,6 +648,12 @@ class ModMam : public parley::Module {
   mam::MamPrefs prefs_;
   parley::Metric archived_;
   parley::Metric queries_;
+  // Each loop's buffer for the bytes of the message it archives (serialized()); a cache
+  // line each, since the loops write their own at every message.
+  struct alignas(64) PayloadBuffer {
+    std::string bytes;
+  };
+  parley::PerLoop<PayloadBuffer> payloads_;
 };
 
 }  // namespace

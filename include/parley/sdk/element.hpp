@@ -67,6 +67,15 @@ class ElementView {
     t().element_serialize(check(), s.sink());
     return s.take();
   }
+  // As serialize(), into `out` (its content replaced, its memory reused): a module that
+  // serializes every message keeps one buffer per loop instead of allocating each time.
+  void serialize_to(std::string& out) const {
+    detail::StringSink s;
+    s.out = std::move(out);
+    s.out.clear();
+    t().element_serialize(check(), s.sink());
+    out = s.take();
+  }
   Element clone() const;
 
  protected:

@@ -137,6 +137,20 @@ TEST_CASE("add_child by name, add_text, serialize") {
   CHECK(iq.serialize() == "<iq xmlns='jabber:client' type='result'><query xmlns='urn:q'><count>42</count></query></iq>");
 }
 
+TEST_CASE("serialize_to replaces the buffer's content and keeps its memory") {
+  Element iq = Element::create(fake::api(), "iq", "jabber:client");
+  iq.set_attr("type", "result");
+  std::string buffer(200, 'x');
+  const char* memory = buffer.data();
+  iq.serialize_to(buffer);
+  CHECK(buffer == iq.serialize());
+  CHECK(buffer.data() == memory);  // no allocation: it fitted
+  Element small = Element::create(fake::api(), "a", "urn:a");
+  small.serialize_to(buffer);
+  CHECK(buffer == "<a xmlns='urn:a'/>");
+  CHECK(buffer.data() == memory);
+}
+
 TEST_CASE("parse refuses what is not one well-formed element") {
   CHECK_FALSE(Element::parse(fake::api(), "<a>").has_value());
   CHECK_FALSE(Element::parse(fake::api(), "<a/><b/>").has_value());

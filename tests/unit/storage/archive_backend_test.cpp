@@ -220,6 +220,26 @@ TEST_CASE("PackedAppend: the four strings come back as given from one buffer, em
   CHECK(moved.with() == "bob@example.org/phone");
 }
 
+TEST_CASE("PackedAppend: built in a given buffer, its memory is reused; take_bytes gives it back") {
+  std::string buffer(500, 'x');
+  const char* memory = buffer.data();
+  PackedAppend p(ArchiveAppend{"mod_mam/example.org", "alice@example.org", "bob@example.org", "<message/>", 7},
+                 std::move(buffer));
+  CHECK(p.scope() == "mod_mam/example.org");
+  CHECK(p.owner() == "alice@example.org");
+  CHECK(p.with() == "bob@example.org");
+  CHECK(p.payload() == "<message/>");
+  CHECK(p.timestamp_us == 7);
+  std::string back = p.take_bytes();
+  CHECK(back.data() == memory);
+  CHECK(p.owner().empty());
+  CHECK(p.payload().empty());
+  // Too small for the entry: it grows.
+  PackedAppend q(ArchiveAppend{"s", "o@h", "w@h", std::string(600, 'p'), 8}, std::string("tiny"));
+  CHECK(q.payload() == std::string(600, 'p'));
+  CHECK(q.owner() == "o@h");
+}
+
 // An entry as a store queues it (the strings in one buffer, the id given).
 PackedAppend packed(const ArchiveKey& key, const ArchiveEntry& e) {
   PackedAppend p(ArchiveAppend{key.scope, key.owner, e.with, e.payload, e.timestamp_us});

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -114,4 +115,67 @@ TEST_CASE("OpQueue: a take waits for a push from another thread") {
   queue.take(10, batch);
   producer.join();
   CHECK(numbers(batch) == std::vector<int>{42});
+}
+
+namespace {
+
+// An operation whose buffer goes round (OpQueue::push_built).
+struct BufferOp {
+  int n = 0;
+  std::string bytes;
+  std::string take_buffer() { return std::move(bytes); }
+};
+
+BufferOp built(int n, std::string buffer, std::size_t size = 100) {
+  buffer.assign(size, static_cast<char>('a' + n % 26));
+  return BufferOp{n, std::move(buffer)};
+}
+
+bool push_built(OpQueue<BufferOp>& queue, int n, std::size_t size = 100) {
+  return queue.push_built([&](std::string b) { return built(n, std::move(b), size); }, [](BufferOp&) {});
+}
+
+}  // namespace
+
+TEST_CASE("OpQueue: push_built builds in the buffers of the batch before, not in new ones") {
+  OpQueue<BufferOp> queue(100, 8);
+  OpBatch<BufferOp> batch;
+  for (int i = 0; i < 4; ++i) CHECK(push_built(queue, i, 300));
+  queue.take(16, batch);
+  std::vector<const char*> first;
+  for (const auto& op : batch) first.push_back(op.bytes.data());
+  CHECK(push_built(queue, 4));  // before the next take collected them: a new buffer
+  queue.take(16, batch);        // collects the four, then takes op 4
+  CHECK(batch[0].bytes.capacity() < 300);
+  CHECK(push_built(queue, 5));
+  queue.take(16, batch);
+  REQUIRE(batch.size() == 1);
+  CHECK(batch[0].n == 5);
+  CHECK(batch[0].bytes == std::string(100, 'f'));
+  // Built in one of the first batch's buffers (a new one would hold 100 bytes' worth).
+  CHECK(batch[0].bytes.capacity() >= 300);
+  CHECK(std::find(first.begin(), first.end(), batch[0].bytes.data()) != first.end());
+}
+
+TEST_CASE("OpQueue: spares are bounded in number and in size") {
+  OpQueue<BufferOp> queue(100, 2);  // two spares at most
+  OpBatch<BufferOp> batch;
+  for (int i = 0; i < 5; ++i) CHECK(push_built(queue, i, 300));
+  queue.take(16, batch);
+  const std::size_t big = 2 * OpQueue<BufferOp>::kMaxSpareBytes;
+  CHECK(push_built(queue, 5, big));
+  queue.take(16, batch);  // the five buffers of 300 given back: two kept
+  for (int i = 6; i < 9; ++i) CHECK(push_built(queue, i, 100));
+  queue.take(16, batch);  // the big buffer given back: not kept
+  REQUIRE(batch.size() == 3);
+  CHECK(batch[0].bytes.capacity() >= 300);  // recycled
+  CHECK(batch[1].bytes.capacity() >= 300);  // recycled
+  CHECK(batch[2].bytes.capacity() < 300);   // none left: a new one
+  CHECK(batch[2].bytes == std::string(100, 'i'));
+  // What the take before collected was the big buffer alone, and it was freed: op 9
+  // gets a new one, not memory of that size.
+  CHECK(push_built(queue, 9, 100));
+  queue.take(16, batch);
+  REQUIRE(batch.size() == 1);
+  CHECK(batch[0].bytes.capacity() < big);
 }
