@@ -42,7 +42,8 @@ MAM = "urn:xmpp:mam:2"
 FORWARD = "urn:xmpp:forward:0"
 
 # The archive kept forever: the fixtures' entries from 1469 and 2010 are not expired.
-MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {}, "mod_presence": {}, "mod_vcard": {},
+MODULES = {"mod_disco": {}, "mod_ping": {}, "mod_roster": {"max_pending_requests": 3}, "mod_presence": {},
+           "mod_vcard": {},
            "mod_private": {}, "mod_offline": {}, "mod_blocking": {}, "mod_mam": {"archive_expires_after": "never"}}
 
 
@@ -361,6 +362,64 @@ def test_files_shaped_as_prosody_and_ejabberd_write_them_import(tmp_path, target
         assert (item.get("jid"), item.get("name")) == ("juliet@localhost", "Juliet")
     finally:
         romeo.abort()
+
+
+def test_pending_subscription_requests_move_as_prosody_writes_them(tmp_path, target):
+    # Prosody's mod_storage_xep0227 keeps a user's unanswered inbound subscription requests
+    # as <presence type='subscribe'/> children of the <user/> (XEP-0227 has no place for
+    # them). Imported, they reach the user at its initial presence (RFC 6121 3.1.3), as
+    # they would have on the old server, and they are exported the same way.
+    pending = tmp_path / "pending.xml"
+    pending.write_text(
+        "<?xml version='1.0' encoding='UTF-8'?>\n"
+        f"<server-data xmlns='{PIE}'><host jid='localhost'><user name='portia' password='belmont'>"
+        f"<query xmlns='{ROSTER}'><item jid='bassanio@localhost' subscription='none'/>"
+        "<item jid='nerissa@localhost' subscription='from'/></query>"
+        f"<presence xmlns='{CLIENT}' from='bassanio@localhost' to='portia@localhost' type='subscribe'>"
+        "<status>It is I</status></presence>"
+        # A full JID, not prepared: stored under the prepared bare JID.
+        f"<presence xmlns='{CLIENT}' from='Morocco@LOCALHOST/tent' type='subscribe'/>"
+        # Moot: nerissa has a subscription from portia already (never pending, 3.1.3).
+        f"<presence xmlns='{CLIENT}' from='nerissa@localhost' type='subscribe'/>"
+        # Not requests: another type, another namespace.
+        f"<presence xmlns='{CLIENT}' from='arragon@localhost' type='subscribed'/>"
+        "<presence xmlns='urn:example' from='jessica@localhost' type='subscribe'/>"
+        "</user></host></server-data>\n")
+    result = target.ctl("import", str(pending))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "imported portia@localhost: password, 2 roster items, 2 pending subscription requests" in result.stdout, \
+        result.stdout
+    portia = login(target, "portia", password="belmont")
+    try:
+        portia.send("<presence/>")
+        requests = {}
+        while len(requests) < 2:
+            p = portia.expect(q(CLIENT, "presence"), match=lambda e: e.get("type") == "subscribe")
+            requests[p.get("from")] = p
+        assert set(requests) == {"bassanio@localhost", "morocco@localhost"}
+        assert requests["bassanio@localhost"].findtext(q(CLIENT, "status")) == "It is I"
+    finally:
+        portia.abort()
+    again = tmp_path / "portia.xml"
+    result = target.ctl("export", "--host", "localhost", "--user", "portia", str(again))
+    assert result.returncode == 0, result.stdout + result.stderr
+    user = users_of(ET.parse(again).getroot())["portia"]
+    exported = {(p.get("from"), p.get("to"), p.get("type"), p.findtext(q(CLIENT, "status")))
+                for p in user.findall(q(CLIENT, "presence"))}
+    assert exported == {("bassanio@localhost", "portia@localhost", "subscribe", "It is I"),
+                        ("morocco@localhost", "portia@localhost", "subscribe", None)}
+
+
+def test_pending_subscription_requests_beyond_the_limit_refuse_the_account(tmp_path, target):
+    requests = "".join(f"<presence xmlns='{CLIENT}' from='suitor{i}@localhost' type='subscribe'/>" for i in range(4))
+    f = tmp_path / "many.xml"
+    f.write_text(f"<server-data xmlns='{PIE}'><host jid='localhost'><user name='nerissa' password='x'>"
+                 f"{requests}</user></host></server-data>")
+    result = target.ctl("import", str(f))
+    assert result.returncode != 0
+    assert "nerissa@localhost: mod_roster: the pending subscription requests exceed max_pending_requests (3)" \
+        in result.stderr, result.stderr
+    assert "nerissa" not in accounts(target)
 
 
 def accounts(server):
