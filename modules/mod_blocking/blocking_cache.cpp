@@ -75,6 +75,14 @@ void ModBlocking::load(const std::string& user) {
   }
 }
 
+bool ModBlocking::blocks_nothing(std::string_view user) {
+  auto& lists = here().lists;
+  auto it = lists.find(user);
+  if (it == lists.end() || !it->second.loaded || it->second.list.size() != 0) return false;
+  it->second.last_use = Clock::now();
+  return true;
+}
+
 std::optional<bool> ModBlocking::cached_blocks(const std::string& user, const parley::Jid& address) {
   auto& lists = here().lists;
   auto it = lists.find(user);

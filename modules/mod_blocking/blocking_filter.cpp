@@ -91,6 +91,7 @@ parley::Outcome ModBlocking::on_stanza_in(const parley::Event& event) {
   if (!stanza || event.user().empty()) return parley::Outcome::pass;
   auto to_attr = stanza->attr("to");
   if (!to_attr || to_attr->empty()) return parley::Outcome::pass;  // the user's own account or presence
+  if (blocks_nothing(event.user())) return parley::Outcome::pass;  // most users: nothing blocked
   // Prepared by the core before this hook (PARLEY_EVENT_STANZA_IN): no
   // stringprep again on every stanza.
   std::optional<parley::Jid> to = parley::Jid::prepared(*to_attr);
@@ -120,6 +121,14 @@ parley::Outcome ModBlocking::on_to_local(const parley::Event& event) {
   // 'from' is stamped by the server: prepared already.
   const std::string_view from_attr = stanza->attr("from").value_or("");
   if (from_attr.empty()) return parley::Outcome::pass;
+  // Most stanzas, decided before any address is split: the user blocks nothing, and the
+  // sender's side needs no check (below: not a presence or a bare JID's message to the user).
+  const std::string_view type = type_of(*stanza);
+  const bool for_the_user = stanza->name() == "presence" ? (type.empty() || type == "probe")
+                                                          : stanza->name() == "message" &&
+                                                                from_attr.find('/') == std::string_view::npos &&
+                                                                type != "error";
+  if (!for_the_user && blocks_nothing(event.user())) return parley::Outcome::pass;
   const parley::Jid from = parley::Jid::prepared(from_attr);
   const std::string user(event.user());
   if (from.local() == user && from.domain() == domain_) return parley::Outcome::pass;  // the user's own stanzas
@@ -133,10 +142,6 @@ parley::Outcome ModBlocking::on_to_local(const parley::Event& event) {
   // subscription handling and errors (the refusals of what the blocked address
   // sent) still pass (XEP-0191 §3.3 wants the blocked contact to see the user
   // as unavailable).
-  const std::string_view type = type_of(*stanza);
-  const bool for_the_user = stanza->name() == "presence" ? (type.empty() || type == "probe")
-                                                          : stanza->name() == "message" && !from.has_resource() &&
-                                                                type != "error";
   const bool check_sender = from.has_local() && from.domain() == domain_ && for_the_user;
   std::optional<parley::Jid> to;
   if (check_sender && !event.jid().empty()) to = parley::Jid::prepared(event.jid());

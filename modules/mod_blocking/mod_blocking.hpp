@@ -126,9 +126,15 @@ class ModBlocking : public parley::Module {
   };
   static_assert(sizeof(Entry) <= 32, "one per online user and loop: see issue 18");
 
+  // Looked up by a string_view (the event's user) without making a string of it.
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+
   // Everything one worker loop keeps; only that loop touches it.
   struct LoopState {
-    std::unordered_map<std::string, Entry> lists;         // by localpart
+    std::unordered_map<std::string, Entry, NameHash, std::equal_to<>> lists;  // by localpart
     std::unordered_set<parley_session_id> interested;     // sessions of this loop that asked for the list
     bool eviction_armed = false;
     uint64_t push_ids = 0;  // pushes sent by this loop (ids carry the loop's number)
@@ -142,6 +148,9 @@ class ModBlocking : public parley::Module {
   void with_list(const std::string& user, Ready fn);
   void start_load(const std::string& user);
   void load(const std::string& user);  // start_load's, once the old rows are moved
+  // The user's list is cached here and empty: nothing to check (the common case, decided
+  // before any address is split).
+  bool blocks_nothing(std::string_view user);
   // nullopt: not cached here. Otherwise whether `user`'s list blocks `address`.
   std::optional<bool> cached_blocks(const std::string& user, const parley::Jid& address);
   bool is_cached(const std::string& user);
