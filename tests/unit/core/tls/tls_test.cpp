@@ -258,6 +258,21 @@ TEST_CASE("TLS 1.3 handshake and data both ways") {
   CHECK(ERR_peek_error() == 0);  // every call leaves the thread's error queue empty
 }
 
+TEST_CASE("an error another call left in the thread's queue fails neither a read nor a write") {
+  auto store = load_store({certs().a}, {"example.org"});
+  auto cctx = client_ctx(ClientOptions{"", 0, 0, true});
+  Pair p = make_pair(*store, "example.org", cctx.get(), "example.org");
+  REQUIRE_MESSAGE(p.start(), p.error);
+  // SSL_get_error reads the queue: a stale entry would turn the read's final WANT_READ
+  // into SSL_ERROR_SSL. Each call empties it first (when there is anything to empty).
+  ERR_raise(ERR_LIB_SSL, SSL_R_UNINITIALIZED);
+  REQUIRE(p.client->write("<presence/>", p.to_server));
+  ERR_raise(ERR_LIB_SSL, SSL_R_UNINITIALIZED);
+  REQUIRE(p.pump());
+  CHECK(p.server_plain == "<presence/>");
+  CHECK(ERR_peek_error() == 0);
+}
+
 TEST_CASE("forced TLS 1.2") {
   auto store = load_store({certs().a}, {"example.org"});
   auto cctx = client_ctx(ClientOptions{"", 0, TLS1_2_VERSION, false});
