@@ -119,6 +119,8 @@ class ModRoster : public parley::Module {
   // roster_export.cpp: XEP-0227 export and import of the roster
   void on_account_export(const parley::Event& event);
   void on_account_import(const parley::Event& event);
+  parley::Result<std::vector<std::pair<std::string, std::string>>, std::string> imported_requests(
+      parley::ElementView user_el, const std::vector<RosterItem>& items, const std::string& user) const;
   // h-admin (issue 17, XEP-0133 get-user-roster, user-stats): a service
   // administration module asks for an account's roster (event 27, want='roster');
   // answered with event 28 from the storage read's completion (roster_iq.cpp).

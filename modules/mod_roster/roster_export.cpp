@@ -30,6 +30,11 @@ std::string summary(std::size_t items, std::size_t pending) {
   return out;
 }
 
+// A <presence type='subscribe'/> child of the <user/> (Prosody's form of a pending request).
+bool is_pending_request(parley::ElementView child) {
+  return child.name() == "presence" && child.xmlns() == "jabber:client" && child.attr("type") == "subscribe";
+}
+
 }  // namespace
 
 void ModRoster::on_account_export(const parley::Event& event) {
@@ -68,11 +73,6 @@ void ModRoster::on_account_export(const parley::Event& event) {
       data.done(summary(roster->items.size(), pending));
     });
   });
-}
-
-// A <presence type='subscribe'/> child of the <user/> (Prosody's form of a pending request).
-static bool is_pending_request(parley::ElementView child) {
-  return child.name() == "presence" && child.xmlns() == "jabber:client" && child.attr("type") == "subscribe";
 }
 
 void ModRoster::on_account_import(const parley::Event& event) {
@@ -124,40 +124,47 @@ void ModRoster::on_account_import(const parley::Event& event) {
     return data.fail("the roster exceeds max_roster_size (" + std::to_string(max_roster_size_) + ")");
   if (static_cast<int64_t>(bytes) > max_roster_bytes_)
     return data.fail("the roster exceeds max_roster_bytes (" + std::to_string(max_roster_bytes_) + ")");
-  // The pending requests: one per contact, from a valid JID other than the user's; not
-  // from a contact the user already has a subscription from (a request then is answered
-  // at once, never pending: RFC 6121 3.1.3); within max_pending_requests, as a live
-  // request would be.
-  auto requests = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
-  std::unordered_set<std::string> requesters;
-  for (parley::ElementView child : user_el->children()) {
-    if (!is_pending_request(child)) continue;
-    const std::string from(child.attr("from").value_or(""));
-    auto jid = prepare(from);
-    if (!jid) return data.fail("pending subscription request from '" + from + "': not a valid JID");
-    const std::string contact = jid->bare_str();
-    if (contact == bare_of(user) || !requesters.insert(contact).second) continue;
-    auto item = std::find_if(items->begin(), items->end(), [&](const RosterItem& i) { return i.jid == contact; });
-    if (item != items->end() && has_from(item->state.sub)) continue;
-    parley::Element request = child.clone();
-    request.set_attr("from", contact);
-    request.set_attr("to", bare_of(user));
-    requests->emplace_back(contact, bounded_request(request).serialize());
-  }
-  if (static_cast<int64_t>(requests->size()) > max_pending_requests_)
-    return data.fail("the pending subscription requests exceed max_pending_requests (" +
-                     std::to_string(max_pending_requests_) + ")");
+  auto requests = imported_requests(*user_el, *items, user);
+  if (!requests) return data.fail(requests.error());
   // In the user's line: after USER_REGISTERED's clearing of rows left under the name.
-  exclusive(bare_of(user), [this, data, user, items, requests](TurnPtr turn) {
+  exclusive(bare_of(user), [this, data, user, items, requests = std::move(*requests)](TurnPtr turn) {
     Change change;
     for (const RosterItem& item : *items) put_item(change, item);
-    for (auto& [contact, stanza] : *requests) change.put.emplace_back(std::string(pending_prefix) + contact, stanza);
-    const std::string line = summary(items->size(), requests->size());
+    for (const auto& [contact, stanza] : requests) change.put.emplace_back(std::string(pending_prefix) + contact, stanza);
+    const std::string line = summary(items->size(), requests.size());
     apply(user, std::move(change), [turn, data, line](bool ok) {
       if (!ok) return data.fail("storing the roster failed");
       data.done(line);
     });
   });
+}
+
+// The pending requests of a <user/>: one per contact, from a valid JID other than the
+// user's; not from a contact the file gives a subscription from the user already (a
+// request then is answered at once, never pending: RFC 6121 3.1.3); within
+// max_pending_requests, each as stored for a live request (bounded_request).
+parley::Result<std::vector<std::pair<std::string, std::string>>, std::string> ModRoster::imported_requests(
+    parley::ElementView user_el, const std::vector<RosterItem>& items, const std::string& user) const {
+  std::vector<std::pair<std::string, std::string>> requests;
+  std::unordered_set<std::string> requesters;
+  for (parley::ElementView child : user_el.children()) {
+    if (!is_pending_request(child)) continue;
+    const std::string from(child.attr("from").value_or(""));
+    auto jid = prepare(from);
+    if (!jid) return parley::unexpected("pending subscription request from '" + from + "': not a valid JID");
+    const std::string contact = jid->bare_str();
+    if (contact == bare_of(user) || !requesters.insert(contact).second) continue;
+    auto item = std::find_if(items.begin(), items.end(), [&](const RosterItem& i) { return i.jid == contact; });
+    if (item != items.end() && has_from(item->state.sub)) continue;
+    parley::Element request = child.clone();
+    request.set_attr("from", contact);
+    request.set_attr("to", bare_of(user));
+    requests.emplace_back(contact, bounded_request(request).serialize());
+  }
+  if (static_cast<int64_t>(requests.size()) > max_pending_requests_)
+    return parley::unexpected("the pending subscription requests exceed max_pending_requests (" +
+                              std::to_string(max_pending_requests_) + ")");
+  return requests;
 }
 
 }  // namespace mod_roster
