@@ -129,7 +129,9 @@ static int on_sessions(void* s, const parley_iq_request* request) {
   size_t bare = 0;
   while (bare < request->from.len && request->from.ptr[bare] != '/') ++bare;
   parley_str who = {request->from.ptr, bare};
-  parley_element* query = host_api->element_find_child(request->iq, str("sessions"), str("urn:parley:test:sessions"));
+  /* The entry takes a mutable element (it also serves finding one to change); this one is only read. */
+  parley_element* query =
+      host_api->element_find_child((parley_element*)request->iq, str("sessions"), str("urn:parley:test:sessions"));
   parley_str asked = {0, 0};
   if (query != NULL && host_api->element_attr(query, str("jid"), &asked)) who = asked;
   char count[32];
@@ -153,8 +155,17 @@ static const parley_hook_decl hooks[] = {
 };
 
 static const parley_module_def def = {
-    sizeof(parley_module_def), PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR, "mod_test_events", "1.0.0", NULL, NULL, 0,
-    start, stop, NULL, NULL, hooks, sizeof(hooks) / sizeof(hooks[0]), iq_handlers, 1, NULL, NULL, 0, NULL, NULL,
+    .size = sizeof(parley_module_def),
+    .abi_major = PARLEY_ABI_MAJOR,
+    .abi_minor = PARLEY_ABI_MINOR,
+    .name = "mod_test_events",
+    .version = "1.0.0",
+    .start = start,
+    .stop = stop,
+    .hooks = hooks,
+    .hook_count = sizeof(hooks) / sizeof(hooks[0]),
+    .iq_handlers = iq_handlers,
+    .iq_handler_count = 1,
 };
 
 PARLEY_EXPORT const parley_module_def* parley_module_entry(void) { return &def; }

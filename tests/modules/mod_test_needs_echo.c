@@ -16,8 +16,13 @@ static int start(parley_module* m, const parley_host_api* host, void** state, pa
 static const char* const depends[] = {"mod_test_echo", NULL};
 
 static const parley_module_def def = {
-    sizeof(parley_module_def), PARLEY_ABI_MAJOR, PARLEY_ABI_MINOR, "mod_test_needs_echo", "1.0.0", depends, NULL, 0,
-    start, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, NULL, 0, NULL, NULL,
+    .size = sizeof(parley_module_def),
+    .abi_major = PARLEY_ABI_MAJOR,
+    .abi_minor = PARLEY_ABI_MINOR,
+    .name = "mod_test_needs_echo",
+    .version = "1.0.0",
+    .depends = depends,
+    .start = start,
 };
 
 PARLEY_EXPORT const parley_module_def* parley_module_entry(void) { return &def; }
