@@ -47,6 +47,10 @@ struct Collector final : xml::StreamParser::Handler {
     requalify(e);
     xml::SerializeContext ctx;
     ctx.default_ns = ns::client;
+    // A payload stands alone: an element in the streams namespace carries its own
+    // declaration, not a stream: prefix that nothing in the <body/> declared (it would not
+    // parse again; found by bosh_body_fuzz).
+    ctx.stream_prefix = false;
     body.payloads.push_back(xml::serialize(e, ctx));
   }
   void on_stream_close() override { closed = true; }

@@ -142,6 +142,21 @@ TEST_CASE("a body: its attributes and its payloads, unqualified stanzas taken as
   CHECK(empty->payloads.empty());
 }
 
+TEST_CASE("a payload in the streams namespace stands alone: it parses again in a fresh body") {
+  // Regression (bosh_body_fuzz): it was written as <stream:auth>, a prefix nothing declared.
+  parley::xml::Limits limits;
+  auto b = parse_body(
+      "<body rid='5' xmlns='http://jabber.org/protocol/httpbind'>"
+      "<auth xmlns='http://etherx.jabber.org/streams' mechanism='PLAIN'>AGE=</auth></body>",
+      limits);
+  REQUIRE(b);
+  REQUIRE(b->payloads.size() == 1);
+  CHECK(b->payloads[0] == "<auth xmlns='http://etherx.jabber.org/streams' mechanism='PLAIN'>AGE=</auth>");
+  auto again = parse_body("<body xmlns='http://jabber.org/protocol/httpbind'>" + b->payloads[0] + "</body>", limits);
+  REQUIRE(again);
+  CHECK(again->payloads == b->payloads);
+}
+
 TEST_CASE("malformed, partial, hostile or foreign bodies are refused") {
   parley::xml::Limits limits;
   limits.max_stanza_bytes = 4096;
