@@ -21,12 +21,17 @@ void ModRoster::on_roster_iq(const parley::IqRequest& request) {
   auto iq = std::make_shared<parley::Element>(request.iq().clone());
 
   if (request.type() == "get") {
-    // 2.2: a resource that asked for the roster is "interested" (pushes).
+    // 2.2: a resource that asked for the roster is "interested" (pushes). Marked in the
+    // user's line, when the get's turn comes, by a post to the session's loop: that post
+    // follows those of the changes before the get (their pushes are decided on that loop
+    // too, see to_sessions), whose result the roster this get answers already holds, and
+    // comes before those of every change after it. Marked at once, a change made just
+    // before the get was pushed to it as well, or not, by the race of the two loops.
     const parley_session_id session = request.session();
-    mark_interested(session);
     std::optional<std::string> ver;
     if (auto v = query->attr("ver")) ver = std::string(*v);
     exclusive(owner, [this, user, iq, session, ver](TurnPtr turn) {
+      if (session != 0) parley::post_to_session(host(), session, [this, session] { mark_interested(session); });
       roster_get(std::move(turn), user, iq, session, ver);
     });
     return;
