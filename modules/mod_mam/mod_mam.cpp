@@ -649,7 +649,8 @@ class ModMam : public parley::Module {
   parley::Metric archived_;
   parley::Metric queries_;
   // Each loop's buffer for the bytes of the message it archives (serialized()); a cache
-  // line each, since the loops write their own at every message.
+  // line each, since the loops write their own at every message. It keeps the capacity of
+  // the largest message the loop archived (at most limits.max_stanza_bytes).
   struct alignas(64) PayloadBuffer {
     std::string bytes;
   };
