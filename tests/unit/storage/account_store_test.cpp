@@ -57,28 +57,13 @@ struct SqliteAccounts {
 };
 
 // A schema of its own per case (the URL sets the search_path).
-struct PgAccounts {
-  std::string url;
-  std::string name;
+struct PgAccounts : parley::test::PgSchema {
   std::unique_ptr<PgConnection> conn;
-  std::unique_ptr<PgAccountBackend> backend;
-  PgAccounts() {
-    static std::atomic<int> serial{0};
-    const std::string base = pg_base_url();
-    name = "account_test_" + std::to_string(getpid()) + "_" + std::to_string(++serial);
-    auto admin = pg_connect(base);
-    REQUIRE(admin->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE; CREATE SCHEMA " + name));
-    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "application_name=" + name +
-          "&options=-csearch_path%3D" + name;
+  std::unique_ptr<PgAccountBackend> backend;  // after conn: it goes first
+  PgAccounts() : PgSchema("account_test") {
     conn = pg_connect(url);
     REQUIRE(pg_migrate(*conn, "accounts", postgres_accounts::migrations()));
     backend = std::make_unique<PgAccountBackend>(conn.get());
-  }
-  ~PgAccounts() {
-    backend.reset();
-    conn.reset();
-    if (auto admin = PgConnection::connect(pg_base_url(), std::chrono::seconds(10)))
-      (void)(*admin)->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE");
   }
   AccountBackend& b() { return *backend; }
 };

@@ -89,13 +89,9 @@ TEST_CASE("archive on PostgreSQL: a retried append of a stored id is a no-op, no
 
 TEST_CASE("archive store on PostgreSQL: a lost connection is reconnected; the appends queued meanwhile are stored") {
   PgBackend b;
+  parley::test::LogLines log;
   auto store = b.store(100);
-  std::vector<std::string> log;
-  std::mutex log_mutex;
-  store->set_log([&](std::string_view m) {
-    std::lock_guard lock(log_mutex);
-    log.emplace_back(m);
-  });
+  store->set_log(log.sink());
   REQUIRE(store->start());
   auto append = [&](std::string payload) {
     auto done = std::make_shared<std::promise<bool>>();
@@ -118,8 +114,7 @@ TEST_CASE("archive store on PostgreSQL: a lost connection is reconnected; the ap
   REQUIRE(r);
   CHECK(r->total == 21);  // each once: none lost, none twice
   store->stop();
-  std::lock_guard lock(log_mutex);
-  CHECK(std::find(log.begin(), log.end(), "archive database reconnected") != log.end());
+  CHECK(log.contains("archive database reconnected"));
 }
 
 TEST_CASE("archive store on PostgreSQL: the connection cut under a flood of appends loses none and stores none twice") {
@@ -135,14 +130,9 @@ TEST_CASE("archive store on PostgreSQL: the connection cut under a flood of appe
 }
 
 TEST_CASE("archive on PostgreSQL: an archive of schema 1 moves to integer keys and keeps its rows and ids") {
-  PgBackend b;  // migrated to the last step: start again from step 1 in a schema of its own
-  const std::string schema = b.name + "_v1";
-  auto admin = pg_connect(pg_base_url());
-  REQUIRE(admin->exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE; CREATE SCHEMA " + schema));
-  const std::string url = pg_base_url() + (pg_base_url().find('?') == std::string::npos ? "?" : "&") +
-                          "options=-csearch_path%3D" + schema;
+  parley::test::PgSchema v1("archive_v1_test");  // from step 1, not PgBackend's last step
   {
-    auto conn = pg_connect(url);
+    auto conn = pg_connect(v1.url);
     REQUIRE(pg_migrate(*conn, "archive", postgres_archive::migrations().first(1)));
     // Rows as schema 1 wrote them: two owners of one scope, one of another scope, and the
     // same correspondent bare and with resources.
@@ -189,7 +179,7 @@ TEST_CASE("archive on PostgreSQL: an archive of schema 1 moves to integer keys a
     CHECK(*postgres_archive::remove(*conn, ArchiveKey{alice.scope, ""}, 25) == 2);  // 10 and 20, not 50 (mod_other)
     CHECK(scalar("SELECT COUNT(*) FROM archive") == 4);
   }
-  CHECK(admin->exec("DROP SCHEMA " + schema + " CASCADE"));
+  CHECK(pg_connect(pg_base_url())->exec("DROP SCHEMA " + v1.name + " CASCADE"));
 }
 
 TEST_CASE("archive store on PostgreSQL: an unreachable database fails start() with a reason") {

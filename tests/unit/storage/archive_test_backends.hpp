@@ -116,26 +116,12 @@ struct SqliteMigratedBackend {
 
 // A fresh archive on PostgreSQL: a schema of its own in the test database (the URL given
 // to stores sets its search_path), so no case sees another's rows.
-struct PgBackend {
-  std::string url;
-  std::string name;
+struct PgBackend : parley::test::PgSchema {
   std::unique_ptr<PgConnection> conn;
 
-  PgBackend() {
-    static std::atomic<int> serial{0};
-    const std::string base = pg_base_url();
-    name = "archive_test_" + std::to_string(getpid()) + "_" + std::to_string(++serial);
-    auto admin = pg_connect(base);
-    REQUIRE(admin->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE; CREATE SCHEMA " + name));
-    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "application_name=" + name +
-          "&options=-csearch_path%3D" + name;
+  PgBackend() : PgSchema("archive_test") {
     conn = pg_connect(url);
     REQUIRE(pg_migrate(*conn, "archive", postgres_archive::migrations()));
-  }
-  ~PgBackend() {
-    conn.reset();
-    if (auto admin = PgConnection::connect(pg_base_url(), std::chrono::seconds(10)))
-      (void)(*admin)->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE");
   }
   postgres_archive::PgKeys keys;
   bool append(const ArchiveKey& key, const ArchiveEntry& e) {

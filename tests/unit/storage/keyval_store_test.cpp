@@ -77,26 +77,12 @@ struct SqliteKv {
 
 // A fresh keyval table on PostgreSQL: a schema of its own (the stores' URL sets the
 // search_path), so no case sees another's rows.
-struct PgKv {
-  std::string url;
-  std::string name;
+struct PgKv : parley::test::PgSchema {
   std::unique_ptr<PgConnection> conn;
 
-  PgKv() {
-    static std::atomic<int> serial{0};
-    const std::string base = pg_base_url();
-    name = "keyval_test_" + std::to_string(getpid()) + "_" + std::to_string(++serial);
-    auto admin = pg_connect(base);
-    REQUIRE(admin->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE; CREATE SCHEMA " + name));
-    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "application_name=" + name +
-          "&options=-csearch_path%3D" + name;
+  PgKv() : PgSchema("keyval_test") {
     conn = pg_connect(url);
     REQUIRE(pg_migrate(*conn, "keyval", postgres_keyval::migrations()));
-  }
-  ~PgKv() {
-    conn.reset();
-    if (auto admin = PgConnection::connect(pg_base_url(), std::chrono::seconds(10)))
-      (void)(*admin)->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE");
   }
   static KeyvalError of(const PgError& e) {
     return KeyvalError{e.sqlstate == postgres_keyval::kOverQuota ? "policy-violation" : "internal-server-error",
@@ -281,12 +267,6 @@ TEST_CASE("keyval store on PostgreSQL: a lost connection is reconnected; puts qu
           "reported stored is") {
   PgKv b;
   auto store = b.store(1000);
-  std::vector<std::string> log;
-  std::mutex log_mutex;
-  store->set_log([&](std::string_view m) {
-    std::lock_guard lock(log_mutex);
-    log.emplace_back(m);
-  });
   REQUIRE(store->start());
   CHECK(put_async(*store, kv_alice, "before", "1").get() == "ok");
   b.conn.reset();

@@ -74,29 +74,17 @@ namespace {
 
 // A schema of its own for the server's bookkeeping (the URL's search_path), and module
 // names of this case's own: no case sees another's tables.
-struct ModuleSqlDb {
-  std::string url;
-  std::string name;
+struct ModuleSqlDb : parley::test::PgSchema {
   std::vector<std::string> modules;
 
-  ModuleSqlDb() {
-    static std::atomic<int> serial{0};
-    const std::string base = pg_base_url();
-    name = "module_sql_test_" + std::to_string(getpid()) + "_" + std::to_string(++serial);
-    auto admin = pg_connect(base);
-    REQUIRE(admin->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE; CREATE SCHEMA " + name));
-    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "application_name=" + name +
-          "&options=-csearch_path%3D" + name;
-  }
+  ModuleSqlDb() : PgSchema("module_sql_test") {}
   std::string module(const std::string& suffix) {
     modules.push_back(name + "_" + suffix);
     return modules.back();
   }
-  ~ModuleSqlDb() {
-    if (auto admin = PgConnection::connect(pg_base_url(), std::chrono::seconds(10))) {
-      (void)(*admin)->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE");
+  ~ModuleSqlDb() {  // the modules' schemas; PgSchema drops its own
+    if (auto admin = PgConnection::connect(pg_base_url(), std::chrono::seconds(10)))
       for (const std::string& m : modules) (void)(*admin)->exec("DROP SCHEMA IF EXISTS \"" + m + "\" CASCADE");
-    }
   }
 };
 

@@ -5,12 +5,20 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <algorithm>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "storage/pg_connection.hpp"
 
@@ -29,6 +37,52 @@ inline std::unique_ptr<storage::PgConnection> pg_connect(const std::string& url)
   REQUIRE_MESSAGE(conn.has_value(), (conn ? "" : conn.error().message));
   return std::move(*conn);
 }
+
+// A schema of its own for one test case in the test database, dropped with what it holds
+// at the end: the URL sets its search_path (stores given it create their tables there, so
+// no case sees another's rows) and names the connections after it (application_name, for
+// terminate_sessions_of). A fixture that holds a connection of its own closes it in its
+// destructor, which runs before this one's.
+struct PgSchema {
+  std::string name;
+  std::string url;
+
+  explicit PgSchema(const std::string& prefix) {
+    static std::atomic<int> serial{0};
+    const std::string base = pg_base_url();
+    name = prefix + "_" + std::to_string(getpid()) + "_" + std::to_string(++serial);
+    auto admin = pg_connect(base);
+    REQUIRE(admin->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE; CREATE SCHEMA " + name));
+    url = base + (base.find('?') == std::string::npos ? "?" : "&") + "application_name=" + name +
+          "&options=-csearch_path%3D" + name;
+  }
+  ~PgSchema() {
+    if (auto admin = storage::PgConnection::connect(pg_base_url(), std::chrono::seconds(10)))
+      (void)(*admin)->exec("DROP SCHEMA IF EXISTS " + name + " CASCADE");
+  }
+  PgSchema(const PgSchema&) = delete;
+  PgSchema& operator=(const PgSchema&) = delete;
+};
+
+// The lines a store logs (set_log: connection lost, reconnected), written from the store's
+// thread, for the case to look at. Declared before the store, so that it outlives it.
+class LogLines {
+ public:
+  std::function<void(std::string_view)> sink() {
+    return [this](std::string_view line) {
+      std::lock_guard lock(mutex_);
+      lines_.emplace_back(line);
+    };
+  }
+  bool contains(std::string_view line) const {
+    std::lock_guard lock(mutex_);
+    return std::find(lines_.begin(), lines_.end(), line) != lines_.end();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
 
 // Ends the server sessions of application_name `name` (as a restart of PostgreSQL
 // would) once exactly `expected` are there, and returns how many it ended. A test's
