@@ -18,6 +18,7 @@
 #include "core/router/router.hpp"
 #include "core/server/server_context.hpp"
 #include "core/session/session.hpp"
+#include "core/stanza/stanza_log.hpp"
 #include "core/tls/stream.hpp"
 #include "storage/account_store.hpp"
 
@@ -358,7 +359,7 @@ void add_admin_commands(control::ControlServer& control, AdminCommandsDeps deps)
                       [](std::vector<std::string> args, Reply reply) {
                         if (args.size() != 2 || !valid_log_level(args[1]))
                           return reply(false, "usage: set-loglevel trace|debug|info|warn|error|critical|off");
-                        spdlog::set_level(spdlog::level::from_str(args[1]));
+                        parley::set_log_level(spdlog::level::from_str(args[1]));
                         spdlog::warn("control: log level is now {}", args[1]);
                         reply(true, "log level is now " + args[1] + "\n");
                       });

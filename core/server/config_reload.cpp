@@ -11,6 +11,7 @@
 
 #include "core/modules/module_manager.hpp"
 #include "core/server/server_context.hpp"
+#include "core/stanza/stanza_log.hpp"
 #include "core/tls/context_store.hpp"
 
 namespace parley {
@@ -126,7 +127,7 @@ void reload_configuration(config::Config& config, ServerContext& ctx, ModuleMana
       return done(false, "not reloaded: certificates: " + reloaded.error() + "\n");
     report += "certificates re-read\n";
   }
-  spdlog::set_level(spdlog::level::from_str(fresh->loglevel));
+  parley::set_log_level(spdlog::level::from_str(fresh->loglevel));
   config.loglevel = fresh->loglevel;
   report += "log level: " + fresh->loglevel + "\n";
 

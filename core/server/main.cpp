@@ -9,6 +9,7 @@
 #include "core/config/config.hpp"
 #include "core/server/log_format.hpp"
 #include "core/server/server.hpp"
+#include "core/stanza/stanza_log.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"parleyd - the Parley XMPP server"};
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
   }
   // issue 17: every line one JSON object (docs/operations.md, Logs).
   if (config->log_format == "json") parley::use_json_log_format();
-  spdlog::set_level(spdlog::level::from_str(config->loglevel));
+  parley::set_log_level(spdlog::level::from_str(config->loglevel));
   // A peer that resets mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
 

@@ -31,6 +31,7 @@
 #include "core/modules/module_manager.hpp"
 #include "core/net/listener.hpp"
 #include "core/sasl/scram_credentials.hpp"
+#include "core/stanza/stanza_log.hpp"
 #include "core/tls/context_store.hpp"
 #include "core/tls/self_signed.hpp"
 #include "storage/caching_account_store.hpp"
@@ -305,7 +306,7 @@ void Server::reload_certificates_and_log_level() {
     spdlog::error("config reload failed: {}", fresh.error().to_string());
     return;
   }
-  spdlog::set_level(spdlog::level::from_str(fresh->loglevel));
+  parley::set_log_level(spdlog::level::from_str(fresh->loglevel));
   spdlog::info("log level is now {}", fresh->loglevel);
 }
 

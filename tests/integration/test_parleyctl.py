@@ -336,6 +336,22 @@ def test_reload_config_applies_what_it_can(server, raw_factory):
     assert ping.get("type") == "error"  # mod_ping is gone
 
 
+def test_reload_config_sets_the_level_the_stanza_log_follows(server, raw_login):
+    # Quieted by hand, then back to debug by a reload: every stanza is logged again
+    # (the stanza path reads a copy of the level, which the reload must set too).
+    alice = raw_login("alice")
+    ctl_ok(server, "set-loglevel", "warn")
+    alice.send("<message to='alice@localhost' id='reload-quiet-marker'><body>x</body></message>")
+    alice.sync()
+    server.config["loglevel"] = "debug"
+    server.write_config()
+    assert "log level: debug" in ctl_ok(server, "reload-config")
+    alice.send("<message to='alice@localhost' id='reload-loud-marker'><body>x</body></message>")
+    alice.sync()
+    log = server.log()
+    assert "reload-quiet-marker" not in log and "reload-loud-marker" in log
+
+
 def test_reload_config_names_and_refuses_what_needs_a_restart(server):
     before = ctl_ok(server, "module", "list")
     server.config["limits"]["max_stanza_bytes"] = 100000
