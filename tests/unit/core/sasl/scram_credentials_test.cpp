@@ -8,22 +8,10 @@
 
 #include "core/sasl/base64.hpp"
 #include "core/sasl/scram_credentials.hpp"
+#include "tests/unit/core/sasl/hex.hpp"
 
 using namespace parley::sasl;
-
-namespace {
-
-std::string hex(std::string_view bytes) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(d[c >> 4]);
-    out.push_back(d[c & 15]);
-  }
-  return out;
-}
-
-}  // namespace
+using parley::sasl::test::hex;
 
 TEST_CASE("derive_scram_credentials: RFC 5802 and RFC 7677 example users") {
   auto c1 = derive_scram_credentials(Hash::sha1, "pencil", base64_decode("QSXCR+Q6sek8bf92").value(), 4096);
