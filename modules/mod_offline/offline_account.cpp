@@ -1,6 +1,9 @@
 // The account's side: its queue removed with it, and XEP-0227 export and import
 // (offline_export.hpp) of the stored messages.
 #include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "mod_offline.hpp"
 #include "offline_export.hpp"
@@ -8,6 +11,37 @@
 #include "offline_rules.hpp"
 
 namespace mod_offline {
+namespace {
+
+// Messages added to an export between two waits for its reader (ABI 1.8
+// account_data_when_ready): the server holds about limits.max_account_part_bytes of
+// the export on its way to parleyctl and one batch, not a whole queue's elements.
+constexpr std::size_t kExportBatch = 64;
+
+struct OfflineExport {
+  parley::AccountData data;
+  std::vector<std::string> stanzas;  // the stored messages' XML, oldest first
+  std::size_t next = 0;
+  std::size_t exported = 0;
+};
+
+void export_batch(const parley::Host& host, const std::shared_ptr<OfflineExport>& st) {
+  for (std::size_t end = std::min(st->stanzas.size(), st->next + kExportBatch); st->next < end; ++st->next) {
+    std::string xml = std::move(st->stanzas[st->next]);  // freed as it goes
+    auto stanza = host.parse(xml);
+    if (!stanza) continue;  // as delivery does: an item that does not parse is not a message
+    if (!st->data.add_to("offline-messages", parley::kPieNs, *stanza))
+      return st->data.fail("the export refused an offline message");
+    ++st->exported;
+  }
+  if (st->next >= st->stanzas.size()) {
+    const std::size_t n = st->exported;
+    return st->data.done(std::to_string(n) + " offline message" + (n == 1 ? "" : "s"));
+  }
+  st->data.when_ready([&host, st] { export_batch(host, st); });
+}
+
+}  // namespace
 
 // An account removed (and perhaps created again) must not inherit messages: on the
 // owner loop, after the puts it issued, what is held is dropped and the map cleared.
@@ -33,8 +67,9 @@ void ModOffline::on_user_removed(const parley::Event& event) {
   });
 }
 
-// XEP-0227 export: the stored messages, oldest first. Messages held in memory by
-// write_back durability are not stored yet and not exported.
+// XEP-0227 export: the stored messages, oldest first, a batch at a time as parleyctl
+// reads (export_batch). Messages held in memory by write_back durability are not
+// stored yet and not exported.
 void ModOffline::on_account_export(const parley::Event& event) {
   parley::AccountData data(host(), event);
   if (!data.held()) return;
@@ -43,17 +78,12 @@ void ModOffline::on_account_export(const parley::Event& event) {
     bool sent = host().map_get(user, [this, data](parley::Result<parley::MapResult, std::string> items) {
       if (!items) return data.fail("reading the offline messages failed: " + items.error());
       if (items->size() == 0) return data.done();
-      parley::Element list = host().element("offline-messages", parley::kPieNs);
-      std::size_t n = 0;
-      for (std::size_t i = 0; i < items->size(); ++i) {
-        auto item = parley::offline::decode_item(items->at(i).value);
-        auto stanza = item ? host().parse(item->xml) : std::nullopt;
-        if (!stanza) continue;  // as delivery does: an item that does not parse is not a message
-        list.add_child(std::move(*stanza));
-        ++n;
-      }
-      data.add(list);
-      data.done(std::to_string(n) + " offline message" + (n == 1 ? "" : "s"));
+      // The result is the store's until this returns: the messages' XML is copied out.
+      auto st = std::make_shared<OfflineExport>(OfflineExport{data, {}, 0, 0});
+      st->stanzas.reserve(items->size());
+      for (std::size_t i = 0; i < items->size(); ++i)
+        if (auto item = parley::offline::decode_item(items->at(i).value)) st->stanzas.emplace_back(item->xml);
+      export_batch(host(), st);
     });
     if (!sent) data.fail("the map store refused the read");
   });

@@ -588,6 +588,45 @@ def test_an_archive_larger_than_one_request_round_trips(source, target, tmp_path
         carol.abort()
 
 
+def test_offline_messages_larger_than_one_request_round_trip(source, target, tmp_path):
+    # 600 stored messages (~100 KB; mod_offline's default quota is 1,000): exported a
+    # batch at a time as parleyctl reads, so the server never holds the whole queue's
+    # export (until session 20 it added all of them at once), and imported whole.
+    server, _ = source
+    count = 600
+    messages = "".join(
+        f"<message xmlns='{CLIENT}' from='erin@localhost/pad' to='gwen@localhost' type='chat'>"
+        f"<body>queued {i} &lt;&amp;&gt; {'y' * (i % 89)}</body>"
+        f"<delay xmlns='{DELAY}' from='localhost' stamp='2022-05-06T{i // 60 % 24:02d}:{i % 60:02d}:11Z'/></message>\n"
+        for i in range(count))
+    original = pie_file(tmp_path / "queued.xml",
+                        f"<user name='gwen' password='big-pw'><offline-messages>\n{messages}</offline-messages></user>")
+    assert original.stat().st_size > 5 * PART_BYTES
+    result = server.ctl("import", str(original))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{count} offline messages" in imported_line(result.stdout, "gwen")
+
+    export = tmp_path / "gwen.xml"
+    result = server.ctl("export", "--host", "localhost", "--user", "gwen", str(export))
+    assert result.returncode == 0, result.stdout + result.stderr
+    exported = users_of(ET.parse(export).getroot())["gwen"]
+    bodies = [m.findtext(q(CLIENT, "body")) for m in exported.find(q(PIE, "offline-messages"))]
+    assert bodies == [f"queued {i} <&> {'y' * (i % 89)}" for i in range(count)]
+    (line,) = [l for l in server.log().splitlines() if "event=account_exported" in l and "gwen@localhost" in l]
+    sent = int(re.search(r"bytes=(\d+)", line).group(1))
+    peak = int(re.search(r"peak_buffered=(\d+)", line).group(1))
+    assert sent > 5 * PART_BYTES and peak < sent // 2, line
+
+    result = target.ctl("import", str(export))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{count} offline messages" in imported_line(result.stdout, "gwen")
+    again = tmp_path / "gwen-again.xml"
+    result = target.ctl("export", "--host", "localhost", "--user", "gwen", str(again))
+    assert result.returncode == 0, result.stdout + result.stderr
+    back = users_of(ET.parse(again).getroot())["gwen"]
+    assert [m.findtext(q(CLIENT, "body")) for m in back.find(q(PIE, "offline-messages"))] == bodies
+
+
 def test_credentials_after_a_large_archive_are_imported(tmp_path, target):
     # XEP-0227 puts no order on a <user/>'s children: SCRAM credentials after more than
     # a request's worth of archive come in a later part, and are stored then (until
