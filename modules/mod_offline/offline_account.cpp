@@ -1,5 +1,6 @@
 // The account's side: its queue removed with it, and XEP-0227 export and import
 // (offline_export.hpp) of the stored messages.
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
