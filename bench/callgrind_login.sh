@@ -24,7 +24,7 @@ parley_run_init parley-callgrind-login
 run() {
   local logins=$1 dir=$tmp/run$1 plain_port
   start_parleyd "$build" "$dir" "$long" valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out"
-  # bench/parley.yml's second listener is plaintext (allow_plain_without_tls).
+  # bench/parley.yml's second listener does not require STARTTLS: the plaintext logins.
   plain_port=$(grep -Eo 'port: [0-9]+' "$dir/parley.yml" | sed -n 2p | cut -d' ' -f2)
   local p=$port
   if [ "$tls" = none ]; then p=$plain_port; fi
