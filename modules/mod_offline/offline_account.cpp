@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mod_offline.hpp"
@@ -20,6 +21,7 @@ namespace {
 constexpr std::size_t kExportBatch = 64;
 
 struct OfflineExport {
+  explicit OfflineExport(parley::AccountData d) : data(std::move(d)) {}
   parley::AccountData data;
   std::vector<std::string> stanzas;  // the stored messages' XML, oldest first
   std::size_t next = 0;
@@ -80,7 +82,7 @@ void ModOffline::on_account_export(const parley::Event& event) {
       if (!items) return data.fail("reading the offline messages failed: " + items.error());
       if (items->size() == 0) return data.done();
       // The result is the store's until this returns: the messages' XML is copied out.
-      auto st = std::make_shared<OfflineExport>(OfflineExport{data, {}, 0, 0});
+      auto st = std::make_shared<OfflineExport>(data);
       st->stanzas.reserve(items->size());
       for (std::size_t i = 0; i < items->size(); ++i)
         if (auto item = parley::offline::decode_item(items->at(i).value)) st->stanzas.emplace_back(item->xml);

@@ -400,10 +400,7 @@ def test_pending_subscription_requests_move_as_prosody_writes_them(tmp_path, tar
         assert requests["bassanio@localhost"].findtext(q(CLIENT, "status")) == "It is I"
     finally:
         portia.abort()
-    again = tmp_path / "portia.xml"
-    result = target.ctl("export", "--host", "localhost", "--user", "portia", str(again))
-    assert result.returncode == 0, result.stdout + result.stderr
-    user = users_of(ET.parse(again).getroot())["portia"]
+    user = export_user(target, "portia", tmp_path / "portia.xml")
     exported = {(p.get("from"), p.get("to"), p.get("type"), p.findtext(q(CLIENT, "status")))
                 for p in user.findall(q(CLIENT, "presence"))}
     assert exported == {("bassanio@localhost", "portia@localhost", "subscribe", "It is I"),
@@ -545,6 +542,19 @@ def imported_line(stdout, user):
     return line
 
 
+def export_user(server, user, path):
+    """`parleyctl export` of one account of localhost to `path`: its <user/> element."""
+    result = server.ctl("export", "--host", "localhost", "--user", user, str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return users_of(ET.parse(path).getroot())[user]
+
+
+def export_buffering(server, user):
+    """What the server's log says of the export of `user`: (bytes sent, the most it buffered)."""
+    (line,) = [l for l in server.log().splitlines() if "event=account_exported" in l and f"{user}@localhost" in l]
+    return int(re.search(r"bytes=(\d+)", line).group(1)), int(re.search(r"peak_buffered=(\d+)", line).group(1)), line
+
+
 def test_an_archive_larger_than_one_request_round_trips(source, target, tmp_path):
     # 600 archived messages (~200 KB): imported into SQLite in parts, exported in pieces
     # (no more than about one bound and one page of the archive buffered in the server),
@@ -561,9 +571,7 @@ def test_an_archive_larger_than_one_request_round_trips(source, target, tmp_path
     assert requests and int(requests.group(1)) >= 10, line
 
     export = tmp_path / "carol.xml"
-    result = server.ctl("export", "--host", "localhost", "--user", "carol", str(export))
-    assert result.returncode == 0, result.stdout + result.stderr
-    exported = users_of(ET.parse(export).getroot())["carol"]
+    exported = export_user(server, "carol", export)
     entries_out = archive_of(exported)
     assert len(entries_out) == entries
     assert [e[0][:19] for e in entries_out] == [f"2021-03-04T{i // 60 % 24:02d}:{i % 60:02d}:07" for i in range(entries)]
@@ -571,9 +579,7 @@ def test_an_archive_larger_than_one_request_round_trips(source, target, tmp_path
     assert exported.find(q(VCARD, "vCard")).findtext(q(VCARD, "FN")) == "carol"
     # The server never held the account: what it buffered for parleyctl stayed under a
     # fraction of it (the bound, a page of the archive, a piece on its way).
-    (line,) = [l for l in server.log().splitlines() if "event=account_exported" in l and "carol@localhost" in l]
-    sent = int(re.search(r"bytes=(\d+)", line).group(1))
-    peak = int(re.search(r"peak_buffered=(\d+)", line).group(1))
+    sent, peak, line = export_buffering(server, "carol")
     assert sent > 150000 and peak < sent // 2, line
 
     result = target.ctl("import", str(export))
@@ -607,23 +613,16 @@ def test_offline_messages_larger_than_one_request_round_trip(source, target, tmp
     assert f"{count} offline messages" in imported_line(result.stdout, "gwen")
 
     export = tmp_path / "gwen.xml"
-    result = server.ctl("export", "--host", "localhost", "--user", "gwen", str(export))
-    assert result.returncode == 0, result.stdout + result.stderr
-    exported = users_of(ET.parse(export).getroot())["gwen"]
+    exported = export_user(server, "gwen", export)
     bodies = [m.findtext(q(CLIENT, "body")) for m in exported.find(q(PIE, "offline-messages"))]
     assert bodies == [f"queued {i} <&> {'y' * (i % 89)}" for i in range(count)]
-    (line,) = [l for l in server.log().splitlines() if "event=account_exported" in l and "gwen@localhost" in l]
-    sent = int(re.search(r"bytes=(\d+)", line).group(1))
-    peak = int(re.search(r"peak_buffered=(\d+)", line).group(1))
+    sent, peak, line = export_buffering(server, "gwen")
     assert sent > 5 * PART_BYTES and peak < sent // 2, line
 
     result = target.ctl("import", str(export))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{count} offline messages" in imported_line(result.stdout, "gwen")
-    again = tmp_path / "gwen-again.xml"
-    result = target.ctl("export", "--host", "localhost", "--user", "gwen", str(again))
-    assert result.returncode == 0, result.stdout + result.stderr
-    back = users_of(ET.parse(again).getroot())["gwen"]
+    back = export_user(target, "gwen", tmp_path / "gwen-again.xml")
     assert [m.findtext(q(CLIENT, "body")) for m in back.find(q(PIE, "offline-messages"))] == bodies
 
 

@@ -7,10 +7,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <algorithm>
 #include <functional>
 #include <memory>
 #include <mutex>
