@@ -198,11 +198,14 @@ class ModPep : public parley::Module {
   void bookmarks_from_private(const std::string& owner, UserPep& u, const std::string& storage_xml);
   bool private_bookmarks_set(const parley::Event& event, parley::ElementView stanza);
   static bool is_bookmarks(const std::string& node);
-  // `except`: skip the nodes whose +notify it lists (their last items were sent already).
-  void send_last(parley_session_id session, const std::string& full_jid, const std::string& bare,
+  // `wanted`: the caps' features the last items are chosen by (those of the presence or
+  // approval that sends them, never the session's caps of later, when the roster and
+  // relation reads are answered). `except`: skip the nodes whose +notify it lists (their
+  // last items were sent already).
+  void send_last(parley_session_id session, const std::string& full_jid, const std::string& bare, Features wanted,
                  Features except = nullptr);
   void send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
-                    const std::string& owner, bool approved = false, Features except = nullptr);
+                    const std::string& owner, Features wanted, bool approved = false, Features except = nullptr);
 
   // The avatar's hash in presence (pep_avatar.cpp)
   static std::string metadata_hash(parley::ElementView metadata);

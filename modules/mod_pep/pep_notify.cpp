@@ -156,7 +156,7 @@ parley::Outcome ModPep::on_presence(const parley::Event& event) {
   caps->want_last = false;
   caps->last_sent_for.reset();
   if (eligible && caps->features && caps->features != prior) {
-    send_last(session, full, bare, std::move(prior));  // every node's, or those newly wanted
+    send_last(session, full, bare, caps->features, std::move(prior));  // every node's, or those newly wanted
   } else if (eligible && !caps->features && !caps->ver.empty()) {
     caps->want_last = true;  // sent once the caps are verified
     caps->last_sent_for = std::move(prior);
@@ -216,7 +216,7 @@ void ModPep::caps_answer(const std::string& ver, std::optional<parley::ElementVi
     caps->features = shared;
     if (caps->want_last && caps->available) {
       caps->want_last = false;
-      send_last(session, caps->full_jid, caps->bare(), std::move(caps->last_sent_for));
+      send_last(session, caps->full_jid, caps->bare(), shared, std::move(caps->last_sent_for));
       caps->last_sent_for.reset();
     }
   }
@@ -238,26 +238,31 @@ void ModPep::remember(CapsLoop& loop, const std::string& ver, Features features)
 // and of the accounts it is subscribed to (its roster's 'to' and 'both'),
 // each filtered by the session's +notify on its loop.
 void ModPep::send_last(parley_session_id session, const std::string& full_jid, const std::string& bare,
-                       Features except) {
-  send_last_of(session, full_jid, bare, bare, false, except);
+                       Features wanted, Features except) {
+  send_last_of(session, full_jid, bare, bare, wanted, false, except);
   const std::string user = parley::Jid::prepared(bare).local();
-  asks_.ask_roster(user, {}, [this, session, full_jid, bare, except](auto roster) {
+  asks_.ask_roster(user, {}, [this, session, full_jid, bare, wanted, except](auto roster) {
     if (!roster) return host().error("reading the roster of " + bare + " failed (no roster module answered)");
     for (const auto& item : *roster) {
       if (!item.has_to()) continue;
       if (item.jid == bare || parley::Jid::prepared(item.jid).domain() != host().module_host()) continue;
-      send_last_of(session, full_jid, bare, item.jid, false, except);
+      send_last_of(session, full_jid, bare, item.jid, wanted, false, except);
     }
   });
 }
 
 void ModPep::send_last_of(parley_session_id session, const std::string& full_jid, const std::string& bare,
-                          const std::string& owner, bool approved, Features except) {
+                          const std::string& owner, Features wanted, bool approved, Features except) {
   // On presence: on_sub_and_presence nodes; on a subscription the owner just
   // approved: on_sub ones too.
-  auto send = [this, session, full_jid, bare, owner, approved, except](UserPep& u, const Relation& rel) {
+  auto send = [this, session, full_jid, bare, owner, wanted, approved, except](UserPep& u, const Relation& rel) {
     for (const auto& [node, n] : u.nodes) {
-      if (except && except->count(node + "+notify")) continue;  // sent already
+      const std::string notify = node + "+notify";
+      // Chosen by the caps this send is for: had the session announced new caps
+      // while the reads above were answered, those caps' own send covers them
+      // (deliver() checks the session's caps again: wanted by both).
+      if (!wanted || !wanted->count(notify)) continue;
+      if (except && except->count(notify)) continue;  // sent already
       const bool when = n.config.send_last == SendLast::on_sub_and_presence ||
                         (approved && n.config.send_last == SendLast::on_sub);
       if (n.items.empty() || !when || !n.config.deliver_notifications) continue;
@@ -316,7 +321,7 @@ parley::Outcome ModPep::on_stanza_in(const parley::Event& event) {
     if (!s.available || s.priority < 0) continue;
     parley::post_to_session(host(), s.id, [this, session = s.id, full = s.full_jid, contact, owner] {
       auto* caps = host().session_slot<SessionCaps>(session);
-      if (caps && caps->features) send_last_of(session, full, contact, owner, true);
+      if (caps && caps->features) send_last_of(session, full, contact, owner, caps->features, true);
     });
   }
   return parley::Outcome::pass;

@@ -3,6 +3,10 @@ XEP-0060's error tables as PEP uses them: what the audit of round 2 checked
 (docs/modules/mod_pep.md, "Audit"). One server per test; the helpers are
 test_mod_pep.py's."""
 
+import contextlib
+import subprocess
+
+from parley_harness import PG_BIN
 from test_mod_pep import (C, CAPS, DISCO, ERRORS, EVENT, OWNER, PUBSUB, TUNE, announce, errors_of,
                           get_items, login, no_event, publish, start_server, subscribe, wait_event)
 
@@ -66,6 +70,48 @@ def test_last_items_on_new_interest_and_negative_priority(server_factory, raw_fa
     # Its priority raised to 0, the resource gets the last item then.
     presence_with_caps(carol, low_ver, "<priority>0</priority>")
     assert item_id(wait_event(carol, TUNE)) == "new"
+
+
+@contextlib.contextmanager
+def map_items_locked(url):
+    """Every read of the map store (rosters among them) waits while inside:
+    a transaction of psql's holds map_items in ACCESS EXCLUSIVE mode."""
+    psql = subprocess.Popen([str(PG_BIN / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", url],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        psql.stdin.write("BEGIN;\nLOCK TABLE map_items IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n")
+        psql.stdin.flush()
+        assert psql.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        psql.stdin.write("COMMIT;\n")
+        psql.stdin.close()
+        assert psql.wait(timeout=30) == 0
+
+
+def test_last_items_are_those_of_the_caps_they_were_decided_for(server_factory, raw_factory, pg_storage):
+    """A presence's last items are chosen by the +notify of that presence's
+    caps. While the roster read behind a contact's last items waits, the
+    client announces caps with a new interest: the contact's item comes
+    once, for the new caps (it came twice when the interest was looked up
+    as each item reached the session's loop: the old caps' send found the
+    new interest there too, beside the new caps' own send)."""
+    server = start_server(server_factory, users=("alice", "bob"), storage=pg_storage)
+    alice = login(server, raw_factory, "alice")
+    first = login(server, raw_factory, "bob")
+    subscribe(first, alice)
+    first.close()
+    bob = login(server, raw_factory, "bob", resource="caps", presence=False)
+    assert publish(alice, TUNE, f"<tune xmlns='{TUNE}'/>", item_id="t").get("type") == "result"
+    assert publish(bob, GEOLOC, f"<geoloc xmlns='{GEOLOC}'/>", item_id="g").get("type") == "result"
+    announce(bob)  # the initial presence, no interest yet
+    with map_items_locked(pg_storage["url"]):
+        # Bob's own item needs no roster: it comes while alice's wait.
+        announce(bob, notify=[GEOLOC])
+        assert item_id(wait_event(bob, GEOLOC)) == "g"
+        announce(bob, notify=[GEOLOC, TUNE])
+    assert item_id(wait_event(bob, TUNE)) == "t"
+    assert no_event(bob, alice, TUNE) == [] and no_event(bob, alice, GEOLOC) == []
 
 
 def test_error_tables(server_factory, raw_factory):
