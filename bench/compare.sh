@@ -4,13 +4,14 @@
 # Installs Prosody and ejabberd from Debian if they are missing (without letting their packages start
 # services), starts each server itself in the foreground with a config kept in bench/ (127.0.0.1
 # only, its own free high port, registration open to the bench, SCRAM-SHA-256 with 4096 iterations,
-# STARTTLS with one RSA-2048 self-signed certificate made for this run), runs the same scenarios
+# STARTTLS with one RSA-2048 self-signed certificate made for this run; the login scenario runs again
+# with an ECDSA P-256 one, login-ec), runs the same scenarios
 # against the three servers one after another, stops only the processes it started (by PID, and
 # their process group, which each server gets of its own through setsid), and writes BENCHMARKS.md.
 #
 #   bench/compare.sh [--quick] [--runs N] [--servers "parley prosody ejabberd"] [--build-dir DIR]
 #                    [--out FILE] [--no-install] [--keep-temp] [--mobile-only] [--muc-only] [--no-build]
-#                    [--bench PATH] [--idle-only] [--idle-ns "N1 N2"]
+#                    [--bench PATH] [--idle-only] [--idle-ns "N1 N2"] [--login-only]
 #
 # Parley also runs the mobile scenarios: chat with every client enabling XEP-0198 stream management
 # (chat-w10-sm, next to chat-w10), and 10,000 sessions receiving presence updates, active
@@ -24,6 +25,12 @@
 #
 # --idle-only runs just the idle scenarios (TLS and, for Parley, plaintext) with --idle-ns's sizes
 # (default "1000 10000"): the memory-per-session figure alone, in minutes.
+#
+# --login-only runs just the two login scenarios (login with the RSA certificate, login-ec with the
+# ECDSA one) on each server.
+#
+# bench/last-results.jsonl (what `bench/report.py` makes BENCHMARKS.md from) is replaced by a full run
+# only: a --*-only or --quick run leaves it as it is.
 #
 # --quick: small sizes and one run, for development (minutes instead of most of an hour).
 set -euo pipefail
@@ -41,6 +48,7 @@ MUC_ONLY=0
 BUILD=1
 BENCH_OVERRIDE=""
 IDLE_ONLY=0
+LOGIN_ONLY=0
 IDLE_NS_OVERRIDE=""
 COMMAND_LINE="bench/compare.sh $*"
 
@@ -59,7 +67,8 @@ while [ $# -gt 0 ]; do
     --bench) BENCH_OVERRIDE=$2; shift 2 ;;
     --idle-only) IDLE_ONLY=1; shift ;;
     --idle-ns) IDLE_NS_OVERRIDE=$2; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --login-only) LOGIN_ONLY=1; shift ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -89,6 +98,7 @@ USERS=$(printf '%s\n' $IDLE_NS "$LOGINS" $((2 * PAIRS)) $((OFF_RECEIVERS + OFF_S
   $((CSI_RECEIVERS + CSI_SENDERS)) "$MUC_OCCUPANTS" | sort -n | tail -1)
 [ "$MUC_ONLY" = 1 ] && USERS=$MUC_OCCUPANTS  # only the room's occupants need accounts
 [ "$IDLE_ONLY" = 1 ] && USERS=$(printf '%s\n' $IDLE_NS | sort -n | tail -1)
+[ "$LOGIN_ONLY" = 1 ] && USERS=$LOGINS  # the logins' accounts only
 BENCH_THREADS=2
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -202,17 +212,17 @@ start_server() {
     parley)
       [ -n "${PORT[parley-plain]:-}" ] || PORT[parley-plain]=$(free_port)
       sed -e "s|@DIR@|$dir|g; s|@PORT@|${PORT[$name]}|; s|@PLAIN_PORT@|${PORT[parley-plain]}|; s|@WORKERS@|$workers|" \
-          -e "s|@CERT_AND_KEY@|$TMP/cert/both.pem|" \
+          -e "s|@CERT_AND_KEY@|$CERT/both.pem|" \
         "$REPO/bench/parley.yml" > "$dir/parley.yml"
       setsid "$PARLEYD" --config "$dir/parley.yml" >> "$dir/server.log" 2>&1 &
       pid=$! ;;
     prosody)
-      sed -e "s|@DIR@|$dir|g; s|@PORT@|${PORT[$name]}|; s|@CERT@|$TMP/cert/cert.pem|; s|@KEY@|$TMP/cert/key.pem|" \
+      sed -e "s|@DIR@|$dir|g; s|@PORT@|${PORT[$name]}|; s|@CERT@|$CERT/cert.pem|; s|@KEY@|$CERT/key.pem|" \
         "$REPO/bench/prosody.cfg.lua" > "$dir/prosody.cfg.lua"
       setsid prosody --config "$dir/prosody.cfg.lua" -F >> "$dir/server.log" 2>&1 &
       pid=$! ;;
     ejabberd)
-      sed -e "s|@PORT@|${PORT[$name]}|; s|@CERT_AND_KEY@|$TMP/cert/both.pem|" \
+      sed -e "s|@PORT@|${PORT[$name]}|; s|@CERT_AND_KEY@|$CERT/both.pem|" \
         "$REPO/bench/ejabberd.yml" > "$dir/ejabberd.yml"
       mkdir -p "$dir/spool"
       # erl straight, not ejabberdctl: no su to another user (whose child would hide the PID) and no
@@ -286,6 +296,17 @@ run_muc() {
   stop_server
 }
 
+# The logins: with the RSA-2048 certificate (login), then with the ECDSA P-256 one (login-ec), each
+# on a fresh server. Leaves no server running.
+run_logins() {
+  local name=$1 run
+  stop_server; start_server "$name" 2
+  for run in $(seq 1 "$RUNS"); do bench "$name" login connect --sessions "$LOGINS" --hold 0; done
+  stop_server; CERT="$TMP/cert-ec" start_server "$name" 2
+  for run in $(seq 1 "$RUNS"); do bench "$name" login-ec connect --sessions "$LOGINS" --hold 0; done
+  stop_server
+}
+
 run_server() {
   local name=$1 run n
   log "== $name"
@@ -298,6 +319,10 @@ run_server() {
   if [ "$MOBILE_ONLY" = 1 ]; then
     [ "$name" = parley ] && run_mobile
     stop_server
+    return 0
+  fi
+  if [ "$LOGIN_ONLY" = 1 ]; then
+    run_logins "$name"
     return 0
   fi
   for run in $(seq 1 "$RUNS"); do
@@ -314,8 +339,8 @@ run_server() {
     stop_server
     return 0
   fi
-  stop_server; start_server "$name" 2
-  for run in $(seq 1 "$RUNS"); do bench "$name" login connect --sessions "$LOGINS" --hold 0; done
+  run_logins "$name"
+  start_server "$name" 2
   for run in $(seq 1 "$RUNS"); do bench "$name" chat-w1 chat --pairs "$PAIRS" --window 1 --messages "$MESSAGES"; done
   for run in $(seq 1 "$RUNS"); do bench "$name" chat-w10 chat --pairs "$PAIRS" --window 10 --messages "$MESSAGES"; done
   for run in $(seq 1 "$RUNS"); do
@@ -350,10 +375,16 @@ TMP=$(mktemp -d /tmp/parley-compare.XXXXXX)
 RESULTS="$TMP/results.jsonl"
 : > "$RESULTS"
 mkdir -p "$TMP/cert"
+mkdir -p "$TMP/cert-ec"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/cert/key.pem" -out "$TMP/cert/cert.pem" -days 7 \
   -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
-cat "$TMP/cert/cert.pem" "$TMP/cert/key.pem" > "$TMP/cert/both.pem"
-chmod 644 "$TMP/cert/"*.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/cert-ec/key.pem" \
+  -out "$TMP/cert-ec/cert.pem" -days 7 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
+for c in cert cert-ec; do
+  cat "$TMP/$c/cert.pem" "$TMP/$c/key.pem" > "$TMP/$c/both.pem"
+  chmod 644 "$TMP/$c/"*.pem
+done
+CERT="$TMP/cert"  # the servers' certificate, unless a start says otherwise
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED_AT=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -387,5 +418,10 @@ NPROC MEM_TOTAL KERNEL""".split()
 print(json.dumps({"_context": {k: os.environ.get(k, "") for k in keys}}))' >> "$RESULTS"
 /usr/bin/python3 "$REPO/bench/report.py" "$RESULTS" > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
-cp "$RESULTS" "$REPO/bench/last-results.jsonl"
-log "wrote $OUT (raw results: bench/last-results.jsonl) in $ELAPSED_MIN min"
+if [ "$QUICK$MOBILE_ONLY$MUC_ONLY$IDLE_ONLY$LOGIN_ONLY" = 00000 ]; then
+  cp "$RESULTS" "$REPO/bench/last-results.jsonl"
+  log "wrote $OUT (raw results: bench/last-results.jsonl) in $ELAPSED_MIN min"
+else
+  cp "$RESULTS" "$OUT.jsonl"
+  log "wrote $OUT (raw results: $OUT.jsonl; bench/last-results.jsonl is a full run's) in $ELAPSED_MIN min"
+fi

@@ -8,7 +8,10 @@ parley_run_init() {  # PREFIX: makes $tmp, its certificate, and the EXIT trap
   pid=""
   trap parley_run_cleanup EXIT
   mkdir -p "$tmp/cert"
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/cert/key.pem" -out "$tmp/cert/cert.pem" -days 7 \
+  # PARLEY_BENCH_KEY=ec: an ECDSA P-256 certificate (Parley's self-signed default) instead of RSA-2048.
+  local key=(-newkey rsa:2048)
+  [ "${PARLEY_BENCH_KEY:-rsa}" = ec ] && key=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
+  openssl req -x509 "${key[@]}" -nodes -keyout "$tmp/cert/key.pem" -out "$tmp/cert/cert.pem" -days 7 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost >/dev/null 2>&1
   cat "$tmp/cert/cert.pem" "$tmp/cert/key.pem" > "$tmp/cert/both.pem"
 }

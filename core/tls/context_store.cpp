@@ -4,6 +4,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <map>
 #include <mutex>
 #include <utility>
 
@@ -13,7 +15,7 @@
 namespace parley::tls {
 
 struct ContextStore::Generation {
-  std::vector<SslCtxPtr> contexts;                      // one per leaf certificate
+  std::vector<SslCtxPtr> contexts;                      // one per set of leaves served together
   std::vector<std::pair<std::string, SSL_CTX*>> hosts;  // host -> its context, nullptr if none
 
   SSL_CTX* find(std::string_view host) const {
@@ -67,10 +69,12 @@ bool currently_valid(X509* cert) {
 
 // Prefers an exact name over a wildcard, a currently valid certificate over one that is
 // not, then the one expiring last (a renewed certificate next to the old one wins).
-const detail::Leaf* pick_leaf(const std::vector<detail::Leaf>& leaves, const std::string& host) {
+// `key_type`: only leaves whose key is of that type (EVP_PKEY_get_base_id); 0: any.
+const detail::Leaf* pick_leaf(const std::vector<detail::Leaf>& leaves, const std::string& host, int key_type = 0) {
   const detail::Leaf* best = nullptr;
   int best_rank = -1;
   for (const detail::Leaf& l : leaves) {
+    if (key_type != 0 && EVP_PKEY_get_base_id(l.key) != key_type) continue;
     int rank = -1;
     if (X509_check_host(l.cert, host.data(), host.size(), X509_CHECK_FLAG_NO_WILDCARDS, nullptr) == 1) {
       rank = 2;
@@ -90,7 +94,36 @@ const detail::Leaf* pick_leaf(const std::vector<detail::Leaf>& leaves, const std
   return best;
 }
 
-Result<SslCtxPtr, std::string> make_server_context(const detail::Leaf& leaf, ContextStore* store,
+// What a host's context serves: the best leaf for the host, and beside it the best of
+// each other kind of key (an ECDSA certificate next to an RSA one, as nginx and Apache
+// take them). OpenSSL keeps one certificate per kind of key in a context and gives
+// each client one its signature algorithms accept: ECDSA to nearly every client (a
+// signature about 13 times cheaper than RSA-2048's), RSA to one that offers no ECDSA.
+// A kind is added only when its best leaf is as currently valid as the host's best:
+// an expired ECDSA certificate never reaches the clients that would prefer it.
+// Sorted by position in `leaves` (the key of the contexts shared between hosts).
+std::vector<size_t> pick_leaves(const std::vector<detail::Leaf>& leaves, const std::string& host) {
+  std::vector<size_t> out;
+  const detail::Leaf* best = pick_leaf(leaves, host);
+  if (best == nullptr) return out;
+  const bool best_valid = currently_valid(best->cert);
+  const int best_type = EVP_PKEY_get_base_id(best->key);
+  out.push_back(static_cast<size_t>(best - leaves.data()));
+  std::vector<int> types;
+  for (const detail::Leaf& l : leaves) {
+    const int type = EVP_PKEY_get_base_id(l.key);
+    if (type == best_type || std::find(types.begin(), types.end(), type) != types.end()) continue;
+    types.push_back(type);
+    const detail::Leaf* other = pick_leaf(leaves, host, type);
+    if (other != nullptr && currently_valid(other->cert) == best_valid)
+      out.push_back(static_cast<size_t>(other - leaves.data()));
+  }
+  ERR_clear_error();
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<SslCtxPtr, std::string> make_server_context(const std::vector<const detail::Leaf*>& leaves, ContextStore* store,
                                                    int (*servername_cb)(SSL*, int*, void*)) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) return unexpected(openssl_error("SSL_CTX_new"));
@@ -110,12 +143,15 @@ Result<SslCtxPtr, std::string> make_server_context(const detail::Leaf& leaf, Con
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(c, 1);
 
-  if (SSL_CTX_use_certificate(c, leaf.cert) != 1 || SSL_CTX_use_PrivateKey(c, leaf.key) != 1 ||
-      SSL_CTX_check_private_key(c) != 1) {
-    return unexpected(openssl_error(leaf.file + ": cannot use certificate"));
-  }
-  for (X509* x : leaf.chain) {
-    if (SSL_CTX_add1_chain_cert(c, x) != 1) return unexpected(openssl_error(leaf.file + ": cannot add chain"));
+  // Each leaf fills its kind of key's slot; the chain added after it is that slot's.
+  for (const detail::Leaf* leaf : leaves) {
+    if (SSL_CTX_use_certificate(c, leaf->cert) != 1 || SSL_CTX_use_PrivateKey(c, leaf->key) != 1 ||
+        SSL_CTX_check_private_key(c) != 1) {
+      return unexpected(openssl_error(leaf->file + ": cannot use certificate"));
+    }
+    for (X509* x : leaf->chain) {
+      if (SSL_CTX_add1_chain_cert(c, x) != 1) return unexpected(openssl_error(leaf->file + ": cannot add chain"));
+    }
   }
   SSL_CTX_set_tlsext_servername_callback(c, servername_cb);
   SSL_CTX_set_tlsext_servername_arg(c, store);
@@ -138,20 +174,23 @@ Result<std::shared_ptr<const ContextStore::Generation>, std::string> ContextStor
   if (leaves->empty()) return unexpected(std::string("no certificate with its private key in the certfiles"));
 
   auto gen = std::make_shared<Generation>();
-  std::vector<SSL_CTX*> by_leaf(leaves->size(), nullptr);
+  // Hosts served by the same leaves share one context.
+  std::map<std::vector<size_t>, SSL_CTX*> by_leaves;
   for (const std::string& raw : hosts) {
     const std::string host = normalize_host(raw);
-    const detail::Leaf* leaf = pick_leaf(*leaves, host);
+    const std::vector<size_t> picked = pick_leaves(*leaves, host);
     SSL_CTX* ctx = nullptr;
-    if (leaf) {
-      const size_t i = static_cast<size_t>(leaf - leaves->data());
-      if (!by_leaf[i]) {
-        auto made = make_server_context(*leaf, self, &ContextStore::on_servername);
+    if (!picked.empty()) {
+      SSL_CTX*& shared = by_leaves[picked];
+      if (!shared) {
+        std::vector<const detail::Leaf*> use;
+        for (size_t i : picked) use.push_back(&(*leaves)[i]);
+        auto made = make_server_context(use, self, &ContextStore::on_servername);
         if (!made) return unexpected(made.error());
-        by_leaf[i] = made->get();
+        shared = made->get();
         gen->contexts.push_back(std::move(*made));
       }
-      ctx = by_leaf[i];
+      ctx = shared;
     }
     gen->hosts.emplace_back(host, ctx);
   }

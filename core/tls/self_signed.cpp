@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -120,7 +120,10 @@ Result<void, std::string> write_private_file(const std::string& path, const char
 Result<void, std::string> generate_self_signed(const std::string& host, const std::string& pem_path) {
   if (!plausible_host(host)) return unexpected("cannot make a certificate for '" + host + "': not a host name");
   ERR_clear_error();
-  PkeyPtr key(EVP_RSA_gen(2048));
+  // ECDSA P-256, as certbot and Caddy make by default: the handshake's signature, paid
+  // on every login without resumption, costs the server about a thirteenth of an
+  // RSA-2048 one (`openssl speed ecdsap256 rsa2048`: 0.019 against 0.256 ms).
+  PkeyPtr key(EVP_EC_gen("P-256"));
   X509Ptr x(X509_new());
   if (!key || !x) return unexpected(openssl_error("cannot generate a key"));
 
@@ -146,7 +149,7 @@ Result<void, std::string> generate_self_signed(const std::string& host, const st
   X509V3_CTX v3;
   X509V3_set_ctx(&v3, x.get(), x.get(), nullptr, nullptr, 0);
   ok = ok && add_san(x.get(), host) && add_ext(x.get(), &v3, NID_basic_constraints, "critical,CA:FALSE") &&
-       add_ext(x.get(), &v3, NID_key_usage, "critical,digitalSignature,keyEncipherment") &&
+       add_ext(x.get(), &v3, NID_key_usage, "critical,digitalSignature") &&
        add_ext(x.get(), &v3, NID_ext_key_usage, "serverAuth,clientAuth") &&
        add_ext(x.get(), &v3, NID_subject_key_identifier, "hash");
   ok = ok && X509_sign(x.get(), key.get(), EVP_sha256()) > 0;

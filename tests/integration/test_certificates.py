@@ -4,6 +4,7 @@ and the harness's reuse of it (parley_harness.CertCache)."""
 import socket
 import ssl
 import stat
+import subprocess
 
 from parley_harness import CERT_CACHE
 
@@ -29,6 +30,11 @@ def test_first_start_makes_a_certificate_that_names_localhost_and_loopback(serve
     assert stat.S_IMODE(pem.stat().st_mode) == 0o600
     text = pem.read_text()
     assert "BEGIN CERTIFICATE" in text and "BEGIN PRIVATE KEY" in text
+    # An ECDSA P-256 key: its signature is what every full handshake costs.
+    described = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(pem)],
+                               capture_output=True, text=True, check=True).stdout
+    assert "id-ecPublicKey" in described and "prime256v1" in described
+    assert "ecdsa-with-SHA256" in described
     # A client that dials 127.0.0.1 and checks the address against the
     # certificate connects, as does one that checks the name.
     assert verified_handshake(server, pem, "127.0.0.1")
@@ -75,3 +81,47 @@ def test_each_host_s_certificate_is_chosen_by_sni_on_c2s_and_https(server_factor
                 raise AssertionError("sni-b.test's handshake verified against localhost's certificate")
             except ssl.SSLCertVerificationError:
                 pass
+
+
+def made_certificate(tmp_path, name, key_args):
+    """A self-signed certificate for localhost made by openssl: (the PEM file
+    of certificate and key, the certificate's DER)."""
+    key, crt, pem = tmp_path / f"{name}.key", tmp_path / f"{name}.crt", tmp_path / f"{name}.pem"
+    subprocess.run(["openssl", "req", "-x509", *key_args, "-nodes", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-days", "2", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True)
+    pem.write_text(crt.read_text() + key.read_text())
+    return pem, ssl.PEM_cert_to_DER_cert(crt.read_text())
+
+
+def served_certificate(server, tls12_ciphers=None):
+    """The DER of the certificate a handshake on the direct-TLS port got;
+    with `tls12_ciphers`, a TLS 1.2 client offering those suites only."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if tls12_ciphers:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(tls12_ciphers)
+    with socket.create_connection(("127.0.0.1", server.tls_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_an_ecdsa_and_an_rsa_certificate_for_one_host_each_client_gets_one_it_takes(server_factory, tmp_path):
+    rsa_pem, rsa_der = made_certificate(tmp_path, "rsa", ["-newkey", "rsa:2048"])
+    ec_pem, ec_der = made_certificate(tmp_path, "ec", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+    server = server_factory(start=False)
+    server.config["certfiles"] = [str(rsa_pem), str(ec_pem)]
+    server.start()
+    # A client that takes both (Python's ssl offers ECDSA first) gets the
+    # cheaper signature; one that takes only RSA (or only ECDSA) gets that.
+    assert served_certificate(server) == ec_der
+    assert served_certificate(server, "ECDHE-RSA-AES128-GCM-SHA256") == rsa_der
+    assert served_certificate(server, "ECDHE-ECDSA-AES128-GCM-SHA256") == ec_der
+    # The order of the files does not matter.
+    server.stop()
+    server.config["certfiles"] = [str(ec_pem), str(rsa_pem)]
+    server.start()
+    assert served_certificate(server, "ECDHE-RSA-AES128-GCM-SHA256") == rsa_der
+    assert served_certificate(server) == ec_der

@@ -371,27 +371,9 @@ def test_reload_config_names_and_refuses_what_needs_a_restart(server):
     assert ctl_ok(server, "module", "list") == before
 
 
-def served_certificate(server):
-    """The DER certificate the direct-TLS port presents (not verified)."""
-    import socket
-    import ssl
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", server.tls_port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-            return tls.getpeercert(binary_form=True)
-
-
 def test_reload_config_certificates_and_a_host_module(server, tmp_path, raw_factory):
-    import ssl
-    import subprocess
-    key, crt, pem = tmp_path / "k.pem", tmp_path / "c.pem", tmp_path / "new.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-days", "2",
-                    "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
-    pem.write_text(crt.read_text() + key.read_text())
-    new_der = ssl.PEM_cert_to_DER_cert(crt.read_text())
+    from test_certificates import made_certificate, served_certificate
+    pem, new_der = made_certificate(tmp_path, "new", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
     assert served_certificate(server) != new_der
     server.register("alice", PASSWORD)
 

@@ -13,7 +13,7 @@ using namespace parley::tls::test;
 
 namespace {
 
-// Certificates are generated once for the whole binary: RSA key generation is slow.
+// Certificates are generated once for the whole binary.
 struct Certs {
   TempDir dir;
   std::string a = self_signed(dir, "example.org", "a.pem");
@@ -147,12 +147,14 @@ TEST_CASE("generate_self_signed makes a private PEM with the host in its SAN") {
   REQUIRE(cert);
   CHECK(X509_check_host(cert.get(), "example.org", 0, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, nullptr) == 1);
   CHECK(X509_check_host(cert.get(), "other.org", 0, 0, nullptr) != 1);
-  CHECK(EVP_PKEY_get_bits(X509_get0_pubkey(cert.get())) == 2048);
+  // ECDSA P-256 (its signature is the handshake's cost per login).
+  CHECK(EVP_PKEY_get_base_id(X509_get0_pubkey(cert.get())) == EVP_PKEY_EC);
+  CHECK(EVP_PKEY_get_bits(X509_get0_pubkey(cert.get())) == 256);
   int days = 0, secs = 0;
   REQUIRE(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(cert.get()), X509_get0_notAfter(cert.get())) == 1);
   CHECK(days >= 3650);
   CHECK(days <= 3653);
-  CHECK(X509_get_signature_nid(cert.get()) == NID_sha256WithRSAEncryption);
+  CHECK(X509_get_signature_nid(cert.get()) == NID_ecdsa_with_SHA256);
 
   auto store = ContextStore::load({path}, {"example.org"});
   REQUIRE_MESSAGE(store.has_value(), (store ? "" : store.error()));
@@ -404,6 +406,67 @@ TEST_CASE("chains: key, intermediate and leaf in any order; root left out; hash 
   Pair wrong = make_pair(*store, "chain.example", cctx.get(), "other.example");
   CHECK_FALSE(wrong.start());
   CHECK(wrong.error.find("certificate") != std::string::npos);
+}
+
+TEST_CASE("an RSA and an ECDSA certificate for one host: each client gets one it accepts") {
+  TempDir dir;
+  PkeyPtr rsa(EVP_RSA_gen(2048));
+  REQUIRE(rsa);
+  X509Ptr rsa_cert = make_cert("example.org", rsa.get(), nullptr, nullptr, false, EVP_sha256(), "DNS:example.org");
+  // The ECDSA leaf comes with its intermediate: each kind of key keeps its own chain.
+  PkeyPtr mid_key = ec_key("P-256"), ec = ec_key("P-256");
+  X509Ptr mid = make_cert("Test Intermediate", mid_key.get(), nullptr, nullptr, true, EVP_sha256());
+  X509Ptr ec_cert = make_cert("example.org", ec.get(), mid.get(), mid_key.get(), false, EVP_sha256(), "DNS:example.org");
+  write_text(dir.file("rsa.pem"), pem_of(rsa_cert.get()) + pem_of(rsa.get()));
+  write_text(dir.file("ec.pem"), pem_of(ec_cert.get()) + pem_of(mid.get()) + pem_of(ec.get()));
+  write_text(dir.file("mid.pem"), pem_of(mid.get()));
+  auto store = load_store({dir.file("rsa.pem"), dir.file("ec.pem")}, {"example.org"});
+  const std::string rsa_hash = sha256_of_der(rsa_cert.get()), ec_hash = sha256_of_der(ec_cert.get());
+
+  // What the client saw, and the server's binding agrees (SCRAM-PLUS's tls-server-end-point).
+  auto presented = [&](SSL_CTX* cctx) {
+    Pair p = make_pair(*store, "example.org", cctx, "example.org");
+    REQUIRE_MESSAGE(p.start(), p.error);
+    CHECK(p.server->channel_binding_tls_server_end_point() == p.client->channel_binding_tls_server_end_point());
+    return p.client->channel_binding_tls_server_end_point();
+  };
+  auto any = client_ctx();
+  CHECK(presented(any.get()) == ec_hash);  // a client that takes both gets the cheaper signature
+  auto rsa_only = client_ctx();
+  REQUIRE(SSL_CTX_set1_sigalgs_list(rsa_only.get(), "rsa_pss_rsae_sha256:rsa_pkcs1_sha256") == 1);
+  CHECK(presented(rsa_only.get()) == rsa_hash);
+  auto rsa_tls12 = client_ctx(ClientOptions{"", 0, TLS1_2_VERSION, false});
+  REQUIRE(SSL_CTX_set_cipher_list(rsa_tls12.get(), "ECDHE-RSA-AES128-GCM-SHA256") == 1);
+  CHECK(presented(rsa_tls12.get()) == rsa_hash);
+  auto ecdsa_tls12 = client_ctx(ClientOptions{"", 0, TLS1_2_VERSION, false});
+  REQUIRE(SSL_CTX_set_cipher_list(ecdsa_tls12.get(), "ECDHE-ECDSA-AES128-GCM-SHA256") == 1);
+  CHECK(presented(ecdsa_tls12.get()) == ec_hash);
+  // The ECDSA leaf's chain went with it: a client trusting only its intermediate verifies.
+  auto verifying = client_ctx(ClientOptions{dir.file("mid.pem"), 0, 0, false});
+  REQUIRE(SSL_CTX_set1_sigalgs_list(verifying.get(), "ecdsa_secp256r1_sha256") == 1);
+  CHECK(presented(verifying.get()) == ec_hash);
+}
+
+TEST_CASE("an expired ECDSA certificate beside a valid RSA one is not served") {
+  TempDir dir;
+  PkeyPtr rsa(EVP_RSA_gen(2048)), ec = ec_key("P-256");
+  REQUIRE(rsa);
+  X509Ptr rsa_cert = make_cert("example.org", rsa.get(), nullptr, nullptr, false, EVP_sha256(), "DNS:example.org");
+  X509Ptr ec_cert = make_cert("example.org", ec.get(), nullptr, nullptr, false, EVP_sha256(), "DNS:example.org");
+  X509_gmtime_adj(X509_getm_notBefore(ec_cert.get()), -2 * 86400);
+  X509_gmtime_adj(X509_getm_notAfter(ec_cert.get()), -86400);
+  REQUIRE(X509_sign(ec_cert.get(), ec.get(), EVP_sha256()) > 0);
+  write_text(dir.file("both.pem"), pem_of(ec_cert.get()) + pem_of(ec.get()) + pem_of(rsa_cert.get()) + pem_of(rsa.get()));
+  auto store = load_store({dir.file("both.pem")}, {"example.org"});
+  auto any = client_ctx();
+  Pair p = make_pair(*store, "example.org", any.get(), "example.org");
+  REQUIRE_MESSAGE(p.start(), p.error);
+  CHECK(p.client->channel_binding_tls_server_end_point() == sha256_of_der(rsa_cert.get()));
+  // A client that takes ECDSA only finds nothing it accepts (no expired certificate instead).
+  auto ecdsa_only = client_ctx();
+  REQUIRE(SSL_CTX_set1_sigalgs_list(ecdsa_only.get(), "ecdsa_secp256r1_sha256") == 1);
+  Pair q = make_pair(*store, "example.org", ecdsa_only.get(), "example.org");
+  CHECK_FALSE(q.start());
 }
 
 TEST_CASE("a verifying client accepts a generated self-signed certificate it trusts") {
