@@ -5,7 +5,6 @@
 #include <cstdlib>
 
 #include "core/addr/jid_cache.hpp"
-#include "core/stanza/iq_rules.hpp"
 #include "core/c2s/c2s_stream.hpp"
 #include "core/modules/hooks.hpp"
 #include "core/modules/module_instance.hpp"
@@ -14,6 +13,7 @@
 #include "core/session/session.hpp"
 #include "core/stanza/namespaces.hpp"
 #include "core/stanza/stanza_errors.hpp"
+#include "core/stanza/stanza_rules.hpp"
 
 namespace parley {
 
@@ -224,6 +224,10 @@ void C2sStream::process_stanza(xml::Element&& stanza) {
       stanza.set_attr("to", prepared);
       to = std::move(prepared);
     }
+  }
+  if (!valid_presence_type(stanza)) {
+    reply_error(stanza, "bad-request", "Unknown presence type");
+    return;
   }
   if (name == "iq") {
     if (!valid_iq(stanza)) {

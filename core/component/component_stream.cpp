@@ -9,10 +9,10 @@
 #include "core/router/router.hpp"
 #include "core/sasl/crypto.hpp"
 #include "core/server/server_context.hpp"
-#include "core/stanza/iq_rules.hpp"
 #include "core/stanza/namespaces.hpp"
 #include "core/stanza/stanza_errors.hpp"
 #include "core/stanza/stanza_log.hpp"
+#include "core/stanza/stanza_rules.hpp"
 #include "core/stanza/stream_id.hpp"
 #include "xml/serializer.hpp"
 
@@ -240,7 +240,7 @@ void ComponentStream::handle_stanza(xml::Element&& stanza) {
     reply_error(stanza, "jid-malformed");
     return;
   }
-  if (stanza.name() == "iq" && !valid_iq(stanza)) {
+  if ((stanza.name() == "iq" && !valid_iq(stanza)) || !valid_presence_type(stanza)) {
     reply_error(stanza, "bad-request");
     return;
   }

@@ -92,6 +92,23 @@ def test_iq_without_exactly_one_child_is_bad_request(server, raw_login, children
     assert stanza_error_condition(reply)[1] == "bad-request"
 
 
+def test_a_presence_of_an_unknown_type_is_bad_request_and_not_delivered(server, raw_login):
+    """RFC 6121 §4.7.1: a presence's type, if any, MUST be one of those it
+    lists: another gets bad-request (RFC 6120 §8.3.3.1), and the addressee
+    nothing. (A message of an unknown type is a normal one: RFC 6121 §5.2.2,
+    test_message_to_offline_resource_is_answered_unless_chat.)"""
+    alice = raw_login("alice", "a")
+    bob = raw_login("bob", "b", presence=True)
+    alice.send(f"<presence type='bogus' id='t1' to='{bob.jid}'/>")
+    reply = alice.expect(PRESENCE, match=lambda e: e.get("id") == "t1")
+    assert reply.get("type") == "error", ET.tostring(reply, "unicode")
+    assert stanza_error_condition(reply)[:2] == ("modify", "bad-request")
+    # A directed presence of a listed type still reaches bob.
+    alice.send(f"<presence type='unavailable' id='t2' to='{bob.jid}'/>")
+    got = bob.nothing_before_marker(alice)
+    assert [e.get("id") for e in got if e.tag == PRESENCE] == ["t2"], [ET.tostring(e) for e in got]
+
+
 def test_iq_result_with_unknown_id_is_ignored(server, raw_login):
     alice = raw_login("alice", "a")
     alice.send(f"<iq type='result' id='never-asked' to='{server.domain}'/>")
