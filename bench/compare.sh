@@ -12,6 +12,7 @@
 #   bench/compare.sh [--quick] [--runs N] [--servers "parley prosody ejabberd"] [--build-dir DIR]
 #                    [--out FILE] [--no-install] [--keep-temp] [--mobile-only] [--muc-only] [--no-build]
 #                    [--bench PATH] [--idle-only] [--idle-ns "N1 N2"] [--login-only]
+#                    [--key rsa|ec]
 #
 # Parley also runs the mobile scenarios: chat with every client enabling XEP-0198 stream management
 # (chat-w10-sm, next to chat-w10), and 10,000 sessions receiving presence updates, active
@@ -26,11 +27,14 @@
 # --idle-only runs just the idle scenarios (TLS and, for Parley, plaintext) with --idle-ns's sizes
 # (default "1000 10000"): the memory-per-session figure alone, in minutes.
 #
+# --key ec gives the servers the ECDSA P-256 certificate in every scenario (default rsa: the RSA-2048
+# one, and the ECDSA one for login-ec only).
+#
 # --login-only runs just the two login scenarios (login with the RSA certificate, login-ec with the
 # ECDSA one) on each server.
 #
 # bench/last-results.jsonl (what `bench/report.py` makes BENCHMARKS.md from) is replaced by a full run
-# only: a --*-only or --quick run leaves it as it is.
+# only: a --*-only, --quick or --key ec run leaves it as it is.
 #
 # --quick: small sizes and one run, for development (minutes instead of most of an hour).
 set -euo pipefail
@@ -49,6 +53,7 @@ BUILD=1
 BENCH_OVERRIDE=""
 IDLE_ONLY=0
 LOGIN_ONLY=0
+KEY=rsa
 IDLE_NS_OVERRIDE=""
 COMMAND_LINE="bench/compare.sh $*"
 
@@ -68,7 +73,8 @@ while [ $# -gt 0 ]; do
     --idle-only) IDLE_ONLY=1; shift ;;
     --idle-ns) IDLE_NS_OVERRIDE=$2; shift 2 ;;
     --login-only) LOGIN_ONLY=1; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    --key) KEY=$2; shift 2 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -300,7 +306,7 @@ run_muc() {
 # on a fresh server. Leaves no server running.
 run_logins() {
   local name=$1 run
-  stop_server; start_server "$name" 2
+  stop_server; CERT="$TMP/cert" start_server "$name" 2
   for run in $(seq 1 "$RUNS"); do bench "$name" login connect --sessions "$LOGINS" --hold 0; done
   stop_server; CERT="$TMP/cert-ec" start_server "$name" 2
   for run in $(seq 1 "$RUNS"); do bench "$name" login-ec connect --sessions "$LOGINS" --hold 0; done
@@ -385,6 +391,11 @@ for c in cert cert-ec; do
   chmod 644 "$TMP/$c/"*.pem
 done
 CERT="$TMP/cert"  # the servers' certificate, unless a start says otherwise
+case "$KEY" in
+  rsa) ;;
+  ec) CERT="$TMP/cert-ec" ;;
+  *) die "--key: rsa or ec, not $KEY" ;;
+esac
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED_AT=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -418,7 +429,7 @@ NPROC MEM_TOTAL KERNEL""".split()
 print(json.dumps({"_context": {k: os.environ.get(k, "") for k in keys}}))' >> "$RESULTS"
 /usr/bin/python3 "$REPO/bench/report.py" "$RESULTS" > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
-if [ "$QUICK$MOBILE_ONLY$MUC_ONLY$IDLE_ONLY$LOGIN_ONLY" = 00000 ]; then
+if [ "$QUICK$MOBILE_ONLY$MUC_ONLY$IDLE_ONLY$LOGIN_ONLY" = 00000 ] && [ "$KEY" = rsa ]; then
   cp "$RESULTS" "$REPO/bench/last-results.jsonl"
   log "wrote $OUT (raw results: bench/last-results.jsonl) in $ELAPSED_MIN min"
 else

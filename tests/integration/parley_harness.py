@@ -616,3 +616,16 @@ def stop_child(proc, grace=10):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def expect_browser_echo(client, proc, body, timeout=90):
+    """The message `body` that a browser client script (`proc`, a node script
+    whose stdout is a pipe) sends `client`; if it does not come in time, fails
+    with what the script printed (its own error: the chat box it typed into,
+    say), which a bare timeout would hide."""
+    try:
+        return client.expect_message(body, timeout=timeout)
+    except TimeoutError:
+        stop_child(proc)
+        raise AssertionError(f"no {body!r} within {timeout} s; the browser script printed:\n"
+                             + proc.stdout.read()) from None

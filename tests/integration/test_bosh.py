@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD
-from parley_harness import ParleyServer, free_port, stop_child
+from parley_harness import ParleyServer, expect_browser_echo, free_port, stop_child
 from rawxmpp import NS_BIND, NS_CLIENT, NS_SASL, NS_STREAM, q
 
 NS_HTTPBIND = "http://jabber.org/protocol/httpbind"
@@ -722,7 +722,7 @@ def test_converse_js_in_headless_chromium_logs_in_over_bosh_and_chats_with_a_tcp
         assert proc.stdout.readline().strip() == "GOT alice@localhost/tcp-converse hello converse over bosh"
         if under_tsan:
             return
-        got = alice.expect_message("echo: hello converse over bosh", timeout=60)
+        got = expect_browser_echo(alice, proc, "echo: hello converse over bosh")
         assert got.get("from") == "carol@localhost/converse"
         rest = proc.stdout.read()
         assert proc.wait(timeout=30) == 0, rest

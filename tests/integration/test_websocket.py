@@ -17,7 +17,7 @@ import pytest
 import websocket
 
 from conftest import PASSWORD
-from parley_harness import free_port, stop_child
+from parley_harness import expect_browser_echo, free_port, stop_child
 from rawxmpp import NS_SASL, NS_STREAM, NS_TLS, q
 from wsxmpp import CLOSE, NS_FRAMING, OPEN, WsClient
 
@@ -433,7 +433,7 @@ def test_converse_js_in_headless_chromium_logs_in_over_websocket_and_chats_with_
         alice.login("alice", PASSWORD, resource="tcp", presence=True)
         alice.message("bob@localhost/converse", "hello converse")
         assert proc.stdout.readline().strip() == "GOT alice@localhost/tcp hello converse"
-        assert alice.expect_message("echo: hello converse", timeout=60).get("from") == "bob@localhost/converse"
+        assert expect_browser_echo(alice, proc, "echo: hello converse").get("from") == "bob@localhost/converse"
         rest = proc.stdout.read()
         assert proc.wait(timeout=30) == 0, rest
         assert "SENT" in rest and "STOPPED" in rest, rest
